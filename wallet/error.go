@@ -1,0 +1,73 @@
+package wallet
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, machine-readable error code. Codes cross the NATS API
+// unchanged and every edge (USSD screens, SMS replies, HTTP) maps them once.
+type Code string
+
+// The codes the wallet returns. They are part of the wire contract: add, never rename.
+const (
+	CodeInvalid           Code = "invalid_request"    // malformed or missing field
+	CodeInvalidAmount     Code = "invalid_amount"     // not a positive amount in the currency's minor units
+	CodeInvalidPhone      Code = "invalid_phone"      // not a valid phone number for the region
+	CodeNotFound          Code = "not_found"          // no such account or transaction
+	CodeExists            Code = "already_exists"     // account already registered
+	CodeInsufficientFunds Code = "insufficient_funds" // the debit would take an account below its floor
+	CodeLimitExceeded     Code = "limit_exceeded"     // a tier limit (see Error.Limit) would be exceeded
+	CodePINInvalid        Code = "pin_invalid"        // wrong PIN (see Error.TriesLeft)
+	CodePINLocked         Code = "pin_locked"         // too many wrong PINs; an operator must reset it
+	CodePINNotSet         Code = "pin_not_set"        // the account has no PIN yet
+	CodeAccountFrozen     Code = "account_frozen"     // an operator froze the account
+	CodeConflict          Code = "conflict"           // idempotency key reused with a different request
+	CodeSameAccount       Code = "same_account"       // source and target are the same account
+	CodeNotReversible     Code = "not_reversible"     // already reversed, too old, or not a reversible kind
+	CodeWrongKind         Code = "wrong_kind"         // the account is not of the kind the operation needs
+	CodeUnavailable       Code = "unavailable"        // the wallet did not answer in time; retry with the same key
+	CodeInternal          Code = "internal"           // a bug or an infrastructure failure
+)
+
+// Limit names which tier limit a CodeLimitExceeded error hit.
+type Limit string
+
+const (
+	LimitPerTransaction Limit = "per_transaction"
+	LimitDaily          Limit = "daily"
+	LimitBalance        Limit = "balance" // the recipient's maximum balance
+)
+
+// Error is the one error type the wallet returns for expected failures.
+// Anything else returned by the wallet is an internal error.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+	// Balance is the account's balance, set with CodeInsufficientFunds.
+	Balance *int64 `json:"balance,omitempty"`
+	// TriesLeft is set with CodePINInvalid.
+	TriesLeft *int `json:"tries_left,omitempty"`
+	// Limit is set with CodeLimitExceeded.
+	Limit Limit `json:"limit,omitempty"`
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err: the Code of a wrapped *Error, or
+// CodeInternal for any other non-nil error, or "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
