@@ -53,8 +53,9 @@ const (
 	StatusPINLocked Status = "pin_locked" // too many wrong PINs; cleared by an operator PIN reset
 )
 
-// Account is an account as the API shows it.
-type Account struct {
+// Profile is what anyone may see of an account: enough to confirm "send 500
+// to JANE DOE?", never its balance.
+type Profile struct {
 	ID       int64       `json:"id"`
 	Kind     AccountKind `json:"kind"`
 	Number   string      `json:"number"`          // E.164 phone for customers, agent/till/paybill number, system name
@@ -63,9 +64,14 @@ type Account struct {
 	Tier     Tier        `json:"tier,omitempty"`
 	Status   Status      `json:"status"`
 	Language string      `json:"language,omitempty"`
-	Balance  int64       `json:"balance"`
 	HasPIN   bool        `json:"has_pin"`
 	Created  time.Time   `json:"created"`
+}
+
+// Account is an account as its owner (after a PIN) or an operator sees it.
+type Account struct {
+	Profile
+	Balance int64 `json:"balance"`
 }
 
 // TransferKind names an operation that moves money.

@@ -1,0 +1,265 @@
+package wallet
+
+import (
+	"context"
+	"crypto/rand"
+	"math/big"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// businessNumberDigits is the length of agent, till and paybill numbers:
+// short enough to type on a keypad, 900,000 of them.
+const businessNumberDigits = 6
+
+// numberAttemptsMax bounds the retries when a random business number is taken.
+const numberAttemptsMax = 20
+
+// Register opens a customer account for phone, without a PIN (SetPIN sets it).
+func (s *Service) Register(ctx context.Context, phone, name string, tier Tier, language string) (*Account, error) {
+	p, err := s.phone(phone)
+	if err != nil {
+		return nil, err
+	}
+	if tier != TierBasic && tier != TierFull {
+		return nil, Errorf(CodeInvalid, "unknown tier %d", tier)
+	}
+	return s.open(ctx, &AccountRecord{Kind: KindCustomer, Number: p, Phone: p, Name: name, Tier: tier, Language: language})
+}
+
+// AddAgent opens an agent float account operated from phone, with a new
+// agent number. The agent sets its PIN on first use.
+func (s *Service) AddAgent(ctx context.Context, phone, name string) (*Account, error) {
+	p, err := s.phone(phone)
+	if err != nil {
+		return nil, err
+	}
+	return s.openNumbered(ctx, &AccountRecord{Kind: KindAgent, Phone: p, Name: name})
+}
+
+// AddMerchant opens a till (or, with paybill, a paybill) account with a new
+// business number; phone is the merchant's contact for receipts.
+func (s *Service) AddMerchant(ctx context.Context, phone, name string, paybill bool) (*Account, error) {
+	p, err := s.phone(phone)
+	if err != nil {
+		return nil, err
+	}
+	kind := KindTill
+	if paybill {
+		kind = KindPaybill
+	}
+	return s.openNumbered(ctx, &AccountRecord{Kind: kind, Phone: p, Name: name})
+}
+
+func (s *Service) openNumbered(ctx context.Context, r *AccountRecord) (*Account, error) {
+	for range numberAttemptsMax {
+		n, err := rand.Int(rand.Reader, big.NewInt(9*100_000))
+		if err != nil {
+			return nil, err
+		}
+		r.Number = big.NewInt(0).Add(n, big.NewInt(100_000)).String()
+		a, err := s.open(ctx, r)
+		if ErrorCode(err) == CodeExists && r.Phone != "" {
+			// Taken: the number (try another) or the phone (final).
+			if _, perr := s.store.AccountByPhone(ctx, r.Phone); perr == nil && r.Kind == KindAgent {
+				return nil, err
+			}
+			continue
+		}
+		return a, err
+	}
+	return nil, Errorf(CodeInternal, "no free business number after %d tries", numberAttemptsMax)
+}
+
+func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) {
+	r.Name = strings.Join(strings.Fields(r.Name), " ")
+	if r.Name == "" || len(r.Name) > maxNameBytes || !utf8.ValidString(r.Name) {
+		return nil, Errorf(CodeInvalid, "a name of 1 to %d characters is required", maxNameBytes)
+	}
+	if len(r.Language) > 8 {
+		return nil, Errorf(CodeInvalid, "unknown language %q", clip(r.Language))
+	}
+	if r.Kind == KindCustomer && r.Tier == 0 {
+		r.Tier = TierBasic
+	}
+	r.Status = StatusActive
+	r.Created = s.cfg.Now().UTC()
+	// Only customers and agents dial from their phone; a merchant's phone is a
+	// contact and may also hold a customer account.
+	if r.Kind == KindTill || r.Kind == KindPaybill {
+		if err := s.store.CreateAccount(ctx, r); err != nil {
+			return nil, err
+		}
+		a := r.Account()
+		return &a, nil
+	}
+	if err := s.store.CreateAccount(ctx, r); err != nil {
+		if ErrorCode(err) == CodeExists {
+			return nil, Errorf(CodeExists, "%s already has an account", r.Phone)
+		}
+		return nil, err
+	}
+	a := r.Account()
+	return &a, nil
+}
+
+// accountOp resolves phone and runs an account command on the writer.
+func (s *Service) accountOp(ctx context.Context, phone string, o *op) (*Account, error) {
+	k, _, err := s.byPhone(ctx, phone)
+	if err != nil {
+		return nil, err
+	}
+	o.account = k.id
+	r := s.call(ctx, o)
+	return r.Account, r.Err
+}
+
+// SetPIN sets the first PIN of the account phone operates (after
+// registration, or after an operator reset). CodeExists if one is set.
+func (s *Service) SetPIN(ctx context.Context, phone, pin string) (*Account, error) {
+	if err := checkPINFormat(pin, s.cfg.PINLength); err != nil {
+		return nil, err
+	}
+	return s.accountOp(ctx, phone, &op{kind: opSetPIN, newPIN: pin})
+}
+
+// ChangePIN replaces the PIN after verifying the old one (which counts
+// toward the lockout like any other PIN check).
+func (s *Service) ChangePIN(ctx context.Context, phone, oldPIN, newPIN string) (*Account, error) {
+	if err := checkPINFormat(newPIN, s.cfg.PINLength); err != nil {
+		return nil, err
+	}
+	if oldPIN == newPIN {
+		return nil, Errorf(CodeInvalid, "the new PIN must differ from the old one")
+	}
+	return s.accountOp(ctx, phone, &op{kind: opChangePIN, pin: oldPIN, newPIN: newPIN})
+}
+
+// VerifyPIN checks the PIN of the account phone operates and returns the
+// account with its balance. A wrong PIN counts toward the lockout.
+func (s *Service) VerifyPIN(ctx context.Context, phone, pin string) (*Account, error) {
+	if pin == "" {
+		return nil, Errorf(CodeInvalid, "a PIN is required")
+	}
+	return s.accountOp(ctx, phone, &op{kind: opVerifyPIN, pin: pin})
+}
+
+// Balance is VerifyPIN: the balance is read in the writer, so it reflects
+// every transfer acknowledged before it.
+func (s *Service) Balance(ctx context.Context, phone, pin string) (*Account, error) {
+	return s.VerifyPIN(ctx, phone, pin)
+}
+
+// ResetPIN (operator) clears the PIN and unlocks the account; its owner
+// sets a new PIN on next use.
+func (s *Service) ResetPIN(ctx context.Context, phone string) (*Account, error) {
+	return s.accountOp(ctx, phone, &op{kind: opResetPIN})
+}
+
+// SetStatus (operator) freezes or reactivates an account by number or phone.
+func (s *Service) SetStatus(ctx context.Context, numberOrPhone string, st Status) (*Account, error) {
+	if st != StatusActive && st != StatusFrozen {
+		return nil, Errorf(CodeInvalid, "status must be %s or %s", StatusActive, StatusFrozen)
+	}
+	r, err := s.record(ctx, numberOrPhone)
+	if err != nil {
+		return nil, err
+	}
+	res := s.call(ctx, &op{kind: opSetStatus, account: r.ID, status: st})
+	return res.Account, res.Err
+}
+
+// SetLanguage stores the language the account's owner chose.
+func (s *Service) SetLanguage(ctx context.Context, phone, lang string) (*Account, error) {
+	if lang == "" || len(lang) > 8 {
+		return nil, Errorf(CodeInvalid, "unknown language %q", clip(lang))
+	}
+	return s.accountOp(ctx, phone, &op{kind: opSetLanguage, lang: lang})
+}
+
+// StatementLine is one transfer as an account's statement shows it.
+type StatementLine struct {
+	Ref          string       `json:"ref"`
+	Kind         TransferKind `json:"kind"`
+	Created      time.Time    `json:"created"`
+	Amount       int64        `json:"amount"`               // the principal: positive in, negative out
+	Fee          int64        `json:"fee,omitempty"`        // charged to this account
+	Commission   int64        `json:"commission,omitempty"` // earned by this account
+	BalanceAfter int64        `json:"balance_after"`
+	Counterparty string       `json:"counterparty,omitempty"` // number of the other party
+	Name         string       `json:"name,omitempty"`         // and its name
+	Reference    string       `json:"reference,omitempty"`
+}
+
+// StatementQuery selects statement lines: the last Limit, or those in [From, To).
+type StatementQuery struct {
+	Phone string    `json:"phone"`
+	PIN   string    `json:"pin"`
+	Limit int       `json:"limit,omitempty"`
+	From  time.Time `json:"from,omitempty"`
+	To    time.Time `json:"to,omitempty"`
+}
+
+// Statement verifies the PIN and returns the account and its statement,
+// newest first.
+func (s *Service) Statement(ctx context.Context, q StatementQuery) (*Account, []StatementLine, error) {
+	if q.Limit <= 0 || q.Limit > maxStatementLines {
+		q.Limit = maxStatementLines
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return nil, nil, Errorf(CodeInvalid, "the period must start before it ends")
+	}
+	a, err := s.VerifyPIN(ctx, q.Phone, q.PIN)
+	if err != nil {
+		return nil, nil, err
+	}
+	lines, err := s.statement(ctx, a.ID, q.From, q.To, q.Limit)
+	return a, lines, err
+}
+
+// statement groups an account's postings by transfer. A transfer has at
+// most six postings, so 6*limit postings always hold limit transfers.
+func (s *Service) statement(ctx context.Context, account int64, from, to time.Time, limit int) ([]StatementLine, error) {
+	ps, err := s.store.Postings(ctx, account, from, to, 6*limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []StatementLine
+	index := map[int64]int{}
+	names := map[int64]*AccountRecord{}
+	for _, p := range ps {
+		i, ok := index[p.TransferID]
+		if !ok {
+			if len(out) == limit {
+				continue
+			}
+			other := p.Target
+			if other == account {
+				other = p.Source
+			}
+			l := StatementLine{Ref: p.Ref, Kind: p.Kind, Created: p.Created, BalanceAfter: p.BalanceAfter, Reference: p.Reference}
+			if names[other] == nil {
+				if names[other], err = s.store.AccountByID(ctx, other); err != nil {
+					return nil, err
+				}
+			}
+			l.Counterparty, l.Name = names[other].Number, names[other].Name
+			out = append(out, l)
+			i = len(out) - 1
+			index[p.TransferID] = i
+		}
+		switch p.Leg {
+		case LegPrincipal:
+			out[i].Amount += p.Amount
+		case LegFee:
+			out[i].Fee -= p.Amount
+		case LegCommission:
+			out[i].Commission += p.Amount
+		}
+	}
+	return out, nil
+}
+
+// Check verifies every ledger invariant over the whole database.
+func (s *Service) Check(ctx context.Context) (*CheckReport, error) { return s.store.Check(ctx) }

@@ -1,0 +1,446 @@
+package wallet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// commitTimeout bounds one batch's transaction, including its retries; a
+// batch that cannot commit in this time fails and its callers retry.
+const commitTimeout = 30 * time.Second
+
+// runBatch applies ops in one transaction and answers each of them.
+func (s *Service) runBatch(ops []*op) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+
+	var ids []int64
+	var keys []string
+	var originals []int64
+	for _, o := range ops {
+		if o.kind != opTransfer {
+			ids = append(ids, o.account)
+			continue
+		}
+		p := o.plan
+		keys = append(keys, p.key)
+		ids = append(ids, p.source, p.target, s.system[SystemFees], s.system[SystemCommission])
+		if p.actor != 0 {
+			ids = append(ids, p.actor)
+		}
+		if p.original != nil {
+			originals = append(originals, p.original.ID)
+			for _, q := range p.original.Postings {
+				ids = append(ids, q.AccountID)
+			}
+		}
+	}
+	ids = sortedUnique(ids)
+
+	var results []Result
+	var posted bool
+	err := s.store.Write(ctx, func(tx BatchTx) error {
+		accounts, err := tx.LockAccounts(ids)
+		if err != nil {
+			return err
+		}
+		outcomes, err := tx.Outcomes(keys)
+		if err != nil {
+			return err
+		}
+		reversed, err := tx.Reversed(originals)
+		if err != nil {
+			return err
+		}
+		now := s.cfg.Now().UTC()
+		b := &batch{s: s, accounts: accounts, outcomes: outcomes, reversed: reversed,
+			now: now, today: s.day(now), dirty: map[int64]bool{}, write: &BatchWrite{}}
+		results = make([]Result, len(ops))
+		for i, o := range ops {
+			results[i] = b.apply(o)
+		}
+		if b.empty() {
+			return nil
+		}
+		for id := range b.dirty {
+			b.write.Accounts = append(b.write.Accounts, accounts[id])
+		}
+		b.assertFloors()
+		posted = len(b.write.Transfers) > 0
+		return tx.Save(b.write)
+	})
+	if err != nil {
+		s.log.Error("wallet batch failed", "ops", len(ops), "err", err)
+		failed := &Error{Code: CodeUnavailable, Message: "the wallet could not commit; retry with the same key"}
+		for _, o := range ops {
+			o.done(Result{Err: failed})
+		}
+		return
+	}
+	for i, o := range ops {
+		o.done(results[i])
+	}
+	if posted && s.cfg.Committed != nil {
+		s.cfg.Committed()
+	}
+}
+
+// batch is the state of one group commit: the accounts it touches, loaded and
+// locked in its transaction and authoritative for its duration.
+type batch struct {
+	s        *Service
+	accounts map[int64]*AccountRecord
+	outcomes map[string]*Outcome
+	reversed map[int64]bool
+	now      time.Time
+	today    int
+	dirty    map[int64]bool
+	write    *BatchWrite
+}
+
+func (b *batch) empty() bool {
+	return len(b.dirty) == 0 && len(b.write.Transfers) == 0 && len(b.write.Rejections) == 0
+}
+
+func (b *batch) account(id int64) *AccountRecord {
+	a := b.accounts[id]
+	if a == nil {
+		// Accounts are never deleted and ids come from the store: a bug.
+		panic(fmt.Sprintf("wallet: account %d vanished", id))
+	}
+	return a
+}
+
+func (b *batch) apply(o *op) Result {
+	if o.kind == opTransfer {
+		tr, err := b.transfer(o.plan, o.pin)
+		if err != nil {
+			return Result{Err: err}
+		}
+		return Result{Transfer: tr}
+	}
+	a := b.account(o.account)
+	var err *Error
+	switch o.kind {
+	case opVerifyPIN:
+		err = b.checkPIN(a, o.pin)
+	case opSetPIN:
+		if len(a.PINHash) > 0 {
+			err = Errorf(CodeExists, "a PIN is already set; change it with the old PIN")
+		} else {
+			b.setPIN(a, o.newPIN)
+		}
+	case opChangePIN:
+		if err = b.checkPIN(a, o.pin); err == nil {
+			b.setPIN(a, o.newPIN)
+		}
+	case opResetPIN:
+		a.PINHash, a.PINSalt, a.PINFailures = nil, nil, 0
+		if a.Status == StatusPINLocked {
+			a.Status = StatusActive
+		}
+		b.dirty[a.ID] = true
+	case opSetStatus:
+		a.Status = o.status
+		if o.status == StatusActive {
+			a.PINFailures = 0
+		}
+		b.dirty[a.ID] = true
+	case opSetLanguage:
+		a.Language = o.lang
+		b.dirty[a.ID] = true
+	}
+	if err != nil {
+		return Result{Err: err}
+	}
+	view := a.Account()
+	return Result{Account: &view}
+}
+
+func (b *batch) setPIN(a *AccountRecord, pin string) {
+	a.PINHash, a.PINSalt = newPINHash(b.s.cfg.Pepper, pin)
+	a.PINFailures = 0
+	b.dirty[a.ID] = true
+}
+
+// checkPIN verifies pin for a, counting a wrong one toward the lockout.
+func (b *batch) checkPIN(a *AccountRecord, pin string) *Error {
+	switch {
+	case a.Status == StatusPINLocked:
+		return Errorf(CodePINLocked, "the PIN is locked after too many wrong tries; visit an agent or call customer care to reset it")
+	case len(a.PINHash) == 0:
+		return Errorf(CodePINNotSet, "no PIN is set for this account")
+	case pinMatches(b.s.cfg.Pepper, a, pin):
+		if a.PINFailures > 0 {
+			a.PINFailures = 0
+			b.dirty[a.ID] = true
+		}
+		return nil
+	}
+	a.PINFailures++
+	b.dirty[a.ID] = true
+	left := b.s.cfg.PINTriesMax - a.PINFailures
+	if left <= 0 {
+		a.Status = StatusPINLocked
+		return Errorf(CodePINLocked, "wrong PIN; the PIN is now locked: visit an agent or call customer care to reset it")
+	}
+	e := Errorf(CodePINInvalid, "wrong PIN; %d tries left", left)
+	e.TriesLeft = &left
+	return e
+}
+
+// transfer applies one money command against the batch's accounts.
+func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
+	if prior := b.outcomes[p.key]; prior != nil {
+		return b.replay(p, prior)
+	}
+	var actor *AccountRecord
+	if p.actor != 0 {
+		actor = b.account(p.actor)
+		if actor.Status == StatusFrozen {
+			return nil, b.reject(p, Errorf(CodeAccountFrozen, "this account is frozen; call customer care"))
+		}
+		if err := b.checkPIN(actor, pin); err != nil {
+			return nil, err // a wrong PIN is not the command's outcome: the key stays free
+		}
+	}
+	src, dst := b.account(p.source), b.account(p.target)
+	if p.kind != TransferReversal {
+		for _, a := range []*AccountRecord{src, dst} {
+			if a.Status == StatusFrozen {
+				return nil, b.reject(p, Errorf(CodeAccountFrozen, "account %s is frozen", a.Number))
+			}
+		}
+	}
+
+	t := &StoredTransfer{Key: p.key, Hash: p.hash, Transfer: Transfer{
+		ID: newTransferID(), Kind: p.kind, Source: p.source, Target: p.target, Amount: p.amount,
+		Fee: p.fee, Commission: p.commission, Reference: p.reference, Created: b.now,
+	}}
+	t.Ref = Ref(t.ID)
+	if p.kind == TransferReversal {
+		if err := b.reversible(p); err != nil {
+			return nil, b.reject(p, err)
+		}
+		t.Reverses = p.original.ID
+		for _, q := range p.original.Postings {
+			t.Postings = append(t.Postings, Posting{AccountID: q.AccountID, Leg: q.Leg, Amount: -q.Amount})
+		}
+	} else {
+		t.Postings = b.legs(p)
+		if err := b.limits(p, src, dst); err != nil {
+			return nil, b.reject(p, err)
+		}
+	}
+
+	// Net effect per account, checked against floors before anything changes.
+	net := map[int64]int64{}
+	var sum int64
+	for _, q := range t.Postings {
+		net[q.AccountID] += q.Amount
+		sum += q.Amount
+	}
+	if sum != 0 {
+		panic(fmt.Sprintf("wallet: unbalanced %s transfer: postings sum to %d", p.kind, sum))
+	}
+	for id, n := range net {
+		a := b.account(id)
+		if n < 0 && !a.AllowNegative && a.Balance+n < 0 {
+			if p.kind == TransferReversal {
+				return nil, b.reject(p, Errorf(CodeNotReversible, "the recipient's balance no longer covers the reversal"))
+			}
+			e := Errorf(CodeInsufficientFunds, "insufficient funds: %s needed, balance %s",
+				b.s.cfg.Currency.Format(-n), b.s.cfg.Currency.Format(a.Balance))
+			if actor != nil && a.ID == actor.ID {
+				bal := a.Balance
+				e.Balance = &bal
+			}
+			return nil, b.reject(p, e)
+		}
+	}
+
+	for i := range t.Postings {
+		q := &t.Postings[i]
+		a := b.account(q.AccountID)
+		a.Balance += q.Amount
+		q.BalanceAfter = a.Balance
+		b.dirty[a.ID] = true
+	}
+	if src.Kind == KindCustomer && p.kind != TransferReversal {
+		if src.Day != b.today {
+			src.Day, src.DayDebits = b.today, 0
+		}
+		src.DayDebits += p.amount
+	}
+	if p.kind == TransferReversal {
+		b.reversed[p.original.ID] = true
+	}
+	b.write.Transfers = append(b.write.Transfers, t)
+	b.write.Events = append(b.write.Events, b.event(t))
+	b.outcomes[p.key] = &Outcome{Hash: p.hash, Transfer: &t.Transfer}
+	return &TransferResult{Transfer: t.Transfer, Balance: b.initiatorBalance(p, &t.Transfer)}, nil
+}
+
+// replay answers a repeated key with what it first produced.
+func (b *batch) replay(p *plan, prior *Outcome) (*TransferResult, error) {
+	if !bytes.Equal(prior.Hash, p.hash) {
+		return nil, Errorf(CodeConflict, "this idempotency key was used for a different request")
+	}
+	if prior.Err != nil {
+		return nil, prior.Err
+	}
+	return &TransferResult{Transfer: *prior.Transfer, Balance: b.initiatorBalance(p, prior.Transfer), Replayed: true}, nil
+}
+
+// initiatorBalance is the balance after t of the account that asked for it
+// (the target, for an operator's float issue).
+func (b *batch) initiatorBalance(p *plan, t *Transfer) int64 {
+	who := p.actor
+	if who == 0 {
+		who = p.target
+	}
+	var bal int64
+	for _, q := range t.Postings {
+		if q.AccountID == who {
+			bal = q.BalanceAfter
+		}
+	}
+	return bal
+}
+
+// reject remembers a refusal under the command's key, so that a retry gets
+// the same answer and cannot move money after the caller was told it failed.
+func (b *batch) reject(p *plan, e *Error) *Error {
+	b.write.Rejections = append(b.write.Rejections, Rejection{Key: p.key, Hash: p.hash, Err: e, Created: b.now})
+	b.outcomes[p.key] = &Outcome{Hash: p.hash, Err: e}
+	return e
+}
+
+// legs returns the postings of a transfer: the principal, then the fee and
+// commission legs, all in one balanced transfer.
+func (b *batch) legs(p *plan) []Posting {
+	fees, commission := b.s.system[SystemFees], b.s.system[SystemCommission]
+	ps := []Posting{{AccountID: p.source, Leg: LegPrincipal, Amount: -p.amount}, {AccountID: p.target, Leg: LegPrincipal, Amount: p.amount}}
+	if p.fee > 0 {
+		payer := p.source // send, withdraw, airtime: the customer pays
+		if p.kind == TransferTill || p.kind == TransferPaybill {
+			payer = p.target // buy goods and pay bill: the merchant pays
+		}
+		ps = append(ps, Posting{AccountID: payer, Leg: LegFee, Amount: -p.fee}, Posting{AccountID: fees, Leg: LegFee, Amount: p.fee})
+	}
+	if p.commission > 0 {
+		agent := p.source // deposit: the agent's float is the source
+		if p.kind == TransferWithdraw {
+			agent = p.target
+		}
+		ps = append(ps, Posting{AccountID: commission, Leg: LegCommission, Amount: -p.commission}, Posting{AccountID: agent, Leg: LegCommission, Amount: p.commission})
+	}
+	return ps
+}
+
+// limits checks the customer tier limits of both parties.
+func (b *batch) limits(p *plan, src, dst *AccountRecord) *Error {
+	limitErr := func(l Limit, format string, args ...any) *Error {
+		e := Errorf(CodeLimitExceeded, format, args...)
+		e.Limit = l
+		return e
+	}
+	cur := b.s.cfg.Currency
+	if src.Kind == KindCustomer {
+		l := b.s.cfg.Tiers[src.Tier]
+		if p.amount > l.PerTransaction {
+			return limitErr(LimitPerTransaction, "the most you can send in one transaction is %s", cur.Format(l.PerTransaction))
+		}
+		today := int64(0)
+		if src.Day == b.today {
+			today = src.DayDebits
+		}
+		if today+p.amount > l.Daily {
+			return limitErr(LimitDaily, "this would pass your daily limit of %s (%s left today)", cur.Format(l.Daily), cur.Format(max(l.Daily-today, 0)))
+		}
+	}
+	if dst.Kind == KindCustomer {
+		l := b.s.cfg.Tiers[dst.Tier]
+		if p.amount > l.PerTransaction {
+			return limitErr(LimitPerTransaction, "the recipient can receive at most %s in one transaction", cur.Format(l.PerTransaction))
+		}
+		if dst.Balance+p.amount > l.MaxBalance {
+			return limitErr(LimitBalance, "the recipient's account cannot hold more than %s", cur.Format(l.MaxBalance))
+		}
+	}
+	return nil
+}
+
+// reversible says whether p's original transfer may still be reversed.
+func (b *batch) reversible(p *plan) *Error {
+	o := p.original
+	switch o.Kind {
+	case TransferSend, TransferDeposit, TransferTill, TransferPaybill:
+	default:
+		return Errorf(CodeNotReversible, "a %s cannot be reversed", o.Kind)
+	}
+	if o.Source != p.actor {
+		return Errorf(CodeNotReversible, "only the sender of %s can reverse it", o.Ref)
+	}
+	if b.reversed[o.ID] {
+		return Errorf(CodeNotReversible, "%s has already been reversed", o.Ref)
+	}
+	if b.now.Sub(o.Created) > b.s.cfg.ReversalWindow {
+		return Errorf(CodeNotReversible, "%s is older than %s and can no longer be reversed", o.Ref, b.s.cfg.ReversalWindow)
+	}
+	return nil
+}
+
+// Event is what the wallet publishes for each posted transfer: the transfer
+// and every account it touched, so consumers (receipts, webhooks) need not
+// call back.
+type Event struct {
+	Transfer Transfer `json:"transfer"`
+	Parties  []Party  `json:"parties"`
+}
+
+// Party is an account as an event shows it.
+type Party struct {
+	ID       int64       `json:"id"`
+	Kind     AccountKind `json:"kind"`
+	Number   string      `json:"number"`
+	Phone    string      `json:"phone,omitempty"`
+	Name     string      `json:"name"`
+	Language string      `json:"language,omitempty"`
+}
+
+// EventSubjectPrefix prefixes the subject of every wallet event; the
+// transfer kind follows.
+const EventSubjectPrefix = "wallet.events.transfer."
+
+func (b *batch) event(t *StoredTransfer) OutboxEvent {
+	ev := Event{Transfer: t.Transfer}
+	seen := map[int64]bool{}
+	for _, q := range t.Postings {
+		if seen[q.AccountID] {
+			continue
+		}
+		seen[q.AccountID] = true
+		a := b.account(q.AccountID)
+		ev.Parties = append(ev.Parties, Party{ID: a.ID, Kind: a.Kind, Number: a.Number, Phone: a.Phone, Name: a.Name, Language: a.Language})
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		panic("wallet: cannot encode an event: " + err.Error())
+	}
+	return OutboxEvent{TransferID: t.ID, Subject: EventSubjectPrefix + string(t.Kind), Payload: payload}
+}
+
+// assertFloors panics if the batch left an account below its floor: the
+// checks above must have refused the transfer that did it.
+func (b *batch) assertFloors() {
+	for id := range b.dirty {
+		a := b.accounts[id]
+		if a.Balance < 0 && !a.AllowNegative {
+			panic(fmt.Sprintf("wallet: account %d below its floor: %d", id, a.Balance))
+		}
+	}
+}

@@ -1,0 +1,120 @@
+// Package natsapi serves the wallet over NATS and is its client.
+//
+// The service is a nats.go micro service named "wallet" in the queue group
+// "wallet", so several wallet processes share the load. Every endpoint takes
+// and returns JSON; a refused request answers with the micro error headers
+// (Nats-Service-Error-Code is the wallet.Code) and the *wallet.Error as the
+// body. See the package README for every subject with an example.
+package natsapi
+
+import (
+	"time"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+// The subjects. "v1" versions the payloads: a change that breaks a caller
+// gets a new version beside the old one.
+const (
+	SubjectPrefix    = "wallet.v1"
+	SubjectTransfer  = SubjectPrefix + ".transfer"       // TransferRequest → TransferResult
+	SubjectFloat     = SubjectPrefix + ".float.issue"    // operator: TransferRequest (kind float) → TransferResult
+	SubjectQuote     = SubjectPrefix + ".quote"          // QuoteRequest → QuoteReply
+	SubjectLookup    = SubjectPrefix + ".account.lookup" // AccountRequest → Profile
+	SubjectShow      = SubjectPrefix + ".account.show"   // operator: AccountRequest → Account
+	SubjectStatus    = SubjectPrefix + ".account.status" // operator: StatusRequest → Account
+	SubjectRegister  = SubjectPrefix + ".customer.register"
+	SubjectAgentAdd  = SubjectPrefix + ".agent.add"    // operator
+	SubjectMerchant  = SubjectPrefix + ".merchant.add" // operator
+	SubjectPINSet    = SubjectPrefix + ".pin.set"
+	SubjectPINChange = SubjectPrefix + ".pin.change"
+	SubjectPINVerify = SubjectPrefix + ".pin.verify"
+	SubjectPINReset  = SubjectPrefix + ".pin.reset" // operator
+	SubjectBalance   = SubjectPrefix + ".balance"
+	SubjectStatement = SubjectPrefix + ".statement"
+	SubjectLanguage  = SubjectPrefix + ".language.set"
+	SubjectTariff    = SubjectPrefix + ".tariff"
+	SubjectCheck     = SubjectPrefix + ".ledger.check" // operator
+)
+
+// OperatorSubjects are the subjects only operators may call; a deployment
+// gives gateway credentials no permission to publish to them.
+var OperatorSubjects = []string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck}
+
+// QuoteRequest asks what a transfer would cost.
+type QuoteRequest struct {
+	Kind   wallet.TransferKind `json:"kind"`
+	Amount int64               `json:"amount"`
+}
+
+// QuoteReply is a transfer's fee and commission.
+type QuoteReply struct {
+	Fee        int64 `json:"fee"`
+	Commission int64 `json:"commission"`
+}
+
+// AccountRequest names an account by number or phone.
+type AccountRequest struct {
+	Number string `json:"number"`
+}
+
+// StatusRequest freezes or reactivates an account.
+type StatusRequest struct {
+	Number string        `json:"number"`
+	Status wallet.Status `json:"status"`
+}
+
+// RegisterRequest opens a customer account.
+type RegisterRequest struct {
+	Phone    string      `json:"phone"`
+	Name     string      `json:"name"`
+	Tier     wallet.Tier `json:"tier,omitempty"` // default basic (self-registered)
+	Language string      `json:"language,omitempty"`
+}
+
+// AgentRequest opens an agent account.
+type AgentRequest struct {
+	Phone string `json:"phone"`
+	Name  string `json:"name"`
+}
+
+// MerchantRequest opens a till or paybill account.
+type MerchantRequest struct {
+	Phone   string `json:"phone"`
+	Name    string `json:"name"`
+	Paybill bool   `json:"paybill,omitempty"`
+}
+
+// PINRequest carries a PIN for a verification, a first set or a change:
+// the only payloads that ever carry one.
+type PINRequest struct {
+	Phone  string `json:"phone"`
+	PIN    string `json:"pin,omitempty"`
+	NewPIN string `json:"new_pin,omitempty"`
+}
+
+// LanguageRequest stores an account's language.
+type LanguageRequest struct {
+	Phone    string `json:"phone"`
+	Language string `json:"language"`
+}
+
+// StatementReply is an account and its statement lines, newest first.
+type StatementReply struct {
+	Account wallet.Account         `json:"account"`
+	Lines   []wallet.StatementLine `json:"lines"`
+}
+
+// TariffReply is the tariff, the tier limits and the currency.
+type TariffReply struct {
+	Currency wallet.Currency               `json:"currency"`
+	Tariff   wallet.Tariff                 `json:"tariff"`
+	Limits   map[wallet.Tier]wallet.Limits `json:"limits"`
+}
+
+// Default timeouts.
+const (
+	// DefaultTimeout bounds a client call: a batch commits in milliseconds,
+	// so five seconds means the wallet is down or overloaded.
+	DefaultTimeout = 5 * time.Second
+)

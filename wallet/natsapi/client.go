@@ -1,0 +1,173 @@
+package natsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+// Client calls the wallet over NATS. Its errors are *wallet.Error: the
+// wallet's own, CodeUnavailable when no wallet answered in time (retry a
+// money command with the same key), or CodeInternal.
+type Client struct {
+	nc      *nats.Conn
+	timeout time.Duration
+}
+
+// NewClient returns a client on nc; timeout 0 means DefaultTimeout.
+func NewClient(nc *nats.Conn, timeout time.Duration) *Client {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Client{nc: nc, timeout: timeout}
+}
+
+func (c *Client) call(ctx context.Context, subject string, req, reply any) error {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", subject, err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	msg, err := c.nc.RequestWithContext(ctx, subject, data)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.Canceled) {
+			return &wallet.Error{Code: wallet.CodeUnavailable, Message: "the wallet did not answer: " + err.Error()}
+		}
+		return &wallet.Error{Code: wallet.CodeUnavailable, Message: err.Error()}
+	}
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		var we wallet.Error
+		if json.Unmarshal(msg.Data, &we) != nil || we.Code == "" {
+			we = wallet.Error{Code: wallet.Code(code), Message: msg.Header.Get(micro.ErrorHeader)}
+		}
+		return &we
+	}
+	if err := json.Unmarshal(msg.Data, reply); err != nil {
+		return &wallet.Error{Code: wallet.CodeInternal, Message: "unreadable reply on " + subject}
+	}
+	return nil
+}
+
+// Transfer moves money (every kind but float).
+func (c *Client) Transfer(ctx context.Context, req wallet.TransferRequest) (*wallet.TransferResult, error) {
+	var r wallet.TransferResult
+	return &r, c.call(ctx, SubjectTransfer, req, &r)
+}
+
+// IssueFloat (operator) credits an agent's float against cash banked;
+// ref is the bank deposit reference and the idempotency key.
+func (c *Client) IssueFloat(ctx context.Context, agent string, amount int64, ref string) (*wallet.TransferResult, error) {
+	var r wallet.TransferResult
+	req := wallet.TransferRequest{Key: "float:" + ref, Kind: wallet.TransferFloat, To: agent, Amount: amount, Reference: ref}
+	return &r, c.call(ctx, SubjectFloat, req, &r)
+}
+
+// Quote returns a transfer's fee and commission.
+func (c *Client) Quote(ctx context.Context, kind wallet.TransferKind, amount int64) (*QuoteReply, error) {
+	var r QuoteReply
+	return &r, c.call(ctx, SubjectQuote, QuoteRequest{Kind: kind, Amount: amount}, &r)
+}
+
+// Lookup returns an account's profile by number or phone.
+func (c *Client) Lookup(ctx context.Context, numberOrPhone string) (*wallet.Profile, error) {
+	var r wallet.Profile
+	return &r, c.call(ctx, SubjectLookup, AccountRequest{Number: numberOrPhone}, &r)
+}
+
+// Show (operator) returns an account with its balance.
+func (c *Client) Show(ctx context.Context, numberOrPhone string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectShow, AccountRequest{Number: numberOrPhone}, &r)
+}
+
+// SetStatus (operator) freezes or reactivates an account.
+func (c *Client) SetStatus(ctx context.Context, numberOrPhone string, st wallet.Status) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectStatus, StatusRequest{Number: numberOrPhone, Status: st}, &r)
+}
+
+// Register opens a customer account.
+func (c *Client) Register(ctx context.Context, req RegisterRequest) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectRegister, req, &r)
+}
+
+// AddAgent (operator) opens an agent account; the reply's Number is the agent number.
+func (c *Client) AddAgent(ctx context.Context, phone, name string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectAgentAdd, AgentRequest{Phone: phone, Name: name}, &r)
+}
+
+// AddMerchant (operator) opens a till or paybill; the reply's Number is the till or paybill number.
+func (c *Client) AddMerchant(ctx context.Context, phone, name string, paybill bool) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectMerchant, MerchantRequest{Phone: phone, Name: name, Paybill: paybill}, &r)
+}
+
+// SetPIN sets an account's first PIN.
+func (c *Client) SetPIN(ctx context.Context, phone, pin string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectPINSet, PINRequest{Phone: phone, PIN: pin}, &r)
+}
+
+// ChangePIN replaces a PIN.
+func (c *Client) ChangePIN(ctx context.Context, phone, oldPIN, newPIN string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectPINChange, PINRequest{Phone: phone, PIN: oldPIN, NewPIN: newPIN}, &r)
+}
+
+// VerifyPIN checks a PIN and returns the account with its balance.
+func (c *Client) VerifyPIN(ctx context.Context, phone, pin string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectPINVerify, PINRequest{Phone: phone, PIN: pin}, &r)
+}
+
+// Balance checks the PIN and returns the account with its balance.
+func (c *Client) Balance(ctx context.Context, phone, pin string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectBalance, PINRequest{Phone: phone, PIN: pin}, &r)
+}
+
+// ResetPIN (operator) clears a PIN and unlocks the account.
+func (c *Client) ResetPIN(ctx context.Context, phone string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectPINReset, PINRequest{Phone: phone}, &r)
+}
+
+// Statement checks the PIN and returns statement lines, newest first.
+func (c *Client) Statement(ctx context.Context, q wallet.StatementQuery) (*StatementReply, error) {
+	var r StatementReply
+	return &r, c.call(ctx, SubjectStatement, q, &r)
+}
+
+// SetLanguage stores an account's language.
+func (c *Client) SetLanguage(ctx context.Context, phone, lang string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectLanguage, LanguageRequest{Phone: phone, Language: lang}, &r)
+}
+
+// Tariff returns the tariff, limits and currency.
+func (c *Client) Tariff(ctx context.Context) (*TariffReply, error) {
+	var r TariffReply
+	return &r, c.call(ctx, SubjectTariff, struct{}{}, &r)
+}
+
+// Check (operator) verifies every ledger invariant over the whole database.
+// It reads every posting, so it is given a minute rather than the default.
+func (c *Client) Check(ctx context.Context) (*wallet.CheckReport, error) {
+	var r wallet.CheckReport
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return &r, c.call(ctx, SubjectCheck, struct{}{}, &r)
+}

@@ -1,0 +1,221 @@
+package natsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+const (
+	// maxRequestBytes bounds a request payload; the largest legitimate one is
+	// a few hundred bytes.
+	maxRequestBytes = 8 << 10
+	// handlersMax bounds the requests handled at once besides transfers,
+	// which queue to the writer without a goroutine each.
+	handlersMax = 1024
+	// handlerTimeout bounds the wallet's work on one request.
+	handlerTimeout = 10 * time.Second
+	// QueueGroup is the micro queue group wallet processes share.
+	QueueGroup = "wallet"
+)
+
+// Serve adds the wallet micro service to nc. Stop the returned service
+// before stopping w, so no request arrives at a stopped wallet.
+func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger) (micro.Service, error) {
+	svc, err := micro.AddService(nc, micro.Config{
+		Name: "wallet", Version: "1.0.0", QueueGroup: QueueGroup,
+		Description: "Kibubu double-entry wallet",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wallet service: %w", err)
+	}
+	s := &server{w: w, log: log, sem: make(chan struct{}, handlersMax)}
+	add := func(subject string, h micro.HandlerFunc) {
+		if err == nil {
+			err = svc.AddEndpoint(subject, h, micro.WithEndpointSubject(subject))
+		}
+	}
+	add(SubjectTransfer, s.transfer(false))
+	add(SubjectFloat, s.transfer(true))
+	add(SubjectQuote, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q QuoteRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		fee, com, err := w.Quote(q.Kind, q.Amount)
+		return QuoteReply{Fee: fee, Commission: com}, err
+	}))
+	add(SubjectLookup, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q AccountRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.Lookup(ctx, q.Number)
+	}))
+	add(SubjectShow, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q AccountRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.Show(ctx, q.Number)
+	}))
+	add(SubjectStatus, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q StatusRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.SetStatus(ctx, q.Number, q.Status)
+	}))
+	add(SubjectRegister, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q RegisterRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		if q.Tier == 0 {
+			q.Tier = wallet.TierBasic
+		}
+		return w.Register(ctx, q.Phone, q.Name, q.Tier, q.Language)
+	}))
+	add(SubjectAgentAdd, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q AgentRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.AddAgent(ctx, q.Phone, q.Name)
+	}))
+	add(SubjectMerchant, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q MerchantRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.AddMerchant(ctx, q.Phone, q.Name, q.Paybill)
+	}))
+	add(SubjectPINSet, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.SetPIN(ctx, q.Phone, q.PIN) }))
+	add(SubjectPINChange, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
+		return w.ChangePIN(ctx, q.Phone, q.PIN, q.NewPIN)
+	}))
+	add(SubjectPINVerify, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.VerifyPIN(ctx, q.Phone, q.PIN) }))
+	add(SubjectBalance, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.Balance(ctx, q.Phone, q.PIN) }))
+	add(SubjectPINReset, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.ResetPIN(ctx, q.Phone) }))
+	add(SubjectStatement, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q wallet.StatementQuery
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		a, lines, err := w.Statement(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if lines == nil {
+			lines = []wallet.StatementLine{}
+		}
+		return StatementReply{Account: *a, Lines: lines}, nil
+	}))
+	add(SubjectLanguage, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q LanguageRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.SetLanguage(ctx, q.Phone, q.Language)
+	}))
+	add(SubjectTariff, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		c := w.Config()
+		return TariffReply{Currency: c.Currency, Tariff: c.Tariff, Limits: c.Tiers}, nil
+	}))
+	add(SubjectCheck, s.async(func(ctx context.Context, r micro.Request) (any, error) { return w.Check(ctx) }))
+	if err != nil {
+		svc.Stop()
+		return nil, fmt.Errorf("wallet service: %w", err)
+	}
+	return svc, nil
+}
+
+type server struct {
+	w   *wallet.Service
+	log *slog.Logger
+	sem chan struct{}
+}
+
+// transfer queues the request to the writer and answers from the writer's
+// goroutine once the batch commits, so the subscription never waits on the
+// database and requests keep arriving while a batch commits.
+func (s *server) transfer(operator bool) micro.HandlerFunc {
+	return func(r micro.Request) {
+		var q wallet.TransferRequest
+		if err := decode(r, &q); err != nil {
+			respond(r, nil, err)
+			return
+		}
+		// The kind decides the subject, so NATS permissions can keep float
+		// issue to operators.
+		if operator != (q.Kind == wallet.TransferFloat) {
+			respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "transfer kind %q is not served on %s", q.Kind, r.Subject()))
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+		defer cancel()
+		s.w.TransferAsync(ctx, q, func(res *wallet.TransferResult, err error) { respond(r, res, err) })
+	}
+}
+
+// async runs h on its own goroutine (bounded by sem): these calls wait for
+// the writer or the database and must not hold up the subscription.
+func (s *server) async(h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
+	return func(r micro.Request) {
+		s.sem <- struct{}{}
+		go func() {
+			defer func() { <-s.sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+			defer cancel()
+			v, err := h(ctx, r)
+			respond(r, v, err)
+		}()
+	}
+}
+
+func (s *server) pin(h func(context.Context, PINRequest) (any, error)) micro.HandlerFunc {
+	return s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q PINRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return h(ctx, q)
+	})
+}
+
+func decode(r micro.Request, v any) error {
+	if len(r.Data()) > maxRequestBytes {
+		return wallet.Errorf(wallet.CodeInvalid, "request larger than %d bytes", maxRequestBytes)
+	}
+	if err := json.Unmarshal(r.Data(), v); err != nil {
+		return wallet.Errorf(wallet.CodeInvalid, "malformed JSON request")
+	}
+	return nil
+}
+
+// respond answers r with v, or with err as a coded micro error.
+func respond(r micro.Request, v any, err error) {
+	if err != nil {
+		var we *wallet.Error
+		if !errors.As(err, &we) {
+			we = &wallet.Error{Code: wallet.CodeInternal, Message: "internal error"}
+		}
+		body, _ := json.Marshal(we)
+		r.Error(string(we.Code), we.Message, body)
+		return
+	}
+	body, merr := json.Marshal(v)
+	if merr != nil {
+		r.Error(string(wallet.CodeInternal), "cannot encode the reply", nil)
+		return
+	}
+	r.Respond(body)
+}

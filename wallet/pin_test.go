@@ -1,0 +1,104 @@
+package wallet_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+func TestPINLifecycle(t *testing.T) {
+	f := newFixture(t)
+	alice, bob := f.customer("Alice"), f.customer("Bob")
+	f.fund(alice, f.ksh(1_000))
+
+	steps := []struct {
+		name string
+		do   func() error
+		code wallet.Code
+		left int // tries left, for pin_invalid
+	}{
+		{"set again is refused", func() error { _, err := f.w.SetPIN(f.ctx, alice, "4826"); return err }, wallet.CodeExists, 0},
+		{"easy PIN refused", func() error { _, err := f.w.ChangePIN(f.ctx, alice, "2580", "1234"); return err }, wallet.CodeInvalid, 0},
+		{"repeated digits refused", func() error { _, err := f.w.ChangePIN(f.ctx, alice, "2580", "7777"); return err }, wallet.CodeInvalid, 0},
+		{"short PIN refused", func() error { _, err := f.w.ChangePIN(f.ctx, alice, "2580", "482"); return err }, wallet.CodeInvalid, 0},
+		{"letters refused", func() error { _, err := f.w.ChangePIN(f.ctx, alice, "2580", "48a6"); return err }, wallet.CodeInvalid, 0},
+		{"right PIN verifies", func() error { _, err := f.w.VerifyPIN(f.ctx, alice, "2580"); return err }, "", 0},
+		{"wrong PIN 1 on balance", func() error { _, err := f.w.Balance(f.ctx, alice, "0000"); return err }, wallet.CodePINInvalid, 2},
+		{"wrong PIN 2 on a transfer", func() error {
+			_, err := f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferSend, From: alice, To: bob, Amount: 100, PIN: "1111"})
+			return err
+		}, wallet.CodePINInvalid, 1},
+		{"right PIN resets the count", func() error { _, err := f.w.Balance(f.ctx, alice, "2580"); return err }, "", 0},
+		{"wrong PIN 1 again", func() error { _, err := f.w.VerifyPIN(f.ctx, alice, "9999"); return err }, wallet.CodePINInvalid, 2},
+		{"wrong PIN 2 on change", func() error { _, err := f.w.ChangePIN(f.ctx, alice, "9998", "4826"); return err }, wallet.CodePINInvalid, 1},
+		{"wrong PIN 3 locks", func() error { _, err := f.w.VerifyPIN(f.ctx, alice, "9997"); return err }, wallet.CodePINLocked, 0},
+		{"locked: even the right PIN fails", func() error { _, err := f.w.VerifyPIN(f.ctx, alice, "2580"); return err }, wallet.CodePINLocked, 0},
+		{"locked: no transfer", func() error {
+			_, err := f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferSend, From: alice, To: bob, Amount: 100, PIN: "2580"})
+			return err
+		}, wallet.CodePINLocked, 0},
+		{"operator reset", func() error { _, err := f.w.ResetPIN(f.ctx, alice); return err }, "", 0},
+		{"after reset no PIN", func() error { _, err := f.w.VerifyPIN(f.ctx, alice, "2580"); return err }, wallet.CodePINNotSet, 0},
+		{"set a new PIN", func() error { _, err := f.w.SetPIN(f.ctx, alice, "4826"); return err }, "", 0},
+		{"old PIN no longer works", func() error { _, err := f.w.VerifyPIN(f.ctx, alice, "2580"); return err }, wallet.CodePINInvalid, 2},
+		{"change with the right PIN", func() error { _, err := f.w.ChangePIN(f.ctx, alice, "4826", "5193"); return err }, "", 0},
+		{"new PIN sends money", func() error {
+			_, err := f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferSend, From: alice, To: bob, Amount: 100, PIN: "5193"})
+			return err
+		}, "", 0},
+	}
+	for _, s := range steps {
+		err := s.do()
+		if got := wallet.ErrorCode(err); got != s.code {
+			t.Fatalf("%s: got %v, want %q", s.name, err, s.code)
+		}
+		var we *wallet.Error
+		if s.code == wallet.CodePINInvalid && (!errors.As(err, &we) || we.TriesLeft == nil || *we.TriesLeft != s.left) {
+			t.Fatalf("%s: got %+v, want %d tries left", s.name, err, s.left)
+		}
+	}
+	a, err := f.w.Show(f.ctx, alice)
+	f.must(err)
+	if a.Status != wallet.StatusActive {
+		t.Errorf("status %s, want active", a.Status)
+	}
+	f.check()
+}
+
+// TestPINNeverStoredInClear scans every stored byte for the PIN.
+func TestPINNeverStoredInClear(t *testing.T) {
+	f := newFixture(t)
+	alice, bob := f.customer("Alice"), f.customer("Bob")
+	f.fund(alice, f.ksh(100))
+	const pin = "2580"
+	f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferSend, From: alice, To: bob, Amount: 100, PIN: pin})
+	f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferSend, From: alice, To: bob, Amount: 1 << 40, PIN: pin})
+	for _, table := range []string{"accounts", "transfers", "postings", "rejections", "outbox_events"} {
+		var rows []map[string]any
+		f.must(f.st.Gorm().Table(table).Find(&rows).Error)
+		for _, r := range rows {
+			for col, v := range r {
+				var s string
+				switch v := v.(type) {
+				case string:
+					s = v
+				case []byte:
+					s = string(v)
+				}
+				if col != "number" && col != "msisdn" && col != "phone" && col != "reference" && containsPIN(s, pin) {
+					t.Errorf("%s.%s holds the PIN: %q", table, col, s)
+				}
+			}
+		}
+	}
+}
+
+func containsPIN(s, pin string) bool {
+	for i := 0; i+len(pin) <= len(s); i++ {
+		if s[i:i+len(pin)] == pin && (i == 0 || s[i-1] < '0' || s[i-1] > '9') && (i+len(pin) == len(s) || s[i+len(pin)] < '0' || s[i+len(pin)] > '9') {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,143 @@
+package wallet
+
+import (
+	"context"
+	"time"
+)
+
+// AccountRecord is an account's whole stored state, as a Store loads and
+// saves it. It carries the PIN hash, so it never leaves the wallet: the API
+// shows an Account.
+type AccountRecord struct {
+	ID            int64
+	Kind          AccountKind
+	Number        string
+	Phone         string // E.164; unique among customers and agents (the phone that dials)
+	Name          string
+	Tier          Tier
+	Status        Status
+	Language      string
+	Balance       int64
+	AllowNegative bool   // system accounts whose balance mirrors money issued or spent
+	PINHash       []byte // HMAC-SHA256(pepper, salt || pin); nil until set
+	PINSalt       []byte
+	PINFailures   int
+	Day           int   // yyyymmdd of DayDebits, in the wallet's time zone
+	DayDebits     int64 // principal debited today (customers), for the daily limit
+	Created       time.Time
+}
+
+// Account returns the public view of r.
+func (r *AccountRecord) Account() Account {
+	return Account{Balance: r.Balance, Profile: Profile{
+		ID: r.ID, Kind: r.Kind, Number: r.Number, Phone: r.Phone, Name: r.Name, Tier: r.Tier,
+		Status: r.Status, Language: r.Language, HasPIN: len(r.PINHash) > 0, Created: r.Created,
+	}}
+}
+
+// Outcome is what an idempotency key already produced: a transfer or a
+// recorded rejection, with the hash of the request that produced it.
+type Outcome struct {
+	Hash     []byte
+	Transfer *Transfer // nil for a rejection
+	Err      *Error    // nil for a transfer
+}
+
+// StoredTransfer is a transfer with the idempotency data stored beside it.
+type StoredTransfer struct {
+	Transfer
+	Key  string
+	Hash []byte
+}
+
+// Rejection is a refused money command remembered under its idempotency key,
+// so that a retry returns the same refusal instead of moving money later.
+type Rejection struct {
+	Key     string
+	Hash    []byte
+	Err     *Error
+	Created time.Time
+}
+
+// OutboxEvent is an event written in the same transaction as its transfer and
+// published by the relay.
+type OutboxEvent struct {
+	ID         int64
+	TransferID int64
+	Subject    string
+	Payload    []byte
+}
+
+// BatchWrite is everything one batch writes, in one transaction.
+type BatchWrite struct {
+	Transfers  []*StoredTransfer
+	Rejections []Rejection
+	Accounts   []*AccountRecord // changed accounts: balance, PIN state, status, daily total
+	Events     []OutboxEvent
+}
+
+// BatchTx is the view of one write transaction the batch writer needs.
+type BatchTx interface {
+	// LockAccounts loads the accounts with the given ids and, where the
+	// database supports it, locks them until the transaction ends, in id order.
+	LockAccounts(ids []int64) (map[int64]*AccountRecord, error)
+	// Outcomes returns what the given idempotency keys already produced.
+	Outcomes(keys []string) (map[string]*Outcome, error)
+	// Reversed reports which of the given transfers have been reversed.
+	Reversed(transferIDs []int64) (map[int64]bool, error)
+	// Save writes w.
+	Save(w *BatchWrite) error
+}
+
+// PostingLine is one posting with its transfer, for statements.
+type PostingLine struct {
+	Posting
+	TransferID int64
+	Ref        string
+	Kind       TransferKind
+	Source     int64
+	Target     int64
+	Reference  string
+	Created    time.Time
+}
+
+// Store is the system of record the wallet runs on. wallet/store implements
+// it with gorm on SQLite and PostgreSQL.
+type Store interface {
+	// CreateAccount inserts a, setting its ID; CodeExists if its number or phone is taken.
+	CreateAccount(ctx context.Context, a *AccountRecord) error
+	// AccountByNumber and AccountByPhone return CodeNotFound when there is none.
+	AccountByNumber(ctx context.Context, number string) (*AccountRecord, error)
+	AccountByPhone(ctx context.Context, phone string) (*AccountRecord, error)
+	AccountByID(ctx context.Context, id int64) (*AccountRecord, error)
+	// Write runs fn in one write transaction and commits it. On a transient
+	// conflict (deadlock, serialization failure, a unique key taken by a
+	// concurrent writer) it rolls back and runs fn again, so fn must derive
+	// everything it writes from what it reads through tx.
+	Write(ctx context.Context, fn func(tx BatchTx) error) error
+	// TransferByRef returns a transfer with its postings; CodeNotFound when there is none.
+	TransferByRef(ctx context.Context, ref string) (*Transfer, error)
+	// Postings returns an account's postings, newest first: at most limit,
+	// created in [from, to) where those are non-zero.
+	Postings(ctx context.Context, accountID int64, from, to time.Time, limit int) ([]PostingLine, error)
+	// Relay calls publish with up to limit unpublished events, oldest first,
+	// and deletes them if publish returns nil. It returns how many it published.
+	Relay(ctx context.Context, limit int, publish func([]OutboxEvent) error) (int, error)
+	// Check verifies the ledger's invariants over the whole database.
+	Check(ctx context.Context) (*CheckReport, error)
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+}
+
+// CheckReport is the result of a whole-ledger invariant check.
+type CheckReport struct {
+	Accounts   int64    `json:"accounts"`
+	Transfers  int64    `json:"transfers"`
+	Postings   int64    `json:"postings"`
+	Issued     int64    `json:"issued"`     // e-money in circulation: minus the trust account's balance
+	Pending    int64    `json:"pending"`    // events not yet published
+	Violations []string `json:"violations"` // empty when every invariant holds
+}
+
+// OK reports whether every invariant held.
+func (r *CheckReport) OK() bool { return len(r.Violations) == 0 }

@@ -1,0 +1,81 @@
+package store
+
+import "time"
+
+// The tables. gorm's AutoMigrate creates them; the hot paths write them with
+// multi-row SQL built in sql.go.
+
+type account struct {
+	ID            int64   `gorm:"primaryKey;autoIncrement"`
+	Kind          string  `gorm:"size:16;not null"`
+	Number        string  `gorm:"size:32;not null;uniqueIndex"`
+	Msisdn        *string `gorm:"size:20;uniqueIndex"` // the phone that dials: customers and agents only
+	Phone         string  `gorm:"size:20;not null;default:''"`
+	Name          string  `gorm:"size:64;not null"`
+	Tier          int     `gorm:"not null;default:0"`
+	Status        string  `gorm:"size:16;not null"`
+	Language      string  `gorm:"size:8;not null;default:''"`
+	Balance       int64   `gorm:"not null;default:0"`
+	AllowNegative bool    `gorm:"not null;default:false"`
+	PinHash       []byte
+	PinSalt       []byte
+	PinFailures   int       `gorm:"not null;default:0"`
+	Day           int       `gorm:"not null;default:0"`
+	DayDebits     int64     `gorm:"not null;default:0"`
+	CreatedAt     time.Time `gorm:"not null"`
+}
+
+func (account) TableName() string { return "accounts" }
+
+// transfer's id is assigned by the wallet (its Ref is the id in base32).
+type transfer struct {
+	ID          int64  `gorm:"primaryKey;autoIncrement:false"`
+	IdemKey     string `gorm:"size:128;not null;uniqueIndex"`
+	RequestHash []byte `gorm:"not null"`
+	Kind        string `gorm:"size:16;not null"`
+	Source      int64  `gorm:"not null"`
+	Target      int64  `gorm:"not null"`
+	Amount      int64  `gorm:"not null"`
+	Fee         int64  `gorm:"not null"`
+	Commission  int64  `gorm:"not null"`
+	Reference   string `gorm:"size:32;not null;default:''"`
+	// Reverses is unique: a transfer is reversed at most once, even with
+	// several wallet processes racing.
+	Reverses  *int64    `gorm:"uniqueIndex"`
+	CreatedAt time.Time `gorm:"not null;index"`
+}
+
+func (transfer) TableName() string { return "transfers" }
+
+type posting struct {
+	ID           int64     `gorm:"primaryKey;autoIncrement;index:idx_postings_account,priority:2"`
+	TransferID   int64     `gorm:"not null;index"`
+	AccountID    int64     `gorm:"not null;index:idx_postings_account,priority:1"`
+	Leg          string    `gorm:"size:12;not null"`
+	Amount       int64     `gorm:"not null"`
+	BalanceAfter int64     `gorm:"not null"`
+	CreatedAt    time.Time `gorm:"not null"`
+}
+
+func (posting) TableName() string { return "postings" }
+
+type rejection struct {
+	IdemKey     string    `gorm:"primaryKey;size:128"`
+	RequestHash []byte    `gorm:"not null"`
+	Error       string    `gorm:"not null"` // the *wallet.Error as JSON
+	CreatedAt   time.Time `gorm:"not null"`
+}
+
+func (rejection) TableName() string { return "rejections" }
+
+type outboxEvent struct {
+	ID         int64     `gorm:"primaryKey;autoIncrement"`
+	TransferID int64     `gorm:"not null"`
+	Subject    string    `gorm:"size:64;not null"`
+	Payload    []byte    `gorm:"not null"`
+	CreatedAt  time.Time `gorm:"not null"`
+}
+
+func (outboxEvent) TableName() string { return "outbox_events" }
+
+var models = []any{&account{}, &transfer{}, &posting{}, &rejection{}, &outboxEvent{}}

@@ -1,0 +1,369 @@
+// Package store keeps the wallet's ledger in SQLite or PostgreSQL with gorm.
+// It implements wallet.Store: gorm owns the schema and the simple queries;
+// the group-commit path writes with multi-row SQL on the same connection pool,
+// because one batch writes thousands of rows and reflection per row would
+// cost more than the database.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/mattn/go-sqlite3"
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+const (
+	// writeAttemptsMax bounds the retries of one batch on transient conflicts.
+	writeAttemptsMax = 8
+	// pgConnsMax and sqliteConnsMax bound each pool: PostgreSQL serves the
+	// writer, readers and the relay; SQLite has one writer and WAL readers.
+	pgConnsMax     = 16
+	sqliteConnsMax = 8
+	// connectTimeout bounds the first contact with the database at start.
+	connectTimeout = 10 * time.Second
+)
+
+// Store is a wallet.Store on gorm.
+type Store struct {
+	gdb *gorm.DB
+	db  *sql.DB
+	pg  bool
+}
+
+var _ wallet.Store = (*Store)(nil)
+
+// Open connects to dsn and applies migrations. A dsn starting postgres:// or
+// postgresql:// is PostgreSQL; anything else is a SQLite file path, opened in
+// WAL mode with synchronous=FULL so an acknowledged commit survives power loss.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	s := &Store{pg: strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")}
+	var dialector gorm.Dialector
+	if s.pg {
+		dialector = postgres.Open(dsn)
+	} else {
+		if dir := filepath.Dir(dsn); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("database directory: %w", err)
+			}
+		}
+		// _txlock=immediate takes the write lock at BEGIN, so a transaction
+		// never fails half-way upgrading from read to write.
+		dialector = sqlite.Open("file:" + dsn + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on")
+	}
+	gdb, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if s.db, err = gdb.DB(); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s.gdb = gdb
+	if s.pg {
+		s.db.SetMaxOpenConns(pgConnsMax)
+	} else {
+		s.db.SetMaxOpenConns(sqliteConnsMax)
+	}
+	s.db.SetMaxIdleConns(sqliteConnsMax)
+	pctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := s.db.PingContext(pctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("database does not answer: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if s.pg {
+		// Several wallet processes may start at once: one migrates at a time.
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(4211)"); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(4211)")
+	}
+	if err := s.gdb.WithContext(ctx).AutoMigrate(models...); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Postgres reports whether the store is on PostgreSQL.
+func (s *Store) Postgres() bool { return s.pg }
+
+// Gorm returns the gorm handle, for other packages' tables on the same database.
+func (s *Store) Gorm() *gorm.DB { return s.gdb }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// CreateAccount inserts a, setting its ID.
+func (s *Store) CreateAccount(ctx context.Context, a *wallet.AccountRecord) error {
+	row := fromRecord(a)
+	if err := s.gdb.WithContext(ctx).Create(row).Error; err != nil {
+		if isUnique(err) {
+			return wallet.Errorf(wallet.CodeExists, "an account with number %s or phone %s exists", a.Number, a.Phone)
+		}
+		return fmt.Errorf("create account: %w", err)
+	}
+	a.ID = row.ID
+	return nil
+}
+
+func fromRecord(a *wallet.AccountRecord) *account {
+	row := &account{ID: a.ID, Kind: string(a.Kind), Number: a.Number, Phone: a.Phone, Name: a.Name, Tier: int(a.Tier),
+		Status: string(a.Status), Language: a.Language, Balance: a.Balance, AllowNegative: a.AllowNegative,
+		PinHash: a.PINHash, PinSalt: a.PINSalt, PinFailures: a.PINFailures, Day: a.Day, DayDebits: a.DayDebits,
+		CreatedAt: a.Created}
+	if a.Kind == wallet.KindCustomer || a.Kind == wallet.KindAgent {
+		p := a.Phone
+		row.Msisdn = &p
+	}
+	return row
+}
+
+func (r *account) record() *wallet.AccountRecord {
+	return &wallet.AccountRecord{ID: r.ID, Kind: wallet.AccountKind(r.Kind), Number: r.Number, Phone: r.Phone,
+		Name: r.Name, Tier: wallet.Tier(r.Tier), Status: wallet.Status(r.Status), Language: r.Language,
+		Balance: r.Balance, AllowNegative: r.AllowNegative, PINHash: r.PinHash, PINSalt: r.PinSalt,
+		PINFailures: r.PinFailures, Day: r.Day, DayDebits: r.DayDebits, Created: r.CreatedAt.UTC()}
+}
+
+func (s *Store) accountWhere(ctx context.Context, query string, arg any) (*wallet.AccountRecord, error) {
+	var rows []account
+	if err := s.gdb.WithContext(ctx).Where(query, arg).Limit(1).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find account: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no such account")
+	}
+	return rows[0].record(), nil
+}
+
+// AccountByNumber finds an account by its number.
+func (s *Store) AccountByNumber(ctx context.Context, number string) (*wallet.AccountRecord, error) {
+	return s.accountWhere(ctx, "number = ?", number)
+}
+
+// AccountByPhone finds the customer or agent account a phone operates.
+func (s *Store) AccountByPhone(ctx context.Context, phone string) (*wallet.AccountRecord, error) {
+	return s.accountWhere(ctx, "msisdn = ?", phone)
+}
+
+// AccountByID finds an account by id.
+func (s *Store) AccountByID(ctx context.Context, id int64) (*wallet.AccountRecord, error) {
+	return s.accountWhere(ctx, "id = ?", id)
+}
+
+// Write runs fn in a transaction, retrying it on transient conflicts.
+func (s *Store) Write(ctx context.Context, fn func(wallet.BatchTx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.writeOnce(ctx, fn)
+		if err == nil || !retryable(err) || attempt == writeAttemptsMax {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(wallet.BatchTx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(&batchTx{s: s, tx: tx, ctx: ctx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// retryable reports a conflict that running the transaction again can
+// resolve: a deadlock, a serialization failure, a lock timeout, or a unique
+// key that a concurrent writer took first (the retry then sees its row).
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01", "55P03", "23505":
+			return true
+		}
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	return false
+}
+
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	return errors.Is(err, gorm.ErrDuplicatedKey)
+}
+
+// TransferByRef returns the transfer with the given human id.
+func (s *Store) TransferByRef(ctx context.Context, ref string) (*wallet.Transfer, error) {
+	id, ok := wallet.ParseRef(ref)
+	if !ok {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no transaction %q", clip(ref))
+	}
+	ts, err := loadTransfers(ctx, s.db, s.rebind, "id", []any{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) == 0 {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no transaction %s", wallet.Ref(id))
+	}
+	return &ts[0].Transfer, nil
+}
+
+func clip(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
+}
+
+// Postings returns an account's postings with their transfers, newest first.
+func (s *Store) Postings(ctx context.Context, accountID int64, from, to time.Time, limit int) ([]wallet.PostingLine, error) {
+	q := `SELECT p.transfer_id, p.account_id, p.leg, p.amount, p.balance_after,
+		t.kind, t.source, t.target, t.reference, t.created_at
+		FROM postings p JOIN transfers t ON t.id = p.transfer_id WHERE p.account_id = ?`
+	args := []any{accountID}
+	if !from.IsZero() {
+		q += " AND p.created_at >= ?"
+		args = append(args, from.UTC())
+	}
+	if !to.IsZero() {
+		q += " AND p.created_at < ?"
+		args = append(args, to.UTC())
+	}
+	q += " ORDER BY p.id DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("postings: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.PostingLine
+	for rows.Next() {
+		var l wallet.PostingLine
+		if err := rows.Scan(&l.TransferID, &l.AccountID, &l.Leg, &l.Amount, &l.BalanceAfter,
+			&l.Kind, &l.Source, &l.Target, &l.Reference, &l.Created); err != nil {
+			return nil, fmt.Errorf("postings: %w", err)
+		}
+		l.Ref = wallet.Ref(l.TransferID)
+		l.Created = l.Created.UTC()
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// Relay publishes the oldest unpublished events and deletes them once
+// publish succeeds. On PostgreSQL the rows are claimed with SKIP LOCKED so
+// several relays share the work; on SQLite (one process) they are read
+// outside the write lock so the batch writer is never kept waiting.
+func (s *Store) Relay(ctx context.Context, limit int, publish func([]wallet.OutboxEvent) error) (int, error) {
+	var q queryer = s.db
+	var tx *sql.Tx
+	if s.pg {
+		var err error
+		if tx, err = s.db.BeginTx(ctx, nil); err != nil {
+			return 0, fmt.Errorf("relay: %w", err)
+		}
+		defer tx.Rollback()
+		q = tx
+	}
+	sel := "SELECT id, transfer_id, subject, payload FROM outbox_events ORDER BY id LIMIT ?"
+	if s.pg {
+		sel += " FOR UPDATE SKIP LOCKED"
+	}
+	rows, err := q.QueryContext(ctx, s.rebind(sel), limit)
+	if err != nil {
+		return 0, fmt.Errorf("relay: %w", err)
+	}
+	var evs []wallet.OutboxEvent
+	for rows.Next() {
+		var e wallet.OutboxEvent
+		if err := rows.Scan(&e.ID, &e.TransferID, &e.Subject, &e.Payload); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("relay: %w", err)
+		}
+		evs = append(evs, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	if err := publish(evs); err != nil {
+		return 0, err
+	}
+	ids := make([]any, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	del := s.rebind("DELETE FROM outbox_events WHERE id IN (" + marks(len(ids)) + ")")
+	if s.pg {
+		if _, err := tx.ExecContext(ctx, del, ids...); err != nil {
+			return 0, fmt.Errorf("relay: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, fmt.Errorf("relay: %w", err)
+		}
+	} else if _, err := s.db.ExecContext(ctx, del, ids...); err != nil {
+		return 0, fmt.Errorf("relay: %w", err)
+	}
+	return len(evs), nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func decodeError(s string) *wallet.Error {
+	var e wallet.Error
+	if err := json.Unmarshal([]byte(s), &e); err != nil || e.Code == "" {
+		return &wallet.Error{Code: wallet.CodeInternal, Message: "unreadable stored rejection"}
+	}
+	return &e
+}
