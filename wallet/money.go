@@ -58,7 +58,7 @@ var tenderUnits = sync.OnceValue(func() map[currency.Unit]bool {
 func LookupCurrency(code string) (Currency, error) {
 	u, err := currency.ParseISO(code)
 	if err != nil || !tenderUnits()[u] {
-		return Currency{}, Errorf(CodeInvalid, "%q is not a currency code in use (want an ISO 4217 code such as KES)", excerpt(code))
+		return Currency{}, Errorf(CodeInvalid, "%q is not a currency in use; want an ISO 4217 code like KES", excerpt(code))
 	}
 	// Standard, not Cash: the ledger counts what accounts can hold, not what
 	// coins exist (HUF has 2 standard digits but 0 cash digits).

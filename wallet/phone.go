@@ -2,6 +2,7 @@ package wallet
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
@@ -51,7 +52,7 @@ func NormalizePhone(raw, region string) (string, error) {
 			}
 		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
 		default:
-			return "", Errorf(CodeInvalidPhone, "%q: a phone number may contain only digits, spaces, dashes and a leading +", excerpt(raw))
+			return "", Errorf(CodeInvalidPhone, "a phone number may contain only digits, spaces, dashes and a leading +, not %q", excerpt(string(r)))
 		}
 	}
 	if digits == 0 {
@@ -69,18 +70,23 @@ func NormalizePhone(raw, region string) (string, error) {
 	return phonenumbers.Format(n, phonenumbers.E164), nil
 }
 
-// excerpt returns the first excerptRunes characters of s, for an error
-// message, marking a cut with an ellipsis. It never splits a UTF-8 sequence.
+// excerpt returns the first excerptRunes characters of s for an error
+// message, marking a cut with an ellipsis. Invalid UTF-8 and unprintable
+// characters become U+FFFD, so that quoting the excerpt with %q cannot make
+// it several times longer.
 func excerpt(s string) string {
-	if utf8.RuneCountInString(s) <= excerptRunes {
-		return s
-	}
+	var b strings.Builder
 	n := 0
-	for i := range s {
+	for _, r := range s { // invalid UTF-8 arrives as utf8.RuneError, U+FFFD
 		if n == excerptRunes {
-			return s[:i] + "…"
+			b.WriteString("…")
+			break
 		}
+		if !unicode.IsPrint(r) {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
 		n++
 	}
-	return s
+	return b.String()
 }

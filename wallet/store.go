@@ -106,6 +106,9 @@ type PostingLine struct {
 type Store interface {
 	// CreateAccount inserts a, setting its ID; CodeExists if its number or phone is taken.
 	CreateAccount(ctx context.Context, a *AccountRecord) error
+	// CreateAccounts inserts all of as in one transaction, setting their IDs;
+	// CodeExists (and nothing inserted) if any number or phone is taken.
+	CreateAccounts(ctx context.Context, as []*AccountRecord) error
 	// AccountByNumber and AccountByPhone return CodeNotFound when there is none.
 	AccountByNumber(ctx context.Context, number string) (*AccountRecord, error)
 	AccountByPhone(ctx context.Context, phone string) (*AccountRecord, error)

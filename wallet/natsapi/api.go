@@ -112,6 +112,44 @@ type TariffReply struct {
 	Limits   map[wallet.Tier]wallet.Limits `json:"limits"`
 }
 
+// Option configures Serve, NewClient, EnsureStream and NewRelay alike.
+type Option func(*options)
+
+type options struct{ prefix string }
+
+// WithPrefix puts every subject of the API and its events, and the event
+// stream's name, under a prefix, so that several deployments (staging and
+// production, or parallel test runs) can share one NATS cluster without
+// seeing each other's requests. Empty means none. It must be a valid subject
+// token: letters, digits, - and _.
+func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
+
+func newOptions(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// subject returns s under the prefix.
+func (o options) subject(s string) string {
+	if o.prefix == "" {
+		return s
+	}
+	return o.prefix + "." + s
+}
+
+// ValidPrefix reports whether p can prefix subjects and a stream name.
+func ValidPrefix(p string) bool {
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return len(p) <= 32
+}
+
 // Default timeouts.
 const (
 	// DefaultTimeout bounds a client call: a batch commits in milliseconds,

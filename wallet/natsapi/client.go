@@ -19,14 +19,15 @@ import (
 type Client struct {
 	nc      *nats.Conn
 	timeout time.Duration
+	o       options
 }
 
 // NewClient returns a client on nc; timeout 0 means DefaultTimeout.
-func NewClient(nc *nats.Conn, timeout time.Duration) *Client {
+func NewClient(nc *nats.Conn, timeout time.Duration, opts ...Option) *Client {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &Client{nc: nc, timeout: timeout}
+	return &Client{nc: nc, timeout: timeout, o: newOptions(opts)}
 }
 
 func (c *Client) call(ctx context.Context, subject string, req, reply any) error {
@@ -39,7 +40,7 @@ func (c *Client) call(ctx context.Context, subject string, req, reply any) error
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	msg, err := c.nc.RequestWithContext(ctx, subject, data)
+	msg, err := c.nc.RequestWithContext(ctx, c.o.subject(subject), data)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.Canceled) {
 			return &wallet.Error{Code: wallet.CodeUnavailable, Message: "the wallet did not answer: " + err.Error()}

@@ -32,14 +32,15 @@ const (
 )
 
 // EnsureStream creates or updates the wallet event stream.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
+func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, opts ...Option) (jetstream.Stream, error) {
+	o := newOptions(opts)
 	if replicas <= 0 {
 		replicas = 1
 	}
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
+		Name:        o.stream(),
 		Description: "Posted wallet transfers, one message per transfer, Nats-Msg-Id = transaction id",
-		Subjects:    []string{wallet.EventSubjectPrefix + ">"},
+		Subjects:    []string{o.subject(wallet.EventSubjectPrefix + ">")},
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Duplicates:  dedupeWindow,
@@ -55,15 +56,24 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 // the outbox only after JetStream acknowledged it, so a crash at any point
 // re-publishes (and JetStream's dedupe window drops the copy).
 type Relay struct {
-	Store wallet.Store
-	JS    jetstream.JetStream
-	Log   *slog.Logger
+	store wallet.Store
+	js    jetstream.JetStream
+	log   *slog.Logger
+	o     options
 	wake  chan struct{}
 }
 
 // NewRelay returns a relay; call Wake after each commit to publish at once.
-func NewRelay(store wallet.Store, js jetstream.JetStream, log *slog.Logger) *Relay {
-	return &Relay{Store: store, JS: js, Log: log, wake: make(chan struct{}, 1)}
+func NewRelay(store wallet.Store, js jetstream.JetStream, log *slog.Logger, opts ...Option) *Relay {
+	return &Relay{store: store, js: js, log: log, o: newOptions(opts), wake: make(chan struct{}, 1)}
+}
+
+// stream is the event stream's name under the prefix.
+func (o options) stream() string {
+	if o.prefix == "" {
+		return StreamName
+	}
+	return StreamName + "_" + o.prefix
 }
 
 // Wake tells the relay there is something to publish. It never blocks.
@@ -78,12 +88,12 @@ func (r *Relay) Wake() {
 func (r *Relay) Run(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
 	for {
-		n, err := r.Store.Relay(ctx, relayBatch, r.publish)
+		n, err := r.store.Relay(ctx, relayBatch, r.publish)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			r.Log.Warn("event relay", "err", err, "retry_in", backoff)
+			r.log.Warn("event relay", "err", err, "retry_in", backoff)
 			if !sleep(ctx, backoff) {
 				return nil
 			}
@@ -108,10 +118,10 @@ func (r *Relay) publish(evs []wallet.OutboxEvent) error {
 	defer cancel()
 	futures := make([]jetstream.PubAckFuture, 0, len(evs))
 	for _, e := range evs {
-		m := nats.NewMsg(e.Subject)
+		m := nats.NewMsg(r.o.subject(e.Subject))
 		m.Data = e.Payload
 		m.Header.Set(jetstream.MsgIDHeader, wallet.Ref(e.TransferID))
-		f, err := r.JS.PublishMsgAsync(m)
+		f, err := r.js.PublishMsgAsync(m)
 		if err != nil {
 			return fmt.Errorf("publish event: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,7 +30,11 @@ const (
 
 // Serve adds the wallet micro service to nc. Stop the returned service
 // before stopping w, so no request arrives at a stopped wallet.
-func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger) (micro.Service, error) {
+func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (micro.Service, error) {
+	o := newOptions(opts)
+	if !ValidPrefix(o.prefix) {
+		return nil, fmt.Errorf("wallet service: invalid subject prefix %q", o.prefix)
+	}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "wallet", Version: "1.0.0", QueueGroup: QueueGroup,
 		Description: "Kibubu double-entry wallet",
@@ -37,10 +42,12 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger) (micro.Service, e
 	if err != nil {
 		return nil, fmt.Errorf("wallet service: %w", err)
 	}
-	s := &server{w: w, log: log, sem: make(chan struct{}, handlersMax)}
+	s := &server{w: w, log: log, sem: make(chan struct{}, handlersMax), o: o}
 	add := func(subject string, h micro.HandlerFunc) {
 		if err == nil {
-			err = svc.AddEndpoint(subject, h, micro.WithEndpointSubject(subject))
+			// Endpoint names allow no dots: "wallet.v1.float.issue" is "float-issue".
+			name := strings.ReplaceAll(strings.TrimPrefix(subject, SubjectPrefix+"."), ".", "-")
+			err = svc.AddEndpoint(name, h, micro.WithEndpointSubject(o.subject(subject)))
 		}
 	}
 	add(SubjectTransfer, s.transfer(false))
@@ -139,6 +146,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger) (micro.Service, e
 }
 
 type server struct {
+	o   options
 	w   *wallet.Service
 	log *slog.Logger
 	sem chan struct{}
@@ -151,18 +159,18 @@ func (s *server) transfer(operator bool) micro.HandlerFunc {
 	return func(r micro.Request) {
 		var q wallet.TransferRequest
 		if err := decode(r, &q); err != nil {
-			respond(r, nil, err)
+			s.respond(r, nil, err)
 			return
 		}
 		// The kind decides the subject, so NATS permissions can keep float
 		// issue to operators.
 		if operator != (q.Kind == wallet.TransferFloat) {
-			respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "transfer kind %q is not served on %s", q.Kind, r.Subject()))
+			s.respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "transfer kind %q is not served on %s", q.Kind, r.Subject()))
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 		defer cancel()
-		s.w.TransferAsync(ctx, q, func(res *wallet.TransferResult, err error) { respond(r, res, err) })
+		s.w.TransferAsync(ctx, q, func(res *wallet.TransferResult, err error) { s.respond(r, res, err) })
 	}
 }
 
@@ -176,7 +184,7 @@ func (s *server) async(h func(context.Context, micro.Request) (any, error)) micr
 			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 			defer cancel()
 			v, err := h(ctx, r)
-			respond(r, v, err)
+			s.respond(r, v, err)
 		}()
 	}
 }
@@ -201,11 +209,14 @@ func decode(r micro.Request, v any) error {
 	return nil
 }
 
-// respond answers r with v, or with err as a coded micro error.
-func respond(r micro.Request, v any, err error) {
+// respond answers r with v, or with err as a coded micro error. An error
+// that is not a *wallet.Error is a bug or an outage: it is logged here, and
+// the caller sees only CodeInternal.
+func (s *server) respond(r micro.Request, v any, err error) {
 	if err != nil {
 		var we *wallet.Error
 		if !errors.As(err, &we) {
+			s.log.Error("wallet request failed", "subject", r.Subject(), "err", err)
 			we = &wallet.Error{Code: wallet.CodeInternal, Message: "internal error"}
 		}
 		body, _ := json.Marshal(we)

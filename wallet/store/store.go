@@ -135,6 +135,27 @@ func (s *Store) CreateAccount(ctx context.Context, a *wallet.AccountRecord) erro
 	return nil
 }
 
+// CreateAccounts inserts all of as in one transaction.
+func (s *Store) CreateAccounts(ctx context.Context, as []*wallet.AccountRecord) error {
+	rows := make([]*account, len(as))
+	for i, a := range as {
+		rows[i] = fromRecord(a)
+	}
+	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return tx.CreateInBatches(rows, chunkRows).Error
+	})
+	if err != nil {
+		if isUnique(err) {
+			return wallet.Errorf(wallet.CodeExists, "a number or phone in the import already has an account")
+		}
+		return fmt.Errorf("create accounts: %w", err)
+	}
+	for i, r := range rows {
+		as[i].ID = r.ID
+	}
+	return nil
+}
+
 func fromRecord(a *wallet.AccountRecord) *account {
 	row := &account{ID: a.ID, Kind: string(a.Kind), Number: a.Number, Phone: a.Phone, Name: a.Name, Tier: int(a.Tier),
 		Status: string(a.Status), Language: a.Language, Balance: a.Balance, AllowNegative: a.AllowNegative,

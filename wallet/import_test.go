@@ -1,0 +1,45 @@
+package wallet_test
+
+import (
+	"testing"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+func TestImport(t *testing.T) {
+	f := newFixture(t)
+	taken := f.customer("Already Here")
+	p1, p2 := f.phone(), f.phone()
+	tests := []struct {
+		name string
+		rows []wallet.ImportCustomer
+		code wallet.Code
+	}{
+		{"bad phone", []wallet.ImportCustomer{{Phone: p1, Name: "A", Tier: wallet.TierFull}, {Phone: "12", Name: "B", Tier: wallet.TierFull}}, wallet.CodeInvalidPhone},
+		{"no name", []wallet.ImportCustomer{{Phone: p1, Name: "  ", Tier: wallet.TierFull}}, wallet.CodeInvalid},
+		{"bad tier", []wallet.ImportCustomer{{Phone: p1, Name: "A", Tier: 7}}, wallet.CodeInvalid},
+		{"easy PIN", []wallet.ImportCustomer{{Phone: p1, Name: "A", Tier: wallet.TierFull, PIN: "0000"}}, wallet.CodeInvalid},
+		{"phone taken: nothing imported", []wallet.ImportCustomer{{Phone: p1, Name: "A", Tier: wallet.TierFull}, {Phone: taken, Name: "B", Tier: wallet.TierFull}}, wallet.CodeExists},
+		{"ok", []wallet.ImportCustomer{{Phone: p1, Name: "Amina  Juma", Tier: wallet.TierFull, PIN: "4826"}, {Phone: "0" + p2[4:], Name: "Baraka", Tier: wallet.TierBasic}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := f.w.Import(f.ctx, tt.rows)
+			if wallet.ErrorCode(err) != tt.code {
+				t.Fatalf("got %v, want %q", err, tt.code)
+			}
+			if tt.code != "" {
+				if _, err := f.w.Show(f.ctx, p1); wallet.ErrorCode(err) != wallet.CodeNotFound {
+					t.Fatalf("after a refused import %s exists: %v", p1, err)
+				}
+				return
+			}
+			if len(got) != 2 || got[0].Name != "Amina Juma" || !got[0].HasPIN || got[1].HasPIN || got[1].Number != p2 {
+				t.Fatalf("imported %+v", got)
+			}
+			if _, err := f.w.VerifyPIN(f.ctx, p1, "4826"); err != nil {
+				t.Fatalf("imported PIN: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,436 @@
+package natsapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
+	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/store/storetest"
+)
+
+var pepper = []byte("0123456789abcdef0123456789abcdef")
+
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	nc     *nats.Conn
+	c      *natsapi.Client
+	st     *store.Store
+	w      *wallet.Service
+	js     jetstream.JetStream
+	prefix string
+}
+
+// start runs a wallet, its NATS service and its relay, as kibubu serve does.
+func start(t *testing.T) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ns := natstest.Start(t)
+	nc := ns.Connect()
+	st, err := store.Open(ctx, storetest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kes, _ := wallet.LookupCurrency("KES")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := natsapi.WithPrefix(ns.Prefix)
+	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
+		t.Fatal(err)
+	}
+	relay := natsapi.NewRelay(st, js, testLogger(t), opt)
+	w, err := wallet.New(ctx, st, wallet.Config{Currency: kes, Region: "KE", Pepper: pepper, Committed: relay.Wake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); w.Run(ctx) }()
+	go func() { defer wg.Done(); relay.Run(ctx) }()
+	svc, err := natsapi.Serve(nc, w, testLogger(t), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		svc.Stop()
+		cancel()
+		wg.Wait()
+		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
+		st.Close()
+	})
+	return &env{t: t, ctx: context.Background(), nc: nc, c: natsapi.NewClient(nc, 0, opt), st: st, w: w, js: js, prefix: ns.Prefix}
+}
+
+func (e *env) must(err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+var phoneN atomic.Int64
+
+func newPhone() string { return fmt.Sprintf("+2547%08d", 20000000+phoneN.Add(1)) }
+
+func (e *env) customer() string {
+	p := newPhone()
+	_, err := e.c.Register(e.ctx, natsapi.RegisterRequest{Phone: p, Name: "Customer " + p[9:], Tier: wallet.TierFull})
+	e.must(err)
+	_, err = e.c.SetPIN(e.ctx, p, "2580")
+	e.must(err)
+	return p
+}
+
+func (e *env) agent(float int64) (phone, number string) {
+	phone = newPhone()
+	a, err := e.c.AddAgent(e.ctx, phone, "Agent")
+	e.must(err)
+	_, err = e.c.SetPIN(e.ctx, phone, "1357")
+	e.must(err)
+	_, err = e.c.IssueFloat(e.ctx, a.Number, float, "BANK-"+a.Number)
+	e.must(err)
+	return phone, a.Number
+}
+
+func TestAPI(t *testing.T) {
+	e := start(t)
+	alice, bob := e.customer(), e.customer()
+	agentPhone, agentNo := e.agent(1_000_000)
+	till, err := e.c.AddMerchant(e.ctx, newPhone(), "Duka", false)
+	e.must(err)
+	_, err = e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "dep-1", Kind: wallet.TransferDeposit, From: agentPhone, To: alice, Amount: 50_000, PIN: "1357"})
+	e.must(err)
+
+	calls := []struct {
+		name string
+		call func() (any, error)
+		code wallet.Code
+		want func(any) string // "" when the reply is right
+	}{
+		{"send", func() (any, error) {
+			return e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "s-1", Kind: wallet.TransferSend, From: alice, To: bob, Amount: 10_000, PIN: "2580"})
+		}, "", func(v any) string {
+			r := v.(*wallet.TransferResult)
+			if r.Balance != 50_000-10_000 || len(r.Transfer.Ref) != 10 {
+				return fmt.Sprintf("balance %d ref %q", r.Balance, r.Transfer.Ref)
+			}
+			return ""
+		}},
+		{"send replayed", func() (any, error) {
+			return e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "s-1", Kind: wallet.TransferSend, From: alice, To: bob, Amount: 10_000, PIN: "2580"})
+		}, "", func(v any) string {
+			if !v.(*wallet.TransferResult).Replayed {
+				return "not marked replayed"
+			}
+			return ""
+		}},
+		{"send conflict", func() (any, error) {
+			return e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "s-1", Kind: wallet.TransferSend, From: alice, To: bob, Amount: 10_001, PIN: "2580"})
+		}, wallet.CodeConflict, nil},
+		{"wrong PIN carries tries left", func() (any, error) {
+			return e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "s-2", Kind: wallet.TransferSend, From: alice, To: bob, Amount: 100, PIN: "0000"})
+		}, wallet.CodePINInvalid, func(v any) string { return "" }},
+		{"insufficient funds carries the balance", func() (any, error) {
+			return e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "s-3", Kind: wallet.TransferSend, From: alice, To: bob, Amount: 1_000_000, PIN: "2580"})
+		}, wallet.CodeInsufficientFunds, nil},
+		{"float refused on the customer subject", func() (any, error) {
+			return e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "f-1", Kind: wallet.TransferFloat, To: agentNo, Amount: 100, Reference: "X"})
+		}, wallet.CodeInvalid, nil},
+		{"float issue is idempotent by reference", func() (any, error) { return e.c.IssueFloat(e.ctx, agentNo, 1_000_000, "BANK-"+agentNo) }, "", func(v any) string {
+			if !v.(*wallet.TransferResult).Replayed {
+				return "second float issue with the same reference was not a replay"
+			}
+			return ""
+		}},
+		{"withdraw", func() (any, error) {
+			return e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "w-1", Kind: wallet.TransferWithdraw, From: bob, To: agentNo, Amount: 5_000, PIN: "2580"})
+		}, "", nil},
+		{"buy goods", func() (any, error) {
+			return e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "t-1", Kind: wallet.TransferTill, From: alice, To: till.Number, Amount: 1_000, PIN: "2580"})
+		}, "", nil},
+		{"quote", func() (any, error) { return e.c.Quote(e.ctx, wallet.TransferSend, 100_000) }, "", func(v any) string {
+			fee, _, _ := e.w.Quote(wallet.TransferSend, 100_000)
+			if v.(*natsapi.QuoteReply).Fee != fee {
+				return "wrong fee"
+			}
+			return ""
+		}},
+		{"lookup shows the name, not the balance", func() (any, error) { return e.c.Lookup(e.ctx, "0"+bob[4:]) }, "", func(v any) string {
+			if p := v.(*wallet.Profile); p.Number != bob || p.Name == "" {
+				return fmt.Sprintf("profile %+v", p)
+			}
+			return ""
+		}},
+		{"lookup unknown", func() (any, error) { return e.c.Lookup(e.ctx, "+254799000000") }, wallet.CodeNotFound, nil},
+		{"balance", func() (any, error) { return e.c.Balance(e.ctx, alice, "2580") }, "", func(v any) string {
+			if b := v.(*wallet.Account).Balance; b != 50_000-10_000-1_000 {
+				return fmt.Sprintf("balance %d", b)
+			}
+			return ""
+		}},
+		{"statement", func() (any, error) {
+			return e.c.Statement(e.ctx, wallet.StatementQuery{Phone: alice, PIN: "2580", Limit: 5})
+		}, "", func(v any) string {
+			if n := len(v.(*natsapi.StatementReply).Lines); n != 3 {
+				return fmt.Sprintf("%d lines, want 3", n)
+			}
+			return ""
+		}},
+		{"language", func() (any, error) { return e.c.SetLanguage(e.ctx, alice, "sw") }, "", nil},
+		{"freeze", func() (any, error) { return e.c.SetStatus(e.ctx, bob, wallet.StatusFrozen) }, "", nil},
+		{"frozen cannot send", func() (any, error) {
+			return e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "s-4", Kind: wallet.TransferSend, From: bob, To: alice, Amount: 100, PIN: "2580"})
+		}, wallet.CodeAccountFrozen, nil},
+		{"show", func() (any, error) { return e.c.Show(e.ctx, agentNo) }, "", nil},
+		{"tariff", func() (any, error) { return e.c.Tariff(e.ctx) }, "", func(v any) string {
+			if r := v.(*natsapi.TariffReply); r.Currency.Code != "KES" || len(r.Tariff.Send) == 0 || r.Limits[wallet.TierFull].PerTransaction == 0 {
+				return fmt.Sprintf("%+v", r)
+			}
+			return ""
+		}},
+		{"check", func() (any, error) { return e.c.Check(e.ctx) }, "", func(v any) string {
+			if r := v.(*wallet.CheckReport); !r.OK() || r.Transfers < 5 {
+				return fmt.Sprintf("%+v", r)
+			}
+			return ""
+		}},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := c.call()
+			if got := wallet.ErrorCode(err); got != c.code {
+				t.Fatalf("got %v, want %q", err, c.code)
+			}
+			var we *wallet.Error
+			if err != nil && (!errors.As(err, &we) || we.Message == "") {
+				t.Fatalf("error %v is not a *wallet.Error with a message", err)
+			}
+			if c.code == wallet.CodePINInvalid && (we.TriesLeft == nil || *we.TriesLeft != 2) {
+				t.Fatalf("tries left %v, want 2", we.TriesLeft)
+			}
+			if c.code == wallet.CodeInsufficientFunds && (we.Balance == nil || *we.Balance != 40_000) {
+				t.Fatalf("balance %v, want 40000", we.Balance)
+			}
+			if err == nil && c.want != nil {
+				if msg := c.want(v); msg != "" {
+					t.Fatal(msg)
+				}
+			}
+		})
+	}
+}
+
+// TestMalformedRequests sends raw payloads: each gets a coded error reply.
+func TestMalformedRequests(t *testing.T) {
+	e := start(t)
+	for _, tt := range []struct {
+		name    string
+		subject string
+		body    []byte
+		code    wallet.Code
+	}{
+		{"not JSON", natsapi.SubjectTransfer, []byte("send 500 to bob"), wallet.CodeInvalid},
+		{"wrong types", natsapi.SubjectTransfer, []byte(`{"key":"x","kind":"send","amount":"500"}`), wallet.CodeInvalid},
+		{"oversized", natsapi.SubjectBalance, []byte(`{"phone":"` + strings.Repeat("7", 9000) + `"}`), wallet.CodeInvalid},
+		{"empty", natsapi.SubjectRegister, nil, wallet.CodeInvalid},
+		{"missing fields", natsapi.SubjectRegister, []byte(`{}`), wallet.CodeInvalidPhone},
+		{"amount as float", natsapi.SubjectQuote, []byte(`{"kind":"send","amount":12.5}`), wallet.CodeInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, err := e.nc.Request(e.prefix+"."+tt.subject, tt.body, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := msg.Header.Get(micro.ErrorCodeHeader); got != string(tt.code) {
+				t.Fatalf("code %q (%s), want %q", got, msg.Header.Get(micro.ErrorHeader), tt.code)
+			}
+			var we wallet.Error
+			if err := json.Unmarshal(msg.Data, &we); err != nil || we.Code != tt.code {
+				t.Fatalf("body %q is not the coded error", msg.Data)
+			}
+		})
+	}
+}
+
+// TestEventsPublishedOnce checks every posted transfer reaches the stream
+// once, with its transaction id as Nats-Msg-Id, and the outbox empties.
+func TestEventsPublishedOnce(t *testing.T) {
+	e := start(t)
+	alice, bob := e.customer(), e.customer()
+	agentPhone, _ := e.agent(1_000_000)
+	want := map[string]bool{}
+	r, err := e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "d", Kind: wallet.TransferDeposit, From: agentPhone, To: alice, Amount: 100_000, PIN: "1357"})
+	e.must(err)
+	want[r.Transfer.Ref] = true
+	for i := range 20 {
+		r, err := e.c.Transfer(e.ctx, wallet.TransferRequest{Key: fmt.Sprint("s", i), Kind: wallet.TransferSend, From: alice, To: bob, Amount: 1_000, PIN: "2580"})
+		e.must(err)
+		want[r.Transfer.Ref] = true
+	}
+	stream := natsapi.StreamName + "_" + e.prefix
+	cons, err := e.js.OrderedConsumer(e.ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{e.prefix + "." + wallet.EventSubjectPrefix + ">"}})
+	e.must(err)
+	got := map[string]int{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < len(want) && time.Now().Before(deadline) {
+		batch, err := cons.FetchNoWait(100)
+		e.must(err)
+		for m := range batch.Messages() {
+			var ev wallet.Event
+			e.must(json.Unmarshal(m.Data(), &ev))
+			if id := m.Headers().Get(jetstream.MsgIDHeader); id != ev.Transfer.Ref {
+				t.Fatalf("Nats-Msg-Id %q for transfer %s", id, ev.Transfer.Ref)
+			}
+			if len(ev.Parties) < 2 || ev.Parties[0].Name == "" {
+				t.Fatalf("event parties %+v", ev.Parties)
+			}
+			got[ev.Transfer.Ref]++
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for ref := range want {
+		if got[ref] != 1 {
+			t.Errorf("%s published %d times", ref, got[ref])
+		}
+	}
+	// A relay that crashed after publishing re-publishes: JetStream drops the copy.
+	info, err := e.js.Stream(e.ctx, stream)
+	e.must(err)
+	before, _ := info.Info(e.ctx)
+	m := nats.NewMsg(e.prefix + "." + wallet.EventSubjectPrefix + "send")
+	m.Header.Set(jetstream.MsgIDHeader, r.Transfer.Ref)
+	m.Data = []byte(`{}`)
+	ack, err := e.js.PublishMsg(e.ctx, m)
+	e.must(err)
+	if !ack.Duplicate {
+		t.Error("a re-published event was not recognised as a duplicate")
+	}
+	after, _ := info.Info(e.ctx)
+	if after.State.Msgs != before.State.Msgs {
+		t.Errorf("stream grew from %d to %d on a duplicate", before.State.Msgs, after.State.Msgs)
+	}
+	rep, err := e.w.Check(e.ctx)
+	e.must(err)
+	if rep.Pending != 0 {
+		t.Errorf("%d events still in the outbox", rep.Pending)
+	}
+}
+
+// TestBank: many clients move money at random through NATS while others
+// run the whole-ledger check. Every check passes (money sums to zero, every
+// balance is its postings, none below its floor), every acknowledged transfer
+// is stored exactly once, and no refused one is stored at all.
+func TestBank(t *testing.T) {
+	e := start(t)
+	const people, clients, perClient = 20, 16, 40
+	agentPhone, _ := e.agent(100_000_000)
+	phones := make([]string, people)
+	for i := range phones {
+		phones[i] = e.customer()
+		_, err := e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "fund-" + phones[i], Kind: wallet.TransferDeposit, From: agentPhone, To: phones[i], Amount: 20_000, PIN: "1357"})
+		e.must(err)
+	}
+	var mu sync.Mutex
+	acked := map[string]string{} // key → ref
+	var refused []string
+	stop := make(chan struct{})
+	var checks, checkErrs atomic.Int64
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := e.c.Check(e.ctx)
+				if err != nil || !r.OK() {
+					checkErrs.Add(1)
+					t.Errorf("check under load: %v %+v", err, r)
+					return
+				}
+				checks.Add(1)
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(c), 7))
+			for i := range perClient {
+				from, to := rng.IntN(people), rng.IntN(people)
+				if from == to {
+					continue
+				}
+				key := fmt.Sprintf("bank-%d-%d", c, i)
+				r, err := e.c.Transfer(e.ctx, wallet.TransferRequest{Key: key, Kind: wallet.TransferSend, From: phones[from], To: phones[to], Amount: int64(rng.IntN(3_000) + 1), PIN: "2580"})
+				mu.Lock()
+				switch wallet.ErrorCode(err) {
+				case "":
+					acked[key] = r.Transfer.Ref
+				case wallet.CodeInsufficientFunds:
+					refused = append(refused, key)
+				default:
+					t.Errorf("transfer %s: %v", key, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	if checks.Load() == 0 {
+		t.Error("no check ran during the load")
+	}
+	var rows []struct {
+		IdemKey string
+		ID      int64
+	}
+	e.must(e.st.Gorm().Table("transfers").Select("idem_key, id").Where("idem_key LIKE ?", "bank-%").Find(&rows).Error)
+	stored := map[string]int{}
+	for _, r := range rows {
+		stored[r.IdemKey]++
+		if acked[r.IdemKey] != wallet.Ref(r.ID) {
+			t.Errorf("stored transfer %s under %s was acknowledged as %q", wallet.Ref(r.ID), r.IdemKey, acked[r.IdemKey])
+		}
+	}
+	for key := range acked {
+		if stored[key] != 1 {
+			t.Errorf("acknowledged %s stored %d times", key, stored[key])
+		}
+	}
+	for _, key := range refused {
+		if stored[key] != 0 {
+			t.Errorf("refused %s was stored", key)
+		}
+	}
+	r, err := e.c.Check(e.ctx)
+	e.must(err)
+	if !r.OK() {
+		t.Fatalf("final check: %v", r.Violations)
+	}
+	t.Logf("%d transfers acknowledged, %d refused, %d checks under load", len(acked), len(refused), checks.Load())
+}
