@@ -197,8 +197,8 @@ type StatementQuery struct {
 	Phone string    `json:"phone"`
 	PIN   string    `json:"pin"`
 	Limit int       `json:"limit,omitempty"`
-	From  time.Time `json:"from,omitempty"`
-	To    time.Time `json:"to,omitempty"`
+	From  time.Time `json:"from,omitzero"`
+	To    time.Time `json:"to,omitzero"`
 }
 
 // Statement verifies the PIN and returns the account and its statement,

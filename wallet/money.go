@@ -27,8 +27,8 @@ const maxExponent = 4
 // Currency is an ISO 4217 currency and the number of digits in its minor
 // unit: an amount of 1250 is 12.50 KES (Exponent 2) but 1,250 UGX (Exponent 0).
 type Currency struct {
-	Code     string // ISO 4217 code, upper case, e.g. KES
-	Exponent int    // digits after the decimal point, e.g. 2 for KES, 0 for UGX
+	Code     string `json:"code"`     // ISO 4217 code, upper case, e.g. KES
+	Exponent int    `json:"exponent"` // digits after the decimal point, e.g. 2 for KES, 0 for UGX
 }
 
 // minorDigits overrides CLDR where its digits (what golang.org/x/text reports)

@@ -32,18 +32,18 @@ const maxBands = 1_000
 // are minor units. In a tariff file they are written in major units (see
 // ParseTariff), under the same keys.
 type Band struct {
-	Max        int64 `toml:"max"`
-	Fee        int64 `toml:"fee"`        // paid by the customer
-	Commission int64 `toml:"commission"` // earned by the agent
+	Max        int64 `toml:"max" json:"max"`
+	Fee        int64 `toml:"fee" json:"fee"`               // paid by the customer
+	Commission int64 `toml:"commission" json:"commission"` // earned by the agent
 }
 
 // Percent is a fee proportional to the amount: BasisPoints/10,000 of it,
 // rounded half up, then raised to Min and lowered to Cap (0: no cap), and
 // never more than the amount itself. Min and Cap are minor units.
 type Percent struct {
-	BasisPoints int64 `toml:"basis_points"`
-	Min         int64 `toml:"min"`
-	Cap         int64 `toml:"cap"`
+	BasisPoints int64 `toml:"basis_points" json:"basis_points"`
+	Min         int64 `toml:"min" json:"min"`
+	Cap         int64 `toml:"cap" json:"cap"`
 }
 
 // Tariff says what each kind of transfer costs and who earns what.
@@ -57,12 +57,12 @@ type Percent struct {
 //
 // Float issues and reversals carry no fee and no commission.
 type Tariff struct {
-	Send     []Band  `toml:"send"`
-	Withdraw []Band  `toml:"withdraw"`
-	Deposit  []Band  `toml:"deposit"`
-	Till     Percent `toml:"till"`
-	Paybill  Percent `toml:"paybill"`
-	Airtime  []Band  `toml:"airtime"`
+	Send     []Band  `toml:"send" json:"send"`
+	Withdraw []Band  `toml:"withdraw" json:"withdraw"`
+	Deposit  []Band  `toml:"deposit" json:"deposit"`
+	Till     Percent `toml:"till" json:"till"`
+	Paybill  Percent `toml:"paybill" json:"paybill"`
+	Airtime  []Band  `toml:"airtime" json:"airtime"`
 }
 
 // Fee returns the fee on amount (minor units). p must be valid (see
