@@ -23,19 +23,11 @@ type Limits struct {
 // registered customer may move 250,000 a transaction and 500,000 a day and
 // hold 500,000; a self-registered one a fifth of that.
 func DefaultLimits(c Currency) map[Tier]Limits {
-	u := minorPerMajor(c)
+	u := c.unit()
 	return map[Tier]Limits{
 		TierFull:  {PerTransaction: 250_000 * u, Daily: 500_000 * u, MaxBalance: 500_000 * u},
 		TierBasic: {PerTransaction: 50_000 * u, Daily: 100_000 * u, MaxBalance: 100_000 * u},
 	}
-}
-
-func minorPerMajor(c Currency) int64 {
-	u := int64(1)
-	for i := 0; i < c.Exponent; i++ {
-		u *= 10
-	}
-	return u
 }
 
 // Config is the wallet's configuration. Zero values take the defaults named.
