@@ -107,6 +107,10 @@ func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) 
 // accountOp resolves phone and runs an account command on the writer.
 func (s *Service) accountOp(ctx context.Context, phone string, o *op) (*Account, error) {
 	k, _, err := s.byPhone(ctx, phone)
+	if ErrorCode(err) == CodeInvalidPhone {
+		// A till or agent number is not a phone: say there is no such account.
+		err = Errorf(CodeNotFound, "no account operated from %q", clip(phone))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -165,6 +165,9 @@ func (s *Service) prepare(ctx context.Context, req TransferRequest) (*plan, erro
 		dst, err := s.lookup(ctx, false, req.To)
 		if ErrorCode(err) == CodeNotFound {
 			dst, to, err = s.party(ctx, req.To, KindAgent, "to")
+			if code := ErrorCode(err); code == CodeInvalidPhone || code == CodeNotFound {
+				err = Errorf(CodeNotFound, "no agent %q", clip(req.To))
+			}
 		}
 		if err != nil {
 			return nil, err

@@ -42,7 +42,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	if err != nil {
 		return nil, fmt.Errorf("wallet service: %w", err)
 	}
-	s := &server{w: w, log: log, sem: make(chan struct{}, handlersMax), o: o}
+	s := &server{nc: nc, w: w, log: log, sem: make(chan struct{}, handlersMax), o: o}
 	add := func(subject string, h micro.HandlerFunc) {
 		if err == nil {
 			// Endpoint names allow no dots: "wallet.v1.float.issue" is "float-issue".
@@ -146,6 +146,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 }
 
 type server struct {
+	nc  *nats.Conn
 	o   options
 	w   *wallet.Service
 	log *slog.Logger
@@ -209,24 +210,32 @@ func decode(r micro.Request, v any) error {
 	return nil
 }
 
-// respond answers r with v, or with err as a coded micro error. An error
-// that is not a *wallet.Error is a bug or an outage: it is logged here, and
-// the caller sees only CodeInternal.
+// respond answers r with v, or with err as a coded micro error (the same
+// headers micro's Request.Error sets). It publishes to the reply subject
+// itself rather than through r, because transfers are answered from the
+// writer's goroutine after the handler returned, while micro reads r's state
+// for its statistics. An error that is not a *wallet.Error is a bug or an
+// outage: it is logged here, and the caller sees only CodeInternal.
 func (s *server) respond(r micro.Request, v any, err error) {
+	if r.Reply() == "" {
+		return
+	}
+	m := nats.NewMsg(r.Reply())
 	if err != nil {
 		var we *wallet.Error
 		if !errors.As(err, &we) {
 			s.log.Error("wallet request failed", "subject", r.Subject(), "err", err)
 			we = &wallet.Error{Code: wallet.CodeInternal, Message: "internal error"}
 		}
-		body, _ := json.Marshal(we)
-		r.Error(string(we.Code), we.Message, body)
-		return
+		m.Header.Set(micro.ErrorCodeHeader, string(we.Code))
+		m.Header.Set(micro.ErrorHeader, we.Message)
+		m.Data, _ = json.Marshal(we)
+	} else if m.Data, err = json.Marshal(v); err != nil {
+		m.Header.Set(micro.ErrorCodeHeader, string(wallet.CodeInternal))
+		m.Header.Set(micro.ErrorHeader, "cannot encode the reply")
+		m.Data = nil
 	}
-	body, merr := json.Marshal(v)
-	if merr != nil {
-		r.Error(string(wallet.CodeInternal), "cannot encode the reply", nil)
-		return
+	if err := s.nc.PublishMsg(m); err != nil {
+		s.log.Warn("wallet reply not sent", "subject", r.Subject(), "err", err)
 	}
-	r.Respond(body)
 }

@@ -31,8 +31,18 @@ type Server struct {
 }
 
 // Start returns the test's NATS server: external when KIBUBU_TEST_NATS is
-// set, else a new in-process one shut down when the test ends.
-func Start(t testing.TB) *Server {
+// set, else a new in-process one, reachable only from this process, shut
+// down when the test ends.
+func Start(t testing.TB) *Server { t.Helper(); return start(t, false) }
+
+// StartTCP is Start with the in-process server listening on an ephemeral
+// loopback port, for tests that run other processes against it (URL).
+func StartTCP(t testing.TB) *Server { t.Helper(); return start(t, true) }
+
+// URL is the server's client URL; empty for a server Start made.
+func (s *Server) URL() string { return s.url }
+
+func start(t testing.TB, listen bool) *Server {
 	t.Helper()
 	var b [6]byte
 	rand.Read(b[:])
@@ -41,7 +51,11 @@ func Start(t testing.TB) *Server {
 		s.url = url
 		return s
 	}
-	ns, err := server.NewServer(&server.Options{DontListen: true, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	opts := &server.Options{DontListen: true, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true}
+	if listen {
+		opts.DontListen, opts.Host, opts.Port = false, "127.0.0.1", server.RANDOM_PORT
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
 	}
@@ -51,6 +65,9 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(ns.Shutdown)
 	s.ns = ns
+	if listen {
+		s.url = ns.ClientURL()
+	}
 	return s
 }
 
@@ -59,7 +76,7 @@ func (s *Server) Connect() *nats.Conn {
 	s.t.Helper()
 	var nc *nats.Conn
 	var err error
-	if s.ns != nil {
+	if s.ns != nil && s.url == "" {
 		nc, err = nats.Connect("", nats.InProcessServer(s.ns))
 	} else {
 		nc, err = nats.Connect(s.url)

@@ -1,0 +1,992 @@
+package main
+
+// `kibubu bench` measures the real wallet end to end on this machine: an
+// embedded NATS, the wallet's NATS service, its group-commit writer on
+// SQLite (or a fresh PostgreSQL schema) and the event relay publishing to
+// JetStream. It seeds funded customers, drives send-money transfers from
+// concurrent clients through NATS, then measures the database's own limit
+// (the same rows bulk-inserted without the service), checks the ledger, and
+// prints as its last line:
+//
+//	transfers_per_s=N storage_limit_per_s=M ratio=R p50_ms=X p99_ms=Y
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/bits"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/store"
+)
+
+const (
+	benchAccountsDefault = 10_000
+	// benchAccountsMax bounds --accounts: customers are numbered in the
+	// +25471xxxxxxx block, and funding a million takes about a minute.
+	benchAccountsMax = 1_000_000
+	benchClientsDefault = 256
+	// benchClientsMax bounds --clients: each client is a goroutine with its
+	// own latency histogram (about 8 KB).
+	benchClientsMax = 10_000
+	benchDurationDefault = 10 * time.Second
+	// benchDurationMax bounds --duration: a longer run measures the disk,
+	// not the wallet, and customers would reach their daily limits.
+	benchDurationMax = time.Hour
+	// benchConnsDefault is how many NATS connections the clients share,
+	// round robin. Measured on 2 cores with 256 clients (see the hidden
+	// --conns flag): one connection per client costs a reader goroutine and
+	// a flusher each, while one shared connection serialises every request
+	// on its single writer; a handful is fastest.
+	benchConnsDefault = 4
+	// benchImportChunk is the most customers Service.Import takes at once.
+	benchImportChunk = 50_000
+	// benchFundingWorkers deposit concurrently while seeding: enough to
+	// fill group-commit batches, few enough to keep goroutines cheap.
+	benchFundingWorkers = 512
+	// benchFundingMajor is each customer's deposit, in major units: room for
+	// thousands of sends, a tenth of the full tier's maximum balance.
+	benchFundingMajor = 50_000
+	// benchSendMinMajor and benchSendMaxMajor bound a transfer's amount:
+	// the first fee band of both send (so a transfer has 4 postings) and
+	// withdraw (6, with the agent's commission), and small enough that
+	// balances and daily limits last the run.
+	benchSendMinMajor = 101
+	benchSendMaxMajor = 500
+	// benchCustomerPIN and benchAgentPIN: every customer shares one PIN;
+	// each still has its own salt, so verifying costs what it always does.
+	benchCustomerPIN = "4826"
+	benchAgentPIN    = "1357"
+	// benchProgressInterval is how often the load reports on stderr.
+	benchProgressInterval = time.Second
+	// benchStartTimeout bounds starting NATS, opening the database and
+	// creating the event stream.
+	benchStartTimeout = time.Minute
+	// benchAdminTimeout bounds creating or dropping the PostgreSQL schema.
+	benchAdminTimeout = 30 * time.Second
+	// benchRelayDrainTimeout bounds the wait, after the load, for the relay
+	// to publish every event: a relay that lags more is a finding.
+	benchRelayDrainTimeout = 30 * time.Second
+	// benchStorageSweepTime is how long (time spent inserting) each batch
+	// size of the storage-limit sweep runs.
+	benchStorageSweepTime = 1500 * time.Millisecond
+	// benchCheckTimeout bounds the whole-ledger check at the end.
+	benchCheckTimeout = 10 * time.Minute
+	// benchStopTimeout bounds stopping the system after the run.
+	benchStopTimeout = 30 * time.Second
+)
+
+// benchStorageBatchSizes are the batch sizes the storage-limit sweep tries:
+// below, at and above the writer's own maximum batch (1,024 commands).
+var benchStorageBatchSizes = []int{256, 1024, 4096}
+
+// benchExpectedCodes are refusals a random load may legitimately get (a
+// customer who sent a lot); anything else fails the bench.
+var benchExpectedCodes = map[wallet.Code]bool{
+	wallet.CodeInsufficientFunds: true,
+	wallet.CodeLimitExceeded:     true,
+}
+
+// benchConfig is the bench's command line.
+type benchConfig struct {
+	DB         string
+	Accounts   int
+	Clients    int
+	Duration   time.Duration
+	Hot        bool
+	Conns      int    // hidden: NATS connections the clients share
+	CPUProfile string // hidden: write a CPU profile of the load phase here
+}
+
+func defaultBenchConfig() benchConfig {
+	return benchConfig{Accounts: benchAccountsDefault, Clients: benchClientsDefault, Duration: benchDurationDefault, Conns: benchConnsDefault}
+}
+
+// flags registers the bench's flags; hidden adds the ones for profiling and
+// tuning the bench itself, which -h does not list.
+func (c *benchConfig) flags(hidden bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&c.DB, "db", c.DB, "a postgres:// `url`: bench PostgreSQL in a new schema, dropped at the end (default SQLite in a temporary directory)")
+	fs.IntVar(&c.Accounts, "accounts", c.Accounts, "funded customer `accounts`")
+	fs.IntVar(&c.Clients, "clients", c.Clients, "concurrent `clients` sending transfers through NATS")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long the clients send")
+	fs.BoolVar(&c.Hot, "hot", c.Hot, "every transfer credits one account: withdrawals to a single agent")
+	if hidden {
+		fs.IntVar(&c.Conns, "conns", c.Conns, "NATS `connections` the clients share")
+		fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the load to `file`")
+	}
+	return fs
+}
+
+func (c *benchConfig) validate() error {
+	switch {
+	case c.DB != "" && !isPostgres(c.DB):
+		return errors.New("--db takes a postgres:// URL; without it the bench uses SQLite in a temporary directory")
+	case c.Accounts < 2 || c.Accounts > benchAccountsMax:
+		return fmt.Errorf("--accounts %d: want 2 to %d", c.Accounts, benchAccountsMax)
+	case c.Clients < 1 || c.Clients > benchClientsMax:
+		return fmt.Errorf("--clients %d: want 1 to %d", c.Clients, benchClientsMax)
+	case c.Duration <= 0 || c.Duration > benchDurationMax:
+		return fmt.Errorf("--duration %s: want more than 0 and at most %s", c.Duration, benchDurationMax)
+	case c.Conns < 1 || c.Conns > c.Clients:
+		return fmt.Errorf("--conns %d: want 1 to --clients (%d)", c.Conns, c.Clients)
+	}
+	return nil
+}
+
+const benchSynopsis = `kibubu bench [flags]
+
+Runs a wallet on a temporary data dir (embedded NATS; SQLite, or PostgreSQL
+with --db), seeds --accounts funded customers, sends transfers from --clients
+concurrent clients through NATS for --duration, measures the database's raw
+insert limit for the same rows, checks the ledger, and prints as its last line
+  transfers_per_s=N storage_limit_per_s=M ratio=R p50_ms=X p99_ms=Y
+It exits non-zero if a ledger invariant is broken or a transfer failed
+unexpectedly.
+`
+
+// runBench runs `kibubu bench`.
+func runBench(ctx context.Context, args []string) error {
+	cfg := defaultBenchConfig()
+	fs := cfg.flags(true)
+	if err := parseFlags(fs, args, benchSynopsis, io.Discard); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // list only the public flags
+			shown := defaultBenchConfig()
+			return parseFlags(shown.flags(false), []string{"-h"}, benchSynopsis, os.Stdout)
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef(fs, "takes no arguments, got %q", fs.Arg(0))
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return &usageError{msg: "bench: " + err.Error() + " (see kibubu bench -h)"}
+	}
+	return benchRun(ctx, cfg, os.Stdout, os.Stderr)
+}
+
+// benchRun runs the bench and prints the result line on stdout, progress on stderr.
+func benchRun(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) (err error) {
+	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
+	sys, err := startBenchSystem(ctx, cfg, stderr)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	defer func() {
+		if cerr := sys.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("bench: %w", cerr)
+		}
+	}()
+	shape := "send money between random customers"
+	if cfg.Hot {
+		shape = "hot: every transfer a withdrawal to one agent"
+	}
+	progress("wallet on %s; %d customers; %d clients on %d NATS connections for %s; %s",
+		sys.dbName, cfg.Accounts, cfg.Clients, cfg.Conns, cfg.Duration, shape)
+
+	seed, err := sys.seed(ctx, progress)
+	if err != nil {
+		return fmt.Errorf("bench: seed: %w", err)
+	}
+	load, err := sys.load(ctx, seed, progress)
+	if err != nil {
+		return fmt.Errorf("bench: load: %w", err)
+	}
+	load.report(progress)
+	var failures []string
+	if n := load.unexpected(); n > 0 {
+		failures = append(failures, fmt.Sprintf("%d transfers failed unexpectedly", n))
+	}
+	if load.posted == 0 {
+		failures = append(failures, "no transfer was posted")
+	}
+	published, err := sys.waitForEvents(ctx, seed.posted+load.posted, progress)
+	if err != nil {
+		failures = append(failures, err.Error())
+	}
+	sys.stopRelay() // the storage limit is measured alone, and its events are not published
+
+	limit, err := sys.storageLimit(ctx, seed, progress)
+	if err != nil {
+		return fmt.Errorf("bench: storage limit: %w", err)
+	}
+
+	progress("checking the ledger")
+	cctx, cancel := context.WithTimeout(ctx, benchCheckTimeout)
+	report, err := sys.w.Check(cctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("bench: ledger check: %w", err)
+	}
+	failures = append(failures, report.Violations...)
+	want := seed.posted + load.posted + limit.inserted
+	if load.unexpected() == 0 && report.Transfers != want {
+		failures = append(failures, fmt.Sprintf("the ledger holds %d transfers, the bench posted %d", report.Transfers, want))
+	}
+	progress("ledger: %d accounts, %d transfers, %d postings, %d events published, %d unpublished (the storage limit's), %d violations",
+		report.Accounts, report.Transfers, report.Postings, published, report.Pending, len(report.Violations))
+
+	rate := float64(load.posted) / load.elapsed.Seconds()
+	ratio := 0.0
+	if limit.perSecond > 0 {
+		ratio = math.Round(rate) / math.Round(limit.perSecond)
+	}
+	fmt.Fprintf(stdout, "transfers_per_s=%d storage_limit_per_s=%d ratio=%.2f p50_ms=%.2f p99_ms=%.2f\n",
+		int64(math.Round(rate)), int64(math.Round(limit.perSecond)), ratio,
+		milliseconds(load.latency.quantile(0.50)), milliseconds(load.latency.quantile(0.99)))
+	if len(failures) > 0 {
+		return fmt.Errorf("bench failed: %s", strings.Join(failures, "; "))
+	}
+	return nil
+}
+
+func milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// benchSystem is the wallet under test, wired as `kibubu serve` wires it,
+// on a temporary data dir.
+type benchSystem struct {
+	cfg    benchConfig
+	dir    string
+	dbName string // for messages: "SQLite" or the PostgreSQL schema
+	drop   func() error
+	ns     *server.Server
+	nc     *nats.Conn // the wallet's own connection: service and relay
+	st     *store.Store
+	w      *wallet.Service
+	svc    micro.Service
+	stream jetstream.Stream
+
+	stopWallet context.CancelFunc
+	walletDone chan struct{}
+	cancelRun  context.CancelFunc
+	relayDone  chan struct{}
+	relayOnce  sync.Once
+}
+
+func startBenchSystem(ctx context.Context, cfg benchConfig, stderr io.Writer) (_ *benchSystem, err error) {
+	ctx, cancel := context.WithTimeout(ctx, benchStartTimeout)
+	defer cancel()
+	log := newLogger(stderr, slog.LevelWarn)
+	s := &benchSystem{cfg: cfg}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.dir, err = os.MkdirTemp("", "kibubu-bench-*"); err != nil {
+		return nil, err
+	}
+	dsn := filepath.Join(s.dir, "kibubu.db")
+	s.dbName = "SQLite " + dsn
+	if cfg.DB != "" {
+		var schema string
+		if dsn, schema, s.drop, err = createBenchSchema(ctx, cfg.DB); err != nil {
+			return nil, err
+		}
+		s.dbName = "PostgreSQL schema " + schema
+	}
+	if s.ns, err = server.NewServer(&server.Options{DontListen: true, JetStream: true, NoSigs: true, NoLog: true,
+		StoreDir: filepath.Join(s.dir, "jetstream")}); err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	go s.ns.Start()
+	if !s.ns.ReadyForConnections(natsReadyTimeout) {
+		return nil, errors.New("nats: the embedded server did not start")
+	}
+	if s.nc, err = s.connect("kibubu bench wallet"); err != nil {
+		return nil, err
+	}
+	if s.st, err = store.Open(ctx, dsn); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if s.stream, err = natsapi.EnsureStream(ctx, js, 1); err != nil {
+		return nil, err
+	}
+	relay := natsapi.NewRelay(s.st, js, log.With("component", "relay"))
+	kes, err := wallet.LookupCurrency("KES")
+	if err != nil {
+		return nil, err
+	}
+	pepper := make([]byte, wallet.PepperBytes)
+	rand.Read(pepper)
+	if s.w, err = wallet.New(ctx, s.st, wallet.Config{Currency: kes, Region: "KE", Pepper: pepper,
+		Logger: log.With("component", "wallet"), Committed: relay.Wake}); err != nil {
+		return nil, err
+	}
+	var wctx, rctx context.Context
+	wctx, s.stopWallet = context.WithCancel(context.Background())
+	s.walletDone = make(chan struct{})
+	go func() { defer close(s.walletDone); s.w.Run(wctx) }()
+	rctx, s.cancelRun = context.WithCancel(context.Background())
+	s.relayDone = make(chan struct{})
+	go func() { defer close(s.relayDone); relay.Run(rctx) }()
+	if s.svc, err = natsapi.Serve(s.nc, s.w, log.With("component", "natsapi")); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// connect opens an in-process connection to the embedded NATS.
+func (s *benchSystem) connect(name string) (*nats.Conn, error) {
+	nc, err := nats.Connect("", nats.InProcessServer(s.ns), nats.Name(name))
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	return nc, nil
+}
+
+func (s *benchSystem) stopRelay() {
+	s.relayOnce.Do(func() {
+		if s.cancelRun != nil {
+			s.cancelRun()
+			<-s.relayDone
+		}
+	})
+}
+
+// close stops everything in the order `kibubu serve` does and removes the
+// data dir and the PostgreSQL schema.
+func (s *benchSystem) close() error {
+	var errs []error
+	if s.svc != nil {
+		s.svc.Stop()
+	}
+	if s.stopWallet != nil {
+		s.stopWallet()
+		<-s.walletDone
+	}
+	s.stopRelay()
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+	if s.st != nil {
+		if err := s.st.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.drop != nil {
+		if err := s.drop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.dir != "" {
+		if err := os.RemoveAll(s.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// createBenchSchema creates an empty schema kibubu_bench_<random> on the
+// PostgreSQL server at base and returns base with search_path set to it, and
+// a function that drops it with everything in it.
+func createBenchSchema(ctx context.Context, base string) (dsn, schema string, drop func() error, err error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("--db: %w", err)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema = "kibubu_bench_" + hex.EncodeToString(b[:])
+	exec := func(ctx context.Context, sql string) error {
+		ctx, cancel := context.WithTimeout(ctx, benchAdminTimeout)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return fmt.Errorf("--db %s: %w", redact(base), err)
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", "", nil, fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	drop = func() error {
+		if err := exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			return fmt.Errorf("drop schema %s: %w", schema, err)
+		}
+		return nil
+	}
+	// pgx sends unknown URL parameters as run-time parameters, so every
+	// connection of the pool starts in the schema.
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), schema, drop, nil
+}
+
+// benchSeed is what seeding created.
+type benchSeed struct {
+	kes    wallet.Currency
+	phones []string // customers' E.164 phones; a customer is its index
+	ids    []int64  // customers' account ids, by index
+	agent  wallet.Account
+	posted int64 // transfers posted: the float issue and the deposits
+}
+
+// benchCustomerPhone is customer i's phone, in the +25471xxxxxxx block;
+// the agent is in +25472xxxxxxx.
+func benchCustomerPhone(i int) string { return "+25471" + fmt.Sprintf("%07d", i) }
+
+const benchAgentPhone = "+254720000001"
+
+// seed imports the customers with their PINs, opens the agent, issues its
+// float and funds every customer with a deposit.
+func (s *benchSystem) seed(ctx context.Context, progress func(string, ...any)) (*benchSeed, error) {
+	start := time.Now()
+	seed := &benchSeed{kes: s.w.Config().Currency}
+	n := s.cfg.Accounts
+	for from := 0; from < n; from += benchImportChunk {
+		rows := make([]wallet.ImportCustomer, min(benchImportChunk, n-from))
+		for i := range rows {
+			rows[i] = wallet.ImportCustomer{Phone: benchCustomerPhone(from + i), Name: "Customer " + strconv.Itoa(from+i),
+				Tier: wallet.TierFull, Language: "en", PIN: benchCustomerPIN}
+		}
+		accounts, err := s.w.Import(ctx, rows)
+		if err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		for _, a := range accounts {
+			seed.phones = append(seed.phones, a.Phone)
+			seed.ids = append(seed.ids, a.ID)
+		}
+		progress("imported %d/%d customers", len(seed.phones), n)
+	}
+
+	funding := benchMinor(seed.kes, benchFundingMajor)
+	agent, err := s.w.AddAgent(ctx, benchAgentPhone, "Bench Agent")
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	seed.agent = *agent
+	if _, err := s.w.SetPIN(ctx, benchAgentPhone, benchAgentPIN); err != nil {
+		return nil, fmt.Errorf("agent PIN: %w", err)
+	}
+	if _, err := s.w.Transfer(ctx, wallet.TransferRequest{Key: "bench-float", Kind: wallet.TransferFloat, To: agent.Number,
+		Amount: int64(n) * funding, Reference: "BENCH-FLOAT"}); err != nil {
+		return nil, fmt.Errorf("float: %w", err)
+	}
+	seed.posted++
+
+	var next, done atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	stop := make(chan struct{})
+	go func() { // progress
+		t := time.NewTicker(benchProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				progress("funded %d/%d customers", done.Load(), n)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range min(benchFundingWorkers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				_, err := s.w.Transfer(ctx, wallet.TransferRequest{Key: "bench-fund-" + strconv.Itoa(i), Kind: wallet.TransferDeposit,
+					From: benchAgentPhone, To: seed.phones[i], Amount: funding, PIN: benchAgentPIN})
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("deposit to %s: %w", seed.phones[i], err) })
+					next.Store(int64(n)) // stop the other workers
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	seed.posted += int64(n)
+	progress("seeded %d customers with %s each and agent %s in %s", n, seed.kes.Format(funding), agent.Number, time.Since(start).Round(time.Millisecond))
+	return seed, nil
+}
+
+// benchMinor converts whole major units to c's minor units.
+func benchMinor(c wallet.Currency, major int64) int64 {
+	for range c.Exponent {
+		major *= 10
+	}
+	return major
+}
+
+// loadResult is what the clients measured.
+type loadResult struct {
+	posted  int64
+	codes   map[wallet.Code]int64 // refusals and failures by code
+	latency *latencyHistogram     // of every request, answered or not
+	elapsed time.Duration
+}
+
+func (r *loadResult) unexpected() int64 {
+	var n int64
+	for c, k := range r.codes {
+		if !benchExpectedCodes[c] {
+			n += k
+		}
+	}
+	return n
+}
+
+func (r *loadResult) report(progress func(string, ...any)) {
+	progress("load: %d transfers posted in %s: %.0f/s", r.posted, r.elapsed.Round(time.Millisecond), float64(r.posted)/r.elapsed.Seconds())
+	codes := make([]string, 0, len(r.codes))
+	for c := range r.codes {
+		codes = append(codes, string(c))
+	}
+	sort.Strings(codes)
+	for _, c := range codes {
+		what := "refused"
+		if !benchExpectedCodes[wallet.Code(c)] {
+			what = "FAILED"
+		}
+		progress("load: %d %s: %s", r.codes[wallet.Code(c)], what, c)
+	}
+	h := r.latency
+	progress("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f",
+		milliseconds(h.quantile(0.5)), milliseconds(h.quantile(0.9)), milliseconds(h.quantile(0.99)),
+		milliseconds(h.quantile(0.999)), milliseconds(h.max))
+}
+
+// load runs the clients for the configured duration: each sends one
+// transfer at a time, from a random customer to another (or, hot, to the
+// agent), and waits for its answer.
+func (s *benchSystem) load(ctx context.Context, seed *benchSeed, progress func(string, ...any)) (*loadResult, error) {
+	conns := make([]*natsapi.Client, s.cfg.Conns)
+	for i := range conns {
+		nc, err := s.connect("kibubu bench client " + strconv.Itoa(i))
+		if err != nil {
+			return nil, err
+		}
+		defer nc.Close()
+		conns[i] = natsapi.NewClient(nc, 0)
+	}
+	kind, to := wallet.TransferSend, ""
+	if s.cfg.Hot {
+		kind, to = wallet.TransferWithdraw, seed.agent.Number
+	}
+	minAmount, maxAmount := benchMinor(seed.kes, benchSendMinMajor), benchMinor(seed.kes, benchSendMaxMajor)
+	var run [4]byte
+	rand.Read(run[:])
+	keyPrefix := "bench-" + hex.EncodeToString(run[:]) + "-"
+
+	if s.cfg.CPUProfile != "" {
+		f, err := os.Create(s.cfg.CPUProfile)
+		if err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	var posted, failed atomic.Int64
+	type clientResult struct {
+		codes   map[wallet.Code]int64
+		latency latencyHistogram
+	}
+	results := make([]clientResult, s.cfg.Clients)
+	start := time.Now()
+	deadline := start.Add(s.cfg.Duration)
+	var wg sync.WaitGroup
+	for c := range s.cfg.Clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := &results[c]
+			res.codes = map[wallet.Code]int64{}
+			client := conns[c%len(conns)]
+			rng := mrand.New(mrand.NewPCG(uint64(start.UnixNano()), uint64(c)))
+			n := len(seed.phones)
+			prefix := keyPrefix + strconv.Itoa(c) + "-"
+			for seq := 0; ctx.Err() == nil && time.Now().Before(deadline); seq++ {
+				src := rng.IntN(n)
+				req := wallet.TransferRequest{Key: prefix + strconv.Itoa(seq), Kind: kind, From: seed.phones[src], To: to,
+					Amount: minAmount + rng.Int64N(maxAmount-minAmount+1), PIN: benchCustomerPIN}
+				if !s.cfg.Hot {
+					dst := rng.IntN(n - 1)
+					if dst >= src {
+						dst++
+					}
+					req.To = seed.phones[dst]
+				}
+				t0 := time.Now()
+				_, err := client.Transfer(ctx, req)
+				res.latency.record(time.Since(t0))
+				if err != nil {
+					res.codes[wallet.ErrorCode(err)]++
+					failed.Add(1)
+					continue
+				}
+				posted.Add(1)
+			}
+		}()
+	}
+
+	stop := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		t := time.NewTicker(benchProgressInterval)
+		defer t.Stop()
+		var last int64
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-t.C:
+				p := posted.Load()
+				progress("%4.0fs  %6d transfers/s  (%d posted, %d refused or failed)",
+					now.Sub(start).Seconds(), int64(float64(p-last)/benchProgressInterval.Seconds()), p, failed.Load())
+				last = p
+			}
+		}
+	}()
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stop)
+	<-progressDone
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	out := &loadResult{posted: posted.Load(), codes: map[wallet.Code]int64{}, latency: &latencyHistogram{}, elapsed: elapsed}
+	for i := range results {
+		for c, k := range results[i].codes {
+			out.codes[c] += k
+		}
+		out.latency.merge(&results[i].latency)
+	}
+	return out, nil
+}
+
+// waitForEvents waits for the relay to publish an event for every posted
+// transfer and returns how many the stream holds.
+func (s *benchSystem) waitForEvents(ctx context.Context, want int64, progress func(string, ...any)) (int64, error) {
+	start := time.Now()
+	for {
+		info, err := s.stream.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("event stream: %w", err)
+		}
+		got := int64(info.State.Msgs)
+		if got >= want {
+			progress("relay: all %d events published %s after the load", got, time.Since(start).Round(time.Millisecond))
+			if got > want {
+				return got, fmt.Errorf("the event stream holds %d events for %d transfers", got, want)
+			}
+			return got, nil
+		}
+		if time.Since(start) > benchRelayDrainTimeout {
+			return got, fmt.Errorf("the relay published %d of %d events within %s", got, want, benchRelayDrainTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// storageResult is the storage limit: the best rate of the sweep.
+type storageResult struct {
+	perSecond float64
+	inserted  int64 // transfers inserted over the whole sweep
+}
+
+// storageLimit measures the fastest the database takes the load's rows
+// without the service: transfers of the same kind between the same
+// accounts, with their postings, outbox events and account updates, built
+// in memory and written with Store.BulkInsert in batches of each size of
+// benchStorageBatchSizes. Only the BulkInsert calls are timed. The rows
+// continue the ledger from its real balances, so the final check covers them.
+func (s *benchSystem) storageLimit(ctx context.Context, seed *benchSeed, progress func(string, ...any)) (*storageResult, error) {
+	rows, err := s.newLimitRows(ctx, seed)
+	if err != nil {
+		return nil, err
+	}
+	res := &storageResult{}
+	for _, size := range benchStorageBatchSizes {
+		var spent time.Duration
+		var inserted int64
+		for spent < benchStorageSweepTime {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			w := rows.batch(size)
+			t0 := time.Now()
+			if err := s.st.BulkInsert(ctx, w); err != nil {
+				return nil, err
+			}
+			spent += time.Since(t0)
+			inserted += int64(len(w.Transfers))
+		}
+		rate := float64(inserted) / spent.Seconds()
+		progress("storage limit: batches of %4d: %.0f transfers/s", size, rate)
+		res.perSecond = max(res.perSecond, rate)
+		res.inserted += inserted
+	}
+	return res, nil
+}
+
+// limitRows builds the storage limit's batches. It keeps every account's
+// balance as the wallet would, so each posting's balance_after and each
+// account update are what the service would have written.
+type limitRows struct {
+	kes        wallet.Currency
+	kind       wallet.TransferKind
+	customers  []*wallet.AccountRecord
+	agent      *wallet.AccountRecord // the target of every withdrawal (hot)
+	fees       *wallet.AccountRecord
+	commission *wallet.AccountRecord
+	tariff     wallet.Tariff
+	rng        *mrand.Rand
+	run        string
+	n          uint64 // transfers built
+}
+
+func (s *benchSystem) newLimitRows(ctx context.Context, seed *benchSeed) (*limitRows, error) {
+	var fees, commission *wallet.AccountRecord
+	for _, sa := range []struct {
+		number string
+		dst    **wallet.AccountRecord
+	}{{wallet.SystemFees, &fees}, {wallet.SystemCommission, &commission}} {
+		r, err := s.st.AccountByNumber(ctx, sa.number)
+		if err != nil {
+			return nil, err
+		}
+		*sa.dst = r
+	}
+	// Load every account's current state (the load left the writer idle)
+	// through the batch interface, which reads hundreds of rows a query.
+	ids := append(slices.Clone(seed.ids), seed.agent.ID, fees.ID, commission.ID)
+	var accounts map[int64]*wallet.AccountRecord
+	err := s.st.Write(ctx, func(tx wallet.BatchTx) error {
+		var err error
+		accounts, err = tx.LockAccounts(ids)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load accounts: %w", err)
+	}
+	r := &limitRows{kes: seed.kes, kind: wallet.TransferSend, agent: accounts[seed.agent.ID], fees: accounts[fees.ID],
+		commission: accounts[commission.ID], tariff: s.w.Config().Tariff, rng: mrand.New(mrand.NewPCG(1, 2))}
+	for _, id := range seed.ids {
+		r.customers = append(r.customers, accounts[id])
+	}
+	if s.cfg.Hot {
+		r.kind = wallet.TransferWithdraw
+	}
+	var run [4]byte
+	rand.Read(run[:])
+	r.run = "limit-" + hex.EncodeToString(run[:]) + "-"
+	return r, nil
+}
+
+// limitIDBase puts the storage limit's transfer ids in [2^45, 2^46), whose
+// refs start with the digit 1: the wallet's own ids start with a letter
+// (at or above 10·2^45), so the two never collide.
+const limitIDBase = 1 << 45
+
+// limitID spreads sequential numbers over the id range like the wallet's
+// random ids (multiplication by an odd constant is a bijection mod 2^45), so
+// the primary key index sees random inserts, as it does under the service.
+func limitID(n uint64) int64 {
+	return int64(limitIDBase | (n*0x9E3779B97F4A7C15)&(limitIDBase-1))
+}
+
+// batch builds size transfers with everything the writer would write for them.
+func (r *limitRows) batch(size int) *wallet.BatchWrite {
+	w := &wallet.BatchWrite{}
+	dirty := map[int64]*wallet.AccountRecord{}
+	now := time.Now().UTC()
+	minAmount, maxAmount := benchMinor(r.kes, benchSendMinMajor), benchMinor(r.kes, benchSendMaxMajor)
+	for len(w.Transfers) < size {
+		amount := minAmount + r.rng.Int64N(maxAmount-minAmount+1)
+		fee, commission, err := r.tariff.Quote(r.kind, amount)
+		if err != nil {
+			panic("bench: the tariff has no band for " + r.kes.Format(amount) + ": " + err.Error())
+		}
+		src := r.customers[r.rng.IntN(len(r.customers))]
+		dst := r.agent
+		if r.kind == wallet.TransferSend {
+			for dst = src; dst == src; {
+				dst = r.customers[r.rng.IntN(len(r.customers))]
+			}
+		}
+		if src.Balance < amount+fee {
+			continue // the wallet would refuse it; the load's customers rarely get here
+		}
+		t := &wallet.StoredTransfer{Key: r.run + strconv.FormatUint(r.n, 10), Hash: make([]byte, 16), Transfer: wallet.Transfer{
+			ID: limitID(r.n), Kind: r.kind, Source: src.ID, Target: dst.ID, Amount: amount, Fee: fee, Commission: commission, Created: now}}
+		r.n++
+		t.Ref = wallet.Ref(t.ID)
+		for i := 0; i < len(t.Hash); i += 8 {
+			h := r.rng.Uint64()
+			for j := range 8 {
+				t.Hash[i+j] = byte(h >> (8 * j))
+			}
+		}
+		// The legs the writer posts: principal, fee, and for a withdrawal
+		// the agent's commission.
+		legs := []wallet.Posting{{AccountID: src.ID, Leg: wallet.LegPrincipal, Amount: -amount}, {AccountID: dst.ID, Leg: wallet.LegPrincipal, Amount: amount}}
+		if fee > 0 {
+			legs = append(legs, wallet.Posting{AccountID: src.ID, Leg: wallet.LegFee, Amount: -fee}, wallet.Posting{AccountID: r.fees.ID, Leg: wallet.LegFee, Amount: fee})
+		}
+		if commission > 0 {
+			legs = append(legs, wallet.Posting{AccountID: r.commission.ID, Leg: wallet.LegCommission, Amount: -commission}, wallet.Posting{AccountID: dst.ID, Leg: wallet.LegCommission, Amount: commission})
+		}
+		accounts := map[int64]*wallet.AccountRecord{src.ID: src, dst.ID: dst, r.fees.ID: r.fees, r.commission.ID: r.commission}
+		ev := wallet.Event{}
+		for i := range legs {
+			a := accounts[legs[i].AccountID]
+			a.Balance += legs[i].Amount
+			legs[i].BalanceAfter = a.Balance
+			if dirty[a.ID] == nil {
+				dirty[a.ID] = a
+			}
+		}
+		src.DayDebits += amount
+		t.Postings = legs
+		ev.Transfer = t.Transfer
+		seen := map[int64]bool{}
+		for _, q := range legs {
+			if !seen[q.AccountID] {
+				seen[q.AccountID] = true
+				a := accounts[q.AccountID]
+				ev.Parties = append(ev.Parties, wallet.Party{ID: a.ID, Kind: a.Kind, Number: a.Number, Phone: a.Phone, Name: a.Name, Language: a.Language})
+			}
+		}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			panic("bench: cannot encode an event: " + err.Error())
+		}
+		w.Transfers = append(w.Transfers, t)
+		w.Events = append(w.Events, wallet.OutboxEvent{TransferID: t.ID, Subject: wallet.EventSubjectPrefix + string(r.kind), Payload: payload})
+	}
+	for _, a := range dirty {
+		w.Accounts = append(w.Accounts, a)
+	}
+	return w
+}
+
+// latencyHistogram counts latencies in log-linear buckets, as HdrHistogram
+// does: microseconds below 64 exactly, then each power-of-two range split
+// into 32 equal buckets, so a quantile is read to within 1/32 (3%) of its
+// value in a fixed 8 KB whatever the run's length.
+type latencyHistogram struct {
+	counts [latencyBuckets]uint64
+	total  uint64
+	max    time.Duration
+}
+
+const (
+	latencyExactMicros = 64
+	latencySubBuckets  = 32
+	// latencyShiftsMax covers up to 2^(latencyShiftsMax+6) µs, about 19
+	// hours; longer latencies count in the last bucket.
+	latencyShiftsMax = 30
+	latencyBuckets   = latencyExactMicros + latencyShiftsMax*latencySubBuckets
+)
+
+func (h *latencyHistogram) record(d time.Duration) {
+	us := uint64(max(d, 0) / time.Microsecond)
+	i := int(us)
+	if us >= latencyExactMicros {
+		shift := bits.Len64(us) - 6 // us>>shift is in [32, 64)
+		i = latencyExactMicros + (shift-1)*latencySubBuckets + int(us>>shift) - latencySubBuckets
+	}
+	h.counts[min(i, latencyBuckets-1)]++
+	h.total++
+	h.max = max(h.max, d)
+}
+
+func (h *latencyHistogram) merge(o *latencyHistogram) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.total += o.total
+	h.max = max(h.max, o.max)
+}
+
+// quantile returns the highest latency of the bucket holding quantile q.
+func (h *latencyHistogram) quantile(q float64) time.Duration {
+	if h.total == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(h.total)))
+	var seen uint64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= max(rank, 1) {
+			return min(latencyBucketTop(i), h.max)
+		}
+	}
+	return h.max
+}
+
+// latencyBucketTop is the highest latency bucket i counts.
+func latencyBucketTop(i int) time.Duration {
+	if i < latencyExactMicros {
+		return time.Duration(i)*time.Microsecond + time.Microsecond - 1
+	}
+	shift := (i-latencyExactMicros)/latencySubBuckets + 1
+	sub := uint64((i-latencyExactMicros)%latencySubBuckets + latencySubBuckets)
+	return time.Duration((sub+1)<<shift)*time.Microsecond - 1
+}

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	_ "time/tzdata" // --tz must work on machines (and images) without zoneinfo
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+)
+
+// envPrefix prefixes every flag's environment variable: --pepper-file is
+// KIBUBU_PEPPER_FILE. A flag given on the command line wins over the variable.
+const envPrefix = "KIBUBU_"
+
+const (
+	// pinTriesMaxAllowed caps --pin-tries: each allowed wrong try is one more
+	// guess of a 4-digit PIN's 10,000 values before the lockout.
+	pinTriesMaxAllowed = 10
+	// streamReplicasMax is JetStream's own ceiling on stream replicas.
+	streamReplicasMax = 5
+)
+
+// Config is the command's configuration, from flags and KIBUBU_* variables.
+// Paths left empty default under Data; validate fills them in.
+type Config struct {
+	Data           string // data directory: SQLite database, PIN pepper, embedded NATS store and credentials
+	HTTP           string // HTTP listen address, host:port
+	DB             string // SQLite file path, or a postgres:// URL
+	NATS           string // external NATS URL(s); empty: run NATS embedded
+	NATSCreds      string // NATS credentials file for the external NATS
+	NATSListen     string // where the embedded NATS listens; loopback only
+	NATSPrefix     string // subject prefix, so deployments can share a NATS cluster
+	StreamReplicas int    // replicas of the wallet event stream on an external NATS cluster
+	Currency       string // ISO 4217 code
+	Region         string // ISO 3166 region for phone numbers without a country code
+	Tariff         string // tariff TOML file; empty: the built-in tariff
+	PepperFile     string // the secret PIN pepper; generated if absent
+	PINLength      int
+	PINTries       int
+	TZ             string // IANA time zone in which days (daily limits) start
+	LogLevel       string // debug, info, warn or error
+
+	// Resolved by validate.
+	currency wallet.Currency
+	tariff   wallet.Tariff
+	location *time.Location
+	logLevel slog.Level
+}
+
+// DefaultConfig returns the built-in defaults: everything in ./data, HTTP
+// on loopback port 8080, NATS embedded on an ephemeral loopback port.
+func DefaultConfig() Config {
+	return Config{
+		Data:           "./data",
+		HTTP:           "127.0.0.1:8080",
+		NATSListen:     "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
+		StreamReplicas: 1,
+		Currency:       "KES",
+		Region:         "KE",
+		PINLength:      4,
+		PINTries:       3,
+		TZ:             "Africa/Nairobi",
+		LogLevel:       "info",
+	}
+}
+
+// connFlags registers the flags every command that talks to NATS needs.
+func (c *Config) connFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Data, "data", c.Data, "data `dir`ectory (the server writes nats.json, its NATS address and credentials, here)")
+	fs.StringVar(&c.NATS, "nats", c.NATS, "external NATS `url`, may embed user:password (default: run NATS embedded / find it through <data>/nats.json)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "NATS credentials `file` for the external NATS")
+	fs.StringVar(&c.NATSPrefix, "nats-prefix", c.NATSPrefix, "`prefix` of every wallet subject and of the event stream, so deployments can share one NATS (letters, digits, - and _)")
+}
+
+// serverFlags registers the flags of the commands that run the wallet.
+func (c *Config) serverFlags(fs *flag.FlagSet) {
+	c.connFlags(fs)
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `address` (health now; USSD, SMS and the merchant API later)")
+	fs.StringVar(&c.DB, "db", c.DB, "SQLite database `path`, or a postgres:// URL (default <data>/kibubu.db)")
+	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "loopback `address` the embedded NATS listens on; port 0 picks a free port")
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "`replicas` of the wallet event stream (3 on a NATS cluster; 1 embedded)")
+	fs.StringVar(&c.Currency, "currency", c.Currency, "ISO 4217 currency `code`")
+	fs.StringVar(&c.Region, "region", c.Region, "ISO 3166 `region` for phone numbers written without a country code")
+	fs.StringVar(&c.Tariff, "tariff", c.Tariff, "tariff TOML `file` (default the built-in, M-Pesa-shaped tariff)")
+	fs.StringVar(&c.PepperFile, "pepper-file", c.PepperFile, "secret PIN pepper `file`, 32 bytes, mode 0600; generated if absent (default <data>/pepper)")
+	fs.IntVar(&c.PINLength, "pin-length", c.PINLength, "PIN `digits`, 4 to 8")
+	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, "wrong PINs in a row before an account locks, 1 to 10")
+	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` in which days, and so daily limits, start")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn or error")
+}
+
+// envName is the environment variable of a flag: --nats-creds is KIBUBU_NATS_CREDS.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// applyEnv sets every flag not given on the command line from its
+// KIBUBU_* variable, if that is set.
+func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		if v, ok := lookup(envName(f.Name)); ok {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: not a valid value for --%s (%w)", envName(f.Name), v, f.Name, serr)
+			}
+		}
+	})
+	return err
+}
+
+// validate checks every value and resolves the derived ones. Its errors
+// name the flag and say what is wrong.
+func (c *Config) validate() error {
+	if c.Data == "" {
+		return errors.New("--data: a data directory is required")
+	}
+	if err := checkHostPort(c.HTTP); err != nil {
+		return fmt.Errorf("--http %q: %w", c.HTTP, err)
+	}
+	if c.DB == "" {
+		c.DB = filepath.Join(c.Data, "kibubu.db")
+	}
+	if isPostgres(c.DB) {
+		if _, err := url.Parse(c.DB); err != nil {
+			return fmt.Errorf("--db: not a PostgreSQL URL: %w", err)
+		}
+	}
+	if c.NATS != "" {
+		if err := checkNATSURLs(c.NATS); err != nil {
+			return fmt.Errorf("--nats: %w", err)
+		}
+	}
+	if c.NATSCreds != "" {
+		if c.NATS == "" {
+			return errors.New("--nats-creds is for an external NATS: give --nats too")
+		}
+		if _, err := os.Stat(c.NATSCreds); err != nil {
+			return fmt.Errorf("--nats-creds: %w", err)
+		}
+	}
+	if !natsapi.ValidPrefix(c.NATSPrefix) {
+		return fmt.Errorf("--nats-prefix %q: use at most 32 letters, digits, - and _", c.NATSPrefix)
+	}
+	if err := checkLoopback(c.NATSListen); err != nil {
+		return fmt.Errorf("--nats-listen %q: %w", c.NATSListen, err)
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > streamReplicasMax {
+		return fmt.Errorf("--stream-replicas %d: must be 1 to %d", c.StreamReplicas, streamReplicasMax)
+	}
+	cur, err := wallet.LookupCurrency(c.Currency)
+	if err != nil {
+		return fmt.Errorf("--currency: %s", message(err))
+	}
+	c.currency = cur
+	if !phonenumbers.GetSupportedRegions()[strings.ToUpper(c.Region)] {
+		return fmt.Errorf("--region %q: not a region with phone numbers (want an ISO 3166 code such as KE)", c.Region)
+	}
+	c.Region = strings.ToUpper(c.Region)
+	c.tariff = wallet.DefaultTariff(cur)
+	if c.Tariff != "" {
+		if c.tariff, err = wallet.LoadTariff(c.Tariff, cur); err != nil {
+			return fmt.Errorf("--tariff: %s", message(err))
+		}
+	}
+	if c.PepperFile == "" {
+		c.PepperFile = filepath.Join(c.Data, "pepper")
+	}
+	if c.PINLength < 4 || c.PINLength > 8 {
+		return fmt.Errorf("--pin-length %d: must be 4 to 8", c.PINLength)
+	}
+	if c.PINTries < 1 || c.PINTries > pinTriesMaxAllowed {
+		return fmt.Errorf("--pin-tries %d: must be 1 to %d", c.PINTries, pinTriesMaxAllowed)
+	}
+	if c.location, err = time.LoadLocation(c.TZ); err != nil || c.TZ == "" {
+		return fmt.Errorf("--tz %q: not an IANA time zone (such as Africa/Nairobi)", c.TZ)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// checkHostPort accepts host:port with a numeric port; an empty host means
+// every interface.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, such as 127.0.0.1:8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// checkLoopback accepts only a loopback host:port: the embedded NATS trusts
+// its generated password and has no TLS, so it must not face a network.
+func checkLoopback(addr string) error {
+	if err := checkHostPort(addr); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return errors.New("the embedded NATS listens only on a loopback address such as 127.0.0.1 (run your own NATS cluster and use --nats to serve a network)")
+	}
+	return nil
+}
+
+// checkNATSURLs checks a comma-separated list of NATS server URLs.
+func checkNATSURLs(list string) error {
+	for _, s := range strings.Split(list, ",") {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil {
+			return errors.New("not a URL (want nats://host:4222)")
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("%q: want a nats://, tls://, ws:// or wss:// URL", u.Redacted())
+		}
+		if u.Host == "" {
+			return fmt.Errorf("%q: no host", u.Redacted())
+		}
+	}
+	return nil
+}
+
+// message is err for a person: a wallet error's message without its code.
+func message(err error) string {
+	var we *wallet.Error
+	if errors.As(err, &we) {
+		return we.Message
+	}
+	return err.Error()
+}
+
+// redact hides the password in a URL (a PostgreSQL DSN, a NATS URL) for logs.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}
+
+// loadPepper reads the PIN pepper, generating it if the file is absent. It
+// refuses a pepper others may read or of the wrong length: a leaked pepper
+// makes every stored PIN hash searchable in milliseconds.
+func loadPepper(path string, log *slog.Logger) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return generatePepper(path, log)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pepper: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("pepper %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("pepper %s has mode %04o: it must not be readable by group or others (chmod 600 %s)", path, perm, path)
+	}
+	p, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("pepper: %w", err)
+	}
+	if len(p) != wallet.PepperBytes {
+		return nil, fmt.Errorf("pepper %s is %d bytes; it must be exactly %d random bytes", path, len(p), wallet.PepperBytes)
+	}
+	return p, nil
+}
+
+func generatePepper(path string, log *slog.Logger) ([]byte, error) {
+	p := make([]byte, wallet.PepperBytes)
+	rand.Read(p) // never fails (crypto/rand panics rather than return short)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("pepper: %w", err)
+	}
+	// O_EXCL: never overwrite a pepper another process just wrote.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return loadPepper(path, log)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pepper: %w", err)
+	}
+	_, err = f.Write(p)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("pepper: %w", err)
+	}
+	log.Warn("generated a new PIN pepper; keep it with the database: PINs set under another pepper no longer verify", "file", path)
+	return p, nil
+}
+
+// lockFile, in the data dir, is held locked by the process serving from it.
+const lockFile = "kibubu.lock"
+
+// lockDataDir takes an exclusive lock on the data dir, so that a second
+// server started on it by mistake stops with a clear message instead of
+// sharing the embedded JetStream store and the SQLite database (both are
+// one process's). The lock goes with the process, even on kill -9.
+func lockDataDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, lockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("--data %s: another kibubu is already serving from this directory (%s is locked)", dir, path)
+		}
+		return nil, fmt.Errorf("--data: lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// newLogger returns the process logger: text on w at level.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

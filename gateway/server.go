@@ -1,0 +1,95 @@
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+const (
+	// MaxRequestBodyBytes bounds a request body. The largest legitimate one
+	// is an SMS webhook or a merchant API call of a few kilobytes; anything
+	// bigger is a mistake or an attack and is refused with 413 before it is read.
+	MaxRequestBodyBytes = 64 << 10
+	// readHeaderTimeout bounds a client's headers, against slowloris.
+	readHeaderTimeout = 5 * time.Second
+	// readTimeout bounds reading a whole request; bodies are small.
+	readTimeout = 10 * time.Second
+	// writeTimeout bounds a handler and its response. A USSD aggregator
+	// gives up after about 10 s per hop, so a slower answer is useless.
+	writeTimeout = 15 * time.Second
+	// idleTimeout bounds an idle keep-alive connection; aggregators and
+	// load balancers reuse connections, but idle ones must not pile up.
+	idleTimeout = 60 * time.Second
+	// maxHeaderBytes bounds a request's headers.
+	maxHeaderBytes = 16 << 10
+	// stackBytesMax bounds the stack logged for a recovered panic.
+	stackBytesMax = 4 << 10
+)
+
+// New returns an echo instance with Kibubu's middleware, outermost first:
+// panic recovery (logged, answered 500), a request id (X-Request-Id, kept
+// from the caller when present), request logging to log, and the body
+// limit. The request log has the method, path, route, status, latency,
+// size and request id: never a body or a query string.
+func New(log *slog.Logger) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		StackSize: stackBytesMax,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			log.Error("http handler panicked", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(middleware.RequestID())
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogMethod: true, LogURIPath: true, LogRoutePath: true, LogStatus: true, LogLatency: true,
+		LogResponseSize: true, LogRequestID: true, LogRemoteIP: true, LogError: true,
+		HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			switch {
+			case v.RoutePath == healthPath || v.RoutePath == readyPath:
+				// Probes come every few seconds; they would drown the log,
+				// and a failed readiness check logs its own warning.
+				level = slog.LevelDebug
+			case v.Status >= 500:
+				level = slog.LevelError
+			}
+			attrs := []slog.Attr{
+				slog.String("method", v.Method), slog.String("path", v.URIPath), slog.String("route", v.RoutePath),
+				slog.Int("status", v.Status), slog.Duration("latency", v.Latency), slog.Int64("bytes_out", v.ResponseSize),
+				slog.String("request_id", v.RequestID), slog.String("remote_ip", v.RemoteIP),
+			}
+			if v.Error != nil {
+				attrs = append(attrs, slog.String("err", v.Error.Error()))
+			}
+			log.LogAttrs(c.Request().Context(), level, "http request", attrs...)
+			return nil
+		},
+	}))
+	e.Use(middleware.BodyLimit(strconv.Itoa(MaxRequestBodyBytes)))
+	return e
+}
+
+// NewServer returns an http.Server for h with every timeout set. Serve it
+// on a listener the caller opened, so a port in use is the caller's error
+// at start and tests can listen on port 0.
+func NewServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

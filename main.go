@@ -1,0 +1,452 @@
+// Command kibubu is Kibubu's one binary: it serves the wallet (with NATS
+// and HTTP) and holds the operator commands that talk to a running server.
+// It only wires; the money rules live in package wallet.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/store"
+)
+
+const (
+	// httpShutdownTimeout bounds waiting for HTTP requests in flight at
+	// shutdown; it stays well under Kubernetes' 30 s termination grace so
+	// the wallet's own drain still fits.
+	httpShutdownTimeout = 10 * time.Second
+	// startTimeout bounds the start: opening and migrating the database,
+	// starting or reaching NATS, creating the event stream.
+	startTimeout = time.Minute
+)
+
+// Role says which parts a Main runs.
+type Role string
+
+const (
+	// RoleServe runs everything in one process; NATS is embedded unless
+	// Config.NATS names an external one.
+	RoleServe Role = "serve"
+	// RoleWallet runs only the wallet service, its event relay and the
+	// health endpoints, against an external NATS: the production shape.
+	RoleWallet Role = "wallet"
+)
+
+// Main is the running program: tests start it on port 0 with a temporary
+// data dir exactly as the command does.
+type Main struct {
+	Config Config
+	Role   Role         // default RoleServe
+	Log    *slog.Logger // default slog.Default()
+
+	lock      *os.File // the data dir lock, when this process owns the data dir
+	closeOnce sync.Once
+	closeErr  error
+	failed    chan error // a part stopped on its own
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+	nats    *embeddedNATS
+	nc      *nats.Conn
+	ncDone  chan struct{} // closed when nc is closed
+	natsURL string
+	store   *store.Store
+	svc     micro.Service
+
+	stopWallet  context.CancelFunc
+	walletDone  chan struct{}
+	stopRelay   context.CancelFunc
+	relayDone   chan struct{}
+	httpStopped chan struct{}
+}
+
+// Run validates the configuration, starts every part and returns once all
+// serve. ctx bounds the start only: the parts run until Close. When Run
+// fails, everything it started is stopped again.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if m.Role == "" {
+		m.Role = RoleServe
+	}
+	if m.Log == nil {
+		m.Log = slog.Default()
+	}
+	m.failed = make(chan error, 4)
+	c := &m.Config
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if m.Role == RoleWallet && c.NATS == "" {
+		return errors.New("wallet needs an external NATS: give --nats (or KIBUBU_NATS)")
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	// The embedded NATS store and a SQLite database belong to one process;
+	// wallets on an external NATS and PostgreSQL may share a data dir (and
+	// its pepper).
+	if c.NATS == "" || !isPostgres(c.DB) {
+		if m.lock, err = lockDataDir(c.Data); err != nil {
+			return err
+		}
+	}
+	pepper, err := loadPepper(c.PepperFile, m.Log)
+	if err != nil {
+		return err
+	}
+	// Listen first: a port in use is the commonest mistake, and it should
+	// fail before the database is touched.
+	if m.httpLn, err = net.Listen("tcp", c.HTTP); err != nil {
+		return fmt.Errorf("--http %s: %w", c.HTTP, err)
+	}
+	if m.store, err = store.Open(ctx, c.DB); err != nil {
+		return fmt.Errorf("--db %s: %w", redact(c.DB), err)
+	}
+	if err := m.connectNATS(); err != nil {
+		return err
+	}
+	js, err := jetstream.New(m.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	replicas := c.StreamReplicas
+	if m.nats != nil {
+		replicas = 1 // one embedded server holds one copy
+	}
+	prefix := natsapi.WithPrefix(c.NATSPrefix)
+	if _, err := natsapi.EnsureStream(ctx, js, replicas, prefix); err != nil {
+		return err
+	}
+	relay := natsapi.NewRelay(m.store, js, m.Log.With("component", "relay"), prefix)
+	w, err := wallet.New(ctx, m.store, wallet.Config{
+		Currency: c.currency, Region: c.Region, Tariff: c.tariff, Pepper: pepper,
+		PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location,
+		Logger: m.Log.With("component", "wallet"), Committed: relay.Wake,
+	})
+	if err != nil {
+		return err
+	}
+	var wctx, rctx context.Context
+	wctx, m.stopWallet = context.WithCancel(context.Background())
+	m.walletDone = make(chan struct{})
+	go func() {
+		defer close(m.walletDone)
+		if err := w.Run(wctx); err != nil {
+			m.fail(fmt.Errorf("wallet writer: %w", err))
+		}
+	}()
+	if m.svc, err = natsapi.Serve(m.nc, w, m.Log.With("component", "natsapi"), prefix); err != nil {
+		return err
+	}
+	rctx, m.stopRelay = context.WithCancel(context.Background())
+	m.relayDone = make(chan struct{})
+	go func() {
+		defer close(m.relayDone)
+		if err := relay.Run(rctx); err != nil {
+			m.fail(fmt.Errorf("event relay: %w", err))
+		}
+	}()
+
+	e := gateway.New(m.Log.With("component", "http"))
+	gateway.MountHealth(e, gateway.Checks{
+		"nats": func(ctx context.Context) error {
+			if s := m.nc.Status(); s != nats.CONNECTED {
+				return fmt.Errorf("nats connection is %s", s)
+			}
+			return m.nc.FlushWithContext(ctx)
+		},
+		"database": m.store.Ping,
+	}, m.Log.With("component", "http"))
+	m.httpSrv = gateway.NewServer(e, m.Log.With("component", "http"))
+	m.httpStopped = make(chan struct{})
+	go func() {
+		defer close(m.httpStopped)
+		if err := m.httpSrv.Serve(m.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			m.fail(fmt.Errorf("http: %w", err))
+		}
+	}()
+	return nil
+}
+
+// connectNATS starts the embedded server or dials the external one.
+func (m *Main) connectNATS() error {
+	c := &m.Config
+	m.ncDone = make(chan struct{})
+	name := "kibubu " + string(m.Role)
+	if c.NATS == "" {
+		var err error
+		if m.nats, err = startEmbeddedNATS(c.Data, c.NATSListen, c.NATSPrefix, m.Log); err != nil {
+			return err
+		}
+		m.natsURL = m.nats.info.URL
+		m.nc, err = m.nats.connect(name, m.ncDone)
+		return err
+	}
+	opts := []nats.Option{nats.Name(name), nats.Timeout(natsConnectTimeout), nats.DrainTimeout(natsDrainTimeout),
+		// A wallet outlives NATS restarts and rolling upgrades: reconnect
+		// for ever, and /readyz reports the outage meanwhile.
+		nats.MaxReconnects(-1), closedHandler(m.ncDone),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				m.Log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { m.Log.Info("nats reconnected", "url", redact(nc.ConnectedUrl())) }),
+	}
+	if c.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	}
+	nc, err := nats.Connect(c.NATS, opts...)
+	if err != nil {
+		return fmt.Errorf("--nats %s: %w", redact(c.NATS), err)
+	}
+	m.nc, m.natsURL = nc, c.NATS
+	return nil
+}
+
+// fail reports that a part stopped on its own.
+func (m *Main) fail(err error) {
+	select {
+	case m.failed <- err:
+	default:
+	}
+}
+
+// Failed delivers the error of a part that stopped on its own (HTTP
+// serving, the wallet writer); the process should then Close and exit.
+func (m *Main) Failed() <-chan error { return m.failed }
+
+// HTTPAddr is the address HTTP serves on (the real port when --http had
+// port 0); empty before Run.
+func (m *Main) HTTPAddr() string {
+	if m.httpLn == nil {
+		return ""
+	}
+	return m.httpLn.Addr().String()
+}
+
+// NATSURL is the NATS server's client URL: the embedded server's, or --nats.
+func (m *Main) NATSURL() string { return m.natsURL }
+
+// Conn is the process's own NATS connection.
+func (m *Main) Conn() *nats.Conn { return m.nc }
+
+// Close shuts down in order, so nothing is half-written: it stops taking
+// HTTP requests and NATS requests, lets the wallet writer commit every
+// batch it accepted, stops the relay (unpublished events stay in the
+// outbox for the next start), drains NATS, stops the embedded server and
+// closes the database. It is safe to call more than once, and after a
+// failed Run.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
+	var errs []error
+	if m.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+		if err := m.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+		cancel()
+		<-m.httpStopped
+	} else if m.httpLn != nil {
+		m.httpLn.Close()
+	}
+	if m.svc != nil {
+		if err := m.svc.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop wallet service: %w", err))
+		}
+	}
+	if m.stopWallet != nil {
+		m.stopWallet()
+		<-m.walletDone // every accepted command committed or refused
+	}
+	if m.stopRelay != nil {
+		m.stopRelay()
+		<-m.relayDone
+	}
+	if m.nc != nil {
+		if err := m.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			m.nc.Close()
+		}
+		select {
+		case <-m.ncDone:
+		case <-time.After(natsDrainTimeout + time.Second):
+			m.nc.Close()
+			errs = append(errs, errors.New("nats: drain did not finish in time"))
+		}
+	}
+	if m.nats != nil {
+		m.nats.shutdown()
+	}
+	if m.store != nil {
+		if err := m.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close database: %w", err))
+		}
+	}
+	if m.lock != nil {
+		m.lock.Close() // releases the lock
+	}
+	return errors.Join(errs...)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, stop, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err == nil {
+		return
+	}
+	var u *usageError
+	if errors.As(err, &u) {
+		fmt.Fprintf(os.Stderr, "kibubu: %s\n", oneLine(u.msg))
+		if u.usage != "" {
+			fmt.Fprint(os.Stderr, u.usage)
+		}
+		os.Exit(2)
+	}
+	fmt.Fprintf(os.Stderr, "kibubu: %s\n", oneLine(err.Error()))
+	os.Exit(1)
+}
+
+// oneLine keeps an error to the one line promised on stderr.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, ":\n", ": ")
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// usageError is a command line that cannot be run: exit status 2.
+type usageError struct {
+	msg   string
+	usage string // printed after the message, if set
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+const usage = `Kibubu: mobile money for feature phones.
+
+Usage:
+  kibubu [serve] [flags]       run everything in one process (embedded NATS, SQLite, HTTP)
+  kibubu wallet --nats URL     run only the wallet service against an external NATS
+  kibubu bench [flags]         measure transfers per second
+
+Operator commands (they find the server through <data>/nats.json, or --nats):
+  kibubu agent add --phone P --name N                   open an agent; prints the agent number
+  kibubu float issue --agent A --amount X --ref R       issue e-float to an agent against cash banked
+  kibubu merchant add --phone P --name N [--paybill]    open a till (or paybill); prints its number
+  kibubu account show|freeze|unfreeze NUMBER|PHONE      show an account, or freeze / reactivate it
+  kibubu pin reset PHONE                                clear a PIN and unlock the account
+  kibubu tariff show                                    print the fee and commission bands and tier limits
+  kibubu ledger check                                   verify every ledger invariant
+
+Run 'kibubu COMMAND -h' for a command's flags. Every flag --x-y can also be
+set with the environment variable KIBUBU_X_Y; the flag wins.
+`
+
+// run runs the command line args. stop, if set, restores default signal
+// handling once a server begins to shut down, so a second Ctrl-C kills.
+func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, stop, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) { // help was asked for and printed
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		switch {
+		case args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		case !strings.HasPrefix(args[0], "-"):
+			cmd, args = args[0], args[1:]
+		}
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, stop, RoleServe, args, stdout, stderr)
+	case "wallet":
+		return serve(ctx, stop, RoleWallet, args, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args)
+	}
+	if group, ok := operatorGroups[cmd]; ok {
+		return runOperator(ctx, cmd, group, args, stdout)
+	}
+	return &usageError{msg: fmt.Sprintf("unknown command %q", cmd), usage: usage}
+}
+
+// serve runs the server until ctx ends (SIGINT, SIGTERM) or a part fails.
+func serve(ctx context.Context, stop func(), role Role, args []string, stdout, stderr io.Writer) error {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet(string(role), flag.ContinueOnError)
+	cfg.serverFlags(fs)
+	synopsis := "kibubu serve [flags]\n\nRuns everything in one process: NATS (embedded unless --nats), the wallet, its event relay and HTTP.\n"
+	if role == RoleWallet {
+		synopsis = "kibubu wallet --nats URL [flags]\n\nRuns the wallet service, its event relay and the health endpoints against an external NATS.\n"
+	}
+	if err := parseFlags(fs, args, synopsis, stdout); err != nil || fs.NArg() > 0 {
+		if err == nil {
+			err = usagef(fs, "takes no arguments, got %q", fs.Arg(0))
+		}
+		return err
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by Run
+	log := newLogger(stderr, level)
+	m := &Main{Config: cfg, Role: role, Log: log}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("kibubu serving", "role", role, "http", m.HTTPAddr(), "nats", redact(m.NATSURL()), "db", redact(m.Config.DB),
+		"currency", m.Config.currency.Code, "data", m.Config.Data)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-m.Failed(): // returned, and so printed, below
+	}
+	log.Info("shutting down")
+	if stop != nil {
+		stop()
+	}
+	if cerr := m.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
