@@ -1,0 +1,62 @@
+// Package locales owns every word Kibubu shows a person: the go-i18n message
+// files (active.en.toml, active.sw.toml, active.fr.toml), embedded in the
+// binary; the choice of a language; money as people read it in each
+// language; and the measure of a text against USSD and SMS limits (GSM-7
+// septets, UCS-2 units, SMS parts).
+//
+// It must not be bypassed: a USSD screen, an SMS or any other text for a
+// customer, agent or merchant is rendered from a message id here, never
+// written as a string literal in sessions, notify or gateway. Locales are
+// data: a new screen is a new id in all three files, and the tests fail until
+// every language has it. The package knows no session, transport or ledger
+// rule; it only imports the wallet's error codes and Currency to word and
+// format them.
+//
+// # Message ids
+//
+// USSD screens are ussd.<menu>.<step> (ussd.main.customer, ussd.send.confirm);
+// the wallet's error codes are error.<code> (error.insufficient_funds), with
+// error.<code>.<detail> for a more precise variant when the detail is known
+// (error.limit_exceeded.daily, error.pin_invalid.tries_left,
+// error.not_found.recipient). Each message's description in active.en.toml
+// starts with its kind: CON (a screen that waits for input), END (a screen
+// that closes the session), ERR (a re-prompt line), NAV (a navigation hint)
+// or PART (a piece of the mini statement).
+//
+// # Screens and their size
+//
+// A screen is at most one ERR line, then one CON message, then the NAV lines
+// it offers (ussd.nav.back, ussd.nav.home), each on its own line; or one END
+// message; or a mini statement (ussd.statement.title and up to five
+// ussd.statement.line). The tests render every such combination in every
+// language with the longest data the menus produce and check that it is in
+// the GSM-7 alphabet and fits 160 septets (FitsScreen). That holds for data
+// within these bounds:
+//
+//   - Name: a registered name, at most MaxNameChars characters (clip
+//     longer ones) and passed through ToGSM7, since one character outside
+//     GSM-7 (ï, ê, ç, any non-Latin letter) turns the whole screen into
+//     UCS-2 and halves what fits;
+//   - Phone: a phone number as shown, at most 13 characters (+254712345678);
+//   - Agent, Till, Business: the wallet's 6-digit numbers;
+//   - Account: a pay-bill account reference, at most MaxAccountChars;
+//   - Ref, Original: transaction ids (10 characters, wallet.Ref);
+//   - Amount, Balance, Today, Month: FormatMoney strings up to 14
+//     characters (KES 500,000.00, the maximum balance); Fee and Commission up
+//     to 12 (KES 9,999.00); in the statement line, Amount is FormatAmount;
+//   - Currency: an ISO 4217 code; Date: dd/mm; Digits: the PIN length;
+//   - Count: the number that selects a plural form (error.pin_invalid.tries_left).
+//
+// French keeps to GSM-7 by its wording: é è à ù É are in the alphabet, but ê
+// â î ô û ë ï and a lower-case ç are not (GSM 03.38 has only Ç, which some
+// handsets draw as ç), so the menus say "Versement" rather than "Dépôt" and
+// name the language "Francais".
+//
+// # Languages
+//
+// English is the default and the fallback. A user's language is chosen once
+// (Match) and stored on the account; Render and FormatMoney take that code.
+// Match never maps an unsupported language to a "close" one: golang.org/x/text
+// would answer French for Kinyarwanda or Lingala, and a Kinyarwanda speaker in
+// Kenya is better served by English than by French.
+package locales
