@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kibubu/kibubu/wallet/store/storetest"
+)
+
+// TestBench runs a tiny bench end to end, on SQLite and, when
+// KIBUBU_TEST_POSTGRES is set, on PostgreSQL in a schema of its own.
+func TestBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole bench for a few seconds")
+	}
+	dbs := map[string]string{"sqlite": ""}
+	if pg := os.Getenv(storetest.PostgresEnv); pg != "" {
+		dbs["postgres"] = pg
+	}
+	last := regexp.MustCompile(`^transfers_per_s=[1-9][0-9]* storage_limit_per_s=[1-9][0-9]* ratio=[0-9]+\.[0-9]{2} p50_ms=[0-9]+\.[0-9]{2} p99_ms=[0-9]+\.[0-9]{2}$`)
+	for name, db := range dbs {
+		for _, hot := range []bool{false, true} {
+			sub := name
+			if hot {
+				sub += "-hot"
+			}
+			t.Run(sub, func(t *testing.T) {
+				cfg := defaultBenchConfig()
+				cfg.DB, cfg.Hot = db, hot
+				cfg.Accounts, cfg.Clients, cfg.Duration, cfg.storageSweep = 50, 8, 300*time.Millisecond, 50*time.Millisecond
+				if err := cfg.validate(); err != nil {
+					t.Fatal(err)
+				}
+				var stdout, stderr bytes.Buffer
+				if err := benchRun(context.Background(), cfg, &stdout, &stderr); err != nil {
+					t.Fatalf("bench: %v\n%s", err, stderr.String())
+				}
+				lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+				if got := lines[len(lines)-1]; !last.MatchString(got) {
+					t.Errorf("last line %q, want the result line\nstderr:\n%s", got, stderr.String())
+				}
+			})
+		}
+	}
+}
+
+// TestBenchHelp checks that -h lists the public flags and not the hidden ones.
+func TestBenchHelp(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w
+	err = runBench(context.Background(), []string{"-h"})
+	os.Stdout = stdout
+	w.Close()
+	var help bytes.Buffer
+	help.ReadFrom(r)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("got %v, want flag.ErrHelp", err)
+	}
+	for _, f := range []string{"-accounts", "-clients", "-db", "-duration", "-hot"} {
+		if !strings.Contains(help.String(), f) {
+			t.Errorf("help does not list %s:\n%s", f, help.String())
+		}
+	}
+	for _, f := range []string{"-conns", "-cpuprofile"} {
+		if strings.Contains(help.String(), f) {
+			t.Errorf("help lists the hidden %s", f)
+		}
+	}
+}
+
+func TestBenchFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // in the usage error
+	}{
+		{[]string{"--accounts", "1"}, "--accounts 1"},
+		{[]string{"--clients", "0"}, "--clients 0"},
+		{[]string{"--duration", "0s"}, "--duration 0s"},
+		{[]string{"--db", "/tmp/x.db"}, "postgres://"},
+		{[]string{"extra"}, "takes no arguments"},
+		{[]string{"--nope"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		err := runBench(context.Background(), tt.args)
+		var u *usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: got %v, want a usage error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestLatencyHistogram(t *testing.T) {
+	var h latencyHistogram
+	for us := 1; us <= 100_000; us++ { // 1 µs to 100 ms, evenly
+		h.record(time.Duration(us) * time.Microsecond)
+	}
+	tests := []struct {
+		q    float64
+		want time.Duration
+	}{
+		{0.5, 50 * time.Millisecond},
+		{0.9, 90 * time.Millisecond},
+		{0.99, 99 * time.Millisecond},
+		{1, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		got := h.quantile(tt.q)
+		// A bucket spans 1/32 of its range: the bucket's top is at most 1/16
+		// above the true value, never below it.
+		if got < tt.want || got > tt.want+tt.want/16 {
+			t.Errorf("quantile(%v) = %v, want %v (+1/16)", tt.q, got, tt.want)
+		}
+	}
+	var merged latencyHistogram
+	merged.merge(&h)
+	merged.merge(&h)
+	if merged.total != 2*h.total || merged.quantile(0.5) != h.quantile(0.5) {
+		t.Errorf("merge: total %d median %v, want %d and %v", merged.total, merged.quantile(0.5), 2*h.total, h.quantile(0.5))
+	}
+	if (&latencyHistogram{}).quantile(0.99) != 0 {
+		t.Error("an empty histogram's quantile is not 0")
+	}
+	h.record(100 * time.Hour) // beyond the last bucket: counted, not lost
+	if h.quantile(1) != 100*time.Hour {
+		t.Errorf("max quantile %v, want 100h", h.quantile(1))
+	}
+}
