@@ -850,17 +850,6 @@ func (s *benchSystem) newLimitRows(ctx context.Context, seed *benchSeed) (*limit
 	return r, nil
 }
 
-// limitIDBase puts the storage limit's transfer ids in [2^45, 2^46), whose
-// refs start with the digit 1: the wallet's own ids start with a letter
-// (at or above 10·2^45), so the two never collide.
-const limitIDBase = 1 << 45
-
-// limitID spreads sequential numbers over the id range like the wallet's
-// random ids (multiplication by an odd constant is a bijection mod 2^45), so
-// the primary key index sees random inserts, as it does under the service.
-func limitID(n uint64) int64 {
-	return int64(limitIDBase | (n*0x9E3779B97F4A7C15)&(limitIDBase-1))
-}
 
 // limitSkipsMax bounds the random senders batch tries in a row that
 // cannot pay: past it the customers have run dry (withdrawals drain them).
@@ -894,7 +883,7 @@ func (r *limitRows) batch(size int) (*wallet.BatchWrite, error) {
 		}
 		skips = 0
 		t := &wallet.StoredTransfer{Key: r.run + strconv.FormatUint(r.n, 10), Hash: make([]byte, 16), Transfer: wallet.Transfer{
-			ID: limitID(r.n), Kind: r.kind, Source: src.ID, Target: dst.ID, Amount: amount, Fee: fee, Commission: commission, Created: now}}
+			ID: wallet.NewTransferID(now), Kind: r.kind, Source: src.ID, Target: dst.ID, Amount: amount, Fee: fee, Commission: commission, Created: now}}
 		r.n++
 		t.Ref = wallet.Ref(t.ID)
 		for i := 0; i < len(t.Hash); i += 8 {

