@@ -850,7 +850,6 @@ func (s *benchSystem) newLimitRows(ctx context.Context, seed *benchSeed) (*limit
 	return r, nil
 }
 
-
 // limitSkipsMax bounds the random senders batch tries in a row that
 // cannot pay: past it the customers have run dry (withdrawals drain them).
 const limitSkipsMax = 10_000
