@@ -289,7 +289,15 @@ func TestEventsPublishedOnce(t *testing.T) {
 	e.must(err)
 	got := map[string]int{}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(got) < len(want) && time.Now().Before(deadline) {
+	missing := func() bool {
+		for ref := range want {
+			if got[ref] == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for missing() && time.Now().Before(deadline) {
 		batch, err := cons.FetchNoWait(100)
 		e.must(err)
 		for m := range batch.Messages() {

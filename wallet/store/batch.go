@@ -127,12 +127,121 @@ func (b *batchTx) Reversed(ids []int64) (map[int64]bool, error) {
 	return out, rows.Err()
 }
 
-// Save writes one batch with a few multi-row statements.
+// Save writes one batch: on PostgreSQL with a few multi-row statements (one
+// round trip each), on SQLite row by row through prepared statements (no
+// round trips to save, and no SQL to parse per batch).
 func (b *batchTx) Save(w *wallet.BatchWrite) error {
+	if !b.s.pg {
+		return b.s.saveSQLite(b.ctx, b.tx, w)
+	}
 	if err := b.s.insertRows(b.ctx, b.tx, w); err != nil {
 		return err
 	}
 	return b.s.updateAccounts(b.ctx, b.tx, w.Accounts)
+}
+
+// The SQLite statements Save prepares once per connection.
+const (
+	sqlInsertTransfer = "INSERT INTO transfers (id, idem_key, request_hash, kind, source, target, amount, fee, commission, reference, reverses, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+	sqlInsertPosting  = "INSERT INTO postings (transfer_id, account_id, leg, amount, balance_after, created_at) VALUES (?,?,?,?,?,?)"
+	sqlInsertReject   = "INSERT INTO rejections (idem_key, request_hash, error, created_at) VALUES (?,?,?,?)"
+	sqlInsertEvent    = "INSERT INTO outbox_events (transfer_id, subject, payload, created_at) VALUES (?,?,?,?)"
+	sqlUpdateAccount  = `UPDATE accounts SET balance = ?, day = ?, day_debits = ?, status = ?, pin_hash = ?, pin_salt = ?,
+		pin_failures = ?, language = ? WHERE id = ?`
+)
+
+func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite) error {
+	stmt := func(q string) (*sql.Stmt, error) {
+		p, err := s.prepared(q)
+		if err != nil {
+			return nil, err
+		}
+		return tx.StmtContext(ctx, p), nil
+	}
+	ins, err := stmt(sqlInsertTransfer)
+	if err != nil {
+		return err
+	}
+	post, err := stmt(sqlInsertPosting)
+	if err != nil {
+		return err
+	}
+	for _, t := range w.Transfers {
+		var reverses any
+		if t.Reverses != 0 {
+			reverses = t.Reverses
+		}
+		if _, err := ins.ExecContext(ctx, t.ID, t.Key, t.Hash, string(t.Kind), t.Source, t.Target, t.Amount, t.Fee, t.Commission, t.Reference, reverses, t.Created); err != nil {
+			return fmt.Errorf("insert transfer: %w", err)
+		}
+		for _, p := range t.Postings {
+			if _, err := post.ExecContext(ctx, t.ID, p.AccountID, string(p.Leg), p.Amount, p.BalanceAfter, t.Created); err != nil {
+				return fmt.Errorf("insert posting: %w", err)
+			}
+		}
+	}
+	if len(w.Rejections) > 0 {
+		rej, err := stmt(sqlInsertReject)
+		if err != nil {
+			return err
+		}
+		for _, r := range w.Rejections {
+			e, err := json.Marshal(r.Err)
+			if err != nil {
+				return fmt.Errorf("encode rejection: %w", err)
+			}
+			if _, err := rej.ExecContext(ctx, r.Key, r.Hash, string(e), r.Created); err != nil {
+				return fmt.Errorf("insert rejection: %w", err)
+			}
+		}
+	}
+	if len(w.Events) > 0 {
+		ev, err := stmt(sqlInsertEvent)
+		if err != nil {
+			return err
+		}
+		created := w.Transfers[0].Created
+		for _, e := range w.Events {
+			if _, err := ev.ExecContext(ctx, e.TransferID, e.Subject, e.Payload, created); err != nil {
+				return fmt.Errorf("insert event: %w", err)
+			}
+		}
+	}
+	if len(w.Accounts) > 0 {
+		up, err := stmt(sqlUpdateAccount)
+		if err != nil {
+			return err
+		}
+		for _, a := range w.Accounts {
+			res, err := up.ExecContext(ctx, a.Balance, a.Day, a.DayDebits, string(a.Status), a.PINHash, a.PINSalt, a.PINFailures, a.Language, a.ID)
+			if err != nil {
+				return fmt.Errorf("update account: %w", err)
+			}
+			if n, err := res.RowsAffected(); err == nil && n != 1 {
+				return fmt.Errorf("update account %d: %d rows updated", a.ID, n)
+			}
+		}
+	}
+	return nil
+}
+
+// prepared returns q prepared on the pool (database/sql prepares it again
+// on each connection the first time a transaction there uses it).
+func (s *Store) prepared(q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if p := s.stmts[q]; p != nil {
+		return p, nil
+	}
+	p, err := s.db.Prepare(q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[q] = p
+	return p, nil
 }
 
 type execer interface {

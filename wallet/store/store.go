@@ -58,6 +58,9 @@ type Store struct {
 	gdb *gorm.DB
 	db  *sql.DB
 	pg  bool
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // SQLite's prepared batch statements
 }
 
 var _ wallet.Store = (*Store)(nil)
