@@ -17,7 +17,7 @@ const (
 	// StreamName is the JetStream stream of wallet events.
 	StreamName = "WALLET_EVENTS"
 	// relayBatch bounds the events published per round trip to the database.
-	relayBatch = 512
+	relayBatch = 4096
 	// relayIdle is how long the relay sleeps when the outbox is empty and
 	// no commit woke it.
 	relayIdle = 200 * time.Millisecond

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kibubu/kibubu/wallet"
 )
 
-// chunkRows bounds the rows of one multi-row statement so that its
-// parameters stay far below SQLite's 32,766 and PostgreSQL's 65,535.
+// chunkRows bounds the ids of one IN (…) list, and the rows of one gorm
+// batch insert, so that parameters stay far below SQLite's 32,766 and
+// PostgreSQL's 65,535.
 const chunkRows = 500
 
 // batchTx is one group commit's transaction.
@@ -127,17 +129,122 @@ func (b *batchTx) Reversed(ids []int64) (map[int64]bool, error) {
 	return out, rows.Err()
 }
 
-// Save writes one batch: on PostgreSQL with a few multi-row statements (one
-// round trip each), on SQLite row by row through prepared statements (no
-// round trips to save, and no SQL to parse per batch).
+// Save writes one batch: on PostgreSQL with one array statement per table
+// (one round trip each), on SQLite row by row through prepared statements
+// (an in-process library has no round trips to save, and nothing is parsed
+// per batch).
 func (b *batchTx) Save(w *wallet.BatchWrite) error {
-	if !b.s.pg {
-		return b.s.saveSQLite(b.ctx, b.tx, w)
+	return b.s.save(b.ctx, b.tx, w)
+}
+
+func (s *Store) save(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite) error {
+	if s.pg {
+		return s.savePostgres(ctx, tx, w)
 	}
-	if err := b.s.insertRows(b.ctx, b.tx, w); err != nil {
-		return err
+	return s.saveSQLite(ctx, tx, w)
+}
+
+// savePostgres writes a batch with one statement per table, each passing
+// its columns as arrays through unnest: the SQL text never changes, so
+// PostgreSQL plans it once per connection, and a batch costs five round
+// trips whatever its size.
+func (s *Store) savePostgres(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite) error {
+	var t struct {
+		id, source, target, amount, fee, commission []int64
+		reverses                                    []*int64
+		key, kind, reference                        []string
+		hash                                        [][]byte
+		created                                     []time.Time
 	}
-	return b.s.updateAccounts(b.ctx, b.tx, w.Accounts)
+	var p struct {
+		transfer, account, amount, after []int64
+		leg                              []string
+		created                          []time.Time
+	}
+	for _, x := range w.Transfers {
+		var rev *int64
+		if x.Reverses != 0 {
+			r := x.Reverses
+			rev = &r
+		}
+		t.id, t.source, t.target = append(t.id, x.ID), append(t.source, x.Source), append(t.target, x.Target)
+		t.amount, t.fee, t.commission = append(t.amount, x.Amount), append(t.fee, x.Fee), append(t.commission, x.Commission)
+		t.reverses, t.key, t.kind = append(t.reverses, rev), append(t.key, x.Key), append(t.kind, string(x.Kind))
+		t.reference, t.hash, t.created = append(t.reference, x.Reference), append(t.hash, x.Hash), append(t.created, x.Created)
+		for _, q := range x.Postings {
+			p.transfer, p.account, p.amount = append(p.transfer, x.ID), append(p.account, q.AccountID), append(p.amount, q.Amount)
+			p.after, p.leg, p.created = append(p.after, q.BalanceAfter), append(p.leg, string(q.Leg)), append(p.created, x.Created)
+		}
+	}
+	exec := func(what, q string, args ...any) error {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	if len(t.id) > 0 {
+		if err := exec("insert transfers", `INSERT INTO transfers (id, idem_key, request_hash, kind, source, target, amount, fee,
+			commission, reference, reverses, created_at) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[],
+			$5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::timestamptz[])`,
+			t.id, t.key, t.hash, t.kind, t.source, t.target, t.amount, t.fee, t.commission, t.reference, t.reverses, t.created); err != nil {
+			return err
+		}
+		if err := exec("insert postings", `INSERT INTO postings (transfer_id, account_id, leg, amount, balance_after, created_at)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[])`,
+			p.transfer, p.account, p.leg, p.amount, p.after, p.created); err != nil {
+			return err
+		}
+	}
+	if len(w.Events) > 0 {
+		var tid []int64
+		var subject []string
+		var payload [][]byte
+		for _, e := range w.Events {
+			tid, subject, payload = append(tid, e.TransferID), append(subject, e.Subject), append(payload, e.Payload)
+		}
+		if err := exec("insert events", `INSERT INTO outbox_events (transfer_id, subject, payload, created_at)
+			SELECT *, $4::timestamptz FROM unnest($1::bigint[], $2::text[], $3::bytea[])`, tid, subject, payload, w.Transfers[0].Created); err != nil {
+			return err
+		}
+	}
+	if len(w.Rejections) > 0 {
+		var key, errs []string
+		var hash [][]byte
+		var created []time.Time
+		for _, r := range w.Rejections {
+			e, err := json.Marshal(r.Err)
+			if err != nil {
+				return fmt.Errorf("encode rejection: %w", err)
+			}
+			key, hash, errs, created = append(key, r.Key), append(hash, r.Hash), append(errs, string(e)), append(created, r.Created)
+		}
+		if err := exec("insert rejections", `INSERT INTO rejections (idem_key, request_hash, error, created_at)
+			SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::timestamptz[])`, key, hash, errs, created); err != nil {
+			return err
+		}
+	}
+	if len(w.Accounts) > 0 {
+		var id, balance, day, debits, failures []int64
+		var status, language []string
+		var pinHash, pinSalt [][]byte
+		for _, a := range w.Accounts {
+			id, balance, day, debits = append(id, a.ID), append(balance, a.Balance), append(day, int64(a.Day)), append(debits, a.DayDebits)
+			failures, status, language = append(failures, int64(a.PINFailures)), append(status, string(a.Status)), append(language, a.Language)
+			pinHash, pinSalt = append(pinHash, a.PINHash), append(pinSalt, a.PINSalt)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = v.balance, day = v.day, day_debits = v.day_debits,
+			status = v.status, pin_hash = v.pin_hash, pin_salt = v.pin_salt, pin_failures = v.pin_failures, language = v.language
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::bytea[], $8::bigint[], $9::text[])
+			AS v(id, balance, day, day_debits, status, pin_hash, pin_salt, pin_failures, language) WHERE accounts.id = v.id`,
+			id, balance, day, debits, status, pinHash, pinSalt, failures, language)
+		if err != nil {
+			return fmt.Errorf("update accounts: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n != int64(len(id)) {
+			return fmt.Errorf("update accounts: %d of %d rows updated", n, len(id))
+		}
+	}
+	return nil
 }
 
 // The SQLite statements Save prepares once per connection.
@@ -244,110 +351,6 @@ func (s *Store) prepared(q string) (*sql.Stmt, error) {
 	return p, nil
 }
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// insertRows inserts a batch's transfers, postings, rejections and events.
-func (s *Store) insertRows(ctx context.Context, tx execer, w *wallet.BatchWrite) error {
-	var ts, ps, rs, es [][]any
-	for _, t := range w.Transfers {
-		var reverses any
-		if t.Reverses != 0 {
-			reverses = t.Reverses
-		}
-		ts = append(ts, []any{t.ID, t.Key, t.Hash, string(t.Kind), t.Source, t.Target, t.Amount, t.Fee, t.Commission, t.Reference, reverses, t.Created})
-		for _, p := range t.Postings {
-			ps = append(ps, []any{t.ID, p.AccountID, string(p.Leg), p.Amount, p.BalanceAfter, t.Created})
-		}
-	}
-	for _, r := range w.Rejections {
-		e, err := json.Marshal(r.Err)
-		if err != nil {
-			return fmt.Errorf("encode rejection: %w", err)
-		}
-		rs = append(rs, []any{r.Key, r.Hash, string(e), r.Created})
-	}
-	created := make(map[int64]any, len(w.Transfers))
-	for _, t := range w.Transfers {
-		created[t.ID] = t.Created
-	}
-	for _, e := range w.Events {
-		es = append(es, []any{e.TransferID, e.Subject, e.Payload, created[e.TransferID]})
-	}
-	for _, ins := range []struct {
-		head string
-		rows [][]any
-	}{
-		{"INSERT INTO transfers (id, idem_key, request_hash, kind, source, target, amount, fee, commission, reference, reverses, created_at) VALUES ", ts},
-		{"INSERT INTO postings (transfer_id, account_id, leg, amount, balance_after, created_at) VALUES ", ps},
-		{"INSERT INTO rejections (idem_key, request_hash, error, created_at) VALUES ", rs},
-		{"INSERT INTO outbox_events (transfer_id, subject, payload, created_at) VALUES ", es},
-	} {
-		if err := s.insert(ctx, tx, ins.head, ins.rows); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Store) insert(ctx context.Context, tx execer, head string, rows [][]any) error {
-	for start := 0; start < len(rows); start += chunkRows {
-		part := rows[start:min(start+chunkRows, len(rows))]
-		var q strings.Builder
-		q.WriteString(head)
-		args := make([]any, 0, len(part)*len(part[0]))
-		row := "(" + marks(len(part[0])) + ")"
-		for i, r := range part {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(row)
-			args = append(args, r...)
-		}
-		if _, err := tx.ExecContext(ctx, s.rebind(q.String()), args...); err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-	}
-	return nil
-}
-
-// updateAccounts writes changed accounts with one UPDATE … FROM (VALUES …)
-// per chunk: a hot account changed by a thousand transfers is written once.
-func (s *Store) updateAccounts(ctx context.Context, tx execer, accounts []*wallet.AccountRecord) error {
-	big, text, blob := "BIGINT", "TEXT", "BYTEA"
-	if !s.pg {
-		blob = "BLOB"
-	}
-	row := "(CAST(? AS " + big + "), CAST(? AS " + big + "), CAST(? AS " + big + "), CAST(? AS " + big +
-		"), CAST(? AS " + text + "), CAST(? AS " + blob + "), CAST(? AS " + blob + "), CAST(? AS " + big +
-		"), CAST(? AS " + text + "))"
-	for start := 0; start < len(accounts); start += chunkRows {
-		part := accounts[start:min(start+chunkRows, len(accounts))]
-		var q strings.Builder
-		q.WriteString("WITH v(id, balance, day, day_debits, status, pin_hash, pin_salt, pin_failures, language) AS (VALUES ")
-		args := make([]any, 0, len(part)*9)
-		for i, a := range part {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(row)
-			args = append(args, a.ID, a.Balance, a.Day, a.DayDebits, string(a.Status), a.PINHash, a.PINSalt, a.PINFailures, a.Language)
-		}
-		q.WriteString(`) UPDATE accounts SET balance = v.balance, day = v.day, day_debits = v.day_debits,
-			status = v.status, pin_hash = v.pin_hash, pin_salt = v.pin_salt, pin_failures = v.pin_failures,
-			language = v.language FROM v WHERE accounts.id = v.id`)
-		res, err := tx.ExecContext(ctx, s.rebind(q.String()), args...)
-		if err != nil {
-			return fmt.Errorf("update accounts: %w", err)
-		}
-		if n, err := res.RowsAffected(); err == nil && n != int64(len(part)) {
-			return fmt.Errorf("update accounts: %d of %d rows updated", n, len(part))
-		}
-	}
-	return nil
-}
-
 // loadTransfers loads transfers (with postings) whose column col is one of vals.
 func loadTransfers(ctx context.Context, q queryer, rebind func(string) string, col string, vals []any) ([]*wallet.StoredTransfer, error) {
 	rows, err := q.QueryContext(ctx, rebind(`SELECT id, idem_key, request_hash, kind, source, target, amount, fee,
@@ -436,10 +439,7 @@ func (s *Store) BulkInsert(ctx context.Context, w *wallet.BatchWrite) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := s.insertRows(ctx, tx, w); err != nil {
-		return err
-	}
-	if err := s.updateAccounts(ctx, tx, w.Accounts); err != nil {
+	if err := s.save(ctx, tx, w); err != nil {
 		return err
 	}
 	return tx.Commit()
