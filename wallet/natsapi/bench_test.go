@@ -2,20 +2,14 @@ package natsapi_test
 
 import (
 	"context"
-	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
-	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
-	"github.com/kibubu/kibubu/wallet/store"
-	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
 const (
@@ -42,48 +36,10 @@ const (
 // NATS API on an embedded NATS (or KIBUBU_TEST_NATS), with the event relay
 // publishing, as `kibubu serve` runs.
 func BenchmarkTransferNATS(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ns := natstest.Start(b)
-	nc := ns.Connect()
-	st, err := store.Open(ctx, storetest.DSN(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	kes, err := wallet.LookupCurrency("KES")
-	if err != nil {
-		b.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	opt := natsapi.WithPrefix(ns.Prefix)
-	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
-		b.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	relay := natsapi.NewRelay(st, js, log, opt)
-	w, err := wallet.New(ctx, st, wallet.Config{Currency: kes, Region: "KE", Pepper: []byte("0123456789abcdef0123456789abcdef"), Committed: relay.Wake})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); w.Run(ctx) }()
-	go func() { defer wg.Done(); relay.Run(ctx) }()
-	svc, err := natsapi.Serve(nc, w, log, opt)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		svc.Stop()
-		cancel()
-		wg.Wait()
-		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
-		st.Close()
-	})
-
-	phones := benchSeedNATS(b, w)
+	e := start(b)
+	opt := natsapi.WithPrefix(e.prefix)
+	ns := e.ns
+	phones := benchSeedNATS(b, e.w)
 	clients := make([]*natsapi.Client, benchConns)
 	for i := range clients {
 		clients[i] = natsapi.NewClient(ns.Connect(), 0, opt)

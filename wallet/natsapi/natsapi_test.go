@@ -26,7 +26,7 @@ import (
 var pepper = []byte("0123456789abcdef0123456789abcdef")
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	nc     *nats.Conn
 	c      *natsapi.Client
@@ -34,10 +34,11 @@ type env struct {
 	w      *wallet.Service
 	js     jetstream.JetStream
 	prefix string
+	ns     *natstest.Server
 }
 
 // start runs a wallet, its NATS service and its relay, as kibubu serve does.
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ns := natstest.Start(t)
@@ -75,7 +76,7 @@ func start(t *testing.T) *env {
 		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
 		st.Close()
 	})
-	return &env{t: t, ctx: context.Background(), nc: nc, c: natsapi.NewClient(nc, 0, opt), st: st, w: w, js: js, prefix: ns.Prefix}
+	return &env{t: t, ctx: context.Background(), nc: nc, c: natsapi.NewClient(nc, 0, opt), st: st, w: w, js: js, prefix: ns.Prefix, ns: ns}
 }
 
 func (e *env) must(err error) {
