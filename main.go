@@ -144,10 +144,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	relay := natsapi.NewRelay(m.store, js, m.Log.With("component", "relay"), prefix)
+	metrics := gateway.NewMetrics()
 	w, err := wallet.New(ctx, m.store, wallet.Config{
 		Currency: c.currency, Region: c.Region, Tariff: c.tariff, Pepper: pepper,
 		PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location,
-		Logger: m.Log.With("component", "wallet"), Committed: relay.Wake,
+		Logger: m.Log.With("component", "wallet"), Committed: relay.Wake, Observe: metrics.ObserveBatch,
 	})
 	if err != nil {
 		return err
@@ -183,6 +184,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		},
 		"database": m.store.Ping,
 	}, m.Log.With("component", "http"))
+	gateway.MountMetrics(e, metrics)
 	m.httpSrv = gateway.NewServer(e, m.Log.With("component", "http"))
 	m.httpStopped = make(chan struct{})
 	go func() {

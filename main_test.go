@@ -190,6 +190,9 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 			t.Errorf("ledger check printed %q, want %q in it", out, want)
 		}
 	}
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "kibubu_wallet_transfers_total 1\n") {
+		t.Errorf("GET /metrics = %d, want 200 counting the one float issue", code)
+	}
 }
 
 // TestRestart checks that data, the pepper and the NATS password survive a

@@ -16,6 +16,14 @@ const commitTimeout = 30 * time.Second
 func (s *Service) runBatch(ops []*op) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
+	stats := BatchStats{Ops: len(ops)}
+	began := time.Now()
+	if s.cfg.Observe != nil {
+		defer func() {
+			stats.Duration = time.Since(began)
+			s.cfg.Observe(stats)
+		}()
+	}
 
 	var ids []int64
 	var keys []string
@@ -70,10 +78,12 @@ func (s *Service) runBatch(ops []*op) {
 		}
 		b.assertFloors()
 		posted = len(b.write.Transfers) > 0
+		stats.Transfers, stats.Rejections = len(b.write.Transfers), len(b.write.Rejections)
 		return tx.Save(b.write)
 	})
 	if err != nil {
 		s.log.Error("wallet batch failed", "ops", len(ops), "err", err)
+		stats.Failed, stats.Transfers, stats.Rejections = true, 0, 0
 		failed := &Error{Code: CodeUnavailable, Message: "the wallet could not commit; retry with the same key"}
 		for _, o := range ops {
 			o.done(Result{Err: failed})

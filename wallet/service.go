@@ -46,6 +46,18 @@ type Config struct {
 	// Committed, if set, is called after each batch that posted a transfer
 	// commits (the event relay uses it to publish at once). It must not block.
 	Committed func()
+	// Observe, if set, is called after every batch with what it did (for
+	// metrics). It must not block.
+	Observe func(BatchStats)
+}
+
+// BatchStats describes one group commit.
+type BatchStats struct {
+	Ops        int           // commands in the batch
+	Transfers  int           // transfers posted
+	Rejections int           // money commands refused and remembered
+	Duration   time.Duration // from taking the batch to answering it, retries included
+	Failed     bool          // the transaction did not commit; every command was told to retry
 }
 
 const (
