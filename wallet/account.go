@@ -293,7 +293,7 @@ func (s *Service) Import(ctx context.Context, cs []ImportCustomer) ([]Account, e
 	for i, c := range cs {
 		p, err := s.phone(c.Phone)
 		if err != nil {
-			return nil, Errorf(CodeInvalidPhone, "row %d: %s", i+1, err.(*Error).Message)
+			return nil, Errorf(ErrorCode(err), "row %d: %v", i+1, err)
 		}
 		name := strings.Join(strings.Fields(c.Name), " ")
 		if name == "" || len(name) > maxNameBytes || !utf8.ValidString(name) {

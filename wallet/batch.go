@@ -205,7 +205,7 @@ func (b *batch) checkPIN(a *AccountRecord, pin string) *Error {
 // transfer applies one money command against the batch's accounts.
 func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 	if prior := b.outcomes[p.key]; prior != nil {
-		return b.replay(p, prior)
+		return b.replay(p, prior, pin)
 	}
 	var actor *AccountRecord
 	if p.actor != 0 {
@@ -294,10 +294,18 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 	return &TransferResult{Transfer: t.Transfer, Balance: b.initiatorBalance(p, &t.Transfer)}, nil
 }
 
-// replay answers a repeated key with what it first produced.
-func (b *batch) replay(p *plan, prior *Outcome) (*TransferResult, error) {
+// replay answers a repeated key with what it first produced. The caller
+// must still know the PIN (a wrong one counts toward the lockout, or replays
+// would be a free way to guess it), but the account's state since then does
+// not change the answer.
+func (b *batch) replay(p *plan, prior *Outcome, pin string) (*TransferResult, error) {
 	if !bytes.Equal(prior.Hash, p.hash) {
 		return nil, Errorf(CodeConflict, "this idempotency key was used for a different request")
+	}
+	if p.actor != 0 {
+		if err := b.checkPIN(b.account(p.actor), pin); err != nil {
+			return nil, err
+		}
 	}
 	if prior.Err != nil {
 		return nil, prior.Err

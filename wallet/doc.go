@@ -17,8 +17,9 @@
 //     issued or spent).
 //  3. Every money command carries a client-made idempotency key. A replay
 //     returns the first result (a transfer, or a refusal); the same key with
-//     a different request is CodeConflict. A wrong PIN is not an outcome: the
-//     key stays free for the retry with the right PIN.
+//     a different request is CodeConflict. A replay still needs the PIN (a
+//     wrong one counts toward the lockout). A wrong PIN is not an outcome:
+//     the key stays free for the retry with the right PIN.
 //  4. A transfer is acknowledged only after its transaction commits, and its
 //     event is an outbox row in that same transaction.
 //  5. Amounts are int64 minor units.

@@ -1,6 +1,7 @@
 package wallet_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 
@@ -29,6 +30,18 @@ func TestIdempotency(t *testing.T) {
 		}
 		if got := f.balance(alice); got != balance {
 			t.Fatalf("balance %d after a replay, want %d", got, balance)
+		}
+	})
+	t.Run("a replay must know the PIN, and a wrong one counts", func(t *testing.T) {
+		wrong := req
+		wrong.PIN = "0000"
+		_, err := f.w.Transfer(f.ctx, wrong)
+		var we *wallet.Error
+		if !errors.As(err, &we) || we.Code != wallet.CodePINInvalid || we.TriesLeft == nil || *we.TriesLeft != 2 {
+			t.Fatalf("got %v, want pin_invalid with 2 tries left", err)
+		}
+		if _, err := f.w.VerifyPIN(f.ctx, alice, "2580"); err != nil { // resets the count
+			t.Fatal(err)
 		}
 	})
 	t.Run("same key, different payload is a conflict", func(t *testing.T) {
