@@ -168,7 +168,7 @@ func (c *Client) Tariff(ctx context.Context) (*TariffReply, error) {
 // It reads every posting, so it is given a minute rather than the default.
 func (c *Client) Check(ctx context.Context) (*wallet.CheckReport, error) {
 	var r wallet.CheckReport
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	return &r, c.call(ctx, SubjectCheck, struct{}{}, &r)
 }

@@ -24,6 +24,9 @@ const (
 	handlersMax = 1024
 	// handlerTimeout bounds the wallet's work on one request.
 	handlerTimeout = 10 * time.Second
+	// checkTimeout bounds a whole-ledger check, which reads every posting:
+	// seconds per few million on either database. The client waits as long.
+	checkTimeout = time.Minute
 	// QueueGroup is the micro queue group wallet processes share.
 	QueueGroup = "wallet"
 )
@@ -137,7 +140,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		c := w.Config()
 		return TariffReply{Currency: c.Currency, Tariff: c.Tariff, Limits: c.Tiers}, nil
 	}))
-	add(SubjectCheck, s.async(func(ctx context.Context, r micro.Request) (any, error) { return w.Check(ctx) }))
+	add(SubjectCheck, s.asyncFor(checkTimeout, func(ctx context.Context, r micro.Request) (any, error) { return w.Check(ctx) }))
 	if err != nil {
 		svc.Stop()
 		return nil, fmt.Errorf("wallet service: %w", err)
@@ -178,11 +181,15 @@ func (s *server) transfer(operator bool) micro.HandlerFunc {
 // async runs h on its own goroutine (bounded by sem): these calls wait for
 // the writer or the database and must not hold up the subscription.
 func (s *server) async(h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
+	return s.asyncFor(handlerTimeout, h)
+}
+
+func (s *server) asyncFor(timeout time.Duration, h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
 	return func(r micro.Request) {
 		s.sem <- struct{}{}
 		go func() {
 			defer func() { <-s.sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			v, err := h(ctx, r)
 			s.respond(r, v, err)
