@@ -43,11 +43,12 @@ func (b *batchTx) LockAccounts(ids []int64) (map[int64]*wallet.AccountRecord, er
 	out := make(map[int64]*wallet.AccountRecord, len(ids))
 	for start := 0; start < len(ids); start += chunkRows {
 		part := ids[start:min(start+chunkRows, len(ids))]
-		q := "SELECT " + accountCols + " FROM accounts WHERE id IN (" + marks(len(part)) + ") ORDER BY id"
+		cond, args := inList(b.s.pg, "id", part)
+		q := "SELECT " + accountCols + " FROM accounts WHERE " + cond + " ORDER BY id"
 		if b.s.pg {
 			q += " FOR UPDATE"
 		}
-		rows, err := b.tx.QueryContext(b.ctx, b.s.rebind(q), int64Args(part)...)
+		rows, err := b.tx.QueryContext(b.ctx, b.s.rebind(q), args...)
 		if err != nil {
 			return nil, fmt.Errorf("lock accounts: %w", err)
 		}
@@ -73,13 +74,9 @@ func (b *batchTx) Outcomes(keys []string) (map[string]*wallet.Outcome, error) {
 	if len(keys) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
-	}
-	for start := 0; start < len(args); start += chunkRows {
-		part := args[start:min(start+chunkRows, len(args))]
-		ts, err := loadTransfers(b.ctx, b.tx, b.s.rebind, "idem_key", part)
+	for start := 0; start < len(keys); start += chunkRows {
+		cond, args := inList(b.s.pg, "idem_key", keys[start:min(start+chunkRows, len(keys))])
+		ts, err := b.s.loadTransfers(b.ctx, b.tx, cond, args)
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +84,7 @@ func (b *batchTx) Outcomes(keys []string) (map[string]*wallet.Outcome, error) {
 			tr := t.Transfer
 			out[t.Key] = &wallet.Outcome{Hash: t.Hash, Transfer: &tr}
 		}
-		rows, err := b.tx.QueryContext(b.ctx, b.s.rebind("SELECT idem_key, request_hash, error FROM rejections WHERE idem_key IN ("+marks(len(part))+")"), part...)
+		rows, err := b.tx.QueryContext(b.ctx, b.s.rebind("SELECT idem_key, request_hash, error FROM rejections WHERE "+cond), args...)
 		if err != nil {
 			return nil, fmt.Errorf("outcomes: %w", err)
 		}
@@ -114,7 +111,8 @@ func (b *batchTx) Reversed(ids []int64) (map[int64]bool, error) {
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := b.tx.QueryContext(b.ctx, b.s.rebind("SELECT reverses FROM transfers WHERE reverses IN ("+marks(len(ids))+")"), int64Args(ids)...)
+	cond, args := inList(b.s.pg, "reverses", ids)
+	rows, err := b.tx.QueryContext(b.ctx, b.s.rebind("SELECT reverses FROM transfers WHERE "+cond), args...)
 	if err != nil {
 		return nil, fmt.Errorf("reversed: %w", err)
 	}
@@ -351,10 +349,10 @@ func (s *Store) prepared(q string) (*sql.Stmt, error) {
 	return p, nil
 }
 
-// loadTransfers loads transfers (with postings) whose column col is one of vals.
-func loadTransfers(ctx context.Context, q queryer, rebind func(string) string, col string, vals []any) ([]*wallet.StoredTransfer, error) {
-	rows, err := q.QueryContext(ctx, rebind(`SELECT id, idem_key, request_hash, kind, source, target, amount, fee,
-		commission, reference, reverses, created_at FROM transfers WHERE `+col+` IN (`+marks(len(vals))+`)`), vals...)
+// loadTransfers loads the transfers (with postings) matching cond.
+func (s *Store) loadTransfers(ctx context.Context, q queryer, cond string, args []any) ([]*wallet.StoredTransfer, error) {
+	rows, err := q.QueryContext(ctx, s.rebind(`SELECT id, idem_key, request_hash, kind, source, target, amount, fee,
+		commission, reference, reverses, created_at FROM transfers WHERE `+cond), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load transfers: %w", err)
 	}
@@ -376,12 +374,13 @@ func loadTransfers(ctx context.Context, q queryer, rebind func(string) string, c
 	if err := rows.Err(); err != nil || len(out) == 0 {
 		return out, err
 	}
-	ids := make([]any, len(out))
+	ids := make([]int64, len(out))
 	for i, t := range out {
 		ids[i] = t.ID
 	}
-	prow, err := q.QueryContext(ctx, rebind(`SELECT transfer_id, account_id, leg, amount, balance_after FROM postings
-		WHERE transfer_id IN (`+marks(len(ids))+`) ORDER BY id`), ids...)
+	cond, args = inList(s.pg, "transfer_id", ids)
+	prow, err := q.QueryContext(ctx, s.rebind(`SELECT transfer_id, account_id, leg, amount, balance_after FROM postings
+		WHERE `+cond+` ORDER BY id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load postings: %w", err)
 	}
@@ -395,6 +394,21 @@ func loadTransfers(ctx context.Context, q queryer, rebind func(string) string, c
 		byID[tid].Postings = append(byID[tid].Postings, p)
 	}
 	return out, prow.Err()
+}
+
+// inList returns the condition "col is one of vals" and its arguments: on
+// SQLite col IN (?, …) with one argument per value; on PostgreSQL
+// col = ANY(?) with the values as one array, so the SQL text is the same for
+// every batch and PostgreSQL plans it once per connection.
+func inList[T int64 | string](pg bool, col string, vals []T) (string, []any) {
+	if pg {
+		return col + " = ANY(?)", []any{vals}
+	}
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return col + " IN (" + marks(len(vals)) + ")", args
 }
 
 // marks returns n comma-separated placeholders.
@@ -421,14 +435,6 @@ func (s *Store) rebind(q string) string {
 		b.WriteByte(q[i])
 	}
 	return b.String()
-}
-
-func int64Args(ids []int64) []any {
-	out := make([]any, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out
 }
 
 // BulkInsert writes w's rows in one transaction without the batch writer's

@@ -288,7 +288,7 @@ func (s *Store) TransferByRef(ctx context.Context, ref string) (*wallet.Transfer
 	if !ok {
 		return nil, wallet.Errorf(wallet.CodeNotFound, "no transaction %q", clip(ref))
 	}
-	ts, err := loadTransfers(ctx, s.db, s.rebind, "id", []any{id})
+	ts, err := s.loadTransfers(ctx, s.db, "id = ?", []any{id})
 	if err != nil {
 		return nil, err
 	}
