@@ -56,9 +56,6 @@ func (m *Metrics) ObserveBatch(s wallet.BatchStats) {
 	}
 }
 
-// Registry is where other parts register their own collectors.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // MountMetrics mounts GET /metrics in the Prometheus text format.
 func MountMetrics(e *echo.Echo, m *Metrics) {
 	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -60,18 +60,22 @@ func (s *Service) openNumbered(ctx context.Context, r *AccountRecord) (*Account,
 		}
 		r.Number = big.NewInt(0).Add(n, big.NewInt(100_000)).String()
 		a, err := s.open(ctx, r)
-		if ErrorCode(err) == CodeExists && r.Phone != "" {
-			// Taken: the number (try another) or the phone (final).
-			if _, perr := s.store.AccountByPhone(ctx, r.Phone); perr == nil && r.Kind == KindAgent {
-				return nil, err
-			}
-			continue
+		if ErrorCode(err) != CodeExists {
+			return a, err
 		}
-		return a, err
+		// Taken: an agent's phone (final) or the number (try another).
+		if r.Kind == KindAgent {
+			if _, perr := s.store.AccountByPhone(ctx, r.Phone); perr == nil {
+				return nil, Errorf(CodeExists, "%s already has an account", r.Phone)
+			}
+		}
 	}
 	return nil, Errorf(CodeInternal, "no free business number after %d tries", numberAttemptsMax)
 }
 
+// open validates r and inserts it. Only customers and agents dial from
+// their phone, so only their phone must be unused; a merchant's phone is a
+// contact and may also hold a customer account.
 func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) {
 	r.Name = strings.Join(strings.Fields(r.Name), " ")
 	if r.Name == "" || len(r.Name) > maxNameBytes || !utf8.ValidString(r.Name) {
@@ -85,17 +89,8 @@ func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) 
 	}
 	r.Status = StatusActive
 	r.Created = s.cfg.Now().UTC()
-	// Only customers and agents dial from their phone; a merchant's phone is a
-	// contact and may also hold a customer account.
-	if r.Kind == KindTill || r.Kind == KindPaybill {
-		if err := s.store.CreateAccount(ctx, r); err != nil {
-			return nil, err
-		}
-		a := r.Account()
-		return &a, nil
-	}
 	if err := s.store.CreateAccount(ctx, r); err != nil {
-		if ErrorCode(err) == CodeExists {
+		if ErrorCode(err) == CodeExists && r.Kind == KindCustomer {
 			return nil, Errorf(CodeExists, "%s already has an account", r.Phone)
 		}
 		return nil, err

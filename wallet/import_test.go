@@ -43,3 +43,29 @@ func TestImport(t *testing.T) {
 		})
 	}
 }
+
+func TestOpenAccountsRefusesTakenPhones(t *testing.T) {
+	f := newFixture(t)
+	customer := f.customer("Amina")
+	agentPhone, _ := f.agent(0)
+	tests := []struct {
+		name string
+		open func() error
+		code wallet.Code
+	}{
+		{"register twice", func() error {
+			_, err := f.w.Register(f.ctx, "0"+customer[4:], "Again", wallet.TierBasic, "sw")
+			return err
+		}, wallet.CodeExists},
+		{"register an agent's phone", func() error { _, err := f.w.Register(f.ctx, agentPhone, "X", wallet.TierBasic, ""); return err }, wallet.CodeExists},
+		{"agent on a customer's phone", func() error { _, err := f.w.AddAgent(f.ctx, customer, "Shop"); return err }, wallet.CodeExists},
+		{"a merchant may share a customer's phone", func() error { _, err := f.w.AddMerchant(f.ctx, customer, "Amina's Shop", false); return err }, ""},
+		{"no name", func() error { _, err := f.w.Register(f.ctx, f.phone(), " ", wallet.TierBasic, ""); return err }, wallet.CodeInvalid},
+		{"bad phone", func() error { _, err := f.w.AddAgent(f.ctx, "07", "Shop"); return err }, wallet.CodeInvalidPhone},
+	}
+	for _, tt := range tests {
+		if err := tt.open(); wallet.ErrorCode(err) != tt.code {
+			t.Errorf("%s: got %v, want %q", tt.name, err, tt.code)
+		}
+	}
+}

@@ -170,9 +170,6 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 // Config returns the wallet's effective configuration, defaults filled in.
 func (s *Service) Config() Config { return s.cfg }
 
-// Store returns the store the wallet runs on.
-func (s *Service) Store() Store { return s.store }
-
 // Run applies queued commands until ctx ends, then refuses new ones, applies
 // those already queued, and returns. Run it exactly once.
 func (s *Service) Run(ctx context.Context) error {

@@ -146,8 +146,6 @@ func (f *fixture) snapshot(numbers ...string) map[string]int64 {
 
 func keyed(r wallet.TransferRequest) wallet.TransferRequest { r.Key = key(); return r }
 
-func code(err error) wallet.Code { return wallet.ErrorCode(err) }
-
 func TestMoneyOperations(t *testing.T) {
 	f := newFixture(t)
 	alice, bob := f.customer("Alice Wanjiru"), f.customer("Bob Otieno")

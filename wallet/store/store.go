@@ -133,9 +133,6 @@ func (s *Store) migrate(ctx context.Context) error {
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Postgres reports whether the store is on PostgreSQL.
-func (s *Store) Postgres() bool { return s.pg }
-
 // Gorm returns the gorm handle, for other packages' tables on the same database.
 func (s *Store) Gorm() *gorm.DB { return s.gdb }
 
