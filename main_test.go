@@ -195,17 +195,23 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 	}
 }
 
-// TestRestart checks that data, the pepper and the NATS password survive a
-// restart on the same data dir, and nats.json is private.
-func TestRestart(t *testing.T) {
+// serveWithAgent starts a server on the embedded default with one agent,
+// returning its config, the server and the agent number.
+func serveWithAgent(t *testing.T) (Config, *Main, string) {
+	t.Helper()
 	cfg := testConfig(t, "")
-	m := &Main{Config: cfg}
-	startMain(t, m)
+	m := startMain(t, &Main{Config: cfg})
 	out, err := cli(t, "agent", "add", "--data", cfg.Data, "--phone", "0712000001", "--name", "Duka")
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent := strings.Fields(out)[1]
+	return cfg, m, strings.Fields(out)[1]
+}
+
+// TestRestart checks that data, the pepper and the NATS password survive a
+// restart on the same data dir, and nats.json is private.
+func TestRestart(t *testing.T) {
+	cfg, m, agent := serveWithAgent(t)
 	info1, err := readNATSInfo(cfg.Data)
 	if err != nil {
 		t.Fatal(err)
@@ -239,14 +245,7 @@ func TestRestart(t *testing.T) {
 // in flight: after a restart every acknowledged one is there exactly once
 // (a retry replays it) and the ledger holds.
 func TestShutdownCommitsAcknowledged(t *testing.T) {
-	cfg := testConfig(t, "")
-	m := &Main{Config: cfg}
-	startMain(t, m)
-	out, err := cli(t, "agent", "add", "--data", cfg.Data, "--phone", "0712000001", "--name", "Duka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent := strings.Fields(out)[1]
+	cfg, m, agent := serveWithAgent(t)
 	info, _ := readNATSInfo(cfg.Data)
 	nc, err := nats.Connect(info.URL, nats.UserInfo(info.User, info.Password))
 	if err != nil {
@@ -311,7 +310,7 @@ func TestShutdownCommitsAcknowledged(t *testing.T) {
 			total += 100
 		}
 	}
-	out, err = cli(t, "ledger", "check", "--data", cfg.Data)
+	out, err := cli(t, "ledger", "check", "--data", cfg.Data)
 	if err != nil || !strings.Contains(out, fmt.Sprintf("e-money issued            %s", mustCurrency(t).Format(total))) {
 		t.Errorf("ledger check = %q, %v; want ok with %d issued", out, err, total)
 	}
