@@ -99,13 +99,20 @@ func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) 
 	return &a, nil
 }
 
-// accountOp resolves phone and runs an account command on the writer.
-func (s *Service) accountOp(ctx context.Context, phone string, o *op) (*Account, error) {
+// operatedBy finds the account phone operates: CodeNotFound if there is
+// none, or if phone is not a phone at all.
+func (s *Service) operatedBy(ctx context.Context, phone string) (knownAccount, error) {
 	k, _, err := s.byPhone(ctx, phone)
 	if ErrorCode(err) == CodeInvalidPhone {
 		// A till or agent number is not a phone: say there is no such account.
 		err = Errorf(CodeNotFound, "no account operated from %q", clip(phone))
 	}
+	return k, err
+}
+
+// accountOp resolves phone and runs an account command on the writer.
+func (s *Service) accountOp(ctx context.Context, phone string, o *op) (*Account, error) {
+	k, err := s.operatedBy(ctx, phone)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +141,39 @@ func (s *Service) ChangePIN(ctx context.Context, phone, oldPIN, newPIN string) (
 	}
 	return s.accountOp(ctx, phone, &op{kind: opChangePIN, pin: oldPIN, newPIN: newPIN})
 }
+
+// PINProof verifies the PIN of the account phone operates, as VerifyPIN
+// does (a wrong one counts toward the lockout), and returns a proof of it
+// that ChangePINWithProof accepts for PINProofTTL, until the PIN changes.
+// It lets a menu that asks for the current PIN on one screen and the new
+// PIN on the next keep the proof between them, never the PIN.
+func (s *Service) PINProof(ctx context.Context, phone, pin string) (string, error) {
+	if pin == "" {
+		return "", Errorf(CodeInvalid, "a PIN is required")
+	}
+	k, err := s.operatedBy(ctx, phone)
+	if err != nil {
+		return "", err
+	}
+	r := s.call(ctx, &op{kind: opVerifyPIN, account: k.id, pin: pin, proof: "want"})
+	return r.Proof, r.Err
+}
+
+// ChangePINWithProof is ChangePIN with a proof from PINProof in place of
+// the old PIN. An expired or forged proof is CodePINInvalid without a
+// count toward the lockout (it is not a guess at the PIN).
+func (s *Service) ChangePINWithProof(ctx context.Context, phone, proof, newPIN string) (*Account, error) {
+	if err := checkPINFormat(newPIN, s.cfg.PINLength); err != nil {
+		return nil, err
+	}
+	if proof == "" || len(proof) > maxPINProofBytes {
+		return nil, Errorf(CodeInvalid, "a PIN proof is required")
+	}
+	return s.accountOp(ctx, phone, &op{kind: opChangePIN, proof: proof, newPIN: newPIN})
+}
+
+// maxPINProofBytes bounds a PIN proof from a client; real ones are 32.
+const maxPINProofBytes = 64
 
 // VerifyPIN checks the PIN of the account phone operates and returns the
 // account with its balance. A wrong PIN counts toward the lockout.
@@ -258,6 +298,36 @@ func (s *Service) statement(ctx context.Context, account int64, from, to time.Ti
 		}
 	}
 	return out, nil
+}
+
+// Earnings is the commission an account has earned: what an agent's
+// "commission earned" screen shows.
+type Earnings struct {
+	Account Account `json:"account"`
+	Today   int64   `json:"today"` // since midnight today in the wallet's time zone
+	Month   int64   `json:"month"` // since midnight on the first of this month, likewise
+}
+
+// Earnings verifies the PIN of the account phone operates, exactly as
+// Balance does (a wrong PIN counts toward the lockout), and returns the
+// account with the commission credited to it since the start of today and
+// since the start of this month in Config.Location. The sums are net of
+// reversals: reversing a deposit takes back its commission when the reversal
+// is posted. Any account may ask; only agents earn commission, so others get
+// zeros. Errors are VerifyPIN's.
+func (s *Service) Earnings(ctx context.Context, phone, pin string) (*Earnings, error) {
+	a, err := s.VerifyPIN(ctx, phone, pin)
+	if err != nil {
+		return nil, err
+	}
+	y, m, d := s.cfg.Now().In(s.cfg.Location).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, s.cfg.Location)
+	month := time.Date(y, m, 1, 0, 0, 0, 0, s.cfg.Location)
+	sums, err := s.store.SumPostings(ctx, a.ID, LegCommission, []time.Time{today, month})
+	if err != nil {
+		return nil, err
+	}
+	return &Earnings{Account: *a, Today: sums[0], Month: sums[1]}, nil
 }
 
 // Check verifies every ledger invariant over the whole database.

@@ -136,7 +136,10 @@ func (b *batch) apply(o *op) Result {
 	var err *Error
 	switch o.kind {
 	case opVerifyPIN:
-		err = b.checkPIN(a, o.pin)
+		if err = b.checkPIN(a, o.pin); err == nil && o.proof != "" {
+			view := a.Account()
+			return Result{Account: &view, Proof: pinProof(b.s.cfg.Pepper, a, b.s.cfg.Now().Add(PINProofTTL))}
+		}
 	case opSetPIN:
 		if len(a.PINHash) > 0 {
 			err = Errorf(CodeExists, "a PIN is already set; change it with the old PIN")
@@ -144,7 +147,18 @@ func (b *batch) apply(o *op) Result {
 			b.setPIN(a, o.newPIN)
 		}
 	case opChangePIN:
-		if err = b.checkPIN(a, o.pin); err == nil {
+		switch {
+		case o.proof == "":
+			err = b.checkPIN(a, o.pin)
+		case a.Status == StatusPINLocked:
+			err = Errorf(CodePINLocked, "the PIN is locked after too many wrong tries; visit an agent or call customer care to reset it")
+		case !pinProofValid(b.s.cfg.Pepper, a, o.proof, b.s.cfg.Now()):
+			// Not a guess at the PIN: it does not count toward the lockout.
+			err = Errorf(CodePINInvalid, "the PIN check has expired or is not valid; verify the current PIN again")
+		case pinMatches(b.s.cfg.Pepper, a, o.newPIN):
+			err = Errorf(CodeInvalid, "the new PIN must differ from the old one")
+		}
+		if err == nil {
 			b.setPIN(a, o.newPIN)
 		}
 	case opResetPIN:
@@ -232,7 +246,7 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 	}}
 	t.Ref = Ref(t.ID)
 	if p.kind == TransferReversal {
-		if err := b.reversible(p); err != nil {
+		if err := b.s.reversible(p.original, p.actor, b.reversed[p.original.ID], b.now); err != nil {
 			return nil, b.reject(p, err)
 		}
 		t.Reverses = p.original.ID
@@ -392,22 +406,25 @@ func (b *batch) limits(p *plan, src, dst *AccountRecord) *Error {
 	return nil
 }
 
-// reversible says whether p's original transfer may still be reversed.
-func (b *batch) reversible(p *plan) *Error {
-	o := p.original
+// reversible says whether account actor may reverse o at now, given
+// whether o already has a reversal. It is the one statement of the rules: the
+// batch applies it to a reversal command, TransferInfo to show the sender
+// beforehand. (Whether the recipient's balance still covers the reversal is
+// checked only when it is applied: saying so earlier would reveal it.)
+func (s *Service) reversible(o *Transfer, actor int64, reversed bool, now time.Time) *Error {
 	switch o.Kind {
 	case TransferSend, TransferDeposit, TransferTill, TransferPaybill:
 	default:
 		return Errorf(CodeNotReversible, "a %s cannot be reversed", o.Kind)
 	}
-	if o.Source != p.actor {
+	if o.Source != actor {
 		return Errorf(CodeNotReversible, "only the sender of %s can reverse it", o.Ref)
 	}
-	if b.reversed[o.ID] {
+	if reversed {
 		return Errorf(CodeNotReversible, "%s has already been reversed", o.Ref)
 	}
-	if b.now.Sub(o.Created) > b.s.cfg.ReversalWindow {
-		return Errorf(CodeNotReversible, "%s is older than %s and can no longer be reversed", o.Ref, b.s.cfg.ReversalWindow)
+	if now.Sub(o.Created) > s.cfg.ReversalWindow {
+		return Errorf(CodeNotReversible, "%s is older than %s and can no longer be reversed", o.Ref, s.cfg.ReversalWindow)
 	}
 	return nil
 }

@@ -4,6 +4,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"time"
 )
 
 // pinSaltBytes is the per-account salt length: enough that two accounts with
@@ -62,4 +65,55 @@ func checkPINFormat(pin string, length int) *Error {
 		return Errorf(CodeInvalid, "that PIN is too easy to guess")
 	}
 	return nil
+}
+
+// CheckPIN returns the error SetPIN and ChangePIN would give pin as a new
+// PIN of the given length, or nil: a menu re-prompts with it before asking
+// for the PIN a second time.
+func CheckPIN(pin string, length int) error {
+	if err := checkPINFormat(pin, length); err != nil {
+		return err
+	}
+	return nil
+}
+
+// PINProofTTL bounds a PIN proof's life: a USSD PIN change (current PIN,
+// new PIN, the new PIN again) takes a minute or two, and a session lasts 180 s.
+const PINProofTTL = 5 * time.Minute
+
+// pinProofMACBytes is the proof's MAC length: 128 bits cannot be guessed
+// within its life.
+const pinProofMACBytes = 16
+
+// pinProof returns a proof that the PIN of a was verified, valid until exp:
+// the expiry and a MAC under the pepper of the account id, the expiry and
+// the current PIN hash, so it dies with the PIN it proves.
+func pinProof(pepper []byte, a *AccountRecord, exp time.Time) string {
+	var b [8 + pinProofMACBytes]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(exp.Unix()))
+	copy(b[8:], pinProofMAC(pepper, a, b[:8]))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func pinProofMAC(pepper []byte, a *AccountRecord, exp []byte) []byte {
+	m := hmac.New(sha256.New, pepper)
+	m.Write([]byte("kibubu pin proof\x00"))
+	var id [8]byte
+	binary.BigEndian.PutUint64(id[:], uint64(a.ID))
+	m.Write(id[:])
+	m.Write(exp)
+	m.Write(a.PINHash)
+	return m.Sum(nil)[:pinProofMACBytes]
+}
+
+// pinProofValid reports whether proof is a live proof of a's current PIN.
+func pinProofValid(pepper []byte, a *AccountRecord, proof string, now time.Time) bool {
+	b, err := base64.RawURLEncoding.DecodeString(proof)
+	if err != nil || len(b) != 8+pinProofMACBytes || len(a.PINHash) == 0 {
+		return false
+	}
+	if !hmac.Equal(b[8:], pinProofMAC(pepper, a, b[:8])) {
+		return false
+	}
+	return now.Unix() < int64(binary.BigEndian.Uint64(b[:8]))
 }

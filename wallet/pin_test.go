@@ -2,6 +2,7 @@ package wallet_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/kibubu/kibubu/wallet"
@@ -101,4 +102,62 @@ func containsPIN(s, pin string) bool {
 		}
 	}
 	return false
+}
+
+// A PIN proof stands in for the current PIN in one change: it is refused
+// once expired, once the PIN it proves has changed, for another account, or
+// forged, and none of those refusals counts toward the lockout.
+func TestPINProof(t *testing.T) {
+	f := newFixture(t)
+	alice, bob := f.customer("Alice"), f.customer("Bob")
+	proof, err := f.w.PINProof(f.ctx, alice, "2580")
+	f.must(err)
+	bobProof, err := f.w.PINProof(f.ctx, bob, "2580")
+	f.must(err)
+	if _, err := f.w.PINProof(f.ctx, alice, "0000"); wallet.ErrorCode(err) != wallet.CodePINInvalid {
+		t.Fatalf("proof of a wrong PIN: got %v, want pin_invalid", err)
+	}
+	forged := []byte(proof)
+	forged[len(forged)-1] ^= 1
+	steps := []struct {
+		name  string
+		phone string
+		proof string
+		pin   string
+		code  wallet.Code
+	}{
+		{"another account's proof", alice, bobProof, "4826", wallet.CodePINInvalid},
+		{"forged", alice, string(forged), "4826", wallet.CodePINInvalid},
+		{"garbage", alice, "not-a-proof", "4826", wallet.CodePINInvalid},
+		{"empty", alice, "", "4826", wallet.CodeInvalid},
+		{"too long", alice, strings.Repeat("A", 65), "4826", wallet.CodeInvalid},
+		{"weak new PIN", alice, proof, "1234", wallet.CodeInvalid},
+		{"same PIN", alice, proof, "2580", wallet.CodeInvalid},
+		{"change", alice, proof, "4826", ""},
+		{"the proof died with the PIN", alice, proof, "5193", wallet.CodePINInvalid},
+	}
+	for _, s := range steps {
+		if s.name == "change" {
+			// None of the refused proofs counted: the one wrong PIN did.
+			_, err := f.w.VerifyPIN(f.ctx, alice, "0000")
+			if we := (*wallet.Error)(nil); !errors.As(err, &we) || we.TriesLeft == nil || *we.TriesLeft != 1 {
+				t.Fatalf("after one wrong PIN and refused proofs: got %v, want 1 try left", err)
+			}
+		}
+		_, err := f.w.ChangePINWithProof(f.ctx, s.phone, s.proof, s.pin)
+		if got := wallet.ErrorCode(err); got != s.code {
+			t.Fatalf("%s: got %v, want %q", s.name, err, s.code)
+		}
+	}
+	if _, err := f.w.VerifyPIN(f.ctx, alice, "4826"); err != nil {
+		t.Fatalf("the new PIN: %v", err)
+	}
+
+	expiring, err := f.w.PINProof(f.ctx, bob, "2580")
+	f.must(err)
+	f.clock.Add(wallet.PINProofTTL)
+	if _, err := f.w.ChangePINWithProof(f.ctx, bob, expiring, "4826"); wallet.ErrorCode(err) != wallet.CodePINInvalid {
+		t.Fatalf("an expired proof: got %v, want pin_invalid", err)
+	}
+	f.check()
 }

@@ -1,6 +1,8 @@
 package wallet_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,4 +118,121 @@ func TestStatements(t *testing.T) {
 	if _, _, err := f.w.Statement(f.ctx, wallet.StatementQuery{Phone: alice, PIN: "2580", From: start, To: start}); wallet.ErrorCode(err) != wallet.CodeInvalid {
 		t.Errorf("empty period: got %v", err)
 	}
+}
+
+func TestTransferInfo(t *testing.T) {
+	f := newFixture(t)
+	alice, bob, carol := f.customer("Alice Wanjiru"), f.customer("Bob Otieno"), f.customer("Carol Achieng")
+	f.fund(alice, f.ksh(10_000))
+	agentPhone, agentNo := f.agent(f.ksh(10_000))
+	agent, err := f.w.Show(f.ctx, agentNo)
+	f.must(err)
+	till, err := f.w.AddMerchant(f.ctx, f.phone(), "Duka La Mama", false)
+	f.must(err)
+	stranger := f.phone() // operates no account
+	do := func(req wallet.TransferRequest) wallet.Transfer {
+		t.Helper()
+		r, err := f.w.Transfer(f.ctx, keyed(req))
+		f.must(err)
+		return r.Transfer
+	}
+	send := func(to string, amount int64) wallet.Transfer {
+		return do(wallet.TransferRequest{Kind: wallet.TransferSend, From: alice, To: to, Amount: amount, PIN: "2580"})
+	}
+	fee := func(k wallet.TransferKind, amount int64) int64 {
+		fee, _, err := f.w.Quote(k, amount)
+		f.must(err)
+		return fee
+	}
+
+	old := send(bob, f.ksh(300))
+	f.clock.Add(f.w.Config().ReversalWindow + time.Second)
+	sent := send(bob, f.ksh(500))
+	reversed := send(bob, f.ksh(200))
+	reversal := do(wallet.TransferRequest{Kind: wallet.TransferReversal, From: alice, Reference: reversed.Ref, PIN: "2580"})
+	paid := do(wallet.TransferRequest{Kind: wallet.TransferTill, From: alice, To: till.Number, Amount: f.ksh(1_000), PIN: "2580"})
+	withdrawn := do(wallet.TransferRequest{Kind: wallet.TransferWithdraw, From: alice, To: agentNo, Amount: f.ksh(1_000), PIN: "2580"})
+	airtime := do(wallet.TransferRequest{Kind: wallet.TransferAirtime, From: alice, Amount: f.ksh(50), PIN: "2580"})
+	deposit := do(wallet.TransferRequest{Kind: wallet.TransferDeposit, From: agentPhone, To: carol, Amount: f.ksh(2_000), PIN: "1357"})
+	float := do(wallet.TransferRequest{Kind: wallet.TransferFloat, To: agentNo, Amount: f.ksh(1_000), Reference: "BANK-2"})
+
+	info := func(tr wallet.Transfer, fee int64, counterparty, name string, reversible bool) *wallet.TransferInfo {
+		return &wallet.TransferInfo{Ref: tr.Ref, Kind: tr.Kind, Amount: tr.Amount, Fee: fee, Counterparty: counterparty,
+			Name: name, Reference: tr.Reference, Created: tr.Created, Reversible: reversible}
+	}
+	sentInfo := info(sent, fee(wallet.TransferSend, f.ksh(500)), bob, "Bob Otieno", true)
+	tests := []struct {
+		name       string
+		phone, ref string
+		want       *wallet.TransferInfo // nil: not_found
+		msg        string               // the not_found message, where it must not tell existing from unknown
+	}{
+		{"the sender sees a send", alice, sent.Ref, sentInfo, ""},
+		{"from a local number, in lower case", "0" + alice[4:], strings.ToLower(sent.Ref), sentInfo, ""},
+		{"the recipient does not", bob, sent.Ref, nil, "no transaction " + sent.Ref},
+		{"nor anyone else", carol, sent.Ref, nil, "no transaction " + sent.Ref},
+		{"an unknown id reads the same", alice, "QQQQQQQQQQ", nil, "no transaction QQQQQQQQQQ"},
+		{"nor a phone with no account", stranger, sent.Ref, nil, ""},
+		{"nor a till number", till.Number, paid.Ref, nil, ""},
+		{"a malformed id", alice, "nope", nil, ""},
+		{"an oversized id", alice, strings.Repeat("Q", 10_000), nil, ""},
+		{"already reversed", alice, reversed.Ref, info(reversed, fee(wallet.TransferSend, f.ksh(200)), bob, "Bob Otieno", false), ""},
+		{"a reversal, seen by its source", bob, reversal.Ref, info(reversal, 0, alice, "Alice Wanjiru", false), ""},
+		{"past the reversal window", alice, old.Ref, info(old, fee(wallet.TransferSend, f.ksh(300)), bob, "Bob Otieno", false), ""},
+		{"buy goods: the merchant paid the fee", alice, paid.Ref, info(paid, 0, till.Number, "Duka La Mama", true), ""},
+		{"a withdrawal cannot be reversed", alice, withdrawn.Ref, info(withdrawn, fee(wallet.TransferWithdraw, f.ksh(1_000)), agentNo, agent.Name, false), ""},
+		{"airtime cannot be reversed", alice, airtime.Ref, info(airtime, 0, wallet.SystemAirtime, "Airtime sales", false), ""},
+		{"an agent sees its deposit", agentPhone, deposit.Ref, info(deposit, 0, carol, "Carol Achieng", true), ""},
+		{"its customer does not", carol, deposit.Ref, nil, "no transaction " + deposit.Ref},
+		{"a float issue has no sender with a phone", agentPhone, float.Ref, nil, "no transaction " + float.Ref},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := f.w.TransferInfo(f.ctx, tt.phone, tt.ref)
+			if tt.want == nil {
+				var we *wallet.Error
+				if !errors.As(err, &we) || we.Code != wallet.CodeNotFound {
+					t.Fatalf("got %+v, %v, want not_found", got, err)
+				}
+				if tt.msg != "" && we.Message != tt.msg {
+					t.Errorf("got message %q, want %q", we.Message, tt.msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got %v, want %+v", err, tt.want)
+			}
+			// PostgreSQL keeps microseconds.
+			if d := got.Created.Sub(tt.want.Created).Abs(); d > time.Microsecond {
+				t.Errorf("got created %v, want %v", got.Created, tt.want.Created)
+			}
+			g := *got
+			g.Created = tt.want.Created
+			if g != *tt.want {
+				t.Errorf("got %+v, want %+v", g, *tt.want)
+			}
+		})
+	}
+
+	// Reversible says what the reversal will do: each transfer its sender
+	// sees is reversed exactly when it said so, after which it says no more.
+	t.Run("agrees with the reversal", func(t *testing.T) {
+		for _, tt := range []struct{ phone, pin, ref string }{
+			{alice, "2580", sent.Ref}, {alice, "2580", old.Ref}, {alice, "2580", reversed.Ref}, {bob, "2580", reversal.Ref},
+			{alice, "2580", paid.Ref}, {alice, "2580", withdrawn.Ref}, {alice, "2580", airtime.Ref}, {agentPhone, "1357", deposit.Ref},
+		} {
+			before, err := f.w.TransferInfo(f.ctx, tt.phone, tt.ref)
+			f.must(err)
+			_, err = f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferReversal, From: tt.phone, Reference: tt.ref, PIN: tt.pin})
+			if got, want := err == nil, before.Reversible; got != want {
+				t.Errorf("%s %s: got reversed %v (%v), want %v", before.Kind, tt.ref, got, err, want)
+			}
+			after, err := f.w.TransferInfo(f.ctx, tt.phone, tt.ref)
+			f.must(err)
+			if after.Reversible {
+				t.Errorf("%s %s: got reversible after the reversal, want not", after.Kind, tt.ref)
+			}
+		}
+		f.check()
+	})
 }

@@ -254,6 +254,7 @@ func (s *Service) enqueue(o *op) error {
 type Result struct {
 	Transfer *TransferResult
 	Account  *Account
+	Proof    string // opVerifyPIN with op.proof: a proof of the PIN
 	Err      error
 }
 

@@ -27,6 +27,7 @@ func (c *clock) Add(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
 type fixture struct {
 	t     testing.TB
@@ -39,8 +40,8 @@ type fixture struct {
 }
 
 // newFixture starts a wallet on a real store (SQLite, or PostgreSQL when
-// KIBUBU_TEST_POSTGRES is set).
-func newFixture(t testing.TB) *fixture {
+// KIBUBU_TEST_POSTGRES is set). opts adjust its configuration.
+func newFixture(t testing.TB, opts ...func(*wallet.Config)) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := store.Open(ctx, storetest.DSN(t))
@@ -52,7 +53,11 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	c := &clock{now: time.Date(2026, 11, 21, 10, 15, 0, 0, time.UTC)}
-	w, err := wallet.New(ctx, st, wallet.Config{Currency: kes, Region: "KE", Pepper: testPepper, Now: c.Now})
+	cfg := wallet.Config{Currency: kes, Region: "KE", Pepper: testPepper, Now: c.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w, err := wallet.New(ctx, st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,9 +120,17 @@ type Store interface {
 	Write(ctx context.Context, fn func(tx BatchTx) error) error
 	// TransferByRef returns a transfer with its postings; CodeNotFound when there is none.
 	TransferByRef(ctx context.Context, ref string) (*Transfer, error)
+	// Reversed reports which of the given transfers have been reversed, read
+	// outside any batch (a batch reads it through BatchTx).
+	Reversed(ctx context.Context, transferIDs []int64) (map[int64]bool, error)
 	// Postings returns an account's postings, newest first: at most limit,
 	// created in [from, to) where those are non-zero.
 	Postings(ctx context.Context, accountID int64, from, to time.Time, limit int) ([]PostingLine, error)
+	// SumPostings returns, for each time in since, the sum of the account's
+	// postings of the given leg created at or after it, all read by one
+	// statement so that they agree with each other. since holds 1 to 8
+	// times. Only the commission leg need be served by an index.
+	SumPostings(ctx context.Context, accountID int64, leg LegKind, since []time.Time) ([]int64, error)
 	// Relay calls publish with up to limit unpublished events, oldest first,
 	// and deletes them if publish returns nil. It returns how many it published.
 	Relay(ctx context.Context, limit int, publish func([]OutboxEvent) error) (int, error)

@@ -63,6 +63,7 @@ type op struct {
 	account int64 // the other ops
 	pin     string
 	newPIN  string
+	proof   string // opChangePIN: a PIN proof standing in for pin; opVerifyPIN: "want" asks for one
 	status  Status
 	lang    string
 	done    func(Result)
@@ -204,6 +205,66 @@ func (s *Service) prepare(ctx context.Context, req TransferRequest) (*plan, erro
 	}
 	p.hash = requestHash(string(req.Kind), from, to, strconv.FormatInt(p.amount, 10), p.reference)
 	return p, nil
+}
+
+// TransferInfo is a transfer as its sender sees it: what the screen that
+// confirms a reversal shows before asking for the PIN ("Reverse QK7M2X9A1B:
+// KES 500.00 to JANE DOE on 21/11?").
+type TransferInfo struct {
+	Ref          string       `json:"ref"`
+	Kind         TransferKind `json:"kind"`
+	Amount       int64        `json:"amount"`       // the principal
+	Fee          int64        `json:"fee"`          // paid by the sender: 0 where the merchant pays (till, paybill)
+	Counterparty string       `json:"counterparty"` // number of the account credited the principal
+	Name         string       `json:"name"`         // and its name
+	Reference    string       `json:"reference,omitempty"`
+	Created      time.Time    `json:"created"`
+	// Reversible says whether the sender may reverse it now, by the rules the
+	// reversal applies: its kind, the reversal window, not already reversed.
+	// The reversal may still be refused if the recipient has spent the money,
+	// which is not shown here: that would reveal the recipient's balance.
+	Reversible bool `json:"reversible"`
+}
+
+// TransferInfo returns the transfer with human id ref as the account phone
+// operates sees it, if that account was the transfer's source (the account
+// debited its principal). It needs no PIN: the reversal it leads to does.
+// Another account's transfer, an unknown ref and a malformed one are all
+// CodeNotFound, alike, so that no one learns which transfers exist; so is a
+// phone that operates no account.
+func (s *Service) TransferInfo(ctx context.Context, phone, ref string) (*TransferInfo, error) {
+	id, ok := ParseRef(ref)
+	if !ok {
+		return nil, Errorf(CodeNotFound, "no transaction %q", clip(ref))
+	}
+	k, err := s.operatedBy(ctx, phone)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.store.TransferByRef(ctx, Ref(id))
+	if ErrorCode(err) == CodeNotFound || err == nil && t.Source != k.id {
+		return nil, Errorf(CodeNotFound, "no transaction %s", Ref(id))
+	}
+	if err != nil {
+		return nil, err
+	}
+	reversed, err := s.store.Reversed(ctx, []int64{t.ID})
+	if err != nil {
+		return nil, err
+	}
+	target, err := s.store.AccountByID(ctx, t.Target)
+	if err != nil {
+		return nil, err
+	}
+	info := &TransferInfo{Ref: t.Ref, Kind: t.Kind, Amount: t.Amount, Counterparty: target.Number, Name: target.Name,
+		Reference: t.Reference, Created: t.Created,
+		Reversible: s.reversible(t, k.id, reversed[t.ID], s.cfg.Now().UTC()) == nil}
+	for _, q := range t.Postings {
+		if q.Leg == LegFee && q.AccountID == t.Source {
+			info.Fee -= q.Amount
+		}
+	}
+	return info, nil
 }
 
 // party resolves a phone to an account of the wanted kind.

@@ -16,25 +16,28 @@ import (
 // The subjects. "v1" versions the payloads: a change that breaks a caller
 // gets a new version beside the old one.
 const (
-	SubjectPrefix    = "wallet.v1"
-	SubjectTransfer  = SubjectPrefix + ".transfer"       // TransferRequest → TransferResult
-	SubjectFloat     = SubjectPrefix + ".float.issue"    // operator: TransferRequest (kind float) → TransferResult
-	SubjectQuote     = SubjectPrefix + ".quote"          // QuoteRequest → QuoteReply
-	SubjectLookup    = SubjectPrefix + ".account.lookup" // AccountRequest → Profile
-	SubjectShow      = SubjectPrefix + ".account.show"   // operator: AccountRequest → Account
-	SubjectStatus    = SubjectPrefix + ".account.status" // operator: StatusRequest → Account
-	SubjectRegister  = SubjectPrefix + ".customer.register"
-	SubjectAgentAdd  = SubjectPrefix + ".agent.add"    // operator
-	SubjectMerchant  = SubjectPrefix + ".merchant.add" // operator
-	SubjectPINSet    = SubjectPrefix + ".pin.set"
-	SubjectPINChange = SubjectPrefix + ".pin.change"
-	SubjectPINVerify = SubjectPrefix + ".pin.verify"
-	SubjectPINReset  = SubjectPrefix + ".pin.reset" // operator
-	SubjectBalance   = SubjectPrefix + ".balance"
-	SubjectStatement = SubjectPrefix + ".statement"
-	SubjectLanguage  = SubjectPrefix + ".language.set"
-	SubjectTariff    = SubjectPrefix + ".tariff"
-	SubjectCheck     = SubjectPrefix + ".ledger.check" // operator
+	SubjectPrefix       = "wallet.v1"
+	SubjectTransfer     = SubjectPrefix + ".transfer"       // TransferRequest → TransferResult
+	SubjectTransferShow = SubjectPrefix + ".transfer.show"  // TransferQuery → wallet.TransferInfo
+	SubjectFloat        = SubjectPrefix + ".float.issue"    // operator: TransferRequest (kind float) → TransferResult
+	SubjectQuote        = SubjectPrefix + ".quote"          // QuoteRequest → QuoteReply
+	SubjectLookup       = SubjectPrefix + ".account.lookup" // AccountRequest → Profile
+	SubjectShow         = SubjectPrefix + ".account.show"   // operator: AccountRequest → Account
+	SubjectStatus       = SubjectPrefix + ".account.status" // operator: StatusRequest → Account
+	SubjectRegister     = SubjectPrefix + ".customer.register"
+	SubjectAgentAdd     = SubjectPrefix + ".agent.add"    // operator
+	SubjectMerchant     = SubjectPrefix + ".merchant.add" // operator
+	SubjectPINSet       = SubjectPrefix + ".pin.set"
+	SubjectPINChange    = SubjectPrefix + ".pin.change"
+	SubjectPINVerify    = SubjectPrefix + ".pin.verify"
+	SubjectPINProof     = SubjectPrefix + ".pin.proof" // PINRequest → PINProofReply
+	SubjectPINReset     = SubjectPrefix + ".pin.reset" // operator
+	SubjectBalance      = SubjectPrefix + ".balance"
+	SubjectStatement    = SubjectPrefix + ".statement"
+	SubjectEarnings     = SubjectPrefix + ".earnings" // PINRequest → wallet.Earnings
+	SubjectLanguage     = SubjectPrefix + ".language.set"
+	SubjectTariff       = SubjectPrefix + ".tariff"
+	SubjectCheck        = SubjectPrefix + ".ledger.check" // operator
 )
 
 // OperatorSubjects are the subjects only operators may call; a deployment
@@ -91,6 +94,21 @@ type PINRequest struct {
 	Phone  string `json:"phone"`
 	PIN    string `json:"pin,omitempty"`
 	NewPIN string `json:"new_pin,omitempty"`
+	// Proof, on pin.change, stands in for PIN: a PINProofReply's proof.
+	Proof string `json:"proof,omitempty"`
+}
+
+// PINProofReply is a short-lived proof that a PIN was verified, which
+// pin.change accepts in place of the old PIN (wallet.PINProofTTL).
+type PINProofReply struct {
+	Proof string `json:"proof"`
+}
+
+// TransferQuery asks for a transfer by its human id, as the account phone
+// operates sees it (only its sender may).
+type TransferQuery struct {
+	Phone string `json:"phone"`
+	Ref   string `json:"ref"`
 }
 
 // LanguageRequest stores an account's language.
@@ -105,11 +123,13 @@ type StatementReply struct {
 	Lines   []wallet.StatementLine `json:"lines"`
 }
 
-// TariffReply is the tariff, the tier limits and the currency.
+// TariffReply is the tariff, the tier limits, the currency and the number
+// of digits in a PIN (for screens: "Choose a new 4-digit PIN").
 type TariffReply struct {
-	Currency wallet.Currency               `json:"currency"`
-	Tariff   wallet.Tariff                 `json:"tariff"`
-	Limits   map[wallet.Tier]wallet.Limits `json:"limits"`
+	Currency  wallet.Currency               `json:"currency"`
+	Tariff    wallet.Tariff                 `json:"tariff"`
+	Limits    map[wallet.Tier]wallet.Limits `json:"limits"`
+	PINLength int                           `json:"pin_length"`
 }
 
 // Option configures Serve, NewClient, EnsureStream and NewRelay alike.

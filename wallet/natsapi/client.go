@@ -74,6 +74,15 @@ func (c *Client) IssueFloat(ctx context.Context, agent string, amount int64, ref
 	return &r, c.call(ctx, SubjectFloat, req, &r)
 }
 
+// TransferInfo returns the transfer with human id ref as its sender, the
+// account phone operates, sees it, and whether that sender may reverse it
+// now. No PIN: it is for the screen that confirms a reversal. Anyone but the
+// sender gets not_found, as for an unknown or malformed ref.
+func (c *Client) TransferInfo(ctx context.Context, phone, ref string) (*wallet.TransferInfo, error) {
+	var r wallet.TransferInfo
+	return &r, c.call(ctx, SubjectTransferShow, TransferQuery{Phone: phone, Ref: ref}, &r)
+}
+
 // Quote returns a transfer's fee and commission.
 func (c *Client) Quote(ctx context.Context, kind wallet.TransferKind, amount int64) (*QuoteReply, error) {
 	var r QuoteReply
@@ -128,6 +137,20 @@ func (c *Client) ChangePIN(ctx context.Context, phone, oldPIN, newPIN string) (*
 	return &r, c.call(ctx, SubjectPINChange, PINRequest{Phone: phone, PIN: oldPIN, NewPIN: newPIN}, &r)
 }
 
+// PINProof checks a PIN and returns a short-lived proof of it for
+// ChangePINWithProof.
+func (c *Client) PINProof(ctx context.Context, phone, pin string) (string, error) {
+	var r PINProofReply
+	err := c.call(ctx, SubjectPINProof, PINRequest{Phone: phone, PIN: pin}, &r)
+	return r.Proof, err
+}
+
+// ChangePINWithProof replaces a PIN on the strength of a PINProof.
+func (c *Client) ChangePINWithProof(ctx context.Context, phone, proof, newPIN string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectPINChange, PINRequest{Phone: phone, Proof: proof, NewPIN: newPIN}, &r)
+}
+
 // VerifyPIN checks a PIN and returns the account with its balance.
 func (c *Client) VerifyPIN(ctx context.Context, phone, pin string) (*wallet.Account, error) {
 	var r wallet.Account
@@ -150,6 +173,13 @@ func (c *Client) ResetPIN(ctx context.Context, phone string) (*wallet.Account, e
 func (c *Client) Statement(ctx context.Context, q wallet.StatementQuery) (*StatementReply, error) {
 	var r StatementReply
 	return &r, c.call(ctx, SubjectStatement, q, &r)
+}
+
+// Earnings checks the PIN (a wrong one counts toward the lockout) and
+// returns the account with the commission it earned today and this month.
+func (c *Client) Earnings(ctx context.Context, phone, pin string) (*wallet.Earnings, error) {
+	var r wallet.Earnings
+	return &r, c.call(ctx, SubjectEarnings, PINRequest{Phone: phone, PIN: pin}, &r)
 }
 
 // SetLanguage stores an account's language.

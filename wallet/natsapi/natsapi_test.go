@@ -201,7 +201,7 @@ func TestAPI(t *testing.T) {
 		}, wallet.CodeAccountFrozen, nil},
 		{"show", func() (any, error) { return e.c.Show(e.ctx, agentNo) }, "", nil},
 		{"tariff", func() (any, error) { return e.c.Tariff(e.ctx) }, "", func(v any) string {
-			if r := v.(*natsapi.TariffReply); r.Currency.Code != "KES" || len(r.Tariff.Send) == 0 || r.Limits[wallet.TierFull].PerTransaction == 0 {
+			if r := v.(*natsapi.TariffReply); r.Currency.Code != "KES" || len(r.Tariff.Send) == 0 || r.Limits[wallet.TierFull].PerTransaction == 0 || r.PINLength != 4 {
 				return fmt.Sprintf("%+v", r)
 			}
 			return ""
@@ -232,6 +232,107 @@ func TestAPI(t *testing.T) {
 			if err == nil && c.want != nil {
 				if msg := c.want(v); msg != "" {
 					t.Fatal(msg)
+				}
+			}
+		})
+	}
+}
+
+// TestScreenQueries covers what the menus ask besides money commands: a
+// transfer for the screen that confirms a reversal (no PIN, the sender
+// only), an agent's commission (after a PIN) and the PIN length, through the
+// client and as raw JSON on the wire.
+func TestScreenQueries(t *testing.T) {
+	e := start(t)
+	alice, bob := e.customer(), e.customer()
+	agentPhone, agentNo := e.agent(1_000_000)
+	dep, err := e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "dep", Kind: wallet.TransferDeposit, From: agentPhone, To: alice, Amount: 50_000, PIN: "1357"})
+	e.must(err)
+	sent, err := e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "send", Kind: wallet.TransferSend, From: alice, To: bob, Amount: 10_000, PIN: "2580"})
+	e.must(err)
+	_, com, err := e.w.Quote(wallet.TransferDeposit, 50_000)
+	e.must(err)
+
+	calls := []struct {
+		name string
+		call func() (any, error)
+		code wallet.Code
+		want any // the reply, where it is checked whole
+	}{
+		{"the sender sees a transfer", func() (any, error) { return e.c.TransferInfo(e.ctx, alice, sent.Transfer.Ref) }, "",
+			&wallet.TransferInfo{Ref: sent.Transfer.Ref, Kind: wallet.TransferSend, Amount: 10_000, Fee: sent.Transfer.Fee,
+				Counterparty: bob, Name: "Customer " + bob[9:], Created: sent.Transfer.Created, Reversible: true}},
+		{"an agent sees its deposit", func() (any, error) { return e.c.TransferInfo(e.ctx, agentPhone, dep.Transfer.Ref) }, "",
+			&wallet.TransferInfo{Ref: dep.Transfer.Ref, Kind: wallet.TransferDeposit, Amount: 50_000,
+				Counterparty: alice, Name: "Customer " + alice[9:], Created: dep.Transfer.Created, Reversible: true}},
+		{"the recipient does not", func() (any, error) { return e.c.TransferInfo(e.ctx, bob, sent.Transfer.Ref) }, wallet.CodeNotFound, nil},
+		{"a garbage ref", func() (any, error) { return e.c.TransferInfo(e.ctx, alice, "garbage") }, wallet.CodeNotFound, nil},
+		{"an agent's earnings", func() (any, error) { return e.c.Earnings(e.ctx, agentPhone, "1357") }, "", com},
+		{"a customer's earnings", func() (any, error) { return e.c.Earnings(e.ctx, alice, "2580") }, "", int64(0)},
+		{"earnings with a wrong PIN", func() (any, error) { return e.c.Earnings(e.ctx, agentPhone, "0000") }, wallet.CodePINInvalid, nil},
+		{"the PIN length", func() (any, error) { return e.c.Tariff(e.ctx) }, "", 4},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := c.call()
+			if got := wallet.ErrorCode(err); got != c.code {
+				t.Fatalf("got %v, want %q", err, c.code)
+			}
+			var we *wallet.Error
+			if err != nil && (!errors.As(err, &we) || we.Message == "") {
+				t.Fatalf("got error %v, want a *wallet.Error with a message", err)
+			}
+			if c.code == wallet.CodePINInvalid && (we.TriesLeft == nil || *we.TriesLeft != 2) {
+				t.Fatalf("got tries left %v, want 2", we.TriesLeft)
+			}
+			if err != nil {
+				return
+			}
+			switch r := v.(type) {
+			case *wallet.TransferInfo:
+				want := *c.want.(*wallet.TransferInfo)
+				if r.Created.Sub(want.Created).Abs() > time.Microsecond { // PostgreSQL keeps microseconds
+					t.Errorf("got created %v, want %v", r.Created, want.Created)
+				}
+				want.Created = r.Created
+				if *r != want {
+					t.Errorf("got %+v, want %+v", *r, want)
+				}
+			case *wallet.Earnings:
+				if want := c.want.(int64); r.Today != want || r.Month != want || r.Account.Phone == "" {
+					t.Errorf("got %+v, want %d today and this month", r, want)
+				}
+				if r.Account.Kind == wallet.KindAgent && r.Account.Number != agentNo {
+					t.Errorf("got account %s, want %s", r.Account.Number, agentNo)
+				}
+			case *natsapi.TariffReply:
+				if r.PINLength != c.want.(int) {
+					t.Errorf("got PIN length %d, want %d", r.PINLength, c.want)
+				}
+			}
+		})
+	}
+
+	// The JSON names are the wire contract the README documents.
+	for _, tt := range []struct {
+		subject, body string
+		want          []string
+	}{
+		{natsapi.SubjectTransferShow, `{"phone":"` + alice + `","ref":"` + sent.Transfer.Ref + `"}`,
+			[]string{`"ref":"` + sent.Transfer.Ref + `"`, `"kind":"send"`, `"amount":10000`, `"fee":`, `"counterparty":"` + bob + `"`, `"name":"`, `"created":"`, `"reversible":true`}},
+		{natsapi.SubjectEarnings, `{"phone":"` + agentPhone + `","pin":"1357"}`,
+			[]string{`"account":{`, `"number":"` + agentNo + `"`, fmt.Sprintf(`"today":%d`, com), fmt.Sprintf(`"month":%d`, com)}},
+		{natsapi.SubjectTariff, `{}`, []string{`"pin_length":4`}},
+	} {
+		t.Run("wire "+tt.subject, func(t *testing.T) {
+			msg, err := e.nc.Request(e.prefix+"."+tt.subject, []byte(tt.body), 5*time.Second)
+			e.must(err)
+			if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+				t.Fatalf("got error %s %s, want a reply", code, msg.Data)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(msg.Data), w) {
+					t.Errorf("got %s, want it to contain %s", msg.Data, w)
 				}
 			}
 		})

@@ -55,6 +55,13 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	}
 	add(SubjectTransfer, s.transfer(false))
 	add(SubjectFloat, s.transfer(true))
+	add(SubjectTransferShow, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q TransferQuery
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.TransferInfo(ctx, q.Phone, q.Ref)
+	}))
 	add(SubjectQuote, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		var q QuoteRequest
 		if err := decode(r, &q); err != nil {
@@ -110,11 +117,22 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	}))
 	add(SubjectPINSet, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.SetPIN(ctx, q.Phone, q.PIN) }))
 	add(SubjectPINChange, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
+		if q.Proof != "" {
+			return w.ChangePINWithProof(ctx, q.Phone, q.Proof, q.NewPIN)
+		}
 		return w.ChangePIN(ctx, q.Phone, q.PIN, q.NewPIN)
+	}))
+	add(SubjectPINProof, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
+		proof, err := w.PINProof(ctx, q.Phone, q.PIN)
+		if err != nil {
+			return nil, err
+		}
+		return PINProofReply{Proof: proof}, nil
 	}))
 	add(SubjectPINVerify, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.VerifyPIN(ctx, q.Phone, q.PIN) }))
 	add(SubjectBalance, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.Balance(ctx, q.Phone, q.PIN) }))
 	add(SubjectPINReset, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.ResetPIN(ctx, q.Phone) }))
+	add(SubjectEarnings, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.Earnings(ctx, q.Phone, q.PIN) }))
 	add(SubjectStatement, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		var q wallet.StatementQuery
 		if err := decode(r, &q); err != nil {
@@ -138,7 +156,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	}))
 	add(SubjectTariff, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		c := w.Config()
-		return TariffReply{Currency: c.Currency, Tariff: c.Tariff, Limits: c.Tiers}, nil
+		return TariffReply{Currency: c.Currency, Tariff: c.Tariff, Limits: c.Tiers, PINLength: c.PINLength}, nil
 	}))
 	add(SubjectCheck, s.asyncFor(checkTimeout, func(ctx context.Context, r micro.Request) (any, error) { return w.Check(ctx) }))
 	if err != nil {

@@ -107,24 +107,31 @@ func (b *batchTx) Outcomes(keys []string) (map[string]*wallet.Outcome, error) {
 
 // Reversed reports which transfers have a reversal.
 func (b *batchTx) Reversed(ids []int64) (map[int64]bool, error) {
+	return b.s.reversed(b.ctx, b.tx, ids)
+}
+
+func (s *Store) reversed(ctx context.Context, q queryer, ids []int64) (map[int64]bool, error) {
 	out := map[int64]bool{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	cond, args := inList(b.s.pg, "reverses", ids)
-	rows, err := b.tx.QueryContext(b.ctx, b.s.rebind("SELECT reverses FROM transfers WHERE "+cond), args...)
-	if err != nil {
-		return nil, fmt.Errorf("reversed: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+	for start := 0; start < len(ids); start += chunkRows {
+		cond, args := inList(s.pg, "reverses", ids[start:min(start+chunkRows, len(ids))])
+		rows, err := q.QueryContext(ctx, s.rebind("SELECT reverses FROM transfers WHERE "+cond), args...)
+		if err != nil {
 			return nil, fmt.Errorf("reversed: %w", err)
 		}
-		out[id] = true
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("reversed: %w", err)
+			}
+			out[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("reversed: %w", err)
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Save writes one batch: on PostgreSQL with one array statement per table

@@ -48,14 +48,20 @@ type transfer struct {
 
 func (transfer) TableName() string { return "transfers" }
 
+// posting is one leg of a transfer. idx_postings_commission serves an
+// agent's commission totals (SumPostings): a range of one account's
+// commission legs by time, with the amounts in the index so that no row is
+// read. It is partial, so only the two commission legs of a deposit or
+// withdrawal pay for it on the write path; idx_postings_account alone would
+// have the sum read every posting the account ever had.
 type posting struct {
 	ID           int64     `gorm:"primaryKey;autoIncrement;index:idx_postings_account,priority:2"`
 	TransferID   int64     `gorm:"not null;index"`
-	AccountID    int64     `gorm:"not null;index:idx_postings_account,priority:1"`
+	AccountID    int64     `gorm:"not null;index:idx_postings_account,priority:1;index:idx_postings_commission,priority:1,where:leg = 'commission'"`
 	Leg          string    `gorm:"size:12;not null"`
-	Amount       int64     `gorm:"not null"`
+	Amount       int64     `gorm:"not null;index:idx_postings_commission,priority:3"`
 	BalanceAfter int64     `gorm:"not null"`
-	CreatedAt    time.Time `gorm:"not null"`
+	CreatedAt    time.Time `gorm:"not null;index:idx_postings_commission,priority:2"`
 }
 
 func (posting) TableName() string { return "postings" }

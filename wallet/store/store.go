@@ -337,6 +337,53 @@ func (s *Store) Postings(ctx context.Context, accountID int64, from, to time.Tim
 	return out, rows.Err()
 }
 
+// Reversed reports which of the given transfers have a reversal.
+func (s *Store) Reversed(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	return s.reversed(ctx, s.db, ids)
+}
+
+// sumWindowsMax bounds the sums one SumPostings statement computes: a
+// screen shows two or three periods.
+const sumWindowsMax = 8
+
+// SumPostings sums an account's postings of one leg since each of the given
+// times, in one statement. The leg is written into the SQL as a literal, not
+// a parameter, so that both databases can prove the commission leg's partial
+// index (idx_postings_commission) applies; the other legs are not indexed
+// and scan the account's postings.
+func (s *Store) SumPostings(ctx context.Context, accountID int64, leg wallet.LegKind, since []time.Time) ([]int64, error) {
+	switch leg {
+	case wallet.LegPrincipal, wallet.LegFee, wallet.LegCommission:
+	default:
+		return nil, fmt.Errorf("sum postings: unknown leg %q", clip(string(leg)))
+	}
+	if len(since) == 0 || len(since) > sumWindowsMax {
+		return nil, fmt.Errorf("sum postings: %d periods, want 1 to %d", len(since), sumWindowsMax)
+	}
+	cols := make([]string, len(since))
+	args := make([]any, 0, len(since)+2)
+	from := since[0]
+	for i, t := range since {
+		cols[i] = "COALESCE(SUM(CASE WHEN created_at >= ? THEN amount ELSE 0 END), 0)"
+		args = append(args, t.UTC())
+		if t.Before(from) {
+			from = t
+		}
+	}
+	args = append(args, accountID, from.UTC())
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM postings WHERE account_id = ? AND leg = '" + string(leg) +
+		"' AND created_at >= ?"
+	dst := make([]any, len(since))
+	out := make([]int64, len(since))
+	for i := range out {
+		dst[i] = &out[i]
+	}
+	if err := s.db.QueryRowContext(ctx, s.rebind(q), args...).Scan(dst...); err != nil {
+		return nil, fmt.Errorf("sum postings: %w", err)
+	}
+	return out, nil
+}
+
 // Relay publishes the oldest unpublished events and deletes them once
 // publish succeeds. On PostgreSQL the rows are claimed with SKIP LOCKED so
 // several relays share the work; on SQLite (one process) they are read

@@ -1,0 +1,154 @@
+// Package wallettest runs a real wallet for the tests of the packages that
+// call it over NATS (sessions, gateway, the kibubu command): the wallet
+// service on SQLite (or PostgreSQL when KIBUBU_TEST_POSTGRES is set), served
+// on a test NATS (natstest) under a fresh prefix, with its event relay, as
+// kibubu serve runs them.
+package wallettest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
+	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/store/storetest"
+)
+
+// Pepper is the test wallet's PIN pepper.
+var Pepper = []byte("0123456789abcdef0123456789abcdef")
+
+// Wallet is a running test wallet.
+type Wallet struct {
+	t       testing.TB
+	NATS    *natstest.Server
+	Conn    *nats.Conn
+	JS      jetstream.JetStream
+	Client  *natsapi.Client
+	Service *wallet.Service
+	Prefix  string // the subject prefix; pass natsapi.WithPrefix(Prefix) to other clients
+}
+
+// Start runs a wallet (KES, region KE, 4-digit PINs) until the test ends.
+// cfg, when given, adjusts the wallet's configuration.
+func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ns := natstest.Start(t)
+	nc := ns.Connect()
+	st, err := store.Open(ctx, storetest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := natsapi.WithPrefix(ns.Prefix)
+	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	relay := natsapi.NewRelay(st, js, log, opt)
+	kes, _ := wallet.LookupCurrency("KES")
+	c := wallet.Config{Currency: kes, Region: "KE", Pepper: Pepper, Committed: relay.Wake, Logger: log}
+	for _, f := range cfg {
+		f(&c)
+	}
+	w, err := wallet.New(ctx, st, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); w.Run(ctx) }()
+	go func() { defer wg.Done(); relay.Run(ctx) }()
+	svc, err := natsapi.Serve(nc, w, log, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		svc.Stop()
+		cancel()
+		wg.Wait()
+		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
+		st.Close()
+	})
+	return &Wallet{t: t, NATS: ns, Conn: nc, JS: js, Client: natsapi.NewClient(nc, 0, opt), Service: w, Prefix: ns.Prefix}
+}
+
+var phones atomic.Int64
+
+// NewPhone returns a Kenyan phone number no other call in this process
+// returned.
+func NewPhone() string { return fmt.Sprintf("+2547%08d", 30000000+phones.Add(1)) }
+
+func (w *Wallet) must(err error) {
+	w.t.Helper()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// Customer opens a fully registered customer with PIN pin, holding balance
+// (minor units) deposited by a fresh agent, and returns its phone.
+func (w *Wallet) Customer(name, pin string, balance int64) string {
+	w.t.Helper()
+	ctx := context.Background()
+	p := NewPhone()
+	_, err := w.Client.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: name, Tier: wallet.TierFull})
+	w.must(err)
+	_, err = w.Client.SetPIN(ctx, p, pin)
+	w.must(err)
+	if balance > 0 {
+		agent, _ := w.Agent("Float Agent", "1357", balance)
+		_, err = w.Client.Transfer(ctx, wallet.TransferRequest{Key: "seed:" + p, Kind: wallet.TransferDeposit,
+			From: agent, To: p, Amount: balance, PIN: "1357"})
+		w.must(err)
+	}
+	return p
+}
+
+// Agent opens an agent with PIN pin (none if empty) and float (minor
+// units), and returns its phone and agent number.
+func (w *Wallet) Agent(name, pin string, float int64) (phone, number string) {
+	w.t.Helper()
+	ctx := context.Background()
+	phone = NewPhone()
+	a, err := w.Client.AddAgent(ctx, phone, name)
+	w.must(err)
+	if pin != "" {
+		_, err = w.Client.SetPIN(ctx, phone, pin)
+		w.must(err)
+	}
+	if float > 0 {
+		_, err = w.Client.IssueFloat(ctx, a.Number, float, "BANK-"+a.Number)
+		w.must(err)
+	}
+	return phone, a.Number
+}
+
+// Merchant opens a till (or a paybill) and returns its number.
+func (w *Wallet) Merchant(name string, paybill bool) string {
+	w.t.Helper()
+	a, err := w.Client.AddMerchant(context.Background(), NewPhone(), name, paybill)
+	w.must(err)
+	return a.Number
+}
+
+// Balance returns the balance of the account with the given number or phone.
+func (w *Wallet) Balance(numberOrPhone string) int64 {
+	w.t.Helper()
+	a, err := w.Client.Show(context.Background(), numberOrPhone)
+	w.must(err)
+	return a.Balance
+}
