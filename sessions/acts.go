@@ -1,0 +1,359 @@
+package sessions
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+)
+
+// The acts: inputs a node handles itself. A PIN goes from the hop straight
+// into the one wallet call that needs it and is never kept.
+
+// pinOK checks a PIN's format before the wallet sees it, so a typo does not
+// cost one of the tries.
+func (t *turn) pinOK(pin string) bool {
+	if len(pin) != t.e.cfg.PINLength {
+		return false
+	}
+	for i := 0; i < len(pin); i++ {
+		if pin[i] < '0' || pin[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// choosePIN takes a new PIN, keeps its seal, and goes on to confirm it.
+func choosePIN(confirm string) func(*turn, string) {
+	return func(t *turn, pin string) {
+		if !t.pinOK(pin) {
+			t.show(t.line("ussd.invalid.pin_format"))
+			return
+		}
+		if wallet.CheckPIN(pin, t.e.cfg.PINLength) != nil {
+			t.show(t.line("ussd.invalid.pin_weak"))
+			return
+		}
+		t.st.Seal = seal(t.e.cfg.Key, t.key, pin)
+		t.enter(confirm)
+	}
+}
+
+// confirmed reports whether pin is the new PIN chosen a screen before; if
+// not, it goes back to choosing one.
+func (t *turn) confirmed(pin, choose string) bool {
+	if t.st.Seal != "" && sealMatches(t.e.cfg.Key, t.key, pin, t.st.Seal) {
+		return true
+	}
+	t.st.Seal = ""
+	t.back(choose, t.line("ussd.invalid.pin_mismatch"))
+	return false
+}
+
+func register(t *turn, pin string) {
+	if !t.confirmed(pin, "reg.pin") {
+		return
+	}
+	ctx, cancel := t.wallet()
+	defer cancel()
+	name := t.val("first") + " " + t.val("last")
+	_, err := t.e.cfg.Wallet.Register(ctx, natsapi.RegisterRequest{Phone: t.st.Phone, Name: name, Language: t.st.Lang})
+	if wallet.ErrorCode(err) == wallet.CodeExists {
+		// A repeat of this hop that got no answer may have opened the
+		// account already; one with a PIN is someone's real account.
+		if p, lerr := t.e.cfg.Wallet.Lookup(ctx, t.st.Phone); lerr == nil && !p.HasPIN && p.Kind == wallet.KindCustomer {
+			err = nil
+		}
+	}
+	if err == nil {
+		_, err = t.e.cfg.Wallet.SetPIN(ctx, t.st.Phone, pin)
+	}
+	if err != nil {
+		t.refused(err, "", nil)
+		return
+	}
+	t.finish(t.endScreen("ussd.register.done", map[string]any{"Name": screenName(name)}))
+}
+
+func setPIN(t *turn, pin string) {
+	if !t.confirmed(pin, "setup.pin") {
+		return
+	}
+	ctx, cancel := t.wallet()
+	defer cancel()
+	if _, err := t.e.cfg.Wallet.SetPIN(ctx, t.st.Phone, pin); err != nil {
+		t.refused(err, "", nil)
+		return
+	}
+	t.finish(t.endScreen("ussd.pin.set", nil))
+}
+
+// currentPIN verifies the current PIN of a PIN change and keeps the
+// wallet's proof of it, which stands in for the PIN in the change itself.
+func currentPIN(t *turn, pin string) {
+	if !t.pinOK(pin) {
+		t.show(t.line("ussd.invalid.pin_format"))
+		return
+	}
+	ctx, cancel := t.wallet()
+	defer cancel()
+	proof, err := t.e.cfg.Wallet.PINProof(ctx, t.st.Phone, pin)
+	if err != nil {
+		t.refused(err, "", nil)
+		return
+	}
+	t.st.Proof = proof
+	t.enter("chg.new")
+}
+
+func changePIN(t *turn, pin string) {
+	if !t.confirmed(pin, "chg.new") {
+		return
+	}
+	ctx, cancel := t.wallet()
+	defer cancel()
+	if _, err := t.e.cfg.Wallet.ChangePINWithProof(ctx, t.st.Phone, t.st.Proof, pin); err != nil {
+		t.refused(err, "", nil)
+		return
+	}
+	t.finish(t.endScreen("ussd.pin.changed", nil))
+}
+
+func chooseLanguage(t *turn, in string) {
+	langs := t.e.cfg.Locales.Languages()
+	i, err := strconv.Atoi(in)
+	if err != nil || len(in) != 1 || i < 1 || i > len(langs) {
+		t.show(t.line("ussd.invalid.choice"))
+		return
+	}
+	lang := langs[i-1]
+	if t.st.Kind == kindUnregistered {
+		// Kept for this session and for the registration that may follow.
+		t.st.Lang = lang
+		t.st.Path = t.st.Path[:1]
+		t.show("")
+		return
+	}
+	ctx, cancel := t.wallet()
+	defer cancel()
+	if _, err := t.e.cfg.Wallet.SetLanguage(ctx, t.st.Phone, lang); err != nil {
+		t.refused(err, "", nil)
+		return
+	}
+	t.st.Lang = lang
+	t.finish(t.endScreen("ussd.language.done", nil))
+}
+
+func airtimeFor(t *turn, in string) {
+	switch in {
+	case "1":
+		delete(t.st.Vals, "phone")
+		t.enter("air.amount")
+	case "2":
+		t.enter("air.phone")
+	default:
+		t.show(t.line("ussd.invalid.choice"))
+	}
+}
+
+// The money steps.
+
+func send(t *turn, pin string) {
+	to := t.val("to")
+	t.transfer(wallet.TransferRequest{Kind: wallet.TransferSend, To: to}, pin,
+		"error.not_found.recipient", map[string]any{"Phone": to},
+		func(r *wallet.TransferResult) Screen {
+			return t.endScreen("ussd.send.done", map[string]any{"Ref": r.Transfer.Ref, "Amount": t.moneyVal("amount"),
+				"Name": t.val("name"), "Phone": to, "Fee": t.e.money(t.st.Lang, r.Transfer.Fee), "Balance": t.e.money(t.st.Lang, r.Balance)})
+		})
+}
+
+func withdraw(t *turn, pin string) {
+	agent := t.val("agent")
+	t.transfer(wallet.TransferRequest{Kind: wallet.TransferWithdraw, To: agent}, pin,
+		"error.not_found.agent", map[string]any{"Agent": agent},
+		func(r *wallet.TransferResult) Screen {
+			return t.endScreen("ussd.withdraw.done", map[string]any{"Ref": r.Transfer.Ref, "Amount": t.moneyVal("amount"),
+				"Name": t.val("name"), "Fee": t.e.money(t.st.Lang, r.Transfer.Fee), "Balance": t.e.money(t.st.Lang, r.Balance)})
+		})
+}
+
+func airtime(t *turn, pin string) {
+	t.transfer(wallet.TransferRequest{Kind: wallet.TransferAirtime, To: t.val("phone")}, pin, "", nil,
+		func(r *wallet.TransferResult) Screen {
+			return t.endScreen("ussd.airtime.done", map[string]any{"Ref": r.Transfer.Ref, "Amount": t.moneyVal("amount"),
+				"Phone": t.airtimePhone(), "Balance": t.e.money(t.st.Lang, r.Balance)})
+		})
+}
+
+func payTill(t *turn, pin string) {
+	till := t.val("till")
+	t.transfer(wallet.TransferRequest{Kind: wallet.TransferTill, To: till}, pin,
+		"error.not_found.till", map[string]any{"Till": till},
+		func(r *wallet.TransferResult) Screen {
+			return t.endScreen("ussd.pay.goods.done", map[string]any{"Ref": r.Transfer.Ref, "Amount": t.moneyVal("amount"),
+				"Name": t.val("name"), "Balance": t.e.money(t.st.Lang, r.Balance)})
+		})
+}
+
+func payBill(t *turn, pin string) {
+	business := t.val("business")
+	t.transfer(wallet.TransferRequest{Kind: wallet.TransferPaybill, To: business, Reference: t.val("account")}, pin,
+		"error.not_found.business", map[string]any{"Business": business},
+		func(r *wallet.TransferResult) Screen {
+			return t.endScreen("ussd.pay.bill.done", map[string]any{"Ref": r.Transfer.Ref, "Amount": t.moneyVal("amount"),
+				"Name": t.val("name"), "Account": t.val("account"), "Balance": t.e.money(t.st.Lang, r.Balance)})
+		})
+}
+
+func deposit(t *turn, pin string) {
+	to := t.val("to")
+	t.transfer(wallet.TransferRequest{Kind: wallet.TransferDeposit, To: to}, pin,
+		"error.not_found.recipient", map[string]any{"Phone": to},
+		func(r *wallet.TransferResult) Screen {
+			return t.endScreen("ussd.agent.deposit.done", map[string]any{"Ref": r.Transfer.Ref, "Amount": t.moneyVal("amount"),
+				"Name": t.val("name"), "Phone": to, "Commission": t.e.money(t.st.Lang, r.Transfer.Commission),
+				"Balance": t.e.money(t.st.Lang, r.Balance)})
+		})
+}
+
+func reverse(t *turn, pin string) {
+	ref := t.val("ref")
+	t.transfer(wallet.TransferRequest{Kind: wallet.TransferReversal, Reference: ref}, pin,
+		"error.not_found.transaction", map[string]any{"Original": ref},
+		func(r *wallet.TransferResult) Screen {
+			return t.endScreen("ussd.reverse.done", map[string]any{"Ref": r.Transfer.Ref, "Original": ref,
+				"Amount": t.moneyVal("amount"), "Balance": t.e.money(t.st.Lang, r.Balance)})
+		})
+}
+
+// transfer makes the money step of a flow: the request (From, Amount, Key
+// and PIN filled here) goes to the wallet once per hop. A slow wallet ends
+// the session with "we will send you an SMS" and the step is resolved in
+// the background with the same key, so it still happens at most once.
+func (t *turn) transfer(req wallet.TransferRequest, pin, notFound string, data map[string]any, done func(*wallet.TransferResult) Screen) {
+	if !t.pinOK(pin) {
+		t.show(t.line("ussd.invalid.pin_format"))
+		return
+	}
+	req.Key = idempotencyKey(t.key, t.st.Hops)
+	req.From = t.st.Phone
+	if req.Kind != wallet.TransferReversal {
+		req.Amount = t.amount()
+	}
+	req.PIN = pin
+	ctx, cancel := t.wallet()
+	defer cancel()
+	r, err := t.e.cfg.Wallet.Transfer(ctx, req)
+	switch {
+	case err == nil:
+		t.finish(done(r))
+	case wallet.ErrorCode(err) == wallet.CodeUnavailable:
+		t.finish(t.endScreen("ussd.pending", nil))
+		t.e.resolve(req, t.st.Lang)
+	default:
+		t.refused(err, notFound, data)
+	}
+}
+
+// resolve retries a pending money step with its key until the wallet
+// answers, then reports the outcome.
+func (e *Engine) resolve(req wallet.TransferRequest, lang string) {
+	e.pending.Add(1)
+	go func() {
+		defer e.pending.Done()
+		ctx, cancel := context.WithTimeout(e.stopCtx, resolveTimeout)
+		defer cancel()
+		var r *wallet.TransferResult
+		var err error
+		for {
+			r, err = e.cfg.Wallet.Transfer(ctx, req)
+			if wallet.ErrorCode(err) != wallet.CodeUnavailable {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(resolveInterval):
+				continue
+			}
+			break
+		}
+		req.PIN = ""
+		log := e.log.With("key", req.Key, "kind", req.Kind)
+		switch {
+		case err == nil:
+			log.Info("pending ussd transfer completed", "ref", r.Transfer.Ref)
+		case wallet.ErrorCode(err) == wallet.CodeUnavailable:
+			log.Error("pending ussd transfer unresolved: the wallet did not answer; an operator must check the key", "err", err)
+		default:
+			log.Info("pending ussd transfer refused", "code", wallet.ErrorCode(err))
+		}
+		if e.cfg.Resolved != nil {
+			e.cfg.Resolved(Resolution{Phone: req.From, Language: lang, Request: req, Result: r, Err: err})
+		}
+	}()
+}
+
+// The reads behind a PIN.
+
+func balance(done string) func(*turn, string) {
+	return func(t *turn, pin string) {
+		if !t.pinOK(pin) {
+			t.show(t.line("ussd.invalid.pin_format"))
+			return
+		}
+		ctx, cancel := t.wallet()
+		defer cancel()
+		a, err := t.e.cfg.Wallet.Balance(ctx, t.st.Phone, pin)
+		if err != nil {
+			t.refused(err, "", nil)
+			return
+		}
+		t.finish(t.endScreen(done, map[string]any{"Balance": t.e.money(t.st.Lang, a.Balance)}))
+	}
+}
+
+func statement(t *turn, pin string) {
+	if !t.pinOK(pin) {
+		t.show(t.line("ussd.invalid.pin_format"))
+		return
+	}
+	ctx, cancel := t.wallet()
+	defer cancel()
+	s, err := t.e.cfg.Wallet.Statement(ctx, wallet.StatementQuery{Phone: t.st.Phone, PIN: pin, Limit: statementLines})
+	if err != nil {
+		t.refused(err, "", nil)
+		return
+	}
+	if len(s.Lines) == 0 {
+		t.finish(t.endScreen("ussd.statement.empty", nil))
+		return
+	}
+	text := t.text("ussd.statement.title", map[string]any{"Currency": t.e.cfg.Currency.Code})
+	for _, l := range s.Lines {
+		text += "\n" + t.text("ussd.statement.line", map[string]any{
+			"Date": l.Created.In(t.e.cfg.Location).Format("02/01"), "Ref": l.Ref,
+			"Amount": locales.FormatAmount(t.st.Lang, t.e.cfg.Currency, l.Amount)})
+	}
+	t.finish(Screen{Text: text, End: true})
+}
+
+func commission(t *turn, pin string) {
+	if !t.pinOK(pin) {
+		t.show(t.line("ussd.invalid.pin_format"))
+		return
+	}
+	ctx, cancel := t.wallet()
+	defer cancel()
+	r, err := t.e.cfg.Wallet.Earnings(ctx, t.st.Phone, pin)
+	if err != nil {
+		t.refused(err, "", nil)
+		return
+	}
+	t.finish(t.endScreen("ussd.agent.commission", map[string]any{
+		"Today": t.e.money(t.st.Lang, r.Today), "Month": t.e.money(t.st.Lang, r.Month)}))
+}

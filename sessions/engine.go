@@ -1,0 +1,416 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+)
+
+// Wallet is what the menus ask of the wallet; *natsapi.Client implements it.
+// Its errors are *wallet.Error.
+type Wallet interface {
+	Lookup(ctx context.Context, numberOrPhone string) (*wallet.Profile, error)
+	Quote(ctx context.Context, kind wallet.TransferKind, amount int64) (*natsapi.QuoteReply, error)
+	Transfer(ctx context.Context, req wallet.TransferRequest) (*wallet.TransferResult, error)
+	TransferInfo(ctx context.Context, phone, ref string) (*wallet.TransferInfo, error)
+	Register(ctx context.Context, req natsapi.RegisterRequest) (*wallet.Account, error)
+	SetPIN(ctx context.Context, phone, pin string) (*wallet.Account, error)
+	PINProof(ctx context.Context, phone, pin string) (string, error)
+	ChangePINWithProof(ctx context.Context, phone, proof, newPIN string) (*wallet.Account, error)
+	Balance(ctx context.Context, phone, pin string) (*wallet.Account, error)
+	Statement(ctx context.Context, q wallet.StatementQuery) (*natsapi.StatementReply, error)
+	Earnings(ctx context.Context, phone, pin string) (*wallet.Earnings, error)
+	SetLanguage(ctx context.Context, phone, lang string) (*wallet.Account, error)
+}
+
+var _ Wallet = (*natsapi.Client)(nil)
+
+const (
+	// DefaultWalletTimeout bounds one wallet call in a hop: well inside the
+	// 15 s an aggregator waits, so a slow wallet gets a "we will send you an
+	// SMS" screen instead of a dead session.
+	DefaultWalletTimeout = 5 * time.Second
+	// resolveTimeout bounds the retries of a money step that answered
+	// "pending": the wallet applies a key at most once, so retrying with it
+	// only learns the outcome, and after this long an operator must look.
+	resolveTimeout = 2 * time.Minute
+	// resolveInterval is the pause between those retries.
+	resolveInterval = 2 * time.Second
+	// statementLines is the mini statement's length, as M-Pesa's.
+	statementLines = 5
+)
+
+// Config is what an Engine needs. Wallet, Bucket, Locales, Currency and Key
+// are required.
+type Config struct {
+	Wallet    Wallet
+	Bucket    jetstream.KeyValue // from EnsureBucket
+	Locales   *locales.Catalog
+	Currency  wallet.Currency
+	Region    string // default region for phone numbers typed without a country code; default KE
+	PINLength int    // default 4
+	// Key seals a new PIN until it is confirmed (KeyBytes long); every
+	// gateway serving the same sessions needs the same key.
+	Key []byte
+	// Location is where a statement's dates are read; default UTC.
+	Location *time.Location
+	// WalletTimeout bounds one wallet call; default DefaultWalletTimeout.
+	WalletTimeout time.Duration
+	// Resolved, if set, learns the outcome of each money step that answered
+	// "pending" once the wallet gives it (the SMS receipt's cue).
+	Resolved func(Resolution)
+	Log      *slog.Logger
+}
+
+// Resolution is the late outcome of a money step whose session ended with
+// "we will send you an SMS".
+type Resolution struct {
+	Phone    string
+	Language string
+	Request  wallet.TransferRequest // without its PIN
+	Result   *wallet.TransferResult // nil if Err
+	Err      error                  // the wallet's refusal, or unavailable after resolveTimeout
+}
+
+// Engine runs USSD sessions. It is safe for concurrent use; any number of
+// engines (in any number of processes) may serve the same bucket.
+type Engine struct {
+	cfg     Config
+	store   bucket
+	log     *slog.Logger
+	stop    context.CancelFunc
+	stopCtx context.Context
+	pending sync.WaitGroup
+}
+
+// New returns an Engine, or an error naming the missing configuration.
+func New(cfg Config) (*Engine, error) {
+	switch {
+	case cfg.Wallet == nil:
+		return nil, errors.New("sessions: no wallet")
+	case cfg.Bucket == nil:
+		return nil, errors.New("sessions: no bucket")
+	case cfg.Locales == nil:
+		return nil, errors.New("sessions: no locales")
+	case cfg.Currency.Code == "":
+		return nil, errors.New("sessions: no currency")
+	case len(cfg.Key) != KeyBytes:
+		return nil, fmt.Errorf("sessions: the PIN sealing key must be %d bytes", KeyBytes)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "KE"
+	}
+	if cfg.PINLength == 0 {
+		cfg.PINLength = 4
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.WalletTimeout <= 0 {
+		cfg.WalletTimeout = DefaultWalletTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	e := &Engine{cfg: cfg, store: bucket{cfg.Bucket}, log: cfg.Log}
+	e.stopCtx, e.stop = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// Close stops retrying pending money steps and waits for their goroutines,
+// at most until ctx ends. A pending step's transfer is still applied at most
+// once by the wallet; only the Resolved call is lost.
+func (e *Engine) Close(ctx context.Context) error {
+	e.stop()
+	done := make(chan struct{})
+	go func() { e.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Hop answers one hop. Its error wraps ErrBadHop when the request is
+// unusable; every other outcome, an outage included, is a Screen in the
+// caller's language.
+func (e *Engine) Hop(ctx context.Context, h Hop) (Screen, error) {
+	if h.SessionID == "" || len(h.SessionID) > maxSessionIDBytes {
+		return Screen{}, fmt.Errorf("%w: the session id must be 1 to %d bytes", ErrBadHop, maxSessionIDBytes)
+	}
+	if !validAggregator(h.Aggregator) {
+		return Screen{}, fmt.Errorf("%w: aggregator %q", ErrBadHop, h.Aggregator)
+	}
+	phone, err := wallet.NormalizePhone(h.Phone, e.cfg.Region)
+	if err != nil {
+		return Screen{}, fmt.Errorf("%w: %v", ErrBadHop, err)
+	}
+	k := key(h.Aggregator, h.SessionID)
+	log := e.log.With("aggregator", h.Aggregator, "session", h.SessionID)
+	for attempt := 0; ; attempt++ {
+		st, rev, err := e.store.load(ctx, k)
+		if err != nil {
+			log.Error("session store", "err", err)
+			return e.fatal(hintLang(h.Language), err), nil
+		}
+		var next *state
+		switch {
+		case st == nil && !h.New:
+			// Expired, or never seen: nothing to resume.
+			return e.end(hintLang(h.Language), "ussd.session.ended", nil), nil
+		case st == nil:
+			next = e.start(ctx, k, phone, h)
+		default:
+			if st.Phone != phone {
+				return Screen{}, fmt.Errorf("%w: session %s belongs to another phone", ErrBadHop, h.SessionID)
+			}
+			input, repeat := e.input(k, st, h)
+			switch {
+			case repeat:
+				return st.Screen, nil
+			case st.Ended:
+				return e.end(st.Lang, "ussd.session.ended", nil), nil
+			}
+			next = e.step(ctx, k, st, input, h)
+		}
+		err = e.store.save(ctx, k, next, rev)
+		if errors.Is(err, errRaced) && attempt == 0 {
+			// A copy of this hop, or the next one, was answered by another
+			// gateway meanwhile: a money step it reached used the same
+			// idempotency key, so load what it left and answer from that.
+			continue
+		}
+		if err != nil {
+			log.Error("session store", "err", err)
+			if next.Ended {
+				// The step is done (money may have moved): show its
+				// result even though a repeat of the hop cannot.
+				return next.Screen, nil
+			}
+			return e.fatal(next.Lang, err), nil
+		}
+		return next.Screen, nil
+	}
+}
+
+// input returns the person's latest input for hop h, or repeat when h is
+// one the session has already answered.
+func (e *Engine) input(k string, st *state, h Hop) (input string, repeat bool) {
+	switch {
+	case h.New:
+		// A session start sent twice.
+		return "", true
+	case h.History != "" || st.HistLen > 0:
+		n := st.HistLen
+		switch {
+		case len(h.History) == n && sealMatches(e.cfg.Key, k, h.History, st.HistMAC):
+			return "", true
+		case n == 0:
+			return h.History, false
+		case len(h.History) > n+1 && h.History[n] == '*' && sealMatches(e.cfg.Key, k, h.History[:n], st.HistMAC):
+			// The rest is the new input, a '*' typed in it included.
+			return h.History[n+1:], false
+		}
+		// The history no longer extends ours (an aggregator resetting it):
+		// trust the latest input as sent.
+		return h.Input, false
+	case h.Seq > 0:
+		return h.Input, h.Seq <= st.Seq
+	case st.Ended:
+		// No history and no sequence (Nalo): the same input again after the
+		// end is the final hop repeated.
+		return h.Input, sealMatches(e.cfg.Key, k, h.Input, st.LastMAC)
+	}
+	return h.Input, false
+}
+
+// End logs an aggregator's end-of-session notice and closes the session, so
+// a late hop gets "this session has ended". A session that died at a PIN
+// step moved no money: the money moves only on the hop that carries the PIN.
+func (e *Engine) End(ctx context.Context, end End) {
+	log := e.log.With("aggregator", end.Aggregator, "session", end.SessionID, "status", end.Status,
+		"hops", end.Hops, "duration", end.Duration)
+	if end.Error != "" {
+		log = log.With("aggregator_error", end.Error)
+	}
+	if end.SessionID == "" || len(end.SessionID) > maxSessionIDBytes || !validAggregator(end.Aggregator) {
+		log.Warn("ussd session end for an unusable session id")
+		return
+	}
+	k := key(end.Aggregator, end.SessionID)
+	for attempt := 0; attempt < 2; attempt++ {
+		st, rev, err := e.store.load(ctx, k)
+		if err != nil {
+			log.Error("session store", "err", err)
+			return
+		}
+		if st == nil {
+			log.Info("ussd session ended", "state", "expired")
+			return
+		}
+		if st.Ended {
+			log.Info("ussd session ended", "state", "complete")
+			return
+		}
+		log.Info("ussd session ended", "state", "abandoned", "at", st.node())
+		st.Ended = true
+		st.Screen = e.end(st.Lang, "ussd.session.ended", nil)
+		if err := e.store.save(ctx, k, st, rev); !errors.Is(err, errRaced) {
+			if err != nil {
+				log.Error("session store", "err", err)
+			}
+			return
+		}
+	}
+}
+
+func validAggregator(a string) bool {
+	if a == "" || len(a) > 32 {
+		return false
+	}
+	for _, c := range a {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// hintLang is the language for a phone with no account yet.
+func hintLang(hint string) string {
+	if hint == "" {
+		return locales.Default
+	}
+	return locales.Match(hint)
+}
+
+// start opens a session: who is dialling decides the menu.
+func (e *Engine) start(ctx context.Context, k, phone string, h Hop) *state {
+	st := &state{Phone: phone, Lang: hintLang(h.Language), Seq: h.Seq}
+	e.history(st, k, h)
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.WalletTimeout)
+	defer cancel()
+	p, err := e.cfg.Wallet.Lookup(wctx, phone)
+	switch {
+	case wallet.ErrorCode(err) == wallet.CodeNotFound:
+		st.Kind = kindUnregistered
+	case err != nil:
+		st.Path = []string{rootUnregistered}
+		e.finish(st, e.fatal(st.Lang, err))
+		return st
+	default:
+		if p.Language != "" {
+			st.Lang = p.Language
+		}
+		st.Name = screenName(p.Name)
+		switch {
+		case p.Status == wallet.StatusFrozen:
+			st.Path = []string{rootUnregistered}
+			e.finish(st, e.end(st.Lang, "error.account_frozen", nil))
+			return st
+		case p.Status == wallet.StatusPINLocked:
+			st.Path = []string{rootUnregistered}
+			e.finish(st, e.end(st.Lang, "error.pin_locked", nil))
+			return st
+		case !p.HasPIN:
+			st.Kind = kindSetup
+		case p.Kind == wallet.KindAgent:
+			st.Kind = kindAgent
+		case p.Kind == wallet.KindCustomer:
+			st.Kind = kindCustomer
+		default:
+			// A merchant's contact phone is not a wallet: it has no menu.
+			st.Path = []string{rootUnregistered}
+			e.finish(st, e.end(st.Lang, "error.wrong_kind", nil))
+			return st
+		}
+	}
+	st.Path = []string{roots[st.Kind]}
+	t := &turn{e: e, st: st, key: k}
+	t.show("")
+	return st
+}
+
+// step applies one input to the session.
+func (e *Engine) step(ctx context.Context, k string, prev *state, input string, h Hop) *state {
+	st := prev.clone()
+	st.Hops++
+	st.LastMAC = seal(e.cfg.Key, k, input)
+	e.history(st, k, h)
+	if h.Seq > 0 {
+		st.Seq = h.Seq
+	}
+	t := &turn{e: e, st: st, key: k, ctx: ctx}
+	t.handle(input)
+	return st
+}
+
+// history keeps the keyed hash of h's history, when it has one.
+func (e *Engine) history(st *state, k string, h Hop) {
+	if h.History != "" {
+		st.HistLen, st.HistMAC = len(h.History), seal(e.cfg.Key, k, h.History)
+	}
+}
+
+func (st *state) clone() *state {
+	c := *st
+	c.Path = append([]string(nil), st.Path...)
+	c.Vals = make(map[string]string, len(st.Vals))
+	for k, v := range st.Vals {
+		c.Vals[k] = v
+	}
+	return &c
+}
+
+// finish ends the session with s.
+func (e *Engine) finish(st *state, s Screen) {
+	st.Screen, st.Ended = s, true
+	st.Seal, st.Proof, st.Vals = "", "", nil
+}
+
+// end renders an END screen.
+func (e *Engine) end(lang, id string, data map[string]any) Screen {
+	return Screen{Text: e.cfg.Locales.Render(lang, id, data), End: true}
+}
+
+// fatal is the END screen for a failure that is not the person's doing.
+func (e *Engine) fatal(lang string, err error) Screen {
+	if c := wallet.ErrorCode(err); c == wallet.CodeUnavailable || c == wallet.CodeInternal {
+		return e.end(lang, "error."+string(c), nil)
+	}
+	return e.end(lang, "error.unavailable", nil)
+}
+
+// money formats an amount for the session's language.
+func (e *Engine) money(lang string, minor int64) string {
+	return locales.FormatMoney(lang, e.cfg.Currency, minor)
+}
+
+// idempotencyKey is a money step's key: the same hop, answered twice or by
+// two gateways, asks the wallet once; a later hop (a new PIN try after a
+// wrong one) is a new command.
+func idempotencyKey(sessionKey string, hop int) string {
+	return "ussd:" + sessionKey + ":" + strconv.Itoa(hop)
+}
+
+// screenName is a registered name as a screen shows it: GSM-7 and at most
+// locales.MaxNameChars characters.
+func screenName(name string) string {
+	r := []rune(locales.ToGSM7(strings.TrimSpace(name)))
+	if len(r) > locales.MaxNameChars {
+		r = r[:locales.MaxNameChars]
+	}
+	return strings.TrimSpace(string(r))
+}
