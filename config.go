@@ -20,6 +20,8 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
@@ -34,6 +36,14 @@ const (
 	pinTriesMaxAllowed = 10
 	// streamReplicasMax is JetStream's own ceiling on stream replicas.
 	streamReplicasMax = 5
+	// sessionTTLMin and sessionTTLMax bound --session-ttl: a person needs
+	// about 30 s per screen, and aggregators close a session after 180 s,
+	// so state kept much longer only answers hops that will never come.
+	sessionTTLMin = 30 * time.Second
+	sessionTTLMax = 10 * time.Minute
+	// walletTimeoutMax bounds --wallet-timeout: the answer must still reach
+	// the aggregator within its 15 s, after the session store's round trips.
+	walletTimeoutMax = 10 * time.Second
 )
 
 // Config is the command's configuration, from flags and KIBUBU_* variables.
@@ -53,14 +63,19 @@ type Config struct {
 	PepperFile     string // the secret PIN pepper; generated if absent
 	PINLength      int
 	PINTries       int
-	TZ             string // IANA time zone in which days (daily limits) start
-	LogLevel       string // debug, info, warn or error
+	TZ             string        // IANA time zone in which days (daily limits) start
+	LogLevel       string        // debug, info, warn or error
+	SessionKeyFile string        // the secret sealing a new PIN between USSD hops; generated if absent
+	SessionTTL     time.Duration // how long a USSD session's state outlives its last hop
+	WalletTimeout  time.Duration // how long a USSD hop waits for the wallet before "we will send an SMS"
+	USSDAuth       string        // per-aggregator shared secrets and IP allow-lists (gateway.ParseUSSDAuth)
 
 	// Resolved by validate.
 	currency wallet.Currency
 	tariff   wallet.Tariff
 	location *time.Location
 	logLevel slog.Level
+	ussdAuth map[string]gateway.USSDAuth
 }
 
 // DefaultConfig returns the built-in defaults: everything in ./data, HTTP
@@ -77,6 +92,8 @@ func DefaultConfig() Config {
 		PINTries:       3,
 		TZ:             "Africa/Nairobi",
 		LogLevel:       "info",
+		SessionTTL:     sessions.DefaultTTL,
+		WalletTimeout:  sessions.DefaultWalletTimeout,
 	}
 }
 
@@ -88,21 +105,42 @@ func (c *Config) connFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSPrefix, "nats-prefix", c.NATSPrefix, "`prefix` of every wallet subject and of the event stream, so deployments can share one NATS (letters, digits, - and _)")
 }
 
-// serverFlags registers the flags of the commands that run the wallet.
+// serverFlags registers the flags of kibubu serve and kibubu wallet.
 func (c *Config) serverFlags(fs *flag.FlagSet) {
 	c.connFlags(fs)
-	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `address` (health now; USSD, SMS and the merchant API later)")
+	c.httpFlags(fs)
 	fs.StringVar(&c.DB, "db", c.DB, "SQLite database `path`, or a postgres:// URL (default <data>/kibubu.db)")
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "loopback `address` the embedded NATS listens on; port 0 picks a free port")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "`replicas` of the wallet event stream (3 on a NATS cluster; 1 embedded)")
 	fs.StringVar(&c.Currency, "currency", c.Currency, "ISO 4217 currency `code`")
-	fs.StringVar(&c.Region, "region", c.Region, "ISO 3166 `region` for phone numbers written without a country code")
 	fs.StringVar(&c.Tariff, "tariff", c.Tariff, "tariff TOML `file` (default the built-in, M-Pesa-shaped tariff)")
 	fs.StringVar(&c.PepperFile, "pepper-file", c.PepperFile, "secret PIN pepper `file`, 32 bytes, mode 0600; generated if absent (default <data>/pepper)")
 	fs.IntVar(&c.PINLength, "pin-length", c.PINLength, "PIN `digits`, 4 to 8")
 	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, "wrong PINs in a row before an account locks, 1 to 10")
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` in which days, and so daily limits, start")
+	c.ussdFlags(fs)
+}
+
+// httpFlags registers the flags of every command that serves HTTP.
+func (c *Config) httpFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `address`: USSD aggregators, health and metrics")
+	fs.StringVar(&c.Region, "region", c.Region, "ISO 3166 `region` for phone numbers written without a country code")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn or error")
+}
+
+// ussdFlags registers the USSD gateway's flags (kibubu serve and kibubu gateway).
+func (c *Config) ussdFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.SessionKeyFile, "session-key-file", c.SessionKeyFile, "secret `file`, 32 bytes, mode 0600, sealing a new PIN between USSD hops; every gateway needs the same one; generated if absent (default <data>/session.key)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a USSD session's state outlives its last hop")
+	fs.DurationVar(&c.WalletTimeout, "wallet-timeout", c.WalletTimeout, "how long a USSD hop waits for the wallet before ending with \"we will send you an SMS\"")
+	fs.StringVar(&c.USSDAuth, "ussd-auth", c.USSDAuth, "per-aggregator `spec` of shared secrets and IP allow-lists, e.g. africastalking:secret=S,allow=196.201.214.0/24 (default: none)")
+}
+
+// gatewayFlags registers kibubu gateway's flags.
+func (c *Config) gatewayFlags(fs *flag.FlagSet) {
+	c.connFlags(fs)
+	c.httpFlags(fs)
+	c.ussdFlags(fs)
 }
 
 // envName is the environment variable of a flag: --nats-creds is KIBUBU_NATS_CREDS.
@@ -198,6 +236,18 @@ func (c *Config) validate() error {
 	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
+	if c.SessionKeyFile == "" {
+		c.SessionKeyFile = filepath.Join(c.Data, "session.key")
+	}
+	if c.SessionTTL < sessionTTLMin || c.SessionTTL > sessionTTLMax {
+		return fmt.Errorf("--session-ttl %s: must be %s to %s", c.SessionTTL, sessionTTLMin, sessionTTLMax)
+	}
+	if c.WalletTimeout <= 0 || c.WalletTimeout > walletTimeoutMax {
+		return fmt.Errorf("--wallet-timeout %s: must be more than 0 and at most %s, inside the aggregator's 15 s", c.WalletTimeout, walletTimeoutMax)
+	}
+	if c.ussdAuth, err = gateway.ParseUSSDAuth(c.USSDAuth); err != nil {
+		return fmt.Errorf("--ussd-auth: %w", err)
+	}
 	return nil
 }
 
@@ -267,46 +317,60 @@ func redact(s string) string {
 	return s
 }
 
-// loadPepper reads the PIN pepper, generating it if the file is absent. It
-// refuses a pepper others may read or of the wrong length: a leaked pepper
-// makes every stored PIN hash searchable in milliseconds.
+// loadPepper reads the PIN pepper, generating it if the file is absent. A
+// leaked pepper makes every stored PIN hash searchable in milliseconds.
 func loadPepper(path string, log *slog.Logger) ([]byte, error) {
+	return loadSecret(path, "pepper", wallet.PepperBytes, log,
+		"generated a new PIN pepper; keep it with the database: PINs set under another pepper no longer verify")
+}
+
+// loadSessionKey reads the key sealing new PINs between USSD hops,
+// generating it if the file is absent.
+func loadSessionKey(path string, log *slog.Logger) ([]byte, error) {
+	return loadSecret(path, "session key", sessions.KeyBytes, log,
+		"generated a new USSD session key; give every gateway the same file, or a PIN chosen on one cannot be confirmed on another")
+}
+
+// loadSecret reads a secret of size random bytes, generating it (and
+// logging generated) if the file is absent. It refuses a file others may
+// read or of the wrong length.
+func loadSecret(path, what string, size int, log *slog.Logger, generated string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return generatePepper(path, log)
+		return generateSecret(path, what, size, log, generated)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pepper: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("pepper %s is not a regular file", path)
+		return nil, fmt.Errorf("%s %s is not a regular file", what, path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("pepper %s has mode %04o: it must not be readable by group or others (chmod 600 %s)", path, perm, path)
+		return nil, fmt.Errorf("%s %s has mode %04o: it must not be readable by group or others (chmod 600 %s)", what, path, perm, path)
 	}
 	p, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("pepper: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if len(p) != wallet.PepperBytes {
-		return nil, fmt.Errorf("pepper %s is %d bytes; it must be exactly %d random bytes", path, len(p), wallet.PepperBytes)
+	if len(p) != size {
+		return nil, fmt.Errorf("%s %s is %d bytes; it must be exactly %d random bytes", what, path, len(p), size)
 	}
 	return p, nil
 }
 
-func generatePepper(path string, log *slog.Logger) ([]byte, error) {
-	p := make([]byte, wallet.PepperBytes)
+func generateSecret(path, what string, size int, log *slog.Logger, generated string) ([]byte, error) {
+	p := make([]byte, size)
 	rand.Read(p) // never fails (crypto/rand panics rather than return short)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("pepper: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	// O_EXCL: never overwrite a pepper another process just wrote.
+	// O_EXCL: never overwrite a secret another process just wrote.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return loadPepper(path, log)
+		return loadSecret(path, what, size, log, generated)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pepper: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	_, err = f.Write(p)
 	if err == nil {
@@ -317,9 +381,9 @@ func generatePepper(path string, log *slog.Logger) ([]byte, error) {
 	}
 	if err != nil {
 		os.Remove(path)
-		return nil, fmt.Errorf("pepper: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	log.Warn("generated a new PIN pepper; keep it with the database: PINs set under another pepper no longer verify", "file", path)
+	log.Warn(generated, "file", path)
 	return p, nil
 }
 

@@ -14,16 +14,20 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -34,6 +38,9 @@ const (
 	// shutdown; it stays well under Kubernetes' 30 s termination grace so
 	// the wallet's own drain still fits.
 	httpShutdownTimeout = 10 * time.Second
+	// sessionsCloseTimeout bounds waiting at shutdown for the goroutines
+	// resolving pending USSD money steps.
+	sessionsCloseTimeout = 5 * time.Second
 	// startTimeout bounds the start: opening and migrating the database,
 	// starting or reaching NATS, creating the event stream.
 	startTimeout = time.Minute
@@ -49,6 +56,9 @@ const (
 	// RoleWallet runs only the wallet service, its event relay and the
 	// health endpoints, against an external NATS: the production shape.
 	RoleWallet Role = "wallet"
+	// RoleGateway runs only the HTTP gateway (the USSD adapters and session
+	// engine) against an external NATS; any number serve one wallet.
+	RoleGateway Role = "gateway"
 )
 
 // Main is the running program: tests start it on port 0 with a temporary
@@ -63,14 +73,15 @@ type Main struct {
 	closeErr  error
 	failed    chan error // a part stopped on its own
 
-	httpLn  net.Listener
-	httpSrv *http.Server
-	nats    *embeddedNATS
-	nc      *nats.Conn
-	ncDone  chan struct{} // closed when nc is closed
-	natsURL string
-	store   *store.Store
-	svc     micro.Service
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	nats     *embeddedNATS
+	nc       *nats.Conn
+	ncDone   chan struct{} // closed when nc is closed
+	natsURL  string
+	store    *store.Store
+	svc      micro.Service
+	sessions *sessions.Engine
 
 	stopWallet  context.CancelFunc
 	walletDone  chan struct{}
@@ -94,8 +105,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	if m.Role == RoleWallet && c.NATS == "" {
-		return errors.New("wallet needs an external NATS: give --nats (or KIBUBU_NATS)")
+	if m.Role != RoleServe && c.NATS == "" {
+		return fmt.Errorf("%s needs an external NATS: give --nats (or KIBUBU_NATS)", m.Role)
 	}
 	defer func() {
 		if err != nil {
@@ -109,27 +120,34 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("--data: %w", err)
 	}
 	// The embedded NATS store and a SQLite database belong to one process;
-	// wallets on an external NATS and PostgreSQL may share a data dir (and
-	// its pepper).
-	if c.NATS == "" || !isPostgres(c.DB) {
+	// wallets on an external NATS and PostgreSQL, and gateways, may share a
+	// data dir (and its pepper or session key).
+	if c.NATS == "" || (m.Role != RoleGateway && !isPostgres(c.DB)) {
 		if m.lock, err = lockDataDir(c.Data); err != nil {
 			return err
 		}
-	}
-	pepper, err := loadPepper(c.PepperFile, m.Log)
-	if err != nil {
-		return err
 	}
 	// Listen first: a port in use is the commonest mistake, and it should
 	// fail before the database is touched.
 	if m.httpLn, err = net.Listen("tcp", c.HTTP); err != nil {
 		return fmt.Errorf("--http %s: %w", c.HTTP, err)
 	}
-	if m.store, err = store.Open(ctx, c.DB); err != nil {
-		return fmt.Errorf("--db %s: %w", redact(c.DB), err)
+	checks := gateway.Checks{}
+	metrics := gateway.NewMetrics()
+	if m.Role != RoleGateway {
+		if m.store, err = store.Open(ctx, c.DB); err != nil {
+			return fmt.Errorf("--db %s: %w", redact(c.DB), err)
+		}
+		checks["database"] = m.store.Ping
 	}
 	if err := m.connectNATS(); err != nil {
 		return err
+	}
+	checks["nats"] = func(ctx context.Context) error {
+		if s := m.nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("nats connection is %s", s)
+		}
+		return m.nc.FlushWithContext(ctx)
 	}
 	js, err := jetstream.New(m.nc)
 	if err != nil {
@@ -139,12 +157,48 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.nats != nil {
 		replicas = 1 // one embedded server holds one copy
 	}
+	e := gateway.New(m.Log.With("component", "http"))
+	if m.Role != RoleGateway {
+		if err := m.startWallet(ctx, js, replicas, metrics); err != nil {
+			return err
+		}
+	}
+	if m.Role != RoleWallet {
+		if err := m.startSessions(ctx, js, replicas, e); err != nil {
+			return err
+		}
+	}
+	gateway.MountHealth(e, checks, m.Log.With("component", "http"))
+	gateway.MountMetrics(e, metrics)
+	m.httpSrv = gateway.NewServer(e, m.Log.With("component", "http"))
+	m.httpStopped = make(chan struct{})
+	go func() {
+		defer close(m.httpStopped)
+		if err := m.httpSrv.Serve(m.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			m.fail(fmt.Errorf("http: %w", err))
+		}
+	}()
+	if m.Role == RoleServe {
+		// kibubu dial finds the server through the data dir.
+		if err := writeHTTPURL(c.Data, m.HTTPAddr()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startWallet starts the wallet writer, its NATS service and its event relay.
+func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas int, metrics *gateway.Metrics) error {
+	c := &m.Config
+	pepper, err := loadPepper(c.PepperFile, m.Log)
+	if err != nil {
+		return err
+	}
 	prefix := natsapi.WithPrefix(c.NATSPrefix)
 	if _, err := natsapi.EnsureStream(ctx, js, replicas, prefix); err != nil {
 		return err
 	}
 	relay := natsapi.NewRelay(m.store, js, m.Log.With("component", "relay"), prefix)
-	metrics := gateway.NewMetrics()
 	w, err := wallet.New(ctx, m.store, wallet.Config{
 		Currency: c.currency, Region: c.Region, Tariff: c.tariff, Pepper: pepper,
 		PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location,
@@ -173,26 +227,91 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.fail(fmt.Errorf("event relay: %w", err))
 		}
 	}()
+	return nil
+}
 
-	e := gateway.New(m.Log.With("component", "http"))
-	gateway.MountHealth(e, gateway.Checks{
-		"nats": func(ctx context.Context) error {
-			if s := m.nc.Status(); s != nats.CONNECTED {
-				return fmt.Errorf("nats connection is %s", s)
-			}
-			return m.nc.FlushWithContext(ctx)
-		},
-		"database": m.store.Ping,
-	}, m.Log.With("component", "http"))
-	gateway.MountMetrics(e, metrics)
-	m.httpSrv = gateway.NewServer(e, m.Log.With("component", "http"))
-	m.httpStopped = make(chan struct{})
-	go func() {
-		defer close(m.httpStopped)
-		if err := m.httpSrv.Serve(m.httpLn); !errors.Is(err, http.ErrServerClosed) {
-			m.fail(fmt.Errorf("http: %w", err))
+// startSessions starts the USSD session engine on the session bucket and
+// mounts the aggregator adapters on e. A gateway learns the currency and
+// PIN length from the wallet, waiting for one to answer within the start.
+func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replicas int, e *echo.Echo) error {
+	c := &m.Config
+	key, err := loadSessionKey(c.SessionKeyFile, m.Log)
+	if err != nil {
+		return err
+	}
+	client := natsapi.NewClient(m.nc, 0, natsapi.WithPrefix(c.NATSPrefix))
+	cur, pinLength := c.currency, c.PINLength
+	if m.Role == RoleGateway {
+		tr, err := waitForWallet(ctx, client, m.Log)
+		if err != nil {
+			return err
 		}
-	}()
+		cur, pinLength = tr.Currency, tr.PINLength
+	}
+	kv, err := sessions.EnsureBucket(ctx, js, c.NATSPrefix, c.SessionTTL, replicas)
+	if err != nil {
+		return err
+	}
+	cat, err := locales.New()
+	if err != nil {
+		return err
+	}
+	log := m.Log.With("component", "sessions")
+	m.sessions, err = sessions.New(sessions.Config{
+		Wallet: client, Bucket: kv, Locales: cat, Currency: cur, Region: c.Region, PINLength: pinLength,
+		Key: key, Location: c.location, WalletTimeout: c.WalletTimeout, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	if len(c.ussdAuth) == 0 && !loopbackListen(c.HTTP) {
+		m.Log.Warn("the USSD endpoints accept requests from anyone: give --ussd-auth a secret or an IP allow-list per aggregator")
+	}
+	gateway.MountUSSD(e, m.sessions, c.ussdAuth, m.Log.With("component", "ussd"))
+	return nil
+}
+
+// walletRetryInterval paces a gateway's start while no wallet answers.
+const walletRetryInterval = time.Second
+
+// waitForWallet asks the wallet for its settings until one answers or ctx ends.
+func waitForWallet(ctx context.Context, client *natsapi.Client, log *slog.Logger) (*natsapi.TariffReply, error) {
+	for {
+		tr, err := client.Tariff(ctx)
+		if err == nil {
+			return tr, nil
+		}
+		if wallet.ErrorCode(err) != wallet.CodeUnavailable {
+			return nil, fmt.Errorf("wallet settings: %w", err)
+		}
+		log.Info("waiting for a wallet to answer on NATS")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no wallet answered on NATS during the start: %w", err)
+		case <-time.After(walletRetryInterval):
+		}
+	}
+}
+
+// loopbackListen reports whether addr listens on loopback only.
+func loopbackListen(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// httpURLFile, in the data dir, holds the URL kibubu serve answers HTTP on.
+const httpURLFile = "http.url"
+
+func writeHTTPURL(dataDir, addr string) error {
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	u := "http://" + net.JoinHostPort(host, port) + "\n"
+	if err := os.WriteFile(filepath.Join(dataDir, httpURLFile), []byte(u), 0o600); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
 	return nil
 }
 
@@ -282,6 +401,13 @@ func (m *Main) close() error {
 	} else if m.httpLn != nil {
 		m.httpLn.Close()
 	}
+	if m.sessions != nil {
+		// Pending money steps are already in the wallet's queue or will be
+		// retried by nobody: either way at most once.
+		ctx, cancel := context.WithTimeout(context.Background(), sessionsCloseTimeout)
+		m.sessions.Close(ctx)
+		cancel()
+	}
 	if m.svc != nil {
 		if err := m.svc.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stop wallet service: %w", err))
@@ -358,7 +484,10 @@ const usage = `Kibubu: mobile money for feature phones.
 Usage:
   kibubu [serve] [flags]       run everything in one process (embedded NATS, SQLite, HTTP)
   kibubu wallet --nats URL     run only the wallet service against an external NATS
+  kibubu gateway --nats URL    run only the HTTP gateway (USSD) against an external NATS
+  kibubu dial [flags] *334#    a phone in the terminal: dial the USSD menu of a running server
   kibubu bench [flags]         measure transfers per second
+  kibubu bench ussd [flags]    measure USSD hops per second
 
 Operator commands (they find the server through <data>/nats.json, or --nats):
   kibubu agent add --phone P --name N                   open an agent; prints the agent number
@@ -399,6 +528,10 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 		return serve(ctx, stop, RoleServe, args, stdout, stderr)
 	case "wallet":
 		return serve(ctx, stop, RoleWallet, args, stdout, stderr)
+	case "gateway":
+		return serve(ctx, stop, RoleGateway, args, stdout, stderr)
+	case "dial":
+		return runDial(ctx, args, os.Stdin, stdout)
 	case "bench":
 		return runBench(ctx, args)
 	}
@@ -412,10 +545,16 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 func serve(ctx context.Context, stop func(), role Role, args []string, stdout, stderr io.Writer) error {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet(string(role), flag.ContinueOnError)
-	cfg.serverFlags(fs)
-	synopsis := "kibubu serve [flags]\n\nRuns everything in one process: NATS (embedded unless --nats), the wallet, its event relay and HTTP.\n"
-	if role == RoleWallet {
+	synopsis := "kibubu serve [flags]\n\nRuns everything in one process: NATS (embedded unless --nats), the wallet, its event relay, the USSD gateway and HTTP.\n"
+	switch role {
+	case RoleWallet:
+		cfg.serverFlags(fs)
 		synopsis = "kibubu wallet --nats URL [flags]\n\nRuns the wallet service, its event relay and the health endpoints against an external NATS.\n"
+	case RoleGateway:
+		cfg.gatewayFlags(fs)
+		synopsis = "kibubu gateway --nats URL [flags]\n\nRuns the HTTP gateway (USSD aggregators, health, metrics) against an external NATS and a running wallet.\n"
+	default:
+		cfg.serverFlags(fs)
 	}
 	if err := parseFlags(fs, args, synopsis, stdout); err != nil || fs.NArg() > 0 {
 		if err == nil {
