@@ -255,25 +255,11 @@ func ussdBenchLoad(ctx context.Context, hc *http.Client, base string, phones []s
 				if to >= from {
 					to++
 				}
-				amount := strconv.Itoa(10 + rng.IntN(90))
 				id := fmt.Sprintf("bench-%d", sessionN.Add(1))
-				inputs := []string{"1", "0" + phones[to][4:], amount, "1", ussdBenchPIN}
-				var screen string
-				for i := 0; i <= len(inputs) && ctx.Err() == nil; i++ {
-					form := url.Values{"sessionId": {id}, "serviceCode": {"*334#"}, "phoneNumber": {phones[from]},
-						"networkCode": {"63902"}, "text": {strings.Join(inputs[:i], "*")}}
-					t0 := time.Now()
-					screen, err = ussdBenchHop(hc, base, form)
-					if err != nil {
-						break
-					}
-					h.record(time.Since(t0))
-					hops++
-				}
+				var n int64
+				n, err = ussdSendSession(ctx, hc, base, id, phones[from], phones[to], 10+rng.IntN(90), h.record)
+				hops += n
 				if err == nil && ctx.Err() == nil {
-					if !strings.HasPrefix(screen, "END ") || !strings.Contains(screen, "confirmed") {
-						err = fmt.Errorf("session %s ended %q", id, screen)
-					}
 					sessions++
 				}
 			}
@@ -293,6 +279,33 @@ func ussdBenchLoad(ctx context.Context, hc *http.Client, base string, phones []s
 	wg.Wait()
 	res.elapsed = time.Since(start)
 	return res
+}
+
+// ussdSendSession runs one send-money session (six hops) from one phone to
+// another, calling record with each hop's latency, and returns the hops
+// answered. It stops early, without error, when ctx ends.
+func ussdSendSession(ctx context.Context, hc *http.Client, base, id, from, to string, major int, record func(time.Duration)) (int64, error) {
+	inputs := []string{"1", "0" + to[4:], strconv.Itoa(major), "1", ussdBenchPIN}
+	var hops int64
+	var screen string
+	for i := 0; i <= len(inputs); i++ {
+		if ctx.Err() != nil {
+			return hops, nil
+		}
+		form := url.Values{"sessionId": {id}, "serviceCode": {"*334#"}, "phoneNumber": {from},
+			"networkCode": {"63902"}, "text": {strings.Join(inputs[:i], "*")}}
+		t0 := time.Now()
+		var err error
+		if screen, err = ussdBenchHop(hc, base, form); err != nil {
+			return hops, err
+		}
+		record(time.Since(t0))
+		hops++
+	}
+	if !strings.HasPrefix(screen, "END ") || !strings.Contains(screen, "confirmed") {
+		return hops, fmt.Errorf("session %s ended %q", id, screen)
+	}
+	return hops, nil
 }
 
 func ussdBenchHop(hc *http.Client, base string, form url.Values) (string, error) {
