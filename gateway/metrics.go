@@ -1,18 +1,22 @@
 package gateway
 
 import (
+	"context"
+	"time"
+
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 )
 
 const metricsPath = "/metrics"
 
 // Metrics is the process's Prometheus registry: the Go runtime and process
-// collectors, and the wallet writer's batches.
+// collectors, the wallet writer's batches, and the USSD hops.
 type Metrics struct {
 	reg        *prometheus.Registry
 	batchOps   prometheus.Histogram
@@ -20,6 +24,9 @@ type Metrics struct {
 	transfers  prometheus.Counter
 	rejections prometheus.Counter
 	failures   prometheus.Counter
+	hops       *prometheus.CounterVec
+	hopTime    *prometheus.HistogramVec
+	ends       *prometheus.CounterVec
 }
 
 // NewMetrics returns a registry with the standard collectors.
@@ -39,9 +46,20 @@ func NewMetrics() *Metrics {
 		transfers:  prometheus.NewCounter(prometheus.CounterOpts{Name: "kibubu_wallet_transfers_total", Help: "Transfers posted."}),
 		rejections: prometheus.NewCounter(prometheus.CounterOpts{Name: "kibubu_wallet_rejections_total", Help: "Money commands refused (insufficient funds, limits, frozen accounts…)."}),
 		failures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "kibubu_wallet_batch_failures_total", Help: "Batches that did not commit; their callers were told to retry."}),
+		hops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kibubu_ussd_hops_total",
+			Help: "USSD hops answered, by aggregator and result: continue (a screen waiting for input), end, or bad (a refused request)."},
+			[]string{"aggregator", "result"}),
+		hopTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kibubu_ussd_hop_seconds",
+			Help:    "Time the session engine took to answer a hop, wallet calls included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14), // 1 ms … 8 s; aggregators give up at 15 s
+		}, []string{"aggregator"}),
+		ends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kibubu_ussd_session_ends_total",
+			Help: "End-of-session notices from aggregators, by aggregator and their status (Success, Incomplete, Failed, timeout…)."},
+			[]string{"aggregator", "status"}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.batchOps, m.batchTime, m.transfers, m.rejections, m.failures)
+		m.batchOps, m.batchTime, m.transfers, m.rejections, m.failures, m.hops, m.hopTime, m.ends)
 	return m
 }
 
@@ -54,6 +72,53 @@ func (m *Metrics) ObserveBatch(s wallet.BatchStats) {
 	if s.Failed {
 		m.failures.Inc()
 	}
+}
+
+// ObserveUSSD returns u counting its hops and their latency, and the
+// aggregators' end-of-session notices.
+func (m *Metrics) ObserveUSSD(u USSD) USSD { return observedUSSD{u, m} }
+
+type observedUSSD struct {
+	u USSD
+	m *Metrics
+}
+
+// maxStatusLabelBytes bounds an aggregator's status as a label value: the
+// statuses are short words, and a label must not carry arbitrary input.
+const maxStatusLabelBytes = 16
+
+func (o observedUSSD) Hop(ctx context.Context, h sessions.Hop) (sessions.Screen, error) {
+	start := time.Now()
+	s, err := o.u.Hop(ctx, h)
+	result := "continue"
+	switch {
+	case err != nil:
+		result = "bad"
+	case s.End:
+		result = "end"
+	}
+	o.m.hops.WithLabelValues(h.Aggregator, result).Inc()
+	o.m.hopTime.WithLabelValues(h.Aggregator).Observe(time.Since(start).Seconds())
+	return s, err
+}
+
+func (o observedUSSD) End(ctx context.Context, e sessions.End) {
+	status := e.Status
+	if len(status) > maxStatusLabelBytes || !isLabelWord(status) {
+		status = "other"
+	}
+	o.m.ends.WithLabelValues(e.Aggregator, status).Inc()
+	o.u.End(ctx, e)
+}
+
+// isLabelWord reports whether s is a plain word fit for a label value.
+func isLabelWord(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // MountMetrics mounts GET /metrics in the Prometheus text format.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 )
 
@@ -38,5 +40,46 @@ func TestMetrics(t *testing.T) {
 	}
 	if rec.Code != http.StatusOK {
 		t.Errorf("status %d", rec.Code)
+	}
+}
+
+func TestUSSDMetrics(t *testing.T) {
+	m := NewMetrics()
+	e := echo.New()
+	MountMetrics(e, m)
+	ctx := context.Background()
+	for _, c := range []struct {
+		screen sessions.Screen
+		err    error
+	}{
+		{sessions.Screen{Text: "menu"}, nil},
+		{sessions.Screen{Text: "menu"}, nil},
+		{sessions.Screen{Text: "done", End: true}, nil},
+		{sessions.Screen{}, sessions.ErrBadHop},
+	} {
+		u := m.ObserveUSSD(&fakeUSSD{screen: c.screen, err: c.err})
+		u.Hop(ctx, sessions.Hop{Aggregator: "hubtel"})
+	}
+	u := m.ObserveUSSD(&fakeUSSD{})
+	u.End(ctx, sessions.End{Aggregator: "africastalking", Status: "Incomplete"})
+	u.End(ctx, sessions.End{Aggregator: "africastalking", Status: "1*2580"}) // never a label
+
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`kibubu_ussd_hops_total{aggregator="hubtel",result="continue"} 2`,
+		`kibubu_ussd_hops_total{aggregator="hubtel",result="end"} 1`,
+		`kibubu_ussd_hops_total{aggregator="hubtel",result="bad"} 1`,
+		`kibubu_ussd_hop_seconds_count{aggregator="hubtel"} 4`,
+		`kibubu_ussd_session_ends_total{aggregator="africastalking",status="Incomplete"} 1`,
+		`kibubu_ussd_session_ends_total{aggregator="africastalking",status="other"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(string(body), "2580") {
+		t.Error("/metrics shows an input")
 	}
 }
