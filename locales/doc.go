@@ -52,6 +52,41 @@
 // handsets draw as ç), so the menus say "Versement" rather than "Dépôt" and
 // name the language "Francais".
 //
+// # SMS
+//
+// An SMS receipt is sms.receipt.<transfer kind>.<role>
+// (sms.receipt.send.sender, sms.receipt.till.merchant), kind RCPT, one for
+// each party a kind of transfer concerns; a reply to an SMS keyword is
+// sms.<reply> (sms.help, sms.confirm.send), kind SMS; sms.usage.<keyword>
+// (PART) is how a keyword with arguments is written, the Usage of
+// sms.malformed. The keyword aliases of each language are listed in the
+// description of sms.help. An SMS is not a screen: the tests render each
+// with the longest data and check that it is GSM-7 and within its SMS parts
+// (Segments): one (160 septets) for the customer's receipts of a send,
+// deposit, withdrawal, till payment and airtime, and for every reply but
+// sms.mini; two (306) for the rest: pay-bill payers (one up to a 13-character
+// account), reversals, and agents', merchants' and businesses' receipts,
+// whose balances no limit bounds (tested up to wallet.MaxAmount). Beyond the
+// data above:
+//
+//   - Date: dd/mm/yy and Time: HH:MM (24 h), in the wallet's time zone;
+//   - Number: the counterparty's agent, till or business number; in a
+//     reversal Phone is the counterparty's Party.Number (a phone, or such a
+//     number);
+//   - Account: also a float's bank reference; the wallet allows 32 bytes,
+//     so clip to MaxAccountChars (and refuse longer ones in a BILL command);
+//   - Balance: the party's own balance after the transfer: the BalanceAfter
+//     of its last posting in the transfer, since a fee or commission leg
+//     follows the principal; an agent's is its float;
+//   - Fee: shown even when zero ("KES 0.00"), as M-Pesa does; the fee a
+//     merchant or business pays appears only in its own receipt;
+//   - Minutes: the PIN reply window, 2 to 99; Code: the USSD code to dial,
+//     at most 12 characters; Usage: an sms.usage.* of the same language;
+//     Statement: the mini statement as USSD composes it.
+//
+// The budgets assume names of letters: ToGSM7 keeps the extension-table
+// characters ^ { } \ [ ~ ] | €, which cost two septets each.
+//
 // # Languages
 //
 // English is the default and the fallback. A user's language is chosen once
