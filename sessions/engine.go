@@ -406,11 +406,14 @@ func idempotencyKey(sessionKey string, hop int) string {
 }
 
 // screenName is a registered name as a screen shows it: GSM-7 and at most
-// locales.MaxNameChars characters.
+// locales.MaxNameChars septets (€ [ ] { } ~ ^ \ | take two each).
 func screenName(name string) string {
 	r := []rune(locales.ToGSM7(strings.TrimSpace(name)))
-	if len(r) > locales.MaxNameChars {
-		r = r[:locales.MaxNameChars]
+	for len(r) > 0 {
+		if n, _ := locales.Septets(string(r)); n <= locales.MaxNameChars {
+			break
+		}
+		r = r[:len(r)-1]
 	}
 	return strings.TrimSpace(string(r))
 }

@@ -53,7 +53,8 @@ func readNumber(field string) func(*turn, string) string {
 
 func readAccount(t *turn, in string) string {
 	in = strings.TrimSpace(in)
-	if in == "" || len([]rune(in)) > locales.MaxAccountChars || !locales.IsGSM7(in) || strings.ContainsAny(in, "\n\r") {
+	// Septets, not characters: € [ ] { } ~ ^ \ | take two each.
+	if n, ok := locales.Septets(in); in == "" || !ok || n > locales.MaxAccountChars || strings.ContainsAny(in, "\n\r\f") {
 		return "ussd.invalid.account"
 	}
 	t.set("account", in)

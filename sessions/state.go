@@ -54,7 +54,8 @@ type state struct {
 	LastMAC string `json:"last_mac,omitempty"`
 	Hops    int    `json:"hops"` // inputs handled: part of money steps' idempotency keys
 	Page    int    `json:"page,omitempty"`
-	Screen  Screen `json:"screen"` // the last answer, repeated for a repeated hop
+	Err     string `json:"err,omitempty"` // the re-prompt line above the screen, kept for its pages
+	Screen  Screen `json:"screen"`        // the last answer, repeated for a repeated hop
 	Ended   bool   `json:"ended,omitempty"`
 	Seal    string `json:"seal,omitempty"`
 	Proof   string `json:"proof,omitempty"`

@@ -31,7 +31,7 @@ func (t *turn) handle(input string) {
 		return
 	case input == navMore && st.Page+1 < t.pages():
 		st.Page++
-		t.show("")
+		t.show(st.Err)
 		return
 	}
 	st.Page = 0
@@ -85,6 +85,7 @@ func (t *turn) finish(s Screen) { t.e.finish(t.st, s) }
 
 // show renders the current node, with errLine above it when not empty.
 func (t *turn) show(errLine string) {
+	t.st.Err = errLine
 	pages := t.compose(errLine)
 	if t.st.Page >= len(pages) {
 		t.st.Page = len(pages) - 1
@@ -92,8 +93,8 @@ func (t *turn) show(errLine string) {
 	t.st.Screen = Screen{Text: pages[t.st.Page]}
 }
 
-// pages counts the current screen's pages.
-func (t *turn) pages() int { return len(t.compose("")) }
+// pages counts the pages of the screen shown, its re-prompt line included.
+func (t *turn) pages() int { return len(t.compose(t.st.Err)) }
 
 // compose renders the current node as one or more pages, each within
 // one USSD screen: the prompt's lines, then 98 More on every page but the
@@ -116,14 +117,25 @@ func (t *turn) compose(errLine string) []string {
 		return []string{whole}
 	}
 	more := t.text("ussd.nav.more", nil)
+	fits := func(lines ...string) bool { return locales.FitsScreen(strings.Join(lines, "\n")) }
 	var pages []string
 	var page []string
 	for _, l := range lines {
-		if len(page) > 0 && !locales.FitsScreen(strings.Join(append(page[:len(page):len(page)], l, more), "\n")) {
+		if len(page) > 0 && !fits(append(page[:len(page):len(page)], l, more)...) {
 			pages = append(pages, strings.Join(append(page, more), "\n"))
 			page = nil
 		}
 		page = append(page, l)
+	}
+	// The last page carries the navigation, longer than 98 More: move its
+	// last lines to a page of their own until it fits.
+	var rest []string
+	for len(page) > 1 && !fits(append(page[:len(page):len(page)], nav...)...) {
+		page, rest = page[:len(page)-1], append([]string{page[len(page)-1]}, rest...)
+	}
+	if len(rest) > 0 {
+		pages = append(pages, strings.Join(append(page, more), "\n"))
+		page = rest
 	}
 	return append(pages, strings.Join(append(page, nav...), "\n"))
 }

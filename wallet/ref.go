@@ -93,6 +93,13 @@ func ParseRef(s string) (int64, bool) {
 	if len(s) != refLength {
 		return 0, false
 	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			// Only ASCII: strings.ToUpper would turn a two-byte ı or ſ into
+			// a one-byte I or S, changing the length checked above.
+			return 0, false
+		}
+	}
 	var id int64
 	for _, c := range strings.ToUpper(s) {
 		switch c {
