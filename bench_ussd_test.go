@@ -21,7 +21,7 @@ func TestBenchUSSD(t *testing.T) {
 		t.Skip("runs the USSD bench for a few seconds")
 	}
 	var stdout, stderr bytes.Buffer
-	cfg := ussdBenchConfig{Phones: 20, Clients: 4, Duration: 500 * time.Millisecond}
+	cfg := ussdBenchConfig{Phones: 20, Clients: 4, Duration: 2 * time.Second} // long enough for a session under -race on a loaded machine
 	if err := benchUSSD(context.Background(), cfg, &stdout, &stderr); err != nil {
 		t.Fatalf("bench ussd: %v\n%s", err, stderr.String())
 	}

@@ -18,14 +18,23 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kibubu/kibubu/sessions"
+	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
 const (
 	// natsInfoFile, in the data dir, holds the embedded NATS's client URL
 	// and credentials, so operator commands find the running server.
 	natsInfoFile = "nats.json"
-	// natsUser is the one user of the embedded NATS.
+	// natsUser is the embedded NATS's operator user, with every permission:
+	// the wallet service, its event relay and the operator commands use it.
 	natsUser = "kibubu"
+	// natsGatewayUser is the embedded NATS's user for the USSD gateway (the
+	// session engine's wallet client and its bucket), with only the
+	// permissions gatewayPermissions lists: a bug or a hole in the part
+	// facing the aggregators cannot issue float or reset a PIN.
+	natsGatewayUser = "gateway"
 	// natsPasswordBytes of randomness: 192 bits, beyond any online guessing.
 	natsPasswordBytes = 24
 	// natsReadyTimeout bounds the embedded server's start; it takes
@@ -39,17 +48,21 @@ const (
 	natsDrainTimeout = 10 * time.Second
 )
 
-// natsInfo is the content of natsInfoFile.
+// natsInfo is the content of natsInfoFile. User and Password are the
+// operator's (operator commands read them); the gateway's are kept so that
+// its password, like the operator's, survives a restart.
 type natsInfo struct {
-	URL      string `json:"url"`
-	User     string `json:"user"`
-	Password string `json:"password"`
-	Prefix   string `json:"prefix,omitempty"` // --nats-prefix
+	URL             string `json:"url"`
+	User            string `json:"user"`
+	Password        string `json:"password"`
+	GatewayUser     string `json:"gateway_user"`
+	GatewayPassword string `json:"gateway_password"`
+	Prefix          string `json:"prefix,omitempty"` // --nats-prefix
 }
 
 // embeddedNATS is a NATS server in this process: JetStream on, its store
-// in the data dir, listening on loopback for operator commands, with one
-// generated user.
+// in the data dir, listening on loopback for operator commands, with two
+// generated users: natsUser and natsGatewayUser.
 type embeddedNATS struct {
 	srv  *server.Server
 	info natsInfo
@@ -71,14 +84,16 @@ func startEmbeddedNATS(dataDir, listen, prefix string, log *slog.Logger) (*embed
 		port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
 	}
 	infoPath := filepath.Join(dataDir, natsInfoFile)
-	password, err := natsPassword(infoPath)
-	if err != nil {
-		return nil, err
-	}
-	// The server keeps only a bcrypt hash of the password (and so does not
-	// warn about a plaintext one). MinCost: the password is 192 random bits,
+	info := natsPasswords(infoPath)
+	info.User, info.GatewayUser, info.Prefix = natsUser, natsGatewayUser, prefix
+	// The server keeps only a bcrypt hash of each password (and so does not
+	// warn about a plaintext one). MinCost: a password is 192 random bits,
 	// so no cost makes guessing it any harder, and every client connect pays it.
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(info.Password), bcrypt.MinCost)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	gatewayHash, err := bcrypt.GenerateFromPassword([]byte(info.GatewayPassword), bcrypt.MinCost)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
@@ -86,10 +101,13 @@ func startEmbeddedNATS(dataDir, listen, prefix string, log *slog.Logger) (*embed
 		ServerName: "kibubu",
 		Host:       host,
 		Port:       port,
-		Users:      []*server.User{{Username: natsUser, Password: string(hash)}},
-		JetStream:  true,
-		StoreDir:   filepath.Join(dataDir, "jetstream"),
-		NoSigs:     true, // this process handles signals and shuts the server down in order
+		Users: []*server.User{
+			{Username: natsUser, Password: string(hash)}, // no Permissions: every one
+			{Username: natsGatewayUser, Password: string(gatewayHash), Permissions: gatewayPermissions(prefix)},
+		},
+		JetStream: true,
+		StoreDir:  filepath.Join(dataDir, "jetstream"),
+		NoSigs:    true, // this process handles signals and shuts the server down in order
 		// Never Debug or Trace: a traced server logs message payloads, and
 		// a PIN verification carries a PIN.
 		Debug:                  false,
@@ -117,7 +135,8 @@ func startEmbeddedNATS(dataDir, listen, prefix string, log *slog.Logger) (*embed
 		return nil, fmt.Errorf("embedded NATS (--nats-listen %s): %s", listen, msg)
 	}
 	logs.started.Store(true)
-	e := &embeddedNATS{srv: srv, info: natsInfo{URL: srv.ClientURL(), User: natsUser, Password: password, Prefix: prefix}}
+	info.URL = srv.ClientURL()
+	e := &embeddedNATS{srv: srv, info: info}
 	if err := writeNATSInfo(infoPath, e.info); err != nil {
 		e.shutdown()
 		return nil, err
@@ -125,15 +144,71 @@ func startEmbeddedNATS(dataDir, listen, prefix string, log *slog.Logger) (*embed
 	return e, nil
 }
 
-// connect opens an in-process connection: no socket, but the same
-// authentication as any client.
+// connect opens an in-process connection as the operator user: no
+// socket, but the same authentication as any client.
 func (e *embeddedNATS) connect(name string, closed chan<- struct{}) (*nats.Conn, error) {
-	nc, err := nats.Connect(e.info.URL, nats.InProcessServer(e.srv), nats.UserInfo(e.info.User, e.info.Password),
+	return e.connectAs(e.info.User, e.info.Password, name, closed)
+}
+
+// connectGateway opens an in-process connection as the gateway user, with
+// only the permissions gatewayPermissions lists.
+func (e *embeddedNATS) connectGateway(name string, closed chan<- struct{}) (*nats.Conn, error) {
+	return e.connectAs(e.info.GatewayUser, e.info.GatewayPassword, name, closed)
+}
+
+func (e *embeddedNATS) connectAs(user, password, name string, closed chan<- struct{}) (*nats.Conn, error) {
+	nc, err := nats.Connect(e.info.URL, nats.InProcessServer(e.srv), nats.UserInfo(user, password),
 		nats.Name(name), nats.DrainTimeout(natsDrainTimeout), closedHandler(closed))
 	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: %w", err)
+		return nil, fmt.Errorf("embedded NATS as %s: %w", user, err)
 	}
 	return nc, nil
+}
+
+// gatewayPermissions are the gateway user's: request the wallet's
+// non-operator subjects (natsapi.OperatorSubjects are denied, as the
+// design asks of every deployment), keep USSD session state in its
+// key-value bucket, and receive replies. Nothing else: it cannot serve
+// (and so read) wallet requests, publish wallet events, or touch another
+// stream. prefix is --nats-prefix, which moves the wallet's subjects and
+// the bucket (sessions.EnsureBucket) alike.
+//
+// It needs no publish to _INBOX.>: it sends requests, it answers none.
+func gatewayPermissions(prefix string) *server.Permissions {
+	subject, bucket := natsapi.SubjectPrefix+".>", sessions.BucketName
+	deny := make([]string, 0, len(natsapi.OperatorSubjects))
+	for _, s := range natsapi.OperatorSubjects {
+		if prefix != "" {
+			s = prefix + "." + s
+		}
+		deny = append(deny, s)
+	}
+	if prefix != "" {
+		subject, bucket = prefix+"."+subject, bucket+"_"+prefix
+	}
+	stream := "KV_" + bucket // the stream nats.go keeps a bucket in
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{
+			Allow: []string{
+				subject,
+				// Exactly what nats.go's jetstream sends for what the
+				// session engine does: CreateOrUpdateKeyValue (account
+				// info, then update or else create the stream), Get (a
+				// direct get of a key's last value: the bucket's stream
+				// always allows direct gets, as CreateOrUpdateKeyValue sets
+				// them), and Create and Update (a publish on the key). Not
+				// stream info, message gets by sequence, consumers (Watch,
+				// Keys), purges or deletes.
+				"$JS.API.INFO",
+				"$JS.API.STREAM.CREATE." + stream,
+				"$JS.API.STREAM.UPDATE." + stream,
+				"$JS.API.DIRECT.GET." + stream + ".>",
+				"$KV." + bucket + ".>",
+			},
+			Deny: deny,
+		},
+		Subscribe: &server.SubjectPermission{Allow: []string{nats.InboxPrefix + ">"}},
+	}
 }
 
 func (e *embeddedNATS) shutdown() {
@@ -152,21 +227,29 @@ func closedHandler(ch chan<- struct{}) nats.Option {
 	}
 }
 
-// natsPassword returns the password in the existing info file, so
-// long-lived clients keep working across restarts, or a new one when there
-// is none or the file was readable by others (the password may have leaked).
-func natsPassword(path string) (string, error) {
+// natsPasswords returns the info with the operator and gateway passwords
+// of the existing info file, so long-lived clients keep working across
+// restarts. It generates a password the file lacks (a file written before
+// the gateway user), and both when there is no file or it was readable by
+// others (the passwords may have leaked).
+func natsPasswords(path string) natsInfo {
+	var old natsInfo
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 == 0 {
-		if b, err := os.ReadFile(path); err == nil {
-			var old natsInfo
-			if json.Unmarshal(b, &old) == nil && len(old.Password) == base64.RawURLEncoding.EncodedLen(natsPasswordBytes) {
-				return old.Password, nil
-			}
+		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &old) != nil {
+			old = natsInfo{}
 		}
 	}
-	p := make([]byte, natsPasswordBytes)
-	rand.Read(p) // never fails (crypto/rand panics rather than return short)
-	return base64.RawURLEncoding.EncodeToString(p), nil
+	return natsInfo{Password: keepPassword(old.Password), GatewayPassword: keepPassword(old.GatewayPassword)}
+}
+
+// keepPassword returns p if it is a generated password, else a new one.
+func keepPassword(p string) string {
+	if len(p) == base64.RawURLEncoding.EncodedLen(natsPasswordBytes) {
+		return p
+	}
+	b := make([]byte, natsPasswordBytes)
+	rand.Read(b) // never fails (crypto/rand panics rather than return short)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // writeNATSInfo writes info to path, mode 0600, atomically: an operator

@@ -83,6 +83,12 @@ type Main struct {
 	svc      micro.Service
 	sessions *sessions.Engine
 
+	// gatewayNC is the USSD gateway part's connection: on the embedded
+	// NATS a second one, as the gateway user with only its permissions;
+	// on an external NATS nc itself (its credentials are the deployment's).
+	gatewayNC     *nats.Conn
+	gatewayNCDone chan struct{} // closed when gatewayNC, if not nc, is closed
+
 	stopWallet  context.CancelFunc
 	walletDone  chan struct{}
 	stopRelay   context.CancelFunc
@@ -143,11 +149,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.connectNATS(); err != nil {
 		return err
 	}
+	conns := []*nats.Conn{m.nc}
+	if m.gatewayNC != m.nc {
+		conns = append(conns, m.gatewayNC)
+	}
 	checks["nats"] = func(ctx context.Context) error {
-		if s := m.nc.Status(); s != nats.CONNECTED {
-			return fmt.Errorf("nats connection is %s", s)
+		for _, nc := range conns {
+			if s := nc.Status(); s != nats.CONNECTED {
+				return fmt.Errorf("nats connection %s is %s", nc.Opts.Name, s)
+			}
+			if err := nc.FlushWithContext(ctx); err != nil {
+				return err
+			}
 		}
-		return m.nc.FlushWithContext(ctx)
+		return nil
 	}
 	js, err := jetstream.New(m.nc)
 	if err != nil {
@@ -164,7 +179,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	if m.Role != RoleWallet {
-		if err := m.startSessions(ctx, js, replicas, e); err != nil {
+		gatewayJS, err := jetstream.New(m.gatewayNC)
+		if err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		if err := m.startSessions(ctx, gatewayJS, replicas, e, metrics); err != nil {
 			return err
 		}
 	}
@@ -231,15 +250,16 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 }
 
 // startSessions starts the USSD session engine on the session bucket and
-// mounts the aggregator adapters on e. A gateway learns the currency and
-// PIN length from the wallet, waiting for one to answer within the start.
-func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replicas int, e *echo.Echo) error {
+// mounts the aggregator adapters on e. It uses the gateway connection only,
+// and js must be on it. A gateway learns the currency and PIN length from
+// the wallet, waiting for one to answer within the start.
+func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replicas int, e *echo.Echo, metrics *gateway.Metrics) error {
 	c := &m.Config
 	key, err := loadSessionKey(c.SessionKeyFile, m.Log)
 	if err != nil {
 		return err
 	}
-	client := natsapi.NewClient(m.nc, 0, natsapi.WithPrefix(c.NATSPrefix))
+	client := natsapi.NewClient(m.gatewayNC, 0, natsapi.WithPrefix(c.NATSPrefix))
 	cur, pinLength := c.currency, c.PINLength
 	if m.Role == RoleGateway {
 		tr, err := waitForWallet(ctx, client, m.Log)
@@ -267,7 +287,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	if len(c.ussdAuth) == 0 && !loopbackListen(c.HTTP) {
 		m.Log.Warn("the USSD endpoints accept requests from anyone: give --ussd-auth a secret or an IP allow-list per aggregator")
 	}
-	gateway.MountUSSD(e, m.sessions, c.ussdAuth, m.Log.With("component", "ussd"))
+	gateway.MountUSSD(e, metrics.ObserveUSSD(m.sessions), c.ussdAuth, m.Log.With("component", "ussd"))
 	return nil
 }
 
@@ -315,7 +335,9 @@ func writeHTTPURL(dataDir, addr string) error {
 	return nil
 }
 
-// connectNATS starts the embedded server or dials the external one.
+// connectNATS starts the embedded server and connects to it as the
+// operator user and, for the gateway part, as the gateway user; or it dials
+// the external one, once for both.
 func (m *Main) connectNATS() error {
 	c := &m.Config
 	m.ncDone = make(chan struct{})
@@ -326,7 +348,11 @@ func (m *Main) connectNATS() error {
 			return err
 		}
 		m.natsURL = m.nats.info.URL
-		m.nc, err = m.nats.connect(name, m.ncDone)
+		if m.nc, err = m.nats.connect(name, m.ncDone); err != nil {
+			return err
+		}
+		m.gatewayNCDone = make(chan struct{})
+		m.gatewayNC, err = m.nats.connectGateway(name+" gateway", m.gatewayNCDone)
 		return err
 	}
 	opts := []nats.Option{nats.Name(name), nats.Timeout(natsConnectTimeout), nats.DrainTimeout(natsDrainTimeout),
@@ -347,7 +373,7 @@ func (m *Main) connectNATS() error {
 	if err != nil {
 		return fmt.Errorf("--nats %s: %w", redact(c.NATS), err)
 	}
-	m.nc, m.natsURL = nc, c.NATS
+	m.nc, m.gatewayNC, m.natsURL = nc, nc, c.NATS
 	return nil
 }
 
@@ -408,6 +434,13 @@ func (m *Main) close() error {
 		m.sessions.Close(ctx)
 		cancel()
 	}
+	if m.gatewayNC != nil && m.gatewayNC != m.nc {
+		// The gateway's own connection goes first, while the wallet still
+		// answers what it sent.
+		if err := drainNATS(m.gatewayNC, m.gatewayNCDone); err != nil {
+			errs = append(errs, fmt.Errorf("gateway %w", err))
+		}
+	}
 	if m.svc != nil {
 		if err := m.svc.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stop wallet service: %w", err))
@@ -422,14 +455,8 @@ func (m *Main) close() error {
 		<-m.relayDone
 	}
 	if m.nc != nil {
-		if err := m.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			m.nc.Close()
-		}
-		select {
-		case <-m.ncDone:
-		case <-time.After(natsDrainTimeout + time.Second):
-			m.nc.Close()
-			errs = append(errs, errors.New("nats: drain did not finish in time"))
+		if err := drainNATS(m.nc, m.ncDone); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if m.nats != nil {
@@ -444,6 +471,21 @@ func (m *Main) close() error {
 		m.lock.Close() // releases the lock
 	}
 	return errors.Join(errs...)
+}
+
+// drainNATS drains nc and waits until it is closed (done is closed),
+// closing it after natsDrainTimeout.
+func drainNATS(nc *nats.Conn, done <-chan struct{}) error {
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		nc.Close()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(natsDrainTimeout + time.Second):
+		nc.Close()
+		return errors.New("nats: drain did not finish in time")
+	}
 }
 
 func main() {
