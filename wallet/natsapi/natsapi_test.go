@@ -20,7 +20,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
-	"github.com/kibubu/kibubu/wallet/store/storetest"
+	"github.com/kibubu/kibubu/wallet/wallettest"
 )
 
 var pepper = []byte("0123456789abcdef0123456789abcdef")
@@ -37,46 +37,12 @@ type env struct {
 	ns     *natstest.Server
 }
 
-// start runs a wallet, its NATS service and its relay, as kibubu serve does.
+// start runs a wallet, its NATS service and its relay, as kibubu serve
+// does, logging to the test log.
 func start(t testing.TB) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ns := natstest.Start(t)
-	nc := ns.Connect()
-	st, err := store.Open(ctx, storetest.DSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kes, _ := wallet.LookupCurrency("KES")
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := natsapi.WithPrefix(ns.Prefix)
-	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
-		t.Fatal(err)
-	}
-	relay := natsapi.NewRelay(st, js, testLogger(t), opt)
-	w, err := wallet.New(ctx, st, wallet.Config{Currency: kes, Region: "KE", Pepper: pepper, Committed: relay.Wake})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); w.Run(ctx) }()
-	go func() { defer wg.Done(); relay.Run(ctx) }()
-	svc, err := natsapi.Serve(nc, w, testLogger(t), opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		svc.Stop()
-		cancel()
-		wg.Wait()
-		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
-		st.Close()
-	})
-	return &env{t: t, ctx: context.Background(), nc: nc, c: natsapi.NewClient(nc, 0, opt), st: st, w: w, js: js, prefix: ns.Prefix, ns: ns}
+	w := wallettest.Start(t, func(c *wallet.Config) { c.Pepper, c.Logger = pepper, testLogger(t) })
+	return &env{t: t, ctx: context.Background(), nc: w.Conn, c: w.Client, st: w.Store, w: w.Service, js: w.JS, prefix: w.Prefix, ns: w.NATS}
 }
 
 func (e *env) must(err error) {

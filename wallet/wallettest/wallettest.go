@@ -35,11 +35,13 @@ type Wallet struct {
 	JS      jetstream.JetStream
 	Client  *natsapi.Client
 	Service *wallet.Service
+	Store   *store.Store
 	Prefix  string // the subject prefix; pass natsapi.WithPrefix(Prefix) to other clients
 }
 
 // Start runs a wallet (KES, region KE, 4-digit PINs) until the test ends.
-// cfg, when given, adjusts the wallet's configuration.
+// cfg, when given, adjusts the wallet's configuration; its Logger, if set,
+// also receives the NATS service's and the relay's logs (default: none).
 func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,13 +59,14 @@ func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
 	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	relay := natsapi.NewRelay(st, js, log, opt)
 	kes, _ := wallet.LookupCurrency("KES")
-	c := wallet.Config{Currency: kes, Region: "KE", Pepper: Pepper, Committed: relay.Wake, Logger: log}
+	c := wallet.Config{Currency: kes, Region: "KE", Pepper: Pepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, f := range cfg {
 		f(&c)
 	}
+	log := c.Logger
+	relay := natsapi.NewRelay(st, js, log, opt)
+	c.Committed = relay.Wake
 	w, err := wallet.New(ctx, st, c)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +86,7 @@ func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
 		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
 		st.Close()
 	})
-	return &Wallet{t: t, NATS: ns, Conn: nc, JS: js, Client: natsapi.NewClient(nc, 0, opt), Service: w, Prefix: ns.Prefix}
+	return &Wallet{t: t, NATS: ns, Conn: nc, JS: js, Client: natsapi.NewClient(nc, 0, opt), Service: w, Store: st, Prefix: ns.Prefix}
 }
 
 var phones atomic.Int64
