@@ -182,16 +182,7 @@ func TestAPI(t *testing.T) {
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
 			v, err := c.call()
-			if got := wallet.ErrorCode(err); got != c.code {
-				t.Fatalf("got %v, want %q", err, c.code)
-			}
-			var we *wallet.Error
-			if err != nil && (!errors.As(err, &we) || we.Message == "") {
-				t.Fatalf("error %v is not a *wallet.Error with a message", err)
-			}
-			if c.code == wallet.CodePINInvalid && (we.TriesLeft == nil || *we.TriesLeft != 2) {
-				t.Fatalf("tries left %v, want 2", we.TriesLeft)
-			}
+			we := checkError(t, err, c.code)
 			if c.code == wallet.CodeInsufficientFunds && (we.Balance == nil || *we.Balance != 40_000) {
 				t.Fatalf("balance %v, want 40000", we.Balance)
 			}
@@ -202,6 +193,24 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkError fails the test unless err has the code want ("" for none) and,
+// when it is an error, is a *wallet.Error with a message; a pin_invalid
+// must say 2 tries are left. It returns the *wallet.Error, nil for none.
+func checkError(t *testing.T, err error, want wallet.Code) *wallet.Error {
+	t.Helper()
+	if got := wallet.ErrorCode(err); got != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	var we *wallet.Error
+	if err != nil && (!errors.As(err, &we) || we.Message == "") {
+		t.Fatalf("got error %v, want a *wallet.Error with a message", err)
+	}
+	if want == wallet.CodePINInvalid && (we.TriesLeft == nil || *we.TriesLeft != 2) {
+		t.Fatalf("got tries left %v, want 2", we.TriesLeft)
+	}
+	return we
 }
 
 // TestScreenQueries covers what the menus ask besides money commands: a
@@ -241,16 +250,7 @@ func TestScreenQueries(t *testing.T) {
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
 			v, err := c.call()
-			if got := wallet.ErrorCode(err); got != c.code {
-				t.Fatalf("got %v, want %q", err, c.code)
-			}
-			var we *wallet.Error
-			if err != nil && (!errors.As(err, &we) || we.Message == "") {
-				t.Fatalf("got error %v, want a *wallet.Error with a message", err)
-			}
-			if c.code == wallet.CodePINInvalid && (we.TriesLeft == nil || *we.TriesLeft != 2) {
-				t.Fatalf("got tries left %v, want 2", we.TriesLeft)
-			}
+			checkError(t, err, c.code)
 			if err != nil {
 				return
 			}
