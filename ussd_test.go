@@ -3,17 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/gateway/ussdtest"
 	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
@@ -129,61 +128,23 @@ func newAggregator(t *testing.T, name, base, phone string) *aggregator {
 // and whether it ends the session.
 func (a *aggregator) hop(input string) (string, bool) {
 	a.t.Helper()
-	first := len(a.text) == 0 && input == "" && a.seq == 0
-	if !first {
+	h := sessions.Hop{Aggregator: a.name, SessionID: a.id, Phone: a.phone, ServiceCode: "*334#", Input: input}
+	if len(a.text) == 0 && input == "" && a.seq == 0 {
+		h.New = true
+	} else {
 		a.text = append(a.text, input)
 	}
 	a.seq++
-	var req *http.Request
-	switch a.name {
-	case "africastalking":
-		form := url.Values{"sessionId": {a.id}, "serviceCode": {"*334#"}, "phoneNumber": {a.phone}, "networkCode": {"63902"}, "text": {strings.Join(a.text, "*")}}
-		req, _ = http.NewRequest(http.MethodPost, a.base+"/ussd/africastalking", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	case "hubtel":
-		typ, msg := "Response", input
-		if first {
-			typ, msg = "Initiation", "*334#"
-		}
-		body, _ := json.Marshal(map[string]any{"Type": typ, "Message": msg, "ServiceCode": "334", "Operator": "mtn",
-			"Mobile": strings.TrimPrefix(a.phone, "+"), "SessionId": a.id, "Sequence": a.seq})
-		req, _ = http.NewRequest(http.MethodPost, a.base+"/ussd/hubtel", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-	case "nalo":
-		msg := input
-		if first {
-			msg = "*334#"
-		}
-		body, _ := json.Marshal(map[string]any{"USERID": "kibubu", "MSISDN": strings.TrimPrefix(a.phone, "+"), "USERDATA": msg,
-			"MSGTYPE": first, "NETWORK": "MTN", "SESSIONID": a.id})
-		req, _ = http.NewRequest(http.MethodPost, a.base+"/ussd/nalo", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
+	h.Seq = a.seq
+	h.History = strings.Join(a.text, "*")
+	if a.name != "africastalking" {
+		h.Phone = strings.TrimPrefix(a.phone, "+") // Hubtel and Nalo send the number without +
 	}
-	resp, err := http.DefaultClient.Do(req)
+	s, err := ussdtest.Post(a.base, h)
 	if err != nil {
-		a.t.Fatal(err)
+		a.t.Fatalf("%s hop %q: %v", a.name, input, err)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		a.t.Fatalf("%s hop %q: HTTP %d %s", a.name, input, resp.StatusCode, raw)
-	}
-	switch a.name {
-	case "africastalking":
-		s := string(raw)
-		return s[4:], strings.HasPrefix(s, "END ")
-	case "hubtel":
-		var r struct{ Type, Message string }
-		json.Unmarshal(raw, &r)
-		return r.Message, strings.EqualFold(r.Type, "release")
-	default:
-		var r struct {
-			MSG     string
-			MSGTYPE bool
-		}
-		json.Unmarshal(raw, &r)
-		return r.MSG, !r.MSGTYPE
-	}
+	return s.Text, s.End
 }
 
 func (a *aggregator) say(inputs ...string) (string, bool) {

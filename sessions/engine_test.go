@@ -1,15 +1,12 @@
 package sessions_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/gateway/ussdtest"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
@@ -131,7 +129,7 @@ func (c *call) hop(hop sessions.Hop) sessions.Screen {
 	var s sessions.Screen
 	var err error
 	if c.e == c.h.e {
-		s, err = c.h.post(hop)
+		s, err = ussdtest.Post(c.h.base, hop)
 	} else {
 		s, err = c.e.Hop(context.Background(), hop)
 	}
@@ -217,75 +215,4 @@ func decode(t *testing.T, raw string) map[string]any {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// post sends hop as its aggregator's raw HTTP request and decodes the reply.
-func (h *harness) post(hop sessions.Hop) (sessions.Screen, error) {
-	var req *http.Request
-	switch hop.Aggregator {
-	case "africastalking":
-		form := url.Values{"sessionId": {hop.SessionID}, "serviceCode": {hop.ServiceCode}, "phoneNumber": {hop.Phone},
-			"networkCode": {"63902"}, "text": {hop.History}}
-		req, _ = http.NewRequest(http.MethodPost, h.base+"/ussd/africastalking", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	case "hubtel":
-		typ, msg := "Response", hop.Input
-		if hop.New {
-			typ, msg = "Initiation", hop.ServiceCode
-		}
-		body, _ := json.Marshal(map[string]any{"Type": typ, "Message": msg, "ServiceCode": hop.ServiceCode,
-			"Mobile": hop.Phone, "SessionId": hop.SessionID, "Sequence": hop.Seq})
-		req, _ = http.NewRequest(http.MethodPost, h.base+"/ussd/hubtel", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-	case "nalo":
-		msg := hop.Input
-		if hop.New {
-			msg = hop.ServiceCode
-		}
-		body, _ := json.Marshal(map[string]any{"USERID": "kibubu", "MSISDN": hop.Phone, "USERDATA": msg,
-			"MSGTYPE": hop.New, "NETWORK": "MTN", "SESSIONID": hop.SessionID})
-		req, _ = http.NewRequest(http.MethodPost, h.base+"/ussd/nalo", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-	default:
-		return sessions.Screen{}, fmt.Errorf("no adapter for %q", hop.Aggregator)
-	}
-	if hop.Language != "" {
-		req.Header.Set("Accept-Language", hop.Language)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return sessions.Screen{}, err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return sessions.Screen{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
-	}
-	switch hop.Aggregator {
-	case "africastalking":
-		text, ok := strings.CutPrefix(string(raw), "END ")
-		if ok {
-			return sessions.Screen{Text: text, End: true}, nil
-		}
-		text, ok = strings.CutPrefix(string(raw), "CON ")
-		if !ok {
-			return sessions.Screen{}, fmt.Errorf("reply %q is neither CON nor END", raw)
-		}
-		return sessions.Screen{Text: text}, nil
-	case "hubtel":
-		var r struct{ Type, Message string }
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return sessions.Screen{}, err
-		}
-		return sessions.Screen{Text: r.Message, End: strings.EqualFold(r.Type, "release")}, nil
-	default:
-		var r struct {
-			MSG     string
-			MSGTYPE bool
-		}
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return sessions.Screen{}, err
-		}
-		return sessions.Screen{Text: r.MSG, End: !r.MSGTYPE}, nil
-	}
 }
