@@ -2,6 +2,7 @@ package sessions_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"sync"
@@ -309,4 +310,25 @@ func TestEnd(t *testing.T) {
 		t.Errorf("bob has %d", b)
 	}
 	h.e.End(context.Background(), sessions.End{Aggregator: "africastalking", SessionID: "unknown"}) // logged, no panic
+}
+
+// A session saved by a version with a menu node this one lacks (a rolling
+// upgrade) ends cleanly instead of failing every hop until it expires.
+func TestUnknownNode(t *testing.T) {
+	h := start(t)
+	alice := h.w.Customer("Alice", pin, 0)
+	c := h.dial(alice)
+	k := "africastalking." + base64.RawURLEncoding.EncodeToString([]byte(c.id))
+	e, err := h.kv.Get(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := strings.Replace(string(e.Value()), `"path":["main"]`, `"path":["main","renamed.node"]`, 1)
+	if raw == string(e.Value()) {
+		t.Fatalf("state %s has no path to rewrite", e.Value())
+	}
+	if _, err := h.kv.Put(context.Background(), k, []byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	h.check("hop", c.say("1"), end("en", "ussd.session.ended", nil))
 }

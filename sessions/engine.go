@@ -172,6 +172,11 @@ func (e *Engine) Hop(ctx context.Context, h Hop) (Screen, error) {
 			return e.end(hintLang(h.Language), "ussd.session.ended", nil), nil
 		case st == nil:
 			next = e.start(ctx, k, phone, h)
+		case !st.known():
+			// Saved by a version whose menus had a node this one lacks (a
+			// rolling upgrade): the session cannot go on.
+			log.Warn("session at an unknown menu node", "node", st.node())
+			return e.end(st.Lang, "ussd.session.ended", nil), nil
 		default:
 			if st.Phone != phone {
 				return Screen{}, fmt.Errorf("%w: session %s belongs to another phone", ErrBadHop, h.SessionID)

@@ -63,6 +63,16 @@ type state struct {
 
 func (st *state) node() string { return st.Path[len(st.Path)-1] }
 
+// known reports whether every node of the path is one of this version's.
+func (st *state) known() bool {
+	for _, n := range st.Path {
+		if nodes[n] == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // bucket keeps states in a JetStream key-value bucket, with compare-and-set
 // writes so that two gateways serving one session never overwrite each
 // other.
