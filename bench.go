@@ -153,7 +153,7 @@ func (c *benchConfig) flags(hidden bool) *flag.FlagSet {
 
 func (c *benchConfig) validate() error {
 	switch {
-	case c.DB != "" && !isPostgres(c.DB):
+	case c.DB != "" && !store.IsPostgres(c.DB):
 		return errors.New("--db takes a postgres:// URL; without it the bench uses SQLite in a temporary directory")
 	case c.Accounts < 2 || c.Accounts > benchAccountsMax:
 		return fmt.Errorf("--accounts %d: want 2 to %d", c.Accounts, benchAccountsMax)

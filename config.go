@@ -24,6 +24,7 @@ import (
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/store"
 )
 
 // envPrefix prefixes every flag's environment variable: --pepper-file is
@@ -179,7 +180,7 @@ func (c *Config) validate() error {
 	if c.DB == "" {
 		c.DB = filepath.Join(c.Data, "kibubu.db")
 	}
-	if isPostgres(c.DB) {
+	if store.IsPostgres(c.DB) {
 		if _, err := url.Parse(c.DB); err != nil {
 			return fmt.Errorf("--db: not a PostgreSQL URL: %w", err)
 		}
@@ -249,10 +250,6 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--ussd-auth: %w", err)
 	}
 	return nil
-}
-
-func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
 // checkHostPort accepts host:port with a numeric port; an empty host means

@@ -128,7 +128,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// The embedded NATS store and a SQLite database belong to one process;
 	// wallets on an external NATS and PostgreSQL, and gateways, may share a
 	// data dir (and its pepper or session key).
-	if c.NATS == "" || (m.Role != RoleGateway && !isPostgres(c.DB)) {
+	if c.NATS == "" || (m.Role != RoleGateway && !store.IsPostgres(c.DB)) {
 		if m.lock, err = lockDataDir(c.Data); err != nil {
 			return err
 		}

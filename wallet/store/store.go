@@ -65,13 +65,36 @@ type Store struct {
 
 var _ wallet.Store = (*Store)(nil)
 
-// Open connects to dsn and applies migrations. A dsn starting postgres:// or
-// postgresql:// is PostgreSQL; anything else is a SQLite file path, opened in
-// WAL mode with synchronous=FULL so an acknowledged commit survives power loss.
+// Open connects to dsn (see Connect) and applies the wallet's migrations.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	s := &Store{pg: strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")}
+	gdb, err := Connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{gdb: gdb, pg: IsPostgres(dsn)}
+	s.db, _ = gdb.DB()
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Connect opens the database dsn names with Kibubu's settings and checks that
+// it answers, without migrating anything: a dsn starting postgres:// or
+// postgresql:// is PostgreSQL; anything else is a SQLite file path, opened in
+// WAL mode with synchronous=FULL so an acknowledged commit survives power
+// loss. Other packages keeping their own tables (notify) open theirs with it
+// when they run without a wallet in the process.
+func Connect(ctx context.Context, dsn string) (*gorm.DB, error) {
+	pg := IsPostgres(dsn)
 	var dialector gorm.Dialector
-	if s.pg {
+	if pg {
 		dialector = postgres.Open(dsn)
 	} else {
 		if dir := filepath.Dir(dsn); dir != "" {
@@ -88,28 +111,28 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	if s.db, err = gdb.DB(); err != nil {
+	db, err := gdb.DB()
+	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	s.gdb = gdb
-	if s.pg {
-		s.db.SetMaxOpenConns(pgConnsMax)
+	if pg {
+		db.SetMaxOpenConns(pgConnsMax)
 	} else {
-		s.db.SetMaxOpenConns(sqliteConnsMax)
+		db.SetMaxOpenConns(sqliteConnsMax)
 	}
-	s.db.SetMaxIdleConns(sqliteConnsMax)
+	db.SetMaxIdleConns(sqliteConnsMax)
 	pctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	if err := s.db.PingContext(pctx); err != nil {
-		s.db.Close()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("database does not answer: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
-		s.db.Close()
-		return nil, err
-	}
-	return s, nil
+	return gdb, nil
 }
+
+// DB is the store's connection pool, for packages that keep their own tables
+// in the same database (notify's messages) in the same process.
+func (s *Store) DB() *gorm.DB { return s.gdb }
 
 func (s *Store) migrate(ctx context.Context) error {
 	if s.pg {
