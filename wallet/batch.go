@@ -447,6 +447,10 @@ type Party struct {
 	Language string      `json:"language,omitempty"`
 }
 
+func partyOf(a *AccountRecord) Party {
+	return Party{ID: a.ID, Kind: a.Kind, Number: a.Number, Phone: a.Phone, Name: a.Name, Language: a.Language}
+}
+
 // EventSubjectPrefix prefixes the subject of every wallet event; the
 // transfer kind follows.
 const EventSubjectPrefix = "wallet.events.transfer."
@@ -459,8 +463,7 @@ func (b *batch) event(t *StoredTransfer) OutboxEvent {
 			continue
 		}
 		seen[q.AccountID] = true
-		a := b.account(q.AccountID)
-		ev.Parties = append(ev.Parties, Party{ID: a.ID, Kind: a.Kind, Number: a.Number, Phone: a.Phone, Name: a.Name, Language: a.Language})
+		ev.Parties = append(ev.Parties, partyOf(b.account(q.AccountID)))
 	}
 	payload, err := json.Marshal(ev)
 	if err != nil {

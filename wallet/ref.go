@@ -73,8 +73,23 @@ func NewTransferID(now time.Time) int64 {
 	default:
 		c.count++
 	}
-	letter := int64(10 + ((c.year-idBaseYear)%idYearLetters+idYearLetters)%idYearLetters)
-	return letter<<(idMillisBits+idTagBits+idCountBits) | c.millis<<(idTagBits+idCountBits) | c.tag<<idCountBits | c.count
+	return idAt(c.year, c.millis) | c.tag<<idCountBits | c.count
+}
+
+// FirstTransferID is the smallest id a transfer created at t can have: ids
+// grow with time (for 22 years), so it bounds a scan of the transfers since
+// t by the primary key.
+func FirstTransferID(t time.Time) int64 {
+	t = t.UTC()
+	year := t.Year()
+	millis := t.Sub(time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)).Milliseconds()
+	return idAt(year, millis)
+}
+
+// idAt is the id of a millisecond of a year, tag and counter zero.
+func idAt(year int, millis int64) int64 {
+	letter := int64(10 + ((year-idBaseYear)%idYearLetters+idYearLetters)%idYearLetters)
+	return letter<<(idMillisBits+idTagBits+idCountBits) | millis<<(idTagBits+idCountBits)
 }
 
 // Ref is the human transaction id of a transfer id, e.g. QK7M2X9A1B.

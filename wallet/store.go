@@ -120,6 +120,9 @@ type Store interface {
 	Write(ctx context.Context, fn func(tx BatchTx) error) error
 	// TransferByRef returns a transfer with its postings; CodeNotFound when there is none.
 	TransferByRef(ctx context.Context, ref string) (*Transfer, error)
+	// TransfersAfter returns up to limit transfers with ids above afterID,
+	// in id order, with their postings.
+	TransfersAfter(ctx context.Context, afterID int64, limit int) ([]Transfer, error)
 	// Reversed reports which of the given transfers have been reversed, read
 	// outside any batch (a batch reads it through BatchTx).
 	Reversed(ctx context.Context, transferIDs []int64) (map[int64]bool, error)

@@ -38,11 +38,26 @@ const (
 	SubjectLanguage     = SubjectPrefix + ".language.set"
 	SubjectTariff       = SubjectPrefix + ".tariff"
 	SubjectCheck        = SubjectPrefix + ".ledger.check" // operator
+	SubjectEvents       = SubjectPrefix + ".events.list"  // operator: EventsRequest → EventsReply
 )
 
 // OperatorSubjects are the subjects only operators may call; a deployment
 // gives gateway credentials no permission to publish to them.
-var OperatorSubjects = []string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck}
+var OperatorSubjects = []string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents}
+
+// EventsRequest asks for the events of the transfers created since a time,
+// re-derived from the database, one page at a time.
+type EventsRequest struct {
+	Since time.Time `json:"since"`
+	After int64     `json:"after,omitempty"` // the previous page's next; 0 for the first
+	Limit int       `json:"limit,omitempty"` // at most wallet.EventsPageMax (the default)
+}
+
+// EventsReply is one page of events.
+type EventsReply struct {
+	Events []wallet.Event `json:"events"`
+	Next   int64          `json:"next,omitempty"` // 0 on the last page
+}
 
 // QuoteRequest asks what a transfer would cost.
 type QuoteRequest struct {

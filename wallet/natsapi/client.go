@@ -194,6 +194,13 @@ func (c *Client) Tariff(ctx context.Context) (*TariffReply, error) {
 	return &r, c.call(ctx, SubjectTariff, struct{}{}, &r)
 }
 
+// Events returns one page of the events of the transfers created since a
+// time, re-derived from the database (operator).
+func (c *Client) Events(ctx context.Context, q EventsRequest) (*EventsReply, error) {
+	var r EventsReply
+	return &r, c.call(ctx, SubjectEvents, q, &r)
+}
+
 // Check (operator) verifies every ledger invariant over the whole database.
 // It reads every posting, so it is given a minute rather than the default.
 func (c *Client) Check(ctx context.Context) (*wallet.CheckReport, error) {

@@ -43,6 +43,7 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 		natsapi.SubjectLanguage:     {func() any { return &natsapi.LanguageRequest{} }, account},
 		natsapi.SubjectTariff:       {func() any { return &struct{}{} }, func() any { return &natsapi.TariffReply{} }},
 		natsapi.SubjectCheck:        {func() any { return &struct{}{} }, func() any { return &wallet.CheckReport{} }},
+		natsapi.SubjectEvents:       {func() any { return &natsapi.EventsRequest{} }, func() any { return &natsapi.EventsReply{} }},
 	}
 	sections := regexp.MustCompile("(?m)^### `([a-z0-9.]+)`").FindAllSubmatchIndex(doc, -1)
 	block := regexp.MustCompile("(?s)```json (request|reply|error)\n(.*?)\n```")

@@ -159,6 +159,23 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		return TariffReply{Currency: c.Currency, Tariff: c.Tariff, Limits: c.Tiers, PINLength: c.PINLength}, nil
 	}))
 	add(SubjectCheck, s.asyncFor(checkTimeout, func(ctx context.Context, r micro.Request) (any, error) { return w.Check(ctx) }))
+	add(SubjectEvents, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q EventsRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		if q.Since.IsZero() {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "since is required")
+		}
+		evs, next, err := w.Events(ctx, q.Since, q.After, q.Limit)
+		if err != nil {
+			return nil, err
+		}
+		if evs == nil {
+			evs = []wallet.Event{}
+		}
+		return EventsReply{Events: evs, Next: next}, nil
+	}))
 	if err != nil {
 		svc.Stop()
 		return nil, fmt.Errorf("wallet service: %w", err)

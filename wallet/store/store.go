@@ -130,10 +130,6 @@ func Connect(ctx context.Context, dsn string) (*gorm.DB, error) {
 	return gdb, nil
 }
 
-// DB is the store's connection pool, for packages that keep their own tables
-// in the same database (notify's messages) in the same process.
-func (s *Store) DB() *gorm.DB { return s.gdb }
-
 func (s *Store) migrate(ctx context.Context) error {
 	if s.pg {
 		// Several wallet processes may start at once: one migrates at a time.
@@ -316,6 +312,19 @@ func (s *Store) TransferByRef(ctx context.Context, ref string) (*wallet.Transfer
 		return nil, wallet.Errorf(wallet.CodeNotFound, "no transaction %s", wallet.Ref(id))
 	}
 	return &ts[0].Transfer, nil
+}
+
+// TransfersAfter returns up to limit transfers after afterID, in id order.
+func (s *Store) TransfersAfter(ctx context.Context, afterID int64, limit int) ([]wallet.Transfer, error) {
+	ts, err := s.loadTransfers(ctx, s.db, "id > ? ORDER BY id LIMIT ?", []any{afterID, limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wallet.Transfer, len(ts))
+	for i, t := range ts {
+		out[i] = t.Transfer
+	}
+	return out, nil
 }
 
 func clip(s string) string {
