@@ -1,18 +1,39 @@
 // Package notify owns the SMS receipts of money movements: for each transfer
 // the wallet posts, the receipt each party gets (Receipts), worded from the
 // wallet's event alone, in the party's language, from the
-// sms.receipt.<kind>.<role> messages of package locales. Later it also owns
-// the durable JetStream consumer of the wallet's event stream, sending
-// through Twilio (or the local outbox when no Twilio credentials are
-// configured), retries with backoff, and delivery status.
+// sms.receipt.<kind>.<role> messages of package locales; and the sending of
+// every SMS Kibubu sends:
 //
-// It must not lose a receipt or send one twice: a receipt is keyed by its
+//   - Consumer: durable JetStream consumers of the wallet's event stream
+//     (receipts) and of the notifier's own stream NOTIFY (Messages other
+//     processes hand over with Client: keyword replies over Africa's
+//     Talking, late USSD outcomes; Twilio's delivery Reports; STOP/START
+//     Consents). Each batch is recorded in one transaction and
+//     acknowledged only after it commits.
+//   - Store: the sms_messages table, one row per SMS under a unique key,
+//     with its status (pending, sending, queued, sent, delivered,
+//     undelivered, failed), attempts, errors, GSM-7/UCS-2 encoding and
+//     part count. The database is the outbox: without Twilio credentials
+//     the Outbox provider marks rows sent there, and `kibubu sms outbox`
+//     reads them.
+//   - Sender: claims due rows (compare-and-set, so any number of senders
+//     share a database), sends through a Provider (Twilio with twilio-go,
+//     or Outbox) under an overall and a per-phone rate, retries transient
+//     failures with backoff a bounded number of times, then marks them
+//     failed.
+//   - Replay re-derives the receipts since a time from the wallet's
+//     database (wallet.v1.events.list) when the stream lost events.
+//
+// It must not lose an SMS or send one twice: a receipt is keyed by its
 // transfer and the account it is for (Receipt.Key), recorded under that key
 // before it is sent, and Receipts is a pure function of the event, so a
-// redelivered or replayed event yields the same keys and texts. It must not
-// touch the wallet's tables: it learns everything from the event (the
-// transfer and every party it touched). Every word it sends comes from
-// package locales.
+// redelivered or replayed event yields the same keys and texts. A row is
+// marked sending, under a lease, before the provider is called; a row whose
+// sender died or whose answer was lost is in doubt, and before it is sent
+// again the provider is asked (Twilio's message list, by phone and exact
+// text) whether it already has it. It must not touch the wallet's tables:
+// it learns everything from the event (the transfer and every party it
+// touched). Every word it sends comes from package locales.
 //
 // # Who gets a receipt
 //

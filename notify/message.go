@@ -36,13 +36,23 @@ type Report struct {
 	At        time.Time `json:"at"` // when the report arrived
 }
 
+// Consent is a person's choice about promotional SMS, from the carriers'
+// reserved words STOP and START. Receipts and replies are not promotional
+// and go regardless; a promotional sender asks Consents.Promotions first.
+type Consent struct {
+	Phone      string    `json:"phone"` // E.164
+	Promotions bool      `json:"promotions"`
+	At         time.Time `json:"at"` // when the person said it: a later choice wins
+}
+
 // Stream is the JetStream stream of Messages and Reports for the notifier.
 const Stream = "NOTIFY"
 
 // Subjects of the stream; a NATS prefix goes in front.
 const (
-	SubjectSend   = "notify.v1.send"
-	SubjectReport = "notify.v1.report"
+	SubjectSend    = "notify.v1.send"
+	SubjectReport  = "notify.v1.report"
+	SubjectConsent = "notify.v1.consent"
 )
 
 // streamDedupe is how long JetStream drops a Message published again with
@@ -118,6 +128,15 @@ func (c *Client) Report(ctx context.Context, r Report) error {
 		r.At = time.Now()
 	}
 	return c.publish(ctx, SubjectReport, r.Provider+":"+r.ID+":"+r.Status, r)
+}
+
+// Consent hands a person's STOP or START to the notifier.
+func (c *Client) Consent(ctx context.Context, phone string, promotions bool) error {
+	if phone == "" {
+		return errors.New("notify: a consent needs a phone")
+	}
+	at := time.Now().UTC()
+	return c.publish(ctx, SubjectConsent, phone+":"+at.Format(time.RFC3339Nano), Consent{Phone: phone, Promotions: promotions, At: at})
 }
 
 func (c *Client) publish(ctx context.Context, subj, id string, v any) error {

@@ -69,11 +69,14 @@ func NewRelay(store wallet.Store, js jetstream.JetStream, log *slog.Logger, opts
 }
 
 // stream is the event stream's name under the prefix.
-func (o options) stream() string {
-	if o.prefix == "" {
+func (o options) stream() string { return EventStream(o.prefix) }
+
+// EventStream is the name of the wallet event stream under a NATS prefix.
+func EventStream(prefix string) string {
+	if prefix == "" {
 		return StreamName
 	}
-	return StreamName + "_" + o.prefix
+	return StreamName + "_" + prefix
 }
 
 // Wake tells the relay there is something to publish. It never blocks.

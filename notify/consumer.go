@@ -1,0 +1,317 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+)
+
+const (
+	// Durable is the name of the notifier's consumers on the wallet event
+	// stream and on its own stream: every notifier process shares them, so
+	// each message goes to one of them.
+	Durable = "notify"
+	// fetchBatchMax bounds the messages recorded per database transaction.
+	fetchBatchMax = 256
+	// fetchWait paces the consumer's pull requests while idle.
+	fetchWait = time.Second
+	// reportEarlyRedeliveries bounds how often a delivery report that
+	// arrived before the sender recorded the message id is offered again,
+	// reportEarlyDelay apart, before it is dropped.
+	reportEarlyRedeliveries = 10
+	reportEarlyDelay        = time.Second
+	// ackWait is how long JetStream waits for an acknowledgement before it
+	// redelivers: one batch's transaction must commit well inside it.
+	ackWait = 30 * time.Second
+	// unknownKindDelay is how long an event of a kind this notifier does not
+	// know waits before it is offered again, to a newer notifier.
+	unknownKindDelay = time.Minute
+	// consumeBackoffMax bounds the pause after a failure (database or NATS down).
+	consumeBackoffMax = 5 * time.Second
+)
+
+// recorder is what the consumers need of the message store.
+type recorder interface {
+	Record(ctx context.Context, out []Outgoing) (int, error)
+	Report(ctx context.Context, r Report) error
+}
+
+// Consumer turns the wallet's events into receipts and the notifier stream's
+// messages, reports and consents into rows, each in one database transaction
+// per fetched batch, acknowledged only after it commits. A crash anywhere
+// redelivers, and recording is idempotent by key, so nothing is lost or
+// recorded twice. It sends nothing itself: it wakes the Sender.
+type Consumer struct {
+	cfg ConsumerConfig
+	log *slog.Logger
+}
+
+// ConsumerConfig is what a Consumer needs; all but Prefix, Location and Wake
+// are required.
+type ConsumerConfig struct {
+	JS       jetstream.JetStream
+	Prefix   string // the NATS prefix the wallet and gateways use
+	Store    recorder
+	Consents *Consents
+	Locales  *locales.Catalog
+	Currency wallet.Currency
+	Location *time.Location // where receipts' dates are read; default UTC
+	// Wake is called after new rows are recorded (Sender.Wake).
+	Wake func()
+	Log  *slog.Logger
+}
+
+// NewConsumer checks cfg.
+func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
+	switch {
+	case cfg.JS == nil, cfg.Store == nil, cfg.Consents == nil, cfg.Locales == nil:
+		return nil, errors.New("notify: a consumer needs JetStream, a store, consents and locales")
+	case cfg.Currency.Code == "":
+		return nil, errors.New("notify: a consumer needs the currency")
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Wake == nil {
+		cfg.Wake = func() {}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Consumer{cfg: cfg, log: cfg.Log}, nil
+}
+
+// Run consumes both streams until ctx ends. The streams must exist
+// (natsapi.EnsureStream, EnsureStream).
+func (c *Consumer) Run(ctx context.Context) error {
+	events, err := c.consumer(ctx, natsapi.EventStream(c.cfg.Prefix))
+	if err != nil {
+		return err
+	}
+	own, err := c.consumer(ctx, StreamName(c.cfg.Prefix))
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.loop(ctx, own, c.messages) }()
+	err = c.loop(ctx, events, c.events)
+	if err2 := <-done; err == nil {
+		err = err2
+	}
+	return err
+}
+
+func (c *Consumer) consumer(ctx context.Context, stream string) (jetstream.Consumer, error) {
+	cons, err := c.cfg.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable:       Durable,
+		Description:   "SMS receipts, messages and delivery reports into the notifier's table",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: 4 * fetchBatchMax,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify consumer on %s: %w", stream, err)
+	}
+	return cons, nil
+}
+
+// loop hands the messages of cons to handle in batches until ctx ends: a
+// batch is whatever has arrived, up to fetchBatchMax, so a lone message is
+// handled at once and a burst in one transaction. After a failure (the
+// database down) the batch is offered again after a backoff.
+func (c *Consumer) loop(ctx context.Context, cons jetstream.Consumer, handle func(context.Context, []jetstream.Msg) error) error {
+	arrived := make(chan jetstream.Msg, fetchBatchMax)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case arrived <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(fetchBatchMax), jetstream.PullExpiry(fetchWait*5))
+	if err != nil {
+		return fmt.Errorf("notify consumer: %w", err)
+	}
+	defer cc.Stop()
+	backoff := 50 * time.Millisecond
+	for {
+		var batch []jetstream.Msg
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-arrived:
+			batch = append(batch, m)
+		}
+	more:
+		for len(batch) < fetchBatchMax {
+			select {
+			case m := <-arrived:
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		if err := handle(ctx, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.log.Warn("notify consumer", "err", err, "retry_in", backoff)
+			for _, m := range batch {
+				_ = m.NakWithDelay(backoff)
+			}
+			backoff = min(2*backoff, consumeBackoffMax)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+	}
+}
+
+// events records the receipts of a batch of wallet events and acknowledges
+// them. A malformed event is terminated (no notifier can read it); one of a
+// kind this notifier does not know is left for a newer one.
+func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
+	var out []Outgoing
+	var ack []jetstream.Msg
+	for _, m := range msgs {
+		var ev wallet.Event
+		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.Transfer.ID == 0 {
+			c.log.Error("notify: unreadable wallet event, dropped", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		if !Handles(ev.Transfer.Kind) {
+			c.log.Warn("notify: wallet event of an unknown kind, left for a newer notifier", "kind", ev.Transfer.Kind, "ref", ev.Transfer.Ref)
+			_ = m.NakWithDelay(unknownKindDelay)
+			continue
+		}
+		out = append(out, OutgoingReceipts(Receipts(c.cfg.Locales, c.cfg.Currency, c.cfg.Location, ev))...)
+		ack = append(ack, m)
+	}
+	return c.record(ctx, out, ack)
+}
+
+// messages records a batch of the notifier stream: messages to send, delivery
+// reports and consents.
+func (c *Consumer) messages(ctx context.Context, msgs []jetstream.Msg) error {
+	var out []Outgoing
+	var ack []jetstream.Msg
+	for _, m := range msgs {
+		var err error
+		switch subj := strings.TrimPrefix(m.Subject(), c.cfg.Prefix+"."); subj {
+		case SubjectSend:
+			var msg Message
+			if err = json.Unmarshal(m.Data(), &msg); err == nil {
+				if msg.Key == "" || msg.To == "" || msg.Text == "" {
+					err = errors.New("a message without key, phone or text")
+				} else {
+					out = append(out, msg.Outgoing())
+				}
+			}
+		case SubjectReport:
+			var r Report
+			if err = json.Unmarshal(m.Data(), &r); err == nil {
+				err = c.cfg.Store.Report(ctx, r)
+				if errors.Is(err, ErrUnknownMessage) {
+					// Twilio's callback can overtake the sender's record of
+					// the id it answered with: offer it again shortly.
+					if md, merr := m.Metadata(); merr == nil && md.NumDelivered < reportEarlyRedeliveries {
+						_ = m.NakWithDelay(reportEarlyDelay)
+						continue
+					}
+				} else if err != nil && !errors.Is(err, ErrUnknownStatus) {
+					return err // the database: offered again after a backoff
+				}
+			}
+		case SubjectConsent:
+			var k Consent
+			if err = json.Unmarshal(m.Data(), &k); err == nil {
+				if err = c.cfg.Consents.Set(ctx, k); err != nil {
+					return err
+				}
+			}
+		default:
+			err = fmt.Errorf("unknown subject %s", subj)
+		}
+		if err != nil {
+			c.log.Error("notify: unreadable message, dropped", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		ack = append(ack, m)
+	}
+	return c.record(ctx, out, ack)
+}
+
+// record inserts out (those already recorded are skipped by key) and only
+// then acknowledges ack.
+func (c *Consumer) record(ctx context.Context, out []Outgoing, ack []jetstream.Msg) error {
+	if len(out) > 0 {
+		n, err := c.cfg.Store.Record(ctx, out)
+		if err != nil {
+			return err // not acknowledged: redelivered after ackWait
+		}
+		if n > 0 {
+			c.cfg.Wake()
+		}
+	}
+	for _, m := range ack {
+		// A lost acknowledgement redelivers the message, and recording it
+		// again changes nothing.
+		_ = m.Ack()
+	}
+	return nil
+}
+
+// EventSource pages through the wallet's events since a time;
+// *natsapi.Client implements it.
+type EventSource interface {
+	Events(ctx context.Context, q natsapi.EventsRequest) (*natsapi.EventsReply, error)
+}
+
+// ReplayResult counts what Replay did.
+type ReplayResult struct {
+	Events   int // wallet events read
+	Receipts int // receipts they give
+	Recorded int // of those, the ones not recorded before: now queued to send
+}
+
+// Replay re-derives from the wallet's database the receipts of every
+// transfer created since since and records the ones missing, for when the
+// event stream lost messages. Receipts already recorded (sent or not) are
+// left alone, so it is safe to run at any time and more than once.
+func Replay(ctx context.Context, src EventSource, st recorder, cat *locales.Catalog, cur wallet.Currency, loc *time.Location, since time.Time) (ReplayResult, error) {
+	var res ReplayResult
+	after := int64(0)
+	for {
+		page, err := src.Events(ctx, natsapi.EventsRequest{Since: since, After: after})
+		if err != nil {
+			return res, fmt.Errorf("replay: %w", err)
+		}
+		var out []Outgoing
+		for _, ev := range page.Events {
+			res.Events++
+			out = append(out, OutgoingReceipts(Receipts(cat, cur, loc, ev))...)
+		}
+		res.Receipts += len(out)
+		if len(out) > 0 {
+			n, err := st.Record(ctx, out)
+			if err != nil {
+				return res, fmt.Errorf("replay: %w", err)
+			}
+			res.Recorded += n
+		}
+		if page.Next == 0 {
+			return res, nil
+		}
+		after = page.Next
+	}
+}

@@ -1,0 +1,751 @@
+package notify
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+
+	"github.com/kibubu/kibubu/locales"
+)
+
+// Kinds of recorded SMS.
+const (
+	KindReceipt = "receipt" // a Receipt of a wallet event
+	KindMessage = "message" // a Message another process handed over
+)
+
+// Statuses of a recorded SMS. A row starts pending; a Sender claims it
+// (sending) and hands it to a provider, which accepts it (accepted or
+// queued, or sent for the outbox); the provider's delivery reports move it
+// on to sent and then to one of the final statuses. A row the provider
+// refused, or that ran out of attempts, is failed without ever reaching it.
+// Statuses only move forward, in the order listed (the three final ones
+// rank equal).
+const (
+	StatusPending     = "pending"     // waiting for its next attempt (NextAttempt)
+	StatusSending     = "sending"     // claimed by a Sender, or in doubt whether the provider has it
+	StatusAccepted    = "accepted"    // the provider took it into a messaging service's queue
+	StatusQueued      = "queued"      // the provider has it, not yet handed to the carrier
+	StatusSent        = "sent"        // handed to the carrier (for the outbox: written there)
+	StatusDelivered   = "delivered"   // the handset has it
+	StatusUndelivered = "undelivered" // the carrier could not deliver it
+	StatusFailed      = "failed"      // never sent: refused, or out of attempts; LastError says why
+)
+
+// Providers, as recorded in Stored.Provider.
+const (
+	ProviderTwilio = "twilio"
+	ProviderOutbox = "outbox"
+)
+
+// statusRank orders the statuses: a report may only raise a row's rank.
+var statusRank = map[string]int{
+	StatusPending:     0,
+	StatusSending:     1,
+	StatusAccepted:    2,
+	StatusQueued:      3,
+	StatusSent:        4,
+	StatusDelivered:   5,
+	StatusUndelivered: 5,
+	StatusFailed:      5,
+}
+
+// reportStatuses maps a provider's status word to ours. Twilio's "sending"
+// is its own queue, not our claim, so it counts as queued; "read" (WhatsApp)
+// implies delivered; "canceled" (a scheduled message) was never sent.
+var reportStatuses = map[string]string{
+	"accepted":    StatusAccepted,
+	"scheduled":   StatusAccepted,
+	"queued":      StatusQueued,
+	"sending":     StatusQueued,
+	"sent":        StatusSent,
+	"delivered":   StatusDelivered,
+	"read":        StatusDelivered,
+	"undelivered": StatusUndelivered,
+	"failed":      StatusFailed,
+	"canceled":    StatusFailed,
+}
+
+const (
+	// keyBytesMax bounds a dedup key: "<transfer>:<account>" or a message's
+	// "reply:<provider>:<id>" fit with room to spare.
+	keyBytesMax = 160
+	// phoneBytesMax is E.164's "+" and 15 digits, with room for the column.
+	phoneBytesMax = 20
+	// languageBytesMax bounds a locales code.
+	languageBytesMax = 8
+	// textCharsMax is Twilio's limit on a message body; more is refused.
+	textCharsMax = 1600
+	// errorBytesMax bounds a kept error so one verbose provider answer
+	// cannot bloat the table.
+	errorBytesMax = 512
+	// recordRowsMax bounds one Record call: a consumer's fetch batch is far
+	// smaller, so more is a bug in the caller.
+	recordRowsMax = 10_000
+	// recordChunkRows bounds the rows of one INSERT statement: SQLite allows
+	// 32,766 parameters and a row takes 14.
+	recordChunkRows = 500
+	// listRowsDefault and listRowsMax bound List when the filter does not.
+	listRowsDefault = 50
+	listRowsMax     = 1000
+	// migrateLockID serializes migrations of notify's tables across
+	// processes on PostgreSQL; wallet/store uses 4211.
+	migrateLockID = 4212
+)
+
+// ErrUnknownMessage is returned by Report for a provider message id that no
+// recorded SMS has: another application's message on the same provider
+// account, or a report that overtook the Sender's own record of the id by a
+// few milliseconds. It is not a failure of the notifier; log it at info.
+var ErrUnknownMessage = errors.New("notify: no recorded sms has that provider id")
+
+// ErrUnknownStatus is returned by Report for a status word the notifier
+// does not know; the report is ignored.
+var ErrUnknownStatus = errors.New("notify: unknown delivery status")
+
+// smsRow is a row of sms_messages: one SMS to send, keyed for dedup. Status
+// and NextAttemptAt together schedule the Sender: a pending row is due at
+// NextAttemptAt; a sending row's NextAttemptAt is the end of its lease (or,
+// when in doubt, when it is to be reconciled), after which any Sender may
+// claim it again.
+type smsRow struct {
+	ID            int64     `gorm:"primaryKey;autoIncrement"`
+	Key           string    `gorm:"size:160;not null;uniqueIndex"`
+	Kind          string    `gorm:"size:16;not null"`
+	TransferID    int64     `gorm:"not null;default:0"`
+	AccountID     int64     `gorm:"not null;default:0"`
+	Phone         string    `gorm:"size:20;not null;index"`
+	Language      string    `gorm:"size:8;not null;default:''"`
+	Text          string    `gorm:"not null"`
+	Encoding      string    `gorm:"size:8;not null"`
+	Parts         int       `gorm:"not null"`
+	Status        string    `gorm:"size:16;not null;index:idx_sms_messages_due,priority:1"`
+	NextAttemptAt time.Time `gorm:"not null;index:idx_sms_messages_due,priority:2"`
+	Attempts      int       `gorm:"not null;default:0"`
+	Provider      string    `gorm:"size:16;not null;default:''"`
+	ProviderID    string    `gorm:"size:64;not null;default:'';index"`
+	// Claim is the token of the Sender's claim: every claim writes a new
+	// one, and a Sender records an outcome only where the row still carries
+	// its token (compare and set), so a Sender whose lease expired cannot
+	// overwrite the work of the one that took the row over.
+	Claim string `gorm:"size:32;not null;default:''"`
+	// ClaimedAt is when the attempt now in doubt began: reconciliation looks
+	// for the message at the provider from a little before it.
+	ClaimedAt *time.Time
+	// InDoubt is set when a Sender claims a row that was already sending:
+	// the previous holder may have handed it to the provider.
+	InDoubt     bool      `gorm:"not null;default:false"`
+	LastError   string    `gorm:"size:512;not null;default:''"`
+	ErrorCode   string    `gorm:"size:16;not null;default:''"`
+	CreatedAt   time.Time `gorm:"not null;autoCreateTime:false"`
+	UpdatedAt   time.Time `gorm:"not null;autoUpdateTime:false"`
+	SentAt      *time.Time
+	DeliveredAt *time.Time
+}
+
+// TableName is the table's name for gorm.
+func (smsRow) TableName() string { return "sms_messages" }
+
+// Outgoing is an SMS to record for sending.
+type Outgoing struct {
+	Key      string // unique: a second Record of the key inserts nothing
+	Kind     string // KindReceipt or KindMessage
+	Transfer int64  // the transfer a receipt is of; 0 for a message
+	Account  int64  // the account a receipt is for; 0 for a message
+	To       string // E.164
+	Language string // a locales code
+	Text     string
+}
+
+// Outgoing is r, to record.
+func (r Receipt) Outgoing() Outgoing {
+	return Outgoing{Key: r.Key, Kind: KindReceipt, Transfer: r.Transfer, Account: r.Account, To: r.To,
+		Language: r.Language, Text: r.Text}
+}
+
+// OutgoingReceipts is rs, to record.
+func OutgoingReceipts(rs []Receipt) []Outgoing {
+	out := make([]Outgoing, len(rs))
+	for i, r := range rs {
+		out[i] = r.Outgoing()
+	}
+	return out
+}
+
+// Outgoing is m, to record.
+func (m Message) Outgoing() Outgoing {
+	return Outgoing{Key: m.Key, Kind: KindMessage, To: m.To, Language: m.Language, Text: m.Text}
+}
+
+// Validate reports why o cannot be recorded: a key, an E.164 phone and a
+// text of at most 1600 characters are required. A consumer checks each
+// message from the stream with it, so that one bad message is dropped
+// rather than failing its whole batch in Record.
+func (o Outgoing) Validate() error {
+	switch {
+	case o.Key == "" || len(o.Key) > keyBytesMax:
+		return fmt.Errorf("notify: key %.40q: want 1 to %d bytes", o.Key, keyBytesMax)
+	case o.Kind != KindReceipt && o.Kind != KindMessage:
+		return fmt.Errorf("notify: %s: kind %.20q, want %s or %s", o.Key, o.Kind, KindReceipt, KindMessage)
+	case !isPhoneE164(o.To):
+		return fmt.Errorf("notify: %s: phone %.20q is not E.164", o.Key, o.To)
+	case len(o.Language) > languageBytesMax:
+		return fmt.Errorf("notify: %s: language %.20q too long", o.Key, o.Language)
+	case o.Text == "":
+		return fmt.Errorf("notify: %s: no text", o.Key)
+	case utf8.RuneCountInString(o.Text) > textCharsMax:
+		return fmt.Errorf("notify: %s: text longer than %d characters", o.Key, textCharsMax)
+	case !utf8.ValidString(o.Text):
+		return fmt.Errorf("notify: %s: text is not UTF-8", o.Key)
+	}
+	return nil
+}
+
+// isE164 reports whether s is "+" and 7 to 15 digits, the first not 0.
+func isPhoneE164(s string) bool {
+	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Stored is a recorded SMS, as List shows it.
+type Stored struct {
+	ID          int64
+	Key         string
+	Kind        string
+	Transfer    int64
+	Account     int64
+	To          string
+	Language    string
+	Text        string
+	Encoding    string // locales.GSM7 or locales.UCS2
+	Parts       int    // SMS parts the text takes
+	Status      string
+	Provider    string // the provider that took it: ProviderTwilio or ProviderOutbox ("" before)
+	ProviderID  string // the provider's message id (Twilio's MessageSid)
+	Attempts    int    // attempts at the provider so far, sends and checks; put-backs do not count
+	NextAttempt time.Time
+	InDoubt     bool   // an attempt may have reached the provider: it is checked there before sending again
+	LastError   string // why the last attempt failed, or why a delivery report says it failed
+	ErrorCode   string // the provider's error code, if it gave one
+	Created     time.Time
+	Updated     time.Time
+	Sent        time.Time // when the provider took it; zero before
+	Delivered   time.Time // when a final delivery report arrived; zero before
+}
+
+func (r *smsRow) stored() Stored {
+	s := Stored{ID: r.ID, Key: r.Key, Kind: r.Kind, Transfer: r.TransferID, Account: r.AccountID, To: r.Phone,
+		Language: r.Language, Text: r.Text, Encoding: r.Encoding, Parts: r.Parts, Status: r.Status,
+		Provider: r.Provider, ProviderID: r.ProviderID, Attempts: r.Attempts, NextAttempt: r.NextAttemptAt.UTC(),
+		InDoubt: r.InDoubt, LastError: r.LastError, ErrorCode: r.ErrorCode, Created: r.CreatedAt.UTC(),
+		Updated: r.UpdatedAt.UTC()}
+	if r.SentAt != nil {
+		s.Sent = r.SentAt.UTC()
+	}
+	if r.DeliveredAt != nil {
+		s.Delivered = r.DeliveredAt.UTC()
+	}
+	return s
+}
+
+// Store keeps the SMS the notifier is to send, or has sent, in the table
+// sms_messages of the wallet's database (SQLite or PostgreSQL). Recording a
+// key is the promise: a recorded SMS is sent (or marked failed) exactly
+// once, whichever process records it again and however many Senders run.
+type Store struct {
+	db *gorm.DB
+	pg bool
+
+	// writeMu serializes this Store's writes on SQLite, which takes one
+	// writer at a time: waiting here is a queue, while waiting in SQLite's
+	// busy handler is a sleep of up to 25 ms per try, which bounded the
+	// Senders' throughput under their own contention.
+	writeMu sync.Mutex
+
+	mu     sync.Mutex
+	wakers map[*Sender]struct{} // Senders running on this Store, woken by Record
+}
+
+// writing takes the write lock on SQLite (nothing on PostgreSQL) and
+// returns its release.
+func (s *Store) writing() func() {
+	if s.pg {
+		return func() {}
+	}
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
+}
+
+// OpenStore migrates notify's table on db (from store.Connect, or the
+// wallet store's DB in the same process) and returns the Store on it.
+func OpenStore(ctx context.Context, db *gorm.DB) (*Store, error) {
+	s := &Store{db: db, pg: db.Dialector.Name() == "postgres", wakers: map[*Sender]struct{}{}}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if s.pg {
+		// Several notifiers may start at once: one migrates at a time.
+		sqlDB, err := s.db.DB()
+		if err != nil {
+			return fmt.Errorf("migrate sms: %w", err)
+		}
+		conn, err := sqlDB.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate sms: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrateLockID); err != nil {
+			return fmt.Errorf("migrate sms: %w", err)
+		}
+		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", migrateLockID)
+	}
+	if err := s.db.WithContext(ctx).AutoMigrate(&smsRow{}); err != nil {
+		return fmt.Errorf("migrate sms: %w", err)
+	}
+	return nil
+}
+
+// Record inserts the SMS whose keys are new, in one transaction, and
+// returns how many it inserted; a key recorded before (by any process) is
+// skipped, so a redelivered event or message records nothing twice. It
+// fails, inserting nothing, if any SMS fails Validate or there are more
+// than 10,000. After a commit it wakes the Senders running on this Store.
+func (s *Store) Record(ctx context.Context, out []Outgoing) (inserted int, err error) {
+	if len(out) == 0 {
+		return 0, nil
+	}
+	if len(out) > recordRowsMax {
+		return 0, fmt.Errorf("notify: record %d sms, at most %d at once", len(out), recordRowsMax)
+	}
+	now := time.Now().UTC()
+	rows := make([]smsRow, len(out))
+	for i, o := range out {
+		if err := o.Validate(); err != nil {
+			return 0, err
+		}
+		enc, parts := locales.Segments(o.Text)
+		rows[i] = smsRow{Key: o.Key, Kind: o.Kind, TransferID: o.Transfer, AccountID: o.Account, Phone: o.To,
+			Language: o.Language, Text: o.Text, Encoding: enc, Parts: parts, Status: StatusPending,
+			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+	}
+	var n int64
+	release := s.writing()
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for len(rows) > 0 {
+			chunk := rows[:min(len(rows), recordChunkRows)]
+			rows = rows[len(chunk):]
+			q, args := insertRows(chunk)
+			res := tx.Exec(q, args...)
+			if res.Error != nil {
+				return res.Error
+			}
+			n += res.RowsAffected
+		}
+		return nil
+	})
+	release()
+	if err != nil {
+		return 0, fmt.Errorf("record sms: %w", err)
+	}
+	if n > 0 {
+		s.wake()
+	}
+	return int(n), nil
+}
+
+// insertRows is one INSERT of rows that skips the keys already recorded.
+// It is written out rather than left to gorm's Create, which would add a
+// RETURNING of the ids that ON CONFLICT DO NOTHING leaves short.
+func insertRows(rows []smsRow) (string, []any) {
+	const cols = `("key", kind, transfer_id, account_id, phone, language, text, encoding, parts, status,
+		next_attempt_at, attempts, provider, provider_id, claim, in_doubt, last_error, error_code, created_at, updated_at)`
+	const marks = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', '', ?, '', '', ?, ?)"
+	var b strings.Builder
+	b.WriteString("INSERT INTO sms_messages " + cols + " VALUES ")
+	args := make([]any, 0, len(rows)*14)
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(marks)
+		args = append(args, r.Key, r.Kind, r.TransferID, r.AccountID, r.Phone, r.Language, r.Text, r.Encoding,
+			r.Parts, r.Status, r.NextAttemptAt, false, r.CreatedAt, r.UpdatedAt)
+	}
+	b.WriteString(` ON CONFLICT ("key") DO NOTHING`)
+	return b.String(), args
+}
+
+func (s *Store) wake() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for w := range s.wakers {
+		w.Wake()
+	}
+}
+
+func (s *Store) addWaker(w *Sender) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wakers[w] = struct{}{}
+}
+
+func (s *Store) removeWaker(w *Sender) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.wakers, w)
+}
+
+// Report applies a provider's delivery report to the SMS it sent with that
+// id. Statuses only move forward: a report older than the row's status (a
+// late "sent" after "delivered", a second final status) is ignored and
+// Report returns nil. It returns ErrUnknownMessage when no recorded SMS has
+// the id: the caller logs it at info. Since a report can overtake the
+// Sender's record of the id by milliseconds, a consumer may redeliver such a
+// report a few times before dropping it. It returns ErrUnknownStatus for a
+// status word it does not know.
+func (s *Store) Report(ctx context.Context, r Report) error {
+	status, ok := reportStatuses[strings.ToLower(r.Status)]
+	if !ok {
+		return fmt.Errorf("%w %.20q", ErrUnknownStatus, r.Status)
+	}
+	at := r.At.UTC()
+	if r.At.IsZero() {
+		at = time.Now().UTC()
+	}
+	var earlier []string
+	for st, rank := range statusRank {
+		if rank >= statusRank[StatusAccepted] && rank < statusRank[status] {
+			earlier = append(earlier, st)
+		}
+	}
+	set := map[string]any{"status": status, "updated_at": at}
+	if r.ErrorCode != "" {
+		set["error_code"] = clipStored(r.ErrorCode, 16)
+	}
+	switch status {
+	case StatusDelivered, StatusUndelivered, StatusFailed:
+		set["delivered_at"] = at
+	}
+	if status == StatusUndelivered || status == StatusFailed {
+		set["last_error"] = clipStored(r.Provider+" reported "+strings.ToLower(r.Status), errorBytesMax)
+	}
+	release := s.writing()
+	res := s.db.WithContext(ctx).Model(&smsRow{}).
+		Where("provider = ? AND provider_id = ? AND status IN ?", r.Provider, r.ID, earlier).Updates(set)
+	release()
+	if res.Error != nil {
+		return fmt.Errorf("sms report: %w", res.Error)
+	}
+	if res.RowsAffected > 0 {
+		return nil
+	}
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&smsRow{}).Where("provider = ? AND provider_id = ?", r.Provider, r.ID).
+		Count(&n).Error; err != nil {
+		return fmt.Errorf("sms report: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s %.64s", ErrUnknownMessage, r.Provider, r.ID)
+	}
+	return nil
+}
+
+// Filter selects recorded SMS for List. Empty fields select everything.
+type Filter struct {
+	Phone    string // E.164
+	Status   string // one of the Status constants
+	Provider string // ProviderTwilio or ProviderOutbox
+	Kind     string // KindReceipt or KindMessage
+	Key      string
+	Transfer int64 // the receipts of one transfer
+	Before   int64 // only rows with a smaller ID: the next page after the last ID seen
+	Limit    int   // at most this many (default 50, at most 1000)
+}
+
+// List returns the recorded SMS f selects, newest first: for `kibubu sms
+// outbox` (Provider: ProviderOutbox) and for operators looking for failed
+// ones (Status: StatusFailed).
+func (s *Store) List(ctx context.Context, f Filter) ([]Stored, error) {
+	q := s.db.WithContext(ctx).Model(&smsRow{})
+	if f.Phone != "" {
+		q = q.Where("phone = ?", f.Phone)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Provider != "" {
+		q = q.Where("provider = ?", f.Provider)
+	}
+	if f.Kind != "" {
+		q = q.Where("kind = ?", f.Kind)
+	}
+	if f.Key != "" {
+		q = q.Where(`"key" = ?`, f.Key)
+	}
+	if f.Transfer != 0 {
+		q = q.Where("transfer_id = ?", f.Transfer)
+	}
+	if f.Before > 0 {
+		q = q.Where("id < ?", f.Before)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = listRowsDefault
+	}
+	var rows []smsRow
+	if err := q.Order("id DESC").Limit(min(limit, listRowsMax)).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list sms: %w", err)
+	}
+	out := make([]Stored, len(rows))
+	for i := range rows {
+		out[i] = rows[i].stored()
+	}
+	return out, nil
+}
+
+// Backlog is the work left to the Senders, for a gauge.
+type Backlog struct {
+	Pending int // waiting for their first or next attempt
+	Sending int // claimed now, or in doubt and waiting to be checked at the provider
+	// OldestDue is the earliest NextAttempt of them (zero when there are
+	// none): time.Since(OldestDue) > 0 is how far behind the Senders are.
+	OldestDue time.Time
+}
+
+// Backlog counts the SMS not yet handed to a provider. It reads only the
+// (status, next attempt) index's entries for those, not the sent history.
+func (s *Store) Backlog(ctx context.Context) (Backlog, error) {
+	var counts []struct {
+		Status string
+		N      int
+	}
+	db := s.db.WithContext(ctx)
+	if err := db.Model(&smsRow{}).Select("status, COUNT(*) AS n").
+		Where("status IN ?", []string{StatusPending, StatusSending}).Group("status").Scan(&counts).Error; err != nil {
+		return Backlog{}, fmt.Errorf("sms backlog: %w", err)
+	}
+	var b Backlog
+	for _, c := range counts {
+		if c.Status == StatusPending {
+			b.Pending = c.N
+		} else {
+			b.Sending = c.N
+		}
+	}
+	if b.Pending+b.Sending == 0 {
+		return b, nil
+	}
+	t, err := s.nextDue(ctx)
+	if err != nil {
+		return Backlog{}, fmt.Errorf("sms backlog: %w", err)
+	}
+	b.OldestDue = t
+	return b, nil
+}
+
+// Requeue makes failed SMS pending again with a fresh count of attempts,
+// for an operator who fixed what made them fail (credentials, a provider
+// outage longer than the retries). It returns how many it requeued; ids
+// that are not failed are left alone, so it never sends anything twice.
+func (s *Store) Requeue(ctx context.Context, ids ...int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if len(ids) > recordRowsMax {
+		return 0, fmt.Errorf("notify: requeue %d sms, at most %d at once", len(ids), recordRowsMax)
+	}
+	now := time.Now().UTC()
+	defer s.writing()()
+	res := s.db.WithContext(ctx).Model(&smsRow{}).Where("id IN ? AND status = ?", ids, StatusFailed).
+		Updates(map[string]any{"status": StatusPending, "attempts": 0, "next_attempt_at": now, "in_doubt": false,
+			"updated_at": now})
+	if res.Error != nil {
+		return 0, fmt.Errorf("requeue sms: %w", res.Error)
+	}
+	if res.RowsAffected > 0 {
+		s.wake()
+	}
+	return int(res.RowsAffected), nil
+}
+
+// nextDue is the earliest NextAttemptAt of the pending and sending rows,
+// zero when there are none.
+func (s *Store) nextDue(ctx context.Context) (time.Time, error) {
+	var rows []smsRow
+	err := s.db.WithContext(ctx).Select("next_attempt_at").
+		Where("status IN ?", []string{StatusPending, StatusSending}).
+		Order("next_attempt_at").Limit(1).Find(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return time.Time{}, err
+	}
+	return rows[0].NextAttemptAt.UTC(), nil
+}
+
+// claim takes up to n due rows for a Sender, in one statement, and returns
+// them: pending rows whose next attempt is due, and sending rows whose lease
+// ran out (their Sender died or lost them), which come back InDoubt. Each
+// gets a new claim token, a lease until now+lease (as its NextAttemptAt) and
+// one more attempt. Two Senders never get the same row: on PostgreSQL the
+// rows are locked with SKIP LOCKED and the due condition is checked again
+// on the locked row; SQLite runs one write statement at a time.
+func (s *Store) claim(ctx context.Context, n int, lease time.Duration) ([]smsRow, error) {
+	now := time.Now().UTC()
+	set := `SET status = ?, claim = ?, attempts = attempts + 1, in_doubt = (status = ?),
+		claimed_at = CASE WHEN status = ? THEN COALESCE(claimed_at, ?) ELSE ? END,
+		next_attempt_at = ?, updated_at = ?`
+	setArgs := []any{StatusSending, newClaimToken(), StatusSending, StatusSending, now, now, now.Add(lease), now}
+	due := `SELECT id FROM sms_messages WHERE status IN (?, ?) AND next_attempt_at <= ?
+		ORDER BY next_attempt_at LIMIT ?`
+	dueArgs := []any{StatusPending, StatusSending, now, n}
+	var q string
+	var args []any
+	if s.pg {
+		// The locked ids are materialized once: as an IN (subquery) the
+		// planner may run the LIMIT ... SKIP LOCKED again per row and
+		// claim more than n.
+		q = `WITH due AS MATERIALIZED (` + due + ` FOR UPDATE SKIP LOCKED)
+			UPDATE sms_messages ` + set + ` FROM due WHERE sms_messages.id = due.id
+			AND sms_messages.status IN (?, ?) AND sms_messages.next_attempt_at <= ?
+			RETURNING sms_messages.*`
+		args = append(append(dueArgs, setArgs...), StatusPending, StatusSending, now)
+	} else {
+		q = `UPDATE sms_messages ` + set + ` WHERE id IN (` + due + `)
+			AND status IN (?, ?) AND next_attempt_at <= ? RETURNING *`
+		args = append(append(setArgs, dueArgs...), StatusPending, StatusSending, now)
+	}
+	var rows []smsRow
+	defer s.writing()()
+	if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("claim sms: %w", err)
+	}
+	return rows, nil
+}
+
+// renew extends the lease of a row this claim holds to now+lease, setting
+// r.NextAttemptAt, and reports whether it still held it.
+func (s *Store) renew(ctx context.Context, r *smsRow, lease time.Duration) (bool, error) {
+	now := time.Now().UTC()
+	defer s.writing()()
+	res := s.db.WithContext(ctx).Exec(`UPDATE sms_messages SET next_attempt_at = ?, updated_at = ?
+		WHERE id = ? AND claim = ? AND status = ?`, now.Add(lease), now, r.ID, r.Claim, StatusSending)
+	if res.Error != nil {
+		return false, fmt.Errorf("renew sms lease: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return false, nil
+	}
+	r.NextAttemptAt = now.Add(lease)
+	return true, nil
+}
+
+// knownIDs returns which of ids some row already has as its provider id:
+// reconciliation must not take another row's message for this one's.
+func (s *Store) knownIDs(ctx context.Context, provider string, ids []string) (map[string]bool, error) {
+	known := map[string]bool{}
+	if len(ids) == 0 {
+		return known, nil
+	}
+	var found []string
+	if err := s.db.WithContext(ctx).Model(&smsRow{}).Where("provider = ? AND provider_id IN ?", provider, ids).
+		Pluck("provider_id", &found).Error; err != nil {
+		return nil, fmt.Errorf("known sms ids: %w", err)
+	}
+	for _, id := range found {
+		known[id] = true
+	}
+	return known, nil
+}
+
+// outcome is what a Sender learned of a claimed row, to write back.
+type outcome struct {
+	row    *smsRow
+	status string // the row's new status
+	// doubt keeps the row sending, to be reconciled at next: the provider
+	// may have it.
+	doubt      bool
+	provider   string
+	providerID string    // set when the provider took it
+	next       time.Time // when it is due again (pending, or sending in doubt)
+	err        string    // why the attempt failed
+	code       string    // the provider's error code
+	uncount    bool      // the attempt did not happen (throttled): give it back
+	result     string    // what to tell Observe
+	took       time.Duration
+}
+
+// apply writes outcomes in one transaction, each only where the row still
+// carries the claim token it was claimed with. It returns the outcomes whose
+// rows another Sender had taken over (their lease ran out).
+func (s *Store) apply(ctx context.Context, outs []outcome) (lost []outcome, err error) {
+	now := time.Now().UTC()
+	defer s.writing()()
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		lost = lost[:0]
+		for _, o := range outs {
+			set := map[string]any{"status": o.status, "in_doubt": o.doubt, "updated_at": now,
+				"last_error": clipStored(o.err, errorBytesMax), "error_code": clipStored(o.code, 16)}
+			if o.provider != "" {
+				set["provider"] = o.provider
+			}
+			if o.providerID != "" {
+				set["provider_id"] = o.providerID
+				set["sent_at"] = now
+			}
+			if !o.next.IsZero() {
+				set["next_attempt_at"] = o.next.UTC()
+			}
+			if o.uncount {
+				set["attempts"] = gorm.Expr("attempts - 1")
+			}
+			res := tx.Model(&smsRow{}).Where("id = ? AND claim = ? AND status = ?", o.row.ID, o.row.Claim, StatusSending).
+				Updates(set)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				lost = append(lost, o)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record sms outcome: %w", err)
+	}
+	return lost, nil
+}
+
+func newClaimToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// clipText cuts s to at most n bytes without splitting a UTF-8 character.
+func clipStored(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
