@@ -70,6 +70,8 @@ var smsMessages = map[string]smsMessage{
 	"sms.confirm.pay":     {"SMS", []string{"Amount", "Minutes", "Name", "Number"}, 1},
 	"sms.confirm.bill":    {"SMS", []string{"Account", "Amount", "Minutes", "Name", "Number"}, 1},
 	"sms.confirm.airtime": {"SMS", []string{"Amount", "Fee", "Minutes", "Phone"}, 1},
+	"sms.confirm.balance": {"SMS", []string{"Minutes"}, 1},
+	"sms.confirm.mini":    {"SMS", []string{"Minutes"}, 1},
 	"sms.pin.expired":     {"SMS", nil, 1},
 	"sms.cancelled":       {"SMS", nil, 1},
 	"sms.balance":         {"SMS", []string{"Balance"}, 1},
@@ -302,7 +304,8 @@ func TestSMSKeywords(t *testing.T) {
 	}
 	for i, lang := range codes {
 		no := cancels[i+1]
-		for _, id := range []string{"sms.confirm.send", "sms.confirm.pay", "sms.confirm.bill", "sms.confirm.airtime"} {
+		for _, id := range []string{"sms.confirm.send", "sms.confirm.pay", "sms.confirm.bill", "sms.confirm.airtime",
+			"sms.confirm.balance", "sms.confirm.mini"} {
 			if s := c.Render(lang, id, smsWorstData(c, lang, id)); !strings.Contains(s, " "+no+" ") {
 				t.Errorf("%s %s does not name the cancel word %s: %q", lang, id, no, s)
 			}
@@ -356,6 +359,10 @@ func TestSMSRender(t *testing.T) {
 			"Nunua airtime ya KES 50.00 kwa +255712345678? Ada KES 0.00. Jibu kwa PIN ndani ya dakika 5 kuthibitisha, au HAPANA kughairi."},
 		{"fr", "sms.confirm.pay", map[string]any{"Amount": "2 500 XOF", "Name": "BOUTIQUE AWA", "Number": "445566", "Minutes": 5},
 			"Payer 2 500 XOF à BOUTIQUE AWA, marchand 445566 ? Envoyez votre PIN sous 5 minutes pour confirmer, NON pour annuler."},
+		{"sw", "sms.confirm.balance", map[string]any{"Minutes": 5},
+			"Jibu kwa PIN ndani ya dakika 5 kuona salio lako, au HAPANA kughairi."},
+		{"fr", "sms.confirm.mini", map[string]any{"Minutes": 5},
+			"Envoyez votre PIN sous 5 minutes pour voir votre relevé, NON pour annuler."},
 		{"en", "sms.help", nil,
 			"Kibubu SMS: BAL, SEND phone amount, PAY till amount, BILL business account amount, AIRTIME [phone] amount, MINI, LANG en|sw|fr, HELP"},
 		{"sw", "sms.malformed", map[string]any{"Usage": c.Render("sw", "sms.usage.send", nil)}, "Muundo si sahihi. Tumia: TUMA simu kiasi"},

@@ -2,7 +2,8 @@
 // (menus.go: each node a screen by message id, its input's validation and
 // the next node, or the one wallet call a PIN authorises), one hop at a
 // time, with each session's state in a JetStream key-value bucket so that
-// any gateway process can serve the next hop.
+// any gateway process can serve the next hop. It also answers SMS keyword
+// commands (Engine.SMS), keeping their conversations in the same bucket.
 //
 // It must not touch the database (the wallet is reached over NATS, through
 // the small Wallet interface *natsapi.Client implements) nor keep a PIN in
@@ -36,5 +37,56 @@
 // the aggregator's 15 s). A money step that gets no answer in time ends
 // the session with "we will send you an SMS" and is retried in the
 // background with the same key until the wallet answers, which it applies
-// at most once; Config.Resolved learns the outcome.
+// at most once; Config.Resolved learns the outcome, and Config.Outbox tells
+// the person by SMS when it failed (a success's receipt comes from the
+// wallet's event). An outcome still unknown after the retries is not sent:
+// "try again" could make a second payment of one that went through.
+//
+// # SMS keywords
+//
+// Engine.SMS answers one inbound message. The keywords (sms_parse.go) are
+// those the description of sms.help lists, in English, Kiswahili and
+// French, any case and accents: BAL, SEND phone amount, PAY till amount,
+// BILL business account amount, AIRTIME [phone] amount, MINI, LANG
+// en|sw|fr, HELP; NO (HAPANA, NON) cancels; STOP and START, English in
+// every language, set promotional consent. Amounts and phones read as on
+// the USSD menus (wallet.Currency.ParseAmount, wallet.NormalizePhone with
+// Config.Region), so "1,000" is as malformed as it is there. The reply is
+// in the account's language, English for a phone without an account, which
+// gets sms.not_registered for anything but HELP and STOP.
+//
+// A command that needs the PIN (BAL and MINI too: the wallet shows a
+// balance only for the PIN) is answered with a confirmation naming the
+// recipient (the wallet's lookup), the amount and the fee (its quote), and
+// kept as the phone's conversation for 5 minutes; a later command replaces
+// it. A reply of digits alone is its PIN: it goes into the one wallet call
+// and is never kept. The wallet's idempotency key is the command's message
+// (provider and id) and the try number, taken by a compare-and-set on the
+// conversation before the call, so two PIN replies never both reach the
+// wallet, a wrong PIN then the right one are two commands, and a try whose
+// message was lost (still taken after twice the wallet timeout) is taken
+// again under the same key. A wrong PIN leaves the confirmation open, with
+// the tries left as USSD words them; a carried-out payment is answered by
+// its receipt alone (an empty reply); a slow wallet gets "we will send you
+// an SMS" and the background resolution above.
+//
+// Every message is recorded under its provider and id (kv Create) before
+// anything is done for it: a repeat gets the first reply, and nothing is
+// done again; one still being answered gets no reply. The record keeps the
+// keyword only ("[PIN]" for a PIN, "[unknown]" for anything else): any
+// argument may be a PIN typed in the wrong place. Each phone may send
+// Config.SMSRateMessages in any Config.SMSRateWindow (10 in 10 minutes): the
+// first over gets sms.rate_limited, the rest nothing, and none is acted on.
+//
+// # The bucket
+//
+// USSD sessions and SMS records share the bucket (EnsureBucket), each key
+// with its own time to live: a session's is the session TTL after its last
+// write, a message record's a day (smsMessageTTL), a conversation's its
+// 5 minutes and a minute of grace, a rate record's the rate window. The
+// bucket's own age limit is the longest of them, a day. nats.go's Update
+// drops a key's TTL, so a compare-and-set update publishes on the key with
+// the TTL itself. A server without per-key TTLs (before nats-server 2.11)
+// keeps every key a day; the records' own times (a session's last write,
+// a conversation's expiry, the rate window's messages) still decide.
 package sessions

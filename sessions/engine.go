@@ -68,9 +68,26 @@ type Config struct {
 	// WalletTimeout bounds one wallet call; default DefaultWalletTimeout.
 	WalletTimeout time.Duration
 	// Resolved, if set, learns the outcome of each money step that answered
-	// "pending" once the wallet gives it (the SMS receipt's cue).
+	// "pending" once the wallet gives it (the SMS receipt's cue), a USSD
+	// hop's or an SMS PIN reply's.
 	Resolved func(Resolution)
-	Log      *slog.Logger
+	// Outbox, if set, tells the person by SMS when such a step failed in the
+	// end: the error as the USSD screen words it, in the account's language
+	// (a success gets its receipt from the wallet's event). Nil sends
+	// nothing.
+	Outbox Outbox
+	// ServiceCode is the USSD code an SMS from an unregistered phone is
+	// told to dial (sms.not_registered); default DefaultServiceCode.
+	ServiceCode string
+	// SMSRateMessages is how many SMS one phone may send in any
+	// SMSRateWindow; the first one over gets sms.rate_limited, later ones
+	// nothing. Defaults DefaultSMSRateMessages and DefaultSMSRateWindow.
+	SMSRateMessages int
+	SMSRateWindow   time.Duration
+	// Now is the SMS commands' clock (a confirmation's expiry, the rate
+	// window); default time.Now.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Resolution is the late outcome of a money step whose session ended with
@@ -83,8 +100,9 @@ type Resolution struct {
 	Err      error                  // the wallet's refusal, or unavailable after resolveTimeout
 }
 
-// Engine runs USSD sessions. It is safe for concurrent use; any number of
-// engines (in any number of processes) may serve the same bucket.
+// Engine runs USSD sessions and SMS keyword commands. It is safe for
+// concurrent use; any number of engines (in any number of processes) may
+// serve the same bucket.
 type Engine struct {
 	cfg     Config
 	store   bucket
@@ -107,6 +125,12 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("sessions: no currency")
 	case len(cfg.Key) != KeyBytes:
 		return nil, fmt.Errorf("sessions: the PIN sealing key must be %d bytes", KeyBytes)
+	case len(cfg.ServiceCode) > maxServiceCodeChars || !locales.IsGSM7(cfg.ServiceCode):
+		return nil, fmt.Errorf("sessions: the service code must be at most %d GSM-7 characters", maxServiceCodeChars)
+	case cfg.SMSRateMessages < 0 || cfg.SMSRateMessages > maxSMSRateMessages:
+		return nil, fmt.Errorf("sessions: the SMS rate limit must be 1 to %d messages", maxSMSRateMessages)
+	case cfg.SMSRateWindow < 0 || cfg.SMSRateWindow > bucketMaxAge:
+		return nil, fmt.Errorf("sessions: the SMS rate window must be at most %s", bucketMaxAge)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "KE"
@@ -123,7 +147,28 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	e := &Engine{cfg: cfg, store: bucket{cfg.Bucket}, log: cfg.Log}
+	if cfg.ServiceCode == "" {
+		cfg.ServiceCode = DefaultServiceCode
+	}
+	if cfg.SMSRateMessages == 0 {
+		cfg.SMSRateMessages = DefaultSMSRateMessages
+	}
+	if cfg.SMSRateWindow == 0 {
+		cfg.SMSRateWindow = DefaultSMSRateWindow
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &Engine{cfg: cfg, store: newBucket(cfg.Bucket), log: cfg.Log}
+	if cfg.Outbox != nil {
+		resolved := cfg.Resolved
+		e.cfg.Resolved = func(r Resolution) {
+			e.tell(r)
+			if resolved != nil {
+				resolved(r)
+			}
+		}
+	}
 	e.stopCtx, e.stop = context.WithCancel(context.Background())
 	return e, nil
 }

@@ -1,6 +1,18 @@
 package sessions
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/wallet"
+)
 
 // SMS is one inbound text message as a provider adapter (Twilio, Africa's
 // Talking) translates it. The engine answers it with an SMSReply.
@@ -23,8 +35,10 @@ type SMS struct {
 }
 
 // SMSReply is the engine's answer to an SMS: Text goes back to the sender,
-// in Language (a locales code). An empty Text sends nothing (a sender over
-// the reply rate limit, a duplicate still being answered).
+// in Language (a locales code). An empty Text sends nothing: a sender over
+// the reply rate limit, a duplicate still being answered, a PIN reply while
+// another one is, and a payment carried out (its receipt, which notify
+// sends from the wallet's event, is the answer).
 type SMSReply struct {
 	Text     string
 	Language string
@@ -34,3 +48,174 @@ type SMSReply struct {
 // unusable (no id, a sender that is not a phone number): the adapter answers
 // it with HTTP 400. Every other outcome is an SMSReply.
 var ErrBadSMS = errors.New("bad sms")
+
+// Outbox sends an SMS that is not the reply to one; *notify.Client
+// implements it. Send records m.Key once, so a message handed over twice is
+// sent once.
+type Outbox interface {
+	Send(ctx context.Context, m notify.Message) error
+}
+
+var _ Outbox = (*notify.Client)(nil)
+
+const (
+	// DefaultServiceCode is the USSD code sms.not_registered names.
+	DefaultServiceCode = "*334#"
+	// maxServiceCodeChars bounds Config.ServiceCode, as the locales tests
+	// bound the Code of sms.not_registered (*384*123456#).
+	maxServiceCodeChars = 12
+	// DefaultSMSRateMessages and DefaultSMSRateWindow are the reply rate
+	// limit: a person sends a command and a PIN, or asks for help, a few
+	// times in ten minutes; a phone sending more is a loop or an attack,
+	// and every reply costs an SMS.
+	DefaultSMSRateMessages = 10
+	DefaultSMSRateWindow   = 10 * time.Minute
+	// maxSMSRateMessages bounds Config.SMSRateMessages: the rate record keeps
+	// one time per message counted, and a record is at most maxStateBytes.
+	maxSMSRateMessages = 100
+	// maxSMSIDBytes bounds a provider's message id: Twilio's are 34 bytes,
+	// Africa's Talking's under 64; the id is part of the bucket key and of
+	// the wallet's idempotency key (at most 128 bytes).
+	maxSMSIDBytes = 64
+	// maxSMSBodyChars bounds a body: Twilio's longest concatenated message
+	// is 1,600 characters; a command fits in one part.
+	maxSMSBodyChars = 1600
+	// maxSMSBodyBytes bounds the bytes of those characters (4 each in UTF-8).
+	maxSMSBodyBytes = 4 * maxSMSBodyChars
+	// outboxTimeout bounds the hand-over of an Outbox message.
+	outboxTimeout = 5 * time.Second
+)
+
+// SMS answers one inbound SMS: a keyword command (BAL, SEND, PAY, BILL,
+// AIRTIME, MINI, LANG, HELP, STOP, START, in English, Kiswahili or French),
+// the PIN a confirmation asked for, or NO to cancel it. doc.go tells the
+// flow. Its error wraps ErrBadSMS when the message is unusable (no id or
+// provider, a sender that is not a phone number, a body over 1,600
+// characters); any other error means the message could not be recorded,
+// nothing was done, and the provider may deliver it again. Every other
+// outcome, a wallet refusal or outage included, is an SMSReply.
+func (e *Engine) SMS(ctx context.Context, m SMS) (SMSReply, error) {
+	switch {
+	case !validAggregator(m.Provider):
+		return SMSReply{}, fmt.Errorf("%w: the provider must be 1 to 32 lower-case letters and digits", ErrBadSMS)
+	case m.ID == "" || len(m.ID) > maxSMSIDBytes:
+		return SMSReply{}, fmt.Errorf("%w: the message id must be 1 to %d bytes", ErrBadSMS, maxSMSIDBytes)
+	case len(m.Body) > maxSMSBodyBytes || utf8.RuneCountInString(m.Body) > maxSMSBodyChars:
+		return SMSReply{}, fmt.Errorf("%w: the body is over %d characters", ErrBadSMS, maxSMSBodyChars)
+	}
+	phone, err := wallet.NormalizePhone(m.From, e.cfg.Region)
+	if err != nil {
+		return SMSReply{}, fmt.Errorf("%w: the sender: %v", ErrBadSMS, err)
+	}
+	cmd := parseSMS(m.Body)
+	k := messageKey(m.Provider, m.ID)
+	log := e.log.With("provider", m.Provider, "sms", m.ID, "command", cmd.redacted())
+	rec := smsMessage{Phone: phone, Command: cmd.redacted(), Received: stamp(e.cfg.Now())}
+	rev, seen, err := e.claim(ctx, k, rec)
+	switch {
+	case err != nil:
+		return SMSReply{}, fmt.Errorf("sms %s from %s: %w", m.ID, m.Provider, err)
+	case seen != nil && seen.Phone != phone:
+		return SMSReply{}, fmt.Errorf("%w: the message id was used by another sender", ErrBadSMS)
+	case seen != nil && seen.Done:
+		log.Info("sms repeated", "state", "answered")
+		return SMSReply{Text: seen.Reply, Language: seen.Lang}, nil
+	case seen != nil:
+		log.Info("sms repeated", "state", "in flight")
+		return SMSReply{}, nil
+	}
+	t := &smsTurn{e: e, ctx: ctx, log: log, phone: phone, message: key(m.Provider, m.ID), cmd: cmd}
+	r := t.answer()
+	e.answered(ctx, k, rec, rev, r)
+	return r, nil
+}
+
+// smsTurn is one message being answered.
+type smsTurn struct {
+	e       *Engine
+	ctx     context.Context
+	log     *slog.Logger
+	phone   string // the sender, E.164
+	message string // key(provider, id): keys its command's wallet calls
+	cmd     smsCommand
+	lang    string          // the reply's language
+	account *wallet.Profile // the sender's; nil for a phone with none
+}
+
+// answer counts the message against the rate limit, learns who sent it and
+// carries out its command.
+func (t *smsTurn) answer() SMSReply {
+	ok, warn, err := t.e.rate(t.ctx, t.phone)
+	if err != nil {
+		// The message is recorded, so it cannot run twice; a store fault
+		// must not silence every phone.
+		t.log.Error("sms rate record", "err", err)
+		ok = true
+	}
+	if !ok && !warn {
+		t.log.Info("sms over the rate limit: not answered")
+		return SMSReply{}
+	}
+	t.lang = locales.Default
+	wctx, cancel := t.wallet()
+	p, err := t.e.cfg.Wallet.Lookup(wctx, t.phone)
+	cancel()
+	switch wallet.ErrorCode(err) {
+	case "":
+		t.account = p
+		if slices.Contains(t.e.cfg.Locales.Languages(), p.Language) {
+			t.lang = p.Language
+		}
+	case wallet.CodeNotFound:
+		err = nil
+	}
+	switch {
+	case !ok:
+		t.log.Info("sms over the rate limit: told once")
+		return t.reply("sms.rate_limited", nil)
+	case t.cmd.Verb == "":
+		return t.reply("sms.unknown", nil)
+	case t.cmd.Verb == verbHelp:
+		return t.reply("sms.help", nil)
+	case err != nil:
+		return t.failed(err)
+	case t.account == nil && t.cmd.Verb == verbStop:
+		// Nothing is sent to a phone without an account; say so as asked.
+		return t.reply("sms.stop", nil)
+	case t.account == nil:
+		return t.reply("sms.not_registered", map[string]any{"Code": t.e.cfg.ServiceCode})
+	}
+	switch t.cmd.Verb {
+	case verbStop, verbStart:
+		return t.promotions(t.cmd.Verb == verbStart)
+	case verbLanguage:
+		return t.language()
+	case verbCancel:
+		return t.cancel()
+	case verbPIN:
+		return t.pin()
+	case verbBalance, verbMini:
+		return t.askPIN()
+	default:
+		return t.order()
+	}
+}
+
+// reply renders message id in the reply's language.
+func (t *smsTurn) reply(id string, data map[string]any) SMSReply {
+	return SMSReply{Text: t.e.cfg.Locales.Render(t.lang, id, data), Language: t.lang}
+}
+
+// failed answers a failure that is not the sender's doing (the wallet or
+// the store unavailable), as the USSD screen words it.
+func (t *smsTurn) failed(err error) SMSReply {
+	if wallet.ErrorCode(err) == wallet.CodeInternal {
+		t.log.Error("sms command failed", "err", err)
+	}
+	return SMSReply{Text: t.e.fatal(t.lang, err).Text, Language: t.lang}
+}
+
+// wallet returns a context bounding one wallet call.
+func (t *smsTurn) wallet() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.ctx, t.e.cfg.WalletTimeout)
+}

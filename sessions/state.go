@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -26,6 +27,15 @@ const (
 	// maxStateBytes bounds a stored state: a path of a dozen nodes and a few
 	// short values; anything bigger is a bug.
 	maxStateBytes = 4 << 10
+	// bucketMaxAge is the bucket's own age limit: the longest any record
+	// lives, an SMS's message id (smsMessageTTL). Every record carries a
+	// shorter time to live of its own (a session's is EnsureBucket's ttl);
+	// the server cuts any key's TTL at the bucket's, so this is the bound.
+	bucketMaxAge = smsMessageTTL
+	// limitMarkerTTL is how long the server keeps the delete marker of a key
+	// whose TTL ran out. Setting it is what turns on per-key TTLs; nothing
+	// here watches the bucket, so the markers need not stay long.
+	limitMarkerTTL = time.Minute
 )
 
 // state is a session between hops, JSON in the bucket. It holds what the
@@ -75,12 +85,46 @@ func (st *state) known() bool {
 
 // bucket keeps states in a JetStream key-value bucket, with compare-and-set
 // writes so that two gateways serving one session never overwrite each
-// other.
-type bucket struct{ kv jetstream.KeyValue }
+// other. Every write gives its key a time to live: a USSD session's
+// (EnsureBucket's ttl), or an SMS record's own.
+type bucket struct {
+	kv jetstream.KeyValue
+	// ttl is set when kv came from EnsureBucket: what writes need to give
+	// each key its own time to live.
+	ttl *ttlBucket
+}
 
-// EnsureBucket creates or updates the session bucket: one value per key,
-// each expiring ttl after its last write. prefix is the deployment's subject
-// prefix ("" for none), as natsapi.WithPrefix takes it.
+// ttlBucket is the bucket as EnsureBucket returns it: the key-value store,
+// and how to write a key with its own time to live. nats.go's Create takes
+// a TTL (jetstream.KeyTTL) but its Update does not and drops the key's, so
+// a compare-and-set update publishes on the key's subject itself, with the
+// same two headers Update sends and the TTL's.
+type ttlBucket struct {
+	jetstream.KeyValue
+	js      jetstream.JetStream
+	subject string        // a key's subject is this and the key: "$KV.<bucket>."
+	session time.Duration // a USSD session's time to live, EnsureBucket's ttl
+	// perKey is false on a server without per-message TTLs (before
+	// nats-server 2.11) and on a JetStream domain: there keys live until the
+	// bucket's age limit and the records' own expiry times alone count.
+	perKey bool
+}
+
+func newBucket(kv jetstream.KeyValue) bucket {
+	t, _ := kv.(*ttlBucket)
+	return bucket{kv: kv, ttl: t}
+}
+
+// EnsureBucket creates or updates the session bucket, which also holds the
+// SMS keyword conversations: one value per key, a USSD session's expiring
+// ttl after its last write, each SMS record after its own time to live.
+// prefix is the deployment's subject prefix ("" for none), as
+// natsapi.WithPrefix takes it.
+//
+// The server keeps a key's own time to live from nats-server 2.11 on; an
+// older one keeps every key for the bucket's age limit (a day, the longest
+// an SMS record is needed) and the engine ignores a session state older
+// than ttl, so an old server costs only storage.
 func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {
 	if ttl <= 0 {
 		ttl = DefaultTTL
@@ -92,14 +136,81 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, tt
 	if prefix != "" {
 		name += "_" + prefix
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: name, Description: "USSD session state", History: 1, TTL: ttl,
-		Replicas: replicas, MaxValueSize: maxStateBytes, Storage: jetstream.FileStorage,
-	})
+	o := js.Options()
+	perKey := o.Domain == "" && (o.APIPrefix == "" || o.APIPrefix == jetstream.DefaultAPIPrefix)
+	cfg := jetstream.KeyValueConfig{
+		Bucket: name, Description: "USSD session state and SMS keyword conversations", History: 1,
+		TTL: max(ttl, bucketMaxAge), Replicas: replicas, MaxValueSize: maxStateBytes, Storage: jetstream.FileStorage,
+	}
+	if perKey {
+		cfg.LimitMarkerTTL = limitMarkerTTL
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		perKey, cfg.LimitMarkerTTL = false, 0
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("session bucket %s: %w", name, err)
 	}
-	return kv, nil
+	return &ttlBucket{KeyValue: kv, js: js, subject: "$KV." + name + ".", session: ttl, perKey: perKey}, nil
+}
+
+// errRaced is returned by put when another hop or message wrote the key
+// first.
+var errRaced = errors.New("written by a concurrent hop or message")
+
+// get returns the entry under k, or nil when there is none.
+func (b bucket) get(ctx context.Context, k string) (jetstream.KeyValueEntry, error) {
+	e, err := b.kv.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	return e, err
+}
+
+// put writes data under k, living ttl: a new key when rev is 0, else only
+// over revision rev. It returns the new revision, or errRaced.
+func (b bucket) put(ctx context.Context, k string, data []byte, rev uint64, ttl time.Duration) (uint64, error) {
+	perKey := b.ttl != nil && b.ttl.perKey
+	// The server counts a TTL in whole seconds, at least one.
+	ttl = max(ttl.Round(time.Second), time.Second)
+	var err error
+	var next uint64
+	switch {
+	case rev == 0 && perKey:
+		next, err = b.kv.Create(ctx, k, data, jetstream.KeyTTL(ttl))
+	case rev == 0:
+		next, err = b.kv.Create(ctx, k, data)
+	case perKey:
+		msg := &nats.Msg{Subject: b.ttl.subject + k, Data: data, Header: nats.Header{}}
+		var ack *jetstream.PubAck
+		ack, err = b.ttl.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
+		if err == nil {
+			next = ack.Sequence
+		}
+	default:
+		next, err = b.kv.Update(ctx, k, data, rev)
+	}
+	if conflict(err) {
+		return 0, errRaced
+	}
+	return next, err
+}
+
+// conflict reports whether err says the key was not at the revision a
+// write expected. A replicated stream answers 10164 where a single replica
+// answers 10071, and Create over a deleted key returns the bare API error.
+func conflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // key is the bucket key of a session: bucket keys allow only letters,
@@ -108,14 +219,20 @@ func key(aggregator, sessionID string) string {
 	return aggregator + "." + base64.RawURLEncoding.EncodeToString([]byte(sessionID))
 }
 
-// load returns the state under k and its revision, or nil when there is none.
+// load returns the state under k and its revision, or nil when there is
+// none. A state older than the session's time to live that the server has
+// not removed (one without per-key TTLs) is none, at its revision, so the
+// next save writes over it.
 func (b bucket) load(ctx context.Context, k string) (*state, uint64, error) {
-	e, err := b.kv.Get(ctx, k)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, nil
-	}
+	e, err := b.get(ctx, k)
 	if err != nil {
 		return nil, 0, fmt.Errorf("load session: %w", err)
+	}
+	if e == nil {
+		return nil, 0, nil
+	}
+	if b.ttl != nil && !b.ttl.perKey && time.Since(e.Created()) > b.ttl.session {
+		return nil, e.Revision(), nil
 	}
 	var st state
 	if err := json.Unmarshal(e.Value(), &st); err != nil || len(st.Path) == 0 {
@@ -124,29 +241,20 @@ func (b bucket) load(ctx context.Context, k string) (*state, uint64, error) {
 	return &st, e.Revision(), nil
 }
 
-// errRaced is returned by save when another hop wrote the session first.
-var errRaced = errors.New("session written by a concurrent hop")
-
-// save writes st: a new key when rev is 0, else only over revision rev.
+// save writes st: a new key when rev is 0, else only over revision rev. It
+// returns errRaced when another hop wrote the session first.
 func (b bucket) save(ctx context.Context, k string, st *state, rev uint64) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
-	if rev == 0 {
-		_, err = b.kv.Create(ctx, k, data)
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return errRaced
-		}
-	} else {
-		_, err = b.kv.Update(ctx, k, data, rev)
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-			return errRaced
-		}
+	ttl := DefaultTTL
+	if b.ttl != nil {
+		ttl = b.ttl.session
 	}
-	if err != nil {
+	_, err = b.put(ctx, k, data, rev, ttl)
+	if err != nil && !errors.Is(err, errRaced) {
 		return fmt.Errorf("save session: %w", err)
 	}
-	return nil
+	return err
 }
