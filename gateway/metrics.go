@@ -16,7 +16,8 @@ import (
 const metricsPath = "/metrics"
 
 // Metrics is the process's Prometheus registry: the Go runtime and process
-// collectors, the wallet writer's batches, and the USSD hops.
+// collectors, the wallet writer's batches, the USSD hops, the SMS webhooks
+// and the notifier's sends.
 type Metrics struct {
 	reg        *prometheus.Registry
 	batchOps   prometheus.Histogram
@@ -27,6 +28,10 @@ type Metrics struct {
 	hops       *prometheus.CounterVec
 	hopTime    *prometheus.HistogramVec
 	ends       *prometheus.CounterVec
+	smsHooks   *prometheus.CounterVec
+	smsTime    *prometheus.HistogramVec
+	smsSent    *prometheus.CounterVec
+	smsCall    *prometheus.HistogramVec
 }
 
 // NewMetrics returns a registry with the standard collectors.
@@ -57,10 +62,36 @@ func NewMetrics() *Metrics {
 		ends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kibubu_ussd_session_ends_total",
 			Help: "End-of-session notices from aggregators, by aggregator and their status (Success, Incomplete, Failed, timeout…)."},
 			[]string{"aggregator", "status"}),
+		smsHooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kibubu_sms_webhooks_total",
+			Help: "SMS webhooks answered, by provider, webhook (message, status) and result (reply, silent, report, ignored, bad, forbidden, failed)."},
+			[]string{"provider", "webhook", "result"}),
+		smsTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kibubu_sms_webhook_seconds",
+			Help:    "Time to answer an SMS webhook, engine and notifier included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14), // 1 ms … 8 s; Twilio gives up at 15 s
+		}, []string{"provider", "webhook"}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.batchOps, m.batchTime, m.transfers, m.rejections, m.failures, m.hops, m.hopTime, m.ends)
+	m.smsSent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kibubu_sms_sends_total",
+		Help: "Outcomes of the notifier's attempts to send an SMS, by provider (twilio, outbox) and result (sent, reconciled, retry, doubt, failed, throttled, lost)."},
+		[]string{"provider", "result"})
+	m.smsCall = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kibubu_sms_provider_seconds",
+		Help:    "Time one call to the SMS provider took.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15), // 1 ms … 16 s
+	}, []string{"provider"})
+	m.reg.MustRegister(m.smsHooks, m.smsTime, m.smsSent, m.smsCall)
 	return m
+}
+
+// ObserveSMSSend records one outcome of the notifier's sender; wire it to
+// notify.SenderConfig.Observe. took is 0 when no provider call was made.
+func (m *Metrics) ObserveSMSSend(provider, result string, took time.Duration) {
+	m.smsSent.WithLabelValues(provider, result).Inc()
+	if took > 0 {
+		m.smsCall.WithLabelValues(provider).Observe(took.Seconds())
+	}
 }
 
 // ObserveBatch records one wallet batch; wire it to wallet.Config.Observe.
@@ -128,4 +159,12 @@ func MountMetrics(e *echo.Echo, m *Metrics) {
 		h.ServeHTTP(c.Response(), c.Request())
 		return nil
 	})
+}
+
+// ObserveSMS records one SMS webhook's outcome; wire it to
+// SMSConfig.Observe. Its labels come from the adapters' own constants,
+// never from a request.
+func (m *Metrics) ObserveSMS(o SMSOutcome) {
+	m.smsHooks.WithLabelValues(o.Provider, o.Webhook, o.Result).Inc()
+	m.smsTime.WithLabelValues(o.Provider, o.Webhook).Observe(o.Duration.Seconds())
 }
