@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +46,31 @@ const (
 	// walletTimeoutMax bounds --wallet-timeout: the answer must still reach
 	// the aggregator within its 15 s, after the session store's round trips.
 	walletTimeoutMax = 10 * time.Second
+
+	// smsRateDefault is a sender's overall pace: what one Twilio number or
+	// messaging service is usually allowed (more needs a short code).
+	smsRateDefault = 30.0
+	// smsPhoneRateDefault lets an agent busy at the counter get a receipt
+	// for every deposit, while a loop cannot flood one phone.
+	smsPhoneRateDefault = 30
+	smsRateMax          = 10000.0
+	smsPhoneRateMax     = 600
+	// smsAttemptsDefault, with the backoff doubling from a second to five
+	// minutes, keeps trying through about a quarter of an hour of outage.
+	smsAttemptsDefault = 8
+	smsAttemptsMax     = 50
+	// smsTimeoutDefault bounds one call to Twilio; it answers in well
+	// under a second when healthy.
+	smsTimeoutDefault = 10 * time.Second
+	smsTimeoutMax     = time.Minute
+)
+
+// The Twilio variables. They are read from the environment only.
+const (
+	envTwilioSID     = "TWILIO_ACCOUNT_SID"
+	envTwilioToken   = "TWILIO_AUTH_TOKEN"
+	envTwilioFrom    = "TWILIO_FROM"
+	envTwilioService = "TWILIO_MESSAGING_SERVICE_SID"
 )
 
 // Config is the command's configuration, from flags and KIBUBU_* variables.
@@ -71,6 +97,20 @@ type Config struct {
 	WalletTimeout  time.Duration // how long a USSD hop waits for the wallet before "we will send an SMS"
 	USSDAuth       string        // per-aggregator shared secrets and IP allow-lists (gateway.ParseUSSDAuth)
 
+	// SMS. The Twilio credentials come from TWILIO_* variables only (serve
+	// reads them), never from flags, which other users can see in ps.
+	PublicURL     string        // public base URL: Twilio signs webhooks against it, status callbacks point to it
+	SMSSecretFile string        // the Africa's Talking SMS webhook's shared secret; generated if absent
+	TwilioAPIURL  string        // Twilio's API base URL, overridden for a fake Twilio or an egress proxy
+	TwilioSID     string        // TWILIO_ACCOUNT_SID
+	TwilioToken   string        // TWILIO_AUTH_TOKEN
+	TwilioFrom    string        // TWILIO_FROM: the sender number or alphanumeric id
+	TwilioService string        // TWILIO_MESSAGING_SERVICE_SID, instead of TWILIO_FROM
+	SMSRate       float64       // SMS sent per second, overall
+	SMSPhoneRate  int           // SMS sent per minute to one phone
+	SMSAttempts   int           // tries of one SMS before it is marked failed
+	SMSTimeout    time.Duration // one call to Twilio
+
 	// Resolved by validate.
 	currency wallet.Currency
 	tariff   wallet.Tariff
@@ -95,6 +135,10 @@ func DefaultConfig() Config {
 		LogLevel:       "info",
 		SessionTTL:     sessions.DefaultTTL,
 		WalletTimeout:  sessions.DefaultWalletTimeout,
+		SMSRate:        smsRateDefault,
+		SMSPhoneRate:   smsPhoneRateDefault,
+		SMSAttempts:    smsAttemptsDefault,
+		SMSTimeout:     smsTimeoutDefault,
 	}
 }
 
@@ -142,7 +186,101 @@ func (c *Config) gatewayFlags(fs *flag.FlagSet) {
 	c.connFlags(fs)
 	c.httpFlags(fs)
 	c.ussdFlags(fs)
+	c.smsInFlags(fs)
 }
+
+// notifyFlags registers kibubu notify's flags.
+func (c *Config) notifyFlags(fs *flag.FlagSet) {
+	c.connFlags(fs)
+	c.httpFlags(fs)
+	fs.StringVar(&c.DB, "db", c.DB, "the wallet's database: SQLite `path` or postgres:// URL; the notifier keeps its tables there (default <data>/kibubu.db)")
+	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` of the dates in receipts")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "public base `url` of the gateways, for Twilio's status callbacks to <url>/sms/twilio/status (default: none)")
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "`replicas` of the streams it creates (3 on a NATS cluster)")
+	c.smsOutFlags(fs)
+}
+
+// smsInFlags registers the flags of the SMS webhooks (kibubu serve and
+// kibubu gateway).
+func (c *Config) smsInFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "public base `url` of this server, e.g. https://pay.example.com: Twilio signs its webhooks against it, and SMS status callbacks point to it (default: no Twilio webhooks, no status callbacks)")
+	fs.StringVar(&c.SMSSecretFile, "sms-secret-file", c.SMSSecretFile, "secret `file` authenticating Africa's Talking's SMS webhook (send its hex as X-SMS-Secret or ?secret=); generated if absent (default <data>/sms.secret)")
+}
+
+// smsOutFlags registers the SMS sender's flags (kibubu serve and kibubu notify).
+func (c *Config) smsOutFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.TwilioAPIURL, "twilio-api-url", c.TwilioAPIURL, "Twilio's API base `url`, for a local fake Twilio or an egress proxy (default https://api.twilio.com)")
+	fs.Float64Var(&c.SMSRate, "sms-rate", c.SMSRate, "SMS sent per `second`, overall")
+	fs.IntVar(&c.SMSPhoneRate, "sms-rate-per-phone", c.SMSPhoneRate, "SMS sent per `minute` to one phone; more wait, none is dropped")
+	fs.IntVar(&c.SMSAttempts, "sms-attempts", c.SMSAttempts, "`tries` of one SMS, with backoff, before it is marked failed")
+	fs.DurationVar(&c.SMSTimeout, "sms-timeout", c.SMSTimeout, "how long one call to Twilio may take")
+}
+
+// readTwilioEnv fills the Twilio credentials from the TWILIO_* variables.
+func (c *Config) readTwilioEnv(lookup func(string) (string, bool)) {
+	for name, field := range map[string]*string{envTwilioSID: &c.TwilioSID, envTwilioToken: &c.TwilioToken,
+		envTwilioFrom: &c.TwilioFrom, envTwilioService: &c.TwilioService} {
+		if v, ok := lookup(name); ok {
+			*field = strings.TrimSpace(v)
+		}
+	}
+}
+
+// twilio reports whether Twilio is configured; without it SMS go to the
+// local outbox.
+func (c *Config) twilio() bool { return c.TwilioSID != "" }
+
+// validateSMS checks the SMS settings.
+func (c *Config) validateSMS() error {
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--public-url %q: want an absolute http(s) URL without query, such as https://pay.example.com", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	}
+	if c.SMSSecretFile == "" {
+		c.SMSSecretFile = filepath.Join(c.Data, "sms.secret")
+	}
+	if c.TwilioAPIURL != "" {
+		if u, err := url.Parse(c.TwilioAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--twilio-api-url %q: want an http(s) URL such as https://api.twilio.com", c.TwilioAPIURL)
+		}
+	}
+	switch {
+	case c.TwilioSID == "" && (c.TwilioToken != "" || c.TwilioFrom != "" || c.TwilioService != ""):
+		return fmt.Errorf("%s is not set: give it with %s to send through Twilio, or unset the other TWILIO_* variables to use the local outbox", envTwilioSID, envTwilioToken)
+	case c.TwilioSID != "" && c.TwilioToken == "":
+		return fmt.Errorf("%s is set without %s", envTwilioSID, envTwilioToken)
+	case c.TwilioSID != "" && c.TwilioFrom != "" && c.TwilioService != "":
+		return fmt.Errorf("give one of %s and %s, not both", envTwilioFrom, envTwilioService)
+	}
+	if !(c.SMSRate > 0 && c.SMSRate <= smsRateMax) {
+		return fmt.Errorf("--sms-rate %g: must be more than 0 and at most %g per second", c.SMSRate, smsRateMax)
+	}
+	if c.SMSPhoneRate < 1 || c.SMSPhoneRate > smsPhoneRateMax {
+		return fmt.Errorf("--sms-rate-per-phone %d: must be 1 to %d per minute", c.SMSPhoneRate, smsPhoneRateMax)
+	}
+	if c.SMSAttempts < 1 || c.SMSAttempts > smsAttemptsMax {
+		return fmt.Errorf("--sms-attempts %d: must be 1 to %d", c.SMSAttempts, smsAttemptsMax)
+	}
+	if c.SMSTimeout <= 0 || c.SMSTimeout > smsTimeoutMax {
+		return fmt.Errorf("--sms-timeout %s: must be more than 0 and at most %s", c.SMSTimeout, smsTimeoutMax)
+	}
+	return nil
+}
+
+// loadSMSSecret reads the Africa's Talking SMS webhook secret, generating
+// it if the file is absent; the secret is the hex of its bytes, so it can
+// ride in a URL's query.
+func loadSMSSecret(path string, log *slog.Logger) (string, error) {
+	b, err := loadSecret(path, "SMS secret", smsSecretBytes, log,
+		"generated a new SMS webhook secret; give Africa's Talking its hex as ?secret= in the callback URL")
+	return hex.EncodeToString(b), err
+}
+
+// smsSecretBytes is the generated SMS webhook secret's size: 256 bits.
+const smsSecretBytes = 32
 
 // envName is the environment variable of a flag: --nats-creds is KIBUBU_NATS_CREDS.
 func envName(flagName string) string {
@@ -249,7 +387,7 @@ func (c *Config) validate() error {
 	if c.ussdAuth, err = gateway.ParseUSSDAuth(c.USSDAuth); err != nil {
 		return fmt.Errorf("--ussd-auth: %w", err)
 	}
-	return nil
+	return c.validateSMS()
 }
 
 // checkHostPort accepts host:port with a numeric port; an empty host means

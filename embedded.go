@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
@@ -173,7 +174,8 @@ func (e *embeddedNATS) connectAs(user, password, name string, closed chan<- stru
 // stream. prefix is --nats-prefix, which moves the wallet's subjects and
 // the bucket (sessions.EnsureBucket) alike.
 //
-// It needs no publish to _INBOX.>: it sends requests, it answers none.
+// It may also hand the notifier SMS to send, delivery reports and consents
+// (notify.Client). It needs no publish to _INBOX.>: it sends requests, it answers none.
 func gatewayPermissions(prefix string) *server.Permissions {
 	subject, bucket := natsapi.SubjectPrefix+".>", sessions.BucketName
 	deny := make([]string, 0, len(natsapi.OperatorSubjects))
@@ -187,6 +189,13 @@ func gatewayPermissions(prefix string) *server.Permissions {
 		subject, bucket = prefix+"."+subject, bucket+"_"+prefix
 	}
 	stream := "KV_" + bucket // the stream nats.go keeps a bucket in
+	sms := make([]string, 0, 3)
+	for _, s := range []string{notify.SubjectSend, notify.SubjectReport, notify.SubjectConsent} {
+		if prefix != "" {
+			s = prefix + "." + s
+		}
+		sms = append(sms, s)
+	}
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{
 			Allow: []string{
@@ -204,6 +213,11 @@ func gatewayPermissions(prefix string) *server.Permissions {
 				"$JS.API.STREAM.UPDATE." + stream,
 				"$JS.API.DIRECT.GET." + stream + ".>",
 				"$KV." + bucket + ".>",
+				// SMS for the notifier to send (replies over Africa's
+				// Talking, late USSD outcomes), Twilio's delivery reports
+				// and STOP/START: publishes on the notifier's stream,
+				// which the notifier creates.
+				sms[0], sms[1], sms[2],
 			},
 			Deny: deny,
 		},

@@ -24,9 +24,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
+	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -56,9 +58,14 @@ const (
 	// RoleWallet runs only the wallet service, its event relay and the
 	// health endpoints, against an external NATS: the production shape.
 	RoleWallet Role = "wallet"
-	// RoleGateway runs only the HTTP gateway (the USSD adapters and session
-	// engine) against an external NATS; any number serve one wallet.
+	// RoleGateway runs only the HTTP gateway (the USSD and SMS adapters
+	// and the session engine) against an external NATS; any number serve
+	// one wallet.
 	RoleGateway Role = "gateway"
+	// RoleNotify runs only the notifier (SMS receipts and messages, sent
+	// through Twilio or the outbox) against an external NATS and the
+	// wallet's database; any number may run.
+	RoleNotify Role = "notify"
 )
 
 // Main is the running program: tests start it on port 0 with a temporary
@@ -93,6 +100,9 @@ type Main struct {
 	walletDone  chan struct{}
 	stopRelay   context.CancelFunc
 	relayDone   chan struct{}
+	stopNotify  context.CancelFunc
+	notifyDone  chan struct{}
+	notifyDB    *gorm.DB // the notifier's own pool, when no wallet runs here
 	httpStopped chan struct{}
 }
 
@@ -128,7 +138,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// The embedded NATS store and a SQLite database belong to one process;
 	// wallets on an external NATS and PostgreSQL, and gateways, may share a
 	// data dir (and its pepper or session key).
-	if c.NATS == "" || (m.Role != RoleGateway && !store.IsPostgres(c.DB)) {
+	if c.NATS == "" || ((m.Role == RoleServe || m.Role == RoleWallet) && !store.IsPostgres(c.DB)) {
 		if m.lock, err = lockDataDir(c.Data); err != nil {
 			return err
 		}
@@ -140,11 +150,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	checks := gateway.Checks{}
 	metrics := gateway.NewMetrics()
-	if m.Role != RoleGateway {
+	switch m.Role {
+	case RoleServe, RoleWallet:
 		if m.store, err = store.Open(ctx, c.DB); err != nil {
 			return fmt.Errorf("--db %s: %w", redact(c.DB), err)
 		}
 		checks["database"] = m.store.Ping
+	case RoleNotify:
+		// The notifier keeps its own tables beside the wallet's.
+		if m.notifyDB, err = store.Connect(ctx, c.DB); err != nil {
+			return fmt.Errorf("--db %s: %w", redact(c.DB), err)
+		}
+		sqlDB, _ := m.notifyDB.DB()
+		checks["database"] = sqlDB.PingContext
 	}
 	if err := m.connectNATS(); err != nil {
 		return err
@@ -173,12 +191,27 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		replicas = 1 // one embedded server holds one copy
 	}
 	e := gateway.New(m.Log.With("component", "http"))
-	if m.Role != RoleGateway {
+	switch m.Role {
+	case RoleServe, RoleWallet:
 		if err := m.startWallet(ctx, js, replicas, metrics); err != nil {
 			return err
 		}
 	}
-	if m.Role != RoleWallet {
+	switch m.Role {
+	case RoleServe:
+		if err := m.startNotify(ctx, js, replicas, m.store.Gorm(), c.currency, metrics); err != nil {
+			return err
+		}
+	case RoleNotify:
+		tr, err := waitForWallet(ctx, natsapi.NewClient(m.nc, 0, natsapi.WithPrefix(c.NATSPrefix)), m.Log)
+		if err != nil {
+			return err
+		}
+		if err := m.startNotify(ctx, js, replicas, m.notifyDB, tr.Currency, metrics); err != nil {
+			return err
+		}
+	}
+	if m.Role == RoleServe || m.Role == RoleGateway {
 		gatewayJS, err := jetstream.New(m.gatewayNC)
 		if err != nil {
 			return fmt.Errorf("jetstream: %w", err)
@@ -276,10 +309,18 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	if err != nil {
 		return err
 	}
+	// The notifier's stream takes SMS replies and late outcomes; on the
+	// embedded NATS serve created it already, as the gateway user may not.
+	if m.Role == RoleGateway {
+		if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
+			return err
+		}
+	}
+	outbox := notify.NewClient(js, c.NATSPrefix)
 	log := m.Log.With("component", "sessions")
 	m.sessions, err = sessions.New(sessions.Config{
 		Wallet: client, Bucket: kv, Locales: cat, Currency: cur, Region: c.Region, PINLength: pinLength,
-		Key: key, Location: c.location, WalletTimeout: c.WalletTimeout, Log: log,
+		Key: key, Location: c.location, WalletTimeout: c.WalletTimeout, Outbox: outbox, Log: log,
 	})
 	if err != nil {
 		return err
@@ -288,6 +329,29 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 		m.Log.Warn("the USSD endpoints accept requests from anyone: give --ussd-auth a secret or an IP allow-list per aggregator")
 	}
 	gateway.MountUSSD(e, metrics.ObserveUSSD(m.sessions), c.ussdAuth, m.Log.With("component", "ussd"))
+	return m.mountSMS(e, metrics, outbox)
+}
+
+// mountSMS mounts the SMS webhooks: Africa's Talking's always (behind the
+// generated or given secret), Twilio's when its auth token and the public
+// URL it signs against are both known.
+func (m *Main) mountSMS(e *echo.Echo, metrics *gateway.Metrics, out *notify.Client) error {
+	c := &m.Config
+	secret, err := loadSMSSecret(c.SMSSecretFile, m.Log)
+	if err != nil {
+		return err
+	}
+	cfg := gateway.SMSConfig{PublicURL: c.PublicURL, AfricasTalkingSecret: secret, Region: c.Region, Observe: metrics.ObserveSMS}
+	switch {
+	case c.TwilioToken != "" && c.PublicURL != "":
+		cfg.TwilioAuthToken = c.TwilioToken
+	case c.TwilioToken != "":
+		m.Log.Warn("Twilio's SMS webhooks are off: give --public-url, the URL Twilio signs them against")
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	gateway.MountSMS(e, m.sessions, out, cfg, m.Log.With("component", "sms"))
 	return nil
 }
 
@@ -434,6 +498,9 @@ func (m *Main) close() error {
 		m.sessions.Close(ctx)
 		cancel()
 	}
+	// The notifier stops before NATS and the database: what it recorded
+	// but did not send is sent at the next start.
+	m.stopNotifier()
 	if m.gatewayNC != nil && m.gatewayNC != m.nc {
 		// The gateway's own connection goes first, while the wallet still
 		// answers what it sent.
@@ -465,6 +532,11 @@ func (m *Main) close() error {
 	if m.store != nil {
 		if err := m.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close database: %w", err))
+		}
+	}
+	if m.notifyDB != nil {
+		if db, err := m.notifyDB.DB(); err == nil {
+			db.Close()
 		}
 	}
 	if m.lock != nil {
@@ -526,8 +598,12 @@ const usage = `Kibubu: mobile money for feature phones.
 Usage:
   kibubu [serve] [flags]       run everything in one process (embedded NATS, SQLite, HTTP)
   kibubu wallet --nats URL     run only the wallet service against an external NATS
-  kibubu gateway --nats URL    run only the HTTP gateway (USSD) against an external NATS
+  kibubu gateway --nats URL    run only the HTTP gateway (USSD, SMS) against an external NATS
+  kibubu notify --nats URL     run only the notifier (SMS receipts through Twilio or the outbox)
+  kibubu notify replay --since T   record the receipts of transfers since T that the notifier missed
   kibubu dial [flags] *334#    a phone in the terminal: dial the USSD menu of a running server
+  kibubu sms send [flags] TEXT  a phone in the terminal: text the SMS keyword service, print the reply
+  kibubu sms outbox [--phone P] [--status S]   list the SMS recorded to send (the outbox, without Twilio)
   kibubu bench [flags]         measure transfers per second
   kibubu bench ussd [flags]    measure USSD hops per second
 
@@ -572,6 +648,13 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 		return serve(ctx, stop, RoleWallet, args, stdout, stderr)
 	case "gateway":
 		return serve(ctx, stop, RoleGateway, args, stdout, stderr)
+	case "notify":
+		if len(args) > 0 && args[0] == "replay" {
+			return runReplay(ctx, args[1:], stdout)
+		}
+		return serve(ctx, stop, RoleNotify, args, stdout, stderr)
+	case "sms":
+		return runSMS(ctx, args, stdout)
 	case "dial":
 		return runDial(ctx, args, os.Stdin, stdout)
 	case "bench":
@@ -594,9 +677,14 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 		synopsis = "kibubu wallet --nats URL [flags]\n\nRuns the wallet service, its event relay and the health endpoints against an external NATS.\n"
 	case RoleGateway:
 		cfg.gatewayFlags(fs)
-		synopsis = "kibubu gateway --nats URL [flags]\n\nRuns the HTTP gateway (USSD aggregators, health, metrics) against an external NATS and a running wallet.\n"
+		synopsis = "kibubu gateway --nats URL [flags]\n\nRuns the HTTP gateway (USSD aggregators, SMS webhooks, health, metrics) against an external NATS and a running wallet.\n"
+	case RoleNotify:
+		cfg.notifyFlags(fs)
+		synopsis = "kibubu notify --nats URL --db DB [flags]\n\nRuns the notifier: SMS receipts of the wallet's events and the gateways' SMS, sent through Twilio\n(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID) or to the outbox in DB.\n"
 	default:
 		cfg.serverFlags(fs)
+		cfg.smsInFlags(fs)
+		cfg.smsOutFlags(fs)
 	}
 	if err := parseFlags(fs, args, synopsis, stdout); err != nil || fs.NArg() > 0 {
 		if err == nil {
@@ -606,6 +694,9 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 	}
 	if err := applyEnv(fs, os.LookupEnv); err != nil {
 		return err
+	}
+	if role != RoleWallet {
+		cfg.readTwilioEnv(os.LookupEnv)
 	}
 	level := slog.LevelInfo
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by Run

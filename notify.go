@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"gorm.io/gorm"
+
+	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+)
+
+const (
+	// smsLeaseFactor sets how long a sender holds a claimed SMS before
+	// another may take it over: several provider timeouts, so a slow call
+	// is never taken for a dead sender.
+	smsLeaseFactor = 3
+	// smsStatusPath is where Twilio posts delivery reports (gateway.MountSMS).
+	smsStatusPath = "/sms/twilio/status"
+	// notifyCloseTimeout bounds waiting at shutdown for the sender's calls
+	// in flight; one not recorded is reconciled at the next start.
+	notifyCloseTimeout = 15 * time.Second
+)
+
+// startNotify starts the notifier on db: its tables, the consumers of the
+// wallet's events and of its own stream, and the sender, through Twilio
+// when TWILIO_ACCOUNT_SID is set and to the local outbox otherwise.
+func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas int, db *gorm.DB, cur wallet.Currency, metrics *gateway.Metrics) error {
+	c := &m.Config
+	log := m.Log.With("component", "notify")
+	st, err := notify.OpenStore(ctx, db)
+	if err != nil {
+		return err
+	}
+	consents, err := notify.OpenConsents(ctx, db)
+	if err != nil {
+		return err
+	}
+	// Both streams may be created first by whichever process starts first.
+	if _, err := natsapi.EnsureStream(ctx, js, replicas, natsapi.WithPrefix(c.NATSPrefix)); err != nil {
+		return err
+	}
+	if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
+		return err
+	}
+	provider, err := c.smsProvider()
+	if err != nil {
+		return err
+	}
+	sender, err := notify.NewSender(notify.SenderConfig{
+		Store: st, Provider: provider, Logger: log,
+		RatePerSecond: c.SMSRate, Burst: max(1, int(c.SMSRate)),
+		PhoneRatePerSecond: float64(c.SMSPhoneRate) / 60, PhoneBurst: min(c.SMSPhoneRate, smsPhoneBurstMax),
+		AttemptsMax: c.SMSAttempts, Lease: smsLeaseFactor * c.SMSTimeout,
+		Observe: metrics.ObserveSMSSend,
+	})
+	if err != nil {
+		return err
+	}
+	cat, err := locales.New()
+	if err != nil {
+		return err
+	}
+	consumer, err := notify.NewConsumer(notify.ConsumerConfig{
+		JS: js, Prefix: c.NATSPrefix, Store: st, Consents: consents, Locales: cat,
+		Currency: cur, Location: c.location, Wake: sender.Wake, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	var nctx context.Context
+	nctx, m.stopNotify = context.WithCancel(context.Background())
+	m.notifyDone = make(chan struct{})
+	done := make(chan struct{}, 2)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := consumer.Run(nctx); err != nil {
+			m.fail(fmt.Errorf("notify consumer: %w", err))
+		}
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := sender.Run(nctx); err != nil {
+			m.fail(fmt.Errorf("sms sender: %w", err))
+		}
+	}()
+	go func() { <-done; <-done; close(m.notifyDone) }()
+	log.Info("notifier sending", "provider", provider.Name())
+	return nil
+}
+
+// smsPhoneBurstMax bounds the SMS one phone may get at once before the
+// per-minute pace applies: enough for a burst of receipts at an agent's
+// counter.
+const smsPhoneBurstMax = 10
+
+// smsProvider is Twilio when configured, else the local outbox.
+func (c *Config) smsProvider() (notify.Provider, error) {
+	if !c.twilio() {
+		return notify.Outbox{}, nil
+	}
+	if c.TwilioFrom == "" && c.TwilioService == "" {
+		return nil, fmt.Errorf("sending through Twilio needs %s or %s", envTwilioFrom, envTwilioService)
+	}
+	callback := ""
+	if c.PublicURL != "" {
+		callback = c.PublicURL + smsStatusPath
+	}
+	return notify.NewTwilio(notify.TwilioConfig{
+		AccountSID: c.TwilioSID, AuthToken: c.TwilioToken, From: c.TwilioFrom, MessagingServiceSID: c.TwilioService,
+		StatusCallback: callback, APIURL: c.TwilioAPIURL, Timeout: c.SMSTimeout,
+	})
+}
+
+// stopNotifier stops the consumers and the sender, waiting for the
+// sender's calls in flight at most notifyCloseTimeout.
+func (m *Main) stopNotifier() {
+	if m.stopNotify == nil {
+		return
+	}
+	m.stopNotify()
+	select {
+	case <-m.notifyDone:
+	case <-time.After(notifyCloseTimeout):
+		m.Log.Warn("the notifier did not stop in time; SMS in flight are checked with the provider at the next start")
+	}
+}
