@@ -49,7 +49,8 @@
 // French, any case and accents: BAL, SEND phone amount, PAY till amount,
 // BILL business account amount, AIRTIME [phone] amount, MINI, LANG
 // en|sw|fr, HELP; NO (HAPANA, NON) cancels; STOP and START, English in
-// every language, set promotional consent. Amounts and phones read as on
+// every language, record promotional consent with the notifier
+// (Config.Outbox.Consent), from any phone. Amounts and phones read as on
 // the USSD menus (wallet.Currency.ParseAmount, wallet.NormalizePhone with
 // Config.Region), so "1,000" is as malformed as it is there. The reply is
 // in the account's language, English for a phone without an account, which

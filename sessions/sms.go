@@ -54,6 +54,10 @@ var ErrBadSMS = errors.New("bad sms")
 // sent once.
 type Outbox interface {
 	Send(ctx context.Context, m notify.Message) error
+	// Consent records a phone's STOP or START: promotional SMS are the
+	// sender's business, not the wallet's, and a phone needs no account
+	// to refuse them.
+	Consent(ctx context.Context, phone string, promotions bool) error
 }
 
 var _ Outbox = (*notify.Client)(nil)
@@ -177,17 +181,15 @@ func (t *smsTurn) answer() SMSReply {
 		return t.reply("sms.unknown", nil)
 	case t.cmd.Verb == verbHelp:
 		return t.reply("sms.help", nil)
+	case t.cmd.Verb == verbStop || t.cmd.Verb == verbStart:
+		// The carriers' reserved words: any phone may send them.
+		return t.promotions(t.cmd.Verb == verbStart)
 	case err != nil:
 		return t.failed(err)
-	case t.account == nil && t.cmd.Verb == verbStop:
-		// Nothing is sent to a phone without an account; say so as asked.
-		return t.reply("sms.stop", nil)
 	case t.account == nil:
 		return t.reply("sms.not_registered", map[string]any{"Code": t.e.cfg.ServiceCode})
 	}
 	switch t.cmd.Verb {
-	case verbStop, verbStart:
-		return t.promotions(t.cmd.Verb == verbStart)
 	case verbLanguage:
 		return t.language()
 	case verbCancel:

@@ -374,22 +374,16 @@ func (t *smsTurn) language() SMSReply {
 	return t.reply("sms.lang.done", nil)
 }
 
-// promoter is TEMPORARY until natsapi has SetPromotions.
-type promoter interface {
-	SetPromotions(ctx context.Context, phone string, on bool) (*wallet.Account, error)
-}
-
 // promotions answers STOP and START: consent to promotional SMS, which
-// receipts are not.
+// receipts are not, recorded by the notifier (Config.Outbox).
 func (t *smsTurn) promotions(on bool) SMSReply {
-	w, ok := t.e.cfg.Wallet.(promoter)
-	if !ok {
-		return t.failed(wallet.Errorf(wallet.CodeUnavailable, "no promotions call"))
+	if t.e.cfg.Outbox == nil {
+		return t.failed(wallet.Errorf(wallet.CodeUnavailable, "no notifier to record the consent"))
 	}
 	ctx, cancel := t.wallet()
 	defer cancel()
-	if _, err := w.SetPromotions(ctx, t.phone, on); err != nil {
-		return t.refused(err)
+	if err := t.e.cfg.Outbox.Consent(ctx, t.phone, on); err != nil {
+		return t.failed(wallet.Errorf(wallet.CodeUnavailable, "consent not recorded: %v", err))
 	}
 	if on {
 		return t.reply("sms.start", nil)

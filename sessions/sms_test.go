@@ -50,9 +50,10 @@ func (c *clock) advance(d time.Duration) {
 
 // outbox records the messages an engine hands it.
 type outbox struct {
-	mu   sync.Mutex
-	sent []notify.Message
-	got  chan struct{}
+	mu       sync.Mutex
+	sent     []notify.Message
+	consents map[string]bool
+	got      chan struct{}
 }
 
 func newOutbox() *outbox { return &outbox{got: make(chan struct{}, 16)} }
@@ -63,6 +64,23 @@ func (o *outbox) Send(_ context.Context, m notify.Message) error {
 	o.mu.Unlock()
 	o.got <- struct{}{}
 	return nil
+}
+
+func (o *outbox) Consent(_ context.Context, phone string, on bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.consents == nil {
+		o.consents = map[string]bool{}
+	}
+	o.consents[phone] = on
+	return nil
+}
+
+func (o *outbox) consent(phone string) (on, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	on, ok = o.consents[phone]
+	return on, ok
 }
 
 func (o *outbox) messages() []notify.Message {
@@ -320,7 +338,7 @@ func TestSMSCommands(t *testing.T) {
 // answered in the account's language; a phone without an account is
 // answered in English.
 func TestSMSLanguages(t *testing.T) {
-	x := smsHarness(t)
+	x := smsHarness(t, func(c *sessions.Config) { c.Outbox = newOutbox() })
 	h := x.h
 	alice := h.w.Customer("Alice Wanjiru", pin, 0)
 	h.setLang(alice, "fr")
@@ -329,10 +347,11 @@ func TestSMSLanguages(t *testing.T) {
 	stranger := wallettest.NewPhone()
 	h.checkSMS("help", x.send(stranger, "MSAADA"), reply("en", "sms.help", nil))
 	h.checkSMS("unknown", x.send(stranger, "hello"), reply("en", "sms.unknown", nil))
-	for _, body := range []string{"BAL", "TUMA 0722000111 50", pin, "NO", "LANG sw", "START"} {
+	for _, body := range []string{"BAL", "TUMA 0722000111 50", pin, "NO", "LANG sw"} {
 		h.checkSMS(body, x.send(stranger, body), reply("en", "sms.not_registered", map[string]any{"Code": "*334#"}))
 	}
 	h.checkSMS("stop", x.send(stranger, "STOP"), reply("en", "sms.stop", nil))
+	h.checkSMS("start", x.send(stranger, "START"), reply("en", "sms.start", nil))
 
 	y := h.texter(h.w.Client, func(c *sessions.Config) { c.ServiceCode = "*384*123#" })
 	h.checkSMS("service code", y.send(wallettest.NewPhone(), "BAL"), reply("en", "sms.not_registered", map[string]any{"Code": "*384*123#"}))
@@ -693,41 +712,29 @@ func TestSMSConfig(t *testing.T) {
 	}
 }
 
-// promoWallet records the promotional consents it is given.
-type promoWallet struct {
-	sessions.Wallet
-	mu  sync.Mutex
-	set map[string]bool
-}
-
-func (w *promoWallet) SetPromotions(ctx context.Context, phone string, on bool) (*wallet.Account, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.set[phone] = on
-	return &wallet.Account{}, nil
-}
-
-// STOP and START set the account's promotional consent, in any language
-// of the account; STOP from a phone without an account is acknowledged.
+// STOP and START record the phone's promotional consent with the
+// notifier, in any language of the account, and from a phone without one.
 func TestSMSStopStart(t *testing.T) {
 	h := start(t)
-	w := &promoWallet{Wallet: h.w.Client, set: map[string]bool{}}
-	x := h.texter(w)
+	ob := newOutbox()
+	x := h.texter(h.w.Client, func(c *sessions.Config) { c.Outbox = ob })
 	for _, lang := range catalog.Languages() {
 		alice := h.w.Customer("Alice", pin, 0)
 		h.setLang(alice, lang)
 		h.checkSMS(lang+" stop", x.send(alice, "stop"), reply(lang, "sms.stop", nil))
-		if on, ok := w.set[alice]; !ok || on {
+		if on, ok := ob.consent(alice); !ok || on {
 			t.Errorf("%s: after STOP promotions %v (set %v), want off", lang, on, ok)
 		}
 		h.checkSMS(lang+" start", x.send(alice, "START"), reply(lang, "sms.start", nil))
-		if !w.set[alice] {
+		if on, _ := ob.consent(alice); !on {
 			t.Errorf("%s: after START promotions off, want on", lang)
 		}
 	}
 	stranger := wallettest.NewPhone()
 	h.checkSMS("stranger", x.send(stranger, "STOP"), reply("en", "sms.stop", nil))
-	if _, ok := w.set[stranger]; ok {
-		t.Errorf("the wallet was asked about a phone without an account")
+	if on, ok := ob.consent(stranger); !ok || on {
+		t.Errorf("a phone without an account: STOP recorded %v (%v), want off", on, ok)
 	}
+	none := h.texter(h.w.Client)
+	h.checkSMS("no notifier", none.send(stranger, "START"), reply("en", "error.unavailable", nil))
 }
