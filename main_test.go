@@ -368,6 +368,25 @@ func TestConfigErrors(t *testing.T) {
 		{name: "nats prefix", change: func(c *Config) { c.NATSPrefix = "a.b" }, want: `--nats-prefix "a.b"`},
 		{name: "stream replicas", change: func(c *Config) { c.StreamReplicas = 7 }, want: "--stream-replicas 7"},
 		{name: "missing tariff file", change: func(c *Config) { c.Tariff = "/nonexistent/tariff.toml" }, want: "--tariff: open /nonexistent/tariff.toml"},
+		{name: "notify without nats", role: RoleNotify, want: "notify needs an external NATS: give --nats"},
+		{name: "public url not absolute", change: func(c *Config) { c.PublicURL = "pay.example.com" }, want: `--public-url "pay.example.com"`},
+		{name: "public url with query", change: func(c *Config) { c.PublicURL = "https://pay.example.com/?x=1" }, want: "without query"},
+		{name: "twilio api url", change: func(c *Config) { c.TwilioAPIURL = "api.twilio.com" }, want: `--twilio-api-url "api.twilio.com"`},
+		{name: "twilio token without sid", change: func(c *Config) { c.TwilioToken = "0123456789abcdef0123456789abcdef" }, want: "TWILIO_ACCOUNT_SID is not set"},
+		{name: "twilio sid without token", change: func(c *Config) { c.TwilioSID = "AC0123456789abcdef0123456789abcdef" }, want: "TWILIO_ACCOUNT_SID is set without TWILIO_AUTH_TOKEN"},
+		{name: "twilio from and service", change: func(c *Config) {
+			c.TwilioSID, c.TwilioToken, c.TwilioFrom, c.TwilioService = "AC0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef", "KIBUBU", "MG0123"
+		}, want: "not both"},
+		{name: "twilio without a sender", change: func(c *Config) {
+			c.TwilioSID, c.TwilioToken = "AC0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"
+		}, want: "needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID"},
+		{name: "sms rate", change: func(c *Config) { c.SMSRate = 0 }, want: "--sms-rate 0"},
+		{name: "sms rate per phone", change: func(c *Config) { c.SMSPhoneRate = 601 }, want: "--sms-rate-per-phone 601"},
+		{name: "sms attempts", change: func(c *Config) { c.SMSAttempts = 0 }, want: "--sms-attempts 0"},
+		{name: "sms timeout", change: func(c *Config) { c.SMSTimeout = time.Hour }, want: "--sms-timeout 1h0m0s"},
+		{name: "sms secret readable by others", prep: func(t *testing.T, c *Config) {
+			os.WriteFile(filepath.Join(c.Data, "sms.secret"), make([]byte, smsSecretBytes), 0o644)
+		}, want: "has mode 0644"},
 		{name: "pepper readable by others", prep: func(t *testing.T, c *Config) {
 			os.WriteFile(filepath.Join(c.Data, "pepper"), make([]byte, wallet.PepperBytes), 0o644)
 		}, want: "has mode 0644: it must not be readable by group or others"},
