@@ -100,17 +100,15 @@ func (f *fakeSMSOut) Report(ctx context.Context, r notify.Report) error {
 
 // smsCase is one raw request and everything expected of it.
 type smsCase struct {
-	name        string
-	method      string            // POST when empty
-	path        string            // the table's path when empty
-	query       string            // raw query string, without '?'
-	contentType string            // sent as Content-Type when not empty
-	header      map[string]string // more request headers
-	body        string            // the raw body
-	unsized     bool              // send the body without a Content-Length
-	remoteAddr  string            // the TCP peer; peerOK when empty
-	cfg         *SMSConfig        // the table's config when nil
-	sends       int               // how many times the request is sent; 1 when 0
+	name string
+
+	// The request, as rawRequest documents it.
+	method, path, query, contentType, body, remoteAddr string
+	header                                             map[string]string
+	unsized                                            bool
+	sends                                              int
+
+	cfg *SMSConfig // the table's config when nil
 
 	// Twilio signing, for tables that sign: by default the harness signs
 	// body at testPublicURL + the request target with testTwilioToken.
@@ -132,6 +130,12 @@ type smsCase struct {
 	wantReport      *notify.Report  // what Report got on every send; nil: never called
 	wantResult      string          // the observed outcome's Result
 	wantLog         string          // a substring the log must hold, when not empty
+}
+
+// request gathers the case's request for the harness.
+func (tc smsCase) request() rawRequest {
+	return rawRequest{method: tc.method, path: tc.path, query: tc.query, contentType: tc.contentType, header: tc.header,
+		body: tc.body, unsized: tc.unsized, remoteAddr: tc.remoteAddr, sends: tc.sends}
 }
 
 // runSMSCases sends each case's request through New's middleware and
@@ -160,16 +164,8 @@ func runSMSCases(t *testing.T, path string, cfg SMSConfig, sign bool, cases []sm
 			}
 			MountSMS(e, engine, out, c, log)
 
-			method, target := http.MethodPost, path
-			if tc.method != "" {
-				method = tc.method
-			}
-			if tc.path != "" {
-				target = tc.path
-			}
-			if tc.query != "" {
-				target += "?" + tc.query
-			}
+			req := tc.request()
+			method, target := req.target(path)
 			sig := ""
 			if sign && !tc.unsigned {
 				sig = tc.sig
@@ -191,39 +187,13 @@ func runSMSCases(t *testing.T, path string, cfg SMSConfig, sign bool, cases []sm
 					sig = twilioSign(token, signURL, form)
 				}
 			}
-			sends := max(tc.sends, 1)
-			var rec *httptest.ResponseRecorder
-			for range sends {
-				var body io.Reader = strings.NewReader(tc.body)
-				if tc.unsized {
-					body = io.MultiReader(body) // hides the length from NewRequest
-				}
-				req := httptest.NewRequest(method, target, body)
-				req.RemoteAddr = peerOK
-				if tc.remoteAddr != "" {
-					req.RemoteAddr = tc.remoteAddr
-				}
-				if tc.contentType != "" {
-					req.Header.Set("Content-Type", tc.contentType)
-				}
-				if sig != "" {
-					req.Header.Set("X-Twilio-Signature", sig)
-				}
-				req.Header.Set("X-Request-Id", "req-1")
-				for k, v := range tc.header {
-					req.Header.Set(k, v)
-				}
-				rec = httptest.NewRecorder()
-				e.ServeHTTP(rec, req)
+			var more map[string]string
+			if sig != "" {
+				more = map[string]string{"X-Twilio-Signature": sig}
 			}
-
-			got := strings.TrimSuffix(rec.Body.String(), "\n")
-			if rec.Code != tc.wantStatus || got != tc.wantBody {
-				t.Errorf("%s %s = %d %s, want %d %s", method, target, rec.Code, got, tc.wantStatus, tc.wantBody)
-			}
-			if ct := rec.Header().Get("Content-Type"); tc.wantContentType != "" && ct != tc.wantContentType {
-				t.Errorf("Content-Type = %q, want %q", ct, tc.wantContentType)
-			}
+			rec := req.send(e, method, target, more)
+			checkResponse(t, method, target, rec, tc.wantStatus, tc.wantBody, tc.wantContentType)
+			sends := req.times()
 			checkCalls(t, "SMS", engine.calls, tc.wantSMS, sends)
 			checkCalls(t, "Send", out.sent, tc.wantSent, sends)
 			checkCalls(t, "Report", out.reports, tc.wantReport, sends)
@@ -240,19 +210,11 @@ func runSMSCases(t *testing.T, path string, cfg SMSConfig, sign bool, cases []sm
 					t.Errorf("observed %d outcomes %+v, want %d", len(outcomes), outcomes, sends)
 				}
 			}
-			logText := logged.String()
 			secrets := []string{testPIN, testSecret, wrongSecret, testTwilioToken, wrongTwilioToken}
 			if sig != "" {
 				secrets = append(secrets, sig)
 			}
-			for _, secret := range secrets {
-				if strings.Contains(logText, secret) {
-					t.Errorf("log holds %q:\n%s", secret, logText)
-				}
-			}
-			if tc.wantLog != "" && !strings.Contains(logText, tc.wantLog) {
-				t.Errorf("log lacks %q:\n%s", tc.wantLog, logText)
-			}
+			checkLog(t, logged.String(), secrets, tc.wantLog)
 		})
 	}
 }

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -70,17 +68,15 @@ func (f *fakeUSSD) End(ctx context.Context, e sessions.End) {
 
 // ussdCase is one raw request and everything expected of it.
 type ussdCase struct {
-	name        string
-	method      string              // POST when empty
-	path        string              // the table's path when empty
-	query       string              // raw query string, without '?'
-	contentType string              // sent as Content-Type when not empty
-	header      map[string]string   // more request headers
-	body        string              // the raw body
-	unsized     bool                // send the body without a Content-Length
-	remoteAddr  string              // the TCP peer; peerOK when empty
-	auth        map[string]USSDAuth // the table's auth when nil
-	sends       int                 // how many times the request is sent (duplicates); 1 when 0
+	name string
+
+	// The request, as rawRequest documents it.
+	method, path, query, contentType, body, remoteAddr string
+	header                                             map[string]string
+	unsized                                            bool
+	sends                                              int
+
+	auth map[string]USSDAuth // the table's auth when nil
 
 	screen sessions.Screen // the engine's answer
 	err    error           // the engine's error
@@ -91,6 +87,12 @@ type ussdCase struct {
 	wantHop         *sessions.Hop // what the engine got on every send; nil: never called
 	wantEnd         *sessions.End // what End got on every send; nil: never called
 	wantLog         string        // a substring the log must hold, when not empty
+}
+
+// request gathers the case's request for the harness.
+func (tc ussdCase) request() rawRequest {
+	return rawRequest{method: tc.method, path: tc.path, query: tc.query, contentType: tc.contentType, header: tc.header,
+		body: tc.body, unsized: tc.unsized, remoteAddr: tc.remoteAddr, sends: tc.sends}
 }
 
 // runUSSDCases sends each case's request through New's middleware and
@@ -110,61 +112,16 @@ func runUSSDCases(t *testing.T, path string, auth map[string]USSDAuth, cases []u
 			}
 			MountUSSD(e, fake, a, log)
 
-			method, target := http.MethodPost, path
-			if tc.method != "" {
-				method = tc.method
-			}
-			if tc.path != "" {
-				target = tc.path
-			}
-			if tc.query != "" {
-				target += "?" + tc.query
-			}
-			sends := max(tc.sends, 1)
-			var rec *httptest.ResponseRecorder
-			for range sends {
-				var body io.Reader = strings.NewReader(tc.body)
-				if tc.unsized {
-					body = io.MultiReader(body) // hides the length from NewRequest
-				}
-				req := httptest.NewRequest(method, target, body)
-				req.RemoteAddr = peerOK
-				if tc.remoteAddr != "" {
-					req.RemoteAddr = tc.remoteAddr
-				}
-				if tc.contentType != "" {
-					req.Header.Set("Content-Type", tc.contentType)
-				}
-				// A fixed id: a random one could hold the PIN's digits.
-				req.Header.Set("X-Request-Id", "req-1")
-				for k, v := range tc.header {
-					req.Header.Set(k, v)
-				}
-				rec = httptest.NewRecorder()
-				e.ServeHTTP(rec, req)
-			}
-
-			got := strings.TrimSuffix(rec.Body.String(), "\n")
-			if rec.Code != tc.wantStatus || got != tc.wantBody {
-				t.Errorf("%s %s = %d %s, want %d %s", method, target, rec.Code, got, tc.wantStatus, tc.wantBody)
-			}
-			if ct := rec.Header().Get("Content-Type"); tc.wantContentType != "" && ct != tc.wantContentType {
-				t.Errorf("Content-Type = %q, want %q", ct, tc.wantContentType)
-			}
-			checkCalls(t, "Hop", fake.hops, tc.wantHop, sends)
-			checkCalls(t, "End", fake.ends, tc.wantEnd, sends)
+			req := tc.request()
+			method, target := req.target(path)
+			rec := req.send(e, method, target, nil)
+			checkResponse(t, method, target, rec, tc.wantStatus, tc.wantBody, tc.wantContentType)
+			checkCalls(t, "Hop", fake.hops, tc.wantHop, req.times())
+			checkCalls(t, "End", fake.ends, tc.wantEnd, req.times())
 			if fake.noDeadline {
 				t.Errorf("the engine was called without a deadline")
 			}
-			out := logged.String()
-			for _, secret := range []string{testPIN, testSecret, wrongSecret} {
-				if strings.Contains(out, secret) {
-					t.Errorf("log holds %q:\n%s", secret, out)
-				}
-			}
-			if tc.wantLog != "" && !strings.Contains(out, tc.wantLog) {
-				t.Errorf("log lacks %q:\n%s", tc.wantLog, out)
-			}
+			checkLog(t, logged.String(), []string{testPIN, testSecret, wrongSecret}, tc.wantLog)
 		})
 	}
 }
