@@ -30,13 +30,15 @@ const (
 	CodeInternal          Code = "internal"           // a bug or an infrastructure failure
 )
 
-// Limit names which tier limit a CodeLimitExceeded error hit.
+// Limit names which limit a CodeLimitExceeded error hit: a tier's, or a
+// tab's cap.
 type Limit string
 
 const (
 	LimitPerTransaction Limit = "per_transaction"
 	LimitDaily          Limit = "daily"
 	LimitBalance        Limit = "balance" // the recipient's maximum balance
+	LimitTabCap         Limit = "tab_cap" // a micropayment tab's cap (Accrual.Charge)
 )
 
 // Error is the one error type the wallet returns for expected failures.

@@ -110,6 +110,13 @@ func (c Currency) ParseAmount(s string) (int64, error) {
 // in a tariff file) where zero is a valid amount.
 func (c Currency) parseMinor(s string) (int64, error) {
 	c.unit() // panics on a broken currency before any parsing
+	return c.parseDecimal(s, c.Exponent, MaxAmount, func(v int64) string { return c.Format(v) })
+}
+
+// parseDecimal reads s, a decimal amount in major units with at most places
+// decimals, as an integer count of 10^-places major units, at most max
+// (formatted by show for the message). See ParseAmount for what it accepts.
+func (c Currency) parseDecimal(s string, places int, max int64, show func(int64) string) (int64, error) {
 	if s == "" {
 		return 0, Errorf(CodeInvalidAmount, "the amount is empty")
 	}
@@ -141,18 +148,18 @@ func (c Currency) parseMinor(s string) (int64, error) {
 	if dot >= 0 {
 		decimals = len(s) - dot - 1
 		switch {
-		case c.Exponent == 0:
+		case places == 0:
 			return 0, Errorf(CodeInvalidAmount, "%s amounts are whole numbers, without a decimal point", c.name())
 		case decimals == 0:
 			return 0, Errorf(CodeInvalidAmount, "the amount needs digits after the decimal point")
-		case decimals > c.Exponent:
-			return 0, Errorf(CodeInvalidAmount, "%s amounts have at most %d decimal places", c.name(), c.Exponent)
+		case decimals > places:
+			return 0, Errorf(CodeInvalidAmount, "%s amounts have at most %d decimal places", c.name(), places)
 		}
 	}
-	// v never exceeds MaxAmount before it is multiplied by 10, so neither the
-	// multiplication nor the addition can overflow.
+	// v never exceeds max (at most MaxAmount) before it is multiplied by
+	// 10, so neither the multiplication nor the addition can overflow.
 	tooLarge := func() error {
-		return Errorf(CodeInvalidAmount, "the amount is more than the maximum of %s", c.Format(MaxAmount))
+		return Errorf(CodeInvalidAmount, "the amount is more than the maximum of %s", show(max))
 	}
 	var v int64
 	for i := 0; i < len(s); i++ {
@@ -160,13 +167,13 @@ func (c Currency) parseMinor(s string) (int64, error) {
 			continue
 		}
 		v = v*10 + int64(s[i]-'0')
-		if v > MaxAmount {
+		if v > max {
 			return 0, tooLarge()
 		}
 	}
-	for range c.Exponent - decimals {
+	for range places - decimals {
 		v *= 10
-		if v > MaxAmount {
+		if v > max {
 			return 0, tooLarge()
 		}
 	}
