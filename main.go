@@ -604,6 +604,7 @@ Usage:
   kibubu dial [flags] *334#    a phone in the terminal: dial the USSD menu of a running server
   kibubu sms send [flags] TEXT  a phone in the terminal: text the SMS keyword service, print the reply
   kibubu sms outbox [--phone P] [--status S]   list the SMS recorded to send (the outbox, without Twilio)
+  kibubu sms retry ID…         send failed SMS again
   kibubu bench [flags]         measure transfers per second
   kibubu bench ussd [flags]    measure USSD hops per second
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,18 +54,21 @@ const (
 const smsSynopsis = `Usage:
   kibubu sms send [--phone P] [--data DIR | --server URL --secret S --db DB] TEXT…
   kibubu sms outbox [--phone P] [--status S] [--limit N] [--data DIR | --db DB]
+  kibubu sms retry [--data DIR | --db DB] ID…
 `
 
 // runSMS runs `kibubu sms VERB …`.
 func runSMS(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{msg: "sms needs a command: send, outbox", usage: smsSynopsis}
+		return &usageError{msg: "sms needs a command: send, outbox, retry", usage: smsSynopsis}
 	}
 	switch args[0] {
 	case "send":
 		return smsSend(ctx, args[1:], stdout)
 	case "outbox":
 		return smsOutbox(ctx, args[1:], stdout)
+	case "retry":
+		return smsRetry(ctx, args[1:], stdout)
 	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, smsSynopsis)
 		return nil
@@ -150,7 +154,7 @@ func smsOutbox(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tTO\tSTATUS\tVIA\tPARTS\tTEXT")
+	fmt.Fprintln(tw, "ID\tTIME\tTO\tSTATUS\tVIA\tPARTS\tTEXT")
 	for _, r := range rows {
 		via := r.Provider
 		if via == "" {
@@ -160,10 +164,49 @@ func smsOutbox(ctx context.Context, args []string, stdout io.Writer) error {
 		if r.LastError != "" && (r.Status == notify.StatusFailed || r.Status == notify.StatusUndelivered || r.Status == notify.StatusPending) {
 			state += " (" + oneLine(r.LastError) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d %s\t%s\n", r.Created.Local().Format("2006-01-02 15:04:05"), r.To, state, via,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d %s\t%s\n", r.ID, r.Created.Local().Format("2006-01-02 15:04:05"), r.To, state, via,
 			r.Parts, r.Encoding, strings.ReplaceAll(r.Text, "\n", " / "))
 	}
 	return tw.Flush()
+}
+
+// smsRetry makes failed SMS pending again, for an operator who fixed what
+// made them fail; the notifier sends them at its next poll.
+func smsRetry(ctx context.Context, args []string, stdout io.Writer) error {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("sms retry", flag.ContinueOnError)
+	smsStoreFlags(fs, &cfg)
+	synopsis := "kibubu sms retry [--data DIR | --db DB] ID…\n\nSends again the failed SMS with these ids (from `kibubu sms outbox --status failed`),\nwith a fresh count of attempts. SMS that are not failed are left alone.\n"
+	pos, err := parseInterleaved(fs, args, synopsis, stdout)
+	if err != nil {
+		return err
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef(fs, "give the ids of the failed SMS to send again")
+	}
+	ids := make([]int64, len(pos))
+	for i, p := range pos {
+		if ids[i], err = strconv.ParseInt(p, 10, 64); err != nil || ids[i] <= 0 {
+			return usagef(fs, "%q is not an SMS id", p)
+		}
+	}
+	st, done, err := openSMSStore(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	n, err := st.Requeue(ctx, ids...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d of %d queued to send again\n", n, len(ids))
+	if n < len(ids) {
+		fmt.Fprintln(stdout, "the others are not failed SMS: they are sent, on their way, or unknown")
+	}
+	return nil
 }
 
 // smsSend texts the keyword service from a simulated phone through the

@@ -199,6 +199,37 @@ func TestSMSThroughTwilio(t *testing.T) {
 		t.Errorf("Twilio has %d messages after the outage, want 3", n)
 	}
 
+	// A permanent refusal (21211) is failed at once, shown with its reason,
+	// and sent again once an operator asks.
+	fake.FailNext(1, http.StatusBadRequest, twiliotest.CodeInvalidTo)
+	if _, err := c.IssueFloat(ctx, agent.Number, 1_000, "EQ-2"); err != nil {
+		t.Fatal(err)
+	}
+	var failed notify.Stored
+	for {
+		rows, err := st.List(context.Background(), notify.Filter{Phone: agent.Phone, Status: notify.StatusFailed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 1 {
+			failed = rows[0]
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the refused receipt: %+v; want it failed", rows)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := cli(t, "sms", "outbox", "--db", m.Config.DB, "--status", "failed"); err != nil || !strings.Contains(out, agent.Phone) || !strings.Contains(out, "21211") {
+		t.Errorf("sms outbox --status failed: %q, %v; want the agent's receipt with Twilio's code", out, err)
+	}
+	if out, err := cli(t, "sms", "retry", "--db", m.Config.DB, fmt.Sprint(failed.ID), fmt.Sprint(failed.ID+1000)); err != nil || !strings.HasPrefix(out, "1 of 2 queued") {
+		t.Errorf("sms retry: %q, %v; want 1 of 2 queued", out, err)
+	}
+	if _, err := fake.Wait(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+
 	inbound := url.Values{"MessageSid": {"SM00000000000000000000000000000001"}, "AccountSid": {fake.AccountSID},
 		"From": {jane}, "To": {"+15005550006"}, "Body": {"MSAADA"}, "NumSegments": {"1"}}
 	post := func(sig string) (int, string) {
