@@ -687,13 +687,7 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 		cfg.smsInFlags(fs)
 		cfg.smsOutFlags(fs)
 	}
-	if err := parseFlags(fs, args, synopsis, stdout); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			err = usagef(fs, "takes no arguments, got %q", fs.Arg(0))
-		}
-		return err
-	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	if role != RoleWallet {

@@ -132,6 +132,18 @@ func parseFlags(fs *flag.FlagSet, args []string, synopsis string, stdout io.Writ
 	return nil
 }
 
+// parseCommand parses the flags of a command that takes no arguments, then
+// fills the flags not given from their KIBUBU_* variables.
+func parseCommand(fs *flag.FlagSet, args []string, synopsis string, stdout io.Writer) error {
+	if err := parseFlags(fs, args, synopsis, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef(fs, "takes no arguments, got %q", fs.Arg(0))
+	}
+	return applyEnv(fs, os.LookupEnv)
+}
+
 // parseInterleaved parses flags and positional arguments in any order
 // (`account show 123456 --data d` as well as `account show --data d 123456`)
 // and returns the positional ones. After "--" everything is positional.

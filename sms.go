@@ -120,13 +120,7 @@ func smsOutbox(ctx context.Context, args []string, stdout io.Writer) error {
 	status := fs.String("status", "", "only the SMS in this `status`: pending, sending, queued, sent, delivered, undelivered or failed")
 	limit := fs.Int("limit", smsOutboxLimit, "at most this many `SMS`")
 	synopsis := "kibubu sms outbox [--phone P] [--status S] [--limit N] [--data DIR | --db DB]\n\nLists the SMS the notifier recorded, newest first: the local outbox when no Twilio\ncredentials are configured, and every receipt and reply with its delivery status.\n"
-	if err := parseFlags(fs, args, synopsis, stdout); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef(fs, "takes no arguments, got %q", fs.Arg(0))
-	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	f := notify.Filter{Status: *status, Limit: *limit}
@@ -329,13 +323,7 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.TZ, "tz", cfg.TZ, "IANA time `zone` of the dates in receipts, as the notifier's --tz")
 	since := fs.String("since", "", "`time` from which to re-derive receipts: RFC 3339 (2026-11-21T08:00:00+03:00), a date (2026-11-21, local midnight in --tz) or a duration ago (2h)")
 	synopsis := "kibubu notify replay --since T [--data DIR | --nats URL --db DB]\n\nRe-derives from the wallet's database the receipts of every transfer created since T\nand records those the notifier has not, for when its event stream lost messages.\nReceipts already recorded are left alone: it is safe to run more than once.\n"
-	if err := parseFlags(fs, args, synopsis, stdout); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef(fs, "takes no arguments, got %q", fs.Arg(0))
-	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	loc, err := time.LoadLocation(cfg.TZ)

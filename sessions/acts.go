@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
@@ -329,17 +328,7 @@ func statement(t *turn, pin string) {
 		t.refused(err, "", nil)
 		return
 	}
-	if len(s.Lines) == 0 {
-		t.finish(t.endScreen("ussd.statement.empty", nil))
-		return
-	}
-	text := t.text("ussd.statement.title", map[string]any{"Currency": t.e.cfg.Currency.Code})
-	for _, l := range s.Lines {
-		text += "\n" + t.text("ussd.statement.line", map[string]any{
-			"Date": l.Created.In(t.e.cfg.Location).Format("02/01"), "Ref": l.Ref,
-			"Amount": locales.FormatAmount(t.st.Lang, t.e.cfg.Currency, l.Amount)})
-	}
-	t.finish(Screen{Text: text, End: true})
+	t.finish(Screen{Text: t.e.statementText(t.st.Lang, s.Lines), End: true})
 }
 
 func commission(t *turn, pin string) {

@@ -391,7 +391,8 @@ func (t *smsTurn) promotions(on bool) SMSReply {
 	return t.reply("sms.stop", nil)
 }
 
-// statementText is a mini statement as the USSD screen composes it.
+// statementText is a mini statement, as the USSD screen and the MINI reply
+// show it: a title and a line per posting, or "no transactions".
 func (e *Engine) statementText(lang string, lines []wallet.StatementLine) string {
 	if len(lines) == 0 {
 		return e.cfg.Locales.Render(lang, "ussd.statement.empty", nil)
