@@ -4,6 +4,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 
@@ -14,7 +15,10 @@ import (
 	"golang.org/x/text/language"
 )
 
-//go:embed active.*.toml
+// Each language's messages may be split over several files, one per area:
+// active.<code>.toml, and <area>.<code>.toml for the merchant features.
+//
+//go:embed *.toml
 var files embed.FS
 
 // Default is the language every message file is checked against and the one
@@ -58,13 +62,25 @@ func New() (*Catalog, error) {
 		messages:   make(map[string]map[string]*i18n.Message, len(codes)),
 	}
 	for _, code := range codes {
-		f, err := b.LoadMessageFileFS(files, "active."+code+".toml")
+		names, err := fs.Glob(files, "*."+code+".toml")
+		if err == nil && len(names) == 0 {
+			err = errors.New("no message file")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("locales: load %s: %w", code, err)
 		}
-		byID := make(map[string]*i18n.Message, len(f.Messages))
-		for _, m := range f.Messages {
-			byID[m.ID] = m
+		byID := map[string]*i18n.Message{}
+		for _, name := range names {
+			f, err := b.LoadMessageFileFS(files, name)
+			if err != nil {
+				return nil, fmt.Errorf("locales: load %s: %w", name, err)
+			}
+			for _, m := range f.Messages {
+				if byID[m.ID] != nil {
+					return nil, fmt.Errorf("locales: %s: %s is defined twice", name, m.ID)
+				}
+				byID[m.ID] = m
+			}
 		}
 		c.messages[code] = byID
 		// One exact tag per localizer: go-i18n matches a localizer's tags

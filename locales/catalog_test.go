@@ -27,27 +27,54 @@ func newCatalog(t testing.TB) *Catalog {
 	return c
 }
 
+// areas returns the message files' areas: "active" for
+// active.<code>.toml, and so on. Every area has a file per language
+// (TestLanguages).
+func areas(t *testing.T) []string {
+	t.Helper()
+	entries, err := files.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		area, _, ok := strings.Cut(e.Name(), ".")
+		if ok && !slices.Contains(out, area) {
+			out = append(out, area)
+		}
+	}
+	if !slices.Contains(out, "active") {
+		t.Fatalf("no active.<code>.toml among %v", out)
+	}
+	return out
+}
+
 // parsed returns each language's messages, read straight from the embedded
 // files (not through New, so the checks below do not trust it).
 func parsed(t *testing.T) map[string]map[string]*i18n.Message {
 	t.Helper()
 	out := make(map[string]map[string]*i18n.Message)
 	for _, code := range codes {
-		path := "active." + code + ".toml"
-		buf, err := files.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := i18n.ParseMessageFileBytes(buf, path, map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if got := f.Tag.String(); got != code {
-			t.Errorf("%s: language tag %q, want %q", path, got, code)
-		}
 		out[code] = make(map[string]*i18n.Message)
-		for _, m := range f.Messages {
-			out[code][m.ID] = m
+		for _, area := range areas(t) {
+			path := area + "." + code + ".toml"
+			buf, err := files.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := i18n.ParseMessageFileBytes(buf, path, map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			if got := f.Tag.String(); got != code {
+				t.Errorf("%s: language tag %q, want %q", path, got, code)
+			}
+			for _, m := range f.Messages {
+				if out[code][m.ID] != nil {
+					t.Errorf("%s: %s is defined twice", path, m.ID)
+				}
+				out[code][m.ID] = m
+			}
 		}
 	}
 	return out
@@ -80,8 +107,10 @@ func TestLanguages(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	var want []string
-	for _, code := range codes {
-		want = append(want, "active."+code+".toml")
+	for _, area := range areas(t) {
+		for _, code := range codes {
+			want = append(want, area+"."+code+".toml")
+		}
 	}
 	slices.Sort(want)
 	if !slices.Equal(names, want) {

@@ -455,6 +455,11 @@ func partyOf(a *AccountRecord) Party {
 // transfer kind follows.
 const EventSubjectPrefix = "wallet.events.transfer."
 
+// MerchantEventSubjectPrefix prefixes the subject of the merchant services'
+// events (payment requests, tabs, payouts: package wallet/commerce), which
+// share the outbox and the stream; the event type follows.
+const MerchantEventSubjectPrefix = "wallet.events.merchant."
+
 func (b *batch) event(t *StoredTransfer) OutboxEvent {
 	ev := Event{Transfer: t.Transfer}
 	seen := map[int64]bool{}

@@ -27,6 +27,10 @@ const (
 	CodeNotReversible     Code = "not_reversible"     // already reversed, too old, or not a reversible kind
 	CodeWrongKind         Code = "wrong_kind"         // the account is not of the kind the operation needs
 	CodeUnavailable       Code = "unavailable"        // the wallet did not answer in time; retry with the same key
+	CodeUnauthenticated   Code = "unauthenticated"    // no API key, or an unknown or revoked one
+	CodeForbidden         Code = "forbidden"          // the API key lacks the scope
+	CodeInvalidState      Code = "invalid_state"      // the payment request, tab or payout is not in a state that allows it
+	CodeInFlight          Code = "in_flight"          // the same idempotency key is being processed; retry later
 	CodeInternal          Code = "internal"           // a bug or an infrastructure failure
 )
 

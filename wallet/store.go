@@ -66,6 +66,9 @@ type OutboxEvent struct {
 	TransferID int64
 	Subject    string
 	Payload    []byte
+	// MsgID, when set, is the event's Nats-Msg-Id (the stream's dedupe
+	// key); a transfer's event leaves it empty and uses the transfer's ref.
+	MsgID string
 }
 
 // BatchWrite is everything one batch writes, in one transaction.

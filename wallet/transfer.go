@@ -27,6 +27,16 @@ type TransferRequest struct {
 	Amount    int64        `json:"amount,omitempty"`
 	Reference string       `json:"reference,omitempty"`
 	PIN       string       `json:"pin,omitempty"`
+	// Splits, on a settle, share the amount left after the fee among
+	// merchants by weight (largest remainder); empty means all to To.
+	Splits []Share `json:"splits,omitempty"`
+}
+
+// Share is one merchant's part of a split settlement: a till or paybill
+// number and a positive weight (its accrued amount, or a percentage).
+type Share struct {
+	To     string `json:"to"`
+	Weight int64  `json:"weight"`
 }
 
 // plan is a transfer request resolved to accounts, ready for the writer.

@@ -21,6 +21,7 @@ const (
 	SystemCommission = "commission" // commission paid to agents; goes negative (an expense)
 	SystemAirtime    = "airtime"    // airtime sold, owed to the mobile network
 	SystemSuspense   = "suspense"   // money awaiting investigation
+	SystemTabs       = "tabs"       // prepaid tab loads, held until spent (settled to merchants) or released
 )
 
 // SystemAccounts lists the system accounts and whether each may go below zero.
@@ -86,6 +87,15 @@ const (
 	TransferAirtime  TransferKind = "airtime"  // customer → airtime account, for the customer's or another phone
 	TransferFloat    TransferKind = "float"    // trust → agent float (operator, against cash banked)
 	TransferReversal TransferKind = "reversal" // the exact negation of an earlier transfer
+
+	// The merchant kinds. Only the wallet's own merchant services (package
+	// wallet/commerce, in the wallet process) post them; the NATS transfer
+	// subject refuses them.
+	TransferPayout  TransferKind = "payout"  // merchant → customer (B2C); the merchant pays the fee
+	TransferRefund  TransferKind = "refund"  // merchant → the customer who paid a transfer, up to what is left of it
+	TransferSettle  TransferKind = "settle"  // a tab's settlement: customer (postpaid) or tabs (prepaid) → merchants, split; the merchants pay the fee
+	TransferHold    TransferKind = "hold"    // customer → tabs: a prepaid tab's load, with the customer's PIN
+	TransferRelease TransferKind = "release" // tabs → customer: what a closed prepaid tab did not spend
 )
 
 // LegKind says why a posting exists within its transfer.

@@ -39,8 +39,8 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, opt
 	}
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        o.stream(),
-		Description: "Posted wallet transfers, one message per transfer, Nats-Msg-Id = transaction id",
-		Subjects:    []string{o.subject(wallet.EventSubjectPrefix + ">")},
+		Description: "Posted wallet transfers, one message per transfer, Nats-Msg-Id = transaction id; and merchant events, Nats-Msg-Id = event id",
+		Subjects:    []string{o.subject(wallet.EventSubjectPrefix + ">"), o.subject(wallet.MerchantEventSubjectPrefix + ">")},
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Duplicates:  dedupeWindow,
@@ -123,7 +123,11 @@ func (r *Relay) publish(evs []wallet.OutboxEvent) error {
 	for _, e := range evs {
 		m := nats.NewMsg(r.o.subject(e.Subject))
 		m.Data = e.Payload
-		m.Header.Set(jetstream.MsgIDHeader, wallet.Ref(e.TransferID))
+		id := e.MsgID
+		if id == "" {
+			id = wallet.Ref(e.TransferID)
+		}
+		m.Header.Set(jetstream.MsgIDHeader, id)
 		f, err := r.js.PublishMsgAsync(m)
 		if err != nil {
 			return fmt.Errorf("publish event: %w", err)

@@ -80,6 +80,7 @@ type outboxEvent struct {
 	TransferID int64     `gorm:"not null"`
 	Subject    string    `gorm:"size:64;not null"`
 	Payload    []byte    `gorm:"not null"`
+	MsgID      string    `gorm:"size:64;not null;default:''"` // empty: the transfer's ref
 	CreatedAt  time.Time `gorm:"not null"`
 }
 

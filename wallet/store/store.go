@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -143,7 +144,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(4211)")
 	}
-	if err := s.gdb.WithContext(ctx).AutoMigrate(models...); err != nil {
+	if err := s.gdb.WithContext(ctx).AutoMigrate(slices.Concat(models, commerceModels, tabModels)...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
@@ -431,7 +432,7 @@ func (s *Store) Relay(ctx context.Context, limit int, publish func([]wallet.Outb
 		defer tx.Rollback()
 		q = tx
 	}
-	sel := "SELECT id, transfer_id, subject, payload FROM outbox_events ORDER BY id LIMIT ?"
+	sel := "SELECT id, transfer_id, subject, payload, msg_id FROM outbox_events ORDER BY id LIMIT ?"
 	if s.pg {
 		sel += " FOR UPDATE SKIP LOCKED"
 	}
@@ -442,7 +443,7 @@ func (s *Store) Relay(ctx context.Context, limit int, publish func([]wallet.Outb
 	var evs []wallet.OutboxEvent
 	for rows.Next() {
 		var e wallet.OutboxEvent
-		if err := rows.Scan(&e.ID, &e.TransferID, &e.Subject, &e.Payload); err != nil {
+		if err := rows.Scan(&e.ID, &e.TransferID, &e.Subject, &e.Payload, &e.MsgID); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("relay: %w", err)
 		}

@@ -1,0 +1,308 @@
+package natsapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+)
+
+// The merchant subjects, served by the same "wallet" micro service when the
+// wallet runs its merchant services (package wallet/commerce). Every request
+// a merchant makes carries its API key (Auth), which the wallet itself
+// authenticates and scopes: a gateway cannot act for a merchant without the
+// merchant's key. Money commands carry the client's idempotency key.
+const (
+	SubjectMerchantAuth  = SubjectPrefix + ".merchant.auth"           // AuthRequest → commerce.Principal
+	SubjectAPIKeyCreate  = SubjectPrefix + ".merchant.apikey.create"  // operator: APIKeyRequest → commerce.APIKey (with its secret)
+	SubjectAPIKeyList    = SubjectPrefix + ".merchant.apikey.list"    // operator: APIKeyRequest (merchant) → APIKeysReply
+	SubjectAPIKeyRevoke  = SubjectPrefix + ".merchant.apikey.revoke"  // operator: APIKeyRequest (id) → commerce.APIKey
+	SubjectRequestCreate = SubjectPrefix + ".merchant.request.create" // PaymentRequestCreate → commerce.PaymentRequest
+	SubjectRequestGet    = SubjectPrefix + ".merchant.request.get"    // ObjectRequest → commerce.PaymentRequest
+	SubjectTxGet         = SubjectPrefix + ".merchant.tx.get"         // ObjectRequest → commerce.Transaction
+	SubjectTxList        = SubjectPrefix + ".merchant.tx.list"        // TransactionsRequest → TransactionsReply
+	SubjectRefund        = SubjectPrefix + ".merchant.tx.refund"      // RefundRequest → commerce.Transaction (the refund)
+	SubjectPayout        = SubjectPrefix + ".merchant.payout.create"  // PayoutRequest → commerce.Payout
+	SubjectPayoutGet     = SubjectPrefix + ".merchant.payout.get"     // ObjectRequest → commerce.Payout
+	SubjectBulkCreate    = SubjectPrefix + ".merchant.bulk.create"    // BulkPayoutRequest → commerce.BulkPayout
+	SubjectBulkGet       = SubjectPrefix + ".merchant.bulk.get"       // ObjectRequest → commerce.BulkPayout (with Results)
+	SubjectTabOpen       = SubjectPrefix + ".merchant.tab.open"       // TabOpenRequest → commerce.Tab
+	SubjectTabGet        = SubjectPrefix + ".merchant.tab.get"        // ObjectRequest → commerce.Tab
+	SubjectTabCharge     = SubjectPrefix + ".merchant.tab.charge"     // TabChargeRequest → commerce.Charge
+	SubjectTabClose      = SubjectPrefix + ".merchant.tab.close"      // ObjectRequest (with Idempotency) → commerce.Tab
+	// The operator REST API's key management: the same as the apikey
+	// subjects, but authenticated by an operator API key in Auth (a gateway
+	// may call them; the apikey subjects need operator NATS credentials and
+	// make the first key).
+	SubjectOpKeyCreate = SubjectPrefix + ".merchant.opkey.create" // OperatorKeyRequest → commerce.APIKey
+	SubjectOpKeyList   = SubjectPrefix + ".merchant.opkey.list"   // OperatorKeyRequest → APIKeysReply
+	SubjectOpKeyRevoke = SubjectPrefix + ".merchant.opkey.revoke" // OperatorKeyRequest → commerce.APIKey
+	SubjectApprovals   = SubjectPrefix + ".approvals.list"        // ApprovalsRequest → ApprovalsReply
+	SubjectApprove     = SubjectPrefix + ".approvals.approve"     // ApproveRequest → commerce.ApproveResult
+	SubjectDecline     = SubjectPrefix + ".approvals.decline"     // ApproveRequest (no PIN) → commerce.Approval
+)
+
+// MerchantOperatorSubjects are the merchant subjects only operators may call
+// (OperatorSubjects includes them).
+var MerchantOperatorSubjects = []string{SubjectAPIKeyCreate, SubjectAPIKeyList, SubjectAPIKeyRevoke}
+
+func init() { OperatorSubjects = append(OperatorSubjects, MerchantOperatorSubjects...) }
+
+// AuthRequest carries a bearer API key.
+type AuthRequest struct {
+	Auth string `json:"auth"`
+}
+
+// APIKeyRequest creates (Merchant or Operator, Scopes), lists (Merchant;
+// empty: every key) or revokes (ID) API keys.
+type APIKeyRequest struct {
+	Merchant string           `json:"merchant,omitempty"`
+	Operator bool             `json:"operator,omitempty"`
+	Scopes   []commerce.Scope `json:"scopes,omitempty"`
+	ID       string           `json:"id,omitempty"`
+}
+
+// OperatorKeyRequest is an APIKeyRequest made with an operator API key.
+type OperatorKeyRequest struct {
+	Auth string `json:"auth"`
+	APIKeyRequest
+}
+
+// APIKeysReply lists API keys (never their secrets).
+type APIKeysReply struct {
+	Keys []commerce.APIKey `json:"keys"`
+}
+
+// ObjectRequest names one of the merchant's objects by id. Idempotency is
+// set on the commands (tab close).
+type ObjectRequest struct {
+	Auth        string `json:"auth"`
+	ID          string `json:"id"`
+	Idempotency string `json:"idempotency,omitempty"`
+}
+
+// PaymentRequestCreate asks a customer to pay.
+type PaymentRequestCreate struct {
+	Auth        string `json:"auth"`
+	Idempotency string `json:"idempotency"`
+	Phone       string `json:"phone"`
+	Amount      int64  `json:"amount"`
+	Reference   string `json:"reference"`
+	Description string `json:"description,omitempty"`
+}
+
+// TransactionsRequest lists the merchant's transactions, newest first,
+// created in [From, To) where those are set, a page at a time.
+type TransactionsRequest struct {
+	Auth   string    `json:"auth"`
+	From   time.Time `json:"from,omitzero"`
+	To     time.Time `json:"to,omitzero"`
+	Cursor string    `json:"cursor,omitempty"` // the previous page's Next
+	Limit  int       `json:"limit,omitempty"`
+}
+
+// TransactionsReply is one page of transactions.
+type TransactionsReply struct {
+	Transactions []commerce.Transaction `json:"transactions"`
+	Next         string                 `json:"next,omitempty"` // empty on the last page
+}
+
+// RefundRequest refunds a payment, in full (Amount 0) or in part.
+type RefundRequest struct {
+	Auth        string `json:"auth"`
+	Idempotency string `json:"idempotency"`
+	ID          string `json:"id"` // the payment's transaction id
+	Amount      int64  `json:"amount,omitempty"`
+}
+
+// PayoutRequest pays a customer from the merchant's balance.
+type PayoutRequest struct {
+	Auth        string `json:"auth"`
+	Idempotency string `json:"idempotency"`
+	Phone       string `json:"phone"`
+	Amount      int64  `json:"amount"`
+	Reference   string `json:"reference,omitempty"`
+}
+
+// BulkPayoutRequest pays every row of a CSV file (columns phone, amount in
+// major units, and an optional reference, under a header row).
+type BulkPayoutRequest struct {
+	Auth        string `json:"auth"`
+	Idempotency string `json:"idempotency"`
+	CSV         []byte `json:"csv"`
+}
+
+// TabOpenRequest opens a tab for a customer, pending the customer's approval.
+type TabOpenRequest struct {
+	Auth        string       `json:"auth"`
+	Idempotency string       `json:"idempotency"`
+	Phone       string       `json:"phone"`
+	Cap         wallet.Micro `json:"cap"`
+	Prepaid     bool         `json:"prepaid,omitempty"`
+	Expires     time.Time    `json:"expires"`
+	Reference   string       `json:"reference,omitempty"`
+	Description string       `json:"description,omitempty"`
+}
+
+// TabChargeRequest charges a tab; Charge.Key is the idempotency key.
+type TabChargeRequest struct {
+	Auth   string                 `json:"auth"`
+	Charge commerce.ChargeRequest `json:"charge"`
+}
+
+// ApprovalsRequest asks what waits for a customer's approval.
+type ApprovalsRequest struct {
+	Phone string `json:"phone"`
+}
+
+// ApprovalsReply lists it, oldest first.
+type ApprovalsReply struct {
+	Approvals []commerce.Approval `json:"approvals"`
+}
+
+// ApproveRequest approves (with the PIN) or declines (without) one approval.
+type ApproveRequest struct {
+	Phone string `json:"phone"`
+	ID    string `json:"id"`
+	PIN   string `json:"pin,omitempty"`
+}
+
+// Authenticate returns who an API key speaks for.
+func (c *Client) Authenticate(ctx context.Context, key string) (*commerce.Principal, error) {
+	var r commerce.Principal
+	return &r, c.call(ctx, SubjectMerchantAuth, AuthRequest{Auth: key}, &r)
+}
+
+// CreateAPIKey (operator) creates an API key; the reply holds its secret.
+func (c *Client) CreateAPIKey(ctx context.Context, req APIKeyRequest) (*commerce.APIKey, error) {
+	var r commerce.APIKey
+	return &r, c.call(ctx, SubjectAPIKeyCreate, req, &r)
+}
+
+// APIKeys (operator) lists a merchant's API keys, or every key.
+func (c *Client) APIKeys(ctx context.Context, merchant string) ([]commerce.APIKey, error) {
+	var r APIKeysReply
+	return r.Keys, c.call(ctx, SubjectAPIKeyList, APIKeyRequest{Merchant: merchant}, &r)
+}
+
+// RevokeAPIKey (operator) revokes an API key.
+func (c *Client) RevokeAPIKey(ctx context.Context, id string) (*commerce.APIKey, error) {
+	var r commerce.APIKey
+	return &r, c.call(ctx, SubjectAPIKeyRevoke, APIKeyRequest{ID: id}, &r)
+}
+
+// CreatePaymentRequest asks a customer to pay the key's merchant.
+func (c *Client) CreatePaymentRequest(ctx context.Context, req PaymentRequestCreate) (*commerce.PaymentRequest, error) {
+	var r commerce.PaymentRequest
+	return &r, c.call(ctx, SubjectRequestCreate, req, &r)
+}
+
+// PaymentRequest returns one of the merchant's payment requests.
+func (c *Client) PaymentRequest(ctx context.Context, auth, id string) (*commerce.PaymentRequest, error) {
+	var r commerce.PaymentRequest
+	return &r, c.call(ctx, SubjectRequestGet, ObjectRequest{Auth: auth, ID: id}, &r)
+}
+
+// Transaction returns one of the merchant's transactions.
+func (c *Client) Transaction(ctx context.Context, auth, id string) (*commerce.Transaction, error) {
+	var r commerce.Transaction
+	return &r, c.call(ctx, SubjectTxGet, ObjectRequest{Auth: auth, ID: id}, &r)
+}
+
+// Transactions lists the merchant's transactions, a page at a time.
+func (c *Client) Transactions(ctx context.Context, req TransactionsRequest) (*TransactionsReply, error) {
+	var r TransactionsReply
+	return &r, c.call(ctx, SubjectTxList, req, &r)
+}
+
+// Refund refunds a payment to the merchant, in full or in part.
+func (c *Client) Refund(ctx context.Context, req RefundRequest) (*commerce.Transaction, error) {
+	var r commerce.Transaction
+	return &r, c.call(ctx, SubjectRefund, req, &r)
+}
+
+// Payout pays a customer from the merchant's balance.
+func (c *Client) Payout(ctx context.Context, req PayoutRequest) (*commerce.Payout, error) {
+	var r commerce.Payout
+	return &r, c.call(ctx, SubjectPayout, req, &r)
+}
+
+// PayoutStatus returns one of the merchant's payouts.
+func (c *Client) PayoutStatus(ctx context.Context, auth, id string) (*commerce.Payout, error) {
+	var r commerce.Payout
+	return &r, c.call(ctx, SubjectPayoutGet, ObjectRequest{Auth: auth, ID: id}, &r)
+}
+
+// BulkPayout starts paying the rows of a CSV file in the background.
+func (c *Client) BulkPayout(ctx context.Context, req BulkPayoutRequest) (*commerce.BulkPayout, error) {
+	var r commerce.BulkPayout
+	return &r, c.call(ctx, SubjectBulkCreate, req, &r)
+}
+
+// Bulk returns a bulk payout's progress and its per-row results.
+func (c *Client) Bulk(ctx context.Context, auth, id string) (*commerce.BulkPayout, error) {
+	var r commerce.BulkPayout
+	return &r, c.call(ctx, SubjectBulkGet, ObjectRequest{Auth: auth, ID: id}, &r)
+}
+
+// OpenTab opens a tab, pending the customer's approval.
+func (c *Client) OpenTab(ctx context.Context, req TabOpenRequest) (*commerce.Tab, error) {
+	var r commerce.Tab
+	return &r, c.call(ctx, SubjectTabOpen, req, &r)
+}
+
+// Tab returns one of the merchant's tabs.
+func (c *Client) Tab(ctx context.Context, auth, id string) (*commerce.Tab, error) {
+	var r commerce.Tab
+	return &r, c.call(ctx, SubjectTabGet, ObjectRequest{Auth: auth, ID: id}, &r)
+}
+
+// Charge records a charge on a tab.
+func (c *Client) Charge(ctx context.Context, auth string, req commerce.ChargeRequest) (*commerce.Charge, error) {
+	var r commerce.Charge
+	return &r, c.call(ctx, SubjectTabCharge, TabChargeRequest{Auth: auth, Charge: req}, &r)
+}
+
+// CloseTab settles and closes a tab.
+func (c *Client) CloseTab(ctx context.Context, auth, id, idempotency string) (*commerce.Tab, error) {
+	var r commerce.Tab
+	return &r, c.call(ctx, SubjectTabClose, ObjectRequest{Auth: auth, ID: id, Idempotency: idempotency}, &r)
+}
+
+// Approvals lists what waits for phone's approval.
+func (c *Client) Approvals(ctx context.Context, phone string) ([]commerce.Approval, error) {
+	var r ApprovalsReply
+	return r.Approvals, c.call(ctx, SubjectApprovals, ApprovalsRequest{Phone: phone}, &r)
+}
+
+// Approve approves a payment request or a tab with the customer's PIN.
+func (c *Client) Approve(ctx context.Context, phone, id, pin string) (*commerce.ApproveResult, error) {
+	var r commerce.ApproveResult
+	return &r, c.call(ctx, SubjectApprove, ApproveRequest{Phone: phone, ID: id, PIN: pin}, &r)
+}
+
+// Decline declines a payment request or a tab.
+func (c *Client) Decline(ctx context.Context, phone, id string) (*commerce.Approval, error) {
+	var r commerce.Approval
+	return &r, c.call(ctx, SubjectDecline, ApproveRequest{Phone: phone, ID: id}, &r)
+}
+
+// OperatorCreateAPIKey creates an API key with an operator key's authority.
+func (c *Client) OperatorCreateAPIKey(ctx context.Context, auth string, req APIKeyRequest) (*commerce.APIKey, error) {
+	var r commerce.APIKey
+	return &r, c.call(ctx, SubjectOpKeyCreate, OperatorKeyRequest{Auth: auth, APIKeyRequest: req}, &r)
+}
+
+// OperatorAPIKeys lists a merchant's API keys (or every key) with an
+// operator key's authority.
+func (c *Client) OperatorAPIKeys(ctx context.Context, auth, merchant string) ([]commerce.APIKey, error) {
+	var r APIKeysReply
+	return r.Keys, c.call(ctx, SubjectOpKeyList, OperatorKeyRequest{Auth: auth, APIKeyRequest: APIKeyRequest{Merchant: merchant}}, &r)
+}
+
+// OperatorRevokeAPIKey revokes an API key with an operator key's authority.
+func (c *Client) OperatorRevokeAPIKey(ctx context.Context, auth, id string) (*commerce.APIKey, error) {
+	var r commerce.APIKey
+	return &r, c.call(ctx, SubjectOpKeyRevoke, OperatorKeyRequest{Auth: auth, APIKeyRequest: APIKeyRequest{ID: id}}, &r)
+}

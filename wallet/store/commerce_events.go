@@ -1,0 +1,32 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kibubu/kibubu/wallet/commerce"
+	"gorm.io/gorm"
+)
+
+// insertEvents writes merchant events to the outbox in tx, the transaction
+// that makes the change they report, so that the relay publishes each once
+// (Nats-Msg-Id = the event id) if and only if the change committed.
+func insertEvents(tx *gorm.DB, evs []commerce.OutboxEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	rows := make([]outboxEvent, len(evs))
+	now := time.Now().UTC()
+	for i, e := range evs {
+		payload, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("merchant event: %w", err)
+		}
+		rows[i] = outboxEvent{Subject: commerce.Subject(e.Type), Payload: payload, MsgID: e.ID, CreatedAt: now}
+	}
+	if err := tx.Create(&rows).Error; err != nil {
+		return fmt.Errorf("merchant events: %w", err)
+	}
+	return nil
+}
