@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 )
 
 // The subjects. "v1" versions the payloads: a change that breaks a caller
@@ -150,7 +151,10 @@ type TariffReply struct {
 // Option configures Serve, NewClient, EnsureStream and NewRelay alike.
 type Option func(*options)
 
-type options struct{ prefix string }
+type options struct {
+	prefix   string
+	commerce *commerce.Service
+}
 
 // WithPrefix puts every subject of the API and its events, and the event
 // stream's name, under a prefix, so that several deployments (staging and
@@ -158,6 +162,9 @@ type options struct{ prefix string }
 // seeing each other's requests. Empty means none. It must be a valid subject
 // token: letters, digits, - and _.
 func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
+
+// WithCommerce makes Serve serve the merchant subjects (merchant.go) from c.
+func WithCommerce(c *commerce.Service) Option { return func(o *options) { o.commerce = c } }
 
 func newOptions(opts []Option) options {
 	var o options

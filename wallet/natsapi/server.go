@@ -176,6 +176,9 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		}
 		return EventsReply{Events: evs, Next: next}, nil
 	}))
+	if o.commerce != nil {
+		s.merchant(o.commerce, add)
+	}
 	if err != nil {
 		svc.Stop()
 		return nil, fmt.Errorf("wallet service: %w", err)
