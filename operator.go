@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -58,6 +60,17 @@ var operatorGroups = map[string]map[string]operatorCommand{
 		summary: "Clear the PIN of the account PHONE operates and unlock it; its owner sets a new PIN on next use.",
 		setup:   pinReset,
 	}},
+	"apikey": {
+		"create": {
+			synopsis: "(--merchant NUMBER --scopes S,… | --operator)",
+			summary: "Create an API key for the merchant API: for till or paybill NUMBER with the given scopes\n" +
+				"(" + scopeList() + "; \"all\" for every one), or with --operator an operator key.\n" +
+				"The key is printed once and stored only as a hash: keep it safe.",
+			setup: apikeyCreate,
+		},
+		"list":   {synopsis: "[--merchant NUMBER]", summary: "List API keys (never their secrets): all, or one merchant's.", setup: apikeyList},
+		"revoke": {synopsis: "ID", nargs: 1, summary: "Revoke an API key: it stops working within 30 seconds.", setup: apikeyRevoke},
+	},
 	"tariff": {"show": {summary: "Print the fee and commission bands and the customer tier limits.", setup: tariffShow}},
 	"ledger": {"check": {
 		summary: "Verify every ledger invariant over the whole database and print a summary;\nexit status 1 and a list of the violations if any invariant is broken.",
@@ -452,6 +465,7 @@ func ledgerCheck(fs *flag.FlagSet) func(context.Context, *operator, []string) er
 		fmt.Fprintf(tw, "transfers\t%d\n", r.Transfers)
 		fmt.Fprintf(tw, "postings\t%d\n", r.Postings)
 		fmt.Fprintf(tw, "e-money issued\t%s\n", cur.Format(r.Issued))
+		fmt.Fprintf(tw, "held for prepaid tabs\t%s\n", cur.Format(r.Held))
 		fmt.Fprintf(tw, "events not yet published\t%d\n", r.Pending)
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("ledger check: %w", err)
@@ -465,4 +479,105 @@ func ledgerCheck(fs *flag.FlagSet) func(context.Context, *operator, []string) er
 		}
 		return fmt.Errorf("ledger check: %d invariant violations", len(r.Violations))
 	}
+}
+
+// scopeList is the merchant scopes, comma-separated, for usage texts.
+func scopeList() string {
+	var names []string
+	for _, sc := range commerce.MerchantScopes {
+		names = append(names, string(sc))
+	}
+	return strings.Join(names, ", ")
+}
+
+func apikeyCreate(fs *flag.FlagSet) func(context.Context, *operator, []string) error {
+	merchant := fs.String("merchant", "", "the till or paybill `number` the key acts for")
+	scopes := fs.String("scopes", "", "comma-separated `scopes`: "+scopeList()+", or all")
+	op := fs.Bool("operator", false, "create an operator key (the operator API) instead of a merchant key")
+	return func(ctx context.Context, o *operator, _ []string) error {
+		req := natsapi.APIKeyRequest{Merchant: *merchant, Operator: *op}
+		switch {
+		case *op && (*merchant != "" || *scopes != ""):
+			return usagef(fs, "--operator takes neither --merchant nor --scopes")
+		case *op:
+			req.Scopes = []commerce.Scope{commerce.ScopeOperator}
+		case *merchant == "" || *scopes == "":
+			return usagef(fs, "--merchant and --scopes are required (or --operator)")
+		case *scopes == "all":
+			req.Scopes = commerce.MerchantScopes
+		default:
+			for _, sc := range strings.Split(*scopes, ",") {
+				sc = strings.TrimSpace(sc)
+				if !slices.Contains(commerce.MerchantScopes, commerce.Scope(sc)) {
+					return usagef(fs, "--scopes: unknown scope %q (have %s)", sc, scopeList())
+				}
+				req.Scopes = append(req.Scopes, commerce.Scope(sc))
+			}
+		}
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		k, err := c.CreateAPIKey(ctx, req)
+		if err != nil {
+			return walletErr(err)
+		}
+		who := "operator"
+		if !k.Operator {
+			who = "merchant " + k.Merchant
+		}
+		fmt.Fprintf(o.out, "API key %s for %s, scopes %s\n%s\nIt is shown only now: store it as a secret.\n",
+			k.ID, who, joinScopes(k.Scopes), k.Secret)
+		return nil
+	}
+}
+
+func apikeyList(fs *flag.FlagSet) func(context.Context, *operator, []string) error {
+	merchant := fs.String("merchant", "", "only the keys of till or paybill `number`")
+	return func(ctx context.Context, o *operator, _ []string) error {
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		keys, err := c.APIKeys(ctx, *merchant)
+		if err != nil {
+			return walletErr(err)
+		}
+		tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tMERCHANT\tSCOPES\tCREATED\tREVOKED")
+		for _, k := range keys {
+			m, revoked := k.Merchant, ""
+			if k.Operator {
+				m = "(operator)"
+			}
+			if k.Revoked != nil {
+				revoked = k.Revoked.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, m, joinScopes(k.Scopes), k.Created.UTC().Format(time.RFC3339), revoked)
+		}
+		return tw.Flush()
+	}
+}
+
+func apikeyRevoke(fs *flag.FlagSet) func(context.Context, *operator, []string) error {
+	return func(ctx context.Context, o *operator, args []string) error {
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		k, err := c.RevokeAPIKey(ctx, args[0])
+		if err != nil {
+			return walletErr(err)
+		}
+		fmt.Fprintf(o.out, "API key %s revoked\n", k.ID)
+		return nil
+	}
+}
+
+func joinScopes(scopes []commerce.Scope) string {
+	var names []string
+	for _, sc := range scopes {
+		names = append(names, string(sc))
+	}
+	return strings.Join(names, ",")
 }

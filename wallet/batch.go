@@ -41,9 +41,14 @@ func (s *Service) runBatch(ops []*op) {
 		}
 		if p.original != nil {
 			originals = append(originals, p.original.ID)
+		}
+		if p.kind == TransferReversal {
 			for _, q := range p.original.Postings {
 				ids = append(ids, q.AccountID)
 			}
+		}
+		for _, py := range p.payees {
+			ids = append(ids, py.id)
 		}
 	}
 	ids = sortedUnique(ids)
@@ -63,8 +68,15 @@ func (s *Service) runBatch(ops []*op) {
 		if err != nil {
 			return err
 		}
+		// Read after the locks: a refund locks its merchant and a reversal
+		// every account of its original (the merchant among them), so what
+		// another process refunded or reversed has committed by now.
+		refunded, err := tx.Refunded(originals)
+		if err != nil {
+			return err
+		}
 		now := s.cfg.Now().UTC()
-		b := &batch{s: s, accounts: accounts, outcomes: outcomes, reversed: reversed,
+		b := &batch{s: s, accounts: accounts, outcomes: outcomes, reversed: reversed, refunded: refunded,
 			now: now, today: s.day(now), dirty: map[int64]bool{}, write: &BatchWrite{}}
 		results = make([]Result, len(ops))
 		for i, o := range ops {
@@ -105,6 +117,7 @@ type batch struct {
 	accounts map[int64]*AccountRecord
 	outcomes map[string]*Outcome
 	reversed map[int64]bool
+	refunded map[RefundKey]int64 // authoritative for the batch, like reversed
 	now      time.Time
 	today    int
 	dirty    map[int64]bool
@@ -233,7 +246,11 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 	}
 	src, dst := b.account(p.source), b.account(p.target)
 	if p.kind != TransferReversal {
-		for _, a := range []*AccountRecord{src, dst} {
+		parties := []*AccountRecord{src, dst}
+		for _, py := range p.payees {
+			parties = append(parties, b.account(py.id))
+		}
+		for _, a := range parties {
 			if a.Status == StatusFrozen {
 				return nil, b.reject(p, Errorf(CodeAccountFrozen, "account %s is frozen", a.Number))
 			}
@@ -245,15 +262,25 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 		Fee: p.fee, Commission: p.commission, Reference: p.reference, Created: b.now,
 	}}
 	t.Ref = Ref(t.ID)
-	if p.kind == TransferReversal {
-		if err := b.s.reversible(p.original, p.actor, b.reversed[p.original.ID], b.now); err != nil {
+	switch p.kind {
+	case TransferReversal:
+		if err := b.s.reversible(p.original, p.actor, b.reversed[p.original.ID], b.hasRefunds(p.original.ID), b.now); err != nil {
 			return nil, b.reject(p, err)
 		}
 		t.Reverses = p.original.ID
 		for _, q := range p.original.Postings {
 			t.Postings = append(t.Postings, Posting{AccountID: q.AccountID, Leg: q.Leg, Amount: -q.Amount})
 		}
-	} else {
+	case TransferRefund:
+		if err := b.refundable(p, dst); err != nil {
+			return nil, b.reject(p, err)
+		}
+		t.Refunds = p.original.ID
+		t.Postings = b.legs(p)
+	case TransferSettle, TransferRelease:
+		// No tier limits: the customer approved the tab with the PIN.
+		t.Postings = b.legs(p)
+	default:
 		t.Postings = b.legs(p)
 		if err := b.limits(p, src, dst); err != nil {
 			return nil, b.reject(p, err)
@@ -278,7 +305,9 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 			}
 			e := Errorf(CodeInsufficientFunds, "insufficient funds: %s needed, balance %s",
 				b.s.cfg.Currency.Format(-n), b.s.cfg.Currency.Format(a.Balance))
-			if actor != nil && a.ID == actor.ID {
+			if actor != nil && a.ID == actor.ID || actor == nil && a.ID == p.initiator && p.initiator == p.source {
+				// The account asking (by its PIN, or a merchant through
+				// the merchant services) may see its own balance.
 				bal := a.Balance
 				e.Balance = &bal
 			}
@@ -299,8 +328,11 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 		}
 		src.DayDebits += p.amount
 	}
-	if p.kind == TransferReversal {
+	switch p.kind {
+	case TransferReversal:
 		b.reversed[p.original.ID] = true
+	case TransferRefund:
+		b.refunded[RefundKey{Transfer: p.original.ID, Merchant: p.source}] += p.amount
 	}
 	b.write.Transfers = append(b.write.Transfers, t)
 	b.write.Events = append(b.write.Events, b.event(t))
@@ -327,16 +359,15 @@ func (b *batch) replay(p *plan, prior *Outcome, pin string) (*TransferResult, er
 	return &TransferResult{Transfer: *prior.Transfer, Balance: b.initiatorBalance(p, prior.Transfer), Replayed: true}, nil
 }
 
-// initiatorBalance is the balance after t of the account that asked for it
-// (the target, for an operator's float issue).
+// initiatorBalance is the balance after t of the account that asked for it:
+// the PIN's owner, the merchant of a payout or refund, else the target (an
+// operator's float issue, a settlement's merchant, a release's customer).
+// It is zero if that account has no posting in t (a settlement split away
+// from its merchant).
 func (b *batch) initiatorBalance(p *plan, t *Transfer) int64 {
-	who := p.actor
-	if who == 0 {
-		who = p.target
-	}
 	var bal int64
 	for _, q := range t.Postings {
-		if q.AccountID == who {
+		if q.AccountID == p.initiator {
 			bal = q.BalanceAfter
 		}
 	}
@@ -352,9 +383,23 @@ func (b *batch) reject(p *plan, e *Error) *Error {
 }
 
 // legs returns the postings of a transfer: the principal, then the fee and
-// commission legs, all in one balanced transfer.
+// commission legs, all in one balanced transfer, with the postings of each
+// account merged into one per leg.
 func (b *batch) legs(p *plan) []Posting {
 	fees, commission := b.s.system[SystemFees], b.s.system[SystemCommission]
+	if p.kind == TransferSettle {
+		// The fee comes out of the amount; the payees share the rest.
+		weights := make([]int64, len(p.payees))
+		for i, py := range p.payees {
+			weights[i] = py.weight
+		}
+		ps := []Posting{{AccountID: p.source, Leg: LegPrincipal, Amount: -p.amount}}
+		for i, share := range Split(p.amount-p.fee, weights) {
+			ps = append(ps, Posting{AccountID: p.payees[i].id, Leg: LegPrincipal, Amount: share})
+		}
+		ps = append(ps, Posting{AccountID: fees, Leg: LegFee, Amount: p.fee})
+		return merge(ps)
+	}
 	ps := []Posting{{AccountID: p.source, Leg: LegPrincipal, Amount: -p.amount}, {AccountID: p.target, Leg: LegPrincipal, Amount: p.amount}}
 	if p.fee > 0 {
 		payer := p.source // send, withdraw, airtime: the customer pays
@@ -370,7 +415,35 @@ func (b *batch) legs(p *plan) []Posting {
 		}
 		ps = append(ps, Posting{AccountID: commission, Leg: LegCommission, Amount: -p.commission}, Posting{AccountID: agent, Leg: LegCommission, Amount: p.commission})
 	}
-	return ps
+	return merge(ps)
+}
+
+// merge sums the postings of each account and leg into one, in order of
+// first appearance, and drops those that come to zero (a payee whose share
+// rounds to nothing, a zero fee).
+func merge(ps []Posting) []Posting {
+	type legOf struct {
+		account int64
+		leg     LegKind
+	}
+	at := make(map[legOf]int, len(ps))
+	out := ps[:0:0]
+	for _, q := range ps {
+		k := legOf{q.AccountID, q.Leg}
+		if i, ok := at[k]; ok {
+			out[i].Amount += q.Amount
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, q)
+	}
+	kept := out[:0]
+	for _, q := range out {
+		if q.Amount != 0 {
+			kept = append(kept, q)
+		}
+	}
+	return kept
 }
 
 // limits checks the customer tier limits of both parties.
@@ -407,11 +480,13 @@ func (b *batch) limits(p *plan, src, dst *AccountRecord) *Error {
 }
 
 // reversible says whether account actor may reverse o at now, given
-// whether o already has a reversal. It is the one statement of the rules: the
-// batch applies it to a reversal command, TransferInfo to show the sender
-// beforehand. (Whether the recipient's balance still covers the reversal is
-// checked only when it is applied: saying so earlier would reveal it.)
-func (s *Service) reversible(o *Transfer, actor int64, reversed bool, now time.Time) *Error {
+// whether o already has a reversal and whether a merchant refunded any of
+// it (the customer got that part back already: a reversal would pay it
+// twice). It is the one statement of the rules: the batch applies it to a
+// reversal command, TransferInfo to show the sender beforehand. (Whether the
+// recipient's balance still covers the reversal is checked only when it is
+// applied: saying so earlier would reveal it.)
+func (s *Service) reversible(o *Transfer, actor int64, reversed, refunded bool, now time.Time) *Error {
 	switch o.Kind {
 	case TransferSend, TransferDeposit, TransferTill, TransferPaybill:
 	default:
@@ -423,10 +498,65 @@ func (s *Service) reversible(o *Transfer, actor int64, reversed bool, now time.T
 	if reversed {
 		return Errorf(CodeNotReversible, "%s has already been reversed", o.Ref)
 	}
+	if refunded {
+		return Errorf(CodeNotReversible, "%s has been refunded by the merchant, in part or in full; ask the merchant for the rest", o.Ref)
+	}
 	if now.Sub(o.Created) > s.cfg.ReversalWindow {
 		return Errorf(CodeNotReversible, "%s is older than %s and can no longer be reversed", o.Ref, s.cfg.ReversalWindow)
 	}
 	return nil
+}
+
+// refundable says whether the merchant p.source may refund p.amount of
+// p.original to its payer (customer, the account p.target): the original
+// must be a till, paybill or settle transfer that credited the merchant
+// principal and was paid by a customer (not from the tabs account), must not
+// have been reversed, and must have at least p.amount of the merchant's
+// principal in it not yet refunded. The batch's refunded map is
+// authoritative: it holds every refund committed, and those earlier in
+// this batch.
+func (b *batch) refundable(p *plan, payer *AccountRecord) *Error {
+	o := p.original
+	switch o.Kind {
+	case TransferTill, TransferPaybill, TransferSettle:
+	default:
+		return Errorf(CodeNotReversible, "a %s cannot be refunded", o.Kind)
+	}
+	var received int64
+	for _, q := range o.Postings {
+		if q.AccountID == p.source && q.Leg == LegPrincipal && q.Amount > 0 {
+			received += q.Amount
+		}
+	}
+	if received == 0 {
+		// As for another account's transfer in TransferInfo: not found.
+		return Errorf(CodeNotFound, "no payment %s to this merchant", o.Ref)
+	}
+	if payer.Kind != KindCustomer {
+		return Errorf(CodeNotReversible, "%s was paid from a prepaid tab: close the tab to release its balance instead", o.Ref)
+	}
+	if b.reversed[o.ID] {
+		return Errorf(CodeNotReversible, "%s has been reversed", o.Ref)
+	}
+	left := received - b.refunded[RefundKey{Transfer: o.ID, Merchant: p.source}]
+	cur := b.s.cfg.Currency
+	if left <= 0 {
+		return Errorf(CodeNotReversible, "%s has been refunded in full", o.Ref)
+	}
+	if p.amount > left {
+		return Errorf(CodeInvalidAmount, "only %s of %s's %s is left to refund", cur.Format(left), o.Ref, cur.Format(received))
+	}
+	return nil
+}
+
+// hasRefunds reports whether any merchant refunded part of transfer id.
+func (b *batch) hasRefunds(id int64) bool {
+	for k, v := range b.refunded {
+		if k.Transfer == id && v > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Event is what the wallet publishes for each posted transfer: the transfer

@@ -2,6 +2,30 @@
 // transfers with their fee and commission legs, tiers and limits, PINs,
 // agents, merchants, reversals and statements.
 //
+// # Merchant transfers
+//
+// Five kinds of transfer exist for the merchant services (package
+// wallet/commerce, which runs in the wallet's process and calls Service
+// directly; the NATS API refuses these kinds): payout (a merchant pays a
+// customer, B2C, and pays the fee), refund (a merchant pays back part or all
+// of a till, paybill or settle payment to the customer who made it), settle
+// (a micropayment tab's accrued charges, in whole minor units, from the
+// customer or, prepaid, from the tabs account, shared among merchants by
+// weight with Split), hold (a customer loads a prepaid tab: customer → tabs,
+// with the PIN) and release (tabs → customer: what a closed prepaid tab did
+// not spend). TransferRequest describes each.
+//
+// Refunds are measured per payment and per merchant: the sum of a
+// merchant's refunds against a payment never exceeds the principal that
+// payment credited it. The batch reads the refunds already posted inside its
+// transaction, after locking the merchant's account (as it reads reversals),
+// and counts those earlier in the same batch, so concurrent refunds in one
+// process or in several cannot over-refund. A payment that was reversed
+// cannot be refunded, and one with refunds cannot be reversed (the customer
+// would be paid twice): both are CodeNotReversible. A prepaid settlement
+// (paid from the tabs account) is not refunded: the tab's unspent load is
+// released instead.
+//
 // It owns the money rules and nothing else: it knows no USSD, SMS, HTTP,
 // NATS or SQL. Storage is a Store (wallet/store implements it with gorm);
 // the NATS API and its client live in wallet/natsapi.

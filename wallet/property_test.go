@@ -1,6 +1,7 @@
 package wallet_test
 
 import (
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -9,13 +10,20 @@ import (
 )
 
 // TestLedgerProperties runs random sequences of money commands (sends,
-// withdrawals, deposits, payments, reversals, replays) against a model of
-// every balance. After each step: the wallet's answer agrees with the model
-// (it refuses for insufficient funds exactly when the model says the money
-// is not there), every balance equals the model's, and the whole-ledger
-// check passes.
+// withdrawals, deposits, payments, reversals, replays, and the merchant
+// kinds: payouts, refunds, split settlements, holds and releases) against a
+// model of every balance and of what each payment has left to refund. After
+// each step: the wallet's answer agrees with the model (it refuses for
+// insufficient funds exactly when the model says the money is not there, and
+// a refund exactly when it would pass what the merchant received), every
+// balance equals the model's, a settlement's payees share exactly its amount
+// less its fee, and the whole-ledger check passes (postings balance, no
+// floor broken, no refund beyond its payment).
 func TestLedgerProperties(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, func(c *wallet.Config) {
+		c.Tariff = wallet.DefaultTariff(c.Currency)
+		c.Tariff.Settle = wallet.Percent{BasisPoints: 150, Min: 2}
+	})
 	rapid.Check(t, func(rt *rapid.T) {
 		const people = 4
 		customers := make([]string, people)
@@ -29,8 +37,22 @@ func TestLedgerProperties(t *testing.T) {
 		till, err := f.w.AddMerchant(f.ctx, f.phone(), "Till", false)
 		f.must(err)
 		model[till.Number] = 0
-		for _, s := range []string{wallet.SystemFees, wallet.SystemCommission, wallet.SystemTrust, wallet.SystemAirtime} {
+		till2, err := f.w.AddMerchant(f.ctx, f.phone(), "Paybill", true)
+		f.must(err)
+		model[till2.Number] = 0
+		merchants := []*wallet.Account{till, till2}
+		for _, s := range []string{wallet.SystemFees, wallet.SystemCommission, wallet.SystemTrust, wallet.SystemAirtime, wallet.SystemTabs} {
 			model[s] = f.balance(s)
+		}
+		refunded := map[string]int64{} // by payment ref and merchant number
+		reversed := map[string]bool{}
+		refundedAny := func(ref string) bool {
+			for k, v := range refunded {
+				if v > 0 && strings.HasPrefix(k, ref+"/") {
+					return true
+				}
+			}
+			return false
 		}
 
 		type done struct {
@@ -58,6 +80,9 @@ func TestLedgerProperties(t *testing.T) {
 					rt.Fatalf("%s of %d refused with %d of %d needed", req.Kind, req.Amount, model[payer], need)
 				}
 			case wallet.CodeLimitExceeded:
+				if req.Kind == wallet.TransferSettle || req.Kind == wallet.TransferRelease {
+					rt.Fatalf("%s: tier limits do not apply, got %v", req.Kind, err)
+				}
 			default:
 				rt.Fatalf("%s: unexpected %v", req.Kind, err)
 			}
@@ -115,6 +140,10 @@ func TestLedgerProperties(t *testing.T) {
 					}
 					return
 				}
+				if refundedAny(h.res.Transfer.Ref) {
+					rt.Fatalf("reversed %s, which has refunds", h.res.Transfer.Ref)
+				}
+				reversed[h.res.Transfer.Ref] = true
 				for _, p := range res.Transfer.Postings {
 					for n := range model {
 						if a, _ := f.w.Show(f.ctx, n); a != nil && a.ID == p.AccountID {
@@ -122,6 +151,110 @@ func TestLedgerProperties(t *testing.T) {
 						}
 					}
 				}
+			},
+			"payout": func(rt *rapid.T) {
+				m, to, a := merchants[rapid.IntRange(0, 1).Draw(rt, "merchant")].Number, customers[person(rt, "to")], amount(rt)
+				fee, _, _ := f.w.Quote(wallet.TransferPayout, a)
+				apply(rt, wallet.TransferRequest{Kind: wallet.TransferPayout, From: m, To: to, Amount: a},
+					map[string]int64{m: -a - fee, to: a, wallet.SystemFees: fee}, m)
+			},
+			"hold": func(rt *rapid.T) {
+				from, a := customers[person(rt, "from")], amount(rt)
+				apply(rt, wallet.TransferRequest{Kind: wallet.TransferHold, From: from, Amount: a, Reference: "tab_p", PIN: "2580"},
+					map[string]int64{from: -a, wallet.SystemTabs: a}, from)
+			},
+			"release": func(rt *rapid.T) {
+				to, a := customers[person(rt, "to")], rapid.Int64Range(1, f.ksh(10_000)).Draw(rt, "amount")
+				apply(rt, wallet.TransferRequest{Kind: wallet.TransferRelease, To: to, Amount: a, Reference: "tab_p"},
+					map[string]int64{wallet.SystemTabs: -a, to: a}, wallet.SystemTabs)
+			},
+			"settle": func(rt *rapid.T) {
+				from := wallet.SystemTabs
+				if rapid.Bool().Draw(rt, "postpaid") {
+					from = customers[person(rt, "from")]
+				}
+				a := rapid.Int64Range(1, f.ksh(5_000)).Draw(rt, "amount")
+				fee, _, _ := f.w.Quote(wallet.TransferSettle, a)
+				var splits []wallet.Share
+				payees, weights := []string{till.Number}, []int64{1}
+				if n := rapid.IntRange(0, 4).Draw(rt, "splits"); n > 0 {
+					payees, weights = nil, nil
+					for range n {
+						s := wallet.Share{To: merchants[rapid.IntRange(0, 1).Draw(rt, "payee")].Number, Weight: rapid.Int64Range(1, 1_000_000).Draw(rt, "weight")}
+						splits = append(splits, s)
+						payees, weights = append(payees, s.To), append(weights, s.Weight)
+					}
+				}
+				delta := map[string]int64{from: -a, wallet.SystemFees: fee}
+				for i, share := range wallet.Split(a-fee, weights) {
+					delta[payees[i]] += share
+				}
+				n := len(history)
+				apply(rt, wallet.TransferRequest{Kind: wallet.TransferSettle, From: from, To: till.Number, Amount: a, Splits: splits}, delta, from)
+				if len(history) > n {
+					tr := history[n].res.Transfer
+					var paid int64
+					for _, q := range tr.Postings {
+						if q.Leg == wallet.LegPrincipal && q.Amount > 0 {
+							paid += q.Amount
+						}
+					}
+					if paid != a-tr.Fee || tr.Fee != fee {
+						rt.Fatalf("settle %s of %d: payees got %d with fee %d, want %d with fee %d", tr.Ref, a, paid, tr.Fee, a-fee, fee)
+					}
+				}
+			},
+			"refund": func(rt *rapid.T) {
+				var paid []done
+				for _, h := range history {
+					if h.req.Kind == wallet.TransferTill || h.req.Kind == wallet.TransferSettle {
+						paid = append(paid, h)
+					}
+				}
+				if len(paid) == 0 {
+					rt.Skip("nothing to refund")
+				}
+				h := paid[rapid.IntRange(0, len(paid)-1).Draw(rt, "which")]
+				// Mostly a merchant the payment credited; sometimes either.
+				m := merchants[rapid.IntRange(0, 1).Draw(rt, "merchant")]
+				if rapid.IntRange(0, 3).Draw(rt, "anyone") > 0 {
+					for _, c := range merchants {
+						if principalTo(h.res.Transfer, c.ID) > 0 {
+							m = c
+						}
+					}
+				}
+				received := principalTo(h.res.Transfer, m.ID)
+				ref := h.res.Transfer.Ref
+				left := received - refunded[ref+"/"+m.Number]
+				a := rapid.Int64Range(1, max(left, 1)).Draw(rt, "amount")
+				if rapid.IntRange(0, 4).Draw(rt, "over") == 0 {
+					a = rapid.Int64Range(max(left, 0)+1, max(left, 0)+100).Draw(rt, "amount")
+				}
+				want := wallet.Code("")
+				switch {
+				case received == 0:
+					want = wallet.CodeNotFound
+				case h.req.From == wallet.SystemTabs, reversed[ref], left <= 0:
+					want = wallet.CodeNotReversible
+				case a > left:
+					want = wallet.CodeInvalidAmount
+				case model[m.Number] < a:
+					want = wallet.CodeInsufficientFunds
+				}
+				res, err := f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferRefund, From: m.Number, Reference: ref, Amount: a})
+				if got := wallet.ErrorCode(err); got != want {
+					rt.Fatalf("refund of %d of %s (received %d, left %d, balance %d): got %v, want %q", a, ref, received, left, model[m.Number], err, want)
+				}
+				if err != nil {
+					return
+				}
+				if res.Transfer.Refunds != h.res.Transfer.ID {
+					rt.Fatalf("refund %+v does not name %s", res.Transfer, ref)
+				}
+				model[m.Number] -= a
+				model[h.req.From] += a
+				refunded[ref+"/"+m.Number] += a
 			},
 			"replay": func(rt *rapid.T) {
 				if len(history) == 0 {

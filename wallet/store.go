@@ -88,8 +88,21 @@ type BatchTx interface {
 	Outcomes(keys []string) (map[string]*Outcome, error)
 	// Reversed reports which of the given transfers have been reversed.
 	Reversed(transferIDs []int64) (map[int64]bool, error)
+	// Refunded returns what each merchant has refunded against the given
+	// transfers, read after LockAccounts so that refunds committed by another
+	// wallet process that held the merchant's lock are counted. Pairs with
+	// no refund are absent.
+	Refunded(transferIDs []int64) (map[RefundKey]int64, error)
 	// Save writes w.
 	Save(w *BatchWrite) error
+}
+
+// RefundKey names the refunds one merchant account made against one
+// transfer: a split settlement credits several merchants, and each may
+// refund at most its own share.
+type RefundKey struct {
+	Transfer int64 // the refunded transfer
+	Merchant int64 // the account that refunded (the refunds' source)
 }
 
 // PostingLine is one posting with its transfer, for statements.
@@ -129,6 +142,16 @@ type Store interface {
 	// Reversed reports which of the given transfers have been reversed, read
 	// outside any batch (a batch reads it through BatchTx).
 	Reversed(ctx context.Context, transferIDs []int64) (map[int64]bool, error)
+	// Refunded is BatchTx.Refunded read outside any batch.
+	Refunded(ctx context.Context, transferIDs []int64) (map[RefundKey]int64, error)
+	// Outcome returns what an idempotency key produced: a transfer (with its
+	// postings) or a remembered refusal; CodeNotFound if the key is unused.
+	Outcome(ctx context.Context, key string) (*Outcome, error)
+	// AccountTransfers returns up to limit transfers with a posting on the
+	// account, with all their postings, newest (highest id) first: created
+	// in [from, to) where those are non-zero, with ids below before where
+	// before is positive. It reads an index on (account, transfer).
+	AccountTransfers(ctx context.Context, accountID int64, from, to time.Time, before int64, limit int) ([]Transfer, error)
 	// Postings returns an account's postings, newest first: at most limit,
 	// created in [from, to) where those are non-zero.
 	Postings(ctx context.Context, accountID int64, from, to time.Time, limit int) ([]PostingLine, error)
@@ -152,6 +175,7 @@ type CheckReport struct {
 	Transfers  int64    `json:"transfers"`
 	Postings   int64    `json:"postings"`
 	Issued     int64    `json:"issued"`     // e-money in circulation: minus the trust account's balance
+	Held       int64    `json:"held"`       // of which held for prepaid tabs: the tabs account's balance
 	Pending    int64    `json:"pending"`    // events not yet published
 	Violations []string `json:"violations"` // empty when every invariant holds
 }

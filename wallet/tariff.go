@@ -54,8 +54,13 @@ type Percent struct {
 //	Till      fee paid by the merchant out of the payment; the customer pays nothing
 //	Paybill   fee paid by the business out of the payment; the customer pays nothing
 //	Airtime   fee paid by the customer (usually none); no commission
+//	Payout    fee paid by the merchant on top of the amount (B2C); no commission
+//	Settle    a tab settlement's fee, paid by the merchants out of the
+//	          settlement: zero, or a percentage with a floor (Min) so that a
+//	          tab of thousands of sub-cent charges pays one fee, not thousands
 //
-// Float issues and reversals carry no fee and no commission.
+// Float issues, reversals, refunds, holds and releases carry no fee and no
+// commission.
 type Tariff struct {
 	Send     []Band  `toml:"send" json:"send"`
 	Withdraw []Band  `toml:"withdraw" json:"withdraw"`
@@ -63,6 +68,8 @@ type Tariff struct {
 	Till     Percent `toml:"till" json:"till"`
 	Paybill  Percent `toml:"paybill" json:"paybill"`
 	Airtime  []Band  `toml:"airtime" json:"airtime"`
+	Payout   []Band  `toml:"payout" json:"payout"`
+	Settle   Percent `toml:"settle" json:"settle"`
 }
 
 // Fee returns the fee on amount (minor units). p must be valid (see
@@ -139,6 +146,15 @@ var (
 	defaultAirtime = []majorBand{
 		{250_000, 0, 0},
 	}
+	// Payouts (B2C): the merchant pays, modelled on M-Pesa's business
+	// payment bands; small payouts are free.
+	defaultPayout = []majorBand{
+		{100, 0, 0},
+		{1_500, 5, 0},
+		{5_000, 9, 0},
+		{20_000, 11, 0},
+		{250_000, 13, 0},
+	}
 )
 
 // Buy goods and pay bill: the merchant pays 0.5%, at most 200.
@@ -169,6 +185,10 @@ func DefaultTariff(c Currency) Tariff {
 		Till:     merchant,
 		Paybill:  merchant,
 		Airtime:  scale(defaultAirtime),
+		Payout:   scale(defaultPayout),
+		// Tab settlements are free by default: the merchant's till or
+		// paybill fee is the place to charge for commerce.
+		Settle: Percent{},
 	}
 }
 
@@ -198,6 +218,9 @@ type tariffFile struct {
 	Till     percentFile `toml:"till"`
 	Paybill  percentFile `toml:"paybill"`
 	Airtime  []bandFile  `toml:"airtime"`
+	Payout   []bandFile  `toml:"payout"`
+	// Settle may be left out: settlements are then free.
+	Settle *percentFile `toml:"settle"`
 }
 
 type bandFile struct {
@@ -261,7 +284,9 @@ func (a majorAmount) minor(c Currency, zeroOK bool) (int64, error) {
 // ParseTariff parses a tariff file in TOML and validates it. Amounts are in
 // major units of c, as integers or decimal strings (max = 2500, fee = "29",
 // fee = "12.50"); max must be positive, fees and commissions may be 0 or left
-// out. basis_points is an integer, 50 meaning 0.5%. Unknown keys are refused
+// out. basis_points is an integer, 50 meaning 0.5%. Every band table (send,
+// withdraw, deposit, airtime, payout) and till and paybill are required;
+// settle may be left out (free settlements). Unknown keys are refused
 // so that a misspelt key is not silently ignored. testdata/tariff.toml is
 // the default tariff written out. Errors are CodeInvalid.
 func ParseTariff(data []byte, c Currency) (Tariff, error) {
@@ -286,6 +311,7 @@ func ParseTariff(data []byte, c Currency) (Tariff, error) {
 		{"withdraw", f.Withdraw, &t.Withdraw},
 		{"deposit", f.Deposit, &t.Deposit},
 		{"airtime", f.Airtime, &t.Airtime},
+		{"payout", f.Payout, &t.Payout},
 	}
 	for _, tb := range tables {
 		if len(tb.in) > maxBands {
@@ -316,6 +342,13 @@ func ParseTariff(data []byte, c Currency) (Tariff, error) {
 		{"till", f.Till, &t.Till},
 		{"paybill", f.Paybill, &t.Paybill},
 	}
+	if f.Settle != nil {
+		percents = append(percents, struct {
+			name string
+			in   percentFile
+			out  *Percent
+		}{"settle", *f.Settle, &t.Settle})
+	}
 	for _, p := range percents {
 		if p.in.BasisPoints == nil {
 			return Tariff{}, Errorf(CodeInvalid, "tariff: %s: basis_points is missing", p.name)
@@ -339,8 +372,9 @@ func ParseTariff(data []byte, c Currency) (Tariff, error) {
 
 // Validate checks that t can quote every transfer: each band table has at
 // least one band, strictly increasing Max, and fees and commissions in
-// [0, MaxAmount]; deposits have no fee; sends and airtime no commission
-// (nobody would earn it); percentages are within 0..100% with Min ≤ Cap.
+// [0, MaxAmount]; deposits have no fee; sends, airtime and payouts no
+// commission (nobody would earn it); percentages are within 0..100% with
+// Min ≤ Cap.
 // Amounts are reported in minor units. Errors are CodeInvalid.
 func (t Tariff) Validate() error {
 	tables := []struct {
@@ -352,6 +386,7 @@ func (t Tariff) Validate() error {
 		{"withdraw", t.Withdraw, false, false},
 		{"deposit", t.Deposit, true, false},
 		{"airtime", t.Airtime, false, true},
+		{"payout", t.Payout, false, true},
 	}
 	for _, tb := range tables {
 		if len(tb.bands) == 0 {
@@ -388,7 +423,7 @@ func (t Tariff) Validate() error {
 	for _, p := range []struct {
 		name string
 		p    Percent
-	}{{"till", t.Till}, {"paybill", t.Paybill}} {
+	}{{"till", t.Till}, {"paybill", t.Paybill}, {"settle", t.Settle}} {
 		switch {
 		case p.p.BasisPoints < 0 || p.p.BasisPoints > basisPointsMax:
 			return Errorf(CodeInvalid, "tariff: %s: basis points %d must be between 0 and %d", p.name, p.p.BasisPoints, basisPointsMax)
@@ -425,11 +460,15 @@ func (t Tariff) Quote(kind TransferKind, amount int64) (fee, commission int64, e
 		bands = t.Deposit
 	case TransferAirtime:
 		bands = t.Airtime
+	case TransferPayout:
+		bands = t.Payout
 	case TransferTill:
 		return t.Till.Fee(amount), 0, nil
 	case TransferPaybill:
 		return t.Paybill.Fee(amount), 0, nil
-	case TransferFloat, TransferReversal:
+	case TransferSettle:
+		return t.Settle.Fee(amount), 0, nil
+	case TransferFloat, TransferReversal, TransferRefund, TransferHold, TransferRelease:
 		return 0, 0, nil
 	default:
 		return 0, 0, Errorf(CodeInvalid, "unknown transfer kind %q", excerpt(string(kind)))
@@ -450,7 +489,7 @@ func (t Tariff) Quote(kind TransferKind, amount int64) (fee, commission int64, e
 	}
 	b := bands[i]
 	switch kind {
-	case TransferSend, TransferAirtime:
+	case TransferSend, TransferAirtime, TransferPayout:
 		return b.Fee, 0, nil
 	case TransferDeposit:
 		return 0, b.Commission, nil
@@ -460,7 +499,9 @@ func (t Tariff) Quote(kind TransferKind, amount int64) (fee, commission int64, e
 
 // WriteTable writes t as a text table for people (kibubu tariff show): one
 // section per kind, one row per band with its amount range, fee and
-// commission, and the percent fees as "0.50% (min KES 0.00, cap KES 200.00)".
+// commission, and the percent fees (buy goods, pay bill, tab settlement) as
+// "0.50% (min KES 0.00, cap KES 200.00)". Refunds, holds and releases are
+// free and have no section.
 func (t Tariff) WriteTable(w io.Writer, c Currency) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	sections := []struct {
@@ -471,6 +512,7 @@ func (t Tariff) WriteTable(w io.Writer, c Currency) error {
 		{"Withdraw at an agent (fee paid by the customer, commission to the agent)", t.Withdraw},
 		{"Deposit at an agent (free for the customer, commission to the agent)", t.Deposit},
 		{"Airtime (fee paid by the customer)", t.Airtime},
+		{"Payout to a customer (fee paid by the merchant)", t.Payout},
 	}
 	for i, s := range sections {
 		if i > 0 {
@@ -486,7 +528,8 @@ func (t Tariff) WriteTable(w io.Writer, c Currency) error {
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "Buy goods (fee paid by the merchant)\n  %s\n\n", formatPercent(t.Till, c))
-	fmt.Fprintf(tw, "Pay bill (fee paid by the business)\n  %s\n", formatPercent(t.Paybill, c))
+	fmt.Fprintf(tw, "Pay bill (fee paid by the business)\n  %s\n\n", formatPercent(t.Paybill, c))
+	fmt.Fprintf(tw, "Tab settlement (fee paid by the merchants out of the settlement)\n  %s\n", formatPercent(t.Settle, c))
 	return tw.Flush()
 }
 

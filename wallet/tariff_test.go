@@ -86,7 +86,24 @@ var quoteCases = []quoteCase{
 	{kind: TransferTill, amount: 250001, fee: 200}, // no band: the tier limits bound it
 	{kind: TransferPaybill, amount: 20000, fee: 100},
 	{kind: TransferPaybill, amount: 250000, fee: 200},
-	// Float and reversals are free.
+	// Payouts: banded, paid by the merchant, free up to 100.
+	{kind: TransferPayout, amount: 1},
+	{kind: TransferPayout, amount: 100},
+	{kind: TransferPayout, amount: 101, fee: 5},
+	{kind: TransferPayout, amount: 1500, fee: 5},
+	{kind: TransferPayout, amount: 1501, fee: 9},
+	{kind: TransferPayout, amount: 20001, fee: 13},
+	{kind: TransferPayout, amount: 250000, fee: 13},
+	{kind: TransferPayout, amount: 250001, code: CodeLimitExceeded},
+	// Tab settlements are free by default, at any size.
+	{kind: TransferSettle, amount: 1},
+	{kind: TransferSettle, amount: 10_000_000},
+	// Float, reversals, refunds, holds and releases are free.
+	{kind: TransferRefund, amount: 250000},
+	{kind: TransferHold, amount: 100},
+	{kind: TransferRelease, amount: 10_000_000},
+	{kind: TransferSettle, amount: 0, code: CodeInvalidAmount},
+	{kind: TransferRefund, amount: -1, code: CodeInvalidAmount},
 	{kind: TransferFloat, amount: 250000},
 	{kind: TransferFloat, amount: 10_000_000},
 	{kind: TransferReversal, amount: 100},
@@ -154,6 +171,9 @@ func TestTariffQuoteMinor(t *testing.T) {
 		{TransferTill, 4_000_000, 20000, 0},
 		{TransferTill, 4_000_100, 20000, 0},
 		{TransferTill, MaxAmount, 20000, 0},
+		{TransferPayout, 10000, 0, 0},   // KES 100.00
+		{TransferPayout, 10001, 500, 0}, // KES 100.01
+		{TransferSettle, 1, 0, 0},
 	}
 	for _, tt := range tests {
 		fee, commission, err := tariff.Quote(tt.kind, tt.amount)
@@ -174,7 +194,7 @@ func TestTariffQuoteMonotonic(t *testing.T) {
 	}{{curUGX, 1}, {curKES, 97}} {
 		tariff := DefaultTariff(tc.c)
 		top := tariff.Send[len(tariff.Send)-1].Max
-		for _, kind := range []TransferKind{TransferSend, TransferWithdraw, TransferDeposit, TransferAirtime, TransferTill, TransferPaybill} {
+		for _, kind := range []TransferKind{TransferSend, TransferWithdraw, TransferDeposit, TransferAirtime, TransferTill, TransferPaybill, TransferPayout, TransferSettle} {
 			var prevFee, prevComm int64
 			for amount := int64(1); amount <= top; amount += tc.stride {
 				fee, commission, err := tariff.Quote(kind, amount)
@@ -184,7 +204,7 @@ func TestTariffQuoteMonotonic(t *testing.T) {
 				if fee < 0 || commission < 0 || fee < prevFee || commission < prevComm {
 					t.Fatalf("%s Quote(%s, %d) = %d, %d after %d, %d", tc.c.Code, kind, amount, fee, commission, prevFee, prevComm)
 				}
-				if (kind == TransferTill || kind == TransferPaybill) && fee > amount {
+				if (kind == TransferTill || kind == TransferPaybill || kind == TransferSettle) && fee > amount {
 					t.Fatalf("%s Quote(%s, %d) = %d, more than the payment", tc.c.Code, kind, amount, fee)
 				}
 				prevFee, prevComm = fee, commission
@@ -266,6 +286,12 @@ func TestTariffValidateRefuses(t *testing.T) {
 		{"no withdraw bands", func(t *Tariff) { t.Withdraw = []Band{} }, "withdraw has no bands"},
 		{"no deposit bands", func(t *Tariff) { t.Deposit = nil }, "deposit has no bands"},
 		{"no airtime bands", func(t *Tariff) { t.Airtime = nil }, "airtime has no bands"},
+		{"no payout bands", func(t *Tariff) { t.Payout = nil }, "payout has no bands"},
+		{"payout commission", func(t *Tariff) { t.Payout[1].Commission = 1 }, "payout band 2 (max 150000): commission must be 0"},
+		{"negative payout fee", func(t *Tariff) { t.Payout[0].Fee = -1 }, "payout band 1 (max 10000): fee -1"},
+		{"settle above 100%", func(t *Tariff) { t.Settle.BasisPoints = 10001 }, "settle: basis points 10001"},
+		{"settle min above cap", func(t *Tariff) { t.Settle = Percent{BasisPoints: 100, Min: 10, Cap: 5} }, "settle: min 10 is more than cap 5"},
+		{"negative settle min", func(t *Tariff) { t.Settle.Min = -1 }, "settle: min -1"},
 		{"zero max", func(t *Tariff) { t.Send[0].Max = 0 }, "send band 1 (max 0): max must be positive"},
 		{"negative max", func(t *Tariff) { t.Airtime[0].Max = -1 }, "airtime band 1 (max -1): max must be positive"},
 		{"equal max", func(t *Tariff) { t.Send[2].Max = t.Send[1].Max }, "send band 3 (max 50000): max must be more than the previous band's max 50000"},
@@ -310,8 +336,10 @@ func TestTariffValidateAccepts(t *testing.T) {
 		Withdraw: []Band{{Max: 1, Fee: 5, Commission: 10}}, // a fee above the amount is allowed
 		Deposit:  []Band{{Max: MaxAmount, Commission: MaxAmount}},
 		Airtime:  []Band{{Max: 100, Fee: 1}},
+		Payout:   []Band{{Max: MaxAmount, Fee: MaxAmount}},
 		Till:     Percent{BasisPoints: 10000, Min: 5}, // min with no cap
 		Paybill:  Percent{},                           // free
+		Settle:   Percent{BasisPoints: 100, Min: 1},   // 1% with a floor of one minor unit
 	}
 	if err := tariff.Validate(); err != nil {
 		t.Errorf("Validate() = %v", err)
@@ -374,6 +402,9 @@ max = 100
 commission = 1
 [[airtime]]
 max = 100
+[[payout]]
+max = 100
+fee = 5
 [till]
 basis_points = 50
 [paybill]
@@ -391,6 +422,7 @@ func TestParseTariff(t *testing.T) {
 			Withdraw: []Band{{Max: 10000, Fee: 1100}},
 			Deposit:  []Band{{Max: 10000, Commission: 100}},
 			Airtime:  []Band{{Max: 10000}},
+			Payout:   []Band{{Max: 10000, Fee: 500}},
 			Till:     Percent{BasisPoints: 50},
 		}},
 		{"decimals and zeros", strings.Replace(minimalTariff, "[[send]]\nmax = 100", `[[send]]
@@ -405,8 +437,18 @@ commission = 0`, 1) + "min = \"0.01\"\ncap = \"200\"\n", Tariff{
 			Withdraw: []Band{{Max: 10000, Fee: 1100}},
 			Deposit:  []Band{{Max: 10000, Commission: 100}},
 			Airtime:  []Band{{Max: 10000}},
+			Payout:   []Band{{Max: 10000, Fee: 500}},
 			Till:     Percent{BasisPoints: 50},
 			Paybill:  Percent{Min: 1, Cap: 20000},
+		}},
+		{"a settlement fee with a floor", minimalTariff + "[settle]\nbasis_points = 100\nmin = \"0.01\"\n", Tariff{
+			Send:     []Band{{Max: 10000}},
+			Withdraw: []Band{{Max: 10000, Fee: 1100}},
+			Deposit:  []Band{{Max: 10000, Commission: 100}},
+			Airtime:  []Band{{Max: 10000}},
+			Payout:   []Band{{Max: 10000, Fee: 500}},
+			Till:     Percent{BasisPoints: 50},
+			Settle:   Percent{BasisPoints: 100, Min: 1},
 		}},
 	}
 	for _, tt := range tests {
@@ -439,6 +481,11 @@ func TestParseTariffRefuses(t *testing.T) {
 		{"zero max", strings.Replace(minimalTariff, "[[send]]\nmax = 100", "[[send]]\nmax = 0", 1), `send band 1: max "0": must be more than zero`},
 		{"missing max", strings.Replace(minimalTariff, "[[airtime]]\nmax = 100", "[[airtime]]\nfee = 0", 1), "airtime band 1: max is missing"},
 		{"no airtime", strings.Replace(minimalTariff, "[[airtime]]\nmax = 100", "", 1), "airtime has no bands"},
+		{"no payout", strings.Replace(minimalTariff, "[[payout]]\nmax = 100\nfee = 5", "", 1), "payout has no bands"},
+		{"payout commission", strings.Replace(minimalTariff, "fee = 5", "fee = 5\ncommission = 1", 1), "payout band 1 (max 10000): commission must be 0"},
+		{"settle without basis points", minimalTariff + "[settle]\nmin = 1\n", "settle: basis_points is missing"},
+		{"settle min above cap", minimalTariff + "[settle]\nbasis_points = 1\nmin = 5\ncap = 1\n", "settle: min 500 is more than cap 100"},
+		{"settle unknown key", minimalTariff + "[settle]\nbasis_points = 1\nfloor = 1\n", `unknown key "settle.floor"`},
 		{"missing basis points", strings.Replace(minimalTariff, "basis_points = 50", "", 1), "till: basis_points is missing"},
 		{"basis points as text", strings.Replace(minimalTariff, "basis_points = 50", `basis_points = "50"`, 1), "tariff:"},
 		{"basis points too high", strings.Replace(minimalTariff, "basis_points = 50", "basis_points = 20000", 1), "till: basis points 20000"},
@@ -481,6 +528,9 @@ func TestTariffWriteTable(t *testing.T) {
 		"Airtime",
 		"Buy goods (fee paid by the merchant)\n 0.50% (min KES 0.00, cap KES 200.00)\n",
 		"Pay bill (fee paid by the business)\n 0.50% (min KES 0.00, cap KES 200.00)\n",
+		"Payout to a customer (fee paid by the merchant)\n Amount Fee Commission\n KES 0.01 - KES 100.00 KES 0.00 KES 0.00\n",
+		" KES 20,000.01 - KES 250,000.00 KES 13.00 KES 0.00\n",
+		"Tab settlement (fee paid by the merchants out of the settlement)\n 0.00% (min KES 0.00, no cap)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table has no %q; got\n%s", want, b.String())
@@ -490,6 +540,7 @@ func TestTariffWriteTable(t *testing.T) {
 	b.Reset()
 	tariff := DefaultTariff(curUGX)
 	tariff.Paybill = Percent{BasisPoints: 125, Min: 100}
+	tariff.Settle = Percent{BasisPoints: 200, Min: 1, Cap: 50}
 	if err := tariff.WriteTable(&b, curUGX); err != nil {
 		t.Fatal(err)
 	}
@@ -498,6 +549,7 @@ func TestTariffWriteTable(t *testing.T) {
 		" UGX 1 - UGX 100 UGX 0 UGX 0\n",
 		" UGX 101 - UGX 500 UGX 7 UGX 0\n",
 		"1.25% (min UGX 100, no cap)",
+		"Tab settlement (fee paid by the merchants out of the settlement)\n 2.00% (min UGX 1, cap UGX 50)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table has no %q; got\n%s", want, b.String())
@@ -518,7 +570,8 @@ func TestTariffWriteTableReportsWriteErrors(t *testing.T) {
 
 var fuzzKinds = []TransferKind{
 	TransferSend, TransferWithdraw, TransferDeposit, TransferTill, TransferPaybill,
-	TransferAirtime, TransferFloat, TransferReversal, "loan",
+	TransferAirtime, TransferFloat, TransferReversal, TransferPayout, TransferRefund,
+	TransferSettle, TransferHold, TransferRelease, "loan",
 }
 
 func FuzzTariffQuote(f *testing.F) {
@@ -530,9 +583,10 @@ func FuzzTariffQuote(f *testing.F) {
 		kind := fuzzKinds[int(k)%len(fuzzKinds)]
 		tariff := DefaultTariff(curKES)
 		tariff.Till = Percent{BasisPoints: bp, Min: pmin, Cap: pcap}
+		tariff.Settle = tariff.Till
 		valid := tariff.Validate() == nil
 		if !valid {
-			tariff.Till = DefaultTariff(curKES).Till
+			tariff.Till, tariff.Settle = DefaultTariff(curKES).Till, DefaultTariff(curKES).Settle
 		}
 		fee, commission, err := tariff.Quote(kind, amount)
 		if err != nil {
@@ -547,12 +601,16 @@ func FuzzTariffQuote(f *testing.F) {
 		if fee < 0 || commission < 0 || fee > MaxAmount || commission > MaxAmount {
 			t.Fatalf("Quote(%s, %d) = %d, %d", kind, amount, fee, commission)
 		}
-		if kind == TransferTill {
+		if kind == TransferTill || kind == TransferSettle {
 			if fee > amount {
-				t.Fatalf("Quote(till, %d) = %d, more than the payment", amount, fee)
+				t.Fatalf("Quote(%s, %d) = %d, more than the payment", kind, amount, fee)
 			}
-			if want := percentFee(tariff.Till, amount); fee != want {
-				t.Fatalf("%+v Quote(till, %d) = %d, big.Int says %d", tariff.Till, amount, fee, want)
+			p := tariff.Till
+			if kind == TransferSettle {
+				p = tariff.Settle
+			}
+			if want := percentFee(p, amount); fee != want {
+				t.Fatalf("%+v Quote(%s, %d) = %d, big.Int says %d", p, kind, amount, fee, want)
 			}
 		}
 	})
@@ -577,7 +635,7 @@ func FuzzParseTariff(f *testing.F) {
 			if err := tariff.Validate(); err != nil {
 				t.Fatalf("ParseTariff accepted a tariff that Validate refuses: %v", err)
 			}
-			for _, kind := range fuzzKinds[:8] {
+			for _, kind := range fuzzKinds[:len(fuzzKinds)-1] {
 				if _, _, err := tariff.Quote(kind, 1); err != nil && ErrorCode(err) != CodeLimitExceeded {
 					t.Fatalf("Quote(%s, 1): %v", kind, err)
 				}

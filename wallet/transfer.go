@@ -2,6 +2,7 @@ package wallet
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -16,6 +17,31 @@ import (
 //	airtime   From customer phone, To the phone to top up (empty: From's), Amount, PIN
 //	float     To agent number or phone, Amount, Reference (the bank deposit); operator only, no PIN
 //	reversal  From the original sender's phone, Reference (its transaction id), PIN
+//
+// The merchant kinds, posted only by the merchant services in the wallet's
+// own process (package wallet/commerce; the NATS API refuses them), need no
+// PIN except hold:
+//
+//	payout    From till or paybill number, To customer phone, Amount, Reference (optional)
+//	refund    From till or paybill number, Reference (the transaction id of the payment), Amount
+//	settle    From customer phone (postpaid) or SystemTabs (prepaid), To till or paybill
+//	          number (the tab's merchant), Amount, Reference (the tab), Splits (optional)
+//	hold      From customer phone, Amount, Reference (the tab), PIN
+//	release   To customer phone, Amount, Reference (the tab)
+//
+// A payout's fee (Tariff.Payout) is paid by the merchant on top of the
+// amount, and the recipient's tier limits apply. A refund carries no fee and
+// returns part or all of what a till, paybill or settle transfer paid the
+// merchant to the customer who paid it: at most the principal the merchant
+// received in it, less the refunds it already made against it. A prepaid
+// settlement (paid from the tabs account) cannot be refunded, nor can a
+// reversed transfer; a transfer with refunds cannot be reversed. A
+// settlement's fee (Tariff.Settle) comes out of the amount: the payees share
+// Amount − fee by weight (wallet.Split, largest remainder); the customer's
+// tier limits do not apply (the customer approved the tab's cap with the
+// PIN) but the debit counts toward the day's total. A hold moves a prepaid
+// tab's load to the tabs account under the customer's limits; a release
+// returns what the tab did not spend, without limits.
 //
 // Key is the client's idempotency key: a replay returns the first result, and
 // the same key with a different request is CodeConflict.
@@ -39,19 +65,56 @@ type Share struct {
 	Weight int64  `json:"weight"`
 }
 
+// maxSplits bounds the payees of one settlement: a pay-per-click network
+// shares a click among a handful of parties, and every payee is a locked
+// account and a posting.
+const maxSplits = 64
+
+// maxSplitWeight bounds one split weight: a tab's accrued amount in Micro
+// fits, and maxSplits of them sum far below the int64 ceiling.
+const maxSplitWeight = int64(MaxMicro)
+
 // plan is a transfer request resolved to accounts, ready for the writer.
 type plan struct {
 	key        string
 	hash       []byte
 	kind       TransferKind
-	actor      int64 // whose PIN authorises it; 0 for operator commands
+	actor      int64 // whose PIN authorises it; 0 for operator and merchant commands
+	initiator  int64 // whose balance the reply reports: the actor, a merchant, else the target
 	source     int64
 	target     int64
 	amount     int64
 	fee        int64
 	commission int64
 	reference  string
-	original   *Transfer // for a reversal
+	original   *Transfer // for a reversal or a refund
+	payees     []payee   // for a settlement: who shares Amount − fee
+}
+
+// payee is one account a settlement pays, with its weight.
+type payee struct {
+	id     int64
+	weight int64
+}
+
+// needsPIN reports whether a kind of transfer is authorised by a PIN; the
+// others are operator commands (float) or the merchant services' own.
+func needsPIN(k TransferKind) bool {
+	switch k {
+	case TransferFloat, TransferPayout, TransferRefund, TransferSettle, TransferRelease:
+		return false
+	}
+	return true
+}
+
+// MerchantOnly reports whether only the wallet's merchant services may post
+// this kind of transfer: the NATS transfer subjects refuse it.
+func (k TransferKind) MerchantOnly() bool {
+	switch k {
+	case TransferPayout, TransferRefund, TransferSettle, TransferHold, TransferRelease:
+		return true
+	}
+	return false
 }
 
 type opKind int
@@ -117,9 +180,13 @@ func (s *Service) prepare(ctx context.Context, req TransferRequest) (*plan, erro
 	if req.Kind != TransferReversal && (req.Amount <= 0 || req.Amount > MaxAmount) {
 		return nil, Errorf(CodeInvalidAmount, "the amount must be positive and at most %s", s.cfg.Currency.Format(MaxAmount))
 	}
-	if req.Kind != TransferFloat && req.PIN == "" {
+	if needsPIN(req.Kind) && req.PIN == "" {
 		return nil, Errorf(CodeInvalid, "a PIN is required")
 	}
+	if len(req.Splits) > 0 && req.Kind != TransferSettle {
+		return nil, Errorf(CodeInvalid, "only a settlement can be split")
+	}
+	var splits []string // normalised, for the request hash
 	var from, to string // normalised, for the request hash
 	var err error
 	switch req.Kind {
@@ -201,8 +268,73 @@ func (s *Service) prepare(ctx context.Context, req TransferRequest) (*plan, erro
 		p.actor, p.original = actor.id, orig
 		p.source, p.target, p.amount, p.fee, p.commission = orig.Target, orig.Source, orig.Amount, orig.Fee, orig.Commission
 		p.reference = orig.Ref
+	case TransferPayout:
+		var src, dst knownAccount
+		if src, from, err = s.merchant(ctx, req.From, "from"); err != nil {
+			return nil, err
+		}
+		if dst, to, err = s.party(ctx, req.To, KindCustomer, "to"); err != nil {
+			return nil, err
+		}
+		p.source, p.target, p.initiator = src.id, dst.id, src.id
+	case TransferRefund:
+		var src knownAccount
+		if src, from, err = s.merchant(ctx, req.From, "from"); err != nil {
+			return nil, err
+		}
+		if req.Reference == "" {
+			return nil, Errorf(CodeInvalid, "a refund needs the transaction id of the payment it refunds")
+		}
+		orig, err := s.store.TransferByRef(ctx, req.Reference)
+		if err != nil {
+			return nil, err
+		}
+		p.original, p.reference = orig, orig.Ref
+		p.source, p.target, p.initiator = src.id, orig.Source, src.id
+	case TransferSettle:
+		if req.From == SystemTabs {
+			from, p.source = SystemTabs, s.system[SystemTabs]
+		} else {
+			var src knownAccount
+			if src, from, err = s.party(ctx, req.From, KindCustomer, "from"); err != nil {
+				return nil, err
+			}
+			p.source = src.id
+		}
+		var dst knownAccount
+		if dst, to, err = s.merchant(ctx, req.To, "to"); err != nil {
+			return nil, err
+		}
+		p.target = dst.id
+		if p.payees, splits, err = s.payees(ctx, dst.id, req.Splits); err != nil {
+			return nil, err
+		}
+	case TransferHold:
+		var src knownAccount
+		if src, from, err = s.party(ctx, req.From, KindCustomer, "from"); err != nil {
+			return nil, err
+		}
+		if req.Reference == "" {
+			return nil, Errorf(CodeInvalid, "a hold needs the tab it loads as its reference")
+		}
+		p.actor, p.source, p.target = src.id, src.id, s.system[SystemTabs]
+	case TransferRelease:
+		var dst knownAccount
+		if dst, to, err = s.party(ctx, req.To, KindCustomer, "to"); err != nil {
+			return nil, err
+		}
+		if req.Reference == "" {
+			return nil, Errorf(CodeInvalid, "a release needs the tab it closes as its reference")
+		}
+		p.source, p.target = s.system[SystemTabs], dst.id
 	default:
 		return nil, Errorf(CodeInvalid, "unknown transfer kind %q", clip(string(req.Kind)))
+	}
+	if p.initiator == 0 {
+		p.initiator = p.actor
+		if p.initiator == 0 {
+			p.initiator = p.target
+		}
 	}
 	if p.source == p.target {
 		return nil, Errorf(CodeSameAccount, "cannot send money to the same account")
@@ -213,8 +345,55 @@ func (s *Service) prepare(ctx context.Context, req TransferRequest) (*plan, erro
 			return nil, err
 		}
 	}
-	p.hash = requestHash(string(req.Kind), from, to, strconv.FormatInt(p.amount, 10), p.reference)
+	// Splits extend the hash only when present, so that the hashes of
+	// requests stored before splits existed still match their replays.
+	p.hash = requestHash(append([]string{string(req.Kind), from, to, strconv.FormatInt(p.amount, 10), p.reference}, splits...)...)
 	return p, nil
+}
+
+// merchant resolves a till or paybill number.
+func (s *Service) merchant(ctx context.Context, number, field string) (knownAccount, string, error) {
+	if number == "" {
+		return knownAccount{}, "", Errorf(CodeInvalid, "%s: a till or paybill number is required", field)
+	}
+	k, err := s.lookup(ctx, false, number)
+	if ErrorCode(err) == CodeNotFound {
+		return k, "", Errorf(CodeNotFound, "no till or paybill number %q", clip(number))
+	}
+	if err != nil {
+		return k, "", err
+	}
+	if k.kind != KindTill && k.kind != KindPaybill {
+		return k, "", Errorf(CodeWrongKind, "%q is not a till or paybill number", clip(number))
+	}
+	return k, number, nil
+}
+
+// payees resolves a settlement's splits: each a till or paybill number with
+// a weight in (0, maxSplitWeight], at most maxSplits of them. No splits pay
+// everything to the tab's merchant. It also returns the splits as they enter
+// the request hash.
+func (s *Service) payees(ctx context.Context, merchant int64, splits []Share) ([]payee, []string, error) {
+	if len(splits) == 0 {
+		return []payee{{id: merchant, weight: 1}}, nil, nil
+	}
+	if len(splits) > maxSplits {
+		return nil, nil, Errorf(CodeInvalid, "a settlement can be split %d ways at most", maxSplits)
+	}
+	out := make([]payee, len(splits))
+	hash := make([]string, 0, 2*len(splits))
+	for i, sp := range splits {
+		if sp.Weight <= 0 || sp.Weight > maxSplitWeight {
+			return nil, nil, Errorf(CodeInvalid, "split %d: the weight must be between 1 and %d", i+1, maxSplitWeight)
+		}
+		k, _, err := s.merchant(ctx, sp.To, fmt.Sprintf("split %d", i+1))
+		if err != nil {
+			return nil, nil, err
+		}
+		out[i] = payee{id: k.id, weight: sp.Weight}
+		hash = append(hash, sp.To, strconv.FormatInt(sp.Weight, 10))
+	}
+	return out, hash, nil
 }
 
 // TransferInfo is a transfer as its sender sees it: what the screen that
@@ -230,7 +409,8 @@ type TransferInfo struct {
 	Reference    string       `json:"reference,omitempty"`
 	Created      time.Time    `json:"created"`
 	// Reversible says whether the sender may reverse it now, by the rules the
-	// reversal applies: its kind, the reversal window, not already reversed.
+	// reversal applies: its kind, the reversal window, not already reversed
+	// and not refunded (in part) by the merchant.
 	// The reversal may still be refused if the recipient has spent the money,
 	// which is not shown here: that would reveal the recipient's balance.
 	Reversible bool `json:"reversible"`
@@ -262,13 +442,17 @@ func (s *Service) TransferInfo(ctx context.Context, phone, ref string) (*Transfe
 	if err != nil {
 		return nil, err
 	}
+	refunded, err := s.store.Refunded(ctx, []int64{t.ID})
+	if err != nil {
+		return nil, err
+	}
 	target, err := s.store.AccountByID(ctx, t.Target)
 	if err != nil {
 		return nil, err
 	}
 	info := &TransferInfo{Ref: t.Ref, Kind: t.Kind, Amount: t.Amount, Counterparty: target.Number, Name: target.Name,
 		Reference: t.Reference, Created: t.Created,
-		Reversible: s.reversible(t, k.id, reversed[t.ID], s.cfg.Now().UTC()) == nil}
+		Reversible: s.reversible(t, k.id, reversed[t.ID], len(refunded) > 0, s.cfg.Now().UTC()) == nil}
 	for _, q := range t.Postings {
 		if q.Leg == LegFee && q.AccountID == t.Source {
 			info.Fee -= q.Amount

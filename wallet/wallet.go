@@ -35,6 +35,7 @@ var SystemAccounts = []struct {
 	{SystemCommission, "Agent commission expense", true},
 	{SystemAirtime, "Airtime sales", false},
 	{SystemSuspense, "Suspense", false},
+	{SystemTabs, "Prepaid tab loads", false},
 }
 
 // Tier is a customer's KYC tier; it selects the customer's limits.
@@ -128,6 +129,7 @@ type Transfer struct {
 	Commission int64        `json:"commission,omitempty"`
 	Reference  string       `json:"reference,omitempty"` // paybill account, airtime phone, float bank ref
 	Reverses   int64        `json:"reverses,omitempty"`  // for a reversal, the transfer it negates
+	Refunds    int64        `json:"refunds,omitempty"`   // for a refund, the transfer it refunds (part of)
 	Postings   []Posting    `json:"postings"`
 	Created    time.Time    `json:"created"`
 }

@@ -337,6 +337,70 @@ func TestMalformedRequests(t *testing.T) {
 	}
 }
 
+// TestMerchantKindsRefused proves the NATS transfer subjects refuse the
+// merchant kinds, which move a merchant's money or a customer's without a
+// PIN: requests that the wallet posts when its merchant services make them
+// in-process are refused over NATS, and move nothing.
+func TestMerchantKindsRefused(t *testing.T) {
+	e := start(t)
+	alice, bob := e.customer(), e.customer()
+	agentPhone, _ := e.agent(1_000_000)
+	_, err := e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "fund-" + alice, Kind: wallet.TransferDeposit, From: agentPhone, To: alice, Amount: 500_000, PIN: "1357"})
+	e.must(err)
+	till, err := e.c.AddMerchant(e.ctx, newPhone(), "Duka", false)
+	e.must(err)
+	paid, err := e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "pay-" + alice, Kind: wallet.TransferTill, From: alice, To: till.Number, Amount: 200_000, PIN: "2580"})
+	e.must(err)
+	_, err = e.w.Transfer(e.ctx, wallet.TransferRequest{Key: "load-" + alice, Kind: wallet.TransferHold, From: alice, Amount: 10_000, Reference: "tab_1", PIN: "2580"})
+	e.must(err)
+
+	requests := []wallet.TransferRequest{
+		{Kind: wallet.TransferPayout, From: till.Number, To: bob, Amount: 1_000},
+		{Kind: wallet.TransferRefund, From: till.Number, Reference: paid.Transfer.Ref, Amount: 1_000},
+		{Kind: wallet.TransferSettle, From: alice, To: till.Number, Amount: 1_000, Splits: []wallet.Share{{To: till.Number, Weight: 1}}},
+		{Kind: wallet.TransferSettle, From: wallet.SystemTabs, To: till.Number, Amount: 1_000},
+		{Kind: wallet.TransferHold, From: alice, Amount: 1_000, Reference: "tab_2", PIN: "2580"},
+		{Kind: wallet.TransferRelease, To: alice, Amount: 1_000, Reference: "tab_1"},
+	}
+	balances := func() []int64 {
+		var out []int64
+		for _, n := range []string{alice, bob, till.Number, wallet.SystemTabs, wallet.SystemFees} {
+			a, err := e.c.Show(e.ctx, n)
+			e.must(err)
+			out = append(out, a.Balance)
+		}
+		return out
+	}
+	for i, req := range requests {
+		t.Run(fmt.Sprint(req.Kind, i), func(t *testing.T) {
+			req.Key = fmt.Sprintf("merchant-kind-%d", i)
+			before := balances()
+			if _, err := e.c.Transfer(e.ctx, req); wallet.ErrorCode(err) != wallet.CodeInvalid || !strings.Contains(err.Error(), "merchant services only") {
+				t.Errorf("transfer subject: got %v, want invalid_request from the merchant services only", err)
+			}
+			data, _ := json.Marshal(req)
+			msg, err := e.nc.Request(e.prefix+"."+natsapi.SubjectFloat, data, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := msg.Header.Get(micro.ErrorCodeHeader); got != string(wallet.CodeInvalid) {
+				t.Errorf("float subject: code %q (%s), want invalid_request", got, msg.Header.Get(micro.ErrorHeader))
+			}
+			if after := balances(); fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Errorf("balances changed from %v to %v", before, after)
+			}
+			// The same request made in-process, as the merchant services
+			// make it, is posted; a NATS replay of its key is still refused.
+			if _, err := e.w.Transfer(e.ctx, req); err != nil {
+				t.Fatalf("in-process: %v", err)
+			}
+			if _, err := e.c.Transfer(e.ctx, req); wallet.ErrorCode(err) != wallet.CodeInvalid {
+				t.Errorf("NATS replay of a posted key: got %v, want invalid_request", err)
+			}
+		})
+	}
+}
+
 // TestEventsPublishedOnce checks every posted transfer reaches the stream
 // once, with its transaction id as Nats-Msg-Id, and the outbox empties.
 func TestEventsPublishedOnce(t *testing.T) {

@@ -204,6 +204,13 @@ func (s *server) transfer(operator bool) micro.HandlerFunc {
 			s.respond(r, nil, err)
 			return
 		}
+		// The merchant kinds move a merchant's money, or a customer's
+		// without a PIN: only the merchant services in the wallet's own
+		// process post them, after authenticating the merchant's API key.
+		if q.Kind.MerchantOnly() {
+			s.respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "a %s is posted by the merchant services only", q.Kind))
+			return
+		}
 		// The kind decides the subject, so NATS permissions can keep float
 		// issue to operators.
 		if operator != (q.Kind == wallet.TransferFloat) {

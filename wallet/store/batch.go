@@ -70,13 +70,17 @@ func (b *batchTx) LockAccounts(ids []int64) (map[int64]*wallet.AccountRecord, er
 
 // Outcomes finds the transfers and rejections already stored under keys.
 func (b *batchTx) Outcomes(keys []string) (map[string]*wallet.Outcome, error) {
+	return b.s.outcomes(b.ctx, b.tx, keys)
+}
+
+func (s *Store) outcomes(ctx context.Context, q queryer, keys []string) (map[string]*wallet.Outcome, error) {
 	out := map[string]*wallet.Outcome{}
 	if len(keys) == 0 {
 		return out, nil
 	}
 	for start := 0; start < len(keys); start += chunkRows {
-		cond, args := inList(b.s.pg, "idem_key", keys[start:min(start+chunkRows, len(keys))])
-		ts, err := b.s.loadTransfers(b.ctx, b.tx, cond, args)
+		cond, args := inList(s.pg, "idem_key", keys[start:min(start+chunkRows, len(keys))])
+		ts, err := s.loadTransfers(ctx, q, cond, args)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +88,7 @@ func (b *batchTx) Outcomes(keys []string) (map[string]*wallet.Outcome, error) {
 			tr := t.Transfer
 			out[t.Key] = &wallet.Outcome{Hash: t.Hash, Transfer: &tr}
 		}
-		rows, err := b.tx.QueryContext(b.ctx, b.s.rebind("SELECT idem_key, request_hash, error FROM rejections WHERE "+cond), args...)
+		rows, err := q.QueryContext(ctx, s.rebind("SELECT idem_key, request_hash, error FROM rejections WHERE "+cond), args...)
 		if err != nil {
 			return nil, fmt.Errorf("outcomes: %w", err)
 		}
@@ -108,6 +112,36 @@ func (b *batchTx) Outcomes(keys []string) (map[string]*wallet.Outcome, error) {
 // Reversed reports which transfers have a reversal.
 func (b *batchTx) Reversed(ids []int64) (map[int64]bool, error) {
 	return b.s.reversed(b.ctx, b.tx, ids)
+}
+
+// Refunded sums each merchant's refunds against the given transfers.
+func (b *batchTx) Refunded(ids []int64) (map[wallet.RefundKey]int64, error) {
+	return b.s.refunded(b.ctx, b.tx, ids)
+}
+
+func (s *Store) refunded(ctx context.Context, q queryer, ids []int64) (map[wallet.RefundKey]int64, error) {
+	out := map[wallet.RefundKey]int64{}
+	for start := 0; start < len(ids); start += chunkRows {
+		cond, args := inList(s.pg, "refunds", ids[start:min(start+chunkRows, len(ids))])
+		rows, err := q.QueryContext(ctx, s.rebind("SELECT refunds, source, SUM(amount) FROM transfers WHERE "+cond+" GROUP BY refunds, source"), args...)
+		if err != nil {
+			return nil, fmt.Errorf("refunded: %w", err)
+		}
+		for rows.Next() {
+			var k wallet.RefundKey
+			var sum int64
+			if err := rows.Scan(&k.Transfer, &k.Merchant, &sum); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("refunded: %w", err)
+			}
+			out[k] = sum
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("refunded: %w", err)
+		}
+	}
+	return out, nil
 }
 
 func (s *Store) reversed(ctx context.Context, q queryer, ids []int64) (map[int64]bool, error) {
@@ -156,7 +190,7 @@ func (s *Store) save(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite) erro
 func (s *Store) savePostgres(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite) error {
 	var t struct {
 		id, source, target, amount, fee, commission []int64
-		reverses                                    []*int64
+		reverses, refunds                           []*int64
 		key, kind, reference                        []string
 		hash                                        [][]byte
 		created                                     []time.Time
@@ -167,14 +201,10 @@ func (s *Store) savePostgres(ctx context.Context, tx *sql.Tx, w *wallet.BatchWri
 		created                          []time.Time
 	}
 	for _, x := range w.Transfers {
-		var rev *int64
-		if x.Reverses != 0 {
-			r := x.Reverses
-			rev = &r
-		}
+		t.reverses, t.refunds = append(t.reverses, nullID(x.Reverses)), append(t.refunds, nullID(x.Refunds))
 		t.id, t.source, t.target = append(t.id, x.ID), append(t.source, x.Source), append(t.target, x.Target)
 		t.amount, t.fee, t.commission = append(t.amount, x.Amount), append(t.fee, x.Fee), append(t.commission, x.Commission)
-		t.reverses, t.key, t.kind = append(t.reverses, rev), append(t.key, x.Key), append(t.kind, string(x.Kind))
+		t.key, t.kind = append(t.key, x.Key), append(t.kind, string(x.Kind))
 		t.reference, t.hash, t.created = append(t.reference, x.Reference), append(t.hash, x.Hash), append(t.created, x.Created)
 		for _, q := range x.Postings {
 			p.transfer, p.account, p.amount = append(p.transfer, x.ID), append(p.account, q.AccountID), append(p.amount, q.Amount)
@@ -189,9 +219,9 @@ func (s *Store) savePostgres(ctx context.Context, tx *sql.Tx, w *wallet.BatchWri
 	}
 	if len(t.id) > 0 {
 		if err := exec("insert transfers", `INSERT INTO transfers (id, idem_key, request_hash, kind, source, target, amount, fee,
-			commission, reference, reverses, created_at) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[],
-			$5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::timestamptz[])`,
-			t.id, t.key, t.hash, t.kind, t.source, t.target, t.amount, t.fee, t.commission, t.reference, t.reverses, t.created); err != nil {
+			commission, reference, reverses, refunds, created_at) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[],
+			$5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::timestamptz[])`,
+			t.id, t.key, t.hash, t.kind, t.source, t.target, t.amount, t.fee, t.commission, t.reference, t.reverses, t.refunds, t.created); err != nil {
 			return err
 		}
 		if err := exec("insert postings", `INSERT INTO postings (transfer_id, account_id, leg, amount, balance_after, created_at)
@@ -254,7 +284,7 @@ func (s *Store) savePostgres(ctx context.Context, tx *sql.Tx, w *wallet.BatchWri
 
 // The SQLite statements Save prepares once per connection.
 const (
-	sqlInsertTransfer = "INSERT INTO transfers (id, idem_key, request_hash, kind, source, target, amount, fee, commission, reference, reverses, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+	sqlInsertTransfer = "INSERT INTO transfers (id, idem_key, request_hash, kind, source, target, amount, fee, commission, reference, reverses, refunds, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 	sqlInsertPosting  = "INSERT INTO postings (transfer_id, account_id, leg, amount, balance_after, created_at) VALUES (?,?,?,?,?,?)"
 	sqlInsertReject   = "INSERT INTO rejections (idem_key, request_hash, error, created_at) VALUES (?,?,?,?)"
 	sqlInsertEvent    = "INSERT INTO outbox_events (transfer_id, subject, payload, created_at) VALUES (?,?,?,?)"
@@ -279,11 +309,8 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 		return err
 	}
 	for _, t := range w.Transfers {
-		var reverses any
-		if t.Reverses != 0 {
-			reverses = t.Reverses
-		}
-		if _, err := ins.ExecContext(ctx, t.ID, t.Key, t.Hash, string(t.Kind), t.Source, t.Target, t.Amount, t.Fee, t.Commission, t.Reference, reverses, t.Created); err != nil {
+		if _, err := ins.ExecContext(ctx, t.ID, t.Key, t.Hash, string(t.Kind), t.Source, t.Target, t.Amount, t.Fee, t.Commission, t.Reference,
+			nullID(t.Reverses), nullID(t.Refunds), t.Created); err != nil {
 			return fmt.Errorf("insert transfer: %w", err)
 		}
 		for _, p := range t.Postings {
@@ -337,6 +364,14 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 	return nil
 }
 
+// nullID is a transfer id for a nullable column: NULL for 0.
+func nullID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
 // prepared returns q prepared on the pool (database/sql prepares it again
 // on each connection the first time a transaction there uses it).
 func (s *Store) prepared(q string) (*sql.Stmt, error) {
@@ -359,7 +394,7 @@ func (s *Store) prepared(q string) (*sql.Stmt, error) {
 // loadTransfers loads the transfers (with postings) matching cond.
 func (s *Store) loadTransfers(ctx context.Context, q queryer, cond string, args []any) ([]*wallet.StoredTransfer, error) {
 	rows, err := q.QueryContext(ctx, s.rebind(`SELECT id, idem_key, request_hash, kind, source, target, amount, fee,
-		commission, reference, reverses, created_at FROM transfers WHERE `+cond), args...)
+		commission, reference, reverses, refunds, created_at FROM transfers WHERE `+cond), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load transfers: %w", err)
 	}
@@ -367,13 +402,13 @@ func (s *Store) loadTransfers(ctx context.Context, q queryer, cond string, args 
 	byID := map[int64]*wallet.StoredTransfer{}
 	for rows.Next() {
 		t := &wallet.StoredTransfer{}
-		var reverses sql.NullInt64
+		var reverses, refunds sql.NullInt64
 		if err := rows.Scan(&t.ID, &t.Key, &t.Hash, &t.Kind, &t.Source, &t.Target, &t.Amount, &t.Fee,
-			&t.Commission, &t.Reference, &reverses, &t.Created); err != nil {
+			&t.Commission, &t.Reference, &reverses, &refunds, &t.Created); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load transfers: %w", err)
 		}
-		t.Ref, t.Reverses, t.Created = wallet.Ref(t.ID), reverses.Int64, t.Created.UTC()
+		t.Ref, t.Reverses, t.Refunds, t.Created = wallet.Ref(t.ID), reverses.Int64, refunds.Int64, t.Created.UTC()
 		out = append(out, t)
 		byID[t.ID] = t
 	}

@@ -12,8 +12,11 @@ const violationsMax = 10
 
 // Check verifies the ledger's invariants over the whole database: every
 // transfer balanced and posted, every balance the sum of its postings and
-// the balance after its last posting, no account below its floor, all money
-// summing to zero.
+// the balance after its last posting, no account below its floor (the tabs
+// account included), all money summing to zero, no merchant refunding more
+// of a payment than it received, no payment both refunded and reversed. It
+// reports the money held for prepaid tabs (the tabs account's balance),
+// which is part of the e-money issued.
 func (s *Store) Check(ctx context.Context) (*wallet.CheckReport, error) {
 	r := &wallet.CheckReport{Violations: []string{}}
 	for _, c := range []struct {
@@ -25,6 +28,7 @@ func (s *Store) Check(ctx context.Context) (*wallet.CheckReport, error) {
 		{"SELECT COUNT(*) FROM postings", &r.Postings},
 		{"SELECT COUNT(*) FROM outbox_events", &r.Pending},
 		{"SELECT COALESCE(-SUM(balance), 0) FROM accounts WHERE number = '" + wallet.SystemTrust + "'", &r.Issued},
+		{"SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE number = '" + wallet.SystemTabs + "'", &r.Held},
 	} {
 		if err := s.db.QueryRowContext(ctx, c.q).Scan(c.dst); err != nil {
 			return nil, fmt.Errorf("check: %w", err)
@@ -47,6 +51,12 @@ func (s *Store) Check(ctx context.Context) (*wallet.CheckReport, error) {
 		{"posting without transfer", `SELECT p.id, p.transfer_id FROM postings p WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = p.transfer_id)`},
 		{"reversal that does not negate its original", `SELECT r.id, SUM(p.amount) FROM transfers r JOIN postings p
 			ON p.transfer_id IN (r.id, r.reverses) WHERE r.reverses IS NOT NULL GROUP BY r.id, p.account_id HAVING SUM(p.amount) <> 0`},
+		{"refunds exceed what the merchant received", `SELECT x.refunds, x.refunded - COALESCE(SUM(p.amount), 0) FROM
+			(SELECT refunds, source, SUM(amount) AS refunded FROM transfers WHERE refunds IS NOT NULL GROUP BY refunds, source) x
+			LEFT JOIN postings p ON p.transfer_id = x.refunds AND p.account_id = x.source AND p.leg = 'principal' AND p.amount > 0
+			GROUP BY x.refunds, x.source, x.refunded HAVING x.refunded > COALESCE(SUM(p.amount), 0)`},
+		{"refund of a reversed transfer", `SELECT r.id, r.refunds FROM transfers r JOIN transfers v ON v.reverses = r.refunds
+			WHERE r.refunds IS NOT NULL`},
 	}
 	for _, c := range checks {
 		rows, err := s.db.QueryContext(ctx, c.q+fmt.Sprintf(" LIMIT %d", violationsMax))

@@ -42,7 +42,10 @@ type transfer struct {
 	// Reverses is unique: a transfer is reversed at most once, even with
 	// several wallet processes racing.
 	// (A partial index: most transfers reverse nothing.)
-	Reverses  *int64    `gorm:"uniqueIndex:idx_transfers_reverses,where:reverses IS NOT NULL"`
+	Reverses *int64 `gorm:"uniqueIndex:idx_transfers_reverses,where:reverses IS NOT NULL"`
+	// Refunds is the transfer a refund refunds (part of): several refunds
+	// may share one, so the index is not unique. Partial, like reverses.
+	Refunds   *int64    `gorm:"index:idx_transfers_refunds,where:refunds IS NOT NULL"`
 	CreatedAt time.Time `gorm:"not null"`
 }
 
@@ -54,10 +57,14 @@ func (transfer) TableName() string { return "transfers" }
 // read. It is partial, so only the two commission legs of a deposit or
 // withdrawal pay for it on the write path; idx_postings_account alone would
 // have the sum read every posting the account ever had.
+// idx_postings_account_transfer serves an account's transfers newest first
+// with a transfer-id cursor (AccountTransfers: a merchant's transaction
+// list), which idx_postings_account, in posting order, cannot: postings
+// from several wallet processes are not in transfer-id order.
 type posting struct {
 	ID           int64     `gorm:"primaryKey;autoIncrement;index:idx_postings_account,priority:2"`
-	TransferID   int64     `gorm:"not null;index"`
-	AccountID    int64     `gorm:"not null;index:idx_postings_account,priority:1;index:idx_postings_commission,priority:1,where:leg = 'commission'"`
+	TransferID   int64     `gorm:"not null;index;index:idx_postings_account_transfer,priority:2"`
+	AccountID    int64     `gorm:"not null;index:idx_postings_account,priority:1;index:idx_postings_commission,priority:1,where:leg = 'commission';index:idx_postings_account_transfer,priority:1"`
 	Leg          string    `gorm:"size:12;not null"`
 	Amount       int64     `gorm:"not null;index:idx_postings_commission,priority:3"`
 	BalanceAfter int64     `gorm:"not null"`

@@ -6,6 +6,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -373,6 +374,77 @@ func (s *Store) Postings(ctx context.Context, accountID int64, from, to time.Tim
 // Reversed reports which of the given transfers have a reversal.
 func (s *Store) Reversed(ctx context.Context, ids []int64) (map[int64]bool, error) {
 	return s.reversed(ctx, s.db, ids)
+}
+
+// Refunded sums each merchant's refunds against the given transfers.
+func (s *Store) Refunded(ctx context.Context, ids []int64) (map[wallet.RefundKey]int64, error) {
+	return s.refunded(ctx, s.db, ids)
+}
+
+// Outcome returns the transfer or refusal stored under an idempotency key.
+func (s *Store) Outcome(ctx context.Context, key string) (*wallet.Outcome, error) {
+	out, err := s.outcomes(ctx, s.db, []string{key})
+	if err != nil {
+		return nil, err
+	}
+	o := out[key]
+	if o == nil {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "nothing was done under this idempotency key")
+	}
+	return o, nil
+}
+
+// AccountTransfers returns the account's transfers, newest first. It walks
+// idx_postings_account_transfer backwards from before (or the newest) and
+// stops after limit transfers; from also bounds the walk, since a transfer
+// created at or after from has an id at or above FirstTransferID(from) (its
+// id and its creation time come from the same clock reading). to only
+// filters: a process's logical id clock may run ahead of its wall clock.
+func (s *Store) AccountTransfers(ctx context.Context, accountID int64, from, to time.Time, before int64, limit int) ([]wallet.Transfer, error) {
+	q := "SELECT DISTINCT transfer_id FROM postings WHERE account_id = ?"
+	args := []any{accountID}
+	if !from.IsZero() {
+		q += " AND transfer_id >= ? AND created_at >= ?"
+		args = append(args, wallet.FirstTransferID(from), from.UTC())
+	}
+	if !to.IsZero() {
+		q += " AND created_at < ?"
+		args = append(args, to.UTC())
+	}
+	if before > 0 {
+		q += " AND transfer_id < ?"
+		args = append(args, before)
+	}
+	q += " ORDER BY transfer_id DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("account transfers: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("account transfers: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	cond, cargs := inList(s.pg, "id", ids)
+	ts, err := s.loadTransfers(ctx, s.db, cond, cargs)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ts, func(a, b *wallet.StoredTransfer) int { return cmp.Compare(b.ID, a.ID) })
+	out := make([]wallet.Transfer, len(ts))
+	for i, t := range ts {
+		out[i] = t.Transfer
+	}
+	return out, nil
 }
 
 // sumWindowsMax bounds the sums one SumPostings statement computes: a

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -157,5 +160,162 @@ func TestTwoWalletsOneDatabase(t *testing.T) {
 	fees, _ := w1.Show(ctx, wallet.SystemFees)
 	if total+fees.Balance != 4*1_000_000 {
 		t.Errorf("customers hold %d and fees %d: %d, want %d", total, fees.Balance, total+fees.Balance, 4*1_000_000)
+	}
+}
+
+// TestRefundChecks proves the ledger check reports a refund beyond its
+// payment, and a payment both refunded and reversed.
+func TestRefundChecks(t *testing.T) {
+	tests := []struct {
+		name    string
+		corrupt string
+		want    string
+	}{
+		{"nothing wrong", "", ""},
+		{"a refund enlarged", "UPDATE transfers SET amount = amount + 1 WHERE refunds IS NOT NULL", "refunds exceed what the merchant received"},
+		{"a refund that also reverses", "UPDATE transfers SET reverses = refunds WHERE refunds IS NOT NULL", "refund of a reversed transfer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			w, st := newWallet(t, ctx, storetest.DSN(t))
+			phones := seed(t, w, 1)
+			till, err := w.AddMerchant(ctx, "+254700000002", "Duka", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paid, err := w.Transfer(ctx, wallet.TransferRequest{Key: "pay", Kind: wallet.TransferTill, From: phones[0], To: till.Number, Amount: 100_000, PIN: "2580"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The fee left the till short of the whole payment: refund what it holds.
+			a, _ := w.Show(ctx, till.Number)
+			if _, err := w.Transfer(ctx, wallet.TransferRequest{Key: "refund", Kind: wallet.TransferRefund, From: till.Number, Reference: paid.Transfer.Ref, Amount: a.Balance}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.want != "" {
+				// Make the refund the whole payment, so that one more unit passes it.
+				if err := st.Gorm().Exec("UPDATE transfers SET amount = ? WHERE refunds IS NOT NULL", 100_000).Error; err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Gorm().Exec(tt.corrupt).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := w.Check(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(r.Violations, "; ")
+			if tt.want == "" && !r.OK() || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Fatalf("violations %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTwoWalletsRefundOnePayment has two wallet services (as two processes
+// would) refund one payment at once, in parts: together they never refund
+// more than was paid. Each refund locks the merchant and reads what was
+// refunded after the lock.
+func TestTwoWalletsRefundOnePayment(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.DSN(t)
+	w1, _ := newWallet(t, ctx, dsn)
+	w2, _ := newWallet(t, ctx, dsn)
+	phones := seed(t, w1, 2)
+	till, err := w1.AddMerchant(ctx, "+254700000002", "Duka", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second payment keeps the till's balance above what the refunds take.
+	for i, p := range phones {
+		if _, err := w1.Transfer(ctx, wallet.TransferRequest{Key: fmt.Sprint("pay-", i), Kind: wallet.TransferTill, From: p, To: till.Number, Amount: 100_000, PIN: "2580"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, rejected, err := w2.Outcome(ctx, "pay-0")
+	if first == nil || rejected != nil || err != nil {
+		t.Fatalf("outcome of pay-0: %+v %v %v", first, rejected, err)
+	}
+	const n, each = 24, 10_000 // ten fit in 100,000
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := []*wallet.Service{w1, w2}[i%2]
+			_, err := w.Transfer(ctx, wallet.TransferRequest{Key: fmt.Sprint("refund-", i), Kind: wallet.TransferRefund, From: till.Number,
+				Reference: first.Ref, Amount: each})
+			switch wallet.ErrorCode(err) {
+			case "":
+				ok.Add(1)
+			case wallet.CodeInvalidAmount, wallet.CodeNotReversible:
+				refused.Add(1)
+			default:
+				t.Errorf("refund: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 10 || refused.Load() != n-10 {
+		t.Errorf("%d refunds posted, %d refused; want 10 and %d", ok.Load(), refused.Load(), n-10)
+	}
+	if got, err := w1.Refunded(ctx, first.ID); err != nil || got != 100_000 {
+		t.Errorf("Refunded = %d, %v; want 100000", got, err)
+	}
+	r, err := w2.Check(ctx)
+	if err != nil || !r.OK() {
+		t.Fatalf("check: %v %+v", err, r)
+	}
+}
+
+// TestAccountTransfersUsesItsIndex asks each database how it would run
+// AccountTransfers' scan (the statement below mirrors it): by walking
+// idx_postings_account_transfer, not by sorting the account's postings.
+func TestAccountTransfersUsesItsIndex(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.DSN(t)
+	w, st := newWallet(t, ctx, dsn)
+	seed(t, w, 3)
+	const scan = "SELECT DISTINCT transfer_id FROM postings WHERE account_id = 5 AND transfer_id >= 1 AND created_at >= '2026-01-01' AND transfer_id < 9000000000000000 ORDER BY transfer_id DESC LIMIT 100"
+	var plan []string
+	err := st.Gorm().Transaction(func(tx *gorm.DB) error {
+		q := "EXPLAIN QUERY PLAN " + scan
+		if store.IsPostgres(dsn) {
+			// The test tables are tiny: make the planner show what it
+			// would do with a large one.
+			if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
+				return err
+			}
+			q = "EXPLAIN " + scan
+		}
+		rows, err := tx.Raw(q).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return err
+			}
+			plan = append(plan, fmt.Sprint(vals...))
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	t.Logf("plan:\n%s", text)
+	if !strings.Contains(text, "idx_postings_account_transfer") || strings.Contains(text, "TEMP B-TREE") || strings.Contains(text, "Sort") {
+		t.Errorf("the scan does not walk idx_postings_account_transfer:\n%s", text)
 	}
 }
