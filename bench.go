@@ -184,6 +184,9 @@ func runBench(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "ussd" {
 		return runBenchUSSD(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "merchant" {
+		return runBenchMerchant(ctx, args[1:])
+	}
 	cfg := defaultBenchConfig()
 	fs := cfg.flags(true)
 	if err := parseFlags(fs, args, benchSynopsis, io.Discard); err != nil {

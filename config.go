@@ -111,36 +111,63 @@ type Config struct {
 	SMSAttempts   int           // tries of one SMS before it is marked failed
 	SMSTimeout    time.Duration // one call to Twilio
 
+	// Merchants (issue 5).
+	RequestTTL      time.Duration // how long a payment request waits for the customer
+	TabSettle       string        // a tab settles once this much (major units) has accrued
+	TabSettleEvery  time.Duration // a tab settles what accrued at least this often
+	WebhookTimeout  time.Duration // one webhook POST
+	WebhookRetryFor time.Duration // how long a webhook delivery is retried before it is failed
+
 	// Resolved by validate.
-	currency wallet.Currency
-	tariff   wallet.Tariff
-	location *time.Location
-	logLevel slog.Level
-	ussdAuth map[string]gateway.USSDAuth
+	tabSettle int64 // TabSettle in minor units
+	currency  wallet.Currency
+	tariff    wallet.Tariff
+	location  *time.Location
+	logLevel  slog.Level
+	ussdAuth  map[string]gateway.USSDAuth
 }
 
 // DefaultConfig returns the built-in defaults: everything in ./data, HTTP
 // on loopback port 8080, NATS embedded on an ephemeral loopback port.
 func DefaultConfig() Config {
 	return Config{
-		Data:           "./data",
-		HTTP:           "127.0.0.1:8080",
-		NATSListen:     "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
-		StreamReplicas: 1,
-		Currency:       "KES",
-		Region:         "KE",
-		PINLength:      4,
-		PINTries:       3,
-		TZ:             "Africa/Nairobi",
-		LogLevel:       "info",
-		SessionTTL:     sessions.DefaultTTL,
-		WalletTimeout:  sessions.DefaultWalletTimeout,
-		SMSRate:        smsRateDefault,
-		SMSPhoneRate:   smsPhoneRateDefault,
-		SMSAttempts:    smsAttemptsDefault,
-		SMSTimeout:     smsTimeoutDefault,
+		Data:            "./data",
+		HTTP:            "127.0.0.1:8080",
+		NATSListen:      "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
+		StreamReplicas:  1,
+		Currency:        "KES",
+		Region:          "KE",
+		PINLength:       4,
+		PINTries:        3,
+		TZ:              "Africa/Nairobi",
+		LogLevel:        "info",
+		SessionTTL:      sessions.DefaultTTL,
+		WalletTimeout:   sessions.DefaultWalletTimeout,
+		SMSRate:         smsRateDefault,
+		SMSPhoneRate:    smsPhoneRateDefault,
+		SMSAttempts:     smsAttemptsDefault,
+		SMSTimeout:      smsTimeoutDefault,
+		RequestTTL:      requestTTLDefault,
+		TabSettle:       tabSettleDefault,
+		TabSettleEvery:  24 * time.Hour,
+		WebhookTimeout:  10 * time.Second,
+		WebhookRetryFor: 72 * time.Hour,
 	}
 }
+
+// The merchant defaults.
+const (
+	// requestTTLDefault is how long a payment request waits: M-Pesa's STK
+	// push gives the customer about a minute at the phone's prompt; an SMS
+	// prompt or a USSD "6 Approvals" needs the customer to notice it first.
+	requestTTLDefault = 5 * time.Minute
+	// tabSettleDefault is the accrual, in major units, at which a tab
+	// settles before its day is out.
+	tabSettleDefault = "100"
+	// webhookRetryMin is the shortest --webhook-retry-for: the merchant API
+	// promises retries for at least a day.
+	webhookRetryMin = 24 * time.Hour
+)
 
 // connFlags registers the flags every command that talks to NATS needs.
 func (c *Config) connFlags(fs *flag.FlagSet) {
@@ -163,6 +190,9 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PINLength, "pin-length", c.PINLength, "PIN `digits`, 4 to 8")
 	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, "wrong PINs in a row before an account locks, 1 to 10")
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` in which days, and so daily limits, start")
+	fs.DurationVar(&c.RequestTTL, "request-ttl", c.RequestTTL, "how long a merchant's payment request waits for the customer's approval")
+	fs.StringVar(&c.TabSettle, "tab-settle", c.TabSettle, "`amount` in major units at which a tab's charges settle into the ledger before the day is out")
+	fs.DurationVar(&c.TabSettleEvery, "tab-settle-every", c.TabSettleEvery, "a tab settles what it accrued at least this often")
 	c.ussdFlags(fs)
 }
 
@@ -214,6 +244,8 @@ func (c *Config) smsOutFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SMSPhoneRate, "sms-rate-per-phone", c.SMSPhoneRate, "SMS sent per `minute` to one phone; more wait, none is dropped")
 	fs.IntVar(&c.SMSAttempts, "sms-attempts", c.SMSAttempts, "`tries` of one SMS, with backoff, before it is marked failed")
 	fs.DurationVar(&c.SMSTimeout, "sms-timeout", c.SMSTimeout, "how long one call to Twilio may take")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "how long a merchant's webhook endpoint may take to answer one delivery")
+	fs.DurationVar(&c.WebhookRetryFor, "webhook-retry-for", c.WebhookRetryFor, "how long a webhook delivery is retried, with backoff, before it is marked failed (at least 24h)")
 }
 
 // readTwilioEnv fills the Twilio credentials from the TWILIO_* variables.
@@ -386,6 +418,21 @@ func (c *Config) validate() error {
 	}
 	if c.ussdAuth, err = gateway.ParseUSSDAuth(c.USSDAuth); err != nil {
 		return fmt.Errorf("--ussd-auth: %w", err)
+	}
+	if c.RequestTTL < 30*time.Second || c.RequestTTL > 24*time.Hour {
+		return fmt.Errorf("--request-ttl %s: must be 30s to 24h", c.RequestTTL)
+	}
+	if c.tabSettle, err = c.currency.ParseAmount(c.TabSettle); err != nil {
+		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, message(err))
+	}
+	if c.TabSettleEvery < time.Minute || c.TabSettleEvery > 31*24*time.Hour {
+		return fmt.Errorf("--tab-settle-every %s: must be 1m to 744h (31 days)", c.TabSettleEvery)
+	}
+	if c.WebhookTimeout <= 0 || c.WebhookTimeout > time.Minute {
+		return fmt.Errorf("--webhook-timeout %s: must be more than 0 and at most 1m", c.WebhookTimeout)
+	}
+	if c.WebhookRetryFor < webhookRetryMin || c.WebhookRetryFor > 30*24*time.Hour {
+		return fmt.Errorf("--webhook-retry-for %s: must be %s to 720h (30 days)", c.WebhookRetryFor, webhookRetryMin)
 	}
 	return c.validateSMS()
 }

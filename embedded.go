@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -36,6 +37,8 @@ const (
 	// permissions gatewayPermissions lists: a bug or a hole in the part
 	// facing the aggregators cannot issue float or reset a PIN.
 	natsGatewayUser = "gateway"
+	// natsMaxPayload is the embedded NATS's largest message.
+	natsMaxPayload = 4 << 20
 	// natsPasswordBytes of randomness: 192 bits, beyond any online guessing.
 	natsPasswordBytes = 24
 	// natsReadyTimeout bounds the embedded server's start; it takes
@@ -108,7 +111,12 @@ func startEmbeddedNATS(dataDir, listen, prefix string, log *slog.Logger) (*embed
 		},
 		JetStream: true,
 		StoreDir:  filepath.Join(dataDir, "jetstream"),
-		NoSigs:    true, // this process handles signals and shuts the server down in order
+		// A bulk payout file travels in one request: 2 MB of CSV is about
+		// 2.7 MB as base64 in JSON, over NATS's 1 MB default. A NATS
+		// cluster needs max_payload: 4MB for the same (the gateway otherwise
+		// takes smaller files only).
+		MaxPayload: natsMaxPayload,
+		NoSigs:     true, // this process handles signals and shuts the server down in order
 		// Never Debug or Trace: a traced server logs message payloads, and
 		// a PIN verification carries a PIN.
 		Debug:                  false,
@@ -175,52 +183,53 @@ func (e *embeddedNATS) connectAs(user, password, name string, closed chan<- stru
 // the bucket (sessions.EnsureBucket) alike.
 //
 // It may also hand the notifier SMS to send, delivery reports and consents
-// (notify.Client). It needs no publish to _INBOX.>: it sends requests, it answers none.
+// (notify.Client), call the notifier's webhook service, and keep the merchant
+// API's idempotency records in their bucket. It needs no publish to
+// _INBOX.>: it sends requests, it answers none.
 func gatewayPermissions(prefix string) *server.Permissions {
-	subject, bucket := natsapi.SubjectPrefix+".>", sessions.BucketName
+	under := func(s string) string {
+		if prefix != "" {
+			return prefix + "." + s
+		}
+		return s
+	}
 	deny := make([]string, 0, len(natsapi.OperatorSubjects))
 	for _, s := range natsapi.OperatorSubjects {
-		if prefix != "" {
-			s = prefix + "." + s
-		}
-		deny = append(deny, s)
+		deny = append(deny, under(s))
 	}
-	if prefix != "" {
-		subject, bucket = prefix+"."+subject, bucket+"_"+prefix
+	allow := []string{
+		under(natsapi.SubjectPrefix + ".>"),
+		"$JS.API.INFO",
+		// SMS for the notifier to send (replies over Africa's Talking, late
+		// USSD outcomes), Twilio's delivery reports and STOP/START:
+		// publishes on the notifier's stream, which the notifier creates.
+		under(notify.SubjectSend), under(notify.SubjectReport), under(notify.SubjectConsent),
+		// The merchant API's webhook requests to the notifier.
+		under(notify.SubjectWebhookSet), under(notify.SubjectWebhookGet),
+		under(notify.SubjectWebhookDeliveries), under(notify.SubjectWebhookResend),
 	}
-	stream := "KV_" + bucket // the stream nats.go keeps a bucket in
-	sms := make([]string, 0, 3)
-	for _, s := range []string{notify.SubjectSend, notify.SubjectReport, notify.SubjectConsent} {
+	// Its key-value buckets: USSD session state, and the merchant API's
+	// idempotency records. For each, exactly what nats.go's jetstream sends
+	// for what the gateway does: CreateOrUpdateKeyValue (account info, then
+	// update or else create the stream), Get (a direct get of a key's last
+	// value: the bucket's stream always allows direct gets, as
+	// CreateOrUpdateKeyValue sets them), and Create, Update and Delete (a
+	// publish on the key). Not stream info, message gets by sequence,
+	// consumers (Watch, Keys) or purges.
+	for _, bucket := range []string{sessions.BucketName, gateway.IdempotencyBucket} {
 		if prefix != "" {
-			s = prefix + "." + s
+			bucket += "_" + prefix
 		}
-		sms = append(sms, s)
+		stream := "KV_" + bucket // the stream nats.go keeps a bucket in
+		allow = append(allow,
+			"$JS.API.STREAM.CREATE."+stream,
+			"$JS.API.STREAM.UPDATE."+stream,
+			"$JS.API.DIRECT.GET."+stream+".>",
+			"$KV."+bucket+".>",
+		)
 	}
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{
-			Allow: []string{
-				subject,
-				// Exactly what nats.go's jetstream sends for what the
-				// session engine does: CreateOrUpdateKeyValue (account
-				// info, then update or else create the stream), Get (a
-				// direct get of a key's last value: the bucket's stream
-				// always allows direct gets, as CreateOrUpdateKeyValue sets
-				// them), and Create and Update (a publish on the key). Not
-				// stream info, message gets by sequence, consumers (Watch,
-				// Keys), purges or deletes.
-				"$JS.API.INFO",
-				"$JS.API.STREAM.CREATE." + stream,
-				"$JS.API.STREAM.UPDATE." + stream,
-				"$JS.API.DIRECT.GET." + stream + ".>",
-				"$KV." + bucket + ".>",
-				// SMS for the notifier to send (replies over Africa's
-				// Talking, late USSD outcomes), Twilio's delivery reports
-				// and STOP/START: publishes on the notifier's stream,
-				// which the notifier creates.
-				sms[0], sms[1], sms[2],
-			},
-			Deny: deny,
-		},
+		Publish:   &server.SubjectPermission{Allow: allow, Deny: deny},
 		Subscribe: &server.SubjectPermission{Allow: []string{nats.InboxPrefix + ">"}},
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
 )
@@ -96,14 +97,17 @@ type Main struct {
 	gatewayNC     *nats.Conn
 	gatewayNCDone chan struct{} // closed when gatewayNC, if not nc, is closed
 
-	stopWallet  context.CancelFunc
-	walletDone  chan struct{}
-	stopRelay   context.CancelFunc
-	relayDone   chan struct{}
-	stopNotify  context.CancelFunc
-	notifyDone  chan struct{}
-	notifyDB    *gorm.DB // the notifier's own pool, when no wallet runs here
-	httpStopped chan struct{}
+	stopWallet context.CancelFunc
+	walletDone chan struct{}
+	// The merchant services post through the wallet: they stop first.
+	stopCommerce context.CancelFunc
+	commerceDone chan struct{}
+	stopRelay    context.CancelFunc
+	relayDone    chan struct{}
+	stopNotify   context.CancelFunc
+	notifyDone   chan struct{}
+	notifyDB     *gorm.DB // the notifier's own pool, when no wallet runs here
+	httpStopped  chan struct{}
 }
 
 // Run validates the configuration, starts every part and returns once all
@@ -268,7 +272,23 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 			m.fail(fmt.Errorf("wallet writer: %w", err))
 		}
 	}()
-	if m.svc, err = natsapi.Serve(m.nc, w, m.Log.With("component", "natsapi"), prefix); err != nil {
+	merchants, err := commerce.New(ctx, w, m.store, commerce.Config{
+		RequestTTL: c.RequestTTL, SettleThreshold: c.tabSettle, SettleEvery: c.TabSettleEvery,
+		Logger: m.Log.With("component", "commerce"),
+	})
+	if err != nil {
+		return err
+	}
+	var cctx context.Context
+	cctx, m.stopCommerce = context.WithCancel(context.Background())
+	m.commerceDone = make(chan struct{})
+	go func() {
+		defer close(m.commerceDone)
+		if err := merchants.Run(cctx); err != nil {
+			m.fail(fmt.Errorf("merchant services: %w", err))
+		}
+	}()
+	if m.svc, err = natsapi.Serve(m.nc, w, m.Log.With("component", "natsapi"), prefix, natsapi.WithCommerce(merchants)); err != nil {
 		return err
 	}
 	rctx, m.stopRelay = context.WithCancel(context.Background())
@@ -329,7 +349,14 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 		m.Log.Warn("the USSD endpoints accept requests from anyone: give --ussd-auth a secret or an IP allow-list per aggregator")
 	}
 	gateway.MountUSSD(e, metrics.ObserveUSSD(m.sessions), c.ussdAuth, m.Log.With("component", "ussd"))
-	return m.mountSMS(e, metrics, outbox)
+	if err := m.mountSMS(e, metrics, outbox); err != nil {
+		return err
+	}
+	// The merchant API: the wallet authenticates every key itself; the
+	// gateway keeps the idempotency records in its bucket.
+	return gateway.MountMerchantAPI(e, client, notify.NewWebhookClient(m.gatewayNC, 0, c.NATSPrefix), gateway.MerchantConfig{
+		Currency: cur, Location: c.location, JS: js, Prefix: c.NATSPrefix, Replicas: replicas,
+	}, m.Log.With("component", "merchant-api"))
 }
 
 // mountSMS mounts the SMS webhooks: Africa's Talking's always (behind the
@@ -512,6 +539,10 @@ func (m *Main) close() error {
 		if err := m.svc.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stop wallet service: %w", err))
 		}
+	}
+	if m.stopCommerce != nil {
+		m.stopCommerce()
+		<-m.commerceDone // charges committed, settlements posted or left for the next start
 	}
 	if m.stopWallet != nil {
 		m.stopWallet()

@@ -384,6 +384,12 @@ func TestConfigErrors(t *testing.T) {
 		{name: "sms rate per phone", change: func(c *Config) { c.SMSPhoneRate = 601 }, want: "--sms-rate-per-phone 601"},
 		{name: "sms attempts", change: func(c *Config) { c.SMSAttempts = 0 }, want: "--sms-attempts 0"},
 		{name: "sms timeout", change: func(c *Config) { c.SMSTimeout = time.Hour }, want: "--sms-timeout 1h0m0s"},
+		{name: "request ttl", change: func(c *Config) { c.RequestTTL = time.Second }, want: "--request-ttl 1s: must be 30s to 24h"},
+		{name: "tab settle amount", change: func(c *Config) { c.TabSettle = "0.001" }, want: "--tab-settle \"0.001\""},
+		{name: "tab settle negative", change: func(c *Config) { c.TabSettle = "-5" }, want: "--tab-settle \"-5\""},
+		{name: "tab settle every", change: func(c *Config) { c.TabSettleEvery = time.Second }, want: "--tab-settle-every 1s"},
+		{name: "webhook timeout", change: func(c *Config) { c.WebhookTimeout = 0 }, want: "--webhook-timeout 0s"},
+		{name: "webhook retry under a day", change: func(c *Config) { c.WebhookRetryFor = time.Hour }, want: "--webhook-retry-for 1h0m0s: must be 24h0m0s"},
 		{name: "sms secret readable by others", prep: func(t *testing.T, c *Config) {
 			os.WriteFile(filepath.Join(c.Data, "sms.secret"), make([]byte, smsSecretBytes), 0o644)
 		}, want: "has mode 0644"},

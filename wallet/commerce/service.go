@@ -1,4 +1,311 @@
 package commerce
 
-// Service is the wallet's merchant services. Being written (issue 5).
-type Service struct{}
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+// Config configures the merchant services. Zero values take the defaults named.
+type Config struct {
+	// RequestTTL is how long a payment request waits for the customer;
+	// default 2 minutes. M-Pesa's STK push waits about one, but a customer
+	// answering by USSD or SMS needs longer.
+	RequestTTL time.Duration
+	// SettleThreshold settles a tab once this many minor units accrue on
+	// it; default 100 major units.
+	SettleThreshold int64
+	// SettleEvery settles what accrued on a tab at least this often;
+	// default 24 hours.
+	SettleEvery time.Duration
+	// Sweep is how often the sweeper runs (expiries, crash recovery);
+	// default 5 seconds.
+	Sweep time.Duration
+	Now   func() time.Time
+	// Logger receives the sweeper's and the workers' logs; default slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultRequestTTL  = 2 * time.Minute
+	defaultSettleEvery = 24 * time.Hour
+	defaultSweep       = 5 * time.Second
+	// maxRequestTTL bounds RequestTTL: a request older than a day is no
+	// longer the purchase the customer is standing at the counter for.
+	maxRequestTTL = 24 * time.Hour
+	// minSweep keeps a mistaken configuration from turning the sweeper into
+	// a busy loop on the database.
+	minSweep = 10 * time.Millisecond
+
+	// leaseDuration is how long an approving payment request or a pending
+	// payout is left to the call that is paying it before the sweeper asks
+	// the wallet what its key produced. It is above the wallet's own bound
+	// on a batch (30 s, retries included) plus a handler's timeout, so that
+	// a transfer still in the wallet's queue has been decided by then.
+	leaseDuration = time.Minute
+	// sweepBatchMax bounds the rows one sweep takes of each kind; the next
+	// sweep takes the rest.
+	sweepBatchMax = 200
+	// maxIdemBytes bounds a merchant's idempotency key, so that the wallet
+	// key made of it ("po:" + merchant + ":" + key) stays within the
+	// wallet's 128 bytes.
+	maxIdemBytes = 64
+	// maxReferenceBytes is the wallet's bound on a transfer's reference.
+	maxReferenceBytes = 32
+	// maxDescriptionRunes bounds a payment request's description: it is
+	// shown on a 160-character USSD screen with the amount and the name.
+	maxDescriptionRunes = 100
+	// approvalsMax bounds the approvals one phone is shown.
+	approvalsMax = 50
+	// keyCacheTTL bounds how long this process trusts an API key it has
+	// checked: a revocation made on another wallet process takes up to this
+	// long to take effect here.
+	keyCacheTTL = 30 * time.Second
+	// keyCacheMax bounds the keys cached; past it the cache starts over.
+	keyCacheMax = 10_000
+)
+
+// Service is the wallet's merchant services: API keys, payment requests
+// (request to pay), the customer's approvals, transactions and refunds,
+// payouts alone and in bulk, and tabs. It runs in the wallet process beside
+// the *wallet.Service and moves money only through its Transfer, with
+// deterministic idempotency keys (see the package documentation).
+type Service struct {
+	w    *wallet.Service
+	st   Store
+	cfg  Config
+	log  *slog.Logger
+	tabs *tabs
+
+	cur    wallet.Currency
+	region string
+
+	keyMu sync.Mutex
+	keys  map[string]cachedKey // by key id
+
+	bulkWake chan struct{}
+}
+
+// New returns the merchant services of w on st. Call Run to start the
+// sweeper and the background workers.
+func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service, error) {
+	if w == nil || st == nil {
+		return nil, errors.New("commerce: a wallet and a store are required")
+	}
+	wc := w.Config()
+	if cfg.RequestTTL == 0 {
+		cfg.RequestTTL = defaultRequestTTL
+	}
+	if cfg.RequestTTL < 0 || cfg.RequestTTL > maxRequestTTL {
+		return nil, fmt.Errorf("commerce: the payment request TTL %s is not between 0 and %s", cfg.RequestTTL, maxRequestTTL)
+	}
+	if cfg.SettleThreshold == 0 {
+		cfg.SettleThreshold = 100 * pow10(wc.Currency.Exponent) // 100 major units
+	}
+	if cfg.SettleThreshold < 0 || cfg.SettleThreshold > wallet.MaxAmount {
+		return nil, fmt.Errorf("commerce: the tab settlement threshold %d is out of range", cfg.SettleThreshold)
+	}
+	if cfg.SettleEvery == 0 {
+		cfg.SettleEvery = defaultSettleEvery
+	}
+	if cfg.SettleEvery < 0 {
+		return nil, fmt.Errorf("commerce: the tab settlement period %s is negative", cfg.SettleEvery)
+	}
+	if cfg.Sweep == 0 {
+		cfg.Sweep = defaultSweep
+	}
+	if cfg.Sweep < minSweep {
+		return nil, fmt.Errorf("commerce: the sweep period %s is below %s", cfg.Sweep, minSweep)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{
+		w: w, st: st, cfg: cfg, log: cfg.Logger, cur: wc.Currency, region: wc.Region,
+		keys: map[string]cachedKey{}, bulkWake: make(chan struct{}, 1),
+	}
+	s.tabs = newTabs(s)
+	return s, nil
+}
+
+func pow10(n int) int64 {
+	p := int64(1)
+	for range n {
+		p *= 10
+	}
+	return p
+}
+
+// Config returns the effective configuration, defaults filled in.
+func (s *Service) Config() Config { return s.cfg }
+
+// Run runs the sweeper (payment request expiry, crash recovery of payments
+// and payouts), the bulk payout workers and the tabs' meter and sweeps
+// until ctx ends, then waits for them to finish what they started and
+// returns. Run it once.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	wg.Add(3)
+	go func() { defer wg.Done(); errs[0] = s.sweeper(ctx) }()
+	go func() { defer wg.Done(); errs[1] = s.bulkWorker(ctx) }()
+	go func() { defer wg.Done(); errs[2] = s.tabs.run(ctx) }()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// sweeper runs sweep every Config.Sweep until ctx ends.
+func (s *Service) sweeper(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Sweep)
+	defer t.Stop()
+	for {
+		s.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// sweep does one round of the sweeper's work. Errors are logged: the next
+// round tries again.
+func (s *Service) sweep(ctx context.Context) {
+	if err := s.sweepRequests(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("payment request sweep failed", "err", err)
+	}
+	if err := s.sweepPayouts(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("payout sweep failed", "err", err)
+	}
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// customer resolves a phone to a customer's profile: CodeInvalidPhone for
+// a malformed number, CodeNotFound for no account, CodeWrongKind for an
+// account that is not a customer's.
+func (s *Service) customer(ctx context.Context, raw string) (*wallet.Profile, error) {
+	phone, err := wallet.NormalizePhone(raw, s.region)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := s.w.Lookup(ctx, phone)
+	if wallet.ErrorCode(err) == wallet.CodeNotFound {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no customer with phone %s", phone)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pr.Kind != wallet.KindCustomer || pr.Number != phone {
+		return nil, wallet.Errorf(wallet.CodeWrongKind, "%s is not a customer's phone", phone)
+	}
+	return pr, nil
+}
+
+// merchant returns the profile of a principal's merchant account.
+func (s *Service) merchant(ctx context.Context, p Principal) (*wallet.Profile, error) {
+	if p.Merchant == "" {
+		return nil, wallet.Errorf(wallet.CodeForbidden, "an operator key cannot act for a merchant")
+	}
+	pr, err := s.w.Lookup(ctx, p.Merchant)
+	if err != nil {
+		return nil, fmt.Errorf("merchant %s: %w", p.Merchant, err)
+	}
+	if pr.Kind != wallet.KindTill && pr.Kind != wallet.KindPaybill {
+		return nil, fmt.Errorf("merchant %s is a %s account", p.Merchant, pr.Kind)
+	}
+	return pr, nil
+}
+
+// checkIdem validates a merchant's idempotency key.
+func checkIdem(idem string) error {
+	if idem == "" || len(idem) > maxIdemBytes {
+		return wallet.Errorf(wallet.CodeInvalid, "an idempotency key of 1 to %d bytes is required", maxIdemBytes)
+	}
+	for i := 0; i < len(idem); i++ {
+		if idem[i] < 0x21 || idem[i] > 0x7e {
+			return wallet.Errorf(wallet.CodeInvalid, "an idempotency key is printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// checkText validates a free-text field: valid UTF-8 without control
+// characters, within maxBytes bytes and maxRunes characters (0: no bound).
+func checkText(field, v string, required bool, maxBytes, maxRunes int) error {
+	switch {
+	case required && v == "":
+		return wallet.Errorf(wallet.CodeInvalid, "a %s is required", field)
+	case len(v) > maxBytes || maxRunes > 0 && utf8.RuneCountInString(v) > maxRunes:
+		n := maxBytes
+		if maxRunes > 0 {
+			n = maxRunes
+		}
+		return wallet.Errorf(wallet.CodeInvalid, "the %s is longer than %d characters", field, n)
+	case !utf8.ValidString(v):
+		return wallet.Errorf(wallet.CodeInvalid, "the %s is not valid UTF-8", field)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return wallet.Errorf(wallet.CodeInvalid, "the %s contains a control character", field)
+		}
+	}
+	return nil
+}
+
+// checkAmount validates an amount in minor units.
+func (s *Service) checkAmount(amount int64) error {
+	if amount <= 0 || amount > wallet.MaxAmount {
+		return wallet.Errorf(wallet.CodeInvalidAmount, "the amount must be positive and at most %s", s.cur.Format(wallet.MaxAmount))
+	}
+	return nil
+}
+
+// payloadHash identifies a command's payload for idempotency: the
+// normalised fields, length-prefixed so that no two payloads collide.
+func payloadHash(parts ...string) []byte {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(strconv.Itoa(len(p))))
+		h.Write([]byte{':'})
+		h.Write([]byte(p))
+	}
+	return h.Sum(nil)[:16]
+}
+
+// transient reports an error after which the wallet may or may not have
+// acted: the caller retries with the same key, or the sweeper asks the
+// wallet what the key produced.
+func transient(err error) bool {
+	switch wallet.ErrorCode(err) {
+	case wallet.CodeUnavailable, wallet.CodeInternal:
+		return true
+	}
+	return false
+}
+
+// notFound is the error for an object that does not exist or belongs to
+// another merchant: the two are indistinguishable on purpose.
+func notFound(what, id string) error {
+	return wallet.Errorf(wallet.CodeNotFound, "no %s %q", what, clip(id))
+}
+
+// clip bounds user input echoed in an error message.
+func clip(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return s
+}

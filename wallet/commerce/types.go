@@ -207,10 +207,10 @@ type PayoutRow struct {
 type Transaction struct {
 	ID           string              `json:"id"` // the transfer's ref
 	Kind         wallet.TransferKind `json:"kind"`
-	Direction    string              `json:"direction"` // "in" (paid to the merchant) or "out"
-	Amount       int64               `json:"amount"`    // the principal
-	Fee          int64               `json:"fee"`       // what the merchant paid in fees
-	Net          int64               `json:"net"`       // the change to the merchant's balance
+	Direction    string              `json:"direction"`              // "in" (paid to the merchant) or "out"
+	Amount       int64               `json:"amount"`                 // the principal
+	Fee          int64               `json:"fee"`                    // what the merchant paid in fees
+	Net          int64               `json:"net"`                    // the change to the merchant's balance
 	Counterparty string              `json:"counterparty,omitempty"` // the customer's phone, or the other account's number
 	Name         string              `json:"name,omitempty"`
 	Reference    string              `json:"reference,omitempty"`

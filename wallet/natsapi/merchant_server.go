@@ -1,11 +1,191 @@
 package natsapi
 
 import (
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"context"
+	"encoding/json"
+
 	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 )
 
+// maxBulkRequestBytes bounds a bulk payout request: the CSV file
+// (commerce.MaxBulkBytes) base64-encoded in JSON, and a little besides.
+// (NATS's own max_payload, 1 MB by default, must be raised to carry files
+// that large.)
+const maxBulkRequestBytes = commerce.MaxBulkBytes/3*4 + 4<<10
+
 // merchant adds the merchant endpoints (merchant.go's subjects) served by c.
+// A merchant's request carries its API key, which c authenticates and
+// scopes before anything else; the apikey subjects are for operator NATS
+// credentials and take none; the approvals subjects act for a customer's
+// phone, with the PIN where money moves.
 func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFunc)) {
-	// Being written (issue 5): every subject of merchant.go gets a handler here.
+	add(SubjectMerchantAuth, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q AuthRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return c.Authenticate(ctx, q.Auth)
+	}))
+
+	// API keys: operator NATS credentials, or an operator API key.
+	add(SubjectAPIKeyCreate, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q APIKeyRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return c.CreateAPIKey(ctx, q.Merchant, q.Operator, q.Scopes)
+	}))
+	add(SubjectAPIKeyList, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q APIKeyRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		keys, err := c.APIKeys(ctx, q.Merchant)
+		return APIKeysReply{Keys: keys}, err
+	}))
+	add(SubjectAPIKeyRevoke, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q APIKeyRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return c.RevokeAPIKey(ctx, q.ID)
+	}))
+	operator := func(h func(context.Context, OperatorKeyRequest) (any, error)) micro.HandlerFunc {
+		return s.async(func(ctx context.Context, r micro.Request) (any, error) {
+			var q OperatorKeyRequest
+			if err := decode(r, &q); err != nil {
+				return nil, err
+			}
+			if _, err := c.Authorize(ctx, q.Auth, commerce.ScopeOperator); err != nil {
+				return nil, err
+			}
+			return h(ctx, q)
+		})
+	}
+	add(SubjectOpKeyCreate, operator(func(ctx context.Context, q OperatorKeyRequest) (any, error) {
+		return c.CreateAPIKey(ctx, q.Merchant, q.Operator, q.Scopes)
+	}))
+	add(SubjectOpKeyList, operator(func(ctx context.Context, q OperatorKeyRequest) (any, error) {
+		keys, err := c.APIKeys(ctx, q.Merchant)
+		return APIKeysReply{Keys: keys}, err
+	}))
+	add(SubjectOpKeyRevoke, operator(func(ctx context.Context, q OperatorKeyRequest) (any, error) {
+		return c.RevokeAPIKey(ctx, q.ID)
+	}))
+
+	// Payment requests.
+	add(SubjectRequestCreate, merchantCall(s, c, commerce.ScopePayments, func(ctx context.Context, p commerce.Principal, q *PaymentRequestCreate) (any, error) {
+		return c.RequestPayment(ctx, p, q.Idempotency, q.Phone, q.Amount, q.Reference, q.Description)
+	}))
+	add(SubjectRequestGet, merchantCall(s, c, commerce.ScopePayments, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+		return c.PaymentRequest(ctx, p, q.ID)
+	}))
+
+	// Transactions and refunds.
+	add(SubjectTxGet, merchantCall(s, c, commerce.ScopeTransactions, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+		return c.Transaction(ctx, p, q.ID)
+	}))
+	add(SubjectTxList, merchantCall(s, c, commerce.ScopeTransactions, func(ctx context.Context, p commerce.Principal, q *TransactionsRequest) (any, error) {
+		txs, next, err := c.Transactions(ctx, p, q.From, q.To, q.Cursor, q.Limit)
+		return TransactionsReply{Transactions: txs, Next: next}, err
+	}))
+	add(SubjectRefund, merchantCall(s, c, commerce.ScopeRefunds, func(ctx context.Context, p commerce.Principal, q *RefundRequest) (any, error) {
+		return c.Refund(ctx, p, q.Idempotency, q.ID, q.Amount)
+	}))
+
+	// Payouts.
+	add(SubjectPayout, merchantCall(s, c, commerce.ScopePayouts, func(ctx context.Context, p commerce.Principal, q *PayoutRequest) (any, error) {
+		return c.Payout(ctx, p, q.Idempotency, q.Phone, q.Amount, q.Reference)
+	}))
+	add(SubjectPayoutGet, merchantCall(s, c, commerce.ScopePayouts, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+		return c.PayoutStatus(ctx, p, q.ID)
+	}))
+	add(SubjectBulkCreate, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		if len(r.Data()) > maxBulkRequestBytes {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "a bulk payout file is at most %d bytes", commerce.MaxBulkBytes)
+		}
+		var q BulkPayoutRequest
+		if err := json.Unmarshal(r.Data(), &q); err != nil {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "malformed JSON request")
+		}
+		p, err := c.Authorize(ctx, q.Auth, commerce.ScopePayouts)
+		if err != nil {
+			return nil, err
+		}
+		return c.BulkPayout(ctx, p, q.Idempotency, q.CSV)
+	}))
+	add(SubjectBulkGet, merchantCall(s, c, commerce.ScopePayouts, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+		return c.Bulk(ctx, p, q.ID)
+	}))
+
+	// Tabs.
+	add(SubjectTabOpen, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *TabOpenRequest) (any, error) {
+		return c.OpenTab(ctx, p, q.Idempotency, q.Phone, q.Cap, q.Prepaid, q.Expires, q.Reference, q.Description)
+	}))
+	add(SubjectTabGet, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+		return c.Tab(ctx, p, q.ID)
+	}))
+	add(SubjectTabCharge, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *TabChargeRequest) (any, error) {
+		return c.Charge(ctx, p, q.Charge)
+	}))
+	add(SubjectTabClose, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+		return c.CloseTab(ctx, p, q.ID, q.Idempotency)
+	}))
+
+	// A customer's approvals.
+	add(SubjectApprovals, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q ApprovalsRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		as, err := c.Approvals(ctx, q.Phone)
+		return ApprovalsReply{Approvals: as}, err
+	}))
+	add(SubjectApprove, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q ApproveRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return c.Approve(ctx, q.Phone, q.ID, q.PIN)
+	}))
+	add(SubjectDecline, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		var q ApproveRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return c.Decline(ctx, q.Phone, q.ID)
+	}))
+}
+
+// authed is a merchant request: it carries the merchant's API key.
+type authed interface{ auth() string }
+
+func (q *PaymentRequestCreate) auth() string { return q.Auth }
+func (q *ObjectRequest) auth() string        { return q.Auth }
+func (q *TransactionsRequest) auth() string  { return q.Auth }
+func (q *RefundRequest) auth() string        { return q.Auth }
+func (q *PayoutRequest) auth() string        { return q.Auth }
+func (q *TabOpenRequest) auth() string       { return q.Auth }
+func (q *TabChargeRequest) auth() string     { return q.Auth }
+
+// merchantCall decodes a merchant request, authorizes its API key for
+// scope, and runs h for the key's merchant.
+func merchantCall[T any, P interface {
+	*T
+	authed
+}](s *server, c *commerce.Service, scope commerce.Scope, h func(context.Context, commerce.Principal, P) (any, error)) micro.HandlerFunc {
+	return s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		q := P(new(T))
+		if err := decode(r, q); err != nil {
+			return nil, err
+		}
+		p, err := c.Authorize(ctx, q.auth(), scope)
+		if err != nil {
+			return nil, err
+		}
+		return h(ctx, p, q)
+	})
 }

@@ -3,6 +3,7 @@ package natsapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"regexp"
 	"strings"
@@ -45,6 +46,7 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 		natsapi.SubjectCheck:        {func() any { return &struct{}{} }, func() any { return &wallet.CheckReport{} }},
 		natsapi.SubjectEvents:       {func() any { return &natsapi.EventsRequest{} }, func() any { return &natsapi.EventsReply{} }},
 	}
+	maps.Copy(types, merchantREADMETypes) // merchant_test.go
 	sections := regexp.MustCompile("(?m)^### `([a-z0-9.]+)`").FindAllSubmatchIndex(doc, -1)
 	block := regexp.MustCompile("(?s)```json (request|reply|error)\n(.*?)\n```")
 	seen := map[string]bool{}

@@ -1,5 +1,553 @@
 package store
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+)
+
 // commerceModels are the merchant services' tables (payment requests, API
 // keys, payouts): see package wallet/commerce.
-var commerceModels = []any{}
+var commerceModels = []any{&apiKeyRow{}, &paymentRequestRow{}, &payoutRow{}, &payoutBatchRow{}}
+
+// The time columns are named created/updated rather than created_at and
+// updated_at so that gorm does not stamp them with the wall clock: the
+// service's clock (which tests set) decides them.
+
+type apiKeyRow struct {
+	ID       string     `gorm:"primaryKey;size:40"`
+	Merchant string     `gorm:"size:32;not null;default:'';index"`
+	Operator bool       `gorm:"not null;default:false"`
+	Scopes   string     `gorm:"size:128;not null"` // comma-separated
+	Hash     []byte     `gorm:"not null"`          // SHA-256 of the secret
+	Created  time.Time  `gorm:"not null"`
+	Revoked  *time.Time `gorm:""`
+}
+
+func (apiKeyRow) TableName() string { return "api_keys" }
+
+// paymentRequestRow: idx_payment_requests_phone serves a customer's
+// approvals; idx_payment_requests_due the sweeper.
+type paymentRequestRow struct {
+	ID           string    `gorm:"primaryKey;size:40"`
+	Merchant     string    `gorm:"size:32;not null;uniqueIndex:idx_payment_requests_idem,priority:1"`
+	Idem         string    `gorm:"size:64;not null;uniqueIndex:idx_payment_requests_idem,priority:2"`
+	RequestHash  []byte    `gorm:"not null"`
+	MerchantName string    `gorm:"size:64;not null"`
+	Paybill      bool      `gorm:"not null;default:false"`
+	Phone        string    `gorm:"size:20;not null;index:idx_payment_requests_phone,priority:1"`
+	Amount       int64     `gorm:"not null"`
+	Reference    string    `gorm:"size:32;not null"`
+	Description  string    `gorm:"size:400;not null;default:''"`
+	Status       string    `gorm:"size:16;not null;index:idx_payment_requests_phone,priority:2;index:idx_payment_requests_due,priority:1"`
+	Reason       string    `gorm:"size:32;not null;default:''"`
+	TransferRef  string    `gorm:"size:16;not null;default:''"`
+	Attempt      int       `gorm:"not null;default:0"`
+	Created      time.Time `gorm:"not null"`
+	Expires      time.Time `gorm:"not null;index:idx_payment_requests_due,priority:2"`
+	Updated      time.Time `gorm:"not null"`
+}
+
+func (paymentRequestRow) TableName() string { return "payment_requests" }
+
+// payoutRow is a single payout or a row of a batch. wallet_key is unique: a
+// payout is made at most once per key, and the key is the wallet's.
+// idx_payouts_work serves the sweeper and the batch workers' claims.
+type payoutRow struct {
+	ID          string    `gorm:"primaryKey;size:40"`
+	Merchant    string    `gorm:"size:32;not null;index"`
+	WalletKey   string    `gorm:"size:128;not null;uniqueIndex"`
+	RequestHash []byte    `gorm:""`
+	Phone       string    `gorm:"size:40;not null"`
+	Amount      int64     `gorm:"not null"`
+	Fee         int64     `gorm:"not null;default:0"`
+	Reference   string    `gorm:"size:32;not null;default:''"`
+	Status      string    `gorm:"size:16;not null;index:idx_payouts_work,priority:1"`
+	Reason      string    `gorm:"size:32;not null;default:''"`
+	Message     string    `gorm:"size:256;not null;default:''"`
+	TransferRef string    `gorm:"size:16;not null;default:''"`
+	Batch       string    `gorm:"size:40;not null;default:'';index:idx_payouts_batch,priority:1"`
+	Line        int       `gorm:"not null;default:0;index:idx_payouts_batch,priority:2"`
+	LeaseUntil  time.Time `gorm:"not null;index:idx_payouts_work,priority:2"`
+	Created     time.Time `gorm:"not null"`
+	Updated     time.Time `gorm:"not null"`
+}
+
+func (payoutRow) TableName() string { return "payouts" }
+
+type payoutBatchRow struct {
+	ID         string     `gorm:"primaryKey;size:40"`
+	Merchant   string     `gorm:"size:32;not null;uniqueIndex:idx_payout_batches_idem,priority:1"`
+	Idem       string     `gorm:"size:64;not null;uniqueIndex:idx_payout_batches_idem,priority:2"`
+	FileHash   []byte     `gorm:"not null"`
+	Status     string     `gorm:"size:16;not null"`
+	Rows       int        `gorm:"not null"`
+	Done       int        `gorm:"not null;default:0"`
+	Paid       int        `gorm:"not null;default:0"`
+	Failed     int        `gorm:"not null;default:0"`
+	Amount     int64      `gorm:"not null"`
+	PaidAmount int64      `gorm:"not null;default:0"`
+	Created    time.Time  `gorm:"not null"`
+	Finished   *time.Time `gorm:""`
+}
+
+func (payoutBatchRow) TableName() string { return "payout_batches" }
+
+var _ commerce.Store = (*Store)(nil)
+
+// commerceTx runs fn in a transaction, running it again from the start on
+// a transient conflict (a deadlock, a lock timeout, a unique key a
+// concurrent writer took first: the retry then sees its row).
+func (s *Store) commerceTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.gdb.WithContext(ctx).Transaction(fn)
+		if err == nil || !(retryable(err) || isUnique(err)) || attempt == writeAttemptsMax {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
+		}
+	}
+}
+
+// CreateAPIKey inserts an API key.
+func (s *Store) CreateAPIKey(ctx context.Context, k *commerce.KeyRecord) error {
+	scopes := make([]string, len(k.Scopes))
+	for i, sc := range k.Scopes {
+		scopes[i] = string(sc)
+	}
+	row := apiKeyRow{ID: k.ID, Merchant: k.Merchant, Operator: k.Operator, Scopes: strings.Join(scopes, ","),
+		Hash: k.Hash, Created: k.Created.UTC()}
+	if err := s.gdb.WithContext(ctx).Create(&row).Error; err != nil {
+		return fmt.Errorf("create API key: %w", err)
+	}
+	return nil
+}
+
+func (r *apiKeyRow) key() commerce.APIKey {
+	k := commerce.APIKey{ID: r.ID, Merchant: r.Merchant, Operator: r.Operator, Scopes: []commerce.Scope{}, Created: r.Created.UTC()}
+	for _, sc := range strings.Split(r.Scopes, ",") {
+		if sc != "" {
+			k.Scopes = append(k.Scopes, commerce.Scope(sc))
+		}
+	}
+	if r.Revoked != nil {
+		t := r.Revoked.UTC()
+		k.Revoked = &t
+	}
+	return k
+}
+
+// APIKey returns an API key with the hash of its secret.
+func (s *Store) APIKey(ctx context.Context, id string) (*commerce.KeyRecord, error) {
+	var rows []apiKeyRow
+	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find API key: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no API key %s", clip(id))
+	}
+	return &commerce.KeyRecord{APIKey: rows[0].key(), Hash: rows[0].Hash}, nil
+}
+
+// APIKeys lists a merchant's API keys, or every key, oldest first.
+func (s *Store) APIKeys(ctx context.Context, merchant string, limit int) ([]commerce.APIKey, error) {
+	q := s.gdb.WithContext(ctx).Order("created, id").Limit(limit)
+	if merchant != "" {
+		q = q.Where("merchant = ?", merchant)
+	}
+	var rows []apiKeyRow
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	out := make([]commerce.APIKey, len(rows))
+	for i := range rows {
+		out[i] = rows[i].key()
+	}
+	return out, nil
+}
+
+// RevokeAPIKey marks an API key revoked, once.
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*commerce.APIKey, error) {
+	var out commerce.APIKey
+	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Model(&apiKeyRow{}).Where("id = ? AND revoked IS NULL", id).Update("revoked", at.UTC()).Error; err != nil {
+			return err
+		}
+		var rows []apiKeyRow
+		if err := tx.Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return wallet.Errorf(wallet.CodeNotFound, "no API key %s", clip(id))
+		}
+		out = rows[0].key()
+		return nil
+	})
+	if err != nil {
+		if wallet.ErrorCode(err) == wallet.CodeNotFound {
+			return nil, err
+		}
+		return nil, fmt.Errorf("revoke API key: %w", err)
+	}
+	return &out, nil
+}
+
+func (r *paymentRequestRow) record() *commerce.RequestRecord {
+	return &commerce.RequestRecord{
+		PaymentRequest: commerce.PaymentRequest{
+			ID: r.ID, Merchant: r.Merchant, MerchantName: r.MerchantName, Phone: r.Phone, Amount: r.Amount,
+			Reference: r.Reference, Description: r.Description, Status: commerce.RequestStatus(r.Status),
+			Reason: r.Reason, Transaction: r.TransferRef,
+			Created: r.Created.UTC(), Expires: r.Expires.UTC(), Updated: r.Updated.UTC(),
+		},
+		Idem: r.Idem, Hash: r.RequestHash, Paybill: r.Paybill, Attempt: r.Attempt,
+	}
+}
+
+// CreatePaymentRequest inserts a payment request and its event, unless the
+// merchant already used the idempotency key.
+func (s *Store) CreatePaymentRequest(ctx context.Context, r *commerce.RequestRecord, ev commerce.OutboxEvent) (*commerce.RequestRecord, error) {
+	var out *commerce.RequestRecord
+	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+		var rows []paymentRequestRow
+		if err := tx.Where("merchant = ? AND idem = ?", r.Merchant, r.Idem).Limit(1).Find(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			out = rows[0].record()
+			return nil
+		}
+		row := paymentRequestRow{
+			ID: r.ID, Merchant: r.Merchant, Idem: r.Idem, RequestHash: r.Hash, MerchantName: r.MerchantName,
+			Paybill: r.Paybill, Phone: r.Phone, Amount: r.Amount, Reference: r.Reference, Description: r.Description,
+			Status: string(r.Status), Reason: r.Reason, TransferRef: r.Transaction, Attempt: r.Attempt,
+			Created: r.Created.UTC(), Expires: r.Expires.UTC(), Updated: r.Updated.UTC(),
+		}
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		out = r
+		return insertEvents(tx, []commerce.OutboxEvent{ev})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create payment request: %w", err)
+	}
+	return out, nil
+}
+
+// PaymentRequest returns a payment request.
+func (s *Store) PaymentRequest(ctx context.Context, id string) (*commerce.RequestRecord, error) {
+	var rows []paymentRequestRow
+	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find payment request: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no payment request %s", clip(id))
+	}
+	return rows[0].record(), nil
+}
+
+// UpdatePaymentRequest changes a payment request's state if it is still
+// in state from at attempt attempt.
+func (s *Store) UpdatePaymentRequest(ctx context.Context, r *commerce.RequestRecord, from commerce.RequestStatus, attempt int, evs []commerce.OutboxEvent) (bool, error) {
+	var changed bool
+	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&paymentRequestRow{}).Where("id = ? AND status = ? AND attempt = ?", r.ID, string(from), attempt).
+			Updates(map[string]any{"status": string(r.Status), "reason": r.Reason, "transfer_ref": r.Transaction,
+				"attempt": r.Attempt, "updated": r.Updated.UTC()})
+		if res.Error != nil {
+			return res.Error
+		}
+		changed = res.RowsAffected == 1
+		if !changed {
+			return nil
+		}
+		return insertEvents(tx, evs)
+	})
+	if err != nil {
+		return false, fmt.Errorf("update payment request: %w", err)
+	}
+	return changed, nil
+}
+
+// PendingPaymentRequests lists the pending requests to a phone.
+func (s *Store) PendingPaymentRequests(ctx context.Context, phone string, now time.Time, limit int) ([]commerce.RequestRecord, error) {
+	var rows []paymentRequestRow
+	if err := s.gdb.WithContext(ctx).Where("phone = ? AND status = ? AND expires > ?", phone, string(commerce.RequestPending), now.UTC()).
+		Order("created, id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("pending payment requests: %w", err)
+	}
+	return requestRecords(rows), nil
+}
+
+// DuePaymentRequests lists the requests the sweeper must look at.
+func (s *Store) DuePaymentRequests(ctx context.Context, now, leased time.Time, limit int) ([]commerce.RequestRecord, error) {
+	var rows []paymentRequestRow
+	if err := s.gdb.WithContext(ctx).
+		Where("(status = ? AND expires <= ?) OR (status = ? AND updated < ?)",
+			string(commerce.RequestPending), now.UTC(), "approving", leased.UTC()).
+		Order("expires").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("due payment requests: %w", err)
+	}
+	return requestRecords(rows), nil
+}
+
+func requestRecords(rows []paymentRequestRow) []commerce.RequestRecord {
+	out := make([]commerce.RequestRecord, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].record()
+	}
+	return out
+}
+
+func (r *payoutRow) record() *commerce.PayoutRecord {
+	return &commerce.PayoutRecord{
+		Payout: commerce.Payout{
+			ID: r.ID, Merchant: r.Merchant, Phone: r.Phone, Amount: r.Amount, Fee: r.Fee, Reference: r.Reference,
+			Status: commerce.PayoutStatus(r.Status), Reason: r.Reason, Message: r.Message, Transaction: r.TransferRef,
+			Batch: r.Batch, Line: r.Line, Created: r.Created.UTC(), Updated: r.Updated.UTC(),
+		},
+		Key: r.WalletKey, Hash: r.RequestHash,
+	}
+}
+
+func payoutRowOf(p *commerce.PayoutRecord) payoutRow {
+	return payoutRow{
+		ID: p.ID, Merchant: p.Merchant, WalletKey: p.Key, RequestHash: p.Hash, Phone: p.Phone, Amount: p.Amount,
+		Fee: p.Fee, Reference: p.Reference, Status: string(p.Status), Reason: p.Reason, Message: p.Message,
+		TransferRef: p.Transaction, Batch: p.Batch, Line: p.Line, LeaseUntil: time.Unix(0, 0).UTC(),
+		Created: p.Created.UTC(), Updated: p.Updated.UTC(),
+	}
+}
+
+// CreatePayout inserts a payout unless one with its wallet key exists.
+func (s *Store) CreatePayout(ctx context.Context, p *commerce.PayoutRecord) (*commerce.PayoutRecord, error) {
+	var out *commerce.PayoutRecord
+	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+		var rows []payoutRow
+		if err := tx.Where("wallet_key = ?", p.Key).Limit(1).Find(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			out = rows[0].record()
+			return nil
+		}
+		row := payoutRowOf(p)
+		out = p
+		return tx.Create(&row).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create payout: %w", err)
+	}
+	return out, nil
+}
+
+// Payout returns a payout.
+func (s *Store) Payout(ctx context.Context, id string) (*commerce.PayoutRecord, error) {
+	var rows []payoutRow
+	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find payout: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no payout %s", clip(id))
+	}
+	return rows[0].record(), nil
+}
+
+// FinishPayout records a payout's result, and a batch row's in its batch.
+func (s *Store) FinishPayout(ctx context.Context, p *commerce.PayoutRecord, evs []commerce.OutboxEvent, done func(commerce.BulkPayout) commerce.OutboxEvent) (bool, error) {
+	var changed bool
+	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&payoutRow{}).Where("id = ? AND status = ?", p.ID, string(commerce.PayoutPending)).
+			Updates(map[string]any{"status": string(p.Status), "fee": p.Fee, "reason": p.Reason, "message": p.Message,
+				"transfer_ref": p.Transaction, "updated": p.Updated.UTC()})
+		if res.Error != nil {
+			return res.Error
+		}
+		changed = res.RowsAffected == 1
+		if !changed {
+			return nil
+		}
+		all := evs
+		if p.Batch != "" {
+			paid, failed, amount := 0, 1, int64(0)
+			if p.Status == commerce.PayoutPaid {
+				paid, failed, amount = 1, 0, p.Amount
+			}
+			if err := tx.Model(&payoutBatchRow{}).Where("id = ?", p.Batch).Updates(map[string]any{
+				"done":        gorm.Expr("done + 1"),
+				"paid":        gorm.Expr("paid + ?", paid),
+				"failed":      gorm.Expr("failed + ?", failed),
+				"paid_amount": gorm.Expr("paid_amount + ?", amount),
+			}).Error; err != nil {
+				return err
+			}
+			var b payoutBatchRow
+			if err := tx.Where("id = ?", p.Batch).Take(&b).Error; err != nil {
+				return err
+			}
+			if b.Done == b.Rows && b.Status == string(commerce.BatchProcessing) {
+				at := p.Updated.UTC()
+				if err := tx.Model(&payoutBatchRow{}).Where("id = ?", b.ID).
+					Updates(map[string]any{"status": string(commerce.BatchDone), "finished": at}).Error; err != nil {
+					return err
+				}
+				b.Status, b.Finished = string(commerce.BatchDone), &at
+				if done != nil {
+					all = append(append([]commerce.OutboxEvent{}, evs...), done(b.record().BulkPayout))
+				}
+			}
+		}
+		return insertEvents(tx, all)
+	})
+	if err != nil {
+		return false, fmt.Errorf("finish payout: %w", err)
+	}
+	return changed, nil
+}
+
+// StalePayouts lists single payouts pending since before before.
+func (s *Store) StalePayouts(ctx context.Context, before time.Time, limit int) ([]commerce.PayoutRecord, error) {
+	var rows []payoutRow
+	if err := s.gdb.WithContext(ctx).Where("status = ? AND batch = '' AND updated < ?", string(commerce.PayoutPending), before.UTC()).
+		Order("updated").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("stale payouts: %w", err)
+	}
+	out := make([]commerce.PayoutRecord, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].record()
+	}
+	return out, nil
+}
+
+func (r *payoutBatchRow) record() *commerce.BatchRecord {
+	b := &commerce.BatchRecord{
+		BulkPayout: commerce.BulkPayout{
+			ID: r.ID, Merchant: r.Merchant, Status: commerce.BatchStatus(r.Status), Rows: r.Rows, Done: r.Done,
+			Paid: r.Paid, Failed: r.Failed, Amount: r.Amount, PaidOut: r.PaidAmount, Created: r.Created.UTC(),
+		},
+		Idem: r.Idem, Hash: r.FileHash,
+	}
+	if r.Finished != nil {
+		t := r.Finished.UTC()
+		b.Finished = &t
+	}
+	return b
+}
+
+// CreateBatch inserts a bulk payout with its rows, unless the merchant
+// already used the idempotency key.
+func (s *Store) CreateBatch(ctx context.Context, b *commerce.BatchRecord, rows []commerce.PayoutRecord, evs []commerce.OutboxEvent) (*commerce.BatchRecord, error) {
+	var out *commerce.BatchRecord
+	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+		var found []payoutBatchRow
+		if err := tx.Where("merchant = ? AND idem = ?", b.Merchant, b.Idem).Limit(1).Find(&found).Error; err != nil {
+			return err
+		}
+		if len(found) > 0 {
+			out = found[0].record()
+			return nil
+		}
+		row := payoutBatchRow{
+			ID: b.ID, Merchant: b.Merchant, Idem: b.Idem, FileHash: b.Hash, Status: string(b.Status), Rows: b.Rows,
+			Done: b.Done, Paid: b.Paid, Failed: b.Failed, Amount: b.Amount, PaidAmount: b.PaidOut, Created: b.Created.UTC(),
+		}
+		if b.Finished != nil {
+			t := b.Finished.UTC()
+			row.Finished = &t
+		}
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		prs := make([]payoutRow, len(rows))
+		for i := range rows {
+			prs[i] = payoutRowOf(&rows[i])
+		}
+		if len(prs) > 0 {
+			if err := tx.CreateInBatches(prs, 100).Error; err != nil {
+				return err
+			}
+		}
+		out = b
+		return insertEvents(tx, evs)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create bulk payout: %w", err)
+	}
+	return out, nil
+}
+
+// Batch returns a bulk payout without its rows.
+func (s *Store) Batch(ctx context.Context, id string) (*commerce.BatchRecord, error) {
+	var rows []payoutBatchRow
+	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find bulk payout: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no bulk payout %s", clip(id))
+	}
+	return rows[0].record(), nil
+}
+
+// BatchRows returns a bulk payout's rows in line order.
+func (s *Store) BatchRows(ctx context.Context, id string) ([]commerce.Payout, error) {
+	var rows []payoutRow
+	if err := s.gdb.WithContext(ctx).Where("batch = ?", id).Order("line").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("bulk payout rows: %w", err)
+	}
+	out := make([]commerce.Payout, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record().Payout
+	}
+	return out, nil
+}
+
+// ClaimRows leases pending batch rows whose lease has ended. On PostgreSQL
+// the rows are locked with SKIP LOCKED, so that workers in several wallet
+// processes claim different rows without waiting for each other.
+func (s *Store) ClaimRows(ctx context.Context, now, until time.Time, limit int) ([]commerce.PayoutRecord, error) {
+	var out []commerce.PayoutRecord
+	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+		out = nil
+		q := tx.Where("status = ? AND batch <> '' AND lease_until < ?", string(commerce.PayoutPending), now.UTC()).
+			Order("batch, line").Limit(limit)
+		if s.pg {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		}
+		var rows []payoutRow
+		if err := q.Find(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		ids := make([]string, len(rows))
+		for i := range rows {
+			ids[i] = rows[i].ID
+		}
+		if err := tx.Model(&payoutRow{}).Where("id IN ? AND status = ? AND lease_until < ?", ids, string(commerce.PayoutPending), now.UTC()).
+			Update("lease_until", until.UTC()).Error; err != nil {
+			return err
+		}
+		for i := range rows {
+			out = append(out, *rows[i].record())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim bulk payout rows: %w", err)
+	}
+	return out, nil
+}

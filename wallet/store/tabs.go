@@ -1,5 +1,657 @@
 package store
 
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+)
+
 // tabModels are the tables of tabs and their charges and settlements: see
 // package wallet/commerce.
-var tabModels = []any{}
+var tabModels = []any{&tabRow{}, &tabPayeeRow{}, &tabChargeRow{}, &tabSettlementRow{}}
+
+var _ commerce.TabStore = (*Store)(nil)
+
+// tabRow is a tab. idx_tabs_phone serves a customer's pending approvals;
+// idx_tabs_done keeps the sweeper's scan to the tabs not yet finished.
+type tabRow struct {
+	ID           string     `gorm:"primaryKey;size:40"`
+	Merchant     string     `gorm:"size:32;not null;uniqueIndex:idx_tabs_idem,priority:1"`
+	IdemKey      string     `gorm:"size:128;not null;uniqueIndex:idx_tabs_idem,priority:2"`
+	RequestHash  []byte     `gorm:"not null"`
+	MerchantName string     `gorm:"size:64;not null;default:''"`
+	Phone        string     `gorm:"size:20;not null;index:idx_tabs_phone,priority:1"`
+	Language     string     `gorm:"size:8;not null;default:''"`
+	Prepaid      bool       `gorm:"not null;default:false"`
+	Reference    string     `gorm:"size:32;not null;default:''"`
+	Description  string     `gorm:"size:400;not null;default:''"`
+	Cap          int64      `gorm:"not null"`
+	Charged      int64      `gorm:"not null;default:0"`
+	Settled      int64      `gorm:"not null;default:0"`
+	Status       string     `gorm:"size:12;not null;index:idx_tabs_phone,priority:2"`
+	Reason       string     `gorm:"size:64;not null;default:''"`
+	Held         int64      `gorm:"not null;default:0"`
+	Released     int64      `gorm:"not null;default:0"`
+	HoldAt       *time.Time `gorm:"column:hold_at"`
+	Seq          int        `gorm:"not null;default:0"`
+	PendingSeq   int        `gorm:"not null;default:0"`
+	PendingAt    *time.Time `gorm:"column:pending_at"`
+	LastSettled  time.Time  `gorm:"column:last_settled;not null;autoCreateTime:false;autoUpdateTime:false"`
+	RetryAt      *time.Time `gorm:"column:retry_at"`
+	CloseKey     string     `gorm:"size:128;not null;default:''"`
+	ClosingAt    *time.Time `gorm:"column:closing_at"`
+	Done         bool       `gorm:"not null;default:false;index:idx_tabs_done"`
+	Created      time.Time  `gorm:"column:created_at;not null;autoCreateTime:false"`
+	Expires      time.Time  `gorm:"column:expires_at;not null"`
+	Updated      time.Time  `gorm:"column:updated_at;not null;autoUpdateTime:false"`
+}
+
+func (tabRow) TableName() string { return "tabs" }
+
+// tabPayeeRow is what one merchant earned on a tab (Micro).
+type tabPayeeRow struct {
+	TabID    string `gorm:"primaryKey;size:40"`
+	Merchant string `gorm:"primaryKey;size:32"`
+	Pos      int    `gorm:"not null"`
+	Accrued  int64  `gorm:"not null"`
+	Assigned int64  `gorm:"not null;default:0"`
+}
+
+func (tabPayeeRow) TableName() string { return "tab_payees" }
+
+// tabChargeRow is a charge. Its primary key is the idempotency key within
+// the tab, the one index the meter needs; the charge's own id is a column.
+type tabChargeRow struct {
+	TabID     string    `gorm:"primaryKey;size:40"`
+	IdemKey   string    `gorm:"primaryKey;size:128"`
+	ChargeID  string    `gorm:"size:40;not null"`
+	Amount    int64     `gorm:"not null"`
+	Reference string    `gorm:"size:32;not null;default:''"`
+	Splits    string    `gorm:"not null;default:''"`
+	Charged   int64     `gorm:"not null"`
+	Created   time.Time `gorm:"column:created_at;not null;autoCreateTime:false"`
+}
+
+func (tabChargeRow) TableName() string { return "tab_charges" }
+
+// tabSettlementRow is one settlement; Shares is the payees' shares as JSON.
+type tabSettlementRow struct {
+	TabID    string    `gorm:"primaryKey;size:40"`
+	Seq      int       `gorm:"primaryKey;autoIncrement:false"`
+	Amount   int64     `gorm:"not null"`
+	Fee      int64     `gorm:"not null;default:0"`
+	Source   string    `gorm:"size:32;not null"`
+	Shares   string    `gorm:"not null"`
+	Status   string    `gorm:"size:12;not null"`
+	Reason   string    `gorm:"size:64;not null;default:''"`
+	Transfer string    `gorm:"size:16;not null;default:''"`
+	Created  time.Time `gorm:"column:created_at;not null;autoCreateTime:false"`
+	Updated  time.Time `gorm:"column:updated_at;not null;autoUpdateTime:false"`
+}
+
+func (tabSettlementRow) TableName() string { return "tab_settlements" }
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func fromTab(t *commerce.TabRecord) *tabRow {
+	return &tabRow{ID: t.ID, Merchant: t.Merchant, IdemKey: t.IdemKey, RequestHash: t.Hash, MerchantName: t.MerchantName,
+		Phone: t.Phone, Language: t.Language, Prepaid: t.Prepaid, Reference: t.Reference, Description: t.Description,
+		Cap: int64(t.Cap), Charged: int64(t.Charged), Settled: int64(t.Settled), Status: string(t.Status), Reason: t.Reason,
+		Held: t.Held, Released: t.Released, HoldAt: timePtr(t.HoldAt), Seq: t.Seq, PendingSeq: t.PendingSeq,
+		PendingAt: timePtr(t.PendingAt), LastSettled: t.LastSettled.UTC(), RetryAt: timePtr(t.RetryAt), CloseKey: t.CloseKey,
+		ClosingAt: timePtr(t.ClosingAt), Done: t.Done, Created: t.Created.UTC(), Expires: t.Expires.UTC(), Updated: t.Updated.UTC()}
+}
+
+func (r *tabRow) record() *commerce.TabRecord {
+	return &commerce.TabRecord{
+		Tab: commerce.Tab{ID: r.ID, Merchant: r.Merchant, MerchantName: r.MerchantName, Phone: r.Phone, Prepaid: r.Prepaid,
+			Reference: r.Reference, Description: r.Description, Cap: wallet.Micro(r.Cap), Charged: wallet.Micro(r.Charged),
+			Settled: wallet.Micro(r.Settled), Status: commerce.TabStatus(r.Status), Reason: r.Reason, Created: r.Created.UTC(),
+			Expires: r.Expires.UTC(), Updated: r.Updated.UTC()},
+		IdemKey: r.IdemKey, Hash: r.RequestHash, Language: r.Language, Held: r.Held, Released: r.Released,
+		HoldAt: timeOf(r.HoldAt), Seq: r.Seq, PendingSeq: r.PendingSeq, PendingAt: timeOf(r.PendingAt),
+		LastSettled: r.LastSettled.UTC(), RetryAt: timeOf(r.RetryAt), CloseKey: r.CloseKey, ClosingAt: timeOf(r.ClosingAt),
+		Done: r.Done,
+	}
+}
+
+// CreateTab inserts t with its event, or returns the merchant's tab that
+// already holds t.IdemKey.
+func (s *Store) CreateTab(ctx context.Context, t *commerce.TabRecord, ev commerce.OutboxEvent) (*commerce.TabRecord, error) {
+	var existing *commerce.TabRecord
+	err := s.retry(ctx, func() error {
+		existing = nil
+		return s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var rows []tabRow
+			if err := tx.Where("merchant = ? AND idem_key = ?", t.Merchant, t.IdemKey).Limit(1).Find(&rows).Error; err != nil {
+				return fmt.Errorf("find tab: %w", err)
+			}
+			if len(rows) > 0 {
+				existing = rows[0].record()
+				return nil
+			}
+			if err := tx.Create(fromTab(t)).Error; err != nil {
+				return fmt.Errorf("create tab: %w", err)
+			}
+			return insertEvents(tx, []commerce.OutboxEvent{ev})
+		})
+	})
+	return existing, err
+}
+
+// TabByID returns a tab.
+func (s *Store) TabByID(ctx context.Context, id string) (*commerce.TabRecord, error) {
+	var rows []tabRow
+	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find tab: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no tab %q", clip(id))
+	}
+	return rows[0].record(), nil
+}
+
+// PendingTabs returns the tabs waiting for phone's approval, oldest first.
+func (s *Store) PendingTabs(ctx context.Context, phone string, limit int) ([]commerce.TabRecord, error) {
+	var rows []tabRow
+	if err := s.gdb.WithContext(ctx).Where("phone = ? AND status = ?", phone, string(commerce.TabPending)).
+		Order("created_at, id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("pending tabs: %w", err)
+	}
+	out := make([]commerce.TabRecord, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].record()
+	}
+	return out, nil
+}
+
+// TabSettlements returns a tab's settlements in sequence order.
+func (s *Store) TabSettlements(ctx context.Context, tab string) ([]commerce.Settlement, error) {
+	var rows []tabSettlementRow
+	if err := s.gdb.WithContext(ctx).Where("tab_id = ?", tab).Order("seq").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("tab settlements: %w", err)
+	}
+	out := make([]commerce.Settlement, len(rows))
+	for i, r := range rows {
+		st, err := r.settlement()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = *st
+	}
+	return out, nil
+}
+
+func (r *tabSettlementRow) settlement() (*commerce.Settlement, error) {
+	st := &commerce.Settlement{Tab: r.TabID, Seq: r.Seq, Amount: r.Amount, Fee: r.Fee, Source: r.Source,
+		Status: commerce.SettlementStatus(r.Status), Reason: r.Reason, Transfer: r.Transfer,
+		Created: r.Created.UTC(), Updated: r.Updated.UTC()}
+	if err := json.Unmarshal([]byte(r.Shares), &st.Shares); err != nil {
+		return nil, fmt.Errorf("settlement %s/%d: shares: %w", r.TabID, r.Seq, err)
+	}
+	return st, nil
+}
+
+func fromSettlement(st *commerce.Settlement) (*tabSettlementRow, error) {
+	shares, err := json.Marshal(st.Shares)
+	if err != nil {
+		return nil, fmt.Errorf("settlement shares: %w", err)
+	}
+	return &tabSettlementRow{TabID: st.Tab, Seq: st.Seq, Amount: st.Amount, Fee: st.Fee, Source: st.Source,
+		Shares: string(shares), Status: string(st.Status), Reason: st.Reason, Transfer: st.Transfer,
+		Created: st.Created.UTC(), Updated: st.Updated.UTC()}, nil
+}
+
+// The SQL that writes a tab back, and a payee (insert or update).
+const (
+	sqlUpdateTab = `UPDATE tabs SET charged = ?, settled = ?, status = ?, reason = ?, held = ?, released = ?,
+		hold_at = ?, seq = ?, pending_seq = ?, pending_at = ?, last_settled = ?, retry_at = ?, close_key = ?,
+		closing_at = ?, done = ?, updated_at = ? WHERE id = ?`
+	sqlUpsertPayee = `INSERT INTO tab_payees (tab_id, merchant, pos, accrued, assigned) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (tab_id, merchant) DO UPDATE SET accrued = excluded.accrued, assigned = excluded.assigned`
+)
+
+// EditTab loads a tab locked, lets fn change it, and writes it back.
+func (s *Store) EditTab(ctx context.Context, id string, fn func(e *commerce.TabEdit) error) error {
+	return s.retry(ctx, func() error {
+		return s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			q := tx.Where("id = ?", id)
+			if s.pg {
+				q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+			}
+			var rows []tabRow
+			if err := q.Limit(1).Find(&rows).Error; err != nil {
+				return fmt.Errorf("lock tab: %w", err)
+			}
+			if len(rows) == 0 {
+				return wallet.Errorf(wallet.CodeNotFound, "no tab %q", clip(id))
+			}
+			e := &commerce.TabEdit{Tab: rows[0].record()}
+			var payees []tabPayeeRow
+			if err := tx.Where("tab_id = ?", id).Order("pos").Find(&payees).Error; err != nil {
+				return fmt.Errorf("tab payees: %w", err)
+			}
+			for _, p := range payees {
+				e.Payees = append(e.Payees, commerce.TabPayee{Tab: p.TabID, Merchant: p.Merchant, Pos: p.Pos,
+					Accrued: wallet.Micro(p.Accrued), Assigned: wallet.Micro(p.Assigned)})
+			}
+			if e.Tab.PendingSeq != 0 {
+				var sr []tabSettlementRow
+				if err := tx.Where("tab_id = ? AND seq = ?", id, e.Tab.PendingSeq).Limit(1).Find(&sr).Error; err != nil {
+					return fmt.Errorf("pending settlement: %w", err)
+				}
+				if len(sr) == 0 {
+					return fmt.Errorf("tab %s: pending settlement %d is missing", id, e.Tab.PendingSeq)
+				}
+				st, err := sr[0].settlement()
+				if err != nil {
+					return err
+				}
+				e.Settlement = st
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+			return s.writeEdit(tx, id, e)
+		})
+	})
+}
+
+func (s *Store) writeEdit(tx *gorm.DB, id string, e *commerce.TabEdit) error {
+	t := e.Tab
+	if t.ID != id {
+		panic("store: EditTab's function changed the tab's id")
+	}
+	res := tx.Exec(sqlUpdateTab, int64(t.Charged), int64(t.Settled), string(t.Status), t.Reason, t.Held, t.Released,
+		timePtr(t.HoldAt), t.Seq, t.PendingSeq, timePtr(t.PendingAt), t.LastSettled.UTC(), timePtr(t.RetryAt), t.CloseKey,
+		timePtr(t.ClosingAt), t.Done, t.Updated.UTC(), id)
+	if res.Error != nil {
+		return fmt.Errorf("update tab: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("update tab %s: %d rows updated", id, res.RowsAffected)
+	}
+	for _, p := range e.Payees {
+		if err := tx.Exec(sqlUpsertPayee, id, p.Merchant, p.Pos, int64(p.Accrued), int64(p.Assigned)).Error; err != nil {
+			return fmt.Errorf("tab payee: %w", err)
+		}
+	}
+	if st := e.Settlement; st != nil {
+		res := tx.Exec("UPDATE tab_settlements SET fee = ?, status = ?, reason = ?, transfer = ?, updated_at = ? WHERE tab_id = ? AND seq = ?",
+			st.Fee, string(st.Status), st.Reason, st.Transfer, st.Updated.UTC(), id, st.Seq)
+		if res.Error != nil {
+			return fmt.Errorf("update settlement: %w", res.Error)
+		}
+	}
+	if st := e.NewSettlement; st != nil {
+		row, err := fromSettlement(st)
+		if err != nil {
+			return err
+		}
+		if err := tx.Create(row).Error; err != nil {
+			return fmt.Errorf("insert settlement: %w", err)
+		}
+	}
+	return insertEvents(tx, e.Events)
+}
+
+// TabsToSweep returns the ids of the tabs the sweeper may have work on.
+func (s *Store) TabsToSweep(ctx context.Context, q commerce.SweepQuery) ([]string, error) {
+	const sweep = `SELECT id FROM tabs WHERE done = ? AND (
+		(expires_at <= ? AND status IN ('pending', 'active'))
+		OR (hold_at IS NOT NULL AND hold_at <= ?)
+		OR (pending_seq <> 0 AND pending_at <= ?)
+		OR (close_key <> '' AND closing_at <= ? AND status <> 'suspended')
+		OR status IN ('closed', 'declined')
+		OR (status = 'active' AND (charged - settled >= ? OR (last_settled <= ? AND charged - settled >= ?)))
+		OR (status = 'suspended' AND retry_at <= ?)
+	) ORDER BY id LIMIT ?`
+	rows, err := s.db.QueryContext(ctx, s.rebind(sweep), false, q.Now.UTC(), q.Lease.UTC(), q.Lease.UTC(), q.Lease.UTC(),
+		int64(q.Threshold), q.Daily.UTC(), int64(q.Unit), q.Retry.UTC(), q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("tabs to sweep: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("tabs to sweep: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// retry runs fn until it succeeds, fails for good, or has run
+// writeAttemptsMax times, as Write does for the batch writer.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = fn()
+		if err == nil || !retryable(err) || attempt == writeAttemptsMax {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
+		}
+	}
+}
+
+// Meter runs one group commit of charges in a transaction.
+func (s *Store) Meter(ctx context.Context, fn func(commerce.MeterTx) error) error {
+	return s.retry(ctx, func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if err := fn(&meterTx{s: s, tx: tx, ctx: ctx}); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+}
+
+// meterTx is one meter batch's transaction.
+type meterTx struct {
+	s   *Store
+	tx  *sql.Tx
+	ctx context.Context
+}
+
+const tabCols = `id, merchant, idem_key, request_hash, merchant_name, phone, language, prepaid, reference, description,
+	cap, charged, settled, status, reason, held, released, hold_at, seq, pending_seq, pending_at, last_settled, retry_at,
+	close_key, closing_at, done, created_at, expires_at, updated_at`
+
+func scanTab(rows *sql.Rows) (*commerce.TabRecord, error) {
+	var r tabRow
+	err := rows.Scan(&r.ID, &r.Merchant, &r.IdemKey, &r.RequestHash, &r.MerchantName, &r.Phone, &r.Language, &r.Prepaid,
+		&r.Reference, &r.Description, &r.Cap, &r.Charged, &r.Settled, &r.Status, &r.Reason, &r.Held, &r.Released, &r.HoldAt,
+		&r.Seq, &r.PendingSeq, &r.PendingAt, &r.LastSettled, &r.RetryAt, &r.CloseKey, &r.ClosingAt, &r.Done, &r.Created,
+		&r.Expires, &r.Updated)
+	return r.record(), err
+}
+
+// meterChunk bounds the rows of one multi-row statement of the meter:
+// 256 charges × 8 columns stays far below SQLite's parameter limit.
+const meterChunk = 256
+
+// Load reads the batch's tabs (locked, on PostgreSQL, in id order), their
+// payees and the charges already stored under keys.
+func (m *meterTx) Load(tabIDs []string, keys []commerce.ChargeKey) (*commerce.MeterState, error) {
+	s := m.s
+	st := &commerce.MeterState{Tabs: make(map[string]*commerce.TabRecord, len(tabIDs)),
+		Payees: make(map[string][]commerce.TabPayee, len(tabIDs)), Charges: map[commerce.ChargeKey]*commerce.ChargeRecord{}}
+	for start := 0; start < len(tabIDs); start += chunkRows {
+		cond, args := inList(s.pg, "id", tabIDs[start:min(start+chunkRows, len(tabIDs))])
+		q := "SELECT " + tabCols + " FROM tabs WHERE " + cond + " ORDER BY id"
+		if s.pg {
+			q += " FOR UPDATE"
+		}
+		rows, err := m.tx.QueryContext(m.ctx, s.rebind(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("lock tabs: %w", err)
+		}
+		for rows.Next() {
+			t, err := scanTab(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("lock tabs: %w", err)
+			}
+			st.Tabs[t.ID] = t
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("lock tabs: %w", err)
+		}
+		rows, err = m.tx.QueryContext(m.ctx, s.rebind("SELECT tab_id, merchant, pos, accrued, assigned FROM tab_payees WHERE "+
+			strings.Replace(cond, "id", "tab_id", 1)+" ORDER BY tab_id, pos"), args...)
+		if err != nil {
+			return nil, fmt.Errorf("tab payees: %w", err)
+		}
+		for rows.Next() {
+			var p commerce.TabPayee
+			if err := rows.Scan(&p.Tab, &p.Merchant, &p.Pos, &p.Accrued, &p.Assigned); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("tab payees: %w", err)
+			}
+			st.Payees[p.Tab] = append(st.Payees[p.Tab], p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("tab payees: %w", err)
+		}
+	}
+	if s.pg {
+		for start := 0; start < len(keys); start += chunkRows * 4 {
+			if err := m.loadChargesPostgres(st, keys[start:min(start+chunkRows*4, len(keys))]); err != nil {
+				return nil, err
+			}
+		}
+		return st, nil
+	}
+	rest := keys
+	for _, size := range chargeChunks {
+		for len(rest) >= size {
+			if err := m.loadChargesSQLite(st, rest[:size]); err != nil {
+				return nil, err
+			}
+			rest = rest[size:]
+		}
+	}
+	return st, nil
+}
+
+const chargeCols = "tab_id, idem_key, charge_id, amount, reference, splits, charged, created_at"
+
+// loadChargesPostgres finds the charges stored under keys, passed as two
+// arrays (one plan per connection, whatever the batch's size).
+func (m *meterTx) loadChargesPostgres(st *commerce.MeterState, keys []commerce.ChargeKey) error {
+	tabs, ks := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		tabs[i], ks[i] = k.Tab, k.Key
+	}
+	rows, err := m.tx.QueryContext(m.ctx, `SELECT c.tab_id, c.idem_key, c.charge_id, c.amount, c.reference, c.splits, c.charged,
+		c.created_at FROM tab_charges c JOIN unnest($1::text[], $2::text[]) AS k(tab_id, idem_key)
+		ON c.tab_id = k.tab_id AND c.idem_key = k.idem_key`, tabs, ks)
+	if err != nil {
+		return fmt.Errorf("find charges: %w", err)
+	}
+	return scanCharges(st, rows)
+}
+
+// loadChargesSQLite finds the charges stored under keys (one of
+// chargeChunks long) with a prepared row-value list, which the primary key
+// serves.
+func (m *meterTx) loadChargesSQLite(st *commerce.MeterState, keys []commerce.ChargeKey) error {
+	p, err := m.s.prepared(multiRow("SELECT "+chargeCols+" FROM tab_charges WHERE (tab_id, idem_key) IN (VALUES ", "(?,?)", len(keys), ")"))
+	if err != nil {
+		return err
+	}
+	args := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, k.Tab, k.Key)
+	}
+	rows, err := m.tx.StmtContext(m.ctx, p).QueryContext(m.ctx, args...)
+	if err != nil {
+		return fmt.Errorf("find charges: %w", err)
+	}
+	return scanCharges(st, rows)
+}
+
+func scanCharges(st *commerce.MeterState, rows *sql.Rows) error {
+	defer rows.Close()
+	for rows.Next() {
+		c := &commerce.ChargeRecord{}
+		if err := rows.Scan(&c.Tab, &c.Key, &c.ID, &c.Amount, &c.Reference, &c.Splits, &c.Charged, &c.Created); err != nil {
+			return fmt.Errorf("find charges: %w", err)
+		}
+		c.Created = c.Created.UTC()
+		st.Charges[commerce.ChargeKey{Tab: c.Tab, Key: c.Key}] = c
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find charges: %w", err)
+	}
+	return nil
+}
+
+// multiRow returns head, then n copies of row joined by commas, then tail:
+// a multi-row statement's text.
+func multiRow(head, row string, n int, tail string) string {
+	var b strings.Builder
+	b.Grow(len(head) + n*(len(row)+1) + len(tail))
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+// Save writes the batch: on PostgreSQL one array statement per table, on
+// SQLite multi-row statements of meterChunk rows (and smaller ones for the
+// rest), each prepared once.
+func (m *meterTx) Save(w *commerce.MeterWrite) error {
+	if m.s.pg {
+		return m.savePostgres(w)
+	}
+	return m.saveSQLite(w)
+}
+
+func (m *meterTx) savePostgres(w *commerce.MeterWrite) error {
+	if n := len(w.Charges); n > 0 {
+		tab, key, id, ref, splits := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		amount, charged := make([]int64, n), make([]int64, n)
+		created := make([]time.Time, n)
+		for i, c := range w.Charges {
+			tab[i], key[i], id[i], ref[i], splits[i] = c.Tab, c.Key, c.ID, c.Reference, c.Splits
+			amount[i], charged[i], created[i] = int64(c.Amount), int64(c.Charged), c.Created.UTC()
+		}
+		if _, err := m.tx.ExecContext(m.ctx, `INSERT INTO tab_charges (tab_id, idem_key, charge_id, amount, reference, splits, charged, created_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[])`,
+			tab, key, id, amount, ref, splits, charged, created); err != nil {
+			return fmt.Errorf("insert charges: %w", err)
+		}
+	}
+	if n := len(w.Tabs); n > 0 {
+		id, charged, updated := make([]string, n), make([]int64, n), make([]time.Time, n)
+		for i, t := range w.Tabs {
+			id[i], charged[i], updated[i] = t.ID, int64(t.Charged), t.Updated.UTC()
+		}
+		res, err := m.tx.ExecContext(m.ctx, `UPDATE tabs SET charged = v.charged, updated_at = v.updated
+			FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS v(id, charged, updated) WHERE tabs.id = v.id`,
+			id, charged, updated)
+		if err != nil {
+			return fmt.Errorf("update tabs: %w", err)
+		}
+		if got, err := res.RowsAffected(); err == nil && got != int64(n) {
+			return fmt.Errorf("update tabs: %d of %d rows updated", got, n)
+		}
+	}
+	if n := len(w.Payees); n > 0 {
+		tab, merchant := make([]string, n), make([]string, n)
+		pos, accrued, assigned := make([]int64, n), make([]int64, n), make([]int64, n)
+		for i, p := range w.Payees {
+			tab[i], merchant[i], pos[i], accrued[i], assigned[i] = p.Tab, p.Merchant, int64(p.Pos), int64(p.Accrued), int64(p.Assigned)
+		}
+		if _, err := m.tx.ExecContext(m.ctx, `INSERT INTO tab_payees (tab_id, merchant, pos, accrued, assigned)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
+			ON CONFLICT (tab_id, merchant) DO UPDATE SET accrued = excluded.accrued`,
+			tab, merchant, pos, accrued, assigned); err != nil {
+			return fmt.Errorf("tab payees: %w", err)
+		}
+	}
+	return nil
+}
+
+// The sizes of the SQLite meter's multi-row charge inserts: a batch's
+// charges go in statements of these sizes, largest first.
+var chargeChunks = []int{meterChunk, 64, 16, 4, 1}
+
+func (m *meterTx) saveSQLite(w *commerce.MeterWrite) error {
+	s := m.s
+	rest := w.Charges
+	args := make([]any, 0, 8*meterChunk)
+	for _, size := range chargeChunks {
+		if len(rest) < size {
+			continue
+		}
+		p, err := s.prepared(multiRow("INSERT INTO tab_charges ("+chargeCols+") VALUES ", "(?,?,?,?,?,?,?,?)", size, ""))
+		if err != nil {
+			return err
+		}
+		stmt := m.tx.StmtContext(m.ctx, p)
+		for len(rest) >= size {
+			args = args[:0]
+			for _, c := range rest[:size] {
+				args = append(args, c.Tab, c.Key, c.ID, int64(c.Amount), c.Reference, c.Splits, int64(c.Charged), c.Created)
+			}
+			if _, err := stmt.ExecContext(m.ctx, args...); err != nil {
+				return fmt.Errorf("insert charges: %w", err)
+			}
+			rest = rest[size:]
+		}
+	}
+	if len(w.Tabs) > 0 {
+		p, err := s.prepared("UPDATE tabs SET charged = ?, updated_at = ? WHERE id = ?")
+		if err != nil {
+			return err
+		}
+		stmt := m.tx.StmtContext(m.ctx, p)
+		for _, t := range w.Tabs {
+			res, err := stmt.ExecContext(m.ctx, int64(t.Charged), t.Updated.UTC(), t.ID)
+			if err != nil {
+				return fmt.Errorf("update tab: %w", err)
+			}
+			if n, err := res.RowsAffected(); err == nil && n != 1 {
+				return fmt.Errorf("update tab %s: %d rows updated", t.ID, n)
+			}
+		}
+	}
+	if len(w.Payees) > 0 {
+		p, err := s.prepared(`INSERT INTO tab_payees (tab_id, merchant, pos, accrued, assigned) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (tab_id, merchant) DO UPDATE SET accrued = excluded.accrued`)
+		if err != nil {
+			return err
+		}
+		stmt := m.tx.StmtContext(m.ctx, p)
+		for _, py := range w.Payees {
+			if _, err := stmt.ExecContext(m.ctx, py.Tab, py.Merchant, py.Pos, int64(py.Accrued), int64(py.Assigned)); err != nil {
+				return fmt.Errorf("tab payee: %w", err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package commerce
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+// An API key, as a merchant holds it, is one bearer token:
+//
+//	kbk_<26 characters: the key's id>_<52 characters: the secret>
+//
+// "kbk_" and the id are the key's id (APIKey.ID), which is not secret; the
+// secret is 32 random bytes in lowercase base32. The store keeps only the
+// SHA-256 of the secret: a secret of 256 random bits cannot be searched for,
+// so a fast hash loses nothing, and checking a key costs a microsecond
+// rather than the tens of milliseconds a password hash would add to every
+// charge. Keys are compared in constant time.
+const (
+	keyPrefix      = "kbk"
+	keySecretBytes = 32
+	keyIDLen       = len(keyPrefix) + 1 + 26
+	keySecretLen   = 52 // base32 of 32 bytes, unpadded
+	keyTokenLen    = keyIDLen + 1 + keySecretLen
+	// apiKeysMax bounds one listing of keys.
+	apiKeysMax = 1000
+)
+
+// cachedKey is a key this process checked recently.
+type cachedKey struct {
+	p       Principal
+	hash    [sha256.Size]byte
+	expires time.Time
+}
+
+var errUnauthenticated = &wallet.Error{Code: wallet.CodeUnauthenticated, Message: "unknown or revoked API key"}
+
+// Authenticate returns who the bearer token key speaks for:
+// CodeUnauthenticated for a missing, malformed, unknown or revoked key.
+//
+// A key checked once is trusted for up to 30 seconds from memory, so that a
+// merchant's requests do not each read the database: a key revoked on
+// another wallet process keeps working here for up to that long (a
+// revocation on this process takes effect at once).
+func (s *Service) Authenticate(ctx context.Context, key string) (Principal, error) {
+	id, secret, ok := parseToken(key)
+	if !ok {
+		return Principal{}, errUnauthenticated
+	}
+	sum := sha256.Sum256([]byte(secret))
+	now := s.now()
+	s.keyMu.Lock()
+	c, hit := s.keys[id]
+	s.keyMu.Unlock()
+	if hit && now.Before(c.expires) {
+		if subtle.ConstantTimeCompare(sum[:], c.hash[:]) != 1 {
+			return Principal{}, errUnauthenticated
+		}
+		return c.p, nil
+	}
+	k, err := s.st.APIKey(ctx, id)
+	if wallet.ErrorCode(err) == wallet.CodeNotFound {
+		return Principal{}, errUnauthenticated
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if subtle.ConstantTimeCompare(sum[:], k.Hash) != 1 || k.Revoked != nil {
+		return Principal{}, errUnauthenticated
+	}
+	p := Principal{KeyID: k.ID, Merchant: k.Merchant, Operator: k.Operator, Scopes: k.Scopes}
+	if !k.Operator {
+		m, err := s.w.Lookup(ctx, k.Merchant)
+		if err != nil {
+			return Principal{}, err
+		}
+		p.MerchantName = m.Name
+	}
+	s.keyMu.Lock()
+	if len(s.keys) >= keyCacheMax {
+		clear(s.keys)
+	}
+	s.keys[id] = cachedKey{p: p, hash: sum, expires: now.Add(keyCacheTTL)}
+	s.keyMu.Unlock()
+	return p, nil
+}
+
+// Authorize authenticates key and checks that it holds scope:
+// CodeUnauthenticated as Authenticate, CodeForbidden for a key without the
+// scope (an operator key holds only ScopeOperator, a merchant key never).
+func (s *Service) Authorize(ctx context.Context, key string, scope Scope) (Principal, error) {
+	p, err := s.Authenticate(ctx, key)
+	if err != nil {
+		return Principal{}, err
+	}
+	if !p.Can(scope) {
+		if scope == ScopeOperator {
+			return Principal{}, wallet.Errorf(wallet.CodeForbidden, "this needs an operator API key")
+		}
+		return Principal{}, wallet.Errorf(wallet.CodeForbidden, "this API key lacks the %s scope", scope)
+	}
+	return p, nil
+}
+
+// parseToken splits a bearer token into the key id and the secret.
+func parseToken(key string) (id, secret string, ok bool) {
+	if len(key) != keyTokenLen || key[keyIDLen] != '_' {
+		return "", "", false
+	}
+	id, secret = key[:keyIDLen], key[keyIDLen+1:]
+	if !validID(keyPrefix, id) {
+		return "", "", false
+	}
+	if b, err := idEncoding.DecodeString(secret); err != nil || len(b) != keySecretBytes {
+		return "", "", false
+	}
+	return id, secret, true
+}
+
+// CreateAPIKey creates an API key for merchant (a till or paybill number)
+// with scopes (merchant scopes only), or, with operator, an operator key
+// (no merchant; its only scope is ScopeOperator). The reply's Secret is the
+// bearer token, shown this once: only its hash is kept.
+func (s *Service) CreateAPIKey(ctx context.Context, merchant string, operator bool, scopes []Scope) (*APIKey, error) {
+	k := &KeyRecord{APIKey: APIKey{Operator: operator, Created: s.now()}}
+	if operator {
+		if merchant != "" {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "an operator key has no merchant")
+		}
+		for _, sc := range scopes {
+			if sc != ScopeOperator {
+				return nil, wallet.Errorf(wallet.CodeInvalid, "an operator key holds only the %s scope", ScopeOperator)
+			}
+		}
+		k.Scopes = []Scope{ScopeOperator}
+	} else {
+		if merchant == "" {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "a merchant (till or paybill number) is required")
+		}
+		m, err := s.w.Lookup(ctx, merchant)
+		if wallet.ErrorCode(err) == wallet.CodeNotFound {
+			return nil, wallet.Errorf(wallet.CodeNotFound, "no merchant %q", clip(merchant))
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m.Kind != wallet.KindTill && m.Kind != wallet.KindPaybill {
+			return nil, wallet.Errorf(wallet.CodeWrongKind, "%q is not a till or paybill number", clip(merchant))
+		}
+		if len(scopes) == 0 {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "a merchant key needs at least one scope")
+		}
+		for _, sc := range scopes {
+			if !slices.Contains(MerchantScopes, sc) {
+				return nil, wallet.Errorf(wallet.CodeInvalid, "%q is not a merchant scope", clip(string(sc)))
+			}
+		}
+		// In MerchantScopes' order, once each.
+		for _, sc := range MerchantScopes {
+			if slices.Contains(scopes, sc) {
+				k.Scopes = append(k.Scopes, sc)
+			}
+		}
+		k.Merchant = m.Number
+	}
+	var b [keySecretBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	secret := idEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(secret))
+	k.ID, k.Hash = newID(keyPrefix, k.Created), sum[:]
+	if err := s.st.CreateAPIKey(ctx, k); err != nil {
+		return nil, err
+	}
+	out := k.APIKey
+	out.Secret = k.ID + "_" + secret
+	return &out, nil
+}
+
+// APIKeys lists the API keys of merchant, or every key when merchant is
+// empty, oldest first (at most a thousand), without their secrets.
+func (s *Service) APIKeys(ctx context.Context, merchant string) ([]APIKey, error) {
+	if len(merchant) > 32 {
+		return nil, wallet.Errorf(wallet.CodeInvalid, "no merchant %q", clip(merchant))
+	}
+	keys, err := s.st.APIKeys(ctx, merchant, apiKeysMax)
+	if keys == nil {
+		keys = []APIKey{}
+	}
+	return keys, err
+}
+
+// RevokeAPIKey revokes an API key: at once on this wallet process, within
+// 30 seconds on the others. Revoking a revoked key changes nothing.
+func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*APIKey, error) {
+	id = strings.TrimSpace(id)
+	if !validID(keyPrefix, id) {
+		return nil, notFound("API key", id)
+	}
+	k, err := s.st.RevokeAPIKey(ctx, id, s.now())
+	if err != nil {
+		return nil, err
+	}
+	s.keyMu.Lock()
+	delete(s.keys, id)
+	s.keyMu.Unlock()
+	return k, nil
+}

@@ -1,0 +1,457 @@
+package natsapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
+	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/store/storetest"
+)
+
+// merchantEnv runs a wallet with its merchant services, served over NATS
+// with the event relay, as kibubu serve runs them.
+type merchantEnv struct {
+	t   testing.TB
+	ctx context.Context
+	nc  *nats.Conn
+	c   *natsapi.Client
+	w   *wallet.Service
+	cs  *commerce.Service
+	st  *store.Store
+	js  jetstream.JetStream
+	ns  *natstest.Server
+
+	agent string // an agent's phone with float, PIN 1357
+}
+
+func startMerchants(t testing.TB) *merchantEnv {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ns := natstest.Start(t)
+	nc := ns.Connect()
+	st, err := store.Open(ctx, storetest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := natsapi.WithPrefix(ns.Prefix)
+	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
+		t.Fatal(err)
+	}
+	log := testLogger(t)
+	relay := natsapi.NewRelay(st, js, log, opt)
+	kes, _ := wallet.LookupCurrency("KES")
+	w, err := wallet.New(ctx, st, wallet.Config{Currency: kes, Region: "KE", Pepper: pepper, Logger: log, Committed: relay.Wake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := commerce.New(ctx, w, st, commerce.Config{Logger: log, Sweep: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopWallet := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); w.Run(wctx) }()
+	go func() { defer wg.Done(); relay.Run(ctx) }()
+	go func() { defer wg.Done(); cs.Run(ctx) }()
+	svc, err := natsapi.Serve(nc, w, log, opt, natsapi.WithCommerce(cs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		svc.Stop()
+		cancel() // the merchant services and the relay first, then the wallet
+		time.Sleep(10 * time.Millisecond)
+		stopWallet()
+		wg.Wait()
+		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
+		st.Close()
+	})
+	e := &merchantEnv{t: t, ctx: context.Background(), nc: nc, c: natsapi.NewClient(nc, 0, opt), w: w, cs: cs, st: st, js: js, ns: ns}
+	phone, number := e.newPhone(), ""
+	a, err := e.c.AddAgent(e.ctx, phone, "Float Agent")
+	e.must(err)
+	number = a.Number
+	_, err = e.c.SetPIN(e.ctx, phone, "1357")
+	e.must(err)
+	_, err = e.c.IssueFloat(e.ctx, number, 1e12, "BANK-"+number)
+	e.must(err)
+	e.agent = phone
+	return e
+}
+
+func (e *merchantEnv) must(err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *merchantEnv) newPhone() string { return newPhone() }
+
+// customer opens a customer with PIN 2580 holding balance.
+func (e *merchantEnv) customer(balance int64) string {
+	e.t.Helper()
+	p := e.newPhone()
+	_, err := e.c.Register(e.ctx, natsapi.RegisterRequest{Phone: p, Name: "Customer " + p[9:], Tier: wallet.TierFull, Language: "sw"})
+	e.must(err)
+	_, err = e.c.SetPIN(e.ctx, p, "2580")
+	e.must(err)
+	if balance > 0 {
+		_, err = e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "seed:" + p, Kind: wallet.TransferDeposit, From: e.agent, To: p, Amount: balance, PIN: "1357"})
+		e.must(err)
+	}
+	return p
+}
+
+// merchant opens a till and returns its number and an API key with scopes.
+func (e *merchantEnv) merchant(name string, scopes ...commerce.Scope) (number, key string) {
+	e.t.Helper()
+	a, err := e.c.AddMerchant(e.ctx, e.newPhone(), name, false)
+	e.must(err)
+	k, err := e.c.CreateAPIKey(e.ctx, natsapi.APIKeyRequest{Merchant: a.Number, Scopes: scopes})
+	e.must(err)
+	return a.Number, k.Secret
+}
+
+// TestMerchantAPI calls every merchant subject through the client, with the
+// refusals each must give.
+func TestMerchantAPI(t *testing.T) {
+	e := startMerchants(t)
+	till, key := e.merchant("Duka", commerce.MerchantScopes...)
+	_, otherKey := e.merchant("Soko", commerce.MerchantScopes...)
+	_, readOnly := e.merchant("Kibanda", commerce.ScopeTransactions)
+	alice, bob := e.customer(100_000), e.customer(0)
+	op, err := e.c.CreateAPIKey(e.ctx, natsapi.APIKeyRequest{Operator: true})
+	e.must(err)
+	// A first sale, so that the till can afford refunds net of its fees.
+	_, err = e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "sale", Kind: wallet.TransferTill, From: alice, To: till, Amount: 5_000, PIN: "2580"})
+	e.must(err)
+
+	var pr *commerce.PaymentRequest
+	var paid *commerce.ApproveResult
+	var payout *commerce.Payout
+	calls := []struct {
+		name string
+		call func() (any, error)
+		code wallet.Code
+		want func(any) string // "" when the reply is right
+	}{
+		{"auth", func() (any, error) { return e.c.Authenticate(e.ctx, key) }, "", func(v any) string {
+			if p := v.(*commerce.Principal); p.Merchant != till || p.MerchantName != "Duka" || len(p.Scopes) != len(commerce.MerchantScopes) {
+				return fmt.Sprintf("principal %+v", p)
+			}
+			return ""
+		}},
+		{"auth with a bad key", func() (any, error) { return e.c.Authenticate(e.ctx, "kbk_nope") }, wallet.CodeUnauthenticated, nil},
+		{"request", func() (any, error) {
+			r, err := e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_000, Reference: "ORDER-1", Description: "Lunch"})
+			pr = r
+			return r, err
+		}, "", func(v any) string {
+			if r := v.(*commerce.PaymentRequest); r.Status != commerce.RequestPending || r.Phone != alice || r.Merchant != till {
+				return fmt.Sprintf("%+v", r)
+			}
+			return ""
+		}},
+		{"request replayed", func() (any, error) {
+			return e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_000, Reference: "ORDER-1", Description: "Lunch"})
+		}, "", func(v any) string {
+			if v.(*commerce.PaymentRequest).ID != pr.ID {
+				return "a replay made a new request"
+			}
+			return ""
+		}},
+		{"request conflict", func() (any, error) {
+			return e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_001, Reference: "ORDER-1"})
+		}, wallet.CodeConflict, nil},
+		{"request without the scope", func() (any, error) {
+			return e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: readOnly, Idempotency: "o-2", Phone: alice, Amount: 100, Reference: "R"})
+		}, wallet.CodeForbidden, nil},
+		{"request without a key", func() (any, error) {
+			return e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Idempotency: "o-2", Phone: alice, Amount: 100, Reference: "R"})
+		}, wallet.CodeUnauthenticated, nil},
+		{"request get", func() (any, error) { return e.c.PaymentRequest(e.ctx, key, pr.ID) }, "", nil},
+		{"request get by another merchant", func() (any, error) { return e.c.PaymentRequest(e.ctx, otherKey, pr.ID) }, wallet.CodeNotFound, nil},
+		{"approvals", func() (any, error) { return e.c.Approvals(e.ctx, alice) }, "", func(v any) string {
+			if as := v.([]commerce.Approval); len(as) != 1 || as[0].ID != pr.ID || as[0].MerchantName != "Duka" {
+				return fmt.Sprintf("%+v", as)
+			}
+			return ""
+		}},
+		{"approve with a wrong PIN", func() (any, error) { return e.c.Approve(e.ctx, alice, pr.ID, "1111") }, wallet.CodePINInvalid, nil},
+		{"approve", func() (any, error) {
+			r, err := e.c.Approve(e.ctx, alice, pr.ID, "2580")
+			paid = r
+			return r, err
+		}, "", func(v any) string {
+			if r := v.(*commerce.ApproveResult); r.Transfer == nil || r.Transfer.Transfer.Amount != 15_000 || r.Approval.ID != pr.ID {
+				return fmt.Sprintf("%+v", r)
+			}
+			return ""
+		}},
+		{"approve again", func() (any, error) { return e.c.Approve(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
+		{"decline a paid request", func() (any, error) { return e.c.Decline(e.ctx, alice, pr.ID) }, wallet.CodeInvalidState, nil},
+		{"request shows paid", func() (any, error) { return e.c.PaymentRequest(e.ctx, key, pr.ID) }, "", func(v any) string {
+			if r := v.(*commerce.PaymentRequest); r.Status != commerce.RequestPaid || r.Transaction != paid.Transfer.Transfer.Ref {
+				return fmt.Sprintf("%+v", r)
+			}
+			return ""
+		}},
+		{"transaction", func() (any, error) { return e.c.Transaction(e.ctx, key, paid.Transfer.Transfer.Ref) }, "", func(v any) string {
+			tx := v.(*commerce.Transaction)
+			if tx.Direction != "in" || tx.Amount != 15_000 || tx.Net != 15_000-tx.Fee || tx.Counterparty != alice || tx.Kind != wallet.TransferTill {
+				return fmt.Sprintf("%+v", tx)
+			}
+			return ""
+		}},
+		{"transaction of another merchant", func() (any, error) { return e.c.Transaction(e.ctx, otherKey, paid.Transfer.Transfer.Ref) }, wallet.CodeNotFound, nil},
+		{"transactions", func() (any, error) { return e.c.Transactions(e.ctx, natsapi.TransactionsRequest{Auth: key}) }, "", func(v any) string {
+			if r := v.(*natsapi.TransactionsReply); len(r.Transactions) != 2 || r.Next != "" || r.Transactions[0].ID != paid.Transfer.Transfer.Ref {
+				return fmt.Sprintf("%+v", r)
+			}
+			return ""
+		}},
+		{"transactions with a bad cursor", func() (any, error) {
+			return e.c.Transactions(e.ctx, natsapi.TransactionsRequest{Auth: key, Cursor: "nope"})
+		}, wallet.CodeInvalid, nil},
+		{"partial refund", func() (any, error) {
+			return e.c.Refund(e.ctx, natsapi.RefundRequest{Auth: key, Idempotency: "rf-1", ID: paid.Transfer.Transfer.Ref, Amount: 5_000})
+		}, "", func(v any) string {
+			if tx := v.(*commerce.Transaction); tx.Kind != wallet.TransferRefund || tx.Direction != "out" || tx.Amount != 5_000 || tx.Refunds != paid.Transfer.Transfer.Ref {
+				return fmt.Sprintf("%+v", tx)
+			}
+			return ""
+		}},
+		{"refund more than is left", func() (any, error) {
+			return e.c.Refund(e.ctx, natsapi.RefundRequest{Auth: key, Idempotency: "rf-2", ID: paid.Transfer.Transfer.Ref, Amount: 10_001})
+		}, wallet.CodeInvalidAmount, nil},
+		{"refund the rest", func() (any, error) {
+			return e.c.Refund(e.ctx, natsapi.RefundRequest{Auth: key, Idempotency: "rf-3", ID: paid.Transfer.Transfer.Ref})
+		}, "", func(v any) string {
+			if tx := v.(*commerce.Transaction); tx.Amount != 10_000 {
+				return fmt.Sprintf("%+v", tx)
+			}
+			return ""
+		}},
+		{"payout", func() (any, error) {
+			p, err := e.c.Payout(e.ctx, natsapi.PayoutRequest{Auth: key, Idempotency: "po-1", Phone: bob, Amount: 1_000, Reference: "Prize"})
+			payout = p
+			return p, err
+		}, "", func(v any) string {
+			if p := v.(*commerce.Payout); p.Status != commerce.PayoutPaid || p.Transaction == "" || p.Phone != bob {
+				return fmt.Sprintf("%+v", p)
+			}
+			return ""
+		}},
+		{"payout get", func() (any, error) { return e.c.PayoutStatus(e.ctx, key, payout.ID) }, "", nil},
+		{"payout get by another merchant", func() (any, error) { return e.c.PayoutStatus(e.ctx, otherKey, payout.ID) }, wallet.CodeNotFound, nil},
+		{"payout without the scope", func() (any, error) {
+			return e.c.Payout(e.ctx, natsapi.PayoutRequest{Auth: readOnly, Idempotency: "po-2", Phone: bob, Amount: 1_000})
+		}, wallet.CodeForbidden, nil},
+		{"bulk payout with no header", func() (any, error) {
+			return e.c.BulkPayout(e.ctx, natsapi.BulkPayoutRequest{Auth: key, Idempotency: "b-0", CSV: []byte(bob + ",100\n")})
+		}, wallet.CodeInvalid, nil},
+		{"tab", func() (any, error) {
+			return e.c.OpenTab(e.ctx, natsapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 1_000_000, Expires: time.Now().Add(time.Hour)})
+		}, "", func(v any) string {
+			if tab := v.(*commerce.Tab); tab.Status != commerce.TabPending || tab.Phone != alice {
+				return fmt.Sprintf("%+v", tab)
+			}
+			return ""
+		}},
+		{"tab without the scope", func() (any, error) { return e.c.Tab(e.ctx, readOnly, "tab_x") }, wallet.CodeForbidden, nil},
+		{"operator key list", func() (any, error) { return e.c.OperatorAPIKeys(e.ctx, op.Secret, till) }, "", func(v any) string {
+			if ks := v.([]commerce.APIKey); len(ks) != 1 || ks[0].Secret != "" {
+				return fmt.Sprintf("%+v", ks)
+			}
+			return ""
+		}},
+		{"operator key create", func() (any, error) {
+			return e.c.OperatorCreateAPIKey(e.ctx, op.Secret, natsapi.APIKeyRequest{Merchant: till, Scopes: []commerce.Scope{commerce.ScopeTabs}})
+		}, "", nil},
+		{"merchant key on the operator API", func() (any, error) { return e.c.OperatorAPIKeys(e.ctx, key, till) }, wallet.CodeForbidden, nil},
+		{"list keys", func() (any, error) { return e.c.APIKeys(e.ctx, "") }, "", func(v any) string {
+			if ks := v.([]commerce.APIKey); len(ks) != 5 {
+				return fmt.Sprintf("%d keys, want 5", len(ks))
+			}
+			return ""
+		}},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := c.call()
+			checkMerchantError(t, err, c.code)
+			if err == nil && c.want != nil {
+				if msg := c.want(v); msg != "" {
+					t.Fatal(msg)
+				}
+			}
+		})
+	}
+
+	// A revoked key stops working at once on this wallet.
+	p, err := e.c.Authenticate(e.ctx, otherKey)
+	e.must(err)
+	_, err = e.c.OperatorRevokeAPIKey(e.ctx, op.Secret, p.KeyID)
+	e.must(err)
+	_, err = e.c.Authenticate(e.ctx, otherKey)
+	checkMerchantError(t, err, wallet.CodeUnauthenticated)
+	_, err = e.c.RevokeAPIKey(e.ctx, "kbk_unknown")
+	checkMerchantError(t, err, wallet.CodeNotFound)
+
+	r, err := e.w.Check(e.ctx)
+	e.must(err)
+	if !r.OK() {
+		t.Fatalf("ledger: %v", r.Violations)
+	}
+}
+
+func checkMerchantError(t *testing.T, err error, want wallet.Code) {
+	t.Helper()
+	if got := wallet.ErrorCode(err); got != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	if err != nil && !strings.Contains(err.Error(), ": ") {
+		t.Fatalf("error %v has no message", err)
+	}
+}
+
+// TestMerchantBulkOverNATS uploads a file through the API, follows its
+// progress to done, and finds the batch's event on the stream.
+func TestMerchantBulkOverNATS(t *testing.T) {
+	e := startMerchants(t)
+	till, key := e.merchant("Duka", commerce.ScopePayouts, commerce.ScopePayments)
+	alice, bob := e.customer(500_000), e.customer(0)
+	// Fund the till: alice buys goods.
+	pr, err := e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "fund", Phone: alice, Amount: 400_000, Reference: "F"})
+	e.must(err)
+	_, err = e.c.Approve(e.ctx, alice, pr.ID, "2580")
+	e.must(err)
+
+	file := "Amount,Phone,Reference\n100.00," + bob + ",r1\n12.50," + alice + ",r2\nabc," + bob + ",bad amount\n1," + "12345" + ",bad phone\n"
+	b, err := e.c.BulkPayout(e.ctx, natsapi.BulkPayoutRequest{Auth: key, Idempotency: "bulk-1", CSV: []byte(file)})
+	e.must(err)
+	if b.Rows != 4 || b.Merchant != till {
+		t.Fatalf("batch %+v", b)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Status != commerce.BatchDone && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		b, err = e.c.Bulk(e.ctx, key, b.ID)
+		e.must(err)
+	}
+	if b.Status != commerce.BatchDone || b.Paid != 2 || b.Failed != 2 || b.PaidOut != 11_250 || len(b.Results) != 4 {
+		t.Fatalf("batch %+v", b)
+	}
+	for i, want := range []commerce.PayoutStatus{commerce.PayoutPaid, commerce.PayoutPaid, commerce.PayoutFailed, commerce.PayoutFailed} {
+		if r := b.Results[i]; r.Status != want || r.Line != i+2 {
+			t.Errorf("row %d: %+v, want %s on line %d", i, r, want, i+2)
+		}
+	}
+	if b.Results[2].Reason != string(wallet.CodeInvalidAmount) || b.Results[3].Reason != string(wallet.CodeInvalidPhone) {
+		t.Errorf("reasons %q %q", b.Results[2].Reason, b.Results[3].Reason)
+	}
+
+	// The done event reaches the stream, with the event id as its message id.
+	cons, err := e.js.OrderedConsumer(e.ctx, natsapi.EventStream(e.ns.Prefix), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{e.ns.Prefix + "." + commerce.Subject(commerce.EventBatchDone)}})
+	e.must(err)
+	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	e.must(err)
+	var ev commerce.OutboxEvent
+	e.must(json.Unmarshal(msg.Data(), &ev))
+	if ev.Type != commerce.EventBatchDone || ev.Merchant != till || msg.Headers().Get(jetstream.MsgIDHeader) != ev.ID {
+		t.Fatalf("event %+v, id header %q", ev, msg.Headers().Get(jetstream.MsgIDHeader))
+	}
+	var done commerce.BulkPayout
+	e.must(json.Unmarshal(ev.Data, &done))
+	if done.ID != b.ID || done.Paid != 2 {
+		t.Errorf("event data %+v", done)
+	}
+}
+
+// TestMerchantRequestBounds sends what no client should: oversized and
+// malformed payloads are refused as invalid, never an internal error.
+func TestMerchantRequestBounds(t *testing.T) {
+	e := startMerchants(t)
+	_, key := e.merchant("Duka", commerce.ScopePayouts)
+	big, _ := json.Marshal(natsapi.BulkPayoutRequest{Auth: key, Idempotency: "b", CSV: make([]byte, 600_000)})
+	tests := []struct {
+		name, subject string
+		data          []byte
+	}{
+		{"malformed JSON", natsapi.SubjectRequestCreate, []byte("{")},
+		{"oversized request", natsapi.SubjectPayout, []byte(`{"auth":"` + strings.Repeat("a", 9000) + `"}`)},
+		{"bulk malformed JSON", natsapi.SubjectBulkCreate, []byte("[")},
+		{"bulk file of zeros", natsapi.SubjectBulkCreate, big},
+		{"approve without a PIN", natsapi.SubjectApprove, []byte(`{"phone":"0712345678","id":"pr_x"}`)},
+		{"approvals of junk", natsapi.SubjectApprovals, []byte(`{"phone":"call me"}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, err := e.nc.Request(e.ns.Prefix+"."+tt.subject, tt.data, 5*time.Second)
+			e.must(err)
+			code := msg.Header.Get("Nats-Service-Error-Code")
+			if code == "" || code == string(wallet.CodeInternal) {
+				t.Fatalf("code %q (%s), want a refusal of the input", code, msg.Data)
+			}
+		})
+	}
+}
+
+// merchantREADMETypes are the merchant subjects' request and reply types,
+// for TestREADMEMatchesTheAPI.
+var merchantREADMETypes = func() map[string]struct{ req, reply func() any } {
+	key := func() any { return &commerce.APIKey{} }
+	keys := func() any { return &natsapi.APIKeysReply{} }
+	object := func() any { return &natsapi.ObjectRequest{} }
+	pr := func() any { return &commerce.PaymentRequest{} }
+	tx := func() any { return &commerce.Transaction{} }
+	payout := func() any { return &commerce.Payout{} }
+	bulk := func() any { return &commerce.BulkPayout{} }
+	tab := func() any { return &commerce.Tab{} }
+	opkey := func() any { return &natsapi.OperatorKeyRequest{} }
+	approve := func() any { return &natsapi.ApproveRequest{} }
+	return map[string]struct{ req, reply func() any }{
+		natsapi.SubjectMerchantAuth:  {func() any { return &natsapi.AuthRequest{} }, func() any { return &commerce.Principal{} }},
+		natsapi.SubjectAPIKeyCreate:  {func() any { return &natsapi.APIKeyRequest{} }, key},
+		natsapi.SubjectAPIKeyList:    {func() any { return &natsapi.APIKeyRequest{} }, keys},
+		natsapi.SubjectAPIKeyRevoke:  {func() any { return &natsapi.APIKeyRequest{} }, key},
+		natsapi.SubjectOpKeyCreate:   {opkey, key},
+		natsapi.SubjectOpKeyList:     {opkey, keys},
+		natsapi.SubjectOpKeyRevoke:   {opkey, key},
+		natsapi.SubjectRequestCreate: {func() any { return &natsapi.PaymentRequestCreate{} }, pr},
+		natsapi.SubjectRequestGet:    {object, pr},
+		natsapi.SubjectTxGet:         {object, tx},
+		natsapi.SubjectTxList:        {func() any { return &natsapi.TransactionsRequest{} }, func() any { return &natsapi.TransactionsReply{} }},
+		natsapi.SubjectRefund:        {func() any { return &natsapi.RefundRequest{} }, tx},
+		natsapi.SubjectPayout:        {func() any { return &natsapi.PayoutRequest{} }, payout},
+		natsapi.SubjectPayoutGet:     {object, payout},
+		natsapi.SubjectBulkCreate:    {func() any { return &natsapi.BulkPayoutRequest{} }, bulk},
+		natsapi.SubjectBulkGet:       {object, bulk},
+		natsapi.SubjectTabOpen:       {func() any { return &natsapi.TabOpenRequest{} }, tab},
+		natsapi.SubjectTabGet:        {object, tab},
+		natsapi.SubjectTabCharge:     {func() any { return &natsapi.TabChargeRequest{} }, func() any { return &commerce.Charge{} }},
+		natsapi.SubjectTabClose:      {object, tab},
+		natsapi.SubjectApprovals:     {func() any { return &natsapi.ApprovalsRequest{} }, func() any { return &natsapi.ApprovalsReply{} }},
+		natsapi.SubjectApprove:       {approve, func() any { return &commerce.ApproveResult{} }},
+		natsapi.SubjectDecline:       {approve, func() any { return &commerce.Approval{} }},
+	}
+}()
