@@ -442,8 +442,8 @@ func TestRender(t *testing.T) {
 		{"xx", "ussd.nav.back", nil, "0 Back"}, // unknown: English
 		{"rw", "ussd.nav.back", nil, "0 Back"}, // not French
 		{"", "ussd.nav.back", nil, "0 Back"},
-		{"en", "ussd.main.customer", nil, "Kibubu\n1 Send money\n2 Withdraw cash\n3 Buy airtime\n4 Pay\n5 My account"},
-		{"sw", "ussd.main.customer", nil, "Kibubu\n1 Tuma Pesa\n2 Toa Pesa\n3 Nunua Airtime\n4 Lipa\n5 Akaunti Yangu"},
+		{"en", "ussd.main.customer", nil, "Kibubu\n1 Send money\n2 Withdraw cash\n3 Buy airtime\n4 Pay\n5 My account\n6 Approvals"},
+		{"sw", "ussd.main.customer", nil, "Kibubu\n1 Tuma Pesa\n2 Toa Pesa\n3 Nunua Airtime\n4 Lipa\n5 Akaunti Yangu\n6 Idhini"},
 		{"en", "ussd.send.confirm", map[string]any{"Amount": "KES 1,250.00", "Name": "Amina Odhiambo", "Phone": "0712345678", "Fee": "KES 13.00"},
 			"Send KES 1,250.00 to Amina Odhiambo 0712345678?\nFee: KES 13.00\n1 Confirm\n2 Cancel"},
 		{"fr", "ussd.send.confirm", map[string]any{"Amount": "1 250 XOF", "Name": "Awa Traoré", "Phone": "0701020304", "Fee": "25 XOF"},

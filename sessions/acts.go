@@ -292,7 +292,7 @@ func (e *Engine) resolve(req wallet.TransferRequest, lang string) {
 			log.Info("pending ussd transfer refused", "code", wallet.ErrorCode(err))
 		}
 		if e.cfg.Resolved != nil {
-			e.cfg.Resolved(Resolution{Phone: req.From, Language: lang, Request: req, Result: r, Err: err})
+			e.cfg.Resolved(Resolution{Phone: req.From, Language: lang, Key: req.Key, Request: req, Result: r, Err: err})
 		}
 	}()
 }

@@ -40,7 +40,27 @@
 // at most once; Config.Resolved learns the outcome, and Config.Outbox tells
 // the person by SMS when it failed (a success's receipt comes from the
 // wallet's event). An outcome still unknown after the retries is not sent:
-// "try again" could make a second payment of one that went through.
+// "try again" could make a second payment of one that went through. An
+// approval's PIN is retried in the same way after a pause, while the wallet
+// does not answer or is still paying it (in_flight); an approval the first
+// call reached is no longer pending, and its outcome is its receipt's to
+// tell. The retry is a second try of the PIN: if the first was wrong and
+// its answer lost, the wallet counts it twice.
+//
+// # Approvals
+//
+// What waits for a customer's PIN, a merchant's payment request or a tab to
+// open (the wallet's merchant services, wallet/commerce), is under the
+// customer menu's 6 Approvals (approvals.go): the list, oldest first and
+// paged with 98 More, kept in the state as the wallet gave it (the newest
+// maxApprovalsListed); one approval with 1 Approve and 2 Decline; then the
+// PIN, which goes into the wallet's Approve. A wrong PIN asks again with the
+// tries left; one no longer pending (expired, or answered meanwhile: the
+// wallet's invalid_state) says so. Approve has no idempotency key, but the
+// wallet approves a pending approval at most once: a repeated hop gets the
+// stored answer, two gateways racing on one hop may both call and one
+// approves (the other hop is answered from the winner's state), and a slow
+// wallet's approval is resolved as a transfer is (below).
 //
 // # SMS keywords
 //
@@ -50,7 +70,19 @@
 // BILL business account amount, AIRTIME [phone] amount, MINI, LANG
 // en|sw|fr, HELP; NO (HAPANA, NON) cancels; STOP and START, English in
 // every language, record promotional consent with the notifier
-// (Config.Outbox.Consent), from any phone. Amounts and phones read as on
+// (Config.Outbox.Consent), from any phone. APPROVALS (IDHINI, APPROBATIONS,
+// as the description of sms.approvals.hint lists them) lists what waits for
+// the sender's approval. A PIN or NO sent when no command awaits one
+// answers the newest approval, as the notifier's prompt says ("reply with
+// your PIN to pay or NO to decline"): the PIN approves it, NO declines it;
+// with none, the reply is sms.pin.expired as before. An approval that moved
+// money (a payment, a prepaid tab's load) is answered by its receipt alone;
+// a postpaid tab's, which moved nothing, in words. A record per phone
+// (sms.appr.*) keeps two such replies from both reaching the wallet (the
+// newest being paid is no longer pending, and the second would pay the one
+// before it), and for 5 minutes after an answer keeps a PIN or NO from
+// answering an approval that was already waiting then: the same reply sent
+// twice pays once. Those older ones stay under 6 Approvals. Amounts and phones read as on
 // the USSD menus (wallet.Currency.ParseAmount, wallet.NormalizePhone with
 // Config.Region), so "1,000" is as malformed as it is there. The reply is
 // in the account's language, English for a phone without an account, which
@@ -84,8 +116,9 @@
 // USSD sessions and SMS records share the bucket (EnsureBucket), each key
 // with its own time to live: a session's is the session TTL after its last
 // write, a message record's a day (smsMessageTTL), a conversation's its
-// 5 minutes and a minute of grace, a rate record's the rate window. The
-// bucket's own age limit is the longest of them, a day. nats.go's Update
+// 5 minutes and a minute of grace, as an approvals answers record's, a rate
+// record's the rate window. The bucket's own age limit is the longest of
+// them, a day. nats.go's Update
 // drops a key's TTL, so a compare-and-set update publishes on the key with
 // the TTL itself. A server without per-key TTLs (before nats-server 2.11)
 // keeps every key a day; the records' own times (a session's last write,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -32,6 +34,12 @@ type Wallet interface {
 	Statement(ctx context.Context, q wallet.StatementQuery) (*natsapi.StatementReply, error)
 	Earnings(ctx context.Context, phone, pin string) (*wallet.Earnings, error)
 	SetLanguage(ctx context.Context, phone, lang string) (*wallet.Account, error)
+	// Approvals lists what waits for phone's approval, oldest first;
+	// Approve approves one with the PIN (a wrong PIN leaves it pending),
+	// Decline declines it. One no longer pending is CodeInvalidState.
+	Approvals(ctx context.Context, phone string) ([]commerce.Approval, error)
+	Approve(ctx context.Context, phone, id, pin string) (*commerce.ApproveResult, error)
+	Decline(ctx context.Context, phone, id string) (*commerce.Approval, error)
 }
 
 var _ Wallet = (*natsapi.Client)(nil)
@@ -85,19 +93,27 @@ type Config struct {
 	SMSRateMessages int
 	SMSRateWindow   time.Duration
 	// Now is the SMS commands' clock (a confirmation's expiry, the rate
-	// window); default time.Now.
+	// window) and the day an approval's expiry is shown against; default
+	// time.Now.
 	Now func() time.Time
 	Log *slog.Logger
 }
 
 // Resolution is the late outcome of a money step whose session ended with
-// "we will send you an SMS".
+// "we will send you an SMS": a transfer, or an approval's PIN.
 type Resolution struct {
 	Phone    string
 	Language string
-	Request  wallet.TransferRequest // without its PIN
-	Result   *wallet.TransferResult // nil if Err
-	Err      error                  // the wallet's refusal, or unavailable after resolveTimeout
+	// Key is the step's: a transfer's idempotency key; for an approval,
+	// that of the hop ("ussd:…") or message ("sms:…") that carried the PIN.
+	Key     string
+	Request wallet.TransferRequest // without its PIN; empty for an approval
+	Result  *wallet.TransferResult // nil if Err, or for an approval
+	// Approval is the id of the approval the PIN answered ("" for a
+	// transfer), and Approved the wallet's answer (nil if Err).
+	Approval string
+	Approved *commerce.ApproveResult
+	Err      error // the wallet's refusal, or unavailable after resolveTimeout
 }
 
 // Engine runs USSD sessions and SMS keyword commands. It is safe for
@@ -421,13 +437,14 @@ func (st *state) clone() *state {
 	for k, v := range st.Vals {
 		c.Vals[k] = v
 	}
+	c.Approvals = slices.Clone(st.Approvals)
 	return &c
 }
 
 // finish ends the session with s.
 func (e *Engine) finish(st *state, s Screen) {
 	st.Screen, st.Ended = s, true
-	st.Seal, st.Proof, st.Vals = "", "", nil
+	st.Seal, st.Proof, st.Vals, st.Approvals = "", "", nil, nil
 }
 
 // end renders an END screen.
@@ -457,10 +474,16 @@ func idempotencyKey(sessionKey string, hop int) string {
 
 // screenName is a registered name as a screen shows it: GSM-7 and at most
 // locales.MaxNameChars septets (€ [ ] { } ~ ^ \ | take two each).
-func screenName(name string) string {
-	r := []rune(locales.ToGSM7(strings.TrimSpace(name)))
+func screenName(name string) string { return screenText(name, locales.MaxNameChars) }
+
+// screenText is s as a screen shows it in the place of a value at most
+// septets long: GSM-7, on one line (a line break or tab in a merchant's
+// name or reference would forge a menu line), clipped.
+func screenText(s string, septets int) string {
+	r := []rune(strings.Join(strings.Fields(locales.ToGSM7(s)), " "))
+	r = r[:min(len(r), septets)] // a character takes one septet or two
 	for len(r) > 0 {
-		if n, _ := locales.Septets(string(r)); n <= locales.MaxNameChars {
+		if n, _ := locales.Septets(string(r)); n <= septets {
 			break
 		}
 		r = r[:len(r)-1]

@@ -40,6 +40,9 @@ type harness struct {
 	kv   jetstream.KeyValue
 	e    *sessions.Engine
 	base string // an HTTP server with the aggregator adapters on e
+	// shopClock is the clock of the wallet's merchant services (payment
+	// requests' and tabs' expiry).
+	shopClock *laterClock
 }
 
 var sealKey = []byte("0123456789abcdef0123456789abcdef")
@@ -52,7 +55,8 @@ func start(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.JS.DeleteKeyValue(context.Background(), kv.Bucket()) })
-	h := &harness{t: t, w: w, kv: kv}
+	h := &harness{t: t, w: w, kv: kv, shopClock: &laterClock{}}
+	serveCommerce(t, w, h.shopClock)
 	h.e = h.engine(w.Client, nil)
 	e := echo.New()
 	gateway.MountUSSD(e, h.e, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))

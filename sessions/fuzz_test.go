@@ -3,7 +3,6 @@ package sessions
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -424,6 +424,7 @@ var fuzzCodes = []wallet.Code{
 	wallet.CodeInsufficientFunds, wallet.CodeLimitExceeded, wallet.CodePINInvalid, wallet.CodePINLocked,
 	wallet.CodePINNotSet, wallet.CodeAccountFrozen, wallet.CodeConflict, wallet.CodeSameAccount,
 	wallet.CodeNotReversible, wallet.CodeWrongKind, wallet.CodeUnavailable, wallet.CodeInternal,
+	wallet.CodeInvalidState, wallet.CodeInFlight,
 }
 
 // answerFor is the answer that refuses the PIN calls with code.
@@ -614,6 +615,67 @@ func (w *fakeWallet) SetLanguage(ctx context.Context, _, _ string) (*wallet.Acco
 	return w.account(), nil
 }
 
+// approvalList is what the fake wallet says waits for approval: size
+// picks how many (up to two more than a session keeps), of every kind in
+// turn, from a merchant with the fuzzed name, for the fuzzed amount, with a
+// reference longer than a screen shows.
+func (w *fakeWallet) approvalList() []commerce.Approval {
+	var out []commerce.Approval
+	for i := range int(w.size) % (maxApprovalsListed + 3) {
+		a := commerce.Approval{ID: fmt.Sprintf("pr_%026d", i), Kind: commerce.ApprovalRequest, Merchant: "123456",
+			MerchantName: w.name, Amount: bounded(w.size, maxFuzzAmount), Reference: w.name + "/INV-2026-" + strconv.Itoa(i),
+			Expires: time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC)}
+		if i%3 > 0 {
+			a.ID, a.Kind, a.Prepaid = fmt.Sprintf("tab_%026d", i), commerce.ApprovalTab, i%3 == 2
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (w *fakeWallet) Approvals(ctx context.Context, _ string) ([]commerce.Approval, error) {
+	w.called(ctx, "", "")
+	if err := w.lookupErr(); err != nil {
+		return nil, err
+	}
+	return w.approvalList(), nil
+}
+
+func (w *fakeWallet) Approve(ctx context.Context, _, id, pin string) (*commerce.ApproveResult, error) {
+	w.called(ctx, pin, "")
+	if err := w.pinErr(); err != nil {
+		return nil, err
+	}
+	for _, a := range w.approvalList() {
+		if a.ID != id {
+			continue
+		}
+		r := &commerce.ApproveResult{Approval: a}
+		if a.Kind == commerce.ApprovalTab {
+			r.Tab = &commerce.Tab{ID: a.ID, MerchantName: a.MerchantName, Prepaid: a.Prepaid, Status: commerce.TabActive}
+		}
+		if a.Kind == commerce.ApprovalRequest || a.Prepaid {
+			r.Transfer = &wallet.TransferResult{Transfer: wallet.Transfer{ID: 1, Ref: wallet.Ref(int64(w.answer)<<40 | 0x2468ace),
+				Kind: wallet.TransferTill, Amount: a.Amount}, Balance: bounded(w.size, maxFuzzAmount)}
+		}
+		return r, nil
+	}
+	return nil, wallet.Errorf(wallet.CodeNotFound, "no approval %s", id)
+}
+
+func (w *fakeWallet) Decline(ctx context.Context, _, id string) (*commerce.Approval, error) {
+	w.called(ctx, "", "")
+	if err := w.lookupErr(); err != nil {
+		return nil, err
+	}
+	for _, a := range w.approvalList() {
+		if a.ID == id {
+			return &a, nil
+		}
+	}
+	return nil, wallet.Errorf(wallet.CodeNotFound, "no approval %s", id)
+}
+
 // startProfiles are who dials, by FuzzHandle's who: the wallet's answer to
 // the session's first lookup.
 var startProfiles = []struct {
@@ -642,7 +704,7 @@ var lookupKinds = map[string]wallet.AccountKind{
 // are in the nodes' choices and next.
 var actEdges = map[string][]string{
 	"reg.pin": {"reg.confirm"}, "setup.pin": {"setup.confirm"}, "chg.old": {"chg.new"}, "chg.new": {"chg.confirm"},
-	"air": {"air.amount", "air.phone"},
+	"air": {"air.amount", "air.phone"}, "appr": {"appr.item"}, "appr.item": {"appr.pin"},
 }
 
 // isEdge reports whether a session may move from node a to node b.
@@ -702,7 +764,7 @@ func checkState(t *testing.T, e *Engine, st *state, after string) {
 			fail("node %q does not exist", name)
 		}
 	}
-	if data, err := json.Marshal(st); err != nil || len(data) > maxStateBytes {
+	if data, err := marshal(st); err != nil || len(data) > maxStateBytes {
 		fail("state of %d bytes (at most %d): %v", len(data), maxStateBytes, err)
 	}
 	if st.Ended {
@@ -784,6 +846,18 @@ func FuzzHandle(f *testing.F) {
 		{customer, 3, 0, 0, strings.Repeat("Wanjiku wa Kamau ", 3), "2#123456#99999999999.99#9#98#98#1#2580"},
 		{customer, 2, answerFor(wallet.CodePINInvalid) &^ 1, 0, strings.Repeat("Kenya Power ", 4), "4#2#888880#A€[]{}~^|#99999999999.99#1#1234#98"},
 		{customer, 0, 0, 0, "", strings.Repeat("9", 300)},
+		{customer, 0, 0, 0, "", "6"},                      // nothing waits
+		{customer, 0, 0, 1, "Duka La Juma", "6#1#1#2580"}, // a payment request approved
+		{customer, 1, 0, 2, "Duka La Juma", "6#2#1#2580"}, // a postpaid tab approved
+		{customer, 2, 0, 3, "Duka La Juma", "6#3#1#2580"}, // a prepaid tab approved
+		{customer, 0, 0, 4, "Duka La Juma", "6#4#2"},      // declined
+		{customer, 0, answerFor(wallet.CodePINInvalid) &^ 1, 2, "Duka", "6#1#1#1234#2580#0#0#2"},
+		{customer, 3, answerFor(wallet.CodeInvalidState), 1, "Duka", "6#1#1#2580"}, // expired meanwhile
+		{customer, 2, answerFor(wallet.CodeInsufficientFunds), 1, "Duka", "6#1#1#2580"},
+		{customer, 0, answerFor(wallet.CodeUnavailable), 1, "Duka", "6#1#1#2580"},
+		{customer, 0, 0x80 | answerFor(wallet.CodeUnavailable), 1, "Duka", "6"},
+		{customer, 1, 0, 255, "Naivas Supermarket Westlands Branch &<>€", "6#98#98#98#98#0#00#6#10#9#8#2"},
+		{customer, 2, 0, 10, strings.Repeat("Ζωή & Agnès ", 5), "6#98#98#7#0#12#1#12345#2580"},
 	} {
 		f.Add(s.who, s.lang, s.answer, s.size, s.name, s.script)
 	}

@@ -32,11 +32,16 @@ const (
 // cancel, as a choice's target, ends the session with "Cancelled".
 const cancel = "cancel"
 
-// node is one screen of a menu. Exactly one of choices, read and act is set.
+// node is one screen of a menu. Exactly one of choices, read and act is set,
+// and one of prompt and text.
 type node struct {
 	prompt string                     // the screen's message id
 	data   func(*turn) map[string]any // its template data; nil for none
 	nav    bool                       // offers 0 Back and 00 Home
+	// text, when set, renders the screen in place of prompt and data: a
+	// list made of several messages, or a screen whose message depends on
+	// what the session keeps. It must not call the wallet.
+	text func(*turn) string
 
 	// choices maps a menu's inputs to the next node (or cancel).
 	choices map[string]string
@@ -70,7 +75,7 @@ func init() {
 
 		// Registered customer.
 		"main": {prompt: "ussd.main.customer", choices: map[string]string{
-			"1": "send.to", "2": "wd.agent", "3": "air", "4": "pay", "5": "acct"}},
+			"1": "send.to", "2": "wd.agent", "3": "air", "4": "pay", "5": "acct", "6": "appr"}},
 
 		"send.to":      {prompt: "ussd.send.recipient", nav: true, read: readPhone("to"), next: "send.amount"},
 		"send.amount":  {prompt: "ussd.send.amount", data: currency, nav: true, read: readAmount, next: "send.confirm"},
@@ -108,6 +113,12 @@ func init() {
 		"rev.ref":     {prompt: "ussd.reverse.ref", nav: true, read: readRef, next: "rev.confirm"},
 		"rev.confirm": {prompt: "ussd.reverse.confirm", data: reversalData, nav: true, enter: lookupTransfer, choices: confirm("rev.pin")},
 		"rev.pin":     {prompt: "ussd.pin.enter", nav: true, act: reverse},
+
+		// What waits for the customer's PIN (approvals.go): the list, one
+		// approval, its PIN.
+		"appr":      {text: approvalsText, nav: true, enter: listApprovals, act: chooseApproval},
+		"appr.item": {text: approvalText, nav: true, act: answerApproval},
+		"appr.pin":  {prompt: "ussd.pin.enter", nav: true, act: approve},
 
 		// Agent phone.
 		"agent": {prompt: "ussd.main.agent", choices: map[string]string{

@@ -198,6 +198,8 @@ func (t *smsTurn) answer() SMSReply {
 		return t.pin()
 	case verbBalance, verbMini:
 		return t.askPIN()
+	case verbApprovals:
+		return t.approvals()
 	default:
 		return t.order()
 	}

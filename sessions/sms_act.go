@@ -206,7 +206,7 @@ func (t *smsTurn) await(c *smsConv) error {
 }
 
 // cancel answers NO: the conversation ends unless its PIN is being
-// answered.
+// answered. With no conversation open, NO declines the newest approval.
 func (t *smsTurn) cancel() SMSReply {
 	for range smsWriteAttemptsMax {
 		c, rev, err := t.e.loadConv(t.ctx, t.phone)
@@ -216,7 +216,7 @@ func (t *smsTurn) cancel() SMSReply {
 		now := t.e.cfg.Now()
 		switch {
 		case !c.open(now):
-			return t.reply("sms.pin.expired", nil)
+			return t.answerNewest(false)
 		case t.busy(c, now):
 			return SMSReply{} // the PIN's reply is the answer
 		}
@@ -243,7 +243,8 @@ func (t *smsTurn) busy(c *smsConv, now time.Time) bool {
 // PIN replies never both reach the wallet), makes the call and records the
 // outcome. The wallet's idempotency key is the command's message and the
 // try: the same try asked again (a lost message's) is answered once, and
-// a PIN after a wrong one is a new command.
+// a PIN after a wrong one is a new command. With no conversation open, the
+// PIN approves the newest approval.
 func (t *smsTurn) pin() SMSReply {
 	var c *smsConv
 	var rev uint64
@@ -256,7 +257,7 @@ func (t *smsTurn) pin() SMSReply {
 		now := t.e.cfg.Now()
 		switch {
 		case !c.open(now):
-			return t.reply("sms.pin.expired", nil)
+			return t.answerNewest(true)
 		case len(t.cmd.PIN) != t.e.cfg.PINLength:
 			return t.reply("ussd.invalid.pin_format", map[string]any{"Digits": t.e.cfg.PINLength})
 		case t.busy(c, now):
@@ -431,17 +432,25 @@ func (e *Engine) refusalText(lang string, req wallet.TransferRequest, err error)
 // event; an outcome still unknown when the retries gave up is not sent,
 // since "try again" could make a second payment of one that went through.
 func (e *Engine) tell(r Resolution) {
-	log := e.log.With("key", r.Request.Key, "kind", r.Request.Kind)
-	switch wallet.ErrorCode(r.Err) {
-	case "":
+	log := e.log.With("key", r.Key, "kind", r.Request.Kind)
+	var text string
+	switch {
+	case r.Approval != "":
+		// An approval: a postpaid tab approved has no receipt to tell it.
+		if text = e.approvalTold(r); text == "" {
+			log.Info("pending approval resolved: the person is not told", "code", wallet.ErrorCode(r.Err))
+			return
+		}
+	case r.Err == nil:
 		return
-	case wallet.CodeUnavailable:
+	case wallet.ErrorCode(r.Err) == wallet.CodeUnavailable:
 		log.Warn("pending transfer unresolved: the person is not told")
 		return
+	default:
+		text = e.refusalText(r.Language, r.Request, r.Err)
 	}
-	origin, _, _ := strings.Cut(r.Request.Key, ":")
-	m := notify.Message{Key: origin + "-resolved:" + r.Request.Key, To: r.Phone, Language: r.Language,
-		Text: e.refusalText(r.Language, r.Request, r.Err)}
+	origin, _, _ := strings.Cut(r.Key, ":")
+	m := notify.Message{Key: origin + "-resolved:" + r.Key, To: r.Phone, Language: r.Language, Text: text}
 	// Not stopCtx: Close waits for this, and the person must still learn.
 	ctx, cancel := context.WithTimeout(context.Background(), outboxTimeout)
 	defer cancel()

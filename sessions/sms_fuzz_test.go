@@ -53,6 +53,14 @@ func FuzzSMS(f *testing.F) {
 		{"hello", "", 0, 0},
 		{"SEND 0712345678 500", "25", 0, 0},
 		{"BAL", "HELP", answerFor(wallet.CodeInsufficientFunds), 255},
+		{"2580", "APPROVALS", 0, 1},      // a PIN approves the newest approval; the keyword lists them
+		{"NO", "idhini", 0, 2},           // NO declines the newest
+		{"Approbations", "2580", 0, 255}, // the longest list, then a PIN
+		{"2580", "2580", answerFor(wallet.CodePINInvalid) &^ 1, 3},
+		{"25801", "HAPANA", 0, 4}, // a PIN of the wrong length
+		{"2580", "NON", answerFor(wallet.CodeInvalidState), 1},
+		{"APPROVALS", "2580", answerFor(wallet.CodeUnavailable), 2},
+		{"PAY 123456 50", "NO", 0, 3}, // a conversation comes first
 	} {
 		f.Add(s.body, s.then, s.answer, s.size)
 	}

@@ -25,6 +25,8 @@ const (
 	// verbPIN is a message that is only digits: the PIN a confirmation
 	// asked for (or a guess at one).
 	verbPIN = "pin"
+	// verbApprovals lists what waits for the sender's approval.
+	verbApprovals = "approvals"
 )
 
 // smsVerbs are the verbs with a keyword in each language, in the order the
@@ -39,6 +41,10 @@ var (
 	}
 	// smsCancels are the words that cancel a confirmation, by language.
 	smsCancels = map[string]string{"en": "NO", "sw": "HAPANA", "fr": "NON"}
+	// smsApprovalWords are the keywords that list approvals, by language.
+	// Their source is the description of sms.approvals.hint in
+	// locales/approvals.en.toml (TestSMSApprovalWords).
+	smsApprovalWords = map[string]string{"en": "APPROVALS", "sw": "IDHINI", "fr": "APPROBATIONS"}
 )
 
 // smsKeywords maps every keyword, folded (foldKeyword), to its verb. STOP
@@ -51,6 +57,7 @@ var smsKeywords = func() map[string]string {
 			m[w] = smsVerbs[i]
 		}
 		m[smsCancels[lang]] = verbCancel
+		m[smsApprovalWords[lang]] = verbApprovals
 	}
 	return m
 }()
@@ -101,7 +108,8 @@ func pinLike(w string) bool {
 }
 
 // maxKeywordBytes bounds the word foldKeyword works on: the longest keyword
-// is 7 letters, so a longer word is none, whatever its accents.
+// is 12 letters (APPROBATIONS), so a longer word is none, whatever its
+// accents.
 const maxKeywordBytes = 32
 
 // foldKeyword returns w upper-cased, without accents or a trailing
@@ -136,6 +144,8 @@ func keyword(verb string) string {
 	switch verb {
 	case verbCancel:
 		return smsCancels["en"]
+	case verbApprovals:
+		return smsApprovalWords["en"]
 	case verbStop, verbStart:
 		return strings.ToUpper(verb)
 	}

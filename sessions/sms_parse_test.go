@@ -46,6 +46,31 @@ func TestSMSAliases(t *testing.T) {
 	}
 }
 
+// TestSMSApprovalWords checks the keywords that list approvals against
+// their source, the description of sms.approvals.hint, and that they name
+// no other command.
+func TestSMSApprovalWords(t *testing.T) {
+	raw, err := os.ReadFile("../locales/approvals.en.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`Keywords that list approvals: en ([A-Z]+), sw ([A-Z]+), fr ([A-Z]+)\.`).FindSubmatch(raw)
+	if m == nil {
+		t.Fatal("approvals.en.toml does not list the keywords that list approvals")
+	}
+	for i, lang := range []string{"en", "sw", "fr"} {
+		if w := smsApprovalWords[lang]; w != string(m[i+1]) {
+			t.Errorf("%s keyword %s, the description lists %s", lang, w, m[i+1])
+		}
+		if v := smsKeywords[string(m[i+1])]; v != verbApprovals {
+			t.Errorf("%s names %q, not the approvals", m[i+1], v)
+		}
+	}
+	if len(smsApprovalWords) != len(fuzzCatalog().Languages()) {
+		t.Errorf("approval keywords for %v, languages %v", smsApprovalWords, fuzzCatalog().Languages())
+	}
+}
+
 func TestParseSMS(t *testing.T) {
 	tests := []struct {
 		body string
@@ -74,6 +99,10 @@ func TestParseSMS(t *testing.T) {
 		{"Non", smsCommand{Verb: verbCancel, Args: []string{}}},
 		{"stop", smsCommand{Verb: verbStop, Args: []string{}}},
 		{"START", smsCommand{Verb: verbStart, Args: []string{}}},
+		{"APPROVALS", smsCommand{Verb: verbApprovals, Args: []string{}}},
+		{"idhini?", smsCommand{Verb: verbApprovals, Args: []string{}}},
+		{"Approbations. merci", smsCommand{Verb: verbApprovals, Args: []string{"merci"}}},
+		{"APPROVAL", smsCommand{}},
 		{"2580", smsCommand{Verb: verbPIN, PIN: "2580"}},
 		{" 12 ", smsCommand{Verb: verbPIN, PIN: "12"}},
 		{"12345678", smsCommand{Verb: verbPIN, PIN: "12345678"}},
@@ -105,6 +134,7 @@ func FuzzSMSParse(f *testing.F) {
 		"123456789", "", "  \t\n", "NO", "hapana", "STOP", "bill 888880 ACC 12 500", "ÉNVOYER x", "\xff",
 		"PAY 123456 500.50", "AIRTIME 50", "muda +255712345678 20", "FACTURE 1 € 5", "LANG FR",
 		"SEND 0712345678 500 2580", "BILI 888880 " + strings.Repeat("A", 21) + " 5", "credit\u00a0\u200b50",
+		"APPROVALS", "idhini 2580", "approbations!",
 	} {
 		f.Add(s)
 	}
@@ -113,7 +143,7 @@ func FuzzSMSParse(f *testing.F) {
 		c := parseSMS(body)
 		switch c.Verb {
 		case "", verbBalance, verbSend, verbPay, verbBill, verbAirtime, verbMini, verbLanguage, verbHelp,
-			verbCancel, verbStop, verbStart:
+			verbCancel, verbStop, verbStart, verbApprovals:
 			if c.PIN != "" {
 				t.Fatalf("%q: %+v has a PIN", body, c)
 			}

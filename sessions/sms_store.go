@@ -15,6 +15,7 @@ import (
 //	sms.msg.<provider>.<base64url id>  one per message received (smsMessage)
 //	sms.conv.<phone digits>            the command awaiting a PIN (smsConv)
 //	sms.rate.<phone digits>            the messages counted against the limit (smsRate)
+//	sms.appr.<phone digits>            what its PIN and NO replies did to its approvals (smsAnswered)
 //
 // None holds a PIN or a message's body.
 
@@ -40,6 +41,13 @@ const (
 	// smsWriteAttemptsMax bounds the compare-and-set retries of one record
 	// written by concurrent messages of the same phone.
 	smsWriteAttemptsMax = 3
+	// smsAnsweredWindow is how long after a PIN or NO answered an approval
+	// the approvals then pending are not answered by another: the time a
+	// person may take to send the same reply again, thinking the first lost.
+	smsAnsweredWindow = smsPINWindow
+	// maxSMSSeen bounds smsAnswered.Seen (the newest are kept), so that the
+	// record stays far within maxStateBytes: ids are ~30 bytes.
+	maxSMSSeen = 40
 )
 
 // smsMessage records a message received, under its provider's id, before
@@ -74,6 +82,21 @@ type smsConv struct {
 	Closed bool      `json:"closed,omitempty"` // carried out, refused, cancelled or expired
 }
 
+// smsAnswered is what a phone's PIN and NO replies sent with no command
+// awaiting them did to its approvals: the answer being made, and what was
+// pending when the last one was made, so that a PIN sent twice does not pay
+// a second, older request the person was not prompted about last.
+type smsAnswered struct {
+	// Busy, when set, is when a message took the newest approval to the
+	// wallet; it is still being answered.
+	Busy time.Time `json:"busy,omitzero"`
+	// Seen are the approvals that were pending, besides the one answered,
+	// when a reply last answered one (At). For smsAnsweredWindow after, a
+	// PIN or NO answers only an approval that came since.
+	Seen []string  `json:"seen,omitempty"`
+	At   time.Time `json:"at,omitzero"`
+}
+
 // smsRate is the messages of one phone within the rate window.
 type smsRate struct {
 	Times  []time.Time `json:"times"`            // when each counted message came, oldest first
@@ -85,6 +108,8 @@ func messageKey(provider, id string) string { return "sms.msg." + key(provider, 
 func convKey(phone string) string { return "sms.conv." + strings.TrimPrefix(phone, "+") }
 
 func rateKey(phone string) string { return "sms.rate." + strings.TrimPrefix(phone, "+") }
+
+func answeredKey(phone string) string { return "sms.appr." + strings.TrimPrefix(phone, "+") }
 
 // stamp is t as records keep it: UTC, to the second.
 func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
@@ -198,4 +223,19 @@ func (e *Engine) saveConv(ctx context.Context, phone string, c *smsConv, rev uin
 // open reports whether c awaits a PIN at now.
 func (c *smsConv) open(now time.Time) bool {
 	return c != nil && !c.Closed && now.Before(c.Expires)
+}
+
+// loadAnswered returns phone's answers record and its revision; an empty
+// one at revision 0 when there is none.
+func (e *Engine) loadAnswered(ctx context.Context, phone string) (*smsAnswered, uint64, error) {
+	var a smsAnswered
+	rev, err := e.store.getJSON(ctx, answeredKey(phone), &a)
+	return &a, rev, err
+}
+
+// saveAnswered writes phone's answers record over revision rev (0: a new
+// one). It lives as long as its window or its busy mark counts.
+func (e *Engine) saveAnswered(ctx context.Context, phone string, a *smsAnswered, rev uint64) (uint64, error) {
+	ttl := max(smsAnsweredWindow, 2*e.cfg.WalletTimeout) + smsConvGrace
+	return e.store.putJSON(ctx, answeredKey(phone), a, rev, ttl)
 }

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -69,6 +70,9 @@ type state struct {
 	Ended   bool   `json:"ended,omitempty"`
 	Seal    string `json:"seal,omitempty"`
 	Proof   string `json:"proof,omitempty"`
+	// Approvals is the list 6 Approvals shows, as the wallet gave it when
+	// the menu was entered (at most maxApprovalsListed).
+	Approvals []approval `json:"approvals,omitempty"`
 }
 
 func (st *state) node() string { return st.Path[len(st.Path)-1] }
@@ -244,7 +248,7 @@ func (b bucket) load(ctx context.Context, k string) (*state, uint64, error) {
 // save writes st: a new key when rev is 0, else only over revision rev. It
 // returns errRaced when another hop wrote the session first.
 func (b bucket) save(ctx context.Context, k string, st *state, rev uint64) error {
-	data, err := json.Marshal(st)
+	data, err := marshal(st)
 	if err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
@@ -257,4 +261,17 @@ func (b bucket) save(ctx context.Context, k string, st *state, rev uint64) error
 		return fmt.Errorf("save session: %w", err)
 	}
 	return err
+}
+
+// marshal is json.Marshal without its HTML escaping: a state holds screens
+// and merchants' names, where each & < > would take 6 bytes of the
+// maxStateBytes a value may have.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -22,7 +22,7 @@ func (t *turn) handle(input string) {
 	n := nodes[st.node()]
 	switch {
 	case input == navHome && len(st.Path) > 1:
-		st.Path, st.Vals, st.Seal, st.Proof = st.Path[:1], nil, "", ""
+		st.Path, st.Vals, st.Seal, st.Proof, st.Approvals = st.Path[:1], nil, "", "", nil
 		t.show("")
 		return
 	case input == navBack && n.nav && len(st.Path) > 1:
@@ -101,11 +101,17 @@ func (t *turn) pages() int { return len(t.compose(t.st.Err)) }
 // last, and the navigation lines on the last.
 func (t *turn) compose(errLine string) []string {
 	n := nodes[t.st.node()]
-	var data map[string]any
-	if n.data != nil {
-		data = n.data(t)
+	var body string
+	if n.text != nil {
+		body = n.text(t)
+	} else {
+		var data map[string]any
+		if n.data != nil {
+			data = n.data(t)
+		}
+		body = t.text(n.prompt, data)
 	}
-	lines := strings.Split(t.text(n.prompt, data), "\n")
+	lines := strings.Split(body, "\n")
 	if errLine != "" {
 		lines = append([]string{errLine}, lines...)
 	}
