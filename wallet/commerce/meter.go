@@ -301,7 +301,7 @@ type meterState struct {
 }
 
 func newMeterState(t *tabs, st *MeterState, ids []string) *meterState {
-	return &meterState{t: t, now: t.s.now(), tabs: st.Tabs, payees: st.Payees, charges: st.Charges, ids: ids,
+	return &meterState{t: t, now: t.now(), tabs: st.Tabs, payees: st.Payees, charges: st.Charges, ids: ids,
 		touched: map[string]bool{}}
 }
 

@@ -20,6 +20,20 @@ func (s *Service) StartTabSettlement(ctx context.Context, id string) (*Settlemen
 	return s.tabs.startSettlement(ctx, id)
 }
 
+// BeginTabHold marks a prepaid approval's hold as in flight and returns
+// the hold transfer it would post, as a crash right after posting it
+// would leave things.
+func (s *Service) BeginTabHold(ctx context.Context, id, pin string) (wallet.TransferRequest, error) {
+	rec, err := s.tabs.load(ctx, id)
+	if err != nil {
+		return wallet.TransferRequest{}, err
+	}
+	now := s.tabs.now()
+	err = s.tabs.edit(ctx, id, func(e *TabEdit) error { e.Tab.HoldAt = now; return nil })
+	return wallet.TransferRequest{Key: holdKey(id), Kind: wallet.TransferHold, From: rec.Phone, Amount: s.tabs.ceilMinor(rec.Cap),
+		Reference: id, PIN: pin}, err
+}
+
 // TabSettleRequest is the transfer that posts settlement st of tab rec.
 func TabSettleRequest(rec *TabRecord, st *Settlement) wallet.TransferRequest {
 	return settleRequest(rec, st)

@@ -38,7 +38,7 @@ func (t *tabs) settleOnce(ctx context.Context, id string) (bool, error) {
 // to settle or a settlement is already pending. A suspended tab with
 // nothing whole to settle is active again.
 func (t *tabs) startSettlement(ctx context.Context, id string) (*Settlement, error) {
-	now := t.s.now()
+	now := t.now()
 	cur := t.s.cur
 	var st *Settlement
 	err := t.edit(ctx, id, func(e *TabEdit) error {
@@ -60,7 +60,7 @@ func (t *tabs) startSettlement(ctx context.Context, id string) (*Settlement, err
 			if tab.Status != TabSuspended {
 				return errUnchanged
 			}
-			tab.Status, tab.Reason, tab.RetryAt, tab.Updated = TabActive, "", time.Time{}, now
+			tab.Status, tab.Reason, tab.RetryAt, tab.SuspendedAt, tab.Updated = TabActive, "", time.Time{}, time.Time{}, now
 			return nil
 		}
 		var idx []int
@@ -159,7 +159,7 @@ func (t *tabs) drive(ctx context.Context, id string, ask bool) error {
 // settled records that settlement seq of tab id was posted as tr: done,
 // with tab.settled; a suspended tab is active again.
 func (t *tabs) settled(ctx context.Context, id string, seq int, tr *wallet.Transfer) error {
-	now := t.s.now()
+	now := t.now()
 	return t.edit(ctx, id, func(e *TabEdit) error {
 		tab, st := e.Tab, e.Settlement
 		if tab.PendingSeq != seq || st == nil {
@@ -168,7 +168,7 @@ func (t *tabs) settled(ctx context.Context, id string, seq int, tr *wallet.Trans
 		st.Status, st.Transfer, st.Fee, st.Updated = SettlementDone, tr.Ref, tr.Fee, now
 		tab.PendingSeq, tab.PendingAt, tab.LastSettled, tab.Updated = 0, time.Time{}, now, now
 		if tab.Status == TabSuspended {
-			tab.Status, tab.Reason, tab.RetryAt = TabActive, "", time.Time{}
+			tab.Status, tab.Reason, tab.RetryAt, tab.SuspendedAt = TabActive, "", time.Time{}, time.Time{}
 		}
 		e.Events = append(e.Events, tabEvent(EventTabSettled, tab, st, now))
 		return nil
@@ -179,7 +179,7 @@ func (t *tabs) settled(ctx context.Context, id string, seq int, tr *wallet.Trans
 // failed, its amount back to unsettled (the tab's and each payee's), and
 // the tab suspended (tab.suspended) until a retry succeeds.
 func (t *tabs) refused(ctx context.Context, rec *TabRecord, seq int, refusal error) error {
-	now := t.s.now()
+	now := t.now()
 	code := wallet.ErrorCode(refusal)
 	if rec.Prepaid {
 		// The hold covers the cap: a bug, or an operator's doing.
@@ -199,13 +199,20 @@ func (t *tabs) refused(ctx context.Context, rec *TabRecord, seq int, refusal err
 			e.Payees[i].Assigned -= t.s.cur.Micro(sh.Gross)
 		}
 		tab.Settled -= t.s.cur.Micro(st.Amount)
-		tab.PendingSeq, tab.PendingAt, tab.RetryAt, tab.Reason, tab.Updated = 0, time.Time{}, now, string(code), now
+		tab.PendingSeq, tab.PendingAt, tab.Reason, tab.Updated = 0, time.Time{}, string(code), now
 		if tab.Status == TabActive {
-			tab.Status = TabSuspended
+			tab.Status, tab.SuspendedAt = TabSuspended, now
 			e.Events = append(e.Events, tabEvent(EventTabSuspended, tab, st, now))
 		}
+		tab.RetryAt = now.Add(retryDelay(now.Sub(tab.SuspendedAt)))
 		return nil
 	})
+}
+
+// retryDelay is how long a tab suspended for so long waits for its next
+// settlement try: as long again, from suspendedRetry to suspendedRetryMax.
+func retryDelay(suspended time.Duration) time.Duration {
+	return min(max(suspended, suspendedRetry), suspendedRetryMax)
 }
 
 func payeeIndex(ps []TabPayee, merchant string) int {

@@ -733,21 +733,35 @@ func TestSuspendedThenRecovered(t *testing.T) {
 	}
 	_, err = f.charge(tab.ID, "1")
 	wantTabCode(t, err, wallet.CodeInvalidState)
-	// Not retried before its time.
+	// Not retried before its time; then retried, refused again, and the
+	// next try waits twice as long.
 	f.sweep()
 	if n := len(f.settlements(tab.ID)); n != 1 {
 		t.Fatalf("%d settlements: retried too early", n)
 	}
-	f.fund(phone, 10_00)
 	f.clock.Add(commerce.SuspendedRetry)
+	f.sweep()
+	if sts := f.settlements(tab.ID); len(sts) != 2 || sts[1].Status != commerce.SettlementFailed {
+		t.Fatalf("first retry: %+v", sts)
+	}
+	f.clock.Add(commerce.SuspendedRetry / 2)
+	f.sweep()
+	if n := len(f.settlements(tab.ID)); n != 2 {
+		t.Fatalf("%d settlements: the second retry came too early", n)
+	}
+	f.fund(phone, 10_00)
+	f.clock.Add(commerce.SuspendedRetry/2 + time.Second) // the wait doubled the milliseconds this test took too
 	f.sweep()
 	got = f.tab(tab.ID)
 	sts = f.settlements(tab.ID)
-	if got.Status != commerce.TabActive || got.Settled != f.micro("5.5") || len(sts) != 2 || sts[1].Status != commerce.SettlementDone {
+	if got.Status != commerce.TabActive || got.Settled != f.micro("5.5") || len(sts) != 3 || sts[2].Status != commerce.SettlementDone {
 		t.Fatalf("after the retry: %+v, %+v", got, sts)
 	}
 	if b := f.balance(phone); b != 12_00-5_50 {
 		t.Errorf("balance %d", b)
+	}
+	if n := len(f.events(commerce.EventTabSuspended, tab.ID)); n != 1 {
+		t.Errorf("%d tab.suspended events, want 1", n)
 	}
 	_, err = f.charge(tab.ID, "1")
 	f.must(err)
@@ -862,4 +876,74 @@ func TestSettlementFee(t *testing.T) {
 		t.Errorf("fees %d", b)
 	}
 	f.checkLedger()
+}
+
+// TestHoldRecovery: a prepaid approval that posted its hold and crashed
+// before recording it is finished by the sweeper once the lease is over
+// (the tab is active); a decline meanwhile finds the hold and says the
+// tab is approved; a close meanwhile gives the hold back.
+func TestHoldRecovery(t *testing.T) {
+	for _, then := range []string{"sweep", "decline", "close", "close first"} {
+		t.Run(then, func(t *testing.T) {
+			f := newTabFixture(t)
+			phone := f.customer(50_00)
+			tab := f.open(phone, "20", true)
+			req, err := f.s.BeginTabHold(f.ctx, tab.ID, tabPIN)
+			f.must(err)
+			if then == "close first" {
+				// The merchant closes while the hold is still in the
+				// wallet's queue: the tab waits, pending, for its outcome.
+				c, err := f.s.CloseTab(f.ctx, f.p, tab.ID, "c")
+				f.must(err)
+				if c.Status != commerce.TabPending {
+					t.Fatalf("closed with a hold in flight: %+v", c)
+				}
+			}
+			_, err = f.w.Transfer(f.ctx, req)
+			f.must(err)
+			switch then {
+			case "close first":
+				f.clock.Add(commerce.TabLease)
+				f.sweep()
+				got := f.tab(tab.ID)
+				if got.Status != commerce.TabClosed || f.balance(phone) != 50_00 || f.balance(wallet.SystemTabs) != 0 {
+					t.Fatalf("closed tab %+v; balance %d, tabs %d", got, f.balance(phone), f.balance(wallet.SystemTabs))
+				}
+				f.checkLedger()
+				return
+			case "sweep":
+				f.sweep()
+				if got := f.tab(tab.ID); got.Status != commerce.TabPending {
+					t.Fatalf("resolved within the lease: %+v", got)
+				}
+				f.clock.Add(commerce.TabLease)
+				f.sweep()
+			case "decline":
+				_, err = f.s.Decline(f.ctx, phone, tab.ID)
+				wantTabCode(t, err, wallet.CodeInvalidState)
+			case "close":
+				// The close finds the hold, closes the tab and gives it back.
+				_, err := f.s.CloseTab(f.ctx, f.p, tab.ID, "c")
+				f.must(err)
+				got := f.tab(tab.ID)
+				if got.Status != commerce.TabClosed || f.balance(phone) != 50_00 || f.balance(wallet.SystemTabs) != 0 {
+					t.Fatalf("closed tab %+v; balance %d, tabs %d", got, f.balance(phone), f.balance(wallet.SystemTabs))
+				}
+				f.checkLedger()
+				return
+			}
+			got := f.tab(tab.ID)
+			if got.Status != commerce.TabActive || f.balance(phone) != 30_00 {
+				t.Fatalf("tab %+v, balance %d", got, f.balance(phone))
+			}
+			_, err = f.charge(tab.ID, "19.999999")
+			f.must(err)
+			c, err := f.s.CloseTab(f.ctx, f.p, tab.ID, "c")
+			f.must(err)
+			if c.Status != commerce.TabClosed || f.balance(phone) != 50_00-19_99 || f.balance(f.p.Merchant) != 19_99 {
+				t.Errorf("closed %+v; customer %d, merchant %d", c, f.balance(phone), f.balance(f.p.Merchant))
+			}
+			f.checkLedger()
+		})
+	}
 }

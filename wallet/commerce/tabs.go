@@ -14,8 +14,9 @@
 //
 // Postpaid and prepaid. A postpaid tab settles from the customer's wallet;
 // if a settlement is refused (insufficient funds) the tab is suspended
-// (no charges) and the sweeper retries the settlement every suspendedRetry
-// until it succeeds and the tab is active again. A prepaid tab is a
+// (no charges) and the sweeper retries the settlement, after
+// suspendedRetry and then at doubling intervals, until it succeeds and the
+// tab is active again. A prepaid tab is a
 // merchant-specific balance the customer loads and spends down in sub-cent
 // charges: approving it moves the cap, rounded up to minor units, from the
 // customer to the wallet's tabs account (a hold, with the PIN); settlements
@@ -107,10 +108,13 @@ const (
 	tabWorkQueueLen = 1024
 	// sweepTabsMax bounds the tabs one sweep schedules.
 	sweepTabsMax = 1000
-	// suspendedRetry is how often a suspended tab's settlement is tried
-	// again: often enough that a customer who tops up is served within
-	// minutes, seldom enough not to flood the ledger with refusals.
-	suspendedRetry = 10 * time.Minute
+	// suspendedRetry is how soon a suspended tab's settlement is first
+	// tried again: soon enough that a customer who tops up is served within
+	// minutes. Each later try waits as long as the tab has been suspended
+	// (the waits double), up to suspendedRetryMax, so that a tab that is
+	// never paid does not flood the ledger with refusals.
+	suspendedRetry    = 10 * time.Minute
+	suspendedRetryMax = 24 * time.Hour
 	// closeRoundsMax bounds the settlements one close drives: a pending one,
 	// then the final one, with room for a retry.
 	closeRoundsMax = 4
@@ -209,9 +213,9 @@ func (t *tabs) sweeper(ctx context.Context) {
 
 // due returns the tabs the sweeper may have work on now.
 func (t *tabs) due(ctx context.Context) ([]string, error) {
-	now := t.s.now()
+	now := t.now()
 	return t.s.st.TabsToSweep(ctx, SweepQuery{
-		Now: now, Lease: now.Add(-leaseDuration), Daily: now.Add(-t.s.cfg.SettleEvery), Retry: now.Add(-suspendedRetry),
+		Now: now, Lease: now.Add(-leaseDuration), Daily: now.Add(-t.s.cfg.SettleEvery),
 		Threshold: t.s.cur.Micro(t.s.cfg.SettleThreshold), Unit: t.s.cur.Micro(1), Limit: sweepTabsMax,
 	})
 }
@@ -239,6 +243,10 @@ func (t *tabs) edit(ctx context.Context, id string, fn func(e *TabEdit) error) e
 	}
 	return err
 }
+
+// now is the services' time to the microsecond, which both databases
+// keep: a tab or charge read back is the one first answered.
+func (t *tabs) now() time.Time { return t.s.now().Truncate(time.Microsecond) }
 
 // load returns tab id.
 func (t *tabs) load(ctx context.Context, id string) (*TabRecord, error) {
@@ -304,7 +312,7 @@ func (s *Service) OpenTab(ctx context.Context, p Principal, idem, phone string, 
 	if cap <= 0 || cap > wallet.MaxMicro {
 		return nil, wallet.Errorf(wallet.CodeInvalidAmount, "a tab's cap must be more than zero and at most %s", s.cur.FormatMicro(wallet.MaxMicro))
 	}
-	now := s.now()
+	now := s.tabs.now()
 	expires = expires.UTC().Truncate(time.Microsecond) // what both databases keep
 	switch {
 	case expires.IsZero():
@@ -393,6 +401,12 @@ func (s *Service) CloseTab(ctx context.Context, p Principal, id, idem string) (*
 	if err := t.markClosing(ctx, id, idem); err != nil {
 		return nil, err
 	}
+	// A prepaid approval in flight: if its hold was posted, the tab closes
+	// now and the hold goes back; if not yet, it stays pending (and
+	// closing) until it is known.
+	if err := t.resolveHold(ctx, id); err != nil {
+		return nil, err
+	}
 	if err := t.finish(ctx, id); err != nil {
 		return nil, err
 	}
@@ -406,7 +420,7 @@ func (s *Service) CloseTab(ctx context.Context, p Principal, id, idem string) (*
 // markClosing stops a tab's charges under close key key. A pending tab
 // with no hold in flight closes at once.
 func (t *tabs) markClosing(ctx context.Context, id, key string) error {
-	now := t.s.now()
+	now := t.now()
 	return t.edit(ctx, id, func(e *TabEdit) error {
 		tab := e.Tab
 		if tab.CloseKey != "" {
@@ -442,7 +456,7 @@ func (t *tabs) tend(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	now := t.s.now()
+	now := t.now()
 	lease := now.Add(-leaseDuration)
 	expired := !now.Before(rec.Expires)
 	if !rec.HoldAt.IsZero() && (!rec.HoldAt.After(lease) || rec.Status != TabPending || expired || rec.CloseKey != "") {
@@ -472,7 +486,7 @@ func (t *tabs) tend(ctx context.Context, id string) error {
 			}
 			rec.CloseKey = closeExpiry
 		}
-		retry := rec.Status == TabSuspended && !rec.RetryAt.After(now.Add(-suspendedRetry))
+		retry := rec.Status == TabSuspended && !now.Before(rec.RetryAt)
 		switch {
 		case rec.CloseKey != "" && (rec.Status == TabActive || retry):
 			return t.finish(ctx, id)
@@ -491,7 +505,7 @@ func (t *tabs) tend(ctx context.Context, id string) error {
 // expirePending ends a pending tab with no hold in flight: declined as
 // expired, or closed if the merchant closed it.
 func (t *tabs) expirePending(ctx context.Context, id string) error {
-	now := t.s.now()
+	now := t.now()
 	return t.edit(ctx, id, func(e *TabEdit) error {
 		tab := e.Tab
 		if tab.Status != TabPending || !tab.HoldAt.IsZero() {
@@ -543,7 +557,7 @@ func (t *tabs) finish(ctx context.Context, id string) error {
 			return nil // refused: the sweeper retries, then closes
 		}
 	}
-	now := t.s.now()
+	now := t.now()
 	err := t.edit(ctx, id, func(e *TabEdit) error {
 		tab := e.Tab
 		if tab.Status != TabActive || tab.CloseKey == "" || tab.PendingSeq != 0 {
@@ -592,7 +606,7 @@ func (t *tabs) release(ctx context.Context, id string) error {
 	} else {
 		amount = 0
 	}
-	now := t.s.now()
+	now := t.now()
 	return t.edit(ctx, id, func(e *TabEdit) error {
 		tab := e.Tab
 		if tab.Done {
@@ -614,7 +628,7 @@ func (t *tabs) approvals(ctx context.Context, phone string) ([]Approval, error) 
 	if err != nil {
 		return nil, err
 	}
-	now := t.s.now()
+	now := t.now()
 	out := make([]Approval, 0, len(recs))
 	for i := range recs {
 		if rec := &recs[i]; now.Before(rec.Expires) && rec.CloseKey == "" {
@@ -687,7 +701,7 @@ func (t *tabs) approve(ctx context.Context, phone, id, pin string) (*ApproveResu
 	if err != nil {
 		return nil, err
 	}
-	now := t.s.now()
+	now := t.now()
 	if err := approvable(rec, now); err != nil {
 		return nil, err
 	}
@@ -768,7 +782,7 @@ func (t *tabs) approve(ctx context.Context, phone, id, pin string) (*ApproveResu
 // holdPosted records a prepaid tab's hold: the tab becomes active if it
 // is still pending (and not closing).
 func (t *tabs) holdPosted(ctx context.Context, id string, tr *wallet.Transfer) (*TabRecord, error) {
-	now := t.s.now()
+	now := t.now()
 	var rec *TabRecord
 	err := t.s.st.EditTab(ctx, id, func(e *TabEdit) error {
 		tab := e.Tab
@@ -799,7 +813,7 @@ func (t *tabs) holdPosted(ctx context.Context, id string, tr *wallet.Transfer) (
 
 // holdRefused declines a pending prepaid tab whose hold the wallet refused.
 func (t *tabs) holdRefused(ctx context.Context, id string, refusal error) error {
-	now := t.s.now()
+	now := t.now()
 	return t.edit(ctx, id, func(e *TabEdit) error {
 		tab := e.Tab
 		tab.HoldAt = time.Time{}
@@ -822,7 +836,7 @@ func (t *tabs) resolveHold(ctx context.Context, id string) error {
 	tr, refusal, err := t.s.w.Outcome(ctx, holdKey(id))
 	switch {
 	case wallet.ErrorCode(err) == wallet.CodeNotFound:
-		lease := t.s.now().Add(-leaseDuration)
+		lease := t.now().Add(-leaseDuration)
 		if rec.HoldAt.After(lease) {
 			return nil // the approval may still be in the wallet's queue
 		}
@@ -849,7 +863,7 @@ func (t *tabs) decline(ctx context.Context, phone, id string) (*Approval, error)
 	if err != nil {
 		return nil, err
 	}
-	now := t.s.now()
+	now := t.now()
 	if err := approvable(rec, now); err != nil {
 		return nil, err
 	}

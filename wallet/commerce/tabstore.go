@@ -66,8 +66,10 @@ type TabRecord struct {
 	// LastSettled is when the tab last settled (or was approved): the daily
 	// settlement counts from it.
 	LastSettled time.Time
-	// RetryAt is when a suspended tab's settlement was last tried.
-	RetryAt time.Time
+	// SuspendedAt is when the tab was suspended; RetryAt when its
+	// settlement is tried next.
+	SuspendedAt time.Time
+	RetryAt     time.Time
 	// CloseKey is the idempotency key of the close (closeExpiry when the
 	// sweeper closed it at expiry); set, the tab takes no charges.
 	CloseKey  string

@@ -47,6 +47,7 @@ type tabRow struct {
 	PendingSeq   int        `gorm:"not null;default:0"`
 	PendingAt    *time.Time `gorm:"column:pending_at"`
 	LastSettled  time.Time  `gorm:"column:last_settled;not null;autoCreateTime:false;autoUpdateTime:false"`
+	SuspendedAt  *time.Time `gorm:"column:suspended_at"`
 	RetryAt      *time.Time `gorm:"column:retry_at"`
 	CloseKey     string     `gorm:"size:128;not null;default:''"`
 	ClosingAt    *time.Time `gorm:"column:closing_at"`
@@ -121,7 +122,7 @@ func fromTab(t *commerce.TabRecord) *tabRow {
 		Phone: t.Phone, Language: t.Language, Prepaid: t.Prepaid, Reference: t.Reference, Description: t.Description,
 		Cap: int64(t.Cap), Charged: int64(t.Charged), Settled: int64(t.Settled), Status: string(t.Status), Reason: t.Reason,
 		Held: t.Held, Released: t.Released, HoldAt: timePtr(t.HoldAt), Seq: t.Seq, PendingSeq: t.PendingSeq,
-		PendingAt: timePtr(t.PendingAt), LastSettled: t.LastSettled.UTC(), RetryAt: timePtr(t.RetryAt), CloseKey: t.CloseKey,
+		PendingAt: timePtr(t.PendingAt), LastSettled: t.LastSettled.UTC(), SuspendedAt: timePtr(t.SuspendedAt), RetryAt: timePtr(t.RetryAt), CloseKey: t.CloseKey,
 		ClosingAt: timePtr(t.ClosingAt), Done: t.Done, Created: t.Created.UTC(), Expires: t.Expires.UTC(), Updated: t.Updated.UTC()}
 }
 
@@ -133,7 +134,7 @@ func (r *tabRow) record() *commerce.TabRecord {
 			Expires: r.Expires.UTC(), Updated: r.Updated.UTC()},
 		IdemKey: r.IdemKey, Hash: r.RequestHash, Language: r.Language, Held: r.Held, Released: r.Released,
 		HoldAt: timeOf(r.HoldAt), Seq: r.Seq, PendingSeq: r.PendingSeq, PendingAt: timeOf(r.PendingAt),
-		LastSettled: r.LastSettled.UTC(), RetryAt: timeOf(r.RetryAt), CloseKey: r.CloseKey, ClosingAt: timeOf(r.ClosingAt),
+		LastSettled: r.LastSettled.UTC(), SuspendedAt: timeOf(r.SuspendedAt), RetryAt: timeOf(r.RetryAt), CloseKey: r.CloseKey, ClosingAt: timeOf(r.ClosingAt),
 		Done: r.Done,
 	}
 }
@@ -228,7 +229,7 @@ func fromSettlement(st *commerce.Settlement) (*tabSettlementRow, error) {
 // The SQL that writes a tab back, and a payee (insert or update).
 const (
 	sqlUpdateTab = `UPDATE tabs SET charged = ?, settled = ?, status = ?, reason = ?, held = ?, released = ?,
-		hold_at = ?, seq = ?, pending_seq = ?, pending_at = ?, last_settled = ?, retry_at = ?, close_key = ?,
+		hold_at = ?, seq = ?, pending_seq = ?, pending_at = ?, last_settled = ?, suspended_at = ?, retry_at = ?, close_key = ?,
 		closing_at = ?, done = ?, updated_at = ? WHERE id = ?`
 	sqlUpsertPayee = `INSERT INTO tab_payees (tab_id, merchant, pos, accrued, assigned) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (tab_id, merchant) DO UPDATE SET accrued = excluded.accrued, assigned = excluded.assigned`
@@ -286,7 +287,7 @@ func (s *Store) writeEdit(tx *gorm.DB, id string, e *commerce.TabEdit) error {
 		panic("store: EditTab's function changed the tab's id")
 	}
 	res := tx.Exec(sqlUpdateTab, int64(t.Charged), int64(t.Settled), string(t.Status), t.Reason, t.Held, t.Released,
-		timePtr(t.HoldAt), t.Seq, t.PendingSeq, timePtr(t.PendingAt), t.LastSettled.UTC(), timePtr(t.RetryAt), t.CloseKey,
+		timePtr(t.HoldAt), t.Seq, t.PendingSeq, timePtr(t.PendingAt), t.LastSettled.UTC(), timePtr(t.SuspendedAt), timePtr(t.RetryAt), t.CloseKey,
 		timePtr(t.ClosingAt), t.Done, t.Updated.UTC(), id)
 	if res.Error != nil {
 		return fmt.Errorf("update tab: %w", res.Error)
@@ -330,7 +331,7 @@ func (s *Store) TabsToSweep(ctx context.Context, q commerce.SweepQuery) ([]strin
 		OR (status = 'suspended' AND retry_at <= ?)
 	) ORDER BY id LIMIT ?`
 	rows, err := s.db.QueryContext(ctx, s.rebind(sweep), false, q.Now.UTC(), q.Lease.UTC(), q.Lease.UTC(), q.Lease.UTC(),
-		int64(q.Threshold), q.Daily.UTC(), int64(q.Unit), q.Retry.UTC(), q.Limit)
+		int64(q.Threshold), q.Daily.UTC(), int64(q.Unit), q.Now.UTC(), q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("tabs to sweep: %w", err)
 	}
@@ -389,14 +390,14 @@ type meterTx struct {
 }
 
 const tabCols = `id, merchant, idem_key, request_hash, merchant_name, phone, language, prepaid, reference, description,
-	cap, charged, settled, status, reason, held, released, hold_at, seq, pending_seq, pending_at, last_settled, retry_at,
+	cap, charged, settled, status, reason, held, released, hold_at, seq, pending_seq, pending_at, last_settled, suspended_at, retry_at,
 	close_key, closing_at, done, created_at, expires_at, updated_at`
 
 func scanTab(rows *sql.Rows) (*commerce.TabRecord, error) {
 	var r tabRow
 	err := rows.Scan(&r.ID, &r.Merchant, &r.IdemKey, &r.RequestHash, &r.MerchantName, &r.Phone, &r.Language, &r.Prepaid,
 		&r.Reference, &r.Description, &r.Cap, &r.Charged, &r.Settled, &r.Status, &r.Reason, &r.Held, &r.Released, &r.HoldAt,
-		&r.Seq, &r.PendingSeq, &r.PendingAt, &r.LastSettled, &r.RetryAt, &r.CloseKey, &r.ClosingAt, &r.Done, &r.Created,
+		&r.Seq, &r.PendingSeq, &r.PendingAt, &r.LastSettled, &r.SuspendedAt, &r.RetryAt, &r.CloseKey, &r.ClosingAt, &r.Done, &r.Created,
 		&r.Expires, &r.Updated)
 	return r.record(), err
 }
