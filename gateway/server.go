@@ -1,9 +1,9 @@
 package gateway
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -11,9 +11,10 @@ import (
 )
 
 const (
-	// MaxRequestBodyBytes bounds a request body. The largest legitimate one
-	// is an SMS webhook or a merchant API call of a few kilobytes; anything
-	// bigger is a mistake or an attack and is refused with 413 before it is read.
+	// MaxRequestBodyBytes bounds a request body unless its route sets its
+	// own limit (BodyLimit). The largest legitimate one is an SMS webhook of
+	// a few kilobytes; anything bigger is a mistake or an attack and is
+	// refused with 413 before it is read.
 	MaxRequestBodyBytes = 64 << 10
 	// readHeaderTimeout bounds a client's headers, against slowloris.
 	readHeaderTimeout = 5 * time.Second
@@ -34,7 +35,7 @@ const (
 // New returns an echo instance with Kibubu's middleware, outermost first:
 // panic recovery (logged, answered 500), a request id (X-Request-Id, kept
 // from the caller when present), request logging to log, and the body
-// limit. The request log has the method, path, route, status, latency,
+// limit (MaxRequestBodyBytes, or the route's own: BodyLimit). The request log has the method, path, route, status, latency,
 // size and request id: never a body or a query string.
 func New(log *slog.Logger) *echo.Echo {
 	e := echo.New()
@@ -75,9 +76,80 @@ func New(log *slog.Logger) *echo.Echo {
 			return nil
 		},
 	}))
-	e.Use(middleware.BodyLimit(strconv.Itoa(MaxRequestBodyBytes)))
+	e.Use(defaultBodyLimit)
 	return e
 }
+
+// bodyLimitKey is the echo context key of a request's *limitedBody.
+const bodyLimitKey = "gateway.body"
+
+// defaultBodyLimit bounds every request body at MaxRequestBodyBytes. It
+// runs before a route's own middleware, so it only wraps the body, and a
+// route that sets its own limit (BodyLimit, larger or smaller) replaces
+// this one before the handler reads. The Content-Length is checked at the
+// first read, against the limit then in force.
+func defaultBodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.Body == nil || req.Body == http.NoBody {
+			return next(c)
+		}
+		b := &limitedBody{body: req.Body, length: req.ContentLength, limit: MaxRequestBodyBytes}
+		req.Body = b
+		c.Set(bodyLimitKey, b)
+		return next(c)
+	}
+}
+
+// BodyLimit returns route or group middleware that bounds request bodies
+// at limit bytes in place of New's MaxRequestBodyBytes, larger or smaller:
+// 413 at once when the Content-Length says more, else when more is read.
+// Give it before any middleware that reads the body.
+func BodyLimit(limit int64) echo.MiddlewareFunc {
+	if limit <= 0 {
+		panic("gateway: BodyLimit needs a positive limit")
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if req.ContentLength > limit {
+				return echo.ErrStatusRequestEntityTooLarge
+			}
+			if b, ok := c.Get(bodyLimitKey).(*limitedBody); ok && req.Body == b {
+				b.limit = limit
+			} else if req.Body != nil && req.Body != http.NoBody {
+				b := &limitedBody{body: req.Body, length: req.ContentLength, limit: limit}
+				req.Body = b
+				c.Set(bodyLimitKey, b)
+			}
+			return next(c)
+		}
+	}
+}
+
+// limitedBody is a request body that refuses to be read past limit bytes
+// with echo.ErrStatusRequestEntityTooLarge (answered 413), as echo's own
+// BodyLimit does, but whose limit a route may change until the first read.
+type limitedBody struct {
+	body   io.ReadCloser
+	length int64 // the Content-Length; -1 when unknown
+	limit  int64
+	read   int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.length > b.limit || b.read > b.limit {
+		return 0, echo.ErrStatusRequestEntityTooLarge
+	}
+	n, err := b.body.Read(p)
+	b.read += int64(n)
+	if b.read > b.limit {
+		return n, echo.ErrStatusRequestEntityTooLarge
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.body.Close() }
 
 // NewServer returns an http.Server for h with every timeout set. Serve it
 // on a listener the caller opened, so a port in use is the caller's error

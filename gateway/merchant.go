@@ -1,0 +1,778 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+)
+
+// The merchant REST API (merchant*.go, openapi.go), under /v1.
+//
+// It translates HTTP to the wallet's merchant subjects (MerchantAPI, the
+// natsapi.Client) and the notifier's webhook subjects (Webhooks, the
+// notify.WebhookClient), and back: decimal amounts in major units to the
+// wallet's minor units and Micro, the wallet's objects to the API's JSON,
+// and wallet.Codes to HTTP statuses (merchant_errors.go). It holds no money
+// logic: the wallet checks every request again, the API key included.
+//
+// Every route but /v1/openapi.json takes an API key (merchant_auth.go);
+// every route that moves money takes an Idempotency-Key, replayed from a
+// JetStream key-value bucket (merchant_idempotency.go) and passed on to the
+// wallet. Request bodies are bounded per route (BodyLimit), decoded
+// strictly (merchant_decode.go), and never logged, nor are API keys.
+
+// MerchantAPI is the wallet's merchant service; *natsapi.Client implements
+// it. Every method returns *wallet.Error for a refusal (CodeUnavailable
+// when no wallet answered in time).
+type MerchantAPI interface {
+	Authenticate(ctx context.Context, key string) (*commerce.Principal, error)
+	CreatePaymentRequest(ctx context.Context, req natsapi.PaymentRequestCreate) (*commerce.PaymentRequest, error)
+	PaymentRequest(ctx context.Context, auth, id string) (*commerce.PaymentRequest, error)
+	Transaction(ctx context.Context, auth, id string) (*commerce.Transaction, error)
+	Transactions(ctx context.Context, req natsapi.TransactionsRequest) (*natsapi.TransactionsReply, error)
+	Refund(ctx context.Context, req natsapi.RefundRequest) (*commerce.Transaction, error)
+	Payout(ctx context.Context, req natsapi.PayoutRequest) (*commerce.Payout, error)
+	PayoutStatus(ctx context.Context, auth, id string) (*commerce.Payout, error)
+	BulkPayout(ctx context.Context, req natsapi.BulkPayoutRequest) (*commerce.BulkPayout, error)
+	Bulk(ctx context.Context, auth, id string) (*commerce.BulkPayout, error)
+	OpenTab(ctx context.Context, req natsapi.TabOpenRequest) (*commerce.Tab, error)
+	Tab(ctx context.Context, auth, id string) (*commerce.Tab, error)
+	Charge(ctx context.Context, auth string, req commerce.ChargeRequest) (*commerce.Charge, error)
+	CloseTab(ctx context.Context, auth, id, idempotency string) (*commerce.Tab, error)
+	OperatorCreateAPIKey(ctx context.Context, auth string, req natsapi.APIKeyRequest) (*commerce.APIKey, error)
+	OperatorAPIKeys(ctx context.Context, auth, merchant string) ([]commerce.APIKey, error)
+	OperatorRevokeAPIKey(ctx context.Context, auth, id string) (*commerce.APIKey, error)
+}
+
+var _ MerchantAPI = (*natsapi.Client)(nil)
+
+// Webhooks is the notifier's webhook service; *notify.WebhookClient
+// implements it. Errors are *wallet.Error, as MerchantAPI's.
+type Webhooks interface {
+	SetWebhook(ctx context.Context, req notify.WebhookSetRequest) (*notify.Endpoint, error)
+	Webhook(ctx context.Context, auth string) (*notify.Endpoint, error)
+	Deliveries(ctx context.Context, req notify.DeliveriesRequest) (*notify.DeliveriesReply, error)
+	Resend(ctx context.Context, auth, id string) (*notify.Delivery, error)
+}
+
+var _ Webhooks = (*notify.WebhookClient)(nil)
+
+const (
+	// merchantPrefix is the merchant API's path prefix; errors under it
+	// have the API's JSON shape (merchant_errors.go).
+	merchantPrefix = "/v1"
+	// maxJSONBodyBytes bounds a merchant API JSON body: the largest, a
+	// charge with its splits, is under 2 KB.
+	maxJSONBodyBytes = 16 << 10
+	// maxCSVBytes bounds a bulk payout file, as the wallet does; less when
+	// NATS's max_payload cannot carry so much (csvLimit).
+	maxCSVBytes = commerce.MaxBulkBytes
+	// natsRequestOverheadBytes is what a bulk payout request adds to its
+	// file, base64-encoded in JSON: the API key and the idempotency key.
+	natsRequestOverheadBytes = 4 << 10
+	// maxMultipartOverheadBytes is what a multipart upload of the file
+	// may add around it (boundaries, part headers).
+	maxMultipartOverheadBytes = 16 << 10
+	// merchantCallTimeout bounds a request's calls to the wallet and the
+	// notifier, inside the server's writeTimeout.
+	merchantCallTimeout = 10 * time.Second
+	// pageLimitDefault and pageLimitMax bound a list page.
+	pageLimitDefault = 20
+	pageLimitMax     = 100
+)
+
+// MerchantConfig configures the merchant API.
+type MerchantConfig struct {
+	// Currency is the wallet's currency: how amounts are read and written.
+	Currency wallet.Currency
+	// Location is the time zone of a date (2006-01-02) in a list's from and
+	// to; UTC when nil.
+	Location *time.Location
+	// JS is the JetStream the idempotency bucket lives in, on the NATS
+	// connection api uses: its max_payload bounds a bulk payout file, which
+	// travels base64-encoded in one request (csvLimit).
+	JS jetstream.JetStream
+	// Prefix is the deployment's NATS prefix ("" for none), as
+	// natsapi.WithPrefix takes it: the bucket is MERCHANT_IDEMPOTENCY_<prefix>.
+	Prefix string
+	// Replicas is the bucket's replica count; 1 when 0.
+	Replicas int
+}
+
+// merchant serves the merchant API.
+type merchant struct {
+	api   MerchantAPI
+	hooks Webhooks
+	cur   wallet.Currency
+	loc   *time.Location
+	log   *slog.Logger
+	auth  *authCache
+	idem  *idempotency
+	doc   []byte // the OpenAPI document
+	// maxCSV bounds a bulk payout file (csvLimit).
+	maxCSV int64
+}
+
+// csvLimit is the largest bulk payout file that fits a NATS message of
+// maxPayload bytes (the file travels base64-encoded in one request), at
+// most maxCSVBytes.
+func csvLimit(maxPayload int64) int64 {
+	fits := (maxPayload - natsRequestOverheadBytes) / 4 * 3
+	return max(min(fits, maxCSVBytes), 0)
+}
+
+// MountMerchantAPI mounts the merchant and operator REST API under /v1 on
+// e (the routes are listed in (*merchant).routes and described at
+// GET /v1/openapi.json), and makes errors under /v1 take the API's JSON
+// shape. It creates the idempotency bucket (IdempotencyBucket) in cfg.JS,
+// and returns an error when it cannot, or when cfg is incomplete.
+func MountMerchantAPI(e *echo.Echo, api MerchantAPI, hooks Webhooks, cfg MerchantConfig, log *slog.Logger) error {
+	if api == nil || hooks == nil || log == nil || cfg.JS == nil {
+		return errors.New("merchant api: needs the wallet, the webhook service, a logger and JetStream")
+	}
+	if cfg.Currency.Code == "" {
+		return errors.New("merchant api: needs the currency")
+	}
+	if _, err := wallet.LookupCurrency(cfg.Currency.Code); err != nil {
+		return fmt.Errorf("merchant api: %w", err)
+	}
+	if !natsapi.ValidPrefix(cfg.Prefix) {
+		return fmt.Errorf("merchant api: invalid NATS prefix %q", cfg.Prefix)
+	}
+	loc := cfg.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), idempotencyKVTimeout)
+	defer cancel()
+	kv, err := EnsureIdempotencyBucket(ctx, cfg.JS, cfg.Prefix, cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	m := &merchant{
+		api: api, hooks: hooks, cur: cfg.Currency, loc: loc, log: log,
+		auth: newAuthCache(time.Now), idem: &idempotency{kv: kv, now: time.Now, log: log},
+		maxCSV: maxCSVBytes,
+	}
+	if nc := cfg.JS.Conn(); nc != nil && nc.MaxPayload() > 0 {
+		m.maxCSV = csvLimit(nc.MaxPayload())
+	}
+	routes := m.routes()
+	if m.doc, err = openAPIDocument(routes, m.cur); err != nil {
+		return err
+	}
+	shapeErrors(e)
+	g := e.Group(merchantPrefix)
+	for _, r := range routes {
+		g.Add(r.method, r.path, r.handle, m.middleware(r)...)
+	}
+	return nil
+}
+
+// shapeErrors makes e answer errors under /v1 in the API's shape, and
+// others as before.
+func shapeErrors(e *echo.Echo) {
+	prev := e.HTTPErrorHandler
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		if !underMerchantAPI(c.Request().URL.Path) {
+			prev(err, c)
+			return
+		}
+		if !c.Response().Committed {
+			writeAPIError(c, err)
+		}
+	}
+}
+
+// underMerchantAPI reports whether path is the merchant API's.
+func underMerchantAPI(path string) bool {
+	return path == merchantPrefix || strings.HasPrefix(path, merchantPrefix+"/")
+}
+
+// route is one route of the API: how it is served, and how it is
+// documented (openapi.go).
+type route struct {
+	method string
+	path   string // under /v1, echo's syntax (":id")
+	// scope is what a merchant key needs; operator routes need an operator key.
+	scope    commerce.Scope
+	operator bool
+	public   bool // no API key (the OpenAPI document)
+	// money routes take an Idempotency-Key (merchant_idempotency.go).
+	money bool
+	body  bodyKind
+	// status is the success status; request the body's type (nil for
+	// none); response the success body's type; query the query parameters.
+	status   int
+	request  any
+	response any
+	query    []queryParam
+	summary  string
+	doc      string
+	handle   echo.HandlerFunc
+}
+
+// bodyKind is what a route's request body is.
+type bodyKind int
+
+const (
+	bodyNone         bodyKind = iota
+	bodyJSON                  // a JSON object (maxJSONBodyBytes)
+	bodyOptionalJSON          // a JSON object, or nothing
+	bodyCSV                   // a CSV file, raw or in a multipart form (maxCSVBytes)
+)
+
+// bodyLimit is the most a request of kind may carry.
+func (m *merchant) bodyLimit(k bodyKind) int64 {
+	if k == bodyCSV {
+		return m.maxCSV + maxMultipartOverheadBytes
+	}
+	return maxJSONBodyBytes
+}
+
+// queryParam documents a query parameter.
+type queryParam struct {
+	name, doc, format string
+	enum              []string
+}
+
+// middleware returns r's middleware, outermost first: the body limit, the
+// API key and its scope, the query parameters, the Idempotency-Key.
+func (m *merchant) middleware(r route) []echo.MiddlewareFunc {
+	mw := []echo.MiddlewareFunc{BodyLimit(m.bodyLimit(r.body))}
+	if !r.public {
+		mw = append(mw, m.authenticate(r))
+	}
+	mw = append(mw, knownQuery(r))
+	if r.money {
+		mw = append(mw, m.idempotent(r.body, m.maxCSV))
+	}
+	return mw
+}
+
+// knownQuery refuses a query parameter r does not take, and a repeated one.
+func knownQuery(r route) echo.MiddlewareFunc {
+	names := make([]string, len(r.query))
+	for i, q := range r.query {
+		names[i] = q.name
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if _, err := readQuery(c.Request().URL.RawQuery, names...); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
+// routes lists the API.
+func (m *merchant) routes() []route {
+	pageQuery := []queryParam{
+		{name: "cursor", doc: "the previous page's next"},
+		{name: "limit", doc: fmt.Sprintf("the page size, 1 to %d (default %d)", pageLimitMax, pageLimitDefault), format: "integer"},
+	}
+	return []route{
+		{method: http.MethodGet, path: "/openapi.json", public: true, status: http.StatusOK, response: map[string]any{},
+			summary: "This document", handle: m.openAPI},
+
+		{method: http.MethodPost, path: "/payment-requests", scope: commerce.ScopePayments, money: true, body: bodyJSON,
+			status: http.StatusCreated, request: paymentRequestBody{}, response: paymentRequestView{},
+			summary: "Ask a customer to pay",
+			doc: "Creates a pending payment request: the customer is prompted by SMS and under USSD 6 Approvals, and " +
+				"approves with the PIN or declines; it expires if nobody answers. No money is held while it is pending.",
+			handle: m.createPaymentRequest},
+		{method: http.MethodGet, path: "/payment-requests/:id", scope: commerce.ScopePayments,
+			status: http.StatusOK, response: paymentRequestView{}, summary: "A payment request and its status", handle: m.getPaymentRequest},
+
+		{method: http.MethodGet, path: "/transactions", scope: commerce.ScopeTransactions,
+			status: http.StatusOK, response: transactionsPage{}, summary: "The merchant's transactions, newest first",
+			doc: "A page at a time: pass next back as cursor (the Link header holds the next page's URL) until next is absent.",
+			query: append([]queryParam{
+				{name: "from", doc: "created at or after: RFC 3339, or a date (its first instant)", format: "date-time"},
+				{name: "to", doc: "created before: RFC 3339, or a date (the day is included)", format: "date-time"},
+			}, pageQuery...),
+			handle: m.listTransactions},
+		{method: http.MethodGet, path: "/transactions/:id", scope: commerce.ScopeTransactions,
+			status: http.StatusOK, response: transactionView{}, summary: "A transaction", handle: m.getTransaction},
+		{method: http.MethodPost, path: "/transactions/:id/refund", scope: commerce.ScopeRefunds, money: true, body: bodyOptionalJSON,
+			status: http.StatusCreated, request: refundBody{}, response: transactionView{},
+			summary: "Refund a payment, in full or in part",
+			doc:     "Without an amount, refunds what is left of the payment. Refunds never add up to more than was paid.",
+			handle:  m.refund},
+
+		{method: http.MethodPost, path: "/payouts", scope: commerce.ScopePayouts, money: true, body: bodyJSON,
+			status: http.StatusCreated, request: payoutBody{}, response: payoutView{},
+			summary: "Pay a customer from the merchant's balance", handle: m.createPayout},
+		{method: http.MethodGet, path: "/payouts/:id", scope: commerce.ScopePayouts,
+			status: http.StatusOK, response: payoutView{}, summary: "A payout", handle: m.getPayout},
+		{method: http.MethodPost, path: "/payouts/bulk", scope: commerce.ScopePayouts, money: true, body: bodyCSV,
+			status: http.StatusAccepted, request: csvUpload{}, response: bulkPayoutView{},
+			summary: "Pay every row of a CSV file, in the background",
+			doc: fmt.Sprintf("The body is the file (Content-Type text/csv) or a multipart/form-data upload with the file "+
+				"in the field \"file\", at most %d bytes (less where NATS's max_payload is smaller) and %d rows: "+
+				"a header row naming the columns phone, amount and optionally reference (any order, any case; other "+
+				"columns are ignored), then one row per payout, the amount in major units (\"150.00\"). A malformed "+
+				"file is refused whole (400); a row with a bad phone or amount, or that the wallet refuses, fails "+
+				"alone. Progress and per-row results: GET /v1/payouts/bulk/{id}. Re-uploading the file with the "+
+				"same Idempotency-Key pays nothing twice.", maxCSVBytes, commerce.MaxBulkRows),
+			handle: m.createBulk},
+		{method: http.MethodGet, path: "/payouts/bulk/:id", scope: commerce.ScopePayouts,
+			status: http.StatusOK, response: bulkPayoutView{}, summary: "A bulk payout's progress and per-row results", handle: m.getBulk},
+
+		{method: http.MethodPost, path: "/tabs", scope: commerce.ScopeTabs, money: true, body: bodyJSON,
+			status: http.StatusCreated, request: tabOpenBody{}, response: tabView{},
+			summary: "Open a tab for a customer, pending the customer's approval",
+			doc: "Charges as small as a millionth of the major unit accrue on an active tab without touching the ledger, " +
+				"up to the cap, and settle as whole minor units (the remainder carried) when enough has accrued, at close, " +
+				"at expiry or daily. A prepaid tab is loaded with the cap when approved.",
+			handle: m.openTab},
+		{method: http.MethodGet, path: "/tabs/:id", scope: commerce.ScopeTabs,
+			status: http.StatusOK, response: tabView{}, summary: "A tab", handle: m.getTab},
+		{method: http.MethodPost, path: "/tabs/:id/charges", scope: commerce.ScopeTabs, money: true, body: bodyJSON,
+			status: http.StatusCreated, request: chargeBody{}, response: chargeView{},
+			summary: "Charge a tab",
+			doc: "The amount has up to 6 decimals (\"0.0025\"). Splits divide the charge among merchants by weight, " +
+				"applied at settlement by the largest remainder method, so the parts always sum to the whole.",
+			handle: m.charge},
+		{method: http.MethodPost, path: "/tabs/:id/close", scope: commerce.ScopeTabs, money: true, body: bodyOptionalJSON,
+			status: http.StatusOK, request: emptyBody{}, response: tabView{}, summary: "Settle and close a tab", handle: m.closeTab},
+
+		{method: http.MethodPut, path: "/webhooks", scope: commerce.ScopeWebhooks, body: bodyJSON,
+			status: http.StatusOK, request: webhookBody{}, response: webhookView{},
+			summary: "Register the webhook URL",
+			doc:     "The answer holds the signing secret when one is made: at the first registration, and with rotate.",
+			handle:  m.setWebhook},
+		{method: http.MethodGet, path: "/webhooks", scope: commerce.ScopeWebhooks,
+			status: http.StatusOK, response: webhookView{}, summary: "The webhook URL (without its secret)", handle: m.getWebhook},
+		{method: http.MethodGet, path: "/webhooks/deliveries", scope: commerce.ScopeWebhooks,
+			status: http.StatusOK, response: deliveriesPage{}, summary: "Webhook deliveries with their attempts, newest first",
+			query: append([]queryParam{{name: "status", doc: "only deliveries in this state",
+				enum: []string{string(notify.DeliveryPending), string(notify.DeliveryDelivered), string(notify.DeliveryFailed)}}}, pageQuery...),
+			handle: m.listDeliveries},
+		{method: http.MethodPost, path: "/webhooks/deliveries/:id/resend", scope: commerce.ScopeWebhooks,
+			status: http.StatusAccepted, response: deliveryView{}, summary: "Send a delivery again now", handle: m.resend},
+
+		{method: http.MethodPost, path: "/operator/apikeys", operator: true, body: bodyJSON,
+			status: http.StatusCreated, request: apiKeyBody{}, response: apiKeyView{},
+			summary: "Create a merchant API key (operator)", doc: "The answer holds the key's secret, shown once.",
+			handle: m.createAPIKey},
+		{method: http.MethodGet, path: "/operator/apikeys", operator: true,
+			status: http.StatusOK, response: apiKeysView{}, summary: "List API keys (operator)",
+			query:  []queryParam{{name: "merchant", doc: "only this merchant's keys"}},
+			handle: m.listAPIKeys},
+		{method: http.MethodDelete, path: "/operator/apikeys/:id", operator: true,
+			status: http.StatusOK, response: apiKeyView{}, summary: "Revoke an API key (operator)", handle: m.revokeAPIKey},
+	}
+}
+
+// call returns the context for a request's calls to the wallet and the
+// notifier.
+func call(c echo.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request().Context(), merchantCallTimeout)
+}
+
+func (m *merchant) openAPI(c echo.Context) error {
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, m.doc)
+}
+
+func (m *merchant) createPaymentRequest(c echo.Context) error {
+	var in paymentRequestBody
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	amount, err := in.validate(m.cur)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	pr, err := m.api.CreatePaymentRequest(ctx, natsapi.PaymentRequestCreate{
+		Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), Phone: in.Phone, Amount: amount,
+		Reference: in.Reference, Description: in.Description,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, m.paymentRequestView(pr))
+}
+
+func (m *merchant) getPaymentRequest(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	pr, err := m.api.PaymentRequest(ctx, apiKeyOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m.paymentRequestView(pr))
+}
+
+func (m *merchant) getTransaction(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	tx, err := m.api.Transaction(ctx, apiKeyOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m.transactionView(tx))
+}
+
+func (m *merchant) listTransactions(c echo.Context) error {
+	q, err := readQuery(c.Request().URL.RawQuery, "from", "to", "cursor", "limit")
+	if err != nil {
+		return err
+	}
+	from, err := parseQueryTime("from", q.Get("from"), false, m.loc)
+	if err != nil {
+		return err
+	}
+	to, err := parseQueryTime("to", q.Get("to"), true, m.loc)
+	if err != nil {
+		return err
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return wallet.Errorf(wallet.CodeInvalid, "from must be before to")
+	}
+	cursor, limit, err := pageQuery(q)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	page, err := m.api.Transactions(ctx, natsapi.TransactionsRequest{Auth: apiKeyOf(c), From: from, To: to, Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := transactionsPage{Transactions: make([]transactionView, 0, len(page.Transactions)), Next: page.Next}
+	for i := range page.Transactions {
+		out.Transactions = append(out.Transactions, m.transactionView(&page.Transactions[i]))
+	}
+	setNextLink(c, q, page.Next)
+	return c.JSON(http.StatusOK, out)
+}
+
+func (m *merchant) refund(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var in refundBody
+	if err := decodeOptionalBody(c, &in); err != nil {
+		return err
+	}
+	var amount int64
+	if in.Amount != "" {
+		if amount, err = parseAmount(m.cur, "amount", in.Amount); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	tx, err := m.api.Refund(ctx, natsapi.RefundRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), ID: id, Amount: amount})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, m.transactionView(tx))
+}
+
+func (m *merchant) createPayout(c echo.Context) error {
+	var in payoutBody
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	amount, err := in.validate(m.cur)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	po, err := m.api.Payout(ctx, natsapi.PayoutRequest{
+		Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), Phone: in.Phone, Amount: amount, Reference: in.Reference,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, m.payoutView(po))
+}
+
+func (m *merchant) getPayout(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	po, err := m.api.PayoutStatus(ctx, apiKeyOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m.payoutView(po))
+}
+
+func (m *merchant) createBulk(c echo.Context) error {
+	file, err := readBody(c, bodyCSV, m.maxCSV)
+	if err != nil {
+		return err
+	}
+	if err := checkBulkCSV(file); err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	b, err := m.api.BulkPayout(ctx, natsapi.BulkPayoutRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), CSV: file})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, m.bulkPayoutView(b))
+}
+
+func (m *merchant) getBulk(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	b, err := m.api.Bulk(ctx, apiKeyOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m.bulkPayoutView(b))
+}
+
+func (m *merchant) openTab(c echo.Context) error {
+	var in tabOpenBody
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	req, err := in.request(m.cur)
+	if err != nil {
+		return err
+	}
+	req.Auth, req.Idempotency = apiKeyOf(c), idempotencyKeyOf(c)
+	ctx, cancel := call(c)
+	defer cancel()
+	t, err := m.api.OpenTab(ctx, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, m.tabView(t))
+}
+
+func (m *merchant) getTab(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	t, err := m.api.Tab(ctx, apiKeyOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m.tabView(t))
+}
+
+func (m *merchant) charge(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var in chargeBody
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	req, err := in.request(m.cur)
+	if err != nil {
+		return err
+	}
+	req.Tab, req.Key = id, idempotencyKeyOf(c)
+	ctx, cancel := call(c)
+	defer cancel()
+	ch, err := m.api.Charge(ctx, apiKeyOf(c), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, m.chargeView(ch))
+}
+
+func (m *merchant) closeTab(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := decodeOptionalBody(c, &emptyBody{}); err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	t, err := m.api.CloseTab(ctx, apiKeyOf(c), id, idempotencyKeyOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m.tabView(t))
+}
+
+func (m *merchant) setWebhook(c echo.Context) error {
+	var in webhookBody
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	if err := in.validate(); err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	ep, err := m.hooks.SetWebhook(ctx, notify.WebhookSetRequest{Auth: apiKeyOf(c), URL: in.URL, Rotate: in.Rotate})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, webhookViewOf(ep))
+}
+
+func (m *merchant) getWebhook(c echo.Context) error {
+	ctx, cancel := call(c)
+	defer cancel()
+	ep, err := m.hooks.Webhook(ctx, apiKeyOf(c))
+	if err != nil {
+		return err
+	}
+	ep.Secret = "" // never shown again, whatever the notifier says
+	return c.JSON(http.StatusOK, webhookViewOf(ep))
+}
+
+func (m *merchant) listDeliveries(c echo.Context) error {
+	q, err := readQuery(c.Request().URL.RawQuery, "status", "cursor", "limit")
+	if err != nil {
+		return err
+	}
+	status := notify.DeliveryStatus(q.Get("status"))
+	switch status {
+	case "", notify.DeliveryPending, notify.DeliveryDelivered, notify.DeliveryFailed:
+	default:
+		return wallet.Errorf(wallet.CodeInvalid, "status must be %s, %s or %s", notify.DeliveryPending, notify.DeliveryDelivered, notify.DeliveryFailed)
+	}
+	cursor, limit, err := pageQuery(q)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	page, err := m.hooks.Deliveries(ctx, notify.DeliveriesRequest{Auth: apiKeyOf(c), Status: status, Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := deliveriesPage{Deliveries: make([]deliveryView, 0, len(page.Deliveries)), Next: page.Next}
+	for i := range page.Deliveries {
+		out.Deliveries = append(out.Deliveries, deliveryViewOf(&page.Deliveries[i]))
+	}
+	setNextLink(c, q, page.Next)
+	return c.JSON(http.StatusOK, out)
+}
+
+func (m *merchant) resend(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	d, err := m.hooks.Resend(ctx, apiKeyOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, deliveryViewOf(d))
+}
+
+func (m *merchant) createAPIKey(c echo.Context) error {
+	var in apiKeyBody
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	if err := in.validate(); err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	k, err := m.api.OperatorCreateAPIKey(ctx, apiKeyOf(c), natsapi.APIKeyRequest{Merchant: in.Merchant, Scopes: in.Scopes})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, apiKeyViewOf(k))
+}
+
+func (m *merchant) listAPIKeys(c echo.Context) error {
+	q, err := readQuery(c.Request().URL.RawQuery, "merchant")
+	if err != nil {
+		return err
+	}
+	merchant := q.Get("merchant")
+	if err := checkToken("merchant", merchant, maxMerchantBytes, false); err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	keys, err := m.api.OperatorAPIKeys(ctx, apiKeyOf(c), merchant)
+	if err != nil {
+		return err
+	}
+	out := apiKeysView{Keys: make([]apiKeyView, 0, len(keys))}
+	for i := range keys {
+		out.Keys = append(out.Keys, apiKeyViewOf(&keys[i]))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (m *merchant) revokeAPIKey(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	k, err := m.api.OperatorRevokeAPIKey(ctx, apiKeyOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, apiKeyViewOf(k))
+}
+
+// setNextLink sets the Link header to the next page's URL: the request's
+// path with its query, the cursor replaced by next. No header on the last
+// page.
+func setNextLink(c echo.Context, q url.Values, next string) {
+	if next == "" {
+		return
+	}
+	nq := url.Values{}
+	for k, v := range q {
+		nq[k] = v
+	}
+	nq.Set("cursor", next)
+	if nq.Get("limit") == "" {
+		nq.Set("limit", strconv.Itoa(pageLimitDefault))
+	}
+	c.Response().Header().Set("Link", "<"+c.Request().URL.Path+"?"+nq.Encode()+`>; rel="next"`)
+}

@@ -1,0 +1,310 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
+	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/store/storetest"
+	"github.com/kibubu/kibubu/wallet/wallettest"
+)
+
+// The merchant API's full stack for tests, as kibubu serve runs it: an
+// embedded NATS (natstest), the wallet on SQLite (PostgreSQL when
+// KIBUBU_TEST_POSTGRES is set) with its event relay, its merchant services
+// (commerce) served over NATS, the notifier's consumer, webhook service and
+// webhook sender, and the gateway's echo with the API mounted, called
+// through the real natsapi and notify clients. Every answer a test gets
+// through do is checked against the OpenAPI document's schemas.
+
+// customerPIN is every test customer's PIN.
+const customerPIN = "2468"
+
+// stack is a running merchant API.
+type stack struct {
+	t      testing.TB
+	e      *echo.Echo
+	client *natsapi.Client
+	js     jetstream.JetStream
+	prefix string
+	cur    wallet.Currency
+	logged *syncBuffer // the gateway's log
+	doc    *openAPIDoc
+	// agent deposits the customers' balances.
+	agentPhone string
+}
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startStack runs the stack until the test ends.
+func startStack(t testing.TB) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ns := natstest.Start(t)
+	nc := ns.Connect()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, storetest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := natsapi.WithPrefix(ns.Prefix)
+	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	cur, _ := wallet.LookupCurrency("KES")
+	relay := natsapi.NewRelay(st, js, quiet, opt)
+	w, err := wallet.New(ctx, st, wallet.Config{Currency: cur, Region: "KE", Pepper: wallettest.Pepper, Logger: quiet, Committed: relay.Wake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	com, err := commerce.New(ctx, w, st, commerce.Config{Logger: quiet, Sweep: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nst, err := notify.OpenStore(ctx, st.Gorm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	consents, err := notify.OpenConsents(ctx, st.Gorm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := notify.EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := locales.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := notify.NewConsumer(notify.ConsumerConfig{JS: js, Prefix: ns.Prefix, Store: nst, Consents: consents,
+		Locales: cat, Currency: cur, Location: time.UTC, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooksOut, err := notify.NewWebhookSender(notify.WebhookSenderConfig{Store: nst, Logger: quiet, Timeout: 2 * time.Second,
+		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{w.Run, relay.Run, com.Run, consumer.Run, hooksOut.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(ctx) }()
+	}
+	svc, err := natsapi.Serve(nc, w, quiet, opt, natsapi.WithCommerce(com))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := natsapi.NewClient(nc, 0, opt)
+	hsvc, err := notify.ServeWebhooks(nc, nst, client, ns.Prefix, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{t: t, client: client, js: js, prefix: ns.Prefix, cur: cur, logged: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(s.logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s.e = New(log)
+	err = MountMerchantAPI(s.e, client, notify.NewWebhookClient(nc, 0, ns.Prefix),
+		MerchantConfig{Currency: cur, JS: js, Prefix: ns.Prefix}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		hsvc.Stop()
+		svc.Stop()
+		cancel()
+		wg.Wait()
+		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
+		js.DeleteKeyValue(context.Background(), IdempotencyBucket+"_"+ns.Prefix)
+		st.Close()
+	})
+	rec := httptest.NewRecorder()
+	s.e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/openapi.json", nil))
+	if s.doc, err = parseOpenAPIDoc(rec.Body.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	s.agentPhone = wallettest.NewPhone()
+	a, err := client.AddAgent(ctx, s.agentPhone, "Float Agent")
+	s.must(err)
+	_, err = client.SetPIN(ctx, s.agentPhone, "1357")
+	s.must(err)
+	_, err = client.IssueFloat(ctx, a.Number, 100_000_000, "BANK-"+a.Number)
+	s.must(err)
+	return s
+}
+
+func (s *stack) must(err error) {
+	s.t.Helper()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// merchant opens a till and returns its number and an API key with scopes
+// (every merchant scope when none is given).
+func (s *stack) merchant(name string, scopes ...commerce.Scope) (till, key string) {
+	s.t.Helper()
+	a, err := s.client.AddMerchant(context.Background(), wallettest.NewPhone(), name, false)
+	s.must(err)
+	return a.Number, s.key(a.Number, scopes...)
+}
+
+// key makes another API key for till.
+func (s *stack) key(till string, scopes ...commerce.Scope) string {
+	s.t.Helper()
+	if len(scopes) == 0 {
+		scopes = commerce.MerchantScopes
+	}
+	k, err := s.client.CreateAPIKey(context.Background(), natsapi.APIKeyRequest{Merchant: till, Scopes: scopes})
+	s.must(err)
+	return k.Secret
+}
+
+// operator makes an operator API key.
+func (s *stack) operator() string {
+	s.t.Helper()
+	k, err := s.client.CreateAPIKey(context.Background(), natsapi.APIKeyRequest{Operator: true, Scopes: []commerce.Scope{commerce.ScopeOperator}})
+	s.must(err)
+	return k.Secret
+}
+
+// customer registers a customer with customerPIN and balance (minor
+// units), and returns the phone.
+func (s *stack) customer(balance int64) string {
+	s.t.Helper()
+	ctx := context.Background()
+	p := wallettest.NewPhone()
+	_, err := s.client.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: "Customer " + p[len(p)-4:], Tier: wallet.TierFull})
+	s.must(err)
+	_, err = s.client.SetPIN(ctx, p, customerPIN)
+	s.must(err)
+	if balance > 0 {
+		_, err = s.client.Transfer(ctx, wallet.TransferRequest{Key: "seed:" + p, Kind: wallet.TransferDeposit,
+			From: s.agentPhone, To: p, Amount: balance, PIN: "1357"})
+		s.must(err)
+	}
+	return p
+}
+
+// pay makes phone pay till amount, and returns the transaction's id.
+func (s *stack) pay(phone, till string, amount int64) string {
+	s.t.Helper()
+	r, err := s.client.Transfer(context.Background(), wallet.TransferRequest{Key: "pay:" + phone + ":" + s.cur.FormatAmount(amount) + ":" + till,
+		Kind: wallet.TransferTill, From: phone, To: till, Amount: amount, PIN: customerPIN})
+	s.must(err)
+	return r.Transfer.Ref
+}
+
+// apiCall is one request to the API.
+type apiCall struct {
+	method, target string
+	key            string            // the API key; none when empty
+	idem           string            // the Idempotency-Key; none when empty
+	body           string            // JSON unless contentType says otherwise
+	contentType    string            // application/json when empty and there is a body
+	header         map[string]string // more headers
+}
+
+// reply is an answer.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// errorCode returns the code of an error answer.
+func (r reply) code() wallet.Code { return errorCode(r.body) }
+
+// decode decodes the body into v.
+func (r reply) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("answer %d %s: %v", r.status, r.body, err)
+	}
+}
+
+func (r reply) String() string {
+	return http.StatusText(r.status) + " " + strings.TrimSpace(string(r.body))
+}
+
+// do sends c and checks the answer against the OpenAPI document.
+func (s *stack) do(c apiCall) reply {
+	s.t.Helper()
+	var body io.Reader
+	if c.body != "" {
+		body = strings.NewReader(c.body)
+	}
+	req := httptest.NewRequest(c.method, c.target, body)
+	if c.body != "" {
+		ct := c.contentType
+		if ct == "" {
+			ct = echo.MIMEApplicationJSON
+		}
+		req.Header.Set(echo.HeaderContentType, ct)
+	}
+	if c.key != "" {
+		req.Header.Set(echo.HeaderAuthorization, "Bearer "+c.key)
+	}
+	if c.idem != "" {
+		req.Header.Set(HeaderIdempotencyKey, c.idem)
+	}
+	for k, v := range c.header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	s.e.ServeHTTP(rec, req)
+	r := reply{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	if err := s.doc.check(c.method, req.URL.Path, r.status, r.header.Get(echo.HeaderContentType), r.body); err != nil {
+		s.t.Errorf("%s %s = %d %s: not as documented: %v", c.method, c.target, r.status, r.body, err)
+	}
+	return r
+}
+
+// eventually retries f until it returns true, for at most 10 s.
+func eventually(t testing.TB, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 10 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
