@@ -105,6 +105,7 @@ type Main struct {
 	stopRelay    context.CancelFunc
 	relayDone    chan struct{}
 	stopNotify   context.CancelFunc
+	webhookSvc   micro.Service // the notifier's webhook service
 	notifyDone   chan struct{}
 	notifyDB     *gorm.DB // the notifier's own pool, when no wallet runs here
 	httpStopped  chan struct{}

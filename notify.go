@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,10 +75,26 @@ func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas
 	if err != nil {
 		return err
 	}
+	hooks, err := notify.NewWebhookSender(notify.WebhookSenderConfig{
+		Store: st, Logger: m.Log.With("component", "webhooks"), Timeout: c.WebhookTimeout,
+		RetryFor: c.WebhookRetryFor, Observe: metrics.ObserveWebhook,
+	})
+	if err != nil {
+		return err
+	}
+	// The merchant API's webhook requests; the wallet checks each key.
+	var opts []notify.WebhookOption
+	if !loopbackURL(c.PublicURL) {
+		opts = append(opts, notify.RequireHTTPS())
+	}
+	if m.webhookSvc, err = notify.ServeWebhooks(m.nc, st, natsapi.NewClient(m.nc, 0, natsapi.WithPrefix(c.NATSPrefix)),
+		c.NATSPrefix, m.Log.With("component", "webhooks"), opts...); err != nil {
+		return err
+	}
 	var nctx context.Context
 	nctx, m.stopNotify = context.WithCancel(context.Background())
 	m.notifyDone = make(chan struct{})
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() {
 		defer func() { done <- struct{}{} }()
 		if err := consumer.Run(nctx); err != nil {
@@ -89,7 +107,13 @@ func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas
 			m.fail(fmt.Errorf("sms sender: %w", err))
 		}
 	}()
-	go func() { <-done; <-done; close(m.notifyDone) }()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := hooks.Run(nctx); err != nil {
+			m.fail(fmt.Errorf("webhook sender: %w", err))
+		}
+	}()
+	go func() { <-done; <-done; <-done; close(m.notifyDone) }()
 	log.Info("notifier sending", "provider", provider.Name())
 	return nil
 }
@@ -120,6 +144,11 @@ func (c *Config) smsProvider() (notify.Provider, error) {
 // stopNotifier stops the consumers and the sender, waiting for the
 // sender's calls in flight at most notifyCloseTimeout.
 func (m *Main) stopNotifier() {
+	if m.webhookSvc != nil {
+		if err := m.webhookSvc.Stop(); err != nil {
+			m.Log.Warn("stop the webhook service", "err", err)
+		}
+	}
 	if m.stopNotify == nil {
 		return
 	}
@@ -129,4 +158,23 @@ func (m *Main) stopNotifier() {
 	case <-time.After(notifyCloseTimeout):
 		m.Log.Warn("the notifier did not stop in time; SMS in flight are checked with the provider at the next start")
 	}
+}
+
+// loopbackURL reports whether the public URL is unset or on this machine:
+// then merchants' webhook URLs may be plain http (a developer's receiver);
+// a server with a public URL requires https.
+func loopbackURL(raw string) bool {
+	if raw == "" {
+		return true
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

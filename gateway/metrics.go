@@ -32,6 +32,8 @@ type Metrics struct {
 	smsTime    *prometheus.HistogramVec
 	smsSent    *prometheus.CounterVec
 	smsCall    *prometheus.HistogramVec
+	hooksSent  *prometheus.CounterVec
+	hookCall   prometheus.Histogram
 }
 
 // NewMetrics returns a registry with the standard collectors.
@@ -82,7 +84,25 @@ func NewMetrics() *Metrics {
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15), // 1 ms … 16 s
 	}, []string{"provider"})
 	m.reg.MustRegister(m.smsHooks, m.smsTime, m.smsSent, m.smsCall)
+	m.hooksSent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kibubu_webhook_deliveries_total",
+		Help: "Outcomes of the notifier's webhook POSTs to merchants, by result (delivered, retry, failed, lost)."},
+		[]string{"result"})
+	m.hookCall = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kibubu_webhook_seconds",
+		Help:    "Time one webhook POST took, to the last byte of the merchant's answer.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15), // 1 ms … 16 s
+	})
+	m.reg.MustRegister(m.hooksSent, m.hookCall)
 	return m
+}
+
+// ObserveWebhook records one outcome of the notifier's webhook sender; wire
+// it to notify.WebhookSenderConfig.Observe.
+func (m *Metrics) ObserveWebhook(result string, took time.Duration) {
+	m.hooksSent.WithLabelValues(result).Inc()
+	if took > 0 {
+		m.hookCall.Observe(took.Seconds())
+	}
 }
 
 // ObserveSMSSend records one outcome of the notifier's sender; wire it to

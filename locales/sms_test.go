@@ -26,6 +26,11 @@ var receiptRoles = map[wallet.TransferKind][]string{
 	wallet.TransferAirtime:  {"buyer"},
 	wallet.TransferFloat:    {"agent"},
 	wallet.TransferReversal: {"sender", "recipient"},
+	wallet.TransferPayout:   {"customer"},
+	wallet.TransferRefund:   {"customer"},
+	wallet.TransferSettle:   {"payer"},
+	wallet.TransferHold:     {"customer"},
+	wallet.TransferRelease:  {"customer"},
 }
 
 // smsMessage is the contract of one sms.* message with the code that renders
@@ -36,8 +41,10 @@ type smsMessage struct {
 	// parts is the most SMS parts it may take with the longest data
 	// (smsWorstData). The customer's receipts for a send, deposit,
 	// withdrawal, till payment and airtime fit one, as does every reply but
-	// the mini statement; pay-bill payers, reversals and the receipts of
-	// agents, merchants and businesses take two.
+	// the mini statement, and so do the customer's receipts of the merchant
+	// kinds (payout, refund, settle, hold, release); pay-bill payers,
+	// reversals and the receipts of agents, merchants and businesses take
+	// two, and so do the merchant prompts.
 	parts int
 }
 
@@ -57,6 +64,21 @@ var smsMessages = map[string]smsMessage{
 	"sms.receipt.float.agent":        {"RCPT", []string{"Account", "Amount", "Balance", "Date", "Ref", "Time"}, 2},
 	"sms.receipt.reversal.sender":    {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Original", "Phone", "Ref", "Time"}, 2},
 	"sms.receipt.reversal.recipient": {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Original", "Phone", "Ref", "Time"}, 2},
+	"sms.receipt.payout.customer":    {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Ref", "Time"}, 1},
+	"sms.receipt.refund.customer":    {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Original", "Ref", "Time"}, 1},
+	"sms.receipt.settle.payer":       {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Ref", "Time"}, 1},
+	"sms.receipt.hold.customer":      {"RCPT", []string{"Amount", "Balance", "Date", "Ref", "Time"}, 1},
+	"sms.receipt.release.customer":   {"RCPT", []string{"Amount", "Balance", "Date", "Ref", "Time"}, 1},
+
+	// The replies about approvals of the SMS keywords (approvals.*.toml,
+	// package sessions).
+	"sms.approvals.hint":     {"SMS", nil, 1},
+	"sms.approvals.answered": {"SMS", []string{"Code"}, 1},
+
+	// The notifier's prompts of the merchant features (merchant.*.toml).
+	"sms.prompt.payment_request": {"SMS", []string{"Amount", "Code", "Expires", "Name", "Reference"}, 2},
+	"sms.prompt.tab.postpaid":    {"SMS", []string{"Amount", "Code", "Expires", "Name"}, 2},
+	"sms.prompt.tab.prepaid":     {"SMS", []string{"Amount", "Code", "Expires", "Name"}, 2},
 
 	"sms.help":            {"SMS", nil, 1},
 	"sms.usage.send":      {"PART", nil, 1},
@@ -98,6 +120,9 @@ var unboundedBalance = map[string]bool{
 const (
 	maxMinutesDigits = 2  // the PIN reply window, in minutes
 	maxCodeChars     = 12 // a USSD code such as *384*123456#
+	// maxExpiresChars is the longest Expires of a prompt: dd/mm/yy HH:MM,
+	// for a request or tab that ends on another day than it was made.
+	maxExpiresChars = 14
 
 	// payerAccountOnePart is the longest account reference with which
 	// sms.receipt.paybill.payer still fits one part in every language.
@@ -114,6 +139,8 @@ func smsWorstData(c *Catalog, lang, id string) map[string]any {
 	data["Number"] = "123456"
 	data["Minutes"] = strings.Repeat("9", maxMinutesDigits)
 	data["Code"] = "*384*123456#"[:maxCodeChars]
+	data["Expires"] = "31/12/26 23:59"[:maxExpiresChars]
+	data["Reference"] = data["Account"] // a request's reference, clipped to MaxAccountChars
 	usage := ""
 	for _, kw := range []string{"send", "pay", "bill", "airtime", "lang"} {
 		if u := c.Render(lang, "sms.usage."+kw, nil); len(u) > len(usage) {
@@ -377,6 +404,103 @@ func TestSMSRender(t *testing.T) {
 		got, err := c.Text(tt.lang, tt.id, tt.data)
 		if err != nil || got != tt.want {
 			t.Errorf("%s %s:\ngot  %q, %v\nwant %q", tt.lang, tt.id, got, err, tt.want)
+		}
+	}
+}
+
+// TestMerchantSMS pins the texts of the merchant kinds' receipts and of the
+// merchant prompts (merchant.*.toml) in every language, and checks that each
+// prompt names the language's cancel word (sms.help's description) and the
+// USSD code.
+func TestMerchantSMS(t *testing.T) {
+	c := newCatalog(t)
+	base := func(lang string) map[string]any {
+		return map[string]any{
+			"Ref": "QM1A2B3D1K", "Amount": FormatMoney(lang, kes, 1_500_00), "Name": "DUKA LA AWA",
+			"Date": "21/11/26", "Time": "15:20", "Balance": FormatMoney(lang, kes, 2_707_00), "Original": "QM1A2B3C6F",
+		}
+	}
+	prompt := func(lang string) map[string]any {
+		return map[string]any{"Name": "DUKA LA AWA", "Amount": FormatMoney(lang, kes, 150_00), "Reference": "INV-1",
+			"Code": "*384#", "Expires": "14:05"}
+	}
+	tab := func(lang string) map[string]any {
+		return map[string]any{"Name": "NEWS DAILY", "Amount": FormatMoney(lang, kes, 50_00), "Code": "*384#",
+			"Expires": "21/12/26 23:59"}
+	}
+	tests := []struct {
+		lang, id string
+		data     map[string]any
+		want     string
+	}{
+		{"en", "sms.receipt.payout.customer", base("en"),
+			"QM1A2B3D1K Confirmed. You have received KES 1,500.00 from DUKA LA AWA on 21/11/26 at 15:20. New balance KES 2,707.00."},
+		{"sw", "sms.receipt.payout.customer", base("sw"),
+			"QM1A2B3D1K Imethibitishwa. Umepokea KES 1,500.00 kutoka kwa DUKA LA AWA 21/11/26 saa 15:20. Salio KES 2,707.00."},
+		{"fr", "sms.receipt.payout.customer", base("fr"),
+			"QM1A2B3D1K confirmé. DUKA LA AWA vous a versé 1 500,00 KES le 21/11/26 à 15:20. Nouveau solde 2 707,00 KES."},
+		{"en", "sms.receipt.refund.customer", base("en"),
+			"QM1A2B3D1K Confirmed. DUKA LA AWA refunded KES 1,500.00 of QM1A2B3C6F on 21/11/26 at 15:20. New balance KES 2,707.00."},
+		{"sw", "sms.receipt.refund.customer", base("sw"),
+			"QM1A2B3D1K Imethibitishwa. DUKA LA AWA amekurudishia KES 1,500.00 ya muamala QM1A2B3C6F 21/11/26 saa 15:20. Salio KES 2,707.00."},
+		{"fr", "sms.receipt.refund.customer", base("fr"),
+			"QM1A2B3D1K confirmé. DUKA LA AWA vous a remboursé 1 500,00 KES sur QM1A2B3C6F le 21/11/26 à 15:20. Nouveau solde 2 707,00 KES."},
+		{"en", "sms.receipt.settle.payer", base("en"),
+			"QM1A2B3D1K Confirmed. KES 1,500.00 paid to DUKA LA AWA for your tab on 21/11/26 at 15:20. New balance KES 2,707.00."},
+		{"sw", "sms.receipt.settle.payer", base("sw"),
+			"QM1A2B3D1K Imethibitishwa. KES 1,500.00 imelipwa kwa DUKA LA AWA kwa tab yako 21/11/26 saa 15:20. Salio KES 2,707.00."},
+		{"fr", "sms.receipt.settle.payer", base("fr"),
+			"QM1A2B3D1K confirmé. 1 500,00 KES payé à DUKA LA AWA pour votre ardoise le 21/11/26 à 15:20. Nouveau solde 2 707,00 KES."},
+		{"en", "sms.receipt.hold.customer", base("en"),
+			"QM1A2B3D1K Confirmed. KES 1,500.00 set aside for your prepaid tab on 21/11/26 at 15:20. New balance KES 2,707.00."},
+		{"sw", "sms.receipt.hold.customer", base("sw"),
+			"QM1A2B3D1K Imethibitishwa. KES 1,500.00 imewekwa kando kwa tab yako ya malipo ya awali 21/11/26 saa 15:20. Salio KES 2,707.00."},
+		{"fr", "sms.receipt.hold.customer", base("fr"),
+			"QM1A2B3D1K confirmé. 1 500,00 KES réservé pour votre ardoise prépayée le 21/11/26 à 15:20. Nouveau solde 2 707,00 KES."},
+		{"en", "sms.receipt.release.customer", base("en"),
+			"QM1A2B3D1K Confirmed. KES 1,500.00 not spent on your prepaid tab is back in your account on 21/11/26 at 15:20. New balance KES 2,707.00."},
+		{"sw", "sms.receipt.release.customer", base("sw"),
+			"QM1A2B3D1K Imethibitishwa. KES 1,500.00 isiyotumika ya tab yako ya malipo ya awali imerudishwa kwako 21/11/26 saa 15:20. Salio KES 2,707.00."},
+		{"fr", "sms.receipt.release.customer", base("fr"),
+			"QM1A2B3D1K confirmé. 1 500,00 KES non dépensé sur votre ardoise prépayée est revenu sur votre compte le 21/11/26 à 15:20. Nouveau solde 2 707,00 KES."},
+		{"en", "sms.prompt.payment_request", prompt("en"),
+			"DUKA LA AWA asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
+		{"sw", "sms.prompt.payment_request", prompt("sw"),
+			"DUKA LA AWA anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA kukataa, au piga *384# uchague 6 Idhini. Inaisha 14:05."},
+		{"fr", "sms.prompt.payment_request", prompt("fr"),
+			"DUKA LA AWA vous demande de payer 150,00 KES pour INV-1. Envoyez votre PIN pour payer ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations. Valable jusqu'à 14:05."},
+		{"en", "sms.prompt.tab.postpaid", tab("en"),
+			"NEWS DAILY asks to open a tab of up to KES 50.00 until 21/12/26 23:59, paid from your account as you use it. Reply with your PIN to approve or NO to decline, or dial *384# and choose 6 Approvals."},
+		{"sw", "sms.prompt.tab.postpaid", tab("sw"),
+			"NEWS DAILY anaomba kufungua tab ya hadi KES 50.00 mpaka 21/12/26 23:59, inayolipwa kutoka akaunti yako unapoitumia. Jibu kwa PIN kukubali au HAPANA kukataa, au piga *384# uchague 6 Idhini."},
+		{"fr", "sms.prompt.tab.postpaid", tab("fr"),
+			"NEWS DAILY demande à ouvrir une ardoise de 50,00 KES au plus jusqu'à 21/12/26 23:59, payée depuis votre compte au fil de l'usage. Envoyez votre PIN pour accepter ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations."},
+		{"en", "sms.prompt.tab.prepaid", tab("en"),
+			"NEWS DAILY asks to open a prepaid tab of KES 50.00 until 21/12/26 23:59: KES 50.00 is set aside now, the rest comes back. Reply with your PIN to approve or NO to decline, or dial *384# and choose 6 Approvals."},
+		{"sw", "sms.prompt.tab.prepaid", tab("sw"),
+			"NEWS DAILY anaomba kufungua tab ya malipo ya awali ya KES 50.00 mpaka 21/12/26 23:59: KES 50.00 itawekwa kando sasa, kitakachobaki kitarudi. Jibu kwa PIN kukubali au HAPANA kukataa, au piga *384# uchague 6 Idhini."},
+		{"fr", "sms.prompt.tab.prepaid", tab("fr"),
+			"NEWS DAILY demande à ouvrir une ardoise prépayée de 50,00 KES jusqu'à 21/12/26 23:59 : 50,00 KES est réservé maintenant, le reste vous revient. Envoyez votre PIN pour accepter ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations."},
+	}
+	for _, tt := range tests {
+		got, err := c.Text(tt.lang, tt.id, tt.data)
+		if err != nil || got != tt.want {
+			t.Errorf("%s %s:\ngot  %q, %v\nwant %q", tt.lang, tt.id, got, err, tt.want)
+		}
+	}
+
+	desc := parsed(t)[Default]["sms.help"].Description
+	cancels := regexp.MustCompile(`en (NO), sw (HAPANA), fr (NON)`).FindStringSubmatch(desc)
+	if cancels == nil {
+		t.Fatalf("sms.help description names no cancel words: %q", desc)
+	}
+	for i, lang := range codes {
+		for _, id := range []string{"sms.prompt.payment_request", "sms.prompt.tab.postpaid", "sms.prompt.tab.prepaid"} {
+			data := smsWorstData(c, lang, id)
+			s := c.Render(lang, id, data)
+			if !strings.Contains(s, " "+cancels[i+1]+" ") || !strings.Contains(s, " PIN ") || !strings.Contains(s, data["Code"].(string)) {
+				t.Errorf("%s %s does not name the PIN, the cancel word %s and the code: %q", lang, id, cancels[i+1], s)
+			}
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -44,13 +45,30 @@ const (
 type recorder interface {
 	Record(ctx context.Context, out []Outgoing) (int, error)
 	Report(ctx context.Context, r Report) error
+	// record inserts SMS and webhook deliveries in one transaction.
+	record(ctx context.Context, out []Outgoing, hooks []webhookOut) (sms, webhooks int, err error)
 }
 
-// Consumer turns the wallet's events into receipts and the notifier stream's
-// messages, reports and consents into rows, each in one database transaction
-// per fetched batch, acknowledged only after it commits. A crash anywhere
-// redelivers, and recording is idempotent by key, so nothing is lost or
-// recorded twice. It sends nothing itself: it wakes the Sender.
+// DefaultServiceCode is the USSD code a prompt names when
+// ConsumerConfig.ServiceCode is empty: the sessions' default
+// (sessions.DefaultServiceCode, which imports this package; a test keeps
+// them equal).
+const DefaultServiceCode = "*334#"
+
+// Consumer turns the wallet's events into receipts, prompts and webhook
+// deliveries, and the notifier stream's messages, reports and consents into
+// rows, each in one database transaction per fetched batch, acknowledged
+// only after it commits. A crash anywhere redelivers, and recording is
+// idempotent by key, so nothing is lost or recorded twice. It sends nothing
+// itself: it wakes the Sender and the WebhookSender.
+//
+// The wallet's event stream carries two kinds of message: a transfer's
+// wallet.Event (wallet.events.transfer.<kind>), which gives the parties'
+// receipts and the merchants' webhooks (TransferEvents); and a merchant
+// service's commerce.OutboxEvent (wallet.events.merchant.<type>), which
+// gives the merchant's webhook and, for payment_request.created and
+// tab.created, the customer's prompt (Prompt). A delivery is recorded only
+// for a merchant with a webhook endpoint at that time.
 type Consumer struct {
 	cfg ConsumerConfig
 	log *slog.Logger
@@ -66,7 +84,11 @@ type ConsumerConfig struct {
 	Locales  *locales.Catalog
 	Currency wallet.Currency
 	Location *time.Location // where receipts' dates are read; default UTC
-	// Wake is called after new rows are recorded (Sender.Wake).
+	// ServiceCode is the USSD code prompts tell customers to dial for the
+	// Approvals menu: the sessions' ServiceCode (default DefaultServiceCode).
+	ServiceCode string
+	// Wake is called after new rows are recorded (Sender.Wake); the Store
+	// also wakes the Senders and WebhookSenders running on it.
 	Wake func()
 	Log  *slog.Logger
 }
@@ -81,6 +103,12 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
+	}
+	if cfg.ServiceCode == "" {
+		cfg.ServiceCode = DefaultServiceCode
+	}
+	if len(cfg.ServiceCode) > maxCodeChars || !locales.IsGSM7(cfg.ServiceCode) {
+		return nil, fmt.Errorf("notify: the service code must be at most %d GSM-7 characters", maxCodeChars)
 	}
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
@@ -114,7 +142,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) consumer(ctx context.Context, stream string) (jetstream.Consumer, error) {
 	cons, err := c.cfg.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable:       Durable,
-		Description:   "SMS receipts, messages and delivery reports into the notifier's table",
+		Description:   "SMS receipts, prompts, messages, delivery reports and merchant webhooks into the notifier's tables",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
 		MaxAckPending: 4 * fetchBatchMax,
@@ -175,13 +203,42 @@ func (c *Consumer) loop(ctx context.Context, cons jetstream.Consumer, handle fun
 	}
 }
 
-// events records the receipts of a batch of wallet events and acknowledges
-// them. A malformed event is terminated (no notifier can read it); one of a
-// kind this notifier does not know is left for a newer one.
+// events records the receipts, prompts and webhook deliveries of a batch of
+// the wallet's event stream and acknowledges them. A malformed event is
+// terminated (no notifier can read it); a transfer of a kind this notifier
+// does not know is left for a newer one. Every merchant event is recorded
+// and acknowledged, whatever its type: its webhook is the merchant's.
 func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 	var out []Outgoing
+	var hooks []webhookOut
 	var ack []jetstream.Msg
 	for _, m := range msgs {
+		var seq uint64
+		if md, err := m.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		subj := strings.TrimPrefix(m.Subject(), c.cfg.Prefix+".")
+		if strings.HasPrefix(subj, wallet.MerchantEventSubjectPrefix) {
+			var ev commerce.OutboxEvent
+			err := json.Unmarshal(m.Data(), &ev)
+			var hook webhookOut
+			if err == nil {
+				hook, err = merchantWebhook(ev, seq)
+			}
+			if err != nil {
+				c.log.Error("notify: unreadable merchant event, dropped", "subject", m.Subject(), "err", err)
+				_ = m.Term()
+				continue
+			}
+			hooks = append(hooks, hook)
+			if p, err := Prompt(c.cfg.Locales, c.cfg.Currency, c.cfg.Location, c.cfg.ServiceCode, ev); err != nil {
+				c.log.Warn("notify: no prompt for a merchant event", "event", ev.ID, "type", ev.Type, "err", err)
+			} else if p != nil {
+				out = append(out, *p)
+			}
+			ack = append(ack, m)
+			continue
+		}
 		var ev wallet.Event
 		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.Transfer.ID == 0 {
 			c.log.Error("notify: unreadable wallet event, dropped", "subject", m.Subject(), "err", err)
@@ -194,9 +251,16 @@ func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 			continue
 		}
 		out = append(out, OutgoingReceipts(Receipts(c.cfg.Locales, c.cfg.Currency, c.cfg.Location, ev))...)
+		for _, h := range transferWebhooks(ev, seq) {
+			if err := h.validate(); err != nil {
+				c.log.Error("notify: a transfer's webhook not recorded", "ref", ev.Transfer.Ref, "err", err)
+				continue
+			}
+			hooks = append(hooks, h)
+		}
 		ack = append(ack, m)
 	}
-	return c.record(ctx, out, ack)
+	return c.recordAll(ctx, out, hooks, ack)
 }
 
 // messages records a batch of the notifier stream: messages to send, delivery
@@ -254,8 +318,14 @@ func (c *Consumer) messages(ctx context.Context, msgs []jetstream.Msg) error {
 // record inserts out (those already recorded are skipped by key) and only
 // then acknowledges ack.
 func (c *Consumer) record(ctx context.Context, out []Outgoing, ack []jetstream.Msg) error {
-	if len(out) > 0 {
-		n, err := c.cfg.Store.Record(ctx, out)
+	return c.recordAll(ctx, out, nil, ack)
+}
+
+// recordAll inserts out and hooks in one transaction (those already
+// recorded are skipped by key) and only then acknowledges ack.
+func (c *Consumer) recordAll(ctx context.Context, out []Outgoing, hooks []webhookOut, ack []jetstream.Msg) error {
+	if len(out) > 0 || len(hooks) > 0 {
+		n, _, err := c.cfg.Store.record(ctx, out, hooks)
 		if err != nil {
 			return err // not acknowledged: redelivered after ackWait
 		}

@@ -3,7 +3,13 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
@@ -224,5 +231,239 @@ func TestConsumer(t *testing.T) {
 		if again[i].Text != got[i].Text || again[i].Key != got[i].Key {
 			t.Errorf("replayed receipt %q, want the original %q", again[i].Text, got[i].Text)
 		}
+	}
+}
+
+// publishMerchant publishes ev on the wallet's event stream as the relay
+// does (subject wallet.events.merchant.<type>, Nats-Msg-Id msgID).
+func (f *consumerFixture) publishMerchant(ev commerce.OutboxEvent, msgID string) {
+	f.t.Helper()
+	data, err := json.Marshal(ev)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.publish(f.w.Prefix+"."+commerce.Subject(ev.Type), data, msgID)
+}
+
+func (f *consumerFixture) publish(subject string, data []byte, msgID string) {
+	f.t.Helper()
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	if _, err := f.w.JS.PublishMsg(context.Background(), msg); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// deliveries waits until the store holds n deliveries for merchant, and
+// returns them oldest first.
+func (f *consumerFixture) deliveries(merchant string, n int) []Delivery {
+	f.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ds, _, err := f.st.Deliveries(context.Background(), DeliveryFilter{Merchant: merchant, Limit: deliveriesMax})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if len(ds) >= n || time.Now().After(deadline) {
+			if len(ds) != n {
+				f.t.Fatalf("%s: %d deliveries, want %d: %+v", merchant, len(ds), n, ds)
+			}
+			slices.Reverse(ds)
+			return ds
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// drained waits until the events consumer has acknowledged everything on
+// the stream.
+func (f *consumerFixture) drained() {
+	f.t.Helper()
+	ctx := context.Background()
+	cons, err := f.w.JS.Consumer(ctx, natsapi.EventStream(f.w.Prefix), Durable)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	stream, err := f.w.JS.Stream(ctx, natsapi.EventStream(f.w.Prefix))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		si, err := stream.Info(ctx)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if ci.AckFloor.Stream >= si.State.LastSeq && ci.NumAckPending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("events consumer acknowledged up to %d, stream at %d, %d pending", ci.AckFloor.Stream, si.State.LastSeq, ci.NumAckPending)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConsumerMerchant records, from a real wallet's stream, the merchant
+// services' events (a webhook delivery for a merchant with an endpoint;
+// the customer's prompt for a payment request or a tab) and the webhooks
+// of transfers (a till payment, and a split settlement's payees, each
+// with its own share), once each, and acknowledges every merchant event,
+// whatever its type.
+func TestConsumerMerchant(t *testing.T) {
+	f := newConsumerFixture(t)
+	ctx := context.Background()
+	w := f.w
+	alice := w.Customer("Alice Wanjiru", "2580", 100_000)
+	shop := w.Merchant("Duka la Awa", false)
+	site := w.Merchant("Habari Daily", false)
+	network := w.Merchant("Ads Network", true)
+	quiet := w.Merchant("No Hooks Shop", false)
+	for _, m := range []string{shop, site, network} {
+		if _, err := f.st.SetWebhook(ctx, m, "https://"+m+".example/hooks", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := time.Date(2026, 11, 21, 11, 0, 0, 0, time.UTC)
+	event := func(id string, typ commerce.EventType, merchant string, obj any, phone, lang string) commerce.OutboxEvent {
+		data, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return commerce.OutboxEvent{Event: commerce.Event{ID: id, Type: typ, Merchant: merchant, Created: created, Data: data},
+			Phone: phone, Language: lang}
+	}
+	request := commerce.PaymentRequest{ID: "pr_1", Merchant: shop, MerchantName: "Duka la Awa", Phone: alice, Amount: 150_00,
+		Reference: "INV-1", Status: commerce.RequestPending, Created: created, Expires: created.Add(2 * time.Minute)}
+	tab := commerce.Tab{ID: "tab_1", Merchant: quiet, MerchantName: "No Hooks Shop", Phone: alice, Cap: kes.Micro(20_00),
+		Status: commerce.TabPending, Created: created, Expires: created.Add(30 * 24 * time.Hour)}
+	evs := []commerce.OutboxEvent{
+		event("evt_req_created", commerce.EventRequestCreated, shop, request, alice, "sw"),
+		event("evt_tab_created", commerce.EventTabCreated, quiet, tab, alice, "fr"),
+		event("evt_payout_failed", commerce.EventPayoutFailed, shop, commerce.Payout{ID: "po_1", Merchant: shop}, "", ""),
+		event("evt_future", "loyalty.points", shop, map[string]int{"points": 3}, "", ""),
+	}
+	for _, ev := range evs {
+		f.publishMerchant(ev, ev.ID)
+	}
+	// Unreadable merchant events are dropped (terminated), not retried.
+	f.publish(w.Prefix+"."+wallet.MerchantEventSubjectPrefix+"tab.created", []byte("{"), "garbage-1")
+	f.publish(w.Prefix+"."+wallet.MerchantEventSubjectPrefix+"tab.created", []byte(`{"id":"","type":"tab.created"}`), "garbage-2")
+	// The relay publishing one again, past the stream's dedupe window.
+	f.publishMerchant(evs[0], "again-"+evs[0].ID)
+
+	pay, err := w.Client.Transfer(ctx, wallet.TransferRequest{Key: "merchant-till", Kind: wallet.TransferTill, From: alice, To: shop, Amount: 300_00, PIN: "2580"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settle, err := w.Service.Transfer(ctx, wallet.TransferRequest{Key: "merchant-settle", Kind: wallet.TransferSettle, From: alice,
+		To: site, Amount: 10_00, Reference: "tab_2", Splits: []wallet.Share{{To: site, Weight: 70}, {To: network, Weight: 30}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f.drained()
+	got := f.deliveries(shop, 4) // the merchant events, then the till payment's
+	for i, want := range []struct {
+		event string
+		typ   commerce.EventType
+	}{
+		{"evt_req_created", commerce.EventRequestCreated},
+		{"evt_payout_failed", commerce.EventPayoutFailed},
+		{"evt_future", "loyalty.points"},
+	} {
+		if got[i].Event != want.event || got[i].Type != want.typ || got[i].URL != "https://"+shop+".example/hooks" {
+			t.Errorf("shop delivery %d: %+v, want %s", i, got[i], want.event)
+		}
+	}
+	if d := got[3]; d.Event != "evt_"+pay.Transfer.Ref+"_"+shop || d.Type != commerce.EventPaymentReceived {
+		t.Errorf("the till payment's delivery: %+v", d)
+	}
+	if ds, _, _ := f.st.Deliveries(ctx, DeliveryFilter{Merchant: quiet}); len(ds) != 0 {
+		t.Errorf("a merchant without an endpoint got deliveries: %+v", ds)
+	}
+	// The body is the event without the customer's phone and language.
+	var body map[string]json.RawMessage
+	var rows []webhookDelivery
+	if err := f.st.db.Where("event_id = ?", "evt_req_created").Find(&rows).Error; err != nil || len(rows) != 1 {
+		t.Fatalf("%v, %d rows", err, len(rows))
+	}
+	if err := json.Unmarshal([]byte(rows[0].Payload), &body); err != nil || body["phone"] != nil || body["language"] != nil ||
+		string(body["id"]) != `"evt_req_created"` || body["data"] == nil {
+		t.Errorf("payload %s: want the event alone", rows[0].Payload)
+	}
+
+	// Each payee of the split settlement, with its share.
+	shares := map[string]int64{}
+	for _, m := range []string{site, network} {
+		d := f.deliveries(m, 1)[0]
+		if d.Event != "evt_"+settle.Transfer.Ref+"_"+m || d.Type != commerce.EventPaymentReceived {
+			t.Errorf("%s: %+v", m, d)
+		}
+		if err := f.st.db.Where("id = ?", d.ID).Find(&rows).Error; err != nil {
+			t.Fatal(err)
+		}
+		var ev commerce.Event
+		var tx commerce.Transaction
+		if err := json.Unmarshal([]byte(rows[0].Payload), &ev); err != nil || json.Unmarshal(ev.Data, &tx) != nil {
+			t.Fatalf("payload %s", rows[0].Payload)
+		}
+		if tx.ID != settle.Transfer.Ref || tx.Kind != wallet.TransferSettle || tx.Direction != "in" || tx.Counterparty != alice || tx.Reference != "tab_2" {
+			t.Errorf("%s: %+v", m, tx)
+		}
+		shares[m] = tx.Amount
+	}
+	fee := settle.Transfer.Fee
+	if shares[site]+shares[network] != 10_00-fee || shares[site] < shares[network] {
+		t.Errorf("shares %v with a fee of %d: want 10.00 less the fee, 70:30", shares, fee)
+	}
+
+	// The prompts: the request's to Alice in Swahili, the tab's in French,
+	// once each.
+	prompts := f.rows(Filter{Kind: KindMessage}, 2)
+	byKey := map[string]Stored{}
+	for _, p := range prompts {
+		byKey[p.Key] = p
+	}
+	if p := byKey["prompt:evt_req_created"]; p.To != alice || p.Language != "sw" ||
+		p.Text != "Duka la Awa anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA kukataa, au piga *334# uchague 6 Idhini. Inaisha 14:02." {
+		t.Errorf("the request's prompt: %+v", p)
+	}
+	if p := byKey["prompt:evt_tab_created"]; p.To != alice || p.Language != "fr" || !strings.Contains(p.Text, "ardoise de 20,00 KES au plus jusqu'à 21/12/26 14:00") {
+		t.Errorf("the tab's prompt: %+v", p)
+	}
+	// Alice's receipt of the settlement.
+	if r := f.rows(Filter{Transfer: settle.Transfer.ID}, 1)[0]; r.To != alice || !strings.Contains(r.Text, "KES 10.00 paid to Habari Daily for your tab") {
+		t.Errorf("the settlement's receipt: %+v", r)
+	}
+}
+
+// TestConsumerServiceCode checks the prompts' USSD code: too long is
+// refused, and the default is the sessions' default, read from its source
+// (sessions imports this package).
+func TestConsumerServiceCode(t *testing.T) {
+	if _, err := NewConsumer(ConsumerConfig{JS: struct{ jetstream.JetStream }{}, Store: &Store{}, Consents: &Consents{},
+		Locales: catalog(t), Currency: kes, ServiceCode: "*384*1234567890#"}); err == nil {
+		t.Error("a service code of 16 characters was accepted")
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "../sessions/sms.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var theirs string
+	ast.Inspect(f, func(n ast.Node) bool {
+		if v, ok := n.(*ast.ValueSpec); ok && len(v.Names) == 1 && v.Names[0].Name == "DefaultServiceCode" && len(v.Values) == 1 {
+			if lit, ok := v.Values[0].(*ast.BasicLit); ok {
+				theirs, _ = strconv.Unquote(lit.Value)
+			}
+		}
+		return true
+	})
+	if theirs != DefaultServiceCode {
+		t.Errorf("DefaultServiceCode %q, sessions.DefaultServiceCode %q", DefaultServiceCode, theirs)
 	}
 }

@@ -1,8 +1,9 @@
 // Package notify owns the SMS receipts of money movements: for each transfer
 // the wallet posts, the receipt each party gets (Receipts), worded from the
 // wallet's event alone, in the party's language, from the
-// sms.receipt.<kind>.<role> messages of package locales; and the sending of
-// every SMS Kibubu sends:
+// sms.receipt.<kind>.<role> messages of package locales; the prompts of
+// merchants' payment requests and tabs (Prompt); the merchants' signed
+// webhooks (see Webhooks below); and the sending of every SMS Kibubu sends:
 //
 //   - Consumer: durable JetStream consumers of the wallet's event stream
 //     (receipts) and of the notifier's own stream NOTIFY (Messages other
@@ -49,6 +50,16 @@
 //	airtime   buyer                     — (the airtime system account)
 //	float     — (the trust account)     agent
 //	reversal  recipient (original's)    sender (original's)
+//	payout    — (the merchant: webhook) customer
+//	refund    — (the merchant: webhook) customer
+//	settle    payer (a postpaid tab's)  — (the merchants: webhooks)
+//	hold      customer                  — (the tabs account)
+//	release   — (the tabs account)      customer
+//
+// A prepaid tab's settlement is from the tabs account, and gets no receipt:
+// the customer had the hold's. A settlement split among merchants names its
+// target, or, when the tab's merchant took no share, the payee credited the
+// most. A refund names the payment it gives back (part of) by its Ref.
 //
 // A reversal is the exact negation of the original: the wallet posts it
 // from the original's target to the original's source, with Reverses the
@@ -73,4 +84,75 @@
 // whose message locales lacks is a bug, and Receipts panics on it; the
 // tests render every kind and role in every language, and locales' own
 // tests fail for a wallet kind without messages.
+//
+// # Prompts
+//
+// The wallet's merchant services publish their events on the same stream
+// (wallet.events.merchant.<type>, a commerce.OutboxEvent). For
+// payment_request.created and tab.created the consumer records an SMS to the
+// customer (Prompt, sms.prompt.*), keyed "prompt:<event id>" so that it goes
+// once: the merchant, the amount (a tab's cap), the expiry, and how to
+// answer: the PIN or NO by SMS, or the USSD code (ConsumerConfig.ServiceCode)
+// and 6 Approvals.
+//
+// # Webhooks
+//
+// A merchant registers one URL (ServeWebhooks, SubjectWebhookSet) and gets a
+// signing secret, "whsec_" and 64 hex digits, shown once (again on rotate).
+// The consumer records a delivery (Store, webhook_deliveries) for every
+// merchant event of a merchant with a URL at that time, in the same
+// transaction as the SMS of the batch and before acknowledging it: every
+// merchant service event as is, and from each transfer (TransferEvents)
+// payment.received to each till or pay bill credited (a till or pay-bill
+// payment, each payee of a tab settlement), refund.completed and payout.paid
+// to the merchant the money left. A transfer's event id is
+// "evt_<transfer ref>_<merchant number>".
+//
+// A WebhookSender POSTs them, each merchant's in order: its next delivery
+// waits until the previous one is delivered (a 2xx) or failed. Any other
+// answer, a redirect (never followed), no answer within the timeout (10 s) or
+// no connection is a failed attempt, retried after 10 s doubling up to an
+// hour, jittered, until a day after the first attempt; then the delivery is
+// failed, and the merchant can re-send it (SubjectWebhookResend), as it can
+// one delivered. Every attempt is recorded and listed (SubjectWebhookDeliveries).
+// Senders claim deliveries with a lease, so several notifiers share one
+// database; a sender that dies mid-POST leaves its delivery to be sent again
+// when the lease ends. Delivery is at least once: a receiver may get an
+// event twice (its 2xx lost, a re-send), and must dedupe by event id.
+//
+// Each POST carries Content-Type: application/json, Kibubu-Event-Id,
+// Kibubu-Event-Type, Kibubu-Delivery-Id and Kibubu-Signature:
+// "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>". A receiver
+// checks it on the raw body before decoding it (VerifyWebhook), answers 2xx
+// at once, and does the work afterwards:
+//
+//	func hook(w http.ResponseWriter, r *http.Request) {
+//		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+//		if err != nil {
+//			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+//			return
+//		}
+//		err = notify.VerifyWebhook(secret, r.Header.Get("Kibubu-Signature"), body, 5*time.Minute, time.Now())
+//		if err != nil {
+//			http.Error(w, "bad signature", http.StatusUnauthorized)
+//			return
+//		}
+//		var ev commerce.Event
+//		if err := json.Unmarshal(body, &ev); err != nil {
+//			http.Error(w, "bad event", http.StatusBadRequest)
+//			return
+//		}
+//		if seen(ev.ID) { // the dedupe key: the same on every retry and re-send
+//			w.WriteHeader(http.StatusOK)
+//			return
+//		}
+//		queue(ev) // record ev.ID and the work in one transaction
+//		w.WriteHeader(http.StatusOK)
+//	}
+//
+// In another language: compute HMAC-SHA256 with the whole secret string as
+// key over the timestamp, a dot and the body bytes, compare in constant time
+// with each v1 value, and refuse a timestamp more than a few minutes from
+// now. Production should register https URLs only (RequireHTTPS): the
+// signature proves who sent the body, not that nobody read it.
 package notify

@@ -1,12 +1,15 @@
 package notify
 
 import (
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 )
 
 // Receipt is the SMS one party of a transfer gets.
@@ -38,12 +41,15 @@ type role struct {
 	self side // the party that gets it; the other side is its counterparty
 	// show is how the counterparty appears: its Name and its Number under
 	// this key ("Phone" or "Number"), or nothing when "".
-	show       string
+	show string
+	// named shows the counterparty by its Name alone: a merchant, to the
+	// customer it paid or refunded or whose tab it settled.
+	named      bool
 	fee        bool // Fee: Transfer.Fee, which this party paid
 	commission bool // Commission: Transfer.Commission, which this party (an agent) earned
 	account    bool // Account: Transfer.Reference (a pay-bill account, a float's bank reference)
 	topUp      bool // Phone: Transfer.Reference, the phone an airtime purchase topped up
-	original   bool // Original: Transfer.Reference, the Ref of the transfer a reversal negates
+	original   bool // Original: Transfer.Reference, the Ref of the transfer a reversal negates or a refund gives back
 }
 
 // roles lists, per transfer kind, the parties that get a receipt, in the
@@ -80,6 +86,26 @@ var roles = map[wallet.TransferKind][]role{
 	wallet.TransferReversal: {
 		{name: "sender", self: target, show: "Phone", original: true},
 		{name: "recipient", self: source, show: "Phone", original: true},
+	},
+	// The merchant kinds: the customer gets a receipt, the merchant a
+	// webhook (webhook_events.go). The merchant pays any fee: none shown.
+	wallet.TransferPayout: {
+		{name: "customer", self: target, named: true},
+	},
+	wallet.TransferRefund: {
+		{name: "customer", self: target, named: true, original: true},
+	},
+	// A settlement's source is the customer of a postpaid tab, or the tabs
+	// system account for a prepaid one, which gets nothing (the customer
+	// had the hold's receipt). Its payees share the target's side.
+	wallet.TransferSettle: {
+		{name: "payer", self: source, named: true},
+	},
+	wallet.TransferHold: {
+		{name: "customer", self: source},
+	},
+	wallet.TransferRelease: {
+		{name: "customer", self: target},
 	},
 }
 
@@ -143,13 +169,15 @@ func Receipts(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, ev 
 			"Date":    created.Format("02/01/06"),
 			"Time":    created.Format("15:04"),
 		}
-		if r.show != "" {
-			cp, ok := parties[other]
-			if !ok || other == self {
+		if r.show != "" || r.named {
+			cp, ok := counterparty(t, parties, self, other)
+			if !ok {
 				continue
 			}
 			data["Name"] = smsText(cp.Name, locales.MaxNameChars)
-			data[r.show] = cp.Number
+			if r.show != "" {
+				data[r.show] = cp.Number
+			}
 		}
 		if r.fee {
 			data["Fee"] = money(t.Fee)
@@ -199,10 +227,49 @@ func receiptFor(rs []Receipt, key string) bool {
 	return false
 }
 
-// original is the Ref of the transfer reversal t negates: the wallet sets a
-// reversal's Reference to it, and Ref(Reverses) is the same id.
+// counterparty is the party a receipt to self names: other, the transfer's
+// other side. A settlement split among merchants may leave its target
+// without a posting (the tab's merchant gave its whole share away), and so
+// out of the event's parties: it then names the payee credited the most.
+func counterparty(t wallet.Transfer, parties map[int64]wallet.Party, self, other int64) (wallet.Party, bool) {
+	if other == self {
+		return wallet.Party{}, false
+	}
+	if p, ok := parties[other]; ok {
+		return p, true
+	}
+	if t.Kind != wallet.TransferSettle {
+		return wallet.Party{}, false
+	}
+	var best wallet.Party
+	var most int64
+	for id, amount := range principalCredits(t) {
+		if p, ok := parties[id]; ok && id != self && (amount > most || amount == most && id < best.ID) {
+			best, most = p, amount
+		}
+	}
+	return best, most > 0
+}
+
+// principalCredits is what each account was credited principal in t.
+func principalCredits(t wallet.Transfer) map[int64]int64 {
+	credits := map[int64]int64{}
+	for _, q := range t.Postings {
+		if q.Leg == wallet.LegPrincipal && q.Amount > 0 {
+			credits[q.AccountID] += q.Amount
+		}
+	}
+	return credits
+}
+
+// original is the Ref of the transfer reversal t negates, or refund t gives
+// back (part of): the wallet sets Reverses (Refunds) to its id, and the
+// Reference to its Ref.
 func original(t wallet.Transfer) string {
-	if t.Reference == "" && t.Reverses != 0 {
+	switch {
+	case t.Kind == wallet.TransferRefund && t.Refunds != 0:
+		return wallet.Ref(t.Refunds)
+	case t.Reference == "" && t.Reverses != 0:
 		return wallet.Ref(t.Reverses)
 	}
 	return smsText(t.Reference, locales.MaxAccountChars)
@@ -224,4 +291,81 @@ func smsText(s string, maxSeptets int) string {
 		b.WriteRune(r)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// Prompt returns the SMS that asks a customer to approve what a merchant
+// event proposes: a payment request (payment_request.created) or a tab
+// (tab.created), to OutboxEvent.Phone in OutboxEvent.Language, keyed
+// "prompt:<event id>" so that a redelivered event sends it once. It words
+// the merchant's name, the amount (a tab's cap rounded up to whole minor
+// units), a request's reference, the expiry (HH:MM in loc, with the date
+// when it ends on another day than it was made) and code, the USSD code to
+// dial for the Approvals menu. It returns nil for any other event type, and
+// an error for a prompting event it cannot word (no phone, an unreadable
+// object, a non-positive amount): the caller drops the prompt, not the
+// event.
+func Prompt(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, code string, ev commerce.OutboxEvent) (*Outgoing, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	var id, name string
+	var amount int64
+	var created, expires time.Time
+	data := map[string]any{}
+	switch ev.Type {
+	case commerce.EventRequestCreated:
+		var pr commerce.PaymentRequest
+		if err := json.Unmarshal(ev.Data, &pr); err != nil {
+			return nil, fmt.Errorf("prompt %s: %w", ev.ID, err)
+		}
+		id, name, amount, created, expires = "sms.prompt.payment_request", pr.MerchantName, pr.Amount, pr.Created, pr.Expires
+		data["Reference"] = smsText(pr.Reference, locales.MaxAccountChars)
+	case commerce.EventTabCreated:
+		var tab commerce.Tab
+		if err := json.Unmarshal(ev.Data, &tab); err != nil {
+			return nil, fmt.Errorf("prompt %s: %w", ev.ID, err)
+		}
+		id, name, created, expires = "sms.prompt.tab.postpaid", tab.MerchantName, tab.Created, tab.Expires
+		if tab.Prepaid {
+			id = "sms.prompt.tab.prepaid"
+		}
+		if tab.Cap > 0 {
+			var rest wallet.Micro
+			if amount, rest = cur.Whole(tab.Cap); rest > 0 {
+				amount++
+			}
+		}
+	default:
+		return nil, nil
+	}
+	if amount <= 0 {
+		return nil, fmt.Errorf("prompt %s: amount %d", ev.ID, amount)
+	}
+	if name == "" {
+		name = ev.Merchant
+	}
+	lang := locales.Match(ev.Language)
+	data["Name"] = smsText(name, locales.MaxNameChars)
+	data["Amount"] = locales.FormatMoney(lang, cur, amount)
+	data["Code"] = smsText(code, maxCodeChars)
+	data["Expires"] = expiry(created.In(loc), expires.In(loc))
+	out := Outgoing{Key: "prompt:" + ev.ID, Kind: KindMessage, To: ev.Phone, Language: lang,
+		Text: cat.Render(lang, id, data)}
+	if err := out.Validate(); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// maxCodeChars bounds the USSD code a prompt names, as the sessions' service
+// code is bounded.
+const maxCodeChars = 12
+
+// expiry is when a request or tab made at created ends, as its prompt says
+// it: the time alone on the same day, else the date too.
+func expiry(created, expires time.Time) string {
+	if created.Format("20060102") == expires.Format("20060102") {
+		return expires.Format("15:04")
+	}
+	return expires.Format("02/01/06 15:04")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
@@ -30,6 +32,7 @@ var (
 var allKinds = []wallet.TransferKind{
 	wallet.TransferSend, wallet.TransferDeposit, wallet.TransferWithdraw, wallet.TransferTill,
 	wallet.TransferPaybill, wallet.TransferAirtime, wallet.TransferFloat, wallet.TransferReversal,
+	wallet.TransferPayout, wallet.TransferRefund, wallet.TransferSettle, wallet.TransferHold, wallet.TransferRelease,
 }
 
 func catalog(t testing.TB) *locales.Catalog {
@@ -47,6 +50,7 @@ const (
 	feesID       = 2
 	commissionID = 3
 	airtimeID    = 4
+	tabsID       = 5
 	johnID       = 10 // customer, sends
 	janeID       = 11 // customer, receives
 	agentID      = 20
@@ -61,6 +65,7 @@ func parties(lang string) map[int64]wallet.Party {
 		{ID: feesID, Kind: wallet.KindSystem, Number: wallet.SystemFees, Name: "Fee revenue"},
 		{ID: commissionID, Kind: wallet.KindSystem, Number: wallet.SystemCommission, Name: "Agent commission expense"},
 		{ID: airtimeID, Kind: wallet.KindSystem, Number: wallet.SystemAirtime, Name: "Airtime sales"},
+		{ID: tabsID, Kind: wallet.KindSystem, Number: wallet.SystemTabs, Name: "Prepaid tab loads"},
 		{ID: johnID, Kind: wallet.KindCustomer, Number: "+254722000001", Phone: "+254722000001", Name: "JOHN KAMAU", Language: lang},
 		{ID: janeID, Kind: wallet.KindCustomer, Number: "+254722000002", Phone: "+254722000002", Name: "JANE DOE", Language: lang},
 		{ID: agentID, Kind: wallet.KindAgent, Number: "123456", Phone: "+254733000001", Name: "MAMA MBOGA SHOP", Language: lang},
@@ -159,11 +164,41 @@ func (l *ledger) apply(t wallet.Transfer) wallet.Event {
 	return ev
 }
 
+// legs is a transfer of the merchant kinds as wallet/batch.go posts them:
+// the principal from src, credited to each payee (dst alone when none is
+// given), then the fee leg, paid by src out of the principal for a
+// settlement (the payees share what is left) and on top of it otherwise.
+func (l *ledger) legs(ref string, kind wallet.TransferKind, src, dst, amount, fee int64, reference string, when time.Time, payees map[int64]int64) wallet.Event {
+	t := wallet.Transfer{ID: mustRef(ref), Ref: ref, Kind: kind, Source: src, Target: dst, Amount: amount, Fee: fee,
+		Reference: reference, Created: when}
+	t.Postings = []wallet.Posting{{AccountID: src, Leg: wallet.LegPrincipal, Amount: -amount}}
+	if len(payees) == 0 {
+		payees = map[int64]int64{dst: amount - fee}
+		if kind != wallet.TransferSettle {
+			payees[dst] = amount
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(payees)) {
+		t.Postings = append(t.Postings, wallet.Posting{AccountID: id, Leg: wallet.LegPrincipal, Amount: payees[id]})
+	}
+	if fee > 0 {
+		if kind != wallet.TransferSettle {
+			t.Postings = append(t.Postings, wallet.Posting{AccountID: src, Leg: wallet.LegFee, Amount: -fee})
+		}
+		t.Postings = append(t.Postings, wallet.Posting{AccountID: feesID, Leg: wallet.LegFee, Amount: fee})
+	}
+	return l.apply(t)
+}
+
 // day is one day's transfers on the hand-built ledger, in order, with the
 // parties speaking lang. Balances (KES): the agent gets 100,000.00 of float
 // and deposits 1,707.00 for John; John sends Jane 500.00 (fee 7.00: new
 // balance 1,200.00) and reverses it (back to 1,707.00); then buys airtime,
-// pays a till and two bills, and withdraws.
+// pays a till and two bills, and withdraws (779.00). Then the merchant
+// kinds: the till pays Jane 100.00 (fee 1.00) and refunds John 50.00 of his
+// payment (829.00); John loads a prepaid tab with 40.00 (789.00), settles a
+// postpaid one of 10.00 split between the till and KPLC after a fee of 0.10
+// (779.00), and gets 15.00 back from the prepaid one (794.00).
 func day(lang string) map[string]wallet.Event {
 	l := newLedger(lang)
 	evs := map[string]wallet.Event{}
@@ -176,7 +211,23 @@ func day(lang string) map[string]wallet.Event {
 	evs["paybill"] = l.post("QM1A2B3C7G", wallet.TransferPaybill, johnID, kplcID, 250_00, 1_25, 0, "ACC 12345", at("13:45"))
 	evs["paybill-phoneless"] = l.post("QM1A2B3C8H", wallet.TransferPaybill, johnID, waterID, 100_00, 50, 0, "W-778", at("14:00"))
 	evs["withdraw"] = l.post("QM1A2B3C9J", wallet.TransferWithdraw, johnID, agentID, 200_00, 28_00, 10_00, "", at("18:05"))
+	evs["payout"] = l.legs("QM1A2B3DA1", wallet.TransferPayout, tillID, janeID, 100_00, 1_00, "BONUS-7", at("19:00"), nil)
+	refund := l.legs("QM1A2B3DB2", wallet.TransferRefund, tillID, johnID, 50_00, 0, "QM1A2B3C6F", at("19:10"), nil)
+	refund.Transfer.Refunds = evs["till"].Transfer.ID
+	evs["refund"] = refund
+	evs["hold"] = l.legs("QM1A2B3DC3", wallet.TransferHold, johnID, tabsID, 40_00, 0, "tab_prepaid", at("19:20"), nil)
+	evs["settle"] = l.legs("QM1A2B3DD4", wallet.TransferSettle, johnID, tillID, 10_00, 10, "tab_postpaid", at("19:30"),
+		map[int64]int64{tillID: 6_93, kplcID: 2_97})
+	evs["release"] = l.legs("QM1A2B3DE5", wallet.TransferRelease, tabsID, johnID, 15_00, 0, "tab_prepaid", at("19:40"), nil)
 	return evs
+}
+
+// prepaidSettle is a prepaid tab's settlement: from the tabs account to the
+// till, which pays a fee of 0.25 out of it.
+func prepaidSettle(lang string) wallet.Event {
+	l := newLedger(lang)
+	l.balances[tabsID] = 40_00
+	return l.legs("QM1A2B3DF6", wallet.TransferSettle, tabsID, tillID, 25_00, 25, "tab_prepaid", at("19:50"), nil)
 }
 
 type who struct {
@@ -206,6 +257,11 @@ func TestReceiptsParties(t *testing.T) {
 		{"paybill", []who{john, kplc}},     // payer, business
 		{"paybill-phoneless", []who{john}}, // a business without a phone gets none
 		{"withdraw", []who{john, agent}},   // customer (source), agent (target)
+		{"payout", []who{jane}},            // the customer paid; the till gets a webhook
+		{"refund", []who{john}},            // the customer refunded
+		{"hold", []who{john}},              // the customer; not the tabs account
+		{"settle", []who{john}},            // the postpaid tab's customer; not the payees
+		{"release", []who{john}},           // the customer; not the tabs account
 	}
 	for _, lang := range langs {
 		evs := day(lang)
@@ -290,6 +346,24 @@ func TestReceiptsText(t *testing.T) {
 			"QK7M2X9A1B confirmé. 500,00 KES envoyé à JANE DOE +254722000002 le 21/11/26 à 10:15. Nouveau solde 1 200,00 KES. Frais 7,00 KES."},
 		{"fr", "withdraw", agentID,
 			"QM1A2B3C9J confirmé. Remettez 200,00 KES en espèces à JOHN KAMAU +254722000001, retrait du 21/11/26 à 18:05. Commission 10,00 KES. Nouveau solde float 98 520,00 KES."},
+		{"en", "payout", janeID,
+			"QM1A2B3DA1 Confirmed. You have received KES 100.00 from DUKA LA AWA on 21/11/26 at 19:00. New balance KES 100.00."},
+		// The refunded payment's ref comes from Refunds.
+		{"en", "refund", johnID,
+			"QM1A2B3DB2 Confirmed. DUKA LA AWA refunded KES 50.00 of QM1A2B3C6F on 21/11/26 at 19:10. New balance KES 829.00."},
+		{"en", "hold", johnID,
+			"QM1A2B3DC3 Confirmed. KES 40.00 set aside for your prepaid tab on 21/11/26 at 19:20. New balance KES 789.00."},
+		// The customer pays the whole settlement; the payees share it after the fee.
+		{"en", "settle", johnID,
+			"QM1A2B3DD4 Confirmed. KES 10.00 paid to DUKA LA AWA for your tab on 21/11/26 at 19:30. New balance KES 779.00."},
+		{"en", "release", johnID,
+			"QM1A2B3DE5 Confirmed. KES 15.00 not spent on your prepaid tab is back in your account on 21/11/26 at 19:40. New balance KES 794.00."},
+		{"sw", "refund", johnID,
+			"QM1A2B3DB2 Imethibitishwa. DUKA LA AWA amekurudishia KES 50.00 ya muamala QM1A2B3C6F 21/11/26 saa 19:10. Salio KES 829.00."},
+		{"fr", "settle", johnID,
+			"QM1A2B3DD4 confirmé. 10,00 KES payé à DUKA LA AWA pour votre ardoise le 21/11/26 à 19:30. Nouveau solde 779,00 KES."},
+		{"fr", "payout", janeID,
+			"QM1A2B3DA1 confirmé. DUKA LA AWA vous a versé 100,00 KES le 21/11/26 à 19:00. Nouveau solde 100,00 KES."},
 	}
 	for _, tt := range tests {
 		var got string
@@ -638,7 +712,9 @@ func TestReceiptsFromWallet(t *testing.T) {
 		keys++
 		req.Key = fmt.Sprintf("notify-test-%d", keys)
 		now = now.Add(time.Minute)
-		if req.Kind != wallet.TransferFloat {
+		switch req.Kind {
+		case wallet.TransferFloat, wallet.TransferPayout, wallet.TransferRefund, wallet.TransferSettle, wallet.TransferRelease:
+		default:
 			req.PIN = pin
 		}
 		r, err := w.Transfer(ctx, req)
@@ -652,9 +728,17 @@ func TestReceiptsFromWallet(t *testing.T) {
 	send := transfer(wallet.TransferRequest{Kind: wallet.TransferSend, From: john, To: jane, Amount: 500_00})
 	transfer(wallet.TransferRequest{Kind: wallet.TransferReversal, From: john, Reference: send.Transfer.Ref})
 	transfer(wallet.TransferRequest{Kind: wallet.TransferAirtime, From: john, To: jane, Amount: 50_00})
-	transfer(wallet.TransferRequest{Kind: wallet.TransferTill, From: john, To: till.Number, Amount: 300_00})
+	paid := transfer(wallet.TransferRequest{Kind: wallet.TransferTill, From: john, To: till.Number, Amount: 300_00})
 	transfer(wallet.TransferRequest{Kind: wallet.TransferPaybill, From: john, To: bill.Number, Reference: "ACC 12345", Amount: 250_00})
 	transfer(wallet.TransferRequest{Kind: wallet.TransferWithdraw, From: john, To: agent.Number, Amount: 200_00})
+	// The merchant kinds, as the wallet's merchant services post them.
+	transfer(wallet.TransferRequest{Kind: wallet.TransferPayout, From: till.Number, To: jane, Amount: 100_00})
+	transfer(wallet.TransferRequest{Kind: wallet.TransferRefund, From: till.Number, Reference: paid.Transfer.Ref, Amount: 50_00})
+	transfer(wallet.TransferRequest{Kind: wallet.TransferHold, From: john, Reference: "tab_prepaid", Amount: 40_00})
+	transfer(wallet.TransferRequest{Kind: wallet.TransferSettle, From: john, To: till.Number, Reference: "tab_postpaid", Amount: 10_00,
+		Splits: []wallet.Share{{To: till.Number, Weight: 70}, {To: bill.Number, Weight: 30}}})
+	transfer(wallet.TransferRequest{Kind: wallet.TransferSettle, From: wallet.SystemTabs, To: till.Number, Reference: "tab_prepaid", Amount: 25_00})
+	transfer(wallet.TransferRequest{Kind: wallet.TransferRelease, To: john, Reference: "tab_prepaid", Amount: 15_00})
 
 	var events []wallet.Event
 	for {
@@ -675,32 +759,69 @@ func TestReceiptsFromWallet(t *testing.T) {
 			break
 		}
 	}
-	want := map[wallet.TransferKind][]string{ // phone:language, in Receipts' order
-		wallet.TransferFloat:    {agentPhone + ":en"},
-		wallet.TransferDeposit:  {agentPhone + ":en", john + ":sw"},
-		wallet.TransferSend:     {john + ":sw", jane + ":fr"},
-		wallet.TransferReversal: {john + ":sw", jane + ":fr"},
-		wallet.TransferAirtime:  {john + ":sw"},
-		wallet.TransferTill:     {john + ":sw", "+254733000002:en"},
-		wallet.TransferPaybill:  {john + ":sw", "+254733000003:en"},
-		wallet.TransferWithdraw: {john + ":sw", agentPhone + ":en"},
+	want := map[string][]string{ // phone:language, in Receipts' order
+		"float":               {agentPhone + ":en"},
+		"deposit":             {agentPhone + ":en", john + ":sw"},
+		"send":                {john + ":sw", jane + ":fr"},
+		"reversal":            {john + ":sw", jane + ":fr"},
+		"airtime":             {john + ":sw"},
+		"till":                {john + ":sw", "+254733000002:en"},
+		"paybill":             {john + ":sw", "+254733000003:en"},
+		"withdraw":            {john + ":sw", agentPhone + ":en"},
+		"payout":              {jane + ":fr"},
+		"refund":              {john + ":sw"},
+		"hold":                {john + ":sw"},
+		"settle:tab_postpaid": {john + ":sw"},
+		"settle:tab_prepaid":  nil, // the money left at the hold
+		"release":             {john + ":sw"},
+	}
+	// The merchants' webhooks of the same events: merchant:type.
+	wantHooks := map[string][]string{
+		"till":                {till.Number + ":payment.received"},
+		"paybill":             {bill.Number + ":payment.received"},
+		"payout":              {till.Number + ":payout.paid"},
+		"refund":              {till.Number + ":refund.completed"},
+		"settle:tab_postpaid": {till.Number + ":payment.received", bill.Number + ":payment.received"},
+		"settle:tab_prepaid":  {till.Number + ":payment.received"},
 	}
 	c := catalog(t)
-	var kinds []wallet.TransferKind
+	var kinds []string
 	for _, ev := range events {
-		k := ev.Transfer.Kind
+		k := string(ev.Transfer.Kind)
+		if ev.Transfer.Kind == wallet.TransferSettle {
+			k += ":" + ev.Transfer.Reference
+		}
 		kinds = append(kinds, k)
 		rs := Receipts(c, kes, nairobi, ev)
 		var got []string
 		for _, r := range rs {
 			got = append(got, r.To+":"+r.Language)
-			checkSMS(t, string(k), r)
+			checkSMS(t, k, r)
 			t.Logf("%-8s %s %s", k, r.To, r.Text)
 		}
 		if !slices.Equal(got, want[k]) {
 			t.Errorf("%s: receipts to %v, want %v", k, got, want[k])
 		}
-		if k == wallet.TransferReversal {
+		var hooks []string
+		for _, e := range TransferEvents(ev) {
+			hooks = append(hooks, e.Merchant+":"+string(e.Type))
+		}
+		slices.Sort(hooks)
+		slices.Sort(wantHooks[k])
+		if !slices.Equal(hooks, wantHooks[k]) {
+			t.Errorf("%s: webhooks %v, want %v", k, hooks, wantHooks[k])
+		}
+		if ev.Transfer.Kind == wallet.TransferRefund {
+			var tx commerce.Transaction
+			json.Unmarshal(TransferEvents(ev)[0].Data, &tx)
+			if tx.Refunds != paid.Transfer.Ref || tx.Amount != 50_00 || tx.Counterparty != john {
+				t.Errorf("the refund as the merchant sees it: %+v", tx)
+			}
+			if len(rs) == 0 || !strings.Contains(rs[0].Text, paid.Transfer.Ref) {
+				t.Errorf("the refund's receipt %+v does not name the payment %s", rs, paid.Transfer.Ref)
+			}
+		}
+		if ev.Transfer.Kind == wallet.TransferReversal {
 			// The original sender hears whom it had paid, by the original's ref.
 			if w := "Muamala " + send.Transfer.Ref + " kwa JANE DOE " + jane; len(rs) == 0 || !strings.Contains(rs[0].Text, w) {
 				t.Errorf("reversal receipts %+v; want the first to contain %q", rs, w)
@@ -709,5 +830,112 @@ func TestReceiptsFromWallet(t *testing.T) {
 	}
 	if len(kinds) != len(want) {
 		t.Errorf("events of kinds %v, want one of each of %d", kinds, len(want))
+	}
+}
+
+// TestReceiptsSettle checks the settlements' receipts: none for a prepaid
+// tab's (from the tabs account), and the payee credited the most named
+// when the tab's merchant took no share of a split.
+func TestReceiptsSettle(t *testing.T) {
+	c := catalog(t)
+	if got := Receipts(c, kes, nairobi, prepaidSettle("en")); len(got) != 0 {
+		t.Errorf("a prepaid settlement: %d receipts, want none: %+v", len(got), got)
+	}
+	l := newLedger("en")
+	ev := l.legs("QM1A2B3DG7", wallet.TransferSettle, johnID, tillID, 10_00, 0, "tab_x", at("20:00"),
+		map[int64]int64{kplcID: 7_00, waterID: 3_00})
+	got := Receipts(c, kes, nairobi, ev)
+	want := "QM1A2B3DG7 Confirmed. KES 10.00 paid to KPLC PREPAID for your tab on 21/11/26 at 20:00. New balance KES -10.00."
+	if len(got) != 1 || got[0].Text != want {
+		t.Errorf("a split without the tab's merchant: %+v\nwant one receipt %q", got, want)
+	}
+}
+
+// TestPrompt words the prompts of payment requests and tabs in every
+// language: the key, the phone and language, the expiry on the day or
+// another, the cap rounded up, clipping; and none for other events, an error
+// for one it cannot word.
+func TestPrompt(t *testing.T) {
+	c := catalog(t)
+	created := at("14:00")
+	request := commerce.PaymentRequest{ID: "pr_1", Merchant: "445566", MerchantName: "Duka la Awa", Phone: "+254722000001",
+		Amount: 150_00, Reference: "INV-1", Status: commerce.RequestPending, Created: created, Expires: created.Add(5 * time.Minute)}
+	tab := commerce.Tab{ID: "tab_1", Merchant: "445566", MerchantName: "News Daily", Phone: "+254722000001",
+		Cap: kes.Micro(50_00) + 25, Status: commerce.TabPending, Created: created,
+		Expires: time.Date(2026, 12, 21, 20, 59, 0, 0, time.UTC)}
+	prepaid := tab
+	prepaid.Prepaid, prepaid.Cap = true, kes.Micro(50_00)
+	longRef := request
+	longRef.Reference, longRef.MerchantName = "INVOICE-2026-000000000123456", "Wanjirũ Nyambura-Odhiambo Kamaû wa Njoroge"
+	event := func(typ commerce.EventType, obj any, lang string) commerce.OutboxEvent {
+		data, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return commerce.OutboxEvent{Event: commerce.Event{ID: "evt_" + string(typ), Type: typ, Merchant: "445566",
+			Created: created, Data: data}, Phone: "+254722000001", Language: lang}
+	}
+	tests := []struct {
+		name string
+		ev   commerce.OutboxEvent
+		lang string
+		want string
+	}{
+		{"request en", event(commerce.EventRequestCreated, request, "en"), "en",
+			"Duka la Awa asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
+		{"request sw-KE", event(commerce.EventRequestCreated, request, "sw-KE"), "sw",
+			"Duka la Awa anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA kukataa, au piga *384# uchague 6 Idhini. Inaisha 14:05."},
+		{"request fr", event(commerce.EventRequestCreated, request, "fr"), "fr",
+			"Duka la Awa vous demande de payer 150,00 KES pour INV-1. Envoyez votre PIN pour payer ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations. Valable jusqu'à 14:05."},
+		{"request, no language", event(commerce.EventRequestCreated, request, ""), "en",
+			"Duka la Awa asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
+		{"request, clipped", event(commerce.EventRequestCreated, longRef, "en"), "en",
+			"Wanjiru Nyambura-Odhiambo Kama asks you to pay KES 150.00 for INVOICE-2026-0000000. Reply with your PIN to pay or NO to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
+		// The cap is rounded up to whole cents; the tab ends on another day.
+		{"tab en", event(commerce.EventTabCreated, tab, "en"), "en",
+			"News Daily asks to open a tab of up to KES 50.01 until 21/12/26 23:59, paid from your account as you use it. Reply with your PIN to approve or NO to decline, or dial *384# and choose 6 Approvals."},
+		{"tab sw", event(commerce.EventTabCreated, tab, "sw"), "sw",
+			"News Daily anaomba kufungua tab ya hadi KES 50.01 mpaka 21/12/26 23:59, inayolipwa kutoka akaunti yako unapoitumia. Jibu kwa PIN kukubali au HAPANA kukataa, au piga *384# uchague 6 Idhini."},
+		{"prepaid tab fr", event(commerce.EventTabCreated, prepaid, "fr"), "fr",
+			"News Daily demande à ouvrir une ardoise prépayée de 50,00 KES jusqu'à 21/12/26 23:59 : 50,00 KES est réservé maintenant, le reste vous revient. Envoyez votre PIN pour accepter ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations."},
+		{"prepaid tab en", event(commerce.EventTabCreated, prepaid, "en"), "en",
+			"News Daily asks to open a prepaid tab of KES 50.00 until 21/12/26 23:59: KES 50.00 is set aside now, the rest comes back. Reply with your PIN to approve or NO to decline, or dial *384# and choose 6 Approvals."},
+	}
+	for _, tt := range tests {
+		got, err := Prompt(c, kes, nairobi, "*384#", tt.ev)
+		if err != nil || got == nil {
+			t.Errorf("%s: %+v, %v", tt.name, got, err)
+			continue
+		}
+		if got.Text != tt.want || got.Key != "prompt:"+tt.ev.ID || got.To != tt.ev.Phone || got.Language != tt.lang || got.Kind != KindMessage {
+			t.Errorf("%s:\ngot  %+v\nwant %q to %s in %s", tt.name, got, tt.want, tt.ev.Phone, tt.lang)
+		}
+		if enc, parts := locales.Segments(got.Text); enc != locales.GSM7 || parts > 2 {
+			t.Errorf("%s: %s in %d parts", tt.name, enc, parts)
+		}
+	}
+
+	none := []commerce.OutboxEvent{
+		event(commerce.EventRequestPaid, request, "en"),
+		event(commerce.EventTabApproved, tab, "en"),
+		event(commerce.EventPayoutFailed, commerce.Payout{}, "en"),
+	}
+	for _, ev := range none {
+		if got, err := Prompt(c, kes, nairobi, "*384#", ev); got != nil || err != nil {
+			t.Errorf("%s: %+v, %v; want no prompt", ev.Type, got, err)
+		}
+	}
+	noPhone := event(commerce.EventRequestCreated, request, "en")
+	noPhone.Phone = ""
+	zero := request
+	zero.Amount = 0
+	garbled := event(commerce.EventTabCreated, tab, "en")
+	garbled.Data = json.RawMessage(`{"cap": "lots"}`)
+	for name, ev := range map[string]commerce.OutboxEvent{
+		"no phone": noPhone, "zero amount": event(commerce.EventRequestCreated, zero, "en"), "garbled": garbled,
+	} {
+		if got, err := Prompt(c, kes, nairobi, "*384#", ev); got != nil || err == nil {
+			t.Errorf("%s: %+v, %v; want an error", name, got, err)
+		}
 	}
 }

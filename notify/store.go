@@ -267,6 +267,9 @@ func (r *smsRow) stored() Stored {
 // sms_messages of the wallet's database (SQLite or PostgreSQL). Recording a
 // key is the promise: a recorded SMS is sent (or marked failed) exactly
 // once, whichever process records it again and however many Senders run.
+// It also keeps the merchants' webhook endpoints and deliveries
+// (webhook_store.go): a recorded delivery is POSTed at least once, in order
+// per merchant, until delivered or out of time.
 type Store struct {
 	db *gorm.DB
 	pg bool
@@ -277,8 +280,9 @@ type Store struct {
 	// Senders' throughput under their own contention.
 	writeMu sync.Mutex
 
-	mu     sync.Mutex
-	wakers map[*Sender]struct{} // Senders running on this Store, woken by Record
+	mu         sync.Mutex
+	wakers     map[*Sender]struct{}        // Senders running on this Store, woken by Record
+	hookWakers map[*WebhookSender]struct{} // WebhookSenders running on this Store
 }
 
 // writing takes the write lock on SQLite (nothing on PostgreSQL) and
@@ -291,10 +295,13 @@ func (s *Store) writing() func() {
 	return s.writeMu.Unlock
 }
 
-// OpenStore migrates notify's table on db (from store.Connect, or the
-// wallet store's DB in the same process) and returns the Store on it.
+// OpenStore migrates notify's tables on db (from store.Connect, or the
+// wallet store's DB in the same process): sms_messages, and the webhook
+// tables webhook_endpoints, webhook_deliveries and webhook_attempts; and
+// returns the Store on it.
 func OpenStore(ctx context.Context, db *gorm.DB) (*Store, error) {
-	s := &Store{db: db, pg: db.Dialector.Name() == "postgres", wakers: map[*Sender]struct{}{}}
+	s := &Store{db: db, pg: db.Dialector.Name() == "postgres", wakers: map[*Sender]struct{}{},
+		hookWakers: map[*WebhookSender]struct{}{}}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -318,7 +325,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", migrateLockID)
 	}
-	if err := s.db.WithContext(ctx).AutoMigrate(&smsRow{}); err != nil {
+	if err := s.db.WithContext(ctx).AutoMigrate(append([]any{&smsRow{}}, webhookModels...)...); err != nil {
 		return fmt.Errorf("migrate sms: %w", err)
 	}
 	return nil
@@ -330,26 +337,41 @@ func (s *Store) migrate(ctx context.Context) error {
 // fails, inserting nothing, if any SMS fails Validate or there are more
 // than 10,000. After a commit it wakes the Senders running on this Store.
 func (s *Store) Record(ctx context.Context, out []Outgoing) (inserted int, err error) {
-	if len(out) == 0 {
-		return 0, nil
+	inserted, _, err = s.record(ctx, out, nil)
+	return inserted, err
+}
+
+// record inserts the SMS and the webhook deliveries (of merchants with an
+// endpoint) whose keys are new, in one transaction, and returns how many of
+// each it inserted. After the commit it wakes the Senders and
+// WebhookSenders running on this Store.
+func (s *Store) record(ctx context.Context, out []Outgoing, hooks []webhookOut) (sms, webhooks int, err error) {
+	if len(out) == 0 && len(hooks) == 0 {
+		return 0, 0, nil
 	}
-	if len(out) > recordRowsMax {
-		return 0, fmt.Errorf("notify: record %d sms, at most %d at once", len(out), recordRowsMax)
+	if len(out) > recordRowsMax || len(hooks) > recordRowsMax {
+		return 0, 0, fmt.Errorf("notify: record %d sms and %d webhooks, at most %d of each at once", len(out), len(hooks), recordRowsMax)
 	}
 	now := time.Now().UTC()
 	rows := make([]smsRow, len(out))
 	for i, o := range out {
 		if err := o.Validate(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		enc, parts := locales.Segments(o.Text)
 		rows[i] = smsRow{Key: o.Key, Kind: o.Kind, TransferID: o.Transfer, AccountID: o.Account, Phone: o.To,
 			Language: o.Language, Text: o.Text, Encoding: enc, Parts: parts, Status: StatusPending,
 			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
 	}
-	var n int64
+	for _, h := range hooks {
+		if err := h.validate(); err != nil {
+			return 0, 0, err
+		}
+	}
+	var n, nh int64
 	release := s.writing()
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		n, nh = 0, 0
 		for len(rows) > 0 {
 			chunk := rows[:min(len(rows), recordChunkRows)]
 			rows = rows[len(chunk):]
@@ -360,16 +382,21 @@ func (s *Store) Record(ctx context.Context, out []Outgoing) (inserted int, err e
 			}
 			n += res.RowsAffected
 		}
-		return nil
+		var err error
+		nh, err = recordWebhooks(tx, hooks, now)
+		return err
 	})
 	release()
 	if err != nil {
-		return 0, fmt.Errorf("record sms: %w", err)
+		return 0, 0, fmt.Errorf("record sms: %w", err)
 	}
 	if n > 0 {
 		s.wake()
 	}
-	return int(n), nil
+	if nh > 0 {
+		s.wakeWebhooks()
+	}
+	return int(n), int(nh), nil
 }
 
 // insertRows is one INSERT of rows that skips the keys already recorded.
@@ -412,6 +439,26 @@ func (s *Store) removeWaker(w *Sender) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.wakers, w)
+}
+
+func (s *Store) wakeWebhooks() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for w := range s.hookWakers {
+		w.Wake()
+	}
+}
+
+func (s *Store) addWebhookWaker(w *WebhookSender) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hookWakers[w] = struct{}{}
+}
+
+func (s *Store) removeWebhookWaker(w *WebhookSender) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.hookWakers, w)
 }
 
 // Report applies a provider's delivery report to the SMS it sent with that

@@ -1,0 +1,156 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+)
+
+// webhookOut is a webhook delivery to record: one event for one merchant.
+type webhookOut struct {
+	Merchant string // till or paybill number
+	Event    string // the event id, unique per merchant
+	Type     commerce.EventType
+	Payload  []byte // the JSON body to POST: a commerce.Event
+	// Seq orders the merchant's deliveries: the stream sequence of the
+	// message the event came in, so that the deliveries follow the stream
+	// whichever notifier records them.
+	Seq uint64
+}
+
+// Limits of what a recorded delivery holds; an event past them is a bug in
+// its producer, dropped with a log line rather than failing its batch.
+const (
+	merchantBytesMax    = 32
+	eventIDBytesMax     = 96
+	eventTypeBytesMax   = 64
+	webhookPayloadMax   = 1 << 20 // a commerce.Event is a few hundred bytes; NATS's default message limit
+	transferEventPrefix = "evt_"
+)
+
+// validate reports why w cannot be recorded.
+func (w webhookOut) validate() error {
+	switch {
+	case w.Merchant == "" || len(w.Merchant) > merchantBytesMax:
+		return fmt.Errorf("notify: webhook merchant %.40q: want 1 to %d bytes", w.Merchant, merchantBytesMax)
+	case w.Event == "" || len(w.Event) > eventIDBytesMax:
+		return fmt.Errorf("notify: webhook event id %.40q: want 1 to %d bytes", w.Event, eventIDBytesMax)
+	case w.Type == "" || len(w.Type) > eventTypeBytesMax:
+		return fmt.Errorf("notify: webhook %s: type %.40q: want 1 to %d bytes", w.Event, w.Type, eventTypeBytesMax)
+	case len(w.Payload) == 0 || len(w.Payload) > webhookPayloadMax:
+		return fmt.Errorf("notify: webhook %s: payload of %d bytes, want 1 to %d", w.Event, len(w.Payload), webhookPayloadMax)
+	}
+	return nil
+}
+
+// merchantWebhook is the webhook delivery of a merchant event from the
+// wallet's outbox: ev's Event, as is (the customer's phone and language,
+// which ride along for the SMS prompt, are not sent to the merchant).
+func merchantWebhook(ev commerce.OutboxEvent, seq uint64) (webhookOut, error) {
+	body, err := json.Marshal(ev.Event)
+	if err != nil {
+		return webhookOut{}, fmt.Errorf("notify: merchant event %s: %w", ev.ID, err)
+	}
+	w := webhookOut{Merchant: ev.Merchant, Event: ev.ID, Type: ev.Type, Payload: body, Seq: seq}
+	return w, w.validate()
+}
+
+// TransferEvents returns the merchant events a wallet transfer makes, one
+// per merchant it concerns, in the order of the event's parties:
+//
+//   - payment.received to each till or paybill credited principal by a
+//     till or pay-bill payment or a tab's settlement (each payee of a split);
+//   - refund.completed to the merchant a refund is from;
+//   - payout.paid to the merchant a payout is from.
+//
+// Each event's ID is "evt_<transfer ref>_<merchant number>", the same
+// however often the transfer's event is delivered, and its Data the
+// transfer as that merchant sees it (a commerce.Transaction: its principal,
+// the fee it paid, the change to its balance, the counterparty). Other
+// kinds make none.
+func TransferEvents(ev wallet.Event) []commerce.Event {
+	t := ev.Transfer
+	var out []commerce.Event
+	for _, p := range ev.Parties {
+		if p.Kind != wallet.KindTill && p.Kind != wallet.KindPaybill {
+			continue
+		}
+		var typ commerce.EventType
+		switch t.Kind {
+		case wallet.TransferTill, wallet.TransferPaybill, wallet.TransferSettle:
+			if principalCredits(t)[p.ID] > 0 {
+				typ = commerce.EventPaymentReceived
+			}
+		case wallet.TransferRefund:
+			if p.ID == t.Source {
+				typ = commerce.EventRefund
+			}
+		case wallet.TransferPayout:
+			if p.ID == t.Source {
+				typ = commerce.EventPayoutPaid
+			}
+		}
+		if typ == "" {
+			continue
+		}
+		data, err := json.Marshal(merchantView(ev, p))
+		if err != nil {
+			panic("notify: a transaction view: " + err.Error()) // plain fields: cannot fail
+		}
+		out = append(out, commerce.Event{ID: transferEventPrefix + t.Ref + "_" + p.Number, Type: typ,
+			Merchant: p.Number, Created: t.Created.UTC(), Data: data})
+	}
+	return out
+}
+
+// merchantView is transfer ev as merchant m sees it.
+func merchantView(ev wallet.Event, m wallet.Party) commerce.Transaction {
+	t := ev.Transfer
+	var principal, fee, net int64
+	for _, q := range t.Postings {
+		if q.AccountID != m.ID {
+			continue
+		}
+		net += q.Amount
+		switch q.Leg {
+		case wallet.LegPrincipal:
+			principal += q.Amount
+		case wallet.LegFee:
+			fee -= q.Amount
+		}
+	}
+	tx := commerce.Transaction{ID: t.Ref, Kind: t.Kind, Direction: "in", Amount: principal, Fee: fee, Net: net,
+		Reference: t.Reference, Created: t.Created.UTC()}
+	other := t.Source
+	if principal < 0 || m.ID == t.Source {
+		tx.Direction, tx.Amount, other = "out", -principal, t.Target
+	}
+	for _, p := range ev.Parties {
+		if p.ID == other && other != m.ID {
+			tx.Counterparty, tx.Name = p.Number, p.Name
+		}
+	}
+	if t.Kind == wallet.TransferRefund {
+		tx.Refunds = t.Reference
+		if t.Refunds != 0 {
+			tx.Refunds = wallet.Ref(t.Refunds)
+		}
+	}
+	return tx
+}
+
+// transferWebhooks is TransferEvents as deliveries to record.
+func transferWebhooks(ev wallet.Event, seq uint64) []webhookOut {
+	evs := TransferEvents(ev)
+	out := make([]webhookOut, 0, len(evs))
+	for _, e := range evs {
+		body, err := json.Marshal(e)
+		if err != nil {
+			panic("notify: a merchant event: " + err.Error())
+		}
+		out = append(out, webhookOut{Merchant: e.Merchant, Event: e.ID, Type: e.Type, Payload: body, Seq: seq})
+	}
+	return out
+}

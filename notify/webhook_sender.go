@@ -1,0 +1,367 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Results a WebhookSender reports to WebhookSenderConfig.Observe.
+const (
+	WebhookDelivered = "delivered" // the endpoint answered 2xx
+	WebhookRetry     = "retry"     // any other answer, a timeout or no connection: tried again after a backoff
+	WebhookFailed    = "failed"    // out of time (RetryFor since the first attempt), or no endpoint
+	// WebhookLost means the outcome was not written: another sender had
+	// taken the delivery over (its lease ran out), or the database failed;
+	// the delivery is sent again when its lease ends.
+	WebhookLost = "lost"
+)
+
+// Defaults of WebhookSenderConfig.
+const (
+	// webhookTimeoutDefault bounds one POST, connection to last byte of the
+	// answer read: a receiver should answer 2xx at once and work later.
+	webhookTimeoutDefault = 10 * time.Second
+	// webhookConcurrencyDefault bounds the merchants POSTed to at once (one
+	// delivery each, since a merchant's go in order).
+	webhookConcurrencyDefault = 16
+	// webhookBackoffMinDefault and webhookBackoffMaxDefault bound the wait
+	// after a failed attempt: 10 s doubling, at most an hour, jittered into
+	// its upper half; about 32 attempts in the default 24 hours.
+	webhookBackoffMinDefault = 10 * time.Second
+	webhookBackoffMaxDefault = time.Hour
+	// webhookRetryForDefault is how long after its first attempt a delivery
+	// is retried before it is failed: a receiver down for a day still gets
+	// everything once it is back.
+	webhookRetryForDefault = 24 * time.Hour
+	// webhookLeaseMin is the least lease of a claim: it must outlast the
+	// POST's timeout, and it is how long a delivery waits when its sender
+	// died mid-POST.
+	webhookLeaseMin = time.Minute
+	// webhookResponseBytesMax bounds what is read of an answer (to reuse
+	// the connection); the rest is dropped with the connection.
+	webhookResponseBytesMax = 64 << 10
+	// webhookDialTimeout and webhookTLSTimeout bound connecting, within the
+	// POST's timeout.
+	webhookDialTimeout = 5 * time.Second
+	webhookTLSTimeout  = 5 * time.Second
+	// webhookIdleConnsPerHost bounds the idle connections kept per
+	// receiver: one delivery at a time goes to a merchant.
+	webhookIdleConnsPerHost = 2
+	webhookIdleConnTimeout  = 90 * time.Second
+)
+
+// WebhookSenderConfig configures a WebhookSender. Zero fields take the
+// defaults.
+type WebhookSenderConfig struct {
+	Store  *Store // required
+	Logger *slog.Logger
+	// Timeout bounds one POST, answer included (10 s): a timeout is a
+	// failed attempt.
+	Timeout time.Duration
+	// Concurrency bounds the merchants POSTed to at once (16).
+	Concurrency int
+	// BackoffMin and BackoffMax bound the wait after a failed attempt:
+	// BackoffMin doubled per consecutive failure, at most BackoffMax, with
+	// jitter (10 s, 1 h).
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+	// RetryFor is how long after its first attempt a delivery is retried
+	// (24 h): a failed attempt begun that long after the first fails the
+	// delivery, so the attempts span at least RetryFor.
+	RetryFor time.Duration
+	// Lease is how long a claim holds a delivery before another sender may
+	// take it over (3 × Timeout, at least 1 min); it must exceed Timeout.
+	Lease time.Duration
+	// PollInterval bounds the wait for deliveries another process recorded (2 s).
+	PollInterval time.Duration
+	// Transport, if set, makes the POSTs (tests; a proxy). The default has
+	// explicit connect, TLS and idle timeouts. Redirects are never followed
+	// either way: a 3xx is a failed attempt.
+	Transport http.RoundTripper
+	// Observe, if set, is told the result of every claimed delivery (a
+	// Webhook result constant) and how long its POST took, for metrics. It
+	// must not block.
+	Observe func(result string, took time.Duration)
+}
+
+// WebhookSender POSTs the recorded webhook deliveries to the merchants'
+// endpoints, signed (SignWebhook), in order per merchant: a merchant's next
+// delivery is not sent before the previous one is delivered or failed.
+// Different merchants go in parallel, bounded. Any number of WebhookSenders,
+// in one process or several, may run on one database.
+type WebhookSender struct {
+	store        *Store
+	client       *http.Client
+	log          *slog.Logger
+	observe      func(string, time.Duration)
+	concurrency  int
+	backoffMin   time.Duration
+	backoffMax   time.Duration
+	retryFor     time.Duration
+	lease        time.Duration
+	timeout      time.Duration
+	pollInterval time.Duration
+	wake         chan struct{}
+}
+
+// NewWebhookSender checks cfg and returns a WebhookSender. It fails without
+// a Store, for a Lease not longer than the Timeout, or a BackoffMax below
+// BackoffMin.
+func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("notify: a webhook sender needs a store")
+	}
+	s := &WebhookSender{store: cfg.Store, log: cfg.Logger, observe: cfg.Observe, concurrency: cfg.Concurrency,
+		backoffMin: cfg.BackoffMin, backoffMax: cfg.BackoffMax, retryFor: cfg.RetryFor, lease: cfg.Lease,
+		timeout: cfg.Timeout, pollInterval: cfg.PollInterval, wake: make(chan struct{}, 1)}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.timeout <= 0 {
+		s.timeout = webhookTimeoutDefault
+	}
+	if s.concurrency <= 0 {
+		s.concurrency = webhookConcurrencyDefault
+	}
+	if s.backoffMin <= 0 {
+		s.backoffMin = webhookBackoffMinDefault
+	}
+	if s.backoffMax <= 0 {
+		s.backoffMax = max(webhookBackoffMaxDefault, s.backoffMin)
+	}
+	if s.backoffMax < s.backoffMin {
+		return nil, fmt.Errorf("notify: webhook backoff max %v below min %v", s.backoffMax, s.backoffMin)
+	}
+	if s.retryFor <= 0 {
+		s.retryFor = webhookRetryForDefault
+	}
+	if s.lease <= 0 {
+		s.lease = max(webhookLeaseMin, 3*s.timeout)
+	}
+	if s.lease <= s.timeout {
+		return nil, fmt.Errorf("notify: webhook lease %v must exceed the timeout %v", s.lease, s.timeout)
+	}
+	if s.pollInterval <= 0 {
+		s.pollInterval = pollIntervalDefault
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		transport = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: webhookDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   webhookTLSTimeout,
+			ResponseHeaderTimeout: s.timeout,
+			MaxIdleConns:          4 * s.concurrency,
+			MaxIdleConnsPerHost:   webhookIdleConnsPerHost,
+			IdleConnTimeout:       webhookIdleConnTimeout,
+			ForceAttemptHTTP2:     true,
+		}
+	}
+	s.client = &http.Client{
+		Transport: transport,
+		Timeout:   s.timeout,
+		// A redirect is not followed: the receiver must give the URL that
+		// answers, and following one would send the body where the
+		// merchant did not register.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return s, nil
+}
+
+// Wake tells the sender that something was recorded. It never blocks.
+func (s *WebhookSender) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends until ctx ends, then waits for the POSTs in flight (each
+// bounded by Timeout) and records their outcomes. It returns nil then;
+// database failures are logged and retried. Call it once.
+func (s *WebhookSender) Run(ctx context.Context) error {
+	s.store.addWebhookWaker(s)
+	defer s.store.removeWebhookWaker(s)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	slots := make(chan struct{}, s.concurrency)
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		n := 1
+	free:
+		for n < s.concurrency {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break free
+			}
+		}
+		// Not cancelled with ctx: a claim committed but not seen would
+		// leave its deliveries to wait out their lease.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), senderDBTimeout)
+		rows, err := s.store.claimWebhooks(cctx, n, s.lease)
+		cancel()
+		for range n - len(rows) {
+			<-slots
+		}
+		if err != nil {
+			s.log.Warn("webhook sender", "err", err, "retry_in", s.pollInterval)
+			if !senderSleep(ctx, s.pollInterval) {
+				return nil
+			}
+			continue
+		}
+		for i := range rows {
+			inflight.Add(1)
+			go func(r *claimedDelivery) {
+				defer inflight.Done()
+				defer func() { <-slots }()
+				s.deliver(ctx, r)
+				// The merchant's next delivery may be claimed now.
+				s.Wake()
+			}(&rows[i])
+		}
+		if len(rows) < n && !s.idle(ctx) {
+			return nil
+		}
+	}
+}
+
+// idle waits for a Wake, the next delivery due or lease ending, or the poll
+// interval, and reports whether ctx is still live.
+func (s *WebhookSender) idle(ctx context.Context) bool {
+	wait := s.pollInterval
+	dctx, cancel := context.WithTimeout(ctx, senderDBTimeout)
+	next, err := s.store.nextWebhookDue(dctx)
+	cancel()
+	if err == nil && !next.IsZero() {
+		wait = min(wait, max(time.Until(next), senderIdleMin))
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-s.wake:
+	case <-t.C:
+	}
+	return true
+}
+
+// deliver POSTs one claimed delivery and records the outcome.
+func (s *WebhookSender) deliver(ctx context.Context, r *claimedDelivery) {
+	o := webhookOutcome{row: r}
+	var took time.Duration
+	if r.endpoint.URL == "" {
+		o.status, o.result = hookFailed, WebhookFailed
+	} else {
+		// The POST is not cancelled with ctx, so that stopping records
+		// what the receiver answered; Timeout bounds it.
+		a := s.post(context.WithoutCancel(ctx), r)
+		took = time.Duration(a.DurationUS) * time.Microsecond
+		o.attempt = a
+		now := time.Now()
+		first := a.At
+		if r.FirstAttemptAt != nil {
+			first = *r.FirstAttemptAt
+		}
+		switch {
+		case a.Status >= 200 && a.Status < 300:
+			o.status, o.result = hookDelivered, WebhookDelivered
+		case !a.At.Before(first.Add(s.retryFor)):
+			// This attempt began RetryFor after the first: the last one.
+			o.status, o.result = hookFailed, WebhookFailed
+		default:
+			o.status, o.result = hookPending, WebhookRetry
+			o.next = now.Add(retryJitter(retryDoubled(s.backoffMin, s.backoffMax, r.Retries+1)))
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		wctx, cancel := context.WithTimeout(context.Background(), senderDBTimeout)
+		lost, err := s.store.applyWebhook(wctx, o)
+		cancel()
+		if err == nil {
+			if lost {
+				s.log.Info("webhook delivery taken over by another sender", "delivery", r.ID, "result", o.result)
+				o.result = WebhookLost
+			}
+			break
+		}
+		if attempt == outcomeWriteAttemptsMax {
+			s.log.Error("webhook outcome not recorded: the delivery is sent again when its lease ends",
+				"delivery", r.ID, "err", err)
+			o.result = WebhookLost
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
+	if s.observe != nil {
+		s.observe(o.result, took)
+	}
+}
+
+// post makes one attempt and returns it as recorded.
+func (s *WebhookSender) post(ctx context.Context, r *claimedDelivery) *webhookAttempt {
+	start := time.Now()
+	a := &webhookAttempt{DeliveryID: r.ID, At: start.UTC()}
+	body := []byte(r.Payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.endpoint.URL, bytes.NewReader(body))
+	if err != nil {
+		a.Error = clipStored("bad webhook url: "+err.Error(), errorBytesMax)
+		return a
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Kibubu-Webhooks/1")
+	req.Header.Set(HeaderEventID, r.EventID)
+	req.Header.Set(HeaderEventType, r.Type)
+	req.Header.Set(HeaderDeliveryID, r.ID)
+	req.Header.Set(HeaderSignature, SignWebhook([]byte(r.endpoint.Secret), start, body))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		a.DurationUS = time.Since(start).Microseconds()
+		a.Error = clipStored(postError(err, s.timeout), errorBytesMax)
+		return a
+	}
+	_, rerr := io.Copy(io.Discard, io.LimitReader(resp.Body, webhookResponseBytesMax))
+	resp.Body.Close()
+	a.DurationUS = time.Since(start).Microseconds()
+	a.Status = resp.StatusCode
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode >= 300:
+		a.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
+		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			a.Error = clipStored(a.Error+": redirects are not followed (to "+loc+")", errorBytesMax)
+		}
+	case rerr != nil && !errors.Is(rerr, io.EOF):
+		// The status is the answer: a body cut short does not undo a 2xx.
+		s.log.Debug("webhook answer body", "delivery", r.ID, "err", rerr)
+	}
+	return a
+}
+
+// postError words a failed POST for the attempt's record.
+func postError(err error, timeout time.Duration) string {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "no answer within " + timeout.String()
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Op + ": " + oe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,226 @@
+package notify
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
+)
+
+// keys is an Authenticator over fixed API keys, standing for the wallet's
+// (whose own tests cover the keys themselves).
+type keys map[string]commerce.Principal
+
+func (k keys) Authenticate(ctx context.Context, key string) (*commerce.Principal, error) {
+	if key == "wallet-down" {
+		return nil, &wallet.Error{Code: wallet.CodeUnavailable, Message: "the wallet did not answer"}
+	}
+	p, ok := k[key]
+	if !ok {
+		return nil, wallet.Errorf(wallet.CodeUnauthenticated, "unknown API key")
+	}
+	return &p, nil
+}
+
+// serviceFixture serves the webhook service on a test NATS over a fresh
+// store, with a client.
+type serviceFixture struct {
+	st     *Store
+	nc     *nats.Conn
+	client *WebhookClient
+	prefix string
+}
+
+func newServiceFixture(t *testing.T, opts ...WebhookOption) *serviceFixture {
+	t.Helper()
+	ns := natstest.Start(t)
+	nc := ns.Connect()
+	st := smsStore(t, smsDB(t))
+	auth := keys{
+		"kbk_shop":     {KeyID: "k1", Merchant: "445566", Scopes: []commerce.Scope{commerce.ScopeWebhooks, commerce.ScopePayments}},
+		"kbk_kplc":     {KeyID: "k2", Merchant: "888880", Scopes: []commerce.Scope{commerce.ScopeWebhooks}},
+		"kbk_payments": {KeyID: "k3", Merchant: "445566", Scopes: []commerce.Scope{commerce.ScopePayments}},
+		"kbk_operator": {KeyID: "k4", Operator: true, Scopes: []commerce.Scope{commerce.ScopeOperator}},
+	}
+	svc, err := ServeWebhooks(nc, st, auth, ns.Prefix, slog.New(slog.DiscardHandler), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Stop() })
+	return &serviceFixture{st: st, nc: nc, client: NewWebhookClient(ns.Connect(), 5*time.Second, ns.Prefix), prefix: ns.Prefix}
+}
+
+// TestWebhookService drives every subject through WebhookClient: setting
+// and rotating the URL, reading it, listing deliveries a page at a time
+// with a status filter, re-sending; and the refusals: no key, an unknown
+// one, one without the webhooks scope, an operator's, another merchant's
+// delivery, bad input.
+func TestWebhookService(t *testing.T) {
+	f := newServiceFixture(t)
+	ctx := context.Background()
+	c := f.client
+
+	if _, err := c.Webhook(ctx, "kbk_shop"); wallet.ErrorCode(err) != wallet.CodeNotFound {
+		t.Errorf("no URL yet: %v, want not_found", err)
+	}
+	ep, err := c.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_shop", URL: "https://shop.example/hooks"})
+	if err != nil || ep.Merchant != "445566" || ep.URL != "https://shop.example/hooks" || !strings.HasPrefix(ep.Secret, WebhookSecretPrefix) {
+		t.Fatalf("first set: %+v, %v", ep, err)
+	}
+	ep2, err := c.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_shop", URL: "https://shop.example/v2"})
+	if err != nil || ep2.Secret != "" || ep2.URL != "https://shop.example/v2" {
+		t.Errorf("a new URL: %+v, %v; want no secret shown", ep2, err)
+	}
+	ep3, err := c.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_shop", URL: "https://shop.example/v2", Rotate: true})
+	if err != nil || ep3.Secret == "" || ep3.Secret == ep.Secret {
+		t.Errorf("a rotation: %+v, %v; want a new secret", ep3, err)
+	}
+	got, err := c.Webhook(ctx, "kbk_shop")
+	if err != nil || got.URL != "https://shop.example/v2" || got.Secret != "" || got.Created.IsZero() {
+		t.Errorf("get: %+v, %v", got, err)
+	}
+	if _, err := c.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_kplc", URL: "http://kplc.example/hooks"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// 25 deliveries for the shop, one for KPLC.
+	var hooks []webhookOut
+	for i := range 25 {
+		hooks = append(hooks, hookEvent("445566", i, uint64(i+1)))
+	}
+	hooks = append(hooks, hookEvent("888880", 0, 30))
+	if _, n, err := f.st.record(ctx, nil, hooks); err != nil || n != 26 {
+		t.Fatalf("record: %d, %v", n, err)
+	}
+	page1, err := c.Deliveries(ctx, DeliveriesRequest{Auth: "kbk_shop", Limit: 10})
+	if err != nil || len(page1.Deliveries) != 10 || page1.Next == "" {
+		t.Fatalf("page 1: %+v, %v", page1, err)
+	}
+	page2, err := c.Deliveries(ctx, DeliveriesRequest{Auth: "kbk_shop", Limit: 10, Cursor: page1.Next})
+	if err != nil || len(page2.Deliveries) != 10 || page2.Next == "" {
+		t.Fatalf("page 2: %+v, %v", page2, err)
+	}
+	page3, err := c.Deliveries(ctx, DeliveriesRequest{Auth: "kbk_shop", Limit: 10, Cursor: page2.Next})
+	if err != nil || len(page3.Deliveries) != 5 || page3.Next != "" {
+		t.Fatalf("page 3: %+v, %v", page3, err)
+	}
+	seen := map[string]bool{}
+	var all []Delivery
+	for _, p := range []*DeliveriesReply{page1, page2, page3} {
+		all = append(all, p.Deliveries...)
+	}
+	for i, d := range all {
+		if want := hooks[24-i].Event; d.Event != want || seen[d.ID] || d.Status != DeliveryPending || d.Attempts == nil {
+			t.Errorf("delivery %d: %+v, want %s, once, pending", i, d, want)
+		}
+		seen[d.ID] = true
+	}
+	if p, err := c.Deliveries(ctx, DeliveriesRequest{Auth: "kbk_shop", Status: DeliveryFailed}); err != nil || len(p.Deliveries) != 0 {
+		t.Errorf("failed ones: %+v, %v", p, err)
+	}
+	if p, err := c.Deliveries(ctx, DeliveriesRequest{Auth: "kbk_kplc"}); err != nil || len(p.Deliveries) != 1 || p.Deliveries[0].Event != hooks[25].Event {
+		t.Errorf("KPLC's: %+v, %v", p, err)
+	}
+
+	// Deliver one by hand, as a sender would, to re-send it.
+	claimed, err := f.st.claimWebhooks(ctx, 10, time.Minute)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("claim: %d, %v; want one per merchant", len(claimed), err)
+	}
+	var shop *claimedDelivery
+	for i := range claimed {
+		if claimed[i].Merchant == "445566" {
+			shop = &claimed[i]
+		}
+	}
+	if shop == nil || shop.EventID != hooks[0].Event || shop.endpoint.URL != "https://shop.example/v2" || shop.endpoint.Secret != ep3.Secret {
+		t.Fatalf("the shop's claimed delivery: %+v", shop)
+	}
+	if _, err := f.st.applyWebhook(ctx, webhookOutcome{row: shop, status: hookDelivered, result: WebhookDelivered,
+		attempt: &webhookAttempt{DeliveryID: shop.ID, At: time.Now().UTC(), Status: 200, DurationUS: 1500}}); err != nil {
+		t.Fatal(err)
+	}
+	re, err := c.Resend(ctx, "kbk_shop", shop.ID)
+	if err != nil || re.ID != shop.ID || re.Event != hooks[0].Event || re.Status != DeliveryPending || len(re.Attempts) != 1 ||
+		re.Attempts[0].Status != 200 || re.Attempts[0].Duration != 1.5 {
+		t.Errorf("resend: %+v, %v", re, err)
+	}
+
+	refusals := []struct {
+		name string
+		call func() error
+		want wallet.Code
+	}{
+		{"no key", func() error { _, err := c.Webhook(ctx, ""); return err }, wallet.CodeUnauthenticated},
+		{"unknown key", func() error { _, err := c.Webhook(ctx, "kbk_nobody"); return err }, wallet.CodeUnauthenticated},
+		{"wallet down", func() error { _, err := c.Webhook(ctx, "wallet-down"); return err }, wallet.CodeUnavailable},
+		{"no webhooks scope", func() error { _, err := c.Webhook(ctx, "kbk_payments"); return err }, wallet.CodeForbidden},
+		{"no webhooks scope, set", func() error {
+			_, err := c.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_payments", URL: "https://x.example/"})
+			return err
+		}, wallet.CodeForbidden},
+		{"operator key", func() error {
+			_, err := c.Deliveries(ctx, DeliveriesRequest{Auth: "kbk_operator"})
+			return err
+		}, wallet.CodeForbidden},
+		{"another merchant's delivery", func() error { _, err := c.Resend(ctx, "kbk_kplc", shop.ID); return err }, wallet.CodeNotFound},
+		{"no such delivery", func() error { _, err := c.Resend(ctx, "kbk_shop", newDeliveryID(time.Now())); return err }, wallet.CodeNotFound},
+		{"not a delivery id", func() error { _, err := c.Resend(ctx, "kbk_shop", "pr_123"); return err }, wallet.CodeNotFound},
+		{"still pending", func() error { _, err := c.Resend(ctx, "kbk_shop", all[0].ID); return err }, wallet.CodeInvalidState},
+		{"bad URL", func() error {
+			_, err := c.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_shop", URL: "ftp://shop.example/"})
+			return err
+		}, wallet.CodeInvalid},
+		{"bad status", func() error {
+			_, err := c.Deliveries(ctx, DeliveriesRequest{Auth: "kbk_shop", Status: "lost"})
+			return err
+		}, wallet.CodeInvalid},
+		{"bad cursor", func() error {
+			_, err := c.Deliveries(ctx, DeliveriesRequest{Auth: "kbk_shop", Cursor: "' OR 1=1 --"})
+			return err
+		}, wallet.CodeInvalid},
+		{"bad limit", func() error {
+			_, err := c.Deliveries(ctx, DeliveriesRequest{Auth: "kbk_shop", Limit: 1000})
+			return err
+		}, wallet.CodeInvalid},
+	}
+	for _, tt := range refusals {
+		err := tt.call()
+		if got := wallet.ErrorCode(err); got != tt.want {
+			t.Errorf("%s: %v (code %q), want %s", tt.name, err, got, tt.want)
+		}
+	}
+
+	// Malformed and oversized requests get a coded answer too.
+	for name, data := range map[string][]byte{
+		"not JSON":  []byte("{"),
+		"too large": []byte(`{"auth":"` + strings.Repeat("a", 9000) + `"}`),
+	} {
+		msg, err := f.nc.Request(f.prefix+"."+SubjectWebhookGet, data, 5*time.Second)
+		if err != nil || msg.Header.Get("Nats-Service-Error-Code") != string(wallet.CodeInvalid) {
+			t.Errorf("%s: %v, %v", name, msg, err)
+		}
+	}
+}
+
+// TestWebhookServiceHTTPS checks RequireHTTPS, for production.
+func TestWebhookServiceHTTPS(t *testing.T) {
+	f := newServiceFixture(t, RequireHTTPS())
+	ctx := context.Background()
+	if _, err := f.client.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_shop", URL: "http://shop.example/"}); wallet.ErrorCode(err) != wallet.CodeInvalid {
+		t.Errorf("http with RequireHTTPS: %v, want invalid_request", err)
+	}
+	if _, err := f.client.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_shop", URL: "https://shop.example/"}); err != nil {
+		t.Errorf("https: %v", err)
+	}
+	if _, err := ServeWebhooks(f.nc, f.st, keys{}, "bad prefix!", nil); err == nil {
+		t.Error("a bad prefix was accepted")
+	}
+}

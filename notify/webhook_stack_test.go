@@ -1,0 +1,223 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
+	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/store/storetest"
+)
+
+// TestWebhooksEndToEnd runs the whole path on the real stack: a wallet with
+// its merchant services and relay, the notifier's consumer, webhook sender
+// and service. A merchant sets its URL with a real API key (the wallet
+// checks it), makes a payment request, the customer gets the SMS prompt and
+// approves it with the PIN, and the merchant's receiver gets every event,
+// signed, in the order recorded; the deliveries are listed with their
+// attempts.
+func TestWebhooksEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.DiscardHandler)
+	ns := natstest.Start(t)
+	nc := ns.Connect()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := natsapi.WithPrefix(ns.Prefix)
+	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
+		t.Fatal(err)
+	}
+	wst, err := store.Open(ctx, storetest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := natsapi.NewRelay(wst, js, log, opt)
+	w, err := wallet.New(ctx, wst, wallet.Config{Currency: kes, Region: "KE", Location: nairobi,
+		Pepper: []byte("0123456789abcdef0123456789abcdef"), Logger: log, Committed: relay.Wake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := commerce.New(ctx, w, wst, commerce.Config{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := natsapi.Serve(nc, w, log, opt, natsapi.WithCommerce(cs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenStore(ctx, wst.Gorm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	consents, err := OpenConsents(ctx, wst.Gorm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	client := natsapi.NewClient(nc, 0, opt)
+	hooks, err := ServeWebhooks(nc, st, client, ns.Prefix, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := NewConsumer(ConsumerConfig{JS: js, Prefix: ns.Prefix, Store: st, Consents: consents,
+		Locales: catalog(t), Currency: kes, Location: nairobi, ServiceCode: "*384#", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := NewWebhookSender(hookConfig(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{w.Run, relay.Run, cs.Run, consumer.Run, sender.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(ctx) }()
+	}
+	t.Cleanup(func() {
+		hooks.Stop()
+		svc.Stop()
+		cancel()
+		wg.Wait()
+		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
+		js.DeleteStream(context.Background(), StreamName(ns.Prefix))
+		wst.Close()
+	})
+
+	// A customer with money and a PIN, a till, its keys.
+	alice := "+254722000101"
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(client.Register(ctx, natsapi.RegisterRequest{Phone: alice, Name: "Alice Wanjiru", Tier: wallet.TierFull, Language: "sw"}))
+	must(client.SetPIN(ctx, alice, "2580"))
+	agent, err := client.AddAgent(ctx, "+254733000101", "Float Agent")
+	must(agent, err)
+	must(client.SetPIN(ctx, "+254733000101", "1357"))
+	must(client.IssueFloat(ctx, agent.Number, 10_000_00, "BANK-1"))
+	must(client.Transfer(ctx, wallet.TransferRequest{Key: "seed", Kind: wallet.TransferDeposit, From: "+254733000101", To: alice, Amount: 1_000_00, PIN: "1357"}))
+	till, err := client.AddMerchant(ctx, "+254733000102", "Duka la Awa", false)
+	must(till, err)
+	key, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments, commerce.ScopeWebhooks}})
+	must(key, err)
+	narrow, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments}})
+	must(narrow, err)
+
+	hc := NewWebhookClient(nc, 5*time.Second, ns.Prefix)
+	rcv := newReceiver(t, func(n int64) (int, time.Duration) {
+		if n == 1 {
+			return http.StatusServiceUnavailable, 0 // the first try fails
+		}
+		return http.StatusOK, 0
+	})
+	if _, err := hc.SetWebhook(ctx, WebhookSetRequest{Auth: narrow.Secret, URL: rcv.url(till.Number)}); wallet.ErrorCode(err) != wallet.CodeForbidden {
+		t.Errorf("a key without the webhooks scope: %v, want forbidden", err)
+	}
+	if _, err := hc.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_nobody_nothing", URL: rcv.url(till.Number)}); wallet.ErrorCode(err) != wallet.CodeUnauthenticated {
+		t.Errorf("an unknown key: %v, want unauthenticated", err)
+	}
+	ep, err := hc.SetWebhook(ctx, WebhookSetRequest{Auth: key.Secret, URL: rcv.url(till.Number)})
+	if err != nil || ep.Merchant != till.Number || ep.Secret == "" {
+		t.Fatalf("set: %+v, %v", ep, err)
+	}
+	rcv.secret(till.Number, ep.Secret)
+
+	pr, err := client.CreatePaymentRequest(ctx, natsapi.PaymentRequestCreate{Auth: key.Secret, Idempotency: "order-1",
+		Phone: alice, Amount: 150_00, Reference: "INV-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The prompt reaches Alice, in Swahili.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rows, err := st.List(ctx, Filter{Phone: alice, Kind: KindMessage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 1 {
+			if want := "Duka la Awa anakuomba ulipe KES 150.00 kwa INV-1."; len(rows[0].Text) < len(want) || rows[0].Text[:len(want)] != want || rows[0].Language != "sw" {
+				t.Errorf("prompt %+v", rows[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prompts: %+v", rows)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := client.Approve(ctx, alice, pr.ID, "2580")
+	if err != nil || res.Transfer == nil {
+		t.Fatalf("approve: %+v, %v", res, err)
+	}
+	ref := res.Transfer.Transfer.Ref
+
+	// The receiver gets the request's events and the payment's.
+	want := []string{"payment_request.created", "payment_request.paid", "payment.received"}
+	var got []received
+	for {
+		got = got[:0]
+		for _, r := range rcv.received() {
+			if r.status == http.StatusOK {
+				got = append(got, r)
+			}
+		}
+		if len(got) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var types []string
+	for _, r := range got {
+		types = append(types, r.typ)
+		if !r.verified {
+			t.Errorf("%s: not signed", r.event)
+		}
+		if r.typ == "payment.received" {
+			var ev commerce.Event
+			var tx commerce.Transaction
+			if err := json.Unmarshal(r.body, &ev); err != nil || json.Unmarshal(ev.Data, &tx) != nil {
+				t.Fatalf("body %s", r.body)
+			}
+			if ev.ID != "evt_"+ref+"_"+till.Number || tx.ID != ref || tx.Amount != 150_00 || tx.Counterparty != alice || tx.Direction != "in" {
+				t.Errorf("payment.received %s: %+v", r.body, tx)
+			}
+		}
+	}
+	if slices.Sort(types); !slices.Equal(types, []string{"payment.received", "payment_request.created", "payment_request.paid"}) {
+		t.Errorf("the receiver acknowledged %v, want %v", types, want)
+	}
+	if len(rcv.overlap) > 0 {
+		t.Errorf("overlapping deliveries: %v", rcv.overlap)
+	}
+	// In the order recorded: the listing, oldest first, is the order received.
+	list, err := hc.Deliveries(ctx, DeliveriesRequest{Auth: key.Secret})
+	if err != nil || len(list.Deliveries) != 3 {
+		t.Fatalf("deliveries: %+v, %v", list, err)
+	}
+	slices.Reverse(list.Deliveries)
+	for i, d := range list.Deliveries {
+		if d.Status != DeliveryDelivered || len(d.Attempts) == 0 || d.Event != got[i].event {
+			t.Errorf("delivery %d: %+v, received %s", i, d, got[i].event)
+		}
+	}
+	if n := len(list.Deliveries[0].Attempts); n != 2 || list.Deliveries[0].Attempts[0].Status != http.StatusServiceUnavailable {
+		t.Errorf("the first delivery's attempts: %+v, want a 503 then a 200", list.Deliveries[0].Attempts)
+	}
+}

@@ -1,0 +1,268 @@
+package notify
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
+)
+
+// TestSignWebhook pins the signature against an HMAC computed elsewhere
+// (Python's hmac module), so that a receiver in any language can check it.
+func TestSignWebhook(t *testing.T) {
+	got := SignWebhook([]byte("whsec_test"), time.Unix(1795000000, 0), []byte(`{"id":"evt_1"}`))
+	want := "t=1795000000,v1=9768205fbb644a6a645cdd13f225c6791ed91580e4d16c14b9a8e73cd4ba4393"
+	if got != want {
+		t.Errorf("SignWebhook = %q, want %q", got, want)
+	}
+}
+
+func TestVerifyWebhook(t *testing.T) {
+	secret := []byte("whsec_0123")
+	body := []byte(`{"id":"evt_1","type":"payment.received"}`)
+	at := time.Unix(1795000000, 0)
+	good := SignWebhook(secret, at, body)
+	sig := strings.TrimPrefix(good, "t=1795000000,")
+	other := strings.TrimPrefix(SignWebhook([]byte("whsec_old"), at, body), "t=1795000000,")
+	tests := []struct {
+		name   string
+		secret []byte
+		header string
+		body   []byte
+		now    time.Time
+		want   wallet.Code // "" for valid
+	}{
+		{"valid", secret, good, body, at, ""},
+		{"valid, 4 minutes late", secret, good, body, at.Add(4 * time.Minute), ""},
+		{"valid, clock 4 minutes behind", secret, good, body, at.Add(-4 * time.Minute), ""},
+		{"two signatures, one matches (rotation)", secret, "t=1795000000," + other + "," + sig, body, at, ""},
+		{"spaces and an unknown scheme", secret, "t=1795000000, v0=abc, " + sig, body, at, ""},
+		{"signature first", secret, sig + ",t=1795000000", body, at, ""},
+		{"wrong secret", []byte("whsec_other"), good, body, at, wallet.CodeUnauthenticated},
+		{"body changed", secret, good, []byte(`{"id":"evt_2","type":"payment.received"}`), at, wallet.CodeUnauthenticated},
+		{"body reformatted", secret, good, []byte(`{"id": "evt_1", "type": "payment.received"}`), at, wallet.CodeUnauthenticated},
+		{"timestamp changed", secret, strings.Replace(good, "1795000000", "1795000001", 1), body, at, wallet.CodeUnauthenticated},
+		{"replayed an hour later", secret, good, body, at.Add(time.Hour), wallet.CodeUnauthenticated},
+		{"from the future", secret, good, body, at.Add(-6 * time.Minute), wallet.CodeUnauthenticated},
+		{"no header", secret, "", body, at, wallet.CodeInvalid},
+		{"no timestamp", secret, sig, body, at, wallet.CodeInvalid},
+		{"no signature", secret, "t=1795000000", body, at, wallet.CodeInvalid},
+		{"two timestamps", secret, "t=1795000000,t=1795000000," + sig, body, at, wallet.CodeInvalid},
+		{"timestamp not a number", secret, "t=soon," + sig, body, at, wallet.CodeInvalid},
+		{"negative timestamp", secret, "t=-1," + sig, body, at, wallet.CodeInvalid},
+		{"short signature", secret, "t=1795000000,v1=abcd", body, at, wallet.CodeInvalid},
+		{"signature not hex", secret, "t=1795000000,v1=" + strings.Repeat("zz", 32), body, at, wallet.CodeInvalid},
+		{"not key=value", secret, "t=1795000000;" + sig, body, at, wallet.CodeInvalid},
+		{"too long", secret, good + strings.Repeat(",x=y", 300), body, at, wallet.CodeInvalid},
+		{"too many signatures", secret, "t=1795000000" + strings.Repeat(","+other, 9) + "," + sig, body, at, wallet.CodeInvalid},
+	}
+	for _, tt := range tests {
+		err := VerifyWebhook(tt.secret, tt.header, tt.body, 0, tt.now)
+		if got := wallet.ErrorCode(err); got != tt.want {
+			t.Errorf("%s: %v (code %q), want code %q", tt.name, err, got, tt.want)
+		}
+	}
+	// A tolerance of its own.
+	if err := VerifyWebhook(secret, good, body, time.Hour, at.Add(59*time.Minute)); err != nil {
+		t.Errorf("an hour's tolerance, 59 minutes late: %v", err)
+	}
+}
+
+// FuzzVerifyWebhook feeds VerifyWebhook arbitrary headers and bodies: it must
+// never panic, must answer with a *wallet.Error of a known code, and must
+// accept only a header holding the true signature of the body.
+func FuzzVerifyWebhook(f *testing.F) {
+	secret := []byte("whsec_fuzz")
+	at := time.Unix(1795000000, 0)
+	body := []byte(`{"id":"evt_1"}`)
+	f.Add(SignWebhook(secret, at, body), body)
+	f.Add("t=1795000000,v1=00", body)
+	f.Add("t=,v1=", []byte{})
+	f.Add(",,,=,=", []byte("x"))
+	f.Add("t=99999999999999999999,v1="+strings.Repeat("a", 64), body)
+	f.Add("t=1795000000,v1="+strings.Repeat("A", 64)+",v1="+strings.Repeat("0", 64), body)
+	f.Fuzz(func(t *testing.T, header string, body []byte) {
+		err := VerifyWebhook(secret, header, body, time.Hour, at)
+		if err == nil {
+			// Accepted: the header must hold the HMAC of its own timestamp
+			// and this body, and that timestamp be within the hour.
+			ts, sigs, perr := parseSignature(header)
+			if perr != nil {
+				t.Fatalf("accepted %q, which does not parse: %v", header, perr)
+			}
+			want := webhookMAC(secret, ts, body)
+			if !slices.ContainsFunc(sigs, func(s []byte) bool { return bytes.Equal(s, want) }) {
+				t.Fatalf("accepted %q for %q without its signature", header, body)
+			}
+			if sec, _ := strconv.ParseInt(ts, 10, 64); at.Sub(time.Unix(sec, 0)).Abs() > time.Hour {
+				t.Fatalf("accepted %q, outside the tolerance", header)
+			}
+			return
+		}
+		var we *wallet.Error
+		if !errors.As(err, &we) || (we.Code != wallet.CodeInvalid && we.Code != wallet.CodeUnauthenticated) {
+			t.Fatalf("VerifyWebhook(%q) = %v, want a *wallet.Error invalid_request or unauthenticated", header, err)
+		}
+	})
+}
+
+func TestValidateWebhookURL(t *testing.T) {
+	tests := []struct {
+		url   string
+		https bool
+		ok    bool
+	}{
+		{"https://shop.example/hooks/kibubu", true, true},
+		{"https://shop.example:8443/hooks?merchant=1", true, true},
+		{"http://shop.example/hooks", false, true},
+		{"http://127.0.0.1:8080/", false, true},
+		{"http://shop.example/hooks", true, false}, // production: https only
+		{"ftp://shop.example/", false, false},
+		{"shop.example/hooks", false, false},
+		{"/hooks", false, false},
+		{"https://", false, false},
+		{"https://:443/", false, false},
+		{"https://user:pass@shop.example/", false, false},
+		{"https://shop.example/#frag", false, false},
+		{"https://shop.example/a b", false, false},
+		{"https://shop.example/" + strings.Repeat("a", 2048), false, false},
+		{"", false, false},
+		{"javascript:alert(1)", false, false},
+		{"https://shop.example/\n", false, false},
+	}
+	for _, tt := range tests {
+		err := ValidateWebhookURL(tt.url, tt.https)
+		if (err == nil) != tt.ok {
+			t.Errorf("ValidateWebhookURL(%.60q, https %v) = %v, want ok %v", tt.url, tt.https, err, tt.ok)
+		}
+		if err != nil && wallet.ErrorCode(err) != wallet.CodeInvalid {
+			t.Errorf("ValidateWebhookURL(%.60q): %v, want invalid_request", tt.url, err)
+		}
+	}
+}
+
+// FuzzValidateWebhookURL feeds ValidateWebhookURL what a merchant might
+// send: it never panics, refuses with invalid_request, and what it accepts
+// is an absolute http(s) URL with a host and no credentials, which the
+// sender can POST to.
+func FuzzValidateWebhookURL(f *testing.F) {
+	for _, s := range []string{"https://shop.example/hooks", "http://127.0.0.1:8080/", "https://user@x/", "https://[::1]:443/a?b=c",
+		"https://%zz/", "http://a b/", "https://\x00/", "//x.example/", "HTTPS://SHOP.EXAMPLE/"} {
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, raw string, https bool) {
+		err := ValidateWebhookURL(raw, https)
+		if err != nil {
+			if wallet.ErrorCode(err) != wallet.CodeInvalid {
+				t.Fatalf("%q: %v, want invalid_request", raw, err)
+			}
+			return
+		}
+		u, perr := url.Parse(raw)
+		if perr != nil || (u.Scheme != "https" && (https || u.Scheme != "http")) || u.Hostname() == "" || u.User != nil {
+			t.Fatalf("accepted %q: %+v, %v", raw, u, perr)
+		}
+		if _, err := http.NewRequest(http.MethodPost, raw, nil); err != nil {
+			t.Fatalf("accepted %q, which cannot be POSTed to: %v", raw, err)
+		}
+	})
+}
+
+func TestDeliveryID(t *testing.T) {
+	a := newDeliveryID(time.Unix(1795000000, 0))
+	b := newDeliveryID(time.Unix(1795000000, 1))
+	if !validDeliveryID(a) || !validDeliveryID(b) || a >= b {
+		t.Errorf("ids %q, %q: want valid and increasing", a, b)
+	}
+	for _, id := range []string{"", "whd_", "whd_short", "pr_" + a[4:], a + "x", strings.ToUpper(a), "whd_" + strings.Repeat("!", 26)} {
+		if validDeliveryID(id) {
+			t.Errorf("validDeliveryID(%q) = true", id)
+		}
+	}
+	if s := newWebhookSecret(); !strings.HasPrefix(s, WebhookSecretPrefix) || len(s) != len(WebhookSecretPrefix)+64 || s == newWebhookSecret() {
+		t.Errorf("secret %q", s)
+	}
+}
+
+// TestTransferEvents checks which merchant gets which event of each
+// transfer of the hand-built day, and what the event says.
+func TestTransferEvents(t *testing.T) {
+	evs := day("en")
+	type hook struct {
+		merchant string
+		typ      commerce.EventType
+		amount   int64
+		fee      int64
+		net      int64
+		dir      string
+		cp       string
+	}
+	tests := []struct {
+		event string
+		want  []hook
+	}{
+		{"float", nil},
+		{"deposit", nil},
+		{"send", nil},
+		{"reversal", nil},
+		{"airtime", nil},
+		{"withdraw", nil},
+		{"hold", nil},
+		{"release", nil},
+		{"till", []hook{{"445566", commerce.EventPaymentReceived, 300_00, 1_50, 298_50, "in", "+254722000001"}}},
+		{"paybill", []hook{{"888880", commerce.EventPaymentReceived, 250_00, 1_25, 248_75, "in", "+254722000001"}}},
+		// A business without a contact phone gets its webhook all the same.
+		{"paybill-phoneless", []hook{{"600100", commerce.EventPaymentReceived, 100_00, 50, 99_50, "in", "+254722000001"}}},
+		{"payout", []hook{{"445566", commerce.EventPayoutPaid, 100_00, 1_00, -101_00, "out", "+254722000002"}}},
+		{"refund", []hook{{"445566", commerce.EventRefund, 50_00, 0, -50_00, "out", "+254722000001"}}},
+		// Each payee of a split settlement, with its own share.
+		{"settle", []hook{
+			{"445566", commerce.EventPaymentReceived, 6_93, 0, 6_93, "in", "+254722000001"},
+			{"888880", commerce.EventPaymentReceived, 2_97, 0, 2_97, "in", "+254722000001"},
+		}},
+	}
+	for _, tt := range tests {
+		ev := evs[tt.event]
+		var got []hook
+		for _, e := range TransferEvents(ev) {
+			var tx commerce.Transaction
+			if err := json.Unmarshal(e.Data, &tx); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, hook{e.Merchant, e.Type, tx.Amount, tx.Fee, tx.Net, tx.Direction, tx.Counterparty})
+			if want := "evt_" + ev.Transfer.Ref + "_" + e.Merchant; e.ID != want {
+				t.Errorf("%s: id %q, want %q", tt.event, e.ID, want)
+			}
+			if tx.ID != ev.Transfer.Ref || tx.Kind != ev.Transfer.Kind || !tx.Created.Equal(ev.Transfer.Created) || !e.Created.Equal(ev.Transfer.Created) {
+				t.Errorf("%s: %+v of %+v", tt.event, tx, ev.Transfer)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: events\n%+v\nwant\n%+v", tt.event, got, tt.want)
+		}
+	}
+	var tx commerce.Transaction
+	json.Unmarshal(TransferEvents(evs["refund"])[0].Data, &tx)
+	if tx.Refunds != "QM1A2B3C6F" || tx.Name != "JOHN KAMAU" || tx.Reference != "QM1A2B3C6F" {
+		t.Errorf("refund view %+v: want it to name the refunded payment and the customer", tx)
+	}
+	json.Unmarshal(TransferEvents(prepaidSettle("en"))[0].Data, &tx)
+	if tx.Amount != 24_75 || tx.Counterparty != wallet.SystemTabs {
+		t.Errorf("prepaid settlement view %+v: want 24.75 from the tabs account", tx)
+	}
+	// The events of a redelivered transfer are the same.
+	a, _ := json.Marshal(TransferEvents(evs["settle"]))
+	b, _ := json.Marshal(TransferEvents(evs["settle"]))
+	if string(a) != string(b) {
+		t.Error("TransferEvents is not a function of its event")
+	}
+}
