@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,11 +31,8 @@ const (
 	merchantBenchHTTPTimeout     = 15 * time.Second
 )
 
-type merchantBenchConfig struct {
-	Phones   int
-	Clients  int
-	Duration time.Duration
-}
+// merchantBenchConfig has the load benches' flags: --phones, --clients, --duration.
+type merchantBenchConfig = ussdBenchConfig
 
 const merchantBenchSynopsis = `kibubu bench merchant [flags]
 
@@ -56,23 +52,8 @@ where the ratios are against the floor measured in the same run.
 
 func runBenchMerchant(ctx context.Context, args []string) error {
 	cfg := merchantBenchConfig{Phones: merchantBenchPhonesDefault, Clients: merchantBenchClientsDefault, Duration: merchantBenchDurationDefault}
-	fs := flag.NewFlagSet("bench merchant", flag.ContinueOnError)
-	fs.IntVar(&cfg.Phones, "phones", cfg.Phones, "registered, funded `phones` (customers)")
-	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent HTTP `clients`")
-	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long each phase runs")
-	if err := parseFlags(fs, args, merchantBenchSynopsis, os.Stdout); err != nil {
+	if err := cfg.parse("bench merchant", merchantBenchSynopsis, args, "concurrent HTTP `clients`", "how long each phase runs"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef(fs, "takes no arguments, got %q", fs.Arg(0))
-	}
-	switch {
-	case cfg.Phones < 2 || cfg.Phones > ussdBenchPhonesMax:
-		return usagef(fs, "--phones %d: want 2 to %d", cfg.Phones, ussdBenchPhonesMax)
-	case cfg.Clients < 1 || cfg.Clients > ussdBenchClientsMax:
-		return usagef(fs, "--clients %d: want 1 to %d", cfg.Clients, ussdBenchClientsMax)
-	case cfg.Duration <= 0 || cfg.Duration > benchDurationMax:
-		return usagef(fs, "--duration %s: want more than 0 and at most %s", cfg.Duration, benchDurationMax)
 	}
 	return benchMerchant(ctx, cfg, os.Stdout, os.Stderr)
 }

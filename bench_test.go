@@ -34,7 +34,10 @@ func TestBench(t *testing.T) {
 			t.Run(sub, func(t *testing.T) {
 				cfg := defaultBenchConfig()
 				cfg.DB, cfg.Hot = db, hot
-				cfg.Accounts, cfg.Clients, cfg.Duration, cfg.storageSweep = 50, 8, 300*time.Millisecond, 50*time.Millisecond
+				// Enough customers that --hot's withdrawals, at the
+				// machine's full speed, do not drain them before the
+				// storage limit's sweep is done.
+				cfg.Accounts, cfg.Clients, cfg.Duration, cfg.storageSweep = 200, 8, 300*time.Millisecond, 50*time.Millisecond
 				if err := cfg.validate(); err != nil {
 					t.Fatal(err)
 				}

@@ -63,25 +63,34 @@ non-zero if a session fails or the ledger check finds a violation.
 
 func runBenchUSSD(ctx context.Context, args []string) error {
 	cfg := ussdBenchConfig{Phones: ussdBenchPhonesDefault, Clients: ussdBenchClientsDefault, Duration: ussdBenchDurationDefault}
-	fs := flag.NewFlagSet("bench ussd", flag.ContinueOnError)
-	fs.IntVar(&cfg.Phones, "phones", cfg.Phones, "registered, funded `phones`")
-	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent simulated `phones` dialling")
-	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long the sessions run")
-	if err := parseFlags(fs, args, ussdBenchSynopsis, os.Stdout); err != nil {
+	if err := cfg.parse("bench ussd", ussdBenchSynopsis, args, "concurrent simulated `phones` dialling", "how long the sessions run"); err != nil {
+		return err
+	}
+	return benchUSSD(ctx, cfg, os.Stdout, os.Stderr)
+}
+
+// parse reads the flags of a load bench (bench ussd, bench merchant) into c,
+// whose values are the defaults, and checks them.
+func (c *ussdBenchConfig) parse(name, synopsis string, args []string, clientsUsage, durationUsage string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.IntVar(&c.Phones, "phones", c.Phones, "registered, funded `phones`")
+	fs.IntVar(&c.Clients, "clients", c.Clients, clientsUsage)
+	fs.DurationVar(&c.Duration, "duration", c.Duration, durationUsage)
+	if err := parseFlags(fs, args, synopsis, os.Stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef(fs, "takes no arguments, got %q", fs.Arg(0))
 	}
 	switch {
-	case cfg.Phones < 2 || cfg.Phones > ussdBenchPhonesMax:
-		return usagef(fs, "--phones %d: want 2 to %d", cfg.Phones, ussdBenchPhonesMax)
-	case cfg.Clients < 1 || cfg.Clients > ussdBenchClientsMax:
-		return usagef(fs, "--clients %d: want 1 to %d", cfg.Clients, ussdBenchClientsMax)
-	case cfg.Duration <= 0 || cfg.Duration > benchDurationMax:
-		return usagef(fs, "--duration %s: want more than 0 and at most %s", cfg.Duration, benchDurationMax)
+	case c.Phones < 2 || c.Phones > ussdBenchPhonesMax:
+		return usagef(fs, "--phones %d: want 2 to %d", c.Phones, ussdBenchPhonesMax)
+	case c.Clients < 1 || c.Clients > ussdBenchClientsMax:
+		return usagef(fs, "--clients %d: want 1 to %d", c.Clients, ussdBenchClientsMax)
+	case c.Duration <= 0 || c.Duration > benchDurationMax:
+		return usagef(fs, "--duration %s: want more than 0 and at most %s", c.Duration, benchDurationMax)
 	}
-	return benchUSSD(ctx, cfg, os.Stdout, os.Stderr)
+	return nil
 }
 
 func benchUSSD(ctx context.Context, cfg ussdBenchConfig, stdout, stderr io.Writer) (err error) {
