@@ -25,8 +25,9 @@ import (
 // It translates HTTP to the wallet's merchant subjects (MerchantAPI, the
 // natsapi.Client) and the notifier's webhook subjects (Webhooks, the
 // notify.WebhookClient), and back: decimal amounts in major units to the
-// wallet's minor units and Micro, the wallet's objects to the API's JSON,
-// and wallet.Codes to HTTP statuses (merchant_errors.go). It holds no money
+// wallet's minor units and Micro, the wallet's objects to the API's JSON
+// (their views in wallet/commerce, which the webhooks' data is too), and
+// wallet.Codes to HTTP statuses (merchant_errors.go). It holds no money
 // logic: the wallet checks every request again, the API key included.
 //
 // Every route but /v1/openapi.json takes an API key (merchant_auth.go);
@@ -52,6 +53,7 @@ type MerchantAPI interface {
 	OpenTab(ctx context.Context, req natsapi.TabOpenRequest) (*commerce.Tab, error)
 	Tab(ctx context.Context, auth, id string) (*commerce.Tab, error)
 	Charge(ctx context.Context, auth string, req commerce.ChargeRequest) (*commerce.Charge, error)
+	ChargeBatch(ctx context.Context, auth, tab string, charges []commerce.ChargeRequest) (*natsapi.TabChargesReply, error)
 	CloseTab(ctx context.Context, auth, id, idempotency string) (*commerce.Tab, error)
 	OperatorCreateAPIKey(ctx context.Context, auth string, req natsapi.APIKeyRequest) (*commerce.APIKey, error)
 	OperatorAPIKeys(ctx context.Context, auth, merchant string) ([]commerce.APIKey, error)
@@ -125,6 +127,8 @@ type merchant struct {
 	doc   []byte // the OpenAPI document
 	// maxCSV bounds a bulk payout file (csvLimit).
 	maxCSV int64
+	// maxCharges bounds a batch of charges' body (chargesLimit).
+	maxCharges int64
 }
 
 // csvLimit is the largest bulk payout file that fits a NATS message of
@@ -166,10 +170,11 @@ func MountMerchantAPI(e *echo.Echo, api MerchantAPI, hooks Webhooks, cfg Merchan
 	m := &merchant{
 		api: api, hooks: hooks, cur: cfg.Currency, loc: loc, log: log,
 		auth: newAuthCache(time.Now), idem: &idempotency{kv: kv, now: time.Now, log: log},
-		maxCSV: maxCSVBytes,
+		maxCSV: maxCSVBytes, maxCharges: maxBatchBodyBytes,
 	}
 	if nc := cfg.JS.Conn(); nc != nil && nc.MaxPayload() > 0 {
 		m.maxCSV = csvLimit(nc.MaxPayload())
+		m.maxCharges = chargesLimit(nc.MaxPayload())
 	}
 	routes := m.routes()
 	if m.doc, err = openAPIDocument(routes, m.cur); err != nil {
@@ -234,12 +239,16 @@ const (
 	bodyJSON                  // a JSON object (maxJSONBodyBytes)
 	bodyOptionalJSON          // a JSON object, or nothing
 	bodyCSV                   // a CSV file, raw or in a multipart form (maxCSVBytes)
+	bodyBatchJSON             // a batch of charges: a JSON object (chargesLimit)
 )
 
 // bodyLimit is the most a request of kind may carry.
 func (m *merchant) bodyLimit(k bodyKind) int64 {
 	if k == bodyCSV {
 		return m.maxCSV + maxMultipartOverheadBytes
+	}
+	if k == bodyBatchJSON {
+		return m.maxCharges
 	}
 	return maxJSONBodyBytes
 }
@@ -291,13 +300,13 @@ func (m *merchant) routes() []route {
 			summary: "This document", handle: m.openAPI},
 
 		{method: http.MethodPost, path: "/payment-requests", scope: commerce.ScopePayments, money: true, body: bodyJSON,
-			status: http.StatusCreated, request: paymentRequestBody{}, response: paymentRequestView{},
+			status: http.StatusCreated, request: paymentRequestBody{}, response: commerce.PaymentRequestView{},
 			summary: "Ask a customer to pay",
 			doc: "Creates a pending payment request: the customer is prompted by SMS and under USSD 6 Approvals, and " +
 				"approves with the PIN or declines; it expires if nobody answers. No money is held while it is pending.",
 			handle: m.createPaymentRequest},
 		{method: http.MethodGet, path: "/payment-requests/:id", scope: commerce.ScopePayments,
-			status: http.StatusOK, response: paymentRequestView{}, summary: "A payment request and its status", handle: m.getPaymentRequest},
+			status: http.StatusOK, response: commerce.PaymentRequestView{}, summary: "A payment request and its status", handle: m.getPaymentRequest},
 
 		{method: http.MethodGet, path: "/transactions", scope: commerce.ScopeTransactions,
 			status: http.StatusOK, response: transactionsPage{}, summary: "The merchant's transactions, newest first",
@@ -308,20 +317,20 @@ func (m *merchant) routes() []route {
 			}, pageQuery...),
 			handle: m.listTransactions},
 		{method: http.MethodGet, path: "/transactions/:id", scope: commerce.ScopeTransactions,
-			status: http.StatusOK, response: transactionView{}, summary: "A transaction", handle: m.getTransaction},
+			status: http.StatusOK, response: commerce.TransactionView{}, summary: "A transaction", handle: m.getTransaction},
 		{method: http.MethodPost, path: "/transactions/:id/refund", scope: commerce.ScopeRefunds, money: true, body: bodyOptionalJSON,
-			status: http.StatusCreated, request: refundBody{}, response: transactionView{},
+			status: http.StatusCreated, request: refundBody{}, response: commerce.TransactionView{},
 			summary: "Refund a payment, in full or in part",
 			doc:     "Without an amount, refunds what is left of the payment. Refunds never add up to more than was paid.",
 			handle:  m.refund},
 
 		{method: http.MethodPost, path: "/payouts", scope: commerce.ScopePayouts, money: true, body: bodyJSON,
-			status: http.StatusCreated, request: payoutBody{}, response: payoutView{},
+			status: http.StatusCreated, request: payoutBody{}, response: commerce.PayoutView{},
 			summary: "Pay a customer from the merchant's balance", handle: m.createPayout},
 		{method: http.MethodGet, path: "/payouts/:id", scope: commerce.ScopePayouts,
-			status: http.StatusOK, response: payoutView{}, summary: "A payout", handle: m.getPayout},
+			status: http.StatusOK, response: commerce.PayoutView{}, summary: "A payout", handle: m.getPayout},
 		{method: http.MethodPost, path: "/payouts/bulk", scope: commerce.ScopePayouts, money: true, body: bodyCSV,
-			status: http.StatusAccepted, request: csvUpload{}, response: bulkPayoutView{},
+			status: http.StatusAccepted, request: csvUpload{}, response: commerce.BulkPayoutView{},
 			summary: "Pay every row of a CSV file, in the background",
 			doc: fmt.Sprintf("The body is the file (Content-Type text/csv) or a multipart/form-data upload with the file "+
 				"in the field \"file\", at most %d bytes (less where NATS's max_payload is smaller) and %d rows: "+
@@ -332,25 +341,38 @@ func (m *merchant) routes() []route {
 				"same Idempotency-Key pays nothing twice.", maxCSVBytes, commerce.MaxBulkRows),
 			handle: m.createBulk},
 		{method: http.MethodGet, path: "/payouts/bulk/:id", scope: commerce.ScopePayouts,
-			status: http.StatusOK, response: bulkPayoutView{}, summary: "A bulk payout's progress and per-row results", handle: m.getBulk},
+			status: http.StatusOK, response: commerce.BulkPayoutView{}, summary: "A bulk payout's progress and per-row results", handle: m.getBulk},
 
 		{method: http.MethodPost, path: "/tabs", scope: commerce.ScopeTabs, money: true, body: bodyJSON,
-			status: http.StatusCreated, request: tabOpenBody{}, response: tabView{},
+			status: http.StatusCreated, request: tabOpenBody{}, response: commerce.TabView{},
 			summary: "Open a tab for a customer, pending the customer's approval",
 			doc: "Charges as small as a millionth of the major unit accrue on an active tab without touching the ledger, " +
 				"up to the cap, and settle as whole minor units (the remainder carried) when enough has accrued, at close, " +
 				"at expiry or daily. A prepaid tab is loaded with the cap when approved.",
 			handle: m.openTab},
 		{method: http.MethodGet, path: "/tabs/:id", scope: commerce.ScopeTabs,
-			status: http.StatusOK, response: tabView{}, summary: "A tab", handle: m.getTab},
+			status: http.StatusOK, response: commerce.TabView{}, summary: "A tab", handle: m.getTab},
 		{method: http.MethodPost, path: "/tabs/:id/charges", scope: commerce.ScopeTabs, money: true, body: bodyJSON,
-			status: http.StatusCreated, request: chargeBody{}, response: chargeView{},
+			status: http.StatusCreated, request: chargeBody{}, response: commerce.ChargeView{},
 			summary: "Charge a tab",
 			doc: "The amount has up to 6 decimals (\"0.0025\"). Splits divide the charge among merchants by weight, " +
 				"applied at settlement by the largest remainder method, so the parts always sum to the whole.",
 			handle: m.charge},
+		{method: http.MethodPost, path: "/tabs/:id/charges/batch", scope: commerce.ScopeTabs, money: true, body: bodyBatchJSON,
+			status: http.StatusOK, request: chargesBody{}, response: chargesView{},
+			summary: "Charge a tab with a batch of charges",
+			doc: fmt.Sprintf("1 to %d charges in one request, applied in order in one commit: a pay-per-click merchant's "+
+				"clicks without a round trip each. Each charge has its own key, which is its idempotency key as a single "+
+				"charge's Idempotency-Key is: a key already used on the tab (in this batch, an earlier one or a single "+
+				"charge) answers the charge it made, with replayed; the same key with another charge refuses that "+
+				"charge (conflict). The charges are independent: one refused does not refuse the others, and once the cap "+
+				"is reached the later ones are refused unless they fit what is left. A refused charge is not "+
+				"remembered: sent again, it is judged again. A malformed batch (a bad amount, a missing key, more "+
+				"than %d charges) is refused whole (400) and nothing is charged. The body is at most %d bytes (less "+
+				"where NATS's max_payload is smaller).", commerce.MaxBatchCharges, commerce.MaxBatchCharges, maxBatchBodyBytes),
+			handle: m.chargeBatch},
 		{method: http.MethodPost, path: "/tabs/:id/close", scope: commerce.ScopeTabs, money: true, body: bodyOptionalJSON,
-			status: http.StatusOK, request: emptyBody{}, response: tabView{}, summary: "Settle and close a tab", handle: m.closeTab},
+			status: http.StatusOK, request: emptyBody{}, response: commerce.TabView{}, summary: "Settle and close a tab", handle: m.closeTab},
 
 		{method: http.MethodPut, path: "/webhooks", scope: commerce.ScopeWebhooks, body: bodyJSON,
 			status: http.StatusOK, request: webhookBody{}, response: webhookView{},
@@ -408,7 +430,7 @@ func (m *merchant) createPaymentRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, m.paymentRequestView(pr))
+	return c.JSON(http.StatusCreated, commerce.ViewPaymentRequest(m.cur, pr))
 }
 
 func (m *merchant) getPaymentRequest(c echo.Context) error {
@@ -422,7 +444,7 @@ func (m *merchant) getPaymentRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, m.paymentRequestView(pr))
+	return c.JSON(http.StatusOK, commerce.ViewPaymentRequest(m.cur, pr))
 }
 
 func (m *merchant) getTransaction(c echo.Context) error {
@@ -436,7 +458,7 @@ func (m *merchant) getTransaction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, m.transactionView(tx))
+	return c.JSON(http.StatusOK, commerce.ViewTransaction(m.cur, tx))
 }
 
 func (m *merchant) listTransactions(c echo.Context) error {
@@ -465,9 +487,9 @@ func (m *merchant) listTransactions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := transactionsPage{Transactions: make([]transactionView, 0, len(page.Transactions)), Next: page.Next}
+	out := transactionsPage{Transactions: make([]commerce.TransactionView, 0, len(page.Transactions)), Next: page.Next}
 	for i := range page.Transactions {
-		out.Transactions = append(out.Transactions, m.transactionView(&page.Transactions[i]))
+		out.Transactions = append(out.Transactions, commerce.ViewTransaction(m.cur, &page.Transactions[i]))
 	}
 	setNextLink(c, q, page.Next)
 	return c.JSON(http.StatusOK, out)
@@ -494,7 +516,7 @@ func (m *merchant) refund(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, m.transactionView(tx))
+	return c.JSON(http.StatusCreated, commerce.ViewTransaction(m.cur, tx))
 }
 
 func (m *merchant) createPayout(c echo.Context) error {
@@ -514,7 +536,7 @@ func (m *merchant) createPayout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, m.payoutView(po))
+	return c.JSON(http.StatusCreated, commerce.ViewPayout(m.cur, po))
 }
 
 func (m *merchant) getPayout(c echo.Context) error {
@@ -528,7 +550,7 @@ func (m *merchant) getPayout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, m.payoutView(po))
+	return c.JSON(http.StatusOK, commerce.ViewPayout(m.cur, po))
 }
 
 func (m *merchant) createBulk(c echo.Context) error {
@@ -545,7 +567,7 @@ func (m *merchant) createBulk(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, m.bulkPayoutView(b))
+	return c.JSON(http.StatusAccepted, commerce.ViewBulkPayout(m.cur, b))
 }
 
 func (m *merchant) getBulk(c echo.Context) error {
@@ -559,7 +581,7 @@ func (m *merchant) getBulk(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, m.bulkPayoutView(b))
+	return c.JSON(http.StatusOK, commerce.ViewBulkPayout(m.cur, b))
 }
 
 func (m *merchant) openTab(c echo.Context) error {
@@ -578,7 +600,7 @@ func (m *merchant) openTab(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, m.tabView(t))
+	return c.JSON(http.StatusCreated, commerce.ViewTab(m.cur, t))
 }
 
 func (m *merchant) getTab(c echo.Context) error {
@@ -592,7 +614,7 @@ func (m *merchant) getTab(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, m.tabView(t))
+	return c.JSON(http.StatusOK, commerce.ViewTab(m.cur, t))
 }
 
 func (m *merchant) charge(c echo.Context) error {
@@ -615,7 +637,7 @@ func (m *merchant) charge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, m.chargeView(ch))
+	return c.JSON(http.StatusCreated, commerce.ViewCharge(m.cur, ch))
 }
 
 func (m *merchant) closeTab(c echo.Context) error {
@@ -632,7 +654,7 @@ func (m *merchant) closeTab(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, m.tabView(t))
+	return c.JSON(http.StatusOK, commerce.ViewTab(m.cur, t))
 }
 
 func (m *merchant) setWebhook(c echo.Context) error {

@@ -67,7 +67,8 @@ func invalid(format string, args ...any) error {
 }
 
 // readBody returns the request body, read once (the idempotency layer
-// reads it first) and bounded: a JSON body as sent (maxJSONBodyBytes), a
+// reads it first) and bounded: a JSON body as sent (maxJSONBodyBytes; a
+// batch of charges maxBatchBodyBytes, less by its route's BodyLimit), a
 // bulk payout's CSV file (at most csvMax bytes) from the raw body
 // (text/csv) or the multipart field "file".
 func readBody(c echo.Context, kind bodyKind, csvMax int64) ([]byte, error) {
@@ -77,9 +78,12 @@ func readBody(c echo.Context, kind bodyKind, csvMax int64) ([]byte, error) {
 	req := c.Request()
 	var b []byte
 	var err error
-	if kind == bodyCSV {
+	switch kind {
+	case bodyCSV:
 		b, err = readCSVUpload(req.Header.Get(echo.HeaderContentType), req.Body, csvMax)
-	} else {
+	case bodyBatchJSON:
+		b, err = readAll(req.Body, maxBatchBodyBytes)
+	default:
 		b, err = readAll(req.Body, maxJSONBodyBytes)
 	}
 	if err != nil {

@@ -30,6 +30,9 @@ import (
 //     gateway died);
 //   - a final answer (2xx, and 4xx but 409 and 429) is stored, and a
 //     duplicate gets it again byte for byte with Idempotent-Replayed: true;
+//     one too large to store (a large batch of charges) is recorded as
+//     done without its body, and a duplicate is processed again: the
+//     wallet answers it from its own records (each charge replayed);
 //   - any other answer (5xx: the wallet did not answer, or failed) deletes
 //     the record, so that the client may retry;
 //   - the same key with another method, path or body is 422 conflict.
@@ -53,8 +56,10 @@ const (
 	// (its own keys are made of it).
 	maxIdempotencyKeyBytes = 64
 	// maxStoredResponseBytes bounds a stored answer; the largest is a few
-	// kilobytes. A larger one is not stored (the wallet's record still
-	// keeps a retry from moving money again).
+	// kilobytes, but for a batch of charges (about 250 bytes a charge).
+	// A larger one is not stored (Rerun: the wallet's record keeps a retry
+	// from moving money again), so that a bucket written at the rate of
+	// batches stays small.
 	maxStoredResponseBytes = 64 << 10
 	// idempotencyKVTimeout bounds each read or write of the bucket.
 	idempotencyKVTimeout = 5 * time.Second
@@ -97,6 +102,9 @@ type idemRecord struct {
 	Status      int       `json:"status,omitempty"`
 	ContentType string    `json:"type,omitempty"`
 	Body        []byte    `json:"body,omitempty"`
+	// Rerun marks a final answer too large to store: a duplicate is
+	// processed again rather than replayed.
+	Rerun bool `json:"rerun,omitempty"`
 }
 
 // idempotency keeps the records.
@@ -255,14 +263,14 @@ func (d *idempotency) begin(ctx context.Context, k, fp string, now time.Time) (u
 			case old.Fingerprint != fp:
 				return 0, nil, wallet.Errorf(wallet.CodeConflict,
 					"this %s was used with a different request (method, path or body): use a new key for a new request", HeaderIdempotencyKey)
-			case old.Done:
+			case old.Done && !old.Rerun:
 				return 0, &old, nil
-			case now.Sub(old.Started) < inFlightTakeover:
+			case !old.Done && now.Sub(old.Started) < inFlightTakeover:
 				return 0, nil, wallet.Errorf(wallet.CodeInFlight, "a request with this %s is being processed: retry in a moment", HeaderIdempotencyKey)
 			}
 		}
-		// In flight too long, or unreadable: take it over, unless
-		// another gateway just did.
+		// In flight too long, unreadable, or done without its answer
+		// (Rerun): take it over, unless another gateway just did.
 		rev, err = d.kv.Update(ctx, k, rec, e.Revision())
 		if err == nil {
 			return rev, nil, nil
@@ -274,11 +282,15 @@ func (d *idempotency) begin(ctx context.Context, k, fp string, now time.Time) (u
 	return 0, nil, wallet.Errorf(wallet.CodeInFlight, "a request with this %s is being processed: retry in a moment", HeaderIdempotencyKey)
 }
 
-// finish stores a final answer over the in-flight record at rev, or
-// forgets the record. A failure is logged, not returned: the answer is
-// sent, and the wallet's own record keeps a retry from moving money again.
+// finish stores a final answer over the in-flight record at rev (one too
+// large to store as done without it: Rerun), or forgets the record. A
+// failure is logged, not returned: the answer is sent, and the wallet's own
+// record keeps a retry from moving money again.
 func (d *idempotency) finish(ctx context.Context, k string, rev uint64, rec idemRecord, tooLarge bool) {
-	if final(rec.Status) && !tooLarge {
+	if final(rec.Status) {
+		if tooLarge {
+			rec.Body, rec.ContentType, rec.Rerun = nil, "", true
+		}
 		data, err := json.Marshal(rec)
 		if err == nil {
 			_, err = d.kv.Update(ctx, k, data, rev)
@@ -287,9 +299,6 @@ func (d *idempotency) finish(ctx context.Context, k string, rev uint64, rec idem
 			d.log.Warn("idempotency: the answer was not stored; a retry will ask the wallet again", "record", k, "err", err)
 		}
 		return
-	}
-	if tooLarge {
-		d.log.Warn("idempotency: an answer too large to store; a retry will ask the wallet again", "record", k, "status", rec.Status)
 	}
 	if err := d.kv.Delete(ctx, k, jetstream.LastRevision(rev)); err != nil {
 		d.log.Warn("idempotency: an in-flight record was not deleted; it is taken over after "+inFlightTakeover.String(), "record", k, "err", err)

@@ -91,7 +91,7 @@ func TestMerchantAPI(t *testing.T) {
 	customer := s.customer(500_000) // KES 5,000
 
 	// Objects of merchant A for the cross-merchant and auth cases.
-	var pr paymentRequestView
+	var pr commerce.PaymentRequestView
 	r := s.do(apiCall{method: "POST", target: "/v1/payment-requests", key: keyA, idem: "pr-1",
 		body: `{"phone":"` + customer + `","amount":"150.00","reference":"ORDER-1","description":"2 bags of flour"}`})
 	if r.status != 201 {
@@ -131,7 +131,7 @@ func TestMerchantAPI(t *testing.T) {
 		if r := s.do(inflight); r.status != 201 {
 			t.Errorf("once the other request is gone = %s, want 201", r)
 		}
-		var got paymentRequestView
+		var got commerce.PaymentRequestView
 		s.do(apiCall{method: "GET", target: "/v1/payment-requests/" + pr.ID, key: keyA}).decode(t, &got)
 		if got.ID != pr.ID || got.Status != "pending" {
 			t.Errorf("GET = %+v, want %s pending", got, pr.ID)
@@ -152,7 +152,7 @@ func TestMerchantAPI(t *testing.T) {
 	})
 
 	t.Run("transactions and refunds", func(t *testing.T) {
-		var tx transactionView
+		var tx commerce.TransactionView
 		s.do(apiCall{method: "GET", target: "/v1/transactions/" + pr.Transaction, key: keyA}).decode(t, &tx)
 		if tx.ID != pr.Transaction || tx.Direction != "in" || tx.Amount != "150.00" || tx.Currency != "KES" {
 			t.Errorf("GET transaction = %+v", tx)
@@ -162,7 +162,7 @@ func TestMerchantAPI(t *testing.T) {
 		}
 		refund := apiCall{method: "POST", target: "/v1/transactions/" + pr.Transaction + "/refund", key: keyA, idem: "rf-1", body: `{"amount":"50.00"}`}
 		r := s.do(refund)
-		var rf transactionView
+		var rf commerce.TransactionView
 		r.decode(t, &rf)
 		if r.status != 201 || rf.Direction != "out" || rf.Amount != "50.00" || rf.Refunds != pr.Transaction {
 			t.Errorf("partial refund = %s", r)
@@ -197,13 +197,13 @@ func TestMerchantAPI(t *testing.T) {
 		payout := apiCall{method: "POST", target: "/v1/payouts", key: key, idem: "po-1",
 			body: `{"phone":"` + payee + `","amount":"100.00","reference":"SALARY-1"}`}
 		r := s.do(payout)
-		var po payoutView
+		var po commerce.PayoutView
 		r.decode(t, &po)
 		if r.status != 201 || po.Status != "paid" || po.Amount != "100.00" || po.Phone != payee || po.Transaction == "" {
 			t.Errorf("payout = %s", r)
 		}
 		testReplay(t, s, payout, `{"phone":"`+payee+`","amount":"100.01"}`)
-		var got payoutView
+		var got commerce.PayoutView
 		s.do(apiCall{method: "GET", target: "/v1/payouts/" + po.ID, key: key}).decode(t, &got)
 		if got.ID != po.ID || got.Status != "paid" {
 			t.Errorf("GET payout = %+v", got)
@@ -221,6 +221,7 @@ func TestMerchantAPI(t *testing.T) {
 	})
 
 	t.Run("tabs", func(t *testing.T) { testTabs(t, s, keyA, keyB, tillB, customer) })
+	t.Run("tab charge batches", func(t *testing.T) { testChargeBatches(t, s, keyA, keyB, customer) }) // merchant_batch_test.go
 	t.Run("webhooks", func(t *testing.T) { testWebhooks(t, s, keyA, keyB, customer) })
 	t.Run("operator", func(t *testing.T) { testOperator(t, s, op, tillA) })
 
@@ -443,7 +444,7 @@ func testBulk(t *testing.T, s *stack, till, key, otherKey, payee string) {
 	file := "phone,amount,reference\n" + payee + ",10.00,ROW-1\nnot-a-phone,5.00,ROW-2\n" + payee2 + ",2.50,ROW-3\n"
 	upload := apiCall{method: "POST", target: "/v1/payouts/bulk", key: key, idem: "bulk-1", body: file, contentType: "text/csv"}
 	r := s.do(upload)
-	var b bulkPayoutView
+	var b commerce.BulkPayoutView
 	r.decode(t, &b)
 	if r.status != 202 || b.Rows != 3 || b.Merchant != till {
 		t.Fatalf("bulk = %s", r)
@@ -487,7 +488,7 @@ func testTabs(t *testing.T, s *stack, key, otherKey, otherTill, phone string) {
 	open := apiCall{method: "POST", target: "/v1/tabs", key: key, idem: "tab-1",
 		body: `{"phone":"` + phone + `","cap":"1.50","expires_at":"` + expires + `","reference":"READER-1"}`}
 	r := s.do(open)
-	var tab tabView
+	var tab commerce.TabView
 	r.decode(t, &tab)
 	if r.status != 201 || tab.Status != "pending" || tab.Cap != "1.50" || tab.Charged != "0.00" || tab.Remaining != "1.50" {
 		t.Fatalf("open tab = %s", r)
@@ -504,7 +505,7 @@ func testTabs(t *testing.T, s *stack, key, otherKey, otherTill, phone string) {
 	}
 	first := apiCall{method: "POST", target: "/v1/tabs/" + tab.ID + "/charges", key: key, idem: "ch-1", body: `{"amount":"0.0025","reference":"click-1"}`}
 	r = s.do(first)
-	var ch chargeView
+	var ch commerce.ChargeView
 	r.decode(t, &ch)
 	if r.status != 201 || ch.Amount != "0.0025" || ch.Charged != "0.0025" || ch.Remaining != "1.4975" || ch.Tab != tab.ID {
 		t.Errorf("charge = %s", r)
@@ -546,7 +547,7 @@ func testTabs(t *testing.T, s *stack, key, otherKey, otherTill, phone string) {
 	if r.status != 200 || tab.Status != "closed" || tab.Charged != "1.4999" || tab.Settled != "1.49" {
 		t.Errorf("close = %s, want closed, 1.4999 charged, 1.49 settled", r)
 	}
-	var got tabView
+	var got commerce.TabView
 	s.do(apiCall{method: "GET", target: "/v1/tabs/" + tab.ID, key: key}).decode(t, &got)
 	if got != tab {
 		t.Errorf("GET tab = %+v, want %+v", got, tab)

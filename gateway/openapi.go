@@ -49,7 +49,9 @@ and kept 24 hours.
 - The first request with a key is processed; a retry while it is in flight is 409 ` + "`in_flight`" + `
   (Retry-After: 1).
 - Once it has a final answer (2xx, or 4xx but 409 and 429), a retry gets that answer again, status and
-  body byte for byte, with the header ` + "`Idempotent-Replayed: true`" + `.
+  body byte for byte, with the header ` + "`Idempotent-Replayed: true`" + `. An answer over 64 KB (a large
+  batch of charges) is not kept: a retry is processed again, and the wallet answers it from what it
+  recorded (each charge replayed, none made twice).
 - The same key with another method, path or body is 422 ` + "`conflict`" + `.
 - An answer of 5xx (` + "`unavailable`" + `: the wallet did not answer in time) is not kept: retry with the
   same key. The key also goes to the wallet, which keeps what it did: money never moves twice.
@@ -65,7 +67,7 @@ Every error has one shape: ` + "`" + `{"error": {"code": "…", "message": "…"
 | 404 | not_found |
 | 405 | method_not_allowed |
 | 409 | invalid_state (the object's state forbids it), in_flight, already_exists |
-| 413 | too_large (JSON bodies are at most 16 KB, a bulk payout file 2 MB) |
+| 413 | too_large (JSON bodies are at most 16 KB, a batch of charges 2 MB, a bulk payout file 2 MB) |
 | 415 | unsupported_media_type |
 | 422 | conflict (an Idempotency-Key reused), insufficient_funds, limit_exceeded (with limit), same_account, not_reversible, wrong_kind, account_frozen |
 | 500 | internal |
@@ -82,7 +84,8 @@ Lists are newest first, a page at a time (limit, 1 to 100, default 20): pass the
 
 ## Webhooks
 Register a URL with PUT /v1/webhooks. Every event for the merchant is POSTed to it as JSON (the Event
-schema), in order, retried with exponential backoff for at least 24 hours until it answers 2xx; the
+schema: its data is the object in the very shape this API answers for it, a payment.received's the
+Transaction that GET /v1/transactions/{id} gives), in order, retried with exponential backoff for at least 24 hours until it answers 2xx; the
 deliveries and their attempts are listed at GET /v1/webhooks/deliveries. The header
 ` + "`" + webhookSignatureHeader + `: t=<unix seconds>,v1=<hex>` + "`" + ` signs each one: v1 is the HMAC-SHA256, under the secret
 PUT /v1/webhooks answered, of the timestamp, a dot, and the raw body. Check it in constant time and
@@ -95,21 +98,52 @@ var schemaNames = map[reflect.Type]string{
 	reflect.TypeFor[eventDoc]():  "Event",
 }
 
-// eventDoc documents a webhook's body (commerce.Event).
+// eventDoc documents a webhook's body (commerce.Event); eventSchemas adds
+// which schema its data is for each type.
 type eventDoc struct {
 	ID       string          `json:"id" doc:"unique per event and merchant: the receiver's dedupe key" example:"evt_0f1k3c9r2d5b8a7e6h4j3k2m1n"`
 	Type     string          `json:"type" doc:"what happened"`
 	Merchant string          `json:"merchant"`
 	Created  time.Time       `json:"created"`
-	Data     json.RawMessage `json:"data" doc:"the object: a payment request, tab, payout, bulk payout or transaction, as the wallet records it (amounts in minor units)"`
+	Data     json.RawMessage `json:"data" doc:"the object the event is about, exactly as this API answers it (amounts as decimal strings, with the currency): which schema, by type, is in oneOf"`
 }
 
-// eventTypes lists the webhook events.
-var eventTypes = []commerce.EventType{
-	commerce.EventPaymentReceived, commerce.EventRefund, commerce.EventPayoutPaid, commerce.EventPayoutFailed,
-	commerce.EventBatchDone, commerce.EventRequestCreated, commerce.EventRequestPaid, commerce.EventRequestDeclined,
-	commerce.EventRequestExpired, commerce.EventRequestFailed, commerce.EventTabCreated, commerce.EventTabApproved,
-	commerce.EventTabDeclined, commerce.EventTabSettled, commerce.EventTabSuspended, commerce.EventTabClosed,
+// eventSchemas completes the Event schema: its type's enum (every
+// commerce.EventType) and a oneOf with a branch per view, the types whose
+// data it is and its schema, in the order of commerce.EventTypes.
+func (g *schemaGen) eventSchemas() error {
+	var views []reflect.Type
+	typesOf := map[reflect.Type][]string{}
+	all := make([]string, 0, len(commerce.EventTypes))
+	for _, t := range commerce.EventTypes {
+		v, ok := commerce.EventView(t)
+		if !ok {
+			return fmt.Errorf("openapi: the event type %s has no view", t)
+		}
+		vt := reflect.TypeOf(v)
+		if _, seen := typesOf[vt]; !seen {
+			views = append(views, vt)
+		}
+		typesOf[vt] = append(typesOf[vt], string(t))
+		all = append(all, string(t))
+	}
+	branches := make([]any, 0, len(views))
+	var by []string
+	for _, vt := range views {
+		branches = append(branches, map[string]any{
+			"title":      schemaName(vt),
+			"required":   []string{"type", "data"},
+			"properties": map[string]any{"type": map[string]any{"type": "string", "enum": typesOf[vt]}, "data": g.schema(vt)},
+		})
+		by = append(by, schemaName(vt)+" for "+strings.Join(typesOf[vt], ", "))
+	}
+	event := g.defs["Event"].(map[string]any)
+	event["properties"].(map[string]any)["type"].(map[string]any)["enum"] = all
+	event["oneOf"] = branches
+	event["description"] = "A webhook's body. Its data is the object the event is about, in the schema this API answers " +
+		"for it: " + strings.Join(by, "; ") + ". A bulk payout's event lacks the per-row results (GET the bulk payout " +
+		"for them); a tab's has its settlement in tab.settled and tab.suspended."
+	return nil
 }
 
 // errorStatuses describes the error statuses routes document.
@@ -207,11 +241,9 @@ func openAPIDocument(routes []route, cur wallet.Currency) ([]byte, error) {
 		responses[strconv.Itoa(status)] = resp
 	}
 	event := g.schema(reflect.TypeFor[eventDoc]())
-	types := make([]string, len(eventTypes))
-	for i, t := range eventTypes {
-		types[i] = string(t)
+	if err := g.eventSchemas(); err != nil {
+		return nil, err
 	}
-	g.defs["Event"].(map[string]any)["properties"].(map[string]any)["type"].(map[string]any)["enum"] = types
 	codes := make([]string, 0, len(codeStatus))
 	for c := range codeStatus {
 		codes = append(codes, string(c))
@@ -315,7 +347,7 @@ func (g *schemaGen) operation(r route) map[string]any {
 		op["parameters"] = params
 	}
 	switch r.body {
-	case bodyJSON, bodyOptionalJSON:
+	case bodyJSON, bodyOptionalJSON, bodyBatchJSON:
 		op["requestBody"] = map[string]any{"required": r.body == bodyJSON,
 			"content": map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(r.request))}}}
 	case bodyCSV:
@@ -362,8 +394,21 @@ var (
 	rawType  = reflect.TypeFor[json.RawMessage]()
 )
 
+// oneOfType is a type whose JSON is one of several types' (an item of a
+// batch's answer: a charge or a refusal): its schema is oneOf theirs.
+type oneOfType interface{ oneOf() []reflect.Type }
+
+var oneOfIface = reflect.TypeFor[oneOfType]()
+
 // schema returns t's schema, a $ref for a struct.
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
+	if t.Kind() != reflect.Interface && t.Implements(oneOfIface) {
+		var branches []any
+		for _, b := range reflect.Zero(t).Interface().(oneOfType).oneOf() {
+			branches = append(branches, g.schema(b))
+		}
+		return map[string]any{"oneOf": branches}
+	}
 	switch t {
 	case timeType:
 		return map[string]any{"type": "string", "format": "date-time"}
@@ -405,6 +450,18 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 	required := []string{}
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			// An embedded struct's fields are the object's, as encoding/json
+			// writes and reads them.
+			emb := g.object(f.Type)
+			for k, v := range emb["properties"].(map[string]any) {
+				props[k] = v
+			}
+			if r, ok := emb["required"].([]string); ok {
+				required = append(required, r...)
+			}
+			continue
+		}
 		if !f.IsExported() {
 			continue
 		}

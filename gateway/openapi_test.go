@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 )
@@ -124,6 +127,17 @@ func (d *openAPIDoc) check(method, path string, status int, contentType string, 
 	return d.validate(media["schema"].(map[string]any), v, "body")
 }
 
+// checkEvent checks a webhook's body against the Event schema.
+func (d *openAPIDoc) checkEvent(body []byte) error {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("the event is not JSON: %w", err)
+	}
+	return d.validate(map[string]any{"$ref": "#/components/schemas/Event"}, v, "event")
+}
+
 // resolve follows a $ref.
 func (d *openAPIDoc) resolve(s map[string]any) map[string]any {
 	for {
@@ -162,7 +176,50 @@ func (d *openAPIDoc) validate(s map[string]any, v any, at string) error {
 	if enum, ok := s["enum"].([]any); ok && !slices.Contains(enum, v) {
 		return fmt.Errorf("%s: %v is not one of %v", at, v, enum)
 	}
+	if branches, ok := s["oneOf"].([]any); ok {
+		var fits []int
+		var misfits []string
+		for i, b := range branches {
+			if err := d.validate(b.(map[string]any), v, fmt.Sprintf("%s (oneOf %d)", at, i)); err != nil {
+				misfits = append(misfits, err.Error())
+			} else {
+				fits = append(fits, i)
+			}
+		}
+		if len(fits) != 1 {
+			return fmt.Errorf("%s: fits oneOf branches %v, want exactly one (%s)", at, fits, strings.Join(misfits, "; "))
+		}
+	}
 	switch s["type"] {
+	case nil:
+		// A schema without a type constrains what it names (a oneOf
+		// branch): the required properties and those it describes.
+		props, _ := s["properties"].(map[string]any)
+		if props == nil {
+			_, oneOf := s["oneOf"]
+			_, enum := s["enum"]
+			if oneOf || enum {
+				return nil
+			}
+			return fmt.Errorf("%s: a schema without a type, properties, oneOf or enum", at)
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: %T, want an object", at, v)
+		}
+		req, _ := s["required"].([]any)
+		for _, r := range req {
+			if _, ok := obj[r.(string)]; !ok {
+				return fmt.Errorf("%s: required property %s is missing", at, r)
+			}
+		}
+		for k, ps := range props {
+			if pv, ok := obj[k]; ok {
+				if err := d.validate(ps.(map[string]any), pv, at+"."+k); err != nil {
+					return err
+				}
+			}
+		}
 	case "object":
 		obj, ok := v.(map[string]any)
 		if !ok {
@@ -361,6 +418,74 @@ func TestOpenAPIFile(t *testing.T) {
 	}
 	if !bytes.Equal(file, doc) {
 		t.Errorf("gateway/openapi.json differs from the document served: run go test ./gateway -run TestOpenAPIFile -update")
+	}
+}
+
+// TestOpenAPIEvent: the Event schema's oneOf has a branch per view, each
+// naming the types whose data it is and that view's schema, every event
+// type in exactly one; and the checker takes an event's data by its type.
+func TestOpenAPIEvent(t *testing.T) {
+	s, _ := mountNoWallet(t)
+	event := s.doc.raw["components"].(map[string]any)["schemas"].(map[string]any)["Event"].(map[string]any)
+	branches, _ := event["oneOf"].([]any)
+	if len(branches) != 5 {
+		t.Fatalf("the Event's oneOf has %d branches, want 5 (transaction, payout, bulk payout, payment request, tab)", len(branches))
+	}
+	seen := map[string]bool{}
+	for _, b := range branches {
+		props := b.(map[string]any)["properties"].(map[string]any)
+		ref := props["data"].(map[string]any)["$ref"].(string)
+		for _, typ := range props["type"].(map[string]any)["enum"].([]any) {
+			typ := commerce.EventType(typ.(string))
+			if seen[string(typ)] {
+				t.Errorf("%s in two branches", typ)
+			}
+			seen[string(typ)] = true
+			view, ok := commerce.EventView(typ)
+			if want := "#/components/schemas/" + schemaName(reflect.TypeOf(view)); !ok || ref != want {
+				t.Errorf("%s: data %s, want %s", typ, ref, want)
+			}
+		}
+	}
+	for _, typ := range commerce.EventTypes {
+		if !seen[string(typ)] {
+			t.Errorf("%s is in no branch", typ)
+		}
+	}
+	if d, _ := event["description"].(string); !strings.Contains(d, "Transaction for payment.received, refund.completed, payout.paid") {
+		t.Errorf("the Event's description %q does not say which data each type has", d)
+	}
+
+	at := time.Date(2026, 11, 21, 11, 15, 16, 0, time.UTC)
+	tab := commerce.Tab{ID: "tab_1", Merchant: "445566", MerchantName: "M", Phone: "+254722000001", Cap: 1_500_000,
+		Status: commerce.TabActive, Created: at, Expires: at, Updated: at}
+	settlement := commerce.Settlement{Seq: 1, Amount: 1_23, Source: "+254722000001", Status: commerce.SettlementDone,
+		Shares: []commerce.SettlementShare{{Merchant: "445566", Weight: 12_345, Gross: 1_23}}, Transfer: "QM1", Created: at, Updated: at}
+	pr := commerce.PaymentRequest{ID: "pr_1", Merchant: "445566", MerchantName: "M", Phone: "+254722000001", Amount: 150_00,
+		Reference: "R", Status: commerce.RequestPaid, Created: at, Expires: at, Updated: at}
+	body := func(typ commerce.EventType, data any) string {
+		d, _ := json.Marshal(data)
+		b, _ := json.Marshal(commerce.Event{ID: "evt_1", Type: typ, Merchant: "445566", Created: at, Data: d})
+		return string(b)
+	}
+	tests := []struct {
+		name, body string
+		ok         bool
+	}{
+		{"a payment request", body(commerce.EventRequestPaid, commerce.ViewPaymentRequest(kes, &pr)), true},
+		{"a settled tab", body(commerce.EventTabSettled, commerce.ViewTabEvent(kes, &commerce.TabEvent{Tab: tab, Settlement: &settlement})), true},
+		{"a tab", body(commerce.EventTabClosed, commerce.ViewTab(kes, &tab)), true},
+		{"a transaction", body(commerce.EventPaymentReceived, commerce.ViewTransaction(kes, &commerce.Transaction{ID: "QM1",
+			Kind: wallet.TransferTill, Direction: "in", Amount: 1, Created: at})), true},
+		{"a tab under a payment request's type", body(commerce.EventRequestPaid, commerce.ViewTab(kes, &tab)), false},
+		{"the stored form", body(commerce.EventRequestPaid, pr), false},
+		{"an unknown type", body("loyalty.points", commerce.ViewPaymentRequest(kes, &pr)), false},
+		{"no data", strings.Replace(body(commerce.EventTabClosed, nil), `,"data":null`, "", 1), false},
+	}
+	for _, tc := range tests {
+		if err := s.doc.checkEvent([]byte(tc.body)); (err == nil) != tc.ok {
+			t.Errorf("%s: check = %v, want ok %v", tc.name, err, tc.ok)
+		}
 	}
 }
 

@@ -223,7 +223,7 @@ func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 			err := json.Unmarshal(m.Data(), &ev)
 			var hook webhookOut
 			if err == nil {
-				hook, err = merchantWebhook(ev, seq)
+				hook, err = merchantWebhook(c.cfg.Currency, ev, seq)
 			}
 			if err != nil {
 				c.log.Error("notify: unreadable merchant event, dropped", "subject", m.Subject(), "err", err)
@@ -251,7 +251,7 @@ func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 			continue
 		}
 		out = append(out, OutgoingReceipts(Receipts(c.cfg.Locales, c.cfg.Currency, c.cfg.Location, ev))...)
-		for _, h := range transferWebhooks(ev, seq) {
+		for _, h := range transferWebhooks(c.cfg.Currency, ev, seq) {
 			if err := h.validate(); err != nil {
 				c.log.Error("notify: a transfer's webhook not recorded", "ref", ev.Transfer.Ref, "err", err)
 				continue

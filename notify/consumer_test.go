@@ -396,6 +396,17 @@ func TestConsumerMerchant(t *testing.T) {
 		string(body["id"]) != `"evt_req_created"` || body["data"] == nil {
 		t.Errorf("payload %s: want the event alone", rows[0].Payload)
 	}
+	// Its data is the request as the REST API shows it.
+	if want, _ := json.Marshal(commerce.ViewPaymentRequest(kes, &request)); string(body["data"]) != string(want) {
+		t.Errorf("data %s, want the request's view %s", body["data"], want)
+	}
+	// An event of a type this notifier does not know goes as it came.
+	if err := f.st.db.Where("event_id = ?", "evt_future").Find(&rows).Error; err != nil || len(rows) != 1 {
+		t.Fatalf("%v, %d rows", err, len(rows))
+	}
+	if err := json.Unmarshal([]byte(rows[0].Payload), &body); err != nil || string(body["data"]) != `{"points":3}` {
+		t.Errorf("payload %s: want the unknown event's data as it came", rows[0].Payload)
+	}
 
 	// Each payee of the split settlement, with its share.
 	shares := map[string]int64{}
@@ -408,14 +419,19 @@ func TestConsumerMerchant(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ev commerce.Event
-		var tx commerce.Transaction
+		var tx commerce.TransactionView
 		if err := json.Unmarshal([]byte(rows[0].Payload), &ev); err != nil || json.Unmarshal(ev.Data, &tx) != nil {
 			t.Fatalf("payload %s", rows[0].Payload)
 		}
-		if tx.ID != settle.Transfer.Ref || tx.Kind != wallet.TransferSettle || tx.Direction != "in" || tx.Counterparty != alice || tx.Reference != "tab_2" {
+		if tx.ID != settle.Transfer.Ref || tx.Kind != string(wallet.TransferSettle) || tx.Direction != "in" || tx.Counterparty != alice ||
+			tx.Reference != "tab_2" || tx.Currency != "KES" {
 			t.Errorf("%s: %+v", m, tx)
 		}
-		shares[m] = tx.Amount
+		amount, err := kes.ParseAmount(tx.Amount)
+		if err != nil {
+			t.Fatalf("%s: amount %q: %v", m, tx.Amount, err)
+		}
+		shares[m] = amount
 	}
 	fee := settle.Transfer.Fee
 	if shares[site]+shares[network] != 10_00-fee || shares[site] < shares[network] {

@@ -102,11 +102,27 @@
 // The consumer records a delivery (Store, webhook_deliveries) for every
 // merchant event of a merchant with a URL at that time, in the same
 // transaction as the SMS of the batch and before acknowledging it: every
-// merchant service event as is, and from each transfer (TransferEvents)
+// merchant service event, and from each transfer (TransferEvents)
 // payment.received to each till or pay bill credited (a till or pay-bill
 // payment, each payee of a tab settlement), refund.completed and payout.paid
 // to the merchant the money left. A transfer's event id is
 // "evt_<transfer ref>_<merchant number>".
+//
+// The body is a commerce.Event whose data is the object in the shape the
+// REST API answers for it (the views of wallet/commerce, view.go): amounts
+// as decimal strings in major units with the currency (ConsumerConfig's),
+// times in UTC to the microsecond. A payment request's events carry what
+// GET /v1/payment-requests/{id} answers in that state, a payout.failed the
+// payout, a payout_batch.done the bulk payout without its rows' results, a
+// tab's events the tab (with the settlement in tab.settled and
+// tab.suspended), and the transfer-derived events what
+// GET /v1/transactions/{id} answers that merchant (commerce.TransactionOf:
+// the principal, the fees it paid, the change to its balance, the
+// counterparty; nothing refunded yet). The wallet writes its objects to the
+// stream in minor units (a commerce.OutboxEvent); the consumer turns them
+// into views when it records the delivery (commerce.ViewEventData), so a
+// re-sent delivery is the same bytes. An event of a type this notifier does
+// not know, from a newer wallet, is delivered with its data as written.
 //
 // A WebhookSender POSTs them, each merchant's in order: its next delivery
 // waits until the previous one is delivered (a 2xx) or failed. Any other

@@ -803,7 +803,7 @@ func TestReceiptsFromWallet(t *testing.T) {
 			t.Errorf("%s: receipts to %v, want %v", k, got, want[k])
 		}
 		var hooks []string
-		for _, e := range TransferEvents(ev) {
+		for _, e := range TransferEvents(kes, ev) {
 			hooks = append(hooks, e.Merchant+":"+string(e.Type))
 		}
 		slices.Sort(hooks)
@@ -812,9 +812,9 @@ func TestReceiptsFromWallet(t *testing.T) {
 			t.Errorf("%s: webhooks %v, want %v", k, hooks, wantHooks[k])
 		}
 		if ev.Transfer.Kind == wallet.TransferRefund {
-			var tx commerce.Transaction
-			json.Unmarshal(TransferEvents(ev)[0].Data, &tx)
-			if tx.Refunds != paid.Transfer.Ref || tx.Amount != 50_00 || tx.Counterparty != john {
+			var tx commerce.TransactionView
+			json.Unmarshal(TransferEvents(kes, ev)[0].Data, &tx)
+			if tx.Refunds != paid.Transfer.Ref || tx.Amount != "50.00" || tx.Counterparty != john {
 				t.Errorf("the refund as the merchant sees it: %+v", tx)
 			}
 			if len(rs) == 0 || !strings.Contains(rs[0].Text, paid.Transfer.Ref) {

@@ -46,10 +46,22 @@ func (w webhookOut) validate() error {
 }
 
 // merchantWebhook is the webhook delivery of a merchant event from the
-// wallet's outbox: ev's Event, as is (the customer's phone and language,
-// which ride along for the SMS prompt, are not sent to the merchant).
-func merchantWebhook(ev commerce.OutboxEvent, seq uint64) (webhookOut, error) {
-	body, err := json.Marshal(ev.Event)
+// wallet's outbox: ev's Event with its data turned into the object's view
+// in cur (commerce.ViewEventData), the JSON the REST API answers for the
+// same object. The customer's phone and language, which ride along for the
+// SMS prompt, are not sent to the merchant. An event of a type this
+// notifier does not know (from a newer wallet) goes as the wallet wrote it.
+// A known event whose data is not its object is an error: the producer's bug.
+func merchantWebhook(cur wallet.Currency, ev commerce.OutboxEvent, seq uint64) (webhookOut, error) {
+	out := ev.Event
+	if _, known := commerce.EventView(ev.Type); known {
+		data, err := commerce.ViewEventData(cur, ev.Type, ev.Data)
+		if err != nil {
+			return webhookOut{}, fmt.Errorf("notify: merchant event %s: %w", ev.ID, err)
+		}
+		out.Data = data
+	}
+	body, err := json.Marshal(out)
 	if err != nil {
 		return webhookOut{}, fmt.Errorf("notify: merchant event %s: %w", ev.ID, err)
 	}
@@ -67,10 +79,12 @@ func merchantWebhook(ev commerce.OutboxEvent, seq uint64) (webhookOut, error) {
 //
 // Each event's ID is "evt_<transfer ref>_<merchant number>", the same
 // however often the transfer's event is delivered, and its Data the
-// transfer as that merchant sees it (a commerce.Transaction: its principal,
-// the fee it paid, the change to its balance, the counterparty). Other
+// transfer as that merchant sees it, amounts in cur: the
+// commerce.TransactionView that GET /v1/transactions/{id} answers that
+// merchant (commerce.TransactionOf: its principal, the fees it paid, the
+// change to its balance, the counterparty), refunded nothing yet. Other
 // kinds make none.
-func TransferEvents(ev wallet.Event) []commerce.Event {
+func TransferEvents(cur wallet.Currency, ev wallet.Event) []commerce.Event {
 	t := ev.Transfer
 	var out []commerce.Event
 	for _, p := range ev.Parties {
@@ -95,7 +109,8 @@ func TransferEvents(ev wallet.Event) []commerce.Event {
 		if typ == "" {
 			continue
 		}
-		data, err := json.Marshal(merchantView(ev, p))
+		tx := commerce.TransactionOf(ev, p)
+		data, err := json.Marshal(commerce.ViewTransaction(cur, &tx))
 		if err != nil {
 			panic("notify: a transaction view: " + err.Error()) // plain fields: cannot fail
 		}
@@ -105,45 +120,9 @@ func TransferEvents(ev wallet.Event) []commerce.Event {
 	return out
 }
 
-// merchantView is transfer ev as merchant m sees it.
-func merchantView(ev wallet.Event, m wallet.Party) commerce.Transaction {
-	t := ev.Transfer
-	var principal, fee, net int64
-	for _, q := range t.Postings {
-		if q.AccountID != m.ID {
-			continue
-		}
-		net += q.Amount
-		switch q.Leg {
-		case wallet.LegPrincipal:
-			principal += q.Amount
-		case wallet.LegFee:
-			fee -= q.Amount
-		}
-	}
-	tx := commerce.Transaction{ID: t.Ref, Kind: t.Kind, Direction: "in", Amount: principal, Fee: fee, Net: net,
-		Reference: t.Reference, Created: t.Created.UTC()}
-	other := t.Source
-	if principal < 0 || m.ID == t.Source {
-		tx.Direction, tx.Amount, other = "out", -principal, t.Target
-	}
-	for _, p := range ev.Parties {
-		if p.ID == other && other != m.ID {
-			tx.Counterparty, tx.Name = p.Number, p.Name
-		}
-	}
-	if t.Kind == wallet.TransferRefund {
-		tx.Refunds = t.Reference
-		if t.Refunds != 0 {
-			tx.Refunds = wallet.Ref(t.Refunds)
-		}
-	}
-	return tx
-}
-
 // transferWebhooks is TransferEvents as deliveries to record.
-func transferWebhooks(ev wallet.Event, seq uint64) []webhookOut {
-	evs := TransferEvents(ev)
+func transferWebhooks(cur wallet.Currency, ev wallet.Event, seq uint64) []webhookOut {
+	evs := TransferEvents(cur, ev)
 	out := make([]webhookOut, 0, len(evs))
 	for _, e := range evs {
 		body, err := json.Marshal(e)

@@ -194,15 +194,16 @@ func TestDeliveryID(t *testing.T) {
 }
 
 // TestTransferEvents checks which merchant gets which event of each
-// transfer of the hand-built day, and what the event says.
+// transfer of the hand-built day, and what the event says: the transfer as
+// the merchant sees it, in the REST API's shape (commerce.TransactionView).
 func TestTransferEvents(t *testing.T) {
 	evs := day("en")
 	type hook struct {
 		merchant string
 		typ      commerce.EventType
-		amount   int64
-		fee      int64
-		net      int64
+		amount   string
+		fee      string
+		net      string
 		dir      string
 		cp       string
 	}
@@ -218,51 +219,124 @@ func TestTransferEvents(t *testing.T) {
 		{"withdraw", nil},
 		{"hold", nil},
 		{"release", nil},
-		{"till", []hook{{"445566", commerce.EventPaymentReceived, 300_00, 1_50, 298_50, "in", "+254722000001"}}},
-		{"paybill", []hook{{"888880", commerce.EventPaymentReceived, 250_00, 1_25, 248_75, "in", "+254722000001"}}},
+		{"till", []hook{{"445566", commerce.EventPaymentReceived, "300.00", "1.50", "298.50", "in", "+254722000001"}}},
+		{"paybill", []hook{{"888880", commerce.EventPaymentReceived, "250.00", "1.25", "248.75", "in", "+254722000001"}}},
 		// A business without a contact phone gets its webhook all the same.
-		{"paybill-phoneless", []hook{{"600100", commerce.EventPaymentReceived, 100_00, 50, 99_50, "in", "+254722000001"}}},
-		{"payout", []hook{{"445566", commerce.EventPayoutPaid, 100_00, 1_00, -101_00, "out", "+254722000002"}}},
-		{"refund", []hook{{"445566", commerce.EventRefund, 50_00, 0, -50_00, "out", "+254722000001"}}},
+		{"paybill-phoneless", []hook{{"600100", commerce.EventPaymentReceived, "100.00", "0.50", "99.50", "in", "+254722000001"}}},
+		{"payout", []hook{{"445566", commerce.EventPayoutPaid, "100.00", "1.00", "-101.00", "out", "+254722000002"}}},
+		{"refund", []hook{{"445566", commerce.EventRefund, "50.00", "0.00", "-50.00", "out", "+254722000001"}}},
 		// Each payee of a split settlement, with its own share.
 		{"settle", []hook{
-			{"445566", commerce.EventPaymentReceived, 6_93, 0, 6_93, "in", "+254722000001"},
-			{"888880", commerce.EventPaymentReceived, 2_97, 0, 2_97, "in", "+254722000001"},
+			{"445566", commerce.EventPaymentReceived, "6.93", "0.00", "6.93", "in", "+254722000001"},
+			{"888880", commerce.EventPaymentReceived, "2.97", "0.00", "2.97", "in", "+254722000001"},
 		}},
 	}
 	for _, tt := range tests {
 		ev := evs[tt.event]
 		var got []hook
-		for _, e := range TransferEvents(ev) {
-			var tx commerce.Transaction
-			if err := json.Unmarshal(e.Data, &tx); err != nil {
-				t.Fatal(err)
+		for _, e := range TransferEvents(kes, ev) {
+			var tx commerce.TransactionView
+			dec := json.NewDecoder(bytes.NewReader(e.Data))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&tx); err != nil {
+				t.Fatalf("%s: %s: %v", tt.event, e.Data, err)
 			}
 			got = append(got, hook{e.Merchant, e.Type, tx.Amount, tx.Fee, tx.Net, tx.Direction, tx.Counterparty})
 			if want := "evt_" + ev.Transfer.Ref + "_" + e.Merchant; e.ID != want {
 				t.Errorf("%s: id %q, want %q", tt.event, e.ID, want)
 			}
-			if tx.ID != ev.Transfer.Ref || tx.Kind != ev.Transfer.Kind || !tx.Created.Equal(ev.Transfer.Created) || !e.Created.Equal(ev.Transfer.Created) {
+			if tx.ID != ev.Transfer.Ref || tx.Kind != string(ev.Transfer.Kind) || tx.Currency != "KES" || tx.Refunded != "" ||
+				!tx.Created.Equal(ev.Transfer.Created) || !e.Created.Equal(ev.Transfer.Created) {
 				t.Errorf("%s: %+v of %+v", tt.event, tx, ev.Transfer)
+			}
+			// The data is the view of the transaction the merchant would be
+			// answered: ViewEventData of it gives the same bytes.
+			var p wallet.Party
+			for _, q := range ev.Parties {
+				if q.Number == e.Merchant {
+					p = q
+				}
+			}
+			stored, _ := json.Marshal(commerce.TransactionOf(ev, p))
+			if again, err := commerce.ViewEventData(kes, e.Type, stored); err != nil || !bytes.Equal(again, e.Data) {
+				t.Errorf("%s: data %s, ViewEventData of the transaction %s (%v)", tt.event, e.Data, again, err)
 			}
 		}
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("%s: events\n%+v\nwant\n%+v", tt.event, got, tt.want)
 		}
 	}
-	var tx commerce.Transaction
-	json.Unmarshal(TransferEvents(evs["refund"])[0].Data, &tx)
+	var tx commerce.TransactionView
+	json.Unmarshal(TransferEvents(kes, evs["refund"])[0].Data, &tx)
 	if tx.Refunds != "QM1A2B3C6F" || tx.Name != "JOHN KAMAU" || tx.Reference != "QM1A2B3C6F" {
 		t.Errorf("refund view %+v: want it to name the refunded payment and the customer", tx)
 	}
-	json.Unmarshal(TransferEvents(prepaidSettle("en"))[0].Data, &tx)
-	if tx.Amount != 24_75 || tx.Counterparty != wallet.SystemTabs {
+	json.Unmarshal(TransferEvents(kes, prepaidSettle("en"))[0].Data, &tx)
+	if tx.Amount != "24.75" || tx.Counterparty != wallet.SystemTabs {
 		t.Errorf("prepaid settlement view %+v: want 24.75 from the tabs account", tx)
 	}
 	// The events of a redelivered transfer are the same.
-	a, _ := json.Marshal(TransferEvents(evs["settle"]))
-	b, _ := json.Marshal(TransferEvents(evs["settle"]))
+	a, _ := json.Marshal(TransferEvents(kes, evs["settle"]))
+	b, _ := json.Marshal(TransferEvents(kes, evs["settle"]))
 	if string(a) != string(b) {
 		t.Error("TransferEvents is not a function of its event")
 	}
+	// In a currency without decimals, the amounts have none.
+	ugx := wallet.Currency{Code: "UGX", Exponent: 0}
+	json.Unmarshal(TransferEvents(ugx, evs["till"])[0].Data, &tx)
+	if tx.Amount != "30000" || tx.Fee != "150" || tx.Currency != "UGX" {
+		t.Errorf("till view in UGX %+v: want 30000 with a fee of 150", tx)
+	}
+}
+
+// TestMerchantWebhook checks the body of a merchant event's delivery: the
+// event without the customer's phone and language, its data the object's
+// view; an unknown type's data as it came; a known type's garbled data an
+// error.
+func TestMerchantWebhook(t *testing.T) {
+	created := time.Date(2026, 11, 21, 11, 0, 0, 123456789, time.UTC)
+	pr := commerce.PaymentRequest{ID: "pr_1", Merchant: "445566", MerchantName: "Duka la Awa", Phone: "+254722000001", Amount: 150_00,
+		Reference: "INV-1", Status: commerce.RequestPaid, Transaction: "QM1A2B3C4D", Created: created, Expires: created.Add(2 * time.Minute),
+		Updated: created.Add(time.Minute)}
+	data, _ := json.Marshal(pr)
+	ev := commerce.OutboxEvent{Event: commerce.Event{ID: "evt_1", Type: commerce.EventRequestPaid, Merchant: "445566", Created: created, Data: data},
+		Phone: "+254722000001", Language: "sw"}
+	w, err := merchantWebhook(kes, ev, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Merchant != "445566" || w.Event != "evt_1" || w.Type != commerce.EventRequestPaid || w.Seq != 7 {
+		t.Errorf("delivery %+v", w)
+	}
+	want, _ := json.Marshal(commerce.Event{ID: "evt_1", Type: commerce.EventRequestPaid, Merchant: "445566", Created: created,
+		Data: mustJSON(t, commerce.ViewPaymentRequest(kes, &pr))})
+	if !bytes.Equal(w.Payload, want) {
+		t.Errorf("payload\n%s\nwant\n%s", w.Payload, want)
+	}
+	if bytes.Contains(w.Payload, []byte(`"language"`)) || !bytes.Contains(w.Payload, []byte(`"amount":"150.00","currency":"KES"`)) {
+		t.Errorf("payload %s: want the view, without the language", w.Payload)
+	}
+
+	future := ev
+	future.Type, future.Data = "loyalty.points", json.RawMessage(`{"points":3}`)
+	if w, err := merchantWebhook(kes, future, 8); err != nil || !bytes.Contains(w.Payload, []byte(`"data":{"points":3}`)) {
+		t.Errorf("an unknown type: %s, %v; want its data as it came", w.Payload, err)
+	}
+	for _, bad := range []string{`{"id":"pr_1","amount":"150.00"}`, `[]`, `{}`, `null`} {
+		garbled := ev
+		garbled.Data = json.RawMessage(bad)
+		if _, err := merchantWebhook(kes, garbled, 9); err == nil {
+			t.Errorf("data %s: no error", bad)
+		}
+	}
+}
+
+// mustJSON is v in JSON.
+func mustJSON(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

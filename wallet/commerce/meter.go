@@ -10,18 +10,27 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 )
 
-// meterOp is one charge waiting for the meter.
+// meterOp is one charge waiting for the meter, or a batch of them
+// (ChargeBatch): an op with batch set is not a charge itself but carries
+// its batch's charges, which the meter takes as one unit, so that they
+// land in the same group commit, contiguous and in order.
 type meterOp struct {
 	merchant string
 	req      ChargeRequest
 	splits   string  // req.Splits encoded, as stored
 	weights  []int64 // req.Splits' weights
-	done     chan meterResult
+	// done receives the op's result. A batch's charges share one, of
+	// capacity len(batch): the meter answers them in order.
+	done  chan meterResult
+	batch []meterOp
 }
 
 type meterResult struct {
 	charge *Charge
 	err    error
+	// charged and cap are the tab's once the charge was judged (zero when
+	// the tab is not the merchant's).
+	charged, cap wallet.Micro
 }
 
 var errMeterStopped = &wallet.Error{Code: wallet.CodeUnavailable, Message: "the wallet is shutting down; retry with the same key"}
@@ -47,18 +56,8 @@ func (s *Service) Charge(ctx context.Context, p Principal, req ChargeRequest) (*
 	if !validID("tab", req.Tab) {
 		return nil, notFound("tab", req.Tab)
 	}
-	if err := checkIdem(req.Key); err != nil {
-		return nil, err
-	}
-	if req.Amount <= 0 || req.Amount > wallet.MaxMicro {
-		return nil, wallet.Errorf(wallet.CodeInvalidAmount, "a charge must be more than zero and at most %s", s.cur.FormatMicro(wallet.MaxMicro))
-	}
-	if err := checkText("reference", req.Reference, false, maxReferenceBytes, 0); err != nil {
-		return nil, err
-	}
 	op := &meterOp{merchant: p.Merchant, req: req, done: make(chan meterResult, 1)}
-	var err error
-	if op.splits, op.weights, err = s.tabs.checkSplits(ctx, req.Splits); err != nil {
+	if err := s.tabs.prepare(ctx, op); err != nil {
 		return nil, err
 	}
 	if err := s.tabs.enqueue(op); err != nil {
@@ -70,6 +69,24 @@ func (s *Service) Charge(ctx context.Context, p Principal, req ChargeRequest) (*
 	case <-ctx.Done():
 		return nil, &wallet.Error{Code: wallet.CodeUnavailable, Message: "no answer in time; retry with the same key"}
 	}
+}
+
+// prepare checks the key, amount, reference and split rules of op's
+// charge, as Charge documents, and encodes its splits.
+func (t *tabs) prepare(ctx context.Context, op *meterOp) error {
+	req := &op.req
+	if err := checkIdem(req.Key); err != nil {
+		return err
+	}
+	if req.Amount <= 0 || req.Amount > wallet.MaxMicro {
+		return wallet.Errorf(wallet.CodeInvalidAmount, "a charge must be more than zero and at most %s", t.s.cur.FormatMicro(wallet.MaxMicro))
+	}
+	if err := checkText("reference", req.Reference, false, maxReferenceBytes, 0); err != nil {
+		return err
+	}
+	var err error
+	op.splits, op.weights, err = t.checkSplits(ctx, req.Splits)
+	return err
 }
 
 // checkSplits validates a charge's split rules and returns them encoded
@@ -185,8 +202,8 @@ func decodeSplits(s string) ([]Split, error) {
 	return out, nil
 }
 
-// enqueue hands op to the meter, which answers it exactly once; when it
-// returns an error, op is not answered.
+// enqueue hands op to the meter, which answers it (each of a batch's
+// charges) exactly once; when it returns an error, nothing is answered.
 func (t *tabs) enqueue(op *meterOp) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -225,17 +242,31 @@ func (t *tabs) meter(ctx context.Context) {
 	}
 }
 
+// collect returns first's charges and those of the ops waiting, up to
+// meterBatchMax charges. A batch is never split: with one, a group commit
+// may take up to meterBatchMax + MaxBatchCharges - 1 charges.
 func (t *tabs) collect(first *meterOp) []*meterOp {
-	batch := []*meterOp{first}
-	for len(batch) < meterBatchMax {
+	ops := first.appendTo(nil)
+	for len(ops) < meterBatchMax {
 		select {
 		case op := <-t.queue:
-			batch = append(batch, op)
+			ops = op.appendTo(ops)
 		default:
-			return batch
+			return ops
 		}
 	}
-	return batch
+	return ops
+}
+
+// appendTo appends op's charges to ops: op itself, or its batch's.
+func (op *meterOp) appendTo(ops []*meterOp) []*meterOp {
+	if op.batch == nil {
+		return append(ops, op)
+	}
+	for i := range op.batch {
+		ops = append(ops, &op.batch[i])
+	}
+	return ops
 }
 
 // meterBatch applies ops in one transaction and answers each of them; it
@@ -262,8 +293,11 @@ func (t *tabs) meterBatch(ops []*meterOp) {
 		b := newMeterState(t, st, ids)
 		results = make([]meterResult, len(ops))
 		for i, op := range ops {
-			c, err := b.apply(op)
+			c, tab, err := b.apply(op)
 			results[i] = meterResult{charge: c, err: err}
+			if tab != nil {
+				results[i].charged, results[i].cap = tab.Charged, tab.Cap
+			}
 		}
 		due = b.due()
 		if len(b.write.Charges) == 0 {
@@ -322,19 +356,21 @@ func chargeable(tab *TabRecord, now time.Time) *wallet.Error {
 	return nil
 }
 
-// apply applies one charge against the batch's tabs.
-func (b *meterState) apply(op *meterOp) (*Charge, error) {
+// apply applies one charge against the batch's tabs. It returns the tab
+// the charge was judged on, nil when it is not the merchant's.
+func (b *meterState) apply(op *meterOp) (*Charge, *TabRecord, error) {
 	req := &op.req
 	tab := b.tabs[req.Tab]
 	if tab == nil || tab.Merchant != op.merchant {
-		return nil, notFound("tab", req.Tab)
+		return nil, nil, notFound("tab", req.Tab)
 	}
 	key := ChargeKey{Tab: req.Tab, Key: req.Key}
 	if prior := b.charges[key]; prior != nil {
-		return b.replay(prior, op, tab)
+		c, err := b.replay(prior, op, tab)
+		return c, tab, err
 	}
 	if err := chargeable(tab, b.now); err != nil {
-		return nil, err
+		return nil, tab, err
 	}
 	payees := b.payees[tab.ID]
 	var shares []int64
@@ -350,11 +386,11 @@ func (b *meterState) apply(op *meterOp) (*Charge, error) {
 		}
 	}
 	if len(payees)+added > maxTabPayees {
-		return nil, wallet.Errorf(wallet.CodeInvalid, "a tab pays at most %d merchants; this charge would add more", maxTabPayees)
+		return nil, tab, wallet.Errorf(wallet.CodeInvalid, "a tab pays at most %d merchants; this charge would add more", maxTabPayees)
 	}
 	acc := wallet.Accrual{Cap: tab.Cap, Charged: tab.Charged, Settled: tab.Settled}
 	if err := acc.Charge(req.Amount); err != nil {
-		return nil, err
+		return nil, tab, err
 	}
 	tab.Charged, tab.Updated = acc.Charged, b.now
 	b.touched[tab.ID] = true
@@ -376,7 +412,7 @@ func (b *meterState) apply(op *meterOp) (*Charge, error) {
 	b.charges[key] = c
 	b.write.Charges = append(b.write.Charges, *c)
 	return &Charge{ID: c.ID, Tab: c.Tab, Amount: c.Amount, Reference: c.Reference, Splits: req.Splits,
-		Charged: c.Charged, Remaining: tab.Cap - c.Charged, Created: c.Created}, nil
+		Charged: c.Charged, Remaining: tab.Cap - c.Charged, Created: c.Created}, tab, nil
 }
 
 // payee is the merchant of share i of op: its i-th split rule's, or the

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -133,6 +134,8 @@ func TestMeterShutdown(t *testing.T) {
 	<-done
 	_, err = s.Charge(ctx, f.p, commerce.ChargeRequest{Tab: tab.ID, Key: "after", Amount: 1})
 	wantTabCode(t, err, wallet.CodeUnavailable)
+	_, err = s.ChargeBatch(ctx, f.p, tab.ID, []commerce.ChargeRequest{{Key: "after", Amount: 1}})
+	wantTabCode(t, err, wallet.CodeUnavailable)
 	var n int64
 	f.must(st.Gorm().Raw("SELECT COUNT(*) FROM tab_charges WHERE tab_id = ?", tab.ID).Row().Scan(&n))
 	t.Logf("%d committed, %d refused at shutdown", ok.Load(), refused.Load())
@@ -181,6 +184,59 @@ func BenchmarkCharges(b *testing.B) {
 	inserts := baselineInserts(b, f.st, b.N)
 	b.ReportMetric(inserts, "inserts/s")
 	b.ReportMetric(charges/inserts, "charges/insert")
+}
+
+// BenchmarkChargeBatch measures charges per second into 100 tabs sent in
+// batches (ChargeBatch) of 10, 100 and 1,000 charges from concurrent
+// callers, about 2,048 charges in flight: what the batch endpoint gives a
+// pay-per-click merchant. An op is one charge, as in BenchmarkCharges.
+func BenchmarkChargeBatch(b *testing.B) {
+	for _, size := range []int{10, 100, commerce.MaxBatchCharges} {
+		b.Run(fmt.Sprint("size=", size), func(b *testing.B) {
+			f := newTabFixture(b)
+			const tabsN = 100
+			ids := make([]string, tabsN)
+			var phone string
+			for i := range ids {
+				if i%10 == 0 {
+					phone = f.customer(0)
+				}
+				ids[i] = f.active(phone, "10000", false).ID
+			}
+			var seq, batches atomic.Int64
+			b.SetParallelism(max(1, 2048/size/runtime.GOMAXPROCS(0)))
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				reqs := make([]commerce.ChargeRequest, 0, size)
+				send := func() bool {
+					tab := ids[batches.Add(1)%tabsN]
+					got, err := f.s.ChargeBatch(f.ctx, f.p, tab, reqs)
+					if err == nil && got[len(got)-1].Err != nil {
+						err = got[len(got)-1].Err
+					}
+					if err != nil {
+						b.Error(err)
+						return false
+					}
+					reqs = reqs[:0]
+					return true
+				}
+				for pb.Next() {
+					reqs = append(reqs, commerce.ChargeRequest{Key: fmt.Sprint("b", seq.Add(1)), Amount: 2500})
+					if len(reqs) == size && !send() {
+						return
+					}
+				}
+				if len(reqs) > 0 {
+					send()
+				}
+			})
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "charges/s")
+		})
+	}
 }
 
 // baselineInserts inserts n rows one statement each, in transactions of

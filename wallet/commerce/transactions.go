@@ -119,28 +119,7 @@ func decodeCursor(c string) (int64, error) {
 // transaction is t as the merchant with account id mid sees it. names
 // caches the accounts already looked up.
 func (s *Service) transaction(ctx context.Context, mid int64, t *wallet.Transfer, names map[int64]*wallet.Account) (*Transaction, error) {
-	tx := &Transaction{ID: t.Ref, Kind: t.Kind, Reference: t.Reference, Created: t.Created}
-	var principal int64
-	for _, q := range t.Postings {
-		if q.AccountID != mid {
-			continue
-		}
-		tx.Net += q.Amount
-		switch q.Leg {
-		case wallet.LegPrincipal:
-			principal += q.Amount
-		case wallet.LegFee:
-			tx.Fee -= q.Amount
-		}
-	}
-	other := t.Source
-	tx.Direction, tx.Amount = "in", principal
-	if principal < 0 || principal == 0 && tx.Net < 0 {
-		tx.Direction, tx.Amount, other = "out", -principal, t.Target
-	}
-	if other == mid { // a merchant paying itself is refused by the wallet; a split may name the payer
-		other = t.Source
-	}
+	tx, other := merchantSide(t, mid)
 	if other != mid {
 		a, ok := names[other]
 		if !ok {
@@ -161,10 +140,8 @@ func (s *Service) transaction(ctx context.Context, mid int64, t *wallet.Transfer
 			}
 			tx.Refunded = r
 		}
-	case wallet.TransferRefund:
-		tx.Refunds = t.Reference
 	}
-	return tx, nil
+	return &tx, nil
 }
 
 // Refund returns amount (minor units; 0 for everything not yet refunded)

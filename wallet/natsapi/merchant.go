@@ -2,6 +2,8 @@ package natsapi
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
@@ -30,6 +32,7 @@ const (
 	SubjectTabOpen       = SubjectPrefix + ".merchant.tab.open"       // TabOpenRequest → commerce.Tab
 	SubjectTabGet        = SubjectPrefix + ".merchant.tab.get"        // ObjectRequest → commerce.Tab
 	SubjectTabCharge     = SubjectPrefix + ".merchant.tab.charge"     // TabChargeRequest → commerce.Charge
+	SubjectTabCharges    = SubjectPrefix + ".merchant.tab.charges"    // TabChargesRequest → TabChargesReply
 	SubjectTabClose      = SubjectPrefix + ".merchant.tab.close"      // ObjectRequest (with Idempotency) → commerce.Tab
 	// The operator REST API's key management: the same as the apikey
 	// subjects, but authenticated by an operator API key in Auth (a gateway
@@ -151,6 +154,33 @@ type TabChargeRequest struct {
 	Charge commerce.ChargeRequest `json:"charge"`
 }
 
+// TabChargesRequest charges a tab with a batch of 1 to
+// commerce.MaxBatchCharges charges, applied in order in one group commit
+// (commerce.Service.ChargeBatch). Each charge's Key is its idempotency key;
+// its Tab is Tab, or empty.
+type TabChargesRequest struct {
+	Auth    string                   `json:"auth"`
+	Tab     string                   `json:"tab"`
+	Charges []commerce.ChargeRequest `json:"charges"`
+}
+
+// TabChargesReply is a batch's outcome: per charge in the request's order,
+// the charge or its refusal; and the tab's total charged and the cap left
+// after the batch.
+type TabChargesReply struct {
+	Results   []commerce.ChargeResult `json:"results"`
+	Charged   wallet.Micro            `json:"charged"`
+	Remaining wallet.Micro            `json:"remaining"`
+}
+
+// TabChargesReplyOverheadBytes is the most a TabChargesReply adds to its
+// request: per charge, the charge's id, tab, totals and time (or a
+// refusal's code and message) in place of its key. A batch of charges must
+// fit NATS's max_payload with this much to spare, or its reply could not be
+// sent: the server refuses a larger one (invalid_request), and so does
+// Client.ChargeBatch before sending it.
+const TabChargesReplyOverheadBytes = commerce.MaxBatchCharges*320 + 1<<10
+
 // ApprovalsRequest asks what waits for a customer's approval.
 type ApprovalsRequest struct {
 	Phone string `json:"phone"`
@@ -262,6 +292,23 @@ func (c *Client) Tab(ctx context.Context, auth, id string) (*commerce.Tab, error
 func (c *Client) Charge(ctx context.Context, auth string, req commerce.ChargeRequest) (*commerce.Charge, error) {
 	var r commerce.Charge
 	return &r, c.call(ctx, SubjectTabCharge, TabChargeRequest{Auth: auth, Charge: req}, &r)
+}
+
+// ChargeBatch records a batch of charges on a tab, in order; the reply
+// holds each charge's result. A batch too large for the connection's
+// max_payload (with TabChargesReplyOverheadBytes to spare) is refused
+// before it is sent: invalid_request.
+func (c *Client) ChargeBatch(ctx context.Context, auth, tab string, charges []commerce.ChargeRequest) (*TabChargesReply, error) {
+	data, err := json.Marshal(TabChargesRequest{Auth: auth, Tab: tab, Charges: charges})
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", SubjectTabCharges, err)
+	}
+	if limit := c.nc.MaxPayload() - TabChargesReplyOverheadBytes; c.nc.MaxPayload() > 0 && int64(len(data)) > limit {
+		return nil, wallet.Errorf(wallet.CodeInvalid, "the batch is %d bytes of JSON, more than NATS carries here (%d); send fewer charges",
+			len(data), max(limit, 0))
+	}
+	var r TabChargesReply
+	return &r, c.call(ctx, SubjectTabCharges, json.RawMessage(data), &r)
 }
 
 // CloseTab settles and closes a tab.

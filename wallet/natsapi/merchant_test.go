@@ -416,6 +416,106 @@ func TestMerchantRequestBounds(t *testing.T) {
 	}
 }
 
+// TestMerchantTabCharges charges a tab in batches over NATS: the scope,
+// another merchant's tab, partial refusals at the cap, replays, a
+// malformed charge, and batches too large for NATS's max_payload.
+func TestMerchantTabCharges(t *testing.T) {
+	e := startMerchants(t)
+	_, key := e.merchant("Duka", commerce.ScopeTabs)
+	_, otherKey := e.merchant("Soko", commerce.ScopeTabs)
+	_, readOnly := e.merchant("Kibanda", commerce.ScopeTransactions)
+	alice := e.customer(0)
+	tab, err := e.c.OpenTab(e.ctx, natsapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 10_000, Expires: time.Now().Add(time.Hour)})
+	e.must(err)
+	_, err = e.c.Approve(e.ctx, alice, tab.ID, "2580")
+	e.must(err)
+	single, err := e.c.Charge(e.ctx, key, commerce.ChargeRequest{Tab: tab.ID, Key: "one", Amount: 1_000})
+	e.must(err)
+
+	charges := []commerce.ChargeRequest{
+		{Key: "a", Amount: 4_000, Reference: "ad-1"},
+		{Key: "one", Amount: 1_000},            // the single charge: replayed
+		{Key: "b", Amount: 6_000},              // over the cap
+		{Key: "a", Amount: 4_001},              // a conflict
+		{Tab: tab.ID, Key: "c", Amount: 5_000}, // the cap exactly
+	}
+	r, err := e.c.ChargeBatch(e.ctx, key, tab.ID, charges)
+	e.must(err)
+	codes := func(r *natsapi.TabChargesReply) string {
+		var out []string
+		for _, res := range r.Results {
+			switch {
+			case res.Err != nil:
+				out = append(out, string(res.Err.Code))
+			case res.Charge.Replayed:
+				out = append(out, "replayed")
+			default:
+				out = append(out, "ok")
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	if got, want := codes(r), "ok replayed limit_exceeded conflict ok"; got != want || r.Charged != 10_000 || r.Remaining != 0 {
+		t.Fatalf("results %s, charged %d, remaining %d; want %s, 10000, 0", got, r.Charged, r.Remaining, want)
+	}
+	if r.Results[1].Charge.ID != single.ID || r.Results[2].Remaining != 5_000 || r.Results[0].Charge.Reference != "ad-1" {
+		t.Errorf("results %+v", r.Results)
+	}
+	r, err = e.c.ChargeBatch(e.ctx, key, tab.ID, charges)
+	e.must(err)
+	if got, want := codes(r), "replayed replayed limit_exceeded conflict replayed"; got != want {
+		t.Errorf("sent again: %s, want %s", got, want)
+	}
+
+	// Refusals of the whole batch.
+	many := make([]commerce.ChargeRequest, commerce.MaxBatchCharges)
+	for i := range many {
+		many[i] = commerce.ChargeRequest{Key: fmt.Sprint("m", i), Amount: 1, Reference: strings.Repeat("r", 32)}
+		for j := range 16 {
+			many[i].Splits = append(many[i].Splits, commerce.Split{To: strings.Repeat("9", 30) + fmt.Sprintf("%02d", j), Weight: 1_000_000})
+		}
+	}
+	refusals := []struct {
+		name    string
+		key     string
+		tab     string
+		charges []commerce.ChargeRequest
+		code    wallet.Code
+	}{
+		{"without the scope", readOnly, tab.ID, charges, wallet.CodeForbidden},
+		{"without a key", "", tab.ID, charges, wallet.CodeUnauthenticated},
+		{"another merchant's tab", otherKey, tab.ID, charges, wallet.CodeNotFound},
+		{"no charges", key, tab.ID, nil, wallet.CodeInvalid},
+		{"a charge without a key", key, tab.ID, []commerce.ChargeRequest{{Key: "x", Amount: 1}, {Amount: 1}}, wallet.CodeInvalid},
+		{"too large for max_payload", key, tab.ID, many, wallet.CodeInvalid},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.c.ChargeBatch(e.ctx, tt.key, tt.tab, tt.charges)
+			checkMerchantError(t, err, tt.code)
+		})
+	}
+	// The server refuses a batch whose reply could not be sent, and
+	// malformed JSON, as invalid.
+	big, err := json.Marshal(natsapi.TabChargesRequest{Auth: key, Tab: tab.ID, Charges: many})
+	e.must(err)
+	if len(big) >= 1<<20 {
+		t.Fatalf("the large batch is %d bytes: NATS would not carry it to the server", len(big))
+	}
+	for data, want := range map[string]string{string(big): "bytes of JSON here", `{"charges":{}}`: "malformed JSON"} {
+		msg, err := e.nc.Request(e.ns.Prefix+"."+natsapi.SubjectTabCharges, []byte(data), 5*time.Second)
+		e.must(err)
+		if code := msg.Header.Get("Nats-Service-Error-Code"); code != string(wallet.CodeInvalid) || !strings.Contains(string(msg.Data), want) {
+			t.Errorf("%d bytes: code %q (%s), want invalid_request: %s", len(data), code, msg.Data, want)
+		}
+	}
+	got, err := e.c.Tab(e.ctx, key, tab.ID)
+	e.must(err)
+	if got.Charged != 10_000 {
+		t.Errorf("tab charged %d after refused batches, want 10000", got.Charged)
+	}
+}
+
 // merchantREADMETypes are the merchant subjects' request and reply types,
 // for TestREADMEMatchesTheAPI.
 var merchantREADMETypes = func() map[string]struct{ req, reply func() any } {
@@ -450,6 +550,7 @@ var merchantREADMETypes = func() map[string]struct{ req, reply func() any } {
 		natsapi.SubjectTabGet:        {object, tab},
 		natsapi.SubjectTabCharge:     {func() any { return &natsapi.TabChargeRequest{} }, func() any { return &commerce.Charge{} }},
 		natsapi.SubjectTabClose:      {object, tab},
+		natsapi.SubjectTabCharges:    {func() any { return &natsapi.TabChargesRequest{} }, func() any { return &natsapi.TabChargesReply{} }},
 		natsapi.SubjectApprovals:     {func() any { return &natsapi.ApprovalsRequest{} }, func() any { return &natsapi.ApprovalsReply{} }},
 		natsapi.SubjectApprove:       {approve, func() any { return &commerce.ApproveResult{} }},
 		natsapi.SubjectDecline:       {approve, func() any { return &commerce.Approval{} }},
