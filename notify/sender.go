@@ -207,7 +207,7 @@ type Sender struct {
 	pollInterval time.Duration
 	timeout      time.Duration // the provider's, 0 if it has none
 
-	wake chan struct{}
+	wake wakeup
 
 	mu          sync.Mutex
 	failStreak  int       // consecutive transient failures
@@ -223,7 +223,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	s := &Sender{store: cfg.Store, provider: cfg.Provider, log: cfg.Logger, observe: cfg.Observe,
 		concurrency: cfg.Concurrency, attemptsMax: cfg.AttemptsMax, backoffMin: cfg.BackoffMin,
 		backoffMax: cfg.BackoffMax, lease: cfg.Lease, pollInterval: cfg.PollInterval,
-		wake: make(chan struct{}, 1)}
+		wake: newWakeup()}
 	s.finder, _ = cfg.Provider.(Finder)
 	if t, ok := cfg.Provider.(interface{ Timeout() time.Duration }); ok {
 		s.timeout = t.Timeout()
@@ -295,99 +295,136 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 // Wake tells the Sender that something was recorded. It never blocks.
 // Store.Record already wakes the Senders running on its Store; call it for
 // rows written otherwise.
-func (s *Sender) Wake() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+func (s *Sender) Wake() { s.wake.notify() }
 
 // Run sends until ctx ends, then waits for the provider calls in flight
 // and writes their outcomes (each call is bounded by the provider's
 // timeout). It returns nil then; database failures are logged and retried,
 // not returned. Call it once.
 func (s *Sender) Run(ctx context.Context) error {
-	s.store.addWaker(s)
-	defer s.store.removeWaker(s)
+	s.store.smsWakers.add(s)
+	defer s.store.smsWakers.remove(s)
 	outcomes := make(chan outcome, 2*s.concurrency)
 	recorded := make(chan struct{})
 	go func() {
 		defer close(recorded)
 		s.record(outcomes)
 	}()
+	l := claimLoop[smsRow]{
+		name: "sms sender", log: s.log, rows: s.claimRows, shareClaims: true,
+		pollInterval: s.pollInterval, wake: s.wake, pause: s.waitPause,
+		lease: s.lease, claim: s.store.claim, nextDue: s.store.nextDue,
+		handle: func(ctx context.Context, r *smsRow) { outcomes <- s.process(ctx, r) },
+	}
+	l.run(ctx)
+	close(outcomes)
+	<-recorded
+	return nil
+}
+
+// wakeup wakes a sender's loop: a buffer of one, so that a wake while the
+// loop is busy is kept for its next idle wait.
+type wakeup chan struct{}
+
+func newWakeup() wakeup { return make(wakeup, 1) }
+
+// notify wakes the loop; it never blocks.
+func (w wakeup) notify() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+}
+
+// claimLoop is the loop the Sender and the WebhookSender share: it takes
+// the free ones of its slots (one per row held), claims that many due rows
+// under a lease, handles each on its own goroutine holding a slot, and
+// idles when fewer were due.
+type claimLoop[R any] struct {
+	name string // what the log calls the sender
+	log  *slog.Logger
+	rows int // rows held at most: one claim's rows, and those still handled
+	// shareClaims makes a claim wait, while rows are still held, until half
+	// the slots are free, so that a claim's commit is shared by many rows
+	// rather than paid for each row as it finishes.
+	shareClaims  bool
+	pollInterval time.Duration
+	wake         wakeup
+	lease        time.Duration
+	pause        func(context.Context) bool // if set, waited out before each claim; false when ctx ended
+	claim        func(ctx context.Context, n int, lease time.Duration) ([]R, error)
+	nextDue      func(context.Context) (time.Time, error) // the next row due or lease ending; zero if none
+	handle       func(context.Context, *R)
+}
+
+// run loops until ctx ends, then waits for the rows it is handling.
+func (l *claimLoop[R]) run(ctx context.Context) {
 	var inflight sync.WaitGroup
-	defer func() {
-		inflight.Wait()
-		close(outcomes)
-		<-recorded
-	}()
-	slots := make(chan struct{}, s.claimRows) // a slot per row held
+	defer inflight.Wait()
+	slots := make(chan struct{}, l.rows) // a slot per row held
 	for {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil
+			return
 		}
-		// Take every free slot; while rows are still held, wait until half
-		// are free, so that a claim's commit is shared by many rows rather
-		// than paid for each row as it finishes.
 		n := 1
 	more:
-		for n < s.claimRows {
+		for n < l.rows {
 			select {
 			case slots <- struct{}{}:
 				n++
 				continue
 			default:
 			}
-			if len(slots) == n || 2*n >= s.claimRows {
+			if !l.shareClaims || len(slots) == n || 2*n >= l.rows {
 				break more
 			}
 			select {
 			case slots <- struct{}{}:
 				n++
 			case <-ctx.Done():
-				return nil
+				return
 			}
 		}
-		if !s.waitPause(ctx) {
-			return nil
+		if l.pause != nil && !l.pause(ctx) {
+			return
 		}
 		// The claim is not cancelled with ctx: a claim committed but not
 		// seen would leave its rows to wait out their lease.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), senderDBTimeout)
-		rows, err := s.store.claim(cctx, n, s.lease)
+		rows, err := l.claim(cctx, n, l.lease)
 		cancel()
 		for range n - len(rows) {
 			<-slots
 		}
 		if err != nil {
-			s.log.Warn("sms sender", "err", err, "retry_in", s.pollInterval)
-			if !senderSleep(ctx, s.pollInterval) {
-				return nil
+			l.log.Warn(l.name, "err", err, "retry_in", l.pollInterval)
+			if !senderSleep(ctx, l.pollInterval) {
+				return
 			}
 			continue
 		}
 		for i := range rows {
 			inflight.Add(1)
-			go func(r *smsRow) {
+			go func(r *R) {
 				defer inflight.Done()
 				defer func() { <-slots }()
-				outcomes <- s.process(ctx, r)
+				l.handle(ctx, r)
 			}(&rows[i])
 		}
-		if len(rows) < n && !s.idle(ctx) {
-			return nil
+		if len(rows) < n && !l.idle(ctx) {
+			return
 		}
 	}
 }
 
-// idle waits for a Wake, the next row due or the poll interval, and reports
-// whether ctx is still live.
-func (s *Sender) idle(ctx context.Context) bool {
-	wait := s.pollInterval
+// idle waits for a wake, the next row due or lease ending, or the poll
+// interval, and reports whether ctx is still live.
+func (l *claimLoop[R]) idle(ctx context.Context) bool {
+	wait := l.pollInterval
 	dctx, cancel := context.WithTimeout(ctx, senderDBTimeout)
-	next, err := s.store.nextDue(dctx)
+	next, err := l.nextDue(dctx)
 	cancel()
 	if err == nil && !next.IsZero() {
 		wait = min(wait, max(time.Until(next), senderIdleMin))
@@ -397,10 +434,25 @@ func (s *Sender) idle(ctx context.Context) bool {
 	select {
 	case <-ctx.Done():
 		return false
-	case <-s.wake:
+	case <-l.wake:
 	case <-t.C:
 	}
 	return true
+}
+
+// writeOutcome runs write, each time with a fresh senderDBTimeout, until it
+// succeeds or has failed outcomeWriteAttemptsMax times, and returns its last
+// error.
+func writeOutcome(write func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), senderDBTimeout)
+		err := write(ctx)
+		cancel()
+		if err == nil || attempt == outcomeWriteAttemptsMax {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
 }
 
 // process takes one claimed row through reconciliation, the rate limits and
@@ -675,33 +727,30 @@ func (s *Sender) record(in <-chan outcome) {
 }
 
 func (s *Sender) write(batch []outcome) {
-	var err error
-	for attempt := 1; attempt <= outcomeWriteAttemptsMax; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), senderDBTimeout)
-		var lost []outcome
+	var lost []outcome
+	err := writeOutcome(func(ctx context.Context) (err error) {
 		lost, err = s.store.apply(ctx, batch)
-		cancel()
-		if err == nil {
-			lostRows := make(map[*smsRow]bool, len(lost))
-			for _, o := range lost {
-				lostRows[o.row] = true
-				s.log.Info("sms taken over by another sender", "key", o.row.Key, "result", o.result)
-			}
-			for _, o := range batch {
-				if lostRows[o.row] {
-					s.note(ResultLost, o.took)
-				} else {
-					s.note(o.result, o.took)
-				}
-			}
-			return
+		return err
+	})
+	if err != nil {
+		s.log.Error("sms outcomes not recorded: the rows are checked again when their leases end",
+			"rows", len(batch), "err", err)
+		for _, o := range batch {
+			s.note(ResultLost, o.took)
 		}
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		return
 	}
-	s.log.Error("sms outcomes not recorded: the rows are checked again when their leases end",
-		"rows", len(batch), "err", err)
+	lostRows := make(map[*smsRow]bool, len(lost))
+	for _, o := range lost {
+		lostRows[o.row] = true
+		s.log.Info("sms taken over by another sender", "key", o.row.Key, "result", o.result)
+	}
 	for _, o := range batch {
-		s.note(ResultLost, o.took)
+		if lostRows[o.row] {
+			s.note(ResultLost, o.took)
+		} else {
+			s.note(o.result, o.took)
+		}
 	}
 }
 

@@ -85,16 +85,22 @@ func smsRun(t testing.TB, cfg SenderConfig) *Sender {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runUntilEnd(t, s.Run)
+	return s
+}
+
+// runUntilEnd runs run on its own goroutine until the test ends, then
+// stops it and waits for it; an error it returns fails the test.
+func runUntilEnd(t testing.TB, run func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	go func() { done <- run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	})
-	return s
 }
 
 // smsSettled waits until no row is pending or sending, and returns them all.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -280,9 +281,40 @@ type Store struct {
 	// Senders' throughput under their own contention.
 	writeMu sync.Mutex
 
-	mu         sync.Mutex
-	wakers     map[*Sender]struct{}        // Senders running on this Store, woken by Record
-	hookWakers map[*WebhookSender]struct{} // WebhookSenders running on this Store
+	smsWakers  wakers[*Sender]        // Senders running on this Store, woken by Record
+	hookWakers wakers[*WebhookSender] // WebhookSenders running on this Store
+}
+
+// wakers is a set of senders to wake after a commit.
+type wakers[W interface {
+	comparable
+	Wake()
+}] struct {
+	mu sync.Mutex
+	m  map[W]struct{}
+}
+
+func (ws *wakers[W]) add(w W) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.m == nil {
+		ws.m = map[W]struct{}{}
+	}
+	ws.m[w] = struct{}{}
+}
+
+func (ws *wakers[W]) remove(w W) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	delete(ws.m, w)
+}
+
+func (ws *wakers[W]) wake() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for w := range ws.m {
+		w.Wake()
+	}
 }
 
 // writing takes the write lock on SQLite (nothing on PostgreSQL) and
@@ -300,8 +332,7 @@ func (s *Store) writing() func() {
 // tables webhook_endpoints, webhook_deliveries and webhook_attempts; and
 // returns the Store on it.
 func OpenStore(ctx context.Context, db *gorm.DB) (*Store, error) {
-	s := &Store{db: db, pg: db.Dialector.Name() == "postgres", wakers: map[*Sender]struct{}{},
-		hookWakers: map[*WebhookSender]struct{}{}}
+	s := &Store{db: db, pg: db.Dialector.Name() == "postgres"}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -371,18 +402,10 @@ func (s *Store) record(ctx context.Context, out []Outgoing, hooks []webhookOut) 
 	var n, nh int64
 	release := s.writing()
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		n, nh = 0, 0
-		for len(rows) > 0 {
-			chunk := rows[:min(len(rows), recordChunkRows)]
-			rows = rows[len(chunk):]
-			q, args := insertRows(chunk)
-			res := tx.Exec(q, args...)
-			if res.Error != nil {
-				return res.Error
-			}
-			n += res.RowsAffected
-		}
 		var err error
+		if n, err = smsInsertion.exec(tx, rows); err != nil {
+			return err
+		}
 		nh, err = recordWebhooks(tx, hooks, now)
 		return err
 	})
@@ -391,74 +414,66 @@ func (s *Store) record(ctx context.Context, out []Outgoing, hooks []webhookOut) 
 		return 0, 0, fmt.Errorf("record sms: %w", err)
 	}
 	if n > 0 {
-		s.wake()
+		s.smsWakers.wake()
 	}
 	if nh > 0 {
-		s.wakeWebhooks()
+		s.hookWakers.wake()
 	}
 	return int(n), int(nh), nil
 }
 
-// insertRows is one INSERT of rows that skips the keys already recorded.
-// It is written out rather than left to gorm's Create, which would add a
-// RETURNING of the ids that ON CONFLICT DO NOTHING leaves short.
-func insertRows(rows []smsRow) (string, []any) {
-	const cols = `("key", kind, transfer_id, account_id, phone, language, text, encoding, parts, status,
-		next_attempt_at, attempts, provider, provider_id, claim, in_doubt, last_error, error_code, created_at, updated_at)`
-	const marks = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', '', ?, '', '', ?, ?)"
-	var b strings.Builder
-	b.WriteString("INSERT INTO sms_messages " + cols + " VALUES ")
-	args := make([]any, 0, len(rows)*14)
-	for i, r := range rows {
-		if i > 0 {
-			b.WriteString(", ")
+// insertion writes rows of one table with multi-row INSERTs that skip the
+// rows already recorded (ON CONFLICT … DO NOTHING). It is written out
+// rather than left to gorm's Create, which would add a RETURNING of the ids
+// that ON CONFLICT DO NOTHING leaves short.
+type insertion[R any] struct {
+	table    string
+	cols     string // the columns written, parenthesized
+	marks    string // one row's values: a ? per argument, literals for what every new row starts at
+	conflict string // the unique columns, parenthesized
+	rowsMax  int    // rows per statement (SQLite allows 32,766 parameters)
+	values   func(args []any, r *R) []any
+}
+
+// exec inserts rows in tx and returns how many were new.
+func (in *insertion[R]) exec(tx *gorm.DB, rows []R) (int64, error) {
+	perRow := strings.Count(in.marks, "?")
+	var n int64
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), in.rowsMax)]
+		rows = rows[len(chunk):]
+		var b strings.Builder
+		b.WriteString("INSERT INTO " + in.table + " " + in.cols + " VALUES ")
+		args := make([]any, 0, len(chunk)*perRow)
+		for i := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(in.marks)
+			args = in.values(args, &chunk[i])
 		}
-		b.WriteString(marks)
-		args = append(args, r.Key, r.Kind, r.TransferID, r.AccountID, r.Phone, r.Language, r.Text, r.Encoding,
+		b.WriteString(" ON CONFLICT " + in.conflict + " DO NOTHING")
+		res := tx.Exec(b.String(), args...)
+		if res.Error != nil {
+			return 0, res.Error
+		}
+		n += res.RowsAffected
+	}
+	return n, nil
+}
+
+// smsInsertion records SMS, skipping the keys already recorded.
+var smsInsertion = &insertion[smsRow]{
+	table: "sms_messages",
+	cols: `("key", kind, transfer_id, account_id, phone, language, text, encoding, parts, status,
+		next_attempt_at, attempts, provider, provider_id, claim, in_doubt, last_error, error_code, created_at, updated_at)`,
+	marks:    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', '', ?, '', '', ?, ?)",
+	conflict: `("key")`,
+	rowsMax:  recordChunkRows,
+	values: func(args []any, r *smsRow) []any {
+		return append(args, r.Key, r.Kind, r.TransferID, r.AccountID, r.Phone, r.Language, r.Text, r.Encoding,
 			r.Parts, r.Status, r.NextAttemptAt, false, r.CreatedAt, r.UpdatedAt)
-	}
-	b.WriteString(` ON CONFLICT ("key") DO NOTHING`)
-	return b.String(), args
-}
-
-func (s *Store) wake() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for w := range s.wakers {
-		w.Wake()
-	}
-}
-
-func (s *Store) addWaker(w *Sender) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.wakers[w] = struct{}{}
-}
-
-func (s *Store) removeWaker(w *Sender) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.wakers, w)
-}
-
-func (s *Store) wakeWebhooks() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for w := range s.hookWakers {
-		w.Wake()
-	}
-}
-
-func (s *Store) addWebhookWaker(w *WebhookSender) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hookWakers[w] = struct{}{}
-}
-
-func (s *Store) removeWebhookWaker(w *WebhookSender) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.hookWakers, w)
+	},
 }
 
 // Report applies a provider's delivery report to the SMS it sent with that
@@ -629,7 +644,7 @@ func (s *Store) Requeue(ctx context.Context, ids ...int64) (int, error) {
 		return 0, fmt.Errorf("requeue sms: %w", res.Error)
 	}
 	if res.RowsAffected > 0 {
-		s.wake()
+		s.smsWakers.wake()
 	}
 	return int(res.RowsAffected), nil
 }
@@ -663,28 +678,35 @@ func (s *Store) claim(ctx context.Context, n int, lease time.Duration) ([]smsRow
 	due := `SELECT id FROM sms_messages WHERE status IN (?, ?) AND next_attempt_at <= ?
 		ORDER BY next_attempt_at LIMIT ?`
 	dueArgs := []any{StatusPending, StatusSending, now, n}
-	var q string
-	var args []any
-	if s.pg {
-		// The locked ids are materialized once: as an IN (subquery) the
-		// planner may run the LIMIT ... SKIP LOCKED again per row and
-		// claim more than n.
-		q = `WITH due AS MATERIALIZED (` + due + ` FOR UPDATE SKIP LOCKED)
-			UPDATE sms_messages ` + set + ` FROM due WHERE sms_messages.id = due.id
-			AND sms_messages.status IN (?, ?) AND sms_messages.next_attempt_at <= ?
-			RETURNING sms_messages.*`
-		args = append(append(dueArgs, setArgs...), StatusPending, StatusSending, now)
-	} else {
-		q = `UPDATE sms_messages ` + set + ` WHERE id IN (` + due + `)
-			AND status IN (?, ?) AND next_attempt_at <= ? RETURNING *`
-		args = append(append(setArgs, dueArgs...), StatusPending, StatusSending, now)
-	}
+	q, args := s.claimStatement("sms_messages", set, due, "FOR UPDATE SKIP LOCKED", setArgs, dueArgs, now)
 	var rows []smsRow
 	defer s.writing()()
 	if err := s.db.WithContext(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("claim sms: %w", err)
 	}
 	return rows, nil
+}
+
+// claimStatement is the one statement that claims rows of table (its
+// statuses pending and sending, its lease end next_attempt_at): due selects
+// the ids of the rows to claim, set is the UPDATE's SET clause, and each row
+// is checked again as it is updated: still pending or sending, and due at
+// now. On PostgreSQL the ids are locked with lock (FOR UPDATE … SKIP
+// LOCKED) and materialized once: as an IN (subquery) the planner may run the
+// LIMIT … SKIP LOCKED again per row and claim more than asked. SQLite runs
+// one write statement at a time.
+func (s *Store) claimStatement(table, set, due, lock string, setArgs, dueArgs []any, now time.Time) (string, []any) {
+	recheck := []any{StatusPending, StatusSending, now}
+	if s.pg {
+		q := `WITH due AS MATERIALIZED (` + due + ` ` + lock + `)
+			UPDATE ` + table + ` ` + set + ` FROM due WHERE ` + table + `.id = due.id
+			AND ` + table + `.status IN (?, ?) AND ` + table + `.next_attempt_at <= ?
+			RETURNING ` + table + `.*`
+		return q, slices.Concat(dueArgs, setArgs, recheck)
+	}
+	q := `UPDATE ` + table + ` ` + set + ` WHERE id IN (` + due + `)
+		AND status IN (?, ?) AND next_attempt_at <= ? RETURNING *`
+	return q, slices.Concat(setArgs, dueArgs, recheck)
 }
 
 // renew extends the lease of a row this claim holds to now+lease, setting

@@ -2,15 +2,12 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
-	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
 // The webhook subjects, served by the notifier's "webhooks" micro service.
@@ -136,28 +133,5 @@ func (c *WebhookClient) Resend(ctx context.Context, auth, id string) (*Delivery,
 // call makes a request; a refusal comes back as a *wallet.Error (the
 // notifier uses the wallet's codes), no answer as CodeUnavailable.
 func (c *WebhookClient) call(ctx context.Context, subj string, req, reply any) error {
-	data, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", subj, err)
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	msg, err := c.nc.RequestWithContext(ctx, subject(c.prefix, subj), data)
-	if err != nil {
-		return &wallet.Error{Code: wallet.CodeUnavailable, Message: "the notifier did not answer: " + err.Error()}
-	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		var we wallet.Error
-		if json.Unmarshal(msg.Data, &we) != nil || we.Code == "" {
-			we = wallet.Error{Code: wallet.Code(code), Message: msg.Header.Get(micro.ErrorHeader)}
-		}
-		return &we
-	}
-	if err := json.Unmarshal(msg.Data, reply); err != nil {
-		return errors.New("unreadable reply on " + subj)
-	}
-	return nil
+	return natsapi.Request(ctx, c.nc, "the notifier", subject(c.prefix, subj), c.timeout, req, reply)
 }

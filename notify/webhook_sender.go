@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -110,7 +109,7 @@ type WebhookSender struct {
 	lease        time.Duration
 	timeout      time.Duration
 	pollInterval time.Duration
-	wake         chan struct{}
+	wake         wakeup
 }
 
 // NewWebhookSender checks cfg and returns a WebhookSender. It fails without
@@ -122,7 +121,7 @@ func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
 	}
 	s := &WebhookSender{store: cfg.Store, log: cfg.Logger, observe: cfg.Observe, concurrency: cfg.Concurrency,
 		backoffMin: cfg.BackoffMin, backoffMax: cfg.BackoffMax, retryFor: cfg.RetryFor, lease: cfg.Lease,
-		timeout: cfg.Timeout, pollInterval: cfg.PollInterval, wake: make(chan struct{}, 1)}
+		timeout: cfg.Timeout, pollInterval: cfg.PollInterval, wake: newWakeup()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -178,88 +177,28 @@ func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
 }
 
 // Wake tells the sender that something was recorded. It never blocks.
-func (s *WebhookSender) Wake() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+func (s *WebhookSender) Wake() { s.wake.notify() }
 
 // Run sends until ctx ends, then waits for the POSTs in flight (each
 // bounded by Timeout) and records their outcomes. It returns nil then;
 // database failures are logged and retried. Call it once.
 func (s *WebhookSender) Run(ctx context.Context) error {
-	s.store.addWebhookWaker(s)
-	defer s.store.removeWebhookWaker(s)
-	var inflight sync.WaitGroup
-	defer inflight.Wait()
-	slots := make(chan struct{}, s.concurrency)
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		n := 1
-	free:
-		for n < s.concurrency {
-			select {
-			case slots <- struct{}{}:
-				n++
-			default:
-				break free
-			}
-		}
-		// Not cancelled with ctx: a claim committed but not seen would
-		// leave its deliveries to wait out their lease.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), senderDBTimeout)
-		rows, err := s.store.claimWebhooks(cctx, n, s.lease)
-		cancel()
-		for range n - len(rows) {
-			<-slots
-		}
-		if err != nil {
-			s.log.Warn("webhook sender", "err", err, "retry_in", s.pollInterval)
-			if !senderSleep(ctx, s.pollInterval) {
-				return nil
-			}
-			continue
-		}
-		for i := range rows {
-			inflight.Add(1)
-			go func(r *claimedDelivery) {
-				defer inflight.Done()
-				defer func() { <-slots }()
-				s.deliver(ctx, r)
-				// The merchant's next delivery may be claimed now.
-				s.Wake()
-			}(&rows[i])
-		}
-		if len(rows) < n && !s.idle(ctx) {
-			return nil
-		}
+	s.store.hookWakers.add(s)
+	defer s.store.hookWakers.remove(s)
+	// A claim takes the slots free at the time, without waiting for more:
+	// a POST takes far longer than the claim's commit.
+	l := claimLoop[claimedDelivery]{
+		name: "webhook sender", log: s.log, rows: s.concurrency,
+		pollInterval: s.pollInterval, wake: s.wake,
+		lease: s.lease, claim: s.store.claimWebhooks, nextDue: s.store.nextWebhookDue,
+		handle: func(ctx context.Context, r *claimedDelivery) {
+			s.deliver(ctx, r)
+			// The merchant's next delivery may be claimed now.
+			s.Wake()
+		},
 	}
-}
-
-// idle waits for a Wake, the next delivery due or lease ending, or the poll
-// interval, and reports whether ctx is still live.
-func (s *WebhookSender) idle(ctx context.Context) bool {
-	wait := s.pollInterval
-	dctx, cancel := context.WithTimeout(ctx, senderDBTimeout)
-	next, err := s.store.nextWebhookDue(dctx)
-	cancel()
-	if err == nil && !next.IsZero() {
-		wait = min(wait, max(time.Until(next), senderIdleMin))
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-s.wake:
-	case <-t.C:
-	}
-	return true
+	l.run(ctx)
+	return nil
 }
 
 // deliver POSTs one claimed delivery and records the outcome.
@@ -290,24 +229,19 @@ func (s *WebhookSender) deliver(ctx context.Context, r *claimedDelivery) {
 			o.next = now.Add(retryJitter(retryDoubled(s.backoffMin, s.backoffMax, r.Retries+1)))
 		}
 	}
-	for attempt := 1; ; attempt++ {
-		wctx, cancel := context.WithTimeout(context.Background(), senderDBTimeout)
-		lost, err := s.store.applyWebhook(wctx, o)
-		cancel()
-		if err == nil {
-			if lost {
-				s.log.Info("webhook delivery taken over by another sender", "delivery", r.ID, "result", o.result)
-				o.result = WebhookLost
-			}
-			break
-		}
-		if attempt == outcomeWriteAttemptsMax {
-			s.log.Error("webhook outcome not recorded: the delivery is sent again when its lease ends",
-				"delivery", r.ID, "err", err)
-			o.result = WebhookLost
-			break
-		}
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	var lost bool
+	err := writeOutcome(func(ctx context.Context) (err error) {
+		lost, err = s.store.applyWebhook(ctx, o)
+		return err
+	})
+	switch {
+	case err != nil:
+		s.log.Error("webhook outcome not recorded: the delivery is sent again when its lease ends",
+			"delivery", r.ID, "err", err)
+		o.result = WebhookLost
+	case lost:
+		s.log.Info("webhook delivery taken over by another sender", "delivery", r.ID, "result", o.result)
+		o.result = WebhookLost
 	}
 	if s.observe != nil {
 		s.observe(o.result, took)

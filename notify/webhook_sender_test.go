@@ -40,15 +40,7 @@ func hookRun(t testing.TB, cfg WebhookSenderConfig) *WebhookSender {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	runUntilEnd(t, s.Run)
 	return s
 }
 

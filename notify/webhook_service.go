@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,7 +60,8 @@ func RequireHTTPS() WebhookOption { return func(o *webhookOptions) { o.requireHT
 // webhooks), and it sees only its merchant's endpoint and deliveries
 // (another merchant's delivery id is CodeNotFound). Refusals are answered as
 // the wallet's service answers them: the code in the micro error headers
-// and the *wallet.Error as JSON body (WebhookClient reads them back).
+// and the *wallet.Error as JSON body (WebhookClient reads them back). It
+// returns once the NATS server routes the subjects to the service.
 func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, log *slog.Logger, opts ...WebhookOption) (micro.Service, error) {
 	if nc == nil || st == nil || auth == nil {
 		return nil, errors.New("webhook service: needs a NATS connection, a store and an authenticator")
@@ -83,17 +83,23 @@ func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, 
 	if err != nil {
 		return nil, fmt.Errorf("webhook service: %w", err)
 	}
-	h := &webhookServer{nc: nc, st: st, auth: auth, log: log, o: o, sem: make(chan struct{}, webhookHandlersMax)}
-	add := func(subj string, f func(context.Context, []byte) (any, error)) {
+	h := &webhookServer{Responder: natsapi.NewResponder(nc, log, webhookHandlersMax), st: st, auth: auth, o: o}
+	add := func(subj string, f micro.HandlerFunc) {
 		if err == nil {
 			name := strings.ReplaceAll(strings.TrimPrefix(subj, "notify.webhooks.v1."), ".", "-")
-			err = svc.AddEndpoint(name, h.handler(f), micro.WithEndpointSubject(subject(prefix, subj)))
+			err = svc.AddEndpoint(name, f, micro.WithEndpointSubject(subject(prefix, subj)))
 		}
 	}
-	add(SubjectWebhookSet, h.set)
-	add(SubjectWebhookGet, h.get)
-	add(SubjectWebhookDeliveries, h.deliveries)
-	add(SubjectWebhookResend, h.resend)
+	add(SubjectWebhookSet, merchantHandler(h, h.set))
+	add(SubjectWebhookGet, merchantHandler(h, h.get))
+	add(SubjectWebhookDeliveries, merchantHandler(h, h.deliveries))
+	add(SubjectWebhookResend, merchantHandler(h, h.resend))
+	if err == nil {
+		// The server has the subscriptions once the flush returns: a
+		// request made after ServeWebhooks returns, on any connection,
+		// finds the service.
+		err = nc.Flush()
+	}
 	if err != nil {
 		svc.Stop()
 		return nil, fmt.Errorf("webhook service: %w", err)
@@ -102,66 +108,37 @@ func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, 
 }
 
 type webhookServer struct {
-	nc   *nats.Conn
+	*natsapi.Responder
 	st   *Store
 	auth Authenticator
-	log  *slog.Logger
 	o    webhookOptions
-	sem  chan struct{}
 }
 
-// handler runs f on its own goroutine, bounded, and answers with its result.
-func (h *webhookServer) handler(f func(context.Context, []byte) (any, error)) micro.HandlerFunc {
-	return func(r micro.Request) {
-		h.sem <- struct{}{}
-		go func() {
-			defer func() { <-h.sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), webhookHandlerTimeout)
-			defer cancel()
-			var v any
-			var err error
-			if len(r.Data()) > webhookRequestBytesMax {
-				err = wallet.Errorf(wallet.CodeInvalid, "request larger than %d bytes", webhookRequestBytesMax)
-			} else {
-				v, err = f(ctx, r.Data())
-			}
-			h.respond(r, v, err)
-		}()
-	}
-}
+// keyed is a webhook request: it carries the merchant's API key.
+type keyed interface{ apiKey() string }
 
-// respond answers r with v, or with err as a coded micro error, as the
-// wallet's service does. An error that is not a *wallet.Error is logged and
-// answered as CodeInternal.
-func (h *webhookServer) respond(r micro.Request, v any, err error) {
-	if r.Reply() == "" {
-		return
-	}
-	m := nats.NewMsg(r.Reply())
-	if err != nil {
-		var we *wallet.Error
-		if !errors.As(err, &we) {
-			h.log.Error("webhook request failed", "subject", r.Subject(), "err", err)
-			we = &wallet.Error{Code: wallet.CodeInternal, Message: "internal error"}
+func (q *WebhookRequest) apiKey() string    { return q.Auth }
+func (q *WebhookSetRequest) apiKey() string { return q.Auth }
+func (q *DeliveriesRequest) apiKey() string { return q.Auth }
+
+// merchantHandler decodes a request, checks its API key (merchant) and runs
+// f for the key's merchant on its own goroutine, bounded, answering with its
+// result.
+func merchantHandler[T any, Q interface {
+	*T
+	keyed
+}](h *webhookServer, f func(ctx context.Context, merchant string, q Q) (any, error)) micro.HandlerFunc {
+	return h.Async(webhookHandlerTimeout, func(ctx context.Context, r micro.Request) (any, error) {
+		q := Q(new(T))
+		if err := natsapi.Decode(r.Data(), webhookRequestBytesMax, q); err != nil {
+			return nil, err
 		}
-		m.Header.Set(micro.ErrorCodeHeader, string(we.Code))
-		m.Header.Set(micro.ErrorHeader, we.Message)
-		m.Data, _ = json.Marshal(we)
-	} else if m.Data, err = json.Marshal(v); err != nil {
-		m.Header.Set(micro.ErrorCodeHeader, string(wallet.CodeInternal))
-		m.Header.Set(micro.ErrorHeader, "cannot encode the reply")
-		m.Data = nil
-	}
-	if err := h.nc.PublishMsg(m); err != nil {
-		h.log.Warn("webhook reply not sent", "subject", r.Subject(), "err", err)
-	}
-}
-
-func decodeWebhook(data []byte, v any) error {
-	if err := json.Unmarshal(data, v); err != nil {
-		return wallet.Errorf(wallet.CodeInvalid, "malformed JSON request")
-	}
-	return nil
+		m, err := h.merchant(ctx, q.apiKey())
+		if err != nil {
+			return nil, err
+		}
+		return f(ctx, m, q)
+	})
 }
 
 // merchant checks key and returns the merchant it may manage the webhooks of.
@@ -191,42 +168,18 @@ func (h *webhookServer) merchant(ctx context.Context, key string) (string, error
 	return p.Merchant, nil
 }
 
-func (h *webhookServer) set(ctx context.Context, data []byte) (any, error) {
-	var q WebhookSetRequest
-	if err := decodeWebhook(data, &q); err != nil {
-		return nil, err
-	}
-	m, err := h.merchant(ctx, q.Auth)
-	if err != nil {
-		return nil, err
-	}
+func (h *webhookServer) set(ctx context.Context, m string, q *WebhookSetRequest) (any, error) {
 	if err := ValidateWebhookURL(q.URL, h.o.requireHTTPS); err != nil {
 		return nil, err
 	}
 	return h.st.SetWebhook(ctx, m, q.URL, q.Rotate)
 }
 
-func (h *webhookServer) get(ctx context.Context, data []byte) (any, error) {
-	var q WebhookRequest
-	if err := decodeWebhook(data, &q); err != nil {
-		return nil, err
-	}
-	m, err := h.merchant(ctx, q.Auth)
-	if err != nil {
-		return nil, err
-	}
+func (h *webhookServer) get(ctx context.Context, m string, _ *WebhookRequest) (any, error) {
 	return h.st.Webhook(ctx, m)
 }
 
-func (h *webhookServer) deliveries(ctx context.Context, data []byte) (any, error) {
-	var q DeliveriesRequest
-	if err := decodeWebhook(data, &q); err != nil {
-		return nil, err
-	}
-	m, err := h.merchant(ctx, q.Auth)
-	if err != nil {
-		return nil, err
-	}
+func (h *webhookServer) deliveries(ctx context.Context, m string, q *DeliveriesRequest) (any, error) {
 	switch q.Status {
 	case "", DeliveryPending, DeliveryDelivered, DeliveryFailed:
 	default:
@@ -245,15 +198,7 @@ func (h *webhookServer) deliveries(ctx context.Context, data []byte) (any, error
 	return DeliveriesReply{Deliveries: ds, Next: next}, nil
 }
 
-func (h *webhookServer) resend(ctx context.Context, data []byte) (any, error) {
-	var q WebhookRequest
-	if err := decodeWebhook(data, &q); err != nil {
-		return nil, err
-	}
-	m, err := h.merchant(ctx, q.Auth)
-	if err != nil {
-		return nil, err
-	}
+func (h *webhookServer) resend(ctx context.Context, m string, q *WebhookRequest) (any, error) {
 	if !validDeliveryID(q.ID) {
 		return nil, wallet.Errorf(wallet.CodeNotFound, "no webhook delivery %.40s", q.ID)
 	}

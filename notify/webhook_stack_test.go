@@ -115,7 +115,8 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	must(client.Transfer(ctx, wallet.TransferRequest{Key: "seed", Kind: wallet.TransferDeposit, From: "+254733000101", To: alice, Amount: 1_000_00, PIN: "1357"}))
 	till, err := client.AddMerchant(ctx, "+254733000102", "Duka la Awa", false)
 	must(till, err)
-	key, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments, commerce.ScopeWebhooks}})
+	key, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number,
+		Scopes: []commerce.Scope{commerce.ScopePayments, commerce.ScopeTransactions, commerce.ScopeWebhooks}})
 	must(key, err)
 	narrow, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments}})
 	must(narrow, err)
@@ -189,15 +190,39 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		if !r.verified {
 			t.Errorf("%s: not signed", r.event)
 		}
-		if r.typ == "payment.received" {
-			var ev commerce.Event
-			var tx commerce.Transaction
-			if err := json.Unmarshal(r.body, &ev); err != nil || json.Unmarshal(ev.Data, &tx) != nil {
+		var ev commerce.Event
+		if err := json.Unmarshal(r.body, &ev); err != nil {
+			t.Fatalf("body %s", r.body)
+		}
+		// The data is the object as the REST API shows it: the view of
+		// what the wallet answers for it.
+		var want any
+		switch r.typ {
+		case "payment.received":
+			var tx commerce.TransactionView
+			if err := json.Unmarshal(ev.Data, &tx); err != nil {
 				t.Fatalf("body %s", r.body)
 			}
-			if ev.ID != "evt_"+ref+"_"+till.Number || tx.ID != ref || tx.Amount != 150_00 || tx.Counterparty != alice || tx.Direction != "in" {
+			if ev.ID != "evt_"+ref+"_"+till.Number || tx.ID != ref || tx.Amount != "150.00" || tx.Currency != "KES" ||
+				tx.Counterparty != alice || tx.Direction != "in" {
 				t.Errorf("payment.received %s: %+v", r.body, tx)
 			}
+			got, err := client.Transaction(ctx, key.Secret, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = commerce.ViewTransaction(kes, got)
+		case "payment_request.paid":
+			got, err := client.PaymentRequest(ctx, key.Secret, pr.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = commerce.ViewPaymentRequest(kes, got)
+		case "payment_request.created":
+			want = commerce.ViewPaymentRequest(kes, pr)
+		}
+		if w, _ := json.Marshal(want); string(ev.Data) != string(w) {
+			t.Errorf("%s data\n%s\nwant the API's view\n%s", r.typ, ev.Data, w)
 		}
 	}
 	if slices.Sort(types); !slices.Equal(types, []string{"payment.received", "payment_request.created", "payment_request.paid"}) {

@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -27,10 +26,11 @@ type webhookEndpoint struct {
 func (webhookEndpoint) TableName() string { return "webhook_endpoints" }
 
 // Internal statuses of a delivery. Sending is a claim, with a lease: the
-// API shows it as pending.
+// API shows it as pending. Pending and sending are the words of an SMS's
+// StatusPending and StatusSending, which claimStatement checks for both.
 const (
 	hookPending   = string(DeliveryPending)
-	hookSending   = "sending"
+	hookSending   = StatusSending
 	hookDelivered = string(DeliveryDelivered)
 	hookFailed    = string(DeliveryFailed)
 )
@@ -137,39 +137,22 @@ func recordWebhooks(tx *gorm.DB, hooks []webhookOut, now time.Time) (int64, erro
 			Type: string(h.Type), Payload: string(h.Payload), Status: hookPending, Seq: int64(h.Seq),
 			NextAttemptAt: now, URL: url, CreatedAt: now, UpdatedAt: now})
 	}
-	var n int64
-	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), webhookChunkRows)]
-		rows = rows[len(chunk):]
-		q, args := insertDeliveries(chunk)
-		res := tx.Exec(q, args...)
-		if res.Error != nil {
-			return 0, res.Error
-		}
-		n += res.RowsAffected
-	}
-	return n, nil
+	return deliveryInsertion.exec(tx, rows)
 }
 
-// insertDeliveries is one INSERT of rows that skips the events already
-// recorded for their merchant (see insertRows for why it is written out).
-func insertDeliveries(rows []webhookDelivery) (string, []any) {
-	const cols = `(id, merchant, event_id, type, payload, status, seq, next_attempt_at, attempts, retries, claim, url,
-		last_error, last_status, created_at, updated_at)`
-	const marks = "(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?, '', 0, ?, ?)"
-	var b strings.Builder
-	b.WriteString("INSERT INTO webhook_deliveries " + cols + " VALUES ")
-	args := make([]any, 0, len(rows)*11)
-	for i, r := range rows {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(marks)
-		args = append(args, r.ID, r.Merchant, r.EventID, r.Type, r.Payload, r.Status, r.Seq, r.NextAttemptAt, r.URL,
+// deliveryInsertion records deliveries, skipping the events already
+// recorded for their merchant.
+var deliveryInsertion = &insertion[webhookDelivery]{
+	table: "webhook_deliveries",
+	cols: `(id, merchant, event_id, type, payload, status, seq, next_attempt_at, attempts, retries, claim, url,
+		last_error, last_status, created_at, updated_at)`,
+	marks:    "(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?, '', 0, ?, ?)",
+	conflict: "(merchant, event_id)",
+	rowsMax:  webhookChunkRows,
+	values: func(args []any, r *webhookDelivery) []any {
+		return append(args, r.ID, r.Merchant, r.EventID, r.Type, r.Payload, r.Status, r.Seq, r.NextAttemptAt, r.URL,
 			r.CreatedAt, r.UpdatedAt)
-	}
-	b.WriteString(" ON CONFLICT (merchant, event_id) DO NOTHING")
-	return b.String(), args
+	},
 }
 
 // SetWebhook registers merchant's webhook URL, or replaces it. A first set
@@ -343,7 +326,7 @@ func (s *Store) Resend(ctx context.Context, merchant, id string) (*Delivery, err
 	if res.RowsAffected == 0 {
 		return nil, wallet.Errorf(wallet.CodeInvalidState, "webhook delivery %s is still pending: it is retried on its own", id)
 	}
-	s.wakeWebhooks()
+	s.hookWakers.wake()
 	out, err := s.withAttempts(ctx, rows)
 	if err != nil {
 		return nil, err
@@ -377,19 +360,7 @@ func (s *Store) claimWebhooks(ctx context.Context, n int, lease time.Duration) (
 			AND ((e.status = ? AND e.next_attempt_at > ?) OR e.seq < d.seq OR (e.seq = d.seq AND e.id < d.id)))
 		ORDER BY d.next_attempt_at LIMIT ?`
 	dueArgs := []any{hookPending, hookSending, now, hookPending, hookSending, hookSending, now, n}
-	var q string
-	var args []any
-	if s.pg {
-		q = `WITH due AS MATERIALIZED (` + due + ` FOR UPDATE OF d SKIP LOCKED)
-			UPDATE webhook_deliveries ` + set + ` FROM due WHERE webhook_deliveries.id = due.id
-			AND webhook_deliveries.status IN (?, ?) AND webhook_deliveries.next_attempt_at <= ?
-			RETURNING webhook_deliveries.*`
-		args = append(append(dueArgs, setArgs...), hookPending, hookSending, now)
-	} else {
-		q = `UPDATE webhook_deliveries ` + set + ` WHERE id IN (` + due + `)
-			AND status IN (?, ?) AND next_attempt_at <= ? RETURNING *`
-		args = append(append(setArgs, dueArgs...), hookPending, hookSending, now)
-	}
+	q, args := s.claimStatement("webhook_deliveries", set, due, "FOR UPDATE OF d SKIP LOCKED", setArgs, dueArgs, now)
 	var rows []webhookDelivery
 	release := s.writing()
 	err := s.db.WithContext(ctx).Raw(q, args...).Scan(&rows).Error

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/kibubu/kibubu/wallet"
@@ -27,20 +25,13 @@ const maxMessageBytes = 200
 // stays pending: a retry with the same key, or the sweeper after a minute,
 // asks the wallet again under the same key, so it is paid at most once.
 func (s *Service) Payout(ctx context.Context, p Principal, idem, phone string, amount int64, reference string) (*Payout, error) {
-	if err := checkIdem(idem); err != nil {
-		return nil, err
-	}
-	if err := checkText("reference", reference, false, maxReferenceBytes, 0); err != nil {
+	if err := checkInput(idem, reference, false, ""); err != nil {
 		return nil, err
 	}
 	if err := s.checkAmount(amount); err != nil {
 		return nil, err
 	}
-	m, err := s.merchant(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.customer(ctx, phone)
+	m, c, err := s.parties(ctx, p, phone)
 	if err != nil {
 		return nil, err
 	}
@@ -70,16 +61,7 @@ func (s *Service) Payout(ctx context.Context, p Principal, idem, phone string, a
 // PayoutStatus returns one of p's merchant's payouts (a single payout or a
 // row of a bulk payout); another merchant's is CodeNotFound.
 func (s *Service) PayoutStatus(ctx context.Context, p Principal, id string) (*Payout, error) {
-	if p.Merchant == "" {
-		return nil, wallet.Errorf(wallet.CodeForbidden, "an operator key cannot act for a merchant")
-	}
-	if !validID("po", id) {
-		return nil, notFound("payout", id)
-	}
-	r, err := s.st.Payout(ctx, id)
-	if wallet.ErrorCode(err) == wallet.CodeNotFound || err == nil && r.Merchant != p.Merchant {
-		return nil, notFound("payout", id)
-	}
+	r, err := own(ctx, p, "payout", "po", id, s.st.Payout)
 	if err != nil {
 		return nil, err
 	}
@@ -159,26 +141,12 @@ func (s *Service) sweepPayouts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var errs []string
+	errs := sweepErrors{what: "payouts"}
 	for i := range rs {
 		r := &rs[i]
-		t, refusal, oerr := s.w.Outcome(ctx, r.Key)
-		switch {
-		case refusal != nil:
-			err = s.finish(ctx, r, nil, refusal)
-		case t != nil:
-			err = s.finish(ctx, r, t, nil)
-		case wallet.ErrorCode(oerr) == wallet.CodeNotFound:
-			err = s.pay(ctx, r)
-		default:
-			err = oerr
-		}
-		if err != nil {
-			errs = append(errs, r.ID+": "+err.Error())
-		}
+		errs.add(r.ID, s.recoverLost(ctx, r.Key,
+			func(t *wallet.Transfer, refusal error) error { return s.finish(ctx, r, t, refusal) },
+			func() error { return s.pay(ctx, r) }))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%d payouts: %s", len(errs), strings.Join(errs, "; "))
-	}
-	return nil
+	return errs.err()
 }

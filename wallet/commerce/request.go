@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/kibubu/kibubu/wallet"
 )
@@ -27,23 +26,13 @@ const requestApproving RequestStatus = "approving"
 // CodeLimitExceeded (above the customer's per-transaction limit),
 // CodeInvalid (reference of 1 to 32 characters, description up to 100).
 func (s *Service) RequestPayment(ctx context.Context, p Principal, idem, phone string, amount int64, reference, description string) (*PaymentRequest, error) {
-	if err := checkIdem(idem); err != nil {
-		return nil, err
-	}
-	if err := checkText("reference", reference, true, maxReferenceBytes, 0); err != nil {
-		return nil, err
-	}
-	if err := checkText("description", description, false, 4*maxDescriptionRunes, maxDescriptionRunes); err != nil {
+	if err := checkInput(idem, reference, true, description); err != nil {
 		return nil, err
 	}
 	if err := s.checkAmount(amount); err != nil {
 		return nil, err
 	}
-	m, err := s.merchant(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.customer(ctx, phone)
+	m, c, err := s.parties(ctx, p, phone)
 	if err != nil {
 		return nil, err
 	}
@@ -75,28 +64,11 @@ func (s *Service) RequestPayment(ctx context.Context, p Principal, idem, phone s
 // PaymentRequest returns one of p's merchant's payment requests; another
 // merchant's is CodeNotFound, as an unknown one.
 func (s *Service) PaymentRequest(ctx context.Context, p Principal, id string) (*PaymentRequest, error) {
-	if p.Merchant == "" {
-		return nil, wallet.Errorf(wallet.CodeForbidden, "an operator key cannot act for a merchant")
-	}
-	r, err := s.loadRequest(ctx, id)
+	r, err := own(ctx, p, "payment request", "pr", id, s.st.PaymentRequest)
 	if err != nil {
 		return nil, err
 	}
-	if r.Merchant != p.Merchant {
-		return nil, notFound("payment request", id)
-	}
 	return s.view(ctx, r)
-}
-
-func (s *Service) loadRequest(ctx context.Context, id string) (*RequestRecord, error) {
-	if !validID("pr", id) {
-		return nil, notFound("payment request", id)
-	}
-	r, err := s.st.PaymentRequest(ctx, id)
-	if wallet.ErrorCode(err) == wallet.CodeNotFound {
-		return nil, notFound("payment request", id)
-	}
-	return r, err
 }
 
 // view returns r as the merchant sees it, expiring it first if its time
@@ -172,7 +144,7 @@ func (s *Service) customerRequest(ctx context.Context, phone, id string) (*Reque
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.loadRequest(ctx, id)
+	r, err := find(ctx, "payment request", "pr", id, s.st.PaymentRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -332,31 +304,18 @@ func (s *Service) sweepRequests(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var errs []string
+	errs := sweepErrors{what: "requests"}
 	for i := range due {
 		r := &due[i]
 		switch r.Status {
 		case RequestPending:
 			_, err = s.expireDue(ctx, r)
 		case requestApproving:
-			t, refusal, oerr := s.w.Outcome(ctx, requestKey(r.ID, r.Attempt))
-			switch {
-			case refusal != nil:
-				err = s.resolve(ctx, r, nil, refusal)
-			case t != nil:
-				err = s.resolve(ctx, r, t, nil)
-			case wallet.ErrorCode(oerr) == wallet.CodeNotFound:
-				err = s.resolve(ctx, r, nil, errUnusedKey)
-			default:
-				err = oerr
-			}
+			err = s.recoverLost(ctx, requestKey(r.ID, r.Attempt),
+				func(t *wallet.Transfer, refusal error) error { return s.resolve(ctx, r, t, refusal) },
+				func() error { return s.resolve(ctx, r, nil, errUnusedKey) })
 		}
-		if err != nil {
-			errs = append(errs, r.ID+": "+err.Error())
-		}
+		errs.add(r.ID, err)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%d requests: %s", len(errs), strings.Join(errs, "; "))
-	}
-	return nil
+	return errs.err()
 }

@@ -300,13 +300,7 @@ type TabEvent struct {
 // CodeInvalid (expiry, a reference over 32 bytes, a description over 100
 // characters).
 func (s *Service) OpenTab(ctx context.Context, p Principal, idem, phone string, cap wallet.Micro, prepaid bool, expires time.Time, reference, description string) (*Tab, error) {
-	if err := checkIdem(idem); err != nil {
-		return nil, err
-	}
-	if err := checkText("reference", reference, false, maxReferenceBytes, 0); err != nil {
-		return nil, err
-	}
-	if err := checkText("description", description, false, 4*maxDescriptionRunes, maxDescriptionRunes); err != nil {
+	if err := checkInput(idem, reference, false, description); err != nil {
 		return nil, err
 	}
 	if cap <= 0 || cap > wallet.MaxMicro {
@@ -322,11 +316,7 @@ func (s *Service) OpenTab(ctx context.Context, p Principal, idem, phone string, 
 	case expires.Sub(now) > maxTabLife:
 		return nil, wallet.Errorf(wallet.CodeInvalid, "a tab lasts at most %d days", int(maxTabLife/(24*time.Hour)))
 	}
-	m, err := s.merchant(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.customer(ctx, phone)
+	m, c, err := s.parties(ctx, p, phone)
 	if err != nil {
 		return nil, err
 	}
@@ -358,28 +348,11 @@ func (s *Service) OpenTab(ctx context.Context, p Principal, idem, phone string, 
 // Tab returns one of p's merchant's tabs; another merchant's is
 // CodeNotFound, as an unknown one.
 func (s *Service) Tab(ctx context.Context, p Principal, id string) (*Tab, error) {
-	rec, err := s.ownTab(ctx, p, id)
+	rec, err := own(ctx, p, "tab", "tab", id, s.st.TabByID)
 	if err != nil {
 		return nil, err
 	}
 	return tabView(rec), nil
-}
-
-func (s *Service) ownTab(ctx context.Context, p Principal, id string) (*TabRecord, error) {
-	if p.Merchant == "" {
-		return nil, wallet.Errorf(wallet.CodeForbidden, "an operator key cannot act for a merchant")
-	}
-	if !validID("tab", id) {
-		return nil, notFound("tab", id)
-	}
-	rec, err := s.tabs.load(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if rec.Merchant != p.Merchant {
-		return nil, notFound("tab", id)
-	}
-	return rec, nil
 }
 
 // CloseTab closes one of p's merchant's tabs: it stops its charges,
@@ -394,7 +367,7 @@ func (s *Service) CloseTab(ctx context.Context, p Principal, id, idem string) (*
 	if err := checkIdem(idem); err != nil {
 		return nil, err
 	}
-	if _, err := s.ownTab(ctx, p, id); err != nil {
+	if _, err := own(ctx, p, "tab", "tab", id, s.st.TabByID); err != nil {
 		return nil, err
 	}
 	t := s.tabs

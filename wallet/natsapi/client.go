@@ -31,19 +31,30 @@ func NewClient(nc *nats.Conn, timeout time.Duration, opts ...Option) *Client {
 }
 
 func (c *Client) call(ctx context.Context, subject string, req, reply any) error {
+	return Request(ctx, c.nc, "the wallet", c.o.subject(subject), c.timeout, req, reply)
+}
+
+// Request sends req as JSON to subject on nc and decodes the answer into
+// reply: the client side of a Responder's service (the wallet's, the
+// notifier's webhooks). A refusal comes back as the *wallet.Error the
+// service answered; no answer in time (within timeout when ctx has no
+// deadline) or no service listening as CodeUnavailable, saying that service
+// (a name such as "the wallet") did not answer; an answer it cannot read as
+// CodeInternal.
+func Request(ctx context.Context, nc *nats.Conn, service, subject string, timeout time.Duration, req, reply any) error {
 	data, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", subject, err)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	msg, err := c.nc.RequestWithContext(ctx, c.o.subject(subject), data)
+	msg, err := nc.RequestWithContext(ctx, subject, data)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.Canceled) {
-			return &wallet.Error{Code: wallet.CodeUnavailable, Message: "the wallet did not answer: " + err.Error()}
+			return &wallet.Error{Code: wallet.CodeUnavailable, Message: service + " did not answer: " + err.Error()}
 		}
 		return &wallet.Error{Code: wallet.CodeUnavailable, Message: err.Error()}
 	}

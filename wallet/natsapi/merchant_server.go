@@ -16,6 +16,22 @@ import (
 // that large.)
 const maxBulkRequestBytes = commerce.MaxBulkBytes/3*4 + 4<<10
 
+// maxTabChargesRequestBytes bounds a batch of charges: commerce.MaxBatchCharges
+// of the largest (a 64-byte key and a 32-byte reference, escaped, and 16
+// split rules: under 2 KB of JSON), with the API key. Less where NATS's
+// max_payload cannot also carry the reply (tabChargesLimit).
+const maxTabChargesRequestBytes = commerce.MaxBatchCharges*(2<<10) + 4<<10
+
+// tabChargesLimit is the largest batch of charges this server takes: one
+// whose reply fits its connection's max_payload.
+func (s *server) tabChargesLimit() int {
+	limit := int64(maxTabChargesRequestBytes)
+	if mp := s.nc.MaxPayload(); mp > 0 {
+		limit = min(limit, mp-TabChargesReplyOverheadBytes)
+	}
+	return int(max(limit, 0))
+}
+
 // merchant adds the merchant endpoints (merchant.go's subjects) served by c.
 // A merchant's request carries its API key, which c authenticates and
 // scopes before anything else; the apikey subjects are for operator NATS
@@ -130,6 +146,25 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 	}))
 	add(SubjectTabCharge, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *TabChargeRequest) (any, error) {
 		return c.Charge(ctx, p, q.Charge)
+	}))
+	add(SubjectTabCharges, s.async(func(ctx context.Context, r micro.Request) (any, error) {
+		if limit := s.tabChargesLimit(); len(r.Data()) > limit {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "a batch of charges is at most %d bytes of JSON here; send fewer", limit)
+		}
+		var q TabChargesRequest
+		if err := json.Unmarshal(r.Data(), &q); err != nil {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "malformed JSON request")
+		}
+		p, err := c.Authorize(ctx, q.Auth, commerce.ScopeTabs)
+		if err != nil {
+			return nil, err
+		}
+		results, err := c.ChargeBatch(ctx, p, q.Tab, q.Charges)
+		if err != nil {
+			return nil, err
+		}
+		last := results[len(results)-1]
+		return TabChargesReply{Results: results, Charged: last.Charged, Remaining: last.Remaining}, nil
 	}))
 	add(SubjectTabClose, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
 		return c.CloseTab(ctx, p, q.ID, q.Idempotency)

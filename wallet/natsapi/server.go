@@ -45,7 +45,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	if err != nil {
 		return nil, fmt.Errorf("wallet service: %w", err)
 	}
-	s := &server{nc: nc, w: w, log: log, sem: make(chan struct{}, handlersMax), o: o}
+	s := &server{Responder: NewResponder(nc, log, handlersMax), w: w, o: o}
 	add := func(subject string, h micro.HandlerFunc) {
 		if err == nil {
 			// Endpoint names allow no dots: "wallet.v1.float.issue" is "float-issue".
@@ -158,7 +158,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		c := w.Config()
 		return TariffReply{Currency: c.Currency, Tariff: c.Tariff, Limits: c.Tiers, PINLength: c.PINLength}, nil
 	}))
-	add(SubjectCheck, s.asyncFor(checkTimeout, func(ctx context.Context, r micro.Request) (any, error) { return w.Check(ctx) }))
+	add(SubjectCheck, s.Async(checkTimeout, func(ctx context.Context, r micro.Request) (any, error) { return w.Check(ctx) }))
 	add(SubjectEvents, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		var q EventsRequest
 		if err := decode(r, &q); err != nil {
@@ -187,11 +187,9 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 }
 
 type server struct {
-	nc  *nats.Conn
-	o   options
-	w   *wallet.Service
-	log *slog.Logger
-	sem chan struct{}
+	*Responder
+	o options
+	w *wallet.Service
 }
 
 // transfer queues the request to the writer and answers from the writer's
@@ -201,45 +199,33 @@ func (s *server) transfer(operator bool) micro.HandlerFunc {
 	return func(r micro.Request) {
 		var q wallet.TransferRequest
 		if err := decode(r, &q); err != nil {
-			s.respond(r, nil, err)
+			s.Respond(r, nil, err)
 			return
 		}
 		// The merchant kinds move a merchant's money, or a customer's
 		// without a PIN: only the merchant services in the wallet's own
 		// process post them, after authenticating the merchant's API key.
 		if q.Kind.MerchantOnly() {
-			s.respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "a %s is posted by the merchant services only", q.Kind))
+			s.Respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "a %s is posted by the merchant services only", q.Kind))
 			return
 		}
 		// The kind decides the subject, so NATS permissions can keep float
 		// issue to operators.
 		if operator != (q.Kind == wallet.TransferFloat) {
-			s.respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "transfer kind %q is not served on %s", q.Kind, r.Subject()))
+			s.Respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "transfer kind %q is not served on %s", q.Kind, r.Subject()))
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 		defer cancel()
-		s.w.TransferAsync(ctx, q, func(res *wallet.TransferResult, err error) { s.respond(r, res, err) })
+		s.w.TransferAsync(ctx, q, func(res *wallet.TransferResult, err error) { s.Respond(r, res, err) })
 	}
 }
 
-// async runs h on its own goroutine (bounded by sem): these calls wait for
-// the writer or the database and must not hold up the subscription.
+// async runs h on its own goroutine (bounded by handlersMax): these calls
+// wait for the writer or the database and must not hold up the
+// subscription.
 func (s *server) async(h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
-	return s.asyncFor(handlerTimeout, h)
-}
-
-func (s *server) asyncFor(timeout time.Duration, h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
-	return func(r micro.Request) {
-		s.sem <- struct{}{}
-		go func() {
-			defer func() { <-s.sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			v, err := h(ctx, r)
-			s.respond(r, v, err)
-		}()
-	}
+	return s.Async(handlerTimeout, h)
 }
 
 func (s *server) pin(h func(context.Context, PINRequest) (any, error)) micro.HandlerFunc {
@@ -252,23 +238,67 @@ func (s *server) pin(h func(context.Context, PINRequest) (any, error)) micro.Han
 	})
 }
 
-func decode(r micro.Request, v any) error {
-	if len(r.Data()) > maxRequestBytes {
-		return wallet.Errorf(wallet.CodeInvalid, "request larger than %d bytes", maxRequestBytes)
+func decode(r micro.Request, v any) error { return Decode(r.Data(), maxRequestBytes, v) }
+
+// Decode reads a request's JSON into v. Data larger than bytesMax, or not
+// JSON, is a CodeInvalid *wallet.Error: the caller's mistake, answered as
+// such.
+func Decode(data []byte, bytesMax int, v any) error {
+	if len(data) > bytesMax {
+		return wallet.Errorf(wallet.CodeInvalid, "request larger than %d bytes", bytesMax)
 	}
-	if err := json.Unmarshal(r.Data(), v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return wallet.Errorf(wallet.CodeInvalid, "malformed JSON request")
 	}
 	return nil
 }
 
-// respond answers r with v, or with err as a coded micro error (the same
-// headers micro's Request.Error sets). It publishes to the reply subject
-// itself rather than through r, because transfers are answered from the
-// writer's goroutine after the handler returned, while micro reads r's state
-// for its statistics. An error that is not a *wallet.Error is a bug or an
-// outage: it is logged here, and the caller sees only CodeInternal.
-func (s *server) respond(r micro.Request, v any, err error) {
+// Responder answers the requests of a micro service as the wallet's service
+// does, so that one client side (Request) reads them all: the notifier's
+// webhook service answers through one too.
+type Responder struct {
+	nc  *nats.Conn
+	log *slog.Logger
+	sem chan struct{} // a slot per Async handler running
+}
+
+// NewResponder returns a Responder that answers on nc, logs to log
+// (slog.Default when nil) and runs at most handlersMax Async handlers at
+// once (at least one).
+func NewResponder(nc *nats.Conn, log *slog.Logger, handlersMax int) *Responder {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Responder{nc: nc, log: log, sem: make(chan struct{}, max(handlersMax, 1))}
+}
+
+// Async returns a handler that runs h on its own goroutine, with a context
+// that ends after timeout, and answers with what h returns. Handlers that
+// wait for a database or another service use it so as not to hold up the
+// subscription; while all the Responder's slots are taken, the subscription
+// waits for one.
+func (rs *Responder) Async(timeout time.Duration, h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
+	return func(r micro.Request) {
+		rs.sem <- struct{}{}
+		go func() {
+			defer func() { <-rs.sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			v, err := h(ctx, r)
+			rs.Respond(r, v, err)
+		}()
+	}
+}
+
+// Respond answers r with v as JSON, or with err as a coded micro error: the
+// code and message in the headers micro's Request.Error sets, and the
+// *wallet.Error as JSON body, which Request reads back. It publishes to the
+// reply subject itself rather than through r, because transfers are
+// answered from the writer's goroutine after the handler returned, while
+// micro reads r's state for its statistics. An error that is not a
+// *wallet.Error is a bug or an outage: it is logged here, and the caller
+// sees only CodeInternal.
+func (rs *Responder) Respond(r micro.Request, v any, err error) {
 	if r.Reply() == "" {
 		return
 	}
@@ -276,7 +306,7 @@ func (s *server) respond(r micro.Request, v any, err error) {
 	if err != nil {
 		var we *wallet.Error
 		if !errors.As(err, &we) {
-			s.log.Error("wallet request failed", "subject", r.Subject(), "err", err)
+			rs.log.Error("request failed", "subject", r.Subject(), "err", err)
 			we = &wallet.Error{Code: wallet.CodeInternal, Message: "internal error"}
 		}
 		m.Header.Set(micro.ErrorCodeHeader, string(we.Code))
@@ -287,7 +317,7 @@ func (s *server) respond(r micro.Request, v any, err error) {
 		m.Header.Set(micro.ErrorHeader, "cannot encode the reply")
 		m.Data = nil
 	}
-	if err := s.nc.PublishMsg(m); err != nil {
-		s.log.Warn("wallet reply not sent", "subject", r.Subject(), "err", err)
+	if err := rs.nc.PublishMsg(m); err != nil {
+		rs.log.Warn("reply not sent", "subject", r.Subject(), "err", err)
 	}
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -107,18 +106,7 @@ var _ commerce.Store = (*Store)(nil)
 // a transient conflict (a deadlock, a lock timeout, a unique key a
 // concurrent writer took first: the retry then sees its row).
 func (s *Store) commerceTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = s.gdb.WithContext(ctx).Transaction(fn)
-		if err == nil || !(retryable(err) || isUnique(err)) || attempt == writeAttemptsMax {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
-		}
-	}
+	return s.gormTx(ctx, func(err error) bool { return retryable(err) || isUnique(err) }, fn)
 }
 
 // CreateAPIKey inserts an API key.
@@ -151,14 +139,11 @@ func (r *apiKeyRow) key() commerce.APIKey {
 
 // APIKey returns an API key with the hash of its secret.
 func (s *Store) APIKey(ctx context.Context, id string) (*commerce.KeyRecord, error) {
-	var rows []apiKeyRow
-	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find API key: %w", err)
+	row, err := byID[apiKeyRow](ctx, s.gdb, "API key", id)
+	if err != nil {
+		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, wallet.Errorf(wallet.CodeNotFound, "no API key %s", clip(id))
-	}
-	return &commerce.KeyRecord{APIKey: rows[0].key(), Hash: rows[0].Hash}, nil
+	return &commerce.KeyRecord{APIKey: row.key(), Hash: row.Hash}, nil
 }
 
 // APIKeys lists a merchant's API keys, or every key, oldest first.
@@ -185,14 +170,11 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*com
 		if err := tx.Model(&apiKeyRow{}).Where("id = ? AND revoked IS NULL", id).Update("revoked", at.UTC()).Error; err != nil {
 			return err
 		}
-		var rows []apiKeyRow
-		if err := tx.Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+		row, err := byID[apiKeyRow](ctx, tx, "API key", id)
+		if err != nil {
 			return err
 		}
-		if len(rows) == 0 {
-			return wallet.Errorf(wallet.CodeNotFound, "no API key %s", clip(id))
-		}
-		out = rows[0].key()
+		out = row.key()
 		return nil
 	})
 	if err != nil {
@@ -221,12 +203,12 @@ func (r *paymentRequestRow) record() *commerce.RequestRecord {
 func (s *Store) CreatePaymentRequest(ctx context.Context, r *commerce.RequestRecord, ev commerce.OutboxEvent) (*commerce.RequestRecord, error) {
 	var out *commerce.RequestRecord
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
-		var rows []paymentRequestRow
-		if err := tx.Where("merchant = ? AND idem = ?", r.Merchant, r.Idem).Limit(1).Find(&rows).Error; err != nil {
+		found, err := first[paymentRequestRow](tx, "merchant = ? AND idem = ?", r.Merchant, r.Idem)
+		if err != nil {
 			return err
 		}
-		if len(rows) > 0 {
-			out = rows[0].record()
+		if found != nil {
+			out = found.record()
 			return nil
 		}
 		row := paymentRequestRow{
@@ -249,14 +231,11 @@ func (s *Store) CreatePaymentRequest(ctx context.Context, r *commerce.RequestRec
 
 // PaymentRequest returns a payment request.
 func (s *Store) PaymentRequest(ctx context.Context, id string) (*commerce.RequestRecord, error) {
-	var rows []paymentRequestRow
-	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find payment request: %w", err)
+	row, err := byID[paymentRequestRow](ctx, s.gdb, "payment request", id)
+	if err != nil {
+		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, wallet.Errorf(wallet.CodeNotFound, "no payment request %s", clip(id))
-	}
-	return rows[0].record(), nil
+	return row.record(), nil
 }
 
 // UpdatePaymentRequest changes a payment request's state if it is still
@@ -289,7 +268,7 @@ func (s *Store) PendingPaymentRequests(ctx context.Context, phone string, now ti
 		Order("created, id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("pending payment requests: %w", err)
 	}
-	return requestRecords(rows), nil
+	return records(rows, (*paymentRequestRow).record), nil
 }
 
 // DuePaymentRequests lists the requests the sweeper must look at.
@@ -301,15 +280,7 @@ func (s *Store) DuePaymentRequests(ctx context.Context, now, leased time.Time, l
 		Order("expires").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("due payment requests: %w", err)
 	}
-	return requestRecords(rows), nil
-}
-
-func requestRecords(rows []paymentRequestRow) []commerce.RequestRecord {
-	out := make([]commerce.RequestRecord, len(rows))
-	for i := range rows {
-		out[i] = *rows[i].record()
-	}
-	return out
+	return records(rows, (*paymentRequestRow).record), nil
 }
 
 func (r *payoutRow) record() *commerce.PayoutRecord {
@@ -336,12 +307,12 @@ func payoutRowOf(p *commerce.PayoutRecord) payoutRow {
 func (s *Store) CreatePayout(ctx context.Context, p *commerce.PayoutRecord) (*commerce.PayoutRecord, error) {
 	var out *commerce.PayoutRecord
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
-		var rows []payoutRow
-		if err := tx.Where("wallet_key = ?", p.Key).Limit(1).Find(&rows).Error; err != nil {
+		found, err := first[payoutRow](tx, "wallet_key = ?", p.Key)
+		if err != nil {
 			return err
 		}
-		if len(rows) > 0 {
-			out = rows[0].record()
+		if found != nil {
+			out = found.record()
 			return nil
 		}
 		row := payoutRowOf(p)
@@ -356,14 +327,11 @@ func (s *Store) CreatePayout(ctx context.Context, p *commerce.PayoutRecord) (*co
 
 // Payout returns a payout.
 func (s *Store) Payout(ctx context.Context, id string) (*commerce.PayoutRecord, error) {
-	var rows []payoutRow
-	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find payout: %w", err)
+	row, err := byID[payoutRow](ctx, s.gdb, "payout", id)
+	if err != nil {
+		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, wallet.Errorf(wallet.CodeNotFound, "no payout %s", clip(id))
-	}
-	return rows[0].record(), nil
+	return row.record(), nil
 }
 
 // FinishPayout records a payout's result, and a batch row's in its batch.
@@ -425,11 +393,7 @@ func (s *Store) StalePayouts(ctx context.Context, before time.Time, limit int) (
 		Order("updated").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("stale payouts: %w", err)
 	}
-	out := make([]commerce.PayoutRecord, len(rows))
-	for i := range rows {
-		out[i] = *rows[i].record()
-	}
-	return out, nil
+	return records(rows, (*payoutRow).record), nil
 }
 
 func (r *payoutBatchRow) record() *commerce.BatchRecord {
@@ -452,12 +416,12 @@ func (r *payoutBatchRow) record() *commerce.BatchRecord {
 func (s *Store) CreateBatch(ctx context.Context, b *commerce.BatchRecord, rows []commerce.PayoutRecord, evs []commerce.OutboxEvent) (*commerce.BatchRecord, error) {
 	var out *commerce.BatchRecord
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
-		var found []payoutBatchRow
-		if err := tx.Where("merchant = ? AND idem = ?", b.Merchant, b.Idem).Limit(1).Find(&found).Error; err != nil {
+		found, err := first[payoutBatchRow](tx, "merchant = ? AND idem = ?", b.Merchant, b.Idem)
+		if err != nil {
 			return err
 		}
-		if len(found) > 0 {
-			out = found[0].record()
+		if found != nil {
+			out = found.record()
 			return nil
 		}
 		row := payoutBatchRow{
@@ -491,14 +455,11 @@ func (s *Store) CreateBatch(ctx context.Context, b *commerce.BatchRecord, rows [
 
 // Batch returns a bulk payout without its rows.
 func (s *Store) Batch(ctx context.Context, id string) (*commerce.BatchRecord, error) {
-	var rows []payoutBatchRow
-	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find bulk payout: %w", err)
+	row, err := byID[payoutBatchRow](ctx, s.gdb, "bulk payout", id)
+	if err != nil {
+		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, wallet.Errorf(wallet.CodeNotFound, "no bulk payout %s", clip(id))
-	}
-	return rows[0].record(), nil
+	return row.record(), nil
 }
 
 // BatchRows returns a bulk payout's rows in line order.
@@ -541,9 +502,7 @@ func (s *Store) ClaimRows(ctx context.Context, now, until time.Time, limit int) 
 			Update("lease_until", until.UTC()).Error; err != nil {
 			return err
 		}
-		for i := range rows {
-			out = append(out, *rows[i].record())
-		}
+		out = records(rows, (*payoutRow).record)
 		return nil
 	})
 	if err != nil {

@@ -241,10 +241,19 @@ func (s *Store) AccountByID(ctx context.Context, id int64) (*wallet.AccountRecor
 
 // Write runs fn in a transaction, retrying it on transient conflicts.
 func (s *Store) Write(ctx context.Context, fn func(wallet.BatchTx) error) error {
-	var err error
+	return retry(ctx, retryable, func() error {
+		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(&batchTx{s: s, tx: tx, ctx: ctx}) })
+	})
+}
+
+// retry runs fn until it succeeds, fails with an error again does not
+// report as transient, or has run writeAttemptsMax times, waiting attempt²
+// milliseconds between runs. It returns fn's last error (joined with ctx's
+// when ctx ended while it waited).
+func retry(ctx context.Context, again func(error) bool, fn func() error) error {
 	for attempt := 1; ; attempt++ {
-		err = s.writeOnce(ctx, fn)
-		if err == nil || !retryable(err) || attempt == writeAttemptsMax {
+		err := fn()
+		if err == nil || !again(err) || attempt == writeAttemptsMax {
 			return err
 		}
 		select {
@@ -255,12 +264,15 @@ func (s *Store) Write(ctx context.Context, fn func(wallet.BatchTx) error) error 
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(wallet.BatchTx) error) error {
+// inTx runs fn in a transaction on the database/sql pool (the group-commit
+// paths' multi-row SQL): committed when fn returns nil, rolled back when it
+// fails.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&batchTx{s: s, tx: tx, ctx: ctx}); err != nil {
+	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -268,6 +280,47 @@ func (s *Store) writeOnce(ctx context.Context, fn func(wallet.BatchTx) error) er
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// gormTx runs fn in a gorm transaction, running it again from the start
+// while it fails with an error again reports as transient (see retry).
+func (s *Store) gormTx(ctx context.Context, again func(error) bool, fn func(tx *gorm.DB) error) error {
+	return retry(ctx, again, func() error { return s.gdb.WithContext(ctx).Transaction(fn) })
+}
+
+// first returns the first row of type R that query selects on db, or nil
+// when there is none.
+func first[R any](db *gorm.DB, query string, args ...any) (*R, error) {
+	var rows []R
+	if err := db.Where(query, args...).Limit(1).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return &rows[0], nil
+}
+
+// byID returns the row of type R with id, or a CodeNotFound *wallet.Error
+// naming what when there is none.
+func byID[R any](ctx context.Context, db *gorm.DB, what, id string) (*R, error) {
+	r, err := first[R](db.WithContext(ctx), "id = ?", id)
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", what, err)
+	}
+	if r == nil {
+		return nil, wallet.Errorf(wallet.CodeNotFound, "no %s %s", what, clip(id))
+	}
+	return r, nil
+}
+
+// records is rows as the records record makes of them.
+func records[R, T any](rows []R, record func(*R) *T) []T {
+	out := make([]T, len(rows))
+	for i := range rows {
+		out[i] = *record(&rows[i])
+	}
+	return out
 }
 
 // retryable reports a conflict that running the transaction again can

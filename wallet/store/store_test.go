@@ -87,19 +87,7 @@ func TestCheckFindsCorruption(t *testing.T) {
 			ctx := context.Background()
 			w, st := newWallet(t, ctx, storetest.DSN(t))
 			seed(t, w, 3)
-			if tt.corrupt != "" {
-				if err := st.Gorm().Exec(tt.corrupt).Error; err != nil {
-					t.Fatal(err)
-				}
-			}
-			r, err := w.Check(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := strings.Join(r.Violations, "; ")
-			if tt.want == "" && !r.OK() || tt.want != "" && !strings.Contains(got, tt.want) {
-				t.Fatalf("violations %q, want %q", got, tt.want)
-			}
+			r := corruptAndCheck(t, w, st, tt.corrupt, tt.want)
 			if r.Accounts < 9 || r.Transfers < 4 || r.Issued != 3_000_000 {
 				t.Errorf("summary %+v", r)
 			}
@@ -198,20 +186,31 @@ func TestRefundChecks(t *testing.T) {
 				if err := st.Gorm().Exec("UPDATE transfers SET amount = ? WHERE refunds IS NOT NULL", 100_000).Error; err != nil {
 					t.Fatal(err)
 				}
-				if err := st.Gorm().Exec(tt.corrupt).Error; err != nil {
-					t.Fatal(err)
-				}
 			}
-			r, err := w.Check(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := strings.Join(r.Violations, "; ")
-			if tt.want == "" && !r.OK() || tt.want != "" && !strings.Contains(got, tt.want) {
-				t.Fatalf("violations %q, want %q", got, tt.want)
-			}
+			corruptAndCheck(t, w, st, tt.corrupt, tt.want)
 		})
 	}
+}
+
+// corruptAndCheck runs the SQL corrupt (if any) on the ledger, then the
+// ledger check, and fails the test unless the check reports a violation
+// containing want ("": none). It returns the check's report.
+func corruptAndCheck(t *testing.T, w *wallet.Service, st *store.Store, corrupt, want string) *wallet.CheckReport {
+	t.Helper()
+	if corrupt != "" {
+		if err := st.Gorm().Exec(corrupt).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := w.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(r.Violations, "; ")
+	if want == "" && !r.OK() || want != "" && !strings.Contains(got, want) {
+		t.Fatalf("violations %q, want %q", got, want)
+	}
+	return r
 }
 
 // TestTwoWalletsRefundOnePayment has two wallet services (as two processes

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -143,36 +142,31 @@ func (r *tabRow) record() *commerce.TabRecord {
 // already holds t.IdemKey.
 func (s *Store) CreateTab(ctx context.Context, t *commerce.TabRecord, ev commerce.OutboxEvent) (*commerce.TabRecord, error) {
 	var existing *commerce.TabRecord
-	err := s.retry(ctx, func() error {
+	err := s.gormTx(ctx, retryable, func(tx *gorm.DB) error {
 		existing = nil
-		return s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			var rows []tabRow
-			if err := tx.Where("merchant = ? AND idem_key = ?", t.Merchant, t.IdemKey).Limit(1).Find(&rows).Error; err != nil {
-				return fmt.Errorf("find tab: %w", err)
-			}
-			if len(rows) > 0 {
-				existing = rows[0].record()
-				return nil
-			}
-			if err := tx.Create(fromTab(t)).Error; err != nil {
-				return fmt.Errorf("create tab: %w", err)
-			}
-			return insertEvents(tx, []commerce.OutboxEvent{ev})
-		})
+		row, err := first[tabRow](tx, "merchant = ? AND idem_key = ?", t.Merchant, t.IdemKey)
+		if err != nil {
+			return fmt.Errorf("find tab: %w", err)
+		}
+		if row != nil {
+			existing = row.record()
+			return nil
+		}
+		if err := tx.Create(fromTab(t)).Error; err != nil {
+			return fmt.Errorf("create tab: %w", err)
+		}
+		return insertEvents(tx, []commerce.OutboxEvent{ev})
 	})
 	return existing, err
 }
 
 // TabByID returns a tab.
 func (s *Store) TabByID(ctx context.Context, id string) (*commerce.TabRecord, error) {
-	var rows []tabRow
-	if err := s.gdb.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find tab: %w", err)
+	row, err := byID[tabRow](ctx, s.gdb, "tab", id)
+	if err != nil {
+		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, wallet.Errorf(wallet.CodeNotFound, "no tab %q", clip(id))
-	}
-	return rows[0].record(), nil
+	return row.record(), nil
 }
 
 // PendingTabs returns the tabs waiting for phone's approval, oldest first.
@@ -182,11 +176,7 @@ func (s *Store) PendingTabs(ctx context.Context, phone string, limit int) ([]com
 		Order("created_at, id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("pending tabs: %w", err)
 	}
-	out := make([]commerce.TabRecord, len(rows))
-	for i := range rows {
-		out[i] = *rows[i].record()
-	}
-	return out, nil
+	return records(rows, (*tabRow).record), nil
 }
 
 // TabSettlements returns a tab's settlements in sequence order.
@@ -237,47 +227,43 @@ const (
 
 // EditTab loads a tab locked, lets fn change it, and writes it back.
 func (s *Store) EditTab(ctx context.Context, id string, fn func(e *commerce.TabEdit) error) error {
-	return s.retry(ctx, func() error {
-		return s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			q := tx.Where("id = ?", id)
-			if s.pg {
-				q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	return s.gormTx(ctx, retryable, func(tx *gorm.DB) error {
+		locked := tx
+		if s.pg {
+			locked = tx.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		row, err := first[tabRow](locked, "id = ?", id)
+		if err != nil {
+			return fmt.Errorf("lock tab: %w", err)
+		}
+		if row == nil {
+			return wallet.Errorf(wallet.CodeNotFound, "no tab %q", clip(id))
+		}
+		e := &commerce.TabEdit{Tab: row.record()}
+		var payees []tabPayeeRow
+		if err := tx.Where("tab_id = ?", id).Order("pos").Find(&payees).Error; err != nil {
+			return fmt.Errorf("tab payees: %w", err)
+		}
+		for _, p := range payees {
+			e.Payees = append(e.Payees, commerce.TabPayee{Tab: p.TabID, Merchant: p.Merchant, Pos: p.Pos,
+				Accrued: wallet.Micro(p.Accrued), Assigned: wallet.Micro(p.Assigned)})
+		}
+		if e.Tab.PendingSeq != 0 {
+			sr, err := first[tabSettlementRow](tx, "tab_id = ? AND seq = ?", id, e.Tab.PendingSeq)
+			if err != nil {
+				return fmt.Errorf("pending settlement: %w", err)
 			}
-			var rows []tabRow
-			if err := q.Limit(1).Find(&rows).Error; err != nil {
-				return fmt.Errorf("lock tab: %w", err)
+			if sr == nil {
+				return fmt.Errorf("tab %s: pending settlement %d is missing", id, e.Tab.PendingSeq)
 			}
-			if len(rows) == 0 {
-				return wallet.Errorf(wallet.CodeNotFound, "no tab %q", clip(id))
-			}
-			e := &commerce.TabEdit{Tab: rows[0].record()}
-			var payees []tabPayeeRow
-			if err := tx.Where("tab_id = ?", id).Order("pos").Find(&payees).Error; err != nil {
-				return fmt.Errorf("tab payees: %w", err)
-			}
-			for _, p := range payees {
-				e.Payees = append(e.Payees, commerce.TabPayee{Tab: p.TabID, Merchant: p.Merchant, Pos: p.Pos,
-					Accrued: wallet.Micro(p.Accrued), Assigned: wallet.Micro(p.Assigned)})
-			}
-			if e.Tab.PendingSeq != 0 {
-				var sr []tabSettlementRow
-				if err := tx.Where("tab_id = ? AND seq = ?", id, e.Tab.PendingSeq).Limit(1).Find(&sr).Error; err != nil {
-					return fmt.Errorf("pending settlement: %w", err)
-				}
-				if len(sr) == 0 {
-					return fmt.Errorf("tab %s: pending settlement %d is missing", id, e.Tab.PendingSeq)
-				}
-				st, err := sr[0].settlement()
-				if err != nil {
-					return err
-				}
-				e.Settlement = st
-			}
-			if err := fn(e); err != nil {
+			if e.Settlement, err = sr.settlement(); err != nil {
 				return err
 			}
-			return s.writeEdit(tx, id, e)
-		})
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+		return s.writeEdit(tx, id, e)
 	})
 }
 
@@ -347,38 +333,11 @@ func (s *Store) TabsToSweep(ctx context.Context, q commerce.SweepQuery) ([]strin
 	return ids, rows.Err()
 }
 
-// retry runs fn until it succeeds, fails for good, or has run
-// writeAttemptsMax times, as Write does for the batch writer.
-func (s *Store) retry(ctx context.Context, fn func() error) error {
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = fn()
-		if err == nil || !retryable(err) || attempt == writeAttemptsMax {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
-		}
-	}
-}
-
-// Meter runs one group commit of charges in a transaction.
+// Meter runs one group commit of charges in a transaction, retrying it on
+// transient conflicts.
 func (s *Store) Meter(ctx context.Context, fn func(commerce.MeterTx) error) error {
-	return s.retry(ctx, func() error {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-		if err := fn(&meterTx{s: s, tx: tx, ctx: ctx}); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-		return nil
+	return retry(ctx, retryable, func() error {
+		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(&meterTx{s: s, tx: tx, ctx: ctx}) })
 	})
 }
 
