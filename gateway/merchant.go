@@ -434,31 +434,11 @@ func (m *merchant) createPaymentRequest(c echo.Context) error {
 }
 
 func (m *merchant) getPaymentRequest(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	pr, err := m.api.PaymentRequest(ctx, apiKeyOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, commerce.ViewPaymentRequest(m.cur, pr))
+	return byID(c, http.StatusOK, m.api.PaymentRequest, func(pr *commerce.PaymentRequest) any { return commerce.ViewPaymentRequest(m.cur, pr) })
 }
 
 func (m *merchant) getTransaction(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	tx, err := m.api.Transaction(ctx, apiKeyOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, commerce.ViewTransaction(m.cur, tx))
+	return byID(c, http.StatusOK, m.api.Transaction, func(tx *commerce.Transaction) any { return commerce.ViewTransaction(m.cur, tx) })
 }
 
 func (m *merchant) listTransactions(c echo.Context) error {
@@ -540,17 +520,7 @@ func (m *merchant) createPayout(c echo.Context) error {
 }
 
 func (m *merchant) getPayout(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	po, err := m.api.PayoutStatus(ctx, apiKeyOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, commerce.ViewPayout(m.cur, po))
+	return byID(c, http.StatusOK, m.api.PayoutStatus, func(po *commerce.Payout) any { return commerce.ViewPayout(m.cur, po) })
 }
 
 func (m *merchant) createBulk(c echo.Context) error {
@@ -571,17 +541,7 @@ func (m *merchant) createBulk(c echo.Context) error {
 }
 
 func (m *merchant) getBulk(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	b, err := m.api.Bulk(ctx, apiKeyOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, commerce.ViewBulkPayout(m.cur, b))
+	return byID(c, http.StatusOK, m.api.Bulk, func(b *commerce.BulkPayout) any { return commerce.ViewBulkPayout(m.cur, b) })
 }
 
 func (m *merchant) openTab(c echo.Context) error {
@@ -604,17 +564,7 @@ func (m *merchant) openTab(c echo.Context) error {
 }
 
 func (m *merchant) getTab(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	t, err := m.api.Tab(ctx, apiKeyOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, commerce.ViewTab(m.cur, t))
+	return byID(c, http.StatusOK, m.api.Tab, func(t *commerce.Tab) any { return commerce.ViewTab(m.cur, t) })
 }
 
 func (m *merchant) charge(c echo.Context) error {
@@ -715,17 +665,7 @@ func (m *merchant) listDeliveries(c echo.Context) error {
 }
 
 func (m *merchant) resend(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	d, err := m.hooks.Resend(ctx, apiKeyOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, deliveryViewOf(d))
+	return byID(c, http.StatusAccepted, m.hooks.Resend, func(d *notify.Delivery) any { return deliveryViewOf(d) })
 }
 
 func (m *merchant) createAPIKey(c echo.Context) error {
@@ -768,17 +708,24 @@ func (m *merchant) listAPIKeys(c echo.Context) error {
 }
 
 func (m *merchant) revokeAPIKey(c echo.Context) error {
+	return byID(c, http.StatusOK, m.api.OperatorRevokeAPIKey, func(k *commerce.APIKey) any { return apiKeyViewOf(k) })
+}
+
+// byID answers a request about one object named by the path's id: get
+// fetches it (or acts on it) with the request's API key, and the answer is
+// view of what it returns.
+func byID[T any](c echo.Context, status int, get func(ctx context.Context, auth, id string) (*T, error), view func(*T) any) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	k, err := m.api.OperatorRevokeAPIKey(ctx, apiKeyOf(c), id)
+	obj, err := get(ctx, apiKeyOf(c), id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, apiKeyViewOf(k))
+	return c.JSON(status, view(obj))
 }
 
 // setNextLink sets the Link header to the next page's URL: the request's
