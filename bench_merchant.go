@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"os"
@@ -28,6 +27,7 @@ const (
 	merchantBenchClientsDefault  = 32
 	merchantBenchDurationDefault = 10 * time.Second
 	merchantBenchTabs            = 100
+	merchantBenchBatch           = 100 // charges per batch
 	merchantBenchHTTPTimeout     = 15 * time.Second
 )
 
@@ -42,11 +42,12 @@ till with an API key and registers --phones funded customers. Then, with
   floor     GET /healthz, the HTTP round trip with nothing behind it (the baseline);
   charges   POST /v1/tabs/{id}/charges of 0.0025 each, with an Idempotency-Key,
             into 100 tabs the customers approved with their PINs;
+  batched   the same charges, 100 to a POST /v1/tabs/{id}/charges/batch;
   requests  payment requests end to end: POST /v1/payment-requests, the
             customer's approval with the PIN (the wallet call USSD "6 Approvals"
             makes), then GET /v1/payment-requests/{id} until it is paid.
 It closes the tabs, checks the ledger, and prints as its last line
-  charges_per_s=N charges_ratio=R requests_per_s=Q requests_ratio=S http_floor_per_s=F charge_p99_ms=X request_p99_ms=Y
+  charges_per_s=N charges_ratio=R batched_charges_per_s=B batched_ratio=T requests_per_s=Q requests_ratio=S http_floor_per_s=F charge_p99_ms=X request_p99_ms=Y
 where the ratios are against the floor measured in the same run.
 `
 
@@ -69,20 +70,13 @@ type merchantBench struct {
 
 func benchMerchant(ctx context.Context, cfg merchantBenchConfig, stdout, stderr io.Writer) (err error) {
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench merchant: "+format+"\n", args...) }
-	dir, err := os.MkdirTemp("", "kibubu-bench-merchant-")
+	m, stop, err := startLoadBench(ctx, "merchant", stderr)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	c := DefaultConfig()
-	c.Data, c.HTTP = dir, "127.0.0.1:0"
-	m := &Main{Config: c, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	if err := m.Run(ctx); err != nil {
-		return fmt.Errorf("bench merchant: %w", err)
-	}
 	defer func() {
-		if cerr := m.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("bench merchant: %w", cerr)
+		if serr := stop(); serr != nil && err == nil {
+			err = serr
 		}
 	}()
 	b := &merchantBench{base: "http://" + m.HTTPAddr(), client: natsapi.NewClient(m.Conn(), benchAdminTimeout),
@@ -130,6 +124,35 @@ func benchMerchant(ctx context.Context, cfg merchantBenchConfig, stdout, stderr 
 	progress("%d charges in %s; latency p50 %s p99 %s max %s", charges.n, charges.elapsed.Round(time.Millisecond),
 		charges.latency.quantile(0.5), charges.latency.quantile(0.99), charges.latency.max)
 
+	progress("%d clients charging %d tabs in batches of %d for %s", cfg.Clients, len(tabs), merchantBenchBatch, cfg.Duration)
+	batches := b.run(ctx, cfg, func(ctx context.Context, w, i int) error {
+		tab := tabs[(w*7919+i)%len(tabs)]
+		items := make([]map[string]any, merchantBenchBatch)
+		for j := range items {
+			items[j] = map[string]any{"key": "b" + strconv.FormatInt(b.seq.Add(1), 10), "amount": "0.0025", "reference": "click"}
+		}
+		var out struct {
+			Charges []struct {
+				ID string `json:"id"`
+			} `json:"charges"`
+		}
+		if err := b.call(ctx, http.MethodPost, "/v1/tabs/"+tab+"/charges/batch", map[string]any{"charges": items}, true, http.StatusOK, &out); err != nil {
+			return err
+		}
+		for _, ch := range out.Charges {
+			if ch.ID == "" {
+				return fmt.Errorf("a charge of a batch on %s was refused", tab)
+			}
+		}
+		return nil
+	})
+	if batches.err != nil {
+		return fmt.Errorf("bench merchant: batched charges: %w", batches.err)
+	}
+	batchRate := float64(batches.n*merchantBenchBatch) / batches.elapsed.Seconds()
+	progress("%d charges in %d batches in %s; batch latency p50 %s p99 %s max %s", batches.n*merchantBenchBatch, batches.n,
+		batches.elapsed.Round(time.Millisecond), batches.latency.quantile(0.5), batches.latency.quantile(0.99), batches.latency.max)
+
 	progress("%d clients running payment requests end to end for %s", cfg.Clients, cfg.Duration)
 	requests := b.run(ctx, cfg, func(ctx context.Context, w, i int) error {
 		return b.paymentRequest(ctx, phones[(w*104729+i)%len(phones)])
@@ -155,10 +178,10 @@ func benchMerchant(ctx context.Context, cfg merchantBenchConfig, stdout, stderr 
 		return fmt.Errorf("bench merchant: ledger check: %s", strings.Join(report.Violations, "; "))
 	}
 	cr, rr := float64(charges.n)/charges.elapsed.Seconds(), float64(requests.n)/requests.elapsed.Seconds()
-	fmt.Fprintf(stdout, "charges_per_s=%d charges_ratio=%.2f requests_per_s=%d requests_ratio=%.3f http_floor_per_s=%d charge_p99_ms=%.2f request_p99_ms=%.2f\n",
-		int64(math.Round(cr)), cr/floor, int64(math.Round(rr)), rr/floor, int64(math.Round(floor)),
+	fmt.Fprintf(stdout, "charges_per_s=%d charges_ratio=%.2f batched_charges_per_s=%d batched_ratio=%.2f requests_per_s=%d requests_ratio=%.3f http_floor_per_s=%d charge_p99_ms=%.2f request_p99_ms=%.2f\n",
+		int64(math.Round(cr)), cr/floor, int64(math.Round(batchRate)), batchRate/floor, int64(math.Round(rr)), rr/floor, int64(math.Round(floor)),
 		milliseconds(charges.latency.quantile(0.99)), milliseconds(requests.latency.quantile(0.99)))
-	if charges.n == 0 || requests.n == 0 {
+	if charges.n == 0 || batches.n == 0 || requests.n == 0 {
 		return errors.New("bench merchant: a phase completed nothing")
 	}
 	return nil

@@ -95,20 +95,13 @@ func (c *ussdBenchConfig) parse(name, synopsis string, args []string, clientsUsa
 
 func benchUSSD(ctx context.Context, cfg ussdBenchConfig, stdout, stderr io.Writer) (err error) {
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench ussd: "+format+"\n", args...) }
-	dir, err := os.MkdirTemp("", "kibubu-bench-ussd-")
+	m, stop, err := startLoadBench(ctx, "ussd", stderr)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	c := DefaultConfig()
-	c.Data, c.HTTP = dir, "127.0.0.1:0"
-	m := &Main{Config: c, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	if err := m.Run(ctx); err != nil {
-		return fmt.Errorf("bench ussd: %w", err)
-	}
 	defer func() {
-		if cerr := m.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("bench ussd: %w", cerr)
+		if serr := stop(); serr != nil && err == nil {
+			err = serr
 		}
 	}()
 	client := natsapi.NewClient(m.Conn(), benchAdminTimeout)
@@ -154,6 +147,30 @@ func benchUSSD(ctx context.Context, cfg ussdBenchConfig, stdout, stderr io.Write
 		return errors.New("bench ussd: no session completed")
 	}
 	return nil
+}
+
+// startLoadBench runs kibubu serve on a temporary data dir (embedded NATS,
+// SQLite, HTTP on a free loopback port) for bench name, logging warnings to
+// stderr; stop closes it and removes the dir.
+func startLoadBench(ctx context.Context, name string, stderr io.Writer) (m *Main, stop func() error, err error) {
+	dir, err := os.MkdirTemp("", "kibubu-bench-"+name+"-")
+	if err != nil {
+		return nil, nil, err
+	}
+	c := DefaultConfig()
+	c.Data, c.HTTP = dir, "127.0.0.1:0"
+	m = &Main{Config: c, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if err := m.Run(ctx); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("bench %s: %w", name, err)
+	}
+	return m, func() error {
+		defer os.RemoveAll(dir)
+		if err := m.Close(); err != nil {
+			return fmt.Errorf("bench %s: %w", name, err)
+		}
+		return nil
+	}, nil
 }
 
 // seedUSSDPhones registers n customers with PINs and funds each from one agent.

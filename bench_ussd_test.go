@@ -69,3 +69,20 @@ func BenchmarkUSSDSendSession(b *testing.B) {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestBenchMerchant runs a tiny kibubu bench merchant end to end.
+func TestBenchMerchant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the merchant bench for a few seconds")
+	}
+	var stdout, stderr bytes.Buffer
+	cfg := merchantBenchConfig{Phones: 20, Clients: 4, Duration: time.Second}
+	if err := benchMerchant(context.Background(), cfg, &stdout, &stderr); err != nil {
+		t.Fatalf("bench merchant: %v\n%s", err, stderr.String())
+	}
+	last := regexp.MustCompile(`^charges_per_s=[1-9][0-9]* charges_ratio=[0-9.]+ batched_charges_per_s=[1-9][0-9]* batched_ratio=[0-9.]+ requests_per_s=[1-9][0-9]* requests_ratio=[0-9.]+ http_floor_per_s=[1-9][0-9]* charge_p99_ms=[0-9.]+ request_p99_ms=[0-9.]+$`)
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if got := lines[len(lines)-1]; !last.MatchString(got) {
+		t.Errorf("last line %q, want the result line\nstderr:\n%s", got, stderr.String())
+	}
+}

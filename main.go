@@ -639,11 +639,14 @@ Usage:
   kibubu sms retry ID…         send failed SMS again
   kibubu bench [flags]         measure transfers per second
   kibubu bench ussd [flags]    measure USSD hops per second
+  kibubu bench merchant [flags]   measure tab charges and payment requests over the merchant API
 
 Operator commands (they find the server through <data>/nats.json, or --nats):
   kibubu agent add --phone P --name N                   open an agent; prints the agent number
   kibubu float issue --agent A --amount X --ref R       issue e-float to an agent against cash banked
   kibubu merchant add --phone P --name N [--paybill]    open a till (or paybill); prints its number
+  kibubu apikey create --merchant TILL --scopes S,… | --operator   a merchant API key (or an operator key), shown once
+  kibubu apikey list [--merchant TILL] | revoke ID      list API keys / revoke one
   kibubu account show|freeze|unfreeze NUMBER|PHONE      show an account, or freeze / reactivate it
   kibubu pin reset PHONE                                clear a PIN and unlock the account
   kibubu tariff show                                    print the fee and commission bands and tier limits
