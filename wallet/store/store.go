@@ -148,6 +148,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.gdb.WithContext(ctx).AutoMigrate(slices.Concat(models, commerceModels, tabModels)...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// idx_postings_account_transfer replaced it (see posting).
+	if err := s.gdb.WithContext(ctx).Exec("DROP INDEX IF EXISTS idx_postings_account").Error; err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	return nil
 }
 
@@ -403,7 +407,7 @@ func (s *Store) Postings(ctx context.Context, accountID int64, from, to time.Tim
 		q += " AND p.created_at < ?"
 		args = append(args, to.UTC())
 	}
-	q += " ORDER BY p.id DESC LIMIT ?"
+	q += " ORDER BY p.transfer_id DESC, p.id DESC LIMIT ?"
 	args = append(args, limit)
 	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
 	if err != nil {
