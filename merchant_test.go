@@ -273,6 +273,18 @@ func TestMerchantTour(t *testing.T) {
 	if out := op("ledger", "check"); !strings.Contains(out, "ledger ok") {
 		t.Errorf("ledger check: %s", out)
 	}
+
+	// The key is listed (never its secret), revoked, and refused at once.
+	keyID := strings.Fields(keyOut[0])[2]
+	if out := op("apikey", "list", "--merchant", till[1]); !strings.Contains(out, keyID) || strings.Contains(out, api.key) {
+		t.Errorf("apikey list: %s", out)
+	}
+	if out := op("apikey", "revoke", keyID); !strings.Contains(out, "revoked") {
+		t.Errorf("apikey revoke: %s", out)
+	}
+	if code, out, _, _ := api.call(http.MethodGet, "/v1/payment-requests/"+pr["id"].(string), "", ""); code != http.StatusUnauthorized {
+		t.Errorf("a revoked key: HTTP %d %v, want 401", code, out)
+	}
 }
 
 // waitOutbox waits until phone's outbox holds an SMS containing text.
