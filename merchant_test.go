@@ -302,3 +302,26 @@ func waitOutbox(t *testing.T, data, phone, text string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestLoopbackURL decides whether merchants' webhooks may be plain http and
+// reach this machine's network: only without a public URL, or one on
+// loopback (a developer's server).
+func TestLoopbackURL(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		want bool
+	}{
+		{"", true},
+		{"http://127.0.0.1:8080", true},
+		{"http://localhost:8080", true},
+		{"http://[::1]:8080", true},
+		{"https://pay.example.com", false},
+		{"https://10.0.0.5", false},
+		{"http://127.0.0.1.example.com", false},
+		{"::not a url", false},
+	} {
+		if got := loopbackURL(c.url); got != c.want {
+			t.Errorf("loopbackURL(%q) = %v, want %v", c.url, got, c.want)
+		}
+	}
+}
