@@ -112,11 +112,12 @@ type Config struct {
 	SMSTimeout    time.Duration // one call to Twilio
 
 	// Merchants (issue 5).
-	RequestTTL      time.Duration // how long a payment request waits for the customer
-	TabSettle       string        // a tab settles once this much (major units) has accrued
-	TabSettleEvery  time.Duration // a tab settles what accrued at least this often
-	WebhookTimeout  time.Duration // one webhook POST
-	WebhookRetryFor time.Duration // how long a webhook delivery is retried before it is failed
+	RequestTTL       time.Duration // how long a payment request waits for the customer
+	TabSettle        string        // a tab settles once this much (major units) has accrued
+	TabSettleEvery   time.Duration // a tab settles what accrued at least this often
+	WebhookTimeout   time.Duration // one webhook POST
+	WebhookRetryFor  time.Duration // how long a webhook delivery is retried before it is failed
+	WebhookRetention time.Duration // how long a finished webhook delivery is kept
 
 	// Resolved by validate.
 	tabSettle int64 // TabSettle in minor units
@@ -131,27 +132,28 @@ type Config struct {
 // on loopback port 8080, NATS embedded on an ephemeral loopback port.
 func DefaultConfig() Config {
 	return Config{
-		Data:            "./data",
-		HTTP:            "127.0.0.1:8080",
-		NATSListen:      "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
-		StreamReplicas:  1,
-		Currency:        "KES",
-		Region:          "KE",
-		PINLength:       4,
-		PINTries:        3,
-		TZ:              "Africa/Nairobi",
-		LogLevel:        "info",
-		SessionTTL:      sessions.DefaultTTL,
-		WalletTimeout:   sessions.DefaultWalletTimeout,
-		SMSRate:         smsRateDefault,
-		SMSPhoneRate:    smsPhoneRateDefault,
-		SMSAttempts:     smsAttemptsDefault,
-		SMSTimeout:      smsTimeoutDefault,
-		RequestTTL:      requestTTLDefault,
-		TabSettle:       tabSettleDefault,
-		TabSettleEvery:  24 * time.Hour,
-		WebhookTimeout:  10 * time.Second,
-		WebhookRetryFor: 72 * time.Hour,
+		Data:             "./data",
+		HTTP:             "127.0.0.1:8080",
+		NATSListen:       "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
+		StreamReplicas:   1,
+		Currency:         "KES",
+		Region:           "KE",
+		PINLength:        4,
+		PINTries:         3,
+		TZ:               "Africa/Nairobi",
+		LogLevel:         "info",
+		SessionTTL:       sessions.DefaultTTL,
+		WalletTimeout:    sessions.DefaultWalletTimeout,
+		SMSRate:          smsRateDefault,
+		SMSPhoneRate:     smsPhoneRateDefault,
+		SMSAttempts:      smsAttemptsDefault,
+		SMSTimeout:       smsTimeoutDefault,
+		RequestTTL:       requestTTLDefault,
+		TabSettle:        tabSettleDefault,
+		TabSettleEvery:   24 * time.Hour,
+		WebhookTimeout:   10 * time.Second,
+		WebhookRetryFor:  72 * time.Hour,
+		WebhookRetention: 30 * 24 * time.Hour,
 	}
 }
 
@@ -246,6 +248,7 @@ func (c *Config) smsOutFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SMSTimeout, "sms-timeout", c.SMSTimeout, "how long one call to Twilio may take")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "how long a merchant's webhook endpoint may take to answer one delivery")
 	fs.DurationVar(&c.WebhookRetryFor, "webhook-retry-for", c.WebhookRetryFor, "how long a webhook delivery is retried, with backoff, before it is marked failed (at least 24h)")
+	fs.DurationVar(&c.WebhookRetention, "webhook-retention", c.WebhookRetention, "how long a delivered or failed webhook delivery, with its attempts, is kept for GET /v1/webhooks/deliveries")
 }
 
 // readTwilioEnv fills the Twilio credentials from the TWILIO_* variables.
@@ -433,6 +436,9 @@ func (c *Config) validate() error {
 	}
 	if c.WebhookRetryFor < webhookRetryMin || c.WebhookRetryFor > 30*24*time.Hour {
 		return fmt.Errorf("--webhook-retry-for %s: must be %s to 720h (30 days)", c.WebhookRetryFor, webhookRetryMin)
+	}
+	if c.WebhookRetention < 24*time.Hour || c.WebhookRetention > 10*365*24*time.Hour {
+		return fmt.Errorf("--webhook-retention %s: must be 24h to 87600h (10 years)", c.WebhookRetention)
 	}
 	return c.validateSMS()
 }

@@ -390,6 +390,7 @@ func TestConfigErrors(t *testing.T) {
 		{name: "tab settle every", change: func(c *Config) { c.TabSettleEvery = time.Second }, want: "--tab-settle-every 1s"},
 		{name: "webhook timeout", change: func(c *Config) { c.WebhookTimeout = 0 }, want: "--webhook-timeout 0s"},
 		{name: "webhook retry under a day", change: func(c *Config) { c.WebhookRetryFor = time.Hour }, want: "--webhook-retry-for 1h0m0s: must be 24h0m0s"},
+		{name: "webhook retention", change: func(c *Config) { c.WebhookRetention = time.Minute }, want: "--webhook-retention 1m0s: must be 24h"},
 		{name: "sms secret readable by others", prep: func(t *testing.T, c *Config) {
 			os.WriteFile(filepath.Join(c.Data, "sms.secret"), make([]byte, smsSecretBytes), 0o644)
 		}, want: "has mode 0644"},

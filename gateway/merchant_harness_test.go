@@ -120,7 +120,8 @@ func startStack(t testing.TB) *stack {
 		t.Fatal(err)
 	}
 	hooksOut, err := notify.NewWebhookSender(notify.WebhookSenderConfig{Store: nst, Logger: quiet, Timeout: 2 * time.Second,
-		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond})
+		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond,
+		AllowPrivate: true}) // the tests' receivers are on loopback
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func startStack(t testing.TB) *stack {
 		t.Fatal(err)
 	}
 	client := natsapi.NewClient(nc, 0, opt)
-	hsvc, err := notify.ServeWebhooks(nc, nst, client, ns.Prefix, quiet)
+	hsvc, err := notify.ServeWebhooks(nc, nst, client, ns.Prefix, quiet, notify.AllowPrivate())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -171,4 +171,55 @@
 // with each v1 value, and refuse a timestamp more than a few minutes from
 // now. Production should register https URLs only (RequireHTTPS): the
 // signature proves who sent the body, not that nobody read it.
+//
+// # The address guard
+//
+// A merchant chooses its URL, and the sender POSTs from inside the
+// operator's network and records what came back: unguarded, it would let
+// any merchant reach the operator's own services, or the cloud's metadata
+// service and the credentials it hands out. So a WebhookSender is guarded
+// unless WebhookSenderConfig.AllowPrivate: it refuses to connect to
+// loopback (127/8, ::1), private (RFC 1918, fc00::/7, fec0::/10),
+// link-local (169.254/16 with the metadata address 169.254.169.254,
+// fe80::/10), unspecified (0/8, ::), multicast, carrier-grade NAT
+// (100.64/10) and reserved (documentation, benchmarking, 240/4 and the
+// broadcast) addresses, IPv4-mapped ones and NAT64 or 6to4 ones holding
+// such an IPv4 address alike. The check runs at dial time, in the
+// net.Dialer's Control function, on the address actually connected to
+// after DNS: a name that resolves to a public address when the URL is set
+// and to a private one when the POST is made (DNS rebinding) is refused
+// all the same. A refusal is a failed attempt, retried and recorded like
+// any other ("address 10.0.0.5 is private: refused"), so the merchant sees
+// it in the deliveries listing. Behind the environment's HTTP proxy
+// (HTTPS_PROXY, …) the sender connects to the proxy, which may be private;
+// the proxy resolves the merchant's host, and refusing private addresses
+// there is the proxy's job; the sender still refuses a URL whose host is a
+// refused literal address or a localhost name.
+//
+// The webhook service refuses the same when a URL is set, unless
+// AllowPrivate: a host that is such a literal address, a localhost name
+// (RFC 6761), or a number that is not a plain IP address ("0x7f000001",
+// "2130706433", "127.1", which resolvers read differently), as
+// CodeInvalid, so that a merchant learns at once. A name is not resolved
+// then; the dial-time check is the guard.
+//
+// The guard is on by default. A developer's server, whose receivers are on
+// loopback or the local network, and tests turn it off: AllowPrivate in
+// both the sender's config and the service's options. `kibubu` does so
+// when its public URL is unset or on loopback, the same condition that
+// lets merchants register http URLs; a server with a public URL requires
+// https and is guarded.
+//
+// # Retention
+//
+// A delivery delivered or failed is kept, with its attempts, for
+// WebhookSenderConfig.Retention (30 days; negative keeps them forever),
+// counted from when it finished: long enough for a merchant to look into
+// last month's, or re-send one. Each WebhookSender purges older ones when
+// it starts and every hour after, 200 deliveries and their attempts a
+// transaction, so that no purge holds the database's write lock for long,
+// however large the backlog; several senders on one database share the
+// work (SKIP LOCKED on PostgreSQL). A pending delivery, retrying or
+// re-sent, is never purged. A purged delivery is gone from the listing and
+// cannot be re-sent.
 package notify

@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
@@ -163,11 +164,20 @@ func newWebhookSecret() string {
 }
 
 // ValidateWebhookURL checks a webhook URL: absolute http or https with a
-// host, no credentials and no fragment, at most 2048 bytes; https only when
-// requireHTTPS. Production should require https: the body carries payments
-// and the signature proves only who sent it, not that nobody read it. It
-// returns a *wallet.Error with CodeInvalid.
-func ValidateWebhookURL(raw string, requireHTTPS bool) error {
+// host, no credentials and no fragment, at most 2048 bytes; https only with
+// RequireHTTPS. Production should require https: the body carries payments
+// and the signature proves only who sent it, not that nobody read it.
+// Unless AllowPrivate, the host must not be a loopback, private,
+// link-local, CGNAT, multicast, unspecified or reserved literal address, a
+// localhost name, or a number other than a plain IP address ("0x7f000001");
+// a name is checked when the sender connects, on the addresses it resolves
+// to. It returns a *wallet.Error with CodeInvalid.
+func ValidateWebhookURL(raw string, opts ...WebhookOption) error {
+	return validateWebhookURL(raw, webhookOptionsOf(opts))
+}
+
+func validateWebhookURL(raw string, o webhookOptions) error {
+	requireHTTPS := o.requireHTTPS
 	if raw == "" || len(raw) > webhookURLBytesMax {
 		return wallet.Errorf(wallet.CodeInvalid, "the webhook url must be 1 to %d bytes", webhookURLBytesMax)
 	}
@@ -189,7 +199,24 @@ func ValidateWebhookURL(raw string, requireHTTPS bool) error {
 	case strings.ContainsAny(raw, " \t\r\n"):
 		return wallet.Errorf(wallet.CodeInvalid, "the webhook url must not contain spaces")
 	}
+	if !o.allowPrivate {
+		var rf *refusal
+		if errors.As(refuseHost(u.Hostname()), &rf) {
+			return wallet.Errorf(wallet.CodeInvalid, "the webhook url must reach a public address: %s %s is %s",
+				rf.kind, clipHost(rf.subject), rf.why)
+		}
+	}
 	return nil
+}
+
+// hostShownMax bounds a host quoted in an error: a URL may hold 2 KB of it.
+const hostShownMax = 64
+
+func clipHost(h string) string {
+	if len(h) > hostShownMax {
+		return clipStored(h, hostShownMax) + "…"
+	}
+	return h
 }
 
 // idEncoding is lowercase base32 without padding, as package commerce

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -56,6 +57,19 @@ const (
 	// receiver: one delivery at a time goes to a merchant.
 	webhookIdleConnsPerHost = 2
 	webhookIdleConnTimeout  = 90 * time.Second
+	// webhookRetentionDefault is how long a delivered or failed delivery
+	// is kept, with its attempts: long enough for a merchant to look into
+	// last month's, and to re-send one.
+	webhookRetentionDefault = 30 * 24 * time.Hour
+	// webhookPurgeInterval is how often a sender purges the deliveries
+	// past their retention: a day's worth of rows is deleted in a few
+	// batches.
+	webhookPurgeInterval = time.Hour
+	// webhookPurgeRows bounds the deliveries one purge transaction
+	// deletes, with their attempts (about 30 each when failed), so that it
+	// holds the SQLite write lock for milliseconds, not for the whole
+	// backlog.
+	webhookPurgeRows = 200
 )
 
 // WebhookSenderConfig configures a WebhookSender. Zero fields take the
@@ -82,10 +96,25 @@ type WebhookSenderConfig struct {
 	Lease time.Duration
 	// PollInterval bounds the wait for deliveries another process recorded (2 s).
 	PollInterval time.Duration
-	// Transport, if set, makes the POSTs (tests; a proxy). The default has
-	// explicit connect, TLS and idle timeouts. Redirects are never followed
-	// either way: a 3xx is a failed attempt.
+	// AllowPrivate lets the sender connect to loopback, private,
+	// link-local, CGNAT and other non-public addresses (a developer's
+	// receiver on this machine; tests). Without it the sender is guarded:
+	// it refuses them on the address it connects to, after DNS, and a
+	// refused connection is a failed attempt ("address 10.0.0.5 is
+	// private: refused"). Production must leave it false: merchants choose
+	// the URLs, and must not reach the operator's network through them.
+	AllowPrivate bool
+	// Transport, if set, makes the POSTs (tests). The default has explicit
+	// connect, TLS and idle timeouts, uses the environment's proxy
+	// (HTTPS_PROXY, …), and is guarded unless AllowPrivate; a Transport of
+	// one's own cannot be guarded, so it needs AllowPrivate. Redirects are
+	// never followed either way: a 3xx is a failed attempt.
 	Transport http.RoundTripper
+	// Retention is how long a delivered or failed delivery is kept, with
+	// its attempts, counted from when it was delivered or failed (30 days;
+	// negative keeps them forever). Run purges older ones every hour, 200
+	// at a time. Pending deliveries are never purged.
+	Retention time.Duration
 	// Observe, if set, is told the result of every claimed delivery (a
 	// Webhook result constant) and how long its POST took, for metrics. It
 	// must not block.
@@ -110,18 +139,37 @@ type WebhookSender struct {
 	timeout      time.Duration
 	pollInterval time.Duration
 	wake         wakeup
+	// guarded makes post refuse a URL whose host is a refused literal
+	// address or a localhost name (refuseHost) before it connects: through
+	// a proxy, nothing else would.
+	guarded bool
+	// retention is how long finished deliveries are kept (never purged
+	// when negative); purgeEvery and purgeRows are webhookPurgeInterval and
+	// webhookPurgeRows, and now the clock of the purge: tests change them
+	// before Run.
+	retention  time.Duration
+	purgeEvery time.Duration
+	purgeRows  int
+	now        func() time.Time
 }
 
 // NewWebhookSender checks cfg and returns a WebhookSender. It fails without
-// a Store, for a Lease not longer than the Timeout, or a BackoffMax below
-// BackoffMin.
+// a Store, for a Lease not longer than the Timeout, a BackoffMax below
+// BackoffMin, or a Transport without AllowPrivate.
 func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("notify: a webhook sender needs a store")
 	}
+	if cfg.Transport != nil && !cfg.AllowPrivate {
+		return nil, errors.New("notify: a webhook sender's own Transport bypasses the address guard: set AllowPrivate with it")
+	}
 	s := &WebhookSender{store: cfg.Store, log: cfg.Logger, observe: cfg.Observe, concurrency: cfg.Concurrency,
 		backoffMin: cfg.BackoffMin, backoffMax: cfg.BackoffMax, retryFor: cfg.RetryFor, lease: cfg.Lease,
-		timeout: cfg.Timeout, pollInterval: cfg.PollInterval, wake: newWakeup()}
+		timeout: cfg.Timeout, pollInterval: cfg.PollInterval, wake: newWakeup(), guarded: !cfg.AllowPrivate,
+		retention: cfg.Retention, purgeEvery: webhookPurgeInterval, purgeRows: webhookPurgeRows, now: time.Now}
+	if s.retention == 0 {
+		s.retention = webhookRetentionDefault
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -154,16 +202,7 @@ func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
 	}
 	transport := cfg.Transport
 	if transport == nil {
-		transport = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: webhookDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   webhookTLSTimeout,
-			ResponseHeaderTimeout: s.timeout,
-			MaxIdleConns:          4 * s.concurrency,
-			MaxIdleConnsPerHost:   webhookIdleConnsPerHost,
-			IdleConnTimeout:       webhookIdleConnTimeout,
-			ForceAttemptHTTP2:     true,
-		}
+		transport = s.transport(http.ProxyFromEnvironment)
 	}
 	s.client = &http.Client{
 		Transport: transport,
@@ -176,15 +215,44 @@ func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
 	return s, nil
 }
 
+// transport is the default Transport, through proxy, guarded unless
+// AllowPrivate.
+func (s *WebhookSender) transport(proxy func(*http.Request) (*url.URL, error)) *http.Transport {
+	t := &http.Transport{
+		Proxy:                 proxy,
+		DialContext:           (&net.Dialer{Timeout: webhookDialTimeout, KeepAlive: guardKeepAlive}).DialContext,
+		TLSHandshakeTimeout:   webhookTLSTimeout,
+		ResponseHeaderTimeout: s.timeout,
+		MaxIdleConns:          4 * s.concurrency,
+		MaxIdleConnsPerHost:   webhookIdleConnsPerHost,
+		IdleConnTimeout:       webhookIdleConnTimeout,
+		ForceAttemptHTTP2:     true,
+	}
+	if s.guarded {
+		g := newDialGuard(proxy)
+		t.Proxy, t.DialContext = g.proxyFor, g.dial
+	}
+	return t
+}
+
 // Wake tells the sender that something was recorded. It never blocks.
 func (s *WebhookSender) Wake() { s.wake.notify() }
 
 // Run sends until ctx ends, then waits for the POSTs in flight (each
-// bounded by Timeout) and records their outcomes. It returns nil then;
-// database failures are logged and retried. Call it once.
+// bounded by Timeout) and records their outcomes. It also purges, at start
+// and every hour, the deliveries finished longer than Retention ago. It
+// returns nil then; database failures are logged and retried. Call it once.
 func (s *WebhookSender) Run(ctx context.Context) error {
 	s.store.hookWakers.add(s)
 	defer s.store.hookWakers.remove(s)
+	if s.retention > 0 {
+		purged := make(chan struct{})
+		defer func() { <-purged }()
+		go func() {
+			defer close(purged)
+			s.purgeLoop(ctx)
+		}()
+	}
 	// A claim takes the slots free at the time, without waiting for more:
 	// a POST takes far longer than the claim's commit.
 	l := claimLoop[claimedDelivery]{
@@ -199,6 +267,48 @@ func (s *WebhookSender) Run(ctx context.Context) error {
 	}
 	l.run(ctx)
 	return nil
+}
+
+// purgeLoop purges now and every purgeEvery until ctx ends.
+func (s *WebhookSender) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(s.purgeEvery)
+	defer t.Stop()
+	for {
+		s.purge(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// purge deletes the deliveries finished before now less the retention,
+// with their attempts, purgeRows at a time, each batch in a transaction of
+// its own so that other writers get in between. Several senders on one
+// database may purge at once: on PostgreSQL each skips the rows another
+// holds. A failure is logged; the next purge takes up the rest.
+func (s *WebhookSender) purge(ctx context.Context) {
+	before := s.now().Add(-s.retention).UTC()
+	total := 0
+	for ctx.Err() == nil {
+		dctx, cancel := context.WithTimeout(ctx, senderDBTimeout)
+		n, err := s.store.purgeWebhooks(dctx, before, s.purgeRows)
+		cancel()
+		total += n
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("webhook purge", "err", err, "retry_in", s.purgeEvery)
+			}
+			break
+		}
+		if n < s.purgeRows {
+			break
+		}
+	}
+	if total > 0 {
+		s.log.Info("webhook deliveries purged", "deliveries", total, "finished_before", before)
+	}
 }
 
 // deliver POSTs one claimed delivery and records the outcome.
@@ -258,6 +368,14 @@ func (s *WebhookSender) post(ctx context.Context, r *claimedDelivery) *webhookAt
 		a.Error = clipStored("bad webhook url: "+err.Error(), errorBytesMax)
 		return a
 	}
+	if s.guarded {
+		// Through a proxy the dial guard sees only the proxy: the URL's
+		// host as written is checked here (a name is the proxy's to check).
+		if err := refuseHost(req.URL.Hostname()); err != nil {
+			a.Error = clipStored(err.Error(), errorBytesMax)
+			return a
+		}
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Kibubu-Webhooks/1")
 	req.Header.Set(HeaderEventID, r.EventID)
@@ -289,6 +407,10 @@ func (s *WebhookSender) post(ctx context.Context, r *claimedDelivery) *webhookAt
 
 // postError words a failed POST for the attempt's record.
 func postError(err error, timeout time.Duration) string {
+	var rf *refusal
+	if errors.As(err, &rf) {
+		return rf.Error()
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return "no answer within " + timeout.String()

@@ -28,11 +28,13 @@ const (
 	hookLease   = 2 * time.Second
 )
 
-// hookConfig is a WebhookSender's config for tests: millisecond backoffs.
+// hookConfig is a WebhookSender's config for tests: millisecond backoffs,
+// and the address guard off, since the receivers are on loopback
+// (TestWebhookGuard turns it on).
 func hookConfig(st *Store) WebhookSenderConfig {
 	return WebhookSenderConfig{Store: st, Logger: slog.New(slog.DiscardHandler), Timeout: hookTimeout,
 		BackoffMin: 5 * time.Millisecond, BackoffMax: 40 * time.Millisecond, Lease: hookLease,
-		PollInterval: 20 * time.Millisecond, Concurrency: 4}
+		PollInterval: 20 * time.Millisecond, Concurrency: 4, AllowPrivate: true}
 }
 
 // hookRun runs a WebhookSender until the test ends.
@@ -605,6 +607,9 @@ func TestNewWebhookSender(t *testing.T) {
 		{"no store", WebhookSenderConfig{}, false},
 		{"lease within the timeout", WebhookSenderConfig{Store: st, Timeout: time.Minute, Lease: 30 * time.Second}, false},
 		{"backoff max below min", WebhookSenderConfig{Store: st, BackoffMin: time.Hour, BackoffMax: time.Minute}, false},
+		{"own transport, guarded", WebhookSenderConfig{Store: st, Transport: http.DefaultTransport}, false},
+		{"own transport, unguarded", WebhookSenderConfig{Store: st, Transport: http.DefaultTransport, AllowPrivate: true}, true},
+		{"kept forever", WebhookSenderConfig{Store: st, Retention: -1}, true},
 	}
 	for _, tt := range tests {
 		s, err := NewWebhookSender(tt.cfg)
@@ -612,7 +617,8 @@ func TestNewWebhookSender(t *testing.T) {
 			t.Errorf("%s: %v", tt.name, err)
 		}
 		if tt.name == "defaults" && s != nil && (s.timeout != 10*time.Second || s.backoffMin != 10*time.Second ||
-			s.backoffMax != time.Hour || s.retryFor != 24*time.Hour || s.lease != time.Minute || s.concurrency != 16) {
+			s.backoffMax != time.Hour || s.retryFor != 24*time.Hour || s.lease != time.Minute || s.concurrency != 16 ||
+			!s.guarded || s.retention != 30*24*time.Hour || s.purgeEvery != time.Hour) {
 			t.Errorf("defaults: %+v", s)
 		}
 	}

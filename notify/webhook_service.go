@@ -40,11 +40,13 @@ const (
 	apiKeyBytesMax = 256
 )
 
-// WebhookOption adjusts ServeWebhooks.
+// WebhookOption adjusts ServeWebhooks and ValidateWebhookURL: what URLs a
+// merchant may register.
 type WebhookOption func(*webhookOptions)
 
 type webhookOptions struct {
 	requireHTTPS bool
+	allowPrivate bool
 }
 
 // RequireHTTPS makes the webhook service refuse http URLs. Production should
@@ -52,16 +54,35 @@ type webhookOptions struct {
 // not that nobody read it.
 func RequireHTTPS() WebhookOption { return func(o *webhookOptions) { o.requireHTTPS = true } }
 
+// AllowPrivate lets merchants register URLs whose host is a loopback,
+// private, link-local or other non-public literal address, or a localhost
+// name: for a developer's receiver on this machine, and tests. Without it
+// they are refused (CodeInvalid), as a guarded WebhookSender refuses to
+// connect to them; it goes with WebhookSenderConfig.AllowPrivate.
+// Production must not use it.
+func AllowPrivate() WebhookOption { return func(o *webhookOptions) { o.allowPrivate = true } }
+
+func webhookOptionsOf(opts []WebhookOption) webhookOptions {
+	var o webhookOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
 // ServeWebhooks adds the notifier's "webhooks" micro service to nc, under
 // the NATS prefix, answering SubjectWebhookSet, SubjectWebhookGet,
 // SubjectWebhookDeliveries and SubjectWebhookResend (webhook_api.go) from
-// st. Every request carries a merchant's API key, which auth checks: it must
-// hold commerce.ScopeWebhooks (else CodeForbidden; an operator key has no
-// webhooks), and it sees only its merchant's endpoint and deliveries
-// (another merchant's delivery id is CodeNotFound). Refusals are answered as
-// the wallet's service answers them: the code in the micro error headers
-// and the *wallet.Error as JSON body (WebhookClient reads them back). It
-// returns once the NATS server routes the subjects to the service.
+// st. A URL set is checked by ValidateWebhookURL with opts: http allowed
+// unless RequireHTTPS, non-public literal addresses and localhost names
+// refused unless AllowPrivate. Every request carries a merchant's API key,
+// which auth checks: it must hold commerce.ScopeWebhooks (else
+// CodeForbidden; an operator key has no webhooks), and it sees only its
+// merchant's endpoint and deliveries (another merchant's delivery id is
+// CodeNotFound). Refusals are answered as the wallet's service answers
+// them: the code in the micro error headers and the *wallet.Error as JSON
+// body (WebhookClient reads them back). It returns once the NATS server
+// routes the subjects to the service.
 func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, log *slog.Logger, opts ...WebhookOption) (micro.Service, error) {
 	if nc == nil || st == nil || auth == nil {
 		return nil, errors.New("webhook service: needs a NATS connection, a store and an authenticator")
@@ -72,10 +93,7 @@ func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, 
 	if log == nil {
 		log = slog.Default()
 	}
-	var o webhookOptions
-	for _, f := range opts {
-		f(&o)
-	}
+	o := webhookOptionsOf(opts)
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "webhooks", Version: "1.0.0", QueueGroup: WebhookQueueGroup,
 		Description: "Kibubu merchant webhooks: endpoints, deliveries, re-sends",
@@ -169,7 +187,7 @@ func (h *webhookServer) merchant(ctx context.Context, key string) (string, error
 }
 
 func (h *webhookServer) set(ctx context.Context, m string, q *WebhookSetRequest) (any, error) {
-	if err := ValidateWebhookURL(q.URL, h.o.requireHTTPS); err != nil {
+	if err := validateWebhookURL(q.URL, h.o); err != nil {
 		return nil, err
 	}
 	return h.st.SetWebhook(ctx, m, q.URL, q.Rotate)

@@ -224,3 +224,31 @@ func TestWebhookServiceHTTPS(t *testing.T) {
 		t.Error("a bad prefix was accepted")
 	}
 }
+
+// TestWebhookServicePrivate checks the address guard where URLs are set: a
+// service refuses a URL at a loopback, private or link-local literal
+// address, or a localhost name, unless AllowPrivate (a developer's).
+func TestWebhookServicePrivate(t *testing.T) {
+	ctx := context.Background()
+	urls := []string{"http://127.0.0.1:8080/hooks", "https://10.0.0.5/hooks", "https://169.254.169.254/latest/meta-data/",
+		"https://[::1]/", "http://localhost:3000/"}
+	guarded := newServiceFixture(t) // no options: http allowed, still guarded
+	open := newServiceFixture(t, AllowPrivate())
+	for _, u := range urls {
+		_, err := guarded.client.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_shop", URL: u})
+		if wallet.ErrorCode(err) != wallet.CodeInvalid || !strings.Contains(err.Error(), "must reach a public address") {
+			t.Errorf("guarded, %s: %v; want invalid_request", u, err)
+		}
+		if ep, err := open.client.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_shop", URL: u}); err != nil || ep.URL != u {
+			t.Errorf("AllowPrivate, %s: %+v, %v", u, ep, err)
+		}
+	}
+	if _, err := guarded.client.Webhook(ctx, "kbk_shop"); wallet.ErrorCode(err) != wallet.CodeNotFound {
+		t.Errorf("a refused URL was stored: %v", err)
+	}
+	// Production's: https, and public.
+	prod := newServiceFixture(t, RequireHTTPS())
+	if _, err := prod.client.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_shop", URL: "https://192.168.1.10/"}); wallet.ErrorCode(err) != wallet.CodeInvalid {
+		t.Errorf("RequireHTTPS, a private address: %v; want invalid_request", err)
+	}
+}

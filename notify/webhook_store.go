@@ -39,8 +39,10 @@ const (
 // merchant, unique per (merchant, event id). A merchant's pending deliveries
 // are sent one at a time in (Seq, ID) order: only the first of them may be
 // claimed, and only while none of the merchant's is claimed (see
-// claimWebhooks). NextAttemptAt is when a pending row is due, or when a
-// sending row's lease ends.
+// claimWebhooks). NextAttemptAt is when a pending row is due, when a
+// sending row's lease ends, and when a delivered or failed row finished:
+// its retention counts from then (purgeWebhooks, on the index of the due
+// rows).
 type webhookDelivery struct {
 	ID            string    `gorm:"primaryKey;size:32"`
 	Merchant      string    `gorm:"size:32;not null;uniqueIndex:idx_webhook_deliveries_event,priority:1;index:idx_webhook_deliveries_queue,priority:1"`
@@ -421,6 +423,9 @@ func (s *Store) applyWebhook(ctx context.Context, o webhookOutcome) (lost bool, 
 	case hookDelivered:
 		set["delivered_at"] = now
 		set["retries"] = 0
+		set["next_attempt_at"] = now
+	case hookFailed:
+		set["next_attempt_at"] = now
 	case hookPending:
 		set["next_attempt_at"] = o.next.UTC()
 		set["retries"] = gorm.Expr("retries + 1")
@@ -444,6 +449,45 @@ func (s *Store) applyWebhook(ctx context.Context, o webhookOutcome) (lost bool, 
 		return false, fmt.Errorf("record webhook outcome: %w", err)
 	}
 	return lost, nil
+}
+
+// purgeWebhooks deletes up to n deliveries delivered or failed before
+// before, with their attempts, in one transaction, and returns how many it
+// deleted. A delivery re-sent meanwhile is pending again, and kept. On
+// PostgreSQL the rows are locked with SKIP LOCKED, so that purges running
+// at once share the work rather than wait on each other.
+func (s *Store) purgeWebhooks(ctx context.Context, before time.Time, n int) (int, error) {
+	lock := ""
+	if s.pg {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	finished := []string{hookDelivered, hookFailed}
+	var deleted []string
+	defer s.writing()()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var ids []string
+		if err := tx.Raw(`SELECT id FROM webhook_deliveries WHERE status IN ? AND next_attempt_at < ? LIMIT ?`+lock,
+			finished, before.UTC(), n).Scan(&ids).Error; err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		// Checked again as it is deleted: on SQLite nothing is locked
+		// until the first write.
+		if err := tx.Raw(`DELETE FROM webhook_deliveries WHERE id IN ? AND status IN ? AND next_attempt_at < ? RETURNING id`,
+			ids, finished, before.UTC()).Scan(&deleted).Error; err != nil {
+			return err
+		}
+		if len(deleted) == 0 {
+			return nil
+		}
+		return tx.Exec(`DELETE FROM webhook_attempts WHERE delivery_id IN ?`, deleted).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge webhooks: %w", err)
+	}
+	return len(deleted), nil
 }
 
 // nextWebhookDue is the earliest time after now at which a delivery falls

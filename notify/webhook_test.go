@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -117,50 +118,107 @@ func FuzzVerifyWebhook(f *testing.F) {
 
 func TestValidateWebhookURL(t *testing.T) {
 	tests := []struct {
-		url   string
-		https bool
-		ok    bool
+		url     string
+		https   bool // RequireHTTPS
+		private bool // AllowPrivate
+		ok      bool
+		msg     string // in the refusal
 	}{
-		{"https://shop.example/hooks/kibubu", true, true},
-		{"https://shop.example:8443/hooks?merchant=1", true, true},
-		{"http://shop.example/hooks", false, true},
-		{"http://127.0.0.1:8080/", false, true},
-		{"http://shop.example/hooks", true, false}, // production: https only
-		{"ftp://shop.example/", false, false},
-		{"shop.example/hooks", false, false},
-		{"/hooks", false, false},
-		{"https://", false, false},
-		{"https://:443/", false, false},
-		{"https://user:pass@shop.example/", false, false},
-		{"https://shop.example/#frag", false, false},
-		{"https://shop.example/a b", false, false},
-		{"https://shop.example/" + strings.Repeat("a", 2048), false, false},
-		{"", false, false},
-		{"javascript:alert(1)", false, false},
-		{"https://shop.example/\n", false, false},
+		{"https://shop.example/hooks/kibubu", true, false, true, ""},
+		{"https://shop.example:8443/hooks?merchant=1", true, false, true, ""},
+		{"https://shop.example./hooks", true, false, true, ""},
+		{"http://shop.example/hooks", false, false, true, ""},
+		{"https://8.8.8.8/hooks", true, false, true, ""},
+		{"https://[2001:4860:4860::8888]/hooks", true, false, true, ""},
+		{"https://123.example/", true, false, true, ""},        // a number first, a name last
+		{"https://[64:ff9b::808:808]/", true, false, true, ""}, // 8.8.8.8 through NAT64
+		{"http://127.0.0.1:8080/", false, true, true, ""},      // a developer's receiver
+		{"http://localhost:8080/", false, true, true, ""},
+		{"http://10.0.0.5/", false, true, true, ""},
+		{"http://shop.example/hooks", true, false, false, "must be https"}, // production: https only
+		{"ftp://shop.example/", false, false, false, "http or https"},
+		{"shop.example/hooks", false, false, false, ""},
+		{"/hooks", false, false, false, ""},
+		{"https://", false, false, false, "no host"},
+		{"https://:443/", false, false, false, "no host"},
+		{"https://user:pass@shop.example/", false, false, false, "credentials"},
+		{"https://shop.example/#frag", false, false, false, "fragment"},
+		{"https://shop.example/a b", false, false, false, ""},
+		{"https://shop.example/" + strings.Repeat("a", 2048), false, false, false, "2048 bytes"},
+		{"", false, false, false, ""},
+		{"javascript:alert(1)", false, false, false, ""},
+		{"https://shop.example/\n", false, false, false, ""},
+		// The guard: the operator's network is not a merchant's to reach.
+		{"http://127.0.0.1:8080/", false, false, false, "address 127.0.0.1 is loopback"},
+		{"https://127.9.9.9/", false, false, false, "address 127.9.9.9 is loopback"},
+		{"https://[::1]:8443/", false, false, false, "address ::1 is loopback"},
+		{"https://10.0.0.5/hooks", true, false, false, "address 10.0.0.5 is private"},
+		{"https://172.16.4.4/", false, false, false, "is private"},
+		{"https://192.168.1.1/", false, false, false, "is private"},
+		{"https://[fd00::1]/", false, false, false, "is private"},
+		{"https://[::ffff:10.0.0.5]/", false, false, false, "is private"},
+		{"https://169.254.169.254/latest/meta-data/", false, false, false, "link-local (cloud metadata)"},
+		{"https://169.254.1.1/", false, false, false, "is link-local"},
+		{"https://[fe80::1%25eth0]/", false, false, false, "is link-local"},
+		{"https://100.64.0.1/", false, false, false, "carrier-grade NAT"},
+		{"https://0.0.0.0:8080/", false, false, false, "unspecified"},
+		{"https://[::]/", false, false, false, "unspecified"},
+		{"https://224.0.0.1/", false, false, false, "multicast"},
+		{"https://[ff02::1]/", false, false, false, "multicast"},
+		{"https://255.255.255.255/", false, false, false, "reserved"},
+		{"https://[64:ff9b::a00:5]/", false, false, false, "private (10.0.0.5 inside)"},
+		{"https://[2002:a9fe:a9fe::1]/", false, false, false, "cloud metadata"},
+		{"https://localhost/", false, false, false, "host localhost is loopback"},
+		{"https://LocalHost.:8443/", false, false, false, "is loopback"},
+		{"https://admin.localhost/", false, false, false, "is loopback"},
+		{"https://2130706433/", false, false, false, "numeric but not a plain IP address"},
+		{"https://0x7f000001/", false, false, false, "numeric"},
+		{"https://127.1/", false, false, false, "numeric"},
+		{"https://010.0.0.1/", false, false, false, "numeric"},
 	}
 	for _, tt := range tests {
-		err := ValidateWebhookURL(tt.url, tt.https)
+		var opts []WebhookOption
+		if tt.https {
+			opts = append(opts, RequireHTTPS())
+		}
+		if tt.private {
+			opts = append(opts, AllowPrivate())
+		}
+		err := ValidateWebhookURL(tt.url, opts...)
 		if (err == nil) != tt.ok {
-			t.Errorf("ValidateWebhookURL(%.60q, https %v) = %v, want ok %v", tt.url, tt.https, err, tt.ok)
+			t.Errorf("ValidateWebhookURL(%.60q, https %v, private %v) = %v, want ok %v", tt.url, tt.https, tt.private, err, tt.ok)
 		}
-		if err != nil && wallet.ErrorCode(err) != wallet.CodeInvalid {
-			t.Errorf("ValidateWebhookURL(%.60q): %v, want invalid_request", tt.url, err)
+		if err != nil && (wallet.ErrorCode(err) != wallet.CodeInvalid || !strings.Contains(err.Error(), tt.msg)) {
+			t.Errorf("ValidateWebhookURL(%.60q): %v, want invalid_request saying %q", tt.url, err, tt.msg)
 		}
+	}
+	// A long host is shown cut short.
+	long := "https://" + strings.Repeat("a", 300) + ".localhost/"
+	if err := ValidateWebhookURL(long); err == nil || len(err.Error()) > 200 {
+		t.Errorf("a long localhost name: %v", err)
 	}
 }
 
 // FuzzValidateWebhookURL feeds ValidateWebhookURL what a merchant might
 // send: it never panics, refuses with invalid_request, and what it accepts
 // is an absolute http(s) URL with a host and no credentials, which the
-// sender can POST to.
+// sender can POST to; guarded, not at a refused literal address.
 func FuzzValidateWebhookURL(f *testing.F) {
 	for _, s := range []string{"https://shop.example/hooks", "http://127.0.0.1:8080/", "https://user@x/", "https://[::1]:443/a?b=c",
-		"https://%zz/", "http://a b/", "https://\x00/", "//x.example/", "HTTPS://SHOP.EXAMPLE/"} {
-		f.Add(s, false)
+		"https://%zz/", "http://a b/", "https://\x00/", "//x.example/", "HTTPS://SHOP.EXAMPLE/", "https://[::ffff:a00:5]/",
+		"https://[fe80::1%25en0]/", "https://0x7f.1/", "https://localhost./", "https://[64:ff9b::7f00:1]/"} {
+		f.Add(s, false, false)
+		f.Add(s, true, true)
 	}
-	f.Fuzz(func(t *testing.T, raw string, https bool) {
-		err := ValidateWebhookURL(raw, https)
+	f.Fuzz(func(t *testing.T, raw string, https, private bool) {
+		var opts []WebhookOption
+		if https {
+			opts = append(opts, RequireHTTPS())
+		}
+		if private {
+			opts = append(opts, AllowPrivate())
+		}
+		err := ValidateWebhookURL(raw, opts...)
 		if err != nil {
 			if wallet.ErrorCode(err) != wallet.CodeInvalid {
 				t.Fatalf("%q: %v, want invalid_request", raw, err)
@@ -173,6 +231,9 @@ func FuzzValidateWebhookURL(f *testing.F) {
 		}
 		if _, err := http.NewRequest(http.MethodPost, raw, nil); err != nil {
 			t.Fatalf("accepted %q, which cannot be POSTed to: %v", raw, err)
+		}
+		if a, err := netip.ParseAddr(strings.TrimSuffix(u.Hostname(), ".")); err == nil && !private && refusedAddr(a) != "" {
+			t.Fatalf("accepted %q, at %s address %s", raw, refusedAddr(a), a)
 		}
 	})
 }
