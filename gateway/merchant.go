@@ -54,6 +54,7 @@ type MerchantAPI interface {
 	Tab(ctx context.Context, auth, id string) (*commerce.Tab, error)
 	Charge(ctx context.Context, auth string, req commerce.ChargeRequest) (*commerce.Charge, error)
 	ChargeBatch(ctx context.Context, auth, tab string, charges []commerce.ChargeRequest) (*natsapi.TabChargesReply, error)
+	TabCharges(ctx context.Context, req natsapi.TabChargesListRequest) (*natsapi.TabChargesPage, error)
 	CloseTab(ctx context.Context, auth, id, idempotency string) (*commerce.Tab, error)
 	OperatorCreateAPIKey(ctx context.Context, auth string, req natsapi.APIKeyRequest) (*commerce.APIKey, error)
 	OperatorAPIKeys(ctx context.Context, auth, merchant string) ([]commerce.APIKey, error)
@@ -358,6 +359,14 @@ func (m *merchant) routes() []route {
 			doc: "The amount has up to 6 decimals (\"0.0025\"). Splits divide the charge among merchants by weight, " +
 				"applied at settlement by the largest remainder method, so the parts always sum to the whole.",
 			handle: m.charge},
+		{method: http.MethodGet, path: "/tabs/:id/charges", scope: commerce.ScopeTabs,
+			status: http.StatusOK, response: tabChargesPage{}, query: pageQuery,
+			summary: "A tab's charges, newest first",
+			doc: "For reconciling a tab: each charge as it was answered when made, with its splits, the tab's total and " +
+				"what the cap left after it. A page at a time: pass next back as cursor (the Link header holds the next " +
+				"page's URL) until next is absent. Pages never skip or repeat a charge, even while the tab is being " +
+				"charged: a newer charge is on no later page. A closed tab still lists its charges.",
+			handle: m.listTabCharges},
 		{method: http.MethodPost, path: "/tabs/:id/charges/batch", scope: commerce.ScopeTabs, money: true, body: bodyBatchJSON,
 			status: http.StatusOK, request: chargesBody{}, response: chargesView{},
 			summary: "Charge a tab with a batch of charges",
@@ -588,6 +597,33 @@ func (m *merchant) charge(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, commerce.ViewCharge(m.cur, ch))
+}
+
+func (m *merchant) listTabCharges(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	q, err := readQuery(c.Request().URL.RawQuery, "cursor", "limit")
+	if err != nil {
+		return err
+	}
+	cursor, limit, err := pageQuery(q)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	page, err := m.api.TabCharges(ctx, natsapi.TabChargesListRequest{Auth: apiKeyOf(c), Tab: id, Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := tabChargesPage{Charges: make([]commerce.ChargeView, 0, len(page.Charges)), Next: page.Next}
+	for i := range page.Charges {
+		out.Charges = append(out.Charges, commerce.ViewCharge(m.cur, &page.Charges[i]))
+	}
+	setNextLink(c, q, page.Next)
+	return c.JSON(http.StatusOK, out)
 }
 
 func (m *merchant) closeTab(c echo.Context) error {

@@ -222,6 +222,7 @@ func TestMerchantAPI(t *testing.T) {
 
 	t.Run("tabs", func(t *testing.T) { testTabs(t, s, keyA, keyB, tillB, customer) })
 	t.Run("tab charge batches", func(t *testing.T) { testChargeBatches(t, s, keyA, keyB, customer) }) // merchant_batch_test.go
+	t.Run("tab charges list", func(t *testing.T) { testTabCharges(t, s, keyA, keyB, op, customer) })  // merchant_tab_charges_test.go
 	t.Run("webhooks", func(t *testing.T) { testWebhooks(t, s, keyA, keyB, customer) })
 	t.Run("operator", func(t *testing.T) { testOperator(t, s, op, tillA) })
 

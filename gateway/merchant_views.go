@@ -21,6 +21,12 @@ type transactionsPage struct {
 	Next         string                     `json:"next,omitempty" doc:"the next page's cursor; absent on the last page"`
 }
 
+// tabChargesPage is a page of a tab's charges.
+type tabChargesPage struct {
+	Charges []commerce.ChargeView `json:"charges" doc:"newest first"`
+	Next    string                `json:"next,omitempty" doc:"the next page's cursor; absent on the last page"`
+}
+
 // webhookView is the merchant's webhook endpoint.
 type webhookView struct {
 	URL     string    `json:"url"`

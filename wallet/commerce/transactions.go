@@ -109,6 +109,10 @@ func decodeCursor(c string) (int64, error) {
 	if c == "" {
 		return 0, nil
 	}
+	// The decoder skips newlines: the length check keeps one spelling.
+	if len(c) != base64.RawURLEncoding.EncodedLen(9) {
+		return 0, wallet.Errorf(wallet.CodeInvalid, "the cursor is not one this API gave")
+	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) != 9 || b[0] != cursorPrefix || int64(binary.BigEndian.Uint64(b[1:])) <= 0 {
 		return 0, wallet.Errorf(wallet.CodeInvalid, "the cursor is not one this API gave")

@@ -14,6 +14,7 @@ func FuzzDecodeCursor(f *testing.F) {
 	f.Add("")
 	f.Add("YwAKWq0mTP5I")
 	f.Add("!!")
+	f.Add("YwAKWq0mTP5I\n") // the decoder skips newlines
 	f.Fuzz(func(t *testing.T, c string) {
 		id, err := decodeCursor(c)
 		if err != nil {

@@ -34,6 +34,8 @@ const (
 	SubjectTabCharge     = SubjectPrefix + ".merchant.tab.charge"     // TabChargeRequest → commerce.Charge
 	SubjectTabCharges    = SubjectPrefix + ".merchant.tab.charges"    // TabChargesRequest → TabChargesReply
 	SubjectTabClose      = SubjectPrefix + ".merchant.tab.close"      // ObjectRequest (with Idempotency) → commerce.Tab
+	// A tab's charges, newest first, a page at a time.
+	SubjectTabChargesList = SubjectPrefix + ".merchant.tab.charges.list" // TabChargesListRequest → TabChargesPage
 	// The operator REST API's key management: the same as the apikey
 	// subjects, but authenticated by an operator API key in Auth (a gateway
 	// may call them; the apikey subjects need operator NATS credentials and
@@ -181,6 +183,21 @@ type TabChargesReply struct {
 // Client.ChargeBatch before sending it.
 const TabChargesReplyOverheadBytes = commerce.MaxBatchCharges*320 + 1<<10
 
+// TabChargesListRequest lists a tab's charges, newest first, a page at a
+// time (commerce.Service.TabCharges).
+type TabChargesListRequest struct {
+	Auth   string `json:"auth"`
+	Tab    string `json:"tab"`
+	Cursor string `json:"cursor,omitempty"` // the previous page's Next
+	Limit  int    `json:"limit,omitempty"`  // default 50, at most 200
+}
+
+// TabChargesPage is one page of a tab's charges.
+type TabChargesPage struct {
+	Charges []commerce.Charge `json:"charges"`
+	Next    string            `json:"next,omitempty"` // empty on the last page
+}
+
 // ApprovalsRequest asks what waits for a customer's approval.
 type ApprovalsRequest struct {
 	Phone string `json:"phone"`
@@ -309,6 +326,12 @@ func (c *Client) ChargeBatch(ctx context.Context, auth, tab string, charges []co
 	}
 	var r TabChargesReply
 	return &r, c.call(ctx, SubjectTabCharges, json.RawMessage(data), &r)
+}
+
+// TabCharges lists one of the merchant's tabs' charges, a page at a time.
+func (c *Client) TabCharges(ctx context.Context, req TabChargesListRequest) (*TabChargesPage, error) {
+	var r TabChargesPage
+	return &r, c.call(ctx, SubjectTabChargesList, req, &r)
 }
 
 // CloseTab settles and closes a tab.

@@ -166,6 +166,10 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		last := results[len(results)-1]
 		return TabChargesReply{Results: results, Charged: last.Charged, Remaining: last.Remaining}, nil
 	}))
+	add(SubjectTabChargesList, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *TabChargesListRequest) (any, error) {
+		charges, next, err := c.TabCharges(ctx, p, q.Tab, q.Cursor, q.Limit)
+		return TabChargesPage{Charges: charges, Next: next}, err
+	}))
 	add(SubjectTabClose, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
 		return c.CloseTab(ctx, p, q.ID, q.Idempotency)
 	}))
@@ -205,6 +209,8 @@ func (q *RefundRequest) auth() string        { return q.Auth }
 func (q *PayoutRequest) auth() string        { return q.Auth }
 func (q *TabOpenRequest) auth() string       { return q.Auth }
 func (q *TabChargeRequest) auth() string     { return q.Auth }
+
+func (q *TabChargesListRequest) auth() string { return q.Auth }
 
 // merchantCall decodes a merchant request, authorizes its API key for
 // scope, and runs h for the key's merchant.

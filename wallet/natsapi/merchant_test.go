@@ -554,5 +554,7 @@ var merchantREADMETypes = func() map[string]struct{ req, reply func() any } {
 		natsapi.SubjectApprovals:     {func() any { return &natsapi.ApprovalsRequest{} }, func() any { return &natsapi.ApprovalsReply{} }},
 		natsapi.SubjectApprove:       {approve, func() any { return &commerce.ApproveResult{} }},
 		natsapi.SubjectDecline:       {approve, func() any { return &commerce.Approval{} }},
+
+		natsapi.SubjectTabChargesList: {func() any { return &natsapi.TabChargesListRequest{} }, func() any { return &natsapi.TabChargesPage{} }},
 	}
 }()

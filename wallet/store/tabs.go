@@ -71,14 +71,23 @@ func (tabPayeeRow) TableName() string { return "tab_payees" }
 
 // tabChargeRow is a charge. Its primary key is the idempotency key within
 // the tab, the one index the meter needs; the charge's own id is a column.
+// idx_tab_charges_charged lists a tab's charges newest first (TabCharges):
+// Charged, the tab's total after the charge, grows with every charge of the
+// tab (each is more than zero, and the meter applies a tab's charges one at
+// a time, the tab locked), so it orders them and is unique within the tab.
+// Neither key nor id can serve that: keys are the merchant's, and ids made
+// in one group commit share its time. Without the index each page would
+// sort all of the tab's charges; with it the meter writes a fifth fewer
+// charges/s when a group commit spreads over many tabs (README), still
+// twice the target.
 type tabChargeRow struct {
-	TabID     string    `gorm:"primaryKey;size:40"`
+	TabID     string    `gorm:"primaryKey;size:40;index:idx_tab_charges_charged,priority:1"`
 	IdemKey   string    `gorm:"primaryKey;size:128"`
 	ChargeID  string    `gorm:"size:40;not null"`
 	Amount    int64     `gorm:"not null"`
 	Reference string    `gorm:"size:32;not null;default:''"`
 	Splits    string    `gorm:"not null;default:''"`
-	Charged   int64     `gorm:"not null"`
+	Charged   int64     `gorm:"not null;index:idx_tab_charges_charged,priority:2"`
 	Created   time.Time `gorm:"column:created_at;not null;autoCreateTime:false"`
 }
 
@@ -471,17 +480,58 @@ func (m *meterTx) loadChargesSQLite(st *commerce.MeterState, keys []commerce.Cha
 func scanCharges(st *commerce.MeterState, rows *sql.Rows) error {
 	defer rows.Close()
 	for rows.Next() {
-		c := &commerce.ChargeRecord{}
-		if err := rows.Scan(&c.Tab, &c.Key, &c.ID, &c.Amount, &c.Reference, &c.Splits, &c.Charged, &c.Created); err != nil {
+		c, err := scanCharge(rows)
+		if err != nil {
 			return fmt.Errorf("find charges: %w", err)
 		}
-		c.Created = c.Created.UTC()
 		st.Charges[commerce.ChargeKey{Tab: c.Tab, Key: c.Key}] = c
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("find charges: %w", err)
 	}
 	return nil
+}
+
+// scanCharge reads a row of chargeCols.
+func scanCharge(rows *sql.Rows) (*commerce.ChargeRecord, error) {
+	c := &commerce.ChargeRecord{}
+	if err := rows.Scan(&c.Tab, &c.Key, &c.ID, &c.Amount, &c.Reference, &c.Splits, &c.Charged, &c.Created); err != nil {
+		return nil, err
+	}
+	c.Created = c.Created.UTC()
+	return c, nil
+}
+
+// TabCharges returns up to limit of a tab's charges, newest first: those
+// after which the tab's total was below before, or all of them when before
+// is 0. It walks idx_tab_charges_charged backwards from before and stops
+// after limit rows, whatever the tab's size.
+func (s *Store) TabCharges(ctx context.Context, tab string, before wallet.Micro, limit int) ([]commerce.ChargeRecord, error) {
+	q := "SELECT " + chargeCols + " FROM tab_charges WHERE tab_id = ?"
+	args := []any{tab}
+	if before > 0 {
+		q += " AND charged < ?"
+		args = append(args, int64(before))
+	}
+	q += " ORDER BY charged DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("tab charges: %w", err)
+	}
+	defer rows.Close()
+	var out []commerce.ChargeRecord
+	for rows.Next() {
+		c, err := scanCharge(rows)
+		if err != nil {
+			return nil, fmt.Errorf("tab charges: %w", err)
+		}
+		out = append(out, *c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("tab charges: %w", err)
+	}
+	return out, nil
 }
 
 // multiRow returns head, then n copies of row joined by commas, then tail:
