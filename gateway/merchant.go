@@ -476,10 +476,9 @@ func (m *merchant) listTransactions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := transactionsPage{Transactions: make([]commerce.TransactionView, 0, len(page.Transactions)), Next: page.Next}
-	for i := range page.Transactions {
-		out.Transactions = append(out.Transactions, commerce.ViewTransaction(m.cur, &page.Transactions[i]))
-	}
+	out := transactionsPage{Transactions: views(page.Transactions, func(t *commerce.Transaction) commerce.TransactionView {
+		return commerce.ViewTransaction(m.cur, t)
+	}), Next: page.Next}
 	setNextLink(c, q, page.Next)
 	return c.JSON(http.StatusOK, out)
 }
@@ -618,10 +617,9 @@ func (m *merchant) listTabCharges(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := tabChargesPage{Charges: make([]commerce.ChargeView, 0, len(page.Charges)), Next: page.Next}
-	for i := range page.Charges {
-		out.Charges = append(out.Charges, commerce.ViewCharge(m.cur, &page.Charges[i]))
-	}
+	out := tabChargesPage{Charges: views(page.Charges, func(ch *commerce.Charge) commerce.ChargeView {
+		return commerce.ViewCharge(m.cur, ch)
+	}), Next: page.Next}
 	setNextLink(c, q, page.Next)
 	return c.JSON(http.StatusOK, out)
 }
@@ -692,10 +690,7 @@ func (m *merchant) listDeliveries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := deliveriesPage{Deliveries: make([]deliveryView, 0, len(page.Deliveries)), Next: page.Next}
-	for i := range page.Deliveries {
-		out.Deliveries = append(out.Deliveries, deliveryViewOf(&page.Deliveries[i]))
-	}
+	out := deliveriesPage{Deliveries: views(page.Deliveries, deliveryViewOf), Next: page.Next}
 	setNextLink(c, q, page.Next)
 	return c.JSON(http.StatusOK, out)
 }
@@ -736,15 +731,22 @@ func (m *merchant) listAPIKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := apiKeysView{Keys: make([]apiKeyView, 0, len(keys))}
-	for i := range keys {
-		out.Keys = append(out.Keys, apiKeyViewOf(&keys[i]))
-	}
+	out := apiKeysView{Keys: views(keys, apiKeyViewOf)}
 	return c.JSON(http.StatusOK, out)
 }
 
 func (m *merchant) revokeAPIKey(c echo.Context) error {
 	return byID(c, http.StatusOK, m.api.OperatorRevokeAPIKey, func(k *commerce.APIKey) any { return apiKeyViewOf(k) })
+}
+
+// views returns the view of each of xs, in order; never nil, so that an
+// empty list is [] in JSON.
+func views[T, V any](xs []T, view func(*T) V) []V {
+	out := make([]V, len(xs))
+	for i := range xs {
+		out[i] = view(&xs[i])
+	}
+	return out
 }
 
 // byID answers a request about one object named by the path's id: get
