@@ -215,9 +215,17 @@ func TestMerchantTour(t *testing.T) {
 			t.Errorf("charge %s: %v", amount, ch)
 		}
 	}
+	batch := api.must(http.StatusOK, http.MethodPost, tabPath+"/charges/batch",
+		`{"charges":[{"key":"click-5","amount":"0.001","reference":"ad-17"},{"key":"click-6","amount":"0.001","reference":"ad-17"}]}`, "clicks-0001")
+	if batch["charged"] != "1.244" {
+		t.Errorf("batch: %v, want charged 1.244", batch)
+	}
 	closed := api.must(http.StatusOK, http.MethodPost, tabPath+"/close", "", "close-1")
-	if closed["status"] != "closed" || closed["charged"] != "1.242" || closed["settled"] != "1.24" {
-		t.Errorf("closed tab: %v, want charged 1.242 settled 1.24", closed)
+	if closed["status"] != "closed" || closed["charged"] != "1.244" || closed["settled"] != "1.24" {
+		t.Errorf("closed tab: %v, want charged 1.244 settled 1.24", closed)
+	}
+	if page := api.must(http.StatusOK, http.MethodGet, tabPath+"/charges?limit=10", "", ""); len(page["charges"].([]any)) != 6 {
+		t.Errorf("the tab's charges: %v, want 6", page)
 	}
 
 	// Transactions, a partial refund (never more than paid), a payout.
