@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"gorm.io/gorm"
-
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -279,40 +277,7 @@ func TestAccountTransfersUsesItsIndex(t *testing.T) {
 	w, st := newWallet(t, ctx, dsn)
 	seed(t, w, 3)
 	const scan = "SELECT DISTINCT transfer_id FROM postings WHERE account_id = 5 AND transfer_id >= 1 AND created_at >= '2026-01-01' AND transfer_id < 9000000000000000 ORDER BY transfer_id DESC LIMIT 100"
-	var plan []string
-	err := st.Gorm().Transaction(func(tx *gorm.DB) error {
-		q := "EXPLAIN QUERY PLAN " + scan
-		if store.IsPostgres(dsn) {
-			// The test tables are tiny: make the planner show what it
-			// would do with a large one.
-			if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
-				return err
-			}
-			q = "EXPLAIN " + scan
-		}
-		rows, err := tx.Raw(q).Rows()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				return err
-			}
-			plan = append(plan, fmt.Sprint(vals...))
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Join(plan, "\n")
+	text := queryPlan(t, st, store.IsPostgres(dsn), scan)
 	t.Logf("plan:\n%s", text)
 	if !strings.Contains(text, "idx_postings_account_transfer") || strings.Contains(text, "TEMP B-TREE") || strings.Contains(text, "Sort") {
 		t.Errorf("the scan does not walk idx_postings_account_transfer:\n%s", text)
