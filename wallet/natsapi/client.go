@@ -51,7 +51,7 @@ func Request(ctx context.Context, nc *nats.Conn, service, subject string, timeou
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	msg, err := nc.RequestWithContext(ctx, subject, data)
+	msg, err := nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data, Header: operatorHeader(ctx)})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.Canceled) {
 			return &wallet.Error{Code: wallet.CodeUnavailable, Message: service + " did not answer: " + err.Error()}
