@@ -511,7 +511,7 @@ func (s *benchSystem) seed(ctx context.Context, progress func(string, ...any)) (
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	seed.agent = *agent
-	if _, err := s.w.SetPIN(ctx, benchAgentPhone, benchAgentPIN); err != nil {
+	if _, err := s.w.SetPINWithStartKey(ctx, benchAgentPhone, agent.StartKey, benchAgentPIN); err != nil {
 		return nil, fmt.Errorf("agent PIN: %w", err)
 	}
 	if _, err := s.w.Transfer(ctx, wallet.TransferRequest{Key: "bench-float", Kind: wallet.TransferFloat, To: agent.Number,

@@ -179,7 +179,7 @@ func seedUSSDPhones(ctx context.Context, c *natsapi.Client, cur wallet.Currency,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.SetPIN(ctx, agent.Phone, benchAgentPIN); err != nil {
+	if _, err := c.SetPINWithStartKey(ctx, agent.Phone, agent.StartKey, benchAgentPIN); err != nil {
 		return nil, err
 	}
 	fund := benchMinor(cur, ussdBenchFundingMajor)

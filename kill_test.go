@@ -120,7 +120,7 @@ func TestWalletSurvivesKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(c.SetPIN(ctx, agent.Phone, "1357"))
+	must(c.SetPINWithStartKey(ctx, agent.Phone, agent.StartKey, "1357"))
 	must(c.IssueFloat(ctx, agent.Number, 100_000_000, "KILL-FLOAT"))
 	phones := make([]string, killPeople)
 	for i := range phones {

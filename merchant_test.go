@@ -128,7 +128,7 @@ func TestMerchantTour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetPIN(ctx, agent.Phone, "2468")
+	c.SetPINWithStartKey(ctx, agent.Phone, agent.StartKey, "2468")
 	if _, err := c.IssueFloat(ctx, agent.Number, 100_000_00, "BANK-1"); err != nil {
 		t.Fatal(err)
 	}

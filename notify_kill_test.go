@@ -87,7 +87,7 @@ func TestNotifierSurvivesKill9(t *testing.T) {
 	}
 	agent, err := c.AddAgent(ctx, "+254700300001", "Kill Test Agent")
 	must(agent, err)
-	must(c.SetPIN(ctx, agent.Phone, "1357"))
+	must(c.SetPINWithStartKey(ctx, agent.Phone, agent.StartKey, "1357"))
 	must(c.IssueFloat(ctx, agent.Number, 100_000_000, "KILL-FLOAT"))
 	receipts := 1 // the float's, to the agent
 	phones := make([]string, notifyKillPeople)

@@ -46,7 +46,7 @@ func TestSMSTour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetPIN(ctx, agent.Phone, "1357")
+	c.SetPINWithStartKey(ctx, agent.Phone, agent.StartKey, "1357")
 	if _, err := c.IssueFloat(ctx, agent.Number, 1_000_000, "TOUR"); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestSMSThroughTwilio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetPIN(ctx, agent.Phone, "1357")
+	c.SetPINWithStartKey(ctx, agent.Phone, agent.StartKey, "1357")
 	fake.SetOutage(http.StatusInternalServerError)
 	if _, err := c.IssueFloat(ctx, agent.Number, 1_000_000, "EQ-1"); err != nil {
 		t.Fatal(err)
@@ -279,7 +279,7 @@ func BenchmarkReceiptsEndToEnd(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c.SetPIN(ctx, agent.Phone, "1357")
+	c.SetPINWithStartKey(ctx, agent.Phone, agent.StartKey, "1357")
 	if _, err := c.IssueFloat(ctx, agent.Number, 1_000_000_000, "BENCH"); err != nil {
 		b.Fatal(err)
 	}

@@ -102,6 +102,13 @@ func decodeAfricasTalkingHop(contentType string, body []byte, language string) (
 	if err != nil {
 		return sessions.Hop{}, err
 	}
+	network, _, err := formValue(form, "networkCode") // optional: names the PIN source
+	if err != nil {
+		return sessions.Hop{}, err
+	}
+	if err := checkText("networkCode", network, maxServiceCodeBytes); err != nil {
+		return sessions.Hop{}, err
+	}
 	if err := checkField("sessionId", sessionID, maxSessionIDBytes); err != nil {
 		return sessions.Hop{}, err
 	}
@@ -128,6 +135,7 @@ func decodeAfricasTalkingHop(contentType string, body []byte, language string) (
 		SessionID:   sessionID,
 		Phone:       phone,
 		ServiceCode: serviceCode,
+		Network:     network,
 		New:         text == "",
 		Input:       input,
 		History:     text,

@@ -21,7 +21,7 @@ func atHop(text string) *sessions.Hop {
 		input = text[i+1:]
 	}
 	return &sessions.Hop{Aggregator: "africastalking", SessionID: "ATUid_5f1c0a7e9b2d4c6e8f01", Phone: "+254711082300",
-		ServiceCode: "*384*1234#", New: text == "", Input: input, History: text}
+		ServiceCode: "*384*1234#", Network: "63902", New: text == "", Input: input, History: text}
 }
 
 func TestAfricasTalkingHop(t *testing.T) {

@@ -57,6 +57,10 @@ var codeStatus = map[wallet.Code]int{
 	wallet.CodePINInvalid:        http.StatusUnprocessableEntity,
 	wallet.CodePINLocked:         http.StatusUnprocessableEntity,
 	wallet.CodePINNotSet:         http.StatusUnprocessableEntity,
+	wallet.CodeStartKeyRequired:  http.StatusUnprocessableEntity,
+	wallet.CodeStartKeyInvalid:   http.StatusUnprocessableEntity,
+	wallet.CodeStartKeyExpired:   http.StatusUnprocessableEntity,
+	wallet.CodePINThrottled:      http.StatusTooManyRequests,
 	wallet.CodeUnavailable:       http.StatusServiceUnavailable,
 	wallet.CodeInternal:          http.StatusInternalServerError,
 }

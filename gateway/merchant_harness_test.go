@@ -164,7 +164,7 @@ func startStack(t testing.TB) *stack {
 	s.agentPhone = wallettest.NewPhone()
 	a, err := client.AddAgent(ctx, s.agentPhone, "Float Agent")
 	s.must(err)
-	_, err = client.SetPIN(ctx, s.agentPhone, "1357")
+	_, err = client.SetPINWithStartKey(ctx, s.agentPhone, a.StartKey, "1357")
 	s.must(err)
 	_, err = client.IssueFloat(ctx, a.Number, 100_000_000, "BANK-"+a.Number)
 	s.must(err)

@@ -196,7 +196,7 @@ func (c *Catalog) errorMessage(lang string, cur wallet.Currency, err error) (str
 		if we.Balance != nil {
 			return id + ".balance", map[string]any{"Balance": FormatMoney(lang, cur, *we.Balance)}
 		}
-	case wallet.CodePINInvalid:
+	case wallet.CodePINInvalid, wallet.CodeStartKeyInvalid:
 		if we.TriesLeft != nil {
 			return id + ".tries_left", map[string]any{countKey: *we.TriesLeft}
 		}

@@ -103,6 +103,10 @@ var smsMessages = map[string]smsMessage{
 	"sms.start":           {"SMS", nil, 1},
 	"sms.not_registered":  {"SMS", []string{"Code"}, 1},
 	"sms.rate_limited":    {"SMS", nil, 1},
+	// pin.*.toml: notify renders them from wallet.Notice.
+	"sms.pin.start_key": {"SMS", []string{"Expires", "Key"}, 1},
+	"sms.pin.reset":     {"SMS", []string{"Expires", "Key"}, 1},
+	"sms.pin.changed":   {"SMS", []string{"Date", "Time"}, 1},
 }
 
 // unboundedBalance lists the receipts whose Balance (and, for float, Amount)
@@ -141,6 +145,7 @@ func smsWorstData(c *Catalog, lang, id string) map[string]any {
 	data["Code"] = "*384*123456#"[:maxCodeChars]
 	data["Expires"] = "31/12/26 23:59"[:maxExpiresChars]
 	data["Reference"] = data["Account"] // a request's reference, clipped to MaxAccountChars
+	data["Key"] = strings.Repeat("9", wallet.StartKeyDigits)
 	usage := ""
 	for _, kw := range []string{"send", "pay", "bill", "airtime", "lang"} {
 		if u := c.Render(lang, "sms.usage."+kw, nil); len(u) > len(usage) {

@@ -703,9 +703,10 @@ func TestReceiptsFromWallet(t *testing.T) {
 	must(till, err)
 	bill, err := w.AddMerchant(ctx, "+254733000003", "KPLC Prepaid", true)
 	must(bill, err)
-	for _, p := range []string{john, jane, agentPhone} {
+	for _, p := range []string{john, jane} {
 		must(w.SetPIN(ctx, p, pin))
 	}
+	must(w.SetPINWithStartKey(ctx, agentPhone, agent.StartKey, pin))
 	keys := 0
 	transfer := func(req wallet.TransferRequest) *wallet.TransferResult {
 		t.Helper()

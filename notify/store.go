@@ -785,6 +785,9 @@ func (s *Store) apply(ctx context.Context, outs []outcome) (lost []outcome, err 
 			if o.uncount {
 				set["attempts"] = gorm.Expr("attempts - 1")
 			}
+			if secret(o.row.Key) && o.status != StatusPending && o.status != StatusSending {
+				set["text"] = redactedText // the provider has it, or never will
+			}
 			res := tx.Model(&smsRow{}).Where("id = ? AND claim = ? AND status = ?", o.row.ID, o.row.Claim, StatusSending).
 				Updates(set)
 			if res.Error != nil {

@@ -110,7 +110,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	must(client.SetPIN(ctx, alice, "2580"))
 	agent, err := client.AddAgent(ctx, "+254733000101", "Float Agent")
 	must(agent, err)
-	must(client.SetPIN(ctx, "+254733000101", "1357"))
+	must(client.SetPINWithStartKey(ctx, "+254733000101", agent.StartKey, "1357"))
 	must(client.IssueFloat(ctx, agent.Number, 10_000_00, "BANK-1"))
 	must(client.Transfer(ctx, wallet.TransferRequest{Key: "seed", Kind: wallet.TransferDeposit, From: "+254733000101", To: alice, Amount: 1_000_00, PIN: "1357"}))
 	till, err := client.AddMerchant(ctx, "+254733000102", "Duka la Awa", false)

@@ -78,13 +78,58 @@ func register(t *turn, pin string) {
 	t.finish(t.endScreen("ussd.register.done", map[string]any{"Name": screenName(name)}))
 }
 
+// startKeyData is the start key screen's data: the account's name and the
+// key's length.
+func startKeyData(t *turn) map[string]any {
+	return map[string]any{"Name": t.st.Name, "Digits": wallet.StartKeyDigits}
+}
+
+// startKey checks the start key of an account opened or reset by an
+// operator and keeps the wallet's proof of it (never the key), which
+// stands in for the key when the new PIN is set two screens later. A wrong
+// key asks again with the tries left; it counts toward the PIN lockout.
+func startKey(t *turn, key string) {
+	if !digitsOnly(key) || len(key) != wallet.StartKeyDigits {
+		t.show(t.text("ussd.invalid.start_key_format", map[string]any{"Digits": wallet.StartKeyDigits}))
+		return
+	}
+	ctx, cancel := t.wallet()
+	defer cancel()
+	proof, err := t.e.cfg.Wallet.StartKeyProof(ctx, t.st.Phone, key)
+	if wallet.ErrorCode(err) == wallet.CodeStartKeyInvalid {
+		t.show(t.e.cfg.Locales.RenderError(t.st.Lang, t.e.cfg.Currency, err))
+		return
+	}
+	if err != nil {
+		t.refused(err, "", nil)
+		return
+	}
+	t.st.Proof = proof
+	t.enter("setup.pin")
+}
+
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func setPIN(t *turn, pin string) {
 	if !t.confirmed(pin, "setup.pin") {
 		return
 	}
 	ctx, cancel := t.wallet()
 	defer cancel()
-	if _, err := t.e.cfg.Wallet.SetPIN(ctx, t.st.Phone, pin); err != nil {
+	var err error
+	if t.st.Proof != "" { // the start key's proof (setup.key)
+		_, err = t.e.cfg.Wallet.SetPINWithProof(ctx, t.st.Phone, t.st.Proof, pin)
+	} else {
+		_, err = t.e.cfg.Wallet.SetPIN(ctx, t.st.Phone, pin)
+	}
+	if err != nil {
 		t.refused(err, "", nil)
 		return
 	}
@@ -245,6 +290,9 @@ func (t *turn) transfer(req wallet.TransferRequest, pin, notFound string, data m
 		req.Amount = t.amount()
 	}
 	req.PIN = pin
+	// The background retry (resolve) carries the hop's PIN source and attempt.
+	at := wallet.PINAttemptFrom(t.ctx)
+	req.Source, req.Attempt = at.Source, at.Key
 	ctx, cancel := t.wallet()
 	defer cancel()
 	r, err := t.e.cfg.Wallet.Transfer(ctx, req)

@@ -258,7 +258,7 @@ func approve(t *turn, pin string) {
 		t.finish(Screen{Text: text, End: true})
 	case wallet.ErrorCode(err) == wallet.CodeUnavailable:
 		t.finish(t.endScreen("ussd.pending", nil))
-		t.e.resolveApproval(idempotencyKey(t.key, t.st.Hops), t.st.Phone, t.st.Lang, a, pin)
+		t.e.resolveApproval(idempotencyKey(t.key, t.st.Hops), wallet.PINAttemptFrom(t.ctx), t.st.Phone, t.st.Lang, a, pin)
 	case gone(err):
 		t.finish(t.endScreen("ussd.approvals.gone", nil))
 	default:
@@ -274,11 +274,14 @@ func approve(t *turn, pin string) {
 // wallet does not answer: an approval the first call reached is no longer
 // pending (unless its PIN was wrong, which the second call then tells), and
 // its outcome is the receipt's to tell.
-func (e *Engine) resolveApproval(key, phone, lang string, a approval, pin string) {
+//
+// The retries carry the first call's PINAttempt, so the wallet counts a
+// wrong PIN once however often the call is made.
+func (e *Engine) resolveApproval(key string, at wallet.PINAttempt, phone, lang string, a approval, pin string) {
 	e.pending.Add(1)
 	go func() {
 		defer e.pending.Done()
-		ctx, cancel := context.WithTimeout(e.stopCtx, resolveTimeout)
+		ctx, cancel := context.WithTimeout(wallet.WithPINAttempt(e.stopCtx, at), resolveTimeout)
 		defer cancel()
 		var r *commerce.ApproveResult
 		err := error(wallet.Errorf(wallet.CodeUnavailable, "the wallet did not answer"))
@@ -465,7 +468,7 @@ func (t *smsTurn) approveOne(a approval) (SMSReply, wallet.Code) {
 		}
 		return SMSReply{Text: text, Language: t.lang}, code
 	case code == wallet.CodeUnavailable:
-		t.e.resolveApproval("sms:"+t.message, t.phone, t.lang, a, t.cmd.PIN)
+		t.e.resolveApproval("sms:"+t.message, wallet.PINAttemptFrom(t.ctx), t.phone, t.lang, a, t.cmd.PIN)
 		return t.reply("ussd.pending", nil), code
 	case gone(err):
 		return t.reply("ussd.approvals.gone", nil), code

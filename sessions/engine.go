@@ -28,6 +28,8 @@ type Wallet interface {
 	TransferInfo(ctx context.Context, phone, ref string) (*wallet.TransferInfo, error)
 	Register(ctx context.Context, req natsapi.RegisterRequest) (*wallet.Account, error)
 	SetPIN(ctx context.Context, phone, pin string) (*wallet.Account, error)
+	StartKeyProof(ctx context.Context, phone, startKey string) (string, error)
+	SetPINWithProof(ctx context.Context, phone, proof, pin string) (*wallet.Account, error)
 	PINProof(ctx context.Context, phone, pin string) (string, error)
 	ChangePINWithProof(ctx context.Context, phone, proof, newPIN string) (*wallet.Account, error)
 	Balance(ctx context.Context, phone, pin string) (*wallet.Account, error)
@@ -386,10 +388,12 @@ func (e *Engine) start(ctx context.Context, k, phone string, h Hop) *state {
 			st.Path = []string{rootUnregistered}
 			e.finish(st, e.end(st.Lang, "error.account_frozen", nil))
 			return st
-		case p.Status == wallet.StatusPINLocked:
+		case p.PINLocked || p.Status == wallet.StatusPINLocked: // (the second: a wallet from before the two states)
 			st.Path = []string{rootUnregistered}
 			e.finish(st, e.end(st.Lang, "error.pin_locked", nil))
 			return st
+		case !p.HasPIN && p.NeedsStartKey:
+			st.Kind = kindStartKey
 		case !p.HasPIN:
 			st.Kind = kindSetup
 		case p.Kind == wallet.KindAgent:
@@ -418,10 +422,16 @@ func (e *Engine) step(ctx context.Context, k string, prev *state, input string, 
 	if h.Seq > 0 {
 		st.Seq = h.Seq
 	}
+	// Every PIN this hop carries is attributed to its aggregator and
+	// network, under the hop's key: a retry of the hop counts a wrong PIN once.
+	ctx = wallet.WithPINAttempt(ctx, wallet.PINAttempt{Source: hopSource(h), Key: idempotencyKey(k, st.Hops)})
 	t := &turn{e: e, st: st, key: k, ctx: ctx}
 	t.handle(input)
 	return st
 }
+
+// hopSource is the PIN source of a hop: "ussd:<aggregator>:<network>".
+func hopSource(h Hop) string { return "ussd:" + h.Aggregator + ":" + h.Network }
 
 // history keeps the keyed hash of h's history, when it has one.
 func (e *Engine) history(st *state, k string, h Hop) {

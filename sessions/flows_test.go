@@ -8,6 +8,7 @@ import (
 
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
 
@@ -211,14 +212,56 @@ func TestMenus(t *testing.T) {
 						t.Errorf("agent statement %+v lacks %s", got, tr)
 					}
 				}},
-				{"agent sets its PIN on first dial", func(t *testing.T) {
-					agentPhone, _ := h.w.Agent("Duka Moja", "", 0)
+				{"agent sets its PIN on first dial with its start key", func(t *testing.T) {
+					// TestSecurityFirstPINNeedsStartKey, on USSD.
+					agentPhone := wallettest.NewPhone()
+					a, err := h.w.Client.AddAgent(context.Background(), agentPhone, "Duka Moja")
+					if err != nil {
+						t.Fatal(err)
+					}
 					h.setLang(agentPhone, lang)
 					c := h.dial(agentPhone)
-					h.check("setup", c.last(), sessions.Screen{Text: render(lang, "ussd.pin.setup", map[string]any{"Name": "Duka Moja", "Digits": 4})})
+					keyScreen := render(lang, "ussd.pin.start_key", map[string]any{"Name": "Duka Moja", "Digits": wallet.StartKeyDigits})
+					h.check("start key", c.last(), sessions.Screen{Text: keyScreen})
+					h.check("short key", c.say("123"), sessions.Screen{Text: render(lang, "ussd.invalid.start_key_format", map[string]any{"Digits": wallet.StartKeyDigits}) + "\n" + keyScreen})
+					wrong := []byte(a.StartKey)
+					wrong[0] = '0' + (wrong[0]-'0'+1)%10
+					h.check("wrong key", c.say(string(wrong)), sessions.Screen{Text: render(lang, "error.start_key_invalid.tries_left", map[string]any{"Count": 2}) + "\n" + keyScreen})
+					h.check("setup", c.say(a.StartKey), sessions.Screen{Text: render(lang, "ussd.pin.setup", map[string]any{"Name": "Duka Moja", "Digits": 4})})
 					h.check("confirm", c.say("2468"), con(lang, "ussd.pin.confirm", nil))
 					h.check("set", c.say("2468"), end(lang, "ussd.pin.set", nil))
 					h.check("menu", h.dial(agentPhone).last(), sessions.Screen{Text: render(lang, "ussd.main.agent", nil)})
+					if _, err := h.w.Client.VerifyPIN(context.Background(), agentPhone, "2468"); err != nil {
+						t.Fatalf("the PIN set on USSD: %v", err)
+					}
+				}},
+				{"a stranger without the start key sets no PIN", func(t *testing.T) {
+					agentPhone := wallettest.NewPhone()
+					a, err := h.w.Client.AddAgent(context.Background(), agentPhone, "Duka Mbili")
+					if err != nil {
+						t.Fatal(err)
+					}
+					h.setLang(agentPhone, lang)
+					c := h.dial(agentPhone)
+					wrong := []byte(a.StartKey)
+					for i := range 3 {
+						wrong[0] = '0' + (byte(a.StartKey[0])-'0'+byte(i)+1)%10
+						c.say(string(wrong))
+					}
+					h.check("locked", c.last(), end(lang, "error.pin_locked", nil))
+					if p, err := h.w.Client.Lookup(context.Background(), agentPhone); err != nil || p.HasPIN || !p.PINLocked {
+						t.Fatalf("after three wrong keys got %+v, %v: want no PIN, locked", p, err)
+					}
+				}},
+				{"a self-registered customer without a PIN sets it directly", func(t *testing.T) {
+					phone := wallettest.NewPhone()
+					if _, err := h.w.Client.Register(context.Background(), natsapi.RegisterRequest{Phone: phone, Name: "Duka Tatu", Language: lang}); err != nil {
+						t.Fatal(err)
+					}
+					c := h.dial(phone)
+					h.check("setup", c.last(), sessions.Screen{Text: render(lang, "ussd.pin.setup", map[string]any{"Name": "Duka Tatu", "Digits": 4})})
+					h.check("confirm", c.say("2468"), con(lang, "ussd.pin.confirm", nil))
+					h.check("set", c.say("2468"), end(lang, "ussd.pin.set", nil))
 				}},
 				{"register", func(t *testing.T) {
 					phone := wallettest.NewPhone()

@@ -557,6 +557,22 @@ func (w *fakeWallet) SetPIN(ctx context.Context, _, pin string) (*wallet.Account
 	return w.account(), nil
 }
 
+func (w *fakeWallet) StartKeyProof(ctx context.Context, _, key string) (string, error) {
+	w.called(ctx, key, "")
+	if err := w.pinErr(); err != nil {
+		return "", err
+	}
+	return "startkey-proof-" + strconv.Itoa(int(w.answer)), nil
+}
+
+func (w *fakeWallet) SetPINWithProof(ctx context.Context, _, _, pin string) (*wallet.Account, error) {
+	w.called(ctx, pin, pin)
+	if err := w.pinErr(); err != nil {
+		return nil, err
+	}
+	return w.account(), nil
+}
+
 func (w *fakeWallet) PINProof(ctx context.Context, _, pin string) (string, error) {
 	w.called(ctx, pin, "")
 	if err := w.pinErr(); err != nil {

@@ -19,6 +19,11 @@ type Hop struct {
 	Phone string
 	// ServiceCode is the dialled code (*334#), for logs.
 	ServiceCode string
+	// Network is the caller's mobile network when the aggregator sends it
+	// (Africa's Talking's networkCode, e.g. 63902); empty otherwise. With
+	// Aggregator it names where a PIN came from (wallet.PINAttempt), for
+	// the wallet's wrong-PIN budgets.
+	Network string
 	// New is true on the session's first hop.
 	New bool
 	// Input is the latest input: "" on a new session.

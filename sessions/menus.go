@@ -10,7 +10,8 @@ const (
 	kindUnregistered = "unregistered"
 	kindCustomer     = "customer"
 	kindAgent        = "agent"
-	kindSetup        = "setup" // an account without a PIN (an agent created by an operator)
+	kindSetup        = "setup"    // a self-registered account without a PIN
+	kindStartKey     = "startkey" // an account without a PIN whose first PIN needs the start key (opened or reset by an operator)
 
 	rootUnregistered = "unreg"
 )
@@ -20,6 +21,7 @@ var roots = map[string]string{
 	kindCustomer:     "main",
 	kindAgent:        "agent",
 	kindSetup:        "setup.pin",
+	kindStartKey:     "setup.key",
 }
 
 // Navigation inputs, the common conventions.
@@ -69,7 +71,9 @@ func init() {
 		"reg.confirm":    {prompt: "ussd.pin.confirm", nav: true, act: register},
 		"lang":           {prompt: "ussd.language.menu", nav: true, act: chooseLanguage},
 
-		// An account's first dial without a PIN.
+		// An account's first dial without a PIN: the start key first when
+		// an operator opened or reset it, then the new PIN twice.
+		"setup.key":     {prompt: "ussd.pin.start_key", data: startKeyData, act: startKey},
 		"setup.pin":     {prompt: "ussd.pin.setup", data: nameDigits, act: choosePIN("setup.confirm")},
 		"setup.confirm": {prompt: "ussd.pin.confirm", nav: true, act: setPIN},
 

@@ -128,6 +128,9 @@ func (e *Engine) SMS(ctx context.Context, m SMS) (SMSReply, error) {
 		log.Info("sms repeated", "state", "in flight")
 		return SMSReply{}, nil
 	}
+	// A PIN in this message is attributed to its provider and sender, under
+	// the message's id: a redelivered webhook counts a wrong PIN once.
+	ctx = wallet.WithPINAttempt(ctx, wallet.PINAttempt{Source: "sms:" + m.Provider + ":" + phone, Key: "sms:" + key(m.Provider, m.ID)})
 	t := &smsTurn{e: e, ctx: ctx, log: log, phone: phone, message: key(m.Provider, m.ID), cmd: cmd}
 	r := t.answer()
 	e.answered(ctx, k, rec, rev, r)

@@ -32,7 +32,7 @@ func (t *smsTurn) unusable() string {
 	switch {
 	case p.Status == wallet.StatusFrozen:
 		return "error.account_frozen"
-	case p.Status == wallet.StatusPINLocked:
+	case p.PINLocked || p.Status == wallet.StatusPINLocked:
 		return "error.pin_locked"
 	case !p.HasPIN:
 		return "error.pin_not_set"

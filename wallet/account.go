@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"math/big"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // businessNumberDigits is the length of agent, till and paybill numbers:
@@ -77,10 +75,11 @@ func (s *Service) openNumbered(ctx context.Context, r *AccountRecord) (*Account,
 // their phone, so only their phone must be unused; a merchant's phone is a
 // contact and may also hold a customer account.
 func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) {
-	r.Name = strings.Join(strings.Fields(r.Name), " ")
-	if r.Name == "" || len(r.Name) > maxNameBytes || !utf8.ValidString(r.Name) {
-		return nil, Errorf(CodeInvalid, "a name of 1 to %d characters is required", maxNameBytes)
+	name, nerr := normalName(r.Name)
+	if nerr != nil {
+		return nil, nerr
 	}
+	r.Name = name
 	if len(r.Language) > 8 {
 		return nil, Errorf(CodeInvalid, "unknown language %q", clip(r.Language))
 	}
@@ -89,6 +88,12 @@ func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) 
 	}
 	r.Status = StatusActive
 	r.Created = s.cfg.Now().UTC()
+	// An agent's first PIN needs a start key: the operator opened the
+	// account, so the first dial from its phone must prove it got the key.
+	var key string
+	if r.Kind == KindAgent {
+		key = issueStartKey(s.cfg.Pepper, r, r.Created, s.cfg.StartKeyTTL)
+	}
 	if err := s.store.CreateAccount(ctx, r); err != nil {
 		if ErrorCode(err) == CodeExists && r.Kind == KindCustomer {
 			return nil, Errorf(CodeExists, "%s already has an account", r.Phone)
@@ -96,6 +101,10 @@ func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) 
 		return nil, err
 	}
 	a := r.Account()
+	if key != "" {
+		s.notify(Notice{Kind: NoticeStartKey, Account: a, StartKey: key, Expires: r.StartKeyExpires, At: r.Created})
+		a.StartKey = key
+	}
 	return &a, nil
 }
 
@@ -110,25 +119,74 @@ func (s *Service) operatedBy(ctx context.Context, phone string) (knownAccount, e
 	return k, err
 }
 
-// accountOp resolves phone and runs an account command on the writer.
+// accountOp resolves phone and runs an account command on the writer, with
+// the context's PINAttempt.
 func (s *Service) accountOp(ctx context.Context, phone string, o *op) (*Account, error) {
 	k, err := s.operatedBy(ctx, phone)
 	if err != nil {
 		return nil, err
 	}
-	o.account = k.id
+	o.account, o.attempt = k.id, PINAttemptFrom(ctx)
 	r := s.call(ctx, o)
 	return r.Account, r.Err
 }
 
-// SetPIN sets the first PIN of the account phone operates (after
-// registration, or after an operator reset). CodeExists if one is set.
+// SetPIN sets the first PIN of a self-registered account phone operates.
+// CodeExists if one is set; CodeStartKeyRequired if the account has a
+// start key (an agent, an imported customer, any account after a PIN
+// reset): use SetPINWithStartKey or SetPINWithProof.
 func (s *Service) SetPIN(ctx context.Context, phone, pin string) (*Account, error) {
+	return s.SetPINWithStartKey(ctx, phone, "", pin)
+}
+
+// SetPINWithStartKey sets the first PIN of the account phone operates,
+// after checking its start key (ignored, and may be empty, for an account
+// without one). A wrong start key is CodeStartKeyInvalid with the tries
+// left and counts toward the PIN lockout; an expired one is
+// CodeStartKeyExpired.
+func (s *Service) SetPINWithStartKey(ctx context.Context, phone, startKey, pin string) (*Account, error) {
 	if err := checkPINFormat(pin, s.cfg.PINLength); err != nil {
 		return nil, err
 	}
-	return s.accountOp(ctx, phone, &op{kind: opSetPIN, newPIN: pin})
+	if len(startKey) > maxStartKeyBytes {
+		return nil, Errorf(CodeInvalid, "a start key has %d digits", StartKeyDigits)
+	}
+	return s.accountOp(ctx, phone, &op{kind: opSetPIN, newPIN: pin, startKey: startKey})
 }
+
+// StartKeyProof checks the start key of the account phone operates, as
+// SetPINWithStartKey does (a wrong one counts toward the lockout), and
+// returns a proof of it that SetPINWithProof accepts for PINProofTTL: the
+// menu that asks for the key on one screen and the new PIN on the next
+// keeps the proof between them, never the key.
+func (s *Service) StartKeyProof(ctx context.Context, phone, startKey string) (string, error) {
+	if startKey == "" || len(startKey) > maxStartKeyBytes {
+		return "", Errorf(CodeInvalid, "a start key of %d digits is required", StartKeyDigits)
+	}
+	k, err := s.operatedBy(ctx, phone)
+	if err != nil {
+		return "", err
+	}
+	r := s.call(ctx, &op{kind: opStartKey, account: k.id, startKey: startKey, attempt: PINAttemptFrom(ctx)})
+	return r.Proof, r.Err
+}
+
+// SetPINWithProof sets the first PIN with a proof from StartKeyProof in
+// place of the start key. An expired or forged proof is
+// CodeStartKeyInvalid without a count toward the lockout.
+func (s *Service) SetPINWithProof(ctx context.Context, phone, proof, pin string) (*Account, error) {
+	if err := checkPINFormat(pin, s.cfg.PINLength); err != nil {
+		return nil, err
+	}
+	if proof == "" || len(proof) > maxPINProofBytes {
+		return nil, Errorf(CodeInvalid, "a start key proof is required")
+	}
+	return s.accountOp(ctx, phone, &op{kind: opSetPIN, newPIN: pin, proof: proof})
+}
+
+// maxStartKeyBytes bounds a start key from a client; real ones are
+// StartKeyDigits long.
+const maxStartKeyBytes = 16
 
 // ChangePIN replaces the PIN after verifying the old one (which counts
 // toward the lockout like any other PIN check).
@@ -155,7 +213,7 @@ func (s *Service) PINProof(ctx context.Context, phone, pin string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	r := s.call(ctx, &op{kind: opVerifyPIN, account: k.id, pin: pin, proof: "want"})
+	r := s.call(ctx, &op{kind: opVerifyPIN, account: k.id, pin: pin, proof: "want", attempt: PINAttemptFrom(ctx)})
 	return r.Proof, r.Err
 }
 
@@ -190,13 +248,16 @@ func (s *Service) Balance(ctx context.Context, phone, pin string) (*Account, err
 	return s.VerifyPIN(ctx, phone, pin)
 }
 
-// ResetPIN (operator) clears the PIN and unlocks the account; its owner
-// sets a new PIN on next use.
+// ResetPIN (operator) clears the PIN and its lockout (never a freeze) and
+// issues a new start key, returned in Account.StartKey for the operator to
+// hand over and sent to the owner by SMS (Config.Notify); any earlier key
+// stops working. The owner sets a new PIN with it.
 func (s *Service) ResetPIN(ctx context.Context, phone string) (*Account, error) {
 	return s.accountOp(ctx, phone, &op{kind: opResetPIN})
 }
 
-// SetStatus (operator) freezes or reactivates an account by number or phone.
+// SetStatus (operator) freezes or reactivates an account by number or
+// phone. It leaves a PIN lockout as it is: only ResetPIN clears that.
 func (s *Service) SetStatus(ctx context.Context, numberOrPhone string, st Status) (*Account, error) {
 	if st != StatusActive && st != StatusFrozen {
 		return nil, Errorf(CodeInvalid, "status must be %s or %s", StatusActive, StatusFrozen)
@@ -233,11 +294,15 @@ type StatementLine struct {
 
 // StatementQuery selects statement lines: the last Limit, or those in [From, To).
 type StatementQuery struct {
-	Phone string    `json:"phone"`
-	PIN   string    `json:"pin"`
-	Limit int       `json:"limit,omitempty"`
-	From  time.Time `json:"from,omitzero"`
-	To    time.Time `json:"to,omitzero"`
+	Phone string `json:"phone"`
+	PIN   string `json:"pin"`
+	// Source and Attempt: where the PIN came from and which try it is
+	// (PINAttempt); empty, they are taken from the context.
+	Source  string    `json:"source,omitempty"`
+	Attempt string    `json:"attempt,omitempty"`
+	Limit   int       `json:"limit,omitempty"`
+	From    time.Time `json:"from,omitzero"`
+	To      time.Time `json:"to,omitzero"`
 }
 
 // Statement verifies the PIN and returns the account and its statement,
@@ -249,6 +314,7 @@ func (s *Service) Statement(ctx context.Context, q StatementQuery) (*Account, []
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		return nil, nil, Errorf(CodeInvalid, "the period must start before it ends")
 	}
+	ctx = WithPINAttempt(ctx, PINAttempt{Source: q.Source, Key: q.Attempt}.or(PINAttemptFrom(ctx)))
 	a, err := s.VerifyPIN(ctx, q.Phone, q.PIN)
 	if err != nil {
 		return nil, nil, err
@@ -339,7 +405,7 @@ type ImportCustomer struct {
 	Name     string
 	Tier     Tier
 	Language string
-	PIN      string // optional: the customer sets one on first use otherwise
+	PIN      string // optional: otherwise the customer sets one on first use, with the start key Import returns
 }
 
 // importMax bounds one import: one transaction of this size commits in
@@ -354,15 +420,16 @@ func (s *Service) Import(ctx context.Context, cs []ImportCustomer) ([]Account, e
 		return nil, Errorf(CodeInvalid, "at most %d customers per import", importMax)
 	}
 	recs := make([]*AccountRecord, len(cs))
+	keys := make([]string, len(cs))
 	now := s.cfg.Now().UTC()
 	for i, c := range cs {
 		p, err := s.phone(c.Phone)
 		if err != nil {
 			return nil, Errorf(ErrorCode(err), "row %d: %v", i+1, err)
 		}
-		name := strings.Join(strings.Fields(c.Name), " ")
-		if name == "" || len(name) > maxNameBytes || !utf8.ValidString(name) {
-			return nil, Errorf(CodeInvalid, "row %d: a name of 1 to %d characters is required", i+1, maxNameBytes)
+		name, nerr := normalName(c.Name)
+		if nerr != nil {
+			return nil, Errorf(CodeInvalid, "row %d: %s", i+1, nerr.Message)
 		}
 		if c.Tier != TierBasic && c.Tier != TierFull {
 			return nil, Errorf(CodeInvalid, "row %d: unknown tier %d", i+1, c.Tier)
@@ -374,6 +441,9 @@ func (s *Service) Import(ctx context.Context, cs []ImportCustomer) ([]Account, e
 				return nil, Errorf(CodeInvalid, "row %d: %s", i+1, err.Message)
 			}
 			r.PINHash, r.PINSalt = newPINHash(s.cfg.Pepper, c.PIN)
+		} else {
+			// Opened by an operator: whoever dials first must prove the key.
+			keys[i] = issueStartKey(s.cfg.Pepper, r, now, s.cfg.StartKeyTTL)
 		}
 		recs[i] = r
 	}
@@ -383,6 +453,10 @@ func (s *Service) Import(ctx context.Context, cs []ImportCustomer) ([]Account, e
 	out := make([]Account, len(recs))
 	for i, r := range recs {
 		out[i] = r.Account()
+		if keys[i] != "" {
+			s.notify(Notice{Kind: NoticeStartKey, Account: out[i], StartKey: keys[i], Expires: r.StartKeyExpires, At: now})
+			out[i].StartKey = keys[i]
+		}
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package wallet
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -54,6 +55,7 @@ func (s *Service) runBatch(ops []*op) {
 	ids = sortedUnique(ids)
 
 	var results []Result
+	var notices []Notice
 	var posted bool
 	err := s.store.Write(ctx, func(tx BatchTx) error {
 		accounts, err := tx.LockAccounts(ids)
@@ -89,6 +91,7 @@ func (s *Service) runBatch(ops []*op) {
 			b.write.Accounts = append(b.write.Accounts, accounts[id])
 		}
 		b.assertFloors()
+		notices = b.notices
 		posted = len(b.write.Transfers) > 0
 		stats.Transfers, stats.Rejections = len(b.write.Transfers), len(b.write.Rejections)
 		return tx.Save(b.write)
@@ -104,6 +107,9 @@ func (s *Service) runBatch(ops []*op) {
 	}
 	for i, o := range ops {
 		o.done(results[i])
+	}
+	for _, n := range notices {
+		s.notify(n)
 	}
 	if posted && s.cfg.Committed != nil {
 		s.cfg.Committed()
@@ -122,6 +128,7 @@ type batch struct {
 	today    int
 	dirty    map[int64]bool
 	write    *BatchWrite
+	notices  []Notice // told to Config.Notify once the batch commits
 }
 
 func (b *batch) empty() bool {
@@ -149,22 +156,25 @@ func (b *batch) apply(o *op) Result {
 	var err *Error
 	switch o.kind {
 	case opVerifyPIN:
-		if err = b.checkPIN(a, o.pin); err == nil && o.proof != "" {
+		if err = b.checkPIN(a, o.pin, o.attempt); err == nil && o.proof != "" {
 			view := a.Account()
 			return Result{Account: &view, Proof: pinProof(b.s.cfg.Pepper, a, b.s.cfg.Now().Add(PINProofTTL))}
 		}
+	case opStartKey:
+		if err = b.checkStartKey(a, o.startKey, o.attempt); err == nil {
+			view := a.Account()
+			return Result{Account: &view, Proof: startKeyProof(b.s.cfg.Pepper, a, b.s.cfg.Now().Add(PINProofTTL))}
+		}
 	case opSetPIN:
-		if len(a.PINHash) > 0 {
-			err = Errorf(CodeExists, "a PIN is already set; change it with the old PIN")
-		} else {
+		if err = b.firstPIN(a, o); err == nil {
 			b.setPIN(a, o.newPIN)
 		}
 	case opChangePIN:
 		switch {
 		case o.proof == "":
-			err = b.checkPIN(a, o.pin)
-		case a.Status == StatusPINLocked:
-			err = Errorf(CodePINLocked, "the PIN is locked after too many wrong tries; visit an agent or call customer care to reset it")
+			err = b.checkPIN(a, o.pin, o.attempt)
+		case b.refusePINCheck(a) != nil:
+			err = b.refusePINCheck(a)
 		case !pinProofValid(b.s.cfg.Pepper, a, o.proof, b.s.cfg.Now()):
 			// Not a guess at the PIN: it does not count toward the lockout.
 			err = Errorf(CodePINInvalid, "the PIN check has expired or is not valid; verify the current PIN again")
@@ -173,18 +183,21 @@ func (b *batch) apply(o *op) Result {
 		}
 		if err == nil {
 			b.setPIN(a, o.newPIN)
+			b.notices = append(b.notices, Notice{Kind: NoticePINChanged, Account: a.Account(), At: b.now})
 		}
 	case opResetPIN:
-		a.PINHash, a.PINSalt, a.PINFailures = nil, nil, 0
-		if a.Status == StatusPINLocked {
-			a.Status = StatusActive
-		}
+		// Clears the PIN and its lockout, never the operator's freeze; the
+		// owner sets a new PIN with the new start key.
+		a.PINFailures, a.PINLocked = 0, false
+		key := issueStartKey(b.s.cfg.Pepper, a, b.now, b.s.cfg.StartKeyTTL)
 		b.dirty[a.ID] = true
+		view := a.Account()
+		b.notices = append(b.notices, Notice{Kind: NoticePINReset, Account: view, StartKey: key, Expires: a.StartKeyExpires, At: b.now})
+		view.StartKey = key
+		return Result{Account: &view}
 	case opSetStatus:
+		// Freezes or unfreezes only: a PIN lockout is cleared by a PIN reset.
 		a.Status = o.status
-		if o.status == StatusActive {
-			a.PINFailures = 0
-		}
 		b.dirty[a.ID] = true
 	case opSetLanguage:
 		a.Language = o.lang
@@ -200,17 +213,91 @@ func (b *batch) apply(o *op) Result {
 func (b *batch) setPIN(a *AccountRecord, pin string) {
 	a.PINHash, a.PINSalt = newPINHash(b.s.cfg.Pepper, pin)
 	a.PINFailures = 0
+	a.StartKeyHash, a.StartKeyExpires = nil, time.Time{}
 	b.dirty[a.ID] = true
 }
 
-// checkPIN verifies pin for a, counting a wrong one toward the lockout.
-func (b *batch) checkPIN(a *AccountRecord, pin string) *Error {
+// refusePINCheck returns why a's PIN may not be checked at all: a frozen
+// account refuses every PIN path, and a locked PIN every try.
+func (b *batch) refusePINCheck(a *AccountRecord) *Error {
 	switch {
-	case a.Status == StatusPINLocked:
+	case a.Status == StatusFrozen:
+		return Errorf(CodeAccountFrozen, "this account is frozen; call customer care")
+	case a.PINLocked:
 		return Errorf(CodePINLocked, "the PIN is locked after too many wrong tries; visit an agent or call customer care to reset it")
-	case len(a.PINHash) == 0:
+	}
+	return nil
+}
+
+// checkPIN verifies pin for a, counting a wrong one toward the lockout.
+func (b *batch) checkPIN(a *AccountRecord, pin string, at PINAttempt) *Error {
+	if err := b.refusePINCheck(a); err != nil {
+		return err
+	}
+	if len(a.PINHash) == 0 {
 		return Errorf(CodePINNotSet, "no PIN is set for this account")
-	case pinMatches(b.s.cfg.Pepper, a, pin):
+	}
+	return b.checkSecret(a, hashPIN(b.s.cfg.Pepper, a.PINSalt, pin), a.PINHash, at, CodePINInvalid)
+}
+
+// checkStartKey verifies a's start key, counting a wrong one toward the
+// PIN lockout like a wrong PIN.
+func (b *batch) checkStartKey(a *AccountRecord, key string, at PINAttempt) *Error {
+	if err := b.refusePINCheck(a); err != nil {
+		return err
+	}
+	switch {
+	case len(a.PINHash) > 0:
+		return Errorf(CodeExists, "a PIN is already set; change it with the old PIN")
+	case len(a.StartKeyHash) == 0:
+		return Errorf(CodeInvalid, "this account needs no start key: set the PIN")
+	case !b.now.Before(a.StartKeyExpires):
+		return Errorf(CodeStartKeyExpired, "the start key has expired; ask an agent or customer care for a new one")
+	}
+	return b.checkSecret(a, startKeyHash(b.s.cfg.Pepper, a.PINSalt, key), a.StartKeyHash, at, CodeStartKeyInvalid)
+}
+
+// firstPIN returns why o may not set a's first PIN: one is set, the account
+// is frozen or locked, or it has a start key and o proves neither it nor a
+// live proof of it. A self-registered account has no start key.
+func (b *batch) firstPIN(a *AccountRecord, o *op) *Error {
+	if err := b.refusePINCheck(a); err != nil {
+		return err
+	}
+	switch {
+	case len(a.PINHash) > 0:
+		return Errorf(CodeExists, "a PIN is already set; change it with the old PIN")
+	case len(a.StartKeyHash) == 0:
+		return nil
+	case o.startKey != "":
+		return b.checkStartKey(a, o.startKey, o.attempt)
+	case o.proof == "":
+		return Errorf(CodeStartKeyRequired, "the first PIN needs the start key sent by SMS")
+	case !b.now.Before(a.StartKeyExpires):
+		return Errorf(CodeStartKeyExpired, "the start key has expired; ask an agent or customer care for a new one")
+	case !startKeyProofValid(b.s.cfg.Pepper, a, o.proof, b.s.cfg.Now()):
+		// Not a guess at the key: it does not count toward the lockout.
+		return Errorf(CodeStartKeyInvalid, "the start key check has expired or is not valid; enter the start key again")
+	}
+	return nil
+}
+
+// checkSecret compares digest, the keyed hash of a PIN or start key tried
+// for a, with want. A wrong one counts toward a's lockout and its source's
+// budget, once per attempt key; a source over budget is refused without a
+// comparison (and without a count on a: the owner on another channel is
+// not locked out by someone else's guesses).
+func (b *batch) checkSecret(a *AccountRecord, digest, want []byte, at PINAttempt, wrong Code) *Error {
+	at = normalAttempt(at)
+	g := b.s.guard
+	if e := g.remembered(at, a.ID, digest, b.now); e != nil {
+		return e // a retried hop: answered as before, counted once
+	}
+	if !g.allowed(at, b.now) {
+		b.s.observePIN(at, "refused")
+		return Errorf(CodePINThrottled, "too many wrong PINs from this channel; try again later or another way")
+	}
+	if hmac.Equal(digest, want) {
 		if a.PINFailures > 0 {
 			a.PINFailures = 0
 			b.dirty[a.ID] = true
@@ -220,12 +307,20 @@ func (b *batch) checkPIN(a *AccountRecord, pin string) *Error {
 	a.PINFailures++
 	b.dirty[a.ID] = true
 	left := b.s.cfg.PINTriesMax - a.PINFailures
+	var e *Error
 	if left <= 0 {
-		a.Status = StatusPINLocked
-		return Errorf(CodePINLocked, "wrong PIN; the PIN is now locked: visit an agent or call customer care to reset it")
+		a.PINLocked = true
+		e = Errorf(CodePINLocked, "wrong PIN; the PIN is now locked: visit an agent or call customer care to reset it")
+	} else if wrong == CodeStartKeyInvalid {
+		e = Errorf(wrong, "wrong start key; %d tries left", left)
+	} else {
+		e = Errorf(wrong, "wrong PIN; %d tries left", left)
 	}
-	e := Errorf(CodePINInvalid, "wrong PIN; %d tries left", left)
-	e.TriesLeft = &left
+	if left > 0 {
+		e.TriesLeft = &left
+	}
+	g.wrong(at, a.ID, digest, e, b.now, b.s.log)
+	b.s.observePIN(at, "wrong")
 	return e
 }
 
@@ -240,7 +335,7 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 		if actor.Status == StatusFrozen {
 			return nil, b.reject(p, Errorf(CodeAccountFrozen, "this account is frozen; call customer care"))
 		}
-		if err := b.checkPIN(actor, pin); err != nil {
+		if err := b.checkPIN(actor, pin, p.attempt); err != nil {
 			return nil, err // a wrong PIN is not the command's outcome: the key stays free
 		}
 	}
@@ -349,7 +444,7 @@ func (b *batch) replay(p *plan, prior *Outcome, pin string) (*TransferResult, er
 		return nil, Errorf(CodeConflict, "this idempotency key was used for a different request")
 	}
 	if p.actor != 0 {
-		if err := b.checkPIN(b.account(p.actor), pin); err != nil {
+		if err := b.checkPIN(b.account(p.actor), pin, p.attempt); err != nil {
 			return nil, err
 		}
 	}

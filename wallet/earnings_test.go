@@ -115,7 +115,7 @@ func TestEarnings(t *testing.T) {
 				t.Fatalf("step %d: got tries left %v, want %d", i, we.TriesLeft, *s.triesLeft)
 			}
 		}
-		if a, err := f.w.Show(f.ctx, locked); err != nil || a.Status != wallet.StatusPINLocked {
+		if a, err := f.w.Show(f.ctx, locked); err != nil || !a.PINLocked || a.Status != wallet.StatusActive {
 			t.Errorf("got %+v, %v, want the account locked", a, err)
 		}
 	})

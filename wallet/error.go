@@ -32,6 +32,10 @@ const (
 	CodeInvalidState      Code = "invalid_state"      // the payment request, tab or payout is not in a state that allows it
 	CodeInFlight          Code = "in_flight"          // the same idempotency key is being processed; retry later
 	CodeInternal          Code = "internal"           // a bug or an infrastructure failure
+	CodeStartKeyRequired  Code = "start_key_required" // the first PIN needs the start key an operator issued
+	CodeStartKeyInvalid   Code = "start_key_invalid"  // wrong start key (see Error.TriesLeft); counts toward the PIN lockout
+	CodeStartKeyExpired   Code = "start_key_expired"  // the start key is past its validity: an operator issues a new one (pin reset)
+	CodePINThrottled      Code = "pin_throttled"      // too many wrong PINs from where this one came; try later or another way
 )
 
 // Limit names which limit a CodeLimitExceeded error hit: a tier's, or a

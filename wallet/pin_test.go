@@ -12,6 +12,7 @@ func TestPINLifecycle(t *testing.T) {
 	f := newFixture(t)
 	alice, bob := f.customer("Alice"), f.customer("Bob")
 	f.fund(alice, f.ksh(1_000))
+	var startKey string
 
 	steps := []struct {
 		name string
@@ -39,9 +40,16 @@ func TestPINLifecycle(t *testing.T) {
 			_, err := f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferSend, From: alice, To: bob, Amount: 100, PIN: "2580"})
 			return err
 		}, wallet.CodePINLocked, 0},
-		{"operator reset", func() error { _, err := f.w.ResetPIN(f.ctx, alice); return err }, "", 0},
+		{"operator reset", func() error {
+			a, err := f.w.ResetPIN(f.ctx, alice)
+			if err == nil {
+				startKey = a.StartKey
+			}
+			return err
+		}, "", 0},
 		{"after reset no PIN", func() error { _, err := f.w.VerifyPIN(f.ctx, alice, "2580"); return err }, wallet.CodePINNotSet, 0},
-		{"set a new PIN", func() error { _, err := f.w.SetPIN(f.ctx, alice, "4826"); return err }, "", 0},
+		{"after reset the first PIN needs the start key", func() error { _, err := f.w.SetPIN(f.ctx, alice, "4826"); return err }, wallet.CodeStartKeyRequired, 0},
+		{"set a new PIN with the start key", func() error { _, err := f.w.SetPINWithStartKey(f.ctx, alice, startKey, "4826"); return err }, "", 0},
 		{"old PIN no longer works", func() error { _, err := f.w.VerifyPIN(f.ctx, alice, "2580"); return err }, wallet.CodePINInvalid, 2},
 		{"change with the right PIN", func() error { _, err := f.w.ChangePIN(f.ctx, alice, "4826", "5193"); return err }, "", 0},
 		{"new PIN sends money", func() error {

@@ -40,9 +40,22 @@ type Config struct {
 	PINLength      int             // default 4
 	PINTriesMax    int             // wrong PINs before the account locks; default 3
 	ReversalWindow time.Duration   // how long after a transfer its sender may reverse it; default 24h
-	Location       *time.Location  // where days start, for daily limits; default UTC
-	Now            func() time.Time
-	Logger         *slog.Logger
+	StartKeyTTL    time.Duration   // how long a start key stays valid; default DefaultStartKeyTTL
+	// PINBudget bounds wrong PINs per source and overall; zero fields take
+	// DefaultPINBudget's.
+	PINBudget PINBudget
+	// ObservePIN, if set, is called for every wrong PIN (result "wrong")
+	// and every check refused because its source is over budget (result
+	// "refused"), with the source's channel (ussd, sms, api…), for
+	// metrics. It must not block.
+	ObservePIN func(channel, result string)
+	// Notify, if set, is handed every Notice (a start key issued, a PIN
+	// reset or changed) after its change commits, to send by SMS. It must
+	// not block, and must never log a notice's StartKey.
+	Notify   func(Notice)
+	Location *time.Location // where days start, for daily limits; default UTC
+	Now      func() time.Time
+	Logger   *slog.Logger
 	// Committed, if set, is called after each batch that posted a transfer
 	// commits (the event relay uses it to publish at once). It must not block.
 	Committed func()
@@ -96,6 +109,8 @@ type Service struct {
 	sentOnce sync.Once
 
 	known sync.Map // "n:"+number or "p:"+phone → knownAccount; accounts are never deleted
+
+	guard *pinGuard // wrong-PIN budgets and remembered attempts, this process's
 }
 
 type knownAccount struct {
@@ -136,6 +151,13 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	if cfg.ReversalWindow == 0 {
 		cfg.ReversalWindow = 24 * time.Hour
 	}
+	if cfg.StartKeyTTL == 0 {
+		cfg.StartKeyTTL = DefaultStartKeyTTL
+	}
+	if cfg.StartKeyTTL < 0 {
+		return nil, fmt.Errorf("wallet: the start key validity %s is negative", cfg.StartKeyTTL)
+	}
+	cfg.PINBudget = cfg.PINBudget.withDefaults()
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
@@ -148,6 +170,7 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, store: store, log: cfg.Logger, system: map[string]int64{},
 		ops: make(chan *op, opQueueLen), stopping: make(chan struct{}), allSent: make(chan struct{}),
+		guard: newPINGuard(cfg.PINBudget),
 	}
 	for _, sa := range SystemAccounts {
 		r, err := store.AccountByNumber(ctx, sa.Number)

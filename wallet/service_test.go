@@ -103,7 +103,7 @@ func (f *fixture) agent(float int64) (phone, number string) {
 	phone = f.phone()
 	a, err := f.w.AddAgent(f.ctx, phone, "Agent "+phone[len(phone)-4:])
 	f.must(err)
-	_, err = f.w.SetPIN(f.ctx, phone, "1357")
+	_, err = f.w.SetPINWithStartKey(f.ctx, phone, a.StartKey, "1357")
 	f.must(err)
 	if float > 0 {
 		_, err = f.w.Transfer(f.ctx, wallet.TransferRequest{Key: "float-" + a.Number, Kind: wallet.TransferFloat, To: a.Number, Amount: float, Reference: "BANK-" + a.Number})

@@ -21,10 +21,16 @@ type AccountRecord struct {
 	AllowNegative bool   // system accounts whose balance mirrors money issued or spent
 	PINHash       []byte // HMAC-SHA256(pepper, salt || pin); nil until set
 	PINSalt       []byte
-	PINFailures   int
-	Day           int   // yyyymmdd of DayDebits, in the wallet's time zone
-	DayDebits     int64 // principal debited today (customers), for the daily limit
-	Created       time.Time
+	PINFailures   int  // wrong PINs (and start keys) since the last right one
+	PINLocked     bool // PINFailures reached the limit; independent of Status
+	// StartKeyHash is the keyed hash of the one-time start key (startKeyHash,
+	// salted with PINSalt), nil when none is outstanding; the first PIN
+	// needs it until StartKeyExpires.
+	StartKeyHash    []byte
+	StartKeyExpires time.Time
+	Day             int   // yyyymmdd of DayDebits, in the wallet's time zone
+	DayDebits       int64 // principal debited today (customers), for the daily limit
+	Created         time.Time
 }
 
 // Account returns the public view of r.
@@ -32,6 +38,7 @@ func (r *AccountRecord) Account() Account {
 	return Account{Balance: r.Balance, Profile: Profile{
 		ID: r.ID, Kind: r.Kind, Number: r.Number, Phone: r.Phone, Name: r.Name, Tier: r.Tier,
 		Status: r.Status, Language: r.Language, HasPIN: len(r.PINHash) > 0, Created: r.Created,
+		PINLocked: r.PINLocked, NeedsStartKey: len(r.PINHash) == 0 && len(r.StartKeyHash) > 0,
 	}}
 }
 

@@ -53,6 +53,12 @@ type TransferRequest struct {
 	Amount    int64        `json:"amount,omitempty"`
 	Reference string       `json:"reference,omitempty"`
 	PIN       string       `json:"pin,omitempty"`
+	// Source and Attempt say where the PIN came from and which try it is
+	// (see PINAttempt); empty, they are taken from the context's
+	// PINAttempt. They are not part of the request's identity: a retry on
+	// another hop under the same Key is the same transfer.
+	Source  string `json:"source,omitempty"`
+	Attempt string `json:"attempt,omitempty"`
 	// Splits, on a settle, share the amount left after the fee among
 	// merchants by weight (largest remainder); empty means all to To.
 	Splits []Share `json:"splits,omitempty"`
@@ -89,6 +95,7 @@ type plan struct {
 	reference  string
 	original   *Transfer // for a reversal or a refund
 	payees     []payee   // for a settlement: who shares Amount − fee
+	attempt    PINAttempt
 }
 
 // payee is one account a settlement pays, with its weight.
@@ -122,6 +129,7 @@ type opKind int
 const (
 	opTransfer opKind = iota
 	opVerifyPIN
+	opStartKey
 	opSetPIN
 	opChangePIN
 	opResetPIN
@@ -136,10 +144,13 @@ type op struct {
 	account int64 // the other ops
 	pin     string
 	newPIN  string
-	proof   string // opChangePIN: a PIN proof standing in for pin; opVerifyPIN: "want" asks for one
-	status  Status
-	lang    string
-	done    func(Result)
+	proof   string // opChangePIN: a PIN proof standing in for pin; opVerifyPIN: "want" asks for one; opSetPIN: a start key proof
+	// startKey is the start key tried (opStartKey, opSetPIN).
+	startKey string
+	attempt  PINAttempt
+	status   Status
+	lang     string
+	done     func(Result)
 }
 
 // Transfer moves money and waits for the result.
@@ -176,7 +187,8 @@ func (s *Service) prepare(ctx context.Context, req TransferRequest) (*plan, erro
 	if len(req.Reference) > maxReferenceBytes {
 		return nil, Errorf(CodeInvalid, "the reference is longer than %d characters", maxReferenceBytes)
 	}
-	p := &plan{key: req.Key, kind: req.Kind, amount: req.Amount, reference: req.Reference}
+	p := &plan{key: req.Key, kind: req.Kind, amount: req.Amount, reference: req.Reference,
+		attempt: PINAttempt{Source: req.Source, Key: req.Attempt}.or(PINAttemptFrom(ctx))}
 	if req.Kind != TransferReversal && (req.Amount <= 0 || req.Amount > MaxAmount) {
 		return nil, Errorf(CodeInvalidAmount, "the amount must be positive and at most %s", s.cfg.Currency.Format(MaxAmount))
 	}

@@ -46,13 +46,19 @@ const (
 	TierFull  Tier = 2 // fully registered with ID at an agent or shop
 )
 
-// Status is an account's state. Only active accounts may move money.
+// Status is an account's operator state: active or frozen. Only active
+// accounts may move money or have a PIN checked. A PIN lockout is a second,
+// independent state (Profile.PINLocked): freezing does not touch it and a
+// PIN reset does not unfreeze.
 type Status string
 
 const (
-	StatusActive    Status = "active"
-	StatusFrozen    Status = "frozen"     // set and cleared by an operator
-	StatusPINLocked Status = "pin_locked" // too many wrong PINs; cleared by an operator PIN reset
+	StatusActive Status = "active"
+	StatusFrozen Status = "frozen" // set and cleared by an operator (freeze, unfreeze)
+	// StatusPINLocked is how a PIN lockout was stored before it became its
+	// own state: the store migrates such a row to active and PIN-locked,
+	// and the wallet never sets it.
+	StatusPINLocked Status = "pin_locked"
 )
 
 // Profile is what anyone may see of an account: enough to confirm "send 500
@@ -67,13 +73,25 @@ type Profile struct {
 	Status   Status      `json:"status"`
 	Language string      `json:"language,omitempty"`
 	HasPIN   bool        `json:"has_pin"`
-	Created  time.Time   `json:"created"`
+	// PINLocked: too many wrong PINs (or start keys); cleared only by an
+	// operator PIN reset, whatever Status is.
+	PINLocked bool `json:"pin_locked,omitempty"`
+	// NeedsStartKey: the account has no PIN and its first PIN needs the
+	// one-time start key an operator issued (an agent, an imported
+	// customer, any account after a PIN reset).
+	NeedsStartKey bool      `json:"needs_start_key,omitempty"`
+	Created       time.Time `json:"created"`
 }
 
 // Account is an account as its owner (after a PIN) or an operator sees it.
 type Account struct {
 	Profile
 	Balance int64 `json:"balance"`
+	// StartKey is the one-time start key, only in the answer to the
+	// operator command that issued it (agent add, import, PIN reset), so
+	// the operator can hand it over in person. The wallet keeps only its
+	// keyed hash.
+	StartKey string `json:"start_key,omitempty"`
 }
 
 // TransferKind names an operation that moves money.

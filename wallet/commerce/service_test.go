@@ -87,7 +87,7 @@ func newMerchantFixtureOn(t testing.TB, dsn string, cfg func(*commerce.Config)) 
 	f := &merchantFixture{t: t, ctx: context.Background(), st: st, w: w, s: s, clock: clock}
 	a, err := w.AddAgent(f.ctx, fixturePhone(), "Float Agent")
 	f.must(err)
-	_, err = w.SetPIN(f.ctx, a.Phone, "1357")
+	_, err = w.SetPINWithStartKey(f.ctx, a.Phone, a.StartKey, "1357")
 	f.must(err)
 	_, err = w.Transfer(f.ctx, wallet.TransferRequest{Key: "float:" + a.Number, Kind: wallet.TransferFloat, To: a.Number, Amount: 1e12, Reference: "B1"})
 	f.must(err)

@@ -108,7 +108,7 @@ func newTabFixtureWith(t testing.TB, o tabOptions) *tabFixture {
 	f := &tabFixture{t: t, ctx: ctx, st: st, w: w, s: s, clock: o.clock, kes: kes}
 	a, err := w.AddAgent(ctx, tabPhone(), "Float Agent")
 	f.must(err)
-	_, err = w.SetPIN(ctx, a.Phone, "1357")
+	_, err = w.SetPINWithStartKey(ctx, a.Phone, a.StartKey, "1357")
 	f.must(err)
 	_, err = w.Transfer(ctx, wallet.TransferRequest{Key: "float:" + a.Number, Kind: wallet.TransferFloat, To: a.Number, Amount: 1e12, Reference: "B1"})
 	f.must(err)

@@ -31,8 +31,9 @@ const (
 	SubjectPINSet       = SubjectPrefix + ".pin.set"
 	SubjectPINChange    = SubjectPrefix + ".pin.change"
 	SubjectPINVerify    = SubjectPrefix + ".pin.verify"
-	SubjectPINProof     = SubjectPrefix + ".pin.proof" // PINRequest → PINProofReply
-	SubjectPINReset     = SubjectPrefix + ".pin.reset" // operator
+	SubjectPINProof     = SubjectPrefix + ".pin.proof"    // PINRequest → PINProofReply
+	SubjectStartKey     = SubjectPrefix + ".pin.startkey" // PINRequest (StartKey) → PINProofReply
+	SubjectPINReset     = SubjectPrefix + ".pin.reset"    // operator
 	SubjectBalance      = SubjectPrefix + ".balance"
 	SubjectStatement    = SubjectPrefix + ".statement"
 	SubjectEarnings     = SubjectPrefix + ".earnings" // PINRequest → wallet.Earnings
@@ -110,8 +111,21 @@ type PINRequest struct {
 	Phone  string `json:"phone"`
 	PIN    string `json:"pin,omitempty"`
 	NewPIN string `json:"new_pin,omitempty"`
-	// Proof, on pin.change, stands in for PIN: a PINProofReply's proof.
+	// Proof, on pin.change, stands in for PIN: a PINProofReply's proof;
+	// on pin.set, for StartKey: a pin.startkey reply's proof.
 	Proof string `json:"proof,omitempty"`
+	// StartKey, on pin.set (with PIN, the new PIN) and pin.startkey, is the
+	// one-time start key of an account opened or reset by an operator.
+	StartKey string `json:"start_key,omitempty"`
+	// Source and Attempt: where the PIN came from and which try it is
+	// (wallet.PINAttempt). The client fills them from the context.
+	Source  string `json:"source,omitempty"`
+	Attempt string `json:"attempt,omitempty"`
+}
+
+// attempt returns q's wallet.PINAttempt.
+func (q PINRequest) attempt() wallet.PINAttempt {
+	return wallet.PINAttempt{Source: q.Source, Key: q.Attempt}
 }
 
 // PINProofReply is a short-lived proof that a PIN was verified, which

@@ -86,7 +86,7 @@ func benchSeedNATS(b *testing.B, w *wallet.Service) []string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := w.SetPIN(ctx, agentPhone, "1357"); err != nil {
+	if _, err := w.SetPINWithStartKey(ctx, agentPhone, agent.StartKey, "1357"); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := w.Transfer(ctx, wallet.TransferRequest{Key: "float", Kind: wallet.TransferFloat, To: agent.Number,

@@ -1,6 +1,7 @@
 package natsapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,6 +74,9 @@ func Request(ctx context.Context, nc *nats.Conn, service, subject string, timeou
 
 // Transfer moves money (every kind but float).
 func (c *Client) Transfer(ctx context.Context, req wallet.TransferRequest) (*wallet.TransferResult, error) {
+	if a := wallet.PINAttemptFrom(ctx); req.PIN != "" {
+		req.Source, req.Attempt = cmp.Or(req.Source, a.Source), cmp.Or(req.Attempt, a.Key)
+	}
 	var r wallet.TransferResult
 	return &r, c.call(ctx, SubjectTransfer, req, &r)
 }
@@ -136,42 +140,71 @@ func (c *Client) AddMerchant(ctx context.Context, phone, name string, paybill bo
 	return &r, c.call(ctx, SubjectMerchant, MerchantRequest{Phone: phone, Name: name, Paybill: paybill}, &r)
 }
 
-// SetPIN sets an account's first PIN.
+// pinRequest fills q's Source and Attempt from the context's
+// wallet.PINAttempt: the session engine puts one there per hop or message.
+func pinRequest(ctx context.Context, q PINRequest) PINRequest {
+	a := wallet.PINAttemptFrom(ctx)
+	q.Source, q.Attempt = a.Source, a.Key
+	return q
+}
+
+// SetPIN sets the first PIN of a self-registered account.
 func (c *Client) SetPIN(ctx context.Context, phone, pin string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINSet, PINRequest{Phone: phone, PIN: pin}, &r)
+	return &r, c.call(ctx, SubjectPINSet, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
+}
+
+// SetPINWithStartKey sets an account's first PIN with its start key.
+func (c *Client) SetPINWithStartKey(ctx context.Context, phone, startKey, pin string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectPINSet, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin, StartKey: startKey}), &r)
+}
+
+// StartKeyProof checks a start key and returns a short-lived proof of it
+// for SetPINWithProof.
+func (c *Client) StartKeyProof(ctx context.Context, phone, startKey string) (string, error) {
+	var r PINProofReply
+	err := c.call(ctx, SubjectStartKey, pinRequest(ctx, PINRequest{Phone: phone, StartKey: startKey}), &r)
+	return r.Proof, err
+}
+
+// SetPINWithProof sets an account's first PIN on the strength of a
+// StartKeyProof.
+func (c *Client) SetPINWithProof(ctx context.Context, phone, proof, pin string) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectPINSet, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin, Proof: proof}), &r)
 }
 
 // ChangePIN replaces a PIN.
 func (c *Client) ChangePIN(ctx context.Context, phone, oldPIN, newPIN string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINChange, PINRequest{Phone: phone, PIN: oldPIN, NewPIN: newPIN}, &r)
+	return &r, c.call(ctx, SubjectPINChange, pinRequest(ctx, PINRequest{Phone: phone, PIN: oldPIN, NewPIN: newPIN}), &r)
 }
 
 // PINProof checks a PIN and returns a short-lived proof of it for
 // ChangePINWithProof.
 func (c *Client) PINProof(ctx context.Context, phone, pin string) (string, error) {
 	var r PINProofReply
-	err := c.call(ctx, SubjectPINProof, PINRequest{Phone: phone, PIN: pin}, &r)
+	err := c.call(ctx, SubjectPINProof, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
 	return r.Proof, err
 }
 
 // ChangePINWithProof replaces a PIN on the strength of a PINProof.
 func (c *Client) ChangePINWithProof(ctx context.Context, phone, proof, newPIN string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINChange, PINRequest{Phone: phone, Proof: proof, NewPIN: newPIN}, &r)
+	return &r, c.call(ctx, SubjectPINChange, pinRequest(ctx, PINRequest{Phone: phone, Proof: proof, NewPIN: newPIN}), &r)
 }
 
 // VerifyPIN checks a PIN and returns the account with its balance.
 func (c *Client) VerifyPIN(ctx context.Context, phone, pin string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINVerify, PINRequest{Phone: phone, PIN: pin}, &r)
+	return &r, c.call(ctx, SubjectPINVerify, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
 }
 
 // Balance checks the PIN and returns the account with its balance.
 func (c *Client) Balance(ctx context.Context, phone, pin string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectBalance, PINRequest{Phone: phone, PIN: pin}, &r)
+	return &r, c.call(ctx, SubjectBalance, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
 }
 
 // ResetPIN (operator) clears a PIN and unlocks the account.
@@ -182,6 +215,8 @@ func (c *Client) ResetPIN(ctx context.Context, phone string) (*wallet.Account, e
 
 // Statement checks the PIN and returns statement lines, newest first.
 func (c *Client) Statement(ctx context.Context, q wallet.StatementQuery) (*StatementReply, error) {
+	a := wallet.PINAttemptFrom(ctx)
+	q.Source, q.Attempt = cmp.Or(q.Source, a.Source), cmp.Or(q.Attempt, a.Key)
 	var r StatementReply
 	return &r, c.call(ctx, SubjectStatement, q, &r)
 }
@@ -190,7 +225,7 @@ func (c *Client) Statement(ctx context.Context, q wallet.StatementQuery) (*State
 // returns the account with the commission it earned today and this month.
 func (c *Client) Earnings(ctx context.Context, phone, pin string) (*wallet.Earnings, error) {
 	var r wallet.Earnings
-	return &r, c.call(ctx, SubjectEarnings, PINRequest{Phone: phone, PIN: pin}, &r)
+	return &r, c.call(ctx, SubjectEarnings, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
 }
 
 // SetLanguage stores an account's language.

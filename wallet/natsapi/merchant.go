@@ -213,6 +213,11 @@ type ApproveRequest struct {
 	Phone string `json:"phone"`
 	ID    string `json:"id"`
 	PIN   string `json:"pin,omitempty"`
+	// Source and Attempt: where the PIN came from and which try it is
+	// (wallet.PINAttempt), filled by the client from the context: a
+	// retried approval hop counts a wrong PIN once.
+	Source  string `json:"source,omitempty"`
+	Attempt string `json:"attempt,omitempty"`
 }
 
 // Authenticate returns who an API key speaks for.
@@ -349,7 +354,8 @@ func (c *Client) Approvals(ctx context.Context, phone string) ([]commerce.Approv
 // Approve approves a payment request or a tab with the customer's PIN.
 func (c *Client) Approve(ctx context.Context, phone, id, pin string) (*commerce.ApproveResult, error) {
 	var r commerce.ApproveResult
-	return &r, c.call(ctx, SubjectApprove, ApproveRequest{Phone: phone, ID: id, PIN: pin}, &r)
+	a := wallet.PINAttemptFrom(ctx)
+	return &r, c.call(ctx, SubjectApprove, ApproveRequest{Phone: phone, ID: id, PIN: pin, Source: a.Source, Attempt: a.Key}, &r)
 }
 
 // Decline declines a payment request or a tab.

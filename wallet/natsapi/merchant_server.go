@@ -188,7 +188,7 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		if err := decode(r, &q); err != nil {
 			return nil, err
 		}
-		return c.Approve(ctx, q.Phone, q.ID, q.PIN)
+		return c.Approve(wallet.WithPINAttempt(ctx, wallet.PINAttempt{Source: q.Source, Key: q.Attempt}), q.Phone, q.ID, q.PIN)
 	}))
 	add(SubjectDecline, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		var q ApproveRequest

@@ -88,7 +88,7 @@ func startMerchants(t testing.TB) *merchantEnv {
 	a, err := e.c.AddAgent(e.ctx, phone, "Float Agent")
 	e.must(err)
 	number = a.Number
-	_, err = e.c.SetPIN(e.ctx, phone, "1357")
+	_, err = e.c.SetPINWithStartKey(e.ctx, phone, a.StartKey, "1357")
 	e.must(err)
 	_, err = e.c.IssueFloat(e.ctx, number, 1e12, "BANK-"+number)
 	e.must(err)

@@ -69,7 +69,7 @@ func (e *env) agent(float int64) (phone, number string) {
 	phone = newPhone()
 	a, err := e.c.AddAgent(e.ctx, phone, "Agent")
 	e.must(err)
-	_, err = e.c.SetPIN(e.ctx, phone, "1357")
+	_, err = e.c.SetPINWithStartKey(e.ctx, phone, a.StartKey, "1357")
 	e.must(err)
 	_, err = e.c.IssueFloat(e.ctx, a.Number, float, "BANK-"+a.Number)
 	e.must(err)

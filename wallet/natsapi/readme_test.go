@@ -37,6 +37,7 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 		natsapi.SubjectPINChange:    {func() any { return &natsapi.PINRequest{} }, account},
 		natsapi.SubjectPINVerify:    {func() any { return &natsapi.PINRequest{} }, account},
 		natsapi.SubjectPINProof:     {func() any { return &natsapi.PINRequest{} }, func() any { return &natsapi.PINProofReply{} }},
+		natsapi.SubjectStartKey:     {func() any { return &natsapi.PINRequest{} }, func() any { return &natsapi.PINProofReply{} }},
 		natsapi.SubjectPINReset:     {func() any { return &natsapi.PINRequest{} }, account},
 		natsapi.SubjectBalance:      {func() any { return &natsapi.PINRequest{} }, account},
 		natsapi.SubjectStatement:    {func() any { return &wallet.StatementQuery{} }, func() any { return &natsapi.StatementReply{} }},

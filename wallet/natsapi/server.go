@@ -115,7 +115,19 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		}
 		return w.AddMerchant(ctx, q.Phone, q.Name, q.Paybill)
 	}))
-	add(SubjectPINSet, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.SetPIN(ctx, q.Phone, q.PIN) }))
+	add(SubjectPINSet, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
+		if q.Proof != "" {
+			return w.SetPINWithProof(ctx, q.Phone, q.Proof, q.PIN)
+		}
+		return w.SetPINWithStartKey(ctx, q.Phone, q.StartKey, q.PIN)
+	}))
+	add(SubjectStartKey, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
+		proof, err := w.StartKeyProof(ctx, q.Phone, q.StartKey)
+		if err != nil {
+			return nil, err
+		}
+		return PINProofReply{Proof: proof}, nil
+	}))
 	add(SubjectPINChange, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
 		if q.Proof != "" {
 			return w.ChangePINWithProof(ctx, q.Phone, q.Proof, q.NewPIN)
@@ -234,7 +246,7 @@ func (s *server) pin(h func(context.Context, PINRequest) (any, error)) micro.Han
 		if err := decode(r, &q); err != nil {
 			return nil, err
 		}
-		return h(ctx, q)
+		return h(wallet.WithPINAttempt(ctx, q.attempt()), q)
 	})
 }
 

@@ -27,12 +27,13 @@ type batchTx struct {
 var _ wallet.BatchTx = (*batchTx)(nil)
 
 const accountCols = `id, kind, number, phone, name, tier, status, language, balance, allow_negative,
-	pin_hash, pin_salt, pin_failures, day, day_debits, created_at`
+	pin_hash, pin_salt, pin_failures, day, day_debits, created_at, pin_locked, start_key_hash, start_key_until`
 
 func scanAccount(rows *sql.Rows) (*wallet.AccountRecord, error) {
 	var r account
 	err := rows.Scan(&r.ID, &r.Kind, &r.Number, &r.Phone, &r.Name, &r.Tier, &r.Status, &r.Language, &r.Balance,
-		&r.AllowNegative, &r.PinHash, &r.PinSalt, &r.PinFailures, &r.Day, &r.DayDebits, &r.CreatedAt)
+		&r.AllowNegative, &r.PinHash, &r.PinSalt, &r.PinFailures, &r.Day, &r.DayDebits, &r.CreatedAt,
+		&r.PinLocked, &r.StartKeyHash, &r.StartKeyUntil)
 	return r.record(), err
 }
 
@@ -259,19 +260,24 @@ func (s *Store) savePostgres(ctx context.Context, tx *sql.Tx, w *wallet.BatchWri
 		}
 	}
 	if len(w.Accounts) > 0 {
-		var id, balance, day, debits, failures []int64
+		var id, balance, day, debits, failures, keyUntil []int64
 		var status, language []string
-		var pinHash, pinSalt [][]byte
+		var pinHash, pinSalt, keyHash [][]byte
+		var locked []bool
 		for _, a := range w.Accounts {
 			id, balance, day, debits = append(id, a.ID), append(balance, a.Balance), append(day, int64(a.Day)), append(debits, a.DayDebits)
 			failures, status, language = append(failures, int64(a.PINFailures)), append(status, string(a.Status)), append(language, a.Language)
 			pinHash, pinSalt = append(pinHash, a.PINHash), append(pinSalt, a.PINSalt)
+			locked, keyHash, keyUntil = append(locked, a.PINLocked), append(keyHash, a.StartKeyHash), append(keyUntil, unixOrZero(a.StartKeyExpires))
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = v.balance, day = v.day, day_debits = v.day_debits,
-			status = v.status, pin_hash = v.pin_hash, pin_salt = v.pin_salt, pin_failures = v.pin_failures, language = v.language
-			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::bytea[], $8::bigint[], $9::text[])
-			AS v(id, balance, day, day_debits, status, pin_hash, pin_salt, pin_failures, language) WHERE accounts.id = v.id`,
-			id, balance, day, debits, status, pinHash, pinSalt, failures, language)
+			status = v.status, pin_hash = v.pin_hash, pin_salt = v.pin_salt, pin_failures = v.pin_failures, language = v.language,
+			pin_locked = v.pin_locked, start_key_hash = v.start_key_hash, start_key_until = v.start_key_until
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::bytea[], $8::bigint[], $9::text[],
+				$10::boolean[], $11::bytea[], $12::bigint[])
+			AS v(id, balance, day, day_debits, status, pin_hash, pin_salt, pin_failures, language, pin_locked, start_key_hash, start_key_until)
+			WHERE accounts.id = v.id`,
+			id, balance, day, debits, status, pinHash, pinSalt, failures, language, locked, keyHash, keyUntil)
 		if err != nil {
 			return fmt.Errorf("update accounts: %w", err)
 		}
@@ -289,7 +295,7 @@ const (
 	sqlInsertReject   = "INSERT INTO rejections (idem_key, request_hash, error, created_at) VALUES (?,?,?,?)"
 	sqlInsertEvent    = "INSERT INTO outbox_events (transfer_id, subject, payload, created_at) VALUES (?,?,?,?)"
 	sqlUpdateAccount  = `UPDATE accounts SET balance = ?, day = ?, day_debits = ?, status = ?, pin_hash = ?, pin_salt = ?,
-		pin_failures = ?, language = ? WHERE id = ?`
+		pin_failures = ?, language = ?, pin_locked = ?, start_key_hash = ?, start_key_until = ? WHERE id = ?`
 )
 
 func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite) error {
@@ -352,7 +358,8 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 			return err
 		}
 		for _, a := range w.Accounts {
-			res, err := up.ExecContext(ctx, a.Balance, a.Day, a.DayDebits, string(a.Status), a.PINHash, a.PINSalt, a.PINFailures, a.Language, a.ID)
+			res, err := up.ExecContext(ctx, a.Balance, a.Day, a.DayDebits, string(a.Status), a.PINHash, a.PINSalt, a.PINFailures, a.Language,
+				a.PINLocked, a.StartKeyHash, unixOrZero(a.StartKeyExpires), a.ID)
 			if err != nil {
 				return fmt.Errorf("update account: %w", err)
 			}

@@ -20,6 +20,9 @@ type account struct {
 	PinHash       []byte
 	PinSalt       []byte
 	PinFailures   int       `gorm:"not null;default:0"`
+	PinLocked     bool      `gorm:"not null;default:false"` // independent of Status (see migrate)
+	StartKeyHash  []byte    // the start key's keyed hash; NULL when none is outstanding
+	StartKeyUntil int64     `gorm:"not null;default:0"` // its expiry, Unix seconds; 0 with no key
 	Day           int       `gorm:"not null;default:0"`
 	DayDebits     int64     `gorm:"not null;default:0"`
 	CreatedAt     time.Time `gorm:"not null"`

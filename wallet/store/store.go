@@ -148,6 +148,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.gdb.WithContext(ctx).AutoMigrate(slices.Concat(models, commerceModels, tabModels)...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// A PIN lockout was once stored as status pin_locked, overwriting the
+	// status; it is its own column now. Such a row becomes active and
+	// PIN-locked. (Whether it had been frozen before it locked was
+	// overwritten then and cannot be recovered: an operator freezes it
+	// again if so.)
+	if err := s.gdb.WithContext(ctx).Exec("UPDATE accounts SET status = ?, pin_locked = ? WHERE status = ?",
+		string(wallet.StatusActive), true, string(wallet.StatusPINLocked)).Error; err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	// idx_postings_account_transfer replaced it (see posting).
 	if err := s.gdb.WithContext(ctx).Exec("DROP INDEX IF EXISTS idx_postings_account").Error; err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -202,7 +211,7 @@ func fromRecord(a *wallet.AccountRecord) *account {
 	row := &account{ID: a.ID, Kind: string(a.Kind), Number: a.Number, Phone: a.Phone, Name: a.Name, Tier: int(a.Tier),
 		Status: string(a.Status), Language: a.Language, Balance: a.Balance, AllowNegative: a.AllowNegative,
 		PinHash: a.PINHash, PinSalt: a.PINSalt, PinFailures: a.PINFailures, Day: a.Day, DayDebits: a.DayDebits,
-		CreatedAt: a.Created}
+		CreatedAt: a.Created, PinLocked: a.PINLocked, StartKeyHash: a.StartKeyHash, StartKeyUntil: unixOrZero(a.StartKeyExpires)}
 	if a.Kind == wallet.KindCustomer || a.Kind == wallet.KindAgent {
 		p := a.Phone
 		row.Msisdn = &p
@@ -214,7 +223,24 @@ func (r *account) record() *wallet.AccountRecord {
 	return &wallet.AccountRecord{ID: r.ID, Kind: wallet.AccountKind(r.Kind), Number: r.Number, Phone: r.Phone,
 		Name: r.Name, Tier: wallet.Tier(r.Tier), Status: wallet.Status(r.Status), Language: r.Language,
 		Balance: r.Balance, AllowNegative: r.AllowNegative, PINHash: r.PinHash, PINSalt: r.PinSalt,
-		PINFailures: r.PinFailures, Day: r.Day, DayDebits: r.DayDebits, Created: r.CreatedAt.UTC()}
+		PINFailures: r.PinFailures, Day: r.Day, DayDebits: r.DayDebits, Created: r.CreatedAt.UTC(),
+		PINLocked: r.PinLocked, StartKeyHash: r.StartKeyHash, StartKeyExpires: timeOrZero(r.StartKeyUntil)}
+}
+
+// unixOrZero and timeOrZero convert a start key's expiry for its column:
+// Unix seconds, 0 for none.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func timeOrZero(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
 }
 
 func (s *Store) accountWhere(ctx context.Context, query string, arg any) (*wallet.AccountRecord, error) {

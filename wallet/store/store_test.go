@@ -41,7 +41,7 @@ func seed(t *testing.T, w *wallet.Service, n int) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.SetPIN(ctx, agent.Phone, "1357"); err != nil {
+	if _, err := w.SetPINWithStartKey(ctx, agent.Phone, agent.StartKey, "1357"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Transfer(ctx, wallet.TransferRequest{Key: "float", Kind: wallet.TransferFloat, To: agent.Number, Amount: int64(n) * 1_000_000, Reference: "B1"}); err != nil {
@@ -281,5 +281,44 @@ func TestAccountTransfersUsesItsIndex(t *testing.T) {
 	t.Logf("plan:\n%s", text)
 	if !strings.Contains(text, "idx_postings_account_transfer") || strings.Contains(text, "TEMP B-TREE") || strings.Contains(text, "Sort") {
 		t.Errorf("the scan does not walk idx_postings_account_transfer:\n%s", text)
+	}
+}
+
+// TestSecurityMigratePINLockedStatus: a lockout stored the old way, as the
+// status pin_locked, becomes an active account that is PIN-locked; a frozen
+// row stays frozen and unlocked.
+func TestSecurityMigratePINLockedStatus(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.DSN(t)
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]wallet.Status{"+254711000001": wallet.StatusPINLocked, "+254711000002": wallet.StatusFrozen, "+254711000003": wallet.StatusActive}
+	for phone, status := range old {
+		if err := st.CreateAccount(ctx, &wallet.AccountRecord{Kind: wallet.KindCustomer, Number: phone, Phone: phone, Name: "Old",
+			Tier: wallet.TierFull, Status: status, PINHash: []byte("h"), PINSalt: []byte("s"), PINFailures: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	st, err = store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	want := map[string][2]any{
+		"+254711000001": {wallet.StatusActive, true},
+		"+254711000002": {wallet.StatusFrozen, false},
+		"+254711000003": {wallet.StatusActive, false},
+	}
+	for phone, w := range want {
+		r, err := st.AccountByPhone(ctx, phone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [2]any{r.Status, r.PINLocked}; got != w {
+			t.Errorf("%s (was %s): got %v, want %v", phone, old[phone], got, w)
+		}
 	}
 }

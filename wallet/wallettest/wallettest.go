@@ -130,7 +130,7 @@ func (w *Wallet) Agent(name, pin string, float int64) (phone, number string) {
 	a, err := w.Client.AddAgent(ctx, phone, name)
 	w.must(err)
 	if pin != "" {
-		_, err = w.Client.SetPIN(ctx, phone, pin)
+		_, err = w.Client.SetPINWithStartKey(ctx, phone, a.StartKey, pin)
 		w.must(err)
 	}
 	if float > 0 {

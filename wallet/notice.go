@@ -1,0 +1,45 @@
+package wallet
+
+import "time"
+
+// NoticeKind names what a Notice tells an account's owner.
+type NoticeKind string
+
+const (
+	// NoticeStartKey: an operator opened the account (an agent, an
+	// imported customer); the notice carries the start key for its first PIN.
+	NoticeStartKey NoticeKind = "start_key"
+	// NoticePINReset: an operator reset the PIN; the notice carries the
+	// new start key.
+	NoticePINReset NoticeKind = "pin_reset"
+	// NoticePINChanged: the owner (or whoever knew the PIN) changed it.
+	NoticePINChanged NoticeKind = "pin_changed"
+)
+
+// Notice is an SMS the owner of an account is owed about its PIN, handed to
+// Config.Notify once the change has committed. It is not an outbox event: a
+// start key must not sit in the outbox table or the event stream (kept 30
+// days), so a notice lost to a crash between the commit and the hand-over
+// is not sent again; the operator who issued a start key also has it
+// printed, and a PIN reset issues a new one.
+type Notice struct {
+	Kind     NoticeKind
+	Account  Account
+	StartKey string    // NoticeStartKey and NoticePINReset: the one-time key, in clear
+	Expires  time.Time // when StartKey stops working
+	At       time.Time
+}
+
+// notify hands n to Config.Notify, if set.
+func (s *Service) notify(n Notice) {
+	if s.cfg.Notify != nil {
+		s.cfg.Notify(n)
+	}
+}
+
+// observePIN reports a wrong or refused PIN check to Config.ObservePIN.
+func (s *Service) observePIN(a PINAttempt, result string) {
+	if s.cfg.ObservePIN != nil {
+		s.cfg.ObservePIN(channel(a.Source), result)
+	}
+}
