@@ -179,7 +179,7 @@ func TestTransferInfo(t *testing.T) {
 		{"already reversed", alice, reversed.Ref, info(reversed, fee(wallet.TransferSend, f.ksh(200)), bob, "Bob Otieno", false), ""},
 		{"a reversal, seen by its source", bob, reversal.Ref, info(reversal, 0, alice, "Alice Wanjiru", false), ""},
 		{"past the reversal window", alice, old.Ref, info(old, fee(wallet.TransferSend, f.ksh(300)), bob, "Bob Otieno", false), ""},
-		{"buy goods: the merchant paid the fee", alice, paid.Ref, info(paid, 0, till.Number, "Duka La Mama", true), ""},
+		{"buy goods: the merchant paid the fee, and refunds it", alice, paid.Ref, info(paid, 0, till.Number, "Duka La Mama", false), ""},
 		{"a withdrawal cannot be reversed", alice, withdrawn.Ref, info(withdrawn, fee(wallet.TransferWithdraw, f.ksh(1_000)), agentNo, agent.Name, false), ""},
 		{"airtime cannot be reversed", alice, airtime.Ref, info(airtime, 0, wallet.SystemAirtime, "Airtime sales", false), ""},
 		{"an agent sees its deposit", agentPhone, deposit.Ref, info(deposit, 0, carol, "Carol Achieng", true), ""},
@@ -235,4 +235,41 @@ func TestTransferInfo(t *testing.T) {
 		}
 		f.check()
 	})
+}
+
+// Issue 11, High #1: a customer cannot reverse a payment to a till or a
+// paybill (M-Pesa's rule): the merchant refunds it through the API. The
+// reversal is refused, TransferInfo says so beforehand, and nothing moves.
+func TestSecurityTillPaymentNotReversibleByCustomer(t *testing.T) {
+	f := newFixture(t)
+	alice := f.customer("Alice Wanjiru")
+	f.fund(alice, f.ksh(10_000))
+	till, paybill := f.merchant("Duka La Mama", false), f.merchant("Maji Water", true)
+	for _, tt := range []struct {
+		name     string
+		merchant string
+		paybill  bool
+	}{
+		{"till", till, false},
+		{"paybill", paybill, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			paid := f.pay(alice, tt.merchant, f.ksh(1_000), tt.paybill)
+			info, err := f.w.TransferInfo(f.ctx, alice, paid.Ref)
+			f.must(err)
+			if info.Reversible {
+				t.Errorf("TransferInfo: got reversible, want not: the merchant refunds")
+			}
+			before := f.snapshot(alice, tt.merchant)
+			_, err = f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferReversal, From: alice, Reference: paid.Ref, PIN: "2580"}))
+			var we *wallet.Error
+			if !errors.As(err, &we) || we.Code != wallet.CodeNotReversible || !strings.Contains(we.Message, "merchant") {
+				t.Fatalf("reversal of a %s payment: got %v, want not_reversible naming the merchant", tt.name, err)
+			}
+			if after := f.snapshot(alice, tt.merchant); !equalMaps(before, after) {
+				t.Errorf("balances moved: before %v, after %v", before, after)
+			}
+		})
+	}
+	f.check()
 }
