@@ -273,3 +273,67 @@ func TestSecurityTillPaymentNotReversibleByCustomer(t *testing.T) {
 	}
 	f.check()
 }
+
+// Issue 11, Low: which transfers honour the recipient's maximum balance.
+// Money paid to a customer from elsewhere does (send, deposit, payout);
+// money returned to the customer it came from does not (a reversal, a
+// refund, a tab's release): refusing it would strand the customer's own
+// money with the recipient, the merchant or the tabs account, and it can
+// lift the balance at most by what the customer held before. A settlement
+// credits merchants, which have no maximum. See the package doc.
+func TestSecurityMaxBalancePerKind(t *testing.T) {
+	const maxBalance = 10_000_00
+	f := newFixture(t, func(c *wallet.Config) {
+		c.Tiers = wallet.DefaultLimits(c.Currency)
+		l := c.Tiers[wallet.TierFull]
+		l.MaxBalance = maxBalance
+		c.Tiers[wallet.TierFull] = l
+	})
+	alice, bob := f.customer("Alice"), f.customer("Bob")
+	till := f.merchant("Duka", false)
+	f.fund(bob, f.ksh(5_000))
+	agentPhone, _ := f.agent(f.ksh(50_000))
+	// topUp brings alice back to the maximum exactly.
+	topUp := func() {
+		t.Helper()
+		if need := maxBalance - f.balance(alice); need > 0 {
+			_, err := f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferDeposit, From: agentPhone, To: alice, Amount: need, PIN: "1357"}))
+			f.must(err)
+		}
+	}
+	topUp()
+	sent, err := f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferSend, From: alice, To: bob, Amount: f.ksh(500), PIN: "2580"}))
+	f.must(err)
+	paid := f.pay(alice, till, f.ksh(500), false)
+	_, err = f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferHold, From: alice, Amount: f.ksh(500), Reference: "tab-1", PIN: "2580"}))
+	f.must(err)
+	// Payments into the merchant, so that it covers the refund and a payout.
+	f.pay(bob, till, f.ksh(2_000), false)
+	topUp()
+
+	tests := []struct {
+		name string
+		req  wallet.TransferRequest
+		code wallet.Code // "" posts, past the maximum
+	}{
+		{"a send is refused", wallet.TransferRequest{Kind: wallet.TransferSend, From: bob, To: alice, Amount: 100, PIN: "2580"}, wallet.CodeLimitExceeded},
+		{"a deposit is refused", wallet.TransferRequest{Kind: wallet.TransferDeposit, From: agentPhone, To: alice, Amount: 100, PIN: "1357"}, wallet.CodeLimitExceeded},
+		{"a payout is refused", wallet.TransferRequest{Kind: wallet.TransferPayout, From: till, To: alice, Amount: 100}, wallet.CodeLimitExceeded},
+		{"a reversal returns the sender's money", wallet.TransferRequest{Kind: wallet.TransferReversal, From: alice, Reference: sent.Transfer.Ref, PIN: "2580"}, ""},
+		{"a refund returns the payer's money", wallet.TransferRequest{Kind: wallet.TransferRefund, From: till, Reference: paid.Ref, Amount: f.ksh(500)}, ""},
+		{"a release returns the tab's load", wallet.TransferRequest{Kind: wallet.TransferRelease, To: alice, Amount: f.ksh(500), Reference: "tab-1"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.balance(alice)
+			_, err := f.w.Transfer(f.ctx, keyed(tt.req))
+			if got := wallet.ErrorCode(err); got != tt.code {
+				t.Fatalf("got %v, want %q", err, tt.code)
+			}
+			if after := f.balance(alice); tt.code == "" && after <= maxBalance {
+				t.Errorf("balance %d → %d: want it past the maximum %d", before, after, maxBalance)
+			}
+		})
+	}
+	f.check()
+}
