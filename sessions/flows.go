@@ -203,6 +203,11 @@ func lookupTransfer(t *turn) *Screen {
 	if err != nil {
 		return t.lookupFailed(err, "error.not_found.transaction", map[string]any{"Original": ref})
 	}
+	if info.Kind == wallet.TransferTill || info.Kind == wallet.TransferPaybill {
+		// A business's payment is refunded by the business, never reversed.
+		s := t.endScreen("ussd.reverse.merchant", map[string]any{"Name": screenName(info.Name)})
+		return &s
+	}
 	if !info.Reversible {
 		s := t.endScreen("error.not_reversible", nil)
 		return &s

@@ -583,7 +583,11 @@ func (b *batch) limits(p *plan, src, dst *AccountRecord) *Error {
 // applied: saying so earlier would reveal it.)
 func (s *Service) reversible(o *Transfer, actor int64, reversed, refunded bool, now time.Time) *Error {
 	switch o.Kind {
-	case TransferSend, TransferDeposit, TransferTill, TransferPaybill:
+	case TransferSend, TransferDeposit:
+	case TransferTill, TransferPaybill:
+		// As M-Pesa: a payment to a business is undone by the business, a
+		// refund through the merchant API, never by its payer alone.
+		return Errorf(CodeNotReversible, "a payment to a till or business number cannot be reversed; ask the merchant for a refund")
 	default:
 		return Errorf(CodeNotReversible, "a %s cannot be reversed", o.Kind)
 	}

@@ -26,6 +26,21 @@
 // (paid from the tabs account) is not refunded: the tab's unspent load is
 // released instead.
 //
+// # Maximum balance
+//
+// A customer's tier caps the balance it may hold (Limits.MaxBalance). Money
+// paid to a customer from elsewhere honours it: a send, a deposit and a
+// payout that would lift the recipient past it are CodeLimitExceeded. Money
+// returned to the customer it came from does not: a reversal (the sender's
+// own principal and fee back), a refund (at most what the customer paid the
+// merchant) and a tab's release (what the customer loaded and did not
+// spend). Refusing those would strand the customer's money with the other
+// party, the merchant or the tabs account, with no way to take it back but
+// to spend down first; and each lifts the balance by no more than the
+// customer held before the payment it undoes. A settlement credits tills
+// and paybills, which have no maximum; float issues credit agents, which
+// have none either.
+//
 // It owns the money rules and nothing else: it knows no USSD, SMS, HTTP,
 // NATS or SQL. Storage is a Store (wallet/store implements it with gorm);
 // the NATS API and its client live in wallet/natsapi.

@@ -384,13 +384,14 @@ func TestRefunds(t *testing.T) {
 		if err != nil || info.Reversible {
 			t.Errorf("TransferInfo after a refund: %+v %v, want not reversible", info, err)
 		}
-		reversedFirst := f.pay(alice, till, f.ksh(800), false)
-		rev.Reference = reversedFirst.Ref
-		if _, err := f.w.Transfer(f.ctx, keyed(rev)); err != nil {
-			t.Fatalf("reversal: %v", err)
-		}
-		if _, err := refund(till, reversedFirst.Ref, 1); wallet.ErrorCode(err) != wallet.CodeNotReversible {
-			t.Errorf("refund after a reversal: got %v, want not_reversible", err)
+		// A till payment can no longer be reversed (the merchant refunds
+		// it: TestSecurityTillPaymentNotReversibleByCustomer), so the
+		// other order, a refund after a reversal, cannot arise; the
+		// ledger check still reports one in old data.
+		paid := f.pay(alice, till, f.ksh(800), false)
+		rev.Reference = paid.Ref
+		if _, err := f.w.Transfer(f.ctx, keyed(rev)); wallet.ErrorCode(err) != wallet.CodeNotReversible {
+			t.Errorf("reversal of a till payment: got %v, want not_reversible", err)
 		}
 	})
 

@@ -179,7 +179,7 @@ func TestTransferInfo(t *testing.T) {
 		{"already reversed", alice, reversed.Ref, info(reversed, fee(wallet.TransferSend, f.ksh(200)), bob, "Bob Otieno", false), ""},
 		{"a reversal, seen by its source", bob, reversal.Ref, info(reversal, 0, alice, "Alice Wanjiru", false), ""},
 		{"past the reversal window", alice, old.Ref, info(old, fee(wallet.TransferSend, f.ksh(300)), bob, "Bob Otieno", false), ""},
-		{"buy goods: the merchant paid the fee", alice, paid.Ref, info(paid, 0, till.Number, "Duka La Mama", true), ""},
+		{"buy goods: the merchant paid the fee, and refunds it", alice, paid.Ref, info(paid, 0, till.Number, "Duka La Mama", false), ""},
 		{"a withdrawal cannot be reversed", alice, withdrawn.Ref, info(withdrawn, fee(wallet.TransferWithdraw, f.ksh(1_000)), agentNo, agent.Name, false), ""},
 		{"airtime cannot be reversed", alice, airtime.Ref, info(airtime, 0, wallet.SystemAirtime, "Airtime sales", false), ""},
 		{"an agent sees its deposit", agentPhone, deposit.Ref, info(deposit, 0, carol, "Carol Achieng", true), ""},
@@ -235,4 +235,105 @@ func TestTransferInfo(t *testing.T) {
 		}
 		f.check()
 	})
+}
+
+// Issue 11, High #1: a customer cannot reverse a payment to a till or a
+// paybill (M-Pesa's rule): the merchant refunds it through the API. The
+// reversal is refused, TransferInfo says so beforehand, and nothing moves.
+func TestSecurityTillPaymentNotReversibleByCustomer(t *testing.T) {
+	f := newFixture(t)
+	alice := f.customer("Alice Wanjiru")
+	f.fund(alice, f.ksh(10_000))
+	till, paybill := f.merchant("Duka La Mama", false), f.merchant("Maji Water", true)
+	for _, tt := range []struct {
+		name     string
+		merchant string
+		paybill  bool
+	}{
+		{"till", till, false},
+		{"paybill", paybill, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			paid := f.pay(alice, tt.merchant, f.ksh(1_000), tt.paybill)
+			info, err := f.w.TransferInfo(f.ctx, alice, paid.Ref)
+			f.must(err)
+			if info.Reversible {
+				t.Errorf("TransferInfo: got reversible, want not: the merchant refunds")
+			}
+			before := f.snapshot(alice, tt.merchant)
+			_, err = f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferReversal, From: alice, Reference: paid.Ref, PIN: "2580"}))
+			var we *wallet.Error
+			if !errors.As(err, &we) || we.Code != wallet.CodeNotReversible || !strings.Contains(we.Message, "merchant") {
+				t.Fatalf("reversal of a %s payment: got %v, want not_reversible naming the merchant", tt.name, err)
+			}
+			if after := f.snapshot(alice, tt.merchant); !equalMaps(before, after) {
+				t.Errorf("balances moved: before %v, after %v", before, after)
+			}
+		})
+	}
+	f.check()
+}
+
+// Issue 11, Low: which transfers honour the recipient's maximum balance.
+// Money paid to a customer from elsewhere does (send, deposit, payout);
+// money returned to the customer it came from does not (a reversal, a
+// refund, a tab's release): refusing it would strand the customer's own
+// money with the recipient, the merchant or the tabs account, and it can
+// lift the balance at most by what the customer held before. A settlement
+// credits merchants, which have no maximum. See the package doc.
+func TestSecurityMaxBalancePerKind(t *testing.T) {
+	const maxBalance = 10_000_00
+	f := newFixture(t, func(c *wallet.Config) {
+		c.Tiers = wallet.DefaultLimits(c.Currency)
+		l := c.Tiers[wallet.TierFull]
+		l.MaxBalance = maxBalance
+		c.Tiers[wallet.TierFull] = l
+	})
+	alice, bob := f.customer("Alice"), f.customer("Bob")
+	till := f.merchant("Duka", false)
+	f.fund(bob, f.ksh(5_000))
+	agentPhone, _ := f.agent(f.ksh(50_000))
+	// topUp brings alice back to the maximum exactly.
+	topUp := func() {
+		t.Helper()
+		if need := maxBalance - f.balance(alice); need > 0 {
+			_, err := f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferDeposit, From: agentPhone, To: alice, Amount: need, PIN: "1357"}))
+			f.must(err)
+		}
+	}
+	topUp()
+	sent, err := f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferSend, From: alice, To: bob, Amount: f.ksh(500), PIN: "2580"}))
+	f.must(err)
+	paid := f.pay(alice, till, f.ksh(500), false)
+	_, err = f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferHold, From: alice, Amount: f.ksh(500), Reference: "tab-1", PIN: "2580"}))
+	f.must(err)
+	// Payments into the merchant, so that it covers the refund and a payout.
+	f.pay(bob, till, f.ksh(2_000), false)
+	topUp()
+
+	tests := []struct {
+		name string
+		req  wallet.TransferRequest
+		code wallet.Code // "" posts, past the maximum
+	}{
+		{"a send is refused", wallet.TransferRequest{Kind: wallet.TransferSend, From: bob, To: alice, Amount: 100, PIN: "2580"}, wallet.CodeLimitExceeded},
+		{"a deposit is refused", wallet.TransferRequest{Kind: wallet.TransferDeposit, From: agentPhone, To: alice, Amount: 100, PIN: "1357"}, wallet.CodeLimitExceeded},
+		{"a payout is refused", wallet.TransferRequest{Kind: wallet.TransferPayout, From: till, To: alice, Amount: 100}, wallet.CodeLimitExceeded},
+		{"a reversal returns the sender's money", wallet.TransferRequest{Kind: wallet.TransferReversal, From: alice, Reference: sent.Transfer.Ref, PIN: "2580"}, ""},
+		{"a refund returns the payer's money", wallet.TransferRequest{Kind: wallet.TransferRefund, From: till, Reference: paid.Ref, Amount: f.ksh(500)}, ""},
+		{"a release returns the tab's load", wallet.TransferRequest{Kind: wallet.TransferRelease, To: alice, Amount: f.ksh(500), Reference: "tab-1"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.balance(alice)
+			_, err := f.w.Transfer(f.ctx, keyed(tt.req))
+			if got := wallet.ErrorCode(err); got != tt.code {
+				t.Fatalf("got %v, want %q", err, tt.code)
+			}
+			if after := f.balance(alice); tt.code == "" && after <= maxBalance {
+				t.Errorf("balance %d → %d: want it past the maximum %d", before, after, maxBalance)
+			}
+		})
+	}
+	f.check()
 }

@@ -81,7 +81,33 @@ func (s *Service) view(ctx context.Context, r *RequestRecord) (*PaymentRequest, 
 	if v.Status == requestApproving {
 		v.Status = RequestPending
 	}
+	if v.Status == RequestPaid {
+		if err := s.refundedView(ctx, &v); err != nil {
+			return nil, err
+		}
+	}
 	return &v, nil
+}
+
+// refundedView sets what the merchant refunded of a paid request's payment,
+// and the status refunded once that is all of it: a refund touches the
+// objects the merchant API shows, not only the transaction list.
+func (s *Service) refundedView(ctx context.Context, v *PaymentRequest) error {
+	id, ok := wallet.ParseRef(v.Transaction)
+	if !ok {
+		return nil
+	}
+	m, err := s.w.Lookup(ctx, v.Merchant)
+	if err != nil {
+		return err
+	}
+	if v.Refunded, err = s.w.RefundedBy(ctx, id, m.ID); err != nil {
+		return err
+	}
+	if v.Refunded >= v.Amount {
+		v.Status = RequestRefunded
+	}
+	return nil
 }
 
 // expireDue moves r to expired if it is pending past its expiry, and

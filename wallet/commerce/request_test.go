@@ -388,3 +388,43 @@ func TestApprovingRecoveryUnused(t *testing.T) {
 		t.Fatalf("after approving: %+v", stored)
 	}
 }
+
+// Issue 11, High #1: a refund touches the merchant's payment request: the
+// request shows what was refunded, and "refunded" once all of it was (it
+// no longer says "paid" for money the customer has back).
+func TestSecurityRefundShowsOnPaymentRequest(t *testing.T) {
+	f := newMerchantFixture(t)
+	till := f.merchant("Duka", false)
+	rich := f.customer(100_000)
+	r, err := f.s.RequestPayment(f.ctx, till, "k1", rich, 20_000, "ORDER-7", "")
+	f.must(err)
+	res, err := f.s.Approve(f.ctx, rich, r.ID, fixturePIN)
+	f.must(err)
+	ref := res.Transfer.Transfer.Ref
+	// Another payment, so that the till covers a full refund (it paid a fee).
+	_, err = f.w.Transfer(f.ctx, wallet.TransferRequest{Key: "float-till", Kind: wallet.TransferTill, From: rich, To: till.Merchant, Amount: 1_000, PIN: fixturePIN})
+	f.must(err)
+	for _, step := range []struct {
+		amount       int64
+		wantStatus   commerce.RequestStatus
+		wantRefunded int64
+		wantView     string
+	}{
+		{0, commerce.RequestPaid, 0, ""},
+		{5_000, commerce.RequestPaid, 5_000, "50.00"},
+		{15_000, commerce.RequestRefunded, 20_000, "200.00"},
+	} {
+		if step.amount > 0 {
+			_, err := f.s.Refund(f.ctx, till, fmt.Sprintf("rf-%d", step.amount), ref, step.amount)
+			f.must(err)
+		}
+		got, err := f.s.PaymentRequest(f.ctx, till, r.ID)
+		f.must(err)
+		if got.Status != step.wantStatus || got.Refunded != step.wantRefunded || got.Transaction != ref {
+			t.Errorf("after refunding %d: got status %s refunded %d, want %s %d", step.amount, got.Status, got.Refunded, step.wantStatus, step.wantRefunded)
+		}
+		if v := commerce.ViewPaymentRequest(f.w.Config().Currency, got); v.Refunded != step.wantView || v.Status != string(step.wantStatus) {
+			t.Errorf("after refunding %d: got view %s refunded %q, want %s %q", step.amount, v.Status, v.Refunded, step.wantStatus, step.wantView)
+		}
+	}
+}

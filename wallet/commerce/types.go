@@ -59,6 +59,10 @@ const (
 	RequestDeclined RequestStatus = "declined" // the customer said no
 	RequestExpired  RequestStatus = "expired"  // nobody answered in time
 	RequestFailed   RequestStatus = "failed"   // approved, but the payment was refused (Reason)
+	// RequestRefunded is a paid request whose payment the merchant refunded
+	// in full. It is never stored: a request's view derives it, and
+	// Refunded, from the refunds posted against its Transaction.
+	RequestRefunded RequestStatus = "refunded"
 )
 
 // PaymentRequest is a merchant's request to be paid (STK push): pending
@@ -75,6 +79,7 @@ type PaymentRequest struct {
 	Status       RequestStatus `json:"status"`
 	Reason       string        `json:"reason,omitempty"`      // a failure's wallet.Code
 	Transaction  string        `json:"transaction,omitempty"` // the payment's transaction id, once paid
+	Refunded     int64         `json:"refunded,omitempty"`    // of the payment: refunded so far (read, not stored)
 	Created      time.Time     `json:"created"`
 	Expires      time.Time     `json:"expires"`
 	Updated      time.Time     `json:"updated"`

@@ -27,9 +27,10 @@ type PaymentRequestView struct {
 	Currency     string    `json:"currency" example:"KES"`
 	Reference    string    `json:"reference"`
 	Description  string    `json:"description,omitempty"`
-	Status       string    `json:"status" enum:"pending,paid,declined,expired,failed"`
+	Status       string    `json:"status" enum:"pending,paid,declined,expired,failed,refunded" doc:"refunded: paid, then refunded in full"`
 	Reason       string    `json:"reason,omitempty" doc:"why it failed: an error code"`
 	Transaction  string    `json:"transaction,omitempty" doc:"the payment's transaction id, once paid"`
+	Refunded     string    `json:"refunded,omitempty" doc:"of the payment: refunded so far"`
 	Created      time.Time `json:"created"`
 	Expires      time.Time `json:"expires"`
 	Updated      time.Time `json:"updated"`
@@ -37,12 +38,16 @@ type PaymentRequestView struct {
 
 // ViewPaymentRequest is pr with its amount in cur.
 func ViewPaymentRequest(cur wallet.Currency, pr *PaymentRequest) PaymentRequestView {
-	return PaymentRequestView{
+	v := PaymentRequestView{
 		ID: pr.ID, Merchant: pr.Merchant, MerchantName: pr.MerchantName, Phone: pr.Phone,
 		Amount: cur.FormatAmount(pr.Amount), Currency: cur.Code, Reference: pr.Reference, Description: pr.Description,
 		Status: string(pr.Status), Reason: pr.Reason, Transaction: pr.Transaction,
 		Created: viewTime(pr.Created), Expires: viewTime(pr.Expires), Updated: viewTime(pr.Updated),
 	}
+	if pr.Refunded != 0 {
+		v.Refunded = cur.FormatAmount(pr.Refunded)
+	}
+	return v
 }
 
 // TransactionView is a transfer as the merchant sees it.

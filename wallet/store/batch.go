@@ -218,6 +218,18 @@ func (s *Store) savePostgres(ctx context.Context, tx *sql.Tx, w *wallet.BatchWri
 		}
 		return nil
 	}
+	if len(w.Transfers)+len(w.Rejections) > 0 {
+		keys := make([]string, 0, len(w.Transfers)+len(w.Rejections))
+		for _, x := range w.Transfers {
+			keys = append(keys, x.Key)
+		}
+		for _, r := range w.Rejections {
+			keys = append(keys, r.Key)
+		}
+		if err := exec("claim keys", `INSERT INTO idem_keys (idem_key) SELECT * FROM unnest($1::text[])`, keys); err != nil {
+			return err
+		}
+	}
 	if len(t.id) > 0 {
 		if err := exec("insert transfers", `INSERT INTO transfers (id, idem_key, request_hash, kind, source, target, amount, fee,
 			commission, reference, reverses, refunds, created_at) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[],
@@ -294,6 +306,7 @@ const (
 	sqlInsertPosting  = "INSERT INTO postings (transfer_id, account_id, leg, amount, balance_after, created_at) VALUES (?,?,?,?,?,?)"
 	sqlInsertReject   = "INSERT INTO rejections (idem_key, request_hash, error, created_at) VALUES (?,?,?,?)"
 	sqlInsertEvent    = "INSERT INTO outbox_events (transfer_id, subject, payload, created_at) VALUES (?,?,?,?)"
+	sqlClaimKey       = "INSERT INTO idem_keys (idem_key) VALUES (?)"
 	sqlUpdateAccount  = `UPDATE accounts SET balance = ?, day = ?, day_debits = ?, status = ?, pin_hash = ?, pin_salt = ?,
 		pin_failures = ?, language = ?, pin_locked = ?, start_key_hash = ?, start_key_until = ? WHERE id = ?`
 )
@@ -314,7 +327,14 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 	if err != nil {
 		return err
 	}
+	claim, err := stmt(sqlClaimKey)
+	if err != nil {
+		return err
+	}
 	for _, t := range w.Transfers {
+		if _, err := claim.ExecContext(ctx, t.Key); err != nil {
+			return fmt.Errorf("claim key: %w", err)
+		}
 		if _, err := ins.ExecContext(ctx, t.ID, t.Key, t.Hash, string(t.Kind), t.Source, t.Target, t.Amount, t.Fee, t.Commission, t.Reference,
 			nullID(t.Reverses), nullID(t.Refunds), t.Created); err != nil {
 			return fmt.Errorf("insert transfer: %w", err)
@@ -334,6 +354,9 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 			e, err := json.Marshal(r.Err)
 			if err != nil {
 				return fmt.Errorf("encode rejection: %w", err)
+			}
+			if _, err := claim.ExecContext(ctx, r.Key); err != nil {
+				return fmt.Errorf("claim key: %w", err)
 			}
 			if _, err := rej.ExecContext(ctx, r.Key, r.Hash, string(e), r.Created); err != nil {
 				return fmt.Errorf("insert rejection: %w", err)

@@ -55,6 +55,8 @@ func (s *Store) Check(ctx context.Context) (*wallet.CheckReport, error) {
 			(SELECT refunds, source, SUM(amount) AS refunded FROM transfers WHERE refunds IS NOT NULL GROUP BY refunds, source) x
 			LEFT JOIN postings p ON p.transfer_id = x.refunds AND p.account_id = x.source AND p.leg = 'principal' AND p.amount > 0
 			GROUP BY x.refunds, x.source, x.refunded HAVING x.refunded > COALESCE(SUM(p.amount), 0)`},
+		{"idempotency key with both a transfer and a rejection", `SELECT t.idem_key, t.id FROM transfers t
+			JOIN rejections r ON r.idem_key = t.idem_key`},
 		{"refund of a reversed transfer", `SELECT r.id, r.refunds FROM transfers r JOIN transfers v ON v.reverses = r.refunds
 			WHERE r.refunds IS NOT NULL`},
 	}

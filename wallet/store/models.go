@@ -98,4 +98,18 @@ type outboxEvent struct {
 
 func (outboxEvent) TableName() string { return "outbox_events" }
 
-var models = []any{&account{}, &transfer{}, &posting{}, &rejection{}, &outboxEvent{}}
+// idemKey claims an idempotency key for the one outcome it may hold: every
+// transfer and every rejection inserts its key here in the transaction that
+// stores it. transfers.idem_key and rejections.idem_key are each unique on
+// their own, but only this primary key spans both: two wallet processes
+// given one key with different requests lock different accounts and read no
+// outcome for it, and without it one could store a transfer and the other a
+// refusal. With it the second insert fails on the key, its batch runs again
+// from fresh reads, and finds the first outcome (CodeConflict).
+type idemKey struct {
+	IdemKey string `gorm:"primaryKey;size:128"`
+}
+
+func (idemKey) TableName() string { return "idem_keys" }
+
+var models = []any{&account{}, &transfer{}, &posting{}, &rejection{}, &outboxEvent{}, &idemKey{}}

@@ -145,6 +145,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(4211)")
 	}
+	backfill := !s.gdb.WithContext(ctx).Migrator().HasTable(&idemKey{})
 	if err := s.gdb.WithContext(ctx).AutoMigrate(slices.Concat(models, commerceModels, tabModels)...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -156,6 +157,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.gdb.WithContext(ctx).Exec("UPDATE accounts SET status = ?, pin_locked = ? WHERE status = ?",
 		string(wallet.StatusActive), true, string(wallet.StatusPINLocked)).Error; err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if backfill {
+		// A database from before idem_keys: claim the keys already used,
+		// once, in the migration that creates the table.
+		if err := s.gdb.WithContext(ctx).Exec(`INSERT INTO idem_keys (idem_key) SELECT idem_key FROM transfers
+			UNION SELECT idem_key FROM rejections`).Error; err != nil {
+			return fmt.Errorf("migrate: claim idempotency keys: %w", err)
+		}
 	}
 	// idx_postings_account_transfer replaced it (see posting).
 	if err := s.gdb.WithContext(ctx).Exec("DROP INDEX IF EXISTS idx_postings_account").Error; err != nil {

@@ -79,6 +79,7 @@ func TestCheckFindsCorruption(t *testing.T) {
 		{"a transfer's postings deleted", "DELETE FROM postings WHERE transfer_id = (SELECT MAX(transfer_id) FROM postings)", "transfer without postings"},
 		{"a customer overdrawn", "UPDATE accounts SET balance = -5, allow_negative = false WHERE number = '+254711000001'", "account below its floor"},
 		{"money created", "UPDATE accounts SET balance = balance + 100 WHERE number = 'fees'", "balances do not sum to zero"},
+		{"a refusal beside a transfer", "INSERT INTO rejections (idem_key, request_hash, error, created_at) SELECT idem_key, request_hash, '{}', created_at FROM transfers WHERE id = (SELECT MAX(id) FROM transfers)", "idempotency key with both a transfer and a rejection"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,5 +321,56 @@ func TestSecurityMigratePINLockedStatus(t *testing.T) {
 		if got := [2]any{r.Status, r.PINLocked}; got != w {
 			t.Errorf("%s (was %s): got %v, want %v", phone, old[phone], got, w)
 		}
+	}
+}
+
+// Issue 11, Low: one idempotency key holds one outcome, a transfer or a
+// refusal, never both. Two wallet processes given one key with different
+// requests (a conflict) lock different accounts, so neither sees the other's
+// uncommitted outcome: the schema, not the batch's read, must refuse the
+// second. Here the second is written straight through the store, as the
+// losing process would write it.
+func TestSecurityIdempotencyKeyHoldsOneOutcome(t *testing.T) {
+	ctx := context.Background()
+	w, st := newWallet(t, ctx, storetest.DSN(t))
+	phones := seed(t, w, 2)
+	posted, err := w.Transfer(ctx, wallet.TransferRequest{Key: "k-posted", Kind: wallet.TransferSend, From: phones[0], To: phones[1], Amount: 100, PIN: "2580"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Transfer(ctx, wallet.TransferRequest{Key: "k-refused", Kind: wallet.TransferSend, From: phones[0], To: phones[1], Amount: 2_000_000, PIN: "2580"})
+	if wallet.ErrorCode(err) != wallet.CodeInsufficientFunds {
+		t.Fatalf("an amount above the balance: got %v, want a remembered refusal", err)
+	}
+	now := posted.Transfer.Created
+	tests := []struct {
+		name string
+		w    wallet.BatchWrite
+	}{
+		{"a refusal under a transfer's key", wallet.BatchWrite{Rejections: []wallet.Rejection{{Key: "k-posted", Hash: []byte("other"),
+			Err: wallet.Errorf(wallet.CodeInsufficientFunds, "no"), Created: now}}}},
+		{"a transfer under a refusal's key", wallet.BatchWrite{Transfers: []*wallet.StoredTransfer{{Key: "k-refused", Hash: []byte("other"),
+			Transfer: wallet.Transfer{ID: wallet.NewTransferID(now), Kind: wallet.TransferSend, Source: posted.Transfer.Source,
+				Target: posted.Transfer.Target, Amount: 1, Created: now,
+				Postings: []wallet.Posting{{AccountID: posted.Transfer.Source, Leg: wallet.LegPrincipal, Amount: -1},
+					{AccountID: posted.Transfer.Target, Leg: wallet.LegPrincipal, Amount: 1}}}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := st.Write(ctx, func(tx wallet.BatchTx) error { return tx.Save(&tt.w) })
+			if err == nil {
+				t.Fatal("got the second outcome saved, want it refused")
+			}
+		})
+	}
+	for key, transfer := range map[string]bool{"k-posted": true, "k-refused": false} {
+		o, err := st.Outcome(ctx, key)
+		if err != nil || (o.Transfer != nil) != transfer || (o.Err != nil) == transfer {
+			t.Errorf("%s: got %+v, %v, want only the first outcome", key, o, err)
+		}
+	}
+	r, err := st.Check(ctx)
+	if err != nil || !r.OK() {
+		t.Errorf("ledger check: %+v, %v", r, err)
 	}
 }
