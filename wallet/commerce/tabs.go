@@ -267,7 +267,7 @@ func (t *tabs) ceilMinor(m wallet.Micro) int64 {
 }
 
 // The wallet keys of a tab's transfers.
-func holdKey(id string) string            { return "tab:" + id + ":hold" }
+func holdKey(id string) string { return "tab:" + id + ":hold" }
 
 // holdRequest is the hold of amount (its cap rounded up) for prepaid tab
 // rec, without the PIN: what its approval posts and its recovery looks for.

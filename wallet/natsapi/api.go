@@ -18,17 +18,17 @@ import (
 // gets a new version beside the old one.
 const (
 	SubjectPrefix       = "wallet.v1"
-	SubjectTransfer     = SubjectPrefix + ".transfer"       // TransferRequest → TransferResult
-	SubjectTransferShow = SubjectPrefix + ".transfer.show"  // TransferQuery → wallet.TransferInfo
-	SubjectFloat        = SubjectPrefix + ".float.issue"    // operator: TransferRequest (kind float) → TransferResult
-	SubjectQuote        = SubjectPrefix + ".quote"          // QuoteRequest → QuoteReply
-	SubjectLookup       = SubjectPrefix + ".account.lookup" // AccountRequest → Profile
-	SubjectShow         = SubjectPrefix + ".account.show"   // operator: AccountRequest → Account
-	SubjectStatus       = SubjectPrefix + ".account.status" // operator: StatusRequest → Account
+	SubjectTransfer     = SubjectPrefix + ".transfer"          // TransferRequest → TransferResult
+	SubjectTransferShow = SubjectPrefix + ".transfer.show"     // TransferQuery → wallet.TransferInfo
+	SubjectFloat        = SubjectPrefix + ".float.issue"       // operator: TransferRequest (kind float) → TransferResult
+	SubjectQuote        = SubjectPrefix + ".quote"             // QuoteRequest → QuoteReply
+	SubjectLookup       = SubjectPrefix + ".account.lookup"    // AccountRequest → Profile
+	SubjectShow         = SubjectPrefix + ".account.show"      // operator: AccountRequest → Account
+	SubjectStatus       = SubjectPrefix + ".account.status"    // operator: StatusRequest → Account
 	SubjectRegister     = SubjectPrefix + ".customer.register" // RegisterRequest (basic tier) → Account
 	SubjectCustomerOpen = SubjectPrefix + ".customer.open"     // operator: RegisterRequest (any tier) → Account
-	SubjectAgentAdd     = SubjectPrefix + ".agent.add"    // operator
-	SubjectMerchant     = SubjectPrefix + ".merchant.add" // operator
+	SubjectAgentAdd     = SubjectPrefix + ".agent.add"         // operator
+	SubjectMerchant     = SubjectPrefix + ".merchant.add"      // operator
 	SubjectPINSet       = SubjectPrefix + ".pin.set"
 	SubjectPINChange    = SubjectPrefix + ".pin.change"
 	SubjectPINVerify    = SubjectPrefix + ".pin.verify"
