@@ -18,17 +18,16 @@ import (
 // gets a new version beside the old one.
 const (
 	SubjectPrefix       = "wallet.v1"
-	SubjectTransfer     = SubjectPrefix + ".transfer"          // TransferRequest → TransferResult
-	SubjectTransferShow = SubjectPrefix + ".transfer.show"     // TransferQuery → wallet.TransferInfo
-	SubjectFloat        = SubjectPrefix + ".float.issue"       // operator: TransferRequest (kind float) → TransferResult
-	SubjectQuote        = SubjectPrefix + ".quote"             // QuoteRequest → QuoteReply
-	SubjectLookup       = SubjectPrefix + ".account.lookup"    // AccountRequest → Profile
-	SubjectShow         = SubjectPrefix + ".account.show"      // operator: AccountRequest → Account
-	SubjectStatus       = SubjectPrefix + ".account.status"    // operator: StatusRequest → Account
-	SubjectRegister     = SubjectPrefix + ".customer.register" // RegisterRequest (basic tier) → Account
-	SubjectCustomerOpen = SubjectPrefix + ".customer.open"     // operator: RegisterRequest (any tier) → Account
-	SubjectAgentAdd     = SubjectPrefix + ".agent.add"         // operator
-	SubjectMerchant     = SubjectPrefix + ".merchant.add"      // operator
+	SubjectTransfer     = SubjectPrefix + ".transfer"       // TransferRequest → TransferResult
+	SubjectTransferShow = SubjectPrefix + ".transfer.show"  // TransferQuery → wallet.TransferInfo
+	SubjectFloat        = SubjectPrefix + ".float.issue"    // operator: TransferRequest (kind float) → TransferResult
+	SubjectQuote        = SubjectPrefix + ".quote"          // QuoteRequest → QuoteReply
+	SubjectLookup       = SubjectPrefix + ".account.lookup" // AccountRequest → Profile
+	SubjectShow         = SubjectPrefix + ".account.show"   // operator: AccountRequest → Account
+	SubjectStatus       = SubjectPrefix + ".account.status" // operator: StatusRequest → Account
+	SubjectRegister     = SubjectPrefix + ".customer.register"
+	SubjectAgentAdd     = SubjectPrefix + ".agent.add"    // operator
+	SubjectMerchant     = SubjectPrefix + ".merchant.add" // operator
 	SubjectPINSet       = SubjectPrefix + ".pin.set"
 	SubjectPINChange    = SubjectPrefix + ".pin.change"
 	SubjectPINVerify    = SubjectPrefix + ".pin.verify"
@@ -42,6 +41,10 @@ const (
 	SubjectCheck        = SubjectPrefix + ".ledger.check" // operator
 	SubjectEvents       = SubjectPrefix + ".events.list"  // operator: EventsRequest → EventsReply
 )
+
+// SubjectCustomerOpen is the operator's customer.register: it opens a
+// customer account at any tier (RegisterRequest → Account).
+const SubjectCustomerOpen = SubjectPrefix + ".customer.open"
 
 // OperatorSubjects are the subjects only operators may call; a deployment
 // gives gateway credentials no permission to publish to them.
