@@ -46,9 +46,11 @@ const (
 // customer account at any tier (RegisterRequest → Account).
 const SubjectCustomerOpen = SubjectPrefix + ".customer.open"
 
+func init() { OperatorSubjects = append(OperatorSubjects, SubjectCustomerOpen) }
+
 // OperatorSubjects are the subjects only operators may call; a deployment
 // gives gateway credentials no permission to publish to them.
-var OperatorSubjects = []string{SubjectFloat, SubjectShow, SubjectStatus, SubjectCustomerOpen, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents}
+var OperatorSubjects = []string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents}
 
 // ExternalKeyPrefix is the namespace the wallet's NATS server puts the
 // idempotency key of every transfer on SubjectTransfer in: a caller's key K
