@@ -36,6 +36,9 @@ func (s *Service) runBatch(ops []*op) {
 		}
 		p := o.plan
 		keys = append(keys, p.key)
+		if p.legacy != "" {
+			keys = append(keys, p.legacy)
+		}
 		ids = append(ids, p.source, p.target, s.system[SystemFees], s.system[SystemCommission])
 		if p.actor != 0 {
 			ids = append(ids, p.actor)
@@ -327,6 +330,12 @@ func (b *batch) checkSecret(a *AccountRecord, digest, want []byte, at PINAttempt
 // transfer applies one money command against the batch's accounts.
 func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 	if prior := b.outcomes[p.key]; prior != nil {
+		return b.replay(p, prior, pin)
+	}
+	// The same command made before its caller's keys had a namespace: a
+	// replay. A different one under that key is no conflict (the key is
+	// another namespace's now): the command is new.
+	if prior := b.outcomes[p.legacy]; p.legacy != "" && prior != nil && bytes.Equal(prior.Hash, p.hash) {
 		return b.replay(p, prior, pin)
 	}
 	var actor *AccountRecord

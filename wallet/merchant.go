@@ -1,6 +1,7 @@
 package wallet
 
 import (
+	"bytes"
 	"context"
 	"time"
 )
@@ -21,8 +22,8 @@ const maxAccountTransfers = maxStatementLines
 // yet: err is CodeNotFound, as for a key never used. A malformed key is
 // CodeInvalid.
 func (s *Service) Outcome(ctx context.Context, key string) (*Transfer, *Error, error) {
-	if key == "" || len(key) > maxKeyBytes {
-		return nil, nil, Errorf(CodeInvalid, "an idempotency key of 1 to %d bytes is required", maxKeyBytes)
+	if key == "" || len(key) > KeyBytesMax {
+		return nil, nil, Errorf(CodeInvalid, "an idempotency key of 1 to %d bytes is required", KeyBytesMax)
 	}
 	o, err := s.store.Outcome(ctx, key)
 	if err != nil {
@@ -44,6 +45,31 @@ func (s *Service) Refunded(ctx context.Context, transferID int64) (int64, error)
 		sum += v
 	}
 	return sum, nil
+}
+
+// OutcomeOf is Outcome for the command req describes (its PIN is not
+// needed and not checked): what req.Key produced, if that was req itself.
+// Something else under the key (another kind, other parties, another
+// amount or reference: a different request hash) is CodeConflict, never
+// taken for req's outcome, so that a command recovering a lost answer
+// cannot record another command's transfer as its own. Errors as Outcome's,
+// and prepare's for a malformed req.
+func (s *Service) OutcomeOf(ctx context.Context, req TransferRequest) (*Transfer, *Error, error) {
+	if needsPIN(req.Kind) {
+		req.PIN = "-" // prepare asks that one is given; no lookup checks it
+	}
+	p, err := s.prepare(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := s.store.Outcome(ctx, p.key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !bytes.Equal(o.Hash, p.hash) || o.Transfer != nil && o.Transfer.Kind != p.kind {
+		return nil, nil, Errorf(CodeConflict, "idempotency key %s holds a different command", p.key)
+	}
+	return o.Transfer, o.Err, nil
 }
 
 // RefundedBy returns the sum merchant (an account id) refunded against

@@ -804,3 +804,55 @@ func FuzzMerchantTransfer(f *testing.F) {
 		}
 	})
 }
+
+// TestSecurityOutcomeChecksTheCommand (issue 11, finding 5: recovering a
+// lost answer by key): OutcomeOf gives what a key produced only if the
+// same command produced it; a transfer of another kind, other parties,
+// another amount or reference under the key is a conflict, never taken for
+// the command's outcome. A refusal under the key is checked alike.
+func TestSecurityOutcomeChecksTheCommand(t *testing.T) {
+	f := newFixture(t)
+	alice, bob, carol := f.customer("Alice"), f.customer("Bob"), f.customer("Carol")
+	f.fund(alice, f.ksh(1_000))
+	till := f.merchant("Duka", false)
+	payment := wallet.TransferRequest{Key: key(), Kind: wallet.TransferTill, From: alice, To: till, Amount: f.ksh(100), Reference: "pr_x", PIN: "2580"}
+	res, err := f.w.Transfer(f.ctx, payment)
+	f.must(err)
+	refused := wallet.TransferRequest{Key: key(), Kind: wallet.TransferSend, From: alice, To: bob, Amount: f.ksh(5_000), PIN: "2580"}
+	if _, err := f.w.Transfer(f.ctx, refused); wallet.ErrorCode(err) == "" {
+		t.Fatal("a send beyond the balance went through")
+	}
+	other := func(change func(*wallet.TransferRequest)) wallet.TransferRequest {
+		r := payment
+		r.PIN = ""
+		change(&r)
+		return r
+	}
+	tests := []struct {
+		name string
+		req  wallet.TransferRequest
+		code wallet.Code
+	}{
+		{"the same payment", other(func(*wallet.TransferRequest) {}), ""},
+		{"another kind", other(func(r *wallet.TransferRequest) { r.Kind, r.To = wallet.TransferSend, bob }), wallet.CodeConflict},
+		{"another payer", other(func(r *wallet.TransferRequest) { r.From = carol }), wallet.CodeConflict},
+		{"another amount", other(func(r *wallet.TransferRequest) { r.Amount++ }), wallet.CodeConflict},
+		{"another reference", other(func(r *wallet.TransferRequest) { r.Reference = "pr_y" }), wallet.CodeConflict},
+		{"the refused send", wallet.TransferRequest{Key: refused.Key, Kind: refused.Kind, From: alice, To: bob, Amount: refused.Amount}, ""},
+		{"another send under the refusal's key", wallet.TransferRequest{Key: refused.Key, Kind: refused.Kind, From: alice, To: carol, Amount: refused.Amount}, wallet.CodeConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, rejected, err := f.w.OutcomeOf(f.ctx, tt.req)
+			if wallet.ErrorCode(err) != tt.code {
+				t.Fatalf("outcome: %v, %v, %v; want code %q", tr, rejected, err, tt.code)
+			}
+			if tt.code == "" && tt.req.Key == payment.Key && (tr == nil || tr.ID != res.Transfer.ID) {
+				t.Errorf("outcome of the payment = %v, want transfer %s", tr, res.Transfer.Ref)
+			}
+			if tt.code == "" && tt.req.Key == refused.Key && rejected == nil {
+				t.Errorf("outcome of the refused send = %v, %v; want its refusal", tr, rejected)
+			}
+		})
+	}
+}

@@ -81,8 +81,9 @@ const (
 	// opQueueLen bounds the requests waiting for the writer; a full queue
 	// blocks the NATS handler, which pushes back on callers.
 	opQueueLen = 8192
-	// maxKeyBytes bounds a client's idempotency key.
-	maxKeyBytes = 128
+	// KeyBytesMax bounds an idempotency key, with its namespace (the NATS
+	// API puts an outside caller's under "ext:"): the column is 128 bytes.
+	KeyBytesMax = 128
 	// maxReferenceBytes bounds a paybill account or bank reference.
 	maxReferenceBytes = 32
 	// maxNameBytes bounds an account name.

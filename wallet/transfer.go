@@ -62,6 +62,13 @@ type TransferRequest struct {
 	// Splits, on a settle, share the amount left after the fee among
 	// merchants by weight (largest remainder); empty means all to To.
 	Splits []Share `json:"splits,omitempty"`
+	// LegacyKey, set by the NATS API only (never decoded from a payload),
+	// is the key Key had before the API put outside callers' keys in a
+	// namespace of their own: a command first made under it, with the same
+	// payload, is replayed rather than posted again, so a retry that spans
+	// the upgrade (or a rolling one, old and new wallets side by side)
+	// moves no money twice. Nothing is ever written under it.
+	LegacyKey string `json:"-"`
 }
 
 // Share is one merchant's part of a split settlement: a till or paybill
@@ -83,6 +90,7 @@ const maxSplitWeight = int64(MaxMicro)
 // plan is a transfer request resolved to accounts, ready for the writer.
 type plan struct {
 	key        string
+	legacy     string // TransferRequest.LegacyKey
 	hash       []byte
 	kind       TransferKind
 	actor      int64 // whose PIN authorises it; 0 for operator and merchant commands
@@ -181,13 +189,16 @@ func (s *Service) TransferAsync(ctx context.Context, req TransferRequest, done f
 // prepare validates req and resolves its accounts. Everything it refuses is
 // refused before the writer sees it and is not remembered under the key.
 func (s *Service) prepare(ctx context.Context, req TransferRequest) (*plan, error) {
-	if req.Key == "" || len(req.Key) > maxKeyBytes {
-		return nil, Errorf(CodeInvalid, "an idempotency key of 1 to %d bytes is required", maxKeyBytes)
+	if req.Key == "" || len(req.Key) > KeyBytesMax {
+		return nil, Errorf(CodeInvalid, "an idempotency key of 1 to %d bytes is required", KeyBytesMax)
 	}
 	if len(req.Reference) > maxReferenceBytes {
 		return nil, Errorf(CodeInvalid, "the reference is longer than %d characters", maxReferenceBytes)
 	}
-	p := &plan{key: req.Key, kind: req.Kind, amount: req.Amount, reference: req.Reference,
+	if len(req.LegacyKey) > KeyBytesMax {
+		return nil, Errorf(CodeInvalid, "an idempotency key of 1 to %d bytes is required", KeyBytesMax)
+	}
+	p := &plan{key: req.Key, legacy: req.LegacyKey, kind: req.Kind, amount: req.Amount, reference: req.Reference,
 		attempt: PINAttempt{Source: req.Source, Key: req.Attempt}.or(PINAttemptFrom(ctx))}
 	if req.Kind != TransferReversal && (req.Amount <= 0 || req.Amount > MaxAmount) {
 		return nil, Errorf(CodeInvalidAmount, "the amount must be positive and at most %s", s.cfg.Currency.Format(MaxAmount))

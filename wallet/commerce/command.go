@@ -83,8 +83,10 @@ func own[R owned](ctx context.Context, p Principal, what, prefix, id string, loa
 // recoverLost settles a command whose wallet answer was lost (a crash, a
 // timeout) from what the wallet says its key produced: a transfer, or a
 // refusal, goes to done; nothing at all (the key is unused) to unused.
-func (s *Service) recoverLost(ctx context.Context, key string, done func(t *wallet.Transfer, refusal error) error, unused func() error) error {
-	t, refusal, err := s.w.Outcome(ctx, key)
+// Something else under the key (wallet.OutcomeOf: another kind, parties or
+// payload) is an error, and the command stays unsettled.
+func (s *Service) recoverLost(ctx context.Context, req wallet.TransferRequest, done func(t *wallet.Transfer, refusal error) error, unused func() error) error {
+	t, refusal, err := s.w.OutcomeOf(ctx, req)
 	switch {
 	case refusal != nil:
 		return done(nil, refusal)

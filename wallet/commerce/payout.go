@@ -72,8 +72,7 @@ func (s *Service) PayoutStatus(ctx context.Context, p Principal, id string) (*Pa
 // what is stored. It returns an error only when the result is unknown
 // (the wallet did not answer; r stays pending) or could not be stored.
 func (s *Service) pay(ctx context.Context, r *PayoutRecord) error {
-	res, err := s.w.Transfer(ctx, wallet.TransferRequest{Key: r.Key, Kind: wallet.TransferPayout, From: r.Merchant,
-		To: r.Phone, Amount: r.Amount, Reference: r.Reference})
+	res, err := s.w.Transfer(ctx, payoutTransfer(r))
 	if err != nil && transient(err) {
 		return err
 	}
@@ -82,6 +81,11 @@ func (s *Service) pay(ctx context.Context, r *PayoutRecord) error {
 		t = &res.Transfer
 	}
 	return s.finish(ctx, r, t, err)
+}
+
+// payoutTransfer is payout r as the wallet posts it under its key.
+func payoutTransfer(r *PayoutRecord) wallet.TransferRequest {
+	return wallet.TransferRequest{Key: r.Key, Kind: wallet.TransferPayout, From: r.Merchant, To: r.Phone, Amount: r.Amount, Reference: r.Reference}
 }
 
 // finish records payout r's outcome: paid by transfer t, or refused with
@@ -144,7 +148,7 @@ func (s *Service) sweepPayouts(ctx context.Context) error {
 	errs := sweepErrors{what: "payouts"}
 	for i := range rs {
 		r := &rs[i]
-		errs.add(r.ID, s.recoverLost(ctx, r.Key,
+		errs.add(r.ID, s.recoverLost(ctx, payoutTransfer(r),
 			func(t *wallet.Transfer, refusal error) error { return s.finish(ctx, r, t, refusal) },
 			func() error { return s.pay(ctx, r) }))
 	}

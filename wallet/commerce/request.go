@@ -187,6 +187,17 @@ func (s *Service) customerRequest(ctx context.Context, phone, id string) (*Reque
 // at an attempt.
 func requestKey(id string, attempt int) string { return "pr:" + id + ":" + strconv.Itoa(attempt) }
 
+// paymentTransfer is the payment of request r at its current attempt,
+// without the PIN: what its approval posts and its recovery looks for.
+func paymentTransfer(r *RequestRecord) wallet.TransferRequest {
+	kind := wallet.TransferTill
+	if r.Paybill {
+		kind = wallet.TransferPaybill
+	}
+	return wallet.TransferRequest{Key: requestKey(r.ID, r.Attempt), Kind: kind, From: r.Phone, To: r.Merchant,
+		Amount: r.Amount, Reference: r.Reference}
+}
+
 // approveRequest pays request id from the customer's wallet with the PIN.
 //
 // The request moves pending → approving (a compare-and-set that counts
@@ -225,14 +236,9 @@ func (s *Service) approveRequest(ctx context.Context, phone, id, pin string) (*A
 		return nil, stateError(r)
 	}
 	r = &next
-	kind := wallet.TransferTill
-	if r.Paybill {
-		kind = wallet.TransferPaybill
-	}
-	res, terr := s.w.Transfer(ctx, wallet.TransferRequest{
-		Key: requestKey(r.ID, r.Attempt), Kind: kind, From: r.Phone, To: r.Merchant,
-		Amount: r.Amount, Reference: r.Reference, PIN: pin,
-	})
+	req := paymentTransfer(r)
+	req.PIN = pin
+	res, terr := s.w.Transfer(ctx, req)
 	if terr != nil && transient(terr) {
 		return nil, terr // left approving: the sweeper asks the wallet later
 	}
@@ -337,7 +343,7 @@ func (s *Service) sweepRequests(ctx context.Context) error {
 		case RequestPending:
 			_, err = s.expireDue(ctx, r)
 		case requestApproving:
-			err = s.recoverLost(ctx, requestKey(r.ID, r.Attempt),
+			err = s.recoverLost(ctx, paymentTransfer(r),
 				func(t *wallet.Transfer, refusal error) error { return s.resolve(ctx, r, t, refusal) },
 				func() error { return s.resolve(ctx, r, nil, errUnusedKey) })
 		}

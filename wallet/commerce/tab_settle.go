@@ -128,7 +128,7 @@ func (t *tabs) drive(ctx context.Context, id string, ask bool) error {
 	var tr *wallet.Transfer
 	var refusal error
 	if ask {
-		got, werr, err := t.s.w.Outcome(ctx, req.Key)
+		got, werr, err := t.s.w.OutcomeOf(ctx, req)
 		switch {
 		case wallet.ErrorCode(err) == wallet.CodeNotFound:
 		case err != nil:

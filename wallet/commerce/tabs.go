@@ -267,7 +267,14 @@ func (t *tabs) ceilMinor(m wallet.Micro) int64 {
 }
 
 // The wallet keys of a tab's transfers.
-func holdKey(id string) string            { return "tab:" + id + ":hold" }
+func holdKey(id string) string { return "tab:" + id + ":hold" }
+
+// holdRequest is the hold of amount (its cap rounded up) for prepaid tab
+// rec, without the PIN: what its approval posts and its recovery looks for.
+func holdRequest(rec *TabRecord, amount int64) wallet.TransferRequest {
+	return wallet.TransferRequest{Key: holdKey(rec.ID), Kind: wallet.TransferHold, From: rec.Phone, Amount: amount, Reference: rec.ID}
+}
+
 func releaseKey(id string) string         { return "tab:" + id + ":release" }
 func settleKey(id string, seq int) string { return "tab:" + id + ":settle:" + strconv.Itoa(seq) }
 func tabView(rec *TabRecord) *Tab         { v := rec.Tab; return &v }
@@ -714,8 +721,9 @@ func (t *tabs) approve(ctx context.Context, phone, id, pin string) (*ApproveResu
 	if err != nil {
 		return nil, err
 	}
-	tr, err := t.s.w.Transfer(ctx, wallet.TransferRequest{Key: holdKey(id), Kind: wallet.TransferHold, From: ph,
-		Amount: amount, Reference: id, PIN: pin})
+	req := holdRequest(rec, amount)
+	req.PIN = pin
+	tr, err := t.s.w.Transfer(ctx, req)
 	switch {
 	case err == nil:
 	case pinRefusal(err):
@@ -806,7 +814,7 @@ func (t *tabs) resolveHold(ctx context.Context, id string) error {
 	if err != nil || rec.HoldAt.IsZero() {
 		return err
 	}
-	tr, refusal, err := t.s.w.Outcome(ctx, holdKey(id))
+	tr, refusal, err := t.s.w.OutcomeOf(ctx, holdRequest(rec, t.ceilMinor(rec.Cap)))
 	switch {
 	case wallet.ErrorCode(err) == wallet.CodeNotFound:
 		lease := t.now().Add(-leaseDuration)

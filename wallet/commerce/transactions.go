@@ -180,7 +180,9 @@ func (s *Service) Refund(ctx context.Context, p Principal, idem, ref string, amo
 		case refusal != nil:
 			return nil, refusal
 		case prior != nil:
-			if prior.Kind != wallet.TransferRefund || prior.Reference != t.Ref {
+			// The amount is not known here, so no request hash to compare:
+			// the kind, the payment and the paying merchant are checked.
+			if prior.Kind != wallet.TransferRefund || prior.Reference != t.Ref || prior.Refunds != t.ID || prior.Source != m.ID {
 				return nil, wallet.Errorf(wallet.CodeConflict, "this idempotency key was used for a different request")
 			}
 			return s.transaction(ctx, m.ID, prior, names)

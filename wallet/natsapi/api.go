@@ -43,9 +43,27 @@ const (
 	SubjectEvents       = SubjectPrefix + ".events.list"  // operator: EventsRequest → EventsReply
 )
 
+// SubjectCustomerOpen is the operator's customer.register: it opens a
+// customer account at any tier (RegisterRequest → Account).
+const SubjectCustomerOpen = SubjectPrefix + ".customer.open"
+
+func init() { OperatorSubjects = append(OperatorSubjects, SubjectCustomerOpen) }
+
 // OperatorSubjects are the subjects only operators may call; a deployment
 // gives gateway credentials no permission to publish to them.
 var OperatorSubjects = []string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents}
+
+// ExternalKeyPrefix is the namespace the wallet's NATS server puts the
+// idempotency key of every transfer on SubjectTransfer in: a caller's key K
+// is stored as "ext:K". The merchant services' own keys ("pr:", "po:",
+// "tab:", …) and the operator's float keys ("float:") are outside it, so no
+// caller of SubjectTransfer can post under one of them, pre-empt it or
+// replay what it holds.
+const ExternalKeyPrefix = "ext:"
+
+// ExternalKeyBytesMax bounds a caller's key on SubjectTransfer: the
+// wallet's bound less the namespace.
+const ExternalKeyBytesMax = wallet.KeyBytesMax - len(ExternalKeyPrefix)
 
 // EventsRequest asks for the events of the transfers created since a time,
 // re-derived from the database, one page at a time.
@@ -84,7 +102,9 @@ type StatusRequest struct {
 	Status wallet.Status `json:"status"`
 }
 
-// RegisterRequest opens a customer account.
+// RegisterRequest opens a customer account. On SubjectRegister (a
+// gateway's self-registration) the tier is basic, and another is refused;
+// an operator opens a full-tier account on SubjectCustomerOpen.
 type RegisterRequest struct {
 	Phone    string      `json:"phone"`
 	Name     string      `json:"name"`

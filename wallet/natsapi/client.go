@@ -122,10 +122,16 @@ func (c *Client) SetStatus(ctx context.Context, numberOrPhone string, st wallet.
 	return &r, c.call(ctx, SubjectStatus, StatusRequest{Number: numberOrPhone, Status: st}, &r)
 }
 
-// Register opens a customer account.
+// Register opens a customer account: a self-registration (basic tier) on
+// SubjectRegister, or, with another tier, an operator's opening on
+// SubjectCustomerOpen (which gateway credentials may not publish to).
 func (c *Client) Register(ctx context.Context, req RegisterRequest) (*wallet.Account, error) {
+	subject := SubjectRegister
+	if req.Tier != 0 && req.Tier != wallet.TierBasic {
+		subject = SubjectCustomerOpen
+	}
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectRegister, req, &r)
+	return &r, c.call(ctx, subject, req, &r)
 }
 
 // AddAgent (operator) opens an agent account; the reply's Number is the agent number.

@@ -549,9 +549,10 @@ func TestBank(t *testing.T) {
 		IdemKey string
 		ID      int64
 	}
-	e.must(e.st.Gorm().Table("transfers").Select("idem_key, id").Where("idem_key LIKE ?", "bank-%").Find(&rows).Error)
+	e.must(e.st.Gorm().Table("transfers").Select("idem_key, id").Where("idem_key LIKE ?", natsapi.ExternalKeyPrefix+"bank-%").Find(&rows).Error)
 	stored := map[string]int{}
 	for _, r := range rows {
+		r.IdemKey = strings.TrimPrefix(r.IdemKey, natsapi.ExternalKeyPrefix) // the caller's key
 		stored[r.IdemKey]++
 		if acked[r.IdemKey] != wallet.Ref(r.ID) {
 			t.Errorf("stored transfer %s under %s was acknowledged as %q", wallet.Ref(r.ID), r.IdemKey, acked[r.IdemKey])

@@ -31,6 +31,7 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 		natsapi.SubjectShow:         {func() any { return &natsapi.AccountRequest{} }, account},
 		natsapi.SubjectStatus:       {func() any { return &natsapi.StatusRequest{} }, account},
 		natsapi.SubjectRegister:     {func() any { return &natsapi.RegisterRequest{} }, account},
+		natsapi.SubjectCustomerOpen: {func() any { return &natsapi.RegisterRequest{} }, account},
 		natsapi.SubjectAgentAdd:     {func() any { return &natsapi.AgentRequest{} }, account},
 		natsapi.SubjectMerchant:     {func() any { return &natsapi.MerchantRequest{} }, account},
 		natsapi.SubjectPINSet:       {func() any { return &natsapi.PINRequest{} }, account},

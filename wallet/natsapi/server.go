@@ -91,16 +91,26 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		}
 		return w.SetStatus(ctx, q.Number, q.Status)
 	}))
-	add(SubjectRegister, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q RegisterRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		if q.Tier == 0 {
-			q.Tier = wallet.TierBasic
-		}
-		return w.Register(ctx, q.Phone, q.Name, q.Tier, q.Language)
-	}))
+	register := func(anyTier bool) micro.HandlerFunc {
+		return s.async(func(ctx context.Context, r micro.Request) (any, error) {
+			var q RegisterRequest
+			if err := decode(r, &q); err != nil {
+				return nil, err
+			}
+			if q.Tier == 0 {
+				q.Tier = wallet.TierBasic
+			}
+			// A gateway registers the caller's own phone, unverified: the
+			// self-registered tier, whatever it asks. A higher tier follows
+			// a KYC check, which is an operator's.
+			if !anyTier && q.Tier != wallet.TierBasic {
+				return nil, wallet.Errorf(wallet.CodeInvalid, "a self-registered account is tier %d; an operator opens others (%s)", wallet.TierBasic, SubjectCustomerOpen)
+			}
+			return w.Register(ctx, q.Phone, q.Name, q.Tier, q.Language)
+		})
+	}
+	add(SubjectRegister, register(false))
+	add(SubjectCustomerOpen, register(true))
 	add(SubjectAgentAdd, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		var q AgentRequest
 		if err := decode(r, &q); err != nil {
@@ -226,6 +236,16 @@ func (s *server) transfer(operator bool) micro.HandlerFunc {
 		if operator != (q.Kind == wallet.TransferFloat) {
 			s.Respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "transfer kind %q is not served on %s", q.Kind, r.Subject()))
 			return
+		}
+		if !operator {
+			// The caller's keys in a namespace of their own (ExternalKeyPrefix);
+			// a command first made under the bare key, before there was one,
+			// still replays (LegacyKey).
+			if q.Key == "" || len(q.Key) > ExternalKeyBytesMax {
+				s.Respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "an idempotency key of 1 to %d bytes is required", ExternalKeyBytesMax))
+				return
+			}
+			q.LegacyKey, q.Key = q.Key, ExternalKeyPrefix+q.Key
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
 		defer cancel()

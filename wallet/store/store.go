@@ -581,10 +581,16 @@ func (s *Store) SumPostings(ctx context.Context, accountID int64, leg wallet.Leg
 	return out, nil
 }
 
+// relayLockClass is the first key of the PostgreSQL advisory lock a relay
+// holds while it publishes (the second is the outbox table's oid); 4211 is
+// the migration lock's.
+const relayLockClass = 4212
+
 // Relay publishes the oldest unpublished events and deletes them once
-// publish succeeds. On PostgreSQL the rows are claimed with SKIP LOCKED so
-// several relays share the work; on SQLite (one process) they are read
-// outside the write lock so the batch writer is never kept waiting.
+// publish succeeds. On PostgreSQL one relay at a time does (the others find
+// the lock taken and return 0), so that events reach the stream in outbox
+// order; on SQLite they are read outside the write lock so the batch writer
+// is never kept waiting.
 func (s *Store) Relay(ctx context.Context, limit int, publish func([]wallet.OutboxEvent) error) (int, error) {
 	var q queryer = s.db
 	var tx *sql.Tx
@@ -595,11 +601,25 @@ func (s *Store) Relay(ctx context.Context, limit int, publish func([]wallet.Outb
 		}
 		defer tx.Rollback()
 		q = tx
+		// One relay at a time per outbox: a second one skipping the rows
+		// the first has locked would publish later events (a merchant's
+		// refund) before earlier ones (its payment) still waiting for their
+		// acknowledgement, and the notifier delivers webhooks in the order
+		// events reach the stream. The lock is on this schema's table, so
+		// deployments (and tests) in other schemas do not wait for it; a
+		// relay that does not get it has nothing to do this round.
+		var mine bool
+		if err := tx.QueryRowContext(ctx, "SELECT pg_try_advisory_xact_lock($1, 'outbox_events'::regclass::oid::int)", relayLockClass).Scan(&mine); err != nil {
+			return 0, fmt.Errorf("relay: %w", err)
+		}
+		if !mine {
+			return 0, nil
+		}
 	}
+	// SQLite has no row locks: two relays may read the same events and
+	// both publish them, each in id order; JetStream keeps the first copy
+	// of each (by its Nats-Msg-Id), so the stream still has them in order.
 	sel := "SELECT id, transfer_id, subject, payload, msg_id FROM outbox_events ORDER BY id LIMIT ?"
-	if s.pg {
-		sel += " FOR UPDATE SKIP LOCKED"
-	}
 	rows, err := q.QueryContext(ctx, s.rebind(sel), limit)
 	if err != nil {
 		return 0, fmt.Errorf("relay: %w", err)
