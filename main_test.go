@@ -387,6 +387,9 @@ func TestConfigErrors(t *testing.T) {
 		{name: "request ttl", change: func(c *Config) { c.RequestTTL = time.Second }, want: "--request-ttl 1s: must be 30s to 24h"},
 		{name: "tab settle amount", change: func(c *Config) { c.TabSettle = "0.001" }, want: "--tab-settle \"0.001\""},
 		{name: "tab settle negative", change: func(c *Config) { c.TabSettle = "-5" }, want: "--tab-settle \"-5\""},
+		// TestSecurityTabSettleOverflow: the most a tab can meter, one cent more.
+		{name: "tab settle above the most a tab meters", change: func(c *Config) { c.TabSettle = "1000000000.01" }, want: "--tab-settle \"1000000000.01\": at most KES 1,000,000,000.00"},
+		{name: "tab settle at the maximum amount", change: func(c *Config) { c.TabSettle = "10000000000000" }, want: "--tab-settle \"10000000000000\": at most"},
 		{name: "tab settle every", change: func(c *Config) { c.TabSettleEvery = time.Second }, want: "--tab-settle-every 1s"},
 		{name: "webhook timeout", change: func(c *Config) { c.WebhookTimeout = 0 }, want: "--webhook-timeout 0s"},
 		{name: "webhook retry under a day", change: func(c *Config) { c.WebhookRetryFor = time.Hour }, want: "--webhook-retry-for 1h0m0s: must be 24h0m0s"},
