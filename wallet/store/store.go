@@ -145,7 +145,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(4211)")
 	}
-	if err := s.gdb.WithContext(ctx).AutoMigrate(slices.Concat(models, commerceModels, tabModels)...); err != nil {
+	if err := s.gdb.WithContext(ctx).AutoMigrate(slices.Concat(models, commerceModels, tabModels, []any{&auditRow{}})...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	// idx_postings_account_transfer replaced it (see posting).
