@@ -110,7 +110,7 @@ func TestEmbeddedNATSUsers(t *testing.T) {
 				t.Fatalf("connect as %s: %v", info.User, err)
 			}
 			defer op.Close()
-			opClient := natsapi.NewClient(op, 0, natsapi.WithPrefix(prefix))
+			opClient := natsapi.NewClient(op, 0, natsapi.WithPrefix(prefix), testOperator)
 			agent, err := opClient.AddAgent(ctx, "0712000001", "Duka")
 			if err != nil {
 				t.Fatalf("operator agent add: %v", err)

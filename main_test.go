@@ -154,12 +154,12 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 			}
 		}
 	}
-	mustOp(`is frozen`, "account", "freeze", agent)
+	mustOp(`is frozen`, "account", "freeze", agent, "--reason", "complaint 12")
 	if _, err := op("float", "issue", "--agent", agent, "--amount", "5", "--ref", "BANK-FROZEN"); wallet.ErrorCode(err) != wallet.CodeAccountFrozen {
 		t.Errorf("float issue to a frozen agent: got %v, want %s", err, wallet.CodeAccountFrozen)
 	}
-	mustOp(`is active`, "account", "unfreeze", agent)
-	mustOp(`^PIN cleared for \+254712000001`, "pin", "reset", "0712000001")
+	mustOp(`is active`, "account", "unfreeze", agent, "--reason", "complaint 12 resolved")
+	mustOp(`^PIN cleared for \+254712000001`, "pin", "reset", "0712000001", "--reason", "owner at the shop with ID")
 	mustOp(`(?s)Tariff \(KES\).*Send money.*Withdraw.*Customer limits.*full \(registered with ID\) +KES 250,000.00 +KES 500,000.00 +KES 500,000.00`,
 		"tariff", "show")
 
@@ -252,7 +252,7 @@ func TestShutdownCommitsAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	c := natsapi.NewClient(nc, 2*time.Second)
+	c := natsapi.NewClient(nc, 2*time.Second, testOperator)
 
 	const clients, perClient = 8, 50
 	var (

@@ -202,18 +202,15 @@ func requestTarget(data []byte) string {
 // replyTarget is what a reply names as acted on: an account's number, an
 // object's id (an API key), a transfer's ref.
 func replyTarget(data []byte) string {
-	var v struct {
-		Number   string `json:"number"`
-		ID       string `json:"id"`
-		Transfer struct {
-			Ref string `json:"ref"`
-		} `json:"transfer"`
-	}
+	var v map[string]json.RawMessage
 	if json.Unmarshal(data, &v) != nil {
 		return ""
 	}
-	for _, s := range []string{v.Number, v.ID, v.Transfer.Ref} {
-		if s != "" {
+	var transfer map[string]json.RawMessage
+	json.Unmarshal(v["transfer"], &transfer)
+	for _, raw := range []json.RawMessage{v["number"], v["id"], transfer["ref"]} {
+		var s string
+		if json.Unmarshal(raw, &s) == nil && s != "" {
 			return clipText(s, wallet.AuditTargetBytesMax)
 		}
 	}
