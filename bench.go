@@ -108,6 +108,10 @@ const (
 
 // benchStorageBatchSizes are the batch sizes the storage-limit sweep tries:
 // below, at and above the writer's own maximum batch (1,024 commands).
+// benchOperator names the bench as the operator of the accounts and float
+// it sets up: the wallet audits operator requests and refuses them unnamed.
+var benchOperator = natsapi.AsOperator(natsapi.Operator{Actor: "kibubu bench"})
+
 var benchStorageBatchSizes = []int{256, 1024, 4096}
 
 // benchExpectedCodes are refusals a random load may legitimately get (a
@@ -627,7 +631,7 @@ func (s *benchSystem) load(ctx context.Context, seed *benchSeed, progress func(s
 			return nil, err
 		}
 		defer nc.Close()
-		conns[i] = natsapi.NewClient(nc, benchRequestTimeout)
+		conns[i] = natsapi.NewClient(nc, benchRequestTimeout, benchOperator)
 	}
 	kind, to := wallet.TransferSend, ""
 	if s.cfg.Hot {

@@ -79,7 +79,7 @@ func benchMerchant(ctx context.Context, cfg merchantBenchConfig, stdout, stderr 
 			err = serr
 		}
 	}()
-	b := &merchantBench{base: "http://" + m.HTTPAddr(), client: natsapi.NewClient(m.Conn(), benchAdminTimeout),
+	b := &merchantBench{base: "http://" + m.HTTPAddr(), client: natsapi.NewClient(m.Conn(), benchAdminTimeout, benchOperator),
 		hc: &http.Client{Timeout: merchantBenchHTTPTimeout, Transport: &http.Transport{
 			MaxIdleConns: cfg.Clients, MaxIdleConnsPerHost: cfg.Clients, IdleConnTimeout: time.Minute}}}
 	defer b.hc.CloseIdleConnections()

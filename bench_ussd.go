@@ -104,7 +104,7 @@ func benchUSSD(ctx context.Context, cfg ussdBenchConfig, stdout, stderr io.Write
 			err = serr
 		}
 	}()
-	client := natsapi.NewClient(m.Conn(), benchAdminTimeout)
+	client := natsapi.NewClient(m.Conn(), benchAdminTimeout, benchOperator)
 	progress("kibubu serve on %s; registering %d phones", m.HTTPAddr(), cfg.Phones)
 	phones, err := seedUSSDPhones(ctx, client, m.Config.currency, cfg.Phones)
 	if err != nil {

@@ -43,7 +43,7 @@ func BenchmarkUSSDSendSession(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { m.Close() })
-	phones, err := seedUSSDPhones(context.Background(), natsapi.NewClient(m.Conn(), benchAdminTimeout), m.Config.currency, 200)
+	phones, err := seedUSSDPhones(context.Background(), natsapi.NewClient(m.Conn(), benchAdminTimeout, benchOperator), m.Config.currency, 200)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
 )
@@ -427,6 +428,9 @@ func (c *Config) validate() error {
 	}
 	if c.tabSettle, err = c.currency.ParseAmount(c.TabSettle); err != nil {
 		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, message(err))
+	}
+	if limit := commerce.SettleThresholdMax(c.currency); c.tabSettle > limit {
+		return fmt.Errorf("--tab-settle %q: at most %s, the most a tab can meter", c.TabSettle, c.currency.Format(limit))
 	}
 	if c.TabSettleEvery < time.Minute || c.TabSettleEvery > 31*24*time.Hour {
 		return fmt.Errorf("--tab-settle-every %s: must be 1m to 744h (31 days)", c.TabSettleEvery)

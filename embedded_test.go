@@ -19,6 +19,7 @@ import (
 
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -110,7 +111,7 @@ func TestEmbeddedNATSUsers(t *testing.T) {
 				t.Fatalf("connect as %s: %v", info.User, err)
 			}
 			defer op.Close()
-			opClient := natsapi.NewClient(op, 0, natsapi.WithPrefix(prefix))
+			opClient := natsapi.NewClient(op, 0, natsapi.WithPrefix(prefix), testOperator)
 			agent, err := opClient.AddAgent(ctx, "0712000001", "Duka")
 			if err != nil {
 				t.Fatalf("operator agent add: %v", err)
@@ -154,6 +155,23 @@ func TestEmbeddedNATSUsers(t *testing.T) {
 					t.Fatal(err)
 				}
 				refused.await(t, "publish to", s)
+			}
+			// TestSecurityOperatorKeyScopes: creating an operator key over
+			// NATS is an operator subject; through the operator REST API's
+			// subject a gateway passes on, only an operator key holding
+			// keys:operator:create may (the default operator key does not).
+			if _, err := refusedClient.CreateAPIKey(ctx, natsapi.APIKeyRequest{Operator: true}); wallet.ErrorCode(err) != wallet.CodeUnavailable {
+				t.Errorf("gateway operator key create: %v, want %s (no wallet ever sees it)", err, wallet.CodeUnavailable)
+			}
+			refused.await(t, "publish to", prefixed(prefix, natsapi.SubjectAPIKeyCreate))
+			opKey, err := opClient.CreateAPIKey(ctx, natsapi.APIKeyRequest{Operator: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, scopes := range [][]commerce.Scope{{commerce.ScopeKeysRead}, {commerce.ScopeKeysOperatorCreate}} {
+				if _, err := gwClient.OperatorCreateAPIKey(ctx, opKey.Secret, natsapi.APIKeyRequest{Operator: true, Scopes: scopes}); wallet.ErrorCode(err) != wallet.CodeForbidden {
+					t.Errorf("gateway operator key create %v with a default operator key: %v, want %s", scopes, err, wallet.CodeForbidden)
+				}
 			}
 			// Nor may it publish wallet events, reach the event stream or
 			// remove its own bucket.

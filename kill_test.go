@@ -94,7 +94,7 @@ func TestWalletSurvivesKill9(t *testing.T) {
 		}
 	}()
 	opt := natsapi.WithPrefix(ns.Prefix)
-	c := natsapi.NewClient(ns.Connect(), clientTimeout, opt)
+	c := natsapi.NewClient(ns.Connect(), clientTimeout, opt, testOperator)
 	ctx := context.Background()
 	ready := func() {
 		t.Helper()

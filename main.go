@@ -645,12 +645,14 @@ Operator commands (they find the server through <data>/nats.json, or --nats):
   kibubu agent add --phone P --name N                   open an agent; prints the agent number
   kibubu float issue --agent A --amount X --ref R       issue e-float to an agent against cash banked
   kibubu merchant add --phone P --name N [--paybill]    open a till (or paybill); prints its number
-  kibubu apikey create --merchant TILL --scopes S,… | --operator   a merchant API key (or an operator key), shown once
-  kibubu apikey list [--merchant TILL] | revoke ID      list API keys / revoke one
-  kibubu account show|freeze|unfreeze NUMBER|PHONE      show an account, or freeze / reactivate it
-  kibubu pin reset PHONE                                clear a PIN and unlock the account
+  kibubu apikey create --merchant TILL --scopes S,… | --operator [--expires D]   an API key, shown once
+  kibubu apikey list [--merchant TILL] | revoke ID --reason R   list API keys / revoke one
+  kibubu account show|freeze|unfreeze NUMBER|PHONE [--reason R]   show an account, or freeze / reactivate it
+  kibubu pin reset PHONE --reason R                     clear a PIN and unlock the account
   kibubu tariff show                                    print the fee and commission bands and tier limits
-  kibubu ledger check                                   verify every ledger invariant
+  kibubu ledger check                                   verify every ledger invariant and the audit chain
+  kibubu audit list [--since T] [--account A]           print the audit log of operator actions and verify it
+  (each operator command names its operator: --as NAME, default $KIBUBU_OPERATOR or your user name)
 
 Run 'kibubu COMMAND -h' for a command's flags. Every flag --x-y can also be
 set with the environment variable KIBUBU_X_Y; the flag wins.

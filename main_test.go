@@ -154,12 +154,12 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 			}
 		}
 	}
-	mustOp(`is frozen`, "account", "freeze", agent)
+	mustOp(`is frozen`, "account", "freeze", agent, "--reason", "complaint 12")
 	if _, err := op("float", "issue", "--agent", agent, "--amount", "5", "--ref", "BANK-FROZEN"); wallet.ErrorCode(err) != wallet.CodeAccountFrozen {
 		t.Errorf("float issue to a frozen agent: got %v, want %s", err, wallet.CodeAccountFrozen)
 	}
-	mustOp(`is active`, "account", "unfreeze", agent)
-	mustOp(`^PIN cleared for \+254712000001`, "pin", "reset", "0712000001")
+	mustOp(`is active`, "account", "unfreeze", agent, "--reason", "complaint 12 resolved")
+	mustOp(`^PIN cleared for \+254712000001`, "pin", "reset", "0712000001", "--reason", "owner at the shop with ID")
 	mustOp(`(?s)Tariff \(KES\).*Send money.*Withdraw.*Customer limits.*full \(registered with ID\) +KES 250,000.00 +KES 500,000.00 +KES 500,000.00`,
 		"tariff", "show")
 
@@ -252,7 +252,7 @@ func TestShutdownCommitsAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	c := natsapi.NewClient(nc, 2*time.Second)
+	c := natsapi.NewClient(nc, 2*time.Second, testOperator)
 
 	const clients, perClient = 8, 50
 	var (
@@ -387,6 +387,9 @@ func TestConfigErrors(t *testing.T) {
 		{name: "request ttl", change: func(c *Config) { c.RequestTTL = time.Second }, want: "--request-ttl 1s: must be 30s to 24h"},
 		{name: "tab settle amount", change: func(c *Config) { c.TabSettle = "0.001" }, want: "--tab-settle \"0.001\""},
 		{name: "tab settle negative", change: func(c *Config) { c.TabSettle = "-5" }, want: "--tab-settle \"-5\""},
+		// TestSecurityTabSettleOverflow: the most a tab can meter, one cent more.
+		{name: "tab settle above the most a tab meters", change: func(c *Config) { c.TabSettle = "1000000000.01" }, want: "--tab-settle \"1000000000.01\": at most KES 1,000,000,000.00"},
+		{name: "tab settle at the maximum amount", change: func(c *Config) { c.TabSettle = "10000000000000" }, want: "--tab-settle \"10000000000000\": at most"},
 		{name: "tab settle every", change: func(c *Config) { c.TabSettleEvery = time.Second }, want: "--tab-settle-every 1s"},
 		{name: "webhook timeout", change: func(c *Config) { c.WebhookTimeout = 0 }, want: "--webhook-timeout 0s"},
 		{name: "webhook retry under a day", change: func(c *Config) { c.WebhookRetryFor = time.Hour }, want: "--webhook-retry-for 1h0m0s: must be 24h0m0s"},

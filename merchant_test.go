@@ -116,7 +116,7 @@ func TestMerchantTour(t *testing.T) {
 	cfg := testConfig(t, "")
 	m := startMain(t, &Main{Config: cfg})
 	ctx := context.Background()
-	c := natsapi.NewClient(m.Conn(), 0)
+	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	jane := "+254722000001"
 	if _, err := c.Register(ctx, natsapi.RegisterRequest{Phone: jane, Name: "Jane Wanjiru", Tier: wallet.TierFull}); err != nil {
 		t.Fatal(err)

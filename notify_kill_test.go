@@ -78,7 +78,7 @@ func TestNotifierSurvivesKill9(t *testing.T) {
 	}()
 
 	ctx := context.Background()
-	c := natsapi.NewClient(ns.Connect(), 0, natsapi.WithPrefix(ns.Prefix))
+	c := natsapi.NewClient(ns.Connect(), 0, natsapi.WithPrefix(ns.Prefix), testOperator)
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {

@@ -25,6 +25,9 @@ type operatorCommand struct {
 	synopsis string // what follows the command's name, e.g. "--phone P --name N"
 	summary  string
 	nargs    int // positional arguments: 0, or 1 (an account number or phone)
+	// reason, when set, gives the command a --reason flag for the audit
+	// log: optional or required.
+	reason reasonFlag
 	// setup registers the command's flags and returns what runs once they
 	// are parsed. It validates its flags before it calls the server.
 	setup func(fs *flag.FlagSet) func(ctx context.Context, o *operator, args []string) error
@@ -36,40 +39,47 @@ var operatorGroups = map[string]map[string]operatorCommand{
 		synopsis: "--phone P --name N",
 		summary:  "Open an agent account (e-float) operated from phone P and print its agent number.",
 		setup:    agentAdd,
+		reason:   reasonOptional,
 	}},
 	"float": {"issue": {
 		synopsis: "--agent A --amount X --ref R",
 		summary: "Issue X of e-float to agent A (number or phone) against cash the agent deposited at the bank\n" +
 			"under reference R. R is the idempotency key: issuing the same R again moves nothing and\n" +
 			"prints the first transaction, marked as a replay.",
-		setup: floatIssue,
+		setup:  floatIssue,
+		reason: reasonOptional,
 	}},
 	"merchant": {"add": {
 		synopsis: "--phone P --name N [--paybill]",
 		summary:  "Open a till (buy goods) or, with --paybill, a paybill account and print its number.\nP is the merchant's contact phone for receipts.",
 		setup:    merchantAdd,
+		reason:   reasonOptional,
 	}},
 	"account": {
 		"show": {synopsis: "NUMBER|PHONE", nargs: 1, summary: "Show an account: name, kind, number, phone, tier, status and balance.", setup: accountShow},
-		"freeze": {synopsis: "NUMBER|PHONE", nargs: 1, summary: "Freeze an account: it can neither send nor receive money until unfrozen.",
-			setup: accountStatus(wallet.StatusFrozen)},
-		"unfreeze": {synopsis: "NUMBER|PHONE", nargs: 1, summary: "Reactivate a frozen account.", setup: accountStatus(wallet.StatusActive)},
+		"freeze": {synopsis: "NUMBER|PHONE --reason R", nargs: 1, summary: "Freeze an account: it can neither send nor receive money until unfrozen.",
+			setup: accountStatus(wallet.StatusFrozen), reason: reasonRequired},
+		"unfreeze": {synopsis: "NUMBER|PHONE --reason R", nargs: 1, summary: "Reactivate a frozen account.", setup: accountStatus(wallet.StatusActive), reason: reasonRequired},
 	},
 	"pin": {"reset": {
-		synopsis: "PHONE", nargs: 1,
+		synopsis: "PHONE --reason R", nargs: 1,
 		summary: "Clear the PIN of the account PHONE operates and unlock it; its owner sets a new PIN on next use.",
 		setup:   pinReset,
+		reason:  reasonRequired,
 	}},
 	"apikey": {
 		"create": {
-			synopsis: "(--merchant NUMBER --scopes S,… | --operator)",
+			synopsis: "(--merchant NUMBER --scopes S,… | --operator [--scopes S,…]) [--expires D]",
 			summary: "Create an API key for the merchant API: for till or paybill NUMBER with the given scopes\n" +
-				"(" + scopeList() + "; \"all\" for every one), or with --operator an operator key.\n" +
+				"(" + scopeList() + "; \"all\" for every one), or with --operator an operator key\n" +
+				"(scopes " + operatorScopeList() + " and the merchant scopes it may grant;\n" +
+				"by default all but keys:operator:create). --expires 90d or 2027-01-31: the key stops working then.\n" +
 				"The key is printed once and stored only as a hash: keep it safe.",
-			setup: apikeyCreate,
+			setup:  apikeyCreate,
+			reason: reasonOptional,
 		},
 		"list":   {synopsis: "[--merchant NUMBER]", summary: "List API keys (never their secrets): all, or one merchant's.", setup: apikeyList},
-		"revoke": {synopsis: "ID", nargs: 1, summary: "Revoke an API key: it stops working within 30 seconds.", setup: apikeyRevoke},
+		"revoke": {synopsis: "ID --reason R", nargs: 1, summary: "Revoke an API key: it stops working within 30 seconds.", setup: apikeyRevoke, reason: reasonRequired},
 	},
 	"tariff": {"show": {summary: "Print the fee and commission bands and the customer tier limits.", setup: tariffShow}},
 	"ledger": {"check": {
@@ -107,6 +117,7 @@ func runOperator(ctx context.Context, group string, verbs map[string]operatorCom
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	cfg.connFlags(fs)
 	act := cmd.setup(fs)
+	op := operatorFlags(fs, cmd.reason)
 	synopsis := fmt.Sprintf("kibubu %s %s [--data DIR | --nats URL [--nats-creds FILE]]\n\n%s\n", name, cmd.synopsis, cmd.summary)
 	pos, err := parseInterleaved(fs, args[1:], synopsis, stdout)
 	if err != nil {
@@ -119,6 +130,9 @@ func runOperator(ctx context.Context, group string, verbs map[string]operatorCom
 		return usagef(fs, "needs one argument: %s", cmd.synopsis)
 	}
 	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
+	if ctx, err = op(ctx); err != nil {
 		return err
 	}
 	o := &operator{cfg: cfg, out: stdout}
@@ -467,6 +481,10 @@ func ledgerCheck(fs *flag.FlagSet) func(context.Context, *operator, []string) er
 		fmt.Fprintf(tw, "e-money issued\t%s\n", cur.Format(r.Issued))
 		fmt.Fprintf(tw, "held for prepaid tabs\t%s\n", cur.Format(r.Held))
 		fmt.Fprintf(tw, "events not yet published\t%d\n", r.Pending)
+		fmt.Fprintf(tw, "audit records\t%d\n", r.Audit)
+		if r.AuditHead != "" {
+			fmt.Fprintf(tw, "audit head\t%s\n", r.AuditHead)
+		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("ledger check: %w", err)
 		}
@@ -494,13 +512,31 @@ func apikeyCreate(fs *flag.FlagSet) func(context.Context, *operator, []string) e
 	merchant := fs.String("merchant", "", "the till or paybill `number` the key acts for")
 	scopes := fs.String("scopes", "", "comma-separated `scopes`: "+scopeList()+", or all")
 	op := fs.Bool("operator", false, "create an operator key (the operator API) instead of a merchant key")
+	expires := fs.String("expires", "", "when the key stops working: a `duration` (90d, 12h) or a date (2027-01-31, or RFC 3339)")
 	return func(ctx context.Context, o *operator, _ []string) error {
 		req := natsapi.APIKeyRequest{Merchant: *merchant, Operator: *op}
+		if *expires != "" {
+			at, err := parseExpiry(*expires, time.Now())
+			if err != nil {
+				return usagef(fs, "--expires %q: %v", *expires, err)
+			}
+			req.Expires = &at
+		}
 		switch {
-		case *op && (*merchant != "" || *scopes != ""):
-			return usagef(fs, "--operator takes neither --merchant nor --scopes")
+		case *op && *merchant != "":
+			return usagef(fs, "--operator takes no --merchant")
+		case *op && *scopes == "all":
+			req.Scopes = slices.Concat(commerce.OperatorScopes, commerce.MerchantScopes)
+		case *op && *scopes != "":
+			for _, sc := range strings.Split(*scopes, ",") {
+				sc = strings.TrimSpace(sc)
+				if !slices.Contains(commerce.MerchantScopes, commerce.Scope(sc)) && !slices.Contains(commerce.OperatorScopes, commerce.Scope(sc)) {
+					return usagef(fs, "--scopes: unknown scope %q (have %s, %s)", sc, operatorScopeList(), scopeList())
+				}
+				req.Scopes = append(req.Scopes, commerce.Scope(sc))
+			}
 		case *op:
-			req.Scopes = []commerce.Scope{commerce.ScopeOperator}
+			req.Scopes = commerce.DefaultOperatorScopes
 		case *merchant == "" || *scopes == "":
 			return usagef(fs, "--merchant and --scopes are required (or --operator)")
 		case *scopes == "all":
@@ -526,8 +562,12 @@ func apikeyCreate(fs *flag.FlagSet) func(context.Context, *operator, []string) e
 		if !k.Operator {
 			who = "merchant " + k.Merchant
 		}
-		fmt.Fprintf(o.out, "API key %s for %s, scopes %s\n%s\nIt is shown only now: store it as a secret.\n",
-			k.ID, who, joinScopes(k.Scopes), k.Secret)
+		until := ""
+		if k.Expires != nil {
+			until = ", expires " + k.Expires.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(o.out, "API key %s for %s, scopes %s%s\n%s\nIt is shown only now: store it as a secret.\n",
+			k.ID, who, joinScopes(k.Scopes), until, k.Secret)
 		return nil
 	}
 }
@@ -544,16 +584,19 @@ func apikeyList(fs *flag.FlagSet) func(context.Context, *operator, []string) err
 			return walletErr(err)
 		}
 		tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tMERCHANT\tSCOPES\tCREATED\tREVOKED")
+		fmt.Fprintln(tw, "ID\tMERCHANT\tSCOPES\tCREATED\tEXPIRES\tREVOKED")
 		for _, k := range keys {
-			m, revoked := k.Merchant, ""
+			m, revoked, expires := k.Merchant, "", ""
 			if k.Operator {
 				m = "(operator)"
 			}
 			if k.Revoked != nil {
 				revoked = k.Revoked.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, m, joinScopes(k.Scopes), k.Created.UTC().Format(time.RFC3339), revoked)
+			if k.Expires != nil {
+				expires = k.Expires.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, m, joinScopes(k.Scopes), k.Created.UTC().Format(time.RFC3339), expires, revoked)
 		}
 		return tw.Flush()
 	}

@@ -32,7 +32,7 @@ func TestSMSTour(t *testing.T) {
 	cfg := testConfig(t, "")
 	m := startMain(t, &Main{Config: cfg})
 	ctx := context.Background()
-	c := natsapi.NewClient(m.Conn(), 0)
+	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	alice, bob := "+254712000101", "+254712000102"
 	for _, p := range []string{alice, bob} {
 		if _, err := c.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: "Person " + p[len(p)-3:], Tier: wallet.TierFull}); err != nil {
@@ -134,7 +134,7 @@ func TestSMSThroughTwilio(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), smsWait)
 	defer cancel()
 
-	c := natsapi.NewClient(m.Conn(), 0)
+	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	jane := "+254722000201"
 	if _, err := c.Register(ctx, natsapi.RegisterRequest{Phone: jane, Name: "Jane Doe", Tier: wallet.TierFull, Language: "sw"}); err != nil {
 		t.Fatal(err)
@@ -274,7 +274,7 @@ func BenchmarkReceiptsEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	c := natsapi.NewClient(m.Conn(), 0)
+	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	agent, err := c.AddAgent(ctx, "+254700900000", "Bench Agent")
 	if err != nil {
 		b.Fatal(err)

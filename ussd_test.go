@@ -63,7 +63,7 @@ func TestUSSDTour(t *testing.T) {
 	if _, err := cli(t, "float", "issue", "--data", cfg.Data, "--agent", agent, "--amount", "50000", "--ref", "BANK-1"); err != nil {
 		t.Fatal(err)
 	}
-	c := natsapi.NewClient(m.Conn(), 0)
+	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	kes, _ := wallet.LookupCurrency("KES")
 	out := dial(t, cfg.Data, "0712000001", "", "2468", "2468")
 	if !shows(out, render("en", "ussd.pin.set", nil)) {
@@ -183,7 +183,7 @@ func TestUSSDAggregatorsAndGateways(t *testing.T) {
 	if _, err := cli(t, "float", "issue", "--data", cfg.Data, "--agent", agent, "--amount", "50000", "--ref", "BANK-1"); err != nil {
 		t.Fatal(err)
 	}
-	c := natsapi.NewClient(m.Conn(), 0)
+	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	if _, err := c.SetPIN(context.Background(), "0712000001", "2468"); err != nil {
 		t.Fatal(err)
 	}

@@ -134,7 +134,7 @@ func startStack(t testing.TB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := natsapi.NewClient(nc, 0, opt)
+	client := natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
 	hsvc, err := notify.ServeWebhooks(nc, nst, client, ns.Prefix, quiet, notify.AllowPrivate())
 	if err != nil {
 		t.Fatal(err)

@@ -297,7 +297,7 @@ func mountNoWallet(t *testing.T) (*stack, *syncBuffer) {
 	logged := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logged, nil))
 	s := &stack{t: t, e: New(log), js: js, prefix: ns.Prefix, cur: kes, logged: logged}
-	client := natsapi.NewClient(nc, 200*time.Millisecond, natsapi.WithPrefix(ns.Prefix))
+	client := natsapi.NewClient(nc, 200*time.Millisecond, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
 	hooks := notify.NewWebhookClient(nc, 200*time.Millisecond, ns.Prefix)
 	if err := MountMerchantAPI(s.e, client, hooks, MerchantConfig{Currency: kes, JS: js, Prefix: ns.Prefix}, log); err != nil {
 		t.Fatal(err)

@@ -69,7 +69,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	if _, err := EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
 		t.Fatal(err)
 	}
-	client := natsapi.NewClient(nc, 0, opt)
+	client := natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
 	hooks, err := ServeWebhooks(nc, st, client, ns.Prefix, log, AllowPrivate()) // the receiver is on loopback
 	if err != nil {
 		t.Fatal(err)

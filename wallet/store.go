@@ -170,8 +170,16 @@ type Store interface {
 	// Relay calls publish with up to limit unpublished events, oldest first,
 	// and deletes them if publish returns nil. It returns how many it published.
 	Relay(ctx context.Context, limit int, publish func([]OutboxEvent) error) (int, error)
-	// Check verifies the ledger's invariants over the whole database.
+	// Check verifies the ledger's invariants over the whole database, the
+	// audit chain included.
 	Check(ctx context.Context) (*CheckReport, error)
+	// AppendAudit appends e to the audit log at time at, chained to the
+	// last record, and returns the record. Appends from several processes
+	// on one database chain one after another.
+	AppendAudit(ctx context.Context, e AuditEntry, at time.Time) (*AuditRecord, error)
+	// AuditRecords returns the audit records q selects, in Seq order, at
+	// most q.Limit.
+	AuditRecords(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 }
@@ -184,6 +192,8 @@ type CheckReport struct {
 	Issued     int64    `json:"issued"`     // e-money in circulation: minus the trust account's balance
 	Held       int64    `json:"held"`       // of which held for prepaid tabs: the tabs account's balance
 	Pending    int64    `json:"pending"`    // events not yet published
+	Audit      int64    `json:"audit"`      // audit records verified
+	AuditHead  string   `json:"audit_head"` // the last audit record's hash: keep it elsewhere to detect a truncated log
 	Violations []string `json:"violations"` // empty when every invariant holds
 }
 

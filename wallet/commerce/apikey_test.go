@@ -24,9 +24,12 @@ func TestAPIKeyCreate(t *testing.T) {
 		want     []commerce.Scope
 	}{
 		{"merchant key", till.Number, false, []commerce.Scope{commerce.ScopeRefunds, commerce.ScopePayments, commerce.ScopePayments}, "", []commerce.Scope{commerce.ScopePayments, commerce.ScopeRefunds}},
-		{"operator key", "", true, nil, "", []commerce.Scope{commerce.ScopeOperator}},
-		{"operator key naming its scope", "", true, []commerce.Scope{commerce.ScopeOperator}, "", []commerce.Scope{commerce.ScopeOperator}},
-		{"operator key with a merchant scope", "", true, []commerce.Scope{commerce.ScopePayments}, wallet.CodeInvalid, nil},
+		{"operator key", "", true, nil, "", commerce.DefaultOperatorScopes},
+		{"operator key naming the old operator scope", "", true, []commerce.Scope{commerce.ScopeOperator}, "", commerce.DefaultOperatorScopes},
+		{"operator key with scopes", "", true, []commerce.Scope{commerce.ScopePayments, commerce.ScopeKeysOperatorCreate, commerce.ScopeKeysRead}, "",
+			[]commerce.Scope{commerce.ScopeKeysRead, commerce.ScopeKeysOperatorCreate, commerce.ScopePayments}},
+		{"operator key with an unknown scope", "", true, []commerce.Scope{"admin"}, wallet.CodeInvalid, nil},
+		{"merchant key with an operator scope", till.Number, false, []commerce.Scope{commerce.ScopeKeysMerchantCreate}, wallet.CodeInvalid, nil},
 		{"operator key with a merchant", till.Number, true, nil, wallet.CodeInvalid, nil},
 		{"merchant key with the operator scope", till.Number, false, []commerce.Scope{commerce.ScopeOperator}, wallet.CodeInvalid, nil},
 		{"unknown scope", till.Number, false, []commerce.Scope{"admin"}, wallet.CodeInvalid, nil},
@@ -158,5 +161,101 @@ func TestAPIKeys(t *testing.T) {
 	f.must(err)
 	if none == nil || len(none) != 0 {
 		t.Fatalf("keys of an unknown merchant: %#v, want an empty list", none)
+	}
+}
+
+// TestSecurityOperatorKeyScopes (issue 11, finding 9): an operator key mints
+// only what it holds: merchant keys with the merchant scopes it holds, with
+// keys:merchant:create; operator keys only with keys:operator:create and
+// never with scopes beyond its own; no key outlives the key that made it.
+// A merchant key mints nothing.
+func TestSecurityOperatorKeyScopes(t *testing.T) {
+	f := newMerchantFixture(t)
+	till, err := f.w.AddMerchant(f.ctx, fixturePhone(), "Duka", false)
+	f.must(err)
+	in := func(d time.Duration) *time.Time { t := f.clock.Now().Add(d); return &t }
+	mk := func(req commerce.KeyRequest) commerce.Principal {
+		t.Helper()
+		k, err := f.s.NewAPIKey(f.ctx, nil, req)
+		f.must(err)
+		p, err := f.s.Authenticate(f.ctx, k.Secret)
+		f.must(err)
+		return p
+	}
+	narrow := mk(commerce.KeyRequest{Operator: true, Scopes: []commerce.Scope{commerce.ScopeKeysMerchantCreate, commerce.ScopePayments}})
+	root := mk(commerce.KeyRequest{Operator: true, Scopes: slices.Concat(commerce.OperatorScopes, commerce.MerchantScopes)})
+	expiring := mk(commerce.KeyRequest{Operator: true, Scopes: slices.Concat(commerce.OperatorScopes, commerce.MerchantScopes), Expires: in(time.Hour)})
+	merchant := mk(commerce.KeyRequest{Merchant: till.Number, Scopes: commerce.MerchantScopes})
+	legacy := mk(commerce.KeyRequest{Operator: true, Scopes: []commerce.Scope{commerce.ScopeOperator}})
+	tests := []struct {
+		name string
+		by   commerce.Principal
+		req  commerce.KeyRequest
+		code wallet.Code
+	}{
+		{"merchant key with a scope it holds", narrow, commerce.KeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments}}, ""},
+		{"merchant key with a scope it lacks", narrow, commerce.KeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments, commerce.ScopePayouts}}, wallet.CodeForbidden},
+		{"operator key without keys:operator:create", narrow, commerce.KeyRequest{Operator: true, Scopes: []commerce.Scope{commerce.ScopePayments}}, wallet.CodeForbidden},
+		{"operator key within its own", root, commerce.KeyRequest{Operator: true, Scopes: []commerce.Scope{commerce.ScopeKeysRead}}, ""},
+		{"operator key with every scope it holds", root, commerce.KeyRequest{Operator: true, Scopes: root.Scopes}, ""},
+		{"an old operator key cannot mint operator keys", legacy, commerce.KeyRequest{Operator: true, Scopes: []commerce.Scope{commerce.ScopeKeysRead}}, wallet.CodeForbidden},
+		{"an old operator key mints merchant keys", legacy, commerce.KeyRequest{Merchant: till.Number, Scopes: commerce.MerchantScopes}, ""},
+		{"a merchant key mints nothing", merchant, commerce.KeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments}}, wallet.CodeForbidden},
+		{"a merchant key mints no operator key", merchant, commerce.KeyRequest{Operator: true, Scopes: []commerce.Scope{commerce.ScopeKeysRead}}, wallet.CodeForbidden},
+		{"an expiring key's key expires no later", expiring, commerce.KeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopeTabs}, Expires: in(time.Minute)}, ""},
+		{"an expiring key's key never expiring", expiring, commerce.KeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopeTabs}}, wallet.CodeForbidden},
+		{"an expiring key's key outliving it", expiring, commerce.KeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopeTabs}, Expires: in(2 * time.Hour)}, wallet.CodeForbidden},
+		{"an expiry in the past", root, commerce.KeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopeTabs}, Expires: in(-time.Minute)}, wallet.CodeInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, err := f.s.NewAPIKey(f.ctx, &tt.by, tt.req)
+			wantCode(t, err, tt.code)
+			if err == nil {
+				for _, sc := range k.Scopes {
+					if !tt.by.Can(sc) {
+						t.Errorf("minted %v beyond the creator's %v", k.Scopes, tt.by.Scopes)
+					}
+				}
+			}
+		})
+	}
+	// Revoking: keys:revoke for merchant keys; an operator key needs
+	// keys:operator:create as well.
+	_, err = f.s.RevokeAPIKeyAs(f.ctx, narrow, merchant.KeyID)
+	wantCode(t, err, wallet.CodeForbidden)
+	_, err = f.s.RevokeAPIKeyAs(f.ctx, legacy, root.KeyID)
+	wantCode(t, err, wallet.CodeForbidden)
+	_, err = f.s.RevokeAPIKeyAs(f.ctx, legacy, merchant.KeyID)
+	wantCode(t, err, "")
+	_, err = f.s.RevokeAPIKeyAs(f.ctx, root, narrow.KeyID)
+	wantCode(t, err, "")
+}
+
+// TestSecurityAPIKeyExpiry: an expired key is refused like a revoked one,
+// on the process that checked it before (its cache) and on a fresh one.
+func TestSecurityAPIKeyExpiry(t *testing.T) {
+	f := newMerchantFixture(t)
+	till, err := f.w.AddMerchant(f.ctx, fixturePhone(), "Duka", false)
+	f.must(err)
+	at := f.clock.Now().Add(time.Minute)
+	k, err := f.s.NewAPIKey(f.ctx, nil, commerce.KeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments}, Expires: &at})
+	f.must(err)
+	if k.Expires == nil || !k.Expires.Equal(at.Truncate(time.Second)) {
+		t.Fatalf("key expires %v, want %v", k.Expires, at)
+	}
+	_, err = f.s.Authorize(f.ctx, k.Secret, commerce.ScopePayments)
+	wantCode(t, err, "")
+	f.clock.Add(time.Minute)
+	_, err = f.s.Authorize(f.ctx, k.Secret, commerce.ScopePayments)
+	wantCode(t, err, wallet.CodeUnauthenticated)
+	other, err := commerce.New(f.ctx, f.w, f.st, commerce.Config{Now: f.clock.Now})
+	f.must(err)
+	_, err = other.Authorize(f.ctx, k.Secret, commerce.ScopePayments)
+	wantCode(t, err, wallet.CodeUnauthenticated)
+	keys, err := f.s.APIKeys(f.ctx, till.Number)
+	f.must(err)
+	if len(keys) != 1 || keys[0].Expires == nil {
+		t.Errorf("listed %+v, want the key with its expiry", keys)
 	}
 }

@@ -95,6 +95,14 @@ type Service struct {
 	bulkWake chan struct{}
 }
 
+// SettleThresholdMax is the largest tab settlement threshold for cur, in
+// minor units: wallet.MaxMicro, the most a tab can meter. A larger one could
+// never be reached, and near wallet.MaxAmount it overflows int64 once
+// converted to Micro (KES: 10^15 minor units are 10^19 Micro).
+func SettleThresholdMax(cur wallet.Currency) int64 {
+	return int64(wallet.MaxMicro) / cur.MicroPerMinor()
+}
+
 // New returns the merchant services of w on st. Call Run to start the
 // sweeper and the background workers.
 func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service, error) {
@@ -111,8 +119,8 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 	if cfg.SettleThreshold == 0 {
 		cfg.SettleThreshold = 100 * pow10(wc.Currency.Exponent) // 100 major units
 	}
-	if cfg.SettleThreshold < 0 || cfg.SettleThreshold > wallet.MaxAmount {
-		return nil, fmt.Errorf("commerce: the tab settlement threshold %d is out of range", cfg.SettleThreshold)
+	if limit := SettleThresholdMax(wc.Currency); cfg.SettleThreshold < 0 || cfg.SettleThreshold > limit {
+		return nil, fmt.Errorf("commerce: the tab settlement threshold %d is out of range: at most %d minor units", cfg.SettleThreshold, limit)
 	}
 	if cfg.SettleEvery == 0 {
 		cfg.SettleEvery = defaultSettleEvery

@@ -193,12 +193,23 @@ func TestNewConfig(t *testing.T) {
 		{"negative threshold", commerce.Config{SettleThreshold: -1}, false},
 		{"negative period", commerce.Config{SettleEvery: -time.Hour}, false},
 		{"busy sweep", commerce.Config{Sweep: time.Microsecond}, false},
+		// TestSecurityTabSettleOverflow: a threshold near wallet.MaxAmount
+		// overflowed int64 once converted to Micro.
+		{"threshold at the most a tab meters", commerce.Config{SettleThreshold: commerce.SettleThresholdMax(f.w.Config().Currency)}, true},
+		{"threshold above the most a tab meters", commerce.Config{SettleThreshold: commerce.SettleThresholdMax(f.w.Config().Currency) + 1}, false},
+		{"threshold at the maximum amount", commerce.Config{SettleThreshold: wallet.MaxAmount}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := commerce.New(f.ctx, f.w, f.st, tt.cfg)
 			if (err == nil) != tt.ok {
 				t.Fatalf("New: %v, want ok %v", err, tt.ok)
+			}
+			if err == nil && tt.cfg.SettleThreshold != 0 {
+				if got := f.w.Config().Currency.Micro(s.Config().SettleThreshold); got <= 0 || got > wallet.MaxMicro {
+					t.Errorf("threshold %d minor units is %d Micro, want in (0, %d]", s.Config().SettleThreshold, got, wallet.MaxMicro)
+				}
+				return
 			}
 			if err == nil {
 				c := s.Config()

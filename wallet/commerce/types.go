@@ -11,8 +11,10 @@ import (
 // Scope is what an API key may do.
 type Scope string
 
-// The scopes. A merchant key holds any of the merchant scopes; an operator
-// key holds ScopeOperator and nothing else.
+// The scopes. A merchant key holds any of the merchant scopes. An operator
+// key holds operator scopes (what it may do with keys) and merchant scopes
+// (which it may grant to the merchant keys it creates; it never acts for a
+// merchant itself). A key grants only scopes it holds.
 const (
 	ScopePayments     Scope = "payments"     // payment requests: create and read
 	ScopeTransactions Scope = "transactions" // read the merchant's transactions
@@ -20,19 +22,37 @@ const (
 	ScopePayouts      Scope = "payouts"      // pay customers, alone or in bulk
 	ScopeTabs         Scope = "tabs"         // open, charge and close tabs
 	ScopeWebhooks     Scope = "webhooks"     // register the webhook URL, read and re-send deliveries
-	ScopeOperator     Scope = "operator"     // the operator API; never on a merchant key
+	// ScopeOperator is what operator keys held before they had scopes of
+	// their own: such a key, or a request for one, means
+	// DefaultOperatorScopes.
+	ScopeOperator Scope = "operator"
+
+	ScopeKeysRead           Scope = "keys:read"            // list API keys
+	ScopeKeysMerchantCreate Scope = "keys:merchant:create" // create merchant keys, with merchant scopes the key holds
+	ScopeKeysRevoke         Scope = "keys:revoke"          // revoke merchant keys (operator keys too, with keys:operator:create)
+	ScopeKeysOperatorCreate Scope = "keys:operator:create" // create operator keys, with scopes the key holds
 )
+
+// OperatorScopes lists the scopes only an operator key may hold.
+var OperatorScopes = []Scope{ScopeKeysRead, ScopeKeysMerchantCreate, ScopeKeysRevoke, ScopeKeysOperatorCreate}
+
+// DefaultOperatorScopes is an operator key's scopes when none are asked
+// for: manage merchant keys with every merchant scope, but not create
+// operator keys (ask for keys:operator:create by name).
+var DefaultOperatorScopes = []Scope{ScopeKeysRead, ScopeKeysMerchantCreate, ScopeKeysRevoke,
+	ScopePayments, ScopeTransactions, ScopeRefunds, ScopePayouts, ScopeTabs, ScopeWebhooks}
 
 // MerchantScopes lists every scope a merchant key may hold.
 var MerchantScopes = []Scope{ScopePayments, ScopeTransactions, ScopeRefunds, ScopePayouts, ScopeTabs, ScopeWebhooks}
 
 // Principal is who an API key speaks for.
 type Principal struct {
-	KeyID        string  `json:"key_id"`
-	Merchant     string  `json:"merchant,omitempty"`      // till or paybill number; empty for an operator key
-	MerchantName string  `json:"merchant_name,omitempty"` // its name
-	Operator     bool    `json:"operator,omitempty"`
-	Scopes       []Scope `json:"scopes"`
+	KeyID        string     `json:"key_id"`
+	Merchant     string     `json:"merchant,omitempty"`      // till or paybill number; empty for an operator key
+	MerchantName string     `json:"merchant_name,omitempty"` // its name
+	Operator     bool       `json:"operator,omitempty"`
+	Scopes       []Scope    `json:"scopes"`
+	Expires      *time.Time `json:"expires,omitempty"` // when the key stops working; nil: never
 }
 
 // Can reports whether p holds scope s.
@@ -47,7 +67,8 @@ type APIKey struct {
 	Scopes   []Scope    `json:"scopes"`
 	Created  time.Time  `json:"created"`
 	Revoked  *time.Time `json:"revoked,omitempty"`
-	Secret   string     `json:"secret,omitempty"` // the whole bearer token, once
+	Expires  *time.Time `json:"expires,omitempty"` // nil: never
+	Secret   string     `json:"secret,omitempty"`  // the whole bearer token, once
 }
 
 // RequestStatus is a payment request's state.

@@ -188,6 +188,7 @@ type Option func(*options)
 type options struct {
 	prefix   string
 	commerce *commerce.Service
+	operator *Operator // AsOperator
 }
 
 // WithPrefix puts every subject of the API and its events, and the event

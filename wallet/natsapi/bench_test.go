@@ -42,7 +42,7 @@ func BenchmarkTransferNATS(b *testing.B) {
 	phones := benchSeedNATS(b, e.w)
 	clients := make([]*natsapi.Client, benchConns)
 	for i := range clients {
-		clients[i] = natsapi.NewClient(ns.Connect(), 0, opt)
+		clients[i] = natsapi.NewClient(ns.Connect(), 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "bench"}))
 	}
 	var seq atomic.Int64
 	b.SetParallelism(benchParallelism)

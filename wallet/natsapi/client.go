@@ -32,6 +32,9 @@ func NewClient(nc *nats.Conn, timeout time.Duration, opts ...Option) *Client {
 }
 
 func (c *Client) call(ctx context.Context, subject string, req, reply any) error {
+	if _, ok := OperatorFrom(ctx); !ok && c.o.operator != nil {
+		ctx = WithOperator(ctx, *c.o.operator)
+	}
 	return Request(ctx, c.nc, "the wallet", c.o.subject(subject), c.timeout, req, reply)
 }
 

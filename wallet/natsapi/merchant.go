@@ -66,6 +66,7 @@ type APIKeyRequest struct {
 	Operator bool             `json:"operator,omitempty"`
 	Scopes   []commerce.Scope `json:"scopes,omitempty"`
 	ID       string           `json:"id,omitempty"`
+	Expires  *time.Time       `json:"expires,omitempty"` // create: when the key stops working
 }
 
 // OperatorKeyRequest is an APIKeyRequest made with an operator API key.

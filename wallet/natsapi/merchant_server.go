@@ -52,7 +52,7 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		if err := decode(r, &q); err != nil {
 			return nil, err
 		}
-		return c.CreateAPIKey(ctx, q.Merchant, q.Operator, q.Scopes)
+		return c.NewAPIKey(ctx, nil, commerce.KeyRequest{Merchant: q.Merchant, Operator: q.Operator, Scopes: q.Scopes, Expires: q.Expires})
 	}))
 	add(SubjectAPIKeyList, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		var q APIKeyRequest
@@ -69,27 +69,30 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		}
 		return c.RevokeAPIKey(ctx, q.ID)
 	}))
-	operator := func(h func(context.Context, OperatorKeyRequest) (any, error)) micro.HandlerFunc {
+	// The operator key's scopes decide what it may do with keys (see
+	// commerce.NewAPIKey, RevokeAPIKeyAs).
+	operator := func(scope commerce.Scope, h func(context.Context, commerce.Principal, OperatorKeyRequest) (any, error)) micro.HandlerFunc {
 		return s.async(func(ctx context.Context, r micro.Request) (any, error) {
 			var q OperatorKeyRequest
 			if err := decode(r, &q); err != nil {
 				return nil, err
 			}
-			if _, err := c.Authorize(ctx, q.Auth, commerce.ScopeOperator); err != nil {
+			p, err := c.Authorize(ctx, q.Auth, scope)
+			if err != nil {
 				return nil, err
 			}
-			return h(ctx, q)
+			return h(ctx, p, q)
 		})
 	}
-	add(SubjectOpKeyCreate, operator(func(ctx context.Context, q OperatorKeyRequest) (any, error) {
-		return c.CreateAPIKey(ctx, q.Merchant, q.Operator, q.Scopes)
+	add(SubjectOpKeyCreate, operator(commerce.ScopeOperator, func(ctx context.Context, p commerce.Principal, q OperatorKeyRequest) (any, error) {
+		return c.NewAPIKey(ctx, &p, commerce.KeyRequest{Merchant: q.Merchant, Operator: q.Operator, Scopes: q.Scopes, Expires: q.Expires})
 	}))
-	add(SubjectOpKeyList, operator(func(ctx context.Context, q OperatorKeyRequest) (any, error) {
+	add(SubjectOpKeyList, operator(commerce.ScopeKeysRead, func(ctx context.Context, _ commerce.Principal, q OperatorKeyRequest) (any, error) {
 		keys, err := c.APIKeys(ctx, q.Merchant)
 		return APIKeysReply{Keys: keys}, err
 	}))
-	add(SubjectOpKeyRevoke, operator(func(ctx context.Context, q OperatorKeyRequest) (any, error) {
-		return c.RevokeAPIKey(ctx, q.ID)
+	add(SubjectOpKeyRevoke, operator(commerce.ScopeOperator, func(ctx context.Context, p commerce.Principal, q OperatorKeyRequest) (any, error) {
+		return c.RevokeAPIKeyAs(ctx, p, q.ID)
 	}))
 
 	// Payment requests.

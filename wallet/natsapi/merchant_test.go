@@ -83,7 +83,7 @@ func startMerchants(t testing.TB) *merchantEnv {
 		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
 		st.Close()
 	})
-	e := &merchantEnv{t: t, ctx: context.Background(), nc: nc, c: natsapi.NewClient(nc, 0, opt), w: w, cs: cs, st: st, js: js, ns: ns}
+	e := &merchantEnv{t: t, ctx: context.Background(), nc: nc, c: natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"})), w: w, cs: cs, st: st, js: js, ns: ns}
 	phone, number := e.newPhone(), ""
 	a, err := e.c.AddAgent(e.ctx, phone, "Float Agent")
 	e.must(err)

@@ -379,7 +379,8 @@ func TestMerchantKindsRefused(t *testing.T) {
 				t.Errorf("transfer subject: got %v, want invalid_request from the merchant services only", err)
 			}
 			data, _ := json.Marshal(req)
-			msg, err := e.nc.Request(e.prefix+"."+natsapi.SubjectFloat, data, 5*time.Second)
+			msg, err := e.nc.RequestMsg(&nats.Msg{Subject: e.prefix + "." + natsapi.SubjectFloat, Data: data,
+				Header: nats.Header{natsapi.HeaderActor: []string{"test"}}}, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -49,3 +49,8 @@ func operatorHeader(ctx context.Context) nats.Header {
 	}
 	return h
 }
+
+// AsOperator makes a Client's requests name op as their operator when their
+// context names none (WithOperator): for tools and tests that act as one
+// operator throughout.
+func AsOperator(op Operator) Option { return func(o *options) { o.operator = &op } }

@@ -47,6 +47,7 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 		natsapi.SubjectTariff:       {func() any { return &struct{}{} }, func() any { return &natsapi.TariffReply{} }},
 		natsapi.SubjectCheck:        {func() any { return &struct{}{} }, func() any { return &wallet.CheckReport{} }},
 		natsapi.SubjectEvents:       {func() any { return &natsapi.EventsRequest{} }, func() any { return &natsapi.EventsReply{} }},
+		natsapi.SubjectAuditList:    {func() any { return &natsapi.AuditRequest{} }, func() any { return &natsapi.AuditReply{} }},
 	}
 	maps.Copy(types, merchantREADMETypes) // merchant_test.go
 	sections := regexp.MustCompile("(?m)^### `([a-z0-9.]+)`").FindAllSubmatchIndex(doc, -1)

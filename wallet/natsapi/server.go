@@ -50,7 +50,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		if err == nil {
 			// Endpoint names allow no dots: "wallet.v1.float.issue" is "float-issue".
 			name := strings.ReplaceAll(strings.TrimPrefix(subject, SubjectPrefix+"."), ".", "-")
-			err = svc.AddEndpoint(name, h, micro.WithEndpointSubject(o.subject(subject)))
+			err = svc.AddEndpoint(name, s.audited(subject, h), micro.WithEndpointSubject(o.subject(subject)))
 		}
 	}
 	add(SubjectTransfer, s.transfer(false))
@@ -201,6 +201,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	if o.commerce != nil {
 		s.merchant(o.commerce, add)
 	}
+	s.serveAudit(add)
 	if err != nil {
 		svc.Stop()
 		return nil, fmt.Errorf("wallet service: %w", err)
@@ -331,6 +332,19 @@ func (rs *Responder) Async(timeout time.Duration, h func(context.Context, micro.
 // *wallet.Error is a bug or an outage: it is logged here, and the caller
 // sees only CodeInternal.
 func (rs *Responder) Respond(r micro.Request, v any, err error) {
+	if a, ok := r.(*auditedRequest); ok {
+		// The outcome is recorded before the answer goes out, off the
+		// caller's goroutine (the writer's, for a float issue).
+		go func() {
+			a.finish(v, err)
+			rs.send(a.Request, v, err)
+		}()
+		return
+	}
+	rs.send(r, v, err)
+}
+
+func (rs *Responder) send(r micro.Request, v any, err error) {
 	if r.Reply() == "" {
 		return
 	}

@@ -82,5 +82,8 @@ func (s *Store) Check(ctx context.Context) (*wallet.CheckReport, error) {
 			return nil, fmt.Errorf("check %s: %w", c.what, err)
 		}
 	}
+	if err := s.checkAudit(ctx, r); err != nil {
+		return nil, fmt.Errorf("check the audit log: %w", err)
+	}
 	return r, nil
 }

@@ -29,6 +29,7 @@ type apiKeyRow struct {
 	Hash     []byte     `gorm:"not null"`          // SHA-256 of the secret
 	Created  time.Time  `gorm:"not null"`
 	Revoked  *time.Time `gorm:""`
+	Expires  *time.Time `gorm:""`
 }
 
 func (apiKeyRow) TableName() string { return "api_keys" }
@@ -117,6 +118,10 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *commerce.KeyRecord) error {
 	}
 	row := apiKeyRow{ID: k.ID, Merchant: k.Merchant, Operator: k.Operator, Scopes: strings.Join(scopes, ","),
 		Hash: k.Hash, Created: k.Created.UTC()}
+	if k.Expires != nil {
+		t := k.Expires.UTC()
+		row.Expires = &t
+	}
 	if err := s.gdb.WithContext(ctx).Create(&row).Error; err != nil {
 		return fmt.Errorf("create API key: %w", err)
 	}
@@ -133,6 +138,10 @@ func (r *apiKeyRow) key() commerce.APIKey {
 	if r.Revoked != nil {
 		t := r.Revoked.UTC()
 		k.Revoked = &t
+	}
+	if r.Expires != nil {
+		t := r.Expires.UTC()
+		k.Expires = &t
 	}
 	return k
 }

@@ -86,7 +86,7 @@ func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
 		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
 		st.Close()
 	})
-	return &Wallet{t: t, NATS: ns, Conn: nc, JS: js, Client: natsapi.NewClient(nc, 0, opt), Service: w, Store: st, Prefix: ns.Prefix}
+	return &Wallet{t: t, NATS: ns, Conn: nc, JS: js, Client: natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"})), Service: w, Store: st, Prefix: ns.Prefix}
 }
 
 var phones atomic.Int64
