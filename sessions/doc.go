@@ -110,6 +110,9 @@
 // argument may be a PIN typed in the wrong place. Each phone may send
 // Config.SMSRateMessages in any Config.SMSRateWindow (10 in 10 minutes): the
 // first over gets sms.rate_limited, the rest nothing, and none is acted on.
+// The limit fails closed: a message that cannot be counted (the store
+// failing, or compare-and-set races lost to a burst from the same phone) is
+// neither acted on nor answered.
 //
 // # The bucket
 //
