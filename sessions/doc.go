@@ -11,15 +11,21 @@
 //
 // # Hops, repeats and money
 //
-// Engine.Hop loads the session, decides whether the hop is new or one
+// Engine.Hop loads the session, decides whether the hop is new, one
 // already answered (Africa's Talking's whole-history text, Hubtel's
 // sequence number, a session start sent twice, the same final input after
-// the end), applies a new one and writes the state back only over the
-// revision it read. A repeated hop gets the stored answer again; a hop
-// after the end, "this session has ended". A money step's idempotency key
-// is the aggregator, the session id and the hop number, so the same hop
-// answered twice (by one gateway or two racing) asks the wallet once, and
-// a fresh PIN try after a wrong one is a new command.
+// the end) or one that does not continue the session, applies a new one
+// and writes the state back only over the revision it read. A repeated hop
+// gets the stored answer again; a hop after the end, "this session has
+// ended". A hop whose history is not the stored one followed by one more
+// input, or whose sequence number is not the next, is refused with
+// ussd.session.mismatch and leaves the session as it was (histentry.go). A
+// money step's idempotency key is the aggregator, a nonce the session made
+// at its first hop and the hop number, so the same hop answered twice (by
+// one gateway or two racing) asks the wallet once, a fresh PIN try after a
+// wrong one is a new command, and an aggregator that reuses a session id
+// after the session expired makes new keys. Logs name a session by a keyed
+// hash of its id, never the id, which is all a forged hop needs.
 //
 // # PINs
 //
@@ -28,8 +34,11 @@
 // instead: for a new PIN awaiting confirmation, a keyed hash bound to the
 // session (seal.go, under the key every gateway shares); for the current
 // PIN of a PIN change, the wallet's short-lived proof of it
-// (wallet.PINProof); for the input history and the last input (which hold
-// PINs), keyed hashes. Reading the bucket without the key tells nothing.
+// (wallet.PINProof). The input history and the last input keep only what
+// the session keeps anyway (menu choices, values a screen took); a PIN, or
+// any input refused, is kept as "an input was here" and nothing derived
+// from it, since a keyed hash of a 4-digit PIN is found by 10,000 guesses
+// by whoever holds the bucket and the key.
 //
 // # A slow wallet
 //
