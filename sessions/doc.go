@@ -127,12 +127,12 @@
 //
 // USSD sessions and SMS records share the bucket (EnsureBucket), each key
 // with its own time to live: a session's is the session TTL after its last
-// write, a message record's a day (smsMessageTTL), a conversation's its
+// write, a message record's 8 days (smsMessageTTL), a conversation's its
 // 5 minutes and a minute of grace, as an approvals answers record's, a rate
 // record's the rate window. The bucket's own age limit is the longest of
-// them, a day. nats.go's Update
+// them, 8 days. nats.go's Update
 // drops a key's TTL, so a compare-and-set update publishes on the key with
 // the TTL itself. A server without per-key TTLs (before nats-server 2.11)
-// keeps every key a day; the records' own times (a session's last write,
+// keeps every key 8 days; the records' own times (a session's last write,
 // a conversation's expiry, the rate window's messages) still decide.
 package sessions

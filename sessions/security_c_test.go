@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -243,4 +244,39 @@ func TestSecurityUSSDKeyNotReusedAcrossSessions(t *testing.T) {
 			t.Errorf("%s: two sessions under one reused id paid bob %d, want 2000 (the second was answered with the first's transfer)", proto, got)
 		}
 	}
+}
+
+// Finding 7 (medium), replays: a Twilio webhook delivered again (the same
+// MessageSid) is refused for at least 7 days, longer than anything a PIN
+// reply can approve: the message record's time to live on the server.
+func TestSecurityTwilioReplayRefusedForAWeek(t *testing.T) {
+	x := smsHarness(t)
+	h := x.h
+	alice := h.w.Customer("Alice", pin, 100_000)
+	id := newID()
+	first := x.sendID(id, alice, "HELP")
+	stream, err := h.w.JS.Stream(context.Background(), "KV_"+h.kv.Bucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.GetLastMsgForSubject(context.Background(), "$KV."+h.kv.Bucket()+".sms.msg."+sessionKey("twilio", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := time.ParseDuration(msg.Header.Get("Nats-TTL"))
+	if err != nil {
+		t.Fatalf("the message record has no TTL the server keeps: %q %v", msg.Header.Get("Nats-TTL"), err)
+	}
+	if ttl < 7*24*time.Hour {
+		t.Errorf("a message id is remembered %s, want at least 7 days", ttl)
+	}
+	cfg, err := stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.MaxAge != 0 && cfg.Config.MaxAge < 7*24*time.Hour {
+		t.Errorf("the bucket keeps records %s, want at least 7 days", cfg.Config.MaxAge)
+	}
+	x.clock.advance(6 * 24 * time.Hour)
+	h.checkSMS("the same MessageSid six days later", x.sendID(id, alice, "BAL"), first)
 }

@@ -134,7 +134,7 @@ func newBucket(kv jetstream.KeyValue) bucket {
 // natsapi.WithPrefix takes it.
 //
 // The server keeps a key's own time to live from nats-server 2.11 on; an
-// older one keeps every key for the bucket's age limit (a day, the longest
+// older one keeps every key for the bucket's age limit (8 days, the longest
 // an SMS record is needed) and the engine ignores a session state older
 // than ttl, so an old server costs only storage.
 func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {
