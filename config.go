@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,6 +98,19 @@ type Config struct {
 	SessionTTL     time.Duration // how long a USSD session's state outlives its last hop
 	WalletTimeout  time.Duration // how long a USSD hop waits for the wallet before "we will send an SMS"
 	USSDAuth       string        // per-aggregator shared secrets and IP allow-lists (gateway.ParseUSSDAuth)
+	// USSDAllowUnauthenticated lets a server on a non-loopback address
+	// accept USSD hops without aggregator authentication (development
+	// only; warned at every start). Without it such a server refuses to
+	// start.
+	USSDAllowUnauthenticated bool
+	// MetricsListen is where /metrics is served, on a listener of its own;
+	// empty: on the HTTP listener when that is loopback, else on
+	// metricsListenDefault.
+	MetricsListen string
+	// WebhookAllowPrivate turns off the merchant webhook address guard:
+	// merchants may register, and deliveries go to, loopback, private and
+	// link-local addresses (a developer's receiver).
+	WebhookAllowPrivate bool
 
 	// SMS. The Twilio credentials come from TWILIO_* variables only (serve
 	// reads them), never from flags, which other users can see in ps.
@@ -172,6 +186,11 @@ const (
 	webhookRetryMin = 24 * time.Hour
 )
 
+// metricsListenDefault is where a server whose HTTP listener faces a
+// network serves /metrics: loopback, so that only a scraper on the same
+// host (or a sidecar) reads it; 9464 is the usual Prometheus exporter port.
+const metricsListenDefault = "127.0.0.1:9464"
+
 // connFlags registers the flags every command that talks to NATS needs.
 func (c *Config) connFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", c.Data, "data `dir`ectory (the server writes nats.json, its NATS address and credentials, here)")
@@ -201,7 +220,8 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 
 // httpFlags registers the flags of every command that serves HTTP.
 func (c *Config) httpFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `address`: USSD aggregators, health and metrics")
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `address`: USSD aggregators, SMS webhooks, the merchant API and health (and metrics when it is loopback)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "listen `address` of /metrics, apart from --http (default: on --http when that is loopback, else "+metricsListenDefault+")")
 	fs.StringVar(&c.Region, "region", c.Region, "ISO 3166 `region` for phone numbers written without a country code")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn or error")
 }
@@ -211,7 +231,8 @@ func (c *Config) ussdFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SessionKeyFile, "session-key-file", c.SessionKeyFile, "secret `file`, 32 bytes, mode 0600, sealing a new PIN between USSD hops; every gateway needs the same one; generated if absent (default <data>/session.key)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a USSD session's state outlives its last hop")
 	fs.DurationVar(&c.WalletTimeout, "wallet-timeout", c.WalletTimeout, "how long a USSD hop waits for the wallet before ending with \"we will send you an SMS\"")
-	fs.StringVar(&c.USSDAuth, "ussd-auth", c.USSDAuth, "per-aggregator `spec` of shared secrets and IP allow-lists, e.g. africastalking:secret=S,allow=196.201.214.0/24 (default: none)")
+	fs.StringVar(&c.USSDAuth, "ussd-auth", c.USSDAuth, "per-aggregator `spec` of shared secrets and IP allow-lists, e.g. africastalking:secret=S,allow=196.201.214.0/24; required when --http is not loopback (default: none)")
+	fs.BoolVar(&c.USSDAllowUnauthenticated, "ussd-allow-unauthenticated", c.USSDAllowUnauthenticated, "development only: accept USSD requests without --ussd-auth although --http is not loopback (warned at every start)")
 }
 
 // gatewayFlags registers kibubu gateway's flags.
@@ -247,6 +268,7 @@ func (c *Config) smsOutFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SMSPhoneRate, "sms-rate-per-phone", c.SMSPhoneRate, "SMS sent per `minute` to one phone; more wait, none is dropped")
 	fs.IntVar(&c.SMSAttempts, "sms-attempts", c.SMSAttempts, "`tries` of one SMS, with backoff, before it is marked failed")
 	fs.DurationVar(&c.SMSTimeout, "sms-timeout", c.SMSTimeout, "how long one call to Twilio may take")
+	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", c.WebhookAllowPrivate, "development only: let merchants' webhooks go to loopback, private and link-local addresses (the address guard is on without it)")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "how long a merchant's webhook endpoint may take to answer one delivery")
 	fs.DurationVar(&c.WebhookRetryFor, "webhook-retry-for", c.WebhookRetryFor, "how long a webhook delivery is retried, with backoff, before it is marked failed (at least 24h)")
 	fs.DurationVar(&c.WebhookRetention, "webhook-retention", c.WebhookRetention, "how long a delivered or failed webhook delivery, with its attempts, is kept for GET /v1/webhooks/deliveries")
@@ -351,6 +373,11 @@ func (c *Config) validate() error {
 	if err := checkHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("--http %q: %w", c.HTTP, err)
 	}
+	if c.MetricsListen != "" {
+		if err := checkHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("--metrics-listen %q: %w", c.MetricsListen, err)
+		}
+	}
 	if c.DB == "" {
 		c.DB = filepath.Join(c.Data, "kibubu.db")
 	}
@@ -423,6 +450,11 @@ func (c *Config) validate() error {
 	if c.ussdAuth, err = gateway.ParseUSSDAuth(c.USSDAuth); err != nil {
 		return fmt.Errorf("--ussd-auth: %w", err)
 	}
+	if open := c.openAggregators(); len(open) > 0 && !loopbackListen(c.HTTP) && !c.USSDAllowUnauthenticated {
+		return fmt.Errorf("--ussd-auth: --http %s faces a network, and USSD hops for %s would be taken from anyone: "+
+			"give each aggregator a secret or an IP allow-list, or --ussd-allow-unauthenticated for a development server",
+			c.HTTP, strings.Join(open, ", "))
+	}
 	if c.RequestTTL < 30*time.Second || c.RequestTTL > 24*time.Hour {
 		return fmt.Errorf("--request-ttl %s: must be 30s to 24h", c.RequestTTL)
 	}
@@ -445,6 +477,35 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--webhook-retention %s: must be 24h to 87600h (10 years)", c.WebhookRetention)
 	}
 	return c.validateSMS()
+}
+
+// openAggregators lists the USSD aggregators whose hops need no
+// authentication: every one without --ussd-auth, else those given with
+// neither a secret nor an allow-list (one not given is disabled).
+func (c *Config) openAggregators() []string {
+	if len(c.ussdAuth) == 0 {
+		return gateway.Aggregators()
+	}
+	var open []string
+	for name, a := range c.ussdAuth {
+		if a.Secret == "" && len(a.AllowIPs) == 0 {
+			open = append(open, name)
+		}
+	}
+	slices.Sort(open)
+	return open
+}
+
+// metricsListen is where /metrics is served apart from the HTTP listener,
+// or "" for on it (a loopback HTTP listener and no --metrics-listen).
+func (c *Config) metricsListen() string {
+	switch {
+	case c.MetricsListen != "":
+		return c.MetricsListen
+	case loopbackListen(c.HTTP):
+		return ""
+	}
+	return metricsListenDefault
 }
 
 // checkHostPort accepts host:port with a numeric port; an empty host means

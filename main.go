@@ -109,6 +109,10 @@ type Main struct {
 	notifyDone   chan struct{}
 	notifyDB     *gorm.DB // the notifier's own pool, when no wallet runs here
 	httpStopped  chan struct{}
+	// The /metrics listener, when apart from the HTTP one.
+	metricsLn      net.Listener
+	metricsSrv     *http.Server
+	metricsStopped chan struct{}
 }
 
 // Run validates the configuration, starts every part and returns once all
@@ -226,7 +230,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	gateway.MountHealth(e, checks, m.Log.With("component", "http"))
-	gateway.MountMetrics(e, metrics)
+	if err := m.serveMetrics(e, metrics); err != nil {
+		return err
+	}
 	m.httpSrv = gateway.NewServer(e, m.Log.With("component", "http"))
 	m.httpStopped = make(chan struct{})
 	go func() {
@@ -346,8 +352,11 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	if err != nil {
 		return err
 	}
-	if len(c.ussdAuth) == 0 && !loopbackListen(c.HTTP) {
-		m.Log.Warn("the USSD endpoints accept requests from anyone: give --ussd-auth a secret or an IP allow-list per aggregator")
+	if open := c.openAggregators(); len(open) > 0 && !loopbackListen(c.HTTP) {
+		// Only with --ussd-allow-unauthenticated (validate refuses it
+		// otherwise): said at every start.
+		m.Log.Warn("the USSD endpoints accept requests from anyone (--ussd-allow-unauthenticated): development only; give --ussd-auth a secret or an IP allow-list per aggregator",
+			"aggregators", strings.Join(open, ","))
 	}
 	gateway.MountUSSD(e, metrics.ObserveUSSD(m.sessions), c.ussdAuth, m.Log.With("component", "ussd"))
 	if err := m.mountSMS(e, metrics, outbox); err != nil {
@@ -403,6 +412,46 @@ func waitForWallet(ctx context.Context, client *natsapi.Client, log *slog.Logger
 		case <-time.After(walletRetryInterval):
 		}
 	}
+}
+
+// serveMetrics mounts /metrics on e when the HTTP listener is loopback and
+// no --metrics-listen is given (development: one port); otherwise it serves
+// it on a listener of its own, loopback by default, so that whoever reaches
+// the public port does not read the server's counters.
+func (m *Main) serveMetrics(e *echo.Echo, metrics *gateway.Metrics) error {
+	addr := m.Config.metricsListen()
+	if addr == "" {
+		gateway.MountMetrics(e, metrics)
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-listen %s: %w", addr, err)
+	}
+	log := m.Log.With("component", "metrics")
+	me := gateway.New(log)
+	gateway.MountMetrics(me, metrics)
+	m.metricsLn, m.metricsSrv = ln, gateway.NewServer(me, log)
+	m.metricsStopped = make(chan struct{})
+	go func() {
+		defer close(m.metricsStopped)
+		if err := m.metricsSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			m.fail(fmt.Errorf("metrics http: %w", err))
+		}
+	}()
+	if !loopbackListen(addr) {
+		log.Warn("/metrics is served on a non-loopback address: anyone who reaches it reads the server's counters", "addr", addr)
+	}
+	return nil
+}
+
+// MetricsAddr is the address /metrics is served on apart from the HTTP
+// listener, or "" when it is served on that listener.
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return m.metricsLn.Addr().String()
 }
 
 // loopbackListen reports whether addr listens on loopback only.
@@ -518,6 +567,14 @@ func (m *Main) close() error {
 		<-m.httpStopped
 	} else if m.httpLn != nil {
 		m.httpLn.Close()
+	}
+	if m.metricsSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+		if err := m.metricsSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics http shutdown: %w", err))
+		}
+		cancel()
+		<-m.metricsStopped
 	}
 	if m.sessions != nil {
 		// Pending money steps are already in the wallet's queue or will be

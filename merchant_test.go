@@ -114,6 +114,7 @@ func (h *hookReceiver) received() []string {
 // a refund, a payout, a bulk payout, and signed webhooks for all of it.
 func TestMerchantTour(t *testing.T) {
 	cfg := testConfig(t, "")
+	cfg.WebhookAllowPrivate = true // the tour's receiver is on loopback
 	m := startMain(t, &Main{Config: cfg})
 	ctx := context.Background()
 	c := natsapi.NewClient(m.Conn(), 0, testOperator)

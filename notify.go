@@ -75,22 +75,27 @@ func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas
 	if err != nil {
 		return err
 	}
-	// A developer's server (no public URL, or a loopback one) lets merchants
-	// register plain-http receivers on private or loopback addresses; a
-	// public one requires https and refuses to connect into the operator's
-	// network (loopback, private, link-local, CGNAT: checked at dial time).
-	dev := loopbackURL(c.PublicURL)
+	// The address guard (no loopback, private, link-local or CGNAT target,
+	// checked at dial time) is on unless --webhook-allow-private turns it
+	// off for a developer's receiver. A server with a public URL also
+	// requires https.
+	if c.WebhookAllowPrivate {
+		m.Log.Warn("merchants' webhooks may go to loopback, private and link-local addresses (--webhook-allow-private): development only")
+	}
 	hooks, err := notify.NewWebhookSender(notify.WebhookSenderConfig{
 		Store: st, Logger: m.Log.With("component", "webhooks"), Timeout: c.WebhookTimeout,
-		RetryFor: c.WebhookRetryFor, Retention: c.WebhookRetention, Observe: metrics.ObserveWebhook, AllowPrivate: dev,
+		RetryFor: c.WebhookRetryFor, Retention: c.WebhookRetention, Observe: metrics.ObserveWebhook, AllowPrivate: c.WebhookAllowPrivate,
 	})
 	if err != nil {
 		return err
 	}
 	// The merchant API's webhook requests; the wallet checks each key.
-	opts := []notify.WebhookOption{notify.RequireHTTPS()}
-	if dev {
-		opts = []notify.WebhookOption{notify.AllowPrivate()}
+	var opts []notify.WebhookOption
+	if !loopbackURL(c.PublicURL) {
+		opts = append(opts, notify.RequireHTTPS())
+	}
+	if c.WebhookAllowPrivate {
+		opts = append(opts, notify.AllowPrivate())
 	}
 	if m.webhookSvc, err = notify.ServeWebhooks(m.nc, st, natsapi.NewClient(m.nc, 0, natsapi.WithPrefix(c.NATSPrefix)),
 		c.NATSPrefix, m.Log.With("component", "webhooks"), opts...); err != nil {

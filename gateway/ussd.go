@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -38,6 +39,10 @@ const (
 
 // aggregators lists every adapter, for validation and error messages.
 var aggregators = []string{aggregatorAfricasTalking, aggregatorHubtel, aggregatorNalo}
+
+// Aggregators returns the names of the USSD aggregators MountUSSD mounts,
+// as ParseUSSDAuth takes them.
+func Aggregators() []string { return slices.Clone(aggregators) }
 
 const (
 	// maxUSSDBodyBytes bounds a USSD callback body, below the server-wide

@@ -284,7 +284,7 @@ func (t *turn) transfer(req wallet.TransferRequest, pin, notFound string, data m
 		t.show(t.line("ussd.invalid.pin_format"))
 		return
 	}
-	req.Key = idempotencyKey(t.key, t.st.Hops)
+	req.Key = idempotencyKey(t.scope(), t.st.Hops)
 	req.From = t.st.Phone
 	if req.Kind != wallet.TransferReversal {
 		req.Amount = t.amount()

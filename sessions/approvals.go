@@ -258,7 +258,7 @@ func approve(t *turn, pin string) {
 		t.finish(Screen{Text: text, End: true})
 	case wallet.ErrorCode(err) == wallet.CodeUnavailable:
 		t.finish(t.endScreen("ussd.pending", nil))
-		t.e.resolveApproval(idempotencyKey(t.key, t.st.Hops), wallet.PINAttemptFrom(t.ctx), t.st.Phone, t.st.Lang, a, pin)
+		t.e.resolveApproval(idempotencyKey(t.scope(), t.st.Hops), wallet.PINAttemptFrom(t.ctx), t.st.Phone, t.st.Lang, a, pin)
 	case gone(err):
 		t.finish(t.endScreen("ussd.approvals.gone", nil))
 	default:

@@ -11,15 +11,21 @@
 //
 // # Hops, repeats and money
 //
-// Engine.Hop loads the session, decides whether the hop is new or one
+// Engine.Hop loads the session, decides whether the hop is new, one
 // already answered (Africa's Talking's whole-history text, Hubtel's
 // sequence number, a session start sent twice, the same final input after
-// the end), applies a new one and writes the state back only over the
-// revision it read. A repeated hop gets the stored answer again; a hop
-// after the end, "this session has ended". A money step's idempotency key
-// is the aggregator, the session id and the hop number, so the same hop
-// answered twice (by one gateway or two racing) asks the wallet once, and
-// a fresh PIN try after a wrong one is a new command.
+// the end) or one that does not continue the session, applies a new one
+// and writes the state back only over the revision it read. A repeated hop
+// gets the stored answer again; a hop after the end, "this session has
+// ended". A hop whose history is not the stored one followed by one more
+// input, or whose sequence number is not the next, is refused with
+// ussd.session.mismatch and leaves the session as it was (histentry.go). A
+// money step's idempotency key is the aggregator, a nonce the session made
+// at its first hop and the hop number, so the same hop answered twice (by
+// one gateway or two racing) asks the wallet once, a fresh PIN try after a
+// wrong one is a new command, and an aggregator that reuses a session id
+// after the session expired makes new keys. Logs name a session by a keyed
+// hash of its id, never the id, which is all a forged hop needs.
 //
 // # PINs
 //
@@ -28,8 +34,11 @@
 // instead: for a new PIN awaiting confirmation, a keyed hash bound to the
 // session (seal.go, under the key every gateway shares); for the current
 // PIN of a PIN change, the wallet's short-lived proof of it
-// (wallet.PINProof); for the input history and the last input (which hold
-// PINs), keyed hashes. Reading the bucket without the key tells nothing.
+// (wallet.PINProof). The input history and the last input keep only what
+// the session keeps anyway (menu choices, values a screen took); a PIN, or
+// any input refused, is kept as "an input was here" and nothing derived
+// from it, since a keyed hash of a 4-digit PIN is found by 10,000 guesses
+// by whoever holds the bucket and the key.
 //
 // # A slow wallet
 //
@@ -110,17 +119,20 @@
 // argument may be a PIN typed in the wrong place. Each phone may send
 // Config.SMSRateMessages in any Config.SMSRateWindow (10 in 10 minutes): the
 // first over gets sms.rate_limited, the rest nothing, and none is acted on.
+// The limit fails closed: a message that cannot be counted (the store
+// failing, or compare-and-set races lost to a burst from the same phone) is
+// neither acted on nor answered.
 //
 // # The bucket
 //
 // USSD sessions and SMS records share the bucket (EnsureBucket), each key
 // with its own time to live: a session's is the session TTL after its last
-// write, a message record's a day (smsMessageTTL), a conversation's its
+// write, a message record's 8 days (smsMessageTTL), a conversation's its
 // 5 minutes and a minute of grace, as an approvals answers record's, a rate
 // record's the rate window. The bucket's own age limit is the longest of
-// them, a day. nats.go's Update
+// them, 8 days. nats.go's Update
 // drops a key's TTL, so a compare-and-set update publishes on the key with
 // the TTL itself. A server without per-key TTLs (before nats-server 2.11)
-// keeps every key a day; the records' own times (a session's last write,
+// keeps every key 8 days; the records' own times (a session's last write,
 // a conversation's expiry, the rate window's messages) still decide.
 package sessions

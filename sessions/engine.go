@@ -2,6 +2,8 @@ package sessions
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -221,7 +223,7 @@ func (e *Engine) Hop(ctx context.Context, h Hop) (Screen, error) {
 		return Screen{}, fmt.Errorf("%w: %v", ErrBadHop, err)
 	}
 	k := key(h.Aggregator, h.SessionID)
-	log := e.log.With("aggregator", h.Aggregator, "session", h.SessionID)
+	log := e.log.With("aggregator", h.Aggregator, "session", e.logID(k))
 	for attempt := 0; ; attempt++ {
 		st, rev, err := e.store.load(ctx, k)
 		if err != nil {
@@ -242,16 +244,21 @@ func (e *Engine) Hop(ctx context.Context, h Hop) (Screen, error) {
 			return e.end(st.Lang, "ussd.session.ended", nil), nil
 		default:
 			if st.Phone != phone {
-				return Screen{}, fmt.Errorf("%w: session %s belongs to another phone", ErrBadHop, h.SessionID)
+				return Screen{}, fmt.Errorf("%w: session %s belongs to another phone", ErrBadHop, e.logID(k))
 			}
-			input, repeat := e.input(k, st, h)
+			heard := e.input(st, h)
 			switch {
-			case repeat:
+			case heard.repeat:
 				return st.Screen, nil
 			case st.Ended:
 				return e.end(st.Lang, "ussd.session.ended", nil), nil
+			case heard.mismatch:
+				// Not this session's next hop (a forged or confused one):
+				// refused, and the session left as it was for the real one.
+				log.Warn("ussd hop refused: it does not continue the session", "history", h.History != "", "seq", h.Seq, "last_seq", st.Seq)
+				return e.end(st.Lang, "ussd.session.mismatch", nil), nil
 			}
-			next = e.step(ctx, k, st, input, h)
+			next = e.step(ctx, k, st, heard, h)
 		}
 		err = e.store.save(ctx, k, next, rev)
 		if errors.Is(err, errRaced) && attempt == 0 {
@@ -273,43 +280,41 @@ func (e *Engine) Hop(ctx context.Context, h Hop) (Screen, error) {
 	}
 }
 
-// input returns the person's latest input for hop h, or repeat when h is
-// one the session has already answered.
-func (e *Engine) input(k string, st *state, h Hop) (input string, repeat bool) {
+// input tells what hop h is to the session st: a repeat of a hop already
+// answered, the next hop and its input, or a mismatch (one that does not
+// continue the session: a history that does not extend the stored one, a
+// sequence number that skips).
+func (e *Engine) input(st *state, h Hop) heard {
 	switch {
 	case h.New:
 		// A session start sent twice.
-		return "", true
-	case h.History != "" || st.HistLen > 0:
-		n := st.HistLen
-		switch {
-		case len(h.History) == n && sealMatches(e.cfg.Key, k, h.History, st.HistMAC):
-			return "", true
-		case n == 0:
-			return h.History, false
-		case len(h.History) > n+1 && h.History[n] == '*' && sealMatches(e.cfg.Key, k, h.History[:n], st.HistMAC):
-			// The rest is the new input, a '*' typed in it included.
-			return h.History[n+1:], false
-		}
-		// The history no longer extends ours (an aggregator resetting it):
-		// trust the latest input as sent.
-		return h.Input, false
+		return heard{repeat: true}
+	case h.History != "" || len(st.Hist) > 0:
+		return continueHistory(st.Hist, h.History)
 	case h.Seq > 0:
-		return h.Input, h.Seq <= st.Seq
+		switch {
+		case h.Seq <= st.Seq:
+			return heard{input: h.Input, repeat: true}
+		case h.Seq == st.Seq+1:
+			return heard{input: h.Input}
+		}
+		return heard{mismatch: true}
 	case st.Ended:
 		// No history and no sequence (Nalo): the same input again after the
-		// end is the final hop repeated.
-		return h.Input, sealMatches(e.cfg.Key, k, h.Input, st.LastMAC)
+		// end is the final hop repeated. A final input that was not kept
+		// (a PIN) cannot be compared: any input gets the final screen
+		// again, which the same phone has seen.
+		_, isMasked := entryParts(st.Last)
+		return heard{input: h.Input, repeat: isMasked || h.Input == st.Last}
 	}
-	return h.Input, false
+	return heard{input: h.Input}
 }
 
 // End logs an aggregator's end-of-session notice and closes the session, so
 // a late hop gets "this session has ended". A session that died at a PIN
 // step moved no money: the money moves only on the hop that carries the PIN.
 func (e *Engine) End(ctx context.Context, end End) {
-	log := e.log.With("aggregator", end.Aggregator, "session", end.SessionID, "status", end.Status,
-		"hops", end.Hops, "duration", end.Duration)
+	log := e.log.With("aggregator", end.Aggregator, "status", end.Status, "hops", end.Hops, "duration", end.Duration)
 	if end.Error != "" {
 		log = log.With("aggregator_error", end.Error)
 	}
@@ -318,6 +323,7 @@ func (e *Engine) End(ctx context.Context, end End) {
 		return
 	}
 	k := key(end.Aggregator, end.SessionID)
+	log = log.With("session", e.logID(k))
 	for attempt := 0; attempt < 2; attempt++ {
 		st, rev, err := e.store.load(ctx, k)
 		if err != nil {
@@ -366,8 +372,7 @@ func hintLang(hint string) string {
 
 // start opens a session: who is dialling decides the menu.
 func (e *Engine) start(ctx context.Context, k, phone string, h Hop) *state {
-	st := &state{Phone: phone, Lang: hintLang(h.Language), Seq: h.Seq}
-	e.history(st, k, h)
+	st := &state{Phone: phone, Lang: hintLang(h.Language), Seq: h.Seq, Nonce: newNonce()}
 	wctx, cancel := context.WithTimeout(ctx, e.cfg.WalletTimeout)
 	defer cancel()
 	p, err := e.cfg.Wallet.Lookup(wctx, phone)
@@ -414,31 +419,30 @@ func (e *Engine) start(ctx context.Context, k, phone string, h Hop) *state {
 }
 
 // step applies one input to the session.
-func (e *Engine) step(ctx context.Context, k string, prev *state, input string, h Hop) *state {
+func (e *Engine) step(ctx context.Context, k string, prev *state, in heard, h Hop) *state {
 	st := prev.clone()
 	st.Hops++
-	st.LastMAC = seal(e.cfg.Key, k, input)
-	e.history(st, k, h)
 	if h.Seq > 0 {
 		st.Seq = h.Seq
 	}
+	t := &turn{e: e, st: st, key: k}
 	// Every PIN this hop carries is attributed to its aggregator and
-	// network, under the hop's key: a retry of the hop counts a wrong PIN once.
-	ctx = wallet.WithPINAttempt(ctx, wallet.PINAttempt{Source: hopSource(h), Key: idempotencyKey(k, st.Hops)})
-	t := &turn{e: e, st: st, key: k, ctx: ctx}
-	t.handle(input)
+	// network, under the hop's money key: a retry of the hop counts a wrong
+	// PIN once.
+	t.ctx = wallet.WithPINAttempt(ctx, wallet.PINAttempt{Source: hopSource(h), Key: idempotencyKey(t.scope(), st.Hops)})
+	kept := t.handle(in.input)
+	// Recorded after the input is handled: whether the session keeps it
+	// (a choice, a value a screen took) decides whether it is kept as
+	// typed; a PIN or a refused input is kept masked.
+	st.Last = entry(in.input, max(in.parts, 1), kept)
+	if h.History != "" {
+		st.Hist = append(st.Hist, entry(in.input, in.parts, kept))
+	}
 	return st
 }
 
 // hopSource is the PIN source of a hop: "ussd:<aggregator>:<network>".
 func hopSource(h Hop) string { return "ussd:" + h.Aggregator + ":" + h.Network }
-
-// history keeps the keyed hash of h's history, when it has one.
-func (e *Engine) history(st *state, k string, h Hop) {
-	if h.History != "" {
-		st.HistLen, st.HistMAC = len(h.History), seal(e.cfg.Key, k, h.History)
-	}
-}
 
 func (st *state) clone() *state {
 	c := *st
@@ -448,6 +452,7 @@ func (st *state) clone() *state {
 		c.Vals[k] = v
 	}
 	c.Approvals = slices.Clone(st.Approvals)
+	c.Hist = slices.Clone(st.Hist)
 	return &c
 }
 
@@ -477,10 +482,30 @@ func (e *Engine) money(lang string, minor int64) string {
 
 // idempotencyKey is a money step's key: the same hop, answered twice or by
 // two gateways, asks the wallet once; a later hop (a new PIN try after a
-// wrong one) is a new command.
-func idempotencyKey(sessionKey string, hop int) string {
-	return "ussd:" + sessionKey + ":" + strconv.Itoa(hop)
+// wrong one) is a new command. scope is the session's (turn.scope): the
+// aggregator and the session's nonce, so that a session id the aggregator
+// reuses later makes new keys.
+func idempotencyKey(scope string, hop int) string {
+	return "ussd:" + scope + ":" + strconv.Itoa(hop)
 }
+
+// nonceBytes is the size of a session's nonce: 96 random bits, so that two
+// sessions never share one, in 16 characters of the wallet's 128-byte key.
+const nonceBytes = 12
+
+// newNonce returns a session's nonce.
+func newNonce() string {
+	b := make([]byte, nonceBytes)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("sessions: no randomness for a session nonce: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// logID names the session with bucket key k in logs: a keyed hash, so that
+// a log reader cannot take the aggregator's session id and forge its hops,
+// while every gateway sharing the key logs the same name.
+func (e *Engine) logID(k string) string { return seal(e.cfg.Key, "log", k)[:16] }
 
 // screenName is a registered name as a screen shows it: GSM-7 and at most
 // locales.MaxNameChars septets (€ [ ] { } ~ ^ \ | take two each).

@@ -99,8 +99,8 @@ func atInput(history string) string {
 	return history[strings.LastIndexByte(history, '*')+1:]
 }
 
-// FuzzInput checks how a hop's history or sequence becomes the latest input
-// or a repeat, for each protocol's way of telling them apart.
+// FuzzInput checks how a hop's history or sequence becomes the latest input,
+// a repeat or a mismatch, for each protocol's way of telling them apart.
 func FuzzInput(f *testing.F) {
 	type seed struct {
 		prev, x, input string
@@ -122,6 +122,7 @@ func FuzzInput(f *testing.F) {
 		{"", "", "1", 1, 0, true},      // Hubtel's initiation sent twice
 		{"", "", "1,000", 3, 2, false}, // Hubtel's next hop
 		{"", "", "1", 2, 2, false},     // Hubtel's hop sent twice
+		{"", "", "1", 5, 2, false},     // Hubtel's sequence skipping
 		{"", "", "0.5", 1, 7, false},
 		{"2580", "", "2580", 0, 0, false}, // Nalo's final hop sent twice
 		{"", "", "", -1, math.MinInt, false},
@@ -130,75 +131,92 @@ func FuzzInput(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, prev, x, input string, seq, lastSeq int, isNew bool) {
 		e := fuzzEngine(t, noWallet{})
-		k := fuzzSession
-		check := func(what string, st *state, h Hop, wantInput string, wantRepeat bool) {
+		check := func(what string, st *state, h Hop, want heard) {
 			t.Helper()
-			in, repeat := e.input(k, st, h)
-			if in != wantInput || repeat != wantRepeat {
-				t.Fatalf("%s: hop %+v on state %+v: got input %q, repeat %v; want %q, %v",
-					what, h, *st, in, repeat, wantInput, wantRepeat)
+			if got := e.input(st, h); got != want {
+				t.Fatalf("%s: hop %+v on state %+v: got %+v, want %+v", what, h, *st, got, want)
 			}
 		}
 
-		// Africa's Talking: the session's history so far is prev.
-		at := &state{}
-		e.history(at, k, Hop{History: prev})
-		check("a new session's first hop sent again", at, Hop{New: true, History: prev, Input: input}, "", true)
+		// Africa's Talking: the session's history so far is prev, its
+		// inputs kept as typed (kept) or masked (a PIN).
+		var parts []string
 		if prev != "" {
-			check("the last hop sent again", at, Hop{History: prev, Input: atInput(prev)}, "", true)
-			check("the last hop sent again, any Input", at, Hop{History: prev, Input: input}, "", true)
+			parts = strings.Split(prev, "*")
 		}
-		next := x
-		if prev != "" {
-			next = prev + "*" + x
-		}
-		if next != "" {
-			check("the next hop", at, Hop{History: next, Input: atInput(next)}, x, false)
-		}
-		if next != "" && x != "" {
-			// The input is taken from the history, whatever the adapter
-			// put in Input: a '*' typed inside it is kept.
-			check("the next hop, any Input", at, Hop{History: next, Input: input}, x, false)
-		}
-		if prev != "" {
-			// A history of the same length that is not ours does not
-			// yield its tail: the aggregator reset it, so Input is
-			// trusted as sent.
-			forged := []byte(prev)
-			forged[0] ^= 1
-			check("a history that is not ours", at, Hop{History: string(forged) + "*" + x, Input: input}, input, false)
-			check("a history of our length that is not ours", at, Hop{History: string(forged), Input: input}, input, false)
+		for _, kept := range []bool{true, false} {
+			at := &state{}
+			for _, p := range parts {
+				at.Hist = append(at.Hist, entry(p, 1, kept))
+			}
+			check("a new session's first hop sent again", at, Hop{New: true, History: prev, Input: input}, heard{repeat: true})
+			if prev != "" {
+				check("the last hop sent again", at, Hop{History: prev, Input: atInput(prev)}, heard{repeat: true})
+				check("the last hop sent again, any Input", at, Hop{History: prev, Input: input}, heard{repeat: true})
+			}
+			next := x
+			if prev != "" {
+				next = prev + "*" + x
+			}
+			want := heard{input: x, parts: strings.Count(x, "*") + 1}
+			if next != "" {
+				// The input is taken from the history, whatever the
+				// adapter put in Input: a '*' typed inside it is kept.
+				check("the next hop", at, Hop{History: next, Input: atInput(next)}, want)
+				check("the next hop, any Input", at, Hop{History: next, Input: input}, want)
+			}
+			if prev != "" && kept {
+				// A history that differs in an input kept as typed is
+				// refused, whatever follows.
+				forged := []byte(prev)
+				forged[0] ^= 1
+				check("a history that is not ours", at, Hop{History: string(forged) + "*" + x, Input: input}, heard{mismatch: true})
+				check("a history of our length that is not ours", at, Hop{History: string(forged), Input: input}, heard{mismatch: true})
+			}
+			if len(parts) > 1 {
+				// Fewer inputs than the session took: refused.
+				short := strings.Join(parts[1:], "*")
+				check("a history missing an input", at, Hop{History: short, Input: input}, heard{mismatch: true})
+			}
 		}
 
 		// Hubtel: the last hop seen had sequence lastSeq.
 		hub := &state{Seq: lastSeq}
+		switch {
+		case seq <= 0:
+			check("an unsequenced hop", hub, Hop{Seq: seq, Input: input}, heard{input: input})
+		case seq <= lastSeq:
+			check("an earlier hop", hub, Hop{Seq: seq, Input: input}, heard{input: input, repeat: true})
+		case lastSeq < math.MaxInt && seq == lastSeq+1:
+			check("the next hop", hub, Hop{Seq: seq, Input: input}, heard{input: input})
+		default:
+			check("a hop that skips", hub, Hop{Seq: seq, Input: input}, heard{mismatch: true})
+		}
 		if seq > 0 {
-			check("a sequenced hop", hub, Hop{Seq: seq, Input: input}, input, seq <= lastSeq)
 			// The hop just handled is a repeat when sent again, as
 			// Engine.step leaves the state.
 			after := hub.clone()
 			after.Seq = seq
-			check("a sequenced hop sent again", after, Hop{Seq: seq, Input: input}, input, true)
-		} else {
-			check("an unsequenced hop", hub, Hop{Seq: seq, Input: input}, input, false)
+			check("a sequenced hop sent again", after, Hop{Seq: seq, Input: input}, heard{input: input, repeat: true})
 		}
-		check("a new session's first hop sent again", hub, Hop{New: true, Seq: seq, Input: input}, "", true)
+		check("a new session's first hop sent again", hub, Hop{New: true, Seq: seq, Input: input}, heard{repeat: true})
 
 		// Nalo: no history and no sequence; after the end, the same input
-		// is the final hop repeated.
-		nalo := &state{LastMAC: seal(fuzzKey, k, prev)}
-		check("an input mid-session", nalo, Hop{Input: input}, input, false)
+		// is the final hop repeated; after a final PIN, any input is.
+		nalo := &state{Last: entry(prev, 1, true)}
+		check("an input mid-session", nalo, Hop{Input: input}, heard{input: input})
 		nalo.Ended = true
-		check("an input after the end", nalo, Hop{Input: input}, input, input == prev)
+		check("an input after the end", nalo, Hop{Input: input}, heard{input: input, repeat: input == nalo.Last})
+		nalo.Last = masked(1)
+		check("an input after a final PIN", nalo, Hop{Input: input}, heard{input: input, repeat: true})
 
 		// Any hop on any state: no panic, and the input is the hop's
 		// Input or a suffix of its history.
-		n := int(uint(lastSeq) % uint(len(prev)+2))
-		odd := &state{HistLen: n, HistMAC: x, Seq: lastSeq, Ended: isNew, LastMAC: x}
+		odd := &state{Hist: []string{x, masked(int(uint(lastSeq) % 4)), input}, Seq: lastSeq, Ended: isNew, Last: x}
 		h := Hop{History: prev, Input: input, Seq: seq, New: isNew}
-		in, repeat := e.input(k, odd, h)
-		if !repeat && in != input && !strings.HasSuffix(prev, in) {
-			t.Fatalf("hop %+v on state %+v: got input %q, neither the hop's Input nor a suffix of its history", h, *odd, in)
+		got := e.input(odd, h)
+		if !got.repeat && !got.mismatch && got.input != input && !strings.HasSuffix(prev, got.input) {
+			t.Fatalf("hop %+v on state %+v: got input %q, neither the hop's Input nor a suffix of its history", h, *odd, got.input)
 		}
 	})
 }
@@ -896,6 +914,7 @@ func FuzzHandle(f *testing.F) {
 		checkState(t, e, st, "the start")
 
 		inputs := strings.Split(script, "#")
+		var history []string
 		for i, in := range inputs[:min(len(inputs), maxFuzzInputs)] {
 			if st.Ended {
 				break
@@ -911,9 +930,20 @@ func FuzzHandle(f *testing.F) {
 				w.kind = lookupKinds[next]
 			}
 			w.mu.Unlock()
-			st = e.step(context.WithValue(ctx, stepKey{}, hop), fuzzSession, st, in, Hop{Input: in})
+			history = append(history, in)
+			text := strings.Join(history, "*")
+			heard := e.input(st, Hop{History: text, Input: in})
+			if heard.repeat || heard.mismatch || heard.input != in {
+				t.Fatalf("input %d %q: the history %q on %v gives %+v", hop, in, text, st.Hist, heard)
+			}
+			st = e.step(context.WithValue(ctx, stepKey{}, hop), fuzzSession, st, heard, Hop{History: text, Input: in})
 			what := fmt.Sprintf("input %d %q at %s (page %d)", hop, in, at, page)
 			checkState(t, e, st, what)
+			if _, isMasked := entryParts(st.Hist[len(st.Hist)-1]); nodes[at].act != nil && !isMasked && in != navBack && in != navHome && in != navMore {
+				// Every PIN is an act node's input: none is kept (a
+				// navigation input is taken as such, never as a PIN).
+				t.Fatalf("%s: the history keeps an act node's input as typed: %q", what, st.Hist)
+			}
 			w.mu.Lock()
 			calls := w.calls[hop]
 			w.mu.Unlock()
@@ -941,5 +971,6 @@ func FuzzHandle(f *testing.F) {
 				t.Fatalf("new PIN %q reached the wallet: %v", pin, err)
 			}
 		}
+
 	})
 }

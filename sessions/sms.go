@@ -154,10 +154,13 @@ type smsTurn struct {
 func (t *smsTurn) answer() SMSReply {
 	ok, warn, err := t.e.rate(t.ctx, t.phone)
 	if err != nil {
-		// The message is recorded, so it cannot run twice; a store fault
-		// must not silence every phone.
-		t.log.Error("sms rate record", "err", err)
-		ok = true
+		// The limit fails closed: a message that could not be counted (a
+		// store fault, or compare-and-set races lost to a burst of the same
+		// phone's messages) is neither acted on nor answered, since every
+		// answer costs an SMS. The message is recorded: a repeat of it gets
+		// the same silence.
+		t.log.Warn("sms not counted against the rate limit: not answered", "err", err)
+		return SMSReply{}
 	}
 	if !ok && !warn {
 		t.log.Info("sms over the rate limit: not answered")

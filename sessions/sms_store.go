@@ -22,9 +22,12 @@ import (
 const (
 	// smsMessageTTL is how long a message id is remembered: a provider
 	// retries a webhook within minutes, but a PIN reply delivered again
-	// later than the id is remembered would be taken for the PIN of
-	// whatever command then awaits one, so it is kept a day.
-	smsMessageTTL = 24 * time.Hour
+	// (or replayed by whoever captured a signed webhook) later than the id
+	// is remembered would be taken for the PIN of whatever then awaits
+	// one. So it is kept longer than anything a PIN can approve lives (a
+	// payment request at most a day, --request-ttl) and than the week a
+	// security review asked for: 8 days.
+	smsMessageTTL = 8 * 24 * time.Hour
 	// smsPINWindow is how long a confirmation awaits its PIN (the Minutes
 	// of sms.confirm.*: whole minutes, at least 2).
 	smsPINWindow = 5 * time.Minute

@@ -42,8 +42,8 @@ const (
 // state is a session between hops, JSON in the bucket. It holds what the
 // person entered and the last screen, never a PIN: a new PIN waiting for its
 // confirmation is kept as a keyed hash (Seal), a verified current PIN as the
-// wallet's short-lived proof (Proof), and inputs that may be PINs (the
-// history, the last input) as keyed hashes.
+// wallet's short-lived proof (Proof), and inputs that may be PINs (in the
+// history, the last input) only as "an input was here" (masked).
 type state struct {
 	Phone string `json:"phone"` // E.164
 	Lang  string `json:"lang"`
@@ -54,22 +54,30 @@ type state struct {
 	// Path is the nodes from the menu's root to the current one.
 	Path []string          `json:"path"`
 	Vals map[string]string `json:"vals,omitempty"`
-	// HistLen and HistMAC are the length and keyed hash of the
-	// aggregator's input history consumed so far (Africa's Talking's text),
-	// Seq the last hop sequence number (Hubtel), LastMAC the keyed hash of
-	// the last input: they tell a repeated hop from a new one. The history
-	// and the input are kept only as keyed hashes because they hold PINs.
-	HistLen int    `json:"hist_len,omitempty"`
-	HistMAC string `json:"hist_mac,omitempty"`
-	Seq     int    `json:"seq,omitempty"`
-	LastMAC string `json:"last_mac,omitempty"`
-	Hops    int    `json:"hops"` // inputs handled: part of money steps' idempotency keys
-	Page    int    `json:"page,omitempty"`
-	Err     string `json:"err,omitempty"` // the re-prompt line above the screen, kept for its pages
-	Screen  Screen `json:"screen"`        // the last answer, repeated for a repeated hop
-	Ended   bool   `json:"ended,omitempty"`
-	Seal    string `json:"seal,omitempty"`
-	Proof   string `json:"proof,omitempty"`
+	// Hist is the aggregator's input history consumed so far (Africa's
+	// Talking's text), one entry per input; Seq the last hop sequence
+	// number (Hubtel); Last the last input: they tell a repeated hop from a
+	// new one and a hop that does not continue the session from one that
+	// does. An input is kept as typed only when the session keeps it
+	// anyway (a menu choice, a navigation input, a value a screen took);
+	// any other (a PIN, an input refused, which may be a PIN typed in the
+	// wrong place) is kept as masked(parts): that an input was there and
+	// how many '*'-separated parts it spans, nothing derived from its
+	// characters (histentry.go).
+	Hist []string `json:"hist,omitempty"`
+	Seq  int      `json:"seq,omitempty"`
+	Last string   `json:"last,omitempty"`
+	Hops int      `json:"hops"` // inputs handled: part of money steps' idempotency keys
+	// Nonce is made at the session's first hop and scopes its money steps'
+	// idempotency keys, so that an aggregator reusing a session id after
+	// the session expired cannot get an old transfer back.
+	Nonce  string `json:"nonce,omitempty"`
+	Page   int    `json:"page,omitempty"`
+	Err    string `json:"err,omitempty"` // the re-prompt line above the screen, kept for its pages
+	Screen Screen `json:"screen"`        // the last answer, repeated for a repeated hop
+	Ended  bool   `json:"ended,omitempty"`
+	Seal   string `json:"seal,omitempty"`
+	Proof  string `json:"proof,omitempty"`
 	// Approvals is the list 6 Approvals shows, as the wallet gave it when
 	// the menu was entered (at most maxApprovalsListed).
 	Approvals []approval `json:"approvals,omitempty"`
@@ -126,7 +134,7 @@ func newBucket(kv jetstream.KeyValue) bucket {
 // natsapi.WithPrefix takes it.
 //
 // The server keeps a key's own time to live from nats-server 2.11 on; an
-// older one keeps every key for the bucket's age limit (a day, the longest
+// older one keeps every key for the bucket's age limit (8 days, the longest
 // an SMS record is needed) and the engine ignores a session state older
 // than ttl, so an old server costs only storage.
 func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {

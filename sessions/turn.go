@@ -16,23 +16,26 @@ type turn struct {
 	ctx context.Context
 }
 
-// handle applies input at the current node.
-func (t *turn) handle(input string) {
+// handle applies input at the current node. It reports whether the
+// session keeps the input anyway (a navigation input, a menu choice, a
+// value a screen took), so that the history may keep it as typed; a PIN,
+// anything a node acts on itself and any input refused are not.
+func (t *turn) handle(input string) (kept bool) {
 	st := t.st
 	n := nodes[st.node()]
 	switch {
 	case input == navHome && len(st.Path) > 1:
 		st.Path, st.Vals, st.Seal, st.Proof, st.Approvals = st.Path[:1], nil, "", "", nil
 		t.show("")
-		return
+		return true
 	case input == navBack && n.nav && len(st.Path) > 1:
 		st.Path = st.Path[:len(st.Path)-1]
 		t.show("")
-		return
+		return true
 	case input == navMore && st.Page+1 < t.pages():
 		st.Page++
 		t.show(st.Err)
-		return
+		return true
 	}
 	st.Page = 0
 	switch {
@@ -46,15 +49,29 @@ func (t *turn) handle(input string) {
 		default:
 			t.enter(next)
 		}
+		return ok
 	case n.read != nil:
 		if invalid := n.read(t, input); invalid != "" {
 			t.show(t.line(invalid))
-			return
+			return false
 		}
 		t.enter(n.next)
+		return true
 	default:
 		n.act(t, input)
+		return false
 	}
+}
+
+// scope is the session's part of its money steps' idempotency keys: the
+// aggregator and the session's nonce. A state saved before nonces (a
+// rolling upgrade) uses its bucket key, as then.
+func (t *turn) scope() string {
+	if t.st.Nonce == "" {
+		return t.key
+	}
+	aggregator, _, _ := strings.Cut(t.key, ".")
+	return aggregator + "." + t.st.Nonce
 }
 
 // enter moves the session to node name and shows it, unless its enter hook
