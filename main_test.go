@@ -133,8 +133,9 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 		return match
 	}
 
-	agent := mustOp(`^agent (\d{6}) opened: Mama Mboga Shop, phone \+254712000001\n$`,
-		"agent", "add", "--phone", "0712000001", "--name", "Mama Mboga Shop")[1]
+	added := mustOp(`^agent (\d{6}) opened: Mama Mboga Shop, phone \+254712000001\nstart key (\d{6}): give it only to the account's owner; it was also sent by SMS to \+254712000001\.\n`,
+		"agent", "add", "--phone", "0712000001", "--name", "Mama Mboga Shop")
+	agent := added[1]
 	first := mustOp(`^([A-Z0-9]{6,}) issued KES 100,000.00 to agent \d+; float balance KES 100,000.00\n$`,
 		"float", "issue", "--agent", agent, "--amount", "100000", "--ref", "BANK-001")[1]
 	again := mustOp(`^([A-Z0-9]{6,}) replayed: --ref BANK-001 was already issued`,
@@ -159,7 +160,9 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 		t.Errorf("float issue to a frozen agent: got %v, want %s", err, wallet.CodeAccountFrozen)
 	}
 	mustOp(`is active`, "account", "unfreeze", agent)
-	mustOp(`^PIN cleared for \+254712000001`, "pin", "reset", "0712000001")
+	if reset := mustOp(`^PIN cleared and unlocked for \+254712000001 \(Mama Mboga Shop\); status active\nstart key (\d{6}): `, "pin", "reset", "0712000001"); reset[1] == added[2] {
+		t.Errorf("pin reset printed the start key agent add did, %s", reset[1])
+	}
 	mustOp(`(?s)Tariff \(KES\).*Send money.*Withdraw.*Customer limits.*full \(registered with ID\) +KES 250,000.00 +KES 500,000.00 +KES 500,000.00`,
 		"tariff", "show")
 
