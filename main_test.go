@@ -199,8 +199,9 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 }
 
 // serveWithAgent starts a server on the embedded default with one agent,
-// returning its config, the server and the agent number.
-func serveWithAgent(t *testing.T) (Config, *Main, string) {
+// returning its config, the server, the agent number and the start key its
+// first PIN needs.
+func serveWithAgent(t *testing.T) (Config, *Main, string, string) {
 	t.Helper()
 	cfg := testConfig(t, "")
 	m := startMain(t, &Main{Config: cfg})
@@ -208,13 +209,17 @@ func serveWithAgent(t *testing.T) (Config, *Main, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg, m, strings.Fields(out)[1]
+	key := regexp.MustCompile(`(?m)^start key (\d+):`).FindStringSubmatch(out)
+	if key == nil {
+		t.Fatalf("agent add printed %q, want a start key", out)
+	}
+	return cfg, m, strings.Fields(out)[1], key[1]
 }
 
 // TestRestart checks that data, the pepper and the NATS password survive a
 // restart on the same data dir, and nats.json is private.
 func TestRestart(t *testing.T) {
-	cfg, m, agent := serveWithAgent(t)
+	cfg, m, agent, _ := serveWithAgent(t)
 	info1, err := readNATSInfo(cfg.Data)
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +253,7 @@ func TestRestart(t *testing.T) {
 // in flight: after a restart every acknowledged one is there exactly once
 // (a retry replays it) and the ledger holds.
 func TestShutdownCommitsAcknowledged(t *testing.T) {
-	cfg, m, agent := serveWithAgent(t)
+	cfg, m, agent, _ := serveWithAgent(t)
 	info, _ := readNATSInfo(cfg.Data)
 	nc, err := nats.Connect(info.URL, nats.UserInfo(info.User, info.Password))
 	if err != nil {
