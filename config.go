@@ -35,6 +35,11 @@ import (
 const envPrefix = "KIBUBU_"
 
 const (
+	// startKeyTTLMin and startKeyTTLMax bound --start-key-ttl: an SMS can
+	// take minutes to arrive, and a key that lives for weeks in an inbox is
+	// a PIN waiting for whoever reads it first.
+	startKeyTTLMin = 10 * time.Minute
+	startKeyTTLMax = 30 * 24 * time.Hour
 	// pinTriesMaxAllowed caps --pin-tries: each allowed wrong try is one more
 	// guess of a 4-digit PIN's 10,000 values before the lockout.
 	pinTriesMaxAllowed = 10
@@ -128,6 +133,7 @@ type Config struct {
 
 	// Merchants (issue 5).
 	RequestTTL       time.Duration // how long a payment request waits for the customer
+	StartKeyTTL      time.Duration // how long a start key (the first PIN of an operator-opened or reset account) stays valid
 	TabSettle        string        // a tab settles once this much (major units) has accrued
 	TabSettleEvery   time.Duration // a tab settles what accrued at least this often
 	WebhookTimeout   time.Duration // one webhook POST
@@ -164,6 +170,7 @@ func DefaultConfig() Config {
 		SMSAttempts:      smsAttemptsDefault,
 		SMSTimeout:       smsTimeoutDefault,
 		RequestTTL:       requestTTLDefault,
+		StartKeyTTL:      wallet.DefaultStartKeyTTL,
 		TabSettle:        tabSettleDefault,
 		TabSettleEvery:   24 * time.Hour,
 		WebhookTimeout:   10 * time.Second,
@@ -213,6 +220,7 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, "wrong PINs in a row before an account locks, 1 to 10")
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` in which days, and so daily limits, start")
 	fs.DurationVar(&c.RequestTTL, "request-ttl", c.RequestTTL, "how long a merchant's payment request waits for the customer's approval")
+	fs.DurationVar(&c.StartKeyTTL, "start-key-ttl", c.StartKeyTTL, "how long the start key of an agent, an imported customer or a PIN reset stays valid, 10m to 30 days")
 	fs.StringVar(&c.TabSettle, "tab-settle", c.TabSettle, "`amount` in major units at which a tab's charges settle into the ledger before the day is out")
 	fs.DurationVar(&c.TabSettleEvery, "tab-settle-every", c.TabSettleEvery, "a tab settles what it accrued at least this often")
 	c.ussdFlags(fs)
@@ -454,6 +462,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--ussd-auth: --http %s faces a network, and USSD hops for %s would be taken from anyone: "+
 			"give each aggregator a secret or an IP allow-list, or --ussd-allow-unauthenticated for a development server",
 			c.HTTP, strings.Join(open, ", "))
+	}
+	if c.StartKeyTTL < startKeyTTLMin || c.StartKeyTTL > startKeyTTLMax {
+		return fmt.Errorf("--start-key-ttl %s: must be %s to %s", c.StartKeyTTL, startKeyTTLMin, startKeyTTLMax)
 	}
 	if c.RequestTTL < 30*time.Second || c.RequestTTL > 24*time.Hour {
 		return fmt.Errorf("--request-ttl %s: must be 30s to 24h", c.RequestTTL)

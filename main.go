@@ -261,11 +261,17 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	if _, err := natsapi.EnsureStream(ctx, js, replicas, prefix); err != nil {
 		return err
 	}
+	cat, err := locales.New()
+	if err != nil {
+		return err
+	}
+	notices := notify.PINNotices(notify.NewClient(js, c.NATSPrefix), cat, c.location, m.Log.With("component", "pin-notices"))
 	relay := natsapi.NewRelay(m.store, js, m.Log.With("component", "relay"), prefix)
 	w, err := wallet.New(ctx, m.store, wallet.Config{
 		Currency: c.currency, Region: c.Region, Tariff: c.tariff, Pepper: pepper,
-		PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location,
+		PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location, StartKeyTTL: c.StartKeyTTL,
 		Logger: m.Log.With("component", "wallet"), Committed: relay.Wake, Observe: metrics.ObserveBatch,
+		ObservePIN: metrics.ObservePIN, Notify: notices,
 	})
 	if err != nil {
 		return err

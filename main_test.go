@@ -133,8 +133,9 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 		return match
 	}
 
-	agent := mustOp(`^agent (\d{6}) opened: Mama Mboga Shop, phone \+254712000001\n$`,
-		"agent", "add", "--phone", "0712000001", "--name", "Mama Mboga Shop")[1]
+	added := mustOp(`^agent (\d{6}) opened: Mama Mboga Shop, phone \+254712000001\nstart key (\d{6}): give it only to the account's owner; it was also sent by SMS to \+254712000001\.\n`,
+		"agent", "add", "--phone", "0712000001", "--name", "Mama Mboga Shop")
+	agent := added[1]
 	first := mustOp(`^([A-Z0-9]{6,}) issued KES 100,000.00 to agent \d+; float balance KES 100,000.00\n$`,
 		"float", "issue", "--agent", agent, "--amount", "100000", "--ref", "BANK-001")[1]
 	again := mustOp(`^([A-Z0-9]{6,}) replayed: --ref BANK-001 was already issued`,
@@ -159,7 +160,9 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 		t.Errorf("float issue to a frozen agent: got %v, want %s", err, wallet.CodeAccountFrozen)
 	}
 	mustOp(`is active`, "account", "unfreeze", agent, "--reason", "complaint 12 resolved")
-	mustOp(`^PIN cleared for \+254712000001`, "pin", "reset", "0712000001", "--reason", "owner at the shop with ID")
+	if reset := mustOp(`^PIN cleared and unlocked for \+254712000001 \(Mama Mboga Shop\); status active\nstart key (\d{6}): `, "pin", "reset", "0712000001", "--reason", "owner at the shop with ID"); reset[1] == added[2] {
+		t.Errorf("pin reset printed the start key agent add did, %s", reset[1])
+	}
 	mustOp(`(?s)Tariff \(KES\).*Send money.*Withdraw.*Customer limits.*full \(registered with ID\) +KES 250,000.00 +KES 500,000.00 +KES 500,000.00`,
 		"tariff", "show")
 
@@ -196,8 +199,9 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 }
 
 // serveWithAgent starts a server on the embedded default with one agent,
-// returning its config, the server and the agent number.
-func serveWithAgent(t *testing.T) (Config, *Main, string) {
+// returning its config, the server, the agent number and the start key its
+// first PIN needs.
+func serveWithAgent(t *testing.T) (Config, *Main, string, string) {
 	t.Helper()
 	cfg := testConfig(t, "")
 	m := startMain(t, &Main{Config: cfg})
@@ -205,13 +209,17 @@ func serveWithAgent(t *testing.T) (Config, *Main, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg, m, strings.Fields(out)[1]
+	key := regexp.MustCompile(`(?m)^start key (\d+):`).FindStringSubmatch(out)
+	if key == nil {
+		t.Fatalf("agent add printed %q, want a start key", out)
+	}
+	return cfg, m, strings.Fields(out)[1], key[1]
 }
 
 // TestRestart checks that data, the pepper and the NATS password survive a
 // restart on the same data dir, and nats.json is private.
 func TestRestart(t *testing.T) {
-	cfg, m, agent := serveWithAgent(t)
+	cfg, m, agent, _ := serveWithAgent(t)
 	info1, err := readNATSInfo(cfg.Data)
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +253,7 @@ func TestRestart(t *testing.T) {
 // in flight: after a restart every acknowledged one is there exactly once
 // (a retry replays it) and the ledger holds.
 func TestShutdownCommitsAcknowledged(t *testing.T) {
-	cfg, m, agent := serveWithAgent(t)
+	cfg, m, agent, _ := serveWithAgent(t)
 	info, _ := readNATSInfo(cfg.Data)
 	nc, err := nats.Connect(info.URL, nats.UserInfo(info.User, info.Password))
 	if err != nil {

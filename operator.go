@@ -37,7 +37,7 @@ type operatorCommand struct {
 var operatorGroups = map[string]map[string]operatorCommand{
 	"agent": {"add": {
 		synopsis: "--phone P --name N",
-		summary:  "Open an agent account (e-float) operated from phone P and print its agent number.",
+		summary:  "Open an agent account (e-float) operated from phone P and print its agent number and the\nstart key (also sent by SMS to P) its first PIN needs.",
 		setup:    agentAdd,
 		reason:   reasonOptional,
 	}},
@@ -59,13 +59,15 @@ var operatorGroups = map[string]map[string]operatorCommand{
 		"show": {synopsis: "NUMBER|PHONE", nargs: 1, summary: "Show an account: name, kind, number, phone, tier, status and balance.", setup: accountShow},
 		"freeze": {synopsis: "NUMBER|PHONE --reason R", nargs: 1, summary: "Freeze an account: it can neither send nor receive money until unfrozen.",
 			setup: accountStatus(wallet.StatusFrozen), reason: reasonRequired},
-		"unfreeze": {synopsis: "NUMBER|PHONE --reason R", nargs: 1, summary: "Reactivate a frozen account.", setup: accountStatus(wallet.StatusActive), reason: reasonRequired},
+		"unfreeze": {synopsis: "NUMBER|PHONE --reason R", nargs: 1, summary: "Reactivate a frozen account (a PIN lockout stays: pin reset clears it).",
+			setup: accountStatus(wallet.StatusActive), reason: reasonRequired},
 	},
 	"pin": {"reset": {
 		synopsis: "PHONE --reason R", nargs: 1,
-		summary: "Clear the PIN of the account PHONE operates and unlock it; its owner sets a new PIN on next use.",
-		setup:   pinReset,
-		reason:  reasonRequired,
+		summary: "Clear the PIN of the account PHONE operates and its lockout (not a freeze), and issue a new start key:\n" +
+			"printed here and sent by SMS; the owner sets a new PIN with it. An earlier start key stops working.",
+		setup:  pinReset,
+		reason: reasonRequired,
 	}},
 	"apikey": {
 		"create": {
@@ -305,6 +307,7 @@ func agentAdd(fs *flag.FlagSet) func(context.Context, *operator, []string) error
 			return walletErr(err)
 		}
 		fmt.Fprintf(o.out, "agent %s opened: %s, phone %s\n", a.Number, a.Name, a.Phone)
+		printStartKey(o.out, a)
 		return nil
 	}
 }
@@ -386,8 +389,14 @@ func accountShow(fs *flag.FlagSet) func(context.Context, *operator, []string) er
 			phone = "-"
 		}
 		pin := "not set"
-		if a.HasPIN {
+		switch {
+		case a.HasPIN:
 			pin = "set"
+		case a.NeedsStartKey:
+			pin = "not set (needs the start key)"
+		}
+		if a.PINLocked {
+			pin += ", locked (pin reset unlocks it)"
 		}
 		tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
 		for _, row := range [][2]string{
@@ -428,9 +437,20 @@ func pinReset(fs *flag.FlagSet) func(context.Context, *operator, []string) error
 		if err != nil {
 			return walletErr(err)
 		}
-		fmt.Fprintf(o.out, "PIN cleared for %s (%s); status %s; the owner sets a new PIN on next use\n", a.Phone, a.Name, a.Status)
+		fmt.Fprintf(o.out, "PIN cleared and unlocked for %s (%s); status %s\n", a.Phone, a.Name, a.Status)
+		printStartKey(o.out, a)
 		return nil
 	}
+}
+
+// printStartKey prints the start key an operator command issued, for the
+// operator to hand over in person; the wallet also sent it by SMS.
+func printStartKey(w io.Writer, a *wallet.Account) {
+	if a.StartKey == "" {
+		return
+	}
+	fmt.Fprintf(w, "start key %s: give it only to the account's owner; it was also sent by SMS to %s.\n"+
+		"The owner dials the USSD code from that phone, enters the key, then chooses a PIN.\n", a.StartKey, a.Phone)
 }
 
 func tariffShow(fs *flag.FlagSet) func(context.Context, *operator, []string) error {

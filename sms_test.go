@@ -153,11 +153,12 @@ func TestSMSThroughTwilio(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond) // the notifier meets the outage
 	fake.SetOutage(0)
-	msgs, err := fake.Wait(ctx, 3) // float to the agent; deposit to the agent and to Jane
+	msgs, err := fake.Wait(ctx, 4) // the agent's start key; float to the agent; deposit to the agent and to Jane
 	if err != nil {
 		t.Fatal(err)
 	}
 	var toJane twiliotest.Message
+	startKeys := 0
 	for _, msg := range msgs {
 		if msg.StatusCallback != proxy.URL+smsStatusPath || msg.From != "KIBUBU" {
 			t.Errorf("message %+v: want from KIBUBU with the status callback %s", msg, proxy.URL+smsStatusPath)
@@ -165,6 +166,12 @@ func TestSMSThroughTwilio(t *testing.T) {
 		if msg.To == jane {
 			toJane = msg
 		}
+		if msg.To == agent.Phone && strings.Contains(msg.Body, agent.StartKey) {
+			startKeys++
+		}
+	}
+	if startKeys != 1 {
+		t.Errorf("the agent got %d SMS with its start key, want 1", startKeys)
 	}
 	if !strings.Contains(toJane.Body, "Imethibitishwa") && !strings.Contains(toJane.Body, "KES 500.00") {
 		t.Errorf("Jane's receipt %q: want her deposit, in Kiswahili", toJane.Body)
@@ -195,8 +202,26 @@ func TestSMSThroughTwilio(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := len(fake.Messages()); n != 3 {
-		t.Errorf("Twilio has %d messages after the outage, want 3", n)
+	if n := len(fake.Messages()); n != 4 {
+		t.Errorf("Twilio has %d messages after the outage, want 4", n)
+	}
+	// The start key's text is not kept once Twilio has it.
+	for {
+		rows, err := st.List(context.Background(), notify.Filter{Phone: agent.Phone})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := false
+		for _, r := range rows {
+			kept = kept || strings.Contains(r.Text, agent.StartKey)
+		}
+		if !kept {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the agent's SMS %+v: the start key is still stored", rows)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// A permanent refusal (21211) is failed at once, shown with its reason,

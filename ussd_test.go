@@ -59,15 +59,16 @@ func render(lang, id string, data map[string]any) string { return testCatalog.Re
 // agent sets its PIN and deposits cash, the customer sends money and checks
 // the balance; every screen in the customer's language.
 func TestUSSDTour(t *testing.T) {
-	cfg, m, agent := serveWithAgent(t)
+	cfg, m, agent, startKey := serveWithAgent(t)
 	if _, err := cli(t, "float", "issue", "--data", cfg.Data, "--agent", agent, "--amount", "50000", "--ref", "BANK-1"); err != nil {
 		t.Fatal(err)
 	}
 	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	kes, _ := wallet.LookupCurrency("KES")
-	out := dial(t, cfg.Data, "0712000001", "", "2468", "2468")
-	if !shows(out, render("en", "ussd.pin.set", nil)) {
-		t.Fatalf("agent's first dial:\n%s", out)
+	out := dial(t, cfg.Data, "0712000001", "", startKey, "2468", "2468")
+	if !shows(out, render("en", "ussd.pin.start_key", map[string]any{"Name": "Duka", "Digits": wallet.StartKeyDigits})) ||
+		!shows(out, render("en", "ussd.pin.set", nil)) {
+		t.Fatalf("agent's first dial, with the start key agent add printed:\n%s", out)
 	}
 	for i, lang := range testCatalog.Languages() {
 		t.Run(lang, func(t *testing.T) {
@@ -179,12 +180,12 @@ func registered(t *testing.T, c *natsapi.Client, phone string, amount int64) {
 // twice, and a session that moves to a second gateway process (kibubu
 // gateway on the server's NATS) between hops.
 func TestUSSDAggregatorsAndGateways(t *testing.T) {
-	cfg, m, agent := serveWithAgent(t)
+	cfg, m, agent, startKey := serveWithAgent(t)
 	if _, err := cli(t, "float", "issue", "--data", cfg.Data, "--agent", agent, "--amount", "50000", "--ref", "BANK-1"); err != nil {
 		t.Fatal(err)
 	}
 	c := natsapi.NewClient(m.Conn(), 0, testOperator)
-	if _, err := c.SetPIN(context.Background(), "0712000001", "2468"); err != nil {
+	if _, err := c.SetPINWithStartKey(context.Background(), "0712000001", startKey, "2468"); err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + m.HTTPAddr()

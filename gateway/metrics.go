@@ -25,6 +25,7 @@ type Metrics struct {
 	transfers  prometheus.Counter
 	rejections prometheus.Counter
 	failures   prometheus.Counter
+	pins       *prometheus.CounterVec
 	hops       *prometheus.CounterVec
 	hopTime    *prometheus.HistogramVec
 	ends       *prometheus.CounterVec
@@ -53,6 +54,9 @@ func NewMetrics() *Metrics {
 		transfers:  prometheus.NewCounter(prometheus.CounterOpts{Name: "kibubu_wallet_transfers_total", Help: "Transfers posted."}),
 		rejections: prometheus.NewCounter(prometheus.CounterOpts{Name: "kibubu_wallet_rejections_total", Help: "Money commands refused (insufficient funds, limits, frozen accounts…)."}),
 		failures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "kibubu_wallet_batch_failures_total", Help: "Batches that did not commit; their callers were told to retry."}),
+		pins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kibubu_wallet_pin_failures_total",
+			Help: "Wrong PINs and start keys (result wrong) and PIN checks refused because their source spent its wrong-PIN budget (result refused), by channel (ussd, sms, api, unattributed)."},
+			[]string{"channel", "result"}),
 		hops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kibubu_ussd_hops_total",
 			Help: "USSD hops answered, by aggregator and result: continue (a screen waiting for input), end, or bad (a refused request)."},
 			[]string{"aggregator", "result"}),
@@ -74,7 +78,7 @@ func NewMetrics() *Metrics {
 		}, []string{"provider", "webhook"}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.batchOps, m.batchTime, m.transfers, m.rejections, m.failures, m.hops, m.hopTime, m.ends)
+		m.batchOps, m.batchTime, m.transfers, m.rejections, m.failures, m.pins, m.hops, m.hopTime, m.ends)
 	m.smsSent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kibubu_sms_sends_total",
 		Help: "Outcomes of the notifier's attempts to send an SMS, by provider (twilio, outbox) and result (sent, reconciled, retry, doubt, failed, throttled, lost)."},
 		[]string{"provider", "result"})
@@ -124,6 +128,10 @@ func (m *Metrics) ObserveBatch(s wallet.BatchStats) {
 		m.failures.Inc()
 	}
 }
+
+// ObservePIN records a wrong or refused PIN check; wire it to
+// wallet.Config.ObservePIN.
+func (m *Metrics) ObservePIN(channel, result string) { m.pins.WithLabelValues(channel, result).Inc() }
 
 // ObserveUSSD returns u counting its hops and their latency, and the
 // aggregators' end-of-session notices.

@@ -46,6 +46,10 @@ func TestRequestPaymentValidation(t *testing.T) {
 		{"no reference", p, "k3", cust, 1000, "", "", wallet.CodeInvalid},
 		{"long reference", p, "k3", cust, 1000, strings.Repeat("r", 33), "", wallet.CodeInvalid},
 		{"control character", p, "k3", cust, 1000, "INV\n1", "", wallet.CodeInvalid},
+		// TestSecurityNamesRefuseControlCharacters: what a customer reads.
+		{"bidi override in the description", p, "k3", cust, 1000, "INV-1", "Refund \u202eGNP", wallet.CodeInvalid},
+		{"bidi isolate in the reference", p, "k3", cust, 1000, "INV\u2067-1", "", wallet.CodeInvalid},
+		{"zero-width space in the description", p, "k3", cust, 1000, "INV-1", "two\u200bsodas", wallet.CodeInvalid},
 		{"long description", p, "k3", cust, 1000, "INV-1", strings.Repeat("d", 101), wallet.CodeInvalid},
 		{"invalid UTF-8", p, "k3", cust, 1000, "INV-1", "\xff", wallet.CodeInvalid},
 		{"operator key", op, "k3", cust, 1000, "INV-1", "", wallet.CodeForbidden},

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/kibubu/kibubu/wallet"
@@ -250,8 +249,8 @@ func checkIdem(idem string) error {
 	return nil
 }
 
-// checkText validates a free-text field: valid UTF-8 without control
-// characters, within maxBytes bytes and maxRunes characters (0: no bound).
+// checkText validates a free-text field: valid UTF-8 without control,
+// invisible or text-direction characters (wallet.CheckName), within maxBytes bytes and maxRunes characters (0: no bound).
 func checkText(field, v string, required bool, maxBytes, maxRunes int) error {
 	switch {
 	case required && v == "":
@@ -265,12 +264,9 @@ func checkText(field, v string, required bool, maxBytes, maxRunes int) error {
 	case !utf8.ValidString(v):
 		return wallet.Errorf(wallet.CodeInvalid, "the %s is not valid UTF-8", field)
 	}
-	for _, r := range v {
-		if unicode.IsControl(r) {
-			return wallet.Errorf(wallet.CodeInvalid, "the %s contains a control character", field)
-		}
-	}
-	return nil
+	// Shown on customers' screens and receipts: no control, invisible or
+	// text-direction characters, as for account names.
+	return wallet.CheckName("the "+field, v)
 }
 
 // checkAmount validates an amount in minor units.
