@@ -40,9 +40,16 @@ type Config struct {
 	PINLength      int             // default 4
 	PINTriesMax    int             // wrong PINs before the account locks; default 3
 	ReversalWindow time.Duration   // how long after a transfer its sender may reverse it; default 24h
-	Location       *time.Location  // where days start, for daily limits; default UTC
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// ObjectionWindow is how long the recipient of a reversal request may
+	// object; default DefaultObjectionWindow.
+	ObjectionWindow time.Duration
+	// ReversalSweep is how often Run's sweeper advances reversal requests
+	// (completions after the window, crash recovery); default 10 seconds,
+	// negative for none (tests call SweepReversals).
+	ReversalSweep time.Duration
+	Location      *time.Location // where days start, for daily limits; default UTC
+	Now           func() time.Time
+	Logger        *slog.Logger
 	// Committed, if set, is called after each batch that posted a transfer
 	// commits (the event relay uses it to publish at once). It must not block.
 	Committed func()
@@ -82,10 +89,11 @@ const (
 // queued to one writer goroutine per process that applies them in batches,
 // each batch in one database transaction (group commit).
 type Service struct {
-	cfg    Config
-	store  Store
-	log    *slog.Logger
-	system map[string]int64
+	cfg       Config
+	store     Store
+	reversals ReversalStore
+	log       *slog.Logger
+	system    map[string]int64
 
 	ops      chan *op
 	mu       sync.Mutex
@@ -136,6 +144,15 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	if cfg.ReversalWindow == 0 {
 		cfg.ReversalWindow = 24 * time.Hour
 	}
+	if cfg.ObjectionWindow == 0 {
+		cfg.ObjectionWindow = DefaultObjectionWindow
+	}
+	if cfg.ObjectionWindow < 0 || cfg.ObjectionWindow > maxObjectionWindow {
+		return nil, fmt.Errorf("wallet: the objection window %s is not between 0 and %s", cfg.ObjectionWindow, maxObjectionWindow)
+	}
+	if cfg.ReversalSweep == 0 {
+		cfg.ReversalSweep = defaultReversalSweep
+	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
@@ -146,7 +163,7 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{
-		cfg: cfg, store: store, log: cfg.Logger, system: map[string]int64{},
+		cfg: cfg, store: store, reversals: store, log: cfg.Logger, system: map[string]int64{},
 		ops: make(chan *op, opQueueLen), stopping: make(chan struct{}), allSent: make(chan struct{}),
 	}
 	for _, sa := range SystemAccounts {
@@ -173,6 +190,12 @@ func (s *Service) Config() Config { return s.cfg }
 // Run applies queued commands until ctx ends, then refuses new ones, applies
 // those already queued, and returns. Run it exactly once.
 func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.ReversalSweep > 0 {
+		sweepCtx, cancel := context.WithCancel(ctx)
+		swept := make(chan struct{})
+		go func() { s.sweepReversals(sweepCtx); close(swept) }()
+		defer func() { cancel(); <-swept }()
+	}
 	for {
 		select {
 		case o := <-s.ops:
