@@ -112,12 +112,15 @@ type Config struct {
 	SMSTimeout    time.Duration // one call to Twilio
 
 	// Merchants (issue 5).
-	RequestTTL       time.Duration // how long a payment request waits for the customer
-	TabSettle        string        // a tab settles once this much (major units) has accrued
-	TabSettleEvery   time.Duration // a tab settles what accrued at least this often
-	WebhookTimeout   time.Duration // one webhook POST
-	WebhookRetryFor  time.Duration // how long a webhook delivery is retried before it is failed
-	WebhookRetention time.Duration // how long a finished webhook delivery is kept
+	RequestTTL time.Duration // how long a payment request waits for the customer
+	// ReversalObjection is how long the recipient of a reversal request may
+	// object before it completes (issue 11).
+	ReversalObjection time.Duration
+	TabSettle         string        // a tab settles once this much (major units) has accrued
+	TabSettleEvery    time.Duration // a tab settles what accrued at least this often
+	WebhookTimeout    time.Duration // one webhook POST
+	WebhookRetryFor   time.Duration // how long a webhook delivery is retried before it is failed
+	WebhookRetention  time.Duration // how long a finished webhook delivery is kept
 
 	// Resolved by validate.
 	tabSettle int64 // TabSettle in minor units
@@ -132,28 +135,29 @@ type Config struct {
 // on loopback port 8080, NATS embedded on an ephemeral loopback port.
 func DefaultConfig() Config {
 	return Config{
-		Data:             "./data",
-		HTTP:             "127.0.0.1:8080",
-		NATSListen:       "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
-		StreamReplicas:   1,
-		Currency:         "KES",
-		Region:           "KE",
-		PINLength:        4,
-		PINTries:         3,
-		TZ:               "Africa/Nairobi",
-		LogLevel:         "info",
-		SessionTTL:       sessions.DefaultTTL,
-		WalletTimeout:    sessions.DefaultWalletTimeout,
-		SMSRate:          smsRateDefault,
-		SMSPhoneRate:     smsPhoneRateDefault,
-		SMSAttempts:      smsAttemptsDefault,
-		SMSTimeout:       smsTimeoutDefault,
-		RequestTTL:       requestTTLDefault,
-		TabSettle:        tabSettleDefault,
-		TabSettleEvery:   24 * time.Hour,
-		WebhookTimeout:   10 * time.Second,
-		WebhookRetryFor:  72 * time.Hour,
-		WebhookRetention: 30 * 24 * time.Hour,
+		Data:              "./data",
+		HTTP:              "127.0.0.1:8080",
+		NATSListen:        "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
+		StreamReplicas:    1,
+		Currency:          "KES",
+		Region:            "KE",
+		PINLength:         4,
+		PINTries:          3,
+		TZ:                "Africa/Nairobi",
+		LogLevel:          "info",
+		SessionTTL:        sessions.DefaultTTL,
+		WalletTimeout:     sessions.DefaultWalletTimeout,
+		SMSRate:           smsRateDefault,
+		SMSPhoneRate:      smsPhoneRateDefault,
+		SMSAttempts:       smsAttemptsDefault,
+		SMSTimeout:        smsTimeoutDefault,
+		RequestTTL:        requestTTLDefault,
+		ReversalObjection: wallet.DefaultObjectionWindow,
+		TabSettle:         tabSettleDefault,
+		TabSettleEvery:    24 * time.Hour,
+		WebhookTimeout:    10 * time.Second,
+		WebhookRetryFor:   72 * time.Hour,
+		WebhookRetention:  30 * 24 * time.Hour,
 	}
 }
 
@@ -169,6 +173,11 @@ const (
 	// webhookRetryMin is the shortest --webhook-retry-for: the merchant API
 	// promises retries for at least a day.
 	webhookRetryMin = 24 * time.Hour
+	// reversalObjectionMin and reversalObjectionMax bound
+	// --reversal-objection: a recipient needs at least an hour to see an SMS
+	// and answer it, and a week holds the recipient's money long enough.
+	reversalObjectionMin = time.Hour
+	reversalObjectionMax = 7 * 24 * time.Hour
 )
 
 // connFlags registers the flags every command that talks to NATS needs.
@@ -193,6 +202,7 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, "wrong PINs in a row before an account locks, 1 to 10")
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` in which days, and so daily limits, start")
 	fs.DurationVar(&c.RequestTTL, "request-ttl", c.RequestTTL, "how long a merchant's payment request waits for the customer's approval")
+	fs.DurationVar(&c.ReversalObjection, "reversal-objection", c.ReversalObjection, "how long the recipient of a reversal request may object before it completes, 1h to 168h")
 	fs.StringVar(&c.TabSettle, "tab-settle", c.TabSettle, "`amount` in major units at which a tab's charges settle into the ledger before the day is out")
 	fs.DurationVar(&c.TabSettleEvery, "tab-settle-every", c.TabSettleEvery, "a tab settles what it accrued at least this often")
 	c.ussdFlags(fs)
@@ -421,6 +431,9 @@ func (c *Config) validate() error {
 	}
 	if c.ussdAuth, err = gateway.ParseUSSDAuth(c.USSDAuth); err != nil {
 		return fmt.Errorf("--ussd-auth: %w", err)
+	}
+	if c.ReversalObjection < reversalObjectionMin || c.ReversalObjection > reversalObjectionMax {
+		return fmt.Errorf("--reversal-objection %s: must be %s to %s", c.ReversalObjection, reversalObjectionMin, reversalObjectionMax)
 	}
 	if c.RequestTTL < 30*time.Second || c.RequestTTL > 24*time.Hour {
 		return fmt.Errorf("--request-ttl %s: must be 30s to 24h", c.RequestTTL)

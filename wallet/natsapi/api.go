@@ -44,7 +44,8 @@ const (
 
 // OperatorSubjects are the subjects only operators may call; a deployment
 // gives gateway credentials no permission to publish to them.
-var OperatorSubjects = []string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents}
+var OperatorSubjects = append([]string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents},
+	ReversalOperatorSubjects...)
 
 // EventsRequest asks for the events of the transfers created since a time,
 // re-derived from the database, one page at a time.

@@ -46,6 +46,12 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 		natsapi.SubjectCheck:        {func() any { return &struct{}{} }, func() any { return &wallet.CheckReport{} }},
 		natsapi.SubjectEvents:       {func() any { return &natsapi.EventsRequest{} }, func() any { return &natsapi.EventsReply{} }},
 	}
+	reversal := func() any { return &wallet.Reversal{} }
+	types[natsapi.SubjectReversalRequest] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalAsk{} }, reversal}
+	types[natsapi.SubjectReversalObject] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalObjection{} }, reversal}
+	types[natsapi.SubjectReversalList] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalQuery{} }, func() any { return &natsapi.ReversalList{} }}
+	types[natsapi.SubjectReversalApprove] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalDecision{} }, reversal}
+	types[natsapi.SubjectReversalReject] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalDecision{} }, reversal}
 	maps.Copy(types, merchantREADMETypes) // merchant_test.go
 	sections := regexp.MustCompile("(?m)^### `([a-z0-9.]+)`").FindAllSubmatchIndex(doc, -1)
 	block := regexp.MustCompile("(?s)```json (request|reply|error)\n(.*?)\n```")
