@@ -1,8 +1,11 @@
 package sessions_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/kibubu/kibubu/wallet"
 )
 
 // Issue 11, High #1: 5 My account → 5 Reverse refuses a payment to a till or
@@ -37,6 +40,34 @@ func TestSecurityTillPaymentNotReversibleByCustomer(t *testing.T) {
 						t.Errorf("merchant balance %d → %d: want the payment kept", before, after)
 					}
 				})
+			}
+		})
+	}
+}
+
+// Issue 11, High #1: the recipient of a transfer its sender asked to
+// reverse objects on 5 My account → 6 Object; the amount stays held. A
+// transaction with no request waiting says so.
+func TestSecurityReversalObjectionByUSSD(t *testing.T) {
+	for _, lang := range catalog.Languages() {
+		t.Run(lang, func(t *testing.T) {
+			h := start(t)
+			alice, bob := h.w.Customer("Alice Wanjiru", pin, 100_000), h.w.Customer("Bob Otieno", pin, 0)
+			h.setLang(alice, lang)
+			h.setLang(bob, lang)
+			h.dial(alice).say("1", bob, "100", "1", pin)
+			ref := h.lastRef(alice, pin)
+			h.check("none yet", h.dial(bob).say("5", "6", ref), end(lang, "ussd.reverse.object.none", map[string]any{"Original": ref}))
+			h.dial(alice).say("5", "5", ref, "1", pin)
+			c := h.dial(bob)
+			h.check("ref", c.say("5", "6"), con(lang, "ussd.reverse.object.ref", nil))
+			h.check("objected", c.say(strings.ToLower(ref)), end(lang, "ussd.reverse.objected", map[string]any{"Original": ref}))
+			rs, err := h.w.Client.Reversals(context.Background(), []wallet.ReversalState{wallet.ReversalObjected}, 0)
+			if err != nil || len(rs) != 1 || rs[0].OriginalRef != ref || rs[0].Held != 10_000 {
+				t.Errorf("operator queue %+v, %v: want %s objected with 10000 held", rs, err, ref)
+			}
+			if b := h.balance(bob); b != 0 {
+				t.Errorf("bob has %d: want the amount still held", b)
 			}
 		})
 	}
