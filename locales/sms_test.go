@@ -90,6 +90,7 @@ var smsMessages = map[string]smsMessage{
 
 	"sms.help":            {"SMS", nil, 1},
 	"sms.usage.send":      {"PART", nil, 1},
+	"sms.usage.object":    {"PART", nil, 1},
 	"sms.usage.pay":       {"PART", nil, 1},
 	"sms.usage.bill":      {"PART", nil, 1},
 	"sms.usage.airtime":   {"PART", nil, 1},
