@@ -465,3 +465,27 @@ func TestReversalProperties(t *testing.T) {
 		}
 	})
 }
+
+// The recipient's statement shows the hold as money taken, and the
+// completion, paid from the hold, as nothing more: its lines add up to
+// what the balance did.
+func TestReversalStatement(t *testing.T) {
+	const amount = 300_00
+	f := newFixture(t, noSweep)
+	alice, bob := f.customer("Alice"), f.customer("Bob")
+	f.fund(alice, f.ksh(1_000))
+	sent := f.send(alice, bob, amount)
+	_, err := f.w.RequestReversal(f.ctx, alice, sent.Ref, "2580")
+	f.must(err)
+	f.clock.Add(f.w.Config().ObjectionWindow)
+	f.sweep()
+	_, lines, err := f.w.Statement(f.ctx, wallet.StatementQuery{Phone: bob, PIN: "2580", Limit: 10})
+	f.must(err)
+	var sum int64
+	for _, l := range lines {
+		sum += l.Amount
+	}
+	if len(lines) != 3 || lines[1].Kind != wallet.TransferReversalHold || lines[1].Amount != -amount || lines[0].Amount != 0 || sum != 0 || lines[0].BalanceAfter != 0 {
+		t.Errorf("bob's statement %+v: want the send, the hold taking %d, the completion netting 0", lines, amount)
+	}
+}
