@@ -139,6 +139,9 @@ type Config struct {
 	WebhookTimeout   time.Duration // one webhook POST
 	WebhookRetryFor  time.Duration // how long a webhook delivery is retried before it is failed
 	WebhookRetention time.Duration // how long a finished webhook delivery is kept
+	// ReversalObjection is how long the recipient of a reversal request may
+	// object before it completes (issue 11).
+	ReversalObjection time.Duration
 
 	// Resolved by validate.
 	tabSettle int64 // TabSettle in minor units
@@ -153,29 +156,30 @@ type Config struct {
 // on loopback port 8080, NATS embedded on an ephemeral loopback port.
 func DefaultConfig() Config {
 	return Config{
-		Data:             "./data",
-		HTTP:             "127.0.0.1:8080",
-		NATSListen:       "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
-		StreamReplicas:   1,
-		Currency:         "KES",
-		Region:           "KE",
-		PINLength:        4,
-		PINTries:         3,
-		TZ:               "Africa/Nairobi",
-		LogLevel:         "info",
-		SessionTTL:       sessions.DefaultTTL,
-		WalletTimeout:    sessions.DefaultWalletTimeout,
-		SMSRate:          smsRateDefault,
-		SMSPhoneRate:     smsPhoneRateDefault,
-		SMSAttempts:      smsAttemptsDefault,
-		SMSTimeout:       smsTimeoutDefault,
-		RequestTTL:       requestTTLDefault,
-		StartKeyTTL:      wallet.DefaultStartKeyTTL,
-		TabSettle:        tabSettleDefault,
-		TabSettleEvery:   24 * time.Hour,
-		WebhookTimeout:   10 * time.Second,
-		WebhookRetryFor:  72 * time.Hour,
-		WebhookRetention: 30 * 24 * time.Hour,
+		Data:              "./data",
+		HTTP:              "127.0.0.1:8080",
+		NATSListen:        "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
+		StreamReplicas:    1,
+		Currency:          "KES",
+		Region:            "KE",
+		PINLength:         4,
+		PINTries:          3,
+		TZ:                "Africa/Nairobi",
+		LogLevel:          "info",
+		SessionTTL:        sessions.DefaultTTL,
+		WalletTimeout:     sessions.DefaultWalletTimeout,
+		SMSRate:           smsRateDefault,
+		SMSPhoneRate:      smsPhoneRateDefault,
+		SMSAttempts:       smsAttemptsDefault,
+		SMSTimeout:        smsTimeoutDefault,
+		RequestTTL:        requestTTLDefault,
+		StartKeyTTL:       wallet.DefaultStartKeyTTL,
+		TabSettle:         tabSettleDefault,
+		TabSettleEvery:    24 * time.Hour,
+		WebhookTimeout:    10 * time.Second,
+		WebhookRetryFor:   72 * time.Hour,
+		WebhookRetention:  30 * 24 * time.Hour,
+		ReversalObjection: wallet.DefaultObjectionWindow,
 	}
 }
 
@@ -191,6 +195,11 @@ const (
 	// webhookRetryMin is the shortest --webhook-retry-for: the merchant API
 	// promises retries for at least a day.
 	webhookRetryMin = 24 * time.Hour
+	// reversalObjectionMin and reversalObjectionMax bound
+	// --reversal-objection: a recipient needs at least an hour to see an SMS
+	// and answer it, and a week holds the recipient's money long enough.
+	reversalObjectionMin = time.Hour
+	reversalObjectionMax = 7 * 24 * time.Hour
 )
 
 // metricsListenDefault is where a server whose HTTP listener faces a
@@ -221,6 +230,7 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` in which days, and so daily limits, start")
 	fs.DurationVar(&c.RequestTTL, "request-ttl", c.RequestTTL, "how long a merchant's payment request waits for the customer's approval")
 	fs.DurationVar(&c.StartKeyTTL, "start-key-ttl", c.StartKeyTTL, "how long the start key of an agent, an imported customer or a PIN reset stays valid, 10m to 30 days")
+	fs.DurationVar(&c.ReversalObjection, "reversal-objection", c.ReversalObjection, "how long the recipient of a reversal request may object before it completes, 1h to 168h")
 	fs.StringVar(&c.TabSettle, "tab-settle", c.TabSettle, "`amount` in major units at which a tab's charges settle into the ledger before the day is out")
 	fs.DurationVar(&c.TabSettleEvery, "tab-settle-every", c.TabSettleEvery, "a tab settles what it accrued at least this often")
 	c.ussdFlags(fs)
@@ -465,6 +475,9 @@ func (c *Config) validate() error {
 	}
 	if c.StartKeyTTL < startKeyTTLMin || c.StartKeyTTL > startKeyTTLMax {
 		return fmt.Errorf("--start-key-ttl %s: must be %s to %s", c.StartKeyTTL, startKeyTTLMin, startKeyTTLMax)
+	}
+	if c.ReversalObjection < reversalObjectionMin || c.ReversalObjection > reversalObjectionMax {
+		return fmt.Errorf("--reversal-objection %s: must be %s to %s", c.ReversalObjection, reversalObjectionMin, reversalObjectionMax)
 	}
 	if c.RequestTTL < 30*time.Second || c.RequestTTL > 24*time.Hour {
 		return fmt.Errorf("--request-ttl %s: must be 30s to 24h", c.RequestTTL)

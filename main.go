@@ -270,7 +270,8 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	w, err := wallet.New(ctx, m.store, wallet.Config{
 		Currency: c.currency, Region: c.Region, Tariff: c.tariff, Pepper: pepper,
 		PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location, StartKeyTTL: c.StartKeyTTL,
-		Logger: m.Log.With("component", "wallet"), Committed: relay.Wake, Observe: metrics.ObserveBatch,
+		ObjectionWindow: c.ReversalObjection,
+		Logger:          m.Log.With("component", "wallet"), Committed: relay.Wake, Observe: metrics.ObserveBatch,
 		ObservePIN: metrics.ObservePIN, Notify: notices,
 	})
 	if err != nil {

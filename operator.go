@@ -83,7 +83,8 @@ var operatorGroups = map[string]map[string]operatorCommand{
 		"list":   {synopsis: "[--merchant NUMBER]", summary: "List API keys (never their secrets): all, or one merchant's.", setup: apikeyList},
 		"revoke": {synopsis: "ID --reason R", nargs: 1, summary: "Revoke an API key: it stops working within 30 seconds.", setup: apikeyRevoke, reason: reasonRequired},
 	},
-	"tariff": {"show": {summary: "Print the fee and commission bands and the customer tier limits.", setup: tariffShow}},
+	"reversal": reversalCommands,
+	"tariff":   {"show": {summary: "Print the fee and commission bands and the customer tier limits.", setup: tariffShow}},
 	"ledger": {"check": {
 		summary: "Verify every ledger invariant over the whole database and print a summary;\nexit status 1 and a list of the violations if any invariant is broken.",
 		setup:   ledgerCheck,

@@ -18,19 +18,21 @@ import (
 // sms.receipt.<kind>.<role>. TestReceiptKinds keeps it in step with
 // wallet/wallet.go.
 var receiptRoles = map[wallet.TransferKind][]string{
-	wallet.TransferSend:     {"sender", "recipient"},
-	wallet.TransferDeposit:  {"customer", "agent"},
-	wallet.TransferWithdraw: {"customer", "agent"},
-	wallet.TransferTill:     {"payer", "merchant"},
-	wallet.TransferPaybill:  {"payer", "business"},
-	wallet.TransferAirtime:  {"buyer"},
-	wallet.TransferFloat:    {"agent"},
-	wallet.TransferReversal: {"sender", "recipient"},
-	wallet.TransferPayout:   {"customer"},
-	wallet.TransferRefund:   {"customer"},
-	wallet.TransferSettle:   {"payer"},
-	wallet.TransferHold:     {"customer"},
-	wallet.TransferRelease:  {"customer"},
+	wallet.TransferSend:            {"sender", "recipient"},
+	wallet.TransferDeposit:         {"customer", "agent"},
+	wallet.TransferWithdraw:        {"customer", "agent"},
+	wallet.TransferTill:            {"payer", "merchant"},
+	wallet.TransferPaybill:         {"payer", "business"},
+	wallet.TransferAirtime:         {"buyer"},
+	wallet.TransferFloat:           {"agent"},
+	wallet.TransferReversal:        {"sender", "recipient"},
+	wallet.TransferReversalHold:    {"recipient", "sender"},
+	wallet.TransferReversalRelease: {"recipient", "sender"},
+	wallet.TransferPayout:          {"customer"},
+	wallet.TransferRefund:          {"customer"},
+	wallet.TransferSettle:          {"payer"},
+	wallet.TransferHold:            {"customer"},
+	wallet.TransferRelease:         {"customer"},
 }
 
 // smsMessage is the contract of one sms.* message with the code that renders
@@ -64,11 +66,17 @@ var smsMessages = map[string]smsMessage{
 	"sms.receipt.float.agent":        {"RCPT", []string{"Account", "Amount", "Balance", "Date", "Ref", "Time"}, 2},
 	"sms.receipt.reversal.sender":    {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Original", "Phone", "Ref", "Time"}, 2},
 	"sms.receipt.reversal.recipient": {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Original", "Phone", "Ref", "Time"}, 2},
-	"sms.receipt.payout.customer":    {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Ref", "Time"}, 1},
-	"sms.receipt.refund.customer":    {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Original", "Ref", "Time"}, 1},
-	"sms.receipt.settle.payer":       {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Ref", "Time"}, 1},
-	"sms.receipt.hold.customer":      {"RCPT", []string{"Amount", "Balance", "Date", "Ref", "Time"}, 1},
-	"sms.receipt.release.customer":   {"RCPT", []string{"Amount", "Balance", "Date", "Ref", "Time"}, 1},
+	// A reversal request's hold and release: the sender has no posting in
+	// them, so no balance.
+	"sms.receipt.reversal_hold.recipient":    {"RCPT", []string{"Amount", "Balance", "Name", "Original", "Phone"}, 2},
+	"sms.receipt.reversal_hold.sender":       {"RCPT", []string{"Amount", "Name", "Original", "Phone"}, 2},
+	"sms.receipt.reversal_release.recipient": {"RCPT", []string{"Amount", "Balance", "Name", "Original", "Phone"}, 2},
+	"sms.receipt.reversal_release.sender":    {"RCPT", []string{"Amount", "Name", "Original", "Phone"}, 2},
+	"sms.receipt.payout.customer":            {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Ref", "Time"}, 1},
+	"sms.receipt.refund.customer":            {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Original", "Ref", "Time"}, 1},
+	"sms.receipt.settle.payer":               {"RCPT", []string{"Amount", "Balance", "Date", "Name", "Ref", "Time"}, 1},
+	"sms.receipt.hold.customer":              {"RCPT", []string{"Amount", "Balance", "Date", "Ref", "Time"}, 1},
+	"sms.receipt.release.customer":           {"RCPT", []string{"Amount", "Balance", "Date", "Ref", "Time"}, 1},
 
 	// The replies about approvals of the SMS keywords (approvals.*.toml,
 	// package sessions).
@@ -82,6 +90,7 @@ var smsMessages = map[string]smsMessage{
 
 	"sms.help":            {"SMS", nil, 1},
 	"sms.usage.send":      {"PART", nil, 1},
+	"sms.usage.object":    {"PART", nil, 1},
 	"sms.usage.pay":       {"PART", nil, 1},
 	"sms.usage.bill":      {"PART", nil, 1},
 	"sms.usage.airtime":   {"PART", nil, 1},

@@ -31,6 +31,10 @@ type side int
 const (
 	source side = iota + 1
 	target
+	// requester is the sender of a transfer whose reversal was asked: a
+	// party of a reversal request's hold and release without a posting in
+	// them (the wallet adds it to their events).
+	requester
 )
 
 // role is one party's receipt for a kind of transfer: the message
@@ -104,6 +108,17 @@ var roles = map[wallet.TransferKind][]role{
 	wallet.TransferHold: {
 		{name: "customer", self: source},
 	},
+	// A reversal request's hold (recipient → reversals) and release
+	// (reversals → recipient): the recipient and the requester each see
+	// the other; the requester has no posting, so no balance.
+	wallet.TransferReversalHold: {
+		{name: "recipient", self: source, show: "Phone", original: true},
+		{name: "sender", self: requester, show: "Phone", original: true},
+	},
+	wallet.TransferReversalRelease: {
+		{name: "recipient", self: target, show: "Phone", original: true},
+		{name: "sender", self: requester, show: "Phone", original: true},
+	},
 	wallet.TransferRelease: {
 		{name: "customer", self: target},
 	},
@@ -148,12 +163,23 @@ func Receipts(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, ev 
 		if r.self == target {
 			self, other = other, self
 		}
+		if t.Kind == wallet.TransferReversalHold || t.Kind == wallet.TransferReversalRelease {
+			// The customer's side faces the requester, not the hold account.
+			customer, asked := t.Source, requesterOf(t, ev.Parties)
+			if t.Kind == wallet.TransferReversalRelease {
+				customer = t.Target
+			}
+			self, other = customer, asked
+			if r.self == requester {
+				self, other = asked, customer
+			}
+		}
 		p, ok := parties[self]
 		if !ok || p.Kind == wallet.KindSystem || p.Phone == "" {
 			continue
 		}
 		balance, ok := balanceAfter(t.Postings, self)
-		if !ok {
+		if !ok && r.self != requester {
 			continue
 		}
 		key := strconv.FormatInt(t.ID, 10) + ":" + strconv.FormatInt(self, 10)
@@ -200,6 +226,17 @@ func Receipts(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, ev 
 			Text: text, Encoding: enc, Parts: parts})
 	}
 	return out
+}
+
+// requesterOf is the party of a reversal request's hold or release that is
+// neither its source nor its target: the original's sender; 0 if none.
+func requesterOf(t wallet.Transfer, parties []wallet.Party) int64 {
+	for _, p := range parties {
+		if p.ID != t.Source && p.ID != t.Target {
+			return p.ID
+		}
+	}
+	return 0
 }
 
 // maxPhoneChars bounds a phone taken from a transfer's reference (the phone

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
@@ -265,14 +266,46 @@ func deposit(t *turn, pin string) {
 		})
 }
 
+// reverse asks for the reversal: the wallet holds the amount on the
+// recipient's account, who may object. It moves no money to the sender now,
+// so it needs no idempotency key: asking again returns the same request.
 func reverse(t *turn, pin string) {
+	if !t.pinOK(pin) {
+		t.show(t.line("ussd.invalid.pin_format"))
+		return
+	}
 	ref := t.val("ref")
-	t.transfer(wallet.TransferRequest{Kind: wallet.TransferReversal, Reference: ref}, pin,
-		"error.not_found.transaction", map[string]any{"Original": ref},
-		func(r *wallet.TransferResult) Screen {
-			return t.endScreen("ussd.reverse.done", map[string]any{"Ref": r.Transfer.Ref, "Original": ref,
-				"Amount": t.moneyVal("amount"), "Balance": t.e.money(t.st.Lang, r.Balance)})
-		})
+	ctx, cancel := t.wallet()
+	defer cancel()
+	r, err := t.e.cfg.Wallet.RequestReversal(ctx, t.st.Phone, ref, pin)
+	if err != nil {
+		t.refused(err, "error.not_found.transaction", map[string]any{"Original": ref})
+		return
+	}
+	data := map[string]any{"Original": ref, "Amount": t.moneyVal("amount"), "Name": t.val("name")}
+	if r.State == wallet.ReversalReview {
+		t.finish(t.endScreen("ussd.reverse.review", data))
+		return
+	}
+	t.finish(t.endScreen("ussd.reverse.requested", data))
+}
+
+// object records the recipient's objection to the reversal of a
+// transaction it received; the amount stays held until an operator decides.
+func object(t *turn, in string) {
+	id, ok := wallet.ParseRef(strings.TrimSpace(in))
+	if !ok {
+		t.show(t.line("ussd.invalid.ref"))
+		return
+	}
+	ref := wallet.Ref(id)
+	ctx, cancel := t.wallet()
+	defer cancel()
+	if _, err := t.e.cfg.Wallet.ObjectReversal(ctx, t.st.Phone, ref, "ussd"); err != nil {
+		t.refused(err, "ussd.reverse.object.none", map[string]any{"Original": ref})
+		return
+	}
+	t.finish(t.endScreen("ussd.reverse.objected", map[string]any{"Original": ref}))
 }
 
 // transfer makes the money step of a flow: the request (From, Amount, Key

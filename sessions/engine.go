@@ -38,6 +38,10 @@ type Wallet interface {
 	Statement(ctx context.Context, q wallet.StatementQuery) (*natsapi.StatementReply, error)
 	Earnings(ctx context.Context, phone, pin string) (*wallet.Earnings, error)
 	SetLanguage(ctx context.Context, phone, lang string) (*wallet.Account, error)
+	// RequestReversal asks, with the sender's PIN, to reverse a transfer;
+	// ObjectReversal is its recipient's objection (wallet.Reversal).
+	RequestReversal(ctx context.Context, phone, ref, pin string) (*wallet.Reversal, error)
+	ObjectReversal(ctx context.Context, phone, ref, reason string) (*wallet.Reversal, error)
 	// Approvals lists what waits for phone's approval, oldest first;
 	// Approve approves one with the PIN (a wrong PIN leaves it pending),
 	// Decline declines it. One no longer pending is CodeInvalidState.

@@ -607,6 +607,26 @@ func (w *fakeWallet) ChangePINWithProof(ctx context.Context, _, _, newPIN string
 	return w.account(), nil
 }
 
+func (w *fakeWallet) RequestReversal(ctx context.Context, _, ref, pin string) (*wallet.Reversal, error) {
+	w.called(ctx, pin, "")
+	if err := w.pinErr(); err != nil {
+		return nil, err
+	}
+	state := wallet.ReversalHeld
+	if w.answer&0x40 != 0 {
+		state = wallet.ReversalReview
+	}
+	return &wallet.Reversal{ID: 1, OriginalRef: ref, State: state}, nil
+}
+
+func (w *fakeWallet) ObjectReversal(ctx context.Context, _, ref, _ string) (*wallet.Reversal, error) {
+	w.called(ctx, "", "")
+	if err := w.lookupErr(); err != nil {
+		return nil, err
+	}
+	return &wallet.Reversal{ID: 1, OriginalRef: ref, State: wallet.ReversalObjected}, nil
+}
+
 func (w *fakeWallet) Balance(ctx context.Context, _, pin string) (*wallet.Account, error) {
 	w.called(ctx, pin, "")
 	if err := w.pinErr(); err != nil {

@@ -108,7 +108,7 @@ func init() {
 		"bill.pin":     {prompt: "ussd.pin.enter", nav: true, act: payBill},
 
 		"acct": {prompt: "ussd.account.menu", nav: true, choices: map[string]string{
-			"1": "bal.pin", "2": "stmt.pin", "3": "chg.old", "4": "lang", "5": "rev.ref"}},
+			"1": "bal.pin", "2": "stmt.pin", "3": "chg.old", "4": "lang", "5": "rev.ref", "6": "obj.ref"}},
 		"bal.pin":     {prompt: "ussd.pin.enter", nav: true, act: balance("ussd.account.balance")},
 		"stmt.pin":    {prompt: "ussd.pin.enter", nav: true, act: statement},
 		"chg.old":     {prompt: "ussd.pin.old", nav: true, act: currentPIN},
@@ -117,6 +117,7 @@ func init() {
 		"rev.ref":     {prompt: "ussd.reverse.ref", nav: true, read: readRef, next: "rev.confirm"},
 		"rev.confirm": {prompt: "ussd.reverse.confirm", data: reversalData, nav: true, enter: lookupTransfer, choices: confirm("rev.pin")},
 		"rev.pin":     {prompt: "ussd.pin.enter", nav: true, act: reverse},
+		"obj.ref":     {prompt: "ussd.reverse.object.ref", nav: true, act: object},
 
 		// What waits for the customer's PIN (approvals.go): the list, one
 		// approval, its PIN.

@@ -206,6 +206,8 @@ func (t *smsTurn) answer() SMSReply {
 		return t.askPIN()
 	case verbApprovals:
 		return t.approvals()
+	case verbObject:
+		return t.object()
 	default:
 		return t.order()
 	}

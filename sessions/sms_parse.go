@@ -27,6 +27,8 @@ const (
 	verbPIN = "pin"
 	// verbApprovals lists what waits for the sender's approval.
 	verbApprovals = "approvals"
+	// verbObject objects to the reversal of a transfer the sender received.
+	verbObject = "object"
 )
 
 // smsVerbs are the verbs with a keyword in each language, in the order the
@@ -58,6 +60,7 @@ var smsKeywords = func() map[string]string {
 		}
 		m[smsCancels[lang]] = verbCancel
 		m[smsApprovalWords[lang]] = verbApprovals
+		m[smsObjectWords[lang]] = verbObject
 	}
 	return m
 }()
@@ -146,6 +149,8 @@ func keyword(verb string) string {
 		return smsCancels["en"]
 	case verbApprovals:
 		return smsApprovalWords["en"]
+	case verbObject:
+		return smsObjectWords["en"]
 	case verbStop, verbStart:
 		return strings.ToUpper(verb)
 	}

@@ -355,7 +355,10 @@ func (s *Service) statement(ctx context.Context, account int64, from, to time.Ti
 			index[p.TransferID] = i
 		}
 		switch p.Leg {
-		case LegPrincipal:
+		case LegPrincipal, LegHold:
+			// A reversal request's hold shows as the amount taken, its
+			// release as the amount back; in its completion the hold
+			// pays the principal, so the line nets to zero.
 			out[i].Amount += p.Amount
 		case LegFee:
 			out[i].Fee -= p.Amount

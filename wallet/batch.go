@@ -51,6 +51,11 @@ func (s *Service) runBatch(ops []*op) {
 				ids = append(ids, q.AccountID)
 			}
 		}
+		if p.request != 0 {
+			// The hold account, and the original's sender, whom the
+			// events of a hold and a release name.
+			ids = append(ids, s.system[SystemReversals], p.original.Source)
+		}
 		for _, py := range p.payees {
 			ids = append(ids, py.id)
 		}
@@ -349,7 +354,7 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 		}
 	}
 	src, dst := b.account(p.source), b.account(p.target)
-	if p.kind != TransferReversal {
+	if p.kind != TransferReversal && !p.kind.reversalStep() {
 		parties := []*AccountRecord{src, dst}
 		for _, py := range p.payees {
 			parties = append(parties, b.account(py.id))
@@ -368,13 +373,25 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 	t.Ref = Ref(t.ID)
 	switch p.kind {
 	case TransferReversal:
-		if err := b.s.reversible(p.original, p.actor, b.reversed[p.original.ID], b.hasRefunds(p.original.ID), b.now); err != nil {
-			return nil, b.reject(p, err)
+		if p.request == 0 {
+			if err := b.s.reversible(p.original, p.actor, b.reversed[p.original.ID], b.hasRefunds(p.original.ID), b.now); err != nil {
+				return nil, b.reject(p, err)
+			}
+		} else if b.reversed[p.original.ID] {
+			// A request's completion: its rules were checked when it was
+			// made, and the window has passed by design.
+			return nil, b.reject(p, Errorf(CodeNotReversible, "%s has already been reversed", p.original.Ref))
 		}
 		t.Reverses = p.original.ID
 		for _, q := range p.original.Postings {
 			t.Postings = append(t.Postings, Posting{AccountID: q.AccountID, Leg: q.Leg, Amount: -q.Amount})
 		}
+		if p.held > 0 {
+			t.Postings = append(t.Postings, Posting{AccountID: p.original.Target, Leg: LegHold, Amount: p.held},
+				Posting{AccountID: b.s.system[SystemReversals], Leg: LegHold, Amount: -p.held})
+		}
+	case TransferReversalHold, TransferReversalRelease:
+		t.Postings = []Posting{{AccountID: p.source, Leg: LegHold, Amount: -p.amount}, {AccountID: p.target, Leg: LegHold, Amount: p.amount}}
 	case TransferRefund:
 		if err := b.refundable(p, dst); err != nil {
 			return nil, b.reject(p, err)
@@ -404,6 +421,11 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 	for id, n := range net {
 		a := b.account(id)
 		if n < 0 && !a.AllowNegative && a.Balance+n < 0 {
+			if p.kind == TransferReversal && p.request != 0 {
+				// A completion without a hold: not remembered, so that an
+				// operator may approve it again once the recipient can pay.
+				return nil, Errorf(CodeInsufficientFunds, "the recipient's balance no longer covers the reversal")
+			}
 			if p.kind == TransferReversal {
 				return nil, b.reject(p, Errorf(CodeNotReversible, "the recipient's balance no longer covers the reversal"))
 			}
@@ -426,7 +448,7 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 		q.BalanceAfter = a.Balance
 		b.dirty[a.ID] = true
 	}
-	if src.Kind == KindCustomer && p.kind != TransferReversal {
+	if src.Kind == KindCustomer && p.kind != TransferReversal && !p.kind.reversalStep() {
 		if src.Day != b.today {
 			src.Day, src.DayDebits = b.today, 0
 		}
@@ -439,7 +461,11 @@ func (b *batch) transfer(p *plan, pin string) (*TransferResult, error) {
 		b.refunded[RefundKey{Transfer: p.original.ID, Merchant: p.source}] += p.amount
 	}
 	b.write.Transfers = append(b.write.Transfers, t)
-	b.write.Events = append(b.write.Events, b.event(t))
+	var extra []int64
+	if p.request != 0 {
+		extra = append(extra, p.original.Source)
+	}
+	b.write.Events = append(b.write.Events, b.event(t, extra...))
 	b.outcomes[p.key] = &Outcome{Hash: p.hash, Transfer: &t.Transfer}
 	return &TransferResult{Transfer: t.Transfer, Balance: b.initiatorBalance(p, &t.Transfer)}, nil
 }
@@ -698,15 +724,22 @@ const EventSubjectPrefix = "wallet.events.transfer."
 // share the outbox and the stream; the event type follows.
 const MerchantEventSubjectPrefix = "wallet.events.merchant."
 
-func (b *batch) event(t *StoredTransfer) OutboxEvent {
+// event is t's outbox event. Its parties are the accounts t posts to, then
+// extra: a reversal request's hold and release name the original's sender,
+// who is told of them without a posting.
+func (b *batch) event(t *StoredTransfer, extra ...int64) OutboxEvent {
 	ev := Event{Transfer: t.Transfer}
 	seen := map[int64]bool{}
+	ids := make([]int64, 0, len(t.Postings)+len(extra))
 	for _, q := range t.Postings {
-		if seen[q.AccountID] {
+		ids = append(ids, q.AccountID)
+	}
+	for _, id := range append(ids, extra...) {
+		if seen[id] {
 			continue
 		}
-		seen[q.AccountID] = true
-		ev.Parties = append(ev.Parties, partyOf(b.account(q.AccountID)))
+		seen[id] = true
+		ev.Parties = append(ev.Parties, partyOf(b.account(id)))
 	}
 	payload, err := json.Marshal(ev)
 	if err != nil {

@@ -41,15 +41,27 @@ func (s *Service) Events(ctx context.Context, since time.Time, after int64, limi
 			continue
 		}
 		ev := Event{Transfer: t}
+		ids := make([]int64, 0, len(t.Postings)+1)
 		for _, q := range t.Postings {
-			p, ok := parties[q.AccountID]
+			ids = append(ids, q.AccountID)
+		}
+		if t.Kind.reversalStep() {
+			// As the batch's event: the original's sender, told of it.
+			orig, err := s.store.TransferByRef(ctx, t.Reference)
+			if err != nil {
+				return nil, 0, err
+			}
+			ids = append(ids, orig.Source)
+		}
+		for _, id := range ids {
+			p, ok := parties[id]
 			if !ok {
-				a, err := s.store.AccountByID(ctx, q.AccountID)
+				a, err := s.store.AccountByID(ctx, id)
 				if err != nil {
 					return nil, 0, err
 				}
 				p = partyOf(a)
-				parties[q.AccountID] = p
+				parties[id] = p
 			}
 			if !hasParty(ev.Parties, p.ID) {
 				ev.Parties = append(ev.Parties, p)

@@ -52,10 +52,17 @@ type Config struct {
 	// Notify, if set, is handed every Notice (a start key issued, a PIN
 	// reset or changed) after its change commits, to send by SMS. It must
 	// not block, and must never log a notice's StartKey.
-	Notify   func(Notice)
-	Location *time.Location // where days start, for daily limits; default UTC
-	Now      func() time.Time
-	Logger   *slog.Logger
+	Notify func(Notice)
+	// ObjectionWindow is how long the recipient of a reversal request may
+	// object; default DefaultObjectionWindow.
+	ObjectionWindow time.Duration
+	// ReversalSweep is how often Run's sweeper advances reversal requests
+	// (completions after the window, crash recovery); default 10 seconds,
+	// negative for none (tests call SweepReversals).
+	ReversalSweep time.Duration
+	Location      *time.Location // where days start, for daily limits; default UTC
+	Now           func() time.Time
+	Logger        *slog.Logger
 	// Committed, if set, is called after each batch that posted a transfer
 	// commits (the event relay uses it to publish at once). It must not block.
 	Committed func()
@@ -96,10 +103,11 @@ const (
 // queued to one writer goroutine per process that applies them in batches,
 // each batch in one database transaction (group commit).
 type Service struct {
-	cfg    Config
-	store  Store
-	log    *slog.Logger
-	system map[string]int64
+	cfg       Config
+	store     Store
+	reversals ReversalStore
+	log       *slog.Logger
+	system    map[string]int64
 
 	ops      chan *op
 	mu       sync.Mutex
@@ -159,6 +167,15 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("wallet: the start key validity %s is negative", cfg.StartKeyTTL)
 	}
 	cfg.PINBudget = cfg.PINBudget.withDefaults()
+	if cfg.ObjectionWindow == 0 {
+		cfg.ObjectionWindow = DefaultObjectionWindow
+	}
+	if cfg.ObjectionWindow < 0 || cfg.ObjectionWindow > maxObjectionWindow {
+		return nil, fmt.Errorf("wallet: the objection window %s is not between 0 and %s", cfg.ObjectionWindow, maxObjectionWindow)
+	}
+	if cfg.ReversalSweep == 0 {
+		cfg.ReversalSweep = defaultReversalSweep
+	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
@@ -169,7 +186,7 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{
-		cfg: cfg, store: store, log: cfg.Logger, system: map[string]int64{},
+		cfg: cfg, store: store, reversals: store, log: cfg.Logger, system: map[string]int64{},
 		ops: make(chan *op, opQueueLen), stopping: make(chan struct{}), allSent: make(chan struct{}),
 		guard: newPINGuard(cfg.PINBudget),
 	}
@@ -197,6 +214,12 @@ func (s *Service) Config() Config { return s.cfg }
 // Run applies queued commands until ctx ends, then refuses new ones, applies
 // those already queued, and returns. Run it exactly once.
 func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.ReversalSweep > 0 {
+		sweepCtx, cancel := context.WithCancel(ctx)
+		swept := make(chan struct{})
+		go func() { s.sweepReversals(sweepCtx); close(swept) }()
+		defer func() { cancel(); <-swept }()
+	}
 	for {
 		select {
 		case o := <-s.ops:

@@ -34,6 +34,7 @@ type fixture struct {
 	ctx   context.Context
 	w     *wallet.Service
 	st    *store.Store
+	dsn   string
 	clock *clock
 	kes   wallet.Currency
 	n     int
@@ -44,7 +45,8 @@ type fixture struct {
 func newFixture(t testing.TB, opts ...func(*wallet.Config)) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := store.Open(ctx, storetest.DSN(t))
+	dsn := storetest.DSN(t)
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func newFixture(t testing.TB, opts ...func(*wallet.Config)) *fixture {
 		<-done
 		st.Close()
 	})
-	return &fixture{t: t, ctx: context.Background(), w: w, st: st, clock: c, kes: kes}
+	return &fixture{t: t, ctx: context.Background(), w: w, st: st, dsn: dsn, clock: c, kes: kes}
 }
 
 func (f *fixture) ksh(major int64) int64 { return major * 100 }

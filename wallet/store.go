@@ -127,6 +127,7 @@ type PostingLine struct {
 // Store is the system of record the wallet runs on. wallet/store implements
 // it with gorm on SQLite and PostgreSQL.
 type Store interface {
+	ReversalStore
 	// CreateAccount inserts a, setting its ID; CodeExists if its number or phone is taken.
 	CreateAccount(ctx context.Context, a *AccountRecord) error
 	// CreateAccounts inserts all of as in one transaction, setting their IDs;

@@ -102,6 +102,8 @@ type plan struct {
 	commission int64
 	reference  string
 	original   *Transfer // for a reversal or a refund
+	request    int64     // for a reversal request's steps (hold, completion, release): its id
+	held       int64     // for a request's completion: what its hold took, paying the recipient's share
 	payees     []payee   // for a settlement: who shares Amount − fee
 	attempt    PINAttempt
 }
@@ -120,6 +122,12 @@ func needsPIN(k TransferKind) bool {
 		return false
 	}
 	return true
+}
+
+// reversalStep reports whether k is a kind only a reversal request posts
+// (the completion, a TransferReversal, is told by plan.request).
+func (k TransferKind) reversalStep() bool {
+	return k == TransferReversalHold || k == TransferReversalRelease
 }
 
 // MerchantOnly reports whether only the wallet's merchant services may post
@@ -471,6 +479,13 @@ func (s *Service) TransferInfo(ctx context.Context, phone, ref string) (*Transfe
 	}
 	target, err := s.store.AccountByID(ctx, t.Target)
 	if err != nil {
+		return nil, err
+	}
+	// A transfer with a reversal request is being reversed already.
+	_, err = s.reversals.ReversalByOriginal(ctx, t.ID)
+	if err == nil {
+		reversed[t.ID] = true
+	} else if ErrorCode(err) != CodeNotFound {
 		return nil, err
 	}
 	info := &TransferInfo{Ref: t.Ref, Kind: t.Kind, Amount: t.Amount, Counterparty: target.Number, Name: target.Name,

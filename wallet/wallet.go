@@ -22,6 +22,7 @@ const (
 	SystemAirtime    = "airtime"    // airtime sold, owed to the mobile network
 	SystemSuspense   = "suspense"   // money awaiting investigation
 	SystemTabs       = "tabs"       // prepaid tab loads, held until spent (settled to merchants) or released
+	SystemReversals  = "reversals"  // amounts held from recipients while a reversal request is open
 )
 
 // SystemAccounts lists the system accounts and whether each may go below zero.
@@ -36,6 +37,7 @@ var SystemAccounts = []struct {
 	{SystemAirtime, "Airtime sales", false},
 	{SystemSuspense, "Suspense", false},
 	{SystemTabs, "Prepaid tab loads", false},
+	{SystemReversals, "Reversal holds", false},
 }
 
 // Tier is a customer's KYC tier; it selects the customer's limits.
@@ -107,6 +109,12 @@ const (
 	TransferFloat    TransferKind = "float"    // trust → agent float (operator, against cash banked)
 	TransferReversal TransferKind = "reversal" // the exact negation of an earlier transfer
 
+	// The reversal request's own kinds, posted only by the wallet (see
+	// Reversal): a hold of the recipient's amount, and its release when an
+	// operator rejects the request. A completion is a TransferReversal.
+	TransferReversalHold    TransferKind = "reversal_hold"    // the original's recipient → reversals
+	TransferReversalRelease TransferKind = "reversal_release" // reversals → the original's recipient
+
 	// The merchant kinds. Only the wallet's own merchant services (package
 	// wallet/commerce, in the wallet process) post them; the NATS transfer
 	// subject refuses them.
@@ -124,6 +132,11 @@ const (
 	LegPrincipal  LegKind = "principal"
 	LegFee        LegKind = "fee"
 	LegCommission LegKind = "commission"
+	// LegHold moves a reversal request's held amount: in its hold and its
+	// release, and in its completion, where the hold pays the recipient's
+	// share of the negation (so the reversal's other legs still negate
+	// the original's exactly).
+	LegHold LegKind = "hold"
 )
 
 // Posting is one leg of a transfer: an amount added to (positive) or taken

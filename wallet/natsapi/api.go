@@ -51,7 +51,8 @@ func init() { OperatorSubjects = append(OperatorSubjects, SubjectCustomerOpen) }
 
 // OperatorSubjects are the subjects only operators may call; a deployment
 // gives gateway credentials no permission to publish to them.
-var OperatorSubjects = []string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents}
+var OperatorSubjects = append([]string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents},
+	ReversalOperatorSubjects...)
 
 // ExternalKeyPrefix is the namespace the wallet's NATS server puts the
 // idempotency key of every transfer on SubjectTransfer in: a caller's key K

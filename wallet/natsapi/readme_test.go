@@ -49,6 +49,12 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 		natsapi.SubjectEvents:       {func() any { return &natsapi.EventsRequest{} }, func() any { return &natsapi.EventsReply{} }},
 		natsapi.SubjectAuditList:    {func() any { return &natsapi.AuditRequest{} }, func() any { return &natsapi.AuditReply{} }},
 	}
+	reversal := func() any { return &wallet.Reversal{} }
+	types[natsapi.SubjectReversalRequest] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalAsk{} }, reversal}
+	types[natsapi.SubjectReversalObject] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalObjection{} }, reversal}
+	types[natsapi.SubjectReversalList] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalQuery{} }, func() any { return &natsapi.ReversalList{} }}
+	types[natsapi.SubjectReversalApprove] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalDecision{} }, reversal}
+	types[natsapi.SubjectReversalReject] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalDecision{} }, reversal}
 	maps.Copy(types, merchantREADMETypes) // merchant_test.go
 	sections := regexp.MustCompile("(?m)^### `([a-z0-9.]+)`").FindAllSubmatchIndex(doc, -1)
 	block := regexp.MustCompile("(?s)```json (request|reply|error)\n(.*?)\n```")

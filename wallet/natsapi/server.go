@@ -198,6 +198,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		}
 		return EventsReply{Events: evs, Next: next}, nil
 	}))
+	s.reversal(add)
 	if o.commerce != nil {
 		s.merchant(o.commerce, add)
 	}
@@ -230,6 +231,12 @@ func (s *server) transfer(operator bool) micro.HandlerFunc {
 		// process post them, after authenticating the merchant's API key.
 		if q.Kind.MerchantOnly() {
 			s.Respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "a %s is posted by the merchant services only", q.Kind))
+			return
+		}
+		// A reversal is a request the recipient may object to
+		// (reversal.request); only the wallet posts one.
+		if q.Kind == wallet.TransferReversal {
+			s.Respond(r, nil, wallet.Errorf(wallet.CodeInvalid, "a reversal is asked for on %s", SubjectReversalRequest))
 			return
 		}
 		// The kind decides the subject, so NATS permissions can keep float

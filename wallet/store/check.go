@@ -50,7 +50,7 @@ func (s *Store) Check(ctx context.Context) (*wallet.CheckReport, error) {
 		{"transfer without postings", `SELECT t.id, 0 FROM transfers t WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.transfer_id = t.id)`},
 		{"posting without transfer", `SELECT p.id, p.transfer_id FROM postings p WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = p.transfer_id)`},
 		{"reversal that does not negate its original", `SELECT r.id, SUM(p.amount) FROM transfers r JOIN postings p
-			ON p.transfer_id IN (r.id, r.reverses) WHERE r.reverses IS NOT NULL GROUP BY r.id, p.account_id HAVING SUM(p.amount) <> 0`},
+			ON p.transfer_id IN (r.id, r.reverses) AND p.leg <> 'hold' WHERE r.reverses IS NOT NULL GROUP BY r.id, p.account_id HAVING SUM(p.amount) <> 0`},
 		{"refunds exceed what the merchant received", `SELECT x.refunds, x.refunded - COALESCE(SUM(p.amount), 0) FROM
 			(SELECT refunds, source, SUM(amount) AS refunded FROM transfers WHERE refunds IS NOT NULL GROUP BY refunds, source) x
 			LEFT JOIN postings p ON p.transfer_id = x.refunds AND p.account_id = x.source AND p.leg = 'principal' AND p.amount > 0

@@ -112,4 +112,4 @@ type idemKey struct {
 
 func (idemKey) TableName() string { return "idem_keys" }
 
-var models = []any{&account{}, &transfer{}, &posting{}, &rejection{}, &outboxEvent{}, &idemKey{}}
+var models = []any{&account{}, &transfer{}, &posting{}, &rejection{}, &outboxEvent{}, &idemKey{}, &reversalRow{}}
