@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -379,7 +381,9 @@ func TestGatewayOnExternalNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	js.DeleteKeyValue(ctx, bucketName(c.NATSPrefix))
+	js.DeleteKeyValue(ctx, gateway.IdempotencyBucket+"_"+c.NATSPrefix)
 	js.DeleteStream(ctx, natsapi.StreamName+"_"+c.NATSPrefix)
+	js.DeleteStream(ctx, notify.StreamName(c.NATSPrefix))
 }
 
 // TestReadyzReportsGatewayNATSDown checks that /readyz fails, naming NATS,
