@@ -178,9 +178,10 @@ func (e *embeddedNATS) connectAs(user, password, name string, closed chan<- stru
 // non-operator subjects (natsapi.OperatorSubjects are denied, as the
 // design asks of every deployment), keep USSD session state in its
 // key-value bucket, and receive replies. Nothing else: it cannot serve
-// (and so read) wallet requests, publish wallet events, or touch another
-// stream. prefix is --nats-prefix, which moves the wallet's subjects and
-// the bucket (sessions.EnsureBucket) alike.
+// (and so read) wallet requests, publish wallet events, create, change or
+// remove a stream (the wallet creates them all: createStreams), or touch
+// another stream. prefix is --nats-prefix, which moves the wallet's
+// subjects and the bucket (sessions.EnsureBucket) alike.
 //
 // It may also hand the notifier SMS to send, delivery reports and consents
 // (notify.Client), call the notifier's webhook service, and keep the merchant
@@ -199,10 +200,9 @@ func gatewayPermissions(prefix string) *server.Permissions {
 	}
 	allow := []string{
 		under(natsapi.SubjectPrefix + ".>"),
-		"$JS.API.INFO",
 		// SMS for the notifier to send (replies over Africa's Talking, late
 		// USSD outcomes), Twilio's delivery reports and STOP/START:
-		// publishes on the notifier's stream, which the notifier creates.
+		// publishes on the notifier's stream, which the wallet creates.
 		under(notify.SubjectSend), under(notify.SubjectReport), under(notify.SubjectConsent),
 		// The merchant API's webhook requests to the notifier.
 		under(notify.SubjectWebhookSet), under(notify.SubjectWebhookGet),
@@ -210,20 +210,19 @@ func gatewayPermissions(prefix string) *server.Permissions {
 	}
 	// Its key-value buckets: USSD session state, and the merchant API's
 	// idempotency records. For each, exactly what nats.go's jetstream sends
-	// for what the gateway does: CreateOrUpdateKeyValue (account info, then
-	// update or else create the stream), Get (a direct get of a key's last
+	// for what the gateway does: KeyValue and Status (stream info: binding
+	// to the bucket the wallet made), Get (a direct get of a key's last
 	// value: the bucket's stream always allows direct gets, as
 	// CreateOrUpdateKeyValue sets them), and Create, Update and Delete (a
-	// publish on the key). Not stream info, message gets by sequence,
-	// consumers (Watch, Keys) or purges.
+	// publish on the key). Not stream create or update, message gets by
+	// sequence, consumers (Watch, Keys) or purges.
 	for _, bucket := range []string{sessions.BucketName, gateway.IdempotencyBucket} {
 		if prefix != "" {
 			bucket += "_" + prefix
 		}
 		stream := "KV_" + bucket // the stream nats.go keeps a bucket in
 		allow = append(allow,
-			"$JS.API.STREAM.CREATE."+stream,
-			"$JS.API.STREAM.UPDATE."+stream,
+			"$JS.API.STREAM.INFO."+stream,
 			"$JS.API.DIRECT.GET."+stream+".>",
 			"$KV."+bucket+".>",
 		)

@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
@@ -185,7 +187,6 @@ func TestEmbeddedNATSUsers(t *testing.T) {
 				"$JS.API.STREAM.NAMES",
 				"$JS.API.STREAM.DELETE.KV_" + bucketName(prefix),
 				"$JS.API.STREAM.PURGE.KV_" + bucketName(prefix),
-				"$JS.API.STREAM.INFO.KV_" + bucketName(prefix),
 				"$JS.API.STREAM.MSG.GET.KV_" + bucketName(prefix),
 				"$JS.API.STREAM.MSG.DELETE.KV_" + bucketName(prefix),
 				"$JS.API.CONSUMER.CREATE.KV_" + bucketName(prefix),
@@ -242,8 +243,8 @@ func bucketName(prefix string) string {
 }
 
 // testGatewayBucket uses the session bucket as the session engine does,
-// over nc: ensure it (the stream exists, so this is an update), create a
-// key, read it, and update it under compare-and-set.
+// over nc: bind to it (the wallet made it), create a key, read it, and
+// update it under compare-and-set.
 func testGatewayBucket(t *testing.T, nc *nats.Conn, prefix string) {
 	t.Helper()
 	ctx := context.Background()
@@ -251,9 +252,9 @@ func testGatewayBucket(t *testing.T, nc *nats.Conn, prefix string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := sessions.EnsureBucket(ctx, js, prefix, time.Minute, 1)
+	kv, err := sessions.OpenBucket(ctx, js, prefix, time.Minute)
 	if err != nil {
-		t.Fatalf("gateway ensure bucket: %v", err)
+		t.Fatalf("gateway open bucket: %v", err)
 	}
 	if kv.Bucket() != bucketName(prefix) {
 		t.Errorf("bucket %s, want %s", kv.Bucket(), bucketName(prefix))
@@ -398,7 +399,9 @@ func TestGatewayOnExternalNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	js.DeleteKeyValue(ctx, bucketName(c.NATSPrefix))
+	js.DeleteKeyValue(ctx, gateway.IdempotencyBucket+"_"+c.NATSPrefix)
 	js.DeleteStream(ctx, natsapi.StreamName+"_"+c.NATSPrefix)
+	js.DeleteStream(ctx, notify.StreamName(c.NATSPrefix))
 }
 
 // TestReadyzReportsGatewayNATSDown checks that /readyz fails, naming NATS,

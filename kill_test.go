@@ -233,11 +233,12 @@ func TestWalletSurvivesKill9(t *testing.T) {
 		IdemKey string
 		ID      int64
 	}
-	if err := st.Gorm().Table("transfers").Select("idem_key, id").Where("idem_key LIKE ? AND idem_key NOT LIKE ?", "kill-%", "kill-fund-%").Find(&rows).Error; err != nil {
+	if err := st.Gorm().Table("transfers").Select("idem_key, id").Where("idem_key LIKE ? AND idem_key NOT LIKE ?", natsapi.ExternalKeyPrefix+"kill-%", natsapi.ExternalKeyPrefix+"kill-fund-%").Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	stored := map[string]int{}
 	for _, r := range rows {
+		r.IdemKey = strings.TrimPrefix(r.IdemKey, natsapi.ExternalKeyPrefix) // the key the client sent
 		stored[r.IdemKey]++
 		if ref, ok := acked[r.IdemKey]; !ok {
 			t.Errorf("transfer %s under %s is stored but was never acknowledged", wallet.Ref(r.ID), r.IdemKey)

@@ -258,7 +258,7 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 		return err
 	}
 	prefix := natsapi.WithPrefix(c.NATSPrefix)
-	if _, err := natsapi.EnsureStream(ctx, js, replicas, prefix); err != nil {
+	if err := m.createStreams(ctx, js, replicas); err != nil {
 		return err
 	}
 	cat, err := locales.New()
@@ -316,6 +316,48 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	return nil
 }
 
+// createStreams creates (or updates) every JetStream stream and bucket the
+// deployment uses: the wallet's events, the notifier's stream, the USSD
+// session bucket and the merchant API's idempotency bucket. The wallet
+// does it, before it serves, so that gateways and notifiers, whose NATS
+// users may not create or change streams, only bind to them.
+func (m *Main) createStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	c := &m.Config
+	if _, err := natsapi.EnsureStream(ctx, js, replicas, natsapi.WithPrefix(c.NATSPrefix)); err != nil {
+		return err
+	}
+	if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
+		return err
+	}
+	if _, err := sessions.EnsureBucket(ctx, js, c.NATSPrefix, c.SessionTTL, replicas); err != nil {
+		return err
+	}
+	_, err := gateway.EnsureIdempotencyBucket(ctx, js, c.NATSPrefix, replicas)
+	return err
+}
+
+// jetStreamRetryInterval paces a gateway's or notifier's start while the
+// streams and buckets it binds to do not exist yet.
+const jetStreamRetryInterval = time.Second
+
+// awaitJetStream binds with bind, retrying while what it binds to (what:
+// "stream X", "bucket Y") does not exist yet, with a log line each time,
+// until ctx ends.
+func awaitJetStream[T any](ctx context.Context, log *slog.Logger, what string, bind func(context.Context) (T, error)) (T, error) {
+	for {
+		v, err := bind(ctx)
+		if err == nil || !errors.Is(err, jetstream.ErrStreamNotFound) && !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return v, err
+		}
+		log.Info("waiting for a wallet to create "+what+" on NATS (wallets create the streams and buckets; gateways and notifiers bind to them)", "err", err)
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("%s does not exist: start a wallet on this NATS first: %w", what, err)
+		case <-time.After(jetStreamRetryInterval):
+		}
+	}
+}
+
 // startSessions starts the USSD session engine on the session bucket and
 // mounts the aggregator adapters on e. It uses the gateway connection only,
 // and js must be on it. A gateway learns the currency and PIN length from
@@ -335,7 +377,15 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 		}
 		cur, pinLength = tr.Currency, tr.PINLength
 	}
-	kv, err := sessions.EnsureBucket(ctx, js, c.NATSPrefix, c.SessionTTL, replicas)
+	kv, err := awaitJetStream(ctx, m.Log, "bucket "+sessions.BucketName, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return sessions.OpenBucket(ctx, js, c.NATSPrefix, c.SessionTTL)
+	})
+	if err != nil {
+		return err
+	}
+	idem, err := awaitJetStream(ctx, m.Log, "bucket "+gateway.IdempotencyBucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return gateway.OpenIdempotencyBucket(ctx, js, c.NATSPrefix)
+	})
 	if err != nil {
 		return err
 	}
@@ -343,13 +393,8 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	if err != nil {
 		return err
 	}
-	// The notifier's stream takes SMS replies and late outcomes; on the
-	// embedded NATS serve created it already, as the gateway user may not.
-	if m.Role == RoleGateway {
-		if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
-			return err
-		}
-	}
+	// The notifier's stream takes SMS replies and late outcomes: the wallet
+	// created it (createStreams) before it answered waitForWallet.
 	outbox := notify.NewClient(js, c.NATSPrefix)
 	log := m.Log.With("component", "sessions")
 	m.sessions, err = sessions.New(sessions.Config{
@@ -372,7 +417,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	// The merchant API: the wallet authenticates every key itself; the
 	// gateway keeps the idempotency records in its bucket.
 	return gateway.MountMerchantAPI(e, client, notify.NewWebhookClient(m.gatewayNC, 0, c.NATSPrefix), gateway.MerchantConfig{
-		Currency: cur, Location: c.location, JS: js, Prefix: c.NATSPrefix, Replicas: replicas,
+		Currency: cur, Location: c.location, JS: js, Prefix: c.NATSPrefix, Replicas: replicas, Bucket: idem,
 	}, m.Log.With("component", "merchant-api"))
 }
 

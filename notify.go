@@ -43,12 +43,12 @@ func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas
 	if err != nil {
 		return err
 	}
-	// Both streams may be created first by whichever process starts first.
-	if _, err := natsapi.EnsureStream(ctx, js, replicas, natsapi.WithPrefix(c.NATSPrefix)); err != nil {
-		return err
-	}
-	if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
-		return err
+	// The wallet creates both streams (createStreams); the notifier binds
+	// to them, waiting while no wallet has started yet.
+	for _, name := range []string{natsapi.EventStream(c.NATSPrefix), notify.StreamName(c.NATSPrefix)} {
+		if _, err := awaitJetStream(ctx, log, "stream "+name, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, name) }); err != nil {
+			return err
+		}
 	}
 	provider, err := c.smsProvider()
 	if err != nil {

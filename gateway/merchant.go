@@ -114,6 +114,10 @@ type MerchantConfig struct {
 	Prefix string
 	// Replicas is the bucket's replica count; 1 when 0.
 	Replicas int
+	// Bucket, when set, is the idempotency bucket already bound
+	// (OpenIdempotencyBucket), as a gateway has it: it may not create one.
+	// When nil, MountMerchantAPI creates it in JS (tests, tools).
+	Bucket jetstream.KeyValue
 }
 
 // merchant serves the merchant API.
@@ -143,8 +147,9 @@ func csvLimit(maxPayload int64) int64 {
 // MountMerchantAPI mounts the merchant and operator REST API under /v1 on
 // e (the routes are listed in (*merchant).routes and described at
 // GET /v1/openapi.json), and makes errors under /v1 take the API's JSON
-// shape. It creates the idempotency bucket (IdempotencyBucket) in cfg.JS,
-// and returns an error when it cannot, or when cfg is incomplete.
+// shape. It uses cfg.Bucket, or creates the idempotency bucket
+// (IdempotencyBucket) in cfg.JS, and returns an error when it cannot, or
+// when cfg is incomplete.
 func MountMerchantAPI(e *echo.Echo, api MerchantAPI, hooks Webhooks, cfg MerchantConfig, log *slog.Logger) error {
 	if api == nil || hooks == nil || log == nil || cfg.JS == nil {
 		return errors.New("merchant api: needs the wallet, the webhook service, a logger and JetStream")
@@ -162,11 +167,14 @@ func MountMerchantAPI(e *echo.Echo, api MerchantAPI, hooks Webhooks, cfg Merchan
 	if loc == nil {
 		loc = time.UTC
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), idempotencyKVTimeout)
-	defer cancel()
-	kv, err := EnsureIdempotencyBucket(ctx, cfg.JS, cfg.Prefix, cfg.Replicas)
-	if err != nil {
-		return err
+	kv := cfg.Bucket
+	if kv == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), idempotencyKVTimeout)
+		defer cancel()
+		var err error
+		if kv, err = EnsureIdempotencyBucket(ctx, cfg.JS, cfg.Prefix, cfg.Replicas); err != nil {
+			return err
+		}
 	}
 	m := &merchant{
 		api: api, hooks: hooks, cur: cfg.Currency, loc: loc, log: log,
@@ -178,6 +186,7 @@ func MountMerchantAPI(e *echo.Echo, api MerchantAPI, hooks Webhooks, cfg Merchan
 		m.maxCharges = chargesLimit(nc.MaxPayload())
 	}
 	routes := m.routes()
+	var err error
 	if m.doc, err = openAPIDocument(routes, m.cur); err != nil {
 		return err
 	}

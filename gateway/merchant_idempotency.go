@@ -94,6 +94,22 @@ func EnsureIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix
 	return kv, nil
 }
 
+// OpenIdempotencyBucket binds to the Idempotency-Key bucket
+// EnsureIdempotencyBucket made (the wallet, or an operator step, creates
+// it: a gateway's NATS user may not create streams). While it does not
+// exist the error wraps jetstream.ErrBucketNotFound.
+func OpenIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix string) (jetstream.KeyValue, error) {
+	name := IdempotencyBucket
+	if prefix != "" {
+		name += "_" + prefix
+	}
+	kv, err := js.KeyValue(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency bucket %s: %w", name, err)
+	}
+	return kv, nil
+}
+
 // idemRecord is a key's record in the bucket.
 type idemRecord struct {
 	Done        bool      `json:"done,omitempty"`

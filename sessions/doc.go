@@ -125,7 +125,9 @@
 //
 // # The bucket
 //
-// USSD sessions and SMS records share the bucket (EnsureBucket), each key
+// The wallet creates the bucket (EnsureBucket) when it starts; a gateway
+// binds to it (OpenBucket), as its NATS user may not create streams.
+// USSD sessions and SMS records share the bucket, each key
 // with its own time to live: a session's is the session TTL after its last
 // write, a message record's 8 days (smsMessageTTL), a conversation's its
 // 5 minutes and a minute of grace, as an approvals answers record's, a rate

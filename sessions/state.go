@@ -168,6 +168,35 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, tt
 	return &ttlBucket{KeyValue: kv, js: js, subject: "$KV." + name + ".", session: ttl, perKey: perKey}, nil
 }
 
+// OpenBucket binds to the session bucket EnsureBucket made: a gateway
+// does not create it (its NATS user has no permission to create or change
+// streams); the wallet, or an operator step, does. ttl is a USSD session's
+// time to live, as EnsureBucket takes it. While the bucket does not exist
+// the error wraps jetstream.ErrBucketNotFound.
+func OpenBucket(ctx context.Context, js jetstream.JetStream, prefix string, ttl time.Duration) (jetstream.KeyValue, error) {
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	name := BucketName
+	if prefix != "" {
+		name += "_" + prefix
+	}
+	kv, err := js.KeyValue(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("session bucket %s: %w", name, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("session bucket %s: %w", name, err)
+	}
+	if age := st.TTL(); age != 0 && age < ttl {
+		return nil, fmt.Errorf("session bucket %s keeps keys %s, less than a session's %s: give the wallet the same --session-ttl", name, age, ttl)
+	}
+	o := js.Options()
+	perKey := o.Domain == "" && (o.APIPrefix == "" || o.APIPrefix == jetstream.DefaultAPIPrefix) && st.LimitMarkerTTL() > 0
+	return &ttlBucket{KeyValue: kv, js: js, subject: "$KV." + name + ".", session: ttl, perKey: perKey}, nil
+}
+
 // errRaced is returned by put when another hop or message wrote the key
 // first.
 var errRaced = errors.New("written by a concurrent hop or message")
