@@ -709,7 +709,7 @@ func (m *merchant) createAPIKey(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	k, err := m.api.OperatorCreateAPIKey(ctx, apiKeyOf(c), natsapi.APIKeyRequest{Merchant: in.Merchant, Scopes: in.Scopes})
+	k, err := m.api.OperatorCreateAPIKey(ctx, apiKeyOf(c), natsapi.APIKeyRequest{Merchant: in.Merchant, Scopes: in.Scopes, Expires: in.Expires})
 	if err != nil {
 		return err
 	}

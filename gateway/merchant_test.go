@@ -750,6 +750,18 @@ func testOperator(t *testing.T, s *stack, op, till string) {
 	if r := s.do(apiCall{method: "GET", target: "/v1/tabs/tab_none", key: k.Secret}); r.status != 401 {
 		t.Errorf("the revoked key = %s, want 401", r)
 	}
+	// TestSecurityOperatorKeyScopes: a key that expires, and one that
+	// would have expired already.
+	at := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	r = s.do(apiCall{method: "POST", target: "/v1/operator/apikeys", key: op, body: `{"merchant":"` + till + `","scopes":["payments"],"expires":"` + at.Format(time.RFC3339) + `"}`})
+	var expiring apiKeyView
+	r.decode(t, &expiring)
+	if r.status != 201 || expiring.Expires == nil || !expiring.Expires.Equal(at) {
+		t.Errorf("create an expiring key = %s, want it expiring at %s", r, at)
+	}
+	if r := s.do(apiCall{method: "POST", target: "/v1/operator/apikeys", key: op, body: `{"merchant":"` + till + `","scopes":["payments"],"expires":"2020-01-01T00:00:00Z"}`}); r.status != 400 {
+		t.Errorf("create a key expired already = %s, want 400", r)
+	}
 	for _, body := range []string{`{"merchant":"` + till + `","scopes":["operator"]}`, `{"merchant":"` + till + `","scopes":[]}`,
 		`{"scopes":["payments"]}`, `{"merchant":"` + till + `","scopes":["payments"],"operator":true}`} {
 		if r := s.do(apiCall{method: "POST", target: "/v1/operator/apikeys", key: op, body: body}); r.status != 400 {
