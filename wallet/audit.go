@@ -38,12 +38,12 @@ const (
 	// The sizes of an audit record's fields, in bytes. An actor is a
 	// person's or a key's name; a reason a sentence or two; a detail the
 	// non-secret fields of one request.
-	AuditActorBytesMax  = 64
-	AuditActionBytesMax = 64
-	AuditTargetBytesMax = 64
-	AuditReasonBytesMax = 256
-	AuditOutcomeMax     = 32
-	AuditDetailBytesMax = 1024
+	AuditActorBytesMax   = 64
+	AuditActionBytesMax  = 64
+	AuditTargetBytesMax  = 64
+	AuditReasonBytesMax  = 256
+	AuditOutcomeBytesMax = 32
+	AuditDetailBytesMax  = 1024
 	// AuditPageMax bounds one page of audit records read at once.
 	AuditPageMax = 1000
 )
@@ -144,7 +144,7 @@ func (e *AuditEntry) Check() error {
 		{"action", e.Action, AuditActionBytesMax, true},
 		{"target", e.Target, AuditTargetBytesMax, false},
 		{"reason", e.Reason, AuditReasonBytesMax, false},
-		{"outcome", e.Outcome, AuditOutcomeMax, true},
+		{"outcome", e.Outcome, AuditOutcomeBytesMax, true},
 		{"detail", e.Detail, AuditDetailBytesMax, false},
 	} {
 		switch {
