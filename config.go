@@ -147,9 +147,11 @@ type Config struct {
 	tabSettle int64 // TabSettle in minor units
 	currency  wallet.Currency
 	tariff    wallet.Tariff
-	location  *time.Location
-	logLevel  slog.Level
-	ussdAuth  map[string]gateway.USSDAuth
+	// tariffLoad names the tariff for the audit log.
+	tariffLoad wallet.TariffLoad
+	location   *time.Location
+	logLevel   slog.Level
+	ussdAuth   map[string]gateway.USSDAuth
 }
 
 // DefaultConfig returns the built-in defaults: everything in ./data, HTTP
@@ -440,6 +442,9 @@ func (c *Config) validate() error {
 		if c.tariff, err = wallet.LoadTariff(c.Tariff, cur); err != nil {
 			return fmt.Errorf("--tariff: %s", message(err))
 		}
+	}
+	if c.tariffLoad, err = tariffLoad(c.Tariff, c.tariff); err != nil {
+		return fmt.Errorf("--tariff: %w", err)
 	}
 	if c.PepperFile == "" {
 		c.PepperFile = filepath.Join(c.Data, "pepper")

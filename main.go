@@ -277,6 +277,9 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	if err != nil {
 		return err
 	}
+	if _, err := w.AuditTariff(ctx, walletActor(), c.tariffLoad); err != nil {
+		return fmt.Errorf("audit the tariff: %w", err)
+	}
 	var wctx, rctx context.Context
 	wctx, m.stopWallet = context.WithCancel(context.Background())
 	m.walletDone = make(chan struct{})

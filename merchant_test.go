@@ -288,7 +288,7 @@ func TestMerchantTour(t *testing.T) {
 	if out := op("apikey", "list", "--merchant", till[1]); !strings.Contains(out, keyID) || strings.Contains(out, api.key) {
 		t.Errorf("apikey list: %s", out)
 	}
-	if out := op("apikey", "revoke", keyID); !strings.Contains(out, "revoked") {
+	if out := op("apikey", "revoke", keyID, "--reason", "key rotated"); !strings.Contains(out, "revoked") {
 		t.Errorf("apikey revoke: %s", out)
 	}
 	if code, out, _, _ := api.call(http.MethodGet, "/v1/payment-requests/"+pr["id"].(string), "", ""); code != http.StatusUnauthorized {

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,33 +57,33 @@ func TestSecurityAuditCommands(t *testing.T) {
 				t.Fatalf("audit list: %v\n%s", err, out)
 			}
 			for _, want := range []*regexp.Regexp{
-				regexp.MustCompile(`(?m)^2 +\S+ +wanjiru +agent\.add +` + agent + ` +ok +contract 7 +\{"request":1\}$`),
-				regexp.MustCompile(`(?m)^3 +\S+ +amina +account\.status +` + agent + ` +requested +fraud report 9 +\{"number":"` + agent + `","status":"frozen"\}$`),
-				regexp.MustCompile(`(?m)^4 +\S+ +amina +account\.status +` + agent + ` +ok +fraud report 9 `),
-				regexp.MustCompile(`(?m)^6 +\S+ +wanjiru +float\.issue +` + agent + ` +account_frozen +- +`),
-				regexp.MustCompile(`(?m)^audit chain ok: 6 records, head [0-9a-f]{64}\n$`),
+				regexp.MustCompile(`(?m)^3 +\S+ +wanjiru +agent\.add +` + agent + ` +ok +contract 7 +\{"request":2\}$`),
+				regexp.MustCompile(`(?m)^4 +\S+ +amina +account\.status +` + agent + ` +requested +fraud report 9 +\{"number":"` + agent + `","status":"frozen"\}$`),
+				regexp.MustCompile(`(?m)^5 +\S+ +amina +account\.status +` + agent + ` +ok +fraud report 9 `),
+				regexp.MustCompile(`(?m)^7 +\S+ +wanjiru +float\.issue +` + agent + ` +account_frozen +- +`),
+				regexp.MustCompile(`(?m)^audit chain ok: 7 records, head [0-9a-f]{64}\n$`),
 			} {
 				if !want.MatchString(out) {
 					t.Errorf("audit list printed\n%s\nwant a line matching %s", out, want)
 				}
 			}
-			if out, err := op("audit", "list", "--since", "1h"); err != nil || strings.Count(out, "\n") != 8 {
-				t.Errorf("audit list --since 1h: %v, printed\n%s\nwant the header, 6 records and the status", err, out)
+			if out, err := op("audit", "list", "--since", "1h"); err != nil || strings.Count(out, "\n") != 9 {
+				t.Errorf("audit list --since 1h: %v, printed\n%s\nwant the header, 7 records (the tariff, 6 of the operator) and the status", err, out)
 			}
-			if out, err := op("ledger", "check"); err != nil || !strings.Contains(out, "audit records             6\n") {
+			if out, err := op("ledger", "check"); err != nil || !strings.Contains(out, "audit records             7\n") {
 				t.Errorf("ledger check: %v, printed\n%s", err, out)
 			}
 
 			// Someone with the database's credentials edits who froze it.
-			if err := m.store.Gorm().Exec("UPDATE audit_log SET actor = 'nobody' WHERE seq = 3").Error; err != nil {
+			if err := m.store.Gorm().Exec("UPDATE audit_log SET actor = 'nobody' WHERE seq = 4").Error; err != nil {
 				t.Fatal(err)
 			}
 			out, err = op("ledger", "check")
-			if err == nil || !strings.Contains(out, "violation: audit log broken: audit record 3: its hash does not match its content") {
+			if err == nil || !strings.Contains(out, "violation: audit log broken: audit record 4: its hash does not match its content") {
 				t.Errorf("ledger check on a tampered log: %v, printed\n%s", err, out)
 			}
 			out, err = op("audit", "list")
-			if err == nil || !strings.Contains(out, "audit chain BROKEN after record 2: audit record 3:") || strings.Contains(out, "nobody") {
+			if err == nil || !strings.Contains(out, "audit chain BROKEN after record 3: audit record 4:") || strings.Contains(out, "nobody") {
 				t.Errorf("audit list on a tampered log: %v, printed\n%s", err, out)
 			}
 		})
@@ -107,6 +112,54 @@ func TestParseExpiry(t *testing.T) {
 		got, err := parseExpiry(tt.in, now)
 		if tt.want.IsZero() != (err != nil) || !got.Equal(tt.want) {
 			t.Errorf("parseExpiry(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestSecurityTariffLoadAudited: a wallet records the tariff it starts with
+// (actor the wallet process, detail the file's SHA-256) when it differs
+// from the last one recorded, and only then.
+func TestSecurityTariffLoadAudited(t *testing.T) {
+	cfg := testConfig(t, "")
+	toml, err := os.ReadFile(filepath.Join("wallet", "testdata", "tariff.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tariff = filepath.Join(t.TempDir(), "tariff.toml")
+	tariffs := func(m *Main) []wallet.AuditRecord {
+		t.Helper()
+		recs, err := m.store.AuditRecords(context.Background(), wallet.AuditQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs
+	}
+	steps := []struct {
+		name  string
+		write string
+		want  int // tariff records after the start
+	}{
+		{"first start", string(toml), 1},
+		{"restart with the same file", string(toml), 1},
+		{"restart with a changed file", string(toml) + "\n# fees reviewed\n", 2},
+		{"restart again", string(toml) + "\n# fees reviewed\n", 2},
+	}
+	for _, step := range steps {
+		if err := os.WriteFile(cfg.Tariff, []byte(step.write), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m := startMain(t, &Main{Config: cfg})
+		recs := tariffs(m)
+		if len(recs) != step.want {
+			t.Fatalf("%s: %d audit records, want %d", step.name, len(recs), step.want)
+		}
+		last := recs[len(recs)-1]
+		sum := sha256.Sum256([]byte(step.write))
+		if last.Action != wallet.AuditTariffLoad || !strings.HasPrefix(last.Actor, "wallet@") || !strings.Contains(last.Detail, hex.EncodeToString(sum[:])) {
+			t.Errorf("%s: last record %+v, want the tariff load with the file's SHA-256", step.name, last.AuditEntry)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

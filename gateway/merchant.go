@@ -718,7 +718,7 @@ func (m *merchant) createAPIKey(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	k, err := m.api.OperatorCreateAPIKey(ctx, apiKeyOf(c), natsapi.APIKeyRequest{Merchant: in.Merchant, Scopes: in.Scopes})
+	k, err := m.api.OperatorCreateAPIKey(withReason(ctx, c), apiKeyOf(c), natsapi.APIKeyRequest{Merchant: in.Merchant, Scopes: in.Scopes, Expires: in.Expires})
 	if err != nil {
 		return err
 	}
@@ -745,7 +745,29 @@ func (m *merchant) listAPIKeys(c echo.Context) error {
 }
 
 func (m *merchant) revokeAPIKey(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.OperatorRevokeAPIKey, func(k *commerce.APIKey) any { return apiKeyViewOf(k) })
+	revoke := func(ctx context.Context, auth, id string) (*commerce.APIKey, error) {
+		return m.api.OperatorRevokeAPIKey(withReason(ctx, c), auth, id)
+	}
+	return byID(c, http.StatusOK, revoke, func(k *commerce.APIKey) any { return apiKeyViewOf(k) })
+}
+
+// withReason passes the operator's reason (the request's Kibubu-Reason
+// header) to the wallet, which keeps it in the audit log beside the
+// operator key that is the actor.
+func withReason(ctx context.Context, c echo.Context) context.Context {
+	reason := c.Request().Header.Get(natsapi.HeaderReason)
+	if reason == "" {
+		return ctx
+	}
+	return natsapi.WithOperator(ctx, natsapi.Operator{Actor: apiKeyIDOf(c), Reason: reason})
+}
+
+// apiKeyIDOf is the id of the request's API key (set by authenticate).
+func apiKeyIDOf(c echo.Context) string {
+	if p := principalOf(c); p != nil {
+		return p.KeyID
+	}
+	return "apikey"
 }
 
 // views returns the view of each of xs, in order; never nil, so that an

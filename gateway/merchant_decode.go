@@ -589,7 +589,8 @@ func (b webhookBody) validate() error {
 // apiKeyBody is POST /v1/operator/apikeys.
 type apiKeyBody struct {
 	Merchant string           `json:"merchant" doc:"the till or paybill number the key acts for" example:"123456"`
-	Scopes   []commerce.Scope `json:"scopes" doc:"what the key may do" enum:"payments,transactions,refunds,payouts,tabs,webhooks"`
+	Scopes   []commerce.Scope `json:"scopes" doc:"what the key may do: only scopes the operator key creating it holds" enum:"payments,transactions,refunds,payouts,tabs,webhooks"`
+	Expires  *time.Time       `json:"expires,omitempty" doc:"when the key stops working (RFC 3339); no later than the operator key creating it; absent: never"`
 }
 
 func (b apiKeyBody) validate() error {

@@ -741,7 +741,7 @@ func testOperator(t *testing.T, s *stack, op, till string) {
 	if !found {
 		t.Errorf("the list %+v lacks %s", list, k.ID)
 	}
-	r = s.do(apiCall{method: "DELETE", target: "/v1/operator/apikeys/" + k.ID, key: op})
+	r = s.do(apiCall{method: "DELETE", target: "/v1/operator/apikeys/" + k.ID, key: op, header: map[string]string{"Kibubu-Reason": "merchant asked, ticket 5"}})
 	var revoked apiKeyView
 	r.decode(t, &revoked)
 	if r.status != 200 || revoked.Revoked == nil {
@@ -749,6 +749,29 @@ func testOperator(t *testing.T, s *stack, op, till string) {
 	}
 	if r := s.do(apiCall{method: "GET", target: "/v1/tabs/tab_none", key: k.Secret}); r.status != 401 {
 		t.Errorf("the revoked key = %s, want 401", r)
+	}
+	// TestSecurityEveryOperatorSubjectAudited: the operator key is the
+	// actor, the header the reason.
+	recs, err := s.client.AuditLog(context.Background(), natsapi.AuditRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := recs[len(recs)-1]
+	if opID := op[:strings.LastIndex(op, "_")]; last.Action != "merchant.opkey.revoke" || last.Actor != "apikey:"+opID ||
+		last.Reason != "merchant asked, ticket 5" || last.Target != k.ID || last.Outcome != "ok" {
+		t.Errorf("last audit record %+v, want the revocation by %s", last.AuditEntry, opID)
+	}
+	// TestSecurityOperatorKeyScopes: a key that expires, and one that
+	// would have expired already.
+	at := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	r = s.do(apiCall{method: "POST", target: "/v1/operator/apikeys", key: op, body: `{"merchant":"` + till + `","scopes":["payments"],"expires":"` + at.Format(time.RFC3339) + `"}`})
+	var expiring apiKeyView
+	r.decode(t, &expiring)
+	if r.status != 201 || expiring.Expires == nil || !expiring.Expires.Equal(at) {
+		t.Errorf("create an expiring key = %s, want it expiring at %s", r, at)
+	}
+	if r := s.do(apiCall{method: "POST", target: "/v1/operator/apikeys", key: op, body: `{"merchant":"` + till + `","scopes":["payments"],"expires":"2020-01-01T00:00:00Z"}`}); r.status != 400 {
+		t.Errorf("create a key expired already = %s, want 400", r)
 	}
 	for _, body := range []string{`{"merchant":"` + till + `","scopes":["operator"]}`, `{"merchant":"` + till + `","scopes":[]}`,
 		`{"scopes":["payments"]}`, `{"merchant":"` + till + `","scopes":["payments"],"operator":true}`} {

@@ -86,12 +86,13 @@ type apiKeyView struct {
 	Scopes   []string   `json:"scopes"`
 	Created  time.Time  `json:"created"`
 	Revoked  *time.Time `json:"revoked,omitempty"`
+	Expires  *time.Time `json:"expires,omitempty" doc:"when the key stops working; absent: never"`
 	Secret   string     `json:"secret,omitempty" doc:"the whole bearer token: only in the answer that created it"`
 }
 
 func apiKeyViewOf(k *commerce.APIKey) apiKeyView {
 	v := apiKeyView{ID: k.ID, Merchant: k.Merchant, Operator: k.Operator, Scopes: make([]string, 0, len(k.Scopes)),
-		Created: k.Created.UTC(), Revoked: utcPtr(k.Revoked), Secret: k.Secret}
+		Created: k.Created.UTC(), Revoked: utcPtr(k.Revoked), Expires: utcPtr(k.Expires), Secret: k.Secret}
 	for _, s := range k.Scopes {
 		v.Scopes = append(v.Scopes, string(s))
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -37,12 +38,12 @@ const (
 	// The sizes of an audit record's fields, in bytes. An actor is a
 	// person's or a key's name; a reason a sentence or two; a detail the
 	// non-secret fields of one request.
-	AuditActorBytesMax  = 64
-	AuditActionBytesMax = 64
-	AuditTargetBytesMax = 64
-	AuditReasonBytesMax = 256
-	AuditOutcomeMax     = 32
-	AuditDetailBytesMax = 1024
+	AuditActorBytesMax   = 64
+	AuditActionBytesMax  = 64
+	AuditTargetBytesMax  = 64
+	AuditReasonBytesMax  = 256
+	AuditOutcomeBytesMax = 32
+	AuditDetailBytesMax  = 1024
 	// AuditPageMax bounds one page of audit records read at once.
 	AuditPageMax = 1000
 )
@@ -143,7 +144,7 @@ func (e *AuditEntry) Check() error {
 		{"action", e.Action, AuditActionBytesMax, true},
 		{"target", e.Target, AuditTargetBytesMax, false},
 		{"reason", e.Reason, AuditReasonBytesMax, false},
-		{"outcome", e.Outcome, AuditOutcomeMax, true},
+		{"outcome", e.Outcome, AuditOutcomeBytesMax, true},
 		{"detail", e.Detail, AuditDetailBytesMax, false},
 	} {
 		switch {
@@ -180,4 +181,64 @@ func (s *Service) AuditLog(ctx context.Context, q AuditQuery) ([]AuditRecord, er
 		recs = []AuditRecord{}
 	}
 	return recs, err
+}
+
+// AuditTariffLoad is the action a wallet records when it starts with a
+// tariff other than the last one recorded; the record's target is
+// auditTariffTarget and its detail TariffLoad as JSON.
+const (
+	AuditTariffLoad   = "tariff.load"
+	auditTariffTarget = "tariff"
+)
+
+// TariffLoad says which tariff a wallet loaded: its file ("built-in" for
+// the default) and the SHA-256 of its content.
+type TariffLoad struct {
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+}
+
+// AuditTariff records that actor (a wallet process) loaded the tariff t,
+// unless the last tariff record has the same SHA-256. It reports whether it
+// recorded. Two wallets starting at once with a new tariff may both record
+// it: the log then says so twice, which is true.
+func (s *Service) AuditTariff(ctx context.Context, actor string, t TariffLoad) (bool, error) {
+	var last TariffLoad
+	q := AuditQuery{Targets: []string{auditTariffTarget}, Limit: AuditPageMax}
+	for {
+		recs, err := s.store.AuditRecords(ctx, q)
+		if err != nil {
+			return false, err
+		}
+		for _, r := range recs {
+			if r.Action == AuditTariffLoad {
+				last = TariffLoad{}
+				json.Unmarshal([]byte(r.Detail), &last)
+			}
+		}
+		if len(recs) < q.Limit {
+			break
+		}
+		q.After = recs[len(recs)-1].Seq
+	}
+	if last.SHA256 == t.SHA256 {
+		return false, nil
+	}
+	t.File = clipBytes(t.File, AuditDetailBytesMax/2)
+	detail, err := json.Marshal(t)
+	if err != nil {
+		return false, err
+	}
+	_, err = s.Audit(ctx, AuditEntry{Actor: clipBytes(actor, AuditActorBytesMax), Action: AuditTariffLoad, Target: auditTariffTarget,
+		Outcome: AuditOK, Detail: string(detail)})
+	return err == nil, err
+}
+
+// clipBytes cuts s to at most n bytes, on a rune boundary.
+func clipBytes(s string, n int) string {
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }

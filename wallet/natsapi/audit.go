@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/micro"
 
@@ -124,7 +127,7 @@ func (s *server) auditOutcome(e wallet.AuditEntry, seq int64, v any, err error) 
 			we = &wallet.Error{Code: wallet.CodeInternal, Message: "internal error"}
 		}
 		e.Outcome = string(we.Code)
-		d["error"] = clipText(we.Message, 200)
+		d["error"] = clipText(we.Message, auditErrorBytesMax)
 	} else if data, jerr := json.Marshal(v); jerr == nil {
 		if t := replyTarget(data); t != "" {
 			e.Target = t
@@ -148,6 +151,13 @@ type auditedRequest struct {
 	finish func(v any, err error)
 }
 
+// auditDetailValueBytesMax bounds one field's JSON in an audit record's
+// detail: a name, a number, a list of scopes. A longer value is left out.
+const auditDetailValueBytesMax = 256
+
+// auditErrorBytesMax bounds the refusal's message an outcome record keeps.
+const auditErrorBytesMax = 200
+
 // auditDetailFields are the request fields an audit record's detail keeps:
 // an allow-list, so that a field a later request type adds (a PIN, a start
 // key, an API key's secret) is left out until someone decides it is safe.
@@ -168,7 +178,7 @@ func requestDetail(data []byte) string {
 	out := map[string]json.RawMessage{}
 	for _, f := range auditDetailFields {
 		v, ok := q[f]
-		if !ok || len(v) > wallet.AuditTargetBytesMax*4 {
+		if !ok || len(v) > auditDetailValueBytesMax {
 			continue
 		}
 		out[f] = v
@@ -180,8 +190,28 @@ func requestDetail(data []byte) string {
 		return ""
 	}
 	b, _ := json.Marshal(out)
-	return string(b)
+	return escapeUnprintable(strings.ToValidUTF8(string(b), "\uFFFD"))
 }
+
+// escapeUnprintable writes the control and bidirectional-control characters
+// in JSON text as \u escapes (they can only be inside its strings), so a
+// record prints as it reads.
+func escapeUnprintable(s string) string {
+	if strings.IndexFunc(s, unprintable) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unprintable(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func unprintable(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
 
 // requestTarget is the first of a JSON request's target fields that is a
 // string.
@@ -193,7 +223,12 @@ func requestTarget(data []byte) string {
 	for _, f := range auditTargetFields {
 		var s string
 		if json.Unmarshal(q[f], &s) == nil && s != "" {
-			return clipText(s, wallet.AuditTargetBytesMax)
+			return clipText(strings.Map(func(r rune) rune {
+				if unprintable(r) {
+					return '?'
+				}
+				return r
+			}, s), wallet.AuditTargetBytesMax)
 		}
 	}
 	return ""
@@ -222,13 +257,11 @@ func clipText(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !isRuneStart(s[n]) {
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
 	return s[:n]
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // serveAudit adds the audit log's subject.
 func (s *server) serveAudit(add func(string, micro.HandlerFunc)) {
