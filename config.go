@@ -473,11 +473,6 @@ func (c *Config) validate() error {
 	if c.ussdAuth, err = gateway.ParseUSSDAuth(c.USSDAuth); err != nil {
 		return fmt.Errorf("--ussd-auth: %w", err)
 	}
-	if open := c.openAggregators(); len(open) > 0 && !loopbackListen(c.HTTP) && !c.USSDAllowUnauthenticated {
-		return fmt.Errorf("--ussd-auth: --http %s faces a network, and USSD hops for %s would be taken from anyone: "+
-			"give each aggregator a secret or an IP allow-list, or --ussd-allow-unauthenticated for a development server",
-			c.HTTP, strings.Join(open, ", "))
-	}
 	if c.StartKeyTTL < startKeyTTLMin || c.StartKeyTTL > startKeyTTLMax {
 		return fmt.Errorf("--start-key-ttl %s: must be %s to %s", c.StartKeyTTL, startKeyTTLMin, startKeyTTLMax)
 	}
@@ -506,6 +501,18 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--webhook-retention %s: must be 24h to 87600h (10 years)", c.WebhookRetention)
 	}
 	return c.validateSMS()
+}
+
+// checkUSSDOpen refuses a server that serves USSD (serve, gateway) on a
+// non-loopback --http while an aggregator takes hops from anyone, unless
+// --ussd-allow-unauthenticated.
+func (c *Config) checkUSSDOpen() error {
+	if open := c.openAggregators(); len(open) > 0 && !loopbackListen(c.HTTP) && !c.USSDAllowUnauthenticated {
+		return fmt.Errorf("--ussd-auth: --http %s faces a network, and USSD hops for %s would be taken from anyone: "+
+			"give each aggregator a secret or an IP allow-list, or --ussd-allow-unauthenticated for a development server",
+			c.HTTP, strings.Join(open, ", "))
+	}
+	return nil
 }
 
 // openAggregators lists the USSD aggregators whose hops need no

@@ -133,6 +133,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Role != RoleServe && c.NATS == "" {
 		return fmt.Errorf("%s needs an external NATS: give --nats (or KIBUBU_NATS)", m.Role)
 	}
+	if m.Role == RoleServe || m.Role == RoleGateway {
+		if err := c.checkUSSDOpen(); err != nil {
+			return err
+		}
+	}
 	defer func() {
 		if err != nil {
 			m.Close()

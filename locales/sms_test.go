@@ -82,6 +82,8 @@ var smsMessages = map[string]smsMessage{
 	// package sessions).
 	"sms.approvals.hint":     {"SMS", nil, 1},
 	"sms.approvals.answered": {"SMS", []string{"Code"}, 1},
+	// A PIN not applied to an approval (edge.*.toml, package sessions).
+	"sms.pin.which": {"SMS", []string{"Amount", "Minutes", "Name"}, 2},
 
 	// The notifier's prompts of the merchant features (merchant.*.toml).
 	"sms.prompt.payment_request": {"SMS", []string{"Amount", "Code", "Expires", "Name", "Reference"}, 2},

@@ -42,6 +42,7 @@ type approval struct {
 	Amount  int64     `json:"amount"` // minor units: a request's amount, a tab's cap rounded up
 	Ref     string    `json:"ref,omitempty"`
 	Expires time.Time `json:"expires"`
+	Created time.Time `json:"created,omitzero"` // when the merchant made it (its SMS prompt was sent)
 }
 
 // approvalsFrom keeps the wallet's list as the screens show it: the newest
@@ -56,6 +57,7 @@ func approvalsFrom(list []commerce.Approval) []approval {
 		out = append(out, approval{
 			ID: a.ID, Tab: a.Kind == commerce.ApprovalTab, Prepaid: a.Prepaid, Name: screenName(a.MerchantName),
 			Amount: a.Amount, Ref: screenText(a.Reference, locales.MaxAccountChars), Expires: a.Expires,
+			Created: a.Created,
 		})
 	}
 	return out[max(len(out)-maxApprovalsListed, 0):]
@@ -419,6 +421,15 @@ func (t *smsTurn) answerNewest(approving bool) SMSReply {
 	case approving && len(t.cmd.PIN) != t.e.cfg.PINLength:
 		return t.reply("ussd.invalid.pin_format", map[string]any{"Digits": t.e.cfg.PINLength})
 	}
+	if approving {
+		prompted, err := t.prompted(a, rec, now)
+		if err != nil {
+			return t.failed(err)
+		}
+		if !prompted {
+			return t.promptAgain(a, rec, rev, now)
+		}
+	}
 	rec.Busy = stamp(now)
 	if rev, err = t.e.saveAnswered(t.ctx, t.phone, rec, rev); errors.Is(err, errRaced) {
 		return SMSReply{} // another reply of the phone's is being answered: its reply is the answer
@@ -450,6 +461,36 @@ func (t *smsTurn) answerNewest(approving bool) SMSReply {
 		t.log.Error("sms answers record", "err", err)
 	}
 	return r
+}
+
+// prompted reports whether a bare PIN sent now can only be the answer to
+// a's prompt: a was made after the phone's last command stopped awaiting a
+// PIN (so a's prompt is the last thing that asked for one), or a was
+// prompted again (promptAgain) within smsPINWindow. A PIN that may have been
+// meant for the command (a BAL's, arriving late) must not pay a merchant.
+func (t *smsTurn) prompted(a approval, rec *smsAnswered, now time.Time) (bool, error) {
+	if rec.Prompted == a.ID && now.Sub(rec.PromptedAt) < smsPINWindow {
+		return true, nil
+	}
+	c, _, err := t.e.loadConv(t.ctx, t.phone)
+	if err != nil || c == nil {
+		return err == nil, err
+	}
+	return !a.Created.IsZero() && !a.Created.Before(c.end()), nil
+}
+
+// promptAgain answers a PIN that prompted refused: nothing is done with
+// it, and the reply asks for a's PIN again, naming a, so that the next PIN
+// is an answer to a alone.
+func (t *smsTurn) promptAgain(a approval, rec *smsAnswered, rev uint64, now time.Time) SMSReply {
+	rec.Prompted, rec.PromptedAt = a.ID, stamp(now)
+	if _, err := t.e.saveAnswered(t.ctx, t.phone, rec, rev); errors.Is(err, errRaced) {
+		return SMSReply{} // another reply of the phone's is being answered: its reply is the answer
+	} else if err != nil {
+		return t.failed(err)
+	}
+	t.log.Info("sms PIN not applied to an approval: a command awaited a PIN after it was made")
+	return t.reply("sms.pin.which", map[string]any{"Name": a.Name, "Amount": t.e.money(t.lang, a.Amount), "Minutes": smsPINMinutes})
 }
 
 // approveOne approves a with the message's PIN; code is the wallet's

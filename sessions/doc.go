@@ -84,7 +84,13 @@
 // the sender's approval. A PIN or NO sent when no command awaits one
 // answers the newest approval, as the notifier's prompt says ("reply with
 // your PIN to pay or NO to decline"): the PIN approves it, NO declines it;
-// with none, the reply is sms.pin.expired as before. An approval that moved
+// with none, the reply is sms.pin.expired as before. A PIN applies to the
+// newest approval only when nothing else asked the phone for a PIN after
+// that approval was made (its Created against the end of the phone's last
+// command's wait, the conversation being kept 8 days): a BAL's PIN
+// arriving late must not pay a merchant. Otherwise it does nothing and the
+// reply (sms.pin.which) names the approval and asks for its PIN again; a
+// PIN within 5 minutes of that answers it. An approval that moved
 // money (a payment, a prepaid tab's load) is answered by its receipt alone;
 // a postpaid tab's, which moved nothing, in words. A record per phone
 // (sms.appr.*) keeps two such replies from both reaching the wallet (the

@@ -153,8 +153,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("sessions: the service code must be at most %d GSM-7 characters", maxServiceCodeChars)
 	case cfg.SMSRateMessages < 0 || cfg.SMSRateMessages > maxSMSRateMessages:
 		return nil, fmt.Errorf("sessions: the SMS rate limit must be 1 to %d messages", maxSMSRateMessages)
-	case cfg.SMSRateWindow < 0 || cfg.SMSRateWindow > bucketMaxAge:
-		return nil, fmt.Errorf("sessions: the SMS rate window must be at most %s", bucketMaxAge)
+	case cfg.SMSRateWindow < 0 || cfg.SMSRateWindow > smsRateWindowMax:
+		return nil, fmt.Errorf("sessions: the SMS rate window must be at most %s", smsRateWindowMax)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "KE"

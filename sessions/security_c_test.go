@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/sessions"
+	"github.com/kibubu/kibubu/wallet/commerce"
 )
 
 // failingRate is a session bucket whose reads of the SMS rate records fail,
@@ -279,4 +280,48 @@ func TestSecurityTwilioReplayRefusedForAWeek(t *testing.T) {
 	}
 	x.clock.advance(6 * 24 * time.Hour)
 	h.checkSMS("the same MessageSid six days later", x.sendID(id, alice, "BAL"), first)
+}
+
+// Finding 7 (medium): a bare PIN by SMS paid the newest merchant request.
+// A PIN that may have been meant for a command (a BAL whose wait ended
+// after the request was made: the PIN arrives late) does nothing, and the
+// reply names the request and asks for its PIN again; the next PIN pays
+// it. A request made after the command's wait ended is paid by a PIN, as
+// its prompt asked.
+func TestSecuritySMSLatePINDoesNotPayMerchant(t *testing.T) {
+	for _, lang := range catalog.Languages() {
+		t.Run(lang, func(t *testing.T) {
+			x := smsHarness(t, func(c *sessions.Config) { c.SMSRateMessages = 100 })
+			h := x.h
+			alice := h.w.Customer("Alice Wanjiru", pin, 100_000)
+			h.setLang(alice, lang)
+			duka := h.shop("Duka La Juma")
+
+			h.checkSMS("balance", x.send(alice, smsWords[lang]["bal"]), reply(lang, "sms.confirm.balance", map[string]any{"Minutes": 5}))
+			req := duka.request(alice, 10_000, "INV-1") // while BAL awaits its PIN
+			x.clock.advance(6 * time.Minute)            // BAL's wait ends; its PIN arrives late
+			h.checkSMS("the late PIN", x.send(alice, pin), reply(lang, "sms.pin.which", map[string]any{
+				"Name": "Duka La Juma", "Amount": money(lang, 10_000), "Minutes": 5}))
+			h.checkBalance("alice, after the late PIN", alice, 100_000)
+			if s := duka.requestStatus(req.ID); s != commerce.RequestPending {
+				t.Errorf("after the late PIN the request is %s, want pending", s)
+			}
+			h.checkSMS("the PIN asked for", x.send(alice, pin), sessions.SMSReply{}) // its receipt is the answer
+			if s := duka.requestStatus(req.ID); s != commerce.RequestPaid {
+				t.Errorf("after the PIN asked for the request is %s, want paid", s)
+			}
+			h.checkBalance("alice", alice, 90_000)
+
+			// A request made after BAL's wait ended: its prompt is the last
+			// thing that asked for a PIN.
+			x.send(alice, smsWords[lang]["bal"])
+			x.clock.advance(6 * time.Minute)
+			h.shopClock.advance(12 * time.Minute)
+			later := duka.request(alice, 5_000, "INV-2")
+			h.checkSMS("a PIN for a request made later", x.send(alice, pin), sessions.SMSReply{})
+			if s := duka.requestStatus(later.ID); s != commerce.RequestPaid {
+				t.Errorf("the later request is %s, want paid", s)
+			}
+		})
+	}
 }

@@ -74,6 +74,9 @@ const (
 	// and every reply costs an SMS.
 	DefaultSMSRateMessages = 10
 	DefaultSMSRateWindow   = 10 * time.Minute
+	// smsRateWindowMax bounds Config.SMSRateWindow: a day, past which a
+	// limit on replies stops meaning "a loop or an attack".
+	smsRateWindowMax = 24 * time.Hour
 	// maxSMSRateMessages bounds Config.SMSRateMessages: the rate record keeps
 	// one time per message counted, and a record is at most maxStateBytes.
 	maxSMSRateMessages = 100

@@ -37,6 +37,11 @@ const (
 	// reply still being answered at the end can write its outcome; the
 	// stored expiry, not the key's TTL, is what refuses a late PIN.
 	smsConvGrace = time.Minute
+	// smsConvKept is how long a conversation is kept after its window:
+	// as long as a message id, longer than any approval a PIN could pay
+	// stays pending, so that a PIN meant for the command but arriving
+	// after its window is never taken for an approval made meanwhile.
+	smsConvKept = smsMessageTTL
 	// smsPINTriesMax bounds the PIN replies one confirmation takes to the
 	// wallet: it locks a PIN after 3 wrong ones, and the try number is part
 	// of the wallet's idempotency key (at most 128 bytes).
@@ -83,6 +88,16 @@ type smsConv struct {
 	Tries  int       `json:"tries,omitempty"`
 	Busy   time.Time `json:"busy,omitzero"`
 	Closed bool      `json:"closed,omitempty"` // carried out, refused, cancelled or expired
+	// Ended is when it was closed, if before Expires.
+	Ended time.Time `json:"ended,omitzero"`
+}
+
+// end is when c stopped awaiting a PIN (or will).
+func (c *smsConv) end() time.Time {
+	if !c.Ended.IsZero() && c.Ended.Before(c.Expires) {
+		return c.Ended
+	}
+	return c.Expires
 }
 
 // smsAnswered is what a phone's PIN and NO replies sent with no command
@@ -98,6 +113,11 @@ type smsAnswered struct {
 	// PIN or NO answers only an approval that came since.
 	Seen []string  `json:"seen,omitempty"`
 	At   time.Time `json:"at,omitzero"`
+	// Prompted is the approval a PIN was last refused for (sms.pin.which
+	// asked for its PIN again), at PromptedAt: a PIN within smsPINWindow
+	// answers it.
+	Prompted   string    `json:"prompted,omitempty"`
+	PromptedAt time.Time `json:"prompted_at,omitzero"`
 }
 
 // smsRate is the messages of one phone within the rate window.
@@ -218,8 +238,13 @@ func (e *Engine) loadConv(ctx context.Context, phone string) (*smsConv, uint64, 
 }
 
 // saveConv writes phone's conversation over revision rev (0: a new one).
+// It is kept smsConvKept after it ends, for prompted to tell whether a bare
+// PIN may have been meant for it.
 func (e *Engine) saveConv(ctx context.Context, phone string, c *smsConv, rev uint64) (uint64, error) {
-	ttl := c.Expires.Sub(e.cfg.Now()) + smsConvGrace
+	if c.Closed && c.Ended.IsZero() {
+		c.Ended = stamp(e.cfg.Now())
+	}
+	ttl := c.Expires.Sub(e.cfg.Now()) + smsConvKept
 	return e.store.putJSON(ctx, convKey(phone), c, rev, max(ttl, time.Second))
 }
 

@@ -171,13 +171,6 @@ func normalAttempt(a PINAttempt) PINAttempt {
 	return a
 }
 
-func clipBytes(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
 func attemptID(a PINAttempt, account int64) string {
 	return a.Source + "\x00" + a.Key + "\x00" + strconv.FormatInt(account, 10)
 }

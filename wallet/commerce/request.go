@@ -324,7 +324,7 @@ func (s *Service) declineRequest(ctx context.Context, phone, id string) (*Approv
 // requestApproval is r as the customer's approvals list shows it.
 func requestApproval(r *RequestRecord) Approval {
 	return Approval{ID: r.ID, Kind: ApprovalRequest, Merchant: r.Merchant, MerchantName: r.MerchantName,
-		Amount: r.Amount, Reference: r.Reference, Description: r.Description, Expires: r.Expires}
+		Amount: r.Amount, Reference: r.Reference, Description: r.Description, Expires: r.Expires, Created: r.Created}
 }
 
 // sweepRequests expires pending requests past their time and settles

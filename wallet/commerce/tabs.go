@@ -621,7 +621,7 @@ func (t *tabs) approvals(ctx context.Context, phone string) ([]Approval, error) 
 func (t *tabs) approval(rec *TabRecord) Approval {
 	return Approval{ID: rec.ID, Kind: ApprovalTab, Merchant: rec.Merchant, MerchantName: rec.MerchantName,
 		Amount: t.ceilMinor(rec.Cap), Prepaid: rec.Prepaid, Reference: rec.Reference, Description: rec.Description,
-		Expires: rec.Expires}
+		Expires: rec.Expires, Created: rec.Created}
 }
 
 // approvable says why tab cannot be approved (or declined) now, or nil.

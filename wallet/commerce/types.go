@@ -257,6 +257,10 @@ type Approval struct {
 	Reference    string    `json:"reference,omitempty"`
 	Description  string    `json:"description,omitempty"`
 	Expires      time.Time `json:"expires"` // when the request or the tab expires
+	// Created is when the merchant made it (and its SMS prompt was sent):
+	// an SMS PIN reply answers it only when nothing else of the customer's
+	// awaited a PIN since (sessions).
+	Created time.Time `json:"created,omitzero"`
 }
 
 // The approval kinds.
