@@ -266,6 +266,11 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	if err := m.createStreams(ctx, js, replicas); err != nil {
 		return err
 	}
+	// The PIN notices (a start key's SMS) go to the notifier's stream: make
+	// sure it exists, so one issued before the notifier first runs waits there.
+	if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
+		return err
+	}
 	cat, err := locales.New()
 	if err != nil {
 		return err
