@@ -35,7 +35,7 @@ func TestSecurityGatewayCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer op.Close()
-	opClient := natsapi.NewClient(op, 0)
+	opClient := natsapi.NewClient(op, 0, testOperator)
 	refused := make(violations, 64)
 	gw, err := nats.Connect(m.NATSURL(), nats.UserInfo(info.GatewayUser, info.GatewayPassword), refused.option())
 	if err != nil {
@@ -102,7 +102,7 @@ func TestSecurityGatewayCredentials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := opClient.SetPIN(ctx, agent.Phone, "1357"); err != nil {
+		if _, err := opClient.SetPINWithStartKey(ctx, agent.Phone, agent.StartKey, "1357"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := opClient.IssueFloat(ctx, agent.Number, 100_000, "GW-A"); err != nil {

@@ -27,7 +27,7 @@ func TestSecurityOperatorPrintsStartKey(t *testing.T) {
 	if first == nil {
 		t.Fatalf("agent add printed %q, want a start key", out)
 	}
-	out, err = cli(t, "pin", "reset", "--data", cfg.Data, "0712000001")
+	out, err = cli(t, "pin", "reset", "--data", cfg.Data, "--reason", "owner came in with ID", "0712000001")
 	if err != nil {
 		t.Fatal(err)
 	}
