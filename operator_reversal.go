@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -94,7 +93,10 @@ func reversalDecide(approve bool) func(fs *flag.FlagSet) func(context.Context, *
 			if err != nil {
 				return err
 			}
-			ctx = natsapi.WithOperator(ctx, natsapi.Operator{Actor: operatorActor(), Reason: *reason})
+			// runOperator put the operator (--as) on ctx; the decision adds its reason.
+			op, _ := natsapi.OperatorFrom(ctx)
+			op.Reason = *reason
+			ctx = natsapi.WithOperator(ctx, op)
 			r, err := c.DecideReversal(ctx, id, approve)
 			if err != nil {
 				return walletErr(err)
@@ -103,12 +105,4 @@ func reversalDecide(approve bool) func(fs *flag.FlagSet) func(context.Context, *
 			return nil
 		}
 	}
-}
-
-// operatorActor names the person running an operator command: the OS user.
-func operatorActor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "operator"
 }
