@@ -36,7 +36,7 @@ type Config struct {
 	// merchant to everyone; a zero Max takes the default, a negative one is
 	// no limit. See the defaults for why.
 	PromptsPerPhone, PromptsPerPair, PromptsPerMerchant PromptLimit
-	Now                                                  func() time.Time
+	Now                                                 func() time.Time
 	// Logger receives the sweeper's and the workers' logs; default slog.Default().
 	Logger *slog.Logger
 }

@@ -53,7 +53,7 @@ type PromptLimit struct {
 // them in the database inside the creating transaction, so that the limits
 // hold across wallet processes on one database.
 type PromptGate struct {
-	Now                    time.Time
+	Now                   time.Time
 	Phone, Pair, Merchant PromptLimit
 }
 
