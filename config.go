@@ -127,12 +127,16 @@ type Config struct {
 	SMSTimeout    time.Duration // one call to Twilio
 
 	// Merchants (issue 5).
-	RequestTTL       time.Duration // how long a payment request waits for the customer
-	TabSettle        string        // a tab settles once this much (major units) has accrued
-	TabSettleEvery   time.Duration // a tab settles what accrued at least this often
-	WebhookTimeout   time.Duration // one webhook POST
-	WebhookRetryFor  time.Duration // how long a webhook delivery is retried before it is failed
-	WebhookRetention time.Duration // how long a finished webhook delivery is kept
+	RequestTTL     time.Duration // how long a payment request waits for the customer
+	TabSettle      string        // a tab settles once this much (major units) has accrued
+	TabSettleEvery time.Duration // a tab settles what accrued at least this often
+	// Payment requests and tabs prompting customers (issue 11): at most so
+	// many in 10 minutes to one phone, and from one merchant to one phone,
+	// and in a minute from one merchant; -1 is no limit.
+	PromptsPerPhone, PromptsPerPair, PromptsPerMerchant int
+	WebhookTimeout                                      time.Duration // one webhook POST
+	WebhookRetryFor                                     time.Duration // how long a webhook delivery is retried before it is failed
+	WebhookRetention                                    time.Duration // how long a finished webhook delivery is kept
 
 	// Resolved by validate.
 	tabSettle int64 // TabSettle in minor units
@@ -147,28 +151,31 @@ type Config struct {
 // on loopback port 8080, NATS embedded on an ephemeral loopback port.
 func DefaultConfig() Config {
 	return Config{
-		Data:             "./data",
-		HTTP:             "127.0.0.1:8080",
-		NATSListen:       "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
-		StreamReplicas:   1,
-		Currency:         "KES",
-		Region:           "KE",
-		PINLength:        4,
-		PINTries:         3,
-		TZ:               "Africa/Nairobi",
-		LogLevel:         "info",
-		SessionTTL:       sessions.DefaultTTL,
-		WalletTimeout:    sessions.DefaultWalletTimeout,
-		SMSRate:          smsRateDefault,
-		SMSPhoneRate:     smsPhoneRateDefault,
-		SMSAttempts:      smsAttemptsDefault,
-		SMSTimeout:       smsTimeoutDefault,
-		RequestTTL:       requestTTLDefault,
-		TabSettle:        tabSettleDefault,
-		TabSettleEvery:   24 * time.Hour,
-		WebhookTimeout:   10 * time.Second,
-		WebhookRetryFor:  72 * time.Hour,
-		WebhookRetention: 30 * 24 * time.Hour,
+		Data:               "./data",
+		HTTP:               "127.0.0.1:8080",
+		NATSListen:         "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
+		StreamReplicas:     1,
+		Currency:           "KES",
+		Region:             "KE",
+		PINLength:          4,
+		PINTries:           3,
+		TZ:                 "Africa/Nairobi",
+		LogLevel:           "info",
+		SessionTTL:         sessions.DefaultTTL,
+		WalletTimeout:      sessions.DefaultWalletTimeout,
+		SMSRate:            smsRateDefault,
+		SMSPhoneRate:       smsPhoneRateDefault,
+		SMSAttempts:        smsAttemptsDefault,
+		SMSTimeout:         smsTimeoutDefault,
+		RequestTTL:         requestTTLDefault,
+		TabSettle:          tabSettleDefault,
+		TabSettleEvery:     24 * time.Hour,
+		PromptsPerPhone:    commerce.DefaultPromptsPerPhone,
+		PromptsPerPair:     commerce.DefaultPromptsPerPair,
+		PromptsPerMerchant: commerce.DefaultPromptsPerMerchant,
+		WebhookTimeout:     10 * time.Second,
+		WebhookRetryFor:    72 * time.Hour,
+		WebhookRetention:   30 * 24 * time.Hour,
 	}
 }
 
@@ -215,6 +222,9 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RequestTTL, "request-ttl", c.RequestTTL, "how long a merchant's payment request waits for the customer's approval")
 	fs.StringVar(&c.TabSettle, "tab-settle", c.TabSettle, "`amount` in major units at which a tab's charges settle into the ledger before the day is out")
 	fs.DurationVar(&c.TabSettleEvery, "tab-settle-every", c.TabSettleEvery, "a tab settles what it accrued at least this often")
+	fs.IntVar(&c.PromptsPerPhone, "prompts-per-phone", c.PromptsPerPhone, "payment requests and tabs one phone may be sent in 10 minutes, from all merchants (-1: no limit)")
+	fs.IntVar(&c.PromptsPerPair, "prompts-per-pair", c.PromptsPerPair, "payment requests and tabs one merchant may send one phone in 10 minutes (-1: no limit)")
+	fs.IntVar(&c.PromptsPerMerchant, "prompts-per-merchant", c.PromptsPerMerchant, "payment requests and tabs one merchant may send in a minute (-1: no limit)")
 	c.ussdFlags(fs)
 }
 
@@ -466,6 +476,14 @@ func (c *Config) validate() error {
 	}
 	if c.TabSettleEvery < time.Minute || c.TabSettleEvery > 31*24*time.Hour {
 		return fmt.Errorf("--tab-settle-every %s: must be 1m to 744h (31 days)", c.TabSettleEvery)
+	}
+	for _, p := range []struct {
+		flag string
+		n    int
+	}{{"prompts-per-phone", c.PromptsPerPhone}, {"prompts-per-pair", c.PromptsPerPair}, {"prompts-per-merchant", c.PromptsPerMerchant}} {
+		if p.n < -1 || p.n == 0 {
+			return fmt.Errorf("--%s %d: must be at least 1, or -1 for no limit", p.flag, p.n)
+		}
 	}
 	if c.WebhookTimeout <= 0 || c.WebhookTimeout > time.Minute {
 		return fmt.Errorf("--webhook-timeout %s: must be more than 0 and at most 1m", c.WebhookTimeout)

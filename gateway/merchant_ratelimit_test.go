@@ -9,15 +9,18 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 )
 
 // TestSecurityPromptRateLimitHTTP: a merchant that prompts one customer
 // more than the default limit allows (3 payment requests and tabs in 10
-// minutes) gets 429 rate_limited, in the API's error shape, with a
+// minutes from one merchant) gets 429 rate_limited, in the API's error shape, with a
 // Retry-After of the seconds until its oldest prompt leaves the window; a
 // replay of an earlier creation still replays.
 func TestSecurityPromptRateLimitHTTP(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, func(c *commerce.Config) {
+		c.PromptsPerPhone, c.PromptsPerPair, c.PromptsPerMerchant = commerce.PromptLimit{}, commerce.PromptLimit{}, commerce.PromptLimit{} // the defaults
+	})
 	_, key := s.merchant("Duka A")
 	customer := s.customer(0)
 	request := func(idem string) reply {

@@ -48,19 +48,19 @@ const (
 	// maxRequestTTL bounds RequestTTL: a request older than a day is no
 	// longer the purchase the customer is standing at the counter for.
 	maxRequestTTL = 24 * time.Hour
-	// defaultPromptsPerPhone: a customer at a counter is asked a few times
+	// DefaultPromptsPerPhone, in 10 minutes: a customer at a counter is asked a few times
 	// at most (a retry, a second purchase); more prompts to one phone in 10
 	// minutes, from however many merchants, is prompt-bombing: a PIN sent
 	// in confusion would pay one of them.
-	defaultPromptsPerPhone = 5
-	// defaultPromptsPerPair: one merchant asking one customer more than
+	DefaultPromptsPerPhone = 5
+	// DefaultPromptsPerPair, in 10 minutes: one merchant asking one customer more than
 	// three times in 10 minutes is a loop or pressure, not a sale.
-	defaultPromptsPerPair = 3
+	DefaultPromptsPerPair = 3
 	defaultPromptWindow   = 10 * time.Minute
-	// defaultPromptsPerMerchant is generous: 10 prompts a second, sustained
+	// DefaultPromptsPerMerchant, in a minute, is generous: 10 prompts a second, sustained
 	// for a minute, is a busy supermarket's till; beyond it a leaked key is
 	// more likely than custom.
-	defaultPromptsPerMerchant = 600
+	DefaultPromptsPerMerchant = 600
 	defaultMerchantWindow     = time.Minute
 	// minSweep keeps a mistaken configuration from turning the sweeper into
 	// a busy loop on the database.
@@ -164,9 +164,9 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 		max    int
 		window time.Duration
 	}{
-		{&cfg.PromptsPerPhone, defaultPromptsPerPhone, defaultPromptWindow},
-		{&cfg.PromptsPerPair, defaultPromptsPerPair, defaultPromptWindow},
-		{&cfg.PromptsPerMerchant, defaultPromptsPerMerchant, defaultMerchantWindow},
+		{&cfg.PromptsPerPhone, DefaultPromptsPerPhone, defaultPromptWindow},
+		{&cfg.PromptsPerPair, DefaultPromptsPerPair, defaultPromptWindow},
+		{&cfg.PromptsPerMerchant, DefaultPromptsPerMerchant, defaultMerchantWindow},
 	} {
 		if l.lim.Max == 0 {
 			l.lim.Max = l.max
