@@ -65,9 +65,9 @@ func admitPrompt(tx *gorm.DB, gate commerce.PromptGate, merchant, phone string) 
 		args  []any
 		who   string
 	}{
-		{gate.Pair, "merchant = ? AND phone = ?", []any{merchant, phone}, "this merchant to this customer"},
-		{gate.Phone, "phone = ?", []any{phone}, "this customer"},
-		{gate.Merchant, "merchant = ?", []any{merchant}, "this merchant"},
+		{gate.Pair, "merchant = ? AND phone = ?", []any{merchant, phone}, "from this merchant to this customer"},
+		{gate.Phone, "phone = ?", []any{phone}, "to this customer"},
+		{gate.Merchant, "merchant = ?", []any{merchant}, "from this merchant"},
 	}
 	var longest time.Duration
 	for _, c := range checks {
@@ -98,7 +98,7 @@ func admitPrompt(tx *gorm.DB, gate commerce.PromptGate, merchant, phone string) 
 		}
 		secs := int64((wait + time.Second - 1) / time.Second)
 		return &wallet.Error{Code: wallet.CodeRateLimited, RetryAfter: secs,
-			Message: fmt.Sprintf("too many payment requests and tabs from %s just now (at most %d in %s); try again in %d s",
+			Message: fmt.Sprintf("too many payment requests and tabs %s just now (at most %d in %s); try again in %d s",
 				c.who, c.lim.Max, c.lim.Window, secs)}
 	}
 	if err := tx.Create(&promptRow{Merchant: merchant, Phone: phone, Created: now}).Error; err != nil {
