@@ -159,6 +159,10 @@ func startLoadBench(ctx context.Context, name string, stderr io.Writer) (m *Main
 	}
 	c := DefaultConfig()
 	c.Data, c.HTTP = dir, "127.0.0.1:0"
+	// A load bench prompts a few customers as fast as it can: the limits
+	// that protect customers from prompt-bombing would only measure
+	// themselves.
+	c.PromptsPerPhone, c.PromptsPerPair, c.PromptsPerMerchant = -1, -1, -1
 	m = &Main{Config: c, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if err := m.Run(ctx); err != nil {
 		os.RemoveAll(dir)

@@ -142,6 +142,10 @@ type Config struct {
 	// ReversalObjection is how long the recipient of a reversal request may
 	// object before it completes (issue 11).
 	ReversalObjection time.Duration
+	// Payment requests and tabs prompting customers (issue 11): at most so
+	// many in 10 minutes to one phone, and from one merchant to one phone,
+	// and in a minute from one merchant; -1 is no limit.
+	PromptsPerPhone, PromptsPerPair, PromptsPerMerchant int
 
 	// Resolved by validate.
 	tabSettle int64 // TabSettle in minor units
@@ -158,30 +162,33 @@ type Config struct {
 // on loopback port 8080, NATS embedded on an ephemeral loopback port.
 func DefaultConfig() Config {
 	return Config{
-		Data:              "./data",
-		HTTP:              "127.0.0.1:8080",
-		NATSListen:        "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
-		StreamReplicas:    1,
-		Currency:          "KES",
-		Region:            "KE",
-		PINLength:         4,
-		PINTries:          3,
-		TZ:                "Africa/Nairobi",
-		LogLevel:          "info",
-		SessionTTL:        sessions.DefaultTTL,
-		WalletTimeout:     sessions.DefaultWalletTimeout,
-		SMSRate:           smsRateDefault,
-		SMSPhoneRate:      smsPhoneRateDefault,
-		SMSAttempts:       smsAttemptsDefault,
-		SMSTimeout:        smsTimeoutDefault,
-		RequestTTL:        requestTTLDefault,
-		StartKeyTTL:       wallet.DefaultStartKeyTTL,
-		TabSettle:         tabSettleDefault,
-		TabSettleEvery:    24 * time.Hour,
-		WebhookTimeout:    10 * time.Second,
-		WebhookRetryFor:   72 * time.Hour,
-		WebhookRetention:  30 * 24 * time.Hour,
-		ReversalObjection: wallet.DefaultObjectionWindow,
+		Data:               "./data",
+		HTTP:               "127.0.0.1:8080",
+		NATSListen:         "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
+		StreamReplicas:     1,
+		Currency:           "KES",
+		Region:             "KE",
+		PINLength:          4,
+		PINTries:           3,
+		TZ:                 "Africa/Nairobi",
+		LogLevel:           "info",
+		SessionTTL:         sessions.DefaultTTL,
+		WalletTimeout:      sessions.DefaultWalletTimeout,
+		SMSRate:            smsRateDefault,
+		SMSPhoneRate:       smsPhoneRateDefault,
+		SMSAttempts:        smsAttemptsDefault,
+		SMSTimeout:         smsTimeoutDefault,
+		RequestTTL:         requestTTLDefault,
+		StartKeyTTL:        wallet.DefaultStartKeyTTL,
+		TabSettle:          tabSettleDefault,
+		TabSettleEvery:     24 * time.Hour,
+		WebhookTimeout:     10 * time.Second,
+		WebhookRetryFor:    72 * time.Hour,
+		WebhookRetention:   30 * 24 * time.Hour,
+		ReversalObjection:  wallet.DefaultObjectionWindow,
+		PromptsPerPhone:    commerce.DefaultPromptsPerPhone,
+		PromptsPerPair:     commerce.DefaultPromptsPerPair,
+		PromptsPerMerchant: commerce.DefaultPromptsPerMerchant,
 	}
 }
 
@@ -235,6 +242,9 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReversalObjection, "reversal-objection", c.ReversalObjection, "how long the recipient of a reversal request may object before it completes, 1h to 168h")
 	fs.StringVar(&c.TabSettle, "tab-settle", c.TabSettle, "`amount` in major units at which a tab's charges settle into the ledger before the day is out")
 	fs.DurationVar(&c.TabSettleEvery, "tab-settle-every", c.TabSettleEvery, "a tab settles what it accrued at least this often")
+	fs.IntVar(&c.PromptsPerPhone, "prompts-per-phone", c.PromptsPerPhone, "payment requests and tabs one phone may be sent in 10 minutes, from all merchants (-1: no limit)")
+	fs.IntVar(&c.PromptsPerPair, "prompts-per-pair", c.PromptsPerPair, "payment requests and tabs one merchant may send one phone in 10 minutes (-1: no limit)")
+	fs.IntVar(&c.PromptsPerMerchant, "prompts-per-merchant", c.PromptsPerMerchant, "payment requests and tabs one merchant may send in a minute (-1: no limit)")
 	c.ussdFlags(fs)
 }
 
@@ -490,6 +500,14 @@ func (c *Config) validate() error {
 	}
 	if c.TabSettleEvery < time.Minute || c.TabSettleEvery > 31*24*time.Hour {
 		return fmt.Errorf("--tab-settle-every %s: must be 1m to 744h (31 days)", c.TabSettleEvery)
+	}
+	for _, p := range []struct {
+		flag string
+		n    int
+	}{{"prompts-per-phone", c.PromptsPerPhone}, {"prompts-per-pair", c.PromptsPerPair}, {"prompts-per-merchant", c.PromptsPerMerchant}} {
+		if p.n < -1 || p.n == 0 {
+			return fmt.Errorf("--%s %d: must be at least 1, or -1 for no limit", p.flag, p.n)
+		}
 	}
 	if c.WebhookTimeout <= 0 || c.WebhookTimeout > time.Minute {
 		return fmt.Errorf("--webhook-timeout %s: must be more than 0 and at most 1m", c.WebhookTimeout)

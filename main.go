@@ -301,7 +301,9 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	}()
 	merchants, err := commerce.New(ctx, w, m.store, commerce.Config{
 		RequestTTL: c.RequestTTL, SettleThreshold: c.tabSettle, SettleEvery: c.TabSettleEvery,
-		Logger: m.Log.With("component", "commerce"),
+		PromptsPerPhone: commerce.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: commerce.PromptLimit{Max: c.PromptsPerPair},
+		PromptsPerMerchant: commerce.PromptLimit{Max: c.PromptsPerMerchant},
+		Logger:             m.Log.With("component", "commerce"),
 	})
 	if err != nil {
 		return err

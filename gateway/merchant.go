@@ -229,7 +229,10 @@ type route struct {
 	public   bool // no API key (the OpenAPI document)
 	// money routes take an Idempotency-Key (merchant_idempotency.go).
 	money bool
-	body  bodyKind
+	// prompts routes make a prompt to a customer (a payment request, a
+	// tab): they are rate-limited (429 rate_limited).
+	prompts bool
+	body    bodyKind
 	// status is the success status; request the body's type (nil for
 	// none); response the success body's type; query the query parameters.
 	status   int
@@ -309,7 +312,7 @@ func (m *merchant) routes() []route {
 		{method: http.MethodGet, path: "/openapi.json", public: true, status: http.StatusOK, response: map[string]any{},
 			summary: "This document", handle: m.openAPI},
 
-		{method: http.MethodPost, path: "/payment-requests", scope: commerce.ScopePayments, money: true, body: bodyJSON,
+		{method: http.MethodPost, path: "/payment-requests", scope: commerce.ScopePayments, money: true, prompts: true, body: bodyJSON,
 			status: http.StatusCreated, request: paymentRequestBody{}, response: commerce.PaymentRequestView{},
 			summary: "Ask a customer to pay",
 			doc: "Creates a pending payment request: the customer is prompted by SMS and under USSD 6 Approvals, and " +
@@ -353,7 +356,7 @@ func (m *merchant) routes() []route {
 		{method: http.MethodGet, path: "/payouts/bulk/:id", scope: commerce.ScopePayouts,
 			status: http.StatusOK, response: commerce.BulkPayoutView{}, summary: "A bulk payout's progress and per-row results", handle: m.getBulk},
 
-		{method: http.MethodPost, path: "/tabs", scope: commerce.ScopeTabs, money: true, body: bodyJSON,
+		{method: http.MethodPost, path: "/tabs", scope: commerce.ScopeTabs, money: true, prompts: true, body: bodyJSON,
 			status: http.StatusCreated, request: tabOpenBody{}, response: commerce.TabView{},
 			summary: "Open a tab for a customer, pending the customer's approval",
 			doc: "Charges as small as a millionth of the major unit accrue on an active tab without touching the ledger, " +

@@ -61,6 +61,7 @@ var codeStatus = map[wallet.Code]int{
 	wallet.CodeStartKeyInvalid:   http.StatusUnprocessableEntity,
 	wallet.CodeStartKeyExpired:   http.StatusUnprocessableEntity,
 	wallet.CodePINThrottled:      http.StatusTooManyRequests,
+	wallet.CodeRateLimited:       http.StatusTooManyRequests,
 	wallet.CodeUnavailable:       http.StatusServiceUnavailable,
 	wallet.CodeInternal:          http.StatusInternalServerError,
 }
@@ -172,6 +173,13 @@ func writeAPIError(c echo.Context, err error) {
 		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="kibubu"`)
 	case status == http.StatusServiceUnavailable || e.Code == wallet.CodeInFlight:
 		h.Set(echo.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds))
+	case e.Code == wallet.CodeRateLimited:
+		// The wallet says when the limit's window frees a place.
+		wait := int64(retryAfterSeconds)
+		if we, ok := errors.AsType[*wallet.Error](err); ok && we.RetryAfter > wait {
+			wait = we.RetryAfter
+		}
+		h.Set(echo.HeaderRetryAfter, strconv.FormatInt(wait, 10))
 	}
 	if c.Request().Method == http.MethodHead {
 		c.NoContent(status)

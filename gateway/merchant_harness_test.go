@@ -70,8 +70,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startStack runs the stack until the test ends.
-func startStack(t testing.TB) *stack {
+// startStack runs the stack until the test ends. The tests prompt a few
+// customers many times, so the prompt limits are off unless cfg (for the
+// tests of the limits) sets them.
+func startStack(t testing.TB, cfg ...func(*commerce.Config)) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ns := natstest.Start(t)
@@ -95,7 +97,12 @@ func startStack(t testing.TB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	com, err := commerce.New(ctx, w, st, commerce.Config{Logger: quiet, Sweep: 50 * time.Millisecond})
+	cc := commerce.Config{Logger: quiet, Sweep: 50 * time.Millisecond, PromptsPerPhone: commerce.PromptLimit{Max: -1},
+		PromptsPerPair: commerce.PromptLimit{Max: -1}, PromptsPerMerchant: commerce.PromptLimit{Max: -1}}
+	for _, f := range cfg {
+		f(&cc)
+	}
+	com, err := commerce.New(ctx, w, st, cc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,6 +156,7 @@ var errorStatuses = map[int]string{
 	http.StatusRequestEntityTooLarge: "The body is over the route's limit (too_large)",
 	http.StatusUnsupportedMediaType:  "The file is neither text/csv nor multipart/form-data (unsupported_media_type)",
 	http.StatusUnprocessableEntity:   "The Idempotency-Key was used with another request (conflict), or the ledger refuses (insufficient_funds, limit_exceeded …)",
+	http.StatusTooManyRequests:       "Too many payment requests and tabs to this customer or from this merchant just now (rate_limited): retry after Retry-After seconds",
 	http.StatusInternalServerError:   "A bug or an infrastructure failure (internal)",
 	http.StatusServiceUnavailable:    "The wallet or the notifier did not answer in time (unavailable): retry",
 }
@@ -172,6 +173,9 @@ func errorsOf(r route) []int {
 	}
 	if r.body == bodyCSV {
 		s = append(s, http.StatusUnsupportedMediaType)
+	}
+	if r.prompts {
+		s = append(s, http.StatusTooManyRequests)
 	}
 	if r.money || r.path == "/webhooks/deliveries/:id/resend" {
 		s = append(s, http.StatusConflict, http.StatusUnprocessableEntity)
@@ -235,8 +239,8 @@ func openAPIDocument(routes []route, cur wallet.Currency) ([]byte, error) {
 		switch status {
 		case http.StatusUnauthorized:
 			resp["headers"] = map[string]any{"WWW-Authenticate": map[string]any{"schema": map[string]any{"type": "string"}, "description": `Bearer realm="kibubu"`}}
-		case http.StatusServiceUnavailable, http.StatusConflict:
-			resp["headers"] = map[string]any{"Retry-After": map[string]any{"schema": map[string]any{"type": "integer"}, "description": "seconds to wait (503, and 409 in_flight)"}}
+		case http.StatusServiceUnavailable, http.StatusConflict, http.StatusTooManyRequests:
+			resp["headers"] = map[string]any{"Retry-After": map[string]any{"schema": map[string]any{"type": "integer"}, "description": "seconds to wait (503, 429 rate_limited, and 409 in_flight)"}}
 		}
 		responses[strconv.Itoa(status)] = resp
 	}

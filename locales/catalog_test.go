@@ -503,6 +503,8 @@ func TestRenderError(t *testing.T) {
 		{"sw", &wallet.Error{Code: wallet.CodeLimitExceeded, Limit: wallet.LimitPerTransaction}, "Kiasi hiki kinazidi kikomo cha muamala mmoja. Tafadhali jaribu kiasi kidogo."},
 		{"en", &wallet.Error{Code: wallet.CodeLimitExceeded, Limit: "weekly"}, "This is above your limits. Please try a smaller amount."},
 		{"en", &wallet.Error{Code: wallet.CodeLimitExceeded}, "This is above your limits. Please try a smaller amount."},
+		{"sw", &wallet.Error{Code: wallet.CodeRateLimited, RetryAfter: 30}, "Maombi mengi ya malipo yametumwa sasa hivi. Tafadhali jaribu tena baada ya dakika chache."},
+		{"fr", &wallet.Error{Code: wallet.CodeRateLimited}, "Trop de demandes de paiement ont été envoyées à l'instant. Veuillez réessayer dans quelques minutes."},
 		{"en", wallet.Errorf(wallet.CodePINLocked, "locked"), "Your PIN is locked after too many wrong tries. To unlock it, visit an agent or call customer care."},
 		{"fr", wallet.Errorf(wallet.CodeAccountFrozen, "frozen"), "Ce compte est suspendu. Veuillez appeler le service client."},
 		{"en", wallet.Errorf("some_new_code", "x"), "Sorry, something went wrong. Please try again later."},

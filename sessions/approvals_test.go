@@ -28,7 +28,11 @@ func serveCommerce(t *testing.T, w *wallettest.Wallet, clk *laterClock) *commerc
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := commerce.New(ctx, w.Service, w.Store, commerce.Config{Now: clk.Now, Logger: log})
+	// The prompt limits are off: these tests fill one customer's approvals
+	// list (wallet/commerce tests the limits).
+	off := commerce.PromptLimit{Max: -1}
+	c, err := commerce.New(ctx, w.Service, w.Store, commerce.Config{Now: clk.Now, Logger: log,
+		PromptsPerPhone: off, PromptsPerPair: off, PromptsPerMerchant: off})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -36,6 +36,7 @@ const (
 	CodeStartKeyInvalid   Code = "start_key_invalid"  // wrong start key (see Error.TriesLeft); counts toward the PIN lockout
 	CodeStartKeyExpired   Code = "start_key_expired"  // the start key is past its validity: an operator issues a new one (pin reset)
 	CodePINThrottled      Code = "pin_throttled"      // too many wrong PINs from where this one came; try later or another way
+	CodeRateLimited       Code = "rate_limited"       // too many payment requests or tabs for this customer or merchant just now (see Error.RetryAfter)
 )
 
 // Limit names which limit a CodeLimitExceeded error hit: a tier's, or a
@@ -60,6 +61,9 @@ type Error struct {
 	TriesLeft *int `json:"tries_left,omitempty"`
 	// Limit is set with CodeLimitExceeded.
 	Limit Limit `json:"limit,omitempty"`
+	// RetryAfter is set with CodeRateLimited: the whole seconds after which
+	// the same call fits the limit again (at least 1).
+	RetryAfter int64 `json:"retry_after,omitempty"`
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }

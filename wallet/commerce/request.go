@@ -24,7 +24,9 @@ const requestApproving RequestStatus = "approving"
 // payload CodeConflict. Errors: CodeInvalidPhone, CodeNotFound (no such
 // customer), CodeWrongKind (not a customer), CodeInvalidAmount,
 // CodeLimitExceeded (above the customer's per-transaction limit),
-// CodeInvalid (reference of 1 to 32 characters, description up to 100).
+// CodeInvalid (reference of 1 to 32 characters, description up to 100),
+// CodeRateLimited (too many requests and tabs to this phone or from this
+// merchant just now: Config.PromptsPerPhone and the like).
 func (s *Service) RequestPayment(ctx context.Context, p Principal, idem, phone string, amount int64, reference, description string) (*PaymentRequest, error) {
 	if err := checkInput(idem, reference, true, description); err != nil {
 		return nil, err
@@ -51,7 +53,7 @@ func (s *Service) RequestPayment(ctx context.Context, p Principal, idem, phone s
 		Paybill: m.Kind == wallet.KindPaybill,
 	}
 	ev := newEvent(EventRequestCreated, m.Number, r.PaymentRequest, now, c.Number, c.Language)
-	got, err := s.st.CreatePaymentRequest(ctx, r, ev)
+	got, err := s.st.CreatePaymentRequest(ctx, r, ev, s.promptGate(now))
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,13 @@ type Config struct {
 	// Sweep is how often the sweeper runs (expiries, crash recovery);
 	// default 5 seconds.
 	Sweep time.Duration
-	Now   func() time.Time
+	// PromptsPerPhone, PromptsPerPair and PromptsPerMerchant limit the
+	// payment requests and tabs (each prompts the customer) to one phone
+	// from every merchant, to one phone from one merchant, and from one
+	// merchant to everyone; a zero Max takes the default, a negative one is
+	// no limit. See the defaults for why.
+	PromptsPerPhone, PromptsPerPair, PromptsPerMerchant PromptLimit
+	Now                                                 func() time.Time
 	// Logger receives the sweeper's and the workers' logs; default slog.Default().
 	Logger *slog.Logger
 }
@@ -41,6 +47,20 @@ const (
 	// maxRequestTTL bounds RequestTTL: a request older than a day is no
 	// longer the purchase the customer is standing at the counter for.
 	maxRequestTTL = 24 * time.Hour
+	// DefaultPromptsPerPhone, in 10 minutes: a customer at a counter is asked a few times
+	// at most (a retry, a second purchase); more prompts to one phone in 10
+	// minutes, from however many merchants, is prompt-bombing: a PIN sent
+	// in confusion would pay one of them.
+	DefaultPromptsPerPhone = 5
+	// DefaultPromptsPerPair, in 10 minutes: one merchant asking one customer more than
+	// three times in 10 minutes is a loop or pressure, not a sale.
+	DefaultPromptsPerPair = 3
+	defaultPromptWindow   = 10 * time.Minute
+	// DefaultPromptsPerMerchant, in a minute, is generous: 10 prompts a second, sustained
+	// for a minute, is a busy supermarket's till; beyond it a leaked key is
+	// more likely than custom.
+	DefaultPromptsPerMerchant = 600
+	defaultMerchantWindow     = time.Minute
 	// minSweep keeps a mistaken configuration from turning the sweeper into
 	// a busy loop on the database.
 	minSweep = 10 * time.Millisecond
@@ -94,6 +114,11 @@ type Service struct {
 	bulkWake chan struct{}
 }
 
+// promptGate is the limits a new payment request or tab must fit in now.
+func (s *Service) promptGate(now time.Time) PromptGate {
+	return PromptGate{Now: now, Phone: s.cfg.PromptsPerPhone, Pair: s.cfg.PromptsPerPair, Merchant: s.cfg.PromptsPerMerchant}
+}
+
 // SettleThresholdMax is the largest tab settlement threshold for cur, in
 // minor units: wallet.MaxMicro, the most a tab can meter. A larger one could
 // never be reached, and near wallet.MaxAmount it overflows int64 once
@@ -132,6 +157,29 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 	}
 	if cfg.Sweep < minSweep {
 		return nil, fmt.Errorf("commerce: the sweep period %s is below %s", cfg.Sweep, minSweep)
+	}
+	for _, l := range []struct {
+		lim    *PromptLimit
+		max    int
+		window time.Duration
+	}{
+		{&cfg.PromptsPerPhone, DefaultPromptsPerPhone, defaultPromptWindow},
+		{&cfg.PromptsPerPair, DefaultPromptsPerPair, defaultPromptWindow},
+		{&cfg.PromptsPerMerchant, DefaultPromptsPerMerchant, defaultMerchantWindow},
+	} {
+		if l.lim.Max == 0 {
+			l.lim.Max = l.max
+		}
+		if l.lim.Max < 0 {
+			*l.lim = PromptLimit{}
+			continue
+		}
+		if l.lim.Window == 0 {
+			l.lim.Window = l.window
+		}
+		if l.lim.Window < time.Second || l.lim.Window > maxRequestTTL {
+			return nil, fmt.Errorf("commerce: a prompt limit's window %s is not between 1s and %s", l.lim.Window, maxRequestTTL)
+		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

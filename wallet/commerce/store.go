@@ -39,6 +39,24 @@ type BatchRecord struct {
 	Hash []byte // of the uploaded file
 }
 
+// PromptLimit is at most Max prompts in any Window (a sliding window: a
+// prompt counts while it is younger than Window). Max 0 is no limit.
+type PromptLimit struct {
+	Max    int
+	Window time.Duration
+}
+
+// PromptGate is what a new payment request or tab, each of which prompts
+// the customer, must fit in at Now: the prompts to one phone from every
+// merchant, those to one phone from one merchant, and one merchant's
+// prompts to everyone. Requests and tabs count together. The store counts
+// them in the database inside the creating transaction, so that the limits
+// hold across wallet processes on one database.
+type PromptGate struct {
+	Now                   time.Time
+	Phone, Pair, Merchant PromptLimit
+}
+
 // Store keeps the merchant services' state: API keys, payment requests,
 // payouts and bulk payouts (and, through TabStore, tabs). wallet/store
 // implements it on the wallet's database. Every method that changes a
@@ -61,8 +79,10 @@ type Store interface {
 
 	// CreatePaymentRequest inserts r with its created event, unless the
 	// merchant already made a request under r.Idem: it returns the stored
-	// request, r or the earlier one.
-	CreatePaymentRequest(ctx context.Context, r *RequestRecord, ev OutboxEvent) (*RequestRecord, error)
+	// request, r or the earlier one. A new request must pass gate (a replay
+	// is not counted again); if it does not, nothing is written and the
+	// error is CodeRateLimited.
+	CreatePaymentRequest(ctx context.Context, r *RequestRecord, ev OutboxEvent, gate PromptGate) (*RequestRecord, error)
 	// PaymentRequest returns a request by id; CodeNotFound if there is none.
 	PaymentRequest(ctx context.Context, id string) (*RequestRecord, error)
 	// UpdatePaymentRequest stores r's status, reason, transaction, attempt

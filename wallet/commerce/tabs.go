@@ -305,7 +305,7 @@ type TabEvent struct {
 // customer), CodeWrongKind (not a customer), CodeInvalidAmount (cap),
 // CodeLimitExceeded (a cap above the customer's per-transaction limit),
 // CodeInvalid (expiry, a reference over 32 bytes, a description over 100
-// characters).
+// characters), CodeRateLimited (as RequestPayment: a tab prompts too).
 func (s *Service) OpenTab(ctx context.Context, p Principal, idem, phone string, cap wallet.Micro, prepaid bool, expires time.Time, reference, description string) (*Tab, error) {
 	if err := checkInput(idem, reference, false, description); err != nil {
 		return nil, err
@@ -339,7 +339,7 @@ func (s *Service) OpenTab(ctx context.Context, p Principal, idem, phone string, 
 			expires.Format(time.RFC3339Nano), reference, description),
 	}
 	ev := newEvent(EventTabCreated, m.Number, TabEvent{Tab: rec.Tab}, now, c.Number, c.Language)
-	got, err := s.st.CreateTab(ctx, rec, ev)
+	got, err := s.st.CreateTab(ctx, rec, ev, s.promptGate(now))
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,9 @@ type TabStore interface {
 	// If the merchant already has a tab under t.IdemKey it inserts nothing
 	// and returns that tab (the caller compares the request hashes);
 	// otherwise it returns nil.
-	CreateTab(ctx context.Context, t *TabRecord, ev OutboxEvent) (existing *TabRecord, err error)
+	// A new tab must pass gate, as a payment request (see
+	// Store.CreatePaymentRequest).
+	CreateTab(ctx context.Context, t *TabRecord, ev OutboxEvent, gate PromptGate) (existing *TabRecord, err error)
 	// TabByID returns a tab; CodeNotFound if there is none.
 	TabByID(ctx context.Context, id string) (*TabRecord, error)
 	// PendingTabs returns up to limit tabs waiting for the approval of the

@@ -209,7 +209,7 @@ func (r *paymentRequestRow) record() *commerce.RequestRecord {
 
 // CreatePaymentRequest inserts a payment request and its event, unless the
 // merchant already used the idempotency key.
-func (s *Store) CreatePaymentRequest(ctx context.Context, r *commerce.RequestRecord, ev commerce.OutboxEvent) (*commerce.RequestRecord, error) {
+func (s *Store) CreatePaymentRequest(ctx context.Context, r *commerce.RequestRecord, ev commerce.OutboxEvent, gate commerce.PromptGate) (*commerce.RequestRecord, error) {
 	var out *commerce.RequestRecord
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
 		found, err := first[paymentRequestRow](tx, "merchant = ? AND idem = ?", r.Merchant, r.Idem)
@@ -219,6 +219,9 @@ func (s *Store) CreatePaymentRequest(ctx context.Context, r *commerce.RequestRec
 		if found != nil {
 			out = found.record()
 			return nil
+		}
+		if err := admitPrompt(tx, gate, r.Merchant, r.Phone); err != nil {
+			return err
 		}
 		row := paymentRequestRow{
 			ID: r.ID, Merchant: r.Merchant, Idem: r.Idem, RequestHash: r.Hash, MerchantName: r.MerchantName,

@@ -44,14 +44,14 @@ func TestPaymentRequestCompareAndSet(t *testing.T) {
 		Idem: "k", Hash: []byte("h1"),
 	}
 	ev := commerce.OutboxEvent{Event: commerce.Event{ID: "evt_1", Type: commerce.EventRequestCreated, Merchant: "123456", Created: now, Data: []byte("{}")}}
-	got, err := st.CreatePaymentRequest(ctx, r, ev)
+	got, err := st.CreatePaymentRequest(ctx, r, ev, commerce.PromptGate{})
 	if err != nil || got.ID != "pr_a" {
 		t.Fatalf("create: %+v %v", got, err)
 	}
 	// The same merchant and key: the first request, nothing written.
 	dup := *r
 	dup.ID, dup.Hash = "pr_b", []byte("h2")
-	got, err = st.CreatePaymentRequest(ctx, &dup, ev)
+	got, err = st.CreatePaymentRequest(ctx, &dup, ev, commerce.PromptGate{})
 	if err != nil || got.ID != "pr_a" || string(got.Hash) != "h1" || !got.Expires.Equal(r.Expires) {
 		t.Fatalf("create again: %+v %v", got, err)
 	}

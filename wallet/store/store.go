@@ -146,7 +146,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(4211)")
 	}
 	backfill := !s.gdb.WithContext(ctx).Migrator().HasTable(&idemKey{})
-	if err := s.gdb.WithContext(ctx).AutoMigrate(slices.Concat(models, commerceModels, tabModels, []any{&auditRow{}})...); err != nil {
+	if err := s.gdb.WithContext(ctx).AutoMigrate(slices.Concat(models, commerceModels, tabModels, promptModels, []any{&auditRow{}})...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	// A PIN lockout was once stored as status pin_locked, overwriting the

@@ -24,7 +24,7 @@ func TestTabCharges(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTabRecord("123456", "lc1"), newTabRecord("123456", "lc2")
 	for _, r := range []*commerce.TabRecord{a, b} {
-		if _, err := st.CreateTab(ctx, r, tabEvent(r.ID)); err != nil {
+		if _, err := st.CreateTab(ctx, r, tabEvent(r.ID), commerce.PromptGate{}); err != nil {
 			t.Fatal(err)
 		}
 	}

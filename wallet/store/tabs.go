@@ -149,7 +149,7 @@ func (r *tabRow) record() *commerce.TabRecord {
 
 // CreateTab inserts t with its event, or returns the merchant's tab that
 // already holds t.IdemKey.
-func (s *Store) CreateTab(ctx context.Context, t *commerce.TabRecord, ev commerce.OutboxEvent) (*commerce.TabRecord, error) {
+func (s *Store) CreateTab(ctx context.Context, t *commerce.TabRecord, ev commerce.OutboxEvent, gate commerce.PromptGate) (*commerce.TabRecord, error) {
 	var existing *commerce.TabRecord
 	err := s.gormTx(ctx, retryable, func(tx *gorm.DB) error {
 		existing = nil
@@ -160,6 +160,9 @@ func (s *Store) CreateTab(ctx context.Context, t *commerce.TabRecord, ev commerc
 		if row != nil {
 			existing = row.record()
 			return nil
+		}
+		if err := admitPrompt(tx, gate, t.Merchant, t.Phone); err != nil {
+			return err
 		}
 		if err := tx.Create(fromTab(t)).Error; err != nil {
 			return fmt.Errorf("create tab: %w", err)

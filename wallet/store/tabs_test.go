@@ -58,19 +58,19 @@ func TestTabCreateAndEdit(t *testing.T) {
 	st := openTabStore(t)
 	ctx := context.Background()
 	rec := newTabRecord("123456", "idem-1")
-	got, err := st.CreateTab(ctx, rec, tabEvent(rec.ID))
+	got, err := st.CreateTab(ctx, rec, tabEvent(rec.ID), commerce.PromptGate{})
 	if err != nil || got != nil {
 		t.Fatalf("CreateTab = %v, %v; want nil, nil", got, err)
 	}
 	// The same merchant and key: nothing inserted, the first returned.
 	dup := newTabRecord("123456", "idem-1")
-	got, err = st.CreateTab(ctx, dup, tabEvent(dup.ID))
+	got, err = st.CreateTab(ctx, dup, tabEvent(dup.ID), commerce.PromptGate{})
 	if err != nil || got == nil || got.ID != rec.ID {
 		t.Fatalf("CreateTab(same key) = %+v, %v; want tab %s", got, err, rec.ID)
 	}
 	// Another merchant, same key: a new tab.
 	other := newTabRecord("654321", "idem-1")
-	if got, err := st.CreateTab(ctx, other, tabEvent(other.ID)); err != nil || got != nil {
+	if got, err := st.CreateTab(ctx, other, tabEvent(other.ID), commerce.PromptGate{}); err != nil || got != nil {
 		t.Fatalf("CreateTab(other merchant) = %v, %v", got, err)
 	}
 	if n := countRows(t, st, "SELECT COUNT(*) FROM outbox_events WHERE msg_id LIKE 'evt_tab_%'"); n != 2 {
@@ -167,7 +167,7 @@ func TestMeterLoadSave(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTabRecord("123456", "m1"), newTabRecord("123456", "m2")
 	for _, r := range []*commerce.TabRecord{a, b} {
-		if _, err := st.CreateTab(ctx, r, tabEvent(r.ID)); err != nil {
+		if _, err := st.CreateTab(ctx, r, tabEvent(r.ID), commerce.PromptGate{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -292,7 +292,7 @@ func TestTabsToSweep(t *testing.T) {
 	for i, tt := range tests {
 		rec := newTabRecord("123456", fmt.Sprint("s", i))
 		tt.edit(rec)
-		if _, err := st.CreateTab(ctx, rec, tabEvent(rec.ID)); err != nil {
+		if _, err := st.CreateTab(ctx, rec, tabEvent(rec.ID), commerce.PromptGate{}); err != nil {
 			t.Fatal(err)
 		}
 		if tt.want {
