@@ -117,18 +117,7 @@ func reversalKey(id int64, step string) string {
 // CodeNotReversible (a payment to a business: the merchant refunds; too
 // old; already reversed), the PIN's errors.
 func (s *Service) RequestReversal(ctx context.Context, phone, ref, pin string) (*Reversal, error) {
-	id, ok := ParseRef(ref)
-	if !ok {
-		return nil, Errorf(CodeNotFound, "no transaction %q", clip(ref))
-	}
-	k, err := s.operatedBy(ctx, phone)
-	if err != nil {
-		return nil, err
-	}
-	t, err := s.store.TransferByRef(ctx, Ref(id))
-	if ErrorCode(err) == CodeNotFound || err == nil && t.Source != k.id {
-		return nil, Errorf(CodeNotFound, "no transaction %s", Ref(id))
-	}
+	k, t, err := s.sentBy(ctx, phone, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -427,6 +427,29 @@ func (s *Service) payees(ctx context.Context, merchant int64, splits []Share) ([
 	return out, hash, nil
 }
 
+// sentBy finds the transfer ref that the account phone operates sent
+// (debited its principal). Another account's transfer, an unknown ref and a
+// malformed one are all CodeNotFound, alike, so that no one learns which
+// transfers exist; so is a phone that operates no account.
+func (s *Service) sentBy(ctx context.Context, phone, ref string) (knownAccount, *Transfer, error) {
+	id, ok := ParseRef(ref)
+	if !ok {
+		return knownAccount{}, nil, Errorf(CodeNotFound, "no transaction %q", clip(ref))
+	}
+	k, err := s.operatedBy(ctx, phone)
+	if err != nil {
+		return knownAccount{}, nil, err
+	}
+	t, err := s.store.TransferByRef(ctx, Ref(id))
+	if ErrorCode(err) == CodeNotFound || err == nil && t.Source != k.id {
+		return knownAccount{}, nil, Errorf(CodeNotFound, "no transaction %s", Ref(id))
+	}
+	if err != nil {
+		return knownAccount{}, nil, err
+	}
+	return k, t, nil
+}
+
 // TransferInfo is a transfer as its sender sees it: what the screen that
 // confirms a reversal shows before asking for the PIN ("Reverse QK7M2X9A1B:
 // KES 500.00 to JANE DOE on 21/11?").
@@ -454,18 +477,7 @@ type TransferInfo struct {
 // CodeNotFound, alike, so that no one learns which transfers exist; so is a
 // phone that operates no account.
 func (s *Service) TransferInfo(ctx context.Context, phone, ref string) (*TransferInfo, error) {
-	id, ok := ParseRef(ref)
-	if !ok {
-		return nil, Errorf(CodeNotFound, "no transaction %q", clip(ref))
-	}
-	k, err := s.operatedBy(ctx, phone)
-	if err != nil {
-		return nil, err
-	}
-	t, err := s.store.TransferByRef(ctx, Ref(id))
-	if ErrorCode(err) == CodeNotFound || err == nil && t.Source != k.id {
-		return nil, Errorf(CodeNotFound, "no transaction %s", Ref(id))
-	}
+	k, t, err := s.sentBy(ctx, phone, ref)
 	if err != nil {
 		return nil, err
 	}
