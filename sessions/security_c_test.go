@@ -264,12 +264,17 @@ func TestSecurityTwilioReplayRefusedForAWeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ttl, err := time.ParseDuration(msg.Header.Get("Nats-TTL"))
-	if err != nil {
-		t.Fatalf("the message record has no TTL the server keeps: %q %v", msg.Header.Get("Nats-TTL"), err)
-	}
-	if ttl < 7*24*time.Hour {
-		t.Errorf("a message id is remembered %s, want at least 7 days", ttl)
+	// A server with per-message TTLs (NATS 2.11+) keeps the record's own
+	// TTL; an older one (KIBUBU_TEST_NATS may be 2.9) keeps it for the
+	// bucket's age limit. Either way: at least a week.
+	if h := msg.Header.Get("Nats-TTL"); h != "" {
+		ttl, err := time.ParseDuration(h)
+		if err != nil {
+			t.Fatalf("the message record's TTL %q: %v", h, err)
+		}
+		if ttl < 7*24*time.Hour {
+			t.Errorf("a message id is remembered %s, want at least 7 days", ttl)
+		}
 	}
 	cfg, err := stream.Info(context.Background())
 	if err != nil {
