@@ -113,11 +113,13 @@ func (s *Service) runBatch(ops []*op) {
 		}
 		return
 	}
-	for i, o := range ops {
-		o.done(results[i])
-	}
+	// Notices before answers: a caller told its PIN changed finds the
+	// notice already handed over (Notify must not block).
 	for _, n := range notices {
 		s.notify(n)
+	}
+	for i, o := range ops {
+		o.done(results[i])
 	}
 	if posted && s.cfg.Committed != nil {
 		s.cfg.Committed()
