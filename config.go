@@ -99,7 +99,7 @@ type Config struct {
 	PINTries       int
 	TZ             string        // IANA time zone in which days (daily limits) start
 	LogLevel       string        // debug, info, warn or error
-	SessionKeyFile string        // the secret sealing a new PIN between USSD hops; generated if absent
+	SessionKeyFile string        // the secret naming USSD sessions in logs; generated if absent
 	SessionTTL     time.Duration // how long a USSD session's state outlives its last hop
 	WalletTimeout  time.Duration // how long a USSD hop waits for the wallet before "we will send an SMS"
 	USSDAuth       string        // per-aggregator shared secrets and IP allow-lists (gateway.ParseUSSDAuth)
@@ -258,7 +258,7 @@ func (c *Config) httpFlags(fs *flag.FlagSet) {
 
 // ussdFlags registers the USSD gateway's flags (kibubu serve and kibubu gateway).
 func (c *Config) ussdFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.SessionKeyFile, "session-key-file", c.SessionKeyFile, "secret `file`, 32 bytes, mode 0600, sealing a new PIN between USSD hops; every gateway needs the same one; generated if absent (default <data>/session.key)")
+	fs.StringVar(&c.SessionKeyFile, "session-key-file", c.SessionKeyFile, "secret `file`, 32 bytes, mode 0600, keying the names of USSD sessions in logs (never a PIN); every gateway needs the same one; generated if absent (default <data>/session.key)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a USSD session's state outlives its last hop")
 	fs.DurationVar(&c.WalletTimeout, "wallet-timeout", c.WalletTimeout, "how long a USSD hop waits for the wallet before ending with \"we will send you an SMS\"")
 	fs.StringVar(&c.USSDAuth, "ussd-auth", c.USSDAuth, "per-aggregator `spec` of shared secrets and IP allow-lists, e.g. africastalking:secret=S,allow=196.201.214.0/24; required when --http is not loopback (default: none)")
@@ -631,11 +631,12 @@ func loadPepper(path string, log *slog.Logger) ([]byte, error) {
 		"generated a new PIN pepper; keep it with the database: PINs set under another pepper no longer verify")
 }
 
-// loadSessionKey reads the key sealing new PINs between USSD hops,
-// generating it if the file is absent.
+// loadSessionKey reads the key that names USSD sessions in logs (a keyed
+// hash of the session, so a log line gives no aggregator session id to
+// forge hops with), generating it if the file is absent.
 func loadSessionKey(path string, log *slog.Logger) ([]byte, error) {
 	return loadSecret(path, "session key", sessions.KeyBytes, log,
-		"generated a new USSD session key; give every gateway the same file, or a PIN chosen on one cannot be confirmed on another")
+		"generated a new USSD session key; give every gateway the same file, so that their logs name a session alike")
 }
 
 // loadSecret reads a secret of size random bytes, generating it (and

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
 // The acts: inputs a node handles itself. A PIN goes from the hop straight
@@ -27,8 +26,12 @@ func (t *turn) pinOK(pin string) bool {
 	return true
 }
 
-// choosePIN takes a new PIN, keeps its seal, and goes on to confirm it.
-func choosePIN(confirm string) func(*turn, string) {
+// choosePIN takes a new PIN for purpose and goes on to confirm it. The
+// wallet keeps the PIN (as a peppered hash, for wallet.PendingPINTTL) and
+// what authorises it (the start key's or the current PIN's proof); the
+// session keeps only the wallet's random token, so that nothing in the
+// session bucket tells anything about the PIN, whatever key one also holds.
+func choosePIN(purpose wallet.PendingPurpose, confirm string) func(*turn, string) {
 	return func(t *turn, pin string) {
 		if !t.pinOK(pin) {
 			t.show(t.line("ussd.invalid.pin_format"))
@@ -38,46 +41,61 @@ func choosePIN(confirm string) func(*turn, string) {
 			t.show(t.line("ussd.invalid.pin_weak"))
 			return
 		}
-		t.st.Seal = seal(t.e.cfg.Key, t.key, pin)
+		n := wallet.NewPIN{Phone: t.st.Phone, PIN: pin, Purpose: purpose}
+		switch purpose {
+		case wallet.PendingRegister:
+			n.Name, n.Language = t.val("first")+" "+t.val("last"), t.st.Lang
+		default:
+			n.Proof = t.st.Proof // none for a self-registered account's first PIN
+		}
+		ctx, cancel := t.wallet()
+		defer cancel()
+		token, err := t.e.cfg.Wallet.PendPIN(ctx, n)
+		if err != nil {
+			t.refused(err, "", nil)
+			return
+		}
+		t.st.Pending = token
 		t.enter(confirm)
 	}
 }
 
-// confirmed reports whether pin is the new PIN chosen a screen before; if
-// not, it goes back to choosing one.
-func (t *turn) confirmed(pin, choose string) bool {
-	if t.st.Seal != "" && sealMatches(t.e.cfg.Key, t.key, pin, t.st.Seal) {
-		return true
-	}
-	t.st.Seal = ""
-	t.back(choose, t.line("ussd.invalid.pin_mismatch"))
-	return false
-}
-
-func register(t *turn, pin string) {
-	if !t.confirmed(pin, "reg.pin") {
-		return
-	}
-	ctx, cancel := t.wallet()
-	defer cancel()
-	name := t.val("first") + " " + t.val("last")
-	_, err := t.e.cfg.Wallet.Register(ctx, natsapi.RegisterRequest{Phone: t.st.Phone, Name: name, Language: t.st.Lang})
-	if wallet.ErrorCode(err) == wallet.CodeExists {
-		// A repeat of this hop that got no answer may have opened the
-		// account already; one with a PIN is someone's real account.
-		if p, lerr := t.e.cfg.Wallet.Lookup(ctx, t.st.Phone); lerr == nil && !p.HasPIN && p.Kind == wallet.KindCustomer {
-			err = nil
+// confirmPIN takes the new PIN typed again: the wallet compares it with
+// the one it keeps and sets it (opening the account first for a
+// registration). A different PIN, or a choice the wallet no longer has (it
+// expired, or the state is from a version that kept no token), goes back to
+// choose, as "PINs do not match"; the token is used up either way. A
+// confirmation that is no PIN at all does not go to the wallet: the record
+// there expires unused.
+func confirmPIN(choose string, done func(*turn) Screen) func(*turn, string) {
+	return func(t *turn, pin string) {
+		token := t.st.Pending
+		t.st.Pending = ""
+		if token == "" || !t.pinOK(pin) {
+			t.back(choose, t.line("ussd.invalid.pin_mismatch"))
+			return
+		}
+		ctx, cancel := t.wallet()
+		defer cancel()
+		_, err := t.e.cfg.Wallet.ConfirmPIN(ctx, t.st.Phone, token, pin)
+		switch {
+		case wallet.ErrorCode(err) == wallet.CodePINMismatch:
+			t.back(choose, t.line("ussd.invalid.pin_mismatch"))
+		case err != nil:
+			t.refused(err, "", nil)
+		default:
+			t.finish(done(t))
 		}
 	}
-	if err == nil {
-		_, err = t.e.cfg.Wallet.SetPIN(ctx, t.st.Phone, pin)
-	}
-	if err != nil {
-		t.refused(err, "", nil)
-		return
-	}
-	t.finish(t.endScreen("ussd.register.done", map[string]any{"Name": screenName(name)}))
 }
+
+// The screens of a new PIN set: a registration's, a first PIN's, a
+// change's.
+func registered(t *turn) Screen {
+	return t.endScreen("ussd.register.done", map[string]any{"Name": screenName(t.val("first") + " " + t.val("last"))})
+}
+func pinSet(t *turn) Screen     { return t.endScreen("ussd.pin.set", nil) }
+func pinChanged(t *turn) Screen { return t.endScreen("ussd.pin.changed", nil) }
 
 // startKeyData is the start key screen's data: the account's name and the
 // key's length.
@@ -118,25 +136,6 @@ func digitsOnly(s string) bool {
 	return s != ""
 }
 
-func setPIN(t *turn, pin string) {
-	if !t.confirmed(pin, "setup.pin") {
-		return
-	}
-	ctx, cancel := t.wallet()
-	defer cancel()
-	var err error
-	if t.st.Proof != "" { // the start key's proof (setup.key)
-		_, err = t.e.cfg.Wallet.SetPINWithProof(ctx, t.st.Phone, t.st.Proof, pin)
-	} else {
-		_, err = t.e.cfg.Wallet.SetPIN(ctx, t.st.Phone, pin)
-	}
-	if err != nil {
-		t.refused(err, "", nil)
-		return
-	}
-	t.finish(t.endScreen("ussd.pin.set", nil))
-}
-
 // currentPIN verifies the current PIN of a PIN change and keeps the
 // wallet's proof of it, which stands in for the PIN in the change itself.
 func currentPIN(t *turn, pin string) {
@@ -153,19 +152,6 @@ func currentPIN(t *turn, pin string) {
 	}
 	t.st.Proof = proof
 	t.enter("chg.new")
-}
-
-func changePIN(t *turn, pin string) {
-	if !t.confirmed(pin, "chg.new") {
-		return
-	}
-	ctx, cancel := t.wallet()
-	defer cancel()
-	if _, err := t.e.cfg.Wallet.ChangePINWithProof(ctx, t.st.Phone, t.st.Proof, pin); err != nil {
-		t.refused(err, "", nil)
-		return
-	}
-	t.finish(t.endScreen("ussd.pin.changed", nil))
 }
 
 func chooseLanguage(t *turn, in string) {

@@ -48,6 +48,11 @@ type Wallet interface {
 	Approvals(ctx context.Context, phone string) ([]commerce.Approval, error)
 	Approve(ctx context.Context, phone, id, pin string) (*commerce.ApproveResult, error)
 	Decline(ctx context.Context, phone, id string) (*commerce.Approval, error)
+	// PendPIN keeps a new PIN chosen on one screen and returns a random
+	// token for it; ConfirmPIN, with the token and the PIN typed again,
+	// sets it (wallet.Service.PendPIN, ConfirmPIN).
+	PendPIN(ctx context.Context, n wallet.NewPIN) (string, error)
+	ConfirmPIN(ctx context.Context, phone, token, pin string) (*wallet.Account, error)
 }
 
 var _ Wallet = (*natsapi.Client)(nil)
@@ -76,8 +81,11 @@ type Config struct {
 	Currency  wallet.Currency
 	Region    string // default region for phone numbers typed without a country code; default KE
 	PINLength int    // default 4
-	// Key seals a new PIN until it is confirmed (KeyBytes long); every
-	// gateway serving the same sessions needs the same key.
+	// Key (KeyBytes long) names sessions in logs by a keyed hash of their
+	// bucket key (logID), so that a log reader cannot take an aggregator's
+	// session id from a log line and forge its hops; every gateway serving
+	// the same sessions needs the same key, so their logs agree. No PIN,
+	// nor anything derived from one, is sealed with it.
 	Key []byte
 	// Location is where a statement's dates are read; default UTC.
 	Location *time.Location
@@ -148,7 +156,7 @@ func New(cfg Config) (*Engine, error) {
 	case cfg.Currency.Code == "":
 		return nil, errors.New("sessions: no currency")
 	case len(cfg.Key) != KeyBytes:
-		return nil, fmt.Errorf("sessions: the PIN sealing key must be %d bytes", KeyBytes)
+		return nil, fmt.Errorf("sessions: the session key must be %d bytes", KeyBytes)
 	case len(cfg.ServiceCode) > maxServiceCodeChars || !locales.IsGSM7(cfg.ServiceCode):
 		return nil, fmt.Errorf("sessions: the service code must be at most %d GSM-7 characters", maxServiceCodeChars)
 	case cfg.SMSRateMessages < 0 || cfg.SMSRateMessages > maxSMSRateMessages:
@@ -463,7 +471,7 @@ func (st *state) clone() *state {
 // finish ends the session with s.
 func (e *Engine) finish(st *state, s Screen) {
 	st.Screen, st.Ended = s, true
-	st.Seal, st.Proof, st.Vals, st.Approvals = "", "", nil, nil
+	st.Pending, st.Proof, st.Vals, st.Approvals = "", "", nil, nil
 }
 
 // end renders an END screen.

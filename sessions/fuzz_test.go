@@ -432,6 +432,7 @@ type fakeWallet struct {
 	calls    map[int]int        // calls by step
 	pins     []string           // every PIN passed
 	newPINs  []string           // every PIN set
+	pending  map[string]string  // new PINs by PendPIN's token
 }
 
 var _ Wallet = (*fakeWallet)(nil)
@@ -569,6 +570,37 @@ func (w *fakeWallet) Register(ctx context.Context, _ natsapi.RegisterRequest) (*
 
 func (w *fakeWallet) SetPIN(ctx context.Context, _, pin string) (*wallet.Account, error) {
 	w.called(ctx, pin, pin)
+	if err := w.pinErr(); err != nil {
+		return nil, err
+	}
+	return w.account(), nil
+}
+
+// PendPIN keeps the new PIN under a token, as the wallet does.
+func (w *fakeWallet) PendPIN(ctx context.Context, n wallet.NewPIN) (string, error) {
+	w.called(ctx, n.PIN, n.PIN)
+	if err := w.pinErr(); err != nil {
+		return "", err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending == nil {
+		w.pending = map[string]string{}
+	}
+	token := fmt.Sprintf("token%d", len(w.pending))
+	w.pending[token] = n.PIN
+	return token, nil
+}
+
+func (w *fakeWallet) ConfirmPIN(ctx context.Context, _, token, pin string) (*wallet.Account, error) {
+	w.called(ctx, pin, "")
+	w.mu.Lock()
+	chosen, ok := w.pending[token]
+	delete(w.pending, token)
+	w.mu.Unlock()
+	if !ok || chosen != pin {
+		return nil, wallet.Errorf(wallet.CodePINMismatch, "fuzzed mismatch")
+	}
 	if err := w.pinErr(); err != nil {
 		return nil, err
 	}
@@ -822,8 +854,8 @@ func checkState(t *testing.T, e *Engine, st *state, after string) {
 		fail("state of %d bytes (at most %d): %v", len(data), maxStateBytes, err)
 	}
 	if st.Ended {
-		if !s.End || st.Vals != nil || st.Seal != "" || st.Proof != "" {
-			fail("an ended session with End %v, values %v, seal %q, proof %q", s.End, st.Vals, st.Seal, st.Proof)
+		if !s.End || st.Vals != nil || st.Pending != "" || st.Proof != "" {
+			fail("an ended session with End %v, values %v, pending %q, proof %q", s.End, st.Vals, st.Pending, st.Proof)
 		}
 		return
 	}

@@ -5,6 +5,8 @@ package sessions
 // for a PIN, make the wallet call that ends the flow. The numbering of the
 // choices is part of the product: keep it stable.
 
+import "github.com/kibubu/kibubu/wallet"
+
 // The menus' roots, by who dials.
 const (
 	kindUnregistered = "unregistered"
@@ -67,15 +69,15 @@ func init() {
 		rootUnregistered: {prompt: "ussd.main.unregistered", choices: map[string]string{"1": "reg.first", "2": "lang"}},
 		"reg.first":      {prompt: "ussd.register.first_name", nav: true, read: readName("first"), next: "reg.last"},
 		"reg.last":       {prompt: "ussd.register.last_name", nav: true, read: readName("last"), next: "reg.pin"},
-		"reg.pin":        {prompt: "ussd.pin.new", data: digits, nav: true, act: choosePIN("reg.confirm")},
-		"reg.confirm":    {prompt: "ussd.pin.confirm", nav: true, act: register},
+		"reg.pin":        {prompt: "ussd.pin.new", data: digits, nav: true, act: choosePIN(wallet.PendingRegister, "reg.confirm")},
+		"reg.confirm":    {prompt: "ussd.pin.confirm", nav: true, act: confirmPIN("reg.pin", registered)},
 		"lang":           {prompt: "ussd.language.menu", nav: true, act: chooseLanguage},
 
 		// An account's first dial without a PIN: the start key first when
 		// an operator opened or reset it, then the new PIN twice.
 		"setup.key":     {prompt: "ussd.pin.start_key", data: startKeyData, act: startKey},
-		"setup.pin":     {prompt: "ussd.pin.setup", data: nameDigits, act: choosePIN("setup.confirm")},
-		"setup.confirm": {prompt: "ussd.pin.confirm", nav: true, act: setPIN},
+		"setup.pin":     {prompt: "ussd.pin.setup", data: nameDigits, act: choosePIN(wallet.PendingFirstPIN, "setup.confirm")},
+		"setup.confirm": {prompt: "ussd.pin.confirm", nav: true, act: confirmPIN("setup.pin", pinSet)},
 
 		// Registered customer.
 		"main": {prompt: "ussd.main.customer", choices: map[string]string{
@@ -112,8 +114,8 @@ func init() {
 		"bal.pin":     {prompt: "ussd.pin.enter", nav: true, act: balance("ussd.account.balance")},
 		"stmt.pin":    {prompt: "ussd.pin.enter", nav: true, act: statement},
 		"chg.old":     {prompt: "ussd.pin.old", nav: true, act: currentPIN},
-		"chg.new":     {prompt: "ussd.pin.new", data: digits, nav: true, act: choosePIN("chg.confirm")},
-		"chg.confirm": {prompt: "ussd.pin.confirm", nav: true, act: changePIN},
+		"chg.new":     {prompt: "ussd.pin.new", data: digits, nav: true, act: choosePIN(wallet.PendingChange, "chg.confirm")},
+		"chg.confirm": {prompt: "ussd.pin.confirm", nav: true, act: confirmPIN("chg.new", pinChanged)},
 		"rev.ref":     {prompt: "ussd.reverse.ref", nav: true, read: readRef, next: "rev.confirm"},
 		"rev.confirm": {prompt: "ussd.reverse.confirm", data: reversalData, nav: true, enter: lookupTransfer, choices: confirm("rev.pin")},
 		"rev.pin":     {prompt: "ussd.pin.enter", nav: true, act: reverse},

@@ -6,23 +6,20 @@ import (
 	"encoding/base64"
 )
 
-// KeyBytes is the length of the secret that seals a new PIN between the hop
-// that chose it and the hop that confirms it.
+// KeyBytes is the length of the session key (Config.Key), which names
+// sessions in logs.
 const KeyBytes = 32
 
-// seal returns a keyed hash of pin (or any input that may hold one) bound to the session, so the state can
-// hold "the PIN chosen" without holding the PIN: reading the bucket without
-// the key tells nothing, and the seal of one session is useless in another.
-// Every gateway serving a session must share the key.
-func seal(key []byte, sessionKey, pin string) string {
+// seal returns a keyed hash of s in scope: the name logs give a session
+// (logID), so that a log reader cannot take the aggregator's session id and
+// forge its hops, while every gateway sharing the key names it alike. It
+// is never applied to a PIN or any input that may hold one: the state keeps
+// a new PIN's wallet token instead (choosePIN), since every gateway holds
+// the key and 10,000 PINs are tried against a keyed hash in milliseconds.
+func seal(key []byte, scope, s string) string {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(sessionKey))
+	m.Write([]byte(scope))
 	m.Write([]byte{0})
-	m.Write([]byte(pin))
+	m.Write([]byte(s))
 	return base64.RawStdEncoding.EncodeToString(m.Sum(nil))
-}
-
-// sealMatches reports whether pin is the PIN sealed in s, in constant time.
-func sealMatches(key []byte, sessionKey, pin, s string) bool {
-	return hmac.Equal([]byte(seal(key, sessionKey, pin)), []byte(s))
 }

@@ -40,10 +40,14 @@ const (
 )
 
 // state is a session between hops, JSON in the bucket. It holds what the
-// person entered and the last screen, never a PIN: a new PIN waiting for its
-// confirmation is kept as a keyed hash (Seal), a verified current PIN as the
-// wallet's short-lived proof (Proof), and inputs that may be PINs (in the
-// history, the last input) only as "an input was here" (masked).
+// person entered and the last screen, never a PIN nor anything derived from
+// one: a new PIN waiting for its confirmation is kept by the wallet, the
+// state holding only the wallet's random token for it (Pending); a verified
+// current PIN or start key is the wallet's short-lived proof (Proof); and
+// inputs that may be PINs (in the history, the last input) are kept only as
+// "an input was here" (masked). A state saved by an older version may hold
+// a "seal" (a keyed hash of the new PIN): it is not read, and its confirm
+// hop goes back to choosing the PIN.
 type state struct {
 	Phone string `json:"phone"` // E.164
 	Lang  string `json:"lang"`
@@ -76,8 +80,11 @@ type state struct {
 	Err    string `json:"err,omitempty"` // the re-prompt line above the screen, kept for its pages
 	Screen Screen `json:"screen"`        // the last answer, repeated for a repeated hop
 	Ended  bool   `json:"ended,omitempty"`
-	Seal   string `json:"seal,omitempty"`
-	Proof  string `json:"proof,omitempty"`
+	// Pending is the wallet's token for the new PIN chosen a screen before
+	// (wallet.PendPIN): random, and sets nothing without the PIN typed
+	// again from the same phone.
+	Pending string `json:"pending,omitempty"`
+	Proof   string `json:"proof,omitempty"`
 	// Approvals is the list 6 Approvals shows, as the wallet gave it when
 	// the menu was entered (at most maxApprovalsListed).
 	Approvals []approval `json:"approvals,omitempty"`

@@ -25,7 +25,7 @@ func (t *turn) handle(input string) (kept bool) {
 	n := nodes[st.node()]
 	switch {
 	case input == navHome && len(st.Path) > 1:
-		st.Path, st.Vals, st.Seal, st.Proof, st.Approvals = st.Path[:1], nil, "", "", nil
+		st.Path, st.Vals, st.Pending, st.Proof, st.Approvals = st.Path[:1], nil, "", "", nil
 		t.show("")
 		return true
 	case input == navBack && n.nav && len(st.Path) > 1:

@@ -39,6 +39,11 @@ const (
 	CodeRateLimited       Code = "rate_limited"       // too many payment requests or tabs for this customer or merchant just now (see Error.RetryAfter)
 )
 
+// CodePINMismatch answers the confirmation of a new PIN (ConfirmPIN) that
+// differs from the PIN chosen, or whose choice is unknown, used or expired:
+// the caller asks for the new PIN again.
+const CodePINMismatch Code = "pin_mismatch"
+
 // Limit names which limit a CodeLimitExceeded error hit: a tier's, or a
 // tab's cap.
 type Limit string

@@ -128,6 +128,7 @@ type PostingLine struct {
 // it with gorm on SQLite and PostgreSQL.
 type Store interface {
 	ReversalStore
+	PendingPINStore
 	// CreateAccount inserts a, setting its ID; CodeExists if its number or phone is taken.
 	CreateAccount(ctx context.Context, a *AccountRecord) error
 	// CreateAccounts inserts all of as in one transaction, setting their IDs;

@@ -48,6 +48,8 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 		natsapi.SubjectCheck:        {func() any { return &struct{}{} }, func() any { return &wallet.CheckReport{} }},
 		natsapi.SubjectEvents:       {func() any { return &natsapi.EventsRequest{} }, func() any { return &natsapi.EventsReply{} }},
 		natsapi.SubjectAuditList:    {func() any { return &natsapi.AuditRequest{} }, func() any { return &natsapi.AuditReply{} }},
+		natsapi.SubjectPINPending:   {func() any { return &wallet.NewPIN{} }, func() any { return &natsapi.PINPendingReply{} }},
+		natsapi.SubjectPINConfirm:   {func() any { return &natsapi.PINConfirmRequest{} }, account},
 	}
 	reversal := func() any { return &wallet.Reversal{} }
 	types[natsapi.SubjectReversalRequest] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalAsk{} }, reversal}

@@ -199,6 +199,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		return EventsReply{Events: evs, Next: next}, nil
 	}))
 	s.reversal(add)
+	s.pinPending(add)
 	if o.commerce != nil {
 		s.merchant(o.commerce, add)
 	}

@@ -166,6 +166,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate: claim idempotency keys: %w", err)
 		}
 	}
+	if err := s.gdb.WithContext(ctx).AutoMigrate(pendingPINModels...); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	// idx_postings_account_transfer replaced it (see posting).
 	if err := s.gdb.WithContext(ctx).Exec("DROP INDEX IF EXISTS idx_postings_account").Error; err != nil {
 		return fmt.Errorf("migrate: %w", err)
