@@ -207,7 +207,7 @@ func TestMerchantAPI(t *testing.T) {
 			return ""
 		}},
 		{"approve again", func() (any, error) { return e.c.Approve(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
-		{"decline a paid request", func() (any, error) { return e.c.Decline(e.ctx, alice, pr.ID) }, wallet.CodeInvalidState, nil},
+		{"decline a paid request", func() (any, error) { return e.c.Decline(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
 		{"request shows paid", func() (any, error) { return e.c.PaymentRequest(e.ctx, key, pr.ID) }, "", func(v any) string {
 			if r := v.(*commerce.PaymentRequest); r.Status != commerce.RequestPaid || r.Transaction != paid.Transfer.Transfer.Ref {
 				return fmt.Sprintf("%+v", r)
