@@ -695,8 +695,12 @@ func TestReceiptsFromWallet(t *testing.T) {
 	}
 	const pin = "2580"
 	john, jane, agentPhone := "+254722000001", "+254722000002", "+254733000001"
-	must(w.Register(ctx, john, "JOHN KAMAU", wallet.TierFull, "sw"))
-	must(w.Register(ctx, jane, "JANE DOE", wallet.TierFull, "fr"))
+	startKeys := map[string]string{} // the start keys of the operator's openings
+	for _, c := range []struct{ phone, name, lang string }{{john, "JOHN KAMAU", "sw"}, {jane, "JANE DOE", "fr"}} {
+		a, err := w.Register(ctx, c.phone, c.name, wallet.TierFull, c.lang)
+		must(a, err)
+		startKeys[c.phone] = a.StartKey
+	}
 	agent, err := w.AddAgent(ctx, agentPhone, "Mama Mboga Shop")
 	must(agent, err)
 	till, err := w.AddMerchant(ctx, "+254733000002", "Duka la Awa", false)
@@ -704,7 +708,7 @@ func TestReceiptsFromWallet(t *testing.T) {
 	bill, err := w.AddMerchant(ctx, "+254733000003", "KPLC Prepaid", true)
 	must(bill, err)
 	for _, p := range []string{john, jane} {
-		must(w.SetPIN(ctx, p, pin))
+		must(w.SetPINWithStartKey(ctx, p, startKeys[p], pin))
 	}
 	must(w.SetPINWithStartKey(ctx, agentPhone, agent.StartKey, pin))
 	keys := 0

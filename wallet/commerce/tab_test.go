@@ -137,9 +137,9 @@ func (f *tabFixture) merchant(name string) commerce.Principal {
 func (f *tabFixture) customer(balance int64) string {
 	f.t.Helper()
 	p := tabPhone()
-	_, err := f.w.Register(f.ctx, p, "Customer "+p[8:], wallet.TierFull, "sw")
+	a, err := f.w.Register(f.ctx, p, "Customer "+p[8:], wallet.TierFull, "sw")
 	f.must(err)
-	_, err = f.w.SetPIN(f.ctx, p, tabPIN)
+	_, err = f.w.SetPINWithStartKey(f.ctx, p, a.StartKey, tabPIN)
 	f.must(err)
 	f.fund(p, balance)
 	return p
