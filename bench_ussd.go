@@ -201,9 +201,9 @@ func seedUSSDPhones(ctx context.Context, c *natsapi.Client, cur wallet.Currency,
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
 				p := benchCustomerPhone(i)
 				phones[i] = p
-				_, err := c.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: "Bench Customer " + strconv.Itoa(i), Tier: wallet.TierFull})
+				a, err := c.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: "Bench Customer " + strconv.Itoa(i), Tier: wallet.TierFull})
 				if err == nil {
-					_, err = c.SetPIN(ctx, p, ussdBenchPIN)
+					_, err = c.SetPINWithStartKey(ctx, p, a.StartKey, ussdBenchPIN)
 				}
 				if err == nil {
 					_, err = c.Transfer(ctx, wallet.TransferRequest{Key: "bench-ussd-fund:" + p, Kind: wallet.TransferDeposit,

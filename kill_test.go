@@ -125,8 +125,9 @@ func TestWalletSurvivesKill9(t *testing.T) {
 	phones := make([]string, killPeople)
 	for i := range phones {
 		phones[i] = fmt.Sprintf("+2547001%05d", i)
-		must(c.Register(ctx, natsapi.RegisterRequest{Phone: phones[i], Name: fmt.Sprint("Person ", i), Tier: wallet.TierFull}))
-		must(c.SetPIN(ctx, phones[i], "2580"))
+		a, err := c.Register(ctx, natsapi.RegisterRequest{Phone: phones[i], Name: fmt.Sprint("Person ", i), Tier: wallet.TierFull})
+		must(a, err)
+		must(c.SetPINWithStartKey(ctx, phones[i], a.StartKey, "2580"))
 		must(c.Transfer(ctx, wallet.TransferRequest{Key: "kill-fund-" + phones[i], Kind: wallet.TransferDeposit, From: agent.Phone, To: phones[i], Amount: 1_000_000, PIN: "1357"}))
 	}
 

@@ -767,6 +767,7 @@ Usage:
 
 Operator commands (they find the server through <data>/nats.json, or --nats):
   kibubu agent add --phone P --name N                   open an agent; prints the agent number
+  kibubu customer open --phone P --name N [--tier T]    open a customer (full tier after an ID check); prints the start key
   kibubu float issue --agent A --amount X --ref R       issue e-float to an agent against cash banked
   kibubu merchant add --phone P --name N [--paybill]    open a till (or paybill); prints its number
   kibubu apikey create --merchant TILL --scopes S,… | --operator [--expires D]   an API key, shown once

@@ -119,10 +119,11 @@ func TestMerchantTour(t *testing.T) {
 	ctx := context.Background()
 	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	jane := "+254722000001"
-	if _, err := c.Register(ctx, natsapi.RegisterRequest{Phone: jane, Name: "Jane Wanjiru", Tier: wallet.TierFull}); err != nil {
+	a, err := c.Register(ctx, natsapi.RegisterRequest{Phone: jane, Name: "Jane Wanjiru", Tier: wallet.TierFull})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SetPIN(ctx, jane, "3907"); err != nil {
+	if _, err := c.SetPINWithStartKey(ctx, jane, a.StartKey, "3907"); err != nil {
 		t.Fatal(err)
 	}
 	agent, err := c.AddAgent(ctx, "+254712000001", "Agent A")

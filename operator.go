@@ -41,6 +41,13 @@ var operatorGroups = map[string]map[string]operatorCommand{
 		setup:    agentAdd,
 		reason:   reasonOptional,
 	}},
+	"customer": {"open": {
+		synopsis: "--phone P --name N [--tier basic|full] [--lang L]",
+		summary: "Open a customer account for phone P (tier full after checking the owner's ID) and print the\n" +
+			"start key (also sent by SMS to P) its first PIN needs.",
+		setup:  customerOpen,
+		reason: reasonOptional,
+	}},
 	"float": {"issue": {
 		synopsis: "--agent A --amount X --ref R",
 		summary: "Issue X of e-float to agent A (number or phone) against cash the agent deposited at the bank\n" +
@@ -308,6 +315,34 @@ func agentAdd(fs *flag.FlagSet) func(context.Context, *operator, []string) error
 			return walletErr(err)
 		}
 		fmt.Fprintf(o.out, "agent %s opened: %s, phone %s\n", a.Number, a.Name, a.Phone)
+		printStartKey(o.out, a)
+		return nil
+	}
+}
+
+func customerOpen(fs *flag.FlagSet) func(context.Context, *operator, []string) error {
+	phone := fs.String("phone", "", "the `phone` the customer dials from, e.g. 0722000001")
+	name := fs.String("name", "", "the customer's `name` as on their ID")
+	tier := fs.String("tier", "full", "`basic` or full (registered with ID)")
+	lang := fs.String("lang", "", "the customer's `language`: en, sw or fr (default: the server's)")
+	return func(ctx context.Context, o *operator, _ []string) error {
+		if *phone == "" || *name == "" {
+			return usagef(fs, "--phone and --name are required")
+		}
+		tiers := map[string]wallet.Tier{"basic": wallet.TierBasic, "full": wallet.TierFull}
+		t, ok := tiers[*tier]
+		if !ok {
+			return usagef(fs, "--tier is basic or full, not %q", *tier)
+		}
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		a, err := c.OpenCustomer(ctx, natsapi.RegisterRequest{Phone: *phone, Name: *name, Tier: t, Language: *lang})
+		if err != nil {
+			return walletErr(err)
+		}
+		fmt.Fprintf(o.out, "customer %s opened: %s, tier %s\n", a.Phone, a.Name, *tier)
 		printStartKey(o.out, a)
 		return nil
 	}

@@ -25,9 +25,9 @@ func TestSecurityReversalCommands(t *testing.T) {
 	must(t, err)
 	var refs []string
 	for i, phone := range []string{"0712000011", "0712000012", "0712000013"} {
-		_, err := c.Register(ctx, natsapi.RegisterRequest{Phone: phone, Name: "Customer", Tier: wallet.TierFull})
+		a, err := c.Register(ctx, natsapi.RegisterRequest{Phone: phone, Name: "Customer", Tier: wallet.TierFull})
 		must(t, err)
-		_, err = c.SetPIN(ctx, phone, "2580")
+		_, err = c.SetPINWithStartKey(ctx, phone, a.StartKey, "2580")
 		must(t, err)
 		if i == 0 {
 			continue

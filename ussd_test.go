@@ -163,10 +163,11 @@ func (a *aggregator) say(inputs ...string) (string, bool) {
 func registered(t *testing.T, c *natsapi.Client, phone string, amount int64) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := c.Register(ctx, natsapi.RegisterRequest{Phone: phone, Name: "Customer " + phone[len(phone)-4:], Tier: wallet.TierFull}); err != nil {
+	a, err := c.Register(ctx, natsapi.RegisterRequest{Phone: phone, Name: "Customer " + phone[len(phone)-4:], Tier: wallet.TierFull})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SetPIN(ctx, phone, "3907"); err != nil {
+	if _, err := c.SetPINWithStartKey(ctx, phone, a.StartKey, "3907"); err != nil {
 		t.Fatal(err)
 	}
 	if amount > 0 {

@@ -219,9 +219,9 @@ func (s *stack) customer(balance int64) string {
 	s.t.Helper()
 	ctx := context.Background()
 	p := wallettest.NewPhone()
-	_, err := s.client.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: "Customer " + p[len(p)-4:], Tier: wallet.TierFull})
+	a, err := s.client.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: "Customer " + p[len(p)-4:], Tier: wallet.TierFull})
 	s.must(err)
-	_, err = s.client.SetPIN(ctx, p, customerPIN)
+	_, err = s.client.SetPINWithStartKey(ctx, p, a.StartKey, customerPIN)
 	s.must(err)
 	if balance > 0 {
 		_, err = s.client.Transfer(ctx, wallet.TransferRequest{Key: "seed:" + p, Kind: wallet.TransferDeposit,

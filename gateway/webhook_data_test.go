@@ -75,7 +75,7 @@ func TestWebhookDataIsTheAPIView(t *testing.T) {
 	r = post("/v1/payment-requests", "data-pr-declined", `{"phone":"`+customer+`","amount":"5.00","reference":"DATA-2"}`)
 	r.decode(t, &pr)
 	answer(commerce.EventRequestCreated, pr.ID, r)
-	if _, err := s.client.Decline(ctx, customer, pr.ID); err != nil {
+	if _, err := s.client.Decline(ctx, customer, pr.ID, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	answer(commerce.EventRequestDeclined, pr.ID, get("/v1/payment-requests/"+pr.ID))
@@ -144,7 +144,7 @@ func TestWebhookDataIsTheAPIView(t *testing.T) {
 	var declined commerce.TabView
 	r.decode(t, &declined)
 	answer(commerce.EventTabCreated, declined.ID, r)
-	if _, err := s.client.Decline(ctx, customer, declined.ID); err != nil {
+	if _, err := s.client.Decline(ctx, customer, declined.ID, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	answer(commerce.EventTabDeclined, declined.ID, get("/v1/tabs/"+declined.ID))

@@ -82,6 +82,8 @@ var smsMessages = map[string]smsMessage{
 	// package sessions).
 	"sms.approvals.hint":     {"SMS", nil, 1},
 	"sms.approvals.answered": {"SMS", []string{"Code"}, 1},
+	// NO without the PIN that declines (decline.*.toml).
+	"sms.decline.pin": {"SMS", []string{"Amount", "Name"}, 1},
 	// A PIN not applied to an approval (edge.*.toml, package sessions).
 	"sms.pin.which": {"SMS", []string{"Amount", "Minutes", "Name"}, 2},
 
@@ -480,23 +482,23 @@ func TestMerchantSMS(t *testing.T) {
 		{"fr", "sms.receipt.release.customer", base("fr"),
 			"QM1A2B3D1K confirmé. 1 500,00 KES non dépensé sur votre ardoise prépayée est revenu sur votre compte le 21/11/26 à 15:20. Nouveau solde 2 707,00 KES."},
 		{"en", "sms.prompt.payment_request", prompt("en"),
-			"DUKA LA AWA asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
+			"DUKA LA AWA asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO and your PIN to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
 		{"sw", "sms.prompt.payment_request", prompt("sw"),
-			"DUKA LA AWA anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA kukataa, au piga *384# uchague 6 Idhini. Inaisha 14:05."},
+			"DUKA LA AWA anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA na PIN kukataa, au piga *384# uchague 6 Idhini. Inaisha 14:05."},
 		{"fr", "sms.prompt.payment_request", prompt("fr"),
-			"DUKA LA AWA vous demande de payer 150,00 KES pour INV-1. Envoyez votre PIN pour payer ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations. Valable jusqu'à 14:05."},
+			"DUKA LA AWA vous demande de payer 150,00 KES pour INV-1. Envoyez votre PIN pour payer ou NON suivi du PIN pour refuser, ou composez le *384# et choisissez 6 Approbations. Valable jusqu'à 14:05."},
 		{"en", "sms.prompt.tab.postpaid", tab("en"),
-			"NEWS DAILY asks to open a tab of up to KES 50.00 until 21/12/26 23:59, paid from your account as you use it. Reply with your PIN to approve or NO to decline, or dial *384# and choose 6 Approvals."},
+			"NEWS DAILY asks to open a tab of up to KES 50.00 until 21/12/26 23:59, paid from your account as you use it. Reply with your PIN to approve or NO and your PIN to decline, or dial *384# and choose 6 Approvals."},
 		{"sw", "sms.prompt.tab.postpaid", tab("sw"),
-			"NEWS DAILY anaomba kufungua tab ya hadi KES 50.00 mpaka 21/12/26 23:59, inayolipwa kutoka akaunti yako unapoitumia. Jibu kwa PIN kukubali au HAPANA kukataa, au piga *384# uchague 6 Idhini."},
+			"NEWS DAILY anaomba kufungua tab ya hadi KES 50.00 mpaka 21/12/26 23:59, inayolipwa kutoka akaunti yako unapoitumia. Jibu kwa PIN kukubali au HAPANA na PIN kukataa, au piga *384# uchague 6 Idhini."},
 		{"fr", "sms.prompt.tab.postpaid", tab("fr"),
-			"NEWS DAILY demande à ouvrir une ardoise de 50,00 KES au plus jusqu'à 21/12/26 23:59, payée depuis votre compte au fil de l'usage. Envoyez votre PIN pour accepter ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations."},
+			"NEWS DAILY demande à ouvrir une ardoise de 50,00 KES au plus jusqu'à 21/12/26 23:59, payée depuis votre compte au fil de l'usage. Envoyez votre PIN pour accepter ou NON suivi du PIN pour refuser, ou composez le *384# et choisissez 6 Approbations."},
 		{"en", "sms.prompt.tab.prepaid", tab("en"),
-			"NEWS DAILY asks to open a prepaid tab of KES 50.00 until 21/12/26 23:59: KES 50.00 is set aside now, the rest comes back. Reply with your PIN to approve or NO to decline, or dial *384# and choose 6 Approvals."},
+			"NEWS DAILY asks to open a prepaid tab of KES 50.00 until 21/12/26 23:59: KES 50.00 is set aside now, the rest comes back. Reply with your PIN to approve or NO and your PIN to decline, or dial *384# and choose 6 Approvals."},
 		{"sw", "sms.prompt.tab.prepaid", tab("sw"),
-			"NEWS DAILY anaomba kufungua tab ya malipo ya awali ya KES 50.00 mpaka 21/12/26 23:59: KES 50.00 itawekwa kando sasa, kitakachobaki kitarudi. Jibu kwa PIN kukubali au HAPANA kukataa, au piga *384# uchague 6 Idhini."},
+			"NEWS DAILY anaomba kufungua tab ya malipo ya awali ya KES 50.00 mpaka 21/12/26 23:59: KES 50.00 itawekwa kando sasa, kitakachobaki kitarudi. Jibu kwa PIN kukubali au HAPANA na PIN kukataa, au piga *384# uchague 6 Idhini."},
 		{"fr", "sms.prompt.tab.prepaid", tab("fr"),
-			"NEWS DAILY demande à ouvrir une ardoise prépayée de 50,00 KES jusqu'à 21/12/26 23:59 : 50,00 KES est réservé maintenant, le reste vous revient. Envoyez votre PIN pour accepter ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations."},
+			"NEWS DAILY demande à ouvrir une ardoise prépayée de 50,00 KES jusqu'à 21/12/26 23:59 : 50,00 KES est réservé maintenant, le reste vous revient. Envoyez votre PIN pour accepter ou NON suivi du PIN pour refuser, ou composez le *384# et choisissez 6 Approbations."},
 	}
 	for _, tt := range tests {
 		got, err := c.Text(tt.lang, tt.id, tt.data)

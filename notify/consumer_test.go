@@ -446,7 +446,7 @@ func TestConsumerMerchant(t *testing.T) {
 		byKey[p.Key] = p
 	}
 	if p := byKey["prompt:evt_req_created"]; p.To != alice || p.Language != "sw" ||
-		p.Text != "Duka la Awa anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA kukataa, au piga *334# uchague 6 Idhini. Inaisha 14:02." {
+		p.Text != "Duka la Awa anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA na PIN kukataa, au piga *334# uchague 6 Idhini. Inaisha 14:02." {
 		t.Errorf("the request's prompt: %+v", p)
 	}
 	if p := byKey["prompt:evt_tab_created"]; p.To != alice || p.Language != "fr" || !strings.Contains(p.Text, "ardoise de 20,00 KES au plus jusqu'à 21/12/26 14:00") {

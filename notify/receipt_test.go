@@ -695,8 +695,12 @@ func TestReceiptsFromWallet(t *testing.T) {
 	}
 	const pin = "2580"
 	john, jane, agentPhone := "+254722000001", "+254722000002", "+254733000001"
-	must(w.Register(ctx, john, "JOHN KAMAU", wallet.TierFull, "sw"))
-	must(w.Register(ctx, jane, "JANE DOE", wallet.TierFull, "fr"))
+	startKeys := map[string]string{} // the start keys of the operator's openings
+	for _, c := range []struct{ phone, name, lang string }{{john, "JOHN KAMAU", "sw"}, {jane, "JANE DOE", "fr"}} {
+		a, err := w.Register(ctx, c.phone, c.name, wallet.TierFull, c.lang)
+		must(a, err)
+		startKeys[c.phone] = a.StartKey
+	}
 	agent, err := w.AddAgent(ctx, agentPhone, "Mama Mboga Shop")
 	must(agent, err)
 	till, err := w.AddMerchant(ctx, "+254733000002", "Duka la Awa", false)
@@ -704,7 +708,7 @@ func TestReceiptsFromWallet(t *testing.T) {
 	bill, err := w.AddMerchant(ctx, "+254733000003", "KPLC Prepaid", true)
 	must(bill, err)
 	for _, p := range []string{john, jane} {
-		must(w.SetPIN(ctx, p, pin))
+		must(w.SetPINWithStartKey(ctx, p, startKeys[p], pin))
 	}
 	must(w.SetPINWithStartKey(ctx, agentPhone, agent.StartKey, pin))
 	keys := 0
@@ -883,24 +887,24 @@ func TestPrompt(t *testing.T) {
 		want string
 	}{
 		{"request en", event(commerce.EventRequestCreated, request, "en"), "en",
-			"Duka la Awa asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
+			"Duka la Awa asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO and your PIN to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
 		{"request sw-KE", event(commerce.EventRequestCreated, request, "sw-KE"), "sw",
-			"Duka la Awa anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA kukataa, au piga *384# uchague 6 Idhini. Inaisha 14:05."},
+			"Duka la Awa anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA na PIN kukataa, au piga *384# uchague 6 Idhini. Inaisha 14:05."},
 		{"request fr", event(commerce.EventRequestCreated, request, "fr"), "fr",
-			"Duka la Awa vous demande de payer 150,00 KES pour INV-1. Envoyez votre PIN pour payer ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations. Valable jusqu'à 14:05."},
+			"Duka la Awa vous demande de payer 150,00 KES pour INV-1. Envoyez votre PIN pour payer ou NON suivi du PIN pour refuser, ou composez le *384# et choisissez 6 Approbations. Valable jusqu'à 14:05."},
 		{"request, no language", event(commerce.EventRequestCreated, request, ""), "en",
-			"Duka la Awa asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
+			"Duka la Awa asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO and your PIN to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
 		{"request, clipped", event(commerce.EventRequestCreated, longRef, "en"), "en",
-			"Wanjiru Nyambura-Odhiambo Kama asks you to pay KES 150.00 for INVOICE-2026-0000000. Reply with your PIN to pay or NO to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
+			"Wanjiru Nyambura-Odhiambo Kama asks you to pay KES 150.00 for INVOICE-2026-0000000. Reply with your PIN to pay or NO and your PIN to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
 		// The cap is rounded up to whole cents; the tab ends on another day.
 		{"tab en", event(commerce.EventTabCreated, tab, "en"), "en",
-			"News Daily asks to open a tab of up to KES 50.01 until 21/12/26 23:59, paid from your account as you use it. Reply with your PIN to approve or NO to decline, or dial *384# and choose 6 Approvals."},
+			"News Daily asks to open a tab of up to KES 50.01 until 21/12/26 23:59, paid from your account as you use it. Reply with your PIN to approve or NO and your PIN to decline, or dial *384# and choose 6 Approvals."},
 		{"tab sw", event(commerce.EventTabCreated, tab, "sw"), "sw",
-			"News Daily anaomba kufungua tab ya hadi KES 50.01 mpaka 21/12/26 23:59, inayolipwa kutoka akaunti yako unapoitumia. Jibu kwa PIN kukubali au HAPANA kukataa, au piga *384# uchague 6 Idhini."},
+			"News Daily anaomba kufungua tab ya hadi KES 50.01 mpaka 21/12/26 23:59, inayolipwa kutoka akaunti yako unapoitumia. Jibu kwa PIN kukubali au HAPANA na PIN kukataa, au piga *384# uchague 6 Idhini."},
 		{"prepaid tab fr", event(commerce.EventTabCreated, prepaid, "fr"), "fr",
-			"News Daily demande à ouvrir une ardoise prépayée de 50,00 KES jusqu'à 21/12/26 23:59 : 50,00 KES est réservé maintenant, le reste vous revient. Envoyez votre PIN pour accepter ou NON pour refuser, ou composez le *384# et choisissez 6 Approbations."},
+			"News Daily demande à ouvrir une ardoise prépayée de 50,00 KES jusqu'à 21/12/26 23:59 : 50,00 KES est réservé maintenant, le reste vous revient. Envoyez votre PIN pour accepter ou NON suivi du PIN pour refuser, ou composez le *384# et choisissez 6 Approbations."},
 		{"prepaid tab en", event(commerce.EventTabCreated, prepaid, "en"), "en",
-			"News Daily asks to open a prepaid tab of KES 50.00 until 21/12/26 23:59: KES 50.00 is set aside now, the rest comes back. Reply with your PIN to approve or NO to decline, or dial *384# and choose 6 Approvals."},
+			"News Daily asks to open a prepaid tab of KES 50.00 until 21/12/26 23:59: KES 50.00 is set aside now, the rest comes back. Reply with your PIN to approve or NO and your PIN to decline, or dial *384# and choose 6 Approvals."},
 	}
 	for _, tt := range tests {
 		got, err := Prompt(c, kes, nairobi, "*384#", tt.ev)

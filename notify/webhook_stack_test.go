@@ -106,8 +106,9 @@ func TestWebhooksEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(client.Register(ctx, natsapi.RegisterRequest{Phone: alice, Name: "Alice Wanjiru", Tier: wallet.TierFull, Language: "sw"}))
-	must(client.SetPIN(ctx, alice, "2580"))
+	a, err := client.Register(ctx, natsapi.RegisterRequest{Phone: alice, Name: "Alice Wanjiru", Tier: wallet.TierFull, Language: "sw"})
+	must(a, err)
+	must(client.SetPINWithStartKey(ctx, alice, a.StartKey, "2580"))
 	agent, err := client.AddAgent(ctx, "+254733000101", "Float Agent")
 	must(agent, err)
 	must(client.SetPINWithStartKey(ctx, "+254733000101", agent.StartKey, "1357"))

@@ -16,9 +16,11 @@ import (
 // Approvals: what waits for a customer's PIN, a merchant's payment request
 // or a tab to open (package wallet/commerce). USSD shows them under
 // 6 Approvals: the list, one approval with 1 Approve and 2 Decline, then the
-// PIN, which goes straight into the wallet's Approve and is never kept. By
-// SMS, a PIN or NO sent when no command awaits one answers the newest
-// approval, and the APPROVALS keyword lists them (below).
+// PIN, which goes straight into the wallet's Approve or Decline and is never
+// kept: a decline needs the PIN as much as an approval (issue 11), so that
+// nobody but the customer says no for them. By SMS, a PIN, or NO and the
+// PIN, sent when no command awaits one answers the newest approval, and the
+// APPROVALS keyword lists them (below).
 
 const (
 	// maxApprovalsListed bounds the approvals a session keeps, the newest
@@ -207,7 +209,7 @@ func approvalText(t *turn) string {
 	return t.text(id, t.e.approvalData(t.st.Lang, a))
 }
 
-// answerApproval takes 1 Approve (on to the PIN) or 2 Decline.
+// answerApproval takes 1 Approve or 2 Decline: either goes on to the PIN.
 func answerApproval(t *turn, in string) {
 	if _, ok := t.chosen(); !ok {
 		t.finish(t.endScreen("ussd.approvals.gone", nil))
@@ -217,17 +219,38 @@ func answerApproval(t *turn, in string) {
 	case "1":
 		t.enter("appr.pin")
 	case "2":
-		decline(t)
+		t.enter("appr.decline")
 	default:
 		t.show(t.line("ussd.invalid.choice"))
 	}
 }
 
-func decline(t *turn) {
-	a, _ := t.chosen()
+// declineText asks for the PIN that declines the chosen approval, naming it.
+func declineText(t *turn) string {
+	a, ok := t.chosen()
+	if !ok {
+		return t.text("ussd.approvals.gone", nil)
+	}
+	return t.text("ussd.approvals.decline_pin", t.e.approvalData(t.st.Lang, a))
+}
+
+// decline makes the wallet call the PIN authorises: the chosen approval is
+// declined. A wrong PIN asks it again, with the tries left. Nothing moves,
+// so a slow wallet gets the refusal screen and the customer may try again
+// (a decline that did land answers then that the approval is gone).
+func decline(t *turn, pin string) {
+	if !t.pinOK(pin) {
+		t.show(t.line("ussd.invalid.pin_format"))
+		return
+	}
+	a, ok := t.chosen()
+	if !ok {
+		t.finish(t.endScreen("ussd.approvals.gone", nil))
+		return
+	}
 	ctx, cancel := t.wallet()
 	defer cancel()
-	_, err := t.e.cfg.Wallet.Decline(ctx, t.st.Phone, a.ID)
+	_, err := t.e.cfg.Wallet.Decline(ctx, t.st.Phone, a.ID, pin)
 	switch {
 	case err == nil:
 		t.finish(t.endScreen("ussd.approvals.declined", map[string]any{"Name": a.Name}))
@@ -370,10 +393,11 @@ func (t *smsTurn) approvals() SMSReply {
 	return SMSReply{Text: text(), Language: t.lang}
 }
 
-// answerNewest answers a PIN (approve) or NO (decline) sent with no command
-// awaiting one: it answers the newest approval waiting for the sender's,
-// as the notifier's prompt says. With none (or a sender that is not a
-// customer), the reply is what such a PIN or NO always got.
+// answerNewest answers a PIN (approve) or NO and the PIN (decline) sent
+// with no command awaiting one: it answers the newest approval waiting for
+// the sender's, as the notifier's prompt says. NO without a PIN declines
+// nothing: the reply asks for NO and the PIN. With none (or a sender that
+// is not a customer), the reply is what such a PIN or NO always got.
 //
 // The message is recorded before this runs, so a provider's retry never
 // answers twice. Two different messages are kept apart by the phone's
@@ -418,7 +442,9 @@ func (t *smsTurn) answerNewest(approving bool) SMSReply {
 	switch {
 	case a.ID == "":
 		return t.reply("sms.approvals.answered", map[string]any{"Code": t.e.cfg.ServiceCode})
-	case approving && len(t.cmd.PIN) != t.e.cfg.PINLength:
+	case !approving && t.cmd.PIN == "":
+		return t.reply("sms.decline.pin", map[string]any{"Name": a.Name, "Amount": t.e.money(t.lang, a.Amount)})
+	case len(t.cmd.PIN) != t.e.cfg.PINLength:
 		return t.reply("ussd.invalid.pin_format", map[string]any{"Digits": t.e.cfg.PINLength})
 	}
 	if approving {
@@ -517,11 +543,12 @@ func (t *smsTurn) approveOne(a approval) (SMSReply, wallet.Code) {
 	return t.refused(err), code
 }
 
-// declineOne declines a; code is the wallet's refusal, if any.
+// declineOne declines a with the message's PIN; code is the wallet's
+// refusal, if any.
 func (t *smsTurn) declineOne(a approval) (SMSReply, wallet.Code) {
 	ctx, cancel := t.wallet()
 	defer cancel()
-	_, err := t.e.cfg.Wallet.Decline(ctx, t.phone, a.ID)
+	_, err := t.e.cfg.Wallet.Decline(ctx, t.phone, a.ID, t.cmd.PIN)
 	switch {
 	case err == nil:
 		return t.reply("ussd.approvals.declined", map[string]any{"Name": a.Name}), ""

@@ -214,7 +214,16 @@ func TestApprovalsMenu(t *testing.T) {
 					c := h.dial(alice)
 					h.check("invalid choice", c.say("6", "1", "3"), errLine(lang, "ussd.invalid.choice", nil, "ussd.approvals.request", map[string]any{
 						"Amount": money(lang, 15_000), "Name": "Duka La Juma", "Account": "INV-3", "Date": when(r.Expires)}))
-					h.check("declined", c.say("2"), end(lang, "ussd.approvals.declined", map[string]any{"Name": "Duka La Juma"}))
+					decline := con(lang, "ussd.approvals.decline_pin", map[string]any{"Amount": money(lang, 15_000), "Name": "Duka La Juma"})
+					h.check("decline: the PIN", c.say("2"), decline)
+					h.check("wrong", c.say("9999"), errLine(lang, "error.pin_invalid.tries_left", map[string]any{"Count": 2},
+						"ussd.approvals.decline_pin", map[string]any{"Amount": money(lang, 15_000), "Name": "Duka La Juma"}))
+					if s := duka.requestStatus(r.ID); s != commerce.RequestPending {
+						t.Errorf("after a wrong PIN: request %s, want pending", s)
+					}
+					h.check("bad format", c.say("12"), errLine(lang, "ussd.invalid.pin_format", map[string]any{"Digits": 4},
+						"ussd.approvals.decline_pin", map[string]any{"Amount": money(lang, 15_000), "Name": "Duka La Juma"}))
+					h.check("declined", c.say(pin), end(lang, "ussd.approvals.declined", map[string]any{"Name": "Duka La Juma"}))
 					h.checkBalance("alice", alice, 100_000)
 					if s := duka.requestStatus(r.ID); s != commerce.RequestDeclined {
 						t.Errorf("request %s, want declined", s)
@@ -328,7 +337,7 @@ func TestApprovalsMenu(t *testing.T) {
 					h.check("the fifth, from the last page", c.say("5"), detail)
 					h.check("back to the list", c.say("0"), pages[0])
 					h.check("the fifth again", c.say("5"), detail)
-					h.check("declined", c.say("2"), end(lang, "ussd.approvals.declined", map[string]any{"Name": long.name}))
+					h.check("declined", c.say("2", pin), end(lang, "ussd.approvals.declined", map[string]any{"Name": long.name}))
 					if s := long.requestStatus(reqs[4].ID); s != commerce.RequestDeclined {
 						t.Errorf("request %s, want declined", s)
 					}
@@ -344,8 +353,9 @@ func TestApprovalsMenu(t *testing.T) {
 	}
 }
 
-// By SMS, in every language: a PIN or NO with no command awaiting one
-// answers the newest approval, once per message; the keyword lists them.
+// By SMS, in every language: a PIN, or NO and the PIN, with no command
+// awaiting one answers the newest approval, once per message; NO without
+// the PIN declines nothing; the keyword lists them.
 func TestApprovalsBySMS(t *testing.T) {
 	for _, lang := range catalog.Languages() {
 		t.Run(lang, func(t *testing.T) {
@@ -396,11 +406,19 @@ func TestApprovalsBySMS(t *testing.T) {
 						t.Errorf("the older request %s, want pending", s)
 					}
 				}},
-				{"NO declines the newest", func(t *testing.T) {
+				{"NO and the PIN decline the newest", func(t *testing.T) {
 					alice := customer(100_000)
 					duka, other := h.shop("Duka La Juma"), h.shop("Mama Mboga")
 					older := duka.request(alice, 10_000, "INV-1")
 					newer := other.request(alice, 15_000, "INV-2")
+					h.checkSMS("no without the PIN", x.send(alice, no), reply(lang, "sms.decline.pin", map[string]any{
+						"Name": "Mama Mboga", "Amount": money(lang, 15_000)}))
+					h.checkSMS("no and a wrong PIN", x.send(alice, no+" 9999"), reply(lang, "error.pin_invalid.tries_left", map[string]any{"Count": 2}))
+					h.checkSMS("no and a short PIN", x.send(alice, no+" 12"), reply(lang, "ussd.invalid.pin_format", map[string]any{"Digits": 4}))
+					if s := other.requestStatus(newer.ID); s != commerce.RequestPending {
+						t.Errorf("the newer request %s, want pending", s)
+					}
+					no := no + " " + pin
 					id := newID()
 					want := reply(lang, "ussd.approvals.declined", map[string]any{"Name": "Mama Mboga"})
 					h.checkSMS("no", x.sendID(id, alice, no), want)
@@ -418,6 +436,7 @@ func TestApprovalsBySMS(t *testing.T) {
 					x.clock.advance(5 * time.Minute)
 					h.checkSMS("no again, later: the older one", x.send(alice, no), reply(lang, "ussd.approvals.declined", map[string]any{"Name": "Duka La Juma"}))
 					h.checkSMS("nothing left", x.send(alice, no), reply(lang, "sms.pin.expired", nil))
+					h.checkSMS("nothing left, no PIN", x.send(alice, smsWords[lang]["no"]), reply(lang, "sms.pin.expired", nil))
 					h.checkBalance("alice", alice, 100_000)
 				}},
 				{"a PIN sent twice pays once", func(t *testing.T) {
@@ -487,7 +506,7 @@ func TestApprovalsBySMS(t *testing.T) {
 					if s := duka.requestStatus(r.ID); s != commerce.RequestPending {
 						t.Errorf("request %s, want pending", s)
 					}
-					h.checkSMS("no: the request now", x.send(alice, no), reply(lang, "ussd.approvals.declined", map[string]any{"Name": "Duka La Juma"}))
+					h.checkSMS("no and the PIN: the request now", x.send(alice, no+" "+pin), reply(lang, "ussd.approvals.declined", map[string]any{"Name": "Duka La Juma"}))
 				}},
 			}
 			for _, f := range flows {

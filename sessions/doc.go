@@ -63,8 +63,9 @@
 // customer menu's 6 Approvals (approvals.go): the list, oldest first and
 // paged with 98 More, kept in the state as the wallet gave it (the newest
 // maxApprovalsListed); one approval with 1 Approve and 2 Decline; then the
-// PIN, which goes into the wallet's Approve. A wrong PIN asks again with the
-// tries left; one no longer pending (expired, or answered meanwhile: the
+// PIN, which goes into the wallet's Approve or Decline (a decline needs the
+// PIN as an approval does: nobody but the customer says no for them). A
+// wrong PIN asks again with the tries left; one no longer pending (expired, or answered meanwhile: the
 // wallet's invalid_state) says so. Approve has no idempotency key, but the
 // wallet approves a pending approval at most once: a repeated hop gets the
 // stored answer, two gateways racing on one hop may both call and one
@@ -81,10 +82,14 @@
 // every language, record promotional consent with the notifier
 // (Config.Outbox.Consent), from any phone. APPROVALS (IDHINI, APPROBATIONS,
 // as the description of sms.approvals.hint lists them) lists what waits for
-// the sender's approval. A PIN or NO sent when no command awaits one
-// answers the newest approval, as the notifier's prompt says ("reply with
-// your PIN to pay or NO to decline"): the PIN approves it, NO declines it;
-// with none, the reply is sms.pin.expired as before. A PIN applies to the
+// the sender's approval. A PIN, or NO and the PIN, sent when no command
+// awaits one answers the newest approval, as the notifier's prompt says
+// ("reply with your PIN to pay or NO and your PIN to decline"): the PIN
+// approves it, NO and the PIN ("NO 2580", in one message) decline it, and
+// NO and a PIN decline it even while a command awaits a PIN (NO alone
+// cancels that command). NO alone with no command waiting declines
+// nothing: the reply (sms.decline.pin) asks for NO and the PIN. With no
+// approval, the reply is sms.pin.expired as before. A PIN applies to the
 // newest approval only when nothing else asked the phone for a PIN after
 // that approval was made (its Created against the end of the phone's last
 // command's wait, the conversation being kept 8 days): a BAL's PIN

@@ -43,11 +43,12 @@ type Wallet interface {
 	RequestReversal(ctx context.Context, phone, ref, pin string) (*wallet.Reversal, error)
 	ObjectReversal(ctx context.Context, phone, ref, reason string) (*wallet.Reversal, error)
 	// Approvals lists what waits for phone's approval, oldest first;
-	// Approve approves one with the PIN (a wrong PIN leaves it pending),
-	// Decline declines it. One no longer pending is CodeInvalidState.
+	// Approve approves one with the PIN, Decline declines it with the PIN
+	// (a wrong PIN leaves it pending). One no longer pending is
+	// CodeInvalidState.
 	Approvals(ctx context.Context, phone string) ([]commerce.Approval, error)
 	Approve(ctx context.Context, phone, id, pin string) (*commerce.ApproveResult, error)
-	Decline(ctx context.Context, phone, id string) (*commerce.Approval, error)
+	Decline(ctx context.Context, phone, id, pin string) (*commerce.Approval, error)
 	// PendPIN keeps a new PIN chosen on one screen and returns a random
 	// token for it; ConfirmPIN, with the token and the PIN typed again,
 	// sets it (wallet.Service.PendPIN, ConfirmPIN).

@@ -749,9 +749,9 @@ func (w *fakeWallet) Approve(ctx context.Context, _, id, pin string) (*commerce.
 	return nil, wallet.Errorf(wallet.CodeNotFound, "no approval %s", id)
 }
 
-func (w *fakeWallet) Decline(ctx context.Context, _, id string) (*commerce.Approval, error) {
-	w.called(ctx, "", "")
-	if err := w.lookupErr(); err != nil {
+func (w *fakeWallet) Decline(ctx context.Context, _, id, pin string) (*commerce.Approval, error) {
+	w.called(ctx, pin, "")
+	if err := w.pinErr(); err != nil {
 		return nil, err
 	}
 	for _, a := range w.approvalList() {
@@ -790,7 +790,7 @@ var lookupKinds = map[string]wallet.AccountKind{
 // are in the nodes' choices and next.
 var actEdges = map[string][]string{
 	"reg.pin": {"reg.confirm"}, "setup.pin": {"setup.confirm"}, "chg.old": {"chg.new"}, "chg.new": {"chg.confirm"},
-	"air": {"air.amount", "air.phone"}, "appr": {"appr.item"}, "appr.item": {"appr.pin"},
+	"air": {"air.amount", "air.phone"}, "appr": {"appr.item"}, "appr.item": {"appr.pin", "appr.decline"},
 }
 
 // isEdge reports whether a session may move from node a to node b.

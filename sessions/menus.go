@@ -122,10 +122,11 @@ func init() {
 		"obj.ref":     {prompt: "ussd.reverse.object.ref", nav: true, act: object},
 
 		// What waits for the customer's PIN (approvals.go): the list, one
-		// approval, its PIN.
-		"appr":      {text: approvalsText, nav: true, enter: listApprovals, act: chooseApproval},
-		"appr.item": {text: approvalText, nav: true, act: answerApproval},
-		"appr.pin":  {prompt: "ussd.pin.enter", nav: true, act: approve},
+		// approval, its PIN to approve or to decline.
+		"appr":         {text: approvalsText, nav: true, enter: listApprovals, act: chooseApproval},
+		"appr.item":    {text: approvalText, nav: true, act: answerApproval},
+		"appr.pin":     {prompt: "ussd.pin.enter", nav: true, act: approve},
+		"appr.decline": {text: declineText, nav: true, act: decline},
 
 		// Agent phone.
 		"agent": {prompt: "ussd.main.agent", choices: map[string]string{

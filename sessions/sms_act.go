@@ -206,8 +206,12 @@ func (t *smsTurn) await(c *smsConv) error {
 }
 
 // cancel answers NO: the conversation ends unless its PIN is being
-// answered. With no conversation open, NO declines the newest approval.
+// answered. NO and a PIN, or NO with no conversation open, declines the
+// newest approval, which needs the PIN (answerNewest).
 func (t *smsTurn) cancel() SMSReply {
+	if t.cmd.PIN != "" {
+		return t.answerNewest(false)
+	}
 	for range smsWriteAttemptsMax {
 		c, rev, err := t.e.loadConv(t.ctx, t.phone)
 		if err != nil {

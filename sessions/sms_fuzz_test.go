@@ -53,8 +53,10 @@ func FuzzSMS(f *testing.F) {
 		{"hello", "", 0, 0},
 		{"SEND 0712345678 500", "25", 0, 0},
 		{"BAL", "HELP", answerFor(wallet.CodeInsufficientFunds), 255},
-		{"2580", "APPROVALS", 0, 1},      // a PIN approves the newest approval; the keyword lists them
-		{"NO", "idhini", 0, 2},           // NO declines the newest
+		{"2580", "APPROVALS", 0, 1}, // a PIN approves the newest approval; the keyword lists them
+		{"NO", "idhini", 0, 2},      // NO alone asks for the PIN that declines the newest
+		{"NO 2580", "idhini", 0, 2}, // NO and the PIN decline the newest
+		{"hapana 9999", "NON 2580", answerFor(wallet.CodePINInvalid), 1},
 		{"Approbations", "2580", 0, 255}, // the longest list, then a PIN
 		{"2580", "2580", answerFor(wallet.CodePINInvalid) &^ 1, 3},
 		{"25801", "HAPANA", 0, 4}, // a PIN of the wrong length
@@ -102,13 +104,13 @@ func FuzzSMS(f *testing.F) {
 			return len(w.pins)
 		}
 		send(1, "a", body)
-		if parseSMS(body).Verb != verbPIN && pinCalls() != 0 {
-			t.Fatalf("%q, not a PIN, reached the wallet with a PIN", body)
+		if parseSMS(body).PIN == "" && pinCalls() != 0 {
+			t.Fatalf("%q, without a PIN, reached the wallet with a PIN", body)
 		}
 		before := pinCalls()
 		r := send(2, "b", then)
-		if parseSMS(then).Verb != verbPIN && pinCalls() != before {
-			t.Fatalf("%q, not a PIN, reached the wallet with a PIN", then)
+		if parseSMS(then).PIN == "" && pinCalls() != before {
+			t.Fatalf("%q, without a PIN, reached the wallet with a PIN", then)
 		}
 		if again := send(3, "b", then); again != r {
 			t.Fatalf("%q repeated: %+v, first %+v", then, again, r)

@@ -76,7 +76,10 @@ const maxPINDigits = 8
 type smsCommand struct {
 	Verb string   // one of the verb constants, or "" when the message names none
 	Args []string // the words after the keyword, none empty
-	PIN  string   // for verbPIN, the digits
+	// PIN is, for verbPIN, the digits; for verbCancel, the word after it
+	// when that is digits alone ("NO 2580"): the PIN that declines an
+	// approval.
+	PIN string
 }
 
 // parseSMS reads a message's body. Case, accents and spacing do not matter
@@ -94,7 +97,11 @@ func parseSMS(body string) smsCommand {
 	if verb == "" {
 		return smsCommand{}
 	}
-	return smsCommand{Verb: verb, Args: words[1:]}
+	c := smsCommand{Verb: verb, Args: words[1:]}
+	if verb == verbCancel && len(c.Args) == 1 && pinLike(c.Args[0]) {
+		c.PIN = c.Args[0]
+	}
+	return c
 }
 
 // pinLike reports whether w is 1 to maxPINDigits ASCII digits.

@@ -97,6 +97,10 @@ func TestParseSMS(t *testing.T) {
 		{"no", smsCommand{Verb: verbCancel, Args: []string{}}},
 		{"HAPANA asante", smsCommand{Verb: verbCancel, Args: []string{"asante"}}},
 		{"Non", smsCommand{Verb: verbCancel, Args: []string{}}},
+		{"NO 2580", smsCommand{Verb: verbCancel, Args: []string{"2580"}, PIN: "2580"}},
+		{"hapana  12345678", smsCommand{Verb: verbCancel, Args: []string{"12345678"}, PIN: "12345678"}},
+		{"NON 2580 merci", smsCommand{Verb: verbCancel, Args: []string{"2580", "merci"}}},
+		{"NO 123456789", smsCommand{Verb: verbCancel, Args: []string{"123456789"}}},
 		{"stop", smsCommand{Verb: verbStop, Args: []string{}}},
 		{"START", smsCommand{Verb: verbStart, Args: []string{}}},
 		{"APPROVALS", smsCommand{Verb: verbApprovals, Args: []string{}}},
@@ -134,7 +138,7 @@ func FuzzSMSParse(f *testing.F) {
 		"123456789", "", "  \t\n", "NO", "hapana", "STOP", "bill 888880 ACC 12 500", "ÉNVOYER x", "\xff",
 		"PAY 123456 500.50", "AIRTIME 50", "muda +255712345678 20", "FACTURE 1 € 5", "LANG FR",
 		"SEND 0712345678 500 2580", "BILI 888880 " + strings.Repeat("A", 21) + " 5", "credit\u00a0\u200b50",
-		"APPROVALS", "idhini 2580", "approbations!",
+		"APPROVALS", "idhini 2580", "approbations!", "NO 2580", "hapana 2580 asante",
 	} {
 		f.Add(s)
 	}
@@ -143,9 +147,13 @@ func FuzzSMSParse(f *testing.F) {
 		c := parseSMS(body)
 		switch c.Verb {
 		case "", verbBalance, verbSend, verbPay, verbBill, verbAirtime, verbMini, verbLanguage, verbHelp,
-			verbCancel, verbStop, verbStart, verbApprovals:
+			verbStop, verbStart, verbApprovals:
 			if c.PIN != "" {
 				t.Fatalf("%q: %+v has a PIN", body, c)
+			}
+		case verbCancel:
+			if c.PIN != "" && (!pinLike(c.PIN) || !slices.Equal(c.Args, []string{c.PIN})) {
+				t.Fatalf("%q: NO with PIN %+v", body, c)
 			}
 		case verbPIN:
 			if !pinLike(c.PIN) || c.PIN != strings.TrimSpace(body) || len(c.Args) != 0 {

@@ -14,8 +14,25 @@ const businessNumberDigits = 6
 // numberAttemptsMax bounds the retries when a random business number is taken.
 const numberAttemptsMax = 20
 
-// Register opens a customer account for phone, without a PIN (SetPIN sets it).
+// Register opens a customer account for phone, without a PIN. A basic-tier
+// account is self-registered: its owner, dialling, sets the first PIN
+// (SetPIN). A higher tier follows an operator's check of the owner's ID, so
+// the account is the operator's opening (OpenCustomer): its first PIN needs
+// the start key returned in Account.StartKey and sent by SMS to phone.
 func (s *Service) Register(ctx context.Context, phone, name string, tier Tier, language string) (*Account, error) {
+	return s.openCustomer(ctx, phone, name, tier, language, tier != TierBasic)
+}
+
+// OpenCustomer (operator) opens a customer account for phone at either
+// tier. As an agent's, its first PIN needs a start key, returned
+// in Account.StartKey for the operator to hand over and sent by SMS to
+// phone: the operator opened it, so whoever dials first from (or spoofs)
+// phone must not choose the PIN.
+func (s *Service) OpenCustomer(ctx context.Context, phone, name string, tier Tier, language string) (*Account, error) {
+	return s.openCustomer(ctx, phone, name, tier, language, true)
+}
+
+func (s *Service) openCustomer(ctx context.Context, phone, name string, tier Tier, language string, startKey bool) (*Account, error) {
 	p, err := s.phone(phone)
 	if err != nil {
 		return nil, err
@@ -23,7 +40,7 @@ func (s *Service) Register(ctx context.Context, phone, name string, tier Tier, l
 	if tier != TierBasic && tier != TierFull {
 		return nil, Errorf(CodeInvalid, "unknown tier %d", tier)
 	}
-	return s.open(ctx, &AccountRecord{Kind: KindCustomer, Number: p, Phone: p, Name: name, Tier: tier, Language: language})
+	return s.open(ctx, &AccountRecord{Kind: KindCustomer, Number: p, Phone: p, Name: name, Tier: tier, Language: language}, startKey)
 }
 
 // AddAgent opens an agent float account operated from phone, with a new
@@ -57,7 +74,7 @@ func (s *Service) openNumbered(ctx context.Context, r *AccountRecord) (*Account,
 			return nil, err
 		}
 		r.Number = big.NewInt(0).Add(n, big.NewInt(100_000)).String()
-		a, err := s.open(ctx, r)
+		a, err := s.open(ctx, r, r.Kind == KindAgent)
 		if ErrorCode(err) != CodeExists {
 			return a, err
 		}
@@ -71,10 +88,11 @@ func (s *Service) openNumbered(ctx context.Context, r *AccountRecord) (*Account,
 	return nil, Errorf(CodeInternal, "no free business number after %d tries", numberAttemptsMax)
 }
 
-// open validates r and inserts it. Only customers and agents dial from
-// their phone, so only their phone must be unused; a merchant's phone is a
-// contact and may also hold a customer account.
-func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) {
+// open validates r and inserts it, with a start key for its first PIN if
+// startKey is set. Only customers and agents dial from their phone, so only
+// their phone must be unused; a merchant's phone is a contact and may also
+// hold a customer account.
+func (s *Service) open(ctx context.Context, r *AccountRecord, startKey bool) (*Account, error) {
 	name, nerr := normalName(r.Name)
 	if nerr != nil {
 		return nil, nerr
@@ -88,10 +106,11 @@ func (s *Service) open(ctx context.Context, r *AccountRecord) (*Account, error) 
 	}
 	r.Status = StatusActive
 	r.Created = s.cfg.Now().UTC()
-	// An agent's first PIN needs a start key: the operator opened the
-	// account, so the first dial from its phone must prove it got the key.
+	// The first PIN of an account an operator opened (an agent, a customer
+	// opened after a KYC check) needs a start key: the first dial from its
+	// phone must prove it got the key.
 	var key string
-	if r.Kind == KindAgent {
+	if startKey {
 		key = issueStartKey(s.cfg.Pepper, r, r.Created, s.cfg.StartKeyTTL)
 	}
 	if err := s.store.CreateAccount(ctx, r); err != nil {

@@ -36,7 +36,8 @@ func triesLeft(err error) int {
 }
 
 // TestSecurityFirstPINNeedsStartKey: an account opened by an operator (an
-// agent, an imported customer) or reset by one gets its first PIN only
+// agent, an imported customer, a customer opened at the full tier or on
+// OpenCustomer) or reset by one gets its first PIN only
 // from whoever holds the one-time start key, within its validity; wrong
 // keys count toward the lockout; a reset kills the old key.
 func TestSecurityFirstPINNeedsStartKey(t *testing.T) {
@@ -142,7 +143,7 @@ func TestSecurityFirstPINNeedsStartKey(t *testing.T) {
 			}
 		}},
 		{"a reset issues a new key and kills the old", func(phone string) string {
-			_, err := f.w.Register(f.ctx, phone, "Reset Customer", wallet.TierFull, "en")
+			_, err := f.w.Register(f.ctx, phone, "Reset Customer", wallet.TierBasic, "en")
 			f.must(err)
 			_, err = f.w.SetPIN(f.ctx, phone, "2580") // self-registered: no key
 			f.must(err)
@@ -177,6 +178,33 @@ func TestSecurityFirstPINNeedsStartKey(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"a full-tier customer the operator opened needs its key", func(phone string) string {
+			a, err := f.w.Register(f.ctx, phone, "Full Tier", wallet.TierFull, "fr")
+			f.must(err)
+			return a.StartKey
+		}, func(t *testing.T, phone, key string) {
+			if _, err := f.w.SetPIN(f.ctx, phone, "4826"); code(err) != wallet.CodeStartKeyRequired {
+				t.Fatalf("got %v, want %s", err, wallet.CodeStartKeyRequired)
+			}
+			if _, err := f.w.SetPINWithStartKey(f.ctx, phone, key, "4826"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a basic-tier customer the operator opened needs its key", func(phone string) string {
+			a, err := f.w.OpenCustomer(f.ctx, phone, "Basic Opened", wallet.TierBasic, "sw")
+			f.must(err)
+			if a.Tier != wallet.TierBasic {
+				t.Errorf("opened at tier %d, want %d", a.Tier, wallet.TierBasic)
+			}
+			return a.StartKey
+		}, func(t *testing.T, phone, key string) {
+			if _, err := f.w.SetPIN(f.ctx, phone, "4826"); code(err) != wallet.CodeStartKeyRequired {
+				t.Fatalf("got %v, want %s", err, wallet.CodeStartKeyRequired)
+			}
+			if _, err := f.w.SetPINWithStartKey(f.ctx, phone, key, "4826"); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"a self-registered customer sets its PIN directly", func(phone string) string {
 			_, err := f.w.Register(f.ctx, phone, "Self Registered", wallet.TierBasic, "sw")
 			f.must(err)
@@ -203,8 +231,8 @@ func TestSecurityFirstPINNeedsStartKey(t *testing.T) {
 			t.Errorf("notice %+v: want a start key and a phone", n)
 		}
 	}
-	if kinds[wallet.NoticeStartKey] != 6 || kinds[wallet.NoticePINReset] != 3 {
-		t.Errorf("got notices %v, want 6 start keys and 3 resets", kinds)
+	if kinds[wallet.NoticeStartKey] != 8 || kinds[wallet.NoticePINReset] != 3 {
+		t.Errorf("got notices %v, want 8 start keys and 3 resets", kinds)
 	}
 	f.check()
 }
@@ -214,9 +242,10 @@ func TestSecurityPINChangeNotice(t *testing.T) {
 	var sent notices
 	f := newFixture(t, func(c *wallet.Config) { c.Notify = sent.add })
 	alice := f.customer("Alice")
+	opened := len(sent.all()) // the start key of the operator's opening
 	_, err := f.w.ChangePIN(f.ctx, alice, "2580", "4826")
 	f.must(err)
-	ns := sent.all()
+	ns := sent.all()[opened:]
 	if len(ns) != 1 || ns[0].Kind != wallet.NoticePINChanged || ns[0].Account.Phone != alice || ns[0].StartKey != "" {
 		t.Fatalf("got %+v, want one PIN-changed notice to %s", ns, alice)
 	}

@@ -92,9 +92,9 @@ func (f *fixture) must(err error) {
 func (f *fixture) customer(name string) string {
 	f.t.Helper()
 	p := f.phone()
-	_, err := f.w.Register(f.ctx, p, name, wallet.TierFull, "en")
+	a, err := f.w.Register(f.ctx, p, name, wallet.TierFull, "en")
 	f.must(err)
-	_, err = f.w.SetPIN(f.ctx, p, "2580")
+	_, err = f.w.SetPINWithStartKey(f.ctx, p, a.StartKey, "2580")
 	f.must(err)
 	return p
 }

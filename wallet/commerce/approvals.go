@@ -51,14 +51,19 @@ func (s *Service) Approve(ctx context.Context, phone, id, pin string) (*ApproveR
 	return nil, notFound("approval", id)
 }
 
-// Decline declines the payment request or tab id waiting for the customer
-// with phone. Errors as Approve's.
-func (s *Service) Decline(ctx context.Context, phone, id string) (*Approval, error) {
+// Decline declines, with the customer's PIN, the payment request or tab id
+// waiting for the customer with phone. The PIN is checked as Approve's is
+// (the context's wallet.PINAttempt, the source's budget, the lockout; a
+// frozen account is refused): a gateway cannot say no for a customer any
+// more than it can say yes. Errors as Approve's: a missing PIN is
+// CodeInvalid, a wrong one the wallet's CodePINInvalid with the tries
+// left, and either leaves the approval pending.
+func (s *Service) Decline(ctx context.Context, phone, id, pin string) (*Approval, error) {
 	switch {
 	case strings.HasPrefix(id, "pr_"):
-		return s.declineRequest(ctx, phone, id)
+		return s.declineRequest(ctx, phone, id, pin)
 	case strings.HasPrefix(id, "tab_"):
-		return s.tabs.decline(ctx, phone, id)
+		return s.tabs.decline(ctx, phone, id, pin)
 	}
 	return nil, notFound("approval", id)
 }

@@ -107,9 +107,9 @@ func TestMeterShutdown(t *testing.T) {
 	done := make(chan struct{})
 	go func() { s.Run(cctx); close(done) }()
 	phone := tabPhone()
-	_, err = w.Register(ctx, phone, "C", wallet.TierFull, "")
+	a, err := w.Register(ctx, phone, "C", wallet.TierFull, "")
 	f.must(err)
-	_, err = w.SetPIN(ctx, phone, tabPIN)
+	_, err = w.SetPINWithStartKey(ctx, phone, a.StartKey, tabPIN)
 	f.must(err)
 	tab := f.active(phone, "1000", false)
 	var ok, refused atomic.Int64

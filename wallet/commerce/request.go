@@ -296,14 +296,21 @@ func (s *Service) resolve(ctx context.Context, r *RequestRecord, t *wallet.Trans
 // never used: the payment did not happen.
 var errUnusedKey = &wallet.Error{Code: wallet.CodeNotFound, Message: "the payment was not made"}
 
-// declineRequest declines request id for the customer with phone.
-func (s *Service) declineRequest(ctx context.Context, phone, id string) (*Approval, error) {
+// declineRequest declines request id for the customer with phone, once
+// the wallet has verified the PIN.
+func (s *Service) declineRequest(ctx context.Context, phone, id, pin string) (*Approval, error) {
+	if pin == "" {
+		return nil, wallet.Errorf(wallet.CodeInvalid, "a PIN is required")
+	}
 	r, err := s.customerRequest(ctx, phone, id)
 	if err != nil {
 		return nil, err
 	}
 	if r.Status != RequestPending {
 		return nil, stateError(r)
+	}
+	if _, err := s.w.VerifyPIN(ctx, r.Phone, pin); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	next := *r

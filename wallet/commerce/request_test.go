@@ -163,7 +163,7 @@ func TestApproveRequest(t *testing.T) {
 	f.must(err)
 	_, err = f.s.Approve(f.ctx, rich, r3.ID, fixturePIN)
 	wantCode(t, err, wallet.CodeNotFound)
-	_, err = f.s.Decline(f.ctx, rich, r3.ID)
+	_, err = f.s.Decline(f.ctx, rich, r3.ID, fixturePIN)
 	wantCode(t, err, wallet.CodeNotFound)
 
 	// Insufficient funds: failed, final.
@@ -233,12 +233,12 @@ func TestDeclineAndExpire(t *testing.T) {
 	r2, err := f.s.RequestPayment(f.ctx, p, "k2", cust, 2_000, "R2", "")
 	f.must(err)
 
-	a, err := f.s.Decline(f.ctx, cust, r1.ID)
+	a, err := f.s.Decline(f.ctx, cust, r1.ID, fixturePIN)
 	f.must(err)
 	if a.ID != r1.ID {
 		t.Errorf("declined %+v", a)
 	}
-	_, err = f.s.Decline(f.ctx, cust, r1.ID)
+	_, err = f.s.Decline(f.ctx, cust, r1.ID, fixturePIN)
 	wantCode(t, err, wallet.CodeInvalidState)
 	_, err = f.s.Approve(f.ctx, cust, r1.ID, fixturePIN)
 	wantCode(t, err, wallet.CodeInvalidState)

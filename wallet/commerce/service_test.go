@@ -119,9 +119,9 @@ func fixturePhone() string { return fmt.Sprintf("+2547%08d", 40000000+fixturePho
 func (f *merchantFixture) customer(balance int64) string {
 	f.t.Helper()
 	p := fixturePhone()
-	_, err := f.w.Register(f.ctx, p, "Customer "+p[8:], wallet.TierFull, "sw")
+	a, err := f.w.Register(f.ctx, p, "Customer "+p[8:], wallet.TierFull, "sw")
 	f.must(err)
-	_, err = f.w.SetPIN(f.ctx, p, fixturePIN)
+	_, err = f.w.SetPINWithStartKey(f.ctx, p, a.StartKey, fixturePIN)
 	f.must(err)
 	if balance > 0 {
 		_, err = f.w.Transfer(f.ctx, wallet.TransferRequest{Key: "seed:" + p, Kind: wallet.TransferDeposit, From: f.agent, To: p, Amount: balance, PIN: "1357"})

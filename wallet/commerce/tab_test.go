@@ -137,9 +137,9 @@ func (f *tabFixture) merchant(name string) commerce.Principal {
 func (f *tabFixture) customer(balance int64) string {
 	f.t.Helper()
 	p := tabPhone()
-	_, err := f.w.Register(f.ctx, p, "Customer "+p[8:], wallet.TierFull, "sw")
+	a, err := f.w.Register(f.ctx, p, "Customer "+p[8:], wallet.TierFull, "sw")
 	f.must(err)
-	_, err = f.w.SetPIN(f.ctx, p, tabPIN)
+	_, err = f.w.SetPINWithStartKey(f.ctx, p, a.StartKey, tabPIN)
 	f.must(err)
 	f.fund(p, balance)
 	return p
@@ -385,7 +385,7 @@ func TestApproveDeclineExpire(t *testing.T) {
 
 	// Decline.
 	d := f.open(phone, "5", false)
-	a, err := f.s.Decline(f.ctx, phone, d.ID)
+	a, err := f.s.Decline(f.ctx, phone, d.ID, tabPIN)
 	f.must(err)
 	if a.ID != d.ID {
 		t.Errorf("declined %+v", a)
@@ -919,7 +919,7 @@ func TestHoldRecovery(t *testing.T) {
 				f.clock.Add(commerce.TabLease)
 				f.sweep()
 			case "decline":
-				_, err = f.s.Decline(f.ctx, phone, tab.ID)
+				_, err = f.s.Decline(f.ctx, phone, tab.ID, tabPIN)
 				wantTabCode(t, err, wallet.CodeInvalidState)
 			case "close":
 				// The close finds the hold, closes the tab and gives it back.

@@ -837,15 +837,22 @@ func (t *tabs) resolveHold(ctx context.Context, id string) error {
 	return err
 }
 
-// decline declines tab id for the customer with phone: it will take no
-// charges. CodeInFlight while an approval of it is being posted.
-func (t *tabs) decline(ctx context.Context, phone, id string) (*Approval, error) {
-	rec, _, err := t.customerTab(ctx, phone, id)
+// decline declines tab id for the customer with phone, once the wallet
+// has verified the PIN: it will take no charges. CodeInFlight while an
+// approval of it is being posted.
+func (t *tabs) decline(ctx context.Context, phone, id, pin string) (*Approval, error) {
+	rec, ph, err := t.customerTab(ctx, phone, id)
 	if err != nil {
 		return nil, err
 	}
 	now := t.now()
 	if err := approvable(rec, now); err != nil {
+		return nil, err
+	}
+	if pin == "" {
+		return nil, wallet.Errorf(wallet.CodeInvalid, "a PIN is required")
+	}
+	if _, err := t.s.w.VerifyPIN(ctx, ph, pin); err != nil {
 		return nil, err
 	}
 	if !rec.HoldAt.IsZero() {

@@ -44,7 +44,8 @@ const (
 )
 
 // SubjectCustomerOpen is the operator's customer.register: it opens a
-// customer account at any tier (RegisterRequest → Account).
+// customer account at any tier (RegisterRequest → Account) whose first PIN
+// needs the start key in the reply's start_key (also sent by SMS).
 const SubjectCustomerOpen = SubjectPrefix + ".customer.open"
 
 func init() { OperatorSubjects = append(OperatorSubjects, SubjectCustomerOpen) }

@@ -127,7 +127,8 @@ func (c *Client) SetStatus(ctx context.Context, numberOrPhone string, st wallet.
 
 // Register opens a customer account: a self-registration (basic tier) on
 // SubjectRegister, or, with another tier, an operator's opening on
-// SubjectCustomerOpen (which gateway credentials may not publish to).
+// SubjectCustomerOpen (which gateway credentials may not publish to),
+// whose reply carries the start key its first PIN needs.
 func (c *Client) Register(ctx context.Context, req RegisterRequest) (*wallet.Account, error) {
 	subject := SubjectRegister
 	if req.Tier != 0 && req.Tier != wallet.TierBasic {
@@ -135,6 +136,13 @@ func (c *Client) Register(ctx context.Context, req RegisterRequest) (*wallet.Acc
 	}
 	var r wallet.Account
 	return &r, c.call(ctx, subject, req, &r)
+}
+
+// OpenCustomer (operator) opens a customer account at any tier on
+// SubjectCustomerOpen; the reply's StartKey is what its first PIN needs.
+func (c *Client) OpenCustomer(ctx context.Context, req RegisterRequest) (*wallet.Account, error) {
+	var r wallet.Account
+	return &r, c.call(ctx, SubjectCustomerOpen, req, &r)
 }
 
 // AddAgent (operator) opens an agent account; the reply's Number is the agent number.

@@ -45,7 +45,7 @@ const (
 	SubjectOpKeyRevoke = SubjectPrefix + ".merchant.opkey.revoke" // OperatorKeyRequest → commerce.APIKey
 	SubjectApprovals   = SubjectPrefix + ".approvals.list"        // ApprovalsRequest → ApprovalsReply
 	SubjectApprove     = SubjectPrefix + ".approvals.approve"     // ApproveRequest → commerce.ApproveResult
-	SubjectDecline     = SubjectPrefix + ".approvals.decline"     // ApproveRequest (no PIN) → commerce.Approval
+	SubjectDecline     = SubjectPrefix + ".approvals.decline"     // ApproveRequest → commerce.Approval
 )
 
 // MerchantOperatorSubjects are the merchant subjects only operators may call
@@ -209,7 +209,8 @@ type ApprovalsReply struct {
 	Approvals []commerce.Approval `json:"approvals"`
 }
 
-// ApproveRequest approves (with the PIN) or declines (without) one approval.
+// ApproveRequest approves or declines one approval, with the customer's
+// PIN either way.
 type ApproveRequest struct {
 	Phone string `json:"phone"`
 	ID    string `json:"id"`
@@ -359,10 +360,11 @@ func (c *Client) Approve(ctx context.Context, phone, id, pin string) (*commerce.
 	return &r, c.call(ctx, SubjectApprove, ApproveRequest{Phone: phone, ID: id, PIN: pin, Source: a.Source, Attempt: a.Key}, &r)
 }
 
-// Decline declines a payment request or a tab.
-func (c *Client) Decline(ctx context.Context, phone, id string) (*commerce.Approval, error) {
+// Decline declines a payment request or a tab with the customer's PIN.
+func (c *Client) Decline(ctx context.Context, phone, id, pin string) (*commerce.Approval, error) {
 	var r commerce.Approval
-	return &r, c.call(ctx, SubjectDecline, ApproveRequest{Phone: phone, ID: id}, &r)
+	a := wallet.PINAttemptFrom(ctx)
+	return &r, c.call(ctx, SubjectDecline, ApproveRequest{Phone: phone, ID: id, PIN: pin, Source: a.Source, Attempt: a.Key}, &r)
 }
 
 // OperatorCreateAPIKey creates an API key with an operator key's authority.

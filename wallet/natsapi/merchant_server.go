@@ -198,7 +198,7 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		if err := decode(r, &q); err != nil {
 			return nil, err
 		}
-		return c.Decline(ctx, q.Phone, q.ID)
+		return c.Decline(wallet.WithPINAttempt(ctx, wallet.PINAttempt{Source: q.Source, Key: q.Attempt}), q.Phone, q.ID, q.PIN)
 	}))
 }
 

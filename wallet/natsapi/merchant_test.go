@@ -109,9 +109,9 @@ func (e *merchantEnv) newPhone() string { return newPhone() }
 func (e *merchantEnv) customer(balance int64) string {
 	e.t.Helper()
 	p := e.newPhone()
-	_, err := e.c.Register(e.ctx, natsapi.RegisterRequest{Phone: p, Name: "Customer " + p[9:], Tier: wallet.TierFull, Language: "sw"})
+	a, err := e.c.Register(e.ctx, natsapi.RegisterRequest{Phone: p, Name: "Customer " + p[9:], Tier: wallet.TierFull, Language: "sw"})
 	e.must(err)
-	_, err = e.c.SetPIN(e.ctx, p, "2580")
+	_, err = e.c.SetPINWithStartKey(e.ctx, p, a.StartKey, "2580")
 	e.must(err)
 	if balance > 0 {
 		_, err = e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "seed:" + p, Kind: wallet.TransferDeposit, From: e.agent, To: p, Amount: balance, PIN: "1357"})
@@ -207,7 +207,7 @@ func TestMerchantAPI(t *testing.T) {
 			return ""
 		}},
 		{"approve again", func() (any, error) { return e.c.Approve(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
-		{"decline a paid request", func() (any, error) { return e.c.Decline(e.ctx, alice, pr.ID) }, wallet.CodeInvalidState, nil},
+		{"decline a paid request", func() (any, error) { return e.c.Decline(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
 		{"request shows paid", func() (any, error) { return e.c.PaymentRequest(e.ctx, key, pr.ID) }, "", func(v any) string {
 			if r := v.(*commerce.PaymentRequest); r.Status != commerce.RequestPaid || r.Transaction != paid.Transfer.Transfer.Ref {
 				return fmt.Sprintf("%+v", r)

@@ -58,9 +58,9 @@ func newPhone() string { return fmt.Sprintf("+2547%08d", 20000000+phoneN.Add(1))
 
 func (e *env) customer() string {
 	p := newPhone()
-	_, err := e.c.Register(e.ctx, natsapi.RegisterRequest{Phone: p, Name: "Customer " + p[9:], Tier: wallet.TierFull})
+	a, err := e.c.Register(e.ctx, natsapi.RegisterRequest{Phone: p, Name: "Customer " + p[9:], Tier: wallet.TierFull})
 	e.must(err)
-	_, err = e.c.SetPIN(e.ctx, p, "2580")
+	_, err = e.c.SetPINWithStartKey(e.ctx, p, a.StartKey, "2580")
 	e.must(err)
 	return p
 }

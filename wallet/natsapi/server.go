@@ -106,6 +106,10 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 			if !anyTier && q.Tier != wallet.TierBasic {
 				return nil, wallet.Errorf(wallet.CodeInvalid, "a self-registered account is tier %d; an operator opens others (%s)", wallet.TierBasic, SubjectCustomerOpen)
 			}
+			if anyTier {
+				// The operator's opening: the first PIN needs a start key.
+				return w.OpenCustomer(ctx, q.Phone, q.Name, q.Tier, q.Language)
+			}
 			return w.Register(ctx, q.Phone, q.Name, q.Tier, q.Language)
 		})
 	}

@@ -102,15 +102,16 @@ func (w *Wallet) must(err error) {
 	}
 }
 
-// Customer opens a fully registered customer with PIN pin, holding balance
-// (minor units) deposited by a fresh agent, and returns its phone.
+// Customer opens a fully registered customer with PIN pin, set with the
+// start key the operator's opening issued, holding balance (minor units)
+// deposited by a fresh agent, and returns its phone.
 func (w *Wallet) Customer(name, pin string, balance int64) string {
 	w.t.Helper()
 	ctx := context.Background()
 	p := NewPhone()
-	_, err := w.Client.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: name, Tier: wallet.TierFull})
+	a, err := w.Client.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: name, Tier: wallet.TierFull})
 	w.must(err)
-	_, err = w.Client.SetPIN(ctx, p, pin)
+	_, err = w.Client.SetPINWithStartKey(ctx, p, a.StartKey, pin)
 	w.must(err)
 	if balance > 0 {
 		agent, _ := w.Agent("Float Agent", "1357", balance)
