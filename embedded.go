@@ -203,7 +203,7 @@ func gatewayPermissions(prefix string) *server.Permissions {
 		// SMS for the notifier to send (replies over Africa's Talking, late
 		// USSD outcomes), Twilio's delivery reports and STOP/START:
 		// publishes on the notifier's stream, which the wallet creates.
-		under(notify.SubjectSend), under(notify.SubjectReport), under(notify.SubjectConsent),
+		under(notify.SubjectSend), under(notify.SubjectInbound), under(notify.SubjectReply), under(notify.SubjectReport), under(notify.SubjectConsent),
 		// The merchant API's webhook requests to the notifier.
 		under(notify.SubjectWebhookSet), under(notify.SubjectWebhookGet),
 		under(notify.SubjectWebhookDeliveries), under(notify.SubjectWebhookResend),
