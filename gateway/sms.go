@@ -345,18 +345,25 @@ func (h *smsHandlers) sms(c echo.Context, m sessions.SMS) (sessions.SMSReply, er
 }
 
 // send hands the notifier the inbound message in and the engine's reply
-// to it, bounded together by smsOutTimeout; a failure is 503.
-func (h *smsHandlers) send(c echo.Context, in notify.Inbound, reply sessions.SMSReply) error {
+// to it, bounded together by smsOutTimeout; a failure is 503. A reply the
+// notifier would refuse (notify.ErrNotReply: an argument such as a
+// merchant's name that reads as a link) is logged and not sent: a retry
+// would get the same reply, so the message is answered 200 and silent.
+func (h *smsHandlers) send(c echo.Context, in notify.Inbound, reply sessions.SMSReply) (string, error) {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), smsOutTimeout)
 	defer cancel()
 	err := h.out.Inbound(ctx, in)
 	if err == nil {
 		err = h.out.Reply(ctx, notify.Reply{Inbound: in.ID, To: in.Phone, Language: reply.Language, Words: reply.Words})
 	}
-	if err != nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable).SetInternal(fmt.Errorf("sms reply: %w", err))
+	if errors.Is(err, notify.ErrNotReply) {
+		h.log.Error("sms reply not sent: the notifier refuses its words", "inbound", in.ID, "err", err)
+		return smsResultSilent, nil
 	}
-	return nil
+	if err != nil {
+		return "", echo.NewHTTPError(http.StatusServiceUnavailable).SetInternal(fmt.Errorf("sms reply: %w", err))
+	}
+	return smsResultReply, nil
 }
 
 // report hands a Report to the notifier, bounded by smsOutTimeout; a

@@ -62,10 +62,11 @@ func (h *smsHandlers) africasTalkingSMS(c echo.Context) (string, error) {
 	if reply.Text == "" {
 		return smsResultSilent, c.NoContent(http.StatusOK)
 	}
-	if err := h.send(c, notify.Inbound{ID: providerAfricasTalking + ":" + m.ID, Phone: replyTo}, reply); err != nil {
+	result, err := h.send(c, notify.Inbound{ID: providerAfricasTalking + ":" + m.ID, Phone: replyTo}, reply)
+	if err != nil {
 		return "", err
 	}
-	return smsResultReply, c.NoContent(http.StatusOK)
+	return result, c.NoContent(http.StatusOK)
 }
 
 // decodeAfricasTalkingSMS translates an incoming SMS: id and from

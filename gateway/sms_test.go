@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -115,7 +116,7 @@ func (f *fakeSMSOut) Reply(ctx context.Context, r notify.Reply) error {
 		return err
 	}
 	if r, err = notify.DecodeReply(data, testCatalog); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", notify.ErrNotReply, err) // as Client.Reply
 	}
 	if f.inbound[r.Inbound] != r.To {
 		return errors.New("a reply to a phone that did not write in")

@@ -80,6 +80,10 @@ const (
 	replyBytesMax = 16 << 10
 )
 
+// ErrNotReply is wrapped by Client.Reply's error for a Reply the notifier
+// would refuse for its form or words: handing it over again cannot help.
+var ErrNotReply = errors.New("notify: not a reply the notifier sends")
+
 // Inbound is a phone a gateway is answering: ID names the message or step,
 // and a Reply names ID.
 type Inbound struct {
@@ -116,7 +120,7 @@ func (c *Client) Inbound(ctx context.Context, in Inbound) error {
 // for the Inbound it names: only the notifier knows that).
 func (c *Client) Reply(ctx context.Context, r Reply) error {
 	if err := r.check(nil); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrNotReply, err)
 	}
 	return c.publish(ctx, SubjectReply, r.Key(), r)
 }
@@ -254,8 +258,8 @@ func checkWords(w locales.Words, depth int) error {
 // reference, a service code) and refuses what could make a message say
 // something else: a line break, a character outside GSM-7, or anything a
 // phone could take for a link or an address ("://", "www", "@", a dot
-// before a letter as in a domain, a slash or colon not between digits as
-// in a path).
+// before a letter as in a domain, a dot and a slash together as in an
+// address with a path).
 func checkArgText(s string) error {
 	if utf8.RuneCountInString(s) > argTextCharsMax {
 		return fmt.Errorf("a value longer than %d characters", argTextCharsMax)
@@ -268,18 +272,13 @@ func checkArgText(s string) error {
 		return errors.New("a value that reads as a link or spans lines")
 	}
 	r := []rune(s)
-	digit := func(i int) bool { return i >= 0 && i < len(r) && r[i] >= '0' && r[i] <= '9' }
 	for i, c := range r {
-		switch c {
-		case '.':
-			if i+1 < len(r) && unicode.IsLetter(r[i+1]) {
-				return errors.New("a value that reads as a domain")
-			}
-		case '/', ':', '\\':
-			if !digit(i-1) || !digit(i+1) {
-				return errors.New("a value that reads as a path")
-			}
+		if c == '.' && i+1 < len(r) && unicode.IsLetter(r[i+1]) {
+			return errors.New("a value that reads as a domain")
 		}
+	}
+	if strings.Contains(s, ".") && strings.ContainsAny(s, "/\\") {
+		return errors.New("a value that reads as an address")
 	}
 	return nil
 }
