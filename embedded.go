@@ -200,10 +200,11 @@ func gatewayPermissions(prefix string) *server.Permissions {
 	}
 	allow := []string{
 		under(natsapi.SubjectPrefix + ".>"),
-		// SMS for the notifier to send (replies over Africa's Talking, late
-		// USSD outcomes), Twilio's delivery reports and STOP/START:
-		// publishes on the notifier's stream, which the wallet creates.
-		under(notify.SubjectSend), under(notify.SubjectReport), under(notify.SubjectConsent),
+		// Replies for the notifier to send (over Africa's Talking, late USSD
+		// outcomes) as catalogue words to a phone that wrote in, never free
+		// text (notify.SubjectSend is the wallet's), Twilio's delivery
+		// reports and STOP/START: publishes on the notifier's stream.
+		under(notify.SubjectInbound), under(notify.SubjectReply), under(notify.SubjectReport), under(notify.SubjectConsent),
 		// The merchant API's webhook requests to the notifier.
 		under(notify.SubjectWebhookSet), under(notify.SubjectWebhookGet),
 		under(notify.SubjectWebhookDeliveries), under(notify.SubjectWebhookResend),

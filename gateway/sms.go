@@ -54,11 +54,14 @@ type SMSEngine interface {
 
 var _ SMSEngine = (*sessions.Engine)(nil)
 
-// SMSOut hands outgoing SMS and delivery reports to the notifier;
-// *notify.Client implements it. Send must record m.Key once, so that a
-// retried webhook sends no second reply.
+// SMSOut hands replies and delivery reports to the notifier;
+// *notify.Client implements it. A reply is an Inbound (the message being
+// answered, and its phone) and then a Reply to it in the catalogue's words:
+// the notifier sends one Reply per Inbound, so a retried webhook sends no
+// second reply, and only to the phone that wrote in (notify.Reply).
 type SMSOut interface {
-	Send(ctx context.Context, m notify.Message) error
+	Inbound(ctx context.Context, in notify.Inbound) error
+	Reply(ctx context.Context, r notify.Reply) error
 	Report(ctx context.Context, r notify.Report) error
 }
 
@@ -341,15 +344,26 @@ func (h *smsHandlers) sms(c echo.Context, m sessions.SMS) (sessions.SMSReply, er
 	return reply, nil
 }
 
-// send hands a Message to the notifier, bounded by smsOutTimeout; a
-// failure is 503.
-func (h *smsHandlers) send(c echo.Context, m notify.Message) error {
+// send hands the notifier the inbound message in and the engine's reply
+// to it, bounded together by smsOutTimeout; a failure is 503. A reply the
+// notifier would refuse (notify.ErrNotReply: an argument such as a
+// merchant's name that reads as a link) is logged and not sent: a retry
+// would get the same reply, so the message is answered 200 and silent.
+func (h *smsHandlers) send(c echo.Context, in notify.Inbound, reply sessions.SMSReply) (string, error) {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), smsOutTimeout)
 	defer cancel()
-	if err := h.out.Send(ctx, m); err != nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable).SetInternal(fmt.Errorf("sms reply: %w", err))
+	err := h.out.Inbound(ctx, in)
+	if err == nil {
+		err = h.out.Reply(ctx, notify.Reply{Inbound: in.ID, To: in.Phone, Language: reply.Language, Words: reply.Words})
 	}
-	return nil
+	if errors.Is(err, notify.ErrNotReply) {
+		h.log.Error("sms reply not sent: the notifier refuses its words", "inbound", in.ID, "err", err)
+		return smsResultSilent, nil
+	}
+	if err != nil {
+		return "", echo.NewHTTPError(http.StatusServiceUnavailable).SetInternal(fmt.Errorf("sms reply: %w", err))
+	}
+	return smsResultReply, nil
 }
 
 // report hands a Report to the notifier, bounded by smsOutTimeout; a

@@ -15,9 +15,11 @@ import (
 //
 //	from=%2B254711082300&to=21525&text=BAL&date=2024-05-01+10%3A11%3A12&id=…&linkId=…&networkCode=63902
 //
-// answered 200 with no content: the answer carries no reply, so a reply is
-// handed to the notifier as a notify.Message keyed "reply:africastalking:"
-// and the message id, and the webhook answered 200 only once that
+// answered 200 with no content: the answer carries no reply, so the
+// message is handed to the notifier as a notify.Inbound with the id
+// "africastalking:" and the message id, and the reply as a notify.Reply to
+// it in the catalogue's words (the notifier sends it keyed
+// "reply:africastalking:<id>", once), and the webhook answered 200 only once that
 // succeeded; an engine or notifier failure answers 503, so the message is
 // not taken as delivered and may come again. A repeat is safe: the engine
 // answers an id once and the notifier sends a key once.
@@ -26,9 +28,6 @@ import (
 // subscriptions) and date are unused.
 // https://developers.africastalking.com/docs/sms/notifications
 const africasTalkingSMSPath = "/sms/africastalking"
-
-// replyKeyPrefix starts a reply's notify.Message key, as notify documents.
-const replyKeyPrefix = "reply:"
 
 func mountAfricasTalkingSMS(e *echo.Echo, h *smsHandlers) {
 	e.POST(africasTalkingSMSPath, h.route(providerAfricasTalking, smsWebhookMessage, h.africasTalkingSMS))
@@ -63,12 +62,11 @@ func (h *smsHandlers) africasTalkingSMS(c echo.Context) (string, error) {
 	if reply.Text == "" {
 		return smsResultSilent, c.NoContent(http.StatusOK)
 	}
-	err = h.send(c, notify.Message{Key: replyKeyPrefix + providerAfricasTalking + ":" + m.ID, To: replyTo,
-		Language: reply.Language, Text: reply.Text})
+	result, err := h.send(c, notify.Inbound{ID: providerAfricasTalking + ":" + m.ID, Phone: replyTo}, reply)
 	if err != nil {
 		return "", err
 	}
-	return smsResultReply, c.NoContent(http.StatusOK)
+	return result, c.NoContent(http.StatusOK)
 }
 
 // decodeAfricasTalkingSMS translates an incoming SMS: id and from

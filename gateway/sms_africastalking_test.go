@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
@@ -32,7 +33,8 @@ func atReply(to, lang, text string) *notify.Message {
 }
 
 func TestAfricasTalkingSMS(t *testing.T) {
-	salio := sessions.SMSReply{Text: "Salio lako ni KES 1,250.00", Language: "sw"}
+	salio := sessions.SMSReply{Text: "Salio lako ni KES 1,250.00.", Language: "sw",
+		Words: locales.NewWords("sms.balance", map[string]any{"Balance": "KES 1,250.00"})}
 	withSecret := map[string]string{"X-SMS-Secret": testSecret}
 	forbidden := `{"message":"Forbidden"}`
 	uganda := testSMSConfig
@@ -40,27 +42,32 @@ func TestAfricasTalkingSMS(t *testing.T) {
 	cases := []smsCase{
 		{name: "a reply goes through the notifier, keyed by the message id", contentType: formContentType, header: withSecret,
 			body: atInbound("SALIO"), reply: salio, wantStatus: 200, wantBody: "",
-			wantSMS: atSMS("+254711082300", "SALIO"), wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00"),
+			wantSMS: atSMS("+254711082300", "SALIO"), wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00."),
 			wantResult: "reply"},
 		{name: "a national sender is passed on as sent and answered in E.164", contentType: formContentType, header: withSecret,
 			body: strings.Replace(atInbound("BAL"), "%2B254711082300", "0711082300", 1), reply: salio, wantStatus: 200,
-			wantSMS: atSMS("0711082300", "BAL"), wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00")},
+			wantSMS: atSMS("0711082300", "BAL"), wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00.")},
 		{name: "the configured region applies to a national sender", contentType: formContentType, header: withSecret, cfg: &uganda,
 			body: strings.Replace(atInbound("BAL"), "%2B254711082300", "0772123456", 1), reply: salio, wantStatus: 200,
-			wantSMS: atSMS("0772123456", "BAL"), wantSent: atReply("+256772123456", "sw", "Salio lako ni KES 1,250.00")},
+			wantSMS: atSMS("0772123456", "BAL"), wantSent: atReply("+256772123456", "sw", "Salio lako ni KES 1,250.00.")},
+		{name: "a reply the notifier refuses is logged, not retried", contentType: formContentType, header: withSecret,
+			body: atInbound("PAY 123456 500"), reply: sessions.SMSReply{Text: "Pay bit.ly/x?", Language: "en",
+				Words: locales.NewWords("sms.balance", map[string]any{"Balance": "bit.ly/x"})},
+			wantStatus: 200, wantSMS: atSMS("+254711082300", "PAY 123456 500"), wantResult: "silent",
+			wantLog: "the notifier refuses its words"},
 		{name: "an empty reply sends nothing", contentType: formContentType, header: withSecret, body: atInbound("BAL"),
 			wantStatus: 200, wantSMS: atSMS("+254711082300", "BAL"), wantResult: "silent"},
 		{name: "a PIN reaches the engine, never the log", contentType: formContentType, header: withSecret,
 			body: atInbound("SEND 0712345678 500 " + testPIN), reply: salio, wantStatus: 200,
 			wantSMS:  atSMS("+254711082300", "SEND 0712345678 500 "+testPIN),
-			wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00")},
+			wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00.")},
 		{name: "the same message twice: the same key both times", contentType: formContentType, header: withSecret, sends: 2,
 			body: atInbound("BAL"), reply: salio, wantStatus: 200,
-			wantSMS: atSMS("+254711082300", "BAL"), wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00")},
+			wantSMS: atSMS("+254711082300", "BAL"), wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00.")},
 		{name: "the notifier failing is 503, so the message comes again", contentType: formContentType, header: withSecret,
 			body: atInbound("BAL"), reply: salio, sendErr: errOutboxDown,
 			wantStatus: 503, wantBody: `{"message":"Service Unavailable"}`, wantSMS: atSMS("+254711082300", "BAL"),
-			wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00"), wantResult: "failed", wantLog: "outbox unreachable"},
+			wantSent: atReply("+254711082300", "sw", "Salio lako ni KES 1,250.00."), wantResult: "failed", wantLog: "outbox unreachable"},
 		{name: "only id and from", contentType: formContentType, header: withSecret, body: "id=" + atSMSID + "&from=%2B254711082300",
 			wantStatus: 200, wantSMS: &sessions.SMS{Provider: "africastalking", ID: atSMSID, From: "+254711082300"}},
 		{name: "content type with charset", contentType: formContentType + "; charset=UTF-8", header: withSecret,

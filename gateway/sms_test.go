@@ -6,7 +6,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/twilio/twilio-go/client"
 
+	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 )
@@ -65,12 +68,15 @@ func (f *fakeSMSEngine) SMS(ctx context.Context, m sessions.SMS) (sessions.SMSRe
 	return f.reply, f.err
 }
 
-// fakeSMSOut records what the adapters hand the notifier and fails every
-// call with err.
+// fakeSMSOut records what the adapters hand the notifier, as the notifier
+// would send it, and fails every Reply and Report with err. A Reply is
+// checked as the notifier decodes one, must answer an Inbound of its
+// phone handed over before, and is recorded rendered from the catalogue.
 type fakeSMSOut struct {
 	err error
 
 	mu         sync.Mutex
+	inbound    map[string]string // id → phone
 	sent       []notify.Message
 	reports    []notify.Report
 	noDeadline bool
@@ -78,13 +84,48 @@ type fakeSMSOut struct {
 
 var _ SMSOut = (*fakeSMSOut)(nil)
 
-func (f *fakeSMSOut) Send(ctx context.Context, m notify.Message) error {
+var testCatalog = func() *locales.Catalog {
+	c, err := locales.New()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
+
+func (f *fakeSMSOut) Inbound(ctx context.Context, in notify.Inbound) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.sent = append(f.sent, m)
+	if f.inbound == nil {
+		f.inbound = map[string]string{}
+	}
+	f.inbound[in.ID] = in.Phone
 	if _, ok := ctx.Deadline(); !ok {
 		f.noDeadline = true
 	}
+	return nil
+}
+
+func (f *fakeSMSOut) Reply(ctx context.Context, r notify.Reply) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := ctx.Deadline(); !ok {
+		f.noDeadline = true
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if r, err = notify.DecodeReply(data, testCatalog); err != nil {
+		return fmt.Errorf("%w: %w", notify.ErrNotReply, err) // as Client.Reply
+	}
+	if f.inbound[r.Inbound] != r.To {
+		return errors.New("a reply to a phone that did not write in")
+	}
+	text, err := testCatalog.RenderWords(r.Language, r.Words)
+	if err != nil {
+		return err
+	}
+	f.sent = append(f.sent, notify.Message{Key: r.Key(), To: r.To, Language: r.Language, Text: text})
 	return f.err
 }
 
@@ -456,7 +497,9 @@ func TestSMSMetrics(t *testing.T) {
 	MountMetrics(e, m)
 	cfg := testSMSConfig
 	cfg.Observe = m.ObserveSMS
-	MountSMS(e, &fakeSMSEngine{reply: sessions.SMSReply{Text: "Balance: KES 1,250.00", Language: "en"}}, &fakeSMSOut{}, cfg,
+	balance := sessions.SMSReply{Text: "Your balance is KES 1,250.00.", Language: "en",
+		Words: locales.NewWords("sms.balance", map[string]any{"Balance": "KES 1,250.00"})}
+	MountSMS(e, &fakeSMSEngine{reply: balance}, &fakeSMSOut{}, cfg,
 		slog.New(slog.DiscardHandler))
 	post := func(path, body, sig, secret string) {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))

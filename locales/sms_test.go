@@ -81,6 +81,7 @@ var smsMessages = map[string]smsMessage{
 	// The replies about approvals of the SMS keywords (approvals.*.toml,
 	// package sessions).
 	"sms.approvals.hint":     {"SMS", nil, 1},
+	"sms.approvals.list":     {"SMS", []string{"Lines"}, 2},
 	"sms.approvals.answered": {"SMS", []string{"Code"}, 1},
 	// NO without the PIN that declines (decline.*.toml).
 	"sms.decline.pin": {"SMS", []string{"Amount", "Name"}, 1},
@@ -173,6 +174,11 @@ func smsWorstData(c *Catalog, lang, id string) map[string]any {
 		}))
 	}
 	data["Statement"] = strings.Join(lines, "\n")
+	items := []string{c.Render(lang, "ussd.approvals.title", nil)}
+	for range 2 {
+		items = append(items, c.Render(lang, "ussd.approvals.item_tab", data))
+	}
+	data["Lines"] = strings.Join(append(items, c.Render(lang, "sms.approvals.hint", nil)), "\n")
 	if unboundedBalance[id] {
 		data["Balance"] = FormatMoney(lang, kes, wallet.MaxAmount)
 		if id == "sms.receipt.float.agent" {

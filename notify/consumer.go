@@ -47,6 +47,9 @@ type recorder interface {
 	Report(ctx context.Context, r Report) error
 	// record inserts SMS and webhook deliveries in one transaction.
 	record(ctx context.Context, out []Outgoing, hooks []webhookOut) (sms, webhooks int, err error)
+	// recordInbound and inbound keep the Inbounds a Reply must name.
+	recordInbound(ctx context.Context, in Inbound, at time.Time) error
+	inbound(ctx context.Context, id string) (inboundRow, bool, error)
 }
 
 // DefaultServiceCode is the USSD code a prompt names when
@@ -280,6 +283,28 @@ func (c *Consumer) messages(ctx context.Context, msgs []jetstream.Msg) error {
 					out = append(out, msg.Outgoing())
 				}
 			}
+		case SubjectInbound:
+			var in Inbound
+			if err = json.Unmarshal(m.Data(), &in); err == nil {
+				if err = in.check(); err == nil {
+					if err = c.cfg.Store.recordInbound(ctx, in, streamTime(m)); err != nil {
+						return err // the database: offered again after a backoff
+					}
+				}
+			}
+		case SubjectReply:
+			o, early, rerr := c.reply(ctx, m)
+			switch {
+			case rerr != nil:
+				return rerr
+			case early:
+				_ = m.NakWithDelay(reportEarlyDelay)
+				continue
+			case o == nil:
+				_ = m.Term() // refused, and logged
+				continue
+			}
+			out = append(out, *o)
 		case SubjectReport:
 			var r Report
 			if err = json.Unmarshal(m.Data(), &r); err == nil {
@@ -313,6 +338,56 @@ func (c *Consumer) messages(ctx context.Context, msgs []jetstream.Msg) error {
 		ack = append(ack, m)
 	}
 	return c.record(ctx, out, ack)
+}
+
+// reply reads a gateway's Reply and returns the SMS it makes, or nil for
+// one refused (logged here): unreadable, naming a message a reply may not
+// say, or not answering a phone that wrote in (its Inbound unknown, of
+// another phone, or more than replyWindow before it). early asks for the
+// Reply to be offered again shortly: its Inbound is not recorded yet, as
+// happens when another notifier took it in a batch of its own; after
+// reportEarlyRedeliveries it is refused. An error is the database's.
+func (c *Consumer) reply(ctx context.Context, m jetstream.Msg) (o *Outgoing, early bool, err error) {
+	refuse := func(inbound, reason string) (*Outgoing, bool, error) {
+		c.log.Warn("notify: a gateway's reply refused", "inbound", inbound, "reason", reason)
+		return nil, false, nil
+	}
+	r, err := DecodeReply(m.Data(), c.cfg.Locales)
+	if err != nil {
+		return refuse("", err.Error())
+	}
+	in, ok, err := c.cfg.Store.inbound(ctx, r.Inbound)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case !ok:
+		if md, merr := m.Metadata(); merr == nil && md.NumDelivered < reportEarlyRedeliveries {
+			return nil, true, nil
+		}
+		return refuse(r.Inbound, "no such inbound")
+	case in.Phone != r.To:
+		return refuse(r.Inbound, "not the inbound's phone")
+	case streamTime(m).Sub(in.At) > replyWindow:
+		return refuse(r.Inbound, "the inbound is too old")
+	}
+	text, err := c.cfg.Locales.RenderWords(r.Language, r.Words)
+	if err != nil {
+		return refuse(r.Inbound, err.Error())
+	}
+	out := Outgoing{Key: r.Key(), Kind: KindMessage, To: r.To, Language: r.Language, Text: text}
+	if err := out.Validate(); err != nil {
+		return refuse(r.Inbound, err.Error())
+	}
+	return &out, false, nil
+}
+
+// streamTime is when the stream took m: set by the NATS server, not by the
+// publisher. Without metadata (never, from a stream) it is now.
+func streamTime(m jetstream.Msg) time.Time {
+	if md, err := m.Metadata(); err == nil {
+		return md.Timestamp
+	}
+	return time.Now()
 }
 
 // record inserts out (those already recorded are skipped by key) and only

@@ -6,11 +6,13 @@
 // webhooks (see Webhooks below); and the sending of every SMS Kibubu sends:
 //
 //   - Consumer: durable JetStream consumers of the wallet's event stream
-//     (receipts) and of the notifier's own stream NOTIFY (Messages other
-//     processes hand over with Client: keyword replies over Africa's
-//     Talking, late USSD outcomes; Twilio's delivery Reports; STOP/START
-//     Consents). Each batch is recorded in one transaction and
-//     acknowledged only after it commits.
+//     (receipts) and of the notifier's own stream NOTIFY (what other
+//     processes hand over with Client: the wallet's Messages, start keys
+//     and PIN notices; a gateway's Replies in the catalogue's words, each
+//     to the phone of an Inbound it answers, as reply.go tells: keyword
+//     replies over Africa's Talking, late USSD outcomes; Twilio's delivery
+//     Reports; STOP/START Consents). Each batch is recorded in one
+//     transaction and acknowledged only after it commits.
 //   - Store: the sms_messages table, one row per SMS under a unique key,
 //     with its status (pending, sending, queued, sent, delivered,
 //     undelivered, failed), attempts, errors, GSM-7/UCS-2 encoding and

@@ -11,10 +11,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Message is an SMS to send that is not a receipt of a wallet event: a reply
-// to an SMS keyword through a provider whose webhook cannot carry it (Africa's
-// Talking), the late outcome of a USSD money step, a payment request's
-// prompt. Other processes hand it to the notifier with Client.Send.
+// Message is an SMS in the wallet's own words that is not a receipt of a
+// wallet event: a start key, a PIN notice (NoticeMessage). The wallet hands
+// it to the notifier with Client.Send, on SubjectSend, which only the
+// wallet's NATS user may publish: its Text is free. A gateway's replies are
+// Replies in the catalogue's words instead (reply.go).
 type Message struct {
 	// Key is unique per message: the notifier records it once, so a second
 	// Send with the same key (a retried webhook, a redelivery) sends
@@ -110,7 +111,8 @@ func NewClient(js jetstream.JetStream, prefix string) *Client {
 	return &Client{js: js, prefix: prefix}
 }
 
-// Send hands m to the notifier. It fails for a message without a key, a
+// Send hands m to the notifier: for the wallet (a gateway's NATS user may
+// not publish it; see Reply). It fails for a message without a key, a
 // phone or a text.
 func (c *Client) Send(ctx context.Context, m Message) error {
 	if m.Key == "" || m.To == "" || m.Text == "" {

@@ -356,7 +356,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", migrateLockID)
 	}
-	if err := s.db.WithContext(ctx).AutoMigrate(append([]any{&smsRow{}}, webhookModels...)...); err != nil {
+	if err := s.db.WithContext(ctx).AutoMigrate(append([]any{&smsRow{}, &inboundRow{}}, webhookModels...)...); err != nil {
 		return fmt.Errorf("migrate sms: %w", err)
 	}
 	return nil

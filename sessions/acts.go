@@ -332,6 +332,7 @@ func (e *Engine) resolve(req wallet.TransferRequest, lang string) {
 	e.pending.Add(1)
 	go func() {
 		defer e.pending.Done()
+		e.witness(req.Key, req.From)
 		ctx, cancel := context.WithTimeout(e.stopCtx, resolveTimeout)
 		defer cancel()
 		var r *wallet.TransferResult

@@ -106,11 +106,16 @@ func (e *Engine) approvalData(lang string, a approval) map[string]any {
 
 // approvalItem is a's line in a list, without its number.
 func (e *Engine) approvalItem(lang string, a approval) string {
+	return e.cfg.Locales.Say(lang, e.approvalItemWords(lang, a))
+}
+
+// approvalItemWords is approvalItem as the catalogue's words.
+func (e *Engine) approvalItemWords(lang string, a approval) locales.Words {
 	id := "ussd.approvals.item"
 	if a.Tab {
 		id = "ussd.approvals.item_tab"
 	}
-	return e.cfg.Locales.Render(lang, id, e.approvalData(lang, a))
+	return locales.NewWords(id, e.approvalData(lang, a))
 }
 
 // approved words a's approval: a request's payment (its receipt follows
@@ -118,6 +123,12 @@ func (e *Engine) approvalItem(lang string, a approval) string {
 // moved nothing yet. receipt reports whether the wallet's event also sends
 // an SMS receipt of it (a payment, a load).
 func (e *Engine) approved(lang string, a approval, r *commerce.ApproveResult) (text string, receipt bool) {
+	w, receipt := e.approvedWords(lang, a, r)
+	return e.cfg.Locales.Say(lang, w), receipt
+}
+
+// approvedWords is approved as the catalogue's words.
+func (e *Engine) approvedWords(lang string, a approval, r *commerce.ApproveResult) (w locales.Words, receipt bool) {
 	data := e.approvalData(lang, a)
 	var ref string
 	if r != nil && r.Transfer != nil {
@@ -126,11 +137,11 @@ func (e *Engine) approved(lang string, a approval, r *commerce.ApproveResult) (t
 	data["Ref"] = ref
 	switch {
 	case !a.Tab:
-		return e.cfg.Locales.Render(lang, "ussd.approvals.paid", data), true
+		return locales.NewWords("ussd.approvals.paid", data), true
 	case ref != "":
-		return e.cfg.Locales.Render(lang, "ussd.approvals.approved_prepaid", data), true
+		return locales.NewWords("ussd.approvals.approved_prepaid", data), true
 	}
-	return e.cfg.Locales.Render(lang, "ussd.approvals.approved_tab", data), false
+	return locales.NewWords("ussd.approvals.approved_tab", data), false
 }
 
 // fromResult is the approval an ApproveResult names, as a session keeps one.
@@ -306,6 +317,7 @@ func (e *Engine) resolveApproval(key string, at wallet.PINAttempt, phone, lang s
 	e.pending.Add(1)
 	go func() {
 		defer e.pending.Done()
+		e.witness(key, phone)
 		ctx, cancel := context.WithTimeout(wallet.WithPINAttempt(e.stopCtx, at), resolveTimeout)
 		defer cancel()
 		var r *commerce.ApproveResult
@@ -341,18 +353,18 @@ func (e *Engine) resolveApproval(key string, at wallet.PINAttempt, phone, lang s
 // "" for none: a payment's or a load's receipt comes from the wallet's
 // event, and an approval no longer pending was most likely answered by the
 // call that timed out, whose outcome is not known here.
-func (e *Engine) approvalTold(r Resolution) string {
+func (e *Engine) approvalTold(r Resolution) locales.Words {
 	switch c := wallet.ErrorCode(r.Err); {
 	case r.Err == nil && r.Approved != nil:
-		text, receipt := e.approved(r.Language, fromResult(r.Approved), r.Approved)
+		w, receipt := e.approvedWords(r.Language, fromResult(r.Approved), r.Approved)
 		if receipt {
-			return ""
+			return locales.Words{}
 		}
-		return text
+		return w
 	case r.Err == nil, gone(r.Err), c == wallet.CodeUnavailable, c == wallet.CodeInFlight:
-		return ""
+		return locales.Words{}
 	}
-	return e.cfg.Locales.RenderError(r.Language, e.cfg.Currency, r.Err)
+	return e.cfg.Locales.ErrorWords(r.Language, e.cfg.Currency, r.Err)
 }
 
 // By SMS.
@@ -377,20 +389,23 @@ func (t *smsTurn) approvals() SMSReply {
 	if len(pending) == 0 {
 		return t.reply("ussd.approvals.none", nil)
 	}
-	lines := make([]string, len(pending))
+	lines := make([]locales.Words, len(pending))
 	for i, a := range pending {
-		lines[i] = t.e.approvalItem(t.lang, a)
+		lines[i] = t.e.approvalItemWords(t.lang, a)
 	}
-	title := t.e.cfg.Locales.Render(t.lang, "ussd.approvals.title", nil)
-	hint := t.e.cfg.Locales.Render(t.lang, "sms.approvals.hint", nil)
-	text := func() string { return title + "\n" + strings.Join(lines, "\n") + "\n" + hint }
+	// The title, the lines and the hint, as one catalogue message's lines:
+	// sms.approvals.list is "{{.Lines}}".
+	words := func() locales.Words {
+		all := append([]locales.Words{locales.NewWords("ussd.approvals.title", nil)}, lines...)
+		return locales.NewWords("sms.approvals.list", map[string]any{"Lines": append(all, locales.NewWords("sms.approvals.hint", nil))})
+	}
 	for len(lines) > 1 {
-		if _, parts := locales.Segments(text()); parts <= maxApprovalsReplyParts {
+		if _, parts := locales.Segments(t.e.cfg.Locales.Say(t.lang, words())); parts <= maxApprovalsReplyParts {
 			break
 		}
 		lines = lines[1:]
 	}
-	return SMSReply{Text: text(), Language: t.lang}
+	return t.say(words())
 }
 
 // answerNewest answers a PIN (approve) or NO and the PIN (decline) sent
@@ -528,12 +543,12 @@ func (t *smsTurn) approveOne(a approval) (SMSReply, wallet.Code) {
 	code := wallet.ErrorCode(err)
 	switch {
 	case err == nil:
-		text, receipt := t.e.approved(t.lang, a, res)
+		w, receipt := t.e.approvedWords(t.lang, a, res)
 		t.log.Info("sms approval done", "approval", a.ID)
 		if receipt {
 			return SMSReply{}, code
 		}
-		return SMSReply{Text: text, Language: t.lang}, code
+		return t.say(w), code
 	case code == wallet.CodeUnavailable:
 		t.e.resolveApproval("sms:"+t.message, wallet.PINAttemptFrom(t.ctx), t.phone, t.lang, a, t.cmd.PIN)
 		return t.reply("ussd.pending", nil), code

@@ -581,8 +581,11 @@ func TestApprovalPending(t *testing.T) {
 	got := ob.messages()
 	want := notify.Message{To: bob, Language: "sw", Text: render("sw", "ussd.approvals.approved_tab", map[string]any{
 		"Name": "Duka La Juma", "Amount": money("sw", 5_000)})}
-	if len(got) != 1 || !strings.HasPrefix(got[0].Key, "sms-resolved:sms:") {
-		t.Fatalf("outbox %+v: want one message keyed sms-resolved:<key>", got)
+	if r := ob.refusals(); len(r) > 0 {
+		t.Errorf("the notifier would refuse: %v", r)
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0].Key, "reply:sms:") {
+		t.Fatalf("outbox %+v: want one message keyed reply:<key>", got)
 	}
 	got[0].Key = ""
 	if got[0] != want {

@@ -482,10 +482,15 @@ func (e *Engine) end(lang, id string, data map[string]any) Screen {
 
 // fatal is the END screen for a failure that is not the person's doing.
 func (e *Engine) fatal(lang string, err error) Screen {
+	return e.end(lang, fatalID(err), nil)
+}
+
+// fatalID is the message of a failure that is not the person's doing.
+func fatalID(err error) string {
 	if c := wallet.ErrorCode(err); c == wallet.CodeUnavailable || c == wallet.CodeInternal {
-		return e.end(lang, "error."+string(c), nil)
+		return "error." + string(c)
 	}
-	return e.end(lang, "error.unavailable", nil)
+	return "error.unavailable"
 }
 
 // money formats an amount for the session's language.

@@ -35,12 +35,15 @@ type SMS struct {
 }
 
 // SMSReply is the engine's answer to an SMS: Text goes back to the sender,
-// in Language (a locales code). An empty Text sends nothing: a sender over
-// the reply rate limit, a duplicate still being answered, a PIN reply while
-// another one is, and a payment carried out (its receipt, which notify
-// sends from the wallet's event, is the answer).
+// in Language (a locales code). Words are the catalogue's words that Text
+// renders, for a provider that answers through the notifier (notify.Reply),
+// which sends only the catalogue's words. An empty Text sends nothing: a
+// sender over the reply rate limit, a duplicate still being answered, a PIN
+// reply while another one is, and a payment carried out (its receipt, which
+// notify sends from the wallet's event, is the answer).
 type SMSReply struct {
 	Text     string
+	Words    locales.Words
 	Language string
 }
 
@@ -50,10 +53,13 @@ type SMSReply struct {
 var ErrBadSMS = errors.New("bad sms")
 
 // Outbox sends an SMS that is not the reply to one; *notify.Client
-// implements it. Send records m.Key once, so a message handed over twice is
-// sent once.
+// implements it. Inbound records, when a money step goes pending, that its
+// person may be told its outcome later; Reply tells it, in the catalogue's
+// words, to that Inbound's phone only (notify.Reply). A Reply handed over
+// twice is sent once.
 type Outbox interface {
-	Send(ctx context.Context, m notify.Message) error
+	Inbound(ctx context.Context, in notify.Inbound) error
+	Reply(ctx context.Context, r notify.Reply) error
 	// Consent records a phone's STOP or START: promotional SMS are the
 	// sender's business, not the wallet's, and a phone needs no account
 	// to refuse them.
@@ -126,7 +132,7 @@ func (e *Engine) SMS(ctx context.Context, m SMS) (SMSReply, error) {
 		return SMSReply{}, fmt.Errorf("%w: the message id was used by another sender", ErrBadSMS)
 	case seen != nil && seen.Done:
 		log.Info("sms repeated", "state", "answered")
-		return SMSReply{Text: seen.Reply, Language: seen.Lang}, nil
+		return SMSReply{Text: seen.Reply, Words: seen.Words, Language: seen.Lang}, nil
 	case seen != nil:
 		log.Info("sms repeated", "state", "in flight")
 		return SMSReply{}, nil
@@ -218,7 +224,12 @@ func (t *smsTurn) answer() SMSReply {
 
 // reply renders message id in the reply's language.
 func (t *smsTurn) reply(id string, data map[string]any) SMSReply {
-	return SMSReply{Text: t.e.cfg.Locales.Render(t.lang, id, data), Language: t.lang}
+	return t.say(locales.NewWords(id, data))
+}
+
+// say renders w in the reply's language.
+func (t *smsTurn) say(w locales.Words) SMSReply {
+	return SMSReply{Text: t.e.cfg.Locales.Say(t.lang, w), Words: w, Language: t.lang}
 }
 
 // failed answers a failure that is not the sender's doing (the wallet or
@@ -227,7 +238,7 @@ func (t *smsTurn) failed(err error) SMSReply {
 	if wallet.ErrorCode(err) == wallet.CodeInternal {
 		t.log.Error("sms command failed", "err", err)
 	}
-	return SMSReply{Text: t.e.fatal(t.lang, err).Text, Language: t.lang}
+	return t.reply(fatalID(err), nil)
 }
 
 // wallet returns a context bounding one wallet call.

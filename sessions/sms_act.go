@@ -168,8 +168,7 @@ func (t *smsTurn) order() SMSReply {
 
 // malformed answers a command whose arguments are not as its usage says.
 func (t *smsTurn) malformed() SMSReply {
-	usage := t.e.cfg.Locales.Render(t.lang, "sms.usage."+t.cmd.Verb, nil)
-	return t.reply("sms.malformed", map[string]any{"Usage": usage})
+	return t.reply("sms.malformed", map[string]any{"Usage": locales.NewWords("sms.usage."+t.cmd.Verb, nil)})
 }
 
 // askPIN answers BAL and MINI: the wallet shows a balance only for the PIN,
@@ -317,7 +316,7 @@ func (t *smsTurn) carryOut(c *smsConv) (SMSReply, bool) {
 		if err != nil {
 			return t.refusedPIN(err, nil)
 		}
-		return t.reply("sms.mini", map[string]any{"Statement": t.e.statementText(t.lang, s.Lines),
+		return t.reply("sms.mini", map[string]any{"Statement": t.e.statementWords(t.lang, s.Lines),
 			"Balance": t.e.money(t.lang, s.Account.Balance)}), false
 	}
 	req := wallet.TransferRequest{Key: "sms:" + c.Message + ":" + strconv.Itoa(c.Tries), Kind: smsKinds[c.Verb],
@@ -347,7 +346,7 @@ func (t *smsTurn) refusedPIN(err error, req *wallet.TransferRequest) (SMSReply, 
 		return t.failed(err), true
 	}
 	if req != nil {
-		return SMSReply{Text: t.e.refusalText(t.lang, *req, err), Language: t.lang}, false
+		return t.say(t.e.refusalWords(t.lang, *req, err)), false
 	}
 	return t.refused(err), false
 }
@@ -357,7 +356,7 @@ func (t *smsTurn) refused(err error) SMSReply {
 	if wallet.ErrorCode(err) == wallet.CodeInternal {
 		t.log.Error("wallet call failed", "err", err)
 	}
-	return SMSReply{Text: t.e.cfg.Locales.RenderError(t.lang, t.e.cfg.Currency, err), Language: t.lang}
+	return t.say(t.e.cfg.Locales.ErrorWords(t.lang, t.e.cfg.Currency, err))
 }
 
 // language answers LANG: the account's language changes, and the reply is
@@ -399,49 +398,79 @@ func (t *smsTurn) promotions(on bool) SMSReply {
 // statementText is a mini statement, as the USSD screen and the MINI reply
 // show it: a title and a line per posting, or "no transactions".
 func (e *Engine) statementText(lang string, lines []wallet.StatementLine) string {
-	if len(lines) == 0 {
-		return e.cfg.Locales.Render(lang, "ussd.statement.empty", nil)
+	ws := e.statementWords(lang, lines)
+	text := make([]string, len(ws))
+	for i, w := range ws {
+		text[i] = e.cfg.Locales.Say(lang, w)
 	}
-	text := e.cfg.Locales.Render(lang, "ussd.statement.title", map[string]any{"Currency": e.cfg.Currency.Code})
-	for _, l := range lines {
-		text += "\n" + e.cfg.Locales.Render(lang, "ussd.statement.line", map[string]any{
-			"Date": l.Created.In(e.cfg.Location).Format("02/01"), "Ref": l.Ref,
-			"Amount": locales.FormatAmount(lang, e.cfg.Currency, l.Amount)})
-	}
-	return text
+	return strings.Join(text, "\n")
 }
 
-// refusalText words a transfer's refusal as the USSD screen would: a
+// statementWords are a mini statement's lines as the catalogue's words.
+func (e *Engine) statementWords(lang string, lines []wallet.StatementLine) []locales.Words {
+	if len(lines) == 0 {
+		return []locales.Words{locales.NewWords("ussd.statement.empty", nil)}
+	}
+	ws := []locales.Words{locales.NewWords("ussd.statement.title", map[string]any{"Currency": e.cfg.Currency.Code})}
+	for _, l := range lines {
+		ws = append(ws, locales.NewWords("ussd.statement.line", map[string]any{
+			"Date": l.Created.In(e.cfg.Location).Format("02/01"), "Ref": l.Ref,
+			"Amount": locales.FormatAmount(lang, e.cfg.Currency, l.Amount)}))
+	}
+	return ws
+}
+
+// refusalWords word a transfer's refusal as the USSD screen would: a
 // not_found names what was not found.
-func (e *Engine) refusalText(lang string, req wallet.TransferRequest, err error) string {
+func (e *Engine) refusalWords(lang string, req wallet.TransferRequest, err error) locales.Words {
 	if wallet.ErrorCode(err) == wallet.CodeNotFound {
 		switch req.Kind {
 		case wallet.TransferSend, wallet.TransferDeposit:
-			return e.cfg.Locales.Render(lang, "error.not_found.recipient", map[string]any{"Phone": req.To})
+			return locales.NewWords("error.not_found.recipient", map[string]any{"Phone": req.To})
 		case wallet.TransferWithdraw:
-			return e.cfg.Locales.Render(lang, "error.not_found.agent", map[string]any{"Agent": req.To})
+			return locales.NewWords("error.not_found.agent", map[string]any{"Agent": req.To})
 		case wallet.TransferTill:
-			return e.cfg.Locales.Render(lang, "error.not_found.till", map[string]any{"Till": req.To})
+			return locales.NewWords("error.not_found.till", map[string]any{"Till": req.To})
 		case wallet.TransferPaybill:
-			return e.cfg.Locales.Render(lang, "error.not_found.business", map[string]any{"Business": req.To})
+			return locales.NewWords("error.not_found.business", map[string]any{"Business": req.To})
 		case wallet.TransferReversal:
-			return e.cfg.Locales.Render(lang, "error.not_found.transaction", map[string]any{"Original": req.Reference})
+			return locales.NewWords("error.not_found.transaction", map[string]any{"Original": req.Reference})
 		}
 	}
-	return e.cfg.Locales.RenderError(lang, e.cfg.Currency, err)
+	return e.cfg.Locales.ErrorWords(lang, e.cfg.Currency, err)
+}
+
+// witness records with the notifier (Config.Outbox) that phone may be told
+// the outcome of the money step key, which answered "pending": tell's Reply
+// names it, and the notifier sends a Reply only to a phone it was told of
+// (notify.Inbound). Called before the step is retried, so before tell.
+func (e *Engine) witness(key, phone string) {
+	if e.cfg.Outbox == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), outboxTimeout)
+	defer cancel()
+	if err := e.cfg.Outbox.Inbound(ctx, notify.Inbound{ID: key, Phone: phone}); err != nil {
+		e.log.Error("pending step not recorded with the notifier: its outcome cannot be told", "key", key, "err", err)
+	}
 }
 
 // tell sends the person the failure of a money step that answered
-// "pending" (Config.Outbox). A success's receipt comes from the wallet's
-// event; an outcome still unknown when the retries gave up is not sent,
-// since "try again" could make a second payment of one that went through.
+// "pending" (Config.Outbox), as a Reply to the Inbound witness recorded. A
+// success's receipt comes from the wallet's event; an outcome still unknown
+// when the retries gave up is not sent, since "try again" could make a
+// second payment of one that went through.
 func (e *Engine) tell(r Resolution) {
 	log := e.log.With("key", r.Key, "kind", r.Request.Kind)
-	var text string
+	lang := r.Language
+	if !slices.Contains(e.cfg.Locales.Languages(), lang) {
+		lang = locales.Default
+	}
+	var words locales.Words
 	switch {
 	case r.Approval != "":
 		// An approval: a postpaid tab approved has no receipt to tell it.
-		if text = e.approvalTold(r); text == "" {
+		if words = e.approvalTold(r); words.ID == "" {
 			log.Info("pending approval resolved: the person is not told", "code", wallet.ErrorCode(r.Err))
 			return
 		}
@@ -451,14 +480,12 @@ func (e *Engine) tell(r Resolution) {
 		log.Warn("pending transfer unresolved: the person is not told")
 		return
 	default:
-		text = e.refusalText(r.Language, r.Request, r.Err)
+		words = e.refusalWords(lang, r.Request, r.Err)
 	}
-	origin, _, _ := strings.Cut(r.Key, ":")
-	m := notify.Message{Key: origin + "-resolved:" + r.Key, To: r.Phone, Language: r.Language, Text: text}
 	// Not stopCtx: Close waits for this, and the person must still learn.
 	ctx, cancel := context.WithTimeout(context.Background(), outboxTimeout)
 	defer cancel()
-	if err := e.cfg.Outbox.Send(ctx, m); err != nil {
+	if err := e.cfg.Outbox.Reply(ctx, notify.Reply{Inbound: r.Key, To: r.Phone, Language: lang, Words: words}); err != nil {
 		log.Error("pending transfer refused; the person could not be told", "err", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -112,7 +113,7 @@ func FuzzSMS(f *testing.F) {
 		if parseSMS(then).PIN == "" && pinCalls() != before {
 			t.Fatalf("%q, without a PIN, reached the wallet with a PIN", then)
 		}
-		if again := send(3, "b", then); again != r {
+		if again := send(3, "b", then); !reflect.DeepEqual(again, r) {
 			t.Fatalf("%q repeated: %+v, first %+v", then, again, r)
 		}
 		w.mu.Lock()

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/kibubu/kibubu/locales"
 )
 
 // The SMS records in the session bucket, each under its own key namespace
@@ -61,12 +63,13 @@ const (
 // smsMessage records a message received, under its provider's id, before
 // anything is done for it: the first delivery creates it, a repeat finds it.
 type smsMessage struct {
-	Phone    string    `json:"phone"` // E.164, the sender
-	Command  string    `json:"command"`
-	Received time.Time `json:"received"`
-	Done     bool      `json:"done,omitempty"` // answered: Reply (maybe empty) is the answer
-	Reply    string    `json:"reply,omitempty"`
-	Lang     string    `json:"lang,omitempty"`
+	Phone    string        `json:"phone"` // E.164, the sender
+	Command  string        `json:"command"`
+	Received time.Time     `json:"received"`
+	Done     bool          `json:"done,omitempty"` // answered: Reply (maybe empty) is the answer
+	Reply    string        `json:"reply,omitempty"`
+	Words    locales.Words `json:"words,omitzero"` // Reply's catalogue words
+	Lang     string        `json:"lang,omitempty"`
 }
 
 // smsConv is a command awaiting its PIN, or done with.
@@ -182,7 +185,7 @@ func (e *Engine) claim(ctx context.Context, k string, m smsMessage) (uint64, *sm
 
 // answered records the reply given to a message claimed at revision rev.
 func (e *Engine) answered(ctx context.Context, k string, m smsMessage, rev uint64, r SMSReply) {
-	m.Done, m.Reply, m.Lang = true, r.Text, r.Language
+	m.Done, m.Reply, m.Words, m.Lang = true, r.Text, r.Words, r.Language
 	if _, err := e.store.putJSON(ctx, k, m, rev, smsMessageTTL); err != nil {
 		// A repeat of the message now gets no reply; nothing is done twice.
 		e.log.Error("sms message record", "err", err)

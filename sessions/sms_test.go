@@ -2,6 +2,7 @@ package sessions_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,19 +49,56 @@ func (c *clock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// outbox records the messages an engine hands it.
+// outbox records the messages an engine hands it, as the notifier would
+// send them: a Reply is checked as the notifier decodes one, must answer an
+// Inbound of its phone, and is rendered from the catalogue.
 type outbox struct {
 	mu       sync.Mutex
+	cat      *locales.Catalog
+	inbound  map[string]string // id → phone
 	sent     []notify.Message
+	refused  []string
 	consents map[string]bool
 	got      chan struct{}
 }
 
-func newOutbox() *outbox { return &outbox{got: make(chan struct{}, 16)} }
+func newOutbox() *outbox {
+	cat, err := locales.New()
+	if err != nil {
+		panic(err)
+	}
+	return &outbox{cat: cat, inbound: map[string]string{}, got: make(chan struct{}, 16)}
+}
 
-func (o *outbox) Send(_ context.Context, m notify.Message) error {
+func (o *outbox) Inbound(_ context.Context, in notify.Inbound) error {
 	o.mu.Lock()
-	o.sent = append(o.sent, m)
+	defer o.mu.Unlock()
+	if _, ok := o.inbound[in.ID]; !ok {
+		o.inbound[in.ID] = in.Phone
+	}
+	return nil
+}
+
+func (o *outbox) Reply(_ context.Context, r notify.Reply) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	r, err = notify.DecodeReply(data, o.cat)
+	var text string
+	switch {
+	case err != nil:
+	case o.inbound[r.Inbound] != r.To:
+		err = fmt.Errorf("reply to %s: not the phone of inbound %s", r.To, r.Inbound)
+	default:
+		text, err = o.cat.RenderWords(r.Language, r.Words)
+	}
+	if err != nil {
+		o.refused = append(o.refused, err.Error())
+	} else {
+		o.sent = append(o.sent, notify.Message{Key: r.Key(), To: r.To, Language: r.Language, Text: text})
+	}
 	o.mu.Unlock()
 	o.got <- struct{}{}
 	return nil
@@ -87,6 +125,13 @@ func (o *outbox) messages() []notify.Message {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return slices.Clone(o.sent)
+}
+
+// refusals are why the notifier would have refused the Replies it did.
+func (o *outbox) refusals() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.refused)
 }
 
 // texter sends SMS to an engine as one provider's adapter does.
@@ -156,10 +201,33 @@ func reply(lang, id string, data map[string]any) sessions.SMSReply {
 	return sessions.SMSReply{Text: render(lang, id, data), Language: lang}
 }
 
+// checkSMS compares a reply's text and language, and checks that its
+// words are the text and a Reply the notifier would send (the reply over
+// Africa's Talking).
 func (h *harness) checkSMS(what string, got, want sessions.SMSReply) {
 	h.t.Helper()
-	if got != want {
+	if got.Text != want.Text || got.Language != want.Language {
 		h.t.Errorf("%s:\ngot  %+v\nwant %+v", what, got, want)
+	}
+	if got.Text == "" {
+		return
+	}
+	checkWords(h.t, what, got)
+}
+
+// checkWords checks that r's words render its text and make a Reply the
+// notifier accepts.
+func checkWords(t *testing.T, what string, r sessions.SMSReply) {
+	t.Helper()
+	if text, err := catalog.RenderWords(r.Language, r.Words); err != nil || text != r.Text {
+		t.Errorf("%s: words %+v render %q, %v; want the reply's text %q", what, r.Words, text, err, r.Text)
+	}
+	data, err := json.Marshal(notify.Reply{Inbound: "test:1", To: "+254711082300", Language: r.Language, Words: r.Words})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := notify.DecodeReply(data, catalog); err != nil {
+		t.Errorf("%s: the notifier would refuse the reply: %v", what, err)
 	}
 }
 
@@ -550,7 +618,7 @@ func TestSMSRepeats(t *testing.T) {
 			}
 			wg.Wait()
 			for _, r := range replies {
-				if r != (sessions.SMSReply{}) && r != reply("en", "sms.pin.expired", nil) {
+				if r.Text != "" && (r.Language != "en" || r.Text != render("en", "sms.pin.expired", nil)) {
 					t.Errorf("round %d: reply %+v, want none (the receipt) or pin.expired", round, r)
 				}
 			}
@@ -683,8 +751,11 @@ func TestPendingOutcomeBySMS(t *testing.T) {
 	got := ob.messages()
 	want := notify.Message{To: alice, Language: "sw", Text: render("sw", "error.insufficient_funds.balance",
 		map[string]any{"Balance": money("sw", 100_000)})}
-	if len(got) != 1 || !strings.HasPrefix(got[0].Key, "ussd-resolved:ussd:") {
-		t.Fatalf("outbox %+v: want one message keyed ussd-resolved:<key>", got)
+	if r := ob.refusals(); len(r) > 0 {
+		t.Errorf("the notifier would refuse: %v", r)
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0].Key, "reply:ussd:") {
+		t.Fatalf("outbox %+v: want one message keyed reply:<key>", got)
 	}
 	got[0].Key = ""
 	if got[0] != want {
