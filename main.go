@@ -108,6 +108,8 @@ type Main struct {
 	webhookSvc   micro.Service // the notifier's webhook service
 	notifyDone   chan struct{}
 	notifyDB     *gorm.DB // the notifier's own pool, when no wallet runs here
+	// notifyReady is the notify consumer's readiness check, once started.
+	notifyReady func(context.Context) error
 	httpStopped  chan struct{}
 	// The /metrics listener, when apart from the HTTP one.
 	metricsLn      net.Listener
@@ -244,6 +246,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err := m.startSessions(ctx, gatewayJS, replicas, e, metrics); err != nil {
 			return err
 		}
+	}
+	if m.notifyReady != nil {
+		checks["notify"] = m.notifyReady
 	}
 	gateway.MountHealth(e, checks, m.Log.With("component", "http"))
 	if err := m.serveMetrics(e, metrics); err != nil {
