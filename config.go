@@ -94,7 +94,7 @@ type Config struct {
 	NATSTLSKey     string // PEM private key of NATSTLSCert
 	NATSListen     string // where the embedded NATS listens; loopback only
 	NATSPrefix     string // subject prefix, so deployments can share a NATS cluster
-	StreamReplicas int    // replicas of the wallet event stream on an external NATS cluster
+	StreamReplicas int    // replicas of every stream and bucket the wallet creates on an external NATS cluster
 	Currency       string // ISO 4217 code
 	Region         string // ISO 3166 region for phone numbers without a country code
 	Tariff         string // tariff TOML file; empty: the built-in tariff
@@ -268,7 +268,7 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	c.httpFlags(fs)
 	fs.StringVar(&c.DB, "db", c.DB, "SQLite database `path`, or a postgres:// URL (default <data>/kibubu.db)")
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "loopback `address` the embedded NATS listens on; port 0 picks a free port")
-	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "`replicas` of the wallet event stream (3 on a NATS cluster; 1 embedded)")
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "`replicas` of every stream and bucket the wallet creates: its events, the notifier's stream, the USSD sessions, the merchant idempotency records (3 on a NATS cluster; 1 embedded)")
 	fs.StringVar(&c.Currency, "currency", c.Currency, "ISO 4217 currency `code`")
 	fs.StringVar(&c.Tariff, "tariff", c.Tariff, "tariff TOML `file` (default the built-in, M-Pesa-shaped tariff)")
 	fs.StringVar(&c.PepperFile, "pepper-file", c.PepperFile, "secret PIN pepper `file`, 32 bytes, mode 0600; generated if absent (default <data>/pepper)")
@@ -318,7 +318,7 @@ func (c *Config) notifyFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DB, "db", c.DB, "the wallet's database: SQLite `path` or postgres:// URL; the notifier keeps its tables there (default <data>/kibubu.db)")
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` of the dates in receipts")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "public base `url` of the gateways, for Twilio's status callbacks to <url>/sms/twilio/status (default: none)")
-	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "`replicas` of the streams it creates (3 on a NATS cluster)")
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "unused, kept for old command lines: the notifier creates no stream; the wallet's --stream-replicas sets every stream's `replicas`")
 	c.smsOutFlags(fs)
 }
 
