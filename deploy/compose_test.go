@@ -63,9 +63,10 @@ func natsServerVersion(t *testing.T) string {
 	return ""
 }
 
-// pinnedTag matches an image pinned to an exact version: a tag with at
-// least major.minor.patch, or a digest.
-var pinnedTag = regexp.MustCompile(`^[^@]+:(v?\d+\.\d+\.\d+[^:/]*)$|@sha256:[0-9a-f]{64}$`)
+// pinnedTag matches an image pinned to an exact version: a tag with a
+// full version (major.minor, as PostgreSQL numbers its releases, or
+// major.minor.patch), or a digest.
+var pinnedTag = regexp.MustCompile(`^[^@]+:(v?\d+\.\d+(\.\d+)?([-+][^:/]*)?)$|@sha256:[0-9a-f]{64}$`)
 
 func TestComposeServices(t *testing.T) {
 	p := loadCompose(t, nil, "compose.yaml")
@@ -202,15 +203,23 @@ func sortedCopy(s []string) []string {
 
 func hasSecret(s types.ServiceConfig, target string) bool {
 	for _, sec := range s.Secrets {
-		t := sec.Target
-		if t == "" {
-			t = sec.Source
-		}
-		if t == target || t == "/run/secrets/"+target {
+		if secretPath(sec) == "/run/secrets/"+target {
 			return true
 		}
 	}
 	return false
+}
+
+// secretPath is where a service's secret is mounted.
+func secretPath(sec types.ServiceSecretConfig) string {
+	t := sec.Target
+	if t == "" {
+		t = sec.Source
+	}
+	if !strings.HasPrefix(t, "/") {
+		t = "/run/secrets/" + t
+	}
+	return t
 }
 
 // sameSecret checks that every service reads variable from the same
@@ -225,9 +234,8 @@ func sameSecret(t *testing.T, p *types.Project, services []string, variable stri
 			t.Errorf("%s: %s is not set", name, variable)
 			continue
 		}
-		target := strings.TrimPrefix(*v, "/run/secrets/")
 		for _, sec := range s.Secrets {
-			if sec.Target == target || sec.Source == target && sec.Target == "" {
+			if secretPath(sec) == *v {
 				files[p.Secrets[sec.Source].File] = true
 			}
 		}
