@@ -88,6 +88,10 @@ type Config struct {
 	DB             string // SQLite file path, or a postgres:// URL
 	NATS           string // external NATS URL(s); empty: run NATS embedded
 	NATSCreds      string // NATS credentials file for the external NATS
+	NATSNKey       string // NATS nkey seed file for the external NATS
+	NATSTLSCA      string // PEM file of the CAs that sign the external NATS's certificates
+	NATSTLSCert    string // PEM client certificate for the external NATS (with NATSTLSKey)
+	NATSTLSKey     string // PEM private key of NATSTLSCert
 	NATSListen     string // where the embedded NATS listens; loopback only
 	NATSPrefix     string // subject prefix, so deployments can share a NATS cluster
 	StreamReplicas int    // replicas of the wallet event stream on an external NATS cluster
@@ -112,6 +116,14 @@ type Config struct {
 	// empty: on the HTTP listener when that is loopback, else on
 	// metricsListenDefault.
 	MetricsListen string
+	// Migrate applies the database migrations at start (wallet, notify);
+	// false leaves them to `kibubu migrate`, and the start fails unless
+	// they are done.
+	Migrate bool
+	// ShutdownGrace bounds the shutdown after SIGTERM: /readyz turns 503 at
+	// once, new work is refused, work in flight finishes, then the process
+	// exits; inside Kubernetes' 30 s termination grace period by default.
+	ShutdownGrace time.Duration
 	// WebhookAllowPrivate turns off the merchant webhook address guard:
 	// merchants may register, and deliveries go to, loopback, private and
 	// link-local addresses (a developer's receiver).
@@ -166,6 +178,8 @@ func DefaultConfig() Config {
 		HTTP:               "127.0.0.1:8080",
 		NATSListen:         "127.0.0.1:0", // not 4222: the machine's own nats-server may hold it
 		StreamReplicas:     1,
+		Migrate:            true,
+		ShutdownGrace:      shutdownGraceDefault,
 		Currency:           "KES",
 		Region:             "KE",
 		PINLength:          4,
@@ -211,6 +225,17 @@ const (
 	reversalObjectionMax = 7 * 24 * time.Hour
 )
 
+const (
+	// shutdownGraceDefault leaves 5 s of Kubernetes' default 30 s
+	// termination grace period for the orchestrator's own steps.
+	shutdownGraceDefault = 25 * time.Second
+	// shutdownGraceMin and shutdownGraceMax bound --shutdown-grace: a hop
+	// in flight needs the wallet's timeout plus a round trip; beyond ten
+	// minutes a rolling upgrade waits on stragglers for nothing.
+	shutdownGraceMin = time.Second
+	shutdownGraceMax = 10 * time.Minute
+)
+
 // metricsListenDefault is where a server whose HTTP listener faces a
 // network serves /metrics: loopback, so that only a scraper on the same
 // host (or a sidecar) reads it; 9464 is the usual Prometheus exporter port.
@@ -221,7 +246,20 @@ func (c *Config) connFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", c.Data, "data `dir`ectory (the server writes nats.json, its NATS address and credentials, here)")
 	fs.StringVar(&c.NATS, "nats", c.NATS, "external NATS `url`, may embed user:password (default: run NATS embedded / find it through <data>/nats.json)")
 	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "NATS credentials `file` for the external NATS")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", c.NATSNKey, "NATS nkey seed `file` for the external NATS (instead of --nats-creds)")
+	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", c.NATSTLSCA, "PEM `file` of the CAs that sign the external NATS's certificates (default: the system's)")
+	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", c.NATSTLSCert, "PEM client certificate `file` for the external NATS, with --nats-tls-key")
+	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", c.NATSTLSKey, "PEM private key `file` of --nats-tls-cert")
 	fs.StringVar(&c.NATSPrefix, "nats-prefix", c.NATSPrefix, "`prefix` of every wallet subject and of the event stream, so deployments can share one NATS (letters, digits, - and _)")
+}
+
+// lifecycleFlags registers the flags of a server's start and stop: every
+// role's --shutdown-grace, and --migrate for those that own tables.
+func (c *Config) lifecycleFlags(fs *flag.FlagSet, role Role) {
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long the shutdown after SIGTERM may take: /readyz turns 503 at once, new work is refused, work in flight finishes (keep it under the orchestrator's grace period)")
+	if role == RoleWallet || role == RoleNotify {
+		fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply the database migrations at start; with --migrate=false the start fails unless `kibubu migrate` has applied them")
+	}
 }
 
 // serverFlags registers the flags of kibubu serve and kibubu wallet.
@@ -304,14 +342,22 @@ func (c *Config) smsOutFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WebhookRetention, "webhook-retention", c.WebhookRetention, "how long a delivered or failed webhook delivery, with its attempts, is kept for GET /v1/webhooks/deliveries")
 }
 
-// readTwilioEnv fills the Twilio credentials from the TWILIO_* variables.
-func (c *Config) readTwilioEnv(lookup func(string) (string, bool)) {
-	for name, field := range map[string]*string{envTwilioSID: &c.TwilioSID, envTwilioToken: &c.TwilioToken,
-		envTwilioFrom: &c.TwilioFrom, envTwilioService: &c.TwilioService} {
-		if v, ok := lookup(name); ok {
-			*field = strings.TrimSpace(v)
+// readTwilioEnv fills the Twilio credentials from the TWILIO_* variables,
+// or from the files their TWILIO_*_FILE variables name.
+func (c *Config) readTwilioEnv(lookup func(string) (string, bool)) error {
+	for _, v := range []struct {
+		name  string
+		field *string
+	}{{envTwilioSID, &c.TwilioSID}, {envTwilioToken, &c.TwilioToken}, {envTwilioFrom, &c.TwilioFrom}, {envTwilioService, &c.TwilioService}} {
+		s, ok, err := lookupEnv(v.name, lookup)
+		if err != nil {
+			return err
+		}
+		if ok {
+			*v.field = strings.TrimSpace(s)
 		}
 	}
+	return nil
 }
 
 // twilio reports whether Twilio is configured; without it SMS go to the
@@ -375,8 +421,45 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// envFileSuffix names the variable holding a file whose content is the
+// value (KIBUBU_NATS_FILE, TWILIO_AUTH_TOKEN_FILE): the convention of
+// Docker and Kubernetes secrets mounted as files, which keeps a secret out
+// of the process's environment.
+const envFileSuffix = "_FILE"
+
+// envFileBytesMax bounds a value read through a *_FILE variable: a secret
+// or a URL, never a document.
+const envFileBytesMax = 64 << 10
+
+// lookupEnv returns the value of the variable name, or the trimmed
+// content of the file named by name_FILE; both set is an error.
+func lookupEnv(name string, lookup func(string) (string, bool)) (string, bool, error) {
+	v, ok := lookup(name)
+	path, fromFile := lookup(name + envFileSuffix)
+	switch {
+	case ok && fromFile:
+		return "", false, fmt.Errorf("%s and %s are both set: give one", name, name+envFileSuffix)
+	case !fromFile:
+		return v, ok, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false, fmt.Errorf("%s: %w", name+envFileSuffix, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, envFileBytesMax+1))
+	if err != nil {
+		return "", false, fmt.Errorf("%s: %w", name+envFileSuffix, err)
+	}
+	if len(b) > envFileBytesMax {
+		return "", false, fmt.Errorf("%s: %s is larger than %d bytes", name+envFileSuffix, path, envFileBytesMax)
+	}
+	return strings.TrimSpace(string(b)), true, nil
+}
+
 // applyEnv sets every flag not given on the command line from its
-// KIBUBU_* variable, if that is set.
+// KIBUBU_* variable, or from the file its KIBUBU_*_FILE variable names, if
+// either is set.
 func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -385,7 +468,12 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 		if err != nil || given[f.Name] {
 			return
 		}
-		if v, ok := lookup(envName(f.Name)); ok {
+		v, ok, lerr := lookupEnv(envName(f.Name), lookup)
+		if lerr != nil {
+			err = lerr
+			return
+		}
+		if ok {
 			if serr := fs.Set(f.Name, v); serr != nil {
 				err = fmt.Errorf("%s=%q: not a valid value for --%s (%w)", envName(f.Name), v, f.Name, serr)
 			}
@@ -421,19 +509,17 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--nats: %w", err)
 		}
 	}
-	if c.NATSCreds != "" {
-		if c.NATS == "" {
-			return errors.New("--nats-creds is for an external NATS: give --nats too")
-		}
-		if _, err := os.Stat(c.NATSCreds); err != nil {
-			return fmt.Errorf("--nats-creds: %w", err)
-		}
+	if err := c.checkNATSFiles(); err != nil {
+		return err
 	}
 	if !natsapi.ValidPrefix(c.NATSPrefix) {
 		return fmt.Errorf("--nats-prefix %q: use at most 32 letters, digits, - and _", c.NATSPrefix)
 	}
 	if err := checkLoopback(c.NATSListen); err != nil {
 		return fmt.Errorf("--nats-listen %q: %w", c.NATSListen, err)
+	}
+	if c.ShutdownGrace < shutdownGraceMin || c.ShutdownGrace > shutdownGraceMax {
+		return fmt.Errorf("--shutdown-grace %s: must be %s to %s", c.ShutdownGrace, shutdownGraceMin, shutdownGraceMax)
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > streamReplicasMax {
 		return fmt.Errorf("--stream-replicas %d: must be 1 to %d", c.StreamReplicas, streamReplicasMax)

@@ -166,14 +166,25 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	metrics := gateway.NewMetrics()
 	switch m.Role {
 	case RoleServe, RoleWallet:
-		if m.store, err = store.Open(ctx, c.DB); err != nil {
-			return fmt.Errorf("--db %s: %w", redact(c.DB), err)
+		open := store.Open
+		if !c.Migrate {
+			open = store.OpenMigrated
+		}
+		if m.store, err = open(ctx, c.DB); err != nil {
+			return dbError(c.DB, err)
 		}
 		checks["database"] = m.store.Ping
 	case RoleNotify:
 		// The notifier keeps its own tables beside the wallet's.
 		if m.notifyDB, err = store.Connect(ctx, c.DB); err != nil {
-			return fmt.Errorf("--db %s: %w", redact(c.DB), err)
+			return dbError(c.DB, err)
+		}
+		migrate := notify.Migrate
+		if !c.Migrate {
+			migrate = notify.CheckMigrated
+		}
+		if err := migrate(ctx, m.notifyDB); err != nil {
+			return dbError(c.DB, err)
 		}
 		sqlDB, _ := m.notifyDB.DB()
 		checks["database"] = sqlDB.PingContext
@@ -563,10 +574,12 @@ func (m *Main) connectNATS() error {
 		m.gatewayNC, err = m.nats.connectGateway(name+" gateway", m.gatewayNCDone)
 		return err
 	}
+	auth, err := c.natsAuthOptions()
+	if err != nil {
+		return err
+	}
 	opts := []nats.Option{nats.Name(name), nats.Timeout(natsConnectTimeout), nats.DrainTimeout(natsDrainTimeout),
-		// A wallet outlives NATS restarts and rolling upgrades: reconnect
-		// for ever, and /readyz reports the outage meanwhile.
-		nats.MaxReconnects(-1), closedHandler(m.ncDone),
+		closedHandler(m.ncDone),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				m.Log.Warn("nats disconnected", "err", err)
@@ -574,9 +587,7 @@ func (m *Main) connectNATS() error {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { m.Log.Info("nats reconnected", "url", redact(nc.ConnectedUrl())) }),
 	}
-	if c.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(c.NATSCreds))
-	}
+	opts = append(append(opts, natsReconnectOptions()...), auth...)
 	nc, err := nats.Connect(c.NATS, opts...)
 	if err != nil {
 		return fmt.Errorf("--nats %s: %w", redact(c.NATS), err)
@@ -756,6 +767,7 @@ Usage:
   kibubu wallet --nats URL     run only the wallet service against an external NATS
   kibubu gateway --nats URL    run only the HTTP gateway (USSD, SMS) against an external NATS
   kibubu notify --nats URL     run only the notifier (SMS receipts through Twilio or the outbox)
+  kibubu migrate [--db DB]     apply the database migrations once, under a lock (then wallet/notify --migrate=false)
   kibubu notify replay --since T   record the receipts of transfers since T that the notifier missed
   kibubu dial [flags] *334#    a phone in the terminal: dial the USSD menu of a running server
   kibubu sms send [flags] TEXT  a phone in the terminal: text the SMS keyword service, print the reply
@@ -815,6 +827,8 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 			return runReplay(ctx, args[1:], stdout)
 		}
 		return serve(ctx, stop, RoleNotify, args, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args, stdout)
 	case "sms":
 		return runSMS(ctx, args, stdout)
 	case "dial":
@@ -848,11 +862,14 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 		cfg.smsInFlags(fs)
 		cfg.smsOutFlags(fs)
 	}
+	cfg.lifecycleFlags(fs, role)
 	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	if role != RoleWallet {
-		cfg.readTwilioEnv(os.LookupEnv)
+		if err := cfg.readTwilioEnv(os.LookupEnv); err != nil {
+			return err
+		}
 	}
 	level := slog.LevelInfo
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by Run

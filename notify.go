@@ -35,14 +35,14 @@ const (
 func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas int, db *gorm.DB, cur wallet.Currency, metrics *gateway.Metrics) error {
 	c := &m.Config
 	log := m.Log.With("component", "notify")
-	st, err := notify.OpenStore(ctx, db)
-	if err != nil {
-		return err
+	// kibubu notify migrated (or checked) its tables in Run; serve
+	// migrates them here, beside the wallet's.
+	if m.Role == RoleServe {
+		if err := notify.Migrate(ctx, db); err != nil {
+			return err
+		}
 	}
-	consents, err := notify.OpenConsents(ctx, db)
-	if err != nil {
-		return err
-	}
+	st, consents := notify.NewStore(db), notify.NewConsents(db)
 	// The wallet creates both streams (createStreams); the notifier binds
 	// to them, waiting while no wallet has started yet.
 	for _, name := range []string{natsapi.EventStream(c.NATSPrefix), notify.StreamName(c.NATSPrefix)} {

@@ -225,16 +225,18 @@ func (o *operator) client() (*natsapi.Client, error) {
 		if err := checkNATSURLs(url); err != nil {
 			return nil, fmt.Errorf("--nats: %w", err)
 		}
-		if o.cfg.NATSCreds != "" {
-			if _, err := os.Stat(o.cfg.NATSCreds); err != nil {
-				return nil, fmt.Errorf("--nats-creds: %w", err)
-			}
-			opts = append(opts, nats.UserCredentials(o.cfg.NATSCreds))
+		if err := o.cfg.checkNATSFiles(); err != nil {
+			return nil, err
 		}
+		auth, err := o.cfg.natsAuthOptions()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, auth...)
 		hint = "is a wallet connected to that NATS?"
 	} else {
-		if o.cfg.NATSCreds != "" {
-			return nil, errors.New("--nats-creds is for an external NATS: give --nats too")
+		if err := o.cfg.checkNATSFiles(); err != nil {
+			return nil, err
 		}
 		info, err := readNATSInfo(o.cfg.Data)
 		if err != nil {

@@ -26,13 +26,17 @@ type Consents struct {
 	db *gorm.DB
 }
 
-// OpenConsents migrates the consent table on db.
+// OpenConsents migrates notify's tables on db (Migrate) and returns the
+// Consents on them.
 func OpenConsents(ctx context.Context, db *gorm.DB) (*Consents, error) {
-	if err := db.WithContext(ctx).AutoMigrate(&consent{}); err != nil {
-		return nil, fmt.Errorf("migrate consents: %w", err)
+	if err := Migrate(ctx, db); err != nil {
+		return nil, err
 	}
-	return &Consents{db: db}, nil
+	return NewConsents(db), nil
 }
+
+// NewConsents returns the Consents on db without migrating (see NewStore).
+func NewConsents(db *gorm.DB) *Consents { return &Consents{db: db} }
 
 // Set records c unless a later choice of the same phone is already
 // recorded: consents may arrive out of order from several gateways.

@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/locales"
+	"github.com/kibubu/kibubu/wallet/store"
 )
 
 // Kinds of recorded SMS.
@@ -97,9 +98,6 @@ const (
 	// listRowsDefault and listRowsMax bound List when the filter does not.
 	listRowsDefault = 50
 	listRowsMax     = 1000
-	// migrateLockID serializes migrations of notify's tables across
-	// processes on PostgreSQL; wallet/store uses 4211.
-	migrateLockID = 4212
 )
 
 // ErrUnknownMessage is returned by Report for a provider message id that no
@@ -328,38 +326,52 @@ func (s *Store) writing() func() {
 }
 
 // OpenStore migrates notify's tables on db (from store.Connect, or the
-// wallet store's DB in the same process): sms_messages, and the webhook
-// tables webhook_endpoints, webhook_deliveries and webhook_attempts; and
-// returns the Store on it.
+// wallet store's DB in the same process; see Migrate) and returns the
+// Store on it.
 func OpenStore(ctx context.Context, db *gorm.DB) (*Store, error) {
-	s := &Store{db: db, pg: db.Dialector.Name() == "postgres"}
-	if err := s.migrate(ctx); err != nil {
+	if err := Migrate(ctx, db); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return NewStore(db), nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
-	if s.pg {
-		// Several notifiers may start at once: one migrates at a time.
-		sqlDB, err := s.db.DB()
-		if err != nil {
-			return fmt.Errorf("migrate sms: %w", err)
-		}
-		conn, err := sqlDB.Conn(ctx)
-		if err != nil {
-			return fmt.Errorf("migrate sms: %w", err)
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrateLockID); err != nil {
-			return fmt.Errorf("migrate sms: %w", err)
-		}
-		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", migrateLockID)
+// NewStore returns the Store on db without migrating: Migrate (or
+// `kibubu migrate`) must have run; CheckMigrated says whether it has.
+func NewStore(db *gorm.DB) *Store {
+	return &Store{db: db, pg: db.Dialector.Name() == "postgres"}
+}
+
+// schemaComponent names notify's tables in the database's migration record.
+const schemaComponent = "notify"
+
+// models are notify's tables: sms_messages, sms_consents, and the webhook
+// tables webhook_endpoints, webhook_deliveries and webhook_attempts.
+func models() []any { return append([]any{&smsRow{}, &consent{}}, webhookModels...) }
+
+// Migrate creates or alters notify's tables on db, once, under the lock
+// every migration holds (store.MigrateOnce): several notifiers, wallets
+// and `kibubu migrate` may run at once.
+func Migrate(ctx context.Context, db *gorm.DB) error {
+	digest, err := store.Digest(db, models()...)
+	if err != nil {
+		return err
 	}
-	if err := s.db.WithContext(ctx).AutoMigrate(append([]any{&smsRow{}}, webhookModels...)...); err != nil {
-		return fmt.Errorf("migrate sms: %w", err)
+	return store.MigrateOnce(ctx, db, schemaComponent, digest, func(ctx context.Context, db *gorm.DB) error {
+		if err := db.WithContext(ctx).AutoMigrate(models()...); err != nil {
+			return fmt.Errorf("migrate notify: %w", err)
+		}
+		return nil
+	})
+}
+
+// CheckMigrated returns an error wrapping store.ErrNotMigrated unless
+// Migrate ran on db with this version's tables.
+func CheckMigrated(ctx context.Context, db *gorm.DB) error {
+	digest, err := store.Digest(db, models()...)
+	if err != nil {
+		return err
 	}
-	return nil
+	return store.CheckMigrated(ctx, db, schemaComponent, digest)
 }
 
 // Record inserts the SMS whose keys are new, in one transaction, and

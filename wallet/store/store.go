@@ -69,17 +69,54 @@ var _ wallet.Store = (*Store)(nil)
 
 // Open connects to dsn (see Connect) and applies the wallet's migrations.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, (*Store).migrate)
+}
+
+// OpenMigrated connects to dsn (see Connect) without migrating: it fails
+// with an error wrapping ErrNotMigrated unless the wallet's migrations
+// for this version were applied (by Open, or Migrate in `kibubu migrate`).
+func OpenMigrated(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, (*Store).checkMigrated)
+}
+
+func open(ctx context.Context, dsn string, prepare func(*Store, context.Context) error) (*Store, error) {
 	gdb, err := Connect(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{gdb: gdb, pg: IsPostgres(dsn)}
 	s.db, _ = gdb.DB()
-	if err := s.migrate(ctx); err != nil {
+	if err := prepare(s, ctx); err != nil {
 		s.db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// walletModels are every table of the wallet's, the audit log's included.
+func walletModels() []any {
+	return slices.Concat(models, commerceModels, tabModels, promptModels, []any{&auditRow{}})
+}
+
+// walletComponent names the wallet's tables in schema_migrations.
+const walletComponent = "wallet"
+
+// Migrate applies the wallet's migrations to db once, under a lock (see
+// MigrateOnce): several wallets or `kibubu migrate` Jobs may run it at once.
+func Migrate(ctx context.Context, db *gorm.DB) error {
+	digest, err := Digest(db, walletModels()...)
+	if err != nil {
+		return err
+	}
+	return MigrateOnce(ctx, db, walletComponent, digest, migrateWallet)
+}
+
+func (s *Store) checkMigrated(ctx context.Context) error {
+	digest, err := Digest(s.gdb, walletModels()...)
+	if err != nil {
+		return err
+	}
+	return CheckMigrated(ctx, s.gdb, walletComponent, digest)
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database.
@@ -132,21 +169,13 @@ func Connect(ctx context.Context, dsn string) (*gorm.DB, error) {
 	return gdb, nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
-	if s.pg {
-		// Several wallet processes may start at once: one migrates at a time.
-		conn, err := s.db.Conn(ctx)
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(4211)"); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(4211)")
-	}
-	backfill := !s.gdb.WithContext(ctx).Migrator().HasTable(&idemKey{})
-	if err := s.gdb.WithContext(ctx).AutoMigrate(slices.Concat(models, commerceModels, tabModels, promptModels, []any{&auditRow{}})...); err != nil {
+func (s *Store) migrate(ctx context.Context) error { return Migrate(ctx, s.gdb) }
+
+// migrateWallet creates or alters the wallet's tables; MigrateOnce holds
+// the lock.
+func migrateWallet(ctx context.Context, gdb *gorm.DB) error {
+	backfill := !gdb.WithContext(ctx).Migrator().HasTable(&idemKey{})
+	if err := gdb.WithContext(ctx).AutoMigrate(walletModels()...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	// A PIN lockout was once stored as status pin_locked, overwriting the
@@ -154,20 +183,20 @@ func (s *Store) migrate(ctx context.Context) error {
 	// PIN-locked. (Whether it had been frozen before it locked was
 	// overwritten then and cannot be recovered: an operator freezes it
 	// again if so.)
-	if err := s.gdb.WithContext(ctx).Exec("UPDATE accounts SET status = ?, pin_locked = ? WHERE status = ?",
+	if err := gdb.WithContext(ctx).Exec("UPDATE accounts SET status = ?, pin_locked = ? WHERE status = ?",
 		string(wallet.StatusActive), true, string(wallet.StatusPINLocked)).Error; err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if backfill {
 		// A database from before idem_keys: claim the keys already used,
 		// once, in the migration that creates the table.
-		if err := s.gdb.WithContext(ctx).Exec(`INSERT INTO idem_keys (idem_key) SELECT idem_key FROM transfers
+		if err := gdb.WithContext(ctx).Exec(`INSERT INTO idem_keys (idem_key) SELECT idem_key FROM transfers
 			UNION SELECT idem_key FROM rejections`).Error; err != nil {
 			return fmt.Errorf("migrate: claim idempotency keys: %w", err)
 		}
 	}
 	// idx_postings_account_transfer replaced it (see posting).
-	if err := s.gdb.WithContext(ctx).Exec("DROP INDEX IF EXISTS idx_postings_account").Error; err != nil {
+	if err := gdb.WithContext(ctx).Exec("DROP INDEX IF EXISTS idx_postings_account").Error; err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
