@@ -19,10 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/kibubu/kibubu/gateway"
-	"github.com/kibubu/kibubu/notify"
-	"github.com/kibubu/kibubu/sessions"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/natsroles"
 )
 
 const (
@@ -174,63 +171,11 @@ func (e *embeddedNATS) connectAs(user, password, name string, closed chan<- stru
 	return nc, nil
 }
 
-// gatewayPermissions are the gateway user's: request the wallet's
-// non-operator subjects (natsapi.OperatorSubjects are denied, as the
-// design asks of every deployment), keep USSD session state in its
-// key-value bucket, and receive replies. Nothing else: it cannot serve
-// (and so read) wallet requests, publish wallet events, create, change or
-// remove a stream (the wallet creates them all: createStreams), or touch
-// another stream. prefix is --nats-prefix, which moves the wallet's
-// subjects and the bucket (sessions.EnsureBucket) alike.
-//
-// It may also hand the notifier SMS to send, delivery reports and consents
-// (notify.Client), call the notifier's webhook service, and keep the merchant
-// API's idempotency records in their bucket. It needs no publish to
-// _INBOX.>: it sends requests, it answers none.
+// gatewayPermissions are the gateway user's: natsroles.Gateway's, the
+// same a NATS cluster's gateway user has (deploy/nats/users.conf), so the
+// two cannot drift. prefix is --nats-prefix.
 func gatewayPermissions(prefix string) *server.Permissions {
-	under := func(s string) string {
-		if prefix != "" {
-			return prefix + "." + s
-		}
-		return s
-	}
-	deny := make([]string, 0, len(natsapi.OperatorSubjects))
-	for _, s := range natsapi.OperatorSubjects {
-		deny = append(deny, under(s))
-	}
-	allow := []string{
-		under(natsapi.SubjectPrefix + ".>"),
-		// SMS for the notifier to send (replies over Africa's Talking, late
-		// USSD outcomes), Twilio's delivery reports and STOP/START:
-		// publishes on the notifier's stream, which the wallet creates.
-		under(notify.SubjectSend), under(notify.SubjectReport), under(notify.SubjectConsent),
-		// The merchant API's webhook requests to the notifier.
-		under(notify.SubjectWebhookSet), under(notify.SubjectWebhookGet),
-		under(notify.SubjectWebhookDeliveries), under(notify.SubjectWebhookResend),
-	}
-	// Its key-value buckets: USSD session state, and the merchant API's
-	// idempotency records. For each, exactly what nats.go's jetstream sends
-	// for what the gateway does: KeyValue and Status (stream info: binding
-	// to the bucket the wallet made), Get (a direct get of a key's last
-	// value: the bucket's stream always allows direct gets, as
-	// CreateOrUpdateKeyValue sets them), and Create, Update and Delete (a
-	// publish on the key). Not stream create or update, message gets by
-	// sequence, consumers (Watch, Keys) or purges.
-	for _, bucket := range []string{sessions.BucketName, gateway.IdempotencyBucket} {
-		if prefix != "" {
-			bucket += "_" + prefix
-		}
-		stream := "KV_" + bucket // the stream nats.go keeps a bucket in
-		allow = append(allow,
-			"$JS.API.STREAM.INFO."+stream,
-			"$JS.API.DIRECT.GET."+stream+".>",
-			"$KV."+bucket+".>",
-		)
-	}
-	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: allow, Deny: deny},
-		Subscribe: &server.SubjectPermission{Allow: []string{nats.InboxPrefix + ">"}},
-	}
+	return natsroles.Permissions(natsroles.Gateway, prefix)
 }
 
 func (e *embeddedNATS) shutdown() {
