@@ -266,12 +266,12 @@ func startNATS(t *testing.T, bin string) []*natsNode {
 	return nodes
 }
 
-// waitReady waits until the node's JetStream is healthy (it has a meta
-// leader and is current).
+// waitReady waits until the node is healthy: JetStream has a meta leader,
+// and every stream and consumer it holds has caught up.
 func (n *natsNode) waitReady(t *testing.T) {
 	t.Helper()
 	waitFor(t, n.name+" healthy", func() error {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", n.monitorPort))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", n.monitorPort))
 		if err != nil {
 			return err
 		}

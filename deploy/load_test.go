@@ -323,14 +323,14 @@ func (l *loader) approve(ctx context.Context, r *paymentRequest, idem string) {
 			}
 			break
 		}
-		if wallet.ErrorCode(err) != wallet.CodeUnavailable && !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
-			break // decided otherwise, or no answer: the request's state says what happened
+		if wallet.ErrorCode(err) != wallet.CodeUnavailable && !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) || ctx.Err() != nil {
+			break // decided otherwise, no answer, or the load is over: the request's state says what happened
 		}
 		l.fail(fmt.Sprintf("approve %s: %v", r.id, err))
 		time.Sleep(hopRetryPause)
 	}
 	for ctx.Err() == nil && !r.paid {
-		var pr struct{ Status, Transaction string }
+		var pr struct{ Status, Transaction, Reason string }
 		if _, err := l.api(ctx, 0, l.prKey, http.MethodGet, "/v1/payment-requests/"+r.id, "", nil, &pr); err != nil {
 			l.errorf("payment request %s: %v", r.id, err)
 			return
@@ -338,7 +338,7 @@ func (l *loader) approve(ctx context.Context, r *paymentRequest, idem string) {
 		if pr.Status != "pending" {
 			r.paid, r.ref = pr.Status == "paid", pr.Transaction
 			if !r.paid {
-				l.errorf("payment request %s approved with the PIN is %s", r.id, pr.Status)
+				l.errorf("payment request %s approved with the PIN is %s (%s)", r.id, pr.Status, pr.Reason)
 			}
 			return
 		}
