@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +45,13 @@ const (
 	// sessionsCloseTimeout bounds waiting at shutdown for the goroutines
 	// resolving pending USSD money steps.
 	sessionsCloseTimeout = 5 * time.Second
+	// shutdownLingerMax and shutdownLingerShare bound how long a process
+	// keeps serving after SIGTERM with /readyz at 503, before it closes its
+	// listener: Kubernetes removes a terminating pod from its Services'
+	// endpoints within a few seconds, and a connection refused meanwhile
+	// would be a failed hop. At most a fifth of the grace goes to it.
+	shutdownLingerMax   = 5 * time.Second
+	shutdownLingerShare = 5
 	// startTimeout bounds the start: opening and migrating the database,
 	// starting or reaching NATS, creating the event stream.
 	startTimeout = time.Minute
@@ -77,6 +85,7 @@ type Main struct {
 	Log    *slog.Logger // default slog.Default()
 
 	lock      *os.File // the data dir lock, when this process owns the data dir
+	draining  atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 	failed    chan error // a part stopped on its own
@@ -108,7 +117,9 @@ type Main struct {
 	webhookSvc   micro.Service // the notifier's webhook service
 	notifyDone   chan struct{}
 	notifyDB     *gorm.DB // the notifier's own pool, when no wallet runs here
-	httpStopped  chan struct{}
+	// notifyReady is the notify consumer's readiness check, once started.
+	notifyReady func(context.Context) error
+	httpStopped chan struct{}
 	// The /metrics listener, when apart from the HTTP one.
 	metricsLn      net.Listener
 	metricsSrv     *http.Server
@@ -244,6 +255,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err := m.startSessions(ctx, gatewayJS, replicas, e, metrics); err != nil {
 			return err
 		}
+	}
+	if m.notifyReady != nil {
+		checks["notify"] = m.notifyReady
+	}
+	checks["shutdown"] = func(context.Context) error {
+		if m.draining.Load() {
+			return errShuttingDown
+		}
+		return nil
 	}
 	gateway.MountHealth(e, checks, m.Log.With("component", "http"))
 	if err := m.serveMetrics(e, metrics); err != nil {
@@ -623,6 +643,20 @@ func (m *Main) NATSURL() string { return m.natsURL }
 // Conn is the process's own NATS connection.
 func (m *Main) Conn() *nats.Conn { return m.nc }
 
+// errShuttingDown is the readiness check's error once Drain was called.
+var errShuttingDown = errors.New("shutting down")
+
+// Drain begins a graceful shutdown: /readyz answers 503 at once, so load
+// balancers and Kubernetes stop sending work, and a gateway answers a new
+// USSD session's first hop with an END screen asking to dial again, while
+// it answers the hops of sessions under way. Close finishes the shutdown.
+func (m *Main) Drain() {
+	m.draining.Store(true)
+	if m.sessions != nil {
+		m.sessions.Drain()
+	}
+}
+
 // Close shuts down in order, so nothing is half-written: it stops taking
 // HTTP requests and NATS requests, lets the wallet writer commit every
 // batch it accepted, stops the relay (unpublished events stay in the
@@ -636,8 +670,17 @@ func (m *Main) Close() error {
 
 func (m *Main) close() error {
 	var errs []error
+	m.Drain()
+	// The HTTP requests and USSD money steps in flight get the shutdown
+	// grace; the wallet's own drain is bounded on its own.
+	grace := m.Config.ShutdownGrace
+	if grace <= 0 {
+		grace = shutdownGraceDefault
+	}
+	graceCtx, cancelGrace := context.WithTimeout(context.Background(), grace)
+	defer cancelGrace()
 	if m.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+		ctx, cancel := context.WithTimeout(graceCtx, httpShutdownTimeout)
 		if err := m.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
@@ -657,7 +700,7 @@ func (m *Main) close() error {
 	if m.sessions != nil {
 		// Pending money steps are already in the wallet's queue or will be
 		// retried by nobody: either way at most once.
-		ctx, cancel := context.WithTimeout(context.Background(), sessionsCloseTimeout)
+		ctx, cancel := context.WithTimeout(graceCtx, sessionsCloseTimeout)
 		m.sessions.Close(ctx)
 		cancel()
 	}
@@ -885,12 +928,28 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 	case <-ctx.Done():
 	case err = <-m.Failed(): // returned, and so printed, below
 	}
-	log.Info("shutting down")
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
 	if stop != nil {
 		stop()
 	}
-	if cerr := m.Close(); cerr != nil {
+	deadline := time.Now().Add(cfg.ShutdownGrace)
+	if err == nil {
+		// /readyz is 503 from now; load balancers and Kubernetes take a
+		// moment to notice it, and meanwhile the listener stays open:
+		// sessions under way go on here, new ones are asked to dial again.
+		m.Drain()
+		time.Sleep(min(cfg.ShutdownGrace/shutdownLingerShare, shutdownLingerMax))
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	select {
+	case cerr := <-closed:
 		err = errors.Join(err, cerr)
+	case <-time.After(time.Until(deadline)):
+		// Past the grace the orchestrator kills anyway. What was not
+		// answered is retried by its client under the same idempotency
+		// key; what was committed stays, and events wait in the outbox.
+		err = errors.Join(err, fmt.Errorf("the shutdown took longer than --shutdown-grace %s: exiting with work in flight", cfg.ShutdownGrace))
 	}
 	if err == nil {
 		log.Info("stopped")

@@ -43,13 +43,6 @@ func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas
 		}
 	}
 	st, consents := notify.NewStore(db), notify.NewConsents(db)
-	// The wallet creates both streams (createStreams); the notifier binds
-	// to them, waiting while no wallet has started yet.
-	for _, name := range []string{natsapi.EventStream(c.NATSPrefix), notify.StreamName(c.NATSPrefix)} {
-		if _, err := awaitJetStream(ctx, log, "stream "+name, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, name) }); err != nil {
-			return err
-		}
-	}
 	provider, err := c.smsProvider()
 	if err != nil {
 		return err
@@ -124,9 +117,24 @@ func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas
 		}
 	}()
 	go func() { <-done; <-done; <-done; close(m.notifyDone) }()
+	// The wallet creates both streams (createStreams); the consumer binds
+	// to them, retrying while they are missing or cannot be placed, and
+	// /readyz says unavailable until it consumes. A start waits for that a
+	// little, so a healthy one is ready when it returns.
+	m.notifyReady = consumer.Ready
+	select {
+	case <-consumer.Running():
+	case <-ctx.Done():
+	case <-time.After(notifyBindWait):
+		log.Warn("the notifier is waiting for its streams; /readyz says unavailable until it consumes them")
+	}
 	log.Info("notifier sending", "provider", provider.Name())
 	return nil
 }
+
+// notifyBindWait bounds how long a start waits for the notify consumer to
+// bind to its streams before it serves (and /readyz reports the wait).
+const notifyBindWait = 5 * time.Second
 
 // smsPhoneBurstMax bounds the SMS one phone may get at once before the
 // per-minute pace applies: enough for a burst of receipts at an agent's

@@ -39,6 +39,12 @@ const (
 	unknownKindDelay = time.Minute
 	// consumeBackoffMax bounds the pause after a failure (database or NATS down).
 	consumeBackoffMax = 5 * time.Second
+	// bindBackoffMin and bindBackoffMax pace the retries of making the
+	// durable consumers while a stream is missing (no wallet has created
+	// it yet) or the cluster cannot place it (insufficient resources while
+	// a node is down or a stream is being scaled).
+	bindBackoffMin = 250 * time.Millisecond
+	bindBackoffMax = 10 * time.Second
 )
 
 // recorder is what the consumers need of the message store.
@@ -70,8 +76,9 @@ const DefaultServiceCode = "*334#"
 // tab.created, the customer's prompt (Prompt). A delivery is recorded only
 // for a merchant with a webhook endpoint at that time.
 type Consumer struct {
-	cfg ConsumerConfig
-	log *slog.Logger
+	cfg     ConsumerConfig
+	log     *slog.Logger
+	running chan struct{} // closed once it consumes both streams
 }
 
 // ConsumerConfig is what a Consumer needs; all but Prefix, Location and Wake
@@ -116,27 +123,67 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Consumer{cfg: cfg, log: cfg.Log}, nil
+	return &Consumer{cfg: cfg, log: cfg.Log, running: make(chan struct{})}, nil
 }
 
-// Run consumes both streams until ctx ends. The streams must exist
-// (natsapi.EnsureStream, EnsureStream).
+// Running is closed once Run consumes both streams.
+func (c *Consumer) Running() <-chan struct{} { return c.running }
+
+// Ready is a readiness check: nil once Run consumes both streams.
+func (c *Consumer) Ready(context.Context) error {
+	select {
+	case <-c.running:
+		return nil
+	default:
+		return errors.New("the notify consumer is not running yet: its streams or consumers cannot be made")
+	}
+}
+
+// Run consumes both streams until ctx ends. The wallet creates the streams
+// (natsapi.EnsureStream, EnsureStream): until its durable consumers can be
+// made on both, Run retries, with a log line each time, and Ready reports
+// it; Running is closed once they are. Run is called once.
 func (c *Consumer) Run(ctx context.Context) error {
-	events, err := c.consumer(ctx, natsapi.EventStream(c.cfg.Prefix))
-	if err != nil {
-		return err
+	events, ok := c.bind(ctx, natsapi.EventStream(c.cfg.Prefix))
+	if !ok {
+		return nil
 	}
-	own, err := c.consumer(ctx, StreamName(c.cfg.Prefix))
-	if err != nil {
-		return err
+	own, ok := c.bind(ctx, StreamName(c.cfg.Prefix))
+	if !ok {
+		return nil
 	}
+	close(c.running)
 	done := make(chan error, 1)
 	go func() { done <- c.loop(ctx, own, c.messages) }()
-	err = c.loop(ctx, events, c.events)
+	err := c.loop(ctx, events, c.events)
 	if err2 := <-done; err == nil {
 		err = err2
 	}
 	return err
+}
+
+// bind makes the durable consumer on stream, retrying with backoff until
+// it is made (ok) or ctx ends. Whatever fails (the stream missing, the
+// cluster without the resources to place the consumer, NATS away) is
+// expected to pass, and exiting would only restart the wait elsewhere.
+func (c *Consumer) bind(ctx context.Context, stream string) (cons jetstream.Consumer, ok bool) {
+	backoff := bindBackoffMin
+	for {
+		cons, err := c.consumer(ctx, stream)
+		if err == nil {
+			return cons, true
+		}
+		if ctx.Err() != nil {
+			return nil, false
+		}
+		c.log.Warn("notify consumer: waiting to bind to its stream (a wallet creates it)", "stream", stream, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, bindBackoffMax)
+	}
 }
 
 func (c *Consumer) consumer(ctx context.Context, stream string) (jetstream.Consumer, error) {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -134,6 +135,8 @@ type Engine struct {
 	stop    context.CancelFunc
 	stopCtx context.Context
 	pending sync.WaitGroup
+	// draining, once set by Drain, refuses new sessions.
+	draining atomic.Bool
 }
 
 // New returns an Engine, or an error naming the missing configuration.
@@ -212,6 +215,12 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 }
 
+// Drain stops taking new sessions, for a graceful shutdown: a session's
+// first hop is answered with an END screen asking to dial again (the load
+// balancer sends the next dial to another gateway), while the hops of
+// sessions under way are answered as before.
+func (e *Engine) Drain() { e.draining.Store(true) }
+
 // Hop answers one hop. Its error wraps ErrBadHop when the request is
 // unusable; every other outcome, an outage included, is a Screen in the
 // caller's language.
@@ -239,6 +248,8 @@ func (e *Engine) Hop(ctx context.Context, h Hop) (Screen, error) {
 		case st == nil && !h.New:
 			// Expired, or never seen: nothing to resume.
 			return e.end(hintLang(h.Language), "ussd.session.ended", nil), nil
+		case st == nil && e.draining.Load():
+			return e.end(e.language(ctx, phone, h), "ussd.draining", nil), nil
 		case st == nil:
 			next = e.start(ctx, k, phone, h)
 		case !st.known():
@@ -420,6 +431,17 @@ func (e *Engine) start(ctx context.Context, k, phone string, h Hop) *state {
 	t := &turn{e: e, st: st, key: k}
 	t.show("")
 	return st
+}
+
+// language is the language of phone's account, or the hop's hint for a
+// phone without one (or when the wallet does not answer in time).
+func (e *Engine) language(ctx context.Context, phone string, h Hop) string {
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.WalletTimeout)
+	defer cancel()
+	if p, err := e.cfg.Wallet.Lookup(wctx, phone); err == nil && p.Language != "" {
+		return p.Language
+	}
+	return hintLang(h.Language)
 }
 
 // step applies one input to the session.
