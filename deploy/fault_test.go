@@ -566,13 +566,19 @@ func checkWebhooks(t *testing.T, conn *pgx.Conn, l *loader) {
 				statuses[d.status]++
 			}
 			t.Errorf("after %s, %d webhook deliveries are not delivered: %v", settleWait, pending, statuses)
-			var id, status, claim, lastError string
-			var attempts int
-			var next, created, updated time.Time
-			err := conn.QueryRow(ctx, "SELECT id, status, claim, last_error, attempts, next_attempt_at, created_at, updated_at FROM webhook_deliveries WHERE status <> 'delivered' ORDER BY merchant, seq LIMIT 1").
-				Scan(&id, &status, &claim, &lastError, &attempts, &next, &created, &updated)
-			t.Errorf("the first not delivered: %s %s claim %q attempts %d last error %q next attempt %s created %s updated %s (%v)",
-				id, status, claim, attempts, lastError, next.Format(time.TimeOnly), created.Format(time.TimeOnly), updated.Format(time.TimeOnly), err)
+			rows, err := conn.Query(ctx, "SELECT id, seq, status, claim, last_error, attempts, next_attempt_at, created_at FROM webhook_deliveries WHERE status <> 'delivered' ORDER BY merchant, seq, id LIMIT 3")
+			for err == nil && rows.Next() {
+				var id, status, claim, lastError string
+				var seq int64
+				var attempts int
+				var next, created time.Time
+				rows.Scan(&id, &seq, &status, &claim, &lastError, &attempts, &next, &created)
+				t.Errorf("not delivered: %s seq %d %s claim %q attempts %d last error %q next attempt %s created %s",
+					id, seq, status, claim, attempts, lastError, next.Format(time.TimeOnly), created.Format(time.TimeOnly))
+			}
+			if err != nil {
+				t.Error(err)
+			}
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
