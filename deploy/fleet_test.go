@@ -59,8 +59,9 @@ func (p *proc) start(t *testing.T) {
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	// Its own process group: a Ctrl-C at the terminal reaches the test,
-	// which stops the fleet, not each part at random.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred}
+	// which stops the fleet, not each part at random. Pdeathsig: a test
+	// killed outright (go test's -timeout) leaves no part running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred, Pdeathsig: syscall.SIGKILL}
 	fmt.Fprintf(&p.out, "--- %s start %s\n", time.Now().Format(time.TimeOnly), p.name)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", p.name, err)
