@@ -1,0 +1,316 @@
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The fleet the fault test runs: what deploy/ describes, on loopback with
+// ephemeral ports, every part a child process the test may kill.
+const (
+	natsNodes    = 3
+	wallets      = 2
+	gateways     = 2
+	streamCopies = 3
+	// startWait bounds a part's start: a wallet that waits for a NATS
+	// leader election, a gateway that waits for a wallet.
+	startWait = 60 * time.Second
+	// logTailBytes is how much of a part's output is kept for a failure's log.
+	logTailBytes = 16 << 10
+	// pgDatabase is the fleet's database in the test's own PostgreSQL.
+	pgDatabase = "kibubu"
+)
+
+// proc is one part of the fleet run as a child process; start and kill
+// may be called again and again, on the same ports.
+type proc struct {
+	name string
+	bin  string
+	args []string
+	env  []string
+	cred *syscall.Credential // run as this user (PostgreSQL refuses root)
+	out  tailBuffer
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+func (p *proc) start(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	// Its own process group: a Ctrl-C at the terminal reaches the test,
+	// which stops the fleet, not each part at random. Pdeathsig: a test
+	// killed outright (go test's -timeout) leaves no part running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred, Pdeathsig: syscall.SIGKILL}
+	fmt.Fprintf(&p.out, "--- %s start %s\n", time.Now().Format(time.TimeOnly), p.name)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	p.cmd = cmd
+}
+
+// signal sends sig and waits for the process to exit.
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	fmt.Fprintf(&p.out, "--- %s %s %s\n", time.Now().Format(time.TimeOnly), sig, p.name)
+	p.cmd.Process.Signal(sig)
+	p.cmd.Wait()
+	p.cmd = nil
+}
+
+func (p *proc) kill() { p.signal(syscall.SIGKILL) }
+
+// tailBuffer keeps the last logTailBytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > logTailBytes {
+		b.buf = append([]byte(nil), b.buf[len(b.buf)-logTailBytes:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}
+
+// freePort returns a loopback port free at the time of asking.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// build builds a command into dir: pkg is a package path or directory.
+func build(t *testing.T, dir, name, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	// Without -race: the children are the system under test, the race
+	// detector would only make them slow; the test process has it.
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// waitFor polls ok until it is true or startWait has passed.
+func waitFor(t *testing.T, what string, ok func() error) {
+	t.Helper()
+	deadline := time.Now().Add(startWait)
+	for {
+		err := ok()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// postgres is a PostgreSQL server of the test's own, in a temporary
+// directory, run as the postgres user (initdb and postgres refuse root).
+type postgres struct {
+	proc
+	port int
+}
+
+// pgBinDir finds the machine's PostgreSQL binaries.
+func pgBinDir(t *testing.T) string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	for i := len(dirs) - 1; i >= 0; i-- { // the newest version
+		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
+			return dirs[i]
+		}
+	}
+	t.Fatal("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
+	return ""
+}
+
+// startPostgres creates a cluster in a new temporary directory and starts it.
+func startPostgres(t *testing.T) *postgres {
+	t.Helper()
+	bin := pgBinDir(t)
+	dir, err := os.MkdirTemp("", "kibubu-fleet-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root, and PostgreSQL refuses root: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.Dir = dir
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	pg := &postgres{port: freePort(t)}
+	pg.proc = proc{name: "postgres", bin: filepath.Join(bin, "postgres"), cred: cred,
+		args: []string{"-D", data, "-p", strconv.Itoa(pg.port), "-h", "127.0.0.1", "-k", dir,
+			"-c", "max_connections=200", "-c", "fsync=off"}}
+	pg.start(t)
+	t.Cleanup(func() { pg.signal(syscall.SIGINT) })
+	pg.waitReady(t)
+	conn, err := pgx.Connect(context.Background(), pg.url("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "CREATE DATABASE "+pgDatabase); err != nil {
+		t.Fatal(err)
+	}
+	return pg
+}
+
+func (pg *postgres) url(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", pg.port, db)
+}
+
+func (pg *postgres) waitReady(t *testing.T) {
+	t.Helper()
+	waitFor(t, "postgres ready", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, pg.url("postgres"))
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	})
+}
+
+// natsNode is one nats-server of the cluster.
+type natsNode struct {
+	proc
+	name            string
+	port, routePort int
+	monitorPort     int
+}
+
+func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+
+// startNATS starts a JetStream cluster of natsNodes nodes from bin.
+func startNATS(t *testing.T, bin string) []*natsNode {
+	t.Helper()
+	nodes := make([]*natsNode, natsNodes)
+	for i := range nodes {
+		nodes[i] = &natsNode{name: fmt.Sprintf("n%d", i+1), port: freePort(t), routePort: freePort(t), monitorPort: freePort(t)}
+	}
+	for i, n := range nodes {
+		var routes []string
+		for j, o := range nodes {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", o.routePort))
+			}
+		}
+		n.proc = proc{name: "nats " + n.name, bin: bin, args: []string{
+			"--name", n.name, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-m", strconv.Itoa(n.monitorPort),
+			"--cluster_name", "kibubu", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.routePort),
+			"--routes", strings.Join(routes, ","), "-js", "-sd", t.TempDir()}}
+		n.start(t)
+		t.Cleanup(n.kill)
+	}
+	for _, n := range nodes {
+		n.waitReady(t)
+	}
+	return nodes
+}
+
+// waitReady waits until the node is healthy: JetStream has a meta leader,
+// and every stream and consumer it holds has caught up.
+func (n *natsNode) waitReady(t *testing.T) {
+	t.Helper()
+	waitFor(t, n.name+" healthy", func() error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", n.monitorPort))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("healthz %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// writeSecret writes size random bytes to dir/name, mode 0600.
+func writeSecret(t *testing.T, dir, name string, size int) (string, []byte) {
+	t.Helper()
+	b := make([]byte, size)
+	rand.Read(b)
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, b
+}
+
+// httpReady waits until GET base/readyz answers 200.
+func httpReady(t *testing.T, what, base string) {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Second}
+	waitFor(t, what+" ready", func() error {
+		resp, err := c.Get(base + "/readyz")
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz %s: %s", resp.Status, b.String())
+		}
+		return nil
+	})
+}

@@ -1,0 +1,431 @@
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/wallet"
+)
+
+// The load's bounds.
+const (
+	// hopTimeout is an aggregator's patience with one hop (Africa's
+	// Talking waits 15 s).
+	hopTimeout = 15 * time.Second
+	// hopRetryFor bounds how long the aggregator (a load balancer in front
+	// of the gateways) keeps trying a hop on the other gateway when one
+	// drops it; past it the session is abandoned.
+	hopRetryFor = 30 * time.Second
+	// hopRetryPause paces those tries.
+	hopRetryPause = 100 * time.Millisecond
+	customerPIN   = "4826"
+	agentPIN      = "1357"
+	serviceCode   = "*334#"
+	smsShortcode  = "22334"
+	replyBytesMax = 64 << 10
+)
+
+// failure is a hop or call answered with a 5xx, a dropped connection or
+// an unclean screen: each must fall in a failover window.
+type failure struct {
+	at   time.Time
+	what string
+}
+
+// ussdSession is one send-money session and what the client was told.
+type ussdSession struct {
+	id       string
+	from, to string
+	amount   int64  // minor units
+	acked    string // the ref of "… confirmed" on the last screen; "" when not told
+	ended    string // the last screen when not confirmed
+	start    time.Time
+}
+
+// smsPayment is one SEND by SMS keyword, confirmed with the PIN.
+type smsPayment struct {
+	from, to string
+	amount   int64
+}
+
+// merchantCall is a payment request or a tab charge and its outcome.
+type paymentRequest struct {
+	id, phone string
+	amount    int64
+	paid      bool
+	ref       string // the transaction, once paid
+}
+
+// loader runs the load and records everything the clients were told.
+type loader struct {
+	f        *fleet
+	hc       *http.Client
+	phones   []string
+	agent    string
+	prTill   string // the merchant taking payment requests
+	tabTill  string // the merchant charging a tab
+	prKey    string
+	tabKey   string
+	tab      string
+	receiver *receiver
+
+	hops atomic.Int64
+
+	mu       sync.Mutex
+	sessions []*ussdSession
+	sms      []smsPayment
+	requests []*paymentRequest
+	charges  []string // tab charge ids acknowledged
+	failures []failure
+	errs     []string // what no fault explains: the test fails on any
+}
+
+func (l *loader) fail(what string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failures = append(l.failures, failure{time.Now(), what})
+}
+
+func (l *loader) errorf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.errs) < 50 {
+		l.errs = append(l.errs, fmt.Sprintf(format, args...))
+	}
+}
+
+// post sends one request to gateway g, and to the other while it is
+// dropped or answered with a 5xx, as a load balancer with retries does,
+// each failed try recorded; it returns the answer's status and body.
+func (l *loader) post(ctx context.Context, g int, path, contentType string, body []byte, header http.Header) (int, []byte, error) {
+	deadline := time.Now().Add(hopRetryFor)
+	for try := 0; ; try++ {
+		base := l.f.gateways[(g+try)%len(l.f.gateways)].base
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		status, reply, err := l.do(req)
+		switch {
+		case err == nil && status < 500:
+			return status, reply, nil
+		case ctx.Err() != nil:
+			return 0, nil, ctx.Err()
+		case err != nil:
+			l.fail(fmt.Sprintf("%s %s: %v", base, path, err))
+		default:
+			l.fail(fmt.Sprintf("%s %s: HTTP %d: %.200s", base, path, status, reply))
+		}
+		if time.Now().After(deadline) {
+			return status, reply, fmt.Errorf("%s: no gateway answered within %s: %v", path, hopRetryFor, err)
+		}
+		time.Sleep(hopRetryPause)
+	}
+}
+
+func (l *loader) do(req *http.Request) (int, []byte, error) {
+	resp, err := l.hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, replyBytesMax))
+	return resp.StatusCode, b, err
+}
+
+// ussdSession runs one send-money session whose hops alternate between
+// the gateways, starting on gateway g.
+func (l *loader) ussdSession(ctx context.Context, s *ussdSession, g int) error {
+	inputs := []string{"1", "0" + s.to[4:], strconv.FormatInt(s.amount/100, 10), "1", customerPIN}
+	var screen string
+	for i := 0; i <= len(inputs); i++ {
+		form := url.Values{"sessionId": {s.id}, "serviceCode": {serviceCode}, "phoneNumber": {s.from},
+			"networkCode": {"63902"}, "text": {strings.Join(inputs[:i], "*")}}
+		status, reply, err := l.post(ctx, g+i, "/ussd/africastalking", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+		if err != nil {
+			return err
+		}
+		l.hops.Add(1)
+		screen = string(reply)
+		if status != http.StatusOK {
+			l.fail(fmt.Sprintf("session %s hop %d: HTTP %d: %.200s", s.id, i, status, reply))
+			s.ended = screen
+			return nil
+		}
+		if text, ok := strings.CutPrefix(screen, "END "); ok {
+			if i == len(inputs) {
+				if ref, _, ok := strings.Cut(text, " confirmed. "); ok && !strings.Contains(ref, " ") {
+					s.acked = ref
+					return nil
+				}
+			}
+			// An END before the PIN, or without the confirmation: a
+			// clean end, but only a fault explains it.
+			l.fail(fmt.Sprintf("session %s hop %d: %q", s.id, i, text))
+			s.ended = screen
+			return nil
+		}
+		if !strings.HasPrefix(screen, "CON ") || i == len(inputs) {
+			l.fail(fmt.Sprintf("session %s hop %d: unclean screen %q", s.id, i, screen))
+			s.ended = screen
+			return nil
+		}
+	}
+	return nil
+}
+
+// runUSSD runs sessions from phone index w to the others until ctx ends.
+// Each phone's amounts go up by one unit per session, so a transfer is
+// found in the database by its sender and amount.
+func (l *loader) runUSSD(ctx context.Context, w, phones int) {
+	for k := 0; ctx.Err() == nil; k++ {
+		to := (w + 1 + k%(phones-1)) % phones
+		s := &ussdSession{id: fmt.Sprintf("fleet-%d-%d", w, k), from: l.phones[w], to: l.phones[to],
+			amount: int64(10+k) * 100, start: time.Now()}
+		if err := l.ussdSession(ctx, s, w+k); err != nil && ctx.Err() == nil {
+			l.errorf("session %s: %v", s.id, err)
+		}
+		if ctx.Err() != nil && s.acked == "" {
+			// Cut off by the end of the load, not by a fault: the
+			// unfinished session is still checked (stored once or not).
+			s.ended = "cut off at the end of the load"
+		}
+		l.mu.Lock()
+		l.sessions = append(l.sessions, s)
+		l.mu.Unlock()
+	}
+}
+
+// runSMS sends money by SMS keyword from phone index w: the command to one
+// gateway, the PIN to the other, each message once with its own id
+// (retried with the same id when dropped, as Africa's Talking does).
+func (l *loader) runSMS(ctx context.Context, w, to int) {
+	for k := 0; ctx.Err() == nil; k++ {
+		p := smsPayment{from: l.phones[w], to: l.phones[to], amount: int64(10+k) * 100}
+		l.mu.Lock()
+		l.sms = append(l.sms, p)
+		l.mu.Unlock()
+		for i, text := range []string{fmt.Sprintf("SEND 0%s %d", p.to[4:], p.amount/100), customerPIN} {
+			var id [8]byte
+			rand.Read(id[:])
+			form := url.Values{"from": {p.from}, "to": {smsShortcode}, "text": {text}, "id": {"ATXid_" + hex.EncodeToString(id[:])},
+				"date": {time.Now().UTC().Format("2006-01-02 15:04:05")}}
+			status, reply, err := l.post(ctx, w+k+i, "/sms/africastalking", "application/x-www-form-urlencoded", []byte(form.Encode()),
+				http.Header{"X-Sms-Secret": {l.f.smsSecret}})
+			if err != nil {
+				if ctx.Err() == nil {
+					l.errorf("sms %s %q: %v", p.from, text, err)
+				}
+				return
+			}
+			if status != http.StatusOK {
+				l.errorf("sms %s %q: HTTP %d: %.200s", p.from, text, status, reply)
+				return
+			}
+			// The PIN must find the pending confirmation: give the
+			// command's reply time to be recorded.
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// api calls the merchant API through gateway g with key, retried with the
+// same Idempotency-Key while the gateways drop it.
+func (l *loader) api(ctx context.Context, g int, key, method, path, idem string, body, out any) (int, error) {
+	var data []byte
+	if body != nil {
+		data, _ = json.Marshal(body)
+	}
+	h := http.Header{"Authorization": {"Bearer " + key}}
+	if idem != "" {
+		h.Set("Idempotency-Key", idem)
+	}
+	var status int
+	var reply []byte
+	var err error
+	if method == http.MethodPost {
+		status, reply, err = l.post(ctx, g, path, "application/json", data, h)
+	} else {
+		deadline := time.Now().Add(hopRetryFor)
+		for try := 0; ; try++ {
+			req, _ := http.NewRequestWithContext(ctx, method, l.f.gateways[(g+try)%len(l.f.gateways)].base+path, nil)
+			req.Header = h
+			status, reply, err = l.do(req)
+			if err == nil && status < 500 || ctx.Err() != nil || time.Now().After(deadline) {
+				break
+			}
+			l.fail(fmt.Sprintf("GET %s: %d %v", path, status, err))
+			time.Sleep(hopRetryPause)
+		}
+	}
+	if err != nil {
+		return status, err
+	}
+	if status >= 300 {
+		return status, fmt.Errorf("%s %s: HTTP %d: %.300s", method, path, status, reply)
+	}
+	if out != nil {
+		return status, json.Unmarshal(reply, out)
+	}
+	return status, nil
+}
+
+// runRequests makes payment requests to phone index w, approved with the
+// PIN as USSD "Approvals" does, until ctx ends.
+func (l *loader) runRequests(ctx context.Context, w int) {
+	for k := 0; ctx.Err() == nil; k++ {
+		var pr struct{ ID, Status, Transaction string }
+		amount := int64(10+k) * 100
+		idem := fmt.Sprintf("pr-%d-%d", w, k)
+		if _, err := l.api(ctx, w+k, l.prKey, http.MethodPost, "/v1/payment-requests", idem,
+			map[string]any{"phone": l.phones[w], "amount": strconv.FormatInt(amount/100, 10), "reference": idem}, &pr); err != nil {
+			if ctx.Err() == nil {
+				l.errorf("payment request %s: %v", idem, err)
+			}
+			return
+		}
+		r := &paymentRequest{id: pr.ID, phone: l.phones[w], amount: amount}
+		l.mu.Lock()
+		l.requests = append(l.requests, r)
+		l.mu.Unlock()
+		l.approve(ctx, r, idem)
+	}
+}
+
+// approve approves r with the PIN, retrying while the wallet is
+// unavailable, then reads the request until it is decided.
+func (l *loader) approve(ctx context.Context, r *paymentRequest, idem string) {
+	actx := wallet.WithPINAttempt(ctx, wallet.PINAttempt{Source: "fleet-test", Key: "approve:" + idem})
+	deadline := time.Now().Add(hopRetryFor)
+	for ctx.Err() == nil {
+		res, err := l.f.op.Approve(actx, r.phone, r.id, customerPIN)
+		if err == nil {
+			if res.Transfer != nil {
+				r.paid, r.ref = true, res.Transfer.Transfer.Ref
+			}
+			break
+		}
+		if wallet.ErrorCode(err) != wallet.CodeUnavailable && !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) || ctx.Err() != nil {
+			break // decided otherwise, no answer, or the load is over: the request's state says what happened
+		}
+		l.fail(fmt.Sprintf("approve %s: %v", r.id, err))
+		time.Sleep(hopRetryPause)
+	}
+	for ctx.Err() == nil && !r.paid {
+		var pr struct{ Status, Transaction, Reason string }
+		if _, err := l.api(ctx, 0, l.prKey, http.MethodGet, "/v1/payment-requests/"+r.id, "", nil, &pr); err != nil {
+			l.errorf("payment request %s: %v", r.id, err)
+			return
+		}
+		if pr.Status != "pending" {
+			r.paid, r.ref = pr.Status == "paid", pr.Transaction
+			if !r.paid {
+				l.errorf("payment request %s approved with the PIN is %s (%s)", r.id, pr.Status, pr.Reason)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			l.errorf("payment request %s still pending %s after its approval", r.id, hopRetryFor)
+			return
+		}
+		time.Sleep(hopRetryPause)
+	}
+}
+
+// runCharges charges the tab until ctx ends.
+func (l *loader) runCharges(ctx context.Context) {
+	for k := 0; ctx.Err() == nil; k++ {
+		var ch struct{ ID string }
+		idem := fmt.Sprintf("charge-%d", k)
+		if _, err := l.api(ctx, k, l.tabKey, http.MethodPost, "/v1/tabs/"+l.tab+"/charges", idem,
+			map[string]any{"amount": "0.25", "reference": idem}, &ch); err != nil {
+			if ctx.Err() == nil {
+				l.errorf("tab charge %s: %v", idem, err)
+			}
+			return
+		}
+		l.mu.Lock()
+		l.charges = append(l.charges, ch.ID)
+		l.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// receiver is a merchant's webhook endpoint: it verifies every POST's
+// signature and records the events in the order they arrive.
+type receiver struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	secrets map[string][]byte // merchant → signing secret
+	got     map[string][]hookEvent
+	bad     []string
+}
+
+type hookEvent struct {
+	id, typ, data string
+}
+
+func newReceiver() *receiver {
+	r := &receiver{secrets: map[string][]byte{}, got: map[string][]hookEvent{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	return r
+}
+
+func (r *receiver) url(merchant string) string { return r.srv.URL + "/hooks/" + merchant }
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	merchant := strings.TrimPrefix(req.URL.Path, "/hooks/")
+	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	secret, ok := r.secrets[merchant]
+	if !ok {
+		r.bad = append(r.bad, "a delivery for "+merchant+", whose secret is not known yet")
+		http.Error(w, "unknown merchant", http.StatusServiceUnavailable) // retried once the secret is set
+		return
+	}
+	if err := notify.VerifyWebhook(secret, req.Header.Get(notify.HeaderSignature), body, notify.WebhookTolerance, time.Now()); err != nil {
+		r.bad = append(r.bad, fmt.Sprintf("%s: %v", req.Header.Get(notify.HeaderEventID), err))
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var ev struct {
+		ID       string          `json:"id"`
+		Type     string          `json:"type"`
+		Merchant string          `json:"merchant"`
+		Data     json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Merchant != merchant || ev.ID != req.Header.Get(notify.HeaderEventID) {
+		r.bad = append(r.bad, fmt.Sprintf("event %.200s for %s: %v", body, merchant, err))
+	}
+	r.got[merchant] = append(r.got[merchant], hookEvent{id: ev.ID, typ: ev.Type, data: string(ev.Data)})
+	w.WriteHeader(http.StatusOK)
+}
+
+func (r *receiver) setSecret(merchant, secret string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets[merchant] = []byte(secret)
+}
