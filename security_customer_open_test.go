@@ -106,9 +106,13 @@ func testCustomerOpenStartKey(t *testing.T, dsn string) {
 		}
 		// The key was sent to the phone by SMS, through the notice path an
 		// agent's takes (whose stored text is removed once sent).
+		where := []string{"--data", cfg.Data}
+		if cfg.DB != "" {
+			where = []string{"--db", cfg.DB}
+		}
 		deadline := time.Now().Add(smsWait)
 		for {
-			sms, err := cli(t, "sms", "outbox", "--data", cfg.Data, "--phone", "0712500003")
+			sms, err := cli(t, append([]string{"sms", "outbox", "--phone", "0712500003"}, where...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
