@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/kibubu/kibubu/natsroles"
+	"github.com/kibubu/kibubu/deploy/natsroles"
 )
 
 const (

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
-	"github.com/kibubu/kibubu/natsroles"
+	"github.com/kibubu/kibubu/deploy/natsroles"
 )
 
 // nats.conf is what nats-server 2.15.2 (the module the binary embeds)

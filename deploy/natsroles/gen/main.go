@@ -1,5 +1,5 @@
 // Command gen writes the NATS cluster's users (natsroles.UsersConf) to a
-// file: go generate ./natsroles writes deploy/nats/users.conf.
+// file: go generate ./deploy/natsroles writes deploy/nats/users.conf.
 package main
 
 import (
@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/kibubu/kibubu/natsroles"
+	"github.com/kibubu/kibubu/deploy/natsroles"
 )
 
 func main() {

@@ -1,7 +1,7 @@
 // Package natsroles holds the NATS permissions of each of Kibubu's
 // processes, in one place: the embedded server gives its gateway user the
 // Gateway role's, and deploy/nats/users.conf, the users of a NATS cluster,
-// is generated from the same definitions (go generate ./natsroles), so the
+// is generated from the same definitions (go generate ./deploy/natsroles), so the
 // two cannot drift. A test fails when the committed file differs from what
 // the code generates.
 //
@@ -14,7 +14,7 @@
 // operator subjects included, and nothing else.
 package natsroles
 
-//go:generate go run ./gen -o ../deploy/nats/users.conf
+//go:generate go run ./gen -o ../nats/users.conf
 
 import (
 	"time"

@@ -13,14 +13,14 @@ import (
 
 // The committed deploy/nats/users.conf is what the code generates: a
 // change to a role's permissions (here or in the subjects it is built
-// from) without `go generate ./natsroles` fails here.
+// from) without `go generate ./deploy/natsroles` fails here.
 func TestUsersConfIsGenerated(t *testing.T) {
-	committed, err := os.ReadFile(filepath.Join("..", "deploy", "nats", "users.conf"))
+	committed, err := os.ReadFile(filepath.Join("..", "nats", "users.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := UsersConf(""); !bytes.Equal(committed, want) {
-		t.Fatalf("deploy/nats/users.conf differs from natsroles.UsersConf(\"\"): run `go generate ./natsroles` and commit it\n--- generated:\n%s", want)
+		t.Fatalf("deploy/nats/users.conf differs from natsroles.UsersConf(\"\"): run `go generate ./deploy/natsroles` and commit it\n--- generated:\n%s", want)
 	}
 }
 
