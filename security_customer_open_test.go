@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -35,21 +33,8 @@ func testCustomerOpenStartKey(t *testing.T, dsn string) {
 	cfg := testConfig(t, dsn)
 	m := startMain(t, &Main{Config: cfg})
 	ctx := context.Background()
-	info, err := readNATSInfo(cfg.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := nats.Connect(m.NATSURL(), nats.UserInfo(info.User, info.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer op.Close()
+	op, gw := embeddedUsers(t, m, cfg.Data)
 	opClient := natsapi.NewClient(op, 0, testOperator)
-	gw, err := nats.Connect(m.NATSURL(), nats.UserInfo(info.GatewayUser, info.GatewayPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
 	gwClient := natsapi.NewClient(gw, 0)
 
 	// firstDial sets the first PIN of phone as whoever dials first does: a

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -37,21 +35,8 @@ func testDeclineNeedsPIN(t *testing.T, dsn string) {
 	c := testConfig(t, dsn)
 	m := startMain(t, &Main{Config: c})
 	ctx := context.Background()
-	info, err := readNATSInfo(c.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := nats.Connect(m.NATSURL(), nats.UserInfo(info.User, info.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer op.Close()
+	op, gw := embeddedUsers(t, m, c.Data)
 	opClient := natsapi.NewClient(op, 0, testOperator)
-	gw, err := nats.Connect(m.NATSURL(), nats.UserInfo(info.GatewayUser, info.GatewayPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
 	gwClient := natsapi.NewClient(gw, 0)
 
 	till, err := opClient.AddMerchant(ctx, "0712400001", "Duka la Juma", false)

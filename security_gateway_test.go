@@ -16,6 +16,28 @@ import (
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
+// embeddedUsers connects to m's embedded NATS (data dir data) as its
+// operator user and as its gateway user (with gwOpts, e.g. a violations
+// recorder); both close when the test ends.
+func embeddedUsers(t *testing.T, m *Main, data string, gwOpts ...nats.Option) (op, gw *nats.Conn) {
+	t.Helper()
+	info, err := readNATSInfo(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err = nats.Connect(m.NATSURL(), nats.UserInfo(info.User, info.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(op.Close)
+	gw, err = nats.Connect(m.NATSURL(), append([]nats.Option{nats.UserInfo(info.GatewayUser, info.GatewayPassword)}, gwOpts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.Close)
+	return op, gw
+}
+
 // TestSecurityGatewayCredentials (issue 11, finding 5: the gateway's NATS
 // user can do more than a gateway needs) connects as the embedded NATS's
 // gateway user and tries what a gateway must not: create or change a
@@ -26,22 +48,9 @@ func TestSecurityGatewayCredentials(t *testing.T) {
 	c := testConfig(t, "")
 	m := startMain(t, &Main{Config: c})
 	ctx := context.Background()
-	info, err := readNATSInfo(c.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := nats.Connect(m.NATSURL(), nats.UserInfo(info.User, info.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer op.Close()
-	opClient := natsapi.NewClient(op, 0, testOperator)
 	refused := make(violations, 64)
-	gw, err := nats.Connect(m.NATSURL(), nats.UserInfo(info.GatewayUser, info.GatewayPassword), refused.option())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
+	op, gw := embeddedUsers(t, m, c.Data, refused.option())
+	opClient := natsapi.NewClient(op, 0, testOperator)
 	gwClient := natsapi.NewClient(gw, 0)
 	js, err := jetstream.New(gw)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/locales"
@@ -26,16 +25,8 @@ func TestSecuritySMSGatewayWords(t *testing.T) {
 	c := testConfig(t, "")
 	m := startMain(t, &Main{Config: c})
 	ctx := context.Background()
-	info, err := readNATSInfo(c.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
 	refused := make(violations, 64)
-	gw, err := nats.Connect(m.NATSURL(), nats.UserInfo(info.GatewayUser, info.GatewayPassword), refused.option())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
+	_, gw := embeddedUsers(t, m, c.Data, refused.option())
 	gwJS, err := jetstream.New(gw)
 	if err != nil {
 		t.Fatal(err)
