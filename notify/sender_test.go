@@ -282,9 +282,14 @@ func TestReconcile(t *testing.T) {
 		atTwilio   bool
 		status     string
 		twin       bool // an earlier row with the same phone and text was sent
+		// newer is how many other messages the phone got after the crash,
+		// still queued (no date sent): more than the latest page holds.
+		newer      int
 		wantResult string
 	}{
 		{name: "at twilio, queued", atTwilio: true, wantResult: ResultReconciled},
+		{name: "at twilio, queued, behind pages of newer", atTwilio: true, newer: 2*twilioListPageSize + 10,
+			wantResult: ResultReconciled},
 		{name: "at twilio, delivered", atTwilio: true, status: "delivered", wantResult: ResultReconciled},
 		{name: "not at twilio", wantResult: ResultSent},
 		{name: "not at twilio, its twin is", twin: true, wantResult: ResultSent},
@@ -331,6 +336,11 @@ func TestReconcile(t *testing.T) {
 					}
 				}
 			}
+			for i := range tc.newer {
+				if _, err := tw.Send(ctx, Stored{To: phone, Text: fmt.Sprintf("Other message %d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			// The Sender died here, before recording anything.
 			smsExpire(t, st)
 			var res smsResults
@@ -357,7 +367,7 @@ func TestReconcile(t *testing.T) {
 			if res.get(tc.wantResult) != 1 || r.InDoubt || r.Attempts != 2 {
 				t.Errorf("observed %v, row %+v; want one %s, in 2 attempts", &res, r, tc.wantResult)
 			}
-			wantAtTwilio := 1
+			wantAtTwilio := 1 + tc.newer
 			if tc.twin {
 				wantAtTwilio = 2
 			}
