@@ -279,9 +279,9 @@ func TestReconcile(t *testing.T) {
 		name string
 		// atTwilio sends the row to the fake before the crash, and sets the
 		// status the fake then reports ("" for queued, with no date sent).
-		atTwilio   bool
-		status     string
-		twin       bool // an earlier row with the same phone and text was sent
+		atTwilio bool
+		status   string
+		twin     bool // an earlier row with the same phone and text was sent
 		// newer is how many other messages the phone got after the crash,
 		// still queued (no date sent): more than the latest page holds.
 		newer      int
