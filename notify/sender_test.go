@@ -534,8 +534,13 @@ func TestTwoSenders(t *testing.T) {
 	if got := len(fake.Messages()); got != n {
 		t.Errorf("twilio got %d messages, want %d", got, n)
 	}
-	if resA.get(ResultSent)+resB.get(ResultSent) != n {
-		t.Errorf("observed %v and %v, want %d sent in all", &resA, &resB, n)
+	// On a loaded machine a lease may run out before its outcome is
+	// written: the other Sender then finds the message at Twilio and
+	// records it as reconciled, and the first one's outcome is lost. Each
+	// row is recorded once, either way.
+	recorded := resA.get(ResultSent) + resB.get(ResultSent) + resA.get(ResultReconciled) + resB.get(ResultReconciled)
+	if recorded != n {
+		t.Errorf("observed %v and %v, want %d sent or reconciled in all", &resA, &resB, n)
 	}
 	t.Logf("sent by a: %d, by b: %d", resA.get(ResultSent), resB.get(ResultSent))
 }
