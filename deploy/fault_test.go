@@ -290,8 +290,11 @@ func seed(t *testing.T, f *fleet) *loader {
 	for i := range customers {
 		p := fmt.Sprintf("+2547995%05d", i)
 		l.phones = append(l.phones, p)
-		must(c.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: fmt.Sprint("Fleet Customer ", i), Tier: wallet.TierFull}))
-		must(c.SetPIN(ctx, p, customerPIN))
+		// A full-tier account is the operator's opening: its first PIN
+		// needs the start key the opening returns.
+		acct, err := c.Register(ctx, natsapi.RegisterRequest{Phone: p, Name: fmt.Sprint("Fleet Customer ", i), Tier: wallet.TierFull})
+		must(acct, err)
+		must(c.SetPINWithStartKey(ctx, p, acct.StartKey, customerPIN))
 		must(c.Transfer(ctx, wallet.TransferRequest{Key: "fleet-fund-" + p, Kind: wallet.TransferDeposit, From: agent.Phone, To: p,
 			Amount: fundingMinor, PIN: agentPIN}))
 	}

@@ -91,7 +91,36 @@ func EnsureIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix
 	if err != nil {
 		return nil, fmt.Errorf("idempotency bucket %s: %w", name, err)
 	}
+	if replicas > 1 {
+		// A client's retry may reach the other gateway: it must read the
+		// first request's record, which a follower a write behind may not
+		// have (a bucket answers reads from any replica, direct gets). As
+		// the session bucket (issue 12): reads go to the leader, and this
+		// process binds again to read so too.
+		if err := leaderReads(ctx, js, "KV_"+name); err != nil {
+			return nil, fmt.Errorf("idempotency bucket %s: %w", name, err)
+		}
+		if kv, err = js.KeyValue(ctx, name); err != nil {
+			return nil, fmt.Errorf("idempotency bucket %s: %w", name, err)
+		}
+	}
 	return kv, nil
+}
+
+// leaderReads turns direct gets off on stream, so that its leader answers
+// every read.
+func leaderReads(ctx context.Context, js jetstream.JetStream, stream string) error {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cfg := st.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return nil
+	}
+	cfg.AllowDirect = false
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }
 
 // OpenIdempotencyBucket binds to the Idempotency-Key bucket

@@ -132,9 +132,11 @@ const (
 	reconcileSkew = 5 * time.Minute
 	// outcomesBatchMax bounds the outcomes written in one transaction.
 	outcomesBatchMax = 256
-	// outcomeWriteAttemptsMax bounds the retries of one batch of outcomes;
-	// after that its rows are reconciled when their leases end.
+	// outcomeWriteAttemptsMax is the least number of tries of one batch of
+	// outcomes; they go on until the rows' leases end, after which the rows
+	// are reconciled. outcomeWritePauseMax bounds the pause between tries.
 	outcomeWriteAttemptsMax = 3
+	outcomeWritePauseMax    = 2 * time.Second
 	// senderDBTimeout bounds one database statement of the Sender's own.
 	senderDBTimeout = 10 * time.Second
 	// senderIdleMin keeps an idle Sender from spinning on a row another Sender
@@ -441,17 +443,25 @@ func (l *claimLoop[R]) idle(ctx context.Context) bool {
 }
 
 // writeOutcome runs write, each time with a fresh senderDBTimeout, until it
-// succeeds or has failed outcomeWriteAttemptsMax times, and returns its last
-// error.
-func writeOutcome(write func(context.Context) error) error {
+// succeeds, and returns its last error. It tries outcomeWriteAttemptsMax
+// times at least, and goes on, with a growing pause, until the lease ends
+// (a zero lease: no further): an outcome given up early leaves its rows
+// claimed until their leases end, and a merchant's later deliveries behind
+// them, so a database that stops for a few seconds must not lose it.
+func writeOutcome(lease time.Time, write func(context.Context) error) error {
+	pause := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), senderDBTimeout)
 		err := write(ctx)
 		cancel()
-		if err == nil || attempt == outcomeWriteAttemptsMax {
+		if err == nil {
+			return nil
+		}
+		if attempt >= outcomeWriteAttemptsMax && !time.Now().Add(pause).Before(lease) {
 			return err
 		}
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, outcomeWritePauseMax)
 	}
 }
 
@@ -728,7 +738,11 @@ func (s *Sender) record(in <-chan outcome) {
 
 func (s *Sender) write(batch []outcome) {
 	var lost []outcome
-	err := writeOutcome(func(ctx context.Context) (err error) {
+	lease := batch[0].row.NextAttemptAt
+	for _, o := range batch[1:] {
+		lease = smsEarlier(lease, o.row.NextAttemptAt)
+	}
+	err := writeOutcome(lease, func(ctx context.Context) (err error) {
 		lost, err = s.store.apply(ctx, batch)
 		return err
 	})
@@ -752,6 +766,14 @@ func (s *Sender) write(batch []outcome) {
 			s.note(o.result, o.took)
 		}
 	}
+}
+
+// smsEarlier is the earlier of a and b.
+func smsEarlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func (s *Sender) note(result string, took time.Duration) {

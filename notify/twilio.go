@@ -30,10 +30,16 @@ const (
 	twilioIdleConnsMax = 32
 	twilioIdleTimeout  = 90 * time.Second
 	// twilioListPageSize and twilioListMax bound a reconciliation's look
-	// at a phone's messages: receipts to one phone within minutes of a
-	// claim are few.
+	// at a phone's messages sent since a claim.
 	twilioListPageSize = 50
 	twilioListMax      = 200
+	// twilioScanMax bounds the look at a phone's latest messages, which
+	// holds those still queued (no date sent). A busy agent's phone can get
+	// more than a page of receipts between a claim and its reconciliation
+	// (a lease later), so Find pages back to the claim; when even this many
+	// do not reach back that far it says so rather than "not there", since
+	// sending again could deliver the message twice.
+	twilioScanMax = 1000
 	// twilioTrialPrefix is what Twilio puts before the body of a message
 	// sent from a trial account.
 	twilioTrialPrefix = "Sent from your Twilio trial account - "
@@ -155,8 +161,10 @@ func (t *Twilio) Send(ctx context.Context, m Stored) (Accepted, error) {
 
 // Find returns Twilio's outgoing messages to m.To with m's exact text created
 // since the given time, newest first. It lists twice: messages sent since
-// then (the DateSent filter), and the phone's latest page, which also holds
-// those still queued (Twilio gives them no date_sent yet).
+// then (the DateSent filter), and the phone's latest messages back to since,
+// which also hold those still queued (Twilio gives them no date_sent yet).
+// It fails, rather than find nothing, when the phone got more messages since
+// then than it looks through.
 func (t *Twilio) Find(ctx context.Context, m Stored, since time.Time) ([]Accepted, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -173,10 +181,18 @@ func (t *Twilio) Find(ctx context.Context, m Stored, since time.Time) ([]Accepte
 	latest := &api.ListMessageParams{}
 	latest.SetTo(m.To)
 	latest.SetPageSize(twilioListPageSize)
-	latest.SetLimit(twilioListPageSize)
+	latest.SetLimit(twilioScanMax)
 	more, err := t.rest.Api.ListMessage(latest)
 	if err != nil {
 		return nil, fmt.Errorf("twilio list: %w", err)
+	}
+	if len(more) >= twilioScanMax {
+		// Newest first: the oldest listed must predate since, or the
+		// message may be further back than was looked.
+		created, err := time.Parse(time.RFC1123Z, twilioString(more[len(more)-1].DateCreated))
+		if err != nil || !created.Before(since) {
+			return nil, fmt.Errorf("twilio list: %d messages to the phone since %s, more than are looked through", len(more), since.UTC().Format(time.RFC3339))
+		}
 	}
 	type match struct {
 		Accepted

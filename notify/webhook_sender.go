@@ -340,7 +340,7 @@ func (s *WebhookSender) deliver(ctx context.Context, r *claimedDelivery) {
 		}
 	}
 	var lost bool
-	err := writeOutcome(func(ctx context.Context) (err error) {
+	err := writeOutcome(r.NextAttemptAt, func(ctx context.Context) (err error) {
 		lost, err = s.store.applyWebhook(ctx, o)
 		return err
 	})

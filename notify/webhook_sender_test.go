@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
@@ -708,4 +711,42 @@ func benchRawPosts(b *testing.B, url string, n, concurrency int) float64 {
 	}
 	wg.Wait()
 	return float64(n) / math.Max(time.Since(start).Seconds(), 1e-9)
+}
+
+// TestWebhookOutcomeOutlastsDatabaseBlip: an outcome whose first writes
+// fail (the database stopping for a few seconds, issue 12's fault test) is
+// written once it can be, within the claim's lease. Given up after three
+// quick tries, it left the delivery claimed until its lease ended, and with
+// it every later delivery of the merchant, which go one at a time.
+func TestWebhookOutcomeOutlastsDatabaseBlip(t *testing.T) {
+	ctx := context.Background()
+	st := smsStore(t, smsDB(t))
+	var failing atomic.Int32
+	failing.Store(2 * outcomeWriteAttemptsMax)
+	if err := st.db.Callback().Update().Before("gorm:update").Register("test:blip", func(tx *gorm.DB) {
+		if tx.Statement.Table == "webhook_deliveries" && failing.Add(-1) >= 0 {
+			tx.AddError(errors.New("the database is shutting down"))
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rcv := newReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
+	ep, err := st.SetWebhook(ctx, "778899", rcv.url("778899"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.secret("778899", ep.Secret)
+	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("778899", 1, 1), hookEvent("778899", 2, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := hookConfig(st)
+	cfg.Lease = time.Hour // a lost outcome would hold the merchant for the whole test
+	hookRun(t, cfg)
+	ds := hooksSettled(t, st, "778899")["778899"]
+	if len(ds) != 2 || ds[0].Status != DeliveryDelivered || ds[1].Status != DeliveryDelivered {
+		t.Fatalf("deliveries %+v, want both delivered", ds)
+	}
+	if got := collapse(rcv.delivered()["778899"]); len(rcv.received()) != 2 || len(got) != 2 {
+		t.Errorf("the receiver got %d POSTs (%v), want each event once", len(rcv.received()), got)
+	}
 }
