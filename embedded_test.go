@@ -187,7 +187,7 @@ func TestEmbeddedNATSUsers(t *testing.T) {
 				"$JS.API.STREAM.NAMES",
 				"$JS.API.STREAM.DELETE.KV_" + bucketName(prefix),
 				"$JS.API.STREAM.PURGE.KV_" + bucketName(prefix),
-				"$JS.API.STREAM.MSG.GET.KV_" + bucketName(prefix),
+				"$JS.API.STREAM.MSG.GET." + eventStream,
 				"$JS.API.STREAM.MSG.DELETE.KV_" + bucketName(prefix),
 				"$JS.API.CONSUMER.CREATE.KV_" + bucketName(prefix),
 				"$JS.API.DIRECT.GET.KV_" + bucketName(prefix),

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kibubu/kibubu/deploy/natsroles"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
@@ -29,32 +30,64 @@ import (
 // gateway, and the notifier records both receipts: all of it without a
 // single permission violation on the server. A role missing a subject it
 // needs fails here, before a cluster deployment would.
+//
+// It runs on one server with one replica of everything, and on a 3-node
+// cluster with three: there the buckets' reads go to their leaders
+// (natsapi.ReadFromLeader), which the gateway's user must be allowed.
 func TestFleetRolesOnTheirNATSUsers(t *testing.T) {
-	logs := &violationLog{}
-	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
-		MaxPayload: natsMaxPayload, NoSigs: true}
+	users := make([]*server.User, 0, len(natsroles.Roles))
 	for _, r := range natsroles.Roles {
-		opts.Users = append(opts.Users, &server.User{Username: string(r), Password: string(r) + "-password", Permissions: natsroles.Permissions(r, "")})
+		users = append(users, &server.User{Username: string(r), Password: string(r) + "-password", Permissions: natsroles.Permissions(r, "")})
 	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name     string
+		replicas int
+		start    func(t *testing.T, logs *violationLog) (urls string)
+	}{
+		{"one server", 1, func(t *testing.T, logs *violationLog) string {
+			srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+				StoreDir: t.TempDir(), MaxPayload: natsMaxPayload, NoSigs: true, Users: users})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.SetLoggerV2(logs, false, false, false)
+			go srv.Start()
+			if !srv.ReadyForConnections(10 * time.Second) {
+				t.Fatal("nats server did not start")
+			}
+			t.Cleanup(srv.Shutdown)
+			return srv.ClientURL()
+		}},
+		{"3-node cluster", fleetReplicas, func(t *testing.T, logs *violationLog) string {
+			c := natstest.StartClusterWith(t, fleetReplicas, natstest.ClusterOptions{Users: users, MaxPayload: natsMaxPayload, Logger: logs})
+			return c.URLs()
+		}},
 	}
-	srv.SetLoggerV2(logs, false, false, false)
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &violationLog{}
+			runRolesOnTheirUsers(t, logs, tc.start(t, logs), tc.replicas)
+		})
 	}
-	t.Cleanup(srv.Shutdown)
+}
+
+// runRolesOnTheirUsers is TestFleetRolesOnTheirNATSUsers on the servers at
+// urls (a comma-separated list), whose users are natsroles' roles, with
+// replicas copies of every stream and bucket.
+func runRolesOnTheirUsers(t *testing.T, logs *violationLog, urls string, replicas int) {
 	as := func(r natsroles.Role) string {
-		u, _ := url.Parse(srv.ClientURL())
-		u.User = url.UserPassword(string(r), string(r)+"-password")
-		return u.String()
+		list := strings.Split(urls, ",")
+		for i, s := range list {
+			u, _ := url.Parse(s)
+			u.User = url.UserPassword(string(r), string(r)+"-password")
+			list[i] = u.String()
+		}
+		return strings.Join(list, ",")
 	}
 	dsn := storetest.DSN(t)
 
 	wc := testConfig(t, dsn)
-	wc.NATS = as(natsroles.Wallet)
+	wc.NATS, wc.StreamReplicas = as(natsroles.Wallet), replicas
 	startMain(t, &Main{Config: wc, Role: RoleWallet})
 	gc := testConfig(t, "")
 	gc.NATS = as(natsroles.Gateway)

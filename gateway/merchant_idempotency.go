@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
 // Idempotency-Key. Every route that moves money takes one, and a client
@@ -93,11 +94,10 @@ func EnsureIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix
 	}
 	if replicas > 1 {
 		// A client's retry may reach the other gateway: it must read the
-		// first request's record, which a follower a write behind may not
-		// have (a bucket answers reads from any replica, direct gets). As
-		// the session bucket (issue 12): reads go to the leader, and this
-		// process binds again to read so too.
-		if err := leaderReads(ctx, js, "KV_"+name); err != nil {
+		// first request's record, and a follower may be a write behind.
+		// Reads go to the leader, and this process binds again to read
+		// so too.
+		if err := natsapi.ReadFromLeader(ctx, js, "KV_"+name); err != nil {
 			return nil, fmt.Errorf("idempotency bucket %s: %w", name, err)
 		}
 		if kv, err = js.KeyValue(ctx, name); err != nil {
@@ -105,22 +105,6 @@ func EnsureIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix
 		}
 	}
 	return kv, nil
-}
-
-// leaderReads turns direct gets off on stream, so that its leader answers
-// every read.
-func leaderReads(ctx context.Context, js jetstream.JetStream, stream string) error {
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		return err
-	}
-	cfg := st.CachedInfo().Config
-	if !cfg.AllowDirect {
-		return nil
-	}
-	cfg.AllowDirect = false
-	_, err = js.UpdateStream(ctx, cfg)
-	return err
 }
 
 // OpenIdempotencyBucket binds to the Idempotency-Key bucket

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
 const (
@@ -174,33 +176,17 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, tt
 	}
 	if replicas > 1 {
 		// A session's hops alternate between gateways: each must read
-		// what the last one wrote. A key-value bucket answers reads from
-		// any replica (direct get), and a follower a write behind sends
-		// the next hop to "This session has ended" (issue 12's fault test
-		// saw it on a healthy 3-node cluster). Without direct gets every
-		// read goes to the stream's leader, which has every acknowledged
-		// write. Gateways bind afterwards and so read from the leader.
-		if err := leaderReads(ctx, js, "KV_"+name); err != nil {
+		// what the last one wrote, and a follower may be a write behind.
+		// Reads go to the leader, and this process binds again to read
+		// so too.
+		if err := natsapi.ReadFromLeader(ctx, js, "KV_"+name); err != nil {
+			return nil, fmt.Errorf("session bucket %s: %w", name, err)
+		}
+		if kv, err = js.KeyValue(ctx, name); err != nil {
 			return nil, fmt.Errorf("session bucket %s: %w", name, err)
 		}
 	}
 	return &ttlBucket{KeyValue: kv, js: js, subject: "$KV." + name + ".", session: ttl, perKey: perKey}, nil
-}
-
-// leaderReads turns direct gets off on stream, so that reads are answered
-// by its leader only.
-func leaderReads(ctx context.Context, js jetstream.JetStream, stream string) error {
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		return err
-	}
-	cfg := st.CachedInfo().Config
-	if !cfg.AllowDirect {
-		return nil
-	}
-	cfg.AllowDirect = false
-	_, err = js.UpdateStream(ctx, cfg)
-	return err
 }
 
 // OpenBucket binds to the session bucket EnsureBucket made: a gateway

@@ -178,16 +178,20 @@ func gatewayPermissions(under func(string) string, buckets ...string) *server.Pe
 	// Its key-value buckets: USSD session state, and the merchant API's
 	// idempotency records. For each, exactly what nats.go's jetstream sends
 	// for what the gateway does: KeyValue and Status (stream info: binding
-	// to the bucket the wallet made), Get (a direct get of a key's last
-	// value: the bucket's stream always allows direct gets, as
-	// CreateOrUpdateKeyValue sets them), and Create, Update and Delete (a
-	// publish on the key). Not stream create or update, message gets by
-	// sequence, consumers (Watch, Keys) or purges.
+	// to the bucket the wallet made), Get, and Create, Update and Delete (a
+	// publish on the key). Get is a direct get of a key's last value on a
+	// bucket with one replica, and a message get answered by the stream's
+	// leader on a replicated one (natsapi.ReadFromLeader: a follower may be
+	// a write behind). A message get also reads by sequence; with one
+	// revision kept per key that reaches nothing a direct get of the key
+	// does not, in the gateway's own buckets only. Not stream create or
+	// update, consumers (Watch, Keys) or purges.
 	for _, bucket := range buckets {
 		stream := "KV_" + bucket // the stream nats.go keeps a bucket in
 		allow = append(allow,
 			"$JS.API.STREAM.INFO."+stream,
 			"$JS.API.DIRECT.GET."+stream+".>",
+			"$JS.API.STREAM.MSG.GET."+stream,
 			"$KV."+bucket+".>",
 		)
 	}

@@ -104,6 +104,13 @@ func TestRolesSeparateDuties(t *testing.T) {
 		{Gateway, "$JS.API.STREAM.CREATE.KV_USSD_SESSIONS", false, false},
 		{Gateway, "$JS.API.STREAM.UPDATE.NOTIFY", false, false},
 		{Gateway, "$KV.USSD_SESSIONS.abc", true, false},
+		// Reads of its own buckets, direct or from a replicated stream's
+		// leader (natsapi.ReadFromLeader), and of no other stream.
+		{Gateway, "$JS.API.DIRECT.GET.KV_USSD_SESSIONS.$KV.USSD_SESSIONS.abc", true, false},
+		{Gateway, "$JS.API.STREAM.MSG.GET.KV_USSD_SESSIONS", true, false},
+		{Gateway, "$JS.API.STREAM.MSG.GET.KV_MERCHANT_IDEMPOTENCY", true, false},
+		{Gateway, "$JS.API.STREAM.MSG.GET.WALLET_EVENTS", false, false},
+		{Gateway, "$JS.API.STREAM.MSG.GET.NOTIFY", false, false},
 		{Notify, "wallet.v1.transfer", false, false},
 		{Notify, "wallet.v1.tariff", true, false},
 		{Notify, "$JS.API.CONSUMER.CREATE.NOTIFY.notify", true, false},

@@ -20,9 +20,24 @@ const clusterReadyTimeout = 30 * time.Second
 // have several replicas as in production. A node can be stopped and started
 // again on the same ports and store.
 type Cluster struct {
-	t     testing.TB
-	nodes []*server.Server
-	opts  []*server.Options
+	t      testing.TB
+	nodes  []*server.Server
+	opts   []*server.Options
+	logger server.Logger
+}
+
+// ClusterOptions are what StartClusterWith sets on every node; the zero
+// value is StartCluster's.
+type ClusterOptions struct {
+	// Users are the users clients must sign in as (deploy/natsroles'
+	// roles, say); none lets any client in with every permission.
+	Users []*server.User
+	// MaxPayload is the largest message a client may publish; 0 is the
+	// server's default.
+	MaxPayload int32
+	// Logger receives every node's log (a permission violation is an
+	// error there); nil logs nowhere.
+	Logger server.Logger
 }
 
 // StartCluster starts n clustered servers with JetStream, shut down when
@@ -30,7 +45,14 @@ type Cluster struct {
 // current.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, nodes: make([]*server.Server, n), opts: make([]*server.Options, n)}
+	return StartClusterWith(t, n, ClusterOptions{})
+}
+
+// StartClusterWith is StartCluster with users, a payload limit and a
+// logger on every node.
+func StartClusterWith(t testing.TB, n int, co ClusterOptions) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, nodes: make([]*server.Server, n), opts: make([]*server.Options, n), logger: co.Logger}
 	// A JetStream cluster needs its routes configured from the start, so
 	// the nodes' route ports are picked first (free ephemeral ports).
 	ports := freePorts(t, 2*n)
@@ -42,7 +64,8 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	for i := range n {
 		c.opts[i] = &server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: clientPorts[i],
-			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: co.Logger == nil,
+			Users: co.Users, MaxPayload: co.MaxPayload,
 			Cluster: server.ClusterOpts{Name: "kibubu-test", Host: "127.0.0.1", Port: routePorts[i]},
 			Routes:  routes, // its own address among them is ignored
 		}
@@ -71,6 +94,9 @@ func (c *Cluster) launch(o *server.Options) *server.Server {
 	ns, err := server.NewServer(o)
 	if err != nil {
 		c.t.Fatalf("nats server %s: %v", o.ServerName, err)
+	}
+	if c.logger != nil {
+		ns.SetLoggerV2(c.logger, false, false, false)
 	}
 	go ns.Start()
 	return ns
