@@ -3,7 +3,6 @@ package natsapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -122,10 +121,7 @@ func (s *server) auditOutcome(e wallet.AuditEntry, seq int64, v any, err error) 
 	e.Outcome, e.Detail = wallet.AuditOK, ""
 	d := map[string]any{"request": seq}
 	if err != nil {
-		var we *wallet.Error
-		if !errors.As(err, &we) {
-			we = &wallet.Error{Code: wallet.CodeInternal, Message: "internal error"}
-		}
+		we, _ := asWalletError(err)
 		e.Outcome = string(we.Code)
 		d["error"] = clipText(we.Message, auditErrorBytesMax)
 	} else if data, jerr := json.Marshal(v); jerr == nil {

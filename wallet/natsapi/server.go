@@ -3,7 +3,6 @@ package natsapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -341,8 +340,8 @@ func (rs *Responder) Async(timeout time.Duration, h func(context.Context, micro.
 // reply subject itself rather than through r, because transfers are
 // answered from the writer's goroutine after the handler returned, while
 // micro reads r's state for its statistics. An error that is not a
-// *wallet.Error is a bug or an outage: it is logged here, and the caller
-// sees only CodeInternal.
+// *wallet.Error is an outage or a bug: it is logged here, and the caller
+// sees only CodeUnavailable (retry with the same key) or CodeInternal.
 func (rs *Responder) Respond(r micro.Request, v any, err error) {
 	if a, ok := r.(*auditedRequest); ok {
 		// The outcome is recorded before the answer goes out, off the
@@ -362,10 +361,11 @@ func (rs *Responder) send(r micro.Request, v any, err error) {
 	}
 	m := nats.NewMsg(r.Reply())
 	if err != nil {
-		var we *wallet.Error
-		if !errors.As(err, &we) {
+		we, bug := asWalletError(err)
+		if bug {
 			rs.log.Error("request failed", "subject", r.Subject(), "err", err)
-			we = &wallet.Error{Code: wallet.CodeInternal, Message: "internal error"}
+		} else if outage(err) {
+			rs.log.Warn("request failed: a dependency is unavailable", "subject", r.Subject(), "err", err)
 		}
 		m.Header.Set(micro.ErrorCodeHeader, string(we.Code))
 		m.Header.Set(micro.ErrorHeader, we.Message)
