@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -58,6 +59,17 @@ func (p *proc) start(t *testing.T) {
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	if dir := os.Getenv("KIBUBU_TEST_FLEET_LOGS"); dir != "" {
+		// Every line of every part, for a failure the tail does not
+		// explain (a goroutine dump, say).
+		f, err := os.OpenFile(filepath.Join(dir, p.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		w := io.MultiWriter(&p.out, f)
+		cmd.Stdout, cmd.Stderr = w, w
+	}
 	// Its own process group: a Ctrl-C at the terminal reaches the test,
 	// which stops the fleet, not each part at random. Pdeathsig: a test
 	// killed outright (go test's -timeout) leaves no part running.

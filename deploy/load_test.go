@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +37,19 @@ const (
 	serviceCode   = "*334#"
 	smsShortcode  = "22334"
 	replyBytesMax = 64 << 10
+	// The notifier sends one phone at most 600 SMS a minute (the ceiling
+	// of --sms-rate-per-phone, the fleet's setting): more wait their turn.
+	// Each client paces itself so that no phone's receipts and prompts
+	// pass about 400 a minute, or some would still be queued when the
+	// checks run; the test is of faults, not of the rate limit.
+	sessionPause = 150 * time.Millisecond // a send: a receipt to each side
+	requestPause = 300 * time.Millisecond // a payment request: a prompt and a receipt
+	chargePause  = 150 * time.Millisecond // a tab charge
+	smsPause     = 300 * time.Millisecond // an SMS payment: a reply, and a receipt to each side
+	// approveRetryFor bounds retrying an approval: a payment request a
+	// killed wallet left being paid is settled from its key once its lease
+	// (a minute, wallet/commerce) has passed.
+	approveRetryFor = 90 * time.Second
 )
 
 // failure is a hop or call answered with a 5xx, a dropped connection or
@@ -125,6 +137,12 @@ func (l *loader) post(ctx context.Context, g int, path, contentType string, body
 		}
 		status, reply, err := l.do(req)
 		switch {
+		case err == nil && status == http.StatusConflict && inFlight(reply) && time.Now().Before(deadline):
+			// The same Idempotency-Key is still being processed (its first
+			// try went to a gateway that died, say): a merchant's client
+			// asks again in a moment, as the answer says. Not a failure.
+			time.Sleep(hopRetryPause)
+			continue
 		case err == nil && status < 500:
 			return status, reply, nil
 		case ctx.Err() != nil:
@@ -141,6 +159,13 @@ func (l *loader) post(ctx context.Context, g int, path, contentType string, body
 	}
 }
 
+// inFlight reports whether a merchant API error body has the code
+// in_flight.
+func inFlight(reply []byte) bool {
+	var e struct{ Error struct{ Code string } }
+	return json.Unmarshal(reply, &e) == nil && e.Error.Code == string(wallet.CodeInFlight)
+}
+
 func (l *loader) do(req *http.Request) (int, []byte, error) {
 	resp, err := l.hc.Do(req)
 	if err != nil {
@@ -154,7 +179,7 @@ func (l *loader) do(req *http.Request) (int, []byte, error) {
 // ussdSession runs one send-money session whose hops alternate between
 // the gateways, starting on gateway g.
 func (l *loader) ussdSession(ctx context.Context, s *ussdSession, g int) error {
-	inputs := []string{"1", "0" + s.to[4:], strconv.FormatInt(s.amount/100, 10), "1", customerPIN}
+	inputs := []string{"1", "0" + s.to[4:], major(s.amount), "1", customerPIN}
 	var screen string
 	for i := 0; i <= len(inputs); i++ {
 		form := url.Values{"sessionId": {s.id}, "serviceCode": {serviceCode}, "phoneNumber": {s.from},
@@ -192,14 +217,23 @@ func (l *loader) ussdSession(ctx context.Context, s *ussdSession, g int) error {
 	return nil
 }
 
+// loadAmount is the amount of a phone's k-th payment of a kind, in minor
+// units: 10.00 and a cent more each time, distinct per phone, and a
+// minute's worth well within fundingMinor (amounts growing by a whole unit
+// each time spent 100,000.00 in 450 payments, and phones ran dry mid-load).
+func loadAmount(k int) int64 { return 10_00 + int64(k) }
+
+// major formats minor units as a person types the amount: "10.05".
+func major(minor int64) string { return fmt.Sprintf("%d.%02d", minor/100, minor%100) }
+
 // runUSSD runs sessions from phone index w to the others until ctx ends.
-// Each phone's amounts go up by one unit per session, so a transfer is
-// found in the database by its sender and amount.
+// Each phone's amounts go up by a cent per session (loadAmount), so a
+// transfer is found in the database by its sender and amount.
 func (l *loader) runUSSD(ctx context.Context, w, phones int) {
 	for k := 0; ctx.Err() == nil; k++ {
 		to := (w + 1 + k%(phones-1)) % phones
 		s := &ussdSession{id: fmt.Sprintf("fleet-%d-%d", w, k), from: l.phones[w], to: l.phones[to],
-			amount: int64(10+k) * 100, start: time.Now()}
+			amount: loadAmount(k), start: time.Now()}
 		if err := l.ussdSession(ctx, s, w+k); err != nil && ctx.Err() == nil {
 			l.errorf("session %s: %v", s.id, err)
 		}
@@ -211,6 +245,7 @@ func (l *loader) runUSSD(ctx context.Context, w, phones int) {
 		l.mu.Lock()
 		l.sessions = append(l.sessions, s)
 		l.mu.Unlock()
+		time.Sleep(sessionPause)
 	}
 }
 
@@ -219,11 +254,11 @@ func (l *loader) runUSSD(ctx context.Context, w, phones int) {
 // (retried with the same id when dropped, as Africa's Talking does).
 func (l *loader) runSMS(ctx context.Context, w, to int) {
 	for k := 0; ctx.Err() == nil; k++ {
-		p := smsPayment{from: l.phones[w], to: l.phones[to], amount: int64(10+k) * 100}
+		p := smsPayment{from: l.phones[w], to: l.phones[to], amount: loadAmount(k)}
 		l.mu.Lock()
 		l.sms = append(l.sms, p)
 		l.mu.Unlock()
-		for i, text := range []string{fmt.Sprintf("SEND 0%s %d", p.to[4:], p.amount/100), customerPIN} {
+		for i, text := range []string{fmt.Sprintf("SEND 0%s %s", p.to[4:], major(p.amount)), customerPIN} {
 			var id [8]byte
 			rand.Read(id[:])
 			form := url.Values{"from": {p.from}, "to": {smsShortcode}, "text": {text}, "id": {"ATXid_" + hex.EncodeToString(id[:])},
@@ -244,6 +279,7 @@ func (l *loader) runSMS(ctx context.Context, w, to int) {
 			// command's reply time to be recorded.
 			time.Sleep(50 * time.Millisecond)
 		}
+		time.Sleep(smsPause)
 	}
 }
 
@@ -293,10 +329,10 @@ func (l *loader) api(ctx context.Context, g int, key, method, path, idem string,
 func (l *loader) runRequests(ctx context.Context, w int) {
 	for k := 0; ctx.Err() == nil; k++ {
 		var pr struct{ ID, Status, Transaction string }
-		amount := int64(10+k) * 100
+		amount := loadAmount(k)
 		idem := fmt.Sprintf("pr-%d-%d", w, k)
 		if _, err := l.api(ctx, w+k, l.prKey, http.MethodPost, "/v1/payment-requests", idem,
-			map[string]any{"phone": l.phones[w], "amount": strconv.FormatInt(amount/100, 10), "reference": idem}, &pr); err != nil {
+			map[string]any{"phone": l.phones[w], "amount": major(amount), "reference": idem}, &pr); err != nil {
 			if ctx.Err() == nil {
 				l.errorf("payment request %s: %v", idem, err)
 			}
@@ -307,14 +343,17 @@ func (l *loader) runRequests(ctx context.Context, w int) {
 		l.requests = append(l.requests, r)
 		l.mu.Unlock()
 		l.approve(ctx, r, idem)
+		time.Sleep(requestPause)
 	}
 }
 
 // approve approves r with the PIN, retrying while the wallet is
-// unavailable, then reads the request until it is decided.
+// unavailable or still deciding an earlier try, then reads the request
+// until it is decided.
 func (l *loader) approve(ctx context.Context, r *paymentRequest, idem string) {
 	actx := wallet.WithPINAttempt(ctx, wallet.PINAttempt{Source: "fleet-test", Key: "approve:" + idem})
-	deadline := time.Now().Add(hopRetryFor)
+	deadline := time.Now().Add(approveRetryFor)
+	var last error
 	for ctx.Err() == nil {
 		res, err := l.f.op.Approve(actx, r.phone, r.id, customerPIN)
 		if err == nil {
@@ -323,16 +362,27 @@ func (l *loader) approve(ctx context.Context, r *paymentRequest, idem string) {
 			}
 			break
 		}
-		if wallet.ErrorCode(err) != wallet.CodeUnavailable && !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) || ctx.Err() != nil {
+		last = err
+		// In flight: an earlier try is being paid (or was, by a wallet
+		// that died: the request is settled from its key once its lease
+		// passes). A clean answer, "try again in a moment", not a failure.
+		inFlight := wallet.ErrorCode(err) == wallet.CodeInFlight
+		retry := inFlight || wallet.ErrorCode(err) == wallet.CodeUnavailable || errors.Is(err, context.DeadlineExceeded)
+		if !retry || time.Now().After(deadline) || ctx.Err() != nil {
 			break // decided otherwise, no answer, or the load is over: the request's state says what happened
 		}
-		l.fail(fmt.Sprintf("approve %s: %v", r.id, err))
+		if !inFlight {
+			l.fail(fmt.Sprintf("approve %s: %v", r.id, err))
+		}
 		time.Sleep(hopRetryPause)
 	}
+	deadline = time.Now().Add(hopRetryFor)
 	for ctx.Err() == nil && !r.paid {
 		var pr struct{ Status, Transaction, Reason string }
 		if _, err := l.api(ctx, 0, l.prKey, http.MethodGet, "/v1/payment-requests/"+r.id, "", nil, &pr); err != nil {
-			l.errorf("payment request %s: %v", r.id, err)
+			if ctx.Err() == nil {
+				l.errorf("payment request %s: %v", r.id, err)
+			}
 			return
 		}
 		if pr.Status != "pending" {
@@ -343,7 +393,7 @@ func (l *loader) approve(ctx context.Context, r *paymentRequest, idem string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			l.errorf("payment request %s still pending %s after its approval", r.id, hopRetryFor)
+			l.errorf("payment request %s still pending %s after its approval (the approval's last error: %v)", r.id, hopRetryFor, last)
 			return
 		}
 		time.Sleep(hopRetryPause)
@@ -365,7 +415,7 @@ func (l *loader) runCharges(ctx context.Context) {
 		l.mu.Lock()
 		l.charges = append(l.charges, ch.ID)
 		l.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(chargePause)
 	}
 }
 

@@ -50,9 +50,13 @@ const (
 	// Stripe's, long enough for any client's retries.
 	idempotencyTTL = 24 * time.Hour
 	// inFlightTakeover is how long a request may stay in flight before a
-	// duplicate takes it over: far above merchantCallTimeout, so that only
-	// a gateway that died leaves one so long.
-	inFlightTakeover = 60 * time.Second
+	// duplicate takes it over: twice merchantCallTimeout (a handler's
+	// wallet call, and its notifier call), so that only a gateway that died
+	// leaves one so long. A live one taken over costs nothing: the wallet
+	// keeps the key too, and answers the second processing from its
+	// records. Longer kept a killed gateway's keys answering 409 for a
+	// minute, past the patience of the fault test's client (issue 12).
+	inFlightTakeover = 2 * merchantCallTimeout
 	// maxIdempotencyKeyBytes bounds an Idempotency-Key: the wallet's bound
 	// (its own keys are made of it).
 	maxIdempotencyKeyBytes = 64
