@@ -750,3 +750,65 @@ func TestWebhookOutcomeOutlastsDatabaseBlip(t *testing.T) {
 		t.Errorf("the receiver got %d POSTs (%v), want each event once", len(rcv.received()), got)
 	}
 }
+
+// BenchmarkWebhookClaimBacklog measures claims a second for one merchant
+// whose queue holds claimBacklog pending deliveries behind claimDelivered
+// delivered ones: a merchant that fell behind (issue 12's fault test saw a
+// backlog of thousands stall, each claim taking seconds on PostgreSQL).
+// Each claim takes the queue's first delivery, which is then marked
+// delivered and a new one queued at the end, so the backlog stays the same.
+// The baseline, in the same run: a read of one delivery by its id.
+func BenchmarkWebhookClaimBacklog(b *testing.B) {
+	const claimBacklog, claimDelivered = 3000, 1200
+	ctx := context.Background()
+	st := smsStore(b, smsDB(b))
+	if _, err := st.SetWebhook(ctx, "855355", "http://127.0.0.1:9/hooks", false); err != nil {
+		b.Fatal(err)
+	}
+	seq := 0
+	queue := func(n int) {
+		hooks := make([]webhookOut, n)
+		for i := range hooks {
+			seq++
+			hooks[i] = hookEvent("855355", seq, uint64(seq))
+		}
+		for i := 0; i < len(hooks); i += benchBatch {
+			if _, _, err := st.record(ctx, nil, hooks[i:min(i+benchBatch, len(hooks))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	queue(claimDelivered + claimBacklog)
+	if err := st.db.Exec(`UPDATE webhook_deliveries SET status = ? WHERE seq <= ?`, hookDelivered, claimDelivered).Error; err != nil {
+		b.Fatal(err)
+	}
+	var first string
+	b.ResetTimer()
+	for range b.N {
+		got, err := st.claimWebhooks(ctx, 16, time.Minute)
+		if err != nil || len(got) != 1 {
+			b.Fatalf("claim: %d rows, %v; want the queue's first", len(got), err)
+		}
+		first = got[0].ID
+		b.StopTimer()
+		if err := st.db.Exec(`UPDATE webhook_deliveries SET status = ?, claim = '' WHERE id = ?`, hookDelivered, first).Error; err != nil {
+			b.Fatal(err)
+		}
+		queue(1)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	perSecond := float64(b.N) / b.Elapsed().Seconds()
+	reads := 200
+	rstart := time.Now()
+	for range reads {
+		var d webhookDelivery
+		if err := st.db.Where("id = ?", first).Take(&d).Error; err != nil {
+			b.Fatal(err)
+		}
+	}
+	baseline := float64(reads) / time.Since(rstart).Seconds()
+	b.ReportMetric(perSecond, "claims/s")
+	b.ReportMetric(baseline, "reads/s")
+	b.ReportMetric(perSecond/baseline, "x_read")
+}

@@ -355,11 +355,19 @@ func (s *Store) claimWebhooks(ctx context.Context, n int, lease time.Duration) (
 	token := newClaimToken()
 	set := `SET status = ?, claim = ?, next_attempt_at = ?, updated_at = ?`
 	setArgs := []any{hookSending, token, now.Add(lease), now}
+	// Each NOT EXISTS names one status, so that it is a range of the
+	// queue index (merchant, status, seq) that ends at its first row: with
+	// "status IN (pending, sending)" PostgreSQL walked every earlier row of
+	// the merchant, delivered ones included, for every due row, and a
+	// merchant's backlog of a few thousand took seconds a claim, slower
+	// than deliveries arrived (issue 12's fault test: the queue stalled).
+	before := `SELECT 1 FROM webhook_deliveries e
+		WHERE e.merchant = d.merchant AND e.status = ? AND e.seq <= d.seq AND (e.seq < d.seq OR e.id < d.id)`
 	due := `SELECT d.id FROM webhook_deliveries d
 		WHERE d.status IN (?, ?) AND d.next_attempt_at <= ?
+		AND NOT EXISTS (` + before + `) AND NOT EXISTS (` + before + `)
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-			WHERE e.merchant = d.merchant AND e.id <> d.id AND e.status IN (?, ?)
-			AND ((e.status = ? AND e.next_attempt_at > ?) OR e.seq < d.seq OR (e.seq = d.seq AND e.id < d.id)))
+			WHERE e.merchant = d.merchant AND e.status = ? AND e.next_attempt_at > ? AND e.id <> d.id)
 		ORDER BY d.next_attempt_at LIMIT ?`
 	dueArgs := []any{hookPending, hookSending, now, hookPending, hookSending, hookSending, now, n}
 	q, args := s.claimStatement("webhook_deliveries", set, due, "FOR UPDATE OF d SKIP LOCKED", setArgs, dueArgs, now)
