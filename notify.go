@@ -78,6 +78,8 @@ func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas
 	hooks, err := notify.NewWebhookSender(notify.WebhookSenderConfig{
 		Store: st, Logger: m.Log.With("component", "webhooks"), Timeout: c.WebhookTimeout,
 		RetryFor: c.WebhookRetryFor, Retention: c.WebhookRetention, Observe: metrics.ObserveWebhook, AllowPrivate: c.WebhookAllowPrivate,
+		// In stream order per merchant, however late an event is recorded.
+		Recorded: consumer.Recorded,
 	})
 	if err != nil {
 		return err

@@ -55,8 +55,8 @@ const (
 // failure is a hop or call answered with a 5xx, a dropped connection or
 // an unclean screen: each must fall in a failover window.
 type failure struct {
-	at   time.Time
-	what string
+	started, at time.Time // when the failed try began, and when it failed
+	what        string
 }
 
 // ussdSession is one send-money session and what the client was told.
@@ -107,10 +107,11 @@ type loader struct {
 	errs     []string // what no fault explains: the test fails on any
 }
 
-func (l *loader) fail(what string) {
+// fail records a failed try that began at started.
+func (l *loader) fail(started time.Time, what string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.failures = append(l.failures, failure{time.Now(), what})
+	l.failures = append(l.failures, failure{started, time.Now(), what})
 }
 
 func (l *loader) errorf(format string, args ...any) {
@@ -123,10 +124,12 @@ func (l *loader) errorf(format string, args ...any) {
 
 // post sends one request to gateway g, and to the other while it is
 // dropped or answered with a 5xx, as a load balancer with retries does,
-// each failed try recorded; it returns the answer's status and body.
-func (l *loader) post(ctx context.Context, g int, path, contentType string, body []byte, header http.Header) (int, []byte, error) {
+// each failed try recorded; it returns the answer's status and body, and
+// when the try that got it began.
+func (l *loader) post(ctx context.Context, g int, path, contentType string, body []byte, header http.Header) (int, []byte, time.Time, error) {
 	deadline := time.Now().Add(hopRetryFor)
 	for try := 0; ; try++ {
+		started := time.Now()
 		base := l.f.gateways[(g+try)%len(l.f.gateways)].base
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 		if contentType != "" {
@@ -144,16 +147,16 @@ func (l *loader) post(ctx context.Context, g int, path, contentType string, body
 			time.Sleep(hopRetryPause)
 			continue
 		case err == nil && status < 500:
-			return status, reply, nil
+			return status, reply, started, nil
 		case ctx.Err() != nil:
-			return 0, nil, ctx.Err()
+			return 0, nil, started, ctx.Err()
 		case err != nil:
-			l.fail(fmt.Sprintf("%s %s: %v", base, path, err))
+			l.fail(started, fmt.Sprintf("%s %s: %v", base, path, err))
 		default:
-			l.fail(fmt.Sprintf("%s %s: HTTP %d: %.200s", base, path, status, reply))
+			l.fail(started, fmt.Sprintf("%s %s: HTTP %d: %.200s", base, path, status, reply))
 		}
 		if time.Now().After(deadline) {
-			return status, reply, fmt.Errorf("%s: no gateway answered within %s: %v", path, hopRetryFor, err)
+			return status, reply, started, fmt.Errorf("%s: no gateway answered within %s: %v", path, hopRetryFor, err)
 		}
 		time.Sleep(hopRetryPause)
 	}
@@ -184,14 +187,14 @@ func (l *loader) ussdSession(ctx context.Context, s *ussdSession, g int) error {
 	for i := 0; i <= len(inputs); i++ {
 		form := url.Values{"sessionId": {s.id}, "serviceCode": {serviceCode}, "phoneNumber": {s.from},
 			"networkCode": {"63902"}, "text": {strings.Join(inputs[:i], "*")}}
-		status, reply, err := l.post(ctx, g+i, "/ussd/africastalking", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+		status, reply, started, err := l.post(ctx, g+i, "/ussd/africastalking", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
 		if err != nil {
 			return err
 		}
 		l.hops.Add(1)
 		screen = string(reply)
 		if status != http.StatusOK {
-			l.fail(fmt.Sprintf("session %s hop %d: HTTP %d: %.200s", s.id, i, status, reply))
+			l.fail(started, fmt.Sprintf("session %s hop %d: HTTP %d: %.200s", s.id, i, status, reply))
 			s.ended = screen
 			return nil
 		}
@@ -204,12 +207,12 @@ func (l *loader) ussdSession(ctx context.Context, s *ussdSession, g int) error {
 			}
 			// An END before the PIN, or without the confirmation: a
 			// clean end, but only a fault explains it.
-			l.fail(fmt.Sprintf("session %s hop %d: %q", s.id, i, text))
+			l.fail(started, fmt.Sprintf("session %s hop %d: %q", s.id, i, text))
 			s.ended = screen
 			return nil
 		}
 		if !strings.HasPrefix(screen, "CON ") || i == len(inputs) {
-			l.fail(fmt.Sprintf("session %s hop %d: unclean screen %q", s.id, i, screen))
+			l.fail(started, fmt.Sprintf("session %s hop %d: unclean screen %q", s.id, i, screen))
 			s.ended = screen
 			return nil
 		}
@@ -263,7 +266,7 @@ func (l *loader) runSMS(ctx context.Context, w, to int) {
 			rand.Read(id[:])
 			form := url.Values{"from": {p.from}, "to": {smsShortcode}, "text": {text}, "id": {"ATXid_" + hex.EncodeToString(id[:])},
 				"date": {time.Now().UTC().Format("2006-01-02 15:04:05")}}
-			status, reply, err := l.post(ctx, w+k+i, "/sms/africastalking", "application/x-www-form-urlencoded", []byte(form.Encode()),
+			status, reply, _, err := l.post(ctx, w+k+i, "/sms/africastalking", "application/x-www-form-urlencoded", []byte(form.Encode()),
 				http.Header{"X-Sms-Secret": {l.f.smsSecret}})
 			if err != nil {
 				if ctx.Err() == nil {
@@ -298,17 +301,18 @@ func (l *loader) api(ctx context.Context, g int, key, method, path, idem string,
 	var reply []byte
 	var err error
 	if method == http.MethodPost {
-		status, reply, err = l.post(ctx, g, path, "application/json", data, h)
+		status, reply, _, err = l.post(ctx, g, path, "application/json", data, h)
 	} else {
 		deadline := time.Now().Add(hopRetryFor)
 		for try := 0; ; try++ {
+			started := time.Now()
 			req, _ := http.NewRequestWithContext(ctx, method, l.f.gateways[(g+try)%len(l.f.gateways)].base+path, nil)
 			req.Header = h
 			status, reply, err = l.do(req)
 			if err == nil && status < 500 || ctx.Err() != nil || time.Now().After(deadline) {
 				break
 			}
-			l.fail(fmt.Sprintf("GET %s: %d %v", path, status, err))
+			l.fail(started, fmt.Sprintf("GET %s: %d %v", path, status, err))
 			time.Sleep(hopRetryPause)
 		}
 	}
@@ -355,6 +359,7 @@ func (l *loader) approve(ctx context.Context, r *paymentRequest, idem string) {
 	deadline := time.Now().Add(approveRetryFor)
 	var last error
 	for ctx.Err() == nil {
+		started := time.Now()
 		res, err := l.f.op.Approve(actx, r.phone, r.id, customerPIN)
 		if err == nil {
 			if res.Transfer != nil {
@@ -372,7 +377,7 @@ func (l *loader) approve(ctx context.Context, r *paymentRequest, idem string) {
 			break // decided otherwise, no answer, or the load is over: the request's state says what happened
 		}
 		if !inFlight {
-			l.fail(fmt.Sprintf("approve %s: %v", r.id, err))
+			l.fail(started, fmt.Sprintf("approve %s: %v", r.id, err))
 		}
 		time.Sleep(hopRetryPause)
 	}

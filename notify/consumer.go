@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -79,9 +80,10 @@ const DefaultServiceCode = "*334#"
 // tab.created, the customer's prompt (Prompt). A delivery is recorded only
 // for a merchant with a webhook endpoint at that time.
 type Consumer struct {
-	cfg     ConsumerConfig
-	log     *slog.Logger
-	running chan struct{} // closed once it consumes both streams
+	cfg            ConsumerConfig
+	log            *slog.Logger
+	running        chan struct{}                      // closed once it consumes both streams
+	eventsConsumer atomic.Pointer[jetstream.Consumer] // set once bound
 }
 
 // ConsumerConfig is what a Consumer needs; all but Prefix, Location and Wake
@@ -151,6 +153,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	c.eventsConsumer.Store(&events)
 	own, ok := c.bind(ctx, StreamName(c.cfg.Prefix))
 	if !ok {
 		return nil
@@ -163,6 +166,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 		err = err2
 	}
 	return err
+}
+
+// Recorded returns the stream sequence through which every wallet event
+// has been recorded, by this notifier or another: the ack floor of their
+// durable consumer on the event stream (a message is acknowledged once its
+// rows are committed). It is a WebhookSender's Recorded. Before the
+// consumer is bound it is an error.
+func (c *Consumer) Recorded(ctx context.Context) (uint64, error) {
+	cons := c.eventsConsumer.Load()
+	if cons == nil {
+		return 0, errors.New("notify: the event stream's consumer is not bound yet")
+	}
+	info, err := (*cons).Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("notify: the event stream's consumer: %w", err)
+	}
+	return info.AckFloor.Stream, nil
 }
 
 // bind makes the durable consumer on stream, retrying with backoff until

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -119,6 +121,14 @@ type WebhookSenderConfig struct {
 	// Webhook result constant) and how long its POST took, for metrics. It
 	// must not block.
 	Observe func(result string, took time.Duration)
+	// Recorded, if set, says through which stream sequence every wallet
+	// event has been recorded (Consumer.Recorded: its consumer's ack
+	// floor). A delivery of a later event waits until then, so that an
+	// earlier one recorded late (redelivered after a notifier died, or
+	// after a failed batch) still goes first. Without it, deliveries go in
+	// the order of the rows recorded so far: right for one recorder that
+	// records in stream order (tests).
+	Recorded func(context.Context) (uint64, error)
 }
 
 // WebhookSender POSTs the recorded webhook deliveries to the merchants'
@@ -151,7 +161,17 @@ type WebhookSender struct {
 	purgeEvery time.Duration
 	purgeRows  int
 	now        func() time.Time
+	// recorded is Recorded; through its last answer, at throughAt.
+	recorded  func(context.Context) (uint64, error)
+	throughMu sync.Mutex
+	through   uint64
+	throughAt time.Time
+	failing   bool // Recorded's last answer was an error (logged once)
 }
+
+// recordedRecheck is how often the sender asks again how far events are
+// recorded while a delivery waits for it: the wait is one batch's acks.
+const recordedRecheck = 50 * time.Millisecond
 
 // NewWebhookSender checks cfg and returns a WebhookSender. It fails without
 // a Store, for a Lease not longer than the Timeout, a BackoffMax below
@@ -166,7 +186,8 @@ func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
 	s := &WebhookSender{store: cfg.Store, log: cfg.Logger, observe: cfg.Observe, concurrency: cfg.Concurrency,
 		backoffMin: cfg.BackoffMin, backoffMax: cfg.BackoffMax, retryFor: cfg.RetryFor, lease: cfg.Lease,
 		timeout: cfg.Timeout, pollInterval: cfg.PollInterval, wake: newWakeup(), guarded: !cfg.AllowPrivate,
-		retention: cfg.Retention, purgeEvery: webhookPurgeInterval, purgeRows: webhookPurgeRows, now: time.Now}
+		retention: cfg.Retention, purgeEvery: webhookPurgeInterval, purgeRows: webhookPurgeRows, now: time.Now,
+		recorded: cfg.Recorded}
 	if s.retention == 0 {
 		s.retention = webhookRetentionDefault
 	}
@@ -258,7 +279,7 @@ func (s *WebhookSender) Run(ctx context.Context) error {
 	l := claimLoop[claimedDelivery]{
 		name: "webhook sender", log: s.log, rows: s.concurrency,
 		pollInterval: s.pollInterval, wake: s.wake,
-		lease: s.lease, claim: s.store.claimWebhooks, nextDue: s.store.nextWebhookDue,
+		lease: s.lease, claim: s.claim, nextDue: s.nextDue,
 		handle: func(ctx context.Context, r *claimedDelivery) {
 			s.deliver(ctx, r)
 			// The merchant's next delivery may be claimed now.
@@ -267,6 +288,52 @@ func (s *WebhookSender) Run(ctx context.Context) error {
 	}
 	l.run(ctx)
 	return nil
+}
+
+// claim claims up to n deliveries of events recorded through the last
+// answer of Recorded.
+func (s *WebhookSender) claim(ctx context.Context, n int, lease time.Duration) ([]claimedDelivery, error) {
+	return s.store.claimWebhooks(ctx, n, lease, s.recordedThrough(ctx))
+}
+
+// nextDue is the store's next due delivery, or a recheck of Recorded soon
+// while a due delivery waits for it.
+func (s *WebhookSender) nextDue(ctx context.Context) (time.Time, error) {
+	if s.recorded != nil {
+		waiting, err := s.store.webhooksBeyond(ctx, s.recordedThrough(ctx))
+		if err != nil {
+			return time.Time{}, err
+		}
+		if waiting {
+			return time.Now().Add(recordedRecheck), nil
+		}
+	}
+	return s.store.nextWebhookDue(ctx)
+}
+
+// recordedThrough is how far events are recorded: every sequence without
+// Recorded; else its answer, asked again when older than recordedRecheck.
+// It only grows: while Recorded fails (NATS away) the last answer holds.
+func (s *WebhookSender) recordedThrough(ctx context.Context) uint64 {
+	if s.recorded == nil {
+		return math.MaxUint64
+	}
+	s.throughMu.Lock()
+	defer s.throughMu.Unlock()
+	if time.Since(s.throughAt) < recordedRecheck {
+		return s.through
+	}
+	through, err := s.recorded(ctx)
+	s.throughAt = time.Now()
+	if err != nil {
+		if !s.failing {
+			s.log.Warn("webhook sender: cannot learn how far events are recorded; deliveries of later ones wait", "err", err, "through", s.through)
+		}
+		s.failing = true
+		return s.through
+	}
+	s.through, s.failing = max(s.through, through), false
+	return s.through
 }
 
 // purgeLoop purges now and every purgeEvery until ctx ends.

@@ -785,7 +785,7 @@ func BenchmarkWebhookClaimBacklog(b *testing.B) {
 	var first string
 	b.ResetTimer()
 	for range b.N {
-		got, err := st.claimWebhooks(ctx, 16, time.Minute)
+		got, err := st.claimWebhooks(ctx, 16, time.Minute, math.MaxUint64)
 		if err != nil || len(got) != 1 {
 			b.Fatalf("claim: %d rows, %v; want the queue's first", len(got), err)
 		}
@@ -811,4 +811,53 @@ func BenchmarkWebhookClaimBacklog(b *testing.B) {
 	b.ReportMetric(perSecond, "claims/s")
 	b.ReportMetric(baseline, "reads/s")
 	b.ReportMetric(perSecond/baseline, "x_read")
+}
+
+// TestWebhookSenderWaitsForLateEvents: an event recorded after later ones
+// (redelivered after the notifier that had it died, or after its batch
+// failed) still reaches its merchant before them. The sender claims only
+// deliveries of events through how far every event is recorded (the
+// consumer's ack floor); without that, the fleet's fault test saw a
+// merchant get events out of stream order.
+func TestWebhookSenderWaitsForLateEvents(t *testing.T) {
+	ctx := context.Background()
+	st := smsStore(t, smsDB(t))
+	rcv := newReceiver(t, func(int64) (int, time.Duration) { return http.StatusNoContent, 0 })
+	const m = "445566"
+	ep, err := st.SetWebhook(ctx, m, rcv.url(m), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.secret(m, ep.Secret)
+	// Events at stream sequences 1, 2 and 4 are recorded; 3 is still with
+	// a notifier that died, so the ack floor is 2.
+	var through atomic.Uint64
+	through.Store(2)
+	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent(m, 1, 1), hookEvent(m, 2, 2), hookEvent(m, 4, 4)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := hookConfig(st)
+	cfg.Recorded = func(context.Context) (uint64, error) { return through.Load(), nil }
+	s := hookRun(t, cfg)
+	want := []string{hookEvent(m, 1, 1).Event, hookEvent(m, 2, 2).Event}
+	deadline := time.Now().Add(smsWait)
+	for len(rcv.delivered()[m]) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Sequence 4 waits: give the sender many rechecks to get it wrong.
+	time.Sleep(20 * recordedRecheck)
+	if got := rcv.delivered()[m]; !slices.Equal(got, want) {
+		t.Fatalf("while event 3 is not recorded, the merchant got %v, want %v", got, want)
+	}
+	// Event 3 is redelivered and recorded; the floor passes 4.
+	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent(m, 3, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	through.Store(4)
+	s.Wake()
+	hooksSettled(t, st, m)
+	want = append(want, hookEvent(m, 3, 3).Event, hookEvent(m, 4, 4).Event)
+	if got := rcv.delivered()[m]; !slices.Equal(got, want) {
+		t.Errorf("the merchant got %v, want %v (stream order)", got, want)
+	}
 }

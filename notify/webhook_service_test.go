@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -130,7 +131,7 @@ func TestWebhookService(t *testing.T) {
 	}
 
 	// Deliver one by hand, as a sender would, to re-send it.
-	claimed, err := f.st.claimWebhooks(ctx, 10, time.Minute)
+	claimed, err := f.st.claimWebhooks(ctx, 10, time.Minute, math.MaxUint64)
 	if err != nil || len(claimed) != 2 {
 		t.Fatalf("claim: %d, %v; want one per merchant", len(claimed), err)
 	}

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"gorm.io/gorm"
@@ -350,7 +351,13 @@ type claimedDelivery struct {
 // deliveries go one at a time, in order, however many senders share the
 // database. On PostgreSQL the chosen rows are locked with SKIP LOCKED and
 // checked again once locked; SQLite runs one write statement at a time.
-func (s *Store) claimWebhooks(ctx context.Context, n int, lease time.Duration) ([]claimedDelivery, error) {
+//
+// Only deliveries of events at stream sequence through or below are
+// claimed: through is how far every event has been recorded (the
+// WebhookSender's Recorded), so a merchant's next delivery never goes
+// before an earlier event, recorded late (redelivered after a notifier
+// died, or after a failed batch), has its row.
+func (s *Store) claimWebhooks(ctx context.Context, n int, lease time.Duration, through uint64) ([]claimedDelivery, error) {
 	now := time.Now().UTC()
 	token := newClaimToken()
 	set := `SET status = ?, claim = ?, next_attempt_at = ?, updated_at = ?`
@@ -364,12 +371,12 @@ func (s *Store) claimWebhooks(ctx context.Context, n int, lease time.Duration) (
 	before := `SELECT 1 FROM webhook_deliveries e
 		WHERE e.merchant = d.merchant AND e.status = ? AND e.seq <= d.seq AND (e.seq < d.seq OR e.id < d.id)`
 	due := `SELECT d.id FROM webhook_deliveries d
-		WHERE d.status IN (?, ?) AND d.next_attempt_at <= ?
+		WHERE d.status IN (?, ?) AND d.next_attempt_at <= ? AND d.seq <= ?
 		AND NOT EXISTS (` + before + `) AND NOT EXISTS (` + before + `)
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 			WHERE e.merchant = d.merchant AND e.status = ? AND e.next_attempt_at > ? AND e.id <> d.id)
 		ORDER BY d.next_attempt_at LIMIT ?`
-	dueArgs := []any{hookPending, hookSending, now, hookPending, hookSending, hookSending, now, n}
+	dueArgs := []any{hookPending, hookSending, now, seqArg(through), hookPending, hookSending, hookSending, now, n}
 	q, args := s.claimStatement("webhook_deliveries", set, due, "FOR UPDATE OF d SKIP LOCKED", setArgs, dueArgs, now)
 	var rows []webhookDelivery
 	release := s.writing()
@@ -496,6 +503,22 @@ func (s *Store) purgeWebhooks(ctx context.Context, before time.Time, n int) (int
 		return 0, fmt.Errorf("purge webhooks: %w", err)
 	}
 	return len(deleted), nil
+}
+
+// seqArg is a stream sequence as the seq column holds it (a signed 64-bit
+// integer): one past its range is all of them.
+func seqArg(seq uint64) int64 { return int64(min(seq, math.MaxInt64)) }
+
+// webhooksBeyond reports whether a pending delivery is due but for its
+// event's sequence, past through.
+func (s *Store) webhooksBeyond(ctx context.Context, through uint64) (bool, error) {
+	var ids []string
+	err := s.db.WithContext(ctx).Model(&webhookDelivery{}).Where("status = ? AND next_attempt_at <= ? AND seq > ?",
+		hookPending, time.Now().UTC(), seqArg(through)).Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return false, fmt.Errorf("webhooks beyond %d: %w", through, err)
+	}
+	return len(ids) > 0, nil
 }
 
 // nextWebhookDue is the earliest time after now at which a delivery falls
