@@ -192,7 +192,7 @@ func DefaultConfig() Config {
 		SMSPhoneRate:       smsPhoneRateDefault,
 		SMSAttempts:        smsAttemptsDefault,
 		SMSTimeout:         smsTimeoutDefault,
-		RequestTTL:         requestTTLDefault,
+		RequestTTL:         commerce.DefaultRequestTTL,
 		StartKeyTTL:        wallet.DefaultStartKeyTTL,
 		TabSettle:          tabSettleDefault,
 		TabSettleEvery:     24 * time.Hour,
@@ -208,10 +208,6 @@ func DefaultConfig() Config {
 
 // The merchant defaults.
 const (
-	// requestTTLDefault is how long a payment request waits: M-Pesa's STK
-	// push gives the customer about a minute at the phone's prompt; an SMS
-	// prompt or a USSD "6 Approvals" needs the customer to notice it first.
-	requestTTLDefault = 5 * time.Minute
 	// tabSettleDefault is the accrual, in major units, at which a tab
 	// settles before its day is out.
 	tabSettleDefault = "100"
@@ -575,8 +571,8 @@ func (c *Config) validate() error {
 	if c.ReversalObjection < reversalObjectionMin || c.ReversalObjection > reversalObjectionMax {
 		return fmt.Errorf("--reversal-objection %s: must be %s to %s", c.ReversalObjection, reversalObjectionMin, reversalObjectionMax)
 	}
-	if c.RequestTTL < 30*time.Second || c.RequestTTL > 24*time.Hour {
-		return fmt.Errorf("--request-ttl %s: must be 30s to 24h", c.RequestTTL)
+	if c.RequestTTL < commerce.RequestTTLMin || c.RequestTTL > commerce.RequestTTLMax {
+		return fmt.Errorf("--request-ttl %s: must be %s to %s", c.RequestTTL, shortDuration(commerce.RequestTTLMin), shortDuration(commerce.RequestTTLMax))
 	}
 	if c.tabSettle, err = c.currency.ParseAmount(c.TabSettle); err != nil {
 		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, message(err))
@@ -691,6 +687,19 @@ func checkNATSURLs(list string) error {
 		}
 	}
 	return nil
+}
+
+// shortDuration writes d as a person would in a flag: 24h, 1h30m, 30s
+// (time.Duration's String writes 24h0m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // message is err for a person: a wallet error's message without its code.

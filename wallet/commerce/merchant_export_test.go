@@ -6,7 +6,6 @@ var (
 	SweepMerchant      = (*Service).sweep
 	PaymentRequestKey  = requestKey
 	NewObjectID        = newID
-	DefaultRequestTTL  = defaultRequestTTL
 	DefaultSweep       = defaultSweep
 	DefaultSettleEvery = defaultSettleEvery
 	KeyCacheTTL        = keyCacheTTL

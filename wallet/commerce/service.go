@@ -16,9 +16,8 @@ import (
 
 // Config configures the merchant services. Zero values take the defaults named.
 type Config struct {
-	// RequestTTL is how long a payment request waits for the customer;
-	// default 2 minutes. M-Pesa's STK push waits about one, but a customer
-	// answering by USSD or SMS needs longer.
+	// RequestTTL is how long a payment request waits for the customer:
+	// DefaultRequestTTL when zero, RequestTTLMin to RequestTTLMax.
 	RequestTTL time.Duration
 	// SettleThreshold settles a tab once this many minor units accrue on
 	// it; default 100 major units.
@@ -40,13 +39,31 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// The payment request's life: one source for the merchant services and the
+// command's --request-ttl.
 const (
-	defaultRequestTTL  = 2 * time.Minute
+	// DefaultRequestTTL is how long a payment request waits for the
+	// customer. M-Pesa's STK push gives a smartphone's prompt about a
+	// minute, but a Kibubu customer is on a feature phone: the prompt is an
+	// SMS to notice, or "6 Approvals" to dial on USSD, then the PIN to type.
+	// Five minutes covers that at a counter without keeping a request
+	// nobody will answer.
+	DefaultRequestTTL = 5 * time.Minute
+	// RequestTTLMin is the shortest RequestTTL: under half a minute a
+	// customer cannot read an SMS, dial and type a PIN.
+	RequestTTLMin = 30 * time.Second
+	// RequestTTLMax is the longest RequestTTL: a request older than a day
+	// is no longer the purchase the customer is standing at the counter for.
+	RequestTTLMax = 24 * time.Hour
+)
+
+const (
 	defaultSettleEvery = 24 * time.Hour
 	defaultSweep       = 5 * time.Second
-	// maxRequestTTL bounds RequestTTL: a request older than a day is no
-	// longer the purchase the customer is standing at the counter for.
-	maxRequestTTL = 24 * time.Hour
+	// promptWindowMax bounds a prompt limit's window: a day, as a payment
+	// request's life (RequestTTLMax); a limit over a longer window would
+	// count prompts long expired.
+	promptWindowMax = RequestTTLMax
 	// DefaultPromptsPerPhone, in 10 minutes: a customer at a counter is asked a few times
 	// at most (a retry, a second purchase); more prompts to one phone in 10
 	// minutes, from however many merchants, is prompt-bombing: a PIN sent
@@ -135,10 +152,10 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 	}
 	wc := w.Config()
 	if cfg.RequestTTL == 0 {
-		cfg.RequestTTL = defaultRequestTTL
+		cfg.RequestTTL = DefaultRequestTTL
 	}
-	if cfg.RequestTTL < 0 || cfg.RequestTTL > maxRequestTTL {
-		return nil, fmt.Errorf("commerce: the payment request TTL %s is not between 0 and %s", cfg.RequestTTL, maxRequestTTL)
+	if cfg.RequestTTL < RequestTTLMin || cfg.RequestTTL > RequestTTLMax {
+		return nil, fmt.Errorf("commerce: the payment request TTL %s is not between %s and %s", cfg.RequestTTL, RequestTTLMin, RequestTTLMax)
 	}
 	if cfg.SettleThreshold == 0 {
 		cfg.SettleThreshold = 100 * pow10(wc.Currency.Exponent) // 100 major units
@@ -177,8 +194,8 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 		if l.lim.Window == 0 {
 			l.lim.Window = l.window
 		}
-		if l.lim.Window < time.Second || l.lim.Window > maxRequestTTL {
-			return nil, fmt.Errorf("commerce: a prompt limit's window %s is not between 1s and %s", l.lim.Window, maxRequestTTL)
+		if l.lim.Window < time.Second || l.lim.Window > promptWindowMax {
+			return nil, fmt.Errorf("commerce: a prompt limit's window %s is not between 1s and %s", l.lim.Window, promptWindowMax)
 		}
 	}
 	if cfg.Now == nil {
