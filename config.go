@@ -23,6 +23,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
@@ -197,7 +198,7 @@ func DefaultConfig() Config {
 		TabSettle:          tabSettleDefault,
 		TabSettleEvery:     24 * time.Hour,
 		WebhookTimeout:     10 * time.Second,
-		WebhookRetryFor:    72 * time.Hour,
+		WebhookRetryFor:    notify.WebhookRetryForDefault,
 		WebhookRetention:   30 * 24 * time.Hour,
 		ReversalObjection:  wallet.DefaultObjectionWindow,
 		PromptsPerPhone:    commerce.DefaultPromptsPerPhone,
@@ -211,9 +212,6 @@ const (
 	// tabSettleDefault is the accrual, in major units, at which a tab
 	// settles before its day is out.
 	tabSettleDefault = "100"
-	// webhookRetryMin is the shortest --webhook-retry-for: the merchant API
-	// promises retries for at least a day.
-	webhookRetryMin = 24 * time.Hour
 	// reversalObjectionMin and reversalObjectionMax bound
 	// --reversal-objection: a recipient needs at least an hour to see an SMS
 	// and answer it, and a week holds the recipient's money long enough.
@@ -594,8 +592,9 @@ func (c *Config) validate() error {
 	if c.WebhookTimeout <= 0 || c.WebhookTimeout > time.Minute {
 		return fmt.Errorf("--webhook-timeout %s: must be more than 0 and at most 1m", c.WebhookTimeout)
 	}
-	if c.WebhookRetryFor < webhookRetryMin || c.WebhookRetryFor > 30*24*time.Hour {
-		return fmt.Errorf("--webhook-retry-for %s: must be %s to 720h (30 days)", c.WebhookRetryFor, webhookRetryMin)
+	if c.WebhookRetryFor < notify.WebhookRetryForMin || c.WebhookRetryFor > notify.WebhookRetryForMax {
+		return fmt.Errorf("--webhook-retry-for %s: must be %s to %s (%d days)", c.WebhookRetryFor, notify.WebhookRetryForMin,
+			shortDuration(notify.WebhookRetryForMax), notify.WebhookRetryForMax/(24*time.Hour))
 	}
 	if c.WebhookRetention < 24*time.Hour || c.WebhookRetention > 10*365*24*time.Hour {
 		return fmt.Errorf("--webhook-retention %s: must be 24h to 87600h (10 years)", c.WebhookRetention)

@@ -27,11 +27,24 @@ import (
 // webhookSignatureHeader is the header of a webhook delivery's signature.
 const webhookSignatureHeader = notify.HeaderSignature
 
+// hours writes d, whole hours, as the document says it: "24 hours".
+func hours(d time.Duration) string { return strconv.Itoa(int(d/time.Hour)) + " hours" }
+
+// sizeText writes a byte limit as the document says it: "16 KB", "2 MB"
+// (to the nearest megabyte: a batch of charges' 2,048,000 bytes is 2 MB).
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return strconv.FormatInt((n+1<<19)>>20, 10) + " MB"
+	}
+	return strconv.FormatInt(n>>10, 10) + " KB"
+}
+
 // openAPIVersion is the version of the API the document describes.
 const openAPIVersion = "1.0.0"
 
-// apiDescription is the document's description: what holds for every route.
-const apiDescription = `Kibubu's merchant API: payment requests (request to pay), transactions and refunds,
+// apiDescription is the document's description: what holds for every
+// route. The limits it quotes are the constants that enforce them.
+var apiDescription = `Kibubu's merchant API: payment requests (request to pay), transactions and refunds,
 payouts alone and in bulk, metered micropayment tabs, and signed webhooks.
 
 ## Authentication
@@ -43,13 +56,13 @@ objects: another merchant's id is 404, as an unknown one.
 
 ## Idempotency
 Every route that moves money (the POSTs of payment requests, refunds, payouts, bulk payouts, tabs,
-charges and close) needs an ` + "`Idempotency-Key`" + ` header: up to 64 printable ASCII characters, a UUID
+charges and close) needs an ` + "`Idempotency-Key`" + ` header: up to ` + strconv.Itoa(maxIdempotencyKeyBytes) + ` printable ASCII characters, a UUID
 for instance, made once per operation and sent again with every retry of it. Keys are per merchant
-and kept 24 hours.
+and kept ` + hours(idempotencyTTL) + `.
 - The first request with a key is processed; a retry while it is in flight is 409 ` + "`in_flight`" + `
   (Retry-After: 1).
 - Once it has a final answer (2xx, or 4xx but 409 and 429), a retry gets that answer again, status and
-  body byte for byte, with the header ` + "`Idempotent-Replayed: true`" + `. An answer over 64 KB (a large
+  body byte for byte, with the header ` + "`Idempotent-Replayed: true`" + `. An answer over ` + sizeText(maxStoredResponseBytes) + ` (a large
   batch of charges) is not kept: a retry is processed again, and the wallet answers it from what it
   recorded (each charge replayed, none made twice).
 - The same key with another method, path or body is 422 ` + "`conflict`" + `.
@@ -67,7 +80,7 @@ Every error has one shape: ` + "`" + `{"error": {"code": "…", "message": "…"
 | 404 | not_found |
 | 405 | method_not_allowed |
 | 409 | invalid_state (the object's state forbids it), in_flight, already_exists |
-| 413 | too_large (JSON bodies are at most 16 KB, a batch of charges 2 MB, a bulk payout file 2 MB) |
+| 413 | too_large (JSON bodies are at most ` + sizeText(maxJSONBodyBytes) + `, a batch of charges ` + sizeText(maxBatchBodyBytes) + `, a bulk payout file ` + sizeText(maxCSVBytes) + `) |
 | 415 | unsupported_media_type |
 | 422 | conflict (an Idempotency-Key reused), insufficient_funds, limit_exceeded (with limit), same_account, not_reversible, wrong_kind, account_frozen |
 | 500 | internal |
@@ -79,17 +92,17 @@ An amount has at most the currency's decimals, except a tab's cap and charges, w
 ("0.0025"). No signs, separators or exponents.
 
 ## Lists
-Lists are newest first, a page at a time (limit, 1 to 100, default 20): pass the answer's ` + "`next`" + ` as
+Lists are newest first, a page at a time (limit, 1 to ` + strconv.Itoa(pageLimitMax) + `, default ` + strconv.Itoa(pageLimitDefault) + `): pass the answer's ` + "`next`" + ` as
 ` + "`cursor`" + ` until it is absent. The Link header (rel="next") holds the next page's URL.
 
 ## Webhooks
 Register a URL with PUT /v1/webhooks. Every event for the merchant is POSTed to it as JSON (the Event
 schema: its data is the object in the very shape this API answers for it, a payment.received's the
-Transaction that GET /v1/transactions/{id} gives), in order, retried with exponential backoff for at least 24 hours until it answers 2xx; the
+Transaction that GET /v1/transactions/{id} gives), in order, retried with exponential backoff for at least ` + hours(notify.WebhookRetryForMin) + ` until it answers 2xx; the
 deliveries and their attempts are listed at GET /v1/webhooks/deliveries. The header
 ` + "`" + webhookSignatureHeader + `: t=<unix seconds>,v1=<hex>` + "`" + ` signs each one: v1 is the HMAC-SHA256, under the secret
 PUT /v1/webhooks answered, of the timestamp, a dot, and the raw body. Check it in constant time and
-refuse a timestamp more than 5 minutes old. An event may arrive more than once: its id is the dedupe key.`
+refuse a timestamp more than ` + strconv.Itoa(int(notify.WebhookTolerance/time.Minute)) + ` minutes old. An event may arrive more than once: its id is the dedupe key.`
 
 // schemaNames renames the types whose Go names do not say what they are.
 var schemaNames = map[reflect.Type]string{
@@ -295,7 +308,7 @@ func openAPIDocument(routes []route, cur wallet.Currency) ([]byte, error) {
 		"webhooks": map[string]any{
 			"event": map[string]any{"post": map[string]any{
 				"summary":     "An event for the merchant, POSTed to its webhook URL",
-				"description": "In order per merchant, retried with exponential backoff for at least 24 hours until a 2xx.",
+				"description": "In order per merchant, retried with exponential backoff for at least " + hours(notify.WebhookRetryForMin) + " until a 2xx.",
 				"parameters": []any{map[string]any{
 					"name": webhookSignatureHeader, "in": "header", "required": true,
 					"description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" under the webhook secret>",

@@ -38,10 +38,6 @@ const (
 	// its upper half; about 32 attempts in the default 24 hours.
 	webhookBackoffMinDefault = 10 * time.Second
 	webhookBackoffMaxDefault = time.Hour
-	// webhookRetryForDefault is how long after its first attempt a delivery
-	// is retried before it is failed: a receiver down for a day still gets
-	// everything once it is back.
-	webhookRetryForDefault = 24 * time.Hour
 	// webhookLeaseMin is the least lease of a claim: it must outlast the
 	// POST's timeout, and it is how long a delivery waits when its sender
 	// died mid-POST.
@@ -189,7 +185,7 @@ func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
 		return nil, fmt.Errorf("notify: webhook backoff max %v below min %v", s.backoffMax, s.backoffMin)
 	}
 	if s.retryFor <= 0 {
-		s.retryFor = webhookRetryForDefault
+		s.retryFor = WebhookRetryForMin
 	}
 	if s.lease <= 0 {
 		s.lease = max(webhookLeaseMin, 3*s.timeout)
