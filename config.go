@@ -183,8 +183,8 @@ func DefaultConfig() Config {
 		ShutdownGrace:      shutdownGraceDefault,
 		Currency:           "KES",
 		Region:             "KE",
-		PINLength:          4,
-		PINTries:           3,
+		PINLength:          wallet.DefaultPINLength,
+		PINTries:           wallet.DefaultPINTries,
 		TZ:                 "Africa/Nairobi",
 		LogLevel:           "info",
 		SessionTTL:         sessions.DefaultTTL,
@@ -266,7 +266,7 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Currency, "currency", c.Currency, "ISO 4217 currency `code`")
 	fs.StringVar(&c.Tariff, "tariff", c.Tariff, "tariff TOML `file` (default the built-in, M-Pesa-shaped tariff)")
 	fs.StringVar(&c.PepperFile, "pepper-file", c.PepperFile, "secret PIN pepper `file`, 32 bytes, mode 0600; generated if absent (default <data>/pepper)")
-	fs.IntVar(&c.PINLength, "pin-length", c.PINLength, "PIN `digits`, 4 to 8")
+	fs.IntVar(&c.PINLength, "pin-length", c.PINLength, fmt.Sprintf("PIN `digits`, %d to %d", wallet.PINLengthMin, wallet.PINLengthMax))
 	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, "wrong PINs in a row before an account locks, 1 to 10")
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` in which days, and so daily limits, start")
 	fs.DurationVar(&c.RequestTTL, "request-ttl", c.RequestTTL, "how long a merchant's payment request waits for the customer's approval")
@@ -539,8 +539,8 @@ func (c *Config) validate() error {
 	if c.PepperFile == "" {
 		c.PepperFile = filepath.Join(c.Data, "pepper")
 	}
-	if c.PINLength < 4 || c.PINLength > 8 {
-		return fmt.Errorf("--pin-length %d: must be 4 to 8", c.PINLength)
+	if c.PINLength < wallet.PINLengthMin || c.PINLength > wallet.PINLengthMax {
+		return fmt.Errorf("--pin-length %d: must be %d to %d", c.PINLength, wallet.PINLengthMin, wallet.PINLengthMax)
 	}
 	if c.PINTries < 1 || c.PINTries > pinTriesMaxAllowed {
 		return fmt.Errorf("--pin-tries %d: must be 1 to %d", c.PINTries, pinTriesMaxAllowed)

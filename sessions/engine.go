@@ -82,7 +82,7 @@ type Config struct {
 	Locales   *locales.Catalog
 	Currency  wallet.Currency
 	Region    string // default region for phone numbers typed without a country code; default KE
-	PINLength int    // default 4
+	PINLength int    // default wallet.DefaultPINLength
 	// Key (KeyBytes long) names sessions in logs by a keyed hash of their
 	// bucket key (logID), so that a log reader cannot take an aggregator's
 	// session id from a log line and forge its hops; every gateway serving
@@ -172,7 +172,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Region = "KE"
 	}
 	if cfg.PINLength == 0 {
-		cfg.PINLength = 4
+		cfg.PINLength = wallet.DefaultPINLength
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC

@@ -7,6 +7,8 @@ import (
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/kibubu/kibubu/wallet"
 )
 
 // The verbs of SMS commands: what a keyword, in any language, asks for.
@@ -65,10 +67,10 @@ var smsKeywords = func() map[string]string {
 	return m
 }()
 
-// maxPINDigits is the longest PIN a wallet has (wallet.Config.PINLength
-// is 4 to 8): a message of up to this many digits alone is taken for a PIN,
-// of the wrong length or not; a longer one is not a command.
-const maxPINDigits = 8
+// maxPINDigits is the longest PIN a wallet has: a message of up to this
+// many digits alone is taken for a PIN, of the wrong length or not; a
+// longer one is not a command.
+const maxPINDigits = wallet.PINLengthMax
 
 // smsCommand is an SMS as the parser reads it: the verb its first word
 // names and the words after it. It checks only the words' number and

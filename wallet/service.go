@@ -37,8 +37,8 @@ type Config struct {
 	Tariff         Tariff          // default DefaultTariff(Currency)
 	Tiers          map[Tier]Limits // default DefaultLimits(Currency)
 	Pepper         []byte          // the secret PIN pepper, PepperBytes long; required
-	PINLength      int             // default 4
-	PINTriesMax    int             // wrong PINs before the account locks; default 3
+	PINLength      int             // default DefaultPINLength; PINLengthMin to PINLengthMax
+	PINTriesMax    int             // wrong PINs before the account locks; default DefaultPINTries
 	ReversalWindow time.Duration   // how long after a transfer its sender may reverse it; default 24h
 	StartKeyTTL    time.Duration   // how long a start key stays valid; default DefaultStartKeyTTL
 	// PINBudget bounds wrong PINs per source and overall; zero fields take
@@ -149,13 +149,13 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 		cfg.Tiers = DefaultLimits(cfg.Currency)
 	}
 	if cfg.PINLength == 0 {
-		cfg.PINLength = 4
+		cfg.PINLength = DefaultPINLength
 	}
-	if cfg.PINLength < 4 || cfg.PINLength > 8 {
-		return nil, fmt.Errorf("wallet: PIN length %d is not between 4 and 8", cfg.PINLength)
+	if cfg.PINLength < PINLengthMin || cfg.PINLength > PINLengthMax {
+		return nil, fmt.Errorf("wallet: PIN length %d is not between %d and %d", cfg.PINLength, PINLengthMin, PINLengthMax)
 	}
 	if cfg.PINTriesMax == 0 {
-		cfg.PINTriesMax = 3
+		cfg.PINTriesMax = DefaultPINTries
 	}
 	if cfg.ReversalWindow == 0 {
 		cfg.ReversalWindow = 24 * time.Hour
