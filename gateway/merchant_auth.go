@@ -24,11 +24,11 @@ import (
 
 const (
 	// authCacheTTL bounds how long an authenticated key is trusted without
-	// asking the wallet.
-	authCacheTTL = 30 * time.Second
-	// authCacheMax bounds the keys cached; past it the expired ones go,
-	// and if none has, all.
-	authCacheMax = 10_000
+	// asking the wallet, as long as the wallet trusts its own cache.
+	authCacheTTL = commerce.KeyCacheTTL
+	// authCacheMax bounds the keys cached, as many as the wallet's; past it
+	// the expired ones go, and if none has, all.
+	authCacheMax = commerce.KeyCacheMax
 	// maxAPIKeyBytes bounds a bearer token (the wallet's are 83 bytes).
 	maxAPIKeyBytes = 256
 	// The echo context keys of an authenticated request.

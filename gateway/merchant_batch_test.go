@@ -245,7 +245,7 @@ func FuzzChargesBody(f *testing.F) {
 		}
 		for i, r := range reqs {
 			if r.Amount <= 0 || r.Amount > wallet.MaxMicro || checkIdempotencyKey(r.Key) != nil || r.Tab != "" ||
-				len(r.Reference) > maxReferenceBytes || len(r.Splits) > maxSplits {
+				len(r.Reference) > wallet.ReferenceBytesMax || len(r.Splits) > commerce.SplitRulesMax {
 				t.Fatalf("charge %d accepted: %+v", i, r)
 			}
 		}

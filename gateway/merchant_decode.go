@@ -33,11 +33,6 @@ const (
 	// maxIDBytes bounds an object id in a path: the wallet's are 30
 	// characters (pr_…, tab_…) or shorter (transaction refs).
 	maxIDBytes = 64
-	// maxReferenceBytes and maxDescriptionRunes are the wallet's bounds
-	// (commerce): a reference goes on the transfer, a description on a
-	// 160-character USSD screen.
-	maxReferenceBytes   = 32
-	maxDescriptionRunes = 100
 	// maxMerchantBytes bounds a till or paybill number.
 	maxMerchantBytes = 32
 	// maxCursorBytes bounds a page cursor, opaque and made by the wallet
@@ -45,10 +40,6 @@ const (
 	maxCursorBytes = 256
 	// maxURLBytes bounds a webhook URL.
 	maxURLBytes = 2048
-	// maxSplits bounds a charge's split rules; maxSplitWeight one weight
-	// (a percentage, or basis points, is far below it).
-	maxSplits      = 16
-	maxSplitWeight = 1_000_000
 	// maxScopes bounds an API key's scopes (there are 6).
 	maxScopes = 16
 	// maxTimeBytes bounds a timestamp in a query or a body.
@@ -451,10 +442,10 @@ func (b paymentRequestBody) validate(cur wallet.Currency) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := checkLine("reference", b.Reference, maxReferenceBytes, 0, true); err != nil {
+	if err := checkLine("reference", b.Reference, wallet.ReferenceBytesMax, 0, true); err != nil {
 		return 0, err
 	}
-	if err := checkLine("description", b.Description, 0, maxDescriptionRunes, false); err != nil {
+	if err := checkLine("description", b.Description, 0, commerce.DescriptionRunesMax, false); err != nil {
 		return 0, err
 	}
 	return amount, nil
@@ -481,7 +472,7 @@ func (b payoutBody) validate(cur wallet.Currency) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := checkLine("reference", b.Reference, maxReferenceBytes, 0, false); err != nil {
+	if err := checkLine("reference", b.Reference, wallet.ReferenceBytesMax, 0, false); err != nil {
 		return 0, err
 	}
 	return amount, nil
@@ -517,10 +508,10 @@ func (b tabOpenBody) request(cur wallet.Currency) (natsapi.TabOpenRequest, error
 	if err != nil {
 		return r, invalid("expires_at must be an RFC 3339 time (2026-12-31T23:59:59Z)")
 	}
-	if err := checkLine("reference", b.Reference, maxReferenceBytes, 0, false); err != nil {
+	if err := checkLine("reference", b.Reference, wallet.ReferenceBytesMax, 0, false); err != nil {
 		return r, err
 	}
-	if err := checkLine("description", b.Description, 0, maxDescriptionRunes, false); err != nil {
+	if err := checkLine("description", b.Description, 0, commerce.DescriptionRunesMax, false); err != nil {
 		return r, err
 	}
 	return natsapi.TabOpenRequest{Phone: b.Phone, Cap: capMicro, Prepaid: b.Prepaid, Expires: expires.UTC(),
@@ -547,19 +538,19 @@ func (b chargeBody) request(cur wallet.Currency) (commerce.ChargeRequest, error)
 	if err != nil {
 		return r, err
 	}
-	if err := checkLine("reference", b.Reference, maxReferenceBytes, 0, false); err != nil {
+	if err := checkLine("reference", b.Reference, wallet.ReferenceBytesMax, 0, false); err != nil {
 		return r, err
 	}
-	if len(b.Splits) > maxSplits {
-		return r, invalid("at most %d splits", maxSplits)
+	if len(b.Splits) > commerce.SplitRulesMax {
+		return r, invalid("at most %d splits", commerce.SplitRulesMax)
 	}
 	var splits []commerce.Split
 	for i, s := range b.Splits {
 		if err := checkToken(fmt.Sprintf("splits[%d].to", i), s.To, maxMerchantBytes, true); err != nil {
 			return r, err
 		}
-		if s.Weight < 1 || s.Weight > maxSplitWeight {
-			return r, invalid("splits[%d].weight must be from 1 to %d", i, maxSplitWeight)
+		if s.Weight < 1 || s.Weight > commerce.SplitWeightMax {
+			return r, invalid("splits[%d].weight must be from 1 to %d", i, commerce.SplitWeightMax)
 		}
 		splits = append(splits, commerce.Split{To: s.To, Weight: s.Weight})
 	}

@@ -121,7 +121,7 @@ func TestChargeBody(t *testing.T) {
 		{"zero weight", chargeBody{Amount: "1", Splits: []splitBody{{"111", 0}}}, wallet.CodeInvalid, commerce.ChargeRequest{}},
 		{"negative weight", chargeBody{Amount: "1", Splits: []splitBody{{"111", -1}}}, wallet.CodeInvalid, commerce.ChargeRequest{}},
 		{"no to", chargeBody{Amount: "1", Splits: []splitBody{{"", 1}}}, wallet.CodeInvalid, commerce.ChargeRequest{}},
-		{"too many splits", chargeBody{Amount: "1", Splits: make([]splitBody, maxSplits+1)}, wallet.CodeInvalid, commerce.ChargeRequest{}},
+		{"too many splits", chargeBody{Amount: "1", Splits: make([]splitBody, commerce.SplitRulesMax+1)}, wallet.CodeInvalid, commerce.ChargeRequest{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

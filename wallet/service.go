@@ -91,8 +91,9 @@ const (
 	// KeyBytesMax bounds an idempotency key, with its namespace (the NATS
 	// API puts an outside caller's under "ext:"): the column is 128 bytes.
 	KeyBytesMax = 128
-	// maxReferenceBytes bounds a paybill account or bank reference.
-	maxReferenceBytes = 32
+	// ReferenceBytesMax bounds a transfer's reference (a paybill account,
+	// a bank or merchant reference): what a receipt SMS has room to quote.
+	ReferenceBytesMax = 32
 	// maxNameBytes bounds an account name.
 	maxNameBytes = 64
 	// maxStatementLines bounds one statement query.

@@ -200,8 +200,8 @@ func (s *Service) prepare(ctx context.Context, req TransferRequest) (*plan, erro
 	if req.Key == "" || len(req.Key) > KeyBytesMax {
 		return nil, Errorf(CodeInvalid, "an idempotency key of 1 to %d bytes is required", KeyBytesMax)
 	}
-	if len(req.Reference) > maxReferenceBytes {
-		return nil, Errorf(CodeInvalid, "the reference is longer than %d characters", maxReferenceBytes)
+	if len(req.Reference) > ReferenceBytesMax {
+		return nil, Errorf(CodeInvalid, "the reference is longer than %d characters", ReferenceBytesMax)
 	}
 	if len(req.LegacyKey) > KeyBytesMax {
 		return nil, Errorf(CodeInvalid, "an idempotency key of 1 to %d bytes is required", KeyBytesMax)

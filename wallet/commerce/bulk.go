@@ -260,7 +260,7 @@ func parseBulk(data []byte, cur wallet.Currency, region string) ([]bulkLine, err
 			}
 		}
 		if l.err == nil {
-			if err := checkText("reference", l.Reference, false, maxReferenceBytes, 0); err != nil {
+			if err := checkText("reference", l.Reference, false, wallet.ReferenceBytesMax, 0); err != nil {
 				l.err = asError(err)
 			}
 		}

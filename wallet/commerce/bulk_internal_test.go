@@ -80,7 +80,7 @@ func FuzzParseBulk(f *testing.F) {
 				t.Fatalf("line %d after %d", r.Line, last)
 			}
 			last = r.Line
-			if r.err == nil && (r.Amount <= 0 || r.Amount > wallet.MaxAmount || !strings.HasPrefix(r.Phone, "+") || len(r.Reference) > maxReferenceBytes) {
+			if r.err == nil && (r.Amount <= 0 || r.Amount > wallet.MaxAmount || !strings.HasPrefix(r.Phone, "+") || len(r.Reference) > wallet.ReferenceBytesMax) {
 				t.Fatalf("row %+v accepted", r)
 			}
 			if len(r.Phone) > 32 || len(r.Reference) > 32 {

@@ -8,7 +8,6 @@ var (
 	NewObjectID        = newID
 	DefaultSweep       = defaultSweep
 	DefaultSettleEvery = defaultSettleEvery
-	KeyCacheTTL        = keyCacheTTL
 	LeaseDuration      = leaseDuration
 )
 

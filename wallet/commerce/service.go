@@ -95,19 +95,25 @@ const (
 	// key made of it ("po:" + merchant + ":" + key) stays within the
 	// wallet's 128 bytes.
 	maxIdemBytes = 64
-	// maxReferenceBytes is the wallet's bound on a transfer's reference.
-	maxReferenceBytes = 32
-	// maxDescriptionRunes bounds a payment request's description: it is
+	// DescriptionRunesMax bounds a payment request's description: it is
 	// shown on a 160-character USSD screen with the amount and the name.
-	maxDescriptionRunes = 100
+	DescriptionRunesMax = 100
 	// approvalsMax bounds the approvals one phone is shown.
 	approvalsMax = 50
-	// keyCacheTTL bounds how long this process trusts an API key it has
-	// checked: a revocation made on another wallet process takes up to this
-	// long to take effect here.
-	keyCacheTTL = 30 * time.Second
-	// keyCacheMax bounds the keys cached; past it the cache starts over.
-	keyCacheMax = 10_000
+)
+
+// The API-key caches: the merchant services' (by key id) and the gateway's
+// (by the key's SHA-256) keep a key they checked for as long, and as many.
+const (
+	// KeyCacheTTL bounds how long a process trusts an API key it has
+	// checked: a revocation made on another process takes up to this long
+	// to take effect there. Half a minute keeps a busy till's calls off the
+	// database without leaving a leaked key usable for long.
+	KeyCacheTTL = 30 * time.Second
+	// KeyCacheMax bounds the keys a cache holds: far more merchants than
+	// call within KeyCacheTTL, and a few MB at most; past it the cache
+	// starts over.
+	KeyCacheMax = 10_000
 )
 
 // Service is the wallet's merchant services: API keys, payment requests

@@ -25,7 +25,7 @@
 // covered.
 //
 // Revenue splits. A charge may carry split rules [{to, weight}] (tills or
-// paybills, at most maxSplitRules; a tab pays at most maxTabPayees
+// paybills, at most SplitRulesMax; a tab pays at most maxTabPayees
 // merchants). The charge's Micro amount is split among the payees by
 // wallet.Split (largest remainder, ties to the earlier rule), and each
 // payee's accrued Micro on the tab grows by its share. A settlement of W
@@ -83,14 +83,14 @@ const (
 	// season of use, not for ever; it is also the longest a prepaid load
 	// stays away from the customer's wallet.
 	maxTabLife = 90 * 24 * time.Hour
-	// maxSplitRules bounds the split rules of one charge.
-	maxSplitRules = 16
+	// SplitRulesMax bounds the split rules of one charge.
+	SplitRulesMax = 16
 	// maxTabPayees bounds the merchants one tab pays: one settlement
 	// transfer carries a posting per payee, and the ledger takes at most 64.
 	maxTabPayees = 64
-	// maxSplitWeight bounds a split rule's weight: percentages or small
+	// SplitWeightMax bounds a split rule's weight: percentages or small
 	// ratios, and 16 of them cannot overflow a sum.
-	maxSplitWeight = 1_000_000
+	SplitWeightMax = 1_000_000
 	// meterBatchMax bounds one meter group commit: enough to amortise a
 	// commit over thousands of charges, small enough to keep its latency in
 	// milliseconds.
