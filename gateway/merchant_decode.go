@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -607,84 +606,12 @@ func (b apiKeyBody) validate() error {
 type csvUpload struct{}
 
 // checkBulkCSV checks a bulk payout file as a whole, as the wallet will
-// (commerce.BulkPayout), so that a file the wallet would refuse is refused
-// before it crosses NATS: UTF-8 CSV (a byte order mark is allowed) whose
-// header row names the columns phone and amount, and optionally
-// reference, once each, in any order and any case (other columns are
-// ignored), then 1 to commerce.MaxBulkRows rows that are not blank. A
-// row's phone and amount are the wallet's to check: a bad one fails that
-// row alone.
+// (commerce.ReadBulkFile is both checks), so that a file the wallet would
+// refuse is refused before it crosses NATS. A row's phone and amount are the
+// wallet's to check: a bad one fails that row alone.
 func checkBulkCSV(file []byte) error {
-	if len(file) == 0 {
-		return invalid("the file is empty: want a header row phone,amount,reference and a row per payout")
-	}
-	file = bytes.TrimPrefix(file, []byte("\uFEFF"))
-	if !utf8.Valid(file) {
-		return invalid("the file is not UTF-8")
-	}
-	r := csv.NewReader(bytes.NewReader(file))
-	r.FieldsPerRecord = -1
-	r.ReuseRecord = true
-	header, err := r.Read()
-	if errors.Is(err, io.EOF) {
-		return invalid("the file is empty: want a header row phone,amount,reference and a row per payout")
-	}
-	if err != nil {
-		return csvError(err)
-	}
-	seen := map[string]bool{}
-	for _, h := range header {
-		h = strings.ToLower(strings.TrimSpace(h))
-		switch h {
-		case "phone", "amount", "reference":
-			if seen[h] {
-				return invalid("line 1: the header names the column %s twice", h)
-			}
-			seen[h] = true
-		}
-	}
-	if !seen["phone"] || !seen["amount"] {
-		return invalid("line 1: the header must name the columns phone and amount (and optionally reference)")
-	}
-	rows := 0
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return csvError(err)
-		}
-		if blankRecord(rec) {
-			continue
-		}
-		if rows++; rows > commerce.MaxBulkRows {
-			return invalid("the file has more than %d rows", commerce.MaxBulkRows)
-		}
-	}
-	if rows == 0 {
-		return invalid("the file has a header but no rows")
-	}
-	return nil
-}
-
-// blankRecord reports whether every field of a CSV record is blank.
-func blankRecord(rec []string) bool {
-	for _, f := range rec {
-		if strings.TrimSpace(f) != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// csvError says where a CSV file is malformed.
-func csvError(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return invalid("line %d: malformed CSV: %v", pe.Line, pe.Err)
-	}
-	return invalid("malformed CSV")
+	_, err := commerce.ReadBulkFile(file)
+	return err
 }
 
 // excerptASCII returns a short, printable excerpt of s for a message.
