@@ -55,22 +55,14 @@ const (
 	// the aggregator within its 15 s, after the session store's round trips.
 	walletTimeoutMax = 10 * time.Second
 
-	// smsRateDefault is a sender's overall pace: what one Twilio number or
-	// messaging service is usually allowed (more needs a short code).
-	smsRateDefault = 30.0
-	// smsPhoneRateDefault lets an agent busy at the counter get a receipt
-	// for every deposit, while a loop cannot flood one phone.
-	smsPhoneRateDefault = 30
-	smsRateMax          = 10000.0
-	smsPhoneRateMax     = 600
-	// smsAttemptsDefault, with the backoff doubling from a second to five
-	// minutes, keeps trying through about a quarter of an hour of outage.
-	smsAttemptsDefault = 8
-	smsAttemptsMax     = 50
-	// smsTimeoutDefault bounds one call to Twilio; it answers in well
-	// under a second when healthy.
-	smsTimeoutDefault = 10 * time.Second
-	smsTimeoutMax     = time.Minute
+	// smsRateMax, smsPhoneRateMax, smsAttemptsMax and smsTimeoutMax bound
+	// the SMS sender's flags (their defaults are notify's): beyond them a
+	// value is a typo (a rate no provider takes, ten a second to one
+	// handset, days of retries, a call that holds its lease for minutes).
+	smsRateMax      = 10000.0
+	smsPhoneRateMax = 600
+	smsAttemptsMax  = 50
+	smsTimeoutMax   = time.Minute
 )
 
 // The Twilio variables. They are read from the environment only.
@@ -189,17 +181,17 @@ func DefaultConfig() Config {
 		LogLevel:           "info",
 		SessionTTL:         sessions.DefaultTTL,
 		WalletTimeout:      sessions.DefaultWalletTimeout,
-		SMSRate:            smsRateDefault,
-		SMSPhoneRate:       smsPhoneRateDefault,
-		SMSAttempts:        smsAttemptsDefault,
-		SMSTimeout:         smsTimeoutDefault,
+		SMSRate:            notify.DefaultSMSRate,
+		SMSPhoneRate:       notify.DefaultSMSPhoneRate,
+		SMSAttempts:        notify.DefaultSMSAttempts,
+		SMSTimeout:         notify.DefaultTwilioTimeout,
 		RequestTTL:         commerce.DefaultRequestTTL,
 		StartKeyTTL:        wallet.DefaultStartKeyTTL,
-		TabSettle:          tabSettleDefault,
-		TabSettleEvery:     24 * time.Hour,
-		WebhookTimeout:     10 * time.Second,
-		WebhookRetryFor:    notify.WebhookRetryForDefault,
-		WebhookRetention:   30 * 24 * time.Hour,
+		TabSettle:          strconv.Itoa(commerce.DefaultSettleMajor),
+		TabSettleEvery:     commerce.DefaultSettleEvery,
+		WebhookTimeout:     notify.DefaultWebhookTimeout,
+		WebhookRetryFor:    notify.DefaultWebhookRetryFor,
+		WebhookRetention:   notify.DefaultWebhookRetention,
 		ReversalObjection:  wallet.DefaultObjectionWindow,
 		PromptsPerPhone:    commerce.DefaultPromptsPerPhone,
 		PromptsPerPair:     commerce.DefaultPromptsPerPair,
@@ -207,16 +199,13 @@ func DefaultConfig() Config {
 	}
 }
 
-// The merchant defaults.
+// The reversal objection window's floor (the command's own: the wallet takes
+// shorter windows in tests).
 const (
-	// tabSettleDefault is the accrual, in major units, at which a tab
-	// settles before its day is out.
-	tabSettleDefault = "100"
-	// reversalObjectionMin and reversalObjectionMax bound
-	// --reversal-objection: a recipient needs at least an hour to see an SMS
-	// and answer it, and a week holds the recipient's money long enough.
+	// reversalObjectionMin bounds --reversal-objection (its ceiling is the
+	// wallet's, wallet.ObjectionWindowMax): a recipient needs at least an
+	// hour to see an SMS and answer it.
 	reversalObjectionMin = time.Hour
-	reversalObjectionMax = 7 * 24 * time.Hour
 )
 
 const (
@@ -566,8 +555,8 @@ func (c *Config) validate() error {
 	if c.StartKeyTTL < startKeyTTLMin || c.StartKeyTTL > startKeyTTLMax {
 		return fmt.Errorf("--start-key-ttl %s: must be %s to %s", c.StartKeyTTL, startKeyTTLMin, startKeyTTLMax)
 	}
-	if c.ReversalObjection < reversalObjectionMin || c.ReversalObjection > reversalObjectionMax {
-		return fmt.Errorf("--reversal-objection %s: must be %s to %s", c.ReversalObjection, reversalObjectionMin, reversalObjectionMax)
+	if c.ReversalObjection < reversalObjectionMin || c.ReversalObjection > wallet.ObjectionWindowMax {
+		return fmt.Errorf("--reversal-objection %s: must be %s to %s", c.ReversalObjection, reversalObjectionMin, wallet.ObjectionWindowMax)
 	}
 	if c.RequestTTL < commerce.RequestTTLMin || c.RequestTTL > commerce.RequestTTLMax {
 		return fmt.Errorf("--request-ttl %s: must be %s to %s", c.RequestTTL, shortDuration(commerce.RequestTTLMin), shortDuration(commerce.RequestTTLMax))

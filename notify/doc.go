@@ -131,7 +131,7 @@
 // answer, a redirect (never followed), no answer within the timeout (10 s) or
 // no connection is a failed attempt, retried after 10 s doubling up to an
 // hour, jittered, until RetryFor after the first attempt (the command's
-// --webhook-retry-for: WebhookRetryForDefault, at least WebhookRetryForMin);
+// --webhook-retry-for: DefaultWebhookRetryFor, at least WebhookRetryForMin);
 // then the delivery is failed, and the merchant can re-send it
 // (SubjectWebhookResend), as it can one delivered. Every attempt is recorded and listed (SubjectWebhookDeliveries).
 // Senders claim deliveries with a lease, so several notifiers share one

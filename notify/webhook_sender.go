@@ -29,7 +29,7 @@ const (
 const (
 	// webhookTimeoutDefault bounds one POST, connection to last byte of the
 	// answer read: a receiver should answer 2xx at once and work later.
-	webhookTimeoutDefault = 10 * time.Second
+	webhookTimeoutDefault = DefaultWebhookTimeout
 	// webhookConcurrencyDefault bounds the merchants POSTed to at once (one
 	// delivery each, since a merchant's go in order).
 	webhookConcurrencyDefault = 16
@@ -56,7 +56,7 @@ const (
 	// webhookRetentionDefault is how long a delivered or failed delivery
 	// is kept, with its attempts: long enough for a merchant to look into
 	// last month's, and to re-send one.
-	webhookRetentionDefault = 30 * 24 * time.Hour
+	webhookRetentionDefault = DefaultWebhookRetention
 	// webhookPurgeInterval is how often a sender purges the deliveries
 	// past their retention: a day's worth of rows is deleted in a few
 	// batches.

@@ -82,6 +82,10 @@ const (
 	// itself, so a request made at its last minute still leaves the
 	// recipient a working day to answer an SMS.
 	DefaultObjectionWindow = 24 * time.Hour
+	// ObjectionWindowMax bounds the objection window (--reversal-objection
+	// too): a week keeps a recipient's money held no longer than an
+	// operator takes to look.
+	ObjectionWindowMax = 7 * 24 * time.Hour
 	// reversalLease is how long a request in a transient state is left to
 	// the call moving it before the sweeper takes over: above a batch's
 	// bound (commitTimeout) so the call's transfer is decided by then.
@@ -92,9 +96,6 @@ const (
 	reversalListMax = 500
 	// maxReasonBytes bounds an objection's or an operator's reason.
 	maxReasonBytes = 200
-	// maxObjectionWindow bounds the objection window: a week keeps a
-	// recipient's money held no longer than an operator takes to look.
-	maxObjectionWindow = 7 * 24 * time.Hour
 	// defaultReversalSweep is how often the sweeper looks for due requests:
 	// a completion a few seconds after its window is on time.
 	defaultReversalSweep = 10 * time.Second

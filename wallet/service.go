@@ -171,8 +171,8 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	if cfg.ObjectionWindow == 0 {
 		cfg.ObjectionWindow = DefaultObjectionWindow
 	}
-	if cfg.ObjectionWindow < 0 || cfg.ObjectionWindow > maxObjectionWindow {
-		return nil, fmt.Errorf("wallet: the objection window %s is not between 0 and %s", cfg.ObjectionWindow, maxObjectionWindow)
+	if cfg.ObjectionWindow < 0 || cfg.ObjectionWindow > ObjectionWindowMax {
+		return nil, fmt.Errorf("wallet: the objection window %s is not between 0 and %s", cfg.ObjectionWindow, ObjectionWindowMax)
 	}
 	if cfg.ReversalSweep == 0 {
 		cfg.ReversalSweep = defaultReversalSweep

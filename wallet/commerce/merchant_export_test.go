@@ -7,7 +7,6 @@ var (
 	PaymentRequestKey  = requestKey
 	NewObjectID        = newID
 	DefaultSweep       = defaultSweep
-	DefaultSettleEvery = defaultSettleEvery
 	LeaseDuration      = leaseDuration
 )
 

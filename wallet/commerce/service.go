@@ -20,10 +20,10 @@ type Config struct {
 	// DefaultRequestTTL when zero, RequestTTLMin to RequestTTLMax.
 	RequestTTL time.Duration
 	// SettleThreshold settles a tab once this many minor units accrue on
-	// it; default 100 major units.
+	// it; default DefaultSettleMajor major units.
 	SettleThreshold int64
 	// SettleEvery settles what accrued on a tab at least this often;
-	// default 24 hours.
+	// default DefaultSettleEvery.
 	SettleEvery time.Duration
 	// Sweep is how often the sweeper runs (expiries, crash recovery);
 	// default 5 seconds.
@@ -57,8 +57,19 @@ const (
 	RequestTTLMax = 24 * time.Hour
 )
 
+// A tab's settlement: one source for the merchant services and the
+// command's --tab-settle and --tab-settle-every.
 const (
-	defaultSettleEvery = 24 * time.Hour
+	// DefaultSettleEvery settles what accrued on a tab at least daily, so a
+	// merchant's balance and a customer's statement are never a day behind.
+	DefaultSettleEvery = 24 * time.Hour
+	// DefaultSettleMajor is the accrual, in major units, at which a tab
+	// settles before its day is out: one transfer per 100 shillings of
+	// clicks keeps the ledger's rows few and the amount held on a tab small.
+	DefaultSettleMajor = 100
+)
+
+const (
 	defaultSweep       = 5 * time.Second
 	// promptWindowMax bounds a prompt limit's window: a day, as a payment
 	// request's life (RequestTTLMax); a limit over a longer window would
@@ -164,13 +175,13 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 		return nil, fmt.Errorf("commerce: the payment request TTL %s is not between %s and %s", cfg.RequestTTL, RequestTTLMin, RequestTTLMax)
 	}
 	if cfg.SettleThreshold == 0 {
-		cfg.SettleThreshold = 100 * pow10(wc.Currency.Exponent) // 100 major units
+		cfg.SettleThreshold = DefaultSettleMajor * pow10(wc.Currency.Exponent)
 	}
 	if limit := SettleThresholdMax(wc.Currency); cfg.SettleThreshold < 0 || cfg.SettleThreshold > limit {
 		return nil, fmt.Errorf("commerce: the tab settlement threshold %d is out of range: at most %d minor units", cfg.SettleThreshold, limit)
 	}
 	if cfg.SettleEvery == 0 {
-		cfg.SettleEvery = defaultSettleEvery
+		cfg.SettleEvery = DefaultSettleEvery
 	}
 	if cfg.SettleEvery < 0 {
 		return nil, fmt.Errorf("commerce: the tab settlement period %s is negative", cfg.SettleEvery)
