@@ -70,7 +70,7 @@ const (
 )
 
 const (
-	defaultSweep       = 5 * time.Second
+	defaultSweep = 5 * time.Second
 	// promptWindowMax bounds a prompt limit's window: a day, as a payment
 	// request's life (RequestTTLMax); a limit over a longer window would
 	// count prompts long expired.
