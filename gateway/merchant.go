@@ -272,10 +272,14 @@ type queryParam struct {
 	enum              []string
 }
 
-// middleware returns r's middleware, outermost first: the body limit, the
-// API key and its scope, the query parameters, the Idempotency-Key.
+// middleware returns r's middleware, outermost first: the body limit, a
+// JSON body's Content-Type, the API key and its scope, the query
+// parameters, the Idempotency-Key.
 func (m *merchant) middleware(r route) []echo.MiddlewareFunc {
 	mw := []echo.MiddlewareFunc{BodyLimit(m.bodyLimit(r.body))}
+	if r.body == bodyJSON || r.body == bodyOptionalJSON || r.body == bodyBatchJSON {
+		mw = append(mw, requireJSON)
+	}
 	if !r.public {
 		mw = append(mw, m.authenticate(r))
 	}

@@ -159,6 +159,39 @@ func readCSVUpload(contentType string, body io.Reader, max int64) ([]byte, error
 	return file, nil
 }
 
+// requireJSON refuses a request whose body is not declared JSON
+// (checkJSONContentType), before its API key is looked up. A request with no
+// body passes: an optional body left out needs no Content-Type, and a
+// required one is refused as empty when read.
+func requireJSON(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength == 0 {
+			return next(c)
+		}
+		if err := checkJSONContentType(req.Header.Get(echo.HeaderContentType)); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+// checkJSONContentType accepts application/json, in any case, with at most
+// a charset parameter, UTF-8 (RFC 8259 allows JSON no other). Anything else
+// is codeUnsupportedMedia (415): a body sent as text/plain or as a form was
+// not written as this API's JSON, and guessing would hide the client's bug.
+func checkJSONContentType(contentType string) error {
+	mt, params, err := mime.ParseMediaType(contentType)
+	ok := err == nil && mt == echo.MIMEApplicationJSON
+	for k, v := range params {
+		ok = ok && k == "charset" && strings.EqualFold(v, "utf-8")
+	}
+	if !ok {
+		return wallet.Errorf(codeUnsupportedMedia, "send the body as JSON, with Content-Type: application/json (UTF-8)")
+	}
+	return nil
+}
+
 // decodeBody decodes the request's JSON body into v.
 func decodeBody(c echo.Context, v any) error {
 	b, err := readBody(c, bodyJSON, 0)
@@ -197,7 +230,94 @@ func decodeJSON(data []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return invalid("unexpected data after the JSON object")
 	}
+	if key, ok := duplicateKey(data); ok {
+		if len(key) > maxFieldNameBytes {
+			key = key[:maxFieldNameBytes] + "…"
+		}
+		return invalid("field %q is given twice: send each field once", strings.ToValidUTF8(key, "?"))
+	}
 	return nil
+}
+
+// duplicateKey returns the path (splits[1].to) of the first key that an
+// object of data, a valid JSON value, holds twice, comparing keys as Go's
+// decoder matches them to fields: unescaped, and without regard to case
+// ("Amount" is "amount"). encoding/json keeps the last of two, so
+// {"amount":"1.00","amount":"2.00"} would pay 2.00: a client that sends
+// both has a bug, and the API refuses to guess which it meant.
+func duplicateKey(data []byte) (string, bool) {
+	type frame struct {
+		object    bool
+		path      string
+		index     int             // an array's element
+		keys      map[string]bool // an object's keys, folded
+		key       string          // an object's last key
+		expectKey bool
+	}
+	var stack []*frame
+	child := func() string { // the path of the value starting now
+		if len(stack) == 0 {
+			return ""
+		}
+		top := stack[len(stack)-1]
+		switch {
+		case !top.object:
+			return top.path + "[" + strconv.Itoa(top.index) + "]"
+		case top.path == "":
+			return top.key
+		}
+		return top.path + "." + top.key
+	}
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{':
+			stack = append(stack, &frame{object: true, path: child(), expectKey: true})
+		case '[':
+			stack = append(stack, &frame{path: child()})
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case ',':
+			if len(stack) > 0 {
+				top := stack[len(stack)-1]
+				top.index++
+				top.expectKey = top.object
+			}
+		case '"':
+			start := i
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+			if len(stack) == 0 || !stack[len(stack)-1].object || !stack[len(stack)-1].expectKey || i >= len(data) {
+				continue
+			}
+			top := stack[len(stack)-1]
+			top.expectKey = false
+			key := string(data[start+1 : i])
+			if strings.IndexByte(key, '\\') >= 0 {
+				if err := json.Unmarshal(data[start:i+1], &key); err != nil {
+					continue // not valid JSON: the decoder has said so
+				}
+			}
+			top.key = key
+			if top.keys == nil {
+				top.keys = map[string]bool{}
+			}
+			folded := strings.ToLower(key)
+			if top.keys[folded] {
+				path := top.path + "." + key
+				if top.path == "" {
+					path = key
+				}
+				return path, true
+			}
+			top.keys[folded] = true
+		}
+	}
+	return "", false
 }
 
 // jsonError says what is wrong with a JSON body, naming the field but

@@ -74,14 +74,14 @@ Every error has one shape: ` + "`" + `{"error": {"code": "…", "message": "…"
 
 | status | codes |
 |---|---|
-| 400 | invalid_request, invalid_amount, invalid_phone (malformed input: bad JSON, unknown fields or query parameters, trailing data, a missing Idempotency-Key) |
+| 400 | invalid_request, invalid_amount, invalid_phone (malformed input: bad JSON, unknown fields or query parameters, a field given twice, trailing data, a missing Idempotency-Key) |
 | 401 | unauthenticated |
 | 403 | forbidden |
 | 404 | not_found |
 | 405 | method_not_allowed |
 | 409 | invalid_state (the object's state forbids it), in_flight, already_exists |
 | 413 | too_large (JSON bodies are at most ` + sizeText(maxJSONBodyBytes) + `, a batch of charges ` + sizeText(maxBatchBodyBytes) + `, a bulk payout file ` + sizeText(maxCSVBytes) + `) |
-| 415 | unsupported_media_type |
+| 415 | unsupported_media_type (a JSON body must be sent as ` + "`application/json`" + `, with no charset but UTF-8) |
 | 422 | conflict (an Idempotency-Key reused), insufficient_funds, limit_exceeded (with limit), same_account, not_reversible, wrong_kind, account_frozen |
 | 500 | internal |
 | 503 | unavailable: retry, with the same Idempotency-Key |
@@ -167,7 +167,7 @@ var errorStatuses = map[int]string{
 	http.StatusNotFound:              "No such object for this merchant (not_found)",
 	http.StatusConflict:              "The object's state forbids it (invalid_state), or the same Idempotency-Key is in flight (in_flight)",
 	http.StatusRequestEntityTooLarge: "The body is over the route's limit (too_large)",
-	http.StatusUnsupportedMediaType:  "The file is neither text/csv nor multipart/form-data (unsupported_media_type)",
+	http.StatusUnsupportedMediaType:  "The body's Content-Type is not the route's: application/json (UTF-8), or for a bulk payout file text/csv or multipart/form-data (unsupported_media_type)",
 	http.StatusUnprocessableEntity:   "The Idempotency-Key was used with another request (conflict), or the ledger refuses (insufficient_funds, limit_exceeded …)",
 	http.StatusTooManyRequests:       "Too many payment requests and tabs to this customer or from this merchant just now (rate_limited): retry after Retry-After seconds",
 	http.StatusInternalServerError:   "A bug or an infrastructure failure (internal)",
@@ -177,15 +177,14 @@ var errorStatuses = map[int]string{
 // errorsOf returns the error statuses r documents.
 func errorsOf(r route) []int {
 	if r.public {
-		return []int{http.StatusBadRequest} // a query parameter
+		return []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge} // a query parameter, a body
 	}
+	// Every route bounds its body (BodyLimit), one without a body too: a
+	// body sent to it anyway is 413 past the limit.
 	s := []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
-		http.StatusInternalServerError, http.StatusServiceUnavailable}
+		http.StatusRequestEntityTooLarge, http.StatusInternalServerError, http.StatusServiceUnavailable}
 	if r.body != bodyNone {
-		s = append(s, http.StatusRequestEntityTooLarge)
-	}
-	if r.body == bodyCSV {
-		s = append(s, http.StatusUnsupportedMediaType)
+		s = append(s, http.StatusUnsupportedMediaType) // a Content-Type not the route's
 	}
 	if r.prompts {
 		s = append(s, http.StatusTooManyRequests)

@@ -112,15 +112,17 @@ func BodyLimit(limit int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
-			if req.ContentLength > limit {
-				return echo.ErrStatusRequestEntityTooLarge
-			}
+			// The limit is set before the Content-Length is checked, so that
+			// a 413 quotes this route's limit, not the one it replaces.
 			if b, ok := c.Get(bodyLimitKey).(*limitedBody); ok && req.Body == b {
 				b.limit = limit
 			} else if req.Body != nil && req.Body != http.NoBody {
 				b := &limitedBody{body: req.Body, length: req.ContentLength, limit: limit}
 				req.Body = b
 				c.Set(bodyLimitKey, b)
+			}
+			if req.ContentLength > limit {
+				return echo.ErrStatusRequestEntityTooLarge
 			}
 			return next(c)
 		}
