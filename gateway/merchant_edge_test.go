@@ -21,9 +21,9 @@ func TestBodyLimitQuotesTheRoutes(t *testing.T) {
 	s, _ := mountNoWallet(t)
 	over := strings.Repeat("x", maxJSONBodyBytes+1)
 	tests := []struct {
-		name    string
-		target  string
-		want    int64
+		name   string
+		target string
+		want   int64
 	}{
 		{"a JSON route", "/v1/payment-requests", maxJSONBodyBytes},
 		{"a route without a body", "/v1/webhooks/deliveries/whd_1/resend", maxJSONBodyBytes},
