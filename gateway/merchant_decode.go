@@ -29,22 +29,22 @@ import (
 // short excerpt of a value.
 
 const (
-	// maxIDBytes bounds an object id in a path: the wallet's are 30
+	// idBytesMax bounds an object id in a path: the wallet's are 30
 	// characters (pr_…, tab_…) or shorter (transaction refs).
-	maxIDBytes = 64
-	// maxMerchantBytes bounds a till or paybill number.
-	maxMerchantBytes = 32
-	// maxCursorBytes bounds a page cursor, opaque and made by the wallet
+	idBytesMax = 64
+	// merchantBytesMax bounds a till or paybill number.
+	merchantBytesMax = 32
+	// cursorBytesMax bounds a page cursor, opaque and made by the wallet
 	// or the notifier.
-	maxCursorBytes = 256
-	// maxURLBytes bounds a webhook URL.
-	maxURLBytes = 2048
-	// maxScopes bounds an API key's scopes (there are 6).
-	maxScopes = 16
-	// maxTimeBytes bounds a timestamp in a query or a body.
-	maxTimeBytes = 64
-	// maxFieldNameBytes bounds the name of an unknown field quoted back.
-	maxFieldNameBytes = 40
+	cursorBytesMax = 256
+	// urlBytesMax bounds a webhook URL.
+	urlBytesMax = 2048
+	// scopesMax bounds an API key's scopes (there are 6).
+	scopesMax = 16
+	// timeBytesMax bounds a timestamp in a query or a body.
+	timeBytesMax = 64
+	// fieldNameBytesMax bounds the name of an unknown field quoted back.
+	fieldNameBytesMax = 40
 	// csvField is the multipart form field of a bulk payout's file.
 	csvField = "file"
 	// bodyKey is the echo context key of the request body read.
@@ -57,8 +57,8 @@ func invalid(format string, args ...any) error {
 }
 
 // readBody returns the request body, read once (the idempotency layer
-// reads it first) and bounded: a JSON body as sent (maxJSONBodyBytes; a
-// batch of charges maxBatchBodyBytes, less by its route's BodyLimit), a
+// reads it first) and bounded: a JSON body as sent (jsonBodyBytesMax; a
+// batch of charges batchBodyBytesMax, less by its route's BodyLimit), a
 // bulk payout's CSV file (at most csvMax bytes) from the raw body
 // (text/csv) or the multipart field "file".
 func readBody(c echo.Context, kind bodyKind, csvMax int64) ([]byte, error) {
@@ -72,9 +72,9 @@ func readBody(c echo.Context, kind bodyKind, csvMax int64) ([]byte, error) {
 	case bodyCSV:
 		b, err = readCSVUpload(req.Header.Get(echo.HeaderContentType), req.Body, csvMax)
 	case bodyBatchJSON:
-		b, err = readAll(req.Body, maxBatchBodyBytes)
+		b, err = readAll(req.Body, batchBodyBytesMax)
 	default:
-		b, err = readAll(req.Body, maxJSONBodyBytes)
+		b, err = readAll(req.Body, jsonBodyBytesMax)
 	}
 	if err != nil {
 		return nil, err
@@ -231,8 +231,8 @@ func decodeJSON(data []byte, v any) error {
 		return invalid("unexpected data after the JSON object")
 	}
 	if key, ok := duplicateKey(data); ok {
-		if len(key) > maxFieldNameBytes {
-			key = key[:maxFieldNameBytes] + "…"
+		if len(key) > fieldNameBytesMax {
+			key = key[:fieldNameBytesMax] + "…"
 		}
 		return invalid("field %q is given twice: send each field once", strings.ToValidUTF8(key, "?"))
 	}
@@ -337,8 +337,8 @@ func jsonError(err error) error {
 		return invalid("the JSON is cut short")
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if len(name) > maxFieldNameBytes {
-			name = name[:maxFieldNameBytes] + "…"
+		if len(name) > fieldNameBytesMax {
+			name = name[:fieldNameBytesMax] + "…"
 		}
 		return invalid("unknown field %s", strings.ToValidUTF8(name, "?"))
 	}
@@ -391,14 +391,14 @@ func fieldError(field string, err error) error {
 
 // checkPhone checks a phone number's shape: what wallet.NormalizePhone
 // accepts (digits, a leading +, spaces, dashes, dots, parentheses), at most
-// maxPhoneBytes. Whether it is a valid number of the region is the wallet's
+// phoneBytesMax. Whether it is a valid number of the region is the wallet's
 // to say.
 func checkPhone(field, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return wallet.Errorf(wallet.CodeInvalidPhone, "%s is missing", field)
 	}
-	if len(v) > maxPhoneBytes {
-		return wallet.Errorf(wallet.CodeInvalidPhone, "%s is longer than %d bytes", field, maxPhoneBytes)
+	if len(v) > phoneBytesMax {
+		return wallet.Errorf(wallet.CodeInvalidPhone, "%s is longer than %d bytes", field, phoneBytesMax)
 	}
 	digits := 0
 	for i := 0; i < len(v); i++ {
@@ -418,17 +418,17 @@ func checkPhone(field, v string) error {
 }
 
 // checkLine checks a one-line free-text field: UTF-8 without control
-// characters, at most maxBytes bytes and maxRunes characters (0: no bound).
-func checkLine(field, v string, maxBytes, maxRunes int, required bool) error {
+// characters, at most bytesMax bytes and runesMax characters (0: no bound).
+func checkLine(field, v string, bytesMax, runesMax int, required bool) error {
 	switch {
 	case required && strings.TrimSpace(v) == "":
 		return invalid("%s is missing", field)
 	case !utf8.ValidString(v):
 		return invalid("%s is not UTF-8", field)
-	case maxBytes > 0 && len(v) > maxBytes:
-		return invalid("%s is longer than %d bytes", field, maxBytes)
-	case maxRunes > 0 && utf8.RuneCountInString(v) > maxRunes:
-		return invalid("%s is longer than %d characters", field, maxRunes)
+	case bytesMax > 0 && len(v) > bytesMax:
+		return invalid("%s is longer than %d bytes", field, bytesMax)
+	case runesMax > 0 && utf8.RuneCountInString(v) > runesMax:
+		return invalid("%s is longer than %d characters", field, runesMax)
 	}
 	for _, r := range v {
 		if unicode.IsControl(r) {
@@ -462,7 +462,7 @@ func checkToken(field, v string, max int, required bool) error {
 // any object's (too long, or characters no id has): it is not looked up.
 func pathID(c echo.Context) (string, error) {
 	id := c.Param("id")
-	if id == "" || len(id) > maxIDBytes {
+	if id == "" || len(id) > idBytesMax {
 		return "", wallet.Errorf(wallet.CodeNotFound, "no such object")
 	}
 	for i := 0; i < len(id); i++ {
@@ -490,8 +490,8 @@ func readQuery(raw string, allowed ...string) (url.Values, error) {
 		case !ok && len(allowed) == 0:
 			return nil, invalid("this route takes no query parameters")
 		case !ok:
-			if len(k) > maxFieldNameBytes {
-				k = k[:maxFieldNameBytes] + "…"
+			if len(k) > fieldNameBytesMax {
+				k = k[:fieldNameBytesMax] + "…"
 			}
 			return nil, invalid("unknown query parameter %q (known: %s)", strings.ToValidUTF8(k, "?"), strings.Join(allowed, ", "))
 		case len(v) > 1:
@@ -508,7 +508,7 @@ func parseQueryTime(field, v string, end bool, loc *time.Location) (time.Time, e
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if len(v) > maxTimeBytes {
+	if len(v) > timeBytesMax {
 		return time.Time{}, invalid("%s is too long", field)
 	}
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
@@ -527,7 +527,7 @@ func parseQueryTime(field, v string, end bool, loc *time.Location) (time.Time, e
 // pageQuery reads a page's cursor and limit (pageLimitDefault when absent).
 func pageQuery(q url.Values) (cursor string, limit int, err error) {
 	cursor = q.Get("cursor")
-	if err := checkToken("cursor", cursor, maxCursorBytes, false); err != nil {
+	if err := checkToken("cursor", cursor, cursorBytesMax, false); err != nil {
 		return "", 0, err
 	}
 	limit = pageLimitDefault
@@ -620,7 +620,7 @@ func (b tabOpenBody) request(cur wallet.Currency) (natsapi.TabOpenRequest, error
 	if b.ExpiresAt == "" {
 		return r, invalid("expires_at is missing")
 	}
-	if len(b.ExpiresAt) > maxTimeBytes {
+	if len(b.ExpiresAt) > timeBytesMax {
 		return r, invalid("expires_at is too long")
 	}
 	expires, err := time.Parse(time.RFC3339Nano, b.ExpiresAt)
@@ -665,7 +665,7 @@ func (b chargeBody) request(cur wallet.Currency) (commerce.ChargeRequest, error)
 	}
 	var splits []commerce.Split
 	for i, s := range b.Splits {
-		if err := checkToken(fmt.Sprintf("splits[%d].to", i), s.To, maxMerchantBytes, true); err != nil {
+		if err := checkToken(fmt.Sprintf("splits[%d].to", i), s.To, merchantBytesMax, true); err != nil {
 			return r, err
 		}
 		if s.Weight < 1 || s.Weight > commerce.SplitWeightMax {
@@ -686,7 +686,7 @@ type webhookBody struct {
 }
 
 func (b webhookBody) validate() error {
-	if err := checkToken("url", b.URL, maxURLBytes, true); err != nil {
+	if err := checkToken("url", b.URL, urlBytesMax, true); err != nil {
 		return err
 	}
 	u, err := url.Parse(b.URL)
@@ -704,11 +704,11 @@ type apiKeyBody struct {
 }
 
 func (b apiKeyBody) validate() error {
-	if err := checkToken("merchant", b.Merchant, maxMerchantBytes, true); err != nil {
+	if err := checkToken("merchant", b.Merchant, merchantBytesMax, true); err != nil {
 		return err
 	}
-	if len(b.Scopes) == 0 || len(b.Scopes) > maxScopes {
-		return invalid("scopes must list 1 to %d scopes", maxScopes)
+	if len(b.Scopes) == 0 || len(b.Scopes) > scopesMax {
+		return invalid("scopes must list 1 to %d scopes", scopesMax)
 	}
 	for _, s := range b.Scopes {
 		known := false
@@ -737,14 +737,14 @@ func checkBulkCSV(file []byte) error {
 // excerptASCII returns a short, printable excerpt of s for a message.
 func excerptASCII(s string) string {
 	var b strings.Builder
-	for i := 0; i < len(s) && b.Len() < maxFieldNameBytes; i++ {
+	for i := 0; i < len(s) && b.Len() < fieldNameBytesMax; i++ {
 		if s[i] < ' ' || s[i] > '~' {
 			b.WriteByte('?')
 		} else {
 			b.WriteByte(s[i])
 		}
 	}
-	if len(s) > maxFieldNameBytes {
+	if len(s) > fieldNameBytesMax {
 		b.WriteString("…")
 	}
 	return b.String()

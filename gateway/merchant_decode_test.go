@@ -195,8 +195,8 @@ func TestCheckBulkCSV(t *testing.T) {
 		{"twice", "phone,amount,phone\n1,1,1\n", wallet.CodeInvalid, "twice"},
 		{"not UTF-8", "phone,amount\n\xff,1\n", wallet.CodeInvalid, "UTF-8"},
 		{"bad quote", "phone,amount\n\"1,1\n", wallet.CodeInvalid, "line 2"},
-		{"too many rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.MaxBulkRows+1), wallet.CodeInvalid, "more than"},
-		{"most rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.MaxBulkRows), "", ""},
+		{"too many rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.BulkRowsMax+1), wallet.CodeInvalid, "more than"},
+		{"most rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.BulkRowsMax), "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,7 +318,7 @@ func TestPageQuery(t *testing.T) {
 		{"limit=0", "", 0, wallet.CodeInvalid},
 		{"limit=-1", "", 0, wallet.CodeInvalid},
 		{"limit=ten", "", 0, wallet.CodeInvalid},
-		{"cursor=" + strings.Repeat("c", maxCursorBytes+1), "", 0, wallet.CodeInvalid},
+		{"cursor=" + strings.Repeat("c", cursorBytesMax+1), "", 0, wallet.CodeInvalid},
 		{"cursor=a%20b", "", 0, wallet.CodeInvalid},
 	}
 	for _, tc := range tests {
@@ -342,7 +342,7 @@ func TestBearer(t *testing.T) {
 		{"Bearer", "", wallet.CodeUnauthenticated},
 		{"Bearer ", "", wallet.CodeUnauthenticated},
 		{"Bearer a b", "", wallet.CodeUnauthenticated},
-		{"Bearer " + strings.Repeat("k", maxAPIKeyBytes+1), "", wallet.CodeUnauthenticated},
+		{"Bearer " + strings.Repeat("k", apiKeyBytesMax+1), "", wallet.CodeUnauthenticated},
 		{"Bearer k\x7f", "", wallet.CodeUnauthenticated},
 	}
 	for _, tc := range tests {
@@ -411,7 +411,7 @@ func FuzzPaymentRequestBody(f *testing.F) {
 		}
 		amount, err := b.validate(kes)
 		checkDecoderError(t, err)
-		if err == nil && (amount <= 0 || amount > wallet.MaxAmount || kes.FormatAmount(amount) == "") {
+		if err == nil && (amount <= 0 || amount > wallet.AmountMax || kes.FormatAmount(amount) == "") {
 			t.Fatalf("validate(%+v) = %d", b, amount)
 		}
 	})
@@ -435,7 +435,7 @@ func FuzzChargeBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if req.Amount <= 0 || req.Amount > wallet.MaxMicro {
+		if req.Amount <= 0 || req.Amount > wallet.MicroMax {
 			t.Fatalf("request(%+v) = amount %d", b, req.Amount)
 		}
 		// What the API writes back, it reads back.
@@ -516,7 +516,7 @@ func FuzzBearer(f *testing.F) {
 			}
 			return
 		}
-		if key == "" || len(key) > maxAPIKeyBytes || strings.ContainsAny(key, " \t\r\n") {
+		if key == "" || len(key) > apiKeyBytesMax || strings.ContainsAny(key, " \t\r\n") {
 			t.Fatalf("bearer(%q) = %q", header, key)
 		}
 	})

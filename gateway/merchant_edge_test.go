@@ -14,19 +14,19 @@ import (
 )
 
 // TestBodyLimitQuotesTheRoutes: a 413 quotes the limit of the route that
-// refused the body, not the server's default (MaxRequestBodyBytes), and
+// refused the body, not the server's default (RequestBodyBytesMax), and
 // every route documents it (each has a limit). TestMerchantAPIRefusesAmbiguousJSON
 // has a body that runs over while read.
 func TestBodyLimitQuotesTheRoutes(t *testing.T) {
 	s, _ := mountNoWallet(t)
-	over := strings.Repeat("x", maxJSONBodyBytes+1)
+	over := strings.Repeat("x", jsonBodyBytesMax+1)
 	tests := []struct {
 		name   string
 		target string
 		want   int64
 	}{
-		{"a JSON route", "/v1/payment-requests", maxJSONBodyBytes},
-		{"a route without a body", "/v1/webhooks/deliveries/whd_1/resend", maxJSONBodyBytes},
+		{"a JSON route", "/v1/payment-requests", jsonBodyBytesMax},
+		{"a route without a body", "/v1/webhooks/deliveries/whd_1/resend", jsonBodyBytesMax},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,13 +150,13 @@ func TestMerchantAPIRefusesAmbiguousJSON(t *testing.T) {
 	}
 	// A body without a Content-Length runs over the route's limit while
 	// read, after the key is checked; the 413 quotes the route's limit.
-	req := httptest.NewRequest(http.MethodPost, "/v1/payment-requests", io.MultiReader(strings.NewReader(strings.Repeat("x", maxJSONBodyBytes+1))))
+	req := httptest.NewRequest(http.MethodPost, "/v1/payment-requests", io.MultiReader(strings.NewReader(strings.Repeat("x", jsonBodyBytesMax+1))))
 	req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	req.Header.Set(echo.HeaderAuthorization, "Bearer "+key)
 	req.Header.Set(HeaderIdempotencyKey, "chunked")
 	rec := httptest.NewRecorder()
 	s.e.ServeHTTP(rec, req)
-	if want := "at most " + strconv.Itoa(maxJSONBodyBytes) + " bytes"; rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), want) {
+	if want := "at most " + strconv.Itoa(jsonBodyBytesMax) + " bytes"; rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), want) {
 		t.Errorf("a body over the limit without a length = %d %s, want 413 saying %q", rec.Code, rec.Body, want)
 	}
 	for i, tc := range tests {
@@ -222,12 +222,12 @@ func TestEveryRouteDocumentsItsRefusals(t *testing.T) {
 			}
 			// The CSV and batch routes' limits shrink to the NATS server's
 			// max_payload (csvLimit, chargesLimit); the others are 16 KB.
-			want := "at most " + strconv.Itoa(maxJSONBodyBytes) + " bytes"
+			want := "at most " + strconv.Itoa(jsonBodyBytesMax) + " bytes"
 			if r.body == bodyCSV || r.body == bodyBatchJSON {
 				want = "at most "
 			}
 			if got := rec.Body.String(); tc.want == http.StatusRequestEntityTooLarge &&
-				(!strings.Contains(got, want) || strings.Contains(got, strconv.Itoa(MaxRequestBodyBytes))) {
+				(!strings.Contains(got, want) || strings.Contains(got, strconv.Itoa(RequestBodyBytesMax))) {
 				t.Errorf("%s %s, %s = %s, want it to say %q, not the server's default", r.method, r.path, tc.what, got, want)
 			}
 		}

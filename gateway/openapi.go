@@ -80,7 +80,7 @@ Every error has one shape: ` + "`" + `{"error": {"code": "…", "message": "…"
 | 404 | not_found |
 | 405 | method_not_allowed |
 | 409 | invalid_state (the object's state forbids it), in_flight, already_exists |
-| 413 | too_large (JSON bodies are at most ` + sizeText(maxJSONBodyBytes) + `, a batch of charges ` + sizeText(maxBatchBodyBytes) + `, a bulk payout file ` + sizeText(maxCSVBytes) + `) |
+| 413 | too_large (JSON bodies are at most ` + sizeText(jsonBodyBytesMax) + `, a batch of charges ` + sizeText(batchBodyBytesMax) + `, a bulk payout file ` + sizeText(csvBytesMax) + `) |
 | 415 | unsupported_media_type (a JSON body must be sent as ` + "`application/json`" + `, with no charset but UTF-8) |
 | 422 | conflict (an Idempotency-Key reused), insufficient_funds, limit_exceeded (with limit), same_account, not_reversible, wrong_kind, account_frozen |
 | 500 | internal |
@@ -290,7 +290,7 @@ func openAPIDocument(routes []route, cur wallet.Currency) ([]byte, error) {
 				},
 				"id": map[string]any{
 					"name": "id", "in": "path", "required": true, "description": "the object's id",
-					"schema": map[string]any{"type": "string", "maxLength": maxIDBytes},
+					"schema": map[string]any{"type": "string", "maxLength": idBytesMax},
 				},
 			},
 			"headers": map[string]any{

@@ -55,9 +55,9 @@ const (
 	// the approvals then pending are not answered by another: the time a
 	// person may take to send the same reply again, thinking the first lost.
 	smsAnsweredWindow = smsPINWindow
-	// maxSMSSeen bounds smsAnswered.Seen (the newest are kept), so that the
+	// smsSeenMax bounds smsAnswered.Seen (the newest are kept), so that the
 	// record stays far within maxStateBytes: ids are ~30 bytes.
-	maxSMSSeen = 40
+	smsSeenMax = 40
 )
 
 // smsMessage records a message received, under its provider's id, before

@@ -81,10 +81,10 @@ type BatchStats struct {
 }
 
 const (
-	// maxBatchOps bounds one group commit: large enough to amortise a commit
+	// batchOpsMax bounds one group commit: large enough to amortise a commit
 	// (an fsync) over many transfers, small enough to keep one transaction's
 	// latency in milliseconds and its SQL statements within parameter limits.
-	maxBatchOps = 1024
+	batchOpsMax = 1024
 	// opQueueLen bounds the requests waiting for the writer; a full queue
 	// blocks the NATS handler, which pushes back on callers.
 	opQueueLen = 8192
@@ -94,10 +94,10 @@ const (
 	// ReferenceBytesMax bounds a transfer's reference (a paybill account,
 	// a bank or merchant reference): what a receipt SMS has room to quote.
 	ReferenceBytesMax = 32
-	// maxNameBytes bounds an account name.
-	maxNameBytes = 64
-	// maxStatementLines bounds one statement query.
-	maxStatementLines = 500
+	// nameBytesMax bounds an account name.
+	nameBytesMax = 64
+	// statementLinesMax bounds one statement query.
+	statementLinesMax = 500
 )
 
 // Service is the wallet: the only writer of the ledger. Money commands are
@@ -248,7 +248,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) collect(first *op) []*op {
 	batch := []*op{first}
-	for len(batch) < maxBatchOps {
+	for len(batch) < batchOpsMax {
 		select {
 		case o := <-s.ops:
 			batch = append(batch, o)

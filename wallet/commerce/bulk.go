@@ -17,12 +17,12 @@ import (
 )
 
 const (
-	// MaxBulkBytes bounds a bulk payout file: 10,000 rows of a phone, an
+	// BulkBytesMax bounds a bulk payout file: 10,000 rows of a phone, an
 	// amount and a reference take about half a megabyte.
-	MaxBulkBytes = 2 << 20
-	// MaxBulkRows bounds the rows of one bulk payout: one transaction
+	BulkBytesMax = 2 << 20
+	// BulkRowsMax bounds the rows of one bulk payout: one transaction
 	// stores them all, in well under a second on either database.
-	MaxBulkRows = 10_000
+	BulkRowsMax = 10_000
 	// bulkConcurrency bounds the payouts this process posts at once from
 	// bulk files: enough to fill the wallet's group commit, few enough not
 	// to crowd out the customers' own transfers.
@@ -211,10 +211,10 @@ func (f BulkFile) field(rec bulkRecord, name string) string {
 }
 
 // ReadBulkFile reads a bulk payout file's shape, as BulkPayout does before
-// it pays anything: at most MaxBulkBytes of UTF-8 CSV (a byte order mark,
+// it pays anything: at most BulkBytesMax of UTF-8 CSV (a byte order mark,
 // which spreadsheets write, is skipped) whose header row names the columns
 // phone and amount, and optionally reference, once each, in any order and
-// any case (other columns are ignored), then 1 to MaxBulkRows rows that are
+// any case (other columns are ignored), then 1 to BulkRowsMax rows that are
 // not blank. Anything else is CodeInvalid, with a message naming the line
 // but never quoting the file. The gateway calls it too, so that a file the
 // wallet would refuse is refused before it crosses NATS, in the same words.
@@ -224,8 +224,8 @@ func ReadBulkFile(data []byte) (BulkFile, error) {
 	switch {
 	case len(data) == 0:
 		return BulkFile{}, invalid(empty)
-	case len(data) > MaxBulkBytes:
-		return BulkFile{}, invalid("the file is larger than %d bytes", MaxBulkBytes)
+	case len(data) > BulkBytesMax:
+		return BulkFile{}, invalid("the file is larger than %d bytes", BulkBytesMax)
 	case !utf8.Valid(data):
 		return BulkFile{}, invalid("the file is not UTF-8")
 	}
@@ -266,8 +266,8 @@ func ReadBulkFile(data []byte) (BulkFile, error) {
 		if blank(rec) {
 			continue
 		}
-		if len(f.rows) == MaxBulkRows {
-			return BulkFile{}, invalid("the file has more than %d rows", MaxBulkRows)
+		if len(f.rows) == BulkRowsMax {
+			return BulkFile{}, invalid("the file has more than %d rows", BulkRowsMax)
 		}
 		line, _ := r.FieldPos(0)
 		f.rows = append(f.rows, bulkRecord{line: line, fields: rec})
@@ -299,8 +299,8 @@ func parseBulk(data []byte, cur wallet.Currency, region string) ([]bulkLine, err
 		if l.err == nil {
 			if l.Amount, err = cur.ParseAmount(f.field(rec, "amount")); err != nil {
 				l.err = asError(err)
-			} else if total += l.Amount; total > wallet.MaxAmount {
-				return nil, wallet.Errorf(wallet.CodeInvalidAmount, "the file's rows add up to more than %s", cur.Format(wallet.MaxAmount))
+			} else if total += l.Amount; total > wallet.AmountMax {
+				return nil, wallet.Errorf(wallet.CodeInvalidAmount, "the file's rows add up to more than %s", cur.Format(wallet.AmountMax))
 			}
 		}
 		if l.err == nil {
@@ -348,11 +348,11 @@ func asError(err error) *wallet.Error {
 // excerpt bounds a malformed row's field as stored with its result: at
 // most 32 bytes, cut at a character boundary.
 func excerpt(s string) string {
-	const maxBytes = 32
-	if len(s) <= maxBytes {
+	const bytesMax = 32
+	if len(s) <= bytesMax {
 		return s
 	}
-	cut := maxBytes
+	cut := bytesMax
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -78,8 +78,8 @@ func (t *tabs) prepare(ctx context.Context, op *meterOp) error {
 	if err := checkIdem(req.Key); err != nil {
 		return err
 	}
-	if req.Amount <= 0 || req.Amount > wallet.MaxMicro {
-		return wallet.Errorf(wallet.CodeInvalidAmount, "a charge must be more than zero and at most %s", t.s.cur.FormatMicro(wallet.MaxMicro))
+	if req.Amount <= 0 || req.Amount > wallet.MicroMax {
+		return wallet.Errorf(wallet.CodeInvalidAmount, "a charge must be more than zero and at most %s", t.s.cur.FormatMicro(wallet.MicroMax))
 	}
 	if err := checkText("reference", req.Reference, false, wallet.ReferenceBytesMax, 0); err != nil {
 		return err
@@ -244,7 +244,7 @@ func (t *tabs) meter(ctx context.Context) {
 
 // collect returns first's charges and those of the ops waiting, up to
 // meterBatchMax charges. A batch is never split: with one, a group commit
-// may take up to meterBatchMax + MaxBatchCharges - 1 charges.
+// may take up to meterBatchMax + BatchChargesMax - 1 charges.
 func (t *tabs) collect(first *meterOp) []*meterOp {
 	ops := first.appendTo(nil)
 	for len(ops) < meterBatchMax {
@@ -385,8 +385,8 @@ func (b *meterState) apply(op *meterOp) (*Charge, *TabRecord, error) {
 			added++
 		}
 	}
-	if len(payees)+added > maxTabPayees {
-		return nil, tab, wallet.Errorf(wallet.CodeInvalid, "a tab pays at most %d merchants; this charge would add more", maxTabPayees)
+	if len(payees)+added > tabPayeesMax {
+		return nil, tab, wallet.Errorf(wallet.CodeInvalid, "a tab pays at most %d merchants; this charge would add more", tabPayeesMax)
 	}
 	acc := wallet.Accrual{Cap: tab.Cap, Charged: tab.Charged, Settled: tab.Settled}
 	if err := acc.Charge(req.Amount); err != nil {

@@ -43,7 +43,7 @@ func FuzzParseSplits(f *testing.F) {
 		if amount < 0 {
 			amount = -amount
 		}
-		amount %= int64(wallet.MaxMicro)
+		amount %= int64(wallet.MicroMax)
 		var sum int64
 		for _, p := range wallet.Split(amount, weights) {
 			sum += p

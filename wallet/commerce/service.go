@@ -89,9 +89,9 @@ const (
 	// more likely than custom.
 	DefaultPromptsPerMerchant = 600
 	defaultMerchantWindow     = time.Minute
-	// minSweep keeps a mistaken configuration from turning the sweeper into
+	// sweepMin keeps a mistaken configuration from turning the sweeper into
 	// a busy loop on the database.
-	minSweep = 10 * time.Millisecond
+	sweepMin = 10 * time.Millisecond
 
 	// leaseDuration is how long an approving payment request or a pending
 	// payout is left to the call that is paying it before the sweeper asks
@@ -102,10 +102,10 @@ const (
 	// sweepBatchMax bounds the rows one sweep takes of each kind; the next
 	// sweep takes the rest.
 	sweepBatchMax = 200
-	// maxIdemBytes bounds a merchant's idempotency key, so that the wallet
+	// idemBytesMax bounds a merchant's idempotency key, so that the wallet
 	// key made of it ("po:" + merchant + ":" + key) stays within the
 	// wallet's 128 bytes.
-	maxIdemBytes = 64
+	idemBytesMax = 64
 	// DescriptionRunesMax bounds a payment request's description: it is
 	// shown on a 160-character USSD screen with the amount and the name.
 	DescriptionRunesMax = 100
@@ -154,11 +154,11 @@ func (s *Service) promptGate(now time.Time) PromptGate {
 }
 
 // SettleThresholdMax is the largest tab settlement threshold for cur, in
-// minor units: wallet.MaxMicro, the most a tab can meter. A larger one could
-// never be reached, and near wallet.MaxAmount it overflows int64 once
+// minor units: wallet.MicroMax, the most a tab can meter. A larger one could
+// never be reached, and near wallet.AmountMax it overflows int64 once
 // converted to Micro (KES: 10^15 minor units are 10^19 Micro).
 func SettleThresholdMax(cur wallet.Currency) int64 {
-	return int64(wallet.MaxMicro) / cur.MicroPerMinor()
+	return int64(wallet.MicroMax) / cur.MicroPerMinor()
 }
 
 // New returns the merchant services of w on st. Call Run to start the
@@ -189,8 +189,8 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 	if cfg.Sweep == 0 {
 		cfg.Sweep = defaultSweep
 	}
-	if cfg.Sweep < minSweep {
-		return nil, fmt.Errorf("commerce: the sweep period %s is below %s", cfg.Sweep, minSweep)
+	if cfg.Sweep < sweepMin {
+		return nil, fmt.Errorf("commerce: the sweep period %s is below %s", cfg.Sweep, sweepMin)
 	}
 	for _, l := range []struct {
 		lim    *PromptLimit
@@ -320,8 +320,8 @@ func (s *Service) merchant(ctx context.Context, p Principal) (*wallet.Profile, e
 
 // checkIdem validates a merchant's idempotency key.
 func checkIdem(idem string) error {
-	if idem == "" || len(idem) > maxIdemBytes {
-		return wallet.Errorf(wallet.CodeInvalid, "an idempotency key of 1 to %d bytes is required", maxIdemBytes)
+	if idem == "" || len(idem) > idemBytesMax {
+		return wallet.Errorf(wallet.CodeInvalid, "an idempotency key of 1 to %d bytes is required", idemBytesMax)
 	}
 	for i := 0; i < len(idem); i++ {
 		if idem[i] < 0x21 || idem[i] > 0x7e {
@@ -332,15 +332,15 @@ func checkIdem(idem string) error {
 }
 
 // checkText validates a free-text field: valid UTF-8 without control,
-// invisible or text-direction characters (wallet.CheckName), within maxBytes bytes and maxRunes characters (0: no bound).
-func checkText(field, v string, required bool, maxBytes, maxRunes int) error {
+// invisible or text-direction characters (wallet.CheckName), within bytesMax bytes and runesMax characters (0: no bound).
+func checkText(field, v string, required bool, bytesMax, runesMax int) error {
 	switch {
 	case required && v == "":
 		return wallet.Errorf(wallet.CodeInvalid, "a %s is required", field)
-	case len(v) > maxBytes || maxRunes > 0 && utf8.RuneCountInString(v) > maxRunes:
-		n := maxBytes
-		if maxRunes > 0 {
-			n = maxRunes
+	case len(v) > bytesMax || runesMax > 0 && utf8.RuneCountInString(v) > runesMax:
+		n := bytesMax
+		if runesMax > 0 {
+			n = runesMax
 		}
 		return wallet.Errorf(wallet.CodeInvalid, "the %s is longer than %d characters", field, n)
 	case !utf8.ValidString(v):
@@ -353,8 +353,8 @@ func checkText(field, v string, required bool, maxBytes, maxRunes int) error {
 
 // checkAmount validates an amount in minor units.
 func (s *Service) checkAmount(amount int64) error {
-	if amount <= 0 || amount > wallet.MaxAmount {
-		return wallet.Errorf(wallet.CodeInvalidAmount, "the amount must be positive and at most %s", s.cur.Format(wallet.MaxAmount))
+	if amount <= 0 || amount > wallet.AmountMax {
+		return wallet.Errorf(wallet.CodeInvalidAmount, "the amount must be positive and at most %s", s.cur.Format(wallet.AmountMax))
 	}
 	return nil
 }
