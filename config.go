@@ -23,6 +23,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
@@ -54,22 +55,14 @@ const (
 	// the aggregator within its 15 s, after the session store's round trips.
 	walletTimeoutMax = 10 * time.Second
 
-	// smsRateDefault is a sender's overall pace: what one Twilio number or
-	// messaging service is usually allowed (more needs a short code).
-	smsRateDefault = 30.0
-	// smsPhoneRateDefault lets an agent busy at the counter get a receipt
-	// for every deposit, while a loop cannot flood one phone.
-	smsPhoneRateDefault = 30
-	smsRateMax          = 10000.0
-	smsPhoneRateMax     = 600
-	// smsAttemptsDefault, with the backoff doubling from a second to five
-	// minutes, keeps trying through about a quarter of an hour of outage.
-	smsAttemptsDefault = 8
-	smsAttemptsMax     = 50
-	// smsTimeoutDefault bounds one call to Twilio; it answers in well
-	// under a second when healthy.
-	smsTimeoutDefault = 10 * time.Second
-	smsTimeoutMax     = time.Minute
+	// smsRateMax, smsPhoneRateMax, smsAttemptsMax and smsTimeoutMax bound
+	// the SMS sender's flags (their defaults are notify's): beyond them a
+	// value is a typo (a rate no provider takes, ten a second to one
+	// handset, days of retries, a call that holds its lease for minutes).
+	smsRateMax      = 10000.0
+	smsPhoneRateMax = 600
+	smsAttemptsMax  = 50
+	smsTimeoutMax   = time.Minute
 )
 
 // The Twilio variables. They are read from the environment only.
@@ -182,23 +175,23 @@ func DefaultConfig() Config {
 		ShutdownGrace:      shutdownGraceDefault,
 		Currency:           "KES",
 		Region:             "KE",
-		PINLength:          4,
-		PINTries:           3,
+		PINLength:          wallet.DefaultPINLength,
+		PINTries:           wallet.DefaultPINTries,
 		TZ:                 "Africa/Nairobi",
 		LogLevel:           "info",
 		SessionTTL:         sessions.DefaultTTL,
 		WalletTimeout:      sessions.DefaultWalletTimeout,
-		SMSRate:            smsRateDefault,
-		SMSPhoneRate:       smsPhoneRateDefault,
-		SMSAttempts:        smsAttemptsDefault,
-		SMSTimeout:         smsTimeoutDefault,
-		RequestTTL:         requestTTLDefault,
+		SMSRate:            notify.DefaultSMSRate,
+		SMSPhoneRate:       notify.DefaultSMSPhoneRate,
+		SMSAttempts:        notify.DefaultSMSAttempts,
+		SMSTimeout:         notify.DefaultTwilioTimeout,
+		RequestTTL:         commerce.DefaultRequestTTL,
 		StartKeyTTL:        wallet.DefaultStartKeyTTL,
-		TabSettle:          tabSettleDefault,
-		TabSettleEvery:     24 * time.Hour,
-		WebhookTimeout:     10 * time.Second,
-		WebhookRetryFor:    72 * time.Hour,
-		WebhookRetention:   30 * 24 * time.Hour,
+		TabSettle:          strconv.Itoa(commerce.DefaultSettleMajor),
+		TabSettleEvery:     commerce.DefaultSettleEvery,
+		WebhookTimeout:     notify.DefaultWebhookTimeout,
+		WebhookRetryFor:    notify.DefaultWebhookRetryFor,
+		WebhookRetention:   notify.DefaultWebhookRetention,
 		ReversalObjection:  wallet.DefaultObjectionWindow,
 		PromptsPerPhone:    commerce.DefaultPromptsPerPhone,
 		PromptsPerPair:     commerce.DefaultPromptsPerPair,
@@ -206,23 +199,13 @@ func DefaultConfig() Config {
 	}
 }
 
-// The merchant defaults.
+// The reversal objection window's floor (the command's own: the wallet takes
+// shorter windows in tests).
 const (
-	// requestTTLDefault is how long a payment request waits: M-Pesa's STK
-	// push gives the customer about a minute at the phone's prompt; an SMS
-	// prompt or a USSD "6 Approvals" needs the customer to notice it first.
-	requestTTLDefault = 5 * time.Minute
-	// tabSettleDefault is the accrual, in major units, at which a tab
-	// settles before its day is out.
-	tabSettleDefault = "100"
-	// webhookRetryMin is the shortest --webhook-retry-for: the merchant API
-	// promises retries for at least a day.
-	webhookRetryMin = 24 * time.Hour
-	// reversalObjectionMin and reversalObjectionMax bound
-	// --reversal-objection: a recipient needs at least an hour to see an SMS
-	// and answer it, and a week holds the recipient's money long enough.
+	// reversalObjectionMin bounds --reversal-objection (its ceiling is the
+	// wallet's, wallet.ObjectionWindowMax): a recipient needs at least an
+	// hour to see an SMS and answer it.
 	reversalObjectionMin = time.Hour
-	reversalObjectionMax = 7 * 24 * time.Hour
 )
 
 const (
@@ -272,8 +255,8 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Currency, "currency", c.Currency, "ISO 4217 currency `code`")
 	fs.StringVar(&c.Tariff, "tariff", c.Tariff, "tariff TOML `file` (default the built-in, M-Pesa-shaped tariff)")
 	fs.StringVar(&c.PepperFile, "pepper-file", c.PepperFile, "secret PIN pepper `file`, 32 bytes, mode 0600; generated if absent (default <data>/pepper)")
-	fs.IntVar(&c.PINLength, "pin-length", c.PINLength, "PIN `digits`, 4 to 8")
-	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, "wrong PINs in a row before an account locks, 1 to 10")
+	fs.IntVar(&c.PINLength, "pin-length", c.PINLength, fmt.Sprintf("PIN `digits`, %d to %d", wallet.PINLengthMin, wallet.PINLengthMax))
+	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, fmt.Sprintf("wrong PINs in a row before an account locks, 1 to %d", pinTriesMaxAllowed))
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` in which days, and so daily limits, start")
 	fs.DurationVar(&c.RequestTTL, "request-ttl", c.RequestTTL, "how long a merchant's payment request waits for the customer's approval")
 	fs.DurationVar(&c.StartKeyTTL, "start-key-ttl", c.StartKeyTTL, "how long the start key of an agent, an imported customer or a PIN reset stays valid, 10m to 30 days")
@@ -545,8 +528,8 @@ func (c *Config) validate() error {
 	if c.PepperFile == "" {
 		c.PepperFile = filepath.Join(c.Data, "pepper")
 	}
-	if c.PINLength < 4 || c.PINLength > 8 {
-		return fmt.Errorf("--pin-length %d: must be 4 to 8", c.PINLength)
+	if c.PINLength < wallet.PINLengthMin || c.PINLength > wallet.PINLengthMax {
+		return fmt.Errorf("--pin-length %d: must be %d to %d", c.PINLength, wallet.PINLengthMin, wallet.PINLengthMax)
 	}
 	if c.PINTries < 1 || c.PINTries > pinTriesMaxAllowed {
 		return fmt.Errorf("--pin-tries %d: must be 1 to %d", c.PINTries, pinTriesMaxAllowed)
@@ -572,11 +555,11 @@ func (c *Config) validate() error {
 	if c.StartKeyTTL < startKeyTTLMin || c.StartKeyTTL > startKeyTTLMax {
 		return fmt.Errorf("--start-key-ttl %s: must be %s to %s", c.StartKeyTTL, startKeyTTLMin, startKeyTTLMax)
 	}
-	if c.ReversalObjection < reversalObjectionMin || c.ReversalObjection > reversalObjectionMax {
-		return fmt.Errorf("--reversal-objection %s: must be %s to %s", c.ReversalObjection, reversalObjectionMin, reversalObjectionMax)
+	if c.ReversalObjection < reversalObjectionMin || c.ReversalObjection > wallet.ObjectionWindowMax {
+		return fmt.Errorf("--reversal-objection %s: must be %s to %s", c.ReversalObjection, reversalObjectionMin, wallet.ObjectionWindowMax)
 	}
-	if c.RequestTTL < 30*time.Second || c.RequestTTL > 24*time.Hour {
-		return fmt.Errorf("--request-ttl %s: must be 30s to 24h", c.RequestTTL)
+	if c.RequestTTL < commerce.RequestTTLMin || c.RequestTTL > commerce.RequestTTLMax {
+		return fmt.Errorf("--request-ttl %s: must be %s to %s", c.RequestTTL, shortDuration(commerce.RequestTTLMin), shortDuration(commerce.RequestTTLMax))
 	}
 	if c.tabSettle, err = c.currency.ParseAmount(c.TabSettle); err != nil {
 		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, message(err))
@@ -598,8 +581,9 @@ func (c *Config) validate() error {
 	if c.WebhookTimeout <= 0 || c.WebhookTimeout > time.Minute {
 		return fmt.Errorf("--webhook-timeout %s: must be more than 0 and at most 1m", c.WebhookTimeout)
 	}
-	if c.WebhookRetryFor < webhookRetryMin || c.WebhookRetryFor > 30*24*time.Hour {
-		return fmt.Errorf("--webhook-retry-for %s: must be %s to 720h (30 days)", c.WebhookRetryFor, webhookRetryMin)
+	if c.WebhookRetryFor < notify.WebhookRetryForMin || c.WebhookRetryFor > notify.WebhookRetryForMax {
+		return fmt.Errorf("--webhook-retry-for %s: must be %s to %s (%d days)", c.WebhookRetryFor, notify.WebhookRetryForMin,
+			shortDuration(notify.WebhookRetryForMax), notify.WebhookRetryForMax/(24*time.Hour))
 	}
 	if c.WebhookRetention < 24*time.Hour || c.WebhookRetention > 10*365*24*time.Hour {
 		return fmt.Errorf("--webhook-retention %s: must be 24h to 87600h (10 years)", c.WebhookRetention)
@@ -691,6 +675,19 @@ func checkNATSURLs(list string) error {
 		}
 	}
 	return nil
+}
+
+// shortDuration writes d as a person would in a flag: 24h, 1h30m, 30s
+// (time.Duration's String writes 24h0m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // message is err for a person: a wallet error's message without its code.

@@ -25,15 +25,15 @@ const (
 	formContentType          = "application/x-www-form-urlencoded"
 	// plainTextUTF8 is the reply's content type, as Africa's Talking expects.
 	plainTextUTF8 = "text/plain; charset=utf-8"
-	// maxEndDurationMillis bounds durationInMillis: a session lasts 180 s;
+	// endDurationMillisMax bounds durationInMillis: a session lasts 180 s;
 	// a day is already nonsense, and the bound keeps the Duration from
 	// overflowing.
-	maxEndDurationMillis = 24 * 60 * 60 * 1000
-	// maxEndHops bounds hopsCount, for the same reason.
-	maxEndHops = 10_000
-	// maxEndFieldBytes bounds the end callback's status and errorMessage:
+	endDurationMillisMax = 24 * 60 * 60 * 1000
+	// endHopsMax bounds hopsCount, for the same reason.
+	endHopsMax = 10_000
+	// endFieldBytesMax bounds the end callback's status and errorMessage:
 	// they are copied into End and logged by the engine.
-	maxEndFieldBytes = 512
+	endFieldBytesMax = 512
 )
 
 func mountAfricasTalking(e *echo.Echo, h ussdHandlers, guard echo.MiddlewareFunc) {
@@ -106,16 +106,16 @@ func decodeAfricasTalkingHop(contentType string, body []byte, language string) (
 	if err != nil {
 		return sessions.Hop{}, err
 	}
-	if err := checkText("networkCode", network, maxServiceCodeBytes); err != nil {
+	if err := checkText("networkCode", network, serviceCodeBytesMax); err != nil {
 		return sessions.Hop{}, err
 	}
-	if err := checkField("sessionId", sessionID, maxSessionIDBytes); err != nil {
+	if err := checkField("sessionId", sessionID, sessionIDBytesMax); err != nil {
 		return sessions.Hop{}, err
 	}
-	if err := checkField("phoneNumber", phone, maxPhoneBytes); err != nil {
+	if err := checkField("phoneNumber", phone, phoneBytesMax); err != nil {
 		return sessions.Hop{}, err
 	}
-	if err := checkText("serviceCode", serviceCode, maxServiceCodeBytes); err != nil {
+	if err := checkText("serviceCode", serviceCode, serviceCodeBytesMax); err != nil {
 		return sessions.Hop{}, err
 	}
 	// A hop without text cannot be told from a first hop: refuse it
@@ -161,35 +161,35 @@ func decodeAfricasTalkingEnd(contentType string, body []byte) (sessions.End, err
 	if end.SessionID, err = get("sessionId"); err != nil {
 		return sessions.End{}, err
 	}
-	if err := checkField("sessionId", end.SessionID, maxSessionIDBytes); err != nil {
+	if err := checkField("sessionId", end.SessionID, sessionIDBytesMax); err != nil {
 		return sessions.End{}, err
 	}
 	if end.Phone, err = get("phoneNumber"); err != nil {
 		return sessions.End{}, err
 	}
 	if end.Phone != "" {
-		if err := checkField("phoneNumber", end.Phone, maxPhoneBytes); err != nil {
+		if err := checkField("phoneNumber", end.Phone, phoneBytesMax); err != nil {
 			return sessions.End{}, err
 		}
 	}
 	if end.Status, err = get("status"); err != nil {
 		return sessions.End{}, err
 	}
-	if err := checkText("status", end.Status, maxEndFieldBytes); err != nil {
+	if err := checkText("status", end.Status, endFieldBytesMax); err != nil {
 		return sessions.End{}, err
 	}
 	if end.Error, err = get("errorMessage"); err != nil {
 		return sessions.End{}, err
 	}
-	if err := checkText("errorMessage", end.Error, maxEndFieldBytes); err != nil {
+	if err := checkText("errorMessage", end.Error, endFieldBytesMax); err != nil {
 		return sessions.End{}, err
 	}
-	millis, err := formCount(form, "durationInMillis", maxEndDurationMillis)
+	millis, err := formCount(form, "durationInMillis", endDurationMillisMax)
 	if err != nil {
 		return sessions.End{}, err
 	}
 	end.Duration = time.Duration(millis) * time.Millisecond
-	if end.Hops, err = formCount(form, "hopsCount", maxEndHops); err != nil {
+	if end.Hops, err = formCount(form, "hopsCount", endHopsMax); err != nil {
 		return sessions.End{}, err
 	}
 	return end, nil

@@ -89,16 +89,16 @@ func TestAfricasTalkingHop(t *testing.T) {
 			wantStatus: 400, wantBody: `{"message":"text is not UTF-8"}`},
 		{name: "GET is not a hop", method: http.MethodGet, query: atSession,
 			wantStatus: 405, wantBody: `{"message":"Method Not Allowed"}`},
-		{name: "oversized body", contentType: formContentType, body: atSession + strings.Repeat("1%2A", maxUSSDBodyBytes/4),
+		{name: "oversized body", contentType: formContentType, body: atSession + strings.Repeat("1%2A", ussdBodyBytesMax/4),
 			wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 		{name: "oversized body without a length", contentType: formContentType, unsized: true,
-			body:       atSession + strings.Repeat("1%2A", maxUSSDBodyBytes/4),
+			body:       atSession + strings.Repeat("1%2A", ussdBodyBytesMax/4),
 			wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 		{name: "body at the limit", contentType: formContentType, unsized: true,
-			body:   atSession + strings.Repeat("1", maxUSSDBodyBytes-len(atSession)),
+			body:   atSession + strings.Repeat("1", ussdBodyBytesMax-len(atSession)),
 			screen: menu, wantStatus: 200, wantBody: "CON Kibubu\n1 Send money\n2 Withdraw\n3 Balance",
-			wantHop: atHop(strings.Repeat("1", maxUSSDBodyBytes-len(atSession)))},
-		{name: "over the server-wide limit", contentType: formContentType, body: atSession + strings.Repeat("1", MaxRequestBodyBytes),
+			wantHop: atHop(strings.Repeat("1", ussdBodyBytesMax-len(atSession)))},
+		{name: "over the server-wide limit", contentType: formContentType, body: atSession + strings.Repeat("1", RequestBodyBytesMax),
 			wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 	}
 	cases = append(cases, authCases(aggregatorAfricasTalking, formContentType, atSession+"1", menu,
@@ -141,7 +141,7 @@ func TestAfricasTalkingEnd(t *testing.T) {
 			wantStatus: 400, wantBody: `{"message":"errorMessage longer than 512 bytes"}`},
 		{name: "JSON content type", contentType: "application/json", body: `{"sessionId":"ATUid_1"}`,
 			wantStatus: 400, wantBody: `{"message":"content type must be application/x-www-form-urlencoded"}`},
-		{name: "oversized body", contentType: formContentType, body: atEnd + strings.Repeat("%2A1", maxUSSDBodyBytes/4),
+		{name: "oversized body", contentType: formContentType, body: atEnd + strings.Repeat("%2A1", ussdBodyBytesMax/4),
 			wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 	}
 	cases = append(cases, authCases(aggregatorAfricasTalking, formContentType, atEnd+"&status=Incomplete", sessions.Screen{},
@@ -160,14 +160,14 @@ func FuzzDecodeAfricasTalkingHop(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if hop.Aggregator != aggregatorAfricasTalking || checkField("sessionId", hop.SessionID, maxSessionIDBytes) != nil ||
-			checkField("phoneNumber", hop.Phone, maxPhoneBytes) != nil {
+		if hop.Aggregator != aggregatorAfricasTalking || checkField("sessionId", hop.SessionID, sessionIDBytesMax) != nil ||
+			checkField("phoneNumber", hop.Phone, phoneBytesMax) != nil {
 			t.Fatalf("decoded %+v: bad identity", hop)
 		}
 		if hop.New != (hop.History == "") || !strings.HasSuffix(hop.History, hop.Input) || strings.Contains(hop.Input, "*") {
 			t.Fatalf("decoded %+v: input does not match history", hop)
 		}
-		if !utf8.ValidString(hop.History) || !utf8.ValidString(hop.Language) || len(hop.Language) > maxLanguageBytes {
+		if !utf8.ValidString(hop.History) || !utf8.ValidString(hop.Language) || len(hop.Language) > languageBytesMax {
 			t.Fatalf("decoded %+v: bad text", hop)
 		}
 		if hop.Seq != 0 {
@@ -189,13 +189,13 @@ func FuzzDecodeAfricasTalkingEnd(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if end.Aggregator != aggregatorAfricasTalking || checkField("sessionId", end.SessionID, maxSessionIDBytes) != nil {
+		if end.Aggregator != aggregatorAfricasTalking || checkField("sessionId", end.SessionID, sessionIDBytesMax) != nil {
 			t.Fatalf("decoded %+v: bad identity", end)
 		}
-		if end.Duration < 0 || end.Duration > maxEndDurationMillis*time.Millisecond || end.Hops < 0 || end.Hops > maxEndHops {
+		if end.Duration < 0 || end.Duration > endDurationMillisMax*time.Millisecond || end.Hops < 0 || end.Hops > endHopsMax {
 			t.Fatalf("decoded %+v: counts out of bounds", end)
 		}
-		if len(end.Status) > maxEndFieldBytes || len(end.Error) > maxEndFieldBytes {
+		if len(end.Status) > endFieldBytesMax || len(end.Error) > endFieldBytesMax {
 			t.Fatalf("decoded %+v: overlong text", end)
 		}
 	})

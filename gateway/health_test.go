@@ -111,8 +111,8 @@ func TestBodyLimit(t *testing.T) {
 		want int
 	}{
 		{"small", 100, http.StatusNoContent},
-		{"at the limit", MaxRequestBodyBytes, http.StatusNoContent},
-		{"over the limit", MaxRequestBodyBytes + 1, http.StatusRequestEntityTooLarge},
+		{"at the limit", RequestBodyBytesMax, http.StatusNoContent},
+		{"over the limit", RequestBodyBytesMax + 1, http.StatusRequestEntityTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

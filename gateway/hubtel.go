@@ -35,12 +35,12 @@ import (
 const (
 	hubtelPath      = "/ussd/hubtel"
 	jsonContentType = "application/json"
-	// maxHubtelSequence bounds Sequence: a session has a few dozen hops at
+	// hubtelSequenceMax bounds Sequence: a session has a few dozen hops at
 	// most; the bound keeps a forged value far from overflow.
-	maxHubtelSequence = 10_000
-	// maxLabelBytes bounds the Label, a title for Hubtel's app and web
+	hubtelSequenceMax = 10_000
+	// labelBytesMax bounds the Label, a title for Hubtel's app and web
 	// channels; one screen line is plenty.
-	maxLabelBytes = 64
+	labelBytesMax = 64
 )
 
 // The reply's Type and DataType values, as Hubtel documents them.
@@ -84,7 +84,7 @@ func (s *hubtelSequence) UnmarshalJSON(b []byte) error {
 		v = unq
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > maxHubtelSequence {
+	if err != nil || n < 0 || n > hubtelSequenceMax {
 		return errBadSequence
 	}
 	*s = hubtelSequence(n)
@@ -138,14 +138,14 @@ func (h ussdHandlers) hubtel(c echo.Context) error {
 }
 
 // hubtelLabel is the screen's first line, the closest thing a USSD screen
-// has to a title, bounded to maxLabelBytes on a UTF-8 boundary.
+// has to a title, bounded to labelBytesMax on a UTF-8 boundary.
 func hubtelLabel(text string) string {
 	label, _, _ := strings.Cut(text, "\n")
 	label = strings.TrimSpace(label)
-	if len(label) <= maxLabelBytes {
+	if len(label) <= labelBytesMax {
 		return label
 	}
-	cut := maxLabelBytes
+	cut := labelBytesMax
 	for cut > 0 && !isRuneStart(label[cut]) {
 		cut--
 	}
@@ -171,7 +171,7 @@ func decodeHubtel(contentType string, body []byte) (hubtelDecoded, error) {
 		}
 		return hubtelDecoded{}, errors.New("malformed JSON body")
 	}
-	if err := checkField("SessionId", r.SessionID, maxSessionIDBytes); err != nil {
+	if err := checkField("SessionId", r.SessionID, sessionIDBytesMax); err != nil {
 		return hubtelDecoded{}, err
 	}
 	typ := strings.ToLower(strings.TrimSpace(r.Type))
@@ -180,7 +180,7 @@ func decodeHubtel(contentType string, body []byte) (hubtelDecoded, error) {
 	case "release", "timeout":
 		end := &sessions.End{Aggregator: aggregatorHubtel, SessionID: r.SessionID, Status: typ}
 		if r.Mobile != "" {
-			if err := checkField("Mobile", r.Mobile, maxPhoneBytes); err != nil {
+			if err := checkField("Mobile", r.Mobile, phoneBytesMax); err != nil {
 				return hubtelDecoded{}, err
 			}
 			end.Phone = r.Mobile
@@ -191,10 +191,10 @@ func decodeHubtel(contentType string, body []byte) (hubtelDecoded, error) {
 	default:
 		return hubtelDecoded{}, errors.New("unsupported Type (want Initiation, Response, Release or Timeout)")
 	}
-	if err := checkField("Mobile", r.Mobile, maxPhoneBytes); err != nil {
+	if err := checkField("Mobile", r.Mobile, phoneBytesMax); err != nil {
 		return hubtelDecoded{}, err
 	}
-	if err := checkText("ServiceCode", r.ServiceCode, maxServiceCodeBytes); err != nil {
+	if err := checkText("ServiceCode", r.ServiceCode, serviceCodeBytesMax); err != nil {
 		return hubtelDecoded{}, err
 	}
 	hop := sessions.Hop{

@@ -106,7 +106,7 @@ func TestHubtel(t *testing.T) {
 		{name: "JSON array", contentType: "application/json", body: `[]`,
 			wantStatus: 400, wantBody: `{"message":"malformed JSON body"}`},
 		{name: "oversized body", contentType: "application/json",
-			body:       `{"Type":"Response","SessionId":"abc","Mobile":"1","Message":"` + strings.Repeat("1", maxUSSDBodyBytes) + `"}`,
+			body:       `{"Type":"Response","SessionId":"abc","Mobile":"1","Message":"` + strings.Repeat("1", ussdBodyBytesMax) + `"}`,
 			wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 	}
 	cases = append(cases, authCases(aggregatorHubtel, "application/json", hubtelResponse2, menu,
@@ -126,18 +126,18 @@ func FuzzDecodeHubtel(f *testing.F) {
 			return
 		}
 		if d.end != nil {
-			if d.end.Aggregator != aggregatorHubtel || checkField("SessionId", d.end.SessionID, maxSessionIDBytes) != nil ||
+			if d.end.Aggregator != aggregatorHubtel || checkField("SessionId", d.end.SessionID, sessionIDBytesMax) != nil ||
 				(d.end.Status != "release" && d.end.Status != "timeout") {
 				t.Fatalf("decoded end %+v", *d.end)
 			}
 			return
 		}
 		h := d.hop
-		if h.Aggregator != aggregatorHubtel || checkField("SessionId", h.SessionID, maxSessionIDBytes) != nil ||
-			checkField("Mobile", h.Phone, maxPhoneBytes) != nil {
+		if h.Aggregator != aggregatorHubtel || checkField("SessionId", h.SessionID, sessionIDBytesMax) != nil ||
+			checkField("Mobile", h.Phone, phoneBytesMax) != nil {
 			t.Fatalf("decoded %+v: bad identity", h)
 		}
-		if h.New && h.Input != "" || h.Seq < 0 || h.Seq > maxHubtelSequence || h.History != "" {
+		if h.New && h.Input != "" || h.Seq < 0 || h.Seq > hubtelSequenceMax || h.History != "" {
 			t.Fatalf("decoded %+v", h)
 		}
 	})

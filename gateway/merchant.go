@@ -78,18 +78,18 @@ const (
 	// merchantPrefix is the merchant API's path prefix; errors under it
 	// have the API's JSON shape (merchant_errors.go).
 	merchantPrefix = "/v1"
-	// maxJSONBodyBytes bounds a merchant API JSON body: the largest, a
+	// jsonBodyBytesMax bounds a merchant API JSON body: the largest, a
 	// charge with its splits, is under 2 KB.
-	maxJSONBodyBytes = 16 << 10
-	// maxCSVBytes bounds a bulk payout file, as the wallet does; less when
+	jsonBodyBytesMax = 16 << 10
+	// csvBytesMax bounds a bulk payout file, as the wallet does; less when
 	// NATS's max_payload cannot carry so much (csvLimit).
-	maxCSVBytes = commerce.MaxBulkBytes
+	csvBytesMax = commerce.BulkBytesMax
 	// natsRequestOverheadBytes is what a bulk payout request adds to its
 	// file, base64-encoded in JSON: the API key and the idempotency key.
 	natsRequestOverheadBytes = 4 << 10
-	// maxMultipartOverheadBytes is what a multipart upload of the file
+	// multipartOverheadBytesMax is what a multipart upload of the file
 	// may add around it (boundaries, part headers).
-	maxMultipartOverheadBytes = 16 << 10
+	multipartOverheadBytesMax = 16 << 10
 	// merchantCallTimeout bounds a request's calls to the wallet and the
 	// notifier, inside the server's writeTimeout.
 	merchantCallTimeout = 10 * time.Second
@@ -130,18 +130,18 @@ type merchant struct {
 	auth  *authCache
 	idem  *idempotency
 	doc   []byte // the OpenAPI document
-	// maxCSV bounds a bulk payout file (csvLimit).
-	maxCSV int64
-	// maxCharges bounds a batch of charges' body (chargesLimit).
-	maxCharges int64
+	// csvMax bounds a bulk payout file (csvLimit).
+	csvMax int64
+	// chargesMax bounds a batch of charges' body (chargesLimit).
+	chargesMax int64
 }
 
 // csvLimit is the largest bulk payout file that fits a NATS message of
-// maxPayload bytes (the file travels base64-encoded in one request), at
-// most maxCSVBytes.
-func csvLimit(maxPayload int64) int64 {
-	fits := (maxPayload - natsRequestOverheadBytes) / 4 * 3
-	return max(min(fits, maxCSVBytes), 0)
+// payloadMax bytes (the file travels base64-encoded in one request), at
+// most csvBytesMax.
+func csvLimit(payloadMax int64) int64 {
+	fits := (payloadMax - natsRequestOverheadBytes) / 4 * 3
+	return max(min(fits, csvBytesMax), 0)
 }
 
 // MountMerchantAPI mounts the merchant and operator REST API under /v1 on
@@ -179,11 +179,11 @@ func MountMerchantAPI(e *echo.Echo, api MerchantAPI, hooks Webhooks, cfg Merchan
 	m := &merchant{
 		api: api, hooks: hooks, cur: cfg.Currency, loc: loc, log: log,
 		auth: newAuthCache(time.Now), idem: &idempotency{kv: kv, now: time.Now, log: log},
-		maxCSV: maxCSVBytes, maxCharges: maxBatchBodyBytes,
+		csvMax: csvBytesMax, chargesMax: batchBodyBytesMax,
 	}
 	if nc := cfg.JS.Conn(); nc != nil && nc.MaxPayload() > 0 {
-		m.maxCSV = csvLimit(nc.MaxPayload())
-		m.maxCharges = chargesLimit(nc.MaxPayload())
+		m.csvMax = csvLimit(nc.MaxPayload())
+		m.chargesMax = chargesLimit(nc.MaxPayload())
 	}
 	routes := m.routes()
 	var err error
@@ -249,21 +249,21 @@ type bodyKind int
 
 const (
 	bodyNone         bodyKind = iota
-	bodyJSON                  // a JSON object (maxJSONBodyBytes)
+	bodyJSON                  // a JSON object (jsonBodyBytesMax)
 	bodyOptionalJSON          // a JSON object, or nothing
-	bodyCSV                   // a CSV file, raw or in a multipart form (maxCSVBytes)
+	bodyCSV                   // a CSV file, raw or in a multipart form (csvBytesMax)
 	bodyBatchJSON             // a batch of charges: a JSON object (chargesLimit)
 )
 
 // bodyLimit is the most a request of kind may carry.
 func (m *merchant) bodyLimit(k bodyKind) int64 {
 	if k == bodyCSV {
-		return m.maxCSV + maxMultipartOverheadBytes
+		return m.csvMax + multipartOverheadBytesMax
 	}
 	if k == bodyBatchJSON {
-		return m.maxCharges
+		return m.chargesMax
 	}
-	return maxJSONBodyBytes
+	return jsonBodyBytesMax
 }
 
 // queryParam documents a query parameter.
@@ -272,16 +272,20 @@ type queryParam struct {
 	enum              []string
 }
 
-// middleware returns r's middleware, outermost first: the body limit, the
-// API key and its scope, the query parameters, the Idempotency-Key.
+// middleware returns r's middleware, outermost first: the body limit, a
+// JSON body's Content-Type, the API key and its scope, the query
+// parameters, the Idempotency-Key.
 func (m *merchant) middleware(r route) []echo.MiddlewareFunc {
 	mw := []echo.MiddlewareFunc{BodyLimit(m.bodyLimit(r.body))}
+	if r.body == bodyJSON || r.body == bodyOptionalJSON || r.body == bodyBatchJSON {
+		mw = append(mw, requireJSON)
+	}
 	if !r.public {
 		mw = append(mw, m.authenticate(r))
 	}
 	mw = append(mw, knownQuery(r))
 	if r.money {
-		mw = append(mw, m.idempotent(r.body, m.maxCSV))
+		mw = append(mw, m.idempotent(r.body, m.csvMax))
 	}
 	return mw
 }
@@ -351,7 +355,7 @@ func (m *merchant) routes() []route {
 				"columns are ignored), then one row per payout, the amount in major units (\"150.00\"). A malformed "+
 				"file is refused whole (400); a row with a bad phone or amount, or that the wallet refuses, fails "+
 				"alone. Progress and per-row results: GET /v1/payouts/bulk/{id}. Re-uploading the file with the "+
-				"same Idempotency-Key pays nothing twice.", maxCSVBytes, commerce.MaxBulkRows),
+				"same Idempotency-Key pays nothing twice.", csvBytesMax, commerce.BulkRowsMax),
 			handle: m.createBulk},
 		{method: http.MethodGet, path: "/payouts/bulk/:id", scope: commerce.ScopePayouts,
 			status: http.StatusOK, response: commerce.BulkPayoutView{}, summary: "A bulk payout's progress and per-row results", handle: m.getBulk},
@@ -390,7 +394,7 @@ func (m *merchant) routes() []route {
 				"is reached the later ones are refused unless they fit what is left. A refused charge is not "+
 				"remembered: sent again, it is judged again. A malformed batch (a bad amount, a missing key, more "+
 				"than %d charges) is refused whole (400) and nothing is charged. The body is at most %d bytes (less "+
-				"where NATS's max_payload is smaller).", commerce.MaxBatchCharges, commerce.MaxBatchCharges, maxBatchBodyBytes),
+				"where NATS's max_payload is smaller).", commerce.BatchChargesMax, commerce.BatchChargesMax, batchBodyBytesMax),
 			handle: m.chargeBatch},
 		{method: http.MethodPost, path: "/tabs/:id/close", scope: commerce.ScopeTabs, money: true, body: bodyOptionalJSON,
 			status: http.StatusOK, request: emptyBody{}, response: commerce.TabView{}, summary: "Settle and close a tab", handle: m.closeTab},
@@ -544,7 +548,7 @@ func (m *merchant) getPayout(c echo.Context) error {
 }
 
 func (m *merchant) createBulk(c echo.Context) error {
-	file, err := readBody(c, bodyCSV, m.maxCSV)
+	file, err := readBody(c, bodyCSV, m.csvMax)
 	if err != nil {
 		return err
 	}
@@ -734,7 +738,7 @@ func (m *merchant) listAPIKeys(c echo.Context) error {
 		return err
 	}
 	merchant := q.Get("merchant")
-	if err := checkToken("merchant", merchant, maxMerchantBytes, false); err != nil {
+	if err := checkToken("merchant", merchant, merchantBytesMax, false); err != nil {
 		return err
 	}
 	ctx, cancel := call(c)

@@ -24,13 +24,13 @@ import (
 
 const (
 	// authCacheTTL bounds how long an authenticated key is trusted without
-	// asking the wallet.
-	authCacheTTL = 30 * time.Second
-	// authCacheMax bounds the keys cached; past it the expired ones go,
-	// and if none has, all.
-	authCacheMax = 10_000
-	// maxAPIKeyBytes bounds a bearer token (the wallet's are 83 bytes).
-	maxAPIKeyBytes = 256
+	// asking the wallet, as long as the wallet trusts its own cache.
+	authCacheTTL = commerce.KeyCacheTTL
+	// authCacheMax bounds the keys cached, as many as the wallet's; past it
+	// the expired ones go, and if none has, all.
+	authCacheMax = commerce.KeyCacheMax
+	// apiKeyBytesMax bounds a bearer token (the wallet's are 83 bytes).
+	apiKeyBytesMax = 256
 	// The echo context keys of an authenticated request.
 	principalKey = "gateway.merchant.principal"
 	apiKeyKey    = "gateway.merchant.key"
@@ -95,7 +95,7 @@ func bearer(header string) (string, error) {
 		return "", wallet.Errorf(wallet.CodeUnauthenticated, "the Authorization header must be Bearer <key>")
 	}
 	key = strings.TrimSpace(key)
-	if key == "" || len(key) > maxAPIKeyBytes {
+	if key == "" || len(key) > apiKeyBytesMax {
 		return "", wallet.Errorf(wallet.CodeUnauthenticated, "unknown or revoked API key")
 	}
 	for i := 0; i < len(key); i++ {

@@ -14,7 +14,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
-// POST /v1/tabs/{id}/charges/batch: up to commerce.MaxBatchCharges charges
+// POST /v1/tabs/{id}/charges/batch: up to commerce.BatchChargesMax charges
 // on one tab in one request, each with its own idempotency key, which the
 // wallet applies in order in one group commit of its meter
 // (commerce.Service.ChargeBatch). A single charge costs an HTTP round trip,
@@ -22,27 +22,27 @@ import (
 // spreads them over its charges.
 
 const (
-	// maxBatchBodyBytes bounds a batch of charges' body:
-	// commerce.MaxBatchCharges of the largest charge (a 64-byte key, a
+	// batchBodyBytesMax bounds a batch of charges' body:
+	// commerce.BatchChargesMax of the largest charge (a 64-byte key, a
 	// 32-byte reference and 16 split rules, under 2 KB). A thousand clicks
 	// with short keys and two split rules each take about 150 KB. Less where
 	// NATS's max_payload cannot carry the batch and its answer
 	// (chargesLimit).
-	maxBatchBodyBytes = commerce.MaxBatchCharges * (2 << 10)
+	batchBodyBytesMax = commerce.BatchChargesMax * (2 << 10)
 	// natsBatchOverheadBytes is what the wallet's request may add to a
 	// batch's body: per charge, its tab's field and an amount in millionths
 	// where the body has decimals; and the API key.
-	natsBatchOverheadBytes = commerce.MaxBatchCharges*16 + 4<<10
+	natsBatchOverheadBytes = commerce.BatchChargesMax*16 + 4<<10
 )
 
 // chargesLimit is the largest batch of charges' body whose request to the
-// wallet leaves room in a NATS message of maxPayload bytes for the answer
-// (natsapi.TabChargesReplyOverheadBytes): at most maxBatchBodyBytes, and
+// wallet leaves room in a NATS message of payloadMax bytes for the answer
+// (natsapi.TabChargesReplyOverheadBytes): at most batchBodyBytesMax, and
 // never below a single charge's limit (the wallet refuses a batch too large
 // for its NATS, 400).
-func chargesLimit(maxPayload int64) int64 {
-	fits := maxPayload - natsapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes
-	return max(min(fits, maxBatchBodyBytes), maxJSONBodyBytes)
+func chargesLimit(payloadMax int64) int64 {
+	fits := payloadMax - natsapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes
+	return max(min(fits, batchBodyBytesMax), jsonBodyBytesMax)
 }
 
 // chargesBody is POST /v1/tabs/{id}/charges/batch.
@@ -63,9 +63,9 @@ type batchChargeBody struct {
 func (b chargesBody) requests(cur wallet.Currency) ([]commerce.ChargeRequest, error) {
 	switch {
 	case len(b.Charges) == 0:
-		return nil, invalid("charges is empty: send 1 to %d charges", commerce.MaxBatchCharges)
-	case len(b.Charges) > commerce.MaxBatchCharges:
-		return nil, invalid("charges holds %d charges: a batch has at most %d", len(b.Charges), commerce.MaxBatchCharges)
+		return nil, invalid("charges is empty: send 1 to %d charges", commerce.BatchChargesMax)
+	case len(b.Charges) > commerce.BatchChargesMax:
+		return nil, invalid("charges holds %d charges: a batch has at most %d", len(b.Charges), commerce.BatchChargesMax)
 	}
 	out := make([]commerce.ChargeRequest, len(b.Charges))
 	for i, c := range b.Charges {

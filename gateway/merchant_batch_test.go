@@ -136,7 +136,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 	if _, err := s.client.Approve(ctx, phone, pending, customerPIN); err != nil {
 		t.Fatal(err)
 	}
-	many := `{"charges":[` + strings.Repeat(`{"key":"k","amount":"0.01"},`, commerce.MaxBatchCharges) + `{"key":"k","amount":"0.01"}]}`
+	many := `{"charges":[` + strings.Repeat(`{"key":"k","amount":"0.01"},`, commerce.BatchChargesMax) + `{"key":"k","amount":"0.01"}]}`
 	tests := []struct {
 		name, body string
 		code       wallet.Code
@@ -206,18 +206,18 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 }
 
 // TestChargesLimit: a batch's body limit leaves its answer room in NATS's
-// max_payload, is at most maxBatchBodyBytes, and never below a charge's.
+// max_payload, is at most batchBodyBytesMax, and never below a charge's.
 func TestChargesLimit(t *testing.T) {
 	tests := []struct {
-		maxPayload, want int64
+		payloadMax, want int64
 	}{
 		{1 << 20, 1<<20 - natsapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes},
-		{8 << 20, maxBatchBodyBytes},
-		{64 << 10, maxJSONBodyBytes},
+		{8 << 20, batchBodyBytesMax},
+		{64 << 10, jsonBodyBytesMax},
 	}
 	for _, tc := range tests {
-		if got := chargesLimit(tc.maxPayload); got != tc.want {
-			t.Errorf("chargesLimit(%d) = %d, want %d", tc.maxPayload, got, tc.want)
+		if got := chargesLimit(tc.payloadMax); got != tc.want {
+			t.Errorf("chargesLimit(%d) = %d, want %d", tc.payloadMax, got, tc.want)
 		}
 	}
 }
@@ -240,12 +240,12 @@ func FuzzChargesBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(reqs) == 0 || len(reqs) > commerce.MaxBatchCharges {
+		if len(reqs) == 0 || len(reqs) > commerce.BatchChargesMax {
 			t.Fatalf("%d charges accepted", len(reqs))
 		}
 		for i, r := range reqs {
-			if r.Amount <= 0 || r.Amount > wallet.MaxMicro || checkIdempotencyKey(r.Key) != nil || r.Tab != "" ||
-				len(r.Reference) > maxReferenceBytes || len(r.Splits) > maxSplits {
+			if r.Amount <= 0 || r.Amount > wallet.MicroMax || checkIdempotencyKey(r.Key) != nil || r.Tab != "" ||
+				len(r.Reference) > wallet.ReferenceBytesMax || len(r.Splits) > commerce.SplitRulesMax {
 				t.Fatalf("charge %d accepted: %+v", i, r)
 			}
 		}

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"mime/multipart"
 	"strings"
 	"testing"
@@ -121,7 +123,7 @@ func TestChargeBody(t *testing.T) {
 		{"zero weight", chargeBody{Amount: "1", Splits: []splitBody{{"111", 0}}}, wallet.CodeInvalid, commerce.ChargeRequest{}},
 		{"negative weight", chargeBody{Amount: "1", Splits: []splitBody{{"111", -1}}}, wallet.CodeInvalid, commerce.ChargeRequest{}},
 		{"no to", chargeBody{Amount: "1", Splits: []splitBody{{"", 1}}}, wallet.CodeInvalid, commerce.ChargeRequest{}},
-		{"too many splits", chargeBody{Amount: "1", Splits: make([]splitBody, maxSplits+1)}, wallet.CodeInvalid, commerce.ChargeRequest{}},
+		{"too many splits", chargeBody{Amount: "1", Splits: make([]splitBody, commerce.SplitRulesMax+1)}, wallet.CodeInvalid, commerce.ChargeRequest{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,8 +195,8 @@ func TestCheckBulkCSV(t *testing.T) {
 		{"twice", "phone,amount,phone\n1,1,1\n", wallet.CodeInvalid, "twice"},
 		{"not UTF-8", "phone,amount\n\xff,1\n", wallet.CodeInvalid, "UTF-8"},
 		{"bad quote", "phone,amount\n\"1,1\n", wallet.CodeInvalid, "line 2"},
-		{"too many rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.MaxBulkRows+1), wallet.CodeInvalid, "more than"},
-		{"most rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.MaxBulkRows), "", ""},
+		{"too many rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.BulkRowsMax+1), wallet.CodeInvalid, "more than"},
+		{"most rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.BulkRowsMax), "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -316,7 +318,7 @@ func TestPageQuery(t *testing.T) {
 		{"limit=0", "", 0, wallet.CodeInvalid},
 		{"limit=-1", "", 0, wallet.CodeInvalid},
 		{"limit=ten", "", 0, wallet.CodeInvalid},
-		{"cursor=" + strings.Repeat("c", maxCursorBytes+1), "", 0, wallet.CodeInvalid},
+		{"cursor=" + strings.Repeat("c", cursorBytesMax+1), "", 0, wallet.CodeInvalid},
 		{"cursor=a%20b", "", 0, wallet.CodeInvalid},
 	}
 	for _, tc := range tests {
@@ -340,7 +342,7 @@ func TestBearer(t *testing.T) {
 		{"Bearer", "", wallet.CodeUnauthenticated},
 		{"Bearer ", "", wallet.CodeUnauthenticated},
 		{"Bearer a b", "", wallet.CodeUnauthenticated},
-		{"Bearer " + strings.Repeat("k", maxAPIKeyBytes+1), "", wallet.CodeUnauthenticated},
+		{"Bearer " + strings.Repeat("k", apiKeyBytesMax+1), "", wallet.CodeUnauthenticated},
 		{"Bearer k\x7f", "", wallet.CodeUnauthenticated},
 	}
 	for _, tc := range tests {
@@ -398,6 +400,8 @@ func FuzzPaymentRequestBody(f *testing.F) {
 	f.Add([]byte(`{"phone":"0712345678","amount":".5","reference":"r"}`))
 	f.Add([]byte(`{"amount":150}`))
 	f.Add([]byte(`{"phone":"1"}{}`))
+	f.Add([]byte(`{"phone":"0712345678","amount":"1.00","amount":"2.00","reference":"r"}`))
+	f.Add([]byte(`{"phone":"0712345678","Amount":"1.00","\u0061mount":"2.00","reference":"r"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var b paymentRequestBody
 		err := decodeJSON(body, &b)
@@ -407,7 +411,7 @@ func FuzzPaymentRequestBody(f *testing.F) {
 		}
 		amount, err := b.validate(kes)
 		checkDecoderError(t, err)
-		if err == nil && (amount <= 0 || amount > wallet.MaxAmount || kes.FormatAmount(amount) == "") {
+		if err == nil && (amount <= 0 || amount > wallet.AmountMax || kes.FormatAmount(amount) == "") {
 			t.Fatalf("validate(%+v) = %d", b, amount)
 		}
 	})
@@ -417,6 +421,8 @@ func FuzzChargeBody(f *testing.F) {
 	f.Add([]byte(`{"amount":"0.0025","reference":"c1","splits":[{"to":"111","weight":70},{"to":"222","weight":30}]}`))
 	f.Add([]byte(`{"amount":"1","splits":[{"to":"1","weight":1e3}]}`))
 	f.Add([]byte(`{"amount":"0.0000001"}`))
+	f.Add([]byte(`{"amount":"1","splits":[{"to":"1","weight":1},{"to":"2","to":"3","weight":1}]}`))
+	f.Add([]byte(`{"amount":"1","reference":"\"amount\":","splits":[]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var b chargeBody
 		err := decodeJSON(body, &b)
@@ -429,7 +435,7 @@ func FuzzChargeBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if req.Amount <= 0 || req.Amount > wallet.MaxMicro {
+		if req.Amount <= 0 || req.Amount > wallet.MicroMax {
 			t.Fatalf("request(%+v) = amount %d", b, req.Amount)
 		}
 		// What the API writes back, it reads back.
@@ -510,8 +516,79 @@ func FuzzBearer(f *testing.F) {
 			}
 			return
 		}
-		if key == "" || len(key) > maxAPIKeyBytes || strings.ContainsAny(key, " \t\r\n") {
+		if key == "" || len(key) > apiKeyBytesMax || strings.ContainsAny(key, " \t\r\n") {
 			t.Fatalf("bearer(%q) = %q", header, key)
 		}
 	})
+}
+
+// FuzzDuplicateKey: duplicateKey finds a key held twice by an object of a
+// valid JSON value exactly when a walk of encoding/json's tokens does,
+// comparing keys as the decoder matches fields (case aside).
+func FuzzDuplicateKey(f *testing.F) {
+	f.Add([]byte(`{"a":1,"b":{"a":2,"c":[{"a":1},{"a":2,"A":3}]}}`))
+	f.Add([]byte(`{"amount":"1.00","amount":"2.00"}`))
+	f.Add([]byte(`{"x":"\\\"","x\u0000":1,"X\u0000":2}`))
+	f.Add([]byte(`[{"a":1},{"a":1},"{\"a\":1,\"a\":1}"]`))
+	f.Add([]byte(`{"\u00e9":1,"\u00c9":2}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		_, got := duplicateKey(data)
+		if want := tokenDuplicate(t, data); got != want {
+			t.Fatalf("duplicateKey(%s) = %v, want %v", data, got, want)
+		}
+	})
+}
+
+// tokenDuplicate is duplicateKey written on json.Decoder's tokens.
+func tokenDuplicate(t *testing.T, data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		object, expectKey bool
+		keys              map[string]bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("valid JSON %s: %v", data, err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				if top != nil && top.object {
+					top.expectKey = true
+				}
+				stack = append(stack, &frame{object: d == '{', expectKey: d == '{', keys: map[string]bool{}})
+			default:
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].expectKey = true
+				}
+			}
+			continue
+		}
+		if top == nil || !top.object {
+			continue
+		}
+		if !top.expectKey {
+			top.expectKey = true
+			continue
+		}
+		k := strings.ToLower(tok.(string))
+		if top.keys[k] {
+			return true
+		}
+		top.keys[k] = true
+		top.expectKey = false
+	}
 }

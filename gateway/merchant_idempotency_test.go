@@ -81,7 +81,7 @@ func newIdemRig(t *testing.T) *idemRig {
 		return c.JSON(ask.Status, map[string]any{"key": idempotencyKeyOf(c), "call": r.calls.Load(), "note": ask.Note})
 	}
 	for _, p := range []string{"/v1/things", "/v1/others"} {
-		r.e.POST(p, handle, BodyLimit(maxJSONBodyBytes), asMerchant, m.idempotent(bodyJSON, 0))
+		r.e.POST(p, handle, BodyLimit(jsonBodyBytesMax), asMerchant, m.idempotent(bodyJSON, 0))
 	}
 	return r
 }
@@ -313,22 +313,22 @@ func TestFinal(t *testing.T) {
 
 func TestCSVLimit(t *testing.T) {
 	tests := []struct {
-		maxPayload, want int64
+		payloadMax, want int64
 	}{
 		{1 << 20, (1<<20 - natsRequestOverheadBytes) / 4 * 3}, // NATS's default: about 765 KB
-		{8 << 20, maxCSVBytes},
-		{maxCSVBytes/3*4 + natsRequestOverheadBytes + 4, maxCSVBytes},
+		{8 << 20, csvBytesMax},
+		{csvBytesMax/3*4 + natsRequestOverheadBytes + 4, csvBytesMax},
 		{natsRequestOverheadBytes, 0},
 		{0, 0},
 	}
 	for _, tc := range tests {
-		got := csvLimit(tc.maxPayload)
+		got := csvLimit(tc.payloadMax)
 		if got != tc.want {
-			t.Errorf("csvLimit(%d) = %d, want %d", tc.maxPayload, got, tc.want)
+			t.Errorf("csvLimit(%d) = %d, want %d", tc.payloadMax, got, tc.want)
 		}
 		// What csvLimit allows fits: base64 of it and the overhead.
-		if (got+2)/3*4+natsRequestOverheadBytes > max(tc.maxPayload, natsRequestOverheadBytes) {
-			t.Errorf("csvLimit(%d) = %d does not fit", tc.maxPayload, got)
+		if (got+2)/3*4+natsRequestOverheadBytes > max(tc.payloadMax, natsRequestOverheadBytes) {
+			t.Errorf("csvLimit(%d) = %d does not fit", tc.payloadMax, got)
 		}
 	}
 }

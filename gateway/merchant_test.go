@@ -28,7 +28,7 @@ import (
 // shape; other paths keep echo's.
 func TestMerchantAPIWithoutWallet(t *testing.T) {
 	s, logged := mountNoWallet(t)
-	big := `{"phone":"+254712345678","amount":"1.00","reference":"` + strings.Repeat("x", maxJSONBodyBytes) + `"}`
+	big := `{"phone":"+254712345678","amount":"1.00","reference":"` + strings.Repeat("x", jsonBodyBytesMax) + `"}`
 	tests := []struct {
 		name       string
 		c          apiCall
@@ -48,7 +48,7 @@ func TestMerchantAPIWithoutWallet(t *testing.T) {
 		{"body too large", apiCall{method: "POST", target: "/v1/payment-requests", key: "kbk_x", idem: "k", body: big},
 			413, codeTooLarge, [2]string{}},
 		{"file too large", apiCall{method: "POST", target: "/v1/payouts/bulk", key: "kbk_x", idem: "k", contentType: "text/csv",
-			body: "phone,amount\n" + strings.Repeat("+254712345678,1\n", maxCSVBytes/16+1)}, 413, codeTooLarge, [2]string{}},
+			body: "phone,amount\n" + strings.Repeat("+254712345678,1\n", csvBytesMax/16+1)}, 413, codeTooLarge, [2]string{}},
 		{"the document", apiCall{method: "GET", target: "/v1/openapi.json"}, 200, "", [2]string{"Content-Type", "application/json"}},
 		{"a query the route does not take", apiCall{method: "GET", target: "/v1/openapi.json?x=1"}, 400, wallet.CodeInvalid, [2]string{}},
 	}
@@ -375,7 +375,7 @@ func testValidation(t *testing.T, s *stack, key, target, amountBody, phoneBody s
 		}
 	}
 	big := fmt.Sprintf(amountBody, "5")
-	big = strings.Replace(big, "{", `{"pad":"`+strings.Repeat("x", maxJSONBodyBytes)+`",`, 1)
+	big = strings.Replace(big, "{", `{"pad":"`+strings.Repeat("x", jsonBodyBytesMax)+`",`, 1)
 	if r := s.do(apiCall{method: "POST", target: target, key: key, idem: "bad-big", body: big}); r.status != 413 || r.code() != codeTooLarge {
 		t.Errorf("POST %s with %d bytes = %s, want 413", target, len(big), r)
 	}

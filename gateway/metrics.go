@@ -142,9 +142,9 @@ type observedUSSD struct {
 	m *Metrics
 }
 
-// maxStatusLabelBytes bounds an aggregator's status as a label value: the
+// statusLabelBytesMax bounds an aggregator's status as a label value: the
 // statuses are short words, and a label must not carry arbitrary input.
-const maxStatusLabelBytes = 16
+const statusLabelBytesMax = 16
 
 func (o observedUSSD) Hop(ctx context.Context, h sessions.Hop) (sessions.Screen, error) {
 	start := time.Now()
@@ -163,7 +163,7 @@ func (o observedUSSD) Hop(ctx context.Context, h sessions.Hop) (sessions.Screen,
 
 func (o observedUSSD) End(ctx context.Context, e sessions.End) {
 	status := e.Status
-	if len(status) > maxStatusLabelBytes || !isLabelWord(status) {
+	if len(status) > statusLabelBytesMax || !isLabelWord(status) {
 		status = "other"
 	}
 	o.m.ends.WithLabelValues(e.Aggregator, status).Inc()

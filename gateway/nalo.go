@@ -32,8 +32,8 @@ import (
 // The documentation limits MSG to 120 characters.
 const (
 	naloPath = "/ussd/nalo"
-	// maxNaloUserIDBytes bounds USERID, documented as 8 characters.
-	maxNaloUserIDBytes = 32
+	// naloUserIDBytesMax bounds USERID, documented as 8 characters.
+	naloUserIDBytesMax = 32
 )
 
 func mountNalo(e *echo.Echo, h ussdHandlers, guard echo.MiddlewareFunc) {
@@ -126,13 +126,13 @@ func decodeNalo(contentType string, body []byte) (naloDecoded, error) {
 		}
 		return naloDecoded{}, errors.New("malformed JSON body")
 	}
-	if err := checkField("USERID", r.UserID, maxNaloUserIDBytes); err != nil {
+	if err := checkField("USERID", r.UserID, naloUserIDBytesMax); err != nil {
 		return naloDecoded{}, err
 	}
-	if err := checkField("MSISDN", r.MSISDN, maxPhoneBytes); err != nil {
+	if err := checkField("MSISDN", r.MSISDN, phoneBytesMax); err != nil {
 		return naloDecoded{}, err
 	}
-	if err := checkField("SESSIONID", string(r.SessionID), maxSessionIDBytes); err != nil {
+	if err := checkField("SESSIONID", string(r.SessionID), sessionIDBytesMax); err != nil {
 		return naloDecoded{}, err
 	}
 	if r.MsgType == nil {

@@ -76,7 +76,7 @@ func TestNalo(t *testing.T) {
 			body:       `{"MSISDN":"233244000111","USERDATA":"1","MSGTYPE":false,"SESSIONID":"16590115252429751"}`,
 			wantStatus: 400, wantBody: `{"message":"missing USERID"}`},
 		{name: "oversized body", contentType: "application/json",
-			body:       strings.Replace(naloMenuChoice, `"USERDATA":"1"`, `"USERDATA":"`+strings.Repeat("1", maxUSSDBodyBytes)+`"`, 1),
+			body:       strings.Replace(naloMenuChoice, `"USERDATA":"1"`, `"USERDATA":"`+strings.Repeat("1", ussdBodyBytesMax)+`"`, 1),
 			wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 	}
 	cases = append(cases, authCases(aggregatorNalo, "application/json", naloMenuChoice, menu,
@@ -95,8 +95,8 @@ func FuzzDecodeNalo(f *testing.F) {
 			return
 		}
 		h := d.hop
-		if h.Aggregator != aggregatorNalo || checkField("SESSIONID", h.SessionID, maxSessionIDBytes) != nil ||
-			checkField("MSISDN", h.Phone, maxPhoneBytes) != nil || checkField("USERID", d.userID, maxNaloUserIDBytes) != nil {
+		if h.Aggregator != aggregatorNalo || checkField("SESSIONID", h.SessionID, sessionIDBytesMax) != nil ||
+			checkField("MSISDN", h.Phone, phoneBytesMax) != nil || checkField("USERID", d.userID, naloUserIDBytesMax) != nil {
 			t.Fatalf("decoded %+v (%q): bad identity", h, d.userID)
 		}
 		if h.New && h.Input != "" || h.Seq != 0 || h.History != "" {

@@ -27,11 +27,24 @@ import (
 // webhookSignatureHeader is the header of a webhook delivery's signature.
 const webhookSignatureHeader = notify.HeaderSignature
 
+// hours writes d, whole hours, as the document says it: "24 hours".
+func hours(d time.Duration) string { return strconv.Itoa(int(d/time.Hour)) + " hours" }
+
+// sizeText writes a byte limit as the document says it: "16 KB", "2 MB"
+// (to the nearest megabyte: a batch of charges' 2,048,000 bytes is 2 MB).
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return strconv.FormatInt((n+1<<19)>>20, 10) + " MB"
+	}
+	return strconv.FormatInt(n>>10, 10) + " KB"
+}
+
 // openAPIVersion is the version of the API the document describes.
 const openAPIVersion = "1.0.0"
 
-// apiDescription is the document's description: what holds for every route.
-const apiDescription = `Kibubu's merchant API: payment requests (request to pay), transactions and refunds,
+// apiDescription is the document's description: what holds for every
+// route. The limits it quotes are the constants that enforce them.
+var apiDescription = `Kibubu's merchant API: payment requests (request to pay), transactions and refunds,
 payouts alone and in bulk, metered micropayment tabs, and signed webhooks.
 
 ## Authentication
@@ -43,13 +56,13 @@ objects: another merchant's id is 404, as an unknown one.
 
 ## Idempotency
 Every route that moves money (the POSTs of payment requests, refunds, payouts, bulk payouts, tabs,
-charges and close) needs an ` + "`Idempotency-Key`" + ` header: up to 64 printable ASCII characters, a UUID
+charges and close) needs an ` + "`Idempotency-Key`" + ` header: up to ` + strconv.Itoa(maxIdempotencyKeyBytes) + ` printable ASCII characters, a UUID
 for instance, made once per operation and sent again with every retry of it. Keys are per merchant
-and kept 24 hours.
+and kept ` + hours(idempotencyTTL) + `.
 - The first request with a key is processed; a retry while it is in flight is 409 ` + "`in_flight`" + `
   (Retry-After: 1).
 - Once it has a final answer (2xx, or 4xx but 409 and 429), a retry gets that answer again, status and
-  body byte for byte, with the header ` + "`Idempotent-Replayed: true`" + `. An answer over 64 KB (a large
+  body byte for byte, with the header ` + "`Idempotent-Replayed: true`" + `. An answer over ` + sizeText(maxStoredResponseBytes) + ` (a large
   batch of charges) is not kept: a retry is processed again, and the wallet answers it from what it
   recorded (each charge replayed, none made twice).
 - The same key with another method, path or body is 422 ` + "`conflict`" + `.
@@ -61,14 +74,14 @@ Every error has one shape: ` + "`" + `{"error": {"code": "…", "message": "…"
 
 | status | codes |
 |---|---|
-| 400 | invalid_request, invalid_amount, invalid_phone (malformed input: bad JSON, unknown fields or query parameters, trailing data, a missing Idempotency-Key) |
+| 400 | invalid_request, invalid_amount, invalid_phone (malformed input: bad JSON, unknown fields or query parameters, a field given twice, trailing data, a missing Idempotency-Key) |
 | 401 | unauthenticated |
 | 403 | forbidden |
 | 404 | not_found |
 | 405 | method_not_allowed |
 | 409 | invalid_state (the object's state forbids it), in_flight, already_exists |
-| 413 | too_large (JSON bodies are at most 16 KB, a batch of charges 2 MB, a bulk payout file 2 MB) |
-| 415 | unsupported_media_type |
+| 413 | too_large (JSON bodies are at most ` + sizeText(jsonBodyBytesMax) + `, a batch of charges ` + sizeText(batchBodyBytesMax) + `, a bulk payout file ` + sizeText(csvBytesMax) + `) |
+| 415 | unsupported_media_type (a JSON body must be sent as ` + "`application/json`" + `, with no charset but UTF-8) |
 | 422 | conflict (an Idempotency-Key reused), insufficient_funds, limit_exceeded (with limit), same_account, not_reversible, wrong_kind, account_frozen |
 | 500 | internal |
 | 503 | unavailable: retry, with the same Idempotency-Key |
@@ -79,17 +92,17 @@ An amount has at most the currency's decimals, except a tab's cap and charges, w
 ("0.0025"). No signs, separators or exponents.
 
 ## Lists
-Lists are newest first, a page at a time (limit, 1 to 100, default 20): pass the answer's ` + "`next`" + ` as
+Lists are newest first, a page at a time (limit, 1 to ` + strconv.Itoa(pageLimitMax) + `, default ` + strconv.Itoa(pageLimitDefault) + `): pass the answer's ` + "`next`" + ` as
 ` + "`cursor`" + ` until it is absent. The Link header (rel="next") holds the next page's URL.
 
 ## Webhooks
 Register a URL with PUT /v1/webhooks. Every event for the merchant is POSTed to it as JSON (the Event
 schema: its data is the object in the very shape this API answers for it, a payment.received's the
-Transaction that GET /v1/transactions/{id} gives), in order, retried with exponential backoff for at least 24 hours until it answers 2xx; the
+Transaction that GET /v1/transactions/{id} gives), in order, retried with exponential backoff for at least ` + hours(notify.WebhookRetryForMin) + ` until it answers 2xx; the
 deliveries and their attempts are listed at GET /v1/webhooks/deliveries. The header
 ` + "`" + webhookSignatureHeader + `: t=<unix seconds>,v1=<hex>` + "`" + ` signs each one: v1 is the HMAC-SHA256, under the secret
 PUT /v1/webhooks answered, of the timestamp, a dot, and the raw body. Check it in constant time and
-refuse a timestamp more than 5 minutes old. An event may arrive more than once: its id is the dedupe key.`
+refuse a timestamp more than ` + strconv.Itoa(int(notify.WebhookTolerance/time.Minute)) + ` minutes old. An event may arrive more than once: its id is the dedupe key.`
 
 // schemaNames renames the types whose Go names do not say what they are.
 var schemaNames = map[reflect.Type]string{
@@ -154,7 +167,7 @@ var errorStatuses = map[int]string{
 	http.StatusNotFound:              "No such object for this merchant (not_found)",
 	http.StatusConflict:              "The object's state forbids it (invalid_state), or the same Idempotency-Key is in flight (in_flight)",
 	http.StatusRequestEntityTooLarge: "The body is over the route's limit (too_large)",
-	http.StatusUnsupportedMediaType:  "The file is neither text/csv nor multipart/form-data (unsupported_media_type)",
+	http.StatusUnsupportedMediaType:  "The body's Content-Type is not the route's: application/json (UTF-8), or for a bulk payout file text/csv or multipart/form-data (unsupported_media_type)",
 	http.StatusUnprocessableEntity:   "The Idempotency-Key was used with another request (conflict), or the ledger refuses (insufficient_funds, limit_exceeded …)",
 	http.StatusTooManyRequests:       "Too many payment requests and tabs to this customer or from this merchant just now (rate_limited): retry after Retry-After seconds",
 	http.StatusInternalServerError:   "A bug or an infrastructure failure (internal)",
@@ -164,15 +177,14 @@ var errorStatuses = map[int]string{
 // errorsOf returns the error statuses r documents.
 func errorsOf(r route) []int {
 	if r.public {
-		return []int{http.StatusBadRequest} // a query parameter
+		return []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge} // a query parameter, a body
 	}
+	// Every route bounds its body (BodyLimit), one without a body too: a
+	// body sent to it anyway is 413 past the limit.
 	s := []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
-		http.StatusInternalServerError, http.StatusServiceUnavailable}
+		http.StatusRequestEntityTooLarge, http.StatusInternalServerError, http.StatusServiceUnavailable}
 	if r.body != bodyNone {
-		s = append(s, http.StatusRequestEntityTooLarge)
-	}
-	if r.body == bodyCSV {
-		s = append(s, http.StatusUnsupportedMediaType)
+		s = append(s, http.StatusUnsupportedMediaType) // a Content-Type not the route's
 	}
 	if r.prompts {
 		s = append(s, http.StatusTooManyRequests)
@@ -278,7 +290,7 @@ func openAPIDocument(routes []route, cur wallet.Currency) ([]byte, error) {
 				},
 				"id": map[string]any{
 					"name": "id", "in": "path", "required": true, "description": "the object's id",
-					"schema": map[string]any{"type": "string", "maxLength": maxIDBytes},
+					"schema": map[string]any{"type": "string", "maxLength": idBytesMax},
 				},
 			},
 			"headers": map[string]any{
@@ -295,7 +307,7 @@ func openAPIDocument(routes []route, cur wallet.Currency) ([]byte, error) {
 		"webhooks": map[string]any{
 			"event": map[string]any{"post": map[string]any{
 				"summary":     "An event for the merchant, POSTed to its webhook URL",
-				"description": "In order per merchant, retried with exponential backoff for at least 24 hours until a 2xx.",
+				"description": "In order per merchant, retried with exponential backoff for at least " + hours(notify.WebhookRetryForMin) + " until a 2xx.",
 				"parameters": []any{map[string]any{
 					"name": webhookSignatureHeader, "in": "header", "required": true,
 					"description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" under the webhook secret>",

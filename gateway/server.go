@@ -11,11 +11,11 @@ import (
 )
 
 const (
-	// MaxRequestBodyBytes bounds a request body unless its route sets its
+	// RequestBodyBytesMax bounds a request body unless its route sets its
 	// own limit (BodyLimit). The largest legitimate one is an SMS webhook of
 	// a few kilobytes; anything bigger is a mistake or an attack and is
 	// refused with 413 before it is read.
-	MaxRequestBodyBytes = 64 << 10
+	RequestBodyBytesMax = 64 << 10
 	// readHeaderTimeout bounds a client's headers, against slowloris.
 	readHeaderTimeout = 5 * time.Second
 	// readTimeout bounds reading a whole request; bodies are small.
@@ -26,8 +26,8 @@ const (
 	// idleTimeout bounds an idle keep-alive connection; aggregators and
 	// load balancers reuse connections, but idle ones must not pile up.
 	idleTimeout = 60 * time.Second
-	// maxHeaderBytes bounds a request's headers.
-	maxHeaderBytes = 16 << 10
+	// headerBytesMax bounds a request's headers.
+	headerBytesMax = 16 << 10
 	// stackBytesMax bounds the stack logged for a recovered panic.
 	stackBytesMax = 4 << 10
 )
@@ -35,7 +35,7 @@ const (
 // New returns an echo instance with Kibubu's middleware, outermost first:
 // panic recovery (logged, answered 500), a request id (X-Request-Id, kept
 // from the caller when present), request logging to log, and the body
-// limit (MaxRequestBodyBytes, or the route's own: BodyLimit). The request log has the method, path, route, status, latency,
+// limit (RequestBodyBytesMax, or the route's own: BodyLimit). The request log has the method, path, route, status, latency,
 // size and request id: never a body or a query string.
 func New(log *slog.Logger) *echo.Echo {
 	e := echo.New()
@@ -83,7 +83,7 @@ func New(log *slog.Logger) *echo.Echo {
 // bodyLimitKey is the echo context key of a request's *limitedBody.
 const bodyLimitKey = "gateway.body"
 
-// defaultBodyLimit bounds every request body at MaxRequestBodyBytes. It
+// defaultBodyLimit bounds every request body at RequestBodyBytesMax. It
 // runs before a route's own middleware, so it only wraps the body, and a
 // route that sets its own limit (BodyLimit, larger or smaller) replaces
 // this one before the handler reads. The Content-Length is checked at the
@@ -94,7 +94,7 @@ func defaultBodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.Body == nil || req.Body == http.NoBody {
 			return next(c)
 		}
-		b := &limitedBody{body: req.Body, length: req.ContentLength, limit: MaxRequestBodyBytes}
+		b := &limitedBody{body: req.Body, length: req.ContentLength, limit: RequestBodyBytesMax}
 		req.Body = b
 		c.Set(bodyLimitKey, b)
 		return next(c)
@@ -102,7 +102,7 @@ func defaultBodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // BodyLimit returns route or group middleware that bounds request bodies
-// at limit bytes in place of New's MaxRequestBodyBytes, larger or smaller:
+// at limit bytes in place of New's RequestBodyBytesMax, larger or smaller:
 // 413 at once when the Content-Length says more, else when more is read.
 // Give it before any middleware that reads the body.
 func BodyLimit(limit int64) echo.MiddlewareFunc {
@@ -112,15 +112,17 @@ func BodyLimit(limit int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
-			if req.ContentLength > limit {
-				return echo.ErrStatusRequestEntityTooLarge
-			}
+			// The limit is set before the Content-Length is checked, so that
+			// a 413 quotes this route's limit, not the one it replaces.
 			if b, ok := c.Get(bodyLimitKey).(*limitedBody); ok && req.Body == b {
 				b.limit = limit
 			} else if req.Body != nil && req.Body != http.NoBody {
 				b := &limitedBody{body: req.Body, length: req.ContentLength, limit: limit}
 				req.Body = b
 				c.Set(bodyLimitKey, b)
+			}
+			if req.ContentLength > limit {
+				return echo.ErrStatusRequestEntityTooLarge
 			}
 			return next(c)
 		}
@@ -161,7 +163,7 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+		MaxHeaderBytes:    headerBytesMax,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

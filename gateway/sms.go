@@ -133,8 +133,8 @@ func (c SMSConfig) Validate() error {
 // digits) loosely enough for a rotated or future format, but refuses what
 // is surely a paste error.
 func checkTwilioToken(t string) error {
-	if len(t) < minSecretBytes || len(t) > maxSecretBytes {
-		return fmt.Errorf("sms: Twilio auth token must be %d to %d characters", minSecretBytes, maxSecretBytes)
+	if len(t) < secretBytesMin || len(t) > secretBytesMax {
+		return fmt.Errorf("sms: Twilio auth token must be %d to %d characters", secretBytesMin, secretBytesMax)
 	}
 	for i := 0; i < len(t); i++ {
 		if t[i] <= ' ' || t[i] > '~' {
@@ -196,19 +196,19 @@ const (
 )
 
 const (
-	// maxSMSBodyBytes bounds an SMS webhook body, below the server-wide
-	// MaxRequestBodyBytes. Twilio's inbound form is the largest: a Body of
+	// smsBodyBytesMax bounds an SMS webhook body, below the server-wide
+	// RequestBodyBytesMax. Twilio's inbound form is the largest: a Body of
 	// up to 1,600 characters (under 20 KB percent-encoded even if every one
 	// were a 4-byte character) and a few dozen short fields (ids, numbers,
 	// geography, up to ten media URLs); Africa's Talking's is smaller.
-	maxSMSBodyBytes = 32 << 10
-	// maxSMSTextBytes bounds a message's text: Twilio's 1,600 characters of
+	smsBodyBytesMax = 32 << 10
+	// smsTextBytesMax bounds a message's text: Twilio's 1,600 characters of
 	// at most 4 UTF-8 bytes each. Africa's Talking's is shorter.
-	maxSMSTextBytes = 1600 * 4
-	// maxMessageIDBytes bounds a provider's message id: Twilio's MessageSid
+	smsTextBytesMax = 1600 * 4
+	// messageIDBytesMax bounds a provider's message id: Twilio's MessageSid
 	// is 34 characters, Africa's Talking's id a 36-character UUID. The
 	// engine keys its dedupe by it.
-	maxMessageIDBytes = 64
+	messageIDBytesMax = 64
 	// smsTimeout bounds one engine call. Twilio waits 15 s for the answer
 	// (and the server's writeTimeout is 15 s); 10 s leaves time to answer,
 	// or for Africa's Talking to hand the reply to the notifier.
@@ -237,7 +237,7 @@ const (
 // providers it leaves unmounted.
 //
 // A request that fails authentication gets 403, a malformed one 400 (413
-// over maxSMSBodyBytes), and neither reaches engine or out. An engine error
+// over smsBodyBytesMax), and neither reaches engine or out. An engine error
 // wrapping sessions.ErrBadSMS gets 400. Any other engine error, and a
 // failure to hand a reply or report to out, gets 503: the provider may
 // retry, and the engine's dedupe by message id and the notifier's by
@@ -377,13 +377,13 @@ func (h *smsHandlers) report(c echo.Context, r notify.Report) error {
 	return nil
 }
 
-// readSMSBody reads a request body of at most maxSMSBodyBytes: 413 when it
+// readSMSBody reads a request body of at most smsBodyBytesMax: 413 when it
 // is longer, 400 when it cannot be read.
 func readSMSBody(req *http.Request) ([]byte, error) {
-	if req.ContentLength > maxSMSBodyBytes {
+	if req.ContentLength > smsBodyBytesMax {
 		return nil, echo.ErrStatusRequestEntityTooLarge
 	}
-	b, err := io.ReadAll(io.LimitReader(req.Body, maxSMSBodyBytes+1))
+	b, err := io.ReadAll(io.LimitReader(req.Body, smsBodyBytesMax+1))
 	if err != nil {
 		var he *echo.HTTPError
 		if errors.As(err, &he) { // the server-wide body limit
@@ -391,7 +391,7 @@ func readSMSBody(req *http.Request) ([]byte, error) {
 		}
 		return nil, echo.NewHTTPError(http.StatusBadRequest, "unreadable body")
 	}
-	if len(b) > maxSMSBodyBytes {
+	if len(b) > smsBodyBytesMax {
 		return nil, echo.ErrStatusRequestEntityTooLarge
 	}
 	return b, nil

@@ -85,27 +85,27 @@ func decodeAfricasTalkingSMS(contentType string, body []byte, region string) (m 
 	if m.ID, _, err = formValue(form, "id"); err != nil {
 		return sessions.SMS{}, "", err
 	}
-	if err := checkField("id", m.ID, maxMessageIDBytes); err != nil {
+	if err := checkField("id", m.ID, messageIDBytesMax); err != nil {
 		return sessions.SMS{}, "", err
 	}
 	if m.From, _, err = formValue(form, "from"); err != nil {
 		return sessions.SMS{}, "", err
 	}
-	if err := checkField("from", m.From, maxPhoneBytes); err != nil {
+	if err := checkField("from", m.From, phoneBytesMax); err != nil {
 		return sessions.SMS{}, "", err
 	}
 	if m.To, _, err = formValue(form, "to"); err != nil {
 		return sessions.SMS{}, "", err
 	}
 	if m.To != "" {
-		if err := checkField("to", m.To, maxPhoneBytes); err != nil {
+		if err := checkField("to", m.To, phoneBytesMax); err != nil {
 			return sessions.SMS{}, "", err
 		}
 	}
 	if m.Body, _, err = formValue(form, "text"); err != nil {
 		return sessions.SMS{}, "", err
 	}
-	if err := checkText("text", m.Body, maxSMSTextBytes); err != nil {
+	if err := checkText("text", m.Body, smsTextBytesMax); err != nil {
 		return sessions.SMS{}, "", err
 	}
 	// The wallet's error quotes the number; this one names the field only.

@@ -92,7 +92,7 @@ func TestAfricasTalkingSMS(t *testing.T) {
 			header: map[string]string{"X-Twilio-Signature": signFor(africasTalkingSMSPath, atInbound("BAL"))},
 			body:   atInbound("BAL"), wantStatus: 403, wantBody: forbidden},
 		{name: "auth: refused before an oversized body is read", contentType: formContentType,
-			body: atInbound("BAL") + "&pad=" + strings.Repeat("x", maxSMSBodyBytes), wantStatus: 403, wantBody: forbidden},
+			body: atInbound("BAL") + "&pad=" + strings.Repeat("x", smsBodyBytesMax), wantStatus: 403, wantBody: forbidden},
 
 		// Malformed.
 		{name: "an alphanumeric sender cannot be answered", contentType: formContentType, header: withSecret,
@@ -116,9 +116,9 @@ func TestAfricasTalkingSMS(t *testing.T) {
 		{name: "malformed form", contentType: formContentType, header: withSecret, body: "id=%zz",
 			wantStatus: 400, wantBody: `{"message":"malformed form body"}`},
 		{name: "oversized body", contentType: formContentType, header: withSecret,
-			body: atInbound("BAL") + "&pad=" + strings.Repeat("x", maxSMSBodyBytes), wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
+			body: atInbound("BAL") + "&pad=" + strings.Repeat("x", smsBodyBytesMax), wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 		{name: "oversized body without a length", contentType: formContentType, header: withSecret, unsized: true,
-			body: atInbound("BAL") + "&pad=" + strings.Repeat("x", maxSMSBodyBytes), wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
+			body: atInbound("BAL") + "&pad=" + strings.Repeat("x", smsBodyBytesMax), wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 		{name: "GET is not a webhook", method: http.MethodGet, query: "secret=" + testSecret,
 			wantStatus: 405, wantBody: `{"message":"Method Not Allowed"}`},
 
@@ -145,11 +145,11 @@ func FuzzSMSAfricasTalking(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.Provider != providerAfricasTalking || checkField("id", m.ID, maxMessageIDBytes) != nil ||
-			checkField("from", m.From, maxPhoneBytes) != nil {
+		if m.Provider != providerAfricasTalking || checkField("id", m.ID, messageIDBytesMax) != nil ||
+			checkField("from", m.From, phoneBytesMax) != nil {
 			t.Fatalf("decoded %+v: bad identity", m)
 		}
-		if !utf8.ValidString(m.Body) || len(m.Body) > maxSMSTextBytes {
+		if !utf8.ValidString(m.Body) || len(m.Body) > smsTextBytesMax {
 			t.Fatalf("decoded %+v: bad text", m)
 		}
 		if again, err := wallet.NormalizePhone(replyTo, region); err != nil || again != replyTo || !strings.HasPrefix(replyTo, "+") {

@@ -41,9 +41,9 @@ const (
 	twimlContentType = "text/xml; charset=utf-8"
 	// twimlEmpty answers a message with no reply.
 	twimlEmpty = xml.Header + "<Response/>"
-	// maxErrorCodeBytes bounds a status callback's ErrorCode: Twilio's are
+	// errorCodeBytesMax bounds a status callback's ErrorCode: Twilio's are
 	// five digits (30003, 21610).
-	maxErrorCodeBytes = 8
+	errorCodeBytesMax = 8
 )
 
 // twilioStatuses maps every MessageStatus Twilio documents to whether the
@@ -176,20 +176,20 @@ func decodeTwilioMessage(form url.Values) (sessions.SMS, error) {
 	if m.ID, _, err = formValue(form, "MessageSid"); err != nil {
 		return sessions.SMS{}, err
 	}
-	if err := checkField("MessageSid", m.ID, maxMessageIDBytes); err != nil {
+	if err := checkField("MessageSid", m.ID, messageIDBytesMax); err != nil {
 		return sessions.SMS{}, err
 	}
 	if m.From, _, err = formValue(form, "From"); err != nil {
 		return sessions.SMS{}, err
 	}
-	if err := checkField("From", m.From, maxPhoneBytes); err != nil {
+	if err := checkField("From", m.From, phoneBytesMax); err != nil {
 		return sessions.SMS{}, err
 	}
 	if m.To, _, err = formValue(form, "To"); err != nil {
 		return sessions.SMS{}, err
 	}
 	if m.To != "" {
-		if err := checkField("To", m.To, maxPhoneBytes); err != nil {
+		if err := checkField("To", m.To, phoneBytesMax); err != nil {
 			return sessions.SMS{}, err
 		}
 	}
@@ -200,7 +200,7 @@ func decodeTwilioMessage(form url.Values) (sessions.SMS, error) {
 	if !sent {
 		return sessions.SMS{}, errors.New("missing Body")
 	}
-	if err := checkText("Body", m.Body, maxSMSTextBytes); err != nil {
+	if err := checkText("Body", m.Body, smsTextBytesMax); err != nil {
 		return sessions.SMS{}, err
 	}
 	return m, nil
@@ -215,7 +215,7 @@ func decodeTwilioStatus(form url.Values) (r notify.Report, tracked bool, err err
 	if r.ID, _, err = formValue(form, "MessageSid"); err != nil {
 		return notify.Report{}, false, err
 	}
-	if err := checkField("MessageSid", r.ID, maxMessageIDBytes); err != nil {
+	if err := checkField("MessageSid", r.ID, messageIDBytesMax); err != nil {
 		return notify.Report{}, false, err
 	}
 	if r.Status, _, err = formValue(form, "MessageStatus"); err != nil {
@@ -237,10 +237,10 @@ func decodeTwilioStatus(form url.Values) (r notify.Report, tracked bool, err err
 	return r, tracked, nil
 }
 
-// checkErrorCode accepts an empty ErrorCode or up to maxErrorCodeBytes digits.
+// checkErrorCode accepts an empty ErrorCode or up to errorCodeBytesMax digits.
 func checkErrorCode(v string) error {
-	if len(v) > maxErrorCodeBytes {
-		return fmt.Errorf("ErrorCode longer than %d bytes", maxErrorCodeBytes)
+	if len(v) > errorCodeBytesMax {
+		return fmt.Errorf("ErrorCode longer than %d bytes", errorCodeBytesMax)
 	}
 	for i := 0; i < len(v); i++ {
 		if v[i] < '0' || v[i] > '9' {

@@ -109,7 +109,7 @@ func TestTwilioMessage(t *testing.T) {
 		{name: "forged: no signature", contentType: formContentType, body: send, unsigned: true,
 			wantStatus: 403, wantBody: forbidden, wantResult: "forbidden", wantLog: `reason="signature missing"`},
 		{name: "forged: no signature, oversized body not read", contentType: formContentType, unsigned: true,
-			body: bal + "&Pad=" + strings.Repeat("x", maxSMSBodyBytes), wantStatus: 403, wantBody: forbidden},
+			body: bal + "&Pad=" + strings.Repeat("x", smsBodyBytesMax), wantStatus: 403, wantBody: forbidden},
 		{name: "forged: garbage signature", contentType: formContentType, body: bal, sig: "vOEb5UThFn24KEfnOFLQY2AE5FY=",
 			wantStatus: 403, wantBody: forbidden, wantResult: "forbidden", wantLog: `reason="signature wrong"`},
 		{name: "forged: signed with another token", contentType: formContentType, body: bal, signToken: wrongTwilioToken,
@@ -165,18 +165,18 @@ func TestTwilioMessage(t *testing.T) {
 			wantStatus: 400, wantBody: `{"message":"a field given more than once"}`},
 		{name: "Body not UTF-8", contentType: formContentType, body: twInboundPre + "%FF" + twInboundPost,
 			wantStatus: 400, wantBody: `{"message":"Body is not UTF-8"}`},
-		{name: "Body over 1,600 4-byte characters", contentType: formContentType, body: twilioInbound(strings.Repeat("x", maxSMSTextBytes+1)),
+		{name: "Body over 1,600 4-byte characters", contentType: formContentType, body: twilioInbound(strings.Repeat("x", smsTextBytesMax+1)),
 			wantStatus: 400, wantBody: `{"message":"Body longer than 6400 bytes"}`},
 		{name: "Body of 1,600 emoji", contentType: formContentType, body: twilioInbound(strings.Repeat("👍", 1600)),
 			wantStatus: 200, wantBody: twimlNone, wantSMS: twSMS(strings.Repeat("👍", 1600))},
-		{name: "oversized body", contentType: formContentType, body: bal + "&Pad=" + strings.Repeat("x", maxSMSBodyBytes),
+		{name: "oversized body", contentType: formContentType, body: bal + "&Pad=" + strings.Repeat("x", smsBodyBytesMax),
 			wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`, wantResult: "bad"},
 		{name: "oversized body without a length", contentType: formContentType, unsized: true,
-			body: bal + "&Pad=" + strings.Repeat("x", maxSMSBodyBytes), wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
+			body: bal + "&Pad=" + strings.Repeat("x", smsBodyBytesMax), wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 		{name: "body at the limit", contentType: formContentType, unsized: true,
-			body: bal + "&Pad=" + strings.Repeat("x", maxSMSBodyBytes-len(bal)-len("&Pad=")), reply: balance,
+			body: bal + "&Pad=" + strings.Repeat("x", smsBodyBytesMax-len(bal)-len("&Pad=")), reply: balance,
 			wantStatus: 200, wantBody: twiml("Balance: KES 1,250.00"), wantSMS: twSMS("BAL")},
-		{name: "over the server-wide limit", contentType: formContentType, body: bal + "&Pad=" + strings.Repeat("x", MaxRequestBodyBytes),
+		{name: "over the server-wide limit", contentType: formContentType, body: bal + "&Pad=" + strings.Repeat("x", RequestBodyBytesMax),
 			wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 		{name: "GET is not a webhook", method: http.MethodGet, query: bal,
 			wantStatus: 405, wantBody: `{"message":"Method Not Allowed"}`},
@@ -234,7 +234,7 @@ func TestTwilioStatus(t *testing.T) {
 			wantStatus: 403, wantBody: forbidden},
 		{name: "forged: an inbound message's signature replayed here", contentType: formContentType, body: twStatus("delivered", ""),
 			signURL: "https://pay.example.com/sms/twilio", wantStatus: 403, wantBody: forbidden},
-		{name: "oversized body", contentType: formContentType, body: twStatus("sent", "") + "&Pad=" + strings.Repeat("x", maxSMSBodyBytes),
+		{name: "oversized body", contentType: formContentType, body: twStatus("sent", "") + "&Pad=" + strings.Repeat("x", smsBodyBytesMax),
 			wantStatus: 413, wantBody: `{"message":"Request Entity Too Large"}`},
 	}
 	runSMSCases(t, twilioStatusPath, testSMSConfig, true, cases)
@@ -264,14 +264,14 @@ func FuzzTwilioMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.Provider != providerTwilio || checkField("MessageSid", m.ID, maxMessageIDBytes) != nil ||
-			checkField("From", m.From, maxPhoneBytes) != nil {
+		if m.Provider != providerTwilio || checkField("MessageSid", m.ID, messageIDBytesMax) != nil ||
+			checkField("From", m.From, phoneBytesMax) != nil {
 			t.Fatalf("decoded %+v: bad identity", m)
 		}
-		if m.To != "" && checkField("To", m.To, maxPhoneBytes) != nil {
+		if m.To != "" && checkField("To", m.To, phoneBytesMax) != nil {
 			t.Fatalf("decoded %+v: bad To", m)
 		}
-		if !utf8.ValidString(m.Body) || len(m.Body) > maxSMSTextBytes {
+		if !utf8.ValidString(m.Body) || len(m.Body) > smsTextBytesMax {
 			t.Fatalf("decoded %+v: bad Body", m)
 		}
 		if m.ID != params["MessageSid"] || m.From != params["From"] || m.Body != params["Body"] || m.To != params["To"] {
@@ -296,7 +296,7 @@ func FuzzTwilioStatus(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if r.Provider != providerTwilio || checkField("MessageSid", r.ID, maxMessageIDBytes) != nil {
+		if r.Provider != providerTwilio || checkField("MessageSid", r.ID, messageIDBytesMax) != nil {
 			t.Fatalf("decoded %+v: bad identity", r)
 		}
 		want, known := twilioStatuses[r.Status]

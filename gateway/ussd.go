@@ -45,14 +45,14 @@ var aggregators = []string{aggregatorAfricasTalking, aggregatorHubtel, aggregato
 func Aggregators() []string { return slices.Clone(aggregators) }
 
 const (
-	// maxUSSDBodyBytes bounds a USSD callback body, below the server-wide
-	// MaxRequestBodyBytes. The largest legitimate one is Africa's Talking's:
+	// ussdBodyBytesMax bounds a USSD callback body, below the server-wide
+	// RequestBodyBytesMax. The largest legitimate one is Africa's Talking's:
 	// its text (and the end callback's input) repeats every input of the
 	// session, and a session lasts at most 180 s, so about 20 inputs of at
 	// most 182 characters, under 4 KB even with '*' percent-encoded. Hubtel
 	// and Nalo bodies are a few hundred bytes. Twice the worst case still
 	// keeps a flood of junk cheap to refuse.
-	maxUSSDBodyBytes = 8 << 10
+	ussdBodyBytesMax = 8 << 10
 	// hopTimeout bounds one engine call. Aggregators give up after about
 	// 10 s (Africa's Talking: answer within 15 s, connect within 10 s), so a
 	// later answer is never shown; stopping then also keeps the handler
@@ -61,19 +61,19 @@ const (
 	// endTimeout bounds recording an end-of-session notice: bookkeeping that
 	// must not hold an aggregator's connection.
 	endTimeout = 5 * time.Second
-	// maxSessionIDBytes bounds a session id. Africa's Talking's are about
+	// sessionIDBytesMax bounds a session id. Africa's Talking's are about
 	// 40 characters, Hubtel's 32 hex digits, Nalo's about 17 digits; the
 	// engine refuses longer ones too, as the id is part of its keys.
-	maxSessionIDBytes = 64
-	// maxPhoneBytes bounds a phone number as sent: E.164 is at most 15
+	sessionIDBytesMax = 64
+	// phoneBytesMax bounds a phone number as sent: E.164 is at most 15
 	// digits; the rest is room for a '+' and stray formatting.
-	maxPhoneBytes = 32
-	// maxServiceCodeBytes bounds a dialled code (*384*1234#) or a Hubtel
+	phoneBytesMax = 32
+	// serviceCodeBytesMax bounds a dialled code (*384*1234#) or a Hubtel
 	// service id (32 hex digits).
-	maxServiceCodeBytes = 64
-	// maxLanguageBytes bounds the Accept-Language hint; a longer header is
+	serviceCodeBytesMax = 64
+	// languageBytesMax bounds the Accept-Language hint; a longer header is
 	// dropped, not refused, since it is only a hint.
-	maxLanguageBytes = 128
+	languageBytesMax = 128
 	// ussdSecretHeader carries an aggregator's shared secret; the query
 	// parameter ussdSecretParam is the alternative for aggregators that
 	// only let you configure a URL.
@@ -111,7 +111,7 @@ type USSDAuth struct {
 // one aggregator never leaves another open by omission.
 //
 // A request that fails authentication gets 403, a malformed one 400 (413
-// when its body is over maxUSSDBodyBytes), and neither reaches the engine.
+// when its body is over ussdBodyBytesMax), and neither reaches the engine.
 // A Hop error wrapping sessions.ErrBadHop gets 400, any other Hop error 500.
 // Each engine call is bounded by hopTimeout (End by endTimeout) under the
 // request's context. No adapter logs a body or an input.
@@ -255,13 +255,13 @@ func (h ussdHandlers) end(c echo.Context, e sessions.End) {
 	h.u.End(ctx, e)
 }
 
-// readUSSDBody reads a request body of at most maxUSSDBodyBytes: 413 when
+// readUSSDBody reads a request body of at most ussdBodyBytesMax: 413 when
 // it is longer, 400 when it cannot be read.
 func readUSSDBody(req *http.Request) ([]byte, error) {
-	if req.ContentLength > maxUSSDBodyBytes {
+	if req.ContentLength > ussdBodyBytesMax {
 		return nil, echo.ErrStatusRequestEntityTooLarge
 	}
-	b, err := io.ReadAll(io.LimitReader(req.Body, maxUSSDBodyBytes+1))
+	b, err := io.ReadAll(io.LimitReader(req.Body, ussdBodyBytesMax+1))
 	if err != nil {
 		var he *echo.HTTPError
 		if errors.As(err, &he) { // the server-wide body limit
@@ -269,7 +269,7 @@ func readUSSDBody(req *http.Request) ([]byte, error) {
 		}
 		return nil, echo.NewHTTPError(http.StatusBadRequest, "unreadable body")
 	}
-	if len(b) > maxUSSDBodyBytes {
+	if len(b) > ussdBodyBytesMax {
 		return nil, echo.ErrStatusRequestEntityTooLarge
 	}
 	return b, nil
@@ -323,24 +323,24 @@ func checkText(name, v string, max int) error {
 // or "" when it is too long or not UTF-8.
 func languageHint(v string) string {
 	v = strings.TrimSpace(v)
-	if len(v) > maxLanguageBytes || !utf8.ValidString(v) {
+	if len(v) > languageBytesMax || !utf8.ValidString(v) {
 		return ""
 	}
 	return v
 }
 
 const (
-	// maxAuthSpecBytes bounds ParseUSSDAuth's input: a flag value for three
+	// authSpecBytesMax bounds ParseUSSDAuth's input: a flag value for three
 	// aggregators; anything longer is a mistake.
-	maxAuthSpecBytes = 4 << 10
-	// maxAllowPrefixes bounds one aggregator's allow-list: aggregators
+	authSpecBytesMax = 4 << 10
+	// allowPrefixesMax bounds one aggregator's allow-list: aggregators
 	// publish a handful of networks.
-	maxAllowPrefixes = 64
-	// minSecretBytes and maxSecretBytes bound a shared secret: 16 random
+	allowPrefixesMax = 64
+	// secretBytesMin and secretBytesMax bound a shared secret: 16 random
 	// characters are beyond guessing at any request rate; 256 is far beyond
 	// any generator's output.
-	minSecretBytes = 16
-	maxSecretBytes = 256
+	secretBytesMin = 16
+	secretBytesMax = 256
 )
 
 // ParseUSSDAuth parses a flag value describing each aggregator's USSDAuth:
@@ -364,8 +364,8 @@ const (
 // once; a prefix must have no host bits set. Errors name the entry and the
 // option but never repeat a secret.
 func ParseUSSDAuth(spec string) (map[string]USSDAuth, error) {
-	if len(spec) > maxAuthSpecBytes {
-		return nil, fmt.Errorf("ussd auth: spec longer than %d bytes", maxAuthSpecBytes)
+	if len(spec) > authSpecBytesMax {
+		return nil, fmt.Errorf("ussd auth: spec longer than %d bytes", authSpecBytesMax)
 	}
 	out := map[string]USSDAuth{}
 	if strings.TrimSpace(spec) == "" {
@@ -434,8 +434,8 @@ func parseAuthOptions(opts string) (USSDAuth, error) {
 }
 
 func checkSecret(s string) error {
-	if len(s) < minSecretBytes || len(s) > maxSecretBytes {
-		return fmt.Errorf("secret must be %d to %d characters", minSecretBytes, maxSecretBytes)
+	if len(s) < secretBytesMin || len(s) > secretBytesMax {
+		return fmt.Errorf("secret must be %d to %d characters", secretBytesMin, secretBytesMax)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -452,8 +452,8 @@ func parseAllow(v string) ([]netip.Prefix, error) {
 		return nil, errors.New("allow needs at least one address")
 	}
 	items := strings.Split(v, "+")
-	if len(items) > maxAllowPrefixes {
-		return nil, fmt.Errorf("allow lists more than %d addresses", maxAllowPrefixes)
+	if len(items) > allowPrefixesMax {
+		return nil, fmt.Errorf("allow lists more than %d addresses", allowPrefixesMax)
 	}
 	prefixes := make([]netip.Prefix, 0, len(items))
 	for _, item := range items {
@@ -493,9 +493,9 @@ func parseAllowItem(item string) (netip.Prefix, error) {
 
 // quoteAddr quotes at most the first 64 bytes of s.
 func quoteAddr(s string) string {
-	const maxQuoted = 64
-	if len(s) > maxQuoted {
-		return fmt.Sprintf("%q…", s[:maxQuoted])
+	const quotedMax = 64
+	if len(s) > quotedMax {
+		return fmt.Sprintf("%q…", s[:quotedMax])
 	}
 	return fmt.Sprintf("%q", s)
 }
@@ -504,7 +504,7 @@ func quoteAddr(s string) string {
 // than any secret: the shape of a name or option key, and never a valid
 // secret, so safe to repeat in an error.
 func isLowerWord(s string) bool {
-	if s == "" || len(s) >= minSecretBytes {
+	if s == "" || len(s) >= secretBytesMin {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

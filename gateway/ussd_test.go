@@ -273,7 +273,7 @@ func TestParseUSSDAuth(t *testing.T) {
 		{"nalo:" + testSecret, nil, "nalo: option 1 has no '='"},
 		{"nalo:allow=10.0.0.1,tls=on", nil, `nalo: unknown option "tls" (want secret or allow)`},
 		{"nalo:allow=" + strings.TrimSuffix(strings.Repeat("10.0.0.1+", 65), "+"), nil, "allow lists more than 64 addresses"},
-		{strings.Repeat(" ", maxAuthSpecBytes+1), nil, "spec longer than 4096 bytes"},
+		{strings.Repeat(" ", authSpecBytesMax+1), nil, "spec longer than 4096 bytes"},
 	}
 	for _, tc := range tests {
 		got, err := ParseUSSDAuth(tc.spec)

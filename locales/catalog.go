@@ -27,12 +27,12 @@ const Default = "en"
 
 // The data limits the screens are tested with (see the package doc).
 const (
-	// MaxNameChars is the longest name a screen shows: longer registered
+	// NameCharsMax is the longest name a screen shows: longer registered
 	// names (the wallet allows 64 bytes) must be clipped by the caller.
-	MaxNameChars = 30
-	// MaxAccountChars is the longest pay-bill account reference a screen
+	NameCharsMax = 30
+	// AccountCharsMax is the longest pay-bill account reference a screen
 	// shows; the menu should refuse longer input.
-	MaxAccountChars = 20
+	AccountCharsMax = 20
 )
 
 // countKey is the template data key whose value selects a plural form.

@@ -290,12 +290,12 @@ func worstData(lang string) map[string]any {
 	big := FormatMoney(lang, kes, 500_000_00) // KES 500,000.00: the maximum balance
 	fee := FormatMoney(lang, kes, 9_999_00)   // fees and commissions are far smaller
 	return map[string]any{
-		"Name":       "Wanjiru Nyambura-Odhiambo Kama", // MaxNameChars
+		"Name":       "Wanjiru Nyambura-Odhiambo Kama", // NameCharsMax
 		"Phone":      "+254712345678",
 		"Agent":      "123456",
 		"Till":       "123456",
 		"Business":   "123456",
-		"Account":    "ACC-2024-1234567/890", // MaxAccountChars
+		"Account":    "ACC-2024-1234567/890", // AccountCharsMax
 		"Ref":        "QK7M2X9A1B",
 		"Original":   "QJ3N8W4C2D",
 		"Amount":     big,
@@ -324,7 +324,7 @@ var gsm7Exceptions = map[string]string{}
 func TestScreensFit(t *testing.T) {
 	c := newCatalog(t)
 	en := parsed(t)[Default]
-	if len(worstData("en")["Name"].(string)) != MaxNameChars || len(worstData("en")["Account"].(string)) != MaxAccountChars {
+	if len(worstData("en")["Name"].(string)) != NameCharsMax || len(worstData("en")["Account"].(string)) != AccountCharsMax {
 		t.Fatal("worstData no longer matches MaxNameChars and MaxAccountChars")
 	}
 	for _, lang := range codes {

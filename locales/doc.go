@@ -33,13 +33,13 @@
 // the GSM-7 alphabet and fits 160 septets (FitsScreen). That holds for data
 // within these bounds:
 //
-//   - Name: a registered name, at most MaxNameChars characters (clip
+//   - Name: a registered name, at most NameCharsMax characters (clip
 //     longer ones) and passed through ToGSM7, since one character outside
 //     GSM-7 (ï, ê, ç, any non-Latin letter) turns the whole screen into
 //     UCS-2 and halves what fits;
 //   - Phone: a phone number as shown, at most 13 characters (+254712345678);
 //   - Agent, Till, Business: the wallet's 6-digit numbers;
-//   - Account: a pay-bill account reference, at most MaxAccountChars;
+//   - Account: a pay-bill account reference, at most AccountCharsMax;
 //   - Ref, Original: transaction ids (10 characters, wallet.Ref);
 //   - Amount, Balance, Today, Month: FormatMoney strings up to 14
 //     characters (KES 500,000.00, the maximum balance); Fee and Commission up
@@ -66,7 +66,7 @@
 // deposit, withdrawal, till payment and airtime, and for every reply but
 // sms.mini; two (306) for the rest: pay-bill payers (one up to a 13-character
 // account), reversals, and agents', merchants' and businesses' receipts,
-// whose balances no limit bounds (tested up to wallet.MaxAmount). Beyond the
+// whose balances no limit bounds (tested up to wallet.AmountMax). Beyond the
 // data above:
 //
 //   - Date: dd/mm/yy and Time: HH:MM (24 h), in the wallet's time zone;
@@ -74,7 +74,7 @@
 //     reversal Phone is the counterparty's Party.Number (a phone, or such a
 //     number);
 //   - Account: also a float's bank reference; the wallet allows 32 bytes,
-//     so clip to MaxAccountChars (and refuse longer ones in a BILL command);
+//     so clip to AccountCharsMax (and refuse longer ones in a BILL command);
 //   - Balance: the party's own balance after the transfer: the BalanceAfter
 //     of its last posting in the transfer, since a fee or commission leg
 //     follows the principal; an agent's is its float;

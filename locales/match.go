@@ -14,9 +14,9 @@ var (
 	matcher = language.NewMatcher(tags)
 )
 
-// maxAcceptBytes bounds what Match parses: a stated preference is a code or
+// acceptBytesMax bounds what Match parses: a stated preference is a code or
 // a short Accept-Language list, and the bound keeps a hostile string cheap.
-const maxAcceptBytes = 256
+const acceptBytesMax = 256
 
 // Match returns the supported language code (en, sw or fr) for a user's
 // stated preference: a language tag such as "sw", "sw-KE", "fr-CI" or
@@ -31,7 +31,7 @@ const maxAcceptBytes = 256
 // mg), and English for others (lg, ha, zu). A Kinyarwanda speaker is not
 // thereby a French speaker; English is the honest fallback.
 func Match(accept string) string {
-	if len(accept) > maxAcceptBytes {
+	if len(accept) > acceptBytesMax {
 		return Default
 	}
 	desired, _, err := language.ParseAcceptLanguage(accept)

@@ -46,7 +46,7 @@ func TestMatch(t *testing.T) {
 		{"sw;q=0.1, fr", "fr"},
 		{"fr;q=0, sw", "sw"},
 		{"fr;q=0", "en"},
-		{strings.Repeat("sw,", 100) + "sw", "en"}, // longer than maxAcceptBytes
+		{strings.Repeat("sw,", 100) + "sw", "en"}, // longer than acceptBytesMax
 	}
 	for _, tt := range tests {
 		if got := Match(tt.accept); got != tt.want {

@@ -29,9 +29,9 @@ var styles = map[string]numberStyle{
 	"fr": {group: ' ', decimal: ',', codeAfter: true},
 }
 
-// maxExponentDigits bounds Currency.Exponent: an int64 has at most 19
+// exponentDigitsMax bounds Currency.Exponent: an int64 has at most 19
 // digits, and ISO 4217 uses at most 4. A Currency outside 0..18 is a bug.
-const maxExponentDigits = 18
+const exponentDigitsMax = 18
 
 // FormatMoney returns minor (in cur's minor units) as people read money in
 // lang: the ISO code and the amount grouped by thousands. In English and
@@ -62,8 +62,8 @@ func FormatAmount(lang string, cur wallet.Currency, minor int64) string {
 
 func formatAmount(st numberStyle, cur wallet.Currency, minor int64) string {
 	e := cur.Exponent
-	if e < 0 || e > maxExponentDigits {
-		panic("locales: currency " + cur.Code + " has exponent " + strconv.Itoa(e) + " outside 0.." + strconv.Itoa(maxExponentDigits))
+	if e < 0 || e > exponentDigitsMax {
+		panic("locales: currency " + cur.Code + " has exponent " + strconv.Itoa(e) + " outside 0.." + strconv.Itoa(exponentDigitsMax))
 	}
 	u := uint64(minor)
 	if minor < 0 {

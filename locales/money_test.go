@@ -50,7 +50,7 @@ func TestFormatMoney(t *testing.T) {
 		{"en", clf, 12_345, "CLF 1.2345"},
 		{"en", wallet.Currency{Exponent: 2}, 1_250_00, "1,250.00"}, // no code
 		{"fr", wallet.Currency{Exponent: 2}, 1_250_00, "1 250,00"},
-		{"en", kes, wallet.MaxAmount, "KES 10,000,000,000,000.00"},
+		{"en", kes, wallet.AmountMax, "KES 10,000,000,000,000.00"},
 		{"en", kes, math.MaxInt64, "KES 92,233,720,368,547,758.07"},
 		{"en", kes, math.MinInt64, "KES -92,233,720,368,547,758.08"},
 		{"fr", ugx, math.MinInt64, "-9 223 372 036 854 775 808 UGX"},
@@ -92,7 +92,7 @@ func TestFormatAmount(t *testing.T) {
 // own Format, which the CLI and logs use.
 func TestFormatMoneyMatchesWallet(t *testing.T) {
 	for _, cur := range []wallet.Currency{kes, ugx, xof, tzs, clf} {
-		for _, minor := range []int64{0, 1, -1, 99, 1_250_00, -1_250_00, wallet.MaxAmount, math.MinInt64, math.MaxInt64} {
+		for _, minor := range []int64{0, 1, -1, 99, 1_250_00, -1_250_00, wallet.AmountMax, math.MinInt64, math.MaxInt64} {
 			if got, want := FormatMoney("en", cur, minor), cur.Format(minor); got != want {
 				t.Errorf("FormatMoney(en, %s, %d) = %q, wallet's Format = %q", cur.Code, minor, got, want)
 			}
@@ -118,7 +118,7 @@ func FuzzFormatMoney(f *testing.F) {
 	f.Add(int64(math.MinInt64), uint8(4), uint8(1))
 	f.Add(int64(math.MaxInt64), uint8(18), uint8(2))
 	f.Fuzz(func(t *testing.T, minor int64, exp, lang uint8) {
-		cur := wallet.Currency{Code: "KES", Exponent: int(exp % (maxExponentDigits + 1))}
+		cur := wallet.Currency{Code: "KES", Exponent: int(exp % (exponentDigitsMax + 1))}
 		code := codes[int(lang)%len(codes)]
 		got := FormatMoney(code, cur, minor)
 		if !IsGSM7(got) {

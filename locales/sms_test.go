@@ -125,7 +125,7 @@ var smsMessages = map[string]smsMessage{
 
 // unboundedBalance lists the receipts whose Balance (and, for float, Amount)
 // no customer limit bounds: an agent's float, a till's or a business's
-// takings. They are tested with wallet.MaxAmount.
+// takings. They are tested with wallet.AmountMax.
 var unboundedBalance = map[string]bool{
 	"sms.receipt.deposit.agent":    true,
 	"sms.receipt.withdraw.agent":   true,
@@ -136,11 +136,11 @@ var unboundedBalance = map[string]bool{
 
 // The bounds of the SMS-only data (see doc.go).
 const (
-	maxMinutesDigits = 2  // the PIN reply window, in minutes
-	maxCodeChars     = 12 // a USSD code such as *384*123456#
-	// maxExpiresChars is the longest Expires of a prompt: dd/mm/yy HH:MM,
+	minutesDigitsMax = 2  // the PIN reply window, in minutes
+	codeCharsMax     = 12 // a USSD code such as *384*123456#
+	// expiresCharsMax is the longest Expires of a prompt: dd/mm/yy HH:MM,
 	// for a request or tab that ends on another day than it was made.
-	maxExpiresChars = 14
+	expiresCharsMax = 14
 
 	// payerAccountOnePart is the longest account reference with which
 	// sms.receipt.paybill.payer still fits one part in every language.
@@ -149,16 +149,16 @@ const (
 
 // smsWorstData is worstData with the longest SMS data for message id in
 // lang: a dd/mm/yy date, the longest usage, a five-line statement, and
-// wallet.MaxAmount where no limit bounds the money.
+// wallet.AmountMax where no limit bounds the money.
 func smsWorstData(c *Catalog, lang, id string) map[string]any {
 	data := worstData(lang)
 	data["Date"] = "31/12/26"
 	data["Time"] = "23:59"
 	data["Number"] = "123456"
-	data["Minutes"] = strings.Repeat("9", maxMinutesDigits)
-	data["Code"] = "*384*123456#"[:maxCodeChars]
-	data["Expires"] = "31/12/26 23:59"[:maxExpiresChars]
-	data["Reference"] = data["Account"] // a request's reference, clipped to MaxAccountChars
+	data["Minutes"] = strings.Repeat("9", minutesDigitsMax)
+	data["Code"] = "*384*123456#"[:codeCharsMax]
+	data["Expires"] = "31/12/26 23:59"[:expiresCharsMax]
+	data["Reference"] = data["Account"] // a request's reference, clipped to AccountCharsMax
 	data["Key"] = strings.Repeat("9", wallet.StartKeyDigits)
 	usage := ""
 	for _, kw := range []string{"send", "pay", "bill", "airtime", "lang"} {
@@ -180,7 +180,7 @@ func smsWorstData(c *Catalog, lang, id string) map[string]any {
 	}
 	data["Lines"] = strings.Join(append(items, c.Render(lang, "sms.approvals.hint", nil)), "\n")
 	if unboundedBalance[id] {
-		data["Balance"] = FormatMoney(lang, kes, wallet.MaxAmount)
+		data["Balance"] = FormatMoney(lang, kes, wallet.AmountMax)
 		if id == "sms.receipt.float.agent" {
 			data["Amount"] = data["Balance"]
 		}
@@ -276,7 +276,7 @@ func TestReceiptKinds(t *testing.T) {
 // more than 2, 306 septets), and that sms.malformed fits with each usage.
 func TestSMSFit(t *testing.T) {
 	c := newCatalog(t)
-	if len(worstData("en")["Name"].(string)) != MaxNameChars {
+	if len(worstData("en")["Name"].(string)) != NameCharsMax {
 		t.Fatal("worstData no longer matches MaxNameChars")
 	}
 	for _, lang := range codes {
@@ -306,15 +306,15 @@ func TestSMSFit(t *testing.T) {
 	}
 }
 
-func checkSMS(t *testing.T, lang, what, s string, maxParts int) {
+func checkSMS(t *testing.T, lang, what, s string, partsMax int) {
 	t.Helper()
 	n, ok := Septets(s)
 	enc, parts := Segments(s)
 	if !ok {
 		t.Errorf("%s %s is %s, not GSM-7: %q", lang, what, enc, s)
 	}
-	if parts > maxParts {
-		t.Errorf("%s %s: %d septets, %d parts, want at most %d:\n%s", lang, what, n, parts, maxParts, s)
+	if parts > partsMax {
+		t.Errorf("%s %s: %d septets, %d parts, want at most %d:\n%s", lang, what, n, parts, partsMax, s)
 	}
 	t.Logf("%s %-40s %3d septets, %d part(s)", lang, what, n, parts)
 }

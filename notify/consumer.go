@@ -119,8 +119,8 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if cfg.ServiceCode == "" {
 		cfg.ServiceCode = DefaultServiceCode
 	}
-	if len(cfg.ServiceCode) > maxCodeChars || !locales.IsGSM7(cfg.ServiceCode) {
-		return nil, fmt.Errorf("notify: the service code must be at most %d GSM-7 characters", maxCodeChars)
+	if len(cfg.ServiceCode) > codeCharsMax || !locales.IsGSM7(cfg.ServiceCode) {
+		return nil, fmt.Errorf("notify: the service code must be at most %d GSM-7 characters", codeCharsMax)
 	}
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}

@@ -130,9 +130,10 @@
 // waits until the previous one is delivered (a 2xx) or failed. Any other
 // answer, a redirect (never followed), no answer within the timeout (10 s) or
 // no connection is a failed attempt, retried after 10 s doubling up to an
-// hour, jittered, until a day after the first attempt; then the delivery is
-// failed, and the merchant can re-send it (SubjectWebhookResend), as it can
-// one delivered. Every attempt is recorded and listed (SubjectWebhookDeliveries).
+// hour, jittered, until RetryFor after the first attempt (the command's
+// --webhook-retry-for: DefaultWebhookRetryFor, at least WebhookRetryForMin);
+// then the delivery is failed, and the merchant can re-send it
+// (SubjectWebhookResend), as it can one delivered. Every attempt is recorded and listed (SubjectWebhookDeliveries).
 // Senders claim deliveries with a lease, so several notifiers share one
 // database; a sender that dies mid-POST leaves its delivery to be sent again
 // when the lease ends. Delivery is at least once: a receiver may get an

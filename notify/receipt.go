@@ -200,7 +200,7 @@ func Receipts(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, ev 
 			if !ok {
 				continue
 			}
-			data["Name"] = smsText(cp.Name, locales.MaxNameChars)
+			data["Name"] = smsText(cp.Name, locales.NameCharsMax)
 			if r.show != "" {
 				data[r.show] = cp.Number
 			}
@@ -212,10 +212,10 @@ func Receipts(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, ev 
 			data["Commission"] = money(t.Commission)
 		}
 		if r.account {
-			data["Account"] = smsText(t.Reference, locales.MaxAccountChars)
+			data["Account"] = smsText(t.Reference, locales.AccountCharsMax)
 		}
 		if r.topUp {
-			data["Phone"] = smsText(t.Reference, maxPhoneChars)
+			data["Phone"] = smsText(t.Reference, phoneCharsMax)
 		}
 		if r.original {
 			data["Original"] = original(t)
@@ -239,10 +239,10 @@ func requesterOf(t wallet.Transfer, parties []wallet.Party) int64 {
 	return 0
 }
 
-// maxPhoneChars bounds a phone taken from a transfer's reference (the phone
+// phoneCharsMax bounds a phone taken from a transfer's reference (the phone
 // an airtime purchase topped up): E.164 allows 15 digits after the "+". The
 // wallet stores it normalised, so this only bounds a malformed event.
-const maxPhoneChars = 16
+const phoneCharsMax = 16
 
 // balanceAfter is account's balance after the transfer: the BalanceAfter of
 // its last posting, since a fee or commission leg follows the principal.
@@ -309,19 +309,19 @@ func original(t wallet.Transfer) string {
 	case t.Reference == "" && t.Reverses != 0:
 		return wallet.Ref(t.Reverses)
 	}
-	return smsText(t.Reference, locales.MaxAccountChars)
+	return smsText(t.Reference, locales.AccountCharsMax)
 }
 
 // smsText is s as a receipt shows it: GSM-7 (locales.ToGSM7), since one
 // character outside it makes the whole SMS UCS-2 and halves what fits, and
-// at most maxSeptets septets (€ [ ] { } ~ ^ \ | take two each), the bound
+// at most septetsMax septets (€ [ ] { } ~ ^ \ | take two each), the bound
 // the receipts' sizes are tested with.
-func smsText(s string, maxSeptets int) string {
+func smsText(s string, septetsMax int) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range locales.ToGSM7(strings.TrimSpace(s)) {
 		w, _ := locales.Septets(string(r))
-		if n+w > maxSeptets {
+		if n+w > septetsMax {
 			break
 		}
 		n += w
@@ -356,7 +356,7 @@ func Prompt(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, code 
 			return nil, fmt.Errorf("prompt %s: %w", ev.ID, err)
 		}
 		id, name, amount, created, expires = "sms.prompt.payment_request", pr.MerchantName, pr.Amount, pr.Created, pr.Expires
-		data["Reference"] = smsText(pr.Reference, locales.MaxAccountChars)
+		data["Reference"] = smsText(pr.Reference, locales.AccountCharsMax)
 	case commerce.EventTabCreated:
 		var tab commerce.Tab
 		if err := json.Unmarshal(ev.Data, &tab); err != nil {
@@ -382,9 +382,9 @@ func Prompt(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, code 
 		name = ev.Merchant
 	}
 	lang := locales.Match(ev.Language)
-	data["Name"] = smsText(name, locales.MaxNameChars)
+	data["Name"] = smsText(name, locales.NameCharsMax)
 	data["Amount"] = locales.FormatMoney(lang, cur, amount)
-	data["Code"] = smsText(code, maxCodeChars)
+	data["Code"] = smsText(code, codeCharsMax)
 	data["Expires"] = expiry(created.In(loc), expires.In(loc))
 	out := Outgoing{Key: "prompt:" + ev.ID, Kind: KindMessage, To: ev.Phone, Language: lang,
 		Text: cat.Render(lang, id, data)}
@@ -394,9 +394,9 @@ func Prompt(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, code 
 	return &out, nil
 }
 
-// maxCodeChars bounds the USSD code a prompt names, as the sessions' service
+// codeCharsMax bounds the USSD code a prompt names, as the sessions' service
 // code is bounded.
-const maxCodeChars = 12
+const codeCharsMax = 12
 
 // expiry is when a request or tab made at created ends, as its prompt says
 // it: the time alone on the same day, else the date too.

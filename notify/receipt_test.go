@@ -461,9 +461,9 @@ func TestReceiptsNoPhone(t *testing.T) {
 }
 
 // TestReceiptsFit renders every kind and role in every language with the
-// longest data: names past MaxNameChars with letters outside GSM-7, a
+// longest data: names past NameCharsMax with letters outside GSM-7, a
 // 32-byte reference, an agent's, merchant's and business's balance at
-// wallet.MaxAmount. Each receipt must stay GSM-7 in at most two parts.
+// wallet.AmountMax. Each receipt must stay GSM-7 in at most two parts.
 func TestReceiptsFit(t *testing.T) {
 	c := catalog(t)
 	longName := "Wanjirũ Nyambura-Odhiambo Kamaû wa Njoroge [Ïsiolo] Çé€" // clipped, and made GSM-7
@@ -481,11 +481,11 @@ func TestReceiptsFit(t *testing.T) {
 				q := &t2.Postings[i]
 				q.BalanceAfter = 500_000_00
 				if k := kindOf(ev, q.AccountID); k != wallet.KindCustomer {
-					q.BalanceAfter = wallet.MaxAmount
+					q.BalanceAfter = wallet.AmountMax
 				}
 			}
 			if t2.Kind == wallet.TransferFloat {
-				t2.Amount = wallet.MaxAmount
+				t2.Amount = wallet.AmountMax
 			}
 			rs := Receipts(c, kes, nairobi, ev)
 			if len(rs) == 0 {
@@ -604,7 +604,7 @@ func TestReceiptsRandom(t *testing.T) {
 		case 0:
 			return 0
 		case 1:
-			return rng.Int64N(wallet.MaxAmount + 1)
+			return rng.Int64N(wallet.AmountMax + 1)
 		default:
 			return rng.Int64N(500_000_00 + 1)
 		}

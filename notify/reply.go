@@ -64,7 +64,7 @@ const (
 	wordsArgsMax = 8
 	// argNameBytesMax bounds an argument's name ("Statement").
 	argNameBytesMax = 16
-	// argTextCharsMax bounds a Text argument: a name (locales.MaxNameChars)
+	// argTextCharsMax bounds a Text argument: a name (locales.NameCharsMax)
 	// or an amount with its code, with room.
 	argTextCharsMax = 40
 	// argNumMax bounds a Num argument: minutes, digits, tries left.

@@ -83,6 +83,27 @@ const (
 )
 
 // Defaults of SenderConfig.
+
+// The SMS sender's defaults that the command's flags share (--sms-rate,
+// --sms-rate-per-phone, --sms-attempts): one source for both.
+const (
+	// DefaultSMSRate bounds the messages a second to the provider, below
+	// Twilio's default API concurrency and what a few long codes or a
+	// messaging service accept without queueing for hours.
+	DefaultSMSRate = 30
+	// DefaultSMSPhoneRate bounds the messages a minute to one handset: a
+	// busy agent gets a receipt for every deposit, while a loop texting one
+	// phone is stopped at one message every two seconds.
+	DefaultSMSPhoneRate = 30
+	// DefaultSMSAttempts bounds the attempts of one SMS before it is
+	// failed. With backoffs from 10 s doubling to 30 min, 8 attempts span 16
+	// to 21 minutes of provider trouble (the 7 waits add up to 1,270 s,
+	// jittered into their upper half); sends put back during an outage pause
+	// do not count, so a long outage mostly spends the attempts of the few
+	// rows that probe it. Each attempt past the 8th adds up to 30 minutes.
+	DefaultSMSAttempts = 8
+)
+
 const (
 	// concurrencyDefault bounds the provider calls in flight: Twilio answers
 	// in about 100 ms, so 8 carry 80 a second, beyond the default rate.
@@ -94,26 +115,19 @@ const (
 	// within its lease, and a send that could outlast the lease is put
 	// back instead.
 	claimAheadDefault = 4
-	// ratePerSecondDefault and burstDefault bound the messages a second to
-	// the provider, below Twilio's default API concurrency and what a few
-	// long codes or a messaging service accept without queueing for hours.
-	ratePerSecondDefault = 30
-	burstDefault         = 30
+	// burstDefault lets a second's worth of DefaultSMSRate go at once.
+	burstDefault = DefaultSMSRate
 	// phoneRatePerSecondDefault and phoneBurstDefault bound what one handset
 	// gets: a busy agent's receipts come in bursts of a few, while a loop
 	// texting one phone is stopped at one message every two seconds.
-	phoneRatePerSecondDefault = 0.5
+	phoneRatePerSecondDefault = DefaultSMSPhoneRate / 60.0
 	phoneBurstDefault         = 5
 	// phonesMaxDefault bounds the per-phone limiters kept in memory; idle
 	// ones (a full bucket, nothing to remember) are dropped first.
 	phonesMaxDefault = 10_000
-	// attemptsMaxDefault bounds the attempts of one SMS before it is failed.
-	// With backoffs from 10 s doubling to 30 min, 8 attempts span 16 to 21
-	// minutes of provider trouble (the 7 waits add up to 1,270 s, jittered
-	// into their upper half); sends put back during an outage pause do not
-	// count, so a long outage mostly spends the attempts of the few rows
-	// that probe it. Each attempt past the 8th adds up to 30 minutes.
-	attemptsMaxDefault = 8
+	// attemptsMaxDefault bounds the attempts of one SMS before it is failed
+	// (DefaultSMSAttempts, the command's --sms-attempts).
+	attemptsMaxDefault = DefaultSMSAttempts
 	backoffMinDefault  = 10 * time.Second
 	backoffMaxDefault  = 30 * time.Minute
 	// leaseDefault is how long a claim holds a row; it must outlast the
@@ -265,7 +279,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	}
 	perSecond, burst := cfg.RatePerSecond, cfg.Burst
 	if perSecond == 0 {
-		perSecond = ratePerSecondDefault
+		perSecond = DefaultSMSRate
 	}
 	if burst <= 0 {
 		burst = burstDefault

@@ -18,9 +18,10 @@ import (
 )
 
 const (
-	// twilioTimeoutDefault bounds one call to Twilio's API, which answers
-	// in well under a second; twilio-go's own default is the same.
-	twilioTimeoutDefault = 10 * time.Second
+	// DefaultTwilioTimeout bounds one call to Twilio's API (the command's
+	// --sms-timeout), which answers in well under a second; twilio-go's own
+	// default is the same.
+	DefaultTwilioTimeout = 10 * time.Second
 	// twilioDialTimeout and twilioTLSTimeout bound connecting, within the
 	// call's timeout, so a dead address fails fast and retries.
 	twilioDialTimeout = 5 * time.Second
@@ -94,7 +95,7 @@ func NewTwilio(cfg TwilioConfig) (*Twilio, error) {
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
-		timeout = twilioTimeoutDefault
+		timeout = DefaultTwilioTimeout
 	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,

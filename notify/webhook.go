@@ -51,6 +51,35 @@ const (
 	webhookURLBytesMax = 2048
 )
 
+// The webhook sender's defaults that the command's flags share: how long a
+// delivery is retried after its first attempt before it is failed
+// (WebhookSenderConfig.RetryFor, --webhook-retry-for), one POST's timeout,
+// and how long a finished delivery is kept. One source for the sender, the
+// command and the merchant API's document.
+const (
+	// WebhookRetryForMin is what the merchant API promises: every event is
+	// retried for at least a day, so a receiver down for a day still gets
+	// everything once it is back. It is the floor of --webhook-retry-for,
+	// and what a sender configured with no RetryFor (a test's, an
+	// embedder's) retries for: the promise and no more.
+	WebhookRetryForMin = 24 * time.Hour
+	// DefaultWebhookRetryFor is the command's --webhook-retry-for: three
+	// days, so that a receiver that fails on a Friday evening and is
+	// mended on Monday morning loses nothing (Stripe retries as long).
+	DefaultWebhookRetryFor = 72 * time.Hour
+	// DefaultWebhookTimeout bounds one POST, connection to last byte of the
+	// answer read: a receiver should answer 2xx at once and work later.
+	DefaultWebhookTimeout = 10 * time.Second
+	// DefaultWebhookRetention is how long a delivered or failed delivery is
+	// kept, with its attempts: long enough for a merchant to look into last
+	// month's, and to re-send one.
+	DefaultWebhookRetention = 30 * 24 * time.Hour
+	// WebhookRetryForMax is the ceiling of --webhook-retry-for: after a
+	// month an event is news to nobody, and its delivery row has been kept
+	// for the default retention already.
+	WebhookRetryForMax = 30 * 24 * time.Hour
+)
+
 // SignWebhook returns the Kibubu-Signature header of body sent at t:
 // "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<unix seconds>.<body>")>".
 // secret is the endpoint's secret exactly as shown ("whsec_…", the prefix

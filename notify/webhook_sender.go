@@ -31,7 +31,7 @@ const (
 const (
 	// webhookTimeoutDefault bounds one POST, connection to last byte of the
 	// answer read: a receiver should answer 2xx at once and work later.
-	webhookTimeoutDefault = 10 * time.Second
+	webhookTimeoutDefault = DefaultWebhookTimeout
 	// webhookConcurrencyDefault bounds the merchants POSTed to at once (one
 	// delivery each, since a merchant's go in order).
 	webhookConcurrencyDefault = 16
@@ -40,10 +40,6 @@ const (
 	// its upper half; about 32 attempts in the default 24 hours.
 	webhookBackoffMinDefault = 10 * time.Second
 	webhookBackoffMaxDefault = time.Hour
-	// webhookRetryForDefault is how long after its first attempt a delivery
-	// is retried before it is failed: a receiver down for a day still gets
-	// everything once it is back.
-	webhookRetryForDefault = 24 * time.Hour
 	// webhookLeaseMin is the least lease of a claim: it must outlast the
 	// POST's timeout, and it is how long a delivery waits when its sender
 	// died mid-POST.
@@ -62,7 +58,7 @@ const (
 	// webhookRetentionDefault is how long a delivered or failed delivery
 	// is kept, with its attempts: long enough for a merchant to look into
 	// last month's, and to re-send one.
-	webhookRetentionDefault = 30 * 24 * time.Hour
+	webhookRetentionDefault = DefaultWebhookRetention
 	// webhookPurgeInterval is how often a sender purges the deliveries
 	// past their retention: a day's worth of rows is deleted in a few
 	// batches.
@@ -210,7 +206,7 @@ func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
 		return nil, fmt.Errorf("notify: webhook backoff max %v below min %v", s.backoffMax, s.backoffMin)
 	}
 	if s.retryFor <= 0 {
-		s.retryFor = webhookRetryForDefault
+		s.retryFor = WebhookRetryForMin
 	}
 	if s.lease <= 0 {
 		s.lease = max(webhookLeaseMin, 3*s.timeout)

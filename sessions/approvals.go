@@ -28,9 +28,9 @@ const (
 	// reference of 2-byte characters), which is at most maxStateBytes with
 	// its screen. A customer rarely has more than one or two waiting.
 	maxApprovalsListed = 8
-	// maxApprovalIDBytes bounds an approval id the wallet gives ("pr_" or
+	// approvalIDBytesMax bounds an approval id the wallet gives ("pr_" or
 	// "tab_" and 26 characters): a longer one is not kept.
-	maxApprovalIDBytes = 64
+	approvalIDBytesMax = 64
 )
 
 // approval is an approval as the session keeps it: what its screens show,
@@ -58,7 +58,7 @@ func approvalsFrom(list []commerce.Approval) []approval {
 		}
 		out = append(out, approval{
 			ID: a.ID, Tab: a.Kind == commerce.ApprovalTab, Prepaid: a.Prepaid, Name: screenName(a.MerchantName),
-			Amount: a.Amount, Ref: screenText(a.Reference, locales.MaxAccountChars), Expires: a.Expires,
+			Amount: a.Amount, Ref: screenText(a.Reference, locales.AccountCharsMax), Expires: a.Expires,
 			Created: a.Created,
 		})
 	}
@@ -66,10 +66,10 @@ func approvalsFrom(list []commerce.Approval) []approval {
 }
 
 // approvalID reports whether id is one a session may keep: 1 to
-// maxApprovalIDBytes lower-case letters, digits and underscores, as the
+// approvalIDBytesMax lower-case letters, digits and underscores, as the
 // wallet makes them.
 func approvalID(id string) bool {
-	if id == "" || len(id) > maxApprovalIDBytes {
+	if id == "" || len(id) > approvalIDBytesMax {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -369,9 +369,9 @@ func (e *Engine) approvalTold(r Resolution) locales.Words {
 
 // By SMS.
 
-// maxApprovalsReplyParts bounds the reply to the approvals keyword, as the
+// approvalsReplyPartsMax bounds the reply to the approvals keyword, as the
 // mini statement's: the oldest approvals are left out of a longer one.
-const maxApprovalsReplyParts = 2
+const approvalsReplyPartsMax = 2
 
 // approvals answers the keyword that lists approvals: the title, a line per
 // approval, oldest first, and how to answer the last one.
@@ -400,7 +400,7 @@ func (t *smsTurn) approvals() SMSReply {
 		return locales.NewWords("sms.approvals.list", map[string]any{"Lines": append(all, locales.NewWords("sms.approvals.hint", nil))})
 	}
 	for len(lines) > 1 {
-		if _, parts := locales.Segments(t.e.cfg.Locales.Say(t.lang, words())); parts <= maxApprovalsReplyParts {
+		if _, parts := locales.Segments(t.e.cfg.Locales.Say(t.lang, words())); parts <= approvalsReplyPartsMax {
 			break
 		}
 		lines = lines[1:]
@@ -494,7 +494,7 @@ func (t *smsTurn) answerNewest(approving bool) SMSReply {
 				rec.Seen = append(rec.Seen, p.ID)
 			}
 		}
-		rec.Seen = rec.Seen[max(len(rec.Seen)-maxSMSSeen, 0):]
+		rec.Seen = rec.Seen[max(len(rec.Seen)-smsSeenMax, 0):]
 	}
 	if _, err := t.e.saveAnswered(t.ctx, t.phone, rec, rev); err != nil {
 		// The reply stands; a later PIN finds the record busy until the

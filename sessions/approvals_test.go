@@ -287,7 +287,7 @@ func TestApprovalsMenu(t *testing.T) {
 				}},
 				{"a long list, paged", func(t *testing.T) {
 					alice := customer(100_000)
-					long := h.shop("Wanjiru Nyambura-Odhiambo Kama") // locales.MaxNameChars
+					long := h.shop("Wanjiru Nyambura-Odhiambo Kama") // locales.NameCharsMax
 					short := h.shop("Duka")
 					var want []string
 					var reqs []*commerce.PaymentRequest

@@ -82,7 +82,7 @@ type Config struct {
 	Locales   *locales.Catalog
 	Currency  wallet.Currency
 	Region    string // default region for phone numbers typed without a country code; default KE
-	PINLength int    // default 4
+	PINLength int    // default wallet.DefaultPINLength
 	// Key (KeyBytes long) names sessions in logs by a keyed hash of their
 	// bucket key (logID), so that a log reader cannot take an aggregator's
 	// session id from a log line and forge its hops; every gateway serving
@@ -161,10 +161,10 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("sessions: no currency")
 	case len(cfg.Key) != KeyBytes:
 		return nil, fmt.Errorf("sessions: the session key must be %d bytes", KeyBytes)
-	case len(cfg.ServiceCode) > maxServiceCodeChars || !locales.IsGSM7(cfg.ServiceCode):
-		return nil, fmt.Errorf("sessions: the service code must be at most %d GSM-7 characters", maxServiceCodeChars)
-	case cfg.SMSRateMessages < 0 || cfg.SMSRateMessages > maxSMSRateMessages:
-		return nil, fmt.Errorf("sessions: the SMS rate limit must be 1 to %d messages", maxSMSRateMessages)
+	case len(cfg.ServiceCode) > serviceCodeCharsMax || !locales.IsGSM7(cfg.ServiceCode):
+		return nil, fmt.Errorf("sessions: the service code must be at most %d GSM-7 characters", serviceCodeCharsMax)
+	case cfg.SMSRateMessages < 0 || cfg.SMSRateMessages > smsRateMessagesMax:
+		return nil, fmt.Errorf("sessions: the SMS rate limit must be 1 to %d messages", smsRateMessagesMax)
 	case cfg.SMSRateWindow < 0 || cfg.SMSRateWindow > smsRateWindowMax:
 		return nil, fmt.Errorf("sessions: the SMS rate window must be at most %s", smsRateWindowMax)
 	}
@@ -172,7 +172,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Region = "KE"
 	}
 	if cfg.PINLength == 0 {
-		cfg.PINLength = 4
+		cfg.PINLength = wallet.DefaultPINLength
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
@@ -548,8 +548,8 @@ func newNonce() string {
 func (e *Engine) logID(k string) string { return seal(e.cfg.Key, "log", k)[:16] }
 
 // screenName is a registered name as a screen shows it: GSM-7 and at most
-// locales.MaxNameChars septets (€ [ ] { } ~ ^ \ | take two each).
-func screenName(name string) string { return screenText(name, locales.MaxNameChars) }
+// locales.NameCharsMax septets (€ [ ] { } ~ ^ \ | take two each).
+func screenName(name string) string { return screenText(name, locales.NameCharsMax) }
 
 // screenText is s as a screen shows it in the place of a value at most
 // septets long: GSM-7, on one line (a line break or tab in a merchant's

@@ -11,12 +11,12 @@ import (
 
 // Input limits.
 const (
-	// maxNumberDigits bounds an agent, till or business number: the
+	// numberDigitsMax bounds an agent, till or business number: the
 	// wallet's are 6 digits; a longer input is a typo, not a lookup.
-	maxNumberDigits = 10
-	// maxNamePartChars bounds a first or last name at registration, so the
-	// whole name fits locales.MaxNameChars on the screens that show it.
-	maxNamePartChars = 14
+	numberDigitsMax = 10
+	// namePartCharsMax bounds a first or last name at registration, so the
+	// whole name fits locales.NameCharsMax on the screens that show it.
+	namePartCharsMax = 14
 )
 
 // Reads: each checks one input and keeps it in the session's values.
@@ -43,7 +43,7 @@ func readAmount(t *turn, in string) string {
 
 func readNumber(field string) func(*turn, string) string {
 	return func(t *turn, in string) string {
-		if in == "" || len(in) > maxNumberDigits || strings.Trim(in, "0123456789") != "" {
+		if in == "" || len(in) > numberDigitsMax || strings.Trim(in, "0123456789") != "" {
 			return "ussd.invalid.number"
 		}
 		t.set(field, in)
@@ -54,7 +54,7 @@ func readNumber(field string) func(*turn, string) string {
 func readAccount(t *turn, in string) string {
 	in = strings.TrimSpace(in)
 	// Septets, not characters: € [ ] { } ~ ^ \ | take two each.
-	if n, ok := locales.Septets(in); in == "" || !ok || n > locales.MaxAccountChars || strings.ContainsAny(in, "\n\r\f") {
+	if n, ok := locales.Septets(in); in == "" || !ok || n > locales.AccountCharsMax || strings.ContainsAny(in, "\n\r\f") {
 		return "ussd.invalid.account"
 	}
 	t.set("account", in)
@@ -74,7 +74,7 @@ func readName(field string) func(*turn, string) string {
 				return "ussd.invalid.name"
 			}
 		}
-		if letters == 0 || len([]rune(name)) > maxNamePartChars {
+		if letters == 0 || len([]rune(name)) > namePartCharsMax {
 			return "ussd.invalid.name"
 		}
 		t.set(field, name)

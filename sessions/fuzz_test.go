@@ -45,9 +45,9 @@ var fuzzSession = key("africastalking", "ATUid_fuzz")
 // fuzzPhone is the caller of every fuzzed session.
 const fuzzPhone = "+254711000001"
 
-// maxFuzzInputs bounds the inputs FuzzHandle applies in one run: the
+// fuzzInputsMax bounds the inputs FuzzHandle applies in one run: the
 // deepest flow (pay bill) takes 7 hops, so 16 leave room for detours.
-const maxFuzzInputs = 16
+const fuzzInputsMax = 16
 
 // noBucket is a Config.Bucket for targets that never load or save a state:
 // any call would panic on the nil interface.
@@ -286,8 +286,8 @@ var fuzzReads = []readCase{
 		switch {
 		case err != nil || strconv.FormatInt(n, 10) != v:
 			return fmt.Errorf("not a canonical integer: %v", err)
-		case n <= 0 || n > wallet.MaxAmount:
-			return fmt.Errorf("outside (0, %d]", wallet.MaxAmount)
+		case n <= 0 || n > wallet.AmountMax:
+			return fmt.Errorf("outside (0, %d]", wallet.AmountMax)
 		}
 		if back, err := fuzzKES().ParseAmount(fuzzKES().FormatAmount(n)); back != n || err != nil {
 			return fmt.Errorf("FormatAmount does not read back: %d, %v", back, err)
@@ -295,8 +295,8 @@ var fuzzReads = []readCase{
 		return nil
 	}},
 	{"readNumber", readNumber("till"), "till", func(in, v string) error {
-		if v != in || len(v) < 1 || len(v) > maxNumberDigits || strings.Trim(v, "0123456789") != "" {
-			return fmt.Errorf("not the 1 to %d ASCII digits typed", maxNumberDigits)
+		if v != in || len(v) < 1 || len(v) > numberDigitsMax || strings.Trim(v, "0123456789") != "" {
+			return fmt.Errorf("not the 1 to %d ASCII digits typed", numberDigitsMax)
 		}
 		return nil
 	}},
@@ -304,8 +304,8 @@ var fuzzReads = []readCase{
 		switch {
 		case v != strings.TrimSpace(in) || v == "":
 			return fmt.Errorf("not the input trimmed")
-		case utf8.RuneCountInString(v) > locales.MaxAccountChars:
-			return fmt.Errorf("longer than %d characters", locales.MaxAccountChars)
+		case utf8.RuneCountInString(v) > locales.AccountCharsMax:
+			return fmt.Errorf("longer than %d characters", locales.AccountCharsMax)
 		case !utf8.ValidString(v) || !locales.IsGSM7(v):
 			return fmt.Errorf("not GSM-7")
 		case strings.ContainsAny(v, "\n\r"):
@@ -327,8 +327,8 @@ var fuzzReads = []readCase{
 		switch {
 		case letters == 0:
 			return fmt.Errorf("no letter")
-		case utf8.RuneCountInString(v) > maxNamePartChars:
-			return fmt.Errorf("longer than %d characters", maxNamePartChars)
+		case utf8.RuneCountInString(v) > namePartCharsMax:
+			return fmt.Errorf("longer than %d characters", namePartCharsMax)
 		case !utf8.ValidString(v) || !locales.IsGSM7(v):
 			return fmt.Errorf("not GSM-7")
 		case v != strings.Join(strings.Fields(v), " "):
@@ -473,7 +473,7 @@ func (w *fakeWallet) refusal() error {
 	switch e.Code {
 	case wallet.CodeInsufficientFunds:
 		if a&1 == 0 {
-			e.Balance = new(bounded(w.size, maxFuzzAmount))
+			e.Balance = new(bounded(w.size, fuzzAmountMax))
 		}
 	case wallet.CodePINInvalid:
 		if a&1 == 0 {
@@ -485,9 +485,9 @@ func (w *fakeWallet) refusal() error {
 	return e
 }
 
-// maxFuzzAmount is the largest amount the fake wallet moves or shows, in
+// fuzzAmountMax is the largest amount the fake wallet moves or shows, in
 // minor units: KES 500,000.00, the largest balance (locales' doc.go).
-const maxFuzzAmount = 50_000_000
+const fuzzAmountMax = 50_000_000
 
 // bounded is size's share of limit: 0 for 0, limit for 255.
 func bounded(size uint8, limit int64) int64 { return limit * int64(size) / 255 }
@@ -508,7 +508,7 @@ func (w *fakeWallet) account() *wallet.Account {
 	return &wallet.Account{
 		Profile: wallet.Profile{Kind: wallet.KindCustomer, Number: fuzzPhone, Phone: fuzzPhone, Name: w.name,
 			Status: wallet.StatusActive, HasPIN: true},
-		Balance: bounded(w.size, maxFuzzAmount),
+		Balance: bounded(w.size, fuzzAmountMax),
 	}
 }
 
@@ -539,7 +539,7 @@ func (w *fakeWallet) TransferInfo(ctx context.Context, _, ref string) (*wallet.T
 	if err := w.lookupErr(); err != nil {
 		return nil, err
 	}
-	return &wallet.TransferInfo{Ref: ref, Kind: wallet.TransferSend, Amount: bounded(w.size, maxFuzzAmount),
+	return &wallet.TransferInfo{Ref: ref, Kind: wallet.TransferSend, Amount: bounded(w.size, fuzzAmountMax),
 		Counterparty: "+254722000002", Name: w.name, Reversible: w.answer&0x40 == 0,
 		Created: time.Date(2026, 7, 31, 23, 59, 0, 0, time.UTC)}, nil
 }
@@ -549,14 +549,14 @@ func (w *fakeWallet) Transfer(ctx context.Context, req wallet.TransferRequest) (
 	if err := w.pinErr(); err != nil {
 		return nil, err
 	}
-	if req.Amount > maxFuzzAmount {
+	if req.Amount > fuzzAmountMax {
 		// As the tier limits do: the largest balance is KES 500,000.00.
 		return nil, &wallet.Error{Code: wallet.CodeLimitExceeded, Message: "fuzzed limit", Limit: wallet.LimitPerTransaction}
 	}
 	return &wallet.TransferResult{
 		Transfer: wallet.Transfer{ID: 1, Ref: wallet.Ref(int64(w.answer)<<40 | 0x2468ace), Kind: req.Kind,
 			Amount: req.Amount, Fee: bounded(w.size, 999_900), Commission: bounded(w.size, 999_900)},
-		Balance: bounded(w.size, maxFuzzAmount),
+		Balance: bounded(w.size, fuzzAmountMax),
 	}, nil
 }
 
@@ -674,7 +674,7 @@ func (w *fakeWallet) Statement(ctx context.Context, q wallet.StatementQuery) (*n
 	}
 	r := &natsapi.StatementReply{Account: *w.account()}
 	for i := range min(int(w.size), q.Limit) {
-		amount := bounded(w.size, maxFuzzAmount)
+		amount := bounded(w.size, fuzzAmountMax)
 		if i%2 == 1 {
 			amount = -amount
 		}
@@ -689,8 +689,8 @@ func (w *fakeWallet) Earnings(ctx context.Context, _, pin string) (*wallet.Earni
 	if err := w.pinErr(); err != nil {
 		return nil, err
 	}
-	return &wallet.Earnings{Account: *w.account(), Today: bounded(w.size, maxFuzzAmount),
-		Month: bounded(w.size, maxFuzzAmount)}, nil
+	return &wallet.Earnings{Account: *w.account(), Today: bounded(w.size, fuzzAmountMax),
+		Month: bounded(w.size, fuzzAmountMax)}, nil
 }
 
 func (w *fakeWallet) SetLanguage(ctx context.Context, _, _ string) (*wallet.Account, error) {
@@ -709,7 +709,7 @@ func (w *fakeWallet) approvalList() []commerce.Approval {
 	var out []commerce.Approval
 	for i := range int(w.size) % (maxApprovalsListed + 3) {
 		a := commerce.Approval{ID: fmt.Sprintf("pr_%026d", i), Kind: commerce.ApprovalRequest, Merchant: "123456",
-			MerchantName: w.name, Amount: bounded(w.size, maxFuzzAmount), Reference: w.name + "/INV-2026-" + strconv.Itoa(i),
+			MerchantName: w.name, Amount: bounded(w.size, fuzzAmountMax), Reference: w.name + "/INV-2026-" + strconv.Itoa(i),
 			Expires: time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC)}
 		if i%3 > 0 {
 			a.ID, a.Kind, a.Prepaid = fmt.Sprintf("tab_%026d", i), commerce.ApprovalTab, i%3 == 2
@@ -742,7 +742,7 @@ func (w *fakeWallet) Approve(ctx context.Context, _, id, pin string) (*commerce.
 		}
 		if a.Kind == commerce.ApprovalRequest || a.Prepaid {
 			r.Transfer = &wallet.TransferResult{Transfer: wallet.Transfer{ID: 1, Ref: wallet.Ref(int64(w.answer)<<40 | 0x2468ace),
-				Kind: wallet.TransferTill, Amount: a.Amount}, Balance: bounded(w.size, maxFuzzAmount)}
+				Kind: wallet.TransferTill, Amount: a.Amount}, Balance: bounded(w.size, fuzzAmountMax)}
 		}
 		return r, nil
 	}
@@ -967,7 +967,7 @@ func FuzzHandle(f *testing.F) {
 
 		inputs := strings.Split(script, "#")
 		var history []string
-		for i, in := range inputs[:min(len(inputs), maxFuzzInputs)] {
+		for i, in := range inputs[:min(len(inputs), fuzzInputsMax)] {
 			if st.Ended {
 				break
 			}

@@ -71,9 +71,9 @@ var _ Outbox = (*notify.Client)(nil)
 const (
 	// DefaultServiceCode is the USSD code sms.not_registered names.
 	DefaultServiceCode = "*334#"
-	// maxServiceCodeChars bounds Config.ServiceCode, as the locales tests
+	// serviceCodeCharsMax bounds Config.ServiceCode, as the locales tests
 	// bound the Code of sms.not_registered (*384*123456#).
-	maxServiceCodeChars = 12
+	serviceCodeCharsMax = 12
 	// DefaultSMSRateMessages and DefaultSMSRateWindow are the reply rate
 	// limit: a person sends a command and a PIN, or asks for help, a few
 	// times in ten minutes; a phone sending more is a loop or an attack,
@@ -83,18 +83,18 @@ const (
 	// smsRateWindowMax bounds Config.SMSRateWindow: a day, past which a
 	// limit on replies stops meaning "a loop or an attack".
 	smsRateWindowMax = 24 * time.Hour
-	// maxSMSRateMessages bounds Config.SMSRateMessages: the rate record keeps
+	// smsRateMessagesMax bounds Config.SMSRateMessages: the rate record keeps
 	// one time per message counted, and a record is at most maxStateBytes.
-	maxSMSRateMessages = 100
-	// maxSMSIDBytes bounds a provider's message id: Twilio's are 34 bytes,
+	smsRateMessagesMax = 100
+	// smsIDBytesMax bounds a provider's message id: Twilio's are 34 bytes,
 	// Africa's Talking's under 64; the id is part of the bucket key and of
 	// the wallet's idempotency key (at most 128 bytes).
-	maxSMSIDBytes = 64
-	// maxSMSBodyChars bounds a body: Twilio's longest concatenated message
+	smsIDBytesMax = 64
+	// smsBodyCharsMax bounds a body: Twilio's longest concatenated message
 	// is 1,600 characters; a command fits in one part.
-	maxSMSBodyChars = 1600
-	// maxSMSBodyBytes bounds the bytes of those characters (4 each in UTF-8).
-	maxSMSBodyBytes = 4 * maxSMSBodyChars
+	smsBodyCharsMax = 1600
+	// smsBodyBytesMax bounds the bytes of those characters (4 each in UTF-8).
+	smsBodyBytesMax = 4 * smsBodyCharsMax
 	// outboxTimeout bounds the hand-over of an Outbox message.
 	outboxTimeout = 5 * time.Second
 )
@@ -111,10 +111,10 @@ func (e *Engine) SMS(ctx context.Context, m SMS) (SMSReply, error) {
 	switch {
 	case !validAggregator(m.Provider):
 		return SMSReply{}, fmt.Errorf("%w: the provider must be 1 to 32 lower-case letters and digits", ErrBadSMS)
-	case m.ID == "" || len(m.ID) > maxSMSIDBytes:
-		return SMSReply{}, fmt.Errorf("%w: the message id must be 1 to %d bytes", ErrBadSMS, maxSMSIDBytes)
-	case len(m.Body) > maxSMSBodyBytes || utf8.RuneCountInString(m.Body) > maxSMSBodyChars:
-		return SMSReply{}, fmt.Errorf("%w: the body is over %d characters", ErrBadSMS, maxSMSBodyChars)
+	case m.ID == "" || len(m.ID) > smsIDBytesMax:
+		return SMSReply{}, fmt.Errorf("%w: the message id must be 1 to %d bytes", ErrBadSMS, smsIDBytesMax)
+	case len(m.Body) > smsBodyBytesMax || utf8.RuneCountInString(m.Body) > smsBodyCharsMax:
+		return SMSReply{}, fmt.Errorf("%w: the body is over %d characters", ErrBadSMS, smsBodyCharsMax)
 	}
 	phone, err := wallet.NormalizePhone(m.From, e.cfg.Region)
 	if err != nil {

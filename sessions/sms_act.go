@@ -92,14 +92,14 @@ func (e *Engine) smsOrder(cmd smsCommand) *smsConv {
 // businessNumber reports whether s is a till or business number as the
 // USSD menus read one (readNumber).
 func businessNumber(s string) bool {
-	return s != "" && len(s) <= maxNumberDigits && strings.Trim(s, "0123456789") == ""
+	return s != "" && len(s) <= numberDigitsMax && strings.Trim(s, "0123456789") == ""
 }
 
 // accountReference reports whether s is a pay-bill account reference as the
-// USSD menus read one (readAccount): GSM-7, at most MaxAccountChars septets.
+// USSD menus read one (readAccount): GSM-7, at most AccountCharsMax septets.
 func accountReference(s string) bool {
 	n, ok := locales.Septets(s)
-	return s != "" && ok && n <= locales.MaxAccountChars && !strings.ContainsAny(s, "\n\r\f")
+	return s != "" && ok && n <= locales.AccountCharsMax && !strings.ContainsAny(s, "\n\r\f")
 }
 
 // order answers a money command: its confirmation, with the recipient's

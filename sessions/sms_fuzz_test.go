@@ -78,7 +78,7 @@ func FuzzSMS(f *testing.F) {
 			calls: make(map[int]int)}
 		e, err := New(Config{
 			Wallet: w, Bucket: kv, Locales: fuzzCatalog(), Currency: fuzzKES(), Key: fuzzKey,
-			WalletTimeout: time.Second, SMSRateMessages: maxSMSRateMessages,
+			WalletTimeout: time.Second, SMSRateMessages: smsRateMessagesMax,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {
@@ -122,7 +122,7 @@ func FuzzSMS(f *testing.F) {
 		if repeatCalls != 0 {
 			t.Fatalf("%q repeated made %d wallet calls", then, repeatCalls)
 		}
-		if len(then) > maxSMSBodyChars {
+		if len(then) > smsBodyCharsMax {
 			return
 		}
 		entry, err := kv.Get(ctx, messageKey("fuzz", run+"b"))
@@ -143,7 +143,7 @@ func FuzzSMS(f *testing.F) {
 func smsFuzzCheck(t *testing.T, e *Engine, body string, r SMSReply, err error) {
 	t.Helper()
 	if err != nil {
-		if errors.Is(err, ErrBadSMS) && len(body) > maxSMSBodyChars {
+		if errors.Is(err, ErrBadSMS) && len(body) > smsBodyCharsMax {
 			return
 		}
 		t.Fatalf("%q: %v", body, err)

@@ -7,6 +7,8 @@ import (
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/kibubu/kibubu/wallet"
 )
 
 // The verbs of SMS commands: what a keyword, in any language, asks for.
@@ -65,10 +67,10 @@ var smsKeywords = func() map[string]string {
 	return m
 }()
 
-// maxPINDigits is the longest PIN a wallet has (wallet.Config.PINLength
-// is 4 to 8): a message of up to this many digits alone is taken for a PIN,
-// of the wrong length or not; a longer one is not a command.
-const maxPINDigits = 8
+// pinDigitsMax is the longest PIN a wallet has: a message of up to this
+// many digits alone is taken for a PIN, of the wrong length or not; a
+// longer one is not a command.
+const pinDigitsMax = wallet.PINLengthMax
 
 // smsCommand is an SMS as the parser reads it: the verb its first word
 // names and the words after it. It checks only the words' number and
@@ -104,9 +106,9 @@ func parseSMS(body string) smsCommand {
 	return c
 }
 
-// pinLike reports whether w is 1 to maxPINDigits ASCII digits.
+// pinLike reports whether w is 1 to pinDigitsMax ASCII digits.
 func pinLike(w string) bool {
-	if w == "" || len(w) > maxPINDigits {
+	if w == "" || len(w) > pinDigitsMax {
 		return false
 	}
 	for i := 0; i < len(w); i++ {
@@ -117,15 +119,15 @@ func pinLike(w string) bool {
 	return true
 }
 
-// maxKeywordBytes bounds the word foldKeyword works on: the longest keyword
+// keywordBytesMax bounds the word foldKeyword works on: the longest keyword
 // is 12 letters (APPROBATIONS), so a longer word is none, whatever its
 // accents.
-const maxKeywordBytes = 32
+const keywordBytesMax = 32
 
 // foldKeyword returns w upper-cased, without accents or a trailing
 // punctuation mark: RELEVÉ and relevé are RELEVE.
 func foldKeyword(w string) string {
-	if len(w) > maxKeywordBytes {
+	if len(w) > keywordBytesMax {
 		return ""
 	}
 	w = strings.TrimRight(w, ".,!?")

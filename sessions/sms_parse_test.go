@@ -188,7 +188,7 @@ func FuzzSMSParse(f *testing.F) {
 		if o == nil {
 			return
 		}
-		if o.Verb != c.Verb || o.Amount <= 0 || o.Amount > wallet.MaxAmount {
+		if o.Verb != c.Verb || o.Amount <= 0 || o.Amount > wallet.AmountMax {
 			t.Fatalf("%q: order %+v", body, o)
 		}
 		switch o.Verb {
@@ -207,7 +207,7 @@ func FuzzSMSParse(f *testing.F) {
 			}
 		}
 		if o.Verb == verbBill {
-			if n, ok := locales.Septets(o.Account); !ok || n > locales.MaxAccountChars || o.Account == "" {
+			if n, ok := locales.Septets(o.Account); !ok || n > locales.AccountCharsMax || o.Account == "" {
 				t.Fatalf("%q: account %q", body, o.Account)
 			}
 		} else if o.Account != "" {

@@ -27,7 +27,7 @@ const (
 	// (or replayed by whoever captured a signed webhook) later than the id
 	// is remembered would be taken for the PIN of whatever then awaits
 	// one. So it is kept longer than anything a PIN can approve lives (a
-	// payment request at most a day, --request-ttl) and than the week a
+	// payment request at most commerce.RequestTTLMax) and than the week a
 	// security review asked for: 8 days.
 	smsMessageTTL = 8 * 24 * time.Hour
 	// smsPINWindow is how long a confirmation awaits its PIN (the Minutes
@@ -55,9 +55,9 @@ const (
 	// the approvals then pending are not answered by another: the time a
 	// person may take to send the same reply again, thinking the first lost.
 	smsAnsweredWindow = smsPINWindow
-	// maxSMSSeen bounds smsAnswered.Seen (the newest are kept), so that the
+	// smsSeenMax bounds smsAnswered.Seen (the newest are kept), so that the
 	// record stays far within maxStateBytes: ids are ~30 bytes.
-	maxSMSSeen = 40
+	smsSeenMax = 40
 )
 
 // smsMessage records a message received, under its provider's id, before

@@ -167,7 +167,7 @@ func (s *Service) SetPINWithStartKey(ctx context.Context, phone, startKey, pin s
 	if err := checkPINFormat(pin, s.cfg.PINLength); err != nil {
 		return nil, err
 	}
-	if len(startKey) > maxStartKeyBytes {
+	if len(startKey) > startKeyBytesMax {
 		return nil, Errorf(CodeInvalid, "a start key has %d digits", StartKeyDigits)
 	}
 	return s.accountOp(ctx, phone, &op{kind: opSetPIN, newPIN: pin, startKey: startKey})
@@ -179,7 +179,7 @@ func (s *Service) SetPINWithStartKey(ctx context.Context, phone, startKey, pin s
 // menu that asks for the key on one screen and the new PIN on the next
 // keeps the proof between them, never the key.
 func (s *Service) StartKeyProof(ctx context.Context, phone, startKey string) (string, error) {
-	if startKey == "" || len(startKey) > maxStartKeyBytes {
+	if startKey == "" || len(startKey) > startKeyBytesMax {
 		return "", Errorf(CodeInvalid, "a start key of %d digits is required", StartKeyDigits)
 	}
 	k, err := s.operatedBy(ctx, phone)
@@ -197,15 +197,15 @@ func (s *Service) SetPINWithProof(ctx context.Context, phone, proof, pin string)
 	if err := checkPINFormat(pin, s.cfg.PINLength); err != nil {
 		return nil, err
 	}
-	if proof == "" || len(proof) > maxPINProofBytes {
+	if proof == "" || len(proof) > pinProofBytesMax {
 		return nil, Errorf(CodeInvalid, "a start key proof is required")
 	}
 	return s.accountOp(ctx, phone, &op{kind: opSetPIN, newPIN: pin, proof: proof})
 }
 
-// maxStartKeyBytes bounds a start key from a client; real ones are
+// startKeyBytesMax bounds a start key from a client; real ones are
 // StartKeyDigits long.
-const maxStartKeyBytes = 16
+const startKeyBytesMax = 16
 
 // ChangePIN replaces the PIN after verifying the old one (which counts
 // toward the lockout like any other PIN check).
@@ -243,14 +243,14 @@ func (s *Service) ChangePINWithProof(ctx context.Context, phone, proof, newPIN s
 	if err := checkPINFormat(newPIN, s.cfg.PINLength); err != nil {
 		return nil, err
 	}
-	if proof == "" || len(proof) > maxPINProofBytes {
+	if proof == "" || len(proof) > pinProofBytesMax {
 		return nil, Errorf(CodeInvalid, "a PIN proof is required")
 	}
 	return s.accountOp(ctx, phone, &op{kind: opChangePIN, proof: proof, newPIN: newPIN})
 }
 
-// maxPINProofBytes bounds a PIN proof from a client; real ones are 32.
-const maxPINProofBytes = 64
+// pinProofBytesMax bounds a PIN proof from a client; real ones are 32.
+const pinProofBytesMax = 64
 
 // VerifyPIN checks the PIN of the account phone operates and returns the
 // account with its balance. A wrong PIN counts toward the lockout.
@@ -327,8 +327,8 @@ type StatementQuery struct {
 // Statement verifies the PIN and returns the account and its statement,
 // newest first.
 func (s *Service) Statement(ctx context.Context, q StatementQuery) (*Account, []StatementLine, error) {
-	if q.Limit <= 0 || q.Limit > maxStatementLines {
-		q.Limit = maxStatementLines
+	if q.Limit <= 0 || q.Limit > statementLinesMax {
+		q.Limit = statementLinesMax
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		return nil, nil, Errorf(CodeInvalid, "the period must start before it ends")

@@ -68,7 +68,7 @@
 //
 // Commands that change accounts (transfers, PIN checks and changes, status
 // changes) queue to one writer goroutine per process. The writer takes every
-// command waiting (up to maxBatchOps) and applies them in arrival order in
+// command waiting (up to batchOpsMax) and applies them in arrival order in
 // one database transaction: it loads and locks the accounts they touch,
 // looks up their idempotency keys, applies each command against that
 // in-memory state (authoritative for the batch), and writes the transfers,

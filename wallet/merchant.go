@@ -11,9 +11,9 @@ import (
 // Commerce authenticates the merchant by its API key and shows it only its
 // own objects.
 
-// maxAccountTransfers bounds one page of AccountTransfers: a merchant's
-// transaction list, as a statement is bounded by maxStatementLines.
-const maxAccountTransfers = maxStatementLines
+// accountTransfersMax bounds one page of AccountTransfers: a merchant's
+// transaction list, as a statement is bounded by statementLinesMax.
+const accountTransfersMax = statementLinesMax
 
 // Outcome returns what the idempotency key produced: the posted transfer
 // (with its postings), or the refusal remembered under it (a *Error with the
@@ -89,8 +89,8 @@ func (s *Service) RefundedBy(ctx context.Context, transferID, merchant int64) (i
 // cursor), at most limit of them (at most 500; 0 means 500). Errors:
 // CodeInvalid for an empty period or a negative cursor.
 func (s *Service) AccountTransfers(ctx context.Context, accountID int64, from, to time.Time, before int64, limit int) ([]Transfer, error) {
-	if limit <= 0 || limit > maxAccountTransfers {
-		limit = maxAccountTransfers
+	if limit <= 0 || limit > accountTransfersMax {
+		limit = accountTransfersMax
 	}
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return nil, Errorf(CodeInvalid, "the period must start before it ends")

@@ -17,10 +17,10 @@ type Micro int64
 const (
 	// MicroPlaces is how many decimals of the major unit a Micro has.
 	MicroPlaces = 6
-	// MaxMicro bounds any Micro amount the wallet accepts: a billion major
+	// MicroMax bounds any Micro amount the wallet accepts: a billion major
 	// units, far above any tab's cap, and far enough below the int64
 	// ceiling that millions of charges cannot overflow a sum.
-	MaxMicro Micro = 1e15
+	MicroMax Micro = 1e15
 )
 
 // MicroPerMinor is how many Micro make one minor unit: 10,000 for KES
@@ -52,10 +52,10 @@ func (c Currency) Whole(m Micro) (minor int64, rest Micro) {
 // MicroPlaces decimals ("0.0025", "12", ".5"), whatever the currency's own
 // minor unit, and returns it in Micro. It refuses what ParseAmount refuses
 // (signs, separators, exponents, zero), more decimals, and more than
-// MaxMicro, with a CodeInvalidAmount error a merchant can act on.
+// MicroMax, with a CodeInvalidAmount error a merchant can act on.
 func (c Currency) ParseMicro(s string) (Micro, error) {
 	c.unit()
-	v, err := c.parseDecimal(s, MicroPlaces, int64(MaxMicro), func(v int64) string { return c.FormatMicro(Micro(v)) })
+	v, err := c.parseDecimal(s, MicroPlaces, int64(MicroMax), func(v int64) string { return c.FormatMicro(Micro(v)) })
 	if err != nil {
 		return 0, err
 	}
@@ -111,8 +111,8 @@ func (a Accrual) Unsettled() Micro { return a.Charged - a.Settled }
 // cap (CodeLimitExceeded).
 func (a *Accrual) Charge(m Micro) error {
 	switch {
-	case m <= 0 || m > MaxMicro:
-		return Errorf(CodeInvalidAmount, "a charge must be more than zero and at most %d millionths", MaxMicro)
+	case m <= 0 || m > MicroMax:
+		return Errorf(CodeInvalidAmount, "a charge must be more than zero and at most %d millionths", MicroMax)
 	case m > a.Cap-a.Charged:
 		return &Error{Code: CodeLimitExceeded, Message: "the charge would take the tab over its cap", Limit: LimitTabCap}
 	}

@@ -31,14 +31,14 @@ func TestParseMicro(t *testing.T) {
 		{kesMicro, ".5", 500_000, "0.50"},
 		{ugxMicro, "3.25", 3_250_000, "3.25"},
 		{ugxMicro, "7", 7_000_000, "7"},
-		{kesMicro, "1000000000", wallet.MaxMicro, "1000000000.00"},
+		{kesMicro, "1000000000", wallet.MicroMax, "1000000000.00"},
 		{kesMicro, "0.0000001", 0, ""},     // seven decimals
 		{kesMicro, "0", 0, ""},             // zero
 		{kesMicro, "0.000000", 0, ""},      // zero
 		{kesMicro, "-0.01", 0, ""},         // sign
 		{kesMicro, "1e-3", 0, ""},          // exponent
 		{kesMicro, "1,000.5", 0, ""},       // separator
-		{kesMicro, "1000000000.01", 0, ""}, // over MaxMicro
+		{kesMicro, "1000000000.01", 0, ""}, // over MicroMax
 		{kesMicro, "5.", 0, ""},
 		{kesMicro, "", 0, ""},
 		{kesMicro, "0x10", 0, ""},
@@ -76,7 +76,7 @@ func FuzzParseMicro(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m <= 0 || m > wallet.MaxMicro {
+		if m <= 0 || m > wallet.MicroMax {
 			t.Fatalf("ParseMicro(%q) = %d, out of (0, MaxMicro]", s, m)
 		}
 		back, err := c.ParseMicro(c.FormatMicro(m))

@@ -8,21 +8,21 @@ import (
 	"golang.org/x/text/currency"
 )
 
-// MaxAmount is the largest amount, in minor units, the wallet accepts
+// AmountMax is the largest amount, in minor units, the wallet accepts
 // anywhere: one transfer, one fee, one limit. It is far above any real limit
 // (10^13 shillings for KES) so it never gets in a customer's way, and far
 // below the int64 ceiling (about 9.2×10^18) so that sums of thousands of
 // postings, and a day's debits, cannot overflow.
-const MaxAmount int64 = 1e15
+const AmountMax int64 = 1e15
 
-// maxAmountBytes bounds the text ParseAmount reads. MaxAmount has 16 digits;
+// amountBytesMax bounds the text ParseAmount reads. AmountMax has 16 digits;
 // with a decimal point and a few leading zeros, 32 bytes is plenty, and the
 // bound keeps a hostile string from costing more than a glance.
-const maxAmountBytes = 32
+const amountBytesMax = 32
 
-// maxExponent is the most minor-unit digits any ISO 4217 currency has
-// (CLF has 4). It keeps 10^Exponent × MaxAmount-sized values within int64.
-const maxExponent = 4
+// exponentMax is the most minor-unit digits any ISO 4217 currency has
+// (CLF has 4). It keeps 10^Exponent × AmountMax-sized values within int64.
+const exponentMax = 4
 
 // Currency is an ISO 4217 currency and the number of digits in its minor
 // unit: an amount of 1250 is 12.50 KES (Exponent 2) but 1,250 UGX (Exponent 0).
@@ -67,8 +67,8 @@ func LookupCurrency(code string) (Currency, error) {
 	if d, ok := minorDigits[c.Code]; ok {
 		c.Exponent = d
 	}
-	if c.Exponent < 0 || c.Exponent > maxExponent {
-		return Currency{}, Errorf(CodeInvalid, "currency %s has %d minor-unit digits; at most %d are supported", c.Code, c.Exponent, maxExponent)
+	if c.Exponent < 0 || c.Exponent > exponentMax {
+		return Currency{}, Errorf(CodeInvalid, "currency %s has %d minor-unit digits; at most %d are supported", c.Code, c.Exponent, exponentMax)
 	}
 	return c, nil
 }
@@ -76,8 +76,8 @@ func LookupCurrency(code string) (Currency, error) {
 // unit returns the number of minor units in one major unit, 10^Exponent.
 // A Currency not from LookupCurrency with an absurd exponent is a bug.
 func (c Currency) unit() int64 {
-	if c.Exponent < 0 || c.Exponent > maxExponent {
-		panic("wallet: currency " + c.Code + " has exponent " + strconv.Itoa(c.Exponent) + " outside 0.." + strconv.Itoa(maxExponent))
+	if c.Exponent < 0 || c.Exponent > exponentMax {
+		panic("wallet: currency " + c.Code + " has exponent " + strconv.Itoa(c.Exponent) + " outside 0.." + strconv.Itoa(exponentMax))
 	}
 	u := int64(1)
 	for range c.Exponent {
@@ -94,7 +94,7 @@ func (c Currency) unit() int64 {
 // Everything else is a CodeInvalidAmount error with a message a customer can
 // act on: empty, signs, separators (commas, spaces), exponents, zero, too many
 // decimals, any decimal point for a currency without minor units, or more
-// than MaxAmount.
+// than AmountMax.
 func (c Currency) ParseAmount(s string) (int64, error) {
 	v, err := c.parseMinor(s)
 	if err != nil {
@@ -110,7 +110,7 @@ func (c Currency) ParseAmount(s string) (int64, error) {
 // in a tariff file) where zero is a valid amount.
 func (c Currency) parseMinor(s string) (int64, error) {
 	c.unit() // panics on a broken currency before any parsing
-	return c.parseDecimal(s, c.Exponent, MaxAmount, func(v int64) string { return c.Format(v) })
+	return c.parseDecimal(s, c.Exponent, AmountMax, func(v int64) string { return c.Format(v) })
 }
 
 // parseDecimal reads s, a decimal amount in major units with at most places
@@ -120,7 +120,7 @@ func (c Currency) parseDecimal(s string, places int, max int64, show func(int64)
 	if s == "" {
 		return 0, Errorf(CodeInvalidAmount, "the amount is empty")
 	}
-	if len(s) > maxAmountBytes {
+	if len(s) > amountBytesMax {
 		return 0, Errorf(CodeInvalidAmount, "the amount is too long")
 	}
 	dot, digits := -1, 0
@@ -156,7 +156,7 @@ func (c Currency) parseDecimal(s string, places int, max int64, show func(int64)
 			return 0, Errorf(CodeInvalidAmount, "%s amounts have at most %d decimal places", c.name(), places)
 		}
 	}
-	// v never exceeds max (at most MaxAmount) before it is multiplied by
+	// v never exceeds max (at most AmountMax) before it is multiplied by
 	// 10, so neither the multiplication nor the addition can overflow.
 	tooLarge := func() error {
 		return Errorf(CodeInvalidAmount, "the amount is more than the maximum of %s", show(max))
@@ -191,7 +191,7 @@ func (c Currency) name() string {
 // FormatAmount returns minor as a plain decimal in major units: "1250.00"
 // for KES, "1250" for UGX, "-5.00" for a negative KES amount. No grouping
 // and no code: it is the canonical form for machines and the CLI, and
-// ParseAmount reads it back unchanged for every amount in (0, MaxAmount].
+// ParseAmount reads it back unchanged for every amount in (0, AmountMax].
 func (c Currency) FormatAmount(minor int64) string {
 	whole, frac, neg := c.split(minor)
 	var b strings.Builder

@@ -95,11 +95,11 @@ func TestParseAmount(t *testing.T) {
 		{curKES, "007", 700}, // leading zeros are harmless
 		{curKES, "0000000000000000000000000001.00", 100},
 		{curKES, "250000", 25000000},
-		{curKES, "10000000000000", MaxAmount},
-		{curKES, "9999999999999.99", MaxAmount - 1},
+		{curKES, "10000000000000", AmountMax},
+		{curKES, "9999999999999.99", AmountMax - 1},
 		{curUGX, "1250", 1250},
 		{curUGX, "1", 1},
-		{curUGX, "1000000000000000", MaxAmount},
+		{curUGX, "1000000000000000", AmountMax},
 		{curKWD, "1.005", 1005},
 		{curKWD, "1.5", 1500},
 		{Currency{"CLF", 4}, "0.0001", 1},
@@ -152,7 +152,7 @@ func TestParseAmountRefuses(t *testing.T) {
 		{curKES, "12\x00", "only the digits"}, // NUL
 		{curKES, "KES 12", "only the digits"},
 		{curKES, "KES12", "only the digits"},     // a code is not part of an amount
-		{curKES, "10000000000000.01", "maximum"}, // MaxAmount + 1
+		{curKES, "10000000000000.01", "maximum"}, // AmountMax + 1
 		{curKES, "99999999999999", "maximum"},
 		{curKES, "9223372036854775807", "maximum"}, // int64 max
 		{curKES, "92233720368547758070", "maximum"},
@@ -198,7 +198,7 @@ func TestFormatAmount(t *testing.T) {
 		{curKES, 0, "0.00"},
 		{curKES, -500, "-5.00"},
 		{curKES, -1, "-0.01"},
-		{curKES, MaxAmount, "10000000000000.00"},
+		{curKES, AmountMax, "10000000000000.00"},
 		{curKES, math.MaxInt64, "92233720368547758.07"},
 		{curKES, math.MinInt64, "-92233720368547758.08"},
 		{curUGX, 1250, "1250"},
@@ -229,7 +229,7 @@ func TestCurrencyFormat(t *testing.T) {
 		{curKES, 25000000, "KES 250,000.00"},
 		{curKES, 100000000, "KES 1,000,000.00"},
 		{curKES, -123456789, "KES -1,234,567.89"},
-		{curKES, MaxAmount, "KES 10,000,000,000,000.00"},
+		{curKES, AmountMax, "KES 10,000,000,000,000.00"},
 		{curKES, math.MinInt64, "KES -92,233,720,368,547,758.08"},
 		{curUGX, 1250, "UGX 1,250"},
 		{curUGX, 999, "UGX 999"},
@@ -266,7 +266,7 @@ func FuzzParseAmount(f *testing.F) {
 				}
 				continue
 			}
-			if v <= 0 || v > MaxAmount {
+			if v <= 0 || v > AmountMax {
 				t.Fatalf("%s ParseAmount(%q) = %d, outside (0, MaxAmount]", c.Code, s, v)
 			}
 			// An independent reading: the digits without the dot, padded to
@@ -286,7 +286,7 @@ func FuzzParseAmount(f *testing.F) {
 }
 
 func FuzzFormatAmount(f *testing.F) {
-	for _, v := range []int64{1, 9, 10, 99, 100, 101, 999, 1000, 125000, MaxAmount, MaxAmount + 1, 0, -1, math.MinInt64, math.MaxInt64} {
+	for _, v := range []int64{1, 9, 10, 99, 100, 101, 999, 1000, 125000, AmountMax, AmountMax + 1, 0, -1, math.MinInt64, math.MaxInt64} {
 		f.Add(v)
 	}
 	f.Fuzz(func(t *testing.T, v int64) {
@@ -298,7 +298,7 @@ func FuzzFormatAmount(f *testing.F) {
 			if plain != s {
 				t.Fatalf("%s: Format(%d) = %q but FormatAmount = %q", c.Code, v, human, s)
 			}
-			if v <= 0 || v > MaxAmount {
+			if v <= 0 || v > AmountMax {
 				continue
 			}
 			back, err := c.ParseAmount(s)
@@ -325,7 +325,7 @@ func FuzzLookupCurrency(f *testing.F) {
 		if len(c.Code) != 3 || strings.ToUpper(c.Code) != c.Code || !strings.EqualFold(c.Code, code) {
 			t.Fatalf("LookupCurrency(%q) = %+v", code, c)
 		}
-		if c.Exponent < 0 || c.Exponent > maxExponent {
+		if c.Exponent < 0 || c.Exponent > exponentMax {
 			t.Fatalf("LookupCurrency(%q) = %+v: exponent out of range", code, c)
 		}
 	})

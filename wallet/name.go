@@ -47,8 +47,8 @@ func normalName(raw string) (string, *Error) {
 		return "", err
 	}
 	name := strings.Join(strings.Fields(raw), " ")
-	if name == "" || len(name) > maxNameBytes {
-		return "", Errorf(CodeInvalid, "a name of 1 to %d characters is required", maxNameBytes)
+	if name == "" || len(name) > nameBytesMax {
+		return "", Errorf(CodeInvalid, "a name of 1 to %d characters is required", nameBytesMax)
 	}
 	return name, nil
 }

@@ -8,11 +8,11 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// maxPhoneBytes bounds the text NormalizePhone hands to the phone number
+// phoneBytesMax bounds the text NormalizePhone hands to the phone number
 // library. The longest E.164 number has 15 digits; 32 bytes leaves room for
 // a plus, an international prefix and separators, and keeps the library's
 // regular expressions away from hostile input.
-const maxPhoneBytes = 32
+const phoneBytesMax = 32
 
 // excerptRunes bounds how much of a caller's input an error message repeats,
 // so a message fits a USSD screen and cannot be used to reflect junk.
@@ -38,7 +38,7 @@ func NormalizePhone(raw, region string) (string, error) {
 	if strings.TrimSpace(raw) == "" {
 		return "", Errorf(CodeInvalidPhone, "the phone number is empty")
 	}
-	if len(raw) > maxPhoneBytes {
+	if len(raw) > phoneBytesMax {
 		return "", Errorf(CodeInvalidPhone, "the phone number is too long")
 	}
 	digits := 0

@@ -96,7 +96,7 @@ func TestNormalizePhoneUnknownRegion(t *testing.T) {
 }
 
 func TestNormalizePhoneMessageIsShort(t *testing.T) {
-	raw := "0712345678 0712345678 0799" // fits maxPhoneBytes, but is two numbers
+	raw := "0712345678 0712345678 0799" // fits phoneBytesMax, but is two numbers
 	_, err := NormalizePhone(raw, "KE")
 	checkCode(t, err, CodeInvalidPhone)
 	if strings.Contains(err.Error(), "0799") {

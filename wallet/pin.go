@@ -16,6 +16,23 @@ const pinSaltBytes = 16
 // PepperBytes is the length of the secret pepper.
 const PepperBytes = 32
 
+// A PIN's length and tries: one source for the wallet, the session engine
+// and the command's --pin-length and --pin-tries.
+const (
+	// DefaultPINLength is the digits of a PIN: four, as M-Pesa's, which
+	// every customer already knows how to type on a keypad.
+	DefaultPINLength = 4
+	// PINLengthMin and PINLengthMax bound a wallet's PIN length: fewer than
+	// four digits is guessed within the lockout too often (the tries in
+	// 10^length), and more than eight is not remembered, so it is written
+	// down on the phone's back.
+	PINLengthMin = 4
+	PINLengthMax = 8
+	// DefaultPINTries is the wrong PINs in a row that lock an account:
+	// three, as a bank card's, so a thief has 3 guesses in 10,000.
+	DefaultPINTries = 3
+)
+
 // hashPIN returns HMAC-SHA256(pepper, salt || pin).
 //
 // Why not a slow hash: a PIN has 10^4 (or 10^6) values, so no work factor a

@@ -122,8 +122,8 @@ func (s *Service) PendPIN(ctx context.Context, n NewPIN) (string, error) {
 	if err := checkPINFormat(n.PIN, s.cfg.PINLength); err != nil {
 		return "", err
 	}
-	if len(n.Proof) > maxPINProofBytes {
-		return "", Errorf(CodeInvalid, "a proof has at most %d bytes", maxPINProofBytes)
+	if len(n.Proof) > pinProofBytesMax {
+		return "", Errorf(CodeInvalid, "a proof has at most %d bytes", pinProofBytesMax)
 	}
 	phone, err := s.phone(n.Phone)
 	if err != nil {

@@ -82,6 +82,10 @@ const (
 	// itself, so a request made at its last minute still leaves the
 	// recipient a working day to answer an SMS.
 	DefaultObjectionWindow = 24 * time.Hour
+	// ObjectionWindowMax bounds the objection window (--reversal-objection
+	// too): a week keeps a recipient's money held no longer than an
+	// operator takes to look.
+	ObjectionWindowMax = 7 * 24 * time.Hour
 	// reversalLease is how long a request in a transient state is left to
 	// the call moving it before the sweeper takes over: above a batch's
 	// bound (commitTimeout) so the call's transfer is decided by then.
@@ -90,11 +94,8 @@ const (
 	reversalSweepMax = 200
 	// reversalListMax bounds one operator listing.
 	reversalListMax = 500
-	// maxReasonBytes bounds an objection's or an operator's reason.
-	maxReasonBytes = 200
-	// maxObjectionWindow bounds the objection window: a week keeps a
-	// recipient's money held no longer than an operator takes to look.
-	maxObjectionWindow = 7 * 24 * time.Hour
+	// reasonBytesMax bounds an objection's or an operator's reason.
+	reasonBytesMax = 200
 	// defaultReversalSweep is how often the sweeper looks for due requests:
 	// a completion a few seconds after its window is on time.
 	defaultReversalSweep = 10 * time.Second
@@ -162,8 +163,8 @@ func (s *Service) RequestReversal(ctx context.Context, phone, ref, pin string) (
 // request against this recipient for ref), CodeInvalidState (decided, or
 // the window has closed). Objecting twice returns the request.
 func (s *Service) ObjectReversal(ctx context.Context, phone, ref, reason string) (*Reversal, error) {
-	if len(reason) > maxReasonBytes {
-		reason = reason[:maxReasonBytes]
+	if len(reason) > reasonBytesMax {
+		reason = reason[:reasonBytesMax]
 	}
 	id, ok := ParseRef(ref)
 	if !ok {
@@ -229,8 +230,8 @@ func (s *Service) Reversals(ctx context.Context, states []ReversalState, limit i
 // CodeWrongKind where the original touched a merchant account: a payment to
 // a business is refunded by the business, never reversed by an operator.
 func (s *Service) DecideReversal(ctx context.Context, id int64, approve bool, actor, reason string) (*Reversal, error) {
-	if reason == "" || len(reason) > maxReasonBytes {
-		return nil, Errorf(CodeInvalid, "a reason of 1 to %d bytes is required", maxReasonBytes)
+	if reason == "" || len(reason) > reasonBytesMax {
+		return nil, Errorf(CodeInvalid, "a reason of 1 to %d bytes is required", reasonBytesMax)
 	}
 	r, err := s.reversals.Reversal(ctx, id)
 	if err != nil {

@@ -282,11 +282,11 @@ func TestSecurityTillPaymentNotReversibleByCustomer(t *testing.T) {
 // lift the balance at most by what the customer held before. A settlement
 // credits merchants, which have no maximum. See the package doc.
 func TestSecurityMaxBalancePerKind(t *testing.T) {
-	const maxBalance = 10_000_00
+	const balanceMax = 10_000_00
 	f := newFixture(t, func(c *wallet.Config) {
 		c.Tiers = wallet.DefaultLimits(c.Currency)
 		l := c.Tiers[wallet.TierFull]
-		l.MaxBalance = maxBalance
+		l.MaxBalance = balanceMax
 		c.Tiers[wallet.TierFull] = l
 	})
 	alice, bob := f.customer("Alice"), f.customer("Bob")
@@ -296,7 +296,7 @@ func TestSecurityMaxBalancePerKind(t *testing.T) {
 	// topUp brings alice back to the maximum exactly.
 	topUp := func() {
 		t.Helper()
-		if need := maxBalance - f.balance(alice); need > 0 {
+		if need := balanceMax - f.balance(alice); need > 0 {
 			_, err := f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferDeposit, From: agentPhone, To: alice, Amount: need, PIN: "1357"}))
 			f.must(err)
 		}
@@ -330,8 +330,8 @@ func TestSecurityMaxBalancePerKind(t *testing.T) {
 			if got := wallet.ErrorCode(err); got != tt.code {
 				t.Fatalf("got %v, want %q", err, tt.code)
 			}
-			if after := f.balance(alice); tt.code == "" && after <= maxBalance {
-				t.Errorf("balance %d → %d: want it past the maximum %d", before, after, maxBalance)
+			if after := f.balance(alice); tt.code == "" && after <= balanceMax {
+				t.Errorf("balance %d → %d: want it past the maximum %d", before, after, balanceMax)
 			}
 		})
 	}

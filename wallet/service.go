@@ -37,8 +37,8 @@ type Config struct {
 	Tariff         Tariff          // default DefaultTariff(Currency)
 	Tiers          map[Tier]Limits // default DefaultLimits(Currency)
 	Pepper         []byte          // the secret PIN pepper, PepperBytes long; required
-	PINLength      int             // default 4
-	PINTriesMax    int             // wrong PINs before the account locks; default 3
+	PINLength      int             // default DefaultPINLength; PINLengthMin to PINLengthMax
+	PINTriesMax    int             // wrong PINs before the account locks; default DefaultPINTries
 	ReversalWindow time.Duration   // how long after a transfer its sender may reverse it; default 24h
 	StartKeyTTL    time.Duration   // how long a start key stays valid; default DefaultStartKeyTTL
 	// PINBudget bounds wrong PINs per source and overall; zero fields take
@@ -81,22 +81,23 @@ type BatchStats struct {
 }
 
 const (
-	// maxBatchOps bounds one group commit: large enough to amortise a commit
+	// batchOpsMax bounds one group commit: large enough to amortise a commit
 	// (an fsync) over many transfers, small enough to keep one transaction's
 	// latency in milliseconds and its SQL statements within parameter limits.
-	maxBatchOps = 1024
+	batchOpsMax = 1024
 	// opQueueLen bounds the requests waiting for the writer; a full queue
 	// blocks the NATS handler, which pushes back on callers.
 	opQueueLen = 8192
 	// KeyBytesMax bounds an idempotency key, with its namespace (the NATS
 	// API puts an outside caller's under "ext:"): the column is 128 bytes.
 	KeyBytesMax = 128
-	// maxReferenceBytes bounds a paybill account or bank reference.
-	maxReferenceBytes = 32
-	// maxNameBytes bounds an account name.
-	maxNameBytes = 64
-	// maxStatementLines bounds one statement query.
-	maxStatementLines = 500
+	// ReferenceBytesMax bounds a transfer's reference (a paybill account,
+	// a bank or merchant reference): what a receipt SMS has room to quote.
+	ReferenceBytesMax = 32
+	// nameBytesMax bounds an account name.
+	nameBytesMax = 64
+	// statementLinesMax bounds one statement query.
+	statementLinesMax = 500
 )
 
 // Service is the wallet: the only writer of the ledger. Money commands are
@@ -149,13 +150,13 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 		cfg.Tiers = DefaultLimits(cfg.Currency)
 	}
 	if cfg.PINLength == 0 {
-		cfg.PINLength = 4
+		cfg.PINLength = DefaultPINLength
 	}
-	if cfg.PINLength < 4 || cfg.PINLength > 8 {
-		return nil, fmt.Errorf("wallet: PIN length %d is not between 4 and 8", cfg.PINLength)
+	if cfg.PINLength < PINLengthMin || cfg.PINLength > PINLengthMax {
+		return nil, fmt.Errorf("wallet: PIN length %d is not between %d and %d", cfg.PINLength, PINLengthMin, PINLengthMax)
 	}
 	if cfg.PINTriesMax == 0 {
-		cfg.PINTriesMax = 3
+		cfg.PINTriesMax = DefaultPINTries
 	}
 	if cfg.ReversalWindow == 0 {
 		cfg.ReversalWindow = 24 * time.Hour
@@ -170,8 +171,8 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	if cfg.ObjectionWindow == 0 {
 		cfg.ObjectionWindow = DefaultObjectionWindow
 	}
-	if cfg.ObjectionWindow < 0 || cfg.ObjectionWindow > maxObjectionWindow {
-		return nil, fmt.Errorf("wallet: the objection window %s is not between 0 and %s", cfg.ObjectionWindow, maxObjectionWindow)
+	if cfg.ObjectionWindow < 0 || cfg.ObjectionWindow > ObjectionWindowMax {
+		return nil, fmt.Errorf("wallet: the objection window %s is not between 0 and %s", cfg.ObjectionWindow, ObjectionWindowMax)
 	}
 	if cfg.ReversalSweep == 0 {
 		cfg.ReversalSweep = defaultReversalSweep
@@ -247,7 +248,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) collect(first *op) []*op {
 	batch := []*op{first}
-	for len(batch) < maxBatchOps {
+	for len(batch) < batchOpsMax {
 		select {
 		case o := <-s.ops:
 			batch = append(batch, o)

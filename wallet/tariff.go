@@ -18,14 +18,14 @@ import (
 // basisPointsMax is 100% in basis points.
 const basisPointsMax = 10_000
 
-// maxTariffBytes bounds a tariff file. A real one is a few kilobytes; the
+// tariffBytesMax bounds a tariff file. A real one is a few kilobytes; the
 // bound stops a wrong path (a log, a binary) from being read whole.
-const maxTariffBytes = 1 << 20
+const tariffBytesMax = 1 << 20
 
-// maxBands bounds each band table. M-Pesa's tables have about fifteen rows;
+// bandsMax bounds each band table. M-Pesa's tables have about fifteen rows;
 // thousands would be a generated mistake, and Quote's lookup and
 // WriteTable's output should stay small.
-const maxBands = 1_000
+const bandsMax = 1_000
 
 // Band is one row of a banded tariff. It covers the amounts from the previous
 // band's Max+1 (1 for the first band) up to Max inclusive. All three fields
@@ -199,7 +199,7 @@ func LoadTariff(path string, c Currency) (Tariff, error) {
 		return Tariff{}, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTariffBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, tariffBytesMax+1))
 	if err != nil {
 		return Tariff{}, err
 	}
@@ -290,8 +290,8 @@ func (a majorAmount) minor(c Currency, zeroOK bool) (int64, error) {
 // so that a misspelt key is not silently ignored. testdata/tariff.toml is
 // the default tariff written out. Errors are CodeInvalid.
 func ParseTariff(data []byte, c Currency) (Tariff, error) {
-	if len(data) > maxTariffBytes {
-		return Tariff{}, Errorf(CodeInvalid, "the tariff file is larger than %d bytes", maxTariffBytes)
+	if len(data) > tariffBytesMax {
+		return Tariff{}, Errorf(CodeInvalid, "the tariff file is larger than %d bytes", tariffBytesMax)
 	}
 	var f tariffFile
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&f)
@@ -314,8 +314,8 @@ func ParseTariff(data []byte, c Currency) (Tariff, error) {
 		{"payout", f.Payout, &t.Payout},
 	}
 	for _, tb := range tables {
-		if len(tb.in) > maxBands {
-			return Tariff{}, Errorf(CodeInvalid, "tariff: %s has more than %d bands", tb.name, maxBands)
+		if len(tb.in) > bandsMax {
+			return Tariff{}, Errorf(CodeInvalid, "tariff: %s has more than %d bands", tb.name, bandsMax)
 		}
 		bands := make([]Band, len(tb.in))
 		for i, b := range tb.in {
@@ -372,7 +372,7 @@ func ParseTariff(data []byte, c Currency) (Tariff, error) {
 
 // Validate checks that t can quote every transfer: each band table has at
 // least one band, strictly increasing Max, and fees and commissions in
-// [0, MaxAmount]; deposits have no fee; sends, airtime and payouts no
+// [0, AmountMax]; deposits have no fee; sends, airtime and payouts no
 // commission (nobody would earn it); percentages are within 0..100% with
 // Min ≤ Cap.
 // Amounts are reported in minor units. Errors are CodeInvalid.
@@ -392,8 +392,8 @@ func (t Tariff) Validate() error {
 		if len(tb.bands) == 0 {
 			return Errorf(CodeInvalid, "tariff: %s has no bands", tb.name)
 		}
-		if len(tb.bands) > maxBands {
-			return Errorf(CodeInvalid, "tariff: %s has more than %d bands", tb.name, maxBands)
+		if len(tb.bands) > bandsMax {
+			return Errorf(CodeInvalid, "tariff: %s has more than %d bands", tb.name, bandsMax)
 		}
 		prev := int64(0)
 		for i, b := range tb.bands {
@@ -406,12 +406,12 @@ func (t Tariff) Validate() error {
 					return bad("max must be positive")
 				}
 				return bad("max must be more than the previous band's max %d", prev)
-			case b.Max > MaxAmount:
-				return bad("max must be at most %d minor units", MaxAmount)
-			case b.Fee < 0 || b.Fee > MaxAmount:
-				return bad("fee %d must be between 0 and %d", b.Fee, MaxAmount)
-			case b.Commission < 0 || b.Commission > MaxAmount:
-				return bad("commission %d must be between 0 and %d", b.Commission, MaxAmount)
+			case b.Max > AmountMax:
+				return bad("max must be at most %d minor units", AmountMax)
+			case b.Fee < 0 || b.Fee > AmountMax:
+				return bad("fee %d must be between 0 and %d", b.Fee, AmountMax)
+			case b.Commission < 0 || b.Commission > AmountMax:
+				return bad("commission %d must be between 0 and %d", b.Commission, AmountMax)
 			case tb.noFee && b.Fee != 0:
 				return bad("fee must be 0: the customer pays nothing for a %s", tb.name)
 			case tb.noComm && b.Commission != 0:
@@ -427,10 +427,10 @@ func (t Tariff) Validate() error {
 		switch {
 		case p.p.BasisPoints < 0 || p.p.BasisPoints > basisPointsMax:
 			return Errorf(CodeInvalid, "tariff: %s: basis points %d must be between 0 and %d", p.name, p.p.BasisPoints, basisPointsMax)
-		case p.p.Min < 0 || p.p.Min > MaxAmount:
-			return Errorf(CodeInvalid, "tariff: %s: min %d must be between 0 and %d", p.name, p.p.Min, MaxAmount)
-		case p.p.Cap < 0 || p.p.Cap > MaxAmount:
-			return Errorf(CodeInvalid, "tariff: %s: cap %d must be between 0 (no cap) and %d", p.name, p.p.Cap, MaxAmount)
+		case p.p.Min < 0 || p.p.Min > AmountMax:
+			return Errorf(CodeInvalid, "tariff: %s: min %d must be between 0 and %d", p.name, p.p.Min, AmountMax)
+		case p.p.Cap < 0 || p.p.Cap > AmountMax:
+			return Errorf(CodeInvalid, "tariff: %s: cap %d must be between 0 (no cap) and %d", p.name, p.p.Cap, AmountMax)
 		case p.p.Cap > 0 && p.p.Min > p.p.Cap:
 			return Errorf(CodeInvalid, "tariff: %s: min %d is more than cap %d", p.name, p.p.Min, p.p.Cap)
 		}
@@ -441,13 +441,13 @@ func (t Tariff) Validate() error {
 // Quote returns the fee and the agent's commission on a transfer of amount
 // (minor units) of the given kind; who pays and who earns is as described on
 // Tariff. t must be valid (see Validate). Errors: CodeInvalidAmount for an
-// amount outside (0, MaxAmount]; CodeLimitExceeded (LimitPerTransaction) for
+// amount outside (0, AmountMax]; CodeLimitExceeded (LimitPerTransaction) for
 // an amount above the kind's top band; CodeInvalid for an unknown kind.
 func (t Tariff) Quote(kind TransferKind, amount int64) (fee, commission int64, err error) {
 	if amount <= 0 {
 		return 0, 0, Errorf(CodeInvalidAmount, "the amount must be more than zero")
 	}
-	if amount > MaxAmount {
+	if amount > AmountMax {
 		return 0, 0, Errorf(CodeInvalidAmount, "the amount is more than the maximum")
 	}
 	var bands []Band

@@ -114,7 +114,7 @@ var quoteCases = []quoteCase{
 	{kind: TransferTill, amount: -1, code: CodeInvalidAmount},
 	{kind: "loan", amount: 100, code: CodeInvalid},
 	{kind: "", amount: 100, code: CodeInvalid},
-	{kind: TransferSend, amount: MaxAmount + 1, minor: true, code: CodeInvalidAmount},
+	{kind: TransferSend, amount: AmountMax + 1, minor: true, code: CodeInvalidAmount},
 	{kind: TransferTill, amount: math.MaxInt64, minor: true, code: CodeInvalidAmount},
 	{kind: TransferSend, amount: math.MinInt64, minor: true, code: CodeInvalidAmount},
 }
@@ -170,7 +170,7 @@ func TestTariffQuoteMinor(t *testing.T) {
 		{TransferTill, 300, 2, 0},        // 1.5 rounds half up to 2
 		{TransferTill, 4_000_000, 20000, 0},
 		{TransferTill, 4_000_100, 20000, 0},
-		{TransferTill, MaxAmount, 20000, 0},
+		{TransferTill, AmountMax, 20000, 0},
 		{TransferPayout, 10000, 0, 0},   // KES 100.00
 		{TransferPayout, 10001, 500, 0}, // KES 100.01
 		{TransferSettle, 1, 0, 0},
@@ -246,7 +246,7 @@ func TestTariffPercentFee(t *testing.T) {
 		{Percent{BasisPoints: 10000}, 12345, 12345},    // 100%
 		{Percent{BasisPoints: 10000}, math.MaxInt64, math.MaxInt64},
 		{Percent{BasisPoints: 9999}, math.MaxInt64, 9222449699651090329}, // amount×bp overflows int64
-		{Percent{BasisPoints: 50}, MaxAmount, 5e12},
+		{Percent{BasisPoints: 50}, AmountMax, 5e12},
 		{Percent{BasisPoints: 50, Min: 7, Cap: 7}, 1e6, 7},
 	}
 	for _, tt := range tests {
@@ -296,7 +296,7 @@ func TestTariffValidateRefuses(t *testing.T) {
 		{"negative max", func(t *Tariff) { t.Airtime[0].Max = -1 }, "airtime band 1 (max -1): max must be positive"},
 		{"equal max", func(t *Tariff) { t.Send[2].Max = t.Send[1].Max }, "send band 3 (max 50000): max must be more than the previous band's max 50000"},
 		{"decreasing max", func(t *Tariff) { t.Withdraw[1].Max = 5000 }, "withdraw band 2 (max 5000): max must be more than the previous band's max 10000"},
-		{"max above MaxAmount", func(t *Tariff) { t.Send[len(t.Send)-1].Max = MaxAmount + 1 }, "max must be at most"},
+		{"max above MaxAmount", func(t *Tariff) { t.Send[len(t.Send)-1].Max = AmountMax + 1 }, "max must be at most"},
 		{"negative fee", func(t *Tariff) { t.Withdraw[0].Fee = -1 }, "withdraw band 1 (max 10000): fee -1 must be between 0 and"},
 		{"huge fee", func(t *Tariff) { t.Send[0].Fee = math.MaxInt64 }, "send band 1 (max 10000): fee"},
 		{"negative commission", func(t *Tariff) { t.Deposit[3].Commission = -5 }, "deposit band 4 (max 250000): commission -5 must be between"},
@@ -310,7 +310,7 @@ func TestTariffValidateRefuses(t *testing.T) {
 		{"min above cap", func(t *Tariff) { t.Till.Min = 30000 }, "till: min 30000 is more than cap 20000"},
 		{"too many bands", func(t *Tariff) {
 			t.Airtime = nil
-			for i := range maxBands + 1 {
+			for i := range bandsMax + 1 {
 				t.Airtime = append(t.Airtime, Band{Max: int64(i + 1)})
 			}
 		}, "airtime has more than 1000 bands"},
@@ -334,9 +334,9 @@ func TestTariffValidateAccepts(t *testing.T) {
 	tariff := Tariff{
 		Send:     []Band{{Max: 1}},
 		Withdraw: []Band{{Max: 1, Fee: 5, Commission: 10}}, // a fee above the amount is allowed
-		Deposit:  []Band{{Max: MaxAmount, Commission: MaxAmount}},
+		Deposit:  []Band{{Max: AmountMax, Commission: AmountMax}},
 		Airtime:  []Band{{Max: 100, Fee: 1}},
-		Payout:   []Band{{Max: MaxAmount, Fee: MaxAmount}},
+		Payout:   []Band{{Max: AmountMax, Fee: AmountMax}},
 		Till:     Percent{BasisPoints: 10000, Min: 5}, // min with no cap
 		Paybill:  Percent{},                           // free
 		Settle:   Percent{BasisPoints: 100, Min: 1},   // 1% with a floor of one minor unit
@@ -383,7 +383,7 @@ func TestLoadTariff(t *testing.T) {
 		t.Errorf("LoadTariff(bad) = %v, want the path in the message", err)
 	}
 	huge := filepath.Join(t.TempDir(), "huge.toml")
-	if err := os.WriteFile(huge, bytes.Repeat([]byte("#\n"), maxTariffBytes), 0o600); err != nil {
+	if err := os.WriteFile(huge, bytes.Repeat([]byte("#\n"), tariffBytesMax), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err = LoadTariff(huge, curKES)
@@ -493,7 +493,7 @@ func TestParseTariffRefuses(t *testing.T) {
 		{"max above MaxAmount", strings.Replace(minimalTariff, "[[send]]\nmax = 100", "[[send]]\nmax = 99999999999999", 1), "maximum"},
 		{"deposit fee", strings.Replace(minimalTariff, "commission = 1", "commission = 1\nfee = 1", 1), "deposit band 1 (max 10000): fee must be 0"},
 		{"decreasing", strings.Replace(minimalTariff, "[[send]]\nmax = 100", "[[send]]\nmax = 100\n[[send]]\nmax = 50", 1), "send band 2 (max 5000): max must be more than"},
-		{"too large", strings.Repeat("#", maxTariffBytes+1), "larger than"},
+		{"too large", strings.Repeat("#", tariffBytesMax+1), "larger than"},
 	}
 	for _, tt := range tests {
 		got, err := ParseTariff([]byte(tt.data), curKES)
@@ -575,7 +575,7 @@ var fuzzKinds = []TransferKind{
 }
 
 func FuzzTariffQuote(f *testing.F) {
-	for _, amount := range []int64{1, 100, 10000, 10001, 25000000, 25000001, MaxAmount, math.MaxInt64, 0, -1} {
+	for _, amount := range []int64{1, 100, 10000, 10001, 25000000, 25000001, AmountMax, math.MaxInt64, 0, -1} {
 		f.Add(uint8(0), amount, int64(50), int64(0), int64(20000))
 	}
 	f.Add(uint8(3), int64(math.MaxInt64), int64(10000), int64(5), int64(0))
@@ -590,15 +590,15 @@ func FuzzTariffQuote(f *testing.F) {
 		}
 		fee, commission, err := tariff.Quote(kind, amount)
 		if err != nil {
-			if amount > 0 && amount <= MaxAmount && kind != "loan" && ErrorCode(err) != CodeLimitExceeded {
+			if amount > 0 && amount <= AmountMax && kind != "loan" && ErrorCode(err) != CodeLimitExceeded {
 				t.Fatalf("Quote(%s, %d): %v", kind, amount, err)
 			}
 			return
 		}
-		if amount <= 0 || amount > MaxAmount {
+		if amount <= 0 || amount > AmountMax {
 			t.Fatalf("Quote(%s, %d) = %d, %d, want an error", kind, amount, fee, commission)
 		}
-		if fee < 0 || commission < 0 || fee > MaxAmount || commission > MaxAmount {
+		if fee < 0 || commission < 0 || fee > AmountMax || commission > AmountMax {
 			t.Fatalf("Quote(%s, %d) = %d, %d", kind, amount, fee, commission)
 		}
 		if kind == TransferTill || kind == TransferSettle {

@@ -78,14 +78,14 @@ type Share struct {
 	Weight int64  `json:"weight"`
 }
 
-// maxSplits bounds the payees of one settlement: a pay-per-click network
+// splitsMax bounds the payees of one settlement: a pay-per-click network
 // shares a click among a handful of parties, and every payee is a locked
 // account and a posting.
-const maxSplits = 64
+const splitsMax = 64
 
-// maxSplitWeight bounds one split weight: a tab's accrued amount in Micro
-// fits, and maxSplits of them sum far below the int64 ceiling.
-const maxSplitWeight = int64(MaxMicro)
+// splitWeightMax bounds one split weight: a tab's accrued amount in Micro
+// fits, and splitsMax of them sum far below the int64 ceiling.
+const splitWeightMax = int64(MicroMax)
 
 // plan is a transfer request resolved to accounts, ready for the writer.
 type plan struct {
@@ -200,16 +200,16 @@ func (s *Service) prepare(ctx context.Context, req TransferRequest) (*plan, erro
 	if req.Key == "" || len(req.Key) > KeyBytesMax {
 		return nil, Errorf(CodeInvalid, "an idempotency key of 1 to %d bytes is required", KeyBytesMax)
 	}
-	if len(req.Reference) > maxReferenceBytes {
-		return nil, Errorf(CodeInvalid, "the reference is longer than %d characters", maxReferenceBytes)
+	if len(req.Reference) > ReferenceBytesMax {
+		return nil, Errorf(CodeInvalid, "the reference is longer than %d characters", ReferenceBytesMax)
 	}
 	if len(req.LegacyKey) > KeyBytesMax {
 		return nil, Errorf(CodeInvalid, "an idempotency key of 1 to %d bytes is required", KeyBytesMax)
 	}
 	p := &plan{key: req.Key, legacy: req.LegacyKey, kind: req.Kind, amount: req.Amount, reference: req.Reference,
 		attempt: PINAttempt{Source: req.Source, Key: req.Attempt}.or(PINAttemptFrom(ctx))}
-	if req.Kind != TransferReversal && (req.Amount <= 0 || req.Amount > MaxAmount) {
-		return nil, Errorf(CodeInvalidAmount, "the amount must be positive and at most %s", s.cfg.Currency.Format(MaxAmount))
+	if req.Kind != TransferReversal && (req.Amount <= 0 || req.Amount > AmountMax) {
+		return nil, Errorf(CodeInvalidAmount, "the amount must be positive and at most %s", s.cfg.Currency.Format(AmountMax))
 	}
 	if needsPIN(req.Kind) && req.PIN == "" {
 		return nil, Errorf(CodeInvalid, "a PIN is required")
@@ -401,21 +401,21 @@ func (s *Service) merchant(ctx context.Context, number, field string) (knownAcco
 }
 
 // payees resolves a settlement's splits: each a till or paybill number with
-// a weight in (0, maxSplitWeight], at most maxSplits of them. No splits pay
+// a weight in (0, splitWeightMax], at most splitsMax of them. No splits pay
 // everything to the tab's merchant. It also returns the splits as they enter
 // the request hash.
 func (s *Service) payees(ctx context.Context, merchant int64, splits []Share) ([]payee, []string, error) {
 	if len(splits) == 0 {
 		return []payee{{id: merchant, weight: 1}}, nil, nil
 	}
-	if len(splits) > maxSplits {
-		return nil, nil, Errorf(CodeInvalid, "a settlement can be split %d ways at most", maxSplits)
+	if len(splits) > splitsMax {
+		return nil, nil, Errorf(CodeInvalid, "a settlement can be split %d ways at most", splitsMax)
 	}
 	out := make([]payee, len(splits))
 	hash := make([]string, 0, 2*len(splits))
 	for i, sp := range splits {
-		if sp.Weight <= 0 || sp.Weight > maxSplitWeight {
-			return nil, nil, Errorf(CodeInvalid, "split %d: the weight must be between 1 and %d", i+1, maxSplitWeight)
+		if sp.Weight <= 0 || sp.Weight > splitWeightMax {
+			return nil, nil, Errorf(CodeInvalid, "split %d: the weight must be between 1 and %d", i+1, splitWeightMax)
 		}
 		k, _, err := s.merchant(ctx, sp.To, fmt.Sprintf("split %d", i+1))
 		if err != nil {

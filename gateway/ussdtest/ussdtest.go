@@ -16,8 +16,8 @@ import (
 	"github.com/kibubu/kibubu/sessions"
 )
 
-// maxReplyBytes bounds a reply read: a screen is at most a few hundred bytes.
-const maxReplyBytes = 4 << 10
+// replyBytesMax bounds a reply read: a screen is at most a few hundred bytes.
+const replyBytesMax = 4 << 10
 
 // Post sends hop to the gateway at base (http://host:port) as its
 // Aggregator sends it: Africa's Talking's form with History as text,
@@ -60,7 +60,7 @@ func Post(base string, hop sessions.Hop) (sessions.Screen, error) {
 		return sessions.Screen{}, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, replyBytesMax))
 	if err != nil {
 		return sessions.Screen{}, err
 	}

@@ -86,10 +86,10 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Principal, erro
 		p.MerchantName = m.Name
 	}
 	s.keyMu.Lock()
-	if len(s.keys) >= keyCacheMax {
+	if len(s.keys) >= KeyCacheMax {
 		clear(s.keys)
 	}
-	until := now.Add(keyCacheTTL)
+	until := now.Add(KeyCacheTTL)
 	if k.Expires != nil && k.Expires.Before(until) {
 		until = *k.Expires // an expiring key is refused from the moment it expires
 	}

@@ -17,12 +17,12 @@ import (
 )
 
 const (
-	// MaxBulkBytes bounds a bulk payout file: 10,000 rows of a phone, an
+	// BulkBytesMax bounds a bulk payout file: 10,000 rows of a phone, an
 	// amount and a reference take about half a megabyte.
-	MaxBulkBytes = 2 << 20
-	// MaxBulkRows bounds the rows of one bulk payout: one transaction
+	BulkBytesMax = 2 << 20
+	// BulkRowsMax bounds the rows of one bulk payout: one transaction
 	// stores them all, in well under a second on either database.
-	MaxBulkRows = 10_000
+	BulkRowsMax = 10_000
 	// bulkConcurrency bounds the payouts this process posts at once from
 	// bulk files: enough to fill the wallet's group commit, few enough not
 	// to crowd out the customers' own transfers.
@@ -183,69 +183,113 @@ type bulkLine struct {
 	err *wallet.Error // a malformed row, failed without being paid
 }
 
-// parseBulk reads a bulk payout file (see BulkPayout): CodeInvalid for a
-// malformed file, a bulkLine with err set for each malformed row.
-func parseBulk(data []byte, cur wallet.Currency, region string) ([]bulkLine, error) {
+// BulkFile is a bulk payout file read for its shape (ReadBulkFile): the
+// columns its header names and its rows that are not blank. Whether a
+// row's phone and amount are valid is BulkPayout's to say, row by row.
+type BulkFile struct {
+	col  map[string]int // "phone", "amount" and maybe "reference": their index
+	rows []bulkRecord
+}
+
+// bulkRecord is one data row of a bulk payout file and its line.
+type bulkRecord struct {
+	line   int
+	fields []string
+}
+
+// Rows returns the number of rows that are not blank.
+func (f BulkFile) Rows() int { return len(f.rows) }
+
+// field returns a row's column name, trimmed, or "" when the row is short
+// or the header has no such column.
+func (f BulkFile) field(rec bulkRecord, name string) string {
+	i, ok := f.col[name]
+	if !ok || i >= len(rec.fields) {
+		return ""
+	}
+	return strings.TrimSpace(rec.fields[i])
+}
+
+// ReadBulkFile reads a bulk payout file's shape, as BulkPayout does before
+// it pays anything: at most BulkBytesMax of UTF-8 CSV (a byte order mark,
+// which spreadsheets write, is skipped) whose header row names the columns
+// phone and amount, and optionally reference, once each, in any order and
+// any case (other columns are ignored), then 1 to BulkRowsMax rows that are
+// not blank. Anything else is CodeInvalid, with a message naming the line
+// but never quoting the file. The gateway calls it too, so that a file the
+// wallet would refuse is refused before it crosses NATS, in the same words.
+func ReadBulkFile(data []byte) (BulkFile, error) {
 	invalid := func(format string, args ...any) error { return wallet.Errorf(wallet.CodeInvalid, format, args...) }
+	const empty = "the file is empty: want a header row phone,amount,reference and a row per payout"
 	switch {
 	case len(data) == 0:
-		return nil, invalid("the file is empty")
-	case len(data) > MaxBulkBytes:
-		return nil, invalid("the file is larger than %d bytes", MaxBulkBytes)
+		return BulkFile{}, invalid(empty)
+	case len(data) > BulkBytesMax:
+		return BulkFile{}, invalid("the file is larger than %d bytes", BulkBytesMax)
 	case !utf8.Valid(data):
-		return nil, invalid("the file is not UTF-8 text")
+		return BulkFile{}, invalid("the file is not UTF-8")
 	}
-	data = bytes.TrimPrefix(data, []byte("\ufeff")) // the byte order mark spreadsheets write
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1 // a short row is that row's problem, not the file's
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, invalid("the file is empty")
+		return BulkFile{}, invalid(empty)
 	}
 	if err != nil {
-		return nil, invalid("the file is not CSV: %v", csvError(err))
+		return BulkFile{}, csvError(err)
 	}
-	col := map[string]int{}
+	f := BulkFile{col: map[string]int{}}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))
 		switch h {
 		case "phone", "amount", "reference":
-			if _, dup := col[h]; dup {
-				return nil, invalid("the header names the column %s twice", h)
+			if _, dup := f.col[h]; dup {
+				return BulkFile{}, invalid("line 1: the header names the column %s twice", h)
 			}
-			col[h] = i
+			f.col[h] = i
 		}
 	}
-	_, hasPhone := col["phone"]
-	_, hasAmount := col["amount"]
+	_, hasPhone := f.col["phone"]
+	_, hasAmount := f.col["amount"]
 	if !hasPhone || !hasAmount {
-		return nil, invalid("the first row must be a header naming the columns phone and amount (and optionally reference)")
+		return BulkFile{}, invalid("line 1: the header must name the columns phone and amount (and optionally reference)")
 	}
-	field := func(rec []string, name string) string {
-		i, ok := col[name]
-		if !ok || i >= len(rec) {
-			return ""
-		}
-		return strings.TrimSpace(rec[i])
-	}
-	var out []bulkLine
-	var total int64
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, invalid("the file is not CSV: %v", csvError(err))
+			return BulkFile{}, csvError(err)
 		}
 		if blank(rec) {
 			continue
 		}
-		if len(out) == MaxBulkRows {
-			return nil, invalid("the file has more than %d rows", MaxBulkRows)
+		if len(f.rows) == BulkRowsMax {
+			return BulkFile{}, invalid("the file has more than %d rows", BulkRowsMax)
 		}
 		line, _ := r.FieldPos(0)
-		l := bulkLine{PayoutRow: PayoutRow{Line: line, Phone: excerpt(field(rec, "phone")), Reference: field(rec, "reference")}}
+		f.rows = append(f.rows, bulkRecord{line: line, fields: rec})
+	}
+	if len(f.rows) == 0 {
+		return BulkFile{}, invalid("the file has a header but no rows")
+	}
+	return f, nil
+}
+
+// parseBulk reads a bulk payout file (see BulkPayout): CodeInvalid for a
+// malformed file (ReadBulkFile), a bulkLine with err set for each malformed
+// row.
+func parseBulk(data []byte, cur wallet.Currency, region string) ([]bulkLine, error) {
+	f, err := ReadBulkFile(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bulkLine, 0, len(f.rows))
+	var total int64
+	for _, rec := range f.rows {
+		l := bulkLine{PayoutRow: PayoutRow{Line: rec.line, Phone: excerpt(f.field(rec, "phone")), Reference: f.field(rec, "reference")}}
 		phone, err := wallet.NormalizePhone(l.Phone, region)
 		if err != nil {
 			l.err = asError(err)
@@ -253,14 +297,14 @@ func parseBulk(data []byte, cur wallet.Currency, region string) ([]bulkLine, err
 			l.Phone = phone
 		}
 		if l.err == nil {
-			if l.Amount, err = cur.ParseAmount(field(rec, "amount")); err != nil {
+			if l.Amount, err = cur.ParseAmount(f.field(rec, "amount")); err != nil {
 				l.err = asError(err)
-			} else if total += l.Amount; total > wallet.MaxAmount {
-				return nil, wallet.Errorf(wallet.CodeInvalidAmount, "the file's rows add up to more than %s", cur.Format(wallet.MaxAmount))
+			} else if total += l.Amount; total > wallet.AmountMax {
+				return nil, wallet.Errorf(wallet.CodeInvalidAmount, "the file's rows add up to more than %s", cur.Format(wallet.AmountMax))
 			}
 		}
 		if l.err == nil {
-			if err := checkText("reference", l.Reference, false, maxReferenceBytes, 0); err != nil {
+			if err := checkText("reference", l.Reference, false, wallet.ReferenceBytesMax, 0); err != nil {
 				l.err = asError(err)
 			}
 		}
@@ -270,20 +314,17 @@ func parseBulk(data []byte, cur wallet.Currency, region string) ([]bulkLine, err
 		}
 		out = append(out, l)
 	}
-	if len(out) == 0 {
-		return nil, invalid("the file has a header but no rows")
-	}
 	return out, nil
 }
 
-// csvError describes a CSV syntax error by its line, without echoing the
-// file.
-func csvError(err error) string {
+// csvError says where a CSV file is malformed, by its line, without
+// echoing the file.
+func csvError(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return "line " + strconv.Itoa(pe.Line) + ": " + pe.Err.Error()
+		return wallet.Errorf(wallet.CodeInvalid, "line %d: malformed CSV: %v", pe.Line, pe.Err)
 	}
-	return "unreadable"
+	return wallet.Errorf(wallet.CodeInvalid, "malformed CSV")
 }
 
 func blank(rec []string) bool {
@@ -307,11 +348,11 @@ func asError(err error) *wallet.Error {
 // excerpt bounds a malformed row's field as stored with its result: at
 // most 32 bytes, cut at a character boundary.
 func excerpt(s string) string {
-	const maxBytes = 32
-	if len(s) <= maxBytes {
+	const bytesMax = 32
+	if len(s) <= bytesMax {
 		return s
 	}
-	cut := maxBytes
+	cut := bytesMax
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -71,7 +71,7 @@ func FuzzParseBulk(f *testing.F) {
 			}
 			return
 		}
-		if len(rows) == 0 || len(rows) > MaxBulkRows {
+		if len(rows) == 0 || len(rows) > BulkRowsMax {
 			t.Fatalf("%d rows accepted", len(rows))
 		}
 		last := 0
@@ -80,7 +80,7 @@ func FuzzParseBulk(f *testing.F) {
 				t.Fatalf("line %d after %d", r.Line, last)
 			}
 			last = r.Line
-			if r.err == nil && (r.Amount <= 0 || r.Amount > wallet.MaxAmount || !strings.HasPrefix(r.Phone, "+") || len(r.Reference) > maxReferenceBytes) {
+			if r.err == nil && (r.Amount <= 0 || r.Amount > wallet.AmountMax || !strings.HasPrefix(r.Phone, "+") || len(r.Reference) > wallet.ReferenceBytesMax) {
 				t.Fatalf("row %+v accepted", r)
 			}
 			if len(r.Phone) > 32 || len(r.Reference) > 32 {

@@ -107,7 +107,7 @@ func TestBulkPayout(t *testing.T) {
 func TestBulkPayoutBadFiles(t *testing.T) {
 	f := newMerchantFixture(t)
 	p := f.merchant("Duka", false)
-	many := "phone,amount\n" + strings.Repeat("0712345678,1\n", commerce.MaxBulkRows+1)
+	many := "phone,amount\n" + strings.Repeat("0712345678,1\n", commerce.BulkRowsMax+1)
 	for _, c := range []struct{ name, file string }{
 		{"empty", ""},
 		{"no header", "0712345678,100\n"},
@@ -117,7 +117,7 @@ func TestBulkPayoutBadFiles(t *testing.T) {
 		{"bad quoting", "phone,amount\n\"0712345678,1\n"},
 		{"not UTF-8", "phone,amount\n\xff\xfe,1\n"},
 		{"too many rows", many},
-		{"too large", "phone,amount\n" + strings.Repeat("x", commerce.MaxBulkBytes)},
+		{"too large", "phone,amount\n" + strings.Repeat("x", commerce.BulkBytesMax)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := f.s.BulkPayout(f.ctx, p, "k", []byte(c.file))

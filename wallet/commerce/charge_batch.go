@@ -8,11 +8,11 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 )
 
-// MaxBatchCharges bounds the charges of one ChargeBatch: enough to spare
+// BatchChargesMax bounds the charges of one ChargeBatch: enough to spare
 // a pay-per-click merchant a thousand round trips, few enough that a batch
 // and its answer stay a small NATS message and a small part of one group
 // commit.
-const MaxBatchCharges = 1000
+const BatchChargesMax = 1000
 
 // ChargeResult is the outcome of one charge of a batch: the charge
 // (recorded, or replayed: Charge.Replayed), or why the meter refused it
@@ -41,7 +41,7 @@ type ChargeResult struct {
 //
 // The batch as a whole is refused, nothing recorded, with CodeForbidden
 // (an operator key), CodeNotFound (no such tab, or another merchant's),
-// CodeInvalid or CodeInvalidAmount (no charges, more than MaxBatchCharges,
+// CodeInvalid or CodeInvalidAmount (no charges, more than BatchChargesMax,
 // or a charge that Charge would refuse as malformed — another tab's, a bad
 // key, amount, reference or split rule: the message names the charge,
 // counted from 1), CodeUnavailable (no answer in time, or the group commit
@@ -56,8 +56,8 @@ func (s *Service) ChargeBatch(ctx context.Context, p Principal, tab string, reqs
 	switch {
 	case len(reqs) == 0:
 		return nil, wallet.Errorf(wallet.CodeInvalid, "a batch needs at least one charge")
-	case len(reqs) > MaxBatchCharges:
-		return nil, wallet.Errorf(wallet.CodeInvalid, "a batch has at most %d charges", MaxBatchCharges)
+	case len(reqs) > BatchChargesMax:
+		return nil, wallet.Errorf(wallet.CodeInvalid, "a batch has at most %d charges", BatchChargesMax)
 	}
 	done := make(chan meterResult, len(reqs))
 	batch := make([]meterOp, len(reqs))

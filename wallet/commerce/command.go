@@ -20,10 +20,10 @@ func checkInput(idem, reference string, referenceRequired bool, description stri
 	if err := checkIdem(idem); err != nil {
 		return err
 	}
-	if err := checkText("reference", reference, referenceRequired, maxReferenceBytes, 0); err != nil {
+	if err := checkText("reference", reference, referenceRequired, wallet.ReferenceBytesMax, 0); err != nil {
 		return err
 	}
-	return checkText("description", description, false, 4*maxDescriptionRunes, maxDescriptionRunes)
+	return checkText("description", description, false, 4*DescriptionRunesMax, DescriptionRunesMax)
 }
 
 // parties returns p's merchant's profile and the customer's with phone: see

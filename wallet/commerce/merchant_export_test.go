@@ -3,14 +3,11 @@ package commerce
 // What the external tests (package commerce_test, which may import
 // wallet/store where this package may not) need of the internals.
 var (
-	SweepMerchant      = (*Service).sweep
-	PaymentRequestKey  = requestKey
-	NewObjectID        = newID
-	DefaultRequestTTL  = defaultRequestTTL
-	DefaultSweep       = defaultSweep
-	DefaultSettleEvery = defaultSettleEvery
-	KeyCacheTTL        = keyCacheTTL
-	LeaseDuration      = leaseDuration
+	SweepMerchant     = (*Service).sweep
+	PaymentRequestKey = requestKey
+	NewObjectID       = newID
+	DefaultSweep      = defaultSweep
+	LeaseDuration     = leaseDuration
 )
 
 const RequestApproving = requestApproving

@@ -78,10 +78,10 @@ func (t *tabs) prepare(ctx context.Context, op *meterOp) error {
 	if err := checkIdem(req.Key); err != nil {
 		return err
 	}
-	if req.Amount <= 0 || req.Amount > wallet.MaxMicro {
-		return wallet.Errorf(wallet.CodeInvalidAmount, "a charge must be more than zero and at most %s", t.s.cur.FormatMicro(wallet.MaxMicro))
+	if req.Amount <= 0 || req.Amount > wallet.MicroMax {
+		return wallet.Errorf(wallet.CodeInvalidAmount, "a charge must be more than zero and at most %s", t.s.cur.FormatMicro(wallet.MicroMax))
 	}
-	if err := checkText("reference", req.Reference, false, maxReferenceBytes, 0); err != nil {
+	if err := checkText("reference", req.Reference, false, wallet.ReferenceBytesMax, 0); err != nil {
 		return err
 	}
 	var err error
@@ -106,20 +106,20 @@ func (t *tabs) checkSplits(ctx context.Context, splits []Split) (string, []int64
 }
 
 // parseSplits checks the form of split rules from a merchant: at most
-// maxSplitRules, each to a business number (digits) with a weight from 1
-// to maxSplitWeight, no number twice. It returns them encoded, and their
+// SplitRulesMax, each to a business number (digits) with a weight from 1
+// to SplitWeightMax, no number twice. It returns them encoded, and their
 // weights (nil for no rules).
 func parseSplits(splits []Split) (string, []int64, error) {
 	if len(splits) == 0 {
 		return "", nil, nil
 	}
-	if len(splits) > maxSplitRules {
-		return "", nil, wallet.Errorf(wallet.CodeInvalid, "a charge has at most %d split rules", maxSplitRules)
+	if len(splits) > SplitRulesMax {
+		return "", nil, wallet.Errorf(wallet.CodeInvalid, "a charge has at most %d split rules", SplitRulesMax)
 	}
 	weights := make([]int64, len(splits))
 	for i, sp := range splits {
-		if sp.Weight <= 0 || sp.Weight > maxSplitWeight {
-			return "", nil, wallet.Errorf(wallet.CodeInvalid, "split rule %d: a weight is from 1 to %d", i+1, maxSplitWeight)
+		if sp.Weight <= 0 || sp.Weight > SplitWeightMax {
+			return "", nil, wallet.Errorf(wallet.CodeInvalid, "split rule %d: a weight is from 1 to %d", i+1, SplitWeightMax)
 		}
 		if !merchantNumber(sp.To) {
 			return "", nil, wallet.Errorf(wallet.CodeInvalid, "split rule %d: %q is not a till or paybill number", i+1, clip(sp.To))
@@ -187,14 +187,14 @@ func decodeSplits(s string) ([]Split, error) {
 		return nil, nil
 	}
 	parts := strings.Split(s, ",")
-	if len(parts) > maxSplitRules {
+	if len(parts) > SplitRulesMax {
 		return nil, wallet.Errorf(wallet.CodeInternal, "stored splits: %d rules", len(parts))
 	}
 	out := make([]Split, len(parts))
 	for i, p := range parts {
 		to, w, ok := strings.Cut(p, ":")
 		weight, err := strconv.ParseInt(w, 10, 64)
-		if !ok || !merchantNumber(to) || err != nil || weight <= 0 || weight > maxSplitWeight || strconv.FormatInt(weight, 10) != w {
+		if !ok || !merchantNumber(to) || err != nil || weight <= 0 || weight > SplitWeightMax || strconv.FormatInt(weight, 10) != w {
 			return nil, wallet.Errorf(wallet.CodeInternal, "stored splits: malformed rule %d", i+1)
 		}
 		out[i] = Split{To: to, Weight: weight}
@@ -244,7 +244,7 @@ func (t *tabs) meter(ctx context.Context) {
 
 // collect returns first's charges and those of the ops waiting, up to
 // meterBatchMax charges. A batch is never split: with one, a group commit
-// may take up to meterBatchMax + MaxBatchCharges - 1 charges.
+// may take up to meterBatchMax + BatchChargesMax - 1 charges.
 func (t *tabs) collect(first *meterOp) []*meterOp {
 	ops := first.appendTo(nil)
 	for len(ops) < meterBatchMax {
@@ -385,8 +385,8 @@ func (b *meterState) apply(op *meterOp) (*Charge, *TabRecord, error) {
 			added++
 		}
 	}
-	if len(payees)+added > maxTabPayees {
-		return nil, tab, wallet.Errorf(wallet.CodeInvalid, "a tab pays at most %d merchants; this charge would add more", maxTabPayees)
+	if len(payees)+added > tabPayeesMax {
+		return nil, tab, wallet.Errorf(wallet.CodeInvalid, "a tab pays at most %d merchants; this charge would add more", tabPayeesMax)
 	}
 	acc := wallet.Accrual{Cap: tab.Cap, Charged: tab.Charged, Settled: tab.Settled}
 	if err := acc.Charge(req.Amount); err != nil {

@@ -30,7 +30,7 @@ func FuzzParseSplits(f *testing.F) {
 			}
 			return
 		}
-		if len(splits) > maxSplitRules || len(weights) != len(splits) {
+		if len(splits) > SplitRulesMax || len(weights) != len(splits) {
 			t.Fatalf("parseSplits(%s) accepted %d rules, %d weights", body, len(splits), len(weights))
 		}
 		back, err := decodeSplits(enc)
@@ -43,7 +43,7 @@ func FuzzParseSplits(f *testing.F) {
 		if amount < 0 {
 			amount = -amount
 		}
-		amount %= int64(wallet.MaxMicro)
+		amount %= int64(wallet.MicroMax)
 		var sum int64
 		for _, p := range wallet.Split(amount, weights) {
 			sum += p

@@ -191,7 +191,7 @@ func BenchmarkCharges(b *testing.B) {
 // callers, about 2,048 charges in flight: what the batch endpoint gives a
 // pay-per-click merchant. An op is one charge, as in BenchmarkCharges.
 func BenchmarkChargeBatch(b *testing.B) {
-	for _, size := range []int{10, 100, commerce.MaxBatchCharges} {
+	for _, size := range []int{10, 100, commerce.BatchChargesMax} {
 		b.Run(fmt.Sprint("size=", size), func(b *testing.B) {
 			f := newTabFixture(b)
 			const tabsN = 100

@@ -10,8 +10,8 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 )
 
-// maxMessageBytes bounds a failure's message as stored with a payout.
-const maxMessageBytes = 200
+// messageBytesMax bounds a failure's message as stored with a payout.
+const messageBytesMax = 200
 
 // Payout pays amount (minor units) from p's merchant's balance to the
 // customer with phone: a payout row (pending) is stored first, then the
@@ -126,8 +126,8 @@ func failureMessage(err error) string {
 	if errors.As(err, &we) {
 		msg = we.Message
 	}
-	if len(msg) > maxMessageBytes {
-		cut := maxMessageBytes
+	if len(msg) > messageBytesMax {
+		cut := messageBytesMax
 		for cut > 0 && !utf8.RuneStart(msg[cut]) {
 			cut--
 		}

@@ -16,15 +16,14 @@ import (
 
 // Config configures the merchant services. Zero values take the defaults named.
 type Config struct {
-	// RequestTTL is how long a payment request waits for the customer;
-	// default 2 minutes. M-Pesa's STK push waits about one, but a customer
-	// answering by USSD or SMS needs longer.
+	// RequestTTL is how long a payment request waits for the customer:
+	// DefaultRequestTTL when zero, RequestTTLMin to RequestTTLMax.
 	RequestTTL time.Duration
 	// SettleThreshold settles a tab once this many minor units accrue on
-	// it; default 100 major units.
+	// it; default DefaultSettleMajor major units.
 	SettleThreshold int64
 	// SettleEvery settles what accrued on a tab at least this often;
-	// default 24 hours.
+	// default DefaultSettleEvery.
 	SettleEvery time.Duration
 	// Sweep is how often the sweeper runs (expiries, crash recovery);
 	// default 5 seconds.
@@ -40,13 +39,42 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// The payment request's life: one source for the merchant services and the
+// command's --request-ttl.
 const (
-	defaultRequestTTL  = 2 * time.Minute
-	defaultSettleEvery = 24 * time.Hour
-	defaultSweep       = 5 * time.Second
-	// maxRequestTTL bounds RequestTTL: a request older than a day is no
-	// longer the purchase the customer is standing at the counter for.
-	maxRequestTTL = 24 * time.Hour
+	// DefaultRequestTTL is how long a payment request waits for the
+	// customer. M-Pesa's STK push gives a smartphone's prompt about a
+	// minute, but a Kibubu customer is on a feature phone: the prompt is an
+	// SMS to notice, or "6 Approvals" to dial on USSD, then the PIN to type.
+	// Five minutes covers that at a counter without keeping a request
+	// nobody will answer.
+	DefaultRequestTTL = 5 * time.Minute
+	// RequestTTLMin is the shortest RequestTTL: under half a minute a
+	// customer cannot read an SMS, dial and type a PIN.
+	RequestTTLMin = 30 * time.Second
+	// RequestTTLMax is the longest RequestTTL: a request older than a day
+	// is no longer the purchase the customer is standing at the counter for.
+	RequestTTLMax = 24 * time.Hour
+)
+
+// A tab's settlement: one source for the merchant services and the
+// command's --tab-settle and --tab-settle-every.
+const (
+	// DefaultSettleEvery settles what accrued on a tab at least daily, so a
+	// merchant's balance and a customer's statement are never a day behind.
+	DefaultSettleEvery = 24 * time.Hour
+	// DefaultSettleMajor is the accrual, in major units, at which a tab
+	// settles before its day is out: one transfer per 100 shillings of
+	// clicks keeps the ledger's rows few and the amount held on a tab small.
+	DefaultSettleMajor = 100
+)
+
+const (
+	defaultSweep = 5 * time.Second
+	// promptWindowMax bounds a prompt limit's window: a day, as a payment
+	// request's life (RequestTTLMax); a limit over a longer window would
+	// count prompts long expired.
+	promptWindowMax = RequestTTLMax
 	// DefaultPromptsPerPhone, in 10 minutes: a customer at a counter is asked a few times
 	// at most (a retry, a second purchase); more prompts to one phone in 10
 	// minutes, from however many merchants, is prompt-bombing: a PIN sent
@@ -61,9 +89,9 @@ const (
 	// more likely than custom.
 	DefaultPromptsPerMerchant = 600
 	defaultMerchantWindow     = time.Minute
-	// minSweep keeps a mistaken configuration from turning the sweeper into
+	// sweepMin keeps a mistaken configuration from turning the sweeper into
 	// a busy loop on the database.
-	minSweep = 10 * time.Millisecond
+	sweepMin = 10 * time.Millisecond
 
 	// leaseDuration is how long an approving payment request or a pending
 	// payout is left to the call that is paying it before the sweeper asks
@@ -74,23 +102,29 @@ const (
 	// sweepBatchMax bounds the rows one sweep takes of each kind; the next
 	// sweep takes the rest.
 	sweepBatchMax = 200
-	// maxIdemBytes bounds a merchant's idempotency key, so that the wallet
+	// idemBytesMax bounds a merchant's idempotency key, so that the wallet
 	// key made of it ("po:" + merchant + ":" + key) stays within the
 	// wallet's 128 bytes.
-	maxIdemBytes = 64
-	// maxReferenceBytes is the wallet's bound on a transfer's reference.
-	maxReferenceBytes = 32
-	// maxDescriptionRunes bounds a payment request's description: it is
+	idemBytesMax = 64
+	// DescriptionRunesMax bounds a payment request's description: it is
 	// shown on a 160-character USSD screen with the amount and the name.
-	maxDescriptionRunes = 100
+	DescriptionRunesMax = 100
 	// approvalsMax bounds the approvals one phone is shown.
 	approvalsMax = 50
-	// keyCacheTTL bounds how long this process trusts an API key it has
-	// checked: a revocation made on another wallet process takes up to this
-	// long to take effect here.
-	keyCacheTTL = 30 * time.Second
-	// keyCacheMax bounds the keys cached; past it the cache starts over.
-	keyCacheMax = 10_000
+)
+
+// The API-key caches: the merchant services' (by key id) and the gateway's
+// (by the key's SHA-256) keep a key they checked for as long, and as many.
+const (
+	// KeyCacheTTL bounds how long a process trusts an API key it has
+	// checked: a revocation made on another process takes up to this long
+	// to take effect there. Half a minute keeps a busy till's calls off the
+	// database without leaving a leaked key usable for long.
+	KeyCacheTTL = 30 * time.Second
+	// KeyCacheMax bounds the keys a cache holds: far more merchants than
+	// call within KeyCacheTTL, and a few MB at most; past it the cache
+	// starts over.
+	KeyCacheMax = 10_000
 )
 
 // Service is the wallet's merchant services: API keys, payment requests
@@ -120,11 +154,11 @@ func (s *Service) promptGate(now time.Time) PromptGate {
 }
 
 // SettleThresholdMax is the largest tab settlement threshold for cur, in
-// minor units: wallet.MaxMicro, the most a tab can meter. A larger one could
-// never be reached, and near wallet.MaxAmount it overflows int64 once
+// minor units: wallet.MicroMax, the most a tab can meter. A larger one could
+// never be reached, and near wallet.AmountMax it overflows int64 once
 // converted to Micro (KES: 10^15 minor units are 10^19 Micro).
 func SettleThresholdMax(cur wallet.Currency) int64 {
-	return int64(wallet.MaxMicro) / cur.MicroPerMinor()
+	return int64(wallet.MicroMax) / cur.MicroPerMinor()
 }
 
 // New returns the merchant services of w on st. Call Run to start the
@@ -135,19 +169,19 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 	}
 	wc := w.Config()
 	if cfg.RequestTTL == 0 {
-		cfg.RequestTTL = defaultRequestTTL
+		cfg.RequestTTL = DefaultRequestTTL
 	}
-	if cfg.RequestTTL < 0 || cfg.RequestTTL > maxRequestTTL {
-		return nil, fmt.Errorf("commerce: the payment request TTL %s is not between 0 and %s", cfg.RequestTTL, maxRequestTTL)
+	if cfg.RequestTTL < RequestTTLMin || cfg.RequestTTL > RequestTTLMax {
+		return nil, fmt.Errorf("commerce: the payment request TTL %s is not between %s and %s", cfg.RequestTTL, RequestTTLMin, RequestTTLMax)
 	}
 	if cfg.SettleThreshold == 0 {
-		cfg.SettleThreshold = 100 * pow10(wc.Currency.Exponent) // 100 major units
+		cfg.SettleThreshold = DefaultSettleMajor * pow10(wc.Currency.Exponent)
 	}
 	if limit := SettleThresholdMax(wc.Currency); cfg.SettleThreshold < 0 || cfg.SettleThreshold > limit {
 		return nil, fmt.Errorf("commerce: the tab settlement threshold %d is out of range: at most %d minor units", cfg.SettleThreshold, limit)
 	}
 	if cfg.SettleEvery == 0 {
-		cfg.SettleEvery = defaultSettleEvery
+		cfg.SettleEvery = DefaultSettleEvery
 	}
 	if cfg.SettleEvery < 0 {
 		return nil, fmt.Errorf("commerce: the tab settlement period %s is negative", cfg.SettleEvery)
@@ -155,8 +189,8 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 	if cfg.Sweep == 0 {
 		cfg.Sweep = defaultSweep
 	}
-	if cfg.Sweep < minSweep {
-		return nil, fmt.Errorf("commerce: the sweep period %s is below %s", cfg.Sweep, minSweep)
+	if cfg.Sweep < sweepMin {
+		return nil, fmt.Errorf("commerce: the sweep period %s is below %s", cfg.Sweep, sweepMin)
 	}
 	for _, l := range []struct {
 		lim    *PromptLimit
@@ -177,8 +211,8 @@ func New(ctx context.Context, w *wallet.Service, st Store, cfg Config) (*Service
 		if l.lim.Window == 0 {
 			l.lim.Window = l.window
 		}
-		if l.lim.Window < time.Second || l.lim.Window > maxRequestTTL {
-			return nil, fmt.Errorf("commerce: a prompt limit's window %s is not between 1s and %s", l.lim.Window, maxRequestTTL)
+		if l.lim.Window < time.Second || l.lim.Window > promptWindowMax {
+			return nil, fmt.Errorf("commerce: a prompt limit's window %s is not between 1s and %s", l.lim.Window, promptWindowMax)
 		}
 	}
 	if cfg.Now == nil {
@@ -286,8 +320,8 @@ func (s *Service) merchant(ctx context.Context, p Principal) (*wallet.Profile, e
 
 // checkIdem validates a merchant's idempotency key.
 func checkIdem(idem string) error {
-	if idem == "" || len(idem) > maxIdemBytes {
-		return wallet.Errorf(wallet.CodeInvalid, "an idempotency key of 1 to %d bytes is required", maxIdemBytes)
+	if idem == "" || len(idem) > idemBytesMax {
+		return wallet.Errorf(wallet.CodeInvalid, "an idempotency key of 1 to %d bytes is required", idemBytesMax)
 	}
 	for i := 0; i < len(idem); i++ {
 		if idem[i] < 0x21 || idem[i] > 0x7e {
@@ -298,15 +332,15 @@ func checkIdem(idem string) error {
 }
 
 // checkText validates a free-text field: valid UTF-8 without control,
-// invisible or text-direction characters (wallet.CheckName), within maxBytes bytes and maxRunes characters (0: no bound).
-func checkText(field, v string, required bool, maxBytes, maxRunes int) error {
+// invisible or text-direction characters (wallet.CheckName), within bytesMax bytes and runesMax characters (0: no bound).
+func checkText(field, v string, required bool, bytesMax, runesMax int) error {
 	switch {
 	case required && v == "":
 		return wallet.Errorf(wallet.CodeInvalid, "a %s is required", field)
-	case len(v) > maxBytes || maxRunes > 0 && utf8.RuneCountInString(v) > maxRunes:
-		n := maxBytes
-		if maxRunes > 0 {
-			n = maxRunes
+	case len(v) > bytesMax || runesMax > 0 && utf8.RuneCountInString(v) > runesMax:
+		n := bytesMax
+		if runesMax > 0 {
+			n = runesMax
 		}
 		return wallet.Errorf(wallet.CodeInvalid, "the %s is longer than %d characters", field, n)
 	case !utf8.ValidString(v):
@@ -319,8 +353,8 @@ func checkText(field, v string, required bool, maxBytes, maxRunes int) error {
 
 // checkAmount validates an amount in minor units.
 func (s *Service) checkAmount(amount int64) error {
-	if amount <= 0 || amount > wallet.MaxAmount {
-		return wallet.Errorf(wallet.CodeInvalidAmount, "the amount must be positive and at most %s", s.cur.Format(wallet.MaxAmount))
+	if amount <= 0 || amount > wallet.AmountMax {
+		return wallet.Errorf(wallet.CodeInvalidAmount, "the amount must be positive and at most %s", s.cur.Format(wallet.AmountMax))
 	}
 	return nil
 }

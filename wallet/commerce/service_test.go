@@ -193,11 +193,11 @@ func TestNewConfig(t *testing.T) {
 		{"negative threshold", commerce.Config{SettleThreshold: -1}, false},
 		{"negative period", commerce.Config{SettleEvery: -time.Hour}, false},
 		{"busy sweep", commerce.Config{Sweep: time.Microsecond}, false},
-		// TestSecurityTabSettleOverflow: a threshold near wallet.MaxAmount
+		// TestSecurityTabSettleOverflow: a threshold near wallet.AmountMax
 		// overflowed int64 once converted to Micro.
 		{"threshold at the most a tab meters", commerce.Config{SettleThreshold: commerce.SettleThresholdMax(f.w.Config().Currency)}, true},
 		{"threshold above the most a tab meters", commerce.Config{SettleThreshold: commerce.SettleThresholdMax(f.w.Config().Currency) + 1}, false},
-		{"threshold at the maximum amount", commerce.Config{SettleThreshold: wallet.MaxAmount}, false},
+		{"threshold at the maximum amount", commerce.Config{SettleThreshold: wallet.AmountMax}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,8 +206,8 @@ func TestNewConfig(t *testing.T) {
 				t.Fatalf("New: %v, want ok %v", err, tt.ok)
 			}
 			if err == nil && tt.cfg.SettleThreshold != 0 {
-				if got := f.w.Config().Currency.Micro(s.Config().SettleThreshold); got <= 0 || got > wallet.MaxMicro {
-					t.Errorf("threshold %d minor units is %d Micro, want in (0, %d]", s.Config().SettleThreshold, got, wallet.MaxMicro)
+				if got := f.w.Config().Currency.Micro(s.Config().SettleThreshold); got <= 0 || got > wallet.MicroMax {
+					t.Errorf("threshold %d minor units is %d Micro, want in (0, %d]", s.Config().SettleThreshold, got, wallet.MicroMax)
 				}
 				return
 			}

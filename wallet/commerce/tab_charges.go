@@ -102,7 +102,7 @@ func decodeChargeCursor(tab, c string) (wallet.Micro, error) {
 		return 0, wallet.Errorf(wallet.CodeInvalid, "the cursor is not one this API gave")
 	}
 	charged := wallet.Micro(binary.BigEndian.Uint64(b[1:9]))
-	if charged <= 0 || charged > wallet.MaxMicro || string(b[9:]) != string(tabHash(tab)) {
+	if charged <= 0 || charged > wallet.MicroMax || string(b[9:]) != string(tabHash(tab)) {
 		return 0, wallet.Errorf(wallet.CodeInvalid, "the cursor is not one this API gave for this tab")
 	}
 	return charged, nil

@@ -13,7 +13,7 @@ func FuzzDecodeChargeCursor(f *testing.F) {
 	const tab = "tab_0k6fz3xg8d2c4m7q9r1t3v5w7y"
 	f.Add(tab, encodeChargeCursor(tab, 7500))
 	f.Add("tab_0k6fz3xg8d2c4m7q9r1t3v5w80", encodeChargeCursor(tab, 7500))
-	f.Add(tab, encodeChargeCursor(tab, wallet.MaxMicro))
+	f.Add(tab, encodeChargeCursor(tab, wallet.MicroMax))
 	f.Add(tab, "")
 	f.Add(tab, encodeCursor(692326079858758))
 	f.Add(tab, "aAAAAAAAAAAAAAAA")
@@ -32,7 +32,7 @@ func FuzzDecodeChargeCursor(f *testing.F) {
 			}
 			return
 		}
-		if charged <= 0 || charged > wallet.MaxMicro || encodeChargeCursor(tab, charged) != c {
+		if charged <= 0 || charged > wallet.MicroMax || encodeChargeCursor(tab, charged) != c {
 			t.Fatalf("decodeChargeCursor(%q, %q) = %d, which encodes as %q", tab, c, charged, encodeChargeCursor(tab, charged))
 		}
 	})

@@ -43,5 +43,5 @@ func TabSettleRequest(rec *TabRecord, st *Settlement) wallet.TransferRequest {
 const (
 	TabLease       = leaseDuration
 	SuspendedRetry = suspendedRetry
-	MaxTabPayees   = maxTabPayees
+	TabPayeesMax   = tabPayeesMax
 )

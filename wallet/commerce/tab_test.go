@@ -288,7 +288,7 @@ func TestOpenTab(t *testing.T) {
 		{"key with a space", f.p, "a b", phone, 1, week, "", wallet.CodeInvalid},
 		{"zero cap", f.p, "o3", phone, 0, week, "", wallet.CodeInvalidAmount},
 		{"negative cap", f.p, "o4", phone, -5, week, "", wallet.CodeInvalidAmount},
-		{"cap over MaxMicro", f.p, "o5", phone, wallet.MaxMicro + 1, week, "", wallet.CodeInvalidAmount},
+		{"cap over MaxMicro", f.p, "o5", phone, wallet.MicroMax + 1, week, "", wallet.CodeInvalidAmount},
 		{"cap over the tier limit", f.p, "o6", basic, f.kes.Micro(50_000_01), week, "", wallet.CodeLimitExceeded},
 		{"cap at the tier limit", f.p, "o7", basic, f.kes.Micro(50_000_00), week, "", ""},
 		{"no expiry", f.p, "o8", phone, 1, time.Time{}, "", wallet.CodeInvalid},
@@ -509,9 +509,9 @@ func TestChargePayeeLimit(t *testing.T) {
 	tab := f.active(phone, "1000", false)
 	// The tab's merchant plus 63 others: 64 payees.
 	var rules []commerce.Split
-	for i := 0; i < commerce.MaxTabPayees-1; i++ {
+	for i := 0; i < commerce.TabPayeesMax-1; i++ {
 		rules = append(rules, commerce.Split{To: f.merchant(fmt.Sprint("Payee ", i)).Merchant, Weight: 1})
-		if len(rules) == 16 || i == commerce.MaxTabPayees-2 {
+		if len(rules) == 16 || i == commerce.TabPayeesMax-2 {
 			_, err := f.charge(tab.ID, "1", rules...)
 			f.must(err)
 			rules = nil

@@ -25,7 +25,7 @@
 // covered.
 //
 // Revenue splits. A charge may carry split rules [{to, weight}] (tills or
-// paybills, at most maxSplitRules; a tab pays at most maxTabPayees
+// paybills, at most SplitRulesMax; a tab pays at most tabPayeesMax
 // merchants). The charge's Micro amount is split among the payees by
 // wallet.Split (largest remainder, ties to the earlier rule), and each
 // payee's accrued Micro on the tab grows by its share. A settlement of W
@@ -79,18 +79,18 @@ import (
 )
 
 const (
-	// maxTabLife bounds a tab's expiry: a customer approves a cap for a
+	// tabLifeMax bounds a tab's expiry: a customer approves a cap for a
 	// season of use, not for ever; it is also the longest a prepaid load
 	// stays away from the customer's wallet.
-	maxTabLife = 90 * 24 * time.Hour
-	// maxSplitRules bounds the split rules of one charge.
-	maxSplitRules = 16
-	// maxTabPayees bounds the merchants one tab pays: one settlement
+	tabLifeMax = 90 * 24 * time.Hour
+	// SplitRulesMax bounds the split rules of one charge.
+	SplitRulesMax = 16
+	// tabPayeesMax bounds the merchants one tab pays: one settlement
 	// transfer carries a posting per payee, and the ledger takes at most 64.
-	maxTabPayees = 64
-	// maxSplitWeight bounds a split rule's weight: percentages or small
+	tabPayeesMax = 64
+	// SplitWeightMax bounds a split rule's weight: percentages or small
 	// ratios, and 16 of them cannot overflow a sum.
-	maxSplitWeight = 1_000_000
+	SplitWeightMax = 1_000_000
 	// meterBatchMax bounds one meter group commit: enough to amortise a
 	// commit over thousands of charges, small enough to keep its latency in
 	// milliseconds.
@@ -310,8 +310,8 @@ func (s *Service) OpenTab(ctx context.Context, p Principal, idem, phone string, 
 	if err := checkInput(idem, reference, false, description); err != nil {
 		return nil, err
 	}
-	if cap <= 0 || cap > wallet.MaxMicro {
-		return nil, wallet.Errorf(wallet.CodeInvalidAmount, "a tab's cap must be more than zero and at most %s", s.cur.FormatMicro(wallet.MaxMicro))
+	if cap <= 0 || cap > wallet.MicroMax {
+		return nil, wallet.Errorf(wallet.CodeInvalidAmount, "a tab's cap must be more than zero and at most %s", s.cur.FormatMicro(wallet.MicroMax))
 	}
 	now := s.tabs.now()
 	expires = expires.UTC().Truncate(time.Microsecond) // what both databases keep
@@ -320,8 +320,8 @@ func (s *Service) OpenTab(ctx context.Context, p Principal, idem, phone string, 
 		return nil, wallet.Errorf(wallet.CodeInvalid, "a tab needs an expiry")
 	case !expires.After(now):
 		return nil, wallet.Errorf(wallet.CodeInvalid, "a tab's expiry must be in the future")
-	case expires.Sub(now) > maxTabLife:
-		return nil, wallet.Errorf(wallet.CodeInvalid, "a tab lasts at most %d days", int(maxTabLife/(24*time.Hour)))
+	case expires.Sub(now) > tabLifeMax:
+		return nil, wallet.Errorf(wallet.CodeInvalid, "a tab lasts at most %d days", int(tabLifeMax/(24*time.Hour)))
 	}
 	m, c, err := s.parties(ctx, p, phone)
 	if err != nil {

@@ -159,8 +159,8 @@ func (s *Service) Refund(ctx context.Context, p Principal, idem, ref string, amo
 	if err := checkIdem(idem); err != nil {
 		return nil, err
 	}
-	if amount < 0 || amount > wallet.MaxAmount {
-		return nil, wallet.Errorf(wallet.CodeInvalidAmount, "the amount must be positive and at most %s, or 0 for all", s.cur.Format(wallet.MaxAmount))
+	if amount < 0 || amount > wallet.AmountMax {
+		return nil, wallet.Errorf(wallet.CodeInvalidAmount, "the amount must be positive and at most %s, or 0 for all", s.cur.Format(wallet.AmountMax))
 	}
 	m, err := s.merchant(ctx, p)
 	if err != nil {

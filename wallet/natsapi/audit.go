@@ -100,7 +100,7 @@ func (s *server) keyOperator(ctx context.Context, data []byte) (string, error) {
 	var q struct {
 		Auth string `json:"auth"`
 	}
-	if err := Decode(data, maxRequestBytes, &q); err != nil {
+	if err := Decode(data, requestBytesMax, &q); err != nil {
 		return "", err
 	}
 	if s.o.commerce == nil {

@@ -158,7 +158,7 @@ type TabChargeRequest struct {
 }
 
 // TabChargesRequest charges a tab with a batch of 1 to
-// commerce.MaxBatchCharges charges, applied in order in one group commit
+// commerce.BatchChargesMax charges, applied in order in one group commit
 // (commerce.Service.ChargeBatch). Each charge's Key is its idempotency key;
 // its Tab is Tab, or empty.
 type TabChargesRequest struct {
@@ -182,7 +182,7 @@ type TabChargesReply struct {
 // fit NATS's max_payload with this much to spare, or its reply could not be
 // sent: the server refuses a larger one (invalid_request), and so does
 // Client.ChargeBatch before sending it.
-const TabChargesReplyOverheadBytes = commerce.MaxBatchCharges*320 + 1<<10
+const TabChargesReplyOverheadBytes = commerce.BatchChargesMax*320 + 1<<10
 
 // TabChargesListRequest lists a tab's charges, newest first, a page at a
 // time (commerce.Service.TabCharges).

@@ -10,22 +10,22 @@ import (
 	"github.com/kibubu/kibubu/wallet/commerce"
 )
 
-// maxBulkRequestBytes bounds a bulk payout request: the CSV file
-// (commerce.MaxBulkBytes) base64-encoded in JSON, and a little besides.
+// bulkRequestBytesMax bounds a bulk payout request: the CSV file
+// (commerce.BulkBytesMax) base64-encoded in JSON, and a little besides.
 // (NATS's own max_payload, 1 MB by default, must be raised to carry files
 // that large.)
-const maxBulkRequestBytes = commerce.MaxBulkBytes/3*4 + 4<<10
+const bulkRequestBytesMax = commerce.BulkBytesMax/3*4 + 4<<10
 
-// maxTabChargesRequestBytes bounds a batch of charges: commerce.MaxBatchCharges
+// tabChargesRequestBytesMax bounds a batch of charges: commerce.BatchChargesMax
 // of the largest (a 64-byte key and a 32-byte reference, escaped, and 16
 // split rules: under 2 KB of JSON), with the API key. Less where NATS's
 // max_payload cannot also carry the reply (tabChargesLimit).
-const maxTabChargesRequestBytes = commerce.MaxBatchCharges*(2<<10) + 4<<10
+const tabChargesRequestBytesMax = commerce.BatchChargesMax*(2<<10) + 4<<10
 
 // tabChargesLimit is the largest batch of charges this server takes: one
 // whose reply fits its connection's max_payload.
 func (s *server) tabChargesLimit() int {
-	limit := int64(maxTabChargesRequestBytes)
+	limit := int64(tabChargesRequestBytesMax)
 	if mp := s.nc.MaxPayload(); mp > 0 {
 		limit = min(limit, mp-TabChargesReplyOverheadBytes)
 	}
@@ -123,8 +123,8 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		return c.PayoutStatus(ctx, p, q.ID)
 	}))
 	add(SubjectBulkCreate, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		if len(r.Data()) > maxBulkRequestBytes {
-			return nil, wallet.Errorf(wallet.CodeInvalid, "a bulk payout file is at most %d bytes", commerce.MaxBulkBytes)
+		if len(r.Data()) > bulkRequestBytesMax {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "a bulk payout file is at most %d bytes", commerce.BulkBytesMax)
 		}
 		var q BulkPayoutRequest
 		if err := json.Unmarshal(r.Data(), &q); err != nil {

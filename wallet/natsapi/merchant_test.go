@@ -468,7 +468,7 @@ func TestMerchantTabCharges(t *testing.T) {
 	}
 
 	// Refusals of the whole batch.
-	many := make([]commerce.ChargeRequest, commerce.MaxBatchCharges)
+	many := make([]commerce.ChargeRequest, commerce.BatchChargesMax)
 	for i := range many {
 		many[i] = commerce.ChargeRequest{Key: fmt.Sprint("m", i), Amount: 1, Reference: strings.Repeat("r", 32)}
 		for j := range 16 {

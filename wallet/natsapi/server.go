@@ -15,9 +15,9 @@ import (
 )
 
 const (
-	// maxRequestBytes bounds a request payload; the largest legitimate one is
+	// requestBytesMax bounds a request payload; the largest legitimate one is
 	// a few hundred bytes.
-	maxRequestBytes = 8 << 10
+	requestBytesMax = 8 << 10
 	// handlersMax bounds the requests handled at once besides transfers,
 	// which queue to the writer without a goroutine each.
 	handlersMax = 1024
@@ -282,7 +282,7 @@ func (s *server) pin(h func(context.Context, PINRequest) (any, error)) micro.Han
 	})
 }
 
-func decode(r micro.Request, v any) error { return Decode(r.Data(), maxRequestBytes, v) }
+func decode(r micro.Request, v any) error { return Decode(r.Data(), requestBytesMax, v) }
 
 // Decode reads a request's JSON into v. Data larger than bytesMax, or not
 // JSON, is a CodeInvalid *wallet.Error: the caller's mistake, answered as
