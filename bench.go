@@ -36,14 +36,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 
+	"github.com/kibubu/kibubu/natsserver"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/walletd"
 )
 
 const (
@@ -251,7 +250,7 @@ func benchRun(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) (e
 	if err != nil {
 		failures = append(failures, err.Error())
 	}
-	sys.stopRelay() // the storage limit is measured alone, and its events are not published
+	sys.wallet.StopRelay() // the storage limit is measured alone, and its events are not published
 
 	limit, err := sys.storageLimit(ctx, seed, progress)
 	if err != nil {
@@ -296,18 +295,11 @@ type benchSystem struct {
 	dir    string
 	dbName string // for messages: "SQLite" or the PostgreSQL schema
 	drop   func() error
-	ns     *server.Server
+	ns     *natsserver.Server
 	nc     *nats.Conn // the wallet's own connection: service and relay
+	wallet *walletd.Wallet
 	st     *store.Store
 	w      *wallet.Service
-	svc    micro.Service
-	stream jetstream.Stream
-
-	stopWallet context.CancelFunc
-	walletDone chan struct{}
-	cancelRun  context.CancelFunc
-	relayDone  chan struct{}
-	relayOnce  sync.Once
 }
 
 func startBenchSystem(ctx context.Context, cfg benchConfig, stderr io.Writer) (_ *benchSystem, err error) {
@@ -332,92 +324,50 @@ func startBenchSystem(ctx context.Context, cfg benchConfig, stderr io.Writer) (_
 		}
 		s.dbName = "PostgreSQL schema " + schema
 	}
-	if s.ns, err = server.NewServer(&server.Options{DontListen: true, JetStream: true, NoSigs: true, NoLog: true,
-		StoreDir: filepath.Join(s.dir, "jetstream")}); err != nil {
-		return nil, fmt.Errorf("nats: %w", err)
-	}
-	go s.ns.Start()
-	if !s.ns.ReadyForConnections(natsReadyTimeout) {
-		return nil, errors.New("nats: the embedded server did not start")
+	if s.ns, err = natsserver.Start(natsserver.Options{StoreDir: filepath.Join(s.dir, "jetstream")}); err != nil {
+		return nil, err
 	}
 	if s.nc, err = s.connect("kibubu bench wallet"); err != nil {
 		return nil, err
 	}
-	if s.st, err = store.Open(ctx, dsn); err != nil {
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	js, err := jetstream.New(s.nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if s.stream, err = natsapi.EnsureStream(ctx, js, 1); err != nil {
-		return nil, err
-	}
-	relay := natsapi.NewRelay(s.st, js, log.With("component", "relay"))
 	kes, err := wallet.LookupCurrency("KES")
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	pepper := make([]byte, wallet.PepperBytes)
 	rand.Read(pepper)
-	if s.w, err = wallet.New(ctx, s.st, wallet.Config{Currency: kes, Region: "KE", Pepper: pepper,
-		Logger: log.With("component", "wallet"), Committed: relay.Wake}); err != nil {
+	if s.wallet, err = walletd.Start(ctx, walletd.Options{Store: st, Conn: s.nc, Log: log,
+		Wallet: wallet.Config{Currency: kes, Region: "KE", Pepper: pepper}}); err != nil {
 		return nil, err
 	}
-	var wctx, rctx context.Context
-	wctx, s.stopWallet = context.WithCancel(context.Background())
-	s.walletDone = make(chan struct{})
-	go func() { defer close(s.walletDone); s.w.Run(wctx) }()
-	rctx, s.cancelRun = context.WithCancel(context.Background())
-	s.relayDone = make(chan struct{})
-	go func() { defer close(s.relayDone); relay.Run(rctx) }()
-	if s.svc, err = natsapi.Serve(s.nc, s.w, log.With("component", "natsapi")); err != nil {
-		return nil, err
-	}
+	s.st, s.w = s.wallet.Store, s.wallet.Service
 	return s, nil
 }
 
 // connect opens an in-process connection to the embedded NATS.
 func (s *benchSystem) connect(name string) (*nats.Conn, error) {
-	nc, err := nats.Connect("", nats.InProcessServer(s.ns), nats.Name(name))
-	if err != nil {
-		return nil, fmt.Errorf("nats: %w", err)
-	}
-	return nc, nil
-}
-
-func (s *benchSystem) stopRelay() {
-	s.relayOnce.Do(func() {
-		if s.cancelRun != nil {
-			s.cancelRun()
-			<-s.relayDone
-		}
-	})
+	return s.ns.Connect(nats.Name(name))
 }
 
 // close stops everything in the order `kibubu serve` does and removes the
 // data dir and the PostgreSQL schema.
 func (s *benchSystem) close() error {
 	var errs []error
-	if s.svc != nil {
-		s.svc.Stop()
+	if s.wallet != nil {
+		if err := s.wallet.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if s.stopWallet != nil {
-		s.stopWallet()
-		<-s.walletDone
-	}
-	s.stopRelay()
 	if s.nc != nil {
 		s.nc.Close()
 	}
 	if s.ns != nil {
-		s.ns.Shutdown()
-		s.ns.WaitForShutdown()
-	}
-	if s.st != nil {
-		if err := s.st.Close(); err != nil {
-			errs = append(errs, err)
-		}
+		s.ns.Close()
 	}
 	if s.drop != nil {
 		if err := s.drop(); err != nil {
@@ -739,7 +689,7 @@ func (s *benchSystem) load(ctx context.Context, seed *benchSeed, progress func(s
 func (s *benchSystem) waitForEvents(ctx context.Context, want int64, progress func(string, ...any)) (int64, error) {
 	start := time.Now()
 	for {
-		info, err := s.stream.Info(ctx)
+		info, err := s.wallet.Stream.Info(ctx)
 		if err != nil {
 			return 0, fmt.Errorf("event stream: %w", err)
 		}
