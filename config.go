@@ -374,7 +374,7 @@ func (c *Config) validateSMS() error {
 		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	}
 	if c.SMSSecretFile == "" {
-		c.SMSSecretFile = filepath.Join(c.Data, "sms.secret")
+		c.SMSSecretFile = filepath.Join(c.Data, smsSecretFile)
 	}
 	if c.TwilioAPIURL != "" {
 		if u, err := url.Parse(c.TwilioAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -415,6 +415,10 @@ func loadSMSSecret(path string, log *slog.Logger) (string, error) {
 
 // smsSecretBytes is the generated SMS webhook secret's size: 256 bits.
 const smsSecretBytes = 32
+
+// smsSecretFile, in the data dir, is the default --sms-secret-file, which
+// kibubu sms send reads too.
+const smsSecretFile = "sms.secret"
 
 // envName is the environment variable of a flag: --nats-creds is KIBUBU_NATS_CREDS.
 func envName(flagName string) string {
