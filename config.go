@@ -28,6 +28,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/walletctl"
 )
 
 // envPrefix prefixes every flag's environment variable: --pepper-file is
@@ -530,7 +531,7 @@ func (c *Config) validate() error {
 	}
 	cur, err := wallet.LookupCurrency(c.Currency)
 	if err != nil {
-		return fmt.Errorf("--currency: %s", message(err))
+		return fmt.Errorf("--currency: %s", walletctl.Message(err))
 	}
 	c.currency = cur
 	if !phonenumbers.GetSupportedRegions()[strings.ToUpper(c.Region)] {
@@ -540,7 +541,7 @@ func (c *Config) validate() error {
 	c.tariff = wallet.DefaultTariff(cur)
 	if c.Tariff != "" {
 		if c.tariff, err = wallet.LoadTariff(c.Tariff, cur); err != nil {
-			return fmt.Errorf("--tariff: %s", message(err))
+			return fmt.Errorf("--tariff: %s", walletctl.Message(err))
 		}
 	}
 	if c.tariffLoad, err = tariffLoad(c.Tariff, c.tariff); err != nil {
@@ -583,7 +584,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--request-ttl %s: must be 30s to 24h", c.RequestTTL)
 	}
 	if c.tabSettle, err = c.currency.ParseAmount(c.TabSettle); err != nil {
-		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, message(err))
+		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, walletctl.Message(err))
 	}
 	if limit := commerce.SettleThresholdMax(c.currency); c.tabSettle > limit {
 		return fmt.Errorf("--tab-settle %q: at most %s, the most a tab can meter", c.TabSettle, c.currency.Format(limit))
@@ -695,15 +696,6 @@ func checkNATSURLs(list string) error {
 		}
 	}
 	return nil
-}
-
-// message is err for a person: a wallet error's message without its code.
-func message(err error) string {
-	var we *wallet.Error
-	if errors.As(err, &we) {
-		return we.Message
-	}
-	return err.Error()
 }
 
 // redact hides the password in a URL (a PostgreSQL DSN, a NATS URL) for logs.

@@ -23,6 +23,7 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/walletctl"
 )
 
 // The SMS commands: `kibubu sms send` texts the keyword service as a phone
@@ -328,16 +329,14 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return usagef(fs, "--since %q: %v", *since, err)
 	}
-	o := &operator{cfg: cfg, out: stdout}
+	o := &operator{cfg: cfg}
 	defer o.close()
-	client, err := o.client()
+	conn := &walletctl.Conn{Out: stdout, Dial: o.client}
+	cur, err := conn.Currency(ctx)
 	if err != nil {
 		return err
 	}
-	cur, err := o.currency(ctx)
-	if err != nil {
-		return err
-	}
+	client, _ := conn.Client() // connected by Currency
 	st, done, err := openSMSStore(ctx, &cfg)
 	if err != nil {
 		return err
@@ -349,7 +348,7 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	res, err := notify.Replay(ctx, client, st, cat, cur, loc, from)
 	if err != nil {
-		return walletErr(err)
+		return walletctl.Err(err)
 	}
 	fmt.Fprintf(stdout, "since %s: %d transfers, %d receipts, %d recorded now (the others were already)\n",
 		from.In(loc).Format(time.RFC3339), res.Events, res.Receipts, res.Recorded)
