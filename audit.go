@@ -5,20 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/user"
-	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/walletctl"
 )
 
 // reasonFlag says whether an operator command takes --reason.
@@ -65,7 +60,7 @@ func operatorFlags(fs *flag.FlagSet, need reasonFlag) func(context.Context) (con
 		}
 		e := wallet.AuditEntry{Actor: op.Actor, Action: fs.Name(), Reason: op.Reason, Outcome: wallet.AuditRequested}
 		if err := e.Check(); err != nil {
-			return nil, usagef(fs, "%s", message(err))
+			return nil, usagef(fs, "%s", walletctl.Message(err))
 		}
 		return natsapi.WithOperator(ctx, op), nil
 	}
@@ -77,82 +72,8 @@ func init() {
 		summary: "Print the audit log of operator actions, oldest first, and verify its hash chain:\n" +
 			"exit status 1 if a record was changed, removed or reordered. --since a time (2026-12-01,\n" +
 			"RFC 3339) or a duration back (24h, 7d); --account an account number or phone.",
-		setup: auditList,
+		setup: walletctl.AuditList,
 	}}
-}
-
-func auditList(fs *flag.FlagSet) func(context.Context, *operator, []string) error {
-	since := fs.String("since", "", "only records at or after this `time`: a date, RFC 3339, or a duration back (24h, 7d)")
-	account := fs.String("account", "", "only records about this account `number` or phone")
-	return func(ctx context.Context, o *operator, _ []string) error {
-		var from time.Time
-		if *since != "" {
-			d, err := parseDays(*since)
-			if err == nil {
-				from = time.Now().Add(-d)
-			} else if from, err = parseDate(*since); err != nil {
-				return usagef(fs, "--since %q: a date (2026-12-01), RFC 3339 or a duration (24h, 7d)", *since)
-			}
-		}
-		c, err := o.client()
-		if err != nil {
-			return err
-		}
-		var targets []string
-		if *account != "" {
-			a, err := c.Show(ctx, *account)
-			if err != nil {
-				return walletErr(err)
-			}
-			for _, t := range []string{a.Number, a.Phone, *account} {
-				if t != "" {
-					targets = append(targets, t)
-				}
-			}
-		}
-		// The whole chain is read and verified; the records asked for are
-		// printed.
-		tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tACTION\tTARGET\tOUTCOME\tREASON\tDETAIL")
-		var chain wallet.AuditChain
-		var broken error
-		for broken == nil {
-			page, err := c.AuditLog(ctx, natsapi.AuditRequest{AuditQuery: wallet.AuditQuery{After: chain.Seq}})
-			if err != nil {
-				return walletErr(err)
-			}
-			for i := range page {
-				r := &page[i]
-				if broken = chain.Next(r); broken != nil {
-					break
-				}
-				if r.Time.Before(from) || len(targets) > 0 && !slices.Contains(targets, r.Target) {
-					continue
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339), r.Actor, r.Action,
-					orDash(r.Target), r.Outcome, orDash(r.Reason), orDash(r.Detail))
-			}
-			if len(page) < wallet.AuditPageMax {
-				break
-			}
-		}
-		if err := tw.Flush(); err != nil {
-			return fmt.Errorf("audit list: %w", err)
-		}
-		if broken != nil {
-			fmt.Fprintf(o.out, "audit chain BROKEN after record %d: %v\n", chain.Seq, broken)
-			return fmt.Errorf("audit list: the audit chain is broken: %w", broken)
-		}
-		fmt.Fprintf(o.out, "audit chain ok: %d records, head %s\n", chain.Seq, orDash(chain.Hash))
-		return nil
-	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // tariffLoad names the tariff a wallet starts with, for the audit log: the
@@ -178,54 +99,4 @@ func tariffLoad(file string, t wallet.Tariff) (wallet.TariffLoad, error) {
 func walletActor() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("wallet@%s pid %d", host, os.Getpid())
-}
-
-// operatorScopeList is the operator scopes, comma-separated, for usage texts.
-func operatorScopeList() string { return joinScopes(commerce.OperatorScopes) }
-
-// apiKeyLifetimeMax bounds --expires: a key meant to last longer than ten
-// years should not expire at all.
-const apiKeyLifetimeMax = 10 * 365 * 24 * time.Hour
-
-// parseExpiry reads --expires: a duration from now (90d, 36h, 1h30m) or a
-// date (2027-01-31, the start of that day in UTC) or an RFC 3339 time; it
-// must be in the future and within apiKeyLifetimeMax.
-func parseExpiry(s string, now time.Time) (time.Time, error) {
-	var at time.Time
-	if d, err := parseDays(s); err == nil {
-		at = now.Add(d)
-	} else if at, err = parseDate(s); err != nil {
-		return time.Time{}, errors.New("want a duration (90d, 36h) or a date (2027-01-31)")
-	}
-	switch {
-	case !at.After(now):
-		return time.Time{}, errors.New("it is not in the future")
-	case at.Sub(now) > apiKeyLifetimeMax:
-		return time.Time{}, fmt.Errorf("at most %d days ahead", int(apiKeyLifetimeMax.Hours()/24))
-	}
-	return at, nil
-}
-
-// parseDays is time.ParseDuration that also takes whole days ("7d").
-func parseDays(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 || days > int(apiKeyLifetimeMax.Hours()/24) {
-			return 0, errors.New("not a number of days")
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, errors.New("not a duration")
-	}
-	return d, nil
-}
-
-// parseDate reads a date (2027-01-31, midnight UTC) or an RFC 3339 time.
-func parseDate(s string) (time.Time, error) {
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Parse(time.RFC3339, s)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/bench"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -43,11 +44,11 @@ func BenchmarkUSSDSendSession(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { m.Close() })
-	phones, err := seedUSSDPhones(context.Background(), natsapi.NewClient(m.Conn(), benchAdminTimeout, benchOperator), m.Config.currency, 200)
+	phones, err := bench.SeedPhones(context.Background(), natsapi.NewClient(m.Conn(), 0, natsapi.AsOperator(natsapi.Operator{Actor: "kibubu bench"})), m.Config.currency, 200)
 	if err != nil {
 		b.Fatal(err)
 	}
-	hc := &http.Client{Timeout: ussdBenchHopTimeout}
+	hc := &http.Client{Timeout: bench.HopTimeout}
 	base := "http://" + m.HTTPAddr()
 	var n, hops atomic.Int64
 	b.SetParallelism(4)
@@ -57,7 +58,7 @@ func BenchmarkUSSDSendSession(b *testing.B) {
 		for pb.Next() {
 			i := int(n.Add(1))
 			from, to := phones[i%len(phones)], phones[(i+1)%len(phones)]
-			h, err := ussdSendSession(context.Background(), hc, base, fmt.Sprintf("b-%d", i), from, to, 10, func(time.Duration) {})
+			h, err := bench.USSDSession(context.Background(), hc, base, fmt.Sprintf("b-%d", i), from, to, 10, func(time.Duration) {})
 			if err != nil {
 				b.Error(err)
 				return

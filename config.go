@@ -29,6 +29,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/walletctl"
 )
 
 // envPrefix prefixes every flag's environment variable: --pepper-file is
@@ -357,7 +358,7 @@ func (c *Config) validateSMS() error {
 		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	}
 	if c.SMSSecretFile == "" {
-		c.SMSSecretFile = filepath.Join(c.Data, "sms.secret")
+		c.SMSSecretFile = filepath.Join(c.Data, smsSecretFile)
 	}
 	if c.TwilioAPIURL != "" {
 		if u, err := url.Parse(c.TwilioAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -398,6 +399,10 @@ func loadSMSSecret(path string, log *slog.Logger) (string, error) {
 
 // smsSecretBytes is the generated SMS webhook secret's size: 256 bits.
 const smsSecretBytes = 32
+
+// smsSecretFile, in the data dir, is the default --sms-secret-file, which
+// kibubu sms send reads too.
+const smsSecretFile = "sms.secret"
 
 // envName is the environment variable of a flag: --nats-creds is KIBUBU_NATS_CREDS.
 func envName(flagName string) string {
@@ -509,7 +514,7 @@ func (c *Config) validate() error {
 	}
 	cur, err := wallet.LookupCurrency(c.Currency)
 	if err != nil {
-		return fmt.Errorf("--currency: %s", message(err))
+		return fmt.Errorf("--currency: %s", walletctl.Message(err))
 	}
 	c.currency = cur
 	if !phonenumbers.GetSupportedRegions()[strings.ToUpper(c.Region)] {
@@ -519,7 +524,7 @@ func (c *Config) validate() error {
 	c.tariff = wallet.DefaultTariff(cur)
 	if c.Tariff != "" {
 		if c.tariff, err = wallet.LoadTariff(c.Tariff, cur); err != nil {
-			return fmt.Errorf("--tariff: %s", message(err))
+			return fmt.Errorf("--tariff: %s", walletctl.Message(err))
 		}
 	}
 	if c.tariffLoad, err = tariffLoad(c.Tariff, c.tariff); err != nil {
@@ -562,7 +567,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--request-ttl %s: must be %s to %s", c.RequestTTL, shortDuration(commerce.RequestTTLMin), shortDuration(commerce.RequestTTLMax))
 	}
 	if c.tabSettle, err = c.currency.ParseAmount(c.TabSettle); err != nil {
-		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, message(err))
+		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, walletctl.Message(err))
 	}
 	if limit := commerce.SettleThresholdMax(c.currency); c.tabSettle > limit {
 		return fmt.Errorf("--tab-settle %q: at most %s, the most a tab can meter", c.TabSettle, c.currency.Format(limit))
@@ -688,15 +693,6 @@ func shortDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
-}
-
-// message is err for a person: a wallet error's message without its code.
-func message(err error) string {
-	var we *wallet.Error
-	if errors.As(err, &we) {
-		return we.Message
-	}
-	return err.Error()
 }
 
 // redact hides the password in a URL (a PostgreSQL DSN, a NATS URL) for logs.

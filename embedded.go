@@ -7,12 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -20,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kibubu/kibubu/deploy/natsroles"
+	"github.com/kibubu/kibubu/natsserver"
 )
 
 const (
@@ -38,10 +36,6 @@ const (
 	natsMaxPayload = 4 << 20
 	// natsPasswordBytes of randomness: 192 bits, beyond any online guessing.
 	natsPasswordBytes = 24
-	// natsReadyTimeout bounds the embedded server's start; it takes
-	// milliseconds, longer than this means a JetStream store to recover or
-	// a stuck disk.
-	natsReadyTimeout = 30 * time.Second
 	// natsConnectTimeout bounds dialing a NATS server.
 	natsConnectTimeout = 5 * time.Second
 	// natsDrainTimeout bounds draining a connection at shutdown: replies in
@@ -65,7 +59,7 @@ type natsInfo struct {
 // in the data dir, listening on loopback for operator commands, with two
 // generated users: natsUser and natsGatewayUser.
 type embeddedNATS struct {
-	srv  *server.Server
+	srv  *natsserver.Server
 	info natsInfo
 }
 
@@ -73,17 +67,6 @@ type embeddedNATS struct {
 // port 0 picks a free one), writes its URL and credentials to
 // <dataDir>/nats.json (mode 0600), and waits until it accepts clients.
 func startEmbeddedNATS(dataDir, listen, prefix string, log *slog.Logger) (*embeddedNATS, error) {
-	host, portText, err := net.SplitHostPort(listen)
-	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: %w", err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: port %q: %w", portText, err)
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
-	}
 	infoPath := filepath.Join(dataDir, natsInfoFile)
 	info := natsPasswords(infoPath)
 	info.User, info.GatewayUser, info.Prefix = natsUser, natsGatewayUser, prefix
@@ -98,49 +81,24 @@ func startEmbeddedNATS(dataDir, listen, prefix string, log *slog.Logger) (*embed
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
-	opts := &server.Options{
-		ServerName: "kibubu",
-		Host:       host,
-		Port:       port,
+	srv, err := natsserver.Start(natsserver.Options{
+		Name:   "kibubu",
+		Listen: listen,
 		Users: []*server.User{
 			{Username: natsUser, Password: string(hash)}, // no Permissions: every one
 			{Username: natsGatewayUser, Password: string(gatewayHash), Permissions: gatewayPermissions(prefix)},
 		},
-		JetStream: true,
-		StoreDir:  filepath.Join(dataDir, "jetstream"),
+		StoreDir: filepath.Join(dataDir, "jetstream"),
 		// A bulk payout file travels in one request: 2 MB of CSV is about
 		// 2.7 MB as base64 in JSON, over NATS's 1 MB default. A NATS
 		// cluster needs max_payload: 4MB for the same (the gateway otherwise
 		// takes smaller files only).
 		MaxPayload: natsMaxPayload,
-		NoSigs:     true, // this process handles signals and shuts the server down in order
-		// Never Debug or Trace: a traced server logs message payloads, and
-		// a PIN verification carries a PIN.
-		Debug:                  false,
-		Trace:                  false,
-		DisableJetStreamBanner: true,
-	}
-	srv, err := server.NewServer(opts)
+		Log:        log.With("component", "nats"),
+	})
 	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: %w", err)
+		return nil, fmt.Errorf("embedded NATS (--nats-listen %s): %w", listen, err)
 	}
-	logs := &natsLog{log: log.With("component", "nats"), fatal: make(chan string, 1)}
-	srv.SetLoggerV2(logs, false, false, false)
-	srv.Start()
-	ready := make(chan bool, 1)
-	go func() { ready <- srv.ReadyForConnections(natsReadyTimeout) }()
-	select {
-	case ok := <-ready:
-		if !ok {
-			srv.Shutdown()
-			return nil, fmt.Errorf("embedded NATS on %s did not start within %s", listen, natsReadyTimeout)
-		}
-	case msg := <-logs.fatal:
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return nil, fmt.Errorf("embedded NATS (--nats-listen %s): %s", listen, msg)
-	}
-	logs.started.Store(true)
 	info.URL = srv.ClientURL()
 	e := &embeddedNATS{srv: srv, info: info}
 	if err := writeNATSInfo(infoPath, e.info); err != nil {
@@ -163,8 +121,7 @@ func (e *embeddedNATS) connectGateway(name string, closed chan<- struct{}) (*nat
 }
 
 func (e *embeddedNATS) connectAs(user, password, name string, closed chan<- struct{}) (*nats.Conn, error) {
-	nc, err := nats.Connect(e.info.URL, nats.InProcessServer(e.srv), nats.UserInfo(user, password),
-		nats.Name(name), nats.DrainTimeout(natsDrainTimeout), closedHandler(closed))
+	nc, err := e.srv.Connect(nats.UserInfo(user, password), nats.Name(name), nats.DrainTimeout(natsDrainTimeout), closedHandler(closed))
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS as %s: %w", user, err)
 	}
@@ -178,10 +135,7 @@ func gatewayPermissions(prefix string) *server.Permissions {
 	return natsroles.Permissions(natsroles.Gateway, prefix)
 }
 
-func (e *embeddedNATS) shutdown() {
-	e.srv.Shutdown()
-	e.srv.WaitForShutdown()
-}
+func (e *embeddedNATS) shutdown() { e.srv.Close() }
 
 // closedHandler closes ch, if any, when the connection is closed for good.
 func closedHandler(ch chan<- struct{}) nats.Option {
@@ -262,34 +216,4 @@ func readNATSInfo(dataDir string) (natsInfo, error) {
 		return natsInfo{}, fmt.Errorf("no server found: %s is not what `kibubu serve` writes", path)
 	}
 	return info, nil
-}
-
-// natsLog sends the embedded server's log to slog: its notices at debug,
-// warnings and errors at their levels. Its first fatal error (such as its
-// port in use) goes to fatal, for the start to report: the server calls
-// Fatalf and stops instead of exiting the process.
-type natsLog struct {
-	log     *slog.Logger
-	fatal   chan string
-	started atomic.Bool // after the start, fatal errors are logged
-}
-
-var _ server.Logger = (*natsLog)(nil)
-
-func (l *natsLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Fatalf(format string, v ...any) {
-	msg := fmt.Sprintf(format, v...)
-	if l.started.Load() {
-		l.log.Error(msg)
-		return
-	}
-	select {
-	case l.fatal <- msg:
-	default:
-		l.log.Error(msg)
-	}
 }

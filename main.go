@@ -35,6 +35,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/walletd"
 )
 
 const (
@@ -90,15 +91,17 @@ type Main struct {
 	closeErr  error
 	failed    chan error // a part stopped on its own
 
-	httpLn   net.Listener
-	httpSrv  *http.Server
-	nats     *embeddedNATS
-	nc       *nats.Conn
-	ncDone   chan struct{} // closed when nc is closed
-	natsURL  string
-	store    *store.Store
-	svc      micro.Service
-	sessions *sessions.Engine
+	httpLn  net.Listener
+	httpSrv *http.Server
+	nats    *embeddedNATS
+	nc      *nats.Conn
+	ncDone  chan struct{} // closed when nc is closed
+	natsURL string
+	store   *store.Store
+	// storeGiven: the wallet (walletd) owns store and closes it.
+	storeGiven bool
+	wallet     *walletd.Wallet
+	sessions   *sessions.Engine
 
 	// gatewayNC is the USSD gateway part's connection: on the embedded
 	// NATS a second one, as the gateway user with only its permissions;
@@ -106,17 +109,10 @@ type Main struct {
 	gatewayNC     *nats.Conn
 	gatewayNCDone chan struct{} // closed when gatewayNC, if not nc, is closed
 
-	stopWallet context.CancelFunc
-	walletDone chan struct{}
-	// The merchant services post through the wallet: they stop first.
-	stopCommerce context.CancelFunc
-	commerceDone chan struct{}
-	stopRelay    context.CancelFunc
-	relayDone    chan struct{}
-	stopNotify   context.CancelFunc
-	webhookSvc   micro.Service // the notifier's webhook service
-	notifyDone   chan struct{}
-	notifyDB     *gorm.DB // the notifier's own pool, when no wallet runs here
+	stopNotify context.CancelFunc
+	webhookSvc micro.Service // the notifier's webhook service
+	notifyDone chan struct{}
+	notifyDB   *gorm.DB // the notifier's own pool, when no wallet runs here
 	// notifyReady is the notify consumer's readiness check, once started.
 	notifyReady func(context.Context) error
 	httpStopped chan struct{}
@@ -286,20 +282,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// startWallet starts the wallet writer, its NATS service and its event relay.
+// startWallet starts the wallet process's parts (walletd): the writer, its
+// NATS service, the merchant services and the event relay.
 func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas int, metrics *gateway.Metrics) error {
 	c := &m.Config
 	pepper, err := loadPepper(c.PepperFile, m.Log)
 	if err != nil {
 		return err
 	}
-	prefix := natsapi.WithPrefix(c.NATSPrefix)
+	// The PIN notices (a start key's SMS) go to the notifier's stream,
+	// which createStreams makes sure exists, so one issued before the
+	// notifier first runs waits there.
 	if err := m.createStreams(ctx, js, replicas); err != nil {
-		return err
-	}
-	// The PIN notices (a start key's SMS) go to the notifier's stream: make
-	// sure it exists, so one issued before the notifier first runs waits there.
-	if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
 		return err
 	}
 	cat, err := locales.New()
@@ -307,71 +301,34 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 		return err
 	}
 	notices := notify.PINNotices(notify.NewClient(js, c.NATSPrefix), cat, c.location, m.Log.With("component", "pin-notices"))
-	relay := natsapi.NewRelay(m.store, js, m.Log.With("component", "relay"), prefix)
-	w, err := wallet.New(ctx, m.store, wallet.Config{
-		Currency: c.currency, Region: c.Region, Tariff: c.tariff, Pepper: pepper,
-		PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location, StartKeyTTL: c.StartKeyTTL,
-		ObjectionWindow: c.ReversalObjection,
-		Logger:          m.Log.With("component", "wallet"), Committed: relay.Wake, Observe: metrics.ObserveBatch,
-		ObservePIN: metrics.ObservePIN, Notify: notices,
+	m.storeGiven = true // walletd closes it
+	m.wallet, err = walletd.Start(ctx, walletd.Options{
+		Store: m.store, Conn: m.nc, Prefix: c.NATSPrefix, Replicas: replicas,
+		Wallet: wallet.Config{
+			Currency: c.currency, Region: c.Region, Tariff: c.tariff, Pepper: pepper,
+			PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location, StartKeyTTL: c.StartKeyTTL,
+			ObjectionWindow: c.ReversalObjection,
+			Observe:         metrics.ObserveBatch, ObservePIN: metrics.ObservePIN, Notify: notices,
+		},
+		Tariff: c.tariffLoad, Actor: walletActor(),
+		Commerce: &commerce.Config{
+			RequestTTL: c.RequestTTL, SettleThreshold: c.tabSettle, SettleEvery: c.TabSettleEvery,
+			PromptsPerPhone: commerce.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: commerce.PromptLimit{Max: c.PromptsPerPair},
+			PromptsPerMerchant: commerce.PromptLimit{Max: c.PromptsPerMerchant},
+		},
+		Log: m.Log, Failed: m.fail,
 	})
-	if err != nil {
-		return err
-	}
-	if _, err := w.AuditTariff(ctx, walletActor(), c.tariffLoad); err != nil {
-		return fmt.Errorf("audit the tariff: %w", err)
-	}
-	var wctx, rctx context.Context
-	wctx, m.stopWallet = context.WithCancel(context.Background())
-	m.walletDone = make(chan struct{})
-	go func() {
-		defer close(m.walletDone)
-		if err := w.Run(wctx); err != nil {
-			m.fail(fmt.Errorf("wallet writer: %w", err))
-		}
-	}()
-	merchants, err := commerce.New(ctx, w, m.store, commerce.Config{
-		RequestTTL: c.RequestTTL, SettleThreshold: c.tabSettle, SettleEvery: c.TabSettleEvery,
-		PromptsPerPhone: commerce.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: commerce.PromptLimit{Max: c.PromptsPerPair},
-		PromptsPerMerchant: commerce.PromptLimit{Max: c.PromptsPerMerchant},
-		Logger:             m.Log.With("component", "commerce"),
-	})
-	if err != nil {
-		return err
-	}
-	var cctx context.Context
-	cctx, m.stopCommerce = context.WithCancel(context.Background())
-	m.commerceDone = make(chan struct{})
-	go func() {
-		defer close(m.commerceDone)
-		if err := merchants.Run(cctx); err != nil {
-			m.fail(fmt.Errorf("merchant services: %w", err))
-		}
-	}()
-	if m.svc, err = natsapi.Serve(m.nc, w, m.Log.With("component", "natsapi"), prefix, natsapi.WithCommerce(merchants)); err != nil {
-		return err
-	}
-	rctx, m.stopRelay = context.WithCancel(context.Background())
-	m.relayDone = make(chan struct{})
-	go func() {
-		defer close(m.relayDone)
-		if err := relay.Run(rctx); err != nil {
-			m.fail(fmt.Errorf("event relay: %w", err))
-		}
-	}()
-	return nil
+	return err
 }
 
-// createStreams creates (or updates) every JetStream stream and bucket the
-// deployment uses: the wallet's events, the notifier's stream, the USSD
-// session bucket and the merchant API's idempotency bucket. The wallet
+// createStreams creates (or updates) the JetStream stream and buckets the
+// deployment's other parts use: the notifier's stream, the USSD session
+// bucket and the merchant API's idempotency bucket (walletd creates the
+// wallet's event stream, after these). The wallet
 // does it, before it serves, so that gateways and notifiers, whose NATS
 // users may not create or change streams, only bind to them.
 func (m *Main) createStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	c := &m.Config
-	if _, err := natsapi.EnsureStream(ctx, js, replicas, natsapi.WithPrefix(c.NATSPrefix)); err != nil {
-		return err
-	}
 	if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
 		return err
 	}
@@ -714,22 +671,12 @@ func (m *Main) close() error {
 			errs = append(errs, fmt.Errorf("gateway %w", err))
 		}
 	}
-	if m.svc != nil {
-		if err := m.svc.Stop(); err != nil {
-			errs = append(errs, fmt.Errorf("stop wallet service: %w", err))
+	if m.wallet != nil {
+		// Every accepted command committed or refused, charges committed,
+		// events published or left in the outbox; the database closed.
+		if err := m.wallet.Close(); err != nil {
+			errs = append(errs, err)
 		}
-	}
-	if m.stopCommerce != nil {
-		m.stopCommerce()
-		<-m.commerceDone // charges committed, settlements posted or left for the next start
-	}
-	if m.stopWallet != nil {
-		m.stopWallet()
-		<-m.walletDone // every accepted command committed or refused
-	}
-	if m.stopRelay != nil {
-		m.stopRelay()
-		<-m.relayDone
 	}
 	if m.nc != nil {
 		if err := drainNATS(m.nc, m.ncDone); err != nil {
@@ -739,7 +686,7 @@ func (m *Main) close() error {
 	if m.nats != nil {
 		m.nats.shutdown()
 	}
-	if m.store != nil {
+	if m.store != nil && !m.storeGiven {
 		if err := m.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close database: %w", err))
 		}

@@ -22,8 +22,6 @@ const (
 	// another may take it over: several provider timeouts, so a slow call
 	// is never taken for a dead sender.
 	smsLeaseFactor = 3
-	// smsStatusPath is where Twilio posts delivery reports (gateway.MountSMS).
-	smsStatusPath = "/sms/twilio/status"
 	// notifyCloseTimeout bounds waiting at shutdown for the sender's calls
 	// in flight; one not recorded is reconciled at the next start.
 	notifyCloseTimeout = 15 * time.Second
@@ -153,7 +151,7 @@ func (c *Config) smsProvider() (notify.Provider, error) {
 	}
 	callback := ""
 	if c.PublicURL != "" {
-		callback = c.PublicURL + smsStatusPath
+		callback = c.PublicURL + gateway.TwilioStatusPath
 	}
 	return notify.NewTwilio(notify.TwilioConfig{
 		AccountSID: c.TwilioSID, AuthToken: c.TwilioToken, From: c.TwilioFrom, MessagingServiceSID: c.TwilioService,

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,10 +18,12 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/walletctl"
 )
 
 // The SMS commands: `kibubu sms send` texts the keyword service as a phone
@@ -31,8 +32,6 @@ import (
 // notifier missed.
 
 const (
-	// smsSendPath is where the server mounts Africa's Talking's SMS webhook.
-	smsSendPath = "/sms/africastalking"
 	// smsSendShortcode is the number the simulated phone texts.
 	smsSendShortcode = "22334"
 	// smsSendTimeout bounds the webhook call.
@@ -47,6 +46,8 @@ const (
 	smsReplyPoll = 100 * time.Millisecond
 	// smsBodyMax is Twilio's own bound on a message body, in characters.
 	smsBodyMax = 1600
+	// smsErrorBodyMax bounds how much of an error reply is quoted.
+	smsErrorBodyMax = 120
 	// smsOutboxLimit is how many SMS `sms outbox` shows by default.
 	smsOutboxLimit = 20
 )
@@ -237,7 +238,7 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef(fs, "--server %q: %v", base, err)
 	}
 	if *secret == "" {
-		b, err := os.ReadFile(filepath.Join(cfg.Data, "sms.secret"))
+		b, err := os.ReadFile(filepath.Join(cfg.Data, smsSecretFile))
 		if err != nil {
 			return fmt.Errorf("no SMS secret: %w (pass --secret)", err)
 		}
@@ -261,22 +262,16 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 	var idb [8]byte
 	rand.Read(idb[:])
 	id := "ATXid_sim" + hex.EncodeToString(idb[:])
-	form := url.Values{"from": {*phone}, "to": {smsSendShortcode}, "text": {text}, "id": {id},
-		"date": {time.Now().UTC().Format("2006-01-02 15:04:05")}, "linkId": {id}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+smsSendPath, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
+	agg := &aggregator.Client{Base: base, HTTP: &http.Client{Timeout: smsSendTimeout}, SMSSecret: *secret}
+	err = agg.SendSMS(ctx, aggregator.SMS{From: *phone, To: smsSendShortcode, Text: text, ID: id,
+		Date: time.Now().UTC().Format("2006-01-02 15:04:05")})
+	var re *aggregator.ReplyError
+	if errors.As(err, &re) {
+		body := re.Body[:min(len(re.Body), smsErrorBodyMax)]
+		return fmt.Errorf("the server answered %s: %s", re.Status, strings.TrimSpace(string(body)))
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-SMS-Secret", *secret)
-	resp, err := (&http.Client{Timeout: smsSendTimeout}).Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the server: %w", err)
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, dialErrorBodyMax))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the server answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	// The reply, and any receipt the command caused, are SMS the notifier
 	// records for this phone: show what arrives after the text was sent.
@@ -334,16 +329,14 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return usagef(fs, "--since %q: %v", *since, err)
 	}
-	o := &operator{cfg: cfg, out: stdout}
+	o := &operator{cfg: cfg}
 	defer o.close()
-	client, err := o.client()
+	conn := &walletctl.Conn{Out: stdout, Dial: o.client}
+	cur, err := conn.Currency(ctx)
 	if err != nil {
 		return err
 	}
-	cur, err := o.currency(ctx)
-	if err != nil {
-		return err
-	}
+	client, _ := conn.Client() // connected by Currency
 	st, done, err := openSMSStore(ctx, &cfg)
 	if err != nil {
 		return err
@@ -355,7 +348,7 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	res, err := notify.Replay(ctx, client, st, cat, cur, loc, from)
 	if err != nil {
-		return walletErr(err)
+		return walletctl.Err(err)
 	}
 	fmt.Fprintf(stdout, "since %s: %d transfers, %d receipts, %d recorded now (the others were already)\n",
 		from.In(loc).Format(time.RFC3339), res.Events, res.Receipts, res.Recorded)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/notify/twiliotest"
 	"github.com/kibubu/kibubu/wallet"
@@ -162,8 +163,8 @@ func TestSMSThroughTwilio(t *testing.T) {
 	var toJane twiliotest.Message
 	startKeys := 0
 	for _, msg := range msgs {
-		if msg.StatusCallback != proxy.URL+smsStatusPath || msg.From != "KIBUBU" {
-			t.Errorf("message %+v: want from KIBUBU with the status callback %s", msg, proxy.URL+smsStatusPath)
+		if msg.StatusCallback != proxy.URL+gateway.TwilioStatusPath || msg.From != "KIBUBU" {
+			t.Errorf("message %+v: want from KIBUBU with the status callback %s", msg, proxy.URL+gateway.TwilioStatusPath)
 		}
 		if msg.To == jane {
 			toJane = msg

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kibubu/kibubu/gateway/ussdtest"
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
@@ -110,8 +110,8 @@ func TestUSSDTour(t *testing.T) {
 
 var hopN atomic.Int64
 
-// aggregator speaks one aggregator's raw protocol to a server.
-type aggregator struct {
+// rawPhone speaks one aggregator's raw protocol to a server.
+type rawPhone struct {
 	t     *testing.T
 	name  string
 	base  string // the server's URL
@@ -121,13 +121,13 @@ type aggregator struct {
 	seq   int
 }
 
-func newAggregator(t *testing.T, name, base, phone string) *aggregator {
-	return &aggregator{t: t, name: name, base: base, phone: phone, id: fmt.Sprintf("%s-%d-%d", name, time.Now().UnixNano(), hopN.Add(1))}
+func newAggregator(t *testing.T, name, base, phone string) *rawPhone {
+	return &rawPhone{t: t, name: name, base: base, phone: phone, id: fmt.Sprintf("%s-%d-%d", name, time.Now().UnixNano(), hopN.Add(1))}
 }
 
 // hop sends input ("" and first: the session start) and returns the screen
 // and whether it ends the session.
-func (a *aggregator) hop(input string) (string, bool) {
+func (a *rawPhone) hop(input string) (string, bool) {
 	a.t.Helper()
 	h := sessions.Hop{Aggregator: a.name, SessionID: a.id, Phone: a.phone, ServiceCode: "*334#", Input: input}
 	if len(a.text) == 0 && input == "" && a.seq == 0 {
@@ -141,14 +141,14 @@ func (a *aggregator) hop(input string) (string, bool) {
 	if a.name != "africastalking" {
 		h.Phone = strings.TrimPrefix(a.phone, "+") // Hubtel and Nalo send the number without +
 	}
-	s, err := ussdtest.Post(a.base, h)
+	s, err := (&aggregator.Client{Base: a.base}).Hop(context.Background(), h)
 	if err != nil {
 		a.t.Fatalf("%s hop %q: %v", a.name, input, err)
 	}
 	return s.Text, s.End
 }
 
-func (a *aggregator) say(inputs ...string) (string, bool) {
+func (a *rawPhone) say(inputs ...string) (string, bool) {
 	a.t.Helper()
 	var s string
 	var end bool

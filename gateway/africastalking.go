@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/sessions"
 )
 
@@ -20,7 +21,7 @@ import (
 // ends the session on the handset.
 // https://developers.africastalking.com/docs/ussd/overview
 const (
-	africasTalkingPath       = "/ussd/africastalking"
+	africasTalkingPath       = aggregator.AfricasTalkingUSSDPath
 	africasTalkingEventsPath = "/ussd/africastalking/events"
 	formContentType          = "application/x-www-form-urlencoded"
 	// plainTextUTF8 is the reply's content type, as Africa's Talking expects.

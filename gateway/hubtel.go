@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/sessions"
 )
 
@@ -33,7 +34,7 @@ import (
 // "display", FieldType "text" (also phone, email, number, decimal, textarea:
 // hints for Hubtel's app and web channels, ignored on USSD).
 const (
-	hubtelPath      = "/ussd/hubtel"
+	hubtelPath      = aggregator.HubtelUSSDPath
 	jsonContentType = "application/json"
 	// hubtelSequenceMax bounds Sequence: a session has a few dozen hops at
 	// most; the bound keeps a forged value far from overflow.

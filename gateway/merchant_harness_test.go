@@ -24,6 +24,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
+	"github.com/kibubu/kibubu/wallet/walletd"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
 
@@ -86,26 +87,22 @@ func startStack(t testing.TB, cfg ...func(*commerce.Config)) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt := natsapi.WithPrefix(ns.Prefix)
-	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
-		t.Fatal(err)
-	}
 	quiet := slog.New(slog.DiscardHandler)
 	cur, _ := wallet.LookupCurrency("KES")
-	relay := natsapi.NewRelay(st, js, quiet, opt)
-	w, err := wallet.New(ctx, st, wallet.Config{Currency: cur, Region: "KE", Pepper: wallettest.Pepper, Logger: quiet, Committed: relay.Wake})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cc := commerce.Config{Logger: quiet, Sweep: 50 * time.Millisecond, PromptsPerPhone: commerce.PromptLimit{Max: -1},
 		PromptsPerPair: commerce.PromptLimit{Max: -1}, PromptsPerMerchant: commerce.PromptLimit{Max: -1}}
 	for _, f := range cfg {
 		f(&cc)
 	}
-	com, err := commerce.New(ctx, w, st, cc)
+	wd, err := walletd.Start(ctx, walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Log: quiet,
+		Wallet: wallet.Config{Currency: cur, Region: "KE", Pepper: wallettest.Pepper, Logger: quiet}, Commerce: &cc})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // after the notifier's, registered below
+		wd.Close()
+		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
+	})
 	nst, err := notify.OpenStore(ctx, st.Gorm())
 	if err != nil {
 		t.Fatal(err)
@@ -133,15 +130,11 @@ func startStack(t testing.TB, cfg ...func(*commerce.Config)) *stack {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{w.Run, relay.Run, com.Run, consumer.Run, hooksOut.Run} {
+	for _, run := range []func(context.Context) error{consumer.Run, hooksOut.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}
-	svc, err := natsapi.Serve(nc, w, quiet, opt, natsapi.WithCommerce(com))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
+	client := natsapi.NewClient(nc, 0, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
 	hsvc, err := notify.ServeWebhooks(nc, nst, client, ns.Prefix, quiet, notify.AllowPrivate())
 	if err != nil {
 		t.Fatal(err)
@@ -156,12 +149,9 @@ func startStack(t testing.TB, cfg ...func(*commerce.Config)) *stack {
 	}
 	t.Cleanup(func() {
 		hsvc.Stop()
-		svc.Stop()
 		cancel()
 		wg.Wait()
-		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
 		js.DeleteKeyValue(context.Background(), IdempotencyBucket+"_"+ns.Prefix)
-		st.Close()
 	})
 	rec := httptest.NewRecorder()
 	s.e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/openapi.json", nil))

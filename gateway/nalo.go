@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/sessions"
 )
 
@@ -31,7 +32,7 @@ import (
 // sessions, so a late hop of one session could land in the next.
 // The documentation limits MSG to 120 characters.
 const (
-	naloPath = "/ussd/nalo"
+	naloPath = aggregator.NaloUSSDPath
 	// naloUserIDBytesMax bounds USERID, documented as 8 characters.
 	naloUserIDBytesMax = 32
 )

@@ -15,6 +15,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 	"github.com/twilio/twilio-go/client"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 )
@@ -219,7 +220,7 @@ const (
 	smsOutTimeout = 4 * time.Second
 	// smsSecretHeader carries Africa's Talking's shared secret; the query
 	// parameter smsSecretParam is the alternative for a URL-only setup.
-	smsSecretHeader = "X-SMS-Secret"
+	smsSecretHeader = aggregator.SMSSecretHeader
 	smsSecretParam  = "secret"
 )
 

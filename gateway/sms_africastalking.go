@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
@@ -27,7 +28,7 @@ import (
 // (X-SMS-Secret, or the "secret" query parameter). linkId (premium
 // subscriptions) and date are unused.
 // https://developers.africastalking.com/docs/sms/notifications
-const africasTalkingSMSPath = "/sms/africastalking"
+const africasTalkingSMSPath = aggregator.AfricasTalkingSMSPath
 
 func mountAfricasTalkingSMS(e *echo.Echo, h *smsHandlers) {
 	e.POST(africasTalkingSMSPath, h.route(providerAfricasTalking, smsWebhookMessage, h.africasTalkingSMS))

@@ -33,9 +33,14 @@ import (
 // #rp=5xx&rc=2); without one it calls the number's fallback URL, if set,
 // and records error 11200. A retry is safe: the engine dedupes by
 // MessageSid. https://www.twilio.com/docs/usage/webhooks/messaging-webhooks
+// TwilioStatusPath is where Twilio posts delivery reports: the notifier
+// gives Twilio the public URL with this path as each message's status
+// callback.
+const TwilioStatusPath = "/sms/twilio/status"
+
 const (
 	twilioPath            = "/sms/twilio"
-	twilioStatusPath      = "/sms/twilio/status"
+	twilioStatusPath      = TwilioStatusPath
 	twilioSignatureHeader = "X-Twilio-Signature"
 	// twimlContentType is the reply's content type; Twilio reads text/xml.
 	twimlContentType = "text/xml; charset=utf-8"

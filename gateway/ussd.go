@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/sessions"
 )
 
@@ -77,7 +78,7 @@ const (
 	// ussdSecretHeader carries an aggregator's shared secret; the query
 	// parameter ussdSecretParam is the alternative for aggregators that
 	// only let you configure a URL.
-	ussdSecretHeader = "X-USSD-Secret"
+	ussdSecretHeader = aggregator.USSDSecretHeader
 	ussdSecretParam  = "secret"
 )
 

@@ -18,6 +18,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
+	"github.com/kibubu/kibubu/wallet/walletd"
 )
 
 // TestWebhooksEndToEnd runs the whole path on the real stack: a wallet with
@@ -36,28 +37,21 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt := natsapi.WithPrefix(ns.Prefix)
-	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
-		t.Fatal(err)
-	}
 	wst, err := store.Open(ctx, storetest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	relay := natsapi.NewRelay(wst, js, log, opt)
-	w, err := wallet.New(ctx, wst, wallet.Config{Currency: kes, Region: "KE", Location: nairobi,
-		Pepper: []byte("0123456789abcdef0123456789abcdef"), Logger: log, Committed: relay.Wake})
+	wd, err := walletd.Start(ctx, walletd.Options{Store: wst, Conn: nc, Prefix: ns.Prefix, Log: log,
+		Wallet: wallet.Config{Currency: kes, Region: "KE", Location: nairobi,
+			Pepper: []byte("0123456789abcdef0123456789abcdef"), Logger: log},
+		Commerce: &commerce.Config{Logger: log}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := commerce.New(ctx, w, wst, commerce.Config{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := natsapi.Serve(nc, w, log, opt, natsapi.WithCommerce(cs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { // after the notifier's, registered below
+		wd.Close()
+		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
+	})
 	st, err := OpenStore(ctx, wst.Gorm())
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +63,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	if _, err := EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
 		t.Fatal(err)
 	}
-	client := natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
+	client := natsapi.NewClient(nc, 0, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
 	hooks, err := ServeWebhooks(nc, st, client, ns.Prefix, log, AllowPrivate()) // the receiver is on loopback
 	if err != nil {
 		t.Fatal(err)
@@ -84,18 +78,15 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{w.Run, relay.Run, cs.Run, consumer.Run, sender.Run} {
+	for _, run := range []func(context.Context) error{consumer.Run, sender.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}
 	t.Cleanup(func() {
 		hooks.Stop()
-		svc.Stop()
 		cancel()
 		wg.Wait()
-		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
 		js.DeleteStream(context.Background(), StreamName(ns.Prefix))
-		wst.Close()
 	})
 
 	// A customer with money and a PIN, a till, its keys.

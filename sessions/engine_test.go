@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/gateway"
-	"github.com/kibubu/kibubu/gateway/ussdtest"
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
@@ -133,7 +133,7 @@ func (c *call) hop(hop sessions.Hop) sessions.Screen {
 	var s sessions.Screen
 	var err error
 	if c.e == c.h.e {
-		s, err = ussdtest.Post(c.h.base, hop)
+		s, err = (&aggregator.Client{Base: c.h.base}).Hop(context.Background(), hop)
 	} else {
 		s, err = c.e.Hop(context.Background(), hop)
 	}

@@ -93,7 +93,7 @@ func TestSecuritySMSRateLimitFailsClosed(t *testing.T) {
 }
 
 // postRaw posts a raw aggregator request to the harness's gateway and
-// returns the screen it answers, as ussdtest reads it.
+// returns the screen it answers, as the aggregator client reads it.
 func (h *harness) postRaw(aggregator, body string) sessions.Screen {
 	h.t.Helper()
 	ct := "application/json"

@@ -532,20 +532,32 @@ func (b *batch) legs(p *plan) []Posting {
 		ps = append(ps, Posting{AccountID: fees, Leg: LegFee, Amount: p.fee})
 		return merge(ps)
 	}
-	ps := []Posting{{AccountID: p.source, Leg: LegPrincipal, Amount: -p.amount}, {AccountID: p.target, Leg: LegPrincipal, Amount: p.amount}}
-	if p.fee > 0 {
-		payer := p.source // send, withdraw, airtime: the customer pays
-		if p.kind == TransferTill || p.kind == TransferPaybill {
-			payer = p.target // buy goods and pay bill: the merchant pays
+	return Postings(Transfer{Kind: p.kind, Source: p.source, Target: p.target, Amount: p.amount, Fee: p.fee, Commission: p.commission},
+		fees, commission)
+}
+
+// Postings returns the legs the writer posts for t, a transfer of any kind
+// but a settlement, a reversal or a reversal's hold or release: the
+// principal from t.Source to t.Target, the fee from its payer to the fees
+// account, and the commission from the commission account to the agent,
+// with the postings of each account merged into one per leg. It is the
+// one statement of how fees and commissions move, which the storage
+// limit's rows (wallet/store BulkRows) share with the writer.
+func Postings(t Transfer, fees, commission int64) []Posting {
+	ps := []Posting{{AccountID: t.Source, Leg: LegPrincipal, Amount: -t.Amount}, {AccountID: t.Target, Leg: LegPrincipal, Amount: t.Amount}}
+	if t.Fee > 0 {
+		payer := t.Source // send, withdraw, airtime: the customer pays
+		if t.Kind == TransferTill || t.Kind == TransferPaybill {
+			payer = t.Target // buy goods and pay bill: the merchant pays
 		}
-		ps = append(ps, Posting{AccountID: payer, Leg: LegFee, Amount: -p.fee}, Posting{AccountID: fees, Leg: LegFee, Amount: p.fee})
+		ps = append(ps, Posting{AccountID: payer, Leg: LegFee, Amount: -t.Fee}, Posting{AccountID: fees, Leg: LegFee, Amount: t.Fee})
 	}
-	if p.commission > 0 {
-		agent := p.source // deposit: the agent's float is the source
-		if p.kind == TransferWithdraw {
-			agent = p.target
+	if t.Commission > 0 {
+		agent := t.Source // deposit: the agent's float is the source
+		if t.Kind == TransferWithdraw {
+			agent = t.Target
 		}
-		ps = append(ps, Posting{AccountID: commission, Leg: LegCommission, Amount: -p.commission}, Posting{AccountID: agent, Leg: LegCommission, Amount: p.commission})
+		ps = append(ps, Posting{AccountID: commission, Leg: LegCommission, Amount: -t.Commission}, Posting{AccountID: agent, Leg: LegCommission, Amount: t.Commission})
 	}
 	return merge(ps)
 }
@@ -730,6 +742,12 @@ const MerchantEventSubjectPrefix = "wallet.events.merchant."
 // extra: a reversal request's hold and release name the original's sender,
 // who is told of them without a posting.
 func (b *batch) event(t *StoredTransfer, extra ...int64) OutboxEvent {
+	return NewOutboxEvent(t, b.account, extra...)
+}
+
+// NewOutboxEvent is t's outbox event as the writer records it: t and its
+// parties, the accounts t posts to (account returns each) and then extra.
+func NewOutboxEvent(t *StoredTransfer, account func(id int64) *AccountRecord, extra ...int64) OutboxEvent {
 	ev := Event{Transfer: t.Transfer}
 	seen := map[int64]bool{}
 	ids := make([]int64, 0, len(t.Postings)+len(extra))
@@ -741,7 +759,7 @@ func (b *batch) event(t *StoredTransfer, extra ...int64) OutboxEvent {
 			continue
 		}
 		seen[id] = true
-		ev.Parties = append(ev.Parties, partyOf(b.account(id)))
+		ev.Parties = append(ev.Parties, partyOf(account(id)))
 	}
 	payload, err := json.Marshal(ev)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
+	"github.com/kibubu/kibubu/wallet/walletd"
 )
 
 // merchantEnv runs a wallet with its merchant services, served over NATS
@@ -38,10 +38,9 @@ type merchantEnv struct {
 
 func startMerchants(t testing.TB) *merchantEnv {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	ns := natstest.Start(t)
 	nc := ns.Connect()
-	st, err := store.Open(ctx, storetest.DSN(t))
+	st, err := store.Open(context.Background(), storetest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,39 +49,19 @@ func startMerchants(t testing.TB) *merchantEnv {
 		t.Fatal(err)
 	}
 	opt := natsapi.WithPrefix(ns.Prefix)
-	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
-		t.Fatal(err)
-	}
 	log := testLogger(t)
-	relay := natsapi.NewRelay(st, js, log, opt)
 	kes, _ := wallet.LookupCurrency("KES")
-	w, err := wallet.New(ctx, st, wallet.Config{Currency: kes, Region: "KE", Pepper: pepper, Logger: log, Committed: relay.Wake})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := commerce.New(ctx, w, st, commerce.Config{Logger: log, Sweep: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stopWallet := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); w.Run(wctx) }()
-	go func() { defer wg.Done(); relay.Run(ctx) }()
-	go func() { defer wg.Done(); cs.Run(ctx) }()
-	svc, err := natsapi.Serve(nc, w, log, opt, natsapi.WithCommerce(cs))
+	wd, err := walletd.Start(context.Background(), walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Log: log,
+		Wallet:   wallet.Config{Currency: kes, Region: "KE", Pepper: pepper, Logger: log},
+		Commerce: &commerce.Config{Logger: log, Sweep: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		svc.Stop()
-		cancel() // the merchant services and the relay first, then the wallet
-		time.Sleep(10 * time.Millisecond)
-		stopWallet()
-		wg.Wait()
+		wd.Close()
 		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
-		st.Close()
 	})
+	w, cs := wd.Service, wd.Commerce
 	e := &merchantEnv{t: t, ctx: context.Background(), nc: nc, c: natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"})), w: w, cs: cs, st: st, js: js, ns: ns}
 	phone, number := e.newPhone(), ""
 	a, err := e.c.AddAgent(e.ctx, phone, "Float Agent")

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
+	"github.com/kibubu/kibubu/wallet/walletd"
 )
 
 // Pepper is the test wallet's PIN pepper.
@@ -44,19 +44,11 @@ type Wallet struct {
 // also receives the NATS service's and the relay's logs (default: none).
 func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	ns := natstest.Start(t)
 	nc := ns.Connect()
 	st, err := store.Open(ctx, storetest.DSN(t))
 	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := natsapi.WithPrefix(ns.Prefix)
-	if _, err := natsapi.EnsureStream(ctx, js, 1, opt); err != nil {
 		t.Fatal(err)
 	}
 	kes, _ := wallet.LookupCurrency("KES")
@@ -64,29 +56,20 @@ func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
 	for _, f := range cfg {
 		f(&c)
 	}
-	log := c.Logger
-	relay := natsapi.NewRelay(st, js, log, opt)
-	c.Committed = relay.Wake
-	w, err := wallet.New(ctx, st, c)
+	w, err := walletd.Start(ctx, walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Wallet: c, Log: c.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); w.Run(ctx) }()
-	go func() { defer wg.Done(); relay.Run(ctx) }()
-	svc, err := natsapi.Serve(nc, w, log, opt)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		svc.Stop()
-		cancel()
-		wg.Wait()
-		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
-		st.Close()
+		w.Close()
+		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
 	})
-	return &Wallet{t: t, NATS: ns, Conn: nc, JS: js, Client: natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"})), Service: w, Store: st, Prefix: ns.Prefix}
+	opt := natsapi.WithPrefix(ns.Prefix)
+	return &Wallet{t: t, NATS: ns, Conn: nc, JS: js, Client: natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"})), Service: w.Service, Store: st, Prefix: ns.Prefix}
 }
 
 var phones atomic.Int64

@@ -10,24 +10,21 @@ import (
 	"encoding/hex"
 	"os"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/kibubu/kibubu/natsserver"
 )
 
 // Env names the environment variable holding the NATS URL tests run against.
 const Env = "KIBUBU_TEST_NATS"
 
-// readyTimeout bounds the in-process server's start.
-const readyTimeout = 10 * time.Second
-
 // Server is where a test's NATS connections go.
 type Server struct {
 	t      testing.TB
 	url    string
-	ns     *server.Server // nil for an external server
-	Prefix string         // a fresh subject prefix for this test
+	ns     *natsserver.Server // nil for an external server
+	Prefix string             // a fresh subject prefix for this test
 }
 
 // Start returns the test's NATS server: external when KIBUBU_TEST_NATS is
@@ -51,19 +48,15 @@ func start(t testing.TB, listen bool) *Server {
 		s.url = url
 		return s
 	}
-	opts := &server.Options{DontListen: true, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true}
+	opts := natsserver.Options{StoreDir: t.TempDir()}
 	if listen {
-		opts.DontListen, opts.Host, opts.Port = false, "127.0.0.1", server.RANDOM_PORT
+		opts.Listen = "127.0.0.1:0"
 	}
-	ns, err := server.NewServer(opts)
+	ns, err := natsserver.Start(opts)
 	if err != nil {
-		t.Fatalf("nats server: %v", err)
+		t.Fatal(err)
 	}
-	go ns.Start()
-	if !ns.ReadyForConnections(readyTimeout) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(ns.Shutdown)
+	t.Cleanup(ns.Close)
 	s.ns = ns
 	if listen {
 		s.url = ns.ClientURL()
@@ -77,7 +70,7 @@ func (s *Server) Connect() *nats.Conn {
 	var nc *nats.Conn
 	var err error
 	if s.ns != nil && s.url == "" {
-		nc, err = nats.Connect("", nats.InProcessServer(s.ns))
+		nc, err = s.ns.Connect()
 	} else {
 		nc, err = nats.Connect(s.url)
 	}
