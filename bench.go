@@ -19,7 +19,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/kibubu/kibubu/bench"
+	"github.com/kibubu/kibubu/deploy/bench"
 	"github.com/kibubu/kibubu/wallet/store"
 )
 

@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/kibubu/kibubu/bench"
+	"github.com/kibubu/kibubu/deploy/bench"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/kibubu/kibubu/bench"
+	"github.com/kibubu/kibubu/deploy/bench"
 )
 
 // kibubu bench ussd and kibubu bench merchant: package bench's load against

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kibubu/kibubu/bench"
+	"github.com/kibubu/kibubu/deploy/bench"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 

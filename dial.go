@@ -43,7 +43,7 @@ const (
 	// their sub-menus (*334*1*2#), are far shorter.
 	dialServiceCodeMax = 32
 	// dialLangBytesMax is the server's own bound on a language preference
-	// (locales.maxAcceptBytes); anything longer it ignores.
+	// (locales.acceptBytesMax); anything longer it ignores.
 	dialLangBytesMax = 256
 )
 

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kibubu/kibubu/deploy/natsroles"
-	"github.com/kibubu/kibubu/natsserver"
+	"github.com/kibubu/kibubu/deploy/natsserver"
 )
 
 const (

@@ -164,15 +164,15 @@ func TestFleetSurvivesFaults(t *testing.T) {
 	for k, n := range kinds {
 		t.Logf("%5d× %s", n, k)
 	}
-	var maxFailover time.Duration
+	var failoverMax time.Duration
 	for _, fl := range faults {
-		maxFailover = max(maxFailover, fl.cost)
+		failoverMax = max(failoverMax, fl.cost)
 		t.Logf("fault %-22s down+recovery %.1fs, failed tries %d, last failure %.1fs after the fault", fl.name,
 			fl.to.Sub(fl.from).Seconds(), fl.errors, fl.cost.Seconds())
 	}
 	fmt.Printf("fleet_hops_per_s=%d faults=%d acked=%d lost=%d duplicated=%d receipts_missing=%d receipts_doubled=%d failover_errors=%d max_failover_s=%.1f\n",
 		int64(math.Round(float64(l.hops.Load())/elapsed.Seconds())), len(faults), res.acked, res.lost, res.duplicated,
-		res.receiptsMissing, res.receiptsDoubled, len(l.failures), maxFailover.Seconds())
+		res.receiptsMissing, res.receiptsDoubled, len(l.failures), failoverMax.Seconds())
 }
 
 // faults are the six faults, in the order they are injected.

@@ -70,7 +70,7 @@ func (b chargesBody) requests(cur wallet.Currency) ([]commerce.ChargeRequest, er
 	out := make([]commerce.ChargeRequest, len(b.Charges))
 	for i, c := range b.Charges {
 		field := "charges[" + strconv.Itoa(i) + "]"
-		if err := checkToken(field+".key", c.Key, maxIdempotencyKeyBytes, true); err != nil {
+		if err := checkToken(field+".key", c.Key, idempotencyKeyBytesMax, true); err != nil {
 			return nil, err
 		}
 		r, err := c.request(cur)

@@ -190,7 +190,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 	r = s.do(bigBatch)
 	var firstLarge, againLarge batchAnswer
 	r.decode(t, &firstLarge)
-	if r.status != 200 || len(r.body) <= maxStoredResponseBytes || firstLarge.Charged != "0.40" || strings.Contains(firstLarge.outcomes(), "_") {
+	if r.status != 200 || len(r.body) <= storedResponseBytesMax || firstLarge.Charged != "0.40" || strings.Contains(firstLarge.outcomes(), "_") {
 		t.Fatalf("a batch of 400 = %d, %d bytes, charged %s", r.status, len(r.body), firstLarge.Charged)
 	}
 	r = s.do(bigBatch)

@@ -57,15 +57,15 @@ const (
 	// records. Longer kept a killed gateway's keys answering 409 for a
 	// minute, past the patience of the fault test's client (issue 12).
 	inFlightTakeover = 2 * merchantCallTimeout
-	// maxIdempotencyKeyBytes bounds an Idempotency-Key: the wallet's bound
+	// idempotencyKeyBytesMax bounds an Idempotency-Key: the wallet's bound
 	// (its own keys are made of it).
-	maxIdempotencyKeyBytes = 64
-	// maxStoredResponseBytes bounds a stored answer; the largest is a few
+	idempotencyKeyBytesMax = 64
+	// storedResponseBytesMax bounds a stored answer; the largest is a few
 	// kilobytes, but for a batch of charges (about 250 bytes a charge).
 	// A larger one is not stored (Rerun: the wallet's record keeps a retry
 	// from moving money again), so that a bucket written at the rate of
 	// batches stays small.
-	maxStoredResponseBytes = 64 << 10
+	storedResponseBytesMax = 64 << 10
 	// idempotencyKVTimeout bounds each read or write of the bucket.
 	idempotencyKVTimeout = 5 * time.Second
 	// beginAttemptsMax bounds the rounds of create, read and take over
@@ -91,7 +91,7 @@ func EnsureIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix
 		Bucket: name, Description: "merchant API Idempotency-Keys and their answers", History: 1,
 		TTL: idempotencyTTL, Replicas: max(replicas, 1), Storage: jetstream.FileStorage,
 		// base64 makes a stored answer 4/3 as long; the rest is the record.
-		MaxValueSize: maxStoredResponseBytes*4/3 + 4<<10,
+		MaxValueSize: storedResponseBytesMax*4/3 + 4<<10,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("idempotency bucket %s: %w", name, err)
@@ -152,8 +152,8 @@ func checkIdempotencyKey(k string) error {
 	if k == "" {
 		return invalid("this route moves money: send an %s header (a UUID you keep until you get an answer)", HeaderIdempotencyKey)
 	}
-	if len(k) > maxIdempotencyKeyBytes {
-		return invalid("the %s is longer than %d bytes", HeaderIdempotencyKey, maxIdempotencyKeyBytes)
+	if len(k) > idempotencyKeyBytesMax {
+		return invalid("the %s is longer than %d bytes", HeaderIdempotencyKey, idempotencyKeyBytesMax)
 	}
 	for i := 0; i < len(k); i++ {
 		if k[i] <= ' ' || k[i] > '~' {
@@ -349,7 +349,7 @@ func unavailable(err error) error {
 	return &wallet.Error{Code: wallet.CodeUnavailable, Message: "idempotency keys are unavailable, retry with the same key: " + err.Error()}
 }
 
-// teeWriter copies an answer's body, up to maxStoredResponseBytes.
+// teeWriter copies an answer's body, up to storedResponseBytesMax.
 type teeWriter struct {
 	http.ResponseWriter
 	buf  bytes.Buffer
@@ -358,7 +358,7 @@ type teeWriter struct {
 
 func (w *teeWriter) Write(p []byte) (int, error) {
 	if !w.over {
-		if w.buf.Len()+len(p) > maxStoredResponseBytes {
+		if w.buf.Len()+len(p) > storedResponseBytesMax {
 			w.over = true
 			w.buf.Reset()
 		} else {

@@ -178,7 +178,7 @@ func TestIdempotencyReplay(t *testing.T) {
 			{"/v1/things", "111", "", ask(201, ""), 400, wallet.CodeInvalid, false, 0},
 		}},
 		{"a key too long", []step{
-			{"/v1/things", "111", strings.Repeat("k", maxIdempotencyKeyBytes+1), ask(201, ""), 400, wallet.CodeInvalid, false, 0},
+			{"/v1/things", "111", strings.Repeat("k", idempotencyKeyBytesMax+1), ask(201, ""), 400, wallet.CodeInvalid, false, 0},
 		}},
 		{"a key with a space", []step{
 			{"/v1/things", "111", "a b", ask(201, ""), 400, wallet.CodeInvalid, false, 0},

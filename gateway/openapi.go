@@ -56,13 +56,13 @@ objects: another merchant's id is 404, as an unknown one.
 
 ## Idempotency
 Every route that moves money (the POSTs of payment requests, refunds, payouts, bulk payouts, tabs,
-charges and close) needs an ` + "`Idempotency-Key`" + ` header: up to ` + strconv.Itoa(maxIdempotencyKeyBytes) + ` printable ASCII characters, a UUID
+charges and close) needs an ` + "`Idempotency-Key`" + ` header: up to ` + strconv.Itoa(idempotencyKeyBytesMax) + ` printable ASCII characters, a UUID
 for instance, made once per operation and sent again with every retry of it. Keys are per merchant
 and kept ` + hours(idempotencyTTL) + `.
 - The first request with a key is processed; a retry while it is in flight is 409 ` + "`in_flight`" + `
   (Retry-After: 1).
 - Once it has a final answer (2xx, or 4xx but 409 and 429), a retry gets that answer again, status and
-  body byte for byte, with the header ` + "`Idempotent-Replayed: true`" + `. An answer over ` + sizeText(maxStoredResponseBytes) + ` (a large
+  body byte for byte, with the header ` + "`Idempotent-Replayed: true`" + `. An answer over ` + sizeText(storedResponseBytesMax) + ` (a large
   batch of charges) is not kept: a retry is processed again, and the wallet answers it from what it
   recorded (each charge replayed, none made twice).
 - The same key with another method, path or body is 422 ` + "`conflict`" + `.
@@ -286,7 +286,7 @@ func openAPIDocument(routes []route, cur wallet.Currency) ([]byte, error) {
 				"IdempotencyKey": map[string]any{
 					"name": HeaderIdempotencyKey, "in": "header", "required": true,
 					"description": "Makes a money command safe to retry: see Idempotency above.",
-					"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": maxIdempotencyKeyBytes},
+					"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": idempotencyKeyBytesMax},
 				},
 				"id": map[string]any{
 					"name": "id", "in": "path", "required": true, "description": "the object's id",

@@ -23,11 +23,11 @@ import (
 // APPROVALS keyword lists them (below).
 
 const (
-	// maxApprovalsListed bounds the approvals a session keeps, the newest
+	// approvalsListedMax bounds the approvals a session keeps, the newest
 	// ones: an approval takes up to ~300 bytes of a state (a name and a
-	// reference of 2-byte characters), which is at most maxStateBytes with
+	// reference of 2-byte characters), which is at most stateBytesMax with
 	// its screen. A customer rarely has more than one or two waiting.
-	maxApprovalsListed = 8
+	approvalsListedMax = 8
 	// approvalIDBytesMax bounds an approval id the wallet gives ("pr_" or
 	// "tab_" and 26 characters): a longer one is not kept.
 	approvalIDBytesMax = 64
@@ -48,7 +48,7 @@ type approval struct {
 }
 
 // approvalsFrom keeps the wallet's list as the screens show it: the newest
-// maxApprovalsListed, oldest first. An entry no screen can show (no id, or
+// approvalsListedMax, oldest first. An entry no screen can show (no id, or
 // one too long; a kind this version does not know) is left out.
 func approvalsFrom(list []commerce.Approval) []approval {
 	var out []approval
@@ -62,7 +62,7 @@ func approvalsFrom(list []commerce.Approval) []approval {
 			Created: a.Created,
 		})
 	}
-	return out[max(len(out)-maxApprovalsListed, 0):]
+	return out[max(len(out)-approvalsListedMax, 0):]
 }
 
 // approvalID reports whether id is one a session may keep: 1 to

@@ -62,7 +62,7 @@
 // open (the wallet's merchant services, wallet/commerce), is under the
 // customer menu's 6 Approvals (approvals.go): the list, oldest first and
 // paged with 98 More, kept in the state as the wallet gave it (the newest
-// maxApprovalsListed); one approval with 1 Approve and 2 Decline; then the
+// approvalsListedMax); one approval with 1 Approve and 2 Decline; then the
 // PIN, which goes into the wallet's Approve or Decline (a decline needs the
 // PIN as an approval does: nobody but the customer says no for them). A
 // wrong PIN asks again with the tries left; one no longer pending (expired, or answered meanwhile: the

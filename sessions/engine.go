@@ -234,8 +234,8 @@ func (e *Engine) Drain() { e.draining.Store(true) }
 // unusable; every other outcome, an outage included, is a Screen in the
 // caller's language.
 func (e *Engine) Hop(ctx context.Context, h Hop) (Screen, error) {
-	if h.SessionID == "" || len(h.SessionID) > maxSessionIDBytes {
-		return Screen{}, fmt.Errorf("%w: the session id must be 1 to %d bytes", ErrBadHop, maxSessionIDBytes)
+	if h.SessionID == "" || len(h.SessionID) > sessionIDBytesMax {
+		return Screen{}, fmt.Errorf("%w: the session id must be 1 to %d bytes", ErrBadHop, sessionIDBytesMax)
 	}
 	if !validAggregator(h.Aggregator) {
 		return Screen{}, fmt.Errorf("%w: aggregator %q", ErrBadHop, h.Aggregator)
@@ -342,7 +342,7 @@ func (e *Engine) End(ctx context.Context, end End) {
 	if end.Error != "" {
 		log = log.With("aggregator_error", end.Error)
 	}
-	if end.SessionID == "" || len(end.SessionID) > maxSessionIDBytes || !validAggregator(end.Aggregator) {
+	if end.SessionID == "" || len(end.SessionID) > sessionIDBytesMax || !validAggregator(end.Aggregator) {
 		log.Warn("ussd session end for an unusable session id")
 		return
 	}

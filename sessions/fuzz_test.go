@@ -237,7 +237,7 @@ func FuzzSessionKey(f *testing.F) {
 		{"nalo", "a.b..c/d*e>f g", "rw, fr;q=0.5"},
 		{"Hubtel", "1", "*"},
 		{"africas.talking", "\x00\xff", ""},
-		{"a", strings.Repeat("9", maxSessionIDBytes+1), strings.Repeat("en-", 200)},
+		{"a", strings.Repeat("9", sessionIDBytesMax+1), strings.Repeat("en-", 200)},
 	} {
 		f.Add(s[0], s[1], s[2])
 	}
@@ -245,7 +245,7 @@ func FuzzSessionKey(f *testing.F) {
 		if lang := hintLang(language); !slices.Contains(fuzzCatalog().Languages(), lang) {
 			t.Fatalf("hintLang(%q) = %q, not a language of the catalog", language, lang)
 		}
-		if !validAggregator(aggregator) || sessionID == "" || len(sessionID) > maxSessionIDBytes {
+		if !validAggregator(aggregator) || sessionID == "" || len(sessionID) > sessionIDBytesMax {
 			return // Hop and End refuse it
 		}
 		k := key(aggregator, sessionID)
@@ -707,7 +707,7 @@ func (w *fakeWallet) SetLanguage(ctx context.Context, _, _ string) (*wallet.Acco
 // reference longer than a screen shows.
 func (w *fakeWallet) approvalList() []commerce.Approval {
 	var out []commerce.Approval
-	for i := range int(w.size) % (maxApprovalsListed + 3) {
+	for i := range int(w.size) % (approvalsListedMax + 3) {
 		a := commerce.Approval{ID: fmt.Sprintf("pr_%026d", i), Kind: commerce.ApprovalRequest, Merchant: "123456",
 			MerchantName: w.name, Amount: bounded(w.size, fuzzAmountMax), Reference: w.name + "/INV-2026-" + strconv.Itoa(i),
 			Expires: time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC)}
@@ -850,8 +850,8 @@ func checkState(t *testing.T, e *Engine, st *state, after string) {
 			fail("node %q does not exist", name)
 		}
 	}
-	if data, err := marshal(st); err != nil || len(data) > maxStateBytes {
-		fail("state of %d bytes (at most %d): %v", len(data), maxStateBytes, err)
+	if data, err := marshal(st); err != nil || len(data) > stateBytesMax {
+		fail("state of %d bytes (at most %d): %v", len(data), stateBytesMax, err)
 	}
 	if st.Ended {
 		if !s.End || st.Vals != nil || st.Pending != "" || st.Proof != "" {

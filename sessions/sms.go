@@ -84,7 +84,7 @@ const (
 	// limit on replies stops meaning "a loop or an attack".
 	smsRateWindowMax = 24 * time.Hour
 	// smsRateMessagesMax bounds Config.SMSRateMessages: the rate record keeps
-	// one time per message counted, and a record is at most maxStateBytes.
+	// one time per message counted, and a record is at most stateBytesMax.
 	smsRateMessagesMax = 100
 	// smsIDBytesMax bounds a provider's message id: Twilio's are 34 bytes,
 	// Africa's Talking's under 64; the id is part of the bucket key and of

@@ -56,7 +56,7 @@ const (
 	// person may take to send the same reply again, thinking the first lost.
 	smsAnsweredWindow = smsPINWindow
 	// smsSeenMax bounds smsAnswered.Seen (the newest are kept), so that the
-	// record stays far within maxStateBytes: ids are ~30 bytes.
+	// record stays far within stateBytesMax: ids are ~30 bytes.
 	smsSeenMax = 40
 )
 

@@ -33,7 +33,7 @@ func TestEnsureBucketUpdatesOld(t *testing.T) {
 	js, prefix := testBucket(t)
 	old, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: BucketName + "_" + prefix, Description: "USSD session state", History: 1, TTL: time.Minute,
-		MaxValueSize: maxStateBytes, Storage: jetstream.FileStorage,
+		MaxValueSize: stateBytesMax, Storage: jetstream.FileStorage,
 	})
 	if err != nil {
 		t.Fatal(err)

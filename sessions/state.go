@@ -23,13 +23,13 @@ const (
 	// BucketName is the key-value bucket of session state (under the
 	// deployment's prefix, as the wallet's stream is).
 	BucketName = "USSD_SESSIONS"
-	// maxSessionIDBytes bounds an aggregator's session id: real ones are
+	// sessionIDBytesMax bounds an aggregator's session id: real ones are
 	// under 64 bytes, and the id is part of the bucket key and of the
 	// wallet's idempotency key (which the wallet bounds at 128).
-	maxSessionIDBytes = 64
-	// maxStateBytes bounds a stored state: a path of a dozen nodes and a few
+	sessionIDBytesMax = 64
+	// stateBytesMax bounds a stored state: a path of a dozen nodes and a few
 	// short values; anything bigger is a bug.
-	maxStateBytes = 4 << 10
+	stateBytesMax = 4 << 10
 	// bucketMaxAge is the bucket's own age limit: the longest any record
 	// lives, an SMS's message id (smsMessageTTL). Every record carries a
 	// shorter time to live of its own (a session's is EnsureBucket's ttl);
@@ -88,7 +88,7 @@ type state struct {
 	Pending string `json:"pending,omitempty"`
 	Proof   string `json:"proof,omitempty"`
 	// Approvals is the list 6 Approvals shows, as the wallet gave it when
-	// the menu was entered (at most maxApprovalsListed).
+	// the menu was entered (at most approvalsListedMax).
 	Approvals []approval `json:"approvals,omitempty"`
 }
 
@@ -161,7 +161,7 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, tt
 	perKey := o.Domain == "" && (o.APIPrefix == "" || o.APIPrefix == jetstream.DefaultAPIPrefix)
 	cfg := jetstream.KeyValueConfig{
 		Bucket: name, Description: "USSD session state and SMS keyword conversations", History: 1,
-		TTL: max(ttl, bucketMaxAge), Replicas: replicas, MaxValueSize: maxStateBytes, Storage: jetstream.FileStorage,
+		TTL: max(ttl, bucketMaxAge), Replicas: replicas, MaxValueSize: stateBytesMax, Storage: jetstream.FileStorage,
 	}
 	if perKey {
 		cfg.LimitMarkerTTL = limitMarkerTTL
@@ -323,7 +323,7 @@ func (b bucket) save(ctx context.Context, k string, st *state, rev uint64) error
 
 // marshal is json.Marshal without its HTML escaping: a state holds screens
 // and merchants' names, where each & < > would take 6 bytes of the
-// maxStateBytes a value may have.
+// stateBytesMax a value may have.
 func marshal(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

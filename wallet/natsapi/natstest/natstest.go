@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/kibubu/kibubu/natsserver"
+	"github.com/kibubu/kibubu/deploy/natsserver"
 )
 
 // Env names the environment variable holding the NATS URL tests run against.

@@ -24,7 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
-	"github.com/kibubu/kibubu/natsserver"
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -378,7 +378,9 @@ func (s *benchSystem) seed(ctx context.Context, progress func(string, ...any)) (
 	var firstErr error
 	var errOnce sync.Once
 	stop := make(chan struct{})
+	progressDone := make(chan struct{})
 	go func() { // progress
+		defer close(progressDone)
 		t := time.NewTicker(benchProgressInterval)
 		defer t.Stop()
 		for {
@@ -413,6 +415,7 @@ func (s *benchSystem) seed(ctx context.Context, progress func(string, ...any)) (
 	}
 	wg.Wait()
 	close(stop)
+	<-progressDone // its last line is written before the caller's next
 	if firstErr != nil {
 		return nil, firstErr
 	}
@@ -487,7 +490,7 @@ func (s *benchSystem) load(ctx context.Context, seed *benchSeed, progress func(s
 	if s.cfg.Hot {
 		kind, to = wallet.TransferWithdraw, seed.agent.Number
 	}
-	minAmount, maxAmount := benchMinor(seed.kes, benchSendMinMajor), benchMinor(seed.kes, benchSendMaxMajor)
+	amountMin, amountMax := benchMinor(seed.kes, benchSendMinMajor), benchMinor(seed.kes, benchSendMaxMajor)
 	var run [4]byte
 	rand.Read(run[:])
 	keyPrefix := "bench-" + hex.EncodeToString(run[:]) + "-"
@@ -519,7 +522,7 @@ func (s *benchSystem) load(ctx context.Context, seed *benchSeed, progress func(s
 		rng := rngs[c]
 		src := rng.IntN(n)
 		req := wallet.TransferRequest{Key: prefixes[c] + strconv.Itoa(seq), Kind: kind, From: seed.phones[src], To: to,
-			Amount: minAmount + rng.Int64N(maxAmount-minAmount+1), PIN: benchCustomerPIN}
+			Amount: amountMin + rng.Int64N(amountMax-amountMin+1), PIN: benchCustomerPIN}
 		if !s.cfg.Hot {
 			dst := rng.IntN(n - 1)
 			if dst >= src {
