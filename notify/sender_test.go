@@ -60,6 +60,16 @@ func (r *smsResults) get(result string) int {
 	return r.n[result]
 }
 
+// await waits until result was observed n times, or smsWait has passed:
+// a row is settled in the database before its sender reports it.
+func (r *smsResults) await(result string, n int) int {
+	deadline := time.Now().Add(smsWait)
+	for r.get(result) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return r.get(result)
+}
+
 func (r *smsResults) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -173,7 +183,7 @@ func TestOutboxSender(t *testing.T) {
 	if err != nil || len(phone) != 5 {
 		t.Errorf("got %d rows for one phone, %v; want 5", len(phone), err)
 	}
-	if res.get(ResultSent) != 20 {
+	if res.await(ResultSent, 20) != 20 {
 		t.Errorf("observed %v, want 20 sent", &res)
 	}
 }
