@@ -26,8 +26,6 @@ import (
 // ephemeral ports, every part a child process the test may kill.
 const (
 	natsNodes    = 3
-	wallets      = 2
-	gateways     = 2
 	streamCopies = 3
 	// startWait bounds a part's start: a wallet that waits for a NATS
 	// leader election, a gateway that waits for a wallet.
@@ -301,11 +299,18 @@ func writeSecret(t *testing.T, dir, name string, size int) (string, []byte) {
 	t.Helper()
 	b := make([]byte, size)
 	rand.Read(b)
+	return writeFile(t, dir, name, b), b
+}
+
+// writeFile writes b to dir/name, mode 0600 (Kibubu refuses a secret file
+// group or others may read), and returns its path.
+func writeFile(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, b
+	return path
 }
 
 // httpReady waits until GET base/readyz answers 200.
