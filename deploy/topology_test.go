@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/kibubu/kibubu/deploy"
+	"github.com/kibubu/kibubu/deploy/natsroles"
 	"github.com/kibubu/kibubu/notify/twiliotest"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
@@ -35,13 +38,19 @@ type fleet struct {
 	twilio   *twiliotest.Server
 	// secrets maps each of compose.yaml's secrets (its name under
 	// `secrets:`) to the file the test wrote for it.
-	secrets map[string]string
+	secrets    map[string]string
+	secretsDir string
 	// smsSecret is the Africa's Talking SMS webhook's secret, in hex.
 	smsSecret string
 	// ussdSecret is Africa's Talking's USSD secret (the ussd-auth secret).
 	ussdSecret string
-	nc         *nats.Conn
-	op         *natsapi.Client
+	// nc is the operator's connection (the operator role's user), and op
+	// its wallet client.
+	nc *nats.Conn
+	op *natsapi.Client
+	// gatewayNC is a connection as the gateway role, and streamsNC as the
+	// test's own user (testUser).
+	gatewayNC, streamsNC *nats.Conn
 }
 
 // service is a kibubu process with its HTTP base URL.
@@ -77,12 +86,18 @@ var testOverrides = map[string][]string{
 	"notify": {"--webhook-allow-private", "--sms-rate", "1000", "--sms-rate-per-phone", "600", "--sms-timeout", "2s"},
 }
 
-// natsSecurityLater are compose.yaml's NATS credentials and CA: the test's
-// cluster has no TLS and no users yet, so they are left out.
-var natsSecurityLater = map[string]bool{
-	"KIBUBU_NATS_NKEY": true, "KIBUBU_NATS_TLS_CA": true,
-	"nats-ca": true, "nats-wallet.nk": true, "nats-gateway.nk": true, "nats-notify.nk": true,
-}
+// testUser is the fleet test's own NATS user, not a deployment's: it reads
+// the streams' leaders and moves the session bucket's leader to the event
+// stream's (the "stream leader" fault), which no role may.
+const testUser = `    # the fleet test only: read the streams' leaders, move one (its stream leader fault)
+    {
+      nkey: %s
+      permissions: {
+        publish: { allow: ["$JS.API.STREAM.INFO.>", "$JS.API.STREAM.LEADER.STEPDOWN.>"] }
+        subscribe: { allow: ["_INBOX.>"] }
+      }
+    }
+`
 
 // startFleet builds the binaries and starts every part, each ready.
 func startFleet(t *testing.T) *fleet {
@@ -103,15 +118,25 @@ func startFleet(t *testing.T) *fleet {
 
 	f.pg = startPostgres(t)
 	f.dsn = f.pg.url(pgDatabase)
-	f.nats = startNATS(t, natsBin)
+	f.twilio = twiliotest.New(twiliotest.Config{})
+	t.Cleanup(f.twilio.Close)
+	f.writeSecrets(t)
+
+	// The cluster with the deployment's security: TLS on client and route
+	// connections, one nkey user per role with natsroles' permissions.
+	tlsDir := t.TempDir()
+	writeTLS(t, tlsDir)
+	f.secrets["nats-ca"] = writeFile(t, f.secretsDir, "nats-ca", readFile(t, filepath.Join(tlsDir, "ca.crt")))
+	var users []string
+	for _, r := range natsroles.Roles {
+		users = append(users, natsroles.NKeyVar(r)+"="+f.writeNKey(t, "nats-"+string(r)+".nk"))
+	}
+	f.nats = startNATS(t, natsBin, tlsDir, users, fmt.Sprintf(testUser, f.writeNKey(t, "fleet-test.nk")))
 	var urls []string
 	for _, n := range f.nats {
 		urls = append(urls, n.url())
 	}
 	f.natsURLs = strings.Join(urls, ",")
-	f.twilio = twiliotest.New(twiliotest.Config{})
-	t.Cleanup(f.twilio.Close)
-	f.writeSecrets(t)
 
 	// compose.yaml's Kibubu services, with the variables compose.twilio.yaml
 	// asks of the operator. The public URL (the proxy's, which the test
@@ -160,15 +185,49 @@ func startFleet(t *testing.T) *fleet {
 	}
 	httpReady(t, f.notifier.name, f.notifier.base)
 
-	nc, err := nats.Connect(f.natsURLs, nats.Name("fleet test operator"), nats.MaxReconnects(-1),
+	f.nc = f.connect(t, "fleet test operator", "nats-operator.nk")
+	f.op = natsapi.NewClient(f.nc, 5*time.Second, natsapi.AsOperator(natsapi.Operator{Actor: "fleet-test"}))
+	// The merchant webhook requests, which a deployment's gateways send.
+	f.gatewayNC = f.connect(t, "fleet test merchant webhooks", "nats-gateway.nk")
+	f.streamsNC = f.connect(t, "fleet test stream leaders", "fleet-test.nk")
+	return f
+}
+
+// connect connects to the cluster as the user of the nkey seed in the
+// secret file name, trusting the test's CA, as the processes do.
+func (f *fleet) connect(t *testing.T, name, seed string) *nats.Conn {
+	t.Helper()
+	nkey, err := nats.NkeyOptionFromSeed(f.secrets[seed])
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(f.natsURLs, nats.Name(name), nkey, nats.RootCAs(f.secrets["nats-ca"]), nats.MaxReconnects(-1),
 		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	f.nc = nc
-	f.op = natsapi.NewClient(nc, 5*time.Second, natsapi.AsOperator(natsapi.Operator{Actor: "fleet-test"}))
-	return f
+	return nc
+}
+
+// writeNKey writes a new user nkey's seed to the secret file name and
+// returns its public key.
+func (f *fleet) writeNKey(t *testing.T, name string) string {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.secrets[name] = writeFile(t, f.secretsDir, name, seed)
+	return pub
 }
 
 // writeSecrets writes a file for each secret of compose.yaml the Kibubu
@@ -176,7 +235,7 @@ func startFleet(t *testing.T) *fleet {
 func (f *fleet) writeSecrets(t *testing.T) {
 	t.Helper()
 	dir := t.TempDir()
-	f.secrets = map[string]string{}
+	f.secretsDir, f.secrets = dir, map[string]string{}
 	random := func(name string, size int) []byte {
 		path, b := writeSecret(t, dir, name, size)
 		f.secrets[name] = path
@@ -207,9 +266,6 @@ func (f *fleet) service(t *testing.T, s types.ServiceConfig) *service {
 	}
 	mounts := map[string]string{} // a secret's path in the container → the test's file
 	for _, sec := range s.Secrets {
-		if natsSecurityLater[sec.Source] {
-			continue
-		}
 		file, ok := f.secrets[sec.Source]
 		if !ok {
 			t.Fatalf("compose.yaml: %s mounts the secret %q, which the fleet test does not write (add it to writeSecrets)", s.Name, sec.Source)
@@ -237,7 +293,7 @@ func (f *fleet) service(t *testing.T, s types.ServiceConfig) *service {
 	svc.args = append(svc.args, testOverrides[s.Command[0]]...)
 	for _, k := range slices.Sorted(maps.Keys(s.Environment)) {
 		v := s.Environment[k]
-		if v == nil || natsSecurityLater[k] {
+		if v == nil {
 			continue
 		}
 		switch k {
@@ -282,6 +338,8 @@ func (f *fleet) logs() {
 // ledgerCheck runs `kibubu ledger check` against the fleet.
 func (f *fleet) ledgerCheck(ctx context.Context) error {
 	cmd := execCommand(ctx, f.bin, "ledger", "check", "--nats", f.natsURLs)
+	// As the operator, as a person would run it.
+	cmd.Env = append(cmd.Environ(), "KIBUBU_NATS_NKEY="+f.secrets["nats-operator.nk"], "KIBUBU_NATS_TLS_CA="+f.secrets["nats-ca"])
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("kibubu ledger check: %v\n%s", err, out)
