@@ -4,4 +4,14 @@
 // libraries the tools use and check what matters: probes, resources,
 // non-root, pinned images, secrets by reference, one pepper for every
 // wallet, and only flags the binary accepts.
+//
+// The fleet fault test (TestFleetSurvivesFaults, with KIBUBU_TEST_POSTGRES
+// set) runs these files rather than a description of them: each of
+// compose.yaml's Kibubu services (with compose.twilio.yaml) as a local
+// process of the built binary with that service's command and
+// environment, only addresses, secret paths and the data dir rewritten for
+// loopback, against 3 nats-server nodes run with deploy/nats/nats.conf
+// (TLS on client and route connections with a CA the test makes, one nkey
+// user per role with natsroles' permissions) and a PostgreSQL of its own.
+// A permission violation in any node's log fails it.
 package deploy

@@ -66,8 +66,10 @@ type fault struct {
 }
 
 // TestFleetSurvivesFaults runs the fleet of deploy/ on loopback — three
-// clustered NATS nodes with streams and buckets in three copies, its own
-// PostgreSQL, two wallets, two gateways and a notifier as child processes —
+// clustered NATS nodes with deploy/nats/nats.conf (TLS, one nkey user per
+// role) and streams and buckets in three copies, its own PostgreSQL, and
+// compose.yaml's Kibubu services (the migration, two wallets, two gateways
+// and a notifier) as child processes with their command and environment —
 // under a minute of load (USSD sessions whose hops alternate between the
 // gateways, SMS keyword payments, merchant payment requests and tab
 // charges), and kills or stops one part at a time mid-load. Afterwards the
@@ -228,7 +230,7 @@ func (f *fleet) faults(t *testing.T) []*fault {
 // stream's, so that one kill takes both.
 func (f *fleet) leaders(t *testing.T) []string {
 	t.Helper()
-	js, err := jetstream.New(f.nc)
+	js, err := jetstream.New(f.streamsNC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +262,7 @@ func (f *fleet) leaders(t *testing.T) []string {
 	})
 	if leader(kv) != lead {
 		req, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": lead}})
-		f.nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+kv, req, 5*time.Second)
+		f.streamsNC.Request("$JS.API.STREAM.LEADER.STEPDOWN."+kv, req, 5*time.Second)
 		deadline := time.Now().Add(10 * time.Second)
 		for leader(kv) != lead && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
@@ -300,7 +302,7 @@ func seed(t *testing.T, f *fleet) *loader {
 		must(c.Transfer(ctx, wallet.TransferRequest{Key: "fleet-fund-" + p, Kind: wallet.TransferDeposit, From: agent.Phone, To: p,
 			Amount: fundingMinor, PIN: agentPIN}))
 	}
-	hooks := notify.NewWebhookClient(f.nc, 5*time.Second, "")
+	hooks := notify.NewWebhookClient(f.gatewayNC, 5*time.Second, "")
 	till := func(phone, name string) (number, key string) {
 		m, err := c.AddMerchant(ctx, phone, name, false)
 		must(m, err)

@@ -3,9 +3,15 @@ package deploy_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -20,14 +26,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kibubu/kibubu/deploy/natsroles"
 )
 
 // The fleet the fault test runs: what deploy/ describes, on loopback with
 // ephemeral ports, every part a child process the test may kill.
 const (
 	natsNodes    = 3
-	wallets      = 2
-	gateways     = 2
 	streamCopies = 3
 	// startWait bounds a part's start: a wallet that waits for a NATS
 	// leader election, a gateway that waits for a wallet.
@@ -47,6 +53,8 @@ type proc struct {
 	env  []string
 	cred *syscall.Credential // run as this user (PostgreSQL refuses root)
 	out  tailBuffer
+	// watch, when set, also gets every byte of the output.
+	watch io.Writer
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -58,7 +66,11 @@ func (p *proc) start(t *testing.T) {
 	defer p.mu.Unlock()
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
-	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	var out io.Writer = &p.out
+	if p.watch != nil {
+		out = io.MultiWriter(out, p.watch)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
 	if dir := os.Getenv("KIBUBU_TEST_FLEET_LOGS"); dir != "" {
 		// Every line of every part, for a failure the tail does not
 		// explain (a goroutine dump, say).
@@ -67,7 +79,7 @@ func (p *proc) start(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { f.Close() })
-		w := io.MultiWriter(&p.out, f)
+		w := io.MultiWriter(out, f)
 		cmd.Stdout, cmd.Stderr = w, w
 	}
 	// Its own process group: a Ctrl-C at the terminal reaches the test,
@@ -248,35 +260,169 @@ type natsNode struct {
 	name            string
 	port, routePort int
 	monitorPort     int
+	// violations are the permission violations the node logged: the
+	// roles' permissions must be enough for everything the fleet does.
+	violations *violationLog
 }
 
-func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+func (n *natsNode) url() string { return fmt.Sprintf("tls://127.0.0.1:%d", n.port) }
 
-// startNATS starts a JetStream cluster of natsNodes nodes from bin.
-func startNATS(t *testing.T, bin string) []*natsNode {
+// startNATS starts a JetStream cluster of natsNodes nodes from bin, each
+// with deploy/nats/nats.conf (TLS on client and route connections, the
+// roles' users), its TLS files in tlsDir, and users.conf rendered by
+// natsroles as deploy/nats/users.conf is, plus extraUser. users are the
+// roles' public nkeys as users.conf reads them from the environment
+// (KIBUBU_NATS_<ROLE>_NKEY=…, compose's env_file secrets/nats-users.env).
+func startNATS(t *testing.T, bin, tlsDir string, users []string, extraUser string) []*natsNode {
 	t.Helper()
 	nodes := make([]*natsNode, natsNodes)
 	for i := range nodes {
-		nodes[i] = &natsNode{name: fmt.Sprintf("n%d", i+1), port: freePort(t), routePort: freePort(t), monitorPort: freePort(t)}
+		nodes[i] = &natsNode{name: fmt.Sprintf("n%d", i+1), port: freePort(t), routePort: freePort(t), monitorPort: freePort(t),
+			violations: &violationLog{}}
 	}
 	for i, n := range nodes {
 		var routes []string
 		for j, o := range nodes {
 			if j != i {
-				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", o.routePort))
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", o.routePort))
 			}
 		}
-		n.proc = proc{name: "nats " + n.name, bin: bin, args: []string{
-			"--name", n.name, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-m", strconv.Itoa(n.monitorPort),
-			"--cluster_name", "kibubu", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.routePort),
-			"--routes", strings.Join(routes, ","), "-js", "-sd", t.TempDir()}}
+		// The flags override nats.conf's ports and routes, as its header
+		// says, for loopback; the rest is the deployment's.
+		conf := writeNATSConf(t, tlsDir, t.TempDir(), extraUser)
+		n.proc = proc{name: "nats " + n.name, bin: bin, watch: n.violations, env: append([]string{"NATS_SERVER_NAME=" + n.name}, users...),
+			args: []string{"-c", conf, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-m", strconv.Itoa(n.monitorPort),
+				"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.routePort), "--routes", strings.Join(routes, ",")}}
 		n.start(t)
 		t.Cleanup(n.kill)
 	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			if v := n.violations.String(); v != "" {
+				t.Errorf("nats %s logged permission violations: a role's permissions (natsroles) miss what the fleet does, or a part does what its role must not:\n%s", n.name, v)
+			}
+		}
+	})
 	for _, n := range nodes {
 		n.waitReady(t)
 	}
 	return nodes
+}
+
+// writeNATSConf writes deploy/nats/nats.conf with the paths compose
+// mounts moved to local ones (the TLS files to tlsDir, the node's volume
+// to dataDir), and the users.conf it includes, into a new directory, and
+// returns the config's path. (nats-server refuses a store dir given both
+// by flag and in the file.)
+func writeNATSConf(t *testing.T, tlsDir, dataDir, extraUser string) string {
+	t.Helper()
+	b, err := os.ReadFile("nats/nats.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Where compose mounts the TLS files and the node's volume.
+	const tlsMount, dataMount = "/etc/nats/tls/", `"/data/`
+	conf := strings.ReplaceAll(string(b), tlsMount, tlsDir+"/")
+	conf = strings.ReplaceAll(conf, dataMount, `"`+dataDir+"/")
+	if strings.Contains(conf, "/etc/nats") || strings.Contains(conf, dataMount) ||
+		!strings.Contains(string(b), tlsMount) || !strings.Contains(string(b), dataMount) {
+		t.Fatalf("deploy/nats/nats.conf: the fleet test maps only the TLS files under %s and the store under /data/ to local files", tlsMount)
+	}
+	users := string(natsroles.UsersConf(""))
+	const usersEnd = "  ]\n}\n" // the end of the users list
+	if !strings.HasSuffix(users, usersEnd) {
+		t.Fatalf("natsroles.UsersConf does not end its users list with %q: the fleet test cannot add its user", usersEnd)
+	}
+	users = strings.TrimSuffix(users, usersEnd) + extraUser + usersEnd
+	dir := t.TempDir()
+	writeFile(t, dir, "users.conf", []byte(users))
+	return writeFile(t, dir, "nats.conf", []byte(conf))
+}
+
+// violationLog keeps the lines of a nats-server's output that report a
+// permission violation, however the output is cut into writes.
+type violationLog struct {
+	mu    sync.Mutex
+	line  []byte // the line being written
+	lines []string
+}
+
+// permissionViolations are what nats-server logs when a client publishes
+// or subscribes beyond its user's permissions (2.15 logs "Publish
+// Violation - Subject …" and "Subscription Violation - …"; it tells the
+// client "Permissions Violation for …").
+var permissionViolations = [][]byte{[]byte("Publish Violation"), []byte("Subscription Violation"), []byte("Permissions Violation")}
+
+// violationsKept bounds the lines kept: the first few tell the story.
+const violationsKept = 20
+
+func (v *violationLog) Write(p []byte) (int, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, c := range p {
+		if c != '\n' {
+			if len(v.line) < logTailBytes {
+				v.line = append(v.line, c)
+			}
+			continue
+		}
+		for _, pv := range permissionViolations {
+			if bytes.Contains(v.line, pv) && len(v.lines) < violationsKept {
+				v.lines = append(v.lines, string(v.line))
+				break
+			}
+		}
+		v.line = v.line[:0]
+	}
+	return len(p), nil
+}
+
+func (v *violationLog) String() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return strings.Join(v.lines, "\n")
+}
+
+// writeTLS writes a CA and a server certificate it signs for 127.0.0.1,
+// for client and route connections, into dir as deploy/nats/nats.conf
+// names them (as deploy/new-secrets.sh makes them for compose): ca.crt,
+// server.crt, server.key.
+func writeTLS(t *testing.T, dir string) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey, serverKey := newKey(), newKey()
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kibubu fleet test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Client auth too: a node presents it on the routes it dials, and the
+	// cluster verifies route certificates (verify: true).
+	server := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "nats"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	serverDER, err := x509.CreateCertificate(rand.Reader, server, ca, serverKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "ca.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	writeFile(t, dir, "server.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: serverDER}))
+	writeFile(t, dir, "server.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
 }
 
 // waitReady waits until the node is healthy: JetStream has a meta leader,
@@ -301,11 +447,18 @@ func writeSecret(t *testing.T, dir, name string, size int) (string, []byte) {
 	t.Helper()
 	b := make([]byte, size)
 	rand.Read(b)
+	return writeFile(t, dir, name, b), b
+}
+
+// writeFile writes b to dir/name, mode 0600 (Kibubu refuses a secret file
+// group or others may read), and returns its path.
+func writeFile(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, b
+	return path
 }
 
 // httpReady waits until GET base/readyz answers 200.
@@ -325,4 +478,14 @@ func httpReady(t *testing.T, what, base string) {
 		}
 		return nil
 	})
+}
+
+// readFile returns the content of path.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

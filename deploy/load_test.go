@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 )
@@ -187,7 +188,8 @@ func (l *loader) ussdSession(ctx context.Context, s *ussdSession, g int) error {
 	for i := 0; i <= len(inputs); i++ {
 		form := url.Values{"sessionId": {s.id}, "serviceCode": {serviceCode}, "phoneNumber": {s.from},
 			"networkCode": {"63902"}, "text": {strings.Join(inputs[:i], "*")}}
-		status, reply, started, err := l.post(ctx, g+i, "/ussd/africastalking", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+		status, reply, started, err := l.post(ctx, g+i, "/ussd/africastalking", "application/x-www-form-urlencoded", []byte(form.Encode()),
+			http.Header{http.CanonicalHeaderKey(aggregator.USSDSecretHeader): {l.f.ussdSecret}})
 		if err != nil {
 			return err
 		}
