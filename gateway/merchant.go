@@ -18,6 +18,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // The merchant REST API (merchant*.go, openapi.go), under /v1.
@@ -160,7 +161,7 @@ func MountMerchantAPI(e *echo.Echo, api MerchantAPI, hooks Webhooks, cfg Merchan
 	if _, err := wallet.LookupCurrency(cfg.Currency.Code); err != nil {
 		return fmt.Errorf("merchant api: %w", err)
 	}
-	if !natsapi.ValidPrefix(cfg.Prefix) {
+	if !natsrpc.ValidPrefix(cfg.Prefix) {
 		return fmt.Errorf("merchant api: invalid NATS prefix %q", cfg.Prefix)
 	}
 	loc := cfg.Location

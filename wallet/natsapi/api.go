@@ -12,6 +12,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // The subjects. "v1" versions the payloads: a change that breaks a caller
@@ -212,22 +213,7 @@ func newOptions(opts []Option) options {
 }
 
 // subject returns s under the prefix.
-func (o options) subject(s string) string {
-	if o.prefix == "" {
-		return s
-	}
-	return o.prefix + "." + s
-}
-
-// ValidPrefix reports whether p can prefix subjects and a stream name.
-func ValidPrefix(p string) bool {
-	for _, c := range p {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return len(p) <= 32
-}
+func (o options) subject(s string) string { return natsrpc.Subject(o.prefix, s) }
 
 // Default timeouts.
 const (
