@@ -89,10 +89,7 @@ type QuoteRequest struct {
 }
 
 // QuoteReply is a transfer's fee and commission.
-type QuoteReply struct {
-	Fee        int64 `json:"fee"`
-	Commission int64 `json:"commission"`
-}
+type QuoteReply = wallet.Quote
 
 // AccountRequest names an account by number or phone.
 type AccountRequest struct {
@@ -171,10 +168,7 @@ type LanguageRequest struct {
 }
 
 // StatementReply is an account and its statement lines, newest first.
-type StatementReply struct {
-	Account wallet.Account         `json:"account"`
-	Lines   []wallet.StatementLine `json:"lines"`
-}
+type StatementReply = wallet.Statement
 
 // TariffReply is the tariff, the tier limits, the currency and the number
 // of digits in a PIN (for screens: "Choose a new 4-digit PIN").
