@@ -5,6 +5,10 @@
 // and returns JSON; a refused request answers with the micro error headers
 // (Nats-Service-Error-Code is the wallet.Code) and the *wallet.Error as the
 // body. See the package README for every subject with an example.
+//
+// It owns the wallet's subjects, requests and replies, and their handlers
+// and client methods; the plumbing it shares with the notifier's service
+// (answering, calling, the subject prefix, outages) is wallet/natsrpc's.
 package natsapi
 
 import (

@@ -39,7 +39,7 @@ func TestResponderStats(t *testing.T) {
 		}),
 	}
 	for name, h := range endpoints {
-		subject := ns.Prefix + "." + name
+		subject := natsrpc.Subject(ns.Prefix, name)
 		if err := svc.AddEndpoint(name, rs.Handle(subject, h), micro.WithEndpointSubject(subject)); err != nil {
 			t.Fatal(err)
 		}
