@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ type echo struct {
 func TestRequestReadsResponder(t *testing.T) {
 	ns := natstest.Start(t)
 	nc := ns.Connect()
-	rs := natsrpc.NewResponder(nc, testLogger(t), 2)
+	rs := natsrpc.NewResponder(nc, slog.New(slog.DiscardHandler), 2)
 	svc, err := micro.AddService(nc, micro.Config{Name: "echo", Version: "1.0.0"})
 	if err != nil {
 		t.Fatal(err)

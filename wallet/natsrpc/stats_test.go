@@ -3,6 +3,7 @@ package natsrpc_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ const handlerDelay = 20 * time.Millisecond
 func TestResponderStats(t *testing.T) {
 	ns := natstest.Start(t)
 	nc := ns.Connect()
-	rs := natsrpc.NewResponder(nc, testLogger(t), 2)
+	rs := natsrpc.NewResponder(nc, slog.New(slog.DiscardHandler), 2)
 	svc, err := micro.AddService(nc, micro.Config{Name: "stats", Version: "1.0.0", StatsHandler: rs.EndpointStats})
 	if err != nil {
 		t.Fatal(err)
