@@ -107,7 +107,8 @@ func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, 
 	add := func(subj string, f micro.HandlerFunc) {
 		if err == nil {
 			name := strings.ReplaceAll(strings.TrimPrefix(subj, "notify.webhooks.v1."), ".", "-")
-			err = svc.AddEndpoint(name, h.Handle(subject(prefix, subj), f), micro.WithEndpointSubject(subject(prefix, subj)))
+			full := subject(prefix, subj)
+			err = svc.AddEndpoint(name, h.Handle(full, f), micro.WithEndpointSubject(full))
 		}
 	}
 	add(SubjectWebhookSet, merchantHandler(h, h.set))

@@ -53,7 +53,8 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		if err == nil {
 			// Endpoint names allow no dots: "wallet.v1.float.issue" is "float-issue".
 			name := strings.ReplaceAll(strings.TrimPrefix(subject, SubjectPrefix+"."), ".", "-")
-			err = svc.AddEndpoint(name, s.Handle(o.subject(subject), s.audited(subject, h)), micro.WithEndpointSubject(o.subject(subject)))
+			full := o.subject(subject)
+			err = svc.AddEndpoint(name, s.Handle(full, s.audited(subject, h)), micro.WithEndpointSubject(full))
 		}
 	}
 	add(SubjectTransfer, s.transfer(false))
