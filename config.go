@@ -27,7 +27,7 @@ import (
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 )
@@ -500,7 +500,7 @@ func (c *Config) validate() error {
 	if err := c.checkNATSFiles(); err != nil {
 		return err
 	}
-	if !natsapi.ValidPrefix(c.NATSPrefix) {
+	if !natsrpc.ValidPrefix(c.NATSPrefix) {
 		return fmt.Errorf("--nats-prefix %q: use at most 32 letters, digits, - and _", c.NATSPrefix)
 	}
 	if err := checkLoopback(c.NATSListen); err != nil {

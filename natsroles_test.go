@@ -33,7 +33,7 @@ import (
 //
 // It runs on one server with one replica of everything, and on a 3-node
 // cluster with three: there the buckets' reads go to their leaders
-// (natsapi.ReadFromLeader), which the gateway's user must be allowed.
+// (natsrpc.ReadFromLeader), which the gateway's user must be allowed.
 func TestFleetRolesOnTheirNATSUsers(t *testing.T) {
 	users := make([]*server.User, 0, len(natsroles.Roles))
 	for _, r := range natsroles.Roles {

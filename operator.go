@@ -14,6 +14,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 )
 
@@ -229,7 +230,7 @@ func (o *operator) client() (*natsapi.Client, error) {
 		return o.c, nil
 	}
 	url, prefix := o.cfg.NATS, o.cfg.NATSPrefix
-	if !natsapi.ValidPrefix(prefix) {
+	if !natsrpc.ValidPrefix(prefix) {
 		return nil, fmt.Errorf("--nats-prefix %q: use at most 32 letters, digits, - and _", prefix)
 	}
 	opts := []nats.Option{nats.Name("kibubu operator"), nats.Timeout(natsConnectTimeout)}

@@ -9,6 +9,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
@@ -88,7 +89,7 @@ func testDeclineNeedsPIN(t *testing.T, dsn string) {
 	decline := func(body map[string]string) error {
 		var got commerce.Approval
 		raw, _ := json.Marshal(body)
-		return natsapi.Request(ctx, gw, "the wallet", natsapi.SubjectDecline, natsapi.DefaultTimeout, json.RawMessage(raw), &got)
+		return natsrpc.Request(ctx, gw, "the wallet", natsapi.SubjectDecline, natsapi.DefaultTimeout, json.RawMessage(raw), &got)
 	}
 
 	pr, frozen := request("INV-1"), request("INV-2")

@@ -14,6 +14,7 @@ import (
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // embeddedUsers connects to m's embedded NATS (data dir data) as its
@@ -88,7 +89,7 @@ func TestSecurityGatewayCredentials(t *testing.T) {
 			t.Errorf("gateway self-registration = %+v, %v; want tier %d", a, err, wallet.TierBasic)
 		}
 		var got wallet.Account
-		err = natsapi.Request(ctx, gw, "the wallet", natsapi.SubjectRegister, natsapi.DefaultTimeout,
+		err = natsrpc.Request(ctx, gw, "the wallet", natsapi.SubjectRegister, natsapi.DefaultTimeout,
 			json.RawMessage(`{"phone":"0712300002","name":"Baraka","tier":2}`), &got)
 		if wallet.ErrorCode(err) != wallet.CodeInvalid {
 			t.Errorf("gateway registration at tier 2 = %+v, %v; want %s", got, err, wallet.CodeInvalid)

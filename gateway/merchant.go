@@ -18,6 +18,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // The merchant REST API (merchant*.go, openapi.go), under /v1.
@@ -44,7 +45,7 @@ type MerchantAPI interface {
 	CreatePaymentRequest(ctx context.Context, req natsapi.PaymentRequestCreate) (*commerce.PaymentRequest, error)
 	PaymentRequest(ctx context.Context, auth, id string) (*commerce.PaymentRequest, error)
 	Transaction(ctx context.Context, auth, id string) (*commerce.Transaction, error)
-	Transactions(ctx context.Context, req natsapi.TransactionsRequest) (*natsapi.TransactionsReply, error)
+	Transactions(ctx context.Context, req natsapi.TransactionsRequest) (*commerce.TransactionsPage, error)
 	Refund(ctx context.Context, req natsapi.RefundRequest) (*commerce.Transaction, error)
 	Payout(ctx context.Context, req natsapi.PayoutRequest) (*commerce.Payout, error)
 	PayoutStatus(ctx context.Context, auth, id string) (*commerce.Payout, error)
@@ -53,8 +54,8 @@ type MerchantAPI interface {
 	OpenTab(ctx context.Context, req natsapi.TabOpenRequest) (*commerce.Tab, error)
 	Tab(ctx context.Context, auth, id string) (*commerce.Tab, error)
 	Charge(ctx context.Context, auth string, req commerce.ChargeRequest) (*commerce.Charge, error)
-	ChargeBatch(ctx context.Context, auth, tab string, charges []commerce.ChargeRequest) (*natsapi.TabChargesReply, error)
-	TabCharges(ctx context.Context, req natsapi.TabChargesListRequest) (*natsapi.TabChargesPage, error)
+	ChargeBatch(ctx context.Context, auth, tab string, charges []commerce.ChargeRequest) (*commerce.ChargeBatchResult, error)
+	TabCharges(ctx context.Context, req natsapi.TabChargesListRequest) (*commerce.ChargesPage, error)
 	CloseTab(ctx context.Context, auth, id, idempotency string) (*commerce.Tab, error)
 	OperatorCreateAPIKey(ctx context.Context, auth string, req natsapi.APIKeyRequest) (*commerce.APIKey, error)
 	OperatorAPIKeys(ctx context.Context, auth, merchant string) ([]commerce.APIKey, error)
@@ -160,7 +161,7 @@ func MountMerchantAPI(e *echo.Echo, api MerchantAPI, hooks Webhooks, cfg Merchan
 	if _, err := wallet.LookupCurrency(cfg.Currency.Code); err != nil {
 		return fmt.Errorf("merchant api: %w", err)
 	}
-	if !natsapi.ValidPrefix(cfg.Prefix) {
+	if !natsrpc.ValidPrefix(cfg.Prefix) {
 		return fmt.Errorf("merchant api: invalid NATS prefix %q", cfg.Prefix)
 	}
 	loc := cfg.Location

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // Idempotency-Key. Every route that moves money takes one, and a client
@@ -83,10 +83,7 @@ const (
 // one value per key, kept idempotencyTTL. It asks for nothing newer than
 // nats-server 2.9 (no per-key TTL: the bucket's age limit is the TTL).
 func EnsureIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix string, replicas int) (jetstream.KeyValue, error) {
-	name := IdempotencyBucket
-	if prefix != "" {
-		name += "_" + prefix
-	}
+	name := natsrpc.Name(IdempotencyBucket, prefix)
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: name, Description: "merchant API Idempotency-Keys and their answers", History: 1,
 		TTL: idempotencyTTL, Replicas: max(replicas, 1), Storage: jetstream.FileStorage,
@@ -101,7 +98,7 @@ func EnsureIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix
 		// first request's record, and a follower may be a write behind.
 		// Reads go to the leader, and this process binds again to read
 		// so too.
-		if err := natsapi.ReadFromLeader(ctx, js, "KV_"+name); err != nil {
+		if err := natsrpc.ReadFromLeader(ctx, js, "KV_"+name); err != nil {
 			return nil, fmt.Errorf("idempotency bucket %s: %w", name, err)
 		}
 		if kv, err = js.KeyValue(ctx, name); err != nil {
@@ -116,10 +113,7 @@ func EnsureIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix
 // it: a gateway's NATS user may not create streams). While it does not
 // exist the error wraps jetstream.ErrBucketNotFound.
 func OpenIdempotencyBucket(ctx context.Context, js jetstream.JetStream, prefix string) (jetstream.KeyValue, error) {
-	name := IdempotencyBucket
-	if prefix != "" {
-		name += "_" + prefix
-	}
+	name := natsrpc.Name(IdempotencyBucket, prefix)
 	kv, err := js.KeyValue(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("idempotency bucket %s: %w", name, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 const (
@@ -287,7 +288,7 @@ func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 		if md, err := m.Metadata(); err == nil {
 			seq = md.Sequence.Stream
 		}
-		subj := strings.TrimPrefix(m.Subject(), c.cfg.Prefix+".")
+		subj := natsrpc.Unprefixed(c.cfg.Prefix, m.Subject())
 		if strings.HasPrefix(subj, wallet.MerchantEventSubjectPrefix) {
 			var ev commerce.OutboxEvent
 			err := json.Unmarshal(m.Data(), &ev)
@@ -340,7 +341,7 @@ func (c *Consumer) messages(ctx context.Context, msgs []jetstream.Msg) error {
 	var ack []jetstream.Msg
 	for _, m := range msgs {
 		var err error
-		switch subj := strings.TrimPrefix(m.Subject(), c.cfg.Prefix+"."); subj {
+		switch subj := natsrpc.Unprefixed(c.cfg.Prefix, m.Subject()); subj {
 		case SubjectSend:
 			var msg Message
 			if err = json.Unmarshal(m.Data(), &msg); err == nil {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // Message is an SMS in the wallet's own words that is not a receipt of a
@@ -61,19 +63,9 @@ const (
 const streamDedupe = 10 * time.Minute
 
 // StreamName is the stream's name under a NATS prefix.
-func StreamName(prefix string) string {
-	if prefix == "" {
-		return Stream
-	}
-	return Stream + "_" + prefix
-}
+func StreamName(prefix string) string { return natsrpc.Name(Stream, prefix) }
 
-func subject(prefix, s string) string {
-	if prefix == "" {
-		return s
-	}
-	return prefix + "." + s
-}
+func subject(prefix, s string) string { return natsrpc.Subject(prefix, s) }
 
 // EnsureStream creates or updates the notifier's stream of Messages and
 // Reports. Work-queue retention: a message is gone once the notifier has

@@ -7,7 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kibubu/kibubu/wallet/commerce"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // The webhook subjects, served by the notifier's "webhooks" micro service.
@@ -133,5 +133,5 @@ func (c *WebhookClient) Resend(ctx context.Context, auth, id string) (*Delivery,
 // call makes a request; a refusal comes back as a *wallet.Error (the
 // notifier uses the wallet's codes), no answer as CodeUnavailable.
 func (c *WebhookClient) call(ctx context.Context, subj string, req, reply any) error {
-	return natsapi.Request(ctx, c.nc, "the notifier", subject(c.prefix, subj), c.timeout, req, reply)
+	return natsrpc.Request(ctx, c.nc, "the notifier", subject(c.prefix, subj), c.timeout, req, reply)
 }

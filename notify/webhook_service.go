@@ -14,6 +14,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // Authenticator tells who an API key speaks for; *natsapi.Client is one
@@ -87,25 +88,27 @@ func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, 
 	if nc == nil || st == nil || auth == nil {
 		return nil, errors.New("webhook service: needs a NATS connection, a store and an authenticator")
 	}
-	if !natsapi.ValidPrefix(prefix) {
+	if !natsrpc.ValidPrefix(prefix) {
 		return nil, fmt.Errorf("webhook service: invalid subject prefix %q", prefix)
 	}
 	if log == nil {
 		log = slog.Default()
 	}
 	o := webhookOptionsOf(opts)
+	h := &webhookServer{Responder: natsrpc.NewResponder(nc, log, webhookHandlersMax), st: st, auth: auth, o: o}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "webhooks", Version: "1.0.0", QueueGroup: WebhookQueueGroup,
-		Description: "Kibubu merchant webhooks: endpoints, deliveries, re-sends",
+		Description:  "Kibubu merchant webhooks: endpoints, deliveries, re-sends",
+		StatsHandler: h.EndpointStats,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook service: %w", err)
 	}
-	h := &webhookServer{Responder: natsapi.NewResponder(nc, log, webhookHandlersMax), st: st, auth: auth, o: o}
 	add := func(subj string, f micro.HandlerFunc) {
 		if err == nil {
 			name := strings.ReplaceAll(strings.TrimPrefix(subj, "notify.webhooks.v1."), ".", "-")
-			err = svc.AddEndpoint(name, f, micro.WithEndpointSubject(subject(prefix, subj)))
+			full := subject(prefix, subj)
+			err = svc.AddEndpoint(name, h.Handle(full, f), micro.WithEndpointSubject(full))
 		}
 	}
 	add(SubjectWebhookSet, merchantHandler(h, h.set))
@@ -126,7 +129,7 @@ func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, 
 }
 
 type webhookServer struct {
-	*natsapi.Responder
+	*natsrpc.Responder
 	st   *Store
 	auth Authenticator
 	o    webhookOptions
@@ -148,7 +151,7 @@ func merchantHandler[T any, Q interface {
 }](h *webhookServer, f func(ctx context.Context, merchant string, q Q) (any, error)) micro.HandlerFunc {
 	return h.Async(webhookHandlerTimeout, func(ctx context.Context, r micro.Request) (any, error) {
 		q := Q(new(T))
-		if err := natsapi.Decode(r.Data(), webhookRequestBytesMax, q); err != nil {
+		if err := natsrpc.Decode(r.Data(), webhookRequestBytesMax, q); err != nil {
 			return nil, err
 		}
 		m, err := h.merchant(ctx, q.apiKey())

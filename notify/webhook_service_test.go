@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math"
 	"strings"
@@ -9,10 +10,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // keys is an Authenticator over fixed API keys, standing for the wallet's
@@ -37,6 +40,7 @@ type serviceFixture struct {
 	nc     *nats.Conn
 	client *WebhookClient
 	prefix string
+	svc    micro.Service
 }
 
 func newServiceFixture(t *testing.T, opts ...WebhookOption) *serviceFixture {
@@ -55,7 +59,35 @@ func newServiceFixture(t *testing.T, opts ...WebhookOption) *serviceFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Stop() })
-	return &serviceFixture{st: st, nc: nc, client: NewWebhookClient(ns.Connect(), 5*time.Second, ns.Prefix), prefix: ns.Prefix}
+	return &serviceFixture{st: st, nc: nc, client: NewWebhookClient(ns.Connect(), 5*time.Second, ns.Prefix), prefix: ns.Prefix, svc: svc}
+}
+
+// TestWebhookServiceStats: the webhooks service's STATS count its refusals
+// and time its answers (natsrpc.AnswerStats, each endpoint's data), though
+// its handlers answer from a goroutine of their own.
+func TestWebhookServiceStats(t *testing.T) {
+	f := newServiceFixture(t)
+	ctx := context.Background()
+	if _, err := f.client.Webhook(ctx, "kbk_shop"); wallet.ErrorCode(err) != wallet.CodeNotFound {
+		t.Fatalf("no URL yet: %v, want not_found", err)
+	}
+	if _, err := f.client.Webhook(ctx, "kbk_nobody"); wallet.ErrorCode(err) != wallet.CodeUnauthenticated {
+		t.Fatalf("an unknown key: %v, want unauthenticated", err)
+	}
+	for _, e := range f.svc.Stats().Endpoints {
+		if e.Subject != natsrpc.Subject(f.prefix, SubjectWebhookGet) {
+			continue
+		}
+		var got natsrpc.AnswerStats
+		if err := json.Unmarshal(e.Data, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.NumAnswers != 2 || got.NumErrors != 2 || !strings.HasPrefix(got.LastError, string(wallet.CodeUnauthenticated)+":") || got.ProcessingTime <= 0 {
+			t.Errorf("got %+v; want 2 answers, 2 errors, the last unauthenticated, a processing time", got)
+		}
+		return
+	}
+	t.Fatalf("no stats for %s", SubjectWebhookGet)
 }
 
 // TestWebhookService drives every subject through WebhookClient: setting

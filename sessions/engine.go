@@ -26,7 +26,7 @@ import (
 // Its errors are *wallet.Error.
 type Wallet interface {
 	Lookup(ctx context.Context, numberOrPhone string) (*wallet.Profile, error)
-	Quote(ctx context.Context, kind wallet.TransferKind, amount int64) (*natsapi.QuoteReply, error)
+	Quote(ctx context.Context, kind wallet.TransferKind, amount int64) (*wallet.Quote, error)
 	Transfer(ctx context.Context, req wallet.TransferRequest) (*wallet.TransferResult, error)
 	TransferInfo(ctx context.Context, phone, ref string) (*wallet.TransferInfo, error)
 	Register(ctx context.Context, req natsapi.RegisterRequest) (*wallet.Account, error)
@@ -36,7 +36,7 @@ type Wallet interface {
 	PINProof(ctx context.Context, phone, pin string) (string, error)
 	ChangePINWithProof(ctx context.Context, phone, proof, newPIN string) (*wallet.Account, error)
 	Balance(ctx context.Context, phone, pin string) (*wallet.Account, error)
-	Statement(ctx context.Context, q wallet.StatementQuery) (*natsapi.StatementReply, error)
+	Statement(ctx context.Context, q wallet.StatementQuery) (*wallet.Statement, error)
 	Earnings(ctx context.Context, phone, pin string) (*wallet.Earnings, error)
 	SetLanguage(ctx context.Context, phone, lang string) (*wallet.Account, error)
 	// RequestReversal asks, with the sender's PIN, to reverse a transfer;

@@ -526,12 +526,12 @@ func (w *fakeWallet) Lookup(ctx context.Context, numberOrPhone string) (*wallet.
 		Status: wallet.StatusActive, HasPIN: true}, nil
 }
 
-func (w *fakeWallet) Quote(ctx context.Context, _ wallet.TransferKind, _ int64) (*natsapi.QuoteReply, error) {
+func (w *fakeWallet) Quote(ctx context.Context, _ wallet.TransferKind, _ int64) (*wallet.Quote, error) {
 	w.called(ctx, "", "")
 	if err := w.lookupErr(); err != nil {
 		return nil, err
 	}
-	return &natsapi.QuoteReply{Fee: bounded(w.size, 999_900), Commission: bounded(w.size, 999_900)}, nil
+	return &wallet.Quote{Fee: bounded(w.size, 999_900), Commission: bounded(w.size, 999_900)}, nil
 }
 
 func (w *fakeWallet) TransferInfo(ctx context.Context, _, ref string) (*wallet.TransferInfo, error) {
@@ -667,12 +667,12 @@ func (w *fakeWallet) Balance(ctx context.Context, _, pin string) (*wallet.Accoun
 	return w.account(), nil
 }
 
-func (w *fakeWallet) Statement(ctx context.Context, q wallet.StatementQuery) (*natsapi.StatementReply, error) {
+func (w *fakeWallet) Statement(ctx context.Context, q wallet.StatementQuery) (*wallet.Statement, error) {
 	w.called(ctx, q.PIN, "")
 	if err := w.pinErr(); err != nil {
 		return nil, err
 	}
-	r := &natsapi.StatementReply{Account: *w.account()}
+	r := &wallet.Statement{Account: *w.account()}
 	for i := range min(int(w.size), q.Limit) {
 		amount := bounded(w.size, fuzzAmountMax)
 		if i%2 == 1 {

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 const (
@@ -153,10 +153,7 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, tt
 	if replicas <= 0 {
 		replicas = 1
 	}
-	name := BucketName
-	if prefix != "" {
-		name += "_" + prefix
-	}
+	name := natsrpc.Name(BucketName, prefix)
 	o := js.Options()
 	perKey := o.Domain == "" && (o.APIPrefix == "" || o.APIPrefix == jetstream.DefaultAPIPrefix)
 	cfg := jetstream.KeyValueConfig{
@@ -179,7 +176,7 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, tt
 		// what the last one wrote, and a follower may be a write behind.
 		// Reads go to the leader, and this process binds again to read
 		// so too.
-		if err := natsapi.ReadFromLeader(ctx, js, "KV_"+name); err != nil {
+		if err := natsrpc.ReadFromLeader(ctx, js, "KV_"+name); err != nil {
 			return nil, fmt.Errorf("session bucket %s: %w", name, err)
 		}
 		if kv, err = js.KeyValue(ctx, name); err != nil {
@@ -198,10 +195,7 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, prefix string, ttl 
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	name := BucketName
-	if prefix != "" {
-		name += "_" + prefix
-	}
+	name := natsrpc.Name(BucketName, prefix)
 	kv, err := js.KeyValue(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("session bucket %s: %w", name, err)

@@ -324,6 +324,12 @@ type StatementQuery struct {
 	To      time.Time `json:"to,omitzero"`
 }
 
+// Statement is an account and its statement lines, newest first.
+type Statement struct {
+	Account Account         `json:"account"`
+	Lines   []StatementLine `json:"lines"`
+}
+
 // Statement verifies the PIN and returns the account and its statement,
 // newest first.
 func (s *Service) Statement(ctx context.Context, q StatementQuery) (*Account, []StatementLine, error) {

@@ -43,7 +43,9 @@
 //
 // It owns the money rules and nothing else: it knows no USSD, SMS, HTTP,
 // NATS or SQL. Storage is a Store (wallet/store implements it with gorm);
-// the NATS API and its client live in wallet/natsapi.
+// the NATS API and its client live in wallet/natsapi, on the plumbing
+// (wallet/natsrpc) the notifier's service shares because it answers in
+// this package's Error codes.
 //
 // # Invariants
 //

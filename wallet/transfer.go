@@ -526,6 +526,13 @@ func (s *Service) party(ctx context.Context, raw string, want AccountKind, field
 	return k, p, nil
 }
 
+// Quote is the fee and commission a transfer would carry, as a confirmation
+// screen shows them.
+type Quote struct {
+	Fee        int64 `json:"fee"`
+	Commission int64 `json:"commission"`
+}
+
 // Quote returns the fee and commission a transfer of amount would carry.
 func (s *Service) Quote(kind TransferKind, amount int64) (fee, commission int64, err error) {
 	return s.cfg.Tariff.Quote(kind, amount)

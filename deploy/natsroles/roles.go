@@ -27,6 +27,7 @@ import (
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // Role is one kind of Kibubu process on NATS.
@@ -70,21 +71,11 @@ const responseTTL = time.Minute
 // Permissions returns the role's permissions under a --nats-prefix (""
 // for none), or nil for an unknown role.
 func Permissions(r Role, prefix string) *server.Permissions {
-	under := func(s string) string {
-		if prefix != "" {
-			return prefix + "." + s
-		}
-		return s
-	}
+	under := func(s string) string { return natsrpc.Subject(prefix, s) }
 	// The streams and buckets, under the prefix as their makers name them.
 	events := natsapi.EventStream(prefix)
 	notifyStream := notify.StreamName(prefix)
-	bucket := func(b string) string {
-		if prefix != "" {
-			b += "_" + prefix
-		}
-		return b
-	}
+	bucket := func(b string) string { return natsrpc.Name(b, prefix) }
 	sessionsBucket, idemBucket := bucket(sessions.BucketName), bucket(gateway.IdempotencyBucket)
 	inbox := []string{nats.InboxPrefix + ">"}
 	switch r {
@@ -181,7 +172,7 @@ func gatewayPermissions(under func(string) string, buckets ...string) *server.Pe
 	// to the bucket the wallet made), Get, and Create, Update and Delete (a
 	// publish on the key). Get is a direct get of a key's last value on a
 	// bucket with one replica, and a message get answered by the stream's
-	// leader on a replicated one (natsapi.ReadFromLeader: a follower may be
+	// leader on a replicated one (natsrpc.ReadFromLeader: a follower may be
 	// a write behind). A message get also reads by sequence; with one
 	// revision kept per key that reaches nothing a direct get of the key
 	// does not, in the gateway's own buckets only. Not stream create or

@@ -105,7 +105,7 @@ func TestRolesSeparateDuties(t *testing.T) {
 		{Gateway, "$JS.API.STREAM.UPDATE.NOTIFY", false, false},
 		{Gateway, "$KV.USSD_SESSIONS.abc", true, false},
 		// Reads of its own buckets, direct or from a replicated stream's
-		// leader (natsapi.ReadFromLeader), and of no other stream.
+		// leader (natsrpc.ReadFromLeader), and of no other stream.
 		{Gateway, "$JS.API.DIRECT.GET.KV_USSD_SESSIONS.$KV.USSD_SESSIONS.abc", true, false},
 		{Gateway, "$JS.API.STREAM.MSG.GET.KV_USSD_SESSIONS", true, false},
 		{Gateway, "$JS.API.STREAM.MSG.GET.KV_MERCHANT_IDEMPOTENCY", true, false},

@@ -121,3 +121,12 @@ func (s *Service) resultError(err error) *wallet.Error {
 	s.log.Error("tab meter: a charge refused with an uncoded error", "err", err)
 	return &wallet.Error{Code: wallet.CodeInternal, Message: "internal error"}
 }
+
+// ChargeBatchResult is a batch's outcome: per charge in the request's
+// order, the charge or its refusal; and the tab's total charged and the
+// cap left after the batch.
+type ChargeBatchResult struct {
+	Results   []ChargeResult `json:"results"`
+	Charged   wallet.Micro   `json:"charged"`
+	Remaining wallet.Micro   `json:"remaining"`
+}

@@ -114,3 +114,9 @@ func tabHash(tab string) []byte {
 	h.Write([]byte(tab))
 	return h.Sum(nil)[:chargeCursorTabBytes]
 }
+
+// ChargesPage is one page of a tab's charges.
+type ChargesPage struct {
+	Charges []Charge `json:"charges"`
+	Next    string   `json:"next,omitempty"` // empty on the last page
+}

@@ -209,3 +209,9 @@ func (s *Service) Refund(ctx context.Context, p Principal, idem, ref string, amo
 	}
 	return s.transaction(ctx, m.ID, &res.Transfer, names)
 }
+
+// TransactionsPage is one page of a merchant's transactions.
+type TransactionsPage struct {
+	Transactions []Transaction `json:"transactions"`
+	Next         string        `json:"next,omitempty"` // empty on the last page
+}

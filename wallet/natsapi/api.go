@@ -5,6 +5,10 @@
 // and returns JSON; a refused request answers with the micro error headers
 // (Nats-Service-Error-Code is the wallet.Code) and the *wallet.Error as the
 // body. See the package README for every subject with an example.
+//
+// It owns the wallet's subjects, requests and replies, and their handlers
+// and client methods; the plumbing it shares with the notifier's service
+// (answering, calling, the subject prefix, outages) is wallet/natsrpc's.
 package natsapi
 
 import (
@@ -12,6 +16,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // The subjects. "v1" versions the payloads: a change that breaks a caller
@@ -88,10 +93,7 @@ type QuoteRequest struct {
 }
 
 // QuoteReply is a transfer's fee and commission.
-type QuoteReply struct {
-	Fee        int64 `json:"fee"`
-	Commission int64 `json:"commission"`
-}
+type QuoteReply = wallet.Quote
 
 // AccountRequest names an account by number or phone.
 type AccountRequest struct {
@@ -170,10 +172,7 @@ type LanguageRequest struct {
 }
 
 // StatementReply is an account and its statement lines, newest first.
-type StatementReply struct {
-	Account wallet.Account         `json:"account"`
-	Lines   []wallet.StatementLine `json:"lines"`
-}
+type StatementReply = wallet.Statement
 
 // TariffReply is the tariff, the tier limits, the currency and the number
 // of digits in a PIN (for screens: "Choose a new 4-digit PIN").
@@ -212,22 +211,7 @@ func newOptions(opts []Option) options {
 }
 
 // subject returns s under the prefix.
-func (o options) subject(s string) string {
-	if o.prefix == "" {
-		return s
-	}
-	return o.prefix + "." + s
-}
-
-// ValidPrefix reports whether p can prefix subjects and a stream name.
-func ValidPrefix(p string) bool {
-	for _, c := range p {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return len(p) <= 32
-}
+func (o options) subject(s string) string { return natsrpc.Subject(o.prefix, s) }
 
 // Default timeouts.
 const (

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // SubjectAuditList (operator) lists the audit log: AuditRequest → AuditReply.
@@ -90,7 +91,7 @@ func (s *server) audited(subject string, h micro.HandlerFunc) micro.HandlerFunc 
 			s.Respond(r, nil, err)
 			return
 		}
-		h(&auditedRequest{Request: r, finish: func(v any, err error) { s.auditOutcome(e, rec.Seq, v, err) }})
+		h(&auditedRequest{Request: r, record: func(v any, err error) { s.auditOutcome(e, rec.Seq, v, err) }})
 	}
 }
 
@@ -100,7 +101,7 @@ func (s *server) keyOperator(ctx context.Context, data []byte) (string, error) {
 	var q struct {
 		Auth string `json:"auth"`
 	}
-	if err := Decode(data, requestBytesMax, &q); err != nil {
+	if err := natsrpc.Decode(data, requestBytesMax, &q); err != nil {
 		return "", err
 	}
 	if s.o.commerce == nil {
@@ -121,7 +122,7 @@ func (s *server) auditOutcome(e wallet.AuditEntry, seq int64, v any, err error) 
 	e.Outcome, e.Detail = wallet.AuditOK, ""
 	d := map[string]any{"request": seq}
 	if err != nil {
-		we, _ := asWalletError(err)
+		we, _ := natsrpc.AsWalletError(err)
 		e.Outcome = string(we.Code)
 		d["error"] = clipText(we.Message, auditErrorBytesMax)
 	} else if data, jerr := json.Marshal(v); jerr == nil {
@@ -144,8 +145,16 @@ func (s *server) auditOutcome(e wallet.AuditEntry, seq int64, v any, err error) 
 // auditedRequest is a request whose answer the Responder records first.
 type auditedRequest struct {
 	micro.Request
-	finish func(v any, err error)
+	record func(v any, err error)
 }
+
+var _ natsrpc.Recorded = (*auditedRequest)(nil)
+
+// Record records the answer's outcome in the audit log.
+func (a *auditedRequest) Record(v any, err error) { a.record(v, err) }
+
+// Original is the request as the Responder passed it on.
+func (a *auditedRequest) Original() micro.Request { return a.Request }
 
 // auditDetailValueBytesMax bounds one field's JSON in an audit record's
 // detail: a name, a number, a list of scopes. A longer value is left out.

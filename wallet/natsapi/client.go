@@ -3,15 +3,12 @@ package natsapi
 import (
 	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // Client calls the wallet over NATS. Its errors are *wallet.Error: the
@@ -35,44 +32,10 @@ func (c *Client) call(ctx context.Context, subject string, req, reply any) error
 	if _, ok := OperatorFrom(ctx); !ok && c.o.operator != nil {
 		ctx = WithOperator(ctx, *c.o.operator)
 	}
-	return Request(ctx, c.nc, "the wallet", c.o.subject(subject), c.timeout, req, reply)
-}
-
-// Request sends req as JSON to subject on nc and decodes the answer into
-// reply: the client side of a Responder's service (the wallet's, the
-// notifier's webhooks). A refusal comes back as the *wallet.Error the
-// service answered; no answer in time (within timeout when ctx has no
-// deadline) or no service listening as CodeUnavailable, saying that service
-// (a name such as "the wallet") did not answer; an answer it cannot read as
-// CodeInternal.
-func Request(ctx context.Context, nc *nats.Conn, service, subject string, timeout time.Duration, req, reply any) error {
-	data, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", subject, err)
+	if h := operatorHeader(ctx); h != nil {
+		ctx = natsrpc.WithHeader(ctx, h)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	msg, err := nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data, Header: operatorHeader(ctx)})
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.Canceled) {
-			return &wallet.Error{Code: wallet.CodeUnavailable, Message: service + " did not answer: " + err.Error()}
-		}
-		return &wallet.Error{Code: wallet.CodeUnavailable, Message: err.Error()}
-	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		var we wallet.Error
-		if json.Unmarshal(msg.Data, &we) != nil || we.Code == "" {
-			we = wallet.Error{Code: wallet.Code(code), Message: msg.Header.Get(micro.ErrorHeader)}
-		}
-		return &we
-	}
-	if err := json.Unmarshal(msg.Data, reply); err != nil {
-		return &wallet.Error{Code: wallet.CodeInternal, Message: "unreadable reply on " + subject}
-	}
-	return nil
+	return natsrpc.Request(ctx, c.nc, "the wallet", c.o.subject(subject), c.timeout, req, reply)
 }
 
 // Transfer moves money (every kind but float).

@@ -109,10 +109,7 @@ type TransactionsRequest struct {
 }
 
 // TransactionsReply is one page of transactions.
-type TransactionsReply struct {
-	Transactions []commerce.Transaction `json:"transactions"`
-	Next         string                 `json:"next,omitempty"` // empty on the last page
-}
+type TransactionsReply = commerce.TransactionsPage
 
 // RefundRequest refunds a payment, in full (Amount 0) or in part.
 type RefundRequest struct {
@@ -170,11 +167,7 @@ type TabChargesRequest struct {
 // TabChargesReply is a batch's outcome: per charge in the request's order,
 // the charge or its refusal; and the tab's total charged and the cap left
 // after the batch.
-type TabChargesReply struct {
-	Results   []commerce.ChargeResult `json:"results"`
-	Charged   wallet.Micro            `json:"charged"`
-	Remaining wallet.Micro            `json:"remaining"`
-}
+type TabChargesReply = commerce.ChargeBatchResult
 
 // TabChargesReplyOverheadBytes is the most a TabChargesReply adds to its
 // request: per charge, the charge's id, tab, totals and time (or a
@@ -194,10 +187,7 @@ type TabChargesListRequest struct {
 }
 
 // TabChargesPage is one page of a tab's charges.
-type TabChargesPage struct {
-	Charges []commerce.Charge `json:"charges"`
-	Next    string            `json:"next,omitempty"` // empty on the last page
-}
+type TabChargesPage = commerce.ChargesPage
 
 // ApprovalsRequest asks what waits for a customer's approval.
 type ApprovalsRequest struct {

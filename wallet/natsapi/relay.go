@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 const (
@@ -72,12 +73,7 @@ func NewRelay(store wallet.Store, js jetstream.JetStream, log *slog.Logger, opts
 func (o options) stream() string { return EventStream(o.prefix) }
 
 // EventStream is the name of the wallet event stream under a NATS prefix.
-func EventStream(prefix string) string {
-	if prefix == "" {
-		return StreamName
-	}
-	return StreamName + "_" + prefix
-}
+func EventStream(prefix string) string { return natsrpc.Name(StreamName, prefix) }
 
 // Wake tells the relay there is something to publish. It never blocks.
 func (r *Relay) Wake() {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // TestSecurityGatewayKeysNamespaced (issue 11, finding 5: a gateway posts
@@ -95,7 +96,7 @@ func TestSecurityGatewayRegisterTier(t *testing.T) {
 			if e.prefix != "" {
 				subject = e.prefix + "." + subject
 			}
-			err := natsapi.Request(e.ctx, e.nc, "the wallet", subject, natsapi.DefaultTimeout, json.RawMessage(tt.req), &a)
+			err := natsrpc.Request(e.ctx, e.nc, "the wallet", subject, natsapi.DefaultTimeout, json.RawMessage(tt.req), &a)
 			if wallet.ErrorCode(err) != tt.code || err == nil && a.Tier != tt.tier {
 				t.Errorf("register %s = tier %d, %v; want tier %d, code %q", tt.req, a.Tier, err, tt.tier, tt.code)
 			}

@@ -2,7 +2,6 @@ package natsapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 const (
@@ -34,22 +34,27 @@ const (
 // before stopping w, so no request arrives at a stopped wallet.
 func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (micro.Service, error) {
 	o := newOptions(opts)
-	if !ValidPrefix(o.prefix) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if !natsrpc.ValidPrefix(o.prefix) {
 		return nil, fmt.Errorf("wallet service: invalid subject prefix %q", o.prefix)
 	}
+	s := &server{Responder: natsrpc.NewResponder(nc, log, handlersMax), nc: nc, log: log, w: w, o: o}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "wallet", Version: "1.0.0", QueueGroup: QueueGroup,
-		Description: "Kibubu double-entry wallet",
+		Description:  "Kibubu double-entry wallet",
+		StatsHandler: s.EndpointStats,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wallet service: %w", err)
 	}
-	s := &server{Responder: NewResponder(nc, log, handlersMax), w: w, o: o}
 	add := func(subject string, h micro.HandlerFunc) {
 		if err == nil {
 			// Endpoint names allow no dots: "wallet.v1.float.issue" is "float-issue".
 			name := strings.ReplaceAll(strings.TrimPrefix(subject, SubjectPrefix+"."), ".", "-")
-			err = svc.AddEndpoint(name, s.audited(subject, h), micro.WithEndpointSubject(o.subject(subject)))
+			full := o.subject(subject)
+			err = svc.AddEndpoint(name, s.Handle(full, s.audited(subject, h)), micro.WithEndpointSubject(full))
 		}
 	}
 	add(SubjectTransfer, s.transfer(false))
@@ -215,9 +220,11 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 }
 
 type server struct {
-	*Responder
-	o options
-	w *wallet.Service
+	*natsrpc.Responder
+	nc  *nats.Conn
+	log *slog.Logger
+	o   options
+	w   *wallet.Service
 }
 
 // transfer queues the request to the writer and answers from the writer's
@@ -282,100 +289,4 @@ func (s *server) pin(h func(context.Context, PINRequest) (any, error)) micro.Han
 	})
 }
 
-func decode(r micro.Request, v any) error { return Decode(r.Data(), requestBytesMax, v) }
-
-// Decode reads a request's JSON into v. Data larger than bytesMax, or not
-// JSON, is a CodeInvalid *wallet.Error: the caller's mistake, answered as
-// such.
-func Decode(data []byte, bytesMax int, v any) error {
-	if len(data) > bytesMax {
-		return wallet.Errorf(wallet.CodeInvalid, "request larger than %d bytes", bytesMax)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return wallet.Errorf(wallet.CodeInvalid, "malformed JSON request")
-	}
-	return nil
-}
-
-// Responder answers the requests of a micro service as the wallet's service
-// does, so that one client side (Request) reads them all: the notifier's
-// webhook service answers through one too.
-type Responder struct {
-	nc  *nats.Conn
-	log *slog.Logger
-	sem chan struct{} // a slot per Async handler running
-}
-
-// NewResponder returns a Responder that answers on nc, logs to log
-// (slog.Default when nil) and runs at most handlersMax Async handlers at
-// once (at least one).
-func NewResponder(nc *nats.Conn, log *slog.Logger, handlersMax int) *Responder {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Responder{nc: nc, log: log, sem: make(chan struct{}, max(handlersMax, 1))}
-}
-
-// Async returns a handler that runs h on its own goroutine, with a context
-// that ends after timeout, and answers with what h returns. Handlers that
-// wait for a database or another service use it so as not to hold up the
-// subscription; while all the Responder's slots are taken, the subscription
-// waits for one.
-func (rs *Responder) Async(timeout time.Duration, h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
-	return func(r micro.Request) {
-		rs.sem <- struct{}{}
-		go func() {
-			defer func() { <-rs.sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			v, err := h(ctx, r)
-			rs.Respond(r, v, err)
-		}()
-	}
-}
-
-// Respond answers r with v as JSON, or with err as a coded micro error: the
-// code and message in the headers micro's Request.Error sets, and the
-// *wallet.Error as JSON body, which Request reads back. It publishes to the
-// reply subject itself rather than through r, because transfers are
-// answered from the writer's goroutine after the handler returned, while
-// micro reads r's state for its statistics. An error that is not a
-// *wallet.Error is an outage or a bug: it is logged here, and the caller
-// sees only CodeUnavailable (retry with the same key) or CodeInternal.
-func (rs *Responder) Respond(r micro.Request, v any, err error) {
-	if a, ok := r.(*auditedRequest); ok {
-		// The outcome is recorded before the answer goes out, off the
-		// caller's goroutine (the writer's, for a float issue).
-		go func() {
-			a.finish(v, err)
-			rs.send(a.Request, v, err)
-		}()
-		return
-	}
-	rs.send(r, v, err)
-}
-
-func (rs *Responder) send(r micro.Request, v any, err error) {
-	if r.Reply() == "" {
-		return
-	}
-	m := nats.NewMsg(r.Reply())
-	if err != nil {
-		we, bug := asWalletError(err)
-		if bug {
-			rs.log.Error("request failed", "subject", r.Subject(), "err", err)
-		} else if outage(err) {
-			rs.log.Warn("request failed: a dependency is unavailable", "subject", r.Subject(), "err", err)
-		}
-		m.Header.Set(micro.ErrorCodeHeader, string(we.Code))
-		m.Header.Set(micro.ErrorHeader, we.Message)
-		m.Data, _ = json.Marshal(we)
-	} else if m.Data, err = json.Marshal(v); err != nil {
-		m.Header.Set(micro.ErrorCodeHeader, string(wallet.CodeInternal))
-		m.Header.Set(micro.ErrorHeader, "cannot encode the reply")
-		m.Data = nil
-	}
-	if err := rs.nc.PublishMsg(m); err != nil {
-		rs.log.Warn("reply not sent", "subject", r.Subject(), "err", err)
-	}
-}
+func decode(r micro.Request, v any) error { return natsrpc.Decode(r.Data(), requestBytesMax, v) }

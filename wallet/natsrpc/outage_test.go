@@ -1,4 +1,4 @@
-package natsapi
+package natsrpc
 
 import (
 	"context"
@@ -52,9 +52,9 @@ func TestAsWalletError(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			we, bug := asWalletError(tc.err)
+			we, bug := AsWalletError(tc.err)
 			if we.Code != tc.want || bug != tc.bug {
-				t.Errorf("asWalletError(%v) = %s, bug %v; want %s, bug %v", tc.err, we.Code, bug, tc.want, tc.bug)
+				t.Errorf("AsWalletError(%v) = %s, bug %v; want %s, bug %v", tc.err, we.Code, bug, tc.want, tc.bug)
 			}
 		})
 	}

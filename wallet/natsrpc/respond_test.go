@@ -1,9 +1,10 @@
-package natsapi_test
+package natsrpc_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // echo is the request and reply of the test service.
@@ -27,7 +28,7 @@ type echo struct {
 func TestRequestReadsResponder(t *testing.T) {
 	ns := natstest.Start(t)
 	nc := ns.Connect()
-	rs := natsapi.NewResponder(nc, testLogger(t), 2)
+	rs := natsrpc.NewResponder(nc, slog.New(slog.DiscardHandler), 2)
 	svc, err := micro.AddService(nc, micro.Config{Name: "echo", Version: "1.0.0"})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +37,7 @@ func TestRequestReadsResponder(t *testing.T) {
 	subject := ns.Prefix + ".echo"
 	err = svc.AddEndpoint("echo", rs.Async(time.Second, func(ctx context.Context, r micro.Request) (any, error) {
 		var q echo
-		if err := natsapi.Decode(r.Data(), 64, &q); err != nil {
+		if err := natsrpc.Decode(r.Data(), 64, &q); err != nil {
 			return nil, err
 		}
 		switch q.Text {
@@ -78,7 +79,7 @@ func TestRequestReadsResponder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got echo
-			err := natsapi.Request(context.Background(), nc, "the echo service", tt.subject, 5*time.Second, tt.req, &got)
+			err := natsrpc.Request(context.Background(), nc, "the echo service", tt.subject, 5*time.Second, tt.req, &got)
 			if tt.wantCode == "" {
 				if err != nil || got.Text != tt.want {
 					t.Fatalf("got %+v, %v; want %q", got, err, tt.want)
@@ -105,7 +106,7 @@ func TestRequestTimeout(t *testing.T) {
 	}
 	t.Cleanup(func() { sub.Unsubscribe() })
 	start := time.Now()
-	err = natsapi.Request(context.Background(), nc, "the silent service", subject, 100*time.Millisecond, echo{}, &echo{})
+	err = natsrpc.Request(context.Background(), nc, "the silent service", subject, 100*time.Millisecond, echo{}, &echo{})
 	took := time.Since(start)
 	if wallet.ErrorCode(err) != wallet.CodeUnavailable || !strings.Contains(err.Error(), "the silent service did not answer") {
 		t.Fatalf("got %v; want unavailable", err)
@@ -125,7 +126,7 @@ func FuzzDecode(f *testing.F) {
 	const bytesMax = 256
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var q echo
-		err := natsapi.Decode(data, bytesMax, &q)
+		err := natsrpc.Decode(data, bytesMax, &q)
 		if err == nil {
 			if len(data) > bytesMax || !json.Valid(data) {
 				t.Fatalf("decoded %q", data)

@@ -1,4 +1,4 @@
-package natsapi
+package natsrpc
 
 import (
 	"context"
@@ -46,10 +46,10 @@ func sqlStateOutage(state string) bool {
 	return strings.HasPrefix(state, "08") || state == "57P01" || state == "57P02" || state == "57P03"
 }
 
-// asWalletError is err as the *wallet.Error a caller is answered with: a
+// AsWalletError is err as the *wallet.Error a caller is answered with: a
 // *wallet.Error as it is, an outage as CodeUnavailable, anything else as
 // CodeInternal (whose details stay in the log).
-func asWalletError(err error) (we *wallet.Error, bug bool) {
+func AsWalletError(err error) (we *wallet.Error, bug bool) {
 	if errors.As(err, &we) {
 		return we, false
 	}
