@@ -616,8 +616,8 @@ func (b *batch) limits(p *plan, src, dst *AccountRecord) *Error {
 		if p.amount > l.PerTransaction {
 			return limitErr(LimitPerTransaction, "the recipient can receive at most %s in one transaction", cur.Format(l.PerTransaction))
 		}
-		if dst.Balance+p.amount > l.MaxBalance {
-			return limitErr(LimitBalance, "the recipient's account cannot hold more than %s", cur.Format(l.MaxBalance))
+		if dst.Balance+p.amount > l.BalanceMax {
+			return limitErr(LimitBalance, "the recipient's account cannot hold more than %s", cur.Format(l.BalanceMax))
 		}
 	}
 	return nil

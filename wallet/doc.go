@@ -28,7 +28,7 @@
 //
 // # Maximum balance
 //
-// A customer's tier caps the balance it may hold (Limits.MaxBalance). Money
+// A customer's tier caps the balance it may hold (Limits.BalanceMax). Money
 // paid to a customer from elsewhere honours it: a send, a deposit and a
 // payout that would lift the recipient past it are CodeLimitExceeded. Money
 // returned to the customer it came from does not: a reversal (the sender's

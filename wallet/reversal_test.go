@@ -286,7 +286,7 @@ func TestSecurityMaxBalancePerKind(t *testing.T) {
 	f := newFixture(t, func(c *wallet.Config) {
 		c.Tiers = wallet.DefaultLimits(c.Currency)
 		l := c.Tiers[wallet.TierFull]
-		l.MaxBalance = balanceMax
+		l.BalanceMax = balanceMax
 		c.Tiers[wallet.TierFull] = l
 	})
 	alice, bob := f.customer("Alice"), f.customer("Bob")

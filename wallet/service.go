@@ -16,7 +16,7 @@ import (
 type Limits struct {
 	PerTransaction int64 `json:"per_transaction"`
 	Daily          int64 `json:"daily"`
-	MaxBalance     int64 `json:"max_balance"`
+	BalanceMax     int64 `json:"max_balance"`
 }
 
 // DefaultLimits returns tier limits modelled on M-Pesa's (2023 on): a fully
@@ -25,8 +25,8 @@ type Limits struct {
 func DefaultLimits(c Currency) map[Tier]Limits {
 	u := c.unit()
 	return map[Tier]Limits{
-		TierFull:  {PerTransaction: 250_000 * u, Daily: 500_000 * u, MaxBalance: 500_000 * u},
-		TierBasic: {PerTransaction: 50_000 * u, Daily: 100_000 * u, MaxBalance: 100_000 * u},
+		TierFull:  {PerTransaction: 250_000 * u, Daily: 500_000 * u, BalanceMax: 500_000 * u},
+		TierBasic: {PerTransaction: 50_000 * u, Daily: 100_000 * u, BalanceMax: 100_000 * u},
 	}
 }
 

@@ -305,7 +305,7 @@ func TariffShow(fs *flag.FlagSet) Action {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", tier.name, t.Currency.Format(l.PerTransaction), t.Currency.Format(l.Daily), t.Currency.Format(l.MaxBalance))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", tier.name, t.Currency.Format(l.PerTransaction), t.Currency.Format(l.Daily), t.Currency.Format(l.BalanceMax))
 		}
 		return tw.Flush()
 	}
