@@ -345,6 +345,22 @@ type violationLog struct {
 	mu    sync.Mutex
 	line  []byte // the line being written
 	lines []string
+	at    []time.Time // when each of lines was written
+}
+
+// excuse drops the violations for which ok says yes, given when each was
+// logged and its line.
+func (v *violationLog) excuse(ok func(at time.Time, line string) bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var lines []string
+	var at []time.Time
+	for i, l := range v.lines {
+		if !ok(v.at[i], l) {
+			lines, at = append(lines, l), append(at, v.at[i])
+		}
+	}
+	v.lines, v.at = lines, at
 }
 
 // permissionViolations are what nats-server logs when a client publishes
@@ -368,7 +384,7 @@ func (v *violationLog) Write(p []byte) (int, error) {
 		}
 		for _, pv := range permissionViolations {
 			if bytes.Contains(v.line, pv) && len(v.lines) < violationsKept {
-				v.lines = append(v.lines, string(v.line))
+				v.lines, v.at = append(v.lines, string(v.line)), append(v.at, time.Now())
 				break
 			}
 		}
