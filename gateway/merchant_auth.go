@@ -29,8 +29,8 @@ const (
 	// authCacheMax bounds the keys cached, as many as the wallet's; past it
 	// the expired ones go, and if none has, all.
 	authCacheMax = commerce.KeyCacheMax
-	// apiKeyBytesMax bounds a bearer token (the wallet's are 83 bytes).
-	apiKeyBytesMax = 256
+	// apiKeyBytesMax bounds a bearer token.
+	apiKeyBytesMax = commerce.APIKeyBytesMax
 	// The echo context keys of an authenticated request.
 	principalKey = "gateway.merchant.principal"
 	apiKeyKey    = "gateway.merchant.key"

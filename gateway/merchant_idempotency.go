@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
@@ -57,9 +58,9 @@ const (
 	// records. Longer kept a killed gateway's keys answering 409 for a
 	// minute, past the patience of the fault test's client (issue 12).
 	inFlightTakeover = 2 * merchantCallTimeout
-	// idempotencyKeyBytesMax bounds an Idempotency-Key: the wallet's bound
-	// (its own keys are made of it).
-	idempotencyKeyBytesMax = 64
+	// idempotencyKeyBytesMax bounds an Idempotency-Key: the merchant
+	// services' bound (the wallet's own keys are made of it).
+	idempotencyKeyBytesMax = commerce.IdempotencyKeyBytesMax
 	// storedResponseBytesMax bounds a stored answer; the largest is a few
 	// kilobytes, but for a batch of charges (about 250 bytes a charge).
 	// A larger one is not stored (Rerun: the wallet's record keeps a retry

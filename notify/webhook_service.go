@@ -38,7 +38,7 @@ const (
 	// authentication and a few statements.
 	webhookHandlerTimeout = 10 * time.Second
 	// apiKeyBytesMax bounds an API key passed on.
-	apiKeyBytesMax = 256
+	apiKeyBytesMax = commerce.APIKeyBytesMax
 )
 
 // WebhookOption adjusts ServeWebhooks and ValidateWebhookURL: what URLs a

@@ -39,6 +39,19 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// The merchant API's keys: one source for the merchant services, the
+// gateway that reads them from HTTP headers and the notifier's webhook
+// service that passes them on.
+const (
+	// IdempotencyKeyBytesMax bounds a merchant's Idempotency-Key, so that
+	// the wallet key made of it ("po:" + merchant + ":" + key) stays within
+	// the wallet's 128 bytes.
+	IdempotencyKeyBytesMax = 64
+	// APIKeyBytesMax bounds a bearer token a caller presents: the keys this
+	// package issues are 83 bytes; anything much longer is not one.
+	APIKeyBytesMax = 256
+)
+
 // The payment request's life: one source for the merchant services and the
 // command's --request-ttl.
 const (
@@ -102,10 +115,6 @@ const (
 	// sweepBatchMax bounds the rows one sweep takes of each kind; the next
 	// sweep takes the rest.
 	sweepBatchMax = 200
-	// idemBytesMax bounds a merchant's idempotency key, so that the wallet
-	// key made of it ("po:" + merchant + ":" + key) stays within the
-	// wallet's 128 bytes.
-	idemBytesMax = 64
 	// DescriptionRunesMax bounds a payment request's description: it is
 	// shown on a 160-character USSD screen with the amount and the name.
 	DescriptionRunesMax = 100
@@ -320,8 +329,8 @@ func (s *Service) merchant(ctx context.Context, p Principal) (*wallet.Profile, e
 
 // checkIdem validates a merchant's idempotency key.
 func checkIdem(idem string) error {
-	if idem == "" || len(idem) > idemBytesMax {
-		return wallet.Errorf(wallet.CodeInvalid, "an idempotency key of 1 to %d bytes is required", idemBytesMax)
+	if idem == "" || len(idem) > IdempotencyKeyBytesMax {
+		return wallet.Errorf(wallet.CodeInvalid, "an idempotency key of 1 to %d bytes is required", IdempotencyKeyBytesMax)
 	}
 	for i := 0; i < len(idem); i++ {
 		if idem[i] < 0x21 || idem[i] > 0x7e {
