@@ -39,9 +39,6 @@ const (
 	dialHopTimeoutMax = 180 * time.Second
 	// dialConnectTimeout is AT's connect limit, 10 s (or --timeout if less).
 	dialConnectTimeout = 10 * time.Second
-	// dialServiceCodeMax bounds the dialled code; operators' codes, with
-	// their sub-menus (*334*1*2#), are far shorter.
-	dialServiceCodeMax = 32
 	// dialLangBytesMax is the server's own bound on a language preference
 	// (locales.acceptBytesMax); anything longer it ignores.
 	dialLangBytesMax = 256
@@ -86,7 +83,7 @@ func runDial(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	if len(pos) == 1 {
 		code = pos[0]
 	}
-	if !validDialCode(code) {
+	if !aggregator.ValidServiceCode(code) {
 		return usagef(fs, "%q is not a USSD code: want * then digits (and *), then #, such as *334# or *334*1#", code)
 	}
 	if strings.TrimSpace(*phone) == "" {
@@ -157,24 +154,6 @@ func checkDialServerURL(s string) error {
 		return errors.New("want a base URL, without ? or #")
 	}
 	return nil
-}
-
-// validDialCode reports whether s looks like a USSD code: *, digits
-// and *, #, with at least one digit.
-func validDialCode(s string) bool {
-	if len(s) < 3 || len(s) > dialServiceCodeMax || s[0] != '*' || s[len(s)-1] != '#' {
-		return false
-	}
-	digit := false
-	for _, c := range s[1 : len(s)-1] {
-		switch {
-		case c >= '0' && c <= '9':
-			digit = true
-		case c != '*':
-			return false
-		}
-	}
-	return digit
 }
 
 // checkDialLang accepts a language code or a short Accept-Language list.
