@@ -106,6 +106,9 @@ type Config struct {
 	// only; warned at every start). Without it such a server refuses to
 	// start.
 	USSDAllowUnauthenticated bool
+	// Simulator serves the phone simulator (/simulator) although --http is
+	// not loopback, for training environments; on loopback it is on anyway.
+	Simulator bool
 	// MetricsListen is where /metrics is served, on a listener of its own;
 	// empty: on the HTTP listener when that is loopback, else on
 	// metricsListenDefault.
@@ -285,6 +288,7 @@ func (c *Config) ussdFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WalletTimeout, "wallet-timeout", c.WalletTimeout, "how long a USSD hop waits for the wallet before ending with \"we will send you an SMS\"")
 	fs.StringVar(&c.USSDAuth, "ussd-auth", c.USSDAuth, "per-aggregator `spec` of shared secrets and IP allow-lists, e.g. africastalking:secret=S,allow=196.201.214.0/24; required when --http is not loopback (default: none)")
 	fs.BoolVar(&c.USSDAllowUnauthenticated, "ussd-allow-unauthenticated", c.USSDAllowUnauthenticated, "development only: accept USSD requests without --ussd-auth although --http is not loopback (warned at every start)")
+	fs.BoolVar(&c.Simulator, "simulator", c.Simulator, "training only: serve the phone simulator (/simulator) although --http is not loopback, to anyone who reaches it (on when --http is loopback)")
 }
 
 // gatewayFlags registers kibubu gateway's flags.

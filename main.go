@@ -28,6 +28,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/gateway/simulator"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
@@ -417,6 +418,9 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	if err := m.mountSMS(e, metrics, outbox); err != nil {
 		return err
 	}
+	if err := m.mountSimulator(e, cat); err != nil {
+		return err
+	}
 	// The merchant API: the wallet authenticates every key itself; the
 	// gateway keeps the idempotency records in its bucket.
 	return gateway.MountMerchantAPI(e, client, notify.NewWebhookClient(m.gatewayNC, 0, c.NATSPrefix), gateway.MerchantConfig{
@@ -445,6 +449,30 @@ func (m *Main) mountSMS(e *echo.Echo, metrics *gateway.Metrics, out *notify.Clie
 	}
 	gateway.MountSMS(e, m.sessions, out, cfg, m.Log.With("component", "sms"))
 	return nil
+}
+
+// mountSimulator mounts the phone simulator when --http is loopback or
+// --simulator says so. Its hops go to this server's own Africa's Talking
+// adapter, with the adapter's secret; its SMS inboxes read the notifier's
+// outbox where this process has it (kibubu serve).
+func (m *Main) mountSimulator(e *echo.Echo, cat *locales.Catalog) error {
+	c := &m.Config
+	local := loopbackListen(c.HTTP)
+	if !local && !c.Simulator {
+		return nil
+	}
+	if !local {
+		m.Log.Warn("the phone simulator (/simulator) is served on a non-loopback address (--simulator): anyone who reaches it dials as any phone; training only")
+	}
+	cfg := simulator.Config{
+		// The simulator speaks Africa's Talking's protocol, as kibubu dial.
+		Server: httpURL(m.HTTPAddr()), USSDSecret: c.ussdAuth["africastalking"].Secret,
+		Locales: cat, Region: c.Region, LocalHostsOnly: local,
+	}
+	if m.store != nil {
+		cfg.Inbox = notify.NewStore(m.store.Gorm())
+	}
+	return simulator.Mount(e, cfg)
 }
 
 // walletRetryInterval paces a gateway's start while no wallet answers.
@@ -520,15 +548,21 @@ func loopbackListen(addr string) bool {
 const httpURLFile = "http.url"
 
 func writeHTTPURL(dataDir, addr string) error {
-	host, port, _ := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	u := "http://" + net.JoinHostPort(host, port) + "\n"
+	u := httpURL(addr) + "\n"
 	if err := os.WriteFile(filepath.Join(dataDir, httpURLFile), []byte(u), 0o600); err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
 	return nil
+}
+
+// httpURL is the URL this machine reaches the listener at addr on: an
+// unspecified host (every interface) is reached on loopback.
+func httpURL(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // connectNATS starts the embedded server and connects to it as the
