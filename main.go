@@ -467,7 +467,7 @@ func (m *Main) mountSimulator(e *echo.Echo, cat *locales.Catalog) error {
 	cfg := simulator.Config{
 		// The simulator speaks Africa's Talking's protocol, as kibubu dial.
 		Server: httpURL(m.HTTPAddr()), USSDSecret: c.ussdAuth["africastalking"].Secret,
-		Locales: cat, Region: c.Region, LocalHostsOnly: local,
+		Locales: cat, Region: c.Region, Location: c.location, LocalHostsOnly: local,
 	}
 	if m.store != nil {
 		cfg.Inbox = notify.NewStore(m.store.Gorm())

@@ -66,9 +66,12 @@ type Config struct {
 	// Inbox is the notifier's outbox; nil where this process has none (a
 	// gateway), and the page says so.
 	Inbox Inbox
-	// Locales words the page; Region reads the numbers typed.
-	Locales *locales.Catalog
-	Region  string
+	// Locales words the page; Region reads the numbers typed; Location
+	// (default time.Local) is the time zone the inbox shows times in, the
+	// wallet's, as its receipts do.
+	Locales  *locales.Catalog
+	Region   string
+	Location *time.Location
 	// LocalHostsOnly refuses requests whose Host is not a loopback name
 	// (localhost, 127.0.0.1, [::1]): on a loopback listener, a page of
 	// another site whose name was made to resolve to 127.0.0.1 (DNS
@@ -101,6 +104,9 @@ func Mount(e *echo.Echo, cfg Config) error {
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return err
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
 	}
 	s := &server{cfg: cfg, tmpl: t, phones: newPhones(), ussd: &aggregator.Client{Base: cfg.Server, USSDSecret: cfg.USSDSecret,
 		HTTP: &http.Client{Timeout: hopTimeout}, UserAgent: "kibubu-simulator"}}
@@ -312,7 +318,7 @@ func (s *server) readInbox(ctx context.Context, number, lang string) inboxData {
 		return d
 	}
 	for _, r := range rows {
-		d.Messages = append(d.Messages, smsData{At: r.Created.Local().Format("02/01 15:04:05"), Text: r.Text, Status: r.Status})
+		d.Messages = append(d.Messages, smsData{At: r.Created.In(s.cfg.Location).Format("02/01 15:04:05"), Text: r.Text, Status: r.Status})
 	}
 	return d
 }
