@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/kibubu/kibubu/gateway/simulator/simulatortest"
@@ -53,4 +54,31 @@ func TestSimulatorInBrowser(t *testing.T) {
 	bob.InboxShows("You have received", "from Jane Doe")
 	duka.InboxShows("deposited to Jane Doe")
 	page.Screenshot("simulator")
+}
+
+// TestSimulatorMounted checks where the command serves the simulator: on a
+// loopback listener by default, not on one facing the network, unless
+// --simulator says so (a training environment).
+func TestSimulatorMounted(t *testing.T) {
+	cases := []struct {
+		name   string
+		args   []string
+		status int
+	}{
+		{"loopback", []string{"--http", "127.0.0.1:0"}, http.StatusOK},
+		{"every interface", []string{"--http", "0.0.0.0:0", "--ussd-allow-unauthenticated"}, http.StatusNotFound},
+		{"every interface, --simulator", []string{"--http", "0.0.0.0:0", "--ussd-allow-unauthenticated", "--simulator"}, http.StatusOK},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig(t, "")
+			if err := newTestFlagSet(&cfg).Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			m := startMain(t, &Main{Config: cfg})
+			if status, body := get(t, httpURL(m.HTTPAddr())+"/simulator?phone=0712000001"); status != c.status {
+				t.Fatalf("GET /simulator: %d %s, want %d", status, body, c.status)
+			}
+		})
+	}
 }
