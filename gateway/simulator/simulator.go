@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net"
@@ -85,12 +86,16 @@ type Config struct {
 //	POST /simulator/hop       a handset's Call or End key; answered 303 to the page
 //	GET  /simulator/inbox     one phone's SMS inbox, the fragment the script polls
 //	GET  /simulator/static/…  the stylesheet and the script
+//
+// It returns an error for a Config without the server's URL or the
+// locales, or with a region the phone number metadata does not know.
 func Mount(e *echo.Echo, cfg Config) error {
 	if cfg.Server == "" || cfg.Locales == nil {
 		return errors.New("simulator: Mount needs the server's URL and the locales")
 	}
+	// Any number tells an unknown region (CodeInvalid) from a bad number.
 	if _, err := wallet.NormalizePhone("0", cfg.Region); wallet.ErrorCode(err) == wallet.CodeInvalid {
-		return errors.New("simulator: " + err.Error())
+		return fmt.Errorf("simulator: %w", err)
 	}
 	t, err := template.New("").Funcs(template.FuncMap{
 		"t":         func(lang, id string) string { return cfg.Locales.Render(lang, id, nil) },
