@@ -455,3 +455,23 @@ func FuzzHop(f *testing.F) {
 		}
 	})
 }
+
+// TestMountRefuses checks the configurations Mount refuses.
+func TestMountRefuses(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+	}{
+		{"no server", Config{Locales: testCatalog, Region: "KE"}},
+		{"no locales", Config{Server: "http://127.0.0.1:1", Region: "KE"}},
+		{"unknown region", Config{Server: "http://127.0.0.1:1", Locales: testCatalog, Region: "ZZ"}},
+	}
+	for _, c := range cases {
+		if err := Mount(gateway.New(slog.New(slog.DiscardHandler)), c.cfg); err == nil {
+			t.Errorf("%s: Mount accepted %+v", c.name, c.cfg)
+		}
+	}
+	if err := Mount(gateway.New(slog.New(slog.DiscardHandler)), Config{Server: "http://127.0.0.1:1", Locales: testCatalog, Region: "KE"}); err != nil {
+		t.Errorf("Mount refused a whole configuration: %v", err)
+	}
+}
