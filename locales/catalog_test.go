@@ -156,7 +156,7 @@ func TestMessageIDs(t *testing.T) {
 			}
 		}
 		if kindOf(m) == "" {
-			t.Errorf("en %s: description %q does not start with a kind (CON:, END:, ERR:, NAV:, PART:, RCPT:, SMS:)", id, m.Description)
+			t.Errorf("en %s: description %q does not start with a kind (CON:, END:, ERR:, NAV:, PART:, RCPT:, SMS:, WEB:)", id, m.Description)
 		}
 	}
 	c := newCatalog(t)
@@ -274,7 +274,7 @@ func walkFields(n parse.Node, set map[string]bool) {
 
 // kindOf returns the kind a message's description starts with.
 func kindOf(m *i18n.Message) string {
-	for _, k := range []string{"CON", "END", "ERR", "NAV", "PART", "RCPT", "SMS"} {
+	for _, k := range []string{"CON", "END", "ERR", "NAV", "PART", "RCPT", "SMS", "WEB"} {
 		if strings.HasPrefix(m.Description, k+":") {
 			return k
 		}
@@ -358,8 +358,8 @@ func TestScreensFit(t *testing.T) {
 			most[kind] = max(most[kind], n)
 		}
 		for _, id := range c.IDs() {
-			if k := kindOf(en[id]); k == "RCPT" || k == "SMS" {
-				continue // SMS, not screens: TestSMSFit renders them with their data and budgets
+			if k := kindOf(en[id]); k == "RCPT" || k == "SMS" || k == "WEB" {
+				continue // SMS, not screens: TestSMSFit renders them with their data and budgets; WEB: the back-office's pages
 			}
 			check(kindOf(en[id]), id, render(id)) // every message alone
 		}

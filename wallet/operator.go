@@ -95,9 +95,9 @@ type Operator struct {
 	Email       string       `json:"email"`
 	Role        OperatorRole `json:"role"`
 	Disabled    bool         `json:"disabled,omitempty"`
-	TOTP        bool         `json:"totp"`                   // signs in with a TOTP code
-	LockedUntil time.Time    `json:"locked_until,omitzero"`  // failed sign-ins lock until then
-	LastSignIn  time.Time    `json:"last_sign_in,omitzero"`  // the last successful one
+	TOTP        bool         `json:"totp"`                  // signs in with a TOTP code
+	LockedUntil time.Time    `json:"locked_until,omitzero"` // failed sign-ins lock until then
+	LastSignIn  time.Time    `json:"last_sign_in,omitzero"` // the last successful one
 	Created     time.Time    `json:"created"`
 }
 
