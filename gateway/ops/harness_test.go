@@ -183,3 +183,8 @@ func text(t *testing.T, id string) string {
 	}
 	return cat.Render("en", id, nil)
 }
+
+// statementOf asks for the last statement line of an account.
+func statementOf(number string) natsapi.OpsStatementRequest {
+	return natsapi.OpsStatementRequest{Number: number, Limit: 1}
+}
