@@ -789,6 +789,7 @@ Usage:
   kibubu wallet --nats URL     run only the wallet service against an external NATS
   kibubu gateway --nats URL    run only the HTTP gateway (USSD, SMS) against an external NATS
   kibubu notify --nats URL     run only the notifier (SMS receipts through Twilio or the outbox)
+  kibubu ops --nats URL        run only the operator back-office (/ops) with the operator's NATS credentials
   kibubu migrate [--db DB]     apply the database migrations once, under a lock (then wallet/notify --migrate=false)
   kibubu notify replay --since T   record the receipts of transfers since T that the notifier missed
   kibubu dial [flags] *334#    a phone in the terminal: dial the USSD menu of a running server
@@ -811,6 +812,7 @@ Operator commands (they find the server through <data>/nats.json, or --nats):
   kibubu tariff show                                    print the fee and commission bands and tier limits
   kibubu ledger check                                   verify every ledger invariant and the audit chain
   kibubu audit list [--since T] [--account A]           print the audit log of operator actions and verify it
+  kibubu operator add --email E --role R | list | disable EMAIL --reason R   back-office (/ops) operators
   (each operator command names its operator: --as NAME, default $KIBUBU_OPERATOR or your user name)
 
 Run 'kibubu COMMAND -h' for a command's flags. Every flag --x-y can also be
