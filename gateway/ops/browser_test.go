@@ -138,4 +138,13 @@ func TestBrowserMakerChecker(t *testing.T) {
 	if got := a.text("#chain"); !strings.Contains(got, text(t, "ops.audit.verified")) {
 		t.Fatalf("audit chain: %q", got)
 	}
+	// The dashboard draws its charts on the server, as SVG.
+	a.do(chromedp.Navigate(e.srv.URL+Prefix+"/dashboard"), chromedp.WaitVisible("#chart-transfers rect"))
+	browsertest.Screenshot(t, a.ctx, "dashboard")
+	if got, err := chromedp.Run(a.ctx, chromedp.TextContent("#chart-fees")); err != nil || !strings.Contains(got, "float") {
+		t.Errorf("the fee chart names %q (%v), want the float kind among its bars", got, err)
+	}
+	if got := a.text("#issued"); got != "KES 1,500.00" {
+		t.Errorf("e-money in circulation %q, want KES 1,500.00", got)
+	}
 }

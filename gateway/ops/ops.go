@@ -45,6 +45,7 @@ type Wallet interface {
 	AuditLog(ctx context.Context, q natsapi.AuditRequest) ([]wallet.AuditRecord, error)
 	Operators(ctx context.Context) ([]wallet.Operator, error)
 	DisableOperator(ctx context.Context, email string) (*wallet.Operator, error)
+	Dashboard(ctx context.Context) (*wallet.Dashboard, error)
 }
 
 var _ Wallet = (*natsapi.Client)(nil)
@@ -103,12 +104,13 @@ var routes = []route{
 	{"POST", "/reversals/{id}/reject", []wallet.OperatorRole{wallet.RoleChecker}, decideReversal(false)},
 	{"GET", "/audit", []wallet.OperatorRole{wallet.RoleAuditor, wallet.RoleAdmin}, (*Server).audit},
 	{"GET", "/operators", []wallet.OperatorRole{wallet.RoleAdmin}, (*Server).operators},
+	{"GET", "/dashboard", []wallet.OperatorRole{wallet.RoleFinance, wallet.RoleAuditor, wallet.RoleAdmin}, (*Server).dashboard},
 	{"POST", "/operators/{email}/disable", []wallet.OperatorRole{wallet.RoleAdmin}, (*Server).disableOperator},
 }
 
 // navigation is the menu: each entry shows to the roles its route allows.
 var navigation = []struct{ path, label string }{
-	{"/", "ops.nav.home"}, {"/search", "ops.nav.search"}, {"/proposals", "ops.nav.proposals"},
+	{"/", "ops.nav.home"}, {"/dashboard", "ops.nav.dashboard"}, {"/search", "ops.nav.search"}, {"/proposals", "ops.nav.proposals"},
 	{"/reversals", "ops.nav.reversals"}, {"/audit", "ops.nav.audit"}, {"/operators", "ops.nav.operators"},
 }
 

@@ -330,3 +330,22 @@ func TestAuditPage(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestDashboard charts the last 30 days: one bar a day, and the e-money
+// in circulation.
+func TestDashboard(t *testing.T) {
+	e := newEnv(t)
+	e.w.Agent("Dash Agent", "1357", 70_000)
+	p := e.as(wallet.RoleFinance).get(Prefix + "/dashboard")
+	if p.status != http.StatusOK {
+		t.Fatalf("dashboard: %d\n%s", p.status, p.body)
+	}
+	transfers := p.body[strings.Index(p.body, `id="chart-transfers"`):]
+	transfers = transfers[:strings.Index(transfers, "</svg>")]
+	if n := strings.Count(transfers, "<rect"); n != wallet.DashboardDays {
+		t.Errorf("%d bars in the transfers chart, want %d", n, wallet.DashboardDays)
+	}
+	if !strings.Contains(p.body, `id="issued">KES 700.00<`) {
+		t.Errorf("the dashboard does not show KES 700.00 in circulation")
+	}
+}

@@ -320,5 +320,6 @@ var opsREADMETypes = map[string]struct{ req, reply func() any }{
 	natsapi.SubjectOpsPropose:         {func() any { return &natsapi.ProposalRequest{} }, func() any { return &wallet.Proposal{} }},
 	natsapi.SubjectOpsProposals:       {func() any { return &natsapi.ProposalQuery{} }, func() any { return &natsapi.ProposalList{} }},
 	natsapi.SubjectOpsApprove:         {func() any { return &natsapi.ProposalDecision{} }, func() any { return &wallet.Proposal{} }},
+	natsapi.SubjectOpsDashboard:       {func() any { return &struct{}{} }, func() any { return &wallet.Dashboard{} }},
 	natsapi.SubjectOpsReject:          {func() any { return &natsapi.ProposalDecision{} }, func() any { return &wallet.Proposal{} }},
 }

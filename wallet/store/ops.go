@@ -296,3 +296,41 @@ func (s *Store) SearchAccounts(ctx context.Context, name string, offset, limit i
 	}
 	return out, nil
 }
+
+var _ wallet.DashboardStore = (*Store)(nil)
+
+// DailyTotals sums transfers by UTC day and kind since since. The day is
+// the first 10 characters of SQLite's stored time (written in UTC), and
+// PostgreSQL's date in UTC.
+func (s *Store) DailyTotals(ctx context.Context, since time.Time) ([]wallet.DailyTotal, error) {
+	day := "substr(created_at, 1, 10)"
+	if s.pg {
+		day = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+day+` AS day, kind, COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0)
+		FROM transfers WHERE created_at >= `+s.param(1)+` GROUP BY day, kind ORDER BY day, kind`, since.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("daily totals: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.DailyTotal
+	for rows.Next() {
+		var d wallet.DailyTotal
+		if err := rows.Scan(&d.Day, &d.Kind, &d.Count, &d.Volume, &d.Fees); err != nil {
+			return nil, fmt.Errorf("daily totals: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("daily totals: %w", err)
+	}
+	return out, nil
+}
+
+// param is the n-th statement parameter in the database's syntax.
+func (s *Store) param(n int) string {
+	if s.pg {
+		return fmt.Sprintf("$%d", n)
+	}
+	return "?"
+}
