@@ -39,16 +39,17 @@ const password = "correct horse battery"
 // env is a wallet on SQLite (or PostgreSQL) and NATS, and the back-office
 // serving it over HTTP on a loopback port.
 type env struct {
-	t      *testing.T
-	w      *wallettest.Wallet
-	client *natsapi.Client
-	clk    *clock
-	srv    *httptest.Server
-	ops    map[wallet.OperatorRole]string // the email of an operator per role
-	totp   map[string]string              // email → TOTP secret
+	t       testing.TB
+	w       *wallettest.Wallet
+	client  *natsapi.Client
+	clk     *clock
+	srv     *httptest.Server
+	handler http.Handler                   // the back-office, mounted under Prefix
+	ops     map[wallet.OperatorRole]string // the email of an operator per role
+	totp    map[string]string              // email → TOTP secret
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	w := wallettest.Start(t, func(c *wallet.Config) { c.Now = clk.Now })
@@ -68,7 +69,7 @@ func newEnv(t *testing.T) *env {
 	mux.Handle(Prefix+"/", s)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, w: w, client: client, clk: clk, srv: srv, ops: map[wallet.OperatorRole]string{}, totp: map[string]string{}}
+	e := &env{t: t, w: w, client: client, clk: clk, srv: srv, handler: mux, ops: map[wallet.OperatorRole]string{}, totp: map[string]string{}}
 	for _, role := range wallet.OperatorRoles {
 		e.ops[role] = e.addOperator(string(role)+"@example.org", role)
 	}
@@ -147,7 +148,7 @@ func (b *browser) post(path string, form url.Values) page {
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // csrf is the CSRF token of the form on p.
-func (p page) csrf(t *testing.T) string {
+func (p page) csrf(t testing.TB) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(p.body)
 	if m == nil {
@@ -187,4 +188,18 @@ func text(t *testing.T, id string) string {
 // statementOf asks for the last statement line of an account.
 func statementOf(number string) natsapi.OpsStatementRequest {
 	return natsapi.OpsStatementRequest{Number: number, Limit: 1}
+}
+
+// sessionCookie returns the session cookie of a browser signed in as role.
+func (e *env) sessionCookie(role wallet.OperatorRole) *http.Cookie {
+	e.t.Helper()
+	b := e.as(role)
+	u, _ := url.Parse(e.srv.URL + Prefix + "/")
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	e.t.Fatal("no session cookie")
+	return nil
 }
