@@ -342,23 +342,33 @@ func (v *view) pathID(r *http.Request) (int64, bool) {
 	return id, true
 }
 
-func decide(approve bool) handler {
+// decision is an approve or reject button of a queue: the id in the path,
+// a reason, then decideFn; on a refusal the queue's page again, with why.
+func decision(page func(*Server, http.ResponseWriter, *http.Request, *view), done string, decideFn func(s *Server, r *http.Request, id int64) error) handler {
 	return func(s *Server, w http.ResponseWriter, r *http.Request, v *view) {
 		id, ok := v.pathID(r)
 		if ok {
 			_, ok = v.reason(r)
 		}
 		if !ok {
-			s.proposalsPage(w, r, v)
+			page(s, w, r, v)
 			return
 		}
-		if _, err := s.cfg.Wallet.Decide(r.Context(), id, approve); err != nil {
+		if err := decideFn(s, r, id); err != nil {
 			v.walletError(err)
-			s.proposalsPage(w, r, v)
+			page(s, w, r, v)
 			return
 		}
-		http.Redirect(w, r, Prefix+"/proposals?done=decided", http.StatusSeeOther)
+		http.Redirect(w, r, Prefix+done, http.StatusSeeOther)
 	}
+}
+
+// decide approves or rejects a maker-checker proposal.
+func decide(approve bool) handler {
+	return decision((*Server).proposalsPage, "/proposals?done=decided", func(s *Server, r *http.Request, id int64) error {
+		_, err := s.cfg.Wallet.Decide(r.Context(), id, approve)
+		return err
+	})
 }
 
 func (s *Server) reversals(w http.ResponseWriter, r *http.Request, v *view) {
@@ -376,23 +386,12 @@ func (s *Server) reversalsPage(w http.ResponseWriter, r *http.Request, v *view) 
 	s.render(w, "reversals", v)
 }
 
+// decideReversal approves or rejects a reversal request in the queue.
 func decideReversal(approve bool) handler {
-	return func(s *Server, w http.ResponseWriter, r *http.Request, v *view) {
-		id, ok := v.pathID(r)
-		if ok {
-			_, ok = v.reason(r)
-		}
-		if !ok {
-			s.reversalsPage(w, r, v)
-			return
-		}
-		if _, err := s.cfg.Wallet.DecideReversal(r.Context(), id, approve); err != nil {
-			v.walletError(err)
-			s.reversalsPage(w, r, v)
-			return
-		}
-		http.Redirect(w, r, Prefix+"/reversals?done=decided", http.StatusSeeOther)
-	}
+	return decision((*Server).reversalsPage, "/reversals?done=decided", func(s *Server, r *http.Request, id int64) error {
+		_, err := s.cfg.Wallet.DecideReversal(r.Context(), id, approve)
+		return err
+	})
 }
 
 // auditData is the audit page's data: the newest records, and the chain
