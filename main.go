@@ -28,6 +28,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/gateway/ops"
 	"github.com/kibubu/kibubu/gateway/simulator"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
@@ -77,6 +78,9 @@ const (
 	// through Twilio or the outbox) against an external NATS and the
 	// wallet's database; any number may run.
 	RoleNotify Role = "notify"
+	// RoleOps runs only the operator back-office (/ops) and the health
+	// endpoints against an external NATS, with the operator's credentials.
+	RoleOps Role = "ops"
 )
 
 // Main is the running program: tests start it on port 0 with a temporary
@@ -262,6 +266,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		return nil
 	}
+	if m.Role == RoleServe || m.Role == RoleOps {
+		if err := m.mountOps(ctx, e); err != nil {
+			return err
+		}
+	}
 	gateway.MountHealth(e, checks, m.Log.With("component", "http"))
 	if err := m.serveMetrics(e, metrics); err != nil {
 		return err
@@ -280,6 +289,29 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	return nil
+}
+
+// mountOps mounts the back-office (/ops) on e, asking the wallet over nc.
+func (m *Main) mountOps(ctx context.Context, e *echo.Echo) error {
+	client := natsapi.NewClient(m.nc, 0, natsapi.WithPrefix(m.Config.NATSPrefix))
+	cur := m.Config.currency
+	if m.Role == RoleOps {
+		tr, err := waitForWallet(ctx, client, m.Log)
+		if err != nil {
+			return err
+		}
+		cur = tr.Currency
+	}
+	cat, err := locales.New()
+	if err != nil {
+		return err
+	}
+	s, err := ops.New(ops.Config{Wallet: client, Catalog: cat, Currency: cur, Log: m.Log.With("component", "ops")})
+	if err != nil {
+		return err
+	}
+	ops.Mount(e, s)
 	return nil
 }
 
@@ -791,6 +823,7 @@ Usage:
   kibubu wallet --nats URL     run only the wallet service against an external NATS
   kibubu gateway --nats URL    run only the HTTP gateway (USSD, SMS) against an external NATS
   kibubu notify --nats URL     run only the notifier (SMS receipts through Twilio or the outbox)
+  kibubu ops --nats URL        run only the operator back-office (/ops) with the operator's NATS credentials
   kibubu migrate [--db DB]     apply the database migrations once, under a lock (then wallet/notify --migrate=false)
   kibubu notify replay --since T   record the receipts of transfers since T that the notifier missed
   kibubu dial [flags] *334#    a phone in the terminal: dial the USSD menu of a running server
@@ -813,6 +846,7 @@ Operator commands (they find the server through <data>/nats.json, or --nats):
   kibubu tariff show                                    print the fee and commission bands and tier limits
   kibubu ledger check                                   verify every ledger invariant and the audit chain
   kibubu audit list [--since T] [--account A]           print the audit log of operator actions and verify it
+  kibubu operator add --email E --role R | list | disable EMAIL --reason R   back-office (/ops) operators
   (each operator command names its operator: --as NAME, default $KIBUBU_OPERATOR or your user name)
 
 Run 'kibubu COMMAND -h' for a command's flags. Every flag --x-y can also be
@@ -852,6 +886,8 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 			return runReplay(ctx, args[1:], stdout)
 		}
 		return serve(ctx, stop, RoleNotify, args, stdout, stderr)
+	case "ops":
+		return serve(ctx, stop, RoleOps, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout)
 	case "sms":
@@ -879,6 +915,10 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 	case RoleGateway:
 		cfg.gatewayFlags(fs)
 		synopsis = "kibubu gateway --nats URL [flags]\n\nRuns the HTTP gateway (USSD aggregators, SMS webhooks, health, metrics) against an external NATS and a running wallet.\n"
+	case RoleOps:
+		cfg.connFlags(fs)
+		cfg.httpFlags(fs)
+		synopsis = "kibubu ops --nats URL [flags]\n\nServes the operator back-office (/ops) against an external NATS, with the operator's NATS credentials.\n"
 	case RoleNotify:
 		cfg.notifyFlags(fs)
 		synopsis = "kibubu notify --nats URL --db DB [flags]\n\nRuns the notifier: SMS receipts of the wallet's events and the gateways' SMS, sent through Twilio\n(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID) or to the outbox in DB.\n"

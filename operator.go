@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kibubu/kibubu/gateway/ops"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
@@ -87,6 +88,13 @@ var operatorGroups = map[string]map[string]operatorCommand{
 		},
 		"list":   {synopsis: "[--merchant NUMBER]", summary: "List API keys (never their secrets): all, or one merchant's.", setup: walletctl.APIKeyList},
 		"revoke": {synopsis: "ID --reason R", nargs: 1, summary: "Revoke an API key: it stops working within 30 seconds.", setup: walletctl.APIKeyRevoke, reason: reasonRequired},
+	},
+	"operator": {
+		"add": {synopsis: "--email E --role R [--password-file F]", setup: ops.OperatorAdd(os.Stdin), reason: reasonOptional,
+			summary: "Add a back-office (/ops) operator with role R (" + ops.RoleList() + "). The password is read from F,\n" +
+				"else from the first line of stdin. Roles that move money get a TOTP secret, printed once."},
+		"list":    {summary: "List the back-office operators: role, TOTP, locked or disabled, last sign-in.", setup: ops.OperatorList},
+		"disable": {synopsis: "EMAIL --reason R", nargs: 1, summary: "Disable an operator and end their sessions.", setup: ops.OperatorDisable, reason: reasonRequired},
 	},
 	"reversal": reversalCommands,
 	"tariff":   {"show": {summary: "Print the fee and commission bands and the customer tier limits.", setup: walletctl.TariffShow}},

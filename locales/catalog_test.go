@@ -359,7 +359,7 @@ func TestScreensFit(t *testing.T) {
 		}
 		for _, id := range c.IDs() {
 			if k := kindOf(en[id]); k == "RCPT" || k == "SMS" || k == "WEB" {
-				continue // SMS (TestSMSFit renders them) and web pages: not screens
+				continue // SMS (TestSMSFit renders them with their data and budgets) and web pages (the simulator, the back-office): not screens
 			}
 			check(kindOf(en[id]), id, render(id)) // every message alone
 		}

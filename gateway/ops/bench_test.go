@@ -1,0 +1,104 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/store"
+)
+
+// The page-timing benchmark's size: the 100,000 accounts and a
+// million transfers by default; KIBUBU_OPS_BENCH_ACCOUNTS and
+// KIBUBU_OPS_BENCH_TRANSFERS change it.
+const (
+	benchAccounts  = 100_000
+	benchTransfers = 1_000_000
+	benchBatch     = 8_000
+)
+
+func benchSize(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// BenchmarkPages times the back-office's pages server-side (the handler,
+// its NATS round trips and the wallet's queries) on a large ledger:
+// customers seeded straight into the store with a balance (no deposit
+// postings: the ledger check is not part of this benchmark), then sends
+// between random customers written with the store's bulk rows. Each
+// sub-benchmark reports ns/op: one page.
+func BenchmarkPages(b *testing.B) {
+	nAccounts := benchSize("KIBUBU_OPS_BENCH_ACCOUNTS", benchAccounts)
+	nTransfers := benchSize("KIBUBU_OPS_BENCH_TRANSFERS", benchTransfers)
+	e := newEnv(b)
+	ctx := context.Background()
+	start := time.Now()
+	recs := make([]*wallet.AccountRecord, nAccounts)
+	for i := range recs {
+		phone := fmt.Sprintf("+2547%08d", 10_000_000+i)
+		recs[i] = &wallet.AccountRecord{Kind: wallet.KindCustomer, Number: phone, Phone: phone, Name: fmt.Sprintf("Customer %06d Benchmark", i),
+			Tier: wallet.TierFull, Status: wallet.StatusActive, Balance: 10_000_000, Created: time.Now().UTC()}
+	}
+	for i := 0; i < len(recs); i += 10_000 {
+		if err := e.w.Store.CreateAccounts(ctx, recs[i:min(i+10_000, len(recs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := make([]int64, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	rows, err := e.w.Store.NewBulkRows(ctx, store.BulkRowsConfig{Kind: wallet.TransferSend, Customers: ids,
+		Tariff: e.w.Service.Config().Tariff, AmountMin: 100_00, AmountMax: 2_000_00})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for done := 0; done < nTransfers; {
+		w, err := rows.Next(min(benchBatch, nTransfers-done))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.w.Store.BulkInsert(ctx, w); err != nil {
+			b.Fatal(err)
+		}
+		done += len(w.Transfers)
+	}
+	// The bulk rows carry their outbox events; the relay publishing a
+	// million of them would run beside the pages timed. Nothing consumes
+	// them here.
+	if err := e.w.Store.Gorm().WithContext(ctx).Exec("DELETE FROM outbox_events").Error; err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d accounts and %d transfers in %s", nAccounts, nTransfers, time.Since(start).Round(time.Second))
+	cookie := e.sessionCookie(wallet.RoleFinance)
+	phone := recs[nAccounts/2].Phone
+	pages := []struct{ name, path string }{
+		{"search-phone", Prefix + "/search?q=" + url.QueryEscape("0"+phone[4:])},
+		{"search-name", Prefix + "/search?q=" + url.QueryEscape(fmt.Sprintf("Customer %06d", nAccounts/3))},
+		{"account", Prefix + "/account/" + url.PathEscape(phone)},
+		{"dashboard", Prefix + "/dashboard"},
+	}
+	for _, p := range pages {
+		b.Run(p.name, func(b *testing.B) {
+			for b.Loop() {
+				req := httptest.NewRequest("GET", p.path, nil)
+				req.AddCookie(cookie)
+				rec := httptest.NewRecorder()
+				e.handler.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s: %d\n%s", p.path, rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}

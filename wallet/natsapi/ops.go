@@ -1,0 +1,307 @@
+package natsapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+// The back-office's subjects (wallet.v1.ops.*), all operator subjects: only
+// the ops process (and the operator commands) may call them. The ops process
+// signs operators in and checks their session here; every action is audited
+// by the wallet (audited), with the signed-in operator as its actor.
+const (
+	SubjectOpsSignIn          = SubjectPrefix + ".ops.signin"           // SignInRequest → SignInReply
+	SubjectOpsSignOut         = SubjectPrefix + ".ops.signout"          // SessionRequest → SessionRequest
+	SubjectOpsSession         = SubjectPrefix + ".ops.session"          // SessionRequest → wallet.OperatorSession
+	SubjectOpsOperatorAdd     = SubjectPrefix + ".ops.operator.add"     // OperatorAddRequest → wallet.NewOperator
+	SubjectOpsOperatorList    = SubjectPrefix + ".ops.operator.list"    // struct{} → OperatorList
+	SubjectOpsOperatorDisable = SubjectPrefix + ".ops.operator.disable" // OperatorAddRequest (Email) → wallet.Operator
+	SubjectOpsSearch          = SubjectPrefix + ".ops.search"           // SearchRequest → wallet.SearchResult
+	SubjectOpsStatement       = SubjectPrefix + ".ops.statement"        // OpsStatementRequest → wallet.Statement
+	SubjectOpsTransfer        = SubjectPrefix + ".ops.transfer"         // TransferQuery (Ref) → wallet.TransferView
+	SubjectOpsPropose         = SubjectPrefix + ".ops.proposal.create"  // ProposalRequest → wallet.Proposal
+	SubjectOpsProposals       = SubjectPrefix + ".ops.proposal.list"    // ProposalQuery → ProposalList
+	SubjectOpsApprove         = SubjectPrefix + ".ops.proposal.approve" // ProposalDecision → wallet.Proposal
+	SubjectOpsReject          = SubjectPrefix + ".ops.proposal.reject"  // ProposalDecision → wallet.Proposal
+	SubjectOpsDashboard       = SubjectPrefix + ".ops.dashboard"        // struct{} → wallet.Dashboard
+)
+
+// opsReadSubjects are the back-office's subjects that change nothing (a
+// session check keeps the session alive, which is not an action): not
+// audited, since every page calls them.
+var opsReadSubjects = []string{SubjectOpsSession, SubjectOpsOperatorList, SubjectOpsSearch, SubjectOpsStatement,
+	SubjectOpsTransfer, SubjectOpsProposals, SubjectOpsDashboard}
+
+func init() {
+	OperatorSubjects = append(OperatorSubjects, SubjectOpsSignIn, SubjectOpsSignOut, SubjectOpsOperatorAdd,
+		SubjectOpsOperatorDisable, SubjectOpsPropose, SubjectOpsApprove, SubjectOpsReject)
+	OperatorSubjects = append(OperatorSubjects, opsReadSubjects...)
+	AuditReadOnlySubjects = append(AuditReadOnlySubjects, opsReadSubjects...)
+	// An operator's email names who an operator action acts on; the role
+	// and the proposal's target are safe to keep. Passwords, codes and
+	// session tokens stay out (not on the allow-list).
+	auditDetailFields = append(auditDetailFields, "email", "role", "target")
+	auditTargetFields = append(auditTargetFields, "email", "target")
+}
+
+// SignInRequest is an operator's sign-in. The request's actor (the
+// Kibubu-Actor header) is the email, so the audit log names who tried.
+type SignInRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Code     string `json:"code,omitempty"` // the TOTP code
+}
+
+// SignInReply is an open session and its token, which only the ops
+// process holds (in the operator's cookie).
+type SignInReply struct {
+	Token   string                 `json:"token"`
+	Session wallet.OperatorSession `json:"session"`
+}
+
+// SessionRequest names a session by its token.
+type SessionRequest struct {
+	Token string `json:"token"`
+}
+
+// OperatorAddRequest adds (or, on disable, names) an operator.
+type OperatorAddRequest struct {
+	Email    string              `json:"email"`
+	Role     wallet.OperatorRole `json:"role,omitempty"`
+	Password string              `json:"password,omitempty"`
+}
+
+// OperatorList is every operator.
+type OperatorList struct {
+	Operators []wallet.Operator `json:"operators"`
+}
+
+// SearchRequest is the back-office's search box.
+type SearchRequest struct {
+	Query string `json:"query"`
+	Page  int    `json:"page,omitempty"`
+}
+
+// OpsStatementRequest asks for an account's statement without its PIN.
+type OpsStatementRequest struct {
+	Number string    `json:"number"`
+	From   time.Time `json:"from,omitzero"`
+	To     time.Time `json:"to,omitzero"`
+	Limit  int       `json:"limit,omitempty"`
+}
+
+// ProposalRequest proposes a maker-checker action; the maker and reason
+// are the request's Kibubu-Actor and Kibubu-Reason.
+type ProposalRequest struct {
+	Kind      wallet.ProposalKind `json:"kind"`
+	Target    string              `json:"target"`
+	Amount    int64               `json:"amount,omitempty"`
+	Reference string              `json:"reference,omitempty"`
+}
+
+// ProposalQuery lists proposals in the given states (all when none).
+type ProposalQuery struct {
+	States []wallet.ProposalState `json:"states,omitempty"`
+	Limit  int                    `json:"limit,omitempty"`
+}
+
+// ProposalList is proposals, newest first.
+type ProposalList struct {
+	Proposals []wallet.Proposal `json:"proposals"`
+}
+
+// ProposalDecision approves or rejects proposal ID; the checker and reason
+// are the request's Kibubu-Actor and Kibubu-Reason.
+type ProposalDecision struct {
+	ID int64 `json:"id"`
+}
+
+// ops adds the back-office's subjects.
+func (s *server) ops(add func(string, micro.HandlerFunc)) {
+	w := s.w
+	handle := func(subject string, h func(ctx context.Context, r micro.Request) (any, error)) {
+		add(subject, s.async(h))
+	}
+	handle(SubjectOpsSignIn, func(ctx context.Context, r micro.Request) (any, error) {
+		var q SignInRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		token, sess, err := w.SignIn(ctx, q.Email, q.Password, q.Code)
+		if err != nil {
+			return nil, err
+		}
+		return SignInReply{Token: token, Session: *sess}, nil
+	})
+	handle(SubjectOpsSignOut, func(ctx context.Context, r micro.Request) (any, error) {
+		var q SessionRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return SessionRequest{}, w.SignOut(ctx, q.Token)
+	})
+	handle(SubjectOpsSession, func(ctx context.Context, r micro.Request) (any, error) {
+		var q SessionRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.Session(ctx, q.Token)
+	})
+	handle(SubjectOpsOperatorAdd, func(ctx context.Context, r micro.Request) (any, error) {
+		var q OperatorAddRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.AddOperator(ctx, q.Email, q.Role, q.Password)
+	})
+	handle(SubjectOpsOperatorList, func(ctx context.Context, r micro.Request) (any, error) {
+		os, err := w.Operators(ctx)
+		return OperatorList{Operators: os}, err
+	})
+	handle(SubjectOpsOperatorDisable, func(ctx context.Context, r micro.Request) (any, error) {
+		var q OperatorAddRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.DisableOperator(ctx, q.Email)
+	})
+	handle(SubjectOpsSearch, func(ctx context.Context, r micro.Request) (any, error) {
+		var q SearchRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.Search(ctx, q.Query, q.Page)
+	})
+	handle(SubjectOpsStatement, func(ctx context.Context, r micro.Request) (any, error) {
+		var q OpsStatementRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.AccountStatement(ctx, q.Number, q.From, q.To, q.Limit)
+	})
+	handle(SubjectOpsTransfer, func(ctx context.Context, r micro.Request) (any, error) {
+		var q TransferQuery
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		return w.TransferDetail(ctx, q.Ref)
+	})
+	handle(SubjectOpsPropose, func(ctx context.Context, r micro.Request) (any, error) {
+		var q ProposalRequest
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		p := wallet.Proposal{Kind: q.Kind, Target: q.Target, Amount: q.Amount, Reference: q.Reference}
+		return w.Propose(ctx, p, r.Headers().Get(HeaderActor), r.Headers().Get(HeaderReason))
+	})
+	handle(SubjectOpsProposals, func(ctx context.Context, r micro.Request) (any, error) {
+		var q ProposalQuery
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		ps, err := w.Proposals(ctx, q.States, q.Limit)
+		return ProposalList{Proposals: ps}, err
+	})
+	decide := func(approve bool) func(ctx context.Context, r micro.Request) (any, error) {
+		return func(ctx context.Context, r micro.Request) (any, error) {
+			var q ProposalDecision
+			if err := decode(r, &q); err != nil {
+				return nil, err
+			}
+			return w.Decide(ctx, q.ID, approve, r.Headers().Get(HeaderActor), r.Headers().Get(HeaderReason))
+		}
+	}
+	handle(SubjectOpsDashboard, func(ctx context.Context, r micro.Request) (any, error) { return w.Dashboard(ctx) })
+	handle(SubjectOpsApprove, decide(true))
+	handle(SubjectOpsReject, decide(false))
+}
+
+// SignIn (operator) checks an operator's email, password and TOTP code and
+// opens a session (wallet.Service.SignIn). ctx's operator should name the
+// email, so the audit log names who tried.
+func (c *Client) SignIn(ctx context.Context, email, password, code string) (*SignInReply, error) {
+	var r SignInReply
+	return &r, c.call(ctx, SubjectOpsSignIn, SignInRequest{Email: email, Password: password, Code: code}, &r)
+}
+
+// SignOut (operator) ends the session token opens.
+func (c *Client) SignOut(ctx context.Context, token string) error {
+	var r SessionRequest
+	return c.call(ctx, SubjectOpsSignOut, SessionRequest{Token: token}, &r)
+}
+
+// Session (operator) returns the live session token opens.
+func (c *Client) Session(ctx context.Context, token string) (*wallet.OperatorSession, error) {
+	var r wallet.OperatorSession
+	return &r, c.call(ctx, SubjectOpsSession, SessionRequest{Token: token}, &r)
+}
+
+// AddOperator (admin) creates an operator; the reply's TOTP secret is shown once.
+func (c *Client) AddOperator(ctx context.Context, email string, role wallet.OperatorRole, password string) (*wallet.NewOperator, error) {
+	var r wallet.NewOperator
+	return &r, c.call(ctx, SubjectOpsOperatorAdd, OperatorAddRequest{Email: email, Role: role, Password: password}, &r)
+}
+
+// Operators (admin) lists the operators.
+func (c *Client) Operators(ctx context.Context) ([]wallet.Operator, error) {
+	var r OperatorList
+	return r.Operators, c.call(ctx, SubjectOpsOperatorList, struct{}{}, &r)
+}
+
+// DisableOperator (admin) disables an operator and ends their sessions.
+func (c *Client) DisableOperator(ctx context.Context, email string) (*wallet.Operator, error) {
+	var r wallet.Operator
+	return &r, c.call(ctx, SubjectOpsOperatorDisable, OperatorAddRequest{Email: email}, &r)
+}
+
+// Search (operator) finds accounts or a transfer (wallet.Service.Search).
+func (c *Client) Search(ctx context.Context, query string, page int) (*wallet.SearchResult, error) {
+	var r wallet.SearchResult
+	return &r, c.call(ctx, SubjectOpsSearch, SearchRequest{Query: query, Page: page}, &r)
+}
+
+// AccountStatement (operator) returns an account's statement without its PIN.
+func (c *Client) AccountStatement(ctx context.Context, q OpsStatementRequest) (*wallet.Statement, error) {
+	var r wallet.Statement
+	return &r, c.call(ctx, SubjectOpsStatement, q, &r)
+}
+
+// TransferDetail (operator) returns a transfer with the accounts it posted to.
+func (c *Client) TransferDetail(ctx context.Context, ref string) (*wallet.TransferView, error) {
+	var r wallet.TransferView
+	return &r, c.call(ctx, SubjectOpsTransfer, TransferQuery{Ref: ref}, &r)
+}
+
+// Propose (maker) proposes q; ctx names the maker and reason (WithOperator).
+func (c *Client) Propose(ctx context.Context, q ProposalRequest) (*wallet.Proposal, error) {
+	var r wallet.Proposal
+	return &r, c.call(ctx, SubjectOpsPropose, q, &r)
+}
+
+// Proposals lists proposals in states (all when none), newest first.
+func (c *Client) Proposals(ctx context.Context, states []wallet.ProposalState, limit int) ([]wallet.Proposal, error) {
+	var r ProposalList
+	return r.Proposals, c.call(ctx, SubjectOpsProposals, ProposalQuery{States: states, Limit: limit}, &r)
+}
+
+// Decide (checker) approves or rejects proposal id; ctx names the checker
+// and reason (WithOperator).
+func (c *Client) Decide(ctx context.Context, id int64, approve bool) (*wallet.Proposal, error) {
+	subject := SubjectOpsReject
+	if approve {
+		subject = SubjectOpsApprove
+	}
+	var r wallet.Proposal
+	return &r, c.call(ctx, subject, ProposalDecision{ID: id}, &r)
+}
+
+// Dashboard (operator) returns the last 30 days' transfers by day and kind
+// and the e-money in circulation.
+func (c *Client) Dashboard(ctx context.Context) (*wallet.Dashboard, error) {
+	var r wallet.Dashboard
+	return &r, c.call(ctx, SubjectOpsDashboard, struct{}{}, &r)
+}

@@ -1,0 +1,191 @@
+package wallet
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// What the back-office reads: a search over accounts and transfers, an
+// account's statement without its PIN, a transfer with its legs.
+
+const (
+	// SearchPageMax bounds one page of search results.
+	SearchPageMax = 50
+	// SearchQueryBytesMax bounds what the search box takes: a name, a
+	// phone, a number or a transaction id.
+	SearchQueryBytesMax = 64
+	// searchNameBytesMin: a shorter name matches too much to be useful.
+	searchNameBytesMin = 2
+)
+
+// SearchResult is one page of what a search found: the transfer a
+// transaction id names, or accounts.
+type SearchResult struct {
+	Transfer *Transfer `json:"transfer,omitempty"`
+	Accounts []Account `json:"accounts"`
+	More     bool      `json:"more,omitempty"` // another page follows
+}
+
+// refPattern is a transaction id (wallet.Ref): ten upper-case letters and digits.
+var refPattern = regexp.MustCompile(`^[A-Z0-9]{10}$`)
+
+// Search finds what q names: a transaction id, an account number, a phone
+// in any local or international form, or else accounts whose name contains
+// q. Page counts from 0, SearchPageMax a page.
+func (s *Service) Search(ctx context.Context, q string, page int) (*SearchResult, error) {
+	st, err := s.operators()
+	if err != nil {
+		return nil, err
+	}
+	q = strings.TrimSpace(q)
+	if q == "" || len(q) > SearchQueryBytesMax {
+		return nil, Errorf(CodeInvalid, "search for 1 to %d characters", SearchQueryBytesMax)
+	}
+	if page < 0 {
+		return nil, Errorf(CodeInvalid, "no page %d", page)
+	}
+	out := &SearchResult{Accounts: []Account{}}
+	if up := strings.ToUpper(q); refPattern.MatchString(up) {
+		t, err := s.store.TransferByRef(ctx, up)
+		if err == nil {
+			out.Transfer = t
+			return out, nil
+		}
+		if ErrorCode(err) != CodeNotFound {
+			return nil, err
+		}
+	}
+	if r, err := s.record(ctx, q); err == nil {
+		out.Accounts = append(out.Accounts, r.Account())
+		return out, nil
+	} else if c := ErrorCode(err); c != CodeNotFound && c != CodeInvalid {
+		return nil, err
+	}
+	if strings.IndexFunc(q, func(r rune) bool { return r != '+' && r != ' ' && (r < '0' || r > '9') }) < 0 {
+		// Digits that name no account and no phone: nothing to match by name.
+		if _, perr := s.phone(q); perr != nil {
+			return nil, Errorf(CodeInvalidPhone, "%q is neither a phone number nor an account number", clip(q))
+		}
+		return out, nil
+	}
+	if len(q) < searchNameBytesMin {
+		return nil, Errorf(CodeInvalid, "search for a name of at least %d characters", searchNameBytesMin)
+	}
+	rs, err := st.SearchAccounts(ctx, q, page*SearchPageMax, SearchPageMax+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) > SearchPageMax {
+		rs, out.More = rs[:SearchPageMax], true
+	}
+	for i := range rs {
+		out.Accounts = append(out.Accounts, rs[i].Account())
+	}
+	return out, nil
+}
+
+// AccountStatement (operator) returns an account (by number or phone) and
+// its statement lines in [from, to) where those are set, newest first, at
+// most limit: the statement without the owner's PIN.
+func (s *Service) AccountStatement(ctx context.Context, numberOrPhone string, from, to time.Time, limit int) (*Statement, error) {
+	if limit <= 0 || limit > statementLinesMax {
+		limit = statementLinesMax
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return nil, Errorf(CodeInvalid, "the period must start before it ends")
+	}
+	r, err := s.record(ctx, numberOrPhone)
+	if err != nil {
+		return nil, err
+	}
+	lines, err := s.statement(ctx, r.ID, from, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	if lines == nil {
+		lines = []StatementLine{}
+	}
+	return &Statement{Account: r.Account(), Lines: lines}, nil
+}
+
+// TransferView is a transfer with the accounts its postings touch.
+type TransferView struct {
+	Transfer Transfer          `json:"transfer"`
+	Accounts map[int64]Profile `json:"accounts"`
+}
+
+// TransferDetail (operator) returns the transfer with id ref and the
+// profiles of the accounts it posted to.
+func (s *Service) TransferDetail(ctx context.Context, ref string) (*TransferView, error) {
+	ref = strings.ToUpper(strings.TrimSpace(ref))
+	if !refPattern.MatchString(ref) {
+		return nil, Errorf(CodeInvalid, "%q is not a transaction id", clip(ref))
+	}
+	t, err := s.store.TransferByRef(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	v := &TransferView{Transfer: *t, Accounts: map[int64]Profile{}}
+	for _, p := range t.Postings {
+		if _, ok := v.Accounts[p.AccountID]; ok {
+			continue
+		}
+		a, err := s.store.AccountByID(ctx, p.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		v.Accounts[p.AccountID] = a.Account().Profile
+	}
+	return v, nil
+}
+
+// DashboardDays is how many days the dashboard charts: the last 30.
+const DashboardDays = 30
+
+// DailyTotal is one day's transfers of one kind.
+type DailyTotal struct {
+	Day    string       `json:"day"` // YYYY-MM-DD, UTC
+	Kind   TransferKind `json:"kind"`
+	Count  int64        `json:"count"`
+	Volume int64        `json:"volume"` // the principals' sum
+	Fees   int64        `json:"fees"`
+}
+
+// Dashboard is what the back-office's dashboard charts.
+type Dashboard struct {
+	Since  time.Time    `json:"since"`
+	Days   []DailyTotal `json:"days"`   // by day, then kind
+	Issued int64        `json:"issued"` // e-money in circulation: minus the trust account's balance
+}
+
+// DashboardStore sums transfers by day; OperatorStore's stores have it.
+type DashboardStore interface {
+	// DailyTotals sums the transfers created at or after since by UTC day
+	// and kind, ordered by day then kind.
+	DailyTotals(ctx context.Context, since time.Time) ([]DailyTotal, error)
+}
+
+// Dashboard (operator) returns the last DashboardDays days' transfers by
+// day and kind, and the e-money in circulation.
+func (s *Service) Dashboard(ctx context.Context) (*Dashboard, error) {
+	st, ok := s.store.(DashboardStore)
+	if !ok {
+		return nil, Errorf(CodeUnavailable, "this wallet's store keeps no dashboard")
+	}
+	now := s.cfg.Now().UTC()
+	since := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1-DashboardDays)
+	days, err := st.DailyTotals(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	trust, err := s.store.AccountByNumber(ctx, SystemTrust)
+	if err != nil {
+		return nil, err
+	}
+	if days == nil {
+		days = []DailyTotal{}
+	}
+	return &Dashboard{Since: since, Days: days, Issued: -trust.Balance}, nil
+}
