@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"strings"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/walletctl"
@@ -54,13 +55,13 @@ func operatorFlags(fs *flag.FlagSet, need reasonFlag) func(context.Context) (con
 		op := natsapi.Operator{Actor: strings.TrimSpace(*as), Reason: strings.TrimSpace(*reason)}
 		switch {
 		case op.Actor == "":
-			return nil, usagef(fs, "--as: name the operator (or set %s)", operatorEnv)
+			return nil, cmdline.Usagef(fs, "--as: name the operator (or set %s)", operatorEnv)
 		case need == reasonRequired && op.Reason == "":
-			return nil, usagef(fs, "--reason is required: the audit log keeps why")
+			return nil, cmdline.Usagef(fs, "--reason is required: the audit log keeps why")
 		}
 		e := wallet.AuditEntry{Actor: op.Actor, Action: fs.Name(), Reason: op.Reason, Outcome: wallet.AuditRequested}
 		if err := e.Check(); err != nil {
-			return nil, usagef(fs, "%s", walletctl.Message(err))
+			return nil, cmdline.Usagef(fs, "%s", walletctl.Message(err))
 		}
 		return natsapi.WithOperator(ctx, op), nil
 	}

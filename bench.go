@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/deploy/bench"
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet/store"
 )
 
@@ -117,21 +118,21 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	cfg := defaultBenchConfig()
 	fs := cfg.flags(true)
-	if err := parseFlags(fs, args, benchSynopsis, io.Discard); err != nil {
+	if err := cmdline.Parse(fs, args, benchSynopsis, io.Discard); err != nil {
 		if errors.Is(err, flag.ErrHelp) { // list only the public flags
 			shown := defaultBenchConfig()
-			return parseFlags(shown.flags(false), []string{"-h"}, benchSynopsis, os.Stdout)
+			return cmdline.Parse(shown.flags(false), []string{"-h"}, benchSynopsis, os.Stdout)
 		}
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usagef(fs, "takes no arguments, got %q", fs.Arg(0))
+		return cmdline.Usagef(fs, "takes no arguments, got %q", fs.Arg(0))
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := cmdline.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
-		return &usageError{msg: "bench: " + err.Error() + " (see kibubu bench -h)"}
+		return &cmdline.UsageError{Msg: "bench: " + err.Error() + " (see kibubu bench -h)"}
 	}
 	return benchRun(ctx, cfg, os.Stdout, os.Stderr)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
@@ -96,7 +97,7 @@ func TestBenchFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := runBench(context.Background(), tt.args)
-		var u *usageError
+		var u *cmdline.UsageError
 		if !errors.As(err, &u) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: got %v, want a usage error containing %q", tt.args, err, tt.want)
 		}

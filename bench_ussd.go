@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/deploy/bench"
+	"github.com/kibubu/kibubu/internal/cmdline"
 )
 
 // kibubu bench ussd and kibubu bench merchant: package bench's load against
@@ -53,19 +54,19 @@ func parseLoadBench(c *ussdBenchConfig, name, synopsis string, args []string, cl
 	fs.IntVar(&c.Phones, "phones", c.Phones, "registered, funded `phones`")
 	fs.IntVar(&c.Clients, "clients", c.Clients, clientsUsage)
 	fs.DurationVar(&c.Duration, "duration", c.Duration, durationUsage)
-	if err := parseFlags(fs, args, synopsis, os.Stdout); err != nil {
+	if err := cmdline.Parse(fs, args, synopsis, os.Stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usagef(fs, "takes no arguments, got %q", fs.Arg(0))
+		return cmdline.Usagef(fs, "takes no arguments, got %q", fs.Arg(0))
 	}
 	switch {
 	case c.Phones < 2 || c.Phones > ussdBenchPhonesMax:
-		return usagef(fs, "--phones %d: want 2 to %d", c.Phones, ussdBenchPhonesMax)
+		return cmdline.Usagef(fs, "--phones %d: want 2 to %d", c.Phones, ussdBenchPhonesMax)
 	case c.Clients < 1 || c.Clients > ussdBenchClientsMax:
-		return usagef(fs, "--clients %d: want 1 to %d", c.Clients, ussdBenchClientsMax)
+		return cmdline.Usagef(fs, "--clients %d: want 1 to %d", c.Clients, ussdBenchClientsMax)
 	case c.Duration <= 0 || c.Duration > benchDurationMax:
-		return usagef(fs, "--duration %s: want more than 0 and at most %s", c.Duration, benchDurationMax)
+		return cmdline.Usagef(fs, "--duration %s: want more than 0 and at most %s", c.Duration, benchDurationMax)
 	}
 	return nil
 }

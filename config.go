@@ -23,6 +23,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
@@ -31,10 +32,6 @@ import (
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 )
-
-// envPrefix prefixes every flag's environment variable: --pepper-file is
-// KIBUBU_PEPPER_FILE. A flag given on the command line wins over the variable.
-const envPrefix = "KIBUBU_"
 
 const (
 	// startKeyTTLMin and startKeyTTLMax bound --start-key-ttl: an SMS can
@@ -333,7 +330,7 @@ func (c *Config) readTwilioEnv(lookup func(string) (string, bool)) error {
 		name  string
 		field *string
 	}{{envTwilioSID, &c.TwilioSID}, {envTwilioToken, &c.TwilioToken}, {envTwilioFrom, &c.TwilioFrom}, {envTwilioService, &c.TwilioService}} {
-		s, ok, err := lookupEnv(v.name, lookup)
+		s, ok, err := cmdline.LookupEnv(v.name, lookup)
 		if err != nil {
 			return err
 		}
@@ -403,72 +400,6 @@ const smsSecretBytes = 32
 // smsSecretFile, in the data dir, is the default --sms-secret-file, which
 // kibubu sms send reads too.
 const smsSecretFile = "sms.secret"
-
-// envName is the environment variable of a flag: --nats-creds is KIBUBU_NATS_CREDS.
-func envName(flagName string) string {
-	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// envFileSuffix names the variable holding a file whose content is the
-// value (KIBUBU_NATS_FILE, TWILIO_AUTH_TOKEN_FILE): the convention of
-// Docker and Kubernetes secrets mounted as files, which keeps a secret out
-// of the process's environment.
-const envFileSuffix = "_FILE"
-
-// envFileBytesMax bounds a value read through a *_FILE variable: a secret
-// or a URL, never a document.
-const envFileBytesMax = 64 << 10
-
-// lookupEnv returns the value of the variable name, or the trimmed
-// content of the file named by name_FILE; both set is an error.
-func lookupEnv(name string, lookup func(string) (string, bool)) (string, bool, error) {
-	v, ok := lookup(name)
-	path, fromFile := lookup(name + envFileSuffix)
-	switch {
-	case ok && fromFile:
-		return "", false, fmt.Errorf("%s and %s are both set: give one", name, name+envFileSuffix)
-	case !fromFile:
-		return v, ok, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false, fmt.Errorf("%s: %w", name+envFileSuffix, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, envFileBytesMax+1))
-	if err != nil {
-		return "", false, fmt.Errorf("%s: %w", name+envFileSuffix, err)
-	}
-	if len(b) > envFileBytesMax {
-		return "", false, fmt.Errorf("%s: %s is larger than %d bytes", name+envFileSuffix, path, envFileBytesMax)
-	}
-	return strings.TrimSpace(string(b)), true, nil
-}
-
-// applyEnv sets every flag not given on the command line from its
-// KIBUBU_* variable, or from the file its KIBUBU_*_FILE variable names, if
-// either is set.
-func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] {
-			return
-		}
-		v, ok, lerr := lookupEnv(envName(f.Name), lookup)
-		if lerr != nil {
-			err = lerr
-			return
-		}
-		if ok {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("%s=%q: not a valid value for --%s (%w)", envName(f.Name), v, f.Name, serr)
-			}
-		}
-	})
-	return err
-}
 
 // validate checks every value and resolves the derived ones. Its errors
 // name the flag and say what is wrong.
@@ -691,14 +622,6 @@ func shortDuration(d time.Duration) string {
 	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-// redact hides the password in a URL (a PostgreSQL DSN, a NATS URL) for logs.
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		return u.Redacted()
 	}
 	return s
 }

@@ -18,6 +18,7 @@ import (
 	"unicode"
 
 	"github.com/kibubu/kibubu/gateway/aggregator"
+	"github.com/kibubu/kibubu/internal/cmdline"
 )
 
 // `kibubu dial` is a phone for people at a terminal: it plays the part of
@@ -60,7 +61,7 @@ input (Ctrl-D) or Ctrl-C hangs up. Input may be a pipe, to script a session:
 
 // runDial runs `kibubu dial`: one USSD session against the server, reading
 // the person's answers from stdin and showing the screens on stdout. A bad
-// command line is a *usageError; a server that fails, answers other than
+// command line is a *cmdline.UsageError; a server that fails, answers other than
 // 200, or replies without "CON " or "END " ends the session with an error of
 // one line, as the aggregator would end it. An END screen, end of input and
 // ctx ending (Ctrl-C) all end it cleanly, with nil.
@@ -72,14 +73,14 @@ func runDial(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	data := fs.String("data", DefaultConfig().Data, "data `dir`ectory of the running server, where it writes http.url")
 	secret := fs.String("secret", "", "shared `secret` sent as X-USSD-Secret, if the server asks for one")
 	timeout := fs.Duration("timeout", dialHopTimeoutDefault, "how long to wait for each screen (Africa's Talking waits 15s)")
-	pos, err := parseInterleaved(fs, args, dialSynopsis, stdout)
+	pos, err := cmdline.ParseInterleaved(fs, args, dialSynopsis, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 1 {
-		return usagef(fs, "takes one service code, got %q", pos)
+		return cmdline.Usagef(fs, "takes one service code, got %q", pos)
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := cmdline.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	code := dialServiceCodeDefault
@@ -87,25 +88,25 @@ func runDial(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 		code = pos[0]
 	}
 	if !validDialCode(code) {
-		return usagef(fs, "%q is not a USSD code: want * then digits (and *), then #, such as *334# or *334*1#", code)
+		return cmdline.Usagef(fs, "%q is not a USSD code: want * then digits (and *), then #, such as *334# or *334*1#", code)
 	}
 	if strings.TrimSpace(*phone) == "" {
-		return usagef(fs, "--phone is empty")
+		return cmdline.Usagef(fs, "--phone is empty")
 	}
 	if err := checkDialLang(*lang); err != nil {
-		return usagef(fs, "--lang %q: %v", *lang, err)
+		return cmdline.Usagef(fs, "--lang %q: %v", *lang, err)
 	}
 	if *timeout <= 0 || *timeout > dialHopTimeoutMax {
-		return usagef(fs, "--timeout %v: must be above 0 and at most %v", *timeout, dialHopTimeoutMax)
+		return cmdline.Usagef(fs, "--timeout %v: must be above 0 and at most %v", *timeout, dialHopTimeoutMax)
 	}
 	base, hint := *server, "is the server running there?"
 	if base != "" {
 		if err := checkDialServerURL(base); err != nil {
-			return usagef(fs, "--server %q: %v", base, err)
+			return cmdline.Usagef(fs, "--server %q: %v", base, err)
 		}
 	} else {
 		if *data == "" {
-			return usagef(fs, "give --server, or --data with the server's data directory")
+			return cmdline.Usagef(fs, "give --server, or --data with the server's data directory")
 		}
 		if base, err = readServerURL(*data); err != nil {
 			return err

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kibubu/kibubu/internal/cmdline"
 )
 
 // dialFake is a scripted Africa's Talking peer of the simulator: it answers
@@ -86,8 +88,8 @@ func (f *dialFake) received() []dialHop {
 func clearDialEnv(t *testing.T) {
 	t.Helper()
 	for _, name := range []string{"phone", "lang", "server", "data", "secret", "timeout"} {
-		t.Setenv(envName(name), "") // restored after the test
-		os.Unsetenv(envName(name))
+		t.Setenv(cmdline.EnvName(name), "") // restored after the test
+		os.Unsetenv(cmdline.EnvName(name))
 	}
 }
 
@@ -228,7 +230,7 @@ func TestDialSession(t *testing.T) {
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Errorf("runDial: got error %v, want one containing %q", err, tc.wantErr)
 			}
-			var u *usageError
+			var u *cmdline.UsageError
 			if errors.As(err, &u) {
 				t.Errorf("runDial: got usage error %v, want a plain error (exit 1)", err)
 			}
@@ -319,8 +321,8 @@ func TestDialUsage(t *testing.T) {
 			defer srv.Close()
 			var out strings.Builder
 			err := runDial(context.Background(), append([]string{"--server", srv.URL}, tc.args...), strings.NewReader(""), &out)
-			var u *usageError
-			if !errors.As(err, &u) || !strings.Contains(u.msg, tc.want) || !strings.HasPrefix(u.msg, "dial: ") {
+			var u *cmdline.UsageError
+			if !errors.As(err, &u) || !strings.Contains(u.Msg, tc.want) || !strings.HasPrefix(u.Msg, "dial: ") {
 				t.Errorf("runDial %q: got %v (%T), want a usage error \"dial: …\" containing %q", tc.args, err, err, tc.want)
 			}
 			if hops := fake.received(); len(hops) != 0 || out.Len() != 0 {
@@ -434,7 +436,7 @@ func TestDialServerURL(t *testing.T) {
 				}
 				return
 			}
-			var u *usageError
+			var u *cmdline.UsageError
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || errors.As(err, &u) || hops != 0 {
 				t.Errorf("runDial %q: got %v, %d hops; want a plain error containing %q and no hop", args, err, hops, tc.wantErr)
 			}

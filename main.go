@@ -28,6 +28,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
@@ -562,12 +563,12 @@ func (m *Main) connectNATS() error {
 				m.Log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { m.Log.Info("nats reconnected", "url", redact(nc.ConnectedUrl())) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { m.Log.Info("nats reconnected", "url", cmdline.Redact(nc.ConnectedUrl())) }),
 	}
 	opts = append(append(opts, natsReconnectOptions()...), auth...)
 	nc, err := nats.Connect(c.NATS, opts...)
 	if err != nil {
-		return fmt.Errorf("--nats %s: %w", redact(c.NATS), err)
+		return fmt.Errorf("--nats %s: %w", cmdline.Redact(c.NATS), err)
 	}
 	m.nc, m.gatewayNC, m.natsURL = nc, nc, c.NATS
 	return nil
@@ -724,31 +725,17 @@ func main() {
 	if err == nil {
 		return
 	}
-	var u *usageError
+	var u *cmdline.UsageError
 	if errors.As(err, &u) {
-		fmt.Fprintf(os.Stderr, "kibubu: %s\n", oneLine(u.msg))
-		if u.usage != "" {
-			fmt.Fprint(os.Stderr, u.usage)
+		fmt.Fprintf(os.Stderr, "kibubu: %s\n", cmdline.OneLine(u.Msg))
+		if u.Usage != "" {
+			fmt.Fprint(os.Stderr, u.Usage)
 		}
 		os.Exit(2)
 	}
-	fmt.Fprintf(os.Stderr, "kibubu: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(os.Stderr, "kibubu: %s\n", cmdline.OneLine(err.Error()))
 	os.Exit(1)
 }
-
-// oneLine keeps an error to the one line promised on stderr.
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, ":\n", ": ")
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
-}
-
-// usageError is a command line that cannot be run: exit status 2.
-type usageError struct {
-	msg   string
-	usage string // printed after the message, if set
-}
-
-func (e *usageError) Error() string { return e.msg }
 
 const usage = `Kibubu: mobile money for feature phones.
 
@@ -830,7 +817,7 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 	if group, ok := operatorGroups[cmd]; ok {
 		return runOperator(ctx, cmd, group, args, stdout)
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q", cmd), usage: usage}
+	return &cmdline.UsageError{Msg: fmt.Sprintf("unknown command %q", cmd), Usage: usage}
 }
 
 // serve runs the server until ctx ends (SIGINT, SIGTERM) or a part fails.
@@ -854,7 +841,7 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 		cfg.smsOutFlags(fs)
 	}
 	cfg.lifecycleFlags(fs, role)
-	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
+	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	if role != RoleWallet {
@@ -869,7 +856,7 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	log.Info("kibubu serving", "role", role, "http", m.HTTPAddr(), "nats", redact(m.NATSURL()), "db", redact(m.Config.DB),
+	log.Info("kibubu serving", "role", role, "http", m.HTTPAddr(), "nats", cmdline.Redact(m.NATSURL()), "db", cmdline.Redact(m.Config.DB),
 		"currency", m.Config.currency.Code, "data", m.Config.Data)
 	var err error
 	select {

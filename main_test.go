@@ -21,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -181,7 +182,7 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 		{[]string{"agent", "add", "--phone", "12", "--name", "Short"}, `invalid phone`},
 	} {
 		out, err := op(tc.args...)
-		var u *usageError
+		var u *cmdline.UsageError
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") || errors.As(err, &u) || out != "" {
 			t.Errorf("kibubu %s = %q, %v; want no output and one line containing %q", strings.Join(tc.args, " "), out, err, tc.want)
 		}
@@ -427,7 +428,7 @@ func TestConfigErrors(t *testing.T) {
 				m.Close()
 				t.Fatalf("Run succeeded, want an error containing %q", tc.want)
 			}
-			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(oneLine(msg), "\n") || strings.Contains(msg, "goroutine") || strings.Contains(msg, "hunter2") {
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(cmdline.OneLine(msg), "\n") || strings.Contains(msg, "goroutine") || strings.Contains(msg, "hunter2") {
 				t.Errorf("Run = %q, want one line containing %q", msg, tc.want)
 			}
 			if err := m.Close(); err != nil {
@@ -478,7 +479,7 @@ func TestCommandLine(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			out, err := cli(t, tc.args...)
-			var u *usageError
+			var u *cmdline.UsageError
 			isUsage := errors.As(err, &u)
 			switch {
 			case tc.wantErr == "" && err != nil:
@@ -521,7 +522,7 @@ func TestEnv(t *testing.T) {
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			err := applyEnv(fs, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			err := cmdline.ApplyEnv(fs, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Errorf("applyEnv = %v, want an error containing %q", err, tc.wantErr)
@@ -535,8 +536,8 @@ func TestEnv(t *testing.T) {
 			}
 		})
 	}
-	if got := envName("nats-creds"); got != "KIBUBU_NATS_CREDS" {
-		t.Errorf("envName(nats-creds) = %s, want KIBUBU_NATS_CREDS", got)
+	if got := cmdline.EnvName("nats-creds"); got != "KIBUBU_NATS_CREDS" {
+		t.Errorf("cmdline.EnvName(nats-creds) = %s, want KIBUBU_NATS_CREDS", got)
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
@@ -109,7 +109,7 @@ func runOperator(ctx context.Context, group string, verbs map[string]operatorCom
 		fmt.Fprintf(&groupUsage, "  kibubu %s %s %s\n", group, v, verbs[v].synopsis)
 	}
 	if len(args) == 0 {
-		return &usageError{msg: fmt.Sprintf("%s needs a command: %s", group, strings.Join(names, ", ")), usage: groupUsage.String()}
+		return &cmdline.UsageError{Msg: fmt.Sprintf("%s needs a command: %s", group, strings.Join(names, ", ")), Usage: groupUsage.String()}
 	}
 	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fmt.Fprint(stdout, groupUsage.String())
@@ -118,7 +118,7 @@ func runOperator(ctx context.Context, group string, verbs map[string]operatorCom
 	verb := args[0]
 	cmd, ok := verbs[verb]
 	if !ok {
-		return &usageError{msg: fmt.Sprintf("unknown command %q", group+" "+verb), usage: groupUsage.String()}
+		return &cmdline.UsageError{Msg: fmt.Sprintf("unknown command %q", group+" "+verb), Usage: groupUsage.String()}
 	}
 	name := group + " " + verb
 	cfg := DefaultConfig()
@@ -127,17 +127,17 @@ func runOperator(ctx context.Context, group string, verbs map[string]operatorCom
 	act := cmd.setup(fs)
 	op := operatorFlags(fs, cmd.reason)
 	synopsis := fmt.Sprintf("kibubu %s %s [--data DIR | --nats URL [--nats-creds FILE]]\n\n%s\n", name, cmd.synopsis, cmd.summary)
-	pos, err := parseInterleaved(fs, args[1:], synopsis, stdout)
+	pos, err := cmdline.ParseInterleaved(fs, args[1:], synopsis, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) != cmd.nargs {
 		if cmd.nargs == 0 {
-			return usagef(fs, "takes no arguments, got %q", pos[0])
+			return cmdline.Usagef(fs, "takes no arguments, got %q", pos[0])
 		}
-		return usagef(fs, "needs one argument: %s", cmd.synopsis)
+		return cmdline.Usagef(fs, "needs one argument: %s", cmd.synopsis)
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := cmdline.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	if ctx, err = op(ctx); err != nil {
@@ -145,75 +145,7 @@ func runOperator(ctx context.Context, group string, verbs map[string]operatorCom
 	}
 	o := &operator{cfg: cfg}
 	defer o.close()
-	return commandError(act(ctx, &walletctl.Conn{Out: stdout, Dial: o.client}, pos))
-}
-
-// commandError is err with a walletctl.UsageError made this command's
-// usage error (exit status 2).
-func commandError(err error) error {
-	var u *walletctl.UsageError
-	if errors.As(err, &u) {
-		return &usageError{msg: u.Msg}
-	}
-	return err
-}
-
-// parseFlags parses args into fs. On -h it prints synopsis and the flags
-// to stdout and returns flag.ErrHelp; other errors are usage errors of one
-// line (the flag package's own output, with the full flag list, is dropped).
-func parseFlags(fs *flag.FlagSet, args []string, synopsis string, stdout io.Writer) error {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stdout, "Usage: %s\nFlags (each also KIBUBU_<NAME>, e.g. --nats-creds is KIBUBU_NATS_CREDS):\n", synopsis)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-		return err
-	}
-	if err != nil {
-		return &usageError{msg: fmt.Sprintf("%s: %v (see kibubu %s -h)", fs.Name(), err, fs.Name())}
-	}
-	return nil
-}
-
-// parseCommand parses the flags of a command that takes no arguments, then
-// fills the flags not given from their KIBUBU_* variables.
-func parseCommand(fs *flag.FlagSet, args []string, synopsis string, stdout io.Writer) error {
-	if err := parseFlags(fs, args, synopsis, stdout); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef(fs, "takes no arguments, got %q", fs.Arg(0))
-	}
-	return applyEnv(fs, os.LookupEnv)
-}
-
-// parseInterleaved parses flags and positional arguments in any order
-// (`account show 123456 --data d` as well as `account show --data d 123456`)
-// and returns the positional ones. After "--" everything is positional.
-func parseInterleaved(fs *flag.FlagSet, args []string, synopsis string, stdout io.Writer) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args, synopsis, stdout); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		consumed := args[:len(args)-len(rest)]
-		if len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// usagef is a usage error of the command fs parses.
-func usagef(fs *flag.FlagSet, format string, args ...any) error {
-	return commandError(walletctl.Usagef(fs, format, args...))
+	return (act(ctx, &walletctl.Conn{Out: stdout, Dial: o.client}, pos))
 }
 
 // operator is one operator command's connection to the running server.
@@ -265,7 +197,7 @@ func (o *operator) client() (*natsapi.Client, error) {
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the server at %s (%s): %w", redact(url), hint, err)
+		return nil, fmt.Errorf("cannot reach the server at %s (%s): %w", cmdline.Redact(url), hint, err)
 	}
 	o.nc, o.c = nc, natsapi.NewClient(nc, 0, natsapi.WithPrefix(prefix))
 	return o.c, nil

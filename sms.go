@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/gateway/aggregator"
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
@@ -61,7 +62,7 @@ const smsSynopsis = `Usage:
 // runSMS runs `kibubu sms VERB …`.
 func runSMS(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{msg: "sms needs a command: send, outbox, retry", usage: smsSynopsis}
+		return &cmdline.UsageError{Msg: "sms needs a command: send, outbox, retry", Usage: smsSynopsis}
 	}
 	switch args[0] {
 	case "send":
@@ -74,7 +75,7 @@ func runSMS(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprint(stdout, smsSynopsis)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q", "sms "+args[0]), usage: smsSynopsis}
+	return &cmdline.UsageError{Msg: fmt.Sprintf("unknown command %q", "sms "+args[0]), Usage: smsSynopsis}
 }
 
 // smsStoreFlags registers the flags naming the database the notifier
@@ -95,7 +96,7 @@ func openSMSStore(ctx context.Context, c *Config) (*notify.Store, func(), error)
 	}
 	db, err := store.Connect(ctx, dsn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--db %s: %w", redact(dsn), err)
+		return nil, nil, fmt.Errorf("--db %s: %w", cmdline.Redact(dsn), err)
 	}
 	closeDB := func() { closeGorm(db) }
 	st, err := notify.OpenStore(ctx, db)
@@ -121,17 +122,17 @@ func smsOutbox(ctx context.Context, args []string, stdout io.Writer) error {
 	status := fs.String("status", "", "only the SMS in this `status`: pending, sending, queued, sent, delivered, undelivered or failed")
 	limit := fs.Int("limit", smsOutboxLimit, "at most this many `SMS`")
 	synopsis := "kibubu sms outbox [--phone P] [--status S] [--limit N] [--data DIR | --db DB]\n\nLists the SMS the notifier recorded, newest first: the local outbox when no Twilio\ncredentials are configured, and every receipt and reply with its delivery status.\n"
-	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
+	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	f := notify.Filter{Status: *status, Limit: *limit}
 	if *limit < 1 || *limit > 1000 {
-		return usagef(fs, "--limit %d: must be 1 to 1000", *limit)
+		return cmdline.Usagef(fs, "--limit %d: must be 1 to 1000", *limit)
 	}
 	if *phone != "" {
 		p, err := wallet.NormalizePhone(*phone, cfg.Region)
 		if err != nil {
-			return usagef(fs, "--phone %q is not a phone number", *phone)
+			return cmdline.Usagef(fs, "--phone %q is not a phone number", *phone)
 		}
 		f.Phone = p
 	}
@@ -157,7 +158,7 @@ func smsOutbox(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		state := r.Status
 		if r.LastError != "" && (r.Status == notify.StatusFailed || r.Status == notify.StatusUndelivered || r.Status == notify.StatusPending) {
-			state += " (" + oneLine(r.LastError) + ")"
+			state += " (" + cmdline.OneLine(r.LastError) + ")"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d %s\t%s\n", r.ID, r.Created.Local().Format("2006-01-02 15:04:05"), r.To, state, via,
 			r.Parts, r.Encoding, strings.ReplaceAll(r.Text, "\n", " / "))
@@ -172,20 +173,20 @@ func smsRetry(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("sms retry", flag.ContinueOnError)
 	smsStoreFlags(fs, &cfg)
 	synopsis := "kibubu sms retry [--data DIR | --db DB] ID…\n\nSends again the failed SMS with these ids (from `kibubu sms outbox --status failed`),\nwith a fresh count of attempts. SMS that are not failed are left alone.\n"
-	pos, err := parseInterleaved(fs, args, synopsis, stdout)
+	pos, err := cmdline.ParseInterleaved(fs, args, synopsis, stdout)
 	if err != nil {
 		return err
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := cmdline.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef(fs, "give the ids of the failed SMS to send again")
+		return cmdline.Usagef(fs, "give the ids of the failed SMS to send again")
 	}
 	ids := make([]int64, len(pos))
 	for i, p := range pos {
 		if ids[i], err = strconv.ParseInt(p, 10, 64); err != nil || ids[i] <= 0 {
-			return usagef(fs, "%q is not an SMS id", p)
+			return cmdline.Usagef(fs, "%q is not an SMS id", p)
 		}
 	}
 	st, done, err := openSMSStore(ctx, &cfg)
@@ -215,19 +216,19 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 	server := fs.String("server", "", "the server's base `url` (default: read from <data>/http.url)")
 	secret := fs.String("secret", "", "the webhook's shared `secret`, hex (default: read from <data>/sms.secret)")
 	synopsis := "kibubu sms send [--phone P] [--data DIR | --server URL --secret S --db DB] TEXT…\n\nTexts TEXT to the SMS keyword service from a simulated phone, as Africa's Talking\nwould deliver it, and prints the reply. Try HELP, BAL, SEND 0712345678 100, then your PIN.\n"
-	pos, err := parseInterleaved(fs, args, synopsis, stdout)
+	pos, err := cmdline.ParseInterleaved(fs, args, synopsis, stdout)
 	if err != nil {
 		return err
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := cmdline.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	text := strings.TrimSpace(strings.Join(pos, " "))
 	switch {
 	case text == "":
-		return usagef(fs, "give the text to send, e.g. HELP")
+		return cmdline.Usagef(fs, "give the text to send, e.g. HELP")
 	case len([]rune(text)) > smsBodyMax:
-		return usagef(fs, "the text is %d characters; an SMS carries at most %d", len([]rune(text)), smsBodyMax)
+		return cmdline.Usagef(fs, "the text is %d characters; an SMS carries at most %d", len([]rune(text)), smsBodyMax)
 	}
 	base := *server
 	if base == "" {
@@ -235,7 +236,7 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	} else if err := checkDialServerURL(base); err != nil {
-		return usagef(fs, "--server %q: %v", base, err)
+		return cmdline.Usagef(fs, "--server %q: %v", base, err)
 	}
 	if *secret == "" {
 		b, err := os.ReadFile(filepath.Join(cfg.Data, smsSecretFile))
@@ -251,7 +252,7 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 	defer done()
 	to, err := wallet.NormalizePhone(*phone, cfg.Region)
 	if err != nil {
-		return usagef(fs, "--phone %q is not a phone number", *phone)
+		return cmdline.Usagef(fs, "--phone %q is not a phone number", *phone)
 	}
 	var last int64
 	if rows, err := st.List(ctx, notify.Filter{Phone: to, Limit: 1}); err != nil {
@@ -318,16 +319,16 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.TZ, "tz", cfg.TZ, "IANA time `zone` of the dates in receipts, as the notifier's --tz")
 	since := fs.String("since", "", "`time` from which to re-derive receipts: RFC 3339 (2026-11-21T08:00:00+03:00), a date (2026-11-21, local midnight in --tz) or a duration ago (2h)")
 	synopsis := "kibubu notify replay --since T [--data DIR | --nats URL --db DB]\n\nRe-derives from the wallet's database the receipts of every transfer created since T\nand records those the notifier has not, for when its event stream lost messages.\nReceipts already recorded are left alone: it is safe to run more than once.\n"
-	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
+	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	loc, err := time.LoadLocation(cfg.TZ)
 	if err != nil || cfg.TZ == "" {
-		return usagef(fs, "--tz %q: not an IANA time zone", cfg.TZ)
+		return cmdline.Usagef(fs, "--tz %q: not an IANA time zone", cfg.TZ)
 	}
 	from, err := parseSince(*since, time.Now(), loc)
 	if err != nil {
-		return usagef(fs, "--since %q: %v", *since, err)
+		return cmdline.Usagef(fs, "--since %q: %v", *since, err)
 	}
 	o := &operator{cfg: cfg}
 	defer o.close()
