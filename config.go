@@ -22,13 +22,13 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/kibubu/kibubu/deploy/natsconn"
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
-	"github.com/kibubu/kibubu/wallet/natsrpc"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 )
@@ -234,6 +234,14 @@ func (c *Config) connFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSPrefix, "nats-prefix", c.NATSPrefix, "`prefix` of every wallet subject and of the event stream, so deployments can share one NATS (letters, digits, - and _)")
 }
 
+// operatorServer registers connFlags on an operator command's flags and
+// maps them onto the server it talks to.
+func operatorServer(fs *flag.FlagSet) func() walletctl.Server {
+	c := DefaultConfig()
+	c.connFlags(fs)
+	return func() walletctl.Server { return walletctl.Server{Data: c.Data, NATS: c.natsConn()} }
+}
+
 // lifecycleFlags registers the flags of a server's start and stop: every
 // role's --shutdown-grace, and --migrate for those that own tables.
 func (c *Config) lifecycleFlags(fs *flag.FlagSet, role Role) {
@@ -423,16 +431,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--db: not a PostgreSQL URL: %w", err)
 		}
 	}
-	if c.NATS != "" {
-		if err := checkNATSURLs(c.NATS); err != nil {
-			return fmt.Errorf("--nats: %w", err)
-		}
-	}
-	if err := c.checkNATSFiles(); err != nil {
+	if err := c.natsConn().Validate(); err != nil {
 		return err
-	}
-	if !natsrpc.ValidPrefix(c.NATSPrefix) {
-		return fmt.Errorf("--nats-prefix %q: use at most 32 letters, digits, - and _", c.NATSPrefix)
 	}
 	if err := checkLoopback(c.NATSListen); err != nil {
 		return fmt.Errorf("--nats-listen %q: %w", c.NATSListen, err)
@@ -556,6 +556,11 @@ func (c *Config) openAggregators() []string {
 	return open
 }
 
+// natsConn maps the NATS flags onto the connection's configuration.
+func (c *Config) natsConn() natsconn.Config {
+	return natsconn.Config{URL: c.NATS, Creds: c.NATSCreds, NKey: c.NATSNKey, TLSCA: c.NATSTLSCA, TLSCert: c.NATSTLSCert, TLSKey: c.NATSTLSKey, Prefix: c.NATSPrefix}
+}
+
 // metricsListen is where /metrics is served apart from the HTTP listener,
 // or "" for on it (a loopback HTTP listener and no --metrics-listen).
 func (c *Config) metricsListen() string {
@@ -590,25 +595,6 @@ func checkLoopback(addr string) error {
 	host, _, _ := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return errors.New("the embedded NATS listens only on a loopback address such as 127.0.0.1 (run your own NATS cluster and use --nats to serve a network)")
-	}
-	return nil
-}
-
-// checkNATSURLs checks a comma-separated list of NATS server URLs.
-func checkNATSURLs(list string) error {
-	for _, s := range strings.Split(list, ",") {
-		u, err := url.Parse(strings.TrimSpace(s))
-		if err != nil {
-			return errors.New("not a URL (want nats://host:4222)")
-		}
-		switch u.Scheme {
-		case "nats", "tls", "ws", "wss":
-		default:
-			return fmt.Errorf("%q: want a nats://, tls://, ws:// or wss:// URL", u.Redacted())
-		}
-		if u.Host == "" {
-			return fmt.Errorf("%q: no host", u.Redacted())
-		}
 	}
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +26,10 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"gorm.io/gorm"
 
+	"github.com/kibubu/kibubu/deploy/natsconn"
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
@@ -36,6 +38,7 @@ import (
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/walletctl"
 	"github.com/kibubu/kibubu/wallet/walletd"
 )
 
@@ -94,7 +97,7 @@ type Main struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
-	nats    *embeddedNATS
+	nats    *natsserver.Embedded
 	nc      *nats.Conn
 	ncDone  chan struct{} // closed when nc is closed
 	natsURL string
@@ -276,7 +279,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	if m.Role == RoleServe {
 		// kibubu dial finds the server through the data dir.
-		if err := writeHTTPURL(c.Data, m.HTTPAddr()); err != nil {
+		if err := aggregator.WriteServerURL(c.Data, m.HTTPAddr()); err != nil {
 			return err
 		}
 	}
@@ -517,21 +520,6 @@ func loopbackListen(addr string) bool {
 	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
-// httpURLFile, in the data dir, holds the URL kibubu serve answers HTTP on.
-const httpURLFile = "http.url"
-
-func writeHTTPURL(dataDir, addr string) error {
-	host, port, _ := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	u := "http://" + net.JoinHostPort(host, port) + "\n"
-	if err := os.WriteFile(filepath.Join(dataDir, httpURLFile), []byte(u), 0o600); err != nil {
-		return fmt.Errorf("--data: %w", err)
-	}
-	return nil
-}
-
 // connectNATS starts the embedded server and connects to it as the
 // operator user and, for the gateway part, as the gateway user; or it dials
 // the external one, once for both.
@@ -539,39 +527,22 @@ func (m *Main) connectNATS() error {
 	c := &m.Config
 	m.ncDone = make(chan struct{})
 	name := "kibubu " + string(m.Role)
-	if c.NATS == "" {
-		var err error
-		if m.nats, err = startEmbeddedNATS(c.Data, c.NATSListen, c.NATSPrefix, m.Log); err != nil {
-			return err
-		}
-		m.natsURL = m.nats.info.URL
-		if m.nc, err = m.nats.connect(name, m.ncDone); err != nil {
-			return err
-		}
-		m.gatewayNCDone = make(chan struct{})
-		m.gatewayNC, err = m.nats.connectGateway(name+" gateway", m.gatewayNCDone)
+	var err error
+	if c.NATS != "" {
+		m.nc, err = c.natsConn().Connect(name, m.ncDone, m.Log)
+		m.gatewayNC, m.natsURL = m.nc, c.NATS
 		return err
 	}
-	auth, err := c.natsAuthOptions()
-	if err != nil {
+	if m.nats, err = natsserver.StartEmbedded(c.Data, c.NATSListen, c.NATSPrefix, m.Log); err != nil {
 		return err
 	}
-	opts := []nats.Option{nats.Name(name), nats.Timeout(natsConnectTimeout), nats.DrainTimeout(natsDrainTimeout),
-		closedHandler(m.ncDone),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				m.Log.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { m.Log.Info("nats reconnected", "url", cmdline.Redact(nc.ConnectedUrl())) }),
+	m.natsURL = m.nats.Info.URL
+	if m.nc, err = m.nats.ConnectOperator(nats.Name(name), nats.DrainTimeout(natsconn.DrainTimeout), natsconn.ClosedHandler(m.ncDone)); err != nil {
+		return err
 	}
-	opts = append(append(opts, natsReconnectOptions()...), auth...)
-	nc, err := nats.Connect(c.NATS, opts...)
-	if err != nil {
-		return fmt.Errorf("--nats %s: %w", cmdline.Redact(c.NATS), err)
-	}
-	m.nc, m.gatewayNC, m.natsURL = nc, nc, c.NATS
-	return nil
+	m.gatewayNCDone = make(chan struct{})
+	m.gatewayNC, err = m.nats.ConnectGateway(nats.Name(name+" gateway"), nats.DrainTimeout(natsconn.DrainTimeout), natsconn.ClosedHandler(m.gatewayNCDone))
+	return err
 }
 
 // fail reports that a part stopped on its own.
@@ -668,7 +639,7 @@ func (m *Main) close() error {
 	if m.gatewayNC != nil && m.gatewayNC != m.nc {
 		// The gateway's own connection goes first, while the wallet still
 		// answers what it sent.
-		if err := drainNATS(m.gatewayNC, m.gatewayNCDone); err != nil {
+		if err := natsconn.Drain(m.gatewayNC, m.gatewayNCDone); err != nil {
 			errs = append(errs, fmt.Errorf("gateway %w", err))
 		}
 	}
@@ -680,12 +651,12 @@ func (m *Main) close() error {
 		}
 	}
 	if m.nc != nil {
-		if err := drainNATS(m.nc, m.ncDone); err != nil {
+		if err := natsconn.Drain(m.nc, m.ncDone); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if m.nats != nil {
-		m.nats.shutdown()
+		m.nats.Close()
 	}
 	if m.store != nil && !m.storeGiven {
 		if err := m.store.Close(); err != nil {
@@ -701,21 +672,6 @@ func (m *Main) close() error {
 		m.lock.Close() // releases the lock
 	}
 	return errors.Join(errs...)
-}
-
-// drainNATS drains nc and waits until it is closed (done is closed),
-// closing it after natsDrainTimeout.
-func drainNATS(nc *nats.Conn, done <-chan struct{}) error {
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		nc.Close()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-time.After(natsDrainTimeout + time.Second):
-		nc.Close()
-		return errors.New("nats: drain did not finish in time")
-	}
 }
 
 func main() {
@@ -810,12 +766,12 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 	case "sms":
 		return runSMS(ctx, args, stdout)
 	case "dial":
-		return runDial(ctx, args, os.Stdin, stdout)
+		return aggregator.Dial(ctx, args, DefaultConfig().Data, os.Stdin, stdout)
 	case "bench":
 		return runBench(ctx, args)
 	}
-	if group, ok := operatorGroups[cmd]; ok {
-		return runOperator(ctx, cmd, group, args, stdout)
+	if _, ok := walletctl.Groups[cmd]; ok {
+		return walletctl.Run(ctx, cmd, args, stdout, operatorServer)
 	}
 	return &cmdline.UsageError{Msg: fmt.Sprintf("unknown command %q", cmd), Usage: usage}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -221,7 +222,7 @@ func serveWithAgent(t *testing.T) (Config, *Main, string, string) {
 // restart on the same data dir, and nats.json is private.
 func TestRestart(t *testing.T) {
 	cfg, m, agent, _ := serveWithAgent(t)
-	info1, err := readNATSInfo(cfg.Data)
+	info1, err := natsserver.ReadInfo(cfg.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,14 +233,14 @@ func TestRestart(t *testing.T) {
 		t.Errorf("account show with the server stopped: %v, want cannot reach the server", err)
 	}
 	m2 := startMain(t, &Main{Config: cfg})
-	info2, err := readNATSInfo(cfg.Data)
+	info2, err := natsserver.ReadInfo(cfg.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info2.Password != info1.Password || info2.URL != m2.NATSURL() {
 		t.Errorf("after restart nats.json = %s %s, want password kept and URL %s", info2.URL, info2.Password, m2.NATSURL())
 	}
-	for _, f := range []string{natsInfoFile, "pepper"} {
+	for _, f := range []string{natsserver.InfoFile, "pepper"} {
 		fi, err := os.Stat(filepath.Join(cfg.Data, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v (%v), want 0600", f, fi.Mode().Perm(), err)
@@ -255,7 +256,7 @@ func TestRestart(t *testing.T) {
 // (a retry replays it) and the ledger holds.
 func TestShutdownCommitsAcknowledged(t *testing.T) {
 	cfg, m, agent, _ := serveWithAgent(t)
-	info, _ := readNATSInfo(cfg.Data)
+	info, _ := natsserver.ReadInfo(cfg.Data)
 	nc, err := nats.Connect(info.URL, nats.UserInfo(info.User, info.Password))
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +472,7 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"serve", "extra"}, wantUsage: true, wantErr: "takes no arguments"},
 		{args: []string{"--pin-length", "four"}, wantUsage: true, wantErr: `invalid value "four" for flag -pin-length`},
 		{args: []string{"wallet", "-h"}, wantOut: "kibubu wallet --nats URL"},
-		{args: []string{"tariff", "show", "--data", dir}, wantErr: "no server found: " + filepath.Join(dir, natsInfoFile) + " does not exist"},
+		{args: []string{"tariff", "show", "--data", dir}, wantErr: "no server found: " + filepath.Join(dir, natsserver.InfoFile) + " does not exist"},
 		{args: []string{"ledger", "check", "--nats", "nats://127.0.0.1:1"}, wantErr: "cannot reach the server at nats://127.0.0.1:1"},
 		{args: []string{"ledger", "check", "--nats-creds", "x.creds", "--data", dir}, wantErr: "--nats-creds is for an external NATS"},
 		{args: []string{"serve", "--data", dir, "--currency", "XYZ"}, wantErr: `--currency: "XYZ" is not a currency`},
@@ -556,8 +557,8 @@ func TestWalletOnExternalNATS(t *testing.T) {
 	if m.nats != nil || m.NATSURL() != url {
 		t.Fatalf("wallet role runs NATS embedded (%v) or on %s, want %s", m.nats != nil, m.NATSURL(), url)
 	}
-	if _, err := os.Stat(filepath.Join(c.Data, natsInfoFile)); err == nil {
-		t.Errorf("wallet role wrote %s; only the embedded NATS has one", natsInfoFile)
+	if _, err := os.Stat(filepath.Join(c.Data, natsserver.InfoFile)); err == nil {
+		t.Errorf("wallet role wrote %s; only the embedded NATS has one", natsserver.InfoFile)
 	}
 	testServing(t, m, "--nats", url, "--nats-prefix", c.NATSPrefix)
 	if _, err := cli(t, "ledger", "check", "--nats", url); err == nil || !strings.Contains(err.Error(), "unavailable") {

@@ -212,7 +212,7 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("sms send", flag.ContinueOnError)
 	smsStoreFlags(fs, &cfg)
-	phone := fs.String("phone", dialPhoneDefault, "the `phone` number texting")
+	phone := fs.String("phone", aggregator.PhoneDefault, "the `phone` number texting")
 	server := fs.String("server", "", "the server's base `url` (default: read from <data>/http.url)")
 	secret := fs.String("secret", "", "the webhook's shared `secret`, hex (default: read from <data>/sms.secret)")
 	synopsis := "kibubu sms send [--phone P] [--data DIR | --server URL --secret S --db DB] TEXT…\n\nTexts TEXT to the SMS keyword service from a simulated phone, as Africa's Talking\nwould deliver it, and prints the reply. Try HELP, BAL, SEND 0712345678 100, then your PIN.\n"
@@ -232,10 +232,10 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	base := *server
 	if base == "" {
-		if base, err = readServerURL(cfg.Data); err != nil {
+		if base, err = aggregator.ReadServerURL(cfg.Data); err != nil {
 			return err
 		}
-	} else if err := checkDialServerURL(base); err != nil {
+	} else if err := aggregator.CheckServerURL(base); err != nil {
 		return cmdline.Usagef(fs, "--server %q: %v", base, err)
 	}
 	if *secret == "" {
@@ -330,9 +330,8 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return cmdline.Usagef(fs, "--since %q: %v", *since, err)
 	}
-	o := &operator{cfg: cfg}
-	defer o.close()
-	conn := &walletctl.Conn{Out: stdout, Dial: o.client}
+	conn := walletctl.Server{Data: cfg.Data, NATS: cfg.natsConn()}.Conn(stdout)
+	defer conn.Close()
 	cur, err := conn.Currency(ctx)
 	if err != nil {
 		return err

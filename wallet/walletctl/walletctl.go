@@ -2,9 +2,10 @@
 // account show, apikey create, reversal list, audit list, …): each Setup
 // registers its command's flags and returns the Action that calls the
 // wallet's operator API through natsapi and prints the answer for a person.
-// The command table, the flag parsing, the --as and --reason flags and the
-// connection to the server stay in package main; the rules stay in the
-// wallet, which checks every request itself.
+// Groups is the table of those commands with their help text; Run runs
+// one, with the --as and --reason flags the audit log keeps, against the
+// server Server names. The root command only maps its NATS flags onto a
+// Server; the rules stay in the wallet, which checks every request itself.
 package walletctl
 
 import (
@@ -19,6 +20,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
@@ -31,6 +34,14 @@ type Conn struct {
 	// Dial connects to the server, on the first call of Client.
 	Dial func() (*natsapi.Client, error)
 	c    *natsapi.Client
+	nc   *nats.Conn // the connection Server.Conn dialled, closed by Close
+}
+
+// Close closes the connection, if one was dialled.
+func (o *Conn) Close() {
+	if o.nc != nil {
+		o.nc.Close()
+	}
 }
 
 // Client connects on first use and returns the wallet's API client.
