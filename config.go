@@ -24,6 +24,7 @@ import (
 
 	"github.com/kibubu/kibubu/deploy/natsconn"
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
@@ -363,7 +364,7 @@ func (c *Config) validateSMS() error {
 		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	}
 	if c.SMSSecretFile == "" {
-		c.SMSSecretFile = filepath.Join(c.Data, smsSecretFile)
+		c.SMSSecretFile = filepath.Join(c.Data, aggregator.SMSSecretFile)
 	}
 	if c.TwilioAPIURL != "" {
 		if u, err := url.Parse(c.TwilioAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -404,10 +405,6 @@ func loadSMSSecret(path string, log *slog.Logger) (string, error) {
 
 // smsSecretBytes is the generated SMS webhook secret's size: 256 bits.
 const smsSecretBytes = 32
-
-// smsSecretFile, in the data dir, is the default --sms-secret-file, which
-// kibubu sms send reads too.
-const smsSecretFile = "sms.secret"
 
 // validate checks every value and resolves the derived ones. Its errors
 // name the flag and say what is wrong.

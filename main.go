@@ -33,6 +33,7 @@ import (
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/smsctl"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
@@ -664,14 +665,19 @@ func (m *Main) close() error {
 		}
 	}
 	if m.notifyDB != nil {
-		if db, err := m.notifyDB.DB(); err == nil {
-			db.Close()
-		}
+		closeGorm(m.notifyDB)
 	}
 	if m.lock != nil {
 		m.lock.Close() // releases the lock
 	}
 	return errors.Join(errs...)
+}
+
+// closeGorm closes db's pool.
+func closeGorm(db *gorm.DB) {
+	if sqlDB, err := db.DB(); err == nil {
+		sqlDB.Close()
+	}
 }
 
 func main() {
@@ -758,13 +764,13 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 		return serve(ctx, stop, RoleGateway, args, stdout, stderr)
 	case "notify":
 		if len(args) > 0 && args[0] == "replay" {
-			return runReplay(ctx, args[1:], stdout)
+			return smsctl.Replay(ctx, args[1:], stdout, smsDefaults(), operatorServer)
 		}
 		return serve(ctx, stop, RoleNotify, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout)
 	case "sms":
-		return runSMS(ctx, args, stdout)
+		return smsctl.Run(ctx, args, stdout, smsDefaults())
 	case "dial":
 		return aggregator.Dial(ctx, args, DefaultConfig().Data, os.Stdin, stdout)
 	case "bench":
@@ -774,6 +780,12 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 		return walletctl.Run(ctx, cmd, args, stdout, operatorServer)
 	}
 	return &cmdline.UsageError{Msg: fmt.Sprintf("unknown command %q", cmd), Usage: usage}
+}
+
+// smsDefaults are the SMS commands' defaults, the server's.
+func smsDefaults() smsctl.Defaults {
+	c := DefaultConfig()
+	return smsctl.Defaults{Data: c.Data, Region: c.Region, TZ: c.TZ}
 }
 
 // serve runs the server until ctx ends (SIGINT, SIGTERM) or a part fails.

@@ -35,6 +35,10 @@ const (
 	AfricasTalkingSMSPath  = "/sms/africastalking"
 	USSDSecretHeader       = "X-USSD-Secret"
 	SMSSecretHeader        = "X-SMS-Secret"
+	// SMSSecretFile, in a server's data dir, holds the Africa's Talking
+	// SMS webhook's generated secret: the default --sms-secret-file, which
+	// kibubu sms send reads too.
+	SMSSecretFile = "sms.secret"
 )
 
 const (
