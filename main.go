@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"gorm.io/gorm"
 
+	"github.com/kibubu/kibubu/deploy/bench"
 	"github.com/kibubu/kibubu/deploy/natsconn"
 	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/gateway"
@@ -774,7 +775,7 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 	case "dial":
 		return aggregator.Dial(ctx, args, DefaultConfig().Data, os.Stdin, stdout)
 	case "bench":
-		return runBench(ctx, args)
+		return bench.Command(ctx, args, os.Stdout, os.Stderr, startLoadBench)
 	}
 	if _, ok := walletctl.Groups[cmd]; ok {
 		return walletctl.Run(ctx, cmd, args, stdout, operatorServer)
