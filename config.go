@@ -45,14 +45,6 @@ const (
 	pinTriesMaxAllowed = 10
 	// streamReplicasMax is JetStream's own ceiling on stream replicas.
 	streamReplicasMax = 5
-	// sessionTTLMin and sessionTTLMax bound --session-ttl: a person needs
-	// about 30 s per screen, and aggregators close a session after 180 s,
-	// so state kept much longer only answers hops that will never come.
-	sessionTTLMin = 30 * time.Second
-	sessionTTLMax = 10 * time.Minute
-	// walletTimeoutMax bounds --wallet-timeout: the answer must still reach
-	// the aggregator within its 15 s, after the session store's round trips.
-	walletTimeoutMax = 10 * time.Second
 
 	// smsRateMax, smsPhoneRateMax, smsAttemptsMax and smsTimeoutMax bound
 	// the SMS sender's flags (their defaults are notify's): beyond them a
@@ -476,11 +468,11 @@ func (c *Config) validate() error {
 	if c.SessionKeyFile == "" {
 		c.SessionKeyFile = filepath.Join(c.Data, "session.key")
 	}
-	if c.SessionTTL < sessionTTLMin || c.SessionTTL > sessionTTLMax {
-		return fmt.Errorf("--session-ttl %s: must be %s to %s", c.SessionTTL, sessionTTLMin, sessionTTLMax)
+	if err := sessions.CheckTTL(c.SessionTTL); err != nil {
+		return fmt.Errorf("--session-ttl %s: %w", c.SessionTTL, err)
 	}
-	if c.WalletTimeout <= 0 || c.WalletTimeout > walletTimeoutMax {
-		return fmt.Errorf("--wallet-timeout %s: must be more than 0 and at most %s, inside the aggregator's 15 s", c.WalletTimeout, walletTimeoutMax)
+	if err := sessions.CheckWalletTimeout(c.WalletTimeout); err != nil {
+		return fmt.Errorf("--wallet-timeout %s: %w", c.WalletTimeout, err)
 	}
 	if c.ussdAuth, err = gateway.ParseUSSDAuth(c.USSDAuth); err != nil {
 		return fmt.Errorf("--ussd-auth: %w", err)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/kibubu/kibubu/deploy/bench"
 	"github.com/kibubu/kibubu/deploy/natsconn"
+	"github.com/kibubu/kibubu/deploy/natsroles"
 	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/gateway/aggregator"
@@ -535,7 +536,7 @@ func (m *Main) connectNATS() error {
 		m.gatewayNC, m.natsURL = m.nc, c.NATS
 		return err
 	}
-	if m.nats, err = natsserver.StartEmbedded(c.Data, c.NATSListen, c.NATSPrefix, m.Log); err != nil {
+	if m.nats, err = natsserver.StartEmbedded(c.Data, c.NATSListen, c.NATSPrefix, natsroles.Permissions(natsroles.Gateway, c.NATSPrefix), m.Log); err != nil {
 		return err
 	}
 	m.natsURL = m.nats.Info.URL

@@ -13,8 +13,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/kibubu/kibubu/deploy/natsroles"
 )
 
 // kibubu serve's embedded NATS: a Server with two generated users, whose
@@ -29,9 +27,9 @@ const (
 	// commands use it.
 	OperatorUser = "kibubu"
 	// GatewayUser is the embedded NATS's user for the USSD gateway (the
-	// session engine's wallet client and its bucket), with only
-	// natsroles.Gateway's permissions: a bug or a hole in the part facing
-	// the aggregators cannot issue float or reset a PIN.
+	// session engine's wallet client and its bucket), with only the
+	// permissions StartEmbedded is given: a bug or a hole in the part
+	// facing the aggregators cannot issue float or reset a PIN.
 	GatewayUser = "gateway"
 	// EmbeddedMaxPayload is the embedded NATS's largest message. A bulk
 	// payout file travels in one request: 2 MB of CSV is about 2.7 MB as
@@ -66,9 +64,10 @@ type Embedded struct {
 // StartEmbedded starts the server on listen (a loopback host:port; port 0
 // picks a free one) with its store under dataDir, writes its URL and
 // credentials to <dataDir>/nats.json (mode 0600), and returns once it
-// accepts clients. prefix is --nats-prefix: the gateway user's permissions
-// are natsroles.Gateway's under it.
-func StartEmbedded(dataDir, listen, prefix string, log *slog.Logger) (*Embedded, error) {
+// accepts clients. prefix is --nats-prefix, recorded for operator
+// commands; gateway is the gateway user's permissions (the caller's
+// choice: deploy/natsroles' Gateway role under prefix).
+func StartEmbedded(dataDir, listen, prefix string, gateway *server.Permissions, log *slog.Logger) (*Embedded, error) {
 	infoPath := filepath.Join(dataDir, InfoFile)
 	info := keptPasswords(infoPath)
 	info.User, info.GatewayUser, info.Prefix = OperatorUser, GatewayUser, prefix
@@ -88,7 +87,7 @@ func StartEmbedded(dataDir, listen, prefix string, log *slog.Logger) (*Embedded,
 		Listen: listen,
 		Users: []*server.User{
 			{Username: OperatorUser, Password: string(hash)}, // no Permissions: every one
-			{Username: GatewayUser, Password: string(gatewayHash), Permissions: natsroles.Permissions(natsroles.Gateway, prefix)},
+			{Username: GatewayUser, Password: string(gatewayHash), Permissions: gateway},
 		},
 		StoreDir:   filepath.Join(dataDir, "jetstream"),
 		MaxPayload: EmbeddedMaxPayload,
@@ -112,7 +111,7 @@ func (e *Embedded) ConnectOperator(opts ...nats.Option) (*nats.Conn, error) {
 }
 
 // ConnectGateway opens an in-process connection as the gateway user, with
-// only natsroles.Gateway's permissions.
+// only its permissions.
 func (e *Embedded) ConnectGateway(opts ...nats.Option) (*nats.Conn, error) {
 	return e.connectAs(e.Info.GatewayUser, e.Info.GatewayPassword, opts)
 }
