@@ -22,8 +22,8 @@ func TestBenchUSSD(t *testing.T) {
 		t.Skip("runs the USSD bench for a few seconds")
 	}
 	var stdout, stderr bytes.Buffer
-	cfg := ussdBenchConfig{Phones: 20, Clients: 4, Duration: 2 * time.Second} // long enough for a session under -race on a loaded machine
-	if err := benchUSSD(context.Background(), cfg, &stdout, &stderr); err != nil {
+	cfg := bench.LoadConfig{Phones: 20, Clients: 4, Duration: 2 * time.Second} // long enough for a session under -race on a loaded machine
+	if err := bench.Served(context.Background(), "ussd", bench.USSD, cfg, startLoadBench, &stdout, &stderr); err != nil {
 		t.Fatalf("bench ussd: %v\n%s", err, stderr.String())
 	}
 	last := regexp.MustCompile(`^hops_per_s=[1-9][0-9]* sessions_per_s=[0-9]+ http_floor_per_s=[1-9][0-9]* ratio=[0-9]+\.[0-9]{2} p50_ms=[0-9]+\.[0-9]{2} p99_ms=[0-9]+\.[0-9]{2}$`)
@@ -77,8 +77,8 @@ func TestBenchMerchant(t *testing.T) {
 		t.Skip("runs the merchant bench for a few seconds")
 	}
 	var stdout, stderr bytes.Buffer
-	cfg := merchantBenchConfig{Phones: 20, Clients: 4, Duration: time.Second}
-	if err := benchMerchant(context.Background(), cfg, &stdout, &stderr); err != nil {
+	cfg := bench.LoadConfig{Phones: 20, Clients: 4, Duration: time.Second}
+	if err := bench.Served(context.Background(), "merchant", bench.Merchant, cfg, startLoadBench, &stdout, &stderr); err != nil {
 		t.Fatalf("bench merchant: %v\n%s", err, stderr.String())
 	}
 	last := regexp.MustCompile(`^charges_per_s=[1-9][0-9]* charges_ratio=[0-9.]+ batched_charges_per_s=[1-9][0-9]* batched_ratio=[0-9.]+ requests_per_s=[1-9][0-9]* requests_ratio=[0-9.]+ http_floor_per_s=[1-9][0-9]* charge_p99_ms=[0-9.]+ request_p99_ms=[0-9.]+$`)

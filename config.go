@@ -22,19 +22,17 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/kibubu/kibubu/deploy/natsconn"
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/gateway/aggregator"
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
-	"github.com/kibubu/kibubu/wallet/natsrpc"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 )
-
-// envPrefix prefixes every flag's environment variable: --pepper-file is
-// KIBUBU_PEPPER_FILE. A flag given on the command line wins over the variable.
-const envPrefix = "KIBUBU_"
 
 const (
 	// startKeyTTLMin and startKeyTTLMax bound --start-key-ttl: an SMS can
@@ -47,14 +45,6 @@ const (
 	pinTriesMaxAllowed = 10
 	// streamReplicasMax is JetStream's own ceiling on stream replicas.
 	streamReplicasMax = 5
-	// sessionTTLMin and sessionTTLMax bound --session-ttl: a person needs
-	// about 30 s per screen, and aggregators close a session after 180 s,
-	// so state kept much longer only answers hops that will never come.
-	sessionTTLMin = 30 * time.Second
-	sessionTTLMax = 10 * time.Minute
-	// walletTimeoutMax bounds --wallet-timeout: the answer must still reach
-	// the aggregator within its 15 s, after the session store's round trips.
-	walletTimeoutMax = 10 * time.Second
 
 	// smsRateMax, smsPhoneRateMax, smsAttemptsMax and smsTimeoutMax bound
 	// the SMS sender's flags (their defaults are notify's): beyond them a
@@ -240,6 +230,14 @@ func (c *Config) connFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSPrefix, "nats-prefix", c.NATSPrefix, "`prefix` of every wallet subject and of the event stream, so deployments can share one NATS (letters, digits, - and _)")
 }
 
+// operatorServer registers connFlags on an operator command's flags and
+// maps them onto the server it talks to.
+func operatorServer(fs *flag.FlagSet) func() walletctl.Server {
+	c := DefaultConfig()
+	c.connFlags(fs)
+	return func() walletctl.Server { return walletctl.Server{Data: c.Data, NATS: c.natsConn()} }
+}
+
 // lifecycleFlags registers the flags of a server's start and stop: every
 // role's --shutdown-grace, and --migrate for those that own tables.
 func (c *Config) lifecycleFlags(fs *flag.FlagSet, role Role) {
@@ -337,7 +335,7 @@ func (c *Config) readTwilioEnv(lookup func(string) (string, bool)) error {
 		name  string
 		field *string
 	}{{envTwilioSID, &c.TwilioSID}, {envTwilioToken, &c.TwilioToken}, {envTwilioFrom, &c.TwilioFrom}, {envTwilioService, &c.TwilioService}} {
-		s, ok, err := lookupEnv(v.name, lookup)
+		s, ok, err := cmdline.LookupEnv(v.name, lookup)
 		if err != nil {
 			return err
 		}
@@ -362,7 +360,7 @@ func (c *Config) validateSMS() error {
 		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	}
 	if c.SMSSecretFile == "" {
-		c.SMSSecretFile = filepath.Join(c.Data, smsSecretFile)
+		c.SMSSecretFile = filepath.Join(c.Data, aggregator.SMSSecretFile)
 	}
 	if c.TwilioAPIURL != "" {
 		if u, err := url.Parse(c.TwilioAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -404,76 +402,6 @@ func loadSMSSecret(path string, log *slog.Logger) (string, error) {
 // smsSecretBytes is the generated SMS webhook secret's size: 256 bits.
 const smsSecretBytes = 32
 
-// smsSecretFile, in the data dir, is the default --sms-secret-file, which
-// kibubu sms send reads too.
-const smsSecretFile = "sms.secret"
-
-// envName is the environment variable of a flag: --nats-creds is KIBUBU_NATS_CREDS.
-func envName(flagName string) string {
-	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// envFileSuffix names the variable holding a file whose content is the
-// value (KIBUBU_NATS_FILE, TWILIO_AUTH_TOKEN_FILE): the convention of
-// Docker and Kubernetes secrets mounted as files, which keeps a secret out
-// of the process's environment.
-const envFileSuffix = "_FILE"
-
-// envFileBytesMax bounds a value read through a *_FILE variable: a secret
-// or a URL, never a document.
-const envFileBytesMax = 64 << 10
-
-// lookupEnv returns the value of the variable name, or the trimmed
-// content of the file named by name_FILE; both set is an error.
-func lookupEnv(name string, lookup func(string) (string, bool)) (string, bool, error) {
-	v, ok := lookup(name)
-	path, fromFile := lookup(name + envFileSuffix)
-	switch {
-	case ok && fromFile:
-		return "", false, fmt.Errorf("%s and %s are both set: give one", name, name+envFileSuffix)
-	case !fromFile:
-		return v, ok, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false, fmt.Errorf("%s: %w", name+envFileSuffix, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, envFileBytesMax+1))
-	if err != nil {
-		return "", false, fmt.Errorf("%s: %w", name+envFileSuffix, err)
-	}
-	if len(b) > envFileBytesMax {
-		return "", false, fmt.Errorf("%s: %s is larger than %d bytes", name+envFileSuffix, path, envFileBytesMax)
-	}
-	return strings.TrimSpace(string(b)), true, nil
-}
-
-// applyEnv sets every flag not given on the command line from its
-// KIBUBU_* variable, or from the file its KIBUBU_*_FILE variable names, if
-// either is set.
-func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] {
-			return
-		}
-		v, ok, lerr := lookupEnv(envName(f.Name), lookup)
-		if lerr != nil {
-			err = lerr
-			return
-		}
-		if ok {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("%s=%q: not a valid value for --%s (%w)", envName(f.Name), v, f.Name, serr)
-			}
-		}
-	})
-	return err
-}
-
 // validate checks every value and resolves the derived ones. Its errors
 // name the flag and say what is wrong.
 func (c *Config) validate() error {
@@ -496,16 +424,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--db: not a PostgreSQL URL: %w", err)
 		}
 	}
-	if c.NATS != "" {
-		if err := checkNATSURLs(c.NATS); err != nil {
-			return fmt.Errorf("--nats: %w", err)
-		}
-	}
-	if err := c.checkNATSFiles(); err != nil {
+	if err := c.natsConn().Validate(); err != nil {
 		return err
-	}
-	if !natsrpc.ValidPrefix(c.NATSPrefix) {
-		return fmt.Errorf("--nats-prefix %q: use at most 32 letters, digits, - and _", c.NATSPrefix)
 	}
 	if err := checkLoopback(c.NATSListen); err != nil {
 		return fmt.Errorf("--nats-listen %q: %w", c.NATSListen, err)
@@ -552,11 +472,11 @@ func (c *Config) validate() error {
 	if c.SessionKeyFile == "" {
 		c.SessionKeyFile = filepath.Join(c.Data, "session.key")
 	}
-	if c.SessionTTL < sessionTTLMin || c.SessionTTL > sessionTTLMax {
-		return fmt.Errorf("--session-ttl %s: must be %s to %s", c.SessionTTL, sessionTTLMin, sessionTTLMax)
+	if err := sessions.CheckTTL(c.SessionTTL); err != nil {
+		return fmt.Errorf("--session-ttl %s: %w", c.SessionTTL, err)
 	}
-	if c.WalletTimeout <= 0 || c.WalletTimeout > walletTimeoutMax {
-		return fmt.Errorf("--wallet-timeout %s: must be more than 0 and at most %s, inside the aggregator's 15 s", c.WalletTimeout, walletTimeoutMax)
+	if err := sessions.CheckWalletTimeout(c.WalletTimeout); err != nil {
+		return fmt.Errorf("--wallet-timeout %s: %w", c.WalletTimeout, err)
 	}
 	if c.ussdAuth, err = gateway.ParseUSSDAuth(c.USSDAuth); err != nil {
 		return fmt.Errorf("--ussd-auth: %w", err)
@@ -629,6 +549,11 @@ func (c *Config) openAggregators() []string {
 	return open
 }
 
+// natsConn maps the NATS flags onto the connection's configuration.
+func (c *Config) natsConn() natsconn.Config {
+	return natsconn.Config{URL: c.NATS, Creds: c.NATSCreds, NKey: c.NATSNKey, TLSCA: c.NATSTLSCA, TLSCert: c.NATSTLSCert, TLSKey: c.NATSTLSKey, Prefix: c.NATSPrefix}
+}
+
 // metricsListen is where /metrics is served apart from the HTTP listener,
 // or "" for on it (a loopback HTTP listener and no --metrics-listen).
 func (c *Config) metricsListen() string {
@@ -667,25 +592,6 @@ func checkLoopback(addr string) error {
 	return nil
 }
 
-// checkNATSURLs checks a comma-separated list of NATS server URLs.
-func checkNATSURLs(list string) error {
-	for _, s := range strings.Split(list, ",") {
-		u, err := url.Parse(strings.TrimSpace(s))
-		if err != nil {
-			return errors.New("not a URL (want nats://host:4222)")
-		}
-		switch u.Scheme {
-		case "nats", "tls", "ws", "wss":
-		default:
-			return fmt.Errorf("%q: want a nats://, tls://, ws:// or wss:// URL", u.Redacted())
-		}
-		if u.Host == "" {
-			return fmt.Errorf("%q: no host", u.Redacted())
-		}
-	}
-	return nil
-}
-
 // shortDuration writes d as a person would in a flag: 24h, 1h30m, 30s
 // (time.Duration's String writes 24h0m0s).
 func shortDuration(d time.Duration) string {
@@ -695,14 +601,6 @@ func shortDuration(d time.Duration) string {
 	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-// redact hides the password in a URL (a PostgreSQL DSN, a NATS URL) for logs.
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		return u.Redacted()
 	}
 	return s
 }

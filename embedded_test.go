@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
@@ -82,18 +83,18 @@ func TestEmbeddedNATSUsers(t *testing.T) {
 			m := startMain(t, &Main{Config: c})
 			ctx := context.Background()
 
-			info, err := readNATSInfo(c.Data)
+			info, err := natsserver.ReadInfo(c.Data)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.User != natsUser || info.GatewayUser != natsGatewayUser || !generated(info.GatewayPassword) || info.GatewayPassword == info.Password {
+			if info.User != natsserver.OperatorUser || info.GatewayUser != natsserver.GatewayUser || !generated(info.GatewayPassword) || info.GatewayPassword == info.Password {
 				t.Fatalf("nats.json users %q and %q, gateway password %d characters: want %s and %s with a password of their own",
-					info.User, info.GatewayUser, len(info.GatewayPassword), natsUser, natsGatewayUser)
+					info.User, info.GatewayUser, len(info.GatewayPassword), natsserver.OperatorUser, natsserver.GatewayUser)
 			}
 
 			// Main's in-process connections: the wallet's as the operator,
 			// the USSD gateway's as the gateway user.
-			connz, err := m.nats.srv.Connz(&server.ConnzOptions{Username: true})
+			connz, err := m.nats.Connz(&server.ConnzOptions{Username: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,11 +102,11 @@ func TestEmbeddedNATSUsers(t *testing.T) {
 			for _, ci := range connz.Conns {
 				users[ci.Name] = ci.AuthorizedUser
 			}
-			if got := users["kibubu serve"]; got != natsUser {
-				t.Errorf("connection kibubu serve is user %q, want %s (connections: %v)", got, natsUser, users)
+			if got := users["kibubu serve"]; got != natsserver.OperatorUser {
+				t.Errorf("connection kibubu serve is user %q, want %s (connections: %v)", got, natsserver.OperatorUser, users)
 			}
-			if got := users["kibubu serve gateway"]; got != natsGatewayUser {
-				t.Errorf("connection kibubu serve gateway is user %q, want %s (connections: %v)", got, natsGatewayUser, users)
+			if got := users["kibubu serve gateway"]; got != natsserver.GatewayUser {
+				t.Errorf("connection kibubu serve gateway is user %q, want %s (connections: %v)", got, natsserver.GatewayUser, users)
 			}
 
 			op, err := nats.Connect(m.NATSURL(), nats.UserInfo(info.User, info.Password))
@@ -285,7 +286,7 @@ func testGatewayBucket(t *testing.T, nc *nats.Conn, prefix string) {
 // generated reports whether p looks like a generated NATS password.
 func generated(p string) bool {
 	b, err := base64.RawURLEncoding.DecodeString(p)
-	return err == nil && len(b) == natsPasswordBytes
+	return err == nil && len(b) == natsserver.PasswordBytes
 }
 
 // TestNATSInfoUpgrade starts on a data dir whose nats.json predates the
@@ -303,7 +304,7 @@ func TestNATSInfoUpgrade(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig(t, "")
-			path := filepath.Join(c.Data, natsInfoFile)
+			path := filepath.Join(c.Data, natsserver.InfoFile)
 			const oldPassword = "b2xkLXBhc3N3b3JkLW9mLWEtZm9ybWVy" // 24 bytes, as generated
 			if !generated(oldPassword) {
 				t.Fatalf("the old password %q is not shaped as a generated one", oldPassword)
@@ -316,15 +317,15 @@ func TestNATSInfoUpgrade(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := startMain(t, &Main{Config: c})
-			info, err := readNATSInfo(c.Data)
+			info, err := natsserver.ReadInfo(c.Data)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if kept := info.Password == oldPassword; kept != tc.keep {
 				t.Errorf("operator password kept: %v, want %v", kept, tc.keep)
 			}
-			if info.GatewayUser != natsGatewayUser || !generated(info.GatewayPassword) {
-				t.Errorf("upgraded nats.json gateway user %q, password %q: want %s and a generated password", info.GatewayUser, info.GatewayPassword, natsGatewayUser)
+			if info.GatewayUser != natsserver.GatewayUser || !generated(info.GatewayPassword) {
+				t.Errorf("upgraded nats.json gateway user %q, password %q: want %s and a generated password", info.GatewayUser, info.GatewayPassword, natsserver.GatewayUser)
 			}
 			if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 				t.Errorf("upgraded nats.json: mode %v (%v), want 0600", fi.Mode().Perm(), err)
@@ -349,7 +350,7 @@ func TestNATSInfoUpgrade(t *testing.T) {
 				t.Fatal(err)
 			}
 			startMain(t, &Main{Config: c})
-			again, err := readNATSInfo(c.Data)
+			again, err := natsserver.ReadInfo(c.Data)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,16 +26,24 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"gorm.io/gorm"
 
+	"github.com/kibubu/kibubu/deploy/bench"
+	"github.com/kibubu/kibubu/deploy/natsconn"
+	"github.com/kibubu/kibubu/deploy/natsroles"
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/gateway"
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/gateway/ops"
 	"github.com/kibubu/kibubu/gateway/simulator"
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/smsctl"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/walletctl"
 	"github.com/kibubu/kibubu/wallet/walletd"
 )
 
@@ -98,7 +105,7 @@ type Main struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
-	nats    *embeddedNATS
+	nats    *natsserver.Embedded
 	nc      *nats.Conn
 	ncDone  chan struct{} // closed when nc is closed
 	natsURL string
@@ -285,7 +292,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	if m.Role == RoleServe {
 		// kibubu dial finds the server through the data dir.
-		if err := writeHTTPURL(c.Data, m.HTTPAddr()); err != nil {
+		if err := aggregator.WriteServerURL(c.Data, m.HTTPAddr()); err != nil {
 			return err
 		}
 	}
@@ -498,7 +505,7 @@ func (m *Main) mountSimulator(e *echo.Echo, cat *locales.Catalog) error {
 	}
 	cfg := simulator.Config{
 		// The simulator speaks Africa's Talking's protocol, as kibubu dial.
-		Server: httpURL(m.HTTPAddr()), USSDSecret: c.ussdAuth["africastalking"].Secret,
+		Server: aggregator.ServerURL(m.HTTPAddr()), USSDSecret: c.ussdAuth["africastalking"].Secret,
 		Locales: cat, Region: c.Region, Location: c.location, LocalHostsOnly: local,
 	}
 	if m.store != nil {
@@ -576,27 +583,6 @@ func loopbackListen(addr string) bool {
 	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
-// httpURLFile, in the data dir, holds the URL kibubu serve answers HTTP on.
-const httpURLFile = "http.url"
-
-func writeHTTPURL(dataDir, addr string) error {
-	u := httpURL(addr) + "\n"
-	if err := os.WriteFile(filepath.Join(dataDir, httpURLFile), []byte(u), 0o600); err != nil {
-		return fmt.Errorf("--data: %w", err)
-	}
-	return nil
-}
-
-// httpURL is the URL this machine reaches the listener at addr on: an
-// unspecified host (every interface) is reached on loopback.
-func httpURL(addr string) string {
-	host, port, _ := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
 // connectNATS starts the embedded server and connects to it as the
 // operator user and, for the gateway part, as the gateway user; or it dials
 // the external one, once for both.
@@ -604,39 +590,22 @@ func (m *Main) connectNATS() error {
 	c := &m.Config
 	m.ncDone = make(chan struct{})
 	name := "kibubu " + string(m.Role)
-	if c.NATS == "" {
-		var err error
-		if m.nats, err = startEmbeddedNATS(c.Data, c.NATSListen, c.NATSPrefix, m.Log); err != nil {
-			return err
-		}
-		m.natsURL = m.nats.info.URL
-		if m.nc, err = m.nats.connect(name, m.ncDone); err != nil {
-			return err
-		}
-		m.gatewayNCDone = make(chan struct{})
-		m.gatewayNC, err = m.nats.connectGateway(name+" gateway", m.gatewayNCDone)
+	var err error
+	if c.NATS != "" {
+		m.nc, err = c.natsConn().Connect(name, m.ncDone, m.Log)
+		m.gatewayNC, m.natsURL = m.nc, c.NATS
 		return err
 	}
-	auth, err := c.natsAuthOptions()
-	if err != nil {
+	if m.nats, err = natsserver.StartEmbedded(c.Data, c.NATSListen, c.NATSPrefix, natsroles.Permissions(natsroles.Gateway, c.NATSPrefix), m.Log); err != nil {
 		return err
 	}
-	opts := []nats.Option{nats.Name(name), nats.Timeout(natsConnectTimeout), nats.DrainTimeout(natsDrainTimeout),
-		closedHandler(m.ncDone),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				m.Log.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { m.Log.Info("nats reconnected", "url", redact(nc.ConnectedUrl())) }),
+	m.natsURL = m.nats.Info.URL
+	if m.nc, err = m.nats.ConnectOperator(nats.Name(name), nats.DrainTimeout(natsconn.DrainTimeout), natsconn.ClosedHandler(m.ncDone)); err != nil {
+		return err
 	}
-	opts = append(append(opts, natsReconnectOptions()...), auth...)
-	nc, err := nats.Connect(c.NATS, opts...)
-	if err != nil {
-		return fmt.Errorf("--nats %s: %w", redact(c.NATS), err)
-	}
-	m.nc, m.gatewayNC, m.natsURL = nc, nc, c.NATS
-	return nil
+	m.gatewayNCDone = make(chan struct{})
+	m.gatewayNC, err = m.nats.ConnectGateway(nats.Name(name+" gateway"), nats.DrainTimeout(natsconn.DrainTimeout), natsconn.ClosedHandler(m.gatewayNCDone))
+	return err
 }
 
 // fail reports that a part stopped on its own.
@@ -733,7 +702,7 @@ func (m *Main) close() error {
 	if m.gatewayNC != nil && m.gatewayNC != m.nc {
 		// The gateway's own connection goes first, while the wallet still
 		// answers what it sent.
-		if err := drainNATS(m.gatewayNC, m.gatewayNCDone); err != nil {
+		if err := natsconn.Drain(m.gatewayNC, m.gatewayNCDone); err != nil {
 			errs = append(errs, fmt.Errorf("gateway %w", err))
 		}
 	}
@@ -745,12 +714,12 @@ func (m *Main) close() error {
 		}
 	}
 	if m.nc != nil {
-		if err := drainNATS(m.nc, m.ncDone); err != nil {
+		if err := natsconn.Drain(m.nc, m.ncDone); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if m.nats != nil {
-		m.nats.shutdown()
+		m.nats.Close()
 	}
 	if m.store != nil && !m.storeGiven {
 		if err := m.store.Close(); err != nil {
@@ -758,9 +727,7 @@ func (m *Main) close() error {
 		}
 	}
 	if m.notifyDB != nil {
-		if db, err := m.notifyDB.DB(); err == nil {
-			db.Close()
-		}
+		closeGorm(m.notifyDB)
 	}
 	if m.lock != nil {
 		m.lock.Close() // releases the lock
@@ -768,18 +735,10 @@ func (m *Main) close() error {
 	return errors.Join(errs...)
 }
 
-// drainNATS drains nc and waits until it is closed (done is closed),
-// closing it after natsDrainTimeout.
-func drainNATS(nc *nats.Conn, done <-chan struct{}) error {
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		nc.Close()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-time.After(natsDrainTimeout + time.Second):
-		nc.Close()
-		return errors.New("nats: drain did not finish in time")
+// closeGorm closes db's pool.
+func closeGorm(db *gorm.DB) {
+	if sqlDB, err := db.DB(); err == nil {
+		sqlDB.Close()
 	}
 }
 
@@ -790,31 +749,17 @@ func main() {
 	if err == nil {
 		return
 	}
-	var u *usageError
+	var u *cmdline.UsageError
 	if errors.As(err, &u) {
-		fmt.Fprintf(os.Stderr, "kibubu: %s\n", oneLine(u.msg))
-		if u.usage != "" {
-			fmt.Fprint(os.Stderr, u.usage)
+		fmt.Fprintf(os.Stderr, "kibubu: %s\n", cmdline.OneLine(u.Msg))
+		if u.Usage != "" {
+			fmt.Fprint(os.Stderr, u.Usage)
 		}
 		os.Exit(2)
 	}
-	fmt.Fprintf(os.Stderr, "kibubu: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(os.Stderr, "kibubu: %s\n", cmdline.OneLine(err.Error()))
 	os.Exit(1)
 }
-
-// oneLine keeps an error to the one line promised on stderr.
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, ":\n", ": ")
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
-}
-
-// usageError is a command line that cannot be run: exit status 2.
-type usageError struct {
-	msg   string
-	usage string // printed after the message, if set
-}
-
-func (e *usageError) Error() string { return e.msg }
 
 const usage = `Kibubu: mobile money for feature phones.
 
@@ -883,7 +828,7 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 		return serve(ctx, stop, RoleGateway, args, stdout, stderr)
 	case "notify":
 		if len(args) > 0 && args[0] == "replay" {
-			return runReplay(ctx, args[1:], stdout)
+			return smsctl.Replay(ctx, args[1:], stdout, smsDefaults(), operatorServer)
 		}
 		return serve(ctx, stop, RoleNotify, args, stdout, stderr)
 	case "ops":
@@ -891,16 +836,22 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 	case "migrate":
 		return runMigrate(ctx, args, stdout)
 	case "sms":
-		return runSMS(ctx, args, stdout)
+		return smsctl.Run(ctx, args, stdout, smsDefaults())
 	case "dial":
-		return runDial(ctx, args, os.Stdin, stdout)
+		return aggregator.Dial(ctx, args, DefaultConfig().Data, os.Stdin, stdout)
 	case "bench":
-		return runBench(ctx, args)
+		return bench.Command(ctx, args, os.Stdout, os.Stderr, startLoadBench)
 	}
-	if group, ok := operatorGroups[cmd]; ok {
-		return runOperator(ctx, cmd, group, args, stdout)
+	if _, ok := walletctl.Groups[cmd]; ok {
+		return walletctl.Run(ctx, cmd, args, stdout, operatorServer)
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q", cmd), usage: usage}
+	return &cmdline.UsageError{Msg: fmt.Sprintf("unknown command %q", cmd), Usage: usage}
+}
+
+// smsDefaults are the SMS commands' defaults, the server's.
+func smsDefaults() smsctl.Defaults {
+	c := DefaultConfig()
+	return smsctl.Defaults{Data: c.Data, Region: c.Region, TZ: c.TZ}
 }
 
 // serve runs the server until ctx ends (SIGINT, SIGTERM) or a part fails.
@@ -928,7 +879,7 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 		cfg.smsOutFlags(fs)
 	}
 	cfg.lifecycleFlags(fs, role)
-	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
+	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	if role != RoleWallet {
@@ -943,7 +894,7 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	log.Info("kibubu serving", "role", role, "http", m.HTTPAddr(), "nats", redact(m.NATSURL()), "db", redact(m.Config.DB),
+	log.Info("kibubu serving", "role", role, "http", m.HTTPAddr(), "nats", cmdline.Redact(m.NATSURL()), "db", cmdline.Redact(m.Config.DB),
 		"currency", m.Config.currency.Code, "data", m.Config.Data)
 	var err error
 	select {
@@ -977,4 +928,16 @@ func serve(ctx context.Context, stop func(), role Role, args []string, stdout, s
 		log.Info("stopped")
 	}
 	return err
+}
+
+// The back-office's operator users: gateway/ops manages them and imports
+// walletctl, so walletctl cannot name them in its own table.
+func init() {
+	walletctl.Groups["operator"] = map[string]walletctl.Command{
+		"add": {Synopsis: "--email E --role R [--password-file F]", Setup: ops.OperatorAdd(os.Stdin), Reason: walletctl.ReasonOptional,
+			Summary: "Add a back-office (/ops) operator with role R (" + ops.RoleList() + "). The password is read from F,\n" +
+				"else from the first line of stdin. Roles that move money get a TOTP secret, printed once."},
+		"list":    {Summary: "List the back-office operators: role, TOTP, locked or disabled, last sign-in.", Setup: ops.OperatorList},
+		"disable": {Synopsis: "EMAIL --reason R", NArgs: 1, Summary: "Disable an operator and end their sessions.", Setup: ops.OperatorDisable, Reason: walletctl.ReasonRequired},
+	}
 }

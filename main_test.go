@@ -21,6 +21,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kibubu/kibubu/deploy/natsserver"
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -181,7 +183,7 @@ func testServing(t *testing.T, m *Main, conn ...string) {
 		{[]string{"agent", "add", "--phone", "12", "--name", "Short"}, `invalid phone`},
 	} {
 		out, err := op(tc.args...)
-		var u *usageError
+		var u *cmdline.UsageError
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") || errors.As(err, &u) || out != "" {
 			t.Errorf("kibubu %s = %q, %v; want no output and one line containing %q", strings.Join(tc.args, " "), out, err, tc.want)
 		}
@@ -220,7 +222,7 @@ func serveWithAgent(t *testing.T) (Config, *Main, string, string) {
 // restart on the same data dir, and nats.json is private.
 func TestRestart(t *testing.T) {
 	cfg, m, agent, _ := serveWithAgent(t)
-	info1, err := readNATSInfo(cfg.Data)
+	info1, err := natsserver.ReadInfo(cfg.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,14 +233,14 @@ func TestRestart(t *testing.T) {
 		t.Errorf("account show with the server stopped: %v, want cannot reach the server", err)
 	}
 	m2 := startMain(t, &Main{Config: cfg})
-	info2, err := readNATSInfo(cfg.Data)
+	info2, err := natsserver.ReadInfo(cfg.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info2.Password != info1.Password || info2.URL != m2.NATSURL() {
 		t.Errorf("after restart nats.json = %s %s, want password kept and URL %s", info2.URL, info2.Password, m2.NATSURL())
 	}
-	for _, f := range []string{natsInfoFile, "pepper"} {
+	for _, f := range []string{natsserver.InfoFile, "pepper"} {
 		fi, err := os.Stat(filepath.Join(cfg.Data, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v (%v), want 0600", f, fi.Mode().Perm(), err)
@@ -254,7 +256,7 @@ func TestRestart(t *testing.T) {
 // (a retry replays it) and the ledger holds.
 func TestShutdownCommitsAcknowledged(t *testing.T) {
 	cfg, m, agent, _ := serveWithAgent(t)
-	info, _ := readNATSInfo(cfg.Data)
+	info, _ := natsserver.ReadInfo(cfg.Data)
 	nc, err := nats.Connect(info.URL, nats.UserInfo(info.User, info.Password))
 	if err != nil {
 		t.Fatal(err)
@@ -427,7 +429,7 @@ func TestConfigErrors(t *testing.T) {
 				m.Close()
 				t.Fatalf("Run succeeded, want an error containing %q", tc.want)
 			}
-			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(oneLine(msg), "\n") || strings.Contains(msg, "goroutine") || strings.Contains(msg, "hunter2") {
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(cmdline.OneLine(msg), "\n") || strings.Contains(msg, "goroutine") || strings.Contains(msg, "hunter2") {
 				t.Errorf("Run = %q, want one line containing %q", msg, tc.want)
 			}
 			if err := m.Close(); err != nil {
@@ -470,7 +472,7 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"serve", "extra"}, wantUsage: true, wantErr: "takes no arguments"},
 		{args: []string{"--pin-length", "four"}, wantUsage: true, wantErr: `invalid value "four" for flag -pin-length`},
 		{args: []string{"wallet", "-h"}, wantOut: "kibubu wallet --nats URL"},
-		{args: []string{"tariff", "show", "--data", dir}, wantErr: "no server found: " + filepath.Join(dir, natsInfoFile) + " does not exist"},
+		{args: []string{"tariff", "show", "--data", dir}, wantErr: "no server found: " + filepath.Join(dir, natsserver.InfoFile) + " does not exist"},
 		{args: []string{"ledger", "check", "--nats", "nats://127.0.0.1:1"}, wantErr: "cannot reach the server at nats://127.0.0.1:1"},
 		{args: []string{"ledger", "check", "--nats-creds", "x.creds", "--data", dir}, wantErr: "--nats-creds is for an external NATS"},
 		{args: []string{"serve", "--data", dir, "--currency", "XYZ"}, wantErr: `--currency: "XYZ" is not a currency`},
@@ -478,7 +480,7 @@ func TestCommandLine(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			out, err := cli(t, tc.args...)
-			var u *usageError
+			var u *cmdline.UsageError
 			isUsage := errors.As(err, &u)
 			switch {
 			case tc.wantErr == "" && err != nil:
@@ -521,7 +523,7 @@ func TestEnv(t *testing.T) {
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			err := applyEnv(fs, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			err := cmdline.ApplyEnv(fs, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Errorf("applyEnv = %v, want an error containing %q", err, tc.wantErr)
@@ -535,8 +537,8 @@ func TestEnv(t *testing.T) {
 			}
 		})
 	}
-	if got := envName("nats-creds"); got != "KIBUBU_NATS_CREDS" {
-		t.Errorf("envName(nats-creds) = %s, want KIBUBU_NATS_CREDS", got)
+	if got := cmdline.EnvName("nats-creds"); got != "KIBUBU_NATS_CREDS" {
+		t.Errorf("cmdline.EnvName(nats-creds) = %s, want KIBUBU_NATS_CREDS", got)
 	}
 }
 
@@ -555,8 +557,8 @@ func TestWalletOnExternalNATS(t *testing.T) {
 	if m.nats != nil || m.NATSURL() != url {
 		t.Fatalf("wallet role runs NATS embedded (%v) or on %s, want %s", m.nats != nil, m.NATSURL(), url)
 	}
-	if _, err := os.Stat(filepath.Join(c.Data, natsInfoFile)); err == nil {
-		t.Errorf("wallet role wrote %s; only the embedded NATS has one", natsInfoFile)
+	if _, err := os.Stat(filepath.Join(c.Data, natsserver.InfoFile)); err == nil {
+		t.Errorf("wallet role wrote %s; only the embedded NATS has one", natsserver.InfoFile)
 	}
 	testServing(t, m, "--nats", url, "--nats-prefix", c.NATSPrefix)
 	if _, err := cli(t, "ledger", "check", "--nats", url); err == nil || !strings.Contains(err.Error(), "unavailable") {

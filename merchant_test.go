@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -148,7 +149,7 @@ func TestMerchantTour(t *testing.T) {
 	dial := func(input string) string {
 		t.Helper()
 		var out bytes.Buffer
-		if err := runDial(ctx, []string{"--data", cfg.Data, "--phone", "0722000001", "*334#"}, strings.NewReader(input), &out); err != nil {
+		if err := aggregator.Dial(ctx, []string{"--data", cfg.Data, "--phone", "0722000001", "*334#"}, DefaultConfig().Data, strings.NewReader(input), &out); err != nil {
 			t.Fatalf("dial: %v\n%s", err, out.String())
 		}
 		// The screen is framed: join its lines to match the text.

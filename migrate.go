@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet/store"
 )
@@ -22,7 +23,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.Data, "data", cfg.Data, "data `dir`ectory, for the default --db")
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite database `path`, or a postgres:// URL (default <data>/kibubu.db)")
 	synopsis := "kibubu migrate [--db DB]\n\nApplies the database migrations of every part (wallet, audit log, notifier) once, under a lock,\nso that wallets and notifiers can start with --migrate=false.\n"
-	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
+	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	dsn := cfg.DB
@@ -39,7 +40,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := notify.Migrate(ctx, s.Gorm()); err != nil {
 		return dbError(dsn, err)
 	}
-	fmt.Fprintf(stdout, "migrated %s\n", redact(dsn))
+	fmt.Fprintf(stdout, "migrated %s\n", cmdline.Redact(dsn))
 	return nil
 }
 
@@ -47,7 +48,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 // names the command that migrates it.
 func dbError(dsn string, err error) error {
 	if errors.Is(err, store.ErrNotMigrated) {
-		return fmt.Errorf("--db %s: %w: run `kibubu migrate --db %s` first (or start without --migrate=false)", redact(dsn), err, redact(dsn))
+		return fmt.Errorf("--db %s: %w: run `kibubu migrate --db %s` first (or start without --migrate=false)", cmdline.Redact(dsn), err, cmdline.Redact(dsn))
 	}
-	return fmt.Errorf("--db %s: %w", redact(dsn), err)
+	return fmt.Errorf("--db %s: %w", cmdline.Redact(dsn), err)
 }

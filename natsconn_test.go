@@ -19,6 +19,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+
+	"github.com/kibubu/kibubu/internal/cmdline"
 )
 
 // testPKI is a throwaway CA with a server certificate for 127.0.0.1 and a
@@ -216,7 +218,7 @@ func TestEnvFile(t *testing.T) {
 			if err := fs.Parse(nil); err != nil {
 				t.Fatal(err)
 			}
-			err := applyEnv(fs, lookup)
+			err := cmdline.ApplyEnv(fs, lookup)
 			if err == nil {
 				err = c.readTwilioEnv(lookup)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kibubu/kibubu/deploy/natsroles"
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -46,7 +47,7 @@ func TestFleetRolesOnTheirNATSUsers(t *testing.T) {
 	}{
 		{"one server", 1, func(t *testing.T, logs *violationLog) string {
 			srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-				StoreDir: t.TempDir(), MaxPayload: natsMaxPayload, NoSigs: true, Users: users})
+				StoreDir: t.TempDir(), MaxPayload: natsserver.EmbeddedMaxPayload, NoSigs: true, Users: users})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +60,7 @@ func TestFleetRolesOnTheirNATSUsers(t *testing.T) {
 			return srv.ClientURL()
 		}},
 		{"3-node cluster", fleetReplicas, func(t *testing.T, logs *violationLog) string {
-			c := natstest.StartClusterWith(t, fleetReplicas, natstest.ClusterOptions{Users: users, MaxPayload: natsMaxPayload, Logger: logs})
+			c := natstest.StartClusterWith(t, fleetReplicas, natstest.ClusterOptions{Users: users, MaxPayload: natsserver.EmbeddedMaxPayload, Logger: logs})
 			return c.URLs()
 		}},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
+	"github.com/kibubu/kibubu/wallet/walletctl"
 )
 
 // testOperator names the operator behind the operator requests tests make.
@@ -36,7 +37,7 @@ func TestSecurityAuditCommands(t *testing.T) {
 			m := startMain(t, &Main{Config: testConfig(t, db.dsn(t))})
 			data := []string{"--data", m.Config.Data}
 			op := func(args ...string) (string, error) { return cli(t, append(args, data...)...) }
-			t.Setenv(operatorEnv, "wanjiru")
+			t.Setenv(walletctl.OperatorEnv, "wanjiru")
 			out, err := op("agent", "add", "--phone", "0712000001", "--name", "Duka", "--reason", "contract 7")
 			if err != nil {
 				t.Fatal(err)

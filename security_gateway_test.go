@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
@@ -22,7 +23,7 @@ import (
 // recorder); both close when the test ends.
 func embeddedUsers(t *testing.T, m *Main, data string, gwOpts ...nats.Option) (op, gw *nats.Conn) {
 	t.Helper()
-	info, err := readNATSInfo(data)
+	info, err := natsserver.ReadInfo(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
@@ -36,7 +37,7 @@ func TestSecurityOperatorPrintsStartKey(t *testing.T) {
 		t.Fatalf("pin reset printed %q, want a new start key", out)
 	}
 
-	info, _ := readNATSInfo(cfg.Data)
+	info, _ := natsserver.ReadInfo(cfg.Data)
 	nc, err := nats.Connect(info.URL, nats.UserInfo(info.User, info.Password))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/smsctl"
 )
 
 // TestSecuritySMSGatewayWords (issue 11, finding 5: the gateway's NATS user
@@ -113,7 +114,7 @@ func TestSecuritySMSGatewayWords(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	st, closeStore, err := openSMSStore(ctx, &c)
+	st, closeStore, err := smsctl.OpenStore(ctx, c.Data, c.DB)
 	if err != nil {
 		t.Fatal(err)
 	}

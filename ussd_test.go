@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/sessions"
@@ -40,7 +41,7 @@ func dial(t *testing.T, data, phone, lang string, inputs ...string) string {
 	if lang != "" {
 		args = append([]string{"--lang", lang}, args...)
 	}
-	if err := runDial(ctx, args, strings.NewReader(strings.Join(inputs, "\n")+"\n"), &out); err != nil {
+	if err := aggregator.Dial(ctx, args, DefaultConfig().Data, strings.NewReader(strings.Join(inputs, "\n")+"\n"), &out); err != nil {
 		t.Fatalf("dial %v: %v\n%s", inputs, err, out.String())
 	}
 	return out.String()
@@ -234,7 +235,7 @@ func TestUSSDAggregatorsAndGateways(t *testing.T) {
 	})
 
 	t.Run("second gateway", func(t *testing.T) {
-		info, err := readNATSInfo(cfg.Data)
+		info, err := natsserver.ReadInfo(cfg.Data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,8 +3,9 @@
 // the rate with the database's own limit; USSD (kibubu bench ussd) runs
 // send-money sessions over HTTP as an aggregator does; Merchant (kibubu
 // bench merchant) calls the merchant API. The load loops, their latency
-// histograms and their result lines live here, beside one another; the
-// command only parses flags and starts the server a load runs against.
+// histograms and their result lines live here, beside one another, and so
+// do the commands' flags, defaults and bounds (Command); the root command
+// only starts the server an HTTP load runs against (Serve).
 //
 // It measures and checks; it must not hold a rule of the ledger, a
 // protocol's details or a way to start a part of its own: it uses the

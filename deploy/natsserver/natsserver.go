@@ -2,8 +2,10 @@
 // kibubu serve's embedded NATS, the benchmarks' and the tests'. It owns how
 // such a server is configured and started (JetStream on, its store in a
 // directory, never tracing payloads, ready before it is returned) and how
-// a client connects to it in process. It knows nothing of wallets or
-// subjects; callers choose the users and their permissions.
+// a client connects to it in process, and kibubu serve's embedded server
+// (StartEmbedded: its two generated users and the nats.json through which
+// operator commands find it). It knows nothing of wallets or subjects;
+// callers choose the users' permissions (deploy/natsroles).
 package natsserver
 
 import (

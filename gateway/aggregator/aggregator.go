@@ -4,7 +4,9 @@
 // texts the SMS keyword service as Africa's Talking delivers an SMS. It is
 // the one client of those protocols: kibubu dial, kibubu sms send, kibubu
 // bench ussd and the tests use it. The gateway mounts its adapters at the
-// paths declared here, so the two sides cannot drift apart.
+// paths declared here, so the two sides cannot drift apart. The kibubu
+// dial command is here whole (Dial: its flags, checks and Terminal), with
+// the file through which the tools find a running server (ServerURLFile).
 //
 // It must not import the gateway (nothing does): the gateway imports it.
 package aggregator
@@ -33,6 +35,10 @@ const (
 	AfricasTalkingSMSPath  = "/sms/africastalking"
 	USSDSecretHeader       = "X-USSD-Secret"
 	SMSSecretHeader        = "X-SMS-Secret"
+	// SMSSecretFile, in a server's data dir, holds the Africa's Talking
+	// SMS webhook's generated secret: the default --sms-secret-file, which
+	// kibubu sms send reads too.
+	SMSSecretFile = "sms.secret"
 )
 
 const (

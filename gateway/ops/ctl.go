@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 )
@@ -38,10 +39,10 @@ func OperatorAdd(stdin io.Reader) func(fs *flag.FlagSet) walletctl.Action {
 		file := fs.String("password-file", "", "read the password from this `file` (default: the first line of stdin)")
 		return func(ctx context.Context, o *walletctl.Conn, _ []string) error {
 			if *email == "" || *role == "" {
-				return walletctl.Usagef(fs, "--email and --role are required")
+				return cmdline.Usagef(fs, "--email and --role are required")
 			}
 			if !wallet.OperatorRole(*role).Valid() {
-				return walletctl.Usagef(fs, "--role %q: one of %s", *role, RoleList())
+				return cmdline.Usagef(fs, "--role %q: one of %s", *role, RoleList())
 			}
 			password, err := readPassword(*file, stdin)
 			if err != nil {

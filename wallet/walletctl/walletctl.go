@@ -2,9 +2,10 @@
 // account show, apikey create, reversal list, audit list, …): each Setup
 // registers its command's flags and returns the Action that calls the
 // wallet's operator API through natsapi and prints the answer for a person.
-// The command table, the flag parsing, the --as and --reason flags and the
-// connection to the server stay in package main; the rules stay in the
-// wallet, which checks every request itself.
+// Groups is the table of those commands with their help text; Run runs
+// one, with the --as and --reason flags the audit log keeps, against the
+// server Server names. The root command only maps its NATS flags onto a
+// Server; the rules stay in the wallet, which checks every request itself.
 package walletctl
 
 import (
@@ -19,6 +20,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -30,6 +34,14 @@ type Conn struct {
 	// Dial connects to the server, on the first call of Client.
 	Dial func() (*natsapi.Client, error)
 	c    *natsapi.Client
+	nc   *nats.Conn // the connection Server.Conn dialled, closed by Close
+}
+
+// Close closes the connection, if one was dialled.
+func (o *Conn) Close() {
+	if o.nc != nil {
+		o.nc.Close()
+	}
 }
 
 // Client connects on first use and returns the wallet's API client.
@@ -62,17 +74,6 @@ func (o *Conn) Currency(ctx context.Context) (wallet.Currency, error) {
 // positional arguments.
 type Action func(ctx context.Context, o *Conn, args []string) error
 
-// UsageError is a command line that cannot be run (exit status 2): the
-// command turns it into its own.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
-// Usagef is a usage error of the command fs parses.
-func Usagef(fs *flag.FlagSet, format string, args ...any) error {
-	return &UsageError{Msg: fmt.Sprintf("%s: %s (see kibubu %s -h)", fs.Name(), fmt.Sprintf(format, args...), fs.Name())}
-}
-
 // Message is err for a person: a wallet error's message without its code.
 func Message(err error) string {
 	var we *wallet.Error
@@ -88,7 +89,7 @@ func AgentAdd(fs *flag.FlagSet) Action {
 	name := fs.String("name", "", "the agent's business `name`")
 	return func(ctx context.Context, o *Conn, _ []string) error {
 		if *phone == "" || *name == "" {
-			return Usagef(fs, "--phone and --name are required")
+			return cmdline.Usagef(fs, "--phone and --name are required")
 		}
 		c, err := o.Client()
 		if err != nil {
@@ -112,12 +113,12 @@ func CustomerOpen(fs *flag.FlagSet) Action {
 	lang := fs.String("lang", "", "the customer's `language`: en, sw or fr (default: the server's)")
 	return func(ctx context.Context, o *Conn, _ []string) error {
 		if *phone == "" || *name == "" {
-			return Usagef(fs, "--phone and --name are required")
+			return cmdline.Usagef(fs, "--phone and --name are required")
 		}
 		tiers := map[string]wallet.Tier{"basic": wallet.TierBasic, "full": wallet.TierFull}
 		t, ok := tiers[*tier]
 		if !ok {
-			return Usagef(fs, "--tier is basic or full, not %q", *tier)
+			return cmdline.Usagef(fs, "--tier is basic or full, not %q", *tier)
 		}
 		c, err := o.Client()
 		if err != nil {
@@ -140,7 +141,7 @@ func MerchantAdd(fs *flag.FlagSet) Action {
 	paybill := fs.Bool("paybill", false, "open a paybill (payments carry an account reference) instead of a till")
 	return func(ctx context.Context, o *Conn, _ []string) error {
 		if *phone == "" || *name == "" {
-			return Usagef(fs, "--phone and --name are required")
+			return cmdline.Usagef(fs, "--phone and --name are required")
 		}
 		c, err := o.Client()
 		if err != nil {
@@ -162,7 +163,7 @@ func FloatIssue(fs *flag.FlagSet) Action {
 	ref := fs.String("ref", "", "the bank deposit `reference`; issuing it twice moves money once")
 	return func(ctx context.Context, o *Conn, _ []string) error {
 		if *agent == "" || *amount == "" || *ref == "" {
-			return Usagef(fs, "--agent, --amount and --ref are required")
+			return cmdline.Usagef(fs, "--agent, --amount and --ref are required")
 		}
 		cur, err := o.Currency(ctx)
 		if err != nil {
@@ -367,34 +368,34 @@ func APIKeyCreate(fs *flag.FlagSet) Action {
 		if *expires != "" {
 			at, err := parseExpiry(*expires, time.Now())
 			if err != nil {
-				return Usagef(fs, "--expires %q: %v", *expires, err)
+				return cmdline.Usagef(fs, "--expires %q: %v", *expires, err)
 			}
 			req.Expires = &at
 		}
 		switch {
 		case *op && *merchant != "":
-			return Usagef(fs, "--operator takes no --merchant")
+			return cmdline.Usagef(fs, "--operator takes no --merchant")
 		case *op && *scopes == "all":
 			req.Scopes = slices.Concat(commerce.OperatorScopes, commerce.MerchantScopes)
 		case *op && *scopes != "":
 			for _, sc := range strings.Split(*scopes, ",") {
 				sc = strings.TrimSpace(sc)
 				if !slices.Contains(commerce.MerchantScopes, commerce.Scope(sc)) && !slices.Contains(commerce.OperatorScopes, commerce.Scope(sc)) {
-					return Usagef(fs, "--scopes: unknown scope %q (have %s, %s)", sc, OperatorScopeList(), ScopeList())
+					return cmdline.Usagef(fs, "--scopes: unknown scope %q (have %s, %s)", sc, OperatorScopeList(), ScopeList())
 				}
 				req.Scopes = append(req.Scopes, commerce.Scope(sc))
 			}
 		case *op:
 			req.Scopes = commerce.DefaultOperatorScopes
 		case *merchant == "" || *scopes == "":
-			return Usagef(fs, "--merchant and --scopes are required (or --operator)")
+			return cmdline.Usagef(fs, "--merchant and --scopes are required (or --operator)")
 		case *scopes == "all":
 			req.Scopes = commerce.MerchantScopes
 		default:
 			for _, sc := range strings.Split(*scopes, ",") {
 				sc = strings.TrimSpace(sc)
 				if !slices.Contains(commerce.MerchantScopes, commerce.Scope(sc)) {
-					return Usagef(fs, "--scopes: unknown scope %q (have %s)", sc, ScopeList())
+					return cmdline.Usagef(fs, "--scopes: unknown scope %q (have %s)", sc, ScopeList())
 				}
 				req.Scopes = append(req.Scopes, commerce.Scope(sc))
 			}
@@ -505,7 +506,7 @@ func AuditList(fs *flag.FlagSet) Action {
 			if err == nil {
 				from = time.Now().Add(-d)
 			} else if from, err = parseDate(*since); err != nil {
-				return Usagef(fs, "--since %q: a date (2026-12-01), RFC 3339 or a duration (24h, 7d)", *since)
+				return cmdline.Usagef(fs, "--since %q: a date (2026-12-01), RFC 3339 or a duration (24h, 7d)", *since)
 			}
 		}
 		c, err := o.Client()
@@ -670,10 +671,10 @@ func ReversalDecide(approve bool) func(fs *flag.FlagSet) Action {
 		return func(ctx context.Context, o *Conn, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
-				return Usagef(fs, "ID %q: a reversal request's number, from kibubu reversal list", args[0])
+				return cmdline.Usagef(fs, "ID %q: a reversal request's number, from kibubu reversal list", args[0])
 			}
 			if strings.TrimSpace(*reason) == "" {
-				return Usagef(fs, "--reason is required")
+				return cmdline.Usagef(fs, "--reason is required")
 			}
 			c, err := o.Client()
 			if err != nil {

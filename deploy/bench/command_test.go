@@ -1,16 +1,18 @@
-package main
+package bench
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
@@ -32,17 +34,17 @@ func TestBench(t *testing.T) {
 				sub += "-hot"
 			}
 			t.Run(sub, func(t *testing.T) {
-				cfg := defaultBenchConfig()
+				cfg := DefaultTransfersConfig()
 				cfg.DB, cfg.Hot = db, hot
 				// Enough customers that --hot's withdrawals, at the
 				// machine's full speed, do not drain them before the
 				// storage limit's sweep is done.
-				cfg.Accounts, cfg.Clients, cfg.Duration, cfg.storageSweep = 200, 8, 300*time.Millisecond, 50*time.Millisecond
-				if err := cfg.validate(); err != nil {
+				cfg.Accounts, cfg.Clients, cfg.Duration, cfg.StorageSweep = 200, 8, 300*time.Millisecond, 50*time.Millisecond
+				if err := cfg.Validate(); err != nil {
 					t.Fatal(err)
 				}
 				var stdout, stderr bytes.Buffer
-				if err := benchRun(context.Background(), cfg, &stdout, &stderr); err != nil {
+				if err := Transfers(context.Background(), cfg, &stdout, &stderr); err != nil {
 					t.Fatalf("bench: %v\n%s", err, stderr.String())
 				}
 				lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -56,17 +58,8 @@ func TestBench(t *testing.T) {
 
 // TestBenchHelp checks that -h lists the public flags and not the hidden ones.
 func TestBenchHelp(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout := os.Stdout
-	os.Stdout = w
-	err = runBench(context.Background(), []string{"-h"})
-	os.Stdout = stdout
-	w.Close()
 	var help bytes.Buffer
-	help.ReadFrom(r)
+	err := Command(context.Background(), []string{"-h"}, &help, io.Discard, nil)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("got %v, want flag.ErrHelp", err)
 	}
@@ -95,8 +88,8 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--nope"}, "flag provided but not defined"},
 	}
 	for _, tt := range tests {
-		err := runBench(context.Background(), tt.args)
-		var u *usageError
+		err := Command(context.Background(), tt.args, io.Discard, io.Discard, nil)
+		var u *cmdline.UsageError
 		if !errors.As(err, &u) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: got %v, want a usage error containing %q", tt.args, err, tt.want)
 		}

@@ -1,4 +1,4 @@
-package main
+package aggregator
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/kibubu/kibubu/gateway/aggregator"
+	"github.com/kibubu/kibubu/internal/cmdline"
 )
 
 // `kibubu dial` is a phone for people at a terminal: it plays the part of
@@ -28,8 +28,6 @@ import (
 const (
 	// dialServiceCodeDefault is the code dialled when none is given.
 	dialServiceCodeDefault = "*334#"
-	// dialPhoneDefault is the simulated phone when --phone is not given.
-	dialPhoneDefault = "+254700000001"
 
 	// dialHopTimeoutDefault is AT's own limit: the app must answer a hop
 	// within 15 s or the session ends.
@@ -57,70 +55,98 @@ input (Ctrl-D) or Ctrl-C hangs up. Input may be a pipe, to script a session:
 
 // runDial runs `kibubu dial`: one USSD session against the server, reading
 // the person's answers from stdin and showing the screens on stdout. A bad
-// command line is a *usageError; a server that fails, answers other than
+// command line is a *cmdline.UsageError; a server that fails, answers other than
 // 200, or replies without "CON " or "END " ends the session with an error of
 // one line, as the aggregator would end it. An END screen, end of input and
 // ctx ending (Ctrl-C) all end it cleanly, with nil.
-func runDial(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+func Dial(ctx context.Context, args []string, dataDefault string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("dial", flag.ContinueOnError)
-	phone := fs.String("phone", dialPhoneDefault, "the `phone` number dialling, sent as typed (0712345678, 254712345678, +254712345678)")
+	phone := fs.String("phone", PhoneDefault, "the `phone` number dialling, sent as typed (0712345678, 254712345678, +254712345678)")
 	lang := fs.String("lang", "", "`language` code (en, sw, fr) sent as Accept-Language; the server uses it only for phones with no account")
 	server := fs.String("server", "", "the server's base `url`, e.g. http://127.0.0.1:8080 (default: read from <data>/http.url)")
-	data := fs.String("data", DefaultConfig().Data, "data `dir`ectory of the running server, where it writes http.url")
+	data := fs.String("data", dataDefault, "data `dir`ectory of the running server, where it writes http.url")
 	secret := fs.String("secret", "", "shared `secret` sent as X-USSD-Secret, if the server asks for one")
 	timeout := fs.Duration("timeout", dialHopTimeoutDefault, "how long to wait for each screen (Africa's Talking waits 15s)")
-	pos, err := parseInterleaved(fs, args, dialSynopsis, stdout)
+	pos, err := cmdline.ParseInterleaved(fs, args, dialSynopsis, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 1 {
-		return usagef(fs, "takes one service code, got %q", pos)
+		return cmdline.Usagef(fs, "takes one service code, got %q", pos)
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := cmdline.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	code := dialServiceCodeDefault
 	if len(pos) == 1 {
 		code = pos[0]
 	}
-	if !aggregator.ValidServiceCode(code) {
-		return usagef(fs, "%q is not a USSD code: want * then digits (and *), then #, such as *334# or *334*1#", code)
+	if !ValidServiceCode(code) {
+		return cmdline.Usagef(fs, "%q is not a USSD code: want * then digits (and *), then #, such as *334# or *334*1#", code)
 	}
 	if strings.TrimSpace(*phone) == "" {
-		return usagef(fs, "--phone is empty")
+		return cmdline.Usagef(fs, "--phone is empty")
 	}
 	if err := checkDialLang(*lang); err != nil {
-		return usagef(fs, "--lang %q: %v", *lang, err)
+		return cmdline.Usagef(fs, "--lang %q: %v", *lang, err)
 	}
 	if *timeout <= 0 || *timeout > dialHopTimeoutMax {
-		return usagef(fs, "--timeout %v: must be above 0 and at most %v", *timeout, dialHopTimeoutMax)
+		return cmdline.Usagef(fs, "--timeout %v: must be above 0 and at most %v", *timeout, dialHopTimeoutMax)
 	}
 	base, hint := *server, "is the server running there?"
 	if base != "" {
-		if err := checkDialServerURL(base); err != nil {
-			return usagef(fs, "--server %q: %v", base, err)
+		if err := CheckServerURL(base); err != nil {
+			return cmdline.Usagef(fs, "--server %q: %v", base, err)
 		}
 	} else {
 		if *data == "" {
-			return usagef(fs, "give --server, or --data with the server's data directory")
+			return cmdline.Usagef(fs, "give --server, or --data with the server's data directory")
 		}
-		if base, err = readServerURL(*data); err != nil {
+		if base, err = ReadServerURL(*data); err != nil {
 			return err
 		}
 		hint = fmt.Sprintf("is `kibubu serve --data %s` running?", *data)
 	}
-	client := &aggregator.Client{Base: base, HTTP: newDialClient(*timeout), USSDSecret: *secret, UserAgent: "kibubu-dial"}
+	client := &Client{Base: base, HTTP: newDialClient(*timeout), USSDSecret: *secret, UserAgent: "kibubu-dial"}
 	defer client.HTTP.CloseIdleConnections()
-	d := &aggregator.Terminal{Client: client, SessionID: newDialSessionID(), ServiceCode: code, Phone: *phone,
+	d := &Terminal{Client: client, SessionID: newDialSessionID(), ServiceCode: code, Phone: *phone,
 		Language: *lang, Timeout: *timeout, Hint: hint}
 	return d.Run(ctx, stdin, stdout)
 }
 
-// readServerURL reads the running server's HTTP base URL from
+// PhoneDefault is the simulated phone of kibubu dial and kibubu sms send
+// when --phone is not given.
+const PhoneDefault = "+254700000001"
+
+// ServerURLFile, in the data dir, holds the URL kibubu serve answers HTTP
+// on: kibubu dial, kibubu sms send find the server through it.
+const ServerURLFile = "http.url"
+
+// WriteServerURL writes ServerURLFile in dataDir for a server listening on
+// addr (an unspecified host is reached on loopback).
+func WriteServerURL(dataDir, addr string) error {
+	u := ServerURL(addr) + "\n"
+	if err := os.WriteFile(filepath.Join(dataDir, ServerURLFile), []byte(u), 0o600); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	return nil
+}
+
+// ServerURL is the URL this machine reaches the HTTP listener at addr on:
+// an unspecified host (every interface) is reached on loopback.
+func ServerURL(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// ReadServerURL reads the running server's HTTP base URL from
 // <dataDir>/http.url, which `kibubu serve` writes. Its errors say which file
 // is missing or malformed and how to start a server.
-func readServerURL(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, httpURLFile)
+func ReadServerURL(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, ServerURLFile)
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("no server found: %s does not exist (is `kibubu serve` running with --data %s? or pass --server)", path, dataDir)
@@ -135,14 +161,14 @@ func readServerURL(dataDir string) (string, error) {
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	line = strings.TrimSpace(line)
-	if err := checkDialServerURL(line); err != nil {
+	if err := CheckServerURL(line); err != nil {
 		return "", fmt.Errorf("no server found: %s is not what `kibubu serve` writes (one line such as http://127.0.0.1:8080): %v", path, err)
 	}
 	return line, nil
 }
 
-// checkDialServerURL accepts an absolute http or https URL with a host.
-func checkDialServerURL(s string) error {
+// CheckServerURL accepts an absolute http or https URL with a host.
+func CheckServerURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || s == "" {
 		return errors.New("want a URL such as http://127.0.0.1:8080")

@@ -1,4 +1,4 @@
-package main
+package aggregator
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kibubu/kibubu/internal/cmdline"
 )
 
 // dialFake is a scripted Africa's Talking peer of the simulator: it answers
@@ -86,8 +88,8 @@ func (f *dialFake) received() []dialHop {
 func clearDialEnv(t *testing.T) {
 	t.Helper()
 	for _, name := range []string{"phone", "lang", "server", "data", "secret", "timeout"} {
-		t.Setenv(envName(name), "") // restored after the test
-		os.Unsetenv(envName(name))
+		t.Setenv(cmdline.EnvName(name), "") // restored after the test
+		os.Unsetenv(cmdline.EnvName(name))
 	}
 }
 
@@ -220,20 +222,20 @@ func TestDialSession(t *testing.T) {
 			defer srv.Close()
 			var out strings.Builder
 			args := append([]string{"--server", srv.URL}, tc.args...)
-			err := runDial(context.Background(), args, strings.NewReader(tc.stdin), &out)
+			err := Dial(context.Background(), args, "./data", strings.NewReader(tc.stdin), &out)
 
 			switch {
 			case tc.wantErr == "" && err != nil:
-				t.Errorf("runDial: got error %v, want none", err)
+				t.Errorf("Dial: got error %v, want none", err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Errorf("runDial: got error %v, want one containing %q", err, tc.wantErr)
+				t.Errorf("Dial: got error %v, want one containing %q", err, tc.wantErr)
 			}
-			var u *usageError
+			var u *cmdline.UsageError
 			if errors.As(err, &u) {
-				t.Errorf("runDial: got usage error %v, want a plain error (exit 1)", err)
+				t.Errorf("Dial: got usage error %v, want a plain error (exit 1)", err)
 			}
 			if err != nil && strings.Contains(err.Error(), "\n") {
-				t.Errorf("runDial: got error %q over several lines, want one line", err)
+				t.Errorf("Dial: got error %q over several lines, want one line", err)
 			}
 			if got := out.String(); got != tc.wantOut {
 				t.Errorf("output:\n%s\nwant:\n%s", got, tc.wantOut)
@@ -283,8 +285,8 @@ func TestDialSessionIDsDiffer(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	for range 2 {
-		if err := runDial(context.Background(), []string{"--server", srv.URL}, strings.NewReader(""), io.Discard); err != nil {
-			t.Fatalf("runDial: %v", err)
+		if err := Dial(context.Background(), []string{"--server", srv.URL}, "./data", strings.NewReader(""), io.Discard); err != nil {
+			t.Fatalf("Dial: %v", err)
 		}
 	}
 	if hops := fake.received(); len(hops) != 2 || hops[0].session == hops[1].session {
@@ -318,13 +320,13 @@ func TestDialUsage(t *testing.T) {
 			srv := httptest.NewServer(fake)
 			defer srv.Close()
 			var out strings.Builder
-			err := runDial(context.Background(), append([]string{"--server", srv.URL}, tc.args...), strings.NewReader(""), &out)
-			var u *usageError
-			if !errors.As(err, &u) || !strings.Contains(u.msg, tc.want) || !strings.HasPrefix(u.msg, "dial: ") {
-				t.Errorf("runDial %q: got %v (%T), want a usage error \"dial: …\" containing %q", tc.args, err, err, tc.want)
+			err := Dial(context.Background(), append([]string{"--server", srv.URL}, tc.args...), "./data", strings.NewReader(""), &out)
+			var u *cmdline.UsageError
+			if !errors.As(err, &u) || !strings.Contains(u.Msg, tc.want) || !strings.HasPrefix(u.Msg, "dial: ") {
+				t.Errorf("Dial %q: got %v (%T), want a usage error \"dial: …\" containing %q", tc.args, err, err, tc.want)
 			}
 			if hops := fake.received(); len(hops) != 0 || out.Len() != 0 {
-				t.Errorf("runDial %q: got %d hops and output %q, want none", tc.args, len(hops), out.String())
+				t.Errorf("Dial %q: got %d hops and output %q, want none", tc.args, len(hops), out.String())
 			}
 		})
 	}
@@ -333,7 +335,7 @@ func TestDialUsage(t *testing.T) {
 func TestDialHelp(t *testing.T) {
 	clearDialEnv(t)
 	var out strings.Builder
-	err := runDial(context.Background(), []string{"-h"}, strings.NewReader(""), &out)
+	err := Dial(context.Background(), []string{"-h"}, "./data", strings.NewReader(""), &out)
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "kibubu dial [flags] [SERVICE-CODE]") || !strings.Contains(out.String(), "-secret") {
 		t.Errorf("dial -h: got %v and %q, want flag.ErrHelp and the synopsis with the flags", err, out.String())
 	}
@@ -350,7 +352,7 @@ func TestDialHangUpOnCancel(t *testing.T) {
 	defer cancel()
 	out := &cancelAtPrompt{cancel: cancel}
 	done := make(chan error, 1)
-	go func() { done <- runDial(ctx, []string{"--server", srv.URL}, stdin, out) }()
+	go func() { done <- Dial(ctx, []string{"--server", srv.URL}, "./data", stdin, out) }()
 	select {
 	case err := <-done:
 		want := dialFrame("Your name?") + "> \n(hung up)\n"
@@ -358,7 +360,7 @@ func TestDialHangUpOnCancel(t *testing.T) {
 			t.Errorf("Ctrl-C at the prompt: got %v and output\n%s\nwant nil and\n%s", err, got, want)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Ctrl-C at the prompt: runDial still waits for input after 10s, want it to hang up")
+		t.Fatal("Ctrl-C at the prompt: Dial still waits for input after 10s, want it to hang up")
 	}
 }
 
@@ -411,7 +413,7 @@ func TestDialServerURL(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got, err := readServerURL(dir)
+			got, err := ReadServerURL(dir)
 			switch {
 			case tc.wantErr == "" && (err != nil || got != strings.TrimSpace(*tc.file)):
 				t.Errorf("readServerURL: got %q, %v; want %q", got, err, strings.TrimSpace(*tc.file))
@@ -426,17 +428,17 @@ func TestDialServerURL(t *testing.T) {
 			}
 			before := len(fake.received())
 			var out strings.Builder
-			err = runDial(context.Background(), args, strings.NewReader(""), &out)
+			err = Dial(context.Background(), args, "./data", strings.NewReader(""), &out)
 			hops := len(fake.received()) - before
 			if tc.wantErr == "" {
 				if want := dialFrame("Karibu") + "(session ended)\n"; err != nil || out.String() != want || hops != 1 {
-					t.Errorf("runDial %q: got %v, %d hops, output\n%s\nwant nil, 1 hop and\n%s", args, err, hops, out.String(), want)
+					t.Errorf("Dial %q: got %v, %d hops, output\n%s\nwant nil, 1 hop and\n%s", args, err, hops, out.String(), want)
 				}
 				return
 			}
-			var u *usageError
+			var u *cmdline.UsageError
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || errors.As(err, &u) || hops != 0 {
-				t.Errorf("runDial %q: got %v, %d hops; want a plain error containing %q and no hop", args, err, hops, tc.wantErr)
+				t.Errorf("Dial %q: got %v, %d hops; want a plain error containing %q and no hop", args, err, hops, tc.wantErr)
 			}
 		})
 	}

@@ -1,4 +1,11 @@
-package main
+// Package smsctl holds the SMS commands: `kibubu sms send` texts the
+// keyword service as a phone would through Africa's Talking (with
+// gateway/aggregator's client), `kibubu sms outbox` and `kibubu sms retry`
+// read and requeue the SMS the notifier recorded (notify.Store), and
+// `kibubu notify replay` records receipts the notifier missed
+// (notify.Replay). Each is a thin command over those packages; the root
+// command only dispatches to Run and Replay with its defaults.
+package smsctl
 
 import (
 	"context"
@@ -16,20 +23,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/kibubu/kibubu/gateway/aggregator"
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 )
-
-// The SMS commands: `kibubu sms send` texts the keyword service as a phone
-// would through Africa's Talking, `kibubu sms outbox` reads the SMS the
-// notifier recorded, and `kibubu notify replay` records receipts the
-// notifier missed.
 
 const (
 	// smsSendShortcode is the number the simulated phone texts.
@@ -58,84 +59,97 @@ const smsSynopsis = `Usage:
   kibubu sms retry [--data DIR | --db DB] ID…
 `
 
-// runSMS runs `kibubu sms VERB …`.
-func runSMS(ctx context.Context, args []string, stdout io.Writer) error {
+// Defaults are the root command's defaults the SMS commands share: --data,
+// --region (for phones written without a country code) and --tz.
+type Defaults struct {
+	Data, Region, TZ string
+}
+
+// Run runs `kibubu sms VERB …`.
+func Run(ctx context.Context, args []string, stdout io.Writer, d Defaults) error {
 	if len(args) == 0 {
-		return &usageError{msg: "sms needs a command: send, outbox, retry", usage: smsSynopsis}
+		return &cmdline.UsageError{Msg: "sms needs a command: send, outbox, retry", Usage: smsSynopsis}
 	}
 	switch args[0] {
 	case "send":
-		return smsSend(ctx, args[1:], stdout)
+		return send(ctx, args[1:], stdout, d)
 	case "outbox":
-		return smsOutbox(ctx, args[1:], stdout)
+		return outbox(ctx, args[1:], stdout, d)
 	case "retry":
-		return smsRetry(ctx, args[1:], stdout)
+		return retry(ctx, args[1:], stdout, d)
 	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, smsSynopsis)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q", "sms "+args[0]), usage: smsSynopsis}
+	return &cmdline.UsageError{Msg: fmt.Sprintf("unknown command %q", "sms "+args[0]), Usage: smsSynopsis}
 }
 
-// smsStoreFlags registers the flags naming the database the notifier
-// records SMS in.
-func smsStoreFlags(fs *flag.FlagSet, c *Config) {
+// database names the database the notifier records SMS in.
+type database struct {
+	Data, DB string
+}
+
+// flags registers the flags naming the database.
+func (c *database) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", c.Data, "data `dir`ectory of the running server")
 	fs.StringVar(&c.DB, "db", c.DB, "the database: SQLite `path` or postgres:// URL (default <data>/kibubu.db)")
 }
 
-// openSMSStore opens the notifier's table in the database c names.
-func openSMSStore(ctx context.Context, c *Config) (*notify.Store, func(), error) {
-	dsn := c.DB
+// open opens the notifier's table in the database c names.
+func (c *database) open(ctx context.Context) (*notify.Store, func(), error) {
+	return OpenStore(ctx, c.Data, c.DB)
+}
+
+// OpenStore opens the notifier's table in the database dsn, or when dsn
+// is empty in the SQLite database of the server serving from dataDir;
+// close closes the database.
+func OpenStore(ctx context.Context, dataDir, dsn string) (st *notify.Store, close func(), err error) {
 	if dsn == "" {
-		dsn = filepath.Join(c.Data, "kibubu.db")
+		dsn = filepath.Join(dataDir, "kibubu.db")
 		if _, err := os.Stat(dsn); err != nil {
-			return nil, nil, fmt.Errorf("no database at %s (is `kibubu serve --data %s` running? or pass --db)", dsn, c.Data)
+			return nil, nil, fmt.Errorf("no database at %s (is `kibubu serve --data %s` running? or pass --db)", dsn, dataDir)
 		}
 	}
 	db, err := store.Connect(ctx, dsn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--db %s: %w", redact(dsn), err)
+		return nil, nil, fmt.Errorf("--db %s: %w", cmdline.Redact(dsn), err)
 	}
-	closeDB := func() { closeGorm(db) }
-	st, err := notify.OpenStore(ctx, db)
-	if err != nil {
-		closeDB()
+	close = func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	}
+	if st, err = notify.OpenStore(ctx, db); err != nil {
+		close()
 		return nil, nil, err
 	}
-	return st, closeDB, nil
+	return st, close, nil
 }
 
-func closeGorm(db *gorm.DB) {
-	if sqlDB, err := db.DB(); err == nil {
-		sqlDB.Close()
-	}
-}
-
-// smsOutbox lists recorded SMS, newest first.
-func smsOutbox(ctx context.Context, args []string, stdout io.Writer) error {
-	cfg := DefaultConfig()
+// outbox lists recorded SMS, newest first.
+func outbox(ctx context.Context, args []string, stdout io.Writer, d Defaults) error {
+	cfg := database{Data: d.Data}
 	fs := flag.NewFlagSet("sms outbox", flag.ContinueOnError)
-	smsStoreFlags(fs, &cfg)
+	cfg.flags(fs)
 	phone := fs.String("phone", "", "only the SMS to this `phone`")
 	status := fs.String("status", "", "only the SMS in this `status`: pending, sending, queued, sent, delivered, undelivered or failed")
 	limit := fs.Int("limit", smsOutboxLimit, "at most this many `SMS`")
 	synopsis := "kibubu sms outbox [--phone P] [--status S] [--limit N] [--data DIR | --db DB]\n\nLists the SMS the notifier recorded, newest first: the local outbox when no Twilio\ncredentials are configured, and every receipt and reply with its delivery status.\n"
-	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
+	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
 	f := notify.Filter{Status: *status, Limit: *limit}
 	if *limit < 1 || *limit > 1000 {
-		return usagef(fs, "--limit %d: must be 1 to 1000", *limit)
+		return cmdline.Usagef(fs, "--limit %d: must be 1 to 1000", *limit)
 	}
 	if *phone != "" {
-		p, err := wallet.NormalizePhone(*phone, cfg.Region)
+		p, err := wallet.NormalizePhone(*phone, d.Region)
 		if err != nil {
-			return usagef(fs, "--phone %q is not a phone number", *phone)
+			return cmdline.Usagef(fs, "--phone %q is not a phone number", *phone)
 		}
 		f.Phone = p
 	}
-	st, done, err := openSMSStore(ctx, &cfg)
+	st, done, err := cfg.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -157,7 +171,7 @@ func smsOutbox(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		state := r.Status
 		if r.LastError != "" && (r.Status == notify.StatusFailed || r.Status == notify.StatusUndelivered || r.Status == notify.StatusPending) {
-			state += " (" + oneLine(r.LastError) + ")"
+			state += " (" + cmdline.OneLine(r.LastError) + ")"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d %s\t%s\n", r.ID, r.Created.Local().Format("2006-01-02 15:04:05"), r.To, state, via,
 			r.Parts, r.Encoding, strings.ReplaceAll(r.Text, "\n", " / "))
@@ -165,30 +179,27 @@ func smsOutbox(ctx context.Context, args []string, stdout io.Writer) error {
 	return tw.Flush()
 }
 
-// smsRetry makes failed SMS pending again, for an operator who fixed what
+// retry makes failed SMS pending again, for an operator who fixed what
 // made them fail; the notifier sends them at its next poll.
-func smsRetry(ctx context.Context, args []string, stdout io.Writer) error {
-	cfg := DefaultConfig()
+func retry(ctx context.Context, args []string, stdout io.Writer, d Defaults) error {
+	cfg := database{Data: d.Data}
 	fs := flag.NewFlagSet("sms retry", flag.ContinueOnError)
-	smsStoreFlags(fs, &cfg)
+	cfg.flags(fs)
 	synopsis := "kibubu sms retry [--data DIR | --db DB] ID…\n\nSends again the failed SMS with these ids (from `kibubu sms outbox --status failed`),\nwith a fresh count of attempts. SMS that are not failed are left alone.\n"
-	pos, err := parseInterleaved(fs, args, synopsis, stdout)
+	pos, err := cmdline.ParseArgs(fs, args, synopsis, stdout)
 	if err != nil {
 		return err
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
-		return err
-	}
 	if len(pos) == 0 {
-		return usagef(fs, "give the ids of the failed SMS to send again")
+		return cmdline.Usagef(fs, "give the ids of the failed SMS to send again")
 	}
 	ids := make([]int64, len(pos))
 	for i, p := range pos {
 		if ids[i], err = strconv.ParseInt(p, 10, 64); err != nil || ids[i] <= 0 {
-			return usagef(fs, "%q is not an SMS id", p)
+			return cmdline.Usagef(fs, "%q is not an SMS id", p)
 		}
 	}
-	st, done, err := openSMSStore(ctx, &cfg)
+	st, done, err := cfg.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -204,54 +215,51 @@ func smsRetry(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// smsSend texts the keyword service from a simulated phone through the
+// send texts the keyword service from a simulated phone through the
 // Africa's Talking webhook and prints the reply, which the notifier records
 // (and sends through Twilio or to the outbox).
-func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
-	cfg := DefaultConfig()
+func send(ctx context.Context, args []string, stdout io.Writer, d Defaults) error {
+	cfg := database{Data: d.Data}
 	fs := flag.NewFlagSet("sms send", flag.ContinueOnError)
-	smsStoreFlags(fs, &cfg)
-	phone := fs.String("phone", dialPhoneDefault, "the `phone` number texting")
+	cfg.flags(fs)
+	phone := fs.String("phone", aggregator.PhoneDefault, "the `phone` number texting")
 	server := fs.String("server", "", "the server's base `url` (default: read from <data>/http.url)")
 	secret := fs.String("secret", "", "the webhook's shared `secret`, hex (default: read from <data>/sms.secret)")
 	synopsis := "kibubu sms send [--phone P] [--data DIR | --server URL --secret S --db DB] TEXT…\n\nTexts TEXT to the SMS keyword service from a simulated phone, as Africa's Talking\nwould deliver it, and prints the reply. Try HELP, BAL, SEND 0712345678 100, then your PIN.\n"
-	pos, err := parseInterleaved(fs, args, synopsis, stdout)
+	pos, err := cmdline.ParseArgs(fs, args, synopsis, stdout)
 	if err != nil {
-		return err
-	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	text := strings.TrimSpace(strings.Join(pos, " "))
 	switch {
 	case text == "":
-		return usagef(fs, "give the text to send, e.g. HELP")
+		return cmdline.Usagef(fs, "give the text to send, e.g. HELP")
 	case len([]rune(text)) > smsBodyMax:
-		return usagef(fs, "the text is %d characters; an SMS carries at most %d", len([]rune(text)), smsBodyMax)
+		return cmdline.Usagef(fs, "the text is %d characters; an SMS carries at most %d", len([]rune(text)), smsBodyMax)
 	}
 	base := *server
 	if base == "" {
-		if base, err = readServerURL(cfg.Data); err != nil {
+		if base, err = aggregator.ReadServerURL(cfg.Data); err != nil {
 			return err
 		}
-	} else if err := checkDialServerURL(base); err != nil {
-		return usagef(fs, "--server %q: %v", base, err)
+	} else if err := aggregator.CheckServerURL(base); err != nil {
+		return cmdline.Usagef(fs, "--server %q: %v", base, err)
 	}
 	if *secret == "" {
-		b, err := os.ReadFile(filepath.Join(cfg.Data, smsSecretFile))
+		b, err := os.ReadFile(filepath.Join(cfg.Data, aggregator.SMSSecretFile))
 		if err != nil {
 			return fmt.Errorf("no SMS secret: %w (pass --secret)", err)
 		}
 		*secret = hex.EncodeToString(b)
 	}
-	st, done, err := openSMSStore(ctx, &cfg)
+	st, done, err := cfg.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	to, err := wallet.NormalizePhone(*phone, cfg.Region)
+	to, err := wallet.NormalizePhone(*phone, d.Region)
 	if err != nil {
-		return usagef(fs, "--phone %q is not a phone number", *phone)
+		return cmdline.Usagef(fs, "--phone %q is not a phone number", *phone)
 	}
 	var last int64
 	if rows, err := st.List(ctx, notify.Filter{Phone: to, Limit: 1}); err != nil {
@@ -309,35 +317,37 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
-// runReplay runs `kibubu notify replay --since T`.
-func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
-	cfg := DefaultConfig()
+// Replay runs `kibubu notify replay --since T`; serverFlags are the root
+// command's flags naming the running server.
+func Replay(ctx context.Context, args []string, stdout io.Writer, d Defaults, serverFlags walletctl.ServerFlags) error {
+	var cfg database
 	fs := flag.NewFlagSet("notify replay", flag.ContinueOnError)
-	cfg.connFlags(fs)
+	server := serverFlags(fs)
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "the database the notifier records SMS in: SQLite `path` or postgres:// URL (default <data>/kibubu.db)")
-	fs.StringVar(&cfg.TZ, "tz", cfg.TZ, "IANA time `zone` of the dates in receipts, as the notifier's --tz")
+	tz := fs.String("tz", d.TZ, "IANA time `zone` of the dates in receipts, as the notifier's --tz")
 	since := fs.String("since", "", "`time` from which to re-derive receipts: RFC 3339 (2026-11-21T08:00:00+03:00), a date (2026-11-21, local midnight in --tz) or a duration ago (2h)")
 	synopsis := "kibubu notify replay --since T [--data DIR | --nats URL --db DB]\n\nRe-derives from the wallet's database the receipts of every transfer created since T\nand records those the notifier has not, for when its event stream lost messages.\nReceipts already recorded are left alone: it is safe to run more than once.\n"
-	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
+	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(cfg.TZ)
-	if err != nil || cfg.TZ == "" {
-		return usagef(fs, "--tz %q: not an IANA time zone", cfg.TZ)
+	loc, err := time.LoadLocation(*tz)
+	if err != nil || *tz == "" {
+		return cmdline.Usagef(fs, "--tz %q: not an IANA time zone", *tz)
 	}
 	from, err := parseSince(*since, time.Now(), loc)
 	if err != nil {
-		return usagef(fs, "--since %q: %v", *since, err)
+		return cmdline.Usagef(fs, "--since %q: %v", *since, err)
 	}
-	o := &operator{cfg: cfg}
-	defer o.close()
-	conn := &walletctl.Conn{Out: stdout, Dial: o.client}
+	srv := server()
+	cfg.Data = srv.Data
+	conn := srv.Conn(stdout)
+	defer conn.Close()
 	cur, err := conn.Currency(ctx)
 	if err != nil {
 		return err
 	}
 	client, _ := conn.Client() // connected by Currency
-	st, done, err := openSMSStore(ctx, &cfg)
+	st, done, err := cfg.open(ctx)
 	if err != nil {
 		return err
 	}
