@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/gateway/simulator/simulatortest"
 	"github.com/kibubu/kibubu/wallet"
 )
@@ -19,7 +20,7 @@ func TestSimulatorInBrowser(t *testing.T) {
 	if _, err := cli(t, "float", "issue", "--data", cfg.Data, "--agent", agent, "--amount", "50000", "--ref", "BANK-1"); err != nil {
 		t.Fatal(err)
 	}
-	page := simulatortest.Open(t, httpURL(m.HTTPAddr()))
+	page := simulatortest.Open(t, aggregator.ServerURL(m.HTTPAddr()))
 	page.Screenshot("simulator-empty")
 	for _, p := range []string{"0712000001", "0722000001", "0733000001"} {
 		page.AddPhone(p)
@@ -76,7 +77,7 @@ func TestSimulatorMounted(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := startMain(t, &Main{Config: cfg})
-			if status, body := get(t, httpURL(m.HTTPAddr())+"/simulator?phone=0712000001"); status != c.status {
+			if status, body := get(t, aggregator.ServerURL(m.HTTPAddr())+"/simulator?phone=0712000001"); status != c.status {
 				t.Fatalf("GET /simulator: %d %s, want %d", status, body, c.status)
 			}
 		})
