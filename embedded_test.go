@@ -21,7 +21,7 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -170,7 +170,7 @@ func TestEmbeddedNATSUsers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, scopes := range [][]commerce.Scope{{commerce.ScopeKeysRead}, {commerce.ScopeKeysOperatorCreate}} {
+			for _, scopes := range [][]merchant.Scope{{merchant.ScopeKeysRead}, {merchant.ScopeKeysOperatorCreate}} {
 				if _, err := gwClient.OperatorCreateAPIKey(ctx, opKey.Secret, natsapi.APIKeyRequest{Operator: true, Scopes: scopes}); wallet.ErrorCode(err) != wallet.CodeForbidden {
 					t.Errorf("gateway operator key create %v with a default operator key: %v, want %s", scopes, err, wallet.CodeForbidden)
 				}

@@ -32,7 +32,7 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletd"
@@ -311,10 +311,10 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 			Observe:         metrics.ObserveBatch, ObservePIN: metrics.ObservePIN, Notify: notices,
 		},
 		Tariff: c.tariffLoad, Actor: walletActor(),
-		Commerce: &commerce.Config{
+		Commerce: &merchant.Config{
 			RequestTTL: c.RequestTTL, SettleThreshold: c.tabSettle, SettleEvery: c.TabSettleEvery,
-			PromptsPerPhone: commerce.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: commerce.PromptLimit{Max: c.PromptsPerPair},
-			PromptsPerMerchant: commerce.PromptLimit{Max: c.PromptsPerMerchant},
+			PromptsPerPhone: merchant.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: merchant.PromptLimit{Max: c.PromptsPerPair},
+			PromptsPerMerchant: merchant.PromptLimit{Max: c.PromptsPerMerchant},
 		},
 		Log: m.Log, Failed: m.fail,
 	})

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -44,7 +44,7 @@ func testDeclineNeedsPIN(t *testing.T, dsn string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := opClient.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: commerce.MerchantScopes})
+	key, err := opClient.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: merchant.MerchantScopes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func testDeclineNeedsPIN(t *testing.T, dsn string) {
 		return string(got.Status)
 	}
 	decline := func(body map[string]string) error {
-		var got commerce.Approval
+		var got merchant.Approval
 		raw, _ := json.Marshal(body)
 		return natsrpc.Request(ctx, gw, "the wallet", natsapi.SubjectDecline, natsapi.DefaultTimeout, json.RawMessage(raw), &got)
 	}

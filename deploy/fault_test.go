@@ -22,7 +22,7 @@ import (
 	"github.com/kibubu/kibubu/notify/twiliotest"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
 )
@@ -334,7 +334,7 @@ func seed(t *testing.T, f *fleet) *loader {
 	till := func(phone, name string) (number, key string) {
 		m, err := c.AddMerchant(ctx, phone, name, false)
 		must(m, err)
-		k, err := c.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: m.Number, Scopes: commerce.MerchantScopes})
+		k, err := c.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: m.Number, Scopes: merchant.MerchantScopes})
 		must(k, err)
 		var ep *notify.Endpoint
 		waitFor(t, "the notifier's webhook service", func() error {

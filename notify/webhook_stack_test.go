@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -44,7 +44,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	wd, err := walletd.Start(ctx, walletd.Options{Store: wst, Conn: nc, Prefix: ns.Prefix, Log: log,
 		Wallet: wallet.Config{Currency: kes, Region: "KE", Location: nairobi,
 			Pepper: []byte("0123456789abcdef0123456789abcdef"), Logger: log},
-		Commerce: &commerce.Config{Logger: log}})
+		Commerce: &merchant.Config{Logger: log}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +108,9 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	till, err := client.AddMerchant(ctx, "+254733000102", "Duka la Awa", false)
 	must(till, err)
 	key, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number,
-		Scopes: []commerce.Scope{commerce.ScopePayments, commerce.ScopeTransactions, commerce.ScopeWebhooks}})
+		Scopes: []merchant.Scope{merchant.ScopePayments, merchant.ScopeTransactions, merchant.ScopeWebhooks}})
 	must(key, err)
-	narrow, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments}})
+	narrow, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: []merchant.Scope{merchant.ScopePayments}})
 	must(narrow, err)
 
 	hc := NewWebhookClient(nc, 5*time.Second, ns.Prefix)
@@ -182,7 +182,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		if !r.verified {
 			t.Errorf("%s: not signed", r.event)
 		}
-		var ev commerce.Event
+		var ev merchant.Event
 		if err := json.Unmarshal(r.body, &ev); err != nil {
 			t.Fatalf("body %s", r.body)
 		}
@@ -191,7 +191,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		var want any
 		switch r.typ {
 		case "payment.received":
-			var tx commerce.TransactionView
+			var tx merchant.TransactionView
 			if err := json.Unmarshal(ev.Data, &tx); err != nil {
 				t.Fatalf("body %s", r.body)
 			}
@@ -203,15 +203,15 @@ func TestWebhooksEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want = commerce.ViewTransaction(kes, got)
+			want = merchant.ViewTransaction(kes, got)
 		case "payment_request.paid":
 			got, err := client.PaymentRequest(ctx, key.Secret, pr.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want = commerce.ViewPaymentRequest(kes, got)
+			want = merchant.ViewPaymentRequest(kes, got)
 		case "payment_request.created":
-			want = commerce.ViewPaymentRequest(kes, pr)
+			want = merchant.ViewPaymentRequest(kes, pr)
 		}
 		if w, _ := json.Marshal(want); string(ev.Data) != string(w) {
 			t.Errorf("%s data\n%s\nwant the API's view\n%s", r.typ, ev.Data, w)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -47,9 +47,9 @@ type Wallet interface {
 	// Approve approves one with the PIN, Decline declines it with the PIN
 	// (a wrong PIN leaves it pending). One no longer pending is
 	// CodeInvalidState.
-	Approvals(ctx context.Context, phone string) ([]commerce.Approval, error)
-	Approve(ctx context.Context, phone, id, pin string) (*commerce.ApproveResult, error)
-	Decline(ctx context.Context, phone, id, pin string) (*commerce.Approval, error)
+	Approvals(ctx context.Context, phone string) ([]merchant.Approval, error)
+	Approve(ctx context.Context, phone, id, pin string) (*merchant.ApproveResult, error)
+	Decline(ctx context.Context, phone, id, pin string) (*merchant.Approval, error)
 	// PendPIN keeps a new PIN chosen on one screen and returns a random
 	// token for it; ConfirmPIN, with the token and the PIN typed again,
 	// sets it (wallet.Service.PendPIN, ConfirmPIN).
@@ -130,7 +130,7 @@ type Resolution struct {
 	// Approval is the id of the approval the PIN answered ("" for a
 	// transfer), and Approved the wallet's answer (nil if Err).
 	Approval string
-	Approved *commerce.ApproveResult
+	Approved *merchant.ApproveResult
 	Err      error // the wallet's refusal, or unavailable after resolveTimeout
 }
 

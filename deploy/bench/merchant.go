@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -54,7 +54,7 @@ func Merchant(ctx context.Context, t Target, cfg LoadConfig, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("bench merchant: till: %w", err)
 	}
-	k, err := b.client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: commerce.MerchantScopes})
+	k, err := b.client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: merchant.MerchantScopes})
 	if err != nil {
 		return fmt.Errorf("bench merchant: api key: %w", err)
 	}
@@ -178,8 +178,8 @@ func (b *merchantBench) paymentRequest(ctx context.Context, phone string) error 
 	if _, err := b.client.Approve(ctx, phone, pr.ID, ussdBenchPIN); err != nil {
 		return fmt.Errorf("approve %s: %w", pr.ID, err)
 	}
-	for pr.Status != string(commerce.RequestPaid) {
-		if pr.Status != string(commerce.RequestPending) && pr.Status != "" {
+	for pr.Status != string(merchant.RequestPaid) {
+		if pr.Status != string(merchant.RequestPending) && pr.Status != "" {
 			return fmt.Errorf("payment request %s is %s", pr.ID, pr.Status)
 		}
 		if err := b.call(ctx, http.MethodGet, "/v1/payment-requests/"+pr.ID, nil, false, http.StatusOK, &pr); err != nil {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
@@ -188,7 +188,7 @@ type Option func(*options)
 
 type options struct {
 	prefix   string
-	commerce *commerce.Service
+	merchant *merchant.Service
 	operator *Operator // AsOperator
 }
 
@@ -200,7 +200,7 @@ type options struct {
 func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
 
 // WithCommerce makes Serve serve the merchant subjects (merchant.go) from c.
-func WithCommerce(c *commerce.Service) Option { return func(o *options) { o.commerce = c } }
+func WithCommerce(c *merchant.Service) Option { return func(o *options) { o.merchant = c } }
 
 func newOptions(opts []Option) options {
 	var o options

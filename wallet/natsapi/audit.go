@@ -104,10 +104,10 @@ func (s *server) keyOperator(ctx context.Context, data []byte) (string, error) {
 	if err := natsrpc.Decode(data, requestBytesMax, &q); err != nil {
 		return "", err
 	}
-	if s.o.commerce == nil {
+	if s.o.merchant == nil {
 		return "", wallet.Errorf(wallet.CodeUnavailable, "the merchant services are not running")
 	}
-	p, err := s.o.commerce.Authenticate(ctx, q.Auth)
+	p, err := s.o.merchant.Authenticate(ctx, q.Auth)
 	if err != nil {
 		return "", err
 	}

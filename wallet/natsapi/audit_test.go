@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -113,7 +113,7 @@ func TestSecurityOperatorActionsAudited(t *testing.T) {
 	ctx := natsapi.WithOperator(e.ctx, natsapi.Operator{Actor: "amina", Reason: "fraud report 7"})
 	a, err := e.c.SetStatus(ctx, p, wallet.StatusFrozen)
 	e.must(err)
-	k, err := e.c.CreateAPIKey(ctx, natsapi.APIKeyRequest{Operator: true, Scopes: []commerce.Scope{commerce.ScopeKeysRead}})
+	k, err := e.c.CreateAPIKey(ctx, natsapi.APIKeyRequest{Operator: true, Scopes: []merchant.Scope{merchant.ScopeKeysRead}})
 	e.must(err)
 	got := e.auditTail(before)
 	type row struct{ Actor, Action, Target, Reason, Outcome string }

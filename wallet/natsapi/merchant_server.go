@@ -7,20 +7,20 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // bulkRequestBytesMax bounds a bulk payout request: the CSV file
-// (commerce.BulkBytesMax) base64-encoded in JSON, and a little besides.
+// (merchant.BulkBytesMax) base64-encoded in JSON, and a little besides.
 // (NATS's own max_payload, 1 MB by default, must be raised to carry files
 // that large.)
-const bulkRequestBytesMax = commerce.BulkBytesMax/3*4 + 4<<10
+const bulkRequestBytesMax = merchant.BulkBytesMax/3*4 + 4<<10
 
-// tabChargesRequestBytesMax bounds a batch of charges: commerce.BatchChargesMax
+// tabChargesRequestBytesMax bounds a batch of charges: merchant.BatchChargesMax
 // of the largest (a 64-byte key and a 32-byte reference, escaped, and 16
 // split rules: under 2 KB of JSON), with the API key. Less where NATS's
 // max_payload cannot also carry the reply (tabChargesLimit).
-const tabChargesRequestBytesMax = commerce.BatchChargesMax*(2<<10) + 4<<10
+const tabChargesRequestBytesMax = merchant.BatchChargesMax*(2<<10) + 4<<10
 
 // tabChargesLimit is the largest batch of charges this server takes: one
 // whose reply fits its connection's max_payload.
@@ -37,7 +37,7 @@ func (s *server) tabChargesLimit() int {
 // scopes before anything else; the apikey subjects are for operator NATS
 // credentials and take none; the approvals subjects act for a customer's
 // phone, with the PIN where money moves.
-func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFunc)) {
+func (s *server) merchant(c *merchant.Service, add func(string, micro.HandlerFunc)) {
 	add(SubjectMerchantAuth, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		var q AuthRequest
 		if err := decode(r, &q); err != nil {
@@ -52,7 +52,7 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		if err := decode(r, &q); err != nil {
 			return nil, err
 		}
-		return c.NewAPIKey(ctx, nil, commerce.KeyRequest{Merchant: q.Merchant, Operator: q.Operator, Scopes: q.Scopes, Expires: q.Expires})
+		return c.NewAPIKey(ctx, nil, merchant.KeyRequest{Merchant: q.Merchant, Operator: q.Operator, Scopes: q.Scopes, Expires: q.Expires})
 	}))
 	add(SubjectAPIKeyList, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		var q APIKeyRequest
@@ -70,8 +70,8 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		return c.RevokeAPIKey(ctx, q.ID)
 	}))
 	// The operator key's scopes decide what it may do with keys (see
-	// commerce.NewAPIKey, RevokeAPIKeyAs).
-	operator := func(scope commerce.Scope, h func(context.Context, commerce.Principal, OperatorKeyRequest) (any, error)) micro.HandlerFunc {
+	// merchant.NewAPIKey, RevokeAPIKeyAs).
+	operator := func(scope merchant.Scope, h func(context.Context, merchant.Principal, OperatorKeyRequest) (any, error)) micro.HandlerFunc {
 		return s.async(func(ctx context.Context, r micro.Request) (any, error) {
 			var q OperatorKeyRequest
 			if err := decode(r, &q); err != nil {
@@ -84,70 +84,70 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 			return h(ctx, p, q)
 		})
 	}
-	add(SubjectOpKeyCreate, operator(commerce.ScopeOperator, func(ctx context.Context, p commerce.Principal, q OperatorKeyRequest) (any, error) {
-		return c.NewAPIKey(ctx, &p, commerce.KeyRequest{Merchant: q.Merchant, Operator: q.Operator, Scopes: q.Scopes, Expires: q.Expires})
+	add(SubjectOpKeyCreate, operator(merchant.ScopeOperator, func(ctx context.Context, p merchant.Principal, q OperatorKeyRequest) (any, error) {
+		return c.NewAPIKey(ctx, &p, merchant.KeyRequest{Merchant: q.Merchant, Operator: q.Operator, Scopes: q.Scopes, Expires: q.Expires})
 	}))
-	add(SubjectOpKeyList, operator(commerce.ScopeKeysRead, func(ctx context.Context, _ commerce.Principal, q OperatorKeyRequest) (any, error) {
+	add(SubjectOpKeyList, operator(merchant.ScopeKeysRead, func(ctx context.Context, _ merchant.Principal, q OperatorKeyRequest) (any, error) {
 		keys, err := c.APIKeys(ctx, q.Merchant)
 		return APIKeysReply{Keys: keys}, err
 	}))
-	add(SubjectOpKeyRevoke, operator(commerce.ScopeOperator, func(ctx context.Context, p commerce.Principal, q OperatorKeyRequest) (any, error) {
+	add(SubjectOpKeyRevoke, operator(merchant.ScopeOperator, func(ctx context.Context, p merchant.Principal, q OperatorKeyRequest) (any, error) {
 		return c.RevokeAPIKeyAs(ctx, p, q.ID)
 	}))
 
 	// Payment requests.
-	add(SubjectRequestCreate, merchantCall(s, c, commerce.ScopePayments, func(ctx context.Context, p commerce.Principal, q *PaymentRequestCreate) (any, error) {
+	add(SubjectRequestCreate, merchantCall(s, c, merchant.ScopePayments, func(ctx context.Context, p merchant.Principal, q *PaymentRequestCreate) (any, error) {
 		return c.RequestPayment(ctx, p, q.Idempotency, q.Phone, q.Amount, q.Reference, q.Description)
 	}))
-	add(SubjectRequestGet, merchantCall(s, c, commerce.ScopePayments, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+	add(SubjectRequestGet, merchantCall(s, c, merchant.ScopePayments, func(ctx context.Context, p merchant.Principal, q *ObjectRequest) (any, error) {
 		return c.PaymentRequest(ctx, p, q.ID)
 	}))
 
 	// Transactions and refunds.
-	add(SubjectTxGet, merchantCall(s, c, commerce.ScopeTransactions, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+	add(SubjectTxGet, merchantCall(s, c, merchant.ScopeTransactions, func(ctx context.Context, p merchant.Principal, q *ObjectRequest) (any, error) {
 		return c.Transaction(ctx, p, q.ID)
 	}))
-	add(SubjectTxList, merchantCall(s, c, commerce.ScopeTransactions, func(ctx context.Context, p commerce.Principal, q *TransactionsRequest) (any, error) {
+	add(SubjectTxList, merchantCall(s, c, merchant.ScopeTransactions, func(ctx context.Context, p merchant.Principal, q *TransactionsRequest) (any, error) {
 		txs, next, err := c.Transactions(ctx, p, q.From, q.To, q.Cursor, q.Limit)
 		return TransactionsReply{Transactions: txs, Next: next}, err
 	}))
-	add(SubjectRefund, merchantCall(s, c, commerce.ScopeRefunds, func(ctx context.Context, p commerce.Principal, q *RefundRequest) (any, error) {
+	add(SubjectRefund, merchantCall(s, c, merchant.ScopeRefunds, func(ctx context.Context, p merchant.Principal, q *RefundRequest) (any, error) {
 		return c.Refund(ctx, p, q.Idempotency, q.ID, q.Amount)
 	}))
 
 	// Payouts.
-	add(SubjectPayout, merchantCall(s, c, commerce.ScopePayouts, func(ctx context.Context, p commerce.Principal, q *PayoutRequest) (any, error) {
+	add(SubjectPayout, merchantCall(s, c, merchant.ScopePayouts, func(ctx context.Context, p merchant.Principal, q *PayoutRequest) (any, error) {
 		return c.Payout(ctx, p, q.Idempotency, q.Phone, q.Amount, q.Reference)
 	}))
-	add(SubjectPayoutGet, merchantCall(s, c, commerce.ScopePayouts, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+	add(SubjectPayoutGet, merchantCall(s, c, merchant.ScopePayouts, func(ctx context.Context, p merchant.Principal, q *ObjectRequest) (any, error) {
 		return c.PayoutStatus(ctx, p, q.ID)
 	}))
 	add(SubjectBulkCreate, s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		if len(r.Data()) > bulkRequestBytesMax {
-			return nil, wallet.Errorf(wallet.CodeInvalid, "a bulk payout file is at most %d bytes", commerce.BulkBytesMax)
+			return nil, wallet.Errorf(wallet.CodeInvalid, "a bulk payout file is at most %d bytes", merchant.BulkBytesMax)
 		}
 		var q BulkPayoutRequest
 		if err := json.Unmarshal(r.Data(), &q); err != nil {
 			return nil, wallet.Errorf(wallet.CodeInvalid, "malformed JSON request")
 		}
-		p, err := c.Authorize(ctx, q.Auth, commerce.ScopePayouts)
+		p, err := c.Authorize(ctx, q.Auth, merchant.ScopePayouts)
 		if err != nil {
 			return nil, err
 		}
 		return c.BulkPayout(ctx, p, q.Idempotency, q.CSV)
 	}))
-	add(SubjectBulkGet, merchantCall(s, c, commerce.ScopePayouts, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+	add(SubjectBulkGet, merchantCall(s, c, merchant.ScopePayouts, func(ctx context.Context, p merchant.Principal, q *ObjectRequest) (any, error) {
 		return c.Bulk(ctx, p, q.ID)
 	}))
 
 	// Tabs.
-	add(SubjectTabOpen, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *TabOpenRequest) (any, error) {
+	add(SubjectTabOpen, merchantCall(s, c, merchant.ScopeTabs, func(ctx context.Context, p merchant.Principal, q *TabOpenRequest) (any, error) {
 		return c.OpenTab(ctx, p, q.Idempotency, q.Phone, q.Cap, q.Prepaid, q.Expires, q.Reference, q.Description)
 	}))
-	add(SubjectTabGet, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+	add(SubjectTabGet, merchantCall(s, c, merchant.ScopeTabs, func(ctx context.Context, p merchant.Principal, q *ObjectRequest) (any, error) {
 		return c.Tab(ctx, p, q.ID)
 	}))
-	add(SubjectTabCharge, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *TabChargeRequest) (any, error) {
+	add(SubjectTabCharge, merchantCall(s, c, merchant.ScopeTabs, func(ctx context.Context, p merchant.Principal, q *TabChargeRequest) (any, error) {
 		return c.Charge(ctx, p, q.Charge)
 	}))
 	add(SubjectTabCharges, s.async(func(ctx context.Context, r micro.Request) (any, error) {
@@ -158,7 +158,7 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		if err := json.Unmarshal(r.Data(), &q); err != nil {
 			return nil, wallet.Errorf(wallet.CodeInvalid, "malformed JSON request")
 		}
-		p, err := c.Authorize(ctx, q.Auth, commerce.ScopeTabs)
+		p, err := c.Authorize(ctx, q.Auth, merchant.ScopeTabs)
 		if err != nil {
 			return nil, err
 		}
@@ -169,11 +169,11 @@ func (s *server) merchant(c *commerce.Service, add func(string, micro.HandlerFun
 		last := results[len(results)-1]
 		return TabChargesReply{Results: results, Charged: last.Charged, Remaining: last.Remaining}, nil
 	}))
-	add(SubjectTabChargesList, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *TabChargesListRequest) (any, error) {
+	add(SubjectTabChargesList, merchantCall(s, c, merchant.ScopeTabs, func(ctx context.Context, p merchant.Principal, q *TabChargesListRequest) (any, error) {
 		charges, next, err := c.TabCharges(ctx, p, q.Tab, q.Cursor, q.Limit)
 		return TabChargesPage{Charges: charges, Next: next}, err
 	}))
-	add(SubjectTabClose, merchantCall(s, c, commerce.ScopeTabs, func(ctx context.Context, p commerce.Principal, q *ObjectRequest) (any, error) {
+	add(SubjectTabClose, merchantCall(s, c, merchant.ScopeTabs, func(ctx context.Context, p merchant.Principal, q *ObjectRequest) (any, error) {
 		return c.CloseTab(ctx, p, q.ID, q.Idempotency)
 	}))
 
@@ -220,7 +220,7 @@ func (q *TabChargesListRequest) auth() string { return q.Auth }
 func merchantCall[T any, P interface {
 	*T
 	authed
-}](s *server, c *commerce.Service, scope commerce.Scope, h func(context.Context, commerce.Principal, P) (any, error)) micro.HandlerFunc {
+}](s *server, c *merchant.Service, scope merchant.Scope, h func(context.Context, merchant.Principal, P) (any, error)) micro.HandlerFunc {
 	return s.async(func(ctx context.Context, r micro.Request) (any, error) {
 		q := P(new(T))
 		if err := decode(r, q); err != nil {

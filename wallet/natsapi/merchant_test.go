@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -28,7 +28,7 @@ type merchantEnv struct {
 	nc  *nats.Conn
 	c   *natsapi.Client
 	w   *wallet.Service
-	cs  *commerce.Service
+	cs  *merchant.Service
 	st  *store.Store
 	js  jetstream.JetStream
 	ns  *natstest.Server
@@ -53,7 +53,7 @@ func startMerchants(t testing.TB) *merchantEnv {
 	kes, _ := wallet.LookupCurrency("KES")
 	wd, err := walletd.Start(context.Background(), walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Log: log,
 		Wallet:   wallet.Config{Currency: kes, Region: "KE", Pepper: pepper, Logger: log},
-		Commerce: &commerce.Config{Logger: log, Sweep: 50 * time.Millisecond}})
+		Commerce: &merchant.Config{Logger: log, Sweep: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func (e *merchantEnv) customer(balance int64) string {
 }
 
 // merchant opens a till and returns its number and an API key with scopes.
-func (e *merchantEnv) merchant(name string, scopes ...commerce.Scope) (number, key string) {
+func (e *merchantEnv) merchant(name string, scopes ...merchant.Scope) (number, key string) {
 	e.t.Helper()
 	a, err := e.c.AddMerchant(e.ctx, e.newPhone(), name, false)
 	e.must(err)
@@ -113,9 +113,9 @@ func (e *merchantEnv) merchant(name string, scopes ...commerce.Scope) (number, k
 // refusals each must give.
 func TestMerchantAPI(t *testing.T) {
 	e := startMerchants(t)
-	till, key := e.merchant("Duka", commerce.MerchantScopes...)
-	_, otherKey := e.merchant("Soko", commerce.MerchantScopes...)
-	_, readOnly := e.merchant("Kibanda", commerce.ScopeTransactions)
+	till, key := e.merchant("Duka", merchant.MerchantScopes...)
+	_, otherKey := e.merchant("Soko", merchant.MerchantScopes...)
+	_, readOnly := e.merchant("Kibanda", merchant.ScopeTransactions)
 	alice, bob := e.customer(100_000), e.customer(0)
 	op, err := e.c.CreateAPIKey(e.ctx, natsapi.APIKeyRequest{Operator: true})
 	e.must(err)
@@ -123,9 +123,9 @@ func TestMerchantAPI(t *testing.T) {
 	_, err = e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "sale", Kind: wallet.TransferTill, From: alice, To: till, Amount: 5_000, PIN: "2580"})
 	e.must(err)
 
-	var pr *commerce.PaymentRequest
-	var paid *commerce.ApproveResult
-	var payout *commerce.Payout
+	var pr *merchant.PaymentRequest
+	var paid *merchant.ApproveResult
+	var payout *merchant.Payout
 	calls := []struct {
 		name string
 		call func() (any, error)
@@ -133,7 +133,7 @@ func TestMerchantAPI(t *testing.T) {
 		want func(any) string // "" when the reply is right
 	}{
 		{"auth", func() (any, error) { return e.c.Authenticate(e.ctx, key) }, "", func(v any) string {
-			if p := v.(*commerce.Principal); p.Merchant != till || p.MerchantName != "Duka" || len(p.Scopes) != len(commerce.MerchantScopes) {
+			if p := v.(*merchant.Principal); p.Merchant != till || p.MerchantName != "Duka" || len(p.Scopes) != len(merchant.MerchantScopes) {
 				return fmt.Sprintf("principal %+v", p)
 			}
 			return ""
@@ -144,7 +144,7 @@ func TestMerchantAPI(t *testing.T) {
 			pr = r
 			return r, err
 		}, "", func(v any) string {
-			if r := v.(*commerce.PaymentRequest); r.Status != commerce.RequestPending || r.Phone != alice || r.Merchant != till {
+			if r := v.(*merchant.PaymentRequest); r.Status != merchant.RequestPending || r.Phone != alice || r.Merchant != till {
 				return fmt.Sprintf("%+v", r)
 			}
 			return ""
@@ -152,7 +152,7 @@ func TestMerchantAPI(t *testing.T) {
 		{"request replayed", func() (any, error) {
 			return e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_000, Reference: "ORDER-1", Description: "Lunch"})
 		}, "", func(v any) string {
-			if v.(*commerce.PaymentRequest).ID != pr.ID {
+			if v.(*merchant.PaymentRequest).ID != pr.ID {
 				return "a replay made a new request"
 			}
 			return ""
@@ -169,7 +169,7 @@ func TestMerchantAPI(t *testing.T) {
 		{"request get", func() (any, error) { return e.c.PaymentRequest(e.ctx, key, pr.ID) }, "", nil},
 		{"request get by another merchant", func() (any, error) { return e.c.PaymentRequest(e.ctx, otherKey, pr.ID) }, wallet.CodeNotFound, nil},
 		{"approvals", func() (any, error) { return e.c.Approvals(e.ctx, alice) }, "", func(v any) string {
-			if as := v.([]commerce.Approval); len(as) != 1 || as[0].ID != pr.ID || as[0].MerchantName != "Duka" {
+			if as := v.([]merchant.Approval); len(as) != 1 || as[0].ID != pr.ID || as[0].MerchantName != "Duka" {
 				return fmt.Sprintf("%+v", as)
 			}
 			return ""
@@ -180,7 +180,7 @@ func TestMerchantAPI(t *testing.T) {
 			paid = r
 			return r, err
 		}, "", func(v any) string {
-			if r := v.(*commerce.ApproveResult); r.Transfer == nil || r.Transfer.Transfer.Amount != 15_000 || r.Approval.ID != pr.ID {
+			if r := v.(*merchant.ApproveResult); r.Transfer == nil || r.Transfer.Transfer.Amount != 15_000 || r.Approval.ID != pr.ID {
 				return fmt.Sprintf("%+v", r)
 			}
 			return ""
@@ -188,13 +188,13 @@ func TestMerchantAPI(t *testing.T) {
 		{"approve again", func() (any, error) { return e.c.Approve(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
 		{"decline a paid request", func() (any, error) { return e.c.Decline(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
 		{"request shows paid", func() (any, error) { return e.c.PaymentRequest(e.ctx, key, pr.ID) }, "", func(v any) string {
-			if r := v.(*commerce.PaymentRequest); r.Status != commerce.RequestPaid || r.Transaction != paid.Transfer.Transfer.Ref {
+			if r := v.(*merchant.PaymentRequest); r.Status != merchant.RequestPaid || r.Transaction != paid.Transfer.Transfer.Ref {
 				return fmt.Sprintf("%+v", r)
 			}
 			return ""
 		}},
 		{"transaction", func() (any, error) { return e.c.Transaction(e.ctx, key, paid.Transfer.Transfer.Ref) }, "", func(v any) string {
-			tx := v.(*commerce.Transaction)
+			tx := v.(*merchant.Transaction)
 			if tx.Direction != "in" || tx.Amount != 15_000 || tx.Net != 15_000-tx.Fee || tx.Counterparty != alice || tx.Kind != wallet.TransferTill {
 				return fmt.Sprintf("%+v", tx)
 			}
@@ -213,7 +213,7 @@ func TestMerchantAPI(t *testing.T) {
 		{"partial refund", func() (any, error) {
 			return e.c.Refund(e.ctx, natsapi.RefundRequest{Auth: key, Idempotency: "rf-1", ID: paid.Transfer.Transfer.Ref, Amount: 5_000})
 		}, "", func(v any) string {
-			if tx := v.(*commerce.Transaction); tx.Kind != wallet.TransferRefund || tx.Direction != "out" || tx.Amount != 5_000 || tx.Refunds != paid.Transfer.Transfer.Ref {
+			if tx := v.(*merchant.Transaction); tx.Kind != wallet.TransferRefund || tx.Direction != "out" || tx.Amount != 5_000 || tx.Refunds != paid.Transfer.Transfer.Ref {
 				return fmt.Sprintf("%+v", tx)
 			}
 			return ""
@@ -224,7 +224,7 @@ func TestMerchantAPI(t *testing.T) {
 		{"refund the rest", func() (any, error) {
 			return e.c.Refund(e.ctx, natsapi.RefundRequest{Auth: key, Idempotency: "rf-3", ID: paid.Transfer.Transfer.Ref})
 		}, "", func(v any) string {
-			if tx := v.(*commerce.Transaction); tx.Amount != 10_000 {
+			if tx := v.(*merchant.Transaction); tx.Amount != 10_000 {
 				return fmt.Sprintf("%+v", tx)
 			}
 			return ""
@@ -234,7 +234,7 @@ func TestMerchantAPI(t *testing.T) {
 			payout = p
 			return p, err
 		}, "", func(v any) string {
-			if p := v.(*commerce.Payout); p.Status != commerce.PayoutPaid || p.Transaction == "" || p.Phone != bob {
+			if p := v.(*merchant.Payout); p.Status != merchant.PayoutPaid || p.Transaction == "" || p.Phone != bob {
 				return fmt.Sprintf("%+v", p)
 			}
 			return ""
@@ -250,24 +250,24 @@ func TestMerchantAPI(t *testing.T) {
 		{"tab", func() (any, error) {
 			return e.c.OpenTab(e.ctx, natsapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 1_000_000, Expires: time.Now().Add(time.Hour)})
 		}, "", func(v any) string {
-			if tab := v.(*commerce.Tab); tab.Status != commerce.TabPending || tab.Phone != alice {
+			if tab := v.(*merchant.Tab); tab.Status != merchant.TabPending || tab.Phone != alice {
 				return fmt.Sprintf("%+v", tab)
 			}
 			return ""
 		}},
 		{"tab without the scope", func() (any, error) { return e.c.Tab(e.ctx, readOnly, "tab_x") }, wallet.CodeForbidden, nil},
 		{"operator key list", func() (any, error) { return e.c.OperatorAPIKeys(e.ctx, op.Secret, till) }, "", func(v any) string {
-			if ks := v.([]commerce.APIKey); len(ks) != 1 || ks[0].Secret != "" {
+			if ks := v.([]merchant.APIKey); len(ks) != 1 || ks[0].Secret != "" {
 				return fmt.Sprintf("%+v", ks)
 			}
 			return ""
 		}},
 		{"operator key create", func() (any, error) {
-			return e.c.OperatorCreateAPIKey(e.ctx, op.Secret, natsapi.APIKeyRequest{Merchant: till, Scopes: []commerce.Scope{commerce.ScopeTabs}})
+			return e.c.OperatorCreateAPIKey(e.ctx, op.Secret, natsapi.APIKeyRequest{Merchant: till, Scopes: []merchant.Scope{merchant.ScopeTabs}})
 		}, "", nil},
 		{"merchant key on the operator API", func() (any, error) { return e.c.OperatorAPIKeys(e.ctx, key, till) }, wallet.CodeForbidden, nil},
 		{"list keys", func() (any, error) { return e.c.APIKeys(e.ctx, "") }, "", func(v any) string {
-			if ks := v.([]commerce.APIKey); len(ks) != 5 {
+			if ks := v.([]merchant.APIKey); len(ks) != 5 {
 				return fmt.Sprintf("%d keys, want 5", len(ks))
 			}
 			return ""
@@ -316,7 +316,7 @@ func checkMerchantError(t *testing.T, err error, want wallet.Code) {
 // progress to done, and finds the batch's event on the stream.
 func TestMerchantBulkOverNATS(t *testing.T) {
 	e := startMerchants(t)
-	till, key := e.merchant("Duka", commerce.ScopePayouts, commerce.ScopePayments)
+	till, key := e.merchant("Duka", merchant.ScopePayouts, merchant.ScopePayments)
 	alice, bob := e.customer(500_000), e.customer(0)
 	// Fund the till: alice buys goods.
 	pr, err := e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "fund", Phone: alice, Amount: 400_000, Reference: "F"})
@@ -331,15 +331,15 @@ func TestMerchantBulkOverNATS(t *testing.T) {
 		t.Fatalf("batch %+v", b)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for b.Status != commerce.BatchDone && time.Now().Before(deadline) {
+	for b.Status != merchant.BatchDone && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 		b, err = e.c.Bulk(e.ctx, key, b.ID)
 		e.must(err)
 	}
-	if b.Status != commerce.BatchDone || b.Paid != 2 || b.Failed != 2 || b.PaidOut != 11_250 || len(b.Results) != 4 {
+	if b.Status != merchant.BatchDone || b.Paid != 2 || b.Failed != 2 || b.PaidOut != 11_250 || len(b.Results) != 4 {
 		t.Fatalf("batch %+v", b)
 	}
-	for i, want := range []commerce.PayoutStatus{commerce.PayoutPaid, commerce.PayoutPaid, commerce.PayoutFailed, commerce.PayoutFailed} {
+	for i, want := range []merchant.PayoutStatus{merchant.PayoutPaid, merchant.PayoutPaid, merchant.PayoutFailed, merchant.PayoutFailed} {
 		if r := b.Results[i]; r.Status != want || r.Line != i+2 {
 			t.Errorf("row %d: %+v, want %s on line %d", i, r, want, i+2)
 		}
@@ -350,16 +350,16 @@ func TestMerchantBulkOverNATS(t *testing.T) {
 
 	// The done event reaches the stream, with the event id as its message id.
 	cons, err := e.js.OrderedConsumer(e.ctx, natsapi.EventStream(e.ns.Prefix), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{e.ns.Prefix + "." + commerce.Subject(commerce.EventBatchDone)}})
+		FilterSubjects: []string{e.ns.Prefix + "." + merchant.Subject(merchant.EventBatchDone)}})
 	e.must(err)
 	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
 	e.must(err)
-	var ev commerce.OutboxEvent
+	var ev merchant.OutboxEvent
 	e.must(json.Unmarshal(msg.Data(), &ev))
-	if ev.Type != commerce.EventBatchDone || ev.Merchant != till || msg.Headers().Get(jetstream.MsgIDHeader) != ev.ID {
+	if ev.Type != merchant.EventBatchDone || ev.Merchant != till || msg.Headers().Get(jetstream.MsgIDHeader) != ev.ID {
 		t.Fatalf("event %+v, id header %q", ev, msg.Headers().Get(jetstream.MsgIDHeader))
 	}
-	var done commerce.BulkPayout
+	var done merchant.BulkPayout
 	e.must(json.Unmarshal(ev.Data, &done))
 	if done.ID != b.ID || done.Paid != 2 {
 		t.Errorf("event data %+v", done)
@@ -370,7 +370,7 @@ func TestMerchantBulkOverNATS(t *testing.T) {
 // malformed payloads are refused as invalid, never an internal error.
 func TestMerchantRequestBounds(t *testing.T) {
 	e := startMerchants(t)
-	_, key := e.merchant("Duka", commerce.ScopePayouts)
+	_, key := e.merchant("Duka", merchant.ScopePayouts)
 	big, _ := json.Marshal(natsapi.BulkPayoutRequest{Auth: key, Idempotency: "b", CSV: make([]byte, 600_000)})
 	tests := []struct {
 		name, subject string
@@ -400,18 +400,18 @@ func TestMerchantRequestBounds(t *testing.T) {
 // malformed charge, and batches too large for NATS's max_payload.
 func TestMerchantTabCharges(t *testing.T) {
 	e := startMerchants(t)
-	_, key := e.merchant("Duka", commerce.ScopeTabs)
-	_, otherKey := e.merchant("Soko", commerce.ScopeTabs)
-	_, readOnly := e.merchant("Kibanda", commerce.ScopeTransactions)
+	_, key := e.merchant("Duka", merchant.ScopeTabs)
+	_, otherKey := e.merchant("Soko", merchant.ScopeTabs)
+	_, readOnly := e.merchant("Kibanda", merchant.ScopeTransactions)
 	alice := e.customer(0)
 	tab, err := e.c.OpenTab(e.ctx, natsapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 10_000, Expires: time.Now().Add(time.Hour)})
 	e.must(err)
 	_, err = e.c.Approve(e.ctx, alice, tab.ID, "2580")
 	e.must(err)
-	single, err := e.c.Charge(e.ctx, key, commerce.ChargeRequest{Tab: tab.ID, Key: "one", Amount: 1_000})
+	single, err := e.c.Charge(e.ctx, key, merchant.ChargeRequest{Tab: tab.ID, Key: "one", Amount: 1_000})
 	e.must(err)
 
-	charges := []commerce.ChargeRequest{
+	charges := []merchant.ChargeRequest{
 		{Key: "a", Amount: 4_000, Reference: "ad-1"},
 		{Key: "one", Amount: 1_000},            // the single charge: replayed
 		{Key: "b", Amount: 6_000},              // over the cap
@@ -447,25 +447,25 @@ func TestMerchantTabCharges(t *testing.T) {
 	}
 
 	// Refusals of the whole batch.
-	many := make([]commerce.ChargeRequest, commerce.BatchChargesMax)
+	many := make([]merchant.ChargeRequest, merchant.BatchChargesMax)
 	for i := range many {
-		many[i] = commerce.ChargeRequest{Key: fmt.Sprint("m", i), Amount: 1, Reference: strings.Repeat("r", 32)}
+		many[i] = merchant.ChargeRequest{Key: fmt.Sprint("m", i), Amount: 1, Reference: strings.Repeat("r", 32)}
 		for j := range 16 {
-			many[i].Splits = append(many[i].Splits, commerce.Split{To: strings.Repeat("9", 30) + fmt.Sprintf("%02d", j), Weight: 1_000_000})
+			many[i].Splits = append(many[i].Splits, merchant.Split{To: strings.Repeat("9", 30) + fmt.Sprintf("%02d", j), Weight: 1_000_000})
 		}
 	}
 	refusals := []struct {
 		name    string
 		key     string
 		tab     string
-		charges []commerce.ChargeRequest
+		charges []merchant.ChargeRequest
 		code    wallet.Code
 	}{
 		{"without the scope", readOnly, tab.ID, charges, wallet.CodeForbidden},
 		{"without a key", "", tab.ID, charges, wallet.CodeUnauthenticated},
 		{"another merchant's tab", otherKey, tab.ID, charges, wallet.CodeNotFound},
 		{"no charges", key, tab.ID, nil, wallet.CodeInvalid},
-		{"a charge without a key", key, tab.ID, []commerce.ChargeRequest{{Key: "x", Amount: 1}, {Amount: 1}}, wallet.CodeInvalid},
+		{"a charge without a key", key, tab.ID, []merchant.ChargeRequest{{Key: "x", Amount: 1}, {Amount: 1}}, wallet.CodeInvalid},
 		{"too large for max_payload", key, tab.ID, many, wallet.CodeInvalid},
 	}
 	for _, tt := range refusals {
@@ -498,18 +498,18 @@ func TestMerchantTabCharges(t *testing.T) {
 // merchantREADMETypes are the merchant subjects' request and reply types,
 // for TestREADMEMatchesTheAPI.
 var merchantREADMETypes = func() map[string]struct{ req, reply func() any } {
-	key := func() any { return &commerce.APIKey{} }
+	key := func() any { return &merchant.APIKey{} }
 	keys := func() any { return &natsapi.APIKeysReply{} }
 	object := func() any { return &natsapi.ObjectRequest{} }
-	pr := func() any { return &commerce.PaymentRequest{} }
-	tx := func() any { return &commerce.Transaction{} }
-	payout := func() any { return &commerce.Payout{} }
-	bulk := func() any { return &commerce.BulkPayout{} }
-	tab := func() any { return &commerce.Tab{} }
+	pr := func() any { return &merchant.PaymentRequest{} }
+	tx := func() any { return &merchant.Transaction{} }
+	payout := func() any { return &merchant.Payout{} }
+	bulk := func() any { return &merchant.BulkPayout{} }
+	tab := func() any { return &merchant.Tab{} }
 	opkey := func() any { return &natsapi.OperatorKeyRequest{} }
 	approve := func() any { return &natsapi.ApproveRequest{} }
 	return map[string]struct{ req, reply func() any }{
-		natsapi.SubjectMerchantAuth:  {func() any { return &natsapi.AuthRequest{} }, func() any { return &commerce.Principal{} }},
+		natsapi.SubjectMerchantAuth:  {func() any { return &natsapi.AuthRequest{} }, func() any { return &merchant.Principal{} }},
 		natsapi.SubjectAPIKeyCreate:  {func() any { return &natsapi.APIKeyRequest{} }, key},
 		natsapi.SubjectAPIKeyList:    {func() any { return &natsapi.APIKeyRequest{} }, keys},
 		natsapi.SubjectAPIKeyRevoke:  {func() any { return &natsapi.APIKeyRequest{} }, key},
@@ -527,12 +527,12 @@ var merchantREADMETypes = func() map[string]struct{ req, reply func() any } {
 		natsapi.SubjectBulkGet:       {object, bulk},
 		natsapi.SubjectTabOpen:       {func() any { return &natsapi.TabOpenRequest{} }, tab},
 		natsapi.SubjectTabGet:        {object, tab},
-		natsapi.SubjectTabCharge:     {func() any { return &natsapi.TabChargeRequest{} }, func() any { return &commerce.Charge{} }},
+		natsapi.SubjectTabCharge:     {func() any { return &natsapi.TabChargeRequest{} }, func() any { return &merchant.Charge{} }},
 		natsapi.SubjectTabClose:      {object, tab},
 		natsapi.SubjectTabCharges:    {func() any { return &natsapi.TabChargesRequest{} }, func() any { return &natsapi.TabChargesReply{} }},
 		natsapi.SubjectApprovals:     {func() any { return &natsapi.ApprovalsRequest{} }, func() any { return &natsapi.ApprovalsReply{} }},
-		natsapi.SubjectApprove:       {approve, func() any { return &commerce.ApproveResult{} }},
-		natsapi.SubjectDecline:       {approve, func() any { return &commerce.Approval{} }},
+		natsapi.SubjectApprove:       {approve, func() any { return &merchant.ApproveResult{} }},
+		natsapi.SubjectDecline:       {approve, func() any { return &merchant.Approval{} }},
 
 		natsapi.SubjectTabChargesList: {func() any { return &natsapi.TabChargesListRequest{} }, func() any { return &natsapi.TabChargesPage{} }},
 	}

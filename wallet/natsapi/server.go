@@ -208,8 +208,8 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	}))
 	s.reversal(add)
 	s.pinPending(add)
-	if o.commerce != nil {
-		s.merchant(o.commerce, add)
+	if o.merchant != nil {
+		s.merchant(o.merchant, add)
 	}
 	s.serveAudit(add)
 	if err != nil {

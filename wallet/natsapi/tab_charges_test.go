@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -16,32 +16,32 @@ import (
 // no key, another merchant's tab, a bad cursor, too large a page, junk.
 func TestMerchantTabChargesList(t *testing.T) {
 	e := startMerchants(t)
-	till, key := e.merchant("Duka", commerce.ScopeTabs)
-	network, otherKey := e.merchant("Soko", commerce.ScopeTabs)
-	_, readOnly := e.merchant("Kibanda", commerce.ScopeTransactions)
+	till, key := e.merchant("Duka", merchant.ScopeTabs)
+	network, otherKey := e.merchant("Soko", merchant.ScopeTabs)
+	_, readOnly := e.merchant("Kibanda", merchant.ScopeTransactions)
 	alice := e.customer(0)
 	tab, err := e.c.OpenTab(e.ctx, natsapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 1_000_000, Expires: time.Now().Add(time.Hour)})
 	e.must(err)
 	_, err = e.c.Approve(e.ctx, alice, tab.ID, "2580")
 	e.must(err)
 
-	split := []commerce.Split{{To: till, Weight: 70}, {To: network, Weight: 30}}
+	split := []merchant.Split{{To: till, Weight: 70}, {To: network, Weight: 30}}
 	var made []string // charge ids, oldest first
-	reqs := []commerce.ChargeRequest{{Key: "a", Amount: 100}, {Key: "b", Amount: 200, Splits: split}, {Key: "c", Amount: 300, Reference: "ad-3"}}
+	reqs := []merchant.ChargeRequest{{Key: "a", Amount: 100}, {Key: "b", Amount: 200, Splits: split}, {Key: "c", Amount: 300, Reference: "ad-3"}}
 	r, err := e.c.ChargeBatch(e.ctx, key, tab.ID, reqs)
 	e.must(err)
 	for _, res := range r.Results {
 		made = append(made, res.Charge.ID)
 	}
 	for i := range 2 {
-		ch, err := e.c.Charge(e.ctx, key, commerce.ChargeRequest{Tab: tab.ID, Key: fmt.Sprint("s", i), Amount: 1})
+		ch, err := e.c.Charge(e.ctx, key, merchant.ChargeRequest{Tab: tab.ID, Key: fmt.Sprint("s", i), Amount: 1})
 		e.must(err)
 		made = append(made, ch.ID)
 	}
 	want := slices.Clone(made)
 	slices.Reverse(want)
 
-	var got []commerce.Charge
+	var got []merchant.Charge
 	req := natsapi.TabChargesListRequest{Auth: key, Tab: tab.ID, Limit: 2}
 	for pages := 0; ; pages++ {
 		if pages > len(want) {

@@ -22,7 +22,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
 )
@@ -49,7 +49,7 @@ type Options struct {
 	Actor  string
 	// Commerce, when set, starts the merchant services and serves their
 	// subjects; a nil Logger is Log's.
-	Commerce *commerce.Config
+	Commerce *merchant.Config
 	// Log receives the parts' logs, each with its component; nil: none.
 	Log *slog.Logger
 	// Failed, if set, is told when a part stops on its own (the writer,
@@ -61,7 +61,7 @@ type Options struct {
 // Wallet is a running wallet process.
 type Wallet struct {
 	Service  *wallet.Service
-	Commerce *commerce.Service // nil without Options.Commerce
+	Commerce *merchant.Service // nil without Options.Commerce
 	Store    *store.Store
 	Stream   jetstream.Stream // the event stream
 
@@ -120,9 +120,9 @@ func Start(ctx context.Context, o Options) (_ *Wallet, err error) {
 	if o.Commerce != nil {
 		cc := *o.Commerce
 		if cc.Logger == nil {
-			cc.Logger = log.With("component", "commerce")
+			cc.Logger = log.With("component", "merchant")
 		}
-		if w.Commerce, err = commerce.New(ctx, w.Service, o.Store, cc); err != nil {
+		if w.Commerce, err = merchant.New(ctx, w.Service, o.Store, cc); err != nil {
 			return nil, err
 		}
 		w.stopCommerce = run(w.Commerce.Run, "merchant services", failed)
