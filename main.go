@@ -311,7 +311,7 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 			Observe:         metrics.ObserveBatch, ObservePIN: metrics.ObservePIN, Notify: notices,
 		},
 		Tariff: c.tariffLoad, Actor: walletActor(),
-		Commerce: &merchant.Config{
+		Merchant: &merchant.Config{
 			RequestTTL: c.RequestTTL, SettleThreshold: c.tabSettle, SettleEvery: c.TabSettleEvery,
 			PromptsPerPhone: merchant.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: merchant.PromptLimit{Max: c.PromptsPerPair},
 			PromptsPerMerchant: merchant.PromptLimit{Max: c.PromptsPerMerchant},
@@ -401,7 +401,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	outbox := notify.NewClient(js, c.NATSPrefix)
 	log := m.Log.With("component", "sessions")
 	m.sessions, err = sessions.New(sessions.Config{
-		Wallet: client, Bucket: kv, Locales: cat, Currency: cur, Region: c.Region, PINLength: pinLength,
+		Wallet: sessions.WalletClient(client), Bucket: kv, Locales: cat, Currency: cur, Region: c.Region, PINLength: pinLength,
 		Key: key, Location: c.location, WalletTimeout: c.WalletTimeout, Outbox: outbox, Log: log,
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
@@ -37,29 +38,14 @@ import (
 // wallet. Request bodies are bounded per route (BodyLimit), decoded
 // strictly (merchant_decode.go), and never logged, nor are API keys.
 
-// MerchantAPI is the wallet's merchant service; *natsapi.Client implements
-// it. Every method returns *wallet.Error for a refusal (CodeUnavailable
-// when no wallet answered in time).
+// MerchantAPI is the wallet as the merchant API calls it: each handler
+// calls its endpoint's declaration (merchantapi) through it, so that a new
+// endpoint needs no method here. *natsapi.Client implements it. Errors are
+// *wallet.Error.
 type MerchantAPI interface {
-	Authenticate(ctx context.Context, key string) (*merchant.Principal, error)
-	CreatePaymentRequest(ctx context.Context, req natsapi.PaymentRequestCreate) (*merchant.PaymentRequest, error)
-	PaymentRequest(ctx context.Context, auth, id string) (*merchant.PaymentRequest, error)
-	Transaction(ctx context.Context, auth, id string) (*merchant.Transaction, error)
-	Transactions(ctx context.Context, req natsapi.TransactionsRequest) (*merchant.TransactionsPage, error)
-	Refund(ctx context.Context, req natsapi.RefundRequest) (*merchant.Transaction, error)
-	Payout(ctx context.Context, req natsapi.PayoutRequest) (*merchant.Payout, error)
-	PayoutStatus(ctx context.Context, auth, id string) (*merchant.Payout, error)
-	BulkPayout(ctx context.Context, req natsapi.BulkPayoutRequest) (*merchant.BulkPayout, error)
-	Bulk(ctx context.Context, auth, id string) (*merchant.BulkPayout, error)
-	OpenTab(ctx context.Context, req natsapi.TabOpenRequest) (*merchant.Tab, error)
-	Tab(ctx context.Context, auth, id string) (*merchant.Tab, error)
-	Charge(ctx context.Context, auth string, req merchant.ChargeRequest) (*merchant.Charge, error)
-	ChargeBatch(ctx context.Context, auth, tab string, charges []merchant.ChargeRequest) (*merchant.ChargeBatchResult, error)
-	TabCharges(ctx context.Context, req natsapi.TabChargesListRequest) (*merchant.ChargesPage, error)
-	CloseTab(ctx context.Context, auth, id, idempotency string) (*merchant.Tab, error)
-	OperatorCreateAPIKey(ctx context.Context, auth string, req natsapi.APIKeyRequest) (*merchant.APIKey, error)
-	OperatorAPIKeys(ctx context.Context, auth, merchant string) ([]merchant.APIKey, error)
-	OperatorRevokeAPIKey(ctx context.Context, auth, id string) (*merchant.APIKey, error)
+	natsrpc.Caller
+	// MaxPayload is the most bytes the connection carries in one message.
+	MaxPayload() int64
 }
 
 var _ MerchantAPI = (*natsapi.Client)(nil)
@@ -449,7 +435,7 @@ func (m *merchantServer) createPaymentRequest(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	pr, err := m.api.CreatePaymentRequest(ctx, natsapi.PaymentRequestCreate{
+	pr, err := merchantapi.RequestCreate.Call(ctx, m.api, merchantapi.PaymentRequestCreate{
 		Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), Phone: in.Phone, Amount: amount,
 		Reference: in.Reference, Description: in.Description,
 	})
@@ -460,11 +446,11 @@ func (m *merchantServer) createPaymentRequest(c echo.Context) error {
 }
 
 func (m *merchantServer) getPaymentRequest(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.PaymentRequest, func(pr *merchant.PaymentRequest) any { return merchant.ViewPaymentRequest(m.cur, pr) })
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.RequestGet), func(pr *merchant.PaymentRequest) any { return merchant.ViewPaymentRequest(m.cur, pr) })
 }
 
 func (m *merchantServer) getTransaction(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.Transaction, func(tx *merchant.Transaction) any { return merchant.ViewTransaction(m.cur, tx) })
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.TxGet), func(tx *merchant.Transaction) any { return merchant.ViewTransaction(m.cur, tx) })
 }
 
 func (m *merchantServer) listTransactions(c echo.Context) error {
@@ -489,7 +475,7 @@ func (m *merchantServer) listTransactions(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	page, err := m.api.Transactions(ctx, natsapi.TransactionsRequest{Auth: apiKeyOf(c), From: from, To: to, Cursor: cursor, Limit: limit})
+	page, err := merchantapi.TxList.Call(ctx, m.api, merchantapi.TransactionsRequest{Auth: apiKeyOf(c), From: from, To: to, Cursor: cursor, Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -517,7 +503,7 @@ func (m *merchantServer) refund(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	tx, err := m.api.Refund(ctx, natsapi.RefundRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), ID: id, Amount: amount})
+	tx, err := merchantapi.Refund.Call(ctx, m.api, merchantapi.RefundRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), ID: id, Amount: amount})
 	if err != nil {
 		return err
 	}
@@ -535,7 +521,7 @@ func (m *merchantServer) createPayout(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	po, err := m.api.Payout(ctx, natsapi.PayoutRequest{
+	po, err := merchantapi.PayoutCreate.Call(ctx, m.api, merchantapi.PayoutRequest{
 		Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), Phone: in.Phone, Amount: amount, Reference: in.Reference,
 	})
 	if err != nil {
@@ -545,7 +531,7 @@ func (m *merchantServer) createPayout(c echo.Context) error {
 }
 
 func (m *merchantServer) getPayout(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.PayoutStatus, func(po *merchant.Payout) any { return merchant.ViewPayout(m.cur, po) })
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.PayoutGet), func(po *merchant.Payout) any { return merchant.ViewPayout(m.cur, po) })
 }
 
 func (m *merchantServer) createBulk(c echo.Context) error {
@@ -558,7 +544,7 @@ func (m *merchantServer) createBulk(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	b, err := m.api.BulkPayout(ctx, natsapi.BulkPayoutRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), CSV: file})
+	b, err := merchantapi.BulkCreate.Call(ctx, m.api, merchantapi.BulkPayoutRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), CSV: file})
 	if err != nil {
 		return err
 	}
@@ -566,7 +552,7 @@ func (m *merchantServer) createBulk(c echo.Context) error {
 }
 
 func (m *merchantServer) getBulk(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.Bulk, func(b *merchant.BulkPayout) any { return merchant.ViewBulkPayout(m.cur, b) })
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.BulkGet), func(b *merchant.BulkPayout) any { return merchant.ViewBulkPayout(m.cur, b) })
 }
 
 func (m *merchantServer) openTab(c echo.Context) error {
@@ -581,7 +567,7 @@ func (m *merchantServer) openTab(c echo.Context) error {
 	req.Auth, req.Idempotency = apiKeyOf(c), idempotencyKeyOf(c)
 	ctx, cancel := call(c)
 	defer cancel()
-	t, err := m.api.OpenTab(ctx, req)
+	t, err := merchantapi.TabOpen.Call(ctx, m.api, req)
 	if err != nil {
 		return err
 	}
@@ -589,7 +575,7 @@ func (m *merchantServer) openTab(c echo.Context) error {
 }
 
 func (m *merchantServer) getTab(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.Tab, func(t *merchant.Tab) any { return merchant.ViewTab(m.cur, t) })
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.TabGet), func(t *merchant.Tab) any { return merchant.ViewTab(m.cur, t) })
 }
 
 func (m *merchantServer) charge(c echo.Context) error {
@@ -608,7 +594,7 @@ func (m *merchantServer) charge(c echo.Context) error {
 	req.Tab, req.Key = id, idempotencyKeyOf(c)
 	ctx, cancel := call(c)
 	defer cancel()
-	ch, err := m.api.Charge(ctx, apiKeyOf(c), req)
+	ch, err := merchantapi.TabCharge.Call(ctx, m.api, merchantapi.TabChargeRequest{Auth: apiKeyOf(c), Charge: req})
 	if err != nil {
 		return err
 	}
@@ -630,7 +616,7 @@ func (m *merchantServer) listTabCharges(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	page, err := m.api.TabCharges(ctx, natsapi.TabChargesListRequest{Auth: apiKeyOf(c), Tab: id, Cursor: cursor, Limit: limit})
+	page, err := merchantapi.TabChargesList.Call(ctx, m.api, merchantapi.TabChargesListRequest{Auth: apiKeyOf(c), Tab: id, Cursor: cursor, Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -651,7 +637,7 @@ func (m *merchantServer) closeTab(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	t, err := m.api.CloseTab(ctx, apiKeyOf(c), id, idempotencyKeyOf(c))
+	t, err := merchantapi.TabClose.Call(ctx, m.api, merchantapi.ObjectRequest{Auth: apiKeyOf(c), ID: id, Idempotency: idempotencyKeyOf(c)})
 	if err != nil {
 		return err
 	}
@@ -726,7 +712,7 @@ func (m *merchantServer) createAPIKey(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	k, err := m.api.OperatorCreateAPIKey(withReason(ctx, c), apiKeyOf(c), natsapi.APIKeyRequest{Merchant: in.Merchant, Scopes: in.Scopes, Expires: in.Expires})
+	k, err := merchantapi.OpKeyCreate.Call(withReason(ctx, c), m.api, merchantapi.OperatorKeyRequest{Auth: apiKeyOf(c), APIKeyRequest: merchantapi.APIKeyRequest{Merchant: in.Merchant, Scopes: in.Scopes, Expires: in.Expires}})
 	if err != nil {
 		return err
 	}
@@ -738,23 +724,23 @@ func (m *merchantServer) listAPIKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	merchant := q.Get("merchant")
-	if err := checkToken("merchant", merchant, merchantBytesMax, false); err != nil {
+	owner := q.Get("merchant")
+	if err := checkToken("merchant", owner, merchantBytesMax, false); err != nil {
 		return err
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	keys, err := m.api.OperatorAPIKeys(ctx, apiKeyOf(c), merchant)
+	keys, err := merchantapi.OpKeyList.Call(ctx, m.api, merchantapi.OperatorKeyRequest{Auth: apiKeyOf(c), APIKeyRequest: merchantapi.APIKeyRequest{Merchant: owner}})
 	if err != nil {
 		return err
 	}
-	out := apiKeysView{Keys: views(keys, apiKeyViewOf)}
+	out := apiKeysView{Keys: views(keys.Keys, apiKeyViewOf)}
 	return c.JSON(http.StatusOK, out)
 }
 
 func (m *merchantServer) revokeAPIKey(c echo.Context) error {
 	revoke := func(ctx context.Context, auth, id string) (*merchant.APIKey, error) {
-		return m.api.OperatorRevokeAPIKey(withReason(ctx, c), auth, id)
+		return merchantapi.OpKeyRevoke.Call(withReason(ctx, c), m.api, merchantapi.OperatorKeyRequest{Auth: auth, APIKeyRequest: merchantapi.APIKeyRequest{ID: id}})
 	}
 	return byID(c, http.StatusOK, revoke, func(k *merchant.APIKey) any { return apiKeyViewOf(k) })
 }
@@ -803,6 +789,14 @@ func byID[T any](c echo.Context, status int, get func(ctx context.Context, auth,
 		return err
 	}
 	return c.JSON(status, view(obj))
+}
+
+// byIDOn returns, for byID, the call of e through api for one of the
+// merchant's objects.
+func byIDOn[T any](api MerchantAPI, e natsrpc.Endpoint[merchantapi.ObjectRequest, T]) func(ctx context.Context, auth, id string) (*T, error) {
+	return func(ctx context.Context, auth, id string) (*T, error) {
+		return e.Call(ctx, api, merchantapi.ObjectRequest{Auth: auth, ID: id})
+	}
 }
 
 // setNextLink sets the Link header to the next page's URL: the request's

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // API keys. A request carries one as "Authorization: Bearer <key>"; the
@@ -138,7 +139,7 @@ func (m *merchantServer) principal(ctx context.Context, key string) (*merchant.P
 	}
 	ctx, cancel := context.WithTimeout(ctx, merchantCallTimeout)
 	defer cancel()
-	p, err := m.api.Authenticate(ctx, key)
+	p, err := merchantapi.Auth.Call(ctx, m.api, merchantapi.AuthRequest{Auth: key})
 	if err != nil {
 		return nil, err
 	}

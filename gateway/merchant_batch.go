@@ -11,7 +11,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // POST /v1/tabs/{id}/charges/batch: up to merchant.BatchChargesMax charges
@@ -37,11 +37,11 @@ const (
 
 // chargesLimit is the largest batch of charges' body whose request to the
 // wallet leaves room in a NATS message of payloadMax bytes for the answer
-// (natsapi.TabChargesReplyOverheadBytes): at most batchBodyBytesMax, and
+// (merchantapi.TabChargesReplyOverheadBytes): at most batchBodyBytesMax, and
 // never below a single charge's limit (the wallet refuses a batch too large
 // for its NATS, 400).
 func chargesLimit(payloadMax int64) int64 {
-	fits := payloadMax - natsapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes
+	fits := payloadMax - merchantapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes
 	return max(min(fits, batchBodyBytesMax), jsonBodyBytesMax)
 }
 
@@ -130,7 +130,7 @@ func (m *merchantServer) chargeBatch(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	r, err := m.api.ChargeBatch(ctx, apiKeyOf(c), id, reqs)
+	r, err := merchantapi.NewClient(m.api).ChargeBatch(ctx, apiKeyOf(c), id, reqs)
 	if err != nil {
 		return err
 	}

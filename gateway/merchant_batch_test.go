@@ -11,7 +11,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // batchAnswer decodes a batch of charges' answer: each item is a charge
@@ -65,7 +65,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 		return tab.ID
 	}
 	tab, pending := open("batch-tab-1"), open("batch-tab-2")
-	if _, err := s.client.Approve(ctx, phone, tab, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, tab, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	target := "/v1/tabs/" + tab + "/charges/batch"
@@ -133,7 +133,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 	}
 
 	// Malformed batches are refused whole: nothing is charged.
-	if _, err := s.client.Approve(ctx, phone, pending, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, pending, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	many := `{"charges":[` + strings.Repeat(`{"key":"k","amount":"0.01"},`, merchant.BatchChargesMax) + `{"key":"k","amount":"0.01"}]}`
@@ -174,7 +174,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 	// its Idempotency-Key is processed again, each charge replayed by the
 	// wallet, and the key still refuses another request.
 	large := open("batch-tab-3")
-	if _, err := s.client.Approve(ctx, phone, large, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, large, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	var lb strings.Builder
@@ -211,7 +211,7 @@ func TestChargesLimit(t *testing.T) {
 	tests := []struct {
 		payloadMax, want int64
 	}{
-		{1 << 20, 1<<20 - natsapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes},
+		{1 << 20, 1<<20 - merchantapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes},
 		{8 << 20, batchBodyBytesMax},
 		{64 << 10, jsonBodyBytesMax},
 	}
@@ -269,7 +269,7 @@ func BenchmarkMerchantChargeBatch(b *testing.B) {
 	if r.status != 201 {
 		b.Fatalf("open tab = %s", r)
 	}
-	if _, err := s.client.Approve(context.Background(), phone, tab.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(context.Background(), phone, tab.ID, customerPIN); err != nil {
 		b.Fatal(err)
 	}
 	var n atomic.Int64

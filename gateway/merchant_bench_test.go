@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // benchClients is how many clients per CPU the benchmarks run at once: a
@@ -30,7 +31,7 @@ func BenchmarkMerchantCharge(b *testing.B) {
 	if r.status != 201 {
 		b.Fatalf("open tab = %s", r)
 	}
-	if _, err := s.client.Approve(context.Background(), phone, tab.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(context.Background(), phone, tab.ID, customerPIN); err != nil {
 		b.Fatal(err)
 	}
 	var n atomic.Int64

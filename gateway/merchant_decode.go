@@ -19,7 +19,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // Reading the merchant API's requests: bodies (JSON, or a CSV file),
@@ -608,8 +608,8 @@ type tabOpenBody struct {
 }
 
 // request checks b and returns the wallet's request, less its keys.
-func (b tabOpenBody) request(cur wallet.Currency) (natsapi.TabOpenRequest, error) {
-	var r natsapi.TabOpenRequest
+func (b tabOpenBody) request(cur wallet.Currency) (merchantapi.TabOpenRequest, error) {
+	var r merchantapi.TabOpenRequest
 	if err := checkPhone("phone", b.Phone); err != nil {
 		return r, err
 	}
@@ -633,7 +633,7 @@ func (b tabOpenBody) request(cur wallet.Currency) (natsapi.TabOpenRequest, error
 	if err := checkLine("description", b.Description, 0, merchant.DescriptionRunesMax, false); err != nil {
 		return r, err
 	}
-	return natsapi.TabOpenRequest{Phone: b.Phone, Cap: capMicro, Prepaid: b.Prepaid, Expires: expires.UTC(),
+	return merchantapi.TabOpenRequest{Phone: b.Phone, Cap: capMicro, Prepaid: b.Prepaid, Expires: expires.UTC(),
 		Reference: b.Reference, Description: b.Description}, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -95,7 +96,7 @@ func startStack(t testing.TB, cfg ...func(*merchant.Config)) *stack {
 		f(&cc)
 	}
 	wd, err := walletd.Start(ctx, walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Log: quiet,
-		Wallet: wallet.Config{Currency: cur, Region: "KE", Pepper: wallettest.Pepper, Logger: quiet}, Commerce: &cc})
+		Wallet: wallet.Config{Currency: cur, Region: "KE", Pepper: wallettest.Pepper, Logger: quiet}, Merchant: &cc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func startStack(t testing.TB, cfg ...func(*merchant.Config)) *stack {
 		go func() { defer wg.Done(); run(ctx) }()
 	}
 	client := natsapi.NewClient(nc, 0, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
-	hsvc, err := notify.ServeWebhooks(nc, nst, client, ns.Prefix, quiet, notify.AllowPrivate())
+	hsvc, err := notify.ServeWebhooks(nc, nst, merchantapi.NewClient(client), ns.Prefix, quiet, notify.AllowPrivate())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func (s *stack) key(till string, scopes ...merchant.Scope) string {
 	if len(scopes) == 0 {
 		scopes = merchant.MerchantScopes
 	}
-	k, err := s.client.CreateAPIKey(context.Background(), natsapi.APIKeyRequest{Merchant: till, Scopes: scopes})
+	k, err := merchantapi.NewClient(s.client).CreateAPIKey(context.Background(), merchantapi.APIKeyRequest{Merchant: till, Scopes: scopes})
 	s.must(err)
 	return k.Secret
 }
@@ -198,7 +199,7 @@ func (s *stack) key(till string, scopes ...merchant.Scope) string {
 // operator makes an operator API key.
 func (s *stack) operator() string {
 	s.t.Helper()
-	k, err := s.client.CreateAPIKey(context.Background(), natsapi.APIKeyRequest{Operator: true, Scopes: []merchant.Scope{merchant.ScopeOperator}})
+	k, err := merchantapi.NewClient(s.client).CreateAPIKey(context.Background(), merchantapi.APIKeyRequest{Operator: true, Scopes: []merchant.Scope{merchant.ScopeOperator}})
 	s.must(err)
 	return k.Secret
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // testTabCharges runs GET /v1/tabs/{id}/charges on the full stack: two
@@ -29,7 +30,7 @@ func testTabCharges(t *testing.T, s *stack, key, otherKey, op, phone string) {
 		if r.status != 201 {
 			t.Fatalf("open tab = %s", r)
 		}
-		if _, err := s.client.Approve(ctx, phone, tab.ID, customerPIN); err != nil {
+		if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, tab.ID, customerPIN); err != nil {
 			t.Fatal(err)
 		}
 		return tab.ID

@@ -20,6 +20,7 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -139,7 +140,7 @@ func TestMerchantAPI(t *testing.T) {
 		if r := s.do(apiCall{method: "GET", target: "/v1/payment-requests/" + pr.ID, key: keyB}); r.status != 404 {
 			t.Errorf("another merchant's GET = %s, want 404", r)
 		}
-		if _, err := s.client.Approve(ctx, customer, pr.ID, customerPIN); err != nil {
+		if _, err := merchantapi.NewClient(s.client).Approve(ctx, customer, pr.ID, customerPIN); err != nil {
 			t.Fatal(err)
 		}
 		s.do(apiCall{method: "GET", target: "/v1/payment-requests/" + pr.ID, key: keyA}).decode(t, &got)
@@ -250,22 +251,22 @@ func TestMerchantAPI(t *testing.T) {
 // kind (403), and lets the right key through.
 func testAuth(t *testing.T, s *stack, till, key, op string) {
 	ctx := context.Background()
-	revoked, err := s.client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till, Scopes: merchant.MerchantScopes})
+	revoked, err := merchantapi.NewClient(s.client).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: till, Scopes: merchant.MerchantScopes})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.client.RevokeAPIKey(ctx, revoked.ID); err != nil {
+	if _, err := merchantapi.NewClient(s.client).RevokeAPIKey(ctx, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
 	// A key the gateway cached, revoked since: the wallet refuses it.
-	cached, err := s.client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till, Scopes: merchant.MerchantScopes})
+	cached, err := merchantapi.NewClient(s.client).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: till, Scopes: merchant.MerchantScopes})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := s.do(apiCall{method: "GET", target: "/v1/tabs/tab_none", key: cached.Secret}); r.status != 404 {
 		t.Fatalf("the key before its revocation = %s, want 404", r)
 	}
-	if _, err := s.client.RevokeAPIKey(ctx, cached.ID); err != nil {
+	if _, err := merchantapi.NewClient(s.client).RevokeAPIKey(ctx, cached.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, target := range []string{"/v1/tabs/tab_none", "/v1/transactions"} {
@@ -501,7 +502,7 @@ func testTabs(t *testing.T, s *stack, key, otherKey, otherTill, phone string) {
 	if r := charge("ch-pending", `{"amount":"0.0025"}`); r.status != 409 || r.code() != wallet.CodeInvalidState {
 		t.Errorf("a charge on a pending tab = %s, want 409 invalid_state", r)
 	}
-	if _, err := s.client.Approve(ctx, phone, tab.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, tab.ID, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	first := apiCall{method: "POST", target: "/v1/tabs/" + tab.ID + "/charges", key: key, idem: "ch-1", body: `{"amount":"0.0025","reference":"click-1"}`}
@@ -572,7 +573,7 @@ func testTabs(t *testing.T, s *stack, key, otherKey, otherTill, phone string) {
 // mustTill returns the till of an API key.
 func (s *stack) mustTill(key string) string {
 	s.t.Helper()
-	p, err := s.client.Authenticate(context.Background(), key)
+	p, err := merchantapi.NewClient(s.client).Authenticate(context.Background(), key)
 	s.must(err)
 	return p.Merchant
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // TestWebhookDataIsTheAPIView runs the merchant's objects through their
@@ -56,7 +57,7 @@ func TestWebhookDataIsTheAPIView(t *testing.T) {
 	var pr merchant.PaymentRequestView
 	r.decode(t, &pr)
 	answer(merchant.EventRequestCreated, pr.ID, r)
-	if _, err := s.client.Approve(ctx, customer, pr.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, customer, pr.ID, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	r = get("/v1/payment-requests/" + pr.ID)
@@ -75,7 +76,7 @@ func TestWebhookDataIsTheAPIView(t *testing.T) {
 	r = post("/v1/payment-requests", "data-pr-declined", `{"phone":"`+customer+`","amount":"5.00","reference":"DATA-2"}`)
 	r.decode(t, &pr)
 	answer(merchant.EventRequestCreated, pr.ID, r)
-	if _, err := s.client.Decline(ctx, customer, pr.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Decline(ctx, customer, pr.ID, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	answer(merchant.EventRequestDeclined, pr.ID, get("/v1/payment-requests/"+pr.ID))
@@ -83,7 +84,7 @@ func TestWebhookDataIsTheAPIView(t *testing.T) {
 	r = post("/v1/payment-requests", "data-pr-failed", `{"phone":"`+broke+`","amount":"5.00","reference":"DATA-3"}`)
 	r.decode(t, &pr)
 	answer(merchant.EventRequestCreated, pr.ID, r)
-	if _, err := s.client.Approve(ctx, broke, pr.ID, customerPIN); wallet.ErrorCode(err) != wallet.CodeInsufficientFunds {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, broke, pr.ID, customerPIN); wallet.ErrorCode(err) != wallet.CodeInsufficientFunds {
 		t.Fatalf("approving without the money: %v, want insufficient_funds", err)
 	}
 	answer(merchant.EventRequestFailed, pr.ID, get("/v1/payment-requests/"+pr.ID))
@@ -130,7 +131,7 @@ func TestWebhookDataIsTheAPIView(t *testing.T) {
 	var tab merchant.TabView
 	r.decode(t, &tab)
 	answer(merchant.EventTabCreated, tab.ID, r)
-	if _, err := s.client.Approve(ctx, customer, tab.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, customer, tab.ID, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	answer(merchant.EventTabApproved, tab.ID, get("/v1/tabs/"+tab.ID))
@@ -144,7 +145,7 @@ func TestWebhookDataIsTheAPIView(t *testing.T) {
 	var declined merchant.TabView
 	r.decode(t, &declined)
 	answer(merchant.EventTabCreated, declined.ID, r)
-	if _, err := s.client.Decline(ctx, customer, declined.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Decline(ctx, customer, declined.ID, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	answer(merchant.EventTabDeclined, declined.ID, get("/v1/tabs/"+declined.ID))

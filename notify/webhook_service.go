@@ -13,18 +13,18 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
-// Authenticator tells who an API key speaks for; *natsapi.Client is one
+// Authenticator tells who an API key speaks for; *merchantapi.Client is one
 // (the wallet checks the key). It returns a *wallet.Error with
 // CodeUnauthenticated for an unknown or revoked key.
 type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (*merchant.Principal, error)
 }
 
-var _ Authenticator = (*natsapi.Client)(nil)
+var _ Authenticator = (*merchantapi.Client)(nil)
 
 const (
 	// WebhookQueueGroup is the micro queue group the notifiers' webhook

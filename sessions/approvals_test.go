@@ -17,6 +17,7 @@ import (
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
@@ -39,7 +40,7 @@ func serveCommerce(t *testing.T, w *wallettest.Wallet, clk *laterClock) *merchan
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
-	svc, err := natsapi.Serve(w.Conn, w.Service, log, natsapi.WithPrefix(w.Prefix), natsapi.WithCommerce(c))
+	svc, err := natsapi.Serve(w.Conn, w.Service, log, append(merchantapi.Options(c, w.Conn), natsapi.WithPrefix(w.Prefix))...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -79,7 +80,7 @@ type shop struct {
 func (h *harness) shop(name string) *shop {
 	h.t.Helper()
 	till := h.w.Merchant(name, false)
-	k, err := h.w.Client.CreateAPIKey(context.Background(), natsapi.APIKeyRequest{Merchant: till,
+	k, err := merchantapi.NewClient(h.w.Client).CreateAPIKey(context.Background(), merchantapi.APIKeyRequest{Merchant: till,
 		Scopes: []merchant.Scope{merchant.ScopePayments, merchant.ScopeTabs}})
 	if err != nil {
 		h.t.Fatal(err)
@@ -94,7 +95,7 @@ func idem() string { return "idem-" + strconv.FormatInt(idemN.Add(1), 10) }
 // request asks phone to pay amount (minor units) for ref.
 func (s *shop) request(phone string, amount int64, ref string) *merchant.PaymentRequest {
 	s.h.t.Helper()
-	r, err := s.h.w.Client.CreatePaymentRequest(context.Background(), natsapi.PaymentRequestCreate{
+	r, err := merchantapi.NewClient(s.h.w.Client).CreatePaymentRequest(context.Background(), merchantapi.PaymentRequestCreate{
 		Auth: s.key, Idempotency: idem(), Phone: phone, Amount: amount, Reference: ref})
 	if err != nil {
 		s.h.t.Fatal(err)
@@ -105,7 +106,7 @@ func (s *shop) request(phone string, amount int64, ref string) *merchant.Payment
 // tab opens a tab for phone of up to limit (minor units) until expires.
 func (s *shop) tab(phone string, limit int64, prepaid bool, expires time.Time) *merchant.Tab {
 	s.h.t.Helper()
-	tb, err := s.h.w.Client.OpenTab(context.Background(), natsapi.TabOpenRequest{Auth: s.key, Idempotency: idem(),
+	tb, err := merchantapi.NewClient(s.h.w.Client).OpenTab(context.Background(), merchantapi.TabOpenRequest{Auth: s.key, Idempotency: idem(),
 		Phone: phone, Cap: kes.Micro(limit), Prepaid: prepaid, Expires: expires, Reference: "TAB-1"})
 	if err != nil {
 		s.h.t.Fatal(err)
@@ -115,7 +116,7 @@ func (s *shop) tab(phone string, limit int64, prepaid bool, expires time.Time) *
 
 func (s *shop) requestStatus(id string) merchant.RequestStatus {
 	s.h.t.Helper()
-	r, err := s.h.w.Client.PaymentRequest(context.Background(), s.key, id)
+	r, err := merchantapi.NewClient(s.h.w.Client).PaymentRequest(context.Background(), s.key, id)
 	if err != nil {
 		s.h.t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func (s *shop) requestStatus(id string) merchant.RequestStatus {
 
 func (s *shop) tabStatus(id string) merchant.TabStatus {
 	s.h.t.Helper()
-	tb, err := s.h.w.Client.Tab(context.Background(), s.key, id)
+	tb, err := merchantapi.NewClient(s.h.w.Client).Tab(context.Background(), s.key, id)
 	if err != nil {
 		s.h.t.Fatal(err)
 	}
@@ -542,7 +543,7 @@ func (s slowApprover) Approve(ctx context.Context, phone, id, pin string) (*merc
 func TestApprovalPending(t *testing.T) {
 	h := start(t)
 	ob := newOutbox()
-	slow := slowApprover{Wallet: h.w.Client, delay: make(chan struct{})}
+	slow := slowApprover{Wallet: sessions.WalletClient(h.w.Client), delay: make(chan struct{})}
 	resolved := make(chan sessions.Resolution, 2)
 	x := h.texter(slow, func(c *sessions.Config) {
 		c.Outbox, c.Resolved, c.WalletTimeout = ob, func(r sessions.Resolution) { resolved <- r }, 300*time.Millisecond
@@ -598,7 +599,7 @@ func TestApprovalPending(t *testing.T) {
 func TestApprovalsPINsAtOnce(t *testing.T) {
 	x := smsHarness(t, func(c *sessions.Config) { c.SMSRateMessages = 100 })
 	h := x.h
-	second := h.texter(h.w.Client, func(c *sessions.Config) { c.SMSRateMessages = 100 })
+	second := h.texter(sessions.WalletClient(h.w.Client), func(c *sessions.Config) { c.SMSRateMessages = 100 })
 	for round := range 5 {
 		alice := h.w.Customer("Alice", pin, 100_000)
 		duka := h.shop("Duka La Juma")

@@ -19,11 +19,12 @@ import (
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
-// Wallet is what the menus ask of the wallet; *natsapi.Client implements it.
-// Its errors are *wallet.Error.
+// Wallet is what the menus ask of the wallet; WalletClient makes one of
+// the wallet's clients. Its errors are *wallet.Error.
 type Wallet interface {
 	Lookup(ctx context.Context, numberOrPhone string) (*wallet.Profile, error)
 	Quote(ctx context.Context, kind wallet.TransferKind, amount int64) (*wallet.Quote, error)
@@ -57,7 +58,18 @@ type Wallet interface {
 	ConfirmPIN(ctx context.Context, phone, token, pin string) (*wallet.Account, error)
 }
 
-var _ Wallet = (*natsapi.Client)(nil)
+// WalletClient is c as a Wallet: its ledger calls, and the merchant
+// services' approvals (merchantapi) through it.
+func WalletClient(c *natsapi.Client) Wallet {
+	return walletClient{c, merchantapi.NewClient(c)}
+}
+
+type walletClient struct {
+	*natsapi.Client
+	*merchantClient
+}
+
+type merchantClient = merchantapi.Client
 
 const (
 	// DefaultWalletTimeout bounds one wallet call in a hop: well inside the

@@ -84,7 +84,7 @@ func TestSecuritySMSRateLimitFailsClosed(t *testing.T) {
 	}
 
 	// A store that fails: nothing done, nothing answered.
-	broken := h.texter(h.w.Client, func(c *sessions.Config) { c.Bucket = failingRate{h.kv} })
+	broken := h.texter(sessions.WalletClient(h.w.Client), func(c *sessions.Config) { c.Bucket = failingRate{h.kv} })
 	bob := h.w.Customer("Bob", pin, 0)
 	for i, body := range []string{"HELP", "BAL", pin} {
 		h.checkSMS(fmt.Sprint("store error ", i), broken.send(bob, body), sessions.SMSReply{})

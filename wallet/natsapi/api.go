@@ -12,10 +12,10 @@
 package natsapi
 
 import (
+	"context"
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
@@ -187,9 +187,10 @@ type TariffReply struct {
 type Option func(*options)
 
 type options struct {
-	prefix   string
-	merchant *merchant.Service
-	operator *Operator // AsOperator
+	prefix    string
+	endpoints []func(natsrpc.Mux)
+	keyActor  func(ctx context.Context, key string) (string, error)
+	operator  *Operator // AsOperator
 }
 
 // WithPrefix puts every subject of the API and its events, and the event
@@ -199,8 +200,20 @@ type options struct {
 // token: letters, digits, - and _.
 func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
 
-// WithCommerce makes Serve serve the merchant subjects (merchant.go) from c.
-func WithCommerce(c *merchant.Service) Option { return func(o *options) { o.merchant = c } }
+// WithEndpoints makes Serve serve, besides the wallet's own endpoints, those
+// register adds: they answer under the same micro service, prefix, time
+// bound and audit log (the merchant services' merchantapi.Register).
+func WithEndpoints(register func(natsrpc.Mux)) Option {
+	return func(o *options) { o.endpoints = append(o.endpoints, register) }
+}
+
+// WithKeyActor gives Serve the way to tell who an operator API key is, for
+// the audit records of the endpoints a gateway calls with one
+// (natsrpc.Route.OperatorKey): actor returns the key's id, or refuses a
+// key that is not an operator's. Without it those calls are refused.
+func WithKeyActor(actor func(ctx context.Context, key string) (string, error)) Option {
+	return func(o *options) { o.keyActor = actor }
+}
 
 func newOptions(opts []Option) options {
 	var o options

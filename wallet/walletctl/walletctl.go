@@ -21,6 +21,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -43,6 +44,15 @@ func (o *Conn) Client() (*natsapi.Client, error) {
 	}
 	o.c = c
 	return c, nil
+}
+
+// Merchants returns the merchant services' client over Client's.
+func (o *Conn) Merchants() (*merchantapi.Client, error) {
+	c, err := o.Client()
+	if err != nil {
+		return nil, err
+	}
+	return merchantapi.NewClient(c), nil
 }
 
 // Currency is the server's currency, for parsing and formatting amounts.
@@ -363,7 +373,7 @@ func APIKeyCreate(fs *flag.FlagSet) Action {
 	op := fs.Bool("operator", false, "create an operator key (the operator API) instead of a merchant key")
 	expires := fs.String("expires", "", "when the key stops working: a `duration` (90d, 12h) or a date (2027-01-31, or RFC 3339)")
 	return func(ctx context.Context, o *Conn, _ []string) error {
-		req := natsapi.APIKeyRequest{Merchant: *owner, Operator: *op}
+		req := merchantapi.APIKeyRequest{Merchant: *owner, Operator: *op}
 		if *expires != "" {
 			at, err := parseExpiry(*expires, time.Now())
 			if err != nil {
@@ -399,7 +409,7 @@ func APIKeyCreate(fs *flag.FlagSet) Action {
 				req.Scopes = append(req.Scopes, merchant.Scope(sc))
 			}
 		}
-		c, err := o.Client()
+		c, err := o.Merchants()
 		if err != nil {
 			return err
 		}
@@ -425,7 +435,7 @@ func APIKeyCreate(fs *flag.FlagSet) Action {
 func APIKeyList(fs *flag.FlagSet) Action {
 	owner := fs.String("merchant", "", "only the keys of till or paybill `number`")
 	return func(ctx context.Context, o *Conn, _ []string) error {
-		c, err := o.Client()
+		c, err := o.Merchants()
 		if err != nil {
 			return err
 		}
@@ -455,7 +465,7 @@ func APIKeyList(fs *flag.FlagSet) Action {
 // APIKeyRevoke is kibubu apikey revoke: revoke an API key.
 func APIKeyRevoke(fs *flag.FlagSet) Action {
 	return func(ctx context.Context, o *Conn, args []string) error {
-		c, err := o.Client()
+		c, err := o.Merchants()
 		if err != nil {
 			return err
 		}

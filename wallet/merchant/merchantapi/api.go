@@ -1,58 +1,68 @@
-package natsapi
+// Package merchantapi serves the merchant services (package
+// wallet/merchant) over NATS, and is their client.
+//
+// Its endpoints are answered by the wallet's own micro service ("wallet",
+// queue group "wallet"), which the wallet process starts with
+// natsapi.WithEndpoints(Register): the subjects stay under
+// natsapi.SubjectPrefix, the answers and refusals are the wallet's
+// (natsrpc), and an operator's call is audited by the wallet's audit log.
+//
+// Each endpoint is declared once (endpoints.go): its subject, request,
+// reply and who may call it, as a natsrpc.Endpoint, and beside it the
+// merchant.Service method that answers it. Its client side is the
+// declaration's Call; Client's methods are shorthands for the callers
+// that want them. The operator subjects (OperatorSubjects) are derived
+// from the declarations.
+//
+// It must not hold merchant rules (those are package merchant's) or
+// storage (wallet/merchant/store's).
+package merchantapi
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
-// The merchant subjects, served by the same "wallet" micro service when the
-// wallet runs its merchant services (package wallet/commerce). Every request
+// The merchant subjects, served by the wallet's micro service when the
+// wallet runs its merchant services (package wallet/merchant). Every request
 // a merchant makes carries its API key (Auth), which the wallet itself
 // authenticates and scopes: a gateway cannot act for a merchant without the
 // merchant's key. Money commands carry the client's idempotency key.
 const (
-	SubjectMerchantAuth  = SubjectPrefix + ".merchant.auth"           // AuthRequest → merchant.Principal
-	SubjectAPIKeyCreate  = SubjectPrefix + ".merchant.apikey.create"  // operator: APIKeyRequest → merchant.APIKey (with its secret)
-	SubjectAPIKeyList    = SubjectPrefix + ".merchant.apikey.list"    // operator: APIKeyRequest (merchant) → APIKeysReply
-	SubjectAPIKeyRevoke  = SubjectPrefix + ".merchant.apikey.revoke"  // operator: APIKeyRequest (id) → merchant.APIKey
-	SubjectRequestCreate = SubjectPrefix + ".merchant.request.create" // PaymentRequestCreate → merchant.PaymentRequest
-	SubjectRequestGet    = SubjectPrefix + ".merchant.request.get"    // ObjectRequest → merchant.PaymentRequest
-	SubjectTxGet         = SubjectPrefix + ".merchant.tx.get"         // ObjectRequest → merchant.Transaction
-	SubjectTxList        = SubjectPrefix + ".merchant.tx.list"        // TransactionsRequest → TransactionsReply
-	SubjectRefund        = SubjectPrefix + ".merchant.tx.refund"      // RefundRequest → merchant.Transaction (the refund)
-	SubjectPayout        = SubjectPrefix + ".merchant.payout.create"  // PayoutRequest → merchant.Payout
-	SubjectPayoutGet     = SubjectPrefix + ".merchant.payout.get"     // ObjectRequest → merchant.Payout
-	SubjectBulkCreate    = SubjectPrefix + ".merchant.bulk.create"    // BulkPayoutRequest → merchant.BulkPayout
-	SubjectBulkGet       = SubjectPrefix + ".merchant.bulk.get"       // ObjectRequest → merchant.BulkPayout (with Results)
-	SubjectTabOpen       = SubjectPrefix + ".merchant.tab.open"       // TabOpenRequest → merchant.Tab
-	SubjectTabGet        = SubjectPrefix + ".merchant.tab.get"        // ObjectRequest → merchant.Tab
-	SubjectTabCharge     = SubjectPrefix + ".merchant.tab.charge"     // TabChargeRequest → merchant.Charge
-	SubjectTabCharges    = SubjectPrefix + ".merchant.tab.charges"    // TabChargesRequest → TabChargesReply
-	SubjectTabClose      = SubjectPrefix + ".merchant.tab.close"      // ObjectRequest (with Idempotency) → merchant.Tab
+	SubjectMerchantAuth  = natsapi.SubjectPrefix + ".merchant.auth"
+	SubjectAPIKeyCreate  = natsapi.SubjectPrefix + ".merchant.apikey.create"
+	SubjectAPIKeyList    = natsapi.SubjectPrefix + ".merchant.apikey.list"
+	SubjectAPIKeyRevoke  = natsapi.SubjectPrefix + ".merchant.apikey.revoke"
+	SubjectRequestCreate = natsapi.SubjectPrefix + ".merchant.request.create"
+	SubjectRequestGet    = natsapi.SubjectPrefix + ".merchant.request.get"
+	SubjectTxGet         = natsapi.SubjectPrefix + ".merchant.tx.get"
+	SubjectTxList        = natsapi.SubjectPrefix + ".merchant.tx.list"
+	SubjectRefund        = natsapi.SubjectPrefix + ".merchant.tx.refund"
+	SubjectPayout        = natsapi.SubjectPrefix + ".merchant.payout.create"
+	SubjectPayoutGet     = natsapi.SubjectPrefix + ".merchant.payout.get"
+	SubjectBulkCreate    = natsapi.SubjectPrefix + ".merchant.bulk.create"
+	SubjectBulkGet       = natsapi.SubjectPrefix + ".merchant.bulk.get"
+	SubjectTabOpen       = natsapi.SubjectPrefix + ".merchant.tab.open"
+	SubjectTabGet        = natsapi.SubjectPrefix + ".merchant.tab.get"
+	SubjectTabCharge     = natsapi.SubjectPrefix + ".merchant.tab.charge"
+	SubjectTabCharges    = natsapi.SubjectPrefix + ".merchant.tab.charges"
+	SubjectTabClose      = natsapi.SubjectPrefix + ".merchant.tab.close"
 	// A tab's charges, newest first, a page at a time.
-	SubjectTabChargesList = SubjectPrefix + ".merchant.tab.charges.list" // TabChargesListRequest → TabChargesPage
+	SubjectTabChargesList = natsapi.SubjectPrefix + ".merchant.tab.charges.list"
 	// The operator REST API's key management: the same as the apikey
 	// subjects, but authenticated by an operator API key in Auth (a gateway
 	// may call them; the apikey subjects need operator NATS credentials and
 	// make the first key).
-	SubjectOpKeyCreate = SubjectPrefix + ".merchant.opkey.create" // OperatorKeyRequest → merchant.APIKey
-	SubjectOpKeyList   = SubjectPrefix + ".merchant.opkey.list"   // OperatorKeyRequest → APIKeysReply
-	SubjectOpKeyRevoke = SubjectPrefix + ".merchant.opkey.revoke" // OperatorKeyRequest → merchant.APIKey
-	SubjectApprovals   = SubjectPrefix + ".approvals.list"        // ApprovalsRequest → ApprovalsReply
-	SubjectApprove     = SubjectPrefix + ".approvals.approve"     // ApproveRequest → merchant.ApproveResult
-	SubjectDecline     = SubjectPrefix + ".approvals.decline"     // ApproveRequest → merchant.Approval
+	SubjectOpKeyCreate = natsapi.SubjectPrefix + ".merchant.opkey.create"
+	SubjectOpKeyList   = natsapi.SubjectPrefix + ".merchant.opkey.list"
+	SubjectOpKeyRevoke = natsapi.SubjectPrefix + ".merchant.opkey.revoke"
+	SubjectApprovals   = natsapi.SubjectPrefix + ".approvals.list"
+	SubjectApprove     = natsapi.SubjectPrefix + ".approvals.approve"
+	SubjectDecline     = natsapi.SubjectPrefix + ".approvals.decline"
 )
-
-// MerchantOperatorSubjects are the merchant subjects only operators may call
-// (OperatorSubjects includes them).
-var MerchantOperatorSubjects = []string{SubjectAPIKeyCreate, SubjectAPIKeyList, SubjectAPIKeyRevoke}
-
-func init() { OperatorSubjects = append(OperatorSubjects, MerchantOperatorSubjects...) }
 
 // AuthRequest carries a bearer API key.
 type AuthRequest struct {
@@ -210,168 +220,4 @@ type ApproveRequest struct {
 	// retried approval hop counts a wrong PIN once.
 	Source  string `json:"source,omitempty"`
 	Attempt string `json:"attempt,omitempty"`
-}
-
-// Authenticate returns who an API key speaks for.
-func (c *Client) Authenticate(ctx context.Context, key string) (*merchant.Principal, error) {
-	var r merchant.Principal
-	return &r, c.call(ctx, SubjectMerchantAuth, AuthRequest{Auth: key}, &r)
-}
-
-// CreateAPIKey (operator) creates an API key; the reply holds its secret.
-func (c *Client) CreateAPIKey(ctx context.Context, req APIKeyRequest) (*merchant.APIKey, error) {
-	var r merchant.APIKey
-	return &r, c.call(ctx, SubjectAPIKeyCreate, req, &r)
-}
-
-// APIKeys (operator) lists a merchant's API keys, or every key.
-func (c *Client) APIKeys(ctx context.Context, merchant string) ([]merchant.APIKey, error) {
-	var r APIKeysReply
-	return r.Keys, c.call(ctx, SubjectAPIKeyList, APIKeyRequest{Merchant: merchant}, &r)
-}
-
-// RevokeAPIKey (operator) revokes an API key.
-func (c *Client) RevokeAPIKey(ctx context.Context, id string) (*merchant.APIKey, error) {
-	var r merchant.APIKey
-	return &r, c.call(ctx, SubjectAPIKeyRevoke, APIKeyRequest{ID: id}, &r)
-}
-
-// CreatePaymentRequest asks a customer to pay the key's merchant.
-func (c *Client) CreatePaymentRequest(ctx context.Context, req PaymentRequestCreate) (*merchant.PaymentRequest, error) {
-	var r merchant.PaymentRequest
-	return &r, c.call(ctx, SubjectRequestCreate, req, &r)
-}
-
-// PaymentRequest returns one of the merchant's payment requests.
-func (c *Client) PaymentRequest(ctx context.Context, auth, id string) (*merchant.PaymentRequest, error) {
-	var r merchant.PaymentRequest
-	return &r, c.call(ctx, SubjectRequestGet, ObjectRequest{Auth: auth, ID: id}, &r)
-}
-
-// Transaction returns one of the merchant's transactions.
-func (c *Client) Transaction(ctx context.Context, auth, id string) (*merchant.Transaction, error) {
-	var r merchant.Transaction
-	return &r, c.call(ctx, SubjectTxGet, ObjectRequest{Auth: auth, ID: id}, &r)
-}
-
-// Transactions lists the merchant's transactions, a page at a time.
-func (c *Client) Transactions(ctx context.Context, req TransactionsRequest) (*TransactionsReply, error) {
-	var r TransactionsReply
-	return &r, c.call(ctx, SubjectTxList, req, &r)
-}
-
-// Refund refunds a payment to the merchant, in full or in part.
-func (c *Client) Refund(ctx context.Context, req RefundRequest) (*merchant.Transaction, error) {
-	var r merchant.Transaction
-	return &r, c.call(ctx, SubjectRefund, req, &r)
-}
-
-// Payout pays a customer from the merchant's balance.
-func (c *Client) Payout(ctx context.Context, req PayoutRequest) (*merchant.Payout, error) {
-	var r merchant.Payout
-	return &r, c.call(ctx, SubjectPayout, req, &r)
-}
-
-// PayoutStatus returns one of the merchant's payouts.
-func (c *Client) PayoutStatus(ctx context.Context, auth, id string) (*merchant.Payout, error) {
-	var r merchant.Payout
-	return &r, c.call(ctx, SubjectPayoutGet, ObjectRequest{Auth: auth, ID: id}, &r)
-}
-
-// BulkPayout starts paying the rows of a CSV file in the background.
-func (c *Client) BulkPayout(ctx context.Context, req BulkPayoutRequest) (*merchant.BulkPayout, error) {
-	var r merchant.BulkPayout
-	return &r, c.call(ctx, SubjectBulkCreate, req, &r)
-}
-
-// Bulk returns a bulk payout's progress and its per-row results.
-func (c *Client) Bulk(ctx context.Context, auth, id string) (*merchant.BulkPayout, error) {
-	var r merchant.BulkPayout
-	return &r, c.call(ctx, SubjectBulkGet, ObjectRequest{Auth: auth, ID: id}, &r)
-}
-
-// OpenTab opens a tab, pending the customer's approval.
-func (c *Client) OpenTab(ctx context.Context, req TabOpenRequest) (*merchant.Tab, error) {
-	var r merchant.Tab
-	return &r, c.call(ctx, SubjectTabOpen, req, &r)
-}
-
-// Tab returns one of the merchant's tabs.
-func (c *Client) Tab(ctx context.Context, auth, id string) (*merchant.Tab, error) {
-	var r merchant.Tab
-	return &r, c.call(ctx, SubjectTabGet, ObjectRequest{Auth: auth, ID: id}, &r)
-}
-
-// Charge records a charge on a tab.
-func (c *Client) Charge(ctx context.Context, auth string, req merchant.ChargeRequest) (*merchant.Charge, error) {
-	var r merchant.Charge
-	return &r, c.call(ctx, SubjectTabCharge, TabChargeRequest{Auth: auth, Charge: req}, &r)
-}
-
-// ChargeBatch records a batch of charges on a tab, in order; the reply
-// holds each charge's result. A batch too large for the connection's
-// max_payload (with TabChargesReplyOverheadBytes to spare) is refused
-// before it is sent: invalid_request.
-func (c *Client) ChargeBatch(ctx context.Context, auth, tab string, charges []merchant.ChargeRequest) (*TabChargesReply, error) {
-	data, err := json.Marshal(TabChargesRequest{Auth: auth, Tab: tab, Charges: charges})
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", SubjectTabCharges, err)
-	}
-	if limit := c.nc.MaxPayload() - TabChargesReplyOverheadBytes; c.nc.MaxPayload() > 0 && int64(len(data)) > limit {
-		return nil, wallet.Errorf(wallet.CodeInvalid, "the batch is %d bytes of JSON, more than NATS carries here (%d); send fewer charges",
-			len(data), max(limit, 0))
-	}
-	var r TabChargesReply
-	return &r, c.call(ctx, SubjectTabCharges, json.RawMessage(data), &r)
-}
-
-// TabCharges lists one of the merchant's tabs' charges, a page at a time.
-func (c *Client) TabCharges(ctx context.Context, req TabChargesListRequest) (*TabChargesPage, error) {
-	var r TabChargesPage
-	return &r, c.call(ctx, SubjectTabChargesList, req, &r)
-}
-
-// CloseTab settles and closes a tab.
-func (c *Client) CloseTab(ctx context.Context, auth, id, idempotency string) (*merchant.Tab, error) {
-	var r merchant.Tab
-	return &r, c.call(ctx, SubjectTabClose, ObjectRequest{Auth: auth, ID: id, Idempotency: idempotency}, &r)
-}
-
-// Approvals lists what waits for phone's approval.
-func (c *Client) Approvals(ctx context.Context, phone string) ([]merchant.Approval, error) {
-	var r ApprovalsReply
-	return r.Approvals, c.call(ctx, SubjectApprovals, ApprovalsRequest{Phone: phone}, &r)
-}
-
-// Approve approves a payment request or a tab with the customer's PIN.
-func (c *Client) Approve(ctx context.Context, phone, id, pin string) (*merchant.ApproveResult, error) {
-	var r merchant.ApproveResult
-	a := wallet.PINAttemptFrom(ctx)
-	return &r, c.call(ctx, SubjectApprove, ApproveRequest{Phone: phone, ID: id, PIN: pin, Source: a.Source, Attempt: a.Key}, &r)
-}
-
-// Decline declines a payment request or a tab with the customer's PIN.
-func (c *Client) Decline(ctx context.Context, phone, id, pin string) (*merchant.Approval, error) {
-	var r merchant.Approval
-	a := wallet.PINAttemptFrom(ctx)
-	return &r, c.call(ctx, SubjectDecline, ApproveRequest{Phone: phone, ID: id, PIN: pin, Source: a.Source, Attempt: a.Key}, &r)
-}
-
-// OperatorCreateAPIKey creates an API key with an operator key's authority.
-func (c *Client) OperatorCreateAPIKey(ctx context.Context, auth string, req APIKeyRequest) (*merchant.APIKey, error) {
-	var r merchant.APIKey
-	return &r, c.call(ctx, SubjectOpKeyCreate, OperatorKeyRequest{Auth: auth, APIKeyRequest: req}, &r)
-}
-
-// OperatorAPIKeys lists a merchant's API keys (or every key) with an
-// operator key's authority.
-func (c *Client) OperatorAPIKeys(ctx context.Context, auth, merchant string) ([]merchant.APIKey, error) {
-	var r APIKeysReply
-	return r.Keys, c.call(ctx, SubjectOpKeyList, OperatorKeyRequest{Auth: auth, APIKeyRequest: APIKeyRequest{Merchant: merchant}}, &r)
-}
-
-// OperatorRevokeAPIKey revokes an API key with an operator key's authority.
-func (c *Client) OperatorRevokeAPIKey(ctx context.Context, auth, id string) (*merchant.APIKey, error) {
-	var r merchant.APIKey
-	return &r, c.call(ctx, SubjectOpKeyRevoke, OperatorKeyRequest{Auth: auth, APIKeyRequest: APIKeyRequest{ID: id}}, &r)
 }

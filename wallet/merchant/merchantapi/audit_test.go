@@ -1,4 +1,4 @@
-package natsapi_test
+package merchantapi_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -113,7 +114,7 @@ func TestSecurityOperatorActionsAudited(t *testing.T) {
 	ctx := natsapi.WithOperator(e.ctx, natsapi.Operator{Actor: "amina", Reason: "fraud report 7"})
 	a, err := e.c.SetStatus(ctx, p, wallet.StatusFrozen)
 	e.must(err)
-	k, err := e.c.CreateAPIKey(ctx, natsapi.APIKeyRequest{Operator: true, Scopes: []merchant.Scope{merchant.ScopeKeysRead}})
+	k, err := e.m.CreateAPIKey(ctx, merchantapi.APIKeyRequest{Operator: true, Scopes: []merchant.Scope{merchant.ScopeKeysRead}})
 	e.must(err)
 	got := e.auditTail(before)
 	type row struct{ Actor, Action, Target, Reason, Outcome string }

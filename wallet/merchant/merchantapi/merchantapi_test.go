@@ -1,4 +1,4 @@
-package natsapi_test
+package merchantapi_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -27,6 +28,7 @@ type merchantEnv struct {
 	ctx context.Context
 	nc  *nats.Conn
 	c   *natsapi.Client
+	m   *merchantapi.Client // through c
 	w   *wallet.Service
 	cs  *merchant.Service
 	st  *store.Store
@@ -53,7 +55,7 @@ func startMerchants(t testing.TB) *merchantEnv {
 	kes, _ := wallet.LookupCurrency("KES")
 	wd, err := walletd.Start(context.Background(), walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Log: log,
 		Wallet:   wallet.Config{Currency: kes, Region: "KE", Pepper: pepper, Logger: log},
-		Commerce: &merchant.Config{Logger: log, Sweep: 50 * time.Millisecond}})
+		Merchant: &merchant.Config{Logger: log, Sweep: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +63,9 @@ func startMerchants(t testing.TB) *merchantEnv {
 		wd.Close()
 		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
 	})
-	w, cs := wd.Service, wd.Commerce
+	w, cs := wd.Service, wd.Merchant
 	e := &merchantEnv{t: t, ctx: context.Background(), nc: nc, c: natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"})), w: w, cs: cs, st: st, js: js, ns: ns}
+	e.m = merchantapi.NewClient(e.c)
 	phone, number := e.newPhone(), ""
 	a, err := e.c.AddAgent(e.ctx, phone, "Float Agent")
 	e.must(err)
@@ -104,7 +107,7 @@ func (e *merchantEnv) merchant(name string, scopes ...merchant.Scope) (number, k
 	e.t.Helper()
 	a, err := e.c.AddMerchant(e.ctx, e.newPhone(), name, false)
 	e.must(err)
-	k, err := e.c.CreateAPIKey(e.ctx, natsapi.APIKeyRequest{Merchant: a.Number, Scopes: scopes})
+	k, err := e.m.CreateAPIKey(e.ctx, merchantapi.APIKeyRequest{Merchant: a.Number, Scopes: scopes})
 	e.must(err)
 	return a.Number, k.Secret
 }
@@ -117,7 +120,7 @@ func TestMerchantAPI(t *testing.T) {
 	_, otherKey := e.merchant("Soko", merchant.MerchantScopes...)
 	_, readOnly := e.merchant("Kibanda", merchant.ScopeTransactions)
 	alice, bob := e.customer(100_000), e.customer(0)
-	op, err := e.c.CreateAPIKey(e.ctx, natsapi.APIKeyRequest{Operator: true})
+	op, err := e.m.CreateAPIKey(e.ctx, merchantapi.APIKeyRequest{Operator: true})
 	e.must(err)
 	// A first sale, so that the till can afford refunds net of its fees.
 	_, err = e.c.Transfer(e.ctx, wallet.TransferRequest{Key: "sale", Kind: wallet.TransferTill, From: alice, To: till, Amount: 5_000, PIN: "2580"})
@@ -132,15 +135,15 @@ func TestMerchantAPI(t *testing.T) {
 		code wallet.Code
 		want func(any) string // "" when the reply is right
 	}{
-		{"auth", func() (any, error) { return e.c.Authenticate(e.ctx, key) }, "", func(v any) string {
+		{"auth", func() (any, error) { return e.m.Authenticate(e.ctx, key) }, "", func(v any) string {
 			if p := v.(*merchant.Principal); p.Merchant != till || p.MerchantName != "Duka" || len(p.Scopes) != len(merchant.MerchantScopes) {
 				return fmt.Sprintf("principal %+v", p)
 			}
 			return ""
 		}},
-		{"auth with a bad key", func() (any, error) { return e.c.Authenticate(e.ctx, "kbk_nope") }, wallet.CodeUnauthenticated, nil},
+		{"auth with a bad key", func() (any, error) { return e.m.Authenticate(e.ctx, "kbk_nope") }, wallet.CodeUnauthenticated, nil},
 		{"request", func() (any, error) {
-			r, err := e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_000, Reference: "ORDER-1", Description: "Lunch"})
+			r, err := e.m.CreatePaymentRequest(e.ctx, merchantapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_000, Reference: "ORDER-1", Description: "Lunch"})
 			pr = r
 			return r, err
 		}, "", func(v any) string {
@@ -150,7 +153,7 @@ func TestMerchantAPI(t *testing.T) {
 			return ""
 		}},
 		{"request replayed", func() (any, error) {
-			return e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_000, Reference: "ORDER-1", Description: "Lunch"})
+			return e.m.CreatePaymentRequest(e.ctx, merchantapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_000, Reference: "ORDER-1", Description: "Lunch"})
 		}, "", func(v any) string {
 			if v.(*merchant.PaymentRequest).ID != pr.ID {
 				return "a replay made a new request"
@@ -158,25 +161,25 @@ func TestMerchantAPI(t *testing.T) {
 			return ""
 		}},
 		{"request conflict", func() (any, error) {
-			return e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_001, Reference: "ORDER-1"})
+			return e.m.CreatePaymentRequest(e.ctx, merchantapi.PaymentRequestCreate{Auth: key, Idempotency: "o-1", Phone: alice, Amount: 15_001, Reference: "ORDER-1"})
 		}, wallet.CodeConflict, nil},
 		{"request without the scope", func() (any, error) {
-			return e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: readOnly, Idempotency: "o-2", Phone: alice, Amount: 100, Reference: "R"})
+			return e.m.CreatePaymentRequest(e.ctx, merchantapi.PaymentRequestCreate{Auth: readOnly, Idempotency: "o-2", Phone: alice, Amount: 100, Reference: "R"})
 		}, wallet.CodeForbidden, nil},
 		{"request without a key", func() (any, error) {
-			return e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Idempotency: "o-2", Phone: alice, Amount: 100, Reference: "R"})
+			return e.m.CreatePaymentRequest(e.ctx, merchantapi.PaymentRequestCreate{Idempotency: "o-2", Phone: alice, Amount: 100, Reference: "R"})
 		}, wallet.CodeUnauthenticated, nil},
-		{"request get", func() (any, error) { return e.c.PaymentRequest(e.ctx, key, pr.ID) }, "", nil},
-		{"request get by another merchant", func() (any, error) { return e.c.PaymentRequest(e.ctx, otherKey, pr.ID) }, wallet.CodeNotFound, nil},
-		{"approvals", func() (any, error) { return e.c.Approvals(e.ctx, alice) }, "", func(v any) string {
+		{"request get", func() (any, error) { return e.m.PaymentRequest(e.ctx, key, pr.ID) }, "", nil},
+		{"request get by another merchant", func() (any, error) { return e.m.PaymentRequest(e.ctx, otherKey, pr.ID) }, wallet.CodeNotFound, nil},
+		{"approvals", func() (any, error) { return e.m.Approvals(e.ctx, alice) }, "", func(v any) string {
 			if as := v.([]merchant.Approval); len(as) != 1 || as[0].ID != pr.ID || as[0].MerchantName != "Duka" {
 				return fmt.Sprintf("%+v", as)
 			}
 			return ""
 		}},
-		{"approve with a wrong PIN", func() (any, error) { return e.c.Approve(e.ctx, alice, pr.ID, "1111") }, wallet.CodePINInvalid, nil},
+		{"approve with a wrong PIN", func() (any, error) { return e.m.Approve(e.ctx, alice, pr.ID, "1111") }, wallet.CodePINInvalid, nil},
 		{"approve", func() (any, error) {
-			r, err := e.c.Approve(e.ctx, alice, pr.ID, "2580")
+			r, err := e.m.Approve(e.ctx, alice, pr.ID, "2580")
 			paid = r
 			return r, err
 		}, "", func(v any) string {
@@ -185,33 +188,33 @@ func TestMerchantAPI(t *testing.T) {
 			}
 			return ""
 		}},
-		{"approve again", func() (any, error) { return e.c.Approve(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
-		{"decline a paid request", func() (any, error) { return e.c.Decline(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
-		{"request shows paid", func() (any, error) { return e.c.PaymentRequest(e.ctx, key, pr.ID) }, "", func(v any) string {
+		{"approve again", func() (any, error) { return e.m.Approve(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
+		{"decline a paid request", func() (any, error) { return e.m.Decline(e.ctx, alice, pr.ID, "2580") }, wallet.CodeInvalidState, nil},
+		{"request shows paid", func() (any, error) { return e.m.PaymentRequest(e.ctx, key, pr.ID) }, "", func(v any) string {
 			if r := v.(*merchant.PaymentRequest); r.Status != merchant.RequestPaid || r.Transaction != paid.Transfer.Transfer.Ref {
 				return fmt.Sprintf("%+v", r)
 			}
 			return ""
 		}},
-		{"transaction", func() (any, error) { return e.c.Transaction(e.ctx, key, paid.Transfer.Transfer.Ref) }, "", func(v any) string {
+		{"transaction", func() (any, error) { return e.m.Transaction(e.ctx, key, paid.Transfer.Transfer.Ref) }, "", func(v any) string {
 			tx := v.(*merchant.Transaction)
 			if tx.Direction != "in" || tx.Amount != 15_000 || tx.Net != 15_000-tx.Fee || tx.Counterparty != alice || tx.Kind != wallet.TransferTill {
 				return fmt.Sprintf("%+v", tx)
 			}
 			return ""
 		}},
-		{"transaction of another merchant", func() (any, error) { return e.c.Transaction(e.ctx, otherKey, paid.Transfer.Transfer.Ref) }, wallet.CodeNotFound, nil},
-		{"transactions", func() (any, error) { return e.c.Transactions(e.ctx, natsapi.TransactionsRequest{Auth: key}) }, "", func(v any) string {
-			if r := v.(*natsapi.TransactionsReply); len(r.Transactions) != 2 || r.Next != "" || r.Transactions[0].ID != paid.Transfer.Transfer.Ref {
+		{"transaction of another merchant", func() (any, error) { return e.m.Transaction(e.ctx, otherKey, paid.Transfer.Transfer.Ref) }, wallet.CodeNotFound, nil},
+		{"transactions", func() (any, error) { return e.m.Transactions(e.ctx, merchantapi.TransactionsRequest{Auth: key}) }, "", func(v any) string {
+			if r := v.(*merchantapi.TransactionsReply); len(r.Transactions) != 2 || r.Next != "" || r.Transactions[0].ID != paid.Transfer.Transfer.Ref {
 				return fmt.Sprintf("%+v", r)
 			}
 			return ""
 		}},
 		{"transactions with a bad cursor", func() (any, error) {
-			return e.c.Transactions(e.ctx, natsapi.TransactionsRequest{Auth: key, Cursor: "nope"})
+			return e.m.Transactions(e.ctx, merchantapi.TransactionsRequest{Auth: key, Cursor: "nope"})
 		}, wallet.CodeInvalid, nil},
 		{"partial refund", func() (any, error) {
-			return e.c.Refund(e.ctx, natsapi.RefundRequest{Auth: key, Idempotency: "rf-1", ID: paid.Transfer.Transfer.Ref, Amount: 5_000})
+			return e.m.Refund(e.ctx, merchantapi.RefundRequest{Auth: key, Idempotency: "rf-1", ID: paid.Transfer.Transfer.Ref, Amount: 5_000})
 		}, "", func(v any) string {
 			if tx := v.(*merchant.Transaction); tx.Kind != wallet.TransferRefund || tx.Direction != "out" || tx.Amount != 5_000 || tx.Refunds != paid.Transfer.Transfer.Ref {
 				return fmt.Sprintf("%+v", tx)
@@ -219,10 +222,10 @@ func TestMerchantAPI(t *testing.T) {
 			return ""
 		}},
 		{"refund more than is left", func() (any, error) {
-			return e.c.Refund(e.ctx, natsapi.RefundRequest{Auth: key, Idempotency: "rf-2", ID: paid.Transfer.Transfer.Ref, Amount: 10_001})
+			return e.m.Refund(e.ctx, merchantapi.RefundRequest{Auth: key, Idempotency: "rf-2", ID: paid.Transfer.Transfer.Ref, Amount: 10_001})
 		}, wallet.CodeInvalidAmount, nil},
 		{"refund the rest", func() (any, error) {
-			return e.c.Refund(e.ctx, natsapi.RefundRequest{Auth: key, Idempotency: "rf-3", ID: paid.Transfer.Transfer.Ref})
+			return e.m.Refund(e.ctx, merchantapi.RefundRequest{Auth: key, Idempotency: "rf-3", ID: paid.Transfer.Transfer.Ref})
 		}, "", func(v any) string {
 			if tx := v.(*merchant.Transaction); tx.Amount != 10_000 {
 				return fmt.Sprintf("%+v", tx)
@@ -230,7 +233,7 @@ func TestMerchantAPI(t *testing.T) {
 			return ""
 		}},
 		{"payout", func() (any, error) {
-			p, err := e.c.Payout(e.ctx, natsapi.PayoutRequest{Auth: key, Idempotency: "po-1", Phone: bob, Amount: 1_000, Reference: "Prize"})
+			p, err := e.m.Payout(e.ctx, merchantapi.PayoutRequest{Auth: key, Idempotency: "po-1", Phone: bob, Amount: 1_000, Reference: "Prize"})
 			payout = p
 			return p, err
 		}, "", func(v any) string {
@@ -239,34 +242,34 @@ func TestMerchantAPI(t *testing.T) {
 			}
 			return ""
 		}},
-		{"payout get", func() (any, error) { return e.c.PayoutStatus(e.ctx, key, payout.ID) }, "", nil},
-		{"payout get by another merchant", func() (any, error) { return e.c.PayoutStatus(e.ctx, otherKey, payout.ID) }, wallet.CodeNotFound, nil},
+		{"payout get", func() (any, error) { return e.m.PayoutStatus(e.ctx, key, payout.ID) }, "", nil},
+		{"payout get by another merchant", func() (any, error) { return e.m.PayoutStatus(e.ctx, otherKey, payout.ID) }, wallet.CodeNotFound, nil},
 		{"payout without the scope", func() (any, error) {
-			return e.c.Payout(e.ctx, natsapi.PayoutRequest{Auth: readOnly, Idempotency: "po-2", Phone: bob, Amount: 1_000})
+			return e.m.Payout(e.ctx, merchantapi.PayoutRequest{Auth: readOnly, Idempotency: "po-2", Phone: bob, Amount: 1_000})
 		}, wallet.CodeForbidden, nil},
 		{"bulk payout with no header", func() (any, error) {
-			return e.c.BulkPayout(e.ctx, natsapi.BulkPayoutRequest{Auth: key, Idempotency: "b-0", CSV: []byte(bob + ",100\n")})
+			return e.m.BulkPayout(e.ctx, merchantapi.BulkPayoutRequest{Auth: key, Idempotency: "b-0", CSV: []byte(bob + ",100\n")})
 		}, wallet.CodeInvalid, nil},
 		{"tab", func() (any, error) {
-			return e.c.OpenTab(e.ctx, natsapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 1_000_000, Expires: time.Now().Add(time.Hour)})
+			return e.m.OpenTab(e.ctx, merchantapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 1_000_000, Expires: time.Now().Add(time.Hour)})
 		}, "", func(v any) string {
 			if tab := v.(*merchant.Tab); tab.Status != merchant.TabPending || tab.Phone != alice {
 				return fmt.Sprintf("%+v", tab)
 			}
 			return ""
 		}},
-		{"tab without the scope", func() (any, error) { return e.c.Tab(e.ctx, readOnly, "tab_x") }, wallet.CodeForbidden, nil},
-		{"operator key list", func() (any, error) { return e.c.OperatorAPIKeys(e.ctx, op.Secret, till) }, "", func(v any) string {
+		{"tab without the scope", func() (any, error) { return e.m.Tab(e.ctx, readOnly, "tab_x") }, wallet.CodeForbidden, nil},
+		{"operator key list", func() (any, error) { return e.m.OperatorAPIKeys(e.ctx, op.Secret, till) }, "", func(v any) string {
 			if ks := v.([]merchant.APIKey); len(ks) != 1 || ks[0].Secret != "" {
 				return fmt.Sprintf("%+v", ks)
 			}
 			return ""
 		}},
 		{"operator key create", func() (any, error) {
-			return e.c.OperatorCreateAPIKey(e.ctx, op.Secret, natsapi.APIKeyRequest{Merchant: till, Scopes: []merchant.Scope{merchant.ScopeTabs}})
+			return e.m.OperatorCreateAPIKey(e.ctx, op.Secret, merchantapi.APIKeyRequest{Merchant: till, Scopes: []merchant.Scope{merchant.ScopeTabs}})
 		}, "", nil},
-		{"merchant key on the operator API", func() (any, error) { return e.c.OperatorAPIKeys(e.ctx, key, till) }, wallet.CodeForbidden, nil},
-		{"list keys", func() (any, error) { return e.c.APIKeys(e.ctx, "") }, "", func(v any) string {
+		{"merchant key on the operator API", func() (any, error) { return e.m.OperatorAPIKeys(e.ctx, key, till) }, wallet.CodeForbidden, nil},
+		{"list keys", func() (any, error) { return e.m.APIKeys(e.ctx, "") }, "", func(v any) string {
 			if ks := v.([]merchant.APIKey); len(ks) != 5 {
 				return fmt.Sprintf("%d keys, want 5", len(ks))
 			}
@@ -286,13 +289,13 @@ func TestMerchantAPI(t *testing.T) {
 	}
 
 	// A revoked key stops working at once on this wallet.
-	p, err := e.c.Authenticate(e.ctx, otherKey)
+	p, err := e.m.Authenticate(e.ctx, otherKey)
 	e.must(err)
-	_, err = e.c.OperatorRevokeAPIKey(e.ctx, op.Secret, p.KeyID)
+	_, err = e.m.OperatorRevokeAPIKey(e.ctx, op.Secret, p.KeyID)
 	e.must(err)
-	_, err = e.c.Authenticate(e.ctx, otherKey)
+	_, err = e.m.Authenticate(e.ctx, otherKey)
 	checkMerchantError(t, err, wallet.CodeUnauthenticated)
-	_, err = e.c.RevokeAPIKey(e.ctx, "kbk_unknown")
+	_, err = e.m.RevokeAPIKey(e.ctx, "kbk_unknown")
 	checkMerchantError(t, err, wallet.CodeNotFound)
 
 	r, err := e.w.Check(e.ctx)
@@ -319,13 +322,13 @@ func TestMerchantBulkOverNATS(t *testing.T) {
 	till, key := e.merchant("Duka", merchant.ScopePayouts, merchant.ScopePayments)
 	alice, bob := e.customer(500_000), e.customer(0)
 	// Fund the till: alice buys goods.
-	pr, err := e.c.CreatePaymentRequest(e.ctx, natsapi.PaymentRequestCreate{Auth: key, Idempotency: "fund", Phone: alice, Amount: 400_000, Reference: "F"})
+	pr, err := e.m.CreatePaymentRequest(e.ctx, merchantapi.PaymentRequestCreate{Auth: key, Idempotency: "fund", Phone: alice, Amount: 400_000, Reference: "F"})
 	e.must(err)
-	_, err = e.c.Approve(e.ctx, alice, pr.ID, "2580")
+	_, err = e.m.Approve(e.ctx, alice, pr.ID, "2580")
 	e.must(err)
 
 	file := "Amount,Phone,Reference\n100.00," + bob + ",r1\n12.50," + alice + ",r2\nabc," + bob + ",bad amount\n1," + "12345" + ",bad phone\n"
-	b, err := e.c.BulkPayout(e.ctx, natsapi.BulkPayoutRequest{Auth: key, Idempotency: "bulk-1", CSV: []byte(file)})
+	b, err := e.m.BulkPayout(e.ctx, merchantapi.BulkPayoutRequest{Auth: key, Idempotency: "bulk-1", CSV: []byte(file)})
 	e.must(err)
 	if b.Rows != 4 || b.Merchant != till {
 		t.Fatalf("batch %+v", b)
@@ -333,7 +336,7 @@ func TestMerchantBulkOverNATS(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for b.Status != merchant.BatchDone && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
-		b, err = e.c.Bulk(e.ctx, key, b.ID)
+		b, err = e.m.Bulk(e.ctx, key, b.ID)
 		e.must(err)
 	}
 	if b.Status != merchant.BatchDone || b.Paid != 2 || b.Failed != 2 || b.PaidOut != 11_250 || len(b.Results) != 4 {
@@ -371,17 +374,17 @@ func TestMerchantBulkOverNATS(t *testing.T) {
 func TestMerchantRequestBounds(t *testing.T) {
 	e := startMerchants(t)
 	_, key := e.merchant("Duka", merchant.ScopePayouts)
-	big, _ := json.Marshal(natsapi.BulkPayoutRequest{Auth: key, Idempotency: "b", CSV: make([]byte, 600_000)})
+	big, _ := json.Marshal(merchantapi.BulkPayoutRequest{Auth: key, Idempotency: "b", CSV: make([]byte, 600_000)})
 	tests := []struct {
 		name, subject string
 		data          []byte
 	}{
-		{"malformed JSON", natsapi.SubjectRequestCreate, []byte("{")},
-		{"oversized request", natsapi.SubjectPayout, []byte(`{"auth":"` + strings.Repeat("a", 9000) + `"}`)},
-		{"bulk malformed JSON", natsapi.SubjectBulkCreate, []byte("[")},
-		{"bulk file of zeros", natsapi.SubjectBulkCreate, big},
-		{"approve without a PIN", natsapi.SubjectApprove, []byte(`{"phone":"0712345678","id":"pr_x"}`)},
-		{"approvals of junk", natsapi.SubjectApprovals, []byte(`{"phone":"call me"}`)},
+		{"malformed JSON", merchantapi.SubjectRequestCreate, []byte("{")},
+		{"oversized request", merchantapi.SubjectPayout, []byte(`{"auth":"` + strings.Repeat("a", 9000) + `"}`)},
+		{"bulk malformed JSON", merchantapi.SubjectBulkCreate, []byte("[")},
+		{"bulk file of zeros", merchantapi.SubjectBulkCreate, big},
+		{"approve without a PIN", merchantapi.SubjectApprove, []byte(`{"phone":"0712345678","id":"pr_x"}`)},
+		{"approvals of junk", merchantapi.SubjectApprovals, []byte(`{"phone":"call me"}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -404,11 +407,11 @@ func TestMerchantTabCharges(t *testing.T) {
 	_, otherKey := e.merchant("Soko", merchant.ScopeTabs)
 	_, readOnly := e.merchant("Kibanda", merchant.ScopeTransactions)
 	alice := e.customer(0)
-	tab, err := e.c.OpenTab(e.ctx, natsapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 10_000, Expires: time.Now().Add(time.Hour)})
+	tab, err := e.m.OpenTab(e.ctx, merchantapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 10_000, Expires: time.Now().Add(time.Hour)})
 	e.must(err)
-	_, err = e.c.Approve(e.ctx, alice, tab.ID, "2580")
+	_, err = e.m.Approve(e.ctx, alice, tab.ID, "2580")
 	e.must(err)
-	single, err := e.c.Charge(e.ctx, key, merchant.ChargeRequest{Tab: tab.ID, Key: "one", Amount: 1_000})
+	single, err := e.m.Charge(e.ctx, key, merchant.ChargeRequest{Tab: tab.ID, Key: "one", Amount: 1_000})
 	e.must(err)
 
 	charges := []merchant.ChargeRequest{
@@ -418,9 +421,9 @@ func TestMerchantTabCharges(t *testing.T) {
 		{Key: "a", Amount: 4_001},              // a conflict
 		{Tab: tab.ID, Key: "c", Amount: 5_000}, // the cap exactly
 	}
-	r, err := e.c.ChargeBatch(e.ctx, key, tab.ID, charges)
+	r, err := e.m.ChargeBatch(e.ctx, key, tab.ID, charges)
 	e.must(err)
-	codes := func(r *natsapi.TabChargesReply) string {
+	codes := func(r *merchantapi.TabChargesReply) string {
 		var out []string
 		for _, res := range r.Results {
 			switch {
@@ -440,7 +443,7 @@ func TestMerchantTabCharges(t *testing.T) {
 	if r.Results[1].Charge.ID != single.ID || r.Results[2].Remaining != 5_000 || r.Results[0].Charge.Reference != "ad-1" {
 		t.Errorf("results %+v", r.Results)
 	}
-	r, err = e.c.ChargeBatch(e.ctx, key, tab.ID, charges)
+	r, err = e.m.ChargeBatch(e.ctx, key, tab.ID, charges)
 	e.must(err)
 	if got, want := codes(r), "replayed replayed limit_exceeded conflict replayed"; got != want {
 		t.Errorf("sent again: %s, want %s", got, want)
@@ -470,70 +473,27 @@ func TestMerchantTabCharges(t *testing.T) {
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.c.ChargeBatch(e.ctx, tt.key, tt.tab, tt.charges)
+			_, err := e.m.ChargeBatch(e.ctx, tt.key, tt.tab, tt.charges)
 			checkMerchantError(t, err, tt.code)
 		})
 	}
 	// The server refuses a batch whose reply could not be sent, and
 	// malformed JSON, as invalid.
-	big, err := json.Marshal(natsapi.TabChargesRequest{Auth: key, Tab: tab.ID, Charges: many})
+	big, err := json.Marshal(merchantapi.TabChargesRequest{Auth: key, Tab: tab.ID, Charges: many})
 	e.must(err)
 	if len(big) >= 1<<20 {
 		t.Fatalf("the large batch is %d bytes: NATS would not carry it to the server", len(big))
 	}
 	for data, want := range map[string]string{string(big): "bytes of JSON here", `{"charges":{}}`: "malformed JSON"} {
-		msg, err := e.nc.Request(e.ns.Prefix+"."+natsapi.SubjectTabCharges, []byte(data), 5*time.Second)
+		msg, err := e.nc.Request(e.ns.Prefix+"."+merchantapi.SubjectTabCharges, []byte(data), 5*time.Second)
 		e.must(err)
 		if code := msg.Header.Get("Nats-Service-Error-Code"); code != string(wallet.CodeInvalid) || !strings.Contains(string(msg.Data), want) {
 			t.Errorf("%d bytes: code %q (%s), want invalid_request: %s", len(data), code, msg.Data, want)
 		}
 	}
-	got, err := e.c.Tab(e.ctx, key, tab.ID)
+	got, err := e.m.Tab(e.ctx, key, tab.ID)
 	e.must(err)
 	if got.Charged != 10_000 {
 		t.Errorf("tab charged %d after refused batches, want 10000", got.Charged)
 	}
 }
-
-// merchantREADMETypes are the merchant subjects' request and reply types,
-// for TestREADMEMatchesTheAPI.
-var merchantREADMETypes = func() map[string]struct{ req, reply func() any } {
-	key := func() any { return &merchant.APIKey{} }
-	keys := func() any { return &natsapi.APIKeysReply{} }
-	object := func() any { return &natsapi.ObjectRequest{} }
-	pr := func() any { return &merchant.PaymentRequest{} }
-	tx := func() any { return &merchant.Transaction{} }
-	payout := func() any { return &merchant.Payout{} }
-	bulk := func() any { return &merchant.BulkPayout{} }
-	tab := func() any { return &merchant.Tab{} }
-	opkey := func() any { return &natsapi.OperatorKeyRequest{} }
-	approve := func() any { return &natsapi.ApproveRequest{} }
-	return map[string]struct{ req, reply func() any }{
-		natsapi.SubjectMerchantAuth:  {func() any { return &natsapi.AuthRequest{} }, func() any { return &merchant.Principal{} }},
-		natsapi.SubjectAPIKeyCreate:  {func() any { return &natsapi.APIKeyRequest{} }, key},
-		natsapi.SubjectAPIKeyList:    {func() any { return &natsapi.APIKeyRequest{} }, keys},
-		natsapi.SubjectAPIKeyRevoke:  {func() any { return &natsapi.APIKeyRequest{} }, key},
-		natsapi.SubjectOpKeyCreate:   {opkey, key},
-		natsapi.SubjectOpKeyList:     {opkey, keys},
-		natsapi.SubjectOpKeyRevoke:   {opkey, key},
-		natsapi.SubjectRequestCreate: {func() any { return &natsapi.PaymentRequestCreate{} }, pr},
-		natsapi.SubjectRequestGet:    {object, pr},
-		natsapi.SubjectTxGet:         {object, tx},
-		natsapi.SubjectTxList:        {func() any { return &natsapi.TransactionsRequest{} }, func() any { return &natsapi.TransactionsReply{} }},
-		natsapi.SubjectRefund:        {func() any { return &natsapi.RefundRequest{} }, tx},
-		natsapi.SubjectPayout:        {func() any { return &natsapi.PayoutRequest{} }, payout},
-		natsapi.SubjectPayoutGet:     {object, payout},
-		natsapi.SubjectBulkCreate:    {func() any { return &natsapi.BulkPayoutRequest{} }, bulk},
-		natsapi.SubjectBulkGet:       {object, bulk},
-		natsapi.SubjectTabOpen:       {func() any { return &natsapi.TabOpenRequest{} }, tab},
-		natsapi.SubjectTabGet:        {object, tab},
-		natsapi.SubjectTabCharge:     {func() any { return &natsapi.TabChargeRequest{} }, func() any { return &merchant.Charge{} }},
-		natsapi.SubjectTabClose:      {object, tab},
-		natsapi.SubjectTabCharges:    {func() any { return &natsapi.TabChargesRequest{} }, func() any { return &natsapi.TabChargesReply{} }},
-		natsapi.SubjectApprovals:     {func() any { return &natsapi.ApprovalsRequest{} }, func() any { return &natsapi.ApprovalsReply{} }},
-		natsapi.SubjectApprove:       {approve, func() any { return &merchant.ApproveResult{} }},
-		natsapi.SubjectDecline:       {approve, func() any { return &merchant.Approval{} }},
-
-		natsapi.SubjectTabChargesList: {func() any { return &natsapi.TabChargesListRequest{} }, func() any { return &natsapi.TabChargesPage{} }},
-	}
-}()

@@ -1,4 +1,4 @@
-package natsapi_test
+package merchantapi_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // TestMerchantTabChargesList pages through a tab's charges over NATS:
@@ -20,21 +20,21 @@ func TestMerchantTabChargesList(t *testing.T) {
 	network, otherKey := e.merchant("Soko", merchant.ScopeTabs)
 	_, readOnly := e.merchant("Kibanda", merchant.ScopeTransactions)
 	alice := e.customer(0)
-	tab, err := e.c.OpenTab(e.ctx, natsapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 1_000_000, Expires: time.Now().Add(time.Hour)})
+	tab, err := e.m.OpenTab(e.ctx, merchantapi.TabOpenRequest{Auth: key, Idempotency: "tab-1", Phone: alice, Cap: 1_000_000, Expires: time.Now().Add(time.Hour)})
 	e.must(err)
-	_, err = e.c.Approve(e.ctx, alice, tab.ID, "2580")
+	_, err = e.m.Approve(e.ctx, alice, tab.ID, "2580")
 	e.must(err)
 
 	split := []merchant.Split{{To: till, Weight: 70}, {To: network, Weight: 30}}
 	var made []string // charge ids, oldest first
 	reqs := []merchant.ChargeRequest{{Key: "a", Amount: 100}, {Key: "b", Amount: 200, Splits: split}, {Key: "c", Amount: 300, Reference: "ad-3"}}
-	r, err := e.c.ChargeBatch(e.ctx, key, tab.ID, reqs)
+	r, err := e.m.ChargeBatch(e.ctx, key, tab.ID, reqs)
 	e.must(err)
 	for _, res := range r.Results {
 		made = append(made, res.Charge.ID)
 	}
 	for i := range 2 {
-		ch, err := e.c.Charge(e.ctx, key, merchant.ChargeRequest{Tab: tab.ID, Key: fmt.Sprint("s", i), Amount: 1})
+		ch, err := e.m.Charge(e.ctx, key, merchant.ChargeRequest{Tab: tab.ID, Key: fmt.Sprint("s", i), Amount: 1})
 		e.must(err)
 		made = append(made, ch.ID)
 	}
@@ -42,12 +42,12 @@ func TestMerchantTabChargesList(t *testing.T) {
 	slices.Reverse(want)
 
 	var got []merchant.Charge
-	req := natsapi.TabChargesListRequest{Auth: key, Tab: tab.ID, Limit: 2}
+	req := merchantapi.TabChargesListRequest{Auth: key, Tab: tab.ID, Limit: 2}
 	for pages := 0; ; pages++ {
 		if pages > len(want) {
 			t.Fatal("more pages than charges")
 		}
-		page, err := e.c.TabCharges(e.ctx, req)
+		page, err := e.m.TabCharges(e.ctx, req)
 		e.must(err)
 		if len(page.Charges) > 2 || (page.Next != "" && len(page.Charges) != 2) {
 			t.Fatalf("page %d: %d charges, next %q", pages, len(page.Charges), page.Next)
@@ -75,23 +75,23 @@ func TestMerchantTabChargesList(t *testing.T) {
 
 	tests := []struct {
 		name string
-		req  natsapi.TabChargesListRequest
+		req  merchantapi.TabChargesListRequest
 		want wallet.Code
 	}{
-		{"without the scope", natsapi.TabChargesListRequest{Auth: readOnly, Tab: tab.ID}, wallet.CodeForbidden},
-		{"without a key", natsapi.TabChargesListRequest{Tab: tab.ID}, wallet.CodeUnauthenticated},
-		{"another merchant's tab", natsapi.TabChargesListRequest{Auth: otherKey, Tab: tab.ID}, wallet.CodeNotFound},
-		{"an unknown tab", natsapi.TabChargesListRequest{Auth: key, Tab: "tab_nope"}, wallet.CodeNotFound},
-		{"a bad cursor", natsapi.TabChargesListRequest{Auth: key, Tab: tab.ID, Cursor: "nope"}, wallet.CodeInvalid},
-		{"a page of 201", natsapi.TabChargesListRequest{Auth: key, Tab: tab.ID, Limit: 201}, wallet.CodeInvalid},
+		{"without the scope", merchantapi.TabChargesListRequest{Auth: readOnly, Tab: tab.ID}, wallet.CodeForbidden},
+		{"without a key", merchantapi.TabChargesListRequest{Tab: tab.ID}, wallet.CodeUnauthenticated},
+		{"another merchant's tab", merchantapi.TabChargesListRequest{Auth: otherKey, Tab: tab.ID}, wallet.CodeNotFound},
+		{"an unknown tab", merchantapi.TabChargesListRequest{Auth: key, Tab: "tab_nope"}, wallet.CodeNotFound},
+		{"a bad cursor", merchantapi.TabChargesListRequest{Auth: key, Tab: tab.ID, Cursor: "nope"}, wallet.CodeInvalid},
+		{"a page of 201", merchantapi.TabChargesListRequest{Auth: key, Tab: tab.ID, Limit: 201}, wallet.CodeInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.c.TabCharges(e.ctx, tt.req)
+			_, err := e.m.TabCharges(e.ctx, tt.req)
 			checkMerchantError(t, err, tt.want)
 		})
 	}
-	msg, err := e.nc.Request(e.ns.Prefix+"."+natsapi.SubjectTabChargesList, []byte(`{"tab":[]}`), 5*time.Second)
+	msg, err := e.nc.Request(e.ns.Prefix+"."+merchantapi.SubjectTabChargesList, []byte(`{"tab":[]}`), 5*time.Second)
 	e.must(err)
 	if code := msg.Header.Get("Nats-Service-Error-Code"); code != string(wallet.CodeInvalid) {
 		t.Errorf("malformed JSON: code %q (%s), want invalid_request", code, msg.Data)
