@@ -309,6 +309,11 @@ func (m *merchantServer) routes() []route {
 			doc: "Creates a pending payment request: the customer is prompted by SMS and under USSD 6 Approvals, and " +
 				"approves with the PIN or declines; it expires if nobody answers. No money is held while it is pending.",
 			handle: m.createPaymentRequest},
+		{method: http.MethodGet, path: "/payment-requests", scope: merchant.ScopePayments,
+			status: http.StatusOK, response: paymentRequestsPage{}, query: pageQuery,
+			summary: "The merchant's payment requests, newest first",
+			doc:     "A page at a time: pass next back as cursor (the Link header holds the next page's URL) until next is absent.",
+			handle:  m.listPaymentRequests},
 		{method: http.MethodGet, path: "/payment-requests/:id", scope: merchant.ScopePayments,
 			status: http.StatusOK, response: merchant.PaymentRequestView{}, summary: "A payment request and its status", handle: m.getPaymentRequest},
 
@@ -451,6 +456,34 @@ func (m *merchantServer) getPaymentRequest(c echo.Context) error {
 
 func (m *merchantServer) getTransaction(c echo.Context) error {
 	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.TxGet), func(tx *merchant.Transaction) any { return merchant.ViewTransaction(m.cur, tx) })
+}
+
+// paymentRequestsPage is a page of payment requests.
+type paymentRequestsPage struct {
+	Requests []merchant.PaymentRequestView `json:"payment_requests"`
+	Next     string                        `json:"next,omitempty" doc:"the next page's cursor; absent on the last page"`
+}
+
+func (m *merchantServer) listPaymentRequests(c echo.Context) error {
+	q, err := readQuery(c.Request().URL.RawQuery, "cursor", "limit")
+	if err != nil {
+		return err
+	}
+	cursor, limit, err := pageQuery(q)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	page, err := merchantapi.RequestList.Call(ctx, m.api, merchantapi.PaymentRequestsRequest{Auth: apiKeyOf(c), Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := paymentRequestsPage{Requests: views(page.Requests, func(pr *merchant.PaymentRequest) merchant.PaymentRequestView {
+		return merchant.ViewPaymentRequest(m.cur, pr)
+	}), Next: page.Next}
+	setNextLink(c, q, page.Next)
+	return c.JSON(http.StatusOK, out)
 }
 
 func (m *merchantServer) listTransactions(c echo.Context) error {

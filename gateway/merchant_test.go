@@ -191,6 +191,8 @@ func TestMerchantAPI(t *testing.T) {
 		testTransactionPages(t, s)
 	})
 
+	t.Run("payment request list", func(t *testing.T) { testPaymentRequestPages(t, s) })
+
 	t.Run("payouts", func(t *testing.T) {
 		till, key := s.merchant("Payer")
 		s.pay(s.customer(200_000), till, 150_000) // the merchant's balance

@@ -273,6 +273,20 @@ func (s *Store) UpdatePaymentRequest(ctx context.Context, r *merchant.RequestRec
 	return changed, nil
 }
 
+// PaymentRequests lists a merchant's requests, newest first: ids sort by
+// their time (merchant.newID).
+func (s *Store) PaymentRequests(ctx context.Context, owner, before string, limit int) ([]merchant.RequestRecord, error) {
+	q := s.gdb.WithContext(ctx).Where("merchant = ?", owner)
+	if before != "" {
+		q = q.Where("id < ?", before)
+	}
+	var rows []paymentRequestRow
+	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("payment requests: %w", err)
+	}
+	return records(rows, (*paymentRequestRow).record), nil
+}
+
 // PendingPaymentRequests lists the pending requests to a phone.
 func (s *Store) PendingPaymentRequests(ctx context.Context, phone string, now time.Time, limit int) ([]merchant.RequestRecord, error) {
 	var rows []paymentRequestRow

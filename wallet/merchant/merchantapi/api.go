@@ -38,6 +38,7 @@ const (
 	SubjectAPIKeyRevoke  = natsapi.SubjectPrefix + ".merchant.apikey.revoke"
 	SubjectRequestCreate = natsapi.SubjectPrefix + ".merchant.request.create"
 	SubjectRequestGet    = natsapi.SubjectPrefix + ".merchant.request.get"
+	SubjectRequestList   = natsapi.SubjectPrefix + ".merchant.request.list"
 	SubjectTxGet         = natsapi.SubjectPrefix + ".merchant.tx.get"
 	SubjectTxList        = natsapi.SubjectPrefix + ".merchant.tx.list"
 	SubjectRefund        = natsapi.SubjectPrefix + ".merchant.tx.refund"
@@ -106,6 +107,20 @@ type PaymentRequestCreate struct {
 	Amount      int64  `json:"amount"`
 	Reference   string `json:"reference"`
 	Description string `json:"description,omitempty"`
+}
+
+// PaymentRequestsRequest lists the merchant's payment requests, newest
+// first, a page at a time (merchant.Service.PaymentRequests).
+type PaymentRequestsRequest struct {
+	Auth   string `json:"auth"`
+	Cursor string `json:"cursor,omitempty"` // the previous page's Next
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// PaymentRequestsPage is one page of payment requests.
+type PaymentRequestsPage struct {
+	Requests []merchant.PaymentRequest `json:"requests"`
+	Next     string                    `json:"next,omitempty"` // empty on the last page
 }
 
 // TransactionsRequest lists the merchant's transactions, newest first,

@@ -29,6 +29,7 @@ var (
 
 	RequestCreate = natsrpc.Endpoint[PaymentRequestCreate, merchant.PaymentRequest]{Subject: SubjectRequestCreate}
 	RequestGet    = natsrpc.Endpoint[ObjectRequest, merchant.PaymentRequest]{Subject: SubjectRequestGet}
+	RequestList   = natsrpc.Endpoint[PaymentRequestsRequest, PaymentRequestsPage]{Subject: SubjectRequestList}
 
 	TxGet  = natsrpc.Endpoint[ObjectRequest, merchant.Transaction]{Subject: SubjectTxGet}
 	TxList = natsrpc.Endpoint[TransactionsRequest, TransactionsReply]{Subject: SubjectTxList}
@@ -92,6 +93,10 @@ func Register(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
 	})
 	authorized(m, c, RequestGet, merchant.ScopePayments, func(ctx context.Context, p merchant.Principal, q ObjectRequest) (*merchant.PaymentRequest, error) {
 		return c.PaymentRequest(ctx, p, q.ID)
+	})
+	authorized(m, c, RequestList, merchant.ScopePayments, func(ctx context.Context, p merchant.Principal, q PaymentRequestsRequest) (*PaymentRequestsPage, error) {
+		reqs, next, err := c.PaymentRequests(ctx, p, q.Cursor, q.Limit)
+		return &PaymentRequestsPage{Requests: reqs, Next: next}, err
 	})
 
 	authorized(m, c, TxGet, merchant.ScopeTransactions, func(ctx context.Context, p merchant.Principal, q ObjectRequest) (*merchant.Transaction, error) {
@@ -191,15 +196,16 @@ var OperatorSubjects = natsrpc.OperatorSubjects(Routes)
 // authed is a merchant's request: it carries the merchant's API key.
 type authed interface{ auth() string }
 
-func (q PaymentRequestCreate) auth() string  { return q.Auth }
-func (q ObjectRequest) auth() string         { return q.Auth }
-func (q TransactionsRequest) auth() string   { return q.Auth }
-func (q RefundRequest) auth() string         { return q.Auth }
-func (q PayoutRequest) auth() string         { return q.Auth }
-func (q TabOpenRequest) auth() string        { return q.Auth }
-func (q TabChargeRequest) auth() string      { return q.Auth }
-func (q TabChargesListRequest) auth() string { return q.Auth }
-func (q OperatorKeyRequest) auth() string    { return q.Auth }
+func (q PaymentRequestCreate) auth() string   { return q.Auth }
+func (q ObjectRequest) auth() string          { return q.Auth }
+func (q PaymentRequestsRequest) auth() string { return q.Auth }
+func (q TransactionsRequest) auth() string    { return q.Auth }
+func (q RefundRequest) auth() string          { return q.Auth }
+func (q PayoutRequest) auth() string          { return q.Auth }
+func (q TabOpenRequest) auth() string         { return q.Auth }
+func (q TabChargeRequest) auth() string       { return q.Auth }
+func (q TabChargesListRequest) auth() string  { return q.Auth }
+func (q OperatorKeyRequest) auth() string     { return q.Auth }
 
 // authorized serves e on m: the request's API key authorized for scope,
 // and h run for the key's principal.
