@@ -50,7 +50,7 @@ const (
 	smsPause     = 300 * time.Millisecond // an SMS payment: a reply, and a receipt to each side
 	// approveRetryFor bounds retrying an approval: a payment request a
 	// killed wallet left being paid is settled from its key once its lease
-	// (a minute, wallet/commerce) has passed.
+	// (a minute, wallet/merchant) has passed.
 	approveRetryFor = 90 * time.Second
 )
 

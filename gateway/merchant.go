@@ -28,7 +28,7 @@ import (
 // natsapi.Client) and the notifier's webhook subjects (Webhooks, the
 // notify.WebhookClient), and back: decimal amounts in major units to the
 // wallet's minor units and Micro, the wallet's objects to the API's JSON
-// (their views in wallet/commerce, which the webhooks' data is too), and
+// (their views in wallet/merchant, which the webhooks' data is too), and
 // wallet.Codes to HTTP statuses (merchant_errors.go). It holds no money
 // logic: the wallet checks every request again, the API key included.
 //
@@ -469,21 +469,15 @@ func (m *merchantServer) listPaymentRequests(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, limit, err := pageQuery(q)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	page, err := merchantapi.RequestList.Call(ctx, m.api, merchantapi.PaymentRequestsRequest{Auth: apiKeyOf(c), Cursor: cursor, Limit: limit})
-	if err != nil {
-		return err
-	}
-	out := paymentRequestsPage{Requests: views(page.Requests, func(pr *merchant.PaymentRequest) merchant.PaymentRequestView {
-		return merchant.ViewPaymentRequest(m.cur, pr)
-	}), Next: page.Next}
-	setNextLink(c, q, page.Next)
-	return c.JSON(http.StatusOK, out)
+	return listed(c, q, func(ctx context.Context, cursor string, limit int) (any, string, error) {
+		page, err := merchantapi.RequestList.Call(ctx, m.api, merchantapi.PaymentRequestsRequest{Auth: apiKeyOf(c), Cursor: cursor, Limit: limit})
+		if err != nil {
+			return nil, "", err
+		}
+		return paymentRequestsPage{Requests: views(page.Requests, func(pr *merchant.PaymentRequest) merchant.PaymentRequestView {
+			return merchant.ViewPaymentRequest(m.cur, pr)
+		}), Next: page.Next}, page.Next, nil
+	})
 }
 
 func (m *merchantServer) listTransactions(c echo.Context) error {
@@ -502,21 +496,15 @@ func (m *merchantServer) listTransactions(c echo.Context) error {
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return wallet.Errorf(wallet.CodeInvalid, "from must be before to")
 	}
-	cursor, limit, err := pageQuery(q)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	page, err := merchantapi.TxList.Call(ctx, m.api, merchantapi.TransactionsRequest{Auth: apiKeyOf(c), From: from, To: to, Cursor: cursor, Limit: limit})
-	if err != nil {
-		return err
-	}
-	out := transactionsPage{Transactions: views(page.Transactions, func(t *merchant.Transaction) merchant.TransactionView {
-		return merchant.ViewTransaction(m.cur, t)
-	}), Next: page.Next}
-	setNextLink(c, q, page.Next)
-	return c.JSON(http.StatusOK, out)
+	return listed(c, q, func(ctx context.Context, cursor string, limit int) (any, string, error) {
+		page, err := merchantapi.TxList.Call(ctx, m.api, merchantapi.TransactionsRequest{Auth: apiKeyOf(c), From: from, To: to, Cursor: cursor, Limit: limit})
+		if err != nil {
+			return nil, "", err
+		}
+		return transactionsPage{Transactions: views(page.Transactions, func(t *merchant.Transaction) merchant.TransactionView {
+			return merchant.ViewTransaction(m.cur, t)
+		}), Next: page.Next}, page.Next, nil
+	})
 }
 
 func (m *merchantServer) refund(c echo.Context) error {
@@ -643,21 +631,15 @@ func (m *merchantServer) listTabCharges(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, limit, err := pageQuery(q)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	page, err := merchantapi.TabChargesList.Call(ctx, m.api, merchantapi.TabChargesListRequest{Auth: apiKeyOf(c), Tab: id, Cursor: cursor, Limit: limit})
-	if err != nil {
-		return err
-	}
-	out := tabChargesPage{Charges: views(page.Charges, func(ch *merchant.Charge) merchant.ChargeView {
-		return merchant.ViewCharge(m.cur, ch)
-	}), Next: page.Next}
-	setNextLink(c, q, page.Next)
-	return c.JSON(http.StatusOK, out)
+	return listed(c, q, func(ctx context.Context, cursor string, limit int) (any, string, error) {
+		page, err := merchantapi.TabChargesList.Call(ctx, m.api, merchantapi.TabChargesListRequest{Auth: apiKeyOf(c), Tab: id, Cursor: cursor, Limit: limit})
+		if err != nil {
+			return nil, "", err
+		}
+		return tabChargesPage{Charges: views(page.Charges, func(ch *merchant.Charge) merchant.ChargeView {
+			return merchant.ViewCharge(m.cur, ch)
+		}), Next: page.Next}, page.Next, nil
+	})
 }
 
 func (m *merchantServer) closeTab(c echo.Context) error {
@@ -830,6 +812,24 @@ func byIDOn[T any](api MerchantAPI, e natsrpc.Endpoint[merchantapi.ObjectRequest
 	return func(ctx context.Context, auth, id string) (*T, error) {
 		return e.Call(ctx, api, merchantapi.ObjectRequest{Auth: auth, ID: id})
 	}
+}
+
+// listed answers a list request: the page asked for in q (cursor, limit),
+// list called for it within the call's time bound, and its answer, the
+// page out and its next cursor, sent with the next page's Link.
+func listed(c echo.Context, q url.Values, list func(ctx context.Context, cursor string, limit int) (out any, next string, err error)) error {
+	cursor, limit, err := pageQuery(q)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	out, next, err := list(ctx, cursor, limit)
+	if err != nil {
+		return err
+	}
+	setNextLink(c, q, next)
+	return c.JSON(http.StatusOK, out)
 }
 
 // setNextLink sets the Link header to the next page's URL: the request's

@@ -27,34 +27,12 @@ func testPaymentRequestPages(t *testing.T, s *stack) {
 		want = append([]string{pr.ID}, want...) // newest first
 	}
 	var got []string
-	next := "/v1/payment-requests?limit=2"
-	for pages := 0; next != ""; pages++ {
-		if pages > 3 {
-			t.Fatal("more pages than payment requests")
-		}
-		r := s.do(apiCall{method: "GET", target: next, key: key})
-		var page paymentRequestsPage
-		r.decode(t, &page)
-		if r.status != 200 || len(page.Requests) > 2 {
-			t.Fatalf("GET %s = %s", next, r)
-		}
+	for _, page := range walkPages(t, s, "/v1/payment-requests?limit=2", key, func(p *paymentRequestsPage) (int, string) { return len(p.Requests), p.Next }) {
 		for _, pr := range page.Requests {
 			got = append(got, pr.ID)
 			if pr.Merchant != till || pr.Status != "pending" || pr.Currency != "KES" {
 				t.Errorf("listed %+v", pr)
 			}
-		}
-		link := r.header.Get("Link")
-		if (page.Next == "") != (link == "") {
-			t.Errorf("next %q but Link %q", page.Next, link)
-		}
-		next = ""
-		if page.Next != "" {
-			u, err := url.Parse(strings.TrimSuffix(strings.TrimPrefix(strings.Split(link, ";")[0], "<"), ">"))
-			if err != nil || u.Query().Get("cursor") != page.Next || u.Query().Get("limit") != "2" {
-				t.Fatalf("Link %q does not carry cursor %q and limit 2", link, page.Next)
-			}
-			next = u.String()
 		}
 	}
 	if !slices.Equal(got, want) {
@@ -80,4 +58,43 @@ func testPaymentRequestPages(t *testing.T, s *stack) {
 			t.Errorf("%s: GET %s = %s, want %d", tc.name, tc.target, r, tc.status)
 		}
 	}
+}
+
+// walkPages follows a list's pages from first (whose query asks for limit
+// 2) along their Link headers, and returns them in order. size tells a
+// page's number of items and next cursor; every page holds at most two,
+// and its Link names the same path with its cursor and the limit.
+func walkPages[P any](t *testing.T, s *stack, first, key string, size func(*P) (int, string)) []P {
+	t.Helper()
+	start, err := url.Parse(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages []P
+	for next := first; next != ""; {
+		if len(pages) > 10 {
+			t.Fatalf("GET %s: more than 10 pages", first)
+		}
+		r := s.do(apiCall{method: "GET", target: next, key: key})
+		var page P
+		r.decode(t, &page)
+		n, cursor := size(&page)
+		if r.status != 200 || n > 2 {
+			t.Fatalf("GET %s = %s", next, r)
+		}
+		pages = append(pages, page)
+		link := r.header.Get("Link")
+		if (cursor == "") != (link == "") {
+			t.Errorf("next %q but Link %q", cursor, link)
+		}
+		next = ""
+		if cursor != "" {
+			u, err := url.Parse(strings.TrimSuffix(strings.TrimPrefix(strings.Split(link, ";")[0], "<"), ">"))
+			if err != nil || u.Path != start.Path || u.Query().Get("cursor") != cursor || u.Query().Get("limit") != "2" {
+				t.Fatalf("Link %q does not carry the path, cursor %q and limit 2", link, cursor)
+			}
+			next = u.String()
+		}
+	}
+	return pages
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -70,30 +69,8 @@ func testTabCharges(t *testing.T, s *stack, key, otherKey, op, phone string) {
 
 	// Two at a time, following the Link header.
 	var got []merchant.ChargeView
-	next := "/v1/tabs/" + tab + "/charges?limit=2"
-	for pages := 0; next != ""; pages++ {
-		if pages > len(want) {
-			t.Fatal("more pages than charges")
-		}
-		r := s.do(apiCall{method: "GET", target: next, key: key})
-		var page tabChargesPage
-		r.decode(t, &page)
-		if r.status != 200 || len(page.Charges) > 2 {
-			t.Fatalf("GET %s = %s", next, r)
-		}
+	for _, page := range walkPages(t, s, "/v1/tabs/"+tab+"/charges?limit=2", key, func(p *tabChargesPage) (int, string) { return len(p.Charges), p.Next }) {
 		got = append(got, page.Charges...)
-		link := r.header.Get("Link")
-		if (page.Next == "") != (link == "") {
-			t.Errorf("next %q but Link %q", page.Next, link)
-		}
-		next = ""
-		if page.Next != "" {
-			u, err := url.Parse(strings.TrimSuffix(strings.TrimPrefix(strings.Split(link, ";")[0], "<"), ">"))
-			if err != nil || u.Path != "/v1/tabs/"+tab+"/charges" || u.Query().Get("cursor") != page.Next || u.Query().Get("limit") != "2" {
-				t.Fatalf("Link %q does not carry the path, cursor %q and limit 2", link, page.Next)
-			}
-			next = u.String()
-		}
 	}
 	var ids []string
 	for _, c := range got {

@@ -20,7 +20,7 @@ import (
 // same state: a payment request's payment_request.paid data is GET
 // /v1/payment-requests/{id}, a payment.received GET /v1/transactions/{ref},
 // and so on for every type the stack can make (the others, expiry and a
-// tab's suspension, are ViewEventData's unit tests in wallet/commerce).
+// tab's suspension, are ViewEventData's unit tests in wallet/merchant).
 // Every event also fits the OpenAPI document's Event schema.
 func TestWebhookDataIsTheAPIView(t *testing.T) {
 	s := startStack(t)

@@ -111,7 +111,7 @@
 // "evt_<transfer ref>_<merchant number>".
 //
 // The body is a merchant.Event whose data is the object in the shape the
-// REST API answers for it (the views of wallet/commerce, view.go): amounts
+// REST API answers for it (the views of wallet/merchant, view.go): amounts
 // as decimal strings in major units with the currency (ConsumerConfig's),
 // times in UTC to the microsecond. A payment request's events carry what
 // GET /v1/payment-requests/{id} answers in that state, a payout.failed the

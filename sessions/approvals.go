@@ -14,7 +14,7 @@ import (
 )
 
 // Approvals: what waits for a customer's PIN, a merchant's payment request
-// or a tab to open (package wallet/commerce). USSD shows them under
+// or a tab to open (package wallet/merchant). USSD shows them under
 // 6 Approvals: the list, one approval with 1 Approve and 2 Decline, then the
 // PIN, which goes straight into the wallet's Approve or Decline and is never
 // kept: a decline needs the PIN as much as an approval (issue 11), so that

@@ -30,7 +30,7 @@ func serveCommerce(t *testing.T, w *wallettest.Wallet, clk *laterClock) *merchan
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The prompt limits are off: these tests fill one customer's approvals
-	// list (wallet/commerce tests the limits).
+	// list (wallet/merchant tests the limits).
 	off := merchant.PromptLimit{Max: -1}
 	c, err := merchant.New(ctx, w.Service, w.Store, merchant.Config{Now: clk.Now, Logger: log,
 		PromptsPerPhone: off, PromptsPerPair: off, PromptsPerMerchant: off})

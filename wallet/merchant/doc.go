@@ -1,4 +1,4 @@
-// Package commerce is the wallet's merchant services: API keys, payment
+// Package merchant is the wallet's merchant services: API keys, payment
 // requests (request to pay, like M-Pesa's STK push) and the customer's
 // approvals of them, a merchant's transactions and refunds, payouts alone
 // and in bulk, and tabs (metered micropayments; see tabs.go).
@@ -6,8 +6,19 @@
 // It runs inside the wallet process beside *wallet.Service and owns the
 // merchant-facing rules and state; it must not post to the ledger any other
 // way than Service.Transfer, and knows no NATS, HTTP or SQL: its state is
-// kept by a Store (wallet/store), its API served by wallet/natsapi, and its
-// REST face is the gateway's.
+// kept by a Store (wallet/store implements it, for now: see the note
+// below), its NATS endpoints are declared and served by its subpackage
+// merchantapi (on the wallet's service, natsapi.WithEndpoints), and its
+// REST face is the gateway's, which calls those declarations.
+//
+// It was package wallet/commerce; "merchant" is the one name of the
+// subdomain. (Package wallet's merchant.go is another thing: tills and
+// paybills as ledger accounts, which this package reads through
+// *wallet.Service.) Its gorm code still lives in wallet/store
+// (commerce.go, commerce_events.go, tabs.go, prompts.go), which so
+// imports this package; moving it beside this one, with a
+// merchant-agnostic hook in wallet/store, is the next step (issue 13
+// part 3).
 //
 // # Authentication
 //

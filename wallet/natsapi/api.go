@@ -6,9 +6,13 @@
 // (Nats-Service-Error-Code is the wallet.Code) and the *wallet.Error as the
 // body. See the package README for every subject with an example.
 //
-// It owns the wallet's subjects, requests and replies, and their handlers
+// It owns the ledger's subjects, requests and replies, and their handlers
 // and client methods; the plumbing it shares with the notifier's service
-// (answering, calling, the subject prefix, outages) is wallet/natsrpc's.
+// (answering, calling, the subject prefix, outages, endpoint declarations)
+// is wallet/natsrpc's. It must not know the merchant services: their
+// endpoints (wallet/merchant/merchantapi) are added to the same service
+// through WithEndpoints, called through Client.Call, and audited as their
+// declarations (natsrpc.Route) say.
 package natsapi
 
 import (

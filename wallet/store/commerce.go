@@ -14,7 +14,7 @@ import (
 )
 
 // commerceModels are the merchant services' tables (payment requests, API
-// keys, payouts): see package wallet/commerce.
+// keys, payouts): see package wallet/merchant.
 var commerceModels = []any{&apiKeyRow{}, &paymentRequestRow{}, &payoutRow{}, &payoutBatchRow{}}
 
 // The time columns are named created/updated rather than created_at and

@@ -16,7 +16,7 @@ import (
 )
 
 // tabModels are the tables of tabs and their charges and settlements: see
-// package wallet/commerce.
+// package wallet/merchant.
 var tabModels = []any{&tabRow{}, &tabPayeeRow{}, &tabChargeRow{}, &tabSettlementRow{}}
 
 var _ merchant.TabStore = (*Store)(nil)

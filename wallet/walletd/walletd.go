@@ -5,8 +5,9 @@
 // harness that needs a real wallet start it here, so that adding a part to
 // the wallet process is a change in this one place.
 //
-// It only assembles and orders: the money rules stay in package wallet,
-// the storage in wallet/store, the transport in wallet/natsapi. It must not
+// It only assembles and orders: the money rules stay in package wallet
+// and wallet/merchant, the storage in wallet/store, the transport in
+// wallet/natsapi and wallet/merchant/merchantapi. It must not
 // know about HTTP, USSD sessions or the notifier.
 package walletd
 
