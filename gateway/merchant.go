@@ -24,8 +24,9 @@ import (
 
 // The merchant REST API (merchant*.go, openapi.go), under /v1.
 //
-// It translates HTTP to the wallet's merchant subjects (MerchantAPI, the
-// natsapi.Client) and the notifier's webhook subjects (Webhooks, the
+// It translates HTTP to the wallet's merchant subjects (each handler calls
+// its endpoint's declaration in wallet/merchant/merchantapi through
+// MerchantAPI, the natsapi.Client) and the notifier's webhook subjects (Webhooks, the
 // notify.WebhookClient), and back: decimal amounts in major units to the
 // wallet's minor units and Micro, the wallet's objects to the API's JSON
 // (their views in wallet/merchant, which the webhooks' data is too), and
