@@ -29,7 +29,7 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 )
@@ -179,17 +179,17 @@ func DefaultConfig() Config {
 		SMSPhoneRate:       notify.DefaultSMSPhoneRate,
 		SMSAttempts:        notify.DefaultSMSAttempts,
 		SMSTimeout:         notify.DefaultTwilioTimeout,
-		RequestTTL:         commerce.DefaultRequestTTL,
+		RequestTTL:         merchant.DefaultRequestTTL,
 		StartKeyTTL:        wallet.DefaultStartKeyTTL,
-		TabSettle:          strconv.Itoa(commerce.DefaultSettleMajor),
-		TabSettleEvery:     commerce.DefaultSettleEvery,
+		TabSettle:          strconv.Itoa(merchant.DefaultSettleMajor),
+		TabSettleEvery:     merchant.DefaultSettleEvery,
 		WebhookTimeout:     notify.DefaultWebhookTimeout,
 		WebhookRetryFor:    notify.DefaultWebhookRetryFor,
 		WebhookRetention:   notify.DefaultWebhookRetention,
 		ReversalObjection:  wallet.DefaultObjectionWindow,
-		PromptsPerPhone:    commerce.DefaultPromptsPerPhone,
-		PromptsPerPair:     commerce.DefaultPromptsPerPair,
-		PromptsPerMerchant: commerce.DefaultPromptsPerMerchant,
+		PromptsPerPhone:    merchant.DefaultPromptsPerPhone,
+		PromptsPerPair:     merchant.DefaultPromptsPerPair,
+		PromptsPerMerchant: merchant.DefaultPromptsPerMerchant,
 	}
 }
 
@@ -487,13 +487,13 @@ func (c *Config) validate() error {
 	if c.ReversalObjection < reversalObjectionMin || c.ReversalObjection > wallet.ObjectionWindowMax {
 		return fmt.Errorf("--reversal-objection %s: must be %s to %s", c.ReversalObjection, reversalObjectionMin, wallet.ObjectionWindowMax)
 	}
-	if c.RequestTTL < commerce.RequestTTLMin || c.RequestTTL > commerce.RequestTTLMax {
-		return fmt.Errorf("--request-ttl %s: must be %s to %s", c.RequestTTL, shortDuration(commerce.RequestTTLMin), shortDuration(commerce.RequestTTLMax))
+	if c.RequestTTL < merchant.RequestTTLMin || c.RequestTTL > merchant.RequestTTLMax {
+		return fmt.Errorf("--request-ttl %s: must be %s to %s", c.RequestTTL, shortDuration(merchant.RequestTTLMin), shortDuration(merchant.RequestTTLMax))
 	}
 	if c.tabSettle, err = c.currency.ParseAmount(c.TabSettle); err != nil {
 		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, walletctl.Message(err))
 	}
-	if limit := commerce.SettleThresholdMax(c.currency); c.tabSettle > limit {
+	if limit := merchant.SettleThresholdMax(c.currency); c.tabSettle > limit {
 		return fmt.Errorf("--tab-settle %q: at most %s, the most a tab can meter", c.TabSettle, c.currency.Format(limit))
 	}
 	if c.TabSettleEvery < time.Minute || c.TabSettleEvery > 31*24*time.Hour {

@@ -22,7 +22,8 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -163,16 +164,16 @@ func TestEmbeddedNATSUsers(t *testing.T) {
 			// NATS is an operator subject; through the operator REST API's
 			// subject a gateway passes on, only an operator key holding
 			// keys:operator:create may (the default operator key does not).
-			if _, err := refusedClient.CreateAPIKey(ctx, natsapi.APIKeyRequest{Operator: true}); wallet.ErrorCode(err) != wallet.CodeUnavailable {
+			if _, err := merchantapi.NewClient(refusedClient).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Operator: true}); wallet.ErrorCode(err) != wallet.CodeUnavailable {
 				t.Errorf("gateway operator key create: %v, want %s (no wallet ever sees it)", err, wallet.CodeUnavailable)
 			}
-			refused.await(t, "publish to", prefixed(prefix, natsapi.SubjectAPIKeyCreate))
-			opKey, err := opClient.CreateAPIKey(ctx, natsapi.APIKeyRequest{Operator: true})
+			refused.await(t, "publish to", prefixed(prefix, merchantapi.SubjectAPIKeyCreate))
+			opKey, err := merchantapi.NewClient(opClient).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Operator: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, scopes := range [][]commerce.Scope{{commerce.ScopeKeysRead}, {commerce.ScopeKeysOperatorCreate}} {
-				if _, err := gwClient.OperatorCreateAPIKey(ctx, opKey.Secret, natsapi.APIKeyRequest{Operator: true, Scopes: scopes}); wallet.ErrorCode(err) != wallet.CodeForbidden {
+			for _, scopes := range [][]merchant.Scope{{merchant.ScopeKeysRead}, {merchant.ScopeKeysOperatorCreate}} {
+				if _, err := merchantapi.NewClient(gwClient).OperatorCreateAPIKey(ctx, opKey.Secret, merchantapi.APIKeyRequest{Operator: true, Scopes: scopes}); wallet.ErrorCode(err) != wallet.CodeForbidden {
 					t.Errorf("gateway operator key create %v with a default operator key: %v, want %s", scopes, err, wallet.CodeForbidden)
 				}
 			}

@@ -40,7 +40,7 @@ import (
 	"github.com/kibubu/kibubu/notify/smsctl"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
@@ -351,10 +351,10 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 			Observe:         metrics.ObserveBatch, ObservePIN: metrics.ObservePIN, Notify: notices,
 		},
 		Tariff: c.tariffLoad, Actor: walletActor(),
-		Commerce: &commerce.Config{
+		Merchant: &merchant.Config{
 			RequestTTL: c.RequestTTL, SettleThreshold: c.tabSettle, SettleEvery: c.TabSettleEvery,
-			PromptsPerPhone: commerce.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: commerce.PromptLimit{Max: c.PromptsPerPair},
-			PromptsPerMerchant: commerce.PromptLimit{Max: c.PromptsPerMerchant},
+			PromptsPerPhone: merchant.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: merchant.PromptLimit{Max: c.PromptsPerPair},
+			PromptsPerMerchant: merchant.PromptLimit{Max: c.PromptsPerMerchant},
 		},
 		Log: m.Log, Failed: m.fail,
 	})
@@ -441,7 +441,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	outbox := notify.NewClient(js, c.NATSPrefix)
 	log := m.Log.With("component", "sessions")
 	m.sessions, err = sessions.New(sessions.Config{
-		Wallet: client, Bucket: kv, Locales: cat, Currency: cur, Region: c.Region, PINLength: pinLength,
+		Wallet: sessions.WalletClient(client), Bucket: kv, Locales: cat, Currency: cur, Region: c.Region, PINLength: pinLength,
 		Key: key, Location: c.location, WalletTimeout: c.WalletTimeout, Outbox: outbox, Log: log,
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -90,7 +91,7 @@ func (m *Main) startNotify(ctx context.Context, js jetstream.JetStream, replicas
 	if c.WebhookAllowPrivate {
 		opts = append(opts, notify.AllowPrivate())
 	}
-	if m.webhookSvc, err = notify.ServeWebhooks(m.nc, st, natsapi.NewClient(m.nc, 0, natsapi.WithPrefix(c.NATSPrefix)),
+	if m.webhookSvc, err = notify.ServeWebhooks(m.nc, st, merchantapi.NewClient(natsapi.NewClient(m.nc, 0, natsapi.WithPrefix(c.NATSPrefix))),
 		c.NATSPrefix, m.Log.With("component", "webhooks"), opts...); err != nil {
 		return err
 	}

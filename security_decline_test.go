@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -44,7 +45,7 @@ func testDeclineNeedsPIN(t *testing.T, dsn string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := opClient.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: commerce.MerchantScopes})
+	key, err := merchantapi.NewClient(opClient).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: till.Number, Scopes: merchant.MerchantScopes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,14 +59,14 @@ func testDeclineNeedsPIN(t *testing.T, dsn string) {
 	}
 	request := func(ref string) string {
 		t.Helper()
-		pr, err := gwClient.CreatePaymentRequest(ctx, natsapi.PaymentRequestCreate{Auth: key.Secret, Idempotency: ref,
+		pr, err := merchantapi.NewClient(gwClient).CreatePaymentRequest(ctx, merchantapi.PaymentRequestCreate{Auth: key.Secret, Idempotency: ref,
 			Phone: cust.Phone, Amount: 150_00, Reference: ref})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return pr.ID
 	}
-	tab, err := gwClient.OpenTab(ctx, natsapi.TabOpenRequest{Auth: key.Secret, Idempotency: "tab-1", Phone: cust.Phone,
+	tab, err := merchantapi.NewClient(gwClient).OpenTab(ctx, merchantapi.TabOpenRequest{Auth: key.Secret, Idempotency: "tab-1", Phone: cust.Phone,
 		Cap: 1_000_000, Expires: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -74,22 +75,22 @@ func testDeclineNeedsPIN(t *testing.T, dsn string) {
 	status := func(id string) string {
 		t.Helper()
 		if id == tab.ID {
-			got, err := gwClient.Tab(ctx, key.Secret, id)
+			got, err := merchantapi.NewClient(gwClient).Tab(ctx, key.Secret, id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return string(got.Status)
 		}
-		got, err := gwClient.PaymentRequest(ctx, key.Secret, id)
+		got, err := merchantapi.NewClient(gwClient).PaymentRequest(ctx, key.Secret, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return string(got.Status)
 	}
 	decline := func(body map[string]string) error {
-		var got commerce.Approval
+		var got merchant.Approval
 		raw, _ := json.Marshal(body)
-		return natsrpc.Request(ctx, gw, "the wallet", natsapi.SubjectDecline, natsapi.DefaultTimeout, json.RawMessage(raw), &got)
+		return natsrpc.Request(ctx, gw, "the wallet", merchantapi.SubjectDecline, natsapi.DefaultTimeout, json.RawMessage(raw), &got)
 	}
 
 	pr, frozen := request("INV-1"), request("INV-2")

@@ -22,7 +22,8 @@ import (
 	"github.com/kibubu/kibubu/notify/twiliotest"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
 )
@@ -334,7 +335,7 @@ func seed(t *testing.T, f *fleet) *loader {
 	till := func(phone, name string) (number, key string) {
 		m, err := c.AddMerchant(ctx, phone, name, false)
 		must(m, err)
-		k, err := c.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: m.Number, Scopes: commerce.MerchantScopes})
+		k, err := merchantapi.NewClient(c).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: m.Number, Scopes: merchant.MerchantScopes})
 		must(k, err)
 		var ep *notify.Endpoint
 		waitFor(t, "the notifier's webhook service", func() error {
@@ -351,7 +352,7 @@ func seed(t *testing.T, f *fleet) *loader {
 		map[string]any{"phone": l.phones[customers-1], "cap": "100000", "expires_at": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}, &tab); err != nil {
 		t.Fatal(err)
 	}
-	must(c.Approve(ctx, l.phones[customers-1], tab.ID, customerPIN))
+	must(merchantapi.NewClient(c).Approve(ctx, l.phones[customers-1], tab.ID, customerPIN))
 	l.tab = tab.ID
 	return l
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // The load's bounds.
@@ -49,7 +50,7 @@ const (
 	smsPause     = 300 * time.Millisecond // an SMS payment: a reply, and a receipt to each side
 	// approveRetryFor bounds retrying an approval: a payment request a
 	// killed wallet left being paid is settled from its key once its lease
-	// (a minute, wallet/commerce) has passed.
+	// (a minute, wallet/merchant) has passed.
 	approveRetryFor = 90 * time.Second
 )
 
@@ -362,7 +363,7 @@ func (l *loader) approve(ctx context.Context, r *paymentRequest, idem string) {
 	var last error
 	for ctx.Err() == nil {
 		started := time.Now()
-		res, err := l.f.op.Approve(actx, r.phone, r.id, customerPIN)
+		res, err := merchantapi.NewClient(l.f.op).Approve(actx, r.phone, r.id, customerPIN)
 		if err == nil {
 			if res.Transfer != nil {
 				r.paid, r.ref = true, res.Transfer.Transfer.Ref

@@ -16,18 +16,20 @@ import (
 
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // The merchant REST API (merchant*.go, openapi.go), under /v1.
 //
-// It translates HTTP to the wallet's merchant subjects (MerchantAPI, the
-// natsapi.Client) and the notifier's webhook subjects (Webhooks, the
+// It translates HTTP to the wallet's merchant subjects (each handler calls
+// its endpoint's declaration in wallet/merchant/merchantapi through
+// MerchantAPI, the natsapi.Client) and the notifier's webhook subjects (Webhooks, the
 // notify.WebhookClient), and back: decimal amounts in major units to the
 // wallet's minor units and Micro, the wallet's objects to the API's JSON
-// (their views in wallet/commerce, which the webhooks' data is too), and
+// (their views in wallet/merchant, which the webhooks' data is too), and
 // wallet.Codes to HTTP statuses (merchant_errors.go). It holds no money
 // logic: the wallet checks every request again, the API key included.
 //
@@ -37,29 +39,14 @@ import (
 // wallet. Request bodies are bounded per route (BodyLimit), decoded
 // strictly (merchant_decode.go), and never logged, nor are API keys.
 
-// MerchantAPI is the wallet's merchant service; *natsapi.Client implements
-// it. Every method returns *wallet.Error for a refusal (CodeUnavailable
-// when no wallet answered in time).
+// MerchantAPI is the wallet as the merchant API calls it: each handler
+// calls its endpoint's declaration (merchantapi) through it, so that a new
+// endpoint needs no method here. *natsapi.Client implements it. Errors are
+// *wallet.Error.
 type MerchantAPI interface {
-	Authenticate(ctx context.Context, key string) (*commerce.Principal, error)
-	CreatePaymentRequest(ctx context.Context, req natsapi.PaymentRequestCreate) (*commerce.PaymentRequest, error)
-	PaymentRequest(ctx context.Context, auth, id string) (*commerce.PaymentRequest, error)
-	Transaction(ctx context.Context, auth, id string) (*commerce.Transaction, error)
-	Transactions(ctx context.Context, req natsapi.TransactionsRequest) (*commerce.TransactionsPage, error)
-	Refund(ctx context.Context, req natsapi.RefundRequest) (*commerce.Transaction, error)
-	Payout(ctx context.Context, req natsapi.PayoutRequest) (*commerce.Payout, error)
-	PayoutStatus(ctx context.Context, auth, id string) (*commerce.Payout, error)
-	BulkPayout(ctx context.Context, req natsapi.BulkPayoutRequest) (*commerce.BulkPayout, error)
-	Bulk(ctx context.Context, auth, id string) (*commerce.BulkPayout, error)
-	OpenTab(ctx context.Context, req natsapi.TabOpenRequest) (*commerce.Tab, error)
-	Tab(ctx context.Context, auth, id string) (*commerce.Tab, error)
-	Charge(ctx context.Context, auth string, req commerce.ChargeRequest) (*commerce.Charge, error)
-	ChargeBatch(ctx context.Context, auth, tab string, charges []commerce.ChargeRequest) (*commerce.ChargeBatchResult, error)
-	TabCharges(ctx context.Context, req natsapi.TabChargesListRequest) (*commerce.ChargesPage, error)
-	CloseTab(ctx context.Context, auth, id, idempotency string) (*commerce.Tab, error)
-	OperatorCreateAPIKey(ctx context.Context, auth string, req natsapi.APIKeyRequest) (*commerce.APIKey, error)
-	OperatorAPIKeys(ctx context.Context, auth, merchant string) ([]commerce.APIKey, error)
-	OperatorRevokeAPIKey(ctx context.Context, auth, id string) (*commerce.APIKey, error)
+	natsrpc.Caller
+	// MaxPayload is the most bytes the connection carries in one message.
+	MaxPayload() int64
 }
 
 var _ MerchantAPI = (*natsapi.Client)(nil)
@@ -84,7 +71,7 @@ const (
 	jsonBodyBytesMax = 16 << 10
 	// csvBytesMax bounds a bulk payout file, as the wallet does; less when
 	// NATS's max_payload cannot carry so much (csvLimit).
-	csvBytesMax = commerce.BulkBytesMax
+	csvBytesMax = merchant.BulkBytesMax
 	// natsRequestOverheadBytes is what a bulk payout request adds to its
 	// file, base64-encoded in JSON: the API key and the idempotency key.
 	natsRequestOverheadBytes = 4 << 10
@@ -121,8 +108,8 @@ type MerchantConfig struct {
 	Bucket jetstream.KeyValue
 }
 
-// merchant serves the merchant API.
-type merchant struct {
+// merchantServer serves the merchant API.
+type merchantServer struct {
 	api   MerchantAPI
 	hooks Webhooks
 	cur   wallet.Currency
@@ -177,7 +164,7 @@ func MountMerchantAPI(e *echo.Echo, api MerchantAPI, hooks Webhooks, cfg Merchan
 			return err
 		}
 	}
-	m := &merchant{
+	m := &merchantServer{
 		api: api, hooks: hooks, cur: cfg.Currency, loc: loc, log: log,
 		auth: newAuthCache(time.Now), idem: &idempotency{kv: kv, now: time.Now, log: log},
 		csvMax: csvBytesMax, chargesMax: batchBodyBytesMax,
@@ -225,7 +212,7 @@ type route struct {
 	method string
 	path   string // under /v1, echo's syntax (":id")
 	// scope is what a merchant key needs; operator routes need an operator key.
-	scope    commerce.Scope
+	scope    merchant.Scope
 	operator bool
 	public   bool // no API key (the OpenAPI document)
 	// money routes take an Idempotency-Key (merchant_idempotency.go).
@@ -257,7 +244,7 @@ const (
 )
 
 // bodyLimit is the most a request of kind may carry.
-func (m *merchant) bodyLimit(k bodyKind) int64 {
+func (m *merchantServer) bodyLimit(k bodyKind) int64 {
 	if k == bodyCSV {
 		return m.csvMax + multipartOverheadBytesMax
 	}
@@ -276,7 +263,7 @@ type queryParam struct {
 // middleware returns r's middleware, outermost first: the body limit, a
 // JSON body's Content-Type, the API key and its scope, the query
 // parameters, the Idempotency-Key.
-func (m *merchant) middleware(r route) []echo.MiddlewareFunc {
+func (m *merchantServer) middleware(r route) []echo.MiddlewareFunc {
 	mw := []echo.MiddlewareFunc{BodyLimit(m.bodyLimit(r.body))}
 	if r.body == bodyJSON || r.body == bodyOptionalJSON || r.body == bodyBatchJSON {
 		mw = append(mw, requireJSON)
@@ -308,7 +295,7 @@ func knownQuery(r route) echo.MiddlewareFunc {
 }
 
 // routes lists the API.
-func (m *merchant) routes() []route {
+func (m *merchantServer) routes() []route {
 	pageQuery := []queryParam{
 		{name: "cursor", doc: "the previous page's next"},
 		{name: "limit", doc: fmt.Sprintf("the page size, 1 to %d (default %d)", pageLimitMax, pageLimitDefault), format: "integer"},
@@ -317,16 +304,21 @@ func (m *merchant) routes() []route {
 		{method: http.MethodGet, path: "/openapi.json", public: true, status: http.StatusOK, response: map[string]any{},
 			summary: "This document", handle: m.openAPI},
 
-		{method: http.MethodPost, path: "/payment-requests", scope: commerce.ScopePayments, money: true, prompts: true, body: bodyJSON,
-			status: http.StatusCreated, request: paymentRequestBody{}, response: commerce.PaymentRequestView{},
+		{method: http.MethodPost, path: "/payment-requests", scope: merchant.ScopePayments, money: true, prompts: true, body: bodyJSON,
+			status: http.StatusCreated, request: paymentRequestBody{}, response: merchant.PaymentRequestView{},
 			summary: "Ask a customer to pay",
 			doc: "Creates a pending payment request: the customer is prompted by SMS and under USSD 6 Approvals, and " +
 				"approves with the PIN or declines; it expires if nobody answers. No money is held while it is pending.",
 			handle: m.createPaymentRequest},
-		{method: http.MethodGet, path: "/payment-requests/:id", scope: commerce.ScopePayments,
-			status: http.StatusOK, response: commerce.PaymentRequestView{}, summary: "A payment request and its status", handle: m.getPaymentRequest},
+		{method: http.MethodGet, path: "/payment-requests", scope: merchant.ScopePayments,
+			status: http.StatusOK, response: paymentRequestsPage{}, query: pageQuery,
+			summary: "The merchant's payment requests, newest first",
+			doc:     "A page at a time: pass next back as cursor (the Link header holds the next page's URL) until next is absent.",
+			handle:  m.listPaymentRequests},
+		{method: http.MethodGet, path: "/payment-requests/:id", scope: merchant.ScopePayments,
+			status: http.StatusOK, response: merchant.PaymentRequestView{}, summary: "A payment request and its status", handle: m.getPaymentRequest},
 
-		{method: http.MethodGet, path: "/transactions", scope: commerce.ScopeTransactions,
+		{method: http.MethodGet, path: "/transactions", scope: merchant.ScopeTransactions,
 			status: http.StatusOK, response: transactionsPage{}, summary: "The merchant's transactions, newest first",
 			doc: "A page at a time: pass next back as cursor (the Link header holds the next page's URL) until next is absent.",
 			query: append([]queryParam{
@@ -334,21 +326,21 @@ func (m *merchant) routes() []route {
 				{name: "to", doc: "created before: RFC 3339, or a date (the day is included)", format: "date-time"},
 			}, pageQuery...),
 			handle: m.listTransactions},
-		{method: http.MethodGet, path: "/transactions/:id", scope: commerce.ScopeTransactions,
-			status: http.StatusOK, response: commerce.TransactionView{}, summary: "A transaction", handle: m.getTransaction},
-		{method: http.MethodPost, path: "/transactions/:id/refund", scope: commerce.ScopeRefunds, money: true, body: bodyOptionalJSON,
-			status: http.StatusCreated, request: refundBody{}, response: commerce.TransactionView{},
+		{method: http.MethodGet, path: "/transactions/:id", scope: merchant.ScopeTransactions,
+			status: http.StatusOK, response: merchant.TransactionView{}, summary: "A transaction", handle: m.getTransaction},
+		{method: http.MethodPost, path: "/transactions/:id/refund", scope: merchant.ScopeRefunds, money: true, body: bodyOptionalJSON,
+			status: http.StatusCreated, request: refundBody{}, response: merchant.TransactionView{},
 			summary: "Refund a payment, in full or in part",
 			doc:     "Without an amount, refunds what is left of the payment. Refunds never add up to more than was paid.",
 			handle:  m.refund},
 
-		{method: http.MethodPost, path: "/payouts", scope: commerce.ScopePayouts, money: true, body: bodyJSON,
-			status: http.StatusCreated, request: payoutBody{}, response: commerce.PayoutView{},
+		{method: http.MethodPost, path: "/payouts", scope: merchant.ScopePayouts, money: true, body: bodyJSON,
+			status: http.StatusCreated, request: payoutBody{}, response: merchant.PayoutView{},
 			summary: "Pay a customer from the merchant's balance", handle: m.createPayout},
-		{method: http.MethodGet, path: "/payouts/:id", scope: commerce.ScopePayouts,
-			status: http.StatusOK, response: commerce.PayoutView{}, summary: "A payout", handle: m.getPayout},
-		{method: http.MethodPost, path: "/payouts/bulk", scope: commerce.ScopePayouts, money: true, body: bodyCSV,
-			status: http.StatusAccepted, request: csvUpload{}, response: commerce.BulkPayoutView{},
+		{method: http.MethodGet, path: "/payouts/:id", scope: merchant.ScopePayouts,
+			status: http.StatusOK, response: merchant.PayoutView{}, summary: "A payout", handle: m.getPayout},
+		{method: http.MethodPost, path: "/payouts/bulk", scope: merchant.ScopePayouts, money: true, body: bodyCSV,
+			status: http.StatusAccepted, request: csvUpload{}, response: merchant.BulkPayoutView{},
 			summary: "Pay every row of a CSV file, in the background",
 			doc: fmt.Sprintf("The body is the file (Content-Type text/csv) or a multipart/form-data upload with the file "+
 				"in the field \"file\", at most %d bytes (less where NATS's max_payload is smaller) and %d rows: "+
@@ -356,27 +348,27 @@ func (m *merchant) routes() []route {
 				"columns are ignored), then one row per payout, the amount in major units (\"150.00\"). A malformed "+
 				"file is refused whole (400); a row with a bad phone or amount, or that the wallet refuses, fails "+
 				"alone. Progress and per-row results: GET /v1/payouts/bulk/{id}. Re-uploading the file with the "+
-				"same Idempotency-Key pays nothing twice.", csvBytesMax, commerce.BulkRowsMax),
+				"same Idempotency-Key pays nothing twice.", csvBytesMax, merchant.BulkRowsMax),
 			handle: m.createBulk},
-		{method: http.MethodGet, path: "/payouts/bulk/:id", scope: commerce.ScopePayouts,
-			status: http.StatusOK, response: commerce.BulkPayoutView{}, summary: "A bulk payout's progress and per-row results", handle: m.getBulk},
+		{method: http.MethodGet, path: "/payouts/bulk/:id", scope: merchant.ScopePayouts,
+			status: http.StatusOK, response: merchant.BulkPayoutView{}, summary: "A bulk payout's progress and per-row results", handle: m.getBulk},
 
-		{method: http.MethodPost, path: "/tabs", scope: commerce.ScopeTabs, money: true, prompts: true, body: bodyJSON,
-			status: http.StatusCreated, request: tabOpenBody{}, response: commerce.TabView{},
+		{method: http.MethodPost, path: "/tabs", scope: merchant.ScopeTabs, money: true, prompts: true, body: bodyJSON,
+			status: http.StatusCreated, request: tabOpenBody{}, response: merchant.TabView{},
 			summary: "Open a tab for a customer, pending the customer's approval",
 			doc: "Charges as small as a millionth of the major unit accrue on an active tab without touching the ledger, " +
 				"up to the cap, and settle as whole minor units (the remainder carried) when enough has accrued, at close, " +
 				"at expiry or daily. A prepaid tab is loaded with the cap when approved.",
 			handle: m.openTab},
-		{method: http.MethodGet, path: "/tabs/:id", scope: commerce.ScopeTabs,
-			status: http.StatusOK, response: commerce.TabView{}, summary: "A tab", handle: m.getTab},
-		{method: http.MethodPost, path: "/tabs/:id/charges", scope: commerce.ScopeTabs, money: true, body: bodyJSON,
-			status: http.StatusCreated, request: chargeBody{}, response: commerce.ChargeView{},
+		{method: http.MethodGet, path: "/tabs/:id", scope: merchant.ScopeTabs,
+			status: http.StatusOK, response: merchant.TabView{}, summary: "A tab", handle: m.getTab},
+		{method: http.MethodPost, path: "/tabs/:id/charges", scope: merchant.ScopeTabs, money: true, body: bodyJSON,
+			status: http.StatusCreated, request: chargeBody{}, response: merchant.ChargeView{},
 			summary: "Charge a tab",
 			doc: "The amount has up to 6 decimals (\"0.0025\"). Splits divide the charge among merchants by weight, " +
 				"applied at settlement by the largest remainder method, so the parts always sum to the whole.",
 			handle: m.charge},
-		{method: http.MethodGet, path: "/tabs/:id/charges", scope: commerce.ScopeTabs,
+		{method: http.MethodGet, path: "/tabs/:id/charges", scope: merchant.ScopeTabs,
 			status: http.StatusOK, response: tabChargesPage{}, query: pageQuery,
 			summary: "A tab's charges, newest first",
 			doc: "For reconciling a tab: each charge as it was answered when made, with its splits, the tab's total and " +
@@ -384,7 +376,7 @@ func (m *merchant) routes() []route {
 				"page's URL) until next is absent. Pages never skip or repeat a charge, even while the tab is being " +
 				"charged: a newer charge is on no later page. A closed tab still lists its charges.",
 			handle: m.listTabCharges},
-		{method: http.MethodPost, path: "/tabs/:id/charges/batch", scope: commerce.ScopeTabs, money: true, body: bodyBatchJSON,
+		{method: http.MethodPost, path: "/tabs/:id/charges/batch", scope: merchant.ScopeTabs, money: true, body: bodyBatchJSON,
 			status: http.StatusOK, request: chargesBody{}, response: chargesView{},
 			summary: "Charge a tab with a batch of charges",
 			doc: fmt.Sprintf("1 to %d charges in one request, applied in order in one commit: a pay-per-click merchant's "+
@@ -395,24 +387,24 @@ func (m *merchant) routes() []route {
 				"is reached the later ones are refused unless they fit what is left. A refused charge is not "+
 				"remembered: sent again, it is judged again. A malformed batch (a bad amount, a missing key, more "+
 				"than %d charges) is refused whole (400) and nothing is charged. The body is at most %d bytes (less "+
-				"where NATS's max_payload is smaller).", commerce.BatchChargesMax, commerce.BatchChargesMax, batchBodyBytesMax),
+				"where NATS's max_payload is smaller).", merchant.BatchChargesMax, merchant.BatchChargesMax, batchBodyBytesMax),
 			handle: m.chargeBatch},
-		{method: http.MethodPost, path: "/tabs/:id/close", scope: commerce.ScopeTabs, money: true, body: bodyOptionalJSON,
-			status: http.StatusOK, request: emptyBody{}, response: commerce.TabView{}, summary: "Settle and close a tab", handle: m.closeTab},
+		{method: http.MethodPost, path: "/tabs/:id/close", scope: merchant.ScopeTabs, money: true, body: bodyOptionalJSON,
+			status: http.StatusOK, request: emptyBody{}, response: merchant.TabView{}, summary: "Settle and close a tab", handle: m.closeTab},
 
-		{method: http.MethodPut, path: "/webhooks", scope: commerce.ScopeWebhooks, body: bodyJSON,
+		{method: http.MethodPut, path: "/webhooks", scope: merchant.ScopeWebhooks, body: bodyJSON,
 			status: http.StatusOK, request: webhookBody{}, response: webhookView{},
 			summary: "Register the webhook URL",
 			doc:     "The answer holds the signing secret when one is made: at the first registration, and with rotate.",
 			handle:  m.setWebhook},
-		{method: http.MethodGet, path: "/webhooks", scope: commerce.ScopeWebhooks,
+		{method: http.MethodGet, path: "/webhooks", scope: merchant.ScopeWebhooks,
 			status: http.StatusOK, response: webhookView{}, summary: "The webhook URL (without its secret)", handle: m.getWebhook},
-		{method: http.MethodGet, path: "/webhooks/deliveries", scope: commerce.ScopeWebhooks,
+		{method: http.MethodGet, path: "/webhooks/deliveries", scope: merchant.ScopeWebhooks,
 			status: http.StatusOK, response: deliveriesPage{}, summary: "Webhook deliveries with their attempts, newest first",
 			query: append([]queryParam{{name: "status", doc: "only deliveries in this state",
 				enum: []string{string(notify.DeliveryPending), string(notify.DeliveryDelivered), string(notify.DeliveryFailed)}}}, pageQuery...),
 			handle: m.listDeliveries},
-		{method: http.MethodPost, path: "/webhooks/deliveries/:id/resend", scope: commerce.ScopeWebhooks,
+		{method: http.MethodPost, path: "/webhooks/deliveries/:id/resend", scope: merchant.ScopeWebhooks,
 			status: http.StatusAccepted, response: deliveryView{}, summary: "Send a delivery again now", handle: m.resend},
 
 		{method: http.MethodPost, path: "/operator/apikeys", operator: true, body: bodyJSON,
@@ -434,11 +426,11 @@ func call(c echo.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Request().Context(), merchantCallTimeout)
 }
 
-func (m *merchant) openAPI(c echo.Context) error {
+func (m *merchantServer) openAPI(c echo.Context) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, m.doc)
 }
 
-func (m *merchant) createPaymentRequest(c echo.Context) error {
+func (m *merchantServer) createPaymentRequest(c echo.Context) error {
 	var in paymentRequestBody
 	if err := decodeBody(c, &in); err != nil {
 		return err
@@ -449,25 +441,47 @@ func (m *merchant) createPaymentRequest(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	pr, err := m.api.CreatePaymentRequest(ctx, natsapi.PaymentRequestCreate{
+	pr, err := merchantapi.RequestCreate.Call(ctx, m.api, merchantapi.PaymentRequestCreate{
 		Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), Phone: in.Phone, Amount: amount,
 		Reference: in.Reference, Description: in.Description,
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, commerce.ViewPaymentRequest(m.cur, pr))
+	return c.JSON(http.StatusCreated, merchant.ViewPaymentRequest(m.cur, pr))
 }
 
-func (m *merchant) getPaymentRequest(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.PaymentRequest, func(pr *commerce.PaymentRequest) any { return commerce.ViewPaymentRequest(m.cur, pr) })
+func (m *merchantServer) getPaymentRequest(c echo.Context) error {
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.RequestGet), func(pr *merchant.PaymentRequest) any { return merchant.ViewPaymentRequest(m.cur, pr) })
 }
 
-func (m *merchant) getTransaction(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.Transaction, func(tx *commerce.Transaction) any { return commerce.ViewTransaction(m.cur, tx) })
+func (m *merchantServer) getTransaction(c echo.Context) error {
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.TxGet), func(tx *merchant.Transaction) any { return merchant.ViewTransaction(m.cur, tx) })
 }
 
-func (m *merchant) listTransactions(c echo.Context) error {
+// paymentRequestsPage is a page of payment requests.
+type paymentRequestsPage struct {
+	Requests []merchant.PaymentRequestView `json:"payment_requests"`
+	Next     string                        `json:"next,omitempty" doc:"the next page's cursor; absent on the last page"`
+}
+
+func (m *merchantServer) listPaymentRequests(c echo.Context) error {
+	q, err := readQuery(c.Request().URL.RawQuery, "cursor", "limit")
+	if err != nil {
+		return err
+	}
+	return listed(c, q, func(ctx context.Context, cursor string, limit int) (any, string, error) {
+		page, err := merchantapi.RequestList.Call(ctx, m.api, merchantapi.PaymentRequestsRequest{Auth: apiKeyOf(c), Cursor: cursor, Limit: limit})
+		if err != nil {
+			return nil, "", err
+		}
+		return paymentRequestsPage{Requests: views(page.Requests, func(pr *merchant.PaymentRequest) merchant.PaymentRequestView {
+			return merchant.ViewPaymentRequest(m.cur, pr)
+		}), Next: page.Next}, page.Next, nil
+	})
+}
+
+func (m *merchantServer) listTransactions(c echo.Context) error {
 	q, err := readQuery(c.Request().URL.RawQuery, "from", "to", "cursor", "limit")
 	if err != nil {
 		return err
@@ -483,24 +497,18 @@ func (m *merchant) listTransactions(c echo.Context) error {
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return wallet.Errorf(wallet.CodeInvalid, "from must be before to")
 	}
-	cursor, limit, err := pageQuery(q)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	page, err := m.api.Transactions(ctx, natsapi.TransactionsRequest{Auth: apiKeyOf(c), From: from, To: to, Cursor: cursor, Limit: limit})
-	if err != nil {
-		return err
-	}
-	out := transactionsPage{Transactions: views(page.Transactions, func(t *commerce.Transaction) commerce.TransactionView {
-		return commerce.ViewTransaction(m.cur, t)
-	}), Next: page.Next}
-	setNextLink(c, q, page.Next)
-	return c.JSON(http.StatusOK, out)
+	return listed(c, q, func(ctx context.Context, cursor string, limit int) (any, string, error) {
+		page, err := merchantapi.TxList.Call(ctx, m.api, merchantapi.TransactionsRequest{Auth: apiKeyOf(c), From: from, To: to, Cursor: cursor, Limit: limit})
+		if err != nil {
+			return nil, "", err
+		}
+		return transactionsPage{Transactions: views(page.Transactions, func(t *merchant.Transaction) merchant.TransactionView {
+			return merchant.ViewTransaction(m.cur, t)
+		}), Next: page.Next}, page.Next, nil
+	})
 }
 
-func (m *merchant) refund(c echo.Context) error {
+func (m *merchantServer) refund(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -517,14 +525,14 @@ func (m *merchant) refund(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	tx, err := m.api.Refund(ctx, natsapi.RefundRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), ID: id, Amount: amount})
+	tx, err := merchantapi.Refund.Call(ctx, m.api, merchantapi.RefundRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), ID: id, Amount: amount})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, commerce.ViewTransaction(m.cur, tx))
+	return c.JSON(http.StatusCreated, merchant.ViewTransaction(m.cur, tx))
 }
 
-func (m *merchant) createPayout(c echo.Context) error {
+func (m *merchantServer) createPayout(c echo.Context) error {
 	var in payoutBody
 	if err := decodeBody(c, &in); err != nil {
 		return err
@@ -535,20 +543,20 @@ func (m *merchant) createPayout(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	po, err := m.api.Payout(ctx, natsapi.PayoutRequest{
+	po, err := merchantapi.PayoutCreate.Call(ctx, m.api, merchantapi.PayoutRequest{
 		Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), Phone: in.Phone, Amount: amount, Reference: in.Reference,
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, commerce.ViewPayout(m.cur, po))
+	return c.JSON(http.StatusCreated, merchant.ViewPayout(m.cur, po))
 }
 
-func (m *merchant) getPayout(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.PayoutStatus, func(po *commerce.Payout) any { return commerce.ViewPayout(m.cur, po) })
+func (m *merchantServer) getPayout(c echo.Context) error {
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.PayoutGet), func(po *merchant.Payout) any { return merchant.ViewPayout(m.cur, po) })
 }
 
-func (m *merchant) createBulk(c echo.Context) error {
+func (m *merchantServer) createBulk(c echo.Context) error {
 	file, err := readBody(c, bodyCSV, m.csvMax)
 	if err != nil {
 		return err
@@ -558,18 +566,18 @@ func (m *merchant) createBulk(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	b, err := m.api.BulkPayout(ctx, natsapi.BulkPayoutRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), CSV: file})
+	b, err := merchantapi.BulkCreate.Call(ctx, m.api, merchantapi.BulkPayoutRequest{Auth: apiKeyOf(c), Idempotency: idempotencyKeyOf(c), CSV: file})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, commerce.ViewBulkPayout(m.cur, b))
+	return c.JSON(http.StatusAccepted, merchant.ViewBulkPayout(m.cur, b))
 }
 
-func (m *merchant) getBulk(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.Bulk, func(b *commerce.BulkPayout) any { return commerce.ViewBulkPayout(m.cur, b) })
+func (m *merchantServer) getBulk(c echo.Context) error {
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.BulkGet), func(b *merchant.BulkPayout) any { return merchant.ViewBulkPayout(m.cur, b) })
 }
 
-func (m *merchant) openTab(c echo.Context) error {
+func (m *merchantServer) openTab(c echo.Context) error {
 	var in tabOpenBody
 	if err := decodeBody(c, &in); err != nil {
 		return err
@@ -581,18 +589,18 @@ func (m *merchant) openTab(c echo.Context) error {
 	req.Auth, req.Idempotency = apiKeyOf(c), idempotencyKeyOf(c)
 	ctx, cancel := call(c)
 	defer cancel()
-	t, err := m.api.OpenTab(ctx, req)
+	t, err := merchantapi.TabOpen.Call(ctx, m.api, req)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, commerce.ViewTab(m.cur, t))
+	return c.JSON(http.StatusCreated, merchant.ViewTab(m.cur, t))
 }
 
-func (m *merchant) getTab(c echo.Context) error {
-	return byID(c, http.StatusOK, m.api.Tab, func(t *commerce.Tab) any { return commerce.ViewTab(m.cur, t) })
+func (m *merchantServer) getTab(c echo.Context) error {
+	return byID(c, http.StatusOK, byIDOn(m.api, merchantapi.TabGet), func(t *merchant.Tab) any { return merchant.ViewTab(m.cur, t) })
 }
 
-func (m *merchant) charge(c echo.Context) error {
+func (m *merchantServer) charge(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -608,14 +616,14 @@ func (m *merchant) charge(c echo.Context) error {
 	req.Tab, req.Key = id, idempotencyKeyOf(c)
 	ctx, cancel := call(c)
 	defer cancel()
-	ch, err := m.api.Charge(ctx, apiKeyOf(c), req)
+	ch, err := merchantapi.TabCharge.Call(ctx, m.api, merchantapi.TabChargeRequest{Auth: apiKeyOf(c), Charge: req})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, commerce.ViewCharge(m.cur, ch))
+	return c.JSON(http.StatusCreated, merchant.ViewCharge(m.cur, ch))
 }
 
-func (m *merchant) listTabCharges(c echo.Context) error {
+func (m *merchantServer) listTabCharges(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -624,24 +632,18 @@ func (m *merchant) listTabCharges(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, limit, err := pageQuery(q)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := call(c)
-	defer cancel()
-	page, err := m.api.TabCharges(ctx, natsapi.TabChargesListRequest{Auth: apiKeyOf(c), Tab: id, Cursor: cursor, Limit: limit})
-	if err != nil {
-		return err
-	}
-	out := tabChargesPage{Charges: views(page.Charges, func(ch *commerce.Charge) commerce.ChargeView {
-		return commerce.ViewCharge(m.cur, ch)
-	}), Next: page.Next}
-	setNextLink(c, q, page.Next)
-	return c.JSON(http.StatusOK, out)
+	return listed(c, q, func(ctx context.Context, cursor string, limit int) (any, string, error) {
+		page, err := merchantapi.TabChargesList.Call(ctx, m.api, merchantapi.TabChargesListRequest{Auth: apiKeyOf(c), Tab: id, Cursor: cursor, Limit: limit})
+		if err != nil {
+			return nil, "", err
+		}
+		return tabChargesPage{Charges: views(page.Charges, func(ch *merchant.Charge) merchant.ChargeView {
+			return merchant.ViewCharge(m.cur, ch)
+		}), Next: page.Next}, page.Next, nil
+	})
 }
 
-func (m *merchant) closeTab(c echo.Context) error {
+func (m *merchantServer) closeTab(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -651,14 +653,14 @@ func (m *merchant) closeTab(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	t, err := m.api.CloseTab(ctx, apiKeyOf(c), id, idempotencyKeyOf(c))
+	t, err := merchantapi.TabClose.Call(ctx, m.api, merchantapi.ObjectRequest{Auth: apiKeyOf(c), ID: id, Idempotency: idempotencyKeyOf(c)})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, commerce.ViewTab(m.cur, t))
+	return c.JSON(http.StatusOK, merchant.ViewTab(m.cur, t))
 }
 
-func (m *merchant) setWebhook(c echo.Context) error {
+func (m *merchantServer) setWebhook(c echo.Context) error {
 	var in webhookBody
 	if err := decodeBody(c, &in); err != nil {
 		return err
@@ -675,7 +677,7 @@ func (m *merchant) setWebhook(c echo.Context) error {
 	return c.JSON(http.StatusOK, webhookViewOf(ep))
 }
 
-func (m *merchant) getWebhook(c echo.Context) error {
+func (m *merchantServer) getWebhook(c echo.Context) error {
 	ctx, cancel := call(c)
 	defer cancel()
 	ep, err := m.hooks.Webhook(ctx, apiKeyOf(c))
@@ -686,7 +688,7 @@ func (m *merchant) getWebhook(c echo.Context) error {
 	return c.JSON(http.StatusOK, webhookViewOf(ep))
 }
 
-func (m *merchant) listDeliveries(c echo.Context) error {
+func (m *merchantServer) listDeliveries(c echo.Context) error {
 	q, err := readQuery(c.Request().URL.RawQuery, "status", "cursor", "limit")
 	if err != nil {
 		return err
@@ -712,11 +714,11 @@ func (m *merchant) listDeliveries(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (m *merchant) resend(c echo.Context) error {
+func (m *merchantServer) resend(c echo.Context) error {
 	return byID(c, http.StatusAccepted, m.hooks.Resend, func(d *notify.Delivery) any { return deliveryViewOf(d) })
 }
 
-func (m *merchant) createAPIKey(c echo.Context) error {
+func (m *merchantServer) createAPIKey(c echo.Context) error {
 	var in apiKeyBody
 	if err := decodeBody(c, &in); err != nil {
 		return err
@@ -726,37 +728,37 @@ func (m *merchant) createAPIKey(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	k, err := m.api.OperatorCreateAPIKey(withReason(ctx, c), apiKeyOf(c), natsapi.APIKeyRequest{Merchant: in.Merchant, Scopes: in.Scopes, Expires: in.Expires})
+	k, err := merchantapi.OpKeyCreate.Call(withReason(ctx, c), m.api, merchantapi.OperatorKeyRequest{Auth: apiKeyOf(c), APIKeyRequest: merchantapi.APIKeyRequest{Merchant: in.Merchant, Scopes: in.Scopes, Expires: in.Expires}})
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, apiKeyViewOf(k))
 }
 
-func (m *merchant) listAPIKeys(c echo.Context) error {
+func (m *merchantServer) listAPIKeys(c echo.Context) error {
 	q, err := readQuery(c.Request().URL.RawQuery, "merchant")
 	if err != nil {
 		return err
 	}
-	merchant := q.Get("merchant")
-	if err := checkToken("merchant", merchant, merchantBytesMax, false); err != nil {
+	owner := q.Get("merchant")
+	if err := checkToken("merchant", owner, merchantBytesMax, false); err != nil {
 		return err
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	keys, err := m.api.OperatorAPIKeys(ctx, apiKeyOf(c), merchant)
+	keys, err := merchantapi.OpKeyList.Call(ctx, m.api, merchantapi.OperatorKeyRequest{Auth: apiKeyOf(c), APIKeyRequest: merchantapi.APIKeyRequest{Merchant: owner}})
 	if err != nil {
 		return err
 	}
-	out := apiKeysView{Keys: views(keys, apiKeyViewOf)}
+	out := apiKeysView{Keys: views(keys.Keys, apiKeyViewOf)}
 	return c.JSON(http.StatusOK, out)
 }
 
-func (m *merchant) revokeAPIKey(c echo.Context) error {
-	revoke := func(ctx context.Context, auth, id string) (*commerce.APIKey, error) {
-		return m.api.OperatorRevokeAPIKey(withReason(ctx, c), auth, id)
+func (m *merchantServer) revokeAPIKey(c echo.Context) error {
+	revoke := func(ctx context.Context, auth, id string) (*merchant.APIKey, error) {
+		return merchantapi.OpKeyRevoke.Call(withReason(ctx, c), m.api, merchantapi.OperatorKeyRequest{Auth: auth, APIKeyRequest: merchantapi.APIKeyRequest{ID: id}})
 	}
-	return byID(c, http.StatusOK, revoke, func(k *commerce.APIKey) any { return apiKeyViewOf(k) })
+	return byID(c, http.StatusOK, revoke, func(k *merchant.APIKey) any { return apiKeyViewOf(k) })
 }
 
 // withReason passes the operator's reason (the request's Kibubu-Reason
@@ -803,6 +805,32 @@ func byID[T any](c echo.Context, status int, get func(ctx context.Context, auth,
 		return err
 	}
 	return c.JSON(status, view(obj))
+}
+
+// byIDOn returns, for byID, the call of e through api for one of the
+// merchant's objects.
+func byIDOn[T any](api MerchantAPI, e natsrpc.Endpoint[merchantapi.ObjectRequest, T]) func(ctx context.Context, auth, id string) (*T, error) {
+	return func(ctx context.Context, auth, id string) (*T, error) {
+		return e.Call(ctx, api, merchantapi.ObjectRequest{Auth: auth, ID: id})
+	}
+}
+
+// listed answers a list request: the page asked for in q (cursor, limit),
+// list called for it within the call's time bound, and its answer, the
+// page out and its next cursor, sent with the next page's Link.
+func listed(c echo.Context, q url.Values, list func(ctx context.Context, cursor string, limit int) (out any, next string, err error)) error {
+	cursor, limit, err := pageQuery(q)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := call(c)
+	defer cancel()
+	out, next, err := list(ctx, cursor, limit)
+	if err != nil {
+		return err
+	}
+	setNextLink(c, q, next)
+	return c.JSON(http.StatusOK, out)
 }
 
 // setNextLink sets the Link header to the next page's URL: the request's

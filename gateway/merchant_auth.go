@@ -10,7 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // API keys. A request carries one as "Authorization: Bearer <key>"; the
@@ -25,12 +26,12 @@ import (
 const (
 	// authCacheTTL bounds how long an authenticated key is trusted without
 	// asking the wallet, as long as the wallet trusts its own cache.
-	authCacheTTL = commerce.KeyCacheTTL
+	authCacheTTL = merchant.KeyCacheTTL
 	// authCacheMax bounds the keys cached, as many as the wallet's; past it
 	// the expired ones go, and if none has, all.
-	authCacheMax = commerce.KeyCacheMax
+	authCacheMax = merchant.KeyCacheMax
 	// apiKeyBytesMax bounds a bearer token.
-	apiKeyBytesMax = commerce.APIKeyBytesMax
+	apiKeyBytesMax = merchant.APIKeyBytesMax
 	// The echo context keys of an authenticated request.
 	principalKey = "gateway.merchant.principal"
 	apiKeyKey    = "gateway.merchant.key"
@@ -44,7 +45,7 @@ type authCache struct {
 }
 
 type authEntry struct {
-	p       *commerce.Principal
+	p       *merchant.Principal
 	expires time.Time
 }
 
@@ -53,7 +54,7 @@ func newAuthCache(now func() time.Time) *authCache {
 }
 
 // get returns the principal cached for sum, or nil.
-func (a *authCache) get(sum [sha256.Size]byte) *commerce.Principal {
+func (a *authCache) get(sum [sha256.Size]byte) *merchant.Principal {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e, ok := a.m[sum]
@@ -68,7 +69,7 @@ func (a *authCache) get(sum [sha256.Size]byte) *commerce.Principal {
 }
 
 // put caches p for sum.
-func (a *authCache) put(sum [sha256.Size]byte, p *commerce.Principal) {
+func (a *authCache) put(sum [sha256.Size]byte, p *merchant.Principal) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
@@ -109,7 +110,7 @@ func bearer(header string) (string, error) {
 // authenticate returns the middleware that admits a request to r: a known
 // key (401), with r's scope or the operator's authority (403). It leaves
 // the principal and the key in the context (principalOf, apiKeyOf).
-func (m *merchant) authenticate(r route) echo.MiddlewareFunc {
+func (m *merchantServer) authenticate(r route) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			key, err := bearer(c.Request().Header.Get(echo.HeaderAuthorization))
@@ -131,14 +132,14 @@ func (m *merchant) authenticate(r route) echo.MiddlewareFunc {
 }
 
 // principal returns whom key speaks for, from the cache or the wallet.
-func (m *merchant) principal(ctx context.Context, key string) (*commerce.Principal, error) {
+func (m *merchantServer) principal(ctx context.Context, key string) (*merchant.Principal, error) {
 	sum := sha256.Sum256([]byte(key))
 	if p := m.auth.get(sum); p != nil {
 		return p, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, merchantCallTimeout)
 	defer cancel()
-	p, err := m.api.Authenticate(ctx, key)
+	p, err := merchantapi.Auth.Call(ctx, m.api, merchantapi.AuthRequest{Auth: key})
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func (m *merchant) principal(ctx context.Context, key string) (*commerce.Princip
 }
 
 // permits reports whether p may use r.
-func permits(p *commerce.Principal, r route) error {
+func permits(p *merchant.Principal, r route) error {
 	switch {
 	case r.operator && !p.Operator:
 		return wallet.Errorf(wallet.CodeForbidden, "this route needs an operator API key")
@@ -165,8 +166,8 @@ func permits(p *commerce.Principal, r route) error {
 }
 
 // principalOf returns the request's principal (set by authenticate).
-func principalOf(c echo.Context) *commerce.Principal {
-	p, _ := c.Get(principalKey).(*commerce.Principal)
+func principalOf(c echo.Context) *merchant.Principal {
+	p, _ := c.Get(principalKey).(*merchant.Principal)
 	return p
 }
 

@@ -10,38 +10,38 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
-// POST /v1/tabs/{id}/charges/batch: up to commerce.BatchChargesMax charges
+// POST /v1/tabs/{id}/charges/batch: up to merchant.BatchChargesMax charges
 // on one tab in one request, each with its own idempotency key, which the
 // wallet applies in order in one group commit of its meter
-// (commerce.Service.ChargeBatch). A single charge costs an HTTP round trip,
+// (merchant.Service.ChargeBatch). A single charge costs an HTTP round trip,
 // two writes of the Idempotency-Key bucket and a NATS request; a batch
 // spreads them over its charges.
 
 const (
 	// batchBodyBytesMax bounds a batch of charges' body:
-	// commerce.BatchChargesMax of the largest charge (a 64-byte key, a
+	// merchant.BatchChargesMax of the largest charge (a 64-byte key, a
 	// 32-byte reference and 16 split rules, under 2 KB). A thousand clicks
 	// with short keys and two split rules each take about 150 KB. Less where
 	// NATS's max_payload cannot carry the batch and its answer
 	// (chargesLimit).
-	batchBodyBytesMax = commerce.BatchChargesMax * (2 << 10)
+	batchBodyBytesMax = merchant.BatchChargesMax * (2 << 10)
 	// natsBatchOverheadBytes is what the wallet's request may add to a
 	// batch's body: per charge, its tab's field and an amount in millionths
 	// where the body has decimals; and the API key.
-	natsBatchOverheadBytes = commerce.BatchChargesMax*16 + 4<<10
+	natsBatchOverheadBytes = merchant.BatchChargesMax*16 + 4<<10
 )
 
 // chargesLimit is the largest batch of charges' body whose request to the
 // wallet leaves room in a NATS message of payloadMax bytes for the answer
-// (natsapi.TabChargesReplyOverheadBytes): at most batchBodyBytesMax, and
+// (merchantapi.TabChargesReplyOverheadBytes): at most batchBodyBytesMax, and
 // never below a single charge's limit (the wallet refuses a batch too large
 // for its NATS, 400).
 func chargesLimit(payloadMax int64) int64 {
-	fits := payloadMax - natsapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes
+	fits := payloadMax - merchantapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes
 	return max(min(fits, batchBodyBytesMax), jsonBodyBytesMax)
 }
 
@@ -60,14 +60,14 @@ type batchChargeBody struct {
 // requests checks b and returns the wallet's charges, less their tab. A
 // malformed charge refuses the whole batch, and the error names it
 // (charges[i], from 0).
-func (b chargesBody) requests(cur wallet.Currency) ([]commerce.ChargeRequest, error) {
+func (b chargesBody) requests(cur wallet.Currency) ([]merchant.ChargeRequest, error) {
 	switch {
 	case len(b.Charges) == 0:
-		return nil, invalid("charges is empty: send 1 to %d charges", commerce.BatchChargesMax)
-	case len(b.Charges) > commerce.BatchChargesMax:
-		return nil, invalid("charges holds %d charges: a batch has at most %d", len(b.Charges), commerce.BatchChargesMax)
+		return nil, invalid("charges is empty: send 1 to %d charges", merchant.BatchChargesMax)
+	case len(b.Charges) > merchant.BatchChargesMax:
+		return nil, invalid("charges holds %d charges: a batch has at most %d", len(b.Charges), merchant.BatchChargesMax)
 	}
-	out := make([]commerce.ChargeRequest, len(b.Charges))
+	out := make([]merchant.ChargeRequest, len(b.Charges))
 	for i, c := range b.Charges {
 		field := "charges[" + strconv.Itoa(i) + "]"
 		if err := checkToken(field+".key", c.Key, idempotencyKeyBytesMax, true); err != nil {
@@ -91,7 +91,7 @@ type chargesView struct {
 	Currency  string             `json:"currency" example:"KES"`
 }
 
-// chargeResultView is one charge's result in a batch: a commerce.ChargeView,
+// chargeResultView is one charge's result in a batch: a merchant.ChargeView,
 // or a chargeErrorView (oneOf them, in the document).
 type chargeResultView struct{ v any }
 
@@ -100,7 +100,7 @@ func (r chargeResultView) MarshalJSON() ([]byte, error) { return json.Marshal(r.
 
 // oneOf lists the schemas of a result (openapi.go).
 func (chargeResultView) oneOf() []reflect.Type {
-	return []reflect.Type{reflect.TypeFor[commerce.ChargeView](), reflect.TypeFor[chargeErrorView]()}
+	return []reflect.Type{reflect.TypeFor[merchant.ChargeView](), reflect.TypeFor[chargeErrorView]()}
 }
 
 // chargeErrorView is a charge of a batch that was refused; the others
@@ -111,7 +111,7 @@ type chargeErrorView struct {
 	Limit   wallet.Limit `json:"limit,omitempty" doc:"with limit_exceeded: tab_cap"`
 }
 
-func (m *merchant) chargeBatch(c echo.Context) error {
+func (m *merchantServer) chargeBatch(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -130,7 +130,7 @@ func (m *merchant) chargeBatch(c echo.Context) error {
 	}
 	ctx, cancel := call(c)
 	defer cancel()
-	r, err := m.api.ChargeBatch(ctx, apiKeyOf(c), id, reqs)
+	r, err := merchantapi.NewClient(m.api).ChargeBatch(ctx, apiKeyOf(c), id, reqs)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (m *merchant) chargeBatch(c echo.Context) error {
 			_, e := apiErrorOf(res.Err)
 			out.Charges[i].v = chargeErrorView{Code: e.Code, Message: e.Message, Limit: e.Limit}
 		case res.Charge != nil:
-			out.Charges[i].v = commerce.ViewCharge(m.cur, res.Charge)
+			out.Charges[i].v = merchant.ViewCharge(m.cur, res.Charge)
 		default:
 			return fmt.Errorf("the wallet answered charge %d of %d with neither a charge nor an error", i+1, len(reqs))
 		}

@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // batchAnswer decodes a batch of charges' answer: each item is a charge
 // (with replayed) or a refusal, told apart by its code.
 type batchAnswer struct {
 	Charges []struct {
-		commerce.ChargeView
+		merchant.ChargeView
 		Replayed bool         `json:"replayed"`
 		Code     wallet.Code  `json:"code"`
 		Message  string       `json:"message"`
@@ -57,7 +57,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 		t.Helper()
 		r := s.do(apiCall{method: "POST", target: "/v1/tabs", key: key, idem: idem,
 			body: `{"phone":"` + phone + `","cap":"1.00","expires_at":"` + expires + `"}`})
-		var tab commerce.TabView
+		var tab merchant.TabView
 		r.decode(t, &tab)
 		if r.status != 201 {
 			t.Fatalf("open tab = %s", r)
@@ -65,7 +65,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 		return tab.ID
 	}
 	tab, pending := open("batch-tab-1"), open("batch-tab-2")
-	if _, err := s.client.Approve(ctx, phone, tab, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, tab, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	target := "/v1/tabs/" + tab + "/charges/batch"
@@ -111,7 +111,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 	}
 	// A single charge with a batch's key is that charge.
 	r = s.do(apiCall{method: "POST", target: "/v1/tabs/" + tab + "/charges", key: key, idem: "click-4", body: `{"amount":"0.50"}`})
-	var single commerce.ChargeView
+	var single merchant.ChargeView
 	r.decode(t, &single)
 	if r.status != 201 || single.ID != first[5].ID {
 		t.Errorf("a single charge with a batch's key = %s, want 201 with %s", r, first[5].ID)
@@ -133,10 +133,10 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 	}
 
 	// Malformed batches are refused whole: nothing is charged.
-	if _, err := s.client.Approve(ctx, phone, pending, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, pending, customerPIN); err != nil {
 		t.Fatal(err)
 	}
-	many := `{"charges":[` + strings.Repeat(`{"key":"k","amount":"0.01"},`, commerce.BatchChargesMax) + `{"key":"k","amount":"0.01"}]}`
+	many := `{"charges":[` + strings.Repeat(`{"key":"k","amount":"0.01"},`, merchant.BatchChargesMax) + `{"key":"k","amount":"0.01"}]}`
 	tests := []struct {
 		name, body string
 		code       wallet.Code
@@ -164,7 +164,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 	if r := s.do(apiCall{method: "POST", target: "/v1/tabs/" + pending + "/charges/batch", key: key, idem: "batch-big", body: big}); r.status != 413 || r.code() != codeTooLarge {
 		t.Errorf("a batch of %d bytes = %s, want 413", len(big), r)
 	}
-	var tb commerce.TabView
+	var tb merchant.TabView
 	s.do(apiCall{method: "GET", target: "/v1/tabs/" + pending, key: key}).decode(t, &tb)
 	if tb.Charged != "0.00" {
 		t.Errorf("refused batches charged %s", tb.Charged)
@@ -174,7 +174,7 @@ func testChargeBatches(t *testing.T, s *stack, key, otherKey, phone string) {
 	// its Idempotency-Key is processed again, each charge replayed by the
 	// wallet, and the key still refuses another request.
 	large := open("batch-tab-3")
-	if _, err := s.client.Approve(ctx, phone, large, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, large, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	var lb strings.Builder
@@ -211,7 +211,7 @@ func TestChargesLimit(t *testing.T) {
 	tests := []struct {
 		payloadMax, want int64
 	}{
-		{1 << 20, 1<<20 - natsapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes},
+		{1 << 20, 1<<20 - merchantapi.TabChargesReplyOverheadBytes - natsBatchOverheadBytes},
 		{8 << 20, batchBodyBytesMax},
 		{64 << 10, jsonBodyBytesMax},
 	}
@@ -240,12 +240,12 @@ func FuzzChargesBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(reqs) == 0 || len(reqs) > commerce.BatchChargesMax {
+		if len(reqs) == 0 || len(reqs) > merchant.BatchChargesMax {
 			t.Fatalf("%d charges accepted", len(reqs))
 		}
 		for i, r := range reqs {
 			if r.Amount <= 0 || r.Amount > wallet.MicroMax || checkIdempotencyKey(r.Key) != nil || r.Tab != "" ||
-				len(r.Reference) > wallet.ReferenceBytesMax || len(r.Splits) > commerce.SplitRulesMax {
+				len(r.Reference) > wallet.ReferenceBytesMax || len(r.Splits) > merchant.SplitRulesMax {
 				t.Fatalf("charge %d accepted: %+v", i, r)
 			}
 		}
@@ -264,12 +264,12 @@ func BenchmarkMerchantChargeBatch(b *testing.B) {
 	expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	r := s.do(apiCall{method: "POST", target: "/v1/tabs", key: key, idem: "bench-tab",
 		body: `{"phone":"` + phone + `","cap":"200000","expires_at":"` + expires + `"}`})
-	var tab commerce.TabView
+	var tab merchant.TabView
 	r.decode(b, &tab)
 	if r.status != 201 {
 		b.Fatalf("open tab = %s", r)
 	}
-	if _, err := s.client.Approve(context.Background(), phone, tab.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(context.Background(), phone, tab.ID, customerPIN); err != nil {
 		b.Fatal(err)
 	}
 	var n atomic.Int64

@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // benchClients is how many clients per CPU the benchmarks run at once: a
@@ -25,12 +26,12 @@ func BenchmarkMerchantCharge(b *testing.B) {
 	expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	r := s.do(apiCall{method: "POST", target: "/v1/tabs", key: key, idem: "bench-tab",
 		body: `{"phone":"` + phone + `","cap":"200000","expires_at":"` + expires + `"}`})
-	var tab commerce.TabView
+	var tab merchant.TabView
 	r.decode(b, &tab)
 	if r.status != 201 {
 		b.Fatalf("open tab = %s", r)
 	}
-	if _, err := s.client.Approve(context.Background(), phone, tab.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(context.Background(), phone, tab.ID, customerPIN); err != nil {
 		b.Fatal(err)
 	}
 	var n atomic.Int64

@@ -18,8 +18,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // Reading the merchant API's requests: bodies (JSON, or a CSV file),
@@ -564,7 +564,7 @@ func (b paymentRequestBody) validate(cur wallet.Currency) (int64, error) {
 	if err := checkLine("reference", b.Reference, wallet.ReferenceBytesMax, 0, true); err != nil {
 		return 0, err
 	}
-	if err := checkLine("description", b.Description, 0, commerce.DescriptionRunesMax, false); err != nil {
+	if err := checkLine("description", b.Description, 0, merchant.DescriptionRunesMax, false); err != nil {
 		return 0, err
 	}
 	return amount, nil
@@ -608,8 +608,8 @@ type tabOpenBody struct {
 }
 
 // request checks b and returns the wallet's request, less its keys.
-func (b tabOpenBody) request(cur wallet.Currency) (natsapi.TabOpenRequest, error) {
-	var r natsapi.TabOpenRequest
+func (b tabOpenBody) request(cur wallet.Currency) (merchantapi.TabOpenRequest, error) {
+	var r merchantapi.TabOpenRequest
 	if err := checkPhone("phone", b.Phone); err != nil {
 		return r, err
 	}
@@ -630,10 +630,10 @@ func (b tabOpenBody) request(cur wallet.Currency) (natsapi.TabOpenRequest, error
 	if err := checkLine("reference", b.Reference, wallet.ReferenceBytesMax, 0, false); err != nil {
 		return r, err
 	}
-	if err := checkLine("description", b.Description, 0, commerce.DescriptionRunesMax, false); err != nil {
+	if err := checkLine("description", b.Description, 0, merchant.DescriptionRunesMax, false); err != nil {
 		return r, err
 	}
-	return natsapi.TabOpenRequest{Phone: b.Phone, Cap: capMicro, Prepaid: b.Prepaid, Expires: expires.UTC(),
+	return merchantapi.TabOpenRequest{Phone: b.Phone, Cap: capMicro, Prepaid: b.Prepaid, Expires: expires.UTC(),
 		Reference: b.Reference, Description: b.Description}, nil
 }
 
@@ -651,8 +651,8 @@ type splitBody struct {
 }
 
 // request checks b and returns the wallet's request, less its tab and key.
-func (b chargeBody) request(cur wallet.Currency) (commerce.ChargeRequest, error) {
-	var r commerce.ChargeRequest
+func (b chargeBody) request(cur wallet.Currency) (merchant.ChargeRequest, error) {
+	var r merchant.ChargeRequest
 	amount, err := parseMicro(cur, "amount", b.Amount)
 	if err != nil {
 		return r, err
@@ -660,20 +660,20 @@ func (b chargeBody) request(cur wallet.Currency) (commerce.ChargeRequest, error)
 	if err := checkLine("reference", b.Reference, wallet.ReferenceBytesMax, 0, false); err != nil {
 		return r, err
 	}
-	if len(b.Splits) > commerce.SplitRulesMax {
-		return r, invalid("at most %d splits", commerce.SplitRulesMax)
+	if len(b.Splits) > merchant.SplitRulesMax {
+		return r, invalid("at most %d splits", merchant.SplitRulesMax)
 	}
-	var splits []commerce.Split
+	var splits []merchant.Split
 	for i, s := range b.Splits {
 		if err := checkToken(fmt.Sprintf("splits[%d].to", i), s.To, merchantBytesMax, true); err != nil {
 			return r, err
 		}
-		if s.Weight < 1 || s.Weight > commerce.SplitWeightMax {
-			return r, invalid("splits[%d].weight must be from 1 to %d", i, commerce.SplitWeightMax)
+		if s.Weight < 1 || s.Weight > merchant.SplitWeightMax {
+			return r, invalid("splits[%d].weight must be from 1 to %d", i, merchant.SplitWeightMax)
 		}
-		splits = append(splits, commerce.Split{To: s.To, Weight: s.Weight})
+		splits = append(splits, merchant.Split{To: s.To, Weight: s.Weight})
 	}
-	return commerce.ChargeRequest{Amount: amount, Reference: b.Reference, Splits: splits}, nil
+	return merchant.ChargeRequest{Amount: amount, Reference: b.Reference, Splits: splits}, nil
 }
 
 // emptyBody is a command's body: nothing, or {}.
@@ -699,7 +699,7 @@ func (b webhookBody) validate() error {
 // apiKeyBody is POST /v1/operator/apikeys.
 type apiKeyBody struct {
 	Merchant string           `json:"merchant" doc:"the till or paybill number the key acts for" example:"123456"`
-	Scopes   []commerce.Scope `json:"scopes" doc:"what the key may do: only scopes the operator key creating it holds" enum:"payments,transactions,refunds,payouts,tabs,webhooks"`
+	Scopes   []merchant.Scope `json:"scopes" doc:"what the key may do: only scopes the operator key creating it holds" enum:"payments,transactions,refunds,payouts,tabs,webhooks"`
 	Expires  *time.Time       `json:"expires,omitempty" doc:"when the key stops working (RFC 3339); no later than the operator key creating it; absent: never"`
 }
 
@@ -712,7 +712,7 @@ func (b apiKeyBody) validate() error {
 	}
 	for _, s := range b.Scopes {
 		known := false
-		for _, m := range commerce.MerchantScopes {
+		for _, m := range merchant.MerchantScopes {
 			known = known || s == m
 		}
 		if !known {
@@ -726,11 +726,11 @@ func (b apiKeyBody) validate() error {
 type csvUpload struct{}
 
 // checkBulkCSV checks a bulk payout file as a whole, as the wallet will
-// (commerce.ReadBulkFile is both checks), so that a file the wallet would
+// (merchant.ReadBulkFile is both checks), so that a file the wallet would
 // refuse is refused before it crosses NATS. A row's phone and amount are the
 // wallet's to check: a bad one fails that row alone.
 func checkBulkCSV(file []byte) error {
-	_, err := commerce.ReadBulkFile(file)
+	_, err := merchant.ReadBulkFile(file)
 	return err
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 var kes = wallet.Currency{Code: "KES", Exponent: 2}
@@ -113,17 +113,17 @@ func TestChargeBody(t *testing.T) {
 		name string
 		body chargeBody
 		want wallet.Code
-		req  commerce.ChargeRequest
+		req  merchant.ChargeRequest
 	}{
-		{"quarter cent", chargeBody{Amount: "0.0025"}, "", commerce.ChargeRequest{Amount: 2500}},
-		{"six decimals", chargeBody{Amount: "0.000001"}, "", commerce.ChargeRequest{Amount: 1}},
-		{"seven decimals", chargeBody{Amount: "0.0000001"}, wallet.CodeInvalidAmount, commerce.ChargeRequest{}},
+		{"quarter cent", chargeBody{Amount: "0.0025"}, "", merchant.ChargeRequest{Amount: 2500}},
+		{"six decimals", chargeBody{Amount: "0.000001"}, "", merchant.ChargeRequest{Amount: 1}},
+		{"seven decimals", chargeBody{Amount: "0.0000001"}, wallet.CodeInvalidAmount, merchant.ChargeRequest{}},
 		{"splits", chargeBody{Amount: "1", Reference: "c1", Splits: []splitBody{{"111", 70}, {"222", 30}}}, "",
-			commerce.ChargeRequest{Amount: 1_000_000, Reference: "c1", Splits: []commerce.Split{{To: "111", Weight: 70}, {To: "222", Weight: 30}}}},
-		{"zero weight", chargeBody{Amount: "1", Splits: []splitBody{{"111", 0}}}, wallet.CodeInvalid, commerce.ChargeRequest{}},
-		{"negative weight", chargeBody{Amount: "1", Splits: []splitBody{{"111", -1}}}, wallet.CodeInvalid, commerce.ChargeRequest{}},
-		{"no to", chargeBody{Amount: "1", Splits: []splitBody{{"", 1}}}, wallet.CodeInvalid, commerce.ChargeRequest{}},
-		{"too many splits", chargeBody{Amount: "1", Splits: make([]splitBody, commerce.SplitRulesMax+1)}, wallet.CodeInvalid, commerce.ChargeRequest{}},
+			merchant.ChargeRequest{Amount: 1_000_000, Reference: "c1", Splits: []merchant.Split{{To: "111", Weight: 70}, {To: "222", Weight: 30}}}},
+		{"zero weight", chargeBody{Amount: "1", Splits: []splitBody{{"111", 0}}}, wallet.CodeInvalid, merchant.ChargeRequest{}},
+		{"negative weight", chargeBody{Amount: "1", Splits: []splitBody{{"111", -1}}}, wallet.CodeInvalid, merchant.ChargeRequest{}},
+		{"no to", chargeBody{Amount: "1", Splits: []splitBody{{"", 1}}}, wallet.CodeInvalid, merchant.ChargeRequest{}},
+		{"too many splits", chargeBody{Amount: "1", Splits: make([]splitBody, merchant.SplitRulesMax+1)}, wallet.CodeInvalid, merchant.ChargeRequest{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,7 +135,7 @@ func TestChargeBody(t *testing.T) {
 	}
 }
 
-func sameCharge(a, b commerce.ChargeRequest) bool {
+func sameCharge(a, b merchant.ChargeRequest) bool {
 	if a.Amount != b.Amount || a.Reference != b.Reference || len(a.Splits) != len(b.Splits) {
 		return false
 	}
@@ -195,8 +195,8 @@ func TestCheckBulkCSV(t *testing.T) {
 		{"twice", "phone,amount,phone\n1,1,1\n", wallet.CodeInvalid, "twice"},
 		{"not UTF-8", "phone,amount\n\xff,1\n", wallet.CodeInvalid, "UTF-8"},
 		{"bad quote", "phone,amount\n\"1,1\n", wallet.CodeInvalid, "line 2"},
-		{"too many rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.BulkRowsMax+1), wallet.CodeInvalid, "more than"},
-		{"most rows", "phone,amount\n" + strings.Repeat("1,1\n", commerce.BulkRowsMax), "", ""},
+		{"too many rows", "phone,amount\n" + strings.Repeat("1,1\n", merchant.BulkRowsMax+1), wallet.CodeInvalid, "more than"},
+		{"most rows", "phone,amount\n" + strings.Repeat("1,1\n", merchant.BulkRowsMax), "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -178,7 +178,7 @@ func TestMerchantAPIRefusesAmbiguousJSON(t *testing.T) {
 // document lists for that route, with the limit the route enforces.
 func TestEveryRouteDocumentsItsRefusals(t *testing.T) {
 	s, _ := mountNoWallet(t)
-	for _, r := range (&merchant{}).routes() {
+	for _, r := range (&merchantServer{}).routes() {
 		target := merchantPrefix + strings.ReplaceAll(r.path, ":id", "x_1")
 		json := r.body == bodyJSON || r.body == bodyOptionalJSON || r.body == bodyBatchJSON
 		cases := []struct {

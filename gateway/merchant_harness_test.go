@@ -19,7 +19,8 @@ import (
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -74,7 +75,7 @@ func (s *syncBuffer) String() string {
 // startStack runs the stack until the test ends. The tests prompt a few
 // customers many times, so the prompt limits are off unless cfg (for the
 // tests of the limits) sets them.
-func startStack(t testing.TB, cfg ...func(*commerce.Config)) *stack {
+func startStack(t testing.TB, cfg ...func(*merchant.Config)) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ns := natstest.Start(t)
@@ -89,13 +90,13 @@ func startStack(t testing.TB, cfg ...func(*commerce.Config)) *stack {
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	cur, _ := wallet.LookupCurrency("KES")
-	cc := commerce.Config{Logger: quiet, Sweep: 50 * time.Millisecond, PromptsPerPhone: commerce.PromptLimit{Max: -1},
-		PromptsPerPair: commerce.PromptLimit{Max: -1}, PromptsPerMerchant: commerce.PromptLimit{Max: -1}}
+	cc := merchant.Config{Logger: quiet, Sweep: 50 * time.Millisecond, PromptsPerPhone: merchant.PromptLimit{Max: -1},
+		PromptsPerPair: merchant.PromptLimit{Max: -1}, PromptsPerMerchant: merchant.PromptLimit{Max: -1}}
 	for _, f := range cfg {
 		f(&cc)
 	}
 	wd, err := walletd.Start(ctx, walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Log: quiet,
-		Wallet: wallet.Config{Currency: cur, Region: "KE", Pepper: wallettest.Pepper, Logger: quiet}, Commerce: &cc})
+		Wallet: wallet.Config{Currency: cur, Region: "KE", Pepper: wallettest.Pepper, Logger: quiet}, Merchant: &cc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func startStack(t testing.TB, cfg ...func(*commerce.Config)) *stack {
 		go func() { defer wg.Done(); run(ctx) }()
 	}
 	client := natsapi.NewClient(nc, 0, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
-	hsvc, err := notify.ServeWebhooks(nc, nst, client, ns.Prefix, quiet, notify.AllowPrivate())
+	hsvc, err := notify.ServeWebhooks(nc, nst, merchantapi.NewClient(client), ns.Prefix, quiet, notify.AllowPrivate())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func (s *stack) must(err error) {
 
 // merchant opens a till and returns its number and an API key with scopes
 // (every merchant scope when none is given).
-func (s *stack) merchant(name string, scopes ...commerce.Scope) (till, key string) {
+func (s *stack) merchant(name string, scopes ...merchant.Scope) (till, key string) {
 	s.t.Helper()
 	a, err := s.client.AddMerchant(context.Background(), wallettest.NewPhone(), name, false)
 	s.must(err)
@@ -185,12 +186,12 @@ func (s *stack) merchant(name string, scopes ...commerce.Scope) (till, key strin
 }
 
 // key makes another API key for till.
-func (s *stack) key(till string, scopes ...commerce.Scope) string {
+func (s *stack) key(till string, scopes ...merchant.Scope) string {
 	s.t.Helper()
 	if len(scopes) == 0 {
-		scopes = commerce.MerchantScopes
+		scopes = merchant.MerchantScopes
 	}
-	k, err := s.client.CreateAPIKey(context.Background(), natsapi.APIKeyRequest{Merchant: till, Scopes: scopes})
+	k, err := merchantapi.NewClient(s.client).CreateAPIKey(context.Background(), merchantapi.APIKeyRequest{Merchant: till, Scopes: scopes})
 	s.must(err)
 	return k.Secret
 }
@@ -198,7 +199,7 @@ func (s *stack) key(till string, scopes ...commerce.Scope) string {
 // operator makes an operator API key.
 func (s *stack) operator() string {
 	s.t.Helper()
-	k, err := s.client.CreateAPIKey(context.Background(), natsapi.APIKeyRequest{Operator: true, Scopes: []commerce.Scope{commerce.ScopeOperator}})
+	k, err := merchantapi.NewClient(s.client).CreateAPIKey(context.Background(), merchantapi.APIKeyRequest{Operator: true, Scopes: []merchant.Scope{merchant.ScopeOperator}})
 	s.must(err)
 	return k.Secret
 }

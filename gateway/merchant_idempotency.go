@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
@@ -60,7 +60,7 @@ const (
 	inFlightTakeover = 2 * merchantCallTimeout
 	// idempotencyKeyBytesMax bounds an Idempotency-Key: the merchant
 	// services' bound (the wallet's own keys are made of it).
-	idempotencyKeyBytesMax = commerce.IdempotencyKeyBytesMax
+	idempotencyKeyBytesMax = merchant.IdempotencyKeyBytesMax
 	// storedResponseBytesMax bounds a stored answer; the largest is a few
 	// kilobytes, but for a batch of charges (about 250 bytes a charge).
 	// A larger one is not stored (Rerun: the wallet's record keeps a retry
@@ -195,7 +195,7 @@ func kvContext(c echo.Context) (context.Context, context.CancelFunc) {
 // idempotent returns the middleware of a money route: it reads the body
 // (of kind), admits the request once per Idempotency-Key, replays a
 // stored answer, and stores or forgets the answer.
-func (m *merchant) idempotent(kind bodyKind, csvMax int64) echo.MiddlewareFunc {
+func (m *merchantServer) idempotent(kind bodyKind, csvMax int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 )
 
@@ -56,12 +56,12 @@ func newIdemRig(t *testing.T) *idemRig {
 	t.Cleanup(func() { js.DeleteKeyValue(context.Background(), IdempotencyBucket+"_"+ns.Prefix) })
 	r := &idemRig{kv: kv, release: make(chan struct{}), started: make(chan struct{}, 4), now: time.Now()}
 	log := slog.New(slog.DiscardHandler)
-	m := &merchant{idem: &idempotency{kv: kv, now: r.clock, log: log}}
+	m := &merchantServer{idem: &idempotency{kv: kv, now: r.clock, log: log}}
 	r.e = New(log)
 	shapeErrors(r.e)
 	asMerchant := func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			c.Set(principalKey, &commerce.Principal{KeyID: "kbk_1", Merchant: c.Request().Header.Get("X-Merchant"), Scopes: commerce.MerchantScopes})
+			c.Set(principalKey, &merchant.Principal{KeyID: "kbk_1", Merchant: c.Request().Header.Get("X-Merchant"), Scopes: merchant.MerchantScopes})
 			return next(c)
 		}
 	}
@@ -288,11 +288,11 @@ func TestIdempotencyBucketGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	m := &merchant{idem: &idempotency{kv: kv, now: time.Now, log: log}}
+	m := &merchantServer{idem: &idempotency{kv: kv, now: time.Now, log: log}}
 	r.e.POST("/v1/gone", func(c echo.Context) error { r.calls.Add(1); return c.NoContent(201) },
 		func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
-				c.Set(principalKey, &commerce.Principal{KeyID: "kbk_1", Merchant: "111"})
+				c.Set(principalKey, &merchant.Principal{KeyID: "kbk_1", Merchant: "111"})
 				return next(c)
 			}
 		}, m.idempotent(bodyJSON, 0))
@@ -337,7 +337,7 @@ func TestAuthCache(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	a := newAuthCache(func() time.Time { return now })
 	k := func(i int) [32]byte { return [32]byte{byte(i), byte(i >> 8), byte(i >> 16)} }
-	p := &commerce.Principal{KeyID: "kbk_1", Merchant: "111"}
+	p := &merchant.Principal{KeyID: "kbk_1", Merchant: "111"}
 	a.put(k(1), p)
 	if got := a.get(k(1)); got != p {
 		t.Errorf("get = %v, want %v", got, p)

@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // TestSecurityPromptRateLimitHTTP: a merchant that prompts one customer
@@ -18,8 +18,8 @@ import (
 // Retry-After of the seconds until its oldest prompt leaves the window; a
 // replay of an earlier creation still replays.
 func TestSecurityPromptRateLimitHTTP(t *testing.T) {
-	s := startStack(t, func(c *commerce.Config) {
-		c.PromptsPerPhone, c.PromptsPerPair, c.PromptsPerMerchant = commerce.PromptLimit{}, commerce.PromptLimit{}, commerce.PromptLimit{} // the defaults
+	s := startStack(t, func(c *merchant.Config) {
+		c.PromptsPerPhone, c.PromptsPerPair, c.PromptsPerMerchant = merchant.PromptLimit{}, merchant.PromptLimit{}, merchant.PromptLimit{} // the defaults
 	})
 	_, key := s.merchant("Duka A")
 	customer := s.customer(0)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 )
 
 // testTabCharges runs GET /v1/tabs/{id}/charges on the full stack: two
@@ -24,12 +24,12 @@ func testTabCharges(t *testing.T, s *stack, key, otherKey, op, phone string) {
 		t.Helper()
 		r := s.do(apiCall{method: "POST", target: "/v1/tabs", key: key, idem: idem,
 			body: `{"phone":"` + phone + `","cap":"10.00","expires_at":"` + expires + `"}`})
-		var tab commerce.TabView
+		var tab merchant.TabView
 		r.decode(t, &tab)
 		if r.status != 201 {
 			t.Fatalf("open tab = %s", r)
 		}
-		if _, err := s.client.Approve(ctx, phone, tab.ID, customerPIN); err != nil {
+		if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, tab.ID, customerPIN); err != nil {
 			t.Fatal(err)
 		}
 		return tab.ID
@@ -52,7 +52,7 @@ func testTabCharges(t *testing.T, s *stack, key, otherKey, op, phone string) {
 	}
 	for _, idem := range []string{"list-1", "list-2", "list-3"} {
 		r := s.do(apiCall{method: "POST", target: "/v1/tabs/" + tab + "/charges", key: key, idem: idem, body: `{"amount":"0.000001"}`})
-		var ch commerce.ChargeView
+		var ch merchant.ChargeView
 		r.decode(t, &ch)
 		if r.status != 201 {
 			t.Fatalf("charge = %s", r)
@@ -68,31 +68,9 @@ func testTabCharges(t *testing.T, s *stack, key, otherKey, op, phone string) {
 	slices.Reverse(want)
 
 	// Two at a time, following the Link header.
-	var got []commerce.ChargeView
-	next := "/v1/tabs/" + tab + "/charges?limit=2"
-	for pages := 0; next != ""; pages++ {
-		if pages > len(want) {
-			t.Fatal("more pages than charges")
-		}
-		r := s.do(apiCall{method: "GET", target: next, key: key})
-		var page tabChargesPage
-		r.decode(t, &page)
-		if r.status != 200 || len(page.Charges) > 2 {
-			t.Fatalf("GET %s = %s", next, r)
-		}
+	var got []merchant.ChargeView
+	for _, page := range walkPages(t, s, "/v1/tabs/"+tab+"/charges?limit=2", key, func(p *tabChargesPage) (int, string) { return len(p.Charges), p.Next }) {
 		got = append(got, page.Charges...)
-		link := r.header.Get("Link")
-		if (page.Next == "") != (link == "") {
-			t.Errorf("next %q but Link %q", page.Next, link)
-		}
-		next = ""
-		if page.Next != "" {
-			u, err := url.Parse(strings.TrimSuffix(strings.TrimPrefix(strings.Split(link, ";")[0], "<"), ">"))
-			if err != nil || u.Path != "/v1/tabs/"+tab+"/charges" || u.Query().Get("cursor") != page.Next || u.Query().Get("limit") != "2" {
-				t.Fatalf("Link %q does not carry the path, cursor %q and limit 2", link, page.Next)
-			}
-			next = u.String()
-		}
 	}
 	var ids []string
 	for _, c := range got {
@@ -104,7 +82,7 @@ func testTabCharges(t *testing.T, s *stack, key, otherKey, op, phone string) {
 	// Newest first: the three single charges, then c3, c2, c1.
 	c2 := got[4]
 	if c2.Amount != "0.0025" || c2.Charged != "0.005" || c2.Remaining != "9.995" || c2.Currency != "KES" || c2.Tab != tab ||
-		len(c2.Splits) != 2 || c2.Splits[0] != (commerce.SplitView{To: till, Weight: 70}) || c2.Splits[1] != (commerce.SplitView{To: otherTill, Weight: 30}) {
+		len(c2.Splits) != 2 || c2.Splits[0] != (merchant.SplitView{To: till, Weight: 70}) || c2.Splits[1] != (merchant.SplitView{To: otherTill, Weight: 30}) {
 		t.Errorf("the split charge = %+v", c2)
 	}
 	if c1 := got[5]; c1.Reference != "ad-1" || len(c1.Splits) != 0 || c1.Charged != "0.0025" {
@@ -120,7 +98,7 @@ func testTabCharges(t *testing.T, s *stack, key, otherKey, op, phone string) {
 
 	_, cursor := firstPage(t, s, key, tab)
 	_, otherCursor := firstPage(t, s, key, other)
-	noScope := s.key(till, commerce.ScopeTransactions, commerce.ScopePayments)
+	noScope := s.key(till, merchant.ScopeTransactions, merchant.ScopePayments)
 	for _, tc := range []struct {
 		name, key, target string
 		status            int
@@ -150,7 +128,7 @@ func testTabCharges(t *testing.T, s *stack, key, otherKey, op, phone string) {
 }
 
 // firstPage returns the first charge of tab and the cursor after it.
-func firstPage(t *testing.T, s *stack, key, tab string) (commerce.ChargeView, string) {
+func firstPage(t *testing.T, s *stack, key, tab string) (merchant.ChargeView, string) {
 	t.Helper()
 	r := s.do(apiCall{method: "GET", target: "/v1/tabs/" + tab + "/charges?limit=1", key: key})
 	var page tabChargesPage

@@ -19,7 +19,8 @@ import (
 
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -91,7 +92,7 @@ func TestMerchantAPI(t *testing.T) {
 	customer := s.customer(500_000) // KES 5,000
 
 	// Objects of merchant A for the cross-merchant and auth cases.
-	var pr commerce.PaymentRequestView
+	var pr merchant.PaymentRequestView
 	r := s.do(apiCall{method: "POST", target: "/v1/payment-requests", key: keyA, idem: "pr-1",
 		body: `{"phone":"` + customer + `","amount":"150.00","reference":"ORDER-1","description":"2 bags of flour"}`})
 	if r.status != 201 {
@@ -131,7 +132,7 @@ func TestMerchantAPI(t *testing.T) {
 		if r := s.do(inflight); r.status != 201 {
 			t.Errorf("once the other request is gone = %s, want 201", r)
 		}
-		var got commerce.PaymentRequestView
+		var got merchant.PaymentRequestView
 		s.do(apiCall{method: "GET", target: "/v1/payment-requests/" + pr.ID, key: keyA}).decode(t, &got)
 		if got.ID != pr.ID || got.Status != "pending" {
 			t.Errorf("GET = %+v, want %s pending", got, pr.ID)
@@ -139,7 +140,7 @@ func TestMerchantAPI(t *testing.T) {
 		if r := s.do(apiCall{method: "GET", target: "/v1/payment-requests/" + pr.ID, key: keyB}); r.status != 404 {
 			t.Errorf("another merchant's GET = %s, want 404", r)
 		}
-		if _, err := s.client.Approve(ctx, customer, pr.ID, customerPIN); err != nil {
+		if _, err := merchantapi.NewClient(s.client).Approve(ctx, customer, pr.ID, customerPIN); err != nil {
 			t.Fatal(err)
 		}
 		s.do(apiCall{method: "GET", target: "/v1/payment-requests/" + pr.ID, key: keyA}).decode(t, &got)
@@ -152,7 +153,7 @@ func TestMerchantAPI(t *testing.T) {
 	})
 
 	t.Run("transactions and refunds", func(t *testing.T) {
-		var tx commerce.TransactionView
+		var tx merchant.TransactionView
 		s.do(apiCall{method: "GET", target: "/v1/transactions/" + pr.Transaction, key: keyA}).decode(t, &tx)
 		if tx.ID != pr.Transaction || tx.Direction != "in" || tx.Amount != "150.00" || tx.Currency != "KES" {
 			t.Errorf("GET transaction = %+v", tx)
@@ -162,7 +163,7 @@ func TestMerchantAPI(t *testing.T) {
 		}
 		refund := apiCall{method: "POST", target: "/v1/transactions/" + pr.Transaction + "/refund", key: keyA, idem: "rf-1", body: `{"amount":"50.00"}`}
 		r := s.do(refund)
-		var rf commerce.TransactionView
+		var rf merchant.TransactionView
 		r.decode(t, &rf)
 		if r.status != 201 || rf.Direction != "out" || rf.Amount != "50.00" || rf.Refunds != pr.Transaction {
 			t.Errorf("partial refund = %s", r)
@@ -190,6 +191,8 @@ func TestMerchantAPI(t *testing.T) {
 		testTransactionPages(t, s)
 	})
 
+	t.Run("payment request list", func(t *testing.T) { testPaymentRequestPages(t, s) })
+
 	t.Run("payouts", func(t *testing.T) {
 		till, key := s.merchant("Payer")
 		s.pay(s.customer(200_000), till, 150_000) // the merchant's balance
@@ -197,13 +200,13 @@ func TestMerchantAPI(t *testing.T) {
 		payout := apiCall{method: "POST", target: "/v1/payouts", key: key, idem: "po-1",
 			body: `{"phone":"` + payee + `","amount":"100.00","reference":"SALARY-1"}`}
 		r := s.do(payout)
-		var po commerce.PayoutView
+		var po merchant.PayoutView
 		r.decode(t, &po)
 		if r.status != 201 || po.Status != "paid" || po.Amount != "100.00" || po.Phone != payee || po.Transaction == "" {
 			t.Errorf("payout = %s", r)
 		}
 		testReplay(t, s, payout, `{"phone":"`+payee+`","amount":"100.01"}`)
-		var got commerce.PayoutView
+		var got merchant.PayoutView
 		s.do(apiCall{method: "GET", target: "/v1/payouts/" + po.ID, key: key}).decode(t, &got)
 		if got.ID != po.ID || got.Status != "paid" {
 			t.Errorf("GET payout = %+v", got)
@@ -227,7 +230,7 @@ func TestMerchantAPI(t *testing.T) {
 	t.Run("operator", func(t *testing.T) { testOperator(t, s, op, tillA) })
 
 	// Every documented success answer was seen and checked.
-	for _, rt := range (&merchant{}).routes() {
+	for _, rt := range (&merchantServer{}).routes() {
 		k := rt.method + " " + openAPIPath(rt.path) + " " + strconv.Itoa(rt.status)
 		if !s.doc.checked[k] {
 			t.Errorf("no answer %s was checked against the document", k)
@@ -250,22 +253,22 @@ func TestMerchantAPI(t *testing.T) {
 // kind (403), and lets the right key through.
 func testAuth(t *testing.T, s *stack, till, key, op string) {
 	ctx := context.Background()
-	revoked, err := s.client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till, Scopes: commerce.MerchantScopes})
+	revoked, err := merchantapi.NewClient(s.client).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: till, Scopes: merchant.MerchantScopes})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.client.RevokeAPIKey(ctx, revoked.ID); err != nil {
+	if _, err := merchantapi.NewClient(s.client).RevokeAPIKey(ctx, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
 	// A key the gateway cached, revoked since: the wallet refuses it.
-	cached, err := s.client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till, Scopes: commerce.MerchantScopes})
+	cached, err := merchantapi.NewClient(s.client).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: till, Scopes: merchant.MerchantScopes})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := s.do(apiCall{method: "GET", target: "/v1/tabs/tab_none", key: cached.Secret}); r.status != 404 {
 		t.Fatalf("the key before its revocation = %s, want 404", r)
 	}
-	if _, err := s.client.RevokeAPIKey(ctx, cached.ID); err != nil {
+	if _, err := merchantapi.NewClient(s.client).RevokeAPIKey(ctx, cached.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, target := range []string{"/v1/tabs/tab_none", "/v1/transactions"} {
@@ -273,17 +276,17 @@ func testAuth(t *testing.T, s *stack, till, key, op string) {
 			t.Errorf("GET %s with a cached key since revoked = %s, want 401", target, r)
 		}
 	}
-	keys := map[commerce.Scope]string{}
-	for _, sc := range commerce.MerchantScopes {
-		var others []commerce.Scope
-		for _, o := range commerce.MerchantScopes {
+	keys := map[merchant.Scope]string{}
+	for _, sc := range merchant.MerchantScopes {
+		var others []merchant.Scope
+		for _, o := range merchant.MerchantScopes {
 			if o != sc {
 				others = append(others, o)
 			}
 		}
 		keys[sc] = s.key(till, others...)
 	}
-	for _, rt := range (&merchant{}).routes() {
+	for _, rt := range (&merchantServer{}).routes() {
 		if rt.public {
 			continue
 		}
@@ -390,31 +393,9 @@ func testTransactionPages(t *testing.T, s *stack) {
 		want = append([]string{s.pay(payer, till, int64(100*(i+1)))}, want...) // newest first
 	}
 	var got []string
-	next := "/v1/transactions?limit=2"
-	for pages := 0; next != ""; pages++ {
-		if pages > 5 {
-			t.Fatal("more pages than transactions")
-		}
-		r := s.do(apiCall{method: "GET", target: next, key: key})
-		var page transactionsPage
-		r.decode(t, &page)
-		if r.status != 200 || len(page.Transactions) > 2 {
-			t.Fatalf("GET %s = %s", next, r)
-		}
+	for _, page := range walkPages(t, s, "/v1/transactions?limit=2", key, func(p *transactionsPage) (int, string) { return len(p.Transactions), p.Next }) {
 		for _, tx := range page.Transactions {
 			got = append(got, tx.ID)
-		}
-		link := r.header.Get("Link")
-		if (page.Next == "") != (link == "") {
-			t.Errorf("next %q but Link %q", page.Next, link)
-		}
-		next = ""
-		if page.Next != "" {
-			u, err := url.Parse(strings.TrimSuffix(strings.TrimPrefix(strings.Split(link, ";")[0], "<"), ">"))
-			if err != nil || u.Query().Get("cursor") != page.Next || u.Query().Get("limit") != "2" {
-				t.Fatalf("Link %q does not carry cursor %q and limit 2", link, page.Next)
-			}
-			next = u.String()
 		}
 	}
 	if !slices.Equal(got, want) {
@@ -445,7 +426,7 @@ func testBulk(t *testing.T, s *stack, till, key, otherKey, payee string) {
 	file := "phone,amount,reference\n" + payee + ",10.00,ROW-1\nnot-a-phone,5.00,ROW-2\n" + payee2 + ",2.50,ROW-3\n"
 	upload := apiCall{method: "POST", target: "/v1/payouts/bulk", key: key, idem: "bulk-1", body: file, contentType: "text/csv"}
 	r := s.do(upload)
-	var b commerce.BulkPayoutView
+	var b merchant.BulkPayoutView
 	r.decode(t, &b)
 	if r.status != 202 || b.Rows != 3 || b.Merchant != till {
 		t.Fatalf("bulk = %s", r)
@@ -489,7 +470,7 @@ func testTabs(t *testing.T, s *stack, key, otherKey, otherTill, phone string) {
 	open := apiCall{method: "POST", target: "/v1/tabs", key: key, idem: "tab-1",
 		body: `{"phone":"` + phone + `","cap":"1.50","expires_at":"` + expires + `","reference":"READER-1"}`}
 	r := s.do(open)
-	var tab commerce.TabView
+	var tab merchant.TabView
 	r.decode(t, &tab)
 	if r.status != 201 || tab.Status != "pending" || tab.Cap != "1.50" || tab.Charged != "0.00" || tab.Remaining != "1.50" {
 		t.Fatalf("open tab = %s", r)
@@ -501,12 +482,12 @@ func testTabs(t *testing.T, s *stack, key, otherKey, otherTill, phone string) {
 	if r := charge("ch-pending", `{"amount":"0.0025"}`); r.status != 409 || r.code() != wallet.CodeInvalidState {
 		t.Errorf("a charge on a pending tab = %s, want 409 invalid_state", r)
 	}
-	if _, err := s.client.Approve(ctx, phone, tab.ID, customerPIN); err != nil {
+	if _, err := merchantapi.NewClient(s.client).Approve(ctx, phone, tab.ID, customerPIN); err != nil {
 		t.Fatal(err)
 	}
 	first := apiCall{method: "POST", target: "/v1/tabs/" + tab.ID + "/charges", key: key, idem: "ch-1", body: `{"amount":"0.0025","reference":"click-1"}`}
 	r = s.do(first)
-	var ch commerce.ChargeView
+	var ch merchant.ChargeView
 	r.decode(t, &ch)
 	if r.status != 201 || ch.Amount != "0.0025" || ch.Charged != "0.0025" || ch.Remaining != "1.4975" || ch.Tab != tab.ID {
 		t.Errorf("charge = %s", r)
@@ -548,7 +529,7 @@ func testTabs(t *testing.T, s *stack, key, otherKey, otherTill, phone string) {
 	if r.status != 200 || tab.Status != "closed" || tab.Charged != "1.4999" || tab.Settled != "1.49" {
 		t.Errorf("close = %s, want closed, 1.4999 charged, 1.49 settled", r)
 	}
-	var got commerce.TabView
+	var got merchant.TabView
 	s.do(apiCall{method: "GET", target: "/v1/tabs/" + tab.ID, key: key}).decode(t, &got)
 	if got != tab {
 		t.Errorf("GET tab = %+v, want %+v", got, tab)
@@ -572,7 +553,7 @@ func testTabs(t *testing.T, s *stack, key, otherKey, otherTill, phone string) {
 // mustTill returns the till of an API key.
 func (s *stack) mustTill(key string) string {
 	s.t.Helper()
-	p, err := s.client.Authenticate(context.Background(), key)
+	p, err := merchantapi.NewClient(s.client).Authenticate(context.Background(), key)
 	s.must(err)
 	return p.Merchant
 }
@@ -582,7 +563,7 @@ func (s *stack) mustTill(key string) string {
 type receiver struct {
 	mu     sync.Mutex
 	secret string
-	events []commerce.Event
+	events []merchant.Event
 	bad    int
 }
 
@@ -595,7 +576,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(400)
 		return
 	}
-	var ev commerce.Event
+	var ev merchant.Event
 	json.Unmarshal(body, &ev)
 	rc.events = append(rc.events, ev)
 }

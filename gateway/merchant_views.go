@@ -4,11 +4,11 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/notify"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // The merchant API's answers. The wallet's objects are answered as their
-// views in package commerce (commerce.PaymentRequestView, TransactionView,
+// views in package commerce (merchant.PaymentRequestView, TransactionView,
 // PayoutView, BulkPayoutView, TabView, ChargeView), the very JSON of the
 // webhook events' data (notify), so that a merchant parses one shape; what
 // only the API answers is here: pages, the webhook endpoint, deliveries,
@@ -17,13 +17,13 @@ import (
 
 // transactionsPage is a page of transactions.
 type transactionsPage struct {
-	Transactions []commerce.TransactionView `json:"transactions"`
+	Transactions []merchant.TransactionView `json:"transactions"`
 	Next         string                     `json:"next,omitempty" doc:"the next page's cursor; absent on the last page"`
 }
 
 // tabChargesPage is a page of a tab's charges.
 type tabChargesPage struct {
-	Charges []commerce.ChargeView `json:"charges" doc:"newest first"`
+	Charges []merchant.ChargeView `json:"charges" doc:"newest first"`
 	Next    string                `json:"next,omitempty" doc:"the next page's cursor; absent on the last page"`
 }
 
@@ -90,7 +90,7 @@ type apiKeyView struct {
 	Secret   string     `json:"secret,omitempty" doc:"the whole bearer token: only in the answer that created it"`
 }
 
-func apiKeyViewOf(k *commerce.APIKey) apiKeyView {
+func apiKeyViewOf(k *merchant.APIKey) apiKeyView {
 	v := apiKeyView{ID: k.ID, Merchant: k.Merchant, Operator: k.Operator, Scopes: make([]string, 0, len(k.Scopes)),
 		Created: k.Created.UTC(), Revoked: utcPtr(k.Revoked), Expires: utcPtr(k.Expires), Secret: k.Secret}
 	for _, s := range k.Scopes {

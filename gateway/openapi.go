@@ -13,7 +13,7 @@ import (
 
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // The OpenAPI 3.1 document of the merchant API, served at
@@ -111,7 +111,7 @@ var schemaNames = map[reflect.Type]string{
 	reflect.TypeFor[eventDoc]():  "Event",
 }
 
-// eventDoc documents a webhook's body (commerce.Event); eventSchemas adds
+// eventDoc documents a webhook's body (merchant.Event); eventSchemas adds
 // which schema its data is for each type.
 type eventDoc struct {
 	ID       string          `json:"id" doc:"unique per event and merchant: the receiver's dedupe key" example:"evt_0f1k3c9r2d5b8a7e6h4j3k2m1n"`
@@ -122,14 +122,14 @@ type eventDoc struct {
 }
 
 // eventSchemas completes the Event schema: its type's enum (every
-// commerce.EventType) and a oneOf with a branch per view, the types whose
-// data it is and its schema, in the order of commerce.EventTypes.
+// merchant.EventType) and a oneOf with a branch per view, the types whose
+// data it is and its schema, in the order of merchant.EventTypes.
 func (g *schemaGen) eventSchemas() error {
 	var views []reflect.Type
 	typesOf := map[reflect.Type][]string{}
-	all := make([]string, 0, len(commerce.EventTypes))
-	for _, t := range commerce.EventTypes {
-		v, ok := commerce.EventView(t)
+	all := make([]string, 0, len(merchant.EventTypes))
+	for _, t := range merchant.EventTypes {
+		v, ok := merchant.EventView(t)
 		if !ok {
 			return fmt.Errorf("openapi: the event type %s has no view", t)
 		}

@@ -23,7 +23,7 @@ import (
 
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 )
@@ -368,7 +368,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		t.Errorf("the webhook's signature header = %v, want %s", p["name"], notify.HeaderSignature)
 	}
 	// Every money route takes the Idempotency-Key, and only those.
-	for _, r := range (&merchant{}).routes() {
+	for _, r := range (&merchantServer{}).routes() {
 		op := raw["paths"].(map[string]any)[openAPIPath(r.path)].(map[string]any)[strings.ToLower(r.method)].(map[string]any)
 		params, _ := json.Marshal(op["parameters"])
 		if got := strings.Contains(string(params), "IdempotencyKey"); got != r.money {
@@ -402,7 +402,7 @@ func TestOpenAPIDocument(t *testing.T) {
 // equal to the one served (go test ./gateway -run TestOpenAPIFile -update
 // rewrites it).
 func TestOpenAPIFile(t *testing.T) {
-	doc, err := openAPIDocument((&merchant{}).routes(), kes)
+	doc, err := openAPIDocument((&merchantServer{}).routes(), kes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,18 +436,18 @@ func TestOpenAPIEvent(t *testing.T) {
 		props := b.(map[string]any)["properties"].(map[string]any)
 		ref := props["data"].(map[string]any)["$ref"].(string)
 		for _, typ := range props["type"].(map[string]any)["enum"].([]any) {
-			typ := commerce.EventType(typ.(string))
+			typ := merchant.EventType(typ.(string))
 			if seen[string(typ)] {
 				t.Errorf("%s in two branches", typ)
 			}
 			seen[string(typ)] = true
-			view, ok := commerce.EventView(typ)
+			view, ok := merchant.EventView(typ)
 			if want := "#/components/schemas/" + schemaName(reflect.TypeOf(view)); !ok || ref != want {
 				t.Errorf("%s: data %s, want %s", typ, ref, want)
 			}
 		}
 	}
-	for _, typ := range commerce.EventTypes {
+	for _, typ := range merchant.EventTypes {
 		if !seen[string(typ)] {
 			t.Errorf("%s is in no branch", typ)
 		}
@@ -457,30 +457,30 @@ func TestOpenAPIEvent(t *testing.T) {
 	}
 
 	at := time.Date(2026, 11, 21, 11, 15, 16, 0, time.UTC)
-	tab := commerce.Tab{ID: "tab_1", Merchant: "445566", MerchantName: "M", Phone: "+254722000001", Cap: 1_500_000,
-		Status: commerce.TabActive, Created: at, Expires: at, Updated: at}
-	settlement := commerce.Settlement{Seq: 1, Amount: 1_23, Source: "+254722000001", Status: commerce.SettlementDone,
-		Shares: []commerce.SettlementShare{{Merchant: "445566", Weight: 12_345, Gross: 1_23}}, Transfer: "QM1", Created: at, Updated: at}
-	pr := commerce.PaymentRequest{ID: "pr_1", Merchant: "445566", MerchantName: "M", Phone: "+254722000001", Amount: 150_00,
-		Reference: "R", Status: commerce.RequestPaid, Created: at, Expires: at, Updated: at}
-	body := func(typ commerce.EventType, data any) string {
+	tab := merchant.Tab{ID: "tab_1", Merchant: "445566", MerchantName: "M", Phone: "+254722000001", Cap: 1_500_000,
+		Status: merchant.TabActive, Created: at, Expires: at, Updated: at}
+	settlement := merchant.Settlement{Seq: 1, Amount: 1_23, Source: "+254722000001", Status: merchant.SettlementDone,
+		Shares: []merchant.SettlementShare{{Merchant: "445566", Weight: 12_345, Gross: 1_23}}, Transfer: "QM1", Created: at, Updated: at}
+	pr := merchant.PaymentRequest{ID: "pr_1", Merchant: "445566", MerchantName: "M", Phone: "+254722000001", Amount: 150_00,
+		Reference: "R", Status: merchant.RequestPaid, Created: at, Expires: at, Updated: at}
+	body := func(typ merchant.EventType, data any) string {
 		d, _ := json.Marshal(data)
-		b, _ := json.Marshal(commerce.Event{ID: "evt_1", Type: typ, Merchant: "445566", Created: at, Data: d})
+		b, _ := json.Marshal(merchant.Event{ID: "evt_1", Type: typ, Merchant: "445566", Created: at, Data: d})
 		return string(b)
 	}
 	tests := []struct {
 		name, body string
 		ok         bool
 	}{
-		{"a payment request", body(commerce.EventRequestPaid, commerce.ViewPaymentRequest(kes, &pr)), true},
-		{"a settled tab", body(commerce.EventTabSettled, commerce.ViewTabEvent(kes, &commerce.TabEvent{Tab: tab, Settlement: &settlement})), true},
-		{"a tab", body(commerce.EventTabClosed, commerce.ViewTab(kes, &tab)), true},
-		{"a transaction", body(commerce.EventPaymentReceived, commerce.ViewTransaction(kes, &commerce.Transaction{ID: "QM1",
+		{"a payment request", body(merchant.EventRequestPaid, merchant.ViewPaymentRequest(kes, &pr)), true},
+		{"a settled tab", body(merchant.EventTabSettled, merchant.ViewTabEvent(kes, &merchant.TabEvent{Tab: tab, Settlement: &settlement})), true},
+		{"a tab", body(merchant.EventTabClosed, merchant.ViewTab(kes, &tab)), true},
+		{"a transaction", body(merchant.EventPaymentReceived, merchant.ViewTransaction(kes, &merchant.Transaction{ID: "QM1",
 			Kind: wallet.TransferTill, Direction: "in", Amount: 1, Created: at})), true},
-		{"a tab under a payment request's type", body(commerce.EventRequestPaid, commerce.ViewTab(kes, &tab)), false},
-		{"the stored form", body(commerce.EventRequestPaid, pr), false},
-		{"an unknown type", body("loyalty.points", commerce.ViewPaymentRequest(kes, &pr)), false},
-		{"no data", strings.Replace(body(commerce.EventTabClosed, nil), `,"data":null`, "", 1), false},
+		{"a tab under a payment request's type", body(merchant.EventRequestPaid, merchant.ViewTab(kes, &tab)), false},
+		{"the stored form", body(merchant.EventRequestPaid, pr), false},
+		{"an unknown type", body("loyalty.points", merchant.ViewPaymentRequest(kes, &pr)), false},
+		{"no data", strings.Replace(body(merchant.EventTabClosed, nil), `,"data":null`, "", 1), false},
 	}
 	for _, tc := range tests {
 		if err := s.doc.checkEvent([]byte(tc.body)); (err == nil) != tc.ok {

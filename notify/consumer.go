@@ -14,7 +14,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
@@ -76,7 +76,7 @@ const DefaultServiceCode = "*334#"
 // The wallet's event stream carries two kinds of message: a transfer's
 // wallet.Event (wallet.events.transfer.<kind>), which gives the parties'
 // receipts and the merchants' webhooks (TransferEvents); and a merchant
-// service's commerce.OutboxEvent (wallet.events.merchant.<type>), which
+// service's merchant.OutboxEvent (wallet.events.merchant.<type>), which
 // gives the merchant's webhook and, for payment_request.created and
 // tab.created, the customer's prompt (Prompt). A delivery is recorded only
 // for a merchant with a webhook endpoint at that time.
@@ -290,7 +290,7 @@ func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		subj := natsrpc.Unprefixed(c.cfg.Prefix, m.Subject())
 		if strings.HasPrefix(subj, wallet.MerchantEventSubjectPrefix) {
-			var ev commerce.OutboxEvent
+			var ev merchant.OutboxEvent
 			err := json.Unmarshal(m.Data(), &ev)
 			var hook webhookOut
 			if err == nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
@@ -236,13 +236,13 @@ func TestConsumer(t *testing.T) {
 
 // publishMerchant publishes ev on the wallet's event stream as the relay
 // does (subject wallet.events.merchant.<type>, Nats-Msg-Id msgID).
-func (f *consumerFixture) publishMerchant(ev commerce.OutboxEvent, msgID string) {
+func (f *consumerFixture) publishMerchant(ev merchant.OutboxEvent, msgID string) {
 	f.t.Helper()
 	data, err := json.Marshal(ev)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.publish(f.w.Prefix+"."+commerce.Subject(ev.Type), data, msgID)
+	f.publish(f.w.Prefix+"."+merchant.Subject(ev.Type), data, msgID)
 }
 
 func (f *consumerFixture) publish(subject string, data []byte, msgID string) {
@@ -329,22 +329,22 @@ func TestConsumerMerchant(t *testing.T) {
 		}
 	}
 	created := time.Date(2026, 11, 21, 11, 0, 0, 0, time.UTC)
-	event := func(id string, typ commerce.EventType, merchant string, obj any, phone, lang string) commerce.OutboxEvent {
+	event := func(id string, typ merchant.EventType, payee string, obj any, phone, lang string) merchant.OutboxEvent {
 		data, err := json.Marshal(obj)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return commerce.OutboxEvent{Event: commerce.Event{ID: id, Type: typ, Merchant: merchant, Created: created, Data: data},
+		return merchant.OutboxEvent{Event: merchant.Event{ID: id, Type: typ, Merchant: payee, Created: created, Data: data},
 			Phone: phone, Language: lang}
 	}
-	request := commerce.PaymentRequest{ID: "pr_1", Merchant: shop, MerchantName: "Duka la Awa", Phone: alice, Amount: 150_00,
-		Reference: "INV-1", Status: commerce.RequestPending, Created: created, Expires: created.Add(2 * time.Minute)}
-	tab := commerce.Tab{ID: "tab_1", Merchant: quiet, MerchantName: "No Hooks Shop", Phone: alice, Cap: kes.Micro(20_00),
-		Status: commerce.TabPending, Created: created, Expires: created.Add(30 * 24 * time.Hour)}
-	evs := []commerce.OutboxEvent{
-		event("evt_req_created", commerce.EventRequestCreated, shop, request, alice, "sw"),
-		event("evt_tab_created", commerce.EventTabCreated, quiet, tab, alice, "fr"),
-		event("evt_payout_failed", commerce.EventPayoutFailed, shop, commerce.Payout{ID: "po_1", Merchant: shop}, "", ""),
+	request := merchant.PaymentRequest{ID: "pr_1", Merchant: shop, MerchantName: "Duka la Awa", Phone: alice, Amount: 150_00,
+		Reference: "INV-1", Status: merchant.RequestPending, Created: created, Expires: created.Add(2 * time.Minute)}
+	tab := merchant.Tab{ID: "tab_1", Merchant: quiet, MerchantName: "No Hooks Shop", Phone: alice, Cap: kes.Micro(20_00),
+		Status: merchant.TabPending, Created: created, Expires: created.Add(30 * 24 * time.Hour)}
+	evs := []merchant.OutboxEvent{
+		event("evt_req_created", merchant.EventRequestCreated, shop, request, alice, "sw"),
+		event("evt_tab_created", merchant.EventTabCreated, quiet, tab, alice, "fr"),
+		event("evt_payout_failed", merchant.EventPayoutFailed, shop, merchant.Payout{ID: "po_1", Merchant: shop}, "", ""),
 		event("evt_future", "loyalty.points", shop, map[string]int{"points": 3}, "", ""),
 	}
 	for _, ev := range evs {
@@ -370,17 +370,17 @@ func TestConsumerMerchant(t *testing.T) {
 	got := f.deliveries(shop, 4) // the merchant events, then the till payment's
 	for i, want := range []struct {
 		event string
-		typ   commerce.EventType
+		typ   merchant.EventType
 	}{
-		{"evt_req_created", commerce.EventRequestCreated},
-		{"evt_payout_failed", commerce.EventPayoutFailed},
+		{"evt_req_created", merchant.EventRequestCreated},
+		{"evt_payout_failed", merchant.EventPayoutFailed},
 		{"evt_future", "loyalty.points"},
 	} {
 		if got[i].Event != want.event || got[i].Type != want.typ || got[i].URL != "https://"+shop+".example/hooks" {
 			t.Errorf("shop delivery %d: %+v, want %s", i, got[i], want.event)
 		}
 	}
-	if d := got[3]; d.Event != "evt_"+pay.Transfer.Ref+"_"+shop || d.Type != commerce.EventPaymentReceived {
+	if d := got[3]; d.Event != "evt_"+pay.Transfer.Ref+"_"+shop || d.Type != merchant.EventPaymentReceived {
 		t.Errorf("the till payment's delivery: %+v", d)
 	}
 	if ds, _, _ := f.st.Deliveries(ctx, DeliveryFilter{Merchant: quiet}); len(ds) != 0 {
@@ -397,7 +397,7 @@ func TestConsumerMerchant(t *testing.T) {
 		t.Errorf("payload %s: want the event alone", rows[0].Payload)
 	}
 	// Its data is the request as the REST API shows it.
-	if want, _ := json.Marshal(commerce.ViewPaymentRequest(kes, &request)); string(body["data"]) != string(want) {
+	if want, _ := json.Marshal(merchant.ViewPaymentRequest(kes, &request)); string(body["data"]) != string(want) {
 		t.Errorf("data %s, want the request's view %s", body["data"], want)
 	}
 	// An event of a type this notifier does not know goes as it came.
@@ -412,14 +412,14 @@ func TestConsumerMerchant(t *testing.T) {
 	shares := map[string]int64{}
 	for _, m := range []string{site, network} {
 		d := f.deliveries(m, 1)[0]
-		if d.Event != "evt_"+settle.Transfer.Ref+"_"+m || d.Type != commerce.EventPaymentReceived {
+		if d.Event != "evt_"+settle.Transfer.Ref+"_"+m || d.Type != merchant.EventPaymentReceived {
 			t.Errorf("%s: %+v", m, d)
 		}
 		if err := f.st.db.Where("id = ?", d.ID).Find(&rows).Error; err != nil {
 			t.Fatal(err)
 		}
-		var ev commerce.Event
-		var tx commerce.TransactionView
+		var ev merchant.Event
+		var tx merchant.TransactionView
 		if err := json.Unmarshal([]byte(rows[0].Payload), &ev); err != nil || json.Unmarshal(ev.Data, &tx) != nil {
 			t.Fatalf("payload %s", rows[0].Payload)
 		}

@@ -90,7 +90,7 @@
 // # Prompts
 //
 // The wallet's merchant services publish their events on the same stream
-// (wallet.events.merchant.<type>, a commerce.OutboxEvent). For
+// (wallet.events.merchant.<type>, a merchant.OutboxEvent). For
 // payment_request.created and tab.created the consumer records an SMS to the
 // customer (Prompt, sms.prompt.*), keyed "prompt:<event id>" so that it goes
 // once: the merchant, the amount (a tab's cap), the expiry, and how to
@@ -110,19 +110,19 @@
 // to the merchant the money left. A transfer's event id is
 // "evt_<transfer ref>_<merchant number>".
 //
-// The body is a commerce.Event whose data is the object in the shape the
-// REST API answers for it (the views of wallet/commerce, view.go): amounts
+// The body is a merchant.Event whose data is the object in the shape the
+// REST API answers for it (the views of wallet/merchant, view.go): amounts
 // as decimal strings in major units with the currency (ConsumerConfig's),
 // times in UTC to the microsecond. A payment request's events carry what
 // GET /v1/payment-requests/{id} answers in that state, a payout.failed the
 // payout, a payout_batch.done the bulk payout without its rows' results, a
 // tab's events the tab (with the settlement in tab.settled and
 // tab.suspended), and the transfer-derived events what
-// GET /v1/transactions/{id} answers that merchant (commerce.TransactionOf:
+// GET /v1/transactions/{id} answers that merchant (merchant.TransactionOf:
 // the principal, the fees it paid, the change to its balance, the
 // counterparty; nothing refunded yet). The wallet writes its objects to the
-// stream in minor units (a commerce.OutboxEvent); the consumer turns them
-// into views when it records the delivery (commerce.ViewEventData), so a
+// stream in minor units (a merchant.OutboxEvent); the consumer turns them
+// into views when it records the delivery (merchant.ViewEventData), so a
 // re-sent delivery is the same bytes. An event of a type this notifier does
 // not know, from a newer wallet, is delivered with its data as written.
 //
@@ -156,7 +156,7 @@
 //			http.Error(w, "bad signature", http.StatusUnauthorized)
 //			return
 //		}
-//		var ev commerce.Event
+//		var ev merchant.Event
 //		if err := json.Unmarshal(body, &ev); err != nil {
 //			http.Error(w, "bad event", http.StatusBadRequest)
 //			return

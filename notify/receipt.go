@@ -9,7 +9,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // Receipt is the SMS one party of a transfer gets.
@@ -341,7 +341,7 @@ func smsText(s string, septetsMax int) string {
 // an error for a prompting event it cannot word (no phone, an unreadable
 // object, a non-positive amount): the caller drops the prompt, not the
 // event.
-func Prompt(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, code string, ev commerce.OutboxEvent) (*Outgoing, error) {
+func Prompt(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, code string, ev merchant.OutboxEvent) (*Outgoing, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -350,15 +350,15 @@ func Prompt(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, code 
 	var created, expires time.Time
 	data := map[string]any{}
 	switch ev.Type {
-	case commerce.EventRequestCreated:
-		var pr commerce.PaymentRequest
+	case merchant.EventRequestCreated:
+		var pr merchant.PaymentRequest
 		if err := json.Unmarshal(ev.Data, &pr); err != nil {
 			return nil, fmt.Errorf("prompt %s: %w", ev.ID, err)
 		}
 		id, name, amount, created, expires = "sms.prompt.payment_request", pr.MerchantName, pr.Amount, pr.Created, pr.Expires
 		data["Reference"] = smsText(pr.Reference, locales.AccountCharsMax)
-	case commerce.EventTabCreated:
-		var tab commerce.Tab
+	case merchant.EventTabCreated:
+		var tab merchant.Tab
 		if err := json.Unmarshal(ev.Data, &tab); err != nil {
 			return nil, fmt.Errorf("prompt %s: %w", ev.ID, err)
 		}

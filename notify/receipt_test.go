@@ -16,7 +16,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
@@ -817,7 +817,7 @@ func TestReceiptsFromWallet(t *testing.T) {
 			t.Errorf("%s: webhooks %v, want %v", k, hooks, wantHooks[k])
 		}
 		if ev.Transfer.Kind == wallet.TransferRefund {
-			var tx commerce.TransactionView
+			var tx merchant.TransactionView
 			json.Unmarshal(TransferEvents(kes, ev)[0].Data, &tx)
 			if tx.Refunds != paid.Transfer.Ref || tx.Amount != "50.00" || tx.Counterparty != john {
 				t.Errorf("the refund as the merchant sees it: %+v", tx)
@@ -863,47 +863,47 @@ func TestReceiptsSettle(t *testing.T) {
 func TestPrompt(t *testing.T) {
 	c := catalog(t)
 	created := at("14:00")
-	request := commerce.PaymentRequest{ID: "pr_1", Merchant: "445566", MerchantName: "Duka la Awa", Phone: "+254722000001",
-		Amount: 150_00, Reference: "INV-1", Status: commerce.RequestPending, Created: created, Expires: created.Add(5 * time.Minute)}
-	tab := commerce.Tab{ID: "tab_1", Merchant: "445566", MerchantName: "News Daily", Phone: "+254722000001",
-		Cap: kes.Micro(50_00) + 25, Status: commerce.TabPending, Created: created,
+	request := merchant.PaymentRequest{ID: "pr_1", Merchant: "445566", MerchantName: "Duka la Awa", Phone: "+254722000001",
+		Amount: 150_00, Reference: "INV-1", Status: merchant.RequestPending, Created: created, Expires: created.Add(5 * time.Minute)}
+	tab := merchant.Tab{ID: "tab_1", Merchant: "445566", MerchantName: "News Daily", Phone: "+254722000001",
+		Cap: kes.Micro(50_00) + 25, Status: merchant.TabPending, Created: created,
 		Expires: time.Date(2026, 12, 21, 20, 59, 0, 0, time.UTC)}
 	prepaid := tab
 	prepaid.Prepaid, prepaid.Cap = true, kes.Micro(50_00)
 	longRef := request
 	longRef.Reference, longRef.MerchantName = "INVOICE-2026-000000000123456", "Wanjirũ Nyambura-Odhiambo Kamaû wa Njoroge"
-	event := func(typ commerce.EventType, obj any, lang string) commerce.OutboxEvent {
+	event := func(typ merchant.EventType, obj any, lang string) merchant.OutboxEvent {
 		data, err := json.Marshal(obj)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return commerce.OutboxEvent{Event: commerce.Event{ID: "evt_" + string(typ), Type: typ, Merchant: "445566",
+		return merchant.OutboxEvent{Event: merchant.Event{ID: "evt_" + string(typ), Type: typ, Merchant: "445566",
 			Created: created, Data: data}, Phone: "+254722000001", Language: lang}
 	}
 	tests := []struct {
 		name string
-		ev   commerce.OutboxEvent
+		ev   merchant.OutboxEvent
 		lang string
 		want string
 	}{
-		{"request en", event(commerce.EventRequestCreated, request, "en"), "en",
+		{"request en", event(merchant.EventRequestCreated, request, "en"), "en",
 			"Duka la Awa asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO and your PIN to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
-		{"request sw-KE", event(commerce.EventRequestCreated, request, "sw-KE"), "sw",
+		{"request sw-KE", event(merchant.EventRequestCreated, request, "sw-KE"), "sw",
 			"Duka la Awa anakuomba ulipe KES 150.00 kwa INV-1. Jibu kwa PIN kulipa au HAPANA na PIN kukataa, au piga *384# uchague 6 Idhini. Inaisha 14:05."},
-		{"request fr", event(commerce.EventRequestCreated, request, "fr"), "fr",
+		{"request fr", event(merchant.EventRequestCreated, request, "fr"), "fr",
 			"Duka la Awa vous demande de payer 150,00 KES pour INV-1. Envoyez votre PIN pour payer ou NON suivi du PIN pour refuser, ou composez le *384# et choisissez 6 Approbations. Valable jusqu'à 14:05."},
-		{"request, no language", event(commerce.EventRequestCreated, request, ""), "en",
+		{"request, no language", event(merchant.EventRequestCreated, request, ""), "en",
 			"Duka la Awa asks you to pay KES 150.00 for INV-1. Reply with your PIN to pay or NO and your PIN to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
-		{"request, clipped", event(commerce.EventRequestCreated, longRef, "en"), "en",
+		{"request, clipped", event(merchant.EventRequestCreated, longRef, "en"), "en",
 			"Wanjiru Nyambura-Odhiambo Kama asks you to pay KES 150.00 for INVOICE-2026-0000000. Reply with your PIN to pay or NO and your PIN to decline, or dial *384# and choose 6 Approvals. Expires 14:05."},
 		// The cap is rounded up to whole cents; the tab ends on another day.
-		{"tab en", event(commerce.EventTabCreated, tab, "en"), "en",
+		{"tab en", event(merchant.EventTabCreated, tab, "en"), "en",
 			"News Daily asks to open a tab of up to KES 50.01 until 21/12/26 23:59, paid from your account as you use it. Reply with your PIN to approve or NO and your PIN to decline, or dial *384# and choose 6 Approvals."},
-		{"tab sw", event(commerce.EventTabCreated, tab, "sw"), "sw",
+		{"tab sw", event(merchant.EventTabCreated, tab, "sw"), "sw",
 			"News Daily anaomba kufungua tab ya hadi KES 50.01 mpaka 21/12/26 23:59, inayolipwa kutoka akaunti yako unapoitumia. Jibu kwa PIN kukubali au HAPANA na PIN kukataa, au piga *384# uchague 6 Idhini."},
-		{"prepaid tab fr", event(commerce.EventTabCreated, prepaid, "fr"), "fr",
+		{"prepaid tab fr", event(merchant.EventTabCreated, prepaid, "fr"), "fr",
 			"News Daily demande à ouvrir une ardoise prépayée de 50,00 KES jusqu'à 21/12/26 23:59 : 50,00 KES est réservé maintenant, le reste vous revient. Envoyez votre PIN pour accepter ou NON suivi du PIN pour refuser, ou composez le *384# et choisissez 6 Approbations."},
-		{"prepaid tab en", event(commerce.EventTabCreated, prepaid, "en"), "en",
+		{"prepaid tab en", event(merchant.EventTabCreated, prepaid, "en"), "en",
 			"News Daily asks to open a prepaid tab of KES 50.00 until 21/12/26 23:59: KES 50.00 is set aside now, the rest comes back. Reply with your PIN to approve or NO and your PIN to decline, or dial *384# and choose 6 Approvals."},
 	}
 	for _, tt := range tests {
@@ -920,24 +920,24 @@ func TestPrompt(t *testing.T) {
 		}
 	}
 
-	none := []commerce.OutboxEvent{
-		event(commerce.EventRequestPaid, request, "en"),
-		event(commerce.EventTabApproved, tab, "en"),
-		event(commerce.EventPayoutFailed, commerce.Payout{}, "en"),
+	none := []merchant.OutboxEvent{
+		event(merchant.EventRequestPaid, request, "en"),
+		event(merchant.EventTabApproved, tab, "en"),
+		event(merchant.EventPayoutFailed, merchant.Payout{}, "en"),
 	}
 	for _, ev := range none {
 		if got, err := Prompt(c, kes, nairobi, "*384#", ev); got != nil || err != nil {
 			t.Errorf("%s: %+v, %v; want no prompt", ev.Type, got, err)
 		}
 	}
-	noPhone := event(commerce.EventRequestCreated, request, "en")
+	noPhone := event(merchant.EventRequestCreated, request, "en")
 	noPhone.Phone = ""
 	zero := request
 	zero.Amount = 0
-	garbled := event(commerce.EventTabCreated, tab, "en")
+	garbled := event(merchant.EventTabCreated, tab, "en")
 	garbled.Data = json.RawMessage(`{"cap": "lots"}`)
-	for name, ev := range map[string]commerce.OutboxEvent{
-		"no phone": noPhone, "zero amount": event(commerce.EventRequestCreated, zero, "en"), "garbled": garbled,
+	for name, ev := range map[string]merchant.OutboxEvent{
+		"no phone": noPhone, "zero amount": event(merchant.EventRequestCreated, zero, "en"), "garbled": garbled,
 	} {
 		if got, err := Prompt(c, kes, nairobi, "*384#", ev); got != nil || err == nil {
 			t.Errorf("%s: %+v, %v; want an error", name, got, err)

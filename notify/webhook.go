@@ -17,13 +17,13 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 )
 
-// The headers of a webhook POST. The body is a commerce.Event as JSON.
+// The headers of a webhook POST. The body is a merchant.Event as JSON.
 const (
 	// HeaderEventID is the event's id: the receiver's dedupe key. It is the
 	// same on every attempt and every re-send of a delivery, and a
 	// transfer's event has one id per merchant.
 	HeaderEventID = "Kibubu-Event-Id"
-	// HeaderEventType is the event's type (commerce.EventType).
+	// HeaderEventType is the event's type (merchant.EventType).
 	HeaderEventType = "Kibubu-Event-Type"
 	// HeaderDeliveryID is the delivery's id (whd_…), for support: the
 	// deliveries listing shows its attempts.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
@@ -53,7 +53,7 @@ type Attempt struct {
 type Delivery struct {
 	ID          string             `json:"id"`    // whd_…
 	Event       string             `json:"event"` // the event id: the receiver's dedupe key
-	Type        commerce.EventType `json:"type"`
+	Type        merchant.EventType `json:"type"`
 	Status      DeliveryStatus     `json:"status"`
 	URL         string             `json:"url"`
 	Attempts    []Attempt          `json:"attempts"`

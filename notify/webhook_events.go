@@ -5,15 +5,15 @@ import (
 	"fmt"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // webhookOut is a webhook delivery to record: one event for one merchant.
 type webhookOut struct {
 	Merchant string // till or paybill number
 	Event    string // the event id, unique per merchant
-	Type     commerce.EventType
-	Payload  []byte // the JSON body to POST: a commerce.Event
+	Type     merchant.EventType
+	Payload  []byte // the JSON body to POST: a merchant.Event
 	// Seq orders the merchant's deliveries: the stream sequence of the
 	// message the event came in, so that the deliveries follow the stream
 	// whichever notifier records them.
@@ -26,7 +26,7 @@ const (
 	merchantBytesMax    = 32
 	eventIDBytesMax     = 96
 	eventTypeBytesMax   = 64
-	webhookPayloadMax   = 1 << 20 // a commerce.Event is a few hundred bytes; NATS's default message limit
+	webhookPayloadMax   = 1 << 20 // a merchant.Event is a few hundred bytes; NATS's default message limit
 	transferEventPrefix = "evt_"
 )
 
@@ -47,15 +47,15 @@ func (w webhookOut) validate() error {
 
 // merchantWebhook is the webhook delivery of a merchant event from the
 // wallet's outbox: ev's Event with its data turned into the object's view
-// in cur (commerce.ViewEventData), the JSON the REST API answers for the
+// in cur (merchant.ViewEventData), the JSON the REST API answers for the
 // same object. The customer's phone and language, which ride along for the
 // SMS prompt, are not sent to the merchant. An event of a type this
 // notifier does not know (from a newer wallet) goes as the wallet wrote it.
 // A known event whose data is not its object is an error: the producer's bug.
-func merchantWebhook(cur wallet.Currency, ev commerce.OutboxEvent, seq uint64) (webhookOut, error) {
+func merchantWebhook(cur wallet.Currency, ev merchant.OutboxEvent, seq uint64) (webhookOut, error) {
 	out := ev.Event
-	if _, known := commerce.EventView(ev.Type); known {
-		data, err := commerce.ViewEventData(cur, ev.Type, ev.Data)
+	if _, known := merchant.EventView(ev.Type); known {
+		data, err := merchant.ViewEventData(cur, ev.Type, ev.Data)
 		if err != nil {
 			return webhookOut{}, fmt.Errorf("notify: merchant event %s: %w", ev.ID, err)
 		}
@@ -80,41 +80,41 @@ func merchantWebhook(cur wallet.Currency, ev commerce.OutboxEvent, seq uint64) (
 // Each event's ID is "evt_<transfer ref>_<merchant number>", the same
 // however often the transfer's event is delivered, and its Data the
 // transfer as that merchant sees it, amounts in cur: the
-// commerce.TransactionView that GET /v1/transactions/{id} answers that
-// merchant (commerce.TransactionOf: its principal, the fees it paid, the
+// merchant.TransactionView that GET /v1/transactions/{id} answers that
+// merchant (merchant.TransactionOf: its principal, the fees it paid, the
 // change to its balance, the counterparty), refunded nothing yet. Other
 // kinds make none.
-func TransferEvents(cur wallet.Currency, ev wallet.Event) []commerce.Event {
+func TransferEvents(cur wallet.Currency, ev wallet.Event) []merchant.Event {
 	t := ev.Transfer
-	var out []commerce.Event
+	var out []merchant.Event
 	for _, p := range ev.Parties {
 		if p.Kind != wallet.KindTill && p.Kind != wallet.KindPaybill {
 			continue
 		}
-		var typ commerce.EventType
+		var typ merchant.EventType
 		switch t.Kind {
 		case wallet.TransferTill, wallet.TransferPaybill, wallet.TransferSettle:
 			if principalCredits(t)[p.ID] > 0 {
-				typ = commerce.EventPaymentReceived
+				typ = merchant.EventPaymentReceived
 			}
 		case wallet.TransferRefund:
 			if p.ID == t.Source {
-				typ = commerce.EventRefund
+				typ = merchant.EventRefund
 			}
 		case wallet.TransferPayout:
 			if p.ID == t.Source {
-				typ = commerce.EventPayoutPaid
+				typ = merchant.EventPayoutPaid
 			}
 		}
 		if typ == "" {
 			continue
 		}
-		tx := commerce.TransactionOf(ev, p)
-		data, err := json.Marshal(commerce.ViewTransaction(cur, &tx))
+		tx := merchant.TransactionOf(ev, p)
+		data, err := json.Marshal(merchant.ViewTransaction(cur, &tx))
 		if err != nil {
 			panic("notify: a transaction view: " + err.Error()) // plain fields: cannot fail
 		}
-		out = append(out, commerce.Event{ID: transferEventPrefix + t.Ref + "_" + p.Number, Type: typ,
+		out = append(out, merchant.Event{ID: transferEventPrefix + t.Ref + "_" + p.Number, Type: typ,
 			Merchant: p.Number, Created: t.Created.UTC(), Data: data})
 	}
 	return out

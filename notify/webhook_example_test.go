@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/notify"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // A merchant's receiver: it checks the signature on the raw body, dedupes
@@ -32,7 +32,7 @@ func ExampleVerifyWebhook() {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
-		var ev commerce.Event
+		var ev merchant.Event
 		if err := json.Unmarshal(body, &ev); err != nil {
 			http.Error(w, "bad event", http.StatusBadRequest)
 			return

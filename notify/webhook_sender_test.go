@@ -21,7 +21,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // hookTimeout and hookLease keep the tests fast: a receiver that "times
@@ -144,12 +144,12 @@ func (r *receiver) delivered() map[string][]string {
 	return out
 }
 
-// hookEvent is a merchant event to record for merchant, numbered i.
-func hookEvent(merchant string, i int, seq uint64) webhookOut {
-	ev := commerce.Event{ID: fmt.Sprintf("evt_%s_%03d", merchant, i), Type: commerce.EventPaymentReceived,
-		Merchant: merchant, Created: time.Now().UTC(), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
+// hookEvent is a merchant event to record for payee, numbered i.
+func hookEvent(payee string, i int, seq uint64) webhookOut {
+	ev := merchant.Event{ID: fmt.Sprintf("evt_%s_%03d", payee, i), Type: merchant.EventPaymentReceived,
+		Merchant: payee, Created: time.Now().UTC(), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
 	body, _ := json.Marshal(ev)
-	return webhookOut{Merchant: merchant, Event: ev.ID, Type: ev.Type, Payload: body, Seq: seq}
+	return webhookOut{Merchant: payee, Event: ev.ID, Type: ev.Type, Payload: body, Seq: seq}
 }
 
 // hooksSettled waits until no delivery is pending, and returns each
@@ -278,8 +278,8 @@ func TestWebhookSender(t *testing.T) {
 	timeouts := 0
 	for _, r := range rcv.received() {
 		attempts[r.delivery]--
-		var ev commerce.Event
-		if err := json.Unmarshal(r.body, &ev); err != nil || ev.ID != r.event || r.typ != string(commerce.EventPaymentReceived) || ev.Merchant != r.merchant {
+		var ev merchant.Event
+		if err := json.Unmarshal(r.body, &ev); err != nil || ev.ID != r.event || r.typ != string(merchant.EventPaymentReceived) || ev.Merchant != r.merchant {
 			t.Errorf("request %+v: body %s", r, r.body)
 		}
 		if !r.verified {
@@ -581,7 +581,7 @@ func TestWebhookRecord(t *testing.T) {
 		t.Fatalf("%d deliveries over the pages, want 45", len(all))
 	}
 	for i, d := range all {
-		if want := hooks[44-i].Event; d.Event != want || d.Status != DeliveryPending || d.URL != "https://shop.example/b" || d.Type != commerce.EventPaymentReceived {
+		if want := hooks[44-i].Event; d.Event != want || d.Status != DeliveryPending || d.URL != "https://shop.example/b" || d.Type != merchant.EventPaymentReceived {
 			t.Errorf("delivery %d: %+v, want %s pending", i, d, want)
 		}
 	}

@@ -12,19 +12,19 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
-// Authenticator tells who an API key speaks for; *natsapi.Client is one
+// Authenticator tells who an API key speaks for; *merchantapi.Client is one
 // (the wallet checks the key). It returns a *wallet.Error with
 // CodeUnauthenticated for an unknown or revoked key.
 type Authenticator interface {
-	Authenticate(ctx context.Context, key string) (*commerce.Principal, error)
+	Authenticate(ctx context.Context, key string) (*merchant.Principal, error)
 }
 
-var _ Authenticator = (*natsapi.Client)(nil)
+var _ Authenticator = (*merchantapi.Client)(nil)
 
 const (
 	// WebhookQueueGroup is the micro queue group the notifiers' webhook
@@ -38,7 +38,7 @@ const (
 	// authentication and a few statements.
 	webhookHandlerTimeout = 10 * time.Second
 	// apiKeyBytesMax bounds an API key passed on.
-	apiKeyBytesMax = commerce.APIKeyBytesMax
+	apiKeyBytesMax = merchant.APIKeyBytesMax
 )
 
 // WebhookOption adjusts ServeWebhooks and ValidateWebhookURL: what URLs a
@@ -77,7 +77,7 @@ func webhookOptionsOf(opts []WebhookOption) webhookOptions {
 // st. A URL set is checked by ValidateWebhookURL with opts: http allowed
 // unless RequireHTTPS, non-public literal addresses and localhost names
 // refused unless AllowPrivate. Every request carries a merchant's API key,
-// which auth checks: it must hold commerce.ScopeWebhooks (else
+// which auth checks: it must hold merchant.ScopeWebhooks (else
 // CodeForbidden; an operator key has no webhooks), and it sees only its
 // merchant's endpoint and deliveries (another merchant's delivery id is
 // CodeNotFound). Refusals are answered as the wallet's service answers
@@ -183,8 +183,8 @@ func (h *webhookServer) merchant(ctx context.Context, key string) (string, error
 		return "", wallet.Errorf(wallet.CodeUnauthenticated, "unknown API key")
 	case p.Operator || p.Merchant == "":
 		return "", wallet.Errorf(wallet.CodeForbidden, "an operator key has no webhooks: use a merchant key with the webhooks scope")
-	case !p.Can(commerce.ScopeWebhooks):
-		return "", wallet.Errorf(wallet.CodeForbidden, "this API key lacks the %s scope", commerce.ScopeWebhooks)
+	case !p.Can(merchant.ScopeWebhooks):
+		return "", wallet.Errorf(wallet.CodeForbidden, "this API key lacks the %s scope", merchant.ScopeWebhooks)
 	}
 	return p.Merchant, nil
 }

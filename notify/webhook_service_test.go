@@ -13,16 +13,16 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // keys is an Authenticator over fixed API keys, standing for the wallet's
 // (whose own tests cover the keys themselves).
-type keys map[string]commerce.Principal
+type keys map[string]merchant.Principal
 
-func (k keys) Authenticate(ctx context.Context, key string) (*commerce.Principal, error) {
+func (k keys) Authenticate(ctx context.Context, key string) (*merchant.Principal, error) {
 	if key == "wallet-down" {
 		return nil, &wallet.Error{Code: wallet.CodeUnavailable, Message: "the wallet did not answer"}
 	}
@@ -49,10 +49,10 @@ func newServiceFixture(t *testing.T, opts ...WebhookOption) *serviceFixture {
 	nc := ns.Connect()
 	st := smsStore(t, smsDB(t))
 	auth := keys{
-		"kbk_shop":     {KeyID: "k1", Merchant: "445566", Scopes: []commerce.Scope{commerce.ScopeWebhooks, commerce.ScopePayments}},
-		"kbk_kplc":     {KeyID: "k2", Merchant: "888880", Scopes: []commerce.Scope{commerce.ScopeWebhooks}},
-		"kbk_payments": {KeyID: "k3", Merchant: "445566", Scopes: []commerce.Scope{commerce.ScopePayments}},
-		"kbk_operator": {KeyID: "k4", Operator: true, Scopes: []commerce.Scope{commerce.ScopeOperator}},
+		"kbk_shop":     {KeyID: "k1", Merchant: "445566", Scopes: []merchant.Scope{merchant.ScopeWebhooks, merchant.ScopePayments}},
+		"kbk_kplc":     {KeyID: "k2", Merchant: "888880", Scopes: []merchant.Scope{merchant.ScopeWebhooks}},
+		"kbk_payments": {KeyID: "k3", Merchant: "445566", Scopes: []merchant.Scope{merchant.ScopePayments}},
+		"kbk_operator": {KeyID: "k4", Operator: true, Scopes: []merchant.Scope{merchant.ScopeOperator}},
 	}
 	svc, err := ServeWebhooks(nc, st, auth, ns.Prefix, slog.New(slog.DiscardHandler), opts...)
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -44,7 +45,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	wd, err := walletd.Start(ctx, walletd.Options{Store: wst, Conn: nc, Prefix: ns.Prefix, Log: log,
 		Wallet: wallet.Config{Currency: kes, Region: "KE", Location: nairobi,
 			Pepper: []byte("0123456789abcdef0123456789abcdef"), Logger: log},
-		Commerce: &commerce.Config{Logger: log}})
+		Merchant: &merchant.Config{Logger: log}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := natsapi.NewClient(nc, 0, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
-	hooks, err := ServeWebhooks(nc, st, client, ns.Prefix, log, AllowPrivate()) // the receiver is on loopback
+	hooks, err := ServeWebhooks(nc, st, merchantapi.NewClient(client), ns.Prefix, log, AllowPrivate()) // the receiver is on loopback
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,10 +108,10 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	must(client.Transfer(ctx, wallet.TransferRequest{Key: "seed", Kind: wallet.TransferDeposit, From: "+254733000101", To: alice, Amount: 1_000_00, PIN: "1357"}))
 	till, err := client.AddMerchant(ctx, "+254733000102", "Duka la Awa", false)
 	must(till, err)
-	key, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number,
-		Scopes: []commerce.Scope{commerce.ScopePayments, commerce.ScopeTransactions, commerce.ScopeWebhooks}})
+	key, err := merchantapi.NewClient(client).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: till.Number,
+		Scopes: []merchant.Scope{merchant.ScopePayments, merchant.ScopeTransactions, merchant.ScopeWebhooks}})
 	must(key, err)
-	narrow, err := client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: []commerce.Scope{commerce.ScopePayments}})
+	narrow, err := merchantapi.NewClient(client).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: till.Number, Scopes: []merchant.Scope{merchant.ScopePayments}})
 	must(narrow, err)
 
 	hc := NewWebhookClient(nc, 5*time.Second, ns.Prefix)
@@ -132,7 +133,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	}
 	rcv.secret(till.Number, ep.Secret)
 
-	pr, err := client.CreatePaymentRequest(ctx, natsapi.PaymentRequestCreate{Auth: key.Secret, Idempotency: "order-1",
+	pr, err := merchantapi.NewClient(client).CreatePaymentRequest(ctx, merchantapi.PaymentRequestCreate{Auth: key.Secret, Idempotency: "order-1",
 		Phone: alice, Amount: 150_00, Reference: "INV-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	res, err := client.Approve(ctx, alice, pr.ID, "2580")
+	res, err := merchantapi.NewClient(client).Approve(ctx, alice, pr.ID, "2580")
 	if err != nil || res.Transfer == nil {
 		t.Fatalf("approve: %+v, %v", res, err)
 	}
@@ -182,7 +183,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		if !r.verified {
 			t.Errorf("%s: not signed", r.event)
 		}
-		var ev commerce.Event
+		var ev merchant.Event
 		if err := json.Unmarshal(r.body, &ev); err != nil {
 			t.Fatalf("body %s", r.body)
 		}
@@ -191,7 +192,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		var want any
 		switch r.typ {
 		case "payment.received":
-			var tx commerce.TransactionView
+			var tx merchant.TransactionView
 			if err := json.Unmarshal(ev.Data, &tx); err != nil {
 				t.Fatalf("body %s", r.body)
 			}
@@ -199,19 +200,19 @@ func TestWebhooksEndToEnd(t *testing.T) {
 				tx.Counterparty != alice || tx.Direction != "in" {
 				t.Errorf("payment.received %s: %+v", r.body, tx)
 			}
-			got, err := client.Transaction(ctx, key.Secret, ref)
+			got, err := merchantapi.NewClient(client).Transaction(ctx, key.Secret, ref)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want = commerce.ViewTransaction(kes, got)
+			want = merchant.ViewTransaction(kes, got)
 		case "payment_request.paid":
-			got, err := client.PaymentRequest(ctx, key.Secret, pr.ID)
+			got, err := merchantapi.NewClient(client).PaymentRequest(ctx, key.Secret, pr.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want = commerce.ViewPaymentRequest(kes, got)
+			want = merchant.ViewPaymentRequest(kes, got)
 		case "payment_request.created":
-			want = commerce.ViewPaymentRequest(kes, pr)
+			want = merchant.ViewPaymentRequest(kes, pr)
 		}
 		if w, _ := json.Marshal(want); string(ev.Data) != string(w) {
 			t.Errorf("%s data\n%s\nwant the API's view\n%s", r.typ, ev.Data, w)

@@ -9,7 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // webhookEndpoint is a row of webhook_endpoints: a merchant's URL and
@@ -286,7 +286,7 @@ func (s *Store) withAttempts(ctx context.Context, rows []webhookDelivery) ([]Del
 }
 
 func (r *webhookDelivery) delivery() Delivery {
-	d := Delivery{ID: r.ID, Event: r.EventID, Type: commerce.EventType(r.Type), Status: DeliveryStatus(r.Status),
+	d := Delivery{ID: r.ID, Event: r.EventID, Type: merchant.EventType(r.Type), Status: DeliveryStatus(r.Status),
 		URL: r.URL, Attempts: []Attempt{}, Created: r.CreatedAt.UTC()}
 	if r.Status == hookSending {
 		d.Status = DeliveryPending

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // TestSignWebhook pins the signature against an HMAC computed elsewhere
@@ -256,12 +256,12 @@ func TestDeliveryID(t *testing.T) {
 
 // TestTransferEvents checks which merchant gets which event of each
 // transfer of the hand-built day, and what the event says: the transfer as
-// the merchant sees it, in the REST API's shape (commerce.TransactionView).
+// the merchant sees it, in the REST API's shape (merchant.TransactionView).
 func TestTransferEvents(t *testing.T) {
 	evs := day("en")
 	type hook struct {
 		merchant string
-		typ      commerce.EventType
+		typ      merchant.EventType
 		amount   string
 		fee      string
 		net      string
@@ -280,23 +280,23 @@ func TestTransferEvents(t *testing.T) {
 		{"withdraw", nil},
 		{"hold", nil},
 		{"release", nil},
-		{"till", []hook{{"445566", commerce.EventPaymentReceived, "300.00", "1.50", "298.50", "in", "+254722000001"}}},
-		{"paybill", []hook{{"888880", commerce.EventPaymentReceived, "250.00", "1.25", "248.75", "in", "+254722000001"}}},
+		{"till", []hook{{"445566", merchant.EventPaymentReceived, "300.00", "1.50", "298.50", "in", "+254722000001"}}},
+		{"paybill", []hook{{"888880", merchant.EventPaymentReceived, "250.00", "1.25", "248.75", "in", "+254722000001"}}},
 		// A business without a contact phone gets its webhook all the same.
-		{"paybill-phoneless", []hook{{"600100", commerce.EventPaymentReceived, "100.00", "0.50", "99.50", "in", "+254722000001"}}},
-		{"payout", []hook{{"445566", commerce.EventPayoutPaid, "100.00", "1.00", "-101.00", "out", "+254722000002"}}},
-		{"refund", []hook{{"445566", commerce.EventRefund, "50.00", "0.00", "-50.00", "out", "+254722000001"}}},
+		{"paybill-phoneless", []hook{{"600100", merchant.EventPaymentReceived, "100.00", "0.50", "99.50", "in", "+254722000001"}}},
+		{"payout", []hook{{"445566", merchant.EventPayoutPaid, "100.00", "1.00", "-101.00", "out", "+254722000002"}}},
+		{"refund", []hook{{"445566", merchant.EventRefund, "50.00", "0.00", "-50.00", "out", "+254722000001"}}},
 		// Each payee of a split settlement, with its own share.
 		{"settle", []hook{
-			{"445566", commerce.EventPaymentReceived, "6.93", "0.00", "6.93", "in", "+254722000001"},
-			{"888880", commerce.EventPaymentReceived, "2.97", "0.00", "2.97", "in", "+254722000001"},
+			{"445566", merchant.EventPaymentReceived, "6.93", "0.00", "6.93", "in", "+254722000001"},
+			{"888880", merchant.EventPaymentReceived, "2.97", "0.00", "2.97", "in", "+254722000001"},
 		}},
 	}
 	for _, tt := range tests {
 		ev := evs[tt.event]
 		var got []hook
 		for _, e := range TransferEvents(kes, ev) {
-			var tx commerce.TransactionView
+			var tx merchant.TransactionView
 			dec := json.NewDecoder(bytes.NewReader(e.Data))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&tx); err != nil {
@@ -318,8 +318,8 @@ func TestTransferEvents(t *testing.T) {
 					p = q
 				}
 			}
-			stored, _ := json.Marshal(commerce.TransactionOf(ev, p))
-			if again, err := commerce.ViewEventData(kes, e.Type, stored); err != nil || !bytes.Equal(again, e.Data) {
+			stored, _ := json.Marshal(merchant.TransactionOf(ev, p))
+			if again, err := merchant.ViewEventData(kes, e.Type, stored); err != nil || !bytes.Equal(again, e.Data) {
 				t.Errorf("%s: data %s, ViewEventData of the transaction %s (%v)", tt.event, e.Data, again, err)
 			}
 		}
@@ -327,7 +327,7 @@ func TestTransferEvents(t *testing.T) {
 			t.Errorf("%s: events\n%+v\nwant\n%+v", tt.event, got, tt.want)
 		}
 	}
-	var tx commerce.TransactionView
+	var tx merchant.TransactionView
 	json.Unmarshal(TransferEvents(kes, evs["refund"])[0].Data, &tx)
 	if tx.Refunds != "QM1A2B3C6F" || tx.Name != "JOHN KAMAU" || tx.Reference != "QM1A2B3C6F" {
 		t.Errorf("refund view %+v: want it to name the refunded payment and the customer", tx)
@@ -356,21 +356,21 @@ func TestTransferEvents(t *testing.T) {
 // error.
 func TestMerchantWebhook(t *testing.T) {
 	created := time.Date(2026, 11, 21, 11, 0, 0, 123456789, time.UTC)
-	pr := commerce.PaymentRequest{ID: "pr_1", Merchant: "445566", MerchantName: "Duka la Awa", Phone: "+254722000001", Amount: 150_00,
-		Reference: "INV-1", Status: commerce.RequestPaid, Transaction: "QM1A2B3C4D", Created: created, Expires: created.Add(2 * time.Minute),
+	pr := merchant.PaymentRequest{ID: "pr_1", Merchant: "445566", MerchantName: "Duka la Awa", Phone: "+254722000001", Amount: 150_00,
+		Reference: "INV-1", Status: merchant.RequestPaid, Transaction: "QM1A2B3C4D", Created: created, Expires: created.Add(2 * time.Minute),
 		Updated: created.Add(time.Minute)}
 	data, _ := json.Marshal(pr)
-	ev := commerce.OutboxEvent{Event: commerce.Event{ID: "evt_1", Type: commerce.EventRequestPaid, Merchant: "445566", Created: created, Data: data},
+	ev := merchant.OutboxEvent{Event: merchant.Event{ID: "evt_1", Type: merchant.EventRequestPaid, Merchant: "445566", Created: created, Data: data},
 		Phone: "+254722000001", Language: "sw"}
 	w, err := merchantWebhook(kes, ev, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Merchant != "445566" || w.Event != "evt_1" || w.Type != commerce.EventRequestPaid || w.Seq != 7 {
+	if w.Merchant != "445566" || w.Event != "evt_1" || w.Type != merchant.EventRequestPaid || w.Seq != 7 {
 		t.Errorf("delivery %+v", w)
 	}
-	want, _ := json.Marshal(commerce.Event{ID: "evt_1", Type: commerce.EventRequestPaid, Merchant: "445566", Created: created,
-		Data: mustJSON(t, commerce.ViewPaymentRequest(kes, &pr))})
+	want, _ := json.Marshal(merchant.Event{ID: "evt_1", Type: merchant.EventRequestPaid, Merchant: "445566", Created: created,
+		Data: mustJSON(t, merchant.ViewPaymentRequest(kes, &pr))})
 	if !bytes.Equal(w.Payload, want) {
 		t.Errorf("payload\n%s\nwant\n%s", w.Payload, want)
 	}

@@ -10,11 +10,11 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // Approvals: what waits for a customer's PIN, a merchant's payment request
-// or a tab to open (package wallet/commerce). USSD shows them under
+// or a tab to open (package wallet/merchant). USSD shows them under
 // 6 Approvals: the list, one approval with 1 Approve and 2 Decline, then the
 // PIN, which goes straight into the wallet's Approve or Decline and is never
 // kept: a decline needs the PIN as much as an approval (issue 11), so that
@@ -50,14 +50,14 @@ type approval struct {
 // approvalsFrom keeps the wallet's list as the screens show it: the newest
 // approvalsListedMax, oldest first. An entry no screen can show (no id, or
 // one too long; a kind this version does not know) is left out.
-func approvalsFrom(list []commerce.Approval) []approval {
+func approvalsFrom(list []merchant.Approval) []approval {
 	var out []approval
 	for _, a := range list {
-		if !approvalID(a.ID) || a.Amount < 0 || a.Kind != commerce.ApprovalRequest && a.Kind != commerce.ApprovalTab {
+		if !approvalID(a.ID) || a.Amount < 0 || a.Kind != merchant.ApprovalRequest && a.Kind != merchant.ApprovalTab {
 			continue
 		}
 		out = append(out, approval{
-			ID: a.ID, Tab: a.Kind == commerce.ApprovalTab, Prepaid: a.Prepaid, Name: screenName(a.MerchantName),
+			ID: a.ID, Tab: a.Kind == merchant.ApprovalTab, Prepaid: a.Prepaid, Name: screenName(a.MerchantName),
 			Amount: a.Amount, Ref: screenText(a.Reference, locales.AccountCharsMax), Expires: a.Expires,
 			Created: a.Created,
 		})
@@ -122,13 +122,13 @@ func (e *Engine) approvalItemWords(lang string, a approval) locales.Words {
 // from the wallet's event), a prepaid tab's load, or a postpaid tab, which
 // moved nothing yet. receipt reports whether the wallet's event also sends
 // an SMS receipt of it (a payment, a load).
-func (e *Engine) approved(lang string, a approval, r *commerce.ApproveResult) (text string, receipt bool) {
+func (e *Engine) approved(lang string, a approval, r *merchant.ApproveResult) (text string, receipt bool) {
 	w, receipt := e.approvedWords(lang, a, r)
 	return e.cfg.Locales.Say(lang, w), receipt
 }
 
 // approvedWords is approved as the catalogue's words.
-func (e *Engine) approvedWords(lang string, a approval, r *commerce.ApproveResult) (w locales.Words, receipt bool) {
+func (e *Engine) approvedWords(lang string, a approval, r *merchant.ApproveResult) (w locales.Words, receipt bool) {
 	data := e.approvalData(lang, a)
 	var ref string
 	if r != nil && r.Transfer != nil {
@@ -145,8 +145,8 @@ func (e *Engine) approvedWords(lang string, a approval, r *commerce.ApproveResul
 }
 
 // fromResult is the approval an ApproveResult names, as a session keeps one.
-func fromResult(r *commerce.ApproveResult) approval {
-	if list := approvalsFrom([]commerce.Approval{r.Approval}); len(list) == 1 {
+func fromResult(r *merchant.ApproveResult) approval {
+	if list := approvalsFrom([]merchant.Approval{r.Approval}); len(list) == 1 {
 		return list[0]
 	}
 	return approval{Name: screenName(r.Approval.MerchantName), Amount: r.Approval.Amount, Tab: r.Tab != nil}
@@ -320,7 +320,7 @@ func (e *Engine) resolveApproval(key string, at wallet.PINAttempt, phone, lang s
 		e.witness(key, phone)
 		ctx, cancel := context.WithTimeout(wallet.WithPINAttempt(e.stopCtx, at), resolveTimeout)
 		defer cancel()
-		var r *commerce.ApproveResult
+		var r *merchant.ApproveResult
 		err := error(wallet.Errorf(wallet.CodeUnavailable, "the wallet did not answer"))
 	retry:
 		for {

@@ -16,7 +16,8 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
@@ -24,14 +25,14 @@ import (
 // serveCommerce runs the wallet's merchant services beside w, as kibubu
 // serve does: commerce on the wallet's store, on clk, its subjects served
 // by a second "wallet" service in the same queue group.
-func serveCommerce(t *testing.T, w *wallettest.Wallet, clk *laterClock) *commerce.Service {
+func serveCommerce(t *testing.T, w *wallettest.Wallet, clk *laterClock) *merchant.Service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The prompt limits are off: these tests fill one customer's approvals
-	// list (wallet/commerce tests the limits).
-	off := commerce.PromptLimit{Max: -1}
-	c, err := commerce.New(ctx, w.Service, w.Store, commerce.Config{Now: clk.Now, Logger: log,
+	// list (wallet/merchant tests the limits).
+	off := merchant.PromptLimit{Max: -1}
+	c, err := merchant.New(ctx, w.Service, w.Store, merchant.Config{Now: clk.Now, Logger: log,
 		PromptsPerPhone: off, PromptsPerPair: off, PromptsPerMerchant: off})
 	if err != nil {
 		cancel()
@@ -39,7 +40,7 @@ func serveCommerce(t *testing.T, w *wallettest.Wallet, clk *laterClock) *commerc
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
-	svc, err := natsapi.Serve(w.Conn, w.Service, log, natsapi.WithPrefix(w.Prefix), natsapi.WithCommerce(c))
+	svc, err := natsapi.Serve(w.Conn, w.Service, log, append(merchantapi.Options(c, w.Conn), natsapi.WithPrefix(w.Prefix))...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -79,8 +80,8 @@ type shop struct {
 func (h *harness) shop(name string) *shop {
 	h.t.Helper()
 	till := h.w.Merchant(name, false)
-	k, err := h.w.Client.CreateAPIKey(context.Background(), natsapi.APIKeyRequest{Merchant: till,
-		Scopes: []commerce.Scope{commerce.ScopePayments, commerce.ScopeTabs}})
+	k, err := merchantapi.NewClient(h.w.Client).CreateAPIKey(context.Background(), merchantapi.APIKeyRequest{Merchant: till,
+		Scopes: []merchant.Scope{merchant.ScopePayments, merchant.ScopeTabs}})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -92,9 +93,9 @@ var idemN atomic.Int64
 func idem() string { return "idem-" + strconv.FormatInt(idemN.Add(1), 10) }
 
 // request asks phone to pay amount (minor units) for ref.
-func (s *shop) request(phone string, amount int64, ref string) *commerce.PaymentRequest {
+func (s *shop) request(phone string, amount int64, ref string) *merchant.PaymentRequest {
 	s.h.t.Helper()
-	r, err := s.h.w.Client.CreatePaymentRequest(context.Background(), natsapi.PaymentRequestCreate{
+	r, err := merchantapi.NewClient(s.h.w.Client).CreatePaymentRequest(context.Background(), merchantapi.PaymentRequestCreate{
 		Auth: s.key, Idempotency: idem(), Phone: phone, Amount: amount, Reference: ref})
 	if err != nil {
 		s.h.t.Fatal(err)
@@ -103,9 +104,9 @@ func (s *shop) request(phone string, amount int64, ref string) *commerce.Payment
 }
 
 // tab opens a tab for phone of up to limit (minor units) until expires.
-func (s *shop) tab(phone string, limit int64, prepaid bool, expires time.Time) *commerce.Tab {
+func (s *shop) tab(phone string, limit int64, prepaid bool, expires time.Time) *merchant.Tab {
 	s.h.t.Helper()
-	tb, err := s.h.w.Client.OpenTab(context.Background(), natsapi.TabOpenRequest{Auth: s.key, Idempotency: idem(),
+	tb, err := merchantapi.NewClient(s.h.w.Client).OpenTab(context.Background(), merchantapi.TabOpenRequest{Auth: s.key, Idempotency: idem(),
 		Phone: phone, Cap: kes.Micro(limit), Prepaid: prepaid, Expires: expires, Reference: "TAB-1"})
 	if err != nil {
 		s.h.t.Fatal(err)
@@ -113,18 +114,18 @@ func (s *shop) tab(phone string, limit int64, prepaid bool, expires time.Time) *
 	return tb
 }
 
-func (s *shop) requestStatus(id string) commerce.RequestStatus {
+func (s *shop) requestStatus(id string) merchant.RequestStatus {
 	s.h.t.Helper()
-	r, err := s.h.w.Client.PaymentRequest(context.Background(), s.key, id)
+	r, err := merchantapi.NewClient(s.h.w.Client).PaymentRequest(context.Background(), s.key, id)
 	if err != nil {
 		s.h.t.Fatal(err)
 	}
 	return r.Status
 }
 
-func (s *shop) tabStatus(id string) commerce.TabStatus {
+func (s *shop) tabStatus(id string) merchant.TabStatus {
 	s.h.t.Helper()
-	tb, err := s.h.w.Client.Tab(context.Background(), s.key, id)
+	tb, err := merchantapi.NewClient(s.h.w.Client).Tab(context.Background(), s.key, id)
 	if err != nil {
 		s.h.t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestApprovalsMenu(t *testing.T) {
 					if b := h.balance(duka.till); b <= 0 || b > 15_000 {
 						t.Errorf("the till holds %d, want 15000 less its fee", b)
 					}
-					if s := duka.requestStatus(r.ID); s != commerce.RequestPaid {
+					if s := duka.requestStatus(r.ID); s != merchant.RequestPaid {
 						t.Errorf("request %s, want paid", s)
 					}
 					h.check("nothing left", h.dial(alice).say("6"), end(lang, "ussd.approvals.none", nil))
@@ -203,7 +204,7 @@ func TestApprovalsMenu(t *testing.T) {
 					h.check("paid", got, end(lang, "ussd.approvals.paid", map[string]any{
 						"Amount": money(lang, 2_500), "Name": "Duka La Juma", "Ref": h.lastRef(alice, pin)}))
 					h.checkBalance("alice", alice, 97_500)
-					if s := duka.requestStatus(r.ID); s != commerce.RequestPaid {
+					if s := duka.requestStatus(r.ID); s != merchant.RequestPaid {
 						t.Errorf("request %s, want paid", s)
 					}
 				}},
@@ -218,14 +219,14 @@ func TestApprovalsMenu(t *testing.T) {
 					h.check("decline: the PIN", c.say("2"), decline)
 					h.check("wrong", c.say("9999"), errLine(lang, "error.pin_invalid.tries_left", map[string]any{"Count": 2},
 						"ussd.approvals.decline_pin", map[string]any{"Amount": money(lang, 15_000), "Name": "Duka La Juma"}))
-					if s := duka.requestStatus(r.ID); s != commerce.RequestPending {
+					if s := duka.requestStatus(r.ID); s != merchant.RequestPending {
 						t.Errorf("after a wrong PIN: request %s, want pending", s)
 					}
 					h.check("bad format", c.say("12"), errLine(lang, "ussd.invalid.pin_format", map[string]any{"Digits": 4},
 						"ussd.approvals.decline_pin", map[string]any{"Amount": money(lang, 15_000), "Name": "Duka La Juma"}))
 					h.check("declined", c.say(pin), end(lang, "ussd.approvals.declined", map[string]any{"Name": "Duka La Juma"}))
 					h.checkBalance("alice", alice, 100_000)
-					if s := duka.requestStatus(r.ID); s != commerce.RequestDeclined {
+					if s := duka.requestStatus(r.ID); s != merchant.RequestDeclined {
 						t.Errorf("request %s, want declined", s)
 					}
 				}},
@@ -238,7 +239,7 @@ func TestApprovalsMenu(t *testing.T) {
 					h.shopClock.advance(r.Expires.Sub(r.Created) + time.Second)
 					h.check("gone", c.say(pin), end(lang, "ussd.approvals.gone", nil))
 					h.checkBalance("alice", alice, 100_000)
-					if s := duka.requestStatus(r.ID); s != commerce.RequestExpired {
+					if s := duka.requestStatus(r.ID); s != merchant.RequestExpired {
 						t.Errorf("request %s, want expired", s)
 					}
 				}},
@@ -248,7 +249,7 @@ func TestApprovalsMenu(t *testing.T) {
 					r := duka.request(alice, 15_000, "INV-5")
 					h.check("refused", h.dial(alice).say("6", "1", "1", pin), end(lang, "error.insufficient_funds.balance", map[string]any{
 						"Balance": money(lang, 1_000)}))
-					if s := duka.requestStatus(r.ID); s != commerce.RequestFailed {
+					if s := duka.requestStatus(r.ID); s != merchant.RequestFailed {
 						t.Errorf("request %s, want failed", s)
 					}
 				}},
@@ -264,7 +265,7 @@ func TestApprovalsMenu(t *testing.T) {
 					h.check("approved", c.say("1", pin), end(lang, "ussd.approvals.approved_tab", map[string]any{
 						"Amount": money(lang, 5_000), "Name": "Duka La Juma"}))
 					h.checkBalance("alice", alice, 100_000)
-					if s := duka.tabStatus(tb.ID); s != commerce.TabActive {
+					if s := duka.tabStatus(tb.ID); s != merchant.TabActive {
 						t.Errorf("tab %s, want active", s)
 					}
 				}},
@@ -281,7 +282,7 @@ func TestApprovalsMenu(t *testing.T) {
 					h.check("approved", got, end(lang, "ussd.approvals.approved_prepaid", map[string]any{
 						"Amount": money(lang, 5_000), "Name": "Duka La Juma", "Ref": h.lastRef(alice, pin)}))
 					h.checkBalance("alice", alice, 95_000)
-					if s := duka.tabStatus(tb.ID); s != commerce.TabActive {
+					if s := duka.tabStatus(tb.ID); s != merchant.TabActive {
 						t.Errorf("tab %s, want active", s)
 					}
 				}},
@@ -290,7 +291,7 @@ func TestApprovalsMenu(t *testing.T) {
 					long := h.shop("Wanjiru Nyambura-Odhiambo Kama") // locales.NameCharsMax
 					short := h.shop("Duka")
 					var want []string
-					var reqs []*commerce.PaymentRequest
+					var reqs []*merchant.PaymentRequest
 					for i := range 5 {
 						r := long.request(alice, int64(i+1)*100_000/10, fmt.Sprintf("INV-%d", i))
 						reqs = append(reqs, r)
@@ -338,10 +339,10 @@ func TestApprovalsMenu(t *testing.T) {
 					h.check("back to the list", c.say("0"), pages[0])
 					h.check("the fifth again", c.say("5"), detail)
 					h.check("declined", c.say("2", pin), end(lang, "ussd.approvals.declined", map[string]any{"Name": long.name}))
-					if s := long.requestStatus(reqs[4].ID); s != commerce.RequestDeclined {
+					if s := long.requestStatus(reqs[4].ID); s != merchant.RequestDeclined {
 						t.Errorf("request %s, want declined", s)
 					}
-					if s := long.requestStatus(reqs[0].ID); s != commerce.RequestPending {
+					if s := long.requestStatus(reqs[0].ID); s != merchant.RequestPending {
 						t.Errorf("the first request %s, want pending", s)
 					}
 				}},
@@ -399,10 +400,10 @@ func TestApprovalsBySMS(t *testing.T) {
 					h.checkSMS("pin", x.sendID(id, alice, pin), sessions.SMSReply{}) // the receipt is the answer
 					h.checkSMS("the same message again", x.sendID(id, alice, pin), sessions.SMSReply{})
 					h.checkBalance("alice", alice, 85_000)
-					if s := duka.requestStatus(newer.ID); s != commerce.RequestPaid {
+					if s := duka.requestStatus(newer.ID); s != merchant.RequestPaid {
 						t.Errorf("the newer request %s, want paid", s)
 					}
-					if s := duka.requestStatus(older.ID); s != commerce.RequestPending {
+					if s := duka.requestStatus(older.ID); s != merchant.RequestPending {
 						t.Errorf("the older request %s, want pending", s)
 					}
 				}},
@@ -415,7 +416,7 @@ func TestApprovalsBySMS(t *testing.T) {
 						"Name": "Mama Mboga", "Amount": money(lang, 15_000)}))
 					h.checkSMS("no and a wrong PIN", x.send(alice, no+" 9999"), reply(lang, "error.pin_invalid.tries_left", map[string]any{"Count": 2}))
 					h.checkSMS("no and a short PIN", x.send(alice, no+" 12"), reply(lang, "ussd.invalid.pin_format", map[string]any{"Digits": 4}))
-					if s := other.requestStatus(newer.ID); s != commerce.RequestPending {
+					if s := other.requestStatus(newer.ID); s != merchant.RequestPending {
 						t.Errorf("the newer request %s, want pending", s)
 					}
 					no := no + " " + pin
@@ -423,14 +424,14 @@ func TestApprovalsBySMS(t *testing.T) {
 					want := reply(lang, "ussd.approvals.declined", map[string]any{"Name": "Mama Mboga"})
 					h.checkSMS("no", x.sendID(id, alice, no), want)
 					h.checkSMS("the same message again", x.sendID(id, alice, no), want)
-					if s := other.requestStatus(newer.ID); s != commerce.RequestDeclined {
+					if s := other.requestStatus(newer.ID); s != merchant.RequestDeclined {
 						t.Errorf("the newer request %s, want declined", s)
 					}
-					if s := duka.requestStatus(older.ID); s != commerce.RequestPending {
+					if s := duka.requestStatus(older.ID); s != merchant.RequestPending {
 						t.Errorf("the older request %s, want pending", s)
 					}
 					h.checkSMS("no again, at once", x.send(alice, no), reply(lang, "sms.approvals.answered", map[string]any{"Code": sessions.DefaultServiceCode}))
-					if s := duka.requestStatus(older.ID); s != commerce.RequestPending {
+					if s := duka.requestStatus(older.ID); s != merchant.RequestPending {
 						t.Errorf("the older request %s, want pending", s)
 					}
 					x.clock.advance(5 * time.Minute)
@@ -447,14 +448,14 @@ func TestApprovalsBySMS(t *testing.T) {
 					h.checkSMS("pin", x.send(alice, pin), sessions.SMSReply{})
 					h.checkSMS("pin again", x.send(alice, pin), reply(lang, "sms.approvals.answered", map[string]any{"Code": sessions.DefaultServiceCode}))
 					h.checkBalance("alice", alice, 85_000)
-					if s := duka.requestStatus(older.ID); s != commerce.RequestPending {
+					if s := duka.requestStatus(older.ID); s != merchant.RequestPending {
 						t.Errorf("the older request %s, want pending", s)
 					}
 					newest := duka.request(alice, 1_000, "INV-3")
 					h.checkSMS("pin for a request made since", x.send(alice, pin), sessions.SMSReply{})
 					h.checkBalance("alice", alice, 84_000)
-					for id, want := range map[string]commerce.RequestStatus{older.ID: commerce.RequestPending,
-						newer.ID: commerce.RequestPaid, newest.ID: commerce.RequestPaid} {
+					for id, want := range map[string]merchant.RequestStatus{older.ID: merchant.RequestPending,
+						newer.ID: merchant.RequestPaid, newest.ID: merchant.RequestPaid} {
 						if s := duka.requestStatus(id); s != want {
 							t.Errorf("request %s %s, want %s", id, s, want)
 						}
@@ -472,7 +473,7 @@ func TestApprovalsBySMS(t *testing.T) {
 					h.checkSMS("right", x.send(alice, pin), sessions.SMSReply{})
 					h.checkSMS("again: nothing waits", x.send(alice, pin), reply(lang, "sms.pin.expired", nil))
 					h.checkBalance("alice", alice, 85_000)
-					if s := duka.requestStatus(r.ID); s != commerce.RequestPaid {
+					if s := duka.requestStatus(r.ID); s != merchant.RequestPaid {
 						t.Errorf("request %s, want paid", s)
 					}
 				}},
@@ -482,7 +483,7 @@ func TestApprovalsBySMS(t *testing.T) {
 					tb := duka.tab(alice, 5_000, false, time.Now().Add(24*time.Hour))
 					h.checkSMS("pin", x.send(alice, pin), reply(lang, "ussd.approvals.approved_tab", map[string]any{
 						"Name": "Duka La Juma", "Amount": money(lang, 5_000)}))
-					if s := duka.tabStatus(tb.ID); s != commerce.TabActive {
+					if s := duka.tabStatus(tb.ID); s != merchant.TabActive {
 						t.Errorf("tab %s, want active", s)
 					}
 				}},
@@ -492,7 +493,7 @@ func TestApprovalsBySMS(t *testing.T) {
 					tb := duka.tab(alice, 5_000, true, time.Now().Add(24*time.Hour))
 					h.checkSMS("pin", x.send(alice, pin), sessions.SMSReply{}) // the load's receipt is the answer
 					h.checkBalance("alice", alice, 95_000)
-					if s := duka.tabStatus(tb.ID); s != commerce.TabActive {
+					if s := duka.tabStatus(tb.ID); s != merchant.TabActive {
 						t.Errorf("tab %s, want active", s)
 					}
 				}},
@@ -503,7 +504,7 @@ func TestApprovalsBySMS(t *testing.T) {
 					x.send(alice, smsWords[lang]["pay"]+" "+duka.till+" 20")
 					h.checkSMS("pin", x.send(alice, pin), sessions.SMSReply{})
 					h.checkBalance("alice", alice, 98_000)
-					if s := duka.requestStatus(r.ID); s != commerce.RequestPending {
+					if s := duka.requestStatus(r.ID); s != merchant.RequestPending {
 						t.Errorf("request %s, want pending", s)
 					}
 					h.checkSMS("no and the PIN: the request now", x.send(alice, no+" "+pin), reply(lang, "ussd.approvals.declined", map[string]any{"Name": "Duka La Juma"}))
@@ -527,7 +528,7 @@ type slowApprover struct {
 	delay chan struct{} // closed to let approvals through
 }
 
-func (s slowApprover) Approve(ctx context.Context, phone, id, pin string) (*commerce.ApproveResult, error) {
+func (s slowApprover) Approve(ctx context.Context, phone, id, pin string) (*merchant.ApproveResult, error) {
 	select {
 	case <-s.delay:
 	case <-ctx.Done():
@@ -542,7 +543,7 @@ func (s slowApprover) Approve(ctx context.Context, phone, id, pin string) (*comm
 func TestApprovalPending(t *testing.T) {
 	h := start(t)
 	ob := newOutbox()
-	slow := slowApprover{Wallet: h.w.Client, delay: make(chan struct{})}
+	slow := slowApprover{Wallet: sessions.WalletClient(h.w.Client), delay: make(chan struct{})}
 	resolved := make(chan sessions.Resolution, 2)
 	x := h.texter(slow, func(c *sessions.Config) {
 		c.Outbox, c.Resolved, c.WalletTimeout = ob, func(r sessions.Resolution) { resolved <- r }, 300*time.Millisecond
@@ -572,10 +573,10 @@ func TestApprovalPending(t *testing.T) {
 		}
 	}
 	h.checkBalance("alice", alice, 85_000)
-	if s := duka.requestStatus(r.ID); s != commerce.RequestPaid {
+	if s := duka.requestStatus(r.ID); s != merchant.RequestPaid {
 		t.Errorf("request %s, want paid", s)
 	}
-	if s := duka.tabStatus(tb.ID); s != commerce.TabActive {
+	if s := duka.tabStatus(tb.ID); s != merchant.TabActive {
 		t.Errorf("tab %s, want active", s)
 	}
 	got := ob.messages()
@@ -598,7 +599,7 @@ func TestApprovalPending(t *testing.T) {
 func TestApprovalsPINsAtOnce(t *testing.T) {
 	x := smsHarness(t, func(c *sessions.Config) { c.SMSRateMessages = 100 })
 	h := x.h
-	second := h.texter(h.w.Client, func(c *sessions.Config) { c.SMSRateMessages = 100 })
+	second := h.texter(sessions.WalletClient(h.w.Client), func(c *sessions.Config) { c.SMSRateMessages = 100 })
 	for round := range 5 {
 		alice := h.w.Customer("Alice", pin, 100_000)
 		duka := h.shop("Duka La Juma")
@@ -621,10 +622,10 @@ func TestApprovalsPINsAtOnce(t *testing.T) {
 			}
 		}
 		h.checkBalance("alice", alice, 85_000)
-		if s := duka.requestStatus(newer.ID); s != commerce.RequestPaid {
+		if s := duka.requestStatus(newer.ID); s != merchant.RequestPaid {
 			t.Errorf("round %d: the newer request %s, want paid", round, s)
 		}
-		if s := duka.requestStatus(older.ID); s != commerce.RequestPending {
+		if s := duka.requestStatus(older.ID); s != merchant.RequestPending {
 			t.Errorf("round %d: the older request %s, want pending", round, s)
 		}
 	}
@@ -661,7 +662,7 @@ func TestApprovalsListFits(t *testing.T) {
 	alice := h.w.Customer("Alice", pin, 100_000)
 	h.setLang(alice, "fr")
 	long := h.shop("Wanjiru Nyambura-Odhiambo Kama")
-	var last *commerce.PaymentRequest
+	var last *merchant.PaymentRequest
 	for i := range 12 {
 		last = long.request(alice, 100_000+int64(i), fmt.Sprintf("INV-%d", i))
 	}

@@ -59,7 +59,7 @@
 // # Approvals
 //
 // What waits for a customer's PIN, a merchant's payment request or a tab to
-// open (the wallet's merchant services, wallet/commerce), is under the
+// open (the wallet's merchant services, wallet/merchant), is under the
 // customer menu's 6 Approvals (approvals.go): the list, oldest first and
 // paged with 98 More, kept in the state as the wallet gave it (the newest
 // approvalsListedMax); one approval with 1 Approve and 2 Decline; then the

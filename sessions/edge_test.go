@@ -164,7 +164,7 @@ func TestRepeatedHops(t *testing.T) {
 	c = h.dial(alice)
 	c.say("1", bob, "10", "1")
 	final = c.next(pin)
-	other := h.engine(h.w.Client, nil)
+	other := h.engine(sessions.WalletClient(h.w.Client), nil)
 	var wg sync.WaitGroup
 	screens := make([]sessions.Screen, 2)
 	for i, e := range []*sessions.Engine{h.e, other} {
@@ -208,7 +208,7 @@ func TestAggregatorsAndGateways(t *testing.T) {
 		alice, bob := h.w.Customer("Alice", pin, 100_000), h.w.Customer("Bob", pin, 0)
 		c := h.dial(alice)
 		c.say("1", bob)
-		c.e = h.engine(h.w.Client, nil)
+		c.e = h.engine(sessions.WalletClient(h.w.Client), nil)
 		h.check("amount on the second", c.say("10"), con("en", "ussd.send.confirm", map[string]any{
 			"Amount": money("en", 1_000), "Name": "Bob", "Phone": bob, "Fee": money("en", h.fee(wallet.TransferSend, 1_000))}))
 		c.e = h.e
@@ -241,7 +241,7 @@ func (s slowWallet) Transfer(ctx context.Context, req wallet.TransferRequest) (*
 func TestSlowWalletPending(t *testing.T) {
 	h := start(t)
 	alice, bob := h.w.Customer("Alice", pin, 100_000), h.w.Customer("Bob", pin, 0)
-	slow := slowWallet{Wallet: h.w.Client, delay: make(chan struct{})}
+	slow := slowWallet{Wallet: sessions.WalletClient(h.w.Client), delay: make(chan struct{})}
 	resolved := make(chan sessions.Resolution, 1)
 	c := h.dial(alice)
 	c.e = h.engine(slow, func(r sessions.Resolution) { resolved <- r })

@@ -18,12 +18,13 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
-// Wallet is what the menus ask of the wallet; *natsapi.Client implements it.
-// Its errors are *wallet.Error.
+// Wallet is what the menus ask of the wallet; WalletClient makes one of
+// the wallet's clients. Its errors are *wallet.Error.
 type Wallet interface {
 	Lookup(ctx context.Context, numberOrPhone string) (*wallet.Profile, error)
 	Quote(ctx context.Context, kind wallet.TransferKind, amount int64) (*wallet.Quote, error)
@@ -47,9 +48,9 @@ type Wallet interface {
 	// Approve approves one with the PIN, Decline declines it with the PIN
 	// (a wrong PIN leaves it pending). One no longer pending is
 	// CodeInvalidState.
-	Approvals(ctx context.Context, phone string) ([]commerce.Approval, error)
-	Approve(ctx context.Context, phone, id, pin string) (*commerce.ApproveResult, error)
-	Decline(ctx context.Context, phone, id, pin string) (*commerce.Approval, error)
+	Approvals(ctx context.Context, phone string) ([]merchant.Approval, error)
+	Approve(ctx context.Context, phone, id, pin string) (*merchant.ApproveResult, error)
+	Decline(ctx context.Context, phone, id, pin string) (*merchant.Approval, error)
 	// PendPIN keeps a new PIN chosen on one screen and returns a random
 	// token for it; ConfirmPIN, with the token and the PIN typed again,
 	// sets it (wallet.Service.PendPIN, ConfirmPIN).
@@ -57,7 +58,18 @@ type Wallet interface {
 	ConfirmPIN(ctx context.Context, phone, token, pin string) (*wallet.Account, error)
 }
 
-var _ Wallet = (*natsapi.Client)(nil)
+// WalletClient is c as a Wallet: its ledger calls, and the merchant
+// services' approvals (merchantapi) through it.
+func WalletClient(c *natsapi.Client) Wallet {
+	return walletClient{c, merchantapi.NewClient(c)}
+}
+
+type walletClient struct {
+	*natsapi.Client
+	*merchantClient
+}
+
+type merchantClient = merchantapi.Client
 
 const (
 	// DefaultWalletTimeout bounds one wallet call in a hop: well inside the
@@ -130,7 +142,7 @@ type Resolution struct {
 	// Approval is the id of the approval the PIN answered ("" for a
 	// transfer), and Approved the wallet's answer (nil if Err).
 	Approval string
-	Approved *commerce.ApproveResult
+	Approved *merchant.ApproveResult
 	Err      error // the wallet's refusal, or unavailable after resolveTimeout
 }
 

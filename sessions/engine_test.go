@@ -57,7 +57,7 @@ func start(t *testing.T) *harness {
 	t.Cleanup(func() { w.JS.DeleteKeyValue(context.Background(), kv.Bucket()) })
 	h := &harness{t: t, w: w, kv: kv, shopClock: &laterClock{}}
 	serveCommerce(t, w, h.shopClock)
-	h.e = h.engine(w.Client, nil)
+	h.e = h.engine(sessions.WalletClient(w.Client), nil)
 	e := echo.New()
 	gateway.MountUSSD(e, h.e, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(e)

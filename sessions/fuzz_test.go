@@ -21,7 +21,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -705,21 +705,21 @@ func (w *fakeWallet) SetLanguage(ctx context.Context, _, _ string) (*wallet.Acco
 // picks how many (up to two more than a session keeps), of every kind in
 // turn, from a merchant with the fuzzed name, for the fuzzed amount, with a
 // reference longer than a screen shows.
-func (w *fakeWallet) approvalList() []commerce.Approval {
-	var out []commerce.Approval
+func (w *fakeWallet) approvalList() []merchant.Approval {
+	var out []merchant.Approval
 	for i := range int(w.size) % (approvalsListedMax + 3) {
-		a := commerce.Approval{ID: fmt.Sprintf("pr_%026d", i), Kind: commerce.ApprovalRequest, Merchant: "123456",
+		a := merchant.Approval{ID: fmt.Sprintf("pr_%026d", i), Kind: merchant.ApprovalRequest, Merchant: "123456",
 			MerchantName: w.name, Amount: bounded(w.size, fuzzAmountMax), Reference: w.name + "/INV-2026-" + strconv.Itoa(i),
 			Expires: time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC)}
 		if i%3 > 0 {
-			a.ID, a.Kind, a.Prepaid = fmt.Sprintf("tab_%026d", i), commerce.ApprovalTab, i%3 == 2
+			a.ID, a.Kind, a.Prepaid = fmt.Sprintf("tab_%026d", i), merchant.ApprovalTab, i%3 == 2
 		}
 		out = append(out, a)
 	}
 	return out
 }
 
-func (w *fakeWallet) Approvals(ctx context.Context, _ string) ([]commerce.Approval, error) {
+func (w *fakeWallet) Approvals(ctx context.Context, _ string) ([]merchant.Approval, error) {
 	w.called(ctx, "", "")
 	if err := w.lookupErr(); err != nil {
 		return nil, err
@@ -727,7 +727,7 @@ func (w *fakeWallet) Approvals(ctx context.Context, _ string) ([]commerce.Approv
 	return w.approvalList(), nil
 }
 
-func (w *fakeWallet) Approve(ctx context.Context, _, id, pin string) (*commerce.ApproveResult, error) {
+func (w *fakeWallet) Approve(ctx context.Context, _, id, pin string) (*merchant.ApproveResult, error) {
 	w.called(ctx, pin, "")
 	if err := w.pinErr(); err != nil {
 		return nil, err
@@ -736,11 +736,11 @@ func (w *fakeWallet) Approve(ctx context.Context, _, id, pin string) (*commerce.
 		if a.ID != id {
 			continue
 		}
-		r := &commerce.ApproveResult{Approval: a}
-		if a.Kind == commerce.ApprovalTab {
-			r.Tab = &commerce.Tab{ID: a.ID, MerchantName: a.MerchantName, Prepaid: a.Prepaid, Status: commerce.TabActive}
+		r := &merchant.ApproveResult{Approval: a}
+		if a.Kind == merchant.ApprovalTab {
+			r.Tab = &merchant.Tab{ID: a.ID, MerchantName: a.MerchantName, Prepaid: a.Prepaid, Status: merchant.TabActive}
 		}
-		if a.Kind == commerce.ApprovalRequest || a.Prepaid {
+		if a.Kind == merchant.ApprovalRequest || a.Prepaid {
 			r.Transfer = &wallet.TransferResult{Transfer: wallet.Transfer{ID: 1, Ref: wallet.Ref(int64(w.answer)<<40 | 0x2468ace),
 				Kind: wallet.TransferTill, Amount: a.Amount}, Balance: bounded(w.size, fuzzAmountMax)}
 		}
@@ -749,7 +749,7 @@ func (w *fakeWallet) Approve(ctx context.Context, _, id, pin string) (*commerce.
 	return nil, wallet.Errorf(wallet.CodeNotFound, "no approval %s", id)
 }
 
-func (w *fakeWallet) Decline(ctx context.Context, _, id, pin string) (*commerce.Approval, error) {
+func (w *fakeWallet) Decline(ctx context.Context, _, id, pin string) (*merchant.Approval, error) {
 	w.called(ctx, pin, "")
 	if err := w.pinErr(); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 )
 
@@ -80,7 +81,7 @@ func TestSecurityReversalObjectionBySMS(t *testing.T) {
 	for _, lang := range catalog.Languages() {
 		t.Run(lang, func(t *testing.T) {
 			h := start(t)
-			x := h.texter(h.w.Client)
+			x := h.texter(sessions.WalletClient(h.w.Client))
 			alice, bob := h.w.Customer("Alice Wanjiru", pin, 100_000), h.w.Customer("Bob Otieno", pin, 0)
 			h.setLang(alice, lang)
 			h.setLang(bob, lang)

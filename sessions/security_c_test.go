@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/sessions"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // failingRate is a session bucket whose reads of the SMS rate records fail,
@@ -84,7 +84,7 @@ func TestSecuritySMSRateLimitFailsClosed(t *testing.T) {
 	}
 
 	// A store that fails: nothing done, nothing answered.
-	broken := h.texter(h.w.Client, func(c *sessions.Config) { c.Bucket = failingRate{h.kv} })
+	broken := h.texter(sessions.WalletClient(h.w.Client), func(c *sessions.Config) { c.Bucket = failingRate{h.kv} })
 	bob := h.w.Customer("Bob", pin, 0)
 	for i, body := range []string{"HELP", "BAL", pin} {
 		h.checkSMS(fmt.Sprint("store error ", i), broken.send(bob, body), sessions.SMSReply{})
@@ -311,11 +311,11 @@ func TestSecuritySMSLatePINDoesNotPayMerchant(t *testing.T) {
 			h.checkSMS("the late PIN", x.send(alice, pin), reply(lang, "sms.pin.which", map[string]any{
 				"Name": "Duka La Juma", "Amount": money(lang, 10_000), "Minutes": 5}))
 			h.checkBalance("alice, after the late PIN", alice, 100_000)
-			if s := duka.requestStatus(req.ID); s != commerce.RequestPending {
+			if s := duka.requestStatus(req.ID); s != merchant.RequestPending {
 				t.Errorf("after the late PIN the request is %s, want pending", s)
 			}
 			h.checkSMS("the PIN asked for", x.send(alice, pin), sessions.SMSReply{}) // its receipt is the answer
-			if s := duka.requestStatus(req.ID); s != commerce.RequestPaid {
+			if s := duka.requestStatus(req.ID); s != merchant.RequestPaid {
 				t.Errorf("after the PIN asked for the request is %s, want paid", s)
 			}
 			h.checkBalance("alice", alice, 90_000)
@@ -327,7 +327,7 @@ func TestSecuritySMSLatePINDoesNotPayMerchant(t *testing.T) {
 			h.shopClock.advance(12 * time.Minute)
 			later := duka.request(alice, 5_000, "INV-2")
 			h.checkSMS("a PIN for a request made later", x.send(alice, pin), sessions.SMSReply{})
-			if s := duka.requestStatus(later.ID); s != commerce.RequestPaid {
+			if s := duka.requestStatus(later.ID); s != merchant.RequestPaid {
 				t.Errorf("the later request is %s, want paid", s)
 			}
 		})

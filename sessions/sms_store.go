@@ -27,7 +27,7 @@ const (
 	// (or replayed by whoever captured a signed webhook) later than the id
 	// is remembered would be taken for the PIN of whatever then awaits
 	// one. So it is kept longer than anything a PIN can approve lives (a
-	// payment request at most commerce.RequestTTLMax) and than the week a
+	// payment request at most merchant.RequestTTLMax) and than the week a
 	// security review asked for: 8 days.
 	smsMessageTTL = 8 * 24 * time.Hour
 	// smsPINWindow is how long a confirmation awaits its PIN (the Minutes

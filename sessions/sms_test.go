@@ -147,7 +147,7 @@ type texter struct {
 func smsHarness(t *testing.T, cfg ...func(*sessions.Config)) *texter {
 	t.Helper()
 	h := start(t)
-	return h.texter(h.w.Client, cfg...)
+	return h.texter(sessions.WalletClient(h.w.Client), cfg...)
 }
 
 // texter returns an SMS engine on wal and the harness's bucket, as another
@@ -421,7 +421,7 @@ func TestSMSLanguages(t *testing.T) {
 	h.checkSMS("stop", x.send(stranger, "STOP"), reply("en", "sms.stop", nil))
 	h.checkSMS("start", x.send(stranger, "START"), reply("en", "sms.start", nil))
 
-	y := h.texter(h.w.Client, func(c *sessions.Config) { c.ServiceCode = "*384*123#" })
+	y := h.texter(sessions.WalletClient(h.w.Client), func(c *sessions.Config) { c.ServiceCode = "*384*123#" })
 	h.checkSMS("service code", y.send(wallettest.NewPhone(), "BAL"), reply("en", "sms.not_registered", map[string]any{"Code": "*384*123#"}))
 }
 
@@ -597,7 +597,7 @@ func TestSMSRepeats(t *testing.T) {
 		h.checkBalance("bob", bob, 1_000)
 	})
 	t.Run("at once, two gateways", func(t *testing.T) {
-		y := h.texter(h.w.Client)
+		y := h.texter(sessions.WalletClient(h.w.Client))
 		for round := range 4 {
 			alice, bob := h.w.Customer("Alice", pin, 100_000), h.w.Customer("Bob", pin, 0)
 			x.send(alice, "SEND "+bob+" 10")
@@ -719,7 +719,7 @@ func TestSMSNoPINInBucket(t *testing.T) {
 func TestPendingOutcomeBySMS(t *testing.T) {
 	h := start(t)
 	ob := newOutbox()
-	slow := slowWallet{Wallet: h.w.Client, delay: make(chan struct{})}
+	slow := slowWallet{Wallet: sessions.WalletClient(h.w.Client), delay: make(chan struct{})}
 	resolved := make(chan sessions.Resolution, 2)
 	x := h.texter(slow, func(c *sessions.Config) {
 		c.Outbox, c.Resolved, c.WalletTimeout = ob, func(r sessions.Resolution) { resolved <- r }, 500*time.Millisecond
@@ -775,7 +775,7 @@ func TestSMSConfig(t *testing.T) {
 		"negative rate limit":    func(c *sessions.Config) { c.SMSRateMessages = -1 },
 		"rate window over a day": func(c *sessions.Config) { c.SMSRateWindow = 25 * time.Hour },
 	} {
-		c := sessions.Config{Wallet: h.w.Client, Bucket: h.kv, Locales: catalog, Currency: kes, Key: sealKey}
+		c := sessions.Config{Wallet: sessions.WalletClient(h.w.Client), Bucket: h.kv, Locales: catalog, Currency: kes, Key: sealKey}
 		f(&c)
 		if _, err := sessions.New(c); err == nil {
 			t.Errorf("%s: New accepted it", name)
@@ -788,7 +788,7 @@ func TestSMSConfig(t *testing.T) {
 func TestSMSStopStart(t *testing.T) {
 	h := start(t)
 	ob := newOutbox()
-	x := h.texter(h.w.Client, func(c *sessions.Config) { c.Outbox = ob })
+	x := h.texter(sessions.WalletClient(h.w.Client), func(c *sessions.Config) { c.Outbox = ob })
 	for _, lang := range catalog.Languages() {
 		alice := h.w.Customer("Alice", pin, 0)
 		h.setLang(alice, lang)
@@ -806,6 +806,6 @@ func TestSMSStopStart(t *testing.T) {
 	if on, ok := ob.consent(stranger); !ok || on {
 		t.Errorf("a phone without an account: STOP recorded %v (%v), want off", on, ok)
 	}
-	none := h.texter(h.w.Client)
+	none := h.texter(sessions.WalletClient(h.w.Client))
 	h.checkSMS("no notifier", none.send(stranger, "START"), reply("en", "error.unavailable", nil))
 }

@@ -734,7 +734,7 @@ func partyOf(a *AccountRecord) Party {
 const EventSubjectPrefix = "wallet.events.transfer."
 
 // MerchantEventSubjectPrefix prefixes the subject of the merchant services'
-// events (payment requests, tabs, payouts: package wallet/commerce), which
+// events (payment requests, tabs, payouts: package wallet/merchant), which
 // share the outbox and the stream; the event type follows.
 const MerchantEventSubjectPrefix = "wallet.events.merchant."
 

@@ -5,7 +5,7 @@
 // # Merchant transfers
 //
 // Five kinds of transfer exist for the merchant services (package
-// wallet/commerce, which runs in the wallet's process and calls Service
+// wallet/merchant, which runs in the wallet's process and calls Service
 // directly; the NATS API refuses these kinds): payout (a merchant pays a
 // customer, B2C, and pays the fee), refund (a merchant pays back part or all
 // of a till, paybill or settle payment to the customer who made it), settle

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// The reads the merchant services (package wallet/commerce, in the wallet's
+// The reads the merchant services (package wallet/merchant, in the wallet's
 // process) build on. They trust their caller: no PIN, no ownership check.
 // Commerce authenticates the merchant by its API key and shows it only its
 // own objects.

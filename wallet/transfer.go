@@ -19,7 +19,7 @@ import (
 //	reversal  From the original sender's phone, Reference (its transaction id), PIN
 //
 // The merchant kinds, posted only by the merchant services in the wallet's
-// own process (package wallet/commerce; the NATS API refuses them), need no
+// own process (package wallet/merchant; the NATS API refuses them), need no
 // PIN except hold:
 //
 //	payout    From till or paybill number, To customer phone, Amount, Reference (optional)

@@ -116,7 +116,7 @@ const (
 	TransferReversalRelease TransferKind = "reversal_release" // reversals → the original's recipient
 
 	// The merchant kinds. Only the wallet's own merchant services (package
-	// wallet/commerce, in the wallet process) post them; the NATS transfer
+	// wallet/merchant, in the wallet process) post them; the NATS transfer
 	// subject refuses them.
 	TransferPayout  TransferKind = "payout"  // merchant → customer (B2C); the merchant pays the fee
 	TransferRefund  TransferKind = "refund"  // merchant → the customer who paid a transfer, up to what is left of it

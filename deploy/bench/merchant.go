@@ -14,7 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -54,7 +55,7 @@ func Merchant(ctx context.Context, t Target, cfg LoadConfig, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("bench merchant: till: %w", err)
 	}
-	k, err := b.client.CreateAPIKey(ctx, natsapi.APIKeyRequest{Merchant: till.Number, Scopes: commerce.MerchantScopes})
+	k, err := merchantapi.NewClient(b.client).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: till.Number, Scopes: merchant.MerchantScopes})
 	if err != nil {
 		return fmt.Errorf("bench merchant: api key: %w", err)
 	}
@@ -158,7 +159,7 @@ func (b *merchantBench) openTab(ctx context.Context, phone string) (string, erro
 	if err := b.call(ctx, http.MethodPost, "/v1/tabs", body, true, http.StatusCreated, &tab); err != nil {
 		return "", err
 	}
-	if _, err := b.client.Approve(ctx, phone, tab.ID, ussdBenchPIN); err != nil {
+	if _, err := merchantapi.NewClient(b.client).Approve(ctx, phone, tab.ID, ussdBenchPIN); err != nil {
 		return "", fmt.Errorf("approve %s: %w", tab.ID, err)
 	}
 	return tab.ID, nil
@@ -175,11 +176,11 @@ func (b *merchantBench) paymentRequest(ctx context.Context, phone string) error 
 	if err := b.call(ctx, http.MethodPost, "/v1/payment-requests", body, true, http.StatusCreated, &pr); err != nil {
 		return err
 	}
-	if _, err := b.client.Approve(ctx, phone, pr.ID, ussdBenchPIN); err != nil {
+	if _, err := merchantapi.NewClient(b.client).Approve(ctx, phone, pr.ID, ussdBenchPIN); err != nil {
 		return fmt.Errorf("approve %s: %w", pr.ID, err)
 	}
-	for pr.Status != string(commerce.RequestPaid) {
-		if pr.Status != string(commerce.RequestPending) && pr.Status != "" {
+	for pr.Status != string(merchant.RequestPaid) {
+		if pr.Status != string(merchant.RequestPending) && pr.Status != "" {
 			return fmt.Errorf("payment request %s is %s", pr.ID, pr.Status)
 		}
 		if err := b.call(ctx, http.MethodGet, "/v1/payment-requests/"+pr.ID, nil, false, http.StatusOK, &pr); err != nil {

@@ -17,6 +17,7 @@ package natsroles
 //go:generate go run ./gen -o ../nats/users.conf
 
 import (
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -26,6 +27,7 @@ import (
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
@@ -109,7 +111,7 @@ func Permissions(r Role, prefix string) *server.Permissions {
 		allow := []string{
 			// The wallet's settings (the currency of receipts) and the
 			// merchant key checks of the webhook requests it serves.
-			under(natsapi.SubjectTariff), under(natsapi.SubjectMerchantAuth),
+			under(natsapi.SubjectTariff), under(merchantapi.SubjectMerchantAuth),
 		}
 		// Bind to both streams (the wallet made them), make or update its
 		// durable consumer on each, pull from it and acknowledge.
@@ -138,7 +140,8 @@ func Permissions(r Role, prefix string) *server.Permissions {
 }
 
 // gatewayPermissions are the gateway's: request the wallet's non-operator
-// subjects (natsapi.OperatorSubjects are denied, as the design asks of
+// subjects (natsapi.OperatorSubjects and merchantapi.OperatorSubjects, the
+// merchant services' on the same service, are denied, as the design asks of
 // every deployment), keep USSD session state in its key-value bucket, and
 // receive replies. Nothing else: it cannot serve (and so read) wallet
 // requests, publish wallet events, create, change or remove a stream (the
@@ -150,8 +153,8 @@ func Permissions(r Role, prefix string) *server.Permissions {
 // API's idempotency records in their bucket. It needs no publish to
 // _INBOX.>: it sends requests, it answers none.
 func gatewayPermissions(under func(string) string, buckets ...string) *server.Permissions {
-	deny := make([]string, 0, len(natsapi.OperatorSubjects))
-	for _, s := range natsapi.OperatorSubjects {
+	var deny []string
+	for _, s := range slices.Concat(natsapi.OperatorSubjects, merchantapi.OperatorSubjects) {
 		deny = append(deny, under(s))
 	}
 	allow := []string{

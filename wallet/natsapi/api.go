@@ -6,16 +6,20 @@
 // (Nats-Service-Error-Code is the wallet.Code) and the *wallet.Error as the
 // body. See the package README for every subject with an example.
 //
-// It owns the wallet's subjects, requests and replies, and their handlers
+// It owns the ledger's subjects, requests and replies, and their handlers
 // and client methods; the plumbing it shares with the notifier's service
-// (answering, calling, the subject prefix, outages) is wallet/natsrpc's.
+// (answering, calling, the subject prefix, outages, endpoint declarations)
+// is wallet/natsrpc's. It must not know the merchant services: their
+// endpoints (wallet/merchant/merchantapi) are added to the same service
+// through WithEndpoints, called through Client.Call, and audited as their
+// declarations (natsrpc.Route) say.
 package natsapi
 
 import (
+	"context"
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
@@ -187,9 +191,10 @@ type TariffReply struct {
 type Option func(*options)
 
 type options struct {
-	prefix   string
-	commerce *commerce.Service
-	operator *Operator // AsOperator
+	prefix    string
+	endpoints []func(natsrpc.Mux)
+	keyActor  func(ctx context.Context, key string) (string, error)
+	operator  *Operator // AsOperator
 }
 
 // WithPrefix puts every subject of the API and its events, and the event
@@ -199,8 +204,20 @@ type options struct {
 // token: letters, digits, - and _.
 func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
 
-// WithCommerce makes Serve serve the merchant subjects (merchant.go) from c.
-func WithCommerce(c *commerce.Service) Option { return func(o *options) { o.commerce = c } }
+// WithEndpoints makes Serve serve, besides the wallet's own endpoints, those
+// register adds: they answer under the same micro service, prefix, time
+// bound and audit log (the merchant services' merchantapi.Register).
+func WithEndpoints(register func(natsrpc.Mux)) Option {
+	return func(o *options) { o.endpoints = append(o.endpoints, register) }
+}
+
+// WithKeyActor gives Serve the way to tell who an operator API key is, for
+// the audit records of the endpoints a gateway calls with one
+// (natsrpc.Route.OperatorKey): actor returns the key's id, or refuses a
+// key that is not an operator's. Without it those calls are refused.
+func WithKeyActor(actor func(ctx context.Context, key string) (string, error)) Option {
+	return func(o *options) { o.keyActor = actor }
+}
 
 func newOptions(opts []Option) options {
 	var o options

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -35,26 +34,25 @@ type AuditReply struct {
 // AuditLog (operator) returns one page of the audit log, in Seq order.
 func (c *Client) AuditLog(ctx context.Context, q AuditRequest) ([]wallet.AuditRecord, error) {
 	var r AuditReply
-	return r.Records, c.call(ctx, SubjectAuditList, q, &r)
+	return r.Records, c.Call(ctx, SubjectAuditList, q, &r)
 }
 
-// AuditReadOnlySubjects are the operator subjects that change nothing and
-// are not audited: they read (an account, the ledger check, the events a
-// notifier replays, the keys, the audit log itself). Every other operator
-// subject, and every subject added to OperatorSubjects later, is audited.
-// The notifier calls events.list by itself, without an operator behind it.
-var AuditReadOnlySubjects = []string{SubjectShow, SubjectCheck, SubjectEvents, SubjectAPIKeyList, SubjectOpKeyList, SubjectAuditList}
+// AuditReadOnlySubjects are the wallet's operator subjects that change
+// nothing and are not audited: they read (an account, the ledger check,
+// the events a notifier replays, the audit log itself). Every other
+// operator subject, and every subject added to OperatorSubjects later, is
+// audited. The notifier calls events.list by itself, without an operator
+// behind it. (Endpoints added WithEndpoints say so in their
+// natsrpc.Route.)
+var AuditReadOnlySubjects = []string{SubjectShow, SubjectCheck, SubjectEvents, SubjectAuditList}
 
-// AuditKeySubjects are the operator REST API's subjects: a gateway calls
-// them with an operator API key, which is the actor of their records.
-var AuditKeySubjects = []string{SubjectOpKeyCreate, SubjectOpKeyRevoke}
-
-// audited returns h wrapped so that a request on subject is recorded in the
-// audit log when subject is an audited operator subject (see
-// AuditReadOnlySubjects, AuditKeySubjects), and h unchanged otherwise.
+// audited returns h wrapped so that a request on rt is recorded in the
+// audit log when rt is an audited operator endpoint (an Operator route not
+// ReadOnly, or an OperatorKey route), and h unchanged otherwise.
 //
 // The request is recorded before h sees it (Outcome requested, actor and
-// reason from the Kibubu-Actor and Kibubu-Reason headers): a request
+// reason from the Kibubu-Actor and Kibubu-Reason headers; on an
+// OperatorKey route, the key's id as WithKeyActor tells it): a request
 // without an actor, or one the log cannot take, is refused and nothing is
 // done. Its outcome is recorded when it is answered, before the answer is
 // sent (Responder.Respond). A crash between the two leaves the request
@@ -62,11 +60,12 @@ var AuditKeySubjects = []string{SubjectOpKeyCreate, SubjectOpKeyRevoke}
 // here: the actions commit in their own stores' transactions (the writer's
 // group commit, the merchant services'), which the audit layer wraps
 // without knowing.
-func (s *server) audited(subject string, h micro.HandlerFunc) micro.HandlerFunc {
-	byKey := slices.Contains(AuditKeySubjects, subject)
-	if !byKey && (!slices.Contains(OperatorSubjects, subject) || slices.Contains(AuditReadOnlySubjects, subject)) {
+func (s *server) audited(rt natsrpc.Route, h micro.HandlerFunc) micro.HandlerFunc {
+	byKey := rt.OperatorKey
+	if !byKey && (!rt.Operator || rt.ReadOnly) {
 		return h
 	}
+	subject := rt.Subject
 	action := strings.TrimPrefix(subject, SubjectPrefix+".")
 	return func(r micro.Request) {
 		// On the subscription's goroutine: operator requests are few, and
@@ -95,8 +94,8 @@ func (s *server) audited(subject string, h micro.HandlerFunc) micro.HandlerFunc 
 	}
 }
 
-// keyOperator authenticates the operator API key in a request's auth field
-// and returns its id.
+// keyOperator reads the operator API key in a request's auth field and
+// returns its id (WithKeyActor).
 func (s *server) keyOperator(ctx context.Context, data []byte) (string, error) {
 	var q struct {
 		Auth string `json:"auth"`
@@ -104,17 +103,10 @@ func (s *server) keyOperator(ctx context.Context, data []byte) (string, error) {
 	if err := natsrpc.Decode(data, requestBytesMax, &q); err != nil {
 		return "", err
 	}
-	if s.o.commerce == nil {
+	if s.o.keyActor == nil {
 		return "", wallet.Errorf(wallet.CodeUnavailable, "the merchant services are not running")
 	}
-	p, err := s.o.commerce.Authenticate(ctx, q.Auth)
-	if err != nil {
-		return "", err
-	}
-	if !p.Operator {
-		return "", wallet.Errorf(wallet.CodeForbidden, "this needs an operator API key")
-	}
-	return p.KeyID, nil
+	return s.o.keyActor(ctx, q.Auth)
 }
 
 // auditOutcome records how the request recorded as seq ended.

@@ -28,7 +28,12 @@ func NewClient(nc *nats.Conn, timeout time.Duration, opts ...Option) *Client {
 	return &Client{nc: nc, timeout: timeout, o: newOptions(opts)}
 }
 
-func (c *Client) call(ctx context.Context, subject string, req, reply any) error {
+var _ natsrpc.Caller = (*Client)(nil)
+
+// Call sends req to subject (without the prefix, which it adds) with the
+// operator's headers (AsOperator, WithOperator) and decodes the answer
+// into reply: the wallet's endpoints' client side (natsrpc.Endpoint.Call).
+func (c *Client) Call(ctx context.Context, subject string, req, reply any) error {
 	if _, ok := OperatorFrom(ctx); !ok && c.o.operator != nil {
 		ctx = WithOperator(ctx, *c.o.operator)
 	}
@@ -38,13 +43,17 @@ func (c *Client) call(ctx context.Context, subject string, req, reply any) error
 	return natsrpc.Request(ctx, c.nc, "the wallet", c.o.subject(subject), c.timeout, req, reply)
 }
 
+// MaxPayload is the most bytes the client's connection carries in one
+// message (0: not yet known).
+func (c *Client) MaxPayload() int64 { return c.nc.MaxPayload() }
+
 // Transfer moves money (every kind but float).
 func (c *Client) Transfer(ctx context.Context, req wallet.TransferRequest) (*wallet.TransferResult, error) {
 	if a := wallet.PINAttemptFrom(ctx); req.PIN != "" {
 		req.Source, req.Attempt = cmp.Or(req.Source, a.Source), cmp.Or(req.Attempt, a.Key)
 	}
 	var r wallet.TransferResult
-	return &r, c.call(ctx, SubjectTransfer, req, &r)
+	return &r, c.Call(ctx, SubjectTransfer, req, &r)
 }
 
 // IssueFloat (operator) credits an agent's float against cash banked;
@@ -52,7 +61,7 @@ func (c *Client) Transfer(ctx context.Context, req wallet.TransferRequest) (*wal
 func (c *Client) IssueFloat(ctx context.Context, agent string, amount int64, ref string) (*wallet.TransferResult, error) {
 	var r wallet.TransferResult
 	req := wallet.TransferRequest{Key: "float:" + ref, Kind: wallet.TransferFloat, To: agent, Amount: amount, Reference: ref}
-	return &r, c.call(ctx, SubjectFloat, req, &r)
+	return &r, c.Call(ctx, SubjectFloat, req, &r)
 }
 
 // TransferInfo returns the transfer with human id ref as its sender, the
@@ -61,31 +70,31 @@ func (c *Client) IssueFloat(ctx context.Context, agent string, amount int64, ref
 // sender gets not_found, as for an unknown or malformed ref.
 func (c *Client) TransferInfo(ctx context.Context, phone, ref string) (*wallet.TransferInfo, error) {
 	var r wallet.TransferInfo
-	return &r, c.call(ctx, SubjectTransferShow, TransferQuery{Phone: phone, Ref: ref}, &r)
+	return &r, c.Call(ctx, SubjectTransferShow, TransferQuery{Phone: phone, Ref: ref}, &r)
 }
 
 // Quote returns a transfer's fee and commission.
 func (c *Client) Quote(ctx context.Context, kind wallet.TransferKind, amount int64) (*QuoteReply, error) {
 	var r QuoteReply
-	return &r, c.call(ctx, SubjectQuote, QuoteRequest{Kind: kind, Amount: amount}, &r)
+	return &r, c.Call(ctx, SubjectQuote, QuoteRequest{Kind: kind, Amount: amount}, &r)
 }
 
 // Lookup returns an account's profile by number or phone.
 func (c *Client) Lookup(ctx context.Context, numberOrPhone string) (*wallet.Profile, error) {
 	var r wallet.Profile
-	return &r, c.call(ctx, SubjectLookup, AccountRequest{Number: numberOrPhone}, &r)
+	return &r, c.Call(ctx, SubjectLookup, AccountRequest{Number: numberOrPhone}, &r)
 }
 
 // Show (operator) returns an account with its balance.
 func (c *Client) Show(ctx context.Context, numberOrPhone string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectShow, AccountRequest{Number: numberOrPhone}, &r)
+	return &r, c.Call(ctx, SubjectShow, AccountRequest{Number: numberOrPhone}, &r)
 }
 
 // SetStatus (operator) freezes or reactivates an account.
 func (c *Client) SetStatus(ctx context.Context, numberOrPhone string, st wallet.Status) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectStatus, StatusRequest{Number: numberOrPhone, Status: st}, &r)
+	return &r, c.Call(ctx, SubjectStatus, StatusRequest{Number: numberOrPhone, Status: st}, &r)
 }
 
 // Register opens a customer account: a self-registration (basic tier) on
@@ -98,26 +107,26 @@ func (c *Client) Register(ctx context.Context, req RegisterRequest) (*wallet.Acc
 		subject = SubjectCustomerOpen
 	}
 	var r wallet.Account
-	return &r, c.call(ctx, subject, req, &r)
+	return &r, c.Call(ctx, subject, req, &r)
 }
 
 // OpenCustomer (operator) opens a customer account at any tier on
 // SubjectCustomerOpen; the reply's StartKey is what its first PIN needs.
 func (c *Client) OpenCustomer(ctx context.Context, req RegisterRequest) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectCustomerOpen, req, &r)
+	return &r, c.Call(ctx, SubjectCustomerOpen, req, &r)
 }
 
 // AddAgent (operator) opens an agent account; the reply's Number is the agent number.
 func (c *Client) AddAgent(ctx context.Context, phone, name string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectAgentAdd, AgentRequest{Phone: phone, Name: name}, &r)
+	return &r, c.Call(ctx, SubjectAgentAdd, AgentRequest{Phone: phone, Name: name}, &r)
 }
 
 // AddMerchant (operator) opens a till or paybill; the reply's Number is the till or paybill number.
 func (c *Client) AddMerchant(ctx context.Context, phone, name string, paybill bool) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectMerchant, MerchantRequest{Phone: phone, Name: name, Paybill: paybill}, &r)
+	return &r, c.Call(ctx, SubjectMerchant, MerchantRequest{Phone: phone, Name: name, Paybill: paybill}, &r)
 }
 
 // pinRequest fills q's Source and Attempt from the context's
@@ -131,20 +140,20 @@ func pinRequest(ctx context.Context, q PINRequest) PINRequest {
 // SetPIN sets the first PIN of a self-registered account.
 func (c *Client) SetPIN(ctx context.Context, phone, pin string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINSet, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
+	return &r, c.Call(ctx, SubjectPINSet, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
 }
 
 // SetPINWithStartKey sets an account's first PIN with its start key.
 func (c *Client) SetPINWithStartKey(ctx context.Context, phone, startKey, pin string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINSet, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin, StartKey: startKey}), &r)
+	return &r, c.Call(ctx, SubjectPINSet, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin, StartKey: startKey}), &r)
 }
 
 // StartKeyProof checks a start key and returns a short-lived proof of it
 // for SetPINWithProof.
 func (c *Client) StartKeyProof(ctx context.Context, phone, startKey string) (string, error) {
 	var r PINProofReply
-	err := c.call(ctx, SubjectStartKey, pinRequest(ctx, PINRequest{Phone: phone, StartKey: startKey}), &r)
+	err := c.Call(ctx, SubjectStartKey, pinRequest(ctx, PINRequest{Phone: phone, StartKey: startKey}), &r)
 	return r.Proof, err
 }
 
@@ -152,45 +161,45 @@ func (c *Client) StartKeyProof(ctx context.Context, phone, startKey string) (str
 // StartKeyProof.
 func (c *Client) SetPINWithProof(ctx context.Context, phone, proof, pin string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINSet, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin, Proof: proof}), &r)
+	return &r, c.Call(ctx, SubjectPINSet, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin, Proof: proof}), &r)
 }
 
 // ChangePIN replaces a PIN.
 func (c *Client) ChangePIN(ctx context.Context, phone, oldPIN, newPIN string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINChange, pinRequest(ctx, PINRequest{Phone: phone, PIN: oldPIN, NewPIN: newPIN}), &r)
+	return &r, c.Call(ctx, SubjectPINChange, pinRequest(ctx, PINRequest{Phone: phone, PIN: oldPIN, NewPIN: newPIN}), &r)
 }
 
 // PINProof checks a PIN and returns a short-lived proof of it for
 // ChangePINWithProof.
 func (c *Client) PINProof(ctx context.Context, phone, pin string) (string, error) {
 	var r PINProofReply
-	err := c.call(ctx, SubjectPINProof, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
+	err := c.Call(ctx, SubjectPINProof, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
 	return r.Proof, err
 }
 
 // ChangePINWithProof replaces a PIN on the strength of a PINProof.
 func (c *Client) ChangePINWithProof(ctx context.Context, phone, proof, newPIN string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINChange, pinRequest(ctx, PINRequest{Phone: phone, Proof: proof, NewPIN: newPIN}), &r)
+	return &r, c.Call(ctx, SubjectPINChange, pinRequest(ctx, PINRequest{Phone: phone, Proof: proof, NewPIN: newPIN}), &r)
 }
 
 // VerifyPIN checks a PIN and returns the account with its balance.
 func (c *Client) VerifyPIN(ctx context.Context, phone, pin string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINVerify, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
+	return &r, c.Call(ctx, SubjectPINVerify, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
 }
 
 // Balance checks the PIN and returns the account with its balance.
 func (c *Client) Balance(ctx context.Context, phone, pin string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectBalance, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
+	return &r, c.Call(ctx, SubjectBalance, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
 }
 
 // ResetPIN (operator) clears a PIN and unlocks the account.
 func (c *Client) ResetPIN(ctx context.Context, phone string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINReset, PINRequest{Phone: phone}, &r)
+	return &r, c.Call(ctx, SubjectPINReset, PINRequest{Phone: phone}, &r)
 }
 
 // Statement checks the PIN and returns statement lines, newest first.
@@ -198,33 +207,33 @@ func (c *Client) Statement(ctx context.Context, q wallet.StatementQuery) (*State
 	a := wallet.PINAttemptFrom(ctx)
 	q.Source, q.Attempt = cmp.Or(q.Source, a.Source), cmp.Or(q.Attempt, a.Key)
 	var r StatementReply
-	return &r, c.call(ctx, SubjectStatement, q, &r)
+	return &r, c.Call(ctx, SubjectStatement, q, &r)
 }
 
 // Earnings checks the PIN (a wrong one counts toward the lockout) and
 // returns the account with the commission it earned today and this month.
 func (c *Client) Earnings(ctx context.Context, phone, pin string) (*wallet.Earnings, error) {
 	var r wallet.Earnings
-	return &r, c.call(ctx, SubjectEarnings, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
+	return &r, c.Call(ctx, SubjectEarnings, pinRequest(ctx, PINRequest{Phone: phone, PIN: pin}), &r)
 }
 
 // SetLanguage stores an account's language.
 func (c *Client) SetLanguage(ctx context.Context, phone, lang string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectLanguage, LanguageRequest{Phone: phone, Language: lang}, &r)
+	return &r, c.Call(ctx, SubjectLanguage, LanguageRequest{Phone: phone, Language: lang}, &r)
 }
 
 // Tariff returns the tariff, limits and currency.
 func (c *Client) Tariff(ctx context.Context) (*TariffReply, error) {
 	var r TariffReply
-	return &r, c.call(ctx, SubjectTariff, struct{}{}, &r)
+	return &r, c.Call(ctx, SubjectTariff, struct{}{}, &r)
 }
 
 // Events returns one page of the events of the transfers created since a
 // time, re-derived from the database (operator).
 func (c *Client) Events(ctx context.Context, q EventsRequest) (*EventsReply, error) {
 	var r EventsReply
-	return &r, c.call(ctx, SubjectEvents, q, &r)
+	return &r, c.Call(ctx, SubjectEvents, q, &r)
 }
 
 // Check (operator) verifies every ledger invariant over the whole database.
@@ -233,5 +242,5 @@ func (c *Client) Check(ctx context.Context) (*wallet.CheckReport, error) {
 	var r wallet.CheckReport
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	return &r, c.call(ctx, SubjectCheck, struct{}{}, &r)
+	return &r, c.Call(ctx, SubjectCheck, struct{}{}, &r)
 }

@@ -225,67 +225,67 @@ func (s *server) ops(add func(string, micro.HandlerFunc)) {
 // email, so the audit log names who tried.
 func (c *Client) SignIn(ctx context.Context, email, password, code string) (*SignInReply, error) {
 	var r SignInReply
-	return &r, c.call(ctx, SubjectOpsSignIn, SignInRequest{Email: email, Password: password, Code: code}, &r)
+	return &r, c.Call(ctx, SubjectOpsSignIn, SignInRequest{Email: email, Password: password, Code: code}, &r)
 }
 
 // SignOut (operator) ends the session token opens.
 func (c *Client) SignOut(ctx context.Context, token string) error {
 	var r SessionRequest
-	return c.call(ctx, SubjectOpsSignOut, SessionRequest{Token: token}, &r)
+	return c.Call(ctx, SubjectOpsSignOut, SessionRequest{Token: token}, &r)
 }
 
 // Session (operator) returns the live session token opens.
 func (c *Client) Session(ctx context.Context, token string) (*wallet.OperatorSession, error) {
 	var r wallet.OperatorSession
-	return &r, c.call(ctx, SubjectOpsSession, SessionRequest{Token: token}, &r)
+	return &r, c.Call(ctx, SubjectOpsSession, SessionRequest{Token: token}, &r)
 }
 
 // AddOperator (admin) creates an operator; the reply's TOTP secret is shown once.
 func (c *Client) AddOperator(ctx context.Context, email string, role wallet.OperatorRole, password string) (*wallet.NewOperator, error) {
 	var r wallet.NewOperator
-	return &r, c.call(ctx, SubjectOpsOperatorAdd, OperatorAddRequest{Email: email, Role: role, Password: password}, &r)
+	return &r, c.Call(ctx, SubjectOpsOperatorAdd, OperatorAddRequest{Email: email, Role: role, Password: password}, &r)
 }
 
 // Operators (admin) lists the operators.
 func (c *Client) Operators(ctx context.Context) ([]wallet.Operator, error) {
 	var r OperatorList
-	return r.Operators, c.call(ctx, SubjectOpsOperatorList, struct{}{}, &r)
+	return r.Operators, c.Call(ctx, SubjectOpsOperatorList, struct{}{}, &r)
 }
 
 // DisableOperator (admin) disables an operator and ends their sessions.
 func (c *Client) DisableOperator(ctx context.Context, email string) (*wallet.Operator, error) {
 	var r wallet.Operator
-	return &r, c.call(ctx, SubjectOpsOperatorDisable, OperatorAddRequest{Email: email}, &r)
+	return &r, c.Call(ctx, SubjectOpsOperatorDisable, OperatorAddRequest{Email: email}, &r)
 }
 
 // Search (operator) finds accounts or a transfer (wallet.Service.Search).
 func (c *Client) Search(ctx context.Context, query string, page int) (*wallet.SearchResult, error) {
 	var r wallet.SearchResult
-	return &r, c.call(ctx, SubjectOpsSearch, SearchRequest{Query: query, Page: page}, &r)
+	return &r, c.Call(ctx, SubjectOpsSearch, SearchRequest{Query: query, Page: page}, &r)
 }
 
 // AccountStatement (operator) returns an account's statement without its PIN.
 func (c *Client) AccountStatement(ctx context.Context, q OpsStatementRequest) (*wallet.Statement, error) {
 	var r wallet.Statement
-	return &r, c.call(ctx, SubjectOpsStatement, q, &r)
+	return &r, c.Call(ctx, SubjectOpsStatement, q, &r)
 }
 
 // TransferDetail (operator) returns a transfer with the accounts it posted to.
 func (c *Client) TransferDetail(ctx context.Context, ref string) (*wallet.TransferView, error) {
 	var r wallet.TransferView
-	return &r, c.call(ctx, SubjectOpsTransfer, TransferQuery{Ref: ref}, &r)
+	return &r, c.Call(ctx, SubjectOpsTransfer, TransferQuery{Ref: ref}, &r)
 }
 
 // Propose (maker) proposes q; ctx names the maker and reason (WithOperator).
 func (c *Client) Propose(ctx context.Context, q ProposalRequest) (*wallet.Proposal, error) {
 	var r wallet.Proposal
-	return &r, c.call(ctx, SubjectOpsPropose, q, &r)
+	return &r, c.Call(ctx, SubjectOpsPropose, q, &r)
 }
 
 // Proposals lists proposals in states (all when none), newest first.
 func (c *Client) Proposals(ctx context.Context, states []wallet.ProposalState, limit int) ([]wallet.Proposal, error) {
 	var r ProposalList
-	return r.Proposals, c.call(ctx, SubjectOpsProposals, ProposalQuery{States: states, Limit: limit}, &r)
+	return r.Proposals, c.Call(ctx, SubjectOpsProposals, ProposalQuery{States: states, Limit: limit}, &r)
 }
 
 // Decide (checker) approves or rejects proposal id; ctx names the checker
@@ -296,12 +296,12 @@ func (c *Client) Decide(ctx context.Context, id int64, approve bool) (*wallet.Pr
 		subject = SubjectOpsApprove
 	}
 	var r wallet.Proposal
-	return &r, c.call(ctx, subject, ProposalDecision{ID: id}, &r)
+	return &r, c.Call(ctx, subject, ProposalDecision{ID: id}, &r)
 }
 
 // Dashboard (operator) returns the last 30 days' transfers by day and kind
 // and the e-money in circulation.
 func (c *Client) Dashboard(ctx context.Context) (*wallet.Dashboard, error) {
 	var r wallet.Dashboard
-	return &r, c.call(ctx, SubjectOpsDashboard, struct{}{}, &r)
+	return &r, c.Call(ctx, SubjectOpsDashboard, struct{}{}, &r)
 }

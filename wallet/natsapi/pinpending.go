@@ -56,7 +56,7 @@ func (s *server) pinPending(add func(string, micro.HandlerFunc)) {
 // ConfirmPIN takes with the PIN typed again (wallet.Service.PendPIN).
 func (c *Client) PendPIN(ctx context.Context, n wallet.NewPIN) (string, error) {
 	var r PINPendingReply
-	err := c.call(ctx, SubjectPINPending, n, &r)
+	err := c.Call(ctx, SubjectPINPending, n, &r)
 	return r.Token, err
 }
 
@@ -65,5 +65,5 @@ func (c *Client) PendPIN(ctx context.Context, n wallet.NewPIN) (string, error) {
 // (wallet.Service.ConfirmPIN).
 func (c *Client) ConfirmPIN(ctx context.Context, phone, token, pin string) (*wallet.Account, error) {
 	var r wallet.Account
-	return &r, c.call(ctx, SubjectPINConfirm, PINConfirmRequest{Phone: phone, Token: token, PIN: pin}, &r)
+	return &r, c.Call(ctx, SubjectPINConfirm, PINConfirmRequest{Phone: phone, Token: token, PIN: pin}, &r)
 }

@@ -6,10 +6,12 @@ import (
 	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -57,8 +59,13 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 	types[natsapi.SubjectReversalList] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalQuery{} }, func() any { return &natsapi.ReversalList{} }}
 	types[natsapi.SubjectReversalApprove] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalDecision{} }, reversal}
 	types[natsapi.SubjectReversalReject] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalDecision{} }, reversal}
-	maps.Copy(types, merchantREADMETypes) // merchant_test.go
-	maps.Copy(types, opsREADMETypes)      // ops_test.go
+	// The merchant services' endpoints, answered by the same service, as
+	// their declarations say.
+	for _, r := range merchantapi.Routes {
+		types[r.Subject] = struct{ req, reply func() any }{
+			func() any { q, _ := r.Types(); return q }, func() any { _, p := r.Types(); return p }}
+	}
+	maps.Copy(types, opsREADMETypes) // ops_test.go
 	sections := regexp.MustCompile("(?m)^### `([a-z0-9.]+)`").FindAllSubmatchIndex(doc, -1)
 	block := regexp.MustCompile("(?s)```json (request|reply|error)\n(.*?)\n```")
 	seen := map[string]bool{}
@@ -100,7 +107,7 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 			t.Errorf("README does not document %s", subject)
 		}
 	}
-	for _, s := range natsapi.OperatorSubjects {
+	for _, s := range slices.Concat(natsapi.OperatorSubjects, merchantapi.OperatorSubjects) {
 		if !strings.Contains(string(doc), "### `"+s+"` (operator)") {
 			t.Errorf("README does not mark %s as an operator subject", s)
 		}

@@ -103,20 +103,20 @@ func (s *server) reversal(add func(string, micro.HandlerFunc)) {
 // operates sent, with its PIN (wallet.Service.RequestReversal).
 func (c *Client) RequestReversal(ctx context.Context, phone, ref, pin string) (*wallet.Reversal, error) {
 	var r wallet.Reversal
-	return &r, c.call(ctx, SubjectReversalRequest, ReversalAsk{Phone: phone, Ref: ref, PIN: pin}, &r)
+	return &r, c.Call(ctx, SubjectReversalRequest, ReversalAsk{Phone: phone, Ref: ref, PIN: pin}, &r)
 }
 
 // ObjectReversal records the objection of the recipient phone to the
 // reversal of transfer ref.
 func (c *Client) ObjectReversal(ctx context.Context, phone, ref, reason string) (*wallet.Reversal, error) {
 	var r wallet.Reversal
-	return &r, c.call(ctx, SubjectReversalObject, ReversalObjection{Phone: phone, Ref: ref, Reason: reason}, &r)
+	return &r, c.Call(ctx, SubjectReversalObject, ReversalObjection{Phone: phone, Ref: ref, Reason: reason}, &r)
 }
 
 // Reversals (operator) lists reversal requests in the given states.
 func (c *Client) Reversals(ctx context.Context, states []wallet.ReversalState, limit int) ([]wallet.Reversal, error) {
 	var r ReversalList
-	err := c.call(ctx, SubjectReversalList, ReversalQuery{States: states, Limit: limit}, &r)
+	err := c.Call(ctx, SubjectReversalList, ReversalQuery{States: states, Limit: limit}, &r)
 	return r.Reversals, err
 }
 
@@ -128,5 +128,5 @@ func (c *Client) DecideReversal(ctx context.Context, id int64, approve bool) (*w
 		subject = SubjectReversalApprove
 	}
 	var r wallet.Reversal
-	return &r, c.call(ctx, subject, ReversalDecision{ID: id}, &r)
+	return &r, c.Call(ctx, subject, ReversalDecision{ID: id}, &r)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 const (
 	// requestBytesMax bounds a request payload; the largest legitimate one is
 	// a few hundred bytes.
-	requestBytesMax = 8 << 10
+	requestBytesMax = natsrpc.RequestBytesMax
 	// handlersMax bounds the requests handled at once besides transfers,
 	// which queue to the writer without a goroutine each.
 	handlersMax = 1024
@@ -49,14 +50,15 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	if err != nil {
 		return nil, fmt.Errorf("wallet service: %w", err)
 	}
-	add := func(subject string, h micro.HandlerFunc) {
+	addRoute := func(rt natsrpc.Route, h micro.HandlerFunc) {
 		if err == nil {
 			// Endpoint names allow no dots: "wallet.v1.float.issue" is "float-issue".
-			name := strings.ReplaceAll(strings.TrimPrefix(subject, SubjectPrefix+"."), ".", "-")
-			full := o.subject(subject)
-			err = svc.AddEndpoint(name, s.Handle(full, s.audited(subject, h)), micro.WithEndpointSubject(full))
+			name := strings.ReplaceAll(strings.TrimPrefix(rt.Subject, SubjectPrefix+"."), ".", "-")
+			full := o.subject(rt.Subject)
+			err = svc.AddEndpoint(name, s.Handle(full, s.audited(rt, h)), micro.WithEndpointSubject(full))
 		}
 	}
+	add := func(subject string, h micro.HandlerFunc) { addRoute(route(subject), h) }
 	add(SubjectTransfer, s.transfer(false))
 	add(SubjectFloat, s.transfer(true))
 	add(SubjectTransferShow, s.async(func(ctx context.Context, r micro.Request) (any, error) {
@@ -208,8 +210,8 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	}))
 	s.reversal(add)
 	s.pinPending(add)
-	if o.commerce != nil {
-		s.merchant(o.commerce, add)
+	for _, register := range o.endpoints {
+		register(mux{s, addRoute})
 	}
 	s.serveAudit(add)
 	s.ops(add)
@@ -271,6 +273,24 @@ func (s *server) transfer(operator bool) micro.HandlerFunc {
 		defer cancel()
 		s.w.TransferAsync(ctx, q, func(res *wallet.TransferResult, err error) { s.Respond(r, res, err) })
 	}
+}
+
+// route is the Route of one of the wallet's own subjects.
+func route(subject string) natsrpc.Route {
+	return natsrpc.Route{Subject: subject, Operator: slices.Contains(OperatorSubjects, subject),
+		ReadOnly: slices.Contains(AuditReadOnlySubjects, subject)}
+}
+
+// mux is the natsrpc.Mux WithEndpoints's registrations add to: each
+// handler runs as the wallet's own reads do (async), audited as its Route
+// says.
+type mux struct {
+	s   *server
+	add func(natsrpc.Route, micro.HandlerFunc)
+}
+
+func (m mux) Add(rt natsrpc.Route, h func(context.Context, micro.Request) (any, error)) {
+	m.add(rt, m.s.async(h))
 }
 
 // async runs h on its own goroutine (bounded by handlersMax): these calls

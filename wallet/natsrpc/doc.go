@@ -14,7 +14,11 @@
 //     as internal otherwise;
 //   - the answers' statistics, which micro's own cannot hold for a handler
 //     that answers after it returned (Responder.EndpointStats);
-//   - reading a replicated key-value bucket from its leader (ReadFromLeader).
+//   - reading a replicated key-value bucket from its leader (ReadFromLeader);
+//   - the shape of an endpoint's declaration (Endpoint): its subject,
+//     request, reply and who may call it, written once, from which its
+//     client side (Call), its server side (Handle, on a service's Mux) and
+//     a service's operator subjects (Routes, OperatorSubjects) are derived.
 //
 // It must not know any service's subjects, requests or replies, nor hold
 // money or merchant logic: those stay with the service that serves them.

@@ -178,6 +178,18 @@ func (rs *Responder) send(r micro.Request, v any, err error) {
 		rs.publish(r, code, message, data)
 		return
 	}
+	// Counted before it is sent, so that a caller who has its answer
+	// finds it in the statistics.
+	rs.mu.Lock()
+	st := t.stats
+	st.NumAnswers++
+	st.ProcessingTime += time.Since(t.start)
+	st.AverageProcessingTime = st.ProcessingTime / time.Duration(st.NumAnswers)
+	if code != "" {
+		st.NumErrors++
+		st.LastError = code + ":" + message
+	}
+	rs.mu.Unlock()
 	t.mu.Lock()
 	if t.returned {
 		rs.publish(r, code, message, data)
@@ -194,16 +206,6 @@ func (rs *Responder) send(r micro.Request, v any, err error) {
 		}
 	}
 	t.mu.Unlock()
-	rs.mu.Lock()
-	st := t.stats
-	st.NumAnswers++
-	st.ProcessingTime += time.Since(t.start)
-	st.AverageProcessingTime = st.ProcessingTime / time.Duration(st.NumAnswers)
-	if code != "" {
-		st.NumErrors++
-		st.LastError = code + ":" + message
-	}
-	rs.mu.Unlock()
 }
 
 // publish answers r on its reply subject, as micro's Request would.

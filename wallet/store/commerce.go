@@ -10,11 +10,11 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // commerceModels are the merchant services' tables (payment requests, API
-// keys, payouts): see package wallet/commerce.
+// keys, payouts): see package wallet/merchant.
 var commerceModels = []any{&apiKeyRow{}, &paymentRequestRow{}, &payoutRow{}, &payoutBatchRow{}}
 
 // The time columns are named created/updated rather than created_at and
@@ -101,7 +101,7 @@ type payoutBatchRow struct {
 
 func (payoutBatchRow) TableName() string { return "payout_batches" }
 
-var _ commerce.Store = (*Store)(nil)
+var _ merchant.Store = (*Store)(nil)
 
 // commerceTx runs fn in a transaction, running it again from the start on
 // a transient conflict (a deadlock, a lock timeout, a unique key a
@@ -111,7 +111,7 @@ func (s *Store) commerceTx(ctx context.Context, fn func(tx *gorm.DB) error) erro
 }
 
 // CreateAPIKey inserts an API key.
-func (s *Store) CreateAPIKey(ctx context.Context, k *commerce.KeyRecord) error {
+func (s *Store) CreateAPIKey(ctx context.Context, k *merchant.KeyRecord) error {
 	scopes := make([]string, len(k.Scopes))
 	for i, sc := range k.Scopes {
 		scopes[i] = string(sc)
@@ -128,11 +128,11 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *commerce.KeyRecord) error {
 	return nil
 }
 
-func (r *apiKeyRow) key() commerce.APIKey {
-	k := commerce.APIKey{ID: r.ID, Merchant: r.Merchant, Operator: r.Operator, Scopes: []commerce.Scope{}, Created: r.Created.UTC()}
+func (r *apiKeyRow) key() merchant.APIKey {
+	k := merchant.APIKey{ID: r.ID, Merchant: r.Merchant, Operator: r.Operator, Scopes: []merchant.Scope{}, Created: r.Created.UTC()}
 	for _, sc := range strings.Split(r.Scopes, ",") {
 		if sc != "" {
-			k.Scopes = append(k.Scopes, commerce.Scope(sc))
+			k.Scopes = append(k.Scopes, merchant.Scope(sc))
 		}
 	}
 	if r.Revoked != nil {
@@ -147,25 +147,25 @@ func (r *apiKeyRow) key() commerce.APIKey {
 }
 
 // APIKey returns an API key with the hash of its secret.
-func (s *Store) APIKey(ctx context.Context, id string) (*commerce.KeyRecord, error) {
+func (s *Store) APIKey(ctx context.Context, id string) (*merchant.KeyRecord, error) {
 	row, err := byID[apiKeyRow](ctx, s.gdb, "API key", id)
 	if err != nil {
 		return nil, err
 	}
-	return &commerce.KeyRecord{APIKey: row.key(), Hash: row.Hash}, nil
+	return &merchant.KeyRecord{APIKey: row.key(), Hash: row.Hash}, nil
 }
 
 // APIKeys lists a merchant's API keys, or every key, oldest first.
-func (s *Store) APIKeys(ctx context.Context, merchant string, limit int) ([]commerce.APIKey, error) {
+func (s *Store) APIKeys(ctx context.Context, owner string, limit int) ([]merchant.APIKey, error) {
 	q := s.gdb.WithContext(ctx).Order("created, id").Limit(limit)
-	if merchant != "" {
-		q = q.Where("merchant = ?", merchant)
+	if owner != "" {
+		q = q.Where("merchant = ?", owner)
 	}
 	var rows []apiKeyRow
 	if err := q.Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}
-	out := make([]commerce.APIKey, len(rows))
+	out := make([]merchant.APIKey, len(rows))
 	for i := range rows {
 		out[i] = rows[i].key()
 	}
@@ -173,8 +173,8 @@ func (s *Store) APIKeys(ctx context.Context, merchant string, limit int) ([]comm
 }
 
 // RevokeAPIKey marks an API key revoked, once.
-func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*commerce.APIKey, error) {
-	var out commerce.APIKey
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*merchant.APIKey, error) {
+	var out merchant.APIKey
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&apiKeyRow{}).Where("id = ? AND revoked IS NULL", id).Update("revoked", at.UTC()).Error; err != nil {
 			return err
@@ -195,11 +195,11 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*com
 	return &out, nil
 }
 
-func (r *paymentRequestRow) record() *commerce.RequestRecord {
-	return &commerce.RequestRecord{
-		PaymentRequest: commerce.PaymentRequest{
+func (r *paymentRequestRow) record() *merchant.RequestRecord {
+	return &merchant.RequestRecord{
+		PaymentRequest: merchant.PaymentRequest{
 			ID: r.ID, Merchant: r.Merchant, MerchantName: r.MerchantName, Phone: r.Phone, Amount: r.Amount,
-			Reference: r.Reference, Description: r.Description, Status: commerce.RequestStatus(r.Status),
+			Reference: r.Reference, Description: r.Description, Status: merchant.RequestStatus(r.Status),
 			Reason: r.Reason, Transaction: r.TransferRef,
 			Created: r.Created.UTC(), Expires: r.Expires.UTC(), Updated: r.Updated.UTC(),
 		},
@@ -209,8 +209,8 @@ func (r *paymentRequestRow) record() *commerce.RequestRecord {
 
 // CreatePaymentRequest inserts a payment request and its event, unless the
 // merchant already used the idempotency key.
-func (s *Store) CreatePaymentRequest(ctx context.Context, r *commerce.RequestRecord, ev commerce.OutboxEvent, gate commerce.PromptGate) (*commerce.RequestRecord, error) {
-	var out *commerce.RequestRecord
+func (s *Store) CreatePaymentRequest(ctx context.Context, r *merchant.RequestRecord, ev merchant.OutboxEvent, gate merchant.PromptGate) (*merchant.RequestRecord, error) {
+	var out *merchant.RequestRecord
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
 		found, err := first[paymentRequestRow](tx, "merchant = ? AND idem = ?", r.Merchant, r.Idem)
 		if err != nil {
@@ -233,7 +233,7 @@ func (s *Store) CreatePaymentRequest(ctx context.Context, r *commerce.RequestRec
 			return err
 		}
 		out = r
-		return insertEvents(tx, []commerce.OutboxEvent{ev})
+		return insertEvents(tx, []merchant.OutboxEvent{ev})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create payment request: %w", err)
@@ -242,7 +242,7 @@ func (s *Store) CreatePaymentRequest(ctx context.Context, r *commerce.RequestRec
 }
 
 // PaymentRequest returns a payment request.
-func (s *Store) PaymentRequest(ctx context.Context, id string) (*commerce.RequestRecord, error) {
+func (s *Store) PaymentRequest(ctx context.Context, id string) (*merchant.RequestRecord, error) {
 	row, err := byID[paymentRequestRow](ctx, s.gdb, "payment request", id)
 	if err != nil {
 		return nil, err
@@ -252,7 +252,7 @@ func (s *Store) PaymentRequest(ctx context.Context, id string) (*commerce.Reques
 
 // UpdatePaymentRequest changes a payment request's state if it is still
 // in state from at attempt attempt.
-func (s *Store) UpdatePaymentRequest(ctx context.Context, r *commerce.RequestRecord, from commerce.RequestStatus, attempt int, evs []commerce.OutboxEvent) (bool, error) {
+func (s *Store) UpdatePaymentRequest(ctx context.Context, r *merchant.RequestRecord, from merchant.RequestStatus, attempt int, evs []merchant.OutboxEvent) (bool, error) {
 	var changed bool
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&paymentRequestRow{}).Where("id = ? AND status = ? AND attempt = ?", r.ID, string(from), attempt).
@@ -273,10 +273,24 @@ func (s *Store) UpdatePaymentRequest(ctx context.Context, r *commerce.RequestRec
 	return changed, nil
 }
 
-// PendingPaymentRequests lists the pending requests to a phone.
-func (s *Store) PendingPaymentRequests(ctx context.Context, phone string, now time.Time, limit int) ([]commerce.RequestRecord, error) {
+// PaymentRequests lists a merchant's requests, newest first: ids sort by
+// their time (merchant.newID).
+func (s *Store) PaymentRequests(ctx context.Context, owner, before string, limit int) ([]merchant.RequestRecord, error) {
+	q := s.gdb.WithContext(ctx).Where("merchant = ?", owner)
+	if before != "" {
+		q = q.Where("id < ?", before)
+	}
 	var rows []paymentRequestRow
-	if err := s.gdb.WithContext(ctx).Where("phone = ? AND status = ? AND expires > ?", phone, string(commerce.RequestPending), now.UTC()).
+	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("payment requests: %w", err)
+	}
+	return records(rows, (*paymentRequestRow).record), nil
+}
+
+// PendingPaymentRequests lists the pending requests to a phone.
+func (s *Store) PendingPaymentRequests(ctx context.Context, phone string, now time.Time, limit int) ([]merchant.RequestRecord, error) {
+	var rows []paymentRequestRow
+	if err := s.gdb.WithContext(ctx).Where("phone = ? AND status = ? AND expires > ?", phone, string(merchant.RequestPending), now.UTC()).
 		Order("created, id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("pending payment requests: %w", err)
 	}
@@ -284,29 +298,29 @@ func (s *Store) PendingPaymentRequests(ctx context.Context, phone string, now ti
 }
 
 // DuePaymentRequests lists the requests the sweeper must look at.
-func (s *Store) DuePaymentRequests(ctx context.Context, now, leased time.Time, limit int) ([]commerce.RequestRecord, error) {
+func (s *Store) DuePaymentRequests(ctx context.Context, now, leased time.Time, limit int) ([]merchant.RequestRecord, error) {
 	var rows []paymentRequestRow
 	if err := s.gdb.WithContext(ctx).
 		Where("(status = ? AND expires <= ?) OR (status = ? AND updated < ?)",
-			string(commerce.RequestPending), now.UTC(), "approving", leased.UTC()).
+			string(merchant.RequestPending), now.UTC(), "approving", leased.UTC()).
 		Order("expires").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("due payment requests: %w", err)
 	}
 	return records(rows, (*paymentRequestRow).record), nil
 }
 
-func (r *payoutRow) record() *commerce.PayoutRecord {
-	return &commerce.PayoutRecord{
-		Payout: commerce.Payout{
+func (r *payoutRow) record() *merchant.PayoutRecord {
+	return &merchant.PayoutRecord{
+		Payout: merchant.Payout{
 			ID: r.ID, Merchant: r.Merchant, Phone: r.Phone, Amount: r.Amount, Fee: r.Fee, Reference: r.Reference,
-			Status: commerce.PayoutStatus(r.Status), Reason: r.Reason, Message: r.Message, Transaction: r.TransferRef,
+			Status: merchant.PayoutStatus(r.Status), Reason: r.Reason, Message: r.Message, Transaction: r.TransferRef,
 			Batch: r.Batch, Line: r.Line, Created: r.Created.UTC(), Updated: r.Updated.UTC(),
 		},
 		Key: r.WalletKey, Hash: r.RequestHash,
 	}
 }
 
-func payoutRowOf(p *commerce.PayoutRecord) payoutRow {
+func payoutRowOf(p *merchant.PayoutRecord) payoutRow {
 	return payoutRow{
 		ID: p.ID, Merchant: p.Merchant, WalletKey: p.Key, RequestHash: p.Hash, Phone: p.Phone, Amount: p.Amount,
 		Fee: p.Fee, Reference: p.Reference, Status: string(p.Status), Reason: p.Reason, Message: p.Message,
@@ -316,8 +330,8 @@ func payoutRowOf(p *commerce.PayoutRecord) payoutRow {
 }
 
 // CreatePayout inserts a payout unless one with its wallet key exists.
-func (s *Store) CreatePayout(ctx context.Context, p *commerce.PayoutRecord) (*commerce.PayoutRecord, error) {
-	var out *commerce.PayoutRecord
+func (s *Store) CreatePayout(ctx context.Context, p *merchant.PayoutRecord) (*merchant.PayoutRecord, error) {
+	var out *merchant.PayoutRecord
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
 		found, err := first[payoutRow](tx, "wallet_key = ?", p.Key)
 		if err != nil {
@@ -338,7 +352,7 @@ func (s *Store) CreatePayout(ctx context.Context, p *commerce.PayoutRecord) (*co
 }
 
 // Payout returns a payout.
-func (s *Store) Payout(ctx context.Context, id string) (*commerce.PayoutRecord, error) {
+func (s *Store) Payout(ctx context.Context, id string) (*merchant.PayoutRecord, error) {
 	row, err := byID[payoutRow](ctx, s.gdb, "payout", id)
 	if err != nil {
 		return nil, err
@@ -347,10 +361,10 @@ func (s *Store) Payout(ctx context.Context, id string) (*commerce.PayoutRecord, 
 }
 
 // FinishPayout records a payout's result, and a batch row's in its batch.
-func (s *Store) FinishPayout(ctx context.Context, p *commerce.PayoutRecord, evs []commerce.OutboxEvent, done func(commerce.BulkPayout) commerce.OutboxEvent) (bool, error) {
+func (s *Store) FinishPayout(ctx context.Context, p *merchant.PayoutRecord, evs []merchant.OutboxEvent, done func(merchant.BulkPayout) merchant.OutboxEvent) (bool, error) {
 	var changed bool
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&payoutRow{}).Where("id = ? AND status = ?", p.ID, string(commerce.PayoutPending)).
+		res := tx.Model(&payoutRow{}).Where("id = ? AND status = ?", p.ID, string(merchant.PayoutPending)).
 			Updates(map[string]any{"status": string(p.Status), "fee": p.Fee, "reason": p.Reason, "message": p.Message,
 				"transfer_ref": p.Transaction, "updated": p.Updated.UTC()})
 		if res.Error != nil {
@@ -363,7 +377,7 @@ func (s *Store) FinishPayout(ctx context.Context, p *commerce.PayoutRecord, evs 
 		all := evs
 		if p.Batch != "" {
 			paid, failed, amount := 0, 1, int64(0)
-			if p.Status == commerce.PayoutPaid {
+			if p.Status == merchant.PayoutPaid {
 				paid, failed, amount = 1, 0, p.Amount
 			}
 			if err := tx.Model(&payoutBatchRow{}).Where("id = ?", p.Batch).Updates(map[string]any{
@@ -378,15 +392,15 @@ func (s *Store) FinishPayout(ctx context.Context, p *commerce.PayoutRecord, evs 
 			if err := tx.Where("id = ?", p.Batch).Take(&b).Error; err != nil {
 				return err
 			}
-			if b.Done == b.Rows && b.Status == string(commerce.BatchProcessing) {
+			if b.Done == b.Rows && b.Status == string(merchant.BatchProcessing) {
 				at := p.Updated.UTC()
 				if err := tx.Model(&payoutBatchRow{}).Where("id = ?", b.ID).
-					Updates(map[string]any{"status": string(commerce.BatchDone), "finished": at}).Error; err != nil {
+					Updates(map[string]any{"status": string(merchant.BatchDone), "finished": at}).Error; err != nil {
 					return err
 				}
-				b.Status, b.Finished = string(commerce.BatchDone), &at
+				b.Status, b.Finished = string(merchant.BatchDone), &at
 				if done != nil {
-					all = append(append([]commerce.OutboxEvent{}, evs...), done(b.record().BulkPayout))
+					all = append(append([]merchant.OutboxEvent{}, evs...), done(b.record().BulkPayout))
 				}
 			}
 		}
@@ -399,19 +413,19 @@ func (s *Store) FinishPayout(ctx context.Context, p *commerce.PayoutRecord, evs 
 }
 
 // StalePayouts lists single payouts pending since before before.
-func (s *Store) StalePayouts(ctx context.Context, before time.Time, limit int) ([]commerce.PayoutRecord, error) {
+func (s *Store) StalePayouts(ctx context.Context, before time.Time, limit int) ([]merchant.PayoutRecord, error) {
 	var rows []payoutRow
-	if err := s.gdb.WithContext(ctx).Where("status = ? AND batch = '' AND updated < ?", string(commerce.PayoutPending), before.UTC()).
+	if err := s.gdb.WithContext(ctx).Where("status = ? AND batch = '' AND updated < ?", string(merchant.PayoutPending), before.UTC()).
 		Order("updated").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("stale payouts: %w", err)
 	}
 	return records(rows, (*payoutRow).record), nil
 }
 
-func (r *payoutBatchRow) record() *commerce.BatchRecord {
-	b := &commerce.BatchRecord{
-		BulkPayout: commerce.BulkPayout{
-			ID: r.ID, Merchant: r.Merchant, Status: commerce.BatchStatus(r.Status), Rows: r.Rows, Done: r.Done,
+func (r *payoutBatchRow) record() *merchant.BatchRecord {
+	b := &merchant.BatchRecord{
+		BulkPayout: merchant.BulkPayout{
+			ID: r.ID, Merchant: r.Merchant, Status: merchant.BatchStatus(r.Status), Rows: r.Rows, Done: r.Done,
 			Paid: r.Paid, Failed: r.Failed, Amount: r.Amount, PaidOut: r.PaidAmount, Created: r.Created.UTC(),
 		},
 		Idem: r.Idem, Hash: r.FileHash,
@@ -425,8 +439,8 @@ func (r *payoutBatchRow) record() *commerce.BatchRecord {
 
 // CreateBatch inserts a bulk payout with its rows, unless the merchant
 // already used the idempotency key.
-func (s *Store) CreateBatch(ctx context.Context, b *commerce.BatchRecord, rows []commerce.PayoutRecord, evs []commerce.OutboxEvent) (*commerce.BatchRecord, error) {
-	var out *commerce.BatchRecord
+func (s *Store) CreateBatch(ctx context.Context, b *merchant.BatchRecord, rows []merchant.PayoutRecord, evs []merchant.OutboxEvent) (*merchant.BatchRecord, error) {
+	var out *merchant.BatchRecord
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
 		found, err := first[payoutBatchRow](tx, "merchant = ? AND idem = ?", b.Merchant, b.Idem)
 		if err != nil {
@@ -466,7 +480,7 @@ func (s *Store) CreateBatch(ctx context.Context, b *commerce.BatchRecord, rows [
 }
 
 // Batch returns a bulk payout without its rows.
-func (s *Store) Batch(ctx context.Context, id string) (*commerce.BatchRecord, error) {
+func (s *Store) Batch(ctx context.Context, id string) (*merchant.BatchRecord, error) {
 	row, err := byID[payoutBatchRow](ctx, s.gdb, "bulk payout", id)
 	if err != nil {
 		return nil, err
@@ -475,12 +489,12 @@ func (s *Store) Batch(ctx context.Context, id string) (*commerce.BatchRecord, er
 }
 
 // BatchRows returns a bulk payout's rows in line order.
-func (s *Store) BatchRows(ctx context.Context, id string) ([]commerce.Payout, error) {
+func (s *Store) BatchRows(ctx context.Context, id string) ([]merchant.Payout, error) {
 	var rows []payoutRow
 	if err := s.gdb.WithContext(ctx).Where("batch = ?", id).Order("line").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("bulk payout rows: %w", err)
 	}
-	out := make([]commerce.Payout, len(rows))
+	out := make([]merchant.Payout, len(rows))
 	for i := range rows {
 		out[i] = rows[i].record().Payout
 	}
@@ -490,11 +504,11 @@ func (s *Store) BatchRows(ctx context.Context, id string) ([]commerce.Payout, er
 // ClaimRows leases pending batch rows whose lease has ended. On PostgreSQL
 // the rows are locked with SKIP LOCKED, so that workers in several wallet
 // processes claim different rows without waiting for each other.
-func (s *Store) ClaimRows(ctx context.Context, now, until time.Time, limit int) ([]commerce.PayoutRecord, error) {
-	var out []commerce.PayoutRecord
+func (s *Store) ClaimRows(ctx context.Context, now, until time.Time, limit int) ([]merchant.PayoutRecord, error) {
+	var out []merchant.PayoutRecord
 	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
 		out = nil
-		q := tx.Where("status = ? AND batch <> '' AND lease_until < ?", string(commerce.PayoutPending), now.UTC()).
+		q := tx.Where("status = ? AND batch <> '' AND lease_until < ?", string(merchant.PayoutPending), now.UTC()).
 			Order("batch, line").Limit(limit)
 		if s.pg {
 			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
@@ -510,7 +524,7 @@ func (s *Store) ClaimRows(ctx context.Context, now, until time.Time, limit int) 
 		for i := range rows {
 			ids[i] = rows[i].ID
 		}
-		if err := tx.Model(&payoutRow{}).Where("id IN ? AND status = ? AND lease_until < ?", ids, string(commerce.PayoutPending), now.UTC()).
+		if err := tx.Model(&payoutRow{}).Where("id IN ? AND status = ? AND lease_until < ?", ids, string(merchant.PayoutPending), now.UTC()).
 			Update("lease_until", until.UTC()).Error; err != nil {
 			return err
 		}

@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"gorm.io/gorm"
 )
 
 // insertEvents writes merchant events to the outbox in tx, the transaction
 // that makes the change they report, so that the relay publishes each once
 // (Nats-Msg-Id = the event id) if and only if the change committed.
-func insertEvents(tx *gorm.DB, evs []commerce.OutboxEvent) error {
+func insertEvents(tx *gorm.DB, evs []merchant.OutboxEvent) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -23,7 +23,7 @@ func insertEvents(tx *gorm.DB, evs []commerce.OutboxEvent) error {
 		if err != nil {
 			return fmt.Errorf("merchant event: %w", err)
 		}
-		rows[i] = outboxEvent{Subject: commerce.Subject(e.Type), Payload: payload, MsgID: e.ID, CreatedAt: now}
+		rows[i] = outboxEvent{Subject: merchant.Subject(e.Type), Payload: payload, MsgID: e.ID, CreatedAt: now}
 	}
 	if err := tx.Create(&rows).Error; err != nil {
 		return fmt.Errorf("merchant events: %w", err)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
@@ -23,10 +23,10 @@ func openStore(t *testing.T, dsn string) *store.Store {
 	return st
 }
 
-func outboxCount(t *testing.T, st *store.Store, typ commerce.EventType) int64 {
+func outboxCount(t *testing.T, st *store.Store, typ merchant.EventType) int64 {
 	t.Helper()
 	var n int64
-	if err := st.Gorm().Table("outbox_events").Where("subject = ?", commerce.Subject(typ)).Count(&n).Error; err != nil {
+	if err := st.Gorm().Table("outbox_events").Where("subject = ?", merchant.Subject(typ)).Count(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -38,24 +38,24 @@ func TestPaymentRequestCompareAndSet(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, storetest.DSN(t))
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	r := &commerce.RequestRecord{
-		PaymentRequest: commerce.PaymentRequest{ID: "pr_a", Merchant: "123456", MerchantName: "Duka", Phone: "+254712345678",
-			Amount: 100, Reference: "R", Status: commerce.RequestPending, Created: now, Expires: now.Add(time.Minute), Updated: now},
+	r := &merchant.RequestRecord{
+		PaymentRequest: merchant.PaymentRequest{ID: "pr_a", Merchant: "123456", MerchantName: "Duka", Phone: "+254712345678",
+			Amount: 100, Reference: "R", Status: merchant.RequestPending, Created: now, Expires: now.Add(time.Minute), Updated: now},
 		Idem: "k", Hash: []byte("h1"),
 	}
-	ev := commerce.OutboxEvent{Event: commerce.Event{ID: "evt_1", Type: commerce.EventRequestCreated, Merchant: "123456", Created: now, Data: []byte("{}")}}
-	got, err := st.CreatePaymentRequest(ctx, r, ev, commerce.PromptGate{})
+	ev := merchant.OutboxEvent{Event: merchant.Event{ID: "evt_1", Type: merchant.EventRequestCreated, Merchant: "123456", Created: now, Data: []byte("{}")}}
+	got, err := st.CreatePaymentRequest(ctx, r, ev, merchant.PromptGate{})
 	if err != nil || got.ID != "pr_a" {
 		t.Fatalf("create: %+v %v", got, err)
 	}
 	// The same merchant and key: the first request, nothing written.
 	dup := *r
 	dup.ID, dup.Hash = "pr_b", []byte("h2")
-	got, err = st.CreatePaymentRequest(ctx, &dup, ev, commerce.PromptGate{})
+	got, err = st.CreatePaymentRequest(ctx, &dup, ev, merchant.PromptGate{})
 	if err != nil || got.ID != "pr_a" || string(got.Hash) != "h1" || !got.Expires.Equal(r.Expires) {
 		t.Fatalf("create again: %+v %v", got, err)
 	}
-	if n := outboxCount(t, st, commerce.EventRequestCreated); n != 1 {
+	if n := outboxCount(t, st, merchant.EventRequestCreated); n != 1 {
 		t.Fatalf("%d created events, want 1", n)
 	}
 
@@ -67,9 +67,9 @@ func TestPaymentRequestCompareAndSet(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			next := *r
-			next.Status, next.Attempt = commerce.RequestDeclined, 0
-			ev := commerce.OutboxEvent{Event: commerce.Event{ID: fmt.Sprint("evt_d", i), Type: commerce.EventRequestDeclined, Data: []byte("{}")}}
-			ok, err := st.UpdatePaymentRequest(ctx, &next, commerce.RequestPending, 0, []commerce.OutboxEvent{ev})
+			next.Status, next.Attempt = merchant.RequestDeclined, 0
+			ev := merchant.OutboxEvent{Event: merchant.Event{ID: fmt.Sprint("evt_d", i), Type: merchant.EventRequestDeclined, Data: []byte("{}")}}
+			ok, err := st.UpdatePaymentRequest(ctx, &next, merchant.RequestPending, 0, []merchant.OutboxEvent{ev})
 			if err != nil {
 				t.Error(err)
 			}
@@ -81,11 +81,11 @@ func TestPaymentRequestCompareAndSet(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if won != 1 || outboxCount(t, st, commerce.EventRequestDeclined) != 1 {
-		t.Fatalf("%d changes applied, %d events, want 1 and 1", won, outboxCount(t, st, commerce.EventRequestDeclined))
+	if won != 1 || outboxCount(t, st, merchant.EventRequestDeclined) != 1 {
+		t.Fatalf("%d changes applied, %d events, want 1 and 1", won, outboxCount(t, st, merchant.EventRequestDeclined))
 	}
 	stored, err := st.PaymentRequest(ctx, "pr_a")
-	if err != nil || stored.Status != commerce.RequestDeclined {
+	if err != nil || stored.Status != merchant.RequestDeclined {
 		t.Fatalf("stored %+v %v", stored, err)
 	}
 	if _, err := st.PaymentRequest(ctx, "pr_none"); wallet.ErrorCode(err) != wallet.CodeNotFound {
@@ -101,11 +101,11 @@ func TestClaimRows(t *testing.T) {
 	dsn := storetest.DSN(t)
 	a, b := openStore(t, dsn), openStore(t, dsn)
 	now := time.Now().UTC()
-	batch := &commerce.BatchRecord{BulkPayout: commerce.BulkPayout{ID: "pb_1", Merchant: "123456", Status: commerce.BatchProcessing, Rows: 100, Created: now}, Idem: "k", Hash: []byte("h")}
-	rows := make([]commerce.PayoutRecord, 100)
+	batch := &merchant.BatchRecord{BulkPayout: merchant.BulkPayout{ID: "pb_1", Merchant: "123456", Status: merchant.BatchProcessing, Rows: 100, Created: now}, Idem: "k", Hash: []byte("h")}
+	rows := make([]merchant.PayoutRecord, 100)
 	for i := range rows {
-		rows[i] = commerce.PayoutRecord{Payout: commerce.Payout{ID: fmt.Sprint("po_", i), Merchant: "123456", Phone: "+254712345678",
-			Amount: 100, Status: commerce.PayoutPending, Batch: "pb_1", Line: i + 2, Created: now, Updated: now}, Key: fmt.Sprint("pb:pb_1:", i+2)}
+		rows[i] = merchant.PayoutRecord{Payout: merchant.Payout{ID: fmt.Sprint("po_", i), Merchant: "123456", Phone: "+254712345678",
+			Amount: 100, Status: merchant.PayoutPending, Batch: "pb_1", Line: i + 2, Created: now, Updated: now}, Key: fmt.Sprint("pb:pb_1:", i+2)}
 	}
 	if _, err := a.CreateBatch(ctx, batch, rows, nil); err != nil {
 		t.Fatal(err)
@@ -152,15 +152,15 @@ func TestClaimRows(t *testing.T) {
 
 	// Finish every row twice: each counts once, and the last writes the
 	// batch's done event once.
-	done := func(bp commerce.BulkPayout) commerce.OutboxEvent {
-		return commerce.OutboxEvent{Event: commerce.Event{ID: "evt_done_" + bp.ID, Type: commerce.EventBatchDone, Data: []byte("{}")}}
+	done := func(bp merchant.BulkPayout) merchant.OutboxEvent {
+		return merchant.OutboxEvent{Event: merchant.Event{ID: "evt_done_" + bp.ID, Type: merchant.EventBatchDone, Data: []byte("{}")}}
 	}
 	for range 2 {
 		for i := range rows {
 			r := rows[i]
-			r.Status, r.Transaction, r.Updated = commerce.PayoutPaid, "REF", now
+			r.Status, r.Transaction, r.Updated = merchant.PayoutPaid, "REF", now
 			if i%10 == 0 {
-				r.Status, r.Reason = commerce.PayoutFailed, "insufficient_funds"
+				r.Status, r.Reason = merchant.PayoutFailed, "insufficient_funds"
 			}
 			if _, err := b.FinishPayout(ctx, &r, nil, done); err != nil {
 				t.Fatal(err)
@@ -171,10 +171,10 @@ func TestClaimRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != commerce.BatchDone || got.Done != 100 || got.Paid != 90 || got.Failed != 10 || got.PaidOut != 9_000 || got.Finished == nil {
+	if got.Status != merchant.BatchDone || got.Done != 100 || got.Paid != 90 || got.Failed != 10 || got.PaidOut != 9_000 || got.Finished == nil {
 		t.Fatalf("batch %+v", got)
 	}
-	if n := outboxCount(t, a, commerce.EventBatchDone); n != 1 {
+	if n := outboxCount(t, a, merchant.EventBatchDone); n != 1 {
 		t.Fatalf("%d done events, want 1", n)
 	}
 	results, err := a.BatchRows(ctx, "pb_1")
@@ -187,12 +187,12 @@ func TestAPIKeyStore(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, storetest.DSN(t))
 	now := time.Now().UTC()
-	k := &commerce.KeyRecord{APIKey: commerce.APIKey{ID: "kbk_1", Merchant: "123456", Scopes: []commerce.Scope{commerce.ScopePayments, commerce.ScopeTabs}, Created: now}, Hash: []byte("hash")}
+	k := &merchant.KeyRecord{APIKey: merchant.APIKey{ID: "kbk_1", Merchant: "123456", Scopes: []merchant.Scope{merchant.ScopePayments, merchant.ScopeTabs}, Created: now}, Hash: []byte("hash")}
 	if err := st.CreateAPIKey(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 	got, err := st.APIKey(ctx, "kbk_1")
-	if err != nil || string(got.Hash) != "hash" || len(got.Scopes) != 2 || got.Scopes[1] != commerce.ScopeTabs || got.Revoked != nil {
+	if err != nil || string(got.Hash) != "hash" || len(got.Scopes) != 2 || got.Scopes[1] != merchant.ScopeTabs || got.Revoked != nil {
 		t.Fatalf("got %+v %v", got, err)
 	}
 	r1, err := st.RevokeAPIKey(ctx, "kbk_1", now.Add(time.Minute))

@@ -8,10 +8,10 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
-// The prompt limits (commerce.PromptGate) are counted in the database, so
+// The prompt limits (merchant.PromptGate) are counted in the database, so
 // that they hold however many wallet processes share it: every new payment
 // request and tab writes a promptRow in its creating transaction, and the
 // count of a phone's or a merchant's rows within the window decides. To
@@ -45,13 +45,13 @@ type promptLockRow struct {
 
 func (promptLockRow) TableName() string { return "prompt_locks" }
 
-// admitPrompt counts a prompt from merchant to phone against gate inside
+// admitPrompt counts a prompt from payee (a merchant) to phone against gate inside
 // tx and records it, or returns a CodeRateLimited *wallet.Error.
-func admitPrompt(tx *gorm.DB, gate commerce.PromptGate, merchant, phone string) error {
+func admitPrompt(tx *gorm.DB, gate merchant.PromptGate, payee, phone string) error {
 	if gate.Phone.Max <= 0 && gate.Pair.Max <= 0 && gate.Merchant.Max <= 0 {
 		return nil
 	}
-	for _, name := range []string{"merchant:" + merchant, "phone:" + phone} {
+	for _, name := range []string{"merchant:" + payee, "phone:" + phone} {
 		if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "name"}},
 			DoUpdates: clause.Assignments(map[string]any{"seq": gorm.Expr("prompt_locks.seq + 1")})}).
 			Create(&promptLockRow{Name: name, Seq: 1}).Error; err != nil {
@@ -60,14 +60,14 @@ func admitPrompt(tx *gorm.DB, gate commerce.PromptGate, merchant, phone string) 
 	}
 	now := gate.Now.UTC()
 	checks := []struct {
-		lim   commerce.PromptLimit
+		lim   merchant.PromptLimit
 		where string
 		args  []any
 		who   string
 	}{
-		{gate.Pair, "merchant = ? AND phone = ?", []any{merchant, phone}, "from this merchant to this customer"},
+		{gate.Pair, "merchant = ? AND phone = ?", []any{payee, phone}, "from this merchant to this customer"},
 		{gate.Phone, "phone = ?", []any{phone}, "to this customer"},
-		{gate.Merchant, "merchant = ?", []any{merchant}, "from this merchant"},
+		{gate.Merchant, "merchant = ?", []any{payee}, "from this merchant"},
 	}
 	var longest time.Duration
 	for _, c := range checks {
@@ -101,7 +101,7 @@ func admitPrompt(tx *gorm.DB, gate commerce.PromptGate, merchant, phone string) 
 			Message: fmt.Sprintf("too many payment requests and tabs %s just now (at most %d in %s); try again in %d s",
 				c.who, c.lim.Max, c.lim.Window, secs)}
 	}
-	if err := tx.Create(&promptRow{Merchant: merchant, Phone: phone, Created: now}).Error; err != nil {
+	if err := tx.Create(&promptRow{Merchant: payee, Phone: phone, Created: now}).Error; err != nil {
 		return fmt.Errorf("record prompt: %w", err)
 	}
 	if longest > 0 {

@@ -11,7 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
@@ -23,38 +23,38 @@ func TestTabCharges(t *testing.T) {
 	st := openTabStore(t)
 	ctx := context.Background()
 	a, b := newTabRecord("123456", "lc1"), newTabRecord("123456", "lc2")
-	for _, r := range []*commerce.TabRecord{a, b} {
-		if _, err := st.CreateTab(ctx, r, tabEvent(r.ID), commerce.PromptGate{}); err != nil {
+	for _, r := range []*merchant.TabRecord{a, b} {
+		if _, err := st.CreateTab(ctx, r, tabEvent(r.ID), merchant.PromptGate{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Two group commits, as the meter makes them: the charges of one
 	// commit share its time, and their keys sort in no useful order.
-	var want []commerce.ChargeRecord // a's, newest first
+	var want []merchant.ChargeRecord // a's, newest first
 	totals := map[string]wallet.Micro{}
 	for batch := range 2 {
-		w := &commerce.MeterWrite{}
+		w := &merchant.MeterWrite{}
 		for i := range 7 {
 			tab := []string{a.ID, b.ID}[i%2]
 			amount := wallet.Micro(1 + 1000*batch + i)
 			totals[tab] += amount
-			c := commerce.ChargeRecord{ID: fmt.Sprintf("ch_%d_%d", batch, i), Tab: tab, Key: fmt.Sprintf("z%d-%d", 9-i, batch),
+			c := merchant.ChargeRecord{ID: fmt.Sprintf("ch_%d_%d", batch, i), Tab: tab, Key: fmt.Sprintf("z%d-%d", 9-i, batch),
 				Amount: amount, Reference: fmt.Sprint("ref-", i), Charged: totals[tab], Created: tabT0.Add(time.Duration(batch) * time.Second)}
 			if i == 2 {
 				c.Splits = "123456:70,654321:30"
 			}
 			w.Charges = append(w.Charges, c)
 			if tab == a.ID {
-				want = append([]commerce.ChargeRecord{c}, want...)
+				want = append([]merchant.ChargeRecord{c}, want...)
 			}
 		}
-		err := st.Meter(ctx, func(tx commerce.MeterTx) error { return tx.Save(w) })
+		err := st.Meter(ctx, func(tx merchant.MeterTx) error { return tx.Save(w) })
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, limit := range []int{1, 3, 8, 100} {
-		var got []commerce.ChargeRecord
+		var got []merchant.ChargeRecord
 		var before wallet.Micro
 		for pages := 0; ; pages++ {
 			if pages > len(want) {

@@ -12,14 +12,14 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // tabModels are the tables of tabs and their charges and settlements: see
-// package wallet/commerce.
+// package wallet/merchant.
 var tabModels = []any{&tabRow{}, &tabPayeeRow{}, &tabChargeRow{}, &tabSettlementRow{}}
 
-var _ commerce.TabStore = (*Store)(nil)
+var _ merchant.TabStore = (*Store)(nil)
 
 // tabRow is a tab. idx_tabs_phone serves a customer's pending approvals;
 // idx_tabs_done keeps the sweeper's scan to the tabs not yet finished.
@@ -125,7 +125,7 @@ func timeOf(t *time.Time) time.Time {
 	return t.UTC()
 }
 
-func fromTab(t *commerce.TabRecord) *tabRow {
+func fromTab(t *merchant.TabRecord) *tabRow {
 	return &tabRow{ID: t.ID, Merchant: t.Merchant, IdemKey: t.IdemKey, RequestHash: t.Hash, MerchantName: t.MerchantName,
 		Phone: t.Phone, Language: t.Language, Prepaid: t.Prepaid, Reference: t.Reference, Description: t.Description,
 		Cap: int64(t.Cap), Charged: int64(t.Charged), Settled: int64(t.Settled), Status: string(t.Status), Reason: t.Reason,
@@ -134,11 +134,11 @@ func fromTab(t *commerce.TabRecord) *tabRow {
 		ClosingAt: timePtr(t.ClosingAt), Done: t.Done, Created: t.Created.UTC(), Expires: t.Expires.UTC(), Updated: t.Updated.UTC()}
 }
 
-func (r *tabRow) record() *commerce.TabRecord {
-	return &commerce.TabRecord{
-		Tab: commerce.Tab{ID: r.ID, Merchant: r.Merchant, MerchantName: r.MerchantName, Phone: r.Phone, Prepaid: r.Prepaid,
+func (r *tabRow) record() *merchant.TabRecord {
+	return &merchant.TabRecord{
+		Tab: merchant.Tab{ID: r.ID, Merchant: r.Merchant, MerchantName: r.MerchantName, Phone: r.Phone, Prepaid: r.Prepaid,
 			Reference: r.Reference, Description: r.Description, Cap: wallet.Micro(r.Cap), Charged: wallet.Micro(r.Charged),
-			Settled: wallet.Micro(r.Settled), Status: commerce.TabStatus(r.Status), Reason: r.Reason, Created: r.Created.UTC(),
+			Settled: wallet.Micro(r.Settled), Status: merchant.TabStatus(r.Status), Reason: r.Reason, Created: r.Created.UTC(),
 			Expires: r.Expires.UTC(), Updated: r.Updated.UTC()},
 		IdemKey: r.IdemKey, Hash: r.RequestHash, Language: r.Language, Held: r.Held, Released: r.Released,
 		HoldAt: timeOf(r.HoldAt), Seq: r.Seq, PendingSeq: r.PendingSeq, PendingAt: timeOf(r.PendingAt),
@@ -149,8 +149,8 @@ func (r *tabRow) record() *commerce.TabRecord {
 
 // CreateTab inserts t with its event, or returns the merchant's tab that
 // already holds t.IdemKey.
-func (s *Store) CreateTab(ctx context.Context, t *commerce.TabRecord, ev commerce.OutboxEvent, gate commerce.PromptGate) (*commerce.TabRecord, error) {
-	var existing *commerce.TabRecord
+func (s *Store) CreateTab(ctx context.Context, t *merchant.TabRecord, ev merchant.OutboxEvent, gate merchant.PromptGate) (*merchant.TabRecord, error) {
+	var existing *merchant.TabRecord
 	err := s.gormTx(ctx, retryable, func(tx *gorm.DB) error {
 		existing = nil
 		row, err := first[tabRow](tx, "merchant = ? AND idem_key = ?", t.Merchant, t.IdemKey)
@@ -167,13 +167,13 @@ func (s *Store) CreateTab(ctx context.Context, t *commerce.TabRecord, ev commerc
 		if err := tx.Create(fromTab(t)).Error; err != nil {
 			return fmt.Errorf("create tab: %w", err)
 		}
-		return insertEvents(tx, []commerce.OutboxEvent{ev})
+		return insertEvents(tx, []merchant.OutboxEvent{ev})
 	})
 	return existing, err
 }
 
 // TabByID returns a tab.
-func (s *Store) TabByID(ctx context.Context, id string) (*commerce.TabRecord, error) {
+func (s *Store) TabByID(ctx context.Context, id string) (*merchant.TabRecord, error) {
 	row, err := byID[tabRow](ctx, s.gdb, "tab", id)
 	if err != nil {
 		return nil, err
@@ -182,9 +182,9 @@ func (s *Store) TabByID(ctx context.Context, id string) (*commerce.TabRecord, er
 }
 
 // PendingTabs returns the tabs waiting for phone's approval, oldest first.
-func (s *Store) PendingTabs(ctx context.Context, phone string, limit int) ([]commerce.TabRecord, error) {
+func (s *Store) PendingTabs(ctx context.Context, phone string, limit int) ([]merchant.TabRecord, error) {
 	var rows []tabRow
-	if err := s.gdb.WithContext(ctx).Where("phone = ? AND status = ?", phone, string(commerce.TabPending)).
+	if err := s.gdb.WithContext(ctx).Where("phone = ? AND status = ?", phone, string(merchant.TabPending)).
 		Order("created_at, id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("pending tabs: %w", err)
 	}
@@ -192,12 +192,12 @@ func (s *Store) PendingTabs(ctx context.Context, phone string, limit int) ([]com
 }
 
 // TabSettlements returns a tab's settlements in sequence order.
-func (s *Store) TabSettlements(ctx context.Context, tab string) ([]commerce.Settlement, error) {
+func (s *Store) TabSettlements(ctx context.Context, tab string) ([]merchant.Settlement, error) {
 	var rows []tabSettlementRow
 	if err := s.gdb.WithContext(ctx).Where("tab_id = ?", tab).Order("seq").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("tab settlements: %w", err)
 	}
-	out := make([]commerce.Settlement, len(rows))
+	out := make([]merchant.Settlement, len(rows))
 	for i, r := range rows {
 		st, err := r.settlement()
 		if err != nil {
@@ -208,9 +208,9 @@ func (s *Store) TabSettlements(ctx context.Context, tab string) ([]commerce.Sett
 	return out, nil
 }
 
-func (r *tabSettlementRow) settlement() (*commerce.Settlement, error) {
-	st := &commerce.Settlement{Tab: r.TabID, Seq: r.Seq, Amount: r.Amount, Fee: r.Fee, Source: r.Source,
-		Status: commerce.SettlementStatus(r.Status), Reason: r.Reason, Transfer: r.Transfer,
+func (r *tabSettlementRow) settlement() (*merchant.Settlement, error) {
+	st := &merchant.Settlement{Tab: r.TabID, Seq: r.Seq, Amount: r.Amount, Fee: r.Fee, Source: r.Source,
+		Status: merchant.SettlementStatus(r.Status), Reason: r.Reason, Transfer: r.Transfer,
 		Created: r.Created.UTC(), Updated: r.Updated.UTC()}
 	if err := json.Unmarshal([]byte(r.Shares), &st.Shares); err != nil {
 		return nil, fmt.Errorf("settlement %s/%d: shares: %w", r.TabID, r.Seq, err)
@@ -218,7 +218,7 @@ func (r *tabSettlementRow) settlement() (*commerce.Settlement, error) {
 	return st, nil
 }
 
-func fromSettlement(st *commerce.Settlement) (*tabSettlementRow, error) {
+func fromSettlement(st *merchant.Settlement) (*tabSettlementRow, error) {
 	shares, err := json.Marshal(st.Shares)
 	if err != nil {
 		return nil, fmt.Errorf("settlement shares: %w", err)
@@ -238,7 +238,7 @@ const (
 )
 
 // EditTab loads a tab locked, lets fn change it, and writes it back.
-func (s *Store) EditTab(ctx context.Context, id string, fn func(e *commerce.TabEdit) error) error {
+func (s *Store) EditTab(ctx context.Context, id string, fn func(e *merchant.TabEdit) error) error {
 	return s.gormTx(ctx, retryable, func(tx *gorm.DB) error {
 		locked := tx
 		if s.pg {
@@ -251,13 +251,13 @@ func (s *Store) EditTab(ctx context.Context, id string, fn func(e *commerce.TabE
 		if row == nil {
 			return wallet.Errorf(wallet.CodeNotFound, "no tab %q", clip(id))
 		}
-		e := &commerce.TabEdit{Tab: row.record()}
+		e := &merchant.TabEdit{Tab: row.record()}
 		var payees []tabPayeeRow
 		if err := tx.Where("tab_id = ?", id).Order("pos").Find(&payees).Error; err != nil {
 			return fmt.Errorf("tab payees: %w", err)
 		}
 		for _, p := range payees {
-			e.Payees = append(e.Payees, commerce.TabPayee{Tab: p.TabID, Merchant: p.Merchant, Pos: p.Pos,
+			e.Payees = append(e.Payees, merchant.TabPayee{Tab: p.TabID, Merchant: p.Merchant, Pos: p.Pos,
 				Accrued: wallet.Micro(p.Accrued), Assigned: wallet.Micro(p.Assigned)})
 		}
 		if e.Tab.PendingSeq != 0 {
@@ -279,7 +279,7 @@ func (s *Store) EditTab(ctx context.Context, id string, fn func(e *commerce.TabE
 	})
 }
 
-func (s *Store) writeEdit(tx *gorm.DB, id string, e *commerce.TabEdit) error {
+func (s *Store) writeEdit(tx *gorm.DB, id string, e *merchant.TabEdit) error {
 	t := e.Tab
 	if t.ID != id {
 		panic("store: EditTab's function changed the tab's id")
@@ -318,7 +318,7 @@ func (s *Store) writeEdit(tx *gorm.DB, id string, e *commerce.TabEdit) error {
 }
 
 // TabsToSweep returns the ids of the tabs the sweeper may have work on.
-func (s *Store) TabsToSweep(ctx context.Context, q commerce.SweepQuery) ([]string, error) {
+func (s *Store) TabsToSweep(ctx context.Context, q merchant.SweepQuery) ([]string, error) {
 	const sweep = `SELECT id FROM tabs WHERE done = ? AND (
 		(expires_at <= ? AND status IN ('pending', 'active'))
 		OR (hold_at IS NOT NULL AND hold_at <= ?)
@@ -347,7 +347,7 @@ func (s *Store) TabsToSweep(ctx context.Context, q commerce.SweepQuery) ([]strin
 
 // Meter runs one group commit of charges in a transaction, retrying it on
 // transient conflicts.
-func (s *Store) Meter(ctx context.Context, fn func(commerce.MeterTx) error) error {
+func (s *Store) Meter(ctx context.Context, fn func(merchant.MeterTx) error) error {
 	return retry(ctx, retryable, func() error {
 		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(&meterTx{s: s, tx: tx, ctx: ctx}) })
 	})
@@ -364,7 +364,7 @@ const tabCols = `id, merchant, idem_key, request_hash, merchant_name, phone, lan
 	cap, charged, settled, status, reason, held, released, hold_at, seq, pending_seq, pending_at, last_settled, suspended_at, retry_at,
 	close_key, closing_at, done, created_at, expires_at, updated_at`
 
-func scanTab(rows *sql.Rows) (*commerce.TabRecord, error) {
+func scanTab(rows *sql.Rows) (*merchant.TabRecord, error) {
 	var r tabRow
 	err := rows.Scan(&r.ID, &r.Merchant, &r.IdemKey, &r.RequestHash, &r.MerchantName, &r.Phone, &r.Language, &r.Prepaid,
 		&r.Reference, &r.Description, &r.Cap, &r.Charged, &r.Settled, &r.Status, &r.Reason, &r.Held, &r.Released, &r.HoldAt,
@@ -379,10 +379,10 @@ const meterChunk = 256
 
 // Load reads the batch's tabs (locked, on PostgreSQL, in id order), their
 // payees and the charges already stored under keys.
-func (m *meterTx) Load(tabIDs []string, keys []commerce.ChargeKey) (*commerce.MeterState, error) {
+func (m *meterTx) Load(tabIDs []string, keys []merchant.ChargeKey) (*merchant.MeterState, error) {
 	s := m.s
-	st := &commerce.MeterState{Tabs: make(map[string]*commerce.TabRecord, len(tabIDs)),
-		Payees: make(map[string][]commerce.TabPayee, len(tabIDs)), Charges: map[commerce.ChargeKey]*commerce.ChargeRecord{}}
+	st := &merchant.MeterState{Tabs: make(map[string]*merchant.TabRecord, len(tabIDs)),
+		Payees: make(map[string][]merchant.TabPayee, len(tabIDs)), Charges: map[merchant.ChargeKey]*merchant.ChargeRecord{}}
 	for start := 0; start < len(tabIDs); start += chunkRows {
 		cond, args := inList(s.pg, "id", tabIDs[start:min(start+chunkRows, len(tabIDs))])
 		q := "SELECT " + tabCols + " FROM tabs WHERE " + cond + " ORDER BY id"
@@ -411,7 +411,7 @@ func (m *meterTx) Load(tabIDs []string, keys []commerce.ChargeKey) (*commerce.Me
 			return nil, fmt.Errorf("tab payees: %w", err)
 		}
 		for rows.Next() {
-			var p commerce.TabPayee
+			var p merchant.TabPayee
 			if err := rows.Scan(&p.Tab, &p.Merchant, &p.Pos, &p.Accrued, &p.Assigned); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("tab payees: %w", err)
@@ -447,7 +447,7 @@ const chargeCols = "tab_id, idem_key, charge_id, amount, reference, splits, char
 
 // loadChargesPostgres finds the charges stored under keys, passed as two
 // arrays (one plan per connection, whatever the batch's size).
-func (m *meterTx) loadChargesPostgres(st *commerce.MeterState, keys []commerce.ChargeKey) error {
+func (m *meterTx) loadChargesPostgres(st *merchant.MeterState, keys []merchant.ChargeKey) error {
 	tabs, ks := make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
 		tabs[i], ks[i] = k.Tab, k.Key
@@ -464,7 +464,7 @@ func (m *meterTx) loadChargesPostgres(st *commerce.MeterState, keys []commerce.C
 // loadChargesSQLite finds the charges stored under keys (one of
 // chargeChunks long) with a prepared row-value list, which the primary key
 // serves.
-func (m *meterTx) loadChargesSQLite(st *commerce.MeterState, keys []commerce.ChargeKey) error {
+func (m *meterTx) loadChargesSQLite(st *merchant.MeterState, keys []merchant.ChargeKey) error {
 	p, err := m.s.prepared(multiRow("SELECT "+chargeCols+" FROM tab_charges WHERE (tab_id, idem_key) IN (VALUES ", "(?,?)", len(keys), ")"))
 	if err != nil {
 		return err
@@ -480,14 +480,14 @@ func (m *meterTx) loadChargesSQLite(st *commerce.MeterState, keys []commerce.Cha
 	return scanCharges(st, rows)
 }
 
-func scanCharges(st *commerce.MeterState, rows *sql.Rows) error {
+func scanCharges(st *merchant.MeterState, rows *sql.Rows) error {
 	defer rows.Close()
 	for rows.Next() {
 		c, err := scanCharge(rows)
 		if err != nil {
 			return fmt.Errorf("find charges: %w", err)
 		}
-		st.Charges[commerce.ChargeKey{Tab: c.Tab, Key: c.Key}] = c
+		st.Charges[merchant.ChargeKey{Tab: c.Tab, Key: c.Key}] = c
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("find charges: %w", err)
@@ -496,8 +496,8 @@ func scanCharges(st *commerce.MeterState, rows *sql.Rows) error {
 }
 
 // scanCharge reads a row of chargeCols.
-func scanCharge(rows *sql.Rows) (*commerce.ChargeRecord, error) {
-	c := &commerce.ChargeRecord{}
+func scanCharge(rows *sql.Rows) (*merchant.ChargeRecord, error) {
+	c := &merchant.ChargeRecord{}
 	if err := rows.Scan(&c.Tab, &c.Key, &c.ID, &c.Amount, &c.Reference, &c.Splits, &c.Charged, &c.Created); err != nil {
 		return nil, err
 	}
@@ -509,7 +509,7 @@ func scanCharge(rows *sql.Rows) (*commerce.ChargeRecord, error) {
 // after which the tab's total was below before, or all of them when before
 // is 0. It walks idx_tab_charges_charged backwards from before and stops
 // after limit rows, whatever the tab's size.
-func (s *Store) TabCharges(ctx context.Context, tab string, before wallet.Micro, limit int) ([]commerce.ChargeRecord, error) {
+func (s *Store) TabCharges(ctx context.Context, tab string, before wallet.Micro, limit int) ([]merchant.ChargeRecord, error) {
 	q := "SELECT " + chargeCols + " FROM tab_charges WHERE tab_id = ?"
 	args := []any{tab}
 	if before > 0 {
@@ -523,7 +523,7 @@ func (s *Store) TabCharges(ctx context.Context, tab string, before wallet.Micro,
 		return nil, fmt.Errorf("tab charges: %w", err)
 	}
 	defer rows.Close()
-	var out []commerce.ChargeRecord
+	var out []merchant.ChargeRecord
 	for rows.Next() {
 		c, err := scanCharge(rows)
 		if err != nil {
@@ -556,14 +556,14 @@ func multiRow(head, row string, n int, tail string) string {
 // Save writes the batch: on PostgreSQL one array statement per table, on
 // SQLite multi-row statements of meterChunk rows (and smaller ones for the
 // rest), each prepared once.
-func (m *meterTx) Save(w *commerce.MeterWrite) error {
+func (m *meterTx) Save(w *merchant.MeterWrite) error {
 	if m.s.pg {
 		return m.savePostgres(w)
 	}
 	return m.saveSQLite(w)
 }
 
-func (m *meterTx) savePostgres(w *commerce.MeterWrite) error {
+func (m *meterTx) savePostgres(w *merchant.MeterWrite) error {
 	if n := len(w.Charges); n > 0 {
 		tab, key, id, ref, splits := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		amount, charged := make([]int64, n), make([]int64, n)
@@ -613,7 +613,7 @@ func (m *meterTx) savePostgres(w *commerce.MeterWrite) error {
 // charges go in statements of these sizes, largest first.
 var chargeChunks = []int{meterChunk, 64, 16, 4, 1}
 
-func (m *meterTx) saveSQLite(w *commerce.MeterWrite) error {
+func (m *meterTx) saveSQLite(w *merchant.MeterWrite) error {
 	s := m.s
 	rest := w.Charges
 	args := make([]any, 0, 8*meterChunk)

@@ -24,7 +24,8 @@ import (
 
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
@@ -55,6 +56,15 @@ func (o *Conn) Client() (*natsapi.Client, error) {
 	}
 	o.c = c
 	return c, nil
+}
+
+// Merchants returns the merchant services' client over Client's.
+func (o *Conn) Merchants() (*merchantapi.Client, error) {
+	c, err := o.Client()
+	if err != nil {
+		return nil, err
+	}
+	return merchantapi.NewClient(c), nil
 }
 
 // Currency is the server's currency, for parsing and formatting amounts.
@@ -351,7 +361,7 @@ func LedgerCheck(fs *flag.FlagSet) Action {
 // ScopeList is the merchant scopes, comma-separated, for usage texts.
 func ScopeList() string {
 	var names []string
-	for _, sc := range commerce.MerchantScopes {
+	for _, sc := range merchant.MerchantScopes {
 		names = append(names, string(sc))
 	}
 	return strings.Join(names, ", ")
@@ -359,12 +369,12 @@ func ScopeList() string {
 
 // APIKeyCreate is kibubu apikey create: create a merchant or operator API key and print it, once.
 func APIKeyCreate(fs *flag.FlagSet) Action {
-	merchant := fs.String("merchant", "", "the till or paybill `number` the key acts for")
+	owner := fs.String("merchant", "", "the till or paybill `number` the key acts for")
 	scopes := fs.String("scopes", "", "comma-separated `scopes`: "+ScopeList()+", or all")
 	op := fs.Bool("operator", false, "create an operator key (the operator API) instead of a merchant key")
 	expires := fs.String("expires", "", "when the key stops working: a `duration` (90d, 12h) or a date (2027-01-31, or RFC 3339)")
 	return func(ctx context.Context, o *Conn, _ []string) error {
-		req := natsapi.APIKeyRequest{Merchant: *merchant, Operator: *op}
+		req := merchantapi.APIKeyRequest{Merchant: *owner, Operator: *op}
 		if *expires != "" {
 			at, err := parseExpiry(*expires, time.Now())
 			if err != nil {
@@ -373,34 +383,34 @@ func APIKeyCreate(fs *flag.FlagSet) Action {
 			req.Expires = &at
 		}
 		switch {
-		case *op && *merchant != "":
+		case *op && *owner != "":
 			return cmdline.Usagef(fs, "--operator takes no --merchant")
 		case *op && *scopes == "all":
-			req.Scopes = slices.Concat(commerce.OperatorScopes, commerce.MerchantScopes)
+			req.Scopes = slices.Concat(merchant.OperatorScopes, merchant.MerchantScopes)
 		case *op && *scopes != "":
 			for _, sc := range strings.Split(*scopes, ",") {
 				sc = strings.TrimSpace(sc)
-				if !slices.Contains(commerce.MerchantScopes, commerce.Scope(sc)) && !slices.Contains(commerce.OperatorScopes, commerce.Scope(sc)) {
+				if !slices.Contains(merchant.MerchantScopes, merchant.Scope(sc)) && !slices.Contains(merchant.OperatorScopes, merchant.Scope(sc)) {
 					return cmdline.Usagef(fs, "--scopes: unknown scope %q (have %s, %s)", sc, OperatorScopeList(), ScopeList())
 				}
-				req.Scopes = append(req.Scopes, commerce.Scope(sc))
+				req.Scopes = append(req.Scopes, merchant.Scope(sc))
 			}
 		case *op:
-			req.Scopes = commerce.DefaultOperatorScopes
-		case *merchant == "" || *scopes == "":
+			req.Scopes = merchant.DefaultOperatorScopes
+		case *owner == "" || *scopes == "":
 			return cmdline.Usagef(fs, "--merchant and --scopes are required (or --operator)")
 		case *scopes == "all":
-			req.Scopes = commerce.MerchantScopes
+			req.Scopes = merchant.MerchantScopes
 		default:
 			for _, sc := range strings.Split(*scopes, ",") {
 				sc = strings.TrimSpace(sc)
-				if !slices.Contains(commerce.MerchantScopes, commerce.Scope(sc)) {
+				if !slices.Contains(merchant.MerchantScopes, merchant.Scope(sc)) {
 					return cmdline.Usagef(fs, "--scopes: unknown scope %q (have %s)", sc, ScopeList())
 				}
-				req.Scopes = append(req.Scopes, commerce.Scope(sc))
+				req.Scopes = append(req.Scopes, merchant.Scope(sc))
 			}
 		}
-		c, err := o.Client()
+		c, err := o.Merchants()
 		if err != nil {
 			return err
 		}
@@ -424,13 +434,13 @@ func APIKeyCreate(fs *flag.FlagSet) Action {
 
 // APIKeyList is kibubu apikey list: list API keys, never their secrets.
 func APIKeyList(fs *flag.FlagSet) Action {
-	merchant := fs.String("merchant", "", "only the keys of till or paybill `number`")
+	owner := fs.String("merchant", "", "only the keys of till or paybill `number`")
 	return func(ctx context.Context, o *Conn, _ []string) error {
-		c, err := o.Client()
+		c, err := o.Merchants()
 		if err != nil {
 			return err
 		}
-		keys, err := c.APIKeys(ctx, *merchant)
+		keys, err := c.APIKeys(ctx, *owner)
 		if err != nil {
 			return Err(err)
 		}
@@ -456,7 +466,7 @@ func APIKeyList(fs *flag.FlagSet) Action {
 // APIKeyRevoke is kibubu apikey revoke: revoke an API key.
 func APIKeyRevoke(fs *flag.FlagSet) Action {
 	return func(ctx context.Context, o *Conn, args []string) error {
-		c, err := o.Client()
+		c, err := o.Merchants()
 		if err != nil {
 			return err
 		}
@@ -469,7 +479,7 @@ func APIKeyRevoke(fs *flag.FlagSet) Action {
 	}
 }
 
-func joinScopes(scopes []commerce.Scope) string {
+func joinScopes(scopes []merchant.Scope) string {
 	var names []string
 	for _, sc := range scopes {
 		names = append(names, string(sc))
@@ -571,7 +581,7 @@ func orDash(s string) string {
 }
 
 // OperatorScopeList is the operator scopes, comma-separated, for usage texts.
-func OperatorScopeList() string { return joinScopes(commerce.OperatorScopes) }
+func OperatorScopeList() string { return joinScopes(merchant.OperatorScopes) }
 
 // apiKeyLifetimeMax bounds --expires: a key meant to last longer than ten
 // years should not expire at all.

@@ -5,8 +5,9 @@
 // harness that needs a real wallet start it here, so that adding a part to
 // the wallet process is a change in this one place.
 //
-// It only assembles and orders: the money rules stay in package wallet,
-// the storage in wallet/store, the transport in wallet/natsapi. It must not
+// It only assembles and orders: the money rules stay in package wallet
+// and wallet/merchant, the storage in wallet/store, the transport in
+// wallet/natsapi and wallet/merchant/merchantapi. It must not
 // know about HTTP, USSD sessions or the notifier.
 package walletd
 
@@ -22,7 +23,8 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/commerce"
+	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
 )
@@ -47,9 +49,9 @@ type Options struct {
 	// by Actor before the wallet serves (only when it changed).
 	Tariff wallet.TariffLoad
 	Actor  string
-	// Commerce, when set, starts the merchant services and serves their
-	// subjects; a nil Logger is Log's.
-	Commerce *commerce.Config
+	// Merchant, when set, starts the merchant services and serves their
+	// subjects (merchantapi); a nil Logger is Log's.
+	Merchant *merchant.Config
 	// Log receives the parts' logs, each with its component; nil: none.
 	Log *slog.Logger
 	// Failed, if set, is told when a part stops on its own (the writer,
@@ -61,7 +63,7 @@ type Options struct {
 // Wallet is a running wallet process.
 type Wallet struct {
 	Service  *wallet.Service
-	Commerce *commerce.Service // nil without Options.Commerce
+	Merchant *merchant.Service // nil without Options.Merchant
 	Store    *store.Store
 	Stream   jetstream.Stream // the event stream
 
@@ -69,7 +71,7 @@ type Wallet struct {
 	// Each part stops in its turn: the merchant services post through the
 	// wallet, so they stop first; the relay last, so what the writer
 	// committed is published or left in the outbox for the next start.
-	stopCommerce, stopWallet, stopRelay func()
+	stopMerchant, stopWallet, stopRelay func()
 	closed                              bool // the store
 }
 
@@ -117,16 +119,16 @@ func Start(ctx context.Context, o Options) (_ *Wallet, err error) {
 	}
 	w.stopWallet = run(w.Service.Run, "wallet writer", failed)
 	opts := []natsapi.Option{prefix}
-	if o.Commerce != nil {
-		cc := *o.Commerce
-		if cc.Logger == nil {
-			cc.Logger = log.With("component", "commerce")
+	if o.Merchant != nil {
+		mc := *o.Merchant
+		if mc.Logger == nil {
+			mc.Logger = log.With("component", "merchant")
 		}
-		if w.Commerce, err = commerce.New(ctx, w.Service, o.Store, cc); err != nil {
+		if w.Merchant, err = merchant.New(ctx, w.Service, o.Store, mc); err != nil {
 			return nil, err
 		}
-		w.stopCommerce = run(w.Commerce.Run, "merchant services", failed)
-		opts = append(opts, natsapi.WithCommerce(w.Commerce))
+		w.stopMerchant = run(w.Merchant.Run, "merchant services", failed)
+		opts = append(opts, merchantapi.Options(w.Merchant, o.Conn)...)
 	}
 	if w.svc, err = natsapi.Serve(o.Conn, w.Service, log.With("component", "natsapi"), opts...); err != nil {
 		return nil, err
@@ -171,7 +173,7 @@ func (w *Wallet) Close() error {
 		}
 		w.svc = nil
 	}
-	for _, stop := range []*func(){&w.stopCommerce, &w.stopWallet, &w.stopRelay} {
+	for _, stop := range []*func(){&w.stopMerchant, &w.stopWallet, &w.stopRelay} {
 		if *stop != nil {
 			(*stop)()
 			*stop = nil
