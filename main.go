@@ -24,12 +24,12 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/notifyd"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
@@ -109,12 +109,8 @@ type Main struct {
 	gatewayNC     *nats.Conn
 	gatewayNCDone chan struct{} // closed when gatewayNC, if not nc, is closed
 
-	stopNotify context.CancelFunc
-	webhookSvc micro.Service // the notifier's webhook service
-	notifyDone chan struct{}
-	notifyDB   *gorm.DB // the notifier's own pool, when no wallet runs here
-	// notifyReady is the notify consumer's readiness check, once started.
-	notifyReady func(context.Context) error
+	notifier    *notifyd.Notifier // once started
+	notifyDB    *gorm.DB          // the notifier's own pool, when no wallet runs here
 	httpStopped chan struct{}
 	// The /metrics listener, when apart from the HTTP one.
 	metricsLn      net.Listener
@@ -231,7 +227,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	switch m.Role {
 	case RoleServe:
-		if err := m.startNotify(ctx, js, replicas, m.store.Gorm(), c.currency, metrics); err != nil {
+		if err := m.startNotify(ctx, m.store.Gorm(), c.currency, metrics); err != nil {
 			return err
 		}
 	case RoleNotify:
@@ -239,7 +235,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := m.startNotify(ctx, js, replicas, m.notifyDB, tr.Currency, metrics); err != nil {
+		if err := m.startNotify(ctx, m.notifyDB, tr.Currency, metrics); err != nil {
 			return err
 		}
 	}
@@ -252,8 +248,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if m.notifyReady != nil {
-		checks["notify"] = m.notifyReady
+	if m.notifier != nil {
+		checks["notify"] = m.notifier.Ready
 	}
 	checks["shutdown"] = func(context.Context) error {
 		if m.draining.Load() {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/notifyd"
 	"github.com/kibubu/kibubu/notify/twiliotest"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -295,7 +296,7 @@ func BenchmarkReceiptsEndToEnd(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.Data, cfg.HTTP = b.TempDir(), "127.0.0.1:0"
 	cfg.TwilioSID, cfg.TwilioToken, cfg.TwilioFrom, cfg.TwilioAPIURL = fake.AccountSID, fake.AuthToken, "KIBUBU", fake.URL
-	cfg.SMSRate, cfg.SMSPhoneRate = smsRateMax, smsPhoneRateMax
+	cfg.SMSRate, cfg.SMSPhoneRate = notifyd.SMSRateMax, notifyd.SMSPhoneRateMax
 	m := &Main{Config: cfg, Log: slog.New(slog.DiscardHandler)}
 	ctx := context.Background()
 	if err := m.Run(ctx); err != nil {
