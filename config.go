@@ -25,6 +25,7 @@ import (
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/notify/notifyd"
+	"github.com/kibubu/kibubu/notify/twilio"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
@@ -177,7 +178,7 @@ func DefaultConfig() Config {
 		SMSRate:            notify.DefaultSMSRate,
 		SMSPhoneRate:       notify.DefaultSMSPhoneRate,
 		SMSAttempts:        notify.DefaultSMSAttempts,
-		SMSTimeout:         notify.DefaultTwilioTimeout,
+		SMSTimeout:         twilio.DefaultTimeout,
 		RequestTTL:         commerce.DefaultRequestTTL,
 		StartKeyTTL:        wallet.DefaultStartKeyTTL,
 		TabSettle:          strconv.Itoa(commerce.DefaultSettleMajor),

@@ -28,8 +28,9 @@ import (
 
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/locales"
-	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/notify/notifyd"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/commerce"
@@ -182,9 +183,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if m.notifyDB, err = store.Connect(ctx, c.DB); err != nil {
 			return dbError(c.DB, err)
 		}
-		migrate := notify.Migrate
+		migrate := notifystore.Migrate
 		if !c.Migrate {
-			migrate = notify.CheckMigrated
+			migrate = notifystore.CheckMigrated
 		}
 		if err := migrate(ctx, m.notifyDB); err != nil {
 			return dbError(c.DB, err)
@@ -296,7 +297,7 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	if err != nil {
 		return err
 	}
-	notices := notify.PINNotices(notify.NewClient(js, c.NATSPrefix), cat, c.location, m.Log.With("component", "pin-notices"))
+	notices := notifyapi.PINNotices(notifyapi.NewClient(js, c.NATSPrefix), cat, c.location, m.Log.With("component", "pin-notices"))
 	m.storeGiven = true // walletd closes it
 	m.wallet, err = walletd.Start(ctx, walletd.Options{
 		Store: m.store, Conn: m.nc, Prefix: c.NATSPrefix, Replicas: replicas,
@@ -325,7 +326,7 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 // users may not create or change streams, only bind to them.
 func (m *Main) createStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	c := &m.Config
-	if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
+	if _, err := notifyapi.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
 		return err
 	}
 	if _, err := sessions.EnsureBucket(ctx, js, c.NATSPrefix, c.SessionTTL, replicas); err != nil {
@@ -394,7 +395,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	}
 	// The notifier's stream takes SMS replies and late outcomes: the wallet
 	// created it (createStreams) before it answered waitForWallet.
-	outbox := notify.NewClient(js, c.NATSPrefix)
+	outbox := notifyapi.NewClient(js, c.NATSPrefix)
 	log := m.Log.With("component", "sessions")
 	m.sessions, err = sessions.New(sessions.Config{
 		Wallet: client, Bucket: kv, Locales: cat, Currency: cur, Region: c.Region, PINLength: pinLength,
@@ -415,7 +416,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	}
 	// The merchant API: the wallet authenticates every key itself; the
 	// gateway keeps the idempotency records in its bucket.
-	return gateway.MountMerchantAPI(e, client, notify.NewWebhookClient(m.gatewayNC, 0, c.NATSPrefix), gateway.MerchantConfig{
+	return gateway.MountMerchantAPI(e, client, notifyapi.NewWebhookClient(m.gatewayNC, 0, c.NATSPrefix), gateway.MerchantConfig{
 		Currency: cur, Location: c.location, JS: js, Prefix: c.NATSPrefix, Replicas: replicas, Bucket: idem,
 	}, m.Log.With("component", "merchant-api"))
 }
@@ -423,7 +424,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 // mountSMS mounts the SMS webhooks: Africa's Talking's always (behind the
 // generated or given secret), Twilio's when its auth token and the public
 // URL it signs against are both known.
-func (m *Main) mountSMS(e *echo.Echo, metrics *gateway.Metrics, out *notify.Client) error {
+func (m *Main) mountSMS(e *echo.Echo, metrics *gateway.Metrics, out *notifyapi.Client) error {
 	c := &m.Config
 	secret, err := loadSMSSecret(c.SMSSecretFile, m.Log)
 	if err != nil {

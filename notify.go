@@ -10,8 +10,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/gateway"
-	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/notify/notifyd"
+	"github.com/kibubu/kibubu/notify/twilio"
 	"github.com/kibubu/kibubu/wallet"
 )
 
@@ -55,7 +55,7 @@ func (m *Main) startNotify(ctx context.Context, db *gorm.DB, cur wallet.Currency
 
 // twilioConfig is Twilio's settings when configured, else nil: the local
 // outbox.
-func (c *Config) twilioConfig() (*notify.TwilioConfig, error) {
+func (c *Config) twilioConfig() (*twilio.Config, error) {
 	if !c.twilio() {
 		return nil, nil
 	}
@@ -66,7 +66,7 @@ func (c *Config) twilioConfig() (*notify.TwilioConfig, error) {
 	if c.PublicURL != "" {
 		callback = c.PublicURL + gateway.TwilioStatusPath
 	}
-	return &notify.TwilioConfig{
+	return &twilio.Config{
 		AccountSID: c.TwilioSID, AuthToken: c.TwilioToken, From: c.TwilioFrom, MessagingServiceSID: c.TwilioService,
 		StatusCallback: callback, APIURL: c.TwilioAPIURL, Timeout: c.SMSTimeout,
 	}, nil

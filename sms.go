@@ -21,6 +21,8 @@ import (
 	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
@@ -85,7 +87,7 @@ func smsStoreFlags(fs *flag.FlagSet, c *Config) {
 }
 
 // openSMSStore opens the notifier's table in the database c names.
-func openSMSStore(ctx context.Context, c *Config) (*notify.Store, func(), error) {
+func openSMSStore(ctx context.Context, c *Config) (*notifystore.Store, func(), error) {
 	dsn := c.DB
 	if dsn == "" {
 		dsn = filepath.Join(c.Data, "kibubu.db")
@@ -98,7 +100,7 @@ func openSMSStore(ctx context.Context, c *Config) (*notify.Store, func(), error)
 		return nil, nil, fmt.Errorf("--db %s: %w", redact(dsn), err)
 	}
 	closeDB := func() { closeGorm(db) }
-	st, err := notify.OpenStore(ctx, db)
+	st, err := notifystore.Open(ctx, db)
 	if err != nil {
 		closeDB()
 		return nil, nil, err
@@ -124,7 +126,7 @@ func smsOutbox(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
-	f := notify.Filter{Status: *status, Limit: *limit}
+	f := notifystore.Filter{Status: *status, Limit: *limit}
 	if *limit < 1 || *limit > 1000 {
 		return usagef(fs, "--limit %d: must be 1 to 1000", *limit)
 	}
@@ -254,7 +256,7 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef(fs, "--phone %q is not a phone number", *phone)
 	}
 	var last int64
-	if rows, err := st.List(ctx, notify.Filter{Phone: to, Limit: 1}); err != nil {
+	if rows, err := st.List(ctx, notifystore.Filter{Phone: to, Limit: 1}); err != nil {
 		return err
 	} else if len(rows) == 1 {
 		last = rows[0].ID
@@ -278,7 +280,7 @@ func smsSend(ctx context.Context, args []string, stdout io.Writer) error {
 	deadline := time.Now().Add(smsReplyWait)
 	var quiet time.Time // once something arrived, wait a little for the rest
 	for {
-		rows, err := st.List(ctx, notify.Filter{Phone: to, Limit: 10})
+		rows, err := st.List(ctx, notifystore.Filter{Phone: to, Limit: 10})
 		if err != nil {
 			return err
 		}
@@ -346,7 +348,7 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := notify.Replay(ctx, client, st, cat, cur, loc, from)
+	res, err := notifyapi.Replay(ctx, client, st, cat, cur, loc, from)
 	if err != nil {
 		return walletctl.Err(err)
 	}

@@ -29,6 +29,9 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
+	notifystore "github.com/kibubu/kibubu/notify/store"
+	"github.com/kibubu/kibubu/notify/twilio"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
@@ -73,14 +76,14 @@ type Config struct {
 	Prefix      string          // the NATS subject prefix the wallet and gateways use
 	Currency    wallet.Currency // required: the receipts' and webhooks' currency
 	Location    *time.Location  // where receipts' dates are read; default UTC
-	ServiceCode string          // the USSD code prompts name; default notify.DefaultServiceCode
+	ServiceCode string          // the USSD code prompts name; default notifyapi.DefaultServiceCode
 	// Migrate applies the notifier's migrations at start; without it Start
 	// checks they were applied.
 	Migrate bool
 
 	// Twilio, when set, is the SMS provider (its Timeout is SMSTimeout);
 	// without it SMS go to the local outbox (the database).
-	Twilio       *notify.TwilioConfig
+	Twilio       *twilio.Config
 	SMSRate      float64       // SMS sent a second, overall
 	SMSPhoneRate int           // SMS sent a minute to one phone; more wait
 	SMSAttempts  int           // attempts of one SMS before it is failed
@@ -139,7 +142,7 @@ type Deps struct {
 	Conn *nats.Conn
 	// Auth tells whom a merchant's API key speaks for; default the wallet's
 	// client on Conn (the wallet checks each key).
-	Auth notify.Authenticator
+	Auth notifyapi.Authenticator
 	// Locales has every word the notifier sends; default locales.New().
 	Locales *locales.Catalog
 	// Log receives the parts' logs, each with its component; nil: none.
@@ -153,15 +156,15 @@ type Deps struct {
 	Failed func(error)
 }
 
-var _ notify.Authenticator = (*natsapi.Client)(nil)
+var _ notifyapi.Authenticator = (*natsapi.Client)(nil)
 
 // Notifier is a running notifier.
 type Notifier struct {
-	Store    *notify.Store
-	Consents *notify.Consents
-	Consumer *notify.Consumer
-	Sender   *notify.Sender
-	Webhooks *notify.WebhookSender
+	Store    *notifystore.Store
+	Consents *notifystore.Consents
+	Consumer *notifyapi.Consumer
+	Sender   *notifystore.Sender
+	Webhooks *notifystore.WebhookSender
 	Provider notify.Provider
 
 	svc  micro.Service
@@ -189,9 +192,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Notifier, err error) 
 		failed = func(error) {}
 	}
 	if cfg.Migrate {
-		err = notify.Migrate(ctx, deps.DB)
+		err = notifystore.Migrate(ctx, deps.DB)
 	} else {
-		err = notify.CheckMigrated(ctx, deps.DB)
+		err = notifystore.CheckMigrated(ctx, deps.DB)
 	}
 	if err != nil {
 		return nil, err
@@ -210,7 +213,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Notifier, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	n := &Notifier{Store: notify.NewStore(deps.DB), Consents: notify.NewConsents(deps.DB)}
+	n := &Notifier{Store: notifystore.New(deps.DB), Consents: notifystore.NewConsents(deps.DB)}
 	if n.Provider, err = provider(cfg); err != nil {
 		return nil, err
 	}
@@ -219,7 +222,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Notifier, err error) 
 	if cfg.SMSRate > 0 {
 		burst = max(1, int(cfg.SMSRate)) // a second's worth
 	}
-	n.Sender, err = notify.NewSender(notify.SenderConfig{
+	n.Sender, err = notifystore.NewSender(notifystore.SenderConfig{
 		Store: n.Store, Provider: n.Provider, Logger: nlog,
 		RatePerSecond: cfg.SMSRate, Burst: burst,
 		PhoneRatePerSecond: float64(cfg.SMSPhoneRate) / 60, PhoneBurst: min(cfg.SMSPhoneRate, smsPhoneBurstMax),
@@ -229,7 +232,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Notifier, err error) 
 	if err != nil {
 		return nil, err
 	}
-	n.Consumer, err = notify.NewConsumer(notify.ConsumerConfig{
+	n.Consumer, err = notifyapi.NewConsumer(notifyapi.ConsumerConfig{
 		JS: js, Prefix: cfg.Prefix, Store: n.Store, Consents: n.Consents, Locales: cat,
 		Currency: cfg.Currency, Location: cfg.Location, ServiceCode: cfg.ServiceCode, Wake: n.Sender.Wake, Log: nlog,
 	})
@@ -237,7 +240,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Notifier, err error) 
 		return nil, err
 	}
 	hlog := log.With("component", "webhooks")
-	n.Webhooks, err = notify.NewWebhookSender(notify.WebhookSenderConfig{
+	n.Webhooks, err = notifystore.NewWebhookSender(notifystore.WebhookSenderConfig{
 		Store: n.Store, Logger: hlog, Timeout: cfg.WebhookTimeout, RetryFor: cfg.WebhookRetryFor,
 		Retention: cfg.WebhookRetention, BackoffMin: cfg.WebhookBackoffMin, BackoffMax: cfg.WebhookBackoffMax,
 		PollInterval: cfg.PollInterval, Observe: deps.ObserveWebhook, AllowPrivate: cfg.WebhookAllowPrivate,
@@ -254,7 +257,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Notifier, err error) 
 	if cfg.WebhookAllowPrivate {
 		opts = append(opts, notify.AllowPrivate())
 	}
-	if n.svc, err = notify.ServeWebhooks(deps.Conn, n.Store, auth, cfg.Prefix, hlog, opts...); err != nil {
+	if n.svc, err = notifyapi.ServeWebhooks(deps.Conn, n.Store, auth, cfg.Prefix, hlog, opts...); err != nil {
 		return nil, err
 	}
 	n.run(failed)
@@ -280,7 +283,7 @@ func provider(cfg Config) (notify.Provider, error) {
 	if cfg.SMSTimeout > 0 {
 		tc.Timeout = cfg.SMSTimeout
 	}
-	return notify.NewTwilio(tc)
+	return twilio.New(tc)
 }
 
 // run runs the consumers and both senders until Close.
