@@ -771,3 +771,38 @@ func TestWebhookSenderWaitsForLateEvents(t *testing.T) {
 		t.Errorf("the merchant got %v, want %v (stream order)", got, want)
 	}
 }
+
+// TestWebhookResendRecorded: with Recorded (as notifyd wires it), a
+// re-sent delivery, numbered after its merchant's last, does not wait for
+// the stream's next event: its event was recorded long ago.
+func TestWebhookResendRecorded(t *testing.T) {
+	ctx := context.Background()
+	st := smsStore(t, smsDB(t))
+	rcv := webhooktest.NewReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
+	ep, err := st.SetWebhook(ctx, "445566", rcv.URL("445566"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.SetSecret("445566", ep.Secret)
+	a := hookEvent("445566", 1, 1)
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{a}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := hookConfig(st)
+	cfg.Recorded = func(context.Context) (uint64, error) { return a.Seq, nil } // no later event
+	hookRun(t, cfg)
+	ds := hooksSettled(t, st, "445566")["445566"]
+	if len(ds) != 1 || ds[0].Status != notify.DeliveryDelivered {
+		t.Fatalf("before the re-send: %+v", ds)
+	}
+	if _, err := st.Resend(ctx, "445566", ds[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	ds = hooksSettled(t, st, "445566")["445566"]
+	if len(ds) != 1 || ds[0].Status != notify.DeliveryDelivered || len(ds[0].Attempts) != 2 {
+		t.Errorf("after the re-send: %+v; want it delivered again", ds)
+	}
+	if d := rcv.Delivered()["445566"]; !slices.Equal(d, []string{a.Event, a.Event}) {
+		t.Errorf("delivered %v, want the event twice", d)
+	}
+}

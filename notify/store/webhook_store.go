@@ -354,7 +354,10 @@ type claimedDelivery struct {
 // claimed: through is how far every event has been recorded (the
 // WebhookSender's Recorded), so a merchant's next delivery never goes
 // before an earlier event, recorded late (redelivered after a notifier
-// died, or after a failed batch), has its row.
+// died, or after a failed batch), has its row. A delivery attempted before
+// (a re-send, numbered after its merchant's last by Resend, or a retry) is
+// of an event recorded long ago and does not wait: a re-sent one would
+// otherwise wait for the next event of the stream.
 func (s *Store) claimWebhooks(ctx context.Context, n int, lease time.Duration, through uint64) ([]claimedDelivery, error) {
 	now := time.Now().UTC()
 	token := newClaimToken()
@@ -369,7 +372,7 @@ func (s *Store) claimWebhooks(ctx context.Context, n int, lease time.Duration, t
 	before := `SELECT 1 FROM webhook_deliveries e
 		WHERE e.merchant = d.merchant AND e.status = ? AND e.seq <= d.seq AND (e.seq < d.seq OR e.id < d.id)`
 	due := `SELECT d.id FROM webhook_deliveries d
-		WHERE d.status IN (?, ?) AND d.next_attempt_at <= ? AND d.seq <= ?
+		WHERE d.status IN (?, ?) AND d.next_attempt_at <= ? AND (d.seq <= ? OR d.attempts > 0)
 		AND NOT EXISTS (` + before + `) AND NOT EXISTS (` + before + `)
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 			WHERE e.merchant = d.merchant AND e.status = ? AND e.next_attempt_at > ? AND e.id <> d.id)
@@ -511,7 +514,7 @@ func seqArg(seq uint64) int64 { return int64(min(seq, math.MaxInt64)) }
 // event's sequence, past through.
 func (s *Store) webhooksBeyond(ctx context.Context, through uint64) (bool, error) {
 	var ids []string
-	err := s.db.WithContext(ctx).Model(&webhookDelivery{}).Where("status = ? AND next_attempt_at <= ? AND seq > ?",
+	err := s.db.WithContext(ctx).Model(&webhookDelivery{}).Where("status = ? AND next_attempt_at <= ? AND seq > ? AND attempts = 0",
 		hookPending, time.Now().UTC(), seqArg(through)).Limit(1).Pluck("id", &ids).Error
 	if err != nil {
 		return false, fmt.Errorf("webhooks beyond %d: %w", through, err)
