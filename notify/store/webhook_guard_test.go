@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kibubu/kibubu/notify/webhooktest"
-
 	"github.com/kibubu/kibubu/notify"
 )
 
@@ -149,12 +147,7 @@ func FuzzRefuseHost(f *testing.F) {
 func TestWebhookGuard(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	rcv := webhooktest.NewReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
-	ep, err := st.SetWebhook(ctx, "445566", rcv.URL("445566"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rcv.SetSecret("445566", ep.Secret)
+	rcv := hookEndpoint(t, st, "445566", func(int64) (int, time.Duration) { return http.StatusOK, 0 })
 	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("445566", 1, 1)}); err != nil {
 		t.Fatal(err)
 	}

@@ -778,12 +778,7 @@ func TestWebhookSenderWaitsForLateEvents(t *testing.T) {
 func TestWebhookResendRecorded(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	rcv := webhooktest.NewReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
-	ep, err := st.SetWebhook(ctx, "445566", rcv.URL("445566"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rcv.SetSecret("445566", ep.Secret)
+	rcv := hookEndpoint(t, st, "445566", func(int64) (int, time.Duration) { return http.StatusOK, 0 })
 	a := hookEvent("445566", 1, 1)
 	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{a}); err != nil {
 		t.Fatal(err)
@@ -805,4 +800,16 @@ func TestWebhookResendRecorded(t *testing.T) {
 	if d := rcv.Delivered()["445566"]; !slices.Equal(d, []string{a.Event, a.Event}) {
 		t.Errorf("delivered %v, want the event twice", d)
 	}
+}
+
+// hookEndpoint is a receiver for merchant, registered as its endpoint.
+func hookEndpoint(t testing.TB, st *Store, merchant string, answer func(n int64) (int, time.Duration)) *webhooktest.Receiver {
+	t.Helper()
+	rcv := webhooktest.NewReceiver(t, answer)
+	ep, err := st.SetWebhook(context.Background(), merchant, rcv.URL(merchant), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.SetSecret(merchant, ep.Secret)
+	return rcv
 }
