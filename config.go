@@ -27,6 +27,8 @@ import (
 	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/notifyd"
+	"github.com/kibubu/kibubu/notify/twilio"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
@@ -45,15 +47,6 @@ const (
 	pinTriesMaxAllowed = 10
 	// streamReplicasMax is JetStream's own ceiling on stream replicas.
 	streamReplicasMax = 5
-
-	// smsRateMax, smsPhoneRateMax, smsAttemptsMax and smsTimeoutMax bound
-	// the SMS sender's flags (their defaults are notify's): beyond them a
-	// value is a typo (a rate no provider takes, ten a second to one
-	// handset, days of retries, a call that holds its lease for minutes).
-	smsRateMax      = 10000.0
-	smsPhoneRateMax = 600
-	smsAttemptsMax  = 50
-	smsTimeoutMax   = time.Minute
 )
 
 // The Twilio variables. They are read from the environment only.
@@ -178,7 +171,7 @@ func DefaultConfig() Config {
 		SMSRate:            notify.DefaultSMSRate,
 		SMSPhoneRate:       notify.DefaultSMSPhoneRate,
 		SMSAttempts:        notify.DefaultSMSAttempts,
-		SMSTimeout:         notify.DefaultTwilioTimeout,
+		SMSTimeout:         twilio.DefaultTimeout,
 		RequestTTL:         merchant.DefaultRequestTTL,
 		StartKeyTTL:        wallet.DefaultStartKeyTTL,
 		TabSettle:          strconv.Itoa(merchant.DefaultSettleMajor),
@@ -375,17 +368,17 @@ func (c *Config) validateSMS() error {
 	case c.TwilioSID != "" && c.TwilioFrom != "" && c.TwilioService != "":
 		return fmt.Errorf("give one of %s and %s, not both", envTwilioFrom, envTwilioService)
 	}
-	if !(c.SMSRate > 0 && c.SMSRate <= smsRateMax) {
-		return fmt.Errorf("--sms-rate %g: must be more than 0 and at most %g per second", c.SMSRate, smsRateMax)
+	if !(c.SMSRate > 0 && c.SMSRate <= notifyd.SMSRateMax) {
+		return fmt.Errorf("--sms-rate %g: must be more than 0 and at most %g per second", c.SMSRate, notifyd.SMSRateMax)
 	}
-	if c.SMSPhoneRate < 1 || c.SMSPhoneRate > smsPhoneRateMax {
-		return fmt.Errorf("--sms-rate-per-phone %d: must be 1 to %d per minute", c.SMSPhoneRate, smsPhoneRateMax)
+	if c.SMSPhoneRate < 1 || c.SMSPhoneRate > notifyd.SMSPhoneRateMax {
+		return fmt.Errorf("--sms-rate-per-phone %d: must be 1 to %d per minute", c.SMSPhoneRate, notifyd.SMSPhoneRateMax)
 	}
-	if c.SMSAttempts < 1 || c.SMSAttempts > smsAttemptsMax {
-		return fmt.Errorf("--sms-attempts %d: must be 1 to %d", c.SMSAttempts, smsAttemptsMax)
+	if c.SMSAttempts < 1 || c.SMSAttempts > notifyd.SMSAttemptsMax {
+		return fmt.Errorf("--sms-attempts %d: must be 1 to %d", c.SMSAttempts, notifyd.SMSAttemptsMax)
 	}
-	if c.SMSTimeout <= 0 || c.SMSTimeout > smsTimeoutMax {
-		return fmt.Errorf("--sms-timeout %s: must be more than 0 and at most %s", c.SMSTimeout, smsTimeoutMax)
+	if c.SMSTimeout <= 0 || c.SMSTimeout > notifyd.SMSTimeoutMax {
+		return fmt.Errorf("--sms-timeout %s: must be more than 0 and at most %s", c.SMSTimeout, notifyd.SMSTimeoutMax)
 	}
 	return nil
 }
@@ -507,14 +500,14 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--%s %d: must be at least 1, or -1 for no limit", p.flag, p.n)
 		}
 	}
-	if c.WebhookTimeout <= 0 || c.WebhookTimeout > time.Minute {
-		return fmt.Errorf("--webhook-timeout %s: must be more than 0 and at most 1m", c.WebhookTimeout)
+	if c.WebhookTimeout <= 0 || c.WebhookTimeout > notifyd.WebhookTimeoutMax {
+		return fmt.Errorf("--webhook-timeout %s: must be more than 0 and at most %s", c.WebhookTimeout, shortDuration(notifyd.WebhookTimeoutMax))
 	}
 	if c.WebhookRetryFor < notify.WebhookRetryForMin || c.WebhookRetryFor > notify.WebhookRetryForMax {
 		return fmt.Errorf("--webhook-retry-for %s: must be %s to %s (%d days)", c.WebhookRetryFor, notify.WebhookRetryForMin,
 			shortDuration(notify.WebhookRetryForMax), notify.WebhookRetryForMax/(24*time.Hour))
 	}
-	if c.WebhookRetention < 24*time.Hour || c.WebhookRetention > 10*365*24*time.Hour {
+	if c.WebhookRetention < notifyd.WebhookRetentionMin || c.WebhookRetention > notifyd.WebhookRetentionMax {
 		return fmt.Errorf("--webhook-retention %s: must be 24h to 87600h (10 years)", c.WebhookRetention)
 	}
 	return c.validateSMS()

@@ -19,7 +19,7 @@ import (
 
 	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/gateway"
-	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
@@ -403,7 +403,7 @@ func TestGatewayOnExternalNATS(t *testing.T) {
 	js.DeleteKeyValue(ctx, bucketName(c.NATSPrefix))
 	js.DeleteKeyValue(ctx, gateway.IdempotencyBucket+"_"+c.NATSPrefix)
 	js.DeleteStream(ctx, natsapi.StreamName+"_"+c.NATSPrefix)
-	js.DeleteStream(ctx, notify.StreamName(c.NATSPrefix))
+	js.DeleteStream(ctx, notifyapi.StreamName(c.NATSPrefix))
 }
 
 // TestReadyzReportsGatewayNATSDown checks that /readyz fails, naming NATS,

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/gateway"
-	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -61,7 +61,7 @@ func (f *fleet) config(t *testing.T) Config {
 func (f *fleet) streams() map[string]string {
 	return map[string]string{
 		"wallet events":        natsapi.EventStream(f.prefix),
-		"notify":               notify.StreamName(f.prefix),
+		"notify":               notifyapi.StreamName(f.prefix),
 		"USSD sessions":        "KV_" + bucketName(f.prefix),
 		"merchant idempotency": "KV_" + gateway.IdempotencyBucket + "_" + f.prefix,
 	}
@@ -121,7 +121,7 @@ func TestFleetNotifyWaitsForItsStream(t *testing.T) {
 	c.StreamReplicas = fleetReplicas
 	startMain(t, &Main{Config: c, Role: RoleWallet})
 	ctx := context.Background()
-	if err := f.js.DeleteStream(ctx, notify.StreamName(f.prefix)); err != nil {
+	if err := f.js.DeleteStream(ctx, notifyapi.StreamName(f.prefix)); err != nil {
 		t.Fatal(err)
 	}
 	m := startMain(t, &Main{Config: f.config(t), Role: RoleNotify})
@@ -135,12 +135,12 @@ func TestFleetNotifyWaitsForItsStream(t *testing.T) {
 	default:
 	}
 	// The wallet's next start creates it again.
-	if _, err := notify.EnsureStream(ctx, f.js, fleetReplicas, f.prefix); err != nil {
+	if _, err := notifyapi.EnsureStream(ctx, f.js, fleetReplicas, f.prefix); err != nil {
 		t.Fatal(err)
 	}
 	awaitReady(t, readyz)
-	for _, stream := range []string{notify.StreamName(f.prefix), natsapi.EventStream(f.prefix)} {
-		if _, err := f.js.Consumer(ctx, stream, notify.Durable); err != nil {
+	for _, stream := range []string{notifyapi.StreamName(f.prefix), natsapi.EventStream(f.prefix)} {
+		if _, err := f.js.Consumer(ctx, stream, notifyapi.Durable); err != nil {
 			t.Errorf("the notifier's consumer on %s: %v", stream, err)
 		}
 	}

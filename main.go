@@ -23,7 +23,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/deploy/bench"
@@ -36,8 +35,10 @@ import (
 	"github.com/kibubu/kibubu/gateway/simulator"
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/locales"
-	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
+	"github.com/kibubu/kibubu/notify/notifyd"
 	"github.com/kibubu/kibubu/notify/smsctl"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
@@ -121,12 +122,8 @@ type Main struct {
 	gatewayNC     *nats.Conn
 	gatewayNCDone chan struct{} // closed when gatewayNC, if not nc, is closed
 
-	stopNotify context.CancelFunc
-	webhookSvc micro.Service // the notifier's webhook service
-	notifyDone chan struct{}
-	notifyDB   *gorm.DB // the notifier's own pool, when no wallet runs here
-	// notifyReady is the notify consumer's readiness check, once started.
-	notifyReady func(context.Context) error
+	notifier    *notifyd.Notifier // once started
+	notifyDB    *gorm.DB          // the notifier's own pool, when no wallet runs here
 	httpStopped chan struct{}
 	// The /metrics listener, when apart from the HTTP one.
 	metricsLn      net.Listener
@@ -198,9 +195,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if m.notifyDB, err = store.Connect(ctx, c.DB); err != nil {
 			return dbError(c.DB, err)
 		}
-		migrate := notify.Migrate
+		migrate := notifystore.Migrate
 		if !c.Migrate {
-			migrate = notify.CheckMigrated
+			migrate = notifystore.CheckMigrated
 		}
 		if err := migrate(ctx, m.notifyDB); err != nil {
 			return dbError(c.DB, err)
@@ -243,7 +240,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	switch m.Role {
 	case RoleServe:
-		if err := m.startNotify(ctx, js, replicas, m.store.Gorm(), c.currency, metrics); err != nil {
+		if err := m.startNotify(ctx, m.store.Gorm(), c.currency, metrics); err != nil {
 			return err
 		}
 	case RoleNotify:
@@ -251,7 +248,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := m.startNotify(ctx, js, replicas, m.notifyDB, tr.Currency, metrics); err != nil {
+		if err := m.startNotify(ctx, m.notifyDB, tr.Currency, metrics); err != nil {
 			return err
 		}
 	}
@@ -264,8 +261,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if m.notifyReady != nil {
-		checks["notify"] = m.notifyReady
+	if m.notifier != nil {
+		checks["notify"] = m.notifier.Ready
 	}
 	checks["shutdown"] = func(context.Context) error {
 		if m.draining.Load() {
@@ -340,7 +337,7 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	if err != nil {
 		return err
 	}
-	notices := notify.PINNotices(notify.NewClient(js, c.NATSPrefix), cat, c.location, m.Log.With("component", "pin-notices"))
+	notices := notifyapi.PINNotices(notifyapi.NewClient(js, c.NATSPrefix), cat, c.location, m.Log.With("component", "pin-notices"))
 	m.storeGiven = true // walletd closes it
 	m.wallet, err = walletd.Start(ctx, walletd.Options{
 		Store: m.store, Conn: m.nc, Prefix: c.NATSPrefix, Replicas: replicas,
@@ -369,7 +366,7 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 // users may not create or change streams, only bind to them.
 func (m *Main) createStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	c := &m.Config
-	if _, err := notify.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
+	if _, err := notifyapi.EnsureStream(ctx, js, replicas, c.NATSPrefix); err != nil {
 		return err
 	}
 	if _, err := sessions.EnsureBucket(ctx, js, c.NATSPrefix, c.SessionTTL, replicas); err != nil {
@@ -438,7 +435,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	}
 	// The notifier's stream takes SMS replies and late outcomes: the wallet
 	// created it (createStreams) before it answered waitForWallet.
-	outbox := notify.NewClient(js, c.NATSPrefix)
+	outbox := notifyapi.NewClient(js, c.NATSPrefix)
 	log := m.Log.With("component", "sessions")
 	m.sessions, err = sessions.New(sessions.Config{
 		Wallet: sessions.WalletClient(client), Bucket: kv, Locales: cat, Currency: cur, Region: c.Region, PINLength: pinLength,
@@ -462,7 +459,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 	}
 	// The merchant API: the wallet authenticates every key itself; the
 	// gateway keeps the idempotency records in its bucket.
-	return gateway.MountMerchantAPI(e, client, notify.NewWebhookClient(m.gatewayNC, 0, c.NATSPrefix), gateway.MerchantConfig{
+	return gateway.MountMerchantAPI(e, client, notifyapi.NewWebhookClient(m.gatewayNC, 0, c.NATSPrefix), gateway.MerchantConfig{
 		Currency: cur, Location: c.location, JS: js, Prefix: c.NATSPrefix, Replicas: replicas, Bucket: idem,
 	}, m.Log.With("component", "merchant-api"))
 }
@@ -470,7 +467,7 @@ func (m *Main) startSessions(ctx context.Context, js jetstream.JetStream, replic
 // mountSMS mounts the SMS webhooks: Africa's Talking's always (behind the
 // generated or given secret), Twilio's when its auth token and the public
 // URL it signs against are both known.
-func (m *Main) mountSMS(e *echo.Echo, metrics *gateway.Metrics, out *notify.Client) error {
+func (m *Main) mountSMS(e *echo.Echo, metrics *gateway.Metrics, out *notifyapi.Client) error {
 	c := &m.Config
 	secret, err := loadSMSSecret(c.SMSSecretFile, m.Log)
 	if err != nil {
@@ -509,7 +506,7 @@ func (m *Main) mountSimulator(e *echo.Echo, cat *locales.Catalog) error {
 		Locales: cat, Region: c.Region, Location: c.location, LocalHostsOnly: local,
 	}
 	if m.store != nil {
-		cfg.Inbox = notify.NewStore(m.store.Gorm())
+		cfg.Inbox = notifystore.New(m.store.Gorm())
 	}
 	return simulator.Mount(e, cfg)
 }

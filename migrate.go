@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/kibubu/kibubu/internal/cmdline"
-	"github.com/kibubu/kibubu/notify"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/wallet/store"
 )
 
@@ -37,7 +37,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 		return dbError(dsn, err)
 	}
 	defer s.Close()
-	if err := notify.Migrate(ctx, s.Gorm()); err != nil {
+	if err := notifystore.Migrate(ctx, s.Gorm()); err != nil {
 		return dbError(dsn, err)
 	}
 	fmt.Fprintf(stdout, "migrated %s\n", cmdline.Redact(dsn))

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kibubu/kibubu/notify"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -51,8 +51,8 @@ func checkMigrated(t *testing.T, dsn string) {
 		t.Fatalf("OpenMigrated after kibubu migrate: %v", err)
 	}
 	defer s.Close()
-	if err := notify.CheckMigrated(ctx, s.Gorm()); err != nil {
-		t.Errorf("notify.CheckMigrated after kibubu migrate: %v", err)
+	if err := notifystore.CheckMigrated(ctx, s.Gorm()); err != nil {
+		t.Errorf("notifystore.CheckMigrated after kibubu migrate: %v", err)
 	}
 	for _, table := range []string{"accounts", "transfers", "postings", "outbox_events", "audit_log", "api_keys", "tabs",
 		"sms_messages", "sms_consents", "webhook_deliveries"} {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kibubu/kibubu/notify"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/notify/twiliotest"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -147,13 +148,13 @@ func TestNotifierSurvivesKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeGorm(db)
-	st, err := notify.OpenStore(ctx, db)
+	st, err := notifystore.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rows []notify.Stored
 	for {
-		rows, err = st.List(ctx, notify.Filter{Limit: 1000})
+		rows, err = st.List(ctx, notifystore.Filter{Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}

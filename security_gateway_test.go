@@ -11,7 +11,7 @@ import (
 
 	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/gateway"
-	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -73,7 +73,7 @@ func TestSecurityGatewayCredentials(t *testing.T) {
 		if _, err := sessions.EnsureBucket(short, js, "", time.Hour, 1); err == nil {
 			t.Errorf("gateway updated the session bucket")
 		}
-		for _, stream := range []string{"KV_" + sessions.BucketName, "KV_" + gateway.IdempotencyBucket, notify.StreamName(""), natsapi.StreamName, "KV_NEW"} {
+		for _, stream := range []string{"KV_" + sessions.BucketName, "KV_" + gateway.IdempotencyBucket, notifyapi.StreamName(""), natsapi.StreamName, "KV_NEW"} {
 			for _, op := range []string{"CREATE", "UPDATE"} {
 				s := "$JS.API.STREAM." + op + "." + stream
 				if err := gw.Publish(s, []byte(`{}`)); err != nil {

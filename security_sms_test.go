@@ -11,7 +11,9 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/notify/smsctl"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 )
 
 // TestSecuritySMSGatewayWords (issue 11, finding 5: the gateway's NATS user
@@ -32,7 +34,7 @@ func TestSecuritySMSGatewayWords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := notify.NewClient(gwJS, "")
+	out := notifyapi.NewClient(gwJS, "")
 	cat, err := locales.New()
 	if err != nil {
 		t.Fatal(err)
@@ -46,10 +48,10 @@ func TestSecuritySMSGatewayWords(t *testing.T) {
 
 	// Free text is the wallet's: the gateway may not publish it at all.
 	free, _ := json.Marshal(notify.Message{Key: "reply:africastalking:free", To: bob, Language: "en", Text: phishing})
-	if err := gw.Publish(notify.SubjectSend, free); err != nil {
+	if err := gw.Publish(notifyapi.SubjectSend, free); err != nil {
 		t.Fatal(err)
 	}
-	refused.await(t, "publish to", notify.SubjectSend)
+	refused.await(t, "publish to", notifyapi.SubjectSend)
 
 	// A reply the notifier refuses, published as a gateway may.
 	publish := func(subject string, v any) {
@@ -78,7 +80,7 @@ func TestSecuritySMSGatewayWords(t *testing.T) {
 		{Inbound: "africastalking:alice-1", To: alice, Language: "en",
 			Words: locales.NewWords("sms.balance", map[string]any{"Balance": "bit.ly/x"})},
 	} {
-		publish(notify.SubjectReply, r)
+		publish(notifyapi.SubjectReply, r)
 	}
 
 	// What a gateway does send: a keyword's reply over Africa's Talking,
@@ -119,7 +121,7 @@ func TestSecuritySMSGatewayWords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeStore()
-	sent, err := st.List(ctx, notify.Filter{})
+	sent, err := st.List(ctx, notifystore.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +145,7 @@ func TestSecuritySMSGatewayWords(t *testing.T) {
 
 func mustConsumer(t *testing.T, js jetstream.JetStream, ctx context.Context) jetstream.Consumer {
 	t.Helper()
-	cons, err := js.Consumer(ctx, notify.StreamName(""), notify.Durable)
+	cons, err := js.Consumer(ctx, notifyapi.StreamName(""), notifyapi.Durable)
 	if err != nil {
 		t.Fatal(err)
 	}

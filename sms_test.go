@@ -17,6 +17,8 @@ import (
 
 	"github.com/kibubu/kibubu/gateway"
 	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/notifyd"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/notify/twiliotest"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -188,12 +190,12 @@ func TestSMSThroughTwilio(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeGorm(db)
-	st, err := notify.OpenStore(ctx, db)
+	st, err := notifystore.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for {
-		rows, err := st.List(context.Background(), notify.Filter{Phone: jane})
+		rows, err := st.List(context.Background(), notifystore.Filter{Phone: jane})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +212,7 @@ func TestSMSThroughTwilio(t *testing.T) {
 	}
 	// The start key's text is not kept once Twilio has it.
 	for {
-		rows, err := st.List(context.Background(), notify.Filter{Phone: agent.Phone})
+		rows, err := st.List(context.Background(), notifystore.Filter{Phone: agent.Phone})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +237,7 @@ func TestSMSThroughTwilio(t *testing.T) {
 	}
 	var failed notify.Stored
 	for {
-		rows, err := st.List(context.Background(), notify.Filter{Phone: agent.Phone, Status: notify.StatusFailed})
+		rows, err := st.List(context.Background(), notifystore.Filter{Phone: agent.Phone, Status: notify.StatusFailed})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,7 +297,7 @@ func BenchmarkReceiptsEndToEnd(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.Data, cfg.HTTP = b.TempDir(), "127.0.0.1:0"
 	cfg.TwilioSID, cfg.TwilioToken, cfg.TwilioFrom, cfg.TwilioAPIURL = fake.AccountSID, fake.AuthToken, "KIBUBU", fake.URL
-	cfg.SMSRate, cfg.SMSPhoneRate = smsRateMax, smsPhoneRateMax
+	cfg.SMSRate, cfg.SMSPhoneRate = notifyd.SMSRateMax, notifyd.SMSPhoneRateMax
 	m := &Main{Config: cfg, Log: slog.New(slog.DiscardHandler)}
 	ctx := context.Background()
 	if err := m.Run(ctx); err != nil {

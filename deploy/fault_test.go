@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/notify/twiliotest"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
@@ -331,7 +333,7 @@ func seed(t *testing.T, f *fleet) *loader {
 		must(c.Transfer(ctx, wallet.TransferRequest{Key: "fleet-fund-" + p, Kind: wallet.TransferDeposit, From: agent.Phone, To: p,
 			Amount: fundingMinor, PIN: agentPIN}))
 	}
-	hooks := notify.NewWebhookClient(f.gatewayNC, 5*time.Second, "")
+	hooks := notifyapi.NewWebhookClient(f.gatewayNC, 5*time.Second, "")
 	till := func(phone, name string) (number, key string) {
 		m, err := c.AddMerchant(ctx, phone, name, false)
 		must(m, err)
@@ -467,7 +469,7 @@ func check(t *testing.T, f *fleet, l *loader) results {
 			s.Close()
 		}
 	}()
-	st, err := notify.OpenStore(ctx, db)
+	st, err := notifystore.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,10 +555,10 @@ func check(t *testing.T, f *fleet, l *loader) results {
 }
 
 // listAll reads every recorded SMS.
-func listAll(t *testing.T, st *notify.Store) []notify.Stored {
+func listAll(t *testing.T, st *notifystore.Store) []notify.Stored {
 	t.Helper()
 	var all []notify.Stored
-	f := notify.Filter{Limit: 1000}
+	f := notifystore.Filter{Limit: 1000}
 	for {
 		page, err := st.List(context.Background(), f)
 		if err != nil {

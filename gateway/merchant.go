@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
@@ -27,7 +28,7 @@ import (
 // It translates HTTP to the wallet's merchant subjects (each handler calls
 // its endpoint's declaration in wallet/merchant/merchantapi through
 // MerchantAPI, the natsapi.Client) and the notifier's webhook subjects (Webhooks, the
-// notify.WebhookClient), and back: decimal amounts in major units to the
+// notifyapi.WebhookClient), and back: decimal amounts in major units to the
 // wallet's minor units and Micro, the wallet's objects to the API's JSON
 // (their views in wallet/merchant, which the webhooks' data is too), and
 // wallet.Codes to HTTP statuses (merchant_errors.go). It holds no money
@@ -51,7 +52,7 @@ type MerchantAPI interface {
 
 var _ MerchantAPI = (*natsapi.Client)(nil)
 
-// Webhooks is the notifier's webhook service; *notify.WebhookClient
+// Webhooks is the notifier's webhook service; *notifyapi.WebhookClient
 // implements it. Errors are *wallet.Error, as MerchantAPI's.
 type Webhooks interface {
 	SetWebhook(ctx context.Context, req notify.WebhookSetRequest) (*notify.Endpoint, error)
@@ -60,7 +61,7 @@ type Webhooks interface {
 	Resend(ctx context.Context, auth, id string) (*notify.Delivery, error)
 }
 
-var _ Webhooks = (*notify.WebhookClient)(nil)
+var _ Webhooks = (*notifyapi.WebhookClient)(nil)
 
 const (
 	// merchantPrefix is the merchant API's path prefix; errors under it

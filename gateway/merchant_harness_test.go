@@ -16,8 +16,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/kibubu/kibubu/locales"
-	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
+	"github.com/kibubu/kibubu/notify/notifyd"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
@@ -104,54 +104,28 @@ func startStack(t testing.TB, cfg ...func(*merchant.Config)) *stack {
 		wd.Close()
 		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
 	})
-	nst, err := notify.OpenStore(ctx, st.Gorm())
-	if err != nil {
+	if _, err := notifyapi.EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
 		t.Fatal(err)
-	}
-	consents, err := notify.OpenConsents(ctx, st.Gorm())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := notify.EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
-		t.Fatal(err)
-	}
-	cat, err := locales.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	consumer, err := notify.NewConsumer(notify.ConsumerConfig{JS: js, Prefix: ns.Prefix, Store: nst, Consents: consents,
-		Locales: cat, Currency: cur, Location: time.UTC, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hooksOut, err := notify.NewWebhookSender(notify.WebhookSenderConfig{Store: nst, Logger: quiet, Timeout: 2 * time.Second,
-		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond,
-		AllowPrivate: true}) // the tests' receivers are on loopback
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{consumer.Run, hooksOut.Run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); run(ctx) }()
 	}
 	client := natsapi.NewClient(nc, 0, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
-	hsvc, err := notify.ServeWebhooks(nc, nst, merchantapi.NewClient(client), ns.Prefix, quiet, notify.AllowPrivate())
+	notifier, err := notifyd.Start(ctx, notifyd.Config{Prefix: ns.Prefix, Currency: cur, Location: time.UTC, Migrate: true,
+		WebhookTimeout: 2 * time.Second, WebhookBackoffMin: 50 * time.Millisecond, WebhookBackoffMax: 200 * time.Millisecond,
+		PollInterval: 50 * time.Millisecond, WebhookAllowPrivate: true, // the tests' receivers are on loopback
+	}, notifyd.Deps{DB: st.Gorm(), Conn: nc, Auth: merchantapi.NewClient(client), Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &stack{t: t, client: client, js: js, prefix: ns.Prefix, cur: cur, logged: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(s.logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.e = New(log)
-	err = MountMerchantAPI(s.e, client, notify.NewWebhookClient(nc, 0, ns.Prefix),
+	err = MountMerchantAPI(s.e, client, notifyapi.NewWebhookClient(nc, 0, ns.Prefix),
 		MerchantConfig{Currency: cur, JS: js, Prefix: ns.Prefix}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		hsvc.Stop()
+		notifier.Close(context.Background())
 		cancel()
-		wg.Wait()
 		js.DeleteKeyValue(context.Background(), IdempotencyBucket+"_"+ns.Prefix)
 	})
 	rec := httptest.NewRecorder()

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -298,7 +299,7 @@ func mountNoWallet(t *testing.T) (*stack, *syncBuffer) {
 	log := slog.New(slog.NewTextHandler(logged, nil))
 	s := &stack{t: t, e: New(log), js: js, prefix: ns.Prefix, cur: kes, logged: logged}
 	client := natsapi.NewClient(nc, 200*time.Millisecond, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
-	hooks := notify.NewWebhookClient(nc, 200*time.Millisecond, ns.Prefix)
+	hooks := notifyapi.NewWebhookClient(nc, 200*time.Millisecond, ns.Prefix)
 	if err := MountMerchantAPI(s.e, client, hooks, MerchantConfig{Currency: kes, JS: js, Prefix: ns.Prefix}, log); err != nil {
 		t.Fatal(err)
 	}

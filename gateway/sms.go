@@ -17,6 +17,7 @@ import (
 
 	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/sessions"
 )
 
@@ -56,7 +57,7 @@ type SMSEngine interface {
 var _ SMSEngine = (*sessions.Engine)(nil)
 
 // SMSOut hands replies and delivery reports to the notifier;
-// *notify.Client implements it. A reply is an Inbound (the message being
+// *notifyapi.Client implements it. A reply is an Inbound (the message being
 // answered, and its phone) and then a Reply to it in the catalogue's words:
 // the notifier sends one Reply per Inbound, so a retried webhook sends no
 // second reply, and only to the phone that wrote in (notify.Reply).
@@ -66,7 +67,7 @@ type SMSOut interface {
 	Report(ctx context.Context, r notify.Report) error
 }
 
-var _ SMSOut = (*notify.Client)(nil)
+var _ SMSOut = (*notifyapi.Client)(nil)
 
 // SMSConfig says which SMS providers' webhooks MountSMS mounts and how each
 // proves its requests. The zero value mounts none.

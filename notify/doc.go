@@ -3,29 +3,33 @@
 // wallet's event alone, in the party's language, from the
 // sms.receipt.<kind>.<role> messages of package locales; the prompts of
 // merchants' payment requests and tabs (Prompt); the merchants' signed
-// webhooks (see Webhooks below); and the sending of every SMS Kibubu sends:
+// webhooks (see Webhooks below); and the rules of sending every SMS Kibubu
+// sends. This package is the domain room: the messages and their checks
+// (Message, Inbound, Reply, Report, Consent), the wording, the SMS's
+// Outgoing and Stored shapes and statuses, the Provider a sender sends
+// through, and the webhooks' events, signatures and address rules. It
+// imports no gorm, NATS or HTTP client; the rooms around it do:
 //
-//   - Consumer: durable JetStream consumers of the wallet's event stream
-//     (receipts) and of the notifier's own stream NOTIFY (what other
-//     processes hand over with Client: the wallet's Messages, start keys
-//     and PIN notices; a gateway's Replies in the catalogue's words, each
-//     to the phone of an Inbound it answers, as reply.go tells: keyword
-//     replies over Africa's Talking, late USSD outcomes; Twilio's delivery
-//     Reports; STOP/START Consents). Each batch is recorded in one
-//     transaction and acknowledged only after it commits.
-//   - Store: the sms_messages table, one row per SMS under a unique key,
-//     with its status (pending, sending, queued, sent, delivered,
-//     undelivered, failed), attempts, errors, GSM-7/UCS-2 encoding and
-//     part count. The database is the outbox: without Twilio credentials
+//   - notify/store: the tables (sms_messages, sms_inbound, sms_consents,
+//     webhook_*) and the Sender and WebhookSender that drain them, each row
+//     claimed under a lease (compare-and-set, so any number of senders share
+//     a database). The database is the outbox: without Twilio credentials
 //     the Outbox provider marks rows sent there, and `kibubu sms outbox`
-//     reads them.
-//   - Sender: claims due rows (compare-and-set, so any number of senders
-//     share a database), sends through a Provider (Twilio with twilio-go,
-//     or Outbox) under an overall and a per-phone rate, retries transient
-//     failures with backoff a bounded number of times, then marks them
-//     failed.
-//   - Replay re-derives the receipts since a time from the wallet's
-//     database (wallet.v1.events.list) when the stream lost events.
+//     reads them (store.List).
+//   - notify/natsapi: the JetStream Consumer of the wallet's event stream
+//     and of the notifier's own stream NOTIFY (what other processes hand
+//     over with its Client: the wallet's Messages, start keys and PIN
+//     notices; a gateway's Replies in the catalogue's words, each to the
+//     phone of an Inbound it answers, as reply.go tells; Twilio's delivery
+//     Reports; STOP/START Consents), each batch recorded in one transaction
+//     and acknowledged only after it commits; Replay; and the
+//     notify.webhooks.v1.* service (ServeWebhooks) with its WebhookClient.
+//   - notify/twilio: the Twilio Provider (twilio-go); notify/twiliotest
+//     its fake.
+//   - notify/notifyd: starts all of them as one notifier (kibubu notify,
+//     kibubu serve and the tests).
+//
+// Names below are this package's unless they say their package.
 //
 // It must not lose an SMS or send one twice: a receipt is keyed by its
 // transfer and the account it is for (Receipt.Key), recorded under that key

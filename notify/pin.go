@@ -1,8 +1,6 @@
 package notify
 
 import (
-	"context"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -13,13 +11,13 @@ import (
 
 // secretKeyPrefix starts the key of an SMS whose text is a secret (a start
 // key). Once the provider has it, or it has failed for good, its text in
-// sms_messages is replaced by redactedText: the notifier's table keeps no
+// sms_messages is replaced by RedactedText: the notifier's table keeps no
 // usable start key, only that one was sent. (A start key never enters the
 // wallet's outbox or event stream: see wallet.Notice.)
 const secretKeyPrefix = "secret:"
 
-// redactedText replaces a secret SMS's text once it is no longer needed.
-const redactedText = "[start key SMS: text removed once sent]"
+// RedactedText replaces a secret SMS's text once it is no longer needed.
+const RedactedText = "[start key SMS: text removed once sent]"
 
 // NoticeMessage renders n, a wallet's notice about an account's PIN, as
 // the SMS to the account's phone in its language, with times in loc: the
@@ -49,27 +47,5 @@ func NoticeMessage(cat *locales.Catalog, loc *time.Location, n wallet.Notice) Me
 	return Message{Key: key, To: n.Account.Phone, Language: lang, Text: cat.Render(lang, id, data)}
 }
 
-// secret reports whether an SMS with this key carries a secret.
-func secret(key string) bool { return strings.HasPrefix(key, secretKeyPrefix) }
-
-// noticeTimeout bounds handing one notice to the notifier's stream.
-const noticeTimeout = 10 * time.Second
-
-// PINNotices returns a wallet.Config.Notify that hands each notice to the
-// notifier as its SMS (NoticeMessage) through c. It never blocks the
-// wallet's writer: each notice goes from a goroutine of its own, within
-// noticeTimeout. A notice that cannot be handed over is logged (without
-// its text, which may hold a start key) and not retried: the operator who
-// issued a start key has it printed, and a PIN reset issues another.
-func PINNotices(c *Client, cat *locales.Catalog, loc *time.Location, log *slog.Logger) func(wallet.Notice) {
-	return func(n wallet.Notice) {
-		m := NoticeMessage(cat, loc, n)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), noticeTimeout)
-			defer cancel()
-			if err := c.Send(ctx, m); err != nil {
-				log.Error("notify: a PIN notice was not handed to the notifier", "kind", n.Kind, "account", n.Account.ID, "err", err)
-			}
-		}()
-	}
-}
+// IsSecret reports whether an SMS with this key carries a secret.
+func IsSecret(key string) bool { return strings.HasPrefix(key, secretKeyPrefix) }

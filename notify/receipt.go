@@ -384,7 +384,7 @@ func Prompt(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, code 
 	lang := locales.Match(ev.Language)
 	data["Name"] = smsText(name, locales.NameCharsMax)
 	data["Amount"] = locales.FormatMoney(lang, cur, amount)
-	data["Code"] = smsText(code, codeCharsMax)
+	data["Code"] = smsText(code, ServiceCodeCharsMax)
 	data["Expires"] = expiry(created.In(loc), expires.In(loc))
 	out := Outgoing{Key: "prompt:" + ev.ID, Kind: KindMessage, To: ev.Phone, Language: lang,
 		Text: cat.Render(lang, id, data)}
@@ -394,9 +394,9 @@ func Prompt(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, code 
 	return &out, nil
 }
 
-// codeCharsMax bounds the USSD code a prompt names, as the sessions' service
+// ServiceCodeCharsMax bounds the USSD code a prompt names, as the sessions' service
 // code is bounded.
-const codeCharsMax = 12
+const ServiceCodeCharsMax = 12
 
 // expiry is when a request or tab made at created ends, as its prompt says
 // it: the time alone on the same day, else the date too.

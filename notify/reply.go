@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +26,7 @@ import (
 //
 // The notifier records each Inbound with the time the stream took it, and
 // sends a Reply only to the Inbound's phone, only while the Inbound is at
-// most replyWindow old (both times are the stream's, which the gateway does
+// most ReplyWindow old (both times are the stream's, which the gateway does
 // not set), and at most once per Inbound (the SMS is keyed by it). Only
 // the catalogue messages a conversation uses may be named (replyMessage):
 // never a receipt, a payment prompt or a PIN notice, whose words a gateway
@@ -40,21 +39,15 @@ import (
 // can no longer do is say anything else: no link, no prose, no receipt or
 // start key.
 
-// Subjects of the notifier's stream a gateway publishes.
 const (
-	SubjectInbound = "notify.v1.inbound"
-	SubjectReply   = "notify.v1.reply"
-)
-
-const (
-	// replyWindow is how long after its Inbound a Reply may come: the late
+	// ReplyWindow is how long after its Inbound a Reply may come: the late
 	// outcome of a money step comes after the sessions' retries (two
 	// minutes), a keyword's reply at once; the rest is for a stream slow to
 	// take the Reply.
-	replyWindow = 10 * time.Minute
-	// inboundKeep is how long an Inbound is kept: well past replyWindow,
+	ReplyWindow = 10 * time.Minute
+	// InboundKeep is how long an Inbound is kept: well past ReplyWindow,
 	// so that a Reply offered again late still finds it (and is refused).
-	inboundKeep = 24 * time.Hour
+	InboundKeep = 24 * time.Hour
 	// inboundIDBytesMax bounds an Inbound's id: a provider's message id
 	// (64 bytes) with its provider, or a wallet idempotency key (128), so
 	// that "reply:" and the id fit keyBytesMax.
@@ -107,25 +100,7 @@ func (r Reply) Key() string { return replyKeyPrefix + r.Inbound }
 // replyKeyPrefix starts the key of a Reply's SMS.
 const replyKeyPrefix = "reply:"
 
-// Inbound hands the notifier a phone being answered, before any Reply to it.
-func (c *Client) Inbound(ctx context.Context, in Inbound) error {
-	if err := in.check(); err != nil {
-		return err
-	}
-	return c.publish(ctx, SubjectInbound, "inbound:"+in.ID, in)
-}
-
-// Reply hands the notifier a Reply; its Inbound must have been handed over
-// first. It fails for a Reply the notifier would refuse for its form (not
-// for the Inbound it names: only the notifier knows that).
-func (c *Client) Reply(ctx context.Context, r Reply) error {
-	if err := r.check(nil); err != nil {
-		return fmt.Errorf("%w: %w", ErrNotReply, err)
-	}
-	return c.publish(ctx, SubjectReply, r.Key(), r)
-}
-
-func (in Inbound) check() error {
+func (in Inbound) Check() error {
 	if err := checkInboundID(in.ID); err != nil {
 		return err
 	}
@@ -151,7 +126,7 @@ func checkInboundID(id string) error {
 // Inbound: its form, its message and its arguments. With cat it also checks
 // the language; the words are rendered (and so fully checked) by the
 // notifier.
-func (r Reply) check(cat *locales.Catalog) error {
+func (r Reply) Check(cat *locales.Catalog) error {
 	if err := checkInboundID(r.Inbound); err != nil {
 		return err
 	}
@@ -175,7 +150,7 @@ func DecodeReply(data []byte, cat *locales.Catalog) (Reply, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return Reply{}, fmt.Errorf("notify: reply: %w", err)
 	}
-	if err := r.check(cat); err != nil {
+	if err := r.Check(cat); err != nil {
 		return Reply{}, err
 	}
 	return r, nil

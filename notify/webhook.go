@@ -184,9 +184,9 @@ func digits(s string) bool {
 	return true
 }
 
-// newWebhookSecret returns a new signing secret: WebhookSecretPrefix and 32
+// NewWebhookSecret returns a new signing secret: WebhookSecretPrefix and 32
 // random bytes in hex.
-func newWebhookSecret() string {
+func NewWebhookSecret() string {
 	b := make([]byte, webhookSecretBytes)
 	rand.Read(b)
 	return WebhookSecretPrefix + hex.EncodeToString(b)
@@ -229,10 +229,10 @@ func validateWebhookURL(raw string, o webhookOptions) error {
 		return wallet.Errorf(wallet.CodeInvalid, "the webhook url must not contain spaces")
 	}
 	if !o.allowPrivate {
-		var rf *refusal
-		if errors.As(refuseHost(u.Hostname()), &rf) {
+		var rf *Refusal
+		if errors.As(RefuseHost(u.Hostname()), &rf) {
 			return wallet.Errorf(wallet.CodeInvalid, "the webhook url must reach a public address: %s %s is %s",
-				rf.kind, clipHost(rf.subject), rf.why)
+				rf.Kind, clipHost(rf.Subject), rf.Why)
 		}
 	}
 	return nil
@@ -243,7 +243,7 @@ const hostShownMax = 64
 
 func clipHost(h string) string {
 	if len(h) > hostShownMax {
-		return clipStored(h, hostShownMax) + "…"
+		return Clip(h, hostShownMax) + "…"
 	}
 	return h
 }
@@ -258,12 +258,12 @@ const deliveryIDPrefix = "whd_"
 // lastIDNanos is the time of the last delivery id made in this process.
 var lastIDNanos atomic.Int64
 
-// newDeliveryID returns a delivery id: "whd_" and 26 characters encoding the
+// NewDeliveryID returns a delivery id: "whd_" and 26 characters encoding the
 // time in nanoseconds and 8 random bytes, so that ids made later sort later
 // (the listing's order and cursor). Within one process the time is made
 // strictly increasing, so that the deliveries of one batch, recorded at one
 // now, sort in the order they were made.
-func newDeliveryID(now time.Time) string {
+func NewDeliveryID(now time.Time) string {
 	ns := now.UnixNano()
 	for {
 		last := lastIDNanos.Load()
@@ -281,8 +281,8 @@ func newDeliveryID(now time.Time) string {
 	return deliveryIDPrefix + idEncoding.EncodeToString(b[:])
 }
 
-// validDeliveryID reports whether id could be one of newDeliveryID's.
-func validDeliveryID(id string) bool {
+// ValidDeliveryID reports whether id could be one of NewDeliveryID's.
+func ValidDeliveryID(id string) bool {
 	rest, ok := strings.CutPrefix(id, deliveryIDPrefix)
 	if !ok || len(rest) != 26 {
 		return false

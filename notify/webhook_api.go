@@ -1,25 +1,9 @@
 package notify
 
 import (
-	"context"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/natsrpc"
-)
-
-// The webhook subjects, served by the notifier's "webhooks" micro service.
-// They are outside notify.v1.> on purpose: that is the NOTIFY stream's, and
-// a stream answers a request on its subjects with a publish acknowledgement.
-// Every request carries the merchant's API key, which the notifier checks
-// with the wallet (scope webhooks).
-const (
-	SubjectWebhookSet        = "notify.webhooks.v1.set"        // WebhookSetRequest → Endpoint (with its secret)
-	SubjectWebhookGet        = "notify.webhooks.v1.get"        // WebhookRequest → Endpoint (no secret)
-	SubjectWebhookDeliveries = "notify.webhooks.v1.deliveries" // DeliveriesRequest → DeliveriesReply
-	SubjectWebhookResend     = "notify.webhooks.v1.resend"     // WebhookRequest (ID) → Delivery
 )
 
 // Endpoint is a merchant's webhook URL. Secret, the HMAC-SHA256 key of the
@@ -90,48 +74,18 @@ type DeliveriesReply struct {
 	Next       string     `json:"next,omitempty"`
 }
 
-// WebhookClient calls the notifier's webhook service.
-type WebhookClient struct {
-	nc      *nats.Conn
-	timeout time.Duration
-	prefix  string
-}
+// DeliveriesDefault and DeliveriesMax bound a page of the deliveries
+// listing (DeliveriesRequest.Limit).
+const (
+	DeliveriesDefault = 20
+	DeliveriesMax     = 100
+)
 
-// NewWebhookClient returns a client on nc under the NATS prefix; timeout 0
-// means 5 s.
-func NewWebhookClient(nc *nats.Conn, timeout time.Duration, prefix string) *WebhookClient {
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	return &WebhookClient{nc: nc, timeout: timeout, prefix: prefix}
-}
+// APIKey is the merchant's API key the request carries.
+func (q *WebhookRequest) APIKey() string { return q.Auth }
 
-// SetWebhook registers the merchant's URL.
-func (c *WebhookClient) SetWebhook(ctx context.Context, req WebhookSetRequest) (*Endpoint, error) {
-	var r Endpoint
-	return &r, c.call(ctx, SubjectWebhookSet, req, &r)
-}
+// APIKey is the merchant's API key the request carries.
+func (q *WebhookSetRequest) APIKey() string { return q.Auth }
 
-// Webhook returns the merchant's endpoint (CodeNotFound when none is set).
-func (c *WebhookClient) Webhook(ctx context.Context, auth string) (*Endpoint, error) {
-	var r Endpoint
-	return &r, c.call(ctx, SubjectWebhookGet, WebhookRequest{Auth: auth}, &r)
-}
-
-// Deliveries lists the merchant's deliveries with their attempts.
-func (c *WebhookClient) Deliveries(ctx context.Context, req DeliveriesRequest) (*DeliveriesReply, error) {
-	var r DeliveriesReply
-	return &r, c.call(ctx, SubjectWebhookDeliveries, req, &r)
-}
-
-// Resend queues a delivery to be sent again now.
-func (c *WebhookClient) Resend(ctx context.Context, auth, id string) (*Delivery, error) {
-	var r Delivery
-	return &r, c.call(ctx, SubjectWebhookResend, WebhookRequest{Auth: auth, ID: id}, &r)
-}
-
-// call makes a request; a refusal comes back as a *wallet.Error (the
-// notifier uses the wallet's codes), no answer as CodeUnavailable.
-func (c *WebhookClient) call(ctx context.Context, subj string, req, reply any) error {
-	return natsrpc.Request(ctx, c.nc, "the notifier", subject(c.prefix, subj), c.timeout, req, reply)
-}
+// APIKey is the merchant's API key the request carries.
+func (q *DeliveriesRequest) APIKey() string { return q.Auth }

@@ -8,8 +8,8 @@ import (
 	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
-// webhookOut is a webhook delivery to record: one event for one merchant.
-type webhookOut struct {
+// OutgoingWebhook is a webhook delivery to record: one event for one merchant.
+type OutgoingWebhook struct {
 	Merchant string // till or paybill number
 	Event    string // the event id, unique per merchant
 	Type     merchant.EventType
@@ -31,7 +31,7 @@ const (
 )
 
 // validate reports why w cannot be recorded.
-func (w webhookOut) validate() error {
+func (w OutgoingWebhook) Validate() error {
 	switch {
 	case w.Merchant == "" || len(w.Merchant) > merchantBytesMax:
 		return fmt.Errorf("notify: webhook merchant %.40q: want 1 to %d bytes", w.Merchant, merchantBytesMax)
@@ -45,28 +45,28 @@ func (w webhookOut) validate() error {
 	return nil
 }
 
-// merchantWebhook is the webhook delivery of a merchant event from the
+// MerchantWebhook is the webhook delivery of a merchant event from the
 // wallet's outbox: ev's Event with its data turned into the object's view
 // in cur (merchant.ViewEventData), the JSON the REST API answers for the
 // same object. The customer's phone and language, which ride along for the
 // SMS prompt, are not sent to the merchant. An event of a type this
 // notifier does not know (from a newer wallet) goes as the wallet wrote it.
 // A known event whose data is not its object is an error: the producer's bug.
-func merchantWebhook(cur wallet.Currency, ev merchant.OutboxEvent, seq uint64) (webhookOut, error) {
+func MerchantWebhook(cur wallet.Currency, ev merchant.OutboxEvent, seq uint64) (OutgoingWebhook, error) {
 	out := ev.Event
 	if _, known := merchant.EventView(ev.Type); known {
 		data, err := merchant.ViewEventData(cur, ev.Type, ev.Data)
 		if err != nil {
-			return webhookOut{}, fmt.Errorf("notify: merchant event %s: %w", ev.ID, err)
+			return OutgoingWebhook{}, fmt.Errorf("notify: merchant event %s: %w", ev.ID, err)
 		}
 		out.Data = data
 	}
 	body, err := json.Marshal(out)
 	if err != nil {
-		return webhookOut{}, fmt.Errorf("notify: merchant event %s: %w", ev.ID, err)
+		return OutgoingWebhook{}, fmt.Errorf("notify: merchant event %s: %w", ev.ID, err)
 	}
-	w := webhookOut{Merchant: ev.Merchant, Event: ev.ID, Type: ev.Type, Payload: body, Seq: seq}
-	return w, w.validate()
+	w := OutgoingWebhook{Merchant: ev.Merchant, Event: ev.ID, Type: ev.Type, Payload: body, Seq: seq}
+	return w, w.Validate()
 }
 
 // TransferEvents returns the merchant events a wallet transfer makes, one
@@ -120,16 +120,16 @@ func TransferEvents(cur wallet.Currency, ev wallet.Event) []merchant.Event {
 	return out
 }
 
-// transferWebhooks is TransferEvents as deliveries to record.
-func transferWebhooks(cur wallet.Currency, ev wallet.Event, seq uint64) []webhookOut {
+// TransferWebhooks is TransferEvents as deliveries to record.
+func TransferWebhooks(cur wallet.Currency, ev wallet.Event, seq uint64) []OutgoingWebhook {
 	evs := TransferEvents(cur, ev)
-	out := make([]webhookOut, 0, len(evs))
+	out := make([]OutgoingWebhook, 0, len(evs))
 	for _, e := range evs {
 		body, err := json.Marshal(e)
 		if err != nil {
 			panic("notify: a merchant event: " + err.Error())
 		}
-		out = append(out, webhookOut{Merchant: e.Merchant, Event: e.ID, Type: e.Type, Payload: body, Seq: seq})
+		out = append(out, OutgoingWebhook{Merchant: e.Merchant, Event: e.ID, Type: e.Type, Payload: body, Seq: seq})
 	}
 	return out
 }

@@ -1,38 +1,14 @@
 package notify
 
 import (
-	"context"
-	"net"
-	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
-	"sync"
-	"syscall"
-	"time"
 )
-
-// The address guard. A merchant chooses its webhook URL, and the sender
-// POSTs to it from inside the operator's network: without the guard a
-// merchant could point it at the operator's own services (a database's
-// HTTP port, an admin page, the cloud's metadata service at
-// 169.254.169.254 and the credentials it hands out), and learn from the
-// deliveries listing what answered there (statuses, errors, timings), or
-// change something with the POST. So a guarded sender refuses to
-// connect to any address below, checked on the address it actually
-// connects to, after DNS (a net.Dialer Control function): a name that
-// resolves to a public address when the URL is set and to a private one
-// when the POST is made (DNS rebinding) is refused all the same. URLs are
-// also refused when they are set if their host is a literal address of
-// these ranges or a localhost name, so a merchant learns at once.
-
-// guardKeepAlive is the TCP keep-alive period of the webhook connections.
-const guardKeepAlive = 30 * time.Second
 
 // refusedRanges are the networks a guarded sender refuses, first match
 // wins, with what the refusal calls them. IPv4-mapped IPv6 addresses are
 // checked as IPv4; NAT64 (64:ff9b::/96) and 6to4 (2002::/16) addresses by
-// the IPv4 address inside (refusedAddr).
+// the IPv4 address inside (RefusedAddr).
 var refusedRanges = []struct {
 	prefix netip.Prefix
 	why    string
@@ -64,17 +40,9 @@ var refusedRanges = []struct {
 	{netip.MustParsePrefix("ff00::/8"), "multicast"},
 }
 
-var (
-	// nat64 is the well-known NAT64 prefix: the last 32 bits are an IPv4
-	// address a NAT64 gateway connects to.
-	nat64 = netip.MustParsePrefix("64:ff9b::/96")
-	// sixToFour is 6to4: bits 16 to 48 are an IPv4 address.
-	sixToFour = netip.MustParsePrefix("2002::/16")
-)
-
-// refusedAddr says why a guarded sender must not connect to a ("private",
+// RefusedAddr says why a guarded sender must not connect to a ("private",
 // "loopback", …), or "" when it may: a public unicast address.
-func refusedAddr(a netip.Addr) string {
+func RefusedAddr(a netip.Addr) string {
 	if !a.IsValid() {
 		return "not an IP address"
 	}
@@ -88,7 +56,7 @@ func refusedAddr(a netip.Addr) string {
 		if sixToFour.Contains(a) {
 			inner = netip.AddrFrom4([4]byte(b[2:6]))
 		}
-		if why := refusedAddr(inner); why != "" {
+		if why := RefusedAddr(inner); why != "" {
 			return why + " (" + inner.String() + " inside)"
 		}
 		return ""
@@ -101,38 +69,38 @@ func refusedAddr(a netip.Addr) string {
 	return ""
 }
 
-// refusal is a connection the address guard refused: what is refused (an
+// Refusal is a connection the address guard refused: what is refused (an
 // address or a host) and why.
-type refusal struct {
-	kind    string // "address" or "host"
-	subject string // "10.0.0.5", "localhost"
-	why     string // "private"
+type Refusal struct {
+	Kind    string // "address" or "host"
+	Subject string // "10.0.0.5", "localhost"
+	Why     string // "private"
 }
 
 // Error reads "address 10.0.0.5 is private: refused", as an attempt
 // records it.
-func (e *refusal) Error() string { return e.kind + " " + e.subject + " is " + e.why + ": refused" }
+func (e *Refusal) Error() string { return e.Kind + " " + e.Subject + " is " + e.Why + ": refused" }
 
-// refuseHost checks a URL's host as written (url.URL.Hostname) for a
+// RefuseHost checks a URL's host as written (url.URL.Hostname) for a
 // guarded sender: a literal address of refusedRanges, a localhost name
 // (RFC 6761: they resolve to loopback), or a host whose last label is a
 // number but which is not a plain IP address ("0x7f000001", "2130706433",
 // "010.0.0.1"), which some resolvers read as an address (inet_aton) and
-// others as a name. It returns a *refusal, or nil. Other names are checked
+// others as a name. It returns a *Refusal, or nil. Other names are checked
 // on the addresses they resolve to, when the POST connects.
-func refuseHost(host string) error {
+func RefuseHost(host string) error {
 	h := strings.ToLower(strings.TrimSuffix(host, "."))
 	if a, err := netip.ParseAddr(h); err == nil {
-		if why := refusedAddr(a); why != "" {
-			return &refusal{kind: "address", subject: a.String(), why: why}
+		if why := RefusedAddr(a); why != "" {
+			return &Refusal{Kind: "address", Subject: a.String(), Why: why}
 		}
 		return nil
 	}
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return &refusal{kind: "host", subject: host, why: "loopback"}
+		return &Refusal{Kind: "host", Subject: host, Why: "loopback"}
 	}
 	if numericLabel(h[strings.LastIndexByte(h, '.')+1:]) {
-		return &refusal{kind: "host", subject: host, why: "numeric but not a plain IP address"}
+		return &Refusal{Kind: "host", Subject: host, Why: "numeric but not a plain IP address"}
 	}
 	return nil
 }
@@ -152,80 +120,10 @@ func numericLabel(s string) bool {
 	return digits(s)
 }
 
-// guardControl is the net.Dialer Control function of a guarded sender: it
-// runs on the address the dialer is about to connect to, after DNS, and
-// refuses one of refusedRanges with a *refusal.
-func guardControl(_, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return &refusal{kind: "address", subject: address, why: "not an IP address and port"}
-	}
-	if why := refusedAddr(ap.Addr()); why != "" {
-		return &refusal{kind: "address", subject: ap.Addr().String(), why: why}
-	}
-	return nil
-}
-
-// dialGuard dials a guarded sender's connections: through guardControl,
-// except to the HTTP proxy the environment names (HTTPS_PROXY and the
-// like), which is the operator's own and usually on its private network.
-// Through a proxy, the proxy connects to the merchant's host: refusing
-// private addresses there is the proxy's job; the sender still refuses a
-// literal address or a localhost name in the URL (refuseHost).
-type dialGuard struct {
-	proxy   func(*http.Request) (*url.URL, error)
-	plain   *net.Dialer // to a proxy
-	guarded *net.Dialer // to anything else
-	mu      sync.Mutex
-	proxies map[string]bool // the host:port of each proxy proxyFor returned
-}
-
-func newDialGuard(proxy func(*http.Request) (*url.URL, error)) *dialGuard {
-	return &dialGuard{
-		proxy:   proxy,
-		plain:   &net.Dialer{Timeout: webhookDialTimeout, KeepAlive: guardKeepAlive},
-		guarded: &net.Dialer{Timeout: webhookDialTimeout, KeepAlive: guardKeepAlive, Control: guardControl},
-		proxies: map[string]bool{},
-	}
-}
-
-// proxyFor is the transport's Proxy: the environment's, noting the
-// proxy's address so that dial lets it through. The proxies are the
-// environment's, read once: the map stays as small as they are few.
-func (g *dialGuard) proxyFor(r *http.Request) (*url.URL, error) {
-	u, err := g.proxy(r)
-	if err == nil && u != nil {
-		g.mu.Lock()
-		g.proxies[proxyAddr(u)] = true
-		g.mu.Unlock()
-	}
-	return u, err
-}
-
-// dial is the transport's DialContext.
-func (g *dialGuard) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	g.mu.Lock()
-	proxy := g.proxies[addr]
-	g.mu.Unlock()
-	if proxy {
-		return g.plain.DialContext(ctx, network, addr)
-	}
-	return g.guarded.DialContext(ctx, network, addr)
-}
-
-// proxyAddr is the address net/http dials for a proxy URL: its host and
-// port, the scheme's default port when it has none.
-func proxyAddr(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		switch u.Scheme {
-		case "https":
-			port = "443"
-		case "socks5", "socks5h":
-			port = "1080"
-		default:
-			port = "80"
-		}
-	}
-	return net.JoinHostPort(u.Hostname(), port)
-}
+var (
+	// nat64 is the well-known NAT64 prefix: the last 32 bits are an IPv4
+	// address a NAT64 gateway connects to.
+	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+	// sixToFour is 6to4: bits 16 to 48 are an IPv4 address.
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)

@@ -232,24 +232,24 @@ func FuzzValidateWebhookURL(f *testing.F) {
 		if _, err := http.NewRequest(http.MethodPost, raw, nil); err != nil {
 			t.Fatalf("accepted %q, which cannot be POSTed to: %v", raw, err)
 		}
-		if a, err := netip.ParseAddr(strings.TrimSuffix(u.Hostname(), ".")); err == nil && !private && refusedAddr(a) != "" {
-			t.Fatalf("accepted %q, at %s address %s", raw, refusedAddr(a), a)
+		if a, err := netip.ParseAddr(strings.TrimSuffix(u.Hostname(), ".")); err == nil && !private && RefusedAddr(a) != "" {
+			t.Fatalf("accepted %q, at %s address %s", raw, RefusedAddr(a), a)
 		}
 	})
 }
 
 func TestDeliveryID(t *testing.T) {
-	a := newDeliveryID(time.Unix(1795000000, 0))
-	b := newDeliveryID(time.Unix(1795000000, 1))
-	if !validDeliveryID(a) || !validDeliveryID(b) || a >= b {
+	a := NewDeliveryID(time.Unix(1795000000, 0))
+	b := NewDeliveryID(time.Unix(1795000000, 1))
+	if !ValidDeliveryID(a) || !ValidDeliveryID(b) || a >= b {
 		t.Errorf("ids %q, %q: want valid and increasing", a, b)
 	}
 	for _, id := range []string{"", "whd_", "whd_short", "pr_" + a[4:], a + "x", strings.ToUpper(a), "whd_" + strings.Repeat("!", 26)} {
-		if validDeliveryID(id) {
-			t.Errorf("validDeliveryID(%q) = true", id)
+		if ValidDeliveryID(id) {
+			t.Errorf("ValidDeliveryID(%q) = true", id)
 		}
 	}
-	if s := newWebhookSecret(); !strings.HasPrefix(s, WebhookSecretPrefix) || len(s) != len(WebhookSecretPrefix)+64 || s == newWebhookSecret() {
+	if s := NewWebhookSecret(); !strings.HasPrefix(s, WebhookSecretPrefix) || len(s) != len(WebhookSecretPrefix)+64 || s == NewWebhookSecret() {
 		t.Errorf("secret %q", s)
 	}
 }
@@ -362,7 +362,7 @@ func TestMerchantWebhook(t *testing.T) {
 	data, _ := json.Marshal(pr)
 	ev := merchant.OutboxEvent{Event: merchant.Event{ID: "evt_1", Type: merchant.EventRequestPaid, Merchant: "445566", Created: created, Data: data},
 		Phone: "+254722000001", Language: "sw"}
-	w, err := merchantWebhook(kes, ev, 7)
+	w, err := MerchantWebhook(kes, ev, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,13 +380,13 @@ func TestMerchantWebhook(t *testing.T) {
 
 	future := ev
 	future.Type, future.Data = "loyalty.points", json.RawMessage(`{"points":3}`)
-	if w, err := merchantWebhook(kes, future, 8); err != nil || !bytes.Contains(w.Payload, []byte(`"data":{"points":3}`)) {
+	if w, err := MerchantWebhook(kes, future, 8); err != nil || !bytes.Contains(w.Payload, []byte(`"data":{"points":3}`)) {
 		t.Errorf("an unknown type: %s, %v; want its data as it came", w.Payload, err)
 	}
 	for _, bad := range []string{`{"id":"pr_1","amount":"150.00"}`, `[]`, `{}`, `null`} {
 		garbled := ev
 		garbled.Data = json.RawMessage(bad)
-		if _, err := merchantWebhook(kes, garbled, 9); err == nil {
+		if _, err := MerchantWebhook(kes, garbled, 9); err == nil {
 			t.Errorf("data %s: no error", bad)
 		}
 	}

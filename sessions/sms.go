@@ -11,6 +11,7 @@ import (
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/wallet"
 )
 
@@ -52,7 +53,7 @@ type SMSReply struct {
 // it with HTTP 400. Every other outcome is an SMSReply.
 var ErrBadSMS = errors.New("bad sms")
 
-// Outbox sends an SMS that is not the reply to one; *notify.Client
+// Outbox sends an SMS that is not the reply to one; *notifyapi.Client
 // implements it. Inbound records, when a money step goes pending, that its
 // person may be told its outcome later; Reply tells it, in the catalogue's
 // words, to that Inbound's phone only (notify.Reply). A Reply handed over
@@ -66,7 +67,7 @@ type Outbox interface {
 	Consent(ctx context.Context, phone string, promotions bool) error
 }
 
-var _ Outbox = (*notify.Client)(nil)
+var _ Outbox = (*notifyapi.Client)(nil)
 
 const (
 	// DefaultServiceCode is the USSD code sms.not_registered names.

@@ -24,7 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kibubu/kibubu/gateway"
-	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
@@ -76,7 +76,7 @@ func Permissions(r Role, prefix string) *server.Permissions {
 	under := func(s string) string { return natsrpc.Subject(prefix, s) }
 	// The streams and buckets, under the prefix as their makers name them.
 	events := natsapi.EventStream(prefix)
-	notifyStream := notify.StreamName(prefix)
+	notifyStream := notifyapi.StreamName(prefix)
 	bucket := func(b string) string { return natsrpc.Name(b, prefix) }
 	sessionsBucket, idemBucket := bucket(sessions.BucketName), bucket(gateway.IdempotencyBucket)
 	inbox := []string{nats.InboxPrefix + ">"}
@@ -86,7 +86,7 @@ func Permissions(r Role, prefix string) *server.Permissions {
 			// Its events, which the relay publishes on the event stream, and
 			// the PIN notices (a start key's SMS) it hands the notifier.
 			under(wallet.EventSubjectPrefix + ">"), under(wallet.MerchantEventSubjectPrefix + ">"),
-			under(notify.SubjectSend),
+			under(notifyapi.SubjectSend),
 			// CreateOrUpdateKeyValue asks for the account's JetStream info
 			// (per-message TTL support) before it makes a bucket.
 			"$JS.API.INFO",
@@ -118,10 +118,10 @@ func Permissions(r Role, prefix string) *server.Permissions {
 		for _, s := range []string{events, notifyStream} {
 			allow = append(allow,
 				"$JS.API.STREAM.INFO."+s,
-				"$JS.API.CONSUMER.CREATE."+s+"."+notify.Durable,
-				"$JS.API.CONSUMER.INFO."+s+"."+notify.Durable,
-				"$JS.API.CONSUMER.MSG.NEXT."+s+"."+notify.Durable,
-				"$JS.ACK."+s+"."+notify.Durable+".>",
+				"$JS.API.CONSUMER.CREATE."+s+"."+notifyapi.Durable,
+				"$JS.API.CONSUMER.INFO."+s+"."+notifyapi.Durable,
+				"$JS.API.CONSUMER.MSG.NEXT."+s+"."+notifyapi.Durable,
+				"$JS.ACK."+s+"."+notifyapi.Durable+".>",
 			)
 		}
 		return &server.Permissions{
@@ -149,7 +149,7 @@ func Permissions(r Role, prefix string) *server.Permissions {
 // wallet's subjects and the buckets (sessions.EnsureBucket) alike.
 //
 // It may also hand the notifier inbound messages and the replies to them,
-// delivery reports and consents (notify.Client), but not free text, call the notifier's webhook service, and keep the merchant
+// delivery reports and consents (notifyapi.Client), but not free text, call the notifier's webhook service, and keep the merchant
 // API's idempotency records in their bucket. It needs no publish to
 // _INBOX.>: it sends requests, it answers none.
 func gatewayPermissions(under func(string) string, buckets ...string) *server.Permissions {
@@ -161,13 +161,13 @@ func gatewayPermissions(under func(string) string, buckets ...string) *server.Pe
 		under(natsapi.SubjectPrefix + ".>"),
 		// Replies for the notifier to send (over Africa's Talking, late USSD
 		// outcomes) as catalogue words to a phone that wrote in, never free
-		// text (notify.SubjectSend is the wallet's), Twilio's delivery
+		// text (notifyapi.SubjectSend is the wallet's), Twilio's delivery
 		// reports and STOP/START: publishes on the notifier's stream, which
 		// the wallet creates.
-		under(notify.SubjectInbound), under(notify.SubjectReply), under(notify.SubjectReport), under(notify.SubjectConsent),
+		under(notifyapi.SubjectInbound), under(notifyapi.SubjectReply), under(notifyapi.SubjectReport), under(notifyapi.SubjectConsent),
 		// The merchant API's webhook requests to the notifier.
-		under(notify.SubjectWebhookSet), under(notify.SubjectWebhookGet),
-		under(notify.SubjectWebhookDeliveries), under(notify.SubjectWebhookResend),
+		under(notifyapi.SubjectWebhookSet), under(notifyapi.SubjectWebhookGet),
+		under(notifyapi.SubjectWebhookDeliveries), under(notifyapi.SubjectWebhookResend),
 	}
 	// Its key-value buckets: USSD session state, and the merchant API's
 	// idempotency records. For each, exactly what nats.go's jetstream sends

@@ -18,6 +18,7 @@ import (
 	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 )
@@ -51,12 +52,12 @@ var templateFiles embed.FS
 var staticFiles embed.FS
 
 // Inbox reads the SMS recorded for a phone, newest first: the notifier's
-// outbox (*notify.Store).
+// outbox (*notifystore.Store).
 type Inbox interface {
-	List(ctx context.Context, f notify.Filter) ([]notify.Stored, error)
+	List(ctx context.Context, f notifystore.Filter) ([]notify.Stored, error)
 }
 
-var _ Inbox = (*notify.Store)(nil)
+var _ Inbox = (*notifystore.Store)(nil)
 
 // Config is what the simulator needs.
 type Config struct {
@@ -317,7 +318,7 @@ func (s *server) readInbox(ctx context.Context, number, lang string) inboxData {
 	}
 	ctx, cancel := context.WithTimeout(ctx, inboxTimeout)
 	defer cancel()
-	rows, err := s.cfg.Inbox.List(ctx, notify.Filter{Phone: number, Limit: inboxRowsMax})
+	rows, err := s.cfg.Inbox.List(ctx, notifystore.Filter{Phone: number, Limit: inboxRowsMax})
 	if err != nil {
 		d.Failed = true
 		return d

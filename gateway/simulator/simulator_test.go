@@ -24,6 +24,7 @@ import (
 	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -82,7 +83,7 @@ type stack struct {
 	url  string
 	menu *menu
 	log  string // the file of everything the server logs
-	sms  *notify.Store
+	sms  *notifystore.Store
 }
 
 // newStack serves the simulator and the adapter; with inbox, the inbox
@@ -114,7 +115,7 @@ func newStack(t testing.TB, inbox bool) *stack {
 				sqlDB.Close()
 			}
 		})
-		if st.sms, err = notify.OpenStore(ctx, db); err != nil {
+		if st.sms, err = notifystore.Open(ctx, db); err != nil {
 			t.Fatal(err)
 		}
 		cfg.Inbox = st.sms

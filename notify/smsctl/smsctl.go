@@ -1,9 +1,9 @@
 // Package smsctl holds the SMS commands: `kibubu sms send` texts the
 // keyword service as a phone would through Africa's Talking (with
 // gateway/aggregator's client), `kibubu sms outbox` and `kibubu sms retry`
-// read and requeue the SMS the notifier recorded (notify.Store), and
+// read and requeue the SMS the notifier recorded (notifystore.Store), and
 // `kibubu notify replay` records receipts the notifier missed
-// (notify.Replay). Each is a thin command over those packages; the root
+// (notifyapi.Replay). Each is a thin command over those packages; the root
 // command only dispatches to Run and Replay with its defaults.
 package smsctl
 
@@ -27,6 +27,8 @@ import (
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
@@ -96,14 +98,14 @@ func (c *database) flags(fs *flag.FlagSet) {
 }
 
 // open opens the notifier's table in the database c names.
-func (c *database) open(ctx context.Context) (*notify.Store, func(), error) {
+func (c *database) open(ctx context.Context) (*notifystore.Store, func(), error) {
 	return OpenStore(ctx, c.Data, c.DB)
 }
 
 // OpenStore opens the notifier's table in the database dsn, or when dsn
 // is empty in the SQLite database of the server serving from dataDir;
 // close closes the database.
-func OpenStore(ctx context.Context, dataDir, dsn string) (st *notify.Store, close func(), err error) {
+func OpenStore(ctx context.Context, dataDir, dsn string) (st *notifystore.Store, close func(), err error) {
 	if dsn == "" {
 		dsn = filepath.Join(dataDir, "kibubu.db")
 		if _, err := os.Stat(dsn); err != nil {
@@ -119,7 +121,7 @@ func OpenStore(ctx context.Context, dataDir, dsn string) (st *notify.Store, clos
 			sqlDB.Close()
 		}
 	}
-	if st, err = notify.OpenStore(ctx, db); err != nil {
+	if st, err = notifystore.Open(ctx, db); err != nil {
 		close()
 		return nil, nil, err
 	}
@@ -138,7 +140,7 @@ func outbox(ctx context.Context, args []string, stdout io.Writer, d Defaults) er
 	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
-	f := notify.Filter{Status: *status, Limit: *limit}
+	f := notifystore.Filter{Status: *status, Limit: *limit}
 	if *limit < 1 || *limit > 1000 {
 		return cmdline.Usagef(fs, "--limit %d: must be 1 to 1000", *limit)
 	}
@@ -262,7 +264,7 @@ func send(ctx context.Context, args []string, stdout io.Writer, d Defaults) erro
 		return cmdline.Usagef(fs, "--phone %q is not a phone number", *phone)
 	}
 	var last int64
-	if rows, err := st.List(ctx, notify.Filter{Phone: to, Limit: 1}); err != nil {
+	if rows, err := st.List(ctx, notifystore.Filter{Phone: to, Limit: 1}); err != nil {
 		return err
 	} else if len(rows) == 1 {
 		last = rows[0].ID
@@ -286,7 +288,7 @@ func send(ctx context.Context, args []string, stdout io.Writer, d Defaults) erro
 	deadline := time.Now().Add(smsReplyWait)
 	var quiet time.Time // once something arrived, wait a little for the rest
 	for {
-		rows, err := st.List(ctx, notify.Filter{Phone: to, Limit: 10})
+		rows, err := st.List(ctx, notifystore.Filter{Phone: to, Limit: 10})
 		if err != nil {
 			return err
 		}
@@ -356,7 +358,7 @@ func Replay(ctx context.Context, args []string, stdout io.Writer, d Defaults, se
 	if err != nil {
 		return err
 	}
-	res, err := notify.Replay(ctx, client, st, cat, cur, loc, from)
+	res, err := notifyapi.Replay(ctx, client, st, cat, cur, loc, from)
 	if err != nil {
 		return walletctl.Err(err)
 	}

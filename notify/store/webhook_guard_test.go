@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kibubu/kibubu/notify"
 )
 
 func TestRefusedAddr(t *testing.T) {
@@ -75,11 +77,11 @@ func TestRefusedAddr(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tt.addr, err)
 		}
-		if got := refusedAddr(a); got != tt.want {
+		if got := notify.RefusedAddr(a); got != tt.want {
 			t.Errorf("refusedAddr(%s) = %q, want %q", tt.addr, got, tt.want)
 		}
 	}
-	if got := refusedAddr(netip.Addr{}); got == "" {
+	if got := notify.RefusedAddr(netip.Addr{}); got == "" {
 		t.Error("the zero Addr is allowed")
 	}
 }
@@ -103,7 +105,7 @@ func TestGuardControl(t *testing.T) {
 		got := ""
 		if err != nil {
 			got = err.Error()
-			if !errors.As(err, new(*refusal)) {
+			if !errors.As(err, new(*notify.Refusal)) {
 				t.Errorf("guardControl(%s) = %T, want a *refusal", tt.address, err)
 			}
 		}
@@ -122,16 +124,16 @@ func FuzzRefuseHost(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, host string) {
-		err := refuseHost(host)
+		err := notify.RefuseHost(host)
 		if err != nil {
-			var rf *refusal
-			if !errors.As(err, &rf) || rf.why == "" || !strings.HasSuffix(err.Error(), ": refused") {
+			var rf *notify.Refusal
+			if !errors.As(err, &rf) || rf.Why == "" || !strings.HasSuffix(err.Error(), ": refused") {
 				t.Fatalf("refuseHost(%q) = %v, want a *refusal", host, err)
 			}
 		}
 		if a, perr := netip.ParseAddr(strings.ToLower(strings.TrimSuffix(host, "."))); perr == nil {
-			if (err != nil) != (refusedAddr(a) != "") {
-				t.Fatalf("refuseHost(%q) = %v, but refusedAddr says %q", host, err, refusedAddr(a))
+			if (err != nil) != (notify.RefusedAddr(a) != "") {
+				t.Fatalf("refuseHost(%q) = %v, but refusedAddr says %q", host, err, notify.RefusedAddr(a))
 			}
 		}
 	})
@@ -145,13 +147,8 @@ func FuzzRefuseHost(f *testing.F) {
 func TestWebhookGuard(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	rcv := newReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
-	ep, err := st.SetWebhook(ctx, "445566", rcv.url("445566"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rcv.secret("445566", ep.Secret)
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("445566", 1, 1)}); err != nil {
+	rcv := hookEndpoint(t, st, "445566", func(int64) (int, time.Duration) { return http.StatusOK, 0 })
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("445566", 1, 1)}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := hookConfig(st)
@@ -169,7 +166,7 @@ func TestWebhookGuard(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(ds) != 1 || ds[0].Status != DeliveryFailed || len(ds[0].Attempts) < 2 {
+	if len(ds) != 1 || ds[0].Status != notify.DeliveryFailed || len(ds[0].Attempts) < 2 {
 		t.Fatalf("guarded: %+v; want failed after several attempts", ds)
 	}
 	for _, a := range ds[0].Attempts {
@@ -177,7 +174,7 @@ func TestWebhookGuard(t *testing.T) {
 			t.Errorf("a guarded attempt: %+v", a)
 		}
 	}
-	if got := rcv.received(); len(got) != 0 {
+	if got := rcv.Received(); len(got) != 0 {
 		t.Errorf("the receiver got %d requests through the guard", len(got))
 	}
 
@@ -187,10 +184,10 @@ func TestWebhookGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds = hooksSettled(t, st, "445566")["445566"]
-	if len(ds) != 1 || ds[0].Status != DeliveryDelivered {
+	if len(ds) != 1 || ds[0].Status != notify.DeliveryDelivered {
 		t.Fatalf("unguarded: %+v", ds)
 	}
-	if got := rcv.received(); len(got) != 1 || !got[0].verified {
+	if got := rcv.Received(); len(got) != 1 || !got[0].Verified {
 		t.Errorf("unguarded, the receiver got %+v", got)
 	}
 }
@@ -215,8 +212,8 @@ func TestWebhookGuardDial(t *testing.T) {
 			t.Errorf("%s: answered %s through the guard", target, resp.Status)
 			continue
 		}
-		var rf *refusal
-		if got := postError(err, s.timeout); !errors.As(err, &rf) || rf.why != "loopback" || !strings.HasSuffix(got, "is loopback: refused") {
+		var rf *notify.Refusal
+		if got := postError(err, s.timeout); !errors.As(err, &rf) || rf.Why != "loopback" || !strings.HasSuffix(got, "is loopback: refused") {
 			t.Errorf("%s: %v, recorded as %q; want a loopback refusal", target, err, got)
 		}
 	}
@@ -254,18 +251,18 @@ func TestWebhookGuardProxy(t *testing.T) {
 	}
 	s.client.Transport = s.transport(http.ProxyURL(proxyURL))
 	runUntilEnd(t, s.Run)
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("445566", 1, 1), hookEvent("888880", 1, 2)}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("445566", 1, 1), hookEvent("888880", 1, 2)}); err != nil {
 		t.Fatal(err)
 	}
 	got := hooksSettled(t, st, "445566", "888880")
-	if d := got["445566"]; len(d) != 1 || d[0].Status != DeliveryDelivered {
+	if d := got["445566"]; len(d) != 1 || d[0].Status != notify.DeliveryDelivered {
 		t.Errorf("through the proxy: %+v", d)
 	}
 	if p, _ := proxied.Load().(string); p != "http://shop.example/hooks" {
 		t.Errorf("the proxy was asked for %q", p)
 	}
 	d := got["888880"]
-	if len(d) != 1 || d[0].Status != DeliveryFailed || len(d[0].Attempts) == 0 ||
+	if len(d) != 1 || d[0].Status != notify.DeliveryFailed || len(d[0].Attempts) == 0 ||
 		d[0].Attempts[0].Error != "address 10.0.0.5 is private: refused" {
 		t.Errorf("a private address through the proxy: %+v", d)
 	}

@@ -1,91 +1,35 @@
-package notify
+package store
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/locales"
-	"github.com/kibubu/kibubu/wallet/store"
-)
-
-// Kinds of recorded SMS.
-const (
-	KindReceipt = "receipt" // a Receipt of a wallet event
-	KindMessage = "message" // a Message another process handed over
-)
-
-// Statuses of a recorded SMS. A row starts pending; a Sender claims it
-// (sending) and hands it to a provider, which accepts it (accepted or
-// queued, or sent for the outbox); the provider's delivery reports move it
-// on to sent and then to one of the final statuses. A row the provider
-// refused, or that ran out of attempts, is failed without ever reaching it.
-// Statuses only move forward, in the order listed (the three final ones
-// rank equal).
-const (
-	StatusPending     = "pending"     // waiting for its next attempt (NextAttempt)
-	StatusSending     = "sending"     // claimed by a Sender, or in doubt whether the provider has it
-	StatusAccepted    = "accepted"    // the provider took it into a messaging service's queue
-	StatusQueued      = "queued"      // the provider has it, not yet handed to the carrier
-	StatusSent        = "sent"        // handed to the carrier (for the outbox: written there)
-	StatusDelivered   = "delivered"   // the handset has it
-	StatusUndelivered = "undelivered" // the carrier could not deliver it
-	StatusFailed      = "failed"      // never sent: refused, or out of attempts; LastError says why
-)
-
-// Providers, as recorded in Stored.Provider.
-const (
-	ProviderTwilio = "twilio"
-	ProviderOutbox = "outbox"
+	"github.com/kibubu/kibubu/notify"
+	walletstore "github.com/kibubu/kibubu/wallet/store"
 )
 
 // statusRank orders the statuses: a report may only raise a row's rank.
 var statusRank = map[string]int{
-	StatusPending:     0,
-	StatusSending:     1,
-	StatusAccepted:    2,
-	StatusQueued:      3,
-	StatusSent:        4,
-	StatusDelivered:   5,
-	StatusUndelivered: 5,
-	StatusFailed:      5,
-}
-
-// reportStatuses maps a provider's status word to ours. Twilio's "sending"
-// is its own queue, not our claim, so it counts as queued; "read" (WhatsApp)
-// implies delivered; "canceled" (a scheduled message) was never sent.
-var reportStatuses = map[string]string{
-	"accepted":    StatusAccepted,
-	"scheduled":   StatusAccepted,
-	"queued":      StatusQueued,
-	"sending":     StatusQueued,
-	"sent":        StatusSent,
-	"delivered":   StatusDelivered,
-	"read":        StatusDelivered,
-	"undelivered": StatusUndelivered,
-	"failed":      StatusFailed,
-	"canceled":    StatusFailed,
+	notify.StatusPending:     0,
+	notify.StatusSending:     1,
+	notify.StatusAccepted:    2,
+	notify.StatusQueued:      3,
+	notify.StatusSent:        4,
+	notify.StatusDelivered:   5,
+	notify.StatusUndelivered: 5,
+	notify.StatusFailed:      5,
 }
 
 const (
-	// keyBytesMax bounds a dedup key: "<transfer>:<account>" or a message's
-	// "reply:<provider>:<id>" fit with room to spare.
-	keyBytesMax = 160
-	// phoneBytesMax is E.164's "+" and 15 digits, with room for the column.
-	phoneBytesMax = 20
-	// languageBytesMax bounds a locales code.
-	languageBytesMax = 8
-	// textCharsMax is Twilio's limit on a message body; more is refused.
-	textCharsMax = 1600
 	// errorBytesMax bounds a kept error so one verbose provider answer
 	// cannot bloat the table.
 	errorBytesMax = 512
@@ -99,16 +43,6 @@ const (
 	listRowsDefault = 50
 	listRowsMax     = 1000
 )
-
-// ErrUnknownMessage is returned by Report for a provider message id that no
-// recorded SMS has: another application's message on the same provider
-// account, or a report that overtook the Sender's own record of the id by a
-// few milliseconds. It is not a failure of the notifier; log it at info.
-var ErrUnknownMessage = errors.New("notify: no recorded sms has that provider id")
-
-// ErrUnknownStatus is returned by Report for a status word the notifier
-// does not know; the report is ignored.
-var ErrUnknownStatus = errors.New("notify: unknown delivery status")
 
 // smsRow is a row of sms_messages: one SMS to send, keyed for dedup. Status
 // and NextAttemptAt together schedule the Sender: a pending row is due at
@@ -153,102 +87,8 @@ type smsRow struct {
 // TableName is the table's name for gorm.
 func (smsRow) TableName() string { return "sms_messages" }
 
-// Outgoing is an SMS to record for sending.
-type Outgoing struct {
-	Key      string // unique: a second Record of the key inserts nothing
-	Kind     string // KindReceipt or KindMessage
-	Transfer int64  // the transfer a receipt is of; 0 for a message
-	Account  int64  // the account a receipt is for; 0 for a message
-	To       string // E.164
-	Language string // a locales code
-	Text     string
-}
-
-// Outgoing is r, to record.
-func (r Receipt) Outgoing() Outgoing {
-	return Outgoing{Key: r.Key, Kind: KindReceipt, Transfer: r.Transfer, Account: r.Account, To: r.To,
-		Language: r.Language, Text: r.Text}
-}
-
-// OutgoingReceipts is rs, to record.
-func OutgoingReceipts(rs []Receipt) []Outgoing {
-	out := make([]Outgoing, len(rs))
-	for i, r := range rs {
-		out[i] = r.Outgoing()
-	}
-	return out
-}
-
-// Outgoing is m, to record.
-func (m Message) Outgoing() Outgoing {
-	return Outgoing{Key: m.Key, Kind: KindMessage, To: m.To, Language: m.Language, Text: m.Text}
-}
-
-// Validate reports why o cannot be recorded: a key, an E.164 phone and a
-// text of at most 1600 characters are required. A consumer checks each
-// message from the stream with it, so that one bad message is dropped
-// rather than failing its whole batch in Record.
-func (o Outgoing) Validate() error {
-	switch {
-	case o.Key == "" || len(o.Key) > keyBytesMax:
-		return fmt.Errorf("notify: key %.40q: want 1 to %d bytes", o.Key, keyBytesMax)
-	case o.Kind != KindReceipt && o.Kind != KindMessage:
-		return fmt.Errorf("notify: %s: kind %.20q, want %s or %s", o.Key, o.Kind, KindReceipt, KindMessage)
-	case !isPhoneE164(o.To):
-		return fmt.Errorf("notify: %s: phone %.20q is not E.164", o.Key, o.To)
-	case len(o.Language) > languageBytesMax:
-		return fmt.Errorf("notify: %s: language %.20q too long", o.Key, o.Language)
-	case o.Text == "":
-		return fmt.Errorf("notify: %s: no text", o.Key)
-	case utf8.RuneCountInString(o.Text) > textCharsMax:
-		return fmt.Errorf("notify: %s: text longer than %d characters", o.Key, textCharsMax)
-	case !utf8.ValidString(o.Text):
-		return fmt.Errorf("notify: %s: text is not UTF-8", o.Key)
-	}
-	return nil
-}
-
-// isE164 reports whether s is "+" and 7 to 15 digits, the first not 0.
-func isPhoneE164(s string) bool {
-	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// Stored is a recorded SMS, as List shows it.
-type Stored struct {
-	ID          int64
-	Key         string
-	Kind        string
-	Transfer    int64
-	Account     int64
-	To          string
-	Language    string
-	Text        string
-	Encoding    string // locales.GSM7 or locales.UCS2
-	Parts       int    // SMS parts the text takes
-	Status      string
-	Provider    string // the provider that took it: ProviderTwilio or ProviderOutbox ("" before)
-	ProviderID  string // the provider's message id (Twilio's MessageSid)
-	Attempts    int    // attempts at the provider so far, sends and checks; put-backs do not count
-	NextAttempt time.Time
-	InDoubt     bool   // an attempt may have reached the provider: it is checked there before sending again
-	LastError   string // why the last attempt failed, or why a delivery report says it failed
-	ErrorCode   string // the provider's error code, if it gave one
-	Created     time.Time
-	Updated     time.Time
-	Sent        time.Time // when the provider took it; zero before
-	Delivered   time.Time // when a final delivery report arrived; zero before
-}
-
-func (r *smsRow) stored() Stored {
-	s := Stored{ID: r.ID, Key: r.Key, Kind: r.Kind, Transfer: r.TransferID, Account: r.AccountID, To: r.Phone,
+func (r *smsRow) stored() notify.Stored {
+	s := notify.Stored{ID: r.ID, Key: r.Key, Kind: r.Kind, Transfer: r.TransferID, Account: r.AccountID, To: r.Phone,
 		Language: r.Language, Text: r.Text, Encoding: r.Encoding, Parts: r.Parts, Status: r.Status,
 		Provider: r.Provider, ProviderID: r.ProviderID, Attempts: r.Attempts, NextAttempt: r.NextAttemptAt.UTC(),
 		InDoubt: r.InDoubt, LastError: r.LastError, ErrorCode: r.ErrorCode, Created: r.CreatedAt.UTC(),
@@ -325,19 +165,19 @@ func (s *Store) writing() func() {
 	return s.writeMu.Unlock
 }
 
-// OpenStore migrates notify's tables on db (from store.Connect, or the
+// Open migrates notify's tables on db (from store.Connect of the wallet, or the
 // wallet store's DB in the same process; see Migrate) and returns the
 // Store on it.
-func OpenStore(ctx context.Context, db *gorm.DB) (*Store, error) {
+func Open(ctx context.Context, db *gorm.DB) (*Store, error) {
 	if err := Migrate(ctx, db); err != nil {
 		return nil, err
 	}
-	return NewStore(db), nil
+	return New(db), nil
 }
 
-// NewStore returns the Store on db without migrating: Migrate (or
+// New returns the Store on db without migrating: Migrate (or
 // `kibubu migrate`) must have run; CheckMigrated says whether it has.
-func NewStore(db *gorm.DB) *Store {
+func New(db *gorm.DB) *Store {
 	return &Store{db: db, pg: db.Dialector.Name() == "postgres"}
 }
 
@@ -347,17 +187,17 @@ const schemaComponent = "notify"
 // models are notify's tables: sms_messages, the inbound messages replies
 // answer, sms_consents, and the webhook
 // tables webhook_endpoints, webhook_deliveries and webhook_attempts.
-func models() []any { return append([]any{&smsRow{}, &inboundRow{}, &consent{}}, webhookModels...) }
+func models() []any { return append([]any{&smsRow{}, &Inbound{}, &consent{}}, webhookModels...) }
 
 // Migrate creates or alters notify's tables on db, once, under the lock
-// every migration holds (store.MigrateOnce): several notifiers, wallets
+// every migration holds (walletstore.MigrateOnce): several notifiers, wallets
 // and `kibubu migrate` may run at once.
 func Migrate(ctx context.Context, db *gorm.DB) error {
-	digest, err := store.Digest(db, models()...)
+	digest, err := walletstore.Digest(db, models()...)
 	if err != nil {
 		return err
 	}
-	return store.MigrateOnce(ctx, db, schemaComponent, digest, func(ctx context.Context, db *gorm.DB) error {
+	return walletstore.MigrateOnce(ctx, db, schemaComponent, digest, func(ctx context.Context, db *gorm.DB) error {
 		if err := db.WithContext(ctx).AutoMigrate(models()...); err != nil {
 			return fmt.Errorf("migrate notify: %w", err)
 		}
@@ -365,14 +205,14 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 	})
 }
 
-// CheckMigrated returns an error wrapping store.ErrNotMigrated unless
+// CheckMigrated returns an error wrapping walletstore.ErrNotMigrated unless
 // Migrate ran on db with this version's tables.
 func CheckMigrated(ctx context.Context, db *gorm.DB) error {
-	digest, err := store.Digest(db, models()...)
+	digest, err := walletstore.Digest(db, models()...)
 	if err != nil {
 		return err
 	}
-	return store.CheckMigrated(ctx, db, schemaComponent, digest)
+	return walletstore.CheckMigrated(ctx, db, schemaComponent, digest)
 }
 
 // Record inserts the SMS whose keys are new, in one transaction, and
@@ -380,16 +220,16 @@ func CheckMigrated(ctx context.Context, db *gorm.DB) error {
 // skipped, so a redelivered event or message records nothing twice. It
 // fails, inserting nothing, if any SMS fails Validate or there are more
 // than 10,000. After a commit it wakes the Senders running on this Store.
-func (s *Store) Record(ctx context.Context, out []Outgoing) (inserted int, err error) {
-	inserted, _, err = s.record(ctx, out, nil)
+func (s *Store) Record(ctx context.Context, out []notify.Outgoing) (inserted int, err error) {
+	inserted, _, err = s.RecordBatch(ctx, out, nil)
 	return inserted, err
 }
 
-// record inserts the SMS and the webhook deliveries (of merchants with an
+// RecordBatch inserts the SMS and the webhook deliveries (of merchants with an
 // endpoint) whose keys are new, in one transaction, and returns how many of
 // each it inserted. After the commit it wakes the Senders and
 // WebhookSenders running on this Store.
-func (s *Store) record(ctx context.Context, out []Outgoing, hooks []webhookOut) (sms, webhooks int, err error) {
+func (s *Store) RecordBatch(ctx context.Context, out []notify.Outgoing, hooks []notify.OutgoingWebhook) (sms, webhooks int, err error) {
 	if len(out) == 0 && len(hooks) == 0 {
 		return 0, 0, nil
 	}
@@ -404,11 +244,11 @@ func (s *Store) record(ctx context.Context, out []Outgoing, hooks []webhookOut) 
 		}
 		enc, parts := locales.Segments(o.Text)
 		rows[i] = smsRow{Key: o.Key, Kind: o.Kind, TransferID: o.Transfer, AccountID: o.Account, Phone: o.To,
-			Language: o.Language, Text: o.Text, Encoding: enc, Parts: parts, Status: StatusPending,
+			Language: o.Language, Text: o.Text, Encoding: enc, Parts: parts, Status: notify.StatusPending,
 			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
 	}
 	for _, h := range hooks {
-		if err := h.validate(); err != nil {
+		if err := h.Validate(); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -497,10 +337,10 @@ var smsInsertion = &insertion[smsRow]{
 // Sender's record of the id by milliseconds, a consumer may redeliver such a
 // report a few times before dropping it. It returns ErrUnknownStatus for a
 // status word it does not know.
-func (s *Store) Report(ctx context.Context, r Report) error {
-	status, ok := reportStatuses[strings.ToLower(r.Status)]
+func (s *Store) Report(ctx context.Context, r notify.Report) error {
+	status, ok := notify.ReportStatus(r.Status)
 	if !ok {
-		return fmt.Errorf("%w %.20q", ErrUnknownStatus, r.Status)
+		return fmt.Errorf("%w %.20q", notify.ErrUnknownStatus, r.Status)
 	}
 	at := r.At.UTC()
 	if r.At.IsZero() {
@@ -508,20 +348,20 @@ func (s *Store) Report(ctx context.Context, r Report) error {
 	}
 	var earlier []string
 	for st, rank := range statusRank {
-		if rank >= statusRank[StatusAccepted] && rank < statusRank[status] {
+		if rank >= statusRank[notify.StatusAccepted] && rank < statusRank[status] {
 			earlier = append(earlier, st)
 		}
 	}
 	set := map[string]any{"status": status, "updated_at": at}
 	if r.ErrorCode != "" {
-		set["error_code"] = clipStored(r.ErrorCode, 16)
+		set["error_code"] = notify.Clip(r.ErrorCode, 16)
 	}
 	switch status {
-	case StatusDelivered, StatusUndelivered, StatusFailed:
+	case notify.StatusDelivered, notify.StatusUndelivered, notify.StatusFailed:
 		set["delivered_at"] = at
 	}
-	if status == StatusUndelivered || status == StatusFailed {
-		set["last_error"] = clipStored(r.Provider+" reported "+strings.ToLower(r.Status), errorBytesMax)
+	if status == notify.StatusUndelivered || status == notify.StatusFailed {
+		set["last_error"] = notify.Clip(r.Provider+" reported "+strings.ToLower(r.Status), errorBytesMax)
 	}
 	release := s.writing()
 	res := s.db.WithContext(ctx).Model(&smsRow{}).
@@ -539,7 +379,7 @@ func (s *Store) Report(ctx context.Context, r Report) error {
 		return fmt.Errorf("sms report: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: %s %.64s", ErrUnknownMessage, r.Provider, r.ID)
+		return fmt.Errorf("%w: %s %.64s", notify.ErrUnknownMessage, r.Provider, r.ID)
 	}
 	return nil
 }
@@ -559,7 +399,7 @@ type Filter struct {
 // List returns the recorded SMS f selects, newest first: for `kibubu sms
 // outbox` (Provider: ProviderOutbox) and for operators looking for failed
 // ones (Status: StatusFailed).
-func (s *Store) List(ctx context.Context, f Filter) ([]Stored, error) {
+func (s *Store) List(ctx context.Context, f Filter) ([]notify.Stored, error) {
 	q := s.db.WithContext(ctx).Model(&smsRow{})
 	if f.Phone != "" {
 		q = q.Where("phone = ?", f.Phone)
@@ -590,7 +430,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Stored, error) {
 	if err := q.Order("id DESC").Limit(min(limit, listRowsMax)).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list sms: %w", err)
 	}
-	out := make([]Stored, len(rows))
+	out := make([]notify.Stored, len(rows))
 	for i := range rows {
 		out[i] = rows[i].stored()
 	}
@@ -615,12 +455,12 @@ func (s *Store) Backlog(ctx context.Context) (Backlog, error) {
 	}
 	db := s.db.WithContext(ctx)
 	if err := db.Model(&smsRow{}).Select("status, COUNT(*) AS n").
-		Where("status IN ?", []string{StatusPending, StatusSending}).Group("status").Scan(&counts).Error; err != nil {
+		Where("status IN ?", []string{notify.StatusPending, notify.StatusSending}).Group("status").Scan(&counts).Error; err != nil {
 		return Backlog{}, fmt.Errorf("sms backlog: %w", err)
 	}
 	var b Backlog
 	for _, c := range counts {
-		if c.Status == StatusPending {
+		if c.Status == notify.StatusPending {
 			b.Pending = c.N
 		} else {
 			b.Sending = c.N
@@ -650,8 +490,8 @@ func (s *Store) Requeue(ctx context.Context, ids ...int64) (int, error) {
 	}
 	now := time.Now().UTC()
 	defer s.writing()()
-	res := s.db.WithContext(ctx).Model(&smsRow{}).Where("id IN ? AND status = ?", ids, StatusFailed).
-		Updates(map[string]any{"status": StatusPending, "attempts": 0, "next_attempt_at": now, "in_doubt": false,
+	res := s.db.WithContext(ctx).Model(&smsRow{}).Where("id IN ? AND status = ?", ids, notify.StatusFailed).
+		Updates(map[string]any{"status": notify.StatusPending, "attempts": 0, "next_attempt_at": now, "in_doubt": false,
 			"updated_at": now})
 	if res.Error != nil {
 		return 0, fmt.Errorf("requeue sms: %w", res.Error)
@@ -667,7 +507,7 @@ func (s *Store) Requeue(ctx context.Context, ids ...int64) (int, error) {
 func (s *Store) nextDue(ctx context.Context) (time.Time, error) {
 	var rows []smsRow
 	err := s.db.WithContext(ctx).Select("next_attempt_at").
-		Where("status IN ?", []string{StatusPending, StatusSending}).
+		Where("status IN ?", []string{notify.StatusPending, notify.StatusSending}).
 		Order("next_attempt_at").Limit(1).Find(&rows).Error
 	if err != nil || len(rows) == 0 {
 		return time.Time{}, err
@@ -687,10 +527,10 @@ func (s *Store) claim(ctx context.Context, n int, lease time.Duration) ([]smsRow
 	set := `SET status = ?, claim = ?, attempts = attempts + 1, in_doubt = (status = ?),
 		claimed_at = CASE WHEN status = ? THEN COALESCE(claimed_at, ?) ELSE ? END,
 		next_attempt_at = ?, updated_at = ?`
-	setArgs := []any{StatusSending, newClaimToken(), StatusSending, StatusSending, now, now, now.Add(lease), now}
+	setArgs := []any{notify.StatusSending, newClaimToken(), notify.StatusSending, notify.StatusSending, now, now, now.Add(lease), now}
 	due := `SELECT id FROM sms_messages WHERE status IN (?, ?) AND next_attempt_at <= ?
 		ORDER BY next_attempt_at LIMIT ?`
-	dueArgs := []any{StatusPending, StatusSending, now, n}
+	dueArgs := []any{notify.StatusPending, notify.StatusSending, now, n}
 	q, args := s.claimStatement("sms_messages", set, due, "FOR UPDATE SKIP LOCKED", setArgs, dueArgs, now)
 	var rows []smsRow
 	defer s.writing()()
@@ -709,7 +549,7 @@ func (s *Store) claim(ctx context.Context, n int, lease time.Duration) ([]smsRow
 // LIMIT … SKIP LOCKED again per row and claim more than asked. SQLite runs
 // one write statement at a time.
 func (s *Store) claimStatement(table, set, due, lock string, setArgs, dueArgs []any, now time.Time) (string, []any) {
-	recheck := []any{StatusPending, StatusSending, now}
+	recheck := []any{notify.StatusPending, notify.StatusSending, now}
 	if s.pg {
 		q := `WITH due AS MATERIALIZED (` + due + ` ` + lock + `)
 			UPDATE ` + table + ` ` + set + ` FROM due WHERE ` + table + `.id = due.id
@@ -728,7 +568,7 @@ func (s *Store) renew(ctx context.Context, r *smsRow, lease time.Duration) (bool
 	now := time.Now().UTC()
 	defer s.writing()()
 	res := s.db.WithContext(ctx).Exec(`UPDATE sms_messages SET next_attempt_at = ?, updated_at = ?
-		WHERE id = ? AND claim = ? AND status = ?`, now.Add(lease), now, r.ID, r.Claim, StatusSending)
+		WHERE id = ? AND claim = ? AND status = ?`, now.Add(lease), now, r.ID, r.Claim, notify.StatusSending)
 	if res.Error != nil {
 		return false, fmt.Errorf("renew sms lease: %w", res.Error)
 	}
@@ -784,7 +624,7 @@ func (s *Store) apply(ctx context.Context, outs []outcome) (lost []outcome, err 
 		lost = lost[:0]
 		for _, o := range outs {
 			set := map[string]any{"status": o.status, "in_doubt": o.doubt, "updated_at": now,
-				"last_error": clipStored(o.err, errorBytesMax), "error_code": clipStored(o.code, 16)}
+				"last_error": notify.Clip(o.err, errorBytesMax), "error_code": notify.Clip(o.code, 16)}
 			if o.provider != "" {
 				set["provider"] = o.provider
 			}
@@ -798,10 +638,10 @@ func (s *Store) apply(ctx context.Context, outs []outcome) (lost []outcome, err 
 			if o.uncount {
 				set["attempts"] = gorm.Expr("attempts - 1")
 			}
-			if secret(o.row.Key) && o.status != StatusPending && o.status != StatusSending {
-				set["text"] = redactedText // the provider has it, or never will
+			if notify.IsSecret(o.row.Key) && o.status != notify.StatusPending && o.status != notify.StatusSending {
+				set["text"] = notify.RedactedText // the provider has it, or never will
 			}
-			res := tx.Model(&smsRow{}).Where("id = ? AND claim = ? AND status = ?", o.row.ID, o.row.Claim, StatusSending).
+			res := tx.Model(&smsRow{}).Where("id = ? AND claim = ? AND status = ?", o.row.ID, o.row.Claim, notify.StatusSending).
 				Updates(set)
 			if res.Error != nil {
 				return res.Error
@@ -822,15 +662,4 @@ func newClaimToken() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// clipText cuts s to at most n bytes without splitting a UTF-8 character.
-func clipStored(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"bytes"
@@ -18,8 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/notify/webhooktest"
+
 	"gorm.io/gorm"
 
+	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 )
@@ -51,110 +54,17 @@ func hookRun(t testing.TB, cfg WebhookSenderConfig) *WebhookSender {
 	return s
 }
 
-// received is one POST the receiver got.
-type received struct {
-	merchant, event, typ, delivery string
-	body                           []byte
-	status                         int  // what the receiver answered (0: it timed out)
-	verified                       bool // the signature checked out with the merchant's secret
-}
-
-// receiver is a merchant's webhook endpoint for tests, one path per
-// merchant (/m/<number>). answer decides each request's fate by its number
-// (1 for the first); it also notes any two requests of one merchant in
-// flight at once, which the order per merchant forbids.
-type receiver struct {
-	t      testing.TB
-	srv    *httptest.Server
-	answer func(n int64) (status int, delay time.Duration)
-
-	n       atomic.Int64
-	mu      sync.Mutex
-	secrets map[string][]byte
-	got     []received
-	busy    map[string]bool
-	overlap []string
-}
-
-func newReceiver(t testing.TB, answer func(n int64) (int, time.Duration)) *receiver {
-	r := &receiver{t: t, answer: answer, secrets: map[string][]byte{}, busy: map[string]bool{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) url(merchant string) string { return r.srv.URL + "/m/" + merchant }
-
-func (r *receiver) secret(merchant, secret string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.secrets[merchant] = []byte(secret)
-}
-
-func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
-	merchant := strings.TrimPrefix(req.URL.Path, "/m/")
-	body, _ := io.ReadAll(req.Body)
-	n := r.n.Add(1)
-	status, delay := r.answer(n)
-	r.mu.Lock()
-	secret := r.secrets[merchant]
-	rec := received{merchant: merchant, event: req.Header.Get(HeaderEventID), typ: req.Header.Get(HeaderEventType),
-		delivery: req.Header.Get(HeaderDeliveryID), body: body, status: status,
-		verified: req.Method == http.MethodPost && req.Header.Get("Content-Type") == "application/json" &&
-			VerifyWebhook(secret, req.Header.Get(HeaderSignature), body, 0, time.Now()) == nil}
-	if delay > 0 {
-		// Past the sender's timeout: it hangs up and may try again while
-		// this handler still sleeps, so this one does not count as in flight.
-		rec.status = 0
-		r.got = append(r.got, rec)
-		r.mu.Unlock()
-		time.Sleep(delay)
-		return
-	}
-	if r.busy[merchant] {
-		r.overlap = append(r.overlap, fmt.Sprintf("%s: %s while another was in flight", merchant, rec.event))
-	}
-	r.busy[merchant] = true
-	r.mu.Unlock()
-	// Hold the request a moment, so that a second one of the merchant
-	// would be seen overlapping.
-	time.Sleep(time.Millisecond)
-	r.mu.Lock()
-	r.busy[merchant] = false
-	r.got = append(r.got, rec)
-	r.mu.Unlock()
-	w.WriteHeader(status)
-}
-
-func (r *receiver) received() []received {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.got)
-}
-
-// delivered returns, per merchant, the event ids the receiver acknowledged
-// with a 2xx, in the order it did.
-func (r *receiver) delivered() map[string][]string {
-	out := map[string][]string{}
-	for _, g := range r.received() {
-		if g.status >= 200 && g.status < 300 {
-			out[g.merchant] = append(out[g.merchant], g.event)
-		}
-	}
-	return out
-}
-
 // hookEvent is a merchant event to record for payee, numbered i.
-func hookEvent(payee string, i int, seq uint64) webhookOut {
+func hookEvent(payee string, i int, seq uint64) notify.OutgoingWebhook {
 	ev := merchant.Event{ID: fmt.Sprintf("evt_%s_%03d", payee, i), Type: merchant.EventPaymentReceived,
 		Merchant: payee, Created: time.Now().UTC(), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
 	body, _ := json.Marshal(ev)
-	return webhookOut{Merchant: payee, Event: ev.ID, Type: ev.Type, Payload: body, Seq: seq}
+	return notify.OutgoingWebhook{Merchant: payee, Event: ev.ID, Type: ev.Type, Payload: body, Seq: seq}
 }
 
 // hooksSettled waits until no delivery is pending, and returns each
 // merchant's deliveries, oldest first.
-func hooksSettled(t testing.TB, st *Store, merchants ...string) map[string][]Delivery {
+func hooksSettled(t testing.TB, st *Store, merchants ...string) map[string][]notify.Delivery {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(smsWait)
@@ -171,9 +81,9 @@ func hooksSettled(t testing.TB, st *Store, merchants ...string) map[string][]Del
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	out := map[string][]Delivery{}
+	out := map[string][]notify.Delivery{}
 	for _, m := range merchants {
-		ds, _, err := st.Deliveries(ctx, DeliveryFilter{Merchant: m, Limit: deliveriesMax})
+		ds, _, err := st.Deliveries(ctx, DeliveryFilter{Merchant: m, Limit: notify.DeliveriesMax})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +104,7 @@ func collapse(ids []string) []string { return slices.Compact(slices.Clone(ids)) 
 func TestWebhookSender(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	rcv := newReceiver(t, func(n int64) (int, time.Duration) {
+	rcv := webhooktest.NewReceiver(t, func(n int64) (int, time.Duration) {
 		switch {
 		case n <= 6:
 			return http.StatusInternalServerError, 0
@@ -207,17 +117,17 @@ func TestWebhookSender(t *testing.T) {
 	})
 	merchants := []string{"445566", "888880", "600100"}
 	for _, m := range merchants {
-		ep, err := st.SetWebhook(ctx, m, rcv.url(m), false)
+		ep, err := st.SetWebhook(ctx, m, rcv.URL(m), false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(ep.Secret, WebhookSecretPrefix) {
+		if !strings.HasPrefix(ep.Secret, notify.WebhookSecretPrefix) {
 			t.Fatalf("a first set: %+v, want the secret", ep)
 		}
-		rcv.secret(m, ep.Secret)
+		rcv.SetSecret(m, ep.Secret)
 	}
 	const perMerchant = 12
-	var hooks []webhookOut
+	var hooks []notify.OutgoingWebhook
 	want := map[string][]string{}
 	seq := uint64(100)
 	for i := range perMerchant {
@@ -230,7 +140,7 @@ func TestWebhookSender(t *testing.T) {
 	}
 	// A merchant without an endpoint gets no delivery.
 	hooks = append(hooks, hookEvent("999999", 0, 1))
-	if _, n, err := st.record(ctx, nil, hooks); err != nil || n != perMerchant*len(merchants) {
+	if _, n, err := st.RecordBatch(ctx, nil, hooks); err != nil || n != perMerchant*len(merchants) {
 		t.Fatalf("record: %d, %v; want %d", n, err, perMerchant*len(merchants))
 	}
 	var results sync.Map
@@ -242,7 +152,7 @@ func TestWebhookSender(t *testing.T) {
 	hookRun(t, cfg)
 	got := hooksSettled(t, st, merchants...)
 
-	delivered := rcv.delivered()
+	delivered := rcv.Delivered()
 	for _, m := range merchants {
 		if g := collapse(delivered[m]); !slices.Equal(g, want[m]) {
 			t.Errorf("%s: delivered in the order\n%v\nwant\n%v", m, g, want[m])
@@ -251,7 +161,7 @@ func TestWebhookSender(t *testing.T) {
 			t.Fatalf("%s: %d deliveries, want %d", m, len(got[m]), perMerchant)
 		}
 		for i, d := range got[m] {
-			if d.Status != DeliveryDelivered || d.Event != want[m][i] || d.Delivered == nil || d.NextAttempt != nil || d.URL != rcv.url(m) {
+			if d.Status != notify.DeliveryDelivered || d.Event != want[m][i] || d.Delivered == nil || d.NextAttempt != nil || d.URL != rcv.URL(m) {
 				t.Errorf("%s delivery %d: %+v", m, i, d)
 			}
 			if n := len(d.Attempts); n == 0 || d.Attempts[n-1].Status/100 != 2 || d.Attempts[n-1].Error != "" {
@@ -276,16 +186,16 @@ func TestWebhookSender(t *testing.T) {
 		}
 	}
 	timeouts := 0
-	for _, r := range rcv.received() {
-		attempts[r.delivery]--
+	for _, r := range rcv.Received() {
+		attempts[r.Delivery]--
 		var ev merchant.Event
-		if err := json.Unmarshal(r.body, &ev); err != nil || ev.ID != r.event || r.typ != string(merchant.EventPaymentReceived) || ev.Merchant != r.merchant {
-			t.Errorf("request %+v: body %s", r, r.body)
+		if err := json.Unmarshal(r.Body, &ev); err != nil || ev.ID != r.Event || r.Type != string(merchant.EventPaymentReceived) || ev.Merchant != r.Merchant {
+			t.Errorf("request %+v: body %s", r, r.Body)
 		}
-		if !r.verified {
-			t.Errorf("request for %s: not signed with its merchant's secret", r.event)
+		if !r.Verified {
+			t.Errorf("request for %s: not signed with its merchant's secret", r.Event)
 		}
-		if r.status == 0 {
+		if r.Status == 0 {
 			timeouts++
 		}
 	}
@@ -297,8 +207,8 @@ func TestWebhookSender(t *testing.T) {
 	if timeouts != 3 {
 		t.Errorf("%d requests timed out, want 3", timeouts)
 	}
-	if len(rcv.overlap) > 0 {
-		t.Errorf("a merchant's deliveries overlapped: %v", rcv.overlap)
+	if len(rcv.Overlap()) > 0 {
+		t.Errorf("a merchant's deliveries overlapped: %v", rcv.Overlap())
 	}
 	count := func(r string) int64 {
 		v, ok := results.Load(r)
@@ -320,7 +230,7 @@ func TestWebhookSendersShareDatabase(t *testing.T) {
 	ctx := context.Background()
 	dsn := smsDB(t)
 	st1, st2 := smsStore(t, dsn), smsStore(t, dsn)
-	rcv := newReceiver(t, func(n int64) (int, time.Duration) {
+	rcv := webhooktest.NewReceiver(t, func(n int64) (int, time.Duration) {
 		time.Sleep(time.Duration(n%3) * time.Millisecond)
 		if n%5 == 0 {
 			return http.StatusServiceUnavailable, 0
@@ -329,13 +239,13 @@ func TestWebhookSendersShareDatabase(t *testing.T) {
 	})
 	merchants := []string{"100001", "100002", "100003", "100004"}
 	want := map[string][]string{}
-	var hooks []webhookOut
+	var hooks []notify.OutgoingWebhook
 	for _, m := range merchants {
-		ep, err := st1.SetWebhook(ctx, m, rcv.url(m), false)
+		ep, err := st1.SetWebhook(ctx, m, rcv.URL(m), false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rcv.secret(m, ep.Secret)
+		rcv.SetSecret(m, ep.Secret)
 	}
 	seq := uint64(0)
 	for i := range 25 {
@@ -354,23 +264,23 @@ func TestWebhookSendersShareDatabase(t *testing.T) {
 		if i%20 == 0 {
 			st = st2
 		}
-		if _, _, err := st.record(ctx, nil, hooks[i:i+10]); err != nil {
+		if _, _, err := st.RecordBatch(ctx, nil, hooks[i:i+10]); err != nil {
 			t.Fatal(err)
 		}
 	}
 	hooksSettled(t, st1, merchants...)
-	delivered := rcv.delivered()
+	delivered := rcv.Delivered()
 	for _, m := range merchants {
 		if g := collapse(delivered[m]); !slices.Equal(g, want[m]) {
 			t.Errorf("%s: delivered in the order\n%v\nwant\n%v", m, g, want[m])
 		}
 	}
-	if len(rcv.overlap) > 0 {
-		t.Errorf("a merchant's deliveries overlapped: %v", rcv.overlap)
+	if len(rcv.Overlap()) > 0 {
+		t.Errorf("a merchant's deliveries overlapped: %v", rcv.Overlap())
 	}
-	for _, r := range rcv.received() {
-		if !r.verified {
-			t.Errorf("%s: not signed", r.event)
+	for _, r := range rcv.Received() {
+		if !r.Verified {
+			t.Errorf("%s: not signed", r.Event)
 		}
 	}
 }
@@ -385,23 +295,23 @@ func TestWebhookFailAndResend(t *testing.T) {
 	st := smsStore(t, smsDB(t))
 	var down atomic.Bool
 	down.Store(true)
-	rcv := newReceiver(t, func(n int64) (int, time.Duration) {
+	rcv := webhooktest.NewReceiver(t, func(n int64) (int, time.Duration) {
 		if down.Load() {
 			return http.StatusInternalServerError, 0
 		}
 		return http.StatusOK, 0
 	})
-	ep, err := st.SetWebhook(ctx, "445566", rcv.url("445566"), false)
+	ep, err := st.SetWebhook(ctx, "445566", rcv.URL("445566"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcv.secret("445566", ep.Secret)
+	rcv.SetSecret("445566", ep.Secret)
 	a, b := hookEvent("445566", 1, 1), hookEvent("445566", 2, 2)
-	if _, _, err := st.record(ctx, nil, []webhookOut{a, b}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{a, b}); err != nil {
 		t.Fatal(err)
 	}
 	// Still pending: a re-send is refused.
-	pending, _, err := st.Deliveries(ctx, DeliveryFilter{Merchant: "445566", Status: DeliveryPending})
+	pending, _, err := st.Deliveries(ctx, DeliveryFilter{Merchant: "445566", Status: notify.DeliveryPending})
 	if err != nil || len(pending) != 2 {
 		t.Fatalf("pending: %+v, %v", pending, err)
 	}
@@ -412,7 +322,7 @@ func TestWebhookFailAndResend(t *testing.T) {
 	cfg.RetryFor = 150 * time.Millisecond
 	sender := hookRun(t, cfg)
 	ds := hooksSettled(t, st, "445566")["445566"]
-	if len(ds) != 2 || ds[0].Status != DeliveryFailed || ds[1].Status != DeliveryFailed || len(ds[0].Attempts) < 2 {
+	if len(ds) != 2 || ds[0].Status != notify.DeliveryFailed || ds[1].Status != notify.DeliveryFailed || len(ds[0].Attempts) < 2 {
 		t.Fatalf("after the retry window: %+v; want both failed, the first after several attempts", ds)
 	}
 	if first, last := ds[0].Attempts[0].At, ds[0].Attempts[len(ds[0].Attempts)-1].At; last.Sub(first) < cfg.RetryFor {
@@ -420,11 +330,11 @@ func TestWebhookFailAndResend(t *testing.T) {
 	}
 	// The second waited until the first had failed.
 	lastA, firstB := -1, -1
-	for i, got := range rcv.received() {
-		if got.event == a.Event {
+	for i, got := range rcv.Received() {
+		if got.Event == a.Event {
 			lastA = i
 		}
-		if got.event == b.Event && firstB < 0 {
+		if got.Event == b.Event && firstB < 0 {
 			firstB = i
 		}
 	}
@@ -437,27 +347,27 @@ func TestWebhookFailAndResend(t *testing.T) {
 	down.Store(false)
 	c := hookEvent("445566", 3, 3)
 	sender.Wake()
-	if _, _, err := st.record(ctx, nil, []webhookOut{c}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{c}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Resend(ctx, "445566", ds[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	got := hooksSettled(t, st, "445566")["445566"]
-	if len(got) != 3 || got[0].Status != DeliveryDelivered || got[1].Status != DeliveryFailed || got[2].Status != DeliveryDelivered {
+	if len(got) != 3 || got[0].Status != notify.DeliveryDelivered || got[1].Status != notify.DeliveryFailed || got[2].Status != notify.DeliveryDelivered {
 		t.Fatalf("after a re-send: %+v", got)
 	}
-	if d := rcv.delivered()["445566"]; !slices.Equal(d, []string{c.Event, a.Event}) {
+	if d := rcv.Delivered()["445566"]; !slices.Equal(d, []string{c.Event, a.Event}) {
 		t.Errorf("delivered %v, want the new event, then the re-sent one", d)
 	}
 
 	// A delivered one may be sent again, with its event id.
 	r, err := st.Resend(ctx, "445566", got[2].ID)
-	if err != nil || r.Status != DeliveryPending || r.Event != c.Event || r.NextAttempt == nil {
+	if err != nil || r.Status != notify.DeliveryPending || r.Event != c.Event || r.NextAttempt == nil {
 		t.Fatalf("resend of a delivered one: %+v, %v", r, err)
 	}
 	hooksSettled(t, st, "445566")
-	if d := rcv.delivered()["445566"]; !slices.Equal(d, []string{c.Event, a.Event, c.Event}) {
+	if d := rcv.Delivered()["445566"]; !slices.Equal(d, []string{c.Event, a.Event, c.Event}) {
 		t.Errorf("delivered %v, want the last one again under its event id", d)
 	}
 	for _, tt := range []struct {
@@ -465,7 +375,7 @@ func TestWebhookFailAndResend(t *testing.T) {
 		code         wallet.Code
 	}{
 		{"888880", got[1].ID, wallet.CodeNotFound}, // another merchant's
-		{"445566", newDeliveryID(time.Now()), wallet.CodeNotFound},
+		{"445566", notify.NewDeliveryID(time.Now()), wallet.CodeNotFound},
 	} {
 		if _, err := st.Resend(ctx, tt.merchant, tt.id); wallet.ErrorCode(err) != tt.code {
 			t.Errorf("resend %s as %s: %v, want %s", tt.id, tt.merchant, err, tt.code)
@@ -501,11 +411,11 @@ func TestWebhookNoRedirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	hookRun(t, hookConfig(st))
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("445566", 1, 1)}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("445566", 1, 1)}); err != nil {
 		t.Fatal(err)
 	}
 	ds := hooksSettled(t, st, "445566")["445566"]
-	if len(ds) != 1 || ds[0].Status != DeliveryDelivered || len(ds[0].Attempts) != 2 {
+	if len(ds) != 1 || ds[0].Status != notify.DeliveryDelivered || len(ds[0].Attempts) != 2 {
 		t.Fatalf("%+v", ds)
 	}
 	if a := ds[0].Attempts[0]; a.Status != http.StatusTemporaryRedirect || !strings.Contains(a.Error, "redirects are not followed") {
@@ -541,24 +451,24 @@ func TestWebhookRecord(t *testing.T) {
 	if err != nil || got.Secret != "" || got.URL != "https://shop.example/b" || got.Merchant != "445566" {
 		t.Errorf("Webhook: %+v, %v", got, err)
 	}
-	var hooks []webhookOut
+	var hooks []notify.OutgoingWebhook
 	for i := range 45 {
 		hooks = append(hooks, hookEvent("445566", i, uint64(i+1)))
 	}
 	hooks = append(hooks, hookEvent("888880", 1, 99), hooks[3])
-	if _, n, err := st.record(ctx, nil, hooks); err != nil || n != 45 {
+	if _, n, err := st.RecordBatch(ctx, nil, hooks); err != nil || n != 45 {
 		t.Fatalf("record: %d, %v; want 45", n, err)
 	}
-	if _, n, err := st.record(ctx, nil, hooks[:5]); err != nil || n != 0 {
+	if _, n, err := st.RecordBatch(ctx, nil, hooks[:5]); err != nil || n != 0 {
 		t.Errorf("record again: %d, %v; want none", n, err)
 	}
 	bad := hookEvent("445566", 99, 1)
 	bad.Payload = nil
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("445566", 100, 1), bad}); err == nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("445566", 100, 1), bad}); err == nil {
 		t.Error("a delivery without a payload was recorded")
 	}
 	// Pages of 20, newest first, no overlap, no gap.
-	var all []Delivery
+	var all []notify.Delivery
 	cursor := ""
 	for page := 0; ; page++ {
 		ds, next, err := st.Deliveries(ctx, DeliveryFilter{Merchant: "445566", Before: cursor})
@@ -572,7 +482,7 @@ func TestWebhookRecord(t *testing.T) {
 			}
 			break
 		}
-		if len(ds) != deliveriesDefault || next != ds[len(ds)-1].ID {
+		if len(ds) != notify.DeliveriesDefault || next != ds[len(ds)-1].ID {
 			t.Fatalf("page %d: %d deliveries, next %q", page, len(ds), next)
 		}
 		cursor = next
@@ -581,14 +491,14 @@ func TestWebhookRecord(t *testing.T) {
 		t.Fatalf("%d deliveries over the pages, want 45", len(all))
 	}
 	for i, d := range all {
-		if want := hooks[44-i].Event; d.Event != want || d.Status != DeliveryPending || d.URL != "https://shop.example/b" || d.Type != merchant.EventPaymentReceived {
+		if want := hooks[44-i].Event; d.Event != want || d.Status != notify.DeliveryPending || d.URL != "https://shop.example/b" || d.Type != merchant.EventPaymentReceived {
 			t.Errorf("delivery %d: %+v, want %s pending", i, d, want)
 		}
 	}
 	for _, tt := range []struct {
-		status DeliveryStatus
+		status notify.DeliveryStatus
 		want   int
-	}{{DeliveryPending, 45}, {DeliveryDelivered, 0}, {DeliveryFailed, 0}} {
+	}{{notify.DeliveryPending, 45}, {notify.DeliveryDelivered, 0}, {notify.DeliveryFailed, 0}} {
 		ds, _, err := st.Deliveries(ctx, DeliveryFilter{Merchant: "445566", Status: tt.status, Limit: 100})
 		if err != nil || len(ds) != tt.want {
 			t.Errorf("status %s: %d, %v; want %d", tt.status, len(ds), err, tt.want)
@@ -648,7 +558,7 @@ func BenchmarkWebhooks(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	hooks := make([]webhookOut, b.N)
+	hooks := make([]notify.OutgoingWebhook, b.N)
 	for i := range hooks {
 		hooks[i] = hookEvent(fmt.Sprint(200000+i%merchants), i, uint64(i+1))
 	}
@@ -662,7 +572,7 @@ func BenchmarkWebhooks(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < len(hooks); i += benchBatch {
-		if _, _, err := st.record(ctx, nil, hooks[i:min(i+benchBatch, len(hooks))]); err != nil {
+		if _, _, err := st.RecordBatch(ctx, nil, hooks[i:min(i+benchBatch, len(hooks))]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -698,7 +608,7 @@ func benchRawPosts(b *testing.B, url string, n, concurrency int) float64 {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set(HeaderSignature, SignWebhook(secret, time.Now(), body))
+				req.Header.Set(notify.HeaderSignature, notify.SignWebhook(secret, time.Now(), body))
 				resp, err := hc.Do(req)
 				if err != nil {
 					b.Error(err)
@@ -730,24 +640,24 @@ func TestWebhookOutcomeOutlastsDatabaseBlip(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	rcv := newReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
-	ep, err := st.SetWebhook(ctx, "778899", rcv.url("778899"), false)
+	rcv := webhooktest.NewReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
+	ep, err := st.SetWebhook(ctx, "778899", rcv.URL("778899"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcv.secret("778899", ep.Secret)
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("778899", 1, 1), hookEvent("778899", 2, 2)}); err != nil {
+	rcv.SetSecret("778899", ep.Secret)
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("778899", 1, 1), hookEvent("778899", 2, 2)}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := hookConfig(st)
 	cfg.Lease = time.Hour // a lost outcome would hold the merchant for the whole test
 	hookRun(t, cfg)
 	ds := hooksSettled(t, st, "778899")["778899"]
-	if len(ds) != 2 || ds[0].Status != DeliveryDelivered || ds[1].Status != DeliveryDelivered {
+	if len(ds) != 2 || ds[0].Status != notify.DeliveryDelivered || ds[1].Status != notify.DeliveryDelivered {
 		t.Fatalf("deliveries %+v, want both delivered", ds)
 	}
-	if got := collapse(rcv.delivered()["778899"]); len(rcv.received()) != 2 || len(got) != 2 {
-		t.Errorf("the receiver got %d POSTs (%v), want each event once", len(rcv.received()), got)
+	if got := collapse(rcv.Delivered()["778899"]); len(rcv.Received()) != 2 || len(got) != 2 {
+		t.Errorf("the receiver got %d POSTs (%v), want each event once", len(rcv.Received()), got)
 	}
 }
 
@@ -767,13 +677,13 @@ func BenchmarkWebhookClaimBacklog(b *testing.B) {
 	}
 	seq := 0
 	queue := func(n int) {
-		hooks := make([]webhookOut, n)
+		hooks := make([]notify.OutgoingWebhook, n)
 		for i := range hooks {
 			seq++
 			hooks[i] = hookEvent("855355", seq, uint64(seq))
 		}
 		for i := 0; i < len(hooks); i += benchBatch {
-			if _, _, err := st.record(ctx, nil, hooks[i:min(i+benchBatch, len(hooks))]); err != nil {
+			if _, _, err := st.RecordBatch(ctx, nil, hooks[i:min(i+benchBatch, len(hooks))]); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -822,18 +732,18 @@ func BenchmarkWebhookClaimBacklog(b *testing.B) {
 func TestWebhookSenderWaitsForLateEvents(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	rcv := newReceiver(t, func(int64) (int, time.Duration) { return http.StatusNoContent, 0 })
+	rcv := webhooktest.NewReceiver(t, func(int64) (int, time.Duration) { return http.StatusNoContent, 0 })
 	const m = "445566"
-	ep, err := st.SetWebhook(ctx, m, rcv.url(m), false)
+	ep, err := st.SetWebhook(ctx, m, rcv.URL(m), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcv.secret(m, ep.Secret)
+	rcv.SetSecret(m, ep.Secret)
 	// Events at stream sequences 1, 2 and 4 are recorded; 3 is still with
 	// a notifier that died, so the ack floor is 2.
 	var through atomic.Uint64
 	through.Store(2)
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent(m, 1, 1), hookEvent(m, 2, 2), hookEvent(m, 4, 4)}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent(m, 1, 1), hookEvent(m, 2, 2), hookEvent(m, 4, 4)}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := hookConfig(st)
@@ -841,23 +751,65 @@ func TestWebhookSenderWaitsForLateEvents(t *testing.T) {
 	s := hookRun(t, cfg)
 	want := []string{hookEvent(m, 1, 1).Event, hookEvent(m, 2, 2).Event}
 	deadline := time.Now().Add(smsWait)
-	for len(rcv.delivered()[m]) < len(want) && time.Now().Before(deadline) {
+	for len(rcv.Delivered()[m]) < len(want) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Sequence 4 waits: give the sender many rechecks to get it wrong.
 	time.Sleep(20 * recordedRecheck)
-	if got := rcv.delivered()[m]; !slices.Equal(got, want) {
+	if got := rcv.Delivered()[m]; !slices.Equal(got, want) {
 		t.Fatalf("while event 3 is not recorded, the merchant got %v, want %v", got, want)
 	}
 	// Event 3 is redelivered and recorded; the floor passes 4.
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent(m, 3, 3)}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent(m, 3, 3)}); err != nil {
 		t.Fatal(err)
 	}
 	through.Store(4)
 	s.Wake()
 	hooksSettled(t, st, m)
 	want = append(want, hookEvent(m, 3, 3).Event, hookEvent(m, 4, 4).Event)
-	if got := rcv.delivered()[m]; !slices.Equal(got, want) {
+	if got := rcv.Delivered()[m]; !slices.Equal(got, want) {
 		t.Errorf("the merchant got %v, want %v (stream order)", got, want)
 	}
+}
+
+// TestWebhookResendRecorded: with Recorded (as notifyd wires it), a
+// re-sent delivery, numbered after its merchant's last, does not wait for
+// the stream's next event: its event was recorded long ago.
+func TestWebhookResendRecorded(t *testing.T) {
+	ctx := context.Background()
+	st := smsStore(t, smsDB(t))
+	rcv := hookEndpoint(t, st, "445566", func(int64) (int, time.Duration) { return http.StatusOK, 0 })
+	a := hookEvent("445566", 1, 1)
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{a}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := hookConfig(st)
+	cfg.Recorded = func(context.Context) (uint64, error) { return a.Seq, nil } // no later event
+	hookRun(t, cfg)
+	ds := hooksSettled(t, st, "445566")["445566"]
+	if len(ds) != 1 || ds[0].Status != notify.DeliveryDelivered {
+		t.Fatalf("before the re-send: %+v", ds)
+	}
+	if _, err := st.Resend(ctx, "445566", ds[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	ds = hooksSettled(t, st, "445566")["445566"]
+	if len(ds) != 1 || ds[0].Status != notify.DeliveryDelivered || len(ds[0].Attempts) != 2 {
+		t.Errorf("after the re-send: %+v; want it delivered again", ds)
+	}
+	if d := rcv.Delivered()["445566"]; !slices.Equal(d, []string{a.Event, a.Event}) {
+		t.Errorf("delivered %v, want the event twice", d)
+	}
+}
+
+// hookEndpoint is a receiver for merchant, registered as its endpoint.
+func hookEndpoint(t testing.TB, st *Store, merchant string, answer func(n int64) (int, time.Duration)) *webhooktest.Receiver {
+	t.Helper()
+	rcv := webhooktest.NewReceiver(t, answer)
+	ep, err := st.SetWebhook(context.Background(), merchant, rcv.URL(merchant), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.SetSecret(merchant, ep.Secret)
+	return rcv
 }

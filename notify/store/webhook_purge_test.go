@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"context"
@@ -6,6 +6,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kibubu/kibubu/notify/webhooktest"
+
+	"github.com/kibubu/kibubu/notify"
 )
 
 // hookRows counts the deliveries and the attempts in the tables.
@@ -51,21 +55,21 @@ func runSender(t *testing.T, cfg WebhookSenderConfig) (s *WebhookSender, stop fu
 func TestWebhookPurge(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	up := newReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
-	down := newReceiver(t, func(int64) (int, time.Duration) { return http.StatusServiceUnavailable, 0 })
-	for m, u := range map[string]string{"445566": up.url("445566"), "888880": down.url("888880")} {
+	up := webhooktest.NewReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
+	down := webhooktest.NewReceiver(t, func(int64) (int, time.Duration) { return http.StatusServiceUnavailable, 0 })
+	for m, u := range map[string]string{"445566": up.URL("445566"), "888880": down.URL("888880")} {
 		if _, err := st.SetWebhook(ctx, m, u, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var hooks []webhookOut
+	var hooks []notify.OutgoingWebhook
 	for i := range 5 {
 		hooks = append(hooks, hookEvent("445566", i, uint64(i+1)))
 	}
 	for i := range 3 {
 		hooks = append(hooks, hookEvent("888880", i, uint64(i+1)))
 	}
-	if _, _, err := st.record(ctx, nil, hooks); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, hooks); err != nil {
 		t.Fatal(err)
 	}
 	// Five delivered, three failed after a few attempts each.
@@ -74,14 +78,14 @@ func TestWebhookPurge(t *testing.T) {
 	_, stop := runSender(t, cfg)
 	got := hooksSettled(t, st, "445566", "888880")
 	stop()
-	if len(got["445566"]) != 5 || len(got["888880"]) != 3 || got["888880"][2].Status != DeliveryFailed {
+	if len(got["445566"]) != 5 || len(got["888880"]) != 3 || got["888880"][2].Status != notify.DeliveryFailed {
 		t.Fatalf("before the purge: %+v", got)
 	}
 	// One pending after a failed attempt, its next an hour away.
-	if _, err := st.SetWebhook(ctx, "600100", down.url("600100"), false); err != nil {
+	if _, err := st.SetWebhook(ctx, "600100", down.URL("600100"), false); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("600100", 0, 1)}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("600100", 0, 1)}); err != nil {
 		t.Fatal(err)
 	}
 	cfg = hookConfig(st)
@@ -92,7 +96,7 @@ func TestWebhookPurge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ds) == 1 && len(ds[0].Attempts) == 1 && ds[0].Status == DeliveryPending {
+		if len(ds) == 1 && len(ds[0].Attempts) == 1 && ds[0].Status == notify.DeliveryPending {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -101,10 +105,10 @@ func TestWebhookPurge(t *testing.T) {
 	}
 	stop()
 	// One never attempted, and one delivered, re-sent: both pending.
-	if _, err := st.SetWebhook(ctx, "700700", down.url("700700"), false); err != nil {
+	if _, err := st.SetWebhook(ctx, "700700", down.URL("700700"), false); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("700700", 0, 1)}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("700700", 0, 1)}); err != nil {
 		t.Fatal(err)
 	}
 	resent := got["445566"][4]
@@ -147,7 +151,7 @@ func TestWebhookPurge(t *testing.T) {
 			t.Errorf("%s after the purge: %+v, %v; want %d", m, ds, err, want)
 		}
 		for _, d := range ds {
-			if d.Status != DeliveryPending {
+			if d.Status != notify.DeliveryPending {
 				t.Errorf("%s: %+v kept, want only pending ones", m, d)
 			}
 		}
@@ -159,8 +163,8 @@ func TestWebhookPurge(t *testing.T) {
 func TestWebhookPurgeRun(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	rcv := newReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
-	if _, err := st.SetWebhook(ctx, "445566", rcv.url("445566"), false); err != nil {
+	rcv := webhooktest.NewReceiver(t, func(int64) (int, time.Duration) { return http.StatusOK, 0 })
+	if _, err := st.SetWebhook(ctx, "445566", rcv.URL("445566"), false); err != nil {
 		t.Fatal(err)
 	}
 	var later atomic.Int64 // how far ahead the senders' clocks are
@@ -174,7 +178,7 @@ func TestWebhookPurgeRun(t *testing.T) {
 	}
 	keeper.purgeEvery, keeper.now = 5*time.Millisecond, clock
 	runUntilEnd(t, keeper.Run)
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("445566", 1, 1), hookEvent("445566", 2, 2)}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("445566", 1, 1), hookEvent("445566", 2, 2)}); err != nil {
 		t.Fatal(err)
 	}
 	hooksSettled(t, st, "445566")
@@ -209,7 +213,7 @@ func TestWebhookPurgeRun(t *testing.T) {
 	// Then every purgeEvery: new deliveries stay until the clock passes
 	// their retention.
 	later.Store(0)
-	if _, _, err := st.record(ctx, nil, []webhookOut{hookEvent("445566", 3, 3)}); err != nil {
+	if _, _, err := st.RecordBatch(ctx, nil, []notify.OutgoingWebhook{hookEvent("445566", 3, 3)}); err != nil {
 		t.Fatal(err)
 	}
 	hooksSettled(t, st, "445566")

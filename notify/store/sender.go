@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"context"
@@ -11,59 +11,9 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/kibubu/kibubu/notify"
 )
-
-// Provider hands an SMS to an SMS provider (Twilio) or the local outbox.
-type Provider interface {
-	// Name is what Stored.Provider records: ProviderTwilio, ProviderOutbox.
-	Name() string
-	// Send hands m to the provider and returns the provider's id for it.
-	// An error that is not a *SendError counts as transient and as possibly
-	// sent (the provider may have taken it before the error).
-	Send(ctx context.Context, m Stored) (Accepted, error)
-}
-
-// Finder is a Provider that can tell whether it already has a message: the
-// Sender asks it before sending again a message whose earlier attempt is in
-// doubt (its Sender died after handing it over, or the answer was lost).
-// A Provider without it must make a repeated Send harmless.
-type Finder interface {
-	// Find returns the provider's messages to m.To with exactly m.Text
-	// created since the given time, newest first, at most a page or two.
-	Find(ctx context.Context, m Stored, since time.Time) ([]Accepted, error)
-}
-
-// Accepted is a provider's message.
-type Accepted struct {
-	ID     string // the provider's message id (Twilio's SID)
-	Status string // StatusAccepted, StatusQueued or StatusSent; a Finder may report a later one
-}
-
-// SendError is a provider's failure, classified for the Sender. Providers
-// return it (wrapping the cause) so the Sender knows whether to retry, and
-// whether the provider may have the message anyway.
-type SendError struct {
-	Code string // the provider's error code ("21211"), if it gave one
-	// Permanent means sending again cannot succeed: an invalid number, a
-	// recipient who sent STOP. The SMS is failed at once.
-	Permanent bool
-	// MaybeSent means the provider may have taken the message (a timeout,
-	// a connection lost after the request went out, a 5xx): before sending
-	// again the Sender asks the provider's Finder.
-	MaybeSent bool
-	Err       error
-}
-
-// Error is the cause, with the provider's code.
-func (e *SendError) Error() string {
-	if e.Code != "" {
-		return fmt.Sprintf("%v (code %s)", e.Err, e.Code)
-	}
-	return e.Err.Error()
-}
-
-// Unwrap is the cause.
-func (e *SendError) Unwrap() error { return e.Err }
 
 // Results a Sender reports to SenderConfig.Observe.
 const (
@@ -84,26 +34,6 @@ const (
 
 // Defaults of SenderConfig.
 
-// The SMS sender's defaults that the command's flags share (--sms-rate,
-// --sms-rate-per-phone, --sms-attempts): one source for both.
-const (
-	// DefaultSMSRate bounds the messages a second to the provider, below
-	// Twilio's default API concurrency and what a few long codes or a
-	// messaging service accept without queueing for hours.
-	DefaultSMSRate = 30
-	// DefaultSMSPhoneRate bounds the messages a minute to one handset: a
-	// busy agent gets a receipt for every deposit, while a loop texting one
-	// phone is stopped at one message every two seconds.
-	DefaultSMSPhoneRate = 30
-	// DefaultSMSAttempts bounds the attempts of one SMS before it is
-	// failed. With backoffs from 10 s doubling to 30 min, 8 attempts span 16
-	// to 21 minutes of provider trouble (the 7 waits add up to 1,270 s,
-	// jittered into their upper half); sends put back during an outage pause
-	// do not count, so a long outage mostly spends the attempts of the few
-	// rows that probe it. Each attempt past the 8th adds up to 30 minutes.
-	DefaultSMSAttempts = 8
-)
-
 const (
 	// concurrencyDefault bounds the provider calls in flight: Twilio answers
 	// in about 100 ms, so 8 carry 80 a second, beyond the default rate.
@@ -116,18 +46,18 @@ const (
 	// back instead.
 	claimAheadDefault = 4
 	// burstDefault lets a second's worth of DefaultSMSRate go at once.
-	burstDefault = DefaultSMSRate
+	burstDefault = notify.DefaultSMSRate
 	// phoneRatePerSecondDefault and phoneBurstDefault bound what one handset
 	// gets: a busy agent's receipts come in bursts of a few, while a loop
 	// texting one phone is stopped at one message every two seconds.
-	phoneRatePerSecondDefault = DefaultSMSPhoneRate / 60.0
+	phoneRatePerSecondDefault = notify.DefaultSMSPhoneRate / 60.0
 	phoneBurstDefault         = 5
 	// phonesMaxDefault bounds the per-phone limiters kept in memory; idle
 	// ones (a full bucket, nothing to remember) are dropped first.
 	phonesMaxDefault = 10_000
 	// attemptsMaxDefault bounds the attempts of one SMS before it is failed
 	// (DefaultSMSAttempts, the command's --sms-attempts).
-	attemptsMaxDefault = DefaultSMSAttempts
+	attemptsMaxDefault = notify.DefaultSMSAttempts
 	backoffMinDefault  = 10 * time.Second
 	backoffMaxDefault  = 30 * time.Minute
 	// leaseDefault is how long a claim holds a row; it must outlast the
@@ -160,8 +90,8 @@ const (
 
 // SenderConfig configures a Sender. Zero fields take the defaults.
 type SenderConfig struct {
-	Store    *Store   // required
-	Provider Provider // required: a *Twilio, or Outbox{}
+	Store    *Store          // required
+	Provider notify.Provider // required: a *Twilio, or Outbox{}
 	Logger   *slog.Logger
 
 	Concurrency int // provider calls in flight at most (8)
@@ -206,8 +136,8 @@ type SenderConfig struct {
 // database: each row is claimed by one at a time.
 type Sender struct {
 	store    *Store
-	provider Provider
-	finder   Finder // nil when the provider cannot find its messages
+	provider notify.Provider
+	finder   notify.Finder // nil when the provider cannot find its messages
 	log      *slog.Logger
 	observe  func(provider, result string, took time.Duration)
 
@@ -240,7 +170,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		concurrency: cfg.Concurrency, attemptsMax: cfg.AttemptsMax, backoffMin: cfg.BackoffMin,
 		backoffMax: cfg.BackoffMax, lease: cfg.Lease, pollInterval: cfg.PollInterval,
 		wake: newWakeup()}
-	s.finder, _ = cfg.Provider.(Finder)
+	s.finder, _ = cfg.Provider.(notify.Finder)
 	if t, ok := cfg.Provider.(interface{ Timeout() time.Duration }); ok {
 		s.timeout = t.Timeout()
 	}
@@ -279,7 +209,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	}
 	perSecond, burst := cfg.RatePerSecond, cfg.Burst
 	if perSecond == 0 {
-		perSecond = DefaultSMSRate
+		perSecond = notify.DefaultSMSRate
 	}
 	if burst <= 0 {
 		burst = burstDefault
@@ -497,7 +427,7 @@ func (s *Sender) process(ctx context.Context, r *smsRow) outcome {
 		}
 		if found != nil {
 			s.healthy()
-			return outcome{row: r, status: providerStatus(found.Status), provider: s.provider.Name(),
+			return outcome{row: r, status: notify.ProviderStatus(found.Status), provider: s.provider.Name(),
 				providerID: found.ID, result: ResultReconciled, took: took}
 		}
 		// Not at the provider: send it, under a fresh lease since the
@@ -551,7 +481,7 @@ func (s *Sender) process(ctx context.Context, r *smsRow) outcome {
 		return s.failure(r, err, took)
 	}
 	s.healthy()
-	return outcome{row: r, status: providerStatus(acc.Status), provider: s.provider.Name(), providerID: acc.ID,
+	return outcome{row: r, status: notify.ProviderStatus(acc.Status), provider: s.provider.Name(), providerID: acc.ID,
 		result: ResultSent, took: took}
 }
 
@@ -572,7 +502,7 @@ func (s *Sender) release() { <-s.calls }
 // returns the provider's message if it has one that no other row claims as
 // its own (an identical text to the same phone may be another message), or
 // nil when it has none. An error leaves r in doubt.
-func (s *Sender) reconcile(ctx context.Context, r *smsRow) (*Accepted, time.Duration, error) {
+func (s *Sender) reconcile(ctx context.Context, r *smsRow) (*notify.Accepted, time.Duration, error) {
 	since := r.CreatedAt
 	if r.ClaimedAt != nil {
 		since = *r.ClaimedAt
@@ -581,7 +511,7 @@ func (s *Sender) reconcile(ctx context.Context, r *smsRow) (*Accepted, time.Dura
 	found, err := s.finder.Find(ctx, r.stored(), since.Add(-reconcileSkew))
 	took := time.Since(start)
 	if err != nil {
-		return nil, took, &SendError{MaybeSent: true, Err: fmt.Errorf("look for it at the provider: %w", err)}
+		return nil, took, &notify.SendError{MaybeSent: true, Err: fmt.Errorf("look for it at the provider: %w", err)}
 	}
 	if len(found) == 0 {
 		return nil, took, nil
@@ -594,7 +524,7 @@ func (s *Sender) reconcile(ctx context.Context, r *smsRow) (*Accepted, time.Dura
 	known, err := s.store.knownIDs(dctx, s.provider.Name(), ids)
 	cancel()
 	if err != nil {
-		return nil, took, &SendError{MaybeSent: true, Err: err}
+		return nil, took, &notify.SendError{MaybeSent: true, Err: err}
 	}
 	// The oldest unclaimed match is the one this row's first doubtful
 	// attempt made.
@@ -610,19 +540,19 @@ func (s *Sender) reconcile(ctx context.Context, r *smsRow) (*Accepted, time.Dura
 // permanent or out of attempts; else another attempt after a backoff, with
 // a check at the provider first when it may have the message.
 func (s *Sender) failure(r *smsRow, err error, took time.Duration) outcome {
-	var se *SendError
+	var se *notify.SendError
 	if !errors.As(err, &se) {
-		se = &SendError{MaybeSent: true, Err: err}
+		se = &notify.SendError{MaybeSent: true, Err: err}
 	}
 	o := outcome{row: r, provider: s.provider.Name(), err: err.Error(), code: se.Code, took: took}
 	now := time.Now()
 	switch {
 	case se.Permanent:
 		s.healthy()
-		o.status, o.result, o.next = StatusFailed, ResultFailed, now
+		o.status, o.result, o.next = notify.StatusFailed, ResultFailed, now
 	case r.Attempts >= s.attemptsMax:
 		s.unhealthy()
-		o.status, o.result, o.next = StatusFailed, ResultFailed, now
+		o.status, o.result, o.next = notify.StatusFailed, ResultFailed, now
 		o.err = fmt.Sprintf("%d attempts, the last: %s", r.Attempts, o.err)
 		if se.MaybeSent {
 			o.err += " (the provider may have it)"
@@ -631,11 +561,11 @@ func (s *Sender) failure(r *smsRow, err error, took time.Duration) outcome {
 		s.unhealthy()
 		// Checked no sooner than a lease later, by when the provider's
 		// list shows what it took.
-		o.status, o.doubt, o.result = StatusSending, true, ResultDoubt
+		o.status, o.doubt, o.result = notify.StatusSending, true, ResultDoubt
 		o.next = now.Add(max(s.retryDelay(r.Attempts), s.lease))
 	default:
 		s.unhealthy()
-		o.status, o.result, o.next = StatusPending, ResultRetry, now.Add(s.retryDelay(r.Attempts))
+		o.status, o.result, o.next = notify.StatusPending, ResultRetry, now.Add(s.retryDelay(r.Attempts))
 	}
 	return o
 }
@@ -643,9 +573,9 @@ func (s *Sender) failure(r *smsRow, err error, took time.Duration) outcome {
 // putBack returns a row it did not send for another claim at next, without
 // counting the attempt. A row still in doubt stays so.
 func (s *Sender) putBack(r *smsRow, next time.Time, result string) outcome {
-	o := outcome{row: r, status: StatusPending, next: next, uncount: true, result: result}
+	o := outcome{row: r, status: notify.StatusPending, next: next, uncount: true, result: result}
 	if r.InDoubt {
-		o.status, o.doubt = StatusSending, true
+		o.status, o.doubt = notify.StatusSending, true
 	}
 	o.err, o.code = r.LastError, r.ErrorCode
 	return o
@@ -794,19 +724,6 @@ func (s *Sender) note(result string, took time.Duration) {
 	if s.observe != nil {
 		s.observe(s.provider.Name(), result, took)
 	}
-}
-
-// providerStatus is a provider's answer as a status the row can take:
-// accepted, queued or later; anything else the provider took is queued.
-func providerStatus(st string) string {
-	switch st {
-	case StatusAccepted, StatusQueued, StatusSent, StatusDelivered, StatusUndelivered:
-		return st
-	}
-	if mapped, ok := reportStatuses[st]; ok && mapped != StatusFailed {
-		return mapped
-	}
-	return StatusQueued
 }
 
 // phoneLimits keeps a rate limiter per phone, at most max of them.

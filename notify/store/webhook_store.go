@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 )
@@ -30,10 +31,10 @@ func (webhookEndpoint) TableName() string { return "webhook_endpoints" }
 // API shows it as pending. Pending and sending are the words of an SMS's
 // StatusPending and StatusSending, which claimStatement checks for both.
 const (
-	hookPending   = string(DeliveryPending)
-	hookSending   = StatusSending
-	hookDelivered = string(DeliveryDelivered)
-	hookFailed    = string(DeliveryFailed)
+	hookPending   = string(notify.DeliveryPending)
+	hookSending   = notify.StatusSending
+	hookDelivered = string(notify.DeliveryDelivered)
+	hookFailed    = string(notify.DeliveryFailed)
 )
 
 // webhookDelivery is a row of webhook_deliveries: one event on its way to a
@@ -86,16 +87,13 @@ type webhookAttempt struct {
 // TableName is the table's name for gorm.
 func (webhookAttempt) TableName() string { return "webhook_attempts" }
 
-// webhookModels are the tables OpenStore migrates for webhooks.
+// webhookModels are the tables Open migrates for webhooks.
 var webhookModels = []any{&webhookEndpoint{}, &webhookDelivery{}, &webhookAttempt{}}
 
 const (
 	// webhookChunkRows bounds the rows of one INSERT of deliveries: 13
 	// parameters a row, well under SQLite's 32,766.
 	webhookChunkRows = 500
-	// deliveriesDefault and deliveriesMax bound a page of the listing.
-	deliveriesDefault = 20
-	deliveriesMax     = 100
 	// attemptsShownMax bounds the attempts the listing shows per delivery,
 	// the latest: a delivery retried for a day has about 30.
 	attemptsShownMax = 50
@@ -104,7 +102,7 @@ const (
 // recordWebhooks inserts in tx a delivery of each of hooks whose merchant
 // has an endpoint now; one recorded before (same merchant and event id) is
 // skipped. It returns how many it inserted.
-func recordWebhooks(tx *gorm.DB, hooks []webhookOut, now time.Time) (int64, error) {
+func recordWebhooks(tx *gorm.DB, hooks []notify.OutgoingWebhook, now time.Time) (int64, error) {
 	if len(hooks) == 0 {
 		return 0, nil
 	}
@@ -136,7 +134,7 @@ func recordWebhooks(tx *gorm.DB, hooks []webhookOut, now time.Time) (int64, erro
 		if !ok {
 			continue
 		}
-		rows = append(rows, webhookDelivery{ID: newDeliveryID(now), Merchant: h.Merchant, EventID: h.Event,
+		rows = append(rows, webhookDelivery{ID: notify.NewDeliveryID(now), Merchant: h.Merchant, EventID: h.Event,
 			Type: string(h.Type), Payload: string(h.Payload), Status: hookPending, Seq: int64(h.Seq),
 			NextAttemptAt: now, URL: url, CreatedAt: now, UpdatedAt: now})
 	}
@@ -162,9 +160,9 @@ var deliveryInsertion = &insertion[webhookDelivery]{
 // makes the signing secret, and so does rotate; the Endpoint returned holds
 // the secret only then. Deliveries not yet made go to the new URL, signed
 // with the new secret. It does not check the URL (ValidateWebhookURL does).
-func (s *Store) SetWebhook(ctx context.Context, merchant, url string, rotate bool) (*Endpoint, error) {
+func (s *Store) SetWebhook(ctx context.Context, merchant, url string, rotate bool) (*notify.Endpoint, error) {
 	now := time.Now().UTC()
-	secret := newWebhookSecret()
+	secret := notify.NewWebhookSecret()
 	defer s.writing()()
 	db := s.db.WithContext(ctx)
 	res := db.Exec(`INSERT INTO webhook_endpoints (merchant, url, secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -195,7 +193,7 @@ func (s *Store) SetWebhook(ctx context.Context, merchant, url string, rotate boo
 
 // Webhook returns merchant's endpoint without its secret, or a
 // CodeNotFound *wallet.Error when it has none.
-func (s *Store) Webhook(ctx context.Context, merchant string) (*Endpoint, error) {
+func (s *Store) Webhook(ctx context.Context, merchant string) (*notify.Endpoint, error) {
 	var rows []webhookEndpoint
 	if err := s.db.WithContext(ctx).Where("merchant = ?", merchant).Limit(1).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("webhook: %w", err)
@@ -207,31 +205,31 @@ func (s *Store) Webhook(ctx context.Context, merchant string) (*Endpoint, error)
 	return &e, nil
 }
 
-func (e *webhookEndpoint) endpoint() Endpoint {
-	return Endpoint{Merchant: e.Merchant, URL: e.URL, Created: e.CreatedAt.UTC(), Updated: e.UpdatedAt.UTC()}
+func (e *webhookEndpoint) endpoint() notify.Endpoint {
+	return notify.Endpoint{Merchant: e.Merchant, URL: e.URL, Created: e.CreatedAt.UTC(), Updated: e.UpdatedAt.UTC()}
 }
 
 // DeliveryFilter selects a merchant's deliveries for Deliveries.
 type DeliveryFilter struct {
-	Merchant string         // required
-	Status   DeliveryStatus // "" for all
-	Before   string         // only deliveries with a smaller id: the last id of the previous page
-	Limit    int            // at most this many (default 20, at most 100)
+	Merchant string                // required
+	Status   notify.DeliveryStatus // "" for all
+	Before   string                // only deliveries with a smaller id: the last id of the previous page
+	Limit    int                   // at most this many (default 20, at most 100)
 }
 
 // Deliveries returns the merchant's deliveries newest first, with their
 // attempts (the latest 50, oldest first), and the Before of the next page
 // ("" when this is the last).
-func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, string, error) {
+func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]notify.Delivery, string, error) {
 	limit := f.Limit
 	if limit <= 0 {
-		limit = deliveriesDefault
+		limit = notify.DeliveriesDefault
 	}
-	limit = min(limit, deliveriesMax)
+	limit = min(limit, notify.DeliveriesMax)
 	q := s.db.WithContext(ctx).Where("merchant = ?", f.Merchant)
 	switch f.Status {
 	case "":
-	case DeliveryPending:
+	case notify.DeliveryPending:
 		q = q.Where("status IN ?", []string{hookPending, hookSending})
 	default:
 		q = q.Where("status = ?", string(f.Status))
@@ -256,8 +254,8 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, s
 }
 
 // withAttempts returns rows as Deliveries with their attempts.
-func (s *Store) withAttempts(ctx context.Context, rows []webhookDelivery) ([]Delivery, error) {
-	out := make([]Delivery, len(rows))
+func (s *Store) withAttempts(ctx context.Context, rows []webhookDelivery) ([]notify.Delivery, error) {
+	out := make([]notify.Delivery, len(rows))
 	if len(rows) == 0 {
 		return out, nil
 	}
@@ -274,7 +272,7 @@ func (s *Store) withAttempts(ctx context.Context, rows []webhookDelivery) ([]Del
 	}
 	for _, a := range atts {
 		d := &out[at[a.DeliveryID]]
-		d.Attempts = append(d.Attempts, Attempt{At: a.At.UTC(), Status: a.Status, Error: a.Error,
+		d.Attempts = append(d.Attempts, notify.Attempt{At: a.At.UTC(), Status: a.Status, Error: a.Error,
 			Duration: float64(a.DurationUS) / 1000})
 	}
 	for i := range out {
@@ -285,13 +283,13 @@ func (s *Store) withAttempts(ctx context.Context, rows []webhookDelivery) ([]Del
 	return out, nil
 }
 
-func (r *webhookDelivery) delivery() Delivery {
-	d := Delivery{ID: r.ID, Event: r.EventID, Type: merchant.EventType(r.Type), Status: DeliveryStatus(r.Status),
-		URL: r.URL, Attempts: []Attempt{}, Created: r.CreatedAt.UTC()}
+func (r *webhookDelivery) delivery() notify.Delivery {
+	d := notify.Delivery{ID: r.ID, Event: r.EventID, Type: merchant.EventType(r.Type), Status: notify.DeliveryStatus(r.Status),
+		URL: r.URL, Attempts: []notify.Attempt{}, Created: r.CreatedAt.UTC()}
 	if r.Status == hookSending {
-		d.Status = DeliveryPending
+		d.Status = notify.DeliveryPending
 	}
-	if d.Status == DeliveryPending {
+	if d.Status == notify.DeliveryPending {
 		next := r.NextAttemptAt.UTC()
 		d.NextAttempt = &next
 	}
@@ -307,7 +305,7 @@ func (r *webhookDelivery) delivery() Delivery {
 // its event id, so a receiver that had it dedupes it. It returns a
 // CodeNotFound *wallet.Error for an id that is not the merchant's, and
 // CodeInvalidState for a delivery still pending.
-func (s *Store) Resend(ctx context.Context, merchant, id string) (*Delivery, error) {
+func (s *Store) Resend(ctx context.Context, merchant, id string) (*notify.Delivery, error) {
 	now := time.Now().UTC()
 	release := s.writing()
 	res := s.db.WithContext(ctx).Exec(`UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, retries = 0,
@@ -356,7 +354,10 @@ type claimedDelivery struct {
 // claimed: through is how far every event has been recorded (the
 // WebhookSender's Recorded), so a merchant's next delivery never goes
 // before an earlier event, recorded late (redelivered after a notifier
-// died, or after a failed batch), has its row.
+// died, or after a failed batch), has its row. A delivery attempted before
+// (a re-send, numbered after its merchant's last by Resend, or a retry) is
+// of an event recorded long ago and does not wait: a re-sent one would
+// otherwise wait for the next event of the stream.
 func (s *Store) claimWebhooks(ctx context.Context, n int, lease time.Duration, through uint64) ([]claimedDelivery, error) {
 	now := time.Now().UTC()
 	token := newClaimToken()
@@ -371,7 +372,7 @@ func (s *Store) claimWebhooks(ctx context.Context, n int, lease time.Duration, t
 	before := `SELECT 1 FROM webhook_deliveries e
 		WHERE e.merchant = d.merchant AND e.status = ? AND e.seq <= d.seq AND (e.seq < d.seq OR e.id < d.id)`
 	due := `SELECT d.id FROM webhook_deliveries d
-		WHERE d.status IN (?, ?) AND d.next_attempt_at <= ? AND d.seq <= ?
+		WHERE d.status IN (?, ?) AND d.next_attempt_at <= ? AND (d.seq <= ? OR d.attempts > 0)
 		AND NOT EXISTS (` + before + `) AND NOT EXISTS (` + before + `)
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 			WHERE e.merchant = d.merchant AND e.status = ? AND e.next_attempt_at > ? AND e.id <> d.id)
@@ -513,7 +514,7 @@ func seqArg(seq uint64) int64 { return int64(min(seq, math.MaxInt64)) }
 // event's sequence, past through.
 func (s *Store) webhooksBeyond(ctx context.Context, through uint64) (bool, error) {
 	var ids []string
-	err := s.db.WithContext(ctx).Model(&webhookDelivery{}).Where("status = ? AND next_attempt_at <= ? AND seq > ?",
+	err := s.db.WithContext(ctx).Model(&webhookDelivery{}).Where("status = ? AND next_attempt_at <= ? AND seq > ? AND attempts = 0",
 		hookPending, time.Now().UTC(), seqArg(through)).Limit(1).Pluck("id", &ids).Error
 	if err != nil {
 		return false, fmt.Errorf("webhooks beyond %d: %w", through, err)

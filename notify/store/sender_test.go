@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"context"
@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/notify/twilio"
+
+	"github.com/kibubu/kibubu/notify"
+
 	"golang.org/x/time/rate"
 
 	"github.com/kibubu/kibubu/notify/twiliotest"
@@ -29,9 +33,9 @@ const (
 	smsWait    = 30 * time.Second // a test's whole run at most
 )
 
-func smsTwilio(t testing.TB, fake *twiliotest.Server) *Twilio {
+func smsTwilio(t testing.TB, fake *twiliotest.Server) *twilio.Provider {
 	t.Helper()
-	tw, err := NewTwilio(TwilioConfig{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, From: "+15005550006",
+	tw, err := twilio.New(twilio.Config{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, From: "+15005550006",
 		APIURL: fake.URL, Timeout: smsTimeout})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +82,7 @@ func (r *smsResults) String() string {
 
 // smsConfig is a Sender's config for tests: no rate limits, millisecond
 // backoffs.
-func smsConfig(st *Store, p Provider, res *smsResults) SenderConfig {
+func smsConfig(st *Store, p notify.Provider, res *smsResults) SenderConfig {
 	cfg := SenderConfig{Store: st, Provider: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		RatePerSecond: math.Inf(1), PhoneRatePerSecond: math.Inf(1), BackoffMin: 2 * time.Millisecond,
 		BackoffMax: 20 * time.Millisecond, Lease: smsLease, PollInterval: 20 * time.Millisecond}
@@ -114,7 +118,7 @@ func runUntilEnd(t testing.TB, run func(context.Context) error) {
 }
 
 // smsSettled waits until no row is pending or sending, and returns them all.
-func smsSettled(t testing.TB, st *Store) []Stored {
+func smsSettled(t testing.TB, st *Store) []notify.Stored {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(smsWait)
@@ -140,7 +144,7 @@ func smsSettled(t testing.TB, st *Store) []Stored {
 
 // smsCheckOnce checks that every row the provider took is at the fake
 // exactly once, with the row's sid, and that no other row reached it.
-func smsCheckOnce(t *testing.T, fake *twiliotest.Server, rows []Stored) {
+func smsCheckOnce(t *testing.T, fake *twiliotest.Server, rows []notify.Stored) {
 	t.Helper()
 	bodies := map[string][]twiliotest.Message{}
 	for _, m := range fake.Messages() {
@@ -148,13 +152,13 @@ func smsCheckOnce(t *testing.T, fake *twiliotest.Server, rows []Stored) {
 	}
 	for _, r := range rows {
 		got := bodies[r.Text]
-		if r.Status == StatusFailed {
+		if r.Status == notify.StatusFailed {
 			if len(got) != 0 {
 				t.Errorf("%s failed (%s) but reached twilio %d times", r.Key, r.LastError, len(got))
 			}
 			continue
 		}
-		if len(got) != 1 || got[0].SID != r.ProviderID || got[0].To != r.To || r.Provider != ProviderTwilio {
+		if len(got) != 1 || got[0].SID != r.ProviderID || got[0].To != r.To || r.Provider != notify.ProviderTwilio {
 			t.Errorf("%s: %s %s at twilio %d times (%+v), want once", r.Key, r.Status, r.ProviderID, len(got), got)
 		}
 	}
@@ -164,8 +168,8 @@ func TestOutboxSender(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
 	var res smsResults
-	smsRun(t, smsConfig(st, Outbox{}, &res))
-	var out []Outgoing
+	smsRun(t, smsConfig(st, notify.Outbox{}, &res))
+	var out []notify.Outgoing
 	for i := range 20 {
 		out = append(out, smsOut(fmt.Sprint("o", i), fmt.Sprint("+2547000000", 10+i%4), fmt.Sprint("text ", i)))
 	}
@@ -174,12 +178,12 @@ func TestOutboxSender(t *testing.T) {
 	}
 	rows := smsSettled(t, st)
 	for _, r := range rows {
-		if r.Status != StatusSent || r.Provider != ProviderOutbox || r.ProviderID != fmt.Sprint("outbox-", r.ID) ||
+		if r.Status != notify.StatusSent || r.Provider != notify.ProviderOutbox || r.ProviderID != fmt.Sprint("outbox-", r.ID) ||
 			r.Attempts != 1 || r.Sent.IsZero() {
 			t.Errorf("got %+v, want sent to the outbox in one attempt", r)
 		}
 	}
-	phone, err := st.List(ctx, Filter{Provider: ProviderOutbox, Phone: "+254700000011"})
+	phone, err := st.List(ctx, Filter{Provider: notify.ProviderOutbox, Phone: "+254700000011"})
 	if err != nil || len(phone) != 5 {
 		t.Errorf("got %d rows for one phone, %v; want 5", len(phone), err)
 	}
@@ -235,7 +239,7 @@ func TestTwilioSender(t *testing.T) {
 				tc.setup(fake)
 			}
 			st := smsStore(t, smsDB(t))
-			var out []Outgoing
+			var out []notify.Outgoing
 			for i := range rowsN {
 				out = append(out, smsOut(fmt.Sprint("t", i), fmt.Sprint("+25470000010", i%3), fmt.Sprint("receipt ", i)))
 			}
@@ -251,7 +255,7 @@ func TestTwilioSender(t *testing.T) {
 			}
 			rows := smsSettled(t, st)
 			smsCheckOnce(t, fake, rows)
-			failed, err := st.List(ctx, Filter{Status: StatusFailed, Provider: ProviderTwilio})
+			failed, err := st.List(ctx, Filter{Status: notify.StatusFailed, Provider: notify.ProviderTwilio})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,7 +269,7 @@ func TestTwilioSender(t *testing.T) {
 				}
 			}
 			for _, r := range rows {
-				if r.Status != StatusFailed && (r.Status != StatusQueued || r.Sent.IsZero()) {
+				if r.Status != notify.StatusFailed && (r.Status != notify.StatusQueued || r.Sent.IsZero()) {
 					t.Errorf("got %s %s, want queued", r.Key, r.Status)
 				}
 			}
@@ -298,7 +302,7 @@ func TestReconcile(t *testing.T) {
 		wantResult string
 	}{
 		{name: "at twilio, queued", atTwilio: true, wantResult: ResultReconciled},
-		{name: "at twilio, queued, behind pages of newer", atTwilio: true, newer: 2*twilioListPageSize + 10,
+		{name: "at twilio, queued, behind pages of newer", atTwilio: true, newer: 2*twilio.ListPageSize + 10,
 			wantResult: ResultReconciled},
 		{name: "at twilio, delivered", atTwilio: true, status: "delivered", wantResult: ResultReconciled},
 		{name: "not at twilio", wantResult: ResultSent},
@@ -313,7 +317,7 @@ func TestReconcile(t *testing.T) {
 			tw := smsTwilio(t, fake)
 			const phone, text = "+254700000200", "Your balance is KES 10.00"
 			if tc.twin {
-				if _, err := st.Record(ctx, []Outgoing{smsOut("twin", phone, text)}); err != nil {
+				if _, err := st.Record(ctx, []notify.Outgoing{smsOut("twin", phone, text)}); err != nil {
 					t.Fatal(err)
 				}
 				rows, _ := st.claim(ctx, 1, time.Minute)
@@ -321,12 +325,12 @@ func TestReconcile(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := st.apply(ctx, []outcome{{row: &rows[0], status: acc.Status, provider: ProviderTwilio,
+				if _, err := st.apply(ctx, []outcome{{row: &rows[0], status: acc.Status, provider: notify.ProviderTwilio,
 					providerID: acc.ID}}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if _, err := st.Record(ctx, []Outgoing{smsOut("crashed", phone, text)}); err != nil {
+			if _, err := st.Record(ctx, []notify.Outgoing{smsOut("crashed", phone, text)}); err != nil {
 				t.Fatal(err)
 			}
 			rows, err := st.claim(ctx, 1, time.Hour)
@@ -347,7 +351,7 @@ func TestReconcile(t *testing.T) {
 				}
 			}
 			for i := range tc.newer {
-				if _, err := tw.Send(ctx, Stored{To: phone, Text: fmt.Sprintf("Other message %d", i)}); err != nil {
+				if _, err := tw.Send(ctx, notify.Stored{To: phone, Text: fmt.Sprintf("Other message %d", i)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -395,7 +399,7 @@ func TestReconcileOutage(t *testing.T) {
 	fake := twiliotest.New(twiliotest.Config{})
 	defer fake.Close()
 	st := smsStore(t, smsDB(t))
-	if _, err := st.Record(ctx, []Outgoing{smsOut("k", "+254700000300", "hello")}); err != nil {
+	if _, err := st.Record(ctx, []notify.Outgoing{smsOut("k", "+254700000300", "hello")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.claim(ctx, 1, time.Hour); err != nil {
@@ -416,7 +420,7 @@ func TestReconcileOutage(t *testing.T) {
 	fake.SetOutage(0)
 	rows := smsSettled(t, st)
 	smsCheckOnce(t, fake, rows)
-	if rows[0].Status != StatusQueued {
+	if rows[0].Status != notify.StatusQueued {
 		t.Errorf("got %+v, want queued", rows[0])
 	}
 }
@@ -426,7 +430,7 @@ func TestPhoneRate(t *testing.T) {
 	// each. With one send at a time, the busy phone must not hold them up.
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	var out []Outgoing
+	var out []notify.Outgoing
 	for i := range 3 {
 		out = append(out, smsOut(fmt.Sprint("busy", i), "+254700000400", fmt.Sprint("busy ", i)))
 	}
@@ -437,7 +441,7 @@ func TestPhoneRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res smsResults
-	cfg := smsConfig(st, Outbox{}, &res)
+	cfg := smsConfig(st, notify.Outbox{}, &res)
 	cfg.Concurrency = 1
 	cfg.PhoneRatePerSecond, cfg.PhoneBurst = 5, 1
 	smsRun(t, cfg)
@@ -487,11 +491,11 @@ func TestOverallRate(t *testing.T) {
 	// 10 messages at 20 a second, burst 2: about 400 ms at least.
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	var out []Outgoing
+	var out []notify.Outgoing
 	for i := range 10 {
 		out = append(out, smsOut(fmt.Sprint("r", i), fmt.Sprint("+2547000005", 10+i), "x"))
 	}
-	cfg := smsConfig(st, Outbox{}, nil)
+	cfg := smsConfig(st, notify.Outbox{}, nil)
 	cfg.RatePerSecond, cfg.Burst = 20, 2
 	start := time.Now()
 	smsRun(t, cfg)
@@ -524,7 +528,7 @@ func TestTwoSenders(t *testing.T) {
 	}
 	const n = 200
 	for i := 0; i < n; i += 20 {
-		var out []Outgoing
+		var out []notify.Outgoing
 		for j := i; j < i+20; j++ {
 			out = append(out, smsOut(fmt.Sprint("k", j), fmt.Sprint("+2547000006", 10+j%50), fmt.Sprint("text ", j)))
 		}
@@ -557,7 +561,7 @@ func TestTwoSenders(t *testing.T) {
 
 func TestNewSender(t *testing.T) {
 	st := &Store{}
-	tw, err := NewTwilio(TwilioConfig{AccountSID: "AC1", AuthToken: "t", From: "+15005550006",
+	tw, err := twilio.New(twilio.Config{AccountSID: "AC1", AuthToken: "t", From: "+15005550006",
 		Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -631,24 +635,24 @@ func TestTwilioErrors(t *testing.T) {
 	fake := twiliotest.New(twiliotest.Config{})
 	defer fake.Close()
 	tw := smsTwilio(t, fake)
-	bad, err := NewTwilio(TwilioConfig{AccountSID: fake.AccountSID, AuthToken: "wrong", From: "+15005550006",
+	bad, err := twilio.New(twilio.Config{AccountSID: fake.AccountSID, AuthToken: "wrong", From: "+15005550006",
 		APIURL: fake.URL, Timeout: smsTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	down, err := NewTwilio(TwilioConfig{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, From: "+15005550006",
+	down, err := twilio.New(twilio.Config{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, From: "+15005550006",
 		APIURL: "http://127.0.0.1:1", Timeout: smsTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow, err := NewTwilio(TwilioConfig{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, From: "+15005550006",
+	slow, err := twilio.New(twilio.Config{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, From: "+15005550006",
 		APIURL: fake.URL, Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
 		name      string
-		tw        *Twilio
+		tw        *twilio.Provider
 		setup     func()
 		to        string
 		permanent bool
@@ -671,8 +675,8 @@ func TestTwilioErrors(t *testing.T) {
 				tc.setup()
 			}
 			defer fake.SetDelay(0)
-			_, err := tc.tw.Send(context.Background(), Stored{To: tc.to, Text: "hi"})
-			se, ok := err.(*SendError)
+			_, err := tc.tw.Send(context.Background(), notify.Stored{To: tc.to, Text: "hi"})
+			se, ok := err.(*notify.SendError)
 			if !ok {
 				t.Fatalf("got %T %v, want a *SendError", err, err)
 			}
@@ -687,20 +691,20 @@ func TestTwilioErrors(t *testing.T) {
 func TestTwilioConfig(t *testing.T) {
 	cases := []struct {
 		name string
-		cfg  TwilioConfig
+		cfg  twilio.Config
 		ok   bool
 	}{
-		{"from", TwilioConfig{AccountSID: "AC1", AuthToken: "t", From: "+15005550006"}, true},
-		{"service", TwilioConfig{AccountSID: "AC1", AuthToken: "t", MessagingServiceSID: "MG1"}, true},
-		{"no sender", TwilioConfig{AccountSID: "AC1", AuthToken: "t"}, false},
-		{"no token", TwilioConfig{AccountSID: "AC1", From: "+1"}, false},
-		{"token with symbols", TwilioConfig{AccountSID: "AC1", AuthToken: "a-b", From: "+1"}, false},
-		{"relative callback", TwilioConfig{AccountSID: "AC1", AuthToken: "t", From: "+1", StatusCallback: "/sms/status"}, false},
-		{"bad api url", TwilioConfig{AccountSID: "AC1", AuthToken: "t", From: "+1", APIURL: "localhost:8080"}, false},
+		{"from", twilio.Config{AccountSID: "AC1", AuthToken: "t", From: "+15005550006"}, true},
+		{"service", twilio.Config{AccountSID: "AC1", AuthToken: "t", MessagingServiceSID: "MG1"}, true},
+		{"no sender", twilio.Config{AccountSID: "AC1", AuthToken: "t"}, false},
+		{"no token", twilio.Config{AccountSID: "AC1", From: "+1"}, false},
+		{"token with symbols", twilio.Config{AccountSID: "AC1", AuthToken: "a-b", From: "+1"}, false},
+		{"relative callback", twilio.Config{AccountSID: "AC1", AuthToken: "t", From: "+1", StatusCallback: "/sms/status"}, false},
+		{"bad api url", twilio.Config{AccountSID: "AC1", AuthToken: "t", From: "+1", APIURL: "localhost:8080"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := NewTwilio(tc.cfg); (err == nil) != tc.ok {
+			if _, err := twilio.New(tc.cfg); (err == nil) != tc.ok {
 				t.Fatalf("got %v, want ok %v", err, tc.ok)
 			}
 		})
@@ -716,18 +720,18 @@ func TestTwilioServiceAndCallback(t *testing.T) {
 	proxy := httptest.NewServer(http.StripPrefix("/twilio", httputil.NewSingleHostReverseProxy(target)))
 	defer proxy.Close()
 	srv := proxy.URL
-	tw, err := NewTwilio(TwilioConfig{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken,
+	tw, err := twilio.New(twilio.Config{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken,
 		MessagingServiceSID: "MG" + strings.Repeat("a", 32), StatusCallback: "https://kibubu.example/sms/status",
 		APIURL: srv + "/twilio/", Timeout: smsTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := tw.Send(context.Background(), Stored{To: "+254700000800", Text: "hi"})
+	acc, err := tw.Send(context.Background(), notify.Stored{To: "+254700000800", Text: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ms := fake.Messages()
-	if len(ms) != 1 || ms[0].SID != acc.ID || acc.Status != StatusAccepted || ms[0].From != "" ||
+	if len(ms) != 1 || ms[0].SID != acc.ID || acc.Status != notify.StatusAccepted || ms[0].From != "" ||
 		ms[0].StatusCallback != "https://kibubu.example/sms/status" {
 		t.Errorf("got %+v, %+v", acc, ms)
 	}
@@ -742,7 +746,7 @@ func TestOutagePause(t *testing.T) {
 	defer fake.Close()
 	st := smsStore(t, smsDB(t))
 	const n = 40
-	var out []Outgoing
+	var out []notify.Outgoing
 	for i := range n {
 		out = append(out, smsOut(fmt.Sprint("p", i), fmt.Sprint("+2547000009", 10+i), fmt.Sprint("text ", i)))
 	}
@@ -780,7 +784,7 @@ func TestStop(t *testing.T) {
 	defer fake.Close()
 	fake.SetDelay(200 * time.Millisecond)
 	st := smsStore(t, smsDB(t))
-	var out []Outgoing
+	var out []notify.Outgoing
 	for i := range 10 {
 		out = append(out, smsOut(fmt.Sprint("s", i), fmt.Sprint("+2547000008", 10+i), fmt.Sprint("text ", i)))
 	}
@@ -812,14 +816,14 @@ func TestStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	queued, _ := st.List(ctx, Filter{Status: StatusQueued})
+	queued, _ := st.List(ctx, Filter{Status: notify.StatusQueued})
 	sent := len(fake.Messages())
 	if b.Sending != 0 || len(queued) != sent || b.Pending != 10-sent || sent == 0 {
 		t.Errorf("got %+v, %d queued, %d at twilio; want none sending, every one at twilio queued", b, len(queued), sent)
 	}
 	all, _ := st.List(ctx, Filter{})
 	for _, r := range all {
-		if r.Status == StatusPending && r.Attempts != 0 {
+		if r.Status == notify.StatusPending && r.Attempts != 0 {
 			t.Errorf("%s put back with %d attempts, want 0", r.Key, r.Attempts)
 		}
 	}

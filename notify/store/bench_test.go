@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"context"
@@ -8,6 +8,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kibubu/kibubu/notify/twilio"
+
+	"github.com/kibubu/kibubu/notify"
 
 	"github.com/kibubu/kibubu/notify/twiliotest"
 )
@@ -25,13 +29,13 @@ const benchBatch = 100
 // (x_raw_http): the cost of recording, claiming and recording the outcome
 // of each. b.N is the number of receipts; use -benchtime 5000x.
 func BenchmarkReceipts(b *testing.B) {
-	for _, name := range []string{ProviderOutbox, ProviderTwilio} {
+	for _, name := range []string{notify.ProviderOutbox, notify.ProviderTwilio} {
 		b.Run(name, func(b *testing.B) {
 			fake := twiliotest.New(twiliotest.Config{})
 			defer fake.Close()
 			tw := smsTwilio(b, fake)
-			var p Provider = Outbox{}
-			if name == ProviderTwilio {
+			var p notify.Provider = notify.Outbox{}
+			if name == notify.ProviderTwilio {
 				p = tw
 			}
 			st := smsStore(b, smsDB(b))
@@ -46,9 +50,9 @@ func BenchmarkReceipts(b *testing.B) {
 			}
 			smsRun(b, cfg)
 			ctx := context.Background()
-			out := make([]Outgoing, b.N)
+			out := make([]notify.Outgoing, b.N)
 			for i := range out {
-				out[i] = Outgoing{Key: fmt.Sprintf("%d:%d", i/2, i), Kind: KindReceipt, Transfer: int64(i / 2),
+				out[i] = notify.Outgoing{Key: fmt.Sprintf("%d:%d", i/2, i), Kind: notify.KindReceipt, Transfer: int64(i / 2),
 					Account: int64(i), To: fmt.Sprintf("+2547%08d", i), Language: "en",
 					Text: fmt.Sprintf("QF%06d Confirmed. KES 1,250.00 sent to JANE WANJIKU +254711000111 on 1/6/25 at 10:42 AM. New M-PESA balance is KES 3,410.00. Fee KES 0.00.", i)}
 			}
@@ -78,7 +82,7 @@ func BenchmarkReceipts(b *testing.B) {
 
 // benchRawHTTP sends n messages straight through tw with the given
 // concurrency, no database, and returns messages a second.
-func benchRawHTTP(b *testing.B, tw *Twilio, n, concurrency int) float64 {
+func benchRawHTTP(b *testing.B, tw *twilio.Provider, n, concurrency int) float64 {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -91,7 +95,7 @@ func benchRawHTTP(b *testing.B, tw *Twilio, n, concurrency int) float64 {
 				if i > int64(n) {
 					return
 				}
-				if _, err := tw.Send(context.Background(), Stored{To: "+254700000900",
+				if _, err := tw.Send(context.Background(), notify.Stored{To: "+254700000900",
 					Text: fmt.Sprint("raw ", i)}); err != nil {
 					b.Error(err)
 					return

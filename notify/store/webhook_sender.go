@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/kibubu/kibubu/notify"
 )
 
 // Results a WebhookSender reports to WebhookSenderConfig.Observe.
@@ -31,7 +33,7 @@ const (
 const (
 	// webhookTimeoutDefault bounds one POST, connection to last byte of the
 	// answer read: a receiver should answer 2xx at once and work later.
-	webhookTimeoutDefault = DefaultWebhookTimeout
+	webhookTimeoutDefault = notify.DefaultWebhookTimeout
 	// webhookConcurrencyDefault bounds the merchants POSTed to at once (one
 	// delivery each, since a merchant's go in order).
 	webhookConcurrencyDefault = 16
@@ -58,7 +60,7 @@ const (
 	// webhookRetentionDefault is how long a delivered or failed delivery
 	// is kept, with its attempts: long enough for a merchant to look into
 	// last month's, and to re-send one.
-	webhookRetentionDefault = DefaultWebhookRetention
+	webhookRetentionDefault = notify.DefaultWebhookRetention
 	// webhookPurgeInterval is how often a sender purges the deliveries
 	// past their retention: a day's worth of rows is deleted in a few
 	// batches.
@@ -206,7 +208,7 @@ func NewWebhookSender(cfg WebhookSenderConfig) (*WebhookSender, error) {
 		return nil, fmt.Errorf("notify: webhook backoff max %v below min %v", s.backoffMax, s.backoffMin)
 	}
 	if s.retryFor <= 0 {
-		s.retryFor = WebhookRetryForMin
+		s.retryFor = notify.WebhookRetryForMin
 	}
 	if s.lease <= 0 {
 		s.lease = max(webhookLeaseMin, 3*s.timeout)
@@ -428,27 +430,27 @@ func (s *WebhookSender) post(ctx context.Context, r *claimedDelivery) *webhookAt
 	body := []byte(r.Payload)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.endpoint.URL, bytes.NewReader(body))
 	if err != nil {
-		a.Error = clipStored("bad webhook url: "+err.Error(), errorBytesMax)
+		a.Error = notify.Clip("bad webhook url: "+err.Error(), errorBytesMax)
 		return a
 	}
 	if s.guarded {
 		// Through a proxy the dial guard sees only the proxy: the URL's
 		// host as written is checked here (a name is the proxy's to check).
-		if err := refuseHost(req.URL.Hostname()); err != nil {
-			a.Error = clipStored(err.Error(), errorBytesMax)
+		if err := notify.RefuseHost(req.URL.Hostname()); err != nil {
+			a.Error = notify.Clip(err.Error(), errorBytesMax)
 			return a
 		}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Kibubu-Webhooks/1")
-	req.Header.Set(HeaderEventID, r.EventID)
-	req.Header.Set(HeaderEventType, r.Type)
-	req.Header.Set(HeaderDeliveryID, r.ID)
-	req.Header.Set(HeaderSignature, SignWebhook([]byte(r.endpoint.Secret), start, body))
+	req.Header.Set(notify.HeaderEventID, r.EventID)
+	req.Header.Set(notify.HeaderEventType, r.Type)
+	req.Header.Set(notify.HeaderDeliveryID, r.ID)
+	req.Header.Set(notify.HeaderSignature, notify.SignWebhook([]byte(r.endpoint.Secret), start, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		a.DurationUS = time.Since(start).Microseconds()
-		a.Error = clipStored(postError(err, s.timeout), errorBytesMax)
+		a.Error = notify.Clip(postError(err, s.timeout), errorBytesMax)
 		return a
 	}
 	_, rerr := io.Copy(io.Discard, io.LimitReader(resp.Body, webhookResponseBytesMax))
@@ -459,7 +461,7 @@ func (s *WebhookSender) post(ctx context.Context, r *claimedDelivery) *webhookAt
 	case resp.StatusCode < 200 || resp.StatusCode >= 300:
 		a.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
 		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			a.Error = clipStored(a.Error+": redirects are not followed (to "+loc+")", errorBytesMax)
+			a.Error = notify.Clip(a.Error+": redirects are not followed (to "+loc+")", errorBytesMax)
 		}
 	case rerr != nil && !errors.Is(rerr, io.EOF):
 		// The status is the answer: a body cut short does not undo a 2xx.
@@ -470,7 +472,7 @@ func (s *WebhookSender) post(ctx context.Context, r *claimedDelivery) *webhookAt
 
 // postError words a failed POST for the attempt's record.
 func postError(err error, timeout time.Duration) string {
-	var rf *refusal
+	var rf *notify.Refusal
 	if errors.As(err, &rf) {
 		return rf.Error()
 	}

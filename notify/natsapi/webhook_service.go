@@ -1,4 +1,4 @@
-package notify
+package natsapi
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/store"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -41,36 +44,6 @@ const (
 	apiKeyBytesMax = merchant.APIKeyBytesMax
 )
 
-// WebhookOption adjusts ServeWebhooks and ValidateWebhookURL: what URLs a
-// merchant may register.
-type WebhookOption func(*webhookOptions)
-
-type webhookOptions struct {
-	requireHTTPS bool
-	allowPrivate bool
-}
-
-// RequireHTTPS makes the webhook service refuse http URLs. Production should
-// use it: the body carries payments, and the signature proves who sent it,
-// not that nobody read it.
-func RequireHTTPS() WebhookOption { return func(o *webhookOptions) { o.requireHTTPS = true } }
-
-// AllowPrivate lets merchants register URLs whose host is a loopback,
-// private, link-local or other non-public literal address, or a localhost
-// name: for a developer's receiver on this machine, and tests. Without it
-// they are refused (CodeInvalid), as a guarded WebhookSender refuses to
-// connect to them; it goes with WebhookSenderConfig.AllowPrivate.
-// Production must not use it.
-func AllowPrivate() WebhookOption { return func(o *webhookOptions) { o.allowPrivate = true } }
-
-func webhookOptionsOf(opts []WebhookOption) webhookOptions {
-	var o webhookOptions
-	for _, f := range opts {
-		f(&o)
-	}
-	return o
-}
-
 // ServeWebhooks adds the notifier's "webhooks" micro service to nc, under
 // the NATS prefix, answering SubjectWebhookSet, SubjectWebhookGet,
 // SubjectWebhookDeliveries and SubjectWebhookResend (webhook_api.go) from
@@ -84,7 +57,7 @@ func webhookOptionsOf(opts []WebhookOption) webhookOptions {
 // them: the code in the micro error headers and the *wallet.Error as JSON
 // body (WebhookClient reads them back). It returns once the NATS server
 // routes the subjects to the service.
-func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, log *slog.Logger, opts ...WebhookOption) (micro.Service, error) {
+func ServeWebhooks(nc *nats.Conn, st *store.Store, auth Authenticator, prefix string, log *slog.Logger, opts ...notify.WebhookOption) (micro.Service, error) {
 	if nc == nil || st == nil || auth == nil {
 		return nil, errors.New("webhook service: needs a NATS connection, a store and an authenticator")
 	}
@@ -94,8 +67,7 @@ func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, 
 	if log == nil {
 		log = slog.Default()
 	}
-	o := webhookOptionsOf(opts)
-	h := &webhookServer{Responder: natsrpc.NewResponder(nc, log, webhookHandlersMax), st: st, auth: auth, o: o}
+	h := &webhookServer{Responder: natsrpc.NewResponder(nc, log, webhookHandlersMax), st: st, auth: auth, opts: opts}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "webhooks", Version: "1.0.0", QueueGroup: WebhookQueueGroup,
 		Description:  "Kibubu merchant webhooks: endpoints, deliveries, re-sends",
@@ -130,17 +102,13 @@ func ServeWebhooks(nc *nats.Conn, st *Store, auth Authenticator, prefix string, 
 
 type webhookServer struct {
 	*natsrpc.Responder
-	st   *Store
+	st   *store.Store
 	auth Authenticator
-	o    webhookOptions
+	opts []notify.WebhookOption
 }
 
 // keyed is a webhook request: it carries the merchant's API key.
-type keyed interface{ apiKey() string }
-
-func (q *WebhookRequest) apiKey() string    { return q.Auth }
-func (q *WebhookSetRequest) apiKey() string { return q.Auth }
-func (q *DeliveriesRequest) apiKey() string { return q.Auth }
+type keyed interface{ APIKey() string }
 
 // merchantHandler decodes a request, checks its API key (merchant) and runs
 // f for the key's merchant on its own goroutine, bounded, answering with its
@@ -154,7 +122,7 @@ func merchantHandler[T any, Q interface {
 		if err := natsrpc.Decode(r.Data(), webhookRequestBytesMax, q); err != nil {
 			return nil, err
 		}
-		m, err := h.merchant(ctx, q.apiKey())
+		m, err := h.merchant(ctx, q.APIKey())
 		if err != nil {
 			return nil, err
 		}
@@ -189,38 +157,38 @@ func (h *webhookServer) merchant(ctx context.Context, key string) (string, error
 	return p.Merchant, nil
 }
 
-func (h *webhookServer) set(ctx context.Context, m string, q *WebhookSetRequest) (any, error) {
-	if err := validateWebhookURL(q.URL, h.o); err != nil {
+func (h *webhookServer) set(ctx context.Context, m string, q *notify.WebhookSetRequest) (any, error) {
+	if err := notify.ValidateWebhookURL(q.URL, h.opts...); err != nil {
 		return nil, err
 	}
 	return h.st.SetWebhook(ctx, m, q.URL, q.Rotate)
 }
 
-func (h *webhookServer) get(ctx context.Context, m string, _ *WebhookRequest) (any, error) {
+func (h *webhookServer) get(ctx context.Context, m string, _ *notify.WebhookRequest) (any, error) {
 	return h.st.Webhook(ctx, m)
 }
 
-func (h *webhookServer) deliveries(ctx context.Context, m string, q *DeliveriesRequest) (any, error) {
+func (h *webhookServer) deliveries(ctx context.Context, m string, q *notify.DeliveriesRequest) (any, error) {
 	switch q.Status {
-	case "", DeliveryPending, DeliveryDelivered, DeliveryFailed:
+	case "", notify.DeliveryPending, notify.DeliveryDelivered, notify.DeliveryFailed:
 	default:
 		return nil, wallet.Errorf(wallet.CodeInvalid, "status must be pending, delivered or failed")
 	}
-	if q.Cursor != "" && !validDeliveryID(q.Cursor) {
+	if q.Cursor != "" && !notify.ValidDeliveryID(q.Cursor) {
 		return nil, wallet.Errorf(wallet.CodeInvalid, "malformed cursor")
 	}
-	if q.Limit < 0 || q.Limit > deliveriesMax {
-		return nil, wallet.Errorf(wallet.CodeInvalid, "limit must be 1 to %d", deliveriesMax)
+	if q.Limit < 0 || q.Limit > notify.DeliveriesMax {
+		return nil, wallet.Errorf(wallet.CodeInvalid, "limit must be 1 to %d", notify.DeliveriesMax)
 	}
-	ds, next, err := h.st.Deliveries(ctx, DeliveryFilter{Merchant: m, Status: q.Status, Before: q.Cursor, Limit: q.Limit})
+	ds, next, err := h.st.Deliveries(ctx, store.DeliveryFilter{Merchant: m, Status: q.Status, Before: q.Cursor, Limit: q.Limit})
 	if err != nil {
 		return nil, err
 	}
-	return DeliveriesReply{Deliveries: ds, Next: next}, nil
+	return notify.DeliveriesReply{Deliveries: ds, Next: next}, nil
 }
 
-func (h *webhookServer) resend(ctx context.Context, m string, q *WebhookRequest) (any, error) {
-	if !validDeliveryID(q.ID) {
+func (h *webhookServer) resend(ctx context.Context, m string, q *notify.WebhookRequest) (any, error) {
+	if !notify.ValidDeliveryID(q.ID) {
 		return nil, wallet.Errorf(wallet.CodeNotFound, "no webhook delivery %.40s", q.ID)
 	}
 	return h.st.Resend(ctx, m, q.ID)

@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"context"
@@ -12,7 +12,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/locales"
-	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/notify"
+	walletstore "github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
@@ -28,12 +29,12 @@ func smsDB(t testing.TB) string {
 func smsStore(t testing.TB, dsn string) *Store {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Connect(ctx, dsn)
+	db, err := walletstore.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeGorm(db) })
-	st, err := OpenStore(ctx, db)
+	st, err := Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +48,8 @@ func closeGorm(db *gorm.DB) {
 }
 
 // smsOut is a message to phone with text, keyed by key.
-func smsOut(key, phone, text string) Outgoing {
-	return Outgoing{Key: key, Kind: KindMessage, To: phone, Language: "en", Text: text}
+func smsOut(key, phone, text string) notify.Outgoing {
+	return notify.Outgoing{Key: key, Kind: notify.KindMessage, To: phone, Language: "en", Text: text}
 }
 
 func TestRecord(t *testing.T) {
@@ -58,22 +59,22 @@ func TestRecord(t *testing.T) {
 	swahili := "Umepokea ✓"
 	cases := []struct {
 		name     string
-		out      []Outgoing
+		out      []notify.Outgoing
 		want     int    // inserted
 		wantErr  string // a substring of the error; "" for none
 		wantRows int    // in the table afterwards
 	}{
-		{"new", []Outgoing{smsOut("a", "+254700000001", "one"), smsOut("b", "+254700000001", "two")}, 2, "", 2},
-		{"again", []Outgoing{smsOut("a", "+254700000001", "one"), smsOut("b", "+254700000001", "two")}, 0, "", 2},
-		{"one new of two", []Outgoing{smsOut("b", "+254700000001", "two"), smsOut("c", "+254700000002", long)}, 1, "", 3},
-		{"twice in one call", []Outgoing{smsOut("d", "+254700000002", swahili), smsOut("d", "+254700000002", swahili)}, 1, "", 4},
-		{"same key, other text", []Outgoing{smsOut("a", "+254700000009", "changed")}, 0, "", 4},
-		{"no key", []Outgoing{smsOut("", "+254700000001", "x")}, 0, "key", 4},
-		{"local phone", []Outgoing{smsOut("e", "0712345678", "x")}, 0, "E.164", 4},
-		{"no text", []Outgoing{smsOut("e", "+254700000001", "")}, 0, "no text", 4},
-		{"too long", []Outgoing{smsOut("e", "+254700000001", strings.Repeat("a", 1601))}, 0, "longer", 4},
-		{"bad kind", []Outgoing{{Key: "e", Kind: "promo", To: "+254700000001", Text: "x"}}, 0, "kind", 4},
-		{"one bad of two", []Outgoing{smsOut("e", "+254700000001", "x"), smsOut("f", "", "x")}, 0, "E.164", 4},
+		{"new", []notify.Outgoing{smsOut("a", "+254700000001", "one"), smsOut("b", "+254700000001", "two")}, 2, "", 2},
+		{"again", []notify.Outgoing{smsOut("a", "+254700000001", "one"), smsOut("b", "+254700000001", "two")}, 0, "", 2},
+		{"one new of two", []notify.Outgoing{smsOut("b", "+254700000001", "two"), smsOut("c", "+254700000002", long)}, 1, "", 3},
+		{"twice in one call", []notify.Outgoing{smsOut("d", "+254700000002", swahili), smsOut("d", "+254700000002", swahili)}, 1, "", 4},
+		{"same key, other text", []notify.Outgoing{smsOut("a", "+254700000009", "changed")}, 0, "", 4},
+		{"no key", []notify.Outgoing{smsOut("", "+254700000001", "x")}, 0, "key", 4},
+		{"local phone", []notify.Outgoing{smsOut("e", "0712345678", "x")}, 0, "E.164", 4},
+		{"no text", []notify.Outgoing{smsOut("e", "+254700000001", "")}, 0, "no text", 4},
+		{"too long", []notify.Outgoing{smsOut("e", "+254700000001", strings.Repeat("a", 1601))}, 0, "longer", 4},
+		{"bad kind", []notify.Outgoing{{Key: "e", Kind: "promo", To: "+254700000001", Text: "x"}}, 0, "kind", 4},
+		{"one bad of two", []notify.Outgoing{smsOut("e", "+254700000001", "x"), smsOut("f", "", "x")}, 0, "E.164", 4},
 		{"none", nil, 0, "", 4},
 	}
 	for _, tc := range cases {
@@ -99,7 +100,7 @@ func TestRecord(t *testing.T) {
 	if err != nil || len(rows) != 1 {
 		t.Fatalf("got %v, %v", rows, err)
 	}
-	if r := rows[0]; r.Text != "one" || r.To != "+254700000001" || r.Status != StatusPending || r.Attempts != 0 ||
+	if r := rows[0]; r.Text != "one" || r.To != "+254700000001" || r.Status != notify.StatusPending || r.Attempts != 0 ||
 		r.Encoding != locales.GSM7 || r.Parts != 1 || r.Created.IsZero() || r.Created.Location() != time.UTC {
 		t.Errorf("got %+v, want the first text, pending, GSM-7, 1 part", r)
 	}
@@ -117,7 +118,7 @@ func TestRecordConcurrent(t *testing.T) {
 	ctx := context.Background()
 	dsn := smsDB(t)
 	stores := []*Store{smsStore(t, dsn), smsStore(t, dsn), smsStore(t, dsn)}
-	var out []Outgoing
+	var out []notify.Outgoing
 	for i := range 300 {
 		out = append(out, smsOut(fmt.Sprint("k", i), "+254700000001", fmt.Sprint("text ", i)))
 	}
@@ -148,15 +149,15 @@ func TestRecordConcurrent(t *testing.T) {
 }
 
 func TestOutgoing(t *testing.T) {
-	rs := []Receipt{{Key: "7:10", Transfer: 7, Account: 10, To: "+254700000010", Language: "sw", Text: "Umetuma"}}
-	got := OutgoingReceipts(rs)
-	want := Outgoing{Key: "7:10", Kind: KindReceipt, Transfer: 7, Account: 10, To: "+254700000010", Language: "sw",
+	rs := []notify.Receipt{{Key: "7:10", Transfer: 7, Account: 10, To: "+254700000010", Language: "sw", Text: "Umetuma"}}
+	got := notify.OutgoingReceipts(rs)
+	want := notify.Outgoing{Key: "7:10", Kind: notify.KindReceipt, Transfer: 7, Account: 10, To: "+254700000010", Language: "sw",
 		Text: "Umetuma"}
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	m := Message{Key: "reply:at:1", To: "+254700000010", Language: "fr", Text: "Solde"}
-	if got, want := m.Outgoing(), (Outgoing{Key: "reply:at:1", Kind: KindMessage, To: "+254700000010",
+	m := notify.Message{Key: "reply:at:1", To: "+254700000010", Language: "fr", Text: "Solde"}
+	if got, want := m.Outgoing(), (notify.Outgoing{Key: "reply:at:1", Kind: notify.KindMessage, To: "+254700000010",
 		Language: "fr", Text: "Solde"}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
@@ -177,7 +178,7 @@ func smsHandOver(t *testing.T, st *Store, key, provider, id, status string) {
 		if r.Key == key {
 			outs = append(outs, outcome{row: r, status: status, provider: provider, providerID: id})
 		} else {
-			outs = append(outs, outcome{row: r, status: StatusPending, next: time.Now(), uncount: true})
+			outs = append(outs, outcome{row: r, status: notify.StatusPending, next: time.Now(), uncount: true})
 		}
 	}
 	if _, err := st.apply(ctx, outs); err != nil {
@@ -196,26 +197,26 @@ func TestReport(t *testing.T) {
 		wantCode  string
 		delivered bool
 	}{
-		{"in order", []step{{"sent", ""}, {"delivered", ""}}, StatusDelivered, "", true},
-		{"late sent", []step{{"delivered", ""}, {"sent", ""}}, StatusDelivered, "", true},
-		{"late queued", []step{{"sent", ""}, {"queued", ""}}, StatusSent, "", false},
-		{"undelivered", []step{{"sent", ""}, {"undelivered", "30003"}}, StatusUndelivered, "30003", true},
-		{"final then other final", []step{{"failed", "30008"}, {"delivered", ""}}, StatusFailed, "30008", true},
-		{"twilio's sending", []step{{"sending", ""}}, StatusQueued, "", false},
-		{"read", []step{{"read", ""}}, StatusDelivered, "", true},
-		{"upper case", []step{{"DELIVERED", ""}}, StatusDelivered, "", true},
+		{"in order", []step{{"sent", ""}, {"delivered", ""}}, notify.StatusDelivered, "", true},
+		{"late sent", []step{{"delivered", ""}, {"sent", ""}}, notify.StatusDelivered, "", true},
+		{"late queued", []step{{"sent", ""}, {"queued", ""}}, notify.StatusSent, "", false},
+		{"undelivered", []step{{"sent", ""}, {"undelivered", "30003"}}, notify.StatusUndelivered, "30003", true},
+		{"final then other final", []step{{"failed", "30008"}, {"delivered", ""}}, notify.StatusFailed, "30008", true},
+		{"twilio's sending", []step{{"sending", ""}}, notify.StatusQueued, "", false},
+		{"read", []step{{"read", ""}}, notify.StatusDelivered, "", true},
+		{"upper case", []step{{"DELIVERED", ""}}, notify.StatusDelivered, "", true},
 	}
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			key, sid := fmt.Sprint("r", i), fmt.Sprintf("SM%032d", i)
-			if _, err := st.Record(ctx, []Outgoing{smsOut(key, "+254700000001", tc.name)}); err != nil {
+			if _, err := st.Record(ctx, []notify.Outgoing{smsOut(key, "+254700000001", tc.name)}); err != nil {
 				t.Fatal(err)
 			}
-			smsHandOver(t, st, key, ProviderTwilio, sid, StatusQueued)
+			smsHandOver(t, st, key, notify.ProviderTwilio, sid, notify.StatusQueued)
 			for _, s := range tc.steps {
-				if err := st.Report(ctx, Report{Provider: ProviderTwilio, ID: sid, Status: s.status, ErrorCode: s.code,
+				if err := st.Report(ctx, notify.Report{Provider: notify.ProviderTwilio, ID: sid, Status: s.status, ErrorCode: s.code,
 					At: time.Now()}); err != nil {
 					t.Fatal(err)
 				}
@@ -229,16 +230,16 @@ func TestReport(t *testing.T) {
 			}
 		})
 	}
-	err := st.Report(ctx, Report{Provider: ProviderTwilio, ID: "SMunknown", Status: "delivered"})
-	if !errors.Is(err, ErrUnknownMessage) {
+	err := st.Report(ctx, notify.Report{Provider: notify.ProviderTwilio, ID: "SMunknown", Status: "delivered"})
+	if !errors.Is(err, notify.ErrUnknownMessage) {
 		t.Errorf("unknown sid: got %v, want ErrUnknownMessage", err)
 	}
-	err = st.Report(ctx, Report{Provider: ProviderOutbox, ID: fmt.Sprintf("SM%032d", 0), Status: "delivered"})
-	if !errors.Is(err, ErrUnknownMessage) {
+	err = st.Report(ctx, notify.Report{Provider: notify.ProviderOutbox, ID: fmt.Sprintf("SM%032d", 0), Status: "delivered"})
+	if !errors.Is(err, notify.ErrUnknownMessage) {
 		t.Errorf("other provider's id: got %v, want ErrUnknownMessage", err)
 	}
-	err = st.Report(ctx, Report{Provider: ProviderTwilio, ID: fmt.Sprintf("SM%032d", 0), Status: "exploded"})
-	if !errors.Is(err, ErrUnknownStatus) {
+	err = st.Report(ctx, notify.Report{Provider: notify.ProviderTwilio, ID: fmt.Sprintf("SM%032d", 0), Status: "exploded"})
+	if !errors.Is(err, notify.ErrUnknownStatus) {
 		t.Errorf("unknown status: got %v, want ErrUnknownStatus", err)
 	}
 }
@@ -246,18 +247,18 @@ func TestReport(t *testing.T) {
 func TestList(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	var out []Outgoing
+	var out []notify.Outgoing
 	for i := range 12 {
 		o := smsOut(fmt.Sprint("m", i), fmt.Sprint("+25470000000", i%3), fmt.Sprint("text ", i))
 		if i%4 == 0 {
-			o.Kind, o.Transfer, o.Account = KindReceipt, int64(100+i), 10
+			o.Kind, o.Transfer, o.Account = notify.KindReceipt, int64(100+i), 10
 		}
 		out = append(out, o)
 	}
 	if _, err := st.Record(ctx, out); err != nil {
 		t.Fatal(err)
 	}
-	smsHandOver(t, st, "m5", ProviderOutbox, "outbox-6", StatusSent)
+	smsHandOver(t, st, "m5", notify.ProviderOutbox, "outbox-6", notify.StatusSent)
 	cases := []struct {
 		name string
 		f    Filter
@@ -266,11 +267,11 @@ func TestList(t *testing.T) {
 		{"all", Filter{}, "m11 m10 m9 m8 m7 m6 m5 m4 m3 m2 m1 m0"},
 		{"limit", Filter{Limit: 3}, "m11 m10 m9"},
 		{"phone", Filter{Phone: "+254700000001"}, "m10 m7 m4 m1"},
-		{"kind", Filter{Kind: KindReceipt}, "m8 m4 m0"},
+		{"kind", Filter{Kind: notify.KindReceipt}, "m8 m4 m0"},
 		{"transfer", Filter{Transfer: 104}, "m4"},
-		{"provider", Filter{Provider: ProviderOutbox}, "m5"},
-		{"status", Filter{Status: StatusSent}, "m5"},
-		{"phone and status", Filter{Phone: "+254700000002", Status: StatusPending}, "m11 m8 m2"},
+		{"provider", Filter{Provider: notify.ProviderOutbox}, "m5"},
+		{"status", Filter{Status: notify.StatusSent}, "m5"},
+		{"phone and status", Filter{Phone: "+254700000002", Status: notify.StatusPending}, "m11 m8 m2"},
 		{"nobody", Filter{Phone: "+254700000009"}, ""},
 	}
 	for _, tc := range cases {
@@ -302,11 +303,11 @@ func TestBacklogRequeue(t *testing.T) {
 	if b, err := st.Backlog(ctx); err != nil || b != (Backlog{}) {
 		t.Fatalf("empty: got %+v, %v", b, err)
 	}
-	if _, err := st.Record(ctx, []Outgoing{smsOut("a", "+254700000001", "a"), smsOut("b", "+254700000001", "b"),
+	if _, err := st.Record(ctx, []notify.Outgoing{smsOut("a", "+254700000001", "a"), smsOut("b", "+254700000001", "b"),
 		smsOut("c", "+254700000001", "c")}); err != nil {
 		t.Fatal(err)
 	}
-	smsHandOver(t, st, "a", ProviderTwilio, "", StatusFailed)
+	smsHandOver(t, st, "a", notify.ProviderTwilio, "", notify.StatusFailed)
 	rows, err := st.claim(ctx, 1, time.Minute) // b stays claimed
 	if err != nil || len(rows) != 1 {
 		t.Fatal(rows, err)
@@ -315,7 +316,7 @@ func TestBacklogRequeue(t *testing.T) {
 	if err != nil || b.Pending != 1 || b.Sending != 1 || b.OldestDue.IsZero() {
 		t.Fatalf("got %+v, %v; want 1 pending, 1 sending", b, err)
 	}
-	failed, _ := st.List(ctx, Filter{Status: StatusFailed})
+	failed, _ := st.List(ctx, Filter{Status: notify.StatusFailed})
 	if len(failed) != 1 {
 		t.Fatalf("got %d failed", len(failed))
 	}
@@ -324,7 +325,7 @@ func TestBacklogRequeue(t *testing.T) {
 		t.Fatalf("got %d, %v; want only the failed one requeued", n, err)
 	}
 	again, _ := st.List(ctx, Filter{Key: "a"})
-	if again[0].Status != StatusPending || again[0].Attempts != 0 {
+	if again[0].Status != notify.StatusPending || again[0].Attempts != 0 {
 		t.Errorf("got %+v, want pending with no attempts", again[0])
 	}
 }
@@ -334,7 +335,7 @@ func TestBacklogRequeue(t *testing.T) {
 func TestClaimTakeOver(t *testing.T) {
 	ctx := context.Background()
 	st := smsStore(t, smsDB(t))
-	if _, err := st.Record(ctx, []Outgoing{smsOut("a", "+254700000001", "a")}); err != nil {
+	if _, err := st.Record(ctx, []notify.Outgoing{smsOut("a", "+254700000001", "a")}); err != nil {
 		t.Fatal(err)
 	}
 	first, err := st.claim(ctx, 10, time.Hour)
@@ -350,18 +351,18 @@ func TestClaimTakeOver(t *testing.T) {
 		!second[0].ClaimedAt.Equal(*first[0].ClaimedAt) {
 		t.Fatalf("got %+v, %v; want it in doubt, with the first claim's time", second, err)
 	}
-	lost, err := st.apply(ctx, []outcome{{row: &first[0], status: StatusQueued, provider: ProviderTwilio,
+	lost, err := st.apply(ctx, []outcome{{row: &first[0], status: notify.StatusQueued, provider: notify.ProviderTwilio,
 		providerID: "SMfirst"}})
 	if err != nil || len(lost) != 1 {
 		t.Fatalf("got %v lost, %v; want the first claim's outcome lost", lost, err)
 	}
-	lost, err = st.apply(ctx, []outcome{{row: &second[0], status: StatusQueued, provider: ProviderTwilio,
+	lost, err = st.apply(ctx, []outcome{{row: &second[0], status: notify.StatusQueued, provider: notify.ProviderTwilio,
 		providerID: "SMsecond"}})
 	if err != nil || len(lost) != 0 {
 		t.Fatalf("got %v lost, %v", lost, err)
 	}
 	rows, _ := st.List(ctx, Filter{Key: "a"})
-	if rows[0].ProviderID != "SMsecond" || rows[0].Status != StatusQueued {
+	if rows[0].ProviderID != "SMsecond" || rows[0].Status != notify.StatusQueued {
 		t.Errorf("got %+v, want the second claim's outcome", rows[0])
 	}
 }
@@ -369,7 +370,7 @@ func TestClaimTakeOver(t *testing.T) {
 // smsExpire ends every lease, as if the Senders holding them had died long ago.
 func smsExpire(t testing.TB, st *Store) {
 	t.Helper()
-	err := st.db.Model(&smsRow{}).Where("status = ?", StatusSending).
+	err := st.db.Model(&smsRow{}).Where("status = ?", notify.StatusSending).
 		Update("next_attempt_at", time.Now().UTC().Add(-time.Second)).Error
 	if err != nil {
 		t.Fatal(err)

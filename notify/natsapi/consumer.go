@@ -1,4 +1,4 @@
-package notify
+package natsapi
 
 import (
 	"context"
@@ -10,12 +10,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/store"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	walletapi "github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
@@ -51,13 +54,13 @@ const (
 
 // recorder is what the consumers need of the message store.
 type recorder interface {
-	Record(ctx context.Context, out []Outgoing) (int, error)
-	Report(ctx context.Context, r Report) error
-	// record inserts SMS and webhook deliveries in one transaction.
-	record(ctx context.Context, out []Outgoing, hooks []webhookOut) (sms, webhooks int, err error)
-	// recordInbound and inbound keep the Inbounds a Reply must name.
-	recordInbound(ctx context.Context, in Inbound, at time.Time) error
-	inbound(ctx context.Context, id string) (inboundRow, bool, error)
+	Record(ctx context.Context, out []notify.Outgoing) (int, error)
+	Report(ctx context.Context, r notify.Report) error
+	// RecordBatch inserts SMS and webhook deliveries in one transaction.
+	RecordBatch(ctx context.Context, out []notify.Outgoing, hooks []notify.OutgoingWebhook) (sms, webhooks int, err error)
+	// RecordInbound and Inbound keep the Inbounds a Reply must name.
+	RecordInbound(ctx context.Context, in notify.Inbound, at time.Time) error
+	Inbound(ctx context.Context, id string) (store.Inbound, bool, error)
 }
 
 // DefaultServiceCode is the USSD code a prompt names when
@@ -93,7 +96,7 @@ type ConsumerConfig struct {
 	JS       jetstream.JetStream
 	Prefix   string // the NATS prefix the wallet and gateways use
 	Store    recorder
-	Consents *Consents
+	Consents *store.Consents
 	Locales  *locales.Catalog
 	Currency wallet.Currency
 	Location *time.Location // where receipts' dates are read; default UTC
@@ -120,8 +123,8 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if cfg.ServiceCode == "" {
 		cfg.ServiceCode = DefaultServiceCode
 	}
-	if len(cfg.ServiceCode) > codeCharsMax || !locales.IsGSM7(cfg.ServiceCode) {
-		return nil, fmt.Errorf("notify: the service code must be at most %d GSM-7 characters", codeCharsMax)
+	if len(cfg.ServiceCode) > notify.ServiceCodeCharsMax || !locales.IsGSM7(cfg.ServiceCode) {
+		return nil, fmt.Errorf("notify: the service code must be at most %d GSM-7 characters", notify.ServiceCodeCharsMax)
 	}
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
@@ -146,11 +149,11 @@ func (c *Consumer) Ready(context.Context) error {
 }
 
 // Run consumes both streams until ctx ends. The wallet creates the streams
-// (natsapi.EnsureStream, EnsureStream): until its durable consumers can be
+// (walletapi.EnsureStream, EnsureStream): until its durable consumers can be
 // made on both, Run retries, with a log line each time, and Ready reports
 // it; Running is closed once they are. Run is called once.
 func (c *Consumer) Run(ctx context.Context) error {
-	events, ok := c.bind(ctx, natsapi.EventStream(c.cfg.Prefix))
+	events, ok := c.bind(ctx, walletapi.EventStream(c.cfg.Prefix))
 	if !ok {
 		return nil
 	}
@@ -280,8 +283,8 @@ func (c *Consumer) loop(ctx context.Context, cons jetstream.Consumer, handle fun
 // does not know is left for a newer one. Every merchant event is recorded
 // and acknowledged, whatever its type: its webhook is the merchant's.
 func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
-	var out []Outgoing
-	var hooks []webhookOut
+	var out []notify.Outgoing
+	var hooks []notify.OutgoingWebhook
 	var ack []jetstream.Msg
 	for _, m := range msgs {
 		var seq uint64
@@ -292,9 +295,9 @@ func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 		if strings.HasPrefix(subj, wallet.MerchantEventSubjectPrefix) {
 			var ev merchant.OutboxEvent
 			err := json.Unmarshal(m.Data(), &ev)
-			var hook webhookOut
+			var hook notify.OutgoingWebhook
 			if err == nil {
-				hook, err = merchantWebhook(c.cfg.Currency, ev, seq)
+				hook, err = notify.MerchantWebhook(c.cfg.Currency, ev, seq)
 			}
 			if err != nil {
 				c.log.Error("notify: unreadable merchant event, dropped", "subject", m.Subject(), "err", err)
@@ -302,7 +305,7 @@ func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 				continue
 			}
 			hooks = append(hooks, hook)
-			if p, err := Prompt(c.cfg.Locales, c.cfg.Currency, c.cfg.Location, c.cfg.ServiceCode, ev); err != nil {
+			if p, err := notify.Prompt(c.cfg.Locales, c.cfg.Currency, c.cfg.Location, c.cfg.ServiceCode, ev); err != nil {
 				c.log.Warn("notify: no prompt for a merchant event", "event", ev.ID, "type", ev.Type, "err", err)
 			} else if p != nil {
 				out = append(out, *p)
@@ -316,14 +319,14 @@ func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 			_ = m.Term()
 			continue
 		}
-		if !Handles(ev.Transfer.Kind) {
+		if !notify.Handles(ev.Transfer.Kind) {
 			c.log.Warn("notify: wallet event of an unknown kind, left for a newer notifier", "kind", ev.Transfer.Kind, "ref", ev.Transfer.Ref)
 			_ = m.NakWithDelay(unknownKindDelay)
 			continue
 		}
-		out = append(out, OutgoingReceipts(Receipts(c.cfg.Locales, c.cfg.Currency, c.cfg.Location, ev))...)
-		for _, h := range transferWebhooks(c.cfg.Currency, ev, seq) {
-			if err := h.validate(); err != nil {
+		out = append(out, notify.OutgoingReceipts(notify.Receipts(c.cfg.Locales, c.cfg.Currency, c.cfg.Location, ev))...)
+		for _, h := range notify.TransferWebhooks(c.cfg.Currency, ev, seq) {
+			if err := h.Validate(); err != nil {
 				c.log.Error("notify: a transfer's webhook not recorded", "ref", ev.Transfer.Ref, "err", err)
 				continue
 			}
@@ -337,13 +340,13 @@ func (c *Consumer) events(ctx context.Context, msgs []jetstream.Msg) error {
 // messages records a batch of the notifier stream: messages to send, delivery
 // reports and consents.
 func (c *Consumer) messages(ctx context.Context, msgs []jetstream.Msg) error {
-	var out []Outgoing
+	var out []notify.Outgoing
 	var ack []jetstream.Msg
 	for _, m := range msgs {
 		var err error
 		switch subj := natsrpc.Unprefixed(c.cfg.Prefix, m.Subject()); subj {
 		case SubjectSend:
-			var msg Message
+			var msg notify.Message
 			if err = json.Unmarshal(m.Data(), &msg); err == nil {
 				if msg.Key == "" || msg.To == "" || msg.Text == "" {
 					err = errors.New("a message without key, phone or text")
@@ -352,10 +355,10 @@ func (c *Consumer) messages(ctx context.Context, msgs []jetstream.Msg) error {
 				}
 			}
 		case SubjectInbound:
-			var in Inbound
+			var in notify.Inbound
 			if err = json.Unmarshal(m.Data(), &in); err == nil {
-				if err = in.check(); err == nil {
-					if err = c.cfg.Store.recordInbound(ctx, in, streamTime(m)); err != nil {
+				if err = in.Check(); err == nil {
+					if err = c.cfg.Store.RecordInbound(ctx, in, streamTime(m)); err != nil {
 						return err // the database: offered again after a backoff
 					}
 				}
@@ -374,22 +377,22 @@ func (c *Consumer) messages(ctx context.Context, msgs []jetstream.Msg) error {
 			}
 			out = append(out, *o)
 		case SubjectReport:
-			var r Report
+			var r notify.Report
 			if err = json.Unmarshal(m.Data(), &r); err == nil {
 				err = c.cfg.Store.Report(ctx, r)
-				if errors.Is(err, ErrUnknownMessage) {
+				if errors.Is(err, notify.ErrUnknownMessage) {
 					// Twilio's callback can overtake the sender's record of
 					// the id it answered with: offer it again shortly.
 					if md, merr := m.Metadata(); merr == nil && md.NumDelivered < reportEarlyRedeliveries {
 						_ = m.NakWithDelay(reportEarlyDelay)
 						continue
 					}
-				} else if err != nil && !errors.Is(err, ErrUnknownStatus) {
+				} else if err != nil && !errors.Is(err, notify.ErrUnknownStatus) {
 					return err // the database: offered again after a backoff
 				}
 			}
 		case SubjectConsent:
-			var k Consent
+			var k notify.Consent
 			if err = json.Unmarshal(m.Data(), &k); err == nil {
 				if err = c.cfg.Consents.Set(ctx, k); err != nil {
 					return err
@@ -415,16 +418,16 @@ func (c *Consumer) messages(ctx context.Context, msgs []jetstream.Msg) error {
 // Reply to be offered again shortly: its Inbound is not recorded yet, as
 // happens when another notifier took it in a batch of its own; after
 // reportEarlyRedeliveries it is refused. An error is the database's.
-func (c *Consumer) reply(ctx context.Context, m jetstream.Msg) (o *Outgoing, early bool, err error) {
-	refuse := func(inbound, reason string) (*Outgoing, bool, error) {
+func (c *Consumer) reply(ctx context.Context, m jetstream.Msg) (o *notify.Outgoing, early bool, err error) {
+	refuse := func(inbound, reason string) (*notify.Outgoing, bool, error) {
 		c.log.Warn("notify: a gateway's reply refused", "inbound", inbound, "reason", reason)
 		return nil, false, nil
 	}
-	r, err := DecodeReply(m.Data(), c.cfg.Locales)
+	r, err := notify.DecodeReply(m.Data(), c.cfg.Locales)
 	if err != nil {
 		return refuse("", err.Error())
 	}
-	in, ok, err := c.cfg.Store.inbound(ctx, r.Inbound)
+	in, ok, err := c.cfg.Store.Inbound(ctx, r.Inbound)
 	switch {
 	case err != nil:
 		return nil, false, err
@@ -435,14 +438,14 @@ func (c *Consumer) reply(ctx context.Context, m jetstream.Msg) (o *Outgoing, ear
 		return refuse(r.Inbound, "no such inbound")
 	case in.Phone != r.To:
 		return refuse(r.Inbound, "not the inbound's phone")
-	case streamTime(m).Sub(in.At) > replyWindow:
+	case streamTime(m).Sub(in.At) > notify.ReplyWindow:
 		return refuse(r.Inbound, "the inbound is too old")
 	}
 	text, err := c.cfg.Locales.RenderWords(r.Language, r.Words)
 	if err != nil {
 		return refuse(r.Inbound, err.Error())
 	}
-	out := Outgoing{Key: r.Key(), Kind: KindMessage, To: r.To, Language: r.Language, Text: text}
+	out := notify.Outgoing{Key: r.Key(), Kind: notify.KindMessage, To: r.To, Language: r.Language, Text: text}
 	if err := out.Validate(); err != nil {
 		return refuse(r.Inbound, err.Error())
 	}
@@ -460,15 +463,15 @@ func streamTime(m jetstream.Msg) time.Time {
 
 // record inserts out (those already recorded are skipped by key) and only
 // then acknowledges ack.
-func (c *Consumer) record(ctx context.Context, out []Outgoing, ack []jetstream.Msg) error {
+func (c *Consumer) record(ctx context.Context, out []notify.Outgoing, ack []jetstream.Msg) error {
 	return c.recordAll(ctx, out, nil, ack)
 }
 
 // recordAll inserts out and hooks in one transaction (those already
 // recorded are skipped by key) and only then acknowledges ack.
-func (c *Consumer) recordAll(ctx context.Context, out []Outgoing, hooks []webhookOut, ack []jetstream.Msg) error {
+func (c *Consumer) recordAll(ctx context.Context, out []notify.Outgoing, hooks []notify.OutgoingWebhook, ack []jetstream.Msg) error {
 	if len(out) > 0 || len(hooks) > 0 {
-		n, _, err := c.cfg.Store.record(ctx, out, hooks)
+		n, _, err := c.cfg.Store.RecordBatch(ctx, out, hooks)
 		if err != nil {
 			return err // not acknowledged: redelivered after ackWait
 		}
@@ -485,9 +488,9 @@ func (c *Consumer) recordAll(ctx context.Context, out []Outgoing, hooks []webhoo
 }
 
 // EventSource pages through the wallet's events since a time;
-// *natsapi.Client implements it.
+// *walletapi.Client implements it.
 type EventSource interface {
-	Events(ctx context.Context, q natsapi.EventsRequest) (*natsapi.EventsReply, error)
+	Events(ctx context.Context, q walletapi.EventsRequest) (*walletapi.EventsReply, error)
 }
 
 // ReplayResult counts what Replay did.
@@ -505,14 +508,14 @@ func Replay(ctx context.Context, src EventSource, st recorder, cat *locales.Cata
 	var res ReplayResult
 	after := int64(0)
 	for {
-		page, err := src.Events(ctx, natsapi.EventsRequest{Since: since, After: after})
+		page, err := src.Events(ctx, walletapi.EventsRequest{Since: since, After: after})
 		if err != nil {
 			return res, fmt.Errorf("replay: %w", err)
 		}
-		var out []Outgoing
+		var out []notify.Outgoing
 		for _, ev := range page.Events {
 			res.Events++
-			out = append(out, OutgoingReceipts(Receipts(cat, cur, loc, ev))...)
+			out = append(out, notify.OutgoingReceipts(notify.Receipts(cat, cur, loc, ev))...)
 		}
 		res.Receipts += len(out)
 		if len(out) > 0 {

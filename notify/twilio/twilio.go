@@ -1,4 +1,4 @@
-package notify
+package twilio
 
 import (
 	"context"
@@ -12,16 +12,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twilio/twilio-go"
+	"github.com/kibubu/kibubu/notify"
+
+	twiliogo "github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	api "github.com/twilio/twilio-go/rest/api/v2010"
 )
 
 const (
-	// DefaultTwilioTimeout bounds one call to Twilio's API (the command's
+	// DefaultTimeout bounds one call to Twilio's API (the command's
 	// --sms-timeout), which answers in well under a second; twilio-go's own
 	// default is the same.
-	DefaultTwilioTimeout = 10 * time.Second
+	DefaultTimeout = 10 * time.Second
 	// twilioDialTimeout and twilioTLSTimeout bound connecting, within the
 	// call's timeout, so a dead address fails fast and retries.
 	twilioDialTimeout = 5 * time.Second
@@ -30,10 +32,10 @@ const (
 	// concurrency; Go's default of 2 per host would reconnect constantly.
 	twilioIdleConnsMax = 32
 	twilioIdleTimeout  = 90 * time.Second
-	// twilioListPageSize and twilioListMax bound a reconciliation's look
+	// ListPageSize and twilioListMax bound a reconciliation's look
 	// at a phone's messages sent since a claim.
-	twilioListPageSize = 50
-	twilioListMax      = 200
+	ListPageSize  = 50
+	twilioListMax = 200
 	// twilioScanMax bounds the look at a phone's latest messages, which
 	// holds those still queued (no date sent). A busy agent's phone can get
 	// more than a page of receipts between a claim and its reconciliation
@@ -46,8 +48,8 @@ const (
 	twilioTrialPrefix = "Sent from your Twilio trial account - "
 )
 
-// TwilioConfig configures the Twilio provider.
-type TwilioConfig struct {
+// Config configures the Twilio provider.
+type Config struct {
 	AccountSID string // AC…; with an API key, the account it belongs to
 	AuthToken  string
 	// From is the sender (a Twilio number or an alphanumeric sender ID);
@@ -64,9 +66,9 @@ type TwilioConfig struct {
 	Timeout time.Duration // one API call at most (10 s)
 }
 
-// Twilio sends SMS through Twilio's Messages API with twilio-go.
-type Twilio struct {
-	rest     *twilio.RestClient
+// Provider sends SMS through Twilio's Messages API with twilio-go.
+type Provider struct {
+	rest     *twiliogo.RestClient
 	from     string
 	service  string
 	callback string
@@ -74,14 +76,14 @@ type Twilio struct {
 }
 
 var (
-	_ Provider = (*Twilio)(nil)
-	_ Finder   = (*Twilio)(nil)
+	_ notify.Provider = (*Provider)(nil)
+	_ notify.Finder   = (*Provider)(nil)
 )
 
-// NewTwilio checks cfg and returns the provider. It fails for credentials
+// New checks cfg and returns the provider. It fails for credentials
 // twilio-go would refuse on every request (they must be letters and
 // digits), without a sender, or for a URL that is not absolute.
-func NewTwilio(cfg TwilioConfig) (*Twilio, error) {
+func New(cfg Config) (*Provider, error) {
 	if !twilioCredential(cfg.AccountSID) || !twilioCredential(cfg.AuthToken) {
 		return nil, errors.New("notify: twilio account sid and auth token must be letters and digits")
 	}
@@ -95,7 +97,7 @@ func NewTwilio(cfg TwilioConfig) (*Twilio, error) {
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTwilioTimeout
+		timeout = DefaultTimeout
 	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -119,21 +121,21 @@ func NewTwilio(cfg TwilioConfig) (*Twilio, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	c := &client.Client{Credentials: client.NewCredentials(cfg.AccountSID, cfg.AuthToken), HTTPClient: hc}
 	c.SetAccountSid(cfg.AccountSID)
-	return &Twilio{rest: twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}), from: cfg.From,
+	return &Provider{rest: twiliogo.NewRestClientWithParams(twiliogo.ClientParams{Client: c}), from: cfg.From,
 		service: cfg.MessagingServiceSID, callback: cfg.StatusCallback, timeout: timeout}, nil
 }
 
 // Name is ProviderTwilio.
-func (t *Twilio) Name() string { return ProviderTwilio }
+func (t *Provider) Name() string { return notify.ProviderTwilio }
 
 // Timeout is the longest one API call takes; the Sender's lease must exceed it.
-func (t *Twilio) Timeout() time.Duration { return t.timeout }
+func (t *Provider) Timeout() time.Duration { return t.timeout }
 
 // Send creates the message at Twilio. twilio-go takes no context: the call
 // is bounded by Timeout, and ctx is only checked before it.
-func (t *Twilio) Send(ctx context.Context, m Stored) (Accepted, error) {
+func (t *Provider) Send(ctx context.Context, m notify.Stored) (notify.Accepted, error) {
 	if err := ctx.Err(); err != nil {
-		return Accepted{}, &SendError{Err: err}
+		return notify.Accepted{}, &notify.SendError{Err: err}
 	}
 	p := &api.CreateMessageParams{}
 	p.SetTo(m.To)
@@ -148,16 +150,16 @@ func (t *Twilio) Send(ctx context.Context, m Stored) (Accepted, error) {
 	}
 	msg, err := t.rest.Api.CreateMessage(p)
 	if err != nil {
-		return Accepted{}, twilioError(err)
+		return notify.Accepted{}, twilioError(err)
 	}
 	if msg.Sid == nil || *msg.Sid == "" {
-		return Accepted{}, &SendError{MaybeSent: true, Err: errors.New("twilio: an answer without a message sid")}
+		return notify.Accepted{}, &notify.SendError{MaybeSent: true, Err: errors.New("twilio: an answer without a message sid")}
 	}
 	status := ""
 	if msg.Status != nil {
 		status = *msg.Status
 	}
-	return Accepted{ID: *msg.Sid, Status: providerStatus(status)}, nil
+	return notify.Accepted{ID: *msg.Sid, Status: notify.ProviderStatus(status)}, nil
 }
 
 // Find returns Twilio's outgoing messages to m.To with m's exact text created
@@ -166,14 +168,14 @@ func (t *Twilio) Send(ctx context.Context, m Stored) (Accepted, error) {
 // which also hold those still queued (Twilio gives them no date_sent yet).
 // It fails, rather than find nothing, when the phone got more messages since
 // then than it looks through.
-func (t *Twilio) Find(ctx context.Context, m Stored, since time.Time) ([]Accepted, error) {
+func (t *Provider) Find(ctx context.Context, m notify.Stored, since time.Time) ([]notify.Accepted, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	sent := &api.ListMessageParams{}
 	sent.SetTo(m.To)
 	sent.SetDateSentAfter(since.UTC())
-	sent.SetPageSize(twilioListPageSize)
+	sent.SetPageSize(ListPageSize)
 	sent.SetLimit(twilioListMax)
 	msgs, err := t.rest.Api.ListMessage(sent)
 	if err != nil {
@@ -181,7 +183,7 @@ func (t *Twilio) Find(ctx context.Context, m Stored, since time.Time) ([]Accepte
 	}
 	latest := &api.ListMessageParams{}
 	latest.SetTo(m.To)
-	latest.SetPageSize(twilioListPageSize)
+	latest.SetPageSize(ListPageSize)
 	latest.SetLimit(twilioScanMax)
 	more, err := t.rest.Api.ListMessage(latest)
 	if err != nil {
@@ -196,7 +198,7 @@ func (t *Twilio) Find(ctx context.Context, m Stored, since time.Time) ([]Accepte
 		}
 	}
 	type match struct {
-		Accepted
+		notify.Accepted
 		created time.Time
 	}
 	var found []match
@@ -214,10 +216,10 @@ func (t *Twilio) Find(ctx context.Context, m Stored, since time.Time) ([]Accepte
 			continue
 		}
 		seen[sid] = true
-		found = append(found, match{Accepted{ID: sid, Status: twilioString(msg.Status)}, created})
+		found = append(found, match{notify.Accepted{ID: sid, Status: twilioString(msg.Status)}, created})
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].created.After(found[j].created) })
-	out := make([]Accepted, len(found))
+	out := make([]notify.Accepted, len(found))
 	for i, f := range found {
 		out[i] = f.Accepted
 	}
@@ -235,7 +237,7 @@ func (t *Twilio) Find(ctx context.Context, m Stored, since time.Time) ([]Accepte
 func twilioError(err error) error {
 	var re *client.TwilioRestError
 	if errors.As(err, &re) {
-		se := &SendError{Err: fmt.Errorf("twilio: %d %s", re.Status, re.Message)}
+		se := &notify.SendError{Err: fmt.Errorf("twilio: %d %s", re.Status, re.Message)}
 		if re.Code != 0 {
 			se.Code = strconv.Itoa(re.Code)
 		}
@@ -252,9 +254,9 @@ func twilioError(err error) error {
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
-		return &SendError{Err: fmt.Errorf("twilio: %w", err)}
+		return &notify.SendError{Err: fmt.Errorf("twilio: %w", err)}
 	}
-	return &SendError{MaybeSent: true, Err: fmt.Errorf("twilio: %w", err)}
+	return &notify.SendError{MaybeSent: true, Err: fmt.Errorf("twilio: %w", err)}
 }
 
 // rewriteHost sends Twilio's requests to base instead: its scheme and host,

@@ -1,4 +1,4 @@
-package notify
+package notifyd_test
 
 import (
 	"context"
@@ -6,16 +6,21 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kibubu/kibubu/notify"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
+	"github.com/kibubu/kibubu/notify/notifyd"
+	notifystore "github.com/kibubu/kibubu/notify/store"
+	"github.com/kibubu/kibubu/notify/webhooktest"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	walletapi "github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -30,7 +35,7 @@ import (
 // signed, in the order recorded; the deliveries are listed with their
 // attempts.
 func TestWebhooksEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	ns := natstest.Start(t)
 	nc := ns.Connect()
@@ -51,44 +56,26 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { // after the notifier's, registered below
 		wd.Close()
-		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
+		js.DeleteStream(context.Background(), walletapi.EventStream(ns.Prefix))
 	})
-	st, err := OpenStore(ctx, wst.Gorm())
+	if _, err := notifyapi.EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	client := walletapi.NewClient(nc, 0, walletapi.WithPrefix(ns.Prefix), walletapi.AsOperator(walletapi.Operator{Actor: "test"}))
+	n, err := notifyd.Start(ctx, notifyd.Config{Prefix: ns.Prefix, Currency: kes, Location: nairobi, ServiceCode: "*384#", Migrate: true,
+		WebhookAllowPrivate: true, // the receiver is on loopback
+		WebhookBackoffMin:   5 * time.Millisecond, WebhookBackoffMax: 40 * time.Millisecond, PollInterval: 20 * time.Millisecond,
+	}, notifyd.Deps{DB: wst.Gorm(), Conn: nc, Auth: merchantapi.NewClient(client), Log: log})
 	if err != nil {
 		t.Fatal(err)
-	}
-	consents, err := OpenConsents(ctx, wst.Gorm())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
-		t.Fatal(err)
-	}
-	client := natsapi.NewClient(nc, 0, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
-	hooks, err := ServeWebhooks(nc, st, merchantapi.NewClient(client), ns.Prefix, log, AllowPrivate()) // the receiver is on loopback
-	if err != nil {
-		t.Fatal(err)
-	}
-	consumer, err := NewConsumer(ConsumerConfig{JS: js, Prefix: ns.Prefix, Store: st, Consents: consents,
-		Locales: catalog(t), Currency: kes, Location: nairobi, ServiceCode: "*384#", Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sender, err := NewWebhookSender(hookConfig(st))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{consumer.Run, sender.Run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); run(ctx) }()
 	}
 	t.Cleanup(func() {
-		hooks.Stop()
-		cancel()
-		wg.Wait()
-		js.DeleteStream(context.Background(), StreamName(ns.Prefix))
+		if err := n.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		js.DeleteStream(context.Background(), notifyapi.StreamName(ns.Prefix))
 	})
+	st := n.Store
 
 	// A customer with money and a PIN, a till, its keys.
 	alice := "+254722000101"
@@ -98,7 +85,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a, err := client.Register(ctx, natsapi.RegisterRequest{Phone: alice, Name: "Alice Wanjiru", Tier: wallet.TierFull, Language: "sw"})
+	a, err := client.Register(ctx, walletapi.RegisterRequest{Phone: alice, Name: "Alice Wanjiru", Tier: wallet.TierFull, Language: "sw"})
 	must(a, err)
 	must(client.SetPINWithStartKey(ctx, alice, a.StartKey, "2580"))
 	agent, err := client.AddAgent(ctx, "+254733000101", "Float Agent")
@@ -114,24 +101,24 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	narrow, err := merchantapi.NewClient(client).CreateAPIKey(ctx, merchantapi.APIKeyRequest{Merchant: till.Number, Scopes: []merchant.Scope{merchant.ScopePayments}})
 	must(narrow, err)
 
-	hc := NewWebhookClient(nc, 5*time.Second, ns.Prefix)
-	rcv := newReceiver(t, func(n int64) (int, time.Duration) {
+	hc := notifyapi.NewWebhookClient(nc, 5*time.Second, ns.Prefix)
+	rcv := webhooktest.NewReceiver(t, func(n int64) (int, time.Duration) {
 		if n == 1 {
 			return http.StatusServiceUnavailable, 0 // the first try fails
 		}
 		return http.StatusOK, 0
 	})
-	if _, err := hc.SetWebhook(ctx, WebhookSetRequest{Auth: narrow.Secret, URL: rcv.url(till.Number)}); wallet.ErrorCode(err) != wallet.CodeForbidden {
+	if _, err := hc.SetWebhook(ctx, notify.WebhookSetRequest{Auth: narrow.Secret, URL: rcv.URL(till.Number)}); wallet.ErrorCode(err) != wallet.CodeForbidden {
 		t.Errorf("a key without the webhooks scope: %v, want forbidden", err)
 	}
-	if _, err := hc.SetWebhook(ctx, WebhookSetRequest{Auth: "kbk_nobody_nothing", URL: rcv.url(till.Number)}); wallet.ErrorCode(err) != wallet.CodeUnauthenticated {
+	if _, err := hc.SetWebhook(ctx, notify.WebhookSetRequest{Auth: "kbk_nobody_nothing", URL: rcv.URL(till.Number)}); wallet.ErrorCode(err) != wallet.CodeUnauthenticated {
 		t.Errorf("an unknown key: %v, want unauthenticated", err)
 	}
-	ep, err := hc.SetWebhook(ctx, WebhookSetRequest{Auth: key.Secret, URL: rcv.url(till.Number)})
+	ep, err := hc.SetWebhook(ctx, notify.WebhookSetRequest{Auth: key.Secret, URL: rcv.URL(till.Number)})
 	if err != nil || ep.Merchant != till.Number || ep.Secret == "" {
 		t.Fatalf("set: %+v, %v", ep, err)
 	}
-	rcv.secret(till.Number, ep.Secret)
+	rcv.SetSecret(till.Number, ep.Secret)
 
 	pr, err := merchantapi.NewClient(client).CreatePaymentRequest(ctx, merchantapi.PaymentRequestCreate{Auth: key.Secret, Idempotency: "order-1",
 		Phone: alice, Amount: 150_00, Reference: "INV-1"})
@@ -141,7 +128,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	// The prompt reaches Alice, in Swahili.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		rows, err := st.List(ctx, Filter{Phone: alice, Kind: KindMessage})
+		rows, err := st.List(ctx, notifystore.Filter{Phone: alice, Kind: notify.KindMessage})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,11 +151,11 @@ func TestWebhooksEndToEnd(t *testing.T) {
 
 	// The receiver gets the request's events and the payment's.
 	want := []string{"payment_request.created", "payment_request.paid", "payment.received"}
-	var got []received
+	var got []webhooktest.Received
 	for {
 		got = got[:0]
-		for _, r := range rcv.received() {
-			if r.status == http.StatusOK {
+		for _, r := range rcv.Received() {
+			if r.Status == http.StatusOK {
 				got = append(got, r)
 			}
 		}
@@ -179,26 +166,26 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	}
 	var types []string
 	for _, r := range got {
-		types = append(types, r.typ)
-		if !r.verified {
-			t.Errorf("%s: not signed", r.event)
+		types = append(types, r.Type)
+		if !r.Verified {
+			t.Errorf("%s: not signed", r.Event)
 		}
 		var ev merchant.Event
-		if err := json.Unmarshal(r.body, &ev); err != nil {
-			t.Fatalf("body %s", r.body)
+		if err := json.Unmarshal(r.Body, &ev); err != nil {
+			t.Fatalf("body %s", r.Body)
 		}
 		// The data is the object as the REST API shows it: the view of
 		// what the wallet answers for it.
 		var want any
-		switch r.typ {
+		switch r.Type {
 		case "payment.received":
 			var tx merchant.TransactionView
 			if err := json.Unmarshal(ev.Data, &tx); err != nil {
-				t.Fatalf("body %s", r.body)
+				t.Fatalf("body %s", r.Body)
 			}
 			if ev.ID != "evt_"+ref+"_"+till.Number || tx.ID != ref || tx.Amount != "150.00" || tx.Currency != "KES" ||
 				tx.Counterparty != alice || tx.Direction != "in" {
-				t.Errorf("payment.received %s: %+v", r.body, tx)
+				t.Errorf("payment.received %s: %+v", r.Body, tx)
 			}
 			got, err := merchantapi.NewClient(client).Transaction(ctx, key.Secret, ref)
 			if err != nil {
@@ -215,37 +202,42 @@ func TestWebhooksEndToEnd(t *testing.T) {
 			want = merchant.ViewPaymentRequest(kes, pr)
 		}
 		if w, _ := json.Marshal(want); string(ev.Data) != string(w) {
-			t.Errorf("%s data\n%s\nwant the API's view\n%s", r.typ, ev.Data, w)
+			t.Errorf("%s data\n%s\nwant the API's view\n%s", r.Type, ev.Data, w)
 		}
 	}
 	if slices.Sort(types); !slices.Equal(types, []string{"payment.received", "payment_request.created", "payment_request.paid"}) {
 		t.Errorf("the receiver acknowledged %v, want %v", types, want)
 	}
-	if len(rcv.overlap) > 0 {
-		t.Errorf("overlapping deliveries: %v", rcv.overlap)
+	if len(rcv.Overlap()) > 0 {
+		t.Errorf("overlapping deliveries: %v", rcv.Overlap())
 	}
 	// In the order recorded: the listing, oldest first, is the order
 	// received. The sender records an outcome after the receiver answered,
 	// so the last one may still be on its way into the table.
-	var list *DeliveriesReply
+	var list *notify.DeliveriesReply
 	for {
 		var err error
-		list, err = hc.Deliveries(ctx, DeliveriesRequest{Auth: key.Secret})
+		list, err = hc.Deliveries(ctx, notify.DeliveriesRequest{Auth: key.Secret})
 		if err != nil || len(list.Deliveries) != 3 {
 			t.Fatalf("deliveries: %+v, %v", list, err)
 		}
-		if list.Deliveries[0].Status == DeliveryDelivered || time.Now().After(deadline) {
+		if list.Deliveries[0].Status == notify.DeliveryDelivered || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	slices.Reverse(list.Deliveries)
 	for i, d := range list.Deliveries {
-		if d.Status != DeliveryDelivered || len(d.Attempts) == 0 || d.Event != got[i].event {
-			t.Errorf("delivery %d: %+v, received %s", i, d, got[i].event)
+		if d.Status != notify.DeliveryDelivered || len(d.Attempts) == 0 || d.Event != got[i].Event {
+			t.Errorf("delivery %d: %+v, received %s", i, d, got[i].Event)
 		}
 	}
 	if n := len(list.Deliveries[0].Attempts); n != 2 || list.Deliveries[0].Attempts[0].Status != http.StatusServiceUnavailable {
 		t.Errorf("the first delivery's attempts: %+v, want a 503 then a 200", list.Deliveries[0].Attempts)
 	}
 }
+
+var (
+	kes     = wallet.Currency{Code: "KES", Exponent: 2}
+	nairobi = time.FixedZone("EAT", 3*60*60)
+)

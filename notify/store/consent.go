@@ -1,4 +1,4 @@
-package notify
+package store
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/kibubu/kibubu/notify"
 )
 
 // consent is a phone's latest STOP or START.
@@ -35,12 +37,12 @@ func OpenConsents(ctx context.Context, db *gorm.DB) (*Consents, error) {
 	return NewConsents(db), nil
 }
 
-// NewConsents returns the Consents on db without migrating (see NewStore).
+// NewConsents returns the Consents on db without migrating (see New).
 func NewConsents(db *gorm.DB) *Consents { return &Consents{db: db} }
 
 // Set records c unless a later choice of the same phone is already
 // recorded: consents may arrive out of order from several gateways.
-func (s *Consents) Set(ctx context.Context, c Consent) error {
+func (s *Consents) Set(ctx context.Context, c notify.Consent) error {
 	row := consent{Phone: c.Phone, Promotions: c.Promotions, At: c.At.UTC()}
 	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "phone"}},

@@ -1,4 +1,4 @@
-package notify
+package natsapi
 
 import (
 	"context"
@@ -13,12 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/notify"
+	"github.com/kibubu/kibubu/notify/store"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/natsapi"
+	walletapi "github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
 
@@ -27,8 +30,8 @@ import (
 type consumerFixture struct {
 	t        *testing.T
 	w        *wallettest.Wallet
-	st       *Store
-	consents *Consents
+	st       *store.Store
+	consents *store.Consents
 	client   *Client
 	stop     func()
 }
@@ -37,11 +40,11 @@ func newConsumerFixture(t *testing.T) *consumerFixture {
 	t.Helper()
 	ctx := context.Background()
 	w := wallettest.Start(t)
-	st, err := OpenStore(ctx, w.Store.Gorm())
+	st, err := store.Open(ctx, w.Store.Gorm())
 	if err != nil {
 		t.Fatal(err)
 	}
-	consents, err := OpenConsents(ctx, w.Store.Gorm())
+	consents, err := store.OpenConsents(ctx, w.Store.Gorm())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +73,7 @@ func (f *consumerFixture) start() {
 }
 
 // rows waits until the store holds n rows matching filter, and returns them.
-func (f *consumerFixture) rows(filter Filter, n int) []Stored {
+func (f *consumerFixture) rows(filter store.Filter, n int) []notify.Stored {
 	f.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -101,9 +104,9 @@ func TestConsumer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := f.rows(Filter{Transfer: r.Transfer.ID}, 2)
+	got := f.rows(store.Filter{Transfer: r.Transfer.ID}, 2)
 	for _, row := range got {
-		if row.Kind != KindReceipt || (row.To != alice && row.To != bob) || row.Encoding == "" || row.Parts != 1 {
+		if row.Kind != notify.KindReceipt || (row.To != alice && row.To != bob) || row.Encoding == "" || row.Parts != 1 {
 			t.Errorf("receipt %+v: want a one-part receipt to Alice or Bob", row)
 		}
 	}
@@ -113,7 +116,7 @@ func TestConsumer(t *testing.T) {
 	// new is recorded.
 	f.stop()
 	var ev wallet.Event
-	events, err := w.Client.Events(ctx, natsapi.EventsRequest{Since: r.Transfer.Created.Add(-time.Second)})
+	events, err := w.Client.Events(ctx, walletapi.EventsRequest{Since: r.Transfer.Created.Add(-time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,15 +141,15 @@ func TestConsumer(t *testing.T) {
 
 	// Messages, once each under their key; reports; consents.
 	for range 2 {
-		if err := f.client.Send(ctx, Message{Key: "reply:test:1", To: alice, Language: "sw", Text: "Habari"}); err != nil {
+		if err := f.client.Send(ctx, notify.Message{Key: "reply:test:1", To: alice, Language: "sw", Text: "Habari"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := f.client.Consent(ctx, bob, false); err != nil {
 		t.Fatal(err)
 	}
-	msgs := f.rows(Filter{Kind: KindMessage}, 1)
-	if m := msgs[0]; m.Key != "reply:test:1" || m.To != alice || m.Text != "Habari" || m.Language != "sw" || m.Status != StatusPending {
+	msgs := f.rows(store.Filter{Kind: notify.KindMessage}, 1)
+	if m := msgs[0]; m.Key != "reply:test:1" || m.To != alice || m.Text != "Habari" || m.Language != "sw" || m.Status != notify.StatusPending {
 		t.Errorf("message %+v", m)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -167,7 +170,7 @@ func TestConsumer(t *testing.T) {
 		t.Error("Alice, who never sent STOP, may not get promotions")
 	}
 	// An older START arriving after the STOP does not undo it.
-	if err := f.consents.Set(ctx, Consent{Phone: bob, Promotions: true, At: time.Now().Add(-time.Hour)}); err != nil {
+	if err := f.consents.Set(ctx, notify.Consent{Phone: bob, Promotions: true, At: time.Now().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if on, _ := f.consents.Promotions(ctx, bob); on {
@@ -175,11 +178,11 @@ func TestConsumer(t *testing.T) {
 	}
 	// The events consumer has had everything: the send again recorded
 	// nothing new, and the unknown kind is left unacknowledged.
-	cons, err := w.JS.Consumer(ctx, natsapi.EventStream(w.Prefix), Durable)
+	cons, err := w.JS.Consumer(ctx, walletapi.EventStream(w.Prefix), Durable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := w.JS.Stream(ctx, natsapi.EventStream(w.Prefix))
+	stream, err := w.JS.Stream(ctx, walletapi.EventStream(w.Prefix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +206,7 @@ func TestConsumer(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	f.rows(Filter{Transfer: r.Transfer.ID}, 2)
+	f.rows(store.Filter{Transfer: r.Transfer.ID}, 2)
 
 	// Replay re-derives everything since before the send: nothing new,
 	// then, with the rows gone (a lost stream), the same receipts again.
@@ -216,7 +219,7 @@ func TestConsumer(t *testing.T) {
 	if res.Recorded != 0 || res.Receipts < 2 {
 		t.Errorf("replay over a complete table: %+v, want the receipts found and none recorded", res)
 	}
-	if err := f.st.db.Where("transfer_id = ?", r.Transfer.ID).Delete(&smsRow{}).Error; err != nil {
+	if err := w.Store.Gorm().Exec("DELETE FROM sms_messages WHERE transfer_id = ?", r.Transfer.ID).Error; err != nil {
 		t.Fatal(err)
 	}
 	res, err = Replay(ctx, w.Client, f.st, cat, kes, nairobi, since)
@@ -226,7 +229,7 @@ func TestConsumer(t *testing.T) {
 	if res.Recorded != 2 {
 		t.Errorf("replay after losing a transfer's receipts: %+v, want 2 recorded", res)
 	}
-	again := f.rows(Filter{Transfer: r.Transfer.ID}, 2)
+	again := f.rows(store.Filter{Transfer: r.Transfer.ID}, 2)
 	for i := range again {
 		if again[i].Text != got[i].Text || again[i].Key != got[i].Key {
 			t.Errorf("replayed receipt %q, want the original %q", again[i].Text, got[i].Text)
@@ -256,11 +259,11 @@ func (f *consumerFixture) publish(subject string, data []byte, msgID string) {
 
 // deliveries waits until the store holds n deliveries for merchant, and
 // returns them oldest first.
-func (f *consumerFixture) deliveries(merchant string, n int) []Delivery {
+func (f *consumerFixture) deliveries(merchant string, n int) []notify.Delivery {
 	f.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		ds, _, err := f.st.Deliveries(context.Background(), DeliveryFilter{Merchant: merchant, Limit: deliveriesMax})
+		ds, _, err := f.st.Deliveries(context.Background(), store.DeliveryFilter{Merchant: merchant, Limit: notify.DeliveriesMax})
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -280,11 +283,11 @@ func (f *consumerFixture) deliveries(merchant string, n int) []Delivery {
 func (f *consumerFixture) drained() {
 	f.t.Helper()
 	ctx := context.Background()
-	cons, err := f.w.JS.Consumer(ctx, natsapi.EventStream(f.w.Prefix), Durable)
+	cons, err := f.w.JS.Consumer(ctx, walletapi.EventStream(f.w.Prefix), Durable)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	stream, err := f.w.JS.Stream(ctx, natsapi.EventStream(f.w.Prefix))
+	stream, err := f.w.JS.Stream(ctx, walletapi.EventStream(f.w.Prefix))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -383,13 +386,13 @@ func TestConsumerMerchant(t *testing.T) {
 	if d := got[3]; d.Event != "evt_"+pay.Transfer.Ref+"_"+shop || d.Type != merchant.EventPaymentReceived {
 		t.Errorf("the till payment's delivery: %+v", d)
 	}
-	if ds, _, _ := f.st.Deliveries(ctx, DeliveryFilter{Merchant: quiet}); len(ds) != 0 {
+	if ds, _, _ := f.st.Deliveries(ctx, store.DeliveryFilter{Merchant: quiet}); len(ds) != 0 {
 		t.Errorf("a merchant without an endpoint got deliveries: %+v", ds)
 	}
 	// The body is the event without the customer's phone and language.
 	var body map[string]json.RawMessage
-	var rows []webhookDelivery
-	if err := f.st.db.Where("event_id = ?", "evt_req_created").Find(&rows).Error; err != nil || len(rows) != 1 {
+	var rows []deliveryRow
+	if err := f.w.Store.Gorm().Where("event_id = ?", "evt_req_created").Find(&rows).Error; err != nil || len(rows) != 1 {
 		t.Fatalf("%v, %d rows", err, len(rows))
 	}
 	if err := json.Unmarshal([]byte(rows[0].Payload), &body); err != nil || body["phone"] != nil || body["language"] != nil ||
@@ -401,7 +404,7 @@ func TestConsumerMerchant(t *testing.T) {
 		t.Errorf("data %s, want the request's view %s", body["data"], want)
 	}
 	// An event of a type this notifier does not know goes as it came.
-	if err := f.st.db.Where("event_id = ?", "evt_future").Find(&rows).Error; err != nil || len(rows) != 1 {
+	if err := f.w.Store.Gorm().Where("event_id = ?", "evt_future").Find(&rows).Error; err != nil || len(rows) != 1 {
 		t.Fatalf("%v, %d rows", err, len(rows))
 	}
 	if err := json.Unmarshal([]byte(rows[0].Payload), &body); err != nil || string(body["data"]) != `{"points":3}` {
@@ -415,7 +418,7 @@ func TestConsumerMerchant(t *testing.T) {
 		if d.Event != "evt_"+settle.Transfer.Ref+"_"+m || d.Type != merchant.EventPaymentReceived {
 			t.Errorf("%s: %+v", m, d)
 		}
-		if err := f.st.db.Where("id = ?", d.ID).Find(&rows).Error; err != nil {
+		if err := f.w.Store.Gorm().Where("id = ?", d.ID).Find(&rows).Error; err != nil {
 			t.Fatal(err)
 		}
 		var ev merchant.Event
@@ -440,8 +443,8 @@ func TestConsumerMerchant(t *testing.T) {
 
 	// The prompts: the request's to Alice in Swahili, the tab's in French,
 	// once each.
-	prompts := f.rows(Filter{Kind: KindMessage}, 2)
-	byKey := map[string]Stored{}
+	prompts := f.rows(store.Filter{Kind: notify.KindMessage}, 2)
+	byKey := map[string]notify.Stored{}
 	for _, p := range prompts {
 		byKey[p.Key] = p
 	}
@@ -453,7 +456,7 @@ func TestConsumerMerchant(t *testing.T) {
 		t.Errorf("the tab's prompt: %+v", p)
 	}
 	// Alice's receipt of the settlement.
-	if r := f.rows(Filter{Transfer: settle.Transfer.ID}, 1)[0]; r.To != alice || !strings.Contains(r.Text, "KES 10.00 paid to Habari Daily for your tab") {
+	if r := f.rows(store.Filter{Transfer: settle.Transfer.ID}, 1)[0]; r.To != alice || !strings.Contains(r.Text, "KES 10.00 paid to Habari Daily for your tab") {
 		t.Errorf("the settlement's receipt: %+v", r)
 	}
 }
@@ -462,11 +465,11 @@ func TestConsumerMerchant(t *testing.T) {
 // refused, and the default is the sessions' default, read from its source
 // (sessions imports this package).
 func TestConsumerServiceCode(t *testing.T) {
-	if _, err := NewConsumer(ConsumerConfig{JS: struct{ jetstream.JetStream }{}, Store: &Store{}, Consents: &Consents{},
+	if _, err := NewConsumer(ConsumerConfig{JS: struct{ jetstream.JetStream }{}, Store: &store.Store{}, Consents: &store.Consents{},
 		Locales: catalog(t), Currency: kes, ServiceCode: "*384*1234567890#"}); err == nil {
 		t.Error("a service code of 16 characters was accepted")
 	}
-	f, err := parser.ParseFile(token.NewFileSet(), "../sessions/sms.go", nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), "../../sessions/sms.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
