@@ -32,7 +32,9 @@ func (account) TableName() string { return "accounts" }
 
 // transfer's id is assigned by the wallet (its Ref is the id in base32).
 type transfer struct {
-	ID          int64  `gorm:"primaryKey;autoIncrement:false"`
+	// idx_transfers_float holds the float issues only (partial): the
+	// reconciliation reads a period's (wallet/store/report.go).
+	ID          int64  `gorm:"primaryKey;autoIncrement:false;index:idx_transfers_float,where:kind = 'float'"`
 	IdemKey     string `gorm:"size:128;not null;uniqueIndex"`
 	RequestHash []byte `gorm:"not null"`
 	Kind        string `gorm:"size:16;not null"`
