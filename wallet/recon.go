@@ -14,7 +14,9 @@ import (
 const (
 	// BankStatementBytesMax bounds a bank statement file: a month of a
 	// trust account's deposits is a few hundred kilobytes.
-	BankStatementBytesMax = 2 << 20
+	// Half a megabyte: about 15,000 lines, and a request carrying it fits
+	// NATS's default max_payload (1 MB).
+	BankStatementBytesMax = 512 << 10
 	// BankLinesMax bounds a statement's lines: one reconciliation matches
 	// them all in memory and lists the unmatched ones on a page.
 	BankLinesMax = 20_000
@@ -27,6 +29,10 @@ const (
 	// reconcileFloatsMax bounds the float issues one reconciliation reads:
 	// a period's, plus those the statement's references name.
 	reconcileFloatsMax = 50_000
+	// ReconcileListMax bounds each list of a Reconciliation (its counts and
+	// totals cover every entry): a page shows no more, and the reply must
+	// fit in a NATS message.
+	ReconcileListMax = 500
 )
 
 // BankLine is one line of the trust account's bank statement.
@@ -294,10 +300,30 @@ type Reconciliation struct {
 	UnmatchedFloats []FloatIssue `json:"unmatched_floats"` // in the period, no bank line
 	UnmatchedLines  []BankLine   `json:"unmatched_lines"`  // no float issue, at any time
 
+	// Counts are each list's entries before ReconcileListMax cut it.
+	Counts ReconcileCounts `json:"counts"`
+
 	MatchedTotal         int64 `json:"matched_total"`
 	AmountDiffersTotal   int64 `json:"amount_differs_total"` // the lines' amounts less the floats'
 	UnmatchedFloatsTotal int64 `json:"unmatched_floats_total"`
 	UnmatchedLinesTotal  int64 `json:"unmatched_lines_total"`
+}
+
+// ReconcileCounts are how many entries each list of a Reconciliation has.
+type ReconcileCounts struct {
+	Matched         int `json:"matched"`
+	AmountDiffers   int `json:"amount_differs"`
+	UnmatchedFloats int `json:"unmatched_floats"`
+	UnmatchedLines  int `json:"unmatched_lines"`
+}
+
+// capped appends v to list unless it holds ReconcileListMax, and counts it.
+func capped[T any](list []T, v T, n *int) []T {
+	*n++
+	if len(list) < ReconcileListMax {
+		list = append(list, v)
+	}
+	return list
 }
 
 // matchKey is how references compare: bank exports change case and pad.
@@ -376,10 +402,10 @@ func (r *Reports) Reconcile(ctx context.Context, q ReconcileQuery) (*Reconciliat
 				used[i] = true
 				m := FloatMatch{Line: l, Float: floats[i]}
 				if sameAmount {
-					out.Matched = append(out.Matched, m)
+					out.Matched = capped(out.Matched, m, &out.Counts.Matched)
 					out.MatchedTotal += l.Amount
 				} else {
-					out.AmountDiffers = append(out.AmountDiffers, m)
+					out.AmountDiffers = capped(out.AmountDiffers, m, &out.Counts.AmountDiffers)
 					out.AmountDiffersTotal += l.Amount - floats[i].Amount
 				}
 				return true
@@ -395,14 +421,14 @@ func (r *Reports) Reconcile(ctx context.Context, q ReconcileQuery) (*Reconciliat
 	}
 	for i, l := range lines {
 		if pending[i] && (matchKey(l.Reference) == "" || !take(l, false)) {
-			out.UnmatchedLines = append(out.UnmatchedLines, l)
+			out.UnmatchedLines = capped(out.UnmatchedLines, l, &out.Counts.UnmatchedLines)
 			out.UnmatchedLinesTotal += l.Amount
 		}
 	}
 	lo, hi := FirstTransferID(from), FirstTransferID(to)
 	for i, f := range floats {
 		if !used[i] && f.ID >= lo && f.ID < hi {
-			out.UnmatchedFloats = append(out.UnmatchedFloats, f)
+			out.UnmatchedFloats = capped(out.UnmatchedFloats, f, &out.Counts.UnmatchedFloats)
 			out.UnmatchedFloatsTotal += f.Amount
 		}
 	}

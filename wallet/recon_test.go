@@ -213,6 +213,10 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("unmatched floats %v (total %d), want %v (total %d)", floats, rec.UnmatchedFloatsTotal, want, f.ksh(6_000))
 	}
 
+	if want := (wallet.ReconcileCounts{Matched: 2, AmountDiffers: 1, UnmatchedFloats: 2, UnmatchedLines: 2}); rec.Counts != want {
+		t.Errorf("counts %+v, want %+v", rec.Counts, want)
+	}
+
 	bad := []struct {
 		name string
 		q    wallet.ReconcileQuery

@@ -212,6 +212,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		s.merchant(o.commerce, add)
 	}
 	s.serveAudit(add)
+	s.reports(add)
 	if err != nil {
 		svc.Stop()
 		return nil, fmt.Errorf("wallet service: %w", err)
