@@ -7,9 +7,11 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 )
 
-// reportEpoch is where the report tests' clocks start: later than any time
-// another test in this process uses, since transfer ids follow a logical
-// clock that never goes back (the reports bucket days by id).
+// reportEpoch is where the report tests' clocks start, in a year no other
+// test uses: transfer ids follow a logical clock that never goes back
+// within a year (it starts afresh in another), and the dashboard buckets
+// days by id, so a test whose dates must match its ids has a year of its
+// own (TestDashboard this one, TestReconcile reconEpoch's).
 var reportEpoch = time.Date(2031, 3, 10, 0, 0, 0, 0, time.UTC)
 
 // reports returns the reports over f's wallet.
@@ -43,7 +45,7 @@ func TestDashboard(t *testing.T) {
 	// Nairobi is UTC+3: days start at midnight there.
 	eat := time.FixedZone("EAT", 3*60*60)
 	f := newFixture(t, func(c *wallet.Config) { c.Location = eat })
-	at := func(day, hour int) { f.clock.Set(time.Date(2031, 3, day, hour, 0, 0, 0, eat)) }
+	at := func(day, hour int) { f.clock.Set(time.Date(reportEpoch.Year(), 3, day, hour, 0, 0, 0, eat)) }
 	transfer := func(want figures, req wallet.TransferRequest) wallet.Transfer {
 		t.Helper()
 		r, err := f.w.Transfer(f.ctx, keyed(req))
@@ -102,7 +104,7 @@ func TestDashboard(t *testing.T) {
 		}
 		total := figures{}
 		for i, day := range d.Days {
-			if wantDay := time.Date(2031, 3, 10+i, 0, 0, 0, 0, eat); !day.Day.Equal(wantDay) {
+			if wantDay := time.Date(reportEpoch.Year(), 3, 10+i, 0, 0, 0, 0, eat); !day.Day.Equal(wantDay) {
 				t.Errorf("pass %d: day %d starts at %s, want %s", pass, i, day.Day, wantDay)
 			}
 			got := figures{}
@@ -170,7 +172,7 @@ func assertFigures(t *testing.T, what string, got, want figures) {
 
 func TestDashboardDays(t *testing.T) {
 	f := newFixture(t)
-	f.clock.Set(reportEpoch)
+	f.clock.Set(otherEpoch)
 	r := f.reports()
 	tests := []struct {
 		days, want int
@@ -194,9 +196,12 @@ func TestDashboardDays(t *testing.T) {
 	}
 }
 
+// otherEpoch is where the report tests that do not read by id start.
+var otherEpoch = time.Date(2035, 3, 10, 0, 0, 0, 0, time.UTC)
+
 func TestAgentsReport(t *testing.T) {
 	f := newFixture(t)
-	f.clock.Set(reportEpoch.Add(10 * time.Hour))
+	f.clock.Set(otherEpoch.Add(10 * time.Hour))
 	type agent struct{ phone, number string }
 	var agents []agent
 	for _, float := range []int64{f.ksh(100), f.ksh(20_000), f.ksh(4_999), f.ksh(5_000)} {
@@ -205,10 +210,10 @@ func TestAgentsReport(t *testing.T) {
 	}
 	// The first earns commission on a deposit last month and one today.
 	alice := f.customer("Alice")
-	f.clock.Set(reportEpoch.Add(-48 * time.Hour)) // in February
+	f.clock.Set(otherEpoch.Add(-48 * time.Hour)) // in February
 	_, err := f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferDeposit, From: agents[1].phone, To: alice, Amount: f.ksh(1_000), PIN: "1357"}))
 	f.must(err)
-	f.clock.Set(reportEpoch.Add(11 * time.Hour))
+	f.clock.Set(otherEpoch.Add(11 * time.Hour))
 	_, err = f.w.Transfer(f.ctx, keyed(wallet.TransferRequest{Kind: wallet.TransferDeposit, From: agents[1].phone, To: alice, Amount: f.ksh(3_000), PIN: "1357"}))
 	f.must(err)
 	earned, err := f.w.Earnings(f.ctx, agents[1].phone, "1357")
