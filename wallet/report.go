@@ -381,3 +381,23 @@ func (r *Reports) Agents(ctx context.Context, q AgentQuery) (*AgentPage, error) 
 	}
 	return out, nil
 }
+
+// ByKind reshapes the dashboard for a stacked chart: the kinds with
+// transfers in the period (in TransferKinds order) and, for each, measure
+// of its figures on each day, oldest first (0 on a day without any).
+// measure picks what to chart: Count, Volume, FeeRevenue.
+func (d *Dashboard) ByKind(measure func(KindFigures) int64) (kinds []TransferKind, rows [][]int64) {
+	for _, t := range d.Totals {
+		kinds = append(kinds, t.Kind)
+		row := make([]int64, len(d.Days))
+		for i, day := range d.Days {
+			for _, k := range day.Kinds {
+				if k.Kind == t.Kind {
+					row[i] = measure(k)
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	return kinds, rows
+}

@@ -132,6 +132,22 @@ func TestDashboard(t *testing.T) {
 			revenue += k.FeeRevenue
 		}
 		assertFigures(t, "totals", got, total)
+		// ByKind: a row per kind of the totals, a value per day.
+		kinds, rows := d.ByKind(func(k wallet.KindFigures) int64 { return k.Volume })
+		if len(kinds) != len(d.Totals) || len(rows) != len(kinds) {
+			t.Fatalf("pass %d: ByKind gave %d kinds and %d rows for %d kinds", pass, len(kinds), len(rows), len(d.Totals))
+		}
+		for r, k := range kinds {
+			for i := range d.Days {
+				var w int64
+				if f := want[i][k]; f != nil {
+					w = f.Volume
+				}
+				if rows[r][i] != w {
+					t.Errorf("pass %d: ByKind %s day %d: got %d, want %d", pass, k, i, rows[r][i], w)
+				}
+			}
+		}
 		// The period's fee revenue is what the fee account earned in it.
 		if fees := f.balance(wallet.SystemFees) - fees0 - feesBefore; revenue != fees {
 			t.Errorf("pass %d: fee revenue %d, want the fee account's %d", pass, revenue, fees)
