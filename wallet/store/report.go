@@ -145,16 +145,7 @@ func (s *Store) CommissionSums(ctx context.Context, accounts []int64, since []ti
 		return nil, fmt.Errorf("commission sums: %d accounts and %d periods, want 1 to %d and 1 to %d",
 			len(accounts), len(since), commissionAccountsMax, sumWindowsMax)
 	}
-	cols := make([]string, len(since))
-	args := make([]any, 0, len(since)+len(accounts)+1)
-	from := since[0]
-	for i, t := range since {
-		cols[i] = "COALESCE(SUM(CASE WHEN created_at >= ? THEN amount ELSE 0 END), 0)"
-		args = append(args, t.UTC())
-		if t.Before(from) {
-			from = t
-		}
-	}
+	cols, args, from := sinceSums(since)
 	in, inArgs := inList(s.pg, "account_id", accounts)
 	args = append(append(args, inArgs...), from.UTC())
 	q := "SELECT account_id, " + strings.Join(cols, ", ") + " FROM postings WHERE " + in + " AND leg = '" +
@@ -217,4 +208,20 @@ func (s *Store) FloatIssues(ctx context.Context, from, to int64, references []st
 		out = append(out, f)
 	}
 	return out, rows.Err()
+}
+
+// sinceSums returns a column summing amount since each time of since, their
+// arguments, and the earliest time (the range every column lies in).
+func sinceSums(since []time.Time) (cols []string, args []any, from time.Time) {
+	cols = make([]string, len(since))
+	args = make([]any, 0, len(since)+2)
+	from = since[0]
+	for i, t := range since {
+		cols[i] = "COALESCE(SUM(CASE WHEN created_at >= ? THEN amount ELSE 0 END), 0)"
+		args = append(args, t.UTC())
+		if t.Before(from) {
+			from = t
+		}
+	}
+	return cols, args, from
 }
