@@ -59,6 +59,7 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 	types[natsapi.SubjectReversalReject] = struct{ req, reply func() any }{func() any { return &natsapi.ReversalDecision{} }, reversal}
 	maps.Copy(types, merchantREADMETypes) // merchant_test.go
 	maps.Copy(types, opsREADMETypes)      // ops_test.go
+	maps.Copy(types, reportREADMETypes)   // report_test.go
 	sections := regexp.MustCompile("(?m)^### `([a-z0-9.]+)`").FindAllSubmatchIndex(doc, -1)
 	block := regexp.MustCompile("(?s)```json (request|reply|error)\n(.*?)\n```")
 	seen := map[string]bool{}
