@@ -161,8 +161,8 @@ type OperatorStore interface {
 	TouchOperatorSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	DeleteOperatorSession(ctx context.Context, tokenHash []byte) error
 	ProposalStore
-	// SearchAccounts returns up to limit accounts whose name contains
-	// name (case-insensitively), by id, skipping offset.
+	// SearchAccounts returns up to limit accounts whose name starts with
+	// name (case-insensitively), by name then id, skipping offset.
 	SearchAccounts(ctx context.Context, name string, offset, limit int) ([]AccountRecord, error)
 }
 

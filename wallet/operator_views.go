@@ -32,8 +32,9 @@ type SearchResult struct {
 var refPattern = regexp.MustCompile(`^[A-Z0-9]{10}$`)
 
 // Search finds what q names: a transaction id, an account number, a phone
-// in any local or international form, or else accounts whose name contains
-// q. Page counts from 0, SearchPageMax a page.
+// in any local or international form, or else accounts whose name starts
+// with q, any case (an index serves it: a name "contains" search read every
+// account). Page counts from 0, SearchPageMax a page.
 func (s *Service) Search(ctx context.Context, q string, page int) (*SearchResult, error) {
 	st, err := s.operators()
 	if err != nil {
@@ -139,53 +140,4 @@ func (s *Service) TransferDetail(ctx context.Context, ref string) (*TransferView
 		v.Accounts[p.AccountID] = a.Account().Profile
 	}
 	return v, nil
-}
-
-// DashboardDays is how many days the dashboard charts: the last 30.
-const DashboardDays = 30
-
-// DailyTotal is one day's transfers of one kind.
-type DailyTotal struct {
-	Day    string       `json:"day"` // YYYY-MM-DD, UTC
-	Kind   TransferKind `json:"kind"`
-	Count  int64        `json:"count"`
-	Volume int64        `json:"volume"` // the principals' sum
-	Fees   int64        `json:"fees"`
-}
-
-// Dashboard is what the back-office's dashboard charts.
-type Dashboard struct {
-	Since  time.Time    `json:"since"`
-	Days   []DailyTotal `json:"days"`   // by day, then kind
-	Issued int64        `json:"issued"` // e-money in circulation: minus the trust account's balance
-}
-
-// DashboardStore sums transfers by day; OperatorStore's stores have it.
-type DashboardStore interface {
-	// DailyTotals sums the transfers created at or after since by UTC day
-	// and kind, ordered by day then kind.
-	DailyTotals(ctx context.Context, since time.Time) ([]DailyTotal, error)
-}
-
-// Dashboard (operator) returns the last DashboardDays days' transfers by
-// day and kind, and the e-money in circulation.
-func (s *Service) Dashboard(ctx context.Context) (*Dashboard, error) {
-	st, ok := s.store.(DashboardStore)
-	if !ok {
-		return nil, Errorf(CodeUnavailable, "this wallet's store keeps no dashboard")
-	}
-	now := s.cfg.Now().UTC()
-	since := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1-DashboardDays)
-	days, err := st.DailyTotals(ctx, since)
-	if err != nil {
-		return nil, err
-	}
-	trust, err := s.store.AccountByNumber(ctx, SystemTrust)
-	if err != nil {
-		return nil, err
-	}
-	if days == nil {
-		days = []DailyTotal{}
-	}
-	return &Dashboard{Since: since, Days: days, Issued: -trust.Balance}, nil
 }

@@ -37,6 +37,11 @@ func benchSize(name string, def int) int {
 // postings: the ledger check is not part of this benchmark), then sends
 // between random customers written with the store's bulk rows. Each
 // sub-benchmark reports ns/op: one page.
+//
+// BulkRows stamps every transfer now, so the dashboard finds them all in
+// today, the one day wallet.Reports never caches: its worst case (a real
+// ledger spreads them over 30 days, and only today's are read again; see
+// wallet's BenchmarkDashboard). The name search reads idx_accounts_name_lower.
 func BenchmarkPages(b *testing.B) {
 	nAccounts := benchSize("KIBUBU_OPS_BENCH_ACCOUNTS", benchAccounts)
 	nTransfers := benchSize("KIBUBU_OPS_BENCH_TRANSFERS", benchTransfers)

@@ -2,6 +2,8 @@ package ops
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -144,7 +146,33 @@ func TestBrowserMakerChecker(t *testing.T) {
 	if got, err := chromedp.Run(a.ctx, chromedp.TextContent("#chart-fees")); err != nil || !strings.Contains(got, "float") {
 		t.Errorf("the fee chart names %q (%v), want the float kind among its bars", got, err)
 	}
-	if got := a.text("#issued"); got != "KES 1,500.00" {
+	if got := a.text("#circulation"); got != "KES 1,500.00" {
 		t.Errorf("e-money in circulation %q, want KES 1,500.00", got)
+	}
+	// The agents report: the agent's float, flagged low (under KES 5,000).
+	a.do(chromedp.Navigate(e.srv.URL+Prefix+"/agents"), chromedp.WaitVisible("#agents"))
+	browsertest.Screenshot(t, a.ctx, "agents")
+	if got := a.text("#agents tbody tr"); !strings.Contains(got, agent) || !strings.Contains(got, "KES 1,500.00") || !strings.Contains(got, text(t, "ops.agents.low")) {
+		t.Errorf("the agents page shows %q: want the agent, its float, flagged low", got)
+	}
+	// Reconciliation: finance uploads the bank statement; the float issue
+	// matches its deposit, the bank charge matches nothing.
+	csv := filepath.Join(t.TempDir(), "statement.csv")
+	day := e.clk.Now().Format("2006-01-02")
+	if err := os.WriteFile(csv, []byte("date,reference,amount,balance\n"+day+",DEP-5521,1500.00,1500.00\n"+day+",CHARGE-1,-2.50,1497.50\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := e.tab(t, nil)
+	f.signIn(wallet.RoleFinance)
+	f.do(chromedp.Navigate(e.srv.URL+Prefix+"/reconcile"),
+		chromedp.SetUploadFiles("#statement", []string{csv}),
+		chromedp.Click("#reconcile"),
+		chromedp.WaitVisible("#matched-count"),
+	)
+	browsertest.Screenshot(t, f.ctx, "reconcile")
+	for sel, want := range map[string]string{"#matched-count": "1", "#unmatched-lines-count": "1", "#difference": "KES -2.50"} {
+		if got := f.text(sel); got != want {
+			t.Errorf("reconciliation %s = %q, want %q", sel, got, want)
+		}
 	}
 }

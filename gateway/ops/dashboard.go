@@ -1,105 +1,74 @@
 package ops
 
 import (
+	"html/template"
 	"net/http"
-	"slices"
 	"strconv"
-	"time"
 
+	"github.com/kibubu/kibubu/gateway/ops/chart"
 	"github.com/kibubu/kibubu/wallet"
 )
 
-// The dashboard's charts are SVG drawn here, on the server: bars computed
-// in Go, placed by the template; no script, no chart library.
+// The dashboard charts the wallet's report (wallet.Reports.Dashboard, over
+// wallet.v1.report.dashboard) with package chart: SVG drawn on the server,
+// styled by chart.CSS, served as a file for the strict CSP.
 
-const (
-	chartWidth  = 720
-	chartHeight = 180
-	chartPad    = 24 // room for the axis labels
-)
-
-// bar is one bar of a chart, in SVG user units.
-type bar struct {
-	X, Y, W, H float64
-	Label      string // under the bar (a day, a kind)
-	Title      string // its value, shown on hover
-}
-
-// chart is a bar chart: its bars and the largest value, named.
-type chart struct {
-	ID            string
-	Width, Height int
-	Bars          []bar
-	Max           string
-}
-
-// barChart charts values (one per label) scaled to the largest.
-func barChart(id string, labels []string, values []int64, format func(int64) string) chart {
-	c := chart{ID: id, Width: chartWidth, Height: chartHeight + chartPad}
-	most := int64(0)
-	for _, v := range values {
-		most = max(most, v)
-	}
-	c.Max = format(most)
-	if len(values) == 0 {
-		return c
-	}
-	slot := float64(chartWidth) / float64(len(values))
-	for i, v := range values {
-		h := 0.0
-		if most > 0 {
-			h = float64(v) / float64(most) * (chartHeight - 4)
-		}
-		c.Bars = append(c.Bars, bar{X: float64(i)*slot + 1, Y: chartHeight - h, W: max(slot-2, 1), H: h, Label: labels[i], Title: labels[i] + ": " + format(v)})
-	}
-	return c
+// dashboardChart is one chart of the dashboard: its heading, and its SVG
+// (empty when the period has no transfers to chart).
+type dashboardChart struct {
+	ID, Title string
+	SVG       template.HTML
 }
 
 // dashboardData is the dashboard page's data.
 type dashboardData struct {
-	Issued                  int64
-	Transfers, Volume, Fees chart
-	Since                   time.Time
+	Report *wallet.Dashboard
+	Charts []dashboardChart
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v *view) {
-	d, err := s.cfg.Wallet.Dashboard(r.Context())
+	d, err := s.cfg.Wallet.Dashboard(r.Context(), wallet.DashboardDaysDefault)
 	if err != nil {
 		s.fail(w, r, v, err)
 		return
 	}
-	var days []string
-	count, volume := map[string]int64{}, map[string]int64{}
-	fees := map[wallet.TransferKind]int64{}
-	for i := range wallet.DashboardDays {
-		days = append(days, d.Since.AddDate(0, 0, i).Format(time.DateOnly))
+	labels := make([]string, len(d.Days))
+	circulation := chart.Series{Name: v.T("ops.dashboard.circulation"), Values: make([]int64, len(d.Days))}
+	for i, day := range d.Days {
+		labels[i] = day.Day.Format("2 Jan")
+		circulation.Values[i] = day.Circulation
 	}
-	for _, t := range d.Days {
-		count[t.Day] += t.Count
-		volume[t.Day] += t.Volume
-		fees[t.Kind] += t.Fees
+	count := func(n int64) string { return strconv.FormatInt(n, 10) }
+	byKind := func(id, title string, measure func(wallet.KindFigures) int64, format func(int64) string) dashboardChart {
+		kinds, rows := d.ByKind(measure)
+		series := make([]chart.Series, len(kinds))
+		for i, k := range kinds {
+			series[i] = chart.Series{Name: string(k), Values: rows[i]}
+		}
+		return s.drawChart(id, title, chart.Bars, chart.Chart{ID: id, Title: title, Labels: labels, Series: series, Format: format})
 	}
-	counts, volumes := make([]int64, len(days)), make([]int64, len(days))
-	short := make([]string, len(days))
-	for i, day := range days {
-		counts[i], volumes[i], short[i] = count[day], volume[day], day[8:]
-	}
-	var kinds []string
-	for k := range fees {
-		kinds = append(kinds, string(k))
-	}
-	slices.Sort(kinds)
-	feeValues := make([]int64, len(kinds))
-	for i, k := range kinds {
-		feeValues[i] = fees[wallet.TransferKind(k)]
-	}
-	number := func(n int64) string { return strconv.FormatInt(n, 10) }
-	v.Data = &dashboardData{
-		Issued:    d.Issued,
-		Since:     d.Since,
-		Transfers: barChart("chart-transfers", short, counts, number),
-		Volume:    barChart("chart-volume", short, volumes, v.Money),
-		Fees:      barChart("chart-fees", kinds, feeValues, v.Money),
-	}
+	v.Data = &dashboardData{Report: d, Charts: []dashboardChart{
+		byKind("chart-transfers", v.T("ops.dashboard.transfers"), func(k wallet.KindFigures) int64 { return k.Count }, count),
+		byKind("chart-volume", v.T("ops.dashboard.volume"), func(k wallet.KindFigures) int64 { return k.Volume }, v.Money),
+		byKind("chart-fees", v.T("ops.dashboard.fees"), func(k wallet.KindFigures) int64 { return k.FeeRevenue }, v.Money),
+		s.drawChart("chart-circulation", v.T("ops.dashboard.circulation"), chart.Lines, chart.Chart{ID: "chart-circulation",
+			Title: v.T("ops.dashboard.circulation"), Labels: labels, Series: []chart.Series{circulation}, Format: v.Money}),
+	}}
 	s.render(w, "dashboard", v)
+}
+
+// drawChart draws c; a chart with nothing to show (no series: no transfers
+// in the period) is left empty, and the page says so.
+func (s *Server) drawChart(id, title string, draw func(chart.Chart) (template.HTML, error), c chart.Chart) dashboardChart {
+	out := dashboardChart{ID: id, Title: title}
+	if len(c.Series) == 0 {
+		return out
+	}
+	svg, err := draw(c)
+	if err != nil {
+		s.log.Error("ops: chart", "id", id, "err", err)
+		return out
+	}
+	out.SVG = svg
+	return out
 }

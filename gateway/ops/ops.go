@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kibubu/kibubu/gateway/ops/chart"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -45,7 +47,9 @@ type Wallet interface {
 	AuditLog(ctx context.Context, q natsapi.AuditRequest) ([]wallet.AuditRecord, error)
 	Operators(ctx context.Context) ([]wallet.Operator, error)
 	DisableOperator(ctx context.Context, email string) (*wallet.Operator, error)
-	Dashboard(ctx context.Context) (*wallet.Dashboard, error)
+	Dashboard(ctx context.Context, days int) (*wallet.Dashboard, error)
+	AgentsReport(ctx context.Context, q wallet.AgentQuery) (*wallet.AgentPage, error)
+	Reconcile(ctx context.Context, q natsapi.ReconcileRequest) (*wallet.Reconciliation, error)
 }
 
 var _ Wallet = (*natsapi.Client)(nil)
@@ -60,6 +64,9 @@ const (
 	langCookie    = "kibubu_ops_lang"
 	// formBytesMax bounds a form: the largest is a reason and a few fields.
 	formBytesMax = 16 << 10
+	// uploadBytesMax bounds the one upload, the reconciliation's bank
+	// statement: the file the wallet takes and the multipart form around it.
+	uploadBytesMax = wallet.BankStatementBytesMax + formBytesMax
 	// ReasonBytesMax bounds an operator's reason: what the audit log keeps.
 	ReasonBytesMax = wallet.AuditReasonBytesMax
 	// statementLinesShown bounds the statement on an account page.
@@ -106,12 +113,15 @@ var routes = []route{
 	{"GET", "/operators", []wallet.OperatorRole{wallet.RoleAdmin}, (*Server).operators},
 	{"GET", "/dashboard", []wallet.OperatorRole{wallet.RoleFinance, wallet.RoleAuditor, wallet.RoleAdmin}, (*Server).dashboard},
 	{"POST", "/operators/{email}/disable", []wallet.OperatorRole{wallet.RoleAdmin}, (*Server).disableOperator},
+	{"GET", "/agents", []wallet.OperatorRole{wallet.RoleSupport, wallet.RoleFinance, wallet.RoleAuditor}, (*Server).agents},
+	{"GET", "/reconcile", []wallet.OperatorRole{wallet.RoleFinance}, (*Server).reconcilePage},
+	{"POST", "/reconcile", []wallet.OperatorRole{wallet.RoleFinance}, (*Server).reconcile},
 }
 
 // navigation is the menu: each entry shows to the roles its route allows.
 var navigation = []struct{ path, label string }{
 	{"/", "ops.nav.home"}, {"/dashboard", "ops.nav.dashboard"}, {"/search", "ops.nav.search"}, {"/proposals", "ops.nav.proposals"},
-	{"/reversals", "ops.nav.reversals"}, {"/audit", "ops.nav.audit"}, {"/operators", "ops.nav.operators"},
+	{"/reversals", "ops.nav.reversals"}, {"/agents", "ops.nav.agents"}, {"/reconcile", "ops.nav.reconcile"}, {"/audit", "ops.nav.audit"}, {"/operators", "ops.nav.operators"},
 }
 
 // Config configures a Server.
@@ -160,6 +170,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	static, _ := fs.Sub(files, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /static/chart.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		io.WriteString(w, chart.CSS)
+	})
 	s.mux.HandleFunc("GET /signin", s.signInPage)
 	s.mux.HandleFunc("POST /signin", s.signIn)
 	s.mux.HandleFunc("POST /signout", s.signOut)
@@ -178,7 +192,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
-	r.Body = http.MaxBytesReader(w, r.Body, formBytesMax)
+	limit := int64(formBytesMax)
+	if r.URL.Path == Prefix+"/reconcile" {
+		limit = uploadBytesMax
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	http.StripPrefix(Prefix, s.mux).ServeHTTP(w, r)
 }
 
@@ -349,6 +367,11 @@ func (s *Server) guard(rt route) http.Handler {
 			s.render(w, "forbidden", v)
 			return
 		}
+		if r.Method == http.MethodPost && tooLarge(r) {
+			v.status, v.Error = http.StatusRequestEntityTooLarge, v.T("ops.error.too_large")
+			s.render(w, "error", v)
+			return
+		}
 		if r.Method == http.MethodPost && !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(v.CSRF)) {
 			v.status, v.Error = http.StatusForbidden, v.T("ops.forbidden.csrf")
 			s.render(w, "forbidden", v)
@@ -357,6 +380,19 @@ func (s *Server) guard(rt route) http.Handler {
 		ctx := natsapi.WithOperator(r.Context(), natsapi.Operator{Actor: sess.Operator.Email, Reason: strings.TrimSpace(r.PostFormValue("reason"))})
 		rt.handle(s, w, r.WithContext(ctx), v)
 	})
+}
+
+// tooLarge parses r's form (multipart or not) and reports whether its body
+// went over the route's bound (ServeHTTP's MaxBytesReader).
+func tooLarge(r *http.Request) bool {
+	var err error
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		err = r.ParseMultipartForm(uploadBytesMax)
+	} else {
+		err = r.ParseForm()
+	}
+	var big *http.MaxBytesError
+	return errors.As(err, &big)
 }
 
 // fail renders err: a wallet refusal as a page with the reason, anything

@@ -331,8 +331,8 @@ func TestAuditPage(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// TestDashboard charts the last 30 days: one bar a day, and the e-money
-// in circulation.
+// TestDashboard draws the wallet's report: the circulation, its split, the
+// period's totals by kind, and four charts drawn as SVG on the server.
 func TestDashboard(t *testing.T) {
 	e := newEnv(t)
 	e.w.Agent("Dash Agent", "1357", 70_000)
@@ -340,12 +340,29 @@ func TestDashboard(t *testing.T) {
 	if p.status != http.StatusOK {
 		t.Fatalf("dashboard: %d\n%s", p.status, p.body)
 	}
-	transfers := p.body[strings.Index(p.body, `id="chart-transfers"`):]
-	transfers = transfers[:strings.Index(transfers, "</svg>")]
-	if n := strings.Count(transfers, "<rect"); n != wallet.DashboardDays {
-		t.Errorf("%d bars in the transfers chart, want %d", n, wallet.DashboardDays)
-	}
-	if !strings.Contains(p.body, `id="issued">KES 700.00<`) {
+	if !strings.Contains(p.body, `id="circulation">KES 700.00<`) {
 		t.Errorf("the dashboard does not show KES 700.00 in circulation")
+	}
+	for _, id := range []string{"chart-transfers", "chart-volume", "chart-fees", "chart-circulation"} {
+		i := strings.Index(p.body, `<figure id="`+id+`"`)
+		if i < 0 {
+			t.Errorf("no figure %s", id)
+			continue
+		}
+		fig := p.body[i : i+strings.Index(p.body[i:], "</figure>")]
+		if !strings.Contains(fig, "<svg") || !strings.Contains(fig, "</svg>") {
+			t.Errorf("%s has no chart:\n%s", id, fig)
+		}
+	}
+	if !strings.Contains(p.body, "<td>"+string(wallet.TransferFloat)+"</td><td>1</td><td>KES 700.00</td>") {
+		t.Errorf("the totals do not show the one float issue")
+	}
+	res, err := http.Get(e.srv.URL + Prefix + "/static/chart.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/css") {
+		t.Errorf("chart.css: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 }

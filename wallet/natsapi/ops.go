@@ -27,14 +27,13 @@ const (
 	SubjectOpsProposals       = SubjectPrefix + ".ops.proposal.list"    // ProposalQuery → ProposalList
 	SubjectOpsApprove         = SubjectPrefix + ".ops.proposal.approve" // ProposalDecision → wallet.Proposal
 	SubjectOpsReject          = SubjectPrefix + ".ops.proposal.reject"  // ProposalDecision → wallet.Proposal
-	SubjectOpsDashboard       = SubjectPrefix + ".ops.dashboard"        // struct{} → wallet.Dashboard
 )
 
 // opsReadSubjects are the back-office's subjects that change nothing (a
 // session check keeps the session alive, which is not an action): not
 // audited, since every page calls them.
 var opsReadSubjects = []string{SubjectOpsSession, SubjectOpsOperatorList, SubjectOpsSearch, SubjectOpsStatement,
-	SubjectOpsTransfer, SubjectOpsProposals, SubjectOpsDashboard}
+	SubjectOpsTransfer, SubjectOpsProposals}
 
 func init() {
 	OperatorSubjects = append(OperatorSubjects, SubjectOpsSignIn, SubjectOpsSignOut, SubjectOpsOperatorAdd,
@@ -215,7 +214,6 @@ func (s *server) ops(add func(string, micro.HandlerFunc)) {
 			return w.Decide(ctx, q.ID, approve, r.Headers().Get(HeaderActor), r.Headers().Get(HeaderReason))
 		}
 	}
-	handle(SubjectOpsDashboard, func(ctx context.Context, r micro.Request) (any, error) { return w.Dashboard(ctx) })
 	handle(SubjectOpsApprove, decide(true))
 	handle(SubjectOpsReject, decide(false))
 }
@@ -297,11 +295,4 @@ func (c *Client) Decide(ctx context.Context, id int64, approve bool) (*wallet.Pr
 	}
 	var r wallet.Proposal
 	return &r, c.Call(ctx, subject, ProposalDecision{ID: id}, &r)
-}
-
-// Dashboard (operator) returns the last 30 days' transfers by day and kind
-// and the e-money in circulation.
-func (c *Client) Dashboard(ctx context.Context) (*wallet.Dashboard, error) {
-	var r wallet.Dashboard
-	return &r, c.Call(ctx, SubjectOpsDashboard, struct{}{}, &r)
 }

@@ -264,7 +264,13 @@ func TestOpsSearch(t *testing.T) {
 		{spaced, []string{phone}, ""},
 		{agent, []string{agent}, ""},
 		{"wanjiru", []string{phone}, ""},
-		{"KAMAU", []string{phone, agent}, ""},
+		{"WANJIRU KAM", []string{phone}, ""},
+		// A name search matches the start of the name (an index serves
+		// it): the agency, not the customer whose surname it is.
+		{"KAMAU", []string{agent}, ""},
+		{"anjiru", nil, ""},
+		{"wanjiru%", nil, ""},
+		{"w_njiru", nil, ""},
 		{"nobody at all", nil, ""},
 		{"07123", nil, wallet.CodeInvalidPhone},
 		{"", nil, wallet.CodeInvalid},
@@ -320,6 +326,5 @@ var opsREADMETypes = map[string]struct{ req, reply func() any }{
 	natsapi.SubjectOpsPropose:         {func() any { return &natsapi.ProposalRequest{} }, func() any { return &wallet.Proposal{} }},
 	natsapi.SubjectOpsProposals:       {func() any { return &natsapi.ProposalQuery{} }, func() any { return &natsapi.ProposalList{} }},
 	natsapi.SubjectOpsApprove:         {func() any { return &natsapi.ProposalDecision{} }, func() any { return &wallet.Proposal{} }},
-	natsapi.SubjectOpsDashboard:       {func() any { return &struct{}{} }, func() any { return &wallet.Dashboard{} }},
 	natsapi.SubjectOpsReject:          {func() any { return &natsapi.ProposalDecision{} }, func() any { return &wallet.Proposal{} }},
 }

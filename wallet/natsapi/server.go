@@ -215,6 +215,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 	}
 	s.serveAudit(add)
 	s.ops(add)
+	s.reports(add)
 	if err != nil {
 		svc.Stop()
 		return nil, fmt.Errorf("wallet service: %w", err)

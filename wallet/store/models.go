@@ -11,7 +11,7 @@ type account struct {
 	Number        string  `gorm:"size:32;not null;uniqueIndex"`
 	Msisdn        *string `gorm:"size:20;uniqueIndex"` // the phone that dials: customers and agents only
 	Phone         string  `gorm:"size:20;not null;default:''"`
-	Name          string  `gorm:"size:64;not null"`
+	Name          string  `gorm:"size:64;not null;index:idx_accounts_name_lower,expression:lower(name)"` // the back-office's name search (SearchAccounts)
 	Tier          int     `gorm:"not null;default:0"`
 	Status        string  `gorm:"size:16;not null"`
 	Language      string  `gorm:"size:8;not null;default:''"`
@@ -32,7 +32,9 @@ func (account) TableName() string { return "accounts" }
 
 // transfer's id is assigned by the wallet (its Ref is the id in base32).
 type transfer struct {
-	ID          int64  `gorm:"primaryKey;autoIncrement:false"`
+	// idx_transfers_float holds the float issues only (partial): the
+	// reconciliation reads a period's (wallet/store/report.go).
+	ID          int64  `gorm:"primaryKey;autoIncrement:false;index:idx_transfers_float,where:kind = 'float'"`
 	IdemKey     string `gorm:"size:128;not null;uniqueIndex"`
 	RequestHash []byte `gorm:"not null"`
 	Kind        string `gorm:"size:16;not null"`

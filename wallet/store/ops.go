@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -282,11 +283,27 @@ func (s *Store) UpdateProposal(ctx context.Context, p *wallet.Proposal, from wal
 	return res.RowsAffected == 1, nil
 }
 
-// SearchAccounts returns accounts whose name contains name, any case.
+// SearchAccounts returns accounts whose name starts with name, any case,
+// in name order (then id), on idx_accounts_name_lower (declared on
+// account's Name in models.go). Case is folded as
+// each database's lower() folds it: ASCII letters on SQLite, every letter on
+// PostgreSQL.
+//
+// SQLite reads the index for a range (lower(name) from the prefix to the
+// prefix followed by the largest character; its text compares bytewise).
+// PostgreSQL gets a left-anchored LIKE, right under any collation; it reads
+// that index only under the C collation (see the notes for a
+// text_pattern_ops index).
 func (s *Store) SearchAccounts(ctx context.Context, name string, offset, limit int) ([]wallet.AccountRecord, error) {
-	pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(name)) + "%"
+	q := s.gdb.WithContext(ctx)
+	if s.pg {
+		q = q.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeEscaper.Replace(strings.ToLower(name))+"%")
+	} else {
+		prefix := asciiLower(name)
+		q = q.Where("LOWER(name) >= ? AND LOWER(name) < ?", prefix, prefix+string(utf8.MaxRune))
+	}
 	var rows []account
-	err := s.gdb.WithContext(ctx).Where(`LOWER(name) LIKE ? ESCAPE '\'`, pattern).Order("id").Offset(offset).Limit(limit).Find(&rows).Error
+	err := q.Order("LOWER(name), id").Offset(offset).Limit(limit).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("search accounts: %w", err)
 	}
@@ -297,40 +314,15 @@ func (s *Store) SearchAccounts(ctx context.Context, name string, offset, limit i
 	return out, nil
 }
 
-var _ wallet.DashboardStore = (*Store)(nil)
+// likeEscaper escapes LIKE's wildcards (and its escape character).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
-// DailyTotals sums transfers by UTC day and kind since since. The day is
-// the first 10 characters of SQLite's stored time (written in UTC), and
-// PostgreSQL's date in UTC.
-func (s *Store) DailyTotals(ctx context.Context, since time.Time) ([]wallet.DailyTotal, error) {
-	day := "substr(created_at, 1, 10)"
-	if s.pg {
-		day = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+day+` AS day, kind, COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0)
-		FROM transfers WHERE created_at >= `+s.param(1)+` GROUP BY day, kind ORDER BY day, kind`, since.UTC())
-	if err != nil {
-		return nil, fmt.Errorf("daily totals: %w", err)
-	}
-	defer rows.Close()
-	var out []wallet.DailyTotal
-	for rows.Next() {
-		var d wallet.DailyTotal
-		if err := rows.Scan(&d.Day, &d.Kind, &d.Count, &d.Volume, &d.Fees); err != nil {
-			return nil, fmt.Errorf("daily totals: %w", err)
+// asciiLower folds A–Z only, as SQLite's lower() does.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
 		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("daily totals: %w", err)
-	}
-	return out, nil
-}
-
-// param is the n-th statement parameter in the database's syntax.
-func (s *Store) param(n int) string {
-	if s.pg {
-		return fmt.Sprintf("$%d", n)
-	}
-	return "?"
+		return r
+	}, s)
 }

@@ -586,16 +586,7 @@ func (s *Store) SumPostings(ctx context.Context, accountID int64, leg wallet.Leg
 	if len(since) == 0 || len(since) > sumWindowsMax {
 		return nil, fmt.Errorf("sum postings: %d periods, want 1 to %d", len(since), sumWindowsMax)
 	}
-	cols := make([]string, len(since))
-	args := make([]any, 0, len(since)+2)
-	from := since[0]
-	for i, t := range since {
-		cols[i] = "COALESCE(SUM(CASE WHEN created_at >= ? THEN amount ELSE 0 END), 0)"
-		args = append(args, t.UTC())
-		if t.Before(from) {
-			from = t
-		}
-	}
+	cols, args, from := sinceSums(since) // report.go
 	args = append(args, accountID, from.UTC())
 	q := "SELECT " + strings.Join(cols, ", ") + " FROM postings WHERE account_id = ? AND leg = '" + string(leg) +
 		"' AND created_at >= ?"
