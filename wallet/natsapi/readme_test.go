@@ -65,7 +65,7 @@ func TestREADMEMatchesTheAPI(t *testing.T) {
 		types[r.Subject] = struct{ req, reply func() any }{
 			func() any { q, _ := r.Types(); return q }, func() any { _, p := r.Types(); return p }}
 	}
-	maps.Copy(types, opsREADMETypes) // ops_test.go
+	maps.Copy(types, opsREADMETypes)    // ops_test.go
 	maps.Copy(types, reportREADMETypes) // report_test.go
 	sections := regexp.MustCompile("(?m)^### `([a-z0-9.]+)`").FindAllSubmatchIndex(doc, -1)
 	block := regexp.MustCompile("(?s)```json (request|reply|error)\n(.*?)\n```")
