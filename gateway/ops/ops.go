@@ -41,7 +41,7 @@ type Wallet interface {
 	ResetPIN(ctx context.Context, phone string) (*wallet.Account, error)
 	Propose(ctx context.Context, q natsapi.ProposalRequest) (*wallet.Proposal, error)
 	Proposals(ctx context.Context, states []wallet.ProposalState, limit int) ([]wallet.Proposal, error)
-	Decide(ctx context.Context, id int64, approve bool) (*wallet.Proposal, error)
+	Decide(ctx context.Context, q natsapi.ProposalDecision, approve bool) (*wallet.Proposal, error)
 	Reversals(ctx context.Context, states []wallet.ReversalState, limit int) ([]wallet.Reversal, error)
 	DecideReversal(ctx context.Context, id int64, approve bool) (*wallet.Reversal, error)
 	AuditLog(ctx context.Context, q natsapi.AuditRequest) ([]wallet.AuditRecord, error)

@@ -322,7 +322,7 @@ func (s *Server) propose(w http.ResponseWriter, r *http.Request, v *view) {
 		s.proposalsPage(w, r, v)
 		return
 	}
-	_, err = s.cfg.Wallet.Propose(r.Context(), natsapi.ProposalRequest{Kind: wallet.ProposalFloatIssue,
+	_, err = s.cfg.Wallet.Propose(r.Context(), natsapi.ProposalRequest{Session: v.token, Kind: wallet.ProposalFloatIssue,
 		Target: strings.TrimSpace(r.PostFormValue("agent")), Amount: amount, Reference: strings.TrimSpace(r.PostFormValue("reference"))})
 	if err != nil {
 		v.walletError(err)
@@ -344,7 +344,7 @@ func (v *view) pathID(r *http.Request) (int64, bool) {
 
 // decision is an approve or reject button of a queue: the id in the path,
 // a reason, then decideFn; on a refusal the queue's page again, with why.
-func decision(page func(*Server, http.ResponseWriter, *http.Request, *view), done string, decideFn func(s *Server, r *http.Request, id int64) error) handler {
+func decision(page func(*Server, http.ResponseWriter, *http.Request, *view), done string, decideFn func(s *Server, r *http.Request, v *view, id int64) error) handler {
 	return func(s *Server, w http.ResponseWriter, r *http.Request, v *view) {
 		id, ok := v.pathID(r)
 		if ok {
@@ -354,7 +354,7 @@ func decision(page func(*Server, http.ResponseWriter, *http.Request, *view), don
 			page(s, w, r, v)
 			return
 		}
-		if err := decideFn(s, r, id); err != nil {
+		if err := decideFn(s, r, v, id); err != nil {
 			v.walletError(err)
 			page(s, w, r, v)
 			return
@@ -365,8 +365,8 @@ func decision(page func(*Server, http.ResponseWriter, *http.Request, *view), don
 
 // decide approves or rejects a maker-checker proposal.
 func decide(approve bool) handler {
-	return decision((*Server).proposalsPage, "/proposals?done=decided", func(s *Server, r *http.Request, id int64) error {
-		_, err := s.cfg.Wallet.Decide(r.Context(), id, approve)
+	return decision((*Server).proposalsPage, "/proposals?done=decided", func(s *Server, r *http.Request, v *view, id int64) error {
+		_, err := s.cfg.Wallet.Decide(r.Context(), natsapi.ProposalDecision{Session: v.token, ID: id}, approve)
 		return err
 	})
 }
@@ -388,7 +388,7 @@ func (s *Server) reversalsPage(w http.ResponseWriter, r *http.Request, v *view) 
 
 // decideReversal approves or rejects a reversal request in the queue.
 func decideReversal(approve bool) handler {
-	return decision((*Server).reversalsPage, "/reversals?done=decided", func(s *Server, r *http.Request, id int64) error {
+	return decision((*Server).reversalsPage, "/reversals?done=decided", func(s *Server, r *http.Request, _ *view, id int64) error {
 		_, err := s.cfg.Wallet.DecideReversal(r.Context(), id, approve)
 		return err
 	})

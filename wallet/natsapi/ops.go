@@ -2,6 +2,7 @@ package natsapi
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -96,6 +97,10 @@ type OpsStatementRequest struct {
 // ProposalRequest proposes a maker-checker action; the maker and reason
 // are the request's Kibubu-Actor and Kibubu-Reason.
 type ProposalRequest struct {
+	// Session is the maker's back-office session token: the wallet names
+	// the maker from it, not from the request's actor header, and refuses
+	// one who is not a maker.
+	Session   string              `json:"session"`
 	Kind      wallet.ProposalKind `json:"kind"`
 	Target    string              `json:"target"`
 	Amount    int64               `json:"amount,omitempty"`
@@ -116,7 +121,10 @@ type ProposalList struct {
 // ProposalDecision approves or rejects proposal ID; the checker and reason
 // are the request's Kibubu-Actor and Kibubu-Reason.
 type ProposalDecision struct {
-	ID int64 `json:"id"`
+	// Session is the checker's back-office session token (as
+	// ProposalRequest's): the checker the wallet compares with the maker.
+	Session string `json:"session"`
+	ID      int64  `json:"id"`
 }
 
 // ops adds the back-office's subjects.
@@ -194,8 +202,12 @@ func (s *server) ops(add func(string, micro.HandlerFunc)) {
 		if err := decode(r, &q); err != nil {
 			return nil, err
 		}
+		maker, err := sessionActor(ctx, w, q.Session, r.Headers().Get(HeaderActor), wallet.RoleMaker)
+		if err != nil {
+			return nil, err
+		}
 		p := wallet.Proposal{Kind: q.Kind, Target: q.Target, Amount: q.Amount, Reference: q.Reference}
-		return w.Propose(ctx, p, r.Headers().Get(HeaderActor), r.Headers().Get(HeaderReason))
+		return w.Propose(ctx, p, maker, r.Headers().Get(HeaderReason))
 	})
 	handle(SubjectOpsProposals, func(ctx context.Context, r micro.Request) (any, error) {
 		var q ProposalQuery
@@ -211,11 +223,36 @@ func (s *server) ops(add func(string, micro.HandlerFunc)) {
 			if err := decode(r, &q); err != nil {
 				return nil, err
 			}
-			return w.Decide(ctx, q.ID, approve, r.Headers().Get(HeaderActor), r.Headers().Get(HeaderReason))
+			checker, err := sessionActor(ctx, w, q.Session, r.Headers().Get(HeaderActor), wallet.RoleChecker)
+			if err != nil {
+				return nil, err
+			}
+			return w.Decide(ctx, q.ID, approve, checker, r.Headers().Get(HeaderReason))
 		}
 	}
 	handle(SubjectOpsApprove, decide(true))
 	handle(SubjectOpsReject, decide(false))
+}
+
+// sessionActor is the operator a maker-checker step is taken by: the one
+// signed in with token, who must hold role and be the request's actor
+// (the audit log names the actor header). Naming the maker and the checker
+// from their sessions, not from a header the caller writes, means a second
+// person's live session is needed to approve: the operator NATS user alone
+// cannot play both parts.
+func sessionActor(ctx context.Context, w *wallet.Service, token, actor string, role wallet.OperatorRole) (string, error) {
+	sess, err := w.Session(ctx, token)
+	if err != nil {
+		return "", err
+	}
+	op := sess.Operator
+	switch {
+	case op.Role != role:
+		return "", wallet.Errorf(wallet.CodeForbidden, "%s is %s, not %s", op.Email, op.Role, role)
+	case !strings.EqualFold(strings.TrimSpace(actor), op.Email):
+		return "", wallet.Errorf(wallet.CodeForbidden, "the request names %q, its session %s", actor, op.Email)
+	}
+	return op.Email, nil
 }
 
 // SignIn (operator) checks an operator's email, password and TOTP code and
@@ -274,7 +311,8 @@ func (c *Client) TransferDetail(ctx context.Context, ref string) (*wallet.Transf
 	return &r, c.Call(ctx, SubjectOpsTransfer, TransferQuery{Ref: ref}, &r)
 }
 
-// Propose (maker) proposes q; ctx names the maker and reason (WithOperator).
+// Propose (maker) proposes q; ctx names the maker and reason (WithOperator),
+// q.Session is the maker's session.
 func (c *Client) Propose(ctx context.Context, q ProposalRequest) (*wallet.Proposal, error) {
 	var r wallet.Proposal
 	return &r, c.Call(ctx, SubjectOpsPropose, q, &r)
@@ -286,13 +324,13 @@ func (c *Client) Proposals(ctx context.Context, states []wallet.ProposalState, l
 	return r.Proposals, c.Call(ctx, SubjectOpsProposals, ProposalQuery{States: states, Limit: limit}, &r)
 }
 
-// Decide (checker) approves or rejects proposal id; ctx names the checker
-// and reason (WithOperator).
-func (c *Client) Decide(ctx context.Context, id int64, approve bool) (*wallet.Proposal, error) {
+// Decide (checker) approves or rejects proposal q.ID; ctx names the
+// checker and reason (WithOperator), q.Session is the checker's session.
+func (c *Client) Decide(ctx context.Context, q ProposalDecision, approve bool) (*wallet.Proposal, error) {
 	subject := SubjectOpsReject
 	if approve {
 		subject = SubjectOpsApprove
 	}
 	var r wallet.Proposal
-	return &r, c.Call(ctx, subject, ProposalDecision{ID: id}, &r)
+	return &r, c.Call(ctx, subject, q, &r)
 }

@@ -187,39 +187,73 @@ func TestOpsMakerChecker(t *testing.T) {
 	c := w.Client
 	_, agent := w.Agent("Float Agent", "1357", 0)
 	before := w.Balance(agent)
+	// Each step is taken in a back-office session: the wallet names the
+	// maker and the checker from their sessions, not from the actor header.
+	session := func(email string, role wallet.OperatorRole) string {
+		t.Helper()
+		op, err := c.AddOperator(as("root", ""), email, role, testPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := wallet.TOTPCode(op.TOTPSecret, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.SignIn(as(email, ""), email, testPassword, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Token
+	}
+	makerS, checkerS := session("maker@example.org", wallet.RoleMaker), session("checker@example.org", wallet.RoleChecker)
 	mk, ck := as("maker@example.org", "bank slip 7781"), as("checker@example.org", "slip checked")
-	p, err := c.Propose(mk, natsapi.ProposalRequest{Kind: wallet.ProposalFloatIssue, Target: agent, Amount: 500_000, Reference: "DEP-7781"})
+	float := func(amount int64, ref string) natsapi.ProposalRequest {
+		return natsapi.ProposalRequest{Session: makerS, Kind: wallet.ProposalFloatIssue, Target: agent, Amount: amount, Reference: ref}
+	}
+	p, err := c.Propose(mk, float(500_000, "DEP-7781"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rejected, err := c.Propose(mk, natsapi.ProposalRequest{Kind: wallet.ProposalFloatIssue, Target: agent, Amount: 100, Reference: "DEP-7782"})
+	rejected, err := c.Propose(mk, float(100, "DEP-7782"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	customer := w.Customer("Jane", "2580", 0)
+	toCustomer := float(1, "DEP-1")
+	toCustomer.Target = customer
+	noSession := float(1, "DEP-4")
+	noSession.Session = ""
+	decide := func(ctx context.Context, session string, id int64, approve bool) func() (*wallet.Proposal, error) {
+		return func() (*wallet.Proposal, error) {
+			return c.Decide(ctx, natsapi.ProposalDecision{Session: session, ID: id}, approve)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		call func() (*wallet.Proposal, error)
 		want wallet.Code
 	}{
-		{"same reference again", func() (*wallet.Proposal, error) {
-			return c.Propose(mk, natsapi.ProposalRequest{Kind: wallet.ProposalFloatIssue, Target: agent, Amount: 1, Reference: "DEP-7781"})
-		}, wallet.CodeExists},
-		{"to a customer", func() (*wallet.Proposal, error) {
-			return c.Propose(mk, natsapi.ProposalRequest{Kind: wallet.ProposalFloatIssue, Target: customer, Amount: 1, Reference: "DEP-1"})
-		}, wallet.CodeWrongKind},
-		{"no reason", func() (*wallet.Proposal, error) {
-			return c.Propose(as("maker@example.org", ""), natsapi.ProposalRequest{Kind: wallet.ProposalFloatIssue, Target: agent, Amount: 1, Reference: "DEP-2"})
-		}, wallet.CodeInvalid},
-		{"zero amount", func() (*wallet.Proposal, error) {
-			return c.Propose(mk, natsapi.ProposalRequest{Kind: wallet.ProposalFloatIssue, Target: agent, Reference: "DEP-3"})
-		}, wallet.CodeInvalidAmount},
-		{"maker approves own", func() (*wallet.Proposal, error) { return c.Decide(as("Maker@example.org", "mine"), p.ID, true) }, wallet.CodeForbidden},
-		{"checker approves", func() (*wallet.Proposal, error) { return c.Decide(ck, p.ID, true) }, ""},
-		{"approved again", func() (*wallet.Proposal, error) { return c.Decide(ck, p.ID, true) }, wallet.CodeInvalidState},
-		{"checker rejects", func() (*wallet.Proposal, error) { return c.Decide(ck, rejected.ID, false) }, ""},
-		{"rejected one approved", func() (*wallet.Proposal, error) { return c.Decide(ck, rejected.ID, true) }, wallet.CodeInvalidState},
-		{"unknown", func() (*wallet.Proposal, error) { return c.Decide(ck, 999, true) }, wallet.CodeNotFound},
+		{"same reference again", func() (*wallet.Proposal, error) { return c.Propose(mk, float(1, "DEP-7781")) }, wallet.CodeExists},
+		{"to a customer", func() (*wallet.Proposal, error) { return c.Propose(mk, toCustomer) }, wallet.CodeWrongKind},
+		{"no reason", func() (*wallet.Proposal, error) { return c.Propose(as("maker@example.org", ""), float(1, "DEP-2")) }, wallet.CodeInvalid},
+		{"zero amount", func() (*wallet.Proposal, error) { return c.Propose(mk, float(0, "DEP-3")) }, wallet.CodeInvalidAmount},
+		{"no session", func() (*wallet.Proposal, error) { return c.Propose(mk, noSession) }, wallet.CodeUnauthenticated},
+		{"a header naming another maker", func() (*wallet.Proposal, error) {
+			return c.Propose(as("other@example.org", "slip"), float(1, "DEP-5"))
+		}, wallet.CodeForbidden},
+		{"a checker proposes", func() (*wallet.Proposal, error) {
+			q := float(1, "DEP-6")
+			q.Session = checkerS
+			return c.Propose(ck, q)
+		}, wallet.CodeForbidden},
+		{"maker approves own", decide(as("Maker@example.org", "mine"), makerS, p.ID, true), wallet.CodeForbidden},
+		{"maker's header on the checker's session", decide(as("maker@example.org", "mine"), checkerS, p.ID, true), wallet.CodeForbidden},
+		{"checker's header on the maker's session", decide(ck, makerS, p.ID, true), wallet.CodeForbidden},
+		{"checker approves", decide(ck, checkerS, p.ID, true), ""},
+		{"approved again", decide(ck, checkerS, p.ID, true), wallet.CodeInvalidState},
+		{"checker rejects", decide(ck, checkerS, rejected.ID, false), ""},
+		{"rejected one approved", decide(ck, checkerS, rejected.ID, true), wallet.CodeInvalidState},
+		{"unknown", decide(ck, checkerS, 999, true), wallet.CodeNotFound},
 	} {
 		_, err := tc.call()
 		if got := wallet.ErrorCode(err); got != tc.want {
