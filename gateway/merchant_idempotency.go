@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -33,9 +32,6 @@ import (
 //     gateway died);
 //   - a final answer (2xx, and 4xx but 409 and 429) is stored, and a
 //     duplicate gets it again byte for byte with Idempotent-Replayed: true;
-//     it is stored just after it is sent (a duplicate that reaches the
-//     same gateway meanwhile waits for it), so that the client does not
-//     wait for the bucket's second write;
 //     one too large to store (a large batch of charges) is recorded as
 //     done without its body, and a duplicate is processed again: the
 //     wallet answers it from its own records (each charge replayed);
@@ -73,10 +69,6 @@ const (
 	storedResponseBytesMax = 64 << 10
 	// idempotencyKVTimeout bounds each read or write of the bucket.
 	idempotencyKVTimeout = 5 * time.Second
-	// finishingMax bounds the answers stored after their requests returned
-	// (idempotency.finishLater): beyond it, a request stores its answer
-	// before it returns, as each did before.
-	finishingMax = 1024
 	// beginAttemptsMax bounds the rounds of create, read and take over
 	// when other gateways race for the same key.
 	beginAttemptsMax = 3
@@ -148,11 +140,6 @@ type idempotency struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
 	log *slog.Logger
-
-	mu sync.Mutex
-	// finishing holds the keys whose answer this gateway is storing after
-	// the request returned, each with a channel closed once it is stored.
-	finishing map[string]chan struct{}
 }
 
 // checkIdempotencyKey checks a request's Idempotency-Key header.
@@ -229,7 +216,6 @@ func (m *merchantServer) idempotent(kind bodyKind, csvMax int64) echo.Middleware
 			fp := fingerprint(req.Method, req.URL.Path, body)
 			started := m.idem.now().UTC()
 			ctx, cancel := kvContext(c)
-			m.idem.await(ctx, k)
 			rev, stored, err := m.idem.begin(ctx, k, fp, started)
 			cancel()
 			if err != nil {
@@ -258,16 +244,13 @@ func (m *merchantServer) idempotent(kind bodyKind, csvMax int64) echo.Middleware
 				writeAPIError(c, err)
 			}
 			c.Response().Writer = tee.ResponseWriter
+			ctx, cancel = kvContext(c)
+			defer cancel()
 			res := c.Response()
-			rec := idemRecord{
+			m.idem.finish(ctx, k, rev, idemRecord{
 				Done: true, Fingerprint: fp, Started: started,
 				Status: res.Status, ContentType: res.Header().Get(echo.HeaderContentType), Body: tee.buf.Bytes(),
-			}
-			if !m.idem.finishLater(k, rev, rec, tee.over) {
-				ctx, cancel = kvContext(c)
-				defer cancel()
-				m.idem.finish(ctx, k, rev, rec, tee.over)
-			}
+			}, tee.over)
 			return err // for the request log; the answer is written
 		}
 	}
@@ -347,57 +330,6 @@ func (d *idempotency) finish(ctx context.Context, k string, rev uint64, rec idem
 	}
 	if err := d.kv.Delete(ctx, k, jetstream.LastRevision(rev)); err != nil {
 		d.log.Warn("idempotency: an in-flight record was not deleted; it is taken over after "+inFlightTakeover.String(), "record", k, "err", err)
-	}
-}
-
-// finishLater stores rec (finish) on a goroutine of its own, so that the
-// answer goes to the client without waiting for the bucket's write: that
-// write was about a tenth of a tab charge's time. A request with the same
-// key that reaches this gateway meanwhile waits for it (await); one that
-// reaches another gateway may get 409 in_flight for that moment, as while
-// the first request was processed. A gateway that dies before the write
-// leaves the record in flight: a retry takes it over after
-// inFlightTakeover and the wallet answers it from its own records. It
-// reports false, storing nothing, when finishingMax answers are being
-// stored already or k's is: the caller then calls finish itself.
-func (d *idempotency) finishLater(k string, rev uint64, rec idemRecord, tooLarge bool) bool {
-	d.mu.Lock()
-	if d.finishing == nil {
-		d.finishing = make(map[string]chan struct{})
-	}
-	if _, busy := d.finishing[k]; busy || len(d.finishing) >= finishingMax {
-		d.mu.Unlock()
-		return false
-	}
-	done := make(chan struct{})
-	d.finishing[k] = done
-	d.mu.Unlock()
-	go func() {
-		defer func() {
-			d.mu.Lock()
-			delete(d.finishing, k)
-			d.mu.Unlock()
-			close(done)
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), idempotencyKVTimeout)
-		defer cancel()
-		d.finish(ctx, k, rev, rec, tooLarge)
-	}()
-	return true
-}
-
-// await waits until this gateway stores no answer under k (finishLater),
-// or ctx ends.
-func (d *idempotency) await(ctx context.Context, k string) {
-	d.mu.Lock()
-	done := d.finishing[k]
-	d.mu.Unlock()
-	if done == nil {
-		return
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
 	}
 }
 
