@@ -32,6 +32,7 @@ const smsWait = 30 * time.Second
 // Twilio credentials, keyword replies and receipts land in the outbox,
 // which `kibubu sms outbox` shows.
 func TestSMSTour(t *testing.T) {
+	embeddedOnly(t)
 	cfg := testConfig(t, "")
 	m := startMain(t, &Main{Config: cfg})
 	ctx := context.Background()

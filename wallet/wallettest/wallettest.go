@@ -52,7 +52,7 @@ func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
 		t.Fatal(err)
 	}
 	kes, _ := wallet.LookupCurrency("KES")
-	c := wallet.Config{Currency: kes, Region: "KE", Pepper: Pepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	c := wallet.Config{Currency: kes, Region: "KE", Pepper: Pepper, PasswordCost: wallet.TestPasswordCost, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, f := range cfg {
 		f(&c)
 	}
