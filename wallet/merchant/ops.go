@@ -151,13 +151,22 @@ func (s *Service) OpsTabs(ctx context.Context, number string, open *bool, cursor
 	return out, nil
 }
 
-// OpsTabCharges lists the charges of one of a merchant's tabs, newest
-// first, a page at a time, as the merchant would (TabCharges); another
+// OpsTab returns one of a merchant's tabs and a page of its charges,
+// newest first, as the merchant would see them (Tab, TabCharges); another
 // merchant's tab is CodeNotFound.
-func (s *Service) OpsTabCharges(ctx context.Context, number, tab, cursor string, limit int) ([]Charge, string, error) {
+func (s *Service) OpsTab(ctx context.Context, number, tab, cursor string, limit int) (*Tab, *ChargesPage, error) {
 	m, err := s.OpsMerchant(ctx, number)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
-	return s.TabCharges(ctx, Principal{Merchant: m.Number}, tab, cursor, limit)
+	p := Principal{Merchant: m.Number}
+	charges, next, err := s.TabCharges(ctx, p, tab, cursor, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := s.Tab(ctx, p, tab)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, &ChargesPage{Charges: charges, Next: next}, nil
 }

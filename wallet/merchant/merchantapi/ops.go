@@ -17,7 +17,7 @@ const (
 	SubjectOpsMerchant        = natsapi.SubjectPrefix + ".merchant.ops.get"
 	SubjectOpsPaymentRequests = natsapi.SubjectPrefix + ".merchant.ops.requests"
 	SubjectOpsTabs            = natsapi.SubjectPrefix + ".merchant.ops.tabs"
-	SubjectOpsTabCharges      = natsapi.SubjectPrefix + ".merchant.ops.tab.charges"
+	SubjectOpsTab             = natsapi.SubjectPrefix + ".merchant.ops.tab"
 )
 
 // OpsMerchantsRequest searches tills and paybills: by number prefix when
@@ -51,12 +51,19 @@ type OpsTabsRequest struct {
 	Limit  int    `json:"limit,omitempty"`
 }
 
-// OpsTabChargesRequest lists the charges of one of a merchant's tabs.
-type OpsTabChargesRequest struct {
+// OpsTabRequest asks for one of a merchant's tabs and a page of its
+// charges, newest first.
+type OpsTabRequest struct {
 	Number string `json:"number"`
 	Tab    string `json:"tab"`
 	Cursor string `json:"cursor,omitempty"` // the previous page's Next
 	Limit  int    `json:"limit,omitempty"`
+}
+
+// OpsTabReply is a tab and a page of its charges.
+type OpsTabReply struct {
+	Tab merchant.Tab `json:"tab"`
+	merchant.ChargesPage
 }
 
 var (
@@ -64,7 +71,7 @@ var (
 	OpsMerchant        = natsrpc.Endpoint[OpsMerchantRequest, wallet.Account]{Subject: SubjectOpsMerchant, Operator: true, ReadOnly: true}
 	OpsPaymentRequests = natsrpc.Endpoint[OpsPaymentRequestsRequest, PaymentRequestsPage]{Subject: SubjectOpsPaymentRequests, Operator: true, ReadOnly: true}
 	OpsTabs            = natsrpc.Endpoint[OpsTabsRequest, merchant.TabsPage]{Subject: SubjectOpsTabs, Operator: true, ReadOnly: true}
-	OpsTabCharges      = natsrpc.Endpoint[OpsTabChargesRequest, TabChargesPage]{Subject: SubjectOpsTabCharges, Operator: true, ReadOnly: true}
+	OpsTab             = natsrpc.Endpoint[OpsTabRequest, OpsTabReply]{Subject: SubjectOpsTab, Operator: true, ReadOnly: true}
 )
 
 // registerOps serves the back-office's merchant reads on m (Register).
@@ -82,8 +89,11 @@ func registerOps(m natsrpc.Mux, c *merchant.Service) {
 	OpsTabs.Handle(m, func(ctx context.Context, q OpsTabsRequest) (*merchant.TabsPage, error) {
 		return c.OpsTabs(ctx, q.Number, q.Open, q.Cursor, q.Limit)
 	})
-	OpsTabCharges.Handle(m, func(ctx context.Context, q OpsTabChargesRequest) (*TabChargesPage, error) {
-		charges, next, err := c.OpsTabCharges(ctx, q.Number, q.Tab, q.Cursor, q.Limit)
-		return &TabChargesPage{Charges: charges, Next: next}, err
+	OpsTab.Handle(m, func(ctx context.Context, q OpsTabRequest) (*OpsTabReply, error) {
+		t, charges, err := c.OpsTab(ctx, q.Number, q.Tab, q.Cursor, q.Limit)
+		if err != nil {
+			return nil, err
+		}
+		return &OpsTabReply{Tab: *t, ChargesPage: *charges}, nil
 	})
 }

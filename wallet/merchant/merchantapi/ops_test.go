@@ -132,12 +132,12 @@ func TestOpsMerchantReads(t *testing.T) {
 		t.Errorf("the open tab's metered amount: %+v", open.Tabs)
 	}
 
-	charges, err := merchantapi.OpsTabCharges.Call(e.ctx, e.c, merchantapi.OpsTabChargesRequest{Number: duka, Tab: open.ID})
+	tab, err := merchantapi.OpsTab.Call(e.ctx, e.c, merchantapi.OpsTabRequest{Number: duka, Tab: open.ID})
 	e.must(err)
-	if len(charges.Charges) != 1 || charges.Charges[0].Amount != 2_500 {
-		t.Errorf("charges: %+v", charges)
+	if tab.Tab.ID != open.ID || tab.Tab.Status != merchant.TabActive || len(tab.Charges) != 1 || tab.Charges[0].Amount != 2_500 {
+		t.Errorf("tab: %+v", tab)
 	}
-	if _, err := merchantapi.OpsTabCharges.Call(e.ctx, e.c, merchantapi.OpsTabChargesRequest{Number: duka, Tab: other.ID}); wallet.ErrorCode(err) != wallet.CodeNotFound {
+	if _, err := merchantapi.OpsTab.Call(e.ctx, e.c, merchantapi.OpsTabRequest{Number: duka, Tab: other.ID}); wallet.ErrorCode(err) != wallet.CodeNotFound {
 		t.Errorf("another merchant's tab: %v, want not_found", err)
 	}
 }
