@@ -123,7 +123,7 @@ func (s *Server) renderMerchant(w http.ResponseWriter, r *http.Request, v *view,
 		return
 	}
 	d.Merchant, d.Scopes = m, merchant.MerchantScopes
-	if d.Chosen == nil && d.Created == nil {
+	if d.Chosen == nil {
 		d.Chosen = []merchant.Scope{merchant.ScopePayments}
 	}
 	base := Prefix + "/merchants/" + url.PathEscape(m.Number)
