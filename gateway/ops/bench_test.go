@@ -94,17 +94,20 @@ func BenchmarkPages(b *testing.B) {
 		{"dashboard", Prefix + "/dashboard"},
 	}
 	for _, p := range pages {
-		b.Run(p.name, func(b *testing.B) {
-			for b.Loop() {
-				req := httptest.NewRequest("GET", p.path, nil)
-				req.AddCookie(cookie)
-				rec := httptest.NewRecorder()
-				e.handler.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%s: %d\n%s", p.path, rec.Code, rec.Body)
-				}
-			}
-		})
+		b.Run(p.name, func(b *testing.B) { e.benchPage(b, cookie, p.path) })
+	}
+}
+
+// benchPage times GET path with the session cookie, one page an op.
+func (e *env) benchPage(b *testing.B, cookie *http.Cookie, path string) {
+	for b.Loop() {
+		req := httptest.NewRequest("GET", path, nil)
+		req.AddCookie(cookie)
+		rec := httptest.NewRecorder()
+		e.handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%s: %d\n%s", path, rec.Code, rec.Body)
+		}
 	}
 }
 
@@ -126,16 +129,6 @@ func BenchmarkMerchantPage(b *testing.B) {
 		{"requests-0", Prefix + "/merchants/" + quiet.number},
 		{"search-name", Prefix + "/merchants?q=duka"},
 	} {
-		b.Run(p.name, func(b *testing.B) {
-			for b.Loop() {
-				req := httptest.NewRequest("GET", p.path, nil)
-				req.AddCookie(cookie)
-				rec := httptest.NewRecorder()
-				e.handler.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%s: %d\n%s", p.path, rec.Code, rec.Body)
-				}
-			}
-		})
+		b.Run(p.name, func(b *testing.B) { e.benchPage(b, cookie, p.path) })
 	}
 }

@@ -52,10 +52,8 @@ type merchantsData struct {
 }
 
 func (s *Server) merchantList(w http.ResponseWriter, r *http.Request, v *view) {
-	d := &merchantsData{Query: strings.TrimSpace(r.URL.Query().Get("q"))}
+	d := &merchantsData{Query: strings.TrimSpace(r.URL.Query().Get("q")), Page: pageNumber(r)}
 	v.Data = d
-	d.Page, _ = strconv.Atoi(r.URL.Query().Get("page"))
-	d.Page = max(d.Page, 0)
 	res, err := merchantapi.OpsMerchants.Call(r.Context(), s.merchants(), merchantapi.OpsMerchantsRequest{Query: d.Query, Page: d.Page})
 	if err != nil {
 		v.walletError(err)
@@ -63,16 +61,29 @@ func (s *Server) merchantList(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	d.Result = res
-	page := func(n int) string {
-		return Prefix + "/merchants?" + url.Values{"q": {d.Query}, "page": {strconv.Itoa(n)}}.Encode()
-	}
-	if d.Page > 0 {
-		d.Prev = page(d.Page - 1)
-	}
-	if res.More {
-		d.Next = page(d.Page + 1)
-	}
+	d.Prev, d.Next = pageLinks("/merchants", d.Query, d.Page, res.More)
 	s.render(w, "merchants", v)
+}
+
+// pageNumber is a paged search's ?page=, from 0.
+func pageNumber(r *http.Request) int {
+	n, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	return max(n, 0)
+}
+
+// pageLinks are the links to the pages before and after page of the
+// search for query at path (under Prefix); empty where there is none.
+func pageLinks(path, query string, page int, more bool) (prev, next string) {
+	link := func(n int) string {
+		return Prefix + path + "?" + url.Values{"q": {query}, "page": {strconv.Itoa(n)}}.Encode()
+	}
+	if page > 0 {
+		prev = link(page - 1)
+	}
+	if more {
+		next = link(page + 1)
+	}
+	return prev, next
 }
 
 // merchantData is a merchant page's data.
