@@ -159,6 +159,13 @@ func TestMerchantPages(t *testing.T) {
 			t.Errorf("tabs %s: want %q on the page", filter.q, filter.has)
 		}
 	}
+	// In French and Swahili.
+	for _, lang := range []struct{ code, title string }{{"fr", "Marchand"}, {"sw", "Mfanyabiashara"}} {
+		b.get(Prefix + "/lang/" + lang.code)
+		if p := b.get(mpage); p.status != http.StatusOK || !strings.Contains(p.body, "<h1>"+lang.title+" ") {
+			t.Errorf("the merchant page in %s: %d, want the title %q", lang.code, p.status, lang.title)
+		}
+	}
 	// Another merchant's tab is not this one's.
 	if p := b.get(Prefix + "/merchants/" + other.number + "/tabs/" + s.tab); p.status != http.StatusNotFound {
 		t.Errorf("another merchant's tab: %d, want 404", p.status)
