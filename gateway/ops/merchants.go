@@ -127,9 +127,6 @@ func (s *Server) renderMerchant(w http.ResponseWriter, r *http.Request, v *view,
 	ctx, q := r.Context(), r.URL.Query()
 	m, err := merchantapi.OpsMerchant.Call(ctx, s.merchants(), merchantapi.OpsMerchantRequest{Number: r.PathValue("number")})
 	if err != nil {
-		if v.Error != "" {
-			v.Detail = errMessage(err)
-		}
 		s.fail(w, r, v, err)
 		return
 	}
