@@ -249,6 +249,8 @@ func TestMerchantKeyRefusals(t *testing.T) {
 			return admin.post(mpage+"/keys/"+otherKey.ID+"/revoke", url.Values{"csrf": {token}, "reason": {"leak"}})
 		}, http.StatusNotFound, text(t, "ops.notfound")},
 		{"unknown tab", func() page { return admin.get(mpage + "/tabs/tab_nope") }, http.StatusNotFound, text(t, "ops.notfound")},
+		{"forged requests cursor", func() page { return admin.get(mpage + "?requests=zz") }, http.StatusBadRequest, "the cursor is not one this API gave"},
+		{"forged tabs cursor", func() page { return admin.get(mpage + "?after=zz") }, http.StatusBadRequest, "the cursor is not one this API gave"},
 	} {
 		p := tc.do()
 		if p.status != tc.status || !strings.Contains(p.body, tc.says) {
