@@ -92,6 +92,11 @@ func BenchmarkPages(b *testing.B) {
 		{"search-name", Prefix + "/search?q=" + url.QueryEscape(fmt.Sprintf("Customer %06d", nAccounts/3))},
 		{"account", Prefix + "/account/" + url.PathEscape(phone)},
 		{"dashboard", Prefix + "/dashboard"},
+		// The merchants list among 100,000 customers: every merchant, and a
+		// name prefix every customer shares (the worst case: the name index
+		// walks the customers to find no merchant).
+		{"merchants-all", Prefix + "/merchants"},
+		{"merchants-name", Prefix + "/merchants?q=Customer"},
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) { e.benchPage(b, cookie, p.path) })

@@ -25,16 +25,26 @@ var merchantKinds = []string{string(wallet.KindTill), string(wallet.KindPaybill)
 // SearchMerchants returns tills and paybills, offset then at most limit: by
 // number prefix (in number order, on the accounts' unique index on number)
 // when byNumber, else by name prefix, any case (in name order, then id, on
-// idx_accounts_name_lower, as SearchAccounts). An empty prefix lists every
-// merchant in number order.
+// idx_accounts_name_lower, as SearchAccounts: it walks every account whose
+// name starts so, customers too). An empty prefix lists every merchant in
+// number order.
 func (s *Store) SearchMerchants(ctx context.Context, prefix string, byNumber bool, offset, limit int) ([]wallet.AccountRecord, error) {
 	q := s.gdb.WithContext(ctx).Where("kind IN ?", merchantKinds)
 	switch {
-	case byNumber || prefix == "":
-		if prefix != "" {
-			q = q.Where("number >= ? AND number < ?", prefix, prefix+string(utf8.MaxRune))
-		}
-		q = q.Order("number")
+	case prefix == "" && s.pg:
+		// As below, compared bytewise whatever the database's collation (the
+		// index serves it under the C collation only, as the name search).
+		q = q.Where(`number COLLATE "C" >= ? AND number COLLATE "C" < ?`, "0", ":").Order("number")
+	case prefix == "":
+		// Every merchant: the numbers made of digits (tills and paybills
+		// have 6, wallet.AddMerchant), a range of the number index that
+		// holds agents and merchants but no customer (an E.164 "+…") nor a
+		// system account: it does not walk the customers.
+		q = q.Where("number >= ? AND number < ?", "0", ":").Order("number")
+	case byNumber && s.pg:
+		q = q.Where(`number LIKE ? ESCAPE '\'`, likeEscaper.Replace(prefix)+"%").Order("number")
+	case byNumber:
+		q = q.Where("number >= ? AND number < ?", prefix, prefix+string(utf8.MaxRune)).Order("number")
 	case s.pg:
 		q = q.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeEscaper.Replace(strings.ToLower(prefix))+"%").Order("LOWER(name), id")
 	default:
