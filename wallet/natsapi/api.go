@@ -57,13 +57,6 @@ const (
 // needs the start key in the reply's start_key (also sent by SMS).
 const SubjectCustomerOpen = SubjectPrefix + ".customer.open"
 
-func init() { OperatorSubjects = append(OperatorSubjects, SubjectCustomerOpen) }
-
-// OperatorSubjects are the subjects only operators may call; a deployment
-// gives gateway credentials no permission to publish to them.
-var OperatorSubjects = append([]string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents},
-	ReversalOperatorSubjects...)
-
 // ExternalKeyPrefix is the namespace the wallet's NATS server puts the
 // idempotency key of every transfer on SubjectTransfer in: a caller's key K
 // is stored as "ext:K". The merchant services' own keys ("pr:", "po:",

@@ -23,14 +23,6 @@ import (
 // publish to waits before the client calls the wallet unavailable.
 const refusedTimeout = 2 * time.Second
 
-// reportREADMETypes are the report subjects' request and reply types, for
-// TestREADMEMatchesTheAPI.
-var reportREADMETypes = map[string]struct{ req, reply func() any }{
-	natsapi.SubjectReportDashboard: {func() any { return &natsapi.DashboardRequest{} }, func() any { return &wallet.Dashboard{} }},
-	natsapi.SubjectReportAgents:    {func() any { return &wallet.AgentQuery{} }, func() any { return &wallet.AgentPage{} }},
-	natsapi.SubjectReportReconcile: {func() any { return &natsapi.ReconcileRequest{} }, func() any { return &wallet.Reconciliation{} }},
-}
-
 func TestReports(t *testing.T) {
 	e := start(t)
 	agentPhone, agentNo := e.agent(200_000)

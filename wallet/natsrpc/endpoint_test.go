@@ -135,3 +135,34 @@ func TestRoutes(t *testing.T) {
 		t.Errorf("a Route not made by an Endpoint has types")
 	}
 }
+
+// TestEndpointWithoutRequest: an endpoint whose request is struct{} takes
+// none, so whatever is sent (nothing, JSON, not JSON) is answered, as the
+// wallet's tariff always was.
+func TestEndpointWithoutRequest(t *testing.T) {
+	ns := natstest.Start(t)
+	nc := ns.Connect()
+	rs := natsrpc.NewResponder(nc, slog.New(slog.DiscardHandler), 4)
+	svc, err := micro.AddService(nc, micro.Config{Name: "test", Version: "1.0.0", StatsHandler: rs.EndpointStats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Stop() })
+	hello := natsrpc.Endpoint[struct{}, echoReply]{Subject: "test.v1.hello"}
+	hello.Handle(testMux{t: t, svc: svc, rs: rs, prefix: ns.Prefix}, func(context.Context, struct{}) (*echoReply, error) {
+		return &echoReply{Upper: "HELLO"}, nil
+	})
+	for _, data := range []string{"", "{}", "not json", strings.Repeat("x", natsrpc.RequestBytesMax+1)} {
+		msg, err := nc.Request(natsrpc.Subject(ns.Prefix, hello.Subject), []byte(data), 5*time.Second)
+		if err != nil {
+			t.Fatalf("%.10q: %v", data, err)
+		}
+		if got, want := string(msg.Data), `{"upper":"HELLO"}`; got != want || msg.Header.Get(micro.ErrorCodeHeader) != "" {
+			t.Errorf("%.10q: got %s (error %q), want %s", data, got, msg.Header.Get(micro.ErrorHeader), want)
+		}
+	}
+	got, err := hello.Call(context.Background(), testCaller{nc: nc, prefix: ns.Prefix}, struct{}{})
+	if err != nil || got.Upper != "HELLO" {
+		t.Errorf("Call: got %+v, %v; want HELLO", got, err)
+	}
+}
