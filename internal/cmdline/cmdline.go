@@ -3,8 +3,11 @@
 // command, the benches): every flag --x-y is also KIBUBU_X_Y, or the file
 // KIBUBU_X_Y_FILE names, the flag winning; -h prints a synopsis and the
 // flags on stdout; a command line that cannot be run is a *UsageError of
-// one line (exit status 2); flags and positional arguments may interleave.
-// It knows no command; commands register their own flags.
+// one line (exit status 2); flags and positional arguments may interleave;
+// a setting refused by the package that owns its bounds (a
+// *SettingError) is named by its flag (Flagged); the database is
+// <data>/kibubu.db unless --db says otherwise (DB). It knows no command;
+// commands register their own flags.
 package cmdline
 
 import (

@@ -6,6 +6,10 @@
 // that needs a whole notifier, start it here, so that adding a part to the
 // notifier is a change in this one place.
 //
+// Its Config owns the notifier's settings' bounds (Validate, and
+// ValidateGiven for a command's flags): the command names the flags, the
+// bounds are written here once.
+//
 // It only assembles, validates its settings and orders start and stop:
 // receipts and webhook rules stay in package notify, the tables in
 // notify/store, the NATS consumers and service in notify/natsapi, Twilio in

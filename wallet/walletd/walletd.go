@@ -5,6 +5,11 @@
 // harness that needs a real wallet start it here, so that adding a part to
 // the wallet process is a change in this one place.
 //
+// Options.Validate holds the bounds a deployment's wallet settings keep
+// to (the command's --pin-tries, --start-key-ttl, …, and the merchant
+// services' through merchant.Config.Validate); the command names the
+// flags.
+//
 // It only assembles and orders: the money rules stay in package wallet
 // and wallet/merchant, the storage in wallet/store, the transport in
 // wallet/natsapi and wallet/merchant/merchantapi. It must not
