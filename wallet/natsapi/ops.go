@@ -22,7 +22,7 @@ const (
 	SubjectOpsOperatorList    = SubjectPrefix + ".ops.operator.list"    // struct{} → OperatorList
 	SubjectOpsOperatorDisable = SubjectPrefix + ".ops.operator.disable" // OperatorAddRequest (Email) → wallet.Operator
 	SubjectOpsSearch          = SubjectPrefix + ".ops.search"           // SearchRequest → wallet.SearchResult
-	SubjectOpsStatement       = SubjectPrefix + ".ops.statement"        // OpsStatementRequest → wallet.Statement
+	SubjectOpsStatement       = SubjectPrefix + ".ops.statement"        // OpsStatementRequest → wallet.AccountView
 	SubjectOpsTransfer        = SubjectPrefix + ".ops.transfer"         // TransferQuery (Ref) → wallet.TransferView
 	SubjectOpsPropose         = SubjectPrefix + ".ops.proposal.create"  // ProposalRequest → wallet.Proposal
 	SubjectOpsProposals       = SubjectPrefix + ".ops.proposal.list"    // ProposalQuery → ProposalList
@@ -105,6 +105,7 @@ type ProposalRequest struct {
 	Target    string              `json:"target"`
 	Amount    int64               `json:"amount,omitempty"`
 	Reference string              `json:"reference,omitempty"`
+	Tier      wallet.Tier         `json:"tier,omitempty"` // a tier change's new tier
 }
 
 // ProposalQuery lists proposals in the given states (all when none).
@@ -206,7 +207,7 @@ func (s *server) ops(add func(string, micro.HandlerFunc)) {
 		if err != nil {
 			return nil, err
 		}
-		p := wallet.Proposal{Kind: q.Kind, Target: q.Target, Amount: q.Amount, Reference: q.Reference}
+		p := wallet.Proposal{Kind: q.Kind, Target: q.Target, Amount: q.Amount, Reference: q.Reference, Tier: q.Tier}
 		return w.Propose(ctx, p, maker, r.Headers().Get(HeaderReason))
 	})
 	handle(SubjectOpsProposals, func(ctx context.Context, r micro.Request) (any, error) {
@@ -299,9 +300,10 @@ func (c *Client) Search(ctx context.Context, query string, page int) (*wallet.Se
 	return &r, c.Call(ctx, SubjectOpsSearch, SearchRequest{Query: query, Page: page}, &r)
 }
 
-// AccountStatement (operator) returns an account's statement without its PIN.
-func (c *Client) AccountStatement(ctx context.Context, q OpsStatementRequest) (*wallet.Statement, error) {
-	var r wallet.Statement
+// AccountStatement (operator) returns an account's statement without its
+// PIN, with a customer's limits used today.
+func (c *Client) AccountStatement(ctx context.Context, q OpsStatementRequest) (*wallet.AccountView, error) {
+	var r wallet.AccountView
 	return &r, c.Call(ctx, SubjectOpsStatement, q, &r)
 }
 

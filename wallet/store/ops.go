@@ -75,6 +75,7 @@ type proposalRow struct {
 	Target        string    `gorm:"size:32;not null"`
 	Amount        int64     `gorm:"not null;default:0"`
 	Reference     string    `gorm:"size:32;not null;uniqueIndex:idx_proposals_reference,priority:2"`
+	Tier          int       `gorm:"not null;default:0"` // a tier change's new tier
 	State         string    `gorm:"size:12;not null;index"`
 	Maker         string    `gorm:"size:64;not null"`
 	MakerReason   string    `gorm:"size:256;not null"`
@@ -88,7 +89,7 @@ type proposalRow struct {
 func (proposalRow) TableName() string { return "proposals" }
 
 func (r *proposalRow) proposal() *wallet.Proposal {
-	return &wallet.Proposal{ID: r.ID, Kind: wallet.ProposalKind(r.Kind), Target: r.Target, Amount: r.Amount, Reference: r.Reference,
+	return &wallet.Proposal{ID: r.ID, Kind: wallet.ProposalKind(r.Kind), Target: r.Target, Amount: r.Amount, Reference: r.Reference, Tier: wallet.Tier(r.Tier),
 		State: wallet.ProposalState(r.State), Maker: r.Maker, MakerReason: r.MakerReason, Checker: r.Checker,
 		CheckerReason: r.CheckerReason, Result: r.Result, Created: r.CreatedAt.UTC(), Decided: zeroTime(r.DecidedAt)}
 }
@@ -231,7 +232,7 @@ func (s *Store) DeleteOperatorSession(ctx context.Context, tokenHash []byte) err
 
 // CreateProposal inserts p.
 func (s *Store) CreateProposal(ctx context.Context, p *wallet.Proposal) error {
-	row := &proposalRow{Kind: string(p.Kind), Target: p.Target, Amount: p.Amount, Reference: p.Reference, State: string(p.State),
+	row := &proposalRow{Kind: string(p.Kind), Target: p.Target, Amount: p.Amount, Reference: p.Reference, Tier: int(p.Tier), State: string(p.State),
 		Maker: p.Maker, MakerReason: p.MakerReason, CreatedAt: p.Created.UTC(), DecidedAt: epoch}
 	if err := s.gdb.WithContext(ctx).Create(row).Error; err != nil {
 		if isUnique(err) {
@@ -279,6 +280,18 @@ func (s *Store) UpdateProposal(ctx context.Context, p *wallet.Proposal, from wal
 			"result": p.Result, "decided_at": orEpoch(p.Decided)})
 	if res.Error != nil {
 		return false, fmt.Errorf("update proposal: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// SetTier moves account id from tier from to tier to, if it is still an
+// active account in tier from. The batch writer never writes tier, so this
+// one conditional update cannot be overwritten by a batch.
+func (s *Store) SetTier(ctx context.Context, id int64, from, to wallet.Tier) (bool, error) {
+	res := s.gdb.WithContext(ctx).Model(&account{}).Where("id = ? AND tier = ? AND status = ?", id, int(from), string(wallet.StatusActive)).
+		Update("tier", int(to))
+	if res.Error != nil {
+		return false, fmt.Errorf("set tier: %w", res.Error)
 	}
 	return res.RowsAffected == 1, nil
 }
