@@ -93,6 +93,19 @@ func BenchmarkPages(b *testing.B) {
 		{"account", Prefix + "/account/" + url.PathEscape(phone)},
 		{"dashboard", Prefix + "/dashboard"},
 	}
+	// The dashboard's first call in a wallet process: its reports hold no
+	// day yet (the wallet side alone, no page).
+	b.Run("dashboard-first", func(b *testing.B) {
+		for b.Loop() {
+			r, err := wallet.NewReports(e.w.Service)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Dashboard(ctx, wallet.DashboardDaysDefault); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {
 			for b.Loop() {
