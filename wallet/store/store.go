@@ -179,6 +179,9 @@ func migrateWallet(ctx context.Context, gdb *gorm.DB) error {
 	if err := gdb.WithContext(ctx).AutoMigrate(walletModels()...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := migrateSearch(ctx, gdb); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if totals {
 		// A database from before transfer_totals: sum its transfers once.
 		if err := backfillTotals(ctx, gdb); err != nil {
