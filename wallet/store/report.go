@@ -177,6 +177,17 @@ func backfillTotals(ctx context.Context, gdb *gorm.DB) error {
 	return nil
 }
 
+// transferTotalsCheck finds, for Check, the kinds whose transfer_totals
+// do not sum to their transfers (a wallet binary from before the table
+// writing transfers after the migration made it, or an edit): the kind
+// and the difference in count.
+const transferTotalsCheck = `SELECT k.kind, COALESCE(t.c, 0) - COALESCE(x.c, 0)
+	FROM (SELECT kind FROM transfers UNION SELECT kind FROM transfer_totals) k
+	LEFT JOIN (SELECT kind, COUNT(*) AS c, SUM(amount) AS v, SUM(fee) AS f, SUM(commission) AS m FROM transfers GROUP BY kind) t ON t.kind = k.kind
+	LEFT JOIN (SELECT kind, SUM(count) AS c, SUM(volume) AS v, SUM(fee) AS f, SUM(commission) AS m FROM transfer_totals GROUP BY kind) x ON x.kind = k.kind
+	WHERE COALESCE(t.c, 0) <> COALESCE(x.c, 0) OR COALESCE(t.v, 0) <> COALESCE(x.v, 0) OR COALESCE(t.f, 0) <> COALESCE(x.f, 0)
+		OR COALESCE(t.m, 0) <> COALESCE(x.m, 0)`
+
 // TransferTotals sums the transfers created in [from, to) by kind, from
 // transfer_totals: from and to are whole quarter hours (a day's bounds in
 // any time zone).
