@@ -94,7 +94,7 @@ type ProposalRequest struct {
 	Target    string              `json:"target"`
 	Amount    int64               `json:"amount,omitempty"`
 	Reference string              `json:"reference,omitempty"`
-	Tier wallet.Tier `json:"tier,omitempty"` // a tier change's new tier
+	Tier      wallet.Tier         `json:"tier,omitempty"` // a tier change's new tier
 }
 
 // ProposalQuery lists proposals in the given states (all when none).
