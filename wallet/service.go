@@ -124,10 +124,11 @@ type Service struct {
 	allSent  chan struct{}
 	sentOnce sync.Once
 
-	simSwapSlots chan struct{} // TransferAsync's SIM-swap checks in flight (simSwapChecksMax)
-	known        sync.Map // "n:"+number or "p:"+phone → knownAccount; accounts are never deleted
+	known sync.Map // "n:"+number or "p:"+phone → knownAccount; accounts are never deleted
 
 	guard *pinGuard // wrong-PIN budgets and remembered attempts, this process's
+
+	simSwapSlots chan struct{} // TransferAsync's SIM-swap checks in flight (simSwapChecksMax)
 }
 
 type knownAccount struct {

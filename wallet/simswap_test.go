@@ -104,7 +104,10 @@ func TestSIMSwapGate(t *testing.T) {
 		{"PIN change", func() error { _, err := f.w.ChangePIN(f.ctx, victim, "2580", "9146"); return err }, wallet.CodeSIMSwapHold},
 		{"language change", func() error { _, err := f.w.SetLanguage(f.ctx, victim, "sw"); return err }, wallet.CodeSIMSwapHold},
 		{"balance", func() error { _, err := f.w.Balance(f.ctx, victim, "2580"); return err }, ""},
-		{"money received", func() error { _, err := f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferSend, From: friend, To: victim, Amount: f.ksh(1500), PIN: "2580"}); return err }, ""},
+		{"money received", func() error {
+			_, err := f.w.Transfer(f.ctx, wallet.TransferRequest{Key: key(), Kind: wallet.TransferSend, From: friend, To: victim, Amount: f.ksh(1500), PIN: "2580"})
+			return err
+		}, ""},
 	} {
 		if got := code(tc.do()); got != tc.want {
 			t.Errorf("%s: got %q; want %q", tc.name, got, tc.want)
