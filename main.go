@@ -43,6 +43,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/simswap"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 	"github.com/kibubu/kibubu/wallet/walletd"
@@ -338,6 +339,16 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 		return err
 	}
 	notices := notifyapi.PINNotices(notifyapi.NewClient(js, c.NATSPrefix), cat, c.location, m.Log.With("component", "pin-notices"))
+	var simSwap wallet.SIMSwapChecker // nil: the gate is off
+	if c.simSwap != nil {
+		ch, err := simswap.New(*c.simSwap, simswap.Options{Logger: m.Log.With("component", "simswap")})
+		if err != nil {
+			return err
+		}
+		metrics.Register(ch.Metrics().Collectors()...)
+		simSwap = ch
+		m.Log.Info("SIM-swap check on", "networks", len(c.simSwap.Networks), "above", c.currency.Format(c.simSwapAbove), "max_age", time.Duration(c.simSwap.MaxAge))
+	}
 	m.storeGiven = true // walletd closes it
 	m.wallet, err = walletd.Start(ctx, walletd.Options{
 		Store: m.store, Conn: m.nc, Prefix: c.NATSPrefix, Replicas: replicas,
@@ -346,6 +357,7 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 			PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location, StartKeyTTL: c.StartKeyTTL,
 			ObjectionWindow: c.ReversalObjection,
 			Observe:         metrics.ObserveBatch, ObservePIN: metrics.ObservePIN, Notify: notices,
+			SIMSwap: simSwap, SIMSwapAbove: c.simSwapAbove,
 		},
 		Tariff: c.tariffLoad, Actor: walletActor(),
 		Merchant: &merchant.Config{
