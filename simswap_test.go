@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/simswap/camaratest"
+)
+
+// simSwapFile writes a --simswap-config file for the fake network net,
+// covering every Kenyan mobile number, checking transfers above KSh 1,000.
+func simSwapFile(t *testing.T, net *camaratest.Server) string {
+	t.Helper()
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "fake.secret")
+	if err := os.WriteFile(secret, []byte(net.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "simswap.toml")
+	file := fmt.Sprintf(`above = "1000"
+max_age = "72h"
+timeout = "2s"
+cache_ttl = "-1s" # none: the test swaps a SIM checked a moment before
+
+[policy]
+transfer = "closed"
+
+[[network]]
+name = "fake"
+base_url = %q
+token_url = %q
+client_id = %q
+client_secret_file = %q
+prefixes = ["+2547"]
+`, net.URL, net.TokenURL(), net.ClientID, secret)
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestSIMSwapOverUSSD: kibubu serve with --simswap-config; a swapped SIM
+// cannot send above the amount over USSD (the screen says why, in the
+// user's language) but can send below it, and an operator's clear-simswap
+// lets the large send through.
+func TestSIMSwapOverUSSD(t *testing.T) {
+	net := camaratest.New(nil)
+	t.Cleanup(net.Close)
+	cfg := testConfig(t, "")
+	cfg.SIMSwapConfig = simSwapFile(t, net)
+	m := startMain(t, &Main{Config: cfg})
+	if _, err := cli(t, "agent", "add", "--data", cfg.Data, "--phone", "0712000001", "--name", "Duka"); err != nil {
+		t.Fatal(err)
+	}
+	c := natsapi.NewClient(m.Conn(), 0, testOperator)
+	ctx := context.Background()
+	agent, err := c.Show(ctx, "0712000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent's start key is in its SMS; an operator resets it to
+	// print one here.
+	reset, err := c.ResetPIN(ctx, "0712000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetPINWithStartKey(ctx, "0712000001", reset.StartKey, "2468"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "float", "issue", "--data", cfg.Data, "--agent", agent.Number, "--amount", "50000", "--ref", "BANK-1"); err != nil {
+		t.Fatal(err)
+	}
+	jane, bob := "+254722000001", "+254733000001"
+	registered(t, c, jane, 5000_00)
+	registered(t, c, bob, 0)
+	net.SetSwap(jane, time.Now().Add(-time.Hour))
+
+	out := dial(t, cfg.Data, "0722000001", "sw", "1", "0733000001", "2000", "1", "3907")
+	if want := render("sw", "error.sim_swap_hold", nil); !shows(out, want) {
+		t.Fatalf("large send on a swapped SIM: want %q on the screen:\n%s", want, out)
+	}
+	out = dial(t, cfg.Data, "0722000001", "sw", "1", "0733000001", "500", "1", "3907")
+	if a, err := c.Show(ctx, bob); err != nil || a.Balance != 500_00 {
+		t.Fatalf("small send on a swapped SIM: bob %+v, %v; want KSh 500\n%s", a, err, out)
+	}
+	if _, err := cli(t, "account", "clear-simswap", "--data", cfg.Data, "--reason", "ID checked", jane); err != nil {
+		t.Fatal(err)
+	}
+	out = dial(t, cfg.Data, "0722000001", "sw", "1", "0733000001", "2000", "1", "3907")
+	if a, err := c.Show(ctx, bob); err != nil || a.Balance != 2500_00 {
+		t.Fatalf("large send after the clearance: bob %+v, %v; want KSh 2,500\n%s", a, err, out)
+	}
+	if a, err := c.Show(ctx, jane); err != nil || a.Status != wallet.StatusActive {
+		t.Fatalf("jane %+v, %v; want active", a, err)
+	}
+}
