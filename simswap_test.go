@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +99,39 @@ func TestSIMSwapOverUSSD(t *testing.T) {
 	}
 	if a, err := c.Show(ctx, jane); err != nil || a.Status != wallet.StatusActive {
 		t.Fatalf("jane %+v, %v; want active", a, err)
+	}
+}
+
+// TestSIMSwapConfigErrors: a bad --simswap-config stops the start with a
+// message naming the flag and the setting.
+func TestSIMSwapConfigErrors(t *testing.T) {
+	net := camaratest.New(nil)
+	t.Cleanup(net.Close)
+	good := simSwapFile(t, net)
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"above not an amount", `above = "1000"`, `above = "lots"`, `--simswap-config ` + "%s" + `: above "lots"`},
+		{"no network", `[[network]]`, `[[networks]]`, `unknown setting "networks`},
+		{"missing file", "", "", "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, "")
+			cfg.SIMSwapConfig = filepath.Join(t.TempDir(), "simswap.toml")
+			if tc.from != "" {
+				if err := os.WriteFile(cfg.SIMSwapConfig, []byte(strings.Replace(string(b), tc.from, tc.to, 1)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := tc.want
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, cfg.SIMSwapConfig)
+			}
+			if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "--simswap-config") {
+				t.Errorf("got %v; want an error from --simswap-config with %q", err, want)
+			}
+		})
 	}
 }
