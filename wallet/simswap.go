@@ -6,7 +6,22 @@ import (
 	"time"
 )
 
-// # The SIM-swap gate
+// SIMSwapAction names what a SIM-swap check guards; a checker may fail
+// open or closed per action.
+type SIMSwapAction string
+
+const (
+	SIMSwapPIN      SIMSwapAction = "pin"      // a PIN reset, a first PIN set with a start key, a PIN change
+	SIMSwapTransfer SIMSwapAction = "transfer" // a send, withdrawal or payment above Config.SIMSwapAbove
+	SIMSwapDetails  SIMSwapAction = "details"  // a change of the account's registered details
+)
+
+// SIMSwapActions lists every SIMSwapAction.
+var SIMSwapActions = []SIMSwapAction{SIMSwapPIN, SIMSwapTransfer, SIMSwapDetails}
+
+// SIMSwapChecker answers whether a phone's SIM changed recently (within
+// the checker's configured age). It is the wallet's only view of the
+// mobile networks: wallet/simswap implements it over HTTP.
 //
 // The commonest theft from a mobile wallet is a fraudster who has the
 // victim's SIM swapped to one of theirs, then resets the PIN (the start key
@@ -43,23 +58,6 @@ import (
 // not remembered under the command's idempotency key (the same key works
 // once the hold is cleared), and a replay of a transfer already made is not
 // checked: it returns its first result.
-
-// SIMSwapAction names what a SIM-swap check guards; a checker may fail
-// open or closed per action.
-type SIMSwapAction string
-
-const (
-	SIMSwapPIN      SIMSwapAction = "pin"      // a PIN reset, a first PIN set with a start key, a PIN change
-	SIMSwapTransfer SIMSwapAction = "transfer" // a send, withdrawal or payment above Config.SIMSwapAbove
-	SIMSwapDetails  SIMSwapAction = "details"  // a change of the account's registered details
-)
-
-// SIMSwapActions lists every SIMSwapAction.
-var SIMSwapActions = []SIMSwapAction{SIMSwapPIN, SIMSwapTransfer, SIMSwapDetails}
-
-// SIMSwapChecker answers whether a phone's SIM changed recently (within
-// the checker's configured age). It is the wallet's only view of the
-// mobile networks: wallet/simswap implements it over HTTP.
 type SIMSwapChecker interface {
 	// SIMSwapped reports whether the SIM of phone (E.164) changed
 	// recently (within the checker's maximum age) and, if after is not

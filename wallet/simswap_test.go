@@ -102,6 +102,14 @@ func TestSIMSwapGate(t *testing.T) {
 		}, wallet.CodeSIMSwapHold},
 		{"PIN reset", func() error { _, err := f.w.ResetPIN(f.ctx, victim); return err }, wallet.CodeSIMSwapHold},
 		{"PIN change", func() error { _, err := f.w.ChangePIN(f.ctx, victim, "2580", "9146"); return err }, wallet.CodeSIMSwapHold},
+		{"PIN change on two screens", func() error {
+			proof, err := f.w.PINProof(f.ctx, victim, "2580")
+			if err != nil {
+				return err
+			}
+			_, err = f.w.PendPIN(f.ctx, wallet.NewPIN{Phone: victim, PIN: "9146", Purpose: wallet.PendingChange, Proof: proof})
+			return err
+		}, wallet.CodeSIMSwapHold},
 		{"language change", func() error { _, err := f.w.SetLanguage(f.ctx, victim, "sw"); return err }, wallet.CodeSIMSwapHold},
 		{"balance", func() error { _, err := f.w.Balance(f.ctx, victim, "2580"); return err }, ""},
 		{"money received", func() error {
