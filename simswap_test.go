@@ -15,32 +15,13 @@ import (
 )
 
 // simSwapFile writes a --simswap-config file for the fake network net,
-// covering every Kenyan mobile number, checking transfers above KSh 1,000.
+// covering every Kenyan mobile number, checking transfers above KSh 1,000,
+// failing closed, without a cache (the test swaps a SIM checked a moment
+// before).
 func simSwapFile(t *testing.T, net *camaratest.Server) string {
 	t.Helper()
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "fake.secret")
-	if err := os.WriteFile(secret, []byte(net.ClientSecret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "simswap.toml")
-	file := fmt.Sprintf(`above = "1000"
-max_age = "72h"
-timeout = "2s"
-cache_ttl = "-1s" # none: the test swaps a SIM checked a moment before
-
-[policy]
-transfer = "closed"
-
-[[network]]
-name = "fake"
-base_url = %q
-token_url = %q
-client_id = %q
-client_secret_file = %q
-prefixes = ["+2547"]
-`, net.URL, net.TokenURL(), net.ClientID, secret)
-	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+	path, err := net.WriteConfig(t.TempDir(), "+2547", "1000", "cache_ttl = \"-1s\"\n[policy]\ntransfer = \"closed\"")
+	if err != nil {
 		t.Fatal(err)
 	}
 	return path

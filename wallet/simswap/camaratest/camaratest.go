@@ -14,9 +14,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -225,6 +228,33 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"latestSimChange": latest.UTC().Format(time.RFC3339)})
+}
+
+// WriteConfig writes, in dir, a client secret file and a SIM-swap
+// configuration file (simswap.Config, TOML) for a network served by s
+// covering every number under prefix (e.g. "+2547"), checking transfers
+// above above (major units), and returns the configuration's path. extra
+// is TOML added before the network (e.g. `cache_ttl = "-1s"`).
+func (s *Server) WriteConfig(dir, prefix, above, extra string) (string, error) {
+	secret := filepath.Join(dir, "camara.secret")
+	if err := os.WriteFile(secret, []byte(s.ClientSecret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "simswap.toml")
+	file := fmt.Sprintf(`# The SIM-swap gate against camaratest's fake network.
+above = %q
+max_age = "72h"
+timeout = "2s"
+%s
+[[network]]
+name = "fake"
+base_url = %q
+token_url = %q
+client_id = %q
+client_secret_file = %q
+prefixes = [%q]
+`, above, extra, s.URL, s.TokenURL(), s.ClientID, secret, prefix)
+	return path, os.WriteFile(path, []byte(file), 0o600)
 }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {
