@@ -29,33 +29,24 @@ func simSwapFile(t *testing.T, net *camaratest.Server) string {
 
 // TestSIMSwapOverUSSD: kibubu serve with --simswap-config; a swapped SIM
 // cannot send above the amount over USSD (the screen says why, in the
-// user's language) but can send below it, and an operator's clear-simswap
-// lets the large send through.
+// user's language) or SMS, but can send below it; an operator cannot
+// reset its PIN; clear-simswap lets the large send through.
 func TestSIMSwapOverUSSD(t *testing.T) {
 	net := camaratest.New(nil)
 	t.Cleanup(net.Close)
 	cfg := testConfig(t, "")
 	cfg.SIMSwapConfig = simSwapFile(t, net)
 	m := startMain(t, &Main{Config: cfg})
-	if _, err := cli(t, "agent", "add", "--data", cfg.Data, "--phone", "0712000001", "--name", "Duka"); err != nil {
-		t.Fatal(err)
-	}
 	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	ctx := context.Background()
-	agent, err := c.Show(ctx, "0712000001")
+	agent, err := c.AddAgent(ctx, "0712000001", "Duka")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The agent's start key is in its SMS; an operator resets it to
-	// print one here.
-	reset, err := c.ResetPIN(ctx, "0712000001")
-	if err != nil {
+	if _, err := c.SetPINWithStartKey(ctx, "0712000001", agent.StartKey, "2468"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SetPINWithStartKey(ctx, "0712000001", reset.StartKey, "2468"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli(t, "float", "issue", "--data", cfg.Data, "--agent", agent.Number, "--amount", "50000", "--ref", "BANK-1"); err != nil {
+	if _, err := c.IssueFloat(ctx, agent.Number, 50_000_00, "BANK-1"); err != nil {
 		t.Fatal(err)
 	}
 	jane, bob := "+254722000001", "+254733000001"
@@ -70,6 +61,18 @@ func TestSIMSwapOverUSSD(t *testing.T) {
 	out = dial(t, cfg.Data, "0722000001", "sw", "1", "0733000001", "500", "1", "3907")
 	if a, err := c.Show(ctx, bob); err != nil || a.Balance != 500_00 {
 		t.Fatalf("small send on a swapped SIM: bob %+v, %v; want KSh 500\n%s", a, err, out)
+	}
+	// Over SMS, the same refusal; and an operator cannot reset the PIN
+	// (its start key would go to the new SIM) until the hold is cleared.
+	if _, err := cli(t, "sms", "send", "--data", cfg.Data, "--phone", jane, "send", "0733000001", "2000"); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := cli(t, "sms", "send", "--data", cfg.Data, "--phone", jane, "3907")
+	if err != nil || !shows(reply, render("en", "error.sim_swap_hold", nil)) && !shows(reply, render("sw", "error.sim_swap_hold", nil)) {
+		t.Fatalf("large send by SMS on a swapped SIM: got %q, %v; want the SIM-swap refusal", reply, err)
+	}
+	if _, err := c.ResetPIN(ctx, jane); wallet.ErrorCode(err) != wallet.CodeSIMSwapHold {
+		t.Fatalf("pin reset of a held account: got %v; want %s", err, wallet.CodeSIMSwapHold)
 	}
 	if _, err := cli(t, "account", "clear-simswap", "--data", cfg.Data, "--reason", "ID checked", jane); err != nil {
 		t.Fatal(err)
