@@ -29,8 +29,8 @@ func simSwapFile(t *testing.T, net *camaratest.Server) string {
 
 // TestSIMSwapOverUSSD: kibubu serve with --simswap-config; a swapped SIM
 // cannot send above the amount over USSD (the screen says why, in the
-// user's language) or SMS, but can send below it; an operator cannot
-// reset its PIN; clear-simswap lets the large send through.
+// user's language) or SMS, nor change its PIN, but can send below it; an
+// operator cannot reset its PIN; clear-simswap lets the large send through.
 func TestSIMSwapOverUSSD(t *testing.T) {
 	net := camaratest.New(nil)
 	t.Cleanup(net.Close)
@@ -61,6 +61,10 @@ func TestSIMSwapOverUSSD(t *testing.T) {
 	out = dial(t, cfg.Data, "0722000001", "sw", "1", "0733000001", "500", "1", "3907")
 	if a, err := c.Show(ctx, bob); err != nil || a.Balance != 500_00 {
 		t.Fatalf("small send on a swapped SIM: bob %+v, %v; want KSh 500\n%s", a, err, out)
+	}
+	out = dial(t, cfg.Data, "0722000001", "sw", "5", "3", "3907", "9146")
+	if want := render("sw", "error.sim_swap_hold", nil); !shows(out, want) {
+		t.Fatalf("PIN change on a swapped SIM: want %q on the screen:\n%s", want, out)
 	}
 	// Over SMS, the same refusal; and an operator cannot reset the PIN
 	// (its start key would go to the new SIM) until the hold is cleared.
