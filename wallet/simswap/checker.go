@@ -149,20 +149,6 @@ func (c *Checker) SIMSwapped(ctx context.Context, phone string, after time.Time,
 	return swapped, nil
 }
 
-// LatestSIMChange returns when phone's SIM last changed (retrieve-date):
-// the zero time if the network keeps no record of one. ok is false when no
-// network serves phone.
-func (c *Checker) LatestSIMChange(ctx context.Context, phone string) (t time.Time, ok bool, err error) {
-	n := c.network(phone)
-	if n == nil {
-		return time.Time{}, false, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.cfg.Timeout))
-	defer cancel()
-	t, err = c.latest(ctx, n, phone)
-	return t, true, err
-}
-
 // ask answers SIMSwapped's question from the cache or the network, within
 // the timeout.
 func (c *Checker) ask(ctx context.Context, n *network, phone string, after time.Time) (swapped, cached bool, err error) {
