@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -67,7 +66,10 @@ type network struct {
 	Network
 	http  *http.Client
 	oauth clientcredentials.Config
-	mu    sync.Mutex
+	// lock guards token, and is held while one is fetched (so concurrent
+	// checks fetch one, not one each), taken with the check's context so a
+	// slow token endpoint holds no check past its timeout.
+	lock  chan struct{}
 	token *oauth2.Token
 }
 
@@ -97,7 +99,7 @@ func New(cfg Config, o Options) (*Checker, error) {
 		// the real bound (Config.Timeout), the token included.
 		hc := &http.Client{Transport: o.Transport, Timeout: time.Duration(cfg.Timeout),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		c.networks = append(c.networks, &network{Network: n, http: hc, oauth: clientcredentials.Config{
+		c.networks = append(c.networks, &network{Network: n, http: hc, lock: make(chan struct{}, 1), oauth: clientcredentials.Config{
 			ClientID: n.ClientID, ClientSecret: n.ClientSecret, TokenURL: n.TokenURL, Scopes: n.Scopes,
 		}})
 	}
@@ -235,8 +237,12 @@ func (c *Checker) call(ctx context.Context, n *network, path string, body []byte
 // tokenFor returns n's token, fetching a new one when there is none, it
 // has expired, or fresh is set (the API refused it).
 func (n *network) tokenFor(ctx context.Context, fresh bool) (*oauth2.Token, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	select {
+	case n.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-n.lock }()
 	if !fresh && n.token.Valid() {
 		return n.token, nil
 	}
