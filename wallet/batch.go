@@ -207,8 +207,11 @@ func (b *batch) apply(o *op) Result {
 		return Result{Account: &view}
 	case opSetStatus:
 		// Freezes or unfreezes only: a PIN lockout is cleared by a PIN reset.
-		a.Status = o.status
-		b.dirty[a.ID] = true
+		// A SIM-swap hold is put on an active account only (a freeze stays).
+		if o.status != StatusSIMSwapHold || a.Status == StatusActive {
+			a.Status = o.status
+			b.dirty[a.ID] = true
+		}
 	case opSetLanguage:
 		a.Language = o.lang
 		b.dirty[a.ID] = true
