@@ -353,8 +353,12 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 			PromptsPerPhone: merchant.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: merchant.PromptLimit{Max: c.PromptsPerPair},
 			PromptsPerMerchant: merchant.PromptLimit{Max: c.PromptsPerMerchant},
 		},
-		Log: m.Log, Failed: m.fail,
+		NoMigrate: !c.Migrate,
+		Log:       m.Log, Failed: m.fail,
 	})
+	if errors.Is(err, store.ErrNotMigrated) {
+		return dbError(c.DB, err)
+	}
 	return err
 }
 

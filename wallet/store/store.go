@@ -93,9 +93,10 @@ func open(ctx context.Context, dsn string, prepare func(*Store, context.Context)
 	return s, nil
 }
 
-// walletModels are every table of the wallet's, the audit log's included.
+// walletModels are every table of the wallet's, the audit log's included;
+// the merchant services migrate theirs (package wallet/merchant/store).
 func walletModels() []any {
-	return slices.Concat(models, commerceModels, tabModels, promptModels, pendingPINModels, []any{&auditRow{}}, opsModels)
+	return slices.Concat(models, pendingPINModels, []any{&auditRow{}}, opsModels)
 }
 
 // walletComponent names the wallet's tables in schema_migrations.
@@ -309,9 +310,7 @@ func (s *Store) AccountByID(ctx context.Context, id int64) (*wallet.AccountRecor
 
 // Write runs fn in a transaction, retrying it on transient conflicts.
 func (s *Store) Write(ctx context.Context, fn func(wallet.BatchTx) error) error {
-	return retry(ctx, retryable, func() error {
-		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(&batchTx{s: s, tx: tx, ctx: ctx}) })
-	})
+	return s.WriteSQL(ctx, func(tx *sql.Tx) error { return fn(&batchTx{s: s, tx: tx, ctx: ctx}) })
 }
 
 // retry runs fn until it succeeds, fails with an error again does not
