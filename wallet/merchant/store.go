@@ -58,11 +58,11 @@ type PromptGate struct {
 }
 
 // Store keeps the merchant services' state: API keys, payment requests,
-// payouts and bulk payouts (and, through TabStore, tabs). wallet/store
-// implements it on the wallet's database. Every method that changes a
-// state writes the events it is given in the same transaction, and every
-// state change is a compare-and-set on the current state, so that several
-// wallet processes on one database never both make the same change.
+// payouts and bulk payouts (and, through TabStore, tabs). Package
+// wallet/merchant/store implements it on the wallet's database. Every
+// method that changes a state writes the events it is given in the same
+// transaction, and every state change is a compare-and-set on the current
+// state, so that several wallet processes on one database never both make the same change.
 type Store interface {
 	TabStore
 

@@ -7,8 +7,9 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 )
 
-// TabStore keeps tabs, their payees, charges and settlements. wallet/store
-// implements it on SQLite and PostgreSQL; Store embeds it.
+// TabStore keeps tabs, their payees, charges and settlements.
+// wallet/merchant/store implements it on SQLite and PostgreSQL; Store
+// embeds it.
 //
 // Every method that changes a tab does it in one transaction with the tab's
 // row locked (SELECT … FOR UPDATE on PostgreSQL; SQLite's write lock), so
