@@ -62,7 +62,8 @@ type PromptGate struct {
 // wallet/merchant/store implements it on the wallet's database. Every
 // method that changes a state writes the events it is given in the same
 // transaction, and every state change is a compare-and-set on the current
-// state, so that several wallet processes on one database never both make the same change.
+// state, so that several wallet processes on one database never both
+// make the same change.
 type Store interface {
 	TabStore
 
