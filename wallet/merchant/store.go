@@ -66,6 +66,7 @@ type PromptGate struct {
 // make the same change.
 type Store interface {
 	TabStore
+	RequestQueries // request.go
 
 	// CreateAPIKey inserts k.
 	CreateAPIKey(ctx context.Context, k *KeyRecord) error
@@ -86,9 +87,6 @@ type Store interface {
 	CreatePaymentRequest(ctx context.Context, r *RequestRecord, ev OutboxEvent, gate PromptGate) (*RequestRecord, error)
 	// PaymentRequest returns a request by id; CodeNotFound if there is none.
 	PaymentRequest(ctx context.Context, id string) (*RequestRecord, error)
-	// PaymentRequests lists merchant's requests with ids before before
-	// (every one when empty), newest first, at most limit.
-	PaymentRequests(ctx context.Context, merchant, before string, limit int) ([]RequestRecord, error)
 	// UpdatePaymentRequest stores r's status, reason, transaction, attempt
 	// and update time, and writes evs, if the stored request still has
 	// status from and attempt attempt; it reports whether it did.

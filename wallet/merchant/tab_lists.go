@@ -29,6 +29,16 @@ const (
 	chargeCursorBytes    = 1 + 8 + chargeCursorTabBytes
 )
 
+// TabQueries are the store's reads behind the lists of tabs below, each
+// declared beside the method that uses it; TabStore embeds it.
+type TabQueries interface {
+	// TabCharges returns up to limit of a tab's charges, newest first (by
+	// Charged, which grows with every charge of a tab): those whose
+	// Charged is below before, or all of them when before is 0. It reads
+	// limit rows, not the whole tab.
+	TabCharges(ctx context.Context, tab string, before wallet.Micro, limit int) ([]ChargeRecord, error)
+}
+
 // TabCharges lists the charges of tab, one of p's merchant's tabs, newest
 // first: a page of limit (default 50, at most 200) after cursor (empty for
 // the first page; else the previous page's next). next is empty on the
