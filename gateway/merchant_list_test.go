@@ -3,8 +3,10 @@ package gateway
 import (
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kibubu/kibubu/wallet/merchant"
 )
@@ -53,6 +55,65 @@ func testPaymentRequestPages(t *testing.T, s *stack) {
 		{"a cursor not given", "/v1/payment-requests?cursor=AAAA", key, 400},
 		{"a page too large", "/v1/payment-requests?limit=101", key, 400},
 		{"no key", "/v1/payment-requests", "", 401},
+	} {
+		if r := s.do(apiCall{method: "GET", target: tc.target, key: tc.key}); r.status != tc.status {
+			t.Errorf("%s: GET %s = %s, want %d", tc.name, tc.target, r, tc.status)
+		}
+	}
+}
+
+// testTabPages pages through a merchant's open tabs, newest first,
+// following the Link header: a closed tab is not among them, another
+// merchant lists none of them, and a key without the tabs scope lists
+// nothing.
+func testTabPages(t *testing.T, s *stack) {
+	till, key := s.merchant("Tabs")
+	_, otherKey := s.merchant("Elsewhere")
+	expires := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	var want []string
+	for i := range 4 {
+		var tab merchant.TabView
+		r := s.do(apiCall{method: "POST", target: "/v1/tabs", key: key, idem: "tab-list-" + strconv.Itoa(i),
+			body: `{"phone":"` + s.customer(0) + `","cap":"10.00","expires_at":"` + expires + `"}`})
+		if r.status != 201 {
+			t.Fatalf("open tab = %s", r)
+		}
+		r.decode(t, &tab)
+		want = append([]string{tab.ID}, want...) // newest first
+	}
+	closed := want[len(want)-1] // the oldest
+	if r := s.do(apiCall{method: "POST", target: "/v1/tabs/" + closed + "/close", key: key, idem: "tab-list-close"}); r.status != 200 {
+		t.Fatalf("close tab = %s", r)
+	}
+	want = want[:len(want)-1]
+	var got []string
+	for _, page := range walkPages(t, s, "/v1/tabs?limit=2", key, func(p *tabsPage) (int, string) { return len(p.Tabs), p.Next }) {
+		for _, tab := range page.Tabs {
+			got = append(got, tab.ID)
+			if tab.Merchant != till || tab.Status != "pending" || tab.Currency != "KES" {
+				t.Errorf("listed %+v", tab)
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pages hold %v, want every open tab once, newest first: %v", got, want)
+	}
+
+	var other tabsPage
+	s.do(apiCall{method: "GET", target: "/v1/tabs", key: otherKey}).decode(t, &other)
+	if len(other.Tabs) != 0 {
+		t.Errorf("another merchant lists %d of these tabs", len(other.Tabs))
+	}
+	noScope := s.key(till, merchant.ScopePayments)
+	for _, tc := range []struct {
+		name, target, key string
+		status            int
+	}{
+		{"without the tabs scope", "/v1/tabs", noScope, 403},
+		{"a cursor not given", "/v1/tabs?cursor=AAAA", key, 400},
+		{"a page too large", "/v1/tabs?limit=101", key, 400},
+		{"an unknown parameter", "/v1/tabs?status=open", key, 400},
+		{"no key", "/v1/tabs", "", 401},
 	} {
 		if r := s.do(apiCall{method: "GET", target: tc.target, key: tc.key}); r.status != tc.status {
 			t.Errorf("%s: GET %s = %s, want %d", tc.name, tc.target, r, tc.status)

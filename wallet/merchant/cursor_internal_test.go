@@ -6,7 +6,7 @@ import (
 )
 
 // idCursors are every list's id cursor, for FuzzDecodeIDCursor.
-var idCursors = []idCursor{requestCursor}
+var idCursors = []idCursor{requestCursor, tabCursor}
 
 // FuzzDecodeIDCursor: a cursor from outside is, for each list, either
 // refused or the one spelling of an id of that list's kind, which encodes

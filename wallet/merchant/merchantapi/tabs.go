@@ -23,7 +23,23 @@ const (
 	// A tab's charges, newest first, a page at a time.
 	SubjectTabChargesList = natsapi.SubjectPrefix + ".merchant.tab.charges.list"
 	SubjectTabClose       = natsapi.SubjectPrefix + ".merchant.tab.close"
+	// The merchant's open tabs, newest first, a page at a time.
+	SubjectTabList = natsapi.SubjectPrefix + ".merchant.tab.list"
 )
+
+// TabsRequest lists the merchant's open tabs, newest first, a page at a
+// time (merchant.Service.OpenTabs).
+type TabsRequest struct {
+	Auth   string `json:"auth"`
+	Cursor string `json:"cursor,omitempty"` // the previous page's Next
+	Limit  int    `json:"limit,omitempty"`  // default 50, at most 200
+}
+
+// TabsPage is one page of tabs.
+type TabsPage struct {
+	Tabs []merchant.Tab `json:"tabs"`
+	Next string         `json:"next,omitempty"` // empty on the last page
+}
 
 // TabOpenRequest opens a tab for a customer, pending the customer's approval.
 type TabOpenRequest struct {
@@ -78,6 +94,7 @@ var (
 	TabCharges     = natsrpc.Endpoint[TabChargesRequest, TabChargesReply]{Subject: SubjectTabCharges, RequestBytesMax: tabChargesRequestBytesMax}
 	TabChargesList = natsrpc.Endpoint[TabChargesListRequest, TabChargesPage]{Subject: SubjectTabChargesList}
 	TabClose       = natsrpc.Endpoint[ObjectRequest, merchant.Tab]{Subject: SubjectTabClose}
+	TabList        = natsrpc.Endpoint[TabsRequest, TabsPage]{Subject: SubjectTabList}
 )
 
 // registerTabs binds each endpoint above to the merchant.Service method that
@@ -116,6 +133,10 @@ func registerTabs(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
 		charges, next, err := c.TabCharges(ctx, p, q.Tab, q.Cursor, q.Limit)
 		return &TabChargesPage{Charges: charges, Next: next}, err
 	})
+	authorized(m, c, TabList, merchant.ScopeTabs, func(ctx context.Context, p merchant.Principal, q TabsRequest) (*TabsPage, error) {
+		tabs, next, err := c.OpenTabs(ctx, p, q.Cursor, q.Limit)
+		return &TabsPage{Tabs: tabs, Next: next}, err
+	})
 	authorized(m, c, TabClose, merchant.ScopeTabs, func(ctx context.Context, p merchant.Principal, q ObjectRequest) (*merchant.Tab, error) {
 		return c.CloseTab(ctx, p, q.ID, q.Idempotency)
 	})
@@ -124,6 +145,7 @@ func registerTabs(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
 func (q TabOpenRequest) auth() string        { return q.Auth }
 func (q TabChargeRequest) auth() string      { return q.Auth }
 func (q TabChargesListRequest) auth() string { return q.Auth }
+func (q TabsRequest) auth() string           { return q.Auth }
 
 // TabChargesReplyOverheadBytes is the most a TabChargesReply adds to its
 // request: per charge, the charge's id, tab, totals and time (or a

@@ -192,6 +192,24 @@ func (s *Store) PendingTabs(ctx context.Context, phone string, limit int) ([]mer
 	return walletstore.Records(rows, (*tabRow).record), nil
 }
 
+// Tabs returns merchant's tabs in one of statuses, newest first: ids sort
+// by their time (merchant's newID).
+func (s *Store) Tabs(ctx context.Context, owner string, statuses []merchant.TabStatus, before string, limit int) ([]merchant.TabRecord, error) {
+	in := make([]string, len(statuses))
+	for i, st := range statuses {
+		in[i] = string(st)
+	}
+	q := s.gdb.WithContext(ctx).Where("merchant = ? AND status IN ?", owner, in)
+	if before != "" {
+		q = q.Where("id < ?", before)
+	}
+	var rows []tabRow
+	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("tabs: %w", err)
+	}
+	return walletstore.Records(rows, (*tabRow).record), nil
+}
+
 // TabSettlements returns a tab's settlements in sequence order.
 func (s *Store) TabSettlements(ctx context.Context, tab string) ([]merchant.Settlement, error) {
 	var rows []tabSettlementRow
