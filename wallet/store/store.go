@@ -3,6 +3,13 @@
 // the group-commit path writes with multi-row SQL on the same connection pool,
 // because one batch writes thousands of rows and reflection per row would
 // cost more than the database.
+//
+// It keeps only the ledger's tables (accounts, transfers, postings, the
+// outbox, the audit log, the back-office's). Another component keeping its
+// tables on the same database (the merchant services, wallet/merchant/store)
+// uses the connections, transaction retries, outbox rows and named locks
+// this package exports for it (shared.go), and migrates its own tables as
+// its own component; this package imports none of them.
 package store
 
 import (
