@@ -35,3 +35,34 @@ func (c idCursor) decode(s string) (string, error) {
 	}
 	return string(b[1:]), nil
 }
+
+// pageByID reads a page of a merchant's list paged by c, for p: at most
+// limit records (0: transactionsDefault; more than transactionsMax is
+// CodeInvalid, as is a cursor c did not make) after cursor, newest first;
+// next is the cursor of the page after, empty on the last. read returns up
+// to n records with ids before before ("": from the newest); id names a
+// record. An operator key is CodeForbidden: it acts for no merchant.
+func pageByID[R any](c idCursor, what string, p Principal, cursor string, limit int,
+	read func(before string, n int) ([]R, error), id func(*R) string) (recs []R, next string, err error) {
+	if p.Merchant == "" {
+		return nil, "", wallet.Errorf(wallet.CodeForbidden, "an operator key cannot act for a merchant")
+	}
+	if limit <= 0 {
+		limit = transactionsDefault
+	}
+	if limit > transactionsMax {
+		return nil, "", wallet.Errorf(wallet.CodeInvalid, "a page holds at most %d %s", transactionsMax, what)
+	}
+	before, err := c.decode(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if recs, err = read(before, limit+1); err != nil {
+		return nil, "", err
+	}
+	if len(recs) > limit {
+		recs = recs[:limit]
+		next = c.encode(id(&recs[limit-1]))
+	}
+	return recs, next, nil
+}

@@ -87,26 +87,11 @@ type RequestQueries interface {
 // (transactionsDefault); more than transactionsMax is CodeInvalid, and so
 // is a cursor this API did not give. An operator key is CodeForbidden.
 func (s *Service) PaymentRequests(ctx context.Context, p Principal, cursor string, limit int) (reqs []PaymentRequest, next string, err error) {
-	if p.Merchant == "" {
-		return nil, "", wallet.Errorf(wallet.CodeForbidden, "an operator key cannot act for a merchant")
-	}
-	if limit <= 0 {
-		limit = transactionsDefault
-	}
-	if limit > transactionsMax {
-		return nil, "", wallet.Errorf(wallet.CodeInvalid, "a page holds at most %d payment requests", transactionsMax)
-	}
-	before, err := requestCursor.decode(cursor)
+	recs, next, err := pageByID(requestCursor, "payment requests", p, cursor, limit, func(before string, n int) ([]RequestRecord, error) {
+		return s.st.PaymentRequests(ctx, p.Merchant, before, n)
+	}, func(r *RequestRecord) string { return r.ID })
 	if err != nil {
 		return nil, "", err
-	}
-	recs, err := s.st.PaymentRequests(ctx, p.Merchant, before, limit+1)
-	if err != nil {
-		return nil, "", err
-	}
-	if len(recs) > limit {
-		recs = recs[:limit]
-		next = requestCursor.encode(recs[limit-1].ID)
 	}
 	reqs = make([]PaymentRequest, 0, len(recs))
 	for i := range recs {

@@ -27,11 +27,6 @@ const (
 	// base64 characters with no spare bits, so each cursor has one spelling.
 	chargeCursorTabBytes = 3
 	chargeCursorBytes    = 1 + 8 + chargeCursorTabBytes
-
-	// tabsDefault and tabsMax are the page sizes of OpenTabs, as of the
-	// other lists.
-	tabsDefault = 50
-	tabsMax     = 200
 )
 
 // openTabStatuses are the tabs a merchant still has business with: waiting
@@ -50,26 +45,11 @@ var tabCursor = idCursor{version: 't', kind: "tab"}
 // Errors: CodeForbidden (an operator key), CodeInvalid (a cursor this API
 // did not give, a limit over 200).
 func (s *Service) OpenTabs(ctx context.Context, p Principal, cursor string, limit int) (tabs []Tab, next string, err error) {
-	if p.Merchant == "" {
-		return nil, "", wallet.Errorf(wallet.CodeForbidden, "an operator key cannot act for a merchant")
-	}
-	if limit <= 0 {
-		limit = tabsDefault
-	}
-	if limit > tabsMax {
-		return nil, "", wallet.Errorf(wallet.CodeInvalid, "a page holds at most %d tabs", tabsMax)
-	}
-	before, err := tabCursor.decode(cursor)
+	recs, next, err := pageByID(tabCursor, "tabs", p, cursor, limit, func(before string, n int) ([]TabRecord, error) {
+		return s.st.Tabs(ctx, p.Merchant, openTabStatuses, before, n)
+	}, func(r *TabRecord) string { return r.ID })
 	if err != nil {
 		return nil, "", err
-	}
-	recs, err := s.st.Tabs(ctx, p.Merchant, openTabStatuses, before, limit+1)
-	if err != nil {
-		return nil, "", err
-	}
-	if len(recs) > limit {
-		recs = recs[:limit]
-		next = tabCursor.encode(recs[limit-1].ID)
 	}
 	tabs = make([]Tab, len(recs))
 	for i := range recs {
