@@ -56,7 +56,7 @@ func (q ObjectRequest) auth() string { return q.Auth }
 // apikey endpoints are for operator NATS credentials and take none.
 func Register(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
 	for _, register := range []func(natsrpc.Mux, *merchant.Service, func() int64){
-		registerKeys, registerRequests, registerTransactions, registerPayouts, registerTabs, registerApprovals,
+		registerKeys, registerRequests, registerTransactions, registerPayouts, registerTabs, registerApprovals, registerOps,
 	} {
 		register(m, c, maxPayload)
 	}
