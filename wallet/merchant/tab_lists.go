@@ -61,8 +61,9 @@ func (s *Service) OpenTabs(ctx context.Context, p Principal, cursor string, limi
 // TabQueries are the store's reads behind the lists of tabs below, each
 // declared beside the method that uses it; TabStore embeds it.
 type TabQueries interface {
-	// Tabs returns up to limit of merchant's tabs in one of statuses, with
-	// ids before before (every one when empty), newest first.
+	// Tabs returns up to limit of merchant's tabs in one of statuses (in
+	// any when none), with ids before before (every one when empty), newest
+	// first.
 	Tabs(ctx context.Context, merchant string, statuses []TabStatus, before string, limit int) ([]TabRecord, error)
 	// TabCharges returns up to limit of a tab's charges, newest first (by
 	// Charged, which grows with every charge of a tab): those whose

@@ -192,14 +192,18 @@ func (s *Store) PendingTabs(ctx context.Context, phone string, limit int) ([]mer
 	return walletstore.Records(rows, (*tabRow).record), nil
 }
 
-// Tabs returns merchant's tabs in one of statuses, newest first: ids sort
-// by their time (merchant's newID).
+// Tabs returns merchant's tabs in one of statuses (any when none), newest
+// first: ids sort by their time (merchant's newID). It reads idx_tabs_idem
+// for the merchant.
 func (s *Store) Tabs(ctx context.Context, owner string, statuses []merchant.TabStatus, before string, limit int) ([]merchant.TabRecord, error) {
 	in := make([]string, len(statuses))
 	for i, st := range statuses {
 		in[i] = string(st)
 	}
-	q := s.gdb.WithContext(ctx).Where("merchant = ? AND status IN ?", owner, in)
+	q := s.gdb.WithContext(ctx).Where("merchant = ?", owner)
+	if len(in) > 0 {
+		q = q.Where("status IN ?", in)
+	}
 	if before != "" {
 		q = q.Where("id < ?", before)
 	}
