@@ -232,6 +232,7 @@ func (s *server) ops(add func(string, micro.HandlerFunc)) {
 	}
 	handle(SubjectOpsApprove, decide(true))
 	handle(SubjectOpsReject, decide(false))
+	s.opsNote(handle)
 }
 
 // sessionActor is the operator a maker-checker step is taken by: the one

@@ -1,0 +1,64 @@
+package natsapi
+
+import (
+	"context"
+	"strings"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kibubu/kibubu/wallet"
+)
+
+// SubjectOpsNote (operator, audited) records in the wallet's audit log an
+// action the back-office asks another service to take for a signed-in
+// operator (the notifier's SMS retry and webhook re-send): OpsNote →
+// OpsNote. The wallet owns the audit log, so the ops process notes the
+// action here, with the operator and their reason, before it asks the
+// other service; a note refused (no live session of the actor, a reason
+// the log cannot take) means the action is not asked for.
+const SubjectOpsNote = SubjectPrefix + ".ops.note"
+
+// opsNoteActionBytesMax bounds an OpsNote's Kind: a dotted action name.
+const opsNoteActionBytesMax = 40
+
+func init() { OperatorSubjects = append(OperatorSubjects, SubjectOpsNote) }
+
+// OpsNote is an action another service takes for an operator. Session
+// is the operator's back-office session: it must be live and be the
+// request's actor. Kind names the action ("sms.retry"); ID, Phone and
+// Merchant what it acts on (the audit record's target and detail).
+type OpsNote struct {
+	Session  string `json:"session,omitempty"`
+	Kind     string `json:"kind"`
+	ID       string `json:"id,omitempty"`
+	Phone    string `json:"phone,omitempty"`
+	Merchant string `json:"merchant,omitempty"`
+}
+
+func (s *server) opsNote(handle func(string, func(context.Context, micro.Request) (any, error))) {
+	handle(SubjectOpsNote, func(ctx context.Context, r micro.Request) (any, error) {
+		var q OpsNote
+		if err := decode(r, &q); err != nil {
+			return nil, err
+		}
+		if q.Kind == "" || len(q.Kind) > opsNoteActionBytesMax || strings.TrimSpace(r.Headers().Get(HeaderReason)) == "" {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "a note names its action (at most %d bytes) and a reason", opsNoteActionBytesMax)
+		}
+		sess, err := s.w.Session(ctx, q.Session)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.EqualFold(strings.TrimSpace(r.Headers().Get(HeaderActor)), sess.Operator.Email) {
+			return nil, wallet.Errorf(wallet.CodeForbidden, "the request names %q, its session %s", r.Headers().Get(HeaderActor), sess.Operator.Email)
+		}
+		q.Session = ""
+		return q, nil
+	})
+}
+
+// Note (operator) records an action another service takes for the
+// signed-in operator ctx names (WithOperator, with the reason).
+func (c *Client) Note(ctx context.Context, q OpsNote) error {
+	var r OpsNote
+	return c.Call(ctx, SubjectOpsNote, q, &r)
+}
