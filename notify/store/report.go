@@ -76,12 +76,16 @@ func (s *Store) FailureRates(ctx context.Context, bounds []time.Time) ([]Failure
 		// One scan: the day is a CASE over the bounds.
 		var day strings.Builder
 		var args []any
-		day.WriteString("CASE")
-		for i := 1; i < len(bounds)-1; i++ {
-			fmt.Fprintf(&day, " WHEN %s < ? THEN %d", tb.at, i-1)
-			args = append(args, bounds[i].UTC())
+		if len(bounds) == 2 {
+			day.WriteString("0") // one day: a CASE without a WHEN is not SQL
+		} else {
+			day.WriteString("CASE")
+			for i := 1; i < len(bounds)-1; i++ {
+				fmt.Fprintf(&day, " WHEN %s < ? THEN %d", tb.at, i-1)
+				args = append(args, bounds[i].UTC())
+			}
+			fmt.Fprintf(&day, " ELSE %d END", len(bounds)-2)
 		}
-		fmt.Fprintf(&day, " ELSE %d END", len(bounds)-2)
 		args = append(args, tb.failedArgs...)
 		args = append(args, bounds[0].UTC(), bounds[len(bounds)-1].UTC())
 		q := "SELECT d, COUNT(*), COALESCE(SUM(f), 0) FROM (SELECT " + day.String() + " AS d, CASE WHEN " + tb.failed +
