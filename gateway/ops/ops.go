@@ -44,6 +44,7 @@ type Wallet interface {
 	Decide(ctx context.Context, q natsapi.ProposalDecision, approve bool) (*wallet.Proposal, error)
 	Reversals(ctx context.Context, states []wallet.ReversalState, limit int) ([]wallet.Reversal, error)
 	DecideReversal(ctx context.Context, id int64, approve bool) (*wallet.Reversal, error)
+	Note(ctx context.Context, q natsapi.OpsNote) error
 	AuditLog(ctx context.Context, q natsapi.AuditRequest) ([]wallet.AuditRecord, error)
 	Operators(ctx context.Context) ([]wallet.Operator, error)
 	DisableOperator(ctx context.Context, email string) (*wallet.Operator, error)
@@ -116,12 +117,17 @@ var routes = []route{
 	{"GET", "/agents", []wallet.OperatorRole{wallet.RoleSupport, wallet.RoleFinance, wallet.RoleAuditor}, (*Server).agents},
 	{"GET", "/reconcile", []wallet.OperatorRole{wallet.RoleFinance}, (*Server).reconcilePage},
 	{"POST", "/reconcile", []wallet.OperatorRole{wallet.RoleFinance}, (*Server).reconcile},
+	{"GET", "/sms", read, (*Server).sms},
+	{"POST", "/sms/{id}/retry", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).smsRetry},
+	{"GET", "/merchants/{id}/webhooks", read, (*Server).webhooks},
+	{"POST", "/merchants/{id}/webhooks/{delivery}/resend", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).webhookResend},
 }
 
 // navigation is the menu: each entry shows to the roles its route allows.
 var navigation = []struct{ path, label string }{
 	{"/", "ops.nav.home"}, {"/dashboard", "ops.nav.dashboard"}, {"/search", "ops.nav.search"}, {"/proposals", "ops.nav.proposals"},
 	{"/reversals", "ops.nav.reversals"}, {"/agents", "ops.nav.agents"}, {"/reconcile", "ops.nav.reconcile"}, {"/audit", "ops.nav.audit"}, {"/operators", "ops.nav.operators"},
+	{"/sms", "ops.nav.sms"},
 }
 
 // Config configures a Server.
@@ -130,6 +136,12 @@ type Config struct {
 	Catalog  *locales.Catalog
 	Currency wallet.Currency
 	Log      *slog.Logger
+	// Notifier answers the SMS and webhook pages and the dashboard's
+	// failure rates; without it (or when it does not answer) those say so.
+	Notifier Notifier
+	// Region reads a phone number written without its country code (the
+	// SMS outbox's filter), as the wallet's --region.
+	Region string
 }
 
 // Server serves the back-office under Prefix.

@@ -182,7 +182,8 @@ type accountData struct {
 	Statement *wallet.Statement
 	From, To  string
 	Reversals []wallet.Reversal
-	Reason    string // the reason typed, kept when an action is refused
+	Reason    string      // the reason typed, kept when an action is refused
+	SMS       *accountSMS // the latest SMS to its phone (sms.go)
 }
 
 func (s *Server) account(w http.ResponseWriter, r *http.Request, v *view) {
@@ -212,6 +213,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	d.Statement = st
+	d.SMS = s.accountSMSOf(r.Context(), v, st.Account.Phone)
 	if rs, err := s.cfg.Wallet.Reversals(r.Context(), nil, 0); err == nil {
 		for _, rv := range rs {
 			if rv.Sender == st.Account.ID || rv.Recipient == st.Account.ID {
