@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -147,17 +148,40 @@ func (s *Server) smsRetry(w http.ResponseWriter, r *http.Request, v *view) {
 		s.smsPage(w, r, v)
 		return
 	}
-	if err := s.cfg.Wallet.Note(r.Context(), natsapi.OpsNote{Session: v.token, Kind: "sms.retry", ID: strconv.FormatInt(id, 10)}); err != nil {
-		v.walletError(err)
-		s.smsPage(w, r, v)
-		return
-	}
-	if _, err := n.RetrySMS(r.Context(), id); err != nil {
-		v.notifierError(err)
+	err := s.noted(r.Context(), v, natsapi.OpsNote{Kind: "sms.retry", ID: strconv.FormatInt(id, 10)}, func() error {
+		_, err := n.RetrySMS(r.Context(), id)
+		return err
+	})
+	if err != nil {
 		s.smsPage(w, r, v)
 		return
 	}
 	http.Redirect(w, r, Prefix+"/sms?done=retried", http.StatusSeeOther)
+}
+
+// noted runs act, an action the notifier takes for the signed-in
+// operator, between two notes in the wallet's audit log (Wallet.Note, with
+// the operator's session and reason): the request, which must be recorded
+// or act does not run, and its outcome ("ok" or the refusal's code). A
+// refusal is shown on v and returned.
+func (s *Server) noted(ctx context.Context, v *view, q natsapi.OpsNote, act func() error) error {
+	q.Session, q.Status = v.token, "requested"
+	if err := s.cfg.Wallet.Note(ctx, q); err != nil {
+		v.walletError(err)
+		return err
+	}
+	err := act()
+	q.Status = "ok"
+	if err != nil {
+		v.notifierError(err)
+		q.Status = string(cmp.Or(wallet.ErrorCode(err), wallet.CodeInternal))
+	}
+	if nerr := s.cfg.Wallet.Note(ctx, q); nerr != nil {
+		// The action is done (or refused): the request's note shows it was
+		// asked for; an operator reading the log checks its outcome by hand.
+		s.log.Error("ops: outcome not noted", "kind", q.Kind, "id", q.ID, "outcome", q.Status, "err", nerr)
+	}
+	return err
 }
 
 // accountSMS is the SMS section of an account's page: its latest SMS, or

@@ -80,13 +80,11 @@ func (s *Server) webhookResend(w http.ResponseWriter, r *http.Request, v *view) 
 		s.webhooksPage(w, r, v)
 		return
 	}
-	if err := s.cfg.Wallet.Note(r.Context(), natsapi.OpsNote{Session: v.token, Kind: "webhook.resend", ID: id, Merchant: merchant}); err != nil {
-		v.walletError(err)
-		s.webhooksPage(w, r, v)
-		return
-	}
-	if _, err := n.Resend(r.Context(), merchant, id); err != nil {
-		v.notifierError(err)
+	err := s.noted(r.Context(), v, natsapi.OpsNote{Kind: "webhook.resend", ID: id, Merchant: merchant}, func() error {
+		_, err := n.Resend(r.Context(), merchant, id)
+		return err
+	})
+	if err != nil {
 		s.webhooksPage(w, r, v)
 		return
 	}

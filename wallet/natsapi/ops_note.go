@@ -18,18 +18,22 @@ import (
 // the log cannot take) means the action is not asked for.
 const SubjectOpsNote = SubjectPrefix + ".ops.note"
 
-// opsNoteActionBytesMax bounds an OpsNote's Kind: a dotted action name.
+// opsNoteActionBytesMax bounds an OpsNote's Kind and Status: a dotted
+// action name, an outcome's code.
 const opsNoteActionBytesMax = 40
 
 func init() { OperatorSubjects = append(OperatorSubjects, SubjectOpsNote) }
 
 // OpsNote is an action another service takes for an operator. Session
 // is the operator's back-office session: it must be live and be the
-// request's actor. Kind names the action ("sms.retry"); ID, Phone and
-// Merchant what it acts on (the audit record's target and detail).
+// request's actor. Kind names the action ("sms.retry"); Status is
+// "requested" before it is asked for and then its outcome ("ok" or the
+// refusal's code); ID, Phone and Merchant what it acts on (the audit
+// record's target and detail).
 type OpsNote struct {
 	Session  string `json:"session,omitempty"`
 	Kind     string `json:"kind"`
+	Status   string `json:"status"`
 	ID       string `json:"id,omitempty"`
 	Phone    string `json:"phone,omitempty"`
 	Merchant string `json:"merchant,omitempty"`
@@ -41,8 +45,9 @@ func (s *server) opsNote(handle func(string, func(context.Context, micro.Request
 		if err := decode(r, &q); err != nil {
 			return nil, err
 		}
-		if q.Kind == "" || len(q.Kind) > opsNoteActionBytesMax || strings.TrimSpace(r.Headers().Get(HeaderReason)) == "" {
-			return nil, wallet.Errorf(wallet.CodeInvalid, "a note names its action (at most %d bytes) and a reason", opsNoteActionBytesMax)
+		if q.Kind == "" || len(q.Kind) > opsNoteActionBytesMax || q.Status == "" || len(q.Status) > opsNoteActionBytesMax ||
+			strings.TrimSpace(r.Headers().Get(HeaderReason)) == "" {
+			return nil, wallet.Errorf(wallet.CodeInvalid, "a note names its action and status (at most %d bytes each) and a reason", opsNoteActionBytesMax)
 		}
 		sess, err := s.w.Session(ctx, q.Session)
 		if err != nil {
