@@ -26,8 +26,12 @@ func (e *env) sms(phone, key, text, status string) int64 {
 	if _, err := e.notify.Record(ctx, []notify.Outgoing{{Key: key, Kind: notify.KindMessage, To: phone, Language: "en", Text: text}}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.w.Store.Gorm().WithContext(ctx).Exec(`UPDATE sms_messages SET status = ?, last_error = ? WHERE "key" = ?`,
-		status, map[bool]string{true: "carrier rejected the number"}[status == notify.StatusFailed], key).Error; err != nil {
+	reason, attempts := "", 1
+	if status == notify.StatusFailed {
+		reason, attempts = "carrier rejected the number", 5
+	}
+	if err := e.w.Store.Gorm().WithContext(ctx).Exec(`UPDATE sms_messages SET status = ?, last_error = ?, attempts = ? WHERE "key" = ?`,
+		status, reason, attempts, key).Error; err != nil {
 		e.t.Fatal(err)
 	}
 	p, err := notifyapi.NewOpsClient(e.w.Conn, 0, e.w.Prefix).SMS(ctx, notifyapi.OpsSMSListRequest{Phone: phone})
