@@ -146,32 +146,6 @@ func TestSMSPage(t *testing.T) {
 	}
 }
 
-// TestAccountSMS shows an account's latest SMS on its page, with a start
-// key's text withheld, and the page stays up when the notifier is down.
-func TestAccountSMS(t *testing.T) {
-	e := newEnv(t)
-	phone := e.w.Customer("Baraka Otieno", "2580", 0)
-	e.sms(phone, "a-1", "You received KES 50.00", notify.StatusDelivered)
-	e.sms(phone, "secret:pin:reset:9:9", "Your start key is 482913", notify.StatusPending)
-	b := e.as(wallet.RoleSupport)
-	acct := Prefix + "/account/" + url.PathEscape(phone)
-	p := b.get(acct)
-	if p.status != http.StatusOK || !strings.Contains(p.body, text(t, "ops.account.sms")) || !strings.Contains(p.body, "You received KES 50.00") {
-		t.Fatalf("account page: %d\n%s", p.status, p.body)
-	}
-	if strings.Contains(p.body, "482913") || !strings.Contains(p.body, notify.RedactedText) {
-		t.Errorf("the start key's text is on the page")
-	}
-	e.opsSvc.Stop()
-	p = b.get(acct)
-	if p.status != http.StatusOK || !strings.Contains(p.body, "Baraka Otieno") || !strings.Contains(p.body, text(t, "ops.notify.unavailable")) {
-		t.Errorf("with the notifier down: %d\n%s", p.status, p.body)
-	}
-	if p := b.get(Prefix + "/sms"); p.status != http.StatusServiceUnavailable || !strings.Contains(p.body, text(t, "ops.notify.unavailable")) {
-		t.Errorf("the outbox with the notifier down: %d", p.status)
-	}
-}
-
 // TestWebhooksPage lists a merchant's deliveries with their failures and
 // re-sends a failed one once; a pending one is refused, as are bad input
 // and another role.
@@ -236,31 +210,48 @@ func TestWebhooksPage(t *testing.T) {
 	}
 }
 
-func notifyStoreFilter(merchant string) notifystore.DeliveryFilter {
-	return notifystore.DeliveryFilter{Merchant: merchant}
-}
-
-// TestDashboardFailureRates charts the SMS failure rate, and says so when
-// the notifier does not answer while the rest of the dashboard stays.
-func TestDashboardFailureRates(t *testing.T) {
+// TestNotifierFigures shows an account's latest SMS on its page, with a
+// start key's text withheld, and charts the day's SMS failure rate on the
+// dashboard; when the notifier does not answer, both pages stay up and say
+// so, and the outbox says so.
+func TestNotifierFigures(t *testing.T) {
 	e := newEnv(t)
-	e.w.Agent("Rates Agent", "1357", 10_000)
-	phone := e.w.Customer("Rates Customer", "2580", 0)
-	e.sms(phone, "r-1", "one", notify.StatusFailed)
-	e.sms(phone, "r-2", "two", notify.StatusDelivered)
-	b := e.as(wallet.RoleFinance)
-	p := b.get(Prefix + "/dashboard")
+	phone := e.w.Customer("Baraka Otieno", "2580", 0)
+	e.sms(phone, "a-1", "You received KES 50.00", notify.StatusDelivered)
+	e.sms(phone, "secret:pin:reset:9:9", "Your start key is 482913", notify.StatusPending)
+	e.sms(phone, "a-2", "Your balance is KES 0.00", notify.StatusFailed)
+	e.sms(phone, "a-3", "Your balance is KES 0.00", notify.StatusUndelivered)
+	b := e.as(wallet.RoleAuditor) // reads accounts and the dashboard
+	acct := Prefix + "/account/" + url.PathEscape(phone)
+	p := b.get(acct)
+	if p.status != http.StatusOK || !strings.Contains(p.body, text(t, "ops.account.sms")) || !strings.Contains(p.body, "You received KES 50.00") {
+		t.Fatalf("account page: %d\n%s", p.status, p.body)
+	}
+	if strings.Contains(p.body, "482913") || !strings.Contains(p.body, notify.RedactedText) {
+		t.Errorf("the start key's text is on the page")
+	}
+	p = b.get(Prefix + "/dashboard")
 	i := strings.Index(p.body, `<figure id="chart-failures"`)
 	if p.status != http.StatusOK || i < 0 {
 		t.Fatalf("dashboard: %d\n%s", p.status, p.body)
 	}
-	fig := p.body[i : i+strings.Index(p.body[i:], "</figure>")]
-	if !strings.Contains(fig, "<svg") || !strings.Contains(fig, "50.00%") {
+	// 2 of the day's 4 SMS failed (failed, undelivered).
+	if fig := p.body[i : i+strings.Index(p.body[i:], "</figure>")]; !strings.Contains(fig, "<svg") || !strings.Contains(fig, "50.00%") {
 		t.Errorf("the failure chart does not show 50.00%%:\n%s", fig)
 	}
 	e.opsSvc.Stop()
-	p = b.get(Prefix + "/dashboard")
-	if p.status != http.StatusOK || !strings.Contains(p.body, `id="circulation"`) || !strings.Contains(p.body, text(t, "ops.notify.unavailable")) {
-		t.Errorf("with the notifier down: %d\n%s", p.status, p.body)
+	unavailable := text(t, "ops.notify.unavailable")
+	if p := b.get(acct); p.status != http.StatusOK || !strings.Contains(p.body, "Baraka Otieno") || !strings.Contains(p.body, unavailable) {
+		t.Errorf("the account with the notifier down: %d\n%s", p.status, p.body)
 	}
+	if p := b.get(Prefix + "/dashboard"); p.status != http.StatusOK || !strings.Contains(p.body, `id="circulation"`) || !strings.Contains(p.body, unavailable) {
+		t.Errorf("the dashboard with the notifier down: %d\n%s", p.status, p.body)
+	}
+	if p := b.get(Prefix + "/sms"); p.status != http.StatusServiceUnavailable || !strings.Contains(p.body, unavailable) {
+		t.Errorf("the outbox with the notifier down: %d", p.status)
+	}
+}
+
+func notifyStoreFilter(merchant string) notifystore.DeliveryFilter {
+	return notifystore.DeliveryFilter{Merchant: merchant}
 }
