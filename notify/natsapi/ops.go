@@ -144,22 +144,7 @@ func RegisterOps(m natsrpc.Mux, st *store.Store) {
 		if err := validMerchant(q.Merchant); err != nil {
 			return nil, err
 		}
-		switch q.Status {
-		case "", notify.DeliveryPending, notify.DeliveryDelivered, notify.DeliveryFailed:
-		default:
-			return nil, wallet.Errorf(wallet.CodeInvalid, "status must be pending, delivered or failed")
-		}
-		if q.Cursor != "" && !notify.ValidDeliveryID(q.Cursor) {
-			return nil, wallet.Errorf(wallet.CodeInvalid, "malformed cursor")
-		}
-		if q.Limit < 0 || q.Limit > notify.DeliveriesMax {
-			return nil, wallet.Errorf(wallet.CodeInvalid, "limit must be 1 to %d", notify.DeliveriesMax)
-		}
-		ds, next, err := st.Deliveries(ctx, store.DeliveryFilter{Merchant: q.Merchant, Status: q.Status, Before: q.Cursor, Limit: q.Limit})
-		if err != nil {
-			return nil, err
-		}
-		return &notify.DeliveriesReply{Deliveries: ds, Next: next}, nil
+		return deliveries(ctx, st, store.DeliveryFilter{Merchant: q.Merchant, Status: q.Status, Before: q.Cursor, Limit: q.Limit})
 	})
 	OpsResend.Handle(m, func(ctx context.Context, q OpsResendRequest) (*notify.Delivery, error) {
 		if err := validMerchant(q.Merchant); err != nil {
@@ -223,33 +208,46 @@ func validMerchant(m string) error {
 // reason in its headers is refused (CodeForbidden). It returns once the
 // NATS server routes the subjects to the service.
 func ServeOps(nc *nats.Conn, st *store.Store, prefix string, log *slog.Logger) (micro.Service, error) {
-	if nc == nil || st == nil {
-		return nil, errors.New("ops service: needs a NATS connection and a store")
+	if st == nil {
+		return nil, errors.New("ops service: needs a store")
+	}
+	return serve(nc, prefix, log, opsHandlersMax, micro.Config{
+		Name: "notify-ops", Version: "1.0.0", QueueGroup: OpsQueueGroup,
+		Description: "Kibubu notifier, for operators: SMS outbox and retry, webhook deliveries and re-send, failure rates",
+	}, func(svc micro.Service, rs *natsrpc.Responder) error {
+		m := &opsMux{svc: svc, rs: rs, prefix: prefix, log: log}
+		RegisterOps(m, st)
+		return m.err
+	})
+}
+
+// serve adds a micro service of the notifier to nc (cfg, with the
+// Responder's statistics), with the endpoints add adds, under the NATS
+// prefix. It returns once the NATS server routes their subjects to the
+// service, so that a request made after it returns, on any connection,
+// finds it; on an error the service is stopped.
+func serve(nc *nats.Conn, prefix string, log *slog.Logger, handlersMax int, cfg micro.Config, add func(micro.Service, *natsrpc.Responder) error) (micro.Service, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%s service: needs a NATS connection", cfg.Name)
 	}
 	if !natsrpc.ValidPrefix(prefix) {
-		return nil, fmt.Errorf("ops service: invalid subject prefix %q", prefix)
+		return nil, fmt.Errorf("%s service: invalid subject prefix %q", cfg.Name, prefix)
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	rs := natsrpc.NewResponder(nc, log, opsHandlersMax)
-	svc, err := micro.AddService(nc, micro.Config{
-		Name: "notify-ops", Version: "1.0.0", QueueGroup: OpsQueueGroup,
-		Description:  "Kibubu notifier, for operators: SMS outbox and retry, webhook deliveries and re-send, failure rates",
-		StatsHandler: rs.EndpointStats,
-	})
+	rs := natsrpc.NewResponder(nc, log, handlersMax)
+	cfg.StatsHandler = rs.EndpointStats
+	svc, err := micro.AddService(nc, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("ops service: %w", err)
+		return nil, fmt.Errorf("%s service: %w", cfg.Name, err)
 	}
-	m := &opsMux{svc: svc, rs: rs, prefix: prefix, log: log}
-	RegisterOps(m, st)
-	err = m.err
-	if err == nil {
+	if err = add(svc, rs); err == nil {
 		err = nc.Flush()
 	}
 	if err != nil {
 		svc.Stop()
-		return nil, fmt.Errorf("ops service: %w", err)
+		return nil, fmt.Errorf("%s service: %w", cfg.Name, err)
 	}
 	return svc, nil
 }
