@@ -18,6 +18,7 @@ import (
 
 // TestBenchUSSD runs a tiny kibubu bench ussd end to end.
 func TestBenchUSSD(t *testing.T) {
+	embeddedOnly(t)
 	if testing.Short() {
 		t.Skip("runs the USSD bench for a few seconds")
 	}
@@ -73,6 +74,7 @@ func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // TestBenchMerchant runs a tiny kibubu bench merchant end to end.
 func TestBenchMerchant(t *testing.T) {
+	embeddedOnly(t)
 	if testing.Short() {
 		t.Skip("runs the merchant bench for a few seconds")
 	}

@@ -77,6 +77,7 @@ func prefixed(prefix, subject string) string {
 // refused, no float issued); the operator user still may do everything;
 // and Main's own gateway connection is the gateway user.
 func TestEmbeddedNATSUsers(t *testing.T) {
+	embeddedOnly(t)
 	for _, prefix := range []string{"", "staging"} {
 		t.Run("prefix "+prefix, func(t *testing.T) {
 			c := testConfig(t, "")
@@ -295,6 +296,7 @@ func generated(p string) bool {
 // generated and written, and both survive the next restart. A nats.json
 // others could read gets new passwords.
 func TestNATSInfoUpgrade(t *testing.T) {
+	embeddedOnly(t)
 	for _, tc := range []struct {
 		name string
 		mode os.FileMode

@@ -114,6 +114,7 @@ func (h *hookReceiver) received() []string {
 // "6 Approvals", a tab of sub-cent charges settled at close, transactions,
 // a refund, a payout, a bulk payout, and signed webhooks for all of it.
 func TestMerchantTour(t *testing.T) {
+	embeddedOnly(t)
 	cfg := testConfig(t, "")
 	cfg.WebhookAllowPrivate = true // the tour's receiver is on loopback
 	m := startMain(t, &Main{Config: cfg})

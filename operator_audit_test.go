@@ -94,6 +94,7 @@ func TestSecurityAuditCommands(t *testing.T) {
 // (actor the wallet process, detail the file's SHA-256) when it differs
 // from the last one recorded, and only then.
 func TestSecurityTariffLoadAudited(t *testing.T) {
+	embeddedOnly(t)
 	cfg := testConfig(t, "")
 	toml, err := os.ReadFile(filepath.Join("wallet", "testdata", "tariff.toml"))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 // Issue 11, High #1: `kibubu reversal list|approve|reject` decide the
 // operator's queue of reversal requests, with the operator's reason.
 func TestSecurityReversalCommands(t *testing.T) {
+	embeddedOnly(t)
 	cfg, m, agent, startKey := serveWithAgent(t)
 	ctx := context.Background()
 	c := natsapi.NewClient(m.Conn(), 0, testOperator)

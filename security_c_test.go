@@ -35,6 +35,7 @@ func (s *syncBuffer) String() string {
 // --ussd-allow-unauthenticated says otherwise, and then warns on every
 // start. On loopback (go run .) nothing needs setting.
 func TestSecurityOpenByDefaultUSSD(t *testing.T) {
+	embeddedOnly(t)
 	refusals := []struct {
 		name string
 		args []string
@@ -83,6 +84,7 @@ func TestSecurityOpenByDefaultUSSD(t *testing.T) {
 // server without a public URL: a merchant cannot point deliveries at
 // loopback, private or link-local addresses.
 func TestSecurityOpenByDefaultWebhookGuard(t *testing.T) {
+	embeddedOnly(t)
 	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer receiver.Close()
 	for _, tc := range []struct {
@@ -136,6 +138,7 @@ func merchantKey(t *testing.T, m *Main, data string) *merchantAPI {
 // listener (--metrics-listen, loopback by default); on loopback, for
 // development, the HTTP port serves it too.
 func TestSecurityMetricsNotOnPublicListener(t *testing.T) {
+	embeddedOnly(t)
 	cfg := testConfig(t, "")
 	cfg.HTTP, cfg.USSDAllowUnauthenticated, cfg.MetricsListen = "0.0.0.0:0", true, "127.0.0.1:0"
 	m := startMain(t, &Main{Config: cfg})

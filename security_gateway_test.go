@@ -47,6 +47,7 @@ func embeddedUsers(t *testing.T, m *Main, data string, gwOpts ...nats.Option) (o
 // the wallet's own. Each is refused (a permission violation, or the
 // wallet's refusal); what a gateway does need still works.
 func TestSecurityGatewayCredentials(t *testing.T) {
+	embeddedOnly(t)
 	c := testConfig(t, "")
 	m := startMain(t, &Main{Config: c})
 	ctx := context.Background()

@@ -17,6 +17,7 @@ import (
 // print the one-time start key the account's first PIN needs; the key reset
 // printed works and the one before it does not.
 func TestSecurityOperatorPrintsStartKey(t *testing.T) {
+	embeddedOnly(t)
 	cfg := testConfig(t, "")
 	startMain(t, &Main{Config: cfg})
 	keyRE := regexp.MustCompile(`(?m)^start key (\d{6}): give it only to the account's owner`)

@@ -25,6 +25,7 @@ import (
 // none reaches the outbox; the replies a gateway does send (a keyword's
 // reply, a late USSD outcome) arrive with the catalogue's text.
 func TestSecuritySMSGatewayWords(t *testing.T) {
+	embeddedOnly(t)
 	c := testConfig(t, "")
 	m := startMain(t, &Main{Config: c})
 	ctx := context.Background()

@@ -39,6 +39,7 @@ func atHop(t *testing.T, base, session, phone, text, lang string) (int, string) 
 // screen asking to dial again in the caller's language, and a hop in flight
 // when the listener closes still gets its answer before Close returns.
 func TestShutdownDrainsGateway(t *testing.T) {
+	embeddedOnly(t)
 	m := startMain(t, &Main{Config: testConfig(t, "")})
 	addr := m.HTTPAddr()
 	base := "http://" + addr

@@ -16,6 +16,7 @@ import (
 // each phone's SMS inbox shows its receipts. The screenshots are kept with
 // `go test -artifacts -outputdir DIR`.
 func TestSimulatorInBrowser(t *testing.T) {
+	embeddedOnly(t)
 	cfg, m, agent, startKey := serveWithAgent(t)
 	if _, err := cli(t, "float", "issue", "--data", cfg.Data, "--agent", agent, "--amount", "50000", "--ref", "BANK-1"); err != nil {
 		t.Fatal(err)
@@ -61,6 +62,7 @@ func TestSimulatorInBrowser(t *testing.T) {
 // loopback listener by default, not on one facing the network, unless
 // --simulator says so (a training environment).
 func TestSimulatorMounted(t *testing.T) {
+	embeddedOnly(t)
 	cases := []struct {
 		name   string
 		args   []string

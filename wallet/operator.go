@@ -14,7 +14,6 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
-	"golang.org/x/crypto/argon2"
 )
 
 // The back-office's operators are kept here, by the wallet, the system of
@@ -203,11 +202,6 @@ func CheckPassword(p string) error {
 	return nil
 }
 
-// hashPassword is the argon2id hash of password with salt.
-func hashPassword(password string, salt []byte) []byte {
-	return argon2.IDKey([]byte(password), salt, passwordTime, passwordMemoryKiB, passwordThreads, passwordHashBytes)
-}
-
 // AddOperator (admin) creates an operator with role and password. A role
 // that needs TOTP gets a new secret, returned once with its provisioning URI.
 func (s *Service) AddOperator(ctx context.Context, email string, role OperatorRole, password string) (*NewOperator, error) {
@@ -227,7 +221,7 @@ func (s *Service) AddOperator(ctx context.Context, email string, role OperatorRo
 	r := &OperatorRecord{Operator: Operator{Email: email, Role: role, Created: s.cfg.Now().UTC()},
 		PasswordSalt: make([]byte, passwordSaltBytes)}
 	rand.Read(r.PasswordSalt)
-	r.PasswordHash = hashPassword(password, r.PasswordSalt)
+	r.PasswordHash = s.cfg.PasswordCost.hash(password, r.PasswordSalt)
 	out := &NewOperator{}
 	if role.NeedsTOTP() {
 		key, err := totp.Generate(totp.GenerateOpts{Issuer: totpIssuer, AccountName: email, Period: totpPeriod})
@@ -323,7 +317,7 @@ func (s *Service) SignIn(ctx context.Context, email, password, code string) (str
 	now := s.cfg.Now().UTC()
 	r, err := st.OperatorByEmail(ctx, email)
 	if ErrorCode(err) == CodeNotFound {
-		hashPassword(password, dummySalt)
+		s.cfg.PasswordCost.hash(password, dummySalt)
 		return "", nil, errSignIn()
 	}
 	if err != nil {
@@ -332,7 +326,7 @@ func (s *Service) SignIn(ctx context.Context, email, password, code string) (str
 	if r.LockedUntil.After(now) {
 		return "", nil, Errorf(CodeRateLimited, "too many wrong sign-ins: try again after %s", r.LockedUntil.Format(time.TimeOnly+" MST"))
 	}
-	ok := subtle.ConstantTimeCompare(hashPassword(password, r.PasswordSalt), r.PasswordHash) == 1
+	ok := checkPassword(password, r.PasswordSalt, r.PasswordHash)
 	var step int64
 	if r.TOTPSecret != "" {
 		var right bool

@@ -61,8 +61,11 @@ type Config struct {
 	// negative for none (tests call SweepReversals).
 	ReversalSweep time.Duration
 	Location      *time.Location // where days start, for daily limits; default UTC
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// PasswordCost is the argon2id cost of new operator password hashes;
+	// zero for DefaultPasswordCost.
+	PasswordCost PasswordCost
+	Now          func() time.Time
+	Logger       *slog.Logger
 	// Committed, if set, is called after each batch that posted a transfer
 	// commits (the event relay uses it to publish at once). It must not block.
 	Committed func()
@@ -179,6 +182,12 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
+	}
+	if cfg.PasswordCost == (PasswordCost{}) {
+		cfg.PasswordCost = DefaultPasswordCost
+	}
+	if err := cfg.PasswordCost.validate(); err != nil {
+		return nil, fmt.Errorf("wallet: %w", err)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

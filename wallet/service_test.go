@@ -55,7 +55,7 @@ func newFixture(t testing.TB, opts ...func(*wallet.Config)) *fixture {
 		t.Fatal(err)
 	}
 	c := &clock{now: time.Date(2026, 11, 21, 10, 15, 0, 0, time.UTC)}
-	cfg := wallet.Config{Currency: kes, Region: "KE", Pepper: testPepper, Now: c.Now}
+	cfg := wallet.Config{Currency: kes, Region: "KE", Pepper: testPepper, PasswordCost: wallet.TestPasswordCost, Now: c.Now}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -92,18 +92,48 @@ func BenchmarkPages(b *testing.B) {
 		{"search-name", Prefix + "/search?q=" + url.QueryEscape(fmt.Sprintf("Customer %06d", nAccounts/3))},
 		{"account", Prefix + "/account/" + url.PathEscape(phone)},
 		{"dashboard", Prefix + "/dashboard"},
+		// The merchants list among 100,000 customers: every merchant, and a
+		// name prefix every customer shares (the worst case: the name index
+		// walks the customers to find no merchant).
+		{"merchants-all", Prefix + "/merchants"},
+		{"merchants-name", Prefix + "/merchants?q=Customer"},
 	}
 	for _, p := range pages {
-		b.Run(p.name, func(b *testing.B) {
-			for b.Loop() {
-				req := httptest.NewRequest("GET", p.path, nil)
-				req.AddCookie(cookie)
-				rec := httptest.NewRecorder()
-				e.handler.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%s: %d\n%s", p.path, rec.Code, rec.Body)
-				}
-			}
-		})
+		b.Run(p.name, func(b *testing.B) { e.benchPage(b, cookie, p.path) })
+	}
+}
+
+// benchPage times GET path with the session cookie, one page an op.
+func (e *env) benchPage(b *testing.B, cookie *http.Cookie, path string) {
+	for b.Loop() {
+		req := httptest.NewRequest("GET", path, nil)
+		req.AddCookie(cookie)
+		rec := httptest.NewRecorder()
+		e.handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%s: %d\n%s", path, rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkMerchantPage times a merchant's page server-side (the handler
+// and its five NATS round trips: the merchant, its keys, a page of its
+// payment requests and of its tabs, the session) for a till with 1,000
+// payment requests (KIBUBU_OPS_BENCH_REQUESTS changes it) and, back to
+// back in the same run, for one with none: the page shows 50 of each, so
+// the two should be close. And the merchants search by name.
+func BenchmarkMerchantPage(b *testing.B) {
+	e := newEnv(b)
+	start := time.Now()
+	busy := e.newShop("Duka La Mama", benchSize("KIBUBU_OPS_BENCH_REQUESTS", 1_000))
+	quiet := e.newShop("Soko Kuu", 0)
+	b.Logf("seeded %d payment requests in %s", len(busy.requests), time.Since(start).Round(time.Millisecond))
+	cookie := e.sessionCookie(wallet.RoleSupport)
+	for _, p := range []struct{ name, path string }{
+		{"requests-1000", Prefix + "/merchants/" + busy.number},
+		{"requests-0", Prefix + "/merchants/" + quiet.number},
+		{"search-name", Prefix + "/merchants?q=duka"},
+	} {
+		b.Run(p.name, func(b *testing.B) { e.benchPage(b, cookie, p.path) })
 	}
 }

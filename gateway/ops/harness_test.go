@@ -21,6 +21,7 @@ import (
 	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
@@ -59,7 +60,12 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	w := wallettest.Start(t, func(c *wallet.Config) { c.Now = clk.Now })
+	// With the merchant services (the merchants pages), without their
+	// prompt limits: the tests and the benchmark make many payment
+	// requests to few customers.
+	noLimit := merchant.PromptLimit{Max: -1}
+	w := wallettest.StartMerchants(t, merchant.Config{PromptsPerPhone: noLimit, PromptsPerPair: noLimit, PromptsPerMerchant: noLimit},
+		func(c *wallet.Config) { c.Now = clk.Now })
 	// A client naming no operator: every audited request the pages make
 	// must name the signed-in one, or the wallet refuses it.
 	client := natsapi.NewClient(w.Conn, 0, natsapi.WithPrefix(w.Prefix))

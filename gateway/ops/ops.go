@@ -24,6 +24,7 @@ import (
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 //go:embed templates static
@@ -117,16 +118,22 @@ var routes = []route{
 	{"GET", "/agents", []wallet.OperatorRole{wallet.RoleSupport, wallet.RoleFinance, wallet.RoleAuditor}, (*Server).agents},
 	{"GET", "/reconcile", []wallet.OperatorRole{wallet.RoleFinance}, (*Server).reconcilePage},
 	{"POST", "/reconcile", []wallet.OperatorRole{wallet.RoleFinance}, (*Server).reconcile},
+	{"GET", "/merchants", merchantsRead, (*Server).merchantList},
+	{"GET", "/merchants/{number}", merchantsRead, (*Server).merchantPage},
+	{"GET", "/merchants/{number}/tabs/{id}", merchantsRead, (*Server).tabPage},
+	{"POST", "/merchants/{number}/keys", merchantKeys, (*Server).createKey},
+	{"POST", "/merchants/{number}/keys/{id}/revoke", merchantKeys, (*Server).revokeKey},
 	{"GET", "/sms", read, (*Server).sms},
 	{"POST", "/sms/{id}/retry", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).smsRetry},
-	{"GET", "/merchants/{id}/webhooks", read, (*Server).webhooks},
-	{"POST", "/merchants/{id}/webhooks/{delivery}/resend", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).webhookResend},
+	{"GET", "/merchants/{number}/webhooks", merchantsRead, (*Server).webhooks},
+	{"POST", "/merchants/{number}/webhooks/{delivery}/resend", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).webhookResend},
 }
 
 // navigation is the menu: each entry shows to the roles its route allows.
 var navigation = []struct{ path, label string }{
 	{"/", "ops.nav.home"}, {"/dashboard", "ops.nav.dashboard"}, {"/search", "ops.nav.search"}, {"/proposals", "ops.nav.proposals"},
 	{"/reversals", "ops.nav.reversals"}, {"/agents", "ops.nav.agents"}, {"/reconcile", "ops.nav.reconcile"}, {"/audit", "ops.nav.audit"}, {"/operators", "ops.nav.operators"},
+	{"/merchants", "ops.nav.merchants"},
 	{"/sms", "ops.nav.sms"},
 }
 
@@ -136,6 +143,9 @@ type Config struct {
 	Catalog  *locales.Catalog
 	Currency wallet.Currency
 	Log      *slog.Logger
+	// Merchants calls the merchant services' endpoints (the merchants
+	// pages); nil is Wallet when that is a *natsapi.Client.
+	Merchants natsrpc.Caller
 	// Notifier answers the SMS and webhook pages and the dashboard's
 	// failure rates; without it (or when it does not answer) those say so.
 	Notifier Notifier
@@ -163,6 +173,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if c, ok := cfg.Wallet.(natsrpc.Caller); ok && cfg.Merchants == nil {
+		cfg.Merchants = c
+	}
+	if cfg.Merchants == nil {
+		return nil, errors.New("ops: a caller for the merchant services is required")
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, csrfKey: make([]byte, 32)}
 	rand.Read(s.csrfKey)

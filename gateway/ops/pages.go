@@ -152,8 +152,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, v *view) {
 		s.render(w, "search", v)
 		return
 	}
-	d.Page, _ = strconv.Atoi(r.URL.Query().Get("page"))
-	d.Page = max(d.Page, 0)
+	d.Page = pageNumber(r)
 	res, err := s.cfg.Wallet.Search(r.Context(), d.Query, d.Page)
 	if err != nil {
 		v.walletError(err)
@@ -165,15 +164,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	d.Result = res
-	page := func(n int) string {
-		return Prefix + "/search?" + url.Values{"q": {d.Query}, "page": {strconv.Itoa(n)}}.Encode()
-	}
-	if d.Page > 0 {
-		d.Prev = page(d.Page - 1)
-	}
-	if res.More {
-		d.Next = page(d.Page + 1)
-	}
+	d.Prev, d.Next = pageLinks("/search", d.Query, d.Page, res.More)
 	s.render(w, "search", v)
 }
 

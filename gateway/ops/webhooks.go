@@ -37,7 +37,7 @@ func webhooksPath(merchant string) string {
 // attempts, by the status the query gives, a page at a time.
 func (s *Server) webhooksPage(w http.ResponseWriter, r *http.Request, v *view) {
 	q := r.URL.Query()
-	d := &webhooksData{Merchant: r.PathValue("id"), Status: q.Get("status"), Statuses: deliveryStatuses, Reason: r.PostFormValue("reason")}
+	d := &webhooksData{Merchant: r.PathValue("number"), Status: q.Get("status"), Statuses: deliveryStatuses, Reason: r.PostFormValue("reason")}
 	v.Data = d
 	n := s.notifier(v)
 	if n == nil {
@@ -68,7 +68,7 @@ func (s *Server) webhooksPage(w http.ResponseWriter, r *http.Request, v *view) {
 // in the audit log with the operator's reason first. A pending delivery is
 // refused: it is retried on its own.
 func (s *Server) webhookResend(w http.ResponseWriter, r *http.Request, v *view) {
-	merchant, id := r.PathValue("id"), r.PathValue("delivery")
+	merchant, id := r.PathValue("number"), r.PathValue("delivery")
 	_, ok := v.reason(r)
 	n := s.notifier(v)
 	if !ok || n == nil {

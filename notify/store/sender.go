@@ -45,6 +45,11 @@ const (
 	// within its lease, and a send that could outlast the lease is put
 	// back instead.
 	claimAheadDefault = 4
+	// outboxClaimRowsDefault is a claim's rows for the Outbox, whose send
+	// is the outcome's write itself and takes no time: as many as one
+	// transaction of outcomes takes, so that a burst of receipts costs two
+	// commits per outcomesBatchMax rows rather than per 4 × Concurrency.
+	outboxClaimRowsDefault = outcomesBatchMax
 	// burstDefault lets a second's worth of DefaultSMSRate go at once.
 	burstDefault = notify.DefaultSMSRate
 	// phoneRatePerSecondDefault and phoneBurstDefault bound what one handset
@@ -96,7 +101,8 @@ type SenderConfig struct {
 
 	Concurrency int // provider calls in flight at most (8)
 	// ClaimRows bounds the rows a Sender holds claimed, in flight or
-	// waiting for a call, and so one claim's rows (4 × Concurrency).
+	// waiting for a call, and so one claim's rows (4 × Concurrency; 256
+	// for the Outbox).
 	ClaimRows int
 	// RatePerSecond and Burst bound the messages a second to the provider
 	// (30, burst 30); math.Inf(1) for no limit.
@@ -183,6 +189,9 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	s.claimRows = cfg.ClaimRows
 	if s.claimRows <= 0 {
 		s.claimRows = claimAheadDefault * s.concurrency
+		if _, ok := cfg.Provider.(notify.Outbox); ok {
+			s.claimRows = outboxClaimRowsDefault
+		}
 	}
 	s.claimRows = max(s.claimRows, s.concurrency)
 	s.calls = make(chan struct{}, s.concurrency)

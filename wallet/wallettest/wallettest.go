@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -36,13 +37,28 @@ type Wallet struct {
 	Client  *natsapi.Client
 	Service *wallet.Service
 	Store   *store.Store
-	Prefix  string // the subject prefix; pass natsapi.WithPrefix(Prefix) to other clients
+	// Merchants is the merchant services (StartMerchants); nil after Start.
+	Merchants *merchant.Service
+	Prefix    string // the subject prefix; pass natsapi.WithPrefix(Prefix) to other clients
 }
 
 // Start runs a wallet (KES, region KE, 4-digit PINs) until the test ends.
 // cfg, when given, adjusts the wallet's configuration; its Logger, if set,
 // also receives the NATS service's and the relay's logs (default: none).
 func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
+	t.Helper()
+	return start(t, nil, cfg)
+}
+
+// StartMerchants runs a wallet as Start does, with its merchant services
+// (package wallet/merchant, configured by mc; a nil Logger is the
+// wallet's) serving their subjects.
+func StartMerchants(t testing.TB, mc merchant.Config, cfg ...func(*wallet.Config)) *Wallet {
+	t.Helper()
+	return start(t, &mc, cfg)
+}
+
+func start(t testing.TB, mc *merchant.Config, cfg []func(*wallet.Config)) *Wallet {
 	t.Helper()
 	ctx := context.Background()
 	ns := natstest.Start(t)
@@ -52,11 +68,11 @@ func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
 		t.Fatal(err)
 	}
 	kes, _ := wallet.LookupCurrency("KES")
-	c := wallet.Config{Currency: kes, Region: "KE", Pepper: Pepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	c := wallet.Config{Currency: kes, Region: "KE", Pepper: Pepper, PasswordCost: wallet.TestPasswordCost, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, f := range cfg {
 		f(&c)
 	}
-	w, err := walletd.Start(ctx, walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Wallet: c, Log: c.Logger})
+	w, err := walletd.Start(ctx, walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Wallet: c, Log: c.Logger, Merchant: mc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +85,7 @@ func Start(t testing.TB, cfg ...func(*wallet.Config)) *Wallet {
 		js.DeleteStream(context.Background(), natsapi.EventStream(ns.Prefix))
 	})
 	opt := natsapi.WithPrefix(ns.Prefix)
-	return &Wallet{t: t, NATS: ns, Conn: nc, JS: js, Client: natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"})), Service: w.Service, Store: st, Prefix: ns.Prefix}
+	return &Wallet{t: t, NATS: ns, Conn: nc, JS: js, Client: natsapi.NewClient(nc, 0, opt, natsapi.AsOperator(natsapi.Operator{Actor: "test"})), Service: w.Service, Store: st, Merchants: w.Merchant, Prefix: ns.Prefix}
 }
 
 var phones atomic.Int64

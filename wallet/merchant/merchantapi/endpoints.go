@@ -183,6 +183,7 @@ func Register(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
 	Decline.Handle(m, func(ctx context.Context, q ApproveRequest) (*merchant.Approval, error) {
 		return c.Decline(wallet.WithPINAttempt(ctx, q.attempt()), q.Phone, q.ID, q.PIN)
 	})
+	registerOps(m, c)
 }
 
 // Routes are every endpoint's route, as Register adds them.
