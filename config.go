@@ -27,24 +27,16 @@ import (
 	"github.com/kibubu/kibubu/gateway/aggregator"
 	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/notify"
-	"github.com/kibubu/kibubu/notify/notifyd"
 	"github.com/kibubu/kibubu/notify/twilio"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
+	"github.com/kibubu/kibubu/wallet/walletd"
 )
 
 const (
-	// startKeyTTLMin and startKeyTTLMax bound --start-key-ttl: an SMS can
-	// take minutes to arrive, and a key that lives for weeks in an inbox is
-	// a PIN waiting for whoever reads it first.
-	startKeyTTLMin = 10 * time.Minute
-	startKeyTTLMax = 30 * 24 * time.Hour
-	// pinTriesMaxAllowed caps --pin-tries: each allowed wrong try is one more
-	// guess of a 4-digit PIN's 10,000 values before the lockout.
-	pinTriesMaxAllowed = 10
 	// streamReplicasMax is JetStream's own ceiling on stream replicas.
 	streamReplicasMax = 5
 )
@@ -186,15 +178,6 @@ func DefaultConfig() Config {
 	}
 }
 
-// The reversal objection window's floor (the command's own: the wallet takes
-// shorter windows in tests).
-const (
-	// reversalObjectionMin bounds --reversal-objection (its ceiling is the
-	// wallet's, wallet.ObjectionWindowMax): a recipient needs at least an
-	// hour to see an SMS and answer it.
-	reversalObjectionMin = time.Hour
-)
-
 const (
 	// shutdownGraceDefault leaves 5 s of Kubernetes' default 30 s
 	// termination grace period for the orchestrator's own steps.
@@ -244,14 +227,14 @@ func (c *Config) lifecycleFlags(fs *flag.FlagSet, role Role) {
 func (c *Config) serverFlags(fs *flag.FlagSet) {
 	c.connFlags(fs)
 	c.httpFlags(fs)
-	fs.StringVar(&c.DB, "db", c.DB, "SQLite database `path`, or a postgres:// URL (default <data>/kibubu.db)")
+	fs.StringVar(&c.DB, "db", c.DB, "SQLite database `path`, or a postgres:// URL (default "+cmdline.DBDefault+")")
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "loopback `address` the embedded NATS listens on; port 0 picks a free port")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "`replicas` of every stream and bucket the wallet creates: its events, the notifier's stream, the USSD sessions, the merchant idempotency records (3 on a NATS cluster; 1 embedded)")
 	fs.StringVar(&c.Currency, "currency", c.Currency, "ISO 4217 currency `code`")
 	fs.StringVar(&c.Tariff, "tariff", c.Tariff, "tariff TOML `file` (default the built-in, M-Pesa-shaped tariff)")
 	fs.StringVar(&c.PepperFile, "pepper-file", c.PepperFile, "secret PIN pepper `file`, 32 bytes, mode 0600; generated if absent (default <data>/pepper)")
 	fs.IntVar(&c.PINLength, "pin-length", c.PINLength, fmt.Sprintf("PIN `digits`, %d to %d", wallet.PINLengthMin, wallet.PINLengthMax))
-	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, fmt.Sprintf("wrong PINs in a row before an account locks, 1 to %d", pinTriesMaxAllowed))
+	fs.IntVar(&c.PINTries, "pin-tries", c.PINTries, fmt.Sprintf("wrong PINs in a row before an account locks, 1 to %d", walletd.PINTriesMax))
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` in which days, and so daily limits, start")
 	fs.DurationVar(&c.RequestTTL, "request-ttl", c.RequestTTL, "how long a merchant's payment request waits for the customer's approval")
 	fs.DurationVar(&c.StartKeyTTL, "start-key-ttl", c.StartKeyTTL, "how long the start key of an agent, an imported customer or a PIN reset stays valid, 10m to 30 days")
@@ -294,7 +277,7 @@ func (c *Config) gatewayFlags(fs *flag.FlagSet) {
 func (c *Config) notifyFlags(fs *flag.FlagSet) {
 	c.connFlags(fs)
 	c.httpFlags(fs)
-	fs.StringVar(&c.DB, "db", c.DB, "the wallet's database: SQLite `path` or postgres:// URL; the notifier keeps its tables there (default <data>/kibubu.db)")
+	fs.StringVar(&c.DB, "db", c.DB, "the wallet's database: SQLite `path` or postgres:// URL; the notifier keeps its tables there (default "+cmdline.DBDefault+")")
 	fs.StringVar(&c.TZ, "tz", c.TZ, "IANA time `zone` of the dates in receipts")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "public base `url` of the gateways, for Twilio's status callbacks to <url>/sms/twilio/status (default: none)")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "unused, kept for old command lines: the notifier creates no stream; the wallet's --stream-replicas sets every stream's `replicas`")
@@ -368,19 +351,15 @@ func (c *Config) validateSMS() error {
 	case c.TwilioSID != "" && c.TwilioFrom != "" && c.TwilioService != "":
 		return fmt.Errorf("give one of %s and %s, not both", envTwilioFrom, envTwilioService)
 	}
-	if !(c.SMSRate > 0 && c.SMSRate <= notifyd.SMSRateMax) {
-		return fmt.Errorf("--sms-rate %g: must be more than 0 and at most %g per second", c.SMSRate, notifyd.SMSRateMax)
-	}
-	if c.SMSPhoneRate < 1 || c.SMSPhoneRate > notifyd.SMSPhoneRateMax {
-		return fmt.Errorf("--sms-rate-per-phone %d: must be 1 to %d per minute", c.SMSPhoneRate, notifyd.SMSPhoneRateMax)
-	}
-	if c.SMSAttempts < 1 || c.SMSAttempts > notifyd.SMSAttemptsMax {
-		return fmt.Errorf("--sms-attempts %d: must be 1 to %d", c.SMSAttempts, notifyd.SMSAttemptsMax)
-	}
-	if c.SMSTimeout <= 0 || c.SMSTimeout > notifyd.SMSTimeoutMax {
-		return fmt.Errorf("--sms-timeout %s: must be more than 0 and at most %s", c.SMSTimeout, notifyd.SMSTimeoutMax)
-	}
-	return nil
+	// The sender's bounds are the notifier's (notifyd.Config); the
+	// messages name the flags.
+	nc := c.notifyConfig()
+	nc.Currency = c.currency
+	return cmdline.Flagged(nc.ValidateGiven(), map[string]cmdline.Flag{
+		"SMSRate": {Name: "sms-rate"}, "SMSPhoneRate": {Name: "sms-rate-per-phone"}, "SMSAttempts": {Name: "sms-attempts"},
+		"SMSTimeout": {Name: "sms-timeout"}, "WebhookTimeout": {Name: "webhook-timeout"},
+		"WebhookRetryFor": {Name: "webhook-retry-for"}, "WebhookRetention": {Name: "webhook-retention"},
+	})
 }
 
 // loadSMSSecret reads the Africa's Talking SMS webhook secret, generating
@@ -409,9 +388,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--metrics-listen %q: %w", c.MetricsListen, err)
 		}
 	}
-	if c.DB == "" {
-		c.DB = filepath.Join(c.Data, "kibubu.db")
-	}
+	c.DB = cmdline.DB(c.Data, c.DB)
 	if store.IsPostgres(c.DB) {
 		if _, err := url.Parse(c.DB); err != nil {
 			return fmt.Errorf("--db: not a PostgreSQL URL: %w", err)
@@ -450,12 +427,6 @@ func (c *Config) validate() error {
 	if c.PepperFile == "" {
 		c.PepperFile = filepath.Join(c.Data, "pepper")
 	}
-	if c.PINLength < wallet.PINLengthMin || c.PINLength > wallet.PINLengthMax {
-		return fmt.Errorf("--pin-length %d: must be %d to %d", c.PINLength, wallet.PINLengthMin, wallet.PINLengthMax)
-	}
-	if c.PINTries < 1 || c.PINTries > pinTriesMaxAllowed {
-		return fmt.Errorf("--pin-tries %d: must be 1 to %d", c.PINTries, pinTriesMaxAllowed)
-	}
 	if c.location, err = time.LoadLocation(c.TZ); err != nil || c.TZ == "" {
 		return fmt.Errorf("--tz %q: not an IANA time zone (such as Africa/Nairobi)", c.TZ)
 	}
@@ -474,41 +445,19 @@ func (c *Config) validate() error {
 	if c.ussdAuth, err = gateway.ParseUSSDAuth(c.USSDAuth); err != nil {
 		return fmt.Errorf("--ussd-auth: %w", err)
 	}
-	if c.StartKeyTTL < startKeyTTLMin || c.StartKeyTTL > startKeyTTLMax {
-		return fmt.Errorf("--start-key-ttl %s: must be %s to %s", c.StartKeyTTL, startKeyTTLMin, startKeyTTLMax)
-	}
-	if c.ReversalObjection < reversalObjectionMin || c.ReversalObjection > wallet.ObjectionWindowMax {
-		return fmt.Errorf("--reversal-objection %s: must be %s to %s", c.ReversalObjection, reversalObjectionMin, wallet.ObjectionWindowMax)
-	}
-	if c.RequestTTL < merchant.RequestTTLMin || c.RequestTTL > merchant.RequestTTLMax {
-		return fmt.Errorf("--request-ttl %s: must be %s to %s", c.RequestTTL, shortDuration(merchant.RequestTTLMin), shortDuration(merchant.RequestTTLMax))
-	}
 	if c.tabSettle, err = c.currency.ParseAmount(c.TabSettle); err != nil {
 		return fmt.Errorf("--tab-settle %q: %s", c.TabSettle, walletctl.Message(err))
 	}
-	if limit := merchant.SettleThresholdMax(c.currency); c.tabSettle > limit {
-		return fmt.Errorf("--tab-settle %q: at most %s, the most a tab can meter", c.TabSettle, c.currency.Format(limit))
-	}
-	if c.TabSettleEvery < time.Minute || c.TabSettleEvery > 31*24*time.Hour {
-		return fmt.Errorf("--tab-settle-every %s: must be 1m to 744h (31 days)", c.TabSettleEvery)
-	}
-	for _, p := range []struct {
-		flag string
-		n    int
-	}{{"prompts-per-phone", c.PromptsPerPhone}, {"prompts-per-pair", c.PromptsPerPair}, {"prompts-per-merchant", c.PromptsPerMerchant}} {
-		if p.n < -1 || p.n == 0 {
-			return fmt.Errorf("--%s %d: must be at least 1, or -1 for no limit", p.flag, p.n)
-		}
-	}
-	if c.WebhookTimeout <= 0 || c.WebhookTimeout > notifyd.WebhookTimeoutMax {
-		return fmt.Errorf("--webhook-timeout %s: must be more than 0 and at most %s", c.WebhookTimeout, shortDuration(notifyd.WebhookTimeoutMax))
-	}
-	if c.WebhookRetryFor < notify.WebhookRetryForMin || c.WebhookRetryFor > notify.WebhookRetryForMax {
-		return fmt.Errorf("--webhook-retry-for %s: must be %s to %s (%d days)", c.WebhookRetryFor, notify.WebhookRetryForMin,
-			shortDuration(notify.WebhookRetryForMax), notify.WebhookRetryForMax/(24*time.Hour))
-	}
-	if c.WebhookRetention < notifyd.WebhookRetentionMin || c.WebhookRetention > notifyd.WebhookRetentionMax {
-		return fmt.Errorf("--webhook-retention %s: must be 24h to 87600h (10 years)", c.WebhookRetention)
+	// The wallet's and the merchant services' bounds are walletd's and
+	// merchant's; the messages name the flags.
+	o := c.walletSettings()
+	if err := cmdline.Flagged(o.Validate(), map[string]cmdline.Flag{
+		"PINLength": {Name: "pin-length"}, "PINTriesMax": {Name: "pin-tries"}, "StartKeyTTL": {Name: "start-key-ttl"},
+		"ObjectionWindow": {Name: "reversal-objection"}, "RequestTTL": {Name: "request-ttl"},
+		"SettleThreshold": {Name: "tab-settle", Value: strconv.Quote(c.TabSettle)}, "SettleEvery": {Name: "tab-settle-every"},
+		"PromptsPerPhone": {Name: "prompts-per-phone"}, "PromptsPerPair": {Name: "prompts-per-pair"}, "PromptsPerMerchant": {Name: "prompts-per-merchant"},
+	}); err != nil {
+		return err
 	}
 	return c.validateSMS()
 }
@@ -583,19 +532,6 @@ func checkLoopback(addr string) error {
 		return errors.New("the embedded NATS listens only on a loopback address such as 127.0.0.1 (run your own NATS cluster and use --nats to serve a network)")
 	}
 	return nil
-}
-
-// shortDuration writes d as a person would in a flag: 24h, 1h30m, 30s
-// (time.Duration's String writes 24h0m0s).
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // loadPepper reads the PIN pepper, generating it if the file is absent. A

@@ -344,23 +344,30 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	}
 	notices := notifyapi.PINNotices(notifyapi.NewClient(js, c.NATSPrefix), cat, c.location, m.Log.With("component", "pin-notices"))
 	m.storeGiven = true // walletd closes it
-	m.wallet, err = walletd.Start(ctx, walletd.Options{
-		Store: m.store, Conn: m.nc, Prefix: c.NATSPrefix, Replicas: replicas,
+	o := c.walletSettings()
+	o.Store, o.Conn, o.Prefix, o.Replicas = m.store, m.nc, c.NATSPrefix, replicas
+	o.Wallet.Region, o.Wallet.Tariff, o.Wallet.Pepper, o.Wallet.Location = c.Region, c.tariff, pepper, c.location
+	o.Wallet.Observe, o.Wallet.ObservePIN, o.Wallet.Notify = metrics.ObserveBatch, metrics.ObservePIN, notices
+	o.Tariff, o.Actor = c.tariffLoad, walletActor()
+	o.Log, o.Failed = m.Log, m.fail
+	m.wallet, err = walletd.Start(ctx, o)
+	return err
+}
+
+// walletSettings is the wallet process's settings the flags give
+// (validate checks them with walletd.Options.Validate).
+func (c *Config) walletSettings() walletd.Options {
+	return walletd.Options{
 		Wallet: wallet.Config{
-			Currency: c.currency, Region: c.Region, Tariff: c.tariff, Pepper: pepper,
-			PINLength: c.PINLength, PINTriesMax: c.PINTries, Location: c.location, StartKeyTTL: c.StartKeyTTL,
+			Currency: c.currency, PINLength: c.PINLength, PINTriesMax: c.PINTries, StartKeyTTL: c.StartKeyTTL,
 			ObjectionWindow: c.ReversalObjection,
-			Observe:         metrics.ObserveBatch, ObservePIN: metrics.ObservePIN, Notify: notices,
 		},
-		Tariff: c.tariffLoad, Actor: walletActor(),
 		Merchant: &merchant.Config{
 			RequestTTL: c.RequestTTL, SettleThreshold: c.tabSettle, SettleEvery: c.TabSettleEvery,
 			PromptsPerPhone: merchant.PromptLimit{Max: c.PromptsPerPhone}, PromptsPerPair: merchant.PromptLimit{Max: c.PromptsPerPair},
 			PromptsPerMerchant: merchant.PromptLimit{Max: c.PromptsPerMerchant},
 		},
-		Log: m.Log, Failed: m.fail,
-	})
-	return err
+	}
 }
 
 // createStreams creates (or updates) the JetStream stream and buckets the

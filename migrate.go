@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/kibubu/kibubu/internal/cmdline"
 	notifystore "github.com/kibubu/kibubu/notify/store"
@@ -21,15 +20,12 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.StringVar(&cfg.Data, "data", cfg.Data, "data `dir`ectory, for the default --db")
-	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite database `path`, or a postgres:// URL (default <data>/kibubu.db)")
+	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite database `path`, or a postgres:// URL (default "+cmdline.DBDefault+")")
 	synopsis := "kibubu migrate [--db DB]\n\nApplies the database migrations of every part (wallet, audit log, notifier) once, under a lock,\nso that wallets and notifiers can start with --migrate=false.\n"
 	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
-	dsn := cfg.DB
-	if dsn == "" {
-		dsn = filepath.Join(cfg.Data, "kibubu.db")
-	}
+	dsn := cmdline.DB(cfg.Data, cfg.DB)
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	s, err := store.Open(ctx, dsn)

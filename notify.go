@@ -34,15 +34,12 @@ func (m *Main) startNotify(ctx context.Context, db *gorm.DB, cur wallet.Currency
 	if err != nil {
 		return err
 	}
-	n, err := notifyd.Start(ctx, notifyd.Config{
-		Prefix: c.NATSPrefix, Currency: cur, Location: c.location,
-		// kibubu notify migrated (or checked) its tables in Run; serve
-		// migrates them here, beside the wallet's.
-		Migrate: m.Role == RoleServe,
-		Twilio:  tc, SMSRate: c.SMSRate, SMSPhoneRate: c.SMSPhoneRate, SMSAttempts: c.SMSAttempts, SMSTimeout: c.SMSTimeout,
-		WebhookTimeout: c.WebhookTimeout, WebhookRetryFor: c.WebhookRetryFor, WebhookRetention: c.WebhookRetention,
-		WebhookAllowPrivate: c.WebhookAllowPrivate, WebhookRequireHTTPS: !loopbackURL(c.PublicURL),
-	}, notifyd.Deps{
+	nc := c.notifyConfig()
+	nc.Prefix, nc.Currency, nc.Location, nc.Twilio = c.NATSPrefix, cur, c.location, tc
+	// kibubu notify migrated (or checked) its tables in Run; serve
+	// migrates them here, beside the wallet's.
+	nc.Migrate = m.Role == RoleServe
+	n, err := notifyd.Start(ctx, nc, notifyd.Deps{
 		DB: db, Conn: m.nc, Log: m.Log, Failed: m.fail,
 		ObserveSMS: metrics.ObserveSMSSend, ObserveWebhook: metrics.ObserveWebhook,
 	})
@@ -51,6 +48,16 @@ func (m *Main) startNotify(ctx context.Context, db *gorm.DB, cur wallet.Currency
 	}
 	m.notifier = n
 	return nil
+}
+
+// notifyConfig is the notifier's settings the flags give (validate checks
+// them with notifyd.Config.ValidateGiven).
+func (c *Config) notifyConfig() notifyd.Config {
+	return notifyd.Config{
+		SMSRate: c.SMSRate, SMSPhoneRate: c.SMSPhoneRate, SMSAttempts: c.SMSAttempts, SMSTimeout: c.SMSTimeout,
+		WebhookTimeout: c.WebhookTimeout, WebhookRetryFor: c.WebhookRetryFor, WebhookRetention: c.WebhookRetention,
+		WebhookAllowPrivate: c.WebhookAllowPrivate, WebhookRequireHTTPS: !loopbackURL(c.PublicURL),
+	}
 }
 
 // twilioConfig is Twilio's settings when configured, else nil: the local

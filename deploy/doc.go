@@ -1,6 +1,11 @@
 // Package deploy holds no code: this directory is Kibubu's deployment
 // files (Dockerfile, compose.yaml, the NATS cluster's configuration, the
-// Kubernetes manifests). Its tests parse every one of them with the
+// Kubernetes manifests), and the code that runs a deployment's parts of
+// NATS and its load is in its subpackages: natsserver (starting a NATS
+// server in process: kibubu serve's embedded one, the tests' and the
+// benchmarks'), natsconn (connecting to a NATS cluster), natsroles (each
+// process's permissions, from which nats/users.conf is generated) and
+// bench (the load the kibubu bench commands drive). Its tests parse every one of them with the
 // libraries the tools use and check what matters: probes, resources,
 // non-root, pinned images, secrets by reference, one pepper for every
 // wallet, and only flags the binary accepts.

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kibubu/kibubu/deploy/natsserver"
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -215,7 +216,7 @@ func startBenchSystem(ctx context.Context, cfg TransfersConfig, stderr io.Writer
 	if s.dir, err = os.MkdirTemp("", "kibubu-bench-*"); err != nil {
 		return nil, err
 	}
-	dsn := filepath.Join(s.dir, "kibubu.db")
+	dsn := cmdline.DB(s.dir, "")
 	s.dbName = "SQLite " + dsn
 	if cfg.DB != "" {
 		var schema string

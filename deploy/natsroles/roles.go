@@ -12,6 +12,12 @@
 // notifier consumes the wallet's events and its own work queue and serves
 // the merchant webhook requests; an operator asks the wallet anything,
 // operator subjects included, and nothing else.
+//
+// Which of the wallet's subjects are an operator's is not listed here: it
+// is read from the endpoints' declarations (natsapi.OperatorSubjects,
+// merchantapi.OperatorSubjects, each derived from its natsrpc.Endpoint
+// values), so declaring an operator endpoint denies it to gateways, and
+// regenerating users.conf is all a deployment needs.
 package natsroles
 
 //go:generate go run ./gen -o ../nats/users.conf

@@ -3,8 +3,11 @@
 // command, the benches): every flag --x-y is also KIBUBU_X_Y, or the file
 // KIBUBU_X_Y_FILE names, the flag winning; -h prints a synopsis and the
 // flags on stdout; a command line that cannot be run is a *UsageError of
-// one line (exit status 2); flags and positional arguments may interleave.
-// It knows no command; commands register their own flags.
+// one line (exit status 2); flags and positional arguments may interleave;
+// a setting refused by the package that owns its bounds (a
+// *SettingError) is named by its flag (Flagged); the database is
+// <data>/kibubu.db unless --db says otherwise (DB). It knows no command;
+// commands register their own flags.
 package cmdline
 
 import (
@@ -14,7 +17,9 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 )
 
 // EnvPrefix prefixes every flag's environment variable: --pepper-file is
@@ -175,4 +180,78 @@ func Redact(s string) string {
 		return u.Redacted()
 	}
 	return s
+}
+
+// SettingError is a setting refused by the package that owns its bounds
+// (notifyd.Config.Validate, walletd.Options.Validate,
+// merchant.Config.Validate), naming it by its Go field. A command names it
+// by its flag instead (Flagged), so the bounds are written once, where the
+// setting is used, and the message still names what the operator typed.
+type SettingError struct {
+	Setting string // the field, such as "SMSRate" or "Merchant.RequestTTL"
+	Value   string // the value refused, as the package prints it
+	Want    string // what it must be, such as "must be 1 to 50"
+}
+
+func (e *SettingError) Error() string { return e.Setting + " " + e.Value + ": " + e.Want }
+
+// Settingf returns a *SettingError for setting with value v (printed with
+// %v) and what it must be.
+func Settingf(setting string, v any, format string, args ...any) error {
+	return &SettingError{Setting: setting, Value: fmt.Sprint(v), Want: fmt.Sprintf(format, args...)}
+}
+
+// Flag is how a command names a setting: its flag, and the value as the
+// operator typed it (empty: the package's).
+type Flag struct {
+	Name  string // without dashes: "sms-rate"
+	Value string
+}
+
+// Flagged returns err with a *SettingError among flags named by its flag
+// ("--sms-rate 0: must be …"); err unchanged otherwise.
+func Flagged(err error, flags map[string]Flag) error {
+	var se *SettingError
+	if !errors.As(err, &se) {
+		return err
+	}
+	f, ok := flags[se.Setting]
+	if !ok {
+		return err
+	}
+	v := se.Value
+	if f.Value != "" {
+		v = f.Value
+	}
+	return fmt.Errorf("--%s %s: %s", f.Name, v, se.Want)
+}
+
+// ShortDuration writes d as a person would in a flag: 24h, 1h30m, 30s
+// (time.Duration's String writes 24h0m0s).
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// DBFile is the SQLite database's file in a data directory when --db is
+// not given: every command that opens the database (serve, wallet,
+// notify, migrate, the notify tools, the benchmarks) finds it there.
+const DBFile = "kibubu.db"
+
+// DBDefault is the help text of a --db flag's default.
+const DBDefault = "<data>/" + DBFile
+
+// DB returns the database a command opens: db when given, else the SQLite
+// file DBFile in dataDir.
+func DB(dataDir, db string) string {
+	if db != "" {
+		return db
+	}
+	return filepath.Join(dataDir, DBFile)
 }

@@ -3,6 +3,7 @@ package cmdline
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -102,6 +103,46 @@ func TestOneLineAndRedact(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%s(%q) = %q, want %q", tc.fn, tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestFlagged: a package's refused setting is named by the command's flag,
+// with the value as typed when the command gives it; other errors pass.
+func TestFlagged(t *testing.T) {
+	flags := map[string]Flag{"SMSRate": {Name: "sms-rate"}, "SettleThreshold": {Name: "tab-settle", Value: `"0.5"`}}
+	other := errors.New("no currency")
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"a setting with its flag", Settingf("SMSRate", 0.0, "must be more than 0"), "--sms-rate 0: must be more than 0"},
+		{"wrapped", fmt.Errorf("notifyd: %w", Settingf("SMSRate", 2e4, "at most %d", 10000)), "--sms-rate 20000: at most 10000"},
+		{"the value as typed", Settingf("SettleThreshold", 50, "at least 1"), `--tab-settle "0.5": at least 1`},
+		{"a setting without a flag", Settingf("PollInterval", "-1s", "must not be negative"), "PollInterval -1s: must not be negative"},
+		{"not a setting", other, "no currency"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Flagged(tc.err, flags).Error(); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestDB: --db when given, else the SQLite file in the data directory.
+func TestDB(t *testing.T) {
+	tests := []struct{ data, db, want string }{
+		{"./data", "", filepath.Join("./data", DBFile)},
+		{"/var/lib/kibubu", "", "/var/lib/kibubu/kibubu.db"},
+		{"./data", "/tmp/other.db", "/tmp/other.db"},
+		{"./data", "postgres://kibubu@db/kibubu", "postgres://kibubu@db/kibubu"},
+	}
+	for _, tc := range tests {
+		if got := DB(tc.data, tc.db); got != tc.want {
+			t.Errorf("DB(%q, %q) = %q, want %q", tc.data, tc.db, got, tc.want)
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package notifyd_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/notify/notifyd"
 	"github.com/kibubu/kibubu/notify/twilio"
@@ -51,6 +53,45 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("got %v, want none", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("got %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestConfigValidateGiven: settings each given (a command's flags) take no
+// defaults: a zero is a value, refused as a *cmdline.SettingError naming
+// the field, which Validate lets through as the default.
+func TestConfigValidateGiven(t *testing.T) {
+	given := func() notifyd.Config {
+		return notifyd.Config{Currency: kes, SMSRate: notify.DefaultSMSRate, SMSPhoneRate: notify.DefaultSMSPhoneRate,
+			SMSAttempts: notify.DefaultSMSAttempts, SMSTimeout: twilio.DefaultTimeout, WebhookTimeout: notify.DefaultWebhookTimeout,
+			WebhookRetryFor: notify.DefaultWebhookRetryFor, WebhookRetention: notify.DefaultWebhookRetention}
+	}
+	if c := given(); c.ValidateGiven() != nil {
+		t.Fatalf("the defaults: %v", c.ValidateGiven())
+	}
+	cases := []struct {
+		setting string
+		zero    func(*notifyd.Config)
+	}{
+		{"SMSRate", func(c *notifyd.Config) { c.SMSRate = 0 }},
+		{"SMSPhoneRate", func(c *notifyd.Config) { c.SMSPhoneRate = 0 }},
+		{"SMSAttempts", func(c *notifyd.Config) { c.SMSAttempts = 0 }},
+		{"SMSTimeout", func(c *notifyd.Config) { c.SMSTimeout = 0 }},
+		{"WebhookTimeout", func(c *notifyd.Config) { c.WebhookTimeout = 0 }},
+		{"WebhookRetryFor", func(c *notifyd.Config) { c.WebhookRetryFor = 0 }},
+		{"WebhookRetention", func(c *notifyd.Config) { c.WebhookRetention = 0 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.setting, func(t *testing.T) {
+			c := given()
+			tc.zero(&c)
+			var se *cmdline.SettingError
+			if err := c.ValidateGiven(); !errors.As(err, &se) || se.Setting != tc.setting {
+				t.Errorf("given zero: got %v, want a setting error naming %s", err, tc.setting)
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("zero as the default: got %v, want none", err)
 			}
 		})
 	}

@@ -6,6 +6,10 @@
 // that needs a whole notifier, start it here, so that adding a part to the
 // notifier is a change in this one place.
 //
+// Its Config owns the notifier's settings' bounds (Validate, and
+// ValidateGiven for a command's flags): the command names the flags, the
+// bounds are written here once.
+//
 // It only assembles, validates its settings and orders start and stop:
 // receipts and webhook rules stay in package notify, the tables in
 // notify/store, the NATS consumers and service in notify/natsapi, Twilio in
@@ -19,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +30,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"gorm.io/gorm"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/notify"
 	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
@@ -106,29 +110,52 @@ type Config struct {
 	PollInterval                         time.Duration
 }
 
-// Validate checks the settings, naming the field at fault.
-func (c *Config) Validate() error {
+// Validate checks the settings; a zero field takes its part's default. A
+// setting beyond its bounds is a *cmdline.SettingError naming the field,
+// which a command names by its flag (cmdline.Flagged).
+func (c *Config) Validate() error { return c.validate(false) }
+
+// ValidateGiven is Validate for settings that were each given a value (a
+// command's flags, their defaults filled in): a zero is then a value, and
+// refused where the field's bounds exclude it (--sms-rate 0 sends nothing,
+// it does not mean the default).
+func (c *Config) ValidateGiven() error { return c.validate(true) }
+
+func (c *Config) validate(given bool) error {
+	if err := c.checkBounds(given); err != nil {
+		return fmt.Errorf("notifyd: %w", err)
+	}
 	switch {
 	case c.Currency.Code == "":
 		return errors.New("notifyd: the currency is required")
-	case c.SMSRate < 0 || c.SMSRate > SMSRateMax || math.IsNaN(c.SMSRate):
-		return fmt.Errorf("notifyd: SMSRate %g: must be more than 0 and at most %g a second", c.SMSRate, SMSRateMax)
-	case c.SMSPhoneRate < 0 || c.SMSPhoneRate > SMSPhoneRateMax:
-		return fmt.Errorf("notifyd: SMSPhoneRate %d: must be 1 to %d a minute", c.SMSPhoneRate, SMSPhoneRateMax)
-	case c.SMSAttempts < 0 || c.SMSAttempts > SMSAttemptsMax:
-		return fmt.Errorf("notifyd: SMSAttempts %d: must be 1 to %d", c.SMSAttempts, SMSAttemptsMax)
-	case c.SMSTimeout < 0 || c.SMSTimeout > SMSTimeoutMax:
-		return fmt.Errorf("notifyd: SMSTimeout %s: must be more than 0 and at most %s", c.SMSTimeout, SMSTimeoutMax)
-	case c.WebhookTimeout < 0 || c.WebhookTimeout > WebhookTimeoutMax:
-		return fmt.Errorf("notifyd: WebhookTimeout %s: must be more than 0 and at most %s", c.WebhookTimeout, WebhookTimeoutMax)
-	case c.WebhookRetryFor != 0 && (c.WebhookRetryFor < notify.WebhookRetryForMin || c.WebhookRetryFor > notify.WebhookRetryForMax):
-		return fmt.Errorf("notifyd: WebhookRetryFor %s: must be %s to %s", c.WebhookRetryFor, notify.WebhookRetryForMin, notify.WebhookRetryForMax)
-	case c.WebhookRetention != 0 && (c.WebhookRetention < WebhookRetentionMin || c.WebhookRetention > WebhookRetentionMax):
-		return fmt.Errorf("notifyd: WebhookRetention %s: must be %s to %s", c.WebhookRetention, WebhookRetentionMin, WebhookRetentionMax)
 	case c.WebhookBackoffMin < 0 || c.WebhookBackoffMax < 0 || c.PollInterval < 0:
 		return errors.New("notifyd: negative backoff or poll interval")
 	case c.Twilio != nil && c.Twilio.From == "" && c.Twilio.MessagingServiceSID == "":
 		return errors.New("notifyd: sending through Twilio needs a From number or a messaging service")
+	}
+	return nil
+}
+
+// checkBounds checks each bounded setting; zero passes unless given.
+func (c *Config) checkBounds(given bool) error {
+	set := func(zero bool) bool { return given || !zero }
+	switch {
+	case set(c.SMSRate == 0) && !(c.SMSRate > 0 && c.SMSRate <= SMSRateMax):
+		return cmdline.Settingf("SMSRate", c.SMSRate, "must be more than 0 and at most %g per second", SMSRateMax)
+	case set(c.SMSPhoneRate == 0) && (c.SMSPhoneRate < 1 || c.SMSPhoneRate > SMSPhoneRateMax):
+		return cmdline.Settingf("SMSPhoneRate", c.SMSPhoneRate, "must be 1 to %d per minute", SMSPhoneRateMax)
+	case set(c.SMSAttempts == 0) && (c.SMSAttempts < 1 || c.SMSAttempts > SMSAttemptsMax):
+		return cmdline.Settingf("SMSAttempts", c.SMSAttempts, "must be 1 to %d", SMSAttemptsMax)
+	case set(c.SMSTimeout == 0) && (c.SMSTimeout <= 0 || c.SMSTimeout > SMSTimeoutMax):
+		return cmdline.Settingf("SMSTimeout", c.SMSTimeout, "must be more than 0 and at most %s", SMSTimeoutMax)
+	case set(c.WebhookTimeout == 0) && (c.WebhookTimeout <= 0 || c.WebhookTimeout > WebhookTimeoutMax):
+		return cmdline.Settingf("WebhookTimeout", c.WebhookTimeout, "must be more than 0 and at most %s", cmdline.ShortDuration(WebhookTimeoutMax))
+	case set(c.WebhookRetryFor == 0) && (c.WebhookRetryFor < notify.WebhookRetryForMin || c.WebhookRetryFor > notify.WebhookRetryForMax):
+		return cmdline.Settingf("WebhookRetryFor", c.WebhookRetryFor, "must be %s to %s (%d days)", notify.WebhookRetryForMin,
+			cmdline.ShortDuration(notify.WebhookRetryForMax), notify.WebhookRetryForMax/(24*time.Hour))
+	case set(c.WebhookRetention == 0) && (c.WebhookRetention < WebhookRetentionMin || c.WebhookRetention > WebhookRetentionMax):
+		return cmdline.Settingf("WebhookRetention", c.WebhookRetention, "must be %s to %s (%d years)",
+			cmdline.ShortDuration(WebhookRetentionMin), cmdline.ShortDuration(WebhookRetentionMax), WebhookRetentionMax/(365*24*time.Hour))
 	}
 	return nil
 }

@@ -94,7 +94,7 @@ type database struct {
 // flags registers the flags naming the database.
 func (c *database) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", c.Data, "data `dir`ectory of the running server")
-	fs.StringVar(&c.DB, "db", c.DB, "the database: SQLite `path` or postgres:// URL (default <data>/kibubu.db)")
+	fs.StringVar(&c.DB, "db", c.DB, "the database: SQLite `path` or postgres:// URL (default "+cmdline.DBDefault+")")
 }
 
 // open opens the notifier's table in the database c names.
@@ -107,7 +107,7 @@ func (c *database) open(ctx context.Context) (*notifystore.Store, func(), error)
 // close closes the database.
 func OpenStore(ctx context.Context, dataDir, dsn string) (st *notifystore.Store, close func(), err error) {
 	if dsn == "" {
-		dsn = filepath.Join(dataDir, "kibubu.db")
+		dsn = cmdline.DB(dataDir, "")
 		if _, err := os.Stat(dsn); err != nil {
 			return nil, nil, fmt.Errorf("no database at %s (is `kibubu serve --data %s` running? or pass --db)", dsn, dataDir)
 		}
@@ -325,7 +325,7 @@ func Replay(ctx context.Context, args []string, stdout io.Writer, d Defaults, se
 	var cfg database
 	fs := flag.NewFlagSet("notify replay", flag.ContinueOnError)
 	server := serverFlags(fs)
-	fs.StringVar(&cfg.DB, "db", cfg.DB, "the database the notifier records SMS in: SQLite `path` or postgres:// URL (default <data>/kibubu.db)")
+	fs.StringVar(&cfg.DB, "db", cfg.DB, "the database the notifier records SMS in: SQLite `path` or postgres:// URL (default "+cmdline.DBDefault+")")
 	tz := fs.String("tz", d.TZ, "IANA time `zone` of the dates in receipts, as the notifier's --tz")
 	since := fs.String("since", "", "`time` from which to re-derive receipts: RFC 3339 (2026-11-21T08:00:00+03:00), a date (2026-11-21, local midnight in --tz) or a duration ago (2h)")
 	synopsis := "kibubu notify replay --since T [--data DIR | --nats URL --db DB]\n\nRe-derives from the wallet's database the receipts of every transfer created since T\nand records those the notifier has not, for when its event stream lost messages.\nReceipts already recorded are left alone: it is safe to run more than once.\n"

@@ -1,18 +1,3 @@
-// Package natsapi serves the wallet over NATS and is its client.
-//
-// The service is a nats.go micro service named "wallet" in the queue group
-// "wallet", so several wallet processes share the load. Every endpoint takes
-// and returns JSON; a refused request answers with the micro error headers
-// (Nats-Service-Error-Code is the wallet.Code) and the *wallet.Error as the
-// body. See the package README for every subject with an example.
-//
-// It owns the ledger's subjects, requests and replies, and their handlers
-// and client methods; the plumbing it shares with the notifier's service
-// (answering, calling, the subject prefix, outages, endpoint declarations)
-// is wallet/natsrpc's. It must not know the merchant services: their
-// endpoints (wallet/merchant/merchantapi) are added to the same service
-// through WithEndpoints, called through Client.Call, and audited as their
-// declarations (natsrpc.Route) say.
 package natsapi
 
 import (
@@ -56,13 +41,6 @@ const (
 // customer account at any tier (RegisterRequest → Account) whose first PIN
 // needs the start key in the reply's start_key (also sent by SMS).
 const SubjectCustomerOpen = SubjectPrefix + ".customer.open"
-
-func init() { OperatorSubjects = append(OperatorSubjects, SubjectCustomerOpen) }
-
-// OperatorSubjects are the subjects only operators may call; a deployment
-// gives gateway credentials no permission to publish to them.
-var OperatorSubjects = append([]string{SubjectFloat, SubjectShow, SubjectStatus, SubjectAgentAdd, SubjectMerchant, SubjectPINReset, SubjectCheck, SubjectEvents},
-	ReversalOperatorSubjects...)
 
 // ExternalKeyPrefix is the namespace the wallet's NATS server puts the
 // idempotency key of every transfer on SubjectTransfer in: a caller's key K

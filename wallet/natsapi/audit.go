@@ -17,8 +17,6 @@ import (
 // SubjectAuditList (operator) lists the audit log: AuditRequest → AuditReply.
 const SubjectAuditList = SubjectPrefix + ".audit.list"
 
-func init() { OperatorSubjects = append(OperatorSubjects, SubjectAuditList) }
-
 // AuditRequest selects audit records (wallet.AuditQuery); Account, a number
 // or phone, selects the records whose target is that account.
 type AuditRequest struct {
@@ -33,18 +31,9 @@ type AuditReply struct {
 
 // AuditLog (operator) returns one page of the audit log, in Seq order.
 func (c *Client) AuditLog(ctx context.Context, q AuditRequest) ([]wallet.AuditRecord, error) {
-	var r AuditReply
-	return r.Records, c.Call(ctx, SubjectAuditList, q, &r)
+	r, err := AuditList.Call(ctx, c, q)
+	return r.Records, err
 }
-
-// AuditReadOnlySubjects are the wallet's operator subjects that change
-// nothing and are not audited: they read (an account, the ledger check,
-// the events a notifier replays, the audit log itself). Every other
-// operator subject, and every subject added to OperatorSubjects later, is
-// audited. The notifier calls events.list by itself, without an operator
-// behind it. (Endpoints added WithEndpoints say so in their
-// natsrpc.Route.)
-var AuditReadOnlySubjects = []string{SubjectShow, SubjectCheck, SubjectEvents, SubjectAuditList}
 
 // audited returns h wrapped so that a request on rt is recorded in the
 // audit log when rt is an audited operator endpoint (an Operator route not
@@ -260,13 +249,9 @@ func clipText(s string, n int) string {
 	return s[:n]
 }
 
-// serveAudit adds the audit log's subject.
-func (s *server) serveAudit(add func(string, micro.HandlerFunc)) {
-	add(SubjectAuditList, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q AuditRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
+// serveAudit serves the audit log's endpoint.
+func (s *server) serveAudit(m natsrpc.Mux) {
+	AuditList.Handle(m, func(ctx context.Context, q AuditRequest) (*AuditReply, error) {
 		if q.Account != "" {
 			a, err := s.w.Show(ctx, q.Account)
 			if err != nil {
@@ -278,6 +263,6 @@ func (s *server) serveAudit(add func(string, micro.HandlerFunc)) {
 			}
 		}
 		recs, err := s.w.AuditLog(ctx, q.AuditQuery)
-		return AuditReply{Records: recs}, err
-	}))
+		return &AuditReply{Records: recs}, err
+	})
 }

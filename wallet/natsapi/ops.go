@@ -5,9 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // The back-office's subjects (wallet.v1.ops.*), all operator subjects: only
@@ -30,17 +29,7 @@ const (
 	SubjectOpsReject          = SubjectPrefix + ".ops.proposal.reject"  // ProposalDecision → wallet.Proposal
 )
 
-// opsReadSubjects are the back-office's subjects that change nothing (a
-// session check keeps the session alive, which is not an action): not
-// audited, since every page calls them.
-var opsReadSubjects = []string{SubjectOpsSession, SubjectOpsOperatorList, SubjectOpsSearch, SubjectOpsStatement,
-	SubjectOpsTransfer, SubjectOpsProposals}
-
 func init() {
-	OperatorSubjects = append(OperatorSubjects, SubjectOpsSignIn, SubjectOpsSignOut, SubjectOpsOperatorAdd,
-		SubjectOpsOperatorDisable, SubjectOpsPropose, SubjectOpsApprove, SubjectOpsReject)
-	OperatorSubjects = append(OperatorSubjects, opsReadSubjects...)
-	AuditReadOnlySubjects = append(AuditReadOnlySubjects, opsReadSubjects...)
 	// An operator's email names who an operator action acts on; the role
 	// and the proposal's target are safe to keep. Passwords, codes and
 	// session tokens stay out (not on the allow-list).
@@ -127,112 +116,66 @@ type ProposalDecision struct {
 	ID      int64  `json:"id"`
 }
 
-// ops adds the back-office's subjects.
-func (s *server) ops(add func(string, micro.HandlerFunc)) {
-	w := s.w
-	handle := func(subject string, h func(ctx context.Context, r micro.Request) (any, error)) {
-		add(subject, s.async(h))
-	}
-	handle(SubjectOpsSignIn, func(ctx context.Context, r micro.Request) (any, error) {
-		var q SignInRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		token, sess, err := w.SignIn(ctx, q.Email, q.Password, q.Code)
+// ops serves the back-office's endpoints.
+func (s *server) ops(m natsrpc.Mux) {
+	OpsSignIn.Handle(m, func(ctx context.Context, q SignInRequest) (*SignInReply, error) {
+		token, sess, err := s.w.SignIn(ctx, q.Email, q.Password, q.Code)
 		if err != nil {
 			return nil, err
 		}
-		return SignInReply{Token: token, Session: *sess}, nil
+		return &SignInReply{Token: token, Session: *sess}, nil
 	})
-	handle(SubjectOpsSignOut, func(ctx context.Context, r micro.Request) (any, error) {
-		var q SessionRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return SessionRequest{}, w.SignOut(ctx, q.Token)
+	OpsSignOut.Handle(m, func(ctx context.Context, q SessionRequest) (*SessionRequest, error) {
+		return &SessionRequest{}, s.w.SignOut(ctx, q.Token)
 	})
-	handle(SubjectOpsSession, func(ctx context.Context, r micro.Request) (any, error) {
-		var q SessionRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.Session(ctx, q.Token)
+	OpsSession.Handle(m, func(ctx context.Context, q SessionRequest) (*wallet.OperatorSession, error) {
+		return s.w.Session(ctx, q.Token)
 	})
-	handle(SubjectOpsOperatorAdd, func(ctx context.Context, r micro.Request) (any, error) {
-		var q OperatorAddRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.AddOperator(ctx, q.Email, q.Role, q.Password)
+	OpsOperatorAdd.Handle(m, func(ctx context.Context, q OperatorAddRequest) (*wallet.NewOperator, error) {
+		return s.w.AddOperator(ctx, q.Email, q.Role, q.Password)
 	})
-	handle(SubjectOpsOperatorList, func(ctx context.Context, r micro.Request) (any, error) {
-		os, err := w.Operators(ctx)
-		return OperatorList{Operators: os}, err
+	OpsOperatorList.Handle(m, func(ctx context.Context, _ struct{}) (*OperatorList, error) {
+		os, err := s.w.Operators(ctx)
+		return &OperatorList{Operators: os}, err
 	})
-	handle(SubjectOpsOperatorDisable, func(ctx context.Context, r micro.Request) (any, error) {
-		var q OperatorAddRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.DisableOperator(ctx, q.Email)
+	OpsOperatorDisable.Handle(m, func(ctx context.Context, q OperatorAddRequest) (*wallet.Operator, error) {
+		return s.w.DisableOperator(ctx, q.Email)
 	})
-	handle(SubjectOpsSearch, func(ctx context.Context, r micro.Request) (any, error) {
-		var q SearchRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.Search(ctx, q.Query, q.Page)
+	OpsSearch.Handle(m, func(ctx context.Context, q SearchRequest) (*wallet.SearchResult, error) {
+		return s.w.Search(ctx, q.Query, q.Page)
 	})
-	handle(SubjectOpsStatement, func(ctx context.Context, r micro.Request) (any, error) {
-		var q OpsStatementRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.AccountStatement(ctx, q.Number, q.From, q.To, q.Limit)
+	OpsStatement.Handle(m, func(ctx context.Context, q OpsStatementRequest) (*wallet.Statement, error) {
+		return s.w.AccountStatement(ctx, q.Number, q.From, q.To, q.Limit)
 	})
-	handle(SubjectOpsTransfer, func(ctx context.Context, r micro.Request) (any, error) {
-		var q TransferQuery
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.TransferDetail(ctx, q.Ref)
+	OpsTransfer.Handle(m, func(ctx context.Context, q TransferQuery) (*wallet.TransferView, error) {
+		return s.w.TransferDetail(ctx, q.Ref)
 	})
-	handle(SubjectOpsPropose, func(ctx context.Context, r micro.Request) (any, error) {
-		var q ProposalRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		maker, err := sessionActor(ctx, w, q.Session, r.Headers().Get(HeaderActor), wallet.RoleMaker)
+	OpsPropose.Handle(m, func(ctx context.Context, q ProposalRequest) (*wallet.Proposal, error) {
+		h := requestHeader(ctx)
+		maker, err := sessionActor(ctx, s.w, q.Session, h.Get(HeaderActor), wallet.RoleMaker)
 		if err != nil {
 			return nil, err
 		}
 		p := wallet.Proposal{Kind: q.Kind, Target: q.Target, Amount: q.Amount, Reference: q.Reference}
-		return w.Propose(ctx, p, maker, r.Headers().Get(HeaderReason))
+		return s.w.Propose(ctx, p, maker, h.Get(HeaderReason))
 	})
-	handle(SubjectOpsProposals, func(ctx context.Context, r micro.Request) (any, error) {
-		var q ProposalQuery
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		ps, err := w.Proposals(ctx, q.States, q.Limit)
-		return ProposalList{Proposals: ps}, err
+	OpsProposals.Handle(m, func(ctx context.Context, q ProposalQuery) (*ProposalList, error) {
+		ps, err := s.w.Proposals(ctx, q.States, q.Limit)
+		return &ProposalList{Proposals: ps}, err
 	})
-	decide := func(approve bool) func(ctx context.Context, r micro.Request) (any, error) {
-		return func(ctx context.Context, r micro.Request) (any, error) {
-			var q ProposalDecision
-			if err := decode(r, &q); err != nil {
-				return nil, err
-			}
-			checker, err := sessionActor(ctx, w, q.Session, r.Headers().Get(HeaderActor), wallet.RoleChecker)
+	decide := func(approve bool) func(context.Context, ProposalDecision) (*wallet.Proposal, error) {
+		return func(ctx context.Context, q ProposalDecision) (*wallet.Proposal, error) {
+			h := requestHeader(ctx)
+			checker, err := sessionActor(ctx, s.w, q.Session, h.Get(HeaderActor), wallet.RoleChecker)
 			if err != nil {
 				return nil, err
 			}
-			return w.Decide(ctx, q.ID, approve, checker, r.Headers().Get(HeaderReason))
+			return s.w.Decide(ctx, q.ID, approve, checker, h.Get(HeaderReason))
 		}
 	}
-	handle(SubjectOpsApprove, decide(true))
-	handle(SubjectOpsReject, decide(false))
-	s.opsNote(handle)
+	OpsApprove.Handle(m, decide(true))
+	OpsReject.Handle(m, decide(false))
+	s.opsNote(m)
 }
 
 // sessionActor is the operator a maker-checker step is taken by: the one
@@ -260,78 +203,69 @@ func sessionActor(ctx context.Context, w *wallet.Service, token, actor string, r
 // opens a session (wallet.Service.SignIn). ctx's operator should name the
 // email, so the audit log names who tried.
 func (c *Client) SignIn(ctx context.Context, email, password, code string) (*SignInReply, error) {
-	var r SignInReply
-	return &r, c.Call(ctx, SubjectOpsSignIn, SignInRequest{Email: email, Password: password, Code: code}, &r)
+	return OpsSignIn.Call(ctx, c, SignInRequest{Email: email, Password: password, Code: code})
 }
 
 // SignOut (operator) ends the session token opens.
 func (c *Client) SignOut(ctx context.Context, token string) error {
-	var r SessionRequest
-	return c.Call(ctx, SubjectOpsSignOut, SessionRequest{Token: token}, &r)
+	_, err := OpsSignOut.Call(ctx, c, SessionRequest{Token: token})
+	return err
 }
 
 // Session (operator) returns the live session token opens.
 func (c *Client) Session(ctx context.Context, token string) (*wallet.OperatorSession, error) {
-	var r wallet.OperatorSession
-	return &r, c.Call(ctx, SubjectOpsSession, SessionRequest{Token: token}, &r)
+	return OpsSession.Call(ctx, c, SessionRequest{Token: token})
 }
 
 // AddOperator (admin) creates an operator; the reply's TOTP secret is shown once.
 func (c *Client) AddOperator(ctx context.Context, email string, role wallet.OperatorRole, password string) (*wallet.NewOperator, error) {
-	var r wallet.NewOperator
-	return &r, c.Call(ctx, SubjectOpsOperatorAdd, OperatorAddRequest{Email: email, Role: role, Password: password}, &r)
+	return OpsOperatorAdd.Call(ctx, c, OperatorAddRequest{Email: email, Role: role, Password: password})
 }
 
 // Operators (admin) lists the operators.
 func (c *Client) Operators(ctx context.Context) ([]wallet.Operator, error) {
-	var r OperatorList
-	return r.Operators, c.Call(ctx, SubjectOpsOperatorList, struct{}{}, &r)
+	r, err := OpsOperatorList.Call(ctx, c, struct{}{})
+	return r.Operators, err
 }
 
 // DisableOperator (admin) disables an operator and ends their sessions.
 func (c *Client) DisableOperator(ctx context.Context, email string) (*wallet.Operator, error) {
-	var r wallet.Operator
-	return &r, c.Call(ctx, SubjectOpsOperatorDisable, OperatorAddRequest{Email: email}, &r)
+	return OpsOperatorDisable.Call(ctx, c, OperatorAddRequest{Email: email})
 }
 
 // Search (operator) finds accounts or a transfer (wallet.Service.Search).
 func (c *Client) Search(ctx context.Context, query string, page int) (*wallet.SearchResult, error) {
-	var r wallet.SearchResult
-	return &r, c.Call(ctx, SubjectOpsSearch, SearchRequest{Query: query, Page: page}, &r)
+	return OpsSearch.Call(ctx, c, SearchRequest{Query: query, Page: page})
 }
 
 // AccountStatement (operator) returns an account's statement without its PIN.
 func (c *Client) AccountStatement(ctx context.Context, q OpsStatementRequest) (*wallet.Statement, error) {
-	var r wallet.Statement
-	return &r, c.Call(ctx, SubjectOpsStatement, q, &r)
+	return OpsStatement.Call(ctx, c, q)
 }
 
 // TransferDetail (operator) returns a transfer with the accounts it posted to.
 func (c *Client) TransferDetail(ctx context.Context, ref string) (*wallet.TransferView, error) {
-	var r wallet.TransferView
-	return &r, c.Call(ctx, SubjectOpsTransfer, TransferQuery{Ref: ref}, &r)
+	return OpsTransfer.Call(ctx, c, TransferQuery{Ref: ref})
 }
 
 // Propose (maker) proposes q; ctx names the maker and reason (WithOperator),
 // q.Session is the maker's session.
 func (c *Client) Propose(ctx context.Context, q ProposalRequest) (*wallet.Proposal, error) {
-	var r wallet.Proposal
-	return &r, c.Call(ctx, SubjectOpsPropose, q, &r)
+	return OpsPropose.Call(ctx, c, q)
 }
 
 // Proposals lists proposals in states (all when none), newest first.
 func (c *Client) Proposals(ctx context.Context, states []wallet.ProposalState, limit int) ([]wallet.Proposal, error) {
-	var r ProposalList
-	return r.Proposals, c.Call(ctx, SubjectOpsProposals, ProposalQuery{States: states, Limit: limit}, &r)
+	r, err := OpsProposals.Call(ctx, c, ProposalQuery{States: states, Limit: limit})
+	return r.Proposals, err
 }
 
 // Decide (checker) approves or rejects proposal q.ID; ctx names the
 // checker and reason (WithOperator), q.Session is the checker's session.
 func (c *Client) Decide(ctx context.Context, q ProposalDecision, approve bool) (*wallet.Proposal, error) {
-	subject := SubjectOpsReject
+	e := OpsReject
 	if approve {
-		subject = SubjectOpsApprove
+		e = OpsApprove
 	}
-	var r wallet.Proposal
-	return &r, c.Call(ctx, subject, q, &r)
+	return e.Call(ctx, c, q)
 }

@@ -4,9 +4,8 @@ import (
 	"context"
 	"strings"
 
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // SubjectOpsNote (operator, audited) records in the wallet's audit log an
@@ -22,7 +21,8 @@ const SubjectOpsNote = SubjectPrefix + ".ops.note"
 // action name, an outcome's code.
 const opsNoteActionBytesMax = 40
 
-func init() { OperatorSubjects = append(OperatorSubjects, SubjectOpsNote) }
+// OpsNoteEndpoint is SubjectOpsNote, declared once: an operator's, audited.
+var OpsNoteEndpoint = natsrpc.Endpoint[OpsNote, OpsNote]{Subject: SubjectOpsNote, Operator: true}
 
 // OpsNote is an action another service takes for an operator. Session
 // is the operator's back-office session: it must be live and be the
@@ -39,31 +39,28 @@ type OpsNote struct {
 	Merchant string `json:"merchant,omitempty"`
 }
 
-func (s *server) opsNote(handle func(string, func(context.Context, micro.Request) (any, error))) {
-	handle(SubjectOpsNote, func(ctx context.Context, r micro.Request) (any, error) {
-		var q OpsNote
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
+func (s *server) opsNote(m natsrpc.Mux) {
+	OpsNoteEndpoint.Handle(m, func(ctx context.Context, q OpsNote) (*OpsNote, error) {
+		h := requestHeader(ctx)
 		if q.Kind == "" || len(q.Kind) > opsNoteActionBytesMax || q.Status == "" || len(q.Status) > opsNoteActionBytesMax ||
-			strings.TrimSpace(r.Headers().Get(HeaderReason)) == "" {
+			strings.TrimSpace(h.Get(HeaderReason)) == "" {
 			return nil, wallet.Errorf(wallet.CodeInvalid, "a note names its action and status (at most %d bytes each) and a reason", opsNoteActionBytesMax)
 		}
 		sess, err := s.w.Session(ctx, q.Session)
 		if err != nil {
 			return nil, err
 		}
-		if !strings.EqualFold(strings.TrimSpace(r.Headers().Get(HeaderActor)), sess.Operator.Email) {
-			return nil, wallet.Errorf(wallet.CodeForbidden, "the request names %q, its session %s", r.Headers().Get(HeaderActor), sess.Operator.Email)
+		if !strings.EqualFold(strings.TrimSpace(h.Get(HeaderActor)), sess.Operator.Email) {
+			return nil, wallet.Errorf(wallet.CodeForbidden, "the request names %q, its session %s", h.Get(HeaderActor), sess.Operator.Email)
 		}
 		q.Session = ""
-		return q, nil
+		return &q, nil
 	})
 }
 
 // Note (operator) records an action another service takes for the
 // signed-in operator ctx names (WithOperator, with the reason).
 func (c *Client) Note(ctx context.Context, q OpsNote) error {
-	var r OpsNote
-	return c.Call(ctx, SubjectOpsNote, q, &r)
+	_, err := OpsNoteEndpoint.Call(ctx, c, q)
+	return err
 }

@@ -344,21 +344,3 @@ func TestOpsSearch(t *testing.T) {
 		t.Fatalf("transfer %s: %+v, %v", ref, v, err)
 	}
 }
-
-// opsREADMETypes are the back-office subjects' request and reply types, for
-// TestREADMEMatchesTheAPI.
-var opsREADMETypes = map[string]struct{ req, reply func() any }{
-	natsapi.SubjectOpsSignIn:          {func() any { return &natsapi.SignInRequest{} }, func() any { return &natsapi.SignInReply{} }},
-	natsapi.SubjectOpsSignOut:         {func() any { return &natsapi.SessionRequest{} }, func() any { return &natsapi.SessionRequest{} }},
-	natsapi.SubjectOpsSession:         {func() any { return &natsapi.SessionRequest{} }, func() any { return &wallet.OperatorSession{} }},
-	natsapi.SubjectOpsOperatorAdd:     {func() any { return &natsapi.OperatorAddRequest{} }, func() any { return &wallet.NewOperator{} }},
-	natsapi.SubjectOpsOperatorList:    {func() any { return &struct{}{} }, func() any { return &natsapi.OperatorList{} }},
-	natsapi.SubjectOpsOperatorDisable: {func() any { return &natsapi.OperatorAddRequest{} }, func() any { return &wallet.Operator{} }},
-	natsapi.SubjectOpsSearch:          {func() any { return &natsapi.SearchRequest{} }, func() any { return &wallet.SearchResult{} }},
-	natsapi.SubjectOpsStatement:       {func() any { return &natsapi.OpsStatementRequest{} }, func() any { return &wallet.Statement{} }},
-	natsapi.SubjectOpsTransfer:        {func() any { return &natsapi.TransferQuery{} }, func() any { return &wallet.TransferView{} }},
-	natsapi.SubjectOpsPropose:         {func() any { return &natsapi.ProposalRequest{} }, func() any { return &wallet.Proposal{} }},
-	natsapi.SubjectOpsProposals:       {func() any { return &natsapi.ProposalQuery{} }, func() any { return &natsapi.ProposalList{} }},
-	natsapi.SubjectOpsApprove:         {func() any { return &natsapi.ProposalDecision{} }, func() any { return &wallet.Proposal{} }},
-	natsapi.SubjectOpsReject:          {func() any { return &natsapi.ProposalDecision{} }, func() any { return &wallet.Proposal{} }},
-}

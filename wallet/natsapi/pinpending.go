@@ -3,9 +3,8 @@ package natsapi
 import (
 	"context"
 
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // A new PIN typed twice (wallet.PendPIN, wallet.ConfirmPIN): the wallet
@@ -30,33 +29,24 @@ type PINConfirmRequest struct {
 	PIN   string `json:"pin"`
 }
 
-// pinPending adds the pending new PIN's endpoints.
-func (s *server) pinPending(add func(string, micro.HandlerFunc)) {
-	add(SubjectPINPending, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q wallet.NewPIN
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
+// pinPending serves the pending new PIN's endpoints.
+func (s *server) pinPending(m natsrpc.Mux) {
+	PINPending.Handle(m, func(ctx context.Context, q wallet.NewPIN) (*PINPendingReply, error) {
 		token, err := s.w.PendPIN(ctx, q)
 		if err != nil {
 			return nil, err
 		}
-		return PINPendingReply{Token: token}, nil
-	}))
-	add(SubjectPINConfirm, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q PINConfirmRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
+		return &PINPendingReply{Token: token}, nil
+	})
+	PINConfirm.Handle(m, func(ctx context.Context, q PINConfirmRequest) (*wallet.Account, error) {
 		return s.w.ConfirmPIN(ctx, q.Phone, q.Token, q.PIN)
-	}))
+	})
 }
 
 // PendPIN checks a new PIN and what authorises it, and returns the token
 // ConfirmPIN takes with the PIN typed again (wallet.Service.PendPIN).
 func (c *Client) PendPIN(ctx context.Context, n wallet.NewPIN) (string, error) {
-	var r PINPendingReply
-	err := c.Call(ctx, SubjectPINPending, n, &r)
+	r, err := PINPending.Call(ctx, c, n)
 	return r.Token, err
 }
 
@@ -64,6 +54,5 @@ func (c *Client) PendPIN(ctx context.Context, n wallet.NewPIN) (string, error) {
 // wallet.CodePINMismatch (the token used up) if not
 // (wallet.Service.ConfirmPIN).
 func (c *Client) ConfirmPIN(ctx context.Context, phone, token, pin string) (*wallet.Account, error) {
-	var r wallet.Account
-	return &r, c.Call(ctx, SubjectPINConfirm, PINConfirmRequest{Phone: phone, Token: token, PIN: pin}, &r)
+	return PINConfirm.Call(ctx, c, PINConfirmRequest{Phone: phone, Token: token, PIN: pin})
 }

@@ -5,28 +5,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // The back-office's report subjects (wallet.Reports): operator subjects, so
 // a gateway's NATS user is refused them. They read and change nothing, so
-// they are not audited (AuditReadOnlySubjects).
+// they are not audited (their declarations say ReadOnly).
 const (
 	SubjectReportDashboard = SubjectPrefix + ".report.dashboard" // operator: DashboardRequest → wallet.Dashboard
 	SubjectReportAgents    = SubjectPrefix + ".report.agents"    // operator: wallet.AgentQuery → wallet.AgentPage
 	SubjectReportReconcile = SubjectPrefix + ".report.reconcile" // operator: ReconcileRequest → wallet.Reconciliation
 )
 
-// ReportSubjects are the report subjects in OperatorSubjects.
+// ReportSubjects are the report subjects (operator subjects, not audited).
 var ReportSubjects = []string{SubjectReportDashboard, SubjectReportAgents, SubjectReportReconcile}
-
-func init() {
-	OperatorSubjects = append(OperatorSubjects, ReportSubjects...)
-	AuditReadOnlySubjects = append(AuditReadOnlySubjects, ReportSubjects...)
-}
 
 const (
 	// reconcileRequestBytesMax bounds a reconciliation request: the bank
@@ -55,36 +48,25 @@ type ReconcileRequest struct {
 	To      time.Time `json:"to,omitzero"`
 }
 
-// reports adds the report subjects, served from one wallet.Reports (which
-// keeps closed days in memory) for as long as the service runs.
-func (s *server) reports(add func(string, micro.HandlerFunc)) {
-	r, rerr := wallet.NewReports(s.w)
-	serve := func(subject string, h func(ctx context.Context, r *wallet.Reports, data []byte) (any, error)) {
-		add(subject, s.Async(reportTimeout, func(ctx context.Context, req micro.Request) (any, error) {
-			if rerr != nil {
-				return nil, rerr
-			}
-			return h(ctx, r, req.Data())
-		}))
-	}
-	serve(SubjectReportDashboard, func(ctx context.Context, r *wallet.Reports, data []byte) (any, error) {
-		var q DashboardRequest
-		if err := natsrpc.Decode(data, requestBytesMax, &q); err != nil {
-			return nil, err
+// reports serves the report endpoints from one wallet.Reports (which
+// keeps closed days in memory) for as long as the service runs
+// (Serve makes it).
+func (s *server) reports(m natsrpc.Mux) {
+	ReportDashboard.Handle(m, func(ctx context.Context, q DashboardRequest) (*wallet.Dashboard, error) {
+		if s.reportsErr != nil {
+			return nil, s.reportsErr
 		}
-		return r.Dashboard(ctx, q.Days)
+		return s.rep.Dashboard(ctx, q.Days)
 	})
-	serve(SubjectReportAgents, func(ctx context.Context, r *wallet.Reports, data []byte) (any, error) {
-		var q wallet.AgentQuery
-		if err := natsrpc.Decode(data, requestBytesMax, &q); err != nil {
-			return nil, err
+	ReportAgents.Handle(m, func(ctx context.Context, q wallet.AgentQuery) (*wallet.AgentPage, error) {
+		if s.reportsErr != nil {
+			return nil, s.reportsErr
 		}
-		return r.Agents(ctx, q)
+		return s.rep.Agents(ctx, q)
 	})
-	serve(SubjectReportReconcile, func(ctx context.Context, r *wallet.Reports, data []byte) (any, error) {
-		var q ReconcileRequest
-		if err := natsrpc.Decode(data, reconcileRequestBytesMax, &q); err != nil {
-			return nil, err
+	ReportReconcile.Handle(m, func(ctx context.Context, q ReconcileRequest) (*wallet.Reconciliation, error) {
+		if s.reportsErr != nil {
+			return nil, s.reportsErr
 		}
 		st, err := wallet.ParseBankStatement(strings.NewReader(q.CSV), s.w.Config().Currency)
 		if err != nil {
@@ -93,26 +75,23 @@ func (s *server) reports(add func(string, micro.HandlerFunc)) {
 		if q.Balance != nil {
 			st.Balance = q.Balance
 		}
-		return r.Reconcile(ctx, wallet.ReconcileQuery{Statement: *st, From: q.From, To: q.To})
+		return s.rep.Reconcile(ctx, wallet.ReconcileQuery{Statement: *st, From: q.From, To: q.To})
 	})
 }
 
 // Dashboard (operator) returns the dashboard of the last days days (0 for
 // wallet.DashboardDaysDefault).
 func (c *Client) Dashboard(ctx context.Context, days int) (*wallet.Dashboard, error) {
-	var r wallet.Dashboard
-	return &r, c.Call(ctx, SubjectReportDashboard, DashboardRequest{Days: days}, &r)
+	return ReportDashboard.Call(ctx, c, DashboardRequest{Days: days})
 }
 
 // AgentsReport (operator) returns a page of the agents report.
 func (c *Client) AgentsReport(ctx context.Context, q wallet.AgentQuery) (*wallet.AgentPage, error) {
-	var r wallet.AgentPage
-	return &r, c.Call(ctx, SubjectReportAgents, q, &r)
+	return ReportAgents.Call(ctx, c, q)
 }
 
 // Reconcile (operator) reconciles a bank statement (its CSV) against the
 // ledger.
 func (c *Client) Reconcile(ctx context.Context, q ReconcileRequest) (*wallet.Reconciliation, error) {
-	var r wallet.Reconciliation
-	return &r, c.Call(ctx, SubjectReportReconcile, q, &r)
+	return ReportReconcile.Call(ctx, c, q)
 }

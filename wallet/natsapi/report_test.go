@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kibubu/kibubu/deploy/natsroles"
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
@@ -22,14 +23,6 @@ import (
 // refusedTimeout is how long a call on a subject the caller may not
 // publish to waits before the client calls the wallet unavailable.
 const refusedTimeout = 2 * time.Second
-
-// reportREADMETypes are the report subjects' request and reply types, for
-// TestREADMEMatchesTheAPI.
-var reportREADMETypes = map[string]struct{ req, reply func() any }{
-	natsapi.SubjectReportDashboard: {func() any { return &natsapi.DashboardRequest{} }, func() any { return &wallet.Dashboard{} }},
-	natsapi.SubjectReportAgents:    {func() any { return &wallet.AgentQuery{} }, func() any { return &wallet.AgentPage{} }},
-	natsapi.SubjectReportReconcile: {func() any { return &natsapi.ReconcileRequest{} }, func() any { return &wallet.Reconciliation{} }},
-}
 
 func TestReports(t *testing.T) {
 	e := start(t)
@@ -113,16 +106,11 @@ func TestReportsRefusedToGateways(t *testing.T) {
 	for _, r := range []natsroles.Role{natsroles.Wallet, natsroles.Gateway, natsroles.Operator} {
 		users = append(users, &server.User{Username: string(r), Password: string(r) + "-pw", Permissions: natsroles.Permissions(r, "")})
 	}
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, Users: users})
+	srv, err := natsserver.Start(natsserver.Options{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Users: users})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(srv.Shutdown)
+	t.Cleanup(srv.Close)
 	violations := make(chan string, 16)
 	connect := func(r natsroles.Role) *nats.Conn {
 		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(string(r), string(r)+"-pw"),

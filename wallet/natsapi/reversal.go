@@ -3,9 +3,8 @@ package natsapi
 import (
 	"context"
 
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/natsrpc"
 )
 
 // The reversal request subjects (wallet.Reversal). A customer asks and a
@@ -18,7 +17,8 @@ const (
 	SubjectReversalReject  = SubjectPrefix + ".reversal.reject"  // operator: ReversalDecision → wallet.Reversal
 )
 
-// ReversalOperatorSubjects are the reversal subjects in OperatorSubjects.
+// ReversalOperatorSubjects are the reversal subjects only operators may
+// call (their declarations say Operator, so they are in OperatorSubjects).
 var ReversalOperatorSubjects = []string{SubjectReversalList, SubjectReversalApprove, SubjectReversalReject}
 
 // ReversalAsk asks to reverse the transfer Ref that the account Phone
@@ -54,79 +54,59 @@ type ReversalDecision struct {
 	ID int64 `json:"id"`
 }
 
-// reversal adds the reversal subjects.
-func (s *server) reversal(add func(string, micro.HandlerFunc)) {
-	w := s.w
-	add(SubjectReversalRequest, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q ReversalAsk
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.RequestReversal(ctx, q.Phone, q.Ref, q.PIN)
-	}))
-	add(SubjectReversalObject, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q ReversalObjection
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.ObjectReversal(ctx, q.Phone, q.Ref, q.Reason)
-	}))
-	add(SubjectReversalList, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q ReversalQuery
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		rs, err := w.Reversals(ctx, q.States, q.Limit)
+// reversal serves the reversal endpoints.
+func (s *server) reversal(m natsrpc.Mux) {
+	ReversalRequest.Handle(m, func(ctx context.Context, q ReversalAsk) (*wallet.Reversal, error) {
+		return s.w.RequestReversal(ctx, q.Phone, q.Ref, q.PIN)
+	})
+	ReversalObject.Handle(m, func(ctx context.Context, q ReversalObjection) (*wallet.Reversal, error) {
+		return s.w.ObjectReversal(ctx, q.Phone, q.Ref, q.Reason)
+	})
+	Reversals.Handle(m, func(ctx context.Context, q ReversalQuery) (*ReversalList, error) {
+		rs, err := s.w.Reversals(ctx, q.States, q.Limit)
 		if rs == nil {
 			rs = []wallet.Reversal{}
 		}
-		return ReversalList{Reversals: rs}, err
-	}))
-	decide := func(approve bool) micro.HandlerFunc {
-		return s.async(func(ctx context.Context, r micro.Request) (any, error) {
-			var q ReversalDecision
-			if err := decode(r, &q); err != nil {
-				return nil, err
-			}
-			actor, reason := r.Headers().Get(HeaderActor), r.Headers().Get(HeaderReason)
+		return &ReversalList{Reversals: rs}, err
+	})
+	decide := func(approve bool) func(context.Context, ReversalDecision) (*wallet.Reversal, error) {
+		return func(ctx context.Context, q ReversalDecision) (*wallet.Reversal, error) {
+			h := requestHeader(ctx)
+			actor, reason := h.Get(HeaderActor), h.Get(HeaderReason)
 			if actor == "" {
 				return nil, wallet.Errorf(wallet.CodeInvalid, "a reversal decision needs the operator's name (%s)", HeaderActor)
 			}
-			return w.DecideReversal(ctx, q.ID, approve, actor, reason)
-		})
+			return s.w.DecideReversal(ctx, q.ID, approve, actor, reason)
+		}
 	}
-	add(SubjectReversalApprove, decide(true))
-	add(SubjectReversalReject, decide(false))
+	ReversalApprove.Handle(m, decide(true))
+	ReversalReject.Handle(m, decide(false))
 }
 
 // RequestReversal asks to reverse transfer ref, which the account phone
 // operates sent, with its PIN (wallet.Service.RequestReversal).
 func (c *Client) RequestReversal(ctx context.Context, phone, ref, pin string) (*wallet.Reversal, error) {
-	var r wallet.Reversal
-	return &r, c.Call(ctx, SubjectReversalRequest, ReversalAsk{Phone: phone, Ref: ref, PIN: pin}, &r)
+	return ReversalRequest.Call(ctx, c, ReversalAsk{Phone: phone, Ref: ref, PIN: pin})
 }
 
 // ObjectReversal records the objection of the recipient phone to the
 // reversal of transfer ref.
 func (c *Client) ObjectReversal(ctx context.Context, phone, ref, reason string) (*wallet.Reversal, error) {
-	var r wallet.Reversal
-	return &r, c.Call(ctx, SubjectReversalObject, ReversalObjection{Phone: phone, Ref: ref, Reason: reason}, &r)
+	return ReversalObject.Call(ctx, c, ReversalObjection{Phone: phone, Ref: ref, Reason: reason})
 }
 
 // Reversals (operator) lists reversal requests in the given states.
 func (c *Client) Reversals(ctx context.Context, states []wallet.ReversalState, limit int) ([]wallet.Reversal, error) {
-	var r ReversalList
-	err := c.Call(ctx, SubjectReversalList, ReversalQuery{States: states, Limit: limit}, &r)
+	r, err := Reversals.Call(ctx, c, ReversalQuery{States: states, Limit: limit})
 	return r.Reversals, err
 }
 
 // DecideReversal (operator) approves or rejects request id; ctx must carry
 // the operator and the reason (WithOperator).
 func (c *Client) DecideReversal(ctx context.Context, id int64, approve bool) (*wallet.Reversal, error) {
-	subject := SubjectReversalReject
+	e := ReversalReject
 	if approve {
-		subject = SubjectReversalApprove
+		e = ReversalApprove
 	}
-	var r wallet.Reversal
-	return &r, c.Call(ctx, subject, ReversalDecision{ID: id}, &r)
+	return e.Call(ctx, c, ReversalDecision{ID: id})
 }

@@ -1,10 +1,10 @@
 package natsapi
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +42,7 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 		return nil, fmt.Errorf("wallet service: invalid subject prefix %q", o.prefix)
 	}
 	s := &server{Responder: natsrpc.NewResponder(nc, log, handlersMax), nc: nc, log: log, w: w, o: o}
+	s.rep, s.reportsErr = wallet.NewReports(w)
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "wallet", Version: "1.0.0", QueueGroup: QueueGroup,
 		Description:  "Kibubu double-entry wallet",
@@ -58,51 +59,39 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 			err = svc.AddEndpoint(name, s.Handle(full, s.audited(rt, h)), micro.WithEndpointSubject(full))
 		}
 	}
-	add := func(subject string, h micro.HandlerFunc) { addRoute(route(subject), h) }
-	add(SubjectTransfer, s.transfer(false))
-	add(SubjectFloat, s.transfer(true))
-	add(SubjectTransferShow, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q TransferQuery
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.TransferInfo(ctx, q.Phone, q.Ref)
-	}))
-	add(SubjectQuote, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q QuoteRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		fee, com, err := w.Quote(q.Kind, q.Amount)
-		return QuoteReply{Fee: fee, Commission: com}, err
-	}))
-	add(SubjectLookup, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q AccountRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.Lookup(ctx, q.Number)
-	}))
-	add(SubjectShow, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q AccountRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.Show(ctx, q.Number)
-	}))
-	add(SubjectStatus, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q StatusRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.SetStatus(ctx, q.Number, q.Status)
-	}))
-	register := func(anyTier bool) micro.HandlerFunc {
-		return s.async(func(ctx context.Context, r micro.Request) (any, error) {
-			var q RegisterRequest
-			if err := decode(r, &q); err != nil {
-				return nil, err
-			}
+	// Transfers answer from the writer's goroutine, not a handler's own.
+	addRoute(Transfer.Route(), s.transfer(false))
+	addRoute(Float.Route(), s.transfer(true))
+	m := mux{s, addRoute}
+	s.register(m)
+	for _, register := range o.endpoints {
+		register(m)
+	}
+	if err != nil {
+		svc.Stop()
+		return nil, fmt.Errorf("wallet service: %w", err)
+	}
+	return svc, nil
+}
+
+// register serves the wallet's own endpoints but the transfers on m, in
+// the order Serve adds them. It reads s only when a request is answered,
+// so Routes can list them from a zero server.
+func (s *server) register(m natsrpc.Mux) {
+	TransferShow.Handle(m, func(ctx context.Context, q TransferQuery) (*wallet.TransferInfo, error) {
+		return s.w.TransferInfo(ctx, q.Phone, q.Ref)
+	})
+	Quote.Handle(m, func(ctx context.Context, q QuoteRequest) (*QuoteReply, error) {
+		fee, com, err := s.w.Quote(q.Kind, q.Amount)
+		return &QuoteReply{Fee: fee, Commission: com}, err
+	})
+	Lookup.Handle(m, func(ctx context.Context, q AccountRequest) (*wallet.Profile, error) { return s.w.Lookup(ctx, q.Number) })
+	Show.Handle(m, func(ctx context.Context, q AccountRequest) (*wallet.Account, error) { return s.w.Show(ctx, q.Number) })
+	Status.Handle(m, func(ctx context.Context, q StatusRequest) (*wallet.Account, error) {
+		return s.w.SetStatus(ctx, q.Number, q.Status)
+	})
+	register := func(anyTier bool) func(context.Context, RegisterRequest) (*wallet.Account, error) {
+		return func(ctx context.Context, q RegisterRequest) (*wallet.Account, error) {
 			if q.Tier == 0 {
 				q.Tier = wallet.TierBasic
 			}
@@ -114,113 +103,91 @@ func Serve(nc *nats.Conn, w *wallet.Service, log *slog.Logger, opts ...Option) (
 			}
 			if anyTier {
 				// The operator's opening: the first PIN needs a start key.
-				return w.OpenCustomer(ctx, q.Phone, q.Name, q.Tier, q.Language)
+				return s.w.OpenCustomer(ctx, q.Phone, q.Name, q.Tier, q.Language)
 			}
-			return w.Register(ctx, q.Phone, q.Name, q.Tier, q.Language)
-		})
+			return s.w.Register(ctx, q.Phone, q.Name, q.Tier, q.Language)
+		}
 	}
-	add(SubjectRegister, register(false))
-	add(SubjectCustomerOpen, register(true))
-	add(SubjectAgentAdd, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q AgentRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.AddAgent(ctx, q.Phone, q.Name)
-	}))
-	add(SubjectMerchant, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q MerchantRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.AddMerchant(ctx, q.Phone, q.Name, q.Paybill)
-	}))
-	add(SubjectPINSet, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
+	Register.Handle(m, register(false))
+	CustomerOpen.Handle(m, register(true))
+	AgentAdd.Handle(m, func(ctx context.Context, q AgentRequest) (*wallet.Account, error) {
+		return s.w.AddAgent(ctx, q.Phone, q.Name)
+	})
+	MerchantAdd.Handle(m, func(ctx context.Context, q MerchantRequest) (*wallet.Account, error) {
+		return s.w.AddMerchant(ctx, q.Phone, q.Name, q.Paybill)
+	})
+	pin(m, PINSet, func(ctx context.Context, q PINRequest) (*wallet.Account, error) {
 		if q.Proof != "" {
-			return w.SetPINWithProof(ctx, q.Phone, q.Proof, q.PIN)
+			return s.w.SetPINWithProof(ctx, q.Phone, q.Proof, q.PIN)
 		}
-		return w.SetPINWithStartKey(ctx, q.Phone, q.StartKey, q.PIN)
-	}))
-	add(SubjectStartKey, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
-		proof, err := w.StartKeyProof(ctx, q.Phone, q.StartKey)
+		return s.w.SetPINWithStartKey(ctx, q.Phone, q.StartKey, q.PIN)
+	})
+	pin(m, StartKey, func(ctx context.Context, q PINRequest) (*PINProofReply, error) {
+		proof, err := s.w.StartKeyProof(ctx, q.Phone, q.StartKey)
 		if err != nil {
 			return nil, err
 		}
-		return PINProofReply{Proof: proof}, nil
-	}))
-	add(SubjectPINChange, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
+		return &PINProofReply{Proof: proof}, nil
+	})
+	pin(m, PINChange, func(ctx context.Context, q PINRequest) (*wallet.Account, error) {
 		if q.Proof != "" {
-			return w.ChangePINWithProof(ctx, q.Phone, q.Proof, q.NewPIN)
+			return s.w.ChangePINWithProof(ctx, q.Phone, q.Proof, q.NewPIN)
 		}
-		return w.ChangePIN(ctx, q.Phone, q.PIN, q.NewPIN)
-	}))
-	add(SubjectPINProof, s.pin(func(ctx context.Context, q PINRequest) (any, error) {
-		proof, err := w.PINProof(ctx, q.Phone, q.PIN)
+		return s.w.ChangePIN(ctx, q.Phone, q.PIN, q.NewPIN)
+	})
+	pin(m, PINProof, func(ctx context.Context, q PINRequest) (*PINProofReply, error) {
+		proof, err := s.w.PINProof(ctx, q.Phone, q.PIN)
 		if err != nil {
 			return nil, err
 		}
-		return PINProofReply{Proof: proof}, nil
-	}))
-	add(SubjectPINVerify, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.VerifyPIN(ctx, q.Phone, q.PIN) }))
-	add(SubjectBalance, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.Balance(ctx, q.Phone, q.PIN) }))
-	add(SubjectPINReset, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.ResetPIN(ctx, q.Phone) }))
-	add(SubjectEarnings, s.pin(func(ctx context.Context, q PINRequest) (any, error) { return w.Earnings(ctx, q.Phone, q.PIN) }))
-	add(SubjectStatement, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q wallet.StatementQuery
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		a, lines, err := w.Statement(ctx, q)
+		return &PINProofReply{Proof: proof}, nil
+	})
+	pin(m, PINVerify, func(ctx context.Context, q PINRequest) (*wallet.Account, error) {
+		return s.w.VerifyPIN(ctx, q.Phone, q.PIN)
+	})
+	pin(m, Balance, func(ctx context.Context, q PINRequest) (*wallet.Account, error) {
+		return s.w.Balance(ctx, q.Phone, q.PIN)
+	})
+	pin(m, PINReset, func(ctx context.Context, q PINRequest) (*wallet.Account, error) { return s.w.ResetPIN(ctx, q.Phone) })
+	pin(m, Earnings, func(ctx context.Context, q PINRequest) (*wallet.Earnings, error) {
+		return s.w.Earnings(ctx, q.Phone, q.PIN)
+	})
+	Statement.Handle(m, func(ctx context.Context, q wallet.StatementQuery) (*StatementReply, error) {
+		a, lines, err := s.w.Statement(ctx, q)
 		if err != nil {
 			return nil, err
 		}
 		if lines == nil {
 			lines = []wallet.StatementLine{}
 		}
-		return StatementReply{Account: *a, Lines: lines}, nil
-	}))
-	add(SubjectLanguage, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q LanguageRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		return w.SetLanguage(ctx, q.Phone, q.Language)
-	}))
-	add(SubjectTariff, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		c := w.Config()
-		return TariffReply{Currency: c.Currency, Tariff: c.Tariff, Limits: c.Tiers, PINLength: c.PINLength}, nil
-	}))
-	add(SubjectCheck, s.Async(checkTimeout, func(ctx context.Context, r micro.Request) (any, error) { return w.Check(ctx) }))
-	add(SubjectEvents, s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q EventsRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
+		return &StatementReply{Account: *a, Lines: lines}, nil
+	})
+	Language.Handle(m, func(ctx context.Context, q LanguageRequest) (*wallet.Account, error) {
+		return s.w.SetLanguage(ctx, q.Phone, q.Language)
+	})
+	Tariff.Handle(m, func(context.Context, struct{}) (*TariffReply, error) {
+		c := s.w.Config()
+		return &TariffReply{Currency: c.Currency, Tariff: c.Tariff, Limits: c.Tiers, PINLength: c.PINLength}, nil
+	})
+	Check.Handle(m, func(ctx context.Context, _ struct{}) (*wallet.CheckReport, error) { return s.w.Check(ctx) })
+	Events.Handle(m, func(ctx context.Context, q EventsRequest) (*EventsReply, error) {
 		if q.Since.IsZero() {
 			return nil, wallet.Errorf(wallet.CodeInvalid, "since is required")
 		}
-		evs, next, err := w.Events(ctx, q.Since, q.After, q.Limit)
+		evs, next, err := s.w.Events(ctx, q.Since, q.After, q.Limit)
 		if err != nil {
 			return nil, err
 		}
 		if evs == nil {
 			evs = []wallet.Event{}
 		}
-		return EventsReply{Events: evs, Next: next}, nil
-	}))
-	s.reversal(add)
-	s.pinPending(add)
-	for _, register := range o.endpoints {
-		register(mux{s, addRoute})
-	}
-	s.serveAudit(add)
-	s.ops(add)
-	s.reports(add)
-	if err != nil {
-		svc.Stop()
-		return nil, fmt.Errorf("wallet service: %w", err)
-	}
-	return svc, nil
+		return &EventsReply{Events: evs, Next: next}, nil
+	})
+	s.reversal(m)
+	s.pinPending(m)
+	s.serveAudit(m)
+	s.ops(m)
+	s.reports(m)
 }
 
 type server struct {
@@ -229,6 +196,9 @@ type server struct {
 	log *slog.Logger
 	o   options
 	w   *wallet.Service
+
+	rep        *wallet.Reports // the back-office's reports (report.go)
+	reportsErr error           // why there are none
 }
 
 // transfer queues the request to the writer and answers from the writer's
@@ -276,37 +246,35 @@ func (s *server) transfer(operator bool) micro.HandlerFunc {
 	}
 }
 
-// route is the Route of one of the wallet's own subjects.
-func route(subject string) natsrpc.Route {
-	return natsrpc.Route{Subject: subject, Operator: slices.Contains(OperatorSubjects, subject),
-		ReadOnly: slices.Contains(AuditReadOnlySubjects, subject)}
-}
-
-// mux is the natsrpc.Mux WithEndpoints's registrations add to: each
-// handler runs as the wallet's own reads do (async), audited as its Route
-// says.
+// mux is the natsrpc.Mux the wallet's endpoints and WithEndpoints's
+// registrations add to: each handler runs on a goroutine of its own
+// (async) within its Route's time bound (handlerTimeout by default), with
+// the request's headers in its context (requestHeader), audited as its
+// Route says.
 type mux struct {
 	s   *server
 	add func(natsrpc.Route, micro.HandlerFunc)
 }
 
 func (m mux) Add(rt natsrpc.Route, h func(context.Context, micro.Request) (any, error)) {
-	m.add(rt, m.s.async(h))
+	m.add(rt, m.s.Async(cmp.Or(rt.Timeout, handlerTimeout), func(ctx context.Context, r micro.Request) (any, error) {
+		return h(context.WithValue(ctx, headerKey{}, r.Headers()), r)
+	}))
 }
 
-// async runs h on its own goroutine (bounded by handlersMax): these calls
-// wait for the writer or the database and must not hold up the
-// subscription.
-func (s *server) async(h func(context.Context, micro.Request) (any, error)) micro.HandlerFunc {
-	return s.Async(handlerTimeout, h)
+type headerKey struct{}
+
+// requestHeader returns the headers of the request a handler answers
+// (the operator's actor and reason, HeaderActor and HeaderReason).
+func requestHeader(ctx context.Context) micro.Headers {
+	h, _ := ctx.Value(headerKey{}).(micro.Headers)
+	return h
 }
 
-func (s *server) pin(h func(context.Context, PINRequest) (any, error)) micro.HandlerFunc {
-	return s.async(func(ctx context.Context, r micro.Request) (any, error) {
-		var q PINRequest
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
+// pin serves e, whose request carries a PIN, with h: the context names the
+// PIN attempt (wallet.WithPINAttempt) the request says.
+func pin[Rep any](m natsrpc.Mux, e natsrpc.Endpoint[PINRequest, Rep], h func(context.Context, PINRequest) (*Rep, error)) {
+	e.Handle(m, func(ctx context.Context, q PINRequest) (*Rep, error) {
 		return h(wallet.WithPINAttempt(ctx, q.attempt()), q)
 	})
 }

@@ -16,9 +16,13 @@
 //     that answers after it returned (Responder.EndpointStats);
 //   - reading a replicated key-value bucket from its leader (ReadFromLeader);
 //   - the shape of an endpoint's declaration (Endpoint): its subject,
-//     request, reply and who may call it, written once, from which its
-//     client side (Call), its server side (Handle, on a service's Mux) and
-//     a service's operator subjects (Routes, OperatorSubjects) are derived.
+//     request, reply, who may call it and its bounds (the request's bytes,
+//     the handler's time), written once, from which its client side (Call),
+//     its server side (Handle, on a service's Mux; a struct{} request is
+//     not read) and a service's operator subjects (Routes,
+//     OperatorSubjects) are derived. The wallet's ledger
+//     (wallet/natsapi) and its merchant services
+//     (wallet/merchant/merchantapi) declare theirs so.
 //
 // It must not know any service's subjects, requests or replies, nor hold
 // money or merchant logic: those stay with the service that serves them.

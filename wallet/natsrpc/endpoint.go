@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/micro"
 )
@@ -30,6 +31,10 @@ type Route struct {
 	OperatorKey bool
 	// RequestBytesMax bounds the request's JSON; 0 is RequestBytesMax.
 	RequestBytesMax int
+	// Timeout bounds the service's work on one request; 0 is the
+	// service's own bound (the wallet's ledger check and reports take
+	// longer than a read).
+	Timeout time.Duration
 
 	types func() (req, reply any) // set by Endpoint.Route
 }
@@ -80,13 +85,16 @@ type Mux interface {
 
 // Handle serves e on m with h: the request decoded (larger than the
 // Route's bound, or not JSON, is refused as invalid), and h's reply or
-// refusal answered.
+// refusal answered. An endpoint whose request is struct{} takes none:
+// what is sent is not read (`nats req wallet.v1.tariff ”` is answered).
 func (e Endpoint[Req, Rep]) Handle(m Mux, h func(context.Context, Req) (*Rep, error)) {
 	bytesMax := cmp.Or(e.RequestBytesMax, RequestBytesMax)
 	m.Add(e.Route(), func(ctx context.Context, r micro.Request) (any, error) {
 		var q Req
-		if err := Decode(r.Data(), bytesMax, &q); err != nil {
-			return nil, err
+		if _, none := any(q).(struct{}); !none {
+			if err := Decode(r.Data(), bytesMax, &q); err != nil {
+				return nil, err
+			}
 		}
 		return h(ctx, q)
 	})

@@ -62,6 +62,20 @@ func (m testMux) Add(r natsrpc.Route, h func(context.Context, micro.Request) (an
 	}
 }
 
+// startTestService starts a micro service answering through a Responder
+// on an embedded NATS, and returns the Mux that adds to it and a client.
+func startTestService(t *testing.T) (testMux, testCaller) {
+	ns := natstest.Start(t)
+	nc := ns.Connect()
+	rs := natsrpc.NewResponder(nc, slog.New(slog.DiscardHandler), 4)
+	svc, err := micro.AddService(nc, micro.Config{Name: "test", Version: "1.0.0", StatsHandler: rs.EndpointStats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Stop() })
+	return testMux{t: t, svc: svc, rs: rs, prefix: ns.Prefix}, testCaller{nc: nc, prefix: ns.Prefix}
+}
+
 // testCaller is a client: it puts the prefix on the subject.
 type testCaller struct {
 	nc     *nats.Conn
@@ -76,16 +90,8 @@ func (c testCaller) Call(ctx context.Context, subject string, req, reply any) er
 // by its Handle, with the request bound and the refusals the Responder
 // answers with, under the deployment's prefix.
 func TestEndpoint(t *testing.T) {
-	ns := natstest.Start(t)
-	nc := ns.Connect()
-	rs := natsrpc.NewResponder(nc, slog.New(slog.DiscardHandler), 4)
-	svc, err := micro.AddService(nc, micro.Config{Name: "test", Version: "1.0.0", StatsHandler: rs.EndpointStats})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Stop() })
-	registerEcho(testMux{t: t, svc: svc, rs: rs, prefix: ns.Prefix})
-	c := testCaller{nc: nc, prefix: ns.Prefix}
+	m, c := startTestService(t)
+	registerEcho(m)
 	tests := []struct {
 		name     string
 		endpoint natsrpc.Endpoint[echoRequest, echoReply]
@@ -133,5 +139,29 @@ func TestRoutes(t *testing.T) {
 	}
 	if r := (natsrpc.Route{Subject: "x"}); func() bool { q, p := r.Types(); return q != nil || p != nil }() {
 		t.Errorf("a Route not made by an Endpoint has types")
+	}
+}
+
+// TestEndpointWithoutRequest: an endpoint whose request is struct{} takes
+// none, so whatever is sent (nothing, JSON, not JSON) is answered, as the
+// wallet's tariff always was.
+func TestEndpointWithoutRequest(t *testing.T) {
+	m, c := startTestService(t)
+	hello := natsrpc.Endpoint[struct{}, echoReply]{Subject: "test.v1.hello"}
+	hello.Handle(m, func(context.Context, struct{}) (*echoReply, error) {
+		return &echoReply{Upper: "HELLO"}, nil
+	})
+	for _, data := range []string{"", "{}", "not json", strings.Repeat("x", natsrpc.RequestBytesMax+1)} {
+		msg, err := c.nc.Request(natsrpc.Subject(c.prefix, hello.Subject), []byte(data), 5*time.Second)
+		if err != nil {
+			t.Fatalf("%.10q: %v", data, err)
+		}
+		if got, want := string(msg.Data), `{"upper":"HELLO"}`; got != want || msg.Header.Get(micro.ErrorCodeHeader) != "" {
+			t.Errorf("%.10q: got %s (error %q), want %s", data, got, msg.Header.Get(micro.ErrorHeader), want)
+		}
+	}
+	got, err := hello.Call(context.Background(), c, struct{}{})
+	if err != nil || got.Upper != "HELLO" {
+		t.Errorf("Call: got %+v, %v; want HELLO", got, err)
 	}
 }

@@ -5,6 +5,11 @@
 // harness that needs a real wallet start it here, so that adding a part to
 // the wallet process is a change in this one place.
 //
+// Options.Validate holds the bounds a deployment's wallet settings keep
+// to (the command's --pin-tries, --start-key-ttl, …, and the merchant
+// services' through merchant.Config.Validate); the command names the
+// flags.
+//
 // It only assembles and orders: the money rules stay in package wallet
 // and wallet/merchant, the storage in wallet/store, the transport in
 // wallet/natsapi and wallet/merchant/merchantapi. It must not
@@ -17,11 +22,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/kibubu/kibubu/internal/cmdline"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
@@ -58,6 +65,46 @@ type Options struct {
 	// the relay or the merchant services failing); the process should
 	// then Close.
 	Failed func(error)
+}
+
+// The bounds a deployment's wallet settings keep to (Validate), narrower
+// than what wallet.New takes: tests use a second's objection window.
+const (
+	// PINTriesMax caps Wallet.PINTriesMax: each allowed wrong try is one
+	// more guess of a 4-digit PIN's 10,000 values before the lockout.
+	PINTriesMax = 10
+	// StartKeyTTLMin and StartKeyTTLMax bound Wallet.StartKeyTTL: an SMS
+	// can take minutes to arrive, and a key that lives for weeks in an
+	// inbox is a PIN waiting for whoever reads it first.
+	StartKeyTTLMin = 10 * time.Minute
+	StartKeyTTLMax = 30 * 24 * time.Hour
+	// ObjectionWindowMin is Wallet.ObjectionWindow's floor (its ceiling is
+	// wallet.ObjectionWindowMax): a recipient needs at least an hour to see
+	// an SMS and answer it.
+	ObjectionWindowMin = time.Hour
+)
+
+// Validate checks the settings a deployment gives (the command's flags,
+// each given a value): the wallet's within the bounds above, the merchant
+// services' (merchant.Config.Validate) for the wallet's currency. A
+// refused one is a *cmdline.SettingError naming its field, which the
+// command names by its flag. Start does not call it.
+func (o *Options) Validate() error {
+	w := o.Wallet
+	switch {
+	case w.PINLength < wallet.PINLengthMin || w.PINLength > wallet.PINLengthMax:
+		return cmdline.Settingf("PINLength", w.PINLength, "must be %d to %d", wallet.PINLengthMin, wallet.PINLengthMax)
+	case w.PINTriesMax < 1 || w.PINTriesMax > PINTriesMax:
+		return cmdline.Settingf("PINTriesMax", w.PINTriesMax, "must be 1 to %d", PINTriesMax)
+	case w.StartKeyTTL < StartKeyTTLMin || w.StartKeyTTL > StartKeyTTLMax:
+		return cmdline.Settingf("StartKeyTTL", w.StartKeyTTL, "must be %s to %s", StartKeyTTLMin, StartKeyTTLMax)
+	case w.ObjectionWindow < ObjectionWindowMin || w.ObjectionWindow > wallet.ObjectionWindowMax:
+		return cmdline.Settingf("ObjectionWindow", w.ObjectionWindow, "must be %s to %s", ObjectionWindowMin, wallet.ObjectionWindowMax)
+	}
+	if o.Merchant != nil {
+		return o.Merchant.Validate(w.Currency)
+	}
+	return nil
 }
 
 // Wallet is a running wallet process.
