@@ -61,6 +61,39 @@ func TestRetry(t *testing.T) {
 	}
 }
 
+// TestFailureRatesDays: each of 30 days (the dashboard's period) gets
+// its own SMS, with the days' bounds in a nested CASE.
+func TestFailureRatesDays(t *testing.T) {
+	ctx := context.Background()
+	st := smsStore(t, smsDB(t))
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	bounds := make([]time.Time, 31)
+	for i := range bounds {
+		bounds[i] = start.AddDate(0, 0, i)
+	}
+	for d := range 30 {
+		for n := range d % 3 { // 0, 1 or 2 SMS a day, the last minute of the day
+			at := bounds[d+1].Add(-time.Minute)
+			r := smsRow{Key: fmt.Sprint("d", d, ":", n), Kind: notify.KindMessage, Phone: "+254712000001", Text: "hi", Encoding: "gsm7",
+				Parts: 1, Status: notify.StatusFailed, NextAttemptAt: at, CreatedAt: at, UpdatedAt: at}
+			if err := st.db.WithContext(ctx).Create(&r).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, days := range []int{1, 2, 7, 30} {
+		got, err := st.FailureRates(ctx, bounds[:days+1])
+		if err != nil {
+			t.Fatalf("%d days: %v", days, err)
+		}
+		for d, day := range got {
+			if want := int64(d % 3); day.SMS != want || day.SMSFailed != want || !day.Day.Equal(bounds[d]) {
+				t.Errorf("%d days: day %d: %+v, want %d SMS, all failed", days, d, day, want)
+			}
+		}
+	}
+}
+
 // BenchmarkOpsQueries times what the back-office asks of a notifier that
 // has recorded 100,000 SMS (one in a hundred failed, a thousand phones):
 // the outbox's first page, its failed ones, one phone's latest (the
