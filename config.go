@@ -31,6 +31,7 @@ import (
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/simswap"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 	"github.com/kibubu/kibubu/wallet/walletd"
@@ -130,6 +131,9 @@ type Config struct {
 	// many in 10 minutes to one phone, and from one merchant to one phone,
 	// and in a minute from one merchant; -1 is no limit.
 	PromptsPerPhone, PromptsPerPair, PromptsPerMerchant int
+	// SIMSwapConfig names the SIM-swap gate's TOML file (issue 16,
+	// simswap.Config); empty: the gate is off.
+	SIMSwapConfig string
 
 	// Resolved by validate.
 	tabSettle int64 // TabSettle in minor units
@@ -140,6 +144,10 @@ type Config struct {
 	location   *time.Location
 	logLevel   slog.Level
 	ussdAuth   map[string]gateway.USSDAuth
+	// simSwap is SIMSwapConfig loaded, nil when off; simSwapAbove its
+	// amount in minor units.
+	simSwap      *simswap.Config
+	simSwapAbove int64
 }
 
 // DefaultConfig returns the built-in defaults: everything in ./data, HTTP
@@ -244,6 +252,7 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PromptsPerPhone, "prompts-per-phone", c.PromptsPerPhone, "payment requests and tabs one phone may be sent in 10 minutes, from all merchants (-1: no limit)")
 	fs.IntVar(&c.PromptsPerPair, "prompts-per-pair", c.PromptsPerPair, "payment requests and tabs one merchant may send one phone in 10 minutes (-1: no limit)")
 	fs.IntVar(&c.PromptsPerMerchant, "prompts-per-merchant", c.PromptsPerMerchant, "payment requests and tabs one merchant may send in a minute (-1: no limit)")
+	fs.StringVar(&c.SIMSwapConfig, "simswap-config", c.SIMSwapConfig, "SIM-swap gate TOML `file`: the networks' CAMARA SIM Swap APIs, the amount above which transfers are checked, max age, timeout, policies (default: none, the gate is off)")
 	c.ussdFlags(fs)
 }
 
@@ -458,6 +467,16 @@ func (c *Config) validate() error {
 		"PromptsPerPhone": {Name: "prompts-per-phone"}, "PromptsPerPair": {Name: "prompts-per-pair"}, "PromptsPerMerchant": {Name: "prompts-per-merchant"},
 	}); err != nil {
 		return err
+	}
+	if c.SIMSwapConfig != "" {
+		if c.simSwap, err = simswap.Load(c.SIMSwapConfig); err != nil {
+			return fmt.Errorf("--simswap-config: %w", err)
+		}
+		if c.simSwap.Above != "" && c.simSwap.Above != "0" {
+			if c.simSwapAbove, err = c.currency.ParseAmount(c.simSwap.Above); err != nil {
+				return fmt.Errorf("--simswap-config %s: above %q: %s", c.SIMSwapConfig, c.simSwap.Above, walletctl.Message(err))
+			}
+		}
 	}
 	return c.validateSMS()
 }

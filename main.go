@@ -43,6 +43,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/simswap"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
 	"github.com/kibubu/kibubu/wallet/walletd"
@@ -343,11 +344,22 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 		return err
 	}
 	notices := notifyapi.PINNotices(notifyapi.NewClient(js, c.NATSPrefix), cat, c.location, m.Log.With("component", "pin-notices"))
+	var simSwap wallet.SIMSwapChecker // nil: the gate is off
+	if c.simSwap != nil {
+		ch, err := simswap.New(*c.simSwap, simswap.Options{Logger: m.Log.With("component", "simswap")})
+		if err != nil {
+			return err
+		}
+		metrics.Register(ch.Metrics().Collectors()...)
+		simSwap = ch
+		m.Log.Info("SIM-swap check on", "networks", len(c.simSwap.Networks), "above", c.currency.Format(c.simSwapAbove), "max_age", time.Duration(c.simSwap.MaxAge))
+	}
 	m.storeGiven = true // walletd closes it
 	o := c.walletSettings()
 	o.Store, o.Conn, o.Prefix, o.Replicas = m.store, m.nc, c.NATSPrefix, replicas
 	o.Wallet.Region, o.Wallet.Tariff, o.Wallet.Pepper, o.Wallet.Location = c.Region, c.tariff, pepper, c.location
 	o.Wallet.Observe, o.Wallet.ObservePIN, o.Wallet.Notify = metrics.ObserveBatch, metrics.ObservePIN, notices
+	o.Wallet.SIMSwap, o.Wallet.SIMSwapAbove = simSwap, c.simSwapAbove
 	o.Tariff, o.Actor = c.tariffLoad, walletActor()
 	o.Log, o.Failed = m.Log, m.fail
 	m.wallet, err = walletd.Start(ctx, o)

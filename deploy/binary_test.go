@@ -88,6 +88,7 @@ var roleEnv = map[string][]string{
 	"gateway": {"GOMEMLIMIT", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_FILE", "TWILIO_FROM", "TWILIO_MESSAGING_SERVICE_SID"},
 	"notify":  {"GOMEMLIMIT", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_FILE", "TWILIO_FROM", "TWILIO_MESSAGING_SERVICE_SID"},
 	"migrate": {"GOMEMLIMIT"},
+	"ops":     {"GOMEMLIMIT"},
 }
 
 // checkCommand reports every flag in args (role first) and every variable

@@ -71,7 +71,7 @@ var pinnedTag = regexp.MustCompile(`^[^@]+:(v?\d+\.\d+(\.\d+)?([-+][^:/]*)?)$|@s
 func TestComposeServices(t *testing.T) {
 	p := loadCompose(t, nil, "compose.yaml")
 	natsVersion := natsServerVersion(t)
-	want := []string{"gateway-1", "gateway-2", "migrate", "nats-1", "nats-2", "nats-3", "notify", "postgres", "proxy", "wallet-1", "wallet-2"}
+	want := []string{"gateway-1", "gateway-2", "migrate", "nats-1", "nats-2", "nats-3", "notify", "ops", "postgres", "proxy", "wallet-1", "wallet-2"}
 	if got := p.ServiceNames(); !slices.Equal(sortedCopy(got), want) {
 		t.Fatalf("services %v, want %v", sortedCopy(got), want)
 	}
@@ -133,7 +133,7 @@ func TestComposeServices(t *testing.T) {
 		}
 	}
 	// Two of each that scales, a notifier, a migration.
-	for role, n := range map[string]int{"wallet": 2, "gateway": 2, "notify": 1, "migrate": 1} {
+	for role, n := range map[string]int{"wallet": 2, "gateway": 2, "notify": 1, "migrate": 1, "ops": 1} {
 		if len(roles[role]) < n {
 			t.Errorf("%d %s services, want at least %d", len(roles[role]), role, n)
 		}

@@ -173,7 +173,7 @@ func TestK8sExampleOverlay(t *testing.T) {
 			t.Errorf("%s: terminationGracePeriodSeconds must leave --shutdown-grace (25s) room", where)
 		}
 	}
-	for role, n := range map[string]int32{"wallet": 2, "gateway": 2, "notify": 1} {
+	for role, n := range map[string]int32{"wallet": 2, "gateway": 2, "notify": 1, "ops": 1} {
 		ds := byRole[role]
 		if len(ds) == 0 {
 			t.Errorf("no %s Deployment", role)

@@ -100,6 +100,10 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// Register adds collectors of another part of the process (the SIM-swap
+// checker's) to the registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
 // ObserveWebhook records one outcome of the notifier's webhook sender; wire
 // it to notify.WebhookSenderConfig.Observe.
 func (m *Metrics) ObserveWebhook(result string, took time.Duration) {

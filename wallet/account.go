@@ -170,6 +170,11 @@ func (s *Service) SetPINWithStartKey(ctx context.Context, phone, startKey, pin s
 	if len(startKey) > startKeyBytesMax {
 		return nil, Errorf(CodeInvalid, "a start key has %d digits", StartKeyDigits)
 	}
+	if startKey != "" {
+		if err := s.simSwapGatePhone(ctx, phone, SIMSwapPIN); err != nil {
+			return nil, err
+		}
+	}
 	return s.accountOp(ctx, phone, &op{kind: opSetPIN, newPIN: pin, startKey: startKey})
 }
 
@@ -186,6 +191,9 @@ func (s *Service) StartKeyProof(ctx context.Context, phone, startKey string) (st
 	if err != nil {
 		return "", err
 	}
+	if err := s.simSwapGate(ctx, k.id, SIMSwapPIN); err != nil {
+		return "", err
+	}
 	r := s.call(ctx, &op{kind: opStartKey, account: k.id, startKey: startKey, attempt: PINAttemptFrom(ctx)})
 	return r.Proof, r.Err
 }
@@ -199,6 +207,9 @@ func (s *Service) SetPINWithProof(ctx context.Context, phone, proof, pin string)
 	}
 	if proof == "" || len(proof) > pinProofBytesMax {
 		return nil, Errorf(CodeInvalid, "a start key proof is required")
+	}
+	if err := s.simSwapGatePhone(ctx, phone, SIMSwapPIN); err != nil {
+		return nil, err
 	}
 	return s.accountOp(ctx, phone, &op{kind: opSetPIN, newPIN: pin, proof: proof})
 }
@@ -215,6 +226,9 @@ func (s *Service) ChangePIN(ctx context.Context, phone, oldPIN, newPIN string) (
 	}
 	if oldPIN == newPIN {
 		return nil, Errorf(CodeInvalid, "the new PIN must differ from the old one")
+	}
+	if err := s.simSwapGatePhone(ctx, phone, SIMSwapPIN); err != nil {
+		return nil, err
 	}
 	return s.accountOp(ctx, phone, &op{kind: opChangePIN, pin: oldPIN, newPIN: newPIN})
 }
@@ -246,6 +260,9 @@ func (s *Service) ChangePINWithProof(ctx context.Context, phone, proof, newPIN s
 	if proof == "" || len(proof) > pinProofBytesMax {
 		return nil, Errorf(CodeInvalid, "a PIN proof is required")
 	}
+	if err := s.simSwapGatePhone(ctx, phone, SIMSwapPIN); err != nil {
+		return nil, err
+	}
 	return s.accountOp(ctx, phone, &op{kind: opChangePIN, proof: proof, newPIN: newPIN})
 }
 
@@ -272,11 +289,15 @@ func (s *Service) Balance(ctx context.Context, phone, pin string) (*Account, err
 // hand over and sent to the owner by SMS (Config.Notify); any earlier key
 // stops working. The owner sets a new PIN with it.
 func (s *Service) ResetPIN(ctx context.Context, phone string) (*Account, error) {
+	if err := s.simSwapGatePhone(ctx, phone, SIMSwapPIN); err != nil {
+		return nil, err
+	}
 	return s.accountOp(ctx, phone, &op{kind: opResetPIN})
 }
 
 // SetStatus (operator) freezes or reactivates an account by number or
 // phone. It leaves a PIN lockout as it is: only ResetPIN clears that.
+// Reactivating an account on StatusSIMSwapHold clears the hold.
 func (s *Service) SetStatus(ctx context.Context, numberOrPhone string, st Status) (*Account, error) {
 	if st != StatusActive && st != StatusFrozen {
 		return nil, Errorf(CodeInvalid, "status must be %s or %s", StatusActive, StatusFrozen)
@@ -286,6 +307,10 @@ func (s *Service) SetStatus(ctx context.Context, numberOrPhone string, st Status
 		return nil, err
 	}
 	res := s.call(ctx, &op{kind: opSetStatus, account: r.ID, status: st})
+	if res.Err == nil && r.Status == StatusSIMSwapHold && st == StatusActive {
+		// The SIM change that held it is cleared (see SIMSwapChecker).
+		s.simSwapAudit(ctx, AuditSIMSwapClear, r.Number, map[string]string{"status": string(st)})
+	}
 	return res.Account, res.Err
 }
 
@@ -293,6 +318,9 @@ func (s *Service) SetStatus(ctx context.Context, numberOrPhone string, st Status
 func (s *Service) SetLanguage(ctx context.Context, phone, lang string) (*Account, error) {
 	if lang == "" || len(lang) > 8 {
 		return nil, Errorf(CodeInvalid, "unknown language %q", clip(lang))
+	}
+	if err := s.simSwapGatePhone(ctx, phone, SIMSwapDetails); err != nil {
+		return nil, err
 	}
 	return s.accountOp(ctx, phone, &op{kind: opSetLanguage, lang: lang})
 }

@@ -207,8 +207,11 @@ func (b *batch) apply(o *op) Result {
 		return Result{Account: &view}
 	case opSetStatus:
 		// Freezes or unfreezes only: a PIN lockout is cleared by a PIN reset.
-		a.Status = o.status
-		b.dirty[a.ID] = true
+		// A SIM-swap hold is put on an active account only (a freeze stays).
+		if o.status != StatusSIMSwapHold || a.Status == StatusActive {
+			a.Status = o.status
+			b.dirty[a.ID] = true
+		}
 	case opSetLanguage:
 		a.Language = o.lang
 		b.dirty[a.ID] = true
@@ -603,10 +606,7 @@ func (b *batch) limits(p *plan, src, dst *AccountRecord) *Error {
 		if p.amount > l.PerTransaction {
 			return limitErr(LimitPerTransaction, "the most you can send in one transaction is %s", cur.Format(l.PerTransaction))
 		}
-		today := int64(0)
-		if src.Day == b.today {
-			today = src.DayDebits
-		}
+		today := src.debitedOn(b.today)
 		if today+p.amount > l.Daily {
 			return limitErr(LimitDaily, "this would pass your daily limit of %s (%s left today)", cur.Format(l.Daily), cur.Format(max(l.Daily-today, 0)))
 		}
@@ -621,6 +621,16 @@ func (b *batch) limits(p *plan, src, dst *AccountRecord) *Error {
 		}
 	}
 	return nil
+}
+
+// debitedOn is what the daily limit counts of a's debits on day (yyyymmdd
+// in the wallet's time zone): the principal debited that day, zero when
+// a's last debit was on another day. The operator's account view reads it too.
+func (a *AccountRecord) debitedOn(day int) int64 {
+	if a.Day != day {
+		return 0
+	}
+	return a.DayDebits
 }
 
 // reversible says whether account actor may reverse o at now, given

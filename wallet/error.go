@@ -37,6 +37,7 @@ const (
 	CodeStartKeyExpired   Code = "start_key_expired"  // the start key is past its validity: an operator issues a new one (pin reset)
 	CodePINThrottled      Code = "pin_throttled"      // too many wrong PINs from where this one came; try later or another way
 	CodeRateLimited       Code = "rate_limited"       // too many payment requests or tabs for this customer or merchant just now (see Error.RetryAfter)
+	CodeSIMSwapHold       Code = "sim_swap_hold"      // the phone's SIM changed recently: the account is held until an operator clears it (see SIMSwapChecker)
 )
 
 // CodePINMismatch answers the confirmation of a new PIN (ConfirmPIN) that

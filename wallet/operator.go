@@ -160,6 +160,9 @@ type OperatorStore interface {
 	TouchOperatorSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	DeleteOperatorSession(ctx context.Context, tokenHash []byte) error
 	ProposalStore
+	// SetTier moves account id from tier from to tier to if it is still an
+	// active account in tier from, and reports whether it did.
+	SetTier(ctx context.Context, id int64, from, to Tier) (bool, error)
 	// SearchAccounts returns up to limit accounts whose name starts with
 	// name (case-insensitively), by name then id, skipping offset.
 	SearchAccounts(ctx context.Context, name string, offset, limit int) ([]AccountRecord, error)

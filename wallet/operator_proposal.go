@@ -2,11 +2,15 @@ package wallet
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
 	"strings"
 	"time"
 )
 
-// Maker-checker: an operator action that moves money (a float issue) is
+// Maker-checker: an operator action that moves money (a float issue) or
+// changes what an account may move (a tier change) is
 // proposed by one operator (the maker) and takes effect only when another
 // (the checker) approves it. The wallet enforces both halves: a proposal
 // is checked when made, the checker must not be its maker, and approval
@@ -21,6 +25,11 @@ const (
 	// ProposalFloatIssue issues Amount of e-float to agent Target against
 	// the bank deposit Reference (the float issue's idempotency key).
 	ProposalFloatIssue ProposalKind = "float_issue"
+	// ProposalTierChange moves customer Target to Tier, and so to that
+	// tier's limits. Its Reference is made by the wallet (a proposal's
+	// (kind, reference) is unique); one change per account is pending at
+	// a time.
+	ProposalTierChange ProposalKind = "tier_change"
 )
 
 // ProposalState is where a proposal is.
@@ -52,9 +61,10 @@ const proposalsPageMax = 200
 type Proposal struct {
 	ID            int64         `json:"id"`
 	Kind          ProposalKind  `json:"kind"`
-	Target        string        `json:"target"`              // the agent's number
-	Amount        int64         `json:"amount,omitempty"`    // minor units
-	Reference     string        `json:"reference,omitempty"` // the bank deposit's reference
+	Target        string        `json:"target"`              // the agent's (float) or customer's (tier) number
+	Amount        int64         `json:"amount,omitempty"`    // minor units (float)
+	Reference     string        `json:"reference,omitempty"` // the bank deposit's reference (float); the wallet's (tier)
+	Tier          Tier          `json:"tier,omitempty"`      // the tier proposed (tier change)
 	State         ProposalState `json:"state"`
 	Maker         string        `json:"maker"`
 	MakerReason   string        `json:"maker_reason"`
@@ -106,6 +116,19 @@ func (s *Service) Propose(ctx context.Context, p Proposal, maker, reason string)
 			return nil, Errorf(CodeWrongKind, "float is issued to an agent; %s is a %s", a.Number, a.Kind)
 		}
 		p.Target = a.Number
+		p.Tier = 0
+	case ProposalTierChange:
+		a, err := s.record(ctx, strings.TrimSpace(p.Target))
+		if err != nil {
+			return nil, err
+		}
+		if err := s.tierChangeable(a, p.Tier); err != nil {
+			return nil, err
+		}
+		if err := pendingTierChange(ctx, st, a.Number); err != nil {
+			return nil, err
+		}
+		p.Target, p.Amount, p.Reference = a.Number, 0, tierReference()
 	default:
 		return nil, Errorf(CodeInvalid, "unknown proposal kind %q", clip(string(p.Kind)))
 	}
@@ -189,10 +212,10 @@ func (s *Service) Decide(ctx context.Context, id int64, approve bool, checker, r
 	if !approve {
 		return p, nil
 	}
-	res, terr := s.Transfer(ctx, TransferRequest{Key: FloatKey(p.Reference), Kind: TransferFloat, To: p.Target, Amount: p.Amount, Reference: p.Reference})
+	res, terr := s.execute(ctx, st, p)
 	switch {
 	case terr == nil:
-		p.State, p.Result = ProposalApproved, res.Transfer.Ref
+		p.State, p.Result = ProposalApproved, res
 	case ErrorCode(terr) == CodeUnavailable || ErrorCode(terr) == CodeInternal || ErrorCode(terr) == CodeInFlight:
 		// Not known to be refused: the proposal stays approving, and the
 		// checker approves it again (the same key moves money once).
@@ -209,3 +232,83 @@ func (s *Service) Decide(ctx context.Context, id int64, approve bool, checker, r
 // FloatKey is the idempotency key of the float issue against bank
 // reference ref, the same from the command line and a proposal.
 func FloatKey(ref string) string { return "float:" + ref }
+
+// execute carries out approved proposal p once, and returns its result: a
+// float issue's transfer ref, or the tier a customer is now in. Executing
+// it again (an approval retried after a crash) changes nothing more.
+func (s *Service) execute(ctx context.Context, st OperatorStore, p *Proposal) (string, error) {
+	switch p.Kind {
+	case ProposalFloatIssue:
+		res, err := s.Transfer(ctx, TransferRequest{Key: FloatKey(p.Reference), Kind: TransferFloat, To: p.Target, Amount: p.Amount, Reference: p.Reference})
+		if err != nil {
+			return "", err
+		}
+		return res.Transfer.Ref, nil
+	case ProposalTierChange:
+		done := fmt.Sprintf("tier %d", p.Tier)
+		a, err := s.record(ctx, p.Target)
+		if err != nil {
+			return "", err
+		}
+		if a.Tier == p.Tier {
+			// Executed before a crash (one change per account is pending at
+			// a time, and nothing else sets a tier).
+			return done, nil
+		}
+		if err := s.tierChangeable(a, p.Tier); err != nil {
+			return "", err
+		}
+		ok, err := st.SetTier(ctx, a.ID, a.Tier, p.Tier)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", Errorf(CodeInvalidState, "%s changed meanwhile (frozen, or another tier); propose again", a.Number)
+		}
+		return done, nil
+	}
+	return "", Errorf(CodeInvalid, "unknown proposal kind %q", clip(string(p.Kind)))
+}
+
+// tierChangeable refuses moving a to tier: only an active customer moves,
+// to another tier the wallet has limits for.
+func (s *Service) tierChangeable(a *AccountRecord, tier Tier) error {
+	switch _, known := s.cfg.Tiers[tier]; {
+	case a.Kind != KindCustomer:
+		return Errorf(CodeWrongKind, "a tier is a customer's; %s is a %s", a.Number, a.Kind)
+	case !known:
+		return Errorf(CodeInvalid, "unknown tier %d", tier)
+	case a.Tier == tier:
+		return Errorf(CodeInvalid, "%s is already in tier %d", a.Number, tier)
+	case a.Status != StatusActive:
+		return Errorf(CodeAccountFrozen, "%s is %s: unfreeze it before changing its tier", a.Number, a.Status)
+	}
+	return nil
+}
+
+// pendingTierChange refuses a second tier change for account number while
+// one is pending or approving (as Fineract refuses a duplicate pending
+// maker submission). The pending queue is bounded by what a listing shows.
+func pendingTierChange(ctx context.Context, st ProposalStore, number string) error {
+	ps, err := st.Proposals(ctx, []ProposalState{ProposalPending, ProposalApproving}, proposalsPageMax)
+	if err != nil {
+		return err
+	}
+	for _, q := range ps {
+		if q.Kind == ProposalTierChange && q.Target == number {
+			return Errorf(CodeExists, "a tier change for %s is already waiting for a checker (proposal %d)", number, q.ID)
+		}
+	}
+	return nil
+}
+
+// tierReferenceBytes is the randomness of a tier change's reference: its
+// only job is to keep (kind, reference) unique.
+const tierReferenceBytes = 10
+
+// tierReference is a new tier change's reference: 16 base32 characters.
+func tierReference() string {
+	b := make([]byte, tierReferenceBytes)
+	rand.Read(b)
+	return base32.StdEncoding.EncodeToString(b)
+}

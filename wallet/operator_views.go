@@ -89,8 +89,9 @@ func (s *Service) Search(ctx context.Context, q string, page int) (*SearchResult
 
 // AccountStatement (operator) returns an account (by number or phone) and
 // its statement lines in [from, to) where those are set, newest first, at
-// most limit: the statement without the owner's PIN.
-func (s *Service) AccountStatement(ctx context.Context, numberOrPhone string, from, to time.Time, limit int) (*Statement, error) {
+// most limit: the statement without the owner's PIN, with a customer's
+// limits used today.
+func (s *Service) AccountStatement(ctx context.Context, numberOrPhone string, from, to time.Time, limit int) (*AccountView, error) {
 	if limit <= 0 || limit > statementLinesMax {
 		limit = statementLinesMax
 	}
@@ -108,7 +109,42 @@ func (s *Service) AccountStatement(ctx context.Context, numberOrPhone string, fr
 	if lines == nil {
 		lines = []StatementLine{}
 	}
-	return &Statement{Account: r.Account(), Lines: lines}, nil
+	return &AccountView{Statement: Statement{Account: r.Account(), Lines: lines}, Limits: s.limitsUsed(r, s.cfg.Now())}, nil
+}
+
+// LimitUse is one of a customer's tier limits and how much of it is used:
+// the daily limit by today's debits, the balance limit by the balance; a
+// per-transaction limit is never used up (Used is zero).
+type LimitUse struct {
+	Limit Limit `json:"limit"`
+	Max   int64 `json:"max"`
+	Used  int64 `json:"used"`
+	Left  int64 `json:"left"` // Max - Used, never below zero
+}
+
+// AccountView is what the back-office's account page shows: the account,
+// its statement, and (customers) its tier limits used today.
+type AccountView struct {
+	Statement
+	Limits []LimitUse `json:"limits,omitempty"`
+}
+
+// limitsUsed returns a's tier limits and how much of each it used at now,
+// read from the fields the batch's limits check reads (debitedOn): the
+// account row, no other query. Nil for an account without tier limits.
+func (s *Service) limitsUsed(a *AccountRecord, now time.Time) []LimitUse {
+	l, ok := s.cfg.Tiers[a.Tier]
+	if a.Kind != KindCustomer || !ok {
+		return nil
+	}
+	use := func(limit Limit, maxMinor, used int64) LimitUse {
+		return LimitUse{Limit: limit, Max: maxMinor, Used: used, Left: max(maxMinor-used, 0)}
+	}
+	return []LimitUse{
+		use(LimitDaily, l.Daily, a.debitedOn(s.day(now))),
+		use(LimitPerTransaction, l.PerTransaction, 0),
+		use(LimitBalance, l.BalanceMax, a.Balance),
+	}
 }
 
 // TransferView is a transfer with the accounts its postings touch.

@@ -160,6 +160,13 @@ func (s *Service) PendPIN(ctx context.Context, n NewPIN) (string, error) {
 		if err := s.newPINAllowed(a, n, now); err != nil {
 			return "", err
 		}
+		// Asked here too, so the owner of a swapped SIM is told before
+		// typing the new PIN twice (ConfirmPIN asks again).
+		if n.Purpose == PendingChange || n.Proof != "" {
+			if err := s.simSwapGate(ctx, a.ID, SIMSwapPIN); err != nil {
+				return "", err
+			}
+		}
 	default:
 		return "", Errorf(CodeInvalid, "unknown purpose %q for a new PIN", clip(string(n.Purpose)))
 	}

@@ -142,9 +142,10 @@ type AgentTotals struct {
 // ReportStore is what the reports read. wallet/store implements it; a
 // Store without it serves no reports (CodeUnavailable).
 type ReportStore interface {
-	// TransferTotals sums, by kind, the transfers with ids in [from, to),
-	// the id range of a period (FirstTransferID of its ends).
-	TransferTotals(ctx context.Context, from, to int64) ([]KindFigures, error)
+	// TransferTotals sums, by kind, the transfers created in [from, to),
+	// whole quarter hours (a day's bounds in any time zone), from totals
+	// the batch keeps as it writes: a few rows a day, not every transfer.
+	TransferTotals(ctx context.Context, from, to time.Time) ([]KindFigures, error)
 	// BalancesBefore returns, in one statement so that they agree, the
 	// balance of account now and, for each id in before, its balance
 	// without the postings of transfers with ids at or above it.
@@ -168,7 +169,7 @@ type ReportStore interface {
 
 // Reports serves the operator's reports from a wallet's store. It keeps
 // the figures of closed days in memory (they do not change once a day has
-// settled), so a dashboard reads only today's transfers. Safe for
+// settled), so a dashboard reads only today's totals. Safe for
 // concurrent use; make one per process.
 type Reports struct {
 	st       ReportStore
@@ -282,7 +283,7 @@ func (r *Reports) day(ctx context.Context, start, end, now time.Time) ([]KindFig
 			return kinds, nil
 		}
 	}
-	kinds, err := r.st.TransferTotals(ctx, k.from, k.to)
+	kinds, err := r.st.TransferTotals(ctx, start, end)
 	if err != nil {
 		return nil, err
 	}

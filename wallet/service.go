@@ -72,6 +72,12 @@ type Config struct {
 	// Observe, if set, is called after every batch with what it did (for
 	// metrics). It must not block.
 	Observe func(BatchStats)
+	// SIMSwap, if set, is asked before the actions a swapped SIM makes
+	// dangerous (see SIMSwapChecker); nil turns the gate off.
+	SIMSwap SIMSwapChecker
+	// SIMSwapAbove: transfers of more than this (minor units) are checked;
+	// zero checks every amount.
+	SIMSwapAbove int64
 }
 
 // BatchStats describes one group commit.
@@ -124,6 +130,8 @@ type Service struct {
 	known sync.Map // "n:"+number or "p:"+phone → knownAccount; accounts are never deleted
 
 	guard *pinGuard // wrong-PIN budgets and remembered attempts, this process's
+
+	simSwapSlots chan struct{} // TransferAsync's SIM-swap checks in flight (simSwapChecksMax)
 }
 
 type knownAccount struct {
@@ -180,6 +188,9 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	if cfg.ReversalSweep == 0 {
 		cfg.ReversalSweep = defaultReversalSweep
 	}
+	if cfg.SIMSwapAbove < 0 {
+		return nil, fmt.Errorf("wallet: the SIM-swap check amount %d is negative", cfg.SIMSwapAbove)
+	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
@@ -198,7 +209,7 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, store: store, reversals: store, log: cfg.Logger, system: map[string]int64{},
 		ops: make(chan *op, opQueueLen), stopping: make(chan struct{}), allSent: make(chan struct{}),
-		guard: newPINGuard(cfg.PINBudget),
+		guard: newPINGuard(cfg.PINBudget), simSwapSlots: make(chan struct{}, simSwapChecksMax),
 	}
 	for _, sa := range SystemAccounts {
 		r, err := store.AccountByNumber(ctx, sa.Number)

@@ -175,6 +175,11 @@ func (s *Service) Transfer(ctx context.Context, req TransferRequest) (*TransferR
 	if err != nil {
 		return nil, err
 	}
+	if s.simSwapGated(p) {
+		if err := s.simSwapTransfer(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	r := s.call(ctx, &op{kind: opTransfer, plan: p, pin: req.PIN})
 	return r.Transfer, r.Err
 }
@@ -189,6 +194,28 @@ func (s *Service) TransferAsync(ctx context.Context, req TransferRequest, done f
 		return
 	}
 	o := &op{kind: opTransfer, plan: p, pin: req.PIN, done: func(r Result) { done(r.Transfer, r.Err) }}
+	if s.simSwapGated(p) {
+		// The check is a network call: wait for it on a goroutine of its
+		// own, a bounded number at once, with ctx's deadline but not its
+		// cancellation (the caller returns at once).
+		s.simSwapSlots <- struct{}{}
+		gctx, cancel := context.WithoutCancel(ctx), func() {}
+		if dl, ok := ctx.Deadline(); ok {
+			gctx, cancel = context.WithDeadline(gctx, dl)
+		}
+		go func() {
+			defer func() { <-s.simSwapSlots }()
+			defer cancel()
+			if err := s.simSwapTransfer(gctx, p); err != nil {
+				done(nil, err)
+				return
+			}
+			if err := s.enqueue(o); err != nil {
+				done(nil, err)
+			}
+		}()
+		return
+	}
 	if err := s.enqueue(o); err != nil {
 		done(nil, err)
 	}

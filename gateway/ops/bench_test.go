@@ -98,6 +98,43 @@ func BenchmarkPages(b *testing.B) {
 		{"merchants-all", Prefix + "/merchants"},
 		{"merchants-name", Prefix + "/merchants?q=Customer"},
 	}
+	// The dashboard's first call in a wallet process: its reports hold no
+	// day yet (the wallet side alone, no page).
+	b.Run("dashboard-first", func(b *testing.B) {
+		for b.Loop() {
+			r, err := wallet.NewReports(e.w.Service)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Dashboard(ctx, wallet.DashboardDaysDefault); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// Today's figures as the dashboard read them before transfer_totals (a
+	// scan of today's id range of transfers) and as it reads them now, in
+	// the same run: the ratio is the change.
+	now := time.Now()
+	y, m, d := now.In(e.w.Service.Config().Location).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, e.w.Service.Config().Location)
+	tomorrow := today.AddDate(0, 0, 1)
+	b.Run("today-scan", func(b *testing.B) {
+		for b.Loop() {
+			var n int
+			err := e.w.Store.Gorm().WithContext(ctx).Raw(`SELECT COUNT(*) FROM (SELECT kind, COUNT(*), SUM(amount), SUM(fee), SUM(commission)
+				FROM transfers WHERE id >= ? AND id < ? GROUP BY kind) k`, wallet.FirstTransferID(today), wallet.FirstTransferID(tomorrow)).Row().Scan(&n)
+			if err != nil || n == 0 {
+				b.Fatal(n, err)
+			}
+		}
+	})
+	b.Run("today-totals", func(b *testing.B) {
+		for b.Loop() {
+			if ks, err := e.w.Store.TransferTotals(ctx, today, tomorrow); err != nil || len(ks) == 0 {
+				b.Fatal(ks, err)
+			}
+		}
+	})
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) { e.benchPage(b, cookie, p.path) })
 	}

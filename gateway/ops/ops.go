@@ -36,7 +36,7 @@ type Wallet interface {
 	SignOut(ctx context.Context, token string) error
 	Session(ctx context.Context, token string) (*wallet.OperatorSession, error)
 	Search(ctx context.Context, query string, page int) (*wallet.SearchResult, error)
-	AccountStatement(ctx context.Context, q natsapi.OpsStatementRequest) (*wallet.Statement, error)
+	AccountStatement(ctx context.Context, q natsapi.OpsStatementRequest) (*wallet.AccountView, error)
 	TransferDetail(ctx context.Context, ref string) (*wallet.TransferView, error)
 	SetStatus(ctx context.Context, numberOrPhone string, st wallet.Status) (*wallet.Account, error)
 	ResetPIN(ctx context.Context, phone string) (*wallet.Account, error)
@@ -103,6 +103,7 @@ var routes = []route{
 	{"POST", "/account/{number}/freeze", []wallet.OperatorRole{wallet.RoleSupport}, setStatus(wallet.StatusFrozen)},
 	{"POST", "/account/{number}/unfreeze", []wallet.OperatorRole{wallet.RoleSupport}, setStatus(wallet.StatusActive)},
 	{"POST", "/account/{number}/pin-reset", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).pinReset},
+	{"POST", "/account/{number}/tier", []wallet.OperatorRole{wallet.RoleMaker}, (*Server).proposeTier},
 	{"GET", "/transfer/{ref}", read, (*Server).transfer},
 	{"GET", "/proposals", []wallet.OperatorRole{wallet.RoleMaker, wallet.RoleChecker, wallet.RoleFinance, wallet.RoleAuditor}, (*Server).proposals},
 	{"POST", "/proposals", []wallet.OperatorRole{wallet.RoleMaker}, (*Server).propose},

@@ -18,6 +18,7 @@ import (
 var notices = map[string]string{
 	"frozen": "ops.account.frozen_done", "active": "ops.account.active_done", "pin": "ops.account.pin_reset_done",
 	"proposed": "ops.proposals.proposed", "decided": "ops.proposals.decided",
+	"tier": "ops.account.tier_proposed",
 }
 
 func (v *view) notice(r *http.Request) {
@@ -170,11 +171,15 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, v *view) {
 
 // accountData is the account page's data.
 type accountData struct {
-	Statement *wallet.Statement
+	Statement *wallet.AccountView
 	From, To  string
 	Reversals []wallet.Reversal
-	Reason    string      // the reason typed, kept when an action is refused
-	SMS       *accountSMS // the latest SMS to its phone (sms.go)
+	Reason    string // the reason typed, kept when an action is refused
+	// Tiers are the tiers a maker may propose (all but the account's own);
+	// TierReason the tier form's reason, kept when refused.
+	Tiers      []wallet.Tier
+	TierReason string
+	SMS        *accountSMS // the latest SMS to its phone (sms.go)
 }
 
 func (s *Server) account(w http.ResponseWriter, r *http.Request, v *view) {
@@ -204,6 +209,16 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	d.Statement = st
+	if st.Account.Kind == wallet.KindCustomer {
+		for _, t := range []wallet.Tier{wallet.TierBasic, wallet.TierFull} {
+			if t != st.Account.Tier {
+				d.Tiers = append(d.Tiers, t)
+			}
+		}
+	}
+	if r.PostFormValue("tier") != "" {
+		d.Reason, d.TierReason = "", r.PostFormValue("reason")
+	}
 	d.SMS = s.accountSMSOf(r.Context(), v, st.Account.Phone)
 	if rs, err := s.cfg.Wallet.Reversals(r.Context(), nil, 0); err == nil {
 		for _, rv := range rs {
@@ -267,6 +282,32 @@ func (s *Server) pinReset(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	http.Redirect(w, r, Prefix+"/account/"+url.PathEscape(st.Account.Number)+"?done=pin", http.StatusSeeOther)
+}
+
+// proposeTier records a maker's proposal to move the account to another
+// tier; a checker approves it on the proposals page. The wallet refuses an
+// unknown or the same tier, a frozen account or one that is not a
+// customer's, and a second pending change: the page says why, nothing
+// changes.
+func (s *Server) proposeTier(w http.ResponseWriter, r *http.Request, v *view) {
+	if _, ok := v.reason(r); !ok {
+		s.accountPage(w, r, v)
+		return
+	}
+	tier, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("tier")))
+	if err != nil {
+		v.formError("ops.error.tier")
+		s.accountPage(w, r, v)
+		return
+	}
+	p, err := s.cfg.Wallet.Propose(r.Context(), natsapi.ProposalRequest{Session: v.token, Kind: wallet.ProposalTierChange,
+		Target: r.PathValue("number"), Tier: wallet.Tier(tier)})
+	if err != nil {
+		v.walletError(err)
+		s.accountPage(w, r, v)
+		return
+	}
+	http.Redirect(w, r, Prefix+"/account/"+url.PathEscape(p.Target)+"?done=tier", http.StatusSeeOther)
 }
 
 func (s *Server) transfer(w http.ResponseWriter, r *http.Request, v *view) {

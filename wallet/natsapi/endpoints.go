@@ -68,7 +68,7 @@ var (
 	OpsOperatorList    = natsrpc.Endpoint[struct{}, OperatorList]{Subject: SubjectOpsOperatorList, Operator: true, ReadOnly: true}
 	OpsOperatorDisable = natsrpc.Endpoint[OperatorAddRequest, wallet.Operator]{Subject: SubjectOpsOperatorDisable, Operator: true}
 	OpsSearch          = natsrpc.Endpoint[SearchRequest, wallet.SearchResult]{Subject: SubjectOpsSearch, Operator: true, ReadOnly: true}
-	OpsStatement       = natsrpc.Endpoint[OpsStatementRequest, wallet.Statement]{Subject: SubjectOpsStatement, Operator: true, ReadOnly: true}
+	OpsStatement       = natsrpc.Endpoint[OpsStatementRequest, wallet.AccountView]{Subject: SubjectOpsStatement, Operator: true, ReadOnly: true}
 	OpsTransfer        = natsrpc.Endpoint[TransferQuery, wallet.TransferView]{Subject: SubjectOpsTransfer, Operator: true, ReadOnly: true}
 	OpsPropose         = natsrpc.Endpoint[ProposalRequest, wallet.Proposal]{Subject: SubjectOpsPropose, Operator: true}
 	OpsProposals       = natsrpc.Endpoint[ProposalQuery, ProposalList]{Subject: SubjectOpsProposals, Operator: true, ReadOnly: true}

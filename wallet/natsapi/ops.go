@@ -21,7 +21,7 @@ const (
 	SubjectOpsOperatorList    = SubjectPrefix + ".ops.operator.list"    // struct{} → OperatorList
 	SubjectOpsOperatorDisable = SubjectPrefix + ".ops.operator.disable" // OperatorAddRequest (Email) → wallet.Operator
 	SubjectOpsSearch          = SubjectPrefix + ".ops.search"           // SearchRequest → wallet.SearchResult
-	SubjectOpsStatement       = SubjectPrefix + ".ops.statement"        // OpsStatementRequest → wallet.Statement
+	SubjectOpsStatement       = SubjectPrefix + ".ops.statement"        // OpsStatementRequest → wallet.AccountView
 	SubjectOpsTransfer        = SubjectPrefix + ".ops.transfer"         // TransferQuery (Ref) → wallet.TransferView
 	SubjectOpsPropose         = SubjectPrefix + ".ops.proposal.create"  // ProposalRequest → wallet.Proposal
 	SubjectOpsProposals       = SubjectPrefix + ".ops.proposal.list"    // ProposalQuery → ProposalList
@@ -94,6 +94,7 @@ type ProposalRequest struct {
 	Target    string              `json:"target"`
 	Amount    int64               `json:"amount,omitempty"`
 	Reference string              `json:"reference,omitempty"`
+	Tier      wallet.Tier         `json:"tier,omitempty"` // a tier change's new tier
 }
 
 // ProposalQuery lists proposals in the given states (all when none).
@@ -144,7 +145,7 @@ func (s *server) ops(m natsrpc.Mux) {
 	OpsSearch.Handle(m, func(ctx context.Context, q SearchRequest) (*wallet.SearchResult, error) {
 		return s.w.Search(ctx, q.Query, q.Page)
 	})
-	OpsStatement.Handle(m, func(ctx context.Context, q OpsStatementRequest) (*wallet.Statement, error) {
+	OpsStatement.Handle(m, func(ctx context.Context, q OpsStatementRequest) (*wallet.AccountView, error) {
 		return s.w.AccountStatement(ctx, q.Number, q.From, q.To, q.Limit)
 	})
 	OpsTransfer.Handle(m, func(ctx context.Context, q TransferQuery) (*wallet.TransferView, error) {
@@ -156,7 +157,7 @@ func (s *server) ops(m natsrpc.Mux) {
 		if err != nil {
 			return nil, err
 		}
-		p := wallet.Proposal{Kind: q.Kind, Target: q.Target, Amount: q.Amount, Reference: q.Reference}
+		p := wallet.Proposal{Kind: q.Kind, Target: q.Target, Amount: q.Amount, Reference: q.Reference, Tier: q.Tier}
 		return s.w.Propose(ctx, p, maker, h.Get(HeaderReason))
 	})
 	OpsProposals.Handle(m, func(ctx context.Context, q ProposalQuery) (*ProposalList, error) {
@@ -238,8 +239,9 @@ func (c *Client) Search(ctx context.Context, query string, page int) (*wallet.Se
 	return OpsSearch.Call(ctx, c, SearchRequest{Query: query, Page: page})
 }
 
-// AccountStatement (operator) returns an account's statement without its PIN.
-func (c *Client) AccountStatement(ctx context.Context, q OpsStatementRequest) (*wallet.Statement, error) {
+// AccountStatement (operator) returns an account's statement without its
+// PIN, with a customer's limits used today.
+func (c *Client) AccountStatement(ctx context.Context, q OpsStatementRequest) (*wallet.AccountView, error) {
 	return OpsStatement.Call(ctx, c, q)
 }
 

@@ -189,23 +189,7 @@ func TestOpsMakerChecker(t *testing.T) {
 	before := w.Balance(agent)
 	// Each step is taken in a back-office session: the wallet names the
 	// maker and the checker from their sessions, not from the actor header.
-	session := func(email string, role wallet.OperatorRole) string {
-		t.Helper()
-		op, err := c.AddOperator(as("root", ""), email, role, testPassword)
-		if err != nil {
-			t.Fatal(err)
-		}
-		code, err := wallet.TOTPCode(op.TOTPSecret, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := c.SignIn(as(email, ""), email, testPassword, code)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r.Token
-	}
-	makerS, checkerS := session("maker@example.org", wallet.RoleMaker), session("checker@example.org", wallet.RoleChecker)
+	makerS, checkerS := opSession(t, c, "maker@example.org", wallet.RoleMaker), opSession(t, c, "checker@example.org", wallet.RoleChecker)
 	mk, ck := as("maker@example.org", "bank slip 7781"), as("checker@example.org", "slip checked")
 	float := func(amount int64, ref string) natsapi.ProposalRequest {
 		return natsapi.ProposalRequest{Session: makerS, Kind: wallet.ProposalFloatIssue, Target: agent, Amount: amount, Reference: ref}

@@ -178,10 +178,15 @@ func (b *batchTx) Save(w *wallet.BatchWrite) error {
 }
 
 func (s *Store) save(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite) error {
+	save := s.saveSQLite
 	if s.pg {
-		return s.savePostgres(ctx, tx, w)
+		save = s.savePostgres
 	}
-	return s.saveSQLite(ctx, tx, w)
+	if err := save(ctx, tx, w); err != nil {
+		return err
+	}
+	// The dashboard's per-quarter-hour totals, in the same transaction (report.go).
+	return s.addTotals(ctx, tx, w.Transfers)
 }
 
 // savePostgres writes a batch with one statement per table, each passing

@@ -59,6 +59,7 @@ func (s *Store) Check(ctx context.Context) (*wallet.CheckReport, error) {
 			JOIN rejections r ON r.idem_key = t.idem_key`},
 		{"refund of a reversed transfer", `SELECT r.id, r.refunds FROM transfers r JOIN transfers v ON v.reverses = r.refunds
 			WHERE r.refunds IS NOT NULL`},
+		{"transfer totals disagree with the transfers (count difference)", transferTotalsCheck},
 	}
 	for _, c := range checks {
 		rows, err := s.db.QueryContext(ctx, c.q+fmt.Sprintf(" LIMIT %d", violationsMax))

@@ -75,6 +75,7 @@ type proposalRow struct {
 	Target        string    `gorm:"size:32;not null"`
 	Amount        int64     `gorm:"not null;default:0"`
 	Reference     string    `gorm:"size:32;not null;uniqueIndex:idx_proposals_reference,priority:2"`
+	Tier          int       `gorm:"not null;default:0"` // a tier change's new tier
 	State         string    `gorm:"size:12;not null;index"`
 	Maker         string    `gorm:"size:64;not null"`
 	MakerReason   string    `gorm:"size:256;not null"`
@@ -88,7 +89,7 @@ type proposalRow struct {
 func (proposalRow) TableName() string { return "proposals" }
 
 func (r *proposalRow) proposal() *wallet.Proposal {
-	return &wallet.Proposal{ID: r.ID, Kind: wallet.ProposalKind(r.Kind), Target: r.Target, Amount: r.Amount, Reference: r.Reference,
+	return &wallet.Proposal{ID: r.ID, Kind: wallet.ProposalKind(r.Kind), Target: r.Target, Amount: r.Amount, Reference: r.Reference, Tier: wallet.Tier(r.Tier),
 		State: wallet.ProposalState(r.State), Maker: r.Maker, MakerReason: r.MakerReason, Checker: r.Checker,
 		CheckerReason: r.CheckerReason, Result: r.Result, Created: r.CreatedAt.UTC(), Decided: zeroTime(r.DecidedAt)}
 }
@@ -231,7 +232,7 @@ func (s *Store) DeleteOperatorSession(ctx context.Context, tokenHash []byte) err
 
 // CreateProposal inserts p.
 func (s *Store) CreateProposal(ctx context.Context, p *wallet.Proposal) error {
-	row := &proposalRow{Kind: string(p.Kind), Target: p.Target, Amount: p.Amount, Reference: p.Reference, State: string(p.State),
+	row := &proposalRow{Kind: string(p.Kind), Target: p.Target, Amount: p.Amount, Reference: p.Reference, Tier: int(p.Tier), State: string(p.State),
 		Maker: p.Maker, MakerReason: p.MakerReason, CreatedAt: p.Created.UTC(), DecidedAt: epoch}
 	if err := s.gdb.WithContext(ctx).Create(row).Error; err != nil {
 		if isUnique(err) {
@@ -283,27 +284,35 @@ func (s *Store) UpdateProposal(ctx context.Context, p *wallet.Proposal, from wal
 	return res.RowsAffected == 1, nil
 }
 
-// SearchAccounts returns accounts whose name starts with name, any case,
-// in name order (then id), on idx_accounts_name_lower (declared on
-// account's Name in models.go). Case is folded as
-// each database's lower() folds it: ASCII letters on SQLite, every letter on
-// PostgreSQL.
-//
-// SQLite reads the index for a range (lower(name) from the prefix to the
-// prefix followed by the largest character; its text compares bytewise).
-// PostgreSQL gets a left-anchored LIKE, right under any collation; it reads
-// that index only under the C collation (see the notes for a
-// text_pattern_ops index).
-func (s *Store) SearchAccounts(ctx context.Context, name string, offset, limit int) ([]wallet.AccountRecord, error) {
-	q := s.gdb.WithContext(ctx)
-	if s.pg {
-		q = q.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeEscaper.Replace(strings.ToLower(name))+"%")
-	} else {
-		prefix := asciiLower(name)
-		q = q.Where("LOWER(name) >= ? AND LOWER(name) < ?", prefix, prefix+string(utf8.MaxRune))
+// SetTier moves account id from tier from to tier to, if it is still an
+// active account in tier from. The batch writer never writes tier, so this
+// one conditional update cannot be overwritten by a batch.
+func (s *Store) SetTier(ctx context.Context, id int64, from, to wallet.Tier) (bool, error) {
+	res := s.gdb.WithContext(ctx).Model(&account{}).Where("id = ? AND tier = ? AND status = ?", id, int(from), string(wallet.StatusActive)).
+		Update("tier", int(to))
+	if res.Error != nil {
+		return false, fmt.Errorf("set tier: %w", res.Error)
 	}
+	return res.RowsAffected == 1, nil
+}
+
+// SearchAccounts returns accounts whose name starts with name, any case,
+// in name order (then id), read through an index:
+//
+//   - SQLite: idx_accounts_name_lower (declared on account's Name in
+//     models.go), for a range (lower(name) from the prefix to the prefix
+//     followed by the largest character; its text compares bytewise).
+//   - PostgreSQL: idx_accounts_name_c (searchIndexPostgres), on lower(name)
+//     under the C collation, which serves a left-anchored LIKE and the
+//     order both, so a short prefix reads one page of the index, not every
+//     match. (Under the database's default collation, say en_US.UTF-8, a
+//     LIKE cannot use a plain index at all.)
+//
+// Case is folded as each database's lower() folds it: ASCII letters on
+// SQLite, every letter on PostgreSQL. Both order bytewise.
+func (s *Store) SearchAccounts(ctx context.Context, name string, offset, limit int) ([]wallet.AccountRecord, error) {
 	var rows []account
-	err := q.Order("LOWER(name), id").Offset(offset).Limit(limit).Find(&rows).Error
+	err := s.searchQuery(ctx, name).Offset(offset).Limit(limit).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("search accounts: %w", err)
 	}
@@ -312,6 +321,33 @@ func (s *Store) SearchAccounts(ctx context.Context, name string, offset, limit i
 		out[i] = *rows[i].record()
 	}
 	return out, nil
+}
+
+// searchQuery is SearchAccounts' query, before its page.
+func (s *Store) searchQuery(ctx context.Context, name string) *gorm.DB {
+	q := s.gdb.WithContext(ctx).Model(&account{})
+	if s.pg {
+		return q.Where(`LOWER(name) COLLATE "C" LIKE ? ESCAPE '\'`, likeEscaper.Replace(strings.ToLower(name))+"%").
+			Order(`LOWER(name) COLLATE "C", id`)
+	}
+	prefix := asciiLower(name)
+	return q.Where("LOWER(name) >= ? AND LOWER(name) < ?", prefix, prefix+string(utf8.MaxRune)).Order("LOWER(name), id")
+}
+
+// searchIndexPostgres is the name search's index on PostgreSQL (see
+// SearchAccounts); migrateWallet creates it there. gorm's index tags cannot
+// name a collation SQLite lacks, so it is declared here.
+const searchIndexPostgres = `CREATE INDEX IF NOT EXISTS idx_accounts_name_c ON accounts ((LOWER(name) COLLATE "C"))`
+
+// migrateSearch creates the name search's PostgreSQL index.
+func migrateSearch(ctx context.Context, gdb *gorm.DB) error {
+	if gdb.Dialector.Name() != "postgres" {
+		return nil
+	}
+	if err := gdb.WithContext(ctx).Exec(searchIndexPostgres).Error; err != nil {
+		return fmt.Errorf("name search index: %w", err)
+	}
+	return nil
 }
 
 // likeEscaper escapes LIKE's wildcards (and its escape character).

@@ -1,10 +1,16 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/wallet"
 )
@@ -13,8 +19,11 @@ import (
 // or a primary-key range, never a whole big table, except the agent totals,
 // which read the accounts table once:
 //
-//   - TransferTotals: a range of the transfers' primary key (ids grow with
-//     time, so a day is an id range); the wallet keeps closed days in memory.
+//   - TransferTotals: a range of transfer_totals' primary key, the
+//     transfers summed by quarter hour and kind as the batch writes them
+//     (addTotals, in the batch's transaction): a day is at most 96 rows a
+//     kind, however many transfers it had. The wallet keeps closed days in
+//     memory too.
 //   - BalancesBefore: idx_postings_account_transfer, one account's postings
 //     from a transfer id on (the trust account's: float issues only).
 //   - CommissionSums: idx_postings_commission, as SumPostings.
@@ -22,10 +31,169 @@ import (
 
 var _ wallet.ReportStore = (*Store)(nil)
 
-// TransferTotals sums the transfers with ids in [from, to) by kind.
-func (s *Store) TransferTotals(ctx context.Context, from, to int64) ([]wallet.KindFigures, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT kind, COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0),
-		COALESCE(SUM(commission), 0) FROM transfers WHERE id >= ? AND id < ? GROUP BY kind`), from, to)
+// reportModels are the reports' own tables.
+var reportModels = []any{&transferTotal{}}
+
+// totalSlot is the span transfer_totals sums over: a quarter hour, so
+// that every day of every time zone (UTC offsets are whole quarter hours)
+// is a whole number of slots, whatever Config.Location the wallet has.
+const totalSlot = 15 * time.Minute
+
+// transferTotal is the transfers of one kind created in one slot (a
+// quarter hour, UTC): what transfer_totals keeps so that a dashboard sums
+// a few rows a day, not every transfer. The batch writer adds to it in the
+// transaction that writes the transfers (addTotals), so it always agrees
+// with them; `kibubu migrate` fills it from the transfers when it creates it.
+type transferTotal struct {
+	Slot       int64  `gorm:"primaryKey;autoIncrement:false"` // Unix time / totalSlot
+	Kind       string `gorm:"primaryKey;size:16"`
+	Count      int64  `gorm:"not null"`
+	Volume     int64  `gorm:"not null"`
+	Fee        int64  `gorm:"not null"`
+	Commission int64  `gorm:"not null"`
+}
+
+func (transferTotal) TableName() string { return "transfer_totals" }
+
+// slotOf is the slot of time t.
+func slotOf(t time.Time) int64 { return t.Unix() / int64(totalSlot/time.Second) }
+
+// execer is a transaction or a database.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+type totalKey struct {
+	slot int64
+	kind string
+}
+
+// sumTotals adds ts's figures by slot and kind to sums.
+func sumTotals(sums map[totalKey]*transferTotal, ts []*wallet.StoredTransfer) {
+	for _, t := range ts {
+		k := totalKey{slotOf(t.Created), string(t.Kind)}
+		r := sums[k]
+		if r == nil {
+			r = &transferTotal{Slot: k.slot, Kind: k.kind}
+			sums[k] = r
+		}
+		r.Count++
+		r.Volume += t.Amount
+		r.Fee += t.Fee
+		r.Commission += t.Commission
+	}
+}
+
+// upsertTotals adds sums to transfer_totals in tx, in (slot, kind) order so
+// that two wallets' batches take the rows' locks in the same order.
+func (s *Store) upsertTotals(ctx context.Context, tx execer, sums map[totalKey]*transferTotal) error {
+	if len(sums) == 0 {
+		return nil
+	}
+	keys := slices.SortedFunc(maps.Keys(sums), func(a, b totalKey) int {
+		if c := cmp.Compare(a.slot, b.slot); c != 0 {
+			return c
+		}
+		return strings.Compare(a.kind, b.kind)
+	})
+	values := make([]string, len(keys))
+	args := make([]any, 0, 6*len(keys))
+	for i, k := range keys {
+		r := sums[k]
+		values[i] = "(?, ?, ?, ?, ?, ?)"
+		args = append(args, r.Slot, r.Kind, r.Count, r.Volume, r.Fee, r.Commission)
+	}
+	q := `INSERT INTO transfer_totals (slot, kind, count, volume, fee, commission) VALUES ` + strings.Join(values, ", ") + `
+		ON CONFLICT (slot, kind) DO UPDATE SET count = transfer_totals.count + excluded.count,
+		volume = transfer_totals.volume + excluded.volume, fee = transfer_totals.fee + excluded.fee,
+		commission = transfer_totals.commission + excluded.commission`
+	if _, err := tx.ExecContext(ctx, s.rebind(q), args...); err != nil {
+		return fmt.Errorf("add transfer totals: %w", err)
+	}
+	return nil
+}
+
+// addTotals adds a batch's transfers to transfer_totals, in the batch's
+// transaction: the batch writer's one hook (Store.save).
+func (s *Store) addTotals(ctx context.Context, tx execer, ts []*wallet.StoredTransfer) error {
+	sums := map[totalKey]*transferTotal{}
+	sumTotals(sums, ts)
+	return s.upsertTotals(ctx, tx, sums)
+}
+
+// totalsBackfillRows is how many transfers the migration reads at a time
+// when it fills a new transfer_totals.
+const totalsBackfillRows = 10_000
+
+// backfillTotals fills a transfer_totals just created from the transfers
+// already written, in id order, a page at a time: run by the migration
+// that creates the table, under its lock, before any wallet writes.
+func backfillTotals(ctx context.Context, gdb *gorm.DB) error {
+	db, err := gdb.DB()
+	if err != nil {
+		return err
+	}
+	s := &Store{gdb: gdb, db: db, pg: gdb.Dialector.Name() == "postgres"}
+	sums := map[totalKey]*transferTotal{}
+	for after := int64(-1 << 62); ; {
+		rows, err := db.QueryContext(ctx, s.rebind(`SELECT id, kind, amount, fee, commission, created_at FROM transfers
+			WHERE id > ? ORDER BY id LIMIT ?`), after, totalsBackfillRows)
+		if err != nil {
+			return fmt.Errorf("backfill transfer totals: %w", err)
+		}
+		var page []*wallet.StoredTransfer
+		for rows.Next() {
+			t := &wallet.StoredTransfer{}
+			if err := rows.Scan(&t.ID, &t.Kind, &t.Amount, &t.Fee, &t.Commission, &t.Created); err != nil {
+				rows.Close()
+				return fmt.Errorf("backfill transfer totals: %w", err)
+			}
+			page = append(page, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("backfill transfer totals: %w", err)
+		}
+		sumTotals(sums, page)
+		if len(page) < totalsBackfillRows {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	// In pages of rows too: one statement's parameters are bounded.
+	for len(sums) > 0 {
+		part := map[totalKey]*transferTotal{}
+		for k, r := range sums {
+			part[k] = r
+			delete(sums, k)
+			if len(part) == totalsBackfillRows/10 {
+				break
+			}
+		}
+		if err := s.upsertTotals(ctx, db, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// transferTotalsCheck finds, for Check, the kinds whose transfer_totals
+// do not sum to their transfers (a wallet binary from before the table
+// writing transfers after the migration made it, or an edit): the kind
+// and the difference in count.
+const transferTotalsCheck = `SELECT k.kind, COALESCE(t.c, 0) - COALESCE(x.c, 0)
+	FROM (SELECT kind FROM transfers UNION SELECT kind FROM transfer_totals) k
+	LEFT JOIN (SELECT kind, COUNT(*) AS c, SUM(amount) AS v, SUM(fee) AS f, SUM(commission) AS m FROM transfers GROUP BY kind) t ON t.kind = k.kind
+	LEFT JOIN (SELECT kind, SUM(count) AS c, SUM(volume) AS v, SUM(fee) AS f, SUM(commission) AS m FROM transfer_totals GROUP BY kind) x ON x.kind = k.kind
+	WHERE COALESCE(t.c, 0) <> COALESCE(x.c, 0) OR COALESCE(t.v, 0) <> COALESCE(x.v, 0) OR COALESCE(t.f, 0) <> COALESCE(x.f, 0)
+		OR COALESCE(t.m, 0) <> COALESCE(x.m, 0)`
+
+// TransferTotals sums the transfers created in [from, to) by kind, from
+// transfer_totals: from and to are whole quarter hours (a day's bounds in
+// any time zone).
+func (s *Store) TransferTotals(ctx context.Context, from, to time.Time) ([]wallet.KindFigures, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT kind, COALESCE(SUM(count), 0), COALESCE(SUM(volume), 0), COALESCE(SUM(fee), 0),
+		COALESCE(SUM(commission), 0) FROM transfer_totals WHERE slot >= ? AND slot < ? GROUP BY kind`), slotOf(from), slotOf(to))
 	if err != nil {
 		return nil, fmt.Errorf("transfer totals: %w", err)
 	}

@@ -95,7 +95,7 @@ func open(ctx context.Context, dsn string, prepare func(*Store, context.Context)
 
 // walletModels are every table of the wallet's, the audit log's included.
 func walletModels() []any {
-	return slices.Concat(models, commerceModels, tabModels, promptModels, pendingPINModels, []any{&auditRow{}}, opsModels)
+	return slices.Concat(models, commerceModels, tabModels, promptModels, pendingPINModels, []any{&auditRow{}}, opsModels, reportModels)
 }
 
 // walletComponent names the wallet's tables in schema_migrations.
@@ -175,8 +175,18 @@ func (s *Store) migrate(ctx context.Context) error { return Migrate(ctx, s.gdb) 
 // the lock.
 func migrateWallet(ctx context.Context, gdb *gorm.DB) error {
 	backfill := !gdb.WithContext(ctx).Migrator().HasTable(&idemKey{})
+	totals := !gdb.WithContext(ctx).Migrator().HasTable(&transferTotal{})
 	if err := gdb.WithContext(ctx).AutoMigrate(walletModels()...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := migrateSearch(ctx, gdb); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if totals {
+		// A database from before transfer_totals: sum its transfers once.
+		if err := backfillTotals(ctx, gdb); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
 	// A PIN lockout was once stored as status pin_locked, overwriting the
 	// status; it is its own column now. Such a row becomes active and

@@ -79,6 +79,8 @@ func TestCheckFindsCorruption(t *testing.T) {
 		{"a transfer's postings deleted", "DELETE FROM postings WHERE transfer_id = (SELECT MAX(transfer_id) FROM postings)", "transfer without postings"},
 		{"a customer overdrawn", "UPDATE accounts SET balance = -5, allow_negative = false WHERE number = '+254711000001'", "account below its floor"},
 		{"money created", "UPDATE accounts SET balance = balance + 100 WHERE number = 'fees'", "balances do not sum to zero"},
+		{"a transfer total edited", "UPDATE transfer_totals SET volume = volume + 1 WHERE kind = 'deposit'", "transfer totals disagree with the transfers"},
+		{"a transfer's totals lost", "DELETE FROM transfer_totals WHERE kind = 'float'", "transfer totals disagree with the transfers"},
 		{"a refusal beside a transfer", "INSERT INTO rejections (idem_key, request_hash, error, created_at) SELECT idem_key, request_hash, '{}', created_at FROM transfers WHERE id = (SELECT MAX(id) FROM transfers)", "idempotency key with both a transfer and a rejection"},
 	}
 	for _, tt := range tests {

@@ -67,6 +67,9 @@ var Groups = map[string]map[string]Command{
 			Setup: AccountStatus(wallet.StatusFrozen), Reason: ReasonRequired},
 		"unfreeze": {Synopsis: "NUMBER|PHONE --reason R", NArgs: 1, Summary: "Reactivate a frozen account (a PIN lockout stays: pin reset clears it).",
 			Setup: AccountStatus(wallet.StatusActive), Reason: ReasonRequired},
+		"clear-simswap": {Synopsis: "NUMBER|PHONE --reason R", NArgs: 1, Summary: "Clear the hold the SIM-swap check put on an account, after verifying its holder:\n" +
+			"PIN resets, large transfers and detail changes work again (a later SIM change holds it again).",
+			Setup: AccountClearSIMSwap, Reason: ReasonRequired},
 	},
 	"pin": {"reset": {
 		Synopsis: "PHONE --reason R", NArgs: 1,

@@ -26,11 +26,12 @@ func TestRunCommandLine(t *testing.T) {
 		wantErr string // in a usage error; "" for -h
 		wantOut string
 	}{
-		{group: "account", wantErr: "account needs a command: freeze, show, unfreeze"},
+		{group: "account", wantErr: "account needs a command: clear-simswap, freeze, show, unfreeze"},
 		{group: "account", args: []string{"close"}, wantErr: `unknown command "account close"`},
 		{group: "account", args: []string{"-h"}, wantOut: "  kibubu account show NUMBER|PHONE\n"},
 		{group: "account", args: []string{"show"}, wantErr: "account show: needs one argument: NUMBER|PHONE"},
 		{group: "account", args: []string{"freeze", "0712000001"}, wantErr: "--reason is required: the audit log keeps why"},
+		{group: "account", args: []string{"clear-simswap", "0712000001"}, wantErr: "--reason is required: the audit log keeps why"},
 		{group: "ledger", args: []string{"check", "extra"}, wantErr: `takes no arguments, got "extra"`},
 		{group: "agent", args: []string{"add", "--as", " "}, wantErr: "--as: name the operator (or set KIBUBU_OPERATOR)"},
 	}
