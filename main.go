@@ -312,7 +312,12 @@ func (m *Main) mountOps(ctx context.Context, e *echo.Echo) error {
 	if err != nil {
 		return err
 	}
-	s, err := ops.New(ops.Config{Wallet: client, Catalog: cat, Currency: cur, Log: m.Log.With("component", "ops")})
+	// The notifier's pages (SMS, webhooks, failure rates) ask its operator
+	// service on the same connection; a notifier that does not answer
+	// leaves the rest of the back-office up.
+	notifier := notifyapi.NewOpsClient(m.nc, 0, m.Config.NATSPrefix)
+	s, err := ops.New(ops.Config{Wallet: client, Catalog: cat, Currency: cur, Log: m.Log.With("component", "ops"),
+		Notifier: notifier, Region: m.Config.Region})
 	if err != nil {
 		return err
 	}
