@@ -20,7 +20,10 @@ func TestBrowserMerchant(t *testing.T) {
 	b := e.tab(t, nil)
 	b.signIn(wallet.RoleAdmin)
 	b.do(chromedp.Navigate(e.srv.URL+Prefix+"/merchants"),
-		chromedp.SendKeys("#merchant-q", "duka"), chromedp.Click("#merchant-search"), chromedp.WaitVisible("#merchants"),
+		// The list before the search shows every merchant: wait for the
+		// answer's page, whose box has the query as its value attribute
+		// (typing sets only the property), before clicking a result.
+		chromedp.SendKeys("#merchant-q", "duka"), chromedp.Click("#merchant-search"), chromedp.WaitVisible(`#merchant-q[value="duka"]`),
 		chromedp.Click("#merchants tbody a"), chromedp.WaitVisible("#merchant-number"))
 	if got := b.text("#merchant-number"); got != s.number {
 		t.Fatalf("opened merchant %q, want %s", got, s.number)
