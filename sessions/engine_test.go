@@ -49,14 +49,14 @@ var sealKey = []byte("0123456789abcdef0123456789abcdef")
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	w := wallettest.Start(t)
+	clk := &laterClock{}
+	w := startShops(t, clk)
 	kv, err := sessions.EnsureBucket(context.Background(), w.JS, w.Prefix, time.Minute, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.JS.DeleteKeyValue(context.Background(), kv.Bucket()) })
-	h := &harness{t: t, w: w, kv: kv, shopClock: &laterClock{}}
-	serveCommerce(t, w, h.shopClock)
+	h := &harness{t: t, w: w, kv: kv, shopClock: clk}
 	h.e = h.engine(sessions.WalletClient(w.Client), nil)
 	e := echo.New()
 	gateway.MountUSSD(e, h.e, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
