@@ -47,7 +47,7 @@ func TestFleetRolesOnTheirNATSUsers(t *testing.T) {
 	}{
 		{"one server", 1, func(t *testing.T, logs *violationLog) string {
 			srv, err := natsserver.Start(natsserver.Options{Listen: "127.0.0.1:0", StoreDir: t.TempDir(),
-				MaxPayload: natsserver.EmbeddedMaxPayload, Users: users, Logger: logs})
+				PayloadMax: natsserver.EmbeddedPayloadMax, Users: users, Logger: logs})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +55,7 @@ func TestFleetRolesOnTheirNATSUsers(t *testing.T) {
 			return srv.ClientURL()
 		}},
 		{"3-node cluster", fleetReplicas, func(t *testing.T, logs *violationLog) string {
-			c := natstest.StartClusterWith(t, fleetReplicas, natstest.ClusterOptions{Users: users, MaxPayload: natsserver.EmbeddedMaxPayload, Logger: logs})
+			c := natstest.StartClusterWith(t, fleetReplicas, natstest.ClusterOptions{Users: users, PayloadMax: natsserver.EmbeddedPayloadMax, Logger: logs})
 			return c.URLs()
 		}},
 	}

@@ -39,8 +39,8 @@ type Options struct {
 	StoreDir string
 	// Users, when set, are the only clients allowed in.
 	Users []*server.User
-	// MaxPayload is the largest message (default nats-server's, 1 MB).
-	MaxPayload int32
+	// PayloadMax is the largest message (default nats-server's, 1 MB).
+	PayloadMax int32
 	// Log receives the server's notices at debug, and its warnings and
 	// errors at their levels; nil: the server logs nothing.
 	Log *slog.Logger
@@ -79,7 +79,7 @@ func Start(o Options) (*Server, error) {
 		Users:      o.Users,
 		JetStream:  true,
 		StoreDir:   o.StoreDir,
-		MaxPayload: o.MaxPayload,
+		MaxPayload: o.PayloadMax,
 		NoSigs:     true, // the process handles signals and shuts the server down in order
 		// Never Debug or Trace: a traced server logs message payloads, and
 		// a PIN verification carries a PIN.

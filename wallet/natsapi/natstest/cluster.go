@@ -33,9 +33,9 @@ type ClusterOptions struct {
 	// Users are the users clients must sign in as (deploy/natsroles'
 	// roles, say); none lets any client in with every permission.
 	Users []*server.User
-	// MaxPayload is the largest message a client may publish; 0 is the
+	// PayloadMax is the largest message a client may publish; 0 is the
 	// server's default.
-	MaxPayload int32
+	PayloadMax int32
 	// Logger receives every node's log (a permission violation is an
 	// error there); nil logs nowhere.
 	Logger server.Logger
@@ -66,7 +66,7 @@ func StartClusterWith(t testing.TB, n int, co ClusterOptions) *Cluster {
 	for i := range n {
 		c.opts[i] = natsserver.Options{
 			Name: fmt.Sprintf("n%d", i+1), Listen: fmt.Sprintf("127.0.0.1:%d", clientPorts[i]),
-			StoreDir: t.TempDir(), Users: co.Users, MaxPayload: co.MaxPayload, Logger: co.Logger,
+			StoreDir: t.TempDir(), Users: co.Users, PayloadMax: co.PayloadMax, Logger: co.Logger,
 			Cluster: &natsserver.ClusterOptions{Name: "kibubu-test", Listen: routes[i], Routes: routes},
 		}
 	}
