@@ -357,7 +357,11 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	o.Wallet.SIMSwap, o.Wallet.SIMSwapAbove = simSwap, c.simSwapAbove
 	o.Tariff, o.Actor = c.tariffLoad, walletActor()
 	o.Log, o.Failed = m.Log, m.fail
+	o.NoMigrate = !c.Migrate
 	m.wallet, err = walletd.Start(ctx, o)
+	if errors.Is(err, store.ErrNotMigrated) {
+		return dbError(c.DB, err)
+	}
 	return err
 }
 

@@ -16,18 +16,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
-	"github.com/kibubu/kibubu/wallet/wallettest"
 )
-
-// startShops runs a wallet with its merchant services (wallettest's
-// StartMerchants, as kibubu serve does) on clk.
-func startShops(t *testing.T, clk *laterClock) *wallettest.Wallet {
-	t.Helper()
-	// The prompt limits are off: these tests fill one customer's approvals
-	// list (wallet/merchant tests the limits).
-	off := merchant.PromptLimit{Max: -1}
-	return wallettest.StartMerchants(t, merchant.Config{Now: clk.Now, PromptsPerPhone: off, PromptsPerPair: off, PromptsPerMerchant: off})
-}
 
 // laterClock is the real time, moved on by advance: the merchant services
 // order what waits for approval by the time of its id.
