@@ -42,14 +42,6 @@ const (
 	streamReplicasMax = 5
 )
 
-// The Twilio variables. They are read from the environment only.
-const (
-	envTwilioSID     = "TWILIO_ACCOUNT_SID"
-	envTwilioToken   = "TWILIO_AUTH_TOKEN"
-	envTwilioFrom    = "TWILIO_FROM"
-	envTwilioService = "TWILIO_MESSAGING_SERVICE_SID"
-)
-
 // Config is the command's configuration, from flags and KIBUBU_* variables.
 // Paths left empty default under Data; validate fills them in.
 type Config struct {
@@ -314,26 +306,22 @@ func (c *Config) smsOutFlags(fs *flag.FlagSet) {
 }
 
 // readTwilioEnv fills the Twilio credentials from the TWILIO_* variables,
-// or from the files their TWILIO_*_FILE variables name.
+// or from the files their TWILIO_*_FILE variables name (twilio.ReadEnv).
 func (c *Config) readTwilioEnv(lookup func(string) (string, bool)) error {
-	for _, v := range []struct {
-		name  string
-		field *string
-	}{{envTwilioSID, &c.TwilioSID}, {envTwilioToken, &c.TwilioToken}, {envTwilioFrom, &c.TwilioFrom}, {envTwilioService, &c.TwilioService}} {
-		s, ok, err := cmdline.LookupEnv(v.name, lookup)
-		if err != nil {
-			return err
-		}
-		if ok {
-			*v.field = strings.TrimSpace(s)
-		}
+	tc := c.twilioSettings()
+	if err := tc.ReadEnv(lookup); err != nil {
+		return err
 	}
+	c.TwilioSID, c.TwilioToken, c.TwilioFrom, c.TwilioService = tc.AccountSID, tc.AuthToken, tc.From, tc.MessagingServiceSID
 	return nil
 }
 
-// twilio reports whether Twilio is configured; without it SMS go to the
-// local outbox.
-func (c *Config) twilio() bool { return c.TwilioSID != "" }
+// twilioSettings is the Twilio settings as given, for notify/twilio to
+// read and check.
+func (c *Config) twilioSettings() twilio.Config {
+	return twilio.Config{AccountSID: c.TwilioSID, AuthToken: c.TwilioToken, From: c.TwilioFrom,
+		MessagingServiceSID: c.TwilioService, APIURL: c.TwilioAPIURL, Timeout: c.SMSTimeout}
+}
 
 // validateSMS checks the SMS settings.
 func (c *Config) validateSMS() error {
@@ -347,18 +335,11 @@ func (c *Config) validateSMS() error {
 	if c.SMSSecretFile == "" {
 		c.SMSSecretFile = filepath.Join(c.Data, aggregator.SMSSecretFile)
 	}
-	if c.TwilioAPIURL != "" {
-		if u, err := url.Parse(c.TwilioAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("--twilio-api-url %q: want an http(s) URL such as https://api.twilio.com", c.TwilioAPIURL)
-		}
-	}
-	switch {
-	case c.TwilioSID == "" && (c.TwilioToken != "" || c.TwilioFrom != "" || c.TwilioService != ""):
-		return fmt.Errorf("%s is not set: give it with %s to send through Twilio, or unset the other TWILIO_* variables to use the local outbox", envTwilioSID, envTwilioToken)
-	case c.TwilioSID != "" && c.TwilioToken == "":
-		return fmt.Errorf("%s is set without %s", envTwilioSID, envTwilioToken)
-	case c.TwilioSID != "" && c.TwilioFrom != "" && c.TwilioService != "":
-		return fmt.Errorf("give one of %s and %s, not both", envTwilioFrom, envTwilioService)
+	// Twilio's settings are checked by notify/twilio; the messages name
+	// the TWILIO_* variables, and the flag of its API URL.
+	tc := c.twilioSettings()
+	if err := cmdline.Flagged(tc.ValidateGiven(), map[string]cmdline.Flag{"APIURL": {Name: "twilio-api-url"}}); err != nil {
+		return err
 	}
 	// The sender's bounds are the notifier's (notifyd.Config); the
 	// messages name the flags.

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/internal/cmdline"
 )
 
@@ -101,19 +102,14 @@ func startSecureNATS(t *testing.T, pki testPKI) (url, seedFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-		TLS: true, TLSVerify: true, TLSConfig: tc, TLSTimeout: 2,
-		Nkeys: []*server.NkeyUser{{Nkey: pub}},
-	})
+	ns, err := natsserver.Start(natsserver.Options{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Configure: func(o *server.Options) {
+		o.TLS, o.TLSVerify, o.TLSConfig, o.TLSTimeout = true, true, tc, 2
+		o.Nkeys = []*server.NkeyUser{{Nkey: pub}}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(ns.Shutdown)
+	t.Cleanup(ns.Close)
 	return "tls://" + ns.Addr().String(), seedFile
 }
 

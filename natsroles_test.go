@@ -47,21 +47,16 @@ func TestFleetRolesOnTheirNATSUsers(t *testing.T) {
 		start    func(t *testing.T, logs *violationLog) (urls string)
 	}{
 		{"one server", 1, func(t *testing.T, logs *violationLog) string {
-			srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-				StoreDir: t.TempDir(), MaxPayload: natsserver.EmbeddedMaxPayload, NoSigs: true, Users: users})
+			srv, err := natsserver.Start(natsserver.Options{Listen: "127.0.0.1:0", StoreDir: t.TempDir(),
+				PayloadMax: natsserver.EmbeddedPayloadMax, Users: users, Logger: logs})
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv.SetLoggerV2(logs, false, false, false)
-			go srv.Start()
-			if !srv.ReadyForConnections(10 * time.Second) {
-				t.Fatal("nats server did not start")
-			}
-			t.Cleanup(srv.Shutdown)
+			t.Cleanup(srv.Close)
 			return srv.ClientURL()
 		}},
 		{"3-node cluster", fleetReplicas, func(t *testing.T, logs *violationLog) string {
-			c := natstest.StartClusterWith(t, fleetReplicas, natstest.ClusterOptions{Users: users, MaxPayload: natsserver.EmbeddedMaxPayload, Logger: logs})
+			c := natstest.StartClusterWith(t, fleetReplicas, natstest.ClusterOptions{Users: users, PayloadMax: natsserver.EmbeddedPayloadMax, Logger: logs})
 			return c.URLs()
 		}},
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/url"
 	"time"
@@ -63,20 +62,17 @@ func (c *Config) notifyConfig() notifyd.Config {
 // twilioConfig is Twilio's settings when configured, else nil: the local
 // outbox.
 func (c *Config) twilioConfig() (*twilio.Config, error) {
-	if !c.twilio() {
+	tc := c.twilioSettings()
+	if !tc.Configured() {
 		return nil, nil
 	}
-	if c.TwilioFrom == "" && c.TwilioService == "" {
-		return nil, fmt.Errorf("sending through Twilio needs %s or %s", envTwilioFrom, envTwilioService)
+	if err := tc.RequireSender(); err != nil {
+		return nil, err
 	}
-	callback := ""
 	if c.PublicURL != "" {
-		callback = c.PublicURL + gateway.TwilioStatusPath
+		tc.StatusCallback = c.PublicURL + gateway.TwilioStatusPath
 	}
-	return &twilio.Config{
-		AccountSID: c.TwilioSID, AuthToken: c.TwilioToken, From: c.TwilioFrom, MessagingServiceSID: c.TwilioService,
-		StatusCallback: callback, APIURL: c.TwilioAPIURL, Timeout: c.SMSTimeout,
-	}, nil
+	return &tc, nil
 }
 
 // stopNotifier stops the notifier, waiting for the sender's calls in

@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
+	"github.com/kibubu/kibubu/deploy/natsserver"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
@@ -118,9 +117,9 @@ func TestReadyzFollowsDependencies(t *testing.T) {
 	} {
 		t.Run(db.name, func(t *testing.T) {
 			dsn, proxy := db.dsn(t)
-			opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true}
+			opts := natsserver.Options{Listen: "127.0.0.1:0", StoreDir: t.TempDir()}
 			ns := startNATS(t, opts)
-			opts.Port = ns.Addr().(*net.TCPAddr).Port
+			opts.Listen = ns.Addr().String() // the restart takes the same port
 			c := testConfig(t, dsn)
 			c.NATS = ns.ClientURL()
 			m := startMain(t, &Main{Config: c, Role: RoleWallet})
@@ -148,16 +147,12 @@ func TestReadyzFollowsDependencies(t *testing.T) {
 	}
 }
 
-func startNATS(t *testing.T, opts *server.Options) *server.Server {
+func startNATS(t *testing.T, opts natsserver.Options) *natsserver.Server {
 	t.Helper()
-	ns, err := server.NewServer(opts.Clone())
+	ns, err := natsserver.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(ns.Shutdown)
+	t.Cleanup(ns.Close)
 	return ns
 }

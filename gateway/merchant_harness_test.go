@@ -22,10 +22,6 @@ import (
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
-	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
-	"github.com/kibubu/kibubu/wallet/store"
-	"github.com/kibubu/kibubu/wallet/store/storetest"
-	"github.com/kibubu/kibubu/wallet/walletd"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
 
@@ -78,16 +74,6 @@ func (s *syncBuffer) String() string {
 func startStack(t testing.TB, cfg ...func(*merchant.Config)) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ns := natstest.Start(t)
-	nc := ns.Connect()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, storetest.DSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	quiet := slog.New(slog.DiscardHandler)
 	cur, _ := wallet.LookupCurrency("KES")
 	cc := merchant.Config{Logger: quiet, Sweep: 50 * time.Millisecond, PromptsPerPhone: merchant.PromptLimit{Max: -1},
@@ -95,19 +81,13 @@ func startStack(t testing.TB, cfg ...func(*merchant.Config)) *stack {
 	for _, f := range cfg {
 		f(&cc)
 	}
-	wd, err := walletd.Start(ctx, walletd.Options{Store: st, Conn: nc, Prefix: ns.Prefix, Log: quiet,
-		Wallet: wallet.Config{Currency: cur, Region: "KE", Pepper: wallettest.Pepper, Logger: quiet}, Merchant: &cc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { // after the notifier's, registered below
-		wd.Close()
-		js.DeleteStream(context.Background(), natsapi.StreamName+"_"+ns.Prefix)
-	})
+	// The wallet, its merchant services and relay: wallettest's, stopped
+	// after the notifier (whose cleanup is registered below).
+	w := wallettest.StartMerchants(t, cc)
+	ns, nc, js, st, client := w.NATS, w.Conn, w.JS, w.Store, w.Client
 	if _, err := notifyapi.EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
 		t.Fatal(err)
 	}
-	client := natsapi.NewClient(nc, 0, natsapi.WithPrefix(ns.Prefix), natsapi.AsOperator(natsapi.Operator{Actor: "test"}))
 	notifier, err := notifyd.Start(ctx, notifyd.Config{Prefix: ns.Prefix, Currency: cur, Location: time.UTC, Migrate: true,
 		WebhookTimeout: 2 * time.Second, WebhookBackoffMin: 50 * time.Millisecond, WebhookBackoffMax: 200 * time.Millisecond,
 		PollInterval: 50 * time.Millisecond, WebhookAllowPrivate: true, // the tests' receivers are on loopback

@@ -325,7 +325,7 @@ func TestScreensFit(t *testing.T) {
 	c := newCatalog(t)
 	en := parsed(t)[Default]
 	if len(worstData("en")["Name"].(string)) != NameCharsMax || len(worstData("en")["Account"].(string)) != AccountCharsMax {
-		t.Fatal("worstData no longer matches MaxNameChars and MaxAccountChars")
+		t.Fatal("worstData no longer matches NameCharsMax and AccountCharsMax")
 	}
 	for _, lang := range codes {
 		data := worstData(lang)

@@ -277,7 +277,7 @@ func TestReceiptKinds(t *testing.T) {
 func TestSMSFit(t *testing.T) {
 	c := newCatalog(t)
 	if len(worstData("en")["Name"].(string)) != NameCharsMax {
-		t.Fatal("worstData no longer matches MaxNameChars")
+		t.Fatal("worstData no longer matches NameCharsMax")
 	}
 	for _, lang := range codes {
 		for _, id := range slices.Sorted(maps.Keys(smsMessages)) {

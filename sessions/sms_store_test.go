@@ -53,8 +53,8 @@ func TestEnsureBucketUpdatesOld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.TTL() != bucketMaxAge {
-		t.Errorf("age limit %s, want %s", st.TTL(), bucketMaxAge)
+	if st.TTL() != bucketAgeMax {
+		t.Errorf("age limit %s, want %s", st.TTL(), bucketAgeMax)
 	}
 	if b.ttl.perKey && st.LimitMarkerTTL() != limitMarkerTTL {
 		t.Errorf("limit marker TTL %s, want %s", st.LimitMarkerTTL(), limitMarkerTTL)

@@ -30,11 +30,11 @@ const (
 	// stateBytesMax bounds a stored state: a path of a dozen nodes and a few
 	// short values; anything bigger is a bug.
 	stateBytesMax = 4 << 10
-	// bucketMaxAge is the bucket's own age limit: the longest any record
+	// bucketAgeMax is the bucket's own age limit: the longest any record
 	// lives, an SMS's message id (smsMessageTTL). Every record carries a
 	// shorter time to live of its own (a session's is EnsureBucket's ttl);
 	// the server cuts any key's TTL at the bucket's, so this is the bound.
-	bucketMaxAge = smsMessageTTL
+	bucketAgeMax = smsMessageTTL
 	// limitMarkerTTL is how long the server keeps the delete marker of a key
 	// whose TTL ran out. Setting it is what turns on per-key TTLs; nothing
 	// here watches the bucket, so the markers need not stay long.
@@ -158,7 +158,7 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, prefix string, tt
 	perKey := o.Domain == "" && (o.APIPrefix == "" || o.APIPrefix == jetstream.DefaultAPIPrefix)
 	cfg := jetstream.KeyValueConfig{
 		Bucket: name, Description: "USSD session state and SMS keyword conversations", History: 1,
-		TTL: max(ttl, bucketMaxAge), Replicas: replicas, MaxValueSize: stateBytesMax, Storage: jetstream.FileStorage,
+		TTL: max(ttl, bucketAgeMax), Replicas: replicas, MaxValueSize: stateBytesMax, Storage: jetstream.FileStorage,
 	}
 	if perKey {
 		cfg.LimitMarkerTTL = limitMarkerTTL

@@ -16,13 +16,13 @@ const (
 	// pairs rarely collide, few enough to seed in a fraction of a second.
 	benchCustomers = 1_000
 	// benchFundsMajor is each customer's balance: hundreds of thousands of
-	// transfers of at most benchAmountMaxMajor (plus fee) stay within it, the
+	// transfers of at most benchAmountMajorMax (plus fee) stay within it, the
 	// daily limit (the fixture's clock never moves) and the maximum balance.
 	benchFundsMajor = 250_000
-	// benchAmountMinMajor..benchAmountMaxMajor is the first send and
+	// benchAmountMajorMin..benchAmountMajorMax is the first send and
 	// withdraw band with a fee: 4 postings a send, 6 a withdrawal.
-	benchAmountMinMajor = 101
-	benchAmountMaxMajor = 500
+	benchAmountMajorMin = 101
+	benchAmountMajorMax = 500
 	// benchParallelism × GOMAXPROCS goroutines send at once: as many as the
 	// CLI bench's default clients on 2 cores, so group commit fills batches.
 	benchParallelism = 128
@@ -78,7 +78,7 @@ func benchTransfers(b *testing.B, hot bool) {
 		for pb.Next() {
 			src := rng.IntN(len(phones))
 			req := wallet.TransferRequest{Key: "b" + strconv.FormatInt(seq.Add(1), 10), Kind: wallet.TransferSend, From: phones[src],
-				Amount: f.ksh(benchAmountMinMajor) + rng.Int64N(f.ksh(benchAmountMaxMajor-benchAmountMinMajor)), PIN: benchPIN}
+				Amount: f.ksh(benchAmountMajorMin) + rng.Int64N(f.ksh(benchAmountMajorMax-benchAmountMajorMin)), PIN: benchPIN}
 			if hot {
 				req.Kind, req.To = wallet.TransferWithdraw, agent
 			} else {

@@ -77,7 +77,7 @@ func FuzzParseMicro(f *testing.F) {
 			return
 		}
 		if m <= 0 || m > wallet.MicroMax {
-			t.Fatalf("ParseMicro(%q) = %d, out of (0, MaxMicro]", s, m)
+			t.Fatalf("ParseMicro(%q) = %d, out of (0, MicroMax]", s, m)
 		}
 		back, err := c.ParseMicro(c.FormatMicro(m))
 		if err != nil || back != m {

@@ -267,7 +267,7 @@ func FuzzParseAmount(f *testing.F) {
 				continue
 			}
 			if v <= 0 || v > AmountMax {
-				t.Fatalf("%s ParseAmount(%q) = %d, outside (0, MaxAmount]", c.Code, s, v)
+				t.Fatalf("%s ParseAmount(%q) = %d, outside (0, AmountMax]", c.Code, s, v)
 			}
 			// An independent reading: the digits without the dot, padded to
 			// the exponent, are the minor units.

@@ -137,8 +137,8 @@ func (s *Service) limitsUsed(a *AccountRecord, now time.Time) []LimitUse {
 	if a.Kind != KindCustomer || !ok {
 		return nil
 	}
-	use := func(limit Limit, maxMinor, used int64) LimitUse {
-		return LimitUse{Limit: limit, Max: maxMinor, Used: used, Left: max(maxMinor-used, 0)}
+	use := func(limit Limit, minorMax, used int64) LimitUse {
+		return LimitUse{Limit: limit, Max: minorMax, Used: used, Left: max(minorMax-used, 0)}
 	}
 	return []LimitUse{
 		use(LimitDaily, l.Daily, a.debitedOn(s.day(now))),

@@ -54,12 +54,12 @@ const (
 	// benchFundingMajor is each customer's deposit, in major units: room for
 	// thousands of sends, a tenth of the full tier's maximum balance.
 	benchFundingMajor = 50_000
-	// benchSendMinMajor and benchSendMaxMajor bound a transfer's amount:
+	// benchSendMajorMin and benchSendMajorMax bound a transfer's amount:
 	// the first fee band of both send (so a transfer has 4 postings) and
 	// withdraw (6, with the agent's commission), and small enough that
 	// balances and daily limits last the run.
-	benchSendMinMajor = 101
-	benchSendMaxMajor = 500
+	benchSendMajorMin = 101
+	benchSendMajorMax = 500
 	// benchCustomerPIN and benchAgentPIN: every customer shares one PIN;
 	// each still has its own salt, so verifying costs what it always does.
 	benchCustomerPIN = "4826"
@@ -491,7 +491,7 @@ func (s *benchSystem) load(ctx context.Context, seed *benchSeed, progress func(s
 	if s.cfg.Hot {
 		kind, to = wallet.TransferWithdraw, seed.agent.Number
 	}
-	amountMin, amountMax := benchMinor(seed.kes, benchSendMinMajor), benchMinor(seed.kes, benchSendMaxMajor)
+	amountMin, amountMax := benchMinor(seed.kes, benchSendMajorMin), benchMinor(seed.kes, benchSendMajorMax)
 	var run [4]byte
 	rand.Read(run[:])
 	keyPrefix := "bench-" + hex.EncodeToString(run[:]) + "-"
@@ -624,7 +624,7 @@ func (s *benchSystem) storageLimit(ctx context.Context, seed *benchSeed, progres
 		kind = wallet.TransferWithdraw
 	}
 	rows, err := s.st.NewBulkRows(ctx, store.BulkRowsConfig{Kind: kind, Customers: seed.ids, Agent: seed.agent.ID,
-		Tariff: s.w.Config().Tariff, AmountMin: benchMinor(seed.kes, benchSendMinMajor), AmountMax: benchMinor(seed.kes, benchSendMaxMajor)})
+		Tariff: s.w.Config().Tariff, AmountMin: benchMinor(seed.kes, benchSendMajorMin), AmountMax: benchMinor(seed.kes, benchSendMajorMax)})
 	if err != nil {
 		return nil, err
 	}

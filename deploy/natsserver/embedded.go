@@ -31,12 +31,12 @@ const (
 	// permissions StartEmbedded is given: a bug or a hole in the part
 	// facing the aggregators cannot issue float or reset a PIN.
 	GatewayUser = "gateway"
-	// EmbeddedMaxPayload is the embedded NATS's largest message. A bulk
+	// EmbeddedPayloadMax is the embedded NATS's largest message. A bulk
 	// payout file travels in one request: 2 MB of CSV is about 2.7 MB as
 	// base64 in JSON, over NATS's 1 MB default. A NATS cluster needs
 	// max_payload: 4MB for the same (the gateway otherwise takes smaller
 	// files only).
-	EmbeddedMaxPayload = 4 << 20
+	EmbeddedPayloadMax = 4 << 20
 	// PasswordBytes of randomness: 192 bits, beyond any online guessing.
 	PasswordBytes = 24
 )
@@ -90,7 +90,7 @@ func StartEmbedded(dataDir, listen, prefix string, gateway *server.Permissions, 
 			{Username: GatewayUser, Password: string(gatewayHash), Permissions: gateway},
 		},
 		StoreDir:   filepath.Join(dataDir, "jetstream"),
-		MaxPayload: EmbeddedMaxPayload,
+		PayloadMax: EmbeddedPayloadMax,
 		Log:        log.With("component", "nats"),
 	})
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,11 +39,28 @@ type Options struct {
 	StoreDir string
 	// Users, when set, are the only clients allowed in.
 	Users []*server.User
-	// MaxPayload is the largest message (default nats-server's, 1 MB).
-	MaxPayload int32
+	// PayloadMax is the largest message (default nats-server's, 1 MB).
+	PayloadMax int32
 	// Log receives the server's notices at debug, and its warnings and
 	// errors at their levels; nil: the server logs nothing.
 	Log *slog.Logger
+	// Logger, when set, also receives the server's log as nats-server
+	// writes it (a test watching for permission violations).
+	Logger server.Logger
+	// Cluster, when set, makes the server a node of a JetStream cluster
+	// (StartCluster starts its nodes together).
+	Cluster *ClusterOptions
+	// Configure, when set, adjusts nats-server's options last, for what
+	// these do not name (a test's TLS and NKey users). It must not turn
+	// tracing on.
+	Configure func(*server.Options)
+}
+
+// ClusterOptions make a server a node of a cluster.
+type ClusterOptions struct {
+	Name   string   // the cluster's name, the same on every node
+	Listen string   // host:port this node takes routes on
+	Routes []string // every node's route host:port (its own is ignored)
 }
 
 // Server is a running server: nats-server's own, with Close.
@@ -60,7 +79,7 @@ func Start(o Options) (*Server, error) {
 		Users:      o.Users,
 		JetStream:  true,
 		StoreDir:   o.StoreDir,
-		MaxPayload: o.MaxPayload,
+		MaxPayload: o.PayloadMax,
 		NoSigs:     true, // the process handles signals and shuts the server down in order
 		// Never Debug or Trace: a traced server logs message payloads, and
 		// a PIN verification carries a PIN.
@@ -69,26 +88,33 @@ func Start(o Options) (*Server, error) {
 		DisableJetStreamBanner: true,
 	}
 	if o.Listen != "" {
-		host, portText, err := net.SplitHostPort(o.Listen)
+		host, port, err := splitHostPort(o.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("nats server: %w", err)
 		}
-		port, err := strconv.Atoi(portText)
-		if err != nil {
-			return nil, fmt.Errorf("nats server: port %q: %w", portText, err)
-		}
-		if port == 0 {
-			port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
-		}
 		opts.Host, opts.Port = host, port
 	}
+	if c := o.Cluster; c != nil {
+		host, port, err := splitHostPort(c.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats server: cluster: %w", err)
+		}
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port}
+		for _, r := range c.Routes {
+			opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats", Host: r})
+		}
+	}
+	if o.Configure != nil {
+		o.Configure(opts)
+	}
+	opts.Debug, opts.Trace, opts.TraceVerbose = false, false, false
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
 	}
 	// The logger is set even with no Log: it is how a fatal error reaches
 	// Start instead of a silent wait for readiness.
-	logs := &logger{log: o.Log, fatal: make(chan string, 1)}
+	logs := &logger{log: o.Log, next: o.Logger, fatal: make(chan string, 1)}
 	if logs.log == nil {
 		logs.log = slog.New(slog.DiscardHandler)
 	}
@@ -109,6 +135,50 @@ func Start(o Options) (*Server, error) {
 	}
 	logs.started.Store(true)
 	return &Server{srv}, nil
+}
+
+// StartCluster starts the nodes of a cluster together (a node is ready
+// only once JetStream has a quorum, so not before its peers run) and
+// returns them once every one accepts clients, in the order of nodes. If
+// one fails, those started are closed.
+func StartCluster(nodes []Options) ([]*Server, error) {
+	servers := make([]*Server, len(nodes))
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, o := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			servers[i], errs[i] = Start(o)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range servers {
+			if s != nil {
+				s.Close()
+			}
+		}
+		return nil, err
+	}
+	return servers, nil
+}
+
+// splitHostPort splits host:port; port 0 is a free port (nats-server
+// reads 0 as its default, 4222, so it becomes RANDOM_PORT).
+func splitHostPort(hostPort string) (string, int, error) {
+	host, portText, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", portText, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
 }
 
 // Connect opens an in-process connection: no socket, but the same
@@ -132,19 +202,53 @@ func (s *Server) Close() {
 // Fatalf and stops instead of exiting the process.
 type logger struct {
 	log     *slog.Logger
+	next    server.Logger // nil, or Options.Logger
 	fatal   chan string
 	started atomic.Bool // after the start, fatal errors are logged
 }
 
 var _ server.Logger = (*logger)(nil)
 
-func (l *logger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *logger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *logger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *logger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l *logger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *logger) Noticef(format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
+	if l.next != nil {
+		l.next.Noticef(format, v...)
+	}
+}
+
+func (l *logger) Debugf(format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
+	if l.next != nil {
+		l.next.Debugf(format, v...)
+	}
+}
+
+func (l *logger) Tracef(format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
+	if l.next != nil {
+		l.next.Tracef(format, v...)
+	}
+}
+
+func (l *logger) Warnf(format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...))
+	if l.next != nil {
+		l.next.Warnf(format, v...)
+	}
+}
+
+func (l *logger) Errorf(format string, v ...any) {
+	l.log.Error(fmt.Sprintf(format, v...))
+	if l.next != nil {
+		l.next.Errorf(format, v...)
+	}
+}
+
 func (l *logger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
+	if l.next != nil {
+		l.next.Fatalf(format, v...)
+	}
 	if l.started.Load() {
 		l.log.Error(msg)
 		return

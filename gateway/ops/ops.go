@@ -356,8 +356,8 @@ func secure(r *http.Request) bool {
 	return ip == nil || !ip.IsLoopback()
 }
 
-func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: Prefix, MaxAge: maxAge, Secure: secure(r),
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, ageMax int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: Prefix, MaxAge: ageMax, Secure: secure(r),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode})
 }
 

@@ -15,16 +15,11 @@ import (
 	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/notify/webhooktest"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
 	walletapi "github.com/kibubu/kibubu/wallet/natsapi"
-	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
-	"github.com/kibubu/kibubu/wallet/store"
-	"github.com/kibubu/kibubu/wallet/store/storetest"
-	"github.com/kibubu/kibubu/wallet/walletd"
+	"github.com/kibubu/kibubu/wallet/wallettest"
 )
 
 // TestWebhooksEndToEnd runs the whole path on the real stack: a wallet with
@@ -37,31 +32,13 @@ import (
 func TestWebhooksEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	ns := natstest.Start(t)
-	nc := ns.Connect()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wst, err := store.Open(ctx, storetest.DSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wd, err := walletd.Start(ctx, walletd.Options{Store: wst, Conn: nc, Prefix: ns.Prefix, Log: log,
-		Wallet: wallet.Config{Currency: kes, Region: "KE", Location: nairobi,
-			Pepper: []byte("0123456789abcdef0123456789abcdef"), Logger: log},
-		Merchant: &merchant.Config{Logger: log}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { // after the notifier's, registered below
-		wd.Close()
-		js.DeleteStream(context.Background(), walletapi.EventStream(ns.Prefix))
-	})
+	// The wallet, its merchant services and relay: wallettest's, stopped
+	// after the notifier (whose cleanup is registered below).
+	w := wallettest.StartMerchants(t, merchant.Config{Logger: log}, func(c *wallet.Config) { c.Location, c.Logger = nairobi, log })
+	ns, nc, js, wst, client := w.NATS, w.Conn, w.JS, w.Store, w.Client
 	if _, err := notifyapi.EnsureStream(ctx, js, 1, ns.Prefix); err != nil {
 		t.Fatal(err)
 	}
-	client := walletapi.NewClient(nc, 0, walletapi.WithPrefix(ns.Prefix), walletapi.AsOperator(walletapi.Operator{Actor: "test"}))
 	n, err := notifyd.Start(ctx, notifyd.Config{Prefix: ns.Prefix, Currency: kes, Location: nairobi, ServiceCode: "*384#", Migrate: true,
 		WebhookAllowPrivate: true, // the receiver is on loopback
 		WebhookBackoffMin:   5 * time.Millisecond, WebhookBackoffMax: 40 * time.Millisecond, PollInterval: 20 * time.Millisecond,

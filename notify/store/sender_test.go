@@ -460,7 +460,7 @@ func TestPhoneRate(t *testing.T) {
 	}
 	first, last := busy[0], busy[0]
 	for _, b := range busy {
-		first, last = smsMinTime(first, b), smsMaxTime(last, b)
+		first, last = smsTimeMin(first, b), smsTimeMax(last, b)
 	}
 	if spread := last.Sub(first); spread < 300*time.Millisecond {
 		t.Errorf("the busy phone's 3 messages went out within %v, want 400ms at 5 a second", spread)
@@ -473,14 +473,14 @@ func TestPhoneRate(t *testing.T) {
 	}
 }
 
-func smsMinTime(a, b time.Time) time.Time {
+func smsTimeMin(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b
 	}
 	return a
 }
 
-func smsMaxTime(a, b time.Time) time.Time {
+func smsTimeMax(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
 	}

@@ -19,10 +19,10 @@ const (
 	// benchFundsMinor is each customer's balance (250,000.00): hundreds of
 	// thousands of transfers stay within it and the daily limit.
 	benchFundsMinor = 250_000_00
-	// benchAmountMinMinor..benchAmountMaxMinor (101.00 to 500.00) is the
+	// benchAmountMinorMin..benchAmountMinorMax (101.00 to 500.00) is the
 	// first send band with a fee, so each transfer posts 4 legs.
-	benchAmountMinMinor = 101_00
-	benchAmountMaxMinor = 500_00
+	benchAmountMinorMin = 101_00
+	benchAmountMinorMax = 500_00
 	// benchParallelism × GOMAXPROCS clients send at once: as many as the
 	// CLI bench's default on 2 cores, so group commit fills batches.
 	benchParallelism = 128
@@ -58,7 +58,7 @@ func BenchmarkTransferNATS(b *testing.B) {
 			}
 			_, err := c.Transfer(context.Background(), wallet.TransferRequest{Key: "b" + strconv.FormatInt(seq.Add(1), 10),
 				Kind: wallet.TransferSend, From: phones[src], To: phones[dst],
-				Amount: benchAmountMinMinor + rng.Int64N(benchAmountMaxMinor-benchAmountMinMinor+1), PIN: benchPIN})
+				Amount: benchAmountMinorMin + rng.Int64N(benchAmountMinorMax-benchAmountMinorMin+1), PIN: benchPIN})
 			if err != nil {
 				b.Errorf("transfer: %v", err)
 			}

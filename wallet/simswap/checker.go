@@ -154,7 +154,7 @@ func (c *Checker) SIMSwapped(ctx context.Context, phone string, after time.Time,
 // ask answers SIMSwapped's question from the cache or the network, within
 // the timeout.
 func (c *Checker) ask(ctx context.Context, n *network, phone string, after time.Time) (swapped, cached bool, err error) {
-	maxAge := time.Duration(c.cfg.MaxAge)
+	ageMax := time.Duration(c.cfg.MaxAge)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.cfg.Timeout))
 	defer cancel()
 	if after.IsZero() {
@@ -162,7 +162,7 @@ func (c *Checker) ask(ctx context.Context, n *network, phone string, after time.
 		if v, ok := c.cache.get(key, c.now()); ok {
 			return v.swapped, true, nil
 		}
-		body, err := json.Marshal(map[string]any{"phoneNumber": phone, "maxAge": int(maxAge / time.Hour)})
+		body, err := json.Marshal(map[string]any{"phoneNumber": phone, "maxAge": int(ageMax / time.Hour)})
 		if err != nil {
 			panic(err)
 		}
@@ -185,7 +185,7 @@ func (c *Checker) ask(ctx context.Context, n *network, phone string, after time.
 		c.cache.put(key, v, c.now())
 	}
 	t := v.latest
-	return !t.IsZero() && t.After(after) && c.now().Sub(t) < maxAge, cached, nil
+	return !t.IsZero() && t.After(after) && c.now().Sub(t) < ageMax, cached, nil
 }
 
 // latest asks n for phone's latest SIM change.

@@ -3,27 +3,28 @@ package natstest
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/kibubu/kibubu/deploy/natsserver"
 )
 
 // clusterReadyTimeout bounds a cluster's start: routes connect and the
 // JetStream meta group elects a leader in a second or two on loopback.
 const clusterReadyTimeout = 30 * time.Second
 
-// Cluster is a JetStream cluster of in-process servers on loopback, each
-// listening for clients and routes on ephemeral ports, so that streams can
-// have several replicas as in production. A node can be stopped and started
-// again on the same ports and store.
+// Cluster is a JetStream cluster of in-process servers on loopback
+// (deploy/natsserver's StartCluster), each listening for clients and
+// routes on ephemeral ports, so that streams can have several replicas as
+// in production. A node can be stopped and started again on the same
+// ports and store.
 type Cluster struct {
-	t      testing.TB
-	nodes  []*server.Server
-	opts   []*server.Options
-	logger server.Logger
+	t     testing.TB
+	nodes []*natsserver.Server
+	opts  []natsserver.Options
 }
 
 // ClusterOptions are what StartClusterWith sets on every node; the zero
@@ -32,9 +33,9 @@ type ClusterOptions struct {
 	// Users are the users clients must sign in as (deploy/natsroles'
 	// roles, say); none lets any client in with every permission.
 	Users []*server.User
-	// MaxPayload is the largest message a client may publish; 0 is the
+	// PayloadMax is the largest message a client may publish; 0 is the
 	// server's default.
-	MaxPayload int32
+	PayloadMax int32
 	// Logger receives every node's log (a permission violation is an
 	// error there); nil logs nowhere.
 	Logger server.Logger
@@ -52,54 +53,37 @@ func StartCluster(t testing.TB, n int) *Cluster {
 // logger on every node.
 func StartClusterWith(t testing.TB, n int, co ClusterOptions) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, nodes: make([]*server.Server, n), opts: make([]*server.Options, n), logger: co.Logger}
+	c := &Cluster{t: t, opts: make([]natsserver.Options, n)}
 	// A JetStream cluster needs its routes configured from the start, so
-	// the nodes' route ports are picked first (free ephemeral ports).
+	// the nodes' ports are picked first (free ephemeral ports), and kept
+	// for a restart.
 	ports := freePorts(t, 2*n)
 	clientPorts, routePorts := ports[:n], ports[n:]
-	routes := make([]*url.URL, n)
+	routes := make([]string, n)
 	for i, p := range routePorts {
-		routes[i] = &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)}
+		routes[i] = fmt.Sprintf("127.0.0.1:%d", p)
 	}
 	for i := range n {
-		c.opts[i] = &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: clientPorts[i],
-			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: co.Logger == nil,
-			Users: co.Users, MaxPayload: co.MaxPayload,
-			Cluster: server.ClusterOpts{Name: "kibubu-test", Host: "127.0.0.1", Port: routePorts[i]},
-			Routes:  routes, // its own address among them is ignored
+		c.opts[i] = natsserver.Options{
+			Name: fmt.Sprintf("n%d", i+1), Listen: fmt.Sprintf("127.0.0.1:%d", clientPorts[i]),
+			StoreDir: t.TempDir(), Users: co.Users, PayloadMax: co.PayloadMax, Logger: co.Logger,
+			Cluster: &natsserver.ClusterOptions{Name: "kibubu-test", Listen: routes[i], Routes: routes},
 		}
-		c.nodes[i] = c.launch(c.opts[i].Clone())
 	}
+	nodes, err := natsserver.StartCluster(c.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes = nodes
 	t.Cleanup(func() {
 		for _, ns := range c.nodes {
 			if ns != nil {
-				ns.Shutdown()
+				ns.Close()
 			}
 		}
 	})
-	for _, ns := range c.nodes {
-		if !ns.ReadyForConnections(clusterReadyTimeout) {
-			t.Fatalf("nats server %s did not start", ns.Name())
-		}
-	}
 	c.WaitReady()
 	return c
-}
-
-// launch starts a node; it is ready for connections only once JetStream
-// has a quorum, so not before its peers run.
-func (c *Cluster) launch(o *server.Options) *server.Server {
-	c.t.Helper()
-	ns, err := server.NewServer(o)
-	if err != nil {
-		c.t.Fatalf("nats server %s: %v", o.ServerName, err)
-	}
-	if c.logger != nil {
-		ns.SetLoggerV2(c.logger, false, false, false)
-	}
-	go ns.Start()
-	return ns
 }
 
 // freePorts returns n free loopback TCP ports.
@@ -146,26 +130,31 @@ func (c *Cluster) WaitReady() {
 func (c *Cluster) URLs() string {
 	urls := make([]string, len(c.opts))
 	for i, o := range c.opts {
-		urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", o.Port)
+		urls[i] = "nats://" + o.Listen
 	}
 	return strings.Join(urls, ",")
 }
 
 // Node is the i-th running server (0-based), nil while stopped.
-func (c *Cluster) Node(i int) *server.Server { return c.nodes[i] }
+func (c *Cluster) Node(i int) *server.Server {
+	if c.nodes[i] == nil {
+		return nil
+	}
+	return c.nodes[i].Server
+}
 
 // Stop shuts node i down.
 func (c *Cluster) Stop(i int) {
-	c.nodes[i].Shutdown()
-	c.nodes[i].WaitForShutdown()
+	c.nodes[i].Close()
 	c.nodes[i] = nil
 }
 
 // Restart starts node i again on its ports and store.
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
-	c.nodes[i] = c.launch(c.opts[i].Clone())
-	if !c.nodes[i].ReadyForConnections(clusterReadyTimeout) {
-		c.t.Fatalf("nats server %s did not start again", c.opts[i].ServerName)
+	ns, err := natsserver.Start(c.opts[i])
+	if err != nil {
+		c.t.Fatalf("nats server %s did not start again: %v", c.opts[i].Name, err)
 	}
+	c.nodes[i] = ns
 }

@@ -211,15 +211,15 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	s.mu.Unlock()
 	if strings.HasSuffix(r.URL.Path, "/check") {
-		maxAge := 240
+		ageMax := 240
 		if q.MaxAge != nil {
-			maxAge = *q.MaxAge
+			ageMax = *q.MaxAge
 		}
-		if maxAge < 1 || maxAge > 2400 {
+		if ageMax < 1 || ageMax > 2400 {
 			writeError(w, http.StatusBadRequest, "OUT_OF_RANGE", "maxAge is out of range")
 			return
 		}
-		swapped := known && now.Sub(latest) < time.Duration(maxAge)*time.Hour
+		swapped := known && now.Sub(latest) < time.Duration(ageMax)*time.Hour
 		writeJSON(w, http.StatusOK, map[string]bool{"swapped": swapped})
 		return
 	}
