@@ -2,8 +2,8 @@ package wallet_test
 
 import (
 	"io"
-	"slices"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
