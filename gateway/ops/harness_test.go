@@ -50,7 +50,8 @@ type env struct {
 	totp    map[string]string              // email → TOTP secret
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv starts it; opts change the wallet's configuration.
+func newEnv(t testing.TB, opts ...func(*wallet.Config)) *env {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	// With the merchant services (the merchants pages), without their
@@ -58,7 +59,12 @@ func newEnv(t testing.TB) *env {
 	// requests to few customers.
 	noLimit := merchant.PromptLimit{Max: -1}
 	w := wallettest.StartMerchants(t, merchant.Config{PromptsPerPhone: noLimit, PromptsPerPair: noLimit, PromptsPerMerchant: noLimit},
-		func(c *wallet.Config) { c.Now = clk.Now })
+		func(c *wallet.Config) {
+			c.Now = clk.Now
+			for _, o := range opts {
+				o(c)
+			}
+		})
 	// A client naming no operator: every audited request the pages make
 	// must name the signed-in one, or the wallet refuses it.
 	client := natsapi.NewClient(w.Conn, 0, natsapi.WithPrefix(w.Prefix))

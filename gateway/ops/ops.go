@@ -123,6 +123,9 @@ var routes = []route{
 	{"GET", "/merchants/{number}/tabs/{id}", merchantsRead, (*Server).tabPage},
 	{"POST", "/merchants/{number}/keys", merchantKeys, (*Server).createKey},
 	{"POST", "/merchants/{number}/keys/{id}/revoke", merchantKeys, (*Server).revokeKey},
+	// Clearing a SIM-swap hold lets large payments and a PIN reset go
+	// again: support's, who verify the holder (see clearSIMSwap).
+	{"POST", "/account/{number}/clear-simswap", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).clearSIMSwap},
 }
 
 // navigation is the menu: each entry shows to the roles its route allows.

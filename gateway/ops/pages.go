@@ -18,7 +18,7 @@ import (
 var notices = map[string]string{
 	"frozen": "ops.account.frozen_done", "active": "ops.account.active_done", "pin": "ops.account.pin_reset_done",
 	"proposed": "ops.proposals.proposed", "decided": "ops.proposals.decided",
-	"tier": "ops.account.tier_proposed",
+	"tier": "ops.account.tier_proposed", "simswap": "ops.account.simswap_cleared",
 }
 
 func (v *view) notice(r *http.Request) {
@@ -179,6 +179,9 @@ type accountData struct {
 	// TierReason the tier form's reason, kept when refused.
 	Tiers      []wallet.Tier
 	TierReason string
+	// SIMSwap is the gate's last record of a held or frozen account
+	// (when it was held; whether a freeze covers a hold not cleared).
+	SIMSwap simSwapRecord
 }
 
 func (s *Server) account(w http.ResponseWriter, r *http.Request, v *view) {
@@ -208,6 +211,9 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	d.Statement = st
+	if st.Account.Status == wallet.StatusSIMSwapHold || st.Account.Status == wallet.StatusFrozen {
+		d.SIMSwap = s.simSwapLast(r.Context(), st.Account.Number)
+	}
 	if st.Account.Kind == wallet.KindCustomer {
 		for _, t := range []wallet.Tier{wallet.TierBasic, wallet.TierFull} {
 			if t != st.Account.Tier {
@@ -245,6 +251,9 @@ func setStatus(st wallet.Status) handler {
 			s.accountPage(w, r, v)
 			return
 		}
+		if st == wallet.StatusActive && !s.unfreezable(w, r, v) {
+			return
+		}
 		a, err := s.cfg.Wallet.SetStatus(r.Context(), r.PathValue("number"), st)
 		if err != nil {
 			v.walletError(err)
@@ -257,6 +266,25 @@ func setStatus(st wallet.Status) handler {
 		}
 		http.Redirect(w, r, Prefix+"/account/"+url.PathEscape(a.Number)+"?done="+done, http.StatusSeeOther)
 	}
+}
+
+// unfreezable reports whether the account in the path may be set active
+// by the unfreeze form: not one on a SIM-swap hold. Setting a SIM-swap-held account active clears its
+// hold, which is the clearance form's (same role, but the operator says
+// they verified the holder); an unfreeze never does it silently. Else it
+// renders the refusal, nothing changed.
+func (s *Server) unfreezable(w http.ResponseWriter, r *http.Request, v *view) bool {
+	st, err := s.cfg.Wallet.AccountStatement(r.Context(), natsapi.OpsStatementRequest{Number: r.PathValue("number"), Limit: 1})
+	switch {
+	case err != nil:
+		v.walletError(err)
+	case st.Account.Status == wallet.StatusSIMSwapHold:
+		v.status, v.Error = http.StatusConflict, v.T("ops.account.unfreeze_held")
+	default:
+		return true
+	}
+	s.accountPage(w, r, v)
+	return false
 }
 
 // pinReset clears the PIN of the account and issues a start key, sent to
