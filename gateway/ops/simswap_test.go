@@ -120,7 +120,9 @@ func TestClearSIMSwap(t *testing.T) {
 	}
 
 	reason := url.Values{"reason": {"ID card seen, last 3 transactions confirmed"}}
-	for _, role := range []wallet.OperatorRole{wallet.RoleMaker, wallet.RoleChecker, wallet.RoleFinance, wallet.RoleAuditor, wallet.RoleAdmin} {
+	// TestRouteRoleMatrix refuses every other role; these three, the
+	// likeliest to be given it, are checked to change nothing.
+	for _, role := range []wallet.OperatorRole{wallet.RoleMaker, wallet.RoleChecker, wallet.RoleAdmin} {
 		b := e.as(role)
 		form := url.Values{"csrf": {b.get(Prefix + "/").csrf(t)}, "reason": reason["reason"]}
 		if p := b.post(page(held)+"/clear-simswap", form); p.status != http.StatusForbidden {
