@@ -35,10 +35,13 @@ type apiKeyRow struct {
 func (apiKeyRow) TableName() string { return "api_keys" }
 
 // paymentRequestRow: idx_payment_requests_phone serves a customer's
-// approvals; idx_payment_requests_due the sweeper.
+// approvals; idx_payment_requests_due the sweeper;
+// idx_payment_requests_merchant a merchant's requests newest first
+// (PaymentRequests: the back-office's merchant page, the merchant API's
+// list), without sorting all of them.
 type paymentRequestRow struct {
-	ID           string    `gorm:"primaryKey;size:40"`
-	Merchant     string    `gorm:"size:32;not null;uniqueIndex:idx_payment_requests_idem,priority:1"`
+	ID           string    `gorm:"primaryKey;size:40;index:idx_payment_requests_merchant,priority:2"`
+	Merchant     string    `gorm:"size:32;not null;uniqueIndex:idx_payment_requests_idem,priority:1;index:idx_payment_requests_merchant,priority:1"`
 	Idem         string    `gorm:"size:64;not null;uniqueIndex:idx_payment_requests_idem,priority:2"`
 	RequestHash  []byte    `gorm:"not null"`
 	MerchantName string    `gorm:"size:64;not null"`
