@@ -279,15 +279,21 @@ func (s *Store) UpdatePaymentRequest(ctx context.Context, r *merchant.RequestRec
 // PaymentRequests lists a merchant's requests, newest first: ids sort by
 // their time (merchant.newID).
 func (s *Store) PaymentRequests(ctx context.Context, owner, before string, limit int) ([]merchant.RequestRecord, error) {
-	q := s.gdb.WithContext(ctx).Where("merchant = ?", owner)
-	if before != "" {
-		q = q.Where("id < ?", before)
-	}
 	var rows []paymentRequestRow
-	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+	if err := s.paymentRequestsQuery(ctx, owner, before).Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("payment requests: %w", err)
 	}
 	return records(rows, (*paymentRequestRow).record), nil
+}
+
+// paymentRequestsQuery is PaymentRequests' query, before its limit: it
+// reads idx_payment_requests_merchant in order.
+func (s *Store) paymentRequestsQuery(ctx context.Context, owner, before string) *gorm.DB {
+	q := s.gdb.WithContext(ctx).Model(&paymentRequestRow{}).Where("merchant = ?", owner)
+	if before != "" {
+		q = q.Where("id < ?", before)
+	}
+	return q.Order("id DESC")
 }
 
 // PendingPaymentRequests lists the pending requests to a phone.
