@@ -247,11 +247,13 @@ func parseDate(s string) (t time.Time, bad bool) {
 
 func setStatus(st wallet.Status) handler {
 	return func(s *Server, w http.ResponseWriter, r *http.Request, v *view) {
-		if _, ok := v.reason(r); !ok {
+		var ok bool
+		if st == wallet.StatusActive {
+			ok = s.unfreezable(w, r, v)
+		} else if _, ok = v.reason(r); !ok {
 			s.accountPage(w, r, v)
-			return
 		}
-		if st == wallet.StatusActive && !s.unfreezable(w, r, v) {
+		if !ok {
 			return
 		}
 		a, err := s.cfg.Wallet.SetStatus(r.Context(), r.PathValue("number"), st)
@@ -268,38 +270,46 @@ func setStatus(st wallet.Status) handler {
 	}
 }
 
-// unfreezable reports whether the account in the path may be set active
-// by the unfreeze form: not one on a SIM-swap hold. Setting a SIM-swap-held account active clears its
-// hold, which is the clearance form's (same role, but the operator says
-// they verified the holder); an unfreeze never does it silently. Else it
-// renders the refusal, nothing changed.
-func (s *Server) unfreezable(w http.ResponseWriter, r *http.Request, v *view) bool {
-	st, err := s.cfg.Wallet.AccountStatement(r.Context(), natsapi.OpsStatementRequest{Number: r.PathValue("number"), Limit: 1})
-	switch {
-	case err != nil:
-		v.walletError(err)
-	case st.Account.Status == wallet.StatusSIMSwapHold:
-		v.status, v.Error = http.StatusConflict, v.T("ops.account.unfreeze_held")
-	default:
-		return true
+// actionAccount checks an action's reason and reads the account in the
+// path, as it is now; else it renders the account page with why, and
+// returns false.
+func (s *Server) actionAccount(w http.ResponseWriter, r *http.Request, v *view) (*wallet.AccountView, bool) {
+	if _, ok := v.reason(r); !ok {
+		s.accountPage(w, r, v)
+		return nil, false
 	}
-	s.accountPage(w, r, v)
-	return false
+	st, err := s.cfg.Wallet.AccountStatement(r.Context(), natsapi.OpsStatementRequest{Number: r.PathValue("number"), Limit: 1})
+	if err != nil {
+		v.walletError(err)
+		s.accountPage(w, r, v)
+		return nil, false
+	}
+	return st, true
+}
+
+// unfreezable reports whether the account in the path may be set active
+// by the unfreeze form (with a reason): not one on a SIM-swap hold.
+// Setting a held account active clears its hold, which is the clearance
+// form's (same role, but the operator says they verified the holder); an
+// unfreeze never does it silently. Else it renders the refusal, nothing
+// changed.
+func (s *Server) unfreezable(w http.ResponseWriter, r *http.Request, v *view) bool {
+	st, ok := s.actionAccount(w, r, v)
+	if ok && st.Account.Status == wallet.StatusSIMSwapHold {
+		v.status, v.Error = http.StatusConflict, v.T("ops.account.unfreeze_held")
+		s.accountPage(w, r, v)
+		return false
+	}
+	return ok
 }
 
 // pinReset clears the PIN of the account and issues a start key, sent to
 // the owner by SMS; the page never shows it (the person on the phone may
 // not be the owner).
 func (s *Server) pinReset(w http.ResponseWriter, r *http.Request, v *view) {
-	if _, ok := v.reason(r); !ok {
-		s.accountPage(w, r, v)
-		return
-	}
 	// The wallet resets by the phone that operates the account.
-	st, err := s.cfg.Wallet.AccountStatement(r.Context(), natsapi.OpsStatementRequest{Number: r.PathValue("number"), Limit: 1})
-	if err != nil {
-		v.walletError(err)
-		s.accountPage(w, r, v)
+	st, ok := s.actionAccount(w, r, v)
+	if !ok {
 		return
 	}
 	if _, err := s.cfg.Wallet.ResetPIN(r.Context(), st.Account.Phone); err != nil {

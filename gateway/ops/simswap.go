@@ -59,14 +59,8 @@ func (s *Server) simSwapLast(ctx context.Context, number string) simSwapRecord {
 // (active, frozen) is refused with nothing changed: an unfreeze is the
 // freeze form's, and a frozen account's hold is not cleared by this form.
 func (s *Server) clearSIMSwap(w http.ResponseWriter, r *http.Request, v *view) {
-	if _, ok := v.reason(r); !ok {
-		s.accountPage(w, r, v)
-		return
-	}
-	st, err := s.cfg.Wallet.AccountStatement(r.Context(), natsapi.OpsStatementRequest{Number: r.PathValue("number"), Limit: 1})
-	if err != nil {
-		v.walletError(err)
-		s.accountPage(w, r, v)
+	st, ok := s.actionAccount(w, r, v)
+	if !ok {
 		return
 	}
 	if st.Account.Status != wallet.StatusSIMSwapHold {
