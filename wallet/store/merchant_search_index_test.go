@@ -12,6 +12,19 @@ import (
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
+// openPlanned opens a migrated store on SQLite, or on PostgreSQL where
+// KIBUBU_TEST_POSTGRES is set (pg), for a test of a query's plan.
+func openPlanned(t *testing.T) (st *store.Store, pg bool) {
+	t.Helper()
+	dsn := storetest.DSN(t)
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, store.IsPostgres(dsn)
+}
+
 // TestMerchantSearchUsesIndex: the merchant name search reads the merchant
 // kinds' part of an index (idx_accounts_kind_name; on PostgreSQL, where
 // KIBUBU_TEST_POSTGRES is set, idx_accounts_kind_name_c), not the
@@ -19,12 +32,7 @@ import (
 // with the prefix, any case, in name order.
 func TestMerchantSearchUsesIndex(t *testing.T) {
 	ctx := context.Background()
-	dsn := storetest.DSN(t)
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, pg := openPlanned(t)
 	const customers, tills, paybills = 3000, 30, 5
 	var recs []*wallet.AccountRecord
 	add := func(kind wallet.AccountKind, number, name string) {
@@ -44,7 +52,6 @@ func TestMerchantSearchUsesIndex(t *testing.T) {
 	if err := st.CreateAccounts(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	pg := store.IsPostgres(dsn)
 	analyze, index := "ANALYZE", "idx_accounts_kind_name"
 	if pg {
 		analyze, index = "ANALYZE accounts", "idx_accounts_kind_name_c"

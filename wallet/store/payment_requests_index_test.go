@@ -4,9 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/kibubu/kibubu/wallet/store"
-	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
 // TestPaymentRequestsUseIndex: a merchant's payment requests, newest first
@@ -15,13 +12,7 @@ import (
 // PostgreSQL where KIBUBU_TEST_POSTGRES is set).
 func TestPaymentRequestsUseIndex(t *testing.T) {
 	ctx := context.Background()
-	dsn := storetest.DSN(t)
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	pg := store.IsPostgres(dsn)
+	st, pg := openPlanned(t)
 	for _, before := range []string{"", "pr_01JZZZZZZZZZZZZZZZZZZZZZZZ"} {
 		plan := queryPlan(t, st, pg, st.PaymentRequestsSQL(ctx, "700001", before, 51))
 		sorts := strings.Contains(plan, "TEMP B-TREE") || strings.Contains(plan, "Sort")
