@@ -62,6 +62,25 @@ func newSIMSwapEnv(t *testing.T, sent *told) (*env, *camaratest.Server) {
 	return e, net
 }
 
+// swapCustomer registers a customer and, if swapped, has its SIM changed
+// an hour ago and the gate hold it (a change of details is gated).
+func (e *env) swapCustomer(t *testing.T, net *camaratest.Server, swapped bool) (phone, number string) {
+	t.Helper()
+	ctx := context.Background()
+	phone = wallettest.NewPhone()
+	a, err := e.w.Client.Register(ctx, natsapi.RegisterRequest{Phone: phone, Name: "Swap Customer", Tier: wallet.TierBasic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if swapped {
+		net.SetSwap(phone, time.Now().Add(-time.Hour))
+		if _, err := e.w.Client.SetLanguage(ctx, phone, "sw"); wallet.ErrorCode(err) != wallet.CodeSIMSwapHold {
+			t.Fatalf("language change after a swap: %v, want %s", err, wallet.CodeSIMSwapHold)
+		}
+	}
+	return phone, a.Number
+}
+
 // TestClearSIMSwap: the page of a held account shows the hold and since
 // when; support clears it with a reason (the audit log names them and the
 // owner is told once); every other role, a missing CSRF token, a missing
@@ -71,21 +90,7 @@ func TestClearSIMSwap(t *testing.T) {
 	var sent told
 	e, net := newSIMSwapEnv(t, &sent)
 	ctx := context.Background()
-	register := func(swapped bool) (phone, number string) {
-		phone = wallettest.NewPhone()
-		a, err := e.w.Client.Register(ctx, natsapi.RegisterRequest{Phone: phone, Name: "Swap Customer", Tier: wallet.TierBasic})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if swapped {
-			net.SetSwap(phone, time.Now().Add(-time.Hour))
-			// A change of details is gated: the swap holds the account.
-			if _, err := e.w.Client.SetLanguage(ctx, phone, "sw"); wallet.ErrorCode(err) != wallet.CodeSIMSwapHold {
-				t.Fatalf("language change after a swap: %v, want %s", err, wallet.CodeSIMSwapHold)
-			}
-		}
-		return phone, a.Number
-	}
+	register := func(swapped bool) (phone, number string) { return e.swapCustomer(t, net, swapped) }
 	held, heldNumber := register(true)
 	active, _ := register(false)
 	frozen, _ := register(true)
