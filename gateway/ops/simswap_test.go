@@ -113,6 +113,9 @@ func TestClearSIMSwap(t *testing.T) {
 			t.Errorf("support's page of a held account lacks %s:\n%s", want, p.body)
 		}
 	}
+	if strings.Contains(p.body, `id="pin-reset"`) {
+		t.Errorf("support's page of a held account offers a PIN reset (the gate refuses it until the hold is cleared)")
+	}
 	token := p.csrf(t)
 	if p := support.get(page(frozen)); !strings.Contains(p.body, `id="simswap-frozen"`) || strings.Contains(p.body, `id="simswap-clear"`) {
 		t.Errorf("a frozen account held before: want the note that an unfreeze does not clear the hold, no clear form")
@@ -167,8 +170,9 @@ func TestClearSIMSwap(t *testing.T) {
 	if p.status != http.StatusSeeOther || p.location != Prefix+"/account/"+heldNumber+"?done=simswap" {
 		t.Fatalf("clear: got %d %s\n%s", p.status, p.location, p.body)
 	}
-	if p := support.get(p.location); !strings.Contains(p.body, text(t, "ops.account.simswap_cleared")) || strings.Contains(p.body, `id="simswap-`) {
-		t.Errorf("after the clearance: want the notice and no hold on the page\n%s", p.body)
+	if p := support.get(p.location); !strings.Contains(p.body, text(t, "ops.account.simswap_cleared")) || strings.Contains(p.body, `id="simswap-`) ||
+		!strings.Contains(p.body, `id="pin-reset"`) {
+		t.Errorf("after the clearance: want the notice, no hold and the PIN reset on the page\n%s", p.body)
 	}
 	if st := status(held); st != wallet.StatusActive {
 		t.Fatalf("after the clearance: got status %s, want active", st)
