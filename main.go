@@ -312,7 +312,12 @@ func (m *Main) mountOps(ctx context.Context, e *echo.Echo) error {
 	if err != nil {
 		return err
 	}
-	s, err := ops.New(ops.Config{Wallet: client, Catalog: cat, Currency: cur, Log: m.Log.With("component", "ops")})
+	// The notifier's pages (SMS, webhooks, failure rates) ask its operator
+	// service on the same connection; a notifier that does not answer
+	// leaves the rest of the back-office up.
+	notifier := notifyapi.NewOpsClient(m.nc, 0, m.Config.NATSPrefix)
+	s, err := ops.New(ops.Config{Wallet: client, Catalog: cat, Currency: cur, Log: m.Log.With("component", "ops"),
+		Notifier: notifier, Region: m.Config.Region})
 	if err != nil {
 		return err
 	}
@@ -357,7 +362,11 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 	o.Wallet.SIMSwap, o.Wallet.SIMSwapAbove = simSwap, c.simSwapAbove
 	o.Tariff, o.Actor = c.tariffLoad, walletActor()
 	o.Log, o.Failed = m.Log, m.fail
+	o.NoMigrate = !c.Migrate
 	m.wallet, err = walletd.Start(ctx, o)
+	if errors.Is(err, store.ErrNotMigrated) {
+		return dbError(c.DB, err)
+	}
 	return err
 }
 

@@ -9,11 +9,13 @@ import (
 
 	"github.com/kibubu/kibubu/internal/cmdline"
 	notifystore "github.com/kibubu/kibubu/notify/store"
+	merchantstore "github.com/kibubu/kibubu/wallet/merchant/store"
 	"github.com/kibubu/kibubu/wallet/store"
 )
 
 // runMigrate is `kibubu migrate`: it applies every component's migrations
-// (the wallet's tables and audit log, the notifier's) to --db and exits.
+// (the wallet's tables and audit log, the merchant services', the
+// notifier's) to --db and exits.
 // Each runs under the database's migration lock, so Jobs, wallets and
 // notifiers that migrate at once run one after the other.
 func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
@@ -21,7 +23,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.StringVar(&cfg.Data, "data", cfg.Data, "data `dir`ectory, for the default --db")
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite database `path`, or a postgres:// URL (default "+cmdline.DBDefault+")")
-	synopsis := "kibubu migrate [--db DB]\n\nApplies the database migrations of every part (wallet, audit log, notifier) once, under a lock,\nso that wallets and notifiers can start with --migrate=false.\n"
+	synopsis := "kibubu migrate [--db DB]\n\nApplies the database migrations of every part (wallet, audit log, merchant services, notifier) once, under a lock,\nso that wallets and notifiers can start with --migrate=false.\n"
 	if err := cmdline.ParseCommand(fs, args, synopsis, stdout); err != nil {
 		return err
 	}
@@ -33,6 +35,9 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 		return dbError(dsn, err)
 	}
 	defer s.Close()
+	if err := merchantstore.Migrate(ctx, s.Gorm()); err != nil {
+		return dbError(dsn, err)
+	}
 	if err := notifystore.Migrate(ctx, s.Gorm()); err != nil {
 		return dbError(dsn, err)
 	}

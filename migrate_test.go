@@ -11,6 +11,7 @@ import (
 	"time"
 
 	notifystore "github.com/kibubu/kibubu/notify/store"
+	merchantstore "github.com/kibubu/kibubu/wallet/merchant/store"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -54,6 +55,9 @@ func checkMigrated(t *testing.T, dsn string) {
 	if err := notifystore.CheckMigrated(ctx, s.Gorm()); err != nil {
 		t.Errorf("notifystore.CheckMigrated after kibubu migrate: %v", err)
 	}
+	if err := merchantstore.CheckMigrated(ctx, s.Gorm()); err != nil {
+		t.Errorf("merchantstore.CheckMigrated after kibubu migrate: %v", err)
+	}
 	for _, table := range []string{"accounts", "transfers", "postings", "outbox_events", "audit_log", "api_keys", "tabs",
 		"sms_messages", "sms_consents", "webhook_deliveries"} {
 		if !s.Gorm().Migrator().HasTable(table) {
@@ -67,8 +71,8 @@ func checkMigrated(t *testing.T, dsn string) {
 	if err := s.Gorm().Table("schema_migrations").Order("component").Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 2 || rows[0].Component != "notify" || rows[1].Component != "wallet" {
-		t.Errorf("schema_migrations = %+v, want one row each for notify and wallet", rows)
+	if len(rows) != 3 || rows[0].Component != "merchant" || rows[1].Component != "notify" || rows[2].Component != "wallet" {
+		t.Errorf("schema_migrations = %+v, want one row each for merchant, notify and wallet", rows)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kibubu/kibubu/deploy/natsroles"
 	"github.com/kibubu/kibubu/deploy/natsserver"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi/natstest"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
@@ -128,6 +129,11 @@ func runRolesOnTheirUsers(t *testing.T, logs *violationLog, urls string, replica
 	// The notifier consumed the wallet's events: both sides' receipts.
 	for _, phone := range []string{alice, bob} {
 		waitOutboxDB(t, dsn, phone, "10.00")
+	}
+	// The back-office (kibubu ops, the operator user) reads them from the
+	// notifier's operator service.
+	if p, err := notifyapi.NewOpsClient(op, 0, "").SMS(ctx, notifyapi.OpsSMSListRequest{Phone: bob}); err != nil || len(p.SMS) == 0 {
+		t.Errorf("the notifier's operator service, as the operator user: %+v, %v", p, err)
 	}
 
 	// The merchant API: a webhook endpoint set through the gateway (the

@@ -361,6 +361,12 @@ func (m *merchantServer) routes() []route {
 				"up to the cap, and settle as whole minor units (the remainder carried) when enough has accrued, at close, " +
 				"at expiry or daily. A prepaid tab is loaded with the cap when approved.",
 			handle: m.openTab},
+		{method: http.MethodGet, path: "/tabs", scope: merchant.ScopeTabs,
+			status: http.StatusOK, response: tabsPage{}, query: pageQuery,
+			summary: "The merchant's open tabs, newest first",
+			doc: "The tabs pending the customer's approval, active, or suspended (closed and declined ones are not listed), " +
+				"a page at a time: pass next back as cursor (the Link header holds the next page's URL) until next is absent.",
+			handle: m.listTabs},
 		{method: http.MethodGet, path: "/tabs/:id", scope: merchant.ScopeTabs,
 			status: http.StatusOK, response: merchant.TabView{}, summary: "A tab", handle: m.getTab},
 		{method: http.MethodPost, path: "/tabs/:id/charges", scope: merchant.ScopeTabs, money: true, body: bodyJSON,
@@ -595,6 +601,26 @@ func (m *merchantServer) openTab(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, merchant.ViewTab(m.cur, t))
+}
+
+// tabsPage is a page of tabs.
+type tabsPage struct {
+	Tabs []merchant.TabView `json:"tabs"`
+	Next string             `json:"next,omitempty" doc:"the next page's cursor; absent on the last page"`
+}
+
+func (m *merchantServer) listTabs(c echo.Context) error {
+	q, err := readQuery(c.Request().URL.RawQuery, "cursor", "limit")
+	if err != nil {
+		return err
+	}
+	return listed(c, q, func(ctx context.Context, cursor string, limit int) (any, string, error) {
+		page, err := merchantapi.TabList.Call(ctx, m.api, merchantapi.TabsRequest{Auth: apiKeyOf(c), Cursor: cursor, Limit: limit})
+		if err != nil {
+			return nil, "", err
+		}
+		return tabsPage{Tabs: views(page.Tabs, func(t *merchant.Tab) merchant.TabView { return merchant.ViewTab(m.cur, t) }), Next: page.Next}, page.Next, nil
+	})
 }
 
 func (m *merchantServer) getTab(c echo.Context) error {

@@ -3,15 +3,16 @@ package gateway
 import (
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // testPaymentRequestPages pages through a merchant's payment requests,
-// newest first, following the Link header; another merchant's are not in
-// them, and a key without the payments scope lists nothing.
+// newest first (checkList).
 func testPaymentRequestPages(t *testing.T, s *stack) {
 	till, key := s.merchant("Requests")
 	_, otherKey := s.merchant("Elsewhere")
@@ -26,33 +27,81 @@ func testPaymentRequestPages(t *testing.T, s *stack) {
 		r.decode(t, &pr)
 		want = append([]string{pr.ID}, want...) // newest first
 	}
-	var got []string
-	for _, page := range walkPages(t, s, "/v1/payment-requests?limit=2", key, func(p *paymentRequestsPage) (int, string) { return len(p.Requests), p.Next }) {
-		for _, pr := range page.Requests {
-			got = append(got, pr.ID)
-			if pr.Merchant != till || pr.Status != "pending" || pr.Currency != "KES" {
-				t.Errorf("listed %+v", pr)
+	checkList(t, s, "/v1/payment-requests", key, otherKey, s.key(till, merchant.ScopeTransactions), want,
+		func(p *paymentRequestsPage) (ids []string, next string) {
+			for _, pr := range p.Requests {
+				ids = append(ids, pr.ID)
+				if pr.Merchant != till || pr.Status != "pending" || pr.Currency != "KES" {
+					t.Errorf("listed %+v", pr)
+				}
 			}
+			return ids, p.Next
+		})
+}
+
+// testTabPages pages through a merchant's open tabs, newest first
+// (checkList): a closed tab is not among them.
+func testTabPages(t *testing.T, s *stack) {
+	till, key := s.merchant("Tabs")
+	_, otherKey := s.merchant("Elsewhere")
+	expires := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	var want []string
+	for i := range 4 {
+		var tab merchant.TabView
+		r := s.do(apiCall{method: "POST", target: "/v1/tabs", key: key, idem: "tab-list-" + strconv.Itoa(i),
+			body: `{"phone":"` + s.customer(0) + `","cap":"10.00","expires_at":"` + expires + `"}`})
+		if r.status != 201 {
+			t.Fatalf("open tab = %s", r)
 		}
+		r.decode(t, &tab)
+		want = append([]string{tab.ID}, want...) // newest first
+	}
+	closed := want[len(want)-1] // the oldest
+	if r := s.do(apiCall{method: "POST", target: "/v1/tabs/" + closed + "/close", key: key, idem: "tab-list-close"}); r.status != 200 {
+		t.Fatalf("close tab = %s", r)
+	}
+	checkList(t, s, "/v1/tabs", key, otherKey, s.key(till, merchant.ScopePayments), want[:len(want)-1],
+		func(p *tabsPage) (ids []string, next string) {
+			for _, tab := range p.Tabs {
+				ids = append(ids, tab.ID)
+				if tab.Merchant != till || tab.Status != "pending" || tab.Currency != "KES" {
+					t.Errorf("listed %+v", tab)
+				}
+			}
+			return ids, p.Next
+		})
+}
+
+// checkList checks a merchant's list at path: its pages, walked along the
+// Link header from a page of 2 (walkPages), hold want (ids, newest first)
+// once each; page returns a page's ids and next cursor (and checks its
+// items). otherKey's merchant lists none of them; and path refuses a key
+// without its scope (noScope), a cursor it did not give, a page too large,
+// an unknown parameter, and no key.
+func checkList[P any](t *testing.T, s *stack, path, key, otherKey, noScope string, want []string, page func(*P) (ids []string, next string)) {
+	t.Helper()
+	var got []string
+	for _, p := range walkPages(t, s, path+"?limit=2", key, func(p *P) (int, string) { ids, next := page(p); return len(ids), next }) {
+		ids, _ := page(&p)
+		got = append(got, ids...)
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("pages hold %v, want every payment request once, newest first: %v", got, want)
+		t.Errorf("GET %s: pages hold %v, want each once, newest first: %v", path, got, want)
 	}
-
-	var other paymentRequestsPage
-	s.do(apiCall{method: "GET", target: "/v1/payment-requests", key: otherKey}).decode(t, &other)
-	if len(other.Requests) != 0 {
-		t.Errorf("another merchant lists %d of these payment requests", len(other.Requests))
+	var other P
+	s.do(apiCall{method: "GET", target: path, key: otherKey}).decode(t, &other)
+	if ids, _ := page(&other); len(ids) != 0 {
+		t.Errorf("GET %s: another merchant lists %d of them", path, len(ids))
 	}
-	noScope := s.key(till, merchant.ScopeTransactions)
 	for _, tc := range []struct {
 		name, target, key string
 		status            int
 	}{
-		{"without the payments scope", "/v1/payment-requests", noScope, 403},
-		{"a cursor not given", "/v1/payment-requests?cursor=AAAA", key, 400},
-		{"a page too large", "/v1/payment-requests?limit=101", key, 400},
-		{"no key", "/v1/payment-requests", "", 401},
+		{"without the scope", path, noScope, 403},
+		{"a cursor not given", path + "?cursor=AAAA", key, 400},
+		{"a page too large", path + "?limit=101", key, 400},
+		{"an unknown parameter", path + "?status=open", key, 400},
+		{"no key", path, "", 401},
 	} {
 		if r := s.do(apiCall{method: "GET", target: tc.target, key: tc.key}); r.status != tc.status {
 			t.Errorf("%s: GET %s = %s, want %d", tc.name, tc.target, r, tc.status)

@@ -192,6 +192,7 @@ func TestMerchantAPI(t *testing.T) {
 	})
 
 	t.Run("payment request list", func(t *testing.T) { testPaymentRequestPages(t, s) })
+	t.Run("tab list", func(t *testing.T) { testTabPages(t, s) }) // merchant_list_test.go
 
 	t.Run("payouts", func(t *testing.T) {
 		till, key := s.merchant("Payer")

@@ -3,8 +3,6 @@ package sessions_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,36 +16,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
-	"github.com/kibubu/kibubu/wallet/natsapi"
-	"github.com/kibubu/kibubu/wallet/wallettest"
 )
-
-// serveCommerce runs the wallet's merchant services beside w, as kibubu
-// serve does: commerce on the wallet's store, on clk, its subjects served
-// by a second "wallet" service in the same queue group.
-func serveCommerce(t *testing.T, w *wallettest.Wallet, clk *laterClock) *merchant.Service {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	// The prompt limits are off: these tests fill one customer's approvals
-	// list (wallet/merchant tests the limits).
-	off := merchant.PromptLimit{Max: -1}
-	c, err := merchant.New(ctx, w.Service, w.Store, merchant.Config{Now: clk.Now, Logger: log,
-		PromptsPerPhone: off, PromptsPerPair: off, PromptsPerMerchant: off})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); c.Run(ctx) }()
-	svc, err := natsapi.Serve(w.Conn, w.Service, log, append(merchantapi.Options(c, w.Conn), natsapi.WithPrefix(w.Prefix))...)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Stop(); cancel(); <-done })
-	return c
-}
 
 // laterClock is the real time, moved on by advance: the merchant services
 // order what waits for approval by the time of its id.

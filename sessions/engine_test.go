@@ -20,6 +20,7 @@ import (
 	"github.com/kibubu/kibubu/locales"
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/wallettest"
 )
 
@@ -49,14 +50,17 @@ var sealKey = []byte("0123456789abcdef0123456789abcdef")
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	w := wallettest.Start(t)
+	shop := &laterClock{}
+	// The prompt limits are off: these tests fill one customer's approvals
+	// list (wallet/merchant tests the limits).
+	off := merchant.PromptLimit{Max: -1}
+	w := wallettest.StartMerchants(t, merchant.Config{Now: shop.Now, PromptsPerPhone: off, PromptsPerPair: off, PromptsPerMerchant: off})
 	kv, err := sessions.EnsureBucket(context.Background(), w.JS, w.Prefix, time.Minute, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.JS.DeleteKeyValue(context.Background(), kv.Bucket()) })
-	h := &harness{t: t, w: w, kv: kv, shopClock: &laterClock{}}
-	serveCommerce(t, w, h.shopClock)
+	h := &harness{t: t, w: w, kv: kv, shopClock: shop}
 	h.e = h.engine(sessions.WalletClient(w.Client), nil)
 	e := echo.New()
 	gateway.MountUSSD(e, h.e, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))

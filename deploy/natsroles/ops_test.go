@@ -10,13 +10,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kibubu/kibubu/deploy/natsserver"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 )
 
 // TestGatewayCannotReachTheBackOffice connects to a real NATS server as
-// each role and publishes to every back-office subject (wallet.v1.ops.*):
-// the gateway is refused each one; the operator, whose credentials `kibubu
-// ops` runs with, is allowed.
+// each role and publishes to every back-office subject (wallet.v1.ops.*,
+// and the notifier's notify.ops.v1.*): the gateway is refused each one; the
+// operator, whose credentials `kibubu ops` runs with, is allowed.
 func TestGatewayCannotReachTheBackOffice(t *testing.T) {
 	var opsSubjects []string
 	for _, s := range natsapi.OperatorSubjects {
@@ -24,7 +25,8 @@ func TestGatewayCannotReachTheBackOffice(t *testing.T) {
 			opsSubjects = append(opsSubjects, s)
 		}
 	}
-	if len(opsSubjects) < 10 {
+	opsSubjects = append(opsSubjects, notifyapi.OpsOperatorSubjects...)
+	if len(opsSubjects) < 15 {
 		t.Fatalf("only %d back-office subjects among the operator subjects: %v", len(opsSubjects), opsSubjects)
 	}
 	users := []*server.User{

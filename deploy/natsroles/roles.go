@@ -65,9 +65,9 @@ func (r Role) Describe() string {
 	case Gateway:
 		return "kibubu gateway: ask the wallet (no operator subjects), keep USSD sessions and idempotency records, hand SMS to the notifier"
 	case Notify:
-		return "kibubu notify: consume the wallet's events and the NOTIFY work queue, serve the merchant webhook requests"
+		return "kibubu notify: consume the wallet's events and the NOTIFY work queue, serve the merchant webhook requests and the back-office's (notify.ops.v1)"
 	case Operator:
-		return "the operator commands: ask the wallet anything, operator subjects included; nothing else"
+		return "the operator commands and kibubu ops: ask the wallet anything, operator subjects included, and the notifier's back-office subjects; nothing else"
 	}
 	return ""
 }
@@ -132,13 +132,16 @@ func Permissions(r Role, prefix string) *server.Permissions {
 		}
 		return &server.Permissions{
 			Publish: &server.SubjectPermission{Allow: allow},
-			// The webhook requests (a micro service) and its replies.
-			Subscribe: &server.SubjectPermission{Allow: append([]string{under("notify.webhooks.v1.>"), "$SRV.>"}, inbox...)},
+			// The webhook requests and the back-office's (micro services)
+			// and its replies.
+			Subscribe: &server.SubjectPermission{Allow: append([]string{under("notify.webhooks.v1.>"), under(notifyapi.OpsSubjectPrefix + ".>"), "$SRV.>"}, inbox...)},
 			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: responseTTL},
 		}
 	case Operator:
 		return &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: []string{under(natsapi.SubjectPrefix + ".>")}},
+			// The wallet's subjects, and the notifier's back-office ones
+			// (kibubu ops: the SMS outbox, webhook deliveries, failure rates).
+			Publish:   &server.SubjectPermission{Allow: []string{under(natsapi.SubjectPrefix + ".>"), under(notifyapi.OpsSubjectPrefix + ".>")}},
 			Subscribe: &server.SubjectPermission{Allow: inbox},
 		}
 	}
@@ -163,6 +166,9 @@ func gatewayPermissions(under func(string) string, buckets ...string) *server.Pe
 	for _, s := range slices.Concat(natsapi.OperatorSubjects, merchantapi.OperatorSubjects) {
 		deny = append(deny, under(s))
 	}
+	// The notifier's back-office subjects are not in allow below; denied
+	// all the same, so that a later allow cannot open them by mistake.
+	deny = append(deny, under(notifyapi.OpsSubjectPrefix+".>"))
 	allow := []string{
 		under(natsapi.SubjectPrefix + ".>"),
 		// Replies for the notifier to send (over Africa's Talking, late USSD

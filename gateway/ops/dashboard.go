@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/kibubu/kibubu/gateway/ops/chart"
 	"github.com/kibubu/kibubu/wallet"
@@ -18,6 +19,7 @@ import (
 type dashboardChart struct {
 	ID, Title string
 	SVG       template.HTML
+	Problem   string // why the chart is missing (the notifier did not answer), in words
 }
 
 // dashboardData is the dashboard page's data.
@@ -47,12 +49,17 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 		return s.drawChart(id, title, chart.Bars, chart.Chart{ID: id, Title: title, Labels: labels, Series: series, Format: format})
 	}
+	days := make([]time.Time, len(d.Days))
+	for i, day := range d.Days {
+		days[i] = day.Day
+	}
 	v.Data = &dashboardData{Report: d, Charts: []dashboardChart{
 		byKind("chart-transfers", v.T("ops.dashboard.transfers"), func(k wallet.KindFigures) int64 { return k.Count }, count),
 		byKind("chart-volume", v.T("ops.dashboard.volume"), func(k wallet.KindFigures) int64 { return k.Volume }, v.Money),
 		byKind("chart-fees", v.T("ops.dashboard.fees"), func(k wallet.KindFigures) int64 { return k.FeeRevenue }, v.Money),
 		s.drawChart("chart-circulation", v.T("ops.dashboard.circulation"), chart.Lines, chart.Chart{ID: "chart-circulation",
 			Title: v.T("ops.dashboard.circulation"), Labels: labels, Series: []chart.Series{circulation}, Format: v.Money}),
+		s.failureChart(r.Context(), v, days, labels),
 	}}
 	s.render(w, "dashboard", v)
 }

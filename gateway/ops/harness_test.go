@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/micro"
+
 	"github.com/kibubu/kibubu/locales"
+	notifyapi "github.com/kibubu/kibubu/notify/natsapi"
+	notifystore "github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
@@ -48,6 +53,8 @@ type env struct {
 	handler http.Handler                   // the back-office, mounted under Prefix
 	ops     map[wallet.OperatorRole]string // the email of an operator per role
 	totp    map[string]string              // email → TOTP secret
+	notify  *notifystore.Store             // the notifier's tables (SMS, webhooks)
+	opsSvc  micro.Service                  // the notifier's operator service
 }
 
 // newEnv starts it; opts change the wallet's configuration.
@@ -73,7 +80,17 @@ func newEnv(t testing.TB, opts ...func(*wallet.Config)) *env {
 		t.Fatal(err)
 	}
 	kes, _ := wallet.LookupCurrency("KES")
-	s, err := New(Config{Wallet: client, Catalog: cat, Currency: kes})
+	// The notifier's operator service on the wallet's database (sms.go).
+	nst, err := notifystore.Open(context.Background(), w.Store.Gorm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := notifyapi.ServeOps(w.Conn, nst, w.Prefix, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Stop() })
+	s, err := New(Config{Wallet: client, Catalog: cat, Currency: kes, Region: "KE", Notifier: notifyapi.NewOpsClient(w.Conn, 0, w.Prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +98,8 @@ func newEnv(t testing.TB, opts ...func(*wallet.Config)) *env {
 	mux.Handle(Prefix+"/", s)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, w: w, client: client, clk: clk, srv: srv, handler: mux, ops: map[wallet.OperatorRole]string{}, totp: map[string]string{}}
+	e := &env{t: t, w: w, client: client, clk: clk, srv: srv, handler: mux, ops: map[wallet.OperatorRole]string{}, totp: map[string]string{},
+		notify: nst, opsSvc: svc}
 	for _, role := range wallet.OperatorRoles {
 		e.ops[role] = e.addOperator(string(role)+"@example.org", role)
 	}

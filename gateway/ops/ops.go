@@ -45,6 +45,7 @@ type Wallet interface {
 	Decide(ctx context.Context, q natsapi.ProposalDecision, approve bool) (*wallet.Proposal, error)
 	Reversals(ctx context.Context, states []wallet.ReversalState, limit int) ([]wallet.Reversal, error)
 	DecideReversal(ctx context.Context, id int64, approve bool) (*wallet.Reversal, error)
+	Note(ctx context.Context, q natsapi.OpsNote) error
 	AuditLog(ctx context.Context, q natsapi.AuditRequest) ([]wallet.AuditRecord, error)
 	Operators(ctx context.Context) ([]wallet.Operator, error)
 	DisableOperator(ctx context.Context, email string) (*wallet.Operator, error)
@@ -123,6 +124,10 @@ var routes = []route{
 	{"GET", "/merchants/{number}/tabs/{id}", merchantsRead, (*Server).tabPage},
 	{"POST", "/merchants/{number}/keys", merchantKeys, (*Server).createKey},
 	{"POST", "/merchants/{number}/keys/{id}/revoke", merchantKeys, (*Server).revokeKey},
+	{"GET", "/sms", read, (*Server).sms},
+	{"POST", "/sms/{id}/retry", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).smsRetry},
+	{"GET", "/merchants/{number}/webhooks", merchantsRead, (*Server).webhooks},
+	{"POST", "/merchants/{number}/webhooks/{delivery}/resend", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).webhookResend},
 	// Clearing a SIM-swap hold lets large payments and a PIN reset go
 	// again: support's, who verify the holder (see clearSIMSwap).
 	{"POST", "/account/{number}/clear-simswap", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).clearSIMSwap},
@@ -133,6 +138,7 @@ var navigation = []struct{ path, label string }{
 	{"/", "ops.nav.home"}, {"/dashboard", "ops.nav.dashboard"}, {"/search", "ops.nav.search"}, {"/proposals", "ops.nav.proposals"},
 	{"/reversals", "ops.nav.reversals"}, {"/agents", "ops.nav.agents"}, {"/reconcile", "ops.nav.reconcile"}, {"/audit", "ops.nav.audit"}, {"/operators", "ops.nav.operators"},
 	{"/merchants", "ops.nav.merchants"},
+	{"/sms", "ops.nav.sms"},
 }
 
 // Config configures a Server.
@@ -144,6 +150,12 @@ type Config struct {
 	// Merchants calls the merchant services' endpoints (the merchants
 	// pages); nil is Wallet when that is a *natsapi.Client.
 	Merchants natsrpc.Caller
+	// Notifier answers the SMS and webhook pages and the dashboard's
+	// failure rates; without it (or when it does not answer) those say so.
+	Notifier Notifier
+	// Region reads a phone number written without its country code (the
+	// SMS outbox's filter), as the wallet's --region.
+	Region string
 }
 
 // Server serves the back-office under Prefix.

@@ -179,6 +179,7 @@ type accountData struct {
 	// TierReason the tier form's reason, kept when refused.
 	Tiers      []wallet.Tier
 	TierReason string
+	SMS        *accountSMS // the latest SMS to its phone (sms.go)
 	// SIMSwap is the gate's last record of a held or frozen account
 	// (when it was held; whether a freeze covers a hold not cleared).
 	SIMSwap simSwapRecord
@@ -224,6 +225,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, v *view) {
 	if r.PostFormValue("tier") != "" {
 		d.Reason, d.TierReason = "", r.PostFormValue("reason")
 	}
+	d.SMS = s.accountSMSOf(r.Context(), v, st.Account.Phone)
 	if rs, err := s.cfg.Wallet.Reversals(r.Context(), nil, 0); err == nil {
 		for _, rv := range rs {
 			if rv.Sender == st.Account.ID || rv.Recipient == st.Account.ID {

@@ -16,6 +16,9 @@
 //     are Subject*), deduplicated by key.
 //   - ServeWebhooks answers the webhook subjects, checking each merchant's
 //     API key with the wallet (an Authenticator: the wallet's client).
+//   - ServeOps answers the back-office's notify.ops.v1.* subjects (ops.go:
+//     the SMS outbox and retry, a merchant's webhook deliveries and
+//     re-send, failure rates), operators' only, with its OpsClient.
 //
 // Subjects, stream and durable names, and the JSON on them are the wire
 // contract with the wallet, the gateways and deploy/natsroles: they do not

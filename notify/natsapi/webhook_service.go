@@ -61,43 +61,25 @@ func ServeWebhooks(nc *nats.Conn, st *store.Store, auth Authenticator, prefix st
 	if nc == nil || st == nil || auth == nil {
 		return nil, errors.New("webhook service: needs a NATS connection, a store and an authenticator")
 	}
-	if !natsrpc.ValidPrefix(prefix) {
-		return nil, fmt.Errorf("webhook service: invalid subject prefix %q", prefix)
-	}
-	if log == nil {
-		log = slog.Default()
-	}
-	h := &webhookServer{Responder: natsrpc.NewResponder(nc, log, webhookHandlersMax), st: st, auth: auth, opts: opts}
-	svc, err := micro.AddService(nc, micro.Config{
+	return serve(nc, prefix, log, webhookHandlersMax, micro.Config{
 		Name: "webhooks", Version: "1.0.0", QueueGroup: WebhookQueueGroup,
-		Description:  "Kibubu merchant webhooks: endpoints, deliveries, re-sends",
-		StatsHandler: h.EndpointStats,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("webhook service: %w", err)
-	}
-	add := func(subj string, f micro.HandlerFunc) {
-		if err == nil {
-			name := strings.ReplaceAll(strings.TrimPrefix(subj, "notify.webhooks.v1."), ".", "-")
-			full := subject(prefix, subj)
-			err = svc.AddEndpoint(name, h.Handle(full, f), micro.WithEndpointSubject(full))
+		Description: "Kibubu merchant webhooks: endpoints, deliveries, re-sends",
+	}, func(svc micro.Service, rs *natsrpc.Responder) error {
+		h := &webhookServer{Responder: rs, st: st, auth: auth, opts: opts}
+		var err error
+		add := func(subj string, f micro.HandlerFunc) {
+			if err == nil {
+				name := strings.ReplaceAll(strings.TrimPrefix(subj, "notify.webhooks.v1."), ".", "-")
+				full := subject(prefix, subj)
+				err = svc.AddEndpoint(name, h.Handle(full, f), micro.WithEndpointSubject(full))
+			}
 		}
-	}
-	add(SubjectWebhookSet, merchantHandler(h, h.set))
-	add(SubjectWebhookGet, merchantHandler(h, h.get))
-	add(SubjectWebhookDeliveries, merchantHandler(h, h.deliveries))
-	add(SubjectWebhookResend, merchantHandler(h, h.resend))
-	if err == nil {
-		// The server has the subscriptions once the flush returns: a
-		// request made after ServeWebhooks returns, on any connection,
-		// finds the service.
-		err = nc.Flush()
-	}
-	if err != nil {
-		svc.Stop()
-		return nil, fmt.Errorf("webhook service: %w", err)
-	}
-	return svc, nil
+		add(SubjectWebhookSet, merchantHandler(h, h.set))
+		add(SubjectWebhookGet, merchantHandler(h, h.get))
+		add(SubjectWebhookDeliveries, merchantHandler(h, h.deliveries))
+		add(SubjectWebhookResend, merchantHandler(h, h.resend))
+		return err
+	})
 }
 
 type webhookServer struct {
@@ -169,22 +151,29 @@ func (h *webhookServer) get(ctx context.Context, m string, _ *notify.WebhookRequ
 }
 
 func (h *webhookServer) deliveries(ctx context.Context, m string, q *notify.DeliveriesRequest) (any, error) {
-	switch q.Status {
+	return deliveries(ctx, h.st, store.DeliveryFilter{Merchant: m, Status: q.Status, Before: q.Cursor, Limit: q.Limit})
+}
+
+// deliveries lists the deliveries f selects (a merchant's), f's status,
+// cursor and limit checked first: the merchant's own listing and an
+// operator's.
+func deliveries(ctx context.Context, st *store.Store, f store.DeliveryFilter) (*notify.DeliveriesReply, error) {
+	switch f.Status {
 	case "", notify.DeliveryPending, notify.DeliveryDelivered, notify.DeliveryFailed:
 	default:
 		return nil, wallet.Errorf(wallet.CodeInvalid, "status must be pending, delivered or failed")
 	}
-	if q.Cursor != "" && !notify.ValidDeliveryID(q.Cursor) {
+	if f.Before != "" && !notify.ValidDeliveryID(f.Before) {
 		return nil, wallet.Errorf(wallet.CodeInvalid, "malformed cursor")
 	}
-	if q.Limit < 0 || q.Limit > notify.DeliveriesMax {
+	if f.Limit < 0 || f.Limit > notify.DeliveriesMax {
 		return nil, wallet.Errorf(wallet.CodeInvalid, "limit must be 1 to %d", notify.DeliveriesMax)
 	}
-	ds, next, err := h.st.Deliveries(ctx, store.DeliveryFilter{Merchant: m, Status: q.Status, Before: q.Cursor, Limit: q.Limit})
+	ds, next, err := st.Deliveries(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	return notify.DeliveriesReply{Deliveries: ds, Next: next}, nil
+	return &notify.DeliveriesReply{Deliveries: ds, Next: next}, nil
 }
 
 func (h *webhookServer) resend(ctx context.Context, m string, q *notify.WebhookRequest) (any, error) {

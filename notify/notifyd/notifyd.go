@@ -195,9 +195,10 @@ type Notifier struct {
 	Webhooks *notifystore.WebhookSender
 	Provider notify.Provider
 
-	svc  micro.Service
-	stop context.CancelFunc
-	done chan struct{}
+	svc    micro.Service // the merchants' webhooks
+	opsSvc micro.Service // the back-office's questions (notify.ops.v1.*)
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 // Start migrates (or checks) the notifier's tables and starts its parts;
@@ -288,6 +289,12 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Notifier, err error) 
 	if n.svc, err = notifyapi.ServeWebhooks(deps.Conn, n.Store, auth, cfg.Prefix, hlog, opts...); err != nil {
 		return nil, err
 	}
+	// The back-office's questions (notify.ops.v1.*), beside the webhooks.
+	if n.opsSvc, err = notifyapi.ServeOps(deps.Conn, n.Store, cfg.Prefix, hlog); err != nil {
+		n.svc.Stop()
+		n.svc = nil
+		return nil, err
+	}
 	n.run(failed)
 	// The wallet creates both streams; the consumer binds to them,
 	// retrying while they are missing or cannot be placed. A start waits
@@ -358,6 +365,12 @@ func (n *Notifier) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop the webhook service: %w", err))
 		}
 		n.svc = nil
+	}
+	if n.opsSvc != nil {
+		if err := n.opsSvc.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop the operator service: %w", err))
+		}
+		n.opsSvc = nil
 	}
 	if n.stop != nil {
 		n.stop()

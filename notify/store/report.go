@@ -73,15 +73,11 @@ func (s *Store) FailureRates(ctx context.Context, bounds []time.Time) ([]Failure
 			func(d *FailureDay) *int64 { return &d.Attempts }, func(d *FailureDay) *int64 { return &d.AttemptsFailed }},
 	}
 	for _, tb := range tables {
-		// One scan: the day is a CASE over the bounds.
+		// One scan: the day is a CASE over the bounds, nested as a binary
+		// search (5 comparisons a row for 30 days, not 15 on average).
 		var day strings.Builder
 		var args []any
-		day.WriteString("CASE")
-		for i := 1; i < len(bounds)-1; i++ {
-			fmt.Fprintf(&day, " WHEN %s < ? THEN %d", tb.at, i-1)
-			args = append(args, bounds[i].UTC())
-		}
-		fmt.Fprintf(&day, " ELSE %d END", len(bounds)-2)
+		dayCase(&day, &args, tb.at, bounds, 0, len(bounds)-1)
 		args = append(args, tb.failedArgs...)
 		args = append(args, bounds[0].UTC(), bounds[len(bounds)-1].UTC())
 		q := "SELECT d, COUNT(*), COALESCE(SUM(f), 0) FROM (SELECT " + day.String() + " AS d, CASE WHEN " + tb.failed +
@@ -110,4 +106,21 @@ func (s *Store) FailureRates(ctx context.Context, bounds []time.Time) ([]Failure
 		}
 	}
 	return out, nil
+}
+
+// dayCase writes the SQL expression that numbers the day, lo to hi-1, an
+// at in [bounds[lo], bounds[hi]) falls in: nested CASEs halving the days,
+// with their bounds appended to args in the order the ? appear.
+func dayCase(b *strings.Builder, args *[]any, at string, bounds []time.Time, lo, hi int) {
+	if hi-lo == 1 {
+		fmt.Fprintf(b, "%d", lo)
+		return
+	}
+	mid := (lo + hi) / 2
+	fmt.Fprintf(b, "CASE WHEN %s < ? THEN ", at)
+	*args = append(*args, bounds[mid].UTC())
+	dayCase(b, args, at, bounds, lo, mid)
+	b.WriteString(" ELSE ")
+	dayCase(b, args, at, bounds, mid, hi)
+	b.WriteString(" END")
 }

@@ -57,7 +57,7 @@ func TestAPIKeyCreate(t *testing.T) {
 				t.Errorf("principal %+v, want merchant %s Duka", p, till.Number)
 			}
 			// Only the hash is stored.
-			stored, err := f.st.APIKey(f.ctx, k.ID)
+			stored, err := f.ms.APIKey(f.ctx, k.ID)
 			f.must(err)
 			if stored.Secret != "" || strings.Contains(string(stored.Hash), k.Secret[len(k.ID)+1:]) {
 				t.Errorf("stored key %+v holds its secret", stored)
@@ -112,7 +112,7 @@ func TestRevokeAPIKey(t *testing.T) {
 	p := f.merchant("Duka", false)
 	k, err := f.s.CreateAPIKey(f.ctx, p.Merchant, false, []merchant.Scope{merchant.ScopePayments})
 	f.must(err)
-	other, err := merchant.New(f.ctx, f.w, f.st, merchant.Config{Now: f.clock.Now})
+	other, err := merchant.New(f.ctx, f.w, f.ms, merchant.Config{Now: f.clock.Now})
 	f.must(err)
 	_, err = other.Authorize(f.ctx, k.Secret, merchant.ScopePayments)
 	f.must(err)
@@ -249,7 +249,7 @@ func TestSecurityAPIKeyExpiry(t *testing.T) {
 	f.clock.Add(time.Minute)
 	_, err = f.s.Authorize(f.ctx, k.Secret, merchant.ScopePayments)
 	wantCode(t, err, wallet.CodeUnauthenticated)
-	other, err := merchant.New(f.ctx, f.w, f.st, merchant.Config{Now: f.clock.Now})
+	other, err := merchant.New(f.ctx, f.w, f.ms, merchant.Config{Now: f.clock.Now})
 	f.must(err)
 	_, err = other.Authorize(f.ctx, k.Secret, merchant.ScopePayments)
 	wantCode(t, err, wallet.CodeUnauthenticated)

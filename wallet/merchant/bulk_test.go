@@ -148,7 +148,7 @@ func TestBulkPayoutResumes(t *testing.T) {
 	first.must(err)
 	// The first process's worker leases 5 rows and dies.
 	now := first.clock.Now()
-	claimed, err := first.st.ClaimRows(first.ctx, now, now.Add(merchant.LeaseDuration), 5)
+	claimed, err := first.ms.ClaimRows(first.ctx, now, now.Add(merchant.LeaseDuration), 5)
 	first.must(err)
 	if len(claimed) != 5 {
 		t.Fatalf("claimed %d rows", len(claimed))

@@ -6,19 +6,18 @@
 // It runs inside the wallet process beside *wallet.Service and owns the
 // merchant-facing rules and state; it must not post to the ledger any other
 // way than Service.Transfer, and knows no NATS, HTTP or SQL: its state is
-// kept by a Store (wallet/store implements it, for now: see the note
-// below), its NATS endpoints are declared and served by its subpackage
+// kept by a Store (its subpackage store implements it with gorm, on the
+// wallet's database, writing its events to the wallet's outbox), its NATS
+// endpoints are declared and served by its subpackage
 // merchantapi (on the wallet's service, natsapi.WithEndpoints), and its
 // REST face is the gateway's, which calls those declarations.
 //
 // It was package wallet/commerce; "merchant" is the one name of the
 // subdomain. (Package wallet's merchant.go is another thing: tills and
 // paybills as ledger accounts, which this package reads through
-// *wallet.Service.) Its gorm code still lives in wallet/store
-// (commerce.go, commerce_events.go, tabs.go, prompts.go), which so
-// imports this package; moving it beside this one, with a
-// merchant-agnostic hook in wallet/store, is the next step (issue 13
-// part 3).
+// *wallet.Service.) Neither the ledger's store (wallet/store) nor its NATS
+// service (wallet/natsapi) imports this package: everything merchant-
+// specific is here and in the subpackages store and merchantapi.
 //
 // # Authentication
 //

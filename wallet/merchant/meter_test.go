@@ -13,6 +13,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	merchantstore "github.com/kibubu/kibubu/wallet/merchant/store"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
@@ -85,6 +86,10 @@ func TestMeterShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	ms, err := merchantstore.Open(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kes, _ := wallet.LookupCurrency("KES")
 	w, err := wallet.New(ctx, st, wallet.Config{Currency: kes, Region: "KE", Pepper: tabPepper})
 	if err != nil {
@@ -93,8 +98,8 @@ func TestMeterShutdown(t *testing.T) {
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	go w.Run(wctx)
-	f := &tabFixture{t: t, ctx: ctx, st: st, w: w, kes: kes, clock: &tabClock{}}
-	s, err := merchant.New(ctx, w, st, merchant.Config{Sweep: time.Hour})
+	f := &tabFixture{t: t, ctx: ctx, st: st, ms: ms, w: w, kes: kes, clock: &tabClock{}}
+	s, err := merchant.New(ctx, w, ms, merchant.Config{Sweep: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,18 +11,13 @@ import (
 // reads of any merchant, with no API key. They change nothing.
 
 // OpsStore is what the back-office's reads need of a Store besides Store
-// itself: wallet/store implements it (merchant_ops.go).
+// itself: wallet/merchant/store implements it (ops.go).
 type OpsStore interface {
 	// SearchMerchants returns tills and paybills, offset then at most
 	// limit: by number prefix in number order when byNumber, else by name
 	// prefix (any case) in name order; an empty prefix lists them all in
 	// number order.
 	SearchMerchants(ctx context.Context, prefix string, byNumber bool, offset, limit int) ([]wallet.AccountRecord, error)
-	// MerchantTabs returns merchant's tabs with ids before before (every
-	// one when empty), newest first, at most limit; only the open ones
-	// (pending, active, suspended) or only the finished ones (closed,
-	// declined) when open is set.
-	MerchantTabs(ctx context.Context, merchant string, open *bool, before string, limit int) ([]Tab, error)
 }
 
 const (
@@ -133,13 +128,19 @@ func (s *Service) OpsTabs(ctx context.Context, number string, open *bool, cursor
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.opsStore()
+	var statuses []TabStatus // every one
+	if open != nil && *open {
+		statuses = openTabStatuses
+	} else if open != nil {
+		statuses = []TabStatus{TabClosed, TabDeclined}
+	}
+	recs, err := s.st.Tabs(ctx, m.Number, statuses, cursor, limit+1)
 	if err != nil {
 		return nil, err
 	}
-	tabs, err := st.MerchantTabs(ctx, m.Number, open, cursor, limit+1)
-	if err != nil {
-		return nil, err
+	tabs := make([]Tab, len(recs))
+	for i := range recs {
+		tabs[i] = *tabView(&recs[i])
 	}
 	out := &TabsPage{Tabs: tabs}
 	if len(tabs) > limit {

@@ -100,7 +100,7 @@ func TestPayoutRecovery(t *testing.T) {
 				Status: merchant.PayoutPending, Created: now, Updated: now},
 			Key: "po:" + p.Merchant + ":" + idem, Hash: []byte("h"),
 		}
-		_, err := f.st.CreatePayout(f.ctx, r)
+		_, err := f.ms.CreatePayout(f.ctx, r)
 		f.must(err)
 		return r
 	}
@@ -110,14 +110,14 @@ func TestPayoutRecovery(t *testing.T) {
 	f.must(err)
 
 	merchant.SweepMerchant(f.s, f.ctx)
-	if got, _ := f.st.Payout(f.ctx, unposted.ID); got.Status != merchant.PayoutPending {
+	if got, _ := f.ms.Payout(f.ctx, unposted.ID); got.Status != merchant.PayoutPending {
 		t.Fatalf("swept within the lease: %+v", got)
 	}
 	f.clock.Add(merchant.LeaseDuration + time.Second)
 	merchant.SweepMerchant(f.s, f.ctx)
-	a, err := f.st.Payout(f.ctx, unposted.ID)
+	a, err := f.ms.Payout(f.ctx, unposted.ID)
 	f.must(err)
-	b, err := f.st.Payout(f.ctx, posted.ID)
+	b, err := f.ms.Payout(f.ctx, posted.ID)
 	f.must(err)
 	if a.Status != merchant.PayoutPaid || b.Status != merchant.PayoutPaid || b.Transaction != res.Transfer.Ref {
 		t.Fatalf("after the sweep: %+v and %+v", a, b)

@@ -3,7 +3,6 @@ package merchant
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 
@@ -74,32 +73,25 @@ func (s *Service) PaymentRequest(ctx context.Context, p Principal, id string) (*
 	return s.view(ctx, r)
 }
 
+// RequestQueries are the store's reads behind the lists of payment
+// requests, each declared beside the method that uses it; Store embeds it.
+type RequestQueries interface {
+	// PaymentRequests lists merchant's requests with ids before before
+	// (every one when empty), newest first, at most limit.
+	PaymentRequests(ctx context.Context, merchant, before string, limit int) ([]RequestRecord, error)
+}
+
 // PaymentRequests lists p's merchant's payment requests, newest first, a
 // page at a time: next, when not empty, is the cursor of the page after
 // (an opaque string, as Transactions's). limit 0 is the default page
 // (transactionsDefault); more than transactionsMax is CodeInvalid, and so
 // is a cursor this API did not give. An operator key is CodeForbidden.
 func (s *Service) PaymentRequests(ctx context.Context, p Principal, cursor string, limit int) (reqs []PaymentRequest, next string, err error) {
-	if p.Merchant == "" {
-		return nil, "", wallet.Errorf(wallet.CodeForbidden, "an operator key cannot act for a merchant")
-	}
-	if limit <= 0 {
-		limit = transactionsDefault
-	}
-	if limit > transactionsMax {
-		return nil, "", wallet.Errorf(wallet.CodeInvalid, "a page holds at most %d payment requests", transactionsMax)
-	}
-	before, err := decodeRequestCursor(cursor)
+	recs, next, err := pageByID(requestCursor, "payment requests", p, cursor, limit, func(before string, n int) ([]RequestRecord, error) {
+		return s.st.PaymentRequests(ctx, p.Merchant, before, n)
+	}, func(r *RequestRecord) string { return r.ID })
 	if err != nil {
 		return nil, "", err
-	}
-	recs, err := s.st.PaymentRequests(ctx, p.Merchant, before, limit+1)
-	if err != nil {
-		return nil, "", err
-	}
-	if len(recs) > limit {
-		recs = recs[:limit]
-		next = encodeRequestCursor(recs[limit-1].ID)
 	}
 	reqs = make([]PaymentRequest, 0, len(recs))
 	for i := range recs {
@@ -110,30 +102,6 @@ func (s *Service) PaymentRequests(ctx context.Context, p Principal, cursor strin
 		reqs = append(reqs, *v)
 	}
 	return reqs, next, nil
-}
-
-// requestCursorPrefix versions a page of payment requests' cursor.
-const requestCursorPrefix = 'r'
-
-// encodeRequestCursor makes the opaque cursor of a page of payment
-// requests that ends with request id.
-func encodeRequestCursor(id string) string {
-	return base64.RawURLEncoding.EncodeToString(append([]byte{requestCursorPrefix}, id...))
-}
-
-// decodeRequestCursor returns the request id a cursor stands for; "" for
-// none.
-func decodeRequestCursor(c string) (string, error) {
-	if c == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	// The decoder skips newlines: encoding again keeps one spelling.
-	if err != nil || len(b) < 2 || b[0] != requestCursorPrefix || !validID("pr", string(b[1:])) ||
-		base64.RawURLEncoding.EncodeToString(b) != c {
-		return "", wallet.Errorf(wallet.CodeInvalid, "the cursor is not one this API gave")
-	}
-	return string(b[1:]), nil
 }
 
 // view returns r as the merchant sees it, expiring it first if its time

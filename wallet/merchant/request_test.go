@@ -248,12 +248,12 @@ func TestDeclineAndExpire(t *testing.T) {
 
 	// The sweeper expires r2 once its time has passed.
 	merchant.SweepMerchant(f.s, f.ctx)
-	if got, _ := f.st.PaymentRequest(f.ctx, r2.ID); got.Status != merchant.RequestPending {
+	if got, _ := f.ms.PaymentRequest(f.ctx, r2.ID); got.Status != merchant.RequestPending {
 		t.Fatalf("expired early: %+v", got)
 	}
 	f.clock.Add(merchant.DefaultRequestTTL + time.Second)
 	merchant.SweepMerchant(f.s, f.ctx)
-	got, err := f.st.PaymentRequest(f.ctx, r2.ID)
+	got, err := f.ms.PaymentRequest(f.ctx, r2.ID)
 	f.must(err)
 	if got.Status != merchant.RequestExpired {
 		t.Fatalf("after the sweep: %+v", got)
@@ -307,11 +307,11 @@ func TestApprovingRecovery(t *testing.T) {
 		n++
 		pr, err := f.s.RequestPayment(f.ctx, p, fmt.Sprint("k-", n), phone, 1_000, "R", "")
 		f.must(err)
-		r, err := f.st.PaymentRequest(f.ctx, pr.ID)
+		r, err := f.ms.PaymentRequest(f.ctx, pr.ID)
 		f.must(err)
 		next := *r
 		next.Status, next.Attempt, next.Updated = merchant.RequestApproving, 1, f.clock.Now().UTC()
-		ok, err := f.st.UpdatePaymentRequest(f.ctx, &next, merchant.RequestPending, 0, nil)
+		ok, err := f.ms.UpdatePaymentRequest(f.ctx, &next, merchant.RequestPending, 0, nil)
 		f.must(err)
 		if !ok {
 			t.Fatal("could not move the request to approving")
@@ -334,7 +334,7 @@ func TestApprovingRecovery(t *testing.T) {
 	if got, _ := f.s.PaymentRequest(f.ctx, p, paid.ID); got.Status != merchant.RequestPending { // approving shows as pending
 		t.Fatalf("within the lease: %+v", got)
 	}
-	if got, _ := f.st.PaymentRequest(f.ctx, paid.ID); got.Status != merchant.RequestApproving {
+	if got, _ := f.ms.PaymentRequest(f.ctx, paid.ID); got.Status != merchant.RequestApproving {
 		t.Fatalf("within the lease: %+v", got)
 	}
 	_, err := f.s.Approve(f.ctx, cust, unposted.ID, fixturePIN)
@@ -350,7 +350,7 @@ func TestApprovingRecovery(t *testing.T) {
 		r    *merchant.RequestRecord
 		want merchant.RequestStatus
 	}{{paid, merchant.RequestPaid}, {refused, merchant.RequestFailed}, {unposted, merchant.RequestExpired}, {late, merchant.RequestExpired}} {
-		got, err := f.st.PaymentRequest(f.ctx, c.r.ID)
+		got, err := f.ms.PaymentRequest(f.ctx, c.r.ID)
 		f.must(err)
 		if got.Status != c.want {
 			t.Errorf("%s: %s, want %s", c.r.ID, got.Status, c.want)
@@ -372,23 +372,23 @@ func TestApprovingRecoveryUnused(t *testing.T) {
 	cust := f.customer(100_000)
 	pr, err := f.s.RequestPayment(f.ctx, p, "k", cust, 1_000, "R", "")
 	f.must(err)
-	r, err := f.st.PaymentRequest(f.ctx, pr.ID)
+	r, err := f.ms.PaymentRequest(f.ctx, pr.ID)
 	f.must(err)
 	next := *r
 	next.Status, next.Attempt, next.Updated = merchant.RequestApproving, 1, f.clock.Now().UTC()
-	if ok, err := f.st.UpdatePaymentRequest(f.ctx, &next, merchant.RequestPending, 0, nil); err != nil || !ok {
+	if ok, err := f.ms.UpdatePaymentRequest(f.ctx, &next, merchant.RequestPending, 0, nil); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	f.clock.Add(merchant.LeaseDuration + time.Second)
 	merchant.SweepMerchant(f.s, f.ctx)
-	got, err := f.st.PaymentRequest(f.ctx, r.ID)
+	got, err := f.ms.PaymentRequest(f.ctx, r.ID)
 	f.must(err)
 	if got.Status != merchant.RequestPending || got.Attempt != 1 {
 		t.Fatalf("after the sweep: %+v", got)
 	}
 	res, err := f.s.Approve(f.ctx, cust, r.ID, fixturePIN)
 	f.must(err)
-	if stored, _ := f.st.PaymentRequest(f.ctx, r.ID); stored.Attempt != 2 || stored.Status != merchant.RequestPaid || res.Transfer == nil {
+	if stored, _ := f.ms.PaymentRequest(f.ctx, r.ID); stored.Attempt != 2 || stored.Status != merchant.RequestPaid || res.Transfer == nil {
 		t.Fatalf("after approving: %+v", stored)
 	}
 }

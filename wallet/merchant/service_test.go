@@ -13,6 +13,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	merchantstore "github.com/kibubu/kibubu/wallet/merchant/store"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
@@ -24,7 +25,8 @@ import (
 type merchantFixture struct {
 	t     testing.TB
 	ctx   context.Context
-	st    *store.Store
+	st    *store.Store // the wallet's
+	ms    *merchantstore.Store
 	w     *wallet.Service
 	s     *merchant.Service
 	clock *fixtureClock
@@ -66,6 +68,10 @@ func newMerchantFixtureOn(t testing.TB, dsn string, cfg func(*merchant.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	ms, err := merchantstore.Open(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kes, _ := wallet.LookupCurrency("KES")
 	clock := &fixtureClock{}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -79,12 +85,12 @@ func newMerchantFixtureOn(t testing.TB, dsn string, cfg func(*merchant.Config)) 
 	if cfg != nil {
 		cfg(&c)
 	}
-	s, err := merchant.New(ctx, w, st, c)
+	s, err := merchant.New(ctx, w, ms, c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	f := &merchantFixture{t: t, ctx: context.Background(), st: st, w: w, s: s, clock: clock}
+	f := &merchantFixture{t: t, ctx: context.Background(), st: st, ms: ms, w: w, s: s, clock: clock}
 	a, err := w.AddAgent(f.ctx, fixturePhone(), "Float Agent")
 	f.must(err)
 	_, err = w.SetPINWithStartKey(f.ctx, a.Phone, a.StartKey, "1357")
@@ -201,7 +207,7 @@ func TestNewConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := merchant.New(f.ctx, f.w, f.st, tt.cfg)
+			s, err := merchant.New(f.ctx, f.w, f.ms, tt.cfg)
 			if (err == nil) != tt.ok {
 				t.Fatalf("New: %v, want ok %v", err, tt.ok)
 			}
@@ -219,7 +225,7 @@ func TestNewConfig(t *testing.T) {
 			}
 		})
 	}
-	if _, err := merchant.New(f.ctx, nil, f.st, merchant.Config{}); err == nil {
+	if _, err := merchant.New(f.ctx, nil, f.ms, merchant.Config{}); err == nil {
 		t.Error("New without a wallet: no error")
 	}
 }

@@ -58,13 +58,15 @@ type PromptGate struct {
 }
 
 // Store keeps the merchant services' state: API keys, payment requests,
-// payouts and bulk payouts (and, through TabStore, tabs). wallet/store
-// implements it on the wallet's database. Every method that changes a
-// state writes the events it is given in the same transaction, and every
-// state change is a compare-and-set on the current state, so that several
-// wallet processes on one database never both make the same change.
+// payouts and bulk payouts (and, through TabStore, tabs). Package
+// wallet/merchant/store implements it on the wallet's database. Every
+// method that changes a state writes the events it is given in the same
+// transaction, and every state change is a compare-and-set on the current
+// state, so that several wallet processes on one database never both
+// make the same change.
 type Store interface {
 	TabStore
+	RequestQueries // request.go
 
 	// CreateAPIKey inserts k.
 	CreateAPIKey(ctx context.Context, k *KeyRecord) error
@@ -85,9 +87,6 @@ type Store interface {
 	CreatePaymentRequest(ctx context.Context, r *RequestRecord, ev OutboxEvent, gate PromptGate) (*RequestRecord, error)
 	// PaymentRequest returns a request by id; CodeNotFound if there is none.
 	PaymentRequest(ctx context.Context, id string) (*RequestRecord, error)
-	// PaymentRequests lists merchant's requests with ids before before
-	// (every one when empty), newest first, at most limit.
-	PaymentRequests(ctx context.Context, merchant, before string, limit int) ([]RequestRecord, error)
 	// UpdatePaymentRequest stores r's status, reason, transaction, attempt
 	// and update time, and writes evs, if the stored request still has
 	// status from and attempt attempt; it reports whether it did.

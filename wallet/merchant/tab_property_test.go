@@ -267,7 +267,7 @@ func runTab(f *tabFixture, phone string, payees []string, capMicro wallet.Micro,
 		return fail("%v", err)
 	}
 	l.paid = 1000_00 - a.Balance
-	if l.settlements, err = f.st.TabSettlements(f.ctx, tab.ID); err != nil {
+	if l.settlements, err = f.ms.TabSettlements(f.ctx, tab.ID); err != nil {
 		return fail("%v", err)
 	}
 	for i, p := range payees {

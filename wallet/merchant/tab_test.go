@@ -14,6 +14,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	merchantstore "github.com/kibubu/kibubu/wallet/merchant/store"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
@@ -38,7 +39,8 @@ func (c *tabClock) Add(d time.Duration) {
 type tabFixture struct {
 	t     testing.TB
 	ctx   context.Context
-	st    *store.Store
+	st    *store.Store // the wallet's
+	ms    *merchantstore.Store
 	w     *wallet.Service
 	s     *merchant.Service
 	clock *tabClock
@@ -80,6 +82,10 @@ func newTabFixtureWith(t testing.TB, o tabOptions) *tabFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ms, err := merchantstore.Open(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kes, _ := wallet.LookupCurrency("KES")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	wc := wallet.Config{Currency: kes, Region: "KE", Pepper: tabPepper, Logger: quiet, Now: o.clock.Now}
@@ -97,7 +103,7 @@ func newTabFixtureWith(t testing.TB, o tabOptions) *tabFixture {
 	if o.config != nil {
 		o.config(&cc)
 	}
-	s, err := merchant.New(ctx, w, st, cc)
+	s, err := merchant.New(ctx, w, ms, cc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +111,7 @@ func newTabFixtureWith(t testing.TB, o tabOptions) *tabFixture {
 	cdone := make(chan struct{})
 	go func() { s.Run(cctx); close(cdone) }()
 	t.Cleanup(func() { ccancel(); <-cdone; wcancel(); <-wdone; st.Close() })
-	f := &tabFixture{t: t, ctx: ctx, st: st, w: w, s: s, clock: o.clock, kes: kes}
+	f := &tabFixture{t: t, ctx: ctx, st: st, ms: ms, w: w, s: s, clock: o.clock, kes: kes}
 	a, err := w.AddAgent(ctx, tabPhone(), "Float Agent")
 	f.must(err)
 	_, err = w.SetPINWithStartKey(ctx, a.Phone, a.StartKey, "1357")
@@ -226,7 +232,7 @@ func (f *tabFixture) events(typ merchant.EventType, id string) []merchant.Outbox
 
 func (f *tabFixture) settlements(id string) []merchant.Settlement {
 	f.t.Helper()
-	sts, err := f.st.TabSettlements(f.ctx, id)
+	sts, err := f.ms.TabSettlements(f.ctx, id)
 	f.must(err)
 	return sts
 }
@@ -806,7 +812,7 @@ func TestPendingSettlementRecovery(t *testing.T) {
 			if st == nil || st.Amount != 7_77 || st.Status != merchant.SettlementPending {
 				t.Fatalf("started: %+v", st)
 			}
-			rec, err := f.st.TabByID(f.ctx, tab.ID)
+			rec, err := f.ms.TabByID(f.ctx, tab.ID)
 			f.must(err)
 			if posted {
 				_, err := f.w.Transfer(f.ctx, merchant.TabSettleRequest(rec, st))

@@ -7,8 +7,9 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 )
 
-// TabStore keeps tabs, their payees, charges and settlements. wallet/store
-// implements it on SQLite and PostgreSQL; Store embeds it.
+// TabStore keeps tabs, their payees, charges and settlements.
+// wallet/merchant/store implements it on SQLite and PostgreSQL; Store
+// embeds it.
 //
 // Every method that changes a tab does it in one transaction with the tab's
 // row locked (SELECT … FOR UPDATE on PostgreSQL; SQLite's write lock), so
@@ -16,6 +17,8 @@ import (
 // time, and each retries on a deadlock or serialization failure, so fn must
 // derive everything it changes from what it was given.
 type TabStore interface {
+	TabQueries // tab_lists.go
+
 	// CreateTab inserts t and its tab.created event in one transaction.
 	// If the merchant already has a tab under t.IdemKey it inserts nothing
 	// and returns that tab (the caller compares the request hashes);
@@ -42,11 +45,6 @@ type TabStore interface {
 	TabsToSweep(ctx context.Context, q SweepQuery) ([]string, error)
 	// TabSettlements returns a tab's settlements in sequence order.
 	TabSettlements(ctx context.Context, tab string) ([]Settlement, error)
-	// TabCharges returns up to limit of a tab's charges, newest first (by
-	// Charged, which grows with every charge of a tab): those whose
-	// Charged is below before, or all of them when before is 0. It reads
-	// limit rows, not the whole tab.
-	TabCharges(ctx context.Context, tab string, before wallet.Micro, limit int) ([]ChargeRecord, error)
 }
 
 // TabRecord is a tab's whole stored state: the public view and what the

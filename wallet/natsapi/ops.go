@@ -176,6 +176,7 @@ func (s *server) ops(m natsrpc.Mux) {
 	}
 	OpsApprove.Handle(m, decide(true))
 	OpsReject.Handle(m, decide(false))
+	s.opsNote(m)
 }
 
 // sessionActor is the operator a maker-checker step is taken by: the one

@@ -1,11 +1,10 @@
 package store
 
-// The back-office's merchant reads (wallet/merchant's OpsStore): one
-// self-contained file, so that it can move beside the rest of the merchant
-// store (wallet/merchant/store) as it is. It reads the accounts table for
-// the merchant search (its model and the name search's helpers, asciiLower
-// and likeEscaper, are this package's) and the tabs table for a merchant's
-// tabs.
+// The back-office's merchant search: tills and paybills are ledger
+// accounts, so the search is the ledger's (its model and the name search's
+// helpers, asciiLower and likeEscaper, are this package's);
+// wallet/merchant/store serves it to wallet/merchant's OpsStore with the
+// merchants' tabs beside it.
 
 import (
 	"context"
@@ -16,10 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/wallet"
-	"github.com/kibubu/kibubu/wallet/merchant"
 )
-
-var _ merchant.OpsStore = (*Store)(nil)
 
 // merchantKinds are the account kinds a merchant search finds.
 var merchantKinds = []string{string(wallet.KindTill), string(wallet.KindPaybill)}
@@ -72,32 +68,4 @@ func (s *Store) merchantQuery(ctx context.Context, prefix string, byNumber bool)
 			Where("LOWER(name) >= ? AND LOWER(name) < ?", p, p+string(utf8.MaxRune)).Order("LOWER(name), id")
 	}
 	return q
-}
-
-// MerchantTabs returns merchant's tabs with ids before before (every one
-// when empty), newest first, at most limit; open (pending, active,
-// suspended) or finished (closed, declined) ones only when open is set.
-// It reads idx_tabs_idem for the merchant.
-func (s *Store) MerchantTabs(ctx context.Context, owner string, open *bool, before string, limit int) ([]merchant.Tab, error) {
-	q := s.gdb.WithContext(ctx).Where("merchant = ?", owner)
-	if before != "" {
-		q = q.Where("id < ?", before)
-	}
-	if open != nil {
-		finished := []string{string(merchant.TabClosed), string(merchant.TabDeclined)}
-		if *open {
-			q = q.Where("status NOT IN ?", finished)
-		} else {
-			q = q.Where("status IN ?", finished)
-		}
-	}
-	var rows []tabRow
-	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("merchant tabs: %w", err)
-	}
-	out := make([]merchant.Tab, len(rows))
-	for i := range rows {
-		out[i] = rows[i].record().Tab
-	}
-	return out, nil
 }

@@ -60,7 +60,7 @@ func TestMerchantSearchUsesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, prefix := range []string{"duka", "Duka ", "d"} { // prefixes the customers share
-		plan := queryPlan(t, st, pg, st.MerchantSearchSQL(ctx, prefix, 51))
+		plan := storetest.QueryPlan(t, st.Gorm(), pg, st.MerchantSearchSQL(ctx, prefix, 51))
 		if !strings.Contains(plan, index) {
 			t.Errorf("merchant search %q: got the plan\n%s\nwant it to read %s", prefix, plan, index)
 		}

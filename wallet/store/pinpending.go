@@ -6,14 +6,13 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/kibubu/kibubu/wallet"
 )
 
 // pendingPINModels are the tables of new PINs waiting for their
 // confirmation (wallet.PendingPINStore).
-var pendingPINModels = []any{&pendingPINRow{}}
+var pendingPINModels = []any{&pendingPINRow{}, &lockRow{}}
 
 // pendingPINRow is one new PIN chosen and not yet confirmed: its peppered
 // hash, never the PIN. Times are Unix milliseconds, compared as numbers on
@@ -43,9 +42,7 @@ func (s *Store) AddPendingPIN(ctx context.Context, p *wallet.PendingPIN, now tim
 		Name: p.Name, Language: p.Language, PinHash: p.PINHash, PinSalt: p.PINSalt,
 		Created: p.Created.UnixMilli(), Expires: p.Expires.UnixMilli()}
 	err := s.gormTx(ctx, retryable, func(tx *gorm.DB) error {
-		if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "name"}},
-			DoUpdates: clause.Assignments(map[string]any{"seq": gorm.Expr("prompt_locks.seq + 1")})}).
-			Create(&promptLockRow{Name: "pin:" + p.Phone, Seq: 1}).Error; err != nil {
+		if err := Lock(tx, "pin:"+p.Phone); err != nil {
 			return fmt.Errorf("lock pending PINs: %w", err)
 		}
 		if err := tx.Where("expires <= ?", now.UnixMilli()).Delete(&pendingPINRow{}).Error; err != nil {

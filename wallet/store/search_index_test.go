@@ -43,7 +43,7 @@ func TestSearchUsesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, prefix := range []string{"customer 0012", "CUSTOMER 0", "Cu"} {
-		plan := queryPlan(t, st, store.IsPostgres(dsn), st.SearchSQL(ctx, prefix, wallet.SearchPageMax+1))
+		plan := storetest.QueryPlan(t, st.Gorm(), store.IsPostgres(dsn), st.SearchSQL(ctx, prefix, wallet.SearchPageMax+1))
 		if !strings.Contains(plan, index) {
 			t.Errorf("search %q: got the plan\n%s\nwant it to read %s", prefix, plan, index)
 		}

@@ -3,6 +3,13 @@
 // the group-commit path writes with multi-row SQL on the same connection pool,
 // because one batch writes thousands of rows and reflection per row would
 // cost more than the database.
+//
+// It keeps only the ledger's tables (accounts, transfers, postings, the
+// outbox, the audit log, the back-office's). Another component keeping its
+// tables on the same database (the merchant services, wallet/merchant/store)
+// uses the connections, transaction retries, outbox rows and named locks
+// this package exports for it (shared.go), and migrates its own tables as
+// its own component; this package imports none of them.
 package store
 
 import (
@@ -93,9 +100,10 @@ func open(ctx context.Context, dsn string, prepare func(*Store, context.Context)
 	return s, nil
 }
 
-// walletModels are every table of the wallet's, the audit log's included.
+// walletModels are every table of the wallet's, the audit log's included;
+// the merchant services migrate theirs (package wallet/merchant/store).
 func walletModels() []any {
-	return slices.Concat(models, commerceModels, tabModels, promptModels, pendingPINModels, []any{&auditRow{}}, opsModels, reportModels)
+	return slices.Concat(models, pendingPINModels, []any{&auditRow{}}, opsModels, reportModels)
 }
 
 // walletComponent names the wallet's tables in schema_migrations.
@@ -319,9 +327,7 @@ func (s *Store) AccountByID(ctx context.Context, id int64) (*wallet.AccountRecor
 
 // Write runs fn in a transaction, retrying it on transient conflicts.
 func (s *Store) Write(ctx context.Context, fn func(wallet.BatchTx) error) error {
-	return retry(ctx, retryable, func() error {
-		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(&batchTx{s: s, tx: tx, ctx: ctx}) })
-	})
+	return s.WriteSQL(ctx, func(tx *sql.Tx) error { return fn(&batchTx{s: s, tx: tx, ctx: ctx}) })
 }
 
 // retry runs fn until it succeeds, fails with an error again does not

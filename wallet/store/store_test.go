@@ -280,7 +280,7 @@ func TestAccountTransfersUsesItsIndex(t *testing.T) {
 	w, st := newWallet(t, ctx, dsn)
 	seed(t, w, 3)
 	const scan = "SELECT DISTINCT transfer_id FROM postings WHERE account_id = 5 AND transfer_id >= 1 AND created_at >= '2026-01-01' AND transfer_id < 9000000000000000 ORDER BY transfer_id DESC LIMIT 100"
-	text := queryPlan(t, st, store.IsPostgres(dsn), scan)
+	text := storetest.QueryPlan(t, st.Gorm(), store.IsPostgres(dsn), scan)
 	t.Logf("plan:\n%s", text)
 	if !strings.Contains(text, "idx_postings_account_transfer") || strings.Contains(text, "TEMP B-TREE") || strings.Contains(text, "Sort") {
 		t.Errorf("the scan does not walk idx_postings_account_transfer:\n%s", text)

@@ -11,7 +11,8 @@
 // flags.
 //
 // It only assembles and orders: the money rules stay in package wallet
-// and wallet/merchant, the storage in wallet/store, the transport in
+// and wallet/merchant, the storage in wallet/store and
+// wallet/merchant/store, the transport in
 // wallet/natsapi and wallet/merchant/merchantapi. It must not
 // know about HTTP, USSD sessions or the notifier.
 package walletd
@@ -32,6 +33,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/merchant/merchantapi"
+	merchantstore "github.com/kibubu/kibubu/wallet/merchant/store"
 	"github.com/kibubu/kibubu/wallet/natsapi"
 	"github.com/kibubu/kibubu/wallet/store"
 )
@@ -56,9 +58,15 @@ type Options struct {
 	// by Actor before the wallet serves (only when it changed).
 	Tariff wallet.TariffLoad
 	Actor  string
-	// Merchant, when set, starts the merchant services and serves their
+	// Merchant, when set, starts the merchant services on their store
+	// (wallet/merchant/store, on Store's database) and serves their
 	// subjects (merchantapi); a nil Logger is Log's.
 	Merchant *merchant.Config
+	// NoMigrate: the merchant tables must have been migrated (`kibubu
+	// migrate`), as the wallet's were for store.OpenMigrated; Start fails
+	// with an error wrapping store.ErrNotMigrated if not. Without it Start
+	// migrates them, as store.Open does the wallet's.
+	NoMigrate bool
 	// Log receives the parts' logs, each with its component; nil: none.
 	Log *slog.Logger
 	// Failed, if set, is told when a part stops on its own (the writer,
@@ -171,7 +179,15 @@ func Start(ctx context.Context, o Options) (_ *Wallet, err error) {
 		if mc.Logger == nil {
 			mc.Logger = log.With("component", "merchant")
 		}
-		if w.Merchant, err = merchant.New(ctx, w.Service, o.Store, mc); err != nil {
+		open := merchantstore.Open
+		if o.NoMigrate {
+			open = merchantstore.OpenMigrated
+		}
+		ms, err := open(ctx, o.Store)
+		if err != nil {
+			return nil, err
+		}
+		if w.Merchant, err = merchant.New(ctx, w.Service, ms, mc); err != nil {
 			return nil, err
 		}
 		w.stopMerchant = run(w.Merchant.Run, "merchant services", failed)

@@ -75,7 +75,7 @@ var (
 )
 
 // registerOps serves the back-office's merchant reads on m (Register).
-func registerOps(m natsrpc.Mux, c *merchant.Service) {
+func registerOps(m natsrpc.Mux, c *merchant.Service, _ func() int64) {
 	OpsMerchants.Handle(m, func(ctx context.Context, q OpsMerchantsRequest) (*merchant.MerchantsPage, error) {
 		return c.OpsMerchants(ctx, q.Query, q.Page)
 	})

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
 )
 
 // PostgresEnv names the environment variable holding the PostgreSQL URL
@@ -112,4 +114,43 @@ func schemaName(testName string) string {
 	b.WriteByte('_')
 	b.WriteString(hex.EncodeToString(suffix))
 	return b.String()
+}
+
+// QueryPlan returns how the database would run q, one line per step. On
+// PostgreSQL it turns sequential scans off: the test tables are tiny, and
+// the plan wanted is the one for a large table.
+func QueryPlan(t testing.TB, db *gorm.DB, pg bool, q string) string {
+	t.Helper()
+	var plan []string
+	err := db.Transaction(func(tx *gorm.DB) error {
+		explain := "EXPLAIN QUERY PLAN " + q
+		if pg {
+			if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
+				return err
+			}
+			explain = "EXPLAIN " + q
+		}
+		rows, err := tx.Raw(explain).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return err
+			}
+			plan = append(plan, fmt.Sprint(vals...))
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	walletstore "github.com/kibubu/kibubu/wallet/store"
 )
 
 // tabModels are the tables of tabs and their charges and settlements: see
@@ -151,9 +152,9 @@ func (r *tabRow) record() *merchant.TabRecord {
 // already holds t.IdemKey.
 func (s *Store) CreateTab(ctx context.Context, t *merchant.TabRecord, ev merchant.OutboxEvent, gate merchant.PromptGate) (*merchant.TabRecord, error) {
 	var existing *merchant.TabRecord
-	err := s.gormTx(ctx, retryable, func(tx *gorm.DB) error {
+	err := s.w.GormTx(ctx, walletstore.Retryable, func(tx *gorm.DB) error {
 		existing = nil
-		row, err := first[tabRow](tx, "merchant = ? AND idem_key = ?", t.Merchant, t.IdemKey)
+		row, err := walletstore.First[tabRow](tx, "merchant = ? AND idem_key = ?", t.Merchant, t.IdemKey)
 		if err != nil {
 			return fmt.Errorf("find tab: %w", err)
 		}
@@ -174,7 +175,7 @@ func (s *Store) CreateTab(ctx context.Context, t *merchant.TabRecord, ev merchan
 
 // TabByID returns a tab.
 func (s *Store) TabByID(ctx context.Context, id string) (*merchant.TabRecord, error) {
-	row, err := byID[tabRow](ctx, s.gdb, "tab", id)
+	row, err := walletstore.ByID[tabRow](ctx, s.gdb, "tab", id)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +189,29 @@ func (s *Store) PendingTabs(ctx context.Context, phone string, limit int) ([]mer
 		Order("created_at, id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("pending tabs: %w", err)
 	}
-	return records(rows, (*tabRow).record), nil
+	return walletstore.Records(rows, (*tabRow).record), nil
+}
+
+// Tabs returns merchant's tabs in one of statuses (any when none), newest
+// first: ids sort by their time (merchant's newID). It reads idx_tabs_idem
+// for the merchant.
+func (s *Store) Tabs(ctx context.Context, owner string, statuses []merchant.TabStatus, before string, limit int) ([]merchant.TabRecord, error) {
+	in := make([]string, len(statuses))
+	for i, st := range statuses {
+		in[i] = string(st)
+	}
+	q := s.gdb.WithContext(ctx).Where("merchant = ?", owner)
+	if len(in) > 0 {
+		q = q.Where("status IN ?", in)
+	}
+	if before != "" {
+		q = q.Where("id < ?", before)
+	}
+	var rows []tabRow
+	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("tabs: %w", err)
+	}
+	return walletstore.Records(rows, (*tabRow).record), nil
 }
 
 // TabSettlements returns a tab's settlements in sequence order.
@@ -239,17 +262,17 @@ const (
 
 // EditTab loads a tab locked, lets fn change it, and writes it back.
 func (s *Store) EditTab(ctx context.Context, id string, fn func(e *merchant.TabEdit) error) error {
-	return s.gormTx(ctx, retryable, func(tx *gorm.DB) error {
+	return s.w.GormTx(ctx, walletstore.Retryable, func(tx *gorm.DB) error {
 		locked := tx
 		if s.pg {
 			locked = tx.Clauses(clause.Locking{Strength: "UPDATE"})
 		}
-		row, err := first[tabRow](locked, "id = ?", id)
+		row, err := walletstore.First[tabRow](locked, "id = ?", id)
 		if err != nil {
 			return fmt.Errorf("lock tab: %w", err)
 		}
 		if row == nil {
-			return wallet.Errorf(wallet.CodeNotFound, "no tab %q", clip(id))
+			return wallet.Errorf(wallet.CodeNotFound, "no tab %q", walletstore.Clip(id))
 		}
 		e := &merchant.TabEdit{Tab: row.record()}
 		var payees []tabPayeeRow
@@ -261,7 +284,7 @@ func (s *Store) EditTab(ctx context.Context, id string, fn func(e *merchant.TabE
 				Accrued: wallet.Micro(p.Accrued), Assigned: wallet.Micro(p.Assigned)})
 		}
 		if e.Tab.PendingSeq != 0 {
-			sr, err := first[tabSettlementRow](tx, "tab_id = ? AND seq = ?", id, e.Tab.PendingSeq)
+			sr, err := walletstore.First[tabSettlementRow](tx, "tab_id = ? AND seq = ?", id, e.Tab.PendingSeq)
 			if err != nil {
 				return fmt.Errorf("pending settlement: %w", err)
 			}
@@ -328,7 +351,7 @@ func (s *Store) TabsToSweep(ctx context.Context, q merchant.SweepQuery) ([]strin
 		OR (status = 'active' AND (charged - settled >= ? OR (last_settled <= ? AND charged - settled >= ?)))
 		OR (status = 'suspended' AND retry_at <= ?)
 	) ORDER BY id LIMIT ?`
-	rows, err := s.db.QueryContext(ctx, s.rebind(sweep), false, q.Now.UTC(), q.Lease.UTC(), q.Lease.UTC(), q.Lease.UTC(),
+	rows, err := s.db.QueryContext(ctx, s.w.Rebind(sweep), false, q.Now.UTC(), q.Lease.UTC(), q.Lease.UTC(), q.Lease.UTC(),
 		int64(q.Threshold), q.Daily.UTC(), int64(q.Unit), q.Now.UTC(), q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("tabs to sweep: %w", err)
@@ -348,9 +371,7 @@ func (s *Store) TabsToSweep(ctx context.Context, q merchant.SweepQuery) ([]strin
 // Meter runs one group commit of charges in a transaction, retrying it on
 // transient conflicts.
 func (s *Store) Meter(ctx context.Context, fn func(merchant.MeterTx) error) error {
-	return retry(ctx, retryable, func() error {
-		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(&meterTx{s: s, tx: tx, ctx: ctx}) })
-	})
+	return s.w.WriteSQL(ctx, func(tx *sql.Tx) error { return fn(&meterTx{s: s, tx: tx, ctx: ctx}) })
 }
 
 // meterTx is one meter batch's transaction.
@@ -383,13 +404,13 @@ func (m *meterTx) Load(tabIDs []string, keys []merchant.ChargeKey) (*merchant.Me
 	s := m.s
 	st := &merchant.MeterState{Tabs: make(map[string]*merchant.TabRecord, len(tabIDs)),
 		Payees: make(map[string][]merchant.TabPayee, len(tabIDs)), Charges: map[merchant.ChargeKey]*merchant.ChargeRecord{}}
-	for start := 0; start < len(tabIDs); start += chunkRows {
-		cond, args := inList(s.pg, "id", tabIDs[start:min(start+chunkRows, len(tabIDs))])
+	for start := 0; start < len(tabIDs); start += walletstore.ChunkRows {
+		cond, args := walletstore.InList(s.pg, "id", tabIDs[start:min(start+walletstore.ChunkRows, len(tabIDs))])
 		q := "SELECT " + tabCols + " FROM tabs WHERE " + cond + " ORDER BY id"
 		if s.pg {
 			q += " FOR UPDATE"
 		}
-		rows, err := m.tx.QueryContext(m.ctx, s.rebind(q), args...)
+		rows, err := m.tx.QueryContext(m.ctx, s.w.Rebind(q), args...)
 		if err != nil {
 			return nil, fmt.Errorf("lock tabs: %w", err)
 		}
@@ -405,7 +426,7 @@ func (m *meterTx) Load(tabIDs []string, keys []merchant.ChargeKey) (*merchant.Me
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("lock tabs: %w", err)
 		}
-		rows, err = m.tx.QueryContext(m.ctx, s.rebind("SELECT tab_id, merchant, pos, accrued, assigned FROM tab_payees WHERE "+
+		rows, err = m.tx.QueryContext(m.ctx, s.w.Rebind("SELECT tab_id, merchant, pos, accrued, assigned FROM tab_payees WHERE "+
 			strings.Replace(cond, "id", "tab_id", 1)+" ORDER BY tab_id, pos"), args...)
 		if err != nil {
 			return nil, fmt.Errorf("tab payees: %w", err)
@@ -424,8 +445,8 @@ func (m *meterTx) Load(tabIDs []string, keys []merchant.ChargeKey) (*merchant.Me
 		}
 	}
 	if s.pg {
-		for start := 0; start < len(keys); start += chunkRows * 4 {
-			if err := m.loadChargesPostgres(st, keys[start:min(start+chunkRows*4, len(keys))]); err != nil {
+		for start := 0; start < len(keys); start += walletstore.ChunkRows * 4 {
+			if err := m.loadChargesPostgres(st, keys[start:min(start+walletstore.ChunkRows*4, len(keys))]); err != nil {
 				return nil, err
 			}
 		}
@@ -465,7 +486,7 @@ func (m *meterTx) loadChargesPostgres(st *merchant.MeterState, keys []merchant.C
 // chargeChunks long) with a prepared row-value list, which the primary key
 // serves.
 func (m *meterTx) loadChargesSQLite(st *merchant.MeterState, keys []merchant.ChargeKey) error {
-	p, err := m.s.prepared(multiRow("SELECT "+chargeCols+" FROM tab_charges WHERE (tab_id, idem_key) IN (VALUES ", "(?,?)", len(keys), ")"))
+	p, err := m.s.w.Prepared(multiRow("SELECT "+chargeCols+" FROM tab_charges WHERE (tab_id, idem_key) IN (VALUES ", "(?,?)", len(keys), ")"))
 	if err != nil {
 		return err
 	}
@@ -518,7 +539,7 @@ func (s *Store) TabCharges(ctx context.Context, tab string, before wallet.Micro,
 	}
 	q += " ORDER BY charged DESC LIMIT ?"
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+	rows, err := s.db.QueryContext(ctx, s.w.Rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("tab charges: %w", err)
 	}
@@ -621,7 +642,7 @@ func (m *meterTx) saveSQLite(w *merchant.MeterWrite) error {
 		if len(rest) < size {
 			continue
 		}
-		p, err := s.prepared(multiRow("INSERT INTO tab_charges ("+chargeCols+") VALUES ", "(?,?,?,?,?,?,?,?)", size, ""))
+		p, err := s.w.Prepared(multiRow("INSERT INTO tab_charges ("+chargeCols+") VALUES ", "(?,?,?,?,?,?,?,?)", size, ""))
 		if err != nil {
 			return err
 		}
@@ -638,7 +659,7 @@ func (m *meterTx) saveSQLite(w *merchant.MeterWrite) error {
 		}
 	}
 	if len(w.Tabs) > 0 {
-		p, err := s.prepared("UPDATE tabs SET charged = ?, updated_at = ? WHERE id = ?")
+		p, err := s.w.Prepared("UPDATE tabs SET charged = ?, updated_at = ? WHERE id = ?")
 		if err != nil {
 			return err
 		}
@@ -654,7 +675,7 @@ func (m *meterTx) saveSQLite(w *merchant.MeterWrite) error {
 		}
 	}
 	if len(w.Payees) > 0 {
-		p, err := s.prepared(`INSERT INTO tab_payees (tab_id, merchant, pos, accrued, assigned) VALUES (?, ?, ?, ?, ?)
+		p, err := s.w.Prepared(`INSERT INTO tab_payees (tab_id, merchant, pos, accrued, assigned) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (tab_id, merchant) DO UPDATE SET accrued = excluded.accrued`)
 		if err != nil {
 			return err

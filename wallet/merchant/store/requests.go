@@ -11,11 +11,12 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	walletstore "github.com/kibubu/kibubu/wallet/store"
 )
 
-// commerceModels are the merchant services' tables (payment requests, API
-// keys, payouts): see package wallet/merchant.
-var commerceModels = []any{&apiKeyRow{}, &paymentRequestRow{}, &payoutRow{}, &payoutBatchRow{}}
+// requestModels are the merchant services' tables of API keys, payment
+// requests and payouts.
+var requestModels = []any{&apiKeyRow{}, &paymentRequestRow{}, &payoutRow{}, &payoutBatchRow{}}
 
 // The time columns are named created/updated rather than created_at and
 // updated_at so that gorm does not stamp them with the wall clock: the
@@ -104,13 +105,11 @@ type payoutBatchRow struct {
 
 func (payoutBatchRow) TableName() string { return "payout_batches" }
 
-var _ merchant.Store = (*Store)(nil)
-
-// commerceTx runs fn in a transaction, running it again from the start on
+// writeTx runs fn in a transaction, running it again from the start on
 // a transient conflict (a deadlock, a lock timeout, a unique key a
 // concurrent writer took first: the retry then sees its row).
-func (s *Store) commerceTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.gormTx(ctx, func(err error) bool { return retryable(err) || isUnique(err) }, fn)
+func (s *Store) writeTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.w.GormTx(ctx, func(err error) bool { return walletstore.Retryable(err) || walletstore.IsUnique(err) }, fn)
 }
 
 // CreateAPIKey inserts an API key.
@@ -151,7 +150,7 @@ func (r *apiKeyRow) key() merchant.APIKey {
 
 // APIKey returns an API key with the hash of its secret.
 func (s *Store) APIKey(ctx context.Context, id string) (*merchant.KeyRecord, error) {
-	row, err := byID[apiKeyRow](ctx, s.gdb, "API key", id)
+	row, err := walletstore.ByID[apiKeyRow](ctx, s.gdb, "API key", id)
 	if err != nil {
 		return nil, err
 	}
@@ -178,11 +177,11 @@ func (s *Store) APIKeys(ctx context.Context, owner string, limit int) ([]merchan
 // RevokeAPIKey marks an API key revoked, once.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*merchant.APIKey, error) {
 	var out merchant.APIKey
-	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+	err := s.writeTx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&apiKeyRow{}).Where("id = ? AND revoked IS NULL", id).Update("revoked", at.UTC()).Error; err != nil {
 			return err
 		}
-		row, err := byID[apiKeyRow](ctx, tx, "API key", id)
+		row, err := walletstore.ByID[apiKeyRow](ctx, tx, "API key", id)
 		if err != nil {
 			return err
 		}
@@ -214,8 +213,8 @@ func (r *paymentRequestRow) record() *merchant.RequestRecord {
 // merchant already used the idempotency key.
 func (s *Store) CreatePaymentRequest(ctx context.Context, r *merchant.RequestRecord, ev merchant.OutboxEvent, gate merchant.PromptGate) (*merchant.RequestRecord, error) {
 	var out *merchant.RequestRecord
-	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
-		found, err := first[paymentRequestRow](tx, "merchant = ? AND idem = ?", r.Merchant, r.Idem)
+	err := s.writeTx(ctx, func(tx *gorm.DB) error {
+		found, err := walletstore.First[paymentRequestRow](tx, "merchant = ? AND idem = ?", r.Merchant, r.Idem)
 		if err != nil {
 			return err
 		}
@@ -246,7 +245,7 @@ func (s *Store) CreatePaymentRequest(ctx context.Context, r *merchant.RequestRec
 
 // PaymentRequest returns a payment request.
 func (s *Store) PaymentRequest(ctx context.Context, id string) (*merchant.RequestRecord, error) {
-	row, err := byID[paymentRequestRow](ctx, s.gdb, "payment request", id)
+	row, err := walletstore.ByID[paymentRequestRow](ctx, s.gdb, "payment request", id)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +256,7 @@ func (s *Store) PaymentRequest(ctx context.Context, id string) (*merchant.Reques
 // in state from at attempt attempt.
 func (s *Store) UpdatePaymentRequest(ctx context.Context, r *merchant.RequestRecord, from merchant.RequestStatus, attempt int, evs []merchant.OutboxEvent) (bool, error) {
 	var changed bool
-	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+	err := s.writeTx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&paymentRequestRow{}).Where("id = ? AND status = ? AND attempt = ?", r.ID, string(from), attempt).
 			Updates(map[string]any{"status": string(r.Status), "reason": r.Reason, "transfer_ref": r.Transaction,
 				"attempt": r.Attempt, "updated": r.Updated.UTC()})
@@ -283,7 +282,7 @@ func (s *Store) PaymentRequests(ctx context.Context, owner, before string, limit
 	if err := s.paymentRequestsQuery(ctx, owner, before).Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("payment requests: %w", err)
 	}
-	return records(rows, (*paymentRequestRow).record), nil
+	return walletstore.Records(rows, (*paymentRequestRow).record), nil
 }
 
 // paymentRequestsQuery is PaymentRequests' query, before its limit: it
@@ -303,7 +302,7 @@ func (s *Store) PendingPaymentRequests(ctx context.Context, phone string, now ti
 		Order("created, id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("pending payment requests: %w", err)
 	}
-	return records(rows, (*paymentRequestRow).record), nil
+	return walletstore.Records(rows, (*paymentRequestRow).record), nil
 }
 
 // DuePaymentRequests lists the requests the sweeper must look at.
@@ -315,7 +314,7 @@ func (s *Store) DuePaymentRequests(ctx context.Context, now, leased time.Time, l
 		Order("expires").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("due payment requests: %w", err)
 	}
-	return records(rows, (*paymentRequestRow).record), nil
+	return walletstore.Records(rows, (*paymentRequestRow).record), nil
 }
 
 func (r *payoutRow) record() *merchant.PayoutRecord {
@@ -341,8 +340,8 @@ func payoutRowOf(p *merchant.PayoutRecord) payoutRow {
 // CreatePayout inserts a payout unless one with its wallet key exists.
 func (s *Store) CreatePayout(ctx context.Context, p *merchant.PayoutRecord) (*merchant.PayoutRecord, error) {
 	var out *merchant.PayoutRecord
-	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
-		found, err := first[payoutRow](tx, "wallet_key = ?", p.Key)
+	err := s.writeTx(ctx, func(tx *gorm.DB) error {
+		found, err := walletstore.First[payoutRow](tx, "wallet_key = ?", p.Key)
 		if err != nil {
 			return err
 		}
@@ -362,7 +361,7 @@ func (s *Store) CreatePayout(ctx context.Context, p *merchant.PayoutRecord) (*me
 
 // Payout returns a payout.
 func (s *Store) Payout(ctx context.Context, id string) (*merchant.PayoutRecord, error) {
-	row, err := byID[payoutRow](ctx, s.gdb, "payout", id)
+	row, err := walletstore.ByID[payoutRow](ctx, s.gdb, "payout", id)
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +371,7 @@ func (s *Store) Payout(ctx context.Context, id string) (*merchant.PayoutRecord, 
 // FinishPayout records a payout's result, and a batch row's in its batch.
 func (s *Store) FinishPayout(ctx context.Context, p *merchant.PayoutRecord, evs []merchant.OutboxEvent, done func(merchant.BulkPayout) merchant.OutboxEvent) (bool, error) {
 	var changed bool
-	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+	err := s.writeTx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&payoutRow{}).Where("id = ? AND status = ?", p.ID, string(merchant.PayoutPending)).
 			Updates(map[string]any{"status": string(p.Status), "fee": p.Fee, "reason": p.Reason, "message": p.Message,
 				"transfer_ref": p.Transaction, "updated": p.Updated.UTC()})
@@ -428,7 +427,7 @@ func (s *Store) StalePayouts(ctx context.Context, before time.Time, limit int) (
 		Order("updated").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("stale payouts: %w", err)
 	}
-	return records(rows, (*payoutRow).record), nil
+	return walletstore.Records(rows, (*payoutRow).record), nil
 }
 
 func (r *payoutBatchRow) record() *merchant.BatchRecord {
@@ -450,8 +449,8 @@ func (r *payoutBatchRow) record() *merchant.BatchRecord {
 // already used the idempotency key.
 func (s *Store) CreateBatch(ctx context.Context, b *merchant.BatchRecord, rows []merchant.PayoutRecord, evs []merchant.OutboxEvent) (*merchant.BatchRecord, error) {
 	var out *merchant.BatchRecord
-	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
-		found, err := first[payoutBatchRow](tx, "merchant = ? AND idem = ?", b.Merchant, b.Idem)
+	err := s.writeTx(ctx, func(tx *gorm.DB) error {
+		found, err := walletstore.First[payoutBatchRow](tx, "merchant = ? AND idem = ?", b.Merchant, b.Idem)
 		if err != nil {
 			return err
 		}
@@ -490,7 +489,7 @@ func (s *Store) CreateBatch(ctx context.Context, b *merchant.BatchRecord, rows [
 
 // Batch returns a bulk payout without its rows.
 func (s *Store) Batch(ctx context.Context, id string) (*merchant.BatchRecord, error) {
-	row, err := byID[payoutBatchRow](ctx, s.gdb, "bulk payout", id)
+	row, err := walletstore.ByID[payoutBatchRow](ctx, s.gdb, "bulk payout", id)
 	if err != nil {
 		return nil, err
 	}
@@ -515,7 +514,7 @@ func (s *Store) BatchRows(ctx context.Context, id string) ([]merchant.Payout, er
 // processes claim different rows without waiting for each other.
 func (s *Store) ClaimRows(ctx context.Context, now, until time.Time, limit int) ([]merchant.PayoutRecord, error) {
 	var out []merchant.PayoutRecord
-	err := s.commerceTx(ctx, func(tx *gorm.DB) error {
+	err := s.writeTx(ctx, func(tx *gorm.DB) error {
 		out = nil
 		q := tx.Where("status = ? AND batch <> '' AND lease_until < ?", string(merchant.PayoutPending), now.UTC()).
 			Order("batch, line").Limit(limit)
@@ -537,7 +536,7 @@ func (s *Store) ClaimRows(ctx context.Context, now, until time.Time, limit int) 
 			Update("lease_until", until.UTC()).Error; err != nil {
 			return err
 		}
-		out = records(rows, (*payoutRow).record)
+		out = walletstore.Records(rows, (*payoutRow).record)
 		return nil
 	})
 	if err != nil {

@@ -3,10 +3,11 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"gorm.io/gorm"
+	walletstore "github.com/kibubu/kibubu/wallet/store"
 )
 
 // insertEvents writes merchant events to the outbox in tx, the transaction
@@ -16,16 +17,15 @@ func insertEvents(tx *gorm.DB, evs []merchant.OutboxEvent) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	rows := make([]outboxEvent, len(evs))
-	now := time.Now().UTC()
+	rows := make([]walletstore.Event, len(evs))
 	for i, e := range evs {
 		payload, err := json.Marshal(e)
 		if err != nil {
 			return fmt.Errorf("merchant event: %w", err)
 		}
-		rows[i] = outboxEvent{Subject: merchant.Subject(e.Type), Payload: payload, MsgID: e.ID, CreatedAt: now}
+		rows[i] = walletstore.Event{Subject: merchant.Subject(e.Type), Payload: payload, MsgID: e.ID}
 	}
-	if err := tx.Create(&rows).Error; err != nil {
+	if err := walletstore.AddEvents(tx, rows); err != nil {
 		return fmt.Errorf("merchant events: %w", err)
 	}
 	return nil

@@ -29,6 +29,49 @@ const (
 	chargeCursorBytes    = 1 + 8 + chargeCursorTabBytes
 )
 
+// openTabStatuses are the tabs a merchant still has business with: waiting
+// for the customer's approval, taking charges, or suspended until a
+// settlement succeeds (closed and declined tabs are done).
+var openTabStatuses = []TabStatus{TabPending, TabActive, TabSuspended}
+
+// tabCursor is OpenTabs' cursor.
+var tabCursor = idCursor{version: 't', kind: "tab"}
+
+// OpenTabs lists p's merchant's open tabs (openTabStatuses), newest first:
+// a page of limit (default 50, at most 200) after cursor (empty for the
+// first page; else the previous page's next). next is empty on the last
+// page.
+//
+// Errors: CodeForbidden (an operator key), CodeInvalid (a cursor this API
+// did not give, a limit over 200).
+func (s *Service) OpenTabs(ctx context.Context, p Principal, cursor string, limit int) (tabs []Tab, next string, err error) {
+	recs, next, err := pageByID(tabCursor, "tabs", p, cursor, limit, func(before string, n int) ([]TabRecord, error) {
+		return s.st.Tabs(ctx, p.Merchant, openTabStatuses, before, n)
+	}, func(r *TabRecord) string { return r.ID })
+	if err != nil {
+		return nil, "", err
+	}
+	tabs = make([]Tab, len(recs))
+	for i := range recs {
+		tabs[i] = *tabView(&recs[i])
+	}
+	return tabs, next, nil
+}
+
+// TabQueries are the store's reads behind the lists of tabs below, each
+// declared beside the method that uses it; TabStore embeds it.
+type TabQueries interface {
+	// Tabs returns up to limit of merchant's tabs in one of statuses (in
+	// any when none), with ids before before (every one when empty), newest
+	// first.
+	Tabs(ctx context.Context, merchant string, statuses []TabStatus, before string, limit int) ([]TabRecord, error)
+	// TabCharges returns up to limit of a tab's charges, newest first (by
+	// Charged, which grows with every charge of a tab): those whose
+	// Charged is below before, or all of them when before is 0. It reads
+	// limit rows, not the whole tab.
+	TabCharges(ctx context.Context, tab string, before wallet.Micro, limit int) ([]ChargeRecord, error)
+}
+
 // TabCharges lists the charges of tab, one of p's merchant's tabs, newest
 // first: a page of limit (default 50, at most 200) after cursor (empty for
 // the first page; else the previous page's next). next is empty on the

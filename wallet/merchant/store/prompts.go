@@ -5,10 +5,10 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	walletstore "github.com/kibubu/kibubu/wallet/store"
 )
 
 // The prompt limits (merchant.PromptGate) are counted in the database, so
@@ -23,7 +23,7 @@ import (
 // COMMITTED counts with a fresh snapshot once the lock is held); SQLite has
 // one writer at a time anyway. A refused creation rolls back with nothing
 // written.
-var promptModels = []any{&promptRow{}, &promptLockRow{}}
+var promptModels = []any{&promptRow{}}
 
 // promptRow is one prompt: a payment request or tab created. Rows older
 // than the longest window are pruned, per phone, as new prompts are made.
@@ -36,15 +36,6 @@ type promptRow struct {
 
 func (promptRow) TableName() string { return "prompts" }
 
-// promptLockRow is a row a creation locks: "merchant:<number>" or
-// "phone:<phone>". Seq only changes so that the upsert takes the lock.
-type promptLockRow struct {
-	Name string `gorm:"primaryKey;size:48"`
-	Seq  int64  `gorm:"not null;default:0"`
-}
-
-func (promptLockRow) TableName() string { return "prompt_locks" }
-
 // admitPrompt counts a prompt from payee (a merchant) to phone against gate inside
 // tx and records it, or returns a CodeRateLimited *wallet.Error.
 func admitPrompt(tx *gorm.DB, gate merchant.PromptGate, payee, phone string) error {
@@ -52,9 +43,7 @@ func admitPrompt(tx *gorm.DB, gate merchant.PromptGate, payee, phone string) err
 		return nil
 	}
 	for _, name := range []string{"merchant:" + payee, "phone:" + phone} {
-		if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "name"}},
-			DoUpdates: clause.Assignments(map[string]any{"seq": gorm.Expr("prompt_locks.seq + 1")})}).
-			Create(&promptLockRow{Name: name, Seq: 1}).Error; err != nil {
+		if err := walletstore.Lock(tx, name); err != nil {
 			return fmt.Errorf("lock prompts: %w", err)
 		}
 	}

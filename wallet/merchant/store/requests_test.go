@@ -9,17 +9,25 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/merchant/store"
+	walletstore "github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
+// openStore opens the wallet's database at dsn, migrated, and the merchant
+// store on it, until the test ends.
 func openStore(t *testing.T, dsn string) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), dsn)
+	ctx := context.Background()
+	w, err := walletstore.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { w.Close() })
+	st, err := store.Open(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return st
 }
 

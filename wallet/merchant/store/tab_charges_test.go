@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/store"
+	walletstore "github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
@@ -90,19 +88,14 @@ func TestTabCharges(t *testing.T) {
 // ones: by walking idx_tab_charges_charged, not by sorting the tab's
 // charges.
 func TestTabChargesUsesItsIndex(t *testing.T) {
-	ctx := context.Background()
 	dsn := storetest.DSN(t)
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dsn)
 	const cols = "tab_id, idem_key, charge_id, amount, reference, splits, charged, created_at"
 	for _, scan := range []string{
 		"SELECT " + cols + " FROM tab_charges WHERE tab_id = 'tab_x' ORDER BY charged DESC LIMIT 51",
 		"SELECT " + cols + " FROM tab_charges WHERE tab_id = 'tab_x' AND charged < 1000 ORDER BY charged DESC LIMIT 51",
 	} {
-		text := queryPlan(t, st, store.IsPostgres(dsn), scan)
+		text := storetest.QueryPlan(t, st.Gorm(), walletstore.IsPostgres(dsn), scan)
 		t.Logf("plan of %s:\n%s", scan, text)
 		if !strings.Contains(text, "idx_tab_charges_charged") || strings.Contains(text, "TEMP B-TREE") || strings.Contains(text, "Sort") {
 			t.Errorf("the scan does not walk idx_tab_charges_charged:\n%s", text)
@@ -111,65 +104,17 @@ func TestTabChargesUsesItsIndex(t *testing.T) {
 }
 
 // TestTabChargesIndexMigrates: a database from before the index gets it
-// when a wallet opens it.
+// when the merchant store opens it.
 func TestTabChargesIndexMigrates(t *testing.T) {
-	ctx := context.Background()
 	dsn := storetest.DSN(t)
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, dsn)
 	if err := st.Gorm().Exec("DROP INDEX idx_tab_charges_charged").Error; err != nil {
 		t.Fatal(err)
 	}
 	if st.Gorm().Migrator().HasIndex("tab_charges", "idx_tab_charges_charged") {
 		t.Fatal("the index is still there")
 	}
-	st.Close()
-	if st, err = store.Open(ctx, dsn); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if !st.Gorm().Migrator().HasIndex("tab_charges", "idx_tab_charges_charged") {
+	if st = openStore(t, dsn); !st.Gorm().Migrator().HasIndex("tab_charges", "idx_tab_charges_charged") {
 		t.Error("opening the database did not create idx_tab_charges_charged")
 	}
-}
-
-// queryPlan returns how the database would run q, one line per step. On
-// PostgreSQL it turns sequential scans off: the test tables are tiny, and
-// the plan wanted is the one for a large table.
-func queryPlan(t *testing.T, st *store.Store, pg bool, q string) string {
-	t.Helper()
-	var plan []string
-	err := st.Gorm().Transaction(func(tx *gorm.DB) error {
-		explain := "EXPLAIN QUERY PLAN " + q
-		if pg {
-			if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
-				return err
-			}
-			explain = "EXPLAIN " + q
-		}
-		rows, err := tx.Raw(explain).Rows()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				return err
-			}
-			plan = append(plan, fmt.Sprint(vals...))
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(plan, "\n")
 }

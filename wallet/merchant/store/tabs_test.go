@@ -11,18 +11,13 @@ import (
 
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
-	"github.com/kibubu/kibubu/wallet/store"
+	"github.com/kibubu/kibubu/wallet/merchant/store"
 	"github.com/kibubu/kibubu/wallet/store/storetest"
 )
 
 func openTabStore(t *testing.T) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), storetest.DSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return openStore(t, storetest.DSN(t))
 }
 
 // tabT0 is a time with microseconds only, which both databases keep exactly.
