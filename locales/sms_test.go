@@ -121,6 +121,9 @@ var smsMessages = map[string]smsMessage{
 	"sms.pin.start_key": {"SMS", []string{"Expires", "Key"}, 1},
 	"sms.pin.reset":     {"SMS", []string{"Expires", "Key"}, 1},
 	"sms.pin.changed":   {"SMS", []string{"Date", "Time"}, 1},
+	// simswap.*.toml: notify renders them from wallet.Notice.
+	"sms.simswap.hold":  {"SMS", []string{"Date", "Time"}, 1},
+	"sms.simswap.clear": {"SMS", []string{"Date", "Time"}, 1},
 }
 
 // unboundedBalance lists the receipts whose Balance (and, for float, Amount)

@@ -208,9 +208,15 @@ func (b *batch) apply(o *op) Result {
 	case opSetStatus:
 		// Freezes or unfreezes only: a PIN lockout is cleared by a PIN reset.
 		// A SIM-swap hold is put on an active account only (a freeze stays).
+		// The owner is told of a hold and of its clearance, once each: only
+		// the op that changes the status says so.
 		if o.status != StatusSIMSwapHold || a.Status == StatusActive {
+			n, told := simSwapNoticeKind(a.Status, o.status)
 			a.Status = o.status
 			b.dirty[a.ID] = true
+			if told {
+				b.notices = append(b.notices, Notice{Kind: n, Account: a.Account(), At: b.now})
+			}
 		}
 	case opSetLanguage:
 		a.Language = o.lang

@@ -14,10 +14,30 @@ const (
 	NoticePINReset NoticeKind = "pin_reset"
 	// NoticePINChanged: the owner (or whoever knew the PIN) changed it.
 	NoticePINChanged NoticeKind = "pin_changed"
+	// NoticeSIMSwapHold: the SIM-swap gate held the account (see
+	// SIMSwapChecker); the owner is told what is held and how to clear it.
+	NoticeSIMSwapHold NoticeKind = "sim_swap_hold"
+	// NoticeSIMSwapClear: an operator cleared the hold.
+	NoticeSIMSwapClear NoticeKind = "sim_swap_clear"
 )
 
-// Notice is an SMS the owner of an account is owed about its PIN, handed to
-// Config.Notify once the change has committed. It is not an outbox event: a
+// simSwapNoticeKind returns the notice owed when an account's status goes
+// from one status to another, if any: a hold placed, or a hold cleared
+// (set active). A freeze of a held account is not a clearance and tells
+// nothing (nor does the unfreeze after it: the SIM change stands).
+func simSwapNoticeKind(from, to Status) (NoticeKind, bool) {
+	switch {
+	case from == StatusActive && to == StatusSIMSwapHold:
+		return NoticeSIMSwapHold, true
+	case from == StatusSIMSwapHold && to == StatusActive:
+		return NoticeSIMSwapClear, true
+	}
+	return "", false
+}
+
+// Notice is an SMS the owner of an account is owed about its PIN or a
+// SIM-swap hold, handed to Config.Notify once the change has committed. It
+// is not an outbox event: a
 // start key must not sit in the outbox table or the event stream (kept 30
 // days), so a notice lost to a crash between the commit and the hand-over
 // is not sent again; the operator who issued a start key also has it

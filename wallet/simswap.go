@@ -42,7 +42,9 @@ var SIMSwapActions = []SIMSwapAction{SIMSwapPIN, SIMSwapTransfer, SIMSwapDetails
 // account.simswap_hold): every gated action is refused, without asking the
 // network again, until an operator who has re-verified the holder clears
 // it (`kibubu account clear-simswap`: SetStatus to active, which the wallet
-// records as account.simswap_clear). Other actions (a balance, a send at or
+// records as account.simswap_clear). The owner is told of the hold and of
+// its clearance by SMS, once each (Notice, NoticeSIMSwapHold and
+// NoticeSIMSwapClear). Other actions (a balance, a send at or
 // below the amount, money received) go on. A checker that cannot answer
 // returns an error when its policy for the action is to fail closed: the
 // action is refused with CodeUnavailable and the account is not held.

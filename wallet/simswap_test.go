@@ -3,6 +3,7 @@ package wallet_test
 import (
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ type simSwapFixture struct {
 	net *camaratest.Server
 }
 
-func newSimSwapFixture(t *testing.T, policy map[wallet.SIMSwapAction]simswap.Policy) *simSwapFixture {
+func newSimSwapFixture(t *testing.T, policy map[wallet.SIMSwapAction]simswap.Policy, opts ...func(*wallet.Config)) *simSwapFixture {
 	t.Helper()
 	c := &clock{now: time.Date(2026, 11, 21, 10, 15, 0, 0, time.UTC)}
 	net := camaratest.New(c.Now)
@@ -35,6 +36,9 @@ func newSimSwapFixture(t *testing.T, policy map[wallet.SIMSwapAction]simswap.Pol
 	f := newFixture(t, func(cfg *wallet.Config) {
 		cfg.SIMSwap, cfg.SIMSwapAbove, cfg.Now = checker, 1000_00, c.Now
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		for _, o := range opts {
+			o(cfg)
+		}
 	})
 	f.clock = c // the wallet's, the checker's and the network's
 	return &simSwapFixture{fixture: f, net: net}
@@ -217,4 +221,55 @@ func TestSIMSwapGateNetworkDown(t *testing.T) {
 	if st := f.status(victim); st != wallet.StatusActive {
 		t.Errorf("got status %s; want %s (no answer holds nothing)", st, wallet.StatusActive)
 	}
+}
+
+// TestSIMSwapNotices: the owner is told once when the gate holds the
+// account (not again by the refusals while held), and once when an
+// operator clears it; a freeze of a held account and its unfreeze tell
+// nothing and clear nothing (the next gated action holds it again).
+func TestSIMSwapNotices(t *testing.T) {
+	var sent notices
+	f := newSimSwapFixture(t, nil, func(c *wallet.Config) { c.Notify = sent.add })
+	victim, friend := f.customer("Victim Test"), f.customer("Friend Test")
+	f.fund(victim, f.ksh(5000))
+	f.swap(victim, time.Hour)
+	held := func() error { _, err := f.send(victim, friend, f.ksh(1500), key()); return err }
+	active := func() error { _, err := f.w.SetStatus(f.ctx, victim, wallet.StatusActive); return err }
+	frozen := func() error { _, err := f.w.SetStatus(f.ctx, victim, wallet.StatusFrozen); return err }
+	for _, tc := range []struct {
+		name   string
+		do     func() error
+		want   wallet.Code
+		status wallet.Status
+		told   []wallet.NoticeKind
+	}{
+		{"the gate holds", held, wallet.CodeSIMSwapHold, wallet.StatusSIMSwapHold, []wallet.NoticeKind{wallet.NoticeSIMSwapHold}},
+		{"refused again while held", held, wallet.CodeSIMSwapHold, wallet.StatusSIMSwapHold, nil},
+		{"PIN reset while held", func() error { _, err := f.w.ResetPIN(f.ctx, victim); return err }, wallet.CodeSIMSwapHold, wallet.StatusSIMSwapHold, nil},
+		{"frozen while held", frozen, "", wallet.StatusFrozen, nil},
+		{"unfrozen", active, "", wallet.StatusActive, nil},
+		{"the same swap holds again", held, wallet.CodeSIMSwapHold, wallet.StatusSIMSwapHold, []wallet.NoticeKind{wallet.NoticeSIMSwapHold}},
+		{"cleared", active, "", wallet.StatusActive, []wallet.NoticeKind{wallet.NoticeSIMSwapClear}},
+		{"set active again", active, "", wallet.StatusActive, nil},
+		{"a large send after the clearance", held, "", wallet.StatusActive, nil},
+	} {
+		before := len(sent.all())
+		if got := code(tc.do()); got != tc.want {
+			t.Errorf("%s: got %q; want %q", tc.name, got, tc.want)
+		}
+		if st := f.status(victim); st != tc.status {
+			t.Errorf("%s: got status %s; want %s", tc.name, st, tc.status)
+		}
+		var told []wallet.NoticeKind
+		for _, n := range sent.all()[before:] {
+			told = append(told, n.Kind)
+			if n.Account.Phone != victim || n.Account.Status != tc.status {
+				t.Errorf("%s: %s notice to %s (status %s); want to %s (status %s)", tc.name, n.Kind, n.Account.Phone, n.Account.Status, victim, tc.status)
+			}
+		}
+		if !slices.Equal(told, tc.told) {
+			t.Errorf("%s: got notices %v; want %v", tc.name, told, tc.told)
+		}
+	}
+	f.check()
 }

@@ -57,7 +57,8 @@ type env struct {
 	opsSvc  micro.Service                  // the notifier's operator service
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv starts it; opts change the wallet's configuration.
+func newEnv(t testing.TB, opts ...func(*wallet.Config)) *env {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	// With the merchant services (the merchants pages), without their
@@ -65,7 +66,12 @@ func newEnv(t testing.TB) *env {
 	// requests to few customers.
 	noLimit := merchant.PromptLimit{Max: -1}
 	w := wallettest.StartMerchants(t, merchant.Config{PromptsPerPhone: noLimit, PromptsPerPair: noLimit, PromptsPerMerchant: noLimit},
-		func(c *wallet.Config) { c.Now = clk.Now })
+		func(c *wallet.Config) {
+			c.Now = clk.Now
+			for _, o := range opts {
+				o(c)
+			}
+		})
 	// A client naming no operator: every audited request the pages make
 	// must name the signed-in one, or the wallet refuses it.
 	client := natsapi.NewClient(w.Conn, 0, natsapi.WithPrefix(w.Prefix))

@@ -128,6 +128,9 @@ var routes = []route{
 	{"POST", "/sms/{id}/retry", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).smsRetry},
 	{"GET", "/merchants/{number}/webhooks", merchantsRead, (*Server).webhooks},
 	{"POST", "/merchants/{number}/webhooks/{delivery}/resend", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).webhookResend},
+	// Clearing a SIM-swap hold lets large payments and a PIN reset go
+	// again: support's, who verify the holder (see clearSIMSwap).
+	{"POST", "/account/{number}/clear-simswap", []wallet.OperatorRole{wallet.RoleSupport}, (*Server).clearSIMSwap},
 }
 
 // navigation is the menu: each entry shows to the roles its route allows.

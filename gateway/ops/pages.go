@@ -18,7 +18,7 @@ import (
 var notices = map[string]string{
 	"frozen": "ops.account.frozen_done", "active": "ops.account.active_done", "pin": "ops.account.pin_reset_done",
 	"proposed": "ops.proposals.proposed", "decided": "ops.proposals.decided",
-	"tier": "ops.account.tier_proposed",
+	"tier": "ops.account.tier_proposed", "simswap": "ops.account.simswap_cleared",
 }
 
 func (v *view) notice(r *http.Request) {
@@ -180,6 +180,9 @@ type accountData struct {
 	Tiers      []wallet.Tier
 	TierReason string
 	SMS        *accountSMS // the latest SMS to its phone (sms.go)
+	// SIMSwap is the gate's last record of a held or frozen account
+	// (when it was held; whether a freeze covers a hold not cleared).
+	SIMSwap simSwapRecord
 }
 
 func (s *Server) account(w http.ResponseWriter, r *http.Request, v *view) {
@@ -209,6 +212,9 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	d.Statement = st
+	if st.Account.Status == wallet.StatusSIMSwapHold || st.Account.Status == wallet.StatusFrozen {
+		d.SIMSwap = s.simSwapLast(r.Context(), st.Account.Number)
+	}
 	if st.Account.Kind == wallet.KindCustomer {
 		for _, t := range []wallet.Tier{wallet.TierBasic, wallet.TierFull} {
 			if t != st.Account.Tier {
@@ -243,8 +249,13 @@ func parseDate(s string) (t time.Time, bad bool) {
 
 func setStatus(st wallet.Status) handler {
 	return func(s *Server, w http.ResponseWriter, r *http.Request, v *view) {
-		if _, ok := v.reason(r); !ok {
+		var ok bool
+		if st == wallet.StatusActive {
+			ok = s.unfreezable(w, r, v)
+		} else if _, ok = v.reason(r); !ok {
 			s.accountPage(w, r, v)
+		}
+		if !ok {
 			return
 		}
 		a, err := s.cfg.Wallet.SetStatus(r.Context(), r.PathValue("number"), st)
@@ -261,19 +272,46 @@ func setStatus(st wallet.Status) handler {
 	}
 }
 
-// pinReset clears the PIN of the account and issues a start key, sent to
-// the owner by SMS; the page never shows it (the person on the phone may
-// not be the owner).
-func (s *Server) pinReset(w http.ResponseWriter, r *http.Request, v *view) {
+// actionAccount checks an action's reason and reads the account in the
+// path, as it is now; else it renders the account page with why, and
+// returns false.
+func (s *Server) actionAccount(w http.ResponseWriter, r *http.Request, v *view) (*wallet.AccountView, bool) {
 	if _, ok := v.reason(r); !ok {
 		s.accountPage(w, r, v)
-		return
+		return nil, false
 	}
-	// The wallet resets by the phone that operates the account.
 	st, err := s.cfg.Wallet.AccountStatement(r.Context(), natsapi.OpsStatementRequest{Number: r.PathValue("number"), Limit: 1})
 	if err != nil {
 		v.walletError(err)
 		s.accountPage(w, r, v)
+		return nil, false
+	}
+	return st, true
+}
+
+// unfreezable reports whether the account in the path may be set active
+// by the unfreeze form (with a reason): not one on a SIM-swap hold.
+// Setting a held account active clears its hold, which is the clearance
+// form's (same role, but the operator says they verified the holder); an
+// unfreeze never does it silently. Else it renders the refusal, nothing
+// changed.
+func (s *Server) unfreezable(w http.ResponseWriter, r *http.Request, v *view) bool {
+	st, ok := s.actionAccount(w, r, v)
+	if ok && st.Account.Status == wallet.StatusSIMSwapHold {
+		v.status, v.Error = http.StatusConflict, v.T("ops.account.unfreeze_held")
+		s.accountPage(w, r, v)
+		return false
+	}
+	return ok
+}
+
+// pinReset clears the PIN of the account and issues a start key, sent to
+// the owner by SMS; the page never shows it (the person on the phone may
+// not be the owner).
+func (s *Server) pinReset(w http.ResponseWriter, r *http.Request, v *view) {
+	// The wallet resets by the phone that operates the account.
+	st, ok := s.actionAccount(w, r, v)
+	if !ok {
 		return
 	}
 	if _, err := s.cfg.Wallet.ResetPIN(r.Context(), st.Account.Phone); err != nil {

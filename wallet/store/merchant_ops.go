@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"gorm.io/gorm"
+
 	"github.com/kibubu/kibubu/wallet"
 )
 
@@ -21,11 +23,25 @@ var merchantKinds = []string{string(wallet.KindTill), string(wallet.KindPaybill)
 // SearchMerchants returns tills and paybills, offset then at most limit: by
 // number prefix (in number order, on the accounts' unique index on number)
 // when byNumber, else by name prefix, any case (in name order, then id, on
-// idx_accounts_name_lower, as SearchAccounts: it walks every account whose
-// name starts so, customers too). An empty prefix lists every merchant in
-// number order.
+// the merchant kinds' part of idx_accounts_kind_name, or on PostgreSQL
+// idx_accounts_kind_name_c, comparing bytewise: migrateSearch; it does not
+// walk the customers whose names start so). An empty prefix lists every
+// merchant in number order.
 func (s *Store) SearchMerchants(ctx context.Context, prefix string, byNumber bool, offset, limit int) ([]wallet.AccountRecord, error) {
-	q := s.gdb.WithContext(ctx).Where("kind IN ?", merchantKinds)
+	var rows []account
+	if err := s.merchantQuery(ctx, prefix, byNumber).Offset(offset).Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("search merchants: %w", err)
+	}
+	out := make([]wallet.AccountRecord, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].record()
+	}
+	return out, nil
+}
+
+// merchantQuery is SearchMerchants' query, before its page.
+func (s *Store) merchantQuery(ctx context.Context, prefix string, byNumber bool) *gorm.DB {
+	q := s.gdb.WithContext(ctx).Model(&account{}).Where("kind IN ?", merchantKinds)
 	switch {
 	case prefix == "" && s.pg:
 		// As below, compared bytewise whatever the database's collation (the
@@ -42,18 +58,14 @@ func (s *Store) SearchMerchants(ctx context.Context, prefix string, byNumber boo
 	case byNumber:
 		q = q.Where("number >= ? AND number < ?", prefix, prefix+string(utf8.MaxRune)).Order("number")
 	case s.pg:
-		q = q.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeEscaper.Replace(strings.ToLower(prefix))+"%").Order("LOWER(name), id")
+		q = q.Where(`LOWER(name) COLLATE "C" LIKE ? ESCAPE '\'`, likeEscaper.Replace(strings.ToLower(prefix))+"%").Order(`LOWER(name) COLLATE "C", id`)
 	default:
+		// SQLite would rather read idx_accounts_name_lower, which gives the
+		// order without a sort, and so walk every customer with the prefix;
+		// the merchants with it are few: sorting them is cheap.
 		p := asciiLower(prefix)
-		q = q.Where("LOWER(name) >= ? AND LOWER(name) < ?", p, p+string(utf8.MaxRune)).Order("LOWER(name), id")
+		q = q.Table("accounts INDEXED BY idx_accounts_kind_name").
+			Where("LOWER(name) >= ? AND LOWER(name) < ?", p, p+string(utf8.MaxRune)).Order("LOWER(name), id")
 	}
-	var rows []account
-	if err := q.Offset(offset).Limit(limit).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("search merchants: %w", err)
-	}
-	out := make([]wallet.AccountRecord, len(rows))
-	for i := range rows {
-		out[i] = *rows[i].record()
-	}
-	return out, nil
+	return q
 }

@@ -112,7 +112,7 @@ const walletComponent = "wallet"
 // Migrate applies the wallet's migrations to db once, under a lock (see
 // MigrateOnce): several wallets or `kibubu migrate` Jobs may run it at once.
 func Migrate(ctx context.Context, db *gorm.DB) error {
-	digest, err := Digest(db, walletModels()...)
+	digest, err := walletDigest(db)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 }
 
 func (s *Store) checkMigrated(ctx context.Context) error {
-	digest, err := Digest(s.gdb, walletModels()...)
+	digest, err := walletDigest(s.gdb)
 	if err != nil {
 		return err
 	}

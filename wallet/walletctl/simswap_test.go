@@ -20,7 +20,7 @@ import (
 // TestAccountClearSIMSwap: over NATS, a swapped SIM's large send is
 // refused and holds the account; clear-simswap refuses an account that is
 // not held, clears a held one (audited with the operator's reason), and
-// the send then goes.
+// the send then goes; an unfreeze refuses the held account.
 func TestAccountClearSIMSwap(t *testing.T) {
 	net := camaratest.New(nil)
 	t.Cleanup(net.Close)
@@ -51,6 +51,14 @@ func TestAccountClearSIMSwap(t *testing.T) {
 	}
 	if _, err := clear(friend); err == nil || !strings.Contains(err.Error(), "not held for a SIM swap") {
 		t.Errorf("clear an account not held: got %v; want a refusal", err)
+	}
+	// An unfreeze does not clear a hold (and records nothing).
+	var unfrozen strings.Builder
+	o := &walletctl.Conn{Out: &unfrozen, Dial: func() (*natsapi.Client, error) { return w.Client, nil }}
+	octx := natsapi.WithOperator(ctx, natsapi.Operator{Actor: "wanjiru", Reason: "customer called"})
+	err = walletctl.AccountStatus(wallet.StatusActive)(flag.NewFlagSet("unfreeze", flag.ContinueOnError))(octx, o, []string{victim})
+	if err == nil || !strings.Contains(err.Error(), "clear-simswap") {
+		t.Errorf("unfreeze a held account: got %q, %v; want a refusal naming clear-simswap", unfrozen.String(), err)
 	}
 	out, err := clear(victim)
 	if err != nil || !strings.Contains(out, "SIM-swap hold cleared") {

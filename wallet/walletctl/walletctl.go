@@ -246,12 +246,24 @@ func AccountShow(fs *flag.FlagSet) Action {
 }
 
 // AccountStatus is kibubu account freeze and unfreeze: set an account's status to st.
+// An unfreeze refuses an account on a SIM-swap hold: setting it active
+// would clear the hold, which is clear-simswap's, once the holder is
+// verified.
 func AccountStatus(st wallet.Status) func(fs *flag.FlagSet) Action {
 	return func(fs *flag.FlagSet) Action {
 		return func(ctx context.Context, o *Conn, args []string) error {
 			c, err := o.Client()
 			if err != nil {
 				return err
+			}
+			if st == wallet.StatusActive {
+				a, err := c.Show(ctx, args[0])
+				if err != nil {
+					return Err(err)
+				}
+				if a.Status == wallet.StatusSIMSwapHold {
+					return Err(wallet.Errorf(wallet.CodeInvalidState, "%s %s is held for a SIM swap, not frozen: verify the holder, then `kibubu account clear-simswap %s`", a.Kind, a.Number, a.Number))
+				}
 			}
 			a, err := c.SetStatus(ctx, args[0], st)
 			if err != nil {

@@ -36,10 +36,13 @@ type apiKeyRow struct {
 func (apiKeyRow) TableName() string { return "api_keys" }
 
 // paymentRequestRow: idx_payment_requests_phone serves a customer's
-// approvals; idx_payment_requests_due the sweeper.
+// approvals; idx_payment_requests_due the sweeper;
+// idx_payment_requests_merchant a merchant's requests newest first
+// (PaymentRequests: the back-office's merchant page, the merchant API's
+// list), without sorting all of them.
 type paymentRequestRow struct {
-	ID           string    `gorm:"primaryKey;size:40"`
-	Merchant     string    `gorm:"size:32;not null;uniqueIndex:idx_payment_requests_idem,priority:1"`
+	ID           string    `gorm:"primaryKey;size:40;index:idx_payment_requests_merchant,priority:2"`
+	Merchant     string    `gorm:"size:32;not null;uniqueIndex:idx_payment_requests_idem,priority:1;index:idx_payment_requests_merchant,priority:1"`
 	Idem         string    `gorm:"size:64;not null;uniqueIndex:idx_payment_requests_idem,priority:2"`
 	RequestHash  []byte    `gorm:"not null"`
 	MerchantName string    `gorm:"size:64;not null"`
@@ -275,15 +278,21 @@ func (s *Store) UpdatePaymentRequest(ctx context.Context, r *merchant.RequestRec
 // PaymentRequests lists a merchant's requests, newest first: ids sort by
 // their time (merchant.newID).
 func (s *Store) PaymentRequests(ctx context.Context, owner, before string, limit int) ([]merchant.RequestRecord, error) {
-	q := s.gdb.WithContext(ctx).Where("merchant = ?", owner)
-	if before != "" {
-		q = q.Where("id < ?", before)
-	}
 	var rows []paymentRequestRow
-	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+	if err := s.paymentRequestsQuery(ctx, owner, before).Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("payment requests: %w", err)
 	}
 	return walletstore.Records(rows, (*paymentRequestRow).record), nil
+}
+
+// paymentRequestsQuery is PaymentRequests' query, before its limit: it
+// reads idx_payment_requests_merchant in order.
+func (s *Store) paymentRequestsQuery(ctx context.Context, owner, before string) *gorm.DB {
+	q := s.gdb.WithContext(ctx).Model(&paymentRequestRow{}).Where("merchant = ?", owner)
+	if before != "" {
+		q = q.Where("id < ?", before)
+	}
+	return q.Order("id DESC")
 }
 
 // PendingPaymentRequests lists the pending requests to a phone.
