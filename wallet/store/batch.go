@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
+
 	"github.com/kibubu/kibubu/wallet"
 )
 
@@ -364,16 +366,27 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 	if err != nil {
 		return err
 	}
+	// A batch's rows share one creation time: formatted once, as the
+	// driver would format each time.Time it binds.
+	var stampOf time.Time
+	var stampText string
+	stamp := func(t time.Time) string {
+		if t != stampOf || stampText == "" {
+			stampOf, stampText = t, t.Format(sqlite3.SQLiteTimestampFormats[0])
+		}
+		return stampText
+	}
 	for _, t := range w.Transfers {
+		created := stamp(t.Created)
 		if _, err := claim.ExecContext(ctx, t.Key); err != nil {
 			return fmt.Errorf("claim key: %w", err)
 		}
 		if _, err := ins.ExecContext(ctx, t.ID, t.Key, t.Hash, string(t.Kind), t.Source, t.Target, t.Amount, t.Fee, t.Commission, t.Reference,
-			nullID(t.Reverses), nullID(t.Refunds), t.Created); err != nil {
+			nullID(t.Reverses), nullID(t.Refunds), created); err != nil {
 			return fmt.Errorf("insert transfer: %w", err)
 		}
 		for _, p := range t.Postings {
-			if _, err := post.ExecContext(ctx, t.ID, p.AccountID, string(p.Leg), p.Amount, p.BalanceAfter, t.Created); err != nil {
+			if _, err := post.ExecContext(ctx, t.ID, p.AccountID, string(p.Leg), p.Amount, p.BalanceAfter, created); err != nil {
 				return fmt.Errorf("insert posting: %w", err)
 			}
 		}
@@ -391,7 +404,7 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 			if _, err := claim.ExecContext(ctx, r.Key); err != nil {
 				return fmt.Errorf("claim key: %w", err)
 			}
-			if _, err := rej.ExecContext(ctx, r.Key, r.Hash, string(e), r.Created); err != nil {
+			if _, err := rej.ExecContext(ctx, r.Key, r.Hash, string(e), stamp(r.Created)); err != nil {
 				return fmt.Errorf("insert rejection: %w", err)
 			}
 		}
@@ -401,7 +414,7 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 		if err != nil {
 			return err
 		}
-		created := w.Transfers[0].Created
+		created := stamp(w.Transfers[0].Created)
 		for _, e := range w.Events {
 			if _, err := ev.ExecContext(ctx, e.TransferID, e.Subject, e.Payload, created); err != nil {
 				return fmt.Errorf("insert event: %w", err)
