@@ -800,23 +800,12 @@ func appendEvent(b []byte, ev *Event) []byte {
 	if t.Refunds != 0 {
 		b = appendInt(b, `,"refunds":`, t.Refunds)
 	}
-	b = append(b, `,"postings":`...)
-	if t.Postings == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, q := range t.Postings {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendInt(b, `{"account_id":`, q.AccountID)
-			b = appendField(b, `,"leg":`, string(q.Leg))
-			b = appendInt(b, `,"amount":`, q.Amount)
-			b = appendInt(b, `,"balance_after":`, q.BalanceAfter)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendList(b, `,"postings":`, t.Postings, func(b []byte, q *Posting) []byte {
+		b = appendInt(b, `{"account_id":`, q.AccountID)
+		b = appendField(b, `,"leg":`, string(q.Leg))
+		b = appendInt(b, `,"amount":`, q.Amount)
+		return appendInt(b, `,"balance_after":`, q.BalanceAfter)
+	})
 	b = append(b, `,"created":`...)
 	if y := t.Created.Year(); y >= 0 && y <= 9999 {
 		b = append(t.Created.AppendFormat(append(b, '"'), time.RFC3339Nano), '"') // as Time.MarshalJSON
@@ -827,15 +816,7 @@ func appendEvent(b []byte, ev *Event) []byte {
 		}
 		b = append(b, created...)
 	}
-	b = append(b, `},"parties":`...)
-	if ev.Parties == nil {
-		return append(b, "null}"...)
-	}
-	b = append(b, '[')
-	for i, p := range ev.Parties {
-		if i > 0 {
-			b = append(b, ',')
-		}
+	b = appendList(append(b, '}'), `,"parties":`, ev.Parties, func(b []byte, p *Party) []byte {
 		b = appendInt(b, `{"id":`, p.ID)
 		b = appendField(b, `,"kind":`, string(p.Kind))
 		b = appendField(b, `,"number":`, p.Number)
@@ -846,9 +827,26 @@ func appendEvent(b []byte, ev *Event) []byte {
 		if p.Language != "" {
 			b = appendField(b, `,"language":`, p.Language)
 		}
-		b = append(b, '}')
+		return b
+	})
+	return append(b, '}')
+}
+
+// appendList appends key and xs as a JSON array of objects, each object's
+// fields written by fields (without the closing brace); null for nil.
+func appendList[T any](b []byte, key string, xs []T, fields func([]byte, *T) []byte) []byte {
+	b = append(b, key...)
+	if xs == nil {
+		return append(b, "null"...)
 	}
-	return append(b, "]}"...)
+	b = append(b, '[')
+	for i := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(fields(b, &xs[i]), '}')
+	}
+	return append(b, ']')
 }
 
 func appendInt(b []byte, key string, n int64) []byte {

@@ -117,15 +117,7 @@ func TestAccountCache(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			st, err := store.Open(ctx, c.dsn(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			st.CacheAccounts(true)
-			a := &wallet.AccountRecord{Kind: wallet.KindCustomer, Number: "0711000001", Phone: "+254711000001", Name: "Cached",
-				Tier: wallet.TierFull, Status: wallet.StatusActive, Created: time.Now().UTC()}
-			must(t, st.CreateAccount(ctx, a))
+			st, a := openCached(t, c.dsn(t), wallet.TierFull)
 			for _, s := range c.steps {
 				s(t, st, a.ID)
 			}
@@ -136,15 +128,7 @@ func TestAccountCache(t *testing.T) {
 	}
 
 	t.Run("a tier change is seen by the next batch", func(t *testing.T) {
-		st, err := store.Open(ctx, storetest.SQLite(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		st.CacheAccounts(true)
-		a := &wallet.AccountRecord{Kind: wallet.KindCustomer, Number: "0711000002", Phone: "+254711000002", Name: "Tiered",
-			Tier: wallet.TierBasic, Status: wallet.StatusActive, Created: time.Now().UTC()}
-		must(t, st.CreateAccount(ctx, a))
+		st, a := openCached(t, storetest.SQLite(t), wallet.TierBasic)
 		must(t, credit(st, a.ID, 100, nil))
 		if ok, err := st.SetTier(ctx, a.ID, wallet.TierBasic, wallet.TierFull); err != nil || !ok {
 			t.Fatalf("SetTier: %v %v", ok, err)
@@ -153,6 +137,23 @@ func TestAccountCache(t *testing.T) {
 			t.Fatalf("next batch read tier %v balance %d, want %v 100", got.Tier, got.Balance, wallet.TierFull)
 		}
 	})
+}
+
+// openCached opens a store on dsn with the account cache on, closed when
+// the test ends, and creates a customer of tier in it.
+func openCached(t *testing.T, dsn string, tier wallet.Tier) (*store.Store, *wallet.AccountRecord) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.CacheAccounts(true)
+	a := &wallet.AccountRecord{Kind: wallet.KindCustomer, Number: "0711000001", Phone: "+254711000001", Name: "Cached",
+		Tier: tier, Status: wallet.StatusActive, Created: time.Now().UTC()}
+	must(t, st.CreateAccount(ctx, a))
+	return st, a
 }
 
 func must(t *testing.T, err error) {
