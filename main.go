@@ -190,6 +190,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if m.store, err = open(ctx, c.DB); err != nil {
 			return dbError(c.DB, err)
 		}
+		if m.lock != nil && !store.IsPostgres(c.DB) {
+			// This process alone writes the SQLite database (the data dir
+			// is locked): the batch writer may keep its accounts in memory.
+			m.store.CacheAccounts(true)
+		}
 		checks["database"] = m.store.Ping
 	case RoleNotify:
 		// The notifier keeps its own tables beside the wallet's.

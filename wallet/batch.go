@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -777,11 +778,101 @@ func NewOutboxEvent(t *StoredTransfer, account func(id int64) *AccountRecord, ex
 		seen[id] = true
 		ev.Parties = append(ev.Parties, partyOf(account(id)))
 	}
-	payload, err := json.Marshal(ev)
-	if err != nil {
-		panic("wallet: cannot encode an event: " + err.Error())
+	return OutboxEvent{TransferID: t.ID, Subject: EventSubjectPrefix + string(t.Kind), Payload: appendEvent(make([]byte, 0, 1024), &ev)}
+}
+
+// appendEvent appends ev's JSON to b: byte for byte what json.Marshal
+// writes (TestEventJSON compares them), without its reflection, which
+// took a tenth of the writer's time.
+func appendEvent(b []byte, ev *Event) []byte {
+	t := &ev.Transfer
+	b = append(b, `{"transfer":{"id":`...)
+	b = strconv.AppendInt(b, t.ID, 10)
+	b = appendField(b, `,"ref":`, t.Ref)
+	b = appendField(b, `,"kind":`, string(t.Kind))
+	b = appendInt(b, `,"source":`, t.Source)
+	b = appendInt(b, `,"target":`, t.Target)
+	b = appendInt(b, `,"amount":`, t.Amount)
+	b = appendInt(b, `,"fee":`, t.Fee)
+	if t.Commission != 0 {
+		b = appendInt(b, `,"commission":`, t.Commission)
 	}
-	return OutboxEvent{TransferID: t.ID, Subject: EventSubjectPrefix + string(t.Kind), Payload: payload}
+	if t.Reference != "" {
+		b = appendField(b, `,"reference":`, t.Reference)
+	}
+	if t.Reverses != 0 {
+		b = appendInt(b, `,"reverses":`, t.Reverses)
+	}
+	if t.Refunds != 0 {
+		b = appendInt(b, `,"refunds":`, t.Refunds)
+	}
+	b = appendList(b, `,"postings":`, t.Postings, func(b []byte, q *Posting) []byte {
+		b = appendInt(b, `{"account_id":`, q.AccountID)
+		b = appendField(b, `,"leg":`, string(q.Leg))
+		b = appendInt(b, `,"amount":`, q.Amount)
+		return appendInt(b, `,"balance_after":`, q.BalanceAfter)
+	})
+	b = append(b, `,"created":`...)
+	if y := t.Created.Year(); y >= 0 && y <= 9999 {
+		b = append(t.Created.AppendFormat(append(b, '"'), time.RFC3339Nano), '"') // as Time.MarshalJSON
+	} else {
+		created, err := t.Created.MarshalJSON()
+		if err != nil {
+			panic("wallet: cannot encode an event: " + err.Error())
+		}
+		b = append(b, created...)
+	}
+	b = appendList(append(b, '}'), `,"parties":`, ev.Parties, func(b []byte, p *Party) []byte {
+		b = appendInt(b, `{"id":`, p.ID)
+		b = appendField(b, `,"kind":`, string(p.Kind))
+		b = appendField(b, `,"number":`, p.Number)
+		if p.Phone != "" {
+			b = appendField(b, `,"phone":`, p.Phone)
+		}
+		b = appendField(b, `,"name":`, p.Name)
+		if p.Language != "" {
+			b = appendField(b, `,"language":`, p.Language)
+		}
+		return b
+	})
+	return append(b, '}')
+}
+
+// appendList appends key and xs as a JSON array of objects, each object's
+// fields written by fields (without the closing brace); null for nil.
+func appendList[T any](b []byte, key string, xs []T, fields func([]byte, *T) []byte) []byte {
+	b = append(b, key...)
+	if xs == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(fields(b, &xs[i]), '}')
+	}
+	return append(b, ']')
+}
+
+func appendInt(b []byte, key string, n int64) []byte {
+	return strconv.AppendInt(append(b, key...), n, 10)
+}
+
+// appendField appends key and s as a JSON string: as is when s is
+// printable ASCII that json.Marshal would not escape, else as json.Marshal
+// writes it.
+func appendField(b []byte, key, s string) []byte {
+	b = append(b, key...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // assertFloors panics if the batch left an account below its floor: the

@@ -321,6 +321,7 @@ func TestSecurityReversalTwoWalletsSweep(t *testing.T) {
 func (f *fixture) secondWallet() *wallet.Service {
 	f.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	f.st.CacheAccounts(false) // two writers: neither may keep accounts between batches
 	st, err := store.Open(ctx, f.dsn)
 	f.must(err)
 	w, err := wallet.New(ctx, st, wallet.Config{Currency: f.kes, Region: "KE", Pepper: testPepper, Now: f.clock.Now, ReversalSweep: -1})

@@ -50,6 +50,7 @@ func newFixture(t testing.TB, opts ...func(*wallet.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.CacheAccounts(true) // as kibubu serve on SQLite: the writer keeps its accounts (no-op on PostgreSQL)
 	kes, err := wallet.LookupCurrency("KES")
 	if err != nil {
 		t.Fatal(err)

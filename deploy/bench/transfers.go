@@ -235,6 +235,7 @@ func startBenchSystem(ctx context.Context, cfg TransfersConfig, stderr io.Writer
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
+	st.CacheAccounts(true) // as `kibubu serve` on SQLite (a no-op on PostgreSQL)
 	kes, err := wallet.LookupCurrency("KES")
 	if err != nil {
 		st.Close()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
+
 	"github.com/kibubu/kibubu/wallet"
 )
 
@@ -22,6 +24,12 @@ type batchTx struct {
 	s   *Store
 	tx  *sql.Tx
 	ctx context.Context
+
+	// For the account cache (cache.go): the epoch the batch began in, the
+	// accounts it read from the database as they were, and those it saved.
+	epoch uint64
+	read  []wallet.AccountRecord
+	saved []*wallet.AccountRecord
 }
 
 var _ wallet.BatchTx = (*batchTx)(nil)
@@ -40,8 +48,23 @@ func scanAccount(rows *sql.Rows) (*wallet.AccountRecord, error) {
 // LockAccounts loads the accounts, locking their rows in id order on
 // PostgreSQL (so concurrent batches in several processes never deadlock);
 // SQLite's transaction already holds the database's write lock.
+//
+// With the account cache on (CacheAccounts), it reads only the accounts
+// not cached.
 func (b *batchTx) LockAccounts(ids []int64) (map[int64]*wallet.AccountRecord, error) {
 	out := make(map[int64]*wallet.AccountRecord, len(ids))
+	cached := b.s.accounts.enabled()
+	if cached {
+		missing := ids[:0:0]
+		for _, id := range ids {
+			if r, ok := b.s.accounts.get(id); ok {
+				out[id] = r
+			} else {
+				missing = append(missing, id)
+			}
+		}
+		ids = missing
+	}
 	for start := 0; start < len(ids); start += chunkRows {
 		part := ids[start:min(start+chunkRows, len(ids))]
 		cond, args := inList(b.s.pg, "id", part)
@@ -60,6 +83,9 @@ func (b *batchTx) LockAccounts(ids []int64) (map[int64]*wallet.AccountRecord, er
 				return nil, fmt.Errorf("lock accounts: %w", err)
 			}
 			out[r.ID] = r
+			if cached {
+				b.read = append(b.read, *r)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -174,7 +200,11 @@ func (s *Store) reversed(ctx context.Context, q queryer, ids []int64) (map[int64
 // (an in-process library has no round trips to save, and nothing is parsed
 // per batch).
 func (b *batchTx) Save(w *wallet.BatchWrite) error {
-	return b.s.save(b.ctx, b.tx, w)
+	if err := b.s.save(b.ctx, b.tx, w); err != nil {
+		return err
+	}
+	b.saved = w.Accounts
+	return nil
 }
 
 func (s *Store) save(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite) error {
@@ -336,16 +366,27 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 	if err != nil {
 		return err
 	}
+	// A batch's rows share one creation time: formatted once, as the
+	// driver would format each time.Time it binds.
+	var stampOf time.Time
+	var stampText string
+	stamp := func(t time.Time) string {
+		if t != stampOf || stampText == "" {
+			stampOf, stampText = t, t.Format(sqlite3.SQLiteTimestampFormats[0])
+		}
+		return stampText
+	}
 	for _, t := range w.Transfers {
+		created := stamp(t.Created)
 		if _, err := claim.ExecContext(ctx, t.Key); err != nil {
 			return fmt.Errorf("claim key: %w", err)
 		}
 		if _, err := ins.ExecContext(ctx, t.ID, t.Key, t.Hash, string(t.Kind), t.Source, t.Target, t.Amount, t.Fee, t.Commission, t.Reference,
-			nullID(t.Reverses), nullID(t.Refunds), t.Created); err != nil {
+			nullID(t.Reverses), nullID(t.Refunds), created); err != nil {
 			return fmt.Errorf("insert transfer: %w", err)
 		}
 		for _, p := range t.Postings {
-			if _, err := post.ExecContext(ctx, t.ID, p.AccountID, string(p.Leg), p.Amount, p.BalanceAfter, t.Created); err != nil {
+			if _, err := post.ExecContext(ctx, t.ID, p.AccountID, string(p.Leg), p.Amount, p.BalanceAfter, created); err != nil {
 				return fmt.Errorf("insert posting: %w", err)
 			}
 		}
@@ -363,7 +404,7 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 			if _, err := claim.ExecContext(ctx, r.Key); err != nil {
 				return fmt.Errorf("claim key: %w", err)
 			}
-			if _, err := rej.ExecContext(ctx, r.Key, r.Hash, string(e), r.Created); err != nil {
+			if _, err := rej.ExecContext(ctx, r.Key, r.Hash, string(e), stamp(r.Created)); err != nil {
 				return fmt.Errorf("insert rejection: %w", err)
 			}
 		}
@@ -373,7 +414,7 @@ func (s *Store) saveSQLite(ctx context.Context, tx *sql.Tx, w *wallet.BatchWrite
 		if err != nil {
 			return err
 		}
-		created := w.Transfers[0].Created
+		created := stamp(w.Transfers[0].Created)
 		for _, e := range w.Events {
 			if _, err := ev.ExecContext(ctx, e.TransferID, e.Subject, e.Payload, created); err != nil {
 				return fmt.Errorf("insert event: %w", err)
@@ -516,7 +557,11 @@ func (s *Store) rebind(q string) string {
 
 // BulkInsert writes w's rows in one transaction without the batch writer's
 // locks and look-ups: the storage limit the benchmark compares against.
+// It drops the account cache: the accounts it writes are not the batch
+// writer's.
 func (s *Store) BulkInsert(ctx context.Context, w *wallet.BatchWrite) error {
+	s.accounts.drop()
+	defer s.accounts.drop()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

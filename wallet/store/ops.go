@@ -290,6 +290,9 @@ func (s *Store) UpdateProposal(ctx context.Context, p *wallet.Proposal, from wal
 // active account in tier from. The batch writer never writes tier, so this
 // one conditional update cannot be overwritten by a batch.
 func (s *Store) SetTier(ctx context.Context, id int64, from, to wallet.Tier) (bool, error) {
+	// The batch writer's cached accounts (cache.go) must see the new tier.
+	s.accounts.drop()
+	defer s.accounts.drop()
 	res := s.gdb.WithContext(ctx).Model(&account{}).Where("id = ? AND tier = ? AND status = ?", id, int(from), string(wallet.StatusActive)).
 		Update("tier", int(to))
 	if res.Error != nil {

@@ -70,6 +70,8 @@ type Store struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // SQLite's prepared batch statements
+
+	accounts accountCache // the batch writer's accounts, kept between batches (CacheAccounts)
 }
 
 var _ wallet.Store = (*Store)(nil)
@@ -327,7 +329,12 @@ func (s *Store) AccountByID(ctx context.Context, id int64) (*wallet.AccountRecor
 
 // Write runs fn in a transaction, retrying it on transient conflicts.
 func (s *Store) Write(ctx context.Context, fn func(wallet.BatchTx) error) error {
-	return s.WriteSQL(ctx, func(tx *sql.Tx) error { return fn(&batchTx{s: s, tx: tx, ctx: ctx}) })
+	return retry(ctx, retryable, func() error {
+		b := &batchTx{s: s, ctx: ctx, epoch: s.accounts.begin()}
+		err := s.inTx(ctx, func(tx *sql.Tx) error { b.tx = tx; return fn(b) })
+		s.accounts.end(b, err)
+		return err
+	})
 }
 
 // retry runs fn until it succeeds, fails with an error again does not
