@@ -19,17 +19,7 @@ import (
 // another transfer's; bad requests are refused.
 func TestOpsTransfer(t *testing.T) {
 	ctx := context.Background()
-	w := wallettest.Start(t)
-	st, err := store.Open(ctx, w.Store.Gorm())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := ServeOps(w.Conn, st, w.Prefix, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Stop() })
-	c := NewOpsClient(w.Conn, 0, w.Prefix)
+	_, st, c := startOps(t)
 	kes, _ := wallet.LookupCurrency("KES")
 	const till = "555001"
 	payment := func(id int64) wallet.Event {
@@ -103,4 +93,21 @@ func TestOpsTransfer(t *testing.T) {
 	if !slices.Contains(OpsOperatorSubjects, OpsTransfer.Subject) {
 		t.Errorf("%s is not among the operator subjects %v", OpsTransfer.Subject, OpsOperatorSubjects)
 	}
+}
+
+// startOps starts a wallet (its database and NATS) and the notifier's
+// operator service on them, with a client of it.
+func startOps(t *testing.T) (*wallettest.Wallet, *store.Store, *OpsClient) {
+	t.Helper()
+	w := wallettest.Start(t)
+	st, err := store.Open(context.Background(), w.Store.Gorm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := ServeOps(w.Conn, st, w.Prefix, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Stop() })
+	return w, st, NewOpsClient(w.Conn, 0, w.Prefix)
 }
