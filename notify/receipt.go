@@ -182,7 +182,7 @@ func Receipts(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, ev 
 		if !ok && r.self != requester {
 			continue
 		}
-		key := strconv.FormatInt(t.ID, 10) + ":" + strconv.FormatInt(self, 10)
+		key := ReceiptKey(t.ID, self)
 		if receiptFor(out, key) {
 			continue
 		}
@@ -226,6 +226,12 @@ func Receipts(cat *locales.Catalog, cur wallet.Currency, loc *time.Location, ev 
 			Text: text, Encoding: enc, Parts: parts})
 	}
 	return out
+}
+
+// ReceiptKey is the key of the receipt of transfer to account (Receipt.Key):
+// the notifier records it once, and the back-office finds it by it.
+func ReceiptKey(transfer, account int64) string {
+	return strconv.FormatInt(transfer, 10) + ":" + strconv.FormatInt(account, 10)
 }
 
 // requesterOf is the party of a reversal request's hold or release that is

@@ -114,11 +114,16 @@ func TransferEvents(cur wallet.Currency, ev wallet.Event) []merchant.Event {
 		if err != nil {
 			panic("notify: a transaction view: " + err.Error()) // plain fields: cannot fail
 		}
-		out = append(out, merchant.Event{ID: transferEventPrefix + t.Ref + "_" + p.Number, Type: typ,
+		out = append(out, merchant.Event{ID: TransferEventID(t.Ref, p.Number), Type: typ,
 			Merchant: p.Number, Created: t.Created.UTC(), Data: data})
 	}
 	return out
 }
+
+// TransferEventID is the id of the event a transfer (its Ref) makes for
+// the merchant whose account number is merchant: its deliveries are found
+// by it.
+func TransferEventID(ref, merchant string) string { return transferEventPrefix + ref + "_" + merchant }
 
 // TransferWebhooks is TransferEvents as deliveries to record.
 func TransferWebhooks(cur wallet.Currency, ev wallet.Event, seq uint64) []OutgoingWebhook {

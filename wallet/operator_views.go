@@ -1,6 +1,7 @@
 package wallet
 
 import (
+	"cmp"
 	"context"
 	"regexp"
 	"strings"
@@ -147,11 +148,24 @@ func (s *Service) limitsUsed(a *AccountRecord, now time.Time) []LimitUse {
 	}
 }
 
-// TransferView is a transfer with the accounts its postings touch.
+// TransferView is a transfer with the accounts its postings touch and its
+// history: the reversal request about it, the transfers that reverse or
+// refund it, and the one it reverses or refunds.
 type TransferView struct {
 	Transfer Transfer          `json:"transfer"`
 	Accounts map[int64]Profile `json:"accounts"`
+	// Reversal is the customer's reversal request about the transfer, if any.
+	Reversal *Reversal `json:"reversal,omitempty"`
+	// Later are the transfers that reverse or refund it (a reversal, a
+	// merchant's refunds, at most TransferHistoryMax), oldest first.
+	Later []Transfer `json:"later,omitempty"`
+	// Original is the transfer it reverses or refunds, if it is one.
+	Original *Transfer `json:"original,omitempty"`
 }
+
+// TransferHistoryMax bounds the refunds a transfer's page lists: a
+// merchant refunds a payment in a few parts, not hundreds.
+const TransferHistoryMax = 50
 
 // TransferDetail (operator) returns the transfer with id ref and the
 // profiles of the accounts it posted to.
@@ -174,6 +188,21 @@ func (s *Service) TransferDetail(ctx context.Context, ref string) (*TransferView
 			return nil, err
 		}
 		v.Accounts[p.AccountID] = a.Account().Profile
+	}
+	if v.Later, err = s.store.TransfersOf(ctx, t.ID, TransferHistoryMax); err != nil {
+		return nil, err
+	}
+	r, err := s.reversals.ReversalByOriginal(ctx, t.ID)
+	switch {
+	case err == nil:
+		v.Reversal = r
+	case ErrorCode(err) != CodeNotFound:
+		return nil, err
+	}
+	if orig := cmp.Or(t.Reverses, t.Refunds); orig != 0 {
+		if v.Original, err = s.store.TransferByRef(ctx, Ref(orig)); err != nil {
+			return nil, err
+		}
 	}
 	return v, nil
 }

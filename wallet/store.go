@@ -145,6 +145,9 @@ type Store interface {
 	Write(ctx context.Context, fn func(tx BatchTx) error) error
 	// TransferByRef returns a transfer with its postings; CodeNotFound when there is none.
 	TransferByRef(ctx context.Context, ref string) (*Transfer, error)
+	// TransfersOf returns the transfers that reverse or refund the transfer
+	// original (an index each), in id order, at most limit refunds.
+	TransfersOf(ctx context.Context, original int64, limit int) ([]Transfer, error)
 	// TransfersAfter returns up to limit transfers with ids above afterID,
 	// in id order, with their postings.
 	TransfersAfter(ctx context.Context, afterID int64, limit int) ([]Transfer, error)

@@ -348,16 +348,6 @@ func (s *Server) proposeTier(w http.ResponseWriter, r *http.Request, v *view) {
 	http.Redirect(w, r, Prefix+"/account/"+url.PathEscape(p.Target)+"?done=tier", http.StatusSeeOther)
 }
 
-func (s *Server) transfer(w http.ResponseWriter, r *http.Request, v *view) {
-	t, err := s.cfg.Wallet.TransferDetail(r.Context(), r.PathValue("ref"))
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	v.Data = t
-	s.render(w, "transfer", v)
-}
-
 // proposalsData is the proposals page's data.
 type proposalsData struct {
 	Proposals                []wallet.Proposal

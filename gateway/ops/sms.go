@@ -35,6 +35,7 @@ type Notifier interface {
 	Deliveries(ctx context.Context, q notifyapi.OpsDeliveriesRequest) (*notify.DeliveriesReply, error)
 	Resend(ctx context.Context, merchant, id string) (*notify.Delivery, error)
 	FailureRates(ctx context.Context, from time.Time, days int) (*notifyapi.OpsFailureRatesReply, error)
+	Transfer(ctx context.Context, q notifyapi.OpsTransferRequest) (*notifyapi.OpsTransferReply, error) // transfer.go
 }
 
 var _ Notifier = (*notifyapi.OpsClient)(nil)

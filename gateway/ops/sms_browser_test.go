@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/kibubu/kibubu/gateway/internal/browsertest"
 	"github.com/kibubu/kibubu/notify"
 	"github.com/kibubu/kibubu/wallet"
+	"github.com/kibubu/kibubu/wallet/merchant"
 )
 
 // TestBrowserSMS: a support operator opens the SMS outbox in a real
@@ -46,6 +48,33 @@ func TestBrowserSMS(t *testing.T) {
 		t.Errorf("the account's SMS: %q", got)
 	}
 	browsertest.Screenshot(t, b.ctx, "account-sms")
+	// A till payment's page, opened from the statement: its receipts, one
+	// delivered, the merchant's failed with its reason (transfer.go).
+	till := e.w.Merchant("Duka la Mama", false)
+	pay, err := e.w.Service.Transfer(context.Background(), wallet.TransferRequest{Key: "b-pay", Kind: wallet.TransferTill, From: phone, To: till, Amount: 10_00, PIN: "2580"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.receipt(pay.Transfer, pay.Transfer.Source, phone, "en", "You paid KES 10.00 to Duka la Mama. New balance KES 15.00.", notify.StatusDelivered)
+	e.receipt(pay.Transfer, pay.Transfer.Target, "+254700000999", "sw", "Umepokea KES 10.00 kutoka kwa Amani Njoroge.", notify.StatusFailed)
+	if _, err := e.notify.SetWebhook(context.Background(), till, "https://duka.example/hooks", false); err != nil {
+		t.Fatal(err)
+	}
+	event := notify.TransferEventID(pay.Transfer.Ref, till)
+	if _, _, err := e.notify.RecordBatch(context.Background(), nil, []notify.OutgoingWebhook{{Merchant: till, Event: event,
+		Type: merchant.EventPaymentReceived, Payload: []byte(`{"id":"` + event + `"}`), Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(e.srv.URL+Prefix+"/account/"+phone), chromedp.Click("#statement a[href$='/transfer/"+pay.Transfer.Ref+"']"),
+		chromedp.WaitVisible("#receipts"))
+	browsertest.Screenshot(t, b.ctx, "transfer-receipts")
+	if got := b.text("#receipts"); !strings.Contains(got, "You paid KES 10.00") || !strings.Contains(got, "delivered") ||
+		!strings.Contains(got, "carrier rejected the number") || !strings.Contains(got, "sw") {
+		t.Errorf("the transfer's receipts: %q", got)
+	}
+	if got := b.text("#transfer-deliveries"); !strings.Contains(got, event) || !strings.Contains(got, "pending") {
+		t.Errorf("the transfer's webhook deliveries: %q", got)
+	}
 	// The dashboard charts the day's SMS failure rate: 1 failed of 2 was
 	// retried, so none failed now.
 	f := e.tab(t, nil)

@@ -169,6 +169,7 @@ func RegisterOps(m natsrpc.Mux, st *store.Store) {
 		}
 		return &OpsFailureRatesReply{Days: days}, nil
 	})
+	registerOpsTransfer(m, st) // ops_transfer.go
 }
 
 // OpsRoutes are the operator service's routes, as RegisterOps adds them.

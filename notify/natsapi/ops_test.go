@@ -2,15 +2,12 @@ package natsapi
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/kibubu/kibubu/notify"
-	"github.com/kibubu/kibubu/notify/store"
 	"github.com/kibubu/kibubu/wallet"
 	walletapi "github.com/kibubu/kibubu/wallet/natsapi"
-	"github.com/kibubu/kibubu/wallet/wallettest"
 )
 
 // TestOpsService calls every operator endpoint over NATS on a real store:
@@ -19,17 +16,7 @@ import (
 // webhook deliveries and re-sends refused for bad input; failure rates.
 func TestOpsService(t *testing.T) {
 	ctx := context.Background()
-	w := wallettest.Start(t)
-	st, err := store.Open(ctx, w.Store.Gorm())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := ServeOps(w.Conn, st, w.Prefix, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Stop() })
-	c := NewOpsClient(w.Conn, 0, w.Prefix)
+	w, st, c := startOps(t)
 	const a, b = "+254712000101", "+254712000102"
 	if _, err := st.Record(ctx, []notify.Outgoing{
 		{Key: "m1", Kind: notify.KindMessage, To: a, Language: "en", Text: "first"},

@@ -460,6 +460,26 @@ func (s *Store) TransferByRef(ctx context.Context, ref string) (*wallet.Transfer
 	return &ts[0].Transfer, nil
 }
 
+// TransfersOf returns the reversal of original (at most one: a unique
+// index) and up to limit of its refunds, in id order; the partial indexes
+// on transfers.reverses and transfers.refunds serve both.
+func (s *Store) TransfersOf(ctx context.Context, original int64, limit int) ([]wallet.Transfer, error) {
+	rev, err := s.loadTransfers(ctx, s.db, "reverses = ?", []any{original})
+	if err != nil {
+		return nil, err
+	}
+	ref, err := s.loadTransfers(ctx, s.db, "refunds = ? ORDER BY id LIMIT ?", []any{original, limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wallet.Transfer, 0, len(rev)+len(ref))
+	for _, t := range append(rev, ref...) {
+		out = append(out, t.Transfer)
+	}
+	slices.SortFunc(out, func(a, b wallet.Transfer) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
 // TransfersAfter returns up to limit transfers after afterID, in id order.
 func (s *Store) TransfersAfter(ctx context.Context, afterID int64, limit int) ([]wallet.Transfer, error) {
 	ts, err := s.loadTransfers(ctx, s.db, "id > ? ORDER BY id LIMIT ?", []any{afterID, limit})
