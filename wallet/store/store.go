@@ -95,7 +95,7 @@ func open(ctx context.Context, dsn string, prepare func(*Store, context.Context)
 
 // walletModels are every table of the wallet's, the audit log's included.
 func walletModels() []any {
-	return slices.Concat(models, commerceModels, tabModels, promptModels, pendingPINModels, []any{&auditRow{}}, opsModels, reportModels)
+	return slices.Concat(models, commerceModels, tabModels, promptModels, pendingPINModels, reviewModels, []any{&auditRow{}}, opsModels, reportModels)
 }
 
 // walletComponent names the wallet's tables in schema_migrations.
