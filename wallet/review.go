@@ -2,8 +2,6 @@ package wallet
 
 import (
 	"context"
-	"encoding/json"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -48,8 +46,10 @@ type RuleDecision struct {
 // checked, the request (never the PIN) is recorded in the review queue
 // with the rule and what it saw, and no money moves until an operator
 // approves it (ApproveReview: the transfer is made under its original key,
-// once) or rejects it (RejectReview: it never is). Both are recorded in the
-// review queue and the audit log, and the customer is told by SMS
+// once) or rejects it (RejectReview: it never is). The decision is
+// recorded in the review queue with the operator and the reason (the NATS
+// API's operator subjects record it in the audit log too, before and
+// after), and the customer is told by SMS
 // (NoticeReviewReleased, NoticeReviewRefused).
 type RuleChecker interface {
 	Check(f RuleFacts) RuleDecision
@@ -113,12 +113,6 @@ const reviewReasonBytesMax = 200
 const (
 	NoticeReviewReleased NoticeKind = "review_released" // approved: the transfer was made
 	NoticeReviewRefused  NoticeKind = "review_refused"  // rejected, or refused by the wallet on approval
-)
-
-// The audit actions of the review queue.
-const (
-	AuditReviewApprove = "review.approve"
-	AuditReviewReject  = "review.reject"
 )
 
 // approvedPIN stands in for the PIN of a held transfer, which was checked
@@ -252,14 +246,14 @@ func (s *Service) Reviews(ctx context.Context, status ReviewStatus, after int64,
 // no longer covers it, the account was frozen…). CodeInvalidState when the
 // transfer is not held; CodeInvalid without an operator or a reason.
 func (s *Service) ApproveReview(ctx context.Context, id int64, operator, reason string) (*Review, error) {
-	r, err := s.reviewStart(ctx, id, operator, reason, AuditReviewApprove)
+	r, err := s.reviewStart(ctx, id, operator, reason, true)
 	if err != nil {
 		return nil, err
 	}
 	if r.Status == ReviewHeld {
 		r.Status, r.Decided, r.Operator, r.Reason = ReviewApproving, s.cfg.Now().UTC(), operator, reason
 		if err := s.reviewStore.UpdateReview(ctx, r, ReviewHeld); err != nil {
-			return nil, s.reviewAudit(ctx, AuditReviewApprove, operator, reason, r, err)
+			return nil, err
 		}
 		s.reviews.m.Store(r.Key, ReviewApproving)
 	}
@@ -278,75 +272,55 @@ func (s *Service) ApproveReview(ctx context.Context, id int64, operator, reason 
 		p.actor = r.Account
 		s.rulesCommitted(p, res.Transfer)
 	case code == CodeUnavailable || code == CodeInternal || code == CodeInFlight:
-		return nil, s.reviewAudit(ctx, AuditReviewApprove, operator, reason, r, err) // stays approving: approve again
+		return nil, err // stays approving: approve again
 	default:
 		r.Status, r.Error = ReviewFailed, code
 	}
 	if err := s.reviewStore.UpdateReview(ctx, r, ReviewApproving); err != nil {
-		return nil, s.reviewAudit(ctx, AuditReviewApprove, operator, reason, r, err)
+		return nil, err
 	}
 	s.reviews.m.Delete(r.Key)
 	s.reviewNotify(ctx, r)
-	return r, s.reviewAudit(ctx, AuditReviewApprove, operator, reason, r, nil)
+	return r, nil
 }
 
 // RejectReview refuses the held transfer id: it is never made, and a retry
 // under its key is refused (CodeRuleBlocked). CodeInvalidState when it is
 // not held.
 func (s *Service) RejectReview(ctx context.Context, id int64, operator, reason string) (*Review, error) {
-	r, err := s.reviewStart(ctx, id, operator, reason, AuditReviewReject)
+	r, err := s.reviewStart(ctx, id, operator, reason, false)
 	if err != nil {
 		return nil, err
 	}
 	if r.Status != ReviewHeld {
-		return nil, s.reviewAudit(ctx, AuditReviewReject, operator, reason, r, Errorf(CodeInvalidState, "review %d is %s, not held", id, r.Status))
+		return nil, Errorf(CodeInvalidState, "review %d is %s, not held", id, r.Status)
 	}
 	r.Status, r.Decided, r.Operator, r.Reason = ReviewRejected, s.cfg.Now().UTC(), operator, reason
 	if err := s.reviewStore.UpdateReview(ctx, r, ReviewHeld); err != nil {
-		return nil, s.reviewAudit(ctx, AuditReviewReject, operator, reason, r, err)
+		return nil, err
 	}
 	s.reviews.m.Store(r.Key, ReviewRejected)
 	s.reviewNotify(ctx, r)
-	return r, s.reviewAudit(ctx, AuditReviewReject, operator, reason, r, nil)
+	return r, nil
 }
 
-// reviewStart checks an operator's decision and records its request in
-// the audit log, then loads the review (held, or approving for an
-// approval).
-func (s *Service) reviewStart(ctx context.Context, id int64, operator, reason, action string) (*Review, error) {
+// reviewStart checks an operator's decision and loads the review: held,
+// or approving for an approval.
+func (s *Service) reviewStart(ctx context.Context, id int64, operator, reason string, approve bool) (*Review, error) {
 	if s.reviewStore == nil {
 		return nil, Errorf(CodeInvalidState, "the fraud rules are off")
 	}
 	if operator == "" || reason == "" || len(reason) > reviewReasonBytesMax {
 		return nil, Errorf(CodeInvalid, "an operator and a reason of 1 to %d bytes are required", reviewReasonBytesMax)
 	}
-	target := "review:" + strconv.FormatInt(id, 10)
-	if _, err := s.Audit(ctx, AuditEntry{Actor: operator, Action: action, Target: target, Reason: reason, Outcome: AuditRequested}); err != nil {
-		return nil, err
-	}
 	r, err := s.reviewStore.ReviewByID(ctx, id)
 	if err != nil {
-		return nil, s.reviewAudit(ctx, action, operator, reason, &Review{ID: id}, err)
+		return nil, err
 	}
-	if r.Status != ReviewHeld && !(r.Status == ReviewApproving && action == AuditReviewApprove) {
-		return nil, s.reviewAudit(ctx, action, operator, reason, r, Errorf(CodeInvalidState, "review %d is %s, not held", id, r.Status))
+	if r.Status != ReviewHeld && !(r.Status == ReviewApproving && approve) {
+		return nil, Errorf(CodeInvalidState, "review %d is %s, not held", id, r.Status)
 	}
 	return r, nil
-}
-
-// reviewAudit records the outcome of an operator's decision and returns
-// err (an audit failure when err is nil).
-func (s *Service) reviewAudit(ctx context.Context, action, operator, reason string, r *Review, err error) error {
-	outcome := AuditOK
-	if err != nil {
-		outcome = string(ErrorCode(err))
-	}
-	d, _ := json.Marshal(map[string]any{"key": r.Key, "rule": r.Rule, "status": r.Status, "ref": r.Ref, "error": r.Error})
-	e := AuditEntry{Actor: operator, Action: action, Target: "review:" + strconv.FormatInt(r.ID, 10), Reason: reason, Outcome: outcome, Detail: string(d)}
-	if _, aerr := s.Audit(ctx, e); aerr != nil && err == nil {
-		return aerr
-	}
-	return err
 }
 
 // reviewNotify tells the customer a held transfer was released or refused.
