@@ -118,9 +118,11 @@ var smsMessages = map[string]smsMessage{
 	"sms.not_registered":  {"SMS", []string{"Code"}, 1},
 	"sms.rate_limited":    {"SMS", nil, 1},
 	// pin.*.toml: notify renders them from wallet.Notice.
-	"sms.pin.start_key": {"SMS", []string{"Expires", "Key"}, 1},
-	"sms.pin.reset":     {"SMS", []string{"Expires", "Key"}, 1},
-	"sms.pin.changed":   {"SMS", []string{"Date", "Time"}, 1},
+	"sms.pin.start_key":   {"SMS", []string{"Expires", "Key"}, 1},
+	"sms.pin.reset":       {"SMS", []string{"Expires", "Key"}, 1},
+	"sms.pin.changed":     {"SMS", []string{"Date", "Time"}, 1},
+	"sms.review.released": {"SMS", []string{"Date"}, 1},
+	"sms.review.refused":  {"SMS", []string{"Date"}, 1},
 }
 
 // unboundedBalance lists the receipts whose Balance (and, for float, Amount)
