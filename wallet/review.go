@@ -51,9 +51,52 @@ type RuleDecision struct {
 // API's operator subjects record it in the audit log too, before and
 // after), and the customer is told by SMS
 // (NoticeReviewReleased, NoticeReviewRefused).
+//
+// At start (New) the wallet warms a RuleChecker with the transfers of the
+// last Window() from the database, at most rulesWarmMax of them, through
+// Committed. Each wallet process feeds its own checker: with several
+// wallets, a checker sees the transfers its process made and those made
+// before it started.
 type RuleChecker interface {
 	Check(f RuleFacts) RuleDecision
 	Committed(f RuleFacts)
+	// Window is how far back the rules look: the longest window.
+	Window() time.Duration
+}
+
+// rulesWarmMax bounds the transfers read at start to warm the rules: a
+// few seconds of reading, and the checker's memory, at most.
+const rulesWarmMax = 2_000_000
+
+// rulesWarmPage is one read of the transfers that warm the rules.
+const rulesWarmPage = 2000
+
+// rulesWarm feeds the rules the transfers of their window.
+func (s *Service) rulesWarm(ctx context.Context) error {
+	now := s.cfg.Now()
+	after := FirstTransferID(now.Add(-s.cfg.Rules.Window())) - 1
+	n := 0
+	for n < rulesWarmMax {
+		ts, err := s.store.TransfersAfter(ctx, after, rulesWarmPage)
+		if err != nil {
+			return err
+		}
+		for i := range ts {
+			t := &ts[i]
+			switch t.Kind {
+			case TransferSend, TransferWithdraw, TransferTill, TransferPaybill, TransferAirtime, TransferDeposit:
+				s.cfg.Rules.Committed(RuleFacts{Kind: t.Kind, Source: t.Source, Target: t.Target, Amount: t.Amount, Time: t.Created})
+			}
+		}
+		n += len(ts)
+		if len(ts) < rulesWarmPage {
+			s.log.Info("fraud rules warmed", "transfers", n, "since", now.Add(-s.cfg.Rules.Window()))
+			return nil
+		}
+		after = ts[len(ts)-1].ID
+	}
+	s.log.Warn("fraud rules warmed with the first transfers of their window only", "transfers", n, "max", rulesWarmMax)
+	return nil
 }
 
 // ReviewStatus is where a held (or blocked) transfer is in the review queue.

@@ -251,3 +251,39 @@ func TestReviewProperty(t *testing.T) {
 	t.Logf("%d held, %d approved, %d rejected", heldN, approvedN, rejectedN)
 	f.check()
 }
+
+// TestReviewWarm: a wallet started on a database with transfers in the
+// rules' window feeds them to its rules: the next send is held as it would
+// have been without the restart, and one older than the window is not
+// counted.
+func TestReviewWarm(t *testing.T) {
+	f := newReviewFixture(t)
+	alice, bob := f.customer("Alice Test"), f.customer("Bob Test")
+	f.fund(alice, f.ksh(1000))
+	if _, err := f.send(alice, bob, f.ksh(100), key(), "2580"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.w.Show(f.ctx, alice)
+	f.must(err)
+	cfg := &rules.Config{Rules: []rules.Rule{{Name: "hourly", Kind: rules.KindVelocity, Outcome: wallet.RuleReview, Window: rules.Duration(time.Hour), CountMax: 1}}}
+	f.must(cfg.Validate())
+	for _, tc := range []struct {
+		later time.Duration
+		want  wallet.RuleOutcome
+	}{
+		{59 * time.Minute, wallet.RuleReview},
+		{61 * time.Minute, wallet.RuleAllow},
+	} {
+		eng := rules.New(cfg, nil)
+		now := f.clock.Now().Add(tc.later)
+		kes := f.kes
+		if _, err := wallet.New(f.ctx, f.st, wallet.Config{Currency: kes, Region: "KE", Pepper: testPepper, PasswordCost: wallet.TestPasswordCost,
+			Now: func() time.Time { return now }, Rules: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+			t.Fatal(err)
+		}
+		d := eng.Check(wallet.RuleFacts{Kind: wallet.TransferSend, Source: a.ID, Target: a.ID + 1, Amount: 1, Time: now})
+		if d.Outcome != tc.want {
+			t.Errorf("%s after the send: got %s (%s), want %s", tc.later, d.Outcome, d.Saw, tc.want)
+		}
+	}
+}

@@ -240,6 +240,9 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 		if err := s.loadReviews(ctx); err != nil {
 			return nil, fmt.Errorf("wallet: review queue: %w", err)
 		}
+		if err := s.rulesWarm(ctx); err != nil {
+			return nil, fmt.Errorf("wallet: fraud rules: %w", err)
+		}
 	}
 	return s, nil
 }

@@ -46,6 +46,9 @@ func New(c *Config, m *Metrics) *Engine {
 	return e
 }
 
+// Window is the longest window of the rules (wallet.RuleChecker).
+func (e *Engine) Window() time.Duration { return e.horizon }
+
 // Config returns the engine's rules.
 func (e *Engine) Config() *Config { return &e.cfg }
 
