@@ -8,7 +8,7 @@ import (
 )
 
 func TestLoad(t *testing.T) {
-	c, err := Load("testdata/default.toml")
+	c, err := Load("default.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
