@@ -16,7 +16,7 @@ const eventsMax = 512
 
 // event is one committed debit of an account.
 type event struct {
-	at     time.Time
+	at     int64 // Unix nanoseconds: compared on every check
 	kind   wallet.TransferKind
 	target int64
 	amount int64
@@ -89,14 +89,14 @@ func (e *Engine) Check(f wallet.RuleFacts) wallet.RuleDecision {
 func (e *Engine) Committed(f wallet.RuleFacts) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	evs := append(e.accounts[f.Source], event{at: f.Time, kind: f.Kind, target: f.Target, amount: f.Amount})
-	evs = e.trim(evs, f.Time)
+	evs := append(e.accounts[f.Source], event{at: f.Time.UnixNano(), kind: f.Kind, target: f.Target, amount: f.Amount})
+	evs = e.trim(evs, f.Time.UnixNano())
 	e.accounts[f.Source] = evs
 	if f.Time.Sub(e.pruned) > e.horizon {
 		// Drop the accounts idle for a whole horizon, once per horizon:
 		// the map holds only accounts active within it.
 		for id, evs := range e.accounts {
-			if len(evs) == 0 || f.Time.Sub(evs[len(evs)-1].at) >= e.horizon {
+			if len(evs) == 0 || f.Time.UnixNano()-evs[len(evs)-1].at >= int64(e.horizon) {
 				delete(e.accounts, id)
 			}
 		}
@@ -105,9 +105,9 @@ func (e *Engine) Committed(f wallet.RuleFacts) {
 }
 
 // trim drops the events older than the horizon and past eventsMax.
-func (e *Engine) trim(evs []event, now time.Time) []event {
+func (e *Engine) trim(evs []event, now int64) []event {
 	cut := 0
-	for cut < len(evs) && now.Sub(evs[cut].at) >= e.horizon {
+	for cut < len(evs) && now-evs[cut].at >= int64(e.horizon) {
 		cut++
 	}
 	cut = max(cut, len(evs)-eventsMax)
@@ -117,22 +117,21 @@ func (e *Engine) trim(evs []event, now time.Time) []event {
 	return evs
 }
 
-// within reports whether ev is inside a window ending at now: strictly
-// less than window old.
-func within(ev *event, now time.Time, window time.Duration) bool {
-	return now.Sub(ev.at) < window
-}
+// within reports whether ev is inside the window that starts after since
+// (the check's time less the window): strictly less than a window old.
+func within(ev *event, since int64) bool { return ev.at > since }
 
 // check reports whether r fires on f given the account's events, and what
 // it saw.
 func (r *Rule) check(f wallet.RuleFacts, evs []event) (string, bool) {
 	w := time.Duration(r.Window)
+	since := f.Time.UnixNano() - int64(w)
 	kinds := r.transfers()
 	switch r.Kind {
 	case KindVelocity:
 		count, sum := 1, f.Amount
 		for i := range evs {
-			if within(&evs[i], f.Time, w) && slices.Contains(kinds, evs[i].kind) {
+			if within(&evs[i], since) && slices.Contains(kinds, evs[i].kind) {
 				count++
 				sum += evs[i].amount
 			}
@@ -145,7 +144,7 @@ func (r *Rule) check(f wallet.RuleFacts, evs []event) (string, bool) {
 			return "", false
 		}
 		for i := range evs {
-			if within(&evs[i], f.Time, w) && evs[i].target == f.Target {
+			if within(&evs[i], since) && evs[i].target == f.Target {
 				return "", false
 			}
 		}
@@ -165,7 +164,7 @@ func (r *Rule) check(f wallet.RuleFacts, evs []event) (string, bool) {
 		}
 		count := 1
 		for i := range evs {
-			if _, near := under(evs[i].amount); near && within(&evs[i], f.Time, w) && slices.Contains(kinds, evs[i].kind) {
+			if _, near := under(evs[i].amount); near && within(&evs[i], since) && slices.Contains(kinds, evs[i].kind) {
 				count++
 			}
 		}
