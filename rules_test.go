@@ -70,7 +70,7 @@ func TestRulesOverUSSD(t *testing.T) {
 // serve refuses to start with a bad --rules.
 func TestRulesShow(t *testing.T) {
 	out, err := cli(t, "rules", "show")
-	if err != nil || !strings.Contains(out, "# 4 rules from default") || !strings.Contains(out, `name = "structuring"`) {
+	if err != nil || !strings.Contains(out, "# 5 rules from default") || !strings.Contains(out, `name = "structuring"`) {
 		t.Fatalf("rules show: got %q, %v", out, err)
 	}
 	bad := filepath.Join(t.TempDir(), "rules.toml")

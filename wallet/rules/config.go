@@ -27,10 +27,15 @@ const (
 	// within the window, each within margin below one of the limits in
 	// below (a fee band's top, a tier limit).
 	KindStructuring Kind = "structuring"
+	// KindFarming: agent commission farming — a withdrawal of at least
+	// share percent of a deposit the same agent made to the same customer
+	// within the window (both earn the agent a commission; no money left
+	// the agent's till). It looks at withdrawals.
+	KindFarming Kind = "farming"
 )
 
 // Kinds lists every Kind, in order of priority.
-var Kinds = []Kind{KindVelocity, KindNewRecipient, KindStructuring}
+var Kinds = []Kind{KindVelocity, KindNewRecipient, KindStructuring, KindFarming}
 
 // Rule is one rule of the rules file. Amounts are minor units.
 type Rule struct {
@@ -41,12 +46,13 @@ type Rule struct {
 	// send, withdraw, till, paybill and airtime.
 	Transfers []wallet.TransferKind `toml:"transfers,omitempty"`
 	Window    Duration              `toml:"window"`
-	CountMax  int                   `toml:"count_max,omitempty"`
-	AmountMax int64                 `toml:"amount_max,omitempty"`
-	AmountMin int64                 `toml:"amount_min,omitempty"`
+	CountMax  int                   `toml:"count_max,omitzero"`
+	AmountMax int64                 `toml:"amount_max,omitzero"`
+	AmountMin int64                 `toml:"amount_min,omitzero"`
 	Below     []int64               `toml:"below,omitempty"`
-	Margin    int64                 `toml:"margin,omitempty"`
-	CountMin  int                   `toml:"count_min,omitempty"`
+	Margin    int64                 `toml:"margin,omitzero"`
+	CountMin  int                   `toml:"count_min,omitzero"`
+	Share     int                   `toml:"share,omitzero"` // percent
 
 	line int // where its [[rule]] starts in the file, for errors
 }
@@ -86,6 +92,9 @@ const (
 // DefaultTransfers are the transfer kinds a rule without transfers looks at.
 var DefaultTransfers = []wallet.TransferKind{wallet.TransferSend, wallet.TransferWithdraw, wallet.TransferTill,
 	wallet.TransferPaybill, wallet.TransferAirtime}
+
+// farmingTransfers are the kinds a farming rule looks at.
+var farmingTransfers = []wallet.TransferKind{wallet.TransferWithdraw}
 
 // checked are the kinds the wallet asks about (wallet.RuleChecker).
 var checked = append(slices.Clone(DefaultTransfers), wallet.TransferDeposit)
@@ -185,7 +194,7 @@ func (r *Rule) validate() error {
 	}
 	unused := func(set ...string) error {
 		all := map[string]bool{"count_max": r.CountMax != 0, "amount_max": r.AmountMax != 0, "amount_min": r.AmountMin != 0,
-			"below": len(r.Below) > 0, "margin": r.Margin != 0, "count_min": r.CountMin != 0}
+			"below": len(r.Below) > 0, "margin": r.Margin != 0, "count_min": r.CountMin != 0, "share": r.Share != 0}
 		for name, isSet := range all {
 			if isSet && !slices.Contains(set, name) {
 				return fmt.Errorf("%s: not a setting of a %s rule", name, r.Kind)
@@ -229,12 +238,23 @@ func (r *Rule) validate() error {
 			return fmt.Errorf("count_min %d: at least 2", r.CountMin)
 		}
 		return unused("below", "margin", "count_min")
+	case KindFarming:
+		if r.Share < 1 || r.Share > 100 {
+			return fmt.Errorf("share %d: a percentage from 1 to 100", r.Share)
+		}
+		if len(r.Transfers) > 0 && !slices.Equal(r.Transfers, []wallet.TransferKind{wallet.TransferWithdraw}) {
+			return fmt.Errorf("transfers: a farming rule looks at withdrawals only")
+		}
+		return unused("share")
 	}
 	return fmt.Errorf("kind %q: one of %v", r.Kind, Kinds)
 }
 
 // transfers returns the kinds r looks at.
 func (r *Rule) transfers() []wallet.TransferKind {
+	if r.Kind == KindFarming {
+		return farmingTransfers
+	}
 	if len(r.Transfers) == 0 {
 		return DefaultTransfers
 	}

@@ -12,8 +12,8 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(c.Rules); got != 4 {
-		t.Fatalf("got %d rules, want 4", got)
+	if got := len(c.Rules); got != 5 {
+		t.Fatalf("got %d rules, want 5", got)
 	}
 	shown, err := c.Show()
 	if err != nil {
@@ -47,6 +47,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad transfer kind", ok + "transfers = [\"float\"]\n", `transfers: "float"`},
 		{"new recipient without amount", "[[rule]]\nname = \"n\"\nkind = \"new_recipient\"\noutcome = \"block\"\nwindow = \"1h\"\n", `rule "n": amount_min 0`},
 		{"structuring count", "[[rule]]\nname = \"s\"\nkind = \"structuring\"\noutcome = \"block\"\nwindow = \"1h\"\nbelow = [100]\nmargin = 5\ncount_min = 1\n", "count_min 1: at least 2"},
+		{"farming share", "[[rule]]\nname = \"f\"\nkind = \"farming\"\noutcome = \"review\"\nwindow = \"30m\"\nshare = 101\n", "share 101"},
+		{"farming of sends", "[[rule]]\nname = \"f\"\nkind = \"farming\"\noutcome = \"review\"\nwindow = \"30m\"\nshare = 80\ntransfers = [\"send\"]\n", "withdrawals only"},
 		{"structuring without below", "[[rule]]\nname = \"s\"\nkind = \"structuring\"\noutcome = \"block\"\nwindow = \"1h\"\nmargin = 5\ncount_min = 2\n", "below: at least one"},
 	}
 	for _, c := range cases {

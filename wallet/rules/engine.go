@@ -30,7 +30,8 @@ type Engine struct {
 	metrics *Metrics
 
 	mu       sync.Mutex
-	accounts map[int64][]event // oldest first
+	accounts map[int64][]event // the debits of each account, oldest first
+	deposits map[int64][]event // the deposits each customer received (target: the agent), oldest first
 	pruned   time.Time         // when idle accounts were last dropped
 }
 
@@ -39,7 +40,7 @@ var _ wallet.RuleChecker = (*Engine)(nil)
 // New returns an engine over c (validated), counting decisions in m (nil
 // for none).
 func New(c *Config, m *Metrics) *Engine {
-	e := &Engine{cfg: *c, metrics: m, accounts: map[int64][]event{}}
+	e := &Engine{cfg: *c, metrics: m, accounts: map[int64][]event{}, deposits: map[int64][]event{}}
 	for _, r := range c.Rules {
 		e.horizon = max(e.horizon, time.Duration(r.Window))
 	}
@@ -56,7 +57,7 @@ func (e *Engine) Config() *Config { return &e.cfg }
 // fires, else the first review, else allow.
 func (e *Engine) Check(f wallet.RuleFacts) wallet.RuleDecision {
 	e.mu.Lock()
-	evs := e.accounts[f.Source]
+	evs, deps := e.accounts[f.Source], e.deposits[f.Source]
 	var review wallet.RuleDecision
 	d := wallet.RuleDecision{Outcome: wallet.RuleAllow}
 	for i := range e.cfg.Rules {
@@ -64,7 +65,11 @@ func (e *Engine) Check(f wallet.RuleFacts) wallet.RuleDecision {
 		if r.Outcome == wallet.RuleAllow || !slices.Contains(r.transfers(), f.Kind) {
 			continue
 		}
-		saw, fired := r.check(f, evs)
+		in := evs
+		if r.Kind == KindFarming {
+			in = deps
+		}
+		saw, fired := r.check(f, in)
 		if !fired {
 			continue
 		}
@@ -92,12 +97,18 @@ func (e *Engine) Committed(f wallet.RuleFacts) {
 	evs := append(e.accounts[f.Source], event{at: f.Time.UnixNano(), kind: f.Kind, target: f.Target, amount: f.Amount})
 	evs = e.trim(evs, f.Time.UnixNano())
 	e.accounts[f.Source] = evs
+	if f.Kind == wallet.TransferDeposit {
+		deps := append(e.deposits[f.Target], event{at: f.Time.UnixNano(), kind: f.Kind, target: f.Source, amount: f.Amount})
+		e.deposits[f.Target] = e.trim(deps, f.Time.UnixNano())
+	}
 	if f.Time.Sub(e.pruned) > e.horizon {
 		// Drop the accounts idle for a whole horizon, once per horizon:
 		// the map holds only accounts active within it.
-		for id, evs := range e.accounts {
-			if len(evs) == 0 || f.Time.UnixNano()-evs[len(evs)-1].at >= int64(e.horizon) {
-				delete(e.accounts, id)
+		for _, m := range []map[int64][]event{e.accounts, e.deposits} {
+			for id, evs := range m {
+				if len(evs) == 0 || f.Time.UnixNano()-evs[len(evs)-1].at >= int64(e.horizon) {
+					delete(m, id)
+				}
 			}
 		}
 		e.pruned = f.Time
@@ -121,8 +132,8 @@ func (e *Engine) trim(evs []event, now int64) []event {
 // (the check's time less the window): strictly less than a window old.
 func within(ev *event, since int64) bool { return ev.at > since }
 
-// check reports whether r fires on f given the account's events, and what
-// it saw.
+// check reports whether r fires on f given the account's events (for a
+// farming rule, the deposits it received), and what it saw.
 func (r *Rule) check(f wallet.RuleFacts, evs []event) (string, bool) {
 	w := time.Duration(r.Window)
 	since := f.Time.UnixNano() - int64(w)
@@ -170,6 +181,14 @@ func (r *Rule) check(f wallet.RuleFacts, evs []event) (string, bool) {
 		}
 		if count >= r.CountMin {
 			return fmt.Sprintf("%d transfers within %d under a limit within %s (this one under %d)", count, r.Margin, w, limit), true
+		}
+	case KindFarming:
+		for i := range evs {
+			d := &evs[i]
+			if within(d, since) && d.target == f.Target && f.Amount*100 >= d.amount*int64(r.Share) {
+				return fmt.Sprintf("withdrawal of %d at the agent (account %d) that deposited %d %s before", f.Amount, f.Target, d.amount,
+					time.Duration(f.Time.UnixNano()-d.at).Round(time.Second)), true
+			}
 		}
 	}
 	return "", false

@@ -100,3 +100,47 @@ func TestEngineTrim(t *testing.T) {
 		t.Fatalf("got %d events kept, want %d", got, eventsMax)
 	}
 }
+
+// TestEngineFarming: a withdrawal of most of a deposit, at the agent who
+// made it, within the window, is farming; at another agent, of less than
+// the share, or after the window, it is not.
+func TestEngineFarming(t *testing.T) {
+	const customer, agent, other = 1, 50, 51
+	farming := Rule{Name: "farm", Kind: KindFarming, Outcome: wallet.RuleReview, Window: Duration(30 * time.Minute), Share: 80}
+	cases := []struct {
+		name    string
+		ago     time.Duration // the deposit's age
+		from    int64         // the agent who deposited
+		to      int64         // the agent withdrawn at
+		deposit int64
+		amount  int64
+		want    wallet.RuleOutcome
+	}{
+		{"most of it at once", time.Minute, agent, agent, 10_000, 9_500, wallet.RuleReview},
+		{"exactly the share", time.Minute, agent, agent, 10_000, 8_000, wallet.RuleReview},
+		{"just under the share", time.Minute, agent, agent, 10_000, 7_999, wallet.RuleAllow},
+		{"at another agent", time.Minute, agent, other, 10_000, 9_500, wallet.RuleAllow},
+		{"just inside the window", 30*time.Minute - time.Nanosecond, agent, agent, 10_000, 9_500, wallet.RuleReview},
+		{"at the window's edge", 30 * time.Minute, agent, agent, 10_000, 9_500, wallet.RuleAllow},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := &Config{Rules: []Rule{farming}}
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			e := New(cfg, nil)
+			e.Committed(wallet.RuleFacts{Kind: wallet.TransferDeposit, Source: c.from, Target: customer, Amount: c.deposit, Time: t0.Add(-c.ago)})
+			// A send is not a deposit: it never counts.
+			e.Committed(wallet.RuleFacts{Kind: wallet.TransferSend, Source: c.to, Target: customer, Amount: c.deposit, Time: t0.Add(-time.Second)})
+			d := e.Check(wallet.RuleFacts{Kind: wallet.TransferWithdraw, Source: customer, Target: c.to, Amount: c.amount, Time: t0})
+			if d.Outcome != c.want {
+				t.Fatalf("got %s (%s), want %s", d.Outcome, d.Saw, c.want)
+			}
+			// A send of the same amount to the agent's phone is not farming.
+			if d := e.Check(wallet.RuleFacts{Kind: wallet.TransferSend, Source: customer, Target: c.to, Amount: c.amount, Time: t0}); d.Outcome != wallet.RuleAllow {
+				t.Fatalf("a send: got %s", d.Outcome)
+			}
+		})
+	}
+}
