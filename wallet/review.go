@@ -149,8 +149,12 @@ type ReviewStore interface {
 // ReviewsMax bounds one page of the review queue.
 const ReviewsMax = 500
 
-// reviewReasonBytesMax bounds an operator's reason (the audit log's field).
-const reviewReasonBytesMax = 200
+// reviewReasonBytesMax bounds an operator's reason, and
+// reviewOperatorBytesMax their name: the review queue's columns.
+const (
+	reviewReasonBytesMax   = 200
+	reviewOperatorBytesMax = 64
+)
 
 // Notices to the customer about a held transfer (Config.Notify).
 const (
@@ -353,8 +357,8 @@ func (s *Service) reviewStart(ctx context.Context, id int64, operator, reason st
 	if s.reviewStore == nil {
 		return nil, Errorf(CodeInvalidState, "the fraud rules are off")
 	}
-	if operator == "" || reason == "" || len(reason) > reviewReasonBytesMax {
-		return nil, Errorf(CodeInvalid, "an operator and a reason of 1 to %d bytes are required", reviewReasonBytesMax)
+	if operator == "" || len(operator) > reviewOperatorBytesMax || reason == "" || len(reason) > reviewReasonBytesMax {
+		return nil, Errorf(CodeInvalid, "an operator of 1 to %d bytes and a reason of 1 to %d are required", reviewOperatorBytesMax, reviewReasonBytesMax)
 	}
 	r, err := s.reviewStore.ReviewByID(ctx, id)
 	if err != nil {
