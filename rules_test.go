@@ -23,16 +23,7 @@ func TestRulesOverUSSD(t *testing.T) {
 	m := startMain(t, &Main{Config: cfg})
 	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	ctx := context.Background()
-	agent, err := c.AddAgent(ctx, "0712000001", "Duka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.SetPINWithStartKey(ctx, "0712000001", agent.StartKey, "2468"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.IssueFloat(ctx, agent.Number, 50_000_00, "BANK-1"); err != nil {
-		t.Fatal(err)
-	}
+	floatAgent(t, c)
 	jane, bob := "+254722000001", "+254733000001"
 	registered(t, c, jane, 5000_00)
 	registered(t, c, bob, 0)
@@ -84,5 +75,22 @@ func TestRulesShow(t *testing.T) {
 	cfg.Rules = bad
 	if err := cfg.validate(); err == nil || !strings.HasPrefix(err.Error(), "--rules: ") {
 		t.Fatalf("serve with a bad --rules: got %v", err)
+	}
+}
+
+// floatAgent opens the agent registered deposits from (phone 0712000001,
+// PIN 2468) with KSh 50,000 of float.
+func floatAgent(t *testing.T, c *natsapi.Client) {
+	t.Helper()
+	ctx := context.Background()
+	agent, err := c.AddAgent(ctx, "0712000001", "Duka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetPINWithStartKey(ctx, "0712000001", agent.StartKey, "2468"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.IssueFloat(ctx, agent.Number, 50_000_00, "BANK-1"); err != nil {
+		t.Fatal(err)
 	}
 }

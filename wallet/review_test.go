@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -163,7 +164,7 @@ func TestReview(t *testing.T) {
 		t.Fatalf("send under the amount: %v", err)
 	}
 
-	if got, want := f.noticeKinds(), []wallet.NoticeKind{wallet.NoticeReviewReleased, wallet.NoticeReviewRefused}; !equalKinds(got, want) {
+	if got, want := f.noticeKinds(), []wallet.NoticeKind{wallet.NoticeReviewReleased, wallet.NoticeReviewRefused}; !slices.Equal(got, want) {
 		t.Fatalf("got notices %v, want %v", got, want)
 	}
 	decided, err := f.w.Reviews(f.ctx, wallet.ReviewApproved, 0, 0)
@@ -172,18 +173,6 @@ func TestReview(t *testing.T) {
 		t.Fatalf("got approved %+v, want the operator, the reason and the time recorded", decided)
 	}
 	f.check()
-}
-
-func equalKinds(a, b []wallet.NoticeKind) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (f *reviewFixture) sendErr(from, to string, amount int64, k, pin string) error {

@@ -94,23 +94,7 @@ func ReviewList(fs *flag.FlagSet) Action {
 // ReviewDecide is kibubu review approve (approve) and reject.
 func ReviewDecide(approve bool) func(fs *flag.FlagSet) Action {
 	return func(fs *flag.FlagSet) Action {
-		reason := fs.String("reason", "", "why: kept on the review and in the audit log (required)")
-		return func(ctx context.Context, o *Conn, args []string) error {
-			id, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil || id <= 0 {
-				return cmdline.Usagef(fs, "ID %q: a held transfer's number, from kibubu review list", args[0])
-			}
-			if strings.TrimSpace(*reason) == "" {
-				return cmdline.Usagef(fs, "--reason is required")
-			}
-			c, err := o.Client()
-			if err != nil {
-				return err
-			}
-			// runOperator put the operator (--as) on ctx; the decision adds its reason.
-			op, _ := natsapi.OperatorFrom(ctx)
-			op.Reason = *reason
-			ctx = natsapi.WithOperator(ctx, op)
+		return decideByID(fs, "a held transfer's number, from kibubu review list", "the review", func(ctx context.Context, o *Conn, c *natsapi.Client, id int64) error {
 			r, err := c.DecideReview(ctx, id, approve)
 			if err != nil {
 				return Err(err)
@@ -124,6 +108,30 @@ func ReviewDecide(approve bool) func(fs *flag.FlagSet) Action {
 				fmt.Fprintf(o.Out, "review %d: %s by %s (%s)\n", r.ID, r.Status, r.Operator, r.Reason)
 			}
 			return nil
+		})
+	}
+}
+
+// decideByID is the action of an operator's decision on the item ID (a
+// reversal request, a held transfer) with a required --reason, kept on
+// what it decides (where) and in the audit log: it checks both, puts the
+// reason on ctx beside the operator (--as) and calls decide.
+func decideByID(fs *flag.FlagSet, id, where string, decide func(ctx context.Context, o *Conn, c *natsapi.Client, id int64) error) Action {
+	reason := fs.String("reason", "", "why: kept on "+where+" and in the audit log (required)")
+	return func(ctx context.Context, o *Conn, args []string) error {
+		n, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil || n <= 0 {
+			return cmdline.Usagef(fs, "ID %q: %s", args[0], id)
 		}
+		if strings.TrimSpace(*reason) == "" {
+			return cmdline.Usagef(fs, "--reason is required")
+		}
+		c, err := o.Client()
+		if err != nil {
+			return err
+		}
+		op, _ := natsapi.OperatorFrom(ctx)
+		op.Reason = *reason
+		return decide(natsapi.WithOperator(ctx, op), o, c, n)
 	}
 }
