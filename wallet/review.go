@@ -83,8 +83,7 @@ func (s *Service) rulesWarm(ctx context.Context) error {
 		}
 		for i := range ts {
 			t := &ts[i]
-			switch t.Kind {
-			case TransferSend, TransferWithdraw, TransferTill, TransferPaybill, TransferAirtime, TransferDeposit:
+			if ruleKind(t.Kind) {
 				s.cfg.Rules.Committed(RuleFacts{Kind: t.Kind, Source: t.Source, Target: t.Target, Amount: t.Amount, Time: t.Created})
 			}
 		}
@@ -184,10 +183,13 @@ type reviewKeys struct {
 
 // rulesGated reports whether p is a transfer the rules check.
 func (s *Service) rulesGated(p *plan) bool {
-	if s.cfg.Rules == nil || p.actor == 0 {
-		return false
-	}
-	switch p.kind {
+	return s.cfg.Rules != nil && p.actor != 0 && ruleKind(p.kind)
+}
+
+// ruleKind reports whether the rules check (and are fed) transfers of kind
+// k: a customer's PIN kinds and an agent's deposit.
+func ruleKind(k TransferKind) bool {
+	switch k {
 	case TransferSend, TransferWithdraw, TransferTill, TransferPaybill, TransferAirtime, TransferDeposit:
 		return true
 	}
