@@ -13,7 +13,8 @@ import (
 // TestRulesOverUSSD: kibubu serve with --rules; a second send within the
 // hour is held over USSD (the screen says so, no money moves), listed by
 // `kibubu review list`, released by `kibubu review approve` (once: the
-// recipient gets it once), and the sender is told by SMS.
+// recipient gets it once), and the sender is told by SMS; a third, by SMS,
+// is held too.
 func TestRulesOverUSSD(t *testing.T) {
 	cfg := testConfig(t, "")
 	cfg.Rules = filepath.Join(t.TempDir(), "rules.toml")
@@ -54,6 +55,18 @@ func TestRulesOverUSSD(t *testing.T) {
 		t.Fatalf("ledger check: %+v, %v", r, err)
 	}
 	waitOutbox(t, cfg.Data, jane, "was released")
+
+	// Over SMS, the same hold.
+	if _, err := cli(t, "sms", "send", "--data", cfg.Data, "--phone", jane, "send", "0733000001", "700"); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := cli(t, "sms", "send", "--data", cfg.Data, "--phone", jane, "3907")
+	if err != nil || !shows(reply, render("en", "error.held_for_review", nil)) {
+		t.Fatalf("send by SMS: got %q, %v; want the held reply", reply, err)
+	}
+	if a, err := c.Show(ctx, bob); err != nil || a.Balance != 1100_00 {
+		t.Fatalf("after the SMS send: bob %+v, %v; want KSh 1,100 still", a, err)
+	}
 }
 
 // TestRulesShow: kibubu rules show prints the built-in rules, a file's,
