@@ -31,6 +31,7 @@ import (
 	"github.com/kibubu/kibubu/sessions"
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
+	"github.com/kibubu/kibubu/wallet/rules"
 	"github.com/kibubu/kibubu/wallet/simswap"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
@@ -126,6 +127,9 @@ type Config struct {
 	// SIMSwapConfig names the SIM-swap gate's TOML file (issue 16,
 	// simswap.Config); empty: the gate is off.
 	SIMSwapConfig string
+	// Rules names the fraud rules' TOML file, or rules.DefaultName (issue
+	// 16, rules.Config); empty: the rules are off.
+	Rules string
 
 	// Resolved by validate.
 	tabSettle int64 // TabSettle in minor units
@@ -140,6 +144,7 @@ type Config struct {
 	// amount in minor units.
 	simSwap      *simswap.Config
 	simSwapAbove int64
+	rules        *rules.Config // Rules loaded, nil when off
 }
 
 // DefaultConfig returns the built-in defaults: everything in ./data, HTTP
@@ -245,6 +250,7 @@ func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PromptsPerPair, "prompts-per-pair", c.PromptsPerPair, "payment requests and tabs one merchant may send one phone in 10 minutes (-1: no limit)")
 	fs.IntVar(&c.PromptsPerMerchant, "prompts-per-merchant", c.PromptsPerMerchant, "payment requests and tabs one merchant may send in a minute (-1: no limit)")
 	fs.StringVar(&c.SIMSwapConfig, "simswap-config", c.SIMSwapConfig, "SIM-swap gate TOML `file`: the networks' CAMARA SIM Swap APIs, the amount above which transfers are checked, max age, timeout, policies (default: none, the gate is off)")
+	fs.StringVar(&c.Rules, "rules", c.Rules, rules.FlagUsage)
 	c.ussdFlags(fs)
 }
 
@@ -457,6 +463,11 @@ func (c *Config) validate() error {
 			if c.simSwapAbove, err = c.currency.ParseAmount(c.simSwap.Above); err != nil {
 				return fmt.Errorf("--simswap-config %s: above %q: %s", c.SIMSwapConfig, c.simSwap.Above, walletctl.Message(err))
 			}
+		}
+	}
+	if c.Rules != "" {
+		if c.rules, err = rules.Open(c.Rules); err != nil {
+			return fmt.Errorf("--rules: %w", err)
 		}
 	}
 	return c.validateSMS()

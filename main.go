@@ -43,6 +43,7 @@ import (
 	"github.com/kibubu/kibubu/wallet"
 	"github.com/kibubu/kibubu/wallet/merchant"
 	"github.com/kibubu/kibubu/wallet/natsapi"
+	"github.com/kibubu/kibubu/wallet/rules"
 	"github.com/kibubu/kibubu/wallet/simswap"
 	"github.com/kibubu/kibubu/wallet/store"
 	"github.com/kibubu/kibubu/wallet/walletctl"
@@ -359,12 +360,20 @@ func (m *Main) startWallet(ctx context.Context, js jetstream.JetStream, replicas
 		simSwap = ch
 		m.Log.Info("SIM-swap check on", "networks", len(c.simSwap.Networks), "above", c.currency.Format(c.simSwapAbove), "max_age", time.Duration(c.simSwap.MaxAge))
 	}
+	var ruleChecker wallet.RuleChecker // nil: the rules are off
+	if c.rules != nil {
+		rm := rules.NewMetrics()
+		metrics.Register(rm.Collectors()...)
+		ruleChecker = rules.New(c.rules, rm)
+		m.Log.Info("fraud rules on", "rules", len(c.rules.Rules), "from", c.Rules)
+	}
 	m.storeGiven = true // walletd closes it
 	o := c.walletSettings()
 	o.Store, o.Conn, o.Prefix, o.Replicas = m.store, m.nc, c.NATSPrefix, replicas
 	o.Wallet.Region, o.Wallet.Tariff, o.Wallet.Pepper, o.Wallet.Location = c.Region, c.tariff, pepper, c.location
 	o.Wallet.Observe, o.Wallet.ObservePIN, o.Wallet.Notify = metrics.ObserveBatch, metrics.ObservePIN, notices
 	o.Wallet.SIMSwap, o.Wallet.SIMSwapAbove = simSwap, c.simSwapAbove
+	o.Wallet.Rules = ruleChecker
 	o.Tariff, o.Actor = c.tariffLoad, walletActor()
 	o.Log, o.Failed = m.Log, m.fail
 	o.NoMigrate = !c.Migrate
@@ -821,6 +830,8 @@ Operator commands (they find the server through <data>/nats.json, or --nats):
   kibubu tariff show                                    print the fee and commission bands and tier limits
   kibubu ledger check                                   verify every ledger invariant and the audit chain
   kibubu audit list [--since T] [--account A]           print the audit log of operator actions and verify it
+  kibubu review list [--status S] | approve|reject ID --reason R   transfers the fraud rules held: list, release, refuse
+  kibubu rules show [--rules FILE]                      print the effective fraud rules (default: the built-in ones)
   kibubu operator add --email E --role R | list | disable EMAIL --reason R   back-office (/ops) operators
   (each operator command names its operator: --as NAME, default $KIBUBU_OPERATOR or your user name)
 
@@ -869,6 +880,8 @@ func dispatch(ctx context.Context, stop func(), args []string, stdout, stderr io
 		return smsctl.Run(ctx, args, stdout, smsDefaults())
 	case "dial":
 		return aggregator.Dial(ctx, args, DefaultConfig().Data, os.Stdin, stdout)
+	case "rules":
+		return rules.Command(args, stdout)
 	case "bench":
 		return bench.Command(ctx, args, os.Stdout, os.Stderr, startLoadBench)
 	}

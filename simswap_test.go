@@ -39,16 +39,7 @@ func TestSIMSwapOverUSSD(t *testing.T) {
 	m := startMain(t, &Main{Config: cfg})
 	c := natsapi.NewClient(m.Conn(), 0, testOperator)
 	ctx := context.Background()
-	agent, err := c.AddAgent(ctx, "0712000001", "Duka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.SetPINWithStartKey(ctx, "0712000001", agent.StartKey, "2468"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.IssueFloat(ctx, agent.Number, 50_000_00, "BANK-1"); err != nil {
-		t.Fatal(err)
-	}
+	floatAgent(t, c)
 	jane, bob := "+254722000001", "+254733000001"
 	registered(t, c, jane, 5000_00)
 	registered(t, c, bob, 0)

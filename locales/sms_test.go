@@ -124,6 +124,9 @@ var smsMessages = map[string]smsMessage{
 	// simswap.*.toml: notify renders them from wallet.Notice.
 	"sms.simswap.hold":  {"SMS", []string{"Date", "Time"}, 1},
 	"sms.simswap.clear": {"SMS", []string{"Date", "Time"}, 1},
+	// review: a held transfer released or refused.
+	"sms.review.released": {"SMS", []string{"Date"}, 1},
+	"sms.review.refused":  {"SMS", []string{"Date"}, 1},
 }
 
 // unboundedBalance lists the receipts whose Balance (and, for float, Amount)

@@ -24,7 +24,8 @@ const RedactedText = "[start key SMS: text removed once sent]"
 // start key of an account an operator opened (sms.pin.start_key), a PIN
 // reset with its new start key (sms.pin.reset), a PIN change
 // (sms.pin.changed), a SIM-swap hold and its clearance (sms.simswap.hold,
-// sms.simswap.clear). Its key is unique per notice; that of a message
+// sms.simswap.clear), a held transfer released or refused after review
+// (sms.review.released, sms.review.refused). Its key is unique per notice; that of a message
 // carrying a start key is secret (its stored text is removed once sent).
 func NoticeMessage(cat *locales.Catalog, loc *time.Location, n wallet.Notice) Message {
 	lang := locales.Match(n.Account.Language)
@@ -39,6 +40,10 @@ func NoticeMessage(cat *locales.Catalog, loc *time.Location, n wallet.Notice) Me
 		id = "sms.simswap.hold"
 	case wallet.NoticeSIMSwapClear:
 		id = "sms.simswap.clear"
+	case wallet.NoticeReviewReleased:
+		id = "sms.review.released"
+	case wallet.NoticeReviewRefused:
+		id = "sms.review.refused"
 	}
 	key := "pin:" + string(n.Kind) + ":" + strconv.FormatInt(n.Account.ID, 10) + ":" + strconv.FormatInt(n.At.UnixNano(), 10)
 	if n.StartKey != "" {

@@ -66,8 +66,8 @@ func benchSeed(b *testing.B, f *fixture) (phones []string, agentNumber string) {
 // benchTransfers sends b.N transfers from benchParallelism×GOMAXPROCS
 // goroutines: send money between random customers, or with hot every one a
 // withdrawal to the same agent.
-func benchTransfers(b *testing.B, hot bool) {
-	f := newFixture(b)
+func benchTransfers(b *testing.B, hot bool, opts ...func(*wallet.Config)) {
+	f := newFixture(b, opts...)
 	phones, agent := benchSeed(b, f)
 	var seq atomic.Int64
 	var failed atomic.Int64

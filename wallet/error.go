@@ -38,6 +38,8 @@ const (
 	CodePINThrottled      Code = "pin_throttled"      // too many wrong PINs from where this one came; try later or another way
 	CodeRateLimited       Code = "rate_limited"       // too many payment requests or tabs for this customer or merchant just now (see Error.RetryAfter)
 	CodeSIMSwapHold       Code = "sim_swap_hold"      // the phone's SIM changed recently: the account is held until an operator clears it (see SIMSwapChecker)
+	CodeHeldForReview     Code = "held_for_review"    // a fraud rule held the transfer: no money moved; an operator releases or refuses it (see RuleChecker)
+	CodeRuleBlocked       Code = "rule_blocked"       // a fraud rule refused the transfer, or an operator refused it after review
 )
 
 // CodePINMismatch answers the confirmation of a new PIN (ConfirmPIN) that

@@ -78,6 +78,9 @@ type Config struct {
 	// SIMSwapAbove: transfers of more than this (minor units) are checked;
 	// zero checks every amount.
 	SIMSwapAbove int64
+	// Rules, if set, checks customer transfers against the fraud rules
+	// (see RuleChecker); the store must then implement ReviewStore.
+	Rules RuleChecker
 }
 
 // BatchStats describes one group commit.
@@ -132,6 +135,9 @@ type Service struct {
 	guard *pinGuard // wrong-PIN budgets and remembered attempts, this process's
 
 	simSwapSlots chan struct{} // TransferAsync's SIM-swap checks in flight (simSwapChecksMax)
+
+	reviewStore ReviewStore // the review queue; nil if the store keeps none
+	reviews     reviewKeys
 }
 
 type knownAccount struct {
@@ -225,6 +231,18 @@ func New(ctx context.Context, store Store, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("wallet: system account %s: %w", sa.Number, err)
 		}
 		s.system[sa.Number] = r.ID
+	}
+	s.reviewStore, _ = store.(ReviewStore)
+	if cfg.Rules != nil {
+		if s.reviewStore == nil {
+			return nil, errors.New("wallet: the fraud rules need a store that keeps a review queue")
+		}
+		if err := s.loadReviews(ctx); err != nil {
+			return nil, fmt.Errorf("wallet: review queue: %w", err)
+		}
+		if err := s.rulesWarm(ctx); err != nil {
+			return nil, fmt.Errorf("wallet: fraud rules: %w", err)
+		}
 	}
 	return s, nil
 }

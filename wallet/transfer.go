@@ -180,7 +180,17 @@ func (s *Service) Transfer(ctx context.Context, req TransferRequest) (*TransferR
 			return nil, err
 		}
 	}
+	if s.rulesGated(p) {
+		d, err := s.rulesCheck(p)
+		if err == nil && d.fired() {
+			err = s.rulesHold(ctx, p, req, d)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	r := s.call(ctx, &op{kind: opTransfer, plan: p, pin: req.PIN})
+	s.rulesCommitted(p, r.Transfer)
 	return r.Transfer, r.Err
 }
 
@@ -193,8 +203,15 @@ func (s *Service) TransferAsync(ctx context.Context, req TransferRequest, done f
 		done(nil, err)
 		return
 	}
-	o := &op{kind: opTransfer, plan: p, pin: req.PIN, done: func(r Result) { done(r.Transfer, r.Err) }}
-	if s.simSwapGated(p) {
+	o := &op{kind: opTransfer, plan: p, pin: req.PIN, done: func(r Result) { s.rulesCommitted(p, r.Transfer); done(r.Transfer, r.Err) }}
+	var d RuleDecision
+	if s.rulesGated(p) {
+		if d, err = s.rulesCheck(p); err != nil {
+			done(nil, err)
+			return
+		}
+	}
+	if s.simSwapGated(p) || d.fired() {
 		// The check is a network call: wait for it on a goroutine of its
 		// own, a bounded number at once, with ctx's deadline but not its
 		// cancellation (the caller returns at once).
@@ -206,9 +223,17 @@ func (s *Service) TransferAsync(ctx context.Context, req TransferRequest, done f
 		go func() {
 			defer func() { <-s.simSwapSlots }()
 			defer cancel()
-			if err := s.simSwapTransfer(gctx, p); err != nil {
-				done(nil, err)
-				return
+			if s.simSwapGated(p) {
+				if err := s.simSwapTransfer(gctx, p); err != nil {
+					done(nil, err)
+					return
+				}
+			}
+			if d.fired() {
+				if err := s.rulesHold(gctx, p, req, d); err != nil {
+					done(nil, err)
+					return
+				}
 			}
 			if err := s.enqueue(o); err != nil {
 				done(nil, err)

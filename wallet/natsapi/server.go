@@ -184,6 +184,7 @@ func (s *server) register(m natsrpc.Mux) {
 		return &EventsReply{Events: evs, Next: next}, nil
 	})
 	s.reversal(m)
+	s.review(m)
 	s.pinPending(m)
 	s.serveAudit(m)
 	s.ops(m)

@@ -105,7 +105,7 @@ func open(ctx context.Context, dsn string, prepare func(*Store, context.Context)
 // walletModels are every table of the wallet's, the audit log's included;
 // the merchant services migrate theirs (package wallet/merchant/store).
 func walletModels() []any {
-	return slices.Concat(models, pendingPINModels, []any{&auditRow{}}, opsModels, reportModels)
+	return slices.Concat(models, pendingPINModels, reviewModels, []any{&auditRow{}}, opsModels, reportModels)
 }
 
 // walletComponent names the wallet's tables in schema_migrations.

@@ -93,6 +93,7 @@ var Groups = map[string]map[string]Command{
 		"revoke": {Synopsis: "ID --reason R", NArgs: 1, Summary: "Revoke an API key: it stops working within 30 seconds.", Setup: APIKeyRevoke, Reason: ReasonRequired},
 	},
 	"reversal": reversalCommands,
+	"review":   reviewCommands,
 	"audit":    auditCommands,
 	"tariff":   {"show": {Summary: "Print the fee and commission bands and the customer tier limits.", Setup: TariffShow}},
 	"ledger": {"check": {

@@ -689,29 +689,13 @@ func ReversalList(fs *flag.FlagSet) Action {
 // ReversalDecide is kibubu reversal approve (approve) and reject: decide a reversal request.
 func ReversalDecide(approve bool) func(fs *flag.FlagSet) Action {
 	return func(fs *flag.FlagSet) Action {
-		reason := fs.String("reason", "", "why: kept on the request and in the audit log (required)")
-		return func(ctx context.Context, o *Conn, args []string) error {
-			id, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil || id <= 0 {
-				return cmdline.Usagef(fs, "ID %q: a reversal request's number, from kibubu reversal list", args[0])
-			}
-			if strings.TrimSpace(*reason) == "" {
-				return cmdline.Usagef(fs, "--reason is required")
-			}
-			c, err := o.Client()
-			if err != nil {
-				return err
-			}
-			// runOperator put the operator (--as) on ctx; the decision adds its reason.
-			op, _ := natsapi.OperatorFrom(ctx)
-			op.Reason = *reason
-			ctx = natsapi.WithOperator(ctx, op)
+		return decideByID(fs, "a reversal request's number, from kibubu reversal list", "the request", func(ctx context.Context, o *Conn, c *natsapi.Client, id int64) error {
 			r, err := c.DecideReversal(ctx, id, approve)
 			if err != nil {
 				return Err(err)
 			}
 			fmt.Fprintf(o.Out, "reversal %d of %s: %s by %s (%s)\n", r.ID, r.OriginalRef, r.State, r.Actor, r.Reason)
 			return nil
-		}
+		})
 	}
 }
