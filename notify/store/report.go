@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kibubu/kibubu/notify"
@@ -41,21 +42,109 @@ func Rate(failed, total int64) int64 {
 	return failed * 10_000 / total
 }
 
+const (
+	// failureLiveFor is how long after its end a day is still read live:
+	// delivery reports and the last retries change yesterday's counts.
+	// Older days are counted once and kept (failureCache).
+	failureLiveFor = 48 * time.Hour
+	// failureCacheDaysMax bounds the closed days a Store keeps: the
+	// dashboard's month. The oldest is dropped first.
+	failureCacheDaysMax = 31
+)
+
+// failureCache keeps the counts of closed days, by the day's start and end
+// (Unix nanoseconds, so days of any time zone are kept apart). A Resend,
+// which can turn an old failed delivery into a delivered one, empties it.
+type failureCache struct {
+	mu   sync.Mutex
+	gen  uint64 // counts the resets: a count read before one is not kept
+	days map[[2]int64]FailureDay
+}
+
+func failureKey(from, to time.Time) [2]int64 { return [2]int64{from.UnixNano(), to.UnixNano()} }
+
+// reset forgets every day kept.
+func (c *failureCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.days = nil
+}
+
 // FailureRates counts, for each day between consecutive bounds (the days'
 // starts, then the last day's end: len(bounds)-1 days, at most
 // FailureDaysMax), the SMS, webhook deliveries and webhook attempts of
-// that day and how many failed. Each table is read by one statement over
-// the period; sms_messages and webhook_deliveries have no index by time,
-// so that is a scan of each (see the notes on its cost).
+// that day and how many failed. Days that ended failureLiveFor ago are
+// counted once and kept (up to failureCacheDaysMax of them); the leading
+// days found kept are not read again, the rest are read by one statement
+// a table over their period, on the tables' indexes by time.
 func (s *Store) FailureRates(ctx context.Context, bounds []time.Time) ([]FailureDay, error) {
+	if err := checkFailureBounds(bounds); err != nil {
+		return nil, err
+	}
+	closedBefore := time.Now().Add(-failureLiveFor)
+	out := make([]FailureDay, len(bounds)-1)
+	c := &s.failures
+	c.mu.Lock()
+	gen, kept := c.gen, 0
+	for ; kept < len(out); kept++ {
+		d, ok := c.days[failureKey(bounds[kept], bounds[kept+1])]
+		if !ok {
+			break
+		}
+		out[kept] = d
+		out[kept].Day = bounds[kept]
+	}
+	c.mu.Unlock()
+	if kept == len(out) {
+		return out, nil
+	}
+	live, err := s.failureRatesLive(ctx, bounds[kept:])
+	if err != nil {
+		return nil, err
+	}
+	copy(out[kept:], live)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return out, nil // a Resend may have changed what was read
+	}
+	for i := kept; i < len(out) && bounds[i+1].Before(closedBefore); i++ {
+		if c.days == nil {
+			c.days = make(map[[2]int64]FailureDay, failureCacheDaysMax+1)
+		}
+		c.days[failureKey(bounds[i], bounds[i+1])] = out[i]
+		if len(c.days) > failureCacheDaysMax {
+			oldest := [2]int64{}
+			first := true
+			for k := range c.days {
+				if first || k[0] < oldest[0] || (k[0] == oldest[0] && k[1] < oldest[1]) {
+					oldest, first = k, false
+				}
+			}
+			delete(c.days, oldest)
+		}
+	}
+	return out, nil
+}
+
+func checkFailureBounds(bounds []time.Time) error {
 	if len(bounds) < 2 || len(bounds) > FailureDaysMax+1 {
-		return nil, fmt.Errorf("failure rates: %d bounds, want 2 to %d", len(bounds), FailureDaysMax+1)
+		return fmt.Errorf("failure rates: %d bounds, want 2 to %d", len(bounds), FailureDaysMax+1)
 	}
 	for i := 1; i < len(bounds); i++ {
 		if !bounds[i-1].Before(bounds[i]) {
-			return nil, fmt.Errorf("failure rates: the days' bounds must increase")
+			return fmt.Errorf("failure rates: the days' bounds must increase")
 		}
 	}
+	return nil
+}
+
+// failureRatesLive is FailureRates read from the tables, each by one
+// statement over the period: a range of its index by time, which has the
+// status too, so the rows themselves are not read.
+func (s *Store) failureRatesLive(ctx context.Context, bounds []time.Time) ([]FailureDay, error) {
 	out := make([]FailureDay, len(bounds)-1)
 	for i := range out {
 		out[i].Day = bounds[i]

@@ -61,7 +61,7 @@ type smsRow struct {
 	Text          string    `gorm:"not null"`
 	Encoding      string    `gorm:"size:8;not null"`
 	Parts         int       `gorm:"not null"`
-	Status        string    `gorm:"size:16;not null;index:idx_sms_messages_due,priority:1"`
+	Status        string    `gorm:"size:16;not null;index:idx_sms_messages_due,priority:1;index:idx_sms_messages_created,priority:2"`
 	NextAttemptAt time.Time `gorm:"not null;index:idx_sms_messages_due,priority:2"`
 	Attempts      int       `gorm:"not null;default:0"`
 	Provider      string    `gorm:"size:16;not null;default:''"`
@@ -76,10 +76,11 @@ type smsRow struct {
 	ClaimedAt *time.Time
 	// InDoubt is set when a Sender claims a row that was already sending:
 	// the previous holder may have handed it to the provider.
-	InDoubt     bool      `gorm:"not null;default:false"`
-	LastError   string    `gorm:"size:512;not null;default:''"`
-	ErrorCode   string    `gorm:"size:16;not null;default:''"`
-	CreatedAt   time.Time `gorm:"not null;autoCreateTime:false"`
+	InDoubt   bool   `gorm:"not null;default:false"`
+	LastError string `gorm:"size:512;not null;default:''"`
+	ErrorCode string `gorm:"size:16;not null;default:''"`
+	// CreatedAt and Status index FailureRates' range by day, covering it.
+	CreatedAt   time.Time `gorm:"not null;autoCreateTime:false;index:idx_sms_messages_created,priority:1"`
 	UpdatedAt   time.Time `gorm:"not null;autoUpdateTime:false"`
 	SentAt      *time.Time
 	DeliveredAt *time.Time
@@ -122,6 +123,8 @@ type Store struct {
 
 	smsWakers  wakers[*Sender]        // Senders running on this Store, woken by Record
 	hookWakers wakers[*WebhookSender] // WebhookSenders running on this Store
+
+	failures failureCache // FailureRates' closed days (report.go)
 }
 
 // wakers is a set of senders to wake after a commit.

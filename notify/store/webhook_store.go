@@ -51,7 +51,7 @@ type webhookDelivery struct {
 	EventID       string    `gorm:"size:96;not null;uniqueIndex:idx_webhook_deliveries_event,priority:2"`
 	Type          string    `gorm:"size:64;not null"`
 	Payload       string    `gorm:"not null"`
-	Status        string    `gorm:"size:16;not null;index:idx_webhook_deliveries_due,priority:1;index:idx_webhook_deliveries_queue,priority:2"`
+	Status        string    `gorm:"size:16;not null;index:idx_webhook_deliveries_due,priority:1;index:idx_webhook_deliveries_queue,priority:2;index:idx_webhook_deliveries_created,priority:2"`
 	Seq           int64     `gorm:"not null;default:0;index:idx_webhook_deliveries_queue,priority:3"`
 	NextAttemptAt time.Time `gorm:"not null;index:idx_webhook_deliveries_due,priority:2"`
 	// Attempts counts every POST; Retries the failed ones since the
@@ -64,11 +64,12 @@ type webhookDelivery struct {
 	// FirstAttemptAt starts the retry window (WebhookSenderConfig.RetryFor);
 	// a re-send starts a new one.
 	FirstAttemptAt *time.Time
-	LastError      string    `gorm:"size:512;not null;default:''"`
-	LastStatus     int       `gorm:"not null;default:0"`
-	CreatedAt      time.Time `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt      time.Time `gorm:"not null;autoUpdateTime:false"`
-	DeliveredAt    *time.Time
+	LastError      string `gorm:"size:512;not null;default:''"`
+	LastStatus     int    `gorm:"not null;default:0"`
+	// CreatedAt and Status index FailureRates' range by day, covering it.
+	CreatedAt   time.Time `gorm:"not null;autoCreateTime:false;index:idx_webhook_deliveries_created,priority:1"`
+	UpdatedAt   time.Time `gorm:"not null;autoUpdateTime:false"`
+	DeliveredAt *time.Time
 }
 
 // TableName is the table's name for gorm.
@@ -76,10 +77,11 @@ func (webhookDelivery) TableName() string { return "webhook_deliveries" }
 
 // webhookAttempt is a row of webhook_attempts: one POST of a delivery.
 type webhookAttempt struct {
-	ID         int64     `gorm:"primaryKey;autoIncrement"`
-	DeliveryID string    `gorm:"size:32;not null;index"`
-	At         time.Time `gorm:"not null"`
-	Status     int       `gorm:"not null;default:0"`
+	ID         int64  `gorm:"primaryKey;autoIncrement"`
+	DeliveryID string `gorm:"size:32;not null;index"`
+	// At and Status index FailureRates' range by day, covering it.
+	At         time.Time `gorm:"not null;index:idx_webhook_attempts_at,priority:1"`
+	Status     int       `gorm:"not null;default:0;index:idx_webhook_attempts_at,priority:2"`
 	Error      string    `gorm:"size:512;not null;default:''"`
 	DurationUS int64     `gorm:"not null;default:0"`
 }
@@ -314,6 +316,9 @@ func (s *Store) Resend(ctx context.Context, merchant, id string) (*notify.Delive
 		WHERE id = ? AND merchant = ? AND status IN (?, ?)`,
 		hookPending, now, now, merchant, id, merchant, hookDelivered, hookFailed)
 	release()
+	if res.Error == nil && res.RowsAffected > 0 {
+		s.failures.reset() // the delivery's day counts it failed no more
+	}
 	if res.Error != nil {
 		return nil, fmt.Errorf("resend webhook: %w", res.Error)
 	}
