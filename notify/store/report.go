@@ -129,6 +129,14 @@ func (s *Store) FailureRates(ctx context.Context, bounds []time.Time) ([]Failure
 	return out, nil
 }
 
+// FailureDaysKept is how many closed days' counts the Store keeps (for
+// tests and the start's count ahead).
+func (s *Store) FailureDaysKept() int {
+	s.failures.mu.Lock()
+	defer s.failures.mu.Unlock()
+	return len(s.failures.days)
+}
+
 func checkFailureBounds(bounds []time.Time) error {
 	if len(bounds) < 2 || len(bounds) > FailureDaysMax+1 {
 		return fmt.Errorf("failure rates: %d bounds, want 2 to %d", len(bounds), FailureDaysMax+1)
