@@ -49,16 +49,16 @@ type ObjectRequest struct {
 
 func (q ObjectRequest) auth() string { return q.Auth }
 
-// Register serves every endpoint on m, answered by c. maxPayload tells the
+// Register serves every endpoint on m, answered by c. payloadMax tells the
 // NATS connection's max_payload (0: unknown), which bounds a batch of
 // charges so that its reply can be sent. A merchant's request carries its
 // API key, which c authenticates and scopes before anything else; the
 // apikey endpoints are for operator NATS credentials and take none.
-func Register(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
+func Register(m natsrpc.Mux, c *merchant.Service, payloadMax func() int64) {
 	for _, register := range []func(natsrpc.Mux, *merchant.Service, func() int64){
 		registerKeys, registerRequests, registerTransactions, registerPayouts, registerTabs, registerApprovals, registerOps,
 	} {
-		register(m, c, maxPayload)
+		register(m, c, payloadMax)
 	}
 }
 

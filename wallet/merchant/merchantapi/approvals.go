@@ -51,7 +51,7 @@ var (
 
 // registerApprovals binds each endpoint above to the merchant.Service method that
 // answers it (see Register).
-func registerApprovals(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
+func registerApprovals(m natsrpc.Mux, c *merchant.Service, payloadMax func() int64) {
 	Approvals.Handle(m, func(ctx context.Context, q ApprovalsRequest) (*ApprovalsReply, error) {
 		as, err := c.Approvals(ctx, q.Phone)
 		return &ApprovalsReply{Approvals: as}, err

@@ -68,7 +68,7 @@ var (
 
 // registerKeys binds each endpoint above to the merchant.Service method that
 // answers it (see Register).
-func registerKeys(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
+func registerKeys(m natsrpc.Mux, c *merchant.Service, payloadMax func() int64) {
 	Auth.Handle(m, func(ctx context.Context, q AuthRequest) (*merchant.Principal, error) {
 		p, err := c.Authenticate(ctx, q.Auth)
 		return &p, err

@@ -48,7 +48,7 @@ var (
 
 // registerPayouts binds each endpoint above to the merchant.Service method that
 // answers it (see Register).
-func registerPayouts(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
+func registerPayouts(m natsrpc.Mux, c *merchant.Service, payloadMax func() int64) {
 	authorized(m, c, PayoutCreate, merchant.ScopePayouts, func(ctx context.Context, p merchant.Principal, q PayoutRequest) (*merchant.Payout, error) {
 		return c.Payout(ctx, p, q.Idempotency, q.Phone, q.Amount, q.Reference)
 	})

@@ -49,7 +49,7 @@ var (
 
 // registerRequests binds each endpoint above to the merchant.Service method that
 // answers it (see Register).
-func registerRequests(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
+func registerRequests(m natsrpc.Mux, c *merchant.Service, payloadMax func() int64) {
 	authorized(m, c, RequestCreate, merchant.ScopePayments, func(ctx context.Context, p merchant.Principal, q PaymentRequestCreate) (*merchant.PaymentRequest, error) {
 		return c.RequestPayment(ctx, p, q.Idempotency, q.Phone, q.Amount, q.Reference, q.Description)
 	})

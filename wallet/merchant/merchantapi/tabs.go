@@ -99,7 +99,7 @@ var (
 
 // registerTabs binds each endpoint above to the merchant.Service method that
 // answers it (see Register).
-func registerTabs(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
+func registerTabs(m natsrpc.Mux, c *merchant.Service, payloadMax func() int64) {
 	authorized(m, c, TabOpen, merchant.ScopeTabs, func(ctx context.Context, p merchant.Principal, q TabOpenRequest) (*merchant.Tab, error) {
 		return c.OpenTab(ctx, p, q.Idempotency, q.Phone, q.Cap, q.Prepaid, q.Expires, q.Reference, q.Description)
 	})
@@ -111,7 +111,7 @@ func registerTabs(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
 	})
 	// A batch of charges: bounded so that its reply fits the connection.
 	m.Add(TabCharges.Route(), func(ctx context.Context, r micro.Request) (any, error) {
-		if limit := tabChargesLimit(maxPayload()); len(r.Data()) > limit {
+		if limit := tabChargesLimit(payloadMax()); len(r.Data()) > limit {
 			return nil, wallet.Errorf(wallet.CodeInvalid, "a batch of charges is at most %d bytes of JSON here; send fewer", limit)
 		}
 		var q TabChargesRequest
@@ -162,11 +162,11 @@ const TabChargesReplyOverheadBytes = merchant.BatchChargesMax*320 + 1<<10
 const tabChargesRequestBytesMax = merchant.BatchChargesMax*(2<<10) + 4<<10
 
 // tabChargesLimit is the largest batch of charges a server on a connection
-// with maxPayload (0: unknown) takes: one whose reply fits.
-func tabChargesLimit(maxPayload int64) int {
+// with payloadMax (0: unknown) takes: one whose reply fits.
+func tabChargesLimit(payloadMax int64) int {
 	limit := int64(tabChargesRequestBytesMax)
-	if maxPayload > 0 {
-		limit = min(limit, maxPayload-TabChargesReplyOverheadBytes)
+	if payloadMax > 0 {
+		limit = min(limit, payloadMax-TabChargesReplyOverheadBytes)
 	}
 	return int(max(limit, 0))
 }

@@ -47,7 +47,7 @@ var (
 
 // registerTransactions binds each endpoint above to the merchant.Service method that
 // answers it (see Register).
-func registerTransactions(m natsrpc.Mux, c *merchant.Service, maxPayload func() int64) {
+func registerTransactions(m natsrpc.Mux, c *merchant.Service, payloadMax func() int64) {
 	authorized(m, c, TxGet, merchant.ScopeTransactions, func(ctx context.Context, p merchant.Principal, q ObjectRequest) (*merchant.Transaction, error) {
 		return c.Transaction(ctx, p, q.ID)
 	})
